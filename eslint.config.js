@@ -1,0 +1,101 @@
+// @ts-check
+import js from '@eslint/js'
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript'
+import importX from 'eslint-plugin-import-x'
+import rxjsX from 'eslint-plugin-rxjs-x'
+import simpleImportSort from 'eslint-plugin-simple-import-sort'
+import tseslint from 'typescript-eslint'
+
+/** fp-ts / io-ts have no exports map: under ESM only `lib/…js` subpaths load. */
+const fpTsPaths = {
+  group: ['fp-ts/*', '!fp-ts/lib', '!fp-ts/lib/*', 'io-ts/*', '!io-ts/lib', '!io-ts/lib/*'],
+  message: 'Import fp-ts / io-ts subpaths through lib/…js (e.g. fp-ts/lib/Either.js).',
+}
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.cano/**'] },
+  { linterOptions: { reportUnusedDisableDirectives: 'error' } },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    plugins: { 'import-x': importX, 'simple-import-sort': simpleImportSort, 'rxjs-x': rxjsX },
+    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ alwaysTryTypes: true })] },
+    rules: {
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' },
+      ],
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/no-confusing-void-expression': 'off',
+      'import-x/no-cycle': 'error',
+      'simple-import-sort/imports': 'error',
+      'simple-import-sort/exports': 'error',
+      'rxjs-x/no-internal': 'error',
+      'rxjs-x/no-ignored-subscription': 'error',
+      'rxjs-x/no-nested-subscribe': 'error',
+      'rxjs-x/no-unsafe-takeuntil': 'error',
+      'rxjs-x/no-async-subscribe': 'error',
+      'rxjs-x/no-ignored-takewhile-value': 'error',
+      'no-restricted-imports': ['error', { patterns: [fpTsPaths] }],
+    },
+  },
+  {
+    // codecs/ is the bottom layer: io-ts and fp-ts only.
+    files: ['codecs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            fpTsPaths,
+            {
+              group: ['../src/*', '../streams/*', '../../src/*', '../../streams/*'],
+              message: 'codecs/ imports io-ts and fp-ts only.',
+            },
+            { group: ['rxjs', 'rxjs/*'], message: 'codecs/ imports io-ts and fp-ts only.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // src/ core: no rxjs and no streams/, except in the composition roots.
+    files: ['src/**/*.ts'],
+    ignores: ['src/index.ts', 'src/Workflow.ts', 'src/Scheduler.ts', 'src/CircuitBreaker.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            fpTsPaths,
+            {
+              group: ['../streams/*', '../../streams/*'],
+              message: 'src/ core must not depend on streams/ (codecs -> src -> streams).',
+            },
+            {
+              group: ['rxjs', 'rxjs/*'],
+              message: 'src/ core is pure: rxjs belongs in streams/ or a composition root.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unused-expressions': 'off',
+    },
+  },
+)

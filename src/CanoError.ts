@@ -1,0 +1,594 @@
+/**
+ * `CanoError`: every failure of cano-rx as a value. One `_tag` per cano error category plus the
+ * categories cano-rx adds (`Cancelled`, `WorkflowTimeout`, `WorkflowVersionMismatch`, `RateLimited`,
+ * `OrphanedCompensation`, `DecodeFailed`). Errors are plain readonly data so they persist in
+ * checkpoint rows, compare with `deep.equal` and freeze inside immer snapshots. Promise APIs reject
+ * with the single boundary class {@link CanoFailure}, which carries the `CanoError`.
+ *
+ * @since 0.1.0
+ */
+import type {
+  Cancelled,
+  CanoError,
+  CheckpointStore,
+  CircuitOpen,
+  CompensationFailed,
+  Configuration,
+  DecodeFailed,
+  Generic,
+  OrphanedCompensation,
+  RateLimited,
+  ResourceDuplicateKey,
+  ResourceNotFound,
+  ResourceTypeMismatch,
+  RetryExhausted,
+  Store,
+  TaskExecution,
+  Timeout,
+  Workflow,
+  WorkflowTimeout,
+  WorkflowVersionMismatch,
+} from '../codecs/CanoError.js'
+
+export type { CanoError } from '../codecs/CanoError.js'
+
+/**
+ * The `_tag` of every {@link CanoError} variant.
+ *
+ * @category model
+ * @since 0.1.0
+ */
+export type CanoErrorTag = CanoError['_tag']
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * A task failed. `cause` keeps whatever was thrown.
+ *
+ * @example
+ * import { taskExecutionError } from 'cano-rx'
+ * const e = taskExecutionError('upstream answered 503', new Error('503'))
+ * @category constructors
+ * @since 0.1.0
+ */
+export const taskExecutionError = (message: string, cause?: unknown): TaskExecution =>
+  cause === undefined ? { _tag: 'TaskExecution', message } : { _tag: 'TaskExecution', message, cause }
+
+/**
+ * A store operation failed.
+ *
+ * @example
+ * import { storeError } from 'cano-rx'
+ * const e = storeError('KeyNotFound', "Key 'user' not found in store")
+ * @category constructors
+ * @since 0.1.0
+ */
+export const storeError = (reason: Store['reason'], message: string): Store => ({ _tag: 'Store', reason, message })
+
+/**
+ * The state machine went wrong (missing handler, undeclared target, unsatisfied join).
+ *
+ * @example
+ * import { workflowError } from 'cano-rx'
+ * const e = workflowError('No task registered for state: "Ship"', 'Ship')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const workflowError = (message: string, state?: string): Workflow =>
+  state === undefined ? { _tag: 'Workflow', message } : { _tag: 'Workflow', message, state }
+
+/**
+ * Invalid configuration.
+ *
+ * @example
+ * import { configurationError } from 'cano-rx'
+ * const e = configurationError('state "Fetch": attemptTimeoutMs must be a positive finite number, got -1')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const configurationError = (message: string): Configuration => ({ _tag: 'Configuration', message })
+
+/**
+ * The retry loop gave up after `attempts` attempts; the message follows cano:
+ * `Task failed after {n} attempt(s): {last}`.
+ *
+ * @example
+ * import { retryExhaustedError, timeoutError } from 'cano-rx'
+ * const e = retryExhaustedError(4, timeoutError(2_000))
+ * @category constructors
+ * @since 0.1.0
+ */
+export const retryExhaustedError = (attempts: number, last: CanoError): RetryExhausted => ({
+  _tag: 'RetryExhausted',
+  attempts,
+  last,
+  message: `Task failed after ${attempts} attempt(s): ${describeCanoError(last)}`,
+})
+
+/**
+ * An attempt exceeded `timeoutMs`.
+ *
+ * @example
+ * import { timeoutError } from 'cano-rx'
+ * const e = timeoutError(2_000)
+ * @category constructors
+ * @since 0.1.0
+ */
+export const timeoutError = (timeoutMs: number, message = 'task attempt exceeded attempt_timeout'): Timeout => ({
+  _tag: 'Timeout',
+  timeoutMs,
+  message,
+})
+
+/**
+ * A circuit breaker rejected the call.
+ *
+ * @example
+ * import { circuitOpenError } from 'cano-rx'
+ * const e = circuitOpenError('circuit breaker open: rejecting call')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const circuitOpenError = (message: string): CircuitOpen => ({ _tag: 'CircuitOpen', message })
+
+/**
+ * A checkpoint store failed.
+ *
+ * @example
+ * import { checkpointStoreError } from 'cano-rx'
+ * const e = checkpointStoreError('no checkpoint rows for workflow id "order-42"')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const checkpointStoreError = (message: string, cause?: unknown): CheckpointStore =>
+  cause === undefined ? { _tag: 'CheckpointStore', message } : { _tag: 'CheckpointStore', message, cause }
+
+/**
+ * A dirty rollback: `errors[0]` is the original failure, then each compensation error in drain order.
+ *
+ * @example
+ * import { compensationFailedError, taskExecutionError } from 'cano-rx'
+ * const e = compensationFailedError([taskExecutionError('ship failed'), taskExecutionError('refund failed')])
+ * @category constructors
+ * @since 0.1.0
+ */
+export const compensationFailedError = (errors: ReadonlyArray<CanoError>): CompensationFailed => ({
+  _tag: 'CompensationFailed',
+  errors,
+  message: errors[0]?.message ?? 'compensation failed',
+})
+
+/**
+ * Any other failure.
+ *
+ * @example
+ * import { genericError } from 'cano-rx'
+ * const e = genericError('IO error: disk full')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const genericError = (message: string, cause?: unknown): Generic =>
+  cause === undefined ? { _tag: 'Generic', message } : { _tag: 'Generic', message, cause }
+
+/**
+ * No resource under `key`.
+ *
+ * @example
+ * import { resourceNotFoundError } from 'cano-rx'
+ * const e = resourceNotFoundError('db')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const resourceNotFoundError = (key: string): ResourceNotFound => ({
+  _tag: 'ResourceNotFound',
+  key,
+  message: `no resource found for the given key ${JSON.stringify(key)}`,
+})
+
+/**
+ * The resource under `key` failed the requested type guard `expected`.
+ *
+ * @example
+ * import { resourceTypeMismatchError } from 'cano-rx'
+ * const e = resourceTypeMismatchError('db', 'Pool')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const resourceTypeMismatchError = (key: string, expected: string): ResourceTypeMismatch => ({
+  _tag: 'ResourceTypeMismatch',
+  key,
+  message: `resource ${JSON.stringify(key)} found but the requested type ${expected} does not match the stored value`,
+})
+
+/**
+ * `key` was inserted twice.
+ *
+ * @example
+ * import { resourceDuplicateKeyError } from 'cano-rx'
+ * const e = resourceDuplicateKeyError('db')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const resourceDuplicateKeyError = (key: string): ResourceDuplicateKey => ({
+  _tag: 'ResourceDuplicateKey',
+  key,
+  message: `duplicate resource key ${JSON.stringify(key)} inserted into Resources`,
+})
+
+/**
+ * The run was cancelled.
+ *
+ * @example
+ * import { cancelledError } from 'cano-rx'
+ * const e = cancelledError()
+ * @category constructors
+ * @since 0.1.0
+ */
+export const cancelledError = (message = 'workflow cancelled'): Cancelled => ({ _tag: 'Cancelled', message })
+
+/**
+ * `totalTimeoutMs` expired after `elapsedMs`.
+ *
+ * @example
+ * import { workflowTimeoutError } from 'cano-rx'
+ * const e = workflowTimeoutError(60_000, 60_000)
+ * @category constructors
+ * @since 0.1.0
+ */
+export const workflowTimeoutError = (elapsedMs: number, limitMs: number): WorkflowTimeout => ({
+  _tag: 'WorkflowTimeout',
+  elapsedMs,
+  limitMs,
+  message: `Workflow timeout exceeded: ${elapsedMs} ms elapsed, limit ${limitMs} ms`,
+})
+
+/**
+ * A run stored under version `stored` was resumed by a definition of version `expected`.
+ *
+ * @example
+ * import { workflowVersionMismatchError } from 'cano-rx'
+ * const e = workflowVersionMismatchError(2, 3)
+ * @category constructors
+ * @since 0.1.0
+ */
+export const workflowVersionMismatchError = (stored: number, expected: number): WorkflowVersionMismatch => ({
+  _tag: 'WorkflowVersionMismatch',
+  stored,
+  expected,
+  message: `workflow version mismatch: the run was recorded by version ${stored}, this definition is version ${expected}`,
+})
+
+/**
+ * A rate limiter tier refused the call; a token is available in `retryAfterMs`.
+ *
+ * @example
+ * import { rateLimitedError } from 'cano-rx'
+ * const e = rateLimitedError('per-second', 120)
+ * @category constructors
+ * @since 0.1.0
+ */
+export const rateLimitedError = (tier: string, retryAfterMs: number): RateLimited => ({
+  _tag: 'RateLimited',
+  tier,
+  retryAfterMs,
+  message: `rate limited by tier ${JSON.stringify(tier)}: retry after ${retryAfterMs} ms`,
+})
+
+/**
+ * A saga entry of `state` has no compensator; `output` is kept.
+ *
+ * @example
+ * import { orphanedCompensationError } from 'cano-rx'
+ * const e = orphanedCompensationError('Charge', { chargeId: 'ch_1' })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const orphanedCompensationError = (state: string, output: unknown): OrphanedCompensation => ({
+  _tag: 'OrphanedCompensation',
+  state,
+  output,
+  message: `no compensator registered for state ${JSON.stringify(state)}: cannot roll it back (output kept)`,
+})
+
+/**
+ * `codec` rejected a value; `errors` are io-ts path reports; `where` says which value.
+ *
+ * @example
+ * import { decodeFailedError } from 'cano-rx'
+ * const e = decodeFailedError('PageCursor', ['Invalid value "x" supplied to : PageCursor/page: number'], 'state "Scan", step 3')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const decodeFailedError = (codec: string, errors: ReadonlyArray<string>, where?: string): DecodeFailed => ({
+  _tag: 'DecodeFailed',
+  codec,
+  errors,
+  message: `${where === undefined ? '' : `${where}: `}${codec} rejected the value: ${errors.join('; ')}`,
+})
+
+// -------------------------------------------------------------------------------------
+// guards
+// -------------------------------------------------------------------------------------
+
+const TAGS: ReadonlySet<string> = new Set<CanoErrorTag>([
+  'TaskExecution',
+  'Store',
+  'Workflow',
+  'Configuration',
+  'RetryExhausted',
+  'Timeout',
+  'CircuitOpen',
+  'CheckpointStore',
+  'CompensationFailed',
+  'Generic',
+  'ResourceNotFound',
+  'ResourceTypeMismatch',
+  'ResourceDuplicateKey',
+  'Cancelled',
+  'WorkflowTimeout',
+  'WorkflowVersionMismatch',
+  'RateLimited',
+  'OrphanedCompensation',
+  'DecodeFailed',
+])
+
+/**
+ * Is `u` a {@link CanoError} (a plain object with a known `_tag` and a string `message`)?
+ *
+ * @example
+ * import { isCanoError } from 'cano-rx'
+ * isCanoError({ _tag: 'Cancelled', message: 'stop' }) // true
+ * @category guards
+ * @since 0.1.0
+ */
+export const isCanoError = (u: unknown): u is CanoError =>
+  typeof u === 'object' &&
+  u !== null &&
+  !(u instanceof Error) &&
+  TAGS.has((u as { _tag?: unknown })._tag as string) &&
+  typeof (u as { message?: unknown }).message === 'string'
+
+/**
+ * Narrows a {@link CanoError} to one variant.
+ *
+ * @example
+ * import { hasTag, type CanoError } from 'cano-rx'
+ * const retryAfter = (e: CanoError) => (hasTag(e, 'RateLimited') ? e.retryAfterMs : 0)
+ * @category guards
+ * @since 0.1.0
+ */
+export const hasTag = <K extends CanoErrorTag>(e: CanoError, tag: K): e is Extract<CanoError, { _tag: K }> =>
+  e._tag === tag
+
+// -------------------------------------------------------------------------------------
+// destructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Exhaustive pattern match: a case per `_tag`, checked by the compiler.
+ *
+ * @example
+ * import { matchCanoError } from 'cano-rx'
+ * const retryable = matchCanoError({
+ *   TaskExecution: () => true, Store: () => true, Workflow: () => false, Configuration: () => false,
+ *   RetryExhausted: () => false, Timeout: () => true, CircuitOpen: () => false, CheckpointStore: () => true,
+ *   CompensationFailed: () => false, Generic: () => true, ResourceNotFound: () => false,
+ *   ResourceTypeMismatch: () => false, ResourceDuplicateKey: () => false, Cancelled: () => false,
+ *   WorkflowTimeout: () => false, WorkflowVersionMismatch: () => false, RateLimited: () => true,
+ *   OrphanedCompensation: () => false, DecodeFailed: () => false,
+ * })
+ * @category destructors
+ * @since 0.1.0
+ */
+export const matchCanoError =
+  <R>(cases: { readonly [K in CanoErrorTag]: (e: Extract<CanoError, { _tag: K }>) => R }) =>
+  (e: CanoError): R =>
+    (cases[e._tag] as (e: CanoError) => R)(e)
+
+/**
+ * cano's `category()` string for an error (`task_execution`, `retry_exhausted`, …).
+ *
+ * @example
+ * import { categoryOf, timeoutError } from 'cano-rx'
+ * categoryOf(timeoutError(10)) // 'timeout'
+ * @category destructors
+ * @since 0.1.0
+ */
+export const categoryOf: (e: CanoError) => string = matchCanoError({
+  TaskExecution: () => 'task_execution',
+  Store: () => 'store',
+  Workflow: () => 'workflow',
+  Configuration: () => 'configuration',
+  RetryExhausted: () => 'retry_exhausted',
+  Timeout: () => 'timeout',
+  CircuitOpen: () => 'circuit_open',
+  CheckpointStore: () => 'checkpoint_store',
+  CompensationFailed: () => 'compensation_failed',
+  Generic: () => 'generic',
+  ResourceNotFound: () => 'resource_not_found',
+  ResourceTypeMismatch: () => 'resource_type_mismatch',
+  ResourceDuplicateKey: () => 'resource_duplicate_key',
+  Cancelled: () => 'cancelled',
+  WorkflowTimeout: () => 'workflow_timeout',
+  WorkflowVersionMismatch: () => 'workflow_version_mismatch',
+  RateLimited: () => 'rate_limited',
+  OrphanedCompensation: () => 'orphaned_compensation',
+  DecodeFailed: () => 'decode_failed',
+})
+
+const DISPLAY_PREFIX: { readonly [K in CanoErrorTag]: string } = {
+  TaskExecution: 'Task execution error: ',
+  Store: 'Store error: ',
+  Workflow: 'Workflow error: ',
+  Configuration: 'Configuration error: ',
+  RetryExhausted: 'Retry exhausted: ',
+  Timeout: 'Timeout error: ',
+  CircuitOpen: 'Circuit open: ',
+  CheckpointStore: 'Checkpoint store error: ',
+  CompensationFailed: '',
+  Generic: 'Error: ',
+  ResourceNotFound: 'Resource not found: ',
+  ResourceTypeMismatch: 'Resource type mismatch: ',
+  ResourceDuplicateKey: 'Resource duplicate key: ',
+  Cancelled: 'Cancelled: ',
+  WorkflowTimeout: 'Workflow timeout: ',
+  WorkflowVersionMismatch: 'Workflow version mismatch: ',
+  RateLimited: 'Rate limited: ',
+  OrphanedCompensation: 'Orphaned compensation: ',
+  DecodeFailed: 'Decode failed: ',
+}
+
+/**
+ * The readable form of an error, with cano's `Display` prefix (`Task execution error: …`,
+ * `Compensation failed (2 error(s)); original: …; compensation #1: …`).
+ *
+ * @example
+ * import { describeCanoError, timeoutError } from 'cano-rx'
+ * describeCanoError(timeoutError(10)) // 'Timeout error: task attempt exceeded attempt_timeout'
+ * @category destructors
+ * @since 0.1.0
+ */
+export const describeCanoError = (e: CanoError): string => {
+  if (e._tag !== 'CompensationFailed') return DISPLAY_PREFIX[e._tag] + e.message
+  const [original, ...rest] = e.errors
+  const parts = [`Compensation failed (${e.errors.length} error(s))`]
+  if (original !== undefined) parts.push(`original: ${describeCanoError(original)}`)
+  rest.forEach((c, i) => parts.push(`compensation #${i + 1}: ${describeCanoError(c)}`))
+  return parts.join('; ')
+}
+
+// -------------------------------------------------------------------------------------
+// boundary
+// -------------------------------------------------------------------------------------
+
+/**
+ * The one `Error` subclass of cano-rx: Promise APIs (`orchestrate`, `resume`, scheduler calls) reject
+ * with it. `error` is the {@link CanoError}; `cause` is set to it as well.
+ *
+ * @example
+ * import { CanoFailure, cancelledError, isCanoFailure } from 'cano-rx'
+ * const failure: unknown = new CanoFailure(cancelledError())
+ * if (isCanoFailure(failure)) console.log(failure.error._tag) // 'Cancelled'
+ * @category boundary
+ * @since 0.1.0
+ */
+export class CanoFailure extends Error {
+  override readonly name = 'CanoFailure'
+  constructor(readonly error: CanoError) {
+    super(describeCanoError(error), { cause: error })
+  }
+}
+
+/**
+ * Is `u` a {@link CanoFailure}? Checks `name`, not `instanceof`, so it works across duplicated package copies.
+ *
+ * @example
+ * import { isCanoFailure } from 'cano-rx'
+ * const onError = (u: unknown) => (isCanoFailure(u) ? u.error._tag : 'not ours')
+ * @category boundary
+ * @since 0.1.0
+ */
+export const isCanoFailure = (u: unknown): u is CanoFailure =>
+  u instanceof Error && u.name === 'CanoFailure' && isCanoError((u as { error?: unknown }).error)
+
+/** @internal brand of {@link NonRetryable} */
+const NON_RETRYABLE = 'NonRetryableError'
+
+/**
+ * A thrown value wrapped by {@link nonRetryable}: the retry loop stops at once and reports the inner error.
+ *
+ * @category boundary
+ * @since 0.1.0
+ */
+export class NonRetryable extends Error {
+  override readonly name = NON_RETRYABLE
+  constructor(override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : isCanoError(cause) ? cause.message : String(cause), { cause })
+  }
+}
+
+/**
+ * Marks an error as not worth retrying. Throw (or reject with, or `Left`) the result from a task:
+ * the retry loop gives up at once and the run sees the inner error, unwrapped.
+ *
+ * @example
+ * import { nonRetryable, task } from 'cano-rx'
+ * const validate = task<'Next' | 'Done'>(async () => {
+ *   const input: unknown = JSON.parse('{}')
+ *   if (typeof input !== 'object') throw nonRetryable(new Error('input is not an object'))
+ *   return 'Next'
+ * })
+ * @category boundary
+ * @since 0.1.0
+ */
+export const nonRetryable = (err: unknown): NonRetryable => new NonRetryable(err)
+
+/**
+ * Was `u` wrapped by {@link nonRetryable}?
+ *
+ * @example
+ * import { isNonRetryable, nonRetryable } from 'cano-rx'
+ * isNonRetryable(nonRetryable('bad input')) // true
+ * @category boundary
+ * @since 0.1.0
+ */
+export const isNonRetryable = (u: unknown): u is NonRetryable => u instanceof Error && u.name === NON_RETRYABLE
+
+/**
+ * Turns anything thrown, rejected or returned as a `Left` into a {@link CanoError}: a `CanoError` or a
+ * {@link CanoFailure} keeps its error, a {@link NonRetryable} is unwrapped, anything else becomes
+ * `TaskExecution` with the value kept as `cause`.
+ *
+ * @example
+ * import { toCanoError } from 'cano-rx'
+ * toCanoError(new Error('boom')) // { _tag: 'TaskExecution', message: 'boom', cause: Error('boom') }
+ * @category boundary
+ * @since 0.1.0
+ */
+export const toCanoError = (u: unknown): CanoError => {
+  if (isNonRetryable(u)) return toCanoError(u.cause)
+  if (isCanoError(u)) return u
+  if (isCanoFailure(u)) return u.error
+  if (u instanceof Error) return taskExecutionError(u.message === '' ? u.name : u.message, u)
+  return taskExecutionError(typeof u === 'string' ? u : safeString(u), u)
+}
+
+const safeString = (u: unknown): string => {
+  try {
+    const json = JSON.stringify(u)
+    return typeof json === 'string' ? json : String(u)
+  } catch {
+    return Object.prototype.toString.call(u)
+  }
+}
+
+/**
+ * May the retry loop try again after this failure? `false` for {@link nonRetryable} values and for
+ * `Configuration`, `ResourceNotFound`, `ResourceTypeMismatch`, `ResourceDuplicateKey`, `Cancelled`,
+ * `WorkflowTimeout`, `WorkflowVersionMismatch` and `DecodeFailed` errors (cano retries them all).
+ *
+ * @example
+ * import { configurationError, isRetryable } from 'cano-rx'
+ * isRetryable(configurationError('bad')) // false
+ * @category boundary
+ * @since 0.1.0
+ */
+export const isRetryable = (thrown: unknown): boolean => {
+  if (isNonRetryable(thrown)) return false
+  const e = toCanoError(thrown)
+  switch (e._tag) {
+    case 'Configuration':
+    case 'ResourceNotFound':
+    case 'ResourceTypeMismatch':
+    case 'ResourceDuplicateKey':
+    case 'Cancelled':
+    case 'WorkflowTimeout':
+    case 'WorkflowVersionMismatch':
+    case 'DecodeFailed':
+      return false
+    default:
+      return true
+  }
+}
