@@ -90,6 +90,15 @@ export default tseslint.config(
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      'rxjs-x/no-ignored-subscription': 'off',
+      'rxjs-x/no-ignored-takewhile-value': 'off',
+      'rxjs-x/no-unsafe-takeuntil': 'off',
+      'rxjs-x/no-async-subscribe': 'off',
+      'rxjs-x/no-nested-subscribe': 'off',
+      'rxjs-x/no-internal': 'off',
+    },
   },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts'],

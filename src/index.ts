@@ -38,3 +38,55 @@ export {
   workflowTimeoutError,
   workflowVersionMismatchError,
 } from './CanoError.js'
+export type { RetryExponential, RetryFixed, RetryNone } from './RetryMode.js'
+export { maxAttempts, RetryMode, retryDelayMs, validateRetryMode } from './RetryMode.js'
+export type { ResolvedTaskConfig, TaskConfig } from './TaskConfig.js'
+export { resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
+export type {
+  NoResources,
+  ResourceRecord,
+  StateHandler,
+  TaskContext,
+  TaskHandler,
+  TaskOptions,
+  TaskOutput,
+} from './StateHandler.js'
+export { router, task } from './StateHandler.js'
+export type {
+  AttemptFailed,
+  CircuitRejected,
+  EventBase,
+  ObserverFailed,
+  Progress,
+  RetryScheduled,
+  RunCancelled,
+  RunCompleted,
+  RunFailed,
+  RunStarted,
+  RunTimedOut,
+  StateEntered,
+  TaskFailed,
+  TaskStarted,
+  TaskSucceeded,
+  TerminalEvent,
+  WorkflowEvent,
+} from './WorkflowEvent.js'
+export { isTerminalEvent } from './WorkflowEvent.js'
+export type { RunState, RunStatus } from './RunState.js'
+export { initialRunState, reduceRunState } from './RunState.js'
+export type { WorkflowObserver } from './WorkflowObserver.js'
+export { notifyObserver } from './WorkflowObserver.js'
+export type { WorkflowDefinition } from './WorkflowDefinition.js'
+export { compileWorkflow } from './WorkflowDefinition.js'
+export type { Workflow } from './Workflow.js'
+export { workflow } from './Workflow.js'
+export type { RunOptions } from '../streams/runWorkflow.js'
+export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
+export { retryWithBackoff } from '../streams/retryWithBackoff.js'
+export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
+export { timeoutAttempt } from '../streams/timeoutAttempt.js'
+export { fromTaskOutput } from '../streams/fromTaskOutput.js'
+export { isResources, Resources } from './Resources.js'
+export type { StateBuilders } from './StateHandler.js'
+export { stateBuilders } from './StateHandler.js'
+export type { StateHandlers } from './WorkflowDefinition.js'

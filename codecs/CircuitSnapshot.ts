@@ -1,0 +1,102 @@
+/**
+ * `CircuitSnapshot`: the persisted form of a circuit breaker's state, and the io-ts codec that owns its
+ * shape. `breaker.toJSON()` produces one; `createCircuitBreaker(policy, { snapshot })` decodes one, so a
+ * process can start with the state its predecessor had (still open until the same deadline, or counting
+ * the same consecutive failures).
+ *
+ * A snapshot is one of:
+ *
+ * - `{ _tag: 'Closed', epoch, consecutiveFailures }`
+ * - `{ _tag: 'Open', epoch, untilMs }`: `untilMs` is read on the breaker's clock (`Date.now()` by default,
+ *   so epoch milliseconds)
+ * - `{ _tag: 'HalfOpen', epoch, successes }`: trials in flight are not persisted (their permits die
+ *   with the process), so a restored half-open breaker has every trial slot free
+ *
+ * `epoch` counts the breaker's transitions. Numbers are finite; counters and epochs are non-negative
+ * safe integers. Unknown fields are stripped.
+ *
+ * @since 0.1.0
+ */
+import * as t from 'io-ts'
+
+// -------------------------------------------------------------------------------------
+// internal refinements
+// -------------------------------------------------------------------------------------
+
+/** @internal A number codec that accepts only the values passing `ok`. */
+const refinedNumber = (name: string, ok: (n: number) => boolean): t.Type<number, number> =>
+  new t.Type<number, number, unknown>(
+    name,
+    (u): u is number => typeof u === 'number' && ok(u),
+    (u, c) => (typeof u === 'number' && ok(u) ? t.success(u) : t.failure(u, c)),
+    t.identity,
+  )
+
+const NonNegativeSafeInteger = /*#__PURE__*/ refinedNumber(
+  'NonNegativeSafeInteger',
+  (n) => Number.isSafeInteger(n) && n >= 0,
+)
+const FiniteNumber = /*#__PURE__*/ refinedNumber('FiniteNumber', (n) => Number.isFinite(n))
+
+// -------------------------------------------------------------------------------------
+// codecs
+// -------------------------------------------------------------------------------------
+
+/**
+ * A closed breaker: calls pass; `consecutiveFailures` failures in a row have been recorded since the last
+ * success.
+ *
+ * @internal
+ */
+const ClosedCircuitSnapshot = /*#__PURE__*/ t.readonly(
+  t.strict({ _tag: t.literal('Closed'), epoch: NonNegativeSafeInteger, consecutiveFailures: NonNegativeSafeInteger }),
+  'ClosedCircuitSnapshot',
+)
+
+/**
+ * An open breaker: calls are rejected until `untilMs` (on the breaker's clock).
+ *
+ * @internal
+ */
+const OpenCircuitSnapshot = /*#__PURE__*/ t.readonly(
+  t.strict({ _tag: t.literal('Open'), epoch: NonNegativeSafeInteger, untilMs: FiniteNumber }),
+  'OpenCircuitSnapshot',
+)
+
+/**
+ * A half-open breaker: `successes` trial calls have succeeded in this half-open session.
+ *
+ * @internal
+ */
+const HalfOpenCircuitSnapshot = /*#__PURE__*/ t.readonly(
+  t.strict({ _tag: t.literal('HalfOpen'), epoch: NonNegativeSafeInteger, successes: NonNegativeSafeInteger }),
+  'HalfOpenCircuitSnapshot',
+)
+
+/**
+ * io-ts codec for a circuit breaker snapshot. Decoding never throws; unknown fields are stripped.
+ *
+ * @example
+ * import { CircuitSnapshot } from 'cano-rx'
+ * import { isRight } from 'fp-ts/lib/Either.js'
+ * const saved = JSON.stringify({ _tag: 'Open', epoch: 3, untilMs: 1_700_000_030_000 })
+ * const decoded = CircuitSnapshot.decode(JSON.parse(saved))
+ * if (isRight(decoded)) console.log(decoded.right._tag) // 'Open'
+ * @category codecs
+ * @since 0.1.0
+ */
+export const CircuitSnapshot = /*#__PURE__*/ t.union(
+  [ClosedCircuitSnapshot, OpenCircuitSnapshot, HalfOpenCircuitSnapshot],
+  'CircuitSnapshot',
+)
+
+/**
+ * A circuit breaker snapshot (see the module comment): plain JSON-safe data.
+ *
+ * @example
+ * import type { CircuitSnapshot } from 'cano-rx'
+ * const s: CircuitSnapshot = { _tag: 'Closed', epoch: 0, consecutiveFailures: 0 }
+ * @category model
+ * @since 0.1.0
+ */
+export type CircuitSnapshot = t.TypeOf<typeof CircuitSnapshot>

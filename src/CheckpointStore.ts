@@ -1,0 +1,305 @@
+/**
+ * `CheckpointStore`: the append-only checkpoint log that makes a run resumable after a crash, the
+ * validation every adapter shares, and the in-memory adapter.
+ *
+ * The contract, checked by one conformance suite against every adapter:
+ *
+ * - `append(row)` resolves once the row is durable. A row that does not pass the
+ *   {@link CheckpointRow} codec is rejected and nothing is written. A second row at the same
+ *   `(workflowId, seq)` is rejected with a `CheckpointStore` error, never written over the first, so of
+ *   two racing runs with one id exactly one wins.
+ * - `loadRun(id)` returns the run's rows ascending by `seq` (empty for an unknown id), each decoded
+ *   through the codec; a row that does not decode rejects with a `CheckpointStore` error naming the run
+ *   and the sequence, whose `cause` is the `DecodeFailed` error.
+ * - `clear(id)` removes that run's rows only (an unknown id is fine); `listRuns()` lists the runs that
+ *   still have rows; `close()` releases the adapter's resources.
+ * - Every method may be called concurrently, for the same id or for different ids. Promise methods
+ *   reject with a {@link CanoFailure}.
+ *
+ * Adapters: {@link memoryCheckpoints} here, `sqliteCheckpoints` and `postgresCheckpoints` in
+ * `src/checkpoints/`, each loading its driver only on first use.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import { PathReporter } from 'io-ts/lib/PathReporter.js'
+
+import type { CheckpointStore as CheckpointStoreError } from '../codecs/CanoError.js'
+import { CheckpointRow, RunSummary } from '../codecs/CheckpointRow.js'
+import { CanoFailure, checkpointStoreError, decodeFailedError } from './CanoError.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * A durable, append-only checkpoint log keyed by workflow id. Implement it to plug in another
+ * database; {@link validateCheckpointRow}, {@link decodeCheckpointRow} and
+ * {@link checkpointConflictError} give a custom adapter the same errors as the built-in ones.
+ *
+ * @example
+ * import { memoryCheckpoints, type CheckpointStore } from 'cano-rx'
+ * const store: CheckpointStore = memoryCheckpoints()
+ * await store.append({ workflowId: 'order-42', seq: 0, kind: 'StateEntry', state: 'Fetch', taskId: 'fetch', payload: null, version: 1, at: Date.now() })
+ * const rows = await store.loadRun('order-42') // [ { …, seq: 0 } ]
+ * await store.clear('order-42')
+ * await store.close()
+ * @category model
+ * @since 0.1.0
+ */
+export interface CheckpointStore {
+  /**
+   * Writes `row`; resolves once it is durable. Rejects, writing nothing, when the row does not pass the
+   * codec or when the run already has a row at `row.seq`.
+   */
+  readonly append: (row: CheckpointRow) => Promise<void>
+  /** The run's rows ascending by `seq`, each decoded; empty for an unknown id. */
+  readonly loadRun: (workflowId: string) => Promise<ReadonlyArray<CheckpointRow>>
+  /** Removes every row of this run and no other; clearing an unknown id resolves. */
+  readonly clear: (workflowId: string) => Promise<void>
+  /** The runs that still have rows, ordered by workflow id. */
+  readonly listRuns: () => Promise<ReadonlyArray<RunSummary>>
+  /** Releases connections and files; later calls reject. Calling it twice is fine. */
+  readonly close: () => Promise<void>
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * The error for a second row at `(workflowId, seq)`, with cano's wording.
+ *
+ * @param workflowId - the run that already has the row
+ * @param seq - the sequence that is taken
+ * @returns a `CheckpointStore` error that says to resume or clear the run
+ * @example
+ * import { checkpointConflictError } from 'cano-rx'
+ * checkpointConflictError('order-42', 0).message
+ * // 'checkpoint conflict: workflow "order-42" already has a row at sequence 0; resume the existing run or clear it before starting a new one'
+ * @category constructors
+ * @since 0.1.0
+ */
+export const checkpointConflictError = (workflowId: string, seq: number): CheckpointStoreError =>
+  checkpointStoreError(
+    `checkpoint conflict: workflow ${JSON.stringify(workflowId)} already has a row at sequence ${seq}; resume the existing run or clear it before starting a new one`,
+  )
+
+/**
+ * Checks a row before it is written. On failure the `CheckpointStore` error names the offending field
+ * (through io-ts's `PathReporter`) and its `cause` is the `DecodeFailed` error.
+ *
+ * @param u - the row to write
+ * @returns the row, stripped of unknown fields, or the error
+ * @example
+ * import { validateCheckpointRow } from 'cano-rx'
+ * const checked = validateCheckpointRow({ workflowId: 'a', seq: -1, kind: 'StateEntry', state: 'S', taskId: '', payload: null, version: 0, at: 0 })
+ * // Left: 'append checkpoint: invalid row for workflow "a" at sequence -1 (nothing written): Invalid value -1 supplied to : CheckpointRow/seq: NonNegativeSafeInteger'
+ * @category constructors
+ * @since 0.1.0
+ */
+export const validateCheckpointRow = (u: unknown): E.Either<CheckpointStoreError, CheckpointRow> => {
+  const decoded = CheckpointRow.decode(u)
+  if (E.isRight(decoded)) return decoded
+  const errors = PathReporter.report(decoded)
+  const where = describeWhere(u)
+  return E.left(
+    checkpointStoreError(
+      `append checkpoint: invalid row${where === '' ? '' : ` ${where}`} (nothing written): ${errors.join('; ')}`,
+      decodeFailedError('CheckpointRow', errors, where === '' ? 'checkpoint row to append' : where),
+    ),
+  )
+}
+
+/**
+ * Decodes a row read back from storage. On failure the `CheckpointStore` error names the run and the
+ * sequence, and its `cause` is the `DecodeFailed` error with io-ts's path reports.
+ *
+ * @param workflowId - the run the row was read for
+ * @param seq - the row's sequence as stored (named in the error even when it is not a valid sequence)
+ * @param raw - the row as read, with the payload already parsed from JSON
+ * @returns the decoded row or the error
+ * @example
+ * import { decodeCheckpointRow } from 'cano-rx'
+ * const row = decodeCheckpointRow('order-42', 3, { workflowId: 'order-42', seq: 3, kind: 'Bogus', state: 'S', taskId: '', payload: null, version: 1, at: 0 })
+ * // Left: 'decode checkpoint row of workflow "order-42" at sequence 3: Invalid value "Bogus" supplied to : CheckpointRow/kind: CheckpointKind'
+ * @category constructors
+ * @since 0.1.0
+ */
+export const decodeCheckpointRow = (
+  workflowId: string,
+  seq: unknown,
+  raw: unknown,
+): E.Either<CheckpointStoreError, CheckpointRow> => {
+  const decoded = CheckpointRow.decode(raw)
+  return E.isRight(decoded)
+    ? decoded
+    : E.left(undecodable(workflowId, seq, 'CheckpointRow', PathReporter.report(decoded)))
+}
+
+// -------------------------------------------------------------------------------------
+// adapter plumbing
+// -------------------------------------------------------------------------------------
+
+/** @internal A `CheckpointStore` error for a stored row that cannot be decoded. */
+export const undecodable = (
+  workflowId: string,
+  seq: unknown,
+  codec: string,
+  errors: ReadonlyArray<string>,
+): CheckpointStoreError => {
+  const where = `workflow ${JSON.stringify(workflowId)} at sequence ${describeValue(seq)}`
+  return checkpointStoreError(
+    `decode checkpoint row of ${where}: ${errors.join('; ')}`,
+    decodeFailedError(codec, errors, where),
+  )
+}
+
+/** @internal Decodes a stored run summary; a failure names the run and its last sequence. */
+export const decodeRunSummary = (
+  workflowId: string,
+  lastSeq: unknown,
+  raw: unknown,
+): E.Either<CheckpointStoreError, RunSummary> => {
+  const decoded = RunSummary.decode(raw)
+  return E.isRight(decoded)
+    ? decoded
+    : E.left(undecodable(workflowId, lastSeq, 'RunSummary', PathReporter.report(decoded)))
+}
+
+/** @internal Parses a stored JSON payload; invalid JSON is a decode error naming the run and the sequence. */
+export const parseStoredPayload = (
+  workflowId: string,
+  seq: unknown,
+  text: string | null,
+): E.Either<CheckpointStoreError, unknown> => {
+  if (text === null) return E.right(null)
+  try {
+    return E.right(JSON.parse(text))
+  } catch (e: unknown) {
+    return E.left(
+      undecodable(workflowId, seq, 'CheckpointRow', [
+        `Invalid JSON ${describeValue(text.length > 80 ? `${text.slice(0, 80)}…` : text)} supplied to : CheckpointRow/payload: JsonValue (${describeThrown(e)})`,
+      ]),
+    )
+  }
+}
+
+/** @internal Rejects with a {@link CanoFailure} carrying `error`. */
+export const rejectWith = (error: CheckpointStoreError): Promise<never> => Promise.reject(new CanoFailure(error))
+
+/** @internal The error for a call after `close()`. */
+export const closedError = (adapter: string): CheckpointStoreError =>
+  checkpointStoreError(`${adapter}: the checkpoint store is closed`)
+
+/** @internal Wraps a driver failure: `CheckpointStore("{adapter}: {what}: {message}")`, the thrown value kept as `cause`. */
+export const driverError = (adapter: string, what: string, thrown: unknown): CheckpointStoreError =>
+  checkpointStoreError(`${adapter}: ${what}: ${describeThrown(thrown)}`, thrown)
+
+/** @internal A short readable form of anything thrown. */
+export const describeThrown = (u: unknown): string => (u instanceof Error ? u.message : describeValue(u))
+
+const describeValue = (u: unknown): string => {
+  if (typeof u === 'string') return JSON.stringify(u)
+  if (typeof u === 'number' || typeof u === 'boolean' || typeof u === 'bigint' || u === null || u === undefined)
+    return String(u)
+  try {
+    return JSON.stringify(u)
+  } catch {
+    return Object.prototype.toString.call(u)
+  }
+}
+
+const describeWhere = (u: unknown): string => {
+  if (typeof u !== 'object' || u === null) return ''
+  const { workflowId, seq } = u as { readonly workflowId?: unknown; readonly seq?: unknown }
+  const parts: Array<string> = []
+  if (typeof workflowId === 'string') parts.push(`for workflow ${JSON.stringify(workflowId)}`)
+  if (seq !== undefined) parts.push(`at sequence ${describeValue(seq)}`)
+  return parts.join(' ')
+}
+
+// -------------------------------------------------------------------------------------
+// in-memory adapter
+// -------------------------------------------------------------------------------------
+
+/**
+ * A checkpoint store in process memory: for tests, and the default when a workflow configures none.
+ * Rows are kept as encoded JSON copies, so mutating a row after appending it, or a row returned by
+ * `loadRun`, never changes what is stored. Nothing survives the process.
+ *
+ * @returns an empty store
+ * @example
+ * import { memoryCheckpoints } from 'cano-rx'
+ * const store = memoryCheckpoints()
+ * await store.append({ workflowId: 'job-1', seq: 0, kind: 'StateEntry', state: 'Start', taskId: 'start', payload: null, version: 1, at: Date.now() })
+ * const runs = await store.listRuns() // [{ workflowId: 'job-1', lastSeq: 0, lastState: 'Start', … , rows: 1 }]
+ * @category constructors
+ * @since 0.1.0
+ */
+export const memoryCheckpoints = (): CheckpointStore => {
+  const runs = new Map<string, Map<number, string>>()
+  let closed = false
+  const adapter = 'memoryCheckpoints'
+
+  const load = (workflowId: string): E.Either<CheckpointStoreError, ReadonlyArray<CheckpointRow>> => {
+    const run = runs.get(workflowId)
+    if (run === undefined) return E.right([])
+    const out: Array<CheckpointRow> = []
+    for (const seq of [...run.keys()].sort((a, b) => a - b)) {
+      const decoded = decodeCheckpointRow(workflowId, seq, JSON.parse(run.get(seq) ?? 'null'))
+      if (E.isLeft(decoded)) return decoded
+      out.push(decoded.right)
+    }
+    return E.right(out)
+  }
+
+  return {
+    append: (row) => {
+      if (closed) return rejectWith(closedError(adapter))
+      const checked = validateCheckpointRow(row)
+      if (E.isLeft(checked)) return rejectWith(checked.left)
+      const { workflowId, seq } = checked.right
+      const run = runs.get(workflowId) ?? new Map<number, string>()
+      if (run.has(seq)) return rejectWith(checkpointConflictError(workflowId, seq))
+      run.set(seq, JSON.stringify(CheckpointRow.encode(checked.right)))
+      runs.set(workflowId, run)
+      return Promise.resolve()
+    },
+    loadRun: (workflowId) => {
+      if (closed) return rejectWith(closedError(adapter))
+      const loaded = load(workflowId)
+      return E.isLeft(loaded) ? rejectWith(loaded.left) : Promise.resolve(loaded.right)
+    },
+    clear: (workflowId) => {
+      if (closed) return rejectWith(closedError(adapter))
+      runs.delete(workflowId)
+      return Promise.resolve()
+    },
+    listRuns: () => {
+      if (closed) return rejectWith(closedError(adapter))
+      const out: Array<RunSummary> = []
+      for (const workflowId of [...runs.keys()].sort()) {
+        const loaded = load(workflowId)
+        if (E.isLeft(loaded)) return rejectWith(loaded.left)
+        const last = loaded.right[loaded.right.length - 1]
+        if (last === undefined) continue
+        out.push({
+          workflowId,
+          lastSeq: last.seq,
+          lastState: last.state,
+          lastKind: last.kind,
+          version: last.version,
+          at: last.at,
+          rows: loaded.right.length,
+        })
+      }
+      return Promise.resolve(out)
+    },
+    close: () => {
+      closed = true
+      runs.clear()
+      return Promise.resolve()
+    },
+  }
+}

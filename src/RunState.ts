@@ -1,0 +1,171 @@
+/**
+ * `RunState`: a frozen snapshot of one run, folded from its {@link WorkflowEvent}s by the pure
+ * reducer {@link reduceRunState} (an immer producer). `flow.snapshot$(…)` is
+ * `flow.run$(…).pipe(scan(reduceRunState, initialRunState(id)))`. Terminal statuses absorb every
+ * later event; attempt counters never decrease.
+ *
+ * @since 0.1.0
+ */
+import { type Draft, produce } from 'immer'
+
+import type { CanoError } from '../codecs/CanoError.js'
+import type { WorkflowEvent } from './WorkflowEvent.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * Where a run is.
+ *
+ * @example
+ * import type { RunStatus } from 'cano-rx'
+ * const finished = (s: RunStatus) => s !== 'pending' && s !== 'running'
+ * @category model
+ * @since 0.1.0
+ */
+export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timedOut'
+
+/**
+ * A frozen snapshot of a run.
+ *
+ * @example
+ * import { initialRunState, type RunState } from 'cano-rx'
+ * const s: RunState<'A' | 'Done'> = initialRunState('run-1')
+ * @category model
+ * @since 0.1.0
+ */
+export interface RunState<S extends string = string> {
+  readonly workflowId: string
+  readonly status: RunStatus
+  /** The state being run, or the final state. */
+  readonly current: S | undefined
+  /** Every state entered, in order. */
+  readonly history: ReadonlyArray<S>
+  /** Attempt number of the current task (1-based; 0 before any task). */
+  readonly attempt: number
+  /** Attempts started over the whole run; never decreases. */
+  readonly totalAttempts: number
+  /** Retries scheduled over the whole run. */
+  readonly totalRetries: number
+  /** The last error seen (an attempt failure or the run's failure). */
+  readonly lastError: CanoError | undefined
+  /** The last `ctx.progress(data)` of the current state. */
+  readonly progress: unknown
+  readonly startedAt: number | undefined
+  readonly updatedAt: number | undefined
+  readonly finishedAt: number | undefined
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * The snapshot before the first event.
+ *
+ * @example
+ * import { initialRunState } from 'cano-rx'
+ * initialRunState('order-42').status // 'pending'
+ * @category constructors
+ * @since 0.1.0
+ */
+export const initialRunState = <S extends string = string>(workflowId: string): RunState<S> =>
+  Object.freeze({
+    workflowId,
+    status: 'pending',
+    current: undefined,
+    history: Object.freeze([]),
+    attempt: 0,
+    totalAttempts: 0,
+    totalRetries: 0,
+    lastError: undefined,
+    progress: undefined,
+    startedAt: undefined,
+    updatedAt: undefined,
+    finishedAt: undefined,
+  })
+
+// -------------------------------------------------------------------------------------
+// combinators
+// -------------------------------------------------------------------------------------
+
+const isFinished = (s: RunStatus): boolean => s !== 'pending' && s !== 'running'
+
+const finish = (draft: Draft<RunState>, status: RunStatus, at: number, error: CanoError | undefined): void => {
+  draft.status = status
+  draft.finishedAt = at
+  if (error !== undefined) draft.lastError = error as Draft<CanoError>
+}
+
+const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
+  if (isFinished(draft.status)) return // terminal statuses absorb every event
+  draft.updatedAt = event.at
+  switch (event._tag) {
+    case 'RunStarted':
+      draft.status = 'running'
+      draft.startedAt = event.at
+      return
+    case 'StateEntered':
+      draft.status = 'running'
+      draft.current = event.state
+      draft.history.push(event.state)
+      draft.attempt = 0
+      draft.progress = undefined
+      return
+    case 'TaskStarted':
+      draft.attempt = 1
+      draft.totalAttempts += 1
+      return
+    case 'RetryScheduled':
+      draft.attempt += 1
+      draft.totalAttempts += 1
+      draft.totalRetries += 1
+      return
+    case 'AttemptFailed':
+    case 'TaskFailed':
+    case 'CircuitRejected':
+      draft.lastError = event.error as Draft<CanoError>
+      return
+    case 'Progress':
+      draft.progress = event.data
+      return
+    case 'TaskSucceeded':
+    case 'ObserverFailed':
+      return
+    case 'RunCompleted':
+      draft.current = event.state
+      finish(draft, 'completed', event.at, undefined)
+      return
+    case 'RunFailed':
+      finish(draft, 'failed', event.at, event.error)
+      return
+    case 'RunCancelled':
+      finish(draft, 'cancelled', event.at, event.error)
+      return
+    case 'RunTimedOut':
+      finish(draft, 'timedOut', event.at, event.error)
+      return
+    default:
+      return absurd(event)
+  }
+}
+
+const absurd = (x: never): never => {
+  throw new Error(`unhandled event ${JSON.stringify(x)}`)
+}
+
+/**
+ * The pure reducer: `reduceRunState(state, event)` returns the next frozen snapshot (structurally
+ * shared with the previous one). Made for `scan`.
+ *
+ * @example
+ * import { scan } from 'rxjs'
+ * import { initialRunState, reduceRunState, task, workflow } from 'cano-rx'
+ * const flow = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
+ * flow.run$('Go', { workflowId: 'w1' }).pipe(scan(reduceRunState<'Go' | 'Done'>, initialRunState<'Go' | 'Done'>('w1')))
+ * @category combinators
+ * @since 0.1.0
+ */
+export const reduceRunState: <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S> =
+  /*#__PURE__*/ produce(recipe) as <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S>

@@ -1,0 +1,241 @@
+/**
+ * State handlers: what a workflow state does. A handler is plain data (a `_tag`, the user function,
+ * its `TaskConfig`) built by a constructor (`task`, `router`, …); the engine in `streams/` runs it.
+ *
+ * A task function receives one {@link TaskContext} and returns the next state as a value, a
+ * Promise, an Observable (its first value is taken) or an fp-ts `TaskEither`.
+ *
+ * @since 0.1.0
+ */
+import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
+import type { Observable } from 'rxjs'
+
+import type { Resources } from './Resources.js'
+import type { TaskConfig } from './TaskConfig.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * The resource record of a workflow with no resources.
+ *
+ * @example
+ * import type { NoResources } from 'cano-rx'
+ * const none: NoResources = {}
+ * @category model
+ * @since 0.1.0
+ */
+export type NoResources = Record<never, never>
+
+/**
+ * Any record of resources.
+ *
+ * @example
+ * import type { ResourceRecord } from 'cano-rx'
+ * const r: ResourceRecord = { db: { query: () => 1 } }
+ * @category model
+ * @since 0.1.0
+ */
+export type ResourceRecord = Record<string, unknown>
+
+/**
+ * What a task function receives.
+ *
+ * @example
+ * import { task, type TaskContext } from 'cano-rx'
+ * const fetchPage = async (ctx: TaskContext<{ baseUrl: string }>) => {
+ *   ctx.progress({ attempt: ctx.attempt })
+ *   const res = await fetch(ctx.res.get('baseUrl'), { signal: ctx.signal })
+ *   return res.ok ? ('Parse' as const) : ('Failed' as const)
+ * }
+ * const handler = task(fetchPage)
+ * @category model
+ * @since 0.1.0
+ */
+export interface TaskContext<R extends ResourceRecord = NoResources> {
+  /** The workflow's typed resources. */
+  readonly res: Resources<R>
+  /** Aborts on cancellation, on the total timeout and on this attempt's timeout; `reason` is the `CanoError`. */
+  readonly signal: AbortSignal
+  /** 1-based attempt number within the retry loop. */
+  readonly attempt: number
+  /** The run's id. */
+  readonly workflowId: string
+  /** The state being run. */
+  readonly state: string
+  /** Emits a `Progress` event carrying `data` into the run's event stream. */
+  readonly progress: (data: unknown) => void
+}
+
+/**
+ * What a task may return: the next state as a value, a Promise, an Observable (first value taken)
+ * or an fp-ts `TaskEither` (a `Left` fails the attempt).
+ *
+ * @example
+ * import type { TaskOutput } from 'cano-rx'
+ * const later: TaskOutput<'Done'> = Promise.resolve('Done' as const)
+ * @category model
+ * @since 0.1.0
+ */
+export type TaskOutput<S extends string> = S | PromiseLike<S> | Observable<S> | TaskEither<unknown, S>
+
+/**
+ * A `task` or `router` state: runs `run` through the retry loop and moves to the state it returns.
+ * A router writes no checkpoint row.
+ *
+ * @example
+ * import { task, type TaskHandler } from 'cano-rx'
+ * const h: TaskHandler<'Done'> = task(() => 'Done' as const)
+ * @category model
+ * @since 0.1.0
+ */
+export interface TaskHandler<S extends string, R extends ResourceRecord = NoResources> {
+  readonly _tag: 'Task'
+  /** `true` for {@link router}: no checkpoint row, no sequence number. */
+  readonly router: boolean
+  readonly run: (ctx: TaskContext<R>) => TaskOutput<S>
+  readonly config: TaskConfig
+  /** Declared targets: a return outside them is a `Workflow` error; they draw `toMermaid()`. */
+  readonly to: ReadonlyArray<S> | undefined
+  /** Task id in events and checkpoint rows; defaults to the state's name. */
+  readonly name: string | undefined
+}
+
+/**
+ * Any state handler.
+ *
+ * @example
+ * import { router, type StateHandler } from 'cano-rx'
+ * const h: StateHandler<'Fast' | 'Slow'> = router(() => (Math.random() > 0.5 ? 'Fast' : 'Slow'))
+ * @category model
+ * @since 0.1.0
+ */
+export type StateHandler<S extends string, R extends ResourceRecord = NoResources> = TaskHandler<S, R>
+
+/**
+ * The state constructors bound to a workflow's state union `S` and resources `R`, handed to the
+ * function form of `states` so tasks get typed `ctx.res` and their returns are checked against `S`
+ * without annotations.
+ *
+ * @example
+ * import { Resources, workflow } from 'cano-rx'
+ * const flow = workflow<'Load' | 'Done'>()({
+ *   resources: Resources.of({ db: { count: () => 3 } }),
+ *   exits: ['Done'],
+ *   states: ({ task }) => ({ Load: task(({ res }) => (res.get('db').count() > 0 ? 'Done' : 'Load')) }),
+ * })
+ * @category model
+ * @since 0.1.0
+ */
+export interface StateBuilders<S extends string, R extends ResourceRecord> {
+  /** {@link task} bound to `S` and `R`. */
+  readonly task: {
+    <T extends S>(
+      run: (ctx: TaskContext<R>) => TaskOutput<NoInfer<T>>,
+      options: TaskOptions<T> & { readonly to: ReadonlyArray<T> },
+    ): TaskHandler<T, R>
+    (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>): TaskHandler<S, R>
+  }
+  /** {@link router} bound to `S` and `R`. */
+  readonly router: StateBuilders<S, R>['task']
+}
+
+/**
+ * Options of {@link task} and {@link router}: a {@link TaskConfig} plus the declared targets and a name.
+ *
+ * @example
+ * import { RetryMode, type TaskOptions } from 'cano-rx'
+ * const o: TaskOptions<'Next' | 'Failed'> = { to: ['Next', 'Failed'], retry: RetryMode.none() }
+ * @category model
+ * @since 0.1.0
+ */
+export interface TaskOptions<T extends string> extends TaskConfig {
+  /** Declared targets; the return type narrows to them. */
+  readonly to?: ReadonlyArray<T>
+  /** Task id in events and checkpoint rows; defaults to the state's name. */
+  readonly name?: string
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * The {@link StateBuilders} of a workflow (what the function form of `states` receives).
+ *
+ * @example
+ * import { stateBuilders } from 'cano-rx'
+ * const { task } = stateBuilders<'A' | 'Done', { limit: number }>()
+ * const a = task(({ res }) => (res.get('limit') > 0 ? 'Done' : 'A'))
+ * @category constructors
+ * @since 0.1.0
+ */
+export const stateBuilders = <S extends string, R extends ResourceRecord>(): StateBuilders<S, R> => ({
+  task: (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>) => makeTask(false, run, options),
+  router: (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>) => makeTask(true, run, options),
+})
+
+const makeTask = <S extends string, R extends ResourceRecord>(
+  router: boolean,
+  run: (ctx: TaskContext<R>) => TaskOutput<S>,
+  options: TaskOptions<S> | undefined,
+): TaskHandler<S, R> => {
+  const { to, name, ...config } = options ?? {}
+  return { _tag: 'Task', router, run, config, to, name }
+}
+
+/**
+ * A state that runs `run` with retries and moves to the state it returns. With `to`, the return
+ * type narrows to the declared targets and a runtime return outside them is a `Workflow` error.
+ *
+ * @example
+ * import { RetryMode, task } from 'cano-rx'
+ * type Step = 'Fetch' | 'Parse' | 'Failed'
+ * const fetchIt = task(async ({ signal }): Promise<Exclude<Step, 'Fetch'>> => ((await fetch('https://example.org', { signal })).ok ? 'Parse' : 'Failed'), {
+ *   to: ['Parse', 'Failed'],
+ *   retry: RetryMode.exponential(3),
+ *   attemptTimeoutMs: 2_000,
+ * })
+ * @category constructors
+ * @since 0.1.0
+ */
+export function task<T extends string, R extends ResourceRecord = NoResources>(
+  run: (ctx: TaskContext<R>) => TaskOutput<NoInfer<T>>,
+  options: TaskOptions<T> & { readonly to: ReadonlyArray<T> },
+): TaskHandler<T, R>
+export function task<S extends string, R extends ResourceRecord = NoResources>(
+  run: (ctx: TaskContext<R>) => TaskOutput<S>,
+  options?: TaskOptions<S>,
+): TaskHandler<S, R>
+export function task<S extends string, R extends ResourceRecord>(
+  run: (ctx: TaskContext<R>) => TaskOutput<S>,
+  options?: TaskOptions<S>,
+): TaskHandler<S, R> {
+  return makeTask(false, run, options)
+}
+
+/**
+ * A branching state: like {@link task} (same retries, timeouts and events) but it writes no
+ * checkpoint row and consumes no sequence number; keep it free of side effects.
+ *
+ * @example
+ * import { router } from 'cano-rx'
+ * const pick = router<'FastPath' | 'SlowPath'>(() => (process.env['FAST'] === '1' ? 'FastPath' : 'SlowPath'))
+ * @category constructors
+ * @since 0.1.0
+ */
+export function router<T extends string, R extends ResourceRecord = NoResources>(
+  run: (ctx: TaskContext<R>) => TaskOutput<NoInfer<T>>,
+  options: TaskOptions<T> & { readonly to: ReadonlyArray<T> },
+): TaskHandler<T, R>
+export function router<S extends string, R extends ResourceRecord = NoResources>(
+  run: (ctx: TaskContext<R>) => TaskOutput<S>,
+  options?: TaskOptions<S>,
+): TaskHandler<S, R>
+export function router<S extends string, R extends ResourceRecord>(
+  run: (ctx: TaskContext<R>) => TaskOutput<S>,
+  options?: TaskOptions<S>,
+): TaskHandler<S, R> {
+  return makeTask(true, run, options)
+}

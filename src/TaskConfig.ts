@@ -1,0 +1,106 @@
+/**
+ * `TaskConfig`: the per-state policy of the retry loop (retry mode, attempt timeout, circuit breaker,
+ * rate limiter), with cano's defaults merged in one place.
+ *
+ * @since 0.1.0
+ */
+import type { Configuration } from '../codecs/CanoError.js'
+import { configurationError } from './CanoError.js'
+import type { CircuitBreakerLike } from './CircuitBreaker.js'
+import type { RateLimiterLike } from './RateLimiter.js'
+import { RetryMode, validateRetryMode } from './RetryMode.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * How a state's task is attempted.
+ *
+ * @example
+ * import { RetryMode, type TaskConfig } from 'cano-rx'
+ * const config: TaskConfig = { retry: RetryMode.fixed(2, 100), attemptTimeoutMs: 2_000 }
+ * @category model
+ * @since 0.1.0
+ */
+export interface TaskConfig {
+  /** Retry policy. Default: `RetryMode.default()` (exponential, 3 retries, 100 ms base, x2, 30 s cap, 10 % jitter). */
+  readonly retry?: RetryMode
+  /** Bounds each attempt separately; on expiry the attempt's `signal` aborts with a `Timeout` error. Default: none. */
+  readonly attemptTimeoutMs?: number
+  /** Consulted before every attempt; a rejection is a raw `CircuitOpen` that consumes no attempt. Default: none. */
+  readonly circuitBreaker?: CircuitBreakerLike
+  /** Acquired before every attempt; a limiter that does not wait fails the attempt with `RateLimited`. Default: none. */
+  readonly rateLimiter?: RateLimiterLike
+}
+
+/** @internal A {@link TaskConfig} with its defaults merged. */
+export interface ResolvedTaskConfig {
+  readonly retry: RetryMode
+  readonly attemptTimeoutMs: number | undefined
+  readonly circuitBreaker: CircuitBreakerLike | undefined
+  readonly rateLimiter: RateLimiterLike | undefined
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Merges a {@link TaskConfig} with the defaults: `retry` falls back to `fallbackRetry`
+ * (`RetryMode.default()` for tasks, `RetryMode.none()` for polls, as in cano).
+ *
+ * @example
+ * import { resolveTaskConfig, RetryMode } from 'cano-rx'
+ * resolveTaskConfig({ attemptTimeoutMs: 500 }).retry // RetryMode.default()
+ * resolveTaskConfig({}, RetryMode.none()).retry // { _tag: 'None' }
+ * @category constructors
+ * @since 0.1.0
+ */
+export const resolveTaskConfig = (config: TaskConfig = {}, fallbackRetry: RetryMode = RetryMode.default()): ResolvedTaskConfig => ({
+  retry: config.retry ?? fallbackRetry,
+  attemptTimeoutMs: config.attemptTimeoutMs,
+  circuitBreaker: config.circuitBreaker,
+  rateLimiter: config.rateLimiter,
+})
+
+// -------------------------------------------------------------------------------------
+// validation
+// -------------------------------------------------------------------------------------
+
+/** Largest delay a JS timer can hold. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * Checks a {@link TaskConfig}; the error names `where` and the field.
+ *
+ * @example
+ * import { validateTaskConfig } from 'cano-rx'
+ * validateTaskConfig({ attemptTimeoutMs: 0 }, 'state "Fetch"')?.message
+ * // 'state "Fetch": attemptTimeoutMs must be a finite number in (0, 2147483647], got 0'
+ * @category validation
+ * @since 0.1.0
+ */
+export const validateTaskConfig = (config: unknown, where: string): Configuration | undefined => {
+  if (config === undefined) return undefined
+  if (typeof config !== 'object' || config === null) return configurationError(`${where}: config must be an object`)
+  const c = config as Record<string, unknown>
+  if (c['retry'] !== undefined) {
+    if (typeof c['retry'] !== 'object' || c['retry'] === null)
+      return configurationError(`${where}: retry must be a RetryMode (use RetryMode.none/fixed/exponential)`)
+    const e = validateRetryMode(c['retry'] as RetryMode, where)
+    if (e !== undefined) return e
+  }
+  const t = c['attemptTimeoutMs']
+  if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMER_MS))
+    return configurationError(
+      `${where}: attemptTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(t)}`,
+    )
+  const cb = c['circuitBreaker']
+  if (cb !== undefined && (typeof cb !== 'object' || cb === null || typeof (cb as CircuitBreakerLike).tryAcquire !== 'function'))
+    return configurationError(`${where}: circuitBreaker must be a circuit breaker (createCircuitBreaker())`)
+  const rl = c['rateLimiter']
+  if (rl !== undefined && (typeof rl !== 'object' || rl === null || typeof (rl as RateLimiterLike).tryAcquire !== 'function'))
+    return configurationError(`${where}: rateLimiter must be a rate limiter (createRateLimiter())`)
+  return undefined
+}

@@ -1,0 +1,153 @@
+/**
+ * `workflow`: the composition root. `workflow<S>()(definition)` validates a definition and returns a
+ * {@link Workflow}: an immutable object whose runs are cold Observables (`run$`), Promises
+ * (`orchestrate`) or fp-ts `TaskEither`s (`orchestrateTE`). The same `Workflow` can run any number of
+ * times concurrently; runs share no mutable state.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
+import { filter, lastValueFrom, type Observable, scan } from 'rxjs'
+
+import type { CanoError } from '../codecs/CanoError.js'
+import { type RunOptions, runWorkflow } from '../streams/runWorkflow.js'
+import { CanoFailure, toCanoError } from './CanoError.js'
+import type { Resources } from './Resources.js'
+import { initialRunState, reduceRunState, type RunState } from './RunState.js'
+import type { NoResources, ResourceRecord } from './StateHandler.js'
+import { compileWorkflow, type CompiledWorkflow, type WorkflowDefinition } from './WorkflowDefinition.js'
+import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from './WorkflowEvent.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * A validated workflow, ready to run.
+ *
+ * @example
+ * import { task, workflow } from 'cano-rx'
+ * const flow = workflow<'Start' | 'Done'>()({ exits: ['Done'], states: { Start: task(() => 'Done' as const) } })
+ * const final = await flow.orchestrate('Start') // 'Done'
+ * @category model
+ * @since 0.1.0
+ */
+export interface Workflow<S extends string, R extends ResourceRecord = NoResources> {
+  /** States with a handler, in definition order. */
+  readonly states: ReadonlyArray<S>
+  /** Exit states. */
+  readonly exits: ReadonlyArray<S>
+  /** The workflow's resources. */
+  readonly resources: Resources<R>
+  /** Recorded version (default 0). */
+  readonly version: number
+  /**
+   * A cold Observable of the run's events: subscribing starts a run, unsubscribing aborts it (the
+   * in-flight task's signal fires, resources are torn down). It always ends with exactly one terminal
+   * event (`RunCompleted`, `RunFailed`, `RunCancelled`, `RunTimedOut`) and then completes; it never
+   * errors for a failed run.
+   */
+  readonly run$: (initial: S, options?: RunOptions<S>) => Observable<WorkflowEvent<S>>
+  /** `run$` folded into frozen {@link RunState} snapshots, one per event. */
+  readonly snapshot$: (initial: S, options?: RunOptions<S>) => Observable<RunState<S>>
+  /** Runs to the end; resolves with the exit state or rejects with a {@link CanoFailure}. */
+  readonly orchestrate: (initial: S, options?: RunOptions<S>) => Promise<S>
+  /** `orchestrate` as an fp-ts `TaskEither`: `Left` is the {@link CanoError}. */
+  readonly orchestrateTE: (initial: S, options?: RunOptions<S>) => TaskEither<CanoError, S>
+  /** A Mermaid `stateDiagram-v2` of the declared transitions. */
+  readonly toMermaid: () => string
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Defines a workflow over the state union `S`. Curried so `S` is given explicitly while the
+ * resources and exits are inferred: `workflow<Step>()({ … })`. A non-exit state without a handler, a
+ * handler returning a state outside `S` and an exit outside `S` are compile errors; what types cannot
+ * see is checked here and throws a {@link CanoFailure} carrying a `Configuration` error that names the
+ * state.
+ *
+ * @example
+ * import { Resources, RetryMode, task, workflow } from 'cano-rx'
+ * type Step = 'Fetch' | 'Store' | 'Done' | 'Failed'
+ * const flow = workflow<Step>()({
+ *   resources: Resources.of({ baseUrl: 'https://example.org' }),
+ *   exits: ['Done', 'Failed'],
+ *   states: {
+ *     Fetch: task(async ({ res, signal }) => ((await fetch(res.get('baseUrl'), { signal })).ok ? 'Store' : 'Failed'), {
+ *       retry: RetryMode.exponential(3),
+ *       attemptTimeoutMs: 2_000,
+ *     }),
+ *     Store: task(() => 'Done'),
+ *   },
+ *   totalTimeoutMs: 60_000,
+ * })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const workflow =
+  <S extends string>() =>
+  <R extends ResourceRecord = NoResources, const X extends S = never>(definition: WorkflowDefinition<S, R, X>): Workflow<S, R> => {
+    const compiled = compileWorkflow<S, R, X>(definition)
+    if (E.isLeft(compiled)) throw new CanoFailure(compiled.left)
+    return fromCompiled(compiled.right)
+  }
+
+const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>): Workflow<S, R> => {
+  const run$ = (initial: S, options: RunOptions<S> = {}): Observable<WorkflowEvent<S>> =>
+    runWorkflow(wf, initial, options, true)
+  const orchestrate = async (initial: S, options: RunOptions<S> = {}): Promise<S> => {
+    const end = await lastValueFrom(runWorkflow(wf, initial, options, false).pipe(filter(isTerminalEvent)))
+    return settle(end)
+  }
+  return Object.freeze({
+    states: Object.freeze([...wf.states.keys()] as S[]),
+    exits: Object.freeze([...wf.exits] as S[]),
+    resources: wf.resources,
+    version: wf.version,
+    run$,
+    snapshot$: (initial: S, options: RunOptions<S> = {}) => {
+      const id = options.workflowId
+      return run$(initial, options).pipe(
+        scan(
+          (s: RunState<S>, e: WorkflowEvent<S>) => reduceRunState(s.workflowId === '' ? { ...s, workflowId: e.workflowId } : s, e),
+          initialRunState<S>(id ?? ''),
+        ),
+      )
+    },
+    orchestrate,
+    orchestrateTE:
+      (initial: S, options?: RunOptions<S>): TaskEither<CanoError, S> =>
+      () =>
+        orchestrate(initial, options).then(
+          (s) => E.right(s),
+          (e: unknown) => E.left(toCanoError(e)),
+        ),
+    toMermaid: () => toMermaid(wf),
+  })
+}
+
+const settle = <S extends string>(end: TerminalEvent<S>): S => {
+  if (end._tag === 'RunCompleted') return end.state
+  throw new CanoFailure(end.error)
+}
+
+// -------------------------------------------------------------------------------------
+// utils
+// -------------------------------------------------------------------------------------
+
+const mermaidId = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
+
+const toMermaid = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>): string => {
+  const lines = ['stateDiagram-v2']
+  for (const [name, st] of wf.states) {
+    if (mermaidId(name) !== name) lines.push(`  state "${name.replace(/"/g, "'")}" as ${mermaidId(name)}`)
+    if (st.to === undefined) lines.push(`  ${mermaidId(name)} --> ${mermaidId(name)}: (targets not declared)`)
+    else for (const t of st.to) lines.push(`  ${mermaidId(name)} --> ${mermaidId(t)}`)
+  }
+  for (const x of wf.exits) lines.push(`  ${mermaidId(x)} --> [*]`)
+  return lines.join('\n')
+}

@@ -1,0 +1,198 @@
+/**
+ * `WorkflowDefinition`: the data a workflow is made of (states, exits, resources, options) and its
+ * validation. The compiler checks what types can see (every non-exit state has a handler, targets
+ * and exits belong to the state union); {@link compileWorkflow} checks the rest at definition time
+ * and returns `Configuration` errors that name the state.
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import type { SchedulerLike } from 'rxjs'
+
+import type { CanoError } from '../codecs/CanoError.js'
+import { configurationError } from './CanoError.js'
+import { isResources, Resources } from './Resources.js'
+import { type NoResources, type ResourceRecord, type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
+import { resolveTaskConfig, type ResolvedTaskConfig, validateTaskConfig } from './TaskConfig.js'
+import type { WorkflowObserver } from './WorkflowObserver.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * What `workflow<S>()(…)` takes. `states` must have a handler for every state of `S` that is not in
+ * `exits` (and none for exits).
+ *
+ * @example
+ * import { task, type WorkflowDefinition } from 'cano-rx'
+ * type Step = 'Fetch' | 'Done'
+ * const def: WorkflowDefinition<Step, Record<never, never>, 'Done'> = {
+ *   exits: ['Done'],
+ *   states: { Fetch: task(() => 'Done' as const) },
+ * }
+ * @category model
+ * @since 0.1.0
+ */
+export interface WorkflowDefinition<S extends string, R extends ResourceRecord = NoResources, E extends S = S> {
+  /** Typed resources handed to every task; set up before the first state, torn down after the last. */
+  readonly resources?: Resources<R>
+  /** States that end the run. At least one. */
+  readonly exits: ReadonlyArray<E>
+  /**
+   * A handler per non-exit state: a record, or a function of the {@link StateBuilders} (use the
+   * function form when tasks read typed resources: `states: ({ task }) => ({ … })`).
+   */
+  readonly states: StateHandlers<S, R, E> | ((builders: StateBuilders<S, R>) => StateHandlers<S, R, E>)
+  /** Wall-clock bound of a run (setup excluded); on expiry the run ends `WorkflowTimeout`. */
+  readonly totalTimeoutMs?: number
+  /** Recorded with checkpoints; resuming under another version is refused. Default 0. */
+  readonly version?: number
+  /** Observers of every run of this workflow. */
+  readonly observers?: ReadonlyArray<WorkflowObserver<S>>
+  /** Scheduler for retry waits, timeouts and timestamps. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike
+  /** Jitter source in [0, 1). Default `Math.random`. */
+  readonly random?: () => number
+}
+
+/**
+ * The record of handlers: one per non-exit state. A handler built without resources
+ * (`task(() => …)` at top level) fits any workflow.
+ *
+ * @example
+ * import { task, type StateHandlers } from 'cano-rx'
+ * const states: StateHandlers<'A' | 'Done', Record<never, never>, 'Done'> = { A: task(() => 'Done' as const) }
+ * @category model
+ * @since 0.1.0
+ */
+export type StateHandlers<S extends string, R extends ResourceRecord, E extends S> = {
+  readonly [K in Exclude<S, E>]: StateHandler<S, R> | StateHandler<S, NoResources>
+}
+
+/** @internal A handler with its config resolved. */
+export interface CompiledState<S extends string, R extends ResourceRecord> {
+  readonly name: S
+  readonly handler: StateHandler<S, R>
+  readonly taskId: string
+  readonly config: ResolvedTaskConfig
+  readonly to: ReadonlySet<string> | undefined
+}
+
+/** @internal A validated definition, ready to run. */
+export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
+  readonly states: ReadonlyMap<string, CompiledState<S, R>>
+  readonly exits: ReadonlySet<string>
+  readonly resources: Resources<R>
+  readonly totalTimeoutMs: number | undefined
+  readonly version: number
+  readonly observers: ReadonlyArray<WorkflowObserver<S>>
+  readonly scheduler: SchedulerLike | undefined
+  readonly random: () => number
+}
+
+// -------------------------------------------------------------------------------------
+// validation
+// -------------------------------------------------------------------------------------
+
+const MAX_TIMER_MS = 2_147_483_647
+const HANDLER_TAGS: ReadonlySet<string> = new Set(['Task'])
+
+const label = (s: string): string => JSON.stringify(s)
+
+const checkHandler = (
+  name: string,
+  h: unknown,
+  known: (s: string) => boolean,
+): CanoError | undefined => {
+  const where = `state ${label(name)}`
+  if (typeof h !== 'object' || h === null || !HANDLER_TAGS.has((h as { _tag?: unknown })._tag as string))
+    return configurationError(`${where}: handler must be built with task(), router() or another state constructor`)
+  const handler = h as StateHandler<string, ResourceRecord>
+  if (typeof handler.run !== 'function') return configurationError(`${where}: run must be a function`)
+  const configError = validateTaskConfig(handler.config, where)
+  if (configError !== undefined) return configError
+  if (handler.to !== undefined) {
+    if (!Array.isArray(handler.to) || handler.to.length === 0)
+      return configurationError(`${where}: to must be a non-empty list of target states`)
+    const unknown = handler.to.find((t) => typeof t !== 'string' || !known(t))
+    if (unknown !== undefined)
+      return configurationError(`${where}: declared target ${label(String(unknown))} is neither a state nor an exit`)
+  }
+  if (handler.name !== undefined && (typeof handler.name !== 'string' || handler.name === ''))
+    return configurationError(`${where}: name must be a non-empty string`)
+  return undefined
+}
+
+/**
+ * Validates a definition and prepares it to run. Rules (all `Configuration` errors naming the state
+ * or option): at least one state handler and one exit; state and exit names are non-empty strings;
+ * an exit has no handler; every handler was built by a state constructor with a valid `TaskConfig`;
+ * declared targets are known states; `totalTimeoutMs` is finite and in (0, 2^31-1]; `version` is a
+ * non-negative integer; `resources` is a `Resources`.
+ *
+ * @example
+ * import { compileWorkflow, task } from 'cano-rx'
+ * const checked = compileWorkflow<'A' | 'Done'>({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+ * // checked._tag === 'Right'
+ * @category validation
+ * @since 0.1.0
+ */
+export const compileWorkflow = <S extends string, R extends ResourceRecord = NoResources, X extends S = S>(
+  def: WorkflowDefinition<S, R, X>,
+): E.Either<CanoError, CompiledWorkflow<S, R>> => {
+  if (typeof def !== 'object' || (def as unknown) === null) return E.left(configurationError('workflow definition must be an object'))
+  const exitsIn: unknown = def.exits
+  if (!Array.isArray(exitsIn) || exitsIn.length === 0)
+    return E.left(configurationError('Workflow has no exit states defined: orchestration may loop forever'))
+  const badExit = exitsIn.find((x) => typeof x !== 'string' || x === '')
+  if (badExit !== undefined) return E.left(configurationError(`exit state ${label(String(badExit))} must be a non-empty string`))
+  const exits = new Set<string>(exitsIn as ReadonlyArray<string>)
+  let statesIn: unknown
+  try {
+    statesIn = typeof def.states === 'function' ? def.states(stateBuilders<S, R>()) : def.states
+  } catch (e: unknown) {
+    return E.left(configurationError(`states(builders) threw: ${e instanceof Error ? e.message : String(e)}`))
+  }
+  if (typeof statesIn !== 'object' || statesIn === null) return E.left(configurationError('states must be an object'))
+  const entries = Object.entries(statesIn as Record<string, unknown>)
+  if (entries.length === 0) return E.left(configurationError('Workflow has no registered state handlers'))
+  const known = (s: string): boolean => exits.has(s) || Object.prototype.hasOwnProperty.call(statesIn, s)
+  const states = new Map<string, CompiledState<S, R>>()
+  for (const [name, h] of entries) {
+    if (name === '') return E.left(configurationError('state names must be non-empty strings'))
+    if (exits.has(name))
+      return E.left(configurationError(`state ${label(name)} is an exit and has a handler: exits end the run and never run a handler`))
+    const err = checkHandler(name, h, known)
+    if (err !== undefined) return E.left(err)
+    const handler = h as StateHandler<S, R>
+    states.set(name, {
+      name: name as S,
+      handler,
+      taskId: handler.name ?? name,
+      config: resolveTaskConfig(handler.config),
+      to: handler.to === undefined ? undefined : new Set<string>(handler.to),
+    })
+  }
+  const { totalTimeoutMs, version = 0 } = def
+  if (totalTimeoutMs !== undefined && (typeof totalTimeoutMs !== 'number' || !Number.isFinite(totalTimeoutMs) || totalTimeoutMs <= 0 || totalTimeoutMs > MAX_TIMER_MS))
+    return E.left(configurationError(`totalTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(totalTimeoutMs)}`))
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0)
+    return E.left(configurationError(`version must be a non-negative integer, got ${String(version)}`))
+  const resources = def.resources ?? (Resources.empty() as unknown as Resources<R>)
+  if (!isResources(resources)) return E.left(configurationError('resources must be built with Resources.of(…)'))
+  const observers = def.observers ?? []
+  if (!Array.isArray(observers) || observers.some((o) => typeof o !== 'object' || (o as unknown) === null))
+    return E.left(configurationError('observers must be a list of WorkflowObserver objects'))
+  if (def.random !== undefined && typeof def.random !== 'function') return E.left(configurationError('random must be a function returning a number in [0, 1)'))
+  return E.right({
+    states,
+    exits,
+    resources,
+    totalTimeoutMs,
+    version,
+    observers,
+    scheduler: def.scheduler,
+    random: def.random ?? Math.random,
+  })
+}

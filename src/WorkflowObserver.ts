@@ -1,0 +1,85 @@
+/**
+ * `WorkflowObserver`: cano's observer hooks as an adapter over the {@link WorkflowEvent} stream.
+ * Each hook is optional; `onEvent` sees every event. Observers are called synchronously in
+ * registration order; one that throws is reported as an `ObserverFailed` event and never breaks
+ * the run.
+ *
+ * @since 0.1.0
+ */
+import type { CanoError } from '../codecs/CanoError.js'
+import type { WorkflowEvent } from './WorkflowEvent.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * cano's `WorkflowObserver` hooks (plus `onEvent` for everything else).
+ *
+ * @example
+ * import type { WorkflowObserver } from 'cano-rx'
+ * const log: WorkflowObserver = {
+ *   onStateEnter: (state) => console.log('enter', state),
+ *   onRetry: (taskId, attempt) => console.warn('retry', taskId, attempt),
+ *   onTaskFailure: (taskId, error) => console.error(taskId, error.message),
+ * }
+ * @category model
+ * @since 0.1.0
+ */
+export interface WorkflowObserver<S extends string = string> {
+  /** Every event, before the specific hook. */
+  readonly onEvent?: (event: WorkflowEvent<S>) => void
+  readonly onStateEnter?: (state: S) => void
+  readonly onTaskStart?: (taskId: string, state: S) => void
+  readonly onTaskSuccess?: (taskId: string, state: S) => void
+  readonly onTaskFailure?: (taskId: string, error: CanoError, state: S) => void
+  /** `attempt` is the number of failed attempts so far (1 before the first retry). */
+  readonly onRetry?: (taskId: string, attempt: number, state: S) => void
+  readonly onCircuitOpen?: (taskId: string, state: S) => void
+  readonly onRunEnd?: (event: Extract<WorkflowEvent<S>, { _tag: 'RunCompleted' | 'RunFailed' | 'RunCancelled' | 'RunTimedOut' }>) => void
+}
+
+// -------------------------------------------------------------------------------------
+// destructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Delivers one event to one observer's hooks. Throws whatever a hook throws (the engine catches it).
+ *
+ * @example
+ * import { notifyObserver } from 'cano-rx'
+ * notifyObserver({ onStateEnter: (s) => console.log(s) }, { _tag: 'StateEntered', workflowId: 'w', at: 0, state: 'A', transition: 0 })
+ * @category destructors
+ * @since 0.1.0
+ */
+export const notifyObserver = <S extends string>(o: WorkflowObserver<S>, e: WorkflowEvent<S>): void => {
+  o.onEvent?.(e)
+  switch (e._tag) {
+    case 'StateEntered':
+      o.onStateEnter?.(e.state)
+      return
+    case 'TaskStarted':
+      o.onTaskStart?.(e.taskId, e.state)
+      return
+    case 'TaskSucceeded':
+      o.onTaskSuccess?.(e.taskId, e.state)
+      return
+    case 'TaskFailed':
+      o.onTaskFailure?.(e.taskId, e.error, e.state)
+      return
+    case 'RetryScheduled':
+      o.onRetry?.(e.taskId, e.attempt, e.state)
+      return
+    case 'CircuitRejected':
+      o.onCircuitOpen?.(e.taskId, e.state)
+      return
+    case 'RunCompleted':
+    case 'RunFailed':
+    case 'RunCancelled':
+    case 'RunTimedOut':
+      o.onRunEnd?.(e)
+      return
+    default:
+      return
+  }
+}

@@ -1,0 +1,440 @@
+/**
+ * `sqliteCheckpoints`: the embedded checkpoint store, one SQLite file through `better-sqlite3@12`.
+ *
+ * The driver is an optional peer dependency, imported on first use: a program that never opens a
+ * SQLite store never loads it. The file (and its parent directory) is created on first use, in WAL
+ * mode with `synchronous=FULL` unless configured otherwise, and the table `cano_checkpoints` is
+ * created if it is missing. Many runs may share one file, from one process or several (WAL plus
+ * `busy_timeout`).
+ *
+ * **Group commit.** Appends that arrive in the same tick of the event loop (from concurrent runs) are
+ * queued and written by one `BEGIN IMMEDIATE … COMMIT` transaction, scheduled with `setImmediate`.
+ * Each caller's promise settles only after that transaction committed, so a resolved append is durable.
+ * A row that fails inside the batch (a duplicate sequence, a failing trigger) fails only its own caller:
+ * SQLite undoes just that statement and the transaction goes on with the others.
+ *
+ * ```text
+ * run A:  append(a0) ─────────────┐            resolves after COMMIT
+ * run B:  append(b0) ──────────┐  │
+ * run C:  append(c0) ───────┐  │  │
+ *                            BEGIN; INSERT c0; INSERT b0; INSERT a0; COMMIT   (one fsync)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { mkdir } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+
+import type Sqlite from 'better-sqlite3'
+import * as E from 'fp-ts/lib/Either.js'
+
+import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
+import type { CheckpointRow, RunSummary } from '../../codecs/CheckpointRow.js'
+import { CanoFailure, configurationError } from '../CanoError.js'
+import {
+  checkpointConflictError,
+  type CheckpointStore,
+  closedError,
+  decodeCheckpointRow,
+  decodeRunSummary,
+  describeThrown,
+  driverError,
+  parseStoredPayload,
+  rejectWith,
+  validateCheckpointRow,
+} from '../CheckpointStore.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * Options of {@link sqliteCheckpoints}.
+ *
+ * @example
+ * import { sqliteCheckpoints, type SqliteCheckpointsOptions } from 'cano-rx'
+ * const options: SqliteCheckpointsOptions = { synchronous: 'NORMAL', busyTimeoutMs: 10_000 }
+ * const store = sqliteCheckpoints('.cano/checkpoints.db', options)
+ * @category model
+ * @since 0.1.0
+ */
+export interface SqliteCheckpointsOptions {
+  /**
+   * SQLite's `synchronous` pragma. `FULL` (the default) fsyncs the WAL at every commit, so an append
+   * that resolved survives a power loss. `NORMAL` survives a process crash but may lose the last
+   * commits on power loss; `OFF` leaves syncing to the operating system.
+   */
+  readonly synchronous?: 'FULL' | 'NORMAL' | 'OFF'
+  /** How long a writer waits for another connection's lock before failing (`busy_timeout`). Default 5000. */
+  readonly busyTimeoutMs?: number
+  /**
+   * Write the appends of one tick in one transaction (the default, `true`), or each append in its own
+   * transaction (`false`).
+   */
+  readonly groupCommit?: boolean
+  /**
+   * Called after each committed write transaction with the number of rows it wrote: for metrics and
+   * tests. A throwing callback is ignored.
+   */
+  readonly onCommit?: (rows: number) => void
+}
+
+type Database = Sqlite.Database
+
+interface StoredRow {
+  readonly workflow_id: string
+  readonly seq: unknown
+  readonly kind: unknown
+  readonly state: unknown
+  readonly task_id: unknown
+  readonly payload: string | null
+  readonly version: unknown
+  readonly at: unknown
+}
+
+interface StoredSummary {
+  readonly workflow_id: string
+  readonly seq: unknown
+  readonly kind: unknown
+  readonly state: unknown
+  readonly version: unknown
+  readonly at: unknown
+  readonly rows: unknown
+}
+
+interface Pending {
+  readonly row: CheckpointRow
+  readonly resolve: () => void
+  readonly reject: (e: CanoFailure) => void
+}
+
+type Outcomes = Array<CheckpointStoreError | undefined>
+
+interface Connection {
+  readonly db: Database
+  /** Inserts a batch inside the caller's transaction; records each row's outcome, returns the rows written. */
+  readonly writeBatch: Sqlite.Transaction<(batch: ReadonlyArray<Pending>, outcomes: Outcomes) => number>
+  readonly select: Sqlite.Statement<[string], StoredRow>
+  readonly remove: Sqlite.Statement<[string]>
+  readonly summaries: Sqlite.Statement<[], StoredSummary>
+}
+
+// -------------------------------------------------------------------------------------
+// constants
+// -------------------------------------------------------------------------------------
+
+const ADAPTER = 'sqliteCheckpoints'
+
+const SCHEMA = `CREATE TABLE IF NOT EXISTS cano_checkpoints (
+  workflow_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  payload TEXT,
+  version INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (workflow_id, seq)
+)`
+
+const defaults = { synchronous: 'FULL', busyTimeoutMs: 5000, groupCommit: true } as const
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * A checkpoint store in one SQLite file, shared safely by many concurrent runs and by several
+ * processes. Nothing happens at call time: the driver is imported, the file opened and the schema
+ * created on the first call. A missing driver is a `Configuration` error that says to
+ * `npm install better-sqlite3@12`.
+ *
+ * @param path - the database file; its parent directory is created if missing
+ * @param options - durability pragmas, lock wait and group commit, see {@link SqliteCheckpointsOptions}
+ * @returns a {@link CheckpointStore}; call `close()` when done
+ * @throws CanoFailure with a `Configuration` error for an invalid option
+ * @example
+ * import { sqliteCheckpoints } from 'cano-rx'
+ * const store = sqliteCheckpoints('.cano/checkpoints.db')
+ * await store.append({ workflowId: 'order-42', seq: 0, kind: 'StateEntry', state: 'Fetch', taskId: 'fetch', payload: null, version: 1, at: Date.now() })
+ * const unfinished = await store.listRuns()
+ * await store.close()
+ * @category constructors
+ * @since 0.1.0
+ */
+export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOptions = {}): CheckpointStore => {
+  const { synchronous, busyTimeoutMs, groupCommit } = { ...defaults, ...options }
+  const onCommit = options.onCommit
+  if (!['FULL', 'NORMAL', 'OFF'].includes(synchronous))
+    throw new CanoFailure(
+      configurationError(
+        `sqliteCheckpoints: synchronous must be 'FULL', 'NORMAL' or 'OFF', got ${synchronous as string}`,
+      ),
+    )
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+    throw new CanoFailure(
+      configurationError(
+        `sqliteCheckpoints: busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`,
+      ),
+    )
+  if (typeof path !== 'string' || path === '')
+    throw new CanoFailure(configurationError('sqliteCheckpoints: path must be a non-empty file path'))
+
+  let connection: Connection | undefined
+  let opening: Promise<Connection> | undefined
+  let closed = false
+  let pending: Array<Pending> = []
+  let scheduled = false
+
+  // --- connection --------------------------------------------------------------------
+
+  const open = async (): Promise<Connection> => {
+    const Driver = await loadDriver()
+    try {
+      if (path !== ':memory:') await mkdir(dirname(resolve(path)), { recursive: true })
+      const db = new Driver(path, { timeout: busyTimeoutMs })
+      try {
+        db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+        db.pragma('journal_mode = WAL')
+        db.pragma(`synchronous = ${synchronous}`)
+        db.exec(SCHEMA)
+        const insert = db.prepare<[string, number, string, string, string, string | null, number, number]>(
+          `INSERT INTO cano_checkpoints (workflow_id, seq, kind, state, task_id, payload, version, at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id, seq) DO NOTHING`,
+        )
+        const writeBatch = db.transaction((batch: ReadonlyArray<Pending>, outcomes: Outcomes): number => {
+          let written = 0
+          for (const { row } of batch) {
+            try {
+              const payload = row.payload === null ? null : JSON.stringify(row.payload)
+              const args = [
+                row.workflowId,
+                row.seq,
+                row.kind,
+                row.state,
+                row.taskId,
+                payload,
+                row.version,
+                row.at,
+              ] as const
+              if (insert.run(...args).changes === 0) outcomes.push(checkpointConflictError(row.workflowId, row.seq))
+              else {
+                outcomes.push(undefined)
+                written++
+              }
+            } catch (e: unknown) {
+              // SQLite undid this statement only; if it rolled the transaction back, the batch fails.
+              if (!db.inTransaction) throw e
+              outcomes.push(driverError(ADAPTER, `append ${where(row)}`, e))
+            }
+          }
+          return written
+        })
+        return {
+          db,
+          writeBatch,
+          select: db.prepare(
+            `SELECT workflow_id, seq, kind, state, task_id, payload, version, at
+             FROM cano_checkpoints WHERE workflow_id = ? ORDER BY seq`,
+          ),
+          remove: db.prepare('DELETE FROM cano_checkpoints WHERE workflow_id = ?'),
+          summaries: db.prepare(
+            `SELECT c.workflow_id, c.seq, c.kind, c.state, c.version, c.at, g.rows
+             FROM (SELECT workflow_id, max(seq) AS last, count(*) AS rows FROM cano_checkpoints GROUP BY workflow_id) g
+             JOIN cano_checkpoints c ON c.workflow_id = g.workflow_id AND c.seq = g.last`,
+          ),
+        }
+      } catch (e: unknown) {
+        db.close()
+        throw e
+      }
+    } catch (e: unknown) {
+      throw new CanoFailure(driverError(ADAPTER, `open ${JSON.stringify(path)}`, e))
+    }
+  }
+
+  /** The open connection; the first call opens it (and retries after a failed open). */
+  const connect = (): Promise<Connection> => {
+    if (connection !== undefined) return Promise.resolve(connection)
+    opening ??= open().then(
+      (c) => {
+        connection = c
+        return c
+      },
+      (e: unknown) => {
+        opening = undefined
+        throw e
+      },
+    )
+    return opening
+  }
+
+  // --- writes ------------------------------------------------------------------------
+
+  const notifyCommit = (rows: number): void => {
+    if (onCommit === undefined) return
+    try {
+      onCommit(rows)
+    } catch {
+      // an observer never breaks a write
+    }
+  }
+
+  /**
+   * Writes `batch` in one immediate transaction and settles every caller after the commit. A row that
+   * fails on its own (duplicate, trigger) fails only its caller; an error that ends the transaction
+   * fails the whole batch, and nothing of it is written.
+   */
+  const write = (c: Connection, batch: ReadonlyArray<Pending>): void => {
+    const outcomes: Array<CheckpointStoreError | undefined> = []
+    let written: number
+    try {
+      written = c.writeBatch.immediate(batch, outcomes)
+    } catch (e: unknown) {
+      for (const p of batch) p.reject(new CanoFailure(driverError(ADAPTER, `append ${where(p.row)}`, e)))
+      return
+    }
+    notifyCommit(written)
+    batch.forEach((p, i) => {
+      const failed = outcomes[i]
+      if (failed === undefined) p.resolve()
+      else p.reject(new CanoFailure(failed))
+    })
+  }
+
+  /** Writes everything queued so far (the tick's group commit). */
+  const flush = (): void => {
+    scheduled = false
+    const batch = pending
+    pending = []
+    if (batch.length === 0) return
+    if (connection !== undefined) return write(connection, batch)
+    connect().then(
+      (c) => write(c, batch),
+      (e: unknown) => {
+        const failure = e instanceof CanoFailure ? e : new CanoFailure(driverError(ADAPTER, 'open', e))
+        for (const p of batch) p.reject(failure)
+      },
+    )
+  }
+
+  /** Writes what is queued before a read or a clear, so operations take effect in call order. */
+  const drain = (c: Connection): void => {
+    if (pending.length === 0) return
+    const batch = pending
+    pending = []
+    write(c, batch)
+  }
+
+  // --- operations --------------------------------------------------------------------
+
+  const withConnection = async <A>(what: string, op: (c: Connection) => A): Promise<A> => {
+    if (closed) return rejectWith(closedError(ADAPTER))
+    const c = await connect()
+    if (!c.db.open) return rejectWith(closedError(ADAPTER))
+    drain(c)
+    try {
+      return op(c)
+    } catch (e: unknown) {
+      if (e instanceof CanoFailure) throw e
+      throw new CanoFailure(driverError(ADAPTER, what, e))
+    }
+  }
+
+  return {
+    append: (row) => {
+      if (closed) return rejectWith(closedError(ADAPTER))
+      const checked = validateCheckpointRow(row)
+      if (E.isLeft(checked)) return rejectWith(checked.left)
+      return new Promise<void>((resolvePromise, rejectPromise) => {
+        pending.push({ row: checked.right, resolve: resolvePromise, reject: rejectPromise })
+        if (!groupCommit) return flush()
+        if (scheduled) return
+        scheduled = true
+        setImmediate(flush)
+      })
+    },
+
+    loadRun: (workflowId) =>
+      withConnection(`load run ${JSON.stringify(workflowId)}`, (c) => {
+        const out: Array<CheckpointRow> = []
+        for (const r of c.select.all(workflowId)) {
+          const payload = parseStoredPayload(workflowId, r.seq, r.payload)
+          if (E.isLeft(payload)) throw new CanoFailure(payload.left)
+          const decoded = decodeCheckpointRow(workflowId, r.seq, {
+            workflowId: r.workflow_id,
+            seq: r.seq,
+            kind: r.kind,
+            state: r.state,
+            taskId: r.task_id,
+            payload: payload.right,
+            version: r.version,
+            at: r.at,
+          })
+          if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
+          out.push(decoded.right)
+        }
+        return out
+      }),
+
+    clear: (workflowId) =>
+      withConnection(`clear run ${JSON.stringify(workflowId)}`, (c) => {
+        c.remove.run(workflowId)
+      }),
+
+    listRuns: () =>
+      withConnection('list runs', (c) => {
+        const out: Array<RunSummary> = []
+        for (const r of c.summaries.all()) {
+          const decoded = decodeRunSummary(r.workflow_id, r.seq, {
+            workflowId: r.workflow_id,
+            lastSeq: r.seq,
+            lastState: r.state,
+            lastKind: r.kind,
+            version: r.version,
+            at: r.at,
+            rows: r.rows,
+          })
+          if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
+          out.push(decoded.right)
+        }
+        return out.sort((a, b) => (a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0))
+      }),
+
+    close: async () => {
+      if (closed) return
+      closed = true
+      // Appends made before close() are still written; later calls reject.
+      if (connection === undefined && opening === undefined && pending.length === 0) return
+      const c = await connect().catch((e: unknown) => {
+        const failure = e instanceof CanoFailure ? e : new CanoFailure(driverError(ADAPTER, 'open', e))
+        for (const p of pending.splice(0)) p.reject(failure)
+        return undefined
+      })
+      if (c === undefined) return
+      drain(c)
+      connection = undefined
+      c.db.close()
+    },
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// utils
+// -------------------------------------------------------------------------------------
+
+const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
+
+/** @internal Imports `better-sqlite3` on first use; a missing driver is a `Configuration` error. */
+const loadDriver = async (): Promise<typeof Sqlite> => {
+  try {
+    const mod = await import('better-sqlite3')
+    return mod.default
+  } catch (e: unknown) {
+    throw new CanoFailure(
+      configurationError(
+        `sqliteCheckpoints needs the optional peer dependency better-sqlite3: run \`npm install better-sqlite3@12\` (${describeThrown(e)})`,
+      ),
+    )
+  }
+}

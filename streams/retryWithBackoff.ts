@@ -1,0 +1,93 @@
+/**
+ * `retryWithBackoff`: the retry loop of every task kind, as one pipeable operator over RxJS
+ * `retry({ delay })` and `timer`. It resubscribes to the source after each error, waiting the delay
+ * that {@link RetryMode} chooses, until the attempts run out, the error is not retryable, or the
+ * source succeeds.
+ *
+ * @since 0.1.0
+ */
+import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs'
+
+import { isRetryable, retryExhaustedError, toCanoError } from '../src/CanoError.js'
+import { maxAttempts, type RetryMode, retryDelayMs } from '../src/RetryMode.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * What `onRetry` is told before each wait.
+ *
+ * @example
+ * import type { RetryInfo } from 'cano-rx'
+ * const log = (i: RetryInfo) => console.warn(`attempt ${i.attempt} failed, retrying in ${i.delayMs} ms`)
+ * @category model
+ * @since 0.1.0
+ */
+export interface RetryInfo {
+  /** What the failed attempt threw. */
+  readonly error: unknown
+  /** Failed attempts so far (1 before the first retry). */
+  readonly attempt: number
+  /** The wait before the next attempt. */
+  readonly delayMs: number
+}
+
+/**
+ * Options of {@link retryWithBackoff}.
+ *
+ * @example
+ * import { RetryMode, type RetryWithBackoffOptions } from 'cano-rx'
+ * const o: RetryWithBackoffOptions = { mode: RetryMode.fixed(3, 100), random: () => 0.5 }
+ * @category model
+ * @since 0.1.0
+ */
+export interface RetryWithBackoffOptions {
+  readonly mode: RetryMode
+  /** Jitter source in [0, 1). Default `Math.random`. */
+  readonly random?: (() => number) | undefined
+  /** Where the waits are scheduled. Default `asyncScheduler` (virtual inside `TestScheduler.run`). */
+  readonly scheduler?: SchedulerLike | undefined
+  /** May this error be retried? Default {@link isRetryable}. A `false` rethrows the error unchanged. */
+  readonly shouldRetry?: ((error: unknown) => boolean) | undefined
+  /** Overrides the computed delay (e.g. a rate limiter's retry-after). Default: the computed delay. */
+  readonly delayFor?: ((error: unknown, computedMs: number) => number) | undefined
+  /** Called before each wait, with the delay chosen. */
+  readonly onRetry?: ((info: RetryInfo) => void) | undefined
+}
+
+// -------------------------------------------------------------------------------------
+// operators
+// -------------------------------------------------------------------------------------
+
+/**
+ * Retries the source per `mode`. When the attempts run out the error is `RetryExhausted` (carrying
+ * the attempt count and the last error as a `CanoError`) if more than one attempt was allowed, and
+ * the original error otherwise; a non-retryable error is rethrown unchanged at once.
+ *
+ * ```text
+ * source:  -#
+ * result:  -  10ms -  20ms -  40ms -#      (RetryMode.exponentialCustom 10 ms base, x2, no jitter, 3 retries)
+ * ```
+ *
+ * @example
+ * import { defer, from } from 'rxjs'
+ * import { RetryMode, retryWithBackoff } from 'cano-rx'
+ * const row$ = defer(() => from(fetch('https://example.org/row/1'))).pipe(retryWithBackoff({ mode: RetryMode.exponential(3) }))
+ * @category operators
+ * @since 0.1.0
+ */
+export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
+  const { mode, random = Math.random, scheduler = asyncScheduler, shouldRetry = isRetryable, delayFor, onRetry } = options
+  const allowed = maxAttempts(mode)
+  return retry<T>({
+    delay: (error: unknown, failed: number) => {
+      if (!shouldRetry(error)) return throwError(() => error)
+      if (failed >= allowed) return throwError(() => (allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
+      const computed = retryDelayMs(mode, failed - 1, random) ?? 0
+      const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
+      onRetry?.({ error, attempt: failed, delayMs })
+      return timer(delayMs, scheduler)
+    },
+  })
+}

@@ -1,0 +1,178 @@
+/**
+ * `runAttempts`: one task's retry loop as a cold Observable. Before each attempt it consults the
+ * circuit breaker and the rate limiter, builds the attempt's {@link TaskContext} (its `signal` linked
+ * to the run's and aborted by the attempt timeout), runs the attempt through `timeoutAttempt`, and
+ * lets `retryWithBackoff` decide whether and when to try again. Every task kind runs through it.
+ *
+ * @internal
+ * @since 0.1.0
+ */
+import { concat, defer, EMPTY, from, ignoreElements, Observable, type SchedulerLike, take, throwError, throwIfEmpty } from 'rxjs'
+
+import type { CanoError } from '../codecs/CanoError.js'
+import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
+import type { CircuitPermit } from '../src/CircuitBreaker.js'
+import type { Resources } from '../src/Resources.js'
+import type { ResourceRecord, TaskContext } from '../src/StateHandler.js'
+import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
+import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import { retryWithBackoff } from './retryWithBackoff.js'
+import { timeoutAttempt } from './timeoutAttempt.js'
+
+/** @internal Where a task runs and how it reports. */
+export interface AttemptEnv<S extends string, R extends ResourceRecord> {
+  readonly workflowId: string
+  readonly state: S
+  readonly taskId: string
+  readonly res: Resources<R>
+  readonly runSignal: AbortSignal
+  readonly scheduler: SchedulerLike
+  readonly random: () => number
+  readonly now: () => number
+  /** `undefined` when nobody listens: events are then not even built. */
+  readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+}
+
+/** @internal A breaker rejection travels wrapped so the retry loop neither retries nor wraps it. */
+export class CircuitRejection {
+  constructor(readonly error: CanoError) {}
+}
+
+/** @internal The attempt context; `signal` is created lazily (most tasks never read it). */
+class AttemptContext<R extends ResourceRecord> implements TaskContext<R> {
+  private controller: AbortController | undefined
+  private unlink: (() => void) | undefined
+  constructor(
+    readonly res: Resources<R>,
+    readonly attempt: number,
+    readonly workflowId: string,
+    readonly state: string,
+    readonly progress: (data: unknown) => void,
+    private readonly runSignal: AbortSignal,
+    private readonly ownSignal: boolean,
+  ) {}
+  get signal(): AbortSignal {
+    if (!this.ownSignal) return this.runSignal
+    return this.ensureController().signal
+  }
+  private ensureController(): AbortController {
+    if (this.controller !== undefined) return this.controller
+    const controller = new AbortController()
+    this.controller = controller
+    const parent = this.runSignal
+    if (parent.aborted) controller.abort(parent.reason)
+    else {
+      const onAbort = (): void => controller.abort(parent.reason)
+      parent.addEventListener('abort', onAbort, { once: true })
+      this.unlink = () => parent.removeEventListener('abort', onAbort)
+    }
+    return controller
+  }
+  abort(reason: CanoError): void {
+    const c = this.ensureController()
+    if (!c.signal.aborted) c.abort(reason)
+  }
+  release(): void {
+    this.unlink?.()
+    this.unlink = undefined
+  }
+}
+
+const noProgress = (): void => undefined
+
+/**
+ * @internal Runs `attempt` under `config`'s retry loop, breaker, limiter and timeout. Emits the
+ * attempt's single value; errors with a `CanoError` (or a {@link CircuitRejection}).
+ */
+export const runAttempts = <S extends string, R extends ResourceRecord, A>(
+  env: AttemptEnv<S, R>,
+  config: ResolvedTaskConfig,
+  attempt: (ctx: TaskContext<R>) => Observable<A>,
+): Observable<A> =>
+  defer(() => {
+    let n = 0
+    const { emit, now, workflowId, state, taskId } = env
+    const progress =
+      emit === undefined
+        ? noProgress
+        : (data: unknown): void => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
+    const { circuitBreaker, rateLimiter, attemptTimeoutMs } = config
+    const ownSignal = attemptTimeoutMs !== undefined
+    const one = new Observable<A>((subscriber) => {
+      n += 1
+      if (env.runSignal.aborted) {
+        subscriber.error(toCanoError(env.runSignal.reason ?? cancelledError()))
+        return undefined
+      }
+      let permit: CircuitPermit | undefined
+      if (circuitBreaker !== undefined) {
+        const acquired = circuitBreaker.tryAcquire()
+        if (acquired._tag === 'Left') {
+          subscriber.error(new CircuitRejection(acquired.left))
+          return undefined
+        }
+        permit = acquired.right
+      }
+      let gate: Observable<never> = EMPTY
+      if (rateLimiter !== undefined) {
+        if (rateLimiter.waits) {
+          gate = defer(() => from(rateLimiter.acquire({ signal: env.runSignal }))).pipe(ignoreElements())
+        } else {
+          const token = rateLimiter.tryAcquire()
+          if (token._tag === 'Left') gate = throwError(() => token.left)
+        }
+      }
+      const ctx = new AttemptContext(env.res, n, workflowId, state, progress, env.runSignal, ownSignal)
+      let run$ = fromAttempt(attempt, ctx)
+      if (attemptTimeoutMs !== undefined)
+        run$ = run$.pipe(timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }))
+      let settled = false
+      const sub = (gate === EMPTY ? run$ : concat(gate, run$)).subscribe({
+        next: (v) => {
+          settled = true
+          permit?.success()
+          subscriber.next(v)
+          subscriber.complete()
+        },
+        error: (e: unknown) => {
+          settled = true
+          permit?.failure()
+          const error = isNonRetryable(e) ? e : toCanoError(e)
+          if (emit !== undefined)
+            emit({ _tag: 'AttemptFailed', workflowId, at: now(), state, taskId, attempt: n, error: toCanoError(error) })
+          subscriber.error(error)
+        },
+      })
+      return () => {
+        sub.unsubscribe()
+        ctx.release()
+        if (!settled) permit?.failure()
+      }
+    })
+    return one.pipe(
+      retryWithBackoff<A>({
+        mode: config.retry,
+        random: env.random,
+        scheduler: env.scheduler,
+        shouldRetry: (e) => !(e instanceof CircuitRejection) && isRetryable(e) && !env.runSignal.aborted,
+        delayFor: (e, computed) => {
+          const err = toCanoError(e)
+          return err._tag === 'RateLimited' ? Math.max(0, err.retryAfterMs) : computed
+        },
+        onRetry:
+          emit === undefined
+            ? undefined
+            : ({ attempt: failed, delayMs }) =>
+                emit({ _tag: 'RetryScheduled', workflowId, at: now(), state, taskId, attempt: failed, delayMs }),
+      }),
+    )
+  })
+
+const fromAttempt = <R extends ResourceRecord, A>(
+  attempt: (ctx: TaskContext<R>) => Observable<A>,
+  ctx: TaskContext<R>,
+): Observable<A> =>
+  defer(() => attempt(ctx)).pipe(
+    take(1),
+    throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(ctx.state)} completed without a value`)),
+  )

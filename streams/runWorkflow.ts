@@ -1,0 +1,354 @@
+/**
+ * `runWorkflow`: one run of a compiled workflow as a cold `Observable<WorkflowEvent<S>>`.
+ *
+ * The run is RxJS end to end: resources are set up (`from(setupAll())`), states are visited by
+ * `expand` (each state's Observable emits the next state, or nothing at an exit), the visit races the
+ * cancellation signal and the total timeout, then resources are torn down and exactly one terminal
+ * event closes the stream. Each state's inner Observable is subscribed through `queueScheduler`, so
+ * synchronous tasks trampoline instead of recursing: the stack stays flat however many transitions
+ * a run makes. Unsubscribing aborts the run (the in-flight task's signal fires) and tears resources
+ * down.
+ *
+ * @internal
+ * @since 0.1.0
+ */
+import { randomUUID } from 'node:crypto'
+
+import {
+  asyncScheduler,
+  catchError,
+  concat,
+  defer,
+  EMPTY,
+  expand,
+  from,
+  fromEvent,
+  ignoreElements,
+  last,
+  map,
+  merge,
+  NEVER,
+  Observable,
+  of,
+  queueScheduler,
+  race,
+  subscribeOn,
+  switchMap,
+  take,
+  throwError,
+  timer,
+} from 'rxjs'
+
+import type { CanoError } from '../codecs/CanoError.js'
+import {
+  cancelledError,
+  configurationError,
+  toCanoError,
+  workflowError,
+  workflowTimeoutError,
+} from '../src/CanoError.js'
+import type { ResourceRecord, TaskContext } from '../src/StateHandler.js'
+import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
+import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
+import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
+import { fromTaskOutput } from './fromTaskOutput.js'
+import { type AttemptEnv, CircuitRejection, runAttempts } from './runTask.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * Options of one run.
+ *
+ * @example
+ * import type { RunOptions } from 'cano-rx'
+ * const ac = new AbortController()
+ * const opts: RunOptions<'A' | 'Done'> = { workflowId: 'order-42', signal: ac.signal }
+ * @category model
+ * @since 0.1.0
+ */
+export interface RunOptions<S extends string> {
+  /** The run's id (checkpoint key, event field). Default: a random UUID. */
+  readonly workflowId?: string
+  /** Aborting it cancels the run: the in-flight task's signal fires and the run ends `Cancelled`. */
+  readonly signal?: AbortSignal
+  /** Observers of this run only, after the workflow's own. */
+  readonly observers?: ReadonlyArray<WorkflowObserver<S>>
+  /**
+   * Set up and tear down the workflow's resources around this run. Default `true`. The scheduler
+   * passes `false`: it sets resources up once at start and tears them down once at stop.
+   */
+  readonly manageResources?: boolean
+}
+
+/** @internal How a run ended, before teardown. */
+type Outcome<S extends string> =
+  | { readonly _tag: 'Completed'; readonly state: S }
+  | { readonly _tag: 'Failed'; readonly error: CanoError }
+  | { readonly _tag: 'Cancelled'; readonly error: CanoError }
+  | { readonly _tag: 'TimedOut'; readonly error: CanoError }
+
+// -------------------------------------------------------------------------------------
+// run
+// -------------------------------------------------------------------------------------
+
+/**
+ * @internal Runs `wf` from `initial`. With `live` false and no observers, only the terminal event
+ * is built and emitted (the fast path of `orchestrate`).
+ */
+export const runWorkflow = <S extends string, R extends ResourceRecord>(
+  wf: CompiledWorkflow<S, R>,
+  initial: S,
+  options: RunOptions<S>,
+  live: boolean,
+): Observable<WorkflowEvent<S>> =>
+  new Observable<WorkflowEvent<S>>((subscriber) => {
+    const scheduler = wf.scheduler ?? asyncScheduler
+    const now = (): number => scheduler.now()
+    const workflowId = options.workflowId ?? randomUUID()
+    const observers =
+      options.observers === undefined || options.observers.length === 0
+        ? wf.observers
+        : [...wf.observers, ...options.observers]
+    const tracing = live || observers.length > 0
+    const manageResources = options.manageResources ?? true
+
+    const notify = (e: WorkflowEvent<S>): void => {
+      for (let i = 0; i < observers.length; i++) {
+        try {
+          notifyObserver(observers[i] as WorkflowObserver<S>, e)
+        } catch (thrown: unknown) {
+          const report: WorkflowEvent<S> = {
+            _tag: 'ObserverFailed',
+            workflowId,
+            at: now(),
+            observer: i,
+            error: toCanoError(thrown),
+          }
+          if (live) subscriber.next(report)
+        }
+      }
+      if (live || isTerminal(e)) subscriber.next(e)
+    }
+    const emit = tracing ? notify : undefined
+
+    // -- validation of the start -------------------------------------------------------
+    if (typeof workflowId !== 'string' || workflowId === '') {
+      return finishEarly(notify, workflowId, now, configurationError('workflowId must be a non-empty string'), subscriber)
+    }
+    if (!wf.states.has(initial) && !wf.exits.has(initial)) {
+      const error = configurationError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`)
+      return finishEarly(notify, workflowId, now, error, subscriber)
+    }
+
+    const runController = new AbortController()
+    const signal = options.signal
+    let current: S | undefined
+    let transitions = 0
+    let finalState: S | undefined
+    let resourcesUp = false
+    let tornDown = false
+    let finished = false
+
+    const teardown$ = defer(() => {
+      if (!resourcesUp || tornDown) return EMPTY
+      tornDown = true
+      return from(wf.resources.teardownAll())
+    }).pipe(ignoreElements())
+
+    // -- one state ---------------------------------------------------------------------
+    const enter = (state: S): Observable<S> => {
+      current = state
+      const transition = transitions++
+      if (emit !== undefined) emit({ _tag: 'StateEntered', workflowId, at: now(), state, transition })
+      if (wf.exits.has(state)) {
+        finalState = state
+        return EMPTY
+      }
+      const compiled = wf.states.get(state)
+      if (compiled === undefined)
+        return throwError(() => workflowError(`No task registered for state: ${JSON.stringify(state)}`, state))
+      return dispatch(compiled)
+    }
+
+    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => {
+      const { name: state, taskId, handler, config } = compiled
+      const env: AttemptEnv<S, R> = {
+        workflowId,
+        state,
+        taskId,
+        res: wf.resources,
+        runSignal: runController.signal,
+        scheduler,
+        random: wf.random,
+        now,
+        emit,
+      }
+      if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId })
+      const run = handler.run
+      let attempts = 0
+      return runAttempts(env, config, (ctx: TaskContext<R>) => {
+        attempts = ctx.attempt
+        return fromTaskOutput<S>(() => run(ctx))
+      }).pipe(
+        map((next) => {
+          checkTarget(compiled, next)
+          if (emit !== undefined) emit({ _tag: 'TaskSucceeded', workflowId, at: now(), state, taskId, attempts, next })
+          return next
+        }),
+        catchError((thrown: unknown) => {
+          const rejected = thrown instanceof CircuitRejection
+          const error = rejected ? thrown.error : toCanoError(thrown)
+          if (emit !== undefined) {
+            if (rejected) emit({ _tag: 'CircuitRejected', workflowId, at: now(), state, taskId, error })
+            emit({ _tag: 'TaskFailed', workflowId, at: now(), state, taskId, error })
+          }
+          return throwError(() => error)
+        }),
+      )
+    }
+
+    // -- the loop ----------------------------------------------------------------------
+    const visit$: Observable<Outcome<S>> = concat(
+      of(initial).pipe(
+        expand((state) => defer(() => enter(state)).pipe(subscribeOn(queueScheduler))),
+        ignoreElements(),
+      ),
+      defer(() => of<Outcome<S>>({ _tag: 'Completed', state: finalState as S })),
+    ).pipe(catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })))
+
+    const cancel$: Observable<Outcome<S>> =
+      signal === undefined
+        ? NEVER
+        : signal.aborted
+          ? of({ _tag: 'Cancelled', error: cancelReason(signal) })
+          : fromEvent(signal, 'abort').pipe(
+              take(1),
+              map(() => ({ _tag: 'Cancelled', error: cancelReason(signal) }) as const),
+            )
+    const startedAt = now()
+    const limit = wf.totalTimeoutMs
+    const timeout$: Observable<Outcome<S>> =
+      limit === undefined
+        ? NEVER
+        : timer(limit, scheduler).pipe(
+            map(() => ({ _tag: 'TimedOut', error: workflowTimeoutError(now() - startedAt, limit) }) as const),
+          )
+
+    const interruptible$ = defer(() => race(merge(cancel$, timeout$), visit$)).pipe(
+      take(1),
+      map((outcome) => {
+        if (outcome._tag === 'Cancelled' || outcome._tag === 'TimedOut') runController.abort(outcome.error)
+        return outcome
+      }),
+    )
+
+    const setup$: Observable<never> = manageResources
+      ? defer(() => from(wf.resources.setupAll())).pipe(
+          ignoreElements(),
+          // a failed setup rolled back what it had set up: nothing to tear down
+        )
+      : EMPTY
+
+    const started = (): void => {
+      if (emit !== undefined) emit({ _tag: 'RunStarted', workflowId, at: now(), initial })
+    }
+
+    const run$ = concat(
+      defer(() => {
+        started()
+        return setup$
+      }),
+      defer(() => {
+        resourcesUp = manageResources
+        return interruptible$
+      }),
+    ).pipe(
+      catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })),
+      last(),
+      switchMap((outcome) => concat(teardown$, defer(() => of(terminalEvent(outcome, workflowId, now(), current, transitions))))),
+    )
+
+    const sub = run$.subscribe({
+      next: (e) => {
+        finished = true
+        notify(e)
+      },
+      error: (e: unknown) => subscriber.error(e),
+      complete: () => subscriber.complete(),
+    })
+
+    return () => {
+      sub.unsubscribe()
+      if (finished) return
+      if (!runController.signal.aborted) runController.abort(cancelledError('run unsubscribed'))
+      if (resourcesUp && !tornDown) {
+        tornDown = true
+        void wf.resources.teardownAll()
+      }
+    }
+  })
+
+// -------------------------------------------------------------------------------------
+// utils
+// -------------------------------------------------------------------------------------
+
+const isTerminal = <S extends string>(e: WorkflowEvent<S>): e is TerminalEvent<S> =>
+  e._tag === 'RunCompleted' || e._tag === 'RunFailed' || e._tag === 'RunCancelled' || e._tag === 'RunTimedOut'
+
+const cancelReason = (signal: AbortSignal): CanoError => {
+  const reason: unknown = signal.reason
+  if (reason === undefined || (reason instanceof Error && reason.name === 'AbortError')) return cancelledError()
+  const e = toCanoError(reason)
+  return e._tag === 'Cancelled' ? e : cancelledError(`workflow cancelled: ${e.message}`)
+}
+
+const checkTarget = <S extends string, R extends ResourceRecord>(
+  compiled: CompiledState<S, R>,
+  next: unknown,
+): void => {
+  if (typeof next !== 'string') {
+    throw workflowError(
+      `task for state ${JSON.stringify(compiled.name)} returned ${typeof next === 'object' ? JSON.stringify(next) : String(next)}, not a state name`,
+      compiled.name,
+    )
+  }
+  if (compiled.to !== undefined && !compiled.to.has(next)) {
+    throw workflowError(
+      `task for state ${JSON.stringify(compiled.name)} returned ${JSON.stringify(next)}, which is not one of its declared targets [${[...compiled.to].map((t) => JSON.stringify(t)).join(', ')}]`,
+      compiled.name,
+    )
+  }
+}
+
+const terminalEvent = <S extends string>(
+  outcome: Outcome<S>,
+  workflowId: string,
+  at: number,
+  state: S | undefined,
+  transitions: number,
+): TerminalEvent<S> => {
+  switch (outcome._tag) {
+    case 'Completed':
+      return { _tag: 'RunCompleted', workflowId, at, state: outcome.state, transitions }
+    case 'Failed':
+      return { _tag: 'RunFailed', workflowId, at, state, error: outcome.error }
+    case 'Cancelled':
+      return { _tag: 'RunCancelled', workflowId, at, state, error: outcome.error }
+    case 'TimedOut':
+      return { _tag: 'RunTimedOut', workflowId, at, state, error: outcome.error }
+  }
+}
+
+const finishEarly = <S extends string>(
+  notify: (e: WorkflowEvent<S>) => void,
+  workflowId: string,
+  now: () => number,
+  error: CanoError,
+  subscriber: { complete: () => void },
+): undefined => {
+  notify({ _tag: 'RunFailed', workflowId: String(workflowId), at: now(), state: undefined, error })
+  subscriber.complete()
+  return undefined
+}

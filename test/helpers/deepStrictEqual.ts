@@ -1,0 +1,9 @@
+/**
+ * fp-ts's typed deep equality (STYLE 19): `actual` and `expected` share one type parameter, so comparing
+ * values of unrelated types is a compile error rather than a runtime diff. Uses chai's `deep.equal`.
+ */
+import { expect } from 'chai'
+
+export const deepStrictEqual = <A>(actual: A, expected: A): void => {
+  expect(actual).to.deep.equal(expected)
+}

@@ -1,0 +1,12 @@
+/**
+ * The one `TestScheduler` factory for marble tests (STYLE 20): values and subscriptions are compared
+ * with chai's `deep.equal`, so a failure prints a structural diff. Use it as
+ * `testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => { … })`.
+ */
+import { expect } from 'chai'
+import { TestScheduler } from 'rxjs/testing'
+
+export const testScheduler = (): TestScheduler =>
+  new TestScheduler((actual, expected) => {
+    expect(actual).to.deep.equal(expected)
+  })
