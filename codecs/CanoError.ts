@@ -177,9 +177,8 @@ const serialiseCause = (u: unknown, seen: ReadonlySet<unknown> = new Set()): unk
   const next = new Set(seen).add(u)
   if (u instanceof Error) return { name: u.name, message: u.message }
   if (Array.isArray(u)) return u.map((x) => serialiseCause(x, next))
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(u as Record<string, unknown>)) out[k] = serialiseCause(v, next)
-  return out
+  // `fromEntries` defines own data properties: an own `__proto__` key stays data instead of setting the prototype
+  return Object.fromEntries(Object.entries(u as Record<string, unknown>).map(([k, v]) => [k, serialiseCause(v, next)]))
 }
 
 /**

@@ -22,7 +22,8 @@
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
-import { PathReporter } from 'io-ts/lib/PathReporter.js'
+import type * as t from 'io-ts'
+import { failure as pathReport } from 'io-ts/lib/PathReporter.js'
 
 import type { CheckpointStore as CheckpointStoreError } from '../codecs/CanoError.js'
 import { CheckpointRow, RunSummary } from '../codecs/CheckpointRow.js'
@@ -101,7 +102,7 @@ export const checkpointConflictError = (workflowId: string, seq: number): Checkp
 export const validateCheckpointRow = (u: unknown): E.Either<CheckpointStoreError, CheckpointRow> => {
   const decoded = CheckpointRow.decode(u)
   if (E.isRight(decoded)) return decoded
-  const errors = PathReporter.report(decoded)
+  const errors = reportErrors(decoded.left)
   const where = describeWhere(u)
   return E.left(
     checkpointStoreError(
@@ -134,7 +135,7 @@ export const decodeCheckpointRow = (
   const decoded = CheckpointRow.decode(raw)
   return E.isRight(decoded)
     ? decoded
-    : E.left(undecodable(workflowId, seq, 'CheckpointRow', PathReporter.report(decoded)))
+    : E.left(undecodable(workflowId, seq, 'CheckpointRow', reportErrors(decoded.left)))
 }
 
 // -------------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ export const decodeRunSummary = (
   const decoded = RunSummary.decode(raw)
   return E.isRight(decoded)
     ? decoded
-    : E.left(undecodable(workflowId, lastSeq, 'RunSummary', PathReporter.report(decoded)))
+    : E.left(undecodable(workflowId, lastSeq, 'RunSummary', reportErrors(decoded.left)))
 }
 
 /** @internal Parses a stored JSON payload; invalid JSON is a decode error naming the run and the sequence. */
@@ -182,6 +183,29 @@ export const parseStoredPayload = (
         `Invalid JSON ${describeValue(text.length > 80 ? `${text.slice(0, 80)}…` : text)} supplied to : CheckpointRow/payload: JsonValue (${describeThrown(e)})`,
       ]),
     )
+  }
+}
+
+/**
+ * @internal io-ts's `PathReporter` lines for `errors`. The reporter prints each invalid value with
+ * `JSON.stringify`, which throws on cycles and bigints and can be huge: such values are replaced by a
+ * short description first.
+ */
+export const reportErrors = (errors: t.Errors): Array<string> =>
+  pathReport(errors.map((e) => ({ ...e, value: printable(e.value) })))
+
+const MAX_PRINTED = 200
+
+const printable = (u: unknown): unknown => {
+  if (typeof u === 'function' || typeof u === 'number') return u // the reporter prints these itself
+  if (typeof u === 'bigint') return `${u}n (bigint)`
+  if (typeof u === 'symbol') return u.toString()
+  try {
+    const json = JSON.stringify(u) as string | undefined // undefined for `undefined` itself
+    if (json === undefined || json.length <= MAX_PRINTED) return u
+    return `${json.slice(0, MAX_PRINTED)}… (${json.length} characters)`
+  } catch {
+    return `${Object.prototype.toString.call(u)} (not serialisable: circular or holding a bigint)`
   }
 }
 

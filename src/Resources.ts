@@ -295,7 +295,8 @@ export class Resources<R extends Record<string, unknown>> {
    * @example
    * import * as t from 'io-ts'
    * import { Resources } from 'cano-rx'
-   * const res = Resources.of({ endpoint: 'https://api.example.com', settings: JSON.parse('{"retries":3}') as unknown })
+   * const parsed: unknown = JSON.parse('{"retries":3}')
+   * const res = Resources.of({ endpoint: 'https://api.example.com', settings: parsed })
    * const url: string = res.get('endpoint')
    * const settings: { retries: number } = res.get('settings', t.type({ retries: t.number }))
    * @see {@link Resources.getEither} for the non-throwing form

@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import { configurationError } from './CanoError.js'
 import type { Configuration } from '../codecs/CanoError.js'
+import { configurationError } from './CanoError.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -116,7 +116,11 @@ export const maxAttempts = (mode: RetryMode): number => {
  * @category destructors
  * @since 0.1.0
  */
-export const retryDelayMs = (mode: RetryMode, retryIndex: number, random: () => number = Math.random): number | undefined => {
+export const retryDelayMs = (
+  mode: RetryMode,
+  retryIndex: number,
+  random: () => number = Math.random,
+): number | undefined => {
   switch (mode._tag) {
     case 'None':
       return undefined
@@ -125,7 +129,9 @@ export const retryDelayMs = (mode: RetryMode, retryIndex: number, random: () => 
     case 'Exponential': {
       if (retryIndex >= mode.maxRetries) return undefined
       const raw = mode.baseDelayMs * Math.pow(mode.multiplier, retryIndex)
-      const jittered = mode.jitter === 0 ? raw : raw * (1 + mode.jitter * (2 * random() - 1))
+      const factor = mode.jitter === 0 ? 1 : 1 + mode.jitter * (2 * random() - 1)
+      // a 0 ms base or a 0 jitter factor waits 0 ms even once multiplier^i overflows (0 * Infinity is NaN)
+      const jittered = mode.baseDelayMs === 0 || factor === 0 ? 0 : raw * factor
       const capped = Math.min(mode.maxDelayMs, Number.isNaN(jittered) ? mode.maxDelayMs : jittered)
       return Math.max(0, Math.trunc(capped))
     }
@@ -166,8 +172,10 @@ export const validateRetryMode = (mode: RetryMode, where: string): Configuration
       return undefined
     case 'Exponential':
       if (!isCount(mode.maxRetries)) return bad('maxRetries', 'a non-negative integer', mode.maxRetries)
-      if (!isDelay(mode.baseDelayMs)) return bad('baseDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.baseDelayMs)
-      if (!isDelay(mode.maxDelayMs)) return bad('maxDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.maxDelayMs)
+      if (!isDelay(mode.baseDelayMs))
+        return bad('baseDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.baseDelayMs)
+      if (!isDelay(mode.maxDelayMs))
+        return bad('maxDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.maxDelayMs)
       if (!Number.isFinite(mode.multiplier) || mode.multiplier < 1)
         return bad('multiplier', 'a finite number >= 1', mode.multiplier)
       if (!Number.isFinite(mode.jitter) || mode.jitter < 0 || mode.jitter > 1)

@@ -77,6 +77,8 @@ export interface CompiledState<S extends string, R extends ResourceRecord> {
   readonly taskId: string
   readonly config: ResolvedTaskConfig
   readonly to: ReadonlySet<string> | undefined
+  /** No attempt timeout, breaker or limiter: attempt 1 may run on the engine's fast path. */
+  readonly fast: boolean
 }
 
 /** @internal A validated definition, ready to run. */
@@ -84,6 +86,8 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
   readonly states: ReadonlyMap<string, CompiledState<S, R>>
   readonly exits: ReadonlySet<string>
   readonly resources: Resources<R>
+  /** Does any resource have a `setup` or `teardown` hook? When none does, runs skip the lifecycle. */
+  readonly lifecycle: boolean
   readonly totalTimeoutMs: number | undefined
   readonly version: number
   readonly observers: ReadonlyArray<WorkflowObserver<S>>
@@ -166,12 +170,14 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
     const err = checkHandler(name, h, known)
     if (err !== undefined) return E.left(err)
     const handler = h as StateHandler<S, R>
+    const config = resolveTaskConfig(handler.config)
     states.set(name, {
       name: name as S,
       handler,
       taskId: handler.name ?? name,
-      config: resolveTaskConfig(handler.config),
+      config,
       to: handler.to === undefined ? undefined : new Set<string>(handler.to),
+      fast: config.attemptTimeoutMs === undefined && config.circuitBreaker === undefined && config.rateLimiter === undefined,
     })
   }
   const { totalTimeoutMs, version = 0 } = def
@@ -185,10 +191,19 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
   if (!Array.isArray(observers) || observers.some((o) => typeof o !== 'object' || (o as unknown) === null))
     return E.left(configurationError('observers must be a list of WorkflowObserver objects'))
   if (def.random !== undefined && typeof def.random !== 'function') return E.left(configurationError('random must be a function returning a number in [0, 1)'))
+  const lifecycle = resources.keys().some((k) => {
+    const v: unknown = resources.get(k as never)
+    return (
+      (typeof v === 'object' || typeof v === 'function') &&
+      v !== null &&
+      (typeof (v as { setup?: unknown }).setup === 'function' || typeof (v as { teardown?: unknown }).teardown === 'function')
+    )
+  })
   return E.right({
     states,
     exits,
     resources,
+    lifecycle,
     totalTimeoutMs,
     version,
     observers,

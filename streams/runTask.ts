@@ -39,7 +39,7 @@ export class CircuitRejection {
 }
 
 /** @internal The attempt context; `signal` is created lazily (most tasks never read it). */
-class AttemptContext<R extends ResourceRecord> implements TaskContext<R> {
+export class AttemptContext<R extends ResourceRecord> implements TaskContext<R> {
   private controller: AbortController | undefined
   private unlink: (() => void) | undefined
   constructor(
@@ -78,7 +78,8 @@ class AttemptContext<R extends ResourceRecord> implements TaskContext<R> {
   }
 }
 
-const noProgress = (): void => undefined
+/** @internal */
+export const noProgress = (): void => undefined
 
 /**
  * @internal Runs `attempt` under `config`'s retry loop, breaker, limiter and timeout. Emits the
@@ -88,6 +89,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
   env: AttemptEnv<S, R>,
   config: ResolvedTaskConfig,
   attempt: (ctx: TaskContext<R>) => Observable<A>,
+  firstFailure?: { readonly thrown: unknown },
 ): Observable<A> =>
   defer(() => {
     let n = 0
@@ -100,6 +102,15 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
     const ownSignal = attemptTimeoutMs !== undefined
     const one = new Observable<A>((subscriber) => {
       n += 1
+      if (n === 1 && firstFailure !== undefined) {
+        // attempt 1 already ran on the engine's fast path and failed: report it and let the retry loop decide
+        const e = firstFailure.thrown
+        const error = isNonRetryable(e) ? e : toCanoError(e)
+        if (emit !== undefined)
+          emit({ _tag: 'AttemptFailed', workflowId, at: now(), state, taskId, attempt: n, error: toCanoError(error) })
+        subscriber.error(error)
+        return undefined
+      }
       if (env.runSignal.aborted) {
         subscriber.error(toCanoError(env.runSignal.reason ?? cancelledError()))
         return undefined

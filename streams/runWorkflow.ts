@@ -32,9 +32,10 @@ import {
   of,
   queueScheduler,
   race,
-  subscribeOn,
+  Subscription,
   switchMap,
   take,
+  throwIfEmpty,
   throwError,
   timer,
 } from 'rxjs'
@@ -43,6 +44,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import {
   cancelledError,
   configurationError,
+  taskExecutionError,
   toCanoError,
   workflowError,
   workflowTimeoutError,
@@ -52,7 +54,7 @@ import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
-import { type AttemptEnv, CircuitRejection, runAttempts } from './runTask.js'
+import { type AttemptEnv, AttemptContext, CircuitRejection, noProgress, runAttempts } from './runTask.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -112,7 +114,7 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
         ? wf.observers
         : [...wf.observers, ...options.observers]
     const tracing = live || observers.length > 0
-    const manageResources = options.manageResources ?? true
+    const manageResources = (options.manageResources ?? true) && wf.lifecycle
 
     const notify = (e: WorkflowEvent<S>): void => {
       for (let i = 0; i < observers.length; i++) {
@@ -172,47 +174,112 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       return dispatch(compiled)
     }
 
-    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => {
-      const { name: state, taskId, handler, config } = compiled
-      const env: AttemptEnv<S, R> = {
-        workflowId,
-        state,
-        taskId,
-        res: wf.resources,
-        runSignal: runController.signal,
-        scheduler,
-        random: wf.random,
-        now,
-        emit,
-      }
-      if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId })
-      const run = handler.run
-      let attempts = 0
-      return runAttempts(env, config, (ctx: TaskContext<R>) => {
-        attempts = ctx.attempt
-        return fromTaskOutput<S>(() => run(ctx))
-      }).pipe(
-        map((next) => {
-          checkTarget(compiled, next)
-          if (emit !== undefined) emit({ _tag: 'TaskSucceeded', workflowId, at: now(), state, taskId, attempts, next })
-          return next
-        }),
-        catchError((thrown: unknown) => {
+    const progressOf = (state: S, taskId: string): ((data: unknown) => void) =>
+      emit === undefined ? noProgress : (data) => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
+
+    /**
+     * One task state. Fast path (no attempt timeout, breaker or limiter): attempt 1 runs inline with
+     * no operator in between; a synchronous result is trampolined through `queueScheduler` so the
+     * stack stays flat. Any failure, and every configured policy, goes through `runAttempts` (the
+     * RxJS retry loop), which picks up the failed first attempt where the fast path left it.
+     */
+    const dispatch = (compiled: CompiledState<S, R>): Observable<S> =>
+      new Observable<S>((subscriber) => {
+        const { name: state, taskId, handler, config } = compiled
+        const run = handler.run
+        if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId })
+        let attempts = 1
+        const inner = new Subscription()
+        const fail = (thrown: unknown): void => {
           const rejected = thrown instanceof CircuitRejection
           const error = rejected ? thrown.error : toCanoError(thrown)
           if (emit !== undefined) {
             if (rejected) emit({ _tag: 'CircuitRejected', workflowId, at: now(), state, taskId, error })
             emit({ _tag: 'TaskFailed', workflowId, at: now(), state, taskId, error })
           }
-          return throwError(() => error)
-        }),
-      )
-    }
+          subscriber.error(error)
+        }
+        const succeed = (next: unknown): void => {
+          const invalid = checkTarget(compiled, next)
+          if (invalid !== undefined) return fail(invalid)
+          if (emit !== undefined)
+            emit({ _tag: 'TaskSucceeded', workflowId, at: now(), state, taskId, attempts, next: next as S })
+          subscriber.next(next as S)
+          subscriber.complete()
+        }
+        const retryLoop = (firstFailure?: { readonly thrown: unknown }): Subscription => {
+          const env: AttemptEnv<S, R> = {
+            workflowId,
+            state,
+            taskId,
+            res: wf.resources,
+            runSignal: runController.signal,
+            scheduler,
+            random: wf.random,
+            now,
+            emit,
+          }
+          return runAttempts(
+            env,
+            config,
+            (ctx: TaskContext<R>) => {
+              attempts = ctx.attempt
+              return fromTaskOutput<S>(() => run(ctx))
+            },
+            firstFailure,
+          ).subscribe({ next: (v) => void inner.add(queueScheduler.schedule(() => succeed(v))), error: fail })
+        }
+        if (!compiled.fast) {
+          inner.add(retryLoop())
+          return inner
+        }
+
+        const ctx = new AttemptContext<R>(wf.resources, 1, workflowId, state, progressOf(state, taskId), runController.signal, false)
+        let out: unknown
+        try {
+          out = run(ctx)
+        } catch (thrown: unknown) {
+          inner.add(retryLoop({ thrown }))
+          return inner
+        }
+        const settle = (v: unknown): void => {
+          if (isEither(v)) {
+            if (v._tag === 'Right') succeed(v.right)
+            else inner.add(retryLoop({ thrown: v.left }))
+          } else succeed(v)
+        }
+        if (typeof out === 'string') {
+          inner.add(queueScheduler.schedule(() => succeed(out)))
+        } else if (isThenable(out)) {
+          out.then(
+            (v) => {
+              if (!subscriber.closed) settle(v)
+            },
+            (thrown: unknown) => {
+              if (!subscriber.closed) inner.add(retryLoop({ thrown }))
+            },
+          )
+        } else {
+          const first = out
+          inner.add(
+            fromTaskOutput<unknown>(() => first)
+              .pipe(
+                take(1),
+                throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(state)} completed without a value`)),
+              )
+              .subscribe({
+                next: (v) => void inner.add(queueScheduler.schedule(() => settle(v))),
+                error: (thrown: unknown) => inner.add(retryLoop({ thrown })),
+              }),
+          )
+        }
+        return inner
+      })
 
     // -- the loop ----------------------------------------------------------------------
     const visit$: Observable<Outcome<S>> = concat(
       of(initial).pipe(
-        expand((state) => defer(() => enter(state)).pipe(subscribeOn(queueScheduler))),
+        expand((state) => enter(state)),
         ignoreElements(),
       ),
       defer(() => of<Outcome<S>>({ _tag: 'Completed', state: finalState as S })),
@@ -307,20 +374,40 @@ const cancelReason = (signal: AbortSignal): CanoError => {
 const checkTarget = <S extends string, R extends ResourceRecord>(
   compiled: CompiledState<S, R>,
   next: unknown,
-): void => {
+): CanoError | undefined => {
   if (typeof next !== 'string') {
-    throw workflowError(
-      `task for state ${JSON.stringify(compiled.name)} returned ${typeof next === 'object' ? JSON.stringify(next) : String(next)}, not a state name`,
+    return workflowError(
+      `task for state ${JSON.stringify(compiled.name)} returned ${describeValue(next)}, not a state name`,
       compiled.name,
     )
   }
   if (compiled.to !== undefined && !compiled.to.has(next)) {
-    throw workflowError(
+    return workflowError(
       `task for state ${JSON.stringify(compiled.name)} returned ${JSON.stringify(next)}, which is not one of its declared targets [${[...compiled.to].map((t) => JSON.stringify(t)).join(', ')}]`,
       compiled.name,
     )
   }
+  return undefined
 }
+
+const describeValue = (u: unknown): string => {
+  if (u === undefined) return 'undefined'
+  try {
+    return JSON.stringify(u) ?? String(u)
+  } catch {
+    return Object.prototype.toString.call(u)
+  }
+}
+
+/** @internal */
+const isThenable = (u: unknown): u is PromiseLike<unknown> =>
+  typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
+
+/** @internal */
+const isEither = (u: unknown): u is { readonly _tag: 'Left'; readonly left: unknown } | { readonly _tag: 'Right'; readonly right: unknown } =>
+  typeof u === 'object' &&
+  u !== null &&
+  (((u as { _tag?: unknown })._tag === 'Left' && 'left' in u) || ((u as { _tag?: unknown })._tag === 'Right' && 'right' in u))
 
 const terminalEvent = <S extends string>(
   outcome: Outcome<S>,

@@ -84,8 +84,14 @@ export interface PostgresCheckpointsOptions {
   readonly onCommit?: (rows: number) => void
 }
 
-interface Pending {
+/** A row as it was when `append` was called (later mutations of the caller's object do not leak in). */
+interface Snapshot {
   readonly row: CheckpointRow
+  /** The payload as JSON text. */
+  readonly payload: string | null
+}
+
+interface Pending extends Snapshot {
   readonly resolve: () => void
   readonly reject: (e: CanoFailure) => void
 }
@@ -255,7 +261,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
     }
   }
 
-  const insertRow = async (p: PostgresPool, row: CheckpointRow): Promise<CheckpointStoreError | undefined> => {
+  const insertRow = async (p: PostgresPool, { row, payload }: Snapshot): Promise<CheckpointStoreError | undefined> => {
     try {
       const result = await p.query(insertOne, [
         row.workflowId,
@@ -263,7 +269,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
         row.kind,
         row.state,
         row.taskId,
-        row.payload === null ? null : JSON.stringify(row.payload),
+        payload,
         row.version,
         row.at,
       ])
@@ -279,15 +285,16 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
   /** One multi-row statement; returns each row's outcome, or throws when the statement failed. */
   const insertBatch = async (
     p: PostgresPool,
-    rows: ReadonlyArray<CheckpointRow>,
+    batch: ReadonlyArray<Pending>,
   ): Promise<ReadonlyArray<CheckpointStoreError | undefined>> => {
+    const rows = batch.map((b) => b.row)
     const result = await p.query(insertMany, [
       rows.map((r) => r.workflowId),
       rows.map((r) => r.seq),
       rows.map((r) => r.kind),
       rows.map((r) => r.state),
       rows.map((r) => r.taskId),
-      rows.map((r) => (r.payload === null ? null : JSON.stringify(r.payload))),
+      batch.map((b) => b.payload),
       rows.map((r) => r.version),
       rows.map((r) => r.at),
     ])
@@ -326,19 +333,16 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
       }
     }
     if (unique.length === 1 && unique[0] !== undefined) {
-      outcomes.set(unique[0], await insertRow(p, unique[0].row))
+      outcomes.set(unique[0], await insertRow(p, unique[0]))
     } else if (unique.length > 1) {
       try {
-        const results = await insertBatch(
-          p,
-          unique.map((u) => u.row),
-        )
+        const results = await insertBatch(p, unique)
         unique.forEach((u, i) => outcomes.set(u, results[i]))
       } catch (e: unknown) {
         const state = sqlState(e)
         if (state !== undefined && ROW_LEVEL_CLASSES.includes(state.slice(0, 2))) {
           // One row broke the statement (nothing was written): isolate it, row by row.
-          for (const u of unique) outcomes.set(u, await insertRow(p, u.row))
+          for (const u of unique) outcomes.set(u, await insertRow(p, u))
         } else {
           for (const u of unique) outcomes.set(u, driverError(ADAPTER, `append ${where(u.row)}`, e))
         }
@@ -390,13 +394,14 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
       if (closed) return rejectWith(closedError(ADAPTER))
       const checked = validateCheckpointRow(row)
       if (checked._tag === 'Left') return rejectWith(checked.left)
+      const snapshot: Snapshot = { row: { ...checked.right }, payload: encodePayload(checked.right) }
       if (!groupCommit)
         return connect().then(async (p) => {
-          const failed = await insertRow(p, checked.right)
+          const failed = await insertRow(p, snapshot)
           if (failed !== undefined) throw new CanoFailure(failed)
         })
       return new Promise<void>((resolve, reject) => {
-        pending.push({ row: checked.right, resolve, reject })
+        pending.push({ ...snapshot, resolve, reject })
         if (scheduled || inFlight !== undefined) return
         scheduled = true
         setImmediate(flush)
@@ -471,6 +476,8 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
+
+const encodePayload = (row: CheckpointRow): string | null => (row.payload === null ? null : JSON.stringify(row.payload))
 
 const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
 

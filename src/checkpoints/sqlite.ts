@@ -104,6 +104,8 @@ interface StoredSummary {
 
 interface Pending {
   readonly row: CheckpointRow
+  /** The payload as JSON text, taken when `append` was called: later mutations of the row do not leak in. */
+  readonly payload: string | null
   readonly resolve: () => void
   readonly reject: (e: CanoFailure) => void
 }
@@ -204,9 +206,8 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
         )
         const writeBatch = db.transaction((batch: ReadonlyArray<Pending>, outcomes: Outcomes): number => {
           let written = 0
-          for (const { row } of batch) {
+          for (const { row, payload } of batch) {
             try {
-              const payload = row.payload === null ? null : JSON.stringify(row.payload)
               const args = [
                 row.workflowId,
                 row.seq,
@@ -347,7 +348,12 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
       const checked = validateCheckpointRow(row)
       if (E.isLeft(checked)) return rejectWith(checked.left)
       return new Promise<void>((resolvePromise, rejectPromise) => {
-        pending.push({ row: checked.right, resolve: resolvePromise, reject: rejectPromise })
+        pending.push({
+          row: { ...checked.right },
+          payload: encodePayload(checked.right),
+          resolve: resolvePromise,
+          reject: rejectPromise,
+        })
         if (!groupCommit) return flush()
         if (scheduled) return
         scheduled = true
@@ -422,6 +428,8 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
+
+const encodePayload = (row: CheckpointRow): string | null => (row.payload === null ? null : JSON.stringify(row.payload))
 
 const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
 
