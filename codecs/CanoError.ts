@@ -15,117 +15,306 @@ import * as t from 'io-ts'
 // model
 // -------------------------------------------------------------------------------------
 
-/** A task (or a compensation, a cursor encoder, a split branch) failed; `cause` is what was thrown. @category model @since 0.1.0 */
+/**
+ * A task (or a compensation, a cursor encoder, a split branch) failed; `cause` is what was thrown.
+ *
+ * @example
+ * import { type CanoError, taskExecutionError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'TaskExecution' }> = taskExecutionError('upstream answered 503', new Error('503'))
+ * @see {@link toCanoError}, which builds one from anything a task throws
+ * @category model
+ * @since 0.1.0
+ */
 export interface TaskExecution {
   readonly _tag: 'TaskExecution'
   readonly message: string
   readonly cause?: unknown
 }
-/** A {@link MemoryStore} (or user store) operation failed; `reason` names cano's `StoreError` kind. @category model @since 0.1.0 */
+
+/**
+ * A {@link MemoryStore} (or user store) operation failed; `reason` names cano's `StoreError` kind.
+ *
+ * @example
+ * import { type CanoError, storeError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'Store' }> = storeError('KeyNotFound', "Key 'user' not found in store")
+ * @see {@link storeError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface Store {
   readonly _tag: 'Store'
   readonly reason: 'KeyNotFound' | 'TypeMismatch' | 'LockError' | 'AppendTypeMismatch' | 'Generic'
   readonly message: string
 }
-/** The state machine itself went wrong: missing handler, undeclared target, unsatisfied join, split timeout. @category model @since 0.1.0 */
+
+/**
+ * The state machine itself went wrong: missing handler, undeclared target, unsatisfied join, split timeout.
+ *
+ * @example
+ * import { type CanoError, workflowError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'Workflow' }> = workflowError('No task registered for state: "Ship"', 'Ship')
+ * @see {@link workflowError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface Workflow {
   readonly _tag: 'Workflow'
   readonly message: string
   readonly state?: string
 }
-/** Invalid configuration, detected at definition or start time. @category model @since 0.1.0 */
+
+/**
+ * Invalid configuration, detected at definition or start time.
+ *
+ * @example
+ * import { type CanoError, configurationError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'Configuration' }> = configurationError('state "Fetch": retry.jitter must be a number in [0, 1], got 2')
+ * @see {@link isRetryable}, which never retries it
+ * @category model
+ * @since 0.1.0
+ */
 export interface Configuration {
   readonly _tag: 'Configuration'
   readonly message: string
 }
-/** The retry loop gave up after more than one allowed attempt; `last` is the final attempt's error. @category model @since 0.1.0 */
+
+/**
+ * The retry loop gave up after more than one allowed attempt; `last` is the final attempt's error.
+ *
+ * @example
+ * import { type CanoError, retryExhaustedError, timeoutError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'RetryExhausted' }> = retryExhaustedError(4, timeoutError(2_000))
+ * @see {@link retryWithBackoff}, which produces it
+ * @category model
+ * @since 0.1.0
+ */
 export interface RetryExhausted {
   readonly _tag: 'RetryExhausted'
   readonly attempts: number
   readonly last: CanoError
   readonly message: string
 }
-/** An attempt (or a compensation) exceeded its time budget. @category model @since 0.1.0 */
+
+/**
+ * An attempt (or a compensation) exceeded its time budget.
+ *
+ * @example
+ * import { type CanoError, timeoutError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'Timeout' }> = timeoutError(2_000)
+ * @see {@link timeoutAttempt}, which produces it
+ * @category model
+ * @since 0.1.0
+ */
 export interface Timeout {
   readonly _tag: 'Timeout'
   readonly timeoutMs: number
   readonly message: string
 }
-/** A circuit breaker rejected the call before it ran. @category model @since 0.1.0 */
+
+/**
+ * A circuit breaker rejected the call before it ran.
+ *
+ * @example
+ * import { type CanoError, circuitOpenError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'CircuitOpen' }> = circuitOpenError('circuit breaker open: rejecting call')
+ * @see {@link circuitOpenError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface CircuitOpen {
   readonly _tag: 'CircuitOpen'
   readonly message: string
 }
-/** A checkpoint store failed (append, load, clear, duplicate sequence, missing rows). @category model @since 0.1.0 */
+
+/**
+ * A checkpoint store failed (append, load, clear, duplicate sequence, missing rows).
+ *
+ * @example
+ * import { type CanoError, checkpointStoreError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'CheckpointStore' }> = checkpointStoreError('no checkpoint rows for workflow id "order-42"')
+ * @see {@link checkpointStoreError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface CheckpointStore {
   readonly _tag: 'CheckpointStore'
   readonly message: string
   readonly cause?: unknown
 }
-/** A rollback was dirty: `errors[0]` is the original failure, then each compensation error in drain order. @category model @since 0.1.0 */
+
+/**
+ * A rollback was dirty: `errors[0]` is the original failure, then each compensation error in drain order.
+ *
+ * @example
+ * import { type CanoError, compensationFailedError, taskExecutionError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'CompensationFailed' }> = compensationFailedError([taskExecutionError('ship failed'), taskExecutionError('refund failed')])
+ * @see {@link describeCanoError}, for cano's `Compensation failed (n error(s)); original: …` form
+ * @category model
+ * @since 0.1.0
+ */
 export interface CompensationFailed {
   readonly _tag: 'CompensationFailed'
   readonly errors: ReadonlyArray<CanoError>
   readonly message: string
 }
-/** Anything else. @category model @since 0.1.0 */
+
+/**
+ * Anything else.
+ *
+ * @example
+ * import { type CanoError, genericError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'Generic' }> = genericError('IO error: disk full')
+ * @see {@link genericError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface Generic {
   readonly _tag: 'Generic'
   readonly message: string
   readonly cause?: unknown
 }
-/** `Resources.get` found no resource under `key`. @category model @since 0.1.0 */
+
+/**
+ * `Resources.get` found no resource under `key`.
+ *
+ * @example
+ * import { type CanoError, resourceNotFoundError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'ResourceNotFound' }> = resourceNotFoundError('db')
+ * @see {@link resourceNotFoundError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface ResourceNotFound {
   readonly _tag: 'ResourceNotFound'
   readonly key: string
   readonly message: string
 }
-/** `Resources.get` found a resource under `key` that failed the requested guard. @category model @since 0.1.0 */
+
+/**
+ * `Resources.get` found a resource under `key` that failed the requested guard.
+ *
+ * @example
+ * import { type CanoError, resourceTypeMismatchError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'ResourceTypeMismatch' }> = resourceTypeMismatchError('db', 'Pool')
+ * @see {@link resourceTypeMismatchError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface ResourceTypeMismatch {
   readonly _tag: 'ResourceTypeMismatch'
   readonly key: string
   readonly message: string
 }
-/** A resource key was inserted twice. @category model @since 0.1.0 */
+
+/**
+ * A resource key was inserted twice.
+ *
+ * @example
+ * import { type CanoError, resourceDuplicateKeyError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'ResourceDuplicateKey' }> = resourceDuplicateKeyError('db')
+ * @see {@link resourceDuplicateKeyError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface ResourceDuplicateKey {
   readonly _tag: 'ResourceDuplicateKey'
   readonly key: string
   readonly message: string
 }
-/** The run (or a flow, or a wait) was cancelled through its `AbortSignal`. @category model @since 0.1.0 */
+
+/**
+ * The run (or a flow, or a wait) was cancelled through its `AbortSignal`.
+ *
+ * @example
+ * import { type CanoError, cancelledError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'Cancelled' }> = cancelledError()
+ * @see {@link cancelledError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface Cancelled {
   readonly _tag: 'Cancelled'
   readonly message: string
 }
-/** The workflow-wide `totalTimeoutMs` expired. @category model @since 0.1.0 */
+
+/**
+ * The workflow-wide `totalTimeoutMs` expired.
+ *
+ * @example
+ * import { type CanoError, workflowTimeoutError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'WorkflowTimeout' }> = workflowTimeoutError(61_000, 60_000)
+ * @see {@link workflowTimeoutError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface WorkflowTimeout {
   readonly _tag: 'WorkflowTimeout'
   readonly elapsedMs: number
   readonly limitMs: number
   readonly message: string
 }
-/** A run recorded under one workflow version was resumed by a definition with another. @category model @since 0.1.0 */
+
+/**
+ * A run recorded under one workflow version was resumed by a definition with another.
+ *
+ * @example
+ * import { type CanoError, workflowVersionMismatchError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'WorkflowVersionMismatch' }> = workflowVersionMismatchError(2, 3)
+ * @see {@link workflowVersionMismatchError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface WorkflowVersionMismatch {
   readonly _tag: 'WorkflowVersionMismatch'
   readonly stored: number
   readonly expected: number
   readonly message: string
 }
-/** A rate limiter refused the call; `retryAfterMs` is when a token will be available. @category model @since 0.1.0 */
+
+/**
+ * A rate limiter refused the call; `retryAfterMs` is when a token will be available.
+ *
+ * @example
+ * import { type CanoError, rateLimitedError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'RateLimited' }> = rateLimitedError('per-second', 120)
+ * @see {@link rateLimitedError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RateLimited {
   readonly _tag: 'RateLimited'
   readonly tier: string
   readonly retryAfterMs: number
   readonly message: string
 }
-/** A saga entry has no compensator (the definition changed); its stored output is kept. @category model @since 0.1.0 */
+
+/**
+ * A saga entry has no compensator (the definition changed); its stored output is kept.
+ *
+ * @example
+ * import { type CanoError, orphanedCompensationError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'OrphanedCompensation' }> = orphanedCompensationError('Charge', { chargeId: 'ch_1' })
+ * @see {@link orphanedCompensationError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface OrphanedCompensation {
   readonly _tag: 'OrphanedCompensation'
   readonly state: string
   readonly output: unknown
   readonly message: string
 }
-/** A value crossing a boundary (cursor, row, saga output) did not encode or decode. @category model @since 0.1.0 */
+
+/**
+ * A value crossing a boundary (cursor, row, saga output) did not encode or decode.
+ *
+ * @example
+ * import { type CanoError, decodeFailedError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'DecodeFailed' }> = decodeFailedError('PageCursor', ['Invalid value "x" supplied to : PageCursor/page: number'])
+ * @see {@link decodeFailedError}
+ * @category model
+ * @since 0.1.0
+ */
 export interface DecodeFailed {
   readonly _tag: 'DecodeFailed'
   readonly codec: string
@@ -139,6 +328,7 @@ export interface DecodeFailed {
  * @example
  * import type { CanoError } from 'cano-rx'
  * const e: CanoError = { _tag: 'Configuration', message: 'bulkhead must be positive' }
+ * @see {@link matchCanoError} to handle every variant
  * @category model
  * @since 0.1.0
  */
@@ -183,8 +373,13 @@ const serialiseCause = (u: unknown, seen: ReadonlySet<unknown> = new Set()): unk
 
 /**
  * The `cause` of an error: any value in memory, its JSON-safe image on the wire (an `Error` becomes
- * `{ name, message }`, non-finite numbers and symbols become strings, cycles are cut).
+ * `{ name, message }`, non-finite numbers, bigints and symbols become strings, `undefined` becomes
+ * `null`, cycles are cut). Decoding accepts any value.
  *
+ * @example
+ * import { Cause } from 'cano-rx'
+ * Cause.encode(new TypeError('not a number')) // { name: 'TypeError', message: 'not a number' }
+ * @see {@link CanoErrorCodec}, which encodes `cause` fields with it
  * @category codecs
  * @since 0.1.0
  */
@@ -207,6 +402,7 @@ const withOptionalCause = <P extends t.Props>(props: P, name: string) =>
  * import { CanoErrorCodec } from 'cano-rx'
  * const wire = CanoErrorCodec.encode({ _tag: 'CircuitOpen', message: 'circuit breaker open: rejecting call' })
  * const back = CanoErrorCodec.decode(JSON.parse(JSON.stringify(wire)))
+ * @see {@link Cause} for how `cause` fields are encoded
  * @category codecs
  * @since 0.1.0
  */

@@ -6,7 +6,7 @@
  * FetchOrder -> Reserve -> Charge (fails twice, retried with exponential backoff) -> Notify -> Done.
  * Every event is printed the moment it happens, then the final state.
  */
-import { describeCanoError, Resources, RetryMode, type WorkflowEvent, workflow } from '../src/index.js'
+import { describeCanoError, Resources, RetryMode, workflow,type WorkflowEvent } from '../src/index.js'
 
 type Step = 'FetchOrder' | 'Reserve' | 'Charge' | 'Notify' | 'Done' | 'Rejected'
 
@@ -71,7 +71,10 @@ const show = (e: WorkflowEvent<Step>): string => {
   }
 }
 
-flow.run$('FetchOrder', { workflowId: order.id }).subscribe({
+const run = flow.run$('FetchOrder', { workflowId: order.id }).subscribe({
   next: (e) => console.log(show(e)),
-  complete: () => console.log('run finished'),
+  complete: () => {
+    console.log('run finished')
+    run.unsubscribe()
+  },
 })

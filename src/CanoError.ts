@@ -33,8 +33,12 @@ import type {
 export type { CanoError } from '../codecs/CanoError.js'
 
 /**
- * The `_tag` of every {@link CanoError} variant.
+ * The `_tag` of every {@link CanoError} variant: the keys of {@link matchCanoError}'s cases.
  *
+ * @example
+ * import type { CanoErrorTag } from 'cano-rx'
+ * const transient: ReadonlyArray<CanoErrorTag> = ['TaskExecution', 'Timeout', 'RateLimited']
+ * @see {@link hasTag} to narrow an error by its tag
  * @category model
  * @since 0.1.0
  */
@@ -47,9 +51,13 @@ export type CanoErrorTag = CanoError['_tag']
 /**
  * A task failed. `cause` keeps whatever was thrown.
  *
+ * @param message - what went wrong; `describeCanoError` prefixes it with `Task execution error: `
+ * @param cause - the thrown value; left out of the data when `undefined`
+ * @returns a `TaskExecution` error
  * @example
  * import { taskExecutionError } from 'cano-rx'
  * const e = taskExecutionError('upstream answered 503', new Error('503'))
+ * @see {@link toCanoError}, which builds one from anything a task throws
  * @category constructors
  * @since 0.1.0
  */
@@ -59,9 +67,13 @@ export const taskExecutionError = (message: string, cause?: unknown): TaskExecut
 /**
  * A store operation failed.
  *
+ * @param reason - cano's `StoreError` kind
+ * @param message - what went wrong
+ * @returns a `Store` error
  * @example
  * import { storeError } from 'cano-rx'
  * const e = storeError('KeyNotFound', "Key 'user' not found in store")
+ * @see {@link describeCanoError}
  * @category constructors
  * @since 0.1.0
  */
@@ -70,9 +82,13 @@ export const storeError = (reason: Store['reason'], message: string): Store => (
 /**
  * The state machine went wrong (missing handler, undeclared target, unsatisfied join).
  *
+ * @param message - what went wrong
+ * @param state - the state it happened in; left out when `undefined`
+ * @returns a `Workflow` error
  * @example
  * import { workflowError } from 'cano-rx'
  * const e = workflowError('No task registered for state: "Ship"', 'Ship')
+ * @see {@link describeCanoError}
  * @category constructors
  * @since 0.1.0
  */
@@ -82,9 +98,12 @@ export const workflowError = (message: string, state?: string): Workflow =>
 /**
  * Invalid configuration.
  *
+ * @param message - what is wrong; name the state and the field
+ * @returns a `Configuration` error (never retried)
  * @example
  * import { configurationError } from 'cano-rx'
- * const e = configurationError('state "Fetch": attemptTimeoutMs must be a positive finite number, got -1')
+ * const e = configurationError('state "Fetch": attemptTimeoutMs must be a finite number in (0, 2147483647], got -1')
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -94,9 +113,13 @@ export const configurationError = (message: string): Configuration => ({ _tag: '
  * The retry loop gave up after `attempts` attempts; the message follows cano:
  * `Task failed after {n} attempt(s): {last}`.
  *
+ * @param attempts - the attempts made
+ * @param last - the error of the final attempt
+ * @returns a `RetryExhausted` error: `Task failed after 4 attempt(s): Timeout error: task attempt exceeded attempt_timeout`
  * @example
  * import { retryExhaustedError, timeoutError } from 'cano-rx'
  * const e = retryExhaustedError(4, timeoutError(2_000))
+ * @see {@link retryWithBackoff}, which produces it
  * @category constructors
  * @since 0.1.0
  */
@@ -110,9 +133,13 @@ export const retryExhaustedError = (attempts: number, last: CanoError): RetryExh
 /**
  * An attempt exceeded `timeoutMs`.
  *
+ * @param timeoutMs - the time budget that was exceeded
+ * @param message - default cano's `task attempt exceeded attempt_timeout`
+ * @returns a `Timeout` error
  * @example
  * import { timeoutError } from 'cano-rx'
  * const e = timeoutError(2_000)
+ * @see {@link timeoutAttempt}, which produces it
  * @category constructors
  * @since 0.1.0
  */
@@ -125,9 +152,12 @@ export const timeoutError = (timeoutMs: number, message = 'task attempt exceeded
 /**
  * A circuit breaker rejected the call.
  *
+ * @param message - why the breaker rejected the call
+ * @returns a `CircuitOpen` error
  * @example
  * import { circuitOpenError } from 'cano-rx'
  * const e = circuitOpenError('circuit breaker open: rejecting call')
+ * @see {@link describeCanoError}
  * @category constructors
  * @since 0.1.0
  */
@@ -136,9 +166,13 @@ export const circuitOpenError = (message: string): CircuitOpen => ({ _tag: 'Circ
 /**
  * A checkpoint store failed.
  *
+ * @param message - what went wrong
+ * @param cause - the store's own error; left out when `undefined`
+ * @returns a `CheckpointStore` error
  * @example
  * import { checkpointStoreError } from 'cano-rx'
  * const e = checkpointStoreError('no checkpoint rows for workflow id "order-42"')
+ * @see {@link describeCanoError}
  * @category constructors
  * @since 0.1.0
  */
@@ -148,9 +182,12 @@ export const checkpointStoreError = (message: string, cause?: unknown): Checkpoi
 /**
  * A dirty rollback: `errors[0]` is the original failure, then each compensation error in drain order.
  *
+ * @param errors - the original failure first, then each compensation error in drain order
+ * @returns a `CompensationFailed` error whose `message` is `errors[0]`'s (`compensation failed` when empty)
  * @example
  * import { compensationFailedError, taskExecutionError } from 'cano-rx'
  * const e = compensationFailedError([taskExecutionError('ship failed'), taskExecutionError('refund failed')])
+ * @see {@link describeCanoError} for cano's `Compensation failed (n error(s)); original: …` form
  * @category constructors
  * @since 0.1.0
  */
@@ -163,9 +200,13 @@ export const compensationFailedError = (errors: ReadonlyArray<CanoError>): Compe
 /**
  * Any other failure.
  *
+ * @param message - what went wrong
+ * @param cause - the underlying value; left out when `undefined`
+ * @returns a `Generic` error
  * @example
  * import { genericError } from 'cano-rx'
  * const e = genericError('IO error: disk full')
+ * @see {@link describeCanoError}
  * @category constructors
  * @since 0.1.0
  */
@@ -175,9 +216,12 @@ export const genericError = (message: string, cause?: unknown): Generic =>
 /**
  * No resource under `key`.
  *
+ * @param key - the key that was looked up
+ * @returns a `ResourceNotFound` error (never retried)
  * @example
  * import { resourceNotFoundError } from 'cano-rx'
  * const e = resourceNotFoundError('db')
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -190,9 +234,13 @@ export const resourceNotFoundError = (key: string): ResourceNotFound => ({
 /**
  * The resource under `key` failed the requested type guard `expected`.
  *
+ * @param key - the key that was looked up
+ * @param expected - the name of the requested type
+ * @returns a `ResourceTypeMismatch` error (never retried)
  * @example
  * import { resourceTypeMismatchError } from 'cano-rx'
  * const e = resourceTypeMismatchError('db', 'Pool')
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -205,9 +253,12 @@ export const resourceTypeMismatchError = (key: string, expected: string): Resour
 /**
  * `key` was inserted twice.
  *
+ * @param key - the key inserted twice
+ * @returns a `ResourceDuplicateKey` error (never retried)
  * @example
  * import { resourceDuplicateKeyError } from 'cano-rx'
  * const e = resourceDuplicateKeyError('db')
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -220,9 +271,12 @@ export const resourceDuplicateKeyError = (key: string): ResourceDuplicateKey => 
 /**
  * The run was cancelled.
  *
+ * @param message - default `workflow cancelled`
+ * @returns a `Cancelled` error (never retried)
  * @example
  * import { cancelledError } from 'cano-rx'
  * const e = cancelledError()
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -231,9 +285,13 @@ export const cancelledError = (message = 'workflow cancelled'): Cancelled => ({ 
 /**
  * `totalTimeoutMs` expired after `elapsedMs`.
  *
+ * @param elapsedMs - how long the run took
+ * @param limitMs - its `totalTimeoutMs`
+ * @returns a `WorkflowTimeout` error (never retried)
  * @example
  * import { workflowTimeoutError } from 'cano-rx'
  * const e = workflowTimeoutError(60_000, 60_000)
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -247,9 +305,13 @@ export const workflowTimeoutError = (elapsedMs: number, limitMs: number): Workfl
 /**
  * A run stored under version `stored` was resumed by a definition of version `expected`.
  *
+ * @param stored - the version that recorded the run
+ * @param expected - the version of the resuming definition
+ * @returns a `WorkflowVersionMismatch` error (never retried)
  * @example
  * import { workflowVersionMismatchError } from 'cano-rx'
  * const e = workflowVersionMismatchError(2, 3)
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -263,9 +325,13 @@ export const workflowVersionMismatchError = (stored: number, expected: number): 
 /**
  * A rate limiter tier refused the call; a token is available in `retryAfterMs`.
  *
+ * @param tier - the name of the refusing tier
+ * @param retryAfterMs - when a token is available
+ * @returns a `RateLimited` error
  * @example
  * import { rateLimitedError } from 'cano-rx'
  * const e = rateLimitedError('per-second', 120)
+ * @see {@link retryWithBackoff}'s `delayFor`, which can wait `retryAfterMs`
  * @category constructors
  * @since 0.1.0
  */
@@ -279,9 +345,13 @@ export const rateLimitedError = (tier: string, retryAfterMs: number): RateLimite
 /**
  * A saga entry of `state` has no compensator; `output` is kept.
  *
+ * @param state - the state whose entry cannot be rolled back
+ * @param output - its stored output, kept for a human
+ * @returns an `OrphanedCompensation` error
  * @example
  * import { orphanedCompensationError } from 'cano-rx'
  * const e = orphanedCompensationError('Charge', { chargeId: 'ch_1' })
+ * @see {@link describeCanoError}
  * @category constructors
  * @since 0.1.0
  */
@@ -295,9 +365,14 @@ export const orphanedCompensationError = (state: string, output: unknown): Orpha
 /**
  * `codec` rejected a value; `errors` are io-ts path reports; `where` says which value.
  *
+ * @param codec - the name of the codec
+ * @param errors - the io-ts path reports
+ * @param where - which value (prefixes the message); optional
+ * @returns a `DecodeFailed` error (never retried)
  * @example
  * import { decodeFailedError } from 'cano-rx'
  * const e = decodeFailedError('PageCursor', ['Invalid value "x" supplied to : PageCursor/page: number'], 'state "Scan", step 3')
+ * @see {@link isRetryable}
  * @category constructors
  * @since 0.1.0
  */
@@ -337,9 +412,12 @@ const TAGS: ReadonlySet<string> = new Set<CanoErrorTag>([
 /**
  * Is `u` a {@link CanoError} (a plain object with a known `_tag` and a string `message`)?
  *
+ * @param u - any value
+ * @returns `true` for a non-`Error` object with a known `_tag` and a string `message`
  * @example
  * import { isCanoError } from 'cano-rx'
  * isCanoError({ _tag: 'Cancelled', message: 'stop' }) // true
+ * @see {@link isCanoFailure} for the `Error` wrapper
  * @category guards
  * @since 0.1.0
  */
@@ -353,9 +431,13 @@ export const isCanoError = (u: unknown): u is CanoError =>
 /**
  * Narrows a {@link CanoError} to one variant.
  *
+ * @param e - the error
+ * @param tag - the variant to test for
+ * @returns `true` when `e._tag === tag`, narrowing `e`
  * @example
  * import { hasTag, type CanoError } from 'cano-rx'
  * const retryAfter = (e: CanoError) => (hasTag(e, 'RateLimited') ? e.retryAfterMs : 0)
+ * @see {@link matchCanoError} to handle every variant
  * @category guards
  * @since 0.1.0
  */
@@ -369,6 +451,8 @@ export const hasTag = <K extends CanoErrorTag>(e: CanoError, tag: K): e is Extra
 /**
  * Exhaustive pattern match: a case per `_tag`, checked by the compiler.
  *
+ * @param cases - one function per `_tag`; a missing tag is a compile error
+ * @returns a function from a `CanoError` to the result of its case
  * @example
  * import { matchCanoError } from 'cano-rx'
  * const retryable = matchCanoError({
@@ -379,6 +463,7 @@ export const hasTag = <K extends CanoErrorTag>(e: CanoError, tag: K): e is Extra
  *   WorkflowTimeout: () => false, WorkflowVersionMismatch: () => false, RateLimited: () => true,
  *   OrphanedCompensation: () => false, DecodeFailed: () => false,
  * })
+ * @see {@link hasTag} to test a single variant
  * @category destructors
  * @since 0.1.0
  */
@@ -390,9 +475,12 @@ export const matchCanoError =
 /**
  * cano's `category()` string for an error (`task_execution`, `retry_exhausted`, …).
  *
+ * @param e - the error
+ * @returns cano's snake_case category of its variant
  * @example
  * import { categoryOf, timeoutError } from 'cano-rx'
  * categoryOf(timeoutError(10)) // 'timeout'
+ * @see {@link describeCanoError}
  * @category destructors
  * @since 0.1.0
  */
@@ -444,9 +532,12 @@ const DISPLAY_PREFIX: { readonly [K in CanoErrorTag]: string } = {
  * The readable form of an error, with cano's `Display` prefix (`Task execution error: …`,
  * `Compensation failed (2 error(s)); original: …; compensation #1: …`).
  *
+ * @param e - the error
+ * @returns cano's `Display` form of it
  * @example
  * import { describeCanoError, timeoutError } from 'cano-rx'
  * describeCanoError(timeoutError(10)) // 'Timeout error: task attempt exceeded attempt_timeout'
+ * @see {@link categoryOf}
  * @category destructors
  * @since 0.1.0
  */
@@ -471,6 +562,7 @@ export const describeCanoError = (e: CanoError): string => {
  * import { CanoFailure, cancelledError, isCanoFailure } from 'cano-rx'
  * const failure: unknown = new CanoFailure(cancelledError())
  * if (isCanoFailure(failure)) console.log(failure.error._tag) // 'Cancelled'
+ * @see {@link isCanoFailure} to recognise one, {@link toCanoError} to unwrap one
  * @category boundary
  * @since 0.1.0
  */
@@ -484,9 +576,12 @@ export class CanoFailure extends Error {
 /**
  * Is `u` a {@link CanoFailure}? Checks `name`, not `instanceof`, so it works across duplicated package copies.
  *
+ * @param u - any value, typically a rejection reason
+ * @returns `true` for an `Error` named `CanoFailure` carrying a `CanoError`
  * @example
  * import { isCanoFailure } from 'cano-rx'
  * const onError = (u: unknown) => (isCanoFailure(u) ? u.error._tag : 'not ours')
+ * @see {@link CanoFailure}
  * @category boundary
  * @since 0.1.0
  */
@@ -497,8 +592,14 @@ export const isCanoFailure = (u: unknown): u is CanoFailure =>
 const NON_RETRYABLE = 'NonRetryableError'
 
 /**
- * A thrown value wrapped by {@link nonRetryable}: the retry loop stops at once and reports the inner error.
+ * A thrown value wrapped by {@link nonRetryable}: the retry loop stops at once and reports the inner
+ * error. Recognised by its `name` (`NonRetryableError`), not by `instanceof`.
  *
+ * @example
+ * import { isNonRetryable, type NonRetryable, nonRetryable } from 'cano-rx'
+ * const wrapped: NonRetryable = nonRetryable(new Error('input is not an object'))
+ * isNonRetryable(wrapped) // true; wrapped.cause is the inner Error
+ * @see {@link isNonRetryable}
  * @category boundary
  * @since 0.1.0
  */
@@ -513,13 +614,16 @@ export class NonRetryable extends Error {
  * Marks an error as not worth retrying. Throw (or reject with, or `Left`) the result from a task:
  * the retry loop gives up at once and the run sees the inner error, unwrapped.
  *
+ * @param err - the value to throw
+ * @returns a {@link NonRetryable} wrapping `err`
  * @example
  * import { nonRetryable, task } from 'cano-rx'
  * const validate = task<'Next' | 'Done'>(async () => {
  *   const input: unknown = JSON.parse('{}')
  *   if (typeof input !== 'object') throw nonRetryable(new Error('input is not an object'))
- *   return 'Next'
+ *   return 'Next' as const // an async function widens a bare 'Next' to string
  * })
+ * @see {@link isRetryable}
  * @category boundary
  * @since 0.1.0
  */
@@ -528,9 +632,12 @@ export const nonRetryable = (err: unknown): NonRetryable => new NonRetryable(err
 /**
  * Was `u` wrapped by {@link nonRetryable}?
  *
+ * @param u - any value
+ * @returns `true` for an `Error` named `NonRetryableError` (works across package copies)
  * @example
  * import { isNonRetryable, nonRetryable } from 'cano-rx'
  * isNonRetryable(nonRetryable('bad input')) // true
+ * @see {@link nonRetryable}
  * @category boundary
  * @since 0.1.0
  */
@@ -541,9 +648,12 @@ export const isNonRetryable = (u: unknown): u is NonRetryable => u instanceof Er
  * {@link CanoFailure} keeps its error, a {@link NonRetryable} is unwrapped, anything else becomes
  * `TaskExecution` with the value kept as `cause`.
  *
+ * @param u - anything thrown, rejected or returned as a `Left`
+ * @returns the `CanoError` the run reports
  * @example
  * import { toCanoError } from 'cano-rx'
  * toCanoError(new Error('boom')) // { _tag: 'TaskExecution', message: 'boom', cause: Error('boom') }
+ * @see {@link isRetryable}
  * @category boundary
  * @since 0.1.0
  */
@@ -569,9 +679,12 @@ const safeString = (u: unknown): string => {
  * `Configuration`, `ResourceNotFound`, `ResourceTypeMismatch`, `ResourceDuplicateKey`, `Cancelled`,
  * `WorkflowTimeout`, `WorkflowVersionMismatch` and `DecodeFailed` errors (cano retries them all).
  *
+ * @param thrown - what the failed attempt threw
+ * @returns `false` when retrying cannot help
  * @example
  * import { configurationError, isRetryable } from 'cano-rx'
  * isRetryable(configurationError('bad')) // false
+ * @see {@link retryWithBackoff}, whose default `shouldRetry` it is
  * @category boundary
  * @since 0.1.0
  */

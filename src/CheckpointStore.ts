@@ -168,21 +168,24 @@ export const decodeRunSummary = (
     : E.left(undecodable(workflowId, lastSeq, 'RunSummary', reportErrors(decoded.left)))
 }
 
-/** @internal Parses a stored JSON payload; invalid JSON is a decode error naming the run and the sequence. */
+/** @internal Parses a stored JSON payload (SQL `NULL` is `null`); anything but valid JSON text is a decode error naming the run and the sequence. */
 export const parseStoredPayload = (
   workflowId: string,
   seq: unknown,
-  text: string | null,
+  stored: unknown,
 ): E.Either<CheckpointStoreError, unknown> => {
-  if (text === null) return E.right(null)
-  try {
-    return E.right(JSON.parse(text))
-  } catch (e: unknown) {
-    return E.left(
+  if (stored === null) return E.right(null)
+  const invalid = (why: string): E.Either<CheckpointStoreError, never> =>
+    E.left(
       undecodable(workflowId, seq, 'CheckpointRow', [
-        `Invalid JSON ${describeValue(text.length > 80 ? `${text.slice(0, 80)}…` : text)} supplied to : CheckpointRow/payload: JsonValue (${describeThrown(e)})`,
+        `Invalid JSON ${describeValue(printable(stored))} supplied to : CheckpointRow/payload: JsonValue (${why})`,
       ]),
     )
+  if (typeof stored !== 'string') return invalid(`stored as ${typeof stored}, not text`)
+  try {
+    return E.right(JSON.parse(stored))
+  } catch (e: unknown) {
+    return invalid(describeThrown(e))
   }
 }
 

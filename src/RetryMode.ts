@@ -15,17 +15,46 @@ import { configurationError } from './CanoError.js'
 // model
 // -------------------------------------------------------------------------------------
 
-/** One attempt, no retry. @category model @since 0.1.0 */
+/**
+ * One attempt, no retry: a failure is reported as it is, without `RetryExhausted` wrapping.
+ *
+ * @example
+ * import { RetryMode, type RetryNone } from 'cano-rx'
+ * const once: RetryNone = { _tag: 'None' }
+ * const same: RetryMode = RetryMode.none()
+ * @see {@link RetryMode}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RetryNone {
   readonly _tag: 'None'
 }
-/** `retries` retries, each after `delayMs`. @category model @since 0.1.0 */
+/**
+ * `retries` retries, each after `delayMs` (truncated to whole milliseconds).
+ *
+ * @example
+ * import type { RetryFixed } from 'cano-rx'
+ * const thrice: RetryFixed = { _tag: 'Fixed', retries: 3, delayMs: 250 } // RetryMode.fixed(3, 250)
+ * @see {@link RetryMode}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RetryFixed {
   readonly _tag: 'Fixed'
   readonly retries: number
   readonly delayMs: number
 }
-/** `maxRetries` retries; retry `i` (0-based) waits `baseDelayMs * multiplier^i * (1 + jitter * U[-1, 1])`, capped at `maxDelayMs`. @category model @since 0.1.0 */
+/**
+ * `maxRetries` retries; retry `i` (0-based) waits `baseDelayMs * multiplier^i * (1 + jitter * U[-1, 1])`,
+ * capped at `maxDelayMs` (the cap comes after the jitter, unlike cano).
+ *
+ * @example
+ * import type { RetryExponential } from 'cano-rx'
+ * const backoff: RetryExponential = { _tag: 'Exponential', maxRetries: 5, baseDelayMs: 100, multiplier: 2, maxDelayMs: 5_000, jitter: 0.1 }
+ * @see {@link retryDelayMs} for the formula
+ * @category model
+ * @since 0.1.0
+ */
 export interface RetryExponential {
   readonly _tag: 'Exponential'
   readonly maxRetries: number
@@ -41,6 +70,7 @@ export interface RetryExponential {
  * @example
  * import { RetryMode } from 'cano-rx'
  * const policy: RetryMode = RetryMode.exponential(5)
+ * @see {@link retryDelayMs}, {@link maxAttempts}
  * @category model
  * @since 0.1.0
  */
@@ -68,6 +98,7 @@ const EXPONENTIAL_DEFAULTS = { baseDelayMs: 100, multiplier: 2, maxDelayMs: 30_0
  * import { RetryMode } from 'cano-rx'
  * const quick = RetryMode.fixed(2, 50)
  * const patient = RetryMode.exponentialCustom({ maxRetries: 6, baseDelayMs: 200, multiplier: 3, maxDelayMs: 10_000, jitter: 0.2 })
+ * @see {@link validateRetryMode}
  * @category constructors
  * @since 0.1.0
  */
@@ -86,9 +117,12 @@ export const RetryMode = {
 /**
  * Attempts allowed in total: 1 for `None`, `retries + 1` otherwise.
  *
+ * @param mode - the retry policy
+ * @returns the first attempt plus the retries
  * @example
  * import { maxAttempts, RetryMode } from 'cano-rx'
  * maxAttempts(RetryMode.default()) // 4
+ * @see {@link retryDelayMs}
  * @category destructors
  * @since 0.1.0
  */
@@ -109,10 +143,15 @@ export const maxAttempts = (mode: RetryMode): number => {
  * Exponential: `min(maxDelayMs, baseDelayMs * multiplier^i * (1 + jitter * (2 * random() - 1)))`,
  * floored at 0 and truncated to an integer. Never exceeds `maxDelayMs`, never `NaN`.
  *
+ * @param mode - the retry policy
+ * @param retryIndex - 0-based index of the retry (0 = after the first failure)
+ * @param random - jitter source in [0, 1); default `Math.random`
+ * @returns whole milliseconds to wait, or `undefined` when no retry is left
  * @example
  * import { retryDelayMs, RetryMode } from 'cano-rx'
  * const noJitter = RetryMode.exponentialCustom({ maxRetries: 3, baseDelayMs: 100, multiplier: 2, maxDelayMs: 250, jitter: 0 })
  * ;[0, 1, 2, 3].map((i) => retryDelayMs(noJitter, i)) // [100, 200, 250, undefined]
+ * @see {@link retryWithBackoff}, which schedules these delays
  * @category destructors
  * @since 0.1.0
  */
@@ -153,10 +192,14 @@ const isDelay = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= MAX
  * at most 2^31-1 ms, `multiplier` finite and ≥ 1, `jitter` in [0, 1]. Returns the `Configuration`
  * error (its message names `where` and the field) or `undefined`.
  *
+ * @param mode - the retry policy to check (may come from untyped code)
+ * @param where - prefixes the message (e.g. `state "Fetch"`)
+ * @returns the `Configuration` error, or `undefined` when the mode is valid
  * @example
  * import { RetryMode, validateRetryMode } from 'cano-rx'
  * validateRetryMode(RetryMode.fixed(-1, 10), 'state "Fetch"')?.message
  * // 'state "Fetch": retry.retries must be a non-negative integer, got -1'
+ * @see {@link validateTaskConfig}, which calls it
  * @category validation
  * @since 0.1.0
  */

@@ -21,6 +21,7 @@ import type { WorkflowEvent } from './WorkflowEvent.js'
  * @example
  * import type { RunStatus } from 'cano-rx'
  * const finished = (s: RunStatus) => s !== 'pending' && s !== 'running'
+ * @see {@link RunState}
  * @category model
  * @since 0.1.0
  */
@@ -32,6 +33,7 @@ export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancel
  * @example
  * import { initialRunState, type RunState } from 'cano-rx'
  * const s: RunState<'A' | 'Done'> = initialRunState('run-1')
+ * @see {@link reduceRunState}, which builds it from the events
  * @category model
  * @since 0.1.0
  */
@@ -64,9 +66,12 @@ export interface RunState<S extends string = string> {
 /**
  * The snapshot before the first event.
  *
+ * @param workflowId - the id of the run
+ * @returns a frozen `pending` snapshot
  * @example
  * import { initialRunState } from 'cano-rx'
  * initialRunState('order-42').status // 'pending'
+ * @see {@link reduceRunState}
  * @category constructors
  * @since 0.1.0
  */
@@ -159,11 +164,15 @@ const absurd = (x: never): never => {
  * The pure reducer: `reduceRunState(state, event)` returns the next frozen snapshot (structurally
  * shared with the previous one). Made for `scan`.
  *
+ * @param state - the previous snapshot
+ * @param event - the next event of the run
+ * @returns the next frozen snapshot (`state` itself once the run has finished)
  * @example
  * import { scan } from 'rxjs'
  * import { initialRunState, reduceRunState, task, workflow } from 'cano-rx'
  * const flow = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
  * flow.run$('Go', { workflowId: 'w1' }).pipe(scan(reduceRunState<'Go' | 'Done'>, initialRunState<'Go' | 'Done'>('w1')))
+ * @see {@link initialRunState} for the seed
  * @category combinators
  * @since 0.1.0
  */

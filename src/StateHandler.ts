@@ -7,78 +7,12 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import type { Observable } from 'rxjs'
-
-import type { Resources } from './Resources.js'
 import type { TaskConfig } from './TaskConfig.js'
+import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
 
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
-
-/**
- * The resource record of a workflow with no resources.
- *
- * @example
- * import type { NoResources } from 'cano-rx'
- * const none: NoResources = {}
- * @category model
- * @since 0.1.0
- */
-export type NoResources = Record<never, never>
-
-/**
- * Any record of resources.
- *
- * @example
- * import type { ResourceRecord } from 'cano-rx'
- * const r: ResourceRecord = { db: { query: () => 1 } }
- * @category model
- * @since 0.1.0
- */
-export type ResourceRecord = Record<string, unknown>
-
-/**
- * What a task function receives.
- *
- * @example
- * import { task, type TaskContext } from 'cano-rx'
- * const fetchPage = async (ctx: TaskContext<{ baseUrl: string }>) => {
- *   ctx.progress({ attempt: ctx.attempt })
- *   const res = await fetch(ctx.res.get('baseUrl'), { signal: ctx.signal })
- *   return res.ok ? ('Parse' as const) : ('Failed' as const)
- * }
- * const handler = task(fetchPage)
- * @category model
- * @since 0.1.0
- */
-export interface TaskContext<R extends ResourceRecord = NoResources> {
-  /** The workflow's typed resources. */
-  readonly res: Resources<R>
-  /** Aborts on cancellation, on the total timeout and on this attempt's timeout; `reason` is the `CanoError`. */
-  readonly signal: AbortSignal
-  /** 1-based attempt number within the retry loop. */
-  readonly attempt: number
-  /** The run's id. */
-  readonly workflowId: string
-  /** The state being run. */
-  readonly state: string
-  /** Emits a `Progress` event carrying `data` into the run's event stream. */
-  readonly progress: (data: unknown) => void
-}
-
-/**
- * What a task may return: the next state as a value, a Promise, an Observable (first value taken)
- * or an fp-ts `TaskEither` (a `Left` fails the attempt).
- *
- * @example
- * import type { TaskOutput } from 'cano-rx'
- * const later: TaskOutput<'Done'> = Promise.resolve('Done' as const)
- * @category model
- * @since 0.1.0
- */
-export type TaskOutput<S extends string> = S | PromiseLike<S> | Observable<S> | TaskEither<unknown, S>
 
 /**
  * A `task` or `router` state: runs `run` through the retry loop and moves to the state it returns.
@@ -135,7 +69,7 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
       run: (ctx: TaskContext<R>) => TaskOutput<NoInfer<T>>,
       options: TaskOptions<T> & { readonly to: ReadonlyArray<T> },
     ): TaskHandler<T, R>
-    (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>): TaskHandler<S, R>
+    (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: UntargetedOptions<S>): TaskHandler<S, R>
   }
   /** {@link router} bound to `S` and `R`. */
   readonly router: StateBuilders<S, R>['task']
@@ -156,6 +90,9 @@ export interface TaskOptions<T extends string> extends TaskConfig {
   /** Task id in events and checkpoint rows; defaults to the state's name. */
   readonly name?: string
 }
+
+/** @internal Options without declared targets (the overload that does not narrow). */
+type UntargetedOptions<S extends string> = TaskOptions<S> & { readonly to?: undefined }
 
 // -------------------------------------------------------------------------------------
 // constructors
@@ -206,7 +143,7 @@ export function task<T extends string, R extends ResourceRecord = NoResources>(
 ): TaskHandler<T, R>
 export function task<S extends string, R extends ResourceRecord = NoResources>(
   run: (ctx: TaskContext<R>) => TaskOutput<S>,
-  options?: TaskOptions<S>,
+  options?: UntargetedOptions<S>,
 ): TaskHandler<S, R>
 export function task<S extends string, R extends ResourceRecord>(
   run: (ctx: TaskContext<R>) => TaskOutput<S>,
@@ -231,7 +168,7 @@ export function router<T extends string, R extends ResourceRecord = NoResources>
 ): TaskHandler<T, R>
 export function router<S extends string, R extends ResourceRecord = NoResources>(
   run: (ctx: TaskContext<R>) => TaskOutput<S>,
-  options?: TaskOptions<S>,
+  options?: UntargetedOptions<S>,
 ): TaskHandler<S, R>
 export function router<S extends string, R extends ResourceRecord>(
   run: (ctx: TaskContext<R>) => TaskOutput<S>,

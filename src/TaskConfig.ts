@@ -20,6 +20,7 @@ import { RetryMode, validateRetryMode } from './RetryMode.js'
  * @example
  * import { RetryMode, type TaskConfig } from 'cano-rx'
  * const config: TaskConfig = { retry: RetryMode.fixed(2, 100), attemptTimeoutMs: 2_000 }
+ * @see {@link resolveTaskConfig} for the defaults, {@link validateTaskConfig} for the checks
  * @category model
  * @since 0.1.0
  */
@@ -34,7 +35,18 @@ export interface TaskConfig {
   readonly rateLimiter?: RateLimiterLike
 }
 
-/** @internal A {@link TaskConfig} with its defaults merged. */
+/**
+ * A {@link TaskConfig} with its defaults merged: every field present, `retry` always set. What the
+ * retry loop reads.
+ *
+ * @example
+ * import { resolveTaskConfig, type ResolvedTaskConfig } from 'cano-rx'
+ * const resolved: ResolvedTaskConfig = resolveTaskConfig({ attemptTimeoutMs: 500 })
+ * resolved.retry // RetryMode.default()
+ * @see {@link resolveTaskConfig}
+ * @category model
+ * @since 0.1.0
+ */
 export interface ResolvedTaskConfig {
   readonly retry: RetryMode
   readonly attemptTimeoutMs: number | undefined
@@ -50,14 +62,21 @@ export interface ResolvedTaskConfig {
  * Merges a {@link TaskConfig} with the defaults: `retry` falls back to `fallbackRetry`
  * (`RetryMode.default()` for tasks, `RetryMode.none()` for polls, as in cano).
  *
+ * @param config - the options of the state; default `{}`
+ * @param fallbackRetry - the retry mode when `config.retry` is absent; default `RetryMode.default()`
+ * @returns the config with every default filled in
  * @example
  * import { resolveTaskConfig, RetryMode } from 'cano-rx'
  * resolveTaskConfig({ attemptTimeoutMs: 500 }).retry // RetryMode.default()
  * resolveTaskConfig({}, RetryMode.none()).retry // { _tag: 'None' }
+ * @see {@link ResolvedTaskConfig}
  * @category constructors
  * @since 0.1.0
  */
-export const resolveTaskConfig = (config: TaskConfig = {}, fallbackRetry: RetryMode = RetryMode.default()): ResolvedTaskConfig => ({
+export const resolveTaskConfig = (
+  config: TaskConfig = {},
+  fallbackRetry: RetryMode = RetryMode.default(),
+): ResolvedTaskConfig => ({
   retry: config.retry ?? fallbackRetry,
   attemptTimeoutMs: config.attemptTimeoutMs,
   circuitBreaker: config.circuitBreaker,
@@ -74,10 +93,14 @@ const MAX_TIMER_MS = 2_147_483_647
 /**
  * Checks a {@link TaskConfig}; the error names `where` and the field.
  *
+ * @param config - the value to check (may come from untyped code); `undefined` is valid
+ * @param where - prefixes the message (e.g. `state "Fetch"`)
+ * @returns the `Configuration` error, or `undefined` when the config is valid
  * @example
  * import { validateTaskConfig } from 'cano-rx'
  * validateTaskConfig({ attemptTimeoutMs: 0 }, 'state "Fetch"')?.message
  * // 'state "Fetch": attemptTimeoutMs must be a finite number in (0, 2147483647], got 0'
+ * @see {@link validateRetryMode}
  * @category validation
  * @since 0.1.0
  */
@@ -94,13 +117,19 @@ export const validateTaskConfig = (config: unknown, where: string): Configuratio
   const t = c['attemptTimeoutMs']
   if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMER_MS))
     return configurationError(
-      `${where}: attemptTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(t)}`,
+      `${where}: attemptTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${typeof t === 'number' ? String(t) : typeof t}`,
     )
   const cb = c['circuitBreaker']
-  if (cb !== undefined && (typeof cb !== 'object' || cb === null || typeof (cb as CircuitBreakerLike).tryAcquire !== 'function'))
+  if (
+    cb !== undefined &&
+    (typeof cb !== 'object' || cb === null || typeof (cb as CircuitBreakerLike).tryAcquire !== 'function')
+  )
     return configurationError(`${where}: circuitBreaker must be a circuit breaker (createCircuitBreaker())`)
   const rl = c['rateLimiter']
-  if (rl !== undefined && (typeof rl !== 'object' || rl === null || typeof (rl as RateLimiterLike).tryAcquire !== 'function'))
+  if (
+    rl !== undefined &&
+    (typeof rl !== 'object' || rl === null || typeof (rl as RateLimiterLike).tryAcquire !== 'function')
+  )
     return configurationError(`${where}: rateLimiter must be a rate limiter (createRateLimiter())`)
   return undefined
 }

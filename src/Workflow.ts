@@ -15,8 +15,8 @@ import { type RunOptions, runWorkflow } from '../streams/runWorkflow.js'
 import { CanoFailure, toCanoError } from './CanoError.js'
 import type { Resources } from './Resources.js'
 import { initialRunState, reduceRunState, type RunState } from './RunState.js'
-import type { NoResources, ResourceRecord } from './StateHandler.js'
-import { compileWorkflow, type CompiledWorkflow, type WorkflowDefinition } from './WorkflowDefinition.js'
+import type { NoResources, ResourceRecord } from './TaskContext.js'
+import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from './WorkflowDefinition.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from './WorkflowEvent.js'
 
 // -------------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
+import { describeValue } from './internal/describeValue.js'
 import { isResources, Resources } from './Resources.js'
-import { type NoResources, type ResourceRecord, type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
-import { resolveTaskConfig, type ResolvedTaskConfig, validateTaskConfig } from './TaskConfig.js'
+import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
+import { type ResolvedTaskConfig, resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
+import type { NoResources, ResourceRecord } from './TaskContext.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
 
 // -------------------------------------------------------------------------------------
@@ -67,7 +69,7 @@ export interface WorkflowDefinition<S extends string, R extends ResourceRecord =
  * @since 0.1.0
  */
 export type StateHandlers<S extends string, R extends ResourceRecord, E extends S> = {
-  readonly [K in Exclude<S, E>]: StateHandler<S, R> | StateHandler<S, NoResources>
+  readonly [K in Exclude<S, E>]: StateHandler<S, R> | StateHandler<S>
 }
 
 /** @internal A handler with its config resolved. */
@@ -119,9 +121,9 @@ const checkHandler = (
   if (handler.to !== undefined) {
     if (!Array.isArray(handler.to) || handler.to.length === 0)
       return configurationError(`${where}: to must be a non-empty list of target states`)
-    const unknown = handler.to.find((t) => typeof t !== 'string' || !known(t))
+    const unknown = (handler.to as ReadonlyArray<unknown>).find((t) => typeof t !== 'string' || !known(t))
     if (unknown !== undefined)
-      return configurationError(`${where}: declared target ${label(String(unknown))} is neither a state nor an exit`)
+      return configurationError(`${where}: declared target ${describeValue(unknown)} is neither a state nor an exit`)
   }
   if (handler.name !== undefined && (typeof handler.name !== 'string' || handler.name === ''))
     return configurationError(`${where}: name must be a non-empty string`)
@@ -149,8 +151,8 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
   const exitsIn: unknown = def.exits
   if (!Array.isArray(exitsIn) || exitsIn.length === 0)
     return E.left(configurationError('Workflow has no exit states defined: orchestration may loop forever'))
-  const badExit = exitsIn.find((x) => typeof x !== 'string' || x === '')
-  if (badExit !== undefined) return E.left(configurationError(`exit state ${label(String(badExit))} must be a non-empty string`))
+  const badExit = (exitsIn as ReadonlyArray<unknown>).find((x) => typeof x !== 'string' || x === '')
+  if (badExit !== undefined) return E.left(configurationError(`exit state ${describeValue(badExit)} must be a non-empty string`))
   const exits = new Set<string>(exitsIn as ReadonlyArray<string>)
   let statesIn: unknown
   try {

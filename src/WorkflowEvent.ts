@@ -11,31 +11,79 @@ import type { CanoError } from '../codecs/CanoError.js'
 // model
 // -------------------------------------------------------------------------------------
 
-/** Fields every event carries. @category model @since 0.1.0 */
+/**
+ * Fields every event carries.
+ *
+ * @example
+ * import type { EventBase } from 'cano-rx'
+ * const base: EventBase = { workflowId: 'order-42', at: 1_700_000_000_000 }
+ * @see {@link WorkflowEvent}
+ * @category model
+ * @since 0.1.0
+ */
 export interface EventBase {
   readonly workflowId: string
   /** Milliseconds, from the run's scheduler clock (`Date.now()` by default, virtual in tests). */
   readonly at: number
 }
 
-/** A run began at `initial` (after validation, before resource setup). @category model @since 0.1.0 */
+/**
+ * A run began at `initial` (after validation, before resource setup).
+ *
+ * @example
+ * import type { RunStarted } from 'cano-rx'
+ * const e: RunStarted<'Fetch' | 'Done'> = { _tag: 'RunStarted', workflowId: 'order-42', at: 0, initial: 'Fetch' }
+ * @see {@link RunCompleted}, {@link RunFailed}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RunStarted<S extends string> extends EventBase {
   readonly _tag: 'RunStarted'
   readonly initial: S
 }
-/** The run entered `state`; `transition` counts entries from 0. @category model @since 0.1.0 */
+
+/**
+ * The run entered `state`; `transition` counts entries from 0.
+ *
+ * @example
+ * import type { StateEntered } from 'cano-rx'
+ * const e: StateEntered<'Fetch' | 'Done'> = { _tag: 'StateEntered', workflowId: 'order-42', at: 0, state: 'Fetch', transition: 0 }
+ * @see {@link WorkflowObserver}'s `onStateEnter`
+ * @category model
+ * @since 0.1.0
+ */
 export interface StateEntered<S extends string> extends EventBase {
   readonly _tag: 'StateEntered'
   readonly state: S
   readonly transition: number
 }
-/** A state's task started its retry loop. @category model @since 0.1.0 */
+
+/**
+ * A state's task started its retry loop.
+ *
+ * @example
+ * import type { TaskStarted } from 'cano-rx'
+ * const e: TaskStarted<'Fetch' | 'Done'> = { _tag: 'TaskStarted', workflowId: 'order-42', at: 1, state: 'Fetch', taskId: 'Fetch' }
+ * @see {@link WorkflowObserver}'s `onTaskStart`
+ * @category model
+ * @since 0.1.0
+ */
 export interface TaskStarted<S extends string> extends EventBase {
   readonly _tag: 'TaskStarted'
   readonly state: S
   readonly taskId: string
 }
-/** Attempt `attempt` (1-based) failed with `error`. @category model @since 0.1.0 */
+
+/**
+ * Attempt `attempt` (1-based) failed with `error`.
+ *
+ * @example
+ * import { type AttemptFailed, timeoutError } from 'cano-rx'
+ * const e: AttemptFailed<'Fetch' | 'Done'> = { _tag: 'AttemptFailed', workflowId: 'order-42', at: 2_001, state: 'Fetch', taskId: 'Fetch', attempt: 1, error: timeoutError(2_000) }
+ * @see {@link RetryScheduled}, which follows it when a retry is left
+ * @category model
+ * @since 0.1.0
+ */
 export interface AttemptFailed<S extends string> extends EventBase {
   readonly _tag: 'AttemptFailed'
   readonly state: S
@@ -43,7 +91,17 @@ export interface AttemptFailed<S extends string> extends EventBase {
   readonly attempt: number
   readonly error: CanoError
 }
-/** After `attempt` failed attempts, the next one runs in `delayMs`. @category model @since 0.1.0 */
+
+/**
+ * After `attempt` failed attempts, the next one runs in `delayMs`.
+ *
+ * @example
+ * import type { RetryScheduled } from 'cano-rx'
+ * const e: RetryScheduled<'Fetch' | 'Done'> = { _tag: 'RetryScheduled', workflowId: 'order-42', at: 2_001, state: 'Fetch', taskId: 'Fetch', attempt: 1, delayMs: 100 }
+ * @see {@link WorkflowObserver}'s `onRetry`
+ * @category model
+ * @since 0.1.0
+ */
 export interface RetryScheduled<S extends string> extends EventBase {
   readonly _tag: 'RetryScheduled'
   readonly state: S
@@ -51,7 +109,17 @@ export interface RetryScheduled<S extends string> extends EventBase {
   readonly attempt: number
   readonly delayMs: number
 }
-/** The task finished after `attempts` attempts and chose `next`. @category model @since 0.1.0 */
+
+/**
+ * The task finished after `attempts` attempts and chose `next`.
+ *
+ * @example
+ * import type { TaskSucceeded } from 'cano-rx'
+ * const e: TaskSucceeded<'Fetch' | 'Done'> = { _tag: 'TaskSucceeded', workflowId: 'order-42', at: 2_150, state: 'Fetch', taskId: 'Fetch', attempts: 2, next: 'Done' }
+ * @see {@link WorkflowObserver}'s `onTaskSuccess`
+ * @category model
+ * @since 0.1.0
+ */
 export interface TaskSucceeded<S extends string> extends EventBase {
   readonly _tag: 'TaskSucceeded'
   readonly state: S
@@ -59,52 +127,132 @@ export interface TaskSucceeded<S extends string> extends EventBase {
   readonly attempts: number
   readonly next: S
 }
-/** The task failed for good. @category model @since 0.1.0 */
+
+/**
+ * The task failed for good.
+ *
+ * @example
+ * import { type TaskFailed, retryExhaustedError, timeoutError } from 'cano-rx'
+ * const e: TaskFailed<'Fetch' | 'Done'> = { _tag: 'TaskFailed', workflowId: 'order-42', at: 9_000, state: 'Fetch', taskId: 'Fetch', error: retryExhaustedError(4, timeoutError(2_000)) }
+ * @see {@link WorkflowObserver}'s `onTaskFailure`
+ * @category model
+ * @since 0.1.0
+ */
 export interface TaskFailed<S extends string> extends EventBase {
   readonly _tag: 'TaskFailed'
   readonly state: S
   readonly taskId: string
   readonly error: CanoError
 }
-/** A circuit breaker rejected the task before an attempt. @category model @since 0.1.0 */
+
+/**
+ * A circuit breaker rejected the task before an attempt.
+ *
+ * @example
+ * import { type CircuitRejected, circuitOpenError } from 'cano-rx'
+ * const e: CircuitRejected<'Fetch' | 'Done'> = { _tag: 'CircuitRejected', workflowId: 'order-42', at: 5, state: 'Fetch', taskId: 'Fetch', error: circuitOpenError('circuit breaker open: rejecting call') }
+ * @see {@link WorkflowObserver}'s `onCircuitOpen`
+ * @category model
+ * @since 0.1.0
+ */
 export interface CircuitRejected<S extends string> extends EventBase {
   readonly _tag: 'CircuitRejected'
   readonly state: S
   readonly taskId: string
   readonly error: CanoError
 }
-/** A task reported progress through `ctx.progress(data)`. @category model @since 0.1.0 */
+
+/**
+ * A task reported progress through `ctx.progress(data)`.
+ *
+ * @example
+ * import type { Progress } from 'cano-rx'
+ * const e: Progress<'Fetch' | 'Done'> = { _tag: 'Progress', workflowId: 'order-42', at: 40, state: 'Fetch', taskId: 'Fetch', data: { done: 3, total: 10 } }
+ * @see {@link RunState}'s `progress`
+ * @category model
+ * @since 0.1.0
+ */
 export interface Progress<S extends string> extends EventBase {
   readonly _tag: 'Progress'
   readonly state: S
   readonly taskId: string
   readonly data: unknown
 }
-/** An observer threw; the run went on. @category model @since 0.1.0 */
+
+/**
+ * An observer threw; the run went on.
+ *
+ * @example
+ * import { type ObserverFailed, taskExecutionError } from 'cano-rx'
+ * const e: ObserverFailed = { _tag: 'ObserverFailed', workflowId: 'order-42', at: 0, observer: 0, error: taskExecutionError('log sink closed') }
+ * @see {@link WorkflowObserver}
+ * @category model
+ * @since 0.1.0
+ */
 export interface ObserverFailed extends EventBase {
   readonly _tag: 'ObserverFailed'
   readonly observer: number
   readonly error: CanoError
 }
-/** The run reached the exit state `state`. @category model @since 0.1.0 */
+
+/**
+ * The run reached the exit state `state`.
+ *
+ * @example
+ * import type { RunCompleted } from 'cano-rx'
+ * const e: RunCompleted<'Fetch' | 'Done'> = { _tag: 'RunCompleted', workflowId: 'order-42', at: 2_200, state: 'Done', transitions: 2 }
+ * @see {@link TerminalEvent}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RunCompleted<S extends string> extends EventBase {
   readonly _tag: 'RunCompleted'
   readonly state: S
   readonly transitions: number
 }
-/** The run failed in `state` (absent when it failed before any state). @category model @since 0.1.0 */
+
+/**
+ * The run failed in `state` (absent when it failed before any state).
+ *
+ * @example
+ * import { type RunFailed, taskExecutionError } from 'cano-rx'
+ * const e: RunFailed<'Fetch' | 'Done'> = { _tag: 'RunFailed', workflowId: 'order-42', at: 9_000, state: 'Fetch', error: taskExecutionError('upstream answered 503') }
+ * @see {@link TerminalEvent}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RunFailed<S extends string> extends EventBase {
   readonly _tag: 'RunFailed'
   readonly state: S | undefined
   readonly error: CanoError
 }
-/** The run was cancelled through its signal. @category model @since 0.1.0 */
+
+/**
+ * The run was cancelled through its signal.
+ *
+ * @example
+ * import { type RunCancelled, cancelledError } from 'cano-rx'
+ * const e: RunCancelled<'Fetch' | 'Done'> = { _tag: 'RunCancelled', workflowId: 'order-42', at: 300, state: 'Fetch', error: cancelledError() }
+ * @see {@link TerminalEvent}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RunCancelled<S extends string> extends EventBase {
   readonly _tag: 'RunCancelled'
   readonly state: S | undefined
   readonly error: CanoError
 }
-/** The run hit `totalTimeoutMs`. @category model @since 0.1.0 */
+
+/**
+ * The run hit `totalTimeoutMs`.
+ *
+ * @example
+ * import { type RunTimedOut, workflowTimeoutError } from 'cano-rx'
+ * const e: RunTimedOut<'Fetch' | 'Done'> = { _tag: 'RunTimedOut', workflowId: 'order-42', at: 60_000, state: 'Fetch', error: workflowTimeoutError(60_000, 60_000) }
+ * @see {@link TerminalEvent}
+ * @category model
+ * @since 0.1.0
+ */
 export interface RunTimedOut<S extends string> extends EventBase {
   readonly _tag: 'RunTimedOut'
   readonly state: S | undefined
@@ -119,6 +267,7 @@ export interface RunTimedOut<S extends string> extends EventBase {
  * import { task, workflow, type WorkflowEvent } from 'cano-rx'
  * const flow = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
  * flow.run$('Go').pipe(filter((e: WorkflowEvent<'Go' | 'Done'>) => e._tag === 'StateEntered')).subscribe(console.log)
+ * @see {@link notifyObserver} to feed cano-style observer hooks, {@link reduceRunState} to fold the stream
  * @category model
  * @since 0.1.0
  */
@@ -144,6 +293,7 @@ export type WorkflowEvent<S extends string = string> =
  * @example
  * import type { TerminalEvent } from 'cano-rx'
  * const done = (e: TerminalEvent<'Done'>) => e._tag === 'RunCompleted'
+ * @see {@link isTerminalEvent}
  * @category model
  * @since 0.1.0
  */
@@ -156,9 +306,12 @@ export type TerminalEvent<S extends string = string> = RunCompleted<S> | RunFail
 /**
  * Is this the last event of a run?
  *
+ * @param e - any event of a run
+ * @returns `true` for `RunCompleted`, `RunFailed`, `RunCancelled` and `RunTimedOut`
  * @example
  * import { isTerminalEvent } from 'cano-rx'
  * isTerminalEvent({ _tag: 'RunCompleted', workflowId: 'w', at: 0, state: 'Done', transitions: 3 }) // true
+ * @see {@link TerminalEvent}
  * @category guards
  * @since 0.1.0
  */

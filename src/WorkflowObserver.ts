@@ -23,6 +23,7 @@ import type { WorkflowEvent } from './WorkflowEvent.js'
  *   onRetry: (taskId, attempt) => console.warn('retry', taskId, attempt),
  *   onTaskFailure: (taskId, error) => console.error(taskId, error.message),
  * }
+ * @see {@link notifyObserver}, which calls the hooks for one event
  * @category model
  * @since 0.1.0
  */
@@ -36,7 +37,9 @@ export interface WorkflowObserver<S extends string = string> {
   /** `attempt` is the number of failed attempts so far (1 before the first retry). */
   readonly onRetry?: (taskId: string, attempt: number, state: S) => void
   readonly onCircuitOpen?: (taskId: string, state: S) => void
-  readonly onRunEnd?: (event: Extract<WorkflowEvent<S>, { _tag: 'RunCompleted' | 'RunFailed' | 'RunCancelled' | 'RunTimedOut' }>) => void
+  readonly onRunEnd?: (
+    event: Extract<WorkflowEvent<S>, { _tag: 'RunCompleted' | 'RunFailed' | 'RunCancelled' | 'RunTimedOut' }>,
+  ) => void
 }
 
 // -------------------------------------------------------------------------------------
@@ -46,9 +49,12 @@ export interface WorkflowObserver<S extends string = string> {
 /**
  * Delivers one event to one observer's hooks. Throws whatever a hook throws (the engine catches it).
  *
+ * @param o - the observer
+ * @param e - the event to deliver: `onEvent` first, then the matching hook
  * @example
  * import { notifyObserver } from 'cano-rx'
  * notifyObserver({ onStateEnter: (s) => console.log(s) }, { _tag: 'StateEntered', workflowId: 'w', at: 0, state: 'A', transition: 0 })
+ * @see {@link WorkflowObserver}
  * @category destructors
  * @since 0.1.0
  */

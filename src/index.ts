@@ -4,6 +4,12 @@
  * @since 0.1.0
  */
 export { CanoErrorCodec, Cause } from '../codecs/CanoError.js'
+export { fromTaskOutput } from '../streams/fromTaskOutput.js'
+export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
+export { retryWithBackoff } from '../streams/retryWithBackoff.js'
+export type { RunOptions } from '../streams/runWorkflow.js'
+export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
+export { timeoutAttempt } from '../streams/timeoutAttempt.js'
 export type { CanoError, CanoErrorTag } from './CanoError.js'
 export {
   cancelledError,
@@ -38,20 +44,23 @@ export {
   workflowTimeoutError,
   workflowVersionMismatchError,
 } from './CanoError.js'
+export { isResources, Resources } from './Resources.js'
 export type { RetryExponential, RetryFixed, RetryNone } from './RetryMode.js'
-export { maxAttempts, RetryMode, retryDelayMs, validateRetryMode } from './RetryMode.js'
+export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from './RetryMode.js'
+export type { RunState, RunStatus } from './RunState.js'
+export { initialRunState, reduceRunState } from './RunState.js'
+export type { StateHandler, TaskHandler, TaskOptions } from './StateHandler.js'
+export type { StateBuilders } from './StateHandler.js'
+export { router, task } from './StateHandler.js'
+export { stateBuilders } from './StateHandler.js'
 export type { ResolvedTaskConfig, TaskConfig } from './TaskConfig.js'
 export { resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
-export type {
-  NoResources,
-  ResourceRecord,
-  StateHandler,
-  TaskContext,
-  TaskHandler,
-  TaskOptions,
-  TaskOutput,
-} from './StateHandler.js'
-export { router, task } from './StateHandler.js'
+export type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
+export type { Workflow } from './Workflow.js'
+export { workflow } from './Workflow.js'
+export type { WorkflowDefinition } from './WorkflowDefinition.js'
+export type { StateHandlers } from './WorkflowDefinition.js'
+export { compileWorkflow } from './WorkflowDefinition.js'
 export type {
   AttemptFailed,
   CircuitRejected,
@@ -72,21 +81,5 @@ export type {
   WorkflowEvent,
 } from './WorkflowEvent.js'
 export { isTerminalEvent } from './WorkflowEvent.js'
-export type { RunState, RunStatus } from './RunState.js'
-export { initialRunState, reduceRunState } from './RunState.js'
 export type { WorkflowObserver } from './WorkflowObserver.js'
 export { notifyObserver } from './WorkflowObserver.js'
-export type { WorkflowDefinition } from './WorkflowDefinition.js'
-export { compileWorkflow } from './WorkflowDefinition.js'
-export type { Workflow } from './Workflow.js'
-export { workflow } from './Workflow.js'
-export type { RunOptions } from '../streams/runWorkflow.js'
-export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
-export { retryWithBackoff } from '../streams/retryWithBackoff.js'
-export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
-export { timeoutAttempt } from '../streams/timeoutAttempt.js'
-export { fromTaskOutput } from '../streams/fromTaskOutput.js'
-export { isResources, Resources } from './Resources.js'
-export type { StateBuilders } from './StateHandler.js'
-export { stateBuilders } from './StateHandler.js'
-export type { StateHandlers } from './WorkflowDefinition.js'

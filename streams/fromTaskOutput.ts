@@ -13,18 +13,24 @@ const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
 
 /** @internal */
-const isEither = (u: unknown): u is { readonly _tag: 'Left'; readonly left: unknown } | { readonly _tag: 'Right'; readonly right: unknown } =>
+const isEither = (
+  u: unknown,
+): u is { readonly _tag: 'Left'; readonly left: unknown } | { readonly _tag: 'Right'; readonly right: unknown } =>
   typeof u === 'object' &&
   u !== null &&
-  (((u as { _tag?: unknown })._tag === 'Left' && 'left' in u) || ((u as { _tag?: unknown })._tag === 'Right' && 'right' in u))
+  (((u as { _tag?: unknown })._tag === 'Left' && 'left' in u) ||
+    ((u as { _tag?: unknown })._tag === 'Right' && 'right' in u))
 
 /**
  * A cold Observable of the first value `thunk()` produces. A function result is treated as a
  * `TaskEither` (called, and its `Either` unwrapped).
  *
+ * @param thunk - the task call; runs on each subscription
+ * @returns a cold Observable of at most one value
  * @example
  * import { fromTaskOutput } from 'cano-rx'
  * fromTaskOutput(() => Promise.resolve('Done')).subscribe((s) => console.log(s)) // 'Done'
+ * @see {@link task}, whose functions return a `TaskOutput`
  * @category constructors
  * @since 0.1.0
  */

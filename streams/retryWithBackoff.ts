@@ -9,7 +9,7 @@
 import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs'
 
 import { isRetryable, retryExhaustedError, toCanoError } from '../src/CanoError.js'
-import { maxAttempts, type RetryMode, retryDelayMs } from '../src/RetryMode.js'
+import { maxAttempts, retryDelayMs, type RetryMode } from '../src/RetryMode.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -21,6 +21,7 @@ import { maxAttempts, type RetryMode, retryDelayMs } from '../src/RetryMode.js'
  * @example
  * import type { RetryInfo } from 'cano-rx'
  * const log = (i: RetryInfo) => console.warn(`attempt ${i.attempt} failed, retrying in ${i.delayMs} ms`)
+ * @see {@link RetryWithBackoffOptions}
  * @category model
  * @since 0.1.0
  */
@@ -39,10 +40,12 @@ export interface RetryInfo {
  * @example
  * import { RetryMode, type RetryWithBackoffOptions } from 'cano-rx'
  * const o: RetryWithBackoffOptions = { mode: RetryMode.fixed(3, 100), random: () => 0.5 }
+ * @see {@link retryWithBackoff}
  * @category model
  * @since 0.1.0
  */
 export interface RetryWithBackoffOptions {
+  /** How many attempts, and the wait before each retry. */
   readonly mode: RetryMode
   /** Jitter source in [0, 1). Default `Math.random`. */
   readonly random?: (() => number) | undefined
@@ -70,20 +73,31 @@ export interface RetryWithBackoffOptions {
  * result:  -  10ms -  20ms -  40ms -#      (RetryMode.exponentialCustom 10 ms base, x2, no jitter, 3 retries)
  * ```
  *
+ * @param options - the retry mode and the optional scheduler, jitter source, retry filter, delay override and `onRetry` hook
+ * @returns an operator that resubscribes to its source per `options.mode`
  * @example
  * import { defer, from } from 'rxjs'
  * import { RetryMode, retryWithBackoff } from 'cano-rx'
  * const row$ = defer(() => from(fetch('https://example.org/row/1'))).pipe(retryWithBackoff({ mode: RetryMode.exponential(3) }))
+ * @see {@link retryDelayMs} for the delays, {@link isRetryable} for the default filter
  * @category operators
  * @since 0.1.0
  */
 export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
-  const { mode, random = Math.random, scheduler = asyncScheduler, shouldRetry = isRetryable, delayFor, onRetry } = options
+  const {
+    mode,
+    random = Math.random,
+    scheduler = asyncScheduler,
+    shouldRetry = isRetryable,
+    delayFor,
+    onRetry,
+  } = options
   const allowed = maxAttempts(mode)
   return retry<T>({
     delay: (error: unknown, failed: number) => {
       if (!shouldRetry(error)) return throwError(() => error)
-      if (failed >= allowed) return throwError(() => (allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
+      if (failed >= allowed)
+        return throwError(() => (allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
       const computed = retryDelayMs(mode, failed - 1, random) ?? 0
       const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
       onRetry?.({ error, attempt: failed, delayMs })

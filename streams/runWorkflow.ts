@@ -30,12 +30,9 @@ import {
   NEVER,
   Observable,
   of,
-  queueScheduler,
   race,
-  Subscription,
   switchMap,
   take,
-  throwIfEmpty,
   throwError,
   timer,
 } from 'rxjs'
@@ -44,17 +41,16 @@ import type { CanoError } from '../codecs/CanoError.js'
 import {
   cancelledError,
   configurationError,
-  taskExecutionError,
   toCanoError,
   workflowError,
   workflowTimeoutError,
 } from '../src/CanoError.js'
-import type { ResourceRecord, TaskContext } from '../src/StateHandler.js'
+import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
-import { fromTaskOutput } from './fromTaskOutput.js'
-import { type AttemptEnv, AttemptContext, CircuitRejection, noProgress, runAttempts } from './runTask.js'
+import { runTaskState } from './runTaskState.js'
+import type { StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -174,107 +170,23 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       return dispatch(compiled)
     }
 
-    const progressOf = (state: S, taskId: string): ((data: unknown) => void) =>
-      emit === undefined ? noProgress : (data) => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
-
-    /**
-     * One task state. Fast path (no attempt timeout, breaker or limiter): attempt 1 runs inline with
-     * no operator in between; a synchronous result is trampolined through `queueScheduler` so the
-     * stack stays flat. Any failure, and every configured policy, goes through `runAttempts` (the
-     * RxJS retry loop), which picks up the failed first attempt where the fast path left it.
-     */
-    const dispatch = (compiled: CompiledState<S, R>): Observable<S> =>
-      new Observable<S>((subscriber) => {
-        const { name: state, taskId, handler, config } = compiled
-        const run = handler.run
-        if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId })
-        let attempts = 1
-        const inner = new Subscription()
-        const fail = (thrown: unknown): void => {
-          const rejected = thrown instanceof CircuitRejection
-          const error = rejected ? thrown.error : toCanoError(thrown)
-          if (emit !== undefined) {
-            if (rejected) emit({ _tag: 'CircuitRejected', workflowId, at: now(), state, taskId, error })
-            emit({ _tag: 'TaskFailed', workflowId, at: now(), state, taskId, error })
-          }
-          subscriber.error(error)
-        }
-        const succeed = (next: unknown): void => {
-          const invalid = checkTarget(compiled, next)
-          if (invalid !== undefined) return fail(invalid)
-          if (emit !== undefined)
-            emit({ _tag: 'TaskSucceeded', workflowId, at: now(), state, taskId, attempts, next: next as S })
-          subscriber.next(next as S)
-          subscriber.complete()
-        }
-        const retryLoop = (firstFailure?: { readonly thrown: unknown }): Subscription => {
-          const env: AttemptEnv<S, R> = {
-            workflowId,
-            state,
-            taskId,
-            res: wf.resources,
-            runSignal: runController.signal,
-            scheduler,
-            random: wf.random,
-            now,
-            emit,
-          }
-          return runAttempts(
-            env,
-            config,
-            (ctx: TaskContext<R>) => {
-              attempts = ctx.attempt
-              return fromTaskOutput<S>(() => run(ctx))
-            },
-            firstFailure,
-          ).subscribe({ next: (v) => void inner.add(queueScheduler.schedule(() => succeed(v))), error: fail })
-        }
-        if (!compiled.fast) {
-          inner.add(retryLoop())
-          return inner
-        }
-
-        const ctx = new AttemptContext<R>(wf.resources, 1, workflowId, state, progressOf(state, taskId), runController.signal, false)
-        let out: unknown
-        try {
-          out = run(ctx)
-        } catch (thrown: unknown) {
-          inner.add(retryLoop({ thrown }))
-          return inner
-        }
-        const settle = (v: unknown): void => {
-          if (isEither(v)) {
-            if (v._tag === 'Right') succeed(v.right)
-            else inner.add(retryLoop({ thrown: v.left }))
-          } else succeed(v)
-        }
-        if (typeof out === 'string') {
-          inner.add(queueScheduler.schedule(() => succeed(out)))
-        } else if (isThenable(out)) {
-          out.then(
-            (v) => {
-              if (!subscriber.closed) settle(v)
-            },
-            (thrown: unknown) => {
-              if (!subscriber.closed) inner.add(retryLoop({ thrown }))
-            },
-          )
-        } else {
-          const first = out
-          inner.add(
-            fromTaskOutput<unknown>(() => first)
-              .pipe(
-                take(1),
-                throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(state)} completed without a value`)),
-              )
-              .subscribe({
-                next: (v) => void inner.add(queueScheduler.schedule(() => settle(v))),
-                error: (thrown: unknown) => inner.add(retryLoop({ thrown })),
-              }),
-          )
-        }
-        return inner
-      })
+    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => {
+      const env: StateEnv<S, R> = {
+        workflowId,
+        state: compiled.name,
+        taskId: compiled.taskId,
+        res: wf.resources,
+        runSignal: runController.signal,
+        scheduler,
+        random: wf.random,
+        now,
+        emit,
+        config: compiled.config,
+        to: compiled.to,
+        fast: compiled.fast,
+      }
+      return runTaskState(compiled.handler, env)
+    }
 
     // -- the loop ----------------------------------------------------------------------
     const visit$: Observable<Outcome<S>> = concat(
@@ -371,44 +283,6 @@ const cancelReason = (signal: AbortSignal): CanoError => {
   return e._tag === 'Cancelled' ? e : cancelledError(`workflow cancelled: ${e.message}`)
 }
 
-const checkTarget = <S extends string, R extends ResourceRecord>(
-  compiled: CompiledState<S, R>,
-  next: unknown,
-): CanoError | undefined => {
-  if (typeof next !== 'string') {
-    return workflowError(
-      `task for state ${JSON.stringify(compiled.name)} returned ${describeValue(next)}, not a state name`,
-      compiled.name,
-    )
-  }
-  if (compiled.to !== undefined && !compiled.to.has(next)) {
-    return workflowError(
-      `task for state ${JSON.stringify(compiled.name)} returned ${JSON.stringify(next)}, which is not one of its declared targets [${[...compiled.to].map((t) => JSON.stringify(t)).join(', ')}]`,
-      compiled.name,
-    )
-  }
-  return undefined
-}
-
-const describeValue = (u: unknown): string => {
-  if (u === undefined) return 'undefined'
-  try {
-    return JSON.stringify(u) ?? String(u)
-  } catch {
-    return Object.prototype.toString.call(u)
-  }
-}
-
-/** @internal */
-const isThenable = (u: unknown): u is PromiseLike<unknown> =>
-  typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
-
-/** @internal */
-const isEither = (u: unknown): u is { readonly _tag: 'Left'; readonly left: unknown } | { readonly _tag: 'Right'; readonly right: unknown } =>
-  typeof u === 'object' &&
-  u !== null &&
-  (((u as { _tag?: unknown })._tag === 'Left' && 'left' in u) || ((u as { _tag?: unknown })._tag === 'Right' && 'right' in u))
-
 const terminalEvent = <S extends string>(
   outcome: Outcome<S>,
   workflowId: string,
@@ -435,7 +309,7 @@ const finishEarly = <S extends string>(
   error: CanoError,
   subscriber: { complete: () => void },
 ): undefined => {
-  notify({ _tag: 'RunFailed', workflowId: String(workflowId), at: now(), state: undefined, error })
+  notify({ _tag: 'RunFailed', workflowId, at: now(), state: undefined, error })
   subscriber.complete()
   return undefined
 }

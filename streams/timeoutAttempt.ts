@@ -5,7 +5,14 @@
  *
  * @since 0.1.0
  */
-import { asyncScheduler, type MonoTypeOperatorFunction, type Observable, type SchedulerLike, throwError, timeout } from 'rxjs'
+import {
+  asyncScheduler,
+  type MonoTypeOperatorFunction,
+  type Observable,
+  type SchedulerLike,
+  throwError,
+  timeout,
+} from 'rxjs'
 
 import type { Timeout } from '../codecs/CanoError.js'
 import { timeoutError } from '../src/CanoError.js'
@@ -16,10 +23,12 @@ import { timeoutError } from '../src/CanoError.js'
  * @example
  * import type { TimeoutAttemptOptions } from 'cano-rx'
  * const o: TimeoutAttemptOptions = { timeoutMs: 2_000 }
+ * @see {@link timeoutAttempt}
  * @category model
  * @since 0.1.0
  */
 export interface TimeoutAttemptOptions {
+  /** Time allowed for the first value, in ms. */
   readonly timeoutMs: number
   /** Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike
@@ -35,6 +44,8 @@ export interface TimeoutAttemptOptions {
  * result:  ---#            (timeoutMs 3)
  * ```
  *
+ * @param options - the deadline in ms, the optional scheduler and `onTimeout` hook
+ * @returns an operator that errors with `timeoutError(timeoutMs)` when the first value is late
  * @example
  * import { defer, from } from 'rxjs'
  * import { timeoutAttempt } from 'cano-rx'
@@ -42,6 +53,7 @@ export interface TimeoutAttemptOptions {
  * const page$ = defer(() => from(fetch('https://example.org', { signal: ac.signal }))).pipe(
  *   timeoutAttempt({ timeoutMs: 2_000, onTimeout: (e) => ac.abort(e) }),
  * )
+ * @see {@link timeoutError}
  * @category operators
  * @since 0.1.0
  */

@@ -80,7 +80,10 @@ export interface PostgresCheckpointsOptions {
    * statement (the default, `true`), or send each append on its own (`false`).
    */
   readonly groupCommit?: boolean
-  /** Called after each committed write with the number of rows it wrote. A throwing callback is ignored. */
+  /**
+   * Called after each committed write with the number of rows it wrote (never with 0): for metrics and
+   * tests. A throwing callback is ignored.
+   */
   readonly onCommit?: (rows: number) => void
 }
 
@@ -212,6 +215,9 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
       PERFORM pg_advisory_xact_lock(hashtext(${literal(lockKey)}));
       EXECUTE ${literal(ddl)};
     END $cano$`
+    // A role without CREATE on the schema can still use a table that already exists.
+    const { rows } = await p.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualified])
+    if ((rows[0] as { readonly present?: unknown } | undefined)?.present === true) return
     try {
       await p.query(guarded)
     } catch (e: unknown) {

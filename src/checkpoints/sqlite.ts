@@ -73,8 +73,8 @@ export interface SqliteCheckpointsOptions {
    */
   readonly groupCommit?: boolean
   /**
-   * Called after each committed write transaction with the number of rows it wrote: for metrics and
-   * tests. A throwing callback is ignored.
+   * Called after each committed write transaction with the number of rows it wrote (never with 0): for
+   * metrics and tests. A throwing callback is ignored.
    */
   readonly onCommit?: (rows: number) => void
 }
@@ -87,7 +87,7 @@ interface StoredRow {
   readonly kind: unknown
   readonly state: unknown
   readonly task_id: unknown
-  readonly payload: string | null
+  readonly payload: unknown
   readonly version: unknown
   readonly at: unknown
 }
@@ -273,7 +273,7 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
   // --- writes ------------------------------------------------------------------------
 
   const notifyCommit = (rows: number): void => {
-    if (onCommit === undefined) return
+    if (onCommit === undefined || rows === 0) return
     try {
       onCommit(rows)
     } catch {

@@ -104,7 +104,7 @@ describe('workflow', () => {
     it('fails with a Workflow error when a task returns a state that has no handler', async () => {
       const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Ghost' as unknown as 'Done') } })
       const f = await rejectionOf(flow.orchestrate('A'))
-      expect(f.error).to.deep.equal(workflowError('No task registered for state: "Ghost"', 'Ghost' as Step))
+      expect(f.error).to.deep.equal(workflowError('No task registered for state: "Ghost"', 'Ghost'))
     })
 
     it('fails with a Workflow error, without retrying, when a task returns something that is not a state', async () => {
@@ -232,8 +232,9 @@ describe('workflow', () => {
           },
         })
         const events: WorkflowEvent<Step>[] = []
-        flow.run$('A', { workflowId: 'r' }).subscribe((e) => events.push(e))
+        const sub = flow.run$('A', { workflowId: 'r' }).subscribe((e) => events.push(e))
         flush()
+        sub.unsubscribe()
         const timeline = events
           .filter((e) => e._tag === 'AttemptFailed' || e._tag === 'RetryScheduled' || e._tag === 'TaskSucceeded')
           .map((e) => [e._tag, e.at, e._tag === 'RetryScheduled' ? e.delayMs : e._tag === 'AttemptFailed' ? e.attempt : e.attempts])
@@ -321,9 +322,10 @@ describe('workflow', () => {
           },
         })
         const events: WorkflowEvent<Step>[] = []
-        flow.run$('A', { workflowId: 't' }).subscribe((e) => events.push(e))
+        const sub = flow.run$('A', { workflowId: 't' }).subscribe((e) => events.push(e))
         flush()
-        expect(signals.map((s) => [s.aborted, s.reason])).to.deep.equal([
+        sub.unsubscribe()
+        expect(signals.map((s): unknown[] => [s.aborted, s.reason as unknown])).to.deep.equal([
           [true, timeoutError(50)],
           [true, timeoutError(50)],
         ])
@@ -353,8 +355,9 @@ describe('workflow', () => {
           },
         })
         const events: WorkflowEvent<Step>[] = []
-        flow.run$('A', { workflowId: 'slow' }).subscribe((e) => events.push(e))
+        const sub = flow.run$('A', { workflowId: 'slow' }).subscribe((e) => events.push(e))
         flush()
+        sub.unsubscribe()
         expect(events.at(-1)).to.deep.equal({
           _tag: 'RunTimedOut',
           workflowId: 'slow',
