@@ -8,6 +8,7 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type { Observable } from 'rxjs'
 
 import type { Resources } from './Resources.js'
+import type { SplitResult } from './SplitResult.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -62,6 +63,8 @@ export interface TaskContext<R extends ResourceRecord = NoResources> {
   readonly state: string
   /** Emits a `Progress` event carrying `data` into the run's event stream. */
   readonly progress: (data: unknown) => void
+  /** In the state a split joins into (and only there): what the split's branches did. */
+  readonly split: SplitResult | undefined
 }
 
 /**

@@ -13,6 +13,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { Resources } from '../src/Resources.js'
+import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
@@ -31,6 +32,8 @@ export interface AttemptEnv<S extends string, R extends ResourceRecord> {
   readonly now: () => number
   /** `undefined` when nobody listens: events are then not even built. */
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  /** The split result handed to this state (it is the join state of the previous split). */
+  readonly split: SplitResult | undefined
 }
 
 /** @internal A breaker rejection travels wrapped so the retry loop neither retries nor wraps it. */
@@ -48,6 +51,7 @@ export class AttemptContext<R extends ResourceRecord> implements TaskContext<R> 
     readonly workflowId: string,
     readonly state: string,
     readonly progress: (data: unknown) => void,
+    readonly split: SplitResult | undefined,
     private readonly runSignal: AbortSignal,
     private readonly ownSignal: boolean,
   ) {}
@@ -133,7 +137,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
           if (token._tag === 'Left') gate = throwError(() => token.left)
         }
       }
-      const ctx = new AttemptContext(env.res, n, workflowId, state, progress, env.runSignal, ownSignal)
+      const ctx = new AttemptContext(env.res, n, workflowId, state, progress, env.split, env.runSignal, ownSignal)
       let run$ = fromAttempt(attempt, ctx)
       if (attemptTimeoutMs !== undefined)
         run$ = run$.pipe(timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }))

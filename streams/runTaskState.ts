@@ -44,7 +44,7 @@ export const runTaskState = <S extends string, R extends ResourceRecord>(
       )
     if (!env.fast) return retryLoop()
 
-    const ctx = new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.runSignal, false)
+    const ctx = new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env.runSignal, false)
     let out: unknown
     try {
       out = run(ctx)

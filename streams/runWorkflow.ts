@@ -45,6 +45,7 @@ import {
   workflowError,
   workflowTimeoutError,
 } from '../src/CanoError.js'
+import type { SplitResult } from '../src/SplitResult.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
@@ -145,6 +146,8 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     let current: S | undefined
     let transitions = 0
     let finalState: S | undefined
+    let pendingSplit: SplitResult | undefined
+    let incomingSplit: SplitResult | undefined
     let resourcesUp = false
     let tornDown = false
     let finished = false
@@ -158,6 +161,9 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     // -- one state ---------------------------------------------------------------------
     const enter = (state: S): Observable<S> => {
       current = state
+      // a split's result is visible to the one state it joins into, and only there
+      incomingSplit = pendingSplit
+      pendingSplit = undefined
       const transition = transitions++
       if (emit !== undefined) emit({ _tag: 'StateEntered', workflowId, at: now(), state, transition })
       if (wf.exits.has(state)) {
@@ -184,7 +190,12 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
         config: compiled.config,
         to: compiled.to,
         fast: compiled.fast,
+        split: incomingSplit,
+        publishSplit: (result) => {
+          pendingSplit = result
+        },
       }
+      incomingSplit = undefined
       return runTaskState(compiled.handler, env)
     }
 

@@ -13,6 +13,7 @@ import { Observable, queueScheduler, Subscription, type TeardownLogic } from 'rx
 import type { CanoError } from '../codecs/CanoError.js'
 import { toCanoError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
+import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import { type AttemptEnv, CircuitRejection } from './runTask.js'
@@ -24,6 +25,8 @@ export interface StateEnv<S extends string, R extends ResourceRecord> extends At
   readonly to: ReadonlySet<string> | undefined
   /** `true` when the state may use the inline fast path (no timeout, breaker or limiter). */
   readonly fast: boolean
+  /** A split state hands its result to the state it joins into. */
+  readonly publishSplit: (result: SplitResult) => void
 }
 
 /** @internal How a kind's body reports its outcome. Settling twice is ignored. */

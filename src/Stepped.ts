@@ -1,0 +1,164 @@
+/**
+ * `stepped`: a resumable loop with a cursor. `step(ctx, cursor)` receives `undefined` on the first
+ * call and returns `more(nextCursor)` to be called again or `done(state)` to move on. Each cursor
+ * is encoded with the state's io-ts codec (a cursor that does not encode and decode back is a
+ * `DecodeFailed` error naming the state and the step), reported as a `CursorAdvanced` event, and,
+ * with a checkpoint store, persisted before the next step so a resumed run continues from it. Each
+ * step runs through the retry loop on its own (a retry repeats that step with the same cursor) and
+ * `attemptTimeoutMs` bounds each step.
+ *
+ * @since 0.1.0
+ */
+import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
+import type * as t from 'io-ts'
+import type { Observable } from 'rxjs'
+
+import type { Configuration } from '../codecs/CanoError.js'
+import { configurationError } from './CanoError.js'
+import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
+import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * What one step answers: go on from `cursor`, or move to `state`.
+ *
+ * @example
+ * import { done, more, type StepOutcome } from 'cano-rx'
+ * const next = (page: number): StepOutcome<number, 'Report'> => (page >= 9 ? done('Report') : more(page + 1))
+ * @category model
+ * @since 0.1.0
+ */
+export type StepOutcome<C, S extends string> =
+  | { readonly _tag: 'More'; readonly cursor: C }
+  | { readonly _tag: 'Done'; readonly state: S }
+
+/**
+ * What a step function may return: a {@link StepOutcome} as a value, a Promise, an Observable (first
+ * value) or a `TaskEither`.
+ *
+ * @example
+ * import { more, type StepOutput } from 'cano-rx'
+ * const o: StepOutput<number, 'Done'> = Promise.resolve(more(2))
+ * @category model
+ * @since 0.1.0
+ */
+export type StepOutput<C, S extends string> =
+  | StepOutcome<C, S>
+  | PromiseLike<StepOutcome<C, S>>
+  | Observable<StepOutcome<C, S>>
+  | TaskEither<unknown, StepOutcome<C, S>>
+
+/**
+ * A `stepped` state over cursors of type `C` (stored as `O`).
+ *
+ * @example
+ * import * as t from 'io-ts'
+ * import { done, more, stepped, type SteppedHandler } from 'cano-rx'
+ * const h: SteppedHandler<'Done'> = stepped({ cursor: t.number, step: (_ctx, c: number | undefined) => ((c ?? 0) >= 3 ? done('Done') : more((c ?? 0) + 1)) })
+ * @category model
+ * @since 0.1.0
+ */
+export interface SteppedHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
+  readonly _tag: 'Stepped'
+  /** io-ts codec of the cursor; its `name` appears in `DecodeFailed` errors. */
+  readonly cursor: t.Type<unknown, unknown, unknown>
+  readonly step: (ctx: TaskContext<R>, cursor: unknown) => StepOutput<unknown, S>
+}
+
+/**
+ * Options of {@link stepped}.
+ *
+ * @example
+ * import * as t from 'io-ts'
+ * import { done, more, type SteppedOptions } from 'cano-rx'
+ * const o: SteppedOptions<'Done', Record<never, never>, number, number> = {
+ *   cursor: t.number,
+ *   step: (_ctx, c) => ((c ?? 0) > 5 ? done('Done') : more((c ?? 0) + 1)),
+ * }
+ * @category model
+ * @since 0.1.0
+ */
+export interface SteppedOptions<S extends string, R extends ResourceRecord, C, O> extends BaseOptions<S> {
+  readonly cursor: t.Type<C, O, unknown>
+  readonly step: (ctx: TaskContext<R>, cursor: C | undefined) => StepOutput<C, S>
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Go on with `cursor`.
+ *
+ * @example
+ * import { more } from 'cano-rx'
+ * const m = more({ page: 2, token: 'abc' })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const more = <C>(cursor: C): StepOutcome<C, never> => ({ _tag: 'More', cursor })
+
+/**
+ * Leave the loop for `state`.
+ *
+ * @example
+ * import { done } from 'cano-rx'
+ * const d = done('Report')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const done = <S extends string>(state: S): StepOutcome<never, S> => ({ _tag: 'Done', state })
+
+/**
+ * A resumable cursor loop. The default config retries each step (cano's `TaskConfig::default()`).
+ *
+ * @example
+ * import * as t from 'io-ts'
+ * import { done, more, stepped } from 'cano-rx'
+ * const Page = t.type({ page: t.number, token: t.union([t.string, t.null]) })
+ * const scan = stepped({
+ *   cursor: Page,
+ *   step: async (_ctx, c) => {
+ *     const page = c?.page ?? 0
+ *     return page >= 9 ? done('Report' as const) : more({ page: page + 1, token: null })
+ *   },
+ * })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const stepped = <S extends string, C, O = C, R extends ResourceRecord = NoResources>(
+  options: SteppedOptions<S, R, C, O>,
+): SteppedHandler<S, R> => {
+  const { base, rest } = splitOptions<S, SteppedOptions<S, R, C, O>>(options)
+  return {
+    _tag: 'Stepped',
+    ...base,
+    cursor: rest.cursor as t.Type<unknown, unknown, unknown>,
+    step: rest.step as (ctx: TaskContext<R>, cursor: unknown) => StepOutput<unknown, S>,
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// validation
+// -------------------------------------------------------------------------------------
+
+/**
+ * Checks a stepped handler's own options; the error names `where`.
+ *
+ * @example
+ * import * as t from 'io-ts'
+ * import { done, stepped, validateStepped } from 'cano-rx'
+ * validateStepped(stepped({ cursor: t.number, step: () => done('Done') }), 'state "Scan"') // undefined
+ * @category validation
+ * @since 0.1.0
+ */
+export const validateStepped = (h: SteppedHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
+  if (typeof h.step !== 'function') return configurationError(`${where}: step must be a function`)
+  const c = h.cursor as Partial<t.Type<unknown, unknown, unknown>> | undefined
+  if (c === undefined || typeof c.decode !== 'function' || typeof c.encode !== 'function')
+    return configurationError(`${where}: cursor must be an io-ts codec (e.g. t.number, t.type({ … }))`)
+  return undefined
+}
