@@ -7,7 +7,13 @@
  *
  *   npm run bench            (all benchmarks, compiled; run with --expose-gc)
  */
-import { ExponentialBackoff, handleAll, retry as cockatielRetry, timeout as cockatielTimeout, TimeoutStrategy } from 'cockatiel'
+import {
+  ExponentialBackoff,
+  handleAll,
+  retry as cockatielRetry,
+  timeout as cockatielTimeout,
+  TimeoutStrategy,
+} from 'cockatiel'
 import { defer, lastValueFrom } from 'rxjs'
 import { createActor, createMachine } from 'xstate'
 
@@ -143,7 +149,8 @@ const successPath = async (): Promise<BenchResult[]> => {
     for (let i = 0; i < CALLS; i++) await lastValueFrom(defer(fn).pipe(retryWithBackoff({ mode })))
   }
   const oursTimeout = async (): Promise<void> => {
-    for (let i = 0; i < CALLS; i++) await lastValueFrom(fromTaskOutput<number>(fn).pipe(timeoutAttempt({ timeoutMs: 10_000 })))
+    for (let i = 0; i < CALLS; i++)
+      await lastValueFrom(fromTaskOutput<number>(fn).pipe(timeoutAttempt({ timeoutMs: 10_000 })))
   }
   const retryPolicy = cockatielRetry(handleAll, { maxAttempts: 3, backoff: new ExponentialBackoff() })
   const cockatiel = async (): Promise<void> => {
@@ -212,7 +219,8 @@ const LONG_RUN = 100_000
 
 const heapAndStack = async (): Promise<BenchResult[]> => {
   const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) return [{ name: 'heap per transition', value: Number.NaN, unit: 'B', note: 'run node with --expose-gc' }]
+  if (gc === undefined)
+    return [{ name: 'heap per transition', value: Number.NaN, unit: 'B', note: 'run node with --expose-gc' }]
   let left = LONG_RUN
   const heap: number[] = []
   const depths: number[] = []

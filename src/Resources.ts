@@ -595,7 +595,7 @@ export const passesGuard = (guard: Guard<unknown>, u: unknown): boolean =>
 
 /** @internal The name a guard reports in error messages. */
 const guardName = (guard: Guard<unknown>): string => {
-  const name = typeof guard === 'function' ? guard.name : guard.name
+  const name: unknown = guard.name
   return typeof name === 'string' && name !== '' ? name : '<anonymous guard>'
 }
 

@@ -54,6 +54,10 @@ export interface RunState<S extends string = string> {
   readonly lastError: CanoError | undefined
   /** The last `ctx.progress(data)` of the current state. */
   readonly progress: unknown
+  /** Steps finished by the current `stepped` state (0 elsewhere). */
+  readonly step: number
+  /** Wake-up instant of the current `timer` state, if any. */
+  readonly wakeAt: number | undefined
   readonly startedAt: number | undefined
   readonly updatedAt: number | undefined
   readonly finishedAt: number | undefined
@@ -86,6 +90,8 @@ export const initialRunState = <S extends string = string>(workflowId: string): 
     totalRetries: 0,
     lastError: undefined,
     progress: undefined,
+    step: 0,
+    wakeAt: undefined,
     startedAt: undefined,
     updatedAt: undefined,
     finishedAt: undefined,
@@ -117,6 +123,8 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       draft.history.push(event.state)
       draft.attempt = 0
       draft.progress = undefined
+      draft.step = 0
+      draft.wakeAt = undefined
       return
     case 'TaskStarted':
       draft.attempt = 1
@@ -135,8 +143,16 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
     case 'Progress':
       draft.progress = event.data
       return
+    case 'CursorAdvanced':
+      draft.step = event.step
+      return
+    case 'TimerArmed':
+      draft.wakeAt = event.wakeAt
+      return
     case 'TaskSucceeded':
     case 'ObserverFailed':
+    case 'WindowFlushed':
+    case 'SplitBranchSettled':
       return
     case 'RunCompleted':
       draft.current = event.state

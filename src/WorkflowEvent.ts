@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
+import type { BranchOutcome } from './SplitResult.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -260,6 +261,81 @@ export interface RunTimedOut<S extends string> extends EventBase {
 }
 
 /**
+ * A `stepped` state finished step `step` (1-based) with `more(cursor)`; `cursor` is the encoded
+ * cursor (what a checkpoint stores).
+ *
+ * @example
+ * import type { CursorAdvanced } from 'cano-rx'
+ * const log = (e: CursorAdvanced<'Scan'>) => console.log(`${e.state} step ${e.step}: ${JSON.stringify(e.cursor)}`)
+ * @category model
+ * @since 0.1.0
+ */
+export interface CursorAdvanced<S extends string> extends EventBase {
+  readonly _tag: 'CursorAdvanced'
+  readonly state: S
+  readonly taskId: string
+  readonly step: number
+  readonly cursor: unknown
+}
+
+/**
+ * A `timer` state armed its wake-up at `wakeAt` (epoch ms from the run's clock).
+ *
+ * @example
+ * import type { TimerArmed } from 'cano-rx'
+ * const left = (e: TimerArmed<'Wait'>, now: number) => Math.max(0, e.wakeAt - now)
+ * @category model
+ * @since 0.1.0
+ */
+export interface TimerArmed<S extends string> extends EventBase {
+  readonly _tag: 'TimerArmed'
+  readonly state: S
+  readonly taskId: string
+  readonly wakeAt: number
+}
+
+/**
+ * A `stream` state handled window `window` (1-based within the attempt) of `items` items: the window
+ * position a checkpoint can persist. Emitted after `onWindow` answered (or the window was skipped
+ * under `StreamErrorPolicy.skip()`), before the state moves on.
+ *
+ * @example
+ * import type { WindowFlushed } from 'cano-rx'
+ * const e: WindowFlushed<'Ingest' | 'Done'> = { _tag: 'WindowFlushed', workflowId: 'w', at: 50, state: 'Ingest', taskId: 'Ingest', window: 3, items: 10 }
+ * @see {@link stream}
+ * @category model
+ * @since 0.1.0
+ */
+export interface WindowFlushed<S extends string> extends EventBase {
+  readonly _tag: 'WindowFlushed'
+  readonly state: S
+  readonly taskId: string
+  readonly window: number
+  readonly items: number
+}
+
+/**
+ * Branch `index` of a `split` state settled: it succeeded, failed for good (after its retries), or
+ * was cancelled because the join was decided without it. Emitted the moment it happens; by the time
+ * the split state succeeds or fails, every branch has had exactly one. `taskId` is the branch's
+ * (`${splitTaskId}[${index}]`).
+ *
+ * @example
+ * import type { SplitBranchSettled } from 'cano-rx'
+ * const e: SplitBranchSettled<'FanOut'> = { _tag: 'SplitBranchSettled', workflowId: 'etl-1', at: 120, state: 'FanOut', taskId: 'FanOut[1]', index: 1, outcome: { _tag: 'Succeeded', index: 1, value: 42 } }
+ * @see {@link SplitResult}, which the join state reads
+ * @category model
+ * @since 0.1.0
+ */
+export interface SplitBranchSettled<S extends string> extends EventBase {
+  readonly _tag: 'SplitBranchSettled'
+  readonly state: S
+  readonly taskId: string
+  readonly index: number
+  readonly outcome: BranchOutcome
+}
+
+/**
  * Every event of a run. Filter by `_tag`.
  *
  * @example
@@ -281,6 +357,10 @@ export type WorkflowEvent<S extends string = string> =
   | TaskFailed<S>
   | CircuitRejected<S>
   | Progress<S>
+  | SplitBranchSettled<S>
+  | WindowFlushed<S>
+  | CursorAdvanced<S>
+  | TimerArmed<S>
   | ObserverFailed
   | RunCompleted<S>
   | RunFailed<S>

@@ -44,6 +44,28 @@ export {
   workflowTimeoutError,
   workflowVersionMismatchError,
 } from './CanoError.js'
+export type { Degraded, HealthStatus, Healthy, Unhealthy } from './HealthStatus.js'
+export {
+  degraded,
+  healthy,
+  isHealthStatus,
+  isHealthy,
+  matchHealthStatus,
+  severityOf,
+  unhealthy,
+  worstHealth,
+} from './HealthStatus.js'
+export { MemoryStore } from './MemoryStore.js'
+export type {
+  FreshKey,
+  Guard,
+  LifecycleCheck,
+  Resource,
+  ResourceKey,
+  TeardownFailure,
+  ValidResources,
+  WithResource,
+} from './Resources.js'
 export { isResources, Resources } from './Resources.js'
 export type { RetryExponential, RetryFixed, RetryNone } from './RetryMode.js'
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from './RetryMode.js'
@@ -64,6 +86,7 @@ export { compileWorkflow } from './WorkflowDefinition.js'
 export type {
   AttemptFailed,
   CircuitRejected,
+  CursorAdvanced,
   EventBase,
   ObserverFailed,
   Progress,
@@ -78,6 +101,7 @@ export type {
   TaskStarted,
   TaskSucceeded,
   TerminalEvent,
+  TimerArmed,
   WorkflowEvent,
 } from './WorkflowEvent.js'
 export { isTerminalEvent } from './WorkflowEvent.js'

@@ -9,11 +9,11 @@
 import { isObservable, Observable, type Subscriber, take } from 'rxjs'
 
 /** @internal */
-const isThenable = (u: unknown): u is PromiseLike<unknown> =>
+export const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
 
-/** @internal */
-const isEither = (
+/** @internal An fp-ts `Either`, recognised structurally. */
+export const isEither = (
   u: unknown,
 ): u is { readonly _tag: 'Left'; readonly left: unknown } | { readonly _tag: 'Right'; readonly right: unknown } =>
   typeof u === 'object' &&

@@ -176,28 +176,38 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       return dispatch(compiled)
     }
 
-    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => {
-      const env: StateEnv<S, R> = {
-        workflowId,
-        state: compiled.name,
-        taskId: compiled.taskId,
-        res: wf.resources,
-        runSignal: runController.signal,
-        scheduler,
-        random: wf.random,
-        now,
-        emit,
-        config: compiled.config,
-        to: compiled.to,
-        fast: compiled.fast,
-        split: incomingSplit,
-        publishSplit: (result) => {
-          pendingSplit = result
-        },
-      }
-      incomingSplit = undefined
-      return runTaskState(compiled.handler, env)
+    // one StateEnv per state per run, built on first visit (the split result is read through a getter)
+    const envs = new Map<string, StateEnv<S, R>>()
+    const publishSplit = (result: SplitResult): void => {
+      pendingSplit = result
     }
+    const envOf = (compiled: CompiledState<S, R>): StateEnv<S, R> => {
+      let env = envs.get(compiled.name)
+      if (env === undefined) {
+        env = {
+          workflowId,
+          state: compiled.name,
+          taskId: compiled.taskId,
+          res: wf.resources,
+          runSignal: runController.signal,
+          scheduler,
+          random: wf.random,
+          now,
+          emit,
+          config: compiled.config,
+          to: compiled.to,
+          fast: compiled.fast,
+          get split() {
+            return incomingSplit
+          },
+          publishSplit,
+        }
+        envs.set(compiled.name, env)
+      }
+      return env
+    }
+
+    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => runTaskState(compiled.handler, envOf(compiled))
 
     // -- the loop ----------------------------------------------------------------------
     const visit$: Observable<Outcome<S>> = concat(

@@ -47,7 +47,11 @@ export const runStateBody = <S extends string, R extends ResourceRecord>(
   new Observable<S>((subscriber) => {
     const { emit, now, workflowId, state, taskId } = env
     if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId })
-    const inner = new Subscription()
+    let inner: Subscription | undefined
+    const add = (t: TeardownLogic): void => {
+      inner ??= new Subscription()
+      inner.add(t)
+    }
     let settled = false
     const fail = (thrown: unknown): void => {
       if (settled) return
@@ -70,13 +74,17 @@ export const runStateBody = <S extends string, R extends ResourceRecord>(
       subscriber.next(next as S)
       subscriber.complete()
     }
+    let synchronous = true
     const succeed = (next: unknown, attempts: number): void => {
       if (settled) return
       settled = true
-      inner.add(queueScheduler.schedule(() => deliver(next, attempts)))
+      // a success inside the body's own call is trampolined (flat stack); a later one is delivered at once
+      if (synchronous) add(queueScheduler.schedule(() => deliver(next, attempts)))
+      else deliver(next, attempts)
     }
-    body({ succeed, fail, add: (t) => inner.add(t) })
-    return inner
+    body({ succeed, fail, add })
+    synchronous = false
+    return () => inner?.unsubscribe()
   })
 
 /** @internal A `Workflow` error when `next` is not a state name or not among the declared targets. */
@@ -92,15 +100,3 @@ export const checkTarget = (state: string, to: ReadonlySet<string> | undefined, 
   }
   return undefined
 }
-
-/** @internal */
-export const isThenable = (u: unknown): u is PromiseLike<unknown> =>
-  typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
-
-/** @internal An fp-ts `Either`, recognised structurally. */
-export const isEither = (
-  u: unknown,
-): u is { readonly _tag: 'Left'; readonly left: unknown } | { readonly _tag: 'Right'; readonly right: unknown } =>
-  typeof u === 'object' &&
-  u !== null &&
-  (((u as { _tag?: unknown })._tag === 'Left' && 'left' in u) || ((u as { _tag?: unknown })._tag === 'Right' && 'right' in u))

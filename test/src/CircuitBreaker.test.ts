@@ -132,7 +132,7 @@ describe('createCircuitBreaker', () => {
   for (const [field, policy, rule] of invalid) {
     const value = policy[field]
     it(`rejects ${field} ${typeof value === 'string' ? JSON.stringify(value) : String(value)} naming the field and value`, () => {
-      expect(configurationMessage(() => createCircuitBreaker(policy as Partial<CircuitPolicy>))).to.equal(
+      expect(configurationMessage(() => createCircuitBreaker(policy))).to.equal(
         `circuit breaker: ${field} must be ${rule}`,
       )
     })
@@ -312,7 +312,7 @@ describe('circuitTransition', () => {
       { _tag: 'PermitSucceeded', epoch: 4, atMs: 200 },
     ]
     for (const e of events) {
-      const next = circuitTransition(policy, state, e)
+      const next: CircuitState | CircuitOpen = circuitTransition(policy, state, e)
       if (isCircuitRejection(next)) throw new Error('unexpected rejection')
       tags.push(`${next._tag}@${next.epoch}`)
       state = next

@@ -269,6 +269,7 @@ describe('acquire', () => {
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
     const limiter = createRateLimiter({ tokens: 1, perMs: 1_000_000, now: () => 0 }) // default sleep
     drain(limiter)
+    await flushMicrotasks() // mocha arms its own timeout timer once the test has started
     const before = timers()
     const ac = new AbortController()
     const p = limiter.acquire({ signal: ac.signal })

@@ -349,7 +349,6 @@ describe('Resources', () => {
       expect(
         await rejectedError(Resources.of({ a: { setup: () => Promise.reject(new CanoFailure(e1)) } }).setupAll()),
       ).to.deep.equal(e1)
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a plain CanoError value, on purpose
       const rejectsWithValue = { setup: () => Promise.reject(e2) }
       expect(await rejectedError(Resources.of({ a: rejectsWithValue }).setupAll())).to.deep.equal(e2)
     })

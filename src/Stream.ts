@@ -1,0 +1,312 @@
+/**
+ * `stream`: a state that consumes an `Observable` or an `AsyncIterable` in windows of `count` items
+ * or `timeMs` milliseconds (or both: whichever fills first) and hands each window to `onWindow`,
+ * which answers {@link continueStream} or {@link stopStream}`(state)`. Windows are handled strictly
+ * one at a time. An `AsyncIterable` is pulled only while the current window is not full and no
+ * window is being handled, so it is never read faster than windows are handled (an `Observable`
+ * pushes: its items wait in the window buffer). When the source completes, the last partial window
+ * is handled and `onClose('Exhausted', ctx)` chooses the next state; when the run is cancelled,
+ * `onClose('Cancelled', ctx)` is called for cleanup and its result ignored. A `WindowFlushed` event
+ * follows every handled window: it is the window position a checkpoint can persist.
+ *
+ * Errors thrown by `onWindow` follow a {@link StreamErrorPolicy}: `failFast` (default), `skip` or
+ * `retryOnError({ maxErrors })`. Source errors fail the state. The handler's config bounds the whole
+ * stream (`attemptTimeoutMs`) and its `retry` resubscribes the source from the start; the default is
+ * `RetryMode.none()`.
+ *
+ * Beyond cano 0.12 (cano added `StreamTask` in 0.15).
+ *
+ * @since 0.1.0
+ */
+import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
+import type { Observable } from 'rxjs'
+
+import type { Configuration } from '../codecs/CanoError.js'
+import { configurationError } from './CanoError.js'
+import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
+import { RetryMode } from './RetryMode.js'
+import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * What a stream state consumes.
+ *
+ * @example
+ * import type { StreamSource } from 'cano-rx'
+ * async function* ticks() { for (let i = 0; ; i++) yield i }
+ * const source: StreamSource<number> = ticks()
+ * @category model
+ * @since 0.1.0
+ */
+export type StreamSource<T> = Observable<T> | AsyncIterable<T>
+
+/**
+ * How items are grouped: `count` items, `timeMs` milliseconds after the window opened, or both
+ * (whichever comes first). `timeMs` below 1 ms waits 1 ms (as cano). Empty windows are never handed
+ * to `onWindow`.
+ *
+ * @example
+ * import type { StreamWindow } from 'cano-rx'
+ * const w: StreamWindow = { count: 100, timeMs: 50 }
+ * @category model
+ * @since 0.1.0
+ */
+export type StreamWindow =
+  | { readonly count: number; readonly timeMs?: number }
+  | { readonly count?: number; readonly timeMs: number }
+
+/**
+ * What `onWindow` answers: go on with the next window, or stop the stream and move to `state`.
+ *
+ * @example
+ * import { continueStream, stopStream, type WindowSignal } from 'cano-rx'
+ * const decide = (seen: number): WindowSignal<'Report'> => (seen >= 1_000 ? stopStream('Report') : continueStream())
+ * @category model
+ * @since 0.1.0
+ */
+export type WindowSignal<S extends string> = { readonly _tag: 'Continue' } | { readonly _tag: 'Stop'; readonly state: S }
+
+/**
+ * What `onWindow` may return: a {@link WindowSignal} as a value, a Promise, an Observable (first
+ * value) or a `TaskEither`.
+ *
+ * @example
+ * import { continueStream, type WindowOutput } from 'cano-rx'
+ * const later: WindowOutput<'Done'> = Promise.resolve(continueStream())
+ * @category model
+ * @since 0.1.0
+ */
+export type WindowOutput<S extends string> =
+  | WindowSignal<S>
+  | PromiseLike<WindowSignal<S>>
+  | Observable<WindowSignal<S>>
+  | TaskEither<unknown, WindowSignal<S>>
+
+/**
+ * What `onWindow` receives besides the items.
+ *
+ * @example
+ * import { continueStream, type WindowContext } from 'cano-rx'
+ * const onWindow = (items: ReadonlyArray<string>, { window, ctx }: WindowContext) => {
+ *   ctx.progress({ window, items: items.length })
+ *   return continueStream()
+ * }
+ * @category model
+ * @since 0.1.0
+ */
+export interface WindowContext<R extends ResourceRecord = NoResources> {
+  /** 1-based number of this window within the current attempt (retries of the same window keep it). */
+  readonly window: number
+  /** The state's task context (resources, signal, attempt, progress). */
+  readonly ctx: TaskContext<R>
+}
+
+/**
+ * Why the stream closed: its source completed, or the run was cancelled (or timed out) while it was
+ * being consumed.
+ *
+ * @example
+ * import type { CloseReason } from 'cano-rx'
+ * const next = (reason: CloseReason) => (reason === 'Exhausted' ? 'Report' : 'Aborted')
+ * @category model
+ * @since 0.1.0
+ */
+export type CloseReason = 'Exhausted' | 'Cancelled'
+
+/**
+ * How a stream treats errors thrown by `onWindow`: fail the state (`FailFast`), drop the window and go
+ * on (`Skip`), or call `onWindow` again with the same window, failing at consecutive error number
+ * `maxErrors + 1` (`RetryOnError`; a handled window resets the count).
+ *
+ * @example
+ * import { StreamErrorPolicy } from 'cano-rx'
+ * const tolerant: StreamErrorPolicy = StreamErrorPolicy.retryOnError({ maxErrors: 3, delayMs: 100 })
+ * @see {@link StreamErrorPolicy} for the constructors
+ * @category model
+ * @since 0.1.0
+ */
+export type StreamErrorPolicy =
+  | { readonly _tag: 'FailFast' }
+  | { readonly _tag: 'Skip' }
+  | { readonly _tag: 'RetryOnError'; readonly maxErrors: number; readonly delayMs: number }
+
+/**
+ * A `stream` state. The item type is erased: {@link stream} checks it when the handler is built.
+ *
+ * @example
+ * import { of } from 'rxjs'
+ * import { continueStream, stream, type StreamHandler } from 'cano-rx'
+ * const h: StreamHandler<'Done'> = stream({ source: () => of(1, 2, 3), window: { count: 2 }, onWindow: () => continueStream(), onClose: () => 'Done' as const })
+ * @category model
+ * @since 0.1.0
+ */
+export interface StreamHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
+  readonly _tag: 'Stream'
+  readonly source: (ctx: TaskContext<R>) => StreamSource<unknown>
+  readonly window: StreamWindow
+  readonly onWindow: (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => WindowOutput<S>
+  readonly onError: StreamErrorPolicy
+  readonly onClose: (reason: CloseReason, ctx: TaskContext<R>) => TaskOutput<S>
+}
+
+/**
+ * Options of {@link stream}.
+ *
+ * @example
+ * import { from } from 'rxjs'
+ * import { continueStream, StreamErrorPolicy, type StreamOptions } from 'cano-rx'
+ * const o: StreamOptions<'Done', Record<never, never>, number> = {
+ *   source: () => from([1, 2, 3]),
+ *   window: { count: 10, timeMs: 50 },
+ *   onWindow: () => continueStream(),
+ *   onError: StreamErrorPolicy.skip(),
+ *   onClose: () => 'Done',
+ * }
+ * @category model
+ * @since 0.1.0
+ */
+export interface StreamOptions<S extends string, R extends ResourceRecord, T> extends BaseOptions<S> {
+  /** Called once per attempt; the source is subscribed (or iterated) from its start. */
+  readonly source: (ctx: TaskContext<R>) => StreamSource<T>
+  readonly window: StreamWindow
+  /** Handles one non-empty window. */
+  readonly onWindow: (items: ReadonlyArray<T>, ctx: WindowContext<R>) => WindowOutput<S>
+  /** Default `StreamErrorPolicy.failFast()`. */
+  readonly onError?: StreamErrorPolicy
+  /** The next state once the source is exhausted; on cancellation, a cleanup hook whose result is ignored. */
+  readonly onClose: (reason: CloseReason, ctx: TaskContext<R>) => TaskOutput<S>
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Go on with the next window.
+ *
+ * @example
+ * import { continueStream } from 'cano-rx'
+ * const c = continueStream()
+ * @category constructors
+ * @since 0.1.0
+ */
+export const continueStream = (): WindowSignal<never> => ({ _tag: 'Continue' })
+
+/**
+ * Stop consuming (the source is unsubscribed or its iterator returned) and move to `state`.
+ *
+ * @example
+ * import { stopStream } from 'cano-rx'
+ * const s = stopStream('Report')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const stopStream = <S extends string>(state: S): WindowSignal<S> => ({ _tag: 'Stop', state })
+
+/**
+ * Constructors for {@link StreamErrorPolicy} (named apart from `poll`'s `failFast` / `retryOnError`).
+ *
+ * - `failFast()`: an error thrown by `onWindow` fails the state (the default).
+ * - `skip()`: the window is dropped (it still counts as handled) and the stream goes on.
+ * - `retryOnError({ maxErrors, delayMs })`: `onWindow` is called again with the same window after
+ *   `delayMs` (default 0); consecutive error number `maxErrors + 1` fails the state. A
+ *   non-retryable error (`nonRetryable(e)`, `Configuration`, …) fails at once.
+ *
+ * @example
+ * import { StreamErrorPolicy } from 'cano-rx'
+ * const policies = [StreamErrorPolicy.failFast(), StreamErrorPolicy.skip(), StreamErrorPolicy.retryOnError({ maxErrors: 2 })]
+ * @category constructors
+ * @since 0.1.0
+ */
+export const StreamErrorPolicy = {
+  failFast: (): StreamErrorPolicy => ({ _tag: 'FailFast' }),
+  skip: (): StreamErrorPolicy => ({ _tag: 'Skip' }),
+  retryOnError: (options: { readonly maxErrors: number; readonly delayMs?: number }): StreamErrorPolicy => ({
+    _tag: 'RetryOnError',
+    maxErrors: options.maxErrors,
+    delayMs: options.delayMs ?? 0,
+  }),
+} as const
+
+/**
+ * A stream state: consumes `source` in windows, calling `onWindow` for each, until it answers
+ * `stopStream(state)` or the source is exhausted (then `onClose('Exhausted', ctx)` chooses the state).
+ * The default config has no retries.
+ *
+ * @example
+ * import { interval, map, take } from 'rxjs'
+ * import { continueStream, stopStream, stream } from 'cano-rx'
+ * const events = stream({
+ *   source: () => interval(5).pipe(map((i) => ({ id: i })), take(1_000)),
+ *   window: { count: 10, timeMs: 50 },
+ *   onWindow: (items, { window }) => (window >= 5 ? stopStream('Report' as const) : continueStream()),
+ *   onClose: () => 'Report' as const,
+ * })
+ * @see {@link StreamErrorPolicy}, {@link StreamWindow}
+ * @category constructors
+ * @since 0.1.0
+ */
+export const stream = <S extends string, T, R extends ResourceRecord = NoResources>(
+  options: StreamOptions<S, R, T>,
+): StreamHandler<S, R> => {
+  const { base, rest } = splitOptions<S, StreamOptions<S, R, T>>(options)
+  return {
+    _tag: 'Stream',
+    ...base,
+    config: { retry: RetryMode.none(), ...base.config },
+    source: rest.source,
+    window: rest.window,
+    onWindow: rest.onWindow as (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => WindowOutput<S>,
+    onError: rest.onError ?? StreamErrorPolicy.failFast(),
+    onClose: rest.onClose,
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// validation
+// -------------------------------------------------------------------------------------
+
+const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * Checks a stream handler's own options (functions, window, error policy); the error names
+ * `where`. The handler's `TaskConfig` is checked with every other handler's.
+ *
+ * @example
+ * import { continueStream, stream, validateStream } from 'cano-rx'
+ * import { EMPTY } from 'rxjs'
+ * validateStream(stream({ source: () => EMPTY, window: { count: 0 }, onWindow: () => continueStream(), onClose: () => 'Done' }), 'state "Ingest"')?.message
+ * // 'state "Ingest": window.count must be a positive integer, got 0'
+ * @category validation
+ * @since 0.1.0
+ */
+export const validateStream = (h: StreamHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
+  if (typeof h.source !== 'function') return configurationError(`${where}: source must be a function`)
+  if (typeof h.onWindow !== 'function') return configurationError(`${where}: onWindow must be a function`)
+  if (typeof h.onClose !== 'function') return configurationError(`${where}: onClose must be a function`)
+  const w: unknown = h.window
+  if (typeof w !== 'object' || w === null)
+    return configurationError(`${where}: window must be { count }, { timeMs } or { count, timeMs }`)
+  const { count, timeMs } = w as { readonly count?: unknown; readonly timeMs?: unknown }
+  if (count === undefined && timeMs === undefined)
+    return configurationError(`${where}: window needs a count, a timeMs or both`)
+  if (count !== undefined && (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1))
+    return configurationError(`${where}: window.count must be a positive integer, got ${String(count)}`)
+  if (timeMs !== undefined && (typeof timeMs !== 'number' || !Number.isFinite(timeMs) || timeMs <= 0 || timeMs > MAX_TIMER_MS))
+    return configurationError(`${where}: window.timeMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(timeMs)}`)
+  const p = h.onError as StreamErrorPolicy | undefined
+  if (p === undefined || (p._tag !== 'FailFast' && p._tag !== 'Skip' && p._tag !== 'RetryOnError'))
+    return configurationError(
+      `${where}: onError must be StreamErrorPolicy.failFast(), .skip() or .retryOnError({ maxErrors })`,
+    )
+  if (p._tag === 'RetryOnError') {
+    if (!Number.isSafeInteger(p.maxErrors) || p.maxErrors < 0)
+      return configurationError(`${where}: onError.maxErrors must be a non-negative integer, got ${String(p.maxErrors)}`)
+    if (!Number.isFinite(p.delayMs) || p.delayMs < 0 || p.delayMs > MAX_TIMER_MS)
+      return configurationError(`${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(p.delayMs)}`)
+  }
+  return undefined
+}

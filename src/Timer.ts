@@ -1,0 +1,138 @@
+/**
+ * `timer`: a durable wait. The state waits for a duration or until an instant, then moves to
+ * `then`. The wake-up instant is computed once, when the state is entered, and reported as a
+ * `TimerArmed` event (with a checkpoint store it is persisted), so a resumed run waits only for
+ * what is left; cancellation interrupts the wait at once. Beyond cano 0.12.
+ *
+ * @since 0.1.0
+ */
+import type { Configuration } from '../codecs/CanoError.js'
+import { configurationError } from './CanoError.js'
+import type { HandlerBase } from './HandlerBase.js'
+import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * How long to wait: a number is a duration in milliseconds, a `Date` an instant. A function computes
+ * it from the context when the state is entered.
+ *
+ * @example
+ * import type { TimerWait } from 'cano-rx'
+ * const inAMinute: TimerWait = 60_000
+ * const atNoon: TimerWait = new Date('2030-01-01T12:00:00Z')
+ * @category model
+ * @since 0.1.0
+ */
+export type TimerWait = number | Date
+
+/**
+ * A `timer` state.
+ *
+ * @example
+ * import { timer, type TimerHandler } from 'cano-rx'
+ * const h: TimerHandler<'Remind'> = timer({ wait: 5_000, then: 'Remind' })
+ * @category model
+ * @since 0.1.0
+ */
+export interface TimerHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
+  readonly _tag: 'Timer'
+  readonly wait: TimerWait | ((ctx: TaskContext<R>) => TimerWait)
+  readonly then: S
+}
+
+/**
+ * Options of {@link timer}.
+ *
+ * @example
+ * import type { TimerOptions } from 'cano-rx'
+ * const o: TimerOptions<'Next'> = { wait: 1_000, then: 'Next' }
+ * @category model
+ * @since 0.1.0
+ */
+export interface TimerOptions<S extends string, R extends ResourceRecord = NoResources> {
+  readonly wait: TimerWait | ((ctx: TaskContext<R>) => TimerWait)
+  readonly then: S
+  readonly name?: string
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Waits, then moves to `then`. The wait survives a resume (only the remainder is waited).
+ *
+ * @example
+ * import { timer } from 'cano-rx'
+ * const coolDown = timer({ wait: 30_000, then: 'Retry' as const })
+ * const untilMidnight = timer({ wait: () => new Date(new Date().setUTCHours(24, 0, 0, 0)), then: 'Report' as const })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const timer = <S extends string, R extends ResourceRecord = NoResources>(options: TimerOptions<S, R>): TimerHandler<S, R> => ({
+  _tag: 'Timer',
+  wait: options.wait,
+  then: options.then,
+  config: {},
+  to: [options.then],
+  name: options.name,
+})
+
+// -------------------------------------------------------------------------------------
+// destructors
+// -------------------------------------------------------------------------------------
+
+/** Largest delay a JS timer can hold. */
+const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * The wake-up instant (epoch ms) for a wait computed at `now`, or a `Configuration` error for a
+ * negative, NaN or too long duration and an invalid date. An instant in the past wakes at once.
+ *
+ * @example
+ * import { wakeAt } from 'cano-rx'
+ * wakeAt(5_000, 1_000, 'state "Wait"') // { _tag: 'Right', right: 6_000 }
+ * @category destructors
+ * @since 0.1.0
+ */
+export const wakeAt = (
+  wait: unknown,
+  now: number,
+  where: string,
+): { readonly _tag: 'Right'; readonly right: number } | { readonly _tag: 'Left'; readonly left: Configuration } => {
+  if (typeof wait === 'number') {
+    if (!Number.isFinite(wait) || wait < 0 || wait > MAX_TIMER_MS)
+      return { _tag: 'Left', left: configurationError(`${where}: wait must be a duration in [0, ${MAX_TIMER_MS}] ms, got ${String(wait)}`) }
+    return { _tag: 'Right', right: now + wait }
+  }
+  if (wait instanceof Date) {
+    const at = wait.getTime()
+    if (Number.isNaN(at)) return { _tag: 'Left', left: configurationError(`${where}: wait is an invalid Date`) }
+    return { _tag: 'Right', right: at }
+  }
+  return { _tag: 'Left', left: configurationError(`${where}: wait must be a number of milliseconds or a Date`) }
+}
+
+// -------------------------------------------------------------------------------------
+// validation
+// -------------------------------------------------------------------------------------
+
+/**
+ * Checks a timer handler's own options; the error names `where`.
+ *
+ * @example
+ * import { timer, validateTimer } from 'cano-rx'
+ * validateTimer(timer({ wait: -1, then: 'Next' }), 'state "Wait"')?.message
+ * // 'state "Wait": wait must be a duration in [0, 2147483647] ms, got -1'
+ * @category validation
+ * @since 0.1.0
+ */
+export const validateTimer = (h: TimerHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
+  if (typeof h.then !== 'string' || h.then === '') return configurationError(`${where}: then must be a state name`)
+  if (typeof h.wait === 'function') return undefined
+  const checked = wakeAt(h.wait, 0, where)
+  return checked._tag === 'Left' ? checked.left : undefined
+}

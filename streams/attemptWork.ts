@@ -1,0 +1,88 @@
+/**
+ * `attemptWork`: one unit of work of a state (a task call, a step) under the retry loop, reporting
+ * through callbacks rather than an Observable so the engine's hot path allocates no operator chain.
+ *
+ * Fast path (the state has no attempt timeout, breaker or limiter): attempt 1 runs inline, and a
+ * value, a Promise, an Observable or a `TaskEither` is unwrapped directly. Any failure, and every
+ * configured policy, goes through `runAttempts` (the RxJS retry loop), which picks up a failed
+ * first attempt where the fast path left it, so the retry decisions live in one place.
+ *
+ * @internal
+ * @since 0.1.0
+ */
+import { take, type TeardownLogic, throwIfEmpty } from 'rxjs'
+
+import { taskExecutionError } from '../src/CanoError.js'
+import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
+import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
+import { AttemptContext, type AttemptEnv, noProgress, runAttempts } from './runTask.js'
+
+/** @internal What `attemptWork` needs to know about the state. */
+export interface WorkEnv<S extends string, R extends ResourceRecord> extends AttemptEnv<S, R> {
+  readonly config: ResolvedTaskConfig
+  readonly fast: boolean
+}
+
+/** @internal Callbacks of {@link attemptWork}. `onValue` gets the unwrapped value and the attempts it took. */
+export interface WorkCallbacks<A> {
+  readonly onValue: (value: A, attempts: number) => void
+  readonly onError: (thrown: unknown) => void
+  readonly add: (teardown: TeardownLogic) => void
+}
+
+/** @internal The progress reporter of one state visit. */
+export const progressOf = <S extends string, R extends ResourceRecord>(env: AttemptEnv<S, R>): ((data: unknown) => void) => {
+  const { emit, workflowId, state, taskId, now } = env
+  return emit === undefined ? noProgress : (data) => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
+}
+
+/** @internal Runs `call` under `env.config`'s retry loop; see the module comment. */
+export const attemptWork = <S extends string, R extends ResourceRecord, A>(
+  env: WorkEnv<S, R>,
+  call: (ctx: TaskContext<R>) => unknown,
+  { onValue, onError, add }: WorkCallbacks<A>,
+): void => {
+  let attempts = 1
+  const retryLoop = (firstFailure?: { readonly thrown: unknown }): void =>
+    add(
+      runAttempts(
+        env,
+        env.config,
+        (ctx: TaskContext<R>) => {
+          attempts = ctx.attempt
+          return fromTaskOutput<A>(() => call(ctx))
+        },
+        firstFailure,
+      ).subscribe({ next: (v) => onValue(v, attempts), error: onError }),
+    )
+  if (!env.fast) return retryLoop()
+
+  const ctx = new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env.runSignal, false)
+  let out: unknown
+  try {
+    out = call(ctx)
+  } catch (thrown: unknown) {
+    return retryLoop({ thrown })
+  }
+  const settle = (v: unknown): void => {
+    if (!isEither(v)) onValue(v as A, 1)
+    else if (v._tag === 'Right') onValue(v.right as A, 1)
+    else retryLoop({ thrown: v.left })
+  }
+  if (isThenable(out)) {
+    out.then(settle, (thrown: unknown) => retryLoop({ thrown }))
+    return undefined
+  }
+  if (typeof out !== 'object' && typeof out !== 'function') return settle(out)
+  const first = out
+  add(
+    fromTaskOutput<unknown>(() => first)
+      .pipe(
+        take(1),
+        throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(env.state)} completed without a value`)),
+      )
+      .subscribe({ next: settle, error: (thrown: unknown) => retryLoop({ thrown }) }),
+  )
+  return undefined
+}

@@ -1,0 +1,204 @@
+/**
+ * The `batch` state kind. The whole load → process → finish cycle is one attempt of the state's
+ * retry loop (`runAttempts`: breaker, limiter, attempt timeout, outer retry). Inside it, the items
+ * flow through `mergeMap(…, concurrency)`; each item runs through its own `retryWithBackoff`
+ * (`itemRetry`, delays on the run's scheduler) and settles as an `Ok` or `Err` slot, so an item
+ * failure never aborts the batch. Slots are written straight into their input position, then
+ * `finish` chooses the next state. Each settled item emits a `Progress` event.
+ *
+ * ```text
+ * items:    a  b  c  d                       (concurrency 2, b fails once, itemRetry fixed(1, 5 ms))
+ * in flight a--|
+ *           b-#  5ms b--|
+ *              c-----|
+ *                    d--|
+ * finish:   [Ok a, Ok b, Ok c, Ok d]          (input order, whatever the completion order)
+ * ```
+ *
+ * Item subscriptions are trampolined through `queueScheduler`: a long run of items that complete
+ * synchronously after an asynchronous one would otherwise recurse inside `mergeMap` and stall.
+ *
+ * @internal
+ * @since 0.1.0
+ */
+import {
+  catchError,
+  concatMap,
+  defer,
+  from,
+  map,
+  mergeMap,
+  Observable,
+  of,
+  queueScheduler,
+  reduce,
+  subscribeOn,
+  tap,
+  throwIfEmpty,
+} from 'rxjs'
+
+import type { BatchHandler, BatchProgress, ItemContext, ItemResult } from '../src/Batch.js'
+import { cancelledError, isRetryable, nonRetryable, taskExecutionError, toCanoError, workflowError } from '../src/CanoError.js'
+import { describeValue } from '../src/internal/describeValue.js'
+import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import { fromTaskOutput } from './fromTaskOutput.js'
+import { retryWithBackoff } from './retryWithBackoff.js'
+import { runAttempts } from './runTask.js'
+import { runStateBody, type StateEnv } from './stateRunner.js'
+
+// -------------------------------------------------------------------------------------
+// run
+// -------------------------------------------------------------------------------------
+
+/** @internal Runs a `batch` state: the next state, or an error with the `CanoError`. */
+export const runBatchState = <S extends string, R extends ResourceRecord>(
+  handler: BatchHandler<S, R>,
+  env: StateEnv<S, R>,
+): Observable<S> =>
+  runStateBody(env, ({ succeed, fail, add }) => {
+    let attempts = 1
+    add(
+      runAttempts(env, env.config, (ctx: TaskContext<R>) => {
+        attempts = ctx.attempt
+        return cycle(handler, env, ctx)
+      }).subscribe({ next: (next) => succeed(next, attempts), error: fail }),
+    )
+  })
+
+/** One load → process → finish cycle (one outer attempt). */
+const cycle = <S extends string, R extends ResourceRecord>(
+  handler: BatchHandler<S, R>,
+  env: StateEnv<S, R>,
+  ctx: TaskContext<R>,
+): Observable<unknown> => {
+  const label = JSON.stringify(env.state)
+  return fromTaskOutput<unknown>(() => handler.load(ctx)).pipe(
+    throwIfEmpty(() => taskExecutionError(`load for state ${label} completed without a value`)),
+    concatMap((loaded) => {
+      if (!Array.isArray(loaded))
+        throw nonRetryable(
+          workflowError(`load for state ${label} returned ${describeValue(loaded)}, not an array of items`, env.state),
+        )
+      return processAll(handler, env, ctx, loaded as ReadonlyArray<unknown>)
+    }),
+    concatMap((results) => fromTaskOutput<unknown>(() => handler.finish(results, ctx))),
+  )
+}
+
+/** Every item through `mergeMap(…, concurrency)`; emits the slots in input order once all settled. */
+const processAll = <S extends string, R extends ResourceRecord>(
+  handler: BatchHandler<S, R>,
+  env: StateEnv<S, R>,
+  ctx: TaskContext<R>,
+  items: ReadonlyArray<unknown>,
+): Observable<ReadonlyArray<ItemResult<unknown>>> =>
+  defer(() => {
+    const total = items.length
+    const slots = new Array<ItemResult<unknown>>(total)
+    const { emit, now, workflowId, state, taskId } = env
+    let done = 0
+    let failed = 0
+    return from(items).pipe(
+      mergeMap((item, index) => runItem(handler, env, ctx, item, index), handler.concurrency),
+      tap((result) => {
+        done += 1
+        if (result._tag === 'Err') failed += 1
+        if (emit !== undefined) {
+          const data: BatchProgress = { kind: 'batch', done, total, failed, index: result.index }
+          emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
+        }
+      }),
+      reduce((acc, result) => {
+        acc[result.index] = result
+        return acc
+      }, slots),
+    )
+  })
+
+/** One item through its own retry loop; always settles as an `Ok` or `Err` slot. */
+const runItem = <S extends string, R extends ResourceRecord>(
+  handler: BatchHandler<S, R>,
+  env: StateEnv<S, R>,
+  ctx: TaskContext<R>,
+  item: unknown,
+  index: number,
+): Observable<ItemResult<unknown>> =>
+  defer(() => {
+    const parent = ctx.signal
+    let attempt = 0
+    const one = new Observable<unknown>((subscriber) => {
+      attempt += 1
+      const ictx = new ItemAttempt(index, attempt, parent)
+      let settled = false
+      const sub = fromTaskOutput<unknown>(() => handler.processItem(item, ictx)).subscribe({
+        next: (value) => {
+          settled = true
+          subscriber.next(value)
+          subscriber.complete()
+        },
+        error: (e: unknown) => {
+          settled = true
+          subscriber.error(e)
+        },
+        complete: () => {
+          if (settled) return
+          settled = true
+          subscriber.error(
+            taskExecutionError(`processItem for state ${JSON.stringify(env.state)} (item ${index}) completed without a value`),
+          )
+        },
+      })
+      return () => {
+        sub.unsubscribe()
+        if (!settled) ictx.abort()
+        ictx.release()
+      }
+    })
+    return one.pipe(
+      retryWithBackoff<unknown>({
+        mode: handler.itemRetry,
+        random: env.random,
+        scheduler: env.scheduler,
+        shouldRetry: (e) => isRetryable(e) && !parent.aborted,
+      }),
+      map((value): ItemResult<unknown> => ({ _tag: 'Ok', index, value })),
+      catchError((e: unknown) => of<ItemResult<unknown>>({ _tag: 'Err', index, error: toCanoError(e) })),
+    )
+  }).pipe(subscribeOn(queueScheduler))
+
+// -------------------------------------------------------------------------------------
+// utils
+// -------------------------------------------------------------------------------------
+
+/** The context of one item attempt; its `signal` is created on first read, linked to the batch's. */
+class ItemAttempt implements ItemContext {
+  private controller: AbortController | undefined
+  private unlink: (() => void) | undefined
+  constructor(
+    readonly index: number,
+    readonly attempt: number,
+    private readonly parent: AbortSignal,
+  ) {}
+  get signal(): AbortSignal {
+    if (this.controller !== undefined) return this.controller.signal
+    const controller = new AbortController()
+    this.controller = controller
+    const parent = this.parent
+    if (parent.aborted) controller.abort(parent.reason)
+    else {
+      const onAbort = (): void => controller.abort(parent.reason)
+      parent.addEventListener('abort', onAbort, { once: true })
+      this.unlink = () => parent.removeEventListener('abort', onAbort)
+    }
+    return controller.signal
+  }
+  /** Aborts the attempt (it was unsubscribed before it settled); a no-op if nobody read the signal. */
+  abort(): void {
+    const c = this.controller
+    if (c !== undefined && !c.signal.aborted) c.abort(cancelledError('batch item cancelled'))
+  }
+  release(): void {
+    this.unlink?.()
+    this.unlink = undefined
+  }
+}
