@@ -1,8 +1,10 @@
 /**
- * Shared benchmark plumbing. Every `bench/*.bench.ts` exports `run(): Promise<BenchResult[]>` and compares
- * against baselines measured in the same process, in the same run, so the ratios are meaningful on any
- * machine. Timings use `process.hrtime.bigint()`; a measurement is the median of several repeats after a
- * warm-up, in nanoseconds per operation.
+ * Shared helpers of the benchmarks under `bench/`: the result shape every `run()` returns, a timer that
+ * reports the median ns per call over repeats, medians, and a plain-text table. Benchmarks report ratios
+ * against a baseline measured in the same process, in the same run (DESIGN.md section 6), never absolute
+ * timings as pass/fail.
+ *
+ * @since 0.1.0
  */
 import { pathToFileURL } from 'node:url'
 
@@ -10,22 +12,19 @@ import { pathToFileURL } from 'node:url'
 // model
 // -------------------------------------------------------------------------------------
 
-/** One line of a benchmark report. */
+/** One measured figure: `value` in `unit`, optionally compared with a `baseline` as `ratio = value / baseline`. */
 export interface BenchResult {
-  readonly name: string
-  readonly value: number
-  /** `ns/op`, `ops/s`, `x` (a ratio), … */
-  readonly unit: string
-  /** The name of the result this one is compared with. */
-  readonly baseline?: string
-  /** `value / baseline.value`, or another ratio the note explains. */
-  readonly ratio?: number
-  readonly note?: string
+  name: string
+  value: number
+  unit: string
+  baseline?: string
+  ratio?: number
+  note?: string
 }
 
-/** How long to measure. */
+/** How long {@link measure} measures. */
 export interface MeasureOptions {
-  /** Calls per repeat. */
+  /** Calls per timed repeat. */
   readonly iterations: number
   /** Timed repeats (at least 5); the median is reported. Default 7. */
   readonly repeats?: number
@@ -34,30 +33,28 @@ export interface MeasureOptions {
 }
 
 // -------------------------------------------------------------------------------------
-// measuring
+// utils
 // -------------------------------------------------------------------------------------
 
-/** The median of `xs` (the mean of the two middle values for an even count). */
+/** The median of `xs` (the mean of the two middle values for an even count); `NaN` for no values. */
 export const median = (xs: ReadonlyArray<number>): number => {
+  if (xs.length === 0) return Number.NaN
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
-  if (sorted.length === 0) return Number.NaN
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 const isThenable = (u: unknown): u is PromiseLike<unknown> =>
   typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
 
 /**
- * Median ns per call of `fn` over `repeats` (≥ 5) timed loops of `iterations` calls, after a warm-up.
- * When `fn` returns a Promise, each call is awaited before the next one starts.
+ * The median ns per call of `fn` over `repeats` (at least 5) timed loops of `iterations` calls, after an
+ * untimed warm-up. When `fn` returns a Promise, each call is awaited before the next one starts.
  */
 export const measure = async (fn: () => unknown, options: MeasureOptions): Promise<number> => {
   const { iterations } = options
   const repeats = Math.max(5, options.repeats ?? 7)
-  const warmup = options.warmup ?? iterations
-  const isAsync = isThenable(fn())
-  const loop = isAsync
+  const loop = isThenable(fn())
     ? async (n: number): Promise<void> => {
         for (let i = 0; i < n; i++) await fn()
       }
@@ -65,7 +62,7 @@ export const measure = async (fn: () => unknown, options: MeasureOptions): Promi
         for (let i = 0; i < n; i++) fn()
         return Promise.resolve()
       }
-  await loop(warmup)
+  await loop(options.warmup ?? iterations)
   const samples: number[] = []
   for (let r = 0; r < repeats; r++) {
     const start = process.hrtime.bigint()
@@ -75,35 +72,27 @@ export const measure = async (fn: () => unknown, options: MeasureOptions): Promi
   return median(samples)
 }
 
-// -------------------------------------------------------------------------------------
-// reporting
-// -------------------------------------------------------------------------------------
-
-const format = (n: number): string => {
-  if (!Number.isFinite(n)) return String(n)
-  if (Math.abs(n) >= 100) return n.toFixed(0)
-  if (Math.abs(n) >= 10) return n.toFixed(1)
-  return n.toFixed(3)
-}
-
-/** The results as an aligned text table. */
-export const formatTable = (title: string, results: ReadonlyArray<BenchResult>): string => {
-  const header = ['name', 'value', 'unit', 'baseline', 'ratio', 'note']
-  const rows = results.map((r) => [
-    r.name,
-    format(r.value),
-    r.unit,
-    r.baseline ?? '',
-    r.ratio === undefined ? '' : format(r.ratio),
-    r.note ?? '',
-  ])
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)))
-  const line = (cells: ReadonlyArray<string>): string =>
-    cells
-      .map((c, i) => (i === 1 || i === 4 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+/** Formats results as an aligned plain-text table, under `title` when one is given. */
+export const formatTable = (results: ReadonlyArray<BenchResult>, title?: string): string => {
+  const rows = [
+    ['benchmark', 'value', 'unit', 'baseline', 'ratio', 'note'],
+    ...results.map((r) => [
+      r.name,
+      Number.isFinite(r.value) ? r.value.toFixed(r.value >= 100 ? 0 : 2) : String(r.value),
+      r.unit,
+      r.baseline ?? '',
+      r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x`,
+      r.note ?? '',
+    ]),
+  ]
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)))
+  const table = rows.map((row) =>
+    row
+      .map((cell, c) => cell.padEnd(widths[c]!))
       .join('  ')
-      .trimEnd()
-  return [title, line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+      .trimEnd(),
+  )
+  return (title === undefined ? table : [title, ...table]).join('\n')
 }
 
 /** Is the module at `importMetaUrl` the script node was started with (`npx tsx bench/x.bench.ts`)? */

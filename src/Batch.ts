@@ -19,6 +19,7 @@ import type { Observable } from 'rxjs'
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
+import { describeValue } from './internal/describeValue.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
 
@@ -239,10 +240,12 @@ export const validateBatch = (h: BatchHandler<string, ResourceRecord>, where: st
   if (typeof h.finish !== 'function') return configurationError(`${where}: finish must be a function`)
   const c: unknown = h.concurrency
   if (typeof c !== 'number' || !Number.isSafeInteger(c) || c <= 0)
-    return configurationError(`${where}: concurrency must be a positive integer, got ${String(c)}`)
-  const mode = h.itemRetry as RetryMode | undefined
+    return configurationError(
+      `${where}: concurrency must be a positive integer, got ${typeof c === 'number' ? String(c) : describeValue(c)}`,
+    )
+  const mode: unknown = h.itemRetry
   if (typeof mode !== 'object' || mode === null)
     return configurationError(`${where}: itemRetry must be a RetryMode (use RetryMode.none/fixed/exponential)`)
-  const e = validateRetryMode(mode, where)
+  const e = validateRetryMode(mode as RetryMode, where)
   return e === undefined ? undefined : configurationError(e.message.replace(`${where}: retry`, `${where}: itemRetry`))
 }

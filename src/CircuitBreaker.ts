@@ -40,8 +40,6 @@ import type { CircuitOpen } from '../codecs/CanoError.js'
 import { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 import { CanoFailure, circuitOpenError, configurationError, decodeFailedError } from './CanoError.js'
 
-export type { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
-
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
@@ -340,6 +338,45 @@ const REJECTED_TRIALS_EXHAUSTED: CircuitOpen = /*#__PURE__*/ Object.freeze(
 )
 
 // -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * Creates a circuit breaker. `policy` fields default to {@link defaultCircuitPolicy} (5 / 30 000 ms / 1).
+ *
+ * @param policy the policy; missing fields take their defaults
+ * @param options the clock (`now`, default `Date.now`) and an optional snapshot to start from
+ * @returns a breaker, closed at epoch 0 unless a snapshot says otherwise
+ * @throws `CanoFailure` with a `Configuration` error naming the field and value when the policy is invalid
+ *   (0, negative, NaN, non-integer counts, values above 2^31-1), or with a `DecodeFailed` error when
+ *   `options.snapshot` is not a valid {@link CircuitSnapshot}
+ * @example
+ * import { createCircuitBreaker, isCanoFailure } from 'cano-rx'
+ * declare const charge: (cents: number) => Promise<string>
+ * declare const saved: string | undefined // JSON.stringify(breaker) from the last run
+ * const breaker = createCircuitBreaker(
+ *   { failureThreshold: 3, resetTimeoutMs: 10_000 },
+ *   saved === undefined ? {} : { snapshot: JSON.parse(saved) },
+ * )
+ * try {
+ *   const id = await breaker.withPermit(() => charge(1_000))
+ * } catch (e) {
+ *   if (isCanoFailure(e) && e.error._tag === 'CircuitOpen') console.log('failing fast:', e.error.message)
+ * }
+ * @category constructors
+ * @since 0.1.0
+ */
+export const createCircuitBreaker = (
+  policy: Partial<CircuitPolicy> = {},
+  options: CircuitBreakerOptions = {},
+): CircuitBreaker => {
+  const resolved = resolvePolicy(policy)
+  const now = options.now ?? Date.now
+  const initial = options.snapshot === undefined ? closed(0, 0) : decodeSnapshot(options.snapshot)
+  return new Breaker(resolved, now, initial)
+}
+
+// -------------------------------------------------------------------------------------
 // guards
 // -------------------------------------------------------------------------------------
 
@@ -503,7 +540,7 @@ export const fromCircuitSnapshot = (snapshot: CircuitSnapshot): CircuitState => 
 }
 
 // -------------------------------------------------------------------------------------
-// constructors
+// internal
 // -------------------------------------------------------------------------------------
 
 const show = (u: unknown): string => {
@@ -697,38 +734,3 @@ const rejectedWith = (error: unknown): Promise<never> =>
 
 const isPromiseLike = <A>(u: A | PromiseLike<A>): u is PromiseLike<A> =>
   typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
-
-/**
- * Creates a circuit breaker. `policy` fields default to {@link defaultCircuitPolicy} (5 / 30 000 ms / 1).
- *
- * @param policy the policy; missing fields take their defaults
- * @param options the clock (`now`, default `Date.now`) and an optional snapshot to start from
- * @returns a breaker, closed at epoch 0 unless a snapshot says otherwise
- * @throws `CanoFailure` with a `Configuration` error naming the field and value when the policy is invalid
- *   (0, negative, NaN, non-integer counts, values above 2^31-1), or with a `DecodeFailed` error when
- *   `options.snapshot` is not a valid {@link CircuitSnapshot}
- * @example
- * import { createCircuitBreaker, isCanoFailure } from 'cano-rx'
- * declare const charge: (cents: number) => Promise<string>
- * declare const saved: string | undefined // JSON.stringify(breaker) from the last run
- * const breaker = createCircuitBreaker(
- *   { failureThreshold: 3, resetTimeoutMs: 10_000 },
- *   saved === undefined ? {} : { snapshot: JSON.parse(saved) },
- * )
- * try {
- *   const id = await breaker.withPermit(() => charge(1_000))
- * } catch (e) {
- *   if (isCanoFailure(e) && e.error._tag === 'CircuitOpen') console.log('failing fast:', e.error.message)
- * }
- * @category constructors
- * @since 0.1.0
- */
-export const createCircuitBreaker = (
-  policy: Partial<CircuitPolicy> = {},
-  options: CircuitBreakerOptions = {},
-): CircuitBreaker => {
-  const resolved = resolvePolicy(policy)
-  const now = options.now ?? Date.now
-  const initial = options.snapshot === undefined ? closed(0, 0) : decodeSnapshot(options.snapshot)
-  return new Breaker(resolved, now, initial)
-}

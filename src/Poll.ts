@@ -185,14 +185,15 @@ export const validatePoll = (h: PollHandler<string, ResourceRecord>, where: stri
   if (typeof h.poll !== 'function') return configurationError(`${where}: poll must be a function`)
   if (h.maxPolls !== undefined && (!Number.isSafeInteger(h.maxPolls) || h.maxPolls <= 0))
     return configurationError(`${where}: maxPolls must be a positive integer, got ${String(h.maxPolls)}`)
-  const p = h.onError as PollErrorPolicy | undefined
+  const p = h.onError as { readonly _tag?: unknown } | undefined
   if (p === undefined || (p._tag !== 'FailFast' && p._tag !== 'RetryOnError'))
     return configurationError(`${where}: onError must be failFast() or retryOnError({ maxErrors })`)
-  if (p._tag === 'RetryOnError') {
-    if (!Number.isSafeInteger(p.maxErrors) || p.maxErrors < 0)
-      return configurationError(`${where}: onError.maxErrors must be a non-negative integer, got ${String(p.maxErrors)}`)
-    if (!Number.isFinite(p.delayMs) || p.delayMs < 0 || p.delayMs > MAX_TIMER_MS)
-      return configurationError(`${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(p.delayMs)}`)
+  if (h.onError._tag === 'RetryOnError') {
+    const r = h.onError
+    if (!Number.isSafeInteger(r.maxErrors) || r.maxErrors < 0)
+      return configurationError(`${where}: onError.maxErrors must be a non-negative integer, got ${String(r.maxErrors)}`)
+    if (!Number.isFinite(r.delayMs) || r.delayMs < 0 || r.delayMs > MAX_TIMER_MS)
+      return configurationError(`${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(r.delayMs)}`)
   }
   return undefined
 }

@@ -120,8 +120,8 @@ export interface RateLimiter extends RateLimiterLike {
  * drop its timer, so an abandoned wait keeps nothing alive.
  *
  * @example
- * import { createRateLimiter, type Sleep } from 'cano-rx'
- * const sleep: Sleep = (ms, signal) =>
+ * import { createRateLimiter, type LimiterSleep } from 'cano-rx'
+ * const sleep: LimiterSleep = (ms, signal) =>
  *   new Promise((resolve) => {
  *     const timer = setTimeout(resolve, ms)
  *     signal?.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
@@ -130,7 +130,7 @@ export interface RateLimiter extends RateLimiterLike {
  * @category model
  * @since 0.1.0
  */
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>
+export type LimiterSleep = (ms: number, signal?: AbortSignal) => Promise<void>
 
 /**
  * Time and waiting behaviour, shared by every limiter factory.
@@ -147,7 +147,7 @@ export interface LimiterRuntimeOptions {
   /** The clock, in ms. Default `Date.now`. */
   readonly now?: () => number
   /** How `acquire` waits. Default: a `setTimeout` that is cleared when the signal aborts. */
-  readonly sleep?: Sleep
+  readonly sleep?: LimiterSleep
   /** Whether the engine should wait for tokens (see {@link RateLimiterLike.waits}). Default `true`. */
   readonly waits?: boolean
 }
@@ -231,358 +231,6 @@ export interface RateTier {
   readonly weight?: number
   /** Default `'tokenBucket'`. */
   readonly kind?: 'tokenBucket' | 'fixedWindow'
-}
-
-// -------------------------------------------------------------------------------------
-// tiers (pure)
-// -------------------------------------------------------------------------------------
-
-/** @internal A validated tier. */
-interface TierSpec {
-  readonly name: string
-  readonly kind: 'tokenBucket' | 'fixedWindow'
-  readonly capacity: number
-  readonly perMs: number
-  /** Bucket: tokens added per ms. */
-  readonly refillPerMs: number
-  readonly weight: number
-}
-
-/** @internal `available` tokens at `atMs` (bucket), or left in the window starting at `atMs` (window). */
-interface TierState {
-  readonly available: number
-  readonly atMs: number
-}
-
-/** @internal Float slack: refill arithmetic may land a hair below a whole token. */
-const EPSILON = 1e-9
-
-/** @internal The largest count, period or single sleep (the largest `setTimeout` delay). */
-const MAX_MS = 2_147_483_647
-
-const windowStart = (spec: TierSpec, nowMs: number): number => Math.floor(nowMs / spec.perMs) * spec.perMs
-
-/** @internal A full tier at `nowMs`. */
-const tierStart = (spec: TierSpec, nowMs: number): TierState => ({
-  available: spec.capacity,
-  atMs: spec.kind === 'tokenBucket' ? nowMs : windowStart(spec, nowMs),
-})
-
-/** @internal The tier brought forward to `nowMs`: refilled, or rolled into the current window. */
-const tierAt = (spec: TierSpec, s: TierState, nowMs: number): TierState => {
-  if (spec.kind === 'fixedWindow') {
-    const start = windowStart(spec, nowMs)
-    return start === s.atMs ? s : { available: spec.capacity, atMs: start }
-  }
-  if (nowMs === s.atMs) return s
-  // A clock that went backwards restarts the refill from the new reading, adding nothing.
-  if (nowMs < s.atMs || s.available >= spec.capacity) return { available: s.available, atMs: nowMs }
-  return { available: Math.min(spec.capacity, s.available + (nowMs - s.atMs) * spec.refillPerMs), atMs: nowMs }
-}
-
-/** @internal ms until `amount` can be taken from a tier brought forward to `nowMs` (0: now). */
-const tierWaitMs = (spec: TierSpec, s: TierState, amount: number, nowMs: number): number => {
-  const missing = amount - s.available
-  if (missing <= EPSILON) return 0
-  if (spec.kind === 'tokenBucket') return missing / spec.refillPerMs
-  return s.atMs + Math.ceil(missing / spec.capacity - EPSILON) * spec.perMs - nowMs
-}
-
-/** @internal `amount` taken (the caller checked that it is available). */
-const tierTake = (s: TierState, amount: number): TierState => ({
-  available: Math.max(0, s.available - amount),
-  atMs: s.atMs,
-})
-
-// -------------------------------------------------------------------------------------
-// validation
-// -------------------------------------------------------------------------------------
-
-const show = (u: unknown): string => {
-  if (typeof u === 'number') return Object.is(u, -0) ? '-0' : String(u)
-  if (typeof u === 'string') return JSON.stringify(u)
-  if (typeof u === 'bigint') return `${String(u)}n`
-  if (u === null || typeof u !== 'object') return String(u)
-  try {
-    return JSON.stringify(u)
-  } catch {
-    return Object.prototype.toString.call(u)
-  }
-}
-
-const isPositive = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0
-const isNonNegative = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u >= 0
-const isPeriod = (u: unknown): u is number => isPositive(u) && u <= MAX_MS
-const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_MS
-
-/** @internal `CanoFailure(Configuration)` with `where: field must be rule, got value`. */
-const invalidFailure = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
-  new CanoFailure(configurationError(`${where}: ${field} must be ${rule}, got ${show(value)}`))
-
-/** @internal Throws {@link invalidFailure}. */
-const invalid = (where: string, field: string, rule: string, value: unknown): never => {
-  throw invalidFailure(where, field, rule, value)
-}
-
-const checkName = (where: string, name: unknown): string =>
-  typeof name === 'string' && name.length > 0 ? name : invalid(where, 'name', 'a non-empty string', name)
-
-/** @internal A tier whose capacity cannot serve one call at its weight could never admit anything. */
-const checkCapacity = (where: string, spec: TierSpec): TierSpec =>
-  spec.capacity + EPSILON >= spec.weight
-    ? spec
-    : invalid(
-        where,
-        spec.kind === 'tokenBucket' ? 'capacity (tokens + burst)' : 'limit',
-        `at least the cost of one call (${show(spec.weight)})`,
-        spec.capacity,
-      )
-
-const bucketSpec = (
-  where: string,
-  name: string,
-  tokens: unknown,
-  tokensField: string,
-  perMs: unknown,
-  burst: unknown,
-  weight: unknown,
-): TierSpec => {
-  if (!isPositive(tokens)) return invalid(where, tokensField, 'a positive finite number', tokens)
-  if (!isPeriod(perMs)) return invalid(where, 'perMs', `a finite number in (0, ${MAX_MS}]`, perMs)
-  const b = burst ?? 0
-  if (!isNonNegative(b)) return invalid(where, 'burst', 'a non-negative finite number', burst)
-  const w = weight ?? 1
-  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
-  return checkCapacity(where, {
-    name,
-    kind: 'tokenBucket',
-    capacity: tokens + b,
-    perMs,
-    refillPerMs: tokens / perMs,
-    weight: w,
-  })
-}
-
-const windowSpec = (
-  where: string,
-  name: string,
-  limit: unknown,
-  perMs: unknown,
-  perMsField: string,
-  weight: unknown,
-): TierSpec => {
-  if (!isCount(limit)) return invalid(where, 'limit', `an integer in [1, ${MAX_MS}]`, limit)
-  if (!isPeriod(perMs)) return invalid(where, perMsField, `a finite number in (0, ${MAX_MS}]`, perMs)
-  const w = weight ?? 1
-  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
-  return checkCapacity(where, { name, kind: 'fixedWindow', capacity: limit, perMs, refillPerMs: 0, weight: w })
-}
-
-// -------------------------------------------------------------------------------------
-// the limiter
-// -------------------------------------------------------------------------------------
-
-/** @internal A caller waiting in `acquire`. */
-interface Waiter {
-  readonly cost: number
-  readonly signal: AbortSignal | undefined
-  readonly resolve: () => void
-  readonly onAbort: () => void
-}
-
-const RIGHT_VOID: E.Either<never, void> = /*#__PURE__*/ Object.freeze(E.right(undefined))
-const RESOLVED: Promise<void> = /*#__PURE__*/ Promise.resolve()
-
-/** @internal The default {@link Sleep}: a `setTimeout` cleared (and the Promise resolved) on abort. */
-const timeoutSleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted === true) {
-      resolve()
-      return
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      resolve()
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-
-/** @internal One implementation for the three factories: a list of tiers and a FIFO queue of waiters. */
-class TieredLimiter implements RateLimiter {
-  readonly waits: boolean
-  readonly #where: string
-  readonly #specs: ReadonlyArray<TierSpec>
-  readonly #states: TierState[]
-  readonly #now: () => number
-  readonly #sleep: Sleep
-  readonly #queue: Waiter[] = []
-  #queuedCost = 0
-  #pumping = false
-
-  constructor(where: string, specs: ReadonlyArray<TierSpec>, runtime: LimiterRuntimeOptions) {
-    this.#where = where
-    this.#specs = specs
-    this.#now = runtime.now ?? Date.now
-    this.#sleep = runtime.sleep ?? timeoutSleep
-    this.waits = runtime.waits ?? true
-    const now = this.#now()
-    this.#states = specs.map((spec) => tierStart(spec, now))
-  }
-
-  get waiting(): number {
-    return this.#queue.length
-  }
-
-  status(): ReadonlyArray<RateTierStatus> {
-    this.#refresh(this.#now())
-    return this.#specs.map((spec, i) => ({
-      name: spec.name,
-      available: this.#states[i]?.available ?? 0,
-      capacity: spec.capacity,
-    }))
-  }
-
-  tryAcquire(cost: number = 1): E.Either<RateLimited, void> {
-    const bad = this.#costError(cost)
-    if (bad !== undefined) throw bad
-    const now = this.#now()
-    this.#refresh(now)
-    if (this.#queue.length === 0 && this.#waitMs(cost, now) === 0) {
-      this.#take(cost)
-      return RIGHT_VOID
-    }
-    return E.left(this.#limited(this.#queuedCost + cost, now))
-  }
-
-  acquire(options: AcquireOptions = {}): Promise<void> {
-    const { signal, cost = 1 } = options
-    const bad = this.#costError(cost)
-    if (bad !== undefined) return Promise.reject(bad)
-    if (signal?.aborted === true) return Promise.reject(new CanoFailure(cancelledError()))
-    if (this.#queue.length === 0) {
-      const now = this.#now()
-      this.#refresh(now)
-      if (this.#waitMs(cost, now) === 0) {
-        this.#take(cost)
-        return RESOLVED
-      }
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        cost,
-        signal,
-        resolve,
-        onAbort: () => {
-          const i = this.#queue.indexOf(waiter)
-          if (i < 0) return
-          this.#queue.splice(i, 1)
-          this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - cost
-          reject(new CanoFailure(cancelledError()))
-        },
-      }
-      this.#queue.push(waiter)
-      this.#queuedCost += cost
-      signal?.addEventListener('abort', waiter.onAbort, { once: true })
-      if (!this.#pumping) void this.#pump()
-    })
-  }
-
-  /** Serves the queue in order, sleeping until the head's tokens are there. */
-  async #pump(): Promise<void> {
-    this.#pumping = true
-    try {
-      for (;;) {
-        const head = this.#queue[0]
-        if (head === undefined) return
-        const now = this.#now()
-        this.#refresh(now)
-        const wait = this.#waitMs(head.cost, now)
-        if (wait === 0) {
-          this.#take(head.cost)
-          this.#queue.shift()
-          this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - head.cost
-          head.signal?.removeEventListener('abort', head.onAbort)
-          head.resolve()
-          continue
-        }
-        try {
-          // Whole ms, like setTimeout; the refill is continuous, so rounding up loses no throughput.
-          await this.#sleep(Math.min(Math.ceil(wait), MAX_MS), head.signal)
-        } catch {
-          // A sleep that rejects (on abort, say) only ends the wait early: the loop checks again.
-        }
-      }
-    } finally {
-      this.#pumping = false
-    }
-  }
-
-  /** The `Configuration` failure for a cost that is not positive and finite or exceeds a tier's capacity. */
-  #costError(cost: unknown): CanoFailure | undefined {
-    if (!isPositive(cost)) return invalidFailure(this.#where, 'cost', 'a positive finite number', cost)
-    for (const spec of this.#specs) {
-      if (cost * spec.weight > spec.capacity + EPSILON) {
-        const weighted = spec.weight === 1 ? '' : ` divided by its weight ${show(spec.weight)}`
-        const rule = `at most the capacity of tier ${JSON.stringify(spec.name)} (${show(spec.capacity)}${weighted})`
-        return invalidFailure(this.#where, 'cost', rule, cost)
-      }
-    }
-    return undefined
-  }
-
-  #refresh(now: number): void {
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec !== undefined && state !== undefined) this.#states[i] = tierAt(spec, state, now)
-    }
-  }
-
-  /** The longest wait over the tiers for `cost` (0 when every tier can serve it now). */
-  #waitMs(cost: number, now: number): number {
-    let wait = 0
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec !== undefined && state !== undefined) {
-        wait = Math.max(wait, tierWaitMs(spec, state, cost * spec.weight, now))
-      }
-    }
-    return wait
-  }
-
-  #take(cost: number): void {
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec !== undefined && state !== undefined) this.#states[i] = tierTake(state, cost * spec.weight)
-    }
-  }
-
-  /** The `RateLimited` error for `amount` (queued callers included): the tier with the longest wait. */
-  #limited(amount: number, now: number): RateLimited {
-    let worst = this.#specs[0]
-    let wait = 0
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec === undefined || state === undefined) continue
-      const w = tierWaitMs(spec, state, amount * spec.weight, now)
-      if (w > wait) {
-        wait = w
-        worst = spec
-      }
-    }
-    return rateLimitedError(worst?.name ?? 'default', Math.max(1, Math.ceil(wait)))
-  }
 }
 
 // -------------------------------------------------------------------------------------
@@ -691,4 +339,362 @@ export const createMultiRateLimiter = (
     return windowSpec(at, name, tier.limit, tier.perMs, 'perMs', tier.weight)
   })
   return new TieredLimiter(where, specs, options)
+}
+
+// -------------------------------------------------------------------------------------
+// internal: tiers (pure)
+// -------------------------------------------------------------------------------------
+
+/** @internal A validated tier. */
+interface TierSpec {
+  readonly name: string
+  readonly kind: 'tokenBucket' | 'fixedWindow'
+  readonly capacity: number
+  readonly perMs: number
+  /** Bucket: tokens added per ms. */
+  readonly refillPerMs: number
+  readonly weight: number
+}
+
+/** @internal `available` tokens at `atMs` (bucket), or left in the window starting at `atMs` (window). */
+interface TierState {
+  readonly available: number
+  readonly atMs: number
+}
+
+/** @internal Float slack: refill arithmetic may land a hair below a whole token. */
+const EPSILON = 1e-9
+
+/** @internal Slack on a computed wait: 333.00000000000006 ms is 333 ms, not 334. */
+const WAIT_SLACK_MS = 1e-6
+
+/** @internal A wait in whole ms, at least 1 (like `setTimeout`), forgiving float noise. */
+const wholeMs = (ms: number): number => Math.max(1, Math.ceil(ms - WAIT_SLACK_MS))
+
+/** @internal The largest count, period or single sleep (the largest `setTimeout` delay). */
+const MAX_MS = 2_147_483_647
+
+const windowStart = (spec: TierSpec, nowMs: number): number => Math.floor(nowMs / spec.perMs) * spec.perMs
+
+/** @internal A full tier at `nowMs`. */
+const tierStart = (spec: TierSpec, nowMs: number): TierState => ({
+  available: spec.capacity,
+  atMs: spec.kind === 'tokenBucket' ? nowMs : windowStart(spec, nowMs),
+})
+
+/** @internal The tier brought forward to `nowMs`: refilled, or rolled into the current window. */
+const tierAt = (spec: TierSpec, s: TierState, nowMs: number): TierState => {
+  if (spec.kind === 'fixedWindow') {
+    const start = windowStart(spec, nowMs)
+    return start === s.atMs ? s : { available: spec.capacity, atMs: start }
+  }
+  if (nowMs === s.atMs) return s
+  // A clock that went backwards restarts the refill from the new reading, adding nothing.
+  if (nowMs < s.atMs || s.available >= spec.capacity) return { available: s.available, atMs: nowMs }
+  return { available: Math.min(spec.capacity, s.available + (nowMs - s.atMs) * spec.refillPerMs), atMs: nowMs }
+}
+
+/** @internal ms until `amount` can be taken from a tier brought forward to `nowMs` (0: now). */
+const tierWaitMs = (spec: TierSpec, s: TierState, amount: number, nowMs: number): number => {
+  const missing = amount - s.available
+  if (missing <= EPSILON) return 0
+  if (spec.kind === 'tokenBucket') return missing / spec.refillPerMs
+  return s.atMs + Math.ceil(missing / spec.capacity - EPSILON) * spec.perMs - nowMs
+}
+
+/** @internal `amount` taken (the caller checked that it is available). */
+const tierTake = (s: TierState, amount: number): TierState => ({
+  available: Math.max(0, s.available - amount),
+  atMs: s.atMs,
+})
+
+// -------------------------------------------------------------------------------------
+// internal: validation
+// -------------------------------------------------------------------------------------
+
+const show = (u: unknown): string => {
+  if (typeof u === 'number') return Object.is(u, -0) ? '-0' : String(u)
+  if (typeof u === 'string') return JSON.stringify(u)
+  if (typeof u === 'bigint') return `${String(u)}n`
+  if (u === null || typeof u !== 'object') return String(u)
+  try {
+    return JSON.stringify(u)
+  } catch {
+    return Object.prototype.toString.call(u)
+  }
+}
+
+const isPositive = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0
+const isNonNegative = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u >= 0
+const isPeriod = (u: unknown): u is number => isPositive(u) && u <= MAX_MS
+const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_MS
+
+/** @internal `CanoFailure(Configuration)` with `where: field must be rule, got value`. */
+const invalidFailure = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
+  new CanoFailure(configurationError(`${where}: ${field} must be ${rule}, got ${show(value)}`))
+
+/** @internal Throws {@link invalidFailure}. */
+const invalid = (where: string, field: string, rule: string, value: unknown): never => {
+  throw invalidFailure(where, field, rule, value)
+}
+
+const checkName = (where: string, name: unknown): string =>
+  typeof name === 'string' && name.length > 0 ? name : invalid(where, 'name', 'a non-empty string', name)
+
+/** @internal A tier whose capacity cannot serve one call at its weight could never admit anything. */
+const checkCapacity = (where: string, spec: TierSpec): TierSpec =>
+  spec.capacity + EPSILON >= spec.weight
+    ? spec
+    : invalid(
+        where,
+        spec.kind === 'tokenBucket' ? 'capacity (tokens + burst)' : 'limit',
+        `at least the cost of one call (${show(spec.weight)})`,
+        spec.capacity,
+      )
+
+const bucketSpec = (
+  where: string,
+  name: string,
+  tokens: unknown,
+  tokensField: string,
+  perMs: unknown,
+  burst: unknown,
+  weight: unknown,
+): TierSpec => {
+  if (!isPositive(tokens)) return invalid(where, tokensField, 'a positive finite number', tokens)
+  if (!isPeriod(perMs)) return invalid(where, 'perMs', `a finite number in (0, ${MAX_MS}]`, perMs)
+  const b = burst ?? 0
+  if (!isNonNegative(b)) return invalid(where, 'burst', 'a non-negative finite number', burst)
+  const w = weight ?? 1
+  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
+  return checkCapacity(where, {
+    name,
+    kind: 'tokenBucket',
+    capacity: tokens + b,
+    perMs,
+    refillPerMs: tokens / perMs,
+    weight: w,
+  })
+}
+
+const windowSpec = (
+  where: string,
+  name: string,
+  limit: unknown,
+  perMs: unknown,
+  perMsField: string,
+  weight: unknown,
+): TierSpec => {
+  if (!isCount(limit)) return invalid(where, 'limit', `an integer in [1, ${MAX_MS}]`, limit)
+  if (!isPeriod(perMs)) return invalid(where, perMsField, `a finite number in (0, ${MAX_MS}]`, perMs)
+  const w = weight ?? 1
+  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
+  return checkCapacity(where, { name, kind: 'fixedWindow', capacity: limit, perMs, refillPerMs: 0, weight: w })
+}
+
+// -------------------------------------------------------------------------------------
+// internal: the limiter
+// -------------------------------------------------------------------------------------
+
+/** @internal A caller waiting in `acquire`. */
+interface Waiter {
+  readonly cost: number
+  readonly signal: AbortSignal | undefined
+  readonly resolve: () => void
+  readonly onAbort: () => void
+}
+
+const RIGHT_VOID: E.Either<never, void> = /*#__PURE__*/ Object.freeze(E.right(undefined))
+const RESOLVED: Promise<void> = /*#__PURE__*/ Promise.resolve()
+
+/** @internal The default {@link LimiterSleep}: a `setTimeout` cleared (and the Promise resolved) on abort. */
+const timeoutSleep: LimiterSleep = (ms, signal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted === true) {
+      resolve()
+      return
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+
+/** @internal One implementation for the three factories: a list of tiers and a FIFO queue of waiters. */
+class TieredLimiter implements RateLimiter {
+  readonly waits: boolean
+  readonly #where: string
+  readonly #specs: ReadonlyArray<TierSpec>
+  readonly #states: TierState[]
+  readonly #now: () => number
+  readonly #sleep: LimiterSleep
+  readonly #queue: Waiter[] = []
+  #queuedCost = 0
+  #pumping = false
+
+  constructor(where: string, specs: ReadonlyArray<TierSpec>, runtime: LimiterRuntimeOptions) {
+    this.#where = where
+    this.#specs = specs
+    this.#now = runtime.now ?? Date.now
+    this.#sleep = runtime.sleep ?? timeoutSleep
+    this.waits = runtime.waits ?? true
+    const now = this.#now()
+    this.#states = specs.map((spec) => tierStart(spec, now))
+  }
+
+  get waiting(): number {
+    return this.#queue.length
+  }
+
+  status(): ReadonlyArray<RateTierStatus> {
+    this.#refresh(this.#now())
+    return this.#specs.map((spec, i) => ({
+      name: spec.name,
+      available: this.#states[i]?.available ?? 0,
+      capacity: spec.capacity,
+    }))
+  }
+
+  tryAcquire(cost: number = 1): E.Either<RateLimited, void> {
+    const bad = this.#costError(cost)
+    if (bad !== undefined) throw bad
+    const now = this.#now()
+    this.#refresh(now)
+    if (this.#queue.length === 0 && this.#waitMs(cost, now) === 0) {
+      this.#take(cost)
+      return RIGHT_VOID
+    }
+    return E.left(this.#limited(this.#queuedCost + cost, now))
+  }
+
+  acquire(options: AcquireOptions = {}): Promise<void> {
+    const { signal, cost = 1 } = options
+    const bad = this.#costError(cost)
+    if (bad !== undefined) return Promise.reject(bad)
+    if (signal?.aborted === true) return Promise.reject(new CanoFailure(cancelledError()))
+    if (this.#queue.length === 0) {
+      const now = this.#now()
+      this.#refresh(now)
+      if (this.#waitMs(cost, now) === 0) {
+        this.#take(cost)
+        return RESOLVED
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        cost,
+        signal,
+        resolve,
+        onAbort: () => {
+          const i = this.#queue.indexOf(waiter)
+          if (i < 0) return
+          this.#queue.splice(i, 1)
+          this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - cost
+          reject(new CanoFailure(cancelledError()))
+        },
+      }
+      this.#queue.push(waiter)
+      this.#queuedCost += cost
+      signal?.addEventListener('abort', waiter.onAbort, { once: true })
+      if (!this.#pumping) void this.#pump()
+    })
+  }
+
+  /** Serves the queue in order, sleeping until the head's tokens are there. */
+  async #pump(): Promise<void> {
+    this.#pumping = true
+    try {
+      for (;;) {
+        const head = this.#queue[0]
+        if (head === undefined) return
+        const now = this.#now()
+        this.#refresh(now)
+        const wait = this.#waitMs(head.cost, now)
+        if (wait === 0) {
+          this.#take(head.cost)
+          this.#queue.shift()
+          this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - head.cost
+          head.signal?.removeEventListener('abort', head.onAbort)
+          head.resolve()
+          continue
+        }
+        try {
+          // Whole ms, like setTimeout; the refill is continuous, so rounding up loses no throughput.
+          await this.#sleep(Math.min(wholeMs(wait), MAX_MS), head.signal)
+        } catch {
+          // A sleep that rejects (on abort, say) only ends the wait early: the loop checks again.
+        }
+      }
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  /** The `Configuration` failure for a cost that is not positive and finite or exceeds a tier's capacity. */
+  #costError(cost: unknown): CanoFailure | undefined {
+    if (!isPositive(cost)) return invalidFailure(this.#where, 'cost', 'a positive finite number', cost)
+    for (const spec of this.#specs) {
+      if (cost * spec.weight > spec.capacity + EPSILON) {
+        const weighted = spec.weight === 1 ? '' : ` divided by its weight ${show(spec.weight)}`
+        const rule = `at most the capacity of tier ${JSON.stringify(spec.name)} (${show(spec.capacity)}${weighted})`
+        return invalidFailure(this.#where, 'cost', rule, cost)
+      }
+    }
+    return undefined
+  }
+
+  #refresh(now: number): void {
+    const specs = this.#specs
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]
+      const state = this.#states[i]
+      if (spec !== undefined && state !== undefined) this.#states[i] = tierAt(spec, state, now)
+    }
+  }
+
+  /** The longest wait over the tiers for `cost` (0 when every tier can serve it now). */
+  #waitMs(cost: number, now: number): number {
+    let wait = 0
+    const specs = this.#specs
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]
+      const state = this.#states[i]
+      if (spec !== undefined && state !== undefined) {
+        wait = Math.max(wait, tierWaitMs(spec, state, cost * spec.weight, now))
+      }
+    }
+    return wait
+  }
+
+  #take(cost: number): void {
+    const specs = this.#specs
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]
+      const state = this.#states[i]
+      if (spec !== undefined && state !== undefined) this.#states[i] = tierTake(state, cost * spec.weight)
+    }
+  }
+
+  /** The `RateLimited` error for `amount` (queued callers included): the tier with the longest wait. */
+  #limited(amount: number, now: number): RateLimited {
+    let worst = this.#specs[0]
+    let wait = 0
+    const specs = this.#specs
+    for (let i = 0; i < specs.length; i++) {
+      const spec = specs[i]
+      const state = this.#states[i]
+      if (spec === undefined || state === undefined) continue
+      const w = tierWaitMs(spec, state, amount * spec.weight, now)
+      if (w > wait) {
+        wait = w
+        worst = spec
+      }
+    }
+    return rateLimitedError(worst?.name ?? 'default', wholeMs(wait))
+  }
 }

@@ -181,7 +181,10 @@ export interface ScheduledEvent {
 export interface StopOptions {
   /** How long in-flight runs may go on before their signals abort. Default 30 000 (cano's 30 s). */
   readonly graceMs?: number
-  /** Extra time, after the grace period, for aborted runs to end and for resources to be torn down. Default 1 000. */
+  /**
+   * Extra time after the grace period: aborted runs get half of it to end (a run still going then is
+   * dropped), teardown has until `graceMs + marginMs`. Default 1 000.
+   */
   readonly marginMs?: number
 }
 
@@ -548,14 +551,8 @@ const startRunning = (flows: ReadonlyArray<Flow>, scheduler: SchedulerLike, rand
     rt.queued = false
     run.ended.next(undefined)
     run.ended.complete()
-    if (queued && outcome._tag === 'Succeeded' && phase === 'running') {
-      let queuedTick: Subscription | undefined = undefined
-      queuedTick = scheduler.schedule(() => {
-        if (queuedTick !== undefined) loops.remove(queuedTick)
-        tick(rt)
-      })
-      if (!queuedTick.closed) loops.add(queuedTick)
-    }
+    // a queued tick runs at once; a run that completes synchronously cannot have queued one, so this nests once at most
+    if (queued && outcome._tag === 'Succeeded') tick(rt)
   }
 
   const outcomeOf = (e: TerminalEvent): Outcome => {
@@ -701,9 +698,9 @@ const startRunning = (flows: ReadonlyArray<Flow>, scheduler: SchedulerLike, rand
           rt.run?.controller.abort(cancelledError(`Scheduler stopped: grace period of ${graceMs} ms expired`))
         }
         const runs = late.flatMap((rt) => (rt.run === undefined ? [] : [rt.run]))
-        return race(allEnded(runs), waitUntil(deadline, scheduler)).pipe(
+        return race(allEnded(runs), waitUntil(graceEnd + marginMs / 2, scheduler)).pipe(
           map(() => {
-            // a run that ignored its signal past the deadline is dropped: the flow is not left Running
+            // a run still going half-way through the margin ignored its signal: it is dropped, never left Running
             for (const rt of inFlight()) {
               const run = rt.run
               if (run === undefined) continue

@@ -271,8 +271,7 @@ export const split = <S extends string, R extends ResourceRecord = NoResources>(
   bulkhead: options.bulkhead,
 })
 
-const toBranch = <R extends ResourceRecord>(b: Branch<R>): SplitBranch<R> =>
-  typeof b === 'function' ? branch(b) : b // anything else is kept for validateSplit to report
+const toBranch = <R extends ResourceRecord>(b: Branch<R>): SplitBranch<R> => (typeof b === 'function' ? branch(b) : b) // anything else is kept for validateSplit to report
 
 // -------------------------------------------------------------------------------------
 // destructors
@@ -386,7 +385,8 @@ export const joinFailure = (
   progress: JoinProgress,
   errors: ReadonlyArray<{ readonly index: number; readonly error: CanoError }>,
 ): Workflow => {
-  if (strategy._tag === 'PartialTimeout') return workflowError('PartialTimeout: No tasks completed before timeout', state)
+  if (strategy._tag === 'PartialTimeout')
+    return workflowError('PartialTimeout: No tasks completed before timeout', state)
   if (progress.deadlineReached) return workflowError('Split task timeout exceeded', state)
   const summary = errorSummary(errors)
   if (strategy._tag === 'PartialResults')
@@ -426,7 +426,14 @@ const debugStrategy = (s: JoinStrategy): string => {
 // -------------------------------------------------------------------------------------
 
 const MAX_TIMER_MS = 2_147_483_647
-const STRATEGY_TAGS: ReadonlySet<string> = new Set(['All', 'Any', 'Quorum', 'Percentage', 'PartialResults', 'PartialTimeout'])
+const STRATEGY_TAGS: ReadonlySet<string> = new Set([
+  'All',
+  'Any',
+  'Quorum',
+  'Percentage',
+  'PartialResults',
+  'PartialTimeout',
+])
 
 /**
  * Checks a split handler's own options; the error names `where`. Rules: branches are functions or
@@ -452,12 +459,15 @@ export const validateSplit = (
   isKnownState: (state: string) => boolean,
 ): Configuration | undefined => {
   const branches: unknown = h.branches
-  if (!Array.isArray(branches)) return configurationError(`${where}: branches must be a list of functions or branch(fn, config)`)
+  if (!Array.isArray(branches))
+    return configurationError(`${where}: branches must be a list of functions or branch(fn, config)`)
   const count = branches.length
   for (let i = 0; i < count; i++) {
     const b = branches[i] as Partial<SplitBranch<ResourceRecord>> | null | undefined
     if (typeof b !== 'object' || b === null || b._tag !== 'Branch' || typeof b.run !== 'function')
-      return configurationError(`${where}: branch ${i} must be a function or branch(fn, config), got ${describeValue(b)}`)
+      return configurationError(
+        `${where}: branch ${i} must be a function or branch(fn, config), got ${describeValue(b)}`,
+      )
     const configError = validateTaskConfig(b.config, `${where}: branch ${i}`)
     if (configError !== undefined) return configError
   }
@@ -495,7 +505,9 @@ export const validateSplit = (
   }
   const t: unknown = h.timeoutMs
   if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMER_MS))
-    return configurationError(`${where}: timeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${showValue(t)}`)
+    return configurationError(
+      `${where}: timeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${showValue(t)}`,
+    )
   const b: unknown = h.bulkhead
   if (b !== undefined && (typeof b !== 'number' || !Number.isSafeInteger(b) || b < 1))
     return configurationError(`${where}: bulkhead must be a positive integer, got ${showValue(b)}`)

@@ -7,8 +7,11 @@
  *
  * @since 0.1.0
  */
+import { poll, type PollHandler, type PollOptions, type PollOutput } from './Poll.js'
+import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
 import type { TaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
+import { timer, type TimerHandler, type TimerOptions } from './Timer.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -45,7 +48,11 @@ export interface TaskHandler<S extends string, R extends ResourceRecord = NoReso
  * @category model
  * @since 0.1.0
  */
-export type StateHandler<S extends string, R extends ResourceRecord = NoResources> = TaskHandler<S, R>
+export type StateHandler<S extends string, R extends ResourceRecord = NoResources> =
+  | TaskHandler<S, R>
+  | PollHandler<S, R>
+  | SteppedHandler<S, R>
+  | TimerHandler<S, R>
 
 /**
  * The state constructors bound to a workflow's state union `S` and resources `R`, handed to the
@@ -73,6 +80,12 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   }
   /** {@link router} bound to `S` and `R`. */
   readonly router: StateBuilders<S, R>['task']
+  /** {@link poll} bound to `S` and `R`. */
+  readonly poll: (fn: (ctx: TaskContext<R>) => PollOutput<S>, options?: PollOptions<S>) => PollHandler<S, R>
+  /** {@link stepped} bound to `S` and `R`. */
+  readonly stepped: <C, O = C>(options: SteppedOptions<S, R, C, O>) => SteppedHandler<S, R>
+  /** {@link timer} bound to `S` and `R`. */
+  readonly timer: (options: TimerOptions<S, R>) => TimerHandler<S, R>
 }
 
 /**
@@ -111,6 +124,9 @@ type UntargetedOptions<S extends string> = TaskOptions<S> & { readonly to?: unde
 export const stateBuilders = <S extends string, R extends ResourceRecord>(): StateBuilders<S, R> => ({
   task: (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>) => makeTask(false, run, options),
   router: (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>) => makeTask(true, run, options),
+  poll: (fn, options) => poll<S, R>(fn, options),
+  stepped: (options) => stepped(options),
+  timer: (options) => timer(options),
 })
 
 const makeTask = <S extends string, R extends ResourceRecord>(

@@ -64,7 +64,7 @@ export type StepOutput<C, S extends string> =
 export interface SteppedHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
   readonly _tag: 'Stepped'
   /** io-ts codec of the cursor; its `name` appears in `DecodeFailed` errors. */
-  readonly cursor: t.Type<unknown, unknown, unknown>
+  readonly cursor: t.Type<unknown, unknown>
   readonly step: (ctx: TaskContext<R>, cursor: unknown) => StepOutput<unknown, S>
 }
 
@@ -82,7 +82,7 @@ export interface SteppedHandler<S extends string, R extends ResourceRecord = NoR
  * @since 0.1.0
  */
 export interface SteppedOptions<S extends string, R extends ResourceRecord, C, O> extends BaseOptions<S> {
-  readonly cursor: t.Type<C, O, unknown>
+  readonly cursor: t.Type<C, O>
   readonly step: (ctx: TaskContext<R>, cursor: C | undefined) => StepOutput<C, S>
 }
 
@@ -136,7 +136,7 @@ export const stepped = <S extends string, C, O = C, R extends ResourceRecord = N
   return {
     _tag: 'Stepped',
     ...base,
-    cursor: rest.cursor as t.Type<unknown, unknown, unknown>,
+    cursor: rest.cursor as t.Type<unknown, unknown>,
     step: rest.step as (ctx: TaskContext<R>, cursor: unknown) => StepOutput<unknown, S>,
   }
 }
@@ -157,7 +157,7 @@ export const stepped = <S extends string, C, O = C, R extends ResourceRecord = N
  */
 export const validateStepped = (h: SteppedHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
   if (typeof h.step !== 'function') return configurationError(`${where}: step must be a function`)
-  const c = h.cursor as Partial<t.Type<unknown, unknown, unknown>> | undefined
+  const c = h.cursor as Partial<t.Type<unknown, unknown>> | undefined
   if (c === undefined || typeof c.decode !== 'function' || typeof c.encode !== 'function')
     return configurationError(`${where}: cursor must be an io-ts codec (e.g. t.number, t.type({ … }))`)
   return undefined

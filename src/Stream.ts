@@ -24,6 +24,7 @@ import type { Observable } from 'rxjs'
 import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
+import { describeValue } from './internal/describeValue.js'
 import { RetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
 
@@ -55,8 +56,7 @@ export type StreamSource<T> = Observable<T> | AsyncIterable<T>
  * @since 0.1.0
  */
 export type StreamWindow =
-  | { readonly count: number; readonly timeMs?: number }
-  | { readonly count?: number; readonly timeMs: number }
+  { readonly count: number; readonly timeMs?: number } | { readonly count?: number; readonly timeMs: number }
 
 /**
  * What `onWindow` answers: go on with the next window, or stop the stream and move to `state`.
@@ -67,7 +67,8 @@ export type StreamWindow =
  * @category model
  * @since 0.1.0
  */
-export type WindowSignal<S extends string> = { readonly _tag: 'Continue' } | { readonly _tag: 'Stop'; readonly state: S }
+export type WindowSignal<S extends string> =
+  { readonly _tag: 'Continue' } | { readonly _tag: 'Stop'; readonly state: S }
 
 /**
  * What `onWindow` may return: a {@link WindowSignal} as a value, a Promise, an Observable (first
@@ -80,10 +81,7 @@ export type WindowSignal<S extends string> = { readonly _tag: 'Continue' } | { r
  * @since 0.1.0
  */
 export type WindowOutput<S extends string> =
-  | WindowSignal<S>
-  | PromiseLike<WindowSignal<S>>
-  | Observable<WindowSignal<S>>
-  | TaskEither<unknown, WindowSignal<S>>
+  WindowSignal<S> | PromiseLike<WindowSignal<S>> | Observable<WindowSignal<S>> | TaskEither<unknown, WindowSignal<S>>
 
 /**
  * What `onWindow` receives besides the items.
@@ -294,19 +292,31 @@ export const validateStream = (h: StreamHandler<string, ResourceRecord>, where: 
   if (count === undefined && timeMs === undefined)
     return configurationError(`${where}: window needs a count, a timeMs or both`)
   if (count !== undefined && (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1))
-    return configurationError(`${where}: window.count must be a positive integer, got ${String(count)}`)
-  if (timeMs !== undefined && (typeof timeMs !== 'number' || !Number.isFinite(timeMs) || timeMs <= 0 || timeMs > MAX_TIMER_MS))
-    return configurationError(`${where}: window.timeMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(timeMs)}`)
-  const p = h.onError as StreamErrorPolicy | undefined
-  if (p === undefined || (p._tag !== 'FailFast' && p._tag !== 'Skip' && p._tag !== 'RetryOnError'))
+    return configurationError(
+      `${where}: window.count must be a positive integer, got ${typeof count === 'number' ? String(count) : describeValue(count)}`,
+    )
+  if (
+    timeMs !== undefined &&
+    (typeof timeMs !== 'number' || !Number.isFinite(timeMs) || timeMs <= 0 || timeMs > MAX_TIMER_MS)
+  )
+    return configurationError(
+      `${where}: window.timeMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${typeof timeMs === 'number' ? String(timeMs) : describeValue(timeMs)}`,
+    )
+  const tag = (h.onError as { readonly _tag?: unknown } | undefined)?._tag
+  if (tag !== 'FailFast' && tag !== 'Skip' && tag !== 'RetryOnError')
     return configurationError(
       `${where}: onError must be StreamErrorPolicy.failFast(), .skip() or .retryOnError({ maxErrors })`,
     )
+  const p = h.onError
   if (p._tag === 'RetryOnError') {
     if (!Number.isSafeInteger(p.maxErrors) || p.maxErrors < 0)
-      return configurationError(`${where}: onError.maxErrors must be a non-negative integer, got ${String(p.maxErrors)}`)
+      return configurationError(
+        `${where}: onError.maxErrors must be a non-negative integer, got ${String(p.maxErrors)}`,
+      )
     if (!Number.isFinite(p.delayMs) || p.delayMs < 0 || p.delayMs > MAX_TIMER_MS)
-      return configurationError(`${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(p.delayMs)}`)
+      return configurationError(
+        `${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(p.delayMs)}`,
+      )
   }
   return undefined
 }

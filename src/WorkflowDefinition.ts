@@ -12,10 +12,14 @@ import type { SchedulerLike } from 'rxjs'
 import type { CanoError } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import { describeValue } from './internal/describeValue.js'
+import { validatePoll } from './Poll.js'
 import { isResources, Resources } from './Resources.js'
+import { RetryMode } from './RetryMode.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
+import { validateStepped } from './Stepped.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
+import { validateTimer } from './Timer.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
 
 // -------------------------------------------------------------------------------------
@@ -102,20 +106,17 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
 // -------------------------------------------------------------------------------------
 
 const MAX_TIMER_MS = 2_147_483_647
-const HANDLER_TAGS: ReadonlySet<string> = new Set(['Task'])
+const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>(['Task', 'Poll', 'Stepped', 'Timer'])
 
 const label = (s: string): string => JSON.stringify(s)
 
-const checkHandler = (
-  name: string,
-  h: unknown,
-  known: (s: string) => boolean,
-): CanoError | undefined => {
+const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): CanoError | undefined => {
   const where = `state ${label(name)}`
   if (typeof h !== 'object' || h === null || !HANDLER_TAGS.has((h as { _tag?: unknown })._tag as string))
     return configurationError(`${where}: handler must be built with task(), router() or another state constructor`)
   const handler = h as StateHandler<string, ResourceRecord>
-  if (typeof handler.run !== 'function') return configurationError(`${where}: run must be a function`)
+  const kindError = checkKind(handler, where)
+  if (kindError !== undefined) return kindError
   const configError = validateTaskConfig(handler.config, where)
   if (configError !== undefined) return configError
   if (handler.to !== undefined) {
@@ -129,6 +130,23 @@ const checkHandler = (
     return configurationError(`${where}: name must be a non-empty string`)
   return undefined
 }
+
+const checkKind = (handler: StateHandler<string, ResourceRecord>, where: string): CanoError | undefined => {
+  switch (handler._tag) {
+    case 'Task':
+      return typeof handler.run !== 'function' ? configurationError(`${where}: run must be a function`) : undefined
+    case 'Poll':
+      return validatePoll(handler, where)
+    case 'Stepped':
+      return validateStepped(handler, where)
+    case 'Timer':
+      return validateTimer(handler, where)
+  }
+}
+
+/** cano's defaults: polls do not retry (`TaskConfig::minimal()`), every other kind retries. */
+const defaultRetry = (handler: { readonly _tag: StateHandler<string>['_tag'] }): RetryMode =>
+  handler._tag === 'Poll' ? RetryMode.none() : RetryMode.default()
 
 /**
  * Validates a definition and prepares it to run. Rules (all `Configuration` errors naming the state
@@ -147,12 +165,14 @@ const checkHandler = (
 export const compileWorkflow = <S extends string, R extends ResourceRecord = NoResources, X extends S = S>(
   def: WorkflowDefinition<S, R, X>,
 ): E.Either<CanoError, CompiledWorkflow<S, R>> => {
-  if (typeof def !== 'object' || (def as unknown) === null) return E.left(configurationError('workflow definition must be an object'))
+  if (typeof def !== 'object' || (def as unknown) === null)
+    return E.left(configurationError('workflow definition must be an object'))
   const exitsIn: unknown = def.exits
   if (!Array.isArray(exitsIn) || exitsIn.length === 0)
     return E.left(configurationError('Workflow has no exit states defined: orchestration may loop forever'))
   const badExit = (exitsIn as ReadonlyArray<unknown>).find((x) => typeof x !== 'string' || x === '')
-  if (badExit !== undefined) return E.left(configurationError(`exit state ${describeValue(badExit)} must be a non-empty string`))
+  if (badExit !== undefined)
+    return E.left(configurationError(`exit state ${describeValue(badExit)} must be a non-empty string`))
   const exits = new Set<string>(exitsIn as ReadonlyArray<string>)
   let statesIn: unknown
   try {
@@ -168,23 +188,40 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
   for (const [name, h] of entries) {
     if (name === '') return E.left(configurationError('state names must be non-empty strings'))
     if (exits.has(name))
-      return E.left(configurationError(`state ${label(name)} is an exit and has a handler: exits end the run and never run a handler`))
+      return E.left(
+        configurationError(
+          `state ${label(name)} is an exit and has a handler: exits end the run and never run a handler`,
+        ),
+      )
     const err = checkHandler(name, h, known)
     if (err !== undefined) return E.left(err)
     const handler = h as StateHandler<S, R>
-    const config = resolveTaskConfig(handler.config)
+    const config = resolveTaskConfig(handler.config, defaultRetry(handler))
     states.set(name, {
       name: name as S,
       handler,
       taskId: handler.name ?? name,
       config,
       to: handler.to === undefined ? undefined : new Set<string>(handler.to),
-      fast: config.attemptTimeoutMs === undefined && config.circuitBreaker === undefined && config.rateLimiter === undefined,
+      fast:
+        config.attemptTimeoutMs === undefined &&
+        config.circuitBreaker === undefined &&
+        config.rateLimiter === undefined,
     })
   }
   const { totalTimeoutMs, version = 0 } = def
-  if (totalTimeoutMs !== undefined && (typeof totalTimeoutMs !== 'number' || !Number.isFinite(totalTimeoutMs) || totalTimeoutMs <= 0 || totalTimeoutMs > MAX_TIMER_MS))
-    return E.left(configurationError(`totalTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(totalTimeoutMs)}`))
+  if (
+    totalTimeoutMs !== undefined &&
+    (typeof totalTimeoutMs !== 'number' ||
+      !Number.isFinite(totalTimeoutMs) ||
+      totalTimeoutMs <= 0 ||
+      totalTimeoutMs > MAX_TIMER_MS)
+  )
+    return E.left(
+      configurationError(
+        `totalTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(totalTimeoutMs)}`,
+      ),
+    )
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0)
     return E.left(configurationError(`version must be a non-negative integer, got ${String(version)}`))
   const resources = def.resources ?? (Resources.empty() as unknown as Resources<R>)
@@ -192,13 +229,15 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
   const observers = def.observers ?? []
   if (!Array.isArray(observers) || observers.some((o) => typeof o !== 'object' || (o as unknown) === null))
     return E.left(configurationError('observers must be a list of WorkflowObserver objects'))
-  if (def.random !== undefined && typeof def.random !== 'function') return E.left(configurationError('random must be a function returning a number in [0, 1)'))
+  if (def.random !== undefined && typeof def.random !== 'function')
+    return E.left(configurationError('random must be a function returning a number in [0, 1)'))
   const lifecycle = resources.keys().some((k) => {
     const v: unknown = resources.get(k as never)
     return (
       (typeof v === 'object' || typeof v === 'function') &&
       v !== null &&
-      (typeof (v as { setup?: unknown }).setup === 'function' || typeof (v as { teardown?: unknown }).teardown === 'function')
+      (typeof (v as { setup?: unknown }).setup === 'function' ||
+        typeof (v as { teardown?: unknown }).teardown === 'function')
     )
   })
   return E.right({

@@ -44,6 +44,7 @@ export {
   workflowTimeoutError,
   workflowVersionMismatchError,
 } from './CanoError.js'
+export type { BaseOptions, HandlerBase } from './HandlerBase.js'
 export type { Degraded, HealthStatus, Healthy, Unhealthy } from './HealthStatus.js'
 export {
   degraded,
@@ -56,6 +57,8 @@ export {
   worstHealth,
 } from './HealthStatus.js'
 export { MemoryStore } from './MemoryStore.js'
+export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome, PollOutput } from './Poll.js'
+export { failFast, pending, poll, ready, retryOnError, validatePoll } from './Poll.js'
 export type {
   FreshKey,
   Guard,
@@ -71,13 +74,18 @@ export type { RetryExponential, RetryFixed, RetryNone } from './RetryMode.js'
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from './RetryMode.js'
 export type { RunState, RunStatus } from './RunState.js'
 export { initialRunState, reduceRunState } from './RunState.js'
+export type { BranchOutcome, SplitResult } from './SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from './StateHandler.js'
 export type { StateBuilders } from './StateHandler.js'
 export { router, task } from './StateHandler.js'
 export { stateBuilders } from './StateHandler.js'
+export type { StepOutcome, StepOutput,SteppedHandler, SteppedOptions } from './Stepped.js'
+export { done, more, stepped, validateStepped } from './Stepped.js'
 export type { ResolvedTaskConfig, TaskConfig } from './TaskConfig.js'
 export { resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
 export type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
+export type { TimerHandler, TimerOptions, TimerWait } from './Timer.js'
+export { timer, validateTimer, wakeAt } from './Timer.js'
 export type { Workflow } from './Workflow.js'
 export { workflow } from './Workflow.js'
 export type { WorkflowDefinition } from './WorkflowDefinition.js'

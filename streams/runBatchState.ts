@@ -38,7 +38,14 @@ import {
 } from 'rxjs'
 
 import type { BatchHandler, BatchProgress, ItemContext, ItemResult } from '../src/Batch.js'
-import { cancelledError, isRetryable, nonRetryable, taskExecutionError, toCanoError, workflowError } from '../src/CanoError.js'
+import {
+  cancelledError,
+  isRetryable,
+  nonRetryable,
+  taskExecutionError,
+  toCanoError,
+  workflowError,
+} from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
@@ -144,7 +151,9 @@ const runItem = <S extends string, R extends ResourceRecord>(
           if (settled) return
           settled = true
           subscriber.error(
-            taskExecutionError(`processItem for state ${JSON.stringify(env.state)} (item ${index}) completed without a value`),
+            taskExecutionError(
+              `processItem for state ${JSON.stringify(env.state)} (item ${index}) completed without a value`,
+            ),
           )
         },
       })
@@ -154,13 +163,18 @@ const runItem = <S extends string, R extends ResourceRecord>(
         ictx.release()
       }
     })
-    return one.pipe(
-      retryWithBackoff<unknown>({
-        mode: handler.itemRetry,
-        random: env.random,
-        scheduler: env.scheduler,
-        shouldRetry: (e) => isRetryable(e) && !parent.aborted,
-      }),
+    const retried$ =
+      handler.itemRetry._tag === 'None'
+        ? one
+        : one.pipe(
+            retryWithBackoff<unknown>({
+              mode: handler.itemRetry,
+              random: env.random,
+              scheduler: env.scheduler,
+              shouldRetry: (e) => isRetryable(e) && !parent.aborted,
+            }),
+          )
+    return retried$.pipe(
       map((value): ItemResult<unknown> => ({ _tag: 'Ok', index, value })),
       catchError((e: unknown) => of<ItemResult<unknown>>({ _tag: 'Err', index, error: toCanoError(e) })),
     )

@@ -50,7 +50,10 @@ import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
+import { runPollState } from './runPollState.js'
+import { runSteppedState } from './runSteppedState.js'
 import { runTaskState } from './runTaskState.js'
+import { runTimerState } from './runTimerState.js'
 import type { StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
@@ -207,7 +210,20 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       return env
     }
 
-    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => runTaskState(compiled.handler, envOf(compiled))
+    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => {
+      const handler = compiled.handler
+      const env = envOf(compiled)
+      switch (handler._tag) {
+        case 'Task':
+          return runTaskState(handler, env)
+        case 'Poll':
+          return runPollState(handler, env)
+        case 'Stepped':
+          return runSteppedState(handler, env)
+        case 'Timer':
+          return runTimerState(handler, env)
+      }
+    }
 
     // -- the loop ----------------------------------------------------------------------
     const visit$: Observable<Outcome<S>> = concat(

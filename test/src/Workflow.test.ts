@@ -79,7 +79,10 @@ describe('workflow', () => {
     })
 
     it('starting at an exit state completes at once without running a task', async () => {
-      const flow = workflow<'A' | 'Done' | 'Failed'>()({ exits: ['Done', 'Failed'], states: { A: task(() => 'Done' as const) } })
+      const flow = workflow<'A' | 'Done' | 'Failed'>()({
+        exits: ['Done', 'Failed'],
+        states: { A: task(() => 'Done' as const) },
+      })
       const events = await collect(flow.run$('Done', { workflowId: 'w' }))
       expect(untimed(events)).to.deep.equal([
         { _tag: 'RunStarted', workflowId: 'w', initial: 'Done' },
@@ -102,7 +105,10 @@ describe('workflow', () => {
     })
 
     it('fails with a Workflow error when a task returns a state that has no handler', async () => {
-      const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Ghost' as unknown as 'Done') } })
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: { A: task(() => 'Ghost' as unknown as 'Done') },
+      })
       const f = await rejectionOf(flow.orchestrate('A'))
       expect(f.error).to.deep.equal(workflowError('No task registered for state: "Ghost"', 'Ghost'))
     })
@@ -227,7 +233,15 @@ describe('workflow', () => {
                 if (calls < 3) throw new Error(`boom ${calls}`)
                 return 'Done' as const
               },
-              { retry: RetryMode.exponentialCustom({ maxRetries: 3, baseDelayMs: 100, multiplier: 2, maxDelayMs: 1_000, jitter: 0 }) },
+              {
+                retry: RetryMode.exponentialCustom({
+                  maxRetries: 3,
+                  baseDelayMs: 100,
+                  multiplier: 2,
+                  maxDelayMs: 1_000,
+                  jitter: 0,
+                }),
+              },
             ),
           },
         })
@@ -237,7 +251,11 @@ describe('workflow', () => {
         sub.unsubscribe()
         const timeline = events
           .filter((e) => e._tag === 'AttemptFailed' || e._tag === 'RetryScheduled' || e._tag === 'TaskSucceeded')
-          .map((e) => [e._tag, e.at, e._tag === 'RetryScheduled' ? e.delayMs : e._tag === 'AttemptFailed' ? e.attempt : e.attempts])
+          .map((e) => [
+            e._tag,
+            e.at,
+            e._tag === 'RetryScheduled' ? e.delayMs : e._tag === 'AttemptFailed' ? e.attempt : e.attempts,
+          ])
         expect(timeline).to.deep.equal([
           ['AttemptFailed', 0, 1],
           ['RetryScheduled', 0, 100],
@@ -398,7 +416,9 @@ describe('workflow', () => {
       let ran = false
       const log: string[] = []
       const flow = workflow<'A' | 'Done'>()({
-        resources: Resources.of({ r: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') } }),
+        resources: Resources.of({
+          r: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') },
+        }),
         exits: ['Done'],
         states: { A: task(() => ((ran = true), 'Done' as const)) },
       })
@@ -413,7 +433,9 @@ describe('workflow', () => {
       let signal: AbortSignal | undefined
       let sub: Subscription | undefined
       const flow = workflow<'A' | 'Done'>()({
-        resources: Resources.of({ r: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') } }),
+        resources: Resources.of({
+          r: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') },
+        }),
         exits: ['Done'],
         states: {
           A: task(
@@ -488,7 +510,9 @@ describe('workflow', () => {
     it('skips setup and teardown with manageResources: false', async () => {
       const log: string[] = []
       const flow = workflow<'A' | 'Done'>()({
-        resources: Resources.of({ a: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') } }),
+        resources: Resources.of({
+          a: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') },
+        }),
         exits: ['Done'],
         states: { A: task(() => 'Done' as const) },
       })
@@ -518,7 +542,9 @@ describe('workflow', () => {
         exits: ['Done'],
         observers: [broken],
         states: {
-          A: task(() => (++calls === 1 ? Promise.reject(new Error('flaky')) : 'Done'), { retry: RetryMode.fixed(1, 0) }),
+          A: task(() => (++calls === 1 ? Promise.reject(new Error('flaky')) : 'Done'), {
+            retry: RetryMode.fixed(1, 0),
+          }),
         },
       })
       const events = await collect(flow.run$('A', { observers: [hooks] }))
@@ -533,7 +559,14 @@ describe('workflow', () => {
       const tags: string[] = []
       const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
       await flow.orchestrate('A', { observers: [{ onEvent: (e) => tags.push(e._tag) }] })
-      expect(tags).to.deep.equal(['RunStarted', 'StateEntered', 'TaskStarted', 'TaskSucceeded', 'StateEntered', 'RunCompleted'])
+      expect(tags).to.deep.equal([
+        'RunStarted',
+        'StateEntered',
+        'TaskStarted',
+        'TaskSucceeded',
+        'StateEntered',
+        'RunCompleted',
+      ])
     })
   })
 
@@ -549,7 +582,13 @@ describe('workflow', () => {
       })
       const snaps = await lastValueFrom(flow.snapshot$('A', { workflowId: 's' }).pipe(toArray()))
       const last = snaps.at(-1)
-      expect(last).to.include({ workflowId: 's', status: 'completed', current: 'Done', totalAttempts: 3, totalRetries: 1 })
+      expect(last).to.include({
+        workflowId: 's',
+        status: 'completed',
+        current: 'Done',
+        totalAttempts: 3,
+        totalRetries: 1,
+      })
       expect(last?.history).to.deep.equal(['A', 'B', 'Done'])
       expect(Object.isFrozen(last)).to.equal(true)
       expect(snaps[0]?.status).to.equal('running')
@@ -578,7 +617,9 @@ describe('workflow', () => {
         },
       })
       expect(flow.toMermaid()).to.equal(
-        ['stateDiagram-v2', '  A --> B', '  A --> Failed', '  B --> Done', '  Done --> [*]', '  Failed --> [*]'].join('\n'),
+        ['stateDiagram-v2', '  A --> B', '  A --> Failed', '  B --> Done', '  Done --> [*]', '  Failed --> [*]'].join(
+          '\n',
+        ),
       )
     })
   })
@@ -605,17 +646,19 @@ describe('workflow', () => {
       expect(bad({ exits: ['Done'], states: { A: task(() => 'Done' as const, { attemptTimeoutMs: 0 }) } })).to.match(
         /^state "A": attemptTimeoutMs must be a finite number/,
       )
-      expect(bad({ exits: ['Done'], states: { A: task(() => 'Done' as const, { attemptTimeoutMs: Number.NaN }) } })).to.match(
-        /^state "A": attemptTimeoutMs/,
-      )
-      expect(bad({ exits: ['Done'], states: { A: task(() => 'Done' as const, { retry: RetryMode.fixed(-1, 10) }) } })).to.equal(
-        'state "A": retry.retries must be a non-negative integer, got -1',
-      )
+      expect(
+        bad({ exits: ['Done'], states: { A: task(() => 'Done' as const, { attemptTimeoutMs: Number.NaN }) } }),
+      ).to.match(/^state "A": attemptTimeoutMs/)
+      expect(
+        bad({ exits: ['Done'], states: { A: task(() => 'Done' as const, { retry: RetryMode.fixed(-1, 10) }) } }),
+      ).to.equal('state "A": retry.retries must be a non-negative integer, got -1')
       expect(bad({ exits: ['Done'], states: { A: task(() => 'Done' as const, { to: ['Nope' as 'Done'] }) } })).to.equal(
         'state "A": declared target "Nope" is neither a state nor an exit',
       )
       expect(bad({ exits: ['Done'], states: { A: ok }, totalTimeoutMs: -5 })).to.match(/^totalTimeoutMs must be/)
-      expect(bad({ exits: ['Done'], states: { A: ok }, version: 1.5 })).to.match(/^version must be a non-negative integer/)
+      expect(bad({ exits: ['Done'], states: { A: ok }, version: 1.5 })).to.match(
+        /^version must be a non-negative integer/,
+      )
       expect(bad({ exits: [''], states: { A: ok } })).to.match(/must be a non-empty string/)
     })
 

@@ -1,0 +1,110 @@
+/**
+ * The `poll` state kind: the whole poll loop is one attempt of the retry loop (so `attemptTimeoutMs`
+ * bounds the loop and a retry restarts it, as in cano). Inside the loop, `pending(d)` waits `d` ms
+ * on the run's scheduler (none for 0) and resets the consecutive-error count; an error fails at
+ * once under `failFast`, or under `retryOnError({ maxErrors, delayMs })` waits `delayMs` and polls
+ * again until error number `maxErrors + 1`; `maxPolls` caps the number of calls.
+ *
+ * @internal
+ * @since 0.1.0
+ */
+import {
+  catchError,
+  defer,
+  EMPTY,
+  expand,
+  filter,
+  map,
+  mergeMap,
+  type Observable,
+  of,
+  queueScheduler,
+  subscribeOn,
+  take,
+  throwError,
+  throwIfEmpty,
+  timer,
+} from 'rxjs'
+
+import { nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
+import { describeValue } from '../src/internal/describeValue.js'
+import type { PollHandler, PollOutcome } from '../src/Poll.js'
+import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import { attemptWork } from './attemptWork.js'
+import { fromTaskOutput } from './fromTaskOutput.js'
+import { runStateBody, type StateEnv } from './stateRunner.js'
+
+type LoopStep<S extends string> = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: S }
+const POLL = { _tag: 'Poll' } as const
+
+const MAX_TIMER_MS = 2_147_483_647
+
+const isOutcome = (u: unknown): u is PollOutcome<string> => {
+  if (typeof u !== 'object' || u === null) return false
+  const o = u as { _tag?: unknown; state?: unknown; delayMs?: unknown }
+  return (
+    (o._tag === 'Ready' && typeof o.state === 'string') ||
+    (o._tag === 'Pending' && typeof o.delayMs === 'number' && Number.isFinite(o.delayMs) && o.delayMs >= 0 && o.delayMs <= MAX_TIMER_MS)
+  )
+}
+
+/** @internal The poll loop of one attempt. */
+const pollLoop = <S extends string, R extends ResourceRecord>(
+  handler: PollHandler<S, R>,
+  env: StateEnv<S, R>,
+  ctx: TaskContext<R>,
+): Observable<S> =>
+  defer(() => {
+    let polls = 0
+    let errors = 0
+    const policy = handler.onError
+    const afterError = (thrown: unknown): Observable<LoopStep<S>> => {
+      if (policy._tag === 'FailFast' || errors + 1 > policy.maxErrors) return throwError(() => thrown)
+      errors += 1
+      return policy.delayMs > 0 ? timer(policy.delayMs, env.scheduler).pipe(map(() => POLL)) : of(POLL)
+    }
+    const pollOnce = (): Observable<LoopStep<S>> => {
+      polls += 1
+      if (handler.maxPolls !== undefined && polls > handler.maxPolls)
+        return throwError(() =>
+          taskExecutionError(`poll for state ${JSON.stringify(env.state)} was not ready after ${handler.maxPolls} polls`),
+        )
+      return fromTaskOutput<unknown>(() => handler.poll(ctx)).pipe(
+        take(1),
+        throwIfEmpty(() => taskExecutionError(`poll for state ${JSON.stringify(env.state)} completed without an outcome`)),
+        map((outcome) => ({ ok: true as const, outcome })),
+        catchError((thrown: unknown) => of({ ok: false as const, thrown })),
+        mergeMap((r): Observable<LoopStep<S>> => {
+          if (!r.ok) return afterError(r.thrown)
+          if (!isOutcome(r.outcome))
+            return throwError(() =>
+              nonRetryable(
+                workflowError(
+                  `poll for state ${JSON.stringify(env.state)} returned ${describeValue(r.outcome)}; expected ready(state) or pending(delayMs) with a delay in [0, ${MAX_TIMER_MS}]`,
+                  env.state,
+                ),
+              ),
+            )
+          if (r.outcome._tag === 'Ready') return of({ _tag: 'Ready', state: r.outcome.state as S })
+          errors = 0
+          const d = r.outcome.delayMs
+          return d > 0 ? timer(d, env.scheduler).pipe(map(() => POLL)) : of(POLL)
+        }),
+      )
+    }
+    return of<LoopStep<S>>(POLL).pipe(
+      expand((step) => (step._tag === 'Poll' ? defer(pollOnce).pipe(subscribeOn(queueScheduler)) : EMPTY)),
+      filter((step): step is { readonly _tag: 'Ready'; readonly state: S } => step._tag === 'Ready'),
+      take(1),
+      map((step) => step.state),
+    )
+  })
+
+/** @internal Runs a `poll` state. */
+export const runPollState = <S extends string, R extends ResourceRecord>(
+  handler: PollHandler<S, R>,
+  env: StateEnv<S, R>,
+): Observable<S> =>
+  runStateBody(env, ({ succeed, fail, add }) =>
+    attemptWork<S, R, S>({ ...env, fast: false }, (ctx) => pollLoop(handler, env, ctx), { onValue: succeed, onError: fail, add }),
+  )

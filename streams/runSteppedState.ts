@@ -1,0 +1,141 @@
+/**
+ * The `stepped` state kind: an RxJS `expand` feeds each cursor back into the next step until a step
+ * answers `done(state)`. Each step is one unit of work under the retry loop (a retry repeats that
+ * step with the same cursor; `attemptTimeoutMs` bounds each step). Every `more(cursor)` is encoded
+ * with the state's io-ts codec, round-tripped through JSON and decoded back (so the next step sees
+ * exactly what a resumed run would see), reported as `CursorAdvanced`, and handed to `persist`
+ * (the checkpoint hook) before the next step starts. Steps are subscribed through `queueScheduler`,
+ * so a million synchronous steps run with a flat stack.
+ *
+ * @internal
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import { PathReporter } from 'io-ts/lib/PathReporter.js'
+import { concat, defer, EMPTY, expand, filter, mergeMap, Observable, of, queueScheduler, subscribeOn, take, throwError } from 'rxjs'
+
+import type { CanoError } from '../codecs/CanoError.js'
+import { decodeFailedError, workflowError } from '../src/CanoError.js'
+import { describeValue } from '../src/internal/describeValue.js'
+import type { StepOutcome,SteppedHandler } from '../src/Stepped.js'
+import type { ResourceRecord } from '../src/TaskContext.js'
+import { attemptWork } from './attemptWork.js'
+import { runStateBody, type StateEnv } from './stateRunner.js'
+
+/** @internal Where a stepped state starts and how it persists cursors. */
+export interface SteppedHooks {
+  /** The encoded cursor a resumed run continues from (steps before it are not repeated). */
+  readonly resumeCursor?: { readonly encoded: unknown; readonly step: number }
+  /** Persists an encoded cursor before the next step; the Observable completes when it is durable. */
+  readonly persist?: (encoded: unknown, step: number) => Observable<never>
+}
+
+type Loop<S extends string> =
+  | { readonly _tag: 'Step'; readonly cursor: unknown; readonly step: number }
+  | { readonly _tag: 'Done'; readonly state: S; readonly steps: number }
+
+const isStepOutcome = (u: unknown): u is StepOutcome<unknown, string> => {
+  if (typeof u !== 'object' || u === null) return false
+  const o = u as { _tag?: unknown; state?: unknown }
+  return (o._tag === 'More' && 'cursor' in o) || (o._tag === 'Done' && typeof o.state === 'string')
+}
+
+/** @internal Encodes `cursor`, round-trips it through JSON and decodes it back. */
+export const roundTripCursor = (
+  codec: SteppedHandler<string, ResourceRecord>['cursor'],
+  cursor: unknown,
+  where: string,
+): E.Either<CanoError, { readonly encoded: unknown; readonly decoded: unknown }> => {
+  let encoded: unknown
+  let json: unknown
+  try {
+    encoded = codec.encode(cursor)
+    const text = JSON.stringify(encoded) as string | undefined
+    if (text === undefined) return E.left(decodeFailedError(codec.name, ['the encoded cursor is not JSON (undefined or a function)'], where))
+    json = JSON.parse(text)
+  } catch (e: unknown) {
+    return E.left(decodeFailedError(codec.name, [`the cursor does not encode to JSON: ${e instanceof Error ? e.message : describeValue(e)}`], where))
+  }
+  return decodeCursor(codec, json, where, encoded)
+}
+
+/** @internal Decodes an encoded (JSON) cursor; `DecodeFailed` names the codec and `where`. */
+export const decodeCursor = (
+  codec: SteppedHandler<string, ResourceRecord>['cursor'],
+  json: unknown,
+  where: string,
+  encoded: unknown = json,
+): E.Either<CanoError, { readonly encoded: unknown; readonly decoded: unknown }> => {
+  const decoded = codec.decode(json)
+  return E.isRight(decoded)
+    ? E.right({ encoded, decoded: decoded.right })
+    : E.left(decodeFailedError(codec.name, PathReporter.report(decoded), where))
+}
+
+/** @internal Runs a `stepped` state. */
+export const runSteppedState = <S extends string, R extends ResourceRecord>(
+  handler: SteppedHandler<S, R>,
+  env: StateEnv<S, R>,
+  hooks: SteppedHooks = {},
+): Observable<S> =>
+  runStateBody(env, ({ succeed, fail, add }) => {
+    const label = JSON.stringify(env.state)
+    let seed: Loop<S> = { _tag: 'Step', cursor: undefined, step: 0 }
+    if (hooks.resumeCursor !== undefined) {
+      const { encoded, step } = hooks.resumeCursor
+      const back = decodeCursor(handler.cursor, encoded, `state ${label}, resumed cursor of step ${step}`)
+      if (E.isLeft(back)) return fail(back.left)
+      seed = { _tag: 'Step', cursor: back.right.decoded, step }
+    }
+
+    const stepOnce = (cursor: unknown, step: number): Observable<Loop<S>> =>
+      new Observable<unknown>((sub) =>
+        attemptWork<S, R, unknown>(env, (ctx) => handler.step(ctx, cursor), {
+          onValue: (v) => {
+            sub.next(v)
+            sub.complete()
+          },
+          onError: (e) => sub.error(e),
+          add: (t) => sub.add(t),
+        }),
+      ).pipe(
+        take(1),
+        mergeMap((outcome): Observable<Loop<S>> => {
+          const n = step + 1
+          if (!isStepOutcome(outcome))
+            return throwError(() =>
+              workflowError(
+                `step ${n} of state ${label} returned ${describeValue(outcome)}; expected more(cursor) or done(state)`,
+                env.state,
+              ),
+            )
+          if (outcome._tag === 'Done') return of({ _tag: 'Done', state: outcome.state as S, steps: n })
+          const trip = roundTripCursor(handler.cursor, outcome.cursor, `state ${label}, step ${n}`)
+          if (E.isLeft(trip)) return throwError(() => trip.left)
+          if (env.emit !== undefined)
+            env.emit({
+              _tag: 'CursorAdvanced',
+              workflowId: env.workflowId,
+              at: env.now(),
+              state: env.state,
+              taskId: env.taskId,
+              step: n,
+              cursor: trip.right.encoded,
+            })
+          const next: Loop<S> = { _tag: 'Step', cursor: trip.right.decoded, step: n }
+          // the cursor is durable before the next step starts
+          return hooks.persist === undefined ? of(next) : concat(hooks.persist(trip.right.encoded, n), of(next))
+        }),
+      )
+
+    add(
+      of(seed)
+        .pipe(
+          expand((l: Loop<S>) => (l._tag === 'Step' ? defer(() => stepOnce(l.cursor, l.step)).pipe(subscribeOn(queueScheduler)) : EMPTY)),
+          filter((l): l is Extract<Loop<S>, { _tag: 'Done' }> => l._tag === 'Done'),
+          take(1),
+        )
+        .subscribe({ next: (d) => succeed(d.state, d.steps), error: fail }),
+    )
+    return undefined
+  })

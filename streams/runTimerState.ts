@@ -1,0 +1,45 @@
+/**
+ * The `timer` state kind: computes the wake-up instant once (or takes the one a resumed run
+ * persisted), reports it as `TimerArmed`, and waits on the run's scheduler for what is left. A
+ * cancelled run stops waiting at once (the wait is an RxJS `timer`, unsubscribed with the run).
+ *
+ * @internal
+ * @since 0.1.0
+ */
+import { type Observable, timer } from 'rxjs'
+
+import type { ResourceRecord } from '../src/TaskContext.js'
+import { type TimerHandler, wakeAt } from '../src/Timer.js'
+import { progressOf } from './attemptWork.js'
+import { AttemptContext } from './runTask.js'
+import { runStateBody, type StateEnv } from './stateRunner.js'
+
+/** @internal Runs a `timer` state; `resumeWakeAt` is the instant a resumed run persisted. */
+export const runTimerState = <S extends string, R extends ResourceRecord>(
+  handler: TimerHandler<S, R>,
+  env: StateEnv<S, R>,
+  resumeWakeAt?: number,
+): Observable<S> =>
+  runStateBody(env, ({ succeed, fail, add }) => {
+    const now = env.now()
+    let at = resumeWakeAt
+    if (at === undefined) {
+      let wait: unknown
+      try {
+        wait =
+          typeof handler.wait === 'function'
+            ? handler.wait(new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env.runSignal, false))
+            : handler.wait
+      } catch (thrown: unknown) {
+        return fail(thrown)
+      }
+      const checked = wakeAt(wait, now, `state ${JSON.stringify(env.state)}`)
+      if (checked._tag === 'Left') return fail(checked.left)
+      at = checked.right
+    }
+    const wakeUp = at
+    if (env.emit !== undefined)
+      env.emit({ _tag: 'TimerArmed', workflowId: env.workflowId, at: now, state: env.state, taskId: env.taskId, wakeAt: wakeUp })
+    add(timer(Math.max(0, wakeUp - now), env.scheduler).subscribe(() => succeed(handler.then, 1)))
+    return undefined
+  })

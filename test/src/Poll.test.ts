@@ -1,0 +1,228 @@
+import { expect } from 'chai'
+import { asyncScheduler, map, timer } from 'rxjs'
+
+import { configurationError, taskExecutionError, timeoutError, workflowError } from '../../src/CanoError.js'
+import { failFast, pending, poll, ready, retryOnError, validatePoll } from '../../src/Poll.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { workflow } from '../../src/Workflow.js'
+import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
+
+type Step = 'Wait' | 'Done'
+
+/** The virtual clock inside `TestScheduler.run` (asyncScheduler is patched there). */
+const clock = (): number => asyncScheduler.now()
+
+/** A poll function answering from a script, recording the virtual time of each call. */
+const scripted = (script: ReadonlyArray<'error' | number | 'ready'>, calls: number[], now: () => number) => {
+  let i = 0
+  return () => {
+    calls.push(now())
+    const next = script[Math.min(i++, script.length - 1)]
+    if (next === 'error') throw new Error(`poll error ${i}`)
+    return next === 'ready' ? ready('Done' as const) : pending(next ?? 0)
+  }
+}
+
+describe('poll', () => {
+  it('waits each pending delay on the scheduler, then moves to the ready state', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: ({ poll: p }) => ({ Wait: p(scripted([100, 200, 'ready'], calls, clock)) }),
+      }).run$('Wait', { workflowId: 'p1' }),
+    )
+    expect(calls).to.deep.equal([0, 100, 300])
+    expect(timeline(events, ['TaskSucceeded', 'RunCompleted'])).to.deep.equal([
+      ['TaskSucceeded', 300],
+      ['RunCompleted', 300],
+    ])
+  })
+
+  it('fails at the first error under failFast (the default) without retrying', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({ exits: ['Done'], states: { Wait: poll(scripted(['error', 'ready'], calls, clock)) } }).run$(
+        'Wait',
+        {
+          workflowId: 'p2',
+        },
+      ),
+    )
+    expect(calls).to.deep.equal([0])
+    expect(lastEvent(events)).to.deep.include({ _tag: 'RunFailed', state: 'Wait' })
+    expect(events.filter((e) => e._tag === 'RetryScheduled')).to.deep.equal([])
+  })
+
+  it('tolerates maxErrors consecutive errors and fails on the next one', () => {
+    const ok: number[] = []
+    const okEvents = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: {
+          Wait: poll(scripted(['error', 'error', 'ready'], ok, clock), { onError: retryOnError({ maxErrors: 2 }) }),
+        },
+      }).run$('Wait', { workflowId: 'p3' }),
+    )
+    expect(lastEvent(okEvents)._tag).to.equal('RunCompleted')
+    expect(ok).to.deep.equal([0, 0, 0]) // cano re-polls at once after an error
+
+    const bad: number[] = []
+    const badEvents = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: {
+          Wait: poll(scripted(['error', 'error', 'error', 'ready'], bad, clock), {
+            onError: retryOnError({ maxErrors: 2 }),
+          }),
+        },
+      }).run$('Wait', { workflowId: 'p4' }),
+    )
+    expect(bad.length).to.equal(3)
+    const end = lastEvent(badEvents)
+    expect(end._tag === 'RunFailed' ? end.error.message : '').to.equal('poll error 3')
+  })
+
+  it('resets the consecutive-error count on pending', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: {
+          Wait: poll(scripted(['error', 'error', 10, 'error', 'error', 'ready'], calls, clock), {
+            onError: retryOnError({ maxErrors: 2 }),
+          }),
+        },
+      }).run$('Wait', { workflowId: 'p5' }),
+    )
+    expect(lastEvent(events)._tag).to.equal('RunCompleted')
+    expect(calls).to.deep.equal([0, 0, 0, 10, 10, 10])
+  })
+
+  it('waits delayMs between erroring polls when asked (beyond cano)', () => {
+    const calls: number[] = []
+    eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: {
+          Wait: poll(scripted(['error', 'error', 'ready'], calls, clock), {
+            onError: retryOnError({ maxErrors: 5, delayMs: 50 }),
+          }),
+        },
+      }).run$('Wait', { workflowId: 'p6' }),
+    )
+    expect(calls).to.deep.equal([0, 50, 100])
+  })
+
+  it('gives up after maxPolls polls', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({ exits: ['Done'], states: { Wait: poll(scripted([0], calls, clock), { maxPolls: 5 }) } }).run$(
+        'Wait',
+        {
+          workflowId: 'p7',
+        },
+      ),
+    )
+    expect(calls.length).to.equal(5)
+    const end = lastEvent(events)
+    expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(
+      taskExecutionError('poll for state "Wait" was not ready after 5 polls'),
+    )
+  })
+
+  it('bounds the whole loop with attemptTimeoutMs', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Wait: poll(scripted([100], calls, clock), { attemptTimeoutMs: 250 }) },
+      }).run$('Wait', { workflowId: 'p8' }),
+    )
+    expect(calls).to.deep.equal([0, 100, 200])
+    expect(lastEvent(events)).to.deep.equal({
+      _tag: 'RunFailed',
+      workflowId: 'p8',
+      at: 250,
+      state: 'Wait',
+      error: timeoutError(250),
+    })
+  })
+
+  it('restarts the loop from scratch on each retry when retries are configured', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Wait: poll(scripted([10, 'error', 10, 'ready'], calls, clock), { retry: RetryMode.fixed(1, 5) }) },
+      }).run$('Wait', { workflowId: 'p9' }),
+    )
+    expect(calls).to.deep.equal([0, 10, 15, 25])
+    expect(lastEvent(events)._tag).to.equal('RunCompleted')
+  })
+
+  it('fails with a Workflow error, without retrying, on an outcome that is neither ready nor pending', () => {
+    let calls = 0
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Wait: poll(() => (calls++, pending(-5)), { retry: RetryMode.fixed(3, 1) }) },
+      }).run$('Wait', { workflowId: 'p10' }),
+    )
+    expect(calls).to.equal(1)
+    const end = lastEvent(events)
+    expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(
+      workflowError(
+        'poll for state "Wait" returned {"_tag":"Pending","delayMs":-5}; expected ready(state) or pending(delayMs) with a delay in [0, 2147483647]',
+        'Wait',
+      ),
+    )
+  })
+
+  it('accepts Promise and Observable poll results', async () => {
+    let n = 0
+    const flow = workflow<Step>()({
+      exits: ['Done'],
+      states: { Wait: poll(async () => (++n < 3 ? pending(0) : ready('Done' as const))) },
+    })
+    expect(await flow.orchestrate('Wait')).to.equal('Done')
+    expect(n).to.equal(3)
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Wait: poll(() => timer(30).pipe(map(() => ready('Done' as const)))) },
+      }).run$('Wait', { workflowId: 'p11' }),
+    )
+    expect(timeline(events, ['RunCompleted'])).to.deep.equal([['RunCompleted', 30]])
+  })
+
+  describe('validatePoll', () => {
+    it('rejects bad options, naming the state', () => {
+      const where = 'state "Wait"'
+      expect(
+        validatePoll(
+          poll(() => ready('Done'), { maxPolls: 0 }),
+          where,
+        ),
+      ).to.deep.equal(configurationError('state "Wait": maxPolls must be a positive integer, got 0'))
+      expect(
+        validatePoll(
+          poll(() => ready('Done'), { onError: retryOnError({ maxErrors: -1 }) }),
+          where,
+        )?.message,
+      ).to.equal('state "Wait": onError.maxErrors must be a non-negative integer, got -1')
+      expect(
+        validatePoll(
+          poll(() => ready('Done'), { onError: retryOnError({ maxErrors: 1, delayMs: Number.NaN }) }),
+          where,
+        )?.message,
+      ).to.match(/onError.delayMs must be a finite number/)
+      expect(
+        validatePoll(
+          poll(() => ready('Done'), { onError: failFast() }),
+          where,
+        ),
+      ).to.equal(undefined)
+    })
+  })
+})

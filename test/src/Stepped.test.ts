@@ -1,0 +1,185 @@
+import { expect } from 'chai'
+import * as E from 'fp-ts/lib/Either.js'
+import * as t from 'io-ts'
+import { asyncScheduler, map, timer } from 'rxjs'
+
+import { configurationError, decodeFailedError, taskExecutionError } from '../../src/CanoError.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { done, more, stepped, validateStepped } from '../../src/Stepped.js'
+import { workflow } from '../../src/Workflow.js'
+import { eventsInVirtualTime, eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
+
+type Step = 'Scan' | 'Report'
+
+/** A cursor codec that is a `Date` in memory and an ISO string on the wire. */
+const DateFromISO = new t.Type<Date, string, unknown>(
+  'DateFromISO',
+  (u): u is Date => u instanceof Date,
+  (u, c) => {
+    if (typeof u !== 'string') return t.failure(u, c)
+    const d = new Date(u)
+    return Number.isNaN(d.getTime()) ? t.failure(u, c) : t.success(d)
+  },
+  (d) => d.toISOString(),
+)
+
+describe('stepped', () => {
+  it('feeds each cursor back until done, starting from undefined, and reports every cursor', async () => {
+    const seen: Array<number | undefined> = []
+    const flow = workflow<Step>()({
+      exits: ['Report'],
+      states: ({ stepped: s }) => ({
+        Scan: s({
+          cursor: t.number,
+          step: (_ctx, c) => {
+            seen.push(c)
+            return (c ?? 0) >= 3 ? done('Report') : more((c ?? 0) + 1)
+          },
+        }),
+      }),
+    })
+    const events = await eventsOf(flow.run$('Scan', { workflowId: 's1' }))
+    expect(seen).to.deep.equal([undefined, 1, 2, 3])
+    expect(events.flatMap((e) => (e._tag === 'CursorAdvanced' ? [[e.step, e.cursor]] : []))).to.deep.equal([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ])
+    expect(lastEvent(events)).to.deep.include({ _tag: 'RunCompleted', state: 'Report' })
+    const ok = events.find((e) => e._tag === 'TaskSucceeded')
+    expect(ok).to.deep.include({ attempts: 4, next: 'Report' })
+  })
+
+  it('encodes cursors with the codec and hands the next step the decoded value', async () => {
+    const received: unknown[] = []
+    const start = new Date('2026-01-01T00:00:00.000Z')
+    const flow = workflow<Step>()({
+      exits: ['Report'],
+      states: {
+        Scan: stepped({
+          cursor: DateFromISO,
+          step: (_ctx, c) => {
+            received.push(c)
+            if (c === undefined) return more(start)
+            return c.getUTCDate() >= 3 ? done('Report' as const) : more(new Date(c.getTime() + 86_400_000))
+          },
+        }),
+      },
+    })
+    const events = await eventsOf(flow.run$('Scan'))
+    expect(received.slice(1).every((d) => d instanceof Date)).to.equal(true)
+    expect(events.flatMap((e) => (e._tag === 'CursorAdvanced' ? [e.cursor] : []))).to.deep.equal([
+      '2026-01-01T00:00:00.000Z',
+      '2026-01-02T00:00:00.000Z',
+      '2026-01-03T00:00:00.000Z',
+    ])
+  })
+
+  it('fails with DecodeFailed naming the state and step when a cursor does not encode and decode back', async () => {
+    const flow = workflow<Step>()({
+      exits: ['Report'],
+      states: {
+        Scan: stepped({ cursor: t.number, step: (_ctx, c) => (c === undefined ? more(1) : more(Number.NaN)) }),
+      },
+    })
+    const events = await eventsOf(flow.run$('Scan'))
+    const end = lastEvent(events)
+    expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(
+      decodeFailedError('number', ['Invalid value null supplied to : number'], 'state "Scan", step 2'),
+    )
+  })
+
+  it('retries a failed step on its own, with the same cursor', async () => {
+    const seen: Array<number | undefined> = []
+    let failures = 0
+    const flow = workflow<Step>()({
+      exits: ['Report'],
+      states: {
+        Scan: stepped({
+          cursor: t.number,
+          retry: RetryMode.fixed(2, 0),
+          step: async (_ctx, c) => {
+            seen.push(c)
+            if (c === 1 && failures++ === 0) throw new Error('flaky page')
+            return (c ?? 0) >= 2 ? done('Report' as const) : more((c ?? 0) + 1)
+          },
+        }),
+      },
+    })
+    expect(await flow.orchestrate('Scan')).to.equal('Report')
+    expect(seen).to.deep.equal([undefined, 1, 1, 2])
+  })
+
+  it('applies attemptTimeoutMs to each step, not to the whole loop (virtual time)', () => {
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Report'],
+        states: {
+          Scan: stepped({
+            cursor: t.number,
+            attemptTimeoutMs: 50,
+            step: (_ctx, c) => timer(40).pipe(map(() => ((c ?? 0) >= 4 ? done('Report' as const) : more((c ?? 0) + 1)))),
+          }),
+        },
+      }).run$('Scan', { workflowId: 's2' }),
+    )
+    expect(timeline(events, ['RunCompleted'])).to.deep.equal([['RunCompleted', 200]])
+    expect(asyncScheduler.now()).to.be.a('number')
+  })
+
+  it('catches a throwing step like any task (cano 0.12 lets it escape)', async () => {
+    const flow = workflow<Step>()({
+      exits: ['Report'],
+      states: {
+        Scan: stepped({
+          cursor: t.number,
+          retry: RetryMode.none(),
+          step: () => {
+            throw new Error('step exploded')
+          },
+        }),
+      },
+    })
+    const end = lastEvent(await eventsOf(flow.run$('Scan')))
+    expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(taskExecutionError('step exploded', new Error('step exploded')))
+  })
+
+  it('runs a million synchronous steps with a flat stack', async function () {
+    this.timeout(120_000)
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = Infinity
+    const depths: number[] = []
+    const flow = workflow<Step>()({
+      exits: ['Report'],
+      states: {
+        Scan: stepped({
+          cursor: t.number,
+          step: (_ctx, c) => {
+            const n = c ?? 0
+            if (n % 200_000 === 1) depths.push((new Error().stack ?? '').split('\n').length)
+            return n >= 1_000_000 ? done('Report' as const) : more(n + 1)
+          },
+        }),
+      },
+    })
+    try {
+      expect(await flow.orchestrate('Scan')).to.equal('Report')
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+    expect(depths.length).to.equal(5)
+    const steady = depths.slice(1)
+    expect(Math.max(...steady) - Math.min(...steady)).to.be.at.most(2)
+  })
+
+  describe('validateStepped', () => {
+    it('rejects a cursor that is not an io-ts codec', () => {
+      const h = stepped({ cursor: t.number, step: () => done('Report') })
+      expect(validateStepped({ ...h, cursor: JSON.parse('{}') as typeof h.cursor }, 'state "Scan"')).to.deep.equal(
+        configurationError('state "Scan": cursor must be an io-ts codec (e.g. t.number, t.type({ … }))'),
+      )
+      expect(validateStepped(h, 'state "Scan"')).to.equal(undefined)
+      expect(E.isRight(t.number.decode(1))).to.equal(true)
+    })
+  })
+})

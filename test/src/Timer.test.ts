@@ -1,0 +1,86 @@
+import { expect } from 'chai'
+import { type Subscription, timer as rxTimer } from 'rxjs'
+
+import { cancelledError, CanoFailure, configurationError } from '../../src/CanoError.js'
+import { task } from '../../src/StateHandler.js'
+import { timer, validateTimer, wakeAt } from '../../src/Timer.js'
+import { workflow } from '../../src/Workflow.js'
+import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
+
+type Step = 'Start' | 'Wait' | 'Done'
+
+describe('timer', () => {
+  it('waits the duration on the run scheduler, reporting the wake-up instant', () => {
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: 500, then: 'Done' }) },
+      }).run$('Start', { workflowId: 't1' }),
+    )
+    const armed = events.find((e) => e._tag === 'TimerArmed')
+    expect(armed).to.deep.equal({ _tag: 'TimerArmed', workflowId: 't1', at: 0, state: 'Wait', taskId: 'Wait', wakeAt: 500 })
+    expect(timeline(events, ['RunCompleted'])).to.deep.equal([['RunCompleted', 500]])
+  })
+
+  it('moves on at once when the instant is already past, and computes the wait from the context', () => {
+    const past = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: new Date(-1_000), then: 'Done' }) },
+      }).run$('Start', { workflowId: 't2' }),
+    )
+    expect(timeline(past, ['RunCompleted'])).to.deep.equal([['RunCompleted', 0]])
+    const computed = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: (ctx) => (ctx.workflowId === 't3' ? 250 : 1), then: 'Done' }) },
+      }).run$('Start', { workflowId: 't3' }),
+    )
+    expect(timeline(computed, ['RunCompleted'])).to.deep.equal([['RunCompleted', 250]])
+  })
+
+  it('is interrupted at once by cancellation', () => {
+    const ac = new AbortController()
+    let abortAt: Subscription | undefined
+    const events = eventsInVirtualTime(() => {
+      abortAt = rxTimer(120).subscribe(() => ac.abort())
+      return workflow<Step>()({
+        exits: ['Done'],
+        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: 60_000, then: 'Done' }) },
+      }).run$('Start', { workflowId: 't4', signal: ac.signal })
+    })
+    abortAt?.unsubscribe()
+    expect(lastEvent(events)).to.deep.equal({ _tag: 'RunCancelled', workflowId: 't4', at: 120, state: 'Wait', error: cancelledError() })
+  })
+
+  it('fails the run with a Configuration error when a computed wait is invalid', () => {
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: () => Number.NaN, then: 'Done' }) },
+      }).run$('Start', { workflowId: 't5' }),
+    )
+    const end = lastEvent(events)
+    expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(
+      configurationError('state "Wait": wait must be a duration in [0, 2147483647] ms, got NaN'),
+    )
+  })
+
+  it('rejects an invalid static wait at definition time', () => {
+    expect(() =>
+      workflow<Step>()({ exits: ['Done'], states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: -1, then: 'Done' }) } }),
+    ).to.throw(CanoFailure, 'state "Wait": wait must be a duration')
+    expect(validateTimer(timer({ wait: new Date('nope'), then: 'Done' }), 'state "W"')).to.deep.equal(
+      configurationError('state "W": wait is an invalid Date'),
+    )
+  })
+
+  describe('wakeAt', () => {
+    it('adds a duration to now and takes an instant as is', () => {
+      expect(wakeAt(5_000, 1_000, 'w')).to.deep.equal({ _tag: 'Right', right: 6_000 })
+      expect(wakeAt(new Date(42), 1_000, 'w')).to.deep.equal({ _tag: 'Right', right: 42 })
+      expect(wakeAt('soon', 0, 'w')._tag).to.equal('Left')
+      expect(wakeAt(Number.POSITIVE_INFINITY, 0, 'w')._tag).to.equal('Left')
+    })
+  })
+})

@@ -1,0 +1,586 @@
+import { expect } from 'chai'
+import * as TE from 'fp-ts/lib/TaskEither.js'
+import {
+  asyncScheduler,
+  defer,
+  firstValueFrom,
+  lastValueFrom,
+  map,
+  mergeMap,
+  type Observable,
+  tap,
+  throwError,
+  timer,
+  toArray,
+} from 'rxjs'
+
+import type { CanoError } from '../../codecs/CanoError.js'
+import { cancelledError, retryExhaustedError, workflowError } from '../../src/CanoError.js'
+import { Resources } from '../../src/Resources.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { type Branch, branch, JoinStrategy, split } from '../../src/Split.js'
+import type { BranchOutcome, SplitResult } from '../../src/SplitResult.js'
+import { resolveTaskConfig } from '../../src/TaskConfig.js'
+import type { NoResources, TaskContext } from '../../src/TaskContext.js'
+import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { runSplitState } from '../../streams/runSplitState.js'
+import type { StateEnv } from '../../streams/stateRunner.js'
+import { testScheduler } from '../helpers/marbles.js'
+import { boom, JOIN_TABLE, type JoinExpectation, type JoinRow, rowTitle } from '../src/Split.test.js'
+
+type St = 'Split' | 'Join'
+
+interface Harness {
+  readonly env: StateEnv<St, NoResources>
+  readonly events: WorkflowEvent<St>[]
+  readonly published: SplitResult[]
+  readonly run: AbortController
+}
+
+/** A `StateEnv` built the way `runWorkflow` builds one, recording events and published split results. */
+const harness = (): Harness => {
+  const events: WorkflowEvent<St>[] = []
+  const published: SplitResult[] = []
+  const run = new AbortController()
+  const env: StateEnv<St, NoResources> = {
+    workflowId: 'w',
+    state: 'Split',
+    taskId: 'Split',
+    res: Resources.empty(),
+    runSignal: run.signal,
+    scheduler: asyncScheduler,
+    random: () => 0.5,
+    now: () => asyncScheduler.now(),
+    emit: (e) => events.push(e),
+    split: undefined,
+    config: resolveTaskConfig({}),
+    to: new Set(['Join']),
+    fast: true,
+    publishSplit: (r) => published.push(r),
+  }
+  return { env, events, published, run }
+}
+
+const NO_RETRY = { retry: RetryMode.none() }
+const okAfter = (ms: number, value: unknown) => (): Observable<unknown> => timer(ms).pipe(map(() => value))
+const failAfter = (ms: number, error: CanoError) => (): Observable<never> =>
+  timer(ms).pipe(mergeMap(() => throwError(() => error)))
+
+const settledOf = (events: ReadonlyArray<WorkflowEvent<St>>): Array<readonly [number, number, BranchOutcome['_tag']]> =>
+  events.flatMap((e) => (e._tag === 'SplitBranchSettled' ? [[e.at, e.index, e.outcome._tag] as const] : []))
+
+const cancelledIn = (events: ReadonlyArray<WorkflowEvent<St>>): number[] =>
+  events.flatMap((e) => (e._tag === 'SplitBranchSettled' && e.outcome._tag === 'Cancelled' ? [e.index] : []))
+
+describe('runSplitState', () => {
+  describe('agrees with the strategy x scenario table', () => {
+    const runRow = (row: JoinRow): { actual: JoinExpectation; error: unknown; published: SplitResult[] } => {
+      const h = harness()
+      const branches = row.scenario.branches.map((b, i) =>
+        branch(b.ok ? okAfter(b.at, `v${i}`) : failAfter(b.at, boom(i)), NO_RETRY),
+      )
+      const handler = split(branches, { strategy: row.strategy, join: 'Join', timeoutMs: row.scenario.timeoutMs })
+      let actual: JoinExpectation | undefined
+      let error: unknown
+      const subscription = new Subscription()
+      testScheduler().run(() => {
+        subscription.add(
+          runSplitState(handler, h.env).subscribe({
+            next: (next) => {
+              actual = {
+                outcome: 'proceed',
+                at: asyncScheduler.now(),
+                next: next === 'Join' ? next : undefined,
+                cancelled: cancelledIn(h.events),
+                message: undefined,
+              }
+            },
+            error: (e: unknown) => {
+              error = e
+              const message = (e as CanoError).message
+              actual = {
+                outcome: 'fail',
+                at: asyncScheduler.now(),
+                next: undefined,
+                cancelled: cancelledIn(h.events),
+                message,
+              }
+            },
+          }),
+        )
+      })
+      subscription.unsubscribe()
+      if (actual === undefined) throw new Error('the split neither proceeded nor failed')
+      return { actual, error, published: h.published }
+    }
+
+    for (const row of JOIN_TABLE) {
+      it(rowTitle(row), () => {
+        const { actual, error, published } = runRow(row)
+        expect(actual).to.deep.equal(row.expected)
+        if (row.expected.outcome === 'fail') {
+          expect(error).to.deep.equal(workflowError(row.expected.message ?? '', 'Split'))
+          expect(published).to.deep.equal([])
+        } else expect(published.map((r) => r.cancelled)).to.deep.equal([row.expected.cancelled])
+      })
+    }
+  })
+
+  it('proceeds at the first success under any(), cancels the rest and aborts their signals', () => {
+    const aborts: Array<readonly [number, unknown, number]> = []
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const sources = [cold('10ms a|'), cold('50ms b|'), cold('80ms c|')]
+      const watched =
+        (i: number) =>
+        ({ signal }: TaskContext): Observable<string> => {
+          signal.addEventListener('abort', () => aborts.push([i, signal.reason, asyncScheduler.now()]))
+          return sources[i]!
+        }
+      const h = harness()
+      const handler = split(
+        [0, 1, 2].map((i) => branch(watched(i), NO_RETRY)),
+        { strategy: JoinStrategy.any(), join: 'Join' },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('10ms (J|)', { J: 'Join' })
+      expectSubscriptions(sources[0]!.subscriptions).toBe('^ 9ms !') // completed at 10
+      expectSubscriptions(sources[1]!.subscriptions).toBe('^ 9ms !') // cancelled at 10
+      expectSubscriptions(sources[2]!.subscriptions).toBe('^ 9ms !')
+    })
+    expect(aborts).to.deep.equal([
+      [1, cancelledError('split join decided'), 10],
+      [2, cancelledError('split join decided'), 10],
+    ])
+  })
+
+  it('proceeds under quorum(2) of 3 at the second success', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [okAfter(30, 'a'), okAfter(10, 'b'), okAfter(20, 'c')].map((f) => branch(f, NO_RETRY)),
+        {
+          strategy: JoinStrategy.quorum(2),
+          join: 'Join',
+        },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('20ms (J|)', { J: 'Join' })
+    })
+    expect(h.published).to.deep.equal([
+      {
+        state: 'Split',
+        branches: [
+          { _tag: 'Cancelled', index: 0 },
+          { _tag: 'Succeeded', index: 1, value: 'b' },
+          { _tag: 'Succeeded', index: 2, value: 'c' },
+        ],
+        successes: 2,
+        failures: 0,
+        cancelled: [0],
+      },
+    ])
+  })
+
+  it('fails all() at the first failure, after that branch exhausted its retries, and cancels the rest', () => {
+    const h = harness()
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const slow0 = cold('100ms a|')
+      const flaky = cold('10ms #', undefined, boom(1))
+      const slow2 = cold('100ms c|')
+      const handler = split(
+        [
+          branch(() => slow0, NO_RETRY),
+          branch(() => flaky, { retry: RetryMode.fixed(2, 5) }),
+          branch(() => slow2, NO_RETRY),
+        ],
+        { strategy: JoinStrategy.all(), join: 'Join' },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe(
+        '40ms #', // attempts at 0-10, 15-25, 30-40
+        undefined,
+        workflowError(
+          'Join condition not met: 0 of 3 tasks completed successfully, strategy: All; errors: task 1: Retry exhausted: Task failed after 3 attempt(s): Task execution error: boom1',
+          'Split',
+        ),
+      )
+      expectSubscriptions(flaky.subscriptions).toBe(['^ 9ms !', '15ms ^ 9ms !', '30ms ^ 9ms !'])
+      expectSubscriptions(slow0.subscriptions).toBe('^ 39ms !')
+      expectSubscriptions(slow2.subscriptions).toBe('^ 39ms !')
+    })
+    expect(settledOf(h.events)).to.deep.equal([
+      [40, 1, 'Failed'],
+      [40, 0, 'Cancelled'],
+      [40, 2, 'Cancelled'],
+    ])
+    const failed = h.events.find((e) => e._tag === 'SplitBranchSettled' && e.index === 1)
+    expect(failed).to.deep.equal({
+      _tag: 'SplitBranchSettled',
+      workflowId: 'w',
+      at: 40,
+      state: 'Split',
+      taskId: 'Split[1]',
+      index: 1,
+      outcome: { _tag: 'Failed', index: 1, error: retryExhaustedError(3, boom(1)) },
+    })
+  })
+
+  it('proceeds before the deadline once quorum is met, where cano would fail at the deadline', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [okAfter(10, 'a'), okAfter(20, 'b'), okAfter(500, 'c')].map((f) => branch(f, NO_RETRY)),
+        {
+          strategy: JoinStrategy.quorum(2),
+          join: 'Join',
+          timeoutMs: 100,
+        },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('20ms (J|)', { J: 'Join' })
+    })
+    expect(settledOf(h.events)).to.deep.equal([
+      [10, 0, 'Succeeded'],
+      [20, 1, 'Succeeded'],
+      [20, 2, 'Cancelled'],
+    ])
+  })
+
+  it('fails with "Split task timeout exceeded" at an unsatisfied deadline', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [okAfter(10, 'a'), okAfter(200, 'b'), okAfter(500, 'c')].map((f) => branch(f, NO_RETRY)),
+        {
+          strategy: JoinStrategy.quorum(2),
+          join: 'Join',
+          timeoutMs: 100,
+        },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe(
+        '100ms #',
+        undefined,
+        workflowError('Split task timeout exceeded', 'Split'),
+      )
+    })
+    expect(settledOf(h.events)).to.deep.equal([
+      [10, 0, 'Succeeded'],
+      [100, 1, 'Cancelled'],
+      [100, 2, 'Cancelled'],
+    ])
+  })
+
+  it('proceeds under partialTimeout() at the deadline when one branch completed, even by failing', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [failAfter(10, boom(0)), okAfter(500, 'b'), okAfter(600, 'c')].map((f) => branch(f, NO_RETRY)),
+        {
+          strategy: JoinStrategy.partialTimeout(),
+          join: 'Join',
+          timeoutMs: 100,
+        },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('100ms (J|)', { J: 'Join' })
+    })
+    expect(h.published).to.deep.equal([
+      {
+        state: 'Split',
+        branches: [
+          { _tag: 'Failed', index: 0, error: boom(0) },
+          { _tag: 'Cancelled', index: 1 },
+          { _tag: 'Cancelled', index: 2 },
+        ],
+        successes: 0,
+        failures: 1,
+        cancelled: [1, 2],
+      },
+    ])
+  })
+
+  it('runs at most bulkhead branches at once and emits TaskStarted when a branch really starts', () => {
+    const h = harness()
+    let inFlight = 0
+    let maxInFlight = 0
+    const tracked = (ms: number) => (): Observable<number> =>
+      defer(() => {
+        inFlight += 1
+        maxInFlight = Math.max(maxInFlight, inFlight)
+        return timer(ms).pipe(tap(() => (inFlight -= 1)))
+      })
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [30, 10, 20, 10, 10].map((ms) => branch(tracked(ms), NO_RETRY)),
+        {
+          strategy: JoinStrategy.all(),
+          join: 'Join',
+          bulkhead: 2,
+        },
+      )
+      // 0 and 1 start at 0; 1 ends at 10 -> 2 starts; 0 and 2 end at 30 -> 3 and 4 start; both end at 40
+      expectObservable(runSplitState(handler, h.env)).toBe('40ms (J|)', { J: 'Join' })
+    })
+    expect(maxInFlight).to.equal(2)
+    expect(h.events.flatMap((e) => (e._tag === 'TaskStarted' ? [[e.at, e.taskId]] : []))).to.deep.equal([
+      [0, 'Split'],
+      [0, 'Split[0]'],
+      [0, 'Split[1]'],
+      [10, 'Split[2]'],
+      [30, 'Split[3]'],
+      [30, 'Split[4]'],
+    ])
+  })
+
+  it('never starts the branches still queued behind the bulkhead once the join is decided', () => {
+    const h = harness()
+    const started: number[] = []
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [10, 20, 30, 40].map((ms, i) =>
+          branch(() => {
+            started.push(i)
+            return timer(ms)
+          }, NO_RETRY),
+        ),
+        { strategy: JoinStrategy.any(), join: 'Join', bulkhead: 1 },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('10ms (J|)', { J: 'Join' })
+    })
+    expect(started).to.deep.equal([0])
+    expect(h.published.map((r) => r.cancelled)).to.deep.equal([[1, 2, 3]])
+  })
+
+  it('retries a branch on its own: a branch failing once then succeeding', () => {
+    const h = harness()
+    testScheduler().run(({ cold, expectObservable }) => {
+      let calls = 0
+      const flaky: Branch = branch(() => (++calls === 1 ? cold('10ms #', undefined, boom(1)) : cold('10ms b|')), {
+        retry: RetryMode.fixed(1, 5),
+      })
+      const handler = split([branch(() => cold('5ms a|'), NO_RETRY), flaky], {
+        strategy: JoinStrategy.all(),
+        join: 'Join',
+      })
+      expectObservable(runSplitState(handler, h.env)).toBe('25ms (J|)', { J: 'Join' }) // 10 fail, 15 retry, 25 ok
+    })
+    expect(h.events).to.deep.equal([
+      { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split' },
+      { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split[0]' },
+      { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split[1]' },
+      {
+        _tag: 'SplitBranchSettled',
+        workflowId: 'w',
+        at: 5,
+        state: 'Split',
+        taskId: 'Split[0]',
+        index: 0,
+        outcome: { _tag: 'Succeeded', index: 0, value: 'a' },
+      },
+      {
+        _tag: 'AttemptFailed',
+        workflowId: 'w',
+        at: 10,
+        state: 'Split',
+        taskId: 'Split[1]',
+        attempt: 1,
+        error: boom(1),
+      },
+      { _tag: 'RetryScheduled', workflowId: 'w', at: 10, state: 'Split', taskId: 'Split[1]', attempt: 1, delayMs: 5 },
+      {
+        _tag: 'SplitBranchSettled',
+        workflowId: 'w',
+        at: 25,
+        state: 'Split',
+        taskId: 'Split[1]',
+        index: 1,
+        outcome: { _tag: 'Succeeded', index: 1, value: 'b' },
+      },
+      { _tag: 'TaskSucceeded', workflowId: 'w', at: 25, state: 'Split', taskId: 'Split', attempts: 1, next: 'Join' },
+    ])
+  })
+
+  it('emits SplitBranchSettled in real time order, not index order', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [okAfter(30, 'a'), failAfter(10, boom(1)), okAfter(20, 'c')].map((f) => branch(f, NO_RETRY)),
+        {
+          strategy: JoinStrategy.partialResults(2),
+          join: 'Join',
+        },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('30ms (J|)', { J: 'Join' })
+    })
+    expect(settledOf(h.events)).to.deep.equal([
+      [10, 1, 'Failed'],
+      [20, 2, 'Succeeded'],
+      [30, 0, 'Succeeded'],
+    ])
+  })
+
+  it('publishes the SplitResult by branch index: values, errors and cancelled branches', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [okAfter(10, { rows: 1 }), failAfter(5, boom(1)), okAfter(20, { rows: 3 }), okAfter(100, { rows: 4 })].map(
+          (f) => branch(f, NO_RETRY),
+        ),
+        { strategy: JoinStrategy.quorum(2), join: 'Join' },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('20ms (J|)', { J: 'Join' })
+    })
+    expect(h.published).to.deep.equal([
+      {
+        state: 'Split',
+        branches: [
+          { _tag: 'Succeeded', index: 0, value: { rows: 1 } },
+          { _tag: 'Failed', index: 1, error: boom(1) },
+          { _tag: 'Succeeded', index: 2, value: { rows: 3 } },
+          { _tag: 'Cancelled', index: 3 },
+        ],
+        successes: 2,
+        failures: 1,
+        cancelled: [3],
+      },
+    ])
+  })
+
+  it('gives each branch a progress reporter and a task id of its own', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [
+          branch(({ progress }: TaskContext) => {
+            progress({ page: 1 })
+            return timer(5)
+          }, NO_RETRY),
+        ],
+        { strategy: JoinStrategy.all(), join: 'Join', name: 'fan' },
+      )
+      expectObservable(runSplitState(handler, { ...h.env, taskId: 'fan' })).toBe('5ms (J|)', { J: 'Join' })
+    })
+    expect(h.events.filter((e) => e._tag === 'Progress')).to.deep.equal([
+      { _tag: 'Progress', workflowId: 'w', at: 0, state: 'Split', taskId: 'fan[0]', data: { page: 1 } },
+    ])
+  })
+
+  it('aborts every running branch signal when the state is unsubscribed, and reports nothing after', () => {
+    const h = harness()
+    const aborts: Array<readonly [number, unknown, number]> = []
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [50, 60].map((ms, i) =>
+          branch(({ signal }: TaskContext) => {
+            signal.addEventListener('abort', () => aborts.push([i, signal.reason, asyncScheduler.now()]))
+            return timer(ms)
+          }, NO_RETRY),
+        ),
+        { strategy: JoinStrategy.all(), join: 'Join', timeoutMs: 100 },
+      )
+      expectObservable(runSplitState(handler, h.env), '15ms !').toBe('')
+    })
+    expect(aborts).to.deep.equal([
+      [0, cancelledError('split cancelled'), 15],
+      [1, cancelledError('split cancelled'), 15],
+    ])
+    expect(h.events.map((e) => e._tag)).to.deep.equal(['TaskStarted', 'TaskStarted', 'TaskStarted'])
+  })
+
+  it("aborts every running branch signal with the run's reason when the run signal aborts", () => {
+    const h = harness()
+    const subscription = new Subscription()
+    const aborts: Array<readonly [number, unknown, number]> = []
+    testScheduler().run(() => {
+      const handler = split(
+        [50, 60].map((ms, i) =>
+          branch(({ signal }: TaskContext) => {
+            signal.addEventListener('abort', () => aborts.push([i, signal.reason, asyncScheduler.now()]))
+            return timer(ms)
+          }, NO_RETRY),
+        ),
+        { strategy: JoinStrategy.all(), join: 'Join' },
+      )
+      subscription.add(runSplitState(handler, h.env).subscribe({ error: () => undefined }))
+      subscription.add(asyncScheduler.schedule(() => h.run.abort(cancelledError('workflow cancelled')), 15))
+    })
+    subscription.unsubscribe()
+    expect(aborts).to.deep.equal([
+      [0, cancelledError('workflow cancelled'), 15],
+      [1, cancelledError('workflow cancelled'), 15],
+    ])
+  })
+
+  it('proceeds at once on an empty branch list under all()', () => {
+    const h = harness()
+    testScheduler().run(({ expectObservable }) => {
+      expectObservable(runSplitState(split<St>([], { strategy: JoinStrategy.all(), join: 'Join' }), h.env)).toBe(
+        '(J|)',
+        {
+          J: 'Join',
+        },
+      )
+    })
+    expect(h.published).to.deep.equal([{ state: 'Split', branches: [], successes: 0, failures: 0, cancelled: [] }])
+  })
+
+  describe('with Promises (real time)', () => {
+    it('runs async, TaskEither and plain-value branches and proceeds under all()', async () => {
+      const h = harness()
+      const handler = split<St>([async () => 'a', () => TE.right('b'), () => 'c', () => Promise.resolve({ d: 4 })], {
+        strategy: JoinStrategy.all(),
+        join: 'Join',
+      })
+      expect(await lastValueFrom(runSplitState(handler, h.env).pipe(toArray()))).to.deep.equal(['Join'])
+      expect(h.published.map((r) => r.branches)).to.deep.equal([
+        [
+          { _tag: 'Succeeded', index: 0, value: 'a' },
+          { _tag: 'Succeeded', index: 1, value: 'b' },
+          { _tag: 'Succeeded', index: 2, value: 'c' },
+          { _tag: 'Succeeded', index: 3, value: { d: 4 } },
+        ],
+      ])
+    })
+
+    it('proceeds under any() at the first resolved Promise and aborts the pending one', async () => {
+      const h = harness()
+      const reasons: unknown[] = []
+      const handler = split<St>(
+        [
+          ({ signal }: TaskContext) =>
+            new Promise((resolve) =>
+              signal.addEventListener('abort', () => {
+                reasons.push(signal.reason)
+                resolve('late')
+              }),
+            ),
+          async () => 'fast',
+        ],
+        { strategy: JoinStrategy.any(), join: 'Join' },
+      )
+      expect(await firstValueFrom(runSplitState(handler, h.env))).to.equal('Join')
+      expect(reasons).to.deep.equal([cancelledError('split join decided')])
+      expect(h.published.map((r) => r.branches)).to.deep.equal([
+        [
+          { _tag: 'Cancelled', index: 0 },
+          { _tag: 'Succeeded', index: 1, value: 'fast' },
+        ],
+      ])
+    })
+
+    it('retries a rejected Promise branch with its own retry mode', async () => {
+      const h = harness()
+      let calls = 0
+      const handler = split<St>(
+        [
+          branch(
+            async () => {
+              calls += 1
+              if (calls < 3) throw new Error(`flaky ${calls}`)
+              return calls
+            },
+            { retry: RetryMode.fixed(3, 1) },
+          ),
+        ],
+        { strategy: JoinStrategy.all(), join: 'Join' },
+      )
+      expect(await firstValueFrom(runSplitState(handler, h.env))).to.equal('Join')
+      expect(h.published.map((r) => r.branches)).to.deep.equal([[{ _tag: 'Succeeded', index: 0, value: 3 }]])
+    })
+  })
+})
