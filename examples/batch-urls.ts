@@ -4,11 +4,11 @@
  *   npx tsx examples/batch-urls.ts
  *
  * ParseUrls -> FetchUrls (batch) -> Summarise -> Done, or Failed when fewer than half the URLs
- * could be fetched. The "network" is an in-process fake with seeded random latencies and failures, so
- * every run prints the same lines: progress as "done/total", then the summary.
+ * could be fetched. The "network" is an in-process fake whose latencies and failures are pseudo-random
+ * but derived from each URL and attempt, so every run prints the same lines: progress as "done/total",
+ * then the summary.
  */
 import {
-  batch,
   describeCanoError,
   isBatchProgress,
   type ItemResult,
@@ -26,52 +26,52 @@ interface Page {
   readonly bytes: number
 }
 
-/** mulberry32: a tiny seeded PRNG, so the fake network behaves the same on every run. */
-const seeded = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
+/** FNV-1a plus a final mix: a stable pseudo-random number in [0, 1) per key, the same on every run. */
+const chance = (key: string): number => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  return ((h ^ (h >>> 16)) >>> 0) / 4_294_967_296
 }
 
-/** A fake HTTP client: 2-20 ms latency, 30 % transient failures, one host that is always down. */
-const createFetcher = (random: () => number) => {
+/**
+ * A fake HTTP client: 2-20 ms latency, about 30 % transient failures, one host that is always down.
+ * Whether an attempt fails depends only on the URL and the attempt number, never on timing.
+ */
+const createFetcher = () => {
   const calls = new Map<string, number>()
   return {
     calls,
-    get: (url: string, signal: AbortSignal): Promise<Page> =>
+    get: (url: string, attempt: number, signal: AbortSignal): Promise<Page> =>
       new Promise<Page>((resolve, reject) => {
         calls.set(url, (calls.get(url) ?? 0) + 1)
-        const latencyMs = 2 + Math.floor(random() * 18)
-        const fails = url.includes('down.example') || random() < 0.3
+        const latencyMs = 2 + Math.floor(chance(`${url}#${attempt}#latency`) * 18)
+        const fails = url.includes('down.example') || chance(`${url}#${attempt}`) < 0.3
         const timer = setTimeout(() => {
           if (fails) reject(new Error(`${url}: HTTP 503`))
-          else resolve({ url, bytes: 1_000 + Math.floor(random() * 9_000) })
+          else resolve({ url, bytes: 1_000 + Math.floor(chance(url) * 9_000) })
         }, latencyMs)
         signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
       }),
   }
 }
 
-const fetcher = createFetcher(seeded(42))
+const fetcher = createFetcher()
 const store = new MemoryStore()
 
 const flow = workflow<Step>()({
   resources: Resources.of({ store }),
   exits: ['Done', 'Failed'],
-  states: ({ task, batch: bound }) => ({
+  states: ({ task, batch }) => ({
     ParseUrls: task(({ res }) => {
       const urls = Array.from({ length: 12 }, (_, i) => `https://site${i}.example/index.html`)
       res.get('store').put('urls', [...urls, 'https://down.example/', 'https://site3.example/about'])
       return 'FetchUrls'
     }),
-    FetchUrls: bound({
+    FetchUrls: batch({
       load: ({ res }) => res.get('store').get('urls') as ReadonlyArray<string>,
-      processItem: (url: string, { signal }) => fetcher.get(url, signal),
+      processItem: (url: string, { attempt, signal }) => fetcher.get(url, attempt, signal),
       finish: (results: ReadonlyArray<ItemResult<Page>>, { res }) => {
         const pages = results.flatMap((r) => (r._tag === 'Ok' ? [r.value] : []))
         res.get('store').put('pages', pages)
@@ -99,7 +99,7 @@ const show = (e: WorkflowEvent<Step>): string | undefined => {
     case 'StateEntered':
       return `-> ${e.state}`
     case 'Progress':
-      return isBatchProgress(e.data) ? `   ${e.data.done}/${e.data.total} (${e.data.failed} failed)` : undefined
+      return isBatchProgress(e.data) ? `   ${e.data.done}/${e.data.total}` : undefined
     case 'RunCompleted':
       return `final state ${e.state}`
     case 'RunFailed':
@@ -112,16 +112,12 @@ const show = (e: WorkflowEvent<Step>): string | undefined => {
 }
 
 let final: WorkflowEvent<Step> | undefined
-flow.run$('ParseUrls', { workflowId: 'crawl-1' }).subscribe({
-  next: (e) => {
-    final = e
-    const line = show(e)
-    if (line !== undefined) console.log(line)
-  },
-  complete: () => {
-    for (const error of store.get('errors') as ReadonlyArray<string>) console.log(`   gave up: ${error}`)
-    const retried = [...fetcher.calls.values()].filter((n) => n > 1).length
-    console.log(`${retried} URLs needed more than one attempt`)
-    process.exitCode = final?._tag === 'RunCompleted' && final.state === 'Done' ? 0 : 1
-  },
+await flow.run$('ParseUrls', { workflowId: 'crawl-1' }).forEach((e) => {
+  final = e
+  const line = show(e)
+  if (line !== undefined) console.log(line)
 })
+for (const error of store.get('errors') as ReadonlyArray<string>) console.log(`gave up: ${error}`)
+const retried = [...fetcher.calls.values()].filter((n) => n > 1).length
+console.log(`${retried} URLs needed more than one attempt`)
+process.exitCode = final?._tag === 'RunCompleted' && final.state === 'Done' ? 0 : 1

@@ -58,6 +58,10 @@ export interface RunState<S extends string = string> {
   readonly step: number
   /** Wake-up instant of the current `timer` state, if any. */
   readonly wakeAt: number | undefined
+  /** `seq` of the last checkpoint row appended by this run. */
+  readonly lastSeq: number | undefined
+  /** Set when the run was resumed: the `seq` of the last row before the resume. */
+  readonly resumedFromSeq: number | undefined
   readonly startedAt: number | undefined
   readonly updatedAt: number | undefined
   readonly finishedAt: number | undefined
@@ -92,6 +96,8 @@ export const initialRunState = <S extends string = string>(workflowId: string): 
     progress: undefined,
     step: 0,
     wakeAt: undefined,
+    lastSeq: undefined,
+    resumedFromSeq: undefined,
     startedAt: undefined,
     updatedAt: undefined,
     finishedAt: undefined,
@@ -142,6 +148,13 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'Progress':
       draft.progress = event.data
+      return
+    case 'RunResumed':
+      draft.status = 'running'
+      draft.resumedFromSeq = event.fromSeq
+      return
+    case 'CheckpointAppended':
+      draft.lastSeq = event.seq
       return
     case 'CursorAdvanced':
       draft.step = event.step

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
+import type { CheckpointKind } from '../codecs/CheckpointRow.js'
 import type { BranchOutcome } from './SplitResult.js'
 
 // -------------------------------------------------------------------------------------
@@ -336,6 +337,38 @@ export interface SplitBranchSettled<S extends string> extends EventBase {
 }
 
 /**
+ * A checkpoint row was durably appended.
+ *
+ * @example
+ * import type { CheckpointAppended } from 'cano-rx'
+ * const log = (e: CheckpointAppended<'A'>) => console.log(`row ${e.seq} (${e.kind}) for ${e.state}`)
+ * @category model
+ * @since 0.1.0
+ */
+export interface CheckpointAppended<S extends string> extends EventBase {
+  readonly _tag: 'CheckpointAppended'
+  readonly seq: number
+  readonly kind: CheckpointKind
+  readonly state: S
+}
+
+/**
+ * A crashed run was resumed from its checkpoint log at `state` (its last row was `fromSeq`).
+ *
+ * @example
+ * import type { RunResumed } from 'cano-rx'
+ * const log = (e: RunResumed<'A'>) => console.log(`resuming ${e.workflowId} at ${e.state} after row ${e.fromSeq}`)
+ * @category model
+ * @since 0.1.0
+ */
+export interface RunResumed<S extends string> extends EventBase {
+  readonly _tag: 'RunResumed'
+  readonly state: S
+  readonly fromSeq: number
+  readonly version: number
+}
+
+/**
  * Every event of a run. Filter by `_tag`.
  *
  * @example
@@ -360,6 +393,8 @@ export type WorkflowEvent<S extends string = string> =
   | SplitBranchSettled<S>
   | WindowFlushed<S>
   | CursorAdvanced<S>
+  | CheckpointAppended<S>
+  | RunResumed<S>
   | TimerArmed<S>
   | ObserverFailed
   | RunCompleted<S>

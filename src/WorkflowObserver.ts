@@ -37,6 +37,10 @@ export interface WorkflowObserver<S extends string = string> {
   /** `attempt` is the number of failed attempts so far (1 before the first retry). */
   readonly onRetry?: (taskId: string, attempt: number, state: S) => void
   readonly onCircuitOpen?: (taskId: string, state: S) => void
+  /** After every durable checkpoint append (entry, cursor, timer, compensation rows). */
+  readonly onCheckpoint?: (workflowId: string, seq: number) => void
+  /** Once when a run is resumed, before its first state. */
+  readonly onResume?: (workflowId: string, lastSeq: number) => void
   readonly onRunEnd?: (
     event: Extract<WorkflowEvent<S>, { _tag: 'RunCompleted' | 'RunFailed' | 'RunCancelled' | 'RunTimedOut' }>,
   ) => void
@@ -78,6 +82,12 @@ export const notifyObserver = <S extends string>(o: WorkflowObserver<S>, e: Work
       return
     case 'CircuitRejected':
       o.onCircuitOpen?.(e.taskId, e.state)
+      return
+    case 'CheckpointAppended':
+      o.onCheckpoint?.(e.workflowId, e.seq)
+      return
+    case 'RunResumed':
+      o.onResume?.(e.workflowId, e.fromSeq)
       return
     case 'RunCompleted':
     case 'RunFailed':

@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 export { CanoErrorCodec, Cause } from '../codecs/CanoError.js'
+export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 export { fromTaskOutput } from '../streams/fromTaskOutput.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
@@ -44,6 +45,30 @@ export {
   workflowTimeoutError,
   workflowVersionMismatchError,
 } from './CanoError.js'
+export type {
+  CircuitBreaker,
+  CircuitBreakerLike,
+  CircuitBreakerOptions,
+  CircuitEvent,
+  CircuitPermit,
+  CircuitPolicy,
+  CircuitState,
+  CircuitTransition,
+  ClosedCircuit,
+  HalfOpenCircuit,
+  OpenCircuit,
+  PermitFailed,
+  PermitRequested,
+  PermitSucceeded,
+} from './CircuitBreaker.js'
+export {
+  circuitTransition,
+  createCircuitBreaker,
+  defaultCircuitPolicy,
+  fromCircuitSnapshot,
+  isCircuitRejection,
+  toCircuitSnapshot,
+} from './CircuitBreaker.js'
 export type { BaseOptions, HandlerBase } from './HandlerBase.js'
 export type { Degraded, HealthStatus, Healthy, Unhealthy } from './HealthStatus.js'
 export {
@@ -60,6 +85,19 @@ export { MemoryStore } from './MemoryStore.js'
 export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome, PollOutput } from './Poll.js'
 export { failFast, pending, poll, ready, retryOnError, validatePoll } from './Poll.js'
 export type {
+  AcquireOptions,
+  LimiterRuntimeOptions,
+  LimiterSleep,
+  RateLimiter,
+  RateLimiterLike,
+  RateLimiterOptions,
+  RateTier,
+  RateTierStatus,
+  TokenBucketRate,
+  WindowedRateLimiterOptions,
+} from './RateLimiter.js'
+export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from './RateLimiter.js'
+export type {
   FreshKey,
   Guard,
   LifecycleCheck,
@@ -70,6 +108,8 @@ export type {
   WithResource,
 } from './Resources.js'
 export { isResources, Resources } from './Resources.js'
+export type { Migrations, ResumePoint } from './Resume.js'
+export { resumePoint } from './Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from './RetryMode.js'
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from './RetryMode.js'
 export type { RunState, RunStatus } from './RunState.js'
@@ -112,6 +152,7 @@ export type {
   TimerArmed,
   WorkflowEvent,
 } from './WorkflowEvent.js'
+export type { CheckpointAppended, RunResumed } from './WorkflowEvent.js'
 export { isTerminalEvent } from './WorkflowEvent.js'
 export type { WorkflowObserver } from './WorkflowObserver.js'
 export { notifyObserver } from './WorkflowObserver.js'

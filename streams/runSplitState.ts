@@ -25,7 +25,7 @@
  * @internal
  * @since 0.1.0
  */
-import { mergeMap, Observable, range, Subscription, timer } from 'rxjs'
+import { mergeMap, Observable, queueScheduler, range, subscribeOn, Subscription, timer } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, toCanoError } from '../src/CanoError.js'
@@ -224,7 +224,16 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     } else {
       control.add(
         range(0, total)
-          .pipe(mergeMap((i) => new Observable<never>((slot) => start(i, () => slot.complete())), limit))
+          .pipe(
+            mergeMap(
+              (i) =>
+                // subscribed through queueScheduler: a slot freed by a branch that settles synchronously starts
+                // the next branch after the current one unwinds, instead of inside it (mergeMap would recurse
+                // once per consecutive synchronous branch and overflow the stack after a few hundred)
+                new Observable<never>((slot) => start(i, () => slot.complete())).pipe(subscribeOn(queueScheduler)),
+              limit,
+            ),
+          )
           .subscribe(),
       )
     }

@@ -8,6 +8,7 @@ import {
   map,
   mergeMap,
   type Observable,
+  Subscription,
   tap,
   throwError,
   timer,
@@ -560,6 +561,19 @@ describe('runSplitState', () => {
           { _tag: 'Cancelled', index: 0 },
           { _tag: 'Succeeded', index: 1, value: 'fast' },
         ],
+      ])
+    })
+
+    it('starts 20 000 synchronous branches queued behind bulkhead 1 without growing the stack', async () => {
+      const h = harness()
+      const n = 20_000
+      const branches = Array.from({ length: n }, (_, i) =>
+        i === 0 ? branch(async () => 0, NO_RETRY) : branch(() => i, NO_RETRY),
+      )
+      const handler = split<St>(branches, { strategy: JoinStrategy.all(), join: 'Join', bulkhead: 1 })
+      expect(await firstValueFrom(runSplitState(handler, h.env))).to.equal('Join')
+      expect(h.published.map((r) => [r.successes, r.branches[n - 1]])).to.deep.equal([
+        [n, { _tag: 'Succeeded', index: n - 1, value: n - 1 }],
       ])
     })
 
