@@ -8,12 +8,13 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import { filter, lastValueFrom, type Observable, scan } from 'rxjs'
+import { catchError, defer, filter, from, lastValueFrom, map, type Observable, of, scan, switchMap } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { type RunOptions, runWorkflow } from '../streams/runWorkflow.js'
-import { CanoFailure, toCanoError } from './CanoError.js'
+import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from './CanoError.js'
 import type { Resources } from './Resources.js'
+import { resumePoint } from './Resume.js'
 import { initialRunState, reduceRunState, type RunState } from './RunState.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
 import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from './WorkflowDefinition.js'
@@ -53,6 +54,14 @@ export interface Workflow<S extends string, R extends ResourceRecord = NoResourc
   readonly snapshot$: (initial: S, options?: RunOptions<S>) => Observable<RunState<S>>
   /** Runs to the end; resolves with the exit state or rejects with a {@link CanoFailure}. */
   readonly orchestrate: (initial: S, options?: RunOptions<S>) => Promise<S>
+  /**
+   * Continues a crashed run from its checkpoint log (the workflow needs `checkpoints`): the state of
+   * the last row runs again, `seq` continues, a `stepped` state resumes from its last cursor and a
+   * `timer` waits only for what is left. Emits `RunResumed` after `RunStarted`.
+   */
+  readonly resume$: (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>) => Observable<WorkflowEvent<S>>
+  /** `resume$` to the end; resolves with the exit state or rejects with a {@link CanoFailure}. */
+  readonly resume: (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>) => Promise<S>
   /** `orchestrate` as an fp-ts `TaskEither`: `Left` is the {@link CanoError}. */
   readonly orchestrateTE: (initial: S, options?: RunOptions<S>) => TaskEither<CanoError, S>
   /** A Mermaid `stateDiagram-v2` of the declared transitions. */
@@ -103,6 +112,34 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
     const end = await lastValueFrom(runWorkflow(wf, initial, options, false).pipe(filter(isTerminalEvent)))
     return settle(end)
   }
+  const resumeRun = (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'>, live: boolean): Observable<WorkflowEvent<S>> =>
+    defer(() => {
+      const store = wf.checkpoints
+      const opts = { ...options, workflowId }
+      const first = [...wf.states.keys()][0] as S
+      if (store === undefined)
+        return runWorkflow(wf, first, opts, live, undefined, configurationError('resume requires a checkpoint store: set `checkpoints` in the workflow definition'))
+      if (typeof workflowId !== 'string' || workflowId === '')
+        return runWorkflow(wf, first, opts, live, undefined, configurationError('resume requires a non-empty workflowId'))
+      return from(store.loadRun(workflowId)).pipe(
+        map((rows) =>
+          resumePoint<S>(workflowId, rows, {
+            version: wf.version,
+            isKnown: (s) => wf.states.has(s) || wf.exits.has(s),
+            migrations: wf.migrations,
+          }),
+        ),
+        catchError((e: unknown) => {
+          const cause = toCanoError(e)
+          return of(E.left(cause._tag === 'CheckpointStore' ? cause : checkpointStoreError(`load checkpoint run ${JSON.stringify(workflowId)}: ${cause.message}`, cause)))
+        }),
+        switchMap((point) =>
+          E.isLeft(point)
+            ? runWorkflow(wf, first, opts, live, undefined, point.left)
+            : runWorkflow(wf, point.right.state, opts, live, point.right),
+        ),
+      )
+    })
   return Object.freeze({
     states: Object.freeze([...wf.states.keys()] as S[]),
     exits: Object.freeze([...wf.exits] as S[]),
@@ -119,6 +156,9 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
       )
     },
     orchestrate,
+    resume$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) => resumeRun(workflowId, options, true),
+    resume: async (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
+      settle(await lastValueFrom(resumeRun(workflowId, options, false).pipe(filter(isTerminalEvent)))),
     orchestrateTE:
       (initial: S, options?: RunOptions<S>): TaskEither<CanoError, S> =>
       () =>

@@ -11,9 +11,11 @@ import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
+import type { CheckpointStore } from './CheckpointStore.js'
 import { describeValue } from './internal/describeValue.js'
 import { validatePoll } from './Poll.js'
 import { isResources, Resources } from './Resources.js'
+import type { Migrations } from './Resume.js'
 import { RetryMode } from './RetryMode.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
 import { validateStepped } from './Stepped.js'
@@ -60,6 +62,14 @@ export interface WorkflowDefinition<S extends string, R extends ResourceRecord =
   readonly scheduler?: SchedulerLike
   /** Jitter source in [0, 1). Default `Math.random`. */
   readonly random?: () => number
+  /**
+   * Checkpoint store: every non-router state entry, stepped cursor and timer wake-up is written
+   * before the work it guards, so a crashed run can be resumed with `flow.resume(id)`. Runs then need
+   * an explicit `workflowId`.
+   */
+  readonly checkpoints?: CheckpointStore
+  /** Maps states of runs recorded under older versions (see `version`). */
+  readonly migrations?: Migrations<S>
 }
 
 /**
@@ -99,6 +109,8 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
   readonly observers: ReadonlyArray<WorkflowObserver<S>>
   readonly scheduler: SchedulerLike | undefined
   readonly random: () => number
+  readonly checkpoints: CheckpointStore | undefined
+  readonly migrations: Migrations<S> | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -250,5 +262,7 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
     observers,
     scheduler: def.scheduler,
     random: def.random ?? Math.random,
+    checkpoints: def.checkpoints,
+    migrations: def.migrations,
   })
 }

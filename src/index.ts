@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 export { CanoErrorCodec, Cause } from '../codecs/CanoError.js'
+export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 export { fromTaskOutput } from '../streams/fromTaskOutput.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
@@ -45,6 +46,15 @@ export {
   workflowTimeoutError,
   workflowVersionMismatchError,
 } from './CanoError.js'
+export { postgresCheckpoints, type PostgresCheckpointsOptions, type PostgresPool } from './checkpoints/postgres.js'
+export { sqliteCheckpoints, type SqliteCheckpointsOptions } from './checkpoints/sqlite.js'
+export {
+  checkpointConflictError,
+  type CheckpointStore,
+  decodeCheckpointRow,
+  memoryCheckpoints,
+  validateCheckpointRow,
+} from './CheckpointStore.js'
 export type {
   CircuitBreaker,
   CircuitBreakerLike,

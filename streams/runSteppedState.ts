@@ -25,9 +25,9 @@ import { runStateBody, type StateEnv } from './stateRunner.js'
 /** @internal Where a stepped state starts and how it persists cursors. */
 export interface SteppedHooks {
   /** The encoded cursor a resumed run continues from (steps before it are not repeated). */
-  readonly resumeCursor?: { readonly encoded: unknown; readonly step: number }
+  readonly resumeCursor?: { readonly encoded: unknown; readonly step: number } | undefined
   /** Persists an encoded cursor before the next step; the Observable completes when it is durable. */
-  readonly persist?: (encoded: unknown, step: number) => Observable<never>
+  readonly persist?: ((encoded: unknown, step: number) => Observable<never>) | undefined
 }
 
 type Loop<S extends string> =

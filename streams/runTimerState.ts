@@ -6,7 +6,7 @@
  * @internal
  * @since 0.1.0
  */
-import { type Observable, timer } from 'rxjs'
+import { concat, EMPTY, type Observable, timer } from 'rxjs'
 
 import type { ResourceRecord } from '../src/TaskContext.js'
 import { type TimerHandler, wakeAt } from '../src/Timer.js'
@@ -14,15 +14,24 @@ import { progressOf } from './attemptWork.js'
 import { AttemptContext } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
-/** @internal Runs a `timer` state; `resumeWakeAt` is the instant a resumed run persisted. */
+/** @internal Where a timer starts and how it persists its wake-up instant. */
+export interface TimerHooks {
+  /** The wake-up instant a resumed run persisted: only what is left of it is waited. */
+  readonly resumeWakeAt?: number | undefined
+  /** Persists the wake-up instant before the wait; the Observable completes once it is durable. */
+  readonly persist?: ((wakeAt: number) => Observable<never>) | undefined
+}
+
+/** @internal Runs a `timer` state. */
 export const runTimerState = <S extends string, R extends ResourceRecord>(
   handler: TimerHandler<S, R>,
   env: StateEnv<S, R>,
-  resumeWakeAt?: number,
+  hooks: TimerHooks = {},
 ): Observable<S> =>
   runStateBody(env, ({ succeed, fail, add }) => {
     const now = env.now()
-    let at = resumeWakeAt
+    const resumed = hooks.resumeWakeAt
+    let at = resumed
     if (at === undefined) {
       let wait: unknown
       try {
@@ -40,6 +49,8 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
     const wakeUp = at
     if (env.emit !== undefined)
       env.emit({ _tag: 'TimerArmed', workflowId: env.workflowId, at: now, state: env.state, taskId: env.taskId, wakeAt: wakeUp })
-    add(timer(Math.max(0, wakeUp - now), env.scheduler).subscribe(() => succeed(handler.then, 1)))
+    const wait$ = timer(Math.max(0, wakeUp - now), env.scheduler)
+    const persist$ = resumed === undefined && hooks.persist !== undefined ? hooks.persist(wakeUp) : EMPTY
+    add(concat(persist$, wait$).subscribe({ next: () => succeed(handler.then, 1), error: fail }))
     return undefined
   })

@@ -33,18 +33,22 @@ import {
   race,
   switchMap,
   take,
+  tap,
   throwError,
   timer,
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import {
   cancelledError,
+  checkpointStoreError,
   configurationError,
   toCanoError,
   workflowError,
   workflowTimeoutError,
 } from '../src/CanoError.js'
+import type { ResumePoint } from '../src/Resume.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
@@ -104,11 +108,15 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
   initial: S,
   options: RunOptions<S>,
   live: boolean,
+  resume?: ResumePoint<S>,
+  /** An error found before the run could start (e.g. while loading its checkpoint log). */
+  preflight?: CanoError,
 ): Observable<WorkflowEvent<S>> =>
   new Observable<WorkflowEvent<S>>((subscriber) => {
     const scheduler = wf.scheduler ?? asyncScheduler
     const now = (): number => scheduler.now()
-    const workflowId = options.workflowId ?? randomUUID()
+    const store = wf.checkpoints
+    const workflowId = options.workflowId ?? (store === undefined ? randomUUID() : '')
     const observers =
       options.observers === undefined || options.observers.length === 0
         ? wf.observers
@@ -136,8 +144,13 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     const emit = tracing ? notify : undefined
 
     // -- validation of the start -------------------------------------------------------
+    if (preflight !== undefined) return finishEarly(notify, workflowId === '' ? String(options.workflowId) : workflowId, now, preflight, subscriber)
     if (typeof workflowId !== 'string' || workflowId === '') {
-      return finishEarly(notify, workflowId, now, configurationError('workflowId must be a non-empty string'), subscriber)
+      const message =
+        store !== undefined && options.workflowId === undefined
+          ? 'checkpointing requires a workflowId: pass { workflowId } to orchestrate / run$'
+          : 'workflowId must be a non-empty string'
+      return finishEarly(notify, workflowId, now, configurationError(message), subscriber)
     }
     if (!wf.states.has(initial) && !wf.exits.has(initial)) {
       const error = configurationError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`)
@@ -151,6 +164,9 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     let finalState: S | undefined
     let pendingSplit: SplitResult | undefined
     let incomingSplit: SplitResult | undefined
+    let seq = resume?.nextSeq ?? 0
+    /** The resume state's first visit continues from the resume point (cursor, wake-up instant). */
+    let resuming = resume
     let resourcesUp = false
     let tornDown = false
     let finished = false
@@ -161,6 +177,30 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       return from(wf.resources.teardownAll())
     }).pipe(ignoreElements())
 
+    // -- checkpoints -------------------------------------------------------------------
+    /** Appends one row; completes once it is durable, after reporting `CheckpointAppended`. */
+    const append = (kind: CheckpointKind, state: S, taskId: string, payload: JsonValue): Observable<never> =>
+      store === undefined
+        ? EMPTY
+        : defer(() => {
+            const row = { workflowId, seq: seq++, kind, state, taskId, payload, version: wf.version, at: now() }
+            return from(store.append(row)).pipe(
+              ignoreElements(),
+              catchError((e: unknown) => {
+                const cause = toCanoError(e)
+                return throwError(() => checkpointStoreError(`append checkpoint: ${cause.message}`, cause))
+              }),
+              tap({
+                complete: () => {
+                  if (emit !== undefined) emit({ _tag: 'CheckpointAppended', workflowId, at: now(), seq: row.seq, kind, state })
+                },
+              }),
+            )
+          })
+
+    const clearLog$: Observable<never> =
+      store === undefined ? EMPTY : defer(() => from(store.clear(workflowId))).pipe(ignoreElements(), catchError(() => EMPTY))
+
     // -- one state ---------------------------------------------------------------------
     const enter = (state: S): Observable<S> => {
       current = state
@@ -169,11 +209,23 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       pendingSplit = undefined
       const transition = transitions++
       if (emit !== undefined) emit({ _tag: 'StateEntered', workflowId, at: now(), state, transition })
+      const compiled = wf.states.get(state)
+      if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router)) return visit(state, compiled)
+      const point = resuming !== undefined && resuming.state === state ? resuming : undefined
+      const payload: JsonValue =
+        point?.cursor !== undefined
+          ? { cursor: point.cursor.encoded as JsonValue, step: point.cursor.step }
+          : point?.wakeAt !== undefined
+            ? { wakeAt: point.wakeAt }
+            : null
+      return concat(append('StateEntry', state, compiled?.taskId ?? '', payload), defer(() => visit(state, compiled)))
+    }
+
+    const visit = (state: S, compiled: CompiledState<S, R> | undefined): Observable<S> => {
       if (wf.exits.has(state)) {
         finalState = state
         return EMPTY
       }
-      const compiled = wf.states.get(state)
       if (compiled === undefined)
         return throwError(() => workflowError(`No task registered for state: ${JSON.stringify(state)}`, state))
       return dispatch(compiled)
@@ -213,15 +265,26 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     const dispatch = (compiled: CompiledState<S, R>): Observable<S> => {
       const handler = compiled.handler
       const env = envOf(compiled)
+      const point = resuming !== undefined && resuming.state === compiled.name ? resuming : undefined
+      resuming = undefined
       switch (handler._tag) {
         case 'Task':
           return runTaskState(handler, env)
         case 'Poll':
           return runPollState(handler, env)
         case 'Stepped':
-          return runSteppedState(handler, env)
+          return runSteppedState(handler, env, {
+            resumeCursor: point?.cursor,
+            persist:
+              store === undefined
+                ? undefined
+                : (encoded, step) => append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
+          })
         case 'Timer':
-          return runTimerState(handler, env)
+          return runTimerState(handler, env, {
+            resumeWakeAt: point?.wakeAt,
+            persist: store === undefined ? undefined : (at) => append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
+          })
       }
     }
 
@@ -268,7 +331,10 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       : EMPTY
 
     const started = (): void => {
-      if (emit !== undefined) emit({ _tag: 'RunStarted', workflowId, at: now(), initial })
+      if (emit === undefined) return
+      emit({ _tag: 'RunStarted', workflowId, at: now(), initial })
+      if (resume !== undefined)
+        emit({ _tag: 'RunResumed', workflowId, at: now(), state: resume.state, fromSeq: resume.fromSeq, version: resume.version })
     }
 
     const run$ = concat(
@@ -283,7 +349,14 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     ).pipe(
       catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })),
       last(),
-      switchMap((outcome) => concat(teardown$, defer(() => of(terminalEvent(outcome, workflowId, now(), current, transitions))))),
+      switchMap((outcome) =>
+        concat(
+          // an exit state clears the log (best effort); a failure keeps it so the run can be resumed
+          outcome._tag === 'Completed' ? clearLog$ : EMPTY,
+          teardown$,
+          defer(() => of(terminalEvent(outcome, workflowId, now(), current, transitions))),
+        ),
+      ),
     )
 
     const sub = run$.subscribe({

@@ -1,0 +1,196 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { expect } from 'chai'
+import * as t from 'io-ts'
+
+import {
+  checkpointStoreError,
+  configurationError,
+  isCanoFailure,
+  nonRetryable,
+  workflowError,
+  workflowVersionMismatchError,
+} from '../../src/CanoError.js'
+import { sqliteCheckpoints } from '../../src/checkpoints/sqlite.js'
+import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { router, task } from '../../src/StateHandler.js'
+import { done, more, stepped } from '../../src/Stepped.js'
+import { timer } from '../../src/Timer.js'
+import { workflow } from '../../src/Workflow.js'
+import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { eventsOf, lastEvent } from '../helpers/runEvents.js'
+
+type Step = 'A' | 'Pick' | 'Scan' | 'Wait' | 'Fail' | 'Done'
+
+const errorOf = async (p: Promise<unknown>) => {
+  try {
+    await p
+  } catch (e: unknown) {
+    if (isCanoFailure(e)) return e.error
+    throw e
+  }
+  throw new Error('expected a rejection')
+}
+
+/** The rows of a run without their timestamps. */
+const rowsOf = async (store: CheckpointStore, id: string) =>
+  (await store.loadRun(id)).map(({ at: _at, workflowId: _w, ...r }) => r)
+
+describe('checkpointing', () => {
+  const stores: Array<{ name: string; make: () => CheckpointStore }> = [{ name: 'memory', make: memoryCheckpoints }]
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cano-rx-ckpt-'))
+    stores.push({ name: 'sqlite', make: () => sqliteCheckpoints(join(dir, `${String(Math.random()).slice(2)}.db`)) })
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  const make = (store: CheckpointStore, failAt: number | undefined, scanLog: Array<number | undefined> = []) =>
+    workflow<Step>()({
+      checkpoints: store,
+      version: 2,
+      exits: ['Done'],
+      states: {
+        A: task(() => 'Pick' as const),
+        Pick: router(() => 'Scan' as const),
+        Scan: stepped({
+          cursor: t.number,
+          retry: RetryMode.none(),
+          step: (_ctx, c) => {
+            scanLog.push(c)
+            const n = c ?? 0
+            if (failAt !== undefined && n === failAt) throw nonRetryable(new Error(`crash at ${n}`))
+            return n >= 3 ? done('Wait' as const) : more(n + 1)
+          },
+        }),
+        Wait: timer({ wait: 1, then: 'Done' }),
+        Fail: task(() => Promise.reject(new Error('no'))),
+      },
+    })
+
+  for (const s of [0, 1]) {
+    describe(`on the ${s === 0 ? 'memory' : 'sqlite'} store`, () => {
+      it('writes an entry row per non-router state, a row per cursor and per timer, then clears the log at the exit', async () => {
+        const store = stores[s]!.make()
+        const appended: Array<[number, string, string]> = []
+        const flow = make(store, undefined)
+        const events = await eventsOf(flow.run$('A', { workflowId: 'run-1' }))
+        for (const e of events) if (e._tag === 'CheckpointAppended') appended.push([e.seq, e.kind, e.state])
+        expect(appended).to.deep.equal([
+          [0, 'StateEntry', 'A'],
+          [1, 'StateEntry', 'Scan'],
+          [2, 'StepCursor', 'Scan'],
+          [3, 'StepCursor', 'Scan'],
+          [4, 'StepCursor', 'Scan'],
+          [5, 'StateEntry', 'Wait'],
+          [6, 'TimerArmed', 'Wait'],
+          [7, 'StateEntry', 'Done'],
+        ])
+        expect(lastEvent(events)._tag).to.equal('RunCompleted')
+        expect(await store.loadRun('run-1')).to.deep.equal([])
+        await store.close()
+      })
+
+      it('keeps the log of a failed run and resumes a stepped state from its last persisted cursor', async () => {
+        const store = stores[s]!.make()
+        const first: Array<number | undefined> = []
+        const f = await errorOf(make(store, 2, first).orchestrate('A', { workflowId: 'run-2' }))
+        expect(f.message).to.equal('crash at 2')
+        expect(first).to.deep.equal([undefined, 1, 2])
+        expect(await rowsOf(store, 'run-2')).to.deep.equal([
+          { seq: 0, kind: 'StateEntry', state: 'A', taskId: 'A', payload: null, version: 2 },
+          { seq: 1, kind: 'StateEntry', state: 'Scan', taskId: 'Scan', payload: null, version: 2 },
+          { seq: 2, kind: 'StepCursor', state: 'Scan', taskId: 'Scan', payload: { cursor: 1, step: 1 }, version: 2 },
+          { seq: 3, kind: 'StepCursor', state: 'Scan', taskId: 'Scan', payload: { cursor: 2, step: 2 }, version: 2 },
+        ])
+
+        const second: Array<number | undefined> = []
+        const events = await eventsOf(make(store, undefined, second).resume$('run-2'))
+        expect(second).to.deep.equal([2, 3]) // starts from the last persisted cursor, never from the beginning
+        expect(events.slice(0, 4).map((e) => e._tag)).to.deep.equal(['RunStarted', 'RunResumed', 'StateEntered', 'CheckpointAppended'])
+        expect(events[1]).to.deep.include({ _tag: 'RunResumed', state: 'Scan', fromSeq: 3, version: 2 })
+        const seqs = events.flatMap((e) => (e._tag === 'CheckpointAppended' ? [e.seq] : []))
+        expect(seqs[0]).to.equal(4) // seq continues after the last row
+        expect(lastEvent(events)).to.deep.include({ _tag: 'RunCompleted', state: 'Done' })
+        expect(await store.loadRun('run-2')).to.deep.equal([])
+        await store.close()
+      })
+
+      it('refuses to start a run over an uncleared log, leaving the log as it was', async () => {
+        const store = stores[s]!.make()
+        await errorOf(make(store, 0).orchestrate('A', { workflowId: 'run-3' }))
+        const before = await store.loadRun('run-3')
+        const e = await errorOf(make(store, undefined).orchestrate('A', { workflowId: 'run-3' }))
+        expect(e._tag).to.equal('CheckpointStore')
+        expect(e.message).to.match(/^append checkpoint: checkpoint conflict: workflow "run-3" already has a row at sequence 0; resume/)
+        expect(await store.loadRun('run-3')).to.deep.equal(before)
+        await store.close()
+      })
+    })
+  }
+
+  it('gives clear errors for resuming an unknown id, an unknown state or another version, changing nothing', async () => {
+    const store = memoryCheckpoints()
+    const flow = make(store, undefined)
+    expect(await errorOf(flow.resume('nobody'))).to.deep.equal(checkpointStoreError('no checkpoint rows for workflow id "nobody"'))
+    const row = { workflowId: 'w', seq: 0, kind: 'StateEntry' as const, taskId: '', payload: null, at: 1 }
+    await store.append({ ...row, state: 'Gone', version: 2 })
+    expect(await errorOf(flow.resume('w'))).to.deep.equal(
+      workflowError('checkpoint state "Gone" is not a registered or exit state of this workflow', 'Gone'),
+    )
+    await store.append({ ...row, workflowId: 'old', state: 'A', version: 1 })
+    expect(await errorOf(flow.resume('old'))).to.deep.equal(workflowVersionMismatchError(1, 2))
+    expect((await store.loadRun('w')).length).to.equal(1)
+    expect((await store.loadRun('old')).length).to.equal(1)
+  })
+
+  it('resumes a run recorded by an older version through a migration', async () => {
+    const store = memoryCheckpoints()
+    await store.append({ workflowId: 'm', seq: 0, kind: 'StateEntry', state: 'Download', taskId: '', payload: null, version: 1, at: 1 })
+    const ran: string[] = []
+    const flow = workflow<'Fetch' | 'Done'>()({
+      checkpoints: store,
+      version: 2,
+      migrations: { 1: (old) => (old === 'Download' ? 'Fetch' : 'Done') },
+      exits: ['Done'],
+      states: { Fetch: task(() => (ran.push('Fetch'), 'Done' as const)) },
+    })
+    expect(await flow.resume('m')).to.equal('Done')
+    expect(ran).to.deep.equal(['Fetch'])
+  })
+
+  it('resumes a timer with the wake-up instant it persisted', async () => {
+    const store = memoryCheckpoints()
+    const ac = new AbortController()
+    const flow = workflow<'Start' | 'Wait' | 'Done'>()({
+      checkpoints: store,
+      exits: ['Done'],
+      states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: 150, then: 'Done' }) },
+    })
+    const firstRun: WorkflowEvent<'Start' | 'Wait' | 'Done'>[] = []
+    const run = flow.run$('Start', { workflowId: 'tm', signal: ac.signal, observers: [{ onEvent: (e) => firstRun.push(e) }] })
+    const sub = run.subscribe((e) => {
+      if (e._tag === 'CheckpointAppended' && e.kind === 'TimerArmed') ac.abort()
+    })
+    await new Promise<void>((resolve) => sub.add(resolve))
+    const armed = firstRun.find((e) => e._tag === 'TimerArmed')
+    const resumed = await eventsOf(flow.resume$('tm'))
+    const again = resumed.find((e) => e._tag === 'TimerArmed')
+    expect(armed?._tag === 'TimerArmed' && again?._tag === 'TimerArmed' ? again.wakeAt === armed.wakeAt : false).to.equal(true)
+    expect(lastEvent(resumed)._tag).to.equal('RunCompleted')
+  })
+
+  it('requires a workflowId when checkpointing, and a store to resume', async () => {
+    const flow = make(memoryCheckpoints(), undefined)
+    expect(await errorOf(flow.orchestrate('A'))).to.deep.equal(
+      configurationError('checkpointing requires a workflowId: pass { workflowId } to orchestrate / run$'),
+    )
+    const plain = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+    expect(await errorOf(plain.resume('x'))).to.deep.equal(
+      configurationError('resume requires a checkpoint store: set `checkpoints` in the workflow definition'),
+    )
+  })
+})
