@@ -86,7 +86,7 @@ const compare = async (
   return { ratio: median(ratios), subjectUs: median(subjectUs), baselineUs: median(baselineUs) }
 }
 
-const splitSide = (name: string, handler: SplitHandler<St, NoResources>, env: StateEnv<St, NoResources>): Side => ({
+const splitSide = (name: string, handler: SplitHandler<St>, env: StateEnv<St, NoResources>): Side => ({
   name,
   once: () => firstValueFrom(runSplitState(handler, env)),
 })

@@ -7,8 +7,10 @@
  *
  * @since 0.1.0
  */
+import { batch, type BatchHandler, type BatchOptions } from './Batch.js'
 import { poll, type PollHandler, type PollOptions, type PollOutput } from './Poll.js'
 import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
+import { stream, type StreamHandler, type StreamOptions } from './Stream.js'
 import type { TaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
 import { timer, type TimerHandler, type TimerOptions } from './Timer.js'
@@ -53,6 +55,8 @@ export type StateHandler<S extends string, R extends ResourceRecord = NoResource
   | PollHandler<S, R>
   | SteppedHandler<S, R>
   | TimerHandler<S, R>
+  | BatchHandler<S, R>
+  | StreamHandler<S, R>
 
 /**
  * The state constructors bound to a workflow's state union `S` and resources `R`, handed to the
@@ -86,6 +90,10 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   readonly stepped: <C, O = C>(options: SteppedOptions<S, R, C, O>) => SteppedHandler<S, R>
   /** {@link timer} bound to `S` and `R`. */
   readonly timer: (options: TimerOptions<S, R>) => TimerHandler<S, R>
+  /** {@link batch} bound to `S` and `R`. */
+  readonly batch: <Item, Out>(options: BatchOptions<S, R, Item, Out>) => BatchHandler<S, R>
+  /** {@link stream} bound to `S` and `R`. */
+  readonly stream: <T>(options: StreamOptions<S, R, T>) => StreamHandler<S, R>
 }
 
 /**
@@ -127,6 +135,8 @@ export const stateBuilders = <S extends string, R extends ResourceRecord>(): Sta
   poll: (fn, options) => poll<S, R>(fn, options),
   stepped: (options) => stepped(options),
   timer: (options) => timer(options),
+  batch: (options) => batch(options),
+  stream: (options) => stream(options),
 })
 
 const makeTask = <S extends string, R extends ResourceRecord>(

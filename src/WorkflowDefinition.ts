@@ -10,6 +10,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import { validateBatch } from './Batch.js'
 import { configurationError } from './CanoError.js'
 import type { CheckpointStore } from './CheckpointStore.js'
 import { describeValue } from './internal/describeValue.js'
@@ -19,6 +20,7 @@ import type { Migrations } from './Resume.js'
 import { RetryMode } from './RetryMode.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
 import { validateStepped } from './Stepped.js'
+import { validateStream } from './Stream.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
 import { validateTimer } from './Timer.js'
@@ -118,7 +120,7 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
 // -------------------------------------------------------------------------------------
 
 const MAX_TIMER_MS = 2_147_483_647
-const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>(['Task', 'Poll', 'Stepped', 'Timer'])
+const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>(['Task', 'Poll', 'Stepped', 'Timer', 'Batch', 'Stream'])
 
 const label = (s: string): string => JSON.stringify(s)
 
@@ -153,12 +155,16 @@ const checkKind = (handler: StateHandler<string, ResourceRecord>, where: string)
       return validateStepped(handler, where)
     case 'Timer':
       return validateTimer(handler, where)
+    case 'Batch':
+      return validateBatch(handler, where)
+    case 'Stream':
+      return validateStream(handler, where)
   }
 }
 
 /** cano's defaults: polls do not retry (`TaskConfig::minimal()`), every other kind retries. */
 const defaultRetry = (handler: { readonly _tag: StateHandler<string>['_tag'] }): RetryMode =>
-  handler._tag === 'Poll' ? RetryMode.none() : RetryMode.default()
+  handler._tag === 'Poll' || handler._tag === 'Stream' ? RetryMode.none() : RetryMode.default()
 
 /**
  * Validates a definition and prepares it to run. Rules (all `Configuration` errors naming the state

@@ -12,6 +12,19 @@ export { retryWithBackoff } from '../streams/retryWithBackoff.js'
 export type { RunOptions } from '../streams/runWorkflow.js'
 export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
 export { timeoutAttempt } from '../streams/timeoutAttempt.js'
+export {
+  batch,
+  type BatchHandler,
+  type BatchOptions,
+  type BatchOutput,
+  type BatchProgress,
+  isBatchProgress,
+  type ItemContext,
+  itemErr,
+  itemOk,
+  type ItemResult,
+  validateBatch,
+} from './Batch.js'
 export type { CanoError, CanoErrorTag } from './CanoError.js'
 export {
   cancelledError,
@@ -131,6 +144,21 @@ export { router, task } from './StateHandler.js'
 export { stateBuilders } from './StateHandler.js'
 export type { StepOutcome, StepOutput,SteppedHandler, SteppedOptions } from './Stepped.js'
 export { done, more, stepped, validateStepped } from './Stepped.js'
+export {
+  type CloseReason,
+  continueStream,
+  stopStream,
+  stream,
+  StreamErrorPolicy,
+  type StreamHandler,
+  type StreamOptions,
+  type StreamSource,
+  type StreamWindow,
+  validateStream,
+  type WindowContext,
+  type WindowOutput,
+  type WindowSignal,
+} from './Stream.js'
 export type { ResolvedTaskConfig, TaskConfig } from './TaskConfig.js'
 export { resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
 export type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
@@ -162,7 +190,7 @@ export type {
   TimerArmed,
   WorkflowEvent,
 } from './WorkflowEvent.js'
-export type { CheckpointAppended, RunResumed } from './WorkflowEvent.js'
+export type { CheckpointAppended, RunResumed, WindowFlushed } from './WorkflowEvent.js'
 export { isTerminalEvent } from './WorkflowEvent.js'
 export type { WorkflowObserver } from './WorkflowObserver.js'
 export { notifyObserver } from './WorkflowObserver.js'

@@ -368,11 +368,11 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 // -------------------------------------------------------------------------------------
 
 /** Resolved plans, computed once per branch list. */
-const planCache = new WeakMap<object, ReadonlyArray<BranchPlan<ResourceRecord>>>()
+const planCache = new WeakMap<object, unknown>()
 
 const plansOf = <R extends ResourceRecord>(branches: ReadonlyArray<SplitBranch<R>>): ReadonlyArray<BranchPlan<R>> => {
   const cached = planCache.get(branches)
-  if (cached !== undefined) return cached
+  if (cached !== undefined) return cached as ReadonlyArray<BranchPlan<R>>
   const plans = branches.map((b): BranchPlan<R> => {
     const config = resolveTaskConfig(b.config)
     return {
@@ -384,6 +384,6 @@ const plansOf = <R extends ResourceRecord>(branches: ReadonlyArray<SplitBranch<R
         config.rateLimiter === undefined,
     }
   })
-  planCache.set(branches, plans as ReadonlyArray<BranchPlan<ResourceRecord>>)
+  planCache.set(branches, plans)
   return plans
 }

@@ -54,8 +54,10 @@ import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
+import { runBatchState } from './runBatchState.js'
 import { runPollState } from './runPollState.js'
 import { runSteppedState } from './runSteppedState.js'
+import { runStreamState } from './runStreamState.js'
 import { runTaskState } from './runTaskState.js'
 import { runTimerState } from './runTimerState.js'
 import type { StateEnv } from './stateRunner.js'
@@ -280,6 +282,10 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
                 ? undefined
                 : (encoded, step) => append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
           })
+        case 'Batch':
+          return runBatchState(handler, env)
+        case 'Stream':
+          return runStreamState(handler, env)
         case 'Timer':
           return runTimerState(handler, env, {
             resumeWakeAt: point?.wakeAt,

@@ -16,7 +16,8 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../../codecs/CanoError.js'
-import { cancelledError, retryExhaustedError, workflowError } from '../../src/CanoError.js'
+import { cancelledError, retryExhaustedError, timeoutError, workflowError } from '../../src/CanoError.js'
+import { createCircuitBreaker } from '../../src/CircuitBreaker.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { type Branch, branch, JoinStrategy, split } from '../../src/Split.js'
@@ -394,6 +395,70 @@ describe('runSplitState', () => {
       },
       { _tag: 'TaskSucceeded', workflowId: 'w', at: 25, state: 'Split', taskId: 'Split', attempts: 1, next: 'Join' },
     ])
+  })
+
+  it('runs a branch with an attempt timeout through its own signal, timing it out and aborting it on its own', () => {
+    const h = harness()
+    const aborts: Array<readonly [number, unknown, number]> = []
+    const watched =
+      (i: number, ms: number) =>
+      ({ signal }: TaskContext): Observable<number> => {
+        signal.addEventListener('abort', () => aborts.push([i, signal.reason, asyncScheduler.now()]))
+        return timer(ms).pipe(map(() => i))
+      }
+    testScheduler().run(({ expectObservable }) => {
+      const handler = split(
+        [
+          branch(watched(0, 50), { retry: RetryMode.none(), attemptTimeoutMs: 5 }), // times out at 5
+          branch(watched(1, 50), { retry: RetryMode.none(), attemptTimeoutMs: 1_000 }), // cancelled at 20
+          branch(watched(2, 20), NO_RETRY),
+        ],
+        { strategy: JoinStrategy.quorum(1), join: 'Join' },
+      )
+      expectObservable(runSplitState(handler, h.env)).toBe('20ms (J|)', { J: 'Join' })
+    })
+    expect(aborts).to.deep.equal([
+      [0, timeoutError(5), 5],
+      [1, cancelledError('split join decided'), 20],
+    ])
+    expect(h.published.map((r) => r.branches)).to.deep.equal([
+      [
+        { _tag: 'Failed', index: 0, error: timeoutError(5) },
+        { _tag: 'Cancelled', index: 1 },
+        { _tag: 'Succeeded', index: 2, value: 2 },
+      ],
+    ])
+  })
+
+  it('reports a circuit breaker rejection of a branch as CircuitRejected and a failed branch', () => {
+    const h = harness()
+    const breaker = createCircuitBreaker({ failureThreshold: 1 })
+    testScheduler().run(({ expectObservable }) => {
+      const guarded = { retry: RetryMode.none(), circuitBreaker: breaker }
+      const handler = split([branch(failAfter(5, boom(0)), guarded), branch(okAfter(5, 'b'), guarded)], {
+        strategy: JoinStrategy.quorum(1),
+        join: 'Join',
+        bulkhead: 1,
+      })
+      expectObservable(runSplitState(handler, h.env)).toBe(
+        '5ms #', // branch 0 fails at 5 and opens the breaker; branch 1 starts at 5 and is rejected
+        undefined,
+        workflowError(
+          'Join condition not met: 0 of 2 tasks completed successfully, strategy: Quorum(1); errors: task 0: Task execution error: boom0; task 1: Circuit open: circuit breaker open: rejecting call',
+          'Split',
+        ),
+      )
+    })
+    expect(h.events.filter((e) => e.at === 5).map((e) => [e._tag, 'taskId' in e ? e.taskId : undefined])).to.deep.equal(
+      [
+        ['AttemptFailed', 'Split[0]'],
+        ['SplitBranchSettled', 'Split[0]'],
+        ['TaskStarted', 'Split[1]'],
+        ['CircuitRejected', 'Split[1]'],
+        ['SplitBranchSettled', 'Split[1]'],
+        ['TaskFailed', 'Split'],
+      ],
+    )
   })
 
   it('emits SplitBranchSettled in real time order, not index order', () => {
