@@ -85,10 +85,15 @@ interface Running {
   readonly done: (() => void) | undefined
 }
 
-/** @internal The context of an inline first attempt; its `signal` is built on first read. */
+/**
+ * @internal The context of an inline first attempt. Its `signal` is built on first read; an abort
+ * before that is remembered, so a branch that reads its signal only after being cancelled (or after
+ * the run was) gets it already aborted.
+ */
 class BranchContext<R extends ResourceRecord> implements TaskContext<R> {
   readonly attempt = 1
   private controller: AbortController | undefined
+  private abortedBeforeRead: { readonly reason: unknown } | undefined
   constructor(
     readonly res: Resources<R>,
     readonly workflowId: string,
@@ -99,14 +104,16 @@ class BranchContext<R extends ResourceRecord> implements TaskContext<R> {
   ) {}
   get signal(): AbortSignal {
     if (this.controller === undefined) {
-      this.controller = new AbortController()
-      if (this.runSignal.aborted) this.controller.abort(this.runSignal.reason)
+      const controller = new AbortController()
+      this.controller = controller
+      if (this.abortedBeforeRead !== undefined) controller.abort(this.abortedBeforeRead.reason)
+      else if (this.runSignal.aborted) controller.abort(this.runSignal.reason)
     }
     return this.controller.signal
   }
-  /** Aborts the signal if anyone built it (nobody else can be listening). */
   abort(reason: unknown): void {
-    this.controller?.abort(reason)
+    if (this.controller === undefined) this.abortedBeforeRead ??= { reason }
+    else this.controller.abort(reason)
   }
 }
 
@@ -165,14 +172,18 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
       for (const r of running) if (r !== undefined) abortBranch(r, runSignal.reason)
     }
 
-    /** Unsubscribes every running branch, then aborts its signal with `reason`. */
+    /**
+     * Aborts every running branch's signal with `reason`, then unsubscribes it. Abort first: an attempt
+     * context unlinks its signal from the branch's when unsubscribed. Whatever the abort triggers
+     * synchronously is ignored, as the branch is no longer `running`.
+     */
     const cancelRunning = (reason: unknown): void => {
       for (let i = 0; i < total; i++) {
         const r = running[i]
         if (r === undefined) continue
         running[i] = undefined
-        ;(r.subs ??= new Subscription()).unsubscribe() // a later add() on a closed subscription runs at once
         abortBranch(r, reason)
+        ;(r.subs ??= new Subscription()).unsubscribe() // a later add() on a closed subscription runs at once
       }
     }
 

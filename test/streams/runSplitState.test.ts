@@ -642,6 +642,28 @@ describe('runSplitState', () => {
       ])
     })
 
+    it('hands an already aborted signal to a cancelled branch that reads it only after an await', async () => {
+      const h = harness()
+      let release: () => void = () => undefined
+      const gate = new Promise<void>((resolve) => (release = resolve))
+      let seen: readonly [boolean, unknown] | undefined
+      const handler = split<St>(
+        [
+          async (ctx: TaskContext) => {
+            await gate
+            seen = [ctx.signal.aborted, ctx.signal.reason]
+            return 'late'
+          },
+          async () => 'fast',
+        ],
+        { strategy: JoinStrategy.any(), join: 'Join' },
+      )
+      expect(await firstValueFrom(runSplitState(handler, h.env))).to.equal('Join')
+      release()
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(seen).to.deep.equal([true, cancelledError('split join decided')])
+    })
+
     it('retries a rejected Promise branch with its own retry mode', async () => {
       const h = harness()
       let calls = 0
