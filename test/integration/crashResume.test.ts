@@ -30,11 +30,11 @@ const runChild = (args: ReadonlyArray<string>): Child => {
   let stderr = ''
   let markStarted: () => void = () => undefined
   const started = new Promise<void>((r) => (markStarted = r))
-  proc.stdout?.on('data', (d: Buffer) => {
+  proc.stdout.on('data', (d: Buffer) => {
     stdout += d.toString()
     if (stdout.includes('START')) markStarted()
   })
-  proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
     proc.on('exit', (code, signal) => {
       markStarted()
