@@ -13,7 +13,7 @@ const fpTsPaths = {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.cano/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.cano/**', '.bench-dist/**', '.scratch/**'] },
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,

@@ -6,7 +6,7 @@
  * FetchOrder -> Reserve -> Charge (fails twice, retried with exponential backoff) -> Notify -> Done.
  * Every event is printed the moment it happens, then the final state.
  */
-import { describeCanoError, Resources, RetryMode, workflow,type WorkflowEvent } from '../src/index.js'
+import { describeCanoError, Resources, RetryMode, workflow, type WorkflowEvent } from '../src/index.js'
 
 type Step = 'FetchOrder' | 'Reserve' | 'Charge' | 'Notify' | 'Done' | 'Rejected'
 
@@ -27,7 +27,9 @@ const flow = workflow<Step>()({
   resources: Resources.of({ gateway, order }),
   exits: ['Done', 'Rejected'],
   states: ({ task }) => ({
-    FetchOrder: task(({ res }) => (res.get('order').items > 0 ? 'Reserve' : 'Rejected'), { to: ['Reserve', 'Rejected'] }),
+    FetchOrder: task(({ res }) => (res.get('order').items > 0 ? 'Reserve' : 'Rejected'), {
+      to: ['Reserve', 'Rejected'],
+    }),
     Reserve: task(async () => {
       await new Promise((r) => setTimeout(r, 50))
       return 'Charge' as const
@@ -38,7 +40,16 @@ const flow = workflow<Step>()({
         progress({ chargeId })
         return 'Notify' as const
       },
-      { retry: RetryMode.exponentialCustom({ maxRetries: 4, baseDelayMs: 100, multiplier: 2, maxDelayMs: 1_000, jitter: 0.1 }), attemptTimeoutMs: 2_000 },
+      {
+        retry: RetryMode.exponentialCustom({
+          maxRetries: 4,
+          baseDelayMs: 100,
+          multiplier: 2,
+          maxDelayMs: 1_000,
+          jitter: 0.1,
+        }),
+        attemptTimeoutMs: 2_000,
+      },
     ),
     Notify: task(() => 'Done'),
   }),

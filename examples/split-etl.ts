@@ -40,7 +40,7 @@ const after = <A>(ms: number, signal: AbortSignal, outcome: () => A): Promise<A>
       try {
         resolve(outcome())
       } catch (e: unknown) {
-        reject(e as Error)
+        reject(e)
       }
     }, ms)
     if (signal.aborted) onAbort()

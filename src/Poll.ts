@@ -30,8 +30,7 @@ import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
  * @since 0.1.0
  */
 export type PollOutcome<S extends string> =
-  | { readonly _tag: 'Ready'; readonly state: S }
-  | { readonly _tag: 'Pending'; readonly delayMs: number }
+  { readonly _tag: 'Ready'; readonly state: S } | { readonly _tag: 'Pending'; readonly delayMs: number }
 
 /**
  * What a poll function may return: a {@link PollOutcome} as a value, a Promise, an Observable (first
@@ -44,10 +43,7 @@ export type PollOutcome<S extends string> =
  * @since 0.1.0
  */
 export type PollOutput<S extends string> =
-  | PollOutcome<S>
-  | PromiseLike<PollOutcome<S>>
-  | Observable<PollOutcome<S>>
-  | TaskEither<unknown, PollOutcome<S>>
+  PollOutcome<S> | PromiseLike<PollOutcome<S>> | Observable<PollOutcome<S>> | TaskEither<unknown, PollOutcome<S>>
 
 /**
  * How a poll loop treats errors.
@@ -191,9 +187,13 @@ export const validatePoll = (h: PollHandler<string, ResourceRecord>, where: stri
   if (h.onError._tag === 'RetryOnError') {
     const r = h.onError
     if (!Number.isSafeInteger(r.maxErrors) || r.maxErrors < 0)
-      return configurationError(`${where}: onError.maxErrors must be a non-negative integer, got ${String(r.maxErrors)}`)
+      return configurationError(
+        `${where}: onError.maxErrors must be a non-negative integer, got ${String(r.maxErrors)}`,
+      )
     if (!Number.isFinite(r.delayMs) || r.delayMs < 0 || r.delayMs > MAX_TIMER_MS)
-      return configurationError(`${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(r.delayMs)}`)
+      return configurationError(
+        `${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(r.delayMs)}`,
+      )
   }
   return undefined
 }

@@ -74,7 +74,9 @@ const asCursor = (p: unknown): CursorPayload | undefined =>
     : undefined
 
 const asTimer = (p: unknown): TimerPayload | undefined =>
-  typeof p === 'object' && p !== null && typeof (p as { wakeAt?: unknown }).wakeAt === 'number' ? (p as TimerPayload) : undefined
+  typeof p === 'object' && p !== null && typeof (p as { wakeAt?: unknown }).wakeAt === 'number'
+    ? (p as TimerPayload)
+    : undefined
 
 // -------------------------------------------------------------------------------------
 // destructors
@@ -96,10 +98,15 @@ const asTimer = (p: unknown): TimerPayload | undefined =>
 export const resumePoint = <S extends string>(
   workflowId: string,
   rows: ReadonlyArray<CheckpointRow>,
-  options: { readonly version: number; readonly isKnown: (state: string) => boolean; readonly migrations?: Migrations<S> | undefined },
+  options: {
+    readonly version: number
+    readonly isKnown: (state: string) => boolean
+    readonly migrations?: Migrations<S> | undefined
+  },
 ): E.Either<CanoError, ResumePoint<S>> => {
   const last = rows.at(-1)
-  if (last === undefined) return E.left(checkpointStoreError(`no checkpoint rows for workflow id ${JSON.stringify(workflowId)}`))
+  if (last === undefined)
+    return E.left(checkpointStoreError(`no checkpoint rows for workflow id ${JSON.stringify(workflowId)}`))
   let label = last.state
   if (last.version !== options.version) {
     const migrate = options.migrations?.[last.version]
@@ -107,7 +114,12 @@ export const resumePoint = <S extends string>(
     label = migrate(last.state)
   }
   if (!options.isKnown(label))
-    return E.left(workflowError(`checkpoint state ${JSON.stringify(label)} is not a registered or exit state of this workflow`, label))
+    return E.left(
+      workflowError(
+        `checkpoint state ${JSON.stringify(label)} is not a registered or exit state of this workflow`,
+        label,
+      ),
+    )
   // only what was written since the resume state's last entry counts: never a stale cursor of an earlier visit
   let entry = -1
   for (let i = rows.length - 1; i >= 0; i--) {

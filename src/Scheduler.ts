@@ -23,6 +23,8 @@
  *
  * @since 0.1.0
  */
+import { randomUUID } from 'node:crypto'
+
 import {
   asyncScheduler,
   AsyncSubject,
@@ -578,7 +580,13 @@ const startRunning = (flows: ReadonlyArray<Flow>, scheduler: SchedulerLike, rand
     update(rt, { _tag: 'Dispatched', at: now() })
     let source: Observable<WorkflowEvent>
     try {
-      source = rt.flow.workflow.run$(rt.flow.initial, { signal: run.controller.signal, manageResources: false })
+      // every run gets its own id (a checkpointed workflow needs one): `<flow id>:<uuid>`
+      source = rt.flow.workflow.run$(rt.flow.initial, {
+        workflowId: `${rt.flow.id}:${randomUUID()}`,
+        signal: run.controller.signal,
+        manageResources: false,
+        scheduler,
+      })
     } catch (e: unknown) {
       settle(rt, run, { _tag: 'Failed', error: toCanoError(e) })
       return run

@@ -32,8 +32,7 @@ import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
  * @since 0.1.0
  */
 export type StepOutcome<C, S extends string> =
-  | { readonly _tag: 'More'; readonly cursor: C }
-  | { readonly _tag: 'Done'; readonly state: S }
+  { readonly _tag: 'More'; readonly cursor: C } | { readonly _tag: 'Done'; readonly state: S }
 
 /**
  * What a step function may return: a {@link StepOutcome} as a value, a Promise, an Observable (first
@@ -155,7 +154,10 @@ export const stepped = <S extends string, C, O = C, R extends ResourceRecord = N
  * @category validation
  * @since 0.1.0
  */
-export const validateStepped = (h: SteppedHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
+export const validateStepped = (
+  h: SteppedHandler<string, ResourceRecord>,
+  where: string,
+): Configuration | undefined => {
   if (typeof h.step !== 'function') return configurationError(`${where}: step must be a function`)
   const c = h.cursor as Partial<t.Type<unknown, unknown>> | undefined
   if (c === undefined || typeof c.decode !== 'function' || typeof c.encode !== 'function')

@@ -72,7 +72,9 @@ export interface TimerOptions<S extends string, R extends ResourceRecord = NoRes
  * @category constructors
  * @since 0.1.0
  */
-export const timer = <S extends string, R extends ResourceRecord = NoResources>(options: TimerOptions<S, R>): TimerHandler<S, R> => ({
+export const timer = <S extends string, R extends ResourceRecord = NoResources>(
+  options: TimerOptions<S, R>,
+): TimerHandler<S, R> => ({
   _tag: 'Timer',
   wait: options.wait,
   then: options.then,
@@ -105,7 +107,10 @@ export const wakeAt = (
 ): { readonly _tag: 'Right'; readonly right: number } | { readonly _tag: 'Left'; readonly left: Configuration } => {
   if (typeof wait === 'number') {
     if (!Number.isFinite(wait) || wait < 0 || wait > MAX_TIMER_MS)
-      return { _tag: 'Left', left: configurationError(`${where}: wait must be a duration in [0, ${MAX_TIMER_MS}] ms, got ${String(wait)}`) }
+      return {
+        _tag: 'Left',
+        left: configurationError(`${where}: wait must be a duration in [0, ${MAX_TIMER_MS}] ms, got ${String(wait)}`),
+      }
     return { _tag: 'Right', right: now + wait }
   }
   if (wait instanceof Date) {

@@ -99,7 +99,9 @@ export interface Workflow<S extends string, R extends ResourceRecord = NoResourc
  */
 export const workflow =
   <S extends string>() =>
-  <R extends ResourceRecord = NoResources, const X extends S = never>(definition: WorkflowDefinition<S, R, X>): Workflow<S, R> => {
+  <R extends ResourceRecord = NoResources, const X extends S = never>(
+    definition: WorkflowDefinition<S, R, X>,
+  ): Workflow<S, R> => {
     const compiled = compileWorkflow<S, R, X>(definition)
     if (E.isLeft(compiled)) throw new CanoFailure(compiled.left)
     return fromCompiled(compiled.right)
@@ -112,15 +114,33 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
     const end = await lastValueFrom(runWorkflow(wf, initial, options, false).pipe(filter(isTerminalEvent)))
     return settle(end)
   }
-  const resumeRun = (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'>, live: boolean): Observable<WorkflowEvent<S>> =>
+  const resumeRun = (
+    workflowId: string,
+    options: Omit<RunOptions<S>, 'workflowId'>,
+    live: boolean,
+  ): Observable<WorkflowEvent<S>> =>
     defer(() => {
       const store = wf.checkpoints
       const opts = { ...options, workflowId }
       const first = [...wf.states.keys()][0] as S
       if (store === undefined)
-        return runWorkflow(wf, first, opts, live, undefined, configurationError('resume requires a checkpoint store: set `checkpoints` in the workflow definition'))
+        return runWorkflow(
+          wf,
+          first,
+          opts,
+          live,
+          undefined,
+          configurationError('resume requires a checkpoint store: set `checkpoints` in the workflow definition'),
+        )
       if (typeof workflowId !== 'string' || workflowId === '')
-        return runWorkflow(wf, first, opts, live, undefined, configurationError('resume requires a non-empty workflowId'))
+        return runWorkflow(
+          wf,
+          first,
+          opts,
+          live,
+          undefined,
+          configurationError('resume requires a non-empty workflowId'),
+        )
       return from(store.loadRun(workflowId)).pipe(
         map((rows) =>
           resumePoint<S>(workflowId, rows, {
@@ -131,7 +151,13 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
         ),
         catchError((e: unknown) => {
           const cause = toCanoError(e)
-          return of(E.left(cause._tag === 'CheckpointStore' ? cause : checkpointStoreError(`load checkpoint run ${JSON.stringify(workflowId)}: ${cause.message}`, cause)))
+          return of(
+            E.left(
+              cause._tag === 'CheckpointStore'
+                ? cause
+                : checkpointStoreError(`load checkpoint run ${JSON.stringify(workflowId)}: ${cause.message}`, cause),
+            ),
+          )
         }),
         switchMap((point) =>
           E.isLeft(point)
@@ -150,13 +176,15 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
       const id = options.workflowId
       return run$(initial, options).pipe(
         scan(
-          (s: RunState<S>, e: WorkflowEvent<S>) => reduceRunState(s.workflowId === '' ? { ...s, workflowId: e.workflowId } : s, e),
+          (s: RunState<S>, e: WorkflowEvent<S>) =>
+            reduceRunState(s.workflowId === '' ? { ...s, workflowId: e.workflowId } : s, e),
           initialRunState<S>(id ?? ''),
         ),
       )
     },
     orchestrate,
-    resume$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) => resumeRun(workflowId, options, true),
+    resume$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
+      resumeRun(workflowId, options, true),
     resume: async (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
       settle(await lastValueFrom(resumeRun(workflowId, options, false).pipe(filter(isTerminalEvent)))),
     orchestrateTE:

@@ -120,7 +120,14 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
 // -------------------------------------------------------------------------------------
 
 const MAX_TIMER_MS = 2_147_483_647
-const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>(['Task', 'Poll', 'Stepped', 'Timer', 'Batch', 'Stream'])
+const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>([
+  'Task',
+  'Poll',
+  'Stepped',
+  'Timer',
+  'Batch',
+  'Stream',
+])
 
 const label = (s: string): string => JSON.stringify(s)
 

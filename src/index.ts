@@ -137,12 +137,56 @@ export type { RetryExponential, RetryFixed, RetryNone } from './RetryMode.js'
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from './RetryMode.js'
 export type { RunState, RunStatus } from './RunState.js'
 export { initialRunState, reduceRunState } from './RunState.js'
+export type {
+  BackoffOptions,
+  BackoffPolicy,
+  CronSchedule,
+  EverySchedule,
+  FlowBackoff,
+  FlowCompleted,
+  FlowIdle,
+  FlowInfo,
+  FlowRunning,
+  FlowStatus,
+  FlowTripped,
+  FlowUpdate,
+  IntervalMode,
+  ManualSchedule,
+  Schedule,
+} from './Schedule.js'
+export {
+  backoffDelayMs,
+  backoffPolicy,
+  cron,
+  every,
+  flowInfoReducer,
+  initialFlowInfo,
+  isTripped,
+  manual,
+  nextCronMs,
+  nextFixedRateMs,
+  validateBackoffPolicy,
+  validateSchedule,
+} from './Schedule.js'
+export type {
+  FlowConfig,
+  FlowTeardownFailure,
+  OverlapPolicy,
+  RunningScheduler,
+  SchedulableWorkflow,
+  ScheduledEvent,
+  Scheduler,
+  SchedulerOptions,
+  StopOptions,
+  StopResult,
+} from './Scheduler.js'
+export { createScheduler } from './Scheduler.js'
 export type { BranchOutcome, SplitResult } from './SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from './StateHandler.js'
 export type { StateBuilders } from './StateHandler.js'
 export { router, task } from './StateHandler.js'
 export { stateBuilders } from './StateHandler.js'
-export type { StepOutcome, StepOutput,SteppedHandler, SteppedOptions } from './Stepped.js'
+export type { StepOutcome, StepOutput, SteppedHandler, SteppedOptions } from './Stepped.js'
 export { done, more, stepped, validateStepped } from './Stepped.js'
 export {
   type CloseReason,

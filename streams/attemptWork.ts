@@ -32,9 +32,13 @@ export interface WorkCallbacks<A> {
 }
 
 /** @internal The progress reporter of one state visit. */
-export const progressOf = <S extends string, R extends ResourceRecord>(env: AttemptEnv<S, R>): ((data: unknown) => void) => {
+export const progressOf = <S extends string, R extends ResourceRecord>(
+  env: AttemptEnv<S, R>,
+): ((data: unknown) => void) => {
   const { emit, workflowId, state, taskId, now } = env
-  return emit === undefined ? noProgress : (data) => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
+  return emit === undefined
+    ? noProgress
+    : (data) => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
 }
 
 /** @internal Runs `call` under `env.config`'s retry loop; see the module comment. */
@@ -58,7 +62,16 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
     )
   if (!env.fast) return retryLoop()
 
-  const ctx = new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env.runSignal, false)
+  const ctx = new AttemptContext<R>(
+    env.res,
+    1,
+    env.workflowId,
+    env.state,
+    progressOf(env),
+    env.split,
+    env.runSignal,
+    false,
+  )
   let out: unknown
   try {
     out = call(ctx)

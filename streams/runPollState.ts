@@ -44,7 +44,11 @@ const isOutcome = (u: unknown): u is PollOutcome<string> => {
   const o = u as { _tag?: unknown; state?: unknown; delayMs?: unknown }
   return (
     (o._tag === 'Ready' && typeof o.state === 'string') ||
-    (o._tag === 'Pending' && typeof o.delayMs === 'number' && Number.isFinite(o.delayMs) && o.delayMs >= 0 && o.delayMs <= MAX_TIMER_MS)
+    (o._tag === 'Pending' &&
+      typeof o.delayMs === 'number' &&
+      Number.isFinite(o.delayMs) &&
+      o.delayMs >= 0 &&
+      o.delayMs <= MAX_TIMER_MS)
   )
 }
 
@@ -67,11 +71,15 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
       polls += 1
       if (handler.maxPolls !== undefined && polls > handler.maxPolls)
         return throwError(() =>
-          taskExecutionError(`poll for state ${JSON.stringify(env.state)} was not ready after ${handler.maxPolls} polls`),
+          taskExecutionError(
+            `poll for state ${JSON.stringify(env.state)} was not ready after ${handler.maxPolls} polls`,
+          ),
         )
       return fromTaskOutput<unknown>(() => handler.poll(ctx)).pipe(
         take(1),
-        throwIfEmpty(() => taskExecutionError(`poll for state ${JSON.stringify(env.state)} completed without an outcome`)),
+        throwIfEmpty(() =>
+          taskExecutionError(`poll for state ${JSON.stringify(env.state)} completed without an outcome`),
+        ),
         map((outcome) => ({ ok: true as const, outcome })),
         catchError((thrown: unknown) => of({ ok: false as const, thrown })),
         mergeMap((r): Observable<LoopStep<S>> => {
@@ -106,5 +114,9 @@ export const runPollState = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
 ): Observable<S> =>
   runStateBody(env, ({ succeed, fail, add }) =>
-    attemptWork<S, R, S>({ ...env, fast: false }, (ctx) => pollLoop(handler, env, ctx), { onValue: succeed, onError: fail, add }),
+    attemptWork<S, R, S>({ ...env, fast: false }, (ctx) => pollLoop(handler, env, ctx), {
+      onValue: succeed,
+      onError: fail,
+      add,
+    }),
   )

@@ -20,9 +20,11 @@
  *   reads it: building an `AbortSignal` costs about 3 µs, more than the rest of a branch. A failure,
  *   or any configured policy, goes through `runAttempts` with an env whose `runSignal` is the
  *   branch's own `AbortController`'s.
- * - As soon as the join is decided, the branches still running are unsubscribed and their signals
- *   aborted, every branch not settled is reported `Cancelled` (`SplitBranchSettled`), and the split
- *   moves to its join state with the {@link SplitResult} published, or fails with {@link joinFailure}.
+ * - As soon as the join is decided, the signals of the branches still running abort (reason
+ *   `Cancelled: split join decided`) and their retry loops are unsubscribed; every branch not settled
+ *   is reported `Cancelled` (`SplitBranchSettled`), then the split moves to its join state with the
+ *   {@link SplitResult} published, or fails with {@link joinFailure}. Nothing a cancelled branch does
+ *   afterwards is reported.
  * - The deadline (`timeoutMs`, on the run's scheduler) starts once every branch has been handed to the
  *   bulkhead. Unsubscribing the state aborts every running branch.
  *

@@ -12,12 +12,25 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
-import { concat, defer, EMPTY, expand, filter, mergeMap, Observable, of, queueScheduler, subscribeOn, take, throwError } from 'rxjs'
+import {
+  concat,
+  defer,
+  EMPTY,
+  expand,
+  filter,
+  mergeMap,
+  Observable,
+  of,
+  queueScheduler,
+  subscribeOn,
+  take,
+  throwError,
+} from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { decodeFailedError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
-import type { StepOutcome,SteppedHandler } from '../src/Stepped.js'
+import type { StepOutcome, SteppedHandler } from '../src/Stepped.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import { attemptWork } from './attemptWork.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
@@ -51,10 +64,17 @@ export const roundTripCursor = (
   try {
     encoded = codec.encode(cursor)
     const text = JSON.stringify(encoded) as string | undefined
-    if (text === undefined) return E.left(decodeFailedError(codec.name, ['the encoded cursor is not JSON (undefined or a function)'], where))
+    if (text === undefined)
+      return E.left(decodeFailedError(codec.name, ['the encoded cursor is not JSON (undefined or a function)'], where))
     json = JSON.parse(text)
   } catch (e: unknown) {
-    return E.left(decodeFailedError(codec.name, [`the cursor does not encode to JSON: ${e instanceof Error ? e.message : describeValue(e)}`], where))
+    return E.left(
+      decodeFailedError(
+        codec.name,
+        [`the cursor does not encode to JSON: ${e instanceof Error ? e.message : describeValue(e)}`],
+        where,
+      ),
+    )
   }
   return decodeCursor(codec, json, where, encoded)
 }
@@ -131,7 +151,9 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
     add(
       of(seed)
         .pipe(
-          expand((l: Loop<S>) => (l._tag === 'Step' ? defer(() => stepOnce(l.cursor, l.step)).pipe(subscribeOn(queueScheduler)) : EMPTY)),
+          expand((l: Loop<S>) =>
+            l._tag === 'Step' ? defer(() => stepOnce(l.cursor, l.step)).pipe(subscribeOn(queueScheduler)) : EMPTY,
+          ),
           filter((l): l is Extract<Loop<S>, { _tag: 'Done' }> => l._tag === 'Done'),
           take(1),
         )

@@ -7,7 +7,18 @@
  * @internal
  * @since 0.1.0
  */
-import { concat, defer, EMPTY, from, ignoreElements, Observable, type SchedulerLike, take, throwError, throwIfEmpty } from 'rxjs'
+import {
+  concat,
+  defer,
+  EMPTY,
+  from,
+  ignoreElements,
+  Observable,
+  type SchedulerLike,
+  take,
+  throwError,
+  throwIfEmpty,
+} from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
@@ -140,7 +151,9 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
       const ctx = new AttemptContext(env.res, n, workflowId, state, progress, env.split, env.runSignal, ownSignal)
       let run$ = fromAttempt(attempt, ctx)
       if (attemptTimeoutMs !== undefined)
-        run$ = run$.pipe(timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }))
+        run$ = run$.pipe(
+          timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }),
+        )
       let settled = false
       const sub = (gate === EMPTY ? run$ : concat(gate, run$)).subscribe({
         next: (v) => {

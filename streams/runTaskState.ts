@@ -16,4 +16,6 @@ export const runTaskState = <S extends string, R extends ResourceRecord>(
   handler: TaskHandler<S, R>,
   env: StateEnv<S, R>,
 ): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) => attemptWork<S, R, unknown>(env, handler.run, { onValue: succeed, onError: fail, add }))
+  runStateBody(env, ({ succeed, fail, add }) =>
+    attemptWork<S, R, unknown>(env, handler.run, { onValue: succeed, onError: fail, add }),
+  )

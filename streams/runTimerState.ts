@@ -37,7 +37,18 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
       try {
         wait =
           typeof handler.wait === 'function'
-            ? handler.wait(new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env.runSignal, false))
+            ? handler.wait(
+                new AttemptContext<R>(
+                  env.res,
+                  1,
+                  env.workflowId,
+                  env.state,
+                  progressOf(env),
+                  env.split,
+                  env.runSignal,
+                  false,
+                ),
+              )
             : handler.wait
       } catch (thrown: unknown) {
         return fail(thrown)
@@ -48,7 +59,14 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
     }
     const wakeUp = at
     if (env.emit !== undefined)
-      env.emit({ _tag: 'TimerArmed', workflowId: env.workflowId, at: now, state: env.state, taskId: env.taskId, wakeAt: wakeUp })
+      env.emit({
+        _tag: 'TimerArmed',
+        workflowId: env.workflowId,
+        at: now,
+        state: env.state,
+        taskId: env.taskId,
+        wakeAt: wakeUp,
+      })
     const wait$ = timer(Math.max(0, wakeUp - now), env.scheduler)
     const persist$ = resumed === undefined && hooks.persist !== undefined ? hooks.persist(wakeUp) : EMPTY
     add(concat(persist$, wait$).subscribe({ next: () => succeed(handler.then, 1), error: fail }))

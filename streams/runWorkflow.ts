@@ -29,6 +29,7 @@ import {
   merge,
   NEVER,
   Observable,
+  type SchedulerLike,
   of,
   race,
   switchMap,
@@ -88,6 +89,11 @@ export interface RunOptions<S extends string> {
    * passes `false`: it sets resources up once at start and tears them down once at stop.
    */
   readonly manageResources?: boolean
+  /**
+   * Scheduler of this run's timers and timestamps, overriding the workflow's own (the scheduler
+   * passes its clock so scheduled runs and flow statuses share one time base).
+   */
+  readonly scheduler?: SchedulerLike
 }
 
 /** @internal How a run ended, before teardown. */
@@ -115,7 +121,7 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
   preflight?: CanoError,
 ): Observable<WorkflowEvent<S>> =>
   new Observable<WorkflowEvent<S>>((subscriber) => {
-    const scheduler = wf.scheduler ?? asyncScheduler
+    const scheduler = options.scheduler ?? wf.scheduler ?? asyncScheduler
     const now = (): number => scheduler.now()
     const store = wf.checkpoints
     const workflowId = options.workflowId ?? (store === undefined ? randomUUID() : '')
@@ -146,7 +152,14 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     const emit = tracing ? notify : undefined
 
     // -- validation of the start -------------------------------------------------------
-    if (preflight !== undefined) return finishEarly(notify, workflowId === '' ? String(options.workflowId) : workflowId, now, preflight, subscriber)
+    if (preflight !== undefined)
+      return finishEarly(
+        notify,
+        workflowId === '' ? String(options.workflowId) : workflowId,
+        now,
+        preflight,
+        subscriber,
+      )
     if (typeof workflowId !== 'string' || workflowId === '') {
       const message =
         store !== undefined && options.workflowId === undefined
@@ -155,7 +168,9 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       return finishEarly(notify, workflowId, now, configurationError(message), subscriber)
     }
     if (!wf.states.has(initial) && !wf.exits.has(initial)) {
-      const error = configurationError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`)
+      const error = configurationError(
+        `Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`,
+      )
       return finishEarly(notify, workflowId, now, error, subscriber)
     }
 
@@ -194,14 +209,20 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
               }),
               tap({
                 complete: () => {
-                  if (emit !== undefined) emit({ _tag: 'CheckpointAppended', workflowId, at: now(), seq: row.seq, kind, state })
+                  if (emit !== undefined)
+                    emit({ _tag: 'CheckpointAppended', workflowId, at: now(), seq: row.seq, kind, state })
                 },
               }),
             )
           })
 
     const clearLog$: Observable<never> =
-      store === undefined ? EMPTY : defer(() => from(store.clear(workflowId))).pipe(ignoreElements(), catchError(() => EMPTY))
+      store === undefined
+        ? EMPTY
+        : defer(() => from(store.clear(workflowId))).pipe(
+            ignoreElements(),
+            catchError(() => EMPTY),
+          )
 
     // -- one state ---------------------------------------------------------------------
     const enter = (state: S): Observable<S> => {
@@ -212,7 +233,8 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       const transition = transitions++
       if (emit !== undefined) emit({ _tag: 'StateEntered', workflowId, at: now(), state, transition })
       const compiled = wf.states.get(state)
-      if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router)) return visit(state, compiled)
+      if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router))
+        return visit(state, compiled)
       const point = resuming !== undefined && resuming.state === state ? resuming : undefined
       const payload: JsonValue =
         point?.cursor !== undefined
@@ -220,7 +242,10 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
           : point?.wakeAt !== undefined
             ? { wakeAt: point.wakeAt }
             : null
-      return concat(append('StateEntry', state, compiled?.taskId ?? '', payload), defer(() => visit(state, compiled)))
+      return concat(
+        append('StateEntry', state, compiled?.taskId ?? '', payload),
+        defer(() => visit(state, compiled)),
+      )
     }
 
     const visit = (state: S, compiled: CompiledState<S, R> | undefined): Observable<S> => {
@@ -280,7 +305,8 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
             persist:
               store === undefined
                 ? undefined
-                : (encoded, step) => append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
+                : (encoded, step) =>
+                    append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
           })
         case 'Batch':
           return runBatchState(handler, env)
@@ -289,7 +315,8 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
         case 'Timer':
           return runTimerState(handler, env, {
             resumeWakeAt: point?.wakeAt,
-            persist: store === undefined ? undefined : (at) => append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
+            persist:
+              store === undefined ? undefined : (at) => append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
           })
       }
     }
@@ -340,7 +367,14 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       if (emit === undefined) return
       emit({ _tag: 'RunStarted', workflowId, at: now(), initial })
       if (resume !== undefined)
-        emit({ _tag: 'RunResumed', workflowId, at: now(), state: resume.state, fromSeq: resume.fromSeq, version: resume.version })
+        emit({
+          _tag: 'RunResumed',
+          workflowId,
+          at: now(),
+          state: resume.state,
+          fromSeq: resume.fromSeq,
+          version: resume.version,
+        })
     }
 
     const run$ = concat(

@@ -70,7 +70,8 @@ export const runStateBody = <S extends string, R extends ResourceRecord>(
         settled = false
         return fail(invalid)
       }
-      if (emit !== undefined) emit({ _tag: 'TaskSucceeded', workflowId, at: now(), state, taskId, attempts, next: next as S })
+      if (emit !== undefined)
+        emit({ _tag: 'TaskSucceeded', workflowId, at: now(), state, taskId, attempts, next: next as S })
       subscriber.next(next as S)
       subscriber.complete()
     }
@@ -88,9 +89,16 @@ export const runStateBody = <S extends string, R extends ResourceRecord>(
   })
 
 /** @internal A `Workflow` error when `next` is not a state name or not among the declared targets. */
-export const checkTarget = (state: string, to: ReadonlySet<string> | undefined, next: unknown): CanoError | undefined => {
+export const checkTarget = (
+  state: string,
+  to: ReadonlySet<string> | undefined,
+  next: unknown,
+): CanoError | undefined => {
   if (typeof next !== 'string') {
-    return workflowError(`task for state ${JSON.stringify(state)} returned ${describeValue(next)}, not a state name`, state)
+    return workflowError(
+      `task for state ${JSON.stringify(state)} returned ${describeValue(next)}, not a state name`,
+      state,
+    )
   }
   if (to !== undefined && !to.has(next)) {
     return workflowError(

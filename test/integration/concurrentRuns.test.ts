@@ -39,7 +39,9 @@ describe('runs sharing one SQLite checkpoint file', function () {
       },
     })
     const ids = Array.from({ length: 20 }, (_, i) => `run-${i}`)
-    expect(await Promise.all(ids.map((workflowId) => flow.orchestrate('A', { workflowId })))).to.deep.equal(ids.map(() => 'Done'))
+    expect(await Promise.all(ids.map((workflowId) => flow.orchestrate('A', { workflowId })))).to.deep.equal(
+      ids.map(() => 'Done'),
+    )
     expect(await store.listRuns()).to.deep.equal([])
     await store.close()
   })
@@ -51,7 +53,11 @@ describe('runs sharing one SQLite checkpoint file', function () {
     const flow = workflow<Step>()({
       checkpoints: store,
       exits: ['Done'],
-      states: { A: task(async () => (await gate, 'Done' as const)), B: task(() => 'Done' as const), C: task(() => 'Done' as const) },
+      states: {
+        A: task(async () => (await gate, 'Done' as const)),
+        B: task(() => 'Done' as const),
+        C: task(() => 'Done' as const),
+      },
     })
     const a = flow.orchestrate('A', { workflowId: 'same' }).then(
       (s) => ({ ok: true as const, s }),

@@ -35,16 +35,22 @@ const runChild = (args: ReadonlyArray<string>): Child => {
     if (stdout.includes('START')) markStarted()
   })
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    proc.on('exit', (code, signal) => {
-      markStarted()
-      resolve({ code, signal, stdout, stderr })
-    }),
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) =>
+      proc.on('exit', (code, signal) => {
+        markStarted()
+        resolve({ code, signal, stdout, stderr })
+      }),
   )
   return { proc, started, exited }
 }
 
-const linesOf = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : [])
+const linesOf = (file: string): string[] =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : []
 
 /** Runs one kill-and-resume cycle; returns the log lines, the pid of the first process and the resume point. */
 const killAndResume = async (
@@ -54,7 +60,11 @@ const killAndResume = async (
   logFile: string,
   id: string,
   killAfterMs: number,
-): Promise<{ lines: string[]; firstPid: number; lastRow: { state: string; kind: string; payload: unknown } | undefined }> => {
+): Promise<{
+  lines: string[]
+  firstPid: number
+  lastRow: { state: string; kind: string; payload: unknown } | undefined
+}> => {
   const first = runChild(['start', kind, target, logFile, id])
   await first.started
   await new Promise((r) => setTimeout(r, killAfterMs))
@@ -122,7 +132,14 @@ describe('crash and resume with real processes', function () {
     let killed = 0
     for (let i = 0; i < 30; i++) {
       const log = join(dir, `plain-${i}.log`)
-      const { lines, lastRow } = await killAndResume('plain', `sqlite:${db}`, open, log, `plain-${i}`, Math.floor(Math.random() * 160))
+      const { lines, lastRow } = await killAndResume(
+        'plain',
+        `sqlite:${db}`,
+        open,
+        log,
+        `plain-${i}`,
+        Math.floor(Math.random() * 160),
+      )
       if (lastRow !== undefined) killed++
       checkPlain(lines, lastRow?.state)
     }
@@ -135,7 +152,14 @@ describe('crash and resume with real processes', function () {
     let resumedMidLoop = 0
     for (let i = 0; i < 5; i++) {
       const log = join(dir, `stepped-${i}.log`)
-      const { lines, firstPid, lastRow } = await killAndResume('stepped', `sqlite:${db}`, open, log, `stepped-${i}`, 100 + Math.floor(Math.random() * 500))
+      const { lines, firstPid, lastRow } = await killAndResume(
+        'stepped',
+        `sqlite:${db}`,
+        open,
+        log,
+        `stepped-${i}`,
+        100 + Math.floor(Math.random() * 500),
+      )
       const second = lines.filter((l) => !l.startsWith(`${firstPid} `))
       const firstLine = second.find((l) => l.includes(' first '))
       const persisted = lastRow?.kind === 'StepCursor' ? (lastRow.payload as { cursor: number }).cursor : undefined
@@ -149,7 +173,8 @@ describe('crash and resume with real processes', function () {
       }
       // every step ran; only the step at the resume point may have run twice
       const steps = lines.filter((l) => l.includes(' step ')).map((l) => Number(l.split(' ').at(-1)))
-      for (let n = 0; n < 200; n++) expect(steps.filter((s) => s === n).length, `step ${n}`).to.be.within(1, n === persisted ? 2 : 1)
+      for (let n = 0; n < 200; n++)
+        expect(steps.filter((s) => s === n).length, `step ${n}`).to.be.within(1, n === persisted ? 2 : 1)
     }
     expect(resumedMidLoop).to.be.greaterThan(0)
   })
@@ -160,7 +185,14 @@ describe('crash and resume with real processes', function () {
     try {
       for (let i = 0; i < 8; i++) {
         const log = join(dir, `pg-${i}.log`)
-        const { lines, lastRow } = await killAndResume('plain', `postgres:${table}`, open, log, `pg-${i}`, Math.floor(Math.random() * 200))
+        const { lines, lastRow } = await killAndResume(
+          'plain',
+          `postgres:${table}`,
+          open,
+          log,
+          `pg-${i}`,
+          Math.floor(Math.random() * 200),
+        )
         checkPlain(lines, lastRow?.state)
       }
     } finally {

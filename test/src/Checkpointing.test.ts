@@ -110,7 +110,12 @@ describe('checkpointing', () => {
         const second: Array<number | undefined> = []
         const events = await eventsOf(make(store, undefined, second).resume$('run-2'))
         expect(second).to.deep.equal([2, 3]) // starts from the last persisted cursor, never from the beginning
-        expect(events.slice(0, 4).map((e) => e._tag)).to.deep.equal(['RunStarted', 'RunResumed', 'StateEntered', 'CheckpointAppended'])
+        expect(events.slice(0, 4).map((e) => e._tag)).to.deep.equal([
+          'RunStarted',
+          'RunResumed',
+          'StateEntered',
+          'CheckpointAppended',
+        ])
         expect(events[1]).to.deep.include({ _tag: 'RunResumed', state: 'Scan', fromSeq: 3, version: 2 })
         const seqs = events.flatMap((e) => (e._tag === 'CheckpointAppended' ? [e.seq] : []))
         expect(seqs[0]).to.equal(4) // seq continues after the last row
@@ -125,7 +130,9 @@ describe('checkpointing', () => {
         const before = await store.loadRun('run-3')
         const e = await errorOf(make(store, undefined).orchestrate('A', { workflowId: 'run-3' }))
         expect(e._tag).to.equal('CheckpointStore')
-        expect(e.message).to.match(/^append checkpoint: checkpoint conflict: workflow "run-3" already has a row at sequence 0; resume/)
+        expect(e.message).to.match(
+          /^append checkpoint: checkpoint conflict: workflow "run-3" already has a row at sequence 0; resume/,
+        )
         expect(await store.loadRun('run-3')).to.deep.equal(before)
         await store.close()
       })
@@ -135,7 +142,9 @@ describe('checkpointing', () => {
   it('gives clear errors for resuming an unknown id, an unknown state or another version, changing nothing', async () => {
     const store = memoryCheckpoints()
     const flow = make(store, undefined)
-    expect(await errorOf(flow.resume('nobody'))).to.deep.equal(checkpointStoreError('no checkpoint rows for workflow id "nobody"'))
+    expect(await errorOf(flow.resume('nobody'))).to.deep.equal(
+      checkpointStoreError('no checkpoint rows for workflow id "nobody"'),
+    )
     const row = { workflowId: 'w', seq: 0, kind: 'StateEntry' as const, taskId: '', payload: null, at: 1 }
     await store.append({ ...row, state: 'Gone', version: 2 })
     expect(await errorOf(flow.resume('w'))).to.deep.equal(
@@ -149,7 +158,16 @@ describe('checkpointing', () => {
 
   it('resumes a run recorded by an older version through a migration', async () => {
     const store = memoryCheckpoints()
-    await store.append({ workflowId: 'm', seq: 0, kind: 'StateEntry', state: 'Download', taskId: '', payload: null, version: 1, at: 1 })
+    await store.append({
+      workflowId: 'm',
+      seq: 0,
+      kind: 'StateEntry',
+      state: 'Download',
+      taskId: '',
+      payload: null,
+      version: 1,
+      at: 1,
+    })
     const ran: string[] = []
     const flow = workflow<'Fetch' | 'Done'>()({
       checkpoints: store,
@@ -171,7 +189,11 @@ describe('checkpointing', () => {
       states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: 150, then: 'Done' }) },
     })
     const firstRun: WorkflowEvent<'Start' | 'Wait' | 'Done'>[] = []
-    const run = flow.run$('Start', { workflowId: 'tm', signal: ac.signal, observers: [{ onEvent: (e) => firstRun.push(e) }] })
+    const run = flow.run$('Start', {
+      workflowId: 'tm',
+      signal: ac.signal,
+      observers: [{ onEvent: (e) => firstRun.push(e) }],
+    })
     const sub = run.subscribe((e) => {
       if (e._tag === 'CheckpointAppended' && e.kind === 'TimerArmed') ac.abort()
     })
@@ -179,7 +201,9 @@ describe('checkpointing', () => {
     const armed = firstRun.find((e) => e._tag === 'TimerArmed')
     const resumed = await eventsOf(flow.resume$('tm'))
     const again = resumed.find((e) => e._tag === 'TimerArmed')
-    expect(armed?._tag === 'TimerArmed' && again?._tag === 'TimerArmed' ? again.wakeAt === armed.wakeAt : false).to.equal(true)
+    expect(
+      armed?._tag === 'TimerArmed' && again?._tag === 'TimerArmed' ? again.wakeAt === armed.wakeAt : false,
+    ).to.equal(true)
     expect(lastEvent(resumed)._tag).to.equal('RunCompleted')
   })
 

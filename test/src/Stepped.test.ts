@@ -118,7 +118,8 @@ describe('stepped', () => {
           Scan: stepped({
             cursor: t.number,
             attemptTimeoutMs: 50,
-            step: (_ctx, c) => timer(40).pipe(map(() => ((c ?? 0) >= 4 ? done('Report' as const) : more((c ?? 0) + 1)))),
+            step: (_ctx, c) =>
+              timer(40).pipe(map(() => ((c ?? 0) >= 4 ? done('Report' as const) : more((c ?? 0) + 1)))),
           }),
         },
       }).run$('Scan', { workflowId: 's2' }),
@@ -141,7 +142,9 @@ describe('stepped', () => {
       },
     })
     const end = lastEvent(await eventsOf(flow.run$('Scan')))
-    expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(taskExecutionError('step exploded', new Error('step exploded')))
+    expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(
+      taskExecutionError('step exploded', new Error('step exploded')),
+    )
   })
 
   it('runs a million synchronous steps with a flat stack', async function () {

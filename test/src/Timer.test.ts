@@ -18,7 +18,14 @@ describe('timer', () => {
       }).run$('Start', { workflowId: 't1' }),
     )
     const armed = events.find((e) => e._tag === 'TimerArmed')
-    expect(armed).to.deep.equal({ _tag: 'TimerArmed', workflowId: 't1', at: 0, state: 'Wait', taskId: 'Wait', wakeAt: 500 })
+    expect(armed).to.deep.equal({
+      _tag: 'TimerArmed',
+      workflowId: 't1',
+      at: 0,
+      state: 'Wait',
+      taskId: 'Wait',
+      wakeAt: 500,
+    })
     expect(timeline(events, ['RunCompleted'])).to.deep.equal([['RunCompleted', 500]])
   })
 
@@ -33,7 +40,10 @@ describe('timer', () => {
     const computed = eventsInVirtualTime(() =>
       workflow<Step>()({
         exits: ['Done'],
-        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: (ctx) => (ctx.workflowId === 't3' ? 250 : 1), then: 'Done' }) },
+        states: {
+          Start: task(() => 'Wait' as const),
+          Wait: timer({ wait: (ctx) => (ctx.workflowId === 't3' ? 250 : 1), then: 'Done' }),
+        },
       }).run$('Start', { workflowId: 't3' }),
     )
     expect(timeline(computed, ['RunCompleted'])).to.deep.equal([['RunCompleted', 250]])
@@ -50,7 +60,13 @@ describe('timer', () => {
       }).run$('Start', { workflowId: 't4', signal: ac.signal })
     })
     abortAt?.unsubscribe()
-    expect(lastEvent(events)).to.deep.equal({ _tag: 'RunCancelled', workflowId: 't4', at: 120, state: 'Wait', error: cancelledError() })
+    expect(lastEvent(events)).to.deep.equal({
+      _tag: 'RunCancelled',
+      workflowId: 't4',
+      at: 120,
+      state: 'Wait',
+      error: cancelledError(),
+    })
   })
 
   it('fails the run with a Configuration error when a computed wait is invalid', () => {
@@ -68,7 +84,10 @@ describe('timer', () => {
 
   it('rejects an invalid static wait at definition time', () => {
     expect(() =>
-      workflow<Step>()({ exits: ['Done'], states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: -1, then: 'Done' }) } }),
+      workflow<Step>()({
+        exits: ['Done'],
+        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: -1, then: 'Done' }) },
+      }),
     ).to.throw(CanoFailure, 'state "Wait": wait must be a duration')
     expect(validateTimer(timer({ wait: new Date('nope'), then: 'Done' }), 'state "W"')).to.deep.equal(
       configurationError('state "W": wait is an invalid Date'),

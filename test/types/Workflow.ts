@@ -54,7 +54,11 @@ workflow<Step>()({
 workflow<Step>()({
   // @ts-expect-error 'Gone' is not a Step
   exits: ['Done', 'Gone'],
-  states: { Fetch: task(() => 'Parse' as const), Parse: task(() => 'Done' as const), Failed: task(() => 'Done' as const) },
+  states: {
+    Fetch: task(() => 'Parse' as const),
+    Parse: task(() => 'Done' as const),
+    Failed: task(() => 'Done' as const),
+  },
 })
 
 // -- declared targets narrow the return type ------------------------------------------------
