@@ -9,6 +9,7 @@
  */
 import { batch, type BatchHandler, type BatchOptions } from './Batch.js'
 import { poll, type PollHandler, type PollOptions, type PollOutput } from './Poll.js'
+import { type Branch, split, type SplitHandler, type SplitOptions } from './Split.js'
 import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
 import { stream, type StreamHandler, type StreamOptions } from './Stream.js'
 import type { TaskConfig } from './TaskConfig.js'
@@ -57,6 +58,7 @@ export type StateHandler<S extends string, R extends ResourceRecord = NoResource
   | TimerHandler<S, R>
   | BatchHandler<S, R>
   | StreamHandler<S, R>
+  | SplitHandler<S, R>
 
 /**
  * The state constructors bound to a workflow's state union `S` and resources `R`, handed to the
@@ -94,6 +96,8 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   readonly batch: <Item, Out>(options: BatchOptions<S, R, Item, Out>) => BatchHandler<S, R>
   /** {@link stream} bound to `S` and `R`. */
   readonly stream: <T>(options: StreamOptions<S, R, T>) => StreamHandler<S, R>
+  /** {@link split} bound to `S` and `R`. */
+  readonly split: (branches: ReadonlyArray<Branch<R>>, options: SplitOptions<S>) => SplitHandler<S, R>
 }
 
 /**
@@ -137,6 +141,7 @@ export const stateBuilders = <S extends string, R extends ResourceRecord>(): Sta
   timer: (options) => timer(options),
   batch: (options) => batch(options),
   stream: (options) => stream(options),
+  split: (branches, options) => split(branches, options),
 })
 
 const makeTask = <S extends string, R extends ResourceRecord>(

@@ -18,6 +18,7 @@ import { validatePoll } from './Poll.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
 import { RetryMode } from './RetryMode.js'
+import { validateSplit } from './Split.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
 import { validateStepped } from './Stepped.js'
 import { validateStream } from './Stream.js'
@@ -127,6 +128,7 @@ const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>(
   'Timer',
   'Batch',
   'Stream',
+  'Split',
 ])
 
 const label = (s: string): string => JSON.stringify(s)
@@ -136,7 +138,7 @@ const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): 
   if (typeof h !== 'object' || h === null || !HANDLER_TAGS.has((h as { _tag?: unknown })._tag as string))
     return configurationError(`${where}: handler must be built with task(), router() or another state constructor`)
   const handler = h as StateHandler<string, ResourceRecord>
-  const kindError = checkKind(handler, where)
+  const kindError = checkKind(handler, where, known)
   if (kindError !== undefined) return kindError
   const configError = validateTaskConfig(handler.config, where)
   if (configError !== undefined) return configError
@@ -152,7 +154,11 @@ const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): 
   return undefined
 }
 
-const checkKind = (handler: StateHandler<string, ResourceRecord>, where: string): CanoError | undefined => {
+const checkKind = (
+  handler: StateHandler<string, ResourceRecord>,
+  where: string,
+  known: (s: string) => boolean,
+): CanoError | undefined => {
   switch (handler._tag) {
     case 'Task':
       return typeof handler.run !== 'function' ? configurationError(`${where}: run must be a function`) : undefined
@@ -166,6 +172,8 @@ const checkKind = (handler: StateHandler<string, ResourceRecord>, where: string)
       return validateBatch(handler, where)
     case 'Stream':
       return validateStream(handler, where)
+    case 'Split':
+      return validateSplit(handler, where, known)
   }
 }
 

@@ -181,6 +181,17 @@ export type {
   StopResult,
 } from './Scheduler.js'
 export { createScheduler } from './Scheduler.js'
+export type {
+  Branch,
+  BranchFn,
+  BranchOutput,
+  JoinDecision,
+  JoinProgress,
+  SplitBranch,
+  SplitHandler,
+  SplitOptions,
+} from './Split.js'
+export { branch, decideJoin, joinFailure, JoinStrategy, requiredSuccesses, split, validateSplit } from './Split.js'
 export type { BranchOutcome, SplitResult } from './SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from './StateHandler.js'
 export type { StateBuilders } from './StateHandler.js'
@@ -234,7 +245,7 @@ export type {
   TimerArmed,
   WorkflowEvent,
 } from './WorkflowEvent.js'
-export type { CheckpointAppended, RunResumed, WindowFlushed } from './WorkflowEvent.js'
+export type { CheckpointAppended, RunResumed, SplitBranchSettled, WindowFlushed } from './WorkflowEvent.js'
 export { isTerminalEvent } from './WorkflowEvent.js'
 export type { WorkflowObserver } from './WorkflowObserver.js'
 export { notifyObserver } from './WorkflowObserver.js'

@@ -29,9 +29,9 @@ import {
   merge,
   NEVER,
   Observable,
-  type SchedulerLike,
   of,
   race,
+  type SchedulerLike,
   switchMap,
   take,
   tap,
@@ -57,6 +57,7 @@ import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
 import { runBatchState } from './runBatchState.js'
 import { runPollState } from './runPollState.js'
+import { runSplitState } from './runSplitState.js'
 import { runSteppedState } from './runSteppedState.js'
 import { runStreamState } from './runStreamState.js'
 import { runTaskState } from './runTaskState.js'
@@ -242,8 +243,10 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
           : point?.wakeAt !== undefined
             ? { wakeAt: point.wakeAt }
             : null
+      // cano's task id: the task name, '' for split, exit and unregistered states
+      const taskId = compiled === undefined || compiled.handler._tag === 'Split' ? '' : compiled.taskId
       return concat(
-        append('StateEntry', state, compiled?.taskId ?? '', payload),
+        append('StateEntry', state, taskId, payload),
         defer(() => visit(state, compiled)),
       )
     }
@@ -308,6 +311,8 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
                 : (encoded, step) =>
                     append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
           })
+        case 'Split':
+          return runSplitState(handler, env)
         case 'Batch':
           return runBatchState(handler, env)
         case 'Stream':
@@ -409,9 +414,10 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     })
 
     return () => {
+      // abort before unsubscribing: attempt signals unlink from the run signal when they are released
+      if (!finished && !runController.signal.aborted) runController.abort(cancelledError('run unsubscribed'))
       sub.unsubscribe()
       if (finished) return
-      if (!runController.signal.aborted) runController.abort(cancelledError('run unsubscribed'))
       if (resourcesUp && !tornDown) {
         tornDown = true
         void wf.resources.teardownAll()
