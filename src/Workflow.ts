@@ -80,18 +80,19 @@ export interface Workflow<S extends string, R extends ResourceRecord = NoResourc
  * state.
  *
  * @example
- * import { Resources, RetryMode, task, workflow } from 'cano-rx'
+ * import { Resources, RetryMode, workflow } from 'cano-rx'
  * type Step = 'Fetch' | 'Store' | 'Done' | 'Failed'
  * const flow = workflow<Step>()({
  *   resources: Resources.of({ baseUrl: 'https://example.org' }),
  *   exits: ['Done', 'Failed'],
- *   states: {
- *     Fetch: task(async ({ res, signal }) => ((await fetch(res.get('baseUrl'), { signal })).ok ? 'Store' : 'Failed'), {
- *       retry: RetryMode.exponential(3),
- *       attemptTimeoutMs: 2_000,
- *     }),
+ *   // the function form hands you task() bound to Step and to the resources: `res.get` is typed
+ *   states: ({ task }) => ({
+ *     Fetch: task(
+ *       async ({ res, signal }): Promise<Step> => ((await fetch(res.get('baseUrl'), { signal })).ok ? 'Store' : 'Failed'),
+ *       { retry: RetryMode.exponential(3), attemptTimeoutMs: 2_000 },
+ *     ),
  *     Store: task(() => 'Done'),
- *   },
+ *   }),
  *   totalTimeoutMs: 60_000,
  * })
  * @category constructors
