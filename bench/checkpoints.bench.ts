@@ -59,7 +59,7 @@ const SQLITE_SCHEMA = `CREATE TABLE IF NOT EXISTS cano_checkpoints (
   task_id TEXT NOT NULL, payload TEXT, version INTEGER NOT NULL, at INTEGER NOT NULL,
   PRIMARY KEY (workflow_id, seq))`
 
-const pgSchema = (table: string): string => `CREATE TABLE IF NOT EXISTS ${table} (
+export const pgSchema = (table: string): string => `CREATE TABLE IF NOT EXISTS ${table} (
   workflow_id TEXT NOT NULL, seq BIGINT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
   task_id TEXT NOT NULL, payload JSONB, version BIGINT NOT NULL, at BIGINT NOT NULL,
   PRIMARY KEY (workflow_id, seq))`
@@ -68,7 +68,7 @@ const pgSchema = (table: string): string => `CREATE TABLE IF NOT EXISTS ${table}
  * Flushes the operating system's dirty pages before a phase: on ext4 (data=ordered) an fsync also
  * writes out other files' pending data, so a phase would otherwise pay for the one before it.
  */
-const settle = (): void => {
+export const settle = (): void => {
   try {
     execFileSync('sync')
   } catch {
@@ -103,7 +103,7 @@ const concurrentWriters = async (store: CheckpointStore, writers: number, perWri
 // SQLite
 // -------------------------------------------------------------------------------------
 
-const sqliteFloor = (file: string, count: number): number => {
+export const sqliteFloor = (file: string, count: number): number => {
   const db = new Database(file)
   try {
     db.pragma('busy_timeout = 5000')
@@ -199,7 +199,7 @@ const benchSqlite = async (): Promise<Array<BenchResult>> => {
 // PostgreSQL
 // -------------------------------------------------------------------------------------
 
-const pgFloor = async (pool: pg.Pool, table: string, count: number): Promise<number> => {
+export const pgFloor = async (pool: pg.Pool, table: string, count: number): Promise<number> => {
   await pool.query(pgSchema(table))
   const client = await pool.connect()
   try {

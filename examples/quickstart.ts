@@ -1,91 +1,150 @@
 /**
- * Quick start: an order workflow with a flaky payment gateway.
+ * Quick start: an order workflow with a flaky payment gateway, checkpointed to SQLite.
  *
- *   npm start
+ *   npm start            run it (Ctrl-C mid-run, then `npm start` again: it resumes where it stopped)
  *
  * FetchOrder -> Reserve -> Charge (fails twice, retried with exponential backoff) -> Notify -> Done.
- * Every event is printed the moment it happens, then the final state.
+ * Every event is printed the moment it happens, then the final state. Every state entry is
+ * checkpointed to `.cano/checkpoints.db` before its task runs, so a run that is interrupted (Ctrl-C
+ * or a killed process) is resumed at the state it was in: that state's task runs again, the ones
+ * before it do not (tasks must be idempotent).
  */
-import { describeCanoError, Resources, RetryMode, workflow, type WorkflowEvent } from '../src/index.js'
+import {
+  describeCanoError,
+  isCanoFailure,
+  Resources,
+  RetryMode,
+  sqliteCheckpoints,
+  workflow,
+  type WorkflowEvent,
+} from '../src/index.js'
 
 type Step = 'FetchOrder' | 'Reserve' | 'Charge' | 'Notify' | 'Done' | 'Rejected'
+
+const DB = process.env['CANO_QUICKSTART_DB'] ?? '.cano/checkpoints.db'
+const RUN_ID = 'order-42'
+const pause = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(t)
+      reject(new Error('interrupted'))
+    })
+  })
 
 /** A payment gateway that answers 503 twice before it accepts. */
 const gateway = {
   calls: 0,
-  charge(amountCents: number): Promise<string> {
+  async charge(amountCents: number, signal: AbortSignal): Promise<string> {
+    await pause(150, signal)
     this.calls += 1
-    return this.calls <= 2
-      ? Promise.reject(new Error(`gateway answered 503 (call ${this.calls})`))
-      : Promise.resolve(`ch_${amountCents}_${this.calls}`)
+    if (this.calls <= 2) throw new Error(`gateway answered 503 (call ${this.calls})`)
+    return `ch_${amountCents}_${this.calls}`
   },
 }
 
-const order = { id: 'order-42', items: 3, amountCents: 12_900 }
+const order = { id: RUN_ID, items: 3, amountCents: 12_900 }
+const checkpoints = sqliteCheckpoints(DB)
 
 const flow = workflow<Step>()({
   resources: Resources.of({ gateway, order }),
+  checkpoints,
   exits: ['Done', 'Rejected'],
   states: ({ task }) => ({
-    FetchOrder: task(({ res }) => (res.get('order').items > 0 ? 'Reserve' : 'Rejected'), {
-      to: ['Reserve', 'Rejected'],
+    FetchOrder: task(async ({ res, signal }) => {
+      await pause(400, signal)
+      return res.get('order').items > 0 ? ('Reserve' as const) : ('Rejected' as const)
     }),
-    Reserve: task(async () => {
-      await new Promise((r) => setTimeout(r, 50))
+    Reserve: task(async ({ signal }) => {
+      await pause(400, signal)
       return 'Charge' as const
     }),
     Charge: task(
-      async ({ res, progress }) => {
-        const chargeId = await res.get('gateway').charge(res.get('order').amountCents)
+      async ({ res, signal, progress }) => {
+        const chargeId = await res.get('gateway').charge(res.get('order').amountCents, signal)
         progress({ chargeId })
         return 'Notify' as const
       },
       {
         retry: RetryMode.exponentialCustom({
           maxRetries: 4,
-          baseDelayMs: 100,
+          baseDelayMs: 200,
           multiplier: 2,
-          maxDelayMs: 1_000,
+          maxDelayMs: 2_000,
           jitter: 0.1,
         }),
         attemptTimeoutMs: 2_000,
       },
     ),
-    Notify: task(() => 'Done'),
+    Notify: task(async ({ signal }) => {
+      await pause(400, signal)
+      return 'Done' as const
+    }),
   }),
-  totalTimeoutMs: 30_000,
+  totalTimeoutMs: 60_000,
 })
 
 const started = Date.now()
 const show = (e: WorkflowEvent<Step>): string => {
-  const t = `+${String(Date.now() - started).padStart(4)} ms`
+  const t = `+${String(Date.now() - started).padStart(5)} ms  ${e._tag.padEnd(18)}`
   switch (e._tag) {
+    case 'RunStarted':
+      return `${t} run ${e.workflowId} at ${e.initial}`
+    case 'RunResumed':
+      return `${t} after checkpoint row ${e.fromSeq}`
     case 'StateEntered':
-      return `${t}  ${e._tag.padEnd(15)} ${e.state}`
+      return `${t} ${e.state}`
+    case 'CheckpointAppended':
+      return `${t} row ${e.seq} (${e.kind} ${e.state})`
     case 'TaskStarted':
+      return `${t} ${e.taskId}`
     case 'TaskSucceeded':
-      return `${t}  ${e._tag.padEnd(15)} ${e.taskId}${e._tag === 'TaskSucceeded' ? ` -> ${e.next} (${e.attempts} attempt(s))` : ''}`
+      return `${t} ${e.taskId} -> ${e.next} (${e.attempts} attempt(s))`
     case 'AttemptFailed':
-      return `${t}  ${e._tag.padEnd(15)} ${e.taskId} attempt ${e.attempt}: ${describeCanoError(e.error)}`
+      return `${t} ${e.taskId} attempt ${e.attempt}: ${describeCanoError(e.error)}`
     case 'RetryScheduled':
-      return `${t}  ${e._tag.padEnd(15)} ${e.taskId} retry in ${e.delayMs} ms`
+      return `${t} ${e.taskId} retry in ${e.delayMs} ms`
     case 'Progress':
-      return `${t}  ${e._tag.padEnd(15)} ${e.taskId} ${JSON.stringify(e.data)}`
+      return `${t} ${e.taskId} ${JSON.stringify(e.data)}`
     case 'RunCompleted':
-      return `${t}  ${e._tag.padEnd(15)} final state ${e.state} after ${e.transitions} transitions`
+      return `${t} final state ${e.state} after ${e.transitions} transitions`
     case 'RunFailed':
     case 'RunCancelled':
     case 'RunTimedOut':
-      return `${t}  ${e._tag.padEnd(15)} ${describeCanoError(e.error)}`
+      return `${t} ${describeCanoError(e.error)}`
     default:
-      return `${t}  ${e._tag}`
+      return t
   }
 }
 
-const run = flow.run$('FetchOrder', { workflowId: order.id }).subscribe({
-  next: (e) => console.log(show(e)),
-  complete: () => {
-    console.log('run finished')
-    run.unsubscribe()
-  },
+const main = async (): Promise<void> => {
+  const stop = new AbortController()
+  process.once('SIGINT', () => stop.abort())
+  const pending = (await checkpoints.listRuns()).find((r) => r.workflowId === RUN_ID)
+  if (pending !== undefined)
+    console.log(`resuming run ${RUN_ID} at state ${pending.lastState} (checkpoint row ${pending.lastSeq})`)
+  else console.log(`starting run ${RUN_ID}; press Ctrl-C to interrupt it, then run \`npm start\` again to resume`)
+  const run$ =
+    pending === undefined
+      ? flow.run$('FetchOrder', { workflowId: RUN_ID, signal: stop.signal })
+      : flow.resume$(RUN_ID, { signal: stop.signal })
+  await new Promise<void>((resolve) => {
+    const sub = run$.subscribe({
+      next: (e) => {
+        console.log(show(e))
+        if (e._tag === 'RunCancelled') console.log(`interrupted: run \`npm start\` again to resume ${RUN_ID}`)
+      },
+      complete: () => {
+        sub.unsubscribe()
+        resolve()
+      },
+    })
+  })
+  await checkpoints.close()
+}
+
+main().catch(async (e: unknown) => {
+  console.error(isCanoFailure(e) ? describeCanoError(e.error) : e)
+  await checkpoints.close()
+  process.exitCode = 1
 })

@@ -1,0 +1,168 @@
+/**
+ * Durable throughput of the engine (issue 4): checkpointed transitions per second of one run on
+ * SQLite (`synchronous=FULL`) against the floor (one bare `INSERT` per transaction with the same
+ * pragmas and row size, in this process), 100 concurrent runs on one SQLite file (group commit)
+ * against the single-run figure, and the same two figures on PostgreSQL against a bare `pg` INSERT
+ * loop. Medians of per-repeat ratios.
+ *
+ *   npx tsc -p tsconfig.bench.json && node --expose-gc .bench-dist/bench/durable.bench.js
+ */
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import pg from 'pg'
+
+import { postgresCheckpoints } from '../src/checkpoints/postgres.js'
+import { sqliteCheckpoints } from '../src/checkpoints/sqlite.js'
+import type { CheckpointStore } from '../src/CheckpointStore.js'
+import { task } from '../src/StateHandler.js'
+import { workflow } from '../src/Workflow.js'
+import { pgFloor, settle, sqliteFloor } from './checkpoints.bench.js'
+import { type BenchResult, formatTable, isMain, median } from './lib.js'
+
+const REPEATS = 5
+const PG_URL = process.env['CANO_BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+type Cycle = 'A' | 'B' | 'C' | 'D' | 'E' | 'Done'
+const NEXT: Readonly<Record<Exclude<Cycle, 'Done'>, Cycle>> = { A: 'B', B: 'C', C: 'D', D: 'E', E: 'A' }
+
+/** A 5-state cycle that stops after `transitions` task states. */
+const cycle = (store: CheckpointStore) => {
+  const left = new Map<string, number>()
+  const step =
+    (s: Exclude<Cycle, 'Done'>) =>
+    async ({ workflowId }: { workflowId: string }): Promise<Cycle> => {
+      const n = (left.get(workflowId) ?? 0) - 1
+      left.set(workflowId, n)
+      return n <= 0 ? 'Done' : NEXT[s]
+    }
+  const flow = workflow<Cycle>()({
+    checkpoints: store,
+    exits: ['Done'],
+    states: { A: task(step('A')), B: task(step('B')), C: task(step('C')), D: task(step('D')), E: task(step('E')) },
+  })
+  return (workflowId: string, transitions: number): Promise<Cycle> => {
+    left.set(workflowId, transitions)
+    return flow.orchestrate('A', { workflowId })
+  }
+}
+
+const perSecond = (count: number, t0: number): number => count / ((performance.now() - t0) / 1000)
+
+/** Transitions/s of one run (each transition writes its entry row; the exit row and the clear are included). */
+const oneRun = async (store: CheckpointStore, transitions: number): Promise<number> => {
+  const run = cycle(store)
+  await run(`warm-${randomUUID()}`, 50)
+  const t0 = performance.now()
+  await run(randomUUID(), transitions)
+  return perSecond(transitions, t0)
+}
+
+/** Aggregate transitions/s of `runs` concurrent runs on one store. */
+const manyRuns = async (store: CheckpointStore, runs: number, transitions: number): Promise<number> => {
+  const run = cycle(store)
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: runs }, () => run(randomUUID(), transitions)))
+  return perSecond(runs * transitions, t0)
+}
+
+const sqlite = async (): Promise<BenchResult[]> => {
+  const dir = mkdtempSync(join(tmpdir(), 'cano-rx-durable-'))
+  const vsFloor: number[] = []
+  const single: number[] = []
+  const floor: number[] = []
+  const vsSingle: number[] = []
+  const many: number[] = []
+  try {
+    for (let r = 0; r < REPEATS; r++) {
+      settle()
+      const f = sqliteFloor(join(dir, `floor-${r}.db`), 1_000)
+      settle()
+      const store = sqliteCheckpoints(join(dir, `ours-${r}.db`))
+      const o = await oneRun(store, 1_000)
+      settle()
+      const m = await manyRuns(store, 100, 40)
+      await store.close()
+      floor.push(f)
+      single.push(o)
+      many.push(m)
+      vsFloor.push(o / f)
+      vsSingle.push(m / o)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return [
+    { name: 'SQLite floor: bare INSERT per transaction (FULL)', value: median(floor), unit: 'rows/s' },
+    {
+      name: 'SQLite: checkpointed transitions of one run',
+      value: median(single),
+      unit: 'transitions/s',
+      baseline: 'floor',
+      ratio: median(vsFloor),
+      note: 'target >= 0.7',
+    },
+    {
+      name: 'SQLite: 100 concurrent runs, group commit',
+      value: median(many),
+      unit: 'transitions/s',
+      baseline: 'one run',
+      ratio: median(vsSingle),
+      note: 'target >= 5x',
+    },
+  ]
+}
+
+const postgres = async (): Promise<BenchResult[]> => {
+  const pool = new pg.Pool({ connectionString: PG_URL })
+  const tables: string[] = []
+  const vsFloor: number[] = []
+  const single: number[] = []
+  const floor: number[] = []
+  const vsSingle: number[] = []
+  const many: number[] = []
+  try {
+    for (let r = 0; r < REPEATS; r++) {
+      const floorTable = `cano_durable_floor_${process.pid}_${r}`
+      const oursTable = `cano_durable_ours_${process.pid}_${r}`
+      tables.push(floorTable, oursTable)
+      const f = await pgFloor(pool, floorTable, 300)
+      const store = postgresCheckpoints({ connectionString: PG_URL, table: oursTable })
+      const o = await oneRun(store, 300)
+      const m = await manyRuns(store, 100, 20)
+      await store.close()
+      floor.push(f)
+      single.push(o)
+      many.push(m)
+      vsFloor.push(o / f)
+      vsSingle.push(m / o)
+    }
+  } finally {
+    for (const t of tables) await pool.query(`DROP TABLE IF EXISTS ${t}`)
+    await pool.end()
+  }
+  return [
+    { name: 'PostgreSQL floor: bare pg INSERT loop', value: median(floor), unit: 'rows/s' },
+    {
+      name: 'PostgreSQL: checkpointed transitions of one run',
+      value: median(single),
+      unit: 'transitions/s',
+      baseline: 'floor',
+      ratio: median(vsFloor),
+    },
+    {
+      name: 'PostgreSQL: 100 concurrent runs',
+      value: median(many),
+      unit: 'transitions/s',
+      baseline: 'one run',
+      ratio: median(vsSingle),
+    },
+  ]
+}
+
+/** Runs the durable-throughput benchmarks. */
+export const run = async (): Promise<BenchResult[]> => [...(await sqlite()), ...(await postgres())]
+
+if (isMain(import.meta.url)) console.log(formatTable(await run()))
