@@ -215,6 +215,16 @@ const printable = (u: unknown): unknown => {
 /** @internal Rejects with a {@link CanoFailure} carrying `error`. */
 export const rejectWith = (error: CheckpointStoreError): Promise<never> => Promise.reject(new CanoFailure(error))
 
+/** @internal Tells an adapter's `onCommit` observer about a committed write (never 0 rows); a throwing observer is ignored. */
+export const reportCommit = (onCommit: ((rows: number) => void) | undefined, rows: number): void => {
+  if (onCommit === undefined || rows === 0) return
+  try {
+    onCommit(rows)
+  } catch {
+    // an observer never breaks a write
+  }
+}
+
 /** @internal The error for a call after `close()`. */
 export const closedError = (adapter: string): CheckpointStoreError =>
   checkpointStoreError(`${adapter}: the checkpoint store is closed`)

@@ -10,13 +10,14 @@
  * @internal
  * @since 0.1.0
  */
-import { take, type TeardownLogic, throwIfEmpty } from 'rxjs'
+import { type Observable, take, type TeardownLogic, throwIfEmpty } from 'rxjs'
 
 import { taskExecutionError } from '../src/CanoError.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
 import { AttemptContext, type AttemptEnv, noProgress, runAttempts } from './runTask.js'
+import { runStateBody, type StateEnv } from './stateRunner.js'
 
 /** @internal What `attemptWork` needs to know about the state. */
 export interface WorkEnv<S extends string, R extends ResourceRecord> extends AttemptEnv<S, R> {
@@ -99,3 +100,15 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   )
   return undefined
 }
+
+/**
+ * @internal A state whose every attempt is one Observable of the next state (a poll loop, a batch
+ * cycle, a stream's consumption): the attempt runs under the retry loop, the frame reports it.
+ */
+export const runAttemptLoop = <S extends string, R extends ResourceRecord>(
+  env: StateEnv<S, R>,
+  attempt: (ctx: TaskContext<R>) => Observable<unknown>,
+): Observable<S> =>
+  runStateBody(env, ({ succeed, fail, add }) =>
+    attemptWork<S, R, unknown>({ ...env, fast: false }, attempt, { onValue: succeed, onError: fail, add }),
+  )

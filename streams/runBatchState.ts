@@ -48,10 +48,10 @@ import {
 } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
 import { retryWithBackoff } from './retryWithBackoff.js'
-import { runAttempts } from './runTask.js'
-import { runStateBody, type StateEnv } from './stateRunner.js'
+import type { StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
 // run
@@ -61,16 +61,7 @@ import { runStateBody, type StateEnv } from './stateRunner.js'
 export const runBatchState = <S extends string, R extends ResourceRecord>(
   handler: BatchHandler<S, R>,
   env: StateEnv<S, R>,
-): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) => {
-    let attempts = 1
-    add(
-      runAttempts(env, env.config, (ctx: TaskContext<R>) => {
-        attempts = ctx.attempt
-        return cycle(handler, env, ctx)
-      }).subscribe({ next: (next) => succeed(next, attempts), error: fail }),
-    )
-  })
+): Observable<S> => runAttemptLoop(env, (ctx: TaskContext<R>) => cycle(handler, env, ctx))
 
 /** One load → process → finish cycle (one outer attempt). */
 const cycle = <S extends string, R extends ResourceRecord>(

@@ -30,9 +30,9 @@ import { nonRetryable, taskExecutionError, workflowError } from '../src/CanoErro
 import { describeValue } from '../src/internal/describeValue.js'
 import type { PollHandler, PollOutcome } from '../src/Poll.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
-import { attemptWork } from './attemptWork.js'
+import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
-import { runStateBody, type StateEnv } from './stateRunner.js'
+import type { StateEnv } from './stateRunner.js'
 
 type LoopStep<S extends string> = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: S }
 const POLL = { _tag: 'Poll' } as const
@@ -112,11 +112,4 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
 export const runPollState = <S extends string, R extends ResourceRecord>(
   handler: PollHandler<S, R>,
   env: StateEnv<S, R>,
-): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) =>
-    attemptWork<S, R, S>({ ...env, fast: false }, (ctx) => pollLoop(handler, env, ctx), {
-      onValue: succeed,
-      onError: fail,
-      add,
-    }),
-  )
+): Observable<S> => runAttemptLoop(env, (ctx) => pollLoop(handler, env, ctx))

@@ -49,9 +49,9 @@ import { isRetryable, nonRetryable, taskExecutionError, workflowError } from '..
 import { describeValue } from '../src/internal/describeValue.js'
 import type { StreamErrorPolicy, StreamHandler, WindowSignal } from '../src/Stream.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
-import { runAttempts } from './runTask.js'
-import { runStateBody, type StateEnv } from './stateRunner.js'
+import type { StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
 // run
@@ -61,16 +61,7 @@ import { runStateBody, type StateEnv } from './stateRunner.js'
 export const runStreamState = <S extends string, R extends ResourceRecord>(
   handler: StreamHandler<S, R>,
   env: StateEnv<S, R>,
-): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) => {
-    let attempts = 1
-    add(
-      runAttempts(env, env.config, (ctx: TaskContext<R>) => {
-        attempts = ctx.attempt
-        return consume(handler, env, ctx)
-      }).subscribe({ next: (next) => succeed(next, attempts), error: fail }),
-    )
-  })
+): Observable<S> => runAttemptLoop(env, (ctx: TaskContext<R>) => consume(handler, env, ctx))
 
 /** Marks a window dropped under `StreamErrorPolicy.skip()`. */
 const SKIPPED: unique symbol = Symbol('skipped')

@@ -28,6 +28,7 @@ import {
   describeThrown,
   driverError,
   rejectWith,
+  reportCommit,
   validateCheckpointRow,
 } from '../CheckpointStore.js'
 
@@ -258,14 +259,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
 
   // --- writes ------------------------------------------------------------------------
 
-  const notifyCommit = (rows: number): void => {
-    if (onCommit === undefined || rows === 0) return
-    try {
-      onCommit(rows)
-    } catch {
-      // an observer never breaks a write
-    }
-  }
+  const notifyCommit = (rows: number): void => reportCommit(onCommit, rows)
 
   const insertRow = async (p: PostgresPool, { row, payload }: Snapshot): Promise<CheckpointStoreError | undefined> => {
     try {

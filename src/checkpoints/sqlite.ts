@@ -41,6 +41,7 @@ import {
   driverError,
   parseStoredPayload,
   rejectWith,
+  reportCommit,
   validateCheckpointRow,
 } from '../CheckpointStore.js'
 
@@ -272,14 +273,7 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
 
   // --- writes ------------------------------------------------------------------------
 
-  const notifyCommit = (rows: number): void => {
-    if (onCommit === undefined || rows === 0) return
-    try {
-      onCommit(rows)
-    } catch {
-      // an observer never breaks a write
-    }
-  }
+  const notifyCommit = (rows: number): void => reportCommit(onCommit, rows)
 
   /**
    * Writes `batch` in one immediate transaction and settles every caller after the commit. A row that
