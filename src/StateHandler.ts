@@ -9,6 +9,7 @@
  */
 import { batch, type BatchHandler, type BatchOptions } from './Batch.js'
 import { poll, type PollHandler, type PollOptions, type PollOutput } from './Poll.js'
+import { saga, type SagaHandler, type SagaOptions } from './Saga.js'
 import { type Branch, split, type SplitHandler, type SplitOptions } from './Split.js'
 import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
 import { stream, type StreamHandler, type StreamOptions } from './Stream.js'
@@ -59,6 +60,7 @@ export type StateHandler<S extends string, R extends ResourceRecord = NoResource
   | BatchHandler<S, R>
   | StreamHandler<S, R>
   | SplitHandler<S, R>
+  | SagaHandler<S, R>
 
 /**
  * The state constructors bound to a workflow's state union `S` and resources `R`, handed to the
@@ -98,6 +100,8 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   readonly stream: <T>(options: StreamOptions<S, R, T>) => StreamHandler<S, R>
   /** {@link split} bound to `S` and `R`. */
   readonly split: (branches: ReadonlyArray<Branch<R>>, options: SplitOptions<S>) => SplitHandler<S, R>
+  /** {@link saga} bound to `S` and `R`. */
+  readonly saga: <O, A = O>(options: SagaOptions<S, R, O, A>) => SagaHandler<S, R>
 }
 
 /**
@@ -116,8 +120,17 @@ export interface TaskOptions<T extends string> extends TaskConfig {
   readonly name?: string
 }
 
-/** @internal Options without declared targets (the overload that does not narrow). */
-type UntargetedOptions<S extends string> = TaskOptions<S> & { readonly to?: undefined }
+/**
+ * {@link TaskOptions} without declared targets: the overload of `task` / `router` that does not
+ * narrow the return type.
+ *
+ * @example
+ * import { RetryMode, type UntargetedOptions } from 'cano-rx'
+ * const o: UntargetedOptions<'Next'> = { retry: RetryMode.none() }
+ * @category model
+ * @since 0.1.0
+ */
+export type UntargetedOptions<S extends string> = TaskOptions<S> & { readonly to?: undefined }
 
 // -------------------------------------------------------------------------------------
 // constructors
@@ -142,6 +155,7 @@ export const stateBuilders = <S extends string, R extends ResourceRecord>(): Sta
   batch: (options) => batch(options),
   stream: (options) => stream(options),
   split: (branches, options) => split(branches, options),
+  saga: (options) => saga(options),
 })
 
 const makeTask = <S extends string, R extends ResourceRecord>(

@@ -18,6 +18,7 @@ import { validatePoll } from './Poll.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
 import { RetryMode } from './RetryMode.js'
+import { validateSaga } from './Saga.js'
 import { validateSplit } from './Split.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
 import { validateStepped } from './Stepped.js'
@@ -89,7 +90,16 @@ export type StateHandlers<S extends string, R extends ResourceRecord, E extends 
   readonly [K in Exclude<S, E>]: StateHandler<S, R> | StateHandler<S>
 }
 
-/** @internal A handler with its config resolved. */
+/**
+ * A state of a validated workflow: its handler with the config resolved and its task id.
+ *
+ * @example
+ * import { compileWorkflow, task, type CompiledState } from 'cano-rx'
+ * const checked = compileWorkflow<'A' | 'Done'>({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+ * const a: CompiledState<'A' | 'Done', Record<never, never>> | undefined = checked._tag === 'Right' ? checked.right.states.get('A') : undefined
+ * @category model
+ * @since 0.1.0
+ */
 export interface CompiledState<S extends string, R extends ResourceRecord> {
   readonly name: S
   readonly handler: StateHandler<S, R>
@@ -100,7 +110,16 @@ export interface CompiledState<S extends string, R extends ResourceRecord> {
   readonly fast: boolean
 }
 
-/** @internal A validated definition, ready to run. */
+/**
+ * A validated workflow definition, ready to run (what {@link compileWorkflow} returns).
+ *
+ * @example
+ * import { compileWorkflow, task, type CompiledWorkflow } from 'cano-rx'
+ * const checked = compileWorkflow<'A' | 'Done'>({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+ * const wf: CompiledWorkflow<'A' | 'Done', Record<never, never>> | undefined = checked._tag === 'Right' ? checked.right : undefined
+ * @category model
+ * @since 0.1.0
+ */
 export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
   readonly states: ReadonlyMap<string, CompiledState<S, R>>
   readonly exits: ReadonlySet<string>
@@ -129,6 +148,7 @@ const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>(
   'Batch',
   'Stream',
   'Split',
+  'Saga',
 ])
 
 const label = (s: string): string => JSON.stringify(s)
@@ -174,6 +194,8 @@ const checkKind = (
       return validateStream(handler, where)
     case 'Split':
       return validateSplit(handler, where, known)
+    case 'Saga':
+      return validateSaga(handler, where)
   }
 }
 
