@@ -23,6 +23,7 @@ export const EXAMPLES: ReadonlyArray<Example> = [
   { file: 'stream-events.ts', expect: 'final state Done' },
   { file: 'split-etl.ts', expect: 'final state Done' },
   { file: 'scheduler.ts', args: ['--duration-ms', '2500'], expect: 'stopped' },
+  { file: 'circuit-breaker.ts', expect: 'closed' },
 ]
 
 /** Runs one example in its own process (quick-start database under `tmp`). */

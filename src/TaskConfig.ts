@@ -29,7 +29,10 @@ export interface TaskConfig {
   readonly retry?: RetryMode
   /** Bounds each attempt separately; on expiry the attempt's `signal` aborts with a `Timeout` error. Default: none. */
   readonly attemptTimeoutMs?: number
-  /** Consulted before every attempt; a rejection is a raw `CircuitOpen` that consumes no attempt. Default: none. */
+  /**
+   * Consulted before every attempt, once the `rateLimiter` has admitted it; a rejection is a raw `CircuitOpen`
+   * that consumes no attempt. Default: none.
+   */
   readonly circuitBreaker?: CircuitBreakerLike
   /** Acquired before every attempt; a limiter that does not wait fails the attempt with `RateLimited`. Default: none. */
   readonly rateLimiter?: RateLimiterLike
@@ -120,16 +123,36 @@ export const validateTaskConfig = (config: unknown, where: string): Configuratio
       `${where}: attemptTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${typeof t === 'number' ? String(t) : typeof t}`,
     )
   const cb = c['circuitBreaker']
-  if (
-    cb !== undefined &&
-    (typeof cb !== 'object' || cb === null || typeof (cb as CircuitBreakerLike).tryAcquire !== 'function')
-  )
-    return configurationError(`${where}: circuitBreaker must be a circuit breaker (createCircuitBreaker())`)
+  if (cb !== undefined) {
+    const why = breakerProblem(cb)
+    if (why !== undefined)
+      return configurationError(`${where}: circuitBreaker must be a circuit breaker (createCircuitBreaker())${why}`)
+  }
   const rl = c['rateLimiter']
-  if (
-    rl !== undefined &&
-    (typeof rl !== 'object' || rl === null || typeof (rl as RateLimiterLike).tryAcquire !== 'function')
-  )
-    return configurationError(`${where}: rateLimiter must be a rate limiter (createRateLimiter())`)
+  if (rl !== undefined) {
+    const why = limiterProblem(rl)
+    if (why !== undefined)
+      return configurationError(`${where}: rateLimiter must be a rate limiter (createRateLimiter())${why}`)
+  }
+  return undefined
+}
+
+/** @internal What keeps `u` from being a {@link CircuitBreakerLike} (the message's tail), if anything. */
+const breakerProblem = (u: unknown): string | undefined => {
+  if (typeof u !== 'object' || u === null) return `, got ${u === null ? 'null' : typeof u}`
+  const b = u as Record<string, unknown>
+  if (typeof b['tryAcquire'] !== 'function') return ': tryAcquire is not a function'
+  // a limiter has a tryAcquire too (returning Either<RateLimited, void>), but it hands out no permits
+  if (typeof b['acquire'] === 'function' && typeof b['waits'] === 'boolean') return ', got a rate limiter'
+  return undefined
+}
+
+/** @internal What keeps `u` from being a {@link RateLimiterLike} (the message's tail), if anything. */
+const limiterProblem = (u: unknown): string | undefined => {
+  if (typeof u !== 'object' || u === null) return `, got ${u === null ? 'null' : typeof u}`
+  const l = u as Record<string, unknown>
+  if (typeof l['tryAcquire'] !== 'function') return ': tryAcquire is not a function'
+  if (typeof l['acquire'] !== 'function') return ': acquire is not a function'
+  if (typeof l['waits'] !== 'boolean') return ': waits is not a boolean'
   return undefined
 }

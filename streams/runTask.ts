@@ -1,8 +1,9 @@
 /**
- * `runAttempts`: one task's retry loop as a cold Observable. Before each attempt it consults the
- * circuit breaker and the rate limiter, builds the attempt's {@link TaskContext} (its `signal` linked
- * to the run's and aborted by the attempt timeout), runs the attempt through `timeoutAttempt`, and
- * lets `retryWithBackoff` decide whether and when to try again. Every task kind runs through it.
+ * `runAttempts`: one task's retry loop as a cold Observable. Before each attempt it takes a token from
+ * the rate limiter, then a permit from the circuit breaker (so the permit covers the call alone), builds
+ * the attempt's {@link TaskContext} (its `signal` linked to the run's and aborted by the attempt timeout),
+ * runs the attempt through `timeoutAttempt`, and lets `retryWithBackoff` decide whether and when to try
+ * again. Every task kind runs through it.
  *
  * @internal
  * @since 0.1.0
@@ -130,15 +131,9 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         subscriber.error(toCanoError(env.runSignal.reason ?? cancelledError()))
         return undefined
       }
-      let permit: CircuitPermit | undefined
-      if (circuitBreaker !== undefined) {
-        const acquired = circuitBreaker.tryAcquire()
-        if (acquired._tag === 'Left') {
-          subscriber.error(new CircuitRejection(acquired.left))
-          return undefined
-        }
-        permit = acquired.right
-      }
+      // The limiter admits the attempt first; the breaker permit is taken only when the call is about to
+      // start, so it covers the call alone: a RateLimited attempt, or a wait for a token (cancelled or not),
+      // neither counts on the breaker nor holds a half-open trial slot.
       let gate: Observable<never> = EMPTY
       if (rateLimiter !== undefined) {
         if (rateLimiter.waits) {
@@ -154,6 +149,16 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         run$ = run$.pipe(
           timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }),
         )
+      let permit: CircuitPermit | undefined
+      if (circuitBreaker !== undefined) {
+        const call$ = run$
+        run$ = defer(() => {
+          const acquired = circuitBreaker.tryAcquire()
+          if (acquired._tag === 'Left') return throwError(() => new CircuitRejection(acquired.left))
+          permit = acquired.right
+          return call$
+        })
+      }
       let settled = false
       const sub = (gate === EMPTY ? run$ : concat(gate, run$)).subscribe({
         next: (v) => {
@@ -164,6 +169,11 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         },
         error: (e: unknown) => {
           settled = true
+          if (e instanceof CircuitRejection) {
+            // no attempt was made: no AttemptFailed, and the retry loop rethrows it unchanged
+            subscriber.error(e)
+            return
+          }
           permit?.failure()
           const error = isNonRetryable(e) ? e : toCanoError(e)
           if (emit !== undefined)
