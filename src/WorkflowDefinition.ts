@@ -106,7 +106,7 @@ export interface CompiledState<S extends string, R extends ResourceRecord> {
   readonly taskId: string
   readonly config: ResolvedTaskConfig
   readonly to: ReadonlySet<string> | undefined
-  /** No attempt timeout, breaker or limiter: attempt 1 may run on the engine's fast path. */
+  /** No breaker or limiter: attempt 1 may run on the engine's fast path (inline, with its own deadline when timed). */
   readonly fast: boolean
 }
 
@@ -258,10 +258,8 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
       taskId: handler.name ?? name,
       config,
       to: handler.to === undefined ? undefined : new Set<string>(handler.to),
-      fast:
-        config.attemptTimeoutMs === undefined &&
-        config.circuitBreaker === undefined &&
-        config.rateLimiter === undefined,
+      // attempt 1 runs inline unless a breaker or a limiter must be consulted first
+      fast: config.circuitBreaker === undefined && config.rateLimiter === undefined,
     })
   }
   const { totalTimeoutMs, version = 0 } = def

@@ -10,9 +10,9 @@
  * @internal
  * @since 0.1.0
  */
-import { type Observable, take, type TeardownLogic, throwIfEmpty } from 'rxjs'
+import { type Observable, type Subscription, take, type TeardownLogic, throwIfEmpty } from 'rxjs'
 
-import { taskExecutionError } from '../src/CanoError.js'
+import { taskExecutionError, timeoutError } from '../src/CanoError.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
@@ -63,6 +63,8 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
     )
   if (!env.fast) return retryLoop()
 
+  // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
+  const timeoutMs = env.config.attemptTimeoutMs
   const ctx = new AttemptContext<R>(
     env.res,
     1,
@@ -71,21 +73,43 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
     progressOf(env),
     env.split,
     env.runSignal,
-    false,
+    timeoutMs !== undefined,
   )
-  let out: unknown
-  try {
-    out = call(ctx)
-  } catch (thrown: unknown) {
-    return retryLoop({ thrown })
+  let settled = false
+  let deadline: Subscription | undefined
+  const finish = (): boolean => {
+    if (settled) return false
+    settled = true
+    deadline?.unsubscribe()
+    ctx.release()
+    return true
+  }
+  const failed = (thrown: unknown): void => {
+    if (finish()) retryLoop({ thrown })
   }
   const settle = (v: unknown): void => {
+    if (!finish()) return
     if (!isEither(v)) onValue(v as A, 1)
     else if (v._tag === 'Right') onValue(v.right as A, 1)
     else retryLoop({ thrown: v.left })
   }
+  if (timeoutMs !== undefined) {
+    deadline = env.scheduler.schedule(() => {
+      const error = timeoutError(timeoutMs)
+      ctx.abort(error)
+      failed(error)
+    }, timeoutMs)
+    add(deadline)
+    add(() => ctx.release())
+  }
+  let out: unknown
+  try {
+    out = call(ctx)
+  } catch (thrown: unknown) {
+    return failed(thrown)
+  }
   if (isThenable(out)) {
-    out.then(settle, (thrown: unknown) => retryLoop({ thrown }))
+    out.then(settle, failed)
     return undefined
   }
   if (typeof out !== 'object' && typeof out !== 'function') return settle(out)
@@ -96,7 +120,7 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
         take(1),
         throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(env.state)} completed without a value`)),
       )
-      .subscribe({ next: settle, error: (thrown: unknown) => retryLoop({ thrown }) }),
+      .subscribe({ next: settle, error: failed }),
   )
   return undefined
 }

@@ -23,7 +23,7 @@ export interface StateEnv<S extends string, R extends ResourceRecord> extends At
   readonly config: ResolvedTaskConfig
   /** Declared targets of the state, if any. */
   readonly to: ReadonlySet<string> | undefined
-  /** `true` when the state may use the inline fast path (no timeout, breaker or limiter). */
+  /** `true` when attempt 1 may run inline (no breaker or limiter to consult first). */
   readonly fast: boolean
   /** A split state hands its result to the state it joins into. */
   readonly publishSplit: (result: SplitResult) => void
