@@ -24,6 +24,7 @@ export const EXAMPLES: ReadonlyArray<Example> = [
   { file: 'split-etl.ts', expect: 'final state Done' },
   { file: 'scheduler.ts', args: ['--duration-ms', '2500'], expect: 'stopped' },
   { file: 'circuit-breaker.ts', expect: 'closed' },
+  { file: 'saga-payment.ts', expect: 'rolled back: carrier refused the parcel' },
 ]
 
 /** Runs one example in its own process (quick-start database under `tmp`). */

@@ -7,13 +7,23 @@
  * persisted wake-up instant. A run recorded under another workflow version is refused unless a
  * migration maps its state.
  *
+ * Sagas: the compensation stack is rebuilt from the `CompensationCompletion` rows, oldest first. The
+ * resume point's own completion row is left out (that state's forward step runs again and pushes a
+ * fresh entry: reference 2.13 step 6), and so is any completion a later resume already replaced
+ * (the resumed state's entry row names it in its payload, `{ supersedes: seq }`). When the log holds
+ * a `RollbackStarted` row the run crashed while rolling back: it resumes the rollback, not a state,
+ * with the original error decoded from that row and only the entries that have no `CompensationDone`
+ * row yet.
+ *
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
+import { PathReporter } from 'io-ts/lib/PathReporter.js'
 
-import type { CanoError } from '../codecs/CanoError.js'
+import { type CanoError, CanoErrorCodec } from '../codecs/CanoError.js'
 import type { CheckpointRow } from '../codecs/CheckpointRow.js'
-import { checkpointStoreError, workflowError, workflowVersionMismatchError } from './CanoError.js'
+import { checkpointStoreError, decodeFailedError, workflowError, workflowVersionMismatchError } from './CanoError.js'
+import type { CompensationEntry } from './Saga.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -24,7 +34,10 @@ import { checkpointStoreError, workflowError, workflowVersionMismatchError } fro
  *
  * @example
  * import type { ResumePoint } from 'cano-rx'
- * const p: ResumePoint<'Scan'> = { state: 'Scan', fromSeq: 7, nextSeq: 8, version: 1, cursor: { encoded: { page: 4 }, step: 4 }, wakeAt: undefined }
+ * const p: ResumePoint<'Scan'> = {
+ *   state: 'Scan', fromSeq: 7, nextSeq: 8, version: 1, cursor: { encoded: { page: 4 }, step: 4 }, wakeAt: undefined,
+ *   stack: [{ state: 'Charge', taskId: 'Charge', encoded: { chargeId: 'ch_1' }, seq: 2 }], rollback: undefined, supersedes: undefined,
+ * }
  * @category model
  * @since 0.1.0
  */
@@ -41,6 +54,33 @@ export interface ResumePoint<S extends string> {
   readonly cursor: { readonly encoded: unknown; readonly step: number } | undefined
   /** The persisted wake-up instant of a `timer` resume state. */
   readonly wakeAt: number | undefined
+  /**
+   * The compensation stack, oldest first: the saga steps to undo if the run fails (or, when
+   * `rollback` is set, those still to undo).
+   */
+  readonly stack: ReadonlyArray<CompensationEntry>
+  /** Set when the run crashed during a rollback: it resumes the rollback instead of a state. */
+  readonly rollback: RollbackPoint | undefined
+  /**
+   * `seq` of the resume state's own `CompensationCompletion` row: the state runs forward again and
+   * its entry row records that it replaces that completion (`{ supersedes: seq }`).
+   */
+  readonly supersedes: number | undefined
+}
+
+/**
+ * A rollback in progress, found in a run's log: the error that started it (decoded from its
+ * `RollbackStarted` row) and that row's `seq`.
+ *
+ * @example
+ * import { taskExecutionError, type RollbackPoint } from 'cano-rx'
+ * const p: RollbackPoint = { error: taskExecutionError('ship failed'), seq: 9 }
+ * @category model
+ * @since 0.1.0
+ */
+export interface RollbackPoint {
+  readonly error: CanoError
+  readonly seq: number
 }
 
 /**
@@ -78,6 +118,24 @@ const asTimer = (p: unknown): TimerPayload | undefined =>
     ? (p as TimerPayload)
     : undefined
 
+const numberAt = (p: unknown, key: string): number | undefined => {
+  if (typeof p !== 'object' || p === null) return undefined
+  const v = (p as Record<string, unknown>)[key]
+  return typeof v === 'number' ? v : undefined
+}
+
+/** @internal The error a `RollbackStarted` row recorded; a payload that does not decode is a `DecodeFailed`. */
+const rollbackError = (workflowId: string, row: CheckpointRow): CanoError => {
+  const decoded = CanoErrorCodec.decode(row.payload)
+  return E.isRight(decoded)
+    ? decoded.right
+    : decodeFailedError(
+        'CanoError',
+        PathReporter.report(decoded),
+        `rollback marker of workflow ${JSON.stringify(workflowId)} at sequence ${row.seq}`,
+      )
+}
+
 // -------------------------------------------------------------------------------------
 // destructors
 // -------------------------------------------------------------------------------------
@@ -91,7 +149,7 @@ const asTimer = (p: unknown): TimerPayload | undefined =>
  * import { resumePoint } from 'cano-rx'
  * const rows = [{ workflowId: 'w', seq: 0, kind: 'StateEntry' as const, state: 'A', taskId: 'A', payload: null, version: 0, at: 0 }]
  * resumePoint<'A' | 'Done'>('w', rows, { version: 0, isKnown: (s) => s === 'A' || s === 'Done' })
- * // Right({ state: 'A', fromSeq: 0, nextSeq: 1, version: 0, cursor: undefined, wakeAt: undefined })
+ * // Right({ state: 'A', fromSeq: 0, nextSeq: 1, version: 0, cursor: undefined, wakeAt: undefined, stack: [], rollback: undefined, supersedes: undefined })
  * @category destructors
  * @since 0.1.0
  */
@@ -112,6 +170,45 @@ export const resumePoint = <S extends string>(
     const migrate = options.migrations?.[last.version]
     if (migrate === undefined) return E.left(workflowVersionMismatchError(last.version, options.version))
     label = migrate(last.state)
+  }
+  // saga bookkeeping: completions replaced by a resumed re-run, compensations already done, a rollback marker
+  let marker: CheckpointRow | undefined
+  let superseded: Set<number> | undefined
+  let undone: Set<number> | undefined
+  let sagas = false
+  for (const r of rows) {
+    if (r.kind === 'CompensationCompletion') sagas = true
+    else if (r.kind === 'RollbackStarted') marker ??= r
+    else if (r.kind === 'CompensationDone') {
+      const undid = numberAt(r.payload, 'undid')
+      if (undid !== undefined) (undone ??= new Set()).add(undid)
+    } else if (r.kind === 'StateEntry') {
+      const replaced = numberAt(r.payload, 'supersedes')
+      if (replaced !== undefined) (superseded ??= new Set()).add(replaced)
+    }
+  }
+  const supersedes = marker === undefined && last.kind === 'CompensationCompletion' ? last.seq : undefined
+  const stack: CompensationEntry[] = []
+  if (sagas)
+    for (const r of rows) {
+      if (r.kind !== 'CompensationCompletion' || r.seq === supersedes) continue
+      if (superseded?.has(r.seq) === true || undone?.has(r.seq) === true) continue
+      stack.push({ state: r.state, taskId: r.taskId, encoded: r.payload, seq: r.seq })
+    }
+  if (marker !== undefined) {
+    // a rollback in progress resumes as a rollback: the failed state does not run again (it need not exist
+    // any more); `state` is the one that failed, as recorded
+    return E.right({
+      state: marker.state as S,
+      fromSeq: last.seq,
+      nextSeq: last.seq + 1,
+      version: last.version,
+      cursor: undefined,
+      wakeAt: undefined,
+      stack,
+      rollback: { error: rollbackError(workflowId, marker), seq: marker.seq },
+      supersedes: undefined,
+    })
   }
   if (!options.isKnown(label))
     return E.left(
@@ -148,5 +245,8 @@ export const resumePoint = <S extends string>(
     version: last.version,
     cursor: cursor === undefined ? undefined : { encoded: cursor.cursor, step: cursor.step },
     wakeAt,
+    stack,
+    rollback: undefined,
+    supersedes,
   })
 }

@@ -62,6 +62,12 @@ export interface RunState<S extends string = string> {
   readonly lastSeq: number | undefined
   /** Set when the run was resumed: the `seq` of the last row before the resume. */
   readonly resumedFromSeq: number | undefined
+  /** `true` once a rollback has started compensating saga entries. */
+  readonly rollingBack: boolean
+  /** Saga entries compensated by this run's rollback. */
+  readonly compensated: number
+  /** Saga entries whose compensation failed in this run's rollback. */
+  readonly compensationFailures: number
   readonly startedAt: number | undefined
   readonly updatedAt: number | undefined
   readonly finishedAt: number | undefined
@@ -98,6 +104,9 @@ export const initialRunState = <S extends string = string>(workflowId: string): 
     wakeAt: undefined,
     lastSeq: undefined,
     resumedFromSeq: undefined,
+    rollingBack: false,
+    compensated: 0,
+    compensationFailures: 0,
     startedAt: undefined,
     updatedAt: undefined,
     finishedAt: undefined,
@@ -161,6 +170,16 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'TimerArmed':
       draft.wakeAt = event.wakeAt
+      return
+    case 'CompensationStarted':
+      draft.rollingBack = true
+      return
+    case 'Compensated':
+      draft.compensated += 1
+      return
+    case 'CompensationFailed':
+      draft.compensationFailures += 1
+      draft.lastError = event.error as Draft<CanoError>
       return
     case 'TaskSucceeded':
     case 'ObserverFailed':

@@ -67,9 +67,9 @@ export interface WorkflowDefinition<S extends string, R extends ResourceRecord =
   /** Jitter source in [0, 1). Default `Math.random`. */
   readonly random?: () => number
   /**
-   * Checkpoint store: every non-router state entry, stepped cursor and timer wake-up is written
-   * before the work it guards, so a crashed run can be resumed with `flow.resume(id)`. Runs then need
-   * an explicit `workflowId`.
+   * Checkpoint store: every non-router state entry, stepped cursor, timer wake-up and saga output is
+   * written before the work it guards (and a rollback records its progress), so a crashed run can be
+   * resumed with `flow.resume(id)`. Runs then need an explicit `workflowId`.
    */
   readonly checkpoints?: CheckpointStore
   /** Maps states of runs recorded under older versions (see `version`). */

@@ -369,6 +369,63 @@ export interface RunResumed<S extends string> extends EventBase {
 }
 
 /**
+ * A rollback began compensating one saga entry: the forward step of `state`, recorded by the
+ * `CompensationCompletion` row `seq` (`undefined` without a store). Entries are compensated last-in
+ * first-out; each is followed by exactly one {@link Compensated} or {@link CompensationFailed}.
+ *
+ * @example
+ * import type { CompensationStarted } from 'cano-rx'
+ * const e: CompensationStarted<'Charge' | 'Ship'> = { _tag: 'CompensationStarted', workflowId: 'order-42', at: 9_000, state: 'Charge', taskId: 'Charge', seq: 3 }
+ * @see {@link saga}
+ * @category model
+ * @since 0.1.0
+ */
+export interface CompensationStarted<S extends string> extends EventBase {
+  readonly _tag: 'CompensationStarted'
+  readonly state: S
+  readonly taskId: string
+  readonly seq: number | undefined
+}
+
+/**
+ * The saga entry of `state` was compensated (after `attempts` attempts).
+ *
+ * @example
+ * import type { Compensated } from 'cano-rx'
+ * const e: Compensated<'Charge' | 'Ship'> = { _tag: 'Compensated', workflowId: 'order-42', at: 9_040, state: 'Charge', taskId: 'Charge', seq: 3, attempts: 1 }
+ * @see {@link CompensationStarted}
+ * @category model
+ * @since 0.1.0
+ */
+export interface Compensated<S extends string> extends EventBase {
+  readonly _tag: 'Compensated'
+  readonly state: S
+  readonly taskId: string
+  readonly seq: number | undefined
+  readonly attempts: number
+}
+
+/**
+ * Compensating the saga entry of `state` failed for good (after its retries, on its timeout, or
+ * because the state has no compensator any more: `OrphanedCompensation`). The rollback goes on with
+ * the next entry and the run ends with a `CompensationFailed` error.
+ *
+ * @example
+ * import { type CompensationFailed, timeoutError } from 'cano-rx'
+ * const e: CompensationFailed<'Charge' | 'Ship'> = { _tag: 'CompensationFailed', workflowId: 'order-42', at: 9_050, state: 'Charge', taskId: 'Charge', seq: 3, error: timeoutError(50) }
+ * @see {@link CompensationStarted}
+ * @category model
+ * @since 0.1.0
+ */
+export interface CompensationFailed<S extends string> extends EventBase {
+  readonly _tag: 'CompensationFailed'
+  readonly state: S
+  readonly taskId: string
+  readonly seq: number | undefined
+  readonly error: CanoError
+}
+
+/**
  * Every event of a run. Filter by `_tag`.
  *
  * @example
@@ -396,6 +453,9 @@ export type WorkflowEvent<S extends string = string> =
   | CheckpointAppended<S>
   | RunResumed<S>
   | TimerArmed<S>
+  | CompensationStarted<S>
+  | Compensated<S>
+  | CompensationFailed<S>
   | ObserverFailed
   | RunCompleted<S>
   | RunFailed<S>

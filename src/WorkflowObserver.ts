@@ -41,6 +41,12 @@ export interface WorkflowObserver<S extends string = string> {
   readonly onCheckpoint?: (workflowId: string, seq: number) => void
   /** Once when a run is resumed, before its first state. */
   readonly onResume?: (workflowId: string, lastSeq: number) => void
+  /** A rollback starts compensating the saga entry of `state` (not a cano hook). */
+  readonly onCompensationStart?: (taskId: string, state: S) => void
+  /** The saga entry of `state` was compensated (not a cano hook). */
+  readonly onCompensated?: (taskId: string, state: S) => void
+  /** Compensating the saga entry of `state` failed for good (not a cano hook). */
+  readonly onCompensationFailure?: (taskId: string, error: CanoError, state: S) => void
   readonly onRunEnd?: (
     event: Extract<WorkflowEvent<S>, { _tag: 'RunCompleted' | 'RunFailed' | 'RunCancelled' | 'RunTimedOut' }>,
   ) => void
@@ -88,6 +94,15 @@ export const notifyObserver = <S extends string>(o: WorkflowObserver<S>, e: Work
       return
     case 'RunResumed':
       o.onResume?.(e.workflowId, e.fromSeq)
+      return
+    case 'CompensationStarted':
+      o.onCompensationStart?.(e.taskId, e.state)
+      return
+    case 'Compensated':
+      o.onCompensated?.(e.taskId, e.state)
+      return
+    case 'CompensationFailed':
+      o.onCompensationFailure?.(e.taskId, e.error, e.state)
       return
     case 'RunCompleted':
     case 'RunFailed':

@@ -131,12 +131,14 @@ export type {
   WithResource,
 } from './Resources.js'
 export { isResources, Resources } from './Resources.js'
-export type { Migrations, ResumePoint } from './Resume.js'
+export type { Migrations, ResumePoint, RollbackPoint } from './Resume.js'
 export { resumePoint } from './Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from './RetryMode.js'
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from './RetryMode.js'
 export type { RunState, RunStatus } from './RunState.js'
 export { initialRunState, reduceRunState } from './RunState.js'
+export type { CompensationEntry, RollbackOutcome, SagaHandler, SagaOptions, SagaOutput, SagaResult } from './Saga.js'
+export { rollbackOutcome, saga, validateSaga } from './Saga.js'
 export type {
   BackoffOptions,
   BackoffPolicy,
@@ -246,6 +248,7 @@ export type {
   WorkflowEvent,
 } from './WorkflowEvent.js'
 export type { CheckpointAppended, RunResumed, SplitBranchSettled, WindowFlushed } from './WorkflowEvent.js'
+export type { Compensated, CompensationFailed, CompensationStarted } from './WorkflowEvent.js'
 export { isTerminalEvent } from './WorkflowEvent.js'
 export type { WorkflowObserver } from './WorkflowObserver.js'
 export { notifyObserver } from './WorkflowObserver.js'

@@ -11,7 +11,6 @@
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
-import { PathReporter } from 'io-ts/lib/PathReporter.js'
 import {
   concat,
   defer,
@@ -28,8 +27,9 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { decodeFailedError, workflowError } from '../src/CanoError.js'
+import { workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
+import { decodeJson, roundTripJson } from '../src/internal/jsonRoundTrip.js'
 import type { StepOutcome, SteppedHandler } from '../src/Stepped.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import { attemptWork } from './attemptWork.js'
@@ -58,26 +58,8 @@ export const roundTripCursor = (
   codec: SteppedHandler<string, ResourceRecord>['cursor'],
   cursor: unknown,
   where: string,
-): E.Either<CanoError, { readonly encoded: unknown; readonly decoded: unknown }> => {
-  let encoded: unknown
-  let json: unknown
-  try {
-    encoded = codec.encode(cursor)
-    const text = JSON.stringify(encoded) as string | undefined
-    if (text === undefined)
-      return E.left(decodeFailedError(codec.name, ['the encoded cursor is not JSON (undefined or a function)'], where))
-    json = JSON.parse(text)
-  } catch (e: unknown) {
-    return E.left(
-      decodeFailedError(
-        codec.name,
-        [`the cursor does not encode to JSON: ${e instanceof Error ? e.message : describeValue(e)}`],
-        where,
-      ),
-    )
-  }
-  return decodeCursor(codec, json, where, encoded)
-}
+): E.Either<CanoError, { readonly encoded: unknown; readonly decoded: unknown }> =>
+  roundTripJson(codec, cursor, where, 'cursor')
 
 /** @internal Decodes an encoded (JSON) cursor; `DecodeFailed` names the codec and `where`. */
 export const decodeCursor = (
@@ -85,12 +67,8 @@ export const decodeCursor = (
   json: unknown,
   where: string,
   encoded: unknown = json,
-): E.Either<CanoError, { readonly encoded: unknown; readonly decoded: unknown }> => {
-  const decoded = codec.decode(json)
-  return E.isRight(decoded)
-    ? E.right({ encoded, decoded: decoded.right })
-    : E.left(decodeFailedError(codec.name, PathReporter.report(decoded), where))
-}
+): E.Either<CanoError, { readonly encoded: unknown; readonly decoded: unknown }> =>
+  decodeJson(codec, json, where, encoded)
 
 /** @internal Runs a `stepped` state. */
 export const runSteppedState = <S extends string, R extends ResourceRecord>(

@@ -9,6 +9,13 @@
  * a run makes. Unsubscribing aborts the run (the in-flight task's signal fires) and tears resources
  * down.
  *
+ * Sagas: finished `saga` steps are pushed on the run's compensation stack. When the run fails, is
+ * cancelled or times out with entries on the stack, it rolls back before tearing resources down: a
+ * `RollbackStarted` row (the original error), then the drain (a `CompensationDone` row per finished
+ * compensation), then the outcome of `rollbackOutcome`. A run resumed from a log that holds a
+ * `RollbackStarted` row runs no state: it continues that rollback. Runs that never reach a saga state
+ * allocate nothing for this.
+ *
  * @internal
  * @since 0.1.0
  */
@@ -39,7 +46,7 @@ import {
   timer,
 } from 'rxjs'
 
-import type { CanoError } from '../codecs/CanoError.js'
+import { type CanoError, CanoErrorCodec } from '../codecs/CanoError.js'
 import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import {
   cancelledError,
@@ -50,6 +57,7 @@ import {
   workflowTimeoutError,
 } from '../src/CanoError.js'
 import type { ResumePoint } from '../src/Resume.js'
+import { rollbackOutcome } from '../src/Saga.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
@@ -57,6 +65,7 @@ import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
 import { runBatchState } from './runBatchState.js'
 import { runPollState } from './runPollState.js'
+import { drainCompensations, type DrainEnv, runSagaState, type SagaHooks, type StackEntry } from './runSagaState.js'
 import { runSplitState } from './runSplitState.js'
 import { runSteppedState } from './runSteppedState.js'
 import { runStreamState } from './runStreamState.js'
@@ -98,8 +107,10 @@ export interface RunOptions<S extends string> {
 }
 
 /** @internal How a run ended, before teardown. */
-type Outcome<S extends string> =
-  | { readonly _tag: 'Completed'; readonly state: S }
+type Outcome<S extends string> = { readonly _tag: 'Completed'; readonly state: S } | Failure
+
+/** @internal How a run that did not complete ended. */
+type Failure =
   | { readonly _tag: 'Failed'; readonly error: CanoError }
   | { readonly _tag: 'Cancelled'; readonly error: CanoError }
   | { readonly _tag: 'TimedOut'; readonly error: CanoError }
@@ -168,7 +179,8 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
           : 'workflowId must be a non-empty string'
       return finishEarly(notify, workflowId, now, configurationError(message), subscriber)
     }
-    if (!wf.states.has(initial) && !wf.exits.has(initial)) {
+    // a resumed rollback runs no state: the failed one may even be gone from the definition
+    if (resume?.rollback === undefined && !wf.states.has(initial) && !wf.exits.has(initial)) {
       const error = configurationError(
         `Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`,
       )
@@ -188,6 +200,17 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     let resourcesUp = false
     let tornDown = false
     let finished = false
+    /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
+    let compensations: StackEntry[] | undefined =
+      resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
+    /** Set by cancellation or the total timeout, before the run's signal aborts. */
+    let interruption: Failure | undefined
+    /** A rollback this run resumes (it crashed while rolling back): no state runs. */
+    const resumedRollback = resume?.rollback
+    /** `true` once the resources are set up and the run proper has begun. */
+    let running = false
+    /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
+    let lastWrite: Promise<void> | undefined
 
     const teardown$ = defer(() => {
       if (!resourcesUp || tornDown) return EMPTY
@@ -196,13 +219,25 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
     }).pipe(ignoreElements())
 
     // -- checkpoints -------------------------------------------------------------------
-    /** Appends one row; completes once it is durable, after reporting `CheckpointAppended`. */
-    const append = (kind: CheckpointKind, state: S, taskId: string, payload: JsonValue): Observable<never> =>
+    /**
+     * Appends one row; completes once it is durable, after reporting `CheckpointAppended`. `onSeq` learns
+     * the row's `seq` before the write starts.
+     */
+    const append = (
+      kind: CheckpointKind,
+      state: S,
+      taskId: string,
+      payload: JsonValue,
+      onSeq?: (rowSeq: number) => void,
+    ): Observable<never> =>
       store === undefined
         ? EMPTY
         : defer(() => {
             const row = { workflowId, seq: seq++, kind, state, taskId, payload, version: wf.version, at: now() }
-            return from(store.append(row)).pipe(
+            onSeq?.(row.seq)
+            const write = store.append(row)
+            lastWrite = write
+            return from(write).pipe(
               ignoreElements(),
               catchError((e: unknown) => {
                 const cause = toCanoError(e)
@@ -237,12 +272,7 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router))
         return visit(state, compiled)
       const point = resuming !== undefined && resuming.state === state ? resuming : undefined
-      const payload: JsonValue =
-        point?.cursor !== undefined
-          ? { cursor: point.cursor.encoded as JsonValue, step: point.cursor.step }
-          : point?.wakeAt !== undefined
-            ? { wakeAt: point.wakeAt }
-            : null
+      const payload: JsonValue = point === undefined ? null : resumePayload(point)
       // cano's task id: the task name, '' for split, exit and unregistered states
       const taskId = compiled === undefined || compiled.handler._tag === 'Split' ? '' : compiled.taskId
       return concat(
@@ -323,8 +353,85 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
             persist:
               store === undefined ? undefined : (at) => append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
           })
+        case 'Saga':
+          return runSagaState(handler, env, sagaHooks(env))
       }
     }
+
+    // -- sagas -------------------------------------------------------------------------
+    const sagaHooks = (env: StateEnv<S, R>): SagaHooks => ({
+      record: (encoded, decoded) => {
+        const stack = (compensations ??= [])
+        const entry = (rowSeq: number | undefined): StackEntry => ({
+          state: env.state,
+          taskId: env.taskId,
+          encoded,
+          seq: rowSeq,
+          value: { decoded },
+        })
+        if (store === undefined) {
+          stack.push(entry(undefined))
+          return undefined
+        }
+        // on the stack before the write starts: a cancellation during the write still compensates it
+        return append('CompensationCompletion', env.state, env.taskId, encoded as JsonValue, (rowSeq) =>
+          stack.push(entry(rowSeq)),
+        )
+      },
+      keep: (output) =>
+        (compensations ??= []).push({
+          state: env.state,
+          taskId: env.taskId,
+          encoded: undefined,
+          seq: undefined,
+          value: { decoded: output },
+        }),
+    })
+
+    /** Undoes the stack after `failure`; emits the run's final outcome once. */
+    const rollback$ = (failure: Failure): Observable<Failure> =>
+      defer(() => {
+        const entries = compensations ?? []
+        compensations = undefined
+        const storeErrors: CanoError[] = []
+        const failedState = current ?? ('' as S)
+        // a write the interruption cut short still lands: let it, so the rollback's rows come after it
+        const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
+        const marker$ =
+          resumedRollback !== undefined
+            ? EMPTY
+            : append(
+                'RollbackStarted',
+                failedState,
+                wf.states.get(failedState)?.taskId ?? '',
+                encodeError(failure.error),
+              ).pipe(
+                catchError((e: unknown) => {
+                  storeErrors.push(toCanoError(e))
+                  return EMPTY
+                }),
+              )
+        const env: DrainEnv<S, R> = {
+          workflowId,
+          res: wf.resources,
+          scheduler,
+          random: wf.random,
+          now,
+          emit,
+          lookup: (state) => wf.states.get(state),
+          markDone:
+            store === undefined
+              ? undefined
+              : (entry) => append('CompensationDone', entry.state as S, entry.taskId, { undid: entry.seq ?? -1 }),
+        }
+        return concat(settled$, marker$, drainCompensations(env, entries)).pipe(
+          switchMap((errors) => {
+            const { error, clearLog } = rollbackOutcome(failure.error, [...storeErrors, ...errors])
+            const final: Failure = { _tag: failure._tag, error }
+            return clearLog ? concat(clearLog$, of(final)) : of(final)
+          }),
+        )
+      })
 
     // -- the loop ----------------------------------------------------------------------
     const visit$: Observable<Outcome<S>> = concat(
@@ -335,14 +442,20 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       defer(() => of<Outcome<S>>({ _tag: 'Completed', state: finalState as S })),
     ).pipe(catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })))
 
+    /** Records the interruption and aborts the run's signal, before the visit is unsubscribed. */
+    const interrupt = (failure: Failure): Failure => {
+      interruption ??= failure
+      if (!runController.signal.aborted) runController.abort(failure.error)
+      return failure
+    }
     const cancel$: Observable<Outcome<S>> =
       signal === undefined
         ? NEVER
         : signal.aborted
-          ? of({ _tag: 'Cancelled', error: cancelReason(signal) })
+          ? defer(() => of(interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })))
           : fromEvent(signal, 'abort').pipe(
               take(1),
-              map(() => ({ _tag: 'Cancelled', error: cancelReason(signal) }) as const),
+              map(() => interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })),
             )
     const startedAt = now()
     const limit = wf.totalTimeoutMs
@@ -350,16 +463,21 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       limit === undefined
         ? NEVER
         : timer(limit, scheduler).pipe(
-            map(() => ({ _tag: 'TimedOut', error: workflowTimeoutError(now() - startedAt, limit) }) as const),
+            map(() => interrupt({ _tag: 'TimedOut', error: workflowTimeoutError(now() - startedAt, limit) })),
           )
 
-    const interruptible$ = defer(() => race(merge(cancel$, timeout$), visit$)).pipe(
-      take(1),
-      map((outcome) => {
-        if (outcome._tag === 'Cancelled' || outcome._tag === 'TimedOut') runController.abort(outcome.error)
-        return outcome
-      }),
-    )
+    const interruptible$: Observable<Outcome<S>> =
+      resumedRollback !== undefined
+        ? defer(() => {
+            // the run crashed while rolling back: continue that rollback, run no state
+            current = resume?.state
+            return of(failureOf(resumedRollback.error))
+          })
+        : defer(() => race(merge(cancel$, timeout$), visit$)).pipe(
+            take(1),
+            // a task that fails because the run's signal fired does not turn a cancellation into a failure
+            map((outcome) => interruption ?? outcome),
+          )
 
     const setup$: Observable<never> = manageResources
       ? defer(() => from(wf.resources.setupAll())).pipe(
@@ -389,19 +507,23 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
       }),
       defer(() => {
         resourcesUp = manageResources
+        running = true
         return interruptible$
       }),
     ).pipe(
       catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })),
       last(),
-      switchMap((outcome) =>
-        concat(
-          // an exit state clears the log (best effort); a failure keeps it so the run can be resumed
-          outcome._tag === 'Completed' ? clearLog$ : EMPTY,
-          teardown$,
-          defer(() => of(terminalEvent(outcome, workflowId, now(), current, transitions))),
-        ),
-      ),
+      switchMap((outcome) => {
+        const end = (o: Outcome<S>): Observable<TerminalEvent<S>> =>
+          defer(() => of(terminalEvent(o, workflowId, now(), current, transitions)))
+        // an exit state clears the log (best effort)
+        if (outcome._tag === 'Completed') return concat(clearLog$, teardown$, end(outcome))
+        // a failure with nothing to undo keeps the log, so the run can be resumed; so does a failed setup
+        if (!running || (resumedRollback === undefined && (compensations === undefined || compensations.length === 0)))
+          return concat(teardown$, end(outcome))
+        // compensation runs before teardown: the compensators still have their resources
+        return rollback$(outcome).pipe(switchMap((final) => concat(teardown$, end(final))))
+      }),
     )
 
     const sub = run$.subscribe({
@@ -429,8 +551,37 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
 // utils
 // -------------------------------------------------------------------------------------
 
+const noop = (): void => undefined
+
 const isTerminal = <S extends string>(e: WorkflowEvent<S>): e is TerminalEvent<S> =>
   e._tag === 'RunCompleted' || e._tag === 'RunFailed' || e._tag === 'RunCancelled' || e._tag === 'RunTimedOut'
+
+/** The row payload of a resumed state's entry: where a stepped, timer or saga state continues from. */
+const resumePayload = <S extends string>(point: ResumePoint<S>): JsonValue =>
+  point.cursor !== undefined
+    ? { cursor: point.cursor.encoded as JsonValue, step: point.cursor.step }
+    : point.wakeAt !== undefined
+      ? { wakeAt: point.wakeAt }
+      : point.supersedes !== undefined
+        ? { supersedes: point.supersedes }
+        : null
+
+/** The payload of a `RollbackStarted` row: the original error, as JSON. */
+const encodeError = (error: CanoError): JsonValue => {
+  try {
+    return JSON.parse(JSON.stringify(CanoErrorCodec.encode(error))) as JsonValue
+  } catch {
+    return { _tag: 'Generic', message: error.message }
+  }
+}
+
+/** The outcome a rollback marker's error stands for. */
+const failureOf = (error: CanoError): Failure =>
+  error._tag === 'Cancelled'
+    ? { _tag: 'Cancelled', error }
+    : error._tag === 'WorkflowTimeout'
+      ? { _tag: 'TimedOut', error }
+      : { _tag: 'Failed', error }
 
 const cancelReason = (signal: AbortSignal): CanoError => {
   const reason: unknown = signal.reason
