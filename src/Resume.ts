@@ -24,6 +24,7 @@ import { type CanoError, CanoErrorCodec } from '../codecs/CanoError.js'
 import type { CheckpointRow } from '../codecs/CheckpointRow.js'
 import { checkpointStoreError, decodeFailedError, workflowError, workflowVersionMismatchError } from './CanoError.js'
 import type { CompensationEntry } from './Saga.js'
+import type { StreamPosition } from './Stream.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -54,6 +55,8 @@ export interface ResumePoint<S extends string> {
   readonly cursor: { readonly encoded: unknown; readonly step: number } | undefined
   /** The persisted wake-up instant of a `timer` resume state. */
   readonly wakeAt: number | undefined
+  /** Where a `stream` resume state continues: windows handled and items consumed so far. */
+  readonly stream?: StreamPosition | undefined
   /**
    * The compensation stack, oldest first: the saga steps to undo if the run fails (or, when
    * `rollback` is set, those still to undo).
@@ -112,6 +115,12 @@ const asCursor = (p: unknown): CursorPayload | undefined =>
   typeof p === 'object' && p !== null && 'cursor' in p && typeof (p as { step?: unknown }).step === 'number'
     ? (p as CursorPayload)
     : undefined
+
+const asStream = (p: unknown): StreamPosition | undefined => {
+  if (typeof p !== 'object' || p === null) return undefined
+  const { windows, items } = p as { windows?: unknown; items?: unknown }
+  return typeof windows === 'number' && typeof items === 'number' ? { windows, items } : undefined
+}
 
 const asTimer = (p: unknown): TimerPayload | undefined =>
   typeof p === 'object' && p !== null && typeof (p as { wakeAt?: unknown }).wakeAt === 'number'
@@ -228,14 +237,17 @@ export const resumePoint = <S extends string>(
   }
   let cursor: CursorPayload | undefined
   let wakeAt: number | undefined
+  let stream: StreamPosition | undefined
   if (entry >= 0) {
     const entryRow = rows[entry]
     cursor = asCursor(entryRow?.payload)
     wakeAt = asTimer(entryRow?.payload)?.wakeAt
+    stream = asStream(entryRow?.payload)
     for (const r of rows.slice(entry + 1)) {
       if (r.state !== last.state) continue
       if (r.kind === 'StepCursor') cursor = asCursor(r.payload) ?? cursor
       if (r.kind === 'TimerArmed') wakeAt = asTimer(r.payload)?.wakeAt ?? wakeAt
+      if (r.kind === 'StreamWindow') stream = asStream(r.payload) ?? stream
     }
   }
   return E.right({
@@ -245,6 +257,7 @@ export const resumePoint = <S extends string>(
     version: last.version,
     cursor: cursor === undefined ? undefined : { encoded: cursor.cursor, step: cursor.step },
     wakeAt,
+    stream,
     stack,
     rollback: undefined,
     supersedes,

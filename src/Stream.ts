@@ -132,6 +132,21 @@ export type StreamErrorPolicy =
   | { readonly _tag: 'RetryOnError'; readonly maxErrors: number; readonly delayMs: number }
 
 /**
+ * How far a stream state got: windows handled (`onWindow` answered) and items in them. Persisted as a
+ * `StreamWindow` checkpoint row after each handled window, before the next one is handled.
+ *
+ * @example
+ * import type { StreamPosition } from 'cano-rx'
+ * const offsetOf = (from: StreamPosition | undefined) => from?.items ?? 0
+ * @category model
+ * @since 0.1.0
+ */
+export interface StreamPosition {
+  readonly windows: number
+  readonly items: number
+}
+
+/**
  * A `stream` state. The item type is erased: {@link stream} checks it when the handler is built.
  *
  * @example
@@ -143,7 +158,7 @@ export type StreamErrorPolicy =
  */
 export interface StreamHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
   readonly _tag: 'Stream'
-  readonly source: (ctx: TaskContext<R>) => StreamSource<unknown>
+  readonly source: (ctx: TaskContext<R>, from: StreamPosition | undefined) => StreamSource<unknown>
   readonly window: StreamWindow
   readonly onWindow: (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => WindowOutput<S>
   readonly onError: StreamErrorPolicy
@@ -167,8 +182,13 @@ export interface StreamHandler<S extends string, R extends ResourceRecord = NoRe
  * @since 0.1.0
  */
 export interface StreamOptions<S extends string, R extends ResourceRecord, T> extends BaseOptions<S> {
-  /** Called once per attempt; the source is subscribed (or iterated) from its start. */
-  readonly source: (ctx: TaskContext<R>) => StreamSource<T>
+  /**
+   * Called once per attempt. `from` is `undefined` on a fresh start; after windows were handled (a
+   * retry, or a run resumed from its checkpoints) it says how many windows and items were handled, so
+   * a source that can seek (an offset, a message id) continues after them: delivery is at least once
+   * for the window that was being handled, and never repeats a window before it.
+   */
+  readonly source: (ctx: TaskContext<R>, from: StreamPosition | undefined) => StreamSource<T>
   readonly window: StreamWindow
   /** Handles one non-empty window. */
   readonly onWindow: (items: ReadonlyArray<T>, ctx: WindowContext<R>) => WindowOutput<S>

@@ -24,6 +24,7 @@ import {
   bufferCount,
   bufferTime,
   catchError,
+  concat,
   concatMap,
   defaultIfEmpty,
   defer,
@@ -47,7 +48,7 @@ import {
 
 import { isRetryable, nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
-import type { StreamErrorPolicy, StreamHandler, WindowSignal } from '../src/Stream.js'
+import type { StreamErrorPolicy, StreamHandler, StreamPosition, WindowSignal } from '../src/Stream.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
@@ -57,11 +58,24 @@ import type { StateEnv } from './stateRunner.js'
 // run
 // -------------------------------------------------------------------------------------
 
+/** @internal Where a stream state starts and how it persists its position. */
+export interface StreamHooks {
+  /** The position a resumed run continues from. */
+  readonly resumeFrom?: StreamPosition | undefined
+  /** Persists the position after a handled window; the Observable completes once it is durable. */
+  readonly persist?: ((position: StreamPosition) => Observable<never>) | undefined
+}
+
 /** @internal Runs a `stream` state: the next state, or an error with the `CanoError`. */
 export const runStreamState = <S extends string, R extends ResourceRecord>(
   handler: StreamHandler<S, R>,
   env: StateEnv<S, R>,
-): Observable<S> => runAttemptLoop(env, (ctx: TaskContext<R>) => consume(handler, env, ctx))
+  hooks: StreamHooks = {},
+): Observable<S> => {
+  // shared by the attempts of this visit: a retry continues after the windows already handled
+  const position: { current: StreamPosition | undefined } = { current: hooks.resumeFrom }
+  return runAttemptLoop(env, (ctx: TaskContext<R>) => consume(handler, env, ctx, position, hooks.persist))
+}
 
 /** Marks a window dropped under `StreamErrorPolicy.skip()`. */
 const SKIPPED: unique symbol = Symbol('skipped')
@@ -75,12 +89,16 @@ const consume = <S extends string, R extends ResourceRecord>(
   handler: StreamHandler<S, R>,
   env: StateEnv<S, R>,
   ctx: TaskContext<R>,
+  position: { current: StreamPosition | undefined },
+  persist: ((position: StreamPosition) => Observable<never>) | undefined,
 ): Observable<unknown> =>
   new Observable<unknown>((subscriber) => {
     const label = JSON.stringify(env.state)
     const { emit, now, workflowId, state, taskId } = env
+    const from = position.current
     let settled = false
-    let windows = 0
+    let windows = from?.windows ?? 0
+    let consumed = from?.items ?? 0
     let consecutiveErrors = 0
 
     const policy = guardWith(handler.onError, env.scheduler, () => ++consecutiveErrors)
@@ -108,12 +126,20 @@ const consume = <S extends string, R extends ResourceRecord>(
               emit({ _tag: 'WindowFlushed', workflowId, at: now(), state, taskId, window, items: items.length })
             return answer === SKIPPED ? CONTINUE : answer
           }),
+          // a handled window is durable before the next one is handled (a stop moves on: nothing to keep)
+          concatMap((handled) => {
+            if (handled._tag === 'Stop') return of(handled)
+            consumed += items.length
+            const at: StreamPosition = { windows: window, items: consumed }
+            position.current = at
+            return persist === undefined ? of(handled) : concat(persist(at), of(handled))
+          }),
         )
       })
 
     let source: unknown
     try {
-      source = handler.source(ctx)
+      source = handler.source(ctx, from)
     } catch (e: unknown) {
       settled = true
       subscriber.error(e)

@@ -346,7 +346,13 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
         case 'Batch':
           return runBatchState(handler, env)
         case 'Stream':
-          return runStreamState(handler, env)
+          return runStreamState(handler, env, {
+            resumeFrom: point?.stream,
+            persist:
+              store === undefined
+                ? undefined
+                : (at) => append('StreamWindow', env.state, env.taskId, { windows: at.windows, items: at.items }),
+          })
         case 'Timer':
           return runTimerState(handler, env, {
             resumeWakeAt: point?.wakeAt,
@@ -562,9 +568,11 @@ const resumePayload = <S extends string>(point: ResumePoint<S>): JsonValue =>
     ? { cursor: point.cursor.encoded as JsonValue, step: point.cursor.step }
     : point.wakeAt !== undefined
       ? { wakeAt: point.wakeAt }
-      : point.supersedes !== undefined
-        ? { supersedes: point.supersedes }
-        : null
+      : point.stream !== undefined
+        ? { windows: point.stream.windows, items: point.stream.items }
+        : point.supersedes !== undefined
+          ? { supersedes: point.supersedes }
+          : null
 
 /** The payload of a `RollbackStarted` row: the original error, as JSON. */
 const encodeError = (error: CanoError): JsonValue => {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 
 import { expect } from 'chai'
 import * as t from 'io-ts'
+import { from as from_ } from 'rxjs'
 
 import {
   checkpointStoreError,
@@ -18,6 +19,7 @@ import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointSto
 import { RetryMode } from '../../src/RetryMode.js'
 import { router, task } from '../../src/StateHandler.js'
 import { done, more, stepped } from '../../src/Stepped.js'
+import { continueStream, stream } from '../../src/Stream.js'
 import { timer } from '../../src/Timer.js'
 import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
@@ -205,6 +207,43 @@ describe('checkpointing', () => {
       armed?._tag === 'TimerArmed' && again?._tag === 'TimerArmed' ? again.wakeAt === armed.wakeAt : false,
     ).to.equal(true)
     expect(lastEvent(resumed)._tag).to.equal('RunCompleted')
+  })
+
+  it('persists each handled stream window and resumes the stream after the last one', async () => {
+    const store = memoryCheckpoints()
+    const items = Array.from({ length: 10 }, (_, i) => i)
+    const seen: number[] = []
+    const froms: unknown[] = []
+    let crashAt: number | undefined = 3
+    const flow = workflow<'Ingest' | 'Done'>()({
+      checkpoints: store,
+      exits: ['Done'],
+      states: {
+        Ingest: stream({
+          source: (_ctx, from) => {
+            froms.push(from)
+            return from_(items.slice(from?.items ?? 0))
+          },
+          window: { count: 2 },
+          onWindow: (batch, { window }) => {
+            if (window === crashAt) throw nonRetryable(new Error(`crash in window ${window}`))
+            seen.push(...(batch as number[]))
+            return continueStream()
+          },
+          onClose: () => 'Done' as const,
+        }),
+      },
+    })
+    expect((await errorOf(flow.orchestrate('Ingest', { workflowId: 'st' }))).message).to.equal('crash in window 3')
+    expect((await rowsOf(store, 'st')).map((r) => [r.kind, r.payload])).to.deep.equal([
+      ['StateEntry', null],
+      ['StreamWindow', { windows: 1, items: 2 }],
+      ['StreamWindow', { windows: 2, items: 4 }],
+    ])
+    crashAt = undefined
+    expect(await flow.resume('st')).to.equal('Done')
+    expect(froms).to.deep.equal([undefined, { windows: 2, items: 4 }])
+    expect(seen).to.deep.equal(items) // no item before the persisted position was handled twice
   })
 
   it('requires a workflowId when checkpointing, and a store to resume', async () => {

@@ -257,18 +257,29 @@ describe('runStreamState', () => {
       expect(r.log).to.deep.equal(['1:ab', 'close Cancelled'])
     })
 
-    it('resubscribes the source from its start under the state retry', () => {
+    it('resubscribes the source under the state retry, telling it how far the stream got', () => {
       const r = recorder()
+      const froms: unknown[] = []
       testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
         const source = cold('-a-#')
         const ran = run(
-          { source: () => source, window: { count: 1 }, onWindow: r.onWindow, onClose: r.onClose },
+          {
+            source: (_ctx, from) => {
+              froms.push(from)
+              return source
+            },
+            window: { count: 1 },
+            onWindow: r.onWindow,
+            onClose: r.onClose,
+          },
           { config: { retry: RetryMode.fixed(1, 2) } },
         )
         expectObservable(ran.state$).toBe('--------#', undefined, retryExhaustedError(2, toCanoError('error')))
         expectSubscriptions(source.subscriptions).toBe(['^--!', '-----^--!'])
       })
-      expect(r.log).to.deep.equal(['1:a', '1:a'])
+      // window numbers go on across attempts; the second subscription knows one window was handled
+      expect(r.log).to.deep.equal(['1:a', '2:a'])
+      expect(froms).to.deep.equal([undefined, { windows: 1, items: 1 }])
     })
   })
 
