@@ -209,6 +209,7 @@ export {
   StreamErrorPolicy,
   type StreamHandler,
   type StreamOptions,
+  type StreamPosition,
   type StreamSource,
   type StreamWindow,
   validateStream,
