@@ -114,6 +114,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
   const run$ = (initial: S, options: RunOptions<S> = {}): Observable<WorkflowEvent<S>> =>
     runWorkflow(wf, initial, options, true)
   const orchestrate = async (initial: S, options: RunOptions<S> = {}): Promise<S> => {
+    // without `live`, runWorkflow emits only the terminal event (and observers still see every event)
     const end = await lastValueFrom(runWorkflow(wf, initial, options, false).pipe(filter(isTerminalEvent)))
     return settle(end)
   }

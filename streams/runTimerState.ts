@@ -69,6 +69,11 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
       })
     const wait$ = timer(Math.max(0, wakeUp - now), env.scheduler)
     const persist$ = resumed === undefined && hooks.persist !== undefined ? hooks.persist(wakeUp) : EMPTY
-    add(concat(persist$, wait$).subscribe({ next: () => succeed(handler.then, 1), error: fail }))
+    add(
+      (persist$ === EMPTY ? wait$ : concat(persist$, wait$)).subscribe({
+        next: () => succeed(handler.then, 1),
+        error: fail,
+      }),
+    )
     return undefined
   })

@@ -479,11 +479,25 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
             current = resume?.state
             return of(failureOf(resumedRollback.error))
           })
-        : defer(() => race(merge(cancel$, timeout$), visit$)).pipe(
-            take(1),
-            // a task that fails because the run's signal fired does not turn a cancellation into a failure
-            map((outcome) => interruption ?? outcome),
-          )
+        : defer(() => {
+            // race the visit only against the interruptions this run can have (fewer live subscriptions)
+            const interruptions = [
+              ...(signal === undefined ? [] : [cancel$]),
+              ...(limit === undefined ? [] : [timeout$]),
+            ]
+            const raced =
+              interruptions.length === 0
+                ? visit$
+                : race(
+                    interruptions.length === 1 ? (interruptions[0] as Observable<Outcome<S>>) : merge(...interruptions),
+                    visit$,
+                  )
+            return raced.pipe(
+              take(1),
+              // a task that fails because the run's signal fired does not turn a cancellation into a failure
+              map((outcome) => interruption ?? outcome),
+            )
+          })
 
     const setup$: Observable<never> = manageResources
       ? defer(() => from(wf.resources.setupAll())).pipe(
@@ -506,16 +520,24 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
         })
     }
 
-    const run$ = concat(
-      defer(() => {
-        started()
-        return setup$
-      }),
-      defer(() => {
-        resourcesUp = manageResources
-        running = true
-        return interruptible$
-      }),
+    const visitNow$ = defer(() => {
+      resourcesUp = manageResources
+      running = true
+      return interruptible$
+    })
+    const run$ = (
+      manageResources
+        ? concat(
+            defer(() => {
+              started()
+              return setup$
+            }),
+            visitNow$,
+          )
+        : defer(() => {
+            started()
+            return visitNow$
+          })
     ).pipe(
       catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })),
       last(),
