@@ -127,24 +127,15 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
       const store = wf.checkpoints
       const opts = { ...options, workflowId }
       const first = [...wf.states.keys()][0] as S
+      /** A run that fails before it starts: observers and the event stream still see its `RunFailed`. */
+      const refused = (error: CanoError): Observable<WorkflowEvent<S>> =>
+        runWorkflow(wf, first, opts, live, undefined, error)
       if (store === undefined)
-        return runWorkflow(
-          wf,
-          first,
-          opts,
-          live,
-          undefined,
+        return refused(
           configurationError('resume requires a checkpoint store: set `checkpoints` in the workflow definition'),
         )
       if (typeof workflowId !== 'string' || workflowId === '')
-        return runWorkflow(
-          wf,
-          first,
-          opts,
-          live,
-          undefined,
-          configurationError('resume requires a non-empty workflowId'),
-        )
+        return refused(configurationError('resume requires a non-empty workflowId'))
       return from(store.loadRun(workflowId)).pipe(
         map((rows) =>
           resumePoint<S>(workflowId, rows, {
@@ -164,9 +155,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
           )
         }),
         switchMap((point) =>
-          E.isLeft(point)
-            ? runWorkflow(wf, first, opts, live, undefined, point.left)
-            : runWorkflow(wf, point.right.state, opts, live, point.right),
+          E.isLeft(point) ? refused(point.left) : runWorkflow(wf, point.right.state, opts, live, point.right),
         ),
       )
     })
