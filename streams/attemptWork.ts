@@ -10,7 +10,7 @@
  * @internal
  * @since 0.1.0
  */
-import { type Observable, type Subscription, take, type TeardownLogic, throwIfEmpty } from 'rxjs'
+import { type Observable, take, type TeardownLogic, throwIfEmpty } from 'rxjs'
 
 import { taskExecutionError, timeoutError } from '../src/CanoError.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
@@ -46,23 +46,9 @@ export const progressOf = <S extends string, R extends ResourceRecord>(
 export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   env: WorkEnv<S, R>,
   call: (ctx: TaskContext<R>) => unknown,
-  { onValue, onError, add }: WorkCallbacks<A>,
+  callbacks: WorkCallbacks<A>,
 ): void => {
-  let attempts = 1
-  const retryLoop = (firstFailure?: { readonly thrown: unknown }): void =>
-    add(
-      runAttempts(
-        env,
-        env.config,
-        (ctx: TaskContext<R>) => {
-          attempts = ctx.attempt
-          return fromTaskOutput<A>(() => call(ctx))
-        },
-        firstFailure,
-      ).subscribe({ next: (v) => onValue(v, attempts), error: onError }),
-    )
-  if (!env.fast) return retryLoop()
-
+  if (!env.fast) return retryLoop(env, call, callbacks, undefined)
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
   const timeoutMs = env.config.attemptTimeoutMs
   const ctx = new AttemptContext<R>(
@@ -75,54 +61,106 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
     env.runSignal,
     timeoutMs !== undefined,
   )
+  if (timeoutMs === undefined) {
+    // the hot path: no deadline to race, so nothing to guard against a second settlement
+    let out: unknown
+    try {
+      out = call(ctx)
+    } catch (thrown: unknown) {
+      return retryLoop(env, call, callbacks, { thrown })
+    }
+    return settleOutput(
+      env,
+      callbacks,
+      out,
+      (v) => settleValue(env, call, callbacks, v),
+      (thrown) => retryLoop(env, call, callbacks, { thrown }),
+    )
+  }
   let settled = false
-  let deadline: Subscription | undefined
   const finish = (): boolean => {
     if (settled) return false
     settled = true
-    deadline?.unsubscribe()
+    deadline.unsubscribe()
     ctx.release()
     return true
   }
   const failed = (thrown: unknown): void => {
-    if (finish()) retryLoop({ thrown })
+    if (finish()) retryLoop(env, call, callbacks, { thrown })
   }
   const settle = (v: unknown): void => {
-    if (!finish()) return
-    if (!isEither(v)) onValue(v as A, 1)
-    else if (v._tag === 'Right') onValue(v.right as A, 1)
-    else retryLoop({ thrown: v.left })
+    if (finish()) settleValue(env, call, callbacks, v)
   }
-  if (timeoutMs !== undefined) {
-    deadline = env.scheduler.schedule(() => {
-      const error = timeoutError(timeoutMs)
-      ctx.abort(error)
-      failed(error)
-    }, timeoutMs)
-    add(deadline)
-    add(() => ctx.release())
-  }
+  const deadline = env.scheduler.schedule(() => {
+    const error = timeoutError(timeoutMs)
+    ctx.abort(error)
+    failed(error)
+  }, timeoutMs)
+  callbacks.add(deadline)
+  callbacks.add(() => ctx.release())
   let out: unknown
   try {
     out = call(ctx)
   } catch (thrown: unknown) {
     return failed(thrown)
   }
+  return settleOutput(env, callbacks, out, settle, failed)
+}
+
+/** Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry loop. */
+const retryLoop = <S extends string, R extends ResourceRecord, A>(
+  env: WorkEnv<S, R>,
+  call: (ctx: TaskContext<R>) => unknown,
+  { onValue, onError, add }: WorkCallbacks<A>,
+  firstFailure: { readonly thrown: unknown } | undefined,
+): void => {
+  let attempts = 1
+  add(
+    runAttempts(
+      env,
+      env.config,
+      (ctx: TaskContext<R>) => {
+        attempts = ctx.attempt
+        return fromTaskOutput<A>(() => call(ctx))
+      },
+      firstFailure,
+    ).subscribe({ next: (v) => onValue(v, attempts), error: onError }),
+  )
+}
+
+/** A value of attempt 1: an fp-ts `Either` is unwrapped (a `Left` fails the attempt). */
+const settleValue = <S extends string, R extends ResourceRecord, A>(
+  env: WorkEnv<S, R>,
+  call: (ctx: TaskContext<R>) => unknown,
+  callbacks: WorkCallbacks<A>,
+  v: unknown,
+): void => {
+  if (!isEither(v)) callbacks.onValue(v as A, 1)
+  else if (v._tag === 'Right') callbacks.onValue(v.right as A, 1)
+  else retryLoop(env, call, callbacks, { thrown: v.left })
+}
+
+/** Waits for what attempt 1 returned: a Promise, an Observable or `TaskEither`, or a plain value. */
+const settleOutput = <S extends string, R extends ResourceRecord, A>(
+  env: WorkEnv<S, R>,
+  callbacks: WorkCallbacks<A>,
+  out: unknown,
+  settle: (v: unknown) => void,
+  failed: (thrown: unknown) => void,
+): void => {
   if (isThenable(out)) {
     out.then(settle, failed)
-    return undefined
+    return
   }
   if (typeof out !== 'object' && typeof out !== 'function') return settle(out)
-  const first = out
-  add(
-    fromTaskOutput<unknown>(() => first)
+  callbacks.add(
+    fromTaskOutput<unknown>(() => out)
       .pipe(
         take(1),
         throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(env.state)} completed without a value`)),
       )
       .subscribe({ next: settle, error: failed }),
   )
-  return undefined
 }
 
 /**
