@@ -29,6 +29,7 @@ import type {
   WorkflowTimeout,
   WorkflowVersionMismatch,
 } from '../codecs/CanoError.js'
+import { describeValue } from './internal/describeValue.js'
 
 export type { CanoError } from '../codecs/CanoError.js'
 
@@ -662,16 +663,7 @@ export const toCanoError = (u: unknown): CanoError => {
   if (isCanoError(u)) return u
   if (isCanoFailure(u)) return u.error
   if (u instanceof Error) return taskExecutionError(u.message === '' ? u.name : u.message, u)
-  return taskExecutionError(typeof u === 'string' ? u : safeString(u), u)
-}
-
-const safeString = (u: unknown): string => {
-  try {
-    const json = JSON.stringify(u)
-    return typeof json === 'string' ? json : String(u)
-  } catch {
-    return Object.prototype.toString.call(u)
-  }
+  return taskExecutionError(typeof u === 'string' ? u : describeValue(u), u)
 }
 
 /**

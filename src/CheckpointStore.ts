@@ -28,6 +28,7 @@ import { failure as pathReport } from 'io-ts/lib/PathReporter.js'
 import type { CheckpointStore as CheckpointStoreError } from '../codecs/CanoError.js'
 import { CheckpointRow, RunSummary } from '../codecs/CheckpointRow.js'
 import { CanoFailure, checkpointStoreError, decodeFailedError } from './CanoError.js'
+import { describeValue } from './internal/describeValue.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -235,17 +236,6 @@ export const driverError = (adapter: string, what: string, thrown: unknown): Che
 
 /** @internal A short readable form of anything thrown. */
 export const describeThrown = (u: unknown): string => (u instanceof Error ? u.message : describeValue(u))
-
-const describeValue = (u: unknown): string => {
-  if (typeof u === 'string') return JSON.stringify(u)
-  if (typeof u === 'number' || typeof u === 'boolean' || typeof u === 'bigint' || u === null || u === undefined)
-    return String(u)
-  try {
-    return JSON.stringify(u)
-  } catch {
-    return Object.prototype.toString.call(u)
-  }
-}
 
 const describeWhere = (u: unknown): string => {
   if (typeof u !== 'object' || u === null) return ''

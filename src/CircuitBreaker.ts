@@ -39,6 +39,7 @@ import { BehaviorSubject, type Observable } from 'rxjs'
 import type { CircuitOpen } from '../codecs/CanoError.js'
 import { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 import { CanoFailure, circuitOpenError, configurationError, decodeFailedError } from './CanoError.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -312,9 +313,6 @@ export interface CircuitBreakerOptions {
 // constants
 // -------------------------------------------------------------------------------------
 
-/** @internal The largest count or delay a policy accepts (the largest `setTimeout` delay). */
-const MAX_POLICY_VALUE = 2_147_483_647
-
 /**
  * cano's default policy: 5 consecutive failures, 30 s open, 1 half-open trial.
  *
@@ -555,10 +553,8 @@ const show = (u: unknown): string => {
   }
 }
 
-const isCount = (u: unknown): u is number =>
-  Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_POLICY_VALUE
-const isTimeout = (u: unknown): u is number =>
-  typeof u === 'number' && Number.isFinite(u) && u > 0 && u <= MAX_POLICY_VALUE
+const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_TIMER_MS
+const isTimeout = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0 && u <= MAX_TIMER_MS
 
 /** @internal Merges the defaults and validates; throws a `CanoFailure(Configuration)` naming the field and value. */
 const resolvePolicy = (overrides: Partial<CircuitPolicy>): CircuitPolicy => {
@@ -566,9 +562,9 @@ const resolvePolicy = (overrides: Partial<CircuitPolicy>): CircuitPolicy => {
   const bad = (field: keyof CircuitPolicy, rule: string): CanoFailure =>
     new CanoFailure(configurationError(`circuit breaker: ${field} must be ${rule}, got ${show(merged[field])}`))
   const { failureThreshold, resetTimeoutMs, halfOpenMaxCalls } = merged
-  if (!isCount(failureThreshold)) throw bad('failureThreshold', `an integer in [1, ${MAX_POLICY_VALUE}]`)
-  if (!isTimeout(resetTimeoutMs)) throw bad('resetTimeoutMs', `a finite number in (0, ${MAX_POLICY_VALUE}]`)
-  if (!isCount(halfOpenMaxCalls)) throw bad('halfOpenMaxCalls', `an integer in [1, ${MAX_POLICY_VALUE}]`)
+  if (!isCount(failureThreshold)) throw bad('failureThreshold', `an integer in [1, ${MAX_TIMER_MS}]`)
+  if (!isTimeout(resetTimeoutMs)) throw bad('resetTimeoutMs', `a finite number in (0, ${MAX_TIMER_MS}]`)
+  if (!isCount(halfOpenMaxCalls)) throw bad('halfOpenMaxCalls', `an integer in [1, ${MAX_TIMER_MS}]`)
   return Object.freeze({ failureThreshold, resetTimeoutMs, halfOpenMaxCalls })
 }
 

@@ -14,6 +14,7 @@ import type { Observable } from 'rxjs'
 import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 
 // -------------------------------------------------------------------------------------
@@ -164,8 +165,6 @@ export const poll = <S extends string, R extends ResourceRecord = NoResources>(
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
-
-const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * Checks a poll handler's own options; the error names `where`.

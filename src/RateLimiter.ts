@@ -25,6 +25,7 @@ import * as E from 'fp-ts/lib/Either.js'
 
 import type { RateLimited } from '../codecs/CanoError.js'
 import { cancelledError, CanoFailure, configurationError, rateLimitedError } from './CanoError.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -371,9 +372,6 @@ const WAIT_SLACK_MS = 1e-6
 /** @internal A wait in whole ms, at least 1 (like `setTimeout`), forgiving float noise. */
 const wholeMs = (ms: number): number => Math.max(1, Math.ceil(ms - WAIT_SLACK_MS))
 
-/** @internal The largest count, period or single sleep (the largest `setTimeout` delay). */
-const MAX_MS = 2_147_483_647
-
 const windowStart = (spec: TierSpec, nowMs: number): number => Math.floor(nowMs / spec.perMs) * spec.perMs
 
 /** @internal A full tier at `nowMs`. */
@@ -426,8 +424,8 @@ const show = (u: unknown): string => {
 
 const isPositive = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0
 const isNonNegative = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u >= 0
-const isPeriod = (u: unknown): u is number => isPositive(u) && u <= MAX_MS
-const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_MS
+const isPeriod = (u: unknown): u is number => isPositive(u) && u <= MAX_TIMER_MS
+const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_TIMER_MS
 
 /** @internal `CanoFailure(Configuration)` with `where: field must be rule, got value`. */
 const invalidFailure = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
@@ -462,7 +460,7 @@ const bucketSpec = (
   weight: unknown,
 ): TierSpec => {
   if (!isPositive(tokens)) return invalid(where, tokensField, 'a positive finite number', tokens)
-  if (!isPeriod(perMs)) return invalid(where, 'perMs', `a finite number in (0, ${MAX_MS}]`, perMs)
+  if (!isPeriod(perMs)) return invalid(where, 'perMs', `a finite number in (0, ${MAX_TIMER_MS}]`, perMs)
   const b = burst ?? 0
   if (!isNonNegative(b)) return invalid(where, 'burst', 'a non-negative finite number', burst)
   const w = weight ?? 1
@@ -485,8 +483,8 @@ const windowSpec = (
   perMsField: string,
   weight: unknown,
 ): TierSpec => {
-  if (!isCount(limit)) return invalid(where, 'limit', `an integer in [1, ${MAX_MS}]`, limit)
-  if (!isPeriod(perMs)) return invalid(where, perMsField, `a finite number in (0, ${MAX_MS}]`, perMs)
+  if (!isCount(limit)) return invalid(where, 'limit', `an integer in [1, ${MAX_TIMER_MS}]`, limit)
+  if (!isPeriod(perMs)) return invalid(where, perMsField, `a finite number in (0, ${MAX_TIMER_MS}]`, perMs)
   const w = weight ?? 1
   if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
   return checkCapacity(where, { name, kind: 'fixedWindow', capacity: limit, perMs, refillPerMs: 0, weight: w })
@@ -625,7 +623,7 @@ class TieredLimiter implements RateLimiter {
         }
         try {
           // Whole ms, like setTimeout; the refill is continuous, so rounding up loses no throughput.
-          await this.#sleep(Math.min(wholeMs(wait), MAX_MS), head.signal)
+          await this.#sleep(Math.min(wholeMs(wait), MAX_TIMER_MS), head.signal)
         } catch {
           // A sleep that rejects (on abort, say) only ends the wait early: the loop checks again.
         }

@@ -10,6 +10,7 @@
  */
 import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -180,9 +181,6 @@ export const retryDelayMs = (
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
-
-/** Largest delay a JS timer can hold (about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647
 
 const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 const isDelay = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= MAX_TIMER_MS

@@ -28,6 +28,7 @@ import type { Observable } from 'rxjs'
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
 import { compensationFailedError, configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 
@@ -228,8 +229,6 @@ export const rollbackOutcome = (original: CanoError, errors: ReadonlyArray<CanoE
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
-
-const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * Checks a saga handler's own options; the error names `where`.

@@ -20,6 +20,7 @@ import type { Configuration } from '../codecs/CanoError.js'
 import type { CanoError } from './CanoError.js'
 import { configurationError } from './CanoError.js'
 import { describeValue } from './internal/describeValue.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -582,9 +583,6 @@ export const flowInfoReducer =
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
-
-/** Largest delay a JS timer can hold (about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647
 
 /** A value for an error message: numbers as they print (`NaN`, `Infinity`), the rest as JSON. */
 const show = (u: unknown): string => (typeof u === 'number' ? String(u) : describeValue(u))

@@ -48,6 +48,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import type { RunOptions } from '../streams/runWorkflow.js'
 import { fixedDelayTicks, tickTimes, waitUntil } from '../streams/scheduleTicks.js'
 import { cancelledError, CanoFailure, configurationError, toCanoError, workflowError } from './CanoError.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import type { TeardownFailure } from './Resources.js'
 import {
   type BackoffOptions,
@@ -519,7 +520,6 @@ type Outcome =
 
 const DEFAULT_GRACE_MS = 30_000
 const DEFAULT_MARGIN_MS = 1_000
-const MAX_TIMER_MS = 2_147_483_647
 
 const startRunning = (flows: ReadonlyArray<Flow>, scheduler: SchedulerLike, random: () => number): RunningScheduler => {
   const now = (): number => scheduler.now()

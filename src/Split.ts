@@ -20,6 +20,7 @@ import type { CanoError, Configuration, Workflow } from '../codecs/CanoError.js'
 import { configurationError, describeCanoError, workflowError } from './CanoError.js'
 import type { HandlerBase } from './HandlerBase.js'
 import { describeValue } from './internal/describeValue.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import type { TaskConfig } from './TaskConfig.js'
 import { validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
@@ -425,7 +426,6 @@ const debugStrategy = (s: JoinStrategy): string => {
 // validation
 // -------------------------------------------------------------------------------------
 
-const MAX_TIMER_MS = 2_147_483_647
 const STRATEGY_TAGS: ReadonlySet<string> = new Set([
   'All',
   'Any',

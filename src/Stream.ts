@@ -25,6 +25,7 @@ import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
 import { describeValue } from './internal/describeValue.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import { RetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
 
@@ -286,8 +287,6 @@ export const stream = <S extends string, T, R extends ResourceRecord = NoResourc
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
-
-const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * Checks a stream handler's own options (functions, window, error policy); the error names

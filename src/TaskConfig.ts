@@ -7,6 +7,7 @@
 import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import type { CircuitBreakerLike } from './CircuitBreaker.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import type { RateLimiterLike } from './RateLimiter.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 
@@ -89,9 +90,6 @@ export const resolveTaskConfig = (
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
-
-/** Largest delay a JS timer can hold. */
-const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * Checks a {@link TaskConfig}; the error names `where` and the field.

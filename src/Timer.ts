@@ -9,6 +9,7 @@
 import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import type { HandlerBase } from './HandlerBase.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 
 // -------------------------------------------------------------------------------------
@@ -86,9 +87,6 @@ export const timer = <S extends string, R extends ResourceRecord = NoResources>(
 // -------------------------------------------------------------------------------------
 // destructors
 // -------------------------------------------------------------------------------------
-
-/** Largest delay a JS timer can hold. */
-const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * The wake-up instant (epoch ms) for a wait computed at `now`, or a `Configuration` error for a

@@ -14,6 +14,7 @@ import { validateBatch } from './Batch.js'
 import { configurationError } from './CanoError.js'
 import type { CheckpointStore } from './CheckpointStore.js'
 import { describeValue } from './internal/describeValue.js'
+import { MAX_TIMER_MS } from './internal/timers.js'
 import { validatePoll } from './Poll.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
@@ -139,7 +140,6 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
 // validation
 // -------------------------------------------------------------------------------------
 
-const MAX_TIMER_MS = 2_147_483_647
 const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>([
   'Task',
   'Poll',

@@ -28,6 +28,7 @@ import {
 
 import { nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
+import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import type { PollHandler, PollOutcome } from '../src/Poll.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { runAttemptLoop } from './attemptWork.js'
@@ -36,8 +37,6 @@ import type { StateEnv } from './stateRunner.js'
 
 type LoopStep<S extends string> = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: S }
 const POLL = { _tag: 'Poll' } as const
-
-const MAX_TIMER_MS = 2_147_483_647
 
 const isOutcome = (u: unknown): u is PollOutcome<string> => {
   if (typeof u !== 'object' || u === null) return false

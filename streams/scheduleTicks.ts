@@ -24,12 +24,11 @@ import {
   timer,
 } from 'rxjs'
 
+import { MAX_TIMER_MS } from '../src/internal/timers.js'
+
 // -------------------------------------------------------------------------------------
 // timers
 // -------------------------------------------------------------------------------------
-
-/** Largest delay a JS timer can hold. */
-const MAX_TIMER_MS = 2_147_483_647
 
 /**
  * @internal Emits `undefined` once `scheduler.now()` has reached `atMs` (at once when it already

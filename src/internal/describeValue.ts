@@ -1,10 +1,12 @@
 /**
- * @internal A short, never-throwing rendering of an arbitrary value for error messages: JSON where
- * it can be, `undefined` for undefined, `[object X]` otherwise.
+ * @internal A short, never-throwing rendering of an arbitrary value for error messages: strings
+ * quoted, other primitives as `String` shows them (`NaN`, `10`, `undefined`), objects as JSON,
+ * `[object X]` when they do not serialise.
  */
 export const describeValue = (u: unknown): string => {
-  if (u === undefined) return 'undefined'
   if (typeof u === 'string') return JSON.stringify(u)
+  if (typeof u !== 'object' || u === null)
+    return typeof u === 'function' ? Object.prototype.toString.call(u) : String(u)
   try {
     const json = JSON.stringify(u) as string | undefined
     return json === undefined ? Object.prototype.toString.call(u) : json
