@@ -11,7 +11,7 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import { catchError, defer, filter, from, lastValueFrom, map, type Observable, of, scan, switchMap } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { type RunOptions, runWorkflow } from '../streams/runWorkflow.js'
+import { type RunOptions, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
 import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from './CanoError.js'
 import type { Resources } from './Resources.js'
 import { resumePoint } from './Resume.js'
@@ -113,11 +113,8 @@ export const workflow =
 const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>): Workflow<S, R> => {
   const run$ = (initial: S, options: RunOptions<S> = {}): Observable<WorkflowEvent<S>> =>
     runWorkflow(wf, initial, options, true)
-  const orchestrate = async (initial: S, options: RunOptions<S> = {}): Promise<S> => {
-    // without `live`, runWorkflow emits only the terminal event (and observers still see every event)
-    const end = await lastValueFrom(runWorkflow(wf, initial, options, false).pipe(filter(isTerminalEvent)))
-    return settle(end)
-  }
+  // no Observable in between: a parked run holds its driver and what its state waits on, nothing more
+  const orchestrate = (initial: S, options: RunOptions<S> = {}): Promise<S> => runToEnd(wf, initial, options)
   const resumeRun = (
     workflowId: string,
     options: Omit<RunOptions<S>, 'workflowId'>,

@@ -27,9 +27,9 @@ export interface WorkEnv<S extends string, R extends ResourceRecord> extends Att
 
 /** @internal Callbacks of {@link attemptWork}. `onValue` gets the unwrapped value and the attempts it took. */
 export interface WorkCallbacks<A> {
-  readonly onValue: (value: A, attempts: number) => void
-  readonly onError: (thrown: unknown) => void
-  readonly add: (teardown: TeardownLogic) => void
+  onValue(value: A, attempts: number): void
+  onError(thrown: unknown): void
+  add(teardown: TeardownLogic): void
 }
 
 /** @internal The progress reporter of one state visit. */
@@ -47,8 +47,10 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   env: WorkEnv<S, R>,
   call: (ctx: TaskContext<R>) => unknown,
   callbacks: WorkCallbacks<A>,
+  /** `false` sends attempt 1 through the retry loop too (a kind whose attempt is an Observable). */
+  fast: boolean = env.fast,
 ): void => {
-  if (!env.fast) return retryLoop(env, call, callbacks, undefined)
+  if (!fast) return retryLoop(env, call, callbacks, undefined)
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
   const timeoutMs = env.config.attemptTimeoutMs
   const ctx = new AttemptContext<R>(
@@ -58,7 +60,7 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
     env.state,
     progressOf(env),
     env.split,
-    env.runSignal,
+    env,
     timeoutMs !== undefined,
   )
   if (timeoutMs === undefined) {
@@ -111,11 +113,11 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
 const retryLoop = <S extends string, R extends ResourceRecord, A>(
   env: WorkEnv<S, R>,
   call: (ctx: TaskContext<R>) => unknown,
-  { onValue, onError, add }: WorkCallbacks<A>,
+  callbacks: WorkCallbacks<A>,
   firstFailure: { readonly thrown: unknown } | undefined,
 ): void => {
   let attempts = 1
-  add(
+  callbacks.add(
     runAttempts(
       env,
       env.config,
@@ -124,7 +126,7 @@ const retryLoop = <S extends string, R extends ResourceRecord, A>(
         return fromTaskOutput<A>(() => call(ctx))
       },
       firstFailure,
-    ).subscribe({ next: (v) => onValue(v, attempts), error: onError }),
+    ).subscribe({ next: (v) => callbacks.onValue(v, attempts), error: (e: unknown) => callbacks.onError(e) }),
   )
 }
 
@@ -170,7 +172,4 @@ const settleOutput = <S extends string, R extends ResourceRecord, A>(
 export const runAttemptLoop = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
   attempt: (ctx: TaskContext<R>) => Observable<unknown>,
-): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) =>
-    attemptWork<S, R, unknown>({ ...env, fast: false }, attempt, { onValue: succeed, onError: fail, add }),
-  )
+): Observable<S> => runStateBody(env, (frame) => attemptWork<S, R, unknown>(env, attempt, frame, false))

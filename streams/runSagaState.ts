@@ -106,12 +106,12 @@ export const runSagaState = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
   hooks: SagaHooks,
 ): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) =>
+  runStateBody(env, (settle) =>
     attemptWork<S, R, unknown>(env, handler.run, {
       onValue: (answer, attempts) => {
         const label = JSON.stringify(env.state)
         if (!Array.isArray(answer) || answer.length !== 2)
-          return fail(
+          return settle.fail(
             workflowError(
               `saga for state ${label} returned ${describeValue(answer)}; expected [nextState, output]`,
               env.state,
@@ -124,15 +124,17 @@ export const runSagaState = <S extends string, R extends ResourceRecord>(
         if (E.isLeft(trip)) {
           // the step happened but its output cannot be stored: undo it at once, from the value in memory
           hooks.keep(output)
-          return fail(trip.left)
+          return settle.fail(trip.left)
         }
         const persist$ = hooks.record(trip.right.encoded, trip.right.decoded)
-        if (persist$ === undefined) return succeed(next, attempts)
-        add(persist$.subscribe({ complete: () => succeed(next, attempts), error: fail }))
+        if (persist$ === undefined) return settle.succeed(next, attempts)
+        settle.add(
+          persist$.subscribe({ complete: () => settle.succeed(next, attempts), error: (e: unknown) => settle.fail(e) }),
+        )
         return undefined
       },
-      onError: fail,
-      add,
+      onError: (e) => settle.fail(e),
+      add: (t) => settle.add(t),
     }),
   )
 

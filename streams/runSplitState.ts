@@ -128,7 +128,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
   handler: SplitHandler<S, R>,
   env: StateEnv<S, R>,
 ): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) => {
+  runStateBody(env, (frame) => {
     const { strategy } = handler
     const { emit, now, workflowId, state, taskId, runSignal } = env
     const plans = plansOf(handler.branches)
@@ -206,7 +206,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
         cancelled.push(i)
         if (emit !== undefined) emit(settledEvent(i, outcome))
       }
-      if (decision === 'fail') return fail(joinFailure(strategy, state, progress(), errors))
+      if (decision === 'fail') return frame.fail(joinFailure(strategy, state, progress(), errors))
       env.publishSplit({
         state,
         branches: outcomes as ReadonlyArray<BranchOutcome>,
@@ -214,7 +214,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
         failures: failed,
         cancelled,
       })
-      succeed(handler.join, 1)
+      frame.succeed(handler.join, 1)
     }
 
     const settle = (i: number, r: Running, outcome: BranchOutcome): void => {
@@ -336,7 +336,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     }
 
     // the state is unsubscribed (run cancelled, timed out, torn down) before the join was decided
-    add(() => {
+    frame.add(() => {
       if (decided) return
       stop()
       cancelRunning(runSignal.aborted ? runSignal.reason : cancelledError('split cancelled'))

@@ -76,13 +76,13 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
   hooks: SteppedHooks = {},
 ): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) => {
+  runStateBody(env, (settle) => {
     const label = JSON.stringify(env.state)
     let seed: Loop<S> = { _tag: 'Step', cursor: undefined, step: 0 }
     if (hooks.resumeCursor !== undefined) {
       const { encoded, step } = hooks.resumeCursor
       const back = decodeCursor(handler.cursor, encoded, `state ${label}, resumed cursor of step ${step}`)
-      if (E.isLeft(back)) return fail(back.left)
+      if (E.isLeft(back)) return settle.fail(back.left)
       seed = { _tag: 'Step', cursor: back.right.decoded, step }
     }
 
@@ -126,7 +126,7 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
         }),
       )
 
-    add(
+    settle.add(
       of(seed)
         .pipe(
           expand((l: Loop<S>) =>
@@ -135,7 +135,7 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
           filter((l): l is Extract<Loop<S>, { _tag: 'Done' }> => l._tag === 'Done'),
           take(1),
         )
-        .subscribe({ next: (d) => succeed(d.state, d.steps), error: fail }),
+        .subscribe({ next: (d) => settle.succeed(d.state, d.steps), error: (e: unknown) => settle.fail(e) }),
     )
     return undefined
   })

@@ -53,6 +53,11 @@ export class CircuitRejection {
   constructor(readonly error: CanoError) {}
 }
 
+/** @internal Where an attempt finds the run's signal (an env; the engine creates the signal on first read). */
+export interface RunSignalSource {
+  readonly runSignal: AbortSignal
+}
+
 /** @internal The attempt context; `signal` is created lazily (most tasks never read it). */
 export class AttemptContext<R extends ResourceRecord> implements TaskContext<R> {
   private controller: AbortController | undefined
@@ -64,18 +69,19 @@ export class AttemptContext<R extends ResourceRecord> implements TaskContext<R> 
     readonly state: string,
     readonly progress: (data: unknown) => void,
     readonly split: SplitResult | undefined,
-    private readonly runSignal: AbortSignal,
+    /** Where the run's signal comes from: read only when needed (the engine creates it lazily). */
+    private readonly signals: RunSignalSource,
     private readonly ownSignal: boolean,
   ) {}
   get signal(): AbortSignal {
-    if (!this.ownSignal) return this.runSignal
+    if (!this.ownSignal) return this.signals.runSignal
     return this.ensureController().signal
   }
   private ensureController(): AbortController {
     if (this.controller !== undefined) return this.controller
     const controller = new AbortController()
     this.controller = controller
-    const parent = this.runSignal
+    const parent = this.signals.runSignal
     if (parent.aborted) controller.abort(parent.reason)
     else {
       const onAbort = (): void => controller.abort(parent.reason)
@@ -143,7 +149,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
           if (token._tag === 'Left') gate = throwError(() => token.left)
         }
       }
-      const ctx = new AttemptContext(env.res, n, workflowId, state, progress, env.split, env.runSignal, ownSignal)
+      const ctx = new AttemptContext(env.res, n, workflowId, state, progress, env.split, env, ownSignal)
       let run$ = fromAttempt(attempt, ctx)
       if (attemptTimeoutMs !== undefined)
         run$ = run$.pipe(

@@ -15,7 +15,4 @@ import { runStateBody, type StateEnv } from './stateRunner.js'
 export const runTaskState = <S extends string, R extends ResourceRecord>(
   handler: TaskHandler<S, R>,
   env: StateEnv<S, R>,
-): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) =>
-    attemptWork<S, R, unknown>(env, handler.run, { onValue: succeed, onError: fail, add }),
-  )
+): Observable<S> => runStateBody(env, (frame) => attemptWork<S, R, unknown>(env, handler.run, frame))

@@ -1,18 +1,20 @@
 /**
  * The `timer` state kind: computes the wake-up instant once (or takes the one a resumed run
  * persisted), reports it as `TimerArmed`, and waits on the run's scheduler for what is left. A
- * cancelled run stops waiting at once (the wait is an RxJS `timer`, unsubscribed with the run).
+ * cancelled run stops waiting at once (the wait is one action on the run's scheduler, released with the
+ * visit). A parked run holds that action, a two-field record and its visit frame: nothing else.
  *
  * @internal
  * @since 0.1.0
  */
-import { concat, EMPTY, type Observable, timer } from 'rxjs'
+import { type Observable, type SchedulerAction, type SchedulerLike, type Unsubscribable } from 'rxjs'
 
+import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import { type TimerHandler, wakeAt } from '../src/Timer.js'
 import { progressOf } from './attemptWork.js'
 import { AttemptContext } from './runTask.js'
-import { runStateBody, type StateEnv } from './stateRunner.js'
+import { runStateBody, type Settle, type StateEnv } from './stateRunner.js'
 
 /** @internal Where a timer starts and how it persists its wake-up instant. */
 export interface TimerHooks {
@@ -28,7 +30,7 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
   hooks: TimerHooks = {},
 ): Observable<S> =>
-  runStateBody(env, ({ succeed, fail, add }) => {
+  runStateBody(env, (settle) => {
     const now = env.now()
     const resumed = hooks.resumeWakeAt
     let at = resumed
@@ -38,23 +40,14 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
         wait =
           typeof handler.wait === 'function'
             ? handler.wait(
-                new AttemptContext<R>(
-                  env.res,
-                  1,
-                  env.workflowId,
-                  env.state,
-                  progressOf(env),
-                  env.split,
-                  env.runSignal,
-                  false,
-                ),
+                new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env, false),
               )
             : handler.wait
       } catch (thrown: unknown) {
-        return fail(thrown)
+        return settle.fail(thrown)
       }
       const checked = wakeAt(wait, now, `state ${JSON.stringify(env.state)}`)
-      if (checked._tag === 'Left') return fail(checked.left)
+      if (checked._tag === 'Left') return settle.fail(checked.left)
       at = checked.right
     }
     const wakeUp = at
@@ -67,13 +60,59 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
         taskId: env.taskId,
         wakeAt: wakeUp,
       })
-    const wait$ = timer(Math.max(0, wakeUp - now), env.scheduler)
-    const persist$ = resumed === undefined && hooks.persist !== undefined ? hooks.persist(wakeUp) : EMPTY
-    add(
-      (persist$ === EMPTY ? wait$ : concat(persist$, wait$)).subscribe({
-        next: () => succeed(handler.then, 1),
-        error: fail,
+    if (resumed !== undefined || hooks.persist === undefined) {
+      // parked: this alarm, its timer and the visit's frame are all a waiting run holds
+      settle.add(new Alarm(settle, handler.then, wakeUp, env.scheduler).arm())
+      return undefined
+    }
+    // the wake-up instant is durable before the wait starts; what is left is measured after the write
+    settle.add(
+      hooks.persist(wakeUp).subscribe({
+        error: (e: unknown) => settle.fail(e),
+        complete: () => settle.add(new Alarm(settle, handler.then, wakeUp, env.scheduler).arm()),
       }),
     )
     return undefined
   })
+
+/**
+ * The wait of one visit: one timer on the run's scheduler until `wakeAt`. An instant further away
+ * than a JS timer can hold (about 24.8 days) is reached in hops. Always the run's scheduler, never a
+ * bare `setTimeout`: `TestScheduler.run` swaps the default `asyncScheduler` for virtual time.
+ */
+class Alarm implements Unsubscribable {
+  private timer: Unsubscribable | undefined
+  /** The timer was capped at {@link MAX_TIMER_MS}: when it fires, the rest is waited. */
+  private hop = false
+  constructor(
+    private readonly settle: Settle,
+    private readonly then: string,
+    private readonly wakeAt: number,
+    private readonly scheduler: SchedulerLike,
+  ) {}
+
+  arm(): this {
+    const left = Math.max(0, this.wakeAt - this.scheduler.now())
+    this.hop = left > MAX_TIMER_MS
+    const delay = this.hop ? MAX_TIMER_MS : left
+    this.timer = this.scheduler.schedule(ring, delay, this)
+    return this
+  }
+
+  ring(): void {
+    this.timer = undefined
+    if (this.hop) this.arm()
+    else this.settle.succeed(this.then, 1)
+  }
+
+  unsubscribe(): void {
+    const t = this.timer
+    this.timer = undefined
+    t?.unsubscribe()
+  }
+}
+
+/** The scheduled work of a wake-up (a plain function: no closure per parked run). */
+function ring(this: SchedulerAction<Alarm>, alarm?: Alarm): void {
+  alarm?.ring()
+}

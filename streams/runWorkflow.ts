@@ -27,38 +27,36 @@ import {
   concat,
   defer,
   EMPTY,
-  expand,
   from,
-  fromEvent,
   ignoreElements,
-  last,
-  map,
-  merge,
-  NEVER,
+  mergeMap,
   Observable,
   of,
-  race,
+  type SchedulerAction,
   type SchedulerLike,
+  Subscription,
   switchMap,
-  take,
-  tap,
   throwError,
-  timer,
+  type Unsubscribable,
 } from 'rxjs'
 
 import { type CanoError, CanoErrorCodec } from '../codecs/CanoError.js'
 import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import {
   cancelledError,
+  CanoFailure,
   checkpointStoreError,
   configurationError,
   toCanoError,
   workflowError,
   workflowTimeoutError,
 } from '../src/CanoError.js'
+import type { CheckpointStore } from '../src/CheckpointStore.js'
+import type { Resources } from '../src/Resources.js'
 import type { ResumePoint } from '../src/Resume.js'
 import { rollbackOutcome } from '../src/Saga.js'
 import type { SplitResult } from '../src/SplitResult.js'
+import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
@@ -71,7 +69,7 @@ import { runSteppedState } from './runSteppedState.js'
 import { runStreamState } from './runStreamState.js'
 import { runTaskState } from './runTaskState.js'
 import { runTimerState } from './runTimerState.js'
-import type { StateEnv } from './stateRunner.js'
+import { type StateEnv, StateVisit } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -119,6 +117,13 @@ type Failure =
 // run
 // -------------------------------------------------------------------------------------
 
+/** @internal Where a run's events go: an RxJS subscriber, or the settling of `orchestrate`'s Promise. */
+export interface RunSink<S extends string> {
+  next(e: WorkflowEvent<S>): void
+  error(e: unknown): void
+  complete(): void
+}
+
 /**
  * @internal Runs `wf` from `initial`. With `live` false and no observers, only the terminal event
  * is built and emitted (the fast path of `orchestrate`).
@@ -133,241 +138,503 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
   preflight?: CanoError,
 ): Observable<WorkflowEvent<S>> =>
   new Observable<WorkflowEvent<S>>((subscriber) => {
+    const run = new WorkflowRun(wf, initial, options, live, subscriber, resume)
+    run.start(preflight)
+    return run
+  })
+
+/**
+ * @internal Runs `wf` from `initial` to its exit state, without an Observable in between (what
+ * `orchestrate` awaits): resolves with the exit state, rejects with a `CanoFailure` carrying the
+ * run's error. Observers still see every event.
+ */
+export const runToEnd = <S extends string, R extends ResourceRecord>(
+  wf: CompiledWorkflow<S, R>,
+  initial: S,
+  options: RunOptions<S>,
+): Promise<S> =>
+  new Promise<S>((resolve, reject) => {
+    new WorkflowRun(wf, initial, options, false, new TerminalSink<S>(resolve, reject)).start(undefined)
+  })
+
+/** Settles a Promise with a run's outcome. */
+class TerminalSink<S extends string> implements RunSink<S> {
+  constructor(
+    private readonly resolve: (state: S) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {}
+  next(e: WorkflowEvent<S>): void {
+    if (e._tag === 'RunCompleted') this.resolve(e.state)
+    else if (isTerminal(e)) this.reject(new CanoFailure(e.error))
+  }
+  error(e: unknown): void {
+    this.reject(e)
+  }
+  complete(): void {
+    // the terminal event came first; a Promise settles once
+  }
+}
+
+/** The booleans of a run, one bit each. */
+const enum Flag {
+  Live = 1,
+  ManageResources = 2,
+  Running = 4,
+  TornDown = 8,
+  Finished = 16,
+  Closed = 32,
+  Concluded = 64,
+  Looping = 128,
+  Listening = 256,
+}
+
+/** `now` of a scheduler, one function per scheduler rather than one per run. */
+const clocks = new WeakMap<SchedulerLike, () => number>()
+const clockOf = (scheduler: SchedulerLike): (() => number) => {
+  let now = clocks.get(scheduler)
+  if (now === undefined) {
+    now = () => scheduler.now()
+    clocks.set(scheduler, now)
+  }
+  return now
+}
+
+/**
+ * One run: a hand-written driver rather than an operator chain, so that a run parked in a state holds
+ * this object, its visit's frame and what the state itself waits on, and nothing per operator. States
+ * are visited in a loop (a visit that settles synchronously hands the next state back to the loop: the
+ * stack stays flat however many transitions a run makes); the visit races the cancellation signal and
+ * the total timeout; then the compensation stack is rolled back if needed, resources are torn down and
+ * exactly one terminal event is emitted. The run's own `AbortSignal` is created only when something
+ * reads it.
+ */
+class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubscribable {
+  readonly scheduler: SchedulerLike
+  readonly now: () => number
+  readonly workflowId: string
+  readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  private readonly observers: ReadonlyArray<WorkflowObserver<S>>
+  /** When the run started; kept only when a total timeout needs it for its message. */
+  private readonly startedAt: number | undefined
+  /** The run's booleans, packed: see {@link Flag} (a parked run is a few hundred bytes; each field counts). */
+  private flags: number
+  private controller: AbortController | undefined
+  /** Why the run was aborted, kept until (and unless) its signal is created. */
+  private abortReason: CanoError | undefined
+  private current: S | undefined
+  private transitions = 0
+  private pendingSplit: SplitResult | undefined
+  /** The split result the current state joins (visible to that one state only). */
+  incomingSplit: SplitResult | undefined
+  private seq: number
+  /** The resume state's first visit continues from the resume point (cursor, wake-up instant). */
+  private resuming: ResumePoint<S> | undefined
+  /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
+  private compensations: StackEntry[] | undefined
+  /** Set by cancellation or the total timeout, before the run's signal aborts. */
+  private interruption: Failure | undefined
+  /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
+  private lastWrite: Promise<void> | undefined
+  /** The current state's visit. */
+  private visitSub: Unsubscribable | undefined
+  /** The next state to enter, handed back by a visit that settled inside the loop. */
+  private queued: S | undefined
+  /** The total timeout's action while the run runs; the rollback once it has concluded. */
+  private aside: Subscription | undefined
+
+  constructor(
+    readonly wf: CompiledWorkflow<S, R>,
+    private readonly initial: S,
+    private readonly options: RunOptions<S>,
+    live: boolean,
+    private readonly sink: RunSink<S>,
+    private readonly resume?: ResumePoint<S>,
+  ) {
     const scheduler = options.scheduler ?? wf.scheduler ?? asyncScheduler
-    const now = (): number => scheduler.now()
-    const store = wf.checkpoints
-    const workflowId = options.workflowId ?? (store === undefined ? randomUUID() : '')
-    const observers =
+    this.scheduler = scheduler
+    this.now = clockOf(scheduler)
+    this.workflowId = options.workflowId ?? (wf.checkpoints === undefined ? randomUUID() : '')
+    this.observers =
       options.observers === undefined || options.observers.length === 0
         ? wf.observers
         : [...wf.observers, ...options.observers]
-    const tracing = live || observers.length > 0
-    const manageResources = (options.manageResources ?? true) && wf.lifecycle
+    this.emit = live || this.observers.length > 0 ? (e) => this.notify(e) : undefined
+    this.flags = (live ? Flag.Live : 0) | ((options.manageResources ?? true) && wf.lifecycle ? Flag.ManageResources : 0)
+    this.seq = resume?.nextSeq ?? 0
+    this.resuming = resume
+    this.compensations = resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
+    this.startedAt = wf.totalTimeoutMs === undefined ? undefined : this.now()
+  }
 
-    const notify = (e: WorkflowEvent<S>): void => {
-      for (let i = 0; i < observers.length; i++) {
-        try {
-          notifyObserver(observers[i] as WorkflowObserver<S>, e)
-        } catch (thrown: unknown) {
-          const report: WorkflowEvent<S> = {
+  private has(flag: Flag): boolean {
+    return (this.flags & flag) !== 0
+  }
+  private set(flag: Flag): void {
+    this.flags |= flag
+  }
+  private get store(): CheckpointStore | undefined {
+    return this.wf.checkpoints
+  }
+  private get live(): boolean {
+    return this.has(Flag.Live)
+  }
+  private get manageResources(): boolean {
+    return this.has(Flag.ManageResources)
+  }
+  /** The resources this run set up (it manages them and the run proper has begun). */
+  private get resourcesUp(): boolean {
+    return this.has(Flag.Running) && this.has(Flag.ManageResources)
+  }
+  private get tornDown(): boolean {
+    return this.has(Flag.TornDown)
+  }
+  /** `true` once the resources are set up and the run proper has begun. */
+  private get running(): boolean {
+    return this.has(Flag.Running)
+  }
+  /** The terminal event was emitted. */
+  private get finished(): boolean {
+    return this.has(Flag.Finished)
+  }
+  /** The subscriber unsubscribed (or the run finished): nothing more is started. */
+  private get closed(): boolean {
+    return this.has(Flag.Closed)
+  }
+  /** The outcome is decided: the visit is released, the ending runs. */
+  private get concluded(): boolean {
+    return this.has(Flag.Concluded)
+  }
+
+  // -- events ----------------------------------------------------------------------------
+
+  private notify(e: WorkflowEvent<S>): void {
+    const observers = this.observers
+    for (let i = 0; i < observers.length; i++) {
+      try {
+        notifyObserver(observers[i] as WorkflowObserver<S>, e)
+      } catch (thrown: unknown) {
+        if (this.live)
+          this.sink.next({
             _tag: 'ObserverFailed',
-            workflowId,
-            at: now(),
+            workflowId: this.workflowId,
+            at: this.now(),
             observer: i,
             error: toCanoError(thrown),
-          }
-          if (live) subscriber.next(report)
-        }
+          })
       }
-      if (live || isTerminal(e)) subscriber.next(e)
     }
-    const emit = tracing ? notify : undefined
+    if (this.live || isTerminal(e)) this.sink.next(e)
+  }
 
-    // -- validation of the start -------------------------------------------------------
+  // -- the run's signal --------------------------------------------------------------------
+
+  /** The run's signal, created on first read (most runs never need one). */
+  get runSignal(): AbortSignal {
+    let c = this.controller
+    if (c === undefined) {
+      c = new AbortController()
+      this.controller = c
+      if (this.abortReason !== undefined) c.abort(this.abortReason)
+    }
+    return c.signal
+  }
+
+  private abortRun(reason: CanoError): void {
+    if (this.abortReason !== undefined) return
+    this.abortReason = reason
+    this.controller?.abort(reason)
+  }
+
+  // -- start -------------------------------------------------------------------------------
+
+  start(preflight: CanoError | undefined): void {
+    const { options, store, wf, initial, resume } = this
     if (preflight !== undefined)
-      return finishEarly(
-        notify,
-        workflowId === '' ? String(options.workflowId) : workflowId,
-        now,
-        preflight,
-        subscriber,
-      )
-    if (typeof workflowId !== 'string' || workflowId === '') {
+      return this.finishEarly(preflight, this.workflowId === '' ? String(options.workflowId) : this.workflowId)
+    if (typeof this.workflowId !== 'string' || this.workflowId === '') {
       const message =
         store !== undefined && options.workflowId === undefined
           ? 'checkpointing requires a workflowId: pass { workflowId } to orchestrate / run$'
           : 'workflowId must be a non-empty string'
-      return finishEarly(notify, workflowId, now, configurationError(message), subscriber)
+      return this.finishEarly(configurationError(message), this.workflowId)
     }
     // a resumed rollback runs no state: the failed one may even be gone from the definition
-    if (resume?.rollback === undefined && !wf.states.has(initial) && !wf.exits.has(initial)) {
-      const error = configurationError(
-        `Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`,
+    if (resume?.rollback === undefined && !wf.states.has(initial) && !wf.exits.has(initial))
+      return this.finishEarly(
+        configurationError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`),
+        this.workflowId,
       )
-      return finishEarly(notify, workflowId, now, error, subscriber)
+    const emit = this.emit
+    if (emit !== undefined) {
+      emit({ _tag: 'RunStarted', workflowId: this.workflowId, at: this.now(), initial })
+      if (resume !== undefined)
+        emit({
+          _tag: 'RunResumed',
+          workflowId: this.workflowId,
+          at: this.now(),
+          state: resume.state,
+          fromSeq: resume.fromSeq,
+          version: resume.version,
+        })
     }
+    if (this.closed) return
+    if (!this.manageResources) return this.begin()
+    wf.resources.setupAll().then(
+      () => {
+        if (!this.closed) this.begin()
+      },
+      // a failed setup rolled back what it had set up: nothing to tear down
+      (e: unknown) => {
+        if (!this.closed) this.conclude({ _tag: 'Failed', error: toCanoError(e) })
+      },
+    )
+  }
 
-    const runController = new AbortController()
-    const signal = options.signal
-    let current: S | undefined
-    let transitions = 0
-    let finalState: S | undefined
-    let pendingSplit: SplitResult | undefined
-    let incomingSplit: SplitResult | undefined
-    let seq = resume?.nextSeq ?? 0
-    /** The resume state's first visit continues from the resume point (cursor, wake-up instant). */
-    let resuming = resume
-    let resourcesUp = false
-    let tornDown = false
-    let finished = false
-    /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
-    let compensations: StackEntry[] | undefined =
-      resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
-    /** Set by cancellation or the total timeout, before the run's signal aborts. */
-    let interruption: Failure | undefined
-    /** A rollback this run resumes (it crashed while rolling back): no state runs. */
-    const resumedRollback = resume?.rollback
-    /** `true` once the resources are set up and the run proper has begun. */
-    let running = false
-    /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
-    let lastWrite: Promise<void> | undefined
+  private finishEarly(error: CanoError, workflowId: string): void {
+    this.set(Flag.Finished | Flag.Closed)
+    this.notify({ _tag: 'RunFailed', workflowId, at: this.now(), state: undefined, error })
+    this.sink.complete()
+  }
 
-    const teardown$ = defer(() => {
-      if (!resourcesUp || tornDown) return EMPTY
-      tornDown = true
-      return from(wf.resources.teardownAll())
-    }).pipe(ignoreElements())
-
-    // -- checkpoints -------------------------------------------------------------------
-    /**
-     * Appends one row; completes once it is durable, after reporting `CheckpointAppended`. `onSeq` learns
-     * the row's `seq` before the write starts.
-     */
-    const append = (
-      kind: CheckpointKind,
-      state: S,
-      taskId: string,
-      payload: JsonValue,
-      onSeq?: (rowSeq: number) => void,
-    ): Observable<never> =>
-      store === undefined
-        ? EMPTY
-        : defer(() => {
-            const row = { workflowId, seq: seq++, kind, state, taskId, payload, version: wf.version, at: now() }
-            onSeq?.(row.seq)
-            const write = store.append(row)
-            lastWrite = write
-            return from(write).pipe(
-              ignoreElements(),
-              catchError((e: unknown) => {
-                const cause = toCanoError(e)
-                return throwError(() => checkpointStoreError(`append checkpoint: ${cause.message}`, cause))
-              }),
-              tap({
-                complete: () => {
-                  if (emit !== undefined)
-                    emit({ _tag: 'CheckpointAppended', workflowId, at: now(), seq: row.seq, kind, state })
-                },
-              }),
-            )
-          })
-
-    const clearLog$: Observable<never> =
-      store === undefined
-        ? EMPTY
-        : defer(() => from(store.clear(workflowId))).pipe(
-            ignoreElements(),
-            catchError(() => EMPTY),
-          )
-
-    // -- one state ---------------------------------------------------------------------
-    const enter = (state: S): Observable<S> => {
-      current = state
-      // a split's result is visible to the one state it joins into, and only there
-      incomingSplit = pendingSplit
-      pendingSplit = undefined
-      const transition = transitions++
-      if (emit !== undefined) emit({ _tag: 'StateEntered', workflowId, at: now(), state, transition })
-      const compiled = wf.states.get(state)
-      if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router))
-        return visit(state, compiled)
-      const point = resuming !== undefined && resuming.state === state ? resuming : undefined
-      const payload: JsonValue = point === undefined ? null : resumePayload(point)
-      // cano's task id: the task name, '' for split, exit and unregistered states
-      const taskId = compiled === undefined || compiled.handler._tag === 'Split' ? '' : compiled.taskId
-      return concat(
-        append('StateEntry', state, taskId, payload),
-        defer(() => visit(state, compiled)),
-      )
+  /** The resources are up: the run proper begins, raced by cancellation and the total timeout. */
+  private begin(): void {
+    this.set(Flag.Running)
+    const rollback = this.resume?.rollback
+    if (rollback !== undefined) {
+      // the run crashed while rolling back: continue that rollback, run no state
+      this.current = this.resume?.state
+      return this.conclude(failureOf(rollback.error))
     }
+    const signal = this.options.signal
+    if (signal !== undefined) {
+      if (signal.aborted) return this.interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })
+      // the run itself is the listener (`handleEvent`): no closure per run
+      signal.addEventListener('abort', this)
+      this.set(Flag.Listening)
+    }
+    const limit = this.wf.totalTimeoutMs
+    if (limit !== undefined) this.aside = this.scheduler.schedule(totalTimeout, limit, this as unknown as TimedRun)
+    this.advance(this.initial)
+  }
 
-    const visit = (state: S, compiled: CompiledState<S, R> | undefined): Observable<S> => {
-      if (wf.exits.has(state)) {
-        finalState = state
+  /** The caller's signal fired. */
+  handleEvent(): void {
+    const signal = this.options.signal
+    if (signal !== undefined) this.interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })
+  }
+
+  /** Records the interruption and aborts the run's signal, then stops the visit. */
+  interrupt(failure: Failure): void {
+    if (this.concluded) return
+    this.interruption ??= failure
+    this.abortRun(failure.error)
+    this.conclude(failure)
+  }
+
+  /** The total timeout fired. */
+  timedOut(limit: number): void {
+    this.interrupt({ _tag: 'TimedOut', error: workflowTimeoutError(this.now() - (this.startedAt ?? 0), limit) })
+  }
+
+  // -- the loop ----------------------------------------------------------------------------
+
+  /** Enters `next`; called from inside the loop, it queues `next` and lets the loop enter it (no recursion). */
+  private advance(next: S): void {
+    this.queued = next
+    if (this.has(Flag.Looping)) return
+    this.set(Flag.Looping)
+    try {
+      while (this.queued !== undefined && !this.concluded && !this.closed) {
+        const state: S = this.queued
+        this.queued = undefined
+        this.enter(state)
+      }
+    } catch (e: unknown) {
+      this.conclude({ _tag: 'Failed', error: toCanoError(e) })
+    } finally {
+      this.flags &= ~Flag.Looping
+    }
+  }
+
+  /** A visit settled on its next state. */
+  stateDone(next: S): void {
+    if (this.concluded || this.closed) return
+    // release what the finished visit still holds before the next one starts
+    const done = this.visitSub
+    this.visitSub = undefined
+    done?.unsubscribe()
+    this.advance(next)
+  }
+
+  /** A visit failed. */
+  stateFailed(error: CanoError): void {
+    this.conclude({ _tag: 'Failed', error })
+  }
+
+  private enter(state: S): void {
+    const { wf, store } = this
+    this.current = state
+    // a split's result is visible to the one state it joins into, and only there
+    this.incomingSplit = this.pendingSplit
+    this.pendingSplit = undefined
+    const transition = this.transitions++
+    if (this.emit !== undefined)
+      this.emit({ _tag: 'StateEntered', workflowId: this.workflowId, at: this.now(), state, transition })
+    if (this.closed) return
+    const compiled = wf.states.get(state)
+    if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router))
+      return this.visit(state, compiled)
+    const point = this.resuming !== undefined && this.resuming.state === state ? this.resuming : undefined
+    const payload: JsonValue = point === undefined ? null : resumePayload(point)
+    // cano's task id: the task name, '' for split, exit and unregistered states
+    const taskId = compiled === undefined || compiled.handler._tag === 'Split' ? '' : compiled.taskId
+    void this.write('StateEntry', state, taskId, payload).then((written) => {
+      if (this.concluded || this.closed) return
+      if (typeof written !== 'number') return this.conclude({ _tag: 'Failed', error: written })
+      this.appended(written, 'StateEntry', state)
+      try {
+        this.visit(state, compiled)
+      } catch (e: unknown) {
+        this.conclude({ _tag: 'Failed', error: toCanoError(e) })
+      }
+    })
+  }
+
+  private visit(state: S, compiled: CompiledState<S, R> | undefined): void {
+    if (this.wf.exits.has(state)) {
+      return this.conclude({ _tag: 'Completed', state })
+    }
+    if (compiled === undefined)
+      return this.conclude({
+        _tag: 'Failed',
+        error: workflowError(`No task registered for state: ${JSON.stringify(state)}`, state),
+      })
+    const next$ = this.dispatch(compiled)
+    // the visit is the run's current one before it starts: one that settles at once releases itself
+    if (next$ instanceof StateVisit) {
+      const frame = (next$ as StateVisit<S, R>).frame(this)
+      this.visitSub = frame
+      frame.start(next$.body)
+      return
+    }
+    const holder = new Subscription()
+    this.visitSub = holder
+    holder.add(
+      next$.subscribe({ next: (s) => this.stateDone(s), error: (e: unknown) => this.stateFailed(toCanoError(e)) }),
+    )
+  }
+
+  private dispatch(compiled: CompiledState<S, R>): Observable<S> {
+    const handler = compiled.handler
+    const env = new RunEnv<S, R>(this, compiled)
+    const point = this.resuming !== undefined && this.resuming.state === compiled.name ? this.resuming : undefined
+    this.resuming = undefined
+    const store = this.store
+    switch (handler._tag) {
+      case 'Task':
+        return runTaskState(handler, env)
+      case 'Poll':
+        return runPollState(handler, env)
+      case 'Stepped':
+        return runSteppedState(handler, env, {
+          resumeCursor: point?.cursor,
+          persist:
+            store === undefined
+              ? undefined
+              : (encoded, step) =>
+                  this.append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
+        })
+      case 'Split':
+        return runSplitState(handler, env)
+      case 'Batch':
+        return runBatchState(handler, env)
+      case 'Stream':
+        return runStreamState(handler, env, {
+          resumeFrom: point?.stream,
+          persist:
+            store === undefined
+              ? undefined
+              : (at) => this.append('StreamWindow', env.state, env.taskId, { windows: at.windows, items: at.items }),
+        })
+      case 'Timer':
+        return runTimerState(handler, env, {
+          resumeWakeAt: point?.wakeAt,
+          persist:
+            store === undefined ? undefined : (at) => this.append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
+        })
+      case 'Saga':
+        return runSagaState(handler, env, this.sagaHooks(env))
+    }
+  }
+
+  /** A split hands its result to the state it joins into. */
+  publishSplit(result: SplitResult): void {
+    this.pendingSplit = result
+  }
+
+  // -- checkpoints -------------------------------------------------------------------------
+
+  /** Hands one row to the store; resolves with its `seq` once it is durable. `onSeq` learns the `seq` first. */
+  private write(
+    kind: CheckpointKind,
+    state: S,
+    taskId: string,
+    payload: JsonValue,
+    onSeq?: (rowSeq: number) => void,
+  ): Promise<number | CanoError> {
+    const store = this.store as CheckpointStore
+    const row = {
+      workflowId: this.workflowId,
+      seq: this.seq++,
+      kind,
+      state,
+      taskId,
+      payload,
+      version: this.wf.version,
+      at: this.now(),
+    }
+    onSeq?.(row.seq)
+    const write = store.append(row)
+    this.lastWrite = write
+    // never rejects: a failed write resolves with the error to report
+    return write.then(
+      () => row.seq,
+      (e: unknown) => {
+        const cause = toCanoError(e)
+        return checkpointStoreError(`append checkpoint: ${cause.message}`, cause)
+      },
+    )
+  }
+
+  private appended(rowSeq: number, kind: CheckpointKind, state: S): void {
+    if (this.emit !== undefined)
+      this.emit({ _tag: 'CheckpointAppended', workflowId: this.workflowId, at: this.now(), seq: rowSeq, kind, state })
+  }
+
+  /** Appends one row; completes once it is durable, after reporting `CheckpointAppended`. */
+  private append(
+    kind: CheckpointKind,
+    state: S,
+    taskId: string,
+    payload: JsonValue,
+    onSeq?: (rowSeq: number) => void,
+  ): Observable<never> {
+    if (this.store === undefined) return EMPTY
+    return defer(() => from(this.write(kind, state, taskId, payload, onSeq))).pipe(
+      mergeMap((written) => {
+        if (typeof written !== 'number') return throwError(() => written)
+        this.appended(written, kind, state)
         return EMPTY
-      }
-      if (compiled === undefined)
-        return throwError(() => workflowError(`No task registered for state: ${JSON.stringify(state)}`, state))
-      return dispatch(compiled)
-    }
+      }),
+    )
+  }
 
-    // one StateEnv per state per run, built on first visit (the split result is read through a getter)
-    const envs = new Map<string, StateEnv<S, R>>()
-    const publishSplit = (result: SplitResult): void => {
-      pendingSplit = result
-    }
-    const envOf = (compiled: CompiledState<S, R>): StateEnv<S, R> => {
-      let env = envs.get(compiled.name)
-      if (env === undefined) {
-        env = {
-          workflowId,
-          state: compiled.name,
-          taskId: compiled.taskId,
-          res: wf.resources,
-          runSignal: runController.signal,
-          scheduler,
-          random: wf.random,
-          now,
-          emit,
-          config: compiled.config,
-          to: compiled.to,
-          fast: compiled.fast,
-          get split() {
-            return incomingSplit
-          },
-          publishSplit,
-        }
-        envs.set(compiled.name, env)
-      }
-      return env
-    }
+  // -- sagas -------------------------------------------------------------------------------
 
-    const dispatch = (compiled: CompiledState<S, R>): Observable<S> => {
-      const handler = compiled.handler
-      const env = envOf(compiled)
-      const point = resuming !== undefined && resuming.state === compiled.name ? resuming : undefined
-      resuming = undefined
-      switch (handler._tag) {
-        case 'Task':
-          return runTaskState(handler, env)
-        case 'Poll':
-          return runPollState(handler, env)
-        case 'Stepped':
-          return runSteppedState(handler, env, {
-            resumeCursor: point?.cursor,
-            persist:
-              store === undefined
-                ? undefined
-                : (encoded, step) =>
-                    append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
-          })
-        case 'Split':
-          return runSplitState(handler, env)
-        case 'Batch':
-          return runBatchState(handler, env)
-        case 'Stream':
-          return runStreamState(handler, env, {
-            resumeFrom: point?.stream,
-            persist:
-              store === undefined
-                ? undefined
-                : (at) => append('StreamWindow', env.state, env.taskId, { windows: at.windows, items: at.items }),
-          })
-        case 'Timer':
-          return runTimerState(handler, env, {
-            resumeWakeAt: point?.wakeAt,
-            persist:
-              store === undefined ? undefined : (at) => append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
-          })
-        case 'Saga':
-          return runSagaState(handler, env, sagaHooks(env))
-      }
-    }
-
-    // -- sagas -------------------------------------------------------------------------
-    const sagaHooks = (env: StateEnv<S, R>): SagaHooks => ({
+  private sagaHooks(env: StateEnv<S, R>): SagaHooks {
+    return {
       record: (encoded, decoded) => {
-        const stack = (compensations ??= [])
+        const stack = (this.compensations ??= [])
         const entry = (rowSeq: number | undefined): StackEntry => ({
           state: env.state,
           taskId: env.taskId,
@@ -375,205 +642,229 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
           seq: rowSeq,
           value: { decoded },
         })
-        if (store === undefined) {
+        if (this.store === undefined) {
           stack.push(entry(undefined))
           return undefined
         }
         // on the stack before the write starts: a cancellation during the write still compensates it
-        return append('CompensationCompletion', env.state, env.taskId, encoded as JsonValue, (rowSeq) =>
+        return this.append('CompensationCompletion', env.state, env.taskId, encoded as JsonValue, (rowSeq) =>
           stack.push(entry(rowSeq)),
         )
       },
       keep: (output) =>
-        (compensations ??= []).push({
+        (this.compensations ??= []).push({
           state: env.state,
           taskId: env.taskId,
           encoded: undefined,
           seq: undefined,
           value: { decoded: output },
         }),
-    })
-
-    /** Undoes the stack after `failure`; emits the run's final outcome once. */
-    const rollback$ = (failure: Failure): Observable<Failure> =>
-      defer(() => {
-        const entries = compensations ?? []
-        compensations = undefined
-        const storeErrors: CanoError[] = []
-        const failedState = current ?? ('' as S)
-        // a write the interruption cut short still lands: let it, so the rollback's rows come after it
-        const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
-        const marker$ =
-          resumedRollback !== undefined
-            ? EMPTY
-            : append(
-                'RollbackStarted',
-                failedState,
-                wf.states.get(failedState)?.taskId ?? '',
-                encodeError(failure.error),
-              ).pipe(
-                catchError((e: unknown) => {
-                  storeErrors.push(toCanoError(e))
-                  return EMPTY
-                }),
-              )
-        const env: DrainEnv<S, R> = {
-          workflowId,
-          res: wf.resources,
-          scheduler,
-          random: wf.random,
-          now,
-          emit,
-          lookup: (state) => wf.states.get(state),
-          markDone:
-            store === undefined
-              ? undefined
-              : (entry) => append('CompensationDone', entry.state as S, entry.taskId, { undid: entry.seq ?? -1 }),
-        }
-        return concat(settled$, marker$, drainCompensations(env, entries)).pipe(
-          switchMap((errors) => {
-            const { error, clearLog } = rollbackOutcome(failure.error, [...storeErrors, ...errors])
-            const final: Failure = { _tag: failure._tag, error }
-            return clearLog ? concat(clearLog$, of(final)) : of(final)
-          }),
-        )
-      })
-
-    // -- the loop ----------------------------------------------------------------------
-    const visit$: Observable<Outcome<S>> = concat(
-      of(initial).pipe(
-        expand((state) => enter(state)),
-        ignoreElements(),
-      ),
-      defer(() => of<Outcome<S>>({ _tag: 'Completed', state: finalState as S })),
-    ).pipe(catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })))
-
-    /** Records the interruption and aborts the run's signal, before the visit is unsubscribed. */
-    const interrupt = (failure: Failure): Failure => {
-      interruption ??= failure
-      if (!runController.signal.aborted) runController.abort(failure.error)
-      return failure
     }
-    const cancel$: Observable<Outcome<S>> =
-      signal === undefined
-        ? NEVER
-        : signal.aborted
-          ? defer(() => of(interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })))
-          : fromEvent(signal, 'abort').pipe(
-              take(1),
-              map(() => interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })),
+  }
+
+  /** Undoes the stack after `failure`; emits the run's final outcome once. */
+  private rollback$(failure: Failure): Observable<Failure> {
+    return defer(() => {
+      const { wf, store } = this
+      const entries = this.compensations ?? []
+      this.compensations = undefined
+      const storeErrors: CanoError[] = []
+      const failedState = this.current ?? ('' as S)
+      // a write the interruption cut short still lands: let it, so the rollback's rows come after it
+      const lastWrite = this.lastWrite
+      const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
+      const marker$ =
+        this.resume?.rollback !== undefined
+          ? EMPTY
+          : this.append(
+              'RollbackStarted',
+              failedState,
+              wf.states.get(failedState)?.taskId ?? '',
+              encodeError(failure.error),
+            ).pipe(
+              catchError((e: unknown) => {
+                storeErrors.push(toCanoError(e))
+                return EMPTY
+              }),
             )
-    const startedAt = now()
-    const limit = wf.totalTimeoutMs
-    const timeout$: Observable<Outcome<S>> =
-      limit === undefined
-        ? NEVER
-        : timer(limit, scheduler).pipe(
-            map(() => interrupt({ _tag: 'TimedOut', error: workflowTimeoutError(now() - startedAt, limit) })),
-          )
-
-    const interruptible$: Observable<Outcome<S>> =
-      resumedRollback !== undefined
-        ? defer(() => {
-            // the run crashed while rolling back: continue that rollback, run no state
-            current = resume?.state
-            return of(failureOf(resumedRollback.error))
-          })
-        : defer(() => {
-            // race the visit only against the interruptions this run can have (fewer live subscriptions)
-            const interruptions = [
-              ...(signal === undefined ? [] : [cancel$]),
-              ...(limit === undefined ? [] : [timeout$]),
-            ]
-            const raced =
-              interruptions.length === 0
-                ? visit$
-                : race(
-                    interruptions.length === 1 ? (interruptions[0] as Observable<Outcome<S>>) : merge(...interruptions),
-                    visit$,
-                  )
-            return raced.pipe(
-              take(1),
-              // a task that fails because the run's signal fired does not turn a cancellation into a failure
-              map((outcome) => interruption ?? outcome),
-            )
-          })
-
-    const setup$: Observable<never> = manageResources
-      ? defer(() => from(wf.resources.setupAll())).pipe(
-          ignoreElements(),
-          // a failed setup rolled back what it had set up: nothing to tear down
-        )
-      : EMPTY
-
-    const started = (): void => {
-      if (emit === undefined) return
-      emit({ _tag: 'RunStarted', workflowId, at: now(), initial })
-      if (resume !== undefined)
-        emit({
-          _tag: 'RunResumed',
-          workflowId,
-          at: now(),
-          state: resume.state,
-          fromSeq: resume.fromSeq,
-          version: resume.version,
-        })
-    }
-
-    const visitNow$ = defer(() => {
-      resourcesUp = manageResources
-      running = true
-      return interruptible$
-    })
-    const run$ = (
-      manageResources
-        ? concat(
-            defer(() => {
-              started()
-              return setup$
-            }),
-            visitNow$,
-          )
-        : defer(() => {
-            started()
-            return visitNow$
-          })
-    ).pipe(
-      catchError((e: unknown) => of<Outcome<S>>({ _tag: 'Failed', error: toCanoError(e) })),
-      last(),
-      switchMap((outcome) => {
-        const end = (o: Outcome<S>): Observable<TerminalEvent<S>> =>
-          defer(() => of(terminalEvent(o, workflowId, now(), current, transitions)))
-        // an exit state clears the log (best effort)
-        if (outcome._tag === 'Completed') return concat(clearLog$, teardown$, end(outcome))
-        // a failure with nothing to undo keeps the log, so the run can be resumed; so does a failed setup
-        if (!running || (resumedRollback === undefined && (compensations === undefined || compensations.length === 0)))
-          return concat(teardown$, end(outcome))
-        // compensation runs before teardown: the compensators still have their resources
-        return rollback$(outcome).pipe(switchMap((final) => concat(teardown$, end(final))))
-      }),
-    )
-
-    const sub = run$.subscribe({
-      next: (e) => {
-        finished = true
-        notify(e)
-      },
-      error: (e: unknown) => subscriber.error(e),
-      complete: () => subscriber.complete(),
-    })
-
-    return () => {
-      // abort before unsubscribing: attempt signals unlink from the run signal when they are released
-      if (!finished && !runController.signal.aborted) runController.abort(cancelledError('run unsubscribed'))
-      sub.unsubscribe()
-      if (finished) return
-      if (resourcesUp && !tornDown) {
-        tornDown = true
-        void wf.resources.teardownAll()
+      const env: DrainEnv<S, R> = {
+        workflowId: this.workflowId,
+        res: wf.resources,
+        scheduler: this.scheduler,
+        random: wf.random,
+        now: this.now,
+        emit: this.emit,
+        lookup: (state) => wf.states.get(state),
+        markDone:
+          store === undefined
+            ? undefined
+            : (entry) => this.append('CompensationDone', entry.state as S, entry.taskId, { undid: entry.seq ?? -1 }),
       }
+      return concat(settled$, marker$, drainCompensations(env, entries)).pipe(
+        switchMap((errors) => {
+          const { error, clearLog } = rollbackOutcome(failure.error, [...storeErrors, ...errors])
+          const final: Failure = { _tag: failure._tag, error }
+          return clearLog ? concat(this.clearLog$(), of(final)) : of(final)
+        }),
+      )
+    })
+  }
+
+  private clearLog$(): Observable<never> {
+    const store = this.store
+    return store === undefined
+      ? EMPTY
+      : defer(() => from(store.clear(this.workflowId))).pipe(
+          ignoreElements(),
+          catchError(() => EMPTY),
+        )
+  }
+
+  // -- the ending --------------------------------------------------------------------------
+
+  /** The outcome is decided (the interruption, if any, wins): release the visit, then end. */
+  private conclude(outcome: Outcome<S>): void {
+    if (this.concluded || this.closed) return
+    this.set(Flag.Concluded)
+    this.release()
+    const final = this.interruption ?? outcome
+    if (final._tag === 'Completed') {
+      // an exit state clears the log (best effort)
+      const store = this.store
+      if (store === undefined) return this.teardownThenEnd(final)
+      const next = (): void => {
+        if (!this.closed) this.teardownThenEnd(final)
+      }
+      store.clear(this.workflowId).then(next, next)
+      return
     }
-  })
+    // a failure with nothing to undo keeps the log, so the run can be resumed; so does a failed setup
+    if (
+      !this.running ||
+      (this.resume?.rollback === undefined && (this.compensations === undefined || this.compensations.length === 0))
+    )
+      return this.teardownThenEnd(final)
+    // compensation runs before teardown: the compensators still have their resources
+    this.aside = this.rollback$(final).subscribe({
+      next: (rolledBack) => this.teardownThenEnd(rolledBack),
+      error: (e: unknown) => this.sink.error(e),
+    })
+  }
+
+  /** Stops the visit and the interruptions. */
+  private release(): void {
+    const visit = this.visitSub
+    this.visitSub = undefined
+    visit?.unsubscribe()
+    if (this.has(Flag.Listening)) {
+      this.flags &= ~Flag.Listening
+      this.options.signal?.removeEventListener('abort', this)
+    }
+    const deadline = this.aside
+    this.aside = undefined
+    deadline?.unsubscribe()
+  }
+
+  private teardownThenEnd(outcome: Outcome<S>): void {
+    if (!this.resourcesUp || this.tornDown) return this.end(outcome)
+    this.set(Flag.TornDown)
+    this.wf.resources.teardownAll().then(
+      () => {
+        if (!this.closed) this.end(outcome)
+      },
+      (e: unknown) => {
+        if (!this.closed) this.sink.error(e)
+      },
+    )
+  }
+
+  private end(outcome: Outcome<S>): void {
+    this.set(Flag.Finished)
+    this.notify(terminalEvent(outcome, this.workflowId, this.now(), this.current, this.transitions))
+    this.set(Flag.Closed)
+    this.sink.complete()
+  }
+
+  /** The subscriber unsubscribed: abort the run, stop what runs, tear resources down. */
+  unsubscribe(): void {
+    if (this.closed) return
+    this.set(Flag.Closed)
+    if (this.finished) return
+    // abort before releasing: attempt signals unlink from the run signal when they are released
+    this.abortRun(cancelledError('run unsubscribed'))
+    this.release()
+    this.aside?.unsubscribe()
+    if (this.resourcesUp && !this.tornDown) {
+      this.set(Flag.TornDown)
+      void this.wf.resources.teardownAll()
+    }
+  }
+}
+
+/** The scheduled work of the total timeout (a plain function: no closure per run). */
+function totalTimeout(this: SchedulerAction<TimedRun>, run?: TimedRun): void {
+  const limit = run?.wf.totalTimeoutMs
+  if (run !== undefined && limit !== undefined) run.timedOut(limit)
+}
+
+/** What the total timeout's scheduled work needs of a run. */
+interface TimedRun {
+  readonly wf: { readonly totalTimeoutMs: number | undefined }
+  timedOut(limit: number): void
+}
+
+/**
+ * What a state kind sees of the run: two references and getters, so a parked run holds no copy of
+ * its settings per state.
+ */
+class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, R> {
+  constructor(
+    private readonly run: WorkflowRun<S, R>,
+    private readonly compiled: CompiledState<S, R>,
+  ) {}
+  get workflowId(): string {
+    return this.run.workflowId
+  }
+  get state(): S {
+    return this.compiled.name
+  }
+  get taskId(): string {
+    return this.compiled.taskId
+  }
+  get res(): Resources<R> {
+    return this.run.wf.resources
+  }
+  get runSignal(): AbortSignal {
+    return this.run.runSignal
+  }
+  get scheduler(): SchedulerLike {
+    return this.run.scheduler
+  }
+  get random(): () => number {
+    return this.run.wf.random
+  }
+  get now(): () => number {
+    return this.run.now
+  }
+  get emit(): ((e: WorkflowEvent<S>) => void) | undefined {
+    return this.run.emit
+  }
+  get config(): ResolvedTaskConfig {
+    return this.compiled.config
+  }
+  get to(): ReadonlySet<string> | undefined {
+    return this.compiled.to
+  }
+  get fast(): boolean {
+    return this.compiled.fast
+  }
+  get split(): SplitResult | undefined {
+    return this.run.incomingSplit
+  }
+  publishSplit(result: SplitResult): void {
+    this.run.publishSplit(result)
+  }
+}
 
 // -------------------------------------------------------------------------------------
 // utils
@@ -637,16 +928,4 @@ const terminalEvent = <S extends string>(
     case 'TimedOut':
       return { _tag: 'RunTimedOut', workflowId, at, state, error: outcome.error }
   }
-}
-
-const finishEarly = <S extends string>(
-  notify: (e: WorkflowEvent<S>) => void,
-  workflowId: string,
-  now: () => number,
-  error: CanoError,
-  subscriber: { complete: () => void },
-): undefined => {
-  notify({ _tag: 'RunFailed', workflowId, at: now(), state: undefined, error })
-  subscriber.complete()
-  return undefined
 }

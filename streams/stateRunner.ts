@@ -2,13 +2,14 @@
  * The frame every state kind runs in: `runStateBody` emits `TaskStarted`, lets the kind's body run,
  * validates the state it settles on (a string, inside the declared targets), emits `TaskSucceeded`
  * or `TaskFailed` (plus `CircuitRejected` for a breaker rejection) and emits the next state once.
- * A body settles synchronously or later; synchronous successes are trampolined through
- * `queueScheduler` so a run of synchronous states never grows the stack.
+ * A body settles synchronously or later; a success inside the body's own call is delivered once the
+ * call returns, and the engine's run loop turns it into the next visit without recursing, so a run of
+ * synchronous states never grows the stack.
  *
  * @internal
  * @since 0.1.0
  */
-import { Observable, queueScheduler, Subscription, type TeardownLogic } from 'rxjs'
+import { Observable, type Subscriber, Subscription, type TeardownLogic, type Unsubscribable } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { toCanoError, workflowError } from '../src/CanoError.js'
@@ -29,64 +30,187 @@ export interface StateEnv<S extends string, R extends ResourceRecord> extends At
   readonly publishSplit: (result: SplitResult) => void
 }
 
-/** @internal How a kind's body reports its outcome. Settling twice is ignored. */
+/**
+ * @internal How a kind's body reports its outcome. Settling twice is ignored. Call the methods on the
+ * object (`settle.succeed(...)`): they are prototype methods of the visit's frame, not closures.
+ */
 export interface Settle {
   /** The state chose `next` after `attempts` attempts. Safe to call synchronously. */
-  readonly succeed: (next: unknown, attempts: number) => void
+  succeed(next: unknown, attempts: number): void
   /** The state failed with `thrown` (converted with `toCanoError`; a `CircuitRejection` is unwrapped). */
-  readonly fail: (thrown: unknown) => void
-  /** Subscriptions the body starts are added here and released with the state. */
-  readonly add: (teardown: TeardownLogic) => void
+  fail(thrown: unknown): void
+  /** Subscriptions the body starts are added here and released with the state (at once if it is released). */
+  add(teardown: TeardownLogic): void
+}
+
+/** @internal Where a visit reports: exactly one of the two, once. */
+export interface StateSink<S extends string> {
+  stateDone(next: S): void
+  stateFailed(error: CanoError): void
+}
+
+/** The outcome of a body that settled inside its own call, delivered once the call has returned. */
+const NOTHING: unique symbol = Symbol('nothing')
+
+/**
+ * @internal One visit of a state: the frame its kind's body settles through. Implements both
+ * {@link Settle} and the `attemptWork` callbacks, so a task state allocates no callback objects.
+ */
+export class StateFrame<S extends string, R extends ResourceRecord> implements Settle, Unsubscribable {
+  private settled = false
+  private released = false
+  private synchronous = true
+  private early: unknown = NOTHING
+  private attempts = 0
+  private teardown: TeardownLogic = undefined
+  /** `teardown` is one teardown as given (even a Subscription), not the frame's own collection. */
+  private single = true
+  constructor(
+    private readonly env: StateEnv<S, R>,
+    private readonly sink: StateSink<S>,
+  ) {}
+
+  /** Runs `body`; a success inside the call is delivered after it returns (a flat stack). */
+  start(body: (settle: StateFrame<S, R>) => void): this {
+    const { emit, env } = this
+    if (emit !== undefined)
+      emit({ _tag: 'TaskStarted', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId })
+    try {
+      body(this)
+    } catch (thrown: unknown) {
+      this.fail(thrown)
+    }
+    this.synchronous = false
+    if (this.early !== NOTHING && !this.released) this.deliver(this.early, this.attempts)
+    return this
+  }
+
+  private get emit(): StateEnv<S, R>['emit'] {
+    return this.env.emit
+  }
+
+  succeed(next: unknown, attempts: number): void {
+    if (this.settled) return
+    this.settled = true
+    if (this.synchronous) {
+      this.early = next
+      this.attempts = attempts
+    } else this.deliver(next, attempts)
+  }
+
+  fail(thrown: unknown): void {
+    if (this.settled) return
+    this.settled = true
+    const { env } = this
+    const rejected = thrown instanceof CircuitRejection
+    const error = rejected ? thrown.error : toCanoError(thrown)
+    const emit = env.emit
+    if (emit !== undefined) {
+      const { workflowId, state, taskId } = env
+      if (rejected) emit({ _tag: 'CircuitRejected', workflowId, at: env.now(), state, taskId, error })
+      emit({ _tag: 'TaskFailed', workflowId, at: env.now(), state, taskId, error })
+    }
+    if (!this.released) this.sink.stateFailed(error)
+  }
+
+  add(teardown: TeardownLogic): void {
+    if (this.released) return execute(teardown)
+    const held = this.teardown
+    // one teardown (the common case: a timer, a subscription) is held as is; more share a Subscription
+    if (held === undefined) this.teardown = teardown
+    else if (held instanceof Subscription && !this.single) held.add(teardown)
+    else {
+      const all = new Subscription()
+      all.add(held)
+      all.add(teardown)
+      this.teardown = all
+      this.single = false
+    }
+  }
+
+  /** `attemptWork`'s value callback: the same as {@link succeed}. */
+  onValue(next: unknown, attempts: number): void {
+    this.succeed(next, attempts)
+  }
+
+  /** `attemptWork`'s error callback: the same as {@link fail}. */
+  onError(thrown: unknown): void {
+    this.fail(thrown)
+  }
+
+  /** Releases what the body started; a later `add` runs its teardown at once. */
+  unsubscribe(): void {
+    if (this.released) return
+    this.released = true
+    const t = this.teardown
+    this.teardown = undefined
+    execute(t)
+  }
+
+  private deliver(next: unknown, attempts: number): void {
+    const { env } = this
+    const invalid = checkTarget(env.state, env.to, next)
+    if (invalid !== undefined) {
+      this.settled = false
+      return this.fail(invalid)
+    }
+    const emit = env.emit
+    if (emit !== undefined)
+      emit({
+        _tag: 'TaskSucceeded',
+        workflowId: env.workflowId,
+        at: env.now(),
+        state: env.state,
+        taskId: env.taskId,
+        attempts,
+        next: next as S,
+      })
+    if (!this.released) this.sink.stateDone(next as S)
+  }
+}
+
+const execute = (t: TeardownLogic): void => {
+  if (typeof t === 'function') t()
+  else if (typeof t === 'object') t.unsubscribe()
+}
+
+/**
+ * @internal A state visit as an Observable of the next state. The engine does not subscribe to it:
+ * it calls {@link StateVisit.start} with itself as the sink (no subscriber chain per visit).
+ */
+export class StateVisit<S extends string, R extends ResourceRecord> extends Observable<S> {
+  constructor(
+    readonly env: StateEnv<S, R>,
+    readonly body: (settle: StateFrame<S, R>) => void,
+  ) {
+    // RxJS calls the subscribe function as a method of the Observable, so `this` is this visit
+    super(subscribeVisit as (this: Observable<S>, subscriber: Subscriber<S>) => TeardownLogic)
+  }
+  /** The visit's frame, reporting to `sink`; `frame.start(body)` runs it, `frame.unsubscribe()` stops it. */
+  frame(sink: StateSink<S>): StateFrame<S, R> {
+    return new StateFrame(this.env, sink)
+  }
+}
+
+/** The subscribe function of every {@link StateVisit}: RxJS calls it with the visit as `this`. */
+function subscribeVisit<S extends string, R extends ResourceRecord>(
+  this: StateVisit<S, R>,
+  subscriber: Subscriber<S>,
+): TeardownLogic {
+  return this.frame({
+    stateDone: (next) => {
+      subscriber.next(next)
+      subscriber.complete()
+    },
+    stateFailed: (error) => subscriber.error(error),
+  }).start(this.body)
 }
 
 /** @internal Wraps a state kind's `body` into the Observable of the next state. */
 export const runStateBody = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
-  body: (settle: Settle) => void,
-): Observable<S> =>
-  new Observable<S>((subscriber) => {
-    const { emit, now, workflowId, state, taskId } = env
-    if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId })
-    let inner: Subscription | undefined
-    const add = (t: TeardownLogic): void => {
-      inner ??= new Subscription()
-      inner.add(t)
-    }
-    let settled = false
-    const fail = (thrown: unknown): void => {
-      if (settled) return
-      settled = true
-      const rejected = thrown instanceof CircuitRejection
-      const error = rejected ? thrown.error : toCanoError(thrown)
-      if (emit !== undefined) {
-        if (rejected) emit({ _tag: 'CircuitRejected', workflowId, at: now(), state, taskId, error })
-        emit({ _tag: 'TaskFailed', workflowId, at: now(), state, taskId, error })
-      }
-      subscriber.error(error)
-    }
-    const deliver = (next: unknown, attempts: number): void => {
-      const invalid = checkTarget(state, env.to, next)
-      if (invalid !== undefined) {
-        settled = false
-        return fail(invalid)
-      }
-      if (emit !== undefined)
-        emit({ _tag: 'TaskSucceeded', workflowId, at: now(), state, taskId, attempts, next: next as S })
-      subscriber.next(next as S)
-      subscriber.complete()
-    }
-    let synchronous = true
-    const succeed = (next: unknown, attempts: number): void => {
-      if (settled) return
-      settled = true
-      // a success inside the body's own call is trampolined (flat stack); a later one is delivered at once
-      if (synchronous) add(queueScheduler.schedule(() => deliver(next, attempts)))
-      else deliver(next, attempts)
-    }
-    body({ succeed, fail, add })
-    synchronous = false
-    return () => inner?.unsubscribe()
-  })
+  body: (settle: StateFrame<S, R>) => void,
+): Observable<S> => new StateVisit(env, body)
 
 /** @internal A `Workflow` error when `next` is not a state name or not among the declared targets. */
 export const checkTarget = (

@@ -1,10 +1,13 @@
 import { expect } from 'chai'
-import { type Subscription, timer as rxTimer } from 'rxjs'
+import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription, timer as rxTimer } from 'rxjs'
 
 import { cancelledError, CanoFailure, configurationError } from '../../src/CanoError.js'
+import { MAX_TIMER_MS } from '../../src/internal/timers.js'
 import { task } from '../../src/StateHandler.js'
 import { timer, validateTimer, wakeAt } from '../../src/Timer.js'
 import { workflow } from '../../src/Workflow.js'
+import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { testScheduler } from '../helpers/marbles.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
 
 type Step = 'Start' | 'Wait' | 'Done'
@@ -67,6 +70,33 @@ describe('timer', () => {
       state: 'Wait',
       error: cancelledError(),
     })
+  })
+
+  it('reaches an instant further away than one JS timer can hold in hops of at most 2^31 - 1 ms', () => {
+    const DAY = 86_400_000
+    const delays: number[] = []
+    const events: Array<WorkflowEvent<Step>> = []
+    testScheduler().run(({ flush }) => {
+      // the run's scheduler, recording every delay it is asked for (a real timer would fire an
+      // overflowing delay after 1 ms)
+      const recording: SchedulerLike = {
+        now: () => asyncScheduler.now(),
+        schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T) => {
+          delays.push(delay ?? 0)
+          return asyncScheduler.schedule(work, delay, state)
+        },
+      }
+      const sub = workflow<Step>()({
+        exits: ['Done'],
+        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: new Date(30 * DAY), then: 'Done' }) },
+      })
+        .run$('Start', { workflowId: 't6', scheduler: recording })
+        .subscribe((e) => events.push(e))
+      flush()
+      sub.unsubscribe()
+    })
+    expect(delays).to.deep.equal([MAX_TIMER_MS, 30 * DAY - MAX_TIMER_MS])
+    expect(timeline(events, ['RunCompleted'])).to.deep.equal([['RunCompleted', 30 * DAY]])
   })
 
   it('fails the run with a Configuration error when a computed wait is invalid', () => {

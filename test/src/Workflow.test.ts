@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
-import { NEVER, Observable, of, type Subscription, toArray } from 'rxjs'
+import { NEVER, Observable, of, type Subscription, take, toArray } from 'rxjs'
 import { lastValueFrom } from 'rxjs'
 
 import {
@@ -20,6 +20,7 @@ import {
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { router, task } from '../../src/StateHandler.js'
+import { timer } from '../../src/Timer.js'
 import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
@@ -454,6 +455,48 @@ describe('workflow', () => {
       })
       expect(signal?.reason).to.deep.equal(cancelledError('run unsubscribed'))
       expect(log).to.deep.equal(['setup', 'teardown'])
+    })
+
+    it('starts nothing more once a subscriber unsubscribes in the middle of an event', async () => {
+      const log: string[] = []
+      let ran = false
+      const flow = workflow<'A' | 'Done'>()({
+        resources: Resources.of({
+          r: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') },
+        }),
+        exits: ['Done'],
+        states: {
+          A: task(() => {
+            ran = true
+            return 'Done' as const
+          }),
+        },
+      })
+      // take(2) unsubscribes while StateEntered is being delivered, before A's task would start
+      const events = await lastValueFrom(flow.run$('A').pipe(take(2), toArray()))
+      expect(events.map((e) => e._tag)).to.deep.equal(['RunStarted', 'StateEntered'])
+      await new Promise((r) => setImmediate(r))
+      expect(ran).to.equal(false)
+      expect(log).to.deep.equal(['setup', 'teardown'])
+    })
+
+    it('settles a parked run at the wake-up of its timer, and a cancelled one at the abort', async () => {
+      const flow = workflow<'Wait' | 'Done'>()({
+        exits: ['Done'],
+        states: { Wait: timer({ wait: 5, then: 'Done' }) },
+      })
+      const ac = new AbortController()
+      const parked = Array.from({ length: 50 }, (_, i) =>
+        flow.orchestrate('Wait', { workflowId: `p${i}`, ...(i % 2 === 0 ? { signal: ac.signal } : {}) }),
+      )
+      ac.abort()
+      const outcomes = await Promise.allSettled(parked)
+      expect(outcomes.filter((o) => o.status === 'fulfilled' && o.value === 'Done')).to.have.length(25)
+      expect(
+        outcomes.filter(
+          (o) => o.status === 'rejected' && o.reason instanceof CanoFailure && o.reason.error._tag === 'Cancelled',
+        ),
+      ).to.have.length(25)
     })
   })
 

@@ -1,0 +1,90 @@
+/**
+ * One heap measurement of parked waiters, in a process of its own (spawned by
+ * `processing.bench.ts`): parks a warm-up batch, then `n` more, and prints the heap growth per parked
+ * waiter after a full gc. Nothing is released: the process exits, so no measurement sees another's
+ * leftovers (timer lists, aborted signals, collected actors).
+ *
+ *   node --expose-gc .bench-dist/bench/parked.child.js <variant> <n>
+ *
+ * Variants: `bare` (an async function awaiting a sleep), `bare-signal` (the same, also listening to an
+ * AbortSignal), `xstate` (an XState v5 actor on an `after` delay), `timer` (a cano-rx run parked in a
+ * `timer` state), `timer-signal` (the same, run with a `signal`). Callers' AbortControllers are created
+ * before the baseline: they are the caller's memory, not the waiter's; listening to them is counted.
+ */
+import { createActor, createMachine } from 'xstate'
+
+import { timer } from '../src/Timer.js'
+import { workflow } from '../src/Workflow.js'
+
+const HOUR = 3_600_000
+type Park = (n: number, signals: ReadonlyArray<AbortSignal> | undefined) => unknown[]
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+const sleepOrAbort = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    const h = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => {
+      clearTimeout(h)
+      resolve()
+    })
+  })
+
+const flow = workflow<'Wait' | 'Done'>()({ exits: ['Done'], states: { Wait: timer({ wait: HOUR, then: 'Done' }) } })
+const machine = createMachine({
+  initial: 'wait',
+  states: { wait: { after: { [HOUR]: 'done' } }, done: { type: 'final' } },
+})
+
+let id = 0
+const variants: Record<string, { readonly signal: boolean; readonly park: Park }> = {
+  bare: {
+    signal: false,
+    park: (n) =>
+      Array.from({ length: n }, async () => {
+        await sleep(HOUR)
+      }),
+  },
+  'bare-signal': {
+    signal: true,
+    park: (n, signals) =>
+      Array.from({ length: n }, async (_, i) => {
+        await sleepOrAbort(HOUR, signals?.[i] as AbortSignal)
+      }),
+  },
+  xstate: { signal: false, park: (n) => Array.from({ length: n }, () => createActor(machine).start()) },
+  timer: {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => flow.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  'timer-signal': {
+    signal: true,
+    park: (n, signals) =>
+      Array.from({ length: n }, (_, i) =>
+        flow.orchestrate('Wait', { workflowId: `w${id++}`, signal: signals?.[i] as AbortSignal }),
+      ),
+  },
+}
+
+const gc = (globalThis as { gc?: () => void }).gc
+if (gc === undefined) throw new Error('run node with --expose-gc')
+const [name = '', count = '10000'] = process.argv.slice(2)
+const variant = variants[name]
+if (variant === undefined) throw new Error(`unknown variant ${JSON.stringify(name)}`)
+const n = Number(count)
+const settle = async (): Promise<number> => {
+  await new Promise((r) => setImmediate(r))
+  gc()
+  gc()
+  return process.memoryUsage().heapUsed
+}
+const controllers = (k: number): AbortSignal[] | undefined =>
+  variant.signal ? Array.from({ length: k }, () => new AbortController().signal) : undefined
+
+// warm-up: the same code paths, compiled and their shapes settled, before the baseline
+const warm = variant.park(2000, controllers(2000))
+const signals = controllers(n)
+const before = await settle()
+const parked = variant.park(n, signals)
+const during = await settle()
+console.log(JSON.stringify({ bytesPerWaiter: (during - before) / n, kept: warm.length + parked.length }))
+process.exit(0)
