@@ -1,9 +1,10 @@
 /**
  * The `poll` state kind: the whole poll loop is one attempt of the retry loop (so `attemptTimeoutMs`
  * bounds the loop and a retry restarts it, as in cano). Inside the loop, `pending(d)` waits `d` ms
- * on the run's scheduler (none for 0) and resets the consecutive-error count; an error fails at
- * once under `failFast`, or under `retryOnError({ maxErrors, delayMs })` waits `delayMs` and polls
- * again until error number `maxErrors + 1`; `maxPolls` caps the number of calls.
+ * on the run's scheduler (0 still yields to the event loop, as cano's zero sleep does) and resets the
+ * consecutive-error count; an error fails at once under `failFast` (and a `nonRetryable` one under any
+ * policy), or under `retryOnError({ maxErrors, delayMs })` waits `delayMs` and polls again until error
+ * number `maxErrors + 1`; `maxPolls` caps the number of calls.
  *
  * @internal
  * @since 0.1.0
@@ -26,7 +27,7 @@ import {
   timer,
 } from 'rxjs'
 
-import { nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
+import { isRetryable, nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import type { PollHandler, PollOutcome } from '../src/Poll.js'
@@ -61,10 +62,15 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
     let polls = 0
     let errors = 0
     const policy = handler.onError
+    // every next poll waits on the run's scheduler, a zero delay included: a poll answering pending(0)
+    // yields to the event loop (so a cancellation or a timer can run) instead of spinning
+    const again = (delayMs: number): Observable<LoopStep<S>> => timer(delayMs, env.scheduler).pipe(map(() => POLL))
     const afterError = (thrown: unknown): Observable<LoopStep<S>> => {
-      if (policy._tag === 'FailFast' || errors + 1 > policy.maxErrors) return throwError(() => thrown)
+      // nonRetryable(e) (and the errors the retry loop never retries) end the loop under any policy
+      if (policy._tag === 'FailFast' || errors + 1 > policy.maxErrors || !isRetryable(thrown))
+        return throwError(() => thrown)
       errors += 1
-      return policy.delayMs > 0 ? timer(policy.delayMs, env.scheduler).pipe(map(() => POLL)) : of(POLL)
+      return again(policy.delayMs)
     }
     const pollOnce = (): Observable<LoopStep<S>> => {
       polls += 1
@@ -94,8 +100,7 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
             )
           if (r.outcome._tag === 'Ready') return of({ _tag: 'Ready', state: r.outcome.state as S })
           errors = 0
-          const d = r.outcome.delayMs
-          return d > 0 ? timer(d, env.scheduler).pipe(map(() => POLL)) : of(POLL)
+          return again(r.outcome.delayMs)
         }),
       )
     }

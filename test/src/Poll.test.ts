@@ -1,7 +1,14 @@
 import { expect } from 'chai'
 import { asyncScheduler, map, timer } from 'rxjs'
 
-import { configurationError, taskExecutionError, timeoutError, workflowError } from '../../src/CanoError.js'
+import {
+  CanoFailure,
+  configurationError,
+  nonRetryable,
+  taskExecutionError,
+  timeoutError,
+  workflowError,
+} from '../../src/CanoError.js'
 import { failFast, pending, poll, ready, retryOnError, validatePoll } from '../../src/Poll.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { workflow } from '../../src/Workflow.js'
@@ -112,6 +119,53 @@ describe('poll', () => {
       }).run$('Wait', { workflowId: 'p6' }),
     )
     expect(calls).to.deep.equal([0, 50, 100])
+  })
+
+  it('ends the loop at a nonRetryable error whatever retryOnError tolerates', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: {
+          Wait: poll(
+            () => {
+              calls.push(clock())
+              throw nonRetryable(new Error('job deleted'))
+            },
+            { onError: retryOnError({ maxErrors: 5 }) },
+          ),
+        },
+      }).run$('Wait', { workflowId: 'p6b' }),
+    )
+    expect(calls).to.deep.equal([0])
+    const end = lastEvent(events)
+    expect(end._tag === 'RunFailed' ? end.error.message : '').to.equal('job deleted')
+  })
+
+  it('yields to the event loop between polls even at pending(0), so a cancellation gets through', async () => {
+    let calls = 0
+    const ac = new AbortController()
+    const flow = workflow<Step>()({
+      exits: ['Done'],
+      states: {
+        Wait: poll(
+          () => {
+            calls += 1
+            return pending(0)
+          },
+          { maxPolls: 1_000_000 },
+        ),
+      },
+    })
+    const run = flow.orchestrate('Wait', { workflowId: 'p6c', signal: ac.signal })
+    setImmediate(() => ac.abort())
+    const error = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(error).to.be.instanceOf(CanoFailure)
+    expect(error instanceof CanoFailure ? error.error._tag : '').to.equal('Cancelled')
+    expect(calls).to.be.below(1_000)
   })
 
   it('gives up after maxPolls polls', () => {
