@@ -1,3 +1,5 @@
+import { getEventListeners, setMaxListeners } from 'node:events'
+
 import { expect } from 'chai'
 import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
@@ -480,12 +482,32 @@ describe('workflow', () => {
       expect(log).to.deep.equal(['setup', 'teardown'])
     })
 
+    it("leaves no listener on the caller's signal once a run has ended, however it ended", async () => {
+      const ac = new AbortController()
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: { A: task(() => 'Done' as const) },
+      })
+      const failing = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: { A: task(() => Promise.reject(new Error('no')), { retry: RetryMode.none() }) },
+      })
+      for (let i = 0; i < 20; i++) {
+        await flow.orchestrate('A', { workflowId: `ok${i}`, signal: ac.signal })
+        await failing.orchestrate('A', { workflowId: `ko${i}`, signal: ac.signal }).catch(() => undefined)
+      }
+      const parked = flow.run$('A', { workflowId: 'u', signal: ac.signal }).subscribe()
+      parked.unsubscribe()
+      expect(getEventListeners(ac.signal, 'abort')).to.have.length(0)
+    })
+
     it('settles a parked run at the wake-up of its timer, and a cancelled one at the abort', async () => {
       const flow = workflow<'Wait' | 'Done'>()({
         exits: ['Done'],
         states: { Wait: timer({ wait: 5, then: 'Done' }) },
       })
       const ac = new AbortController()
+      setMaxListeners(50, ac.signal) // 25 runs share it: one listener each while they wait, by design
       const parked = Array.from({ length: 50 }, (_, i) =>
         flow.orchestrate('Wait', { workflowId: `p${i}`, ...(i % 2 === 0 ? { signal: ac.signal } : {}) }),
       )
