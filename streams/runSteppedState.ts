@@ -5,7 +5,10 @@
  * with the state's io-ts codec, round-tripped through JSON and decoded back (so the next step sees
  * exactly what a resumed run would see), reported as `CursorAdvanced`, and handed to `persist`
  * (the checkpoint hook) before the next step starts. Steps are subscribed through `queueScheduler`,
- * so a million synchronous steps run with a flat stack.
+ * so a million synchronous steps run with a flat stack; and at least every {@link YIELD_EVERY_MS} of
+ * steps that never wait (synchronous, or resolving at once), the next step is subscribed on the run's
+ * scheduler instead, so the event loop gets a turn: a cancellation or the total timeout interrupts
+ * the loop at the next step boundary rather than after the last step.
  *
  * @internal
  * @since 0.1.0
@@ -42,6 +45,12 @@ export interface SteppedHooks {
   /** Persists an encoded cursor before the next step; the Observable completes when it is durable. */
   readonly persist?: ((encoded: unknown, step: number) => Observable<never>) | undefined
 }
+
+/**
+ * @internal How long a stepped loop runs steps back to back before it lets the event loop take a turn
+ * (real time, whatever the run's scheduler: it bounds how long the loop can hold the thread).
+ */
+export const YIELD_EVERY_MS = 50
 
 type Loop<S extends string> =
   | { readonly _tag: 'Step'; readonly cursor: unknown; readonly step: number }
@@ -126,12 +135,20 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
         }),
       )
 
+    let lastYield = performance.now()
+    const nextStep = (l: Loop<S>): Observable<Loop<S>> => {
+      if (l._tag !== 'Step') return EMPTY
+      const step$ = defer(() => stepOnce(l.cursor, l.step))
+      const now = performance.now()
+      if (now - lastYield < YIELD_EVERY_MS) return step$.pipe(subscribeOn(queueScheduler))
+      lastYield = now
+      return step$.pipe(subscribeOn(env.scheduler))
+    }
+
     settle.add(
       of(seed)
         .pipe(
-          expand((l: Loop<S>) =>
-            l._tag === 'Step' ? defer(() => stepOnce(l.cursor, l.step)).pipe(subscribeOn(queueScheduler)) : EMPTY,
-          ),
+          expand(nextStep),
           filter((l): l is Extract<Loop<S>, { _tag: 'Done' }> => l._tag === 'Done'),
           take(1),
         )

@@ -3,7 +3,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as t from 'io-ts'
 import { asyncScheduler, map, timer } from 'rxjs'
 
-import { configurationError, decodeFailedError, taskExecutionError } from '../../src/CanoError.js'
+import { CanoFailure, configurationError, decodeFailedError, taskExecutionError } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { done, more, stepped, validateStepped } from '../../src/Stepped.js'
 import { workflow } from '../../src/Workflow.js'
@@ -173,6 +173,53 @@ describe('stepped', () => {
     expect(depths.length).to.equal(5)
     const steady = depths.slice(1)
     expect(Math.max(...steady) - Math.min(...steady)).to.be.at.most(2)
+  })
+
+  it('lets a cancellation and the total timeout through between steps that never wait', async () => {
+    const BOUND = 300_000 // seconds of steps: far more than the run is allowed
+    let synchronousSteps = 0
+    const timed = workflow<Step>()({
+      exits: ['Report'],
+      totalTimeoutMs: 100,
+      states: {
+        Scan: stepped({
+          cursor: t.number,
+          step: (_ctx, c) => {
+            synchronousSteps += 1
+            return (c ?? 0) >= BOUND ? done('Report' as const) : more((c ?? 0) + 1)
+          },
+        }),
+      },
+    })
+    const timedOut = await timed.orchestrate('Scan').then(
+      () => undefined,
+      (e: unknown) => (e instanceof CanoFailure ? e.error._tag : e),
+    )
+    expect(timedOut).to.equal('WorkflowTimeout')
+    expect(synchronousSteps).to.be.below(BOUND)
+
+    let immediateSteps = 0
+    const ac = new AbortController()
+    const cancellable = workflow<Step>()({
+      exits: ['Report'],
+      states: {
+        Scan: stepped({
+          cursor: t.number,
+          // resolves at once: only microtasks between steps, which never let a timer run
+          step: (_ctx, c) => {
+            immediateSteps += 1
+            return Promise.resolve((c ?? 0) >= BOUND ? done('Report' as const) : more((c ?? 0) + 1))
+          },
+        }),
+      },
+    })
+    setTimeout(() => ac.abort(), 30)
+    const cancelled = await cancellable.orchestrate('Scan', { signal: ac.signal }).then(
+      () => undefined,
+      (e: unknown) => (e instanceof CanoFailure ? e.error._tag : e),
+    )
+    expect(cancelled).to.equal('Cancelled')
+    expect(immediateSteps).to.be.below(BOUND)
   })
 
   describe('validateStepped', () => {
