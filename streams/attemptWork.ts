@@ -30,6 +30,8 @@ export interface WorkCallbacks<A> {
   onValue(value: A, attempts: number): void
   onError(thrown: unknown): void
   add(teardown: TeardownLogic): void
+  /** `true` once the work is no longer wanted (the visit was released): a late failure starts no retry. */
+  readonly closed?: boolean
 }
 
 /** @internal The progress reporter of one state visit. */
@@ -116,6 +118,8 @@ const retryLoop = <S extends string, R extends ResourceRecord, A>(
   callbacks: WorkCallbacks<A>,
   firstFailure: { readonly thrown: unknown } | undefined,
 ): void => {
+  // a first attempt that failed after its visit was released (a cancelled run): nobody is listening
+  if (callbacks.closed === true) return
   let attempts = 1
   callbacks.add(
     runAttempts(

@@ -101,6 +101,8 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
   fail(thrown: unknown): void {
     if (this.settled) return
     this.settled = true
+    // a failure after the visit was released (the run was cancelled or timed out) is not news
+    if (this.released) return
     const { env } = this
     const rejected = thrown instanceof CircuitRejection
     const error = rejected ? thrown.error : toCanoError(thrown)
@@ -110,7 +112,7 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
       if (rejected) emit({ _tag: 'CircuitRejected', workflowId, at: env.now(), state, taskId, error })
       emit({ _tag: 'TaskFailed', workflowId, at: env.now(), state, taskId, error })
     }
-    if (!this.released) this.sink.stateFailed(error)
+    this.sink.stateFailed(error)
   }
 
   add(teardown: TeardownLogic): void {
@@ -138,6 +140,11 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
     this.fail(thrown)
   }
 
+  /** `true` once the visit is released: what the body still reports is dropped. */
+  get closed(): boolean {
+    return this.released
+  }
+
   /** Releases what the body started; a later `add` runs its teardown at once. */
   unsubscribe(): void {
     if (this.released) return
@@ -148,6 +155,7 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
   }
 
   private deliver(next: unknown, attempts: number): void {
+    if (this.released) return
     const { env } = this
     const invalid = checkTarget(env.state, env.to, next)
     if (invalid !== undefined) {
@@ -165,7 +173,7 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
         attempts,
         next: next as S,
       })
-    if (!this.released) this.sink.stateDone(next as S)
+    this.sink.stateDone(next as S)
   }
 }
 

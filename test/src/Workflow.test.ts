@@ -482,6 +482,28 @@ describe('workflow', () => {
       expect(log).to.deep.equal(['setup', 'teardown'])
     })
 
+    it('reports nothing after the terminal event: the aborted task failing late is not news', async () => {
+      const seen: string[] = []
+      const ac = new AbortController()
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        observers: [{ onEvent: (e) => seen.push(e._tag) }],
+        states: {
+          A: task(
+            (ctx) =>
+              new Promise<'Done'>((_, reject) => {
+                ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))
+                setImmediate(() => ac.abort())
+              }),
+          ),
+        },
+      })
+      const error = await flow.orchestrate('A', { workflowId: 'late', signal: ac.signal }).catch((e: unknown) => e)
+      await new Promise((r) => setImmediate(r))
+      expect(error instanceof CanoFailure ? error.error._tag : error).to.equal('Cancelled')
+      expect(seen).to.deep.equal(['RunStarted', 'StateEntered', 'TaskStarted', 'RunCancelled'])
+    })
+
     it("leaves no listener on the caller's signal once a run has ended, however it ended", async () => {
       const ac = new AbortController()
       const flow = workflow<'A' | 'Done'>()({
