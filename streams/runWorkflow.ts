@@ -416,7 +416,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
       this.set(Flag.Listening)
     }
     const limit = this.wf.totalTimeoutMs
-    if (limit !== undefined) this.aside = this.scheduler.schedule(totalTimeout, limit, this as unknown as TimedRun)
+    if (limit !== undefined) this.aside = this.scheduler.schedule<TimedRun>(totalTimeout, limit, this)
     this.advance(this.initial)
   }
 
