@@ -8,7 +8,8 @@
  *
  * Variants: `bare` (an async function awaiting a sleep), `bare-signal` (the same, also listening to an
  * AbortSignal), `xstate` (an XState v5 actor on an `after` delay), `timer` (a cano-rx run parked in a
- * `timer` state), `timer-signal` (the same, run with a `signal`). Callers' AbortControllers are created
+ * `timer` state through `orchestrate`), `timer-run$` (the same through a `run$` subscription, every event
+ * delivered), `timer-signal` (`orchestrate` with a `signal`). Callers' AbortControllers are created
  * before the baseline: they are the caller's memory, not the waiter's; listening to them is counted.
  */
 import { createActor, createMachine } from 'xstate'
@@ -55,6 +56,10 @@ const variants: Record<string, { readonly signal: boolean; readonly park: Park }
   timer: {
     signal: false,
     park: (n) => Array.from({ length: n }, () => flow.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  'timer-run$': {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => flow.run$('Wait', { workflowId: `w${id++}` }).subscribe()),
   },
   'timer-signal': {
     signal: true,

@@ -37,7 +37,7 @@ const parkedBytes = (variant: string): number => {
   return bytesPerWaiter
 }
 
-const VARIANTS = ['bare', 'xstate', 'timer', 'bare-signal', 'timer-signal'] as const
+const VARIANTS = ['bare', 'xstate', 'timer', 'timer-run$', 'bare-signal', 'timer-signal'] as const
 
 const parked = (): BenchResult[] => {
   const samples = new Map<string, number[]>(VARIANTS.map((v) => [v, []]))
@@ -54,6 +54,14 @@ const parked = (): BenchResult[] => {
       baseline: 'XState actor',
       ratio: m('timer') / m('xstate'),
       note: `target <= 1536 B/run; ${(m('timer') / m('bare')).toFixed(2)}x the bare async function`,
+    },
+    {
+      name: 'run parked in a timer state, through run$',
+      value: m('timer-run$'),
+      unit: 'B/run',
+      baseline: 'XState actor',
+      ratio: m('timer-run$') / m('xstate'),
+      note: 'a live subscription: every event built and delivered',
     },
     { name: 'bare async sleep that also listens to an AbortSignal', value: m('bare-signal'), unit: 'B/waiter' },
     {
