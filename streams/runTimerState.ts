@@ -2,7 +2,7 @@
  * The `timer` state kind: computes the wake-up instant once (or takes the one a resumed run
  * persisted), reports it as `TimerArmed`, and waits on the run's scheduler for what is left. A
  * cancelled run stops waiting at once (the wait is one action on the run's scheduler, released with the
- * visit). A parked run holds that action, a two-field record and its visit frame: nothing else.
+ * visit). A parked run holds that action, its alarm and its visit frame: nothing else.
  *
  * @internal
  * @since 0.1.0
