@@ -55,6 +55,7 @@ import {
   workflowTimeoutError,
 } from '../src/CanoError.js'
 import type { CheckpointStore } from '../src/CheckpointStore.js'
+import { describeValue } from '../src/internal/describeValue.js'
 import type { Resources } from '../src/Resources.js'
 import type { ResumePoint } from '../src/Resume.js'
 import { rollbackOutcome } from '../src/Saga.js'
@@ -141,8 +142,16 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
   preflight?: CanoError,
 ): Observable<WorkflowEvent<S>> =>
   new Observable<WorkflowEvent<S>>((subscriber) => {
-    const run = new WorkflowRun(wf, initial, options, live, subscriber, resume)
-    run.start(preflight)
+    const invalid = checkRunOptions(options)
+    const run = new WorkflowRun(
+      wf,
+      initial,
+      invalid === undefined ? options : safeOptions(options),
+      live,
+      subscriber,
+      resume,
+    )
+    run.start(preflight ?? invalid)
     return run
   })
 
@@ -157,8 +166,56 @@ export const runToEnd = <S extends string, R extends ResourceRecord>(
   options: RunOptions<S>,
 ): Promise<S> =>
   new Promise<S>((resolve, reject) => {
-    new WorkflowRun(wf, initial, options, false, new TerminalSink<S>(resolve, reject)).start(undefined)
+    const invalid = checkRunOptions(options)
+    const sink = new TerminalSink<S>(resolve, reject)
+    new WorkflowRun(wf, initial, invalid === undefined ? options : safeOptions(options), false, sink).start(invalid)
   })
+
+/**
+ * @internal What is wrong with a run's options (JavaScript callers, `as` casts), as the `Configuration`
+ * error its `RunFailed` carries; `undefined` when they are fine.
+ */
+export const checkRunOptions = (options: unknown): CanoError | undefined => {
+  if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null)
+    return configurationError(`run options must be an object, got ${describeValue(options)}`)
+  const o = options as Record<string, unknown>
+  const signal = o['signal']
+  if (
+    signal !== undefined &&
+    (typeof signal !== 'object' ||
+      signal === null ||
+      typeof (signal as Partial<AbortSignal>).aborted !== 'boolean' ||
+      typeof (signal as Partial<AbortSignal>).addEventListener !== 'function' ||
+      typeof (signal as Partial<AbortSignal>).removeEventListener !== 'function')
+  )
+    return configurationError(`run option signal must be an AbortSignal, got ${describeValue(signal)}`)
+  const observers = o['observers']
+  if (
+    observers !== undefined &&
+    (!Array.isArray(observers) || observers.some((x: unknown) => typeof x !== 'object' || x === null))
+  )
+    return configurationError(`run option observers must be a list of WorkflowObserver objects`)
+  const scheduler = o['scheduler']
+  if (
+    scheduler !== undefined &&
+    (typeof scheduler !== 'object' ||
+      scheduler === null ||
+      typeof (scheduler as Partial<SchedulerLike>).now !== 'function' ||
+      typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function')
+  )
+    return configurationError(`run option scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`)
+  const manage = o['manageResources']
+  if (manage !== undefined && typeof manage !== 'boolean')
+    return configurationError(`run option manageResources must be a boolean, got ${describeValue(manage)}`)
+  return undefined
+}
+
+/** The options a refused run still uses: its id, when it is one. */
+const safeOptions = <S extends string>(options: unknown): RunOptions<S> => {
+  const id: unknown = typeof options === 'object' && options !== null ? Reflect.get(options, 'workflowId') : undefined
+  return typeof id === 'string' ? { workflowId: id } : {}
+}
 
 /** Settles a Promise with a run's outcome. */
 class TerminalSink<S extends string> implements RunSink<S> {
@@ -171,7 +228,7 @@ class TerminalSink<S extends string> implements RunSink<S> {
     else if (isTerminal(e)) this.reject(new CanoFailure(e.error))
   }
   error(e: unknown): void {
-    this.reject(e)
+    this.reject(e instanceof CanoFailure ? e : new CanoFailure(toCanoError(e)))
   }
   complete(): void {
     // the terminal event came first; a Promise settles once
@@ -729,16 +786,42 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
   private conclude(outcome: Outcome<S>): void {
     if (this.concluded || this.closed) return
     this.set(Flag.Concluded)
-    this.release()
-    const final = this.interruption ?? outcome
+    try {
+      this.release()
+      this.finish(this.interruption ?? outcome)
+    } catch (e: unknown) {
+      this.fatal(e)
+    }
+  }
+
+  /** Something broke in the run's own ending (a store or a scheduler that throws): the stream errors. */
+  private fatal(e: unknown): void {
+    if (this.closed) return
+    this.set(Flag.Closed)
+    this.sink.error(e)
+  }
+
+  /** Clears the log of a completed run, rolls back a failed one, then tears down and ends. */
+  private finish(final: Outcome<S>): void {
     if (final._tag === 'Completed') {
       // an exit state clears the log (best effort)
       const store = this.store
       if (store === undefined) return this.teardownThenEnd(final)
       const next = (): void => {
-        if (!this.closed) this.teardownThenEnd(final)
+        if (this.closed) return
+        try {
+          this.teardownThenEnd(final)
+        } catch (e: unknown) {
+          this.fatal(e)
+        }
       }
-      store.clear(this.workflowId).then(next, next)
+      let cleared: Promise<void>
+      try {
+        cleared = store.clear(this.workflowId)
+      } catch {
+        return next() // best effort: a store that throws instead of rejecting is ignored the same way
+      }
+      cleared.then(next, next)
       return
     }
     // a failure with nothing to undo keeps the log, so the run can be resumed; so does a failed setup
@@ -749,8 +832,14 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
       return this.teardownThenEnd(final)
     // compensation runs before teardown: the compensators still have their resources
     this.aside = this.rollback$(final).subscribe({
-      next: (rolledBack) => this.teardownThenEnd(rolledBack),
-      error: (e: unknown) => this.sink.error(e),
+      next: (rolledBack) => {
+        try {
+          this.teardownThenEnd(rolledBack)
+        } catch (e: unknown) {
+          this.fatal(e)
+        }
+      },
+      error: (e: unknown) => this.fatal(e),
     })
   }
 
@@ -775,15 +864,19 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
       () => {
         if (!this.closed) this.end(outcome)
       },
-      (e: unknown) => {
-        if (!this.closed) this.sink.error(e)
-      },
+      (e: unknown) => this.fatal(e),
     )
   }
 
   private end(outcome: Outcome<S>): void {
+    let terminal: TerminalEvent<S>
+    try {
+      terminal = terminalEvent(outcome, this.workflowId, this.now(), this.current, this.transitions)
+    } catch (e: unknown) {
+      return this.fatal(e)
+    }
     this.set(Flag.Finished)
-    this.notify(terminalEvent(outcome, this.workflowId, this.now(), this.current, this.transitions))
+    this.notify(terminal)
     this.set(Flag.Closed)
     this.sink.complete()
   }

@@ -3,7 +3,17 @@ import { getEventListeners, setMaxListeners } from 'node:events'
 import { expect } from 'chai'
 import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
-import { NEVER, Observable, of, type Subscription, take, toArray } from 'rxjs'
+import {
+  asyncScheduler,
+  NEVER,
+  Observable,
+  of,
+  type SchedulerAction,
+  type SchedulerLike,
+  type Subscription,
+  take,
+  toArray,
+} from 'rxjs'
 import { lastValueFrom } from 'rxjs'
 
 import {
@@ -26,6 +36,7 @@ import { timer } from '../../src/Timer.js'
 import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
+import type { RunOptions } from '../../streams/runWorkflow.js'
 import { testScheduler } from '../helpers/marbles.js'
 
 type Step = 'A' | 'B' | 'C' | 'Done' | 'Failed'
@@ -753,6 +764,66 @@ describe('workflow', () => {
       const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: ok } })
       const f = await rejectionOf(flow.orchestrate('A', { workflowId: '' }))
       expect(f.error).to.deep.equal(configurationError('workflowId must be a non-empty string'))
+    })
+
+    it('refuses run options of the wrong shape with a Configuration error naming the option, running nothing', async () => {
+      let ran = false
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          A: task(() => {
+            ran = true
+            return 'Done' as const
+          }),
+        },
+      })
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [null, 'run options must be an object, got null'],
+        [{ signal: {} }, 'run option signal must be an AbortSignal, got {}'],
+        [{ observers: 5 }, 'run option observers must be a list of WorkflowObserver objects'],
+        [{ observers: [null] }, 'run option observers must be a list of WorkflowObserver objects'],
+        [{ scheduler: { now: 1 } }, 'run option scheduler must be an RxJS SchedulerLike, got {"now":1}'],
+        [{ manageResources: 'no' }, 'run option manageResources must be a boolean, got "no"'],
+      ]
+      for (const [options, message] of cases) {
+        const f = await rejectionOf(flow.orchestrate('A', options as RunOptions<'A' | 'Done'>))
+        expect(f.error).to.deep.equal(configurationError(message))
+        const events = await lastValueFrom(flow.run$('A', options as RunOptions<'A' | 'Done'>).pipe(toArray()))
+        expect(events.map((e) => e._tag)).to.deep.equal(['RunFailed'])
+      }
+      expect(ran).to.equal(false)
+    })
+
+    it('errors the event stream, rather than hanging, when the run scheduler breaks while the run ends', async () => {
+      let broken = false
+      const clock: SchedulerLike = {
+        now: () => {
+          if (broken) throw new Error('clock broke')
+          return 0
+        },
+        schedule: <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay?: number, state?: T) =>
+          asyncScheduler.schedule(work, delay, state),
+      }
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          A: task(() => {
+            broken = true
+            return 'Done' as const
+          }),
+        },
+      })
+      const error = await lastValueFrom(flow.run$('A', { workflowId: 'clock', scheduler: clock })).catch(
+        (e: unknown) => e,
+      )
+      expect(error).to.be.instanceOf(Error)
+      broken = false
+      const rejected = await rejectionOf(
+        flow.orchestrate('A', { workflowId: 'clock2', scheduler: clock }).finally(() => {
+          broken = false
+        }),
+      )
+      expect(rejected.error.message).to.equal('clock broke')
     })
   })
 })
