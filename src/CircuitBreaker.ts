@@ -39,6 +39,7 @@ import { BehaviorSubject, type Observable } from 'rxjs'
 import type { CircuitOpen } from '../codecs/CanoError.js'
 import { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 import { CanoFailure, circuitOpenError, configurationError, decodeFailedError } from './CanoError.js'
+import { describeValue } from './internal/describeValue.js'
 import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
@@ -541,18 +542,6 @@ export const fromCircuitSnapshot = (snapshot: CircuitSnapshot): CircuitState => 
 // internal
 // -------------------------------------------------------------------------------------
 
-const show = (u: unknown): string => {
-  if (typeof u === 'number') return Object.is(u, -0) ? '-0' : String(u)
-  if (typeof u === 'string') return JSON.stringify(u)
-  if (typeof u === 'bigint') return `${String(u)}n`
-  if (u === null || typeof u !== 'object') return String(u)
-  try {
-    return JSON.stringify(u)
-  } catch {
-    return Object.prototype.toString.call(u)
-  }
-}
-
 const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_TIMER_MS
 const isTimeout = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0 && u <= MAX_TIMER_MS
 
@@ -560,7 +549,9 @@ const isTimeout = (u: unknown): u is number => typeof u === 'number' && Number.i
 const resolvePolicy = (overrides: Partial<CircuitPolicy>): CircuitPolicy => {
   const merged: Record<keyof CircuitPolicy, unknown> = { ...defaultCircuitPolicy, ...overrides }
   const bad = (field: keyof CircuitPolicy, rule: string): CanoFailure =>
-    new CanoFailure(configurationError(`circuit breaker: ${field} must be ${rule}, got ${show(merged[field])}`))
+    new CanoFailure(
+      configurationError(`circuit breaker: ${field} must be ${rule}, got ${describeValue(merged[field])}`),
+    )
   const { failureThreshold, resetTimeoutMs, halfOpenMaxCalls } = merged
   if (!isCount(failureThreshold)) throw bad('failureThreshold', `an integer in [1, ${MAX_TIMER_MS}]`)
   if (!isTimeout(resetTimeoutMs)) throw bad('resetTimeoutMs', `a finite number in (0, ${MAX_TIMER_MS}]`)

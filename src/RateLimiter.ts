@@ -25,6 +25,7 @@ import * as E from 'fp-ts/lib/Either.js'
 
 import type { RateLimited } from '../codecs/CanoError.js'
 import { cancelledError, CanoFailure, configurationError, rateLimitedError } from './CanoError.js'
+import { describeValue } from './internal/describeValue.js'
 import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
@@ -410,18 +411,6 @@ const tierTake = (s: TierState, amount: number): TierState => ({
 // internal: validation
 // -------------------------------------------------------------------------------------
 
-const show = (u: unknown): string => {
-  if (typeof u === 'number') return Object.is(u, -0) ? '-0' : String(u)
-  if (typeof u === 'string') return JSON.stringify(u)
-  if (typeof u === 'bigint') return `${String(u)}n`
-  if (u === null || typeof u !== 'object') return String(u)
-  try {
-    return JSON.stringify(u)
-  } catch {
-    return Object.prototype.toString.call(u)
-  }
-}
-
 const isPositive = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0
 const isNonNegative = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u >= 0
 const isPeriod = (u: unknown): u is number => isPositive(u) && u <= MAX_TIMER_MS
@@ -429,7 +418,7 @@ const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number
 
 /** @internal `CanoFailure(Configuration)` with `where: field must be rule, got value`. */
 const invalidFailure = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
-  new CanoFailure(configurationError(`${where}: ${field} must be ${rule}, got ${show(value)}`))
+  new CanoFailure(configurationError(`${where}: ${field} must be ${rule}, got ${describeValue(value)}`))
 
 /** @internal Throws {@link invalidFailure}. */
 const invalid = (where: string, field: string, rule: string, value: unknown): never => {
@@ -446,7 +435,7 @@ const checkCapacity = (where: string, spec: TierSpec): TierSpec =>
     : invalid(
         where,
         spec.kind === 'tokenBucket' ? 'capacity (tokens + burst)' : 'limit',
-        `at least the cost of one call (${show(spec.weight)})`,
+        `at least the cost of one call (${describeValue(spec.weight)})`,
         spec.capacity,
       )
 
@@ -638,8 +627,8 @@ class TieredLimiter implements RateLimiter {
     if (!isPositive(cost)) return invalidFailure(this.#where, 'cost', 'a positive finite number', cost)
     for (const spec of this.#specs) {
       if (cost * spec.weight > spec.capacity + EPSILON) {
-        const weighted = spec.weight === 1 ? '' : ` divided by its weight ${show(spec.weight)}`
-        const rule = `at most the capacity of tier ${JSON.stringify(spec.name)} (${show(spec.capacity)}${weighted})`
+        const weighted = spec.weight === 1 ? '' : ` divided by its weight ${describeValue(spec.weight)}`
+        const rule = `at most the capacity of tier ${JSON.stringify(spec.name)} (${describeValue(spec.capacity)}${weighted})`
         return invalidFailure(this.#where, 'cost', rule, cost)
       }
     }

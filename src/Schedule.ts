@@ -585,7 +585,6 @@ export const flowInfoReducer =
 // -------------------------------------------------------------------------------------
 
 /** A value for an error message: numbers as they print (`NaN`, `Infinity`), the rest as JSON. */
-const show = (u: unknown): string => (typeof u === 'number' ? String(u) : describeValue(u))
 
 const INTERVAL_MODES: ReadonlySet<unknown> = new Set<IntervalMode>(['fixedDelay', 'fixedRate'])
 
@@ -622,20 +621,20 @@ export const validateSchedule = (schedule: Schedule, where: string): Configurati
     case 'Every':
       if (typeof schedule.intervalMs !== 'number' || !(schedule.intervalMs > 0) || schedule.intervalMs > MAX_TIMER_MS)
         return configurationError(
-          `${where}: schedule.intervalMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${show(schedule.intervalMs)}`,
+          `${where}: schedule.intervalMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${describeValue(schedule.intervalMs)}`,
         )
       if (!INTERVAL_MODES.has(schedule.mode))
         return configurationError(
-          `${where}: schedule.mode must be 'fixedDelay' or 'fixedRate', got ${show(schedule.mode)}`,
+          `${where}: schedule.mode must be 'fixedDelay' or 'fixedRate', got ${describeValue(schedule.mode)}`,
         )
       return undefined
     case 'Cron': {
       if (typeof schedule.timezone !== 'string' || !isTimeZone(schedule.timezone))
         return configurationError(
-          `${where}: schedule.timezone must be an IANA time zone name, got ${show(schedule.timezone)}`,
+          `${where}: schedule.timezone must be an IANA time zone name, got ${describeValue(schedule.timezone)}`,
         )
       if (typeof schedule.expr !== 'string')
-        return configurationError(`${where}: Invalid cron expression: ${show(schedule.expr)} is not a string`)
+        return configurationError(`${where}: Invalid cron expression: ${describeValue(schedule.expr)} is not a string`)
       try {
         cronOf(schedule)
         return undefined
@@ -670,7 +669,7 @@ export const validateSchedule = (schedule: Schedule, where: string): Configurati
  */
 export const validateBackoffPolicy = (policy: BackoffPolicy, where: string): Configuration | undefined => {
   const bad = (field: string, rule: string, value: unknown): Configuration =>
-    configurationError(`${where}: backoff.${field} must be ${rule}, got ${show(value)}`)
+    configurationError(`${where}: backoff.${field} must be ${rule}, got ${describeValue(value)}`)
   const isDelay = (n: unknown): boolean => typeof n === 'number' && n >= 0 && n <= MAX_TIMER_MS
   if (!isDelay(policy.initialMs)) return bad('initialMs', `a finite number in [0, ${MAX_TIMER_MS}]`, policy.initialMs)
   if (typeof policy.multiplier !== 'number' || !Number.isFinite(policy.multiplier) || policy.multiplier < 1)

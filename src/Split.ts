@@ -506,11 +506,11 @@ export const validateSplit = (
   const t: unknown = h.timeoutMs
   if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMER_MS))
     return configurationError(
-      `${where}: timeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${showValue(t)}`,
+      `${where}: timeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${describeValue(t)}`,
     )
   const b: unknown = h.bulkhead
   if (b !== undefined && (typeof b !== 'number' || !Number.isSafeInteger(b) || b < 1))
-    return configurationError(`${where}: bulkhead must be a positive integer, got ${showValue(b)}`)
+    return configurationError(`${where}: bulkhead must be a positive integer, got ${describeValue(b)}`)
   const join: unknown = h.join
   if (typeof join !== 'string' || !isKnownState(join))
     return configurationError(`${where}: join state ${describeValue(join)} is neither a state nor an exit`)
@@ -518,4 +518,3 @@ export const validateSplit = (
 }
 
 /** `NaN` and `Infinity` as they are (JSON would say `null`). */
-const showValue = (u: unknown): string => (typeof u === 'number' ? String(u) : describeValue(u))

@@ -47,10 +47,10 @@ export interface SteppedHooks {
 }
 
 /**
- * @internal How long a stepped loop runs steps back to back before it lets the event loop take a turn
- * (real time, whatever the run's scheduler: it bounds how long the loop can hold the thread).
+ * How long a stepped loop runs steps back to back before it lets the event loop take a turn (real
+ * time, whatever the run's scheduler: it bounds how long the loop can hold the thread).
  */
-export const YIELD_EVERY_MS = 50
+const YIELD_EVERY_MS = 50
 
 type Loop<S extends string> =
   | { readonly _tag: 'Step'; readonly cursor: unknown; readonly step: number }

@@ -60,18 +60,11 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
         taskId: env.taskId,
         wakeAt: wakeUp,
       })
-    if (resumed !== undefined || hooks.persist === undefined) {
-      // parked: this alarm, its timer and the visit's frame are all a waiting run holds
-      settle.add(new Alarm(settle, handler.then, wakeUp, env.scheduler).arm())
-      return undefined
-    }
+    // parked: this alarm, its timer and the visit's frame are all a waiting run holds
+    const wait = (): void => settle.add(new Alarm(settle, handler.then, wakeUp, env.scheduler).arm())
+    if (resumed !== undefined || hooks.persist === undefined) return wait()
     // the wake-up instant is durable before the wait starts; what is left is measured after the write
-    settle.add(
-      hooks.persist(wakeUp).subscribe({
-        error: (e: unknown) => settle.fail(e),
-        complete: () => settle.add(new Alarm(settle, handler.then, wakeUp, env.scheduler).arm()),
-      }),
-    )
+    settle.add(hooks.persist(wakeUp).subscribe({ error: (e: unknown) => settle.fail(e), complete: wait }))
     return undefined
   })
 

@@ -141,19 +141,7 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
   /** An error found before the run could start (e.g. while loading its checkpoint log). */
   preflight?: CanoError,
 ): Observable<WorkflowEvent<S>> =>
-  new Observable<WorkflowEvent<S>>((subscriber) => {
-    const invalid = checkRunOptions(options)
-    const run = new WorkflowRun(
-      wf,
-      initial,
-      invalid === undefined ? options : safeOptions(options),
-      live,
-      subscriber,
-      resume,
-    )
-    run.start(preflight ?? invalid)
-    return run
-  })
+  new Observable<WorkflowEvent<S>>((subscriber) => startRun(wf, initial, options, live, subscriber, resume, preflight))
 
 /**
  * @internal Runs `wf` from `initial` to its exit state, without an Observable in between (what
@@ -166,10 +154,24 @@ export const runToEnd = <S extends string, R extends ResourceRecord>(
   options: RunOptions<S>,
 ): Promise<S> =>
   new Promise<S>((resolve, reject) => {
-    const invalid = checkRunOptions(options)
-    const sink = new TerminalSink<S>(resolve, reject)
-    new WorkflowRun(wf, initial, invalid === undefined ? options : safeOptions(options), false, sink).start(invalid)
+    startRun(wf, initial, options, false, new TerminalSink<S>(resolve, reject))
   })
+
+/** Checks the options, then starts one run reporting to `sink`; options of the wrong shape end it at once. */
+const startRun = <S extends string, R extends ResourceRecord>(
+  wf: CompiledWorkflow<S, R>,
+  initial: S,
+  options: RunOptions<S>,
+  live: boolean,
+  sink: RunSink<S>,
+  resume?: ResumePoint<S>,
+  preflight?: CanoError,
+): WorkflowRun<S, R> => {
+  const invalid = checkRunOptions(options)
+  const run = new WorkflowRun(wf, initial, invalid === undefined ? options : safeOptions(options), live, sink, resume)
+  run.start(preflight ?? invalid)
+  return run
+}
 
 /**
  * @internal What is wrong with a run's options (JavaScript callers, `as` casts), as the `Configuration`
@@ -764,20 +766,24 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
         switchMap((errors) => {
           const { error, clearLog } = rollbackOutcome(failure.error, [...storeErrors, ...errors])
           const final: Failure = { _tag: failure._tag, error }
-          return clearLog ? concat(this.clearLog$(), of(final)) : of(final)
+          // without a store there is nothing to clear: the ending stays synchronous (virtual time sees it)
+          return clearLog && this.store !== undefined
+            ? concat(from(this.clearLog()).pipe(ignoreElements()), of(final))
+            : of(final)
         }),
       )
     })
   }
 
-  private clearLog$(): Observable<never> {
+  /** Clears the run's log, best effort: never rejects (a store that fails or throws is ignored). */
+  private clearLog(): Promise<void> {
     const store = this.store
-    return store === undefined
-      ? EMPTY
-      : defer(() => from(store.clear(this.workflowId))).pipe(
-          ignoreElements(),
-          catchError(() => EMPTY),
-        )
+    if (store === undefined) return Promise.resolve()
+    try {
+      return store.clear(this.workflowId).then(noop, noop)
+    } catch {
+      return Promise.resolve()
+    }
   }
 
   // -- the ending --------------------------------------------------------------------------
@@ -805,23 +811,15 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
   private finish(final: Outcome<S>): void {
     if (final._tag === 'Completed') {
       // an exit state clears the log (best effort)
-      const store = this.store
-      if (store === undefined) return this.teardownThenEnd(final)
-      const next = (): void => {
+      if (this.store === undefined) return this.teardownThenEnd(final)
+      void this.clearLog().then(() => {
         if (this.closed) return
         try {
           this.teardownThenEnd(final)
         } catch (e: unknown) {
           this.fatal(e)
         }
-      }
-      let cleared: Promise<void>
-      try {
-        cleared = store.clear(this.workflowId)
-      } catch {
-        return next() // best effort: a store that throws instead of rejecting is ignored the same way
-      }
-      cleared.then(next, next)
+      })
       return
     }
     // a failure with nothing to undo keeps the log, so the run can be resumed; so does a failed setup

@@ -72,7 +72,8 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
 
   /** Runs `body`; a success inside the call is delivered after it returns (a flat stack). */
   start(body: (settle: StateFrame<S, R>) => void): this {
-    const { emit, env } = this
+    const { env } = this
+    const emit = env.emit
     if (emit !== undefined)
       emit({ _tag: 'TaskStarted', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId })
     try {
@@ -83,10 +84,6 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
     this.synchronous = false
     if (this.early !== NOTHING && !this.released) this.deliver(this.early, this.attempts)
     return this
-  }
-
-  private get emit(): StateEnv<S, R>['emit'] {
-    return this.env.emit
   }
 
   succeed(next: unknown, attempts: number): void {
