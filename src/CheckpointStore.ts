@@ -169,6 +169,77 @@ export const decodeRunSummary = (
     : E.left(undecodable(workflowId, lastSeq, 'RunSummary', reportErrors(decoded.left)))
 }
 
+/** @internal A checkpoint row as the SQL adapters select it: the table's columns, as the driver returns them. */
+export interface StoredRow {
+  readonly workflow_id: unknown
+  readonly seq: unknown
+  readonly kind: unknown
+  readonly state: unknown
+  readonly task_id: unknown
+  readonly payload: unknown
+  readonly version: unknown
+  readonly at: unknown
+}
+
+/** @internal A run's last row and its row count, as the SQL adapters select them. */
+export interface StoredSummary {
+  readonly workflow_id: unknown
+  readonly seq: unknown
+  readonly kind: unknown
+  readonly state: unknown
+  readonly version: unknown
+  readonly at: unknown
+  readonly rows: unknown
+}
+
+const same = (u: unknown): unknown => u
+
+/**
+ * @internal Decodes a selected row of `workflowId` whose payload the adapter has parsed; `int` maps the
+ * driver's integers (PostgreSQL returns `BIGINT` as text). Throws a `CanoFailure` naming the run and the
+ * sequence.
+ */
+export const fromStoredRow = (
+  workflowId: string,
+  r: StoredRow,
+  payload: unknown,
+  int: (u: unknown) => unknown = same,
+): CheckpointRow => {
+  const seq = int(r.seq)
+  const decoded = decodeCheckpointRow(workflowId, seq, {
+    workflowId: r.workflow_id,
+    seq,
+    kind: r.kind,
+    state: r.state,
+    taskId: r.task_id,
+    payload,
+    version: int(r.version),
+    at: int(r.at),
+  })
+  if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
+  return decoded.right
+}
+
+/** @internal Decodes a selected run summary, as {@link fromStoredRow} does a row. */
+export const fromStoredSummary = (r: StoredSummary, int: (u: unknown) => unknown = same): RunSummary => {
+  const lastSeq = int(r.seq)
+  const decoded = decodeRunSummary(String(r.workflow_id), lastSeq, {
+    workflowId: r.workflow_id,
+    lastSeq,
+    lastState: r.state,
+    lastKind: r.kind,
+    version: int(r.version),
+    at: int(r.at),
+    rows: int(r.rows),
+  })
+  if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
+  return decoded.right
+}
+
+/** @internal The order of `listRuns`: by workflow id, as strings compare. */
+export const byWorkflowId = (a: RunSummary, b: RunSummary): number =>
+  a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0
+
 /** @internal Parses a stored JSON payload (SQL `NULL` is `null`); anything but valid JSON text is a decode error naming the run and the sequence. */
 export const parseStoredPayload = (
   workflowId: string,

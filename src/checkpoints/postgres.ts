@@ -17,18 +17,21 @@
 import type pg from 'pg'
 
 import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
-import type { CheckpointRow, RunSummary } from '../../codecs/CheckpointRow.js'
+import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { CanoFailure, configurationError } from '../CanoError.js'
 import {
+  byWorkflowId,
   checkpointConflictError,
   type CheckpointStore,
   closedError,
-  decodeCheckpointRow,
-  decodeRunSummary,
   describeThrown,
   driverError,
+  fromStoredRow,
+  fromStoredSummary,
   rejectWith,
   reportCommit,
+  type StoredRow,
+  type StoredSummary,
   validateCheckpointRow,
 } from '../CheckpointStore.js'
 
@@ -98,27 +101,6 @@ interface Snapshot {
 interface Pending extends Snapshot {
   readonly resolve: () => void
   readonly reject: (e: CanoFailure) => void
-}
-
-interface StoredRow {
-  readonly workflow_id: unknown
-  readonly seq: unknown
-  readonly kind: unknown
-  readonly state: unknown
-  readonly task_id: unknown
-  readonly payload: unknown
-  readonly version: unknown
-  readonly at: unknown
-}
-
-interface StoredSummary {
-  readonly workflow_id: unknown
-  readonly seq: unknown
-  readonly kind: unknown
-  readonly state: unknown
-  readonly version: unknown
-  readonly at: unknown
-  readonly rows: unknown
 }
 
 // -------------------------------------------------------------------------------------
@@ -413,21 +395,8 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
         const { rows } = await p.query(`SELECT ${COLUMNS} FROM ${qualified} WHERE workflow_id = $1 ORDER BY seq`, [
           workflowId,
         ])
-        return rows.map((u) => {
-          const r = u as StoredRow
-          const decoded = decodeCheckpointRow(workflowId, toNumber(r.seq), {
-            workflowId: r.workflow_id,
-            seq: toNumber(r.seq),
-            kind: r.kind,
-            state: r.state,
-            taskId: r.task_id,
-            payload: r.payload,
-            version: toNumber(r.version),
-            at: toNumber(r.at),
-          })
-          if (decoded._tag === 'Left') throw new CanoFailure(decoded.left)
-          return decoded.right
-        })
+        // jsonb arrives parsed
+        return rows.map((u) => fromStoredRow(workflowId, u as StoredRow, (u as StoredRow).payload, toNumber))
       }),
 
     clear: (workflowId) =>
@@ -442,22 +411,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
              count(*) OVER (PARTITION BY workflow_id) AS rows
            FROM ${qualified} ORDER BY workflow_id, seq DESC`,
         )
-        const out: Array<RunSummary> = rows.map((u) => {
-          const r = u as StoredSummary
-          const workflowId = String(r.workflow_id)
-          const decoded = decodeRunSummary(workflowId, toNumber(r.seq), {
-            workflowId: r.workflow_id,
-            lastSeq: toNumber(r.seq),
-            lastState: r.state,
-            lastKind: r.kind,
-            version: toNumber(r.version),
-            at: toNumber(r.at),
-            rows: toNumber(r.rows),
-          })
-          if (decoded._tag === 'Left') throw new CanoFailure(decoded.left)
-          return decoded.right
-        })
-        return out.sort((a, b) => (a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0))
+        return rows.map((u) => fromStoredSummary(u as StoredSummary, toNumber)).sort(byWorkflowId)
       }),
 
     close: async () => {

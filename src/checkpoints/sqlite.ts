@@ -29,19 +29,22 @@ import type Sqlite from 'better-sqlite3'
 import * as E from 'fp-ts/lib/Either.js'
 
 import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
-import type { CheckpointRow, RunSummary } from '../../codecs/CheckpointRow.js'
+import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { CanoFailure, configurationError } from '../CanoError.js'
 import {
+  byWorkflowId,
   checkpointConflictError,
   type CheckpointStore,
   closedError,
-  decodeCheckpointRow,
-  decodeRunSummary,
   describeThrown,
   driverError,
+  fromStoredRow,
+  fromStoredSummary,
   parseStoredPayload,
   rejectWith,
   reportCommit,
+  type StoredRow,
+  type StoredSummary,
   validateCheckpointRow,
 } from '../CheckpointStore.js'
 
@@ -81,27 +84,6 @@ export interface SqliteCheckpointsOptions {
 }
 
 type Database = Sqlite.Database
-
-interface StoredRow {
-  readonly workflow_id: string
-  readonly seq: unknown
-  readonly kind: unknown
-  readonly state: unknown
-  readonly task_id: unknown
-  readonly payload: unknown
-  readonly version: unknown
-  readonly at: unknown
-}
-
-interface StoredSummary {
-  readonly workflow_id: string
-  readonly seq: unknown
-  readonly kind: unknown
-  readonly state: unknown
-  readonly version: unknown
-  readonly at: unknown
-  readonly rows: unknown
-}
 
 interface Pending {
   readonly row: CheckpointRow
@@ -359,20 +341,10 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
       withConnection(`load run ${JSON.stringify(workflowId)}`, (c) => {
         const out: Array<CheckpointRow> = []
         for (const r of c.select.all(workflowId)) {
+          // the payload is JSON text
           const payload = parseStoredPayload(workflowId, r.seq, r.payload)
           if (E.isLeft(payload)) throw new CanoFailure(payload.left)
-          const decoded = decodeCheckpointRow(workflowId, r.seq, {
-            workflowId: r.workflow_id,
-            seq: r.seq,
-            kind: r.kind,
-            state: r.state,
-            taskId: r.task_id,
-            payload: payload.right,
-            version: r.version,
-            at: r.at,
-          })
-          if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
-          out.push(decoded.right)
+          out.push(fromStoredRow(workflowId, r, payload.right))
         }
         return out
       }),
@@ -384,21 +356,10 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
 
     listRuns: () =>
       withConnection('list runs', (c) => {
-        const out: Array<RunSummary> = []
-        for (const r of c.summaries.all()) {
-          const decoded = decodeRunSummary(r.workflow_id, r.seq, {
-            workflowId: r.workflow_id,
-            lastSeq: r.seq,
-            lastState: r.state,
-            lastKind: r.kind,
-            version: r.version,
-            at: r.at,
-            rows: r.rows,
-          })
-          if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
-          out.push(decoded.right)
-        }
-        return out.sort((a, b) => (a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0))
+        return c.summaries
+          .all()
+          .map((r) => fromStoredSummary(r))
+          .sort(byWorkflowId)
       }),
 
     close: async () => {
