@@ -23,8 +23,8 @@ import Database from 'better-sqlite3'
 import pg from 'pg'
 
 import type { CheckpointRow } from '../codecs/CheckpointRow.js'
-import { postgresCheckpoints } from '../src/checkpoints/postgres.js'
-import { sqliteCheckpoints } from '../src/checkpoints/sqlite.js'
+import { postgresCheckpoints } from '../roots/stores/postgresCheckpoints.js'
+import { sqliteCheckpoints } from '../roots/stores/sqliteCheckpoints.js'
 import type { CheckpointStore } from '../src/CheckpointStore.js'
 import { type BenchResult, formatTable, median } from './lib.js'
 

@@ -14,11 +14,11 @@ import { join } from 'node:path'
 
 import pg from 'pg'
 
-import { postgresCheckpoints } from '../src/checkpoints/postgres.js'
-import { sqliteCheckpoints } from '../src/checkpoints/sqlite.js'
+import { postgresCheckpoints } from '../roots/stores/postgresCheckpoints.js'
+import { sqliteCheckpoints } from '../roots/stores/sqliteCheckpoints.js'
+import { workflow } from '../roots/Workflow.js'
 import type { CheckpointStore } from '../src/CheckpointStore.js'
 import { task } from '../src/StateHandler.js'
-import { workflow } from '../src/Workflow.js'
 import { pgFloor, settle, sqliteFloor } from './checkpoints.bench.js'
 import { type BenchResult, formatTable, isMain, median } from './lib.js'
 

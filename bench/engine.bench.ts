@@ -17,10 +17,10 @@ import {
 import { defer, lastValueFrom } from 'rxjs'
 import { createActor, createMachine } from 'xstate'
 
+import { workflow } from '../roots/Workflow.js'
 import { RetryMode } from '../src/RetryMode.js'
 import { task } from '../src/StateHandler.js'
 import type { TaskConfig } from '../src/TaskConfig.js'
-import { workflow } from '../src/Workflow.js'
 import { fromTaskOutput } from '../streams/fromTaskOutput.js'
 import { retryWithBackoff } from '../streams/retryWithBackoff.js'
 import { timeoutAttempt } from '../streams/timeoutAttempt.js'

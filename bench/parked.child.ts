@@ -14,8 +14,8 @@
  */
 import { createActor, createMachine } from 'xstate'
 
+import { workflow } from '../roots/Workflow.js'
 import { timer } from '../src/Timer.js'
-import { workflow } from '../src/Workflow.js'
 
 const HOUR = 3_600_000
 type Park = (n: number, signals: ReadonlyArray<AbortSignal> | undefined) => unknown[]

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url'
 
 import * as t from 'io-ts'
 
+import { workflow } from '../roots/Workflow.js'
 import { done, more, stepped } from '../src/Stepped.js'
-import { workflow } from '../src/Workflow.js'
 import { type BenchResult, formatTable, isMain, median } from './lib.js'
 
 const PARKED = 10_000

@@ -17,7 +17,7 @@ import {
   RetryMode,
   workflow,
   type WorkflowEvent,
-} from '../src/index.js'
+} from '../roots/index.js'
 
 type Step = 'ParseUrls' | 'FetchUrls' | 'Summarise' | 'Done' | 'Failed'
 

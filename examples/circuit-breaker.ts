@@ -26,7 +26,7 @@ import {
   type TaskConfig,
   workflow,
   type WorkflowEvent,
-} from '../src/index.js'
+} from '../roots/index.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -5,7 +5,7 @@
  *
  *   npx tsx examples/poll-job.ts
  */
-import { pending, poll, ready, retryOnError, task, workflow } from '../src/index.js'
+import { pending, poll, ready, retryOnError, task, workflow } from '../roots/index.js'
 
 type Step = 'Submit' | 'WaitForJob' | 'Process' | 'Done'
 

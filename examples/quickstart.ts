@@ -17,7 +17,7 @@ import {
   sqliteCheckpoints,
   workflow,
   type WorkflowEvent,
-} from '../src/index.js'
+} from '../roots/index.js'
 
 type Step = 'FetchOrder' | 'Reserve' | 'Charge' | 'Notify' | 'Done' | 'Rejected'
 

@@ -21,7 +21,7 @@ import {
   RetryMode,
   workflow,
   type WorkflowEvent,
-} from '../src/index.js'
+} from '../roots/index.js'
 
 type Step = 'Reserve' | 'Validate' | 'Charge' | 'Ship' | 'Done'
 

@@ -13,9 +13,9 @@
  */
 import { auditTime, filter, type Subscription } from 'rxjs'
 
-import { describeCanoError, Resources, RetryMode, task, workflow } from '../src/index.js'
+import { describeCanoError, Resources, RetryMode, task, workflow } from '../roots/index.js'
+import { createScheduler, type StopResult } from '../roots/Scheduler.js'
 import { cron, every, type FlowInfo, manual } from '../src/Schedule.js'
-import { createScheduler, type StopResult } from '../src/Scheduler.js'
 
 // -------------------------------------------------------------------------------------
 // arguments

@@ -18,7 +18,7 @@ import {
   RetryMode,
   workflow,
   type WorkflowEvent,
-} from '../src/index.js'
+} from '../roots/index.js'
 
 type Step = 'Extract' | 'Transform' | 'Load' | 'Done' | 'Failed'
 

@@ -8,7 +8,7 @@
  */
 import * as t from 'io-ts'
 
-import { done, memoryCheckpoints, more, Resources, RetryMode, workflow } from '../src/index.js'
+import { done, memoryCheckpoints, more, Resources, RetryMode, workflow } from '../roots/index.js'
 
 /** A paged API: 7 pages of 25 ids; page 3 fails once. */
 const api = {

@@ -17,7 +17,7 @@ import {
   stopStream,
   workflow,
   type WorkflowEvent,
-} from '../src/index.js'
+} from '../roots/index.js'
 
 type Step = 'Ingest' | 'Report' | 'Done'
 

@@ -17,7 +17,7 @@
  *   reject with a {@link CanoFailure}.
  *
  * Adapters: {@link memoryCheckpoints} here, `sqliteCheckpoints` and `postgresCheckpoints` in
- * `src/checkpoints/`, each loading its driver only on first use.
+ * `roots/stores/`, each loading its driver only on first use.
  *
  * @since 0.1.0
  */

@@ -1,8 +1,8 @@
 /**
  * Documentation examples must compile (STYLE 18). Every `@example` block (and every ```ts fence) in the
- * TSDoc of `src/`, `streams/` and `codecs/`, and every ```ts fence of `README.md` and `docs/*.md`, becomes a
+ * TSDoc of `codecs/`, `src/`, `streams/` and `roots/`, and every ```ts fence of `README.md` and `docs/*.md`, becomes a
  * virtual module `<file>__example_<n>.ts` next to its source. All of them are type-checked in one
- * `ts.createProgram` with the project's compiler options, `'cano-rx'` mapped to `src/index.ts`.
+ * `ts.createProgram` with the project's compiler options, `'cano-rx'` mapped to `roots/index.ts`.
  *
  * Writing examples:
  * - An `@example` body is compiled as it is, unless it contains fences: then only its ```ts, ```typescript
@@ -19,7 +19,7 @@ import { expect } from 'chai'
 import ts from 'typescript'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
-const TS_ROOTS = ['src', 'streams', 'codecs']
+const TS_ROOTS = ['codecs', 'src', 'streams', 'roots']
 
 // -------------------------------------------------------------------------------------
 // model
@@ -244,7 +244,7 @@ const compilerOptions = (): ts.CompilerOptions => {
     noUnusedLocals: false,
     noUnusedParameters: false,
     baseUrl: ROOT,
-    paths: { 'cano-rx': ['./src/index.ts'] },
+    paths: { 'cano-rx': ['./roots/index.ts'] },
   }
 }
 

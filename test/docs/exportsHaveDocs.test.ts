@@ -1,5 +1,5 @@
 /**
- * Every public export is documented with an example (STYLE 17): each name exported by `src/index.ts`,
+ * Every public export is documented with an example (STYLE 17): each name exported by `roots/index.ts`,
  * followed through its re-exports to the declaration, must carry a TSDoc comment with an `@example` tag.
  * Types and interfaces included: their `@example` goes on the type itself. When a name has several
  * declarations (a codec and its type, overloads), one of them carrying the example is enough.
@@ -11,7 +11,7 @@ import { expect } from 'chai'
 import ts from 'typescript'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
-const BARREL = path.join(ROOT, 'src', 'index.ts')
+const BARREL = path.join(ROOT, 'roots', 'index.ts')
 
 /**
  * Exports that had no `@example` when this test was written. The list only shrinks: once one of them gains
@@ -61,11 +61,11 @@ describe('public exports', () => {
     exports = publicExports()
   })
 
-  it('src/index.ts exports something', () => {
+  it('roots/index.ts exports something', () => {
     expect(exports).to.not.be.empty
   })
 
-  it('every export of src/index.ts has TSDoc with an @example', () => {
+  it('every export of roots/index.ts has TSDoc with an @example', () => {
     const offenders = exports
       .filter((e) => !e.hasExample && !KNOWN_MISSING.has(e.name))
       .map((e) => `  ${e.name} (${e.where.join(', ')}): ${e.hasDoc ? 'TSDoc has no @example' : 'no TSDoc comment'}`)

@@ -13,9 +13,9 @@ import { expect } from 'chai'
 import pg from 'pg'
 
 import type { CheckpointKind, CheckpointRow, JsonValue } from '../../codecs/CheckpointRow.js'
+import { postgresCheckpoints } from '../../roots/stores/postgresCheckpoints.js'
+import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
 import { type CanoFailure, isCanoFailure } from '../../src/CanoError.js'
-import { postgresCheckpoints } from '../../src/checkpoints/postgres.js'
-import { sqliteCheckpoints } from '../../src/checkpoints/sqlite.js'
 import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
 
 // -------------------------------------------------------------------------------------

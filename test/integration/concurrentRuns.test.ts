@@ -10,11 +10,11 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { expect } from 'chai'
 
+import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
+import { workflow } from '../../roots/Workflow.js'
 import { isCanoFailure } from '../../src/CanoError.js'
-import { sqliteCheckpoints } from '../../src/checkpoints/sqlite.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { task } from '../../src/StateHandler.js'
-import { workflow } from '../../src/Workflow.js'
 
 type Step = 'A' | 'B' | 'C' | 'Done'
 

@@ -11,8 +11,8 @@ import { join } from 'node:path'
 import { expect } from 'chai'
 import pg from 'pg'
 
-import { postgresCheckpoints } from '../../src/checkpoints/postgres.js'
-import { sqliteCheckpoints } from '../../src/checkpoints/sqlite.js'
+import { postgresCheckpoints } from '../../roots/stores/postgresCheckpoints.js'
+import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
 import type { CheckpointStore } from '../../src/CheckpointStore.js'
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'crashWorkflow.ts')

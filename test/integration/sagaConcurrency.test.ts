@@ -8,11 +8,11 @@
 import { expect } from 'chai'
 import * as t from 'io-ts'
 
+import { workflow } from '../../roots/Workflow.js'
 import { isCanoFailure, nonRetryable } from '../../src/CanoError.js'
 import { memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { workflow } from '../../src/Workflow.js'
 import { eventsOf, lastEvent } from '../helpers/runEvents.js'
 
 type Step = 'Charge1' | 'Charge2' | 'Charge3' | 'Ship' | 'Done'

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { expect } from 'chai'
 
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
-import { sqliteCheckpoints } from '../../src/checkpoints/sqlite.js'
+import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'sagaCrashWorkflow.ts')
 

@@ -13,8 +13,8 @@ import Database from 'better-sqlite3'
 import { expect } from 'chai'
 
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
+import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
 import { isCanoFailure } from '../../src/CanoError.js'
-import { sqliteCheckpoints } from '../../src/checkpoints/sqlite.js'
 import type { CheckpointStore } from '../../src/CheckpointStore.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
@@ -216,7 +216,7 @@ describe('sqliteCheckpoints across processes', () => {
     this.timeout(60_000)
     const file = join(dir, 'shared.db')
     const script = join(dir, 'writer.mts')
-    const adapter = pathToFileURL(join(ROOT, 'src', 'checkpoints', 'sqlite.ts')).href
+    const adapter = pathToFileURL(join(ROOT, 'roots', 'stores', 'sqliteCheckpoints.ts')).href
     writeFileSync(
       script,
       `const { sqliteCheckpoints } = await import(${JSON.stringify(adapter)})

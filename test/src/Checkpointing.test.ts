@@ -6,6 +6,8 @@ import { expect } from 'chai'
 import * as t from 'io-ts'
 import { from as from_ } from 'rxjs'
 
+import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
+import { workflow } from '../../roots/Workflow.js'
 import {
   checkpointStoreError,
   configurationError,
@@ -14,14 +16,12 @@ import {
   workflowError,
   workflowVersionMismatchError,
 } from '../../src/CanoError.js'
-import { sqliteCheckpoints } from '../../src/checkpoints/sqlite.js'
 import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { router, task } from '../../src/StateHandler.js'
 import { done, more, stepped } from '../../src/Stepped.js'
 import { continueStream, stream } from '../../src/Stream.js'
 import { timer } from '../../src/Timer.js'
-import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { eventsOf, lastEvent } from '../helpers/runEvents.js'
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { asyncScheduler, map, timer } from 'rxjs'
 
+import { workflow } from '../../roots/Workflow.js'
 import {
   CanoFailure,
   configurationError,
@@ -11,7 +12,6 @@ import {
 } from '../../src/CanoError.js'
 import { failFast, pending, poll, ready, retryOnError, validatePoll } from '../../src/Poll.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { workflow } from '../../src/Workflow.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
 
 type Step = 'Wait' | 'Done'

@@ -4,6 +4,7 @@ import { map, timer } from 'rxjs'
 
 import { CanoErrorCodec } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
+import { workflow } from '../../roots/Workflow.js'
 import {
   cancelledError,
   compensationFailedError,
@@ -22,7 +23,6 @@ import { resumePoint } from '../../src/Resume.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { rollbackOutcome, saga, validateSaga } from '../../src/Saga.js'
 import { task } from '../../src/StateHandler.js'
-import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { eventsInVirtualTime, eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
 

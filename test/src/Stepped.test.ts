@@ -3,10 +3,10 @@ import * as E from 'fp-ts/lib/Either.js'
 import * as t from 'io-ts'
 import { asyncScheduler, map, timer } from 'rxjs'
 
+import { workflow } from '../../roots/Workflow.js'
 import { CanoFailure, configurationError, decodeFailedError, taskExecutionError } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { done, more, stepped, validateStepped } from '../../src/Stepped.js'
-import { workflow } from '../../src/Workflow.js'
 import { eventsInVirtualTime, eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
 
 type Step = 'Scan' | 'Report'

@@ -1,11 +1,11 @@
 import { expect } from 'chai'
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription, timer as rxTimer } from 'rxjs'
 
+import { workflow } from '../../roots/Workflow.js'
 import { cancelledError, CanoFailure, configurationError } from '../../src/CanoError.js'
 import { MAX_TIMER_MS } from '../../src/internal/timers.js'
 import { task } from '../../src/StateHandler.js'
 import { timer, validateTimer, wakeAt } from '../../src/Timer.js'
-import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { testScheduler } from '../helpers/marbles.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'

@@ -9,6 +9,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { asyncScheduler, concatMap, map, mergeMap, NEVER, type Observable, Subscription, throwError, timer } from 'rxjs'
 
 import type { CanoError } from '../../codecs/CanoError.js'
+import { workflow } from '../../roots/Workflow.js'
 import {
   cancelledError,
   CanoFailure,
@@ -24,7 +25,6 @@ import { createRateLimiter, type RateLimiterLike } from '../../src/RateLimiter.j
 import { RetryMode } from '../../src/RetryMode.js'
 import { task } from '../../src/StateHandler.js'
 import { validateTaskConfig } from '../../src/TaskConfig.js'
-import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { testScheduler } from '../helpers/marbles.js'
 import { eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'

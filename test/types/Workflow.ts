@@ -6,9 +6,9 @@
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import { of } from 'rxjs'
 
+import { type Workflow, workflow } from '../../roots/Workflow.js'
 import { Resources } from '../../src/Resources.js'
 import { router, task, type TaskHandler } from '../../src/StateHandler.js'
-import { type Workflow, workflow } from '../../src/Workflow.js'
 import { assertType, type Equals } from './helpers.js'
 
 type Step = 'Fetch' | 'Parse' | 'Done' | 'Failed'

@@ -45,11 +45,9 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import type { RunOptions } from '../streams/runWorkflow.js'
-import { fixedDelayTicks, tickTimes, waitUntil } from '../streams/scheduleTicks.js'
-import { cancelledError, CanoFailure, configurationError, toCanoError, workflowError } from './CanoError.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
-import type { TeardownFailure } from './Resources.js'
+import { cancelledError, CanoFailure, configurationError, toCanoError, workflowError } from '../src/CanoError.js'
+import { MAX_TIMER_MS } from '../src/internal/timers.js'
+import type { TeardownFailure } from '../src/Resources.js'
 import {
   type BackoffOptions,
   type BackoffPolicy,
@@ -63,8 +61,10 @@ import {
   type Schedule,
   validateBackoffPolicy,
   validateSchedule,
-} from './Schedule.js'
-import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from './WorkflowEvent.js'
+} from '../src/Schedule.js'
+import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
+import type { RunOptions } from '../streams/runWorkflow.js'
+import { fixedDelayTicks, tickTimes, waitUntil } from '../streams/scheduleTicks.js'
 
 // -------------------------------------------------------------------------------------
 // model

@@ -16,6 +16,7 @@ import {
 } from 'rxjs'
 import { lastValueFrom } from 'rxjs'
 
+import { workflow } from '../../roots/Workflow.js'
 import {
   cancelledError,
   CanoFailure,
@@ -33,7 +34,6 @@ import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { router, task } from '../../src/StateHandler.js'
 import { timer } from '../../src/Timer.js'
-import { workflow } from '../../src/Workflow.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
 import type { RunOptions } from '../../streams/runWorkflow.js'

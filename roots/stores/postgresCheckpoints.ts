@@ -18,7 +18,7 @@ import type pg from 'pg'
 
 import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
-import { CanoFailure, configurationError } from '../CanoError.js'
+import { CanoFailure, configurationError } from '../../src/CanoError.js'
 import {
   byWorkflowId,
   checkpointConflictError,
@@ -33,7 +33,7 @@ import {
   type StoredRow,
   type StoredSummary,
   validateCheckpointRow,
-} from '../CheckpointStore.js'
+} from '../../src/CheckpointStore.js'
 
 // -------------------------------------------------------------------------------------
 // model

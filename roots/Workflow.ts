@@ -11,14 +11,14 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import { catchError, defer, filter, from, lastValueFrom, map, type Observable, of, scan, switchMap } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from '../src/CanoError.js'
+import type { Resources } from '../src/Resources.js'
+import { resumePoint } from '../src/Resume.js'
+import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
+import type { NoResources, ResourceRecord } from '../src/TaskContext.js'
+import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from '../src/WorkflowDefinition.js'
+import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
 import { type RunOptions, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
-import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from './CanoError.js'
-import type { Resources } from './Resources.js'
-import { resumePoint } from './Resume.js'
-import { initialRunState, reduceRunState, type RunState } from './RunState.js'
-import type { NoResources, ResourceRecord } from './TaskContext.js'
-import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from './WorkflowDefinition.js'
-import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from './WorkflowEvent.js'
 
 // -------------------------------------------------------------------------------------
 // model

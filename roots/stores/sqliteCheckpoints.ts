@@ -30,7 +30,7 @@ import * as E from 'fp-ts/lib/Either.js'
 
 import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
-import { CanoFailure, configurationError } from '../CanoError.js'
+import { CanoFailure, configurationError } from '../../src/CanoError.js'
 import {
   byWorkflowId,
   checkpointConflictError,
@@ -46,7 +46,7 @@ import {
   type StoredRow,
   type StoredSummary,
   validateCheckpointRow,
-} from '../CheckpointStore.js'
+} from '../../src/CheckpointStore.js'
 
 // -------------------------------------------------------------------------------------
 // model

@@ -21,6 +21,15 @@ import {
 import type { TestScheduler } from 'rxjs/testing'
 
 import {
+  createScheduler,
+  type FlowConfig,
+  type RunningScheduler,
+  type SchedulableWorkflow,
+  type ScheduledEvent,
+  type SchedulerOptions,
+} from '../../roots/Scheduler.js'
+import { workflow } from '../../roots/Workflow.js'
+import {
   cancelledError,
   type CanoError,
   CanoFailure,
@@ -33,16 +42,7 @@ import {
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { cron, every, type FlowInfo, initialFlowInfo, manual, type Schedule } from '../../src/Schedule.js'
-import {
-  createScheduler,
-  type FlowConfig,
-  type RunningScheduler,
-  type SchedulableWorkflow,
-  type ScheduledEvent,
-  type SchedulerOptions,
-} from '../../src/Scheduler.js'
 import { task } from '../../src/StateHandler.js'
-import { workflow } from '../../src/Workflow.js'
 import { isTerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 import { testScheduler } from '../helpers/marbles.js'

@@ -1,0 +1,266 @@
+/**
+ * cano-rx: the public surface, every symbol listed by name.
+ *
+ * @since 0.1.0
+ */
+export { CanoErrorCodec, Cause } from '../codecs/CanoError.js'
+export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
+export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
+export {
+  batch,
+  type BatchHandler,
+  type BatchOptions,
+  type BatchOutput,
+  type BatchProgress,
+  isBatchProgress,
+  type ItemContext,
+  itemErr,
+  itemOk,
+  type ItemResult,
+  validateBatch,
+} from '../src/Batch.js'
+export type { CanoError, CanoErrorTag } from '../src/CanoError.js'
+export {
+  cancelledError,
+  CanoFailure,
+  categoryOf,
+  checkpointStoreError,
+  circuitOpenError,
+  compensationFailedError,
+  configurationError,
+  decodeFailedError,
+  describeCanoError,
+  genericError,
+  hasTag,
+  isCanoError,
+  isCanoFailure,
+  isNonRetryable,
+  isRetryable,
+  matchCanoError,
+  NonRetryable,
+  nonRetryable,
+  orphanedCompensationError,
+  rateLimitedError,
+  resourceDuplicateKeyError,
+  resourceNotFoundError,
+  resourceTypeMismatchError,
+  retryExhaustedError,
+  storeError,
+  taskExecutionError,
+  timeoutError,
+  toCanoError,
+  workflowError,
+  workflowTimeoutError,
+  workflowVersionMismatchError,
+} from '../src/CanoError.js'
+export {
+  checkpointConflictError,
+  type CheckpointStore,
+  decodeCheckpointRow,
+  memoryCheckpoints,
+  validateCheckpointRow,
+} from '../src/CheckpointStore.js'
+export type {
+  CircuitBreaker,
+  CircuitBreakerLike,
+  CircuitBreakerOptions,
+  CircuitEvent,
+  CircuitPermit,
+  CircuitPolicy,
+  CircuitState,
+  CircuitTransition,
+  ClosedCircuit,
+  HalfOpenCircuit,
+  OpenCircuit,
+  PermitFailed,
+  PermitRequested,
+  PermitSucceeded,
+} from '../src/CircuitBreaker.js'
+export {
+  circuitTransition,
+  createCircuitBreaker,
+  defaultCircuitPolicy,
+  fromCircuitSnapshot,
+  isCircuitRejection,
+  toCircuitSnapshot,
+} from '../src/CircuitBreaker.js'
+export type { BaseOptions, HandlerBase } from '../src/HandlerBase.js'
+export type { Degraded, HealthStatus, Healthy, Unhealthy } from '../src/HealthStatus.js'
+export {
+  degraded,
+  healthy,
+  isHealthStatus,
+  isHealthy,
+  matchHealthStatus,
+  severityOf,
+  unhealthy,
+  worstHealth,
+} from '../src/HealthStatus.js'
+export { MemoryStore } from '../src/MemoryStore.js'
+export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome, PollOutput } from '../src/Poll.js'
+export { failFast, pending, poll, ready, retryOnError, validatePoll } from '../src/Poll.js'
+export type {
+  AcquireOptions,
+  LimiterRuntimeOptions,
+  LimiterSleep,
+  RateLimiter,
+  RateLimiterLike,
+  RateLimiterOptions,
+  RateTier,
+  RateTierStatus,
+  TokenBucketRate,
+  WindowedRateLimiterOptions,
+} from '../src/RateLimiter.js'
+export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../src/RateLimiter.js'
+export type {
+  FreshKey,
+  Guard,
+  LifecycleCheck,
+  Resource,
+  ResourceKey,
+  TeardownFailure,
+  ValidResources,
+  WithResource,
+} from '../src/Resources.js'
+export { isResources, Resources } from '../src/Resources.js'
+export type { Migrations, ResumePoint, RollbackPoint } from '../src/Resume.js'
+export { resumePoint } from '../src/Resume.js'
+export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
+export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
+export type { RunState, RunStatus } from '../src/RunState.js'
+export { initialRunState, reduceRunState } from '../src/RunState.js'
+export type {
+  CompensationEntry,
+  RollbackOutcome,
+  SagaHandler,
+  SagaOptions,
+  SagaOutput,
+  SagaResult,
+} from '../src/Saga.js'
+export { rollbackOutcome, saga, validateSaga } from '../src/Saga.js'
+export type {
+  BackoffOptions,
+  BackoffPolicy,
+  CronSchedule,
+  EverySchedule,
+  FlowBackoff,
+  FlowCompleted,
+  FlowIdle,
+  FlowInfo,
+  FlowRunning,
+  FlowStatus,
+  FlowTripped,
+  FlowUpdate,
+  IntervalMode,
+  ManualSchedule,
+  Schedule,
+} from '../src/Schedule.js'
+export {
+  backoffDelayMs,
+  backoffPolicy,
+  cron,
+  every,
+  flowInfoReducer,
+  initialFlowInfo,
+  isTripped,
+  manual,
+  nextCronMs,
+  nextFixedRateMs,
+  validateBackoffPolicy,
+  validateSchedule,
+} from '../src/Schedule.js'
+export type {
+  Branch,
+  BranchFn,
+  BranchOutput,
+  JoinDecision,
+  JoinProgress,
+  SplitBranch,
+  SplitHandler,
+  SplitOptions,
+} from '../src/Split.js'
+export { branch, decideJoin, joinFailure, JoinStrategy, requiredSuccesses, split, validateSplit } from '../src/Split.js'
+export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
+export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
+export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'
+export { router, task } from '../src/StateHandler.js'
+export { stateBuilders } from '../src/StateHandler.js'
+export type { StepOutcome, StepOutput, SteppedHandler, SteppedOptions } from '../src/Stepped.js'
+export { done, more, stepped, validateStepped } from '../src/Stepped.js'
+export {
+  type CloseReason,
+  continueStream,
+  stopStream,
+  stream,
+  StreamErrorPolicy,
+  type StreamHandler,
+  type StreamOptions,
+  type StreamPosition,
+  type StreamSource,
+  type StreamWindow,
+  validateStream,
+  type WindowContext,
+  type WindowOutput,
+  type WindowSignal,
+} from '../src/Stream.js'
+export type { ResolvedTaskConfig, TaskConfig } from '../src/TaskConfig.js'
+export { resolveTaskConfig, validateTaskConfig } from '../src/TaskConfig.js'
+export type { NoResources, ResourceRecord, TaskContext, TaskOutput } from '../src/TaskContext.js'
+export type { TimerHandler, TimerOptions, TimerWait } from '../src/Timer.js'
+export { timer, validateTimer, wakeAt } from '../src/Timer.js'
+export type { CompiledState, CompiledWorkflow, WorkflowDefinition } from '../src/WorkflowDefinition.js'
+export type { StateHandlers } from '../src/WorkflowDefinition.js'
+export { compileWorkflow } from '../src/WorkflowDefinition.js'
+export type {
+  AttemptFailed,
+  CircuitRejected,
+  CursorAdvanced,
+  EventBase,
+  ObserverFailed,
+  Progress,
+  RetryScheduled,
+  RunCancelled,
+  RunCompleted,
+  RunFailed,
+  RunStarted,
+  RunTimedOut,
+  StateEntered,
+  TaskFailed,
+  TaskStarted,
+  TaskSucceeded,
+  TerminalEvent,
+  TimerArmed,
+  WorkflowEvent,
+} from '../src/WorkflowEvent.js'
+export type { CheckpointAppended, RunResumed, SplitBranchSettled, WindowFlushed } from '../src/WorkflowEvent.js'
+export type { Compensated, CompensationFailed, CompensationStarted } from '../src/WorkflowEvent.js'
+export { isTerminalEvent } from '../src/WorkflowEvent.js'
+export type { WorkflowObserver } from '../src/WorkflowObserver.js'
+export { notifyObserver } from '../src/WorkflowObserver.js'
+export { fromTaskOutput } from '../streams/fromTaskOutput.js'
+export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
+export { retryWithBackoff } from '../streams/retryWithBackoff.js'
+export type { RunOptions } from '../streams/runWorkflow.js'
+export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
+export { timeoutAttempt } from '../streams/timeoutAttempt.js'
+export type {
+  FlowConfig,
+  FlowTeardownFailure,
+  OverlapPolicy,
+  RunningScheduler,
+  SchedulableWorkflow,
+  ScheduledEvent,
+  Scheduler,
+  SchedulerOptions,
+  StopOptions,
+  StopResult,
+} from './Scheduler.js'
+export { createScheduler } from './Scheduler.js'
+export {
+  postgresCheckpoints,
+  type PostgresCheckpointsOptions,
+  type PostgresPool,
+} from './stores/postgresCheckpoints.js'
+export { sqliteCheckpoints, type SqliteCheckpointsOptions } from './stores/sqliteCheckpoints.js'
+export type { Workflow } from './Workflow.js'
+export { workflow } from './Workflow.js'
