@@ -10,7 +10,8 @@
  * - `kind` says what the row records (`StateEntry` before a state's task runs, `CompensationCompletion`
  *   with a saga output, `StepCursor` after each `more`, and the cano-rx additions for durable timers,
  *   stream windows and rollback markers).
- * - `payload` is a JSON value (a cursor, a saga output, a timer deadline) or `null`.
+ * - `payload` is typed by `kind` ({@link CheckpointPayloads}): `null` or a JSON object for most kinds
+ *   (a cursor, a timer deadline, a stream position, an encoded error), any JSON value for a saga output.
  * - `version` is the workflow definition's version, `at` the wall-clock time in epoch milliseconds.
  *
  * Strings must be portable across every adapter: no NUL character and no unpaired UTF-16 surrogate
@@ -366,16 +367,15 @@ const EncodedError: t.Type<EncodedCanoError, EncodedCanoError> = new t.Type<
 )
 
 /** The payload codec of each row kind (payloads are checked as {@link JsonValue} first). */
-const payloadCodecs: { readonly [K in CheckpointKind]: t.Type<CheckpointPayloads[K], CheckpointPayloads[K]> } =
-  {
-    StateEntry: StateEntryPayload,
-    CompensationCompletion: JsonValue,
-    StepCursor: Cursor,
-    TimerArmed: Timer,
-    StreamWindow: StreamPosition,
-    RollbackStarted: EncodedError,
-    CompensationDone: CompensationDonePayload,
-  }
+const payloadCodecs: { readonly [K in CheckpointKind]: t.Type<CheckpointPayloads[K], CheckpointPayloads[K]> } = {
+  StateEntry: StateEntryPayload,
+  CompensationCompletion: JsonValue,
+  StepCursor: Cursor,
+  TimerArmed: Timer,
+  StreamWindow: StreamPosition,
+  RollbackStarted: EncodedError,
+  CompensationDone: CompensationDonePayload,
+}
 
 // -------------------------------------------------------------------------------------
 // rows
@@ -449,11 +449,7 @@ export type CheckpointRow = { readonly [K in CheckpointKind]: CheckpointRowOf<K>
  * @category codecs
  * @since 0.1.0
  */
-export const CheckpointRow: t.Type<CheckpointRow, CheckpointRow> = new t.Type<
-  CheckpointRow,
-  CheckpointRow,
-  unknown
->(
+export const CheckpointRow: t.Type<CheckpointRow, CheckpointRow> = new t.Type<CheckpointRow, CheckpointRow, unknown>(
   'CheckpointRow',
   (u): u is CheckpointRow => Envelope.is(u) && payloadCodecs[u.kind].is(u.payload),
   (u, c) => {
