@@ -131,6 +131,7 @@ const RESOLVED: Promise<void> = /*#__PURE__*/ Promise.resolve()
 class TieredLimiter implements RateLimiter {
   readonly waits: boolean
   readonly #limiter: LimiterSpec
+  readonly #specs: LimiterSpec['specs']
   readonly #states: TierState[]
   readonly #scheduler: SchedulerLike
   readonly #queue: Waiter[] = []
@@ -145,6 +146,7 @@ class TieredLimiter implements RateLimiter {
 
   constructor(limiter: LimiterSpec, runtime: LimiterRuntimeOptions) {
     this.#limiter = limiter
+    this.#specs = limiter.specs
     this.#scheduler = runtime.scheduler ?? asyncScheduler
     this.waits = runtime.waits ?? true
     const now = this.#scheduler.now()
@@ -157,7 +159,7 @@ class TieredLimiter implements RateLimiter {
 
   status(): ReadonlyArray<RateTierStatus> {
     this.#refresh(this.#scheduler.now())
-    return this.#limiter.specs.map((spec, i) => ({
+    return this.#specs.map((spec, i) => ({
       name: spec.name,
       available: this.#states[i]?.available ?? 0,
       capacity: spec.capacity,
@@ -238,7 +240,7 @@ class TieredLimiter implements RateLimiter {
   }
 
   #refresh(now: number): void {
-    const specs = this.#limiter.specs
+    const specs = this.#specs
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i]
       const state = this.#states[i]
@@ -249,7 +251,7 @@ class TieredLimiter implements RateLimiter {
   /** The longest wait over the tiers for `cost` (0 when every tier can serve it now). */
   #waitMs(cost: number, now: number): number {
     let wait = 0
-    const specs = this.#limiter.specs
+    const specs = this.#specs
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i]
       const state = this.#states[i]
@@ -261,7 +263,7 @@ class TieredLimiter implements RateLimiter {
   }
 
   #take(cost: number): void {
-    const specs = this.#limiter.specs
+    const specs = this.#specs
     for (let i = 0; i < specs.length; i++) {
       const spec = specs[i]
       const state = this.#states[i]
@@ -271,7 +273,7 @@ class TieredLimiter implements RateLimiter {
 
   /** The `RateLimited` error for `amount` (queued callers included): the tier with the longest wait. */
   #limited(amount: number, now: number): RateLimited {
-    const specs = this.#limiter.specs
+    const specs = this.#specs
     let worst = specs[0]
     let wait = 0
     for (let i = 0; i < specs.length; i++) {

@@ -4,7 +4,11 @@ import * as E from 'fp-ts/lib/Either.js'
 import type { CanoError, RateLimited } from '../../codecs/CanoError.js'
 import { isCanoFailure } from '../../src/CanoError.js'
 import type { RateLimiter, RateTier } from '../../src/RateLimiter.js'
-import { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../../streams/createRateLimiter.js'
+import {
+  createMultiRateLimiter,
+  createRateLimiter,
+  createWindowedRateLimiter,
+} from '../../streams/createRateLimiter.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 import { createVirtualClock, flushMicrotasks, type VirtualClock } from '../helpers/virtualClock.js'
 
