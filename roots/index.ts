@@ -4,6 +4,17 @@
  * @since 0.1.0
  */
 export { CanoErrorCodec, Cause } from '../codecs/CanoError.js'
+export type {
+  CheckpointPayloads,
+  CheckpointRowOf,
+  CompensationDonePayload,
+  CursorPayload,
+  EncodedCanoError,
+  StateEntryPayload,
+  StreamPayload,
+  SupersedesPayload,
+  TimerPayload,
+} from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 export {
@@ -120,7 +131,14 @@ export type {
   WithResource,
 } from '../src/Resources.js'
 export { isResources, Resources } from '../src/Resources.js'
-export type { Migrations, ResumePoint, RollbackPoint } from '../src/Resume.js'
+export type {
+  Continuation,
+  Migrations,
+  ResumePoint,
+  ResumeRollback,
+  ResumeState,
+  RollbackPoint,
+} from '../src/Resume.js'
 export { resumePoint } from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
