@@ -73,7 +73,8 @@ export class VirtualClock extends VirtualTimeScheduler {
     this.actions.shift()
     this.frame = Math.max(this.frame, action.delay)
     const error: unknown = action.execute(action.state, action.delay)
-    if (error !== undefined) throw error
+    if (error !== undefined)
+      throw error instanceof Error ? error : new Error('a scheduled action threw', { cause: error })
     return true
   }
 }
