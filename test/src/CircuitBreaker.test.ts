@@ -142,6 +142,16 @@ describe('createCircuitBreaker', () => {
     expect(() => createCircuitBreaker({ failureThreshold: 0 })).to.throw(CanoFailure, /failureThreshold/)
   })
 
+  it('reads the default scheduler, asyncScheduler, whose clock is Date.now(): a deadline is wall-clock time', () => {
+    const before = Date.now()
+    const b = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 })
+    failTimes(b, 1)
+    const after = Date.now()
+    const state = b.state
+    if (state._tag !== 'Open') throw new Error(`expected Open, got ${state._tag}`)
+    expect(state.untilMs).to.be.within(before + 1_000, after + 1_000)
+  })
+
   it('starts from a snapshot: an open breaker stays open until its deadline', () => {
     const clock = createVirtualClock(1_000)
     const b = createCircuitBreaker({}, { scheduler: clock, snapshot: { _tag: 'Open', epoch: 7, untilMs: 5_000 } })
