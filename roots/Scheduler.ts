@@ -45,23 +45,12 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import { type BackoffOptions, type BackoffPolicy, backoffPolicy, validateBackoffPolicy } from '../src/BackoffPolicy.js'
 import { cancelledError, CanoFailure, configurationError, toCanoError, workflowError } from '../src/CanoError.js'
+import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../src/FlowInfo.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import type { TeardownFailure } from '../src/Resources.js'
-import {
-  type BackoffOptions,
-  type BackoffPolicy,
-  backoffPolicy,
-  type FlowInfo,
-  flowInfoReducer,
-  type FlowUpdate,
-  initialFlowInfo,
-  nextCronMs,
-  nextFixedRateMs,
-  type Schedule,
-  validateBackoffPolicy,
-  validateSchedule,
-} from '../src/Schedule.js'
+import { nextCronMs, nextFixedRateMs, type Schedule, validateSchedule } from '../src/Schedule.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { RunOptions } from '../streams/runWorkflow.js'
 import { fixedDelayTicks, tickTimes, waitUntil } from '../streams/scheduleTicks.js'

@@ -3,13 +3,15 @@
  * pure maths (no timers): `maxAttempts(mode)` and `retryDelayMs(mode, retryIndex, random)` are what
  * the `retryWithBackoff` operator schedules.
  *
- * Formulas follow cano 0.12 (reference 2.3) with one deliberate difference: jitter is applied
- * **before** the cap, so a delay never exceeds `maxDelayMs`.
+ * Formulas follow cano 0.12 with one deliberate difference: jitter is applied **before** the cap, so a
+ * delay never exceeds `maxDelayMs`. The exponential formula is shared with `backoffDelayMs`
+ * (`src/internal/exponentialDelayMs.ts`).
  *
  * @since 0.1.0
  */
 import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
+import { exponentialDelayMs } from './internal/exponentialDelayMs.js'
 import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
@@ -168,12 +170,7 @@ export const retryDelayMs = (
       return retryIndex < mode.retries ? Math.trunc(mode.delayMs) : undefined
     case 'Exponential': {
       if (retryIndex >= mode.maxRetries) return undefined
-      const raw = mode.baseDelayMs * Math.pow(mode.multiplier, retryIndex)
-      const factor = mode.jitter === 0 ? 1 : 1 + mode.jitter * (2 * random() - 1)
-      // a 0 ms base or a 0 jitter factor waits 0 ms even once multiplier^i overflows (0 * Infinity is NaN)
-      const jittered = mode.baseDelayMs === 0 || factor === 0 ? 0 : raw * factor
-      const capped = Math.min(mode.maxDelayMs, Number.isNaN(jittered) ? mode.maxDelayMs : jittered)
-      return Math.max(0, Math.trunc(capped))
+      return exponentialDelayMs(mode.baseDelayMs, mode.multiplier, retryIndex, mode.maxDelayMs, mode.jitter, random)
     }
   }
 }
