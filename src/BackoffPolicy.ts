@@ -7,11 +7,12 @@
  *
  * @since 0.1.0
  */
+import * as t from 'io-ts'
+
 import type { Configuration } from '../codecs/CanoError.js'
-import { configurationError } from './CanoError.js'
-import { describeValue } from './internal/describeValue.js'
+import { Jitter, Multiplier, NonNegativeInteger, TimerDelay } from '../codecs/Config.js'
+import { checkConfig } from './internal/checkConfig.js'
 import { exponentialDelayMs } from './internal/exponentialDelayMs.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -149,6 +150,9 @@ export const backoffDelayMs = (policy: BackoffPolicy, streak: number, random: ()
 // validation
 // -------------------------------------------------------------------------------------
 
+/** `undefined` (never trips) or a count. */
+const STREAK_LIMIT = t.union([t.undefined, NonNegativeInteger], 'undefined or a non-negative integer')
+
 /**
  * Checks a {@link BackoffPolicy}: `initialMs` and `maxDelayMs` finite in [0, 2^31-1], `multiplier`
  * finite and ≥ 1, `jitter` in [0, 1], `streakLimit` `undefined` or a non-negative integer. Returns the
@@ -166,20 +170,13 @@ export const backoffDelayMs = (policy: BackoffPolicy, streak: number, random: ()
  * @since 0.1.0
  */
 export const validateBackoffPolicy = (policy: BackoffPolicy, where: string): Configuration | undefined => {
-  const bad = (field: string, rule: string, value: unknown): Configuration =>
-    configurationError(`${where}: backoff.${field} must be ${rule}, got ${describeValue(value)}`)
-  const isDelay = (n: unknown): boolean => typeof n === 'number' && n >= 0 && n <= MAX_TIMER_MS
-  if (!isDelay(policy.initialMs)) return bad('initialMs', `a finite number in [0, ${MAX_TIMER_MS}]`, policy.initialMs)
-  if (typeof policy.multiplier !== 'number' || !Number.isFinite(policy.multiplier) || policy.multiplier < 1)
-    return bad('multiplier', 'a finite number >= 1', policy.multiplier)
-  if (!isDelay(policy.maxDelayMs))
-    return bad('maxDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, policy.maxDelayMs)
-  if (typeof policy.jitter !== 'number' || !(policy.jitter >= 0 && policy.jitter <= 1))
-    return bad('jitter', 'a number in [0, 1]', policy.jitter)
-  if (
-    policy.streakLimit !== undefined &&
-    (typeof policy.streakLimit !== 'number' || !Number.isSafeInteger(policy.streakLimit) || policy.streakLimit < 0)
+  const field = <A>(codec: t.Type<A, unknown>, name: string, value: unknown): Configuration | undefined =>
+    checkConfig(codec, value, `${where}: backoff.${name}`)
+  return (
+    field(TimerDelay, 'initialMs', policy.initialMs) ??
+    field(Multiplier, 'multiplier', policy.multiplier) ??
+    field(TimerDelay, 'maxDelayMs', policy.maxDelayMs) ??
+    field(Jitter, 'jitter', policy.jitter) ??
+    field(STREAK_LIMIT, 'streakLimit', policy.streakLimit)
   )
-    return bad('streakLimit', 'undefined or a non-negative integer', policy.streakLimit)
-  return undefined
 }

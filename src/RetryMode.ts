@@ -9,10 +9,13 @@
  *
  * @since 0.1.0
  */
+import type * as t from 'io-ts'
+
 import type { Configuration } from '../codecs/CanoError.js'
+import { Jitter, Multiplier, NonNegativeInteger, TimerDelay } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
+import { checkConfig } from './internal/checkConfig.js'
 import { exponentialDelayMs } from './internal/exponentialDelayMs.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -179,9 +182,6 @@ export const retryDelayMs = (
 // validation
 // -------------------------------------------------------------------------------------
 
-const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
-const isDelay = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= MAX_TIMER_MS
-
 /**
  * Checks a {@link RetryMode}: counts are non-negative safe integers, delays finite, non-negative and
  * at most 2^31-1 ms, `multiplier` finite and ≥ 1, `jitter` in [0, 1]. Returns the `Configuration`
@@ -199,26 +199,21 @@ const isDelay = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= MAX
  * @since 0.1.0
  */
 export const validateRetryMode = (mode: RetryMode, where: string): Configuration | undefined => {
-  const bad = (field: string, rule: string, value: unknown): Configuration =>
-    configurationError(`${where}: retry.${field} must be ${rule}, got ${String(value)}`)
+  const field = <A>(codec: t.Type<A, unknown>, name: string, value: unknown): Configuration | undefined =>
+    checkConfig(codec, value, `${where}: retry.${name}`, String)
   switch (mode._tag) {
     case 'None':
       return undefined
     case 'Fixed':
-      if (!isCount(mode.retries)) return bad('retries', 'a non-negative integer', mode.retries)
-      if (!isDelay(mode.delayMs)) return bad('delayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.delayMs)
-      return undefined
+      return field(NonNegativeInteger, 'retries', mode.retries) ?? field(TimerDelay, 'delayMs', mode.delayMs)
     case 'Exponential':
-      if (!isCount(mode.maxRetries)) return bad('maxRetries', 'a non-negative integer', mode.maxRetries)
-      if (!isDelay(mode.baseDelayMs))
-        return bad('baseDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.baseDelayMs)
-      if (!isDelay(mode.maxDelayMs))
-        return bad('maxDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.maxDelayMs)
-      if (!Number.isFinite(mode.multiplier) || mode.multiplier < 1)
-        return bad('multiplier', 'a finite number >= 1', mode.multiplier)
-      if (!Number.isFinite(mode.jitter) || mode.jitter < 0 || mode.jitter > 1)
-        return bad('jitter', 'a number in [0, 1]', mode.jitter)
-      return undefined
+      return (
+        field(NonNegativeInteger, 'maxRetries', mode.maxRetries) ??
+        field(TimerDelay, 'baseDelayMs', mode.baseDelayMs) ??
+        field(TimerDelay, 'maxDelayMs', mode.maxDelayMs) ??
+        field(Multiplier, 'multiplier', mode.multiplier) ??
+        field(Jitter, 'jitter', mode.jitter)
+      )
     default:
       return configurationError(`${where}: retry is not a RetryMode (use RetryMode.none/fixed/exponential)`)
   }

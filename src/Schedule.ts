@@ -13,9 +13,10 @@
 import { Cron } from 'croner'
 
 import type { Configuration } from '../codecs/CanoError.js'
+import { TimerDuration } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
+import { checkConfig } from './internal/checkConfig.js'
 import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -255,16 +256,15 @@ export const validateSchedule = (schedule: Schedule, where: string): Configurati
   if (typeof s !== 'object' || s === null)
     return configurationError(`${where}: schedule must be built with every(), cron() or manual()`)
   switch (schedule._tag) {
-    case 'Every':
-      if (typeof schedule.intervalMs !== 'number' || !(schedule.intervalMs > 0) || schedule.intervalMs > MAX_TIMER_MS)
-        return configurationError(
-          `${where}: schedule.intervalMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${describeValue(schedule.intervalMs)}`,
-        )
+    case 'Every': {
+      const interval = checkConfig(TimerDuration, schedule.intervalMs, `${where}: schedule.intervalMs`)
+      if (interval !== undefined) return interval
       if (!INTERVAL_MODES.has(schedule.mode))
         return configurationError(
           `${where}: schedule.mode must be 'fixedDelay' or 'fixedRate', got ${describeValue(schedule.mode)}`,
         )
       return undefined
+    }
     case 'Cron': {
       if (typeof schedule.timezone !== 'string' || !isTimeZone(schedule.timezone))
         return configurationError(

@@ -17,10 +17,11 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type { Observable } from 'rxjs'
 
 import type { Configuration } from '../codecs/CanoError.js'
+import { integerIn, optional, Percentage, PositiveInteger, TimerDuration } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import type { HandlerBase } from './HandlerBase.js'
+import { checkConfig } from './internal/checkConfig.js'
 import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
 import type { JoinStrategy } from './JoinStrategy.js'
 import type { TaskConfig } from './TaskConfig.js'
 import { validateTaskConfig } from './TaskConfig.js'
@@ -240,22 +241,34 @@ export const validateSplit = (
     return configurationError(`${where}: strategy must be a JoinStrategy (JoinStrategy.all(), any(), quorum(n), …)`)
   const strategy = h.strategy
   switch (strategy._tag) {
-    case 'Quorum':
-      if (!Number.isSafeInteger(strategy.n) || strategy.n < 1 || strategy.n > count)
-        return configurationError(
-          `${where}: quorum(n) needs an integer n in [1, ${count}] (the branch count), got ${String(strategy.n)}`,
-        )
+    case 'Quorum': {
+      const quorum = checkConfig(
+        integerIn(1, count),
+        strategy.n,
+        (n) => `${where}: quorum(n) needs an integer n in [1, ${count}] (the branch count), got ${String(n)}`,
+      )
+      if (quorum !== undefined) return quorum
       break
-    case 'Percentage':
-      if (typeof strategy.p !== 'number' || !(strategy.p > 0 && strategy.p <= 1))
-        return configurationError(`${where}: percentage(p) needs p in (0, 1], got ${String(strategy.p)}`)
+    }
+    case 'Percentage': {
+      const percentage = checkConfig(
+        Percentage,
+        strategy.p,
+        (p) => `${where}: percentage(p) needs p in (0, 1], got ${String(p)}`,
+      )
+      if (percentage !== undefined) return percentage
       break
-    case 'PartialResults':
-      if (!Number.isSafeInteger(strategy.min) || strategy.min < 0 || strategy.min > count)
-        return configurationError(
-          `${where}: partialResults(min) needs an integer min in [0, ${count}] (the branch count), got ${String(strategy.min)}`,
-        )
+    }
+    case 'PartialResults': {
+      const partial = checkConfig(
+        integerIn(0, count),
+        strategy.min,
+        (min) =>
+          `${where}: partialResults(min) needs an integer min in [0, ${count}] (the branch count), got ${String(min)}`,
+      )
+      if (partial !== undefined) return partial
       break
+    }
     case 'PartialTimeout':
       if (h.timeoutMs === undefined)
         return configurationError(`${where}: partialTimeout() needs timeoutMs (it proceeds at the deadline)`)
@@ -267,14 +280,10 @@ export const validateSplit = (
     case 'All':
       break
   }
-  const t: unknown = h.timeoutMs
-  if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMER_MS))
-    return configurationError(
-      `${where}: timeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${describeValue(t)}`,
-    )
-  const b: unknown = h.bulkhead
-  if (b !== undefined && (typeof b !== 'number' || !Number.isSafeInteger(b) || b < 1))
-    return configurationError(`${where}: bulkhead must be a positive integer, got ${describeValue(b)}`)
+  const limits =
+    checkConfig(optional(TimerDuration), h.timeoutMs, `${where}: timeoutMs`) ??
+    checkConfig(optional(PositiveInteger), h.bulkhead, `${where}: bulkhead`)
+  if (limits !== undefined) return limits
   const join: unknown = h.join
   if (typeof join !== 'string' || !isKnownState(join))
     return configurationError(`${where}: join state ${describeValue(join)} is neither a state nor an exit`)

@@ -30,6 +30,7 @@ import * as E from 'fp-ts/lib/Either.js'
 
 import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
+import { NonNegativeInteger } from '../../codecs/Config.js'
 import { CanoFailure, configurationError } from '../../src/CanoError.js'
 import {
   byWorkflowId,
@@ -45,6 +46,7 @@ import {
   type StoredSummary,
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
+import { checkConfig } from '../../src/internal/checkConfig.js'
 import { connectionShell, loadPeer } from './internal/connectionShell.js'
 import { groupCommitQueue } from './internal/groupCommitQueue.js'
 
@@ -156,12 +158,8 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
         `sqliteCheckpoints: synchronous must be 'FULL', 'NORMAL' or 'OFF', got ${synchronous as string}`,
       ),
     )
-  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
-    throw new CanoFailure(
-      configurationError(
-        `sqliteCheckpoints: busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`,
-      ),
-    )
+  const busyTimeout = checkConfig(NonNegativeInteger, busyTimeoutMs, 'sqliteCheckpoints: busyTimeoutMs', String)
+  if (busyTimeout !== undefined) throw new CanoFailure(busyTimeout)
   if (typeof path !== 'string' || path === '')
     throw new CanoFailure(configurationError('sqliteCheckpoints: path must be a non-empty file path'))
 
