@@ -228,7 +228,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
     return p
   }
 
-  /** The pool with the schema in place; the first call creates them (and a failed attempt is retried). */
+  /** `shell.connect()` is the pool with the schema in place: the first call creates them, a failed attempt is retried. */
   const shell = connectionShell(ADAPTER, open)
 
   // --- writes ------------------------------------------------------------------------
