@@ -31,14 +31,15 @@
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
+import type * as t from 'io-ts'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
 import type { Observable, SchedulerLike } from 'rxjs'
 
 import type { CircuitOpen } from '../codecs/CanoError.js'
 import { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
-import { CanoFailure, circuitOpenError, configurationError, decodeFailedError } from './CanoError.js'
-import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { Count, TimerDuration } from '../codecs/Config.js'
+import { CanoFailure, circuitOpenError, decodeFailedError } from './CanoError.js'
+import { checkConfig } from './internal/checkConfig.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -503,23 +504,21 @@ export const fromCircuitSnapshot = (snapshot: CircuitSnapshot): CircuitState => 
 // internal
 // -------------------------------------------------------------------------------------
 
-const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_TIMER_MS
-const isTimeout = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0 && u <= MAX_TIMER_MS
-
 /**
  * @internal Merges the defaults into `overrides` and validates; throws a `CanoFailure(Configuration)` naming
  * the field and value. Used by `createCircuitBreaker` (streams/createCircuitBreaker.ts).
  */
 export const resolveCircuitPolicy = (overrides: Partial<CircuitPolicy>): CircuitPolicy => {
   const merged: Record<keyof CircuitPolicy, unknown> = { ...defaultCircuitPolicy, ...overrides }
-  const bad = (field: keyof CircuitPolicy, rule: string): CanoFailure =>
-    new CanoFailure(
-      configurationError(`circuit breaker: ${field} must be ${rule}, got ${describeValue(merged[field])}`),
-    )
-  const { failureThreshold, resetTimeoutMs, halfOpenMaxCalls } = merged
-  if (!isCount(failureThreshold)) throw bad('failureThreshold', `an integer in [1, ${MAX_TIMER_MS}]`)
-  if (!isTimeout(resetTimeoutMs)) throw bad('resetTimeoutMs', `a finite number in (0, ${MAX_TIMER_MS}]`)
-  if (!isCount(halfOpenMaxCalls)) throw bad('halfOpenMaxCalls', `an integer in [1, ${MAX_TIMER_MS}]`)
+  const check = <A>(codec: t.Type<A, unknown>, field: keyof CircuitPolicy): A => {
+    const value = merged[field]
+    const error = checkConfig(codec, value, `circuit breaker: ${field}`)
+    if (error !== undefined) throw new CanoFailure(error)
+    return value as A
+  }
+  const failureThreshold = check(Count, 'failureThreshold')
+  const resetTimeoutMs = check(TimerDuration, 'resetTimeoutMs')
+  const halfOpenMaxCalls = check(Count, 'halfOpenMaxCalls')
   return Object.freeze({ failureThreshold, resetTimeoutMs, halfOpenMaxCalls })
 }
 

@@ -26,12 +26,13 @@
  * @since 0.1.0
  */
 import type * as E from 'fp-ts/lib/Either.js'
+import type * as t from 'io-ts'
 import type { SchedulerLike } from 'rxjs'
 
 import type { RateLimited } from '../codecs/CanoError.js'
+import { Count, NonNegativeFinite, PositiveFinite, TimerDuration } from '../codecs/Config.js'
 import { CanoFailure, configurationError } from './CanoError.js'
 import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -293,11 +294,6 @@ export const tierTake = (s: TierState, amount: number): TierState => ({
 // internal: validation
 // -------------------------------------------------------------------------------------
 
-export const isPositive = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0
-const isNonNegative = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u >= 0
-const isPeriod = (u: unknown): u is number => isPositive(u) && u <= MAX_TIMER_MS
-const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_TIMER_MS
-
 /** @internal `CanoFailure(Configuration)` with `where: field must be rule, got value`. */
 export const invalidFailure = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
   new CanoFailure(configurationError(`${where}: ${field} must be ${rule}, got ${describeValue(value)}`))
@@ -306,6 +302,10 @@ export const invalidFailure = (where: string, field: string, rule: string, value
 const invalid = (where: string, field: string, rule: string, value: unknown): never => {
   throw invalidFailure(where, field, rule, value)
 }
+
+/** @internal `value` when `codec` accepts it; otherwise throws {@link invalidFailure} with the codec's rule. */
+const checked = <A>(codec: t.Type<A, unknown>, where: string, field: string, value: unknown): A =>
+  codec.is(value) ? value : invalid(where, field, codec.name, value)
 
 const checkName = (where: string, name: unknown): string =>
   typeof name === 'string' && name.length > 0 ? name : invalid(where, 'name', 'a non-empty string', name)
@@ -330,18 +330,16 @@ const bucketSpec = (
   burst: unknown,
   weight: unknown,
 ): TierSpec => {
-  if (!isPositive(tokens)) return invalid(where, tokensField, 'a positive finite number', tokens)
-  if (!isPeriod(perMs)) return invalid(where, 'perMs', `a finite number in (0, ${MAX_TIMER_MS}]`, perMs)
-  const b = burst ?? 0
-  if (!isNonNegative(b)) return invalid(where, 'burst', 'a non-negative finite number', burst)
-  const w = weight ?? 1
-  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
+  const perPeriod = checked(PositiveFinite, where, tokensField, tokens)
+  const period = checked(TimerDuration, where, 'perMs', perMs)
+  const b = burst === undefined ? 0 : checked(NonNegativeFinite, where, 'burst', burst)
+  const w = weight === undefined ? 1 : checked(PositiveFinite, where, 'weight', weight)
   return checkCapacity(where, {
     name,
     kind: 'tokenBucket',
-    capacity: tokens + b,
-    perMs,
-    refillPerMs: tokens / perMs,
+    capacity: perPeriod + b,
+    perMs: period,
+    refillPerMs: perPeriod / period,
     weight: w,
   })
 }
@@ -354,11 +352,10 @@ const windowSpec = (
   perMsField: string,
   weight: unknown,
 ): TierSpec => {
-  if (!isCount(limit)) return invalid(where, 'limit', `an integer in [1, ${MAX_TIMER_MS}]`, limit)
-  if (!isPeriod(perMs)) return invalid(where, perMsField, `a finite number in (0, ${MAX_TIMER_MS}]`, perMs)
-  const w = weight ?? 1
-  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
-  return checkCapacity(where, { name, kind: 'fixedWindow', capacity: limit, perMs, refillPerMs: 0, weight: w })
+  const l = checked(Count, where, 'limit', limit)
+  const period = checked(TimerDuration, where, perMsField, perMs)
+  const w = weight === undefined ? 1 : checked(PositiveFinite, where, 'weight', weight)
+  return checkCapacity(where, { name, kind: 'fixedWindow', capacity: l, perMs: period, refillPerMs: 0, weight: w })
 }
 
 /** @internal A limiter's validated tiers, and the name its `Configuration` errors start with. */
@@ -414,7 +411,7 @@ export const multiRateLimiterSpec = (tiers: ReadonlyArray<RateTier>): LimiterSpe
  * tier's capacity (`undefined` for a valid cost).
  */
 export const costError = (limiter: LimiterSpec, cost: unknown): CanoFailure | undefined => {
-  if (!isPositive(cost)) return invalidFailure(limiter.where, 'cost', 'a positive finite number', cost)
+  if (!PositiveFinite.is(cost)) return invalidFailure(limiter.where, 'cost', PositiveFinite.name, cost)
   for (const spec of limiter.specs) {
     if (cost * spec.weight > spec.capacity + EPSILON) {
       const weighted = spec.weight === 1 ? '' : ` divided by its weight ${describeValue(spec.weight)}`
