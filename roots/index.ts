@@ -17,6 +17,8 @@ export type {
 } from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
+export type { BackoffOptions, BackoffPolicy } from '../src/BackoffPolicy.js'
+export { backoffDelayMs, backoffPolicy, isTripped, validateBackoffPolicy } from '../src/BackoffPolicy.js'
 export {
   batch,
   type BatchHandler,
@@ -89,12 +91,22 @@ export type {
 } from '../src/CircuitBreaker.js'
 export {
   circuitTransition,
-  createCircuitBreaker,
   defaultCircuitPolicy,
   fromCircuitSnapshot,
   isCircuitRejection,
   toCircuitSnapshot,
 } from '../src/CircuitBreaker.js'
+export type {
+  FlowBackoff,
+  FlowCompleted,
+  FlowIdle,
+  FlowInfo,
+  FlowRunning,
+  FlowStatus,
+  FlowTripped,
+  FlowUpdate,
+} from '../src/FlowInfo.js'
+export { flowInfoReducer, initialFlowInfo } from '../src/FlowInfo.js'
 export type { BaseOptions, HandlerBase } from '../src/HandlerBase.js'
 export type { Degraded, HealthStatus, Healthy, Unhealthy } from '../src/HealthStatus.js'
 export {
@@ -107,13 +119,14 @@ export {
   unhealthy,
   worstHealth,
 } from '../src/HealthStatus.js'
+export type { JoinDecision, JoinProgress } from '../src/JoinStrategy.js'
+export { decideJoin, joinFailure, JoinStrategy, requiredSuccesses } from '../src/JoinStrategy.js'
 export { MemoryStore } from '../src/MemoryStore.js'
 export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome, PollOutput } from '../src/Poll.js'
 export { failFast, pending, poll, ready, retryOnError, validatePoll } from '../src/Poll.js'
 export type {
   AcquireOptions,
   LimiterRuntimeOptions,
-  LimiterSleep,
   RateLimiter,
   RateLimiterLike,
   RateLimiterOptions,
@@ -122,7 +135,6 @@ export type {
   TokenBucketRate,
   WindowedRateLimiterOptions,
 } from '../src/RateLimiter.js'
-export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../src/RateLimiter.js'
 export type {
   FreshKey,
   Guard,
@@ -156,48 +168,10 @@ export type {
   SagaResult,
 } from '../src/Saga.js'
 export { rollbackOutcome, saga, validateSaga } from '../src/Saga.js'
-export type {
-  BackoffOptions,
-  BackoffPolicy,
-  CronSchedule,
-  EverySchedule,
-  FlowBackoff,
-  FlowCompleted,
-  FlowIdle,
-  FlowInfo,
-  FlowRunning,
-  FlowStatus,
-  FlowTripped,
-  FlowUpdate,
-  IntervalMode,
-  ManualSchedule,
-  Schedule,
-} from '../src/Schedule.js'
-export {
-  backoffDelayMs,
-  backoffPolicy,
-  cron,
-  every,
-  flowInfoReducer,
-  initialFlowInfo,
-  isTripped,
-  manual,
-  nextCronMs,
-  nextFixedRateMs,
-  validateBackoffPolicy,
-  validateSchedule,
-} from '../src/Schedule.js'
-export type {
-  Branch,
-  BranchFn,
-  BranchOutput,
-  JoinDecision,
-  JoinProgress,
-  SplitBranch,
-  SplitHandler,
-  SplitOptions,
-} from '../src/Split.js'
-export { branch, decideJoin, joinFailure, JoinStrategy, requiredSuccesses, split, validateSplit } from '../src/Split.js'
+export type { CronSchedule, EverySchedule, IntervalMode, ManualSchedule, Schedule } from '../src/Schedule.js'
+export { cron, every, manual, nextCronMs, nextFixedRateMs, validateSchedule } from '../src/Schedule.js'
+export type { Branch, BranchFn, BranchOutput, SplitBranch, SplitHandler, SplitOptions } from '../src/Split.js'
+export { branch, split, validateSplit } from '../src/Split.js'
 export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
 export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'
@@ -255,6 +229,8 @@ export type { Compensated, CompensationFailed, CompensationStarted } from '../sr
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
 export { notifyObserver } from '../src/WorkflowObserver.js'
+export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
+export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
 export { fromTaskOutput } from '../streams/fromTaskOutput.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
