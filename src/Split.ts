@@ -13,9 +13,6 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import type { Observable } from 'rxjs'
-
 import type { CanoError, Configuration, Workflow } from '../codecs/CanoError.js'
 import { configurationError, describeCanoError, workflowError } from './CanoError.js'
 import type { HandlerBase } from './HandlerBase.js'
@@ -24,6 +21,7 @@ import { MAX_TIMER_MS } from './internal/timers.js'
 import type { TaskConfig } from './TaskConfig.js'
 import { validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -58,19 +56,6 @@ export type JoinStrategy =
   | { readonly _tag: 'PartialTimeout' }
 
 /**
- * What a branch function may return: its value as it is, a Promise, an Observable (first value
- * taken) or an fp-ts `TaskEither` (a `Left` fails the attempt). Like a task's output, a function is
- * taken for a `TaskEither` and called, and an `Either` is unwrapped.
- *
- * @example
- * import type { BranchOutput } from 'cano-rx'
- * const rows: BranchOutput<number> = Promise.resolve(42)
- * @category model
- * @since 0.1.0
- */
-export type BranchOutput<A> = A | PromiseLike<A> | Observable<A> | TaskEither<unknown, A>
-
-/**
  * A branch's function: it receives the usual {@link TaskContext} (its `signal` is the branch's own:
  * it aborts when the join is decided without it) and returns the branch's value.
  *
@@ -80,7 +65,7 @@ export type BranchOutput<A> = A | PromiseLike<A> | Observable<A> | TaskEither<un
  * @category model
  * @since 0.1.0
  */
-export type BranchFn<R extends ResourceRecord = NoResources> = (ctx: TaskContext<R>) => BranchOutput<unknown>
+export type BranchFn<R extends ResourceRecord = NoResources> = (ctx: TaskContext<R>) => TaskOutput<unknown>
 
 /**
  * A branch with its own retry loop policy, built by {@link branch}.
