@@ -43,8 +43,9 @@ export const progressOf = <S extends string, R extends ResourceRecord>(
 ): ((data: unknown) => void) => {
   const emit = env.emit
   if (emit === undefined) return noProgress
-  const { workflowId, state, taskId, now } = env
-  return (data) => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
+  // the task id is read when reporting: a split branch's is built on demand
+  return (data) =>
+    emit({ _tag: 'Progress', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId, data })
 }
 
 /**
