@@ -67,30 +67,20 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   if (!fast) return retryLoop(env, call, callbacks, undefined)
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
   const timeoutMs = env.config.attemptTimeoutMs
-  const ctx = new AttemptContext<R>(
-    env.res,
-    1,
-    env.workflowId,
-    env.state,
-    progressOf(env),
-    env.split,
-    env,
-    timeoutMs !== undefined,
-  )
-  const first = new FirstAttempt(env, call, callbacks, ctx)
+  const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
   if (timeoutMs !== undefined) {
     const deadline = env.scheduler.schedule(() => {
       const error = timeoutError(timeoutMs)
-      ctx.abort(error)
+      first.abort(error)
       first.error(error)
     }, timeoutMs)
     first.deadline = deadline
     callbacks.add(deadline)
-    callbacks.add(() => ctx.release())
+    callbacks.add(() => first.release())
   }
   let out: unknown
   try {
-    out = call(ctx)
+    out = call(first)
   } catch (thrown: unknown) {
     return first.error(thrown)
   }
@@ -98,19 +88,22 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
 }
 
 /**
- * The inline attempt 1: the sink of its output. It settles once (the output, or the deadline of an
- * attempt timeout, whichever comes first); a failure hands over to the retry loop.
+ * The inline attempt 1: the context the call receives and the sink of its output, in one object
+ * (the engine's hot path allocates one per state visit). It settles once (the output, or the
+ * deadline of an attempt timeout, whichever comes first); a failure hands over to the retry loop.
  */
-class FirstAttempt<S extends string, R extends ResourceRecord, A> implements OutputSink {
+class InlineAttempt<S extends string, R extends ResourceRecord, A> extends AttemptContext<R> implements OutputSink {
   private settled = false
-  /** The attempt timeout's deadline, if the state has one. */
+  /** The attempt timeout's deadline, if the work has one. */
   deadline: Subscription | undefined = undefined
   constructor(
     private readonly env: WorkEnv<S, R>,
     private readonly call: (ctx: TaskContext<R>) => unknown,
     private readonly callbacks: WorkCallbacks<A>,
-    private readonly ctx: AttemptContext<R>,
-  ) {}
+    timed: boolean,
+  ) {
+    super(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env, timed)
+  }
   value(v: unknown): void {
     if (this.finish()) this.callbacks.onValue(v as A, 1)
   }
@@ -129,7 +122,7 @@ class FirstAttempt<S extends string, R extends ResourceRecord, A> implements Out
     const deadline = this.deadline
     if (deadline !== undefined) {
       deadline.unsubscribe()
-      this.ctx.release()
+      this.release()
     }
     return true
   }
