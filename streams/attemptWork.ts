@@ -92,17 +92,20 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
  * (the engine's hot path allocates one per state visit). It settles once (the output, or the
  * deadline of an attempt timeout, whichever comes first); a failure hands over to the retry loop.
  */
-class InlineAttempt<S extends string, R extends ResourceRecord, A> extends AttemptContext<R> implements OutputSink {
+class InlineAttempt<S extends string, R extends ResourceRecord, A>
+  extends AttemptContext<R, WorkEnv<S, R>>
+  implements OutputSink
+{
   private settled = false
   /** The attempt timeout's deadline, if the work has one. */
   deadline: Subscription | undefined = undefined
   constructor(
-    private readonly env: WorkEnv<S, R>,
+    env: WorkEnv<S, R>,
     private readonly call: (ctx: TaskContext<R>) => unknown,
     private readonly callbacks: WorkCallbacks<A>,
     timed: boolean,
   ) {
-    super(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env, timed)
+    super(env, 1, progressOf(env), timed)
   }
   value(v: unknown): void {
     if (this.finish()) this.callbacks.onValue(v as A, 1)

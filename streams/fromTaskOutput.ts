@@ -52,32 +52,37 @@ export const settleTaskOutput = (out: unknown, sink: OutputSink): void => {
       return sink.error(thrown)
     }
   }
-  // the hot path: a plain value (a state name) settles at once
+  // the hot path: a plain value (a state name) settles at once. The closures of the other paths live
+  // in functions of their own, so this one allocates nothing.
   if (typeof out !== 'object' || out === null) return sink.value(out)
-  if (isThenable(out)) {
-    out.then(
-      (v) => settleValue(v, sink),
-      (e: unknown) => sink.error(e),
-    )
-    return undefined
-  }
-  if (isObservable(out)) {
-    let emitted = false
-    sink.add(
-      out.pipe(take(1)).subscribe({
-        next: (v) => {
-          emitted = true
-          sink.value(v)
-        },
-        error: (e: unknown) => sink.error(e),
-        complete: () => {
-          if (!emitted) sink.empty()
-        },
-      }),
-    )
-    return undefined
-  }
+  if (isThenable(out)) return settleLater(out, sink)
+  if (isObservable(out)) return settleFirst(out, sink)
   return settleValue(out, sink)
+}
+
+/** A `PromiseLike`: what it resolves to (an `Either` unwrapped), or what it rejects with. */
+const settleLater = (out: PromiseLike<unknown>, sink: OutputSink): void => {
+  out.then(
+    (v) => settleValue(v, sink),
+    (e: unknown) => sink.error(e),
+  )
+}
+
+/** An Observable: its first value as it is, its error, or `empty` when it completes without one. */
+const settleFirst = (out: Observable<unknown>, sink: OutputSink): void => {
+  let emitted = false
+  sink.add(
+    out.pipe(take(1)).subscribe({
+      next: (v) => {
+        emitted = true
+        sink.value(v)
+      },
+      error: (e: unknown) => sink.error(e),
+      complete: () => {
+        if (!emitted) sink.empty()
+      },
+    }),
+  )
 }
 
 /** A value returned or resolved: an fp-ts `Either` is unwrapped (a `Left` is the error). */

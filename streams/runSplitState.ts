@@ -95,8 +95,8 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
   /** What the branch subscribed to; created on first use. */
   private subs: Subscription | undefined = undefined
-  private controller: AbortController | undefined = undefined
-  private abortedBeforeRead: { readonly reason: unknown } | undefined = undefined
+  /** The branch's signal once read, or the reason it was aborted with before that. */
+  private signalState: AbortController | { readonly abortedWith: unknown } | undefined = undefined
   constructor(
     private readonly visit: SplitVisit<S, R>,
     readonly index: number,
@@ -104,13 +104,8 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
     /** Frees the branch's bulkhead slot. */
     readonly done: (() => void) | undefined,
   ) {
-    const emit = visit.env.emit
-    this.emit =
-      emit === undefined
-        ? undefined
-        : (e) => {
-            if (visit.running[index] === this) emit(e)
-          }
+    // built in a function of its own: a closure here would cost every branch a context, events on or off
+    this.emit = branchEmit(visit, this)
   }
   get workflowId(): string {
     return this.visit.env.workflowId
@@ -145,19 +140,19 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   }
   /** The branch's own signal, linked to the run's (see {@link BranchRun}). */
   get runSignal(): AbortSignal {
-    let controller = this.controller
-    if (controller === undefined) {
-      controller = new AbortController()
-      this.controller = controller
-      const runSignal = this.visit.env.runSignal
-      if (this.abortedBeforeRead !== undefined) controller.abort(this.abortedBeforeRead.reason)
-      else if (runSignal.aborted) controller.abort(runSignal.reason)
-    }
+    const state = this.signalState
+    if (state instanceof AbortController) return state.signal
+    const controller = new AbortController()
+    this.signalState = controller
+    const runSignal = this.visit.env.runSignal
+    if (state !== undefined) controller.abort(state.abortedWith)
+    else if (runSignal.aborted) controller.abort(runSignal.reason)
     return controller.signal
   }
   abort(reason: unknown): void {
-    if (this.controller === undefined) this.abortedBeforeRead ??= { reason }
-    else this.controller.abort(reason)
+    const state = this.signalState
+    if (state instanceof AbortController) state.abort(reason)
+    else this.signalState = state ?? { abortedWith: reason }
   }
   /** `attemptWork`'s value callback: the branch succeeded. */
   onValue(value: unknown): void {
@@ -183,6 +178,19 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   cancel(reason: unknown): void {
     this.abort(reason)
     ;(this.subs ??= new Subscription()).unsubscribe() // a later add() on a closed subscription runs at once
+  }
+}
+
+/** The events of branch `r` while it runs; a branch that settled or was cancelled reports nothing more. */
+const branchEmit = <S extends string, R extends ResourceRecord>(
+  visit: SplitVisit<S, R>,
+  r: BranchRun<S, R>,
+): ((e: WorkflowEvent<S>) => void) | undefined => {
+  const emit = visit.env.emit
+  if (emit === undefined) return undefined
+  const i = r.index
+  return (e) => {
+    if (visit.running[i] === r) emit(e)
   }
 }
 
