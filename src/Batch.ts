@@ -14,9 +14,10 @@
  * @since 0.1.0
  */
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
+import { PositiveInteger } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
-import { describeValue } from './internal/describeValue.js'
+import { checkConfig, showNumber } from './internal/checkConfig.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 import type { TaskOutput } from './TaskOutput.js'
@@ -224,11 +225,8 @@ export const validateBatch = (h: BatchHandler<string, ResourceRecord>, where: st
   if (typeof h.load !== 'function') return configurationError(`${where}: load must be a function`)
   if (typeof h.processItem !== 'function') return configurationError(`${where}: processItem must be a function`)
   if (typeof h.finish !== 'function') return configurationError(`${where}: finish must be a function`)
-  const c: unknown = h.concurrency
-  if (typeof c !== 'number' || !Number.isSafeInteger(c) || c <= 0)
-    return configurationError(
-      `${where}: concurrency must be a positive integer, got ${typeof c === 'number' ? String(c) : describeValue(c)}`,
-    )
+  const concurrency = checkConfig(PositiveInteger, h.concurrency, `${where}: concurrency`, showNumber)
+  if (concurrency !== undefined) return concurrency
   const mode: unknown = h.itemRetry
   if (typeof mode !== 'object' || mode === null)
     return configurationError(`${where}: itemRetry must be a RetryMode (use RetryMode.none/fixed/exponential)`)

@@ -27,9 +27,10 @@ import {
   workflowError,
 } from '../../src/CanoError.js'
 import { createCircuitBreaker } from '../../src/CircuitBreaker.js'
+import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { type Branch, branch, JoinStrategy, split } from '../../src/Split.js'
+import { type Branch, branch, split } from '../../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../../src/SplitResult.js'
 import { resolveTaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources, TaskContext } from '../../src/TaskContext.js'
