@@ -96,16 +96,18 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   extends AttemptContext<R, WorkEnv<S, R>>
   implements OutputSink
 {
-  private settled = false
+  // declared, not defined: see AttemptContext (streams/runTask.ts)
+  declare private readonly call: (ctx: TaskContext<R>) => unknown
+  declare private readonly callbacks: WorkCallbacks<A>
+  declare private settled: boolean
   /** The attempt timeout's deadline, if the work has one. */
-  deadline: Subscription | undefined = undefined
-  constructor(
-    env: WorkEnv<S, R>,
-    private readonly call: (ctx: TaskContext<R>) => unknown,
-    private readonly callbacks: WorkCallbacks<A>,
-    timed: boolean,
-  ) {
+  declare deadline: Subscription | undefined
+  constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
     super(env, 1, progressOf(env), timed)
+    this.call = call
+    this.callbacks = callbacks
+    this.settled = false
+    this.deadline = undefined
   }
   value(v: unknown): void {
     if (this.finish()) this.callbacks.onValue(v as A, 1)

@@ -86,20 +86,26 @@ interface SplitVisit<S extends string, R extends ResourceRecord> {
  * signal only after being cancelled (or after the run was) gets it already aborted.
  */
 class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S, R>, WorkCallbacks<unknown> {
-  readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  // declared, not defined: see AttemptContext (streams/runTask.ts)
+  declare private readonly visit: SplitVisit<S, R>
+  declare readonly index: number
+  declare private readonly plan: BranchPlan<R>
+  /** Frees the branch's bulkhead slot. */
+  declare readonly done: (() => void) | undefined
+  declare readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
   /** What the branch subscribed to; created on first use. */
-  private subs: Subscription | undefined = undefined
+  declare private subs: Subscription | undefined
   /** The branch's signal once read, or the reason it was aborted with before that. */
-  private signalState: AbortController | { readonly abortedWith: unknown } | undefined = undefined
-  constructor(
-    private readonly visit: SplitVisit<S, R>,
-    readonly index: number,
-    private readonly plan: BranchPlan<R>,
-    /** Frees the branch's bulkhead slot. */
-    readonly done: (() => void) | undefined,
-  ) {
+  declare private signalState: AbortController | { readonly abortedWith: unknown } | undefined
+  constructor(visit: SplitVisit<S, R>, index: number, plan: BranchPlan<R>, done: (() => void) | undefined) {
+    this.visit = visit
+    this.index = index
+    this.plan = plan
+    this.done = done
     // built in a function of its own: a closure here would cost every branch a context, events on or off
     this.emit = branchEmit(visit, this)
+    this.subs = undefined
+    this.signalState = undefined
   }
   get workflowId(): string {
     return this.visit.env.workflowId
