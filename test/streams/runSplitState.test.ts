@@ -26,7 +26,6 @@ import {
   timeoutError,
   workflowError,
 } from '../../src/CanoError.js'
-import { createCircuitBreaker } from '../../src/CircuitBreaker.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -35,6 +34,7 @@ import type { BranchOutcome, SplitResult } from '../../src/SplitResult.js'
 import { resolveTaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources, TaskContext } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { runSplitState } from '../../streams/runSplitState.js'
 import type { StateEnv } from '../../streams/stateRunner.js'
 import { testScheduler } from '../helpers/marbles.js'
