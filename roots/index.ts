@@ -23,7 +23,6 @@ export {
   batch,
   type BatchHandler,
   type BatchOptions,
-  type BatchOutput,
   type BatchProgress,
   isBatchProgress,
   type ItemContext,
@@ -122,7 +121,7 @@ export {
 export type { JoinDecision, JoinProgress } from '../src/JoinStrategy.js'
 export { decideJoin, joinFailure, JoinStrategy, requiredSuccesses } from '../src/JoinStrategy.js'
 export { MemoryStore } from '../src/MemoryStore.js'
-export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome, PollOutput } from '../src/Poll.js'
+export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome } from '../src/Poll.js'
 export { failFast, pending, poll, ready, retryOnError, validatePoll } from '../src/Poll.js'
 export type {
   AcquireOptions,
@@ -159,25 +158,18 @@ export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.j
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
 export type { RunState, RunStatus } from '../src/RunState.js'
 export { initialRunState, reduceRunState } from '../src/RunState.js'
-export type {
-  CompensationEntry,
-  RollbackOutcome,
-  SagaHandler,
-  SagaOptions,
-  SagaOutput,
-  SagaResult,
-} from '../src/Saga.js'
+export type { CompensationEntry, RollbackOutcome, SagaHandler, SagaOptions, SagaResult } from '../src/Saga.js'
 export { rollbackOutcome, saga, validateSaga } from '../src/Saga.js'
 export type { CronSchedule, EverySchedule, IntervalMode, ManualSchedule, Schedule } from '../src/Schedule.js'
 export { cron, every, manual, nextCronMs, nextFixedRateMs, validateSchedule } from '../src/Schedule.js'
-export type { Branch, BranchFn, BranchOutput, SplitBranch, SplitHandler, SplitOptions } from '../src/Split.js'
+export type { Branch, BranchFn, SplitBranch, SplitHandler, SplitOptions } from '../src/Split.js'
 export { branch, split, validateSplit } from '../src/Split.js'
 export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
 export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'
 export { router, task } from '../src/StateHandler.js'
 export { stateBuilders } from '../src/StateHandler.js'
-export type { StepOutcome, StepOutput, SteppedHandler, SteppedOptions } from '../src/Stepped.js'
+export type { StepOutcome, SteppedHandler, SteppedOptions } from '../src/Stepped.js'
 export { done, more, stepped, validateStepped } from '../src/Stepped.js'
 export {
   type CloseReason,
@@ -192,12 +184,12 @@ export {
   type StreamWindow,
   validateStream,
   type WindowContext,
-  type WindowOutput,
   type WindowSignal,
 } from '../src/Stream.js'
 export type { ResolvedTaskConfig, TaskConfig } from '../src/TaskConfig.js'
 export { resolveTaskConfig, validateTaskConfig } from '../src/TaskConfig.js'
-export type { NoResources, ResourceRecord, TaskContext, TaskOutput } from '../src/TaskContext.js'
+export type { NoResources, ResourceRecord, TaskContext } from '../src/TaskContext.js'
+export type { TaskOutput } from '../src/TaskOutput.js'
 export type { TimerHandler, TimerOptions, TimerWait } from '../src/Timer.js'
 export { timer, validateTimer, wakeAt } from '../src/Timer.js'
 export type { CompiledState, CompiledWorkflow, WorkflowDefinition } from '../src/WorkflowDefinition.js'

@@ -13,16 +13,14 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import type { Observable } from 'rxjs'
-
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
 import { PositiveInteger } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
 import { checkConfig, showNumber } from './internal/checkConfig.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
-import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
+import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -43,18 +41,6 @@ import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './Tas
 export type ItemResult<Out> =
   | { readonly _tag: 'Ok'; readonly index: number; readonly value: Out }
   | { readonly _tag: 'Err'; readonly index: number; readonly error: CanoError }
-
-/**
- * What `load`, `processItem` and `finish` may return: the value, a Promise, an Observable (first
- * value) or an fp-ts `TaskEither` (a `Left` fails the call).
- *
- * @example
- * import type { BatchOutput } from 'cano-rx'
- * const items: BatchOutput<ReadonlyArray<string>> = Promise.resolve(['https://example.org/a', 'https://example.org/b'])
- * @category model
- * @since 0.1.0
- */
-export type BatchOutput<A> = A | PromiseLike<A> | Observable<A> | TaskEither<unknown, A>
 
 /**
  * What `processItem` receives besides the item.
@@ -108,8 +94,8 @@ export interface BatchProgress {
  */
 export interface BatchHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
   readonly _tag: 'Batch'
-  readonly load: (ctx: TaskContext<R>) => BatchOutput<ReadonlyArray<unknown>>
-  readonly processItem: (item: unknown, ctx: ItemContext) => BatchOutput<unknown>
+  readonly load: (ctx: TaskContext<R>) => TaskOutput<ReadonlyArray<unknown>>
+  readonly processItem: (item: unknown, ctx: ItemContext) => TaskOutput<unknown>
   readonly finish: (results: ReadonlyArray<ItemResult<unknown>>, ctx: TaskContext<R>) => TaskOutput<S>
   /** Items in flight at most (a positive integer). */
   readonly concurrency: number
@@ -134,9 +120,9 @@ export interface BatchHandler<S extends string, R extends ResourceRecord = NoRes
  */
 export interface BatchOptions<S extends string, R extends ResourceRecord, Item, Out> extends BaseOptions<S> {
   /** Returns the items. A failure (after the outer retries) fails the state; `finish` is not called. */
-  readonly load: (ctx: TaskContext<R>) => BatchOutput<ReadonlyArray<Item>>
+  readonly load: (ctx: TaskContext<R>) => TaskOutput<ReadonlyArray<Item>>
   /** Processes one item; runs through `itemRetry`. */
-  readonly processItem: (item: Item, ctx: ItemContext) => BatchOutput<Out>
+  readonly processItem: (item: Item, ctx: ItemContext) => TaskOutput<Out>
   /** Receives one result per item, in input order, and returns the next state. */
   readonly finish: (results: ReadonlyArray<ItemResult<Out>>, ctx: TaskContext<R>) => TaskOutput<S>
   /** Items in flight at most. Default 1. 0, negative, non-integer or `NaN` is a `Configuration` error. */
@@ -197,7 +183,7 @@ export const batch = <S extends string, Item, Out, R extends ResourceRecord = No
     _tag: 'Batch',
     ...base,
     load: rest.load,
-    processItem: rest.processItem as (item: unknown, ctx: ItemContext) => BatchOutput<unknown>,
+    processItem: rest.processItem as (item: unknown, ctx: ItemContext) => TaskOutput<unknown>,
     finish: rest.finish as (results: ReadonlyArray<ItemResult<unknown>>, ctx: TaskContext<R>) => TaskOutput<S>,
     concurrency: rest.concurrency ?? 1,
     itemRetry: rest.itemRetry ?? RetryMode.none(),

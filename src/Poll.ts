@@ -8,15 +8,13 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import type { Observable } from 'rxjs'
-
 import type { Configuration } from '../codecs/CanoError.js'
 import { NonNegativeInteger, optional, PositiveInteger, TimerDelay } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
 import { checkConfig } from './internal/checkConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -33,19 +31,6 @@ import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
  */
 export type PollOutcome<S extends string> =
   { readonly _tag: 'Ready'; readonly state: S } | { readonly _tag: 'Pending'; readonly delayMs: number }
-
-/**
- * What a poll function may return: a {@link PollOutcome} as a value, a Promise, an Observable (first
- * value) or a `TaskEither`.
- *
- * @example
- * import { pending, type PollOutput } from 'cano-rx'
- * const later: PollOutput<'Done'> = Promise.resolve(pending(100))
- * @category model
- * @since 0.1.0
- */
-export type PollOutput<S extends string> =
-  PollOutcome<S> | PromiseLike<PollOutcome<S>> | Observable<PollOutcome<S>> | TaskEither<unknown, PollOutcome<S>>
 
 /**
  * How a poll loop treats errors.
@@ -71,7 +56,7 @@ export type PollErrorPolicy =
  */
 export interface PollHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
   readonly _tag: 'Poll'
-  readonly poll: (ctx: TaskContext<R>) => PollOutput<S>
+  readonly poll: (ctx: TaskContext<R>) => TaskOutput<PollOutcome<S>>
   readonly onError: PollErrorPolicy
   readonly maxPolls: number | undefined
 }
@@ -156,7 +141,7 @@ export const retryOnError = (options: { readonly maxErrors: number; readonly del
  * @since 0.1.0
  */
 export const poll = <S extends string, R extends ResourceRecord = NoResources>(
-  fn: (ctx: TaskContext<R>) => PollOutput<S>,
+  fn: (ctx: TaskContext<R>) => TaskOutput<PollOutcome<S>>,
   options: PollOptions<S> = {},
 ): PollHandler<S, R> => {
   const { base, rest } = splitOptions<S, PollOptions<S>>(options)

@@ -21,9 +21,7 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type * as t from 'io-ts'
-import type { Observable } from 'rxjs'
 
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
 import { optional, TimerDuration } from '../codecs/Config.js'
@@ -32,6 +30,7 @@ import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.
 import { checkConfig, showNumberOrType } from './internal/checkConfig.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -47,22 +46,6 @@ import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
  * @since 0.1.0
  */
 export type SagaResult<S extends string, O> = readonly [next: S, output: O]
-
-/**
- * What a saga's `run` may return: a {@link SagaResult} as a value, a Promise, an Observable (first
- * value) or a `TaskEither`.
- *
- * @example
- * import type { SagaOutput } from 'cano-rx'
- * const later: SagaOutput<'Ship', number> = Promise.resolve(['Ship', 42] as const)
- * @category model
- * @since 0.1.0
- */
-export type SagaOutput<S extends string, O> =
-  | SagaResult<S, O>
-  | PromiseLike<SagaResult<S, O>>
-  | Observable<SagaResult<S, O>>
-  | TaskEither<unknown, SagaResult<S, O>>
 
 /**
  * A `saga` state (see the module comment).
@@ -82,7 +65,7 @@ export interface SagaHandler<S extends string, R extends ResourceRecord = NoReso
   readonly _tag: 'Saga'
   /** io-ts codec of the output; its `name` appears in `DecodeFailed` errors. */
   readonly output: t.Type<unknown, unknown>
-  readonly run: (ctx: TaskContext<R>) => SagaOutput<S, unknown>
+  readonly run: (ctx: TaskContext<R>) => TaskOutput<SagaResult<S, unknown>>
   /** Its result is unwrapped like a task's (see {@link SagaOptions}'s `compensate`) and ignored. */
   readonly compensate: (ctx: TaskContext<R>, output: unknown) => unknown
   /** Bounds each compensation attempt; `undefined`: the state's `attemptTimeoutMs`, if any. */
@@ -114,7 +97,7 @@ export interface SagaOptions<S extends string, R extends ResourceRecord, O, A = 
   /** io-ts codec of the output: it is stored encoded (JSON) and decoded again before compensating. */
   readonly output: t.Type<O, A>
   /** The forward step: returns the next state and the output. Retried per `retry` (default: cano's). */
-  readonly run: (ctx: TaskContext<R>) => SagaOutput<S, O>
+  readonly run: (ctx: TaskContext<R>) => TaskOutput<SagaResult<S, O>>
   /**
    * Undoes the forward step from its output alone; must be idempotent (a crash between the undo and
    * its `CompensationDone` row runs it again on resume). It may return nothing, a Promise, an

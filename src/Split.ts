@@ -13,9 +13,6 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import type { Observable } from 'rxjs'
-
 import type { Configuration } from '../codecs/CanoError.js'
 import { integerIn, optional, Percentage, PositiveInteger, TimerDuration } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
@@ -26,23 +23,11 @@ import type { JoinStrategy } from './JoinStrategy.js'
 import type { TaskConfig } from './TaskConfig.js'
 import { validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
-
-/**
- * What a branch function may return: its value as it is, a Promise, an Observable (first value
- * taken) or an fp-ts `TaskEither` (a `Left` fails the attempt). Like a task's output, a function is
- * taken for a `TaskEither` and called, and an `Either` is unwrapped.
- *
- * @example
- * import type { BranchOutput } from 'cano-rx'
- * const rows: BranchOutput<number> = Promise.resolve(42)
- * @category model
- * @since 0.1.0
- */
-export type BranchOutput<A> = A | PromiseLike<A> | Observable<A> | TaskEither<unknown, A>
 
 /**
  * A branch's function: it receives the usual {@link TaskContext} (its `signal` is the branch's own:
@@ -54,7 +39,7 @@ export type BranchOutput<A> = A | PromiseLike<A> | Observable<A> | TaskEither<un
  * @category model
  * @since 0.1.0
  */
-export type BranchFn<R extends ResourceRecord = NoResources> = (ctx: TaskContext<R>) => BranchOutput<unknown>
+export type BranchFn<R extends ResourceRecord = NoResources> = (ctx: TaskContext<R>) => TaskOutput<unknown>
 
 /**
  * A branch with its own retry loop policy, built by {@link branch}.

@@ -8,13 +8,14 @@
  * @since 0.1.0
  */
 import { batch, type BatchHandler, type BatchOptions } from './Batch.js'
-import { poll, type PollHandler, type PollOptions, type PollOutput } from './Poll.js'
+import { poll, type PollHandler, type PollOptions, type PollOutcome } from './Poll.js'
 import { saga, type SagaHandler, type SagaOptions } from './Saga.js'
 import { type Branch, split, type SplitHandler, type SplitOptions } from './Split.js'
 import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
 import { stream, type StreamHandler, type StreamOptions } from './Stream.js'
 import type { TaskConfig } from './TaskConfig.js'
-import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
+import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 import { timer, type TimerHandler, type TimerOptions } from './Timer.js'
 
 // -------------------------------------------------------------------------------------
@@ -89,7 +90,10 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   /** {@link router} bound to `S` and `R`. */
   readonly router: StateBuilders<S, R>['task']
   /** {@link poll} bound to `S` and `R`. */
-  readonly poll: (fn: (ctx: TaskContext<R>) => PollOutput<S>, options?: PollOptions<S>) => PollHandler<S, R>
+  readonly poll: (
+    fn: (ctx: TaskContext<R>) => TaskOutput<PollOutcome<S>>,
+    options?: PollOptions<S>,
+  ) => PollHandler<S, R>
   /** {@link stepped} bound to `S` and `R`. */
   readonly stepped: <C, O = C>(options: SteppedOptions<S, R, C, O>) => SteppedHandler<S, R>
   /** {@link timer} bound to `S` and `R`. */

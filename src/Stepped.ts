@@ -9,14 +9,13 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type * as t from 'io-ts'
-import type { Observable } from 'rxjs'
 
 import type { Configuration } from '../codecs/CanoError.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -35,22 +34,6 @@ export type StepOutcome<C, S extends string> =
   { readonly _tag: 'More'; readonly cursor: C } | { readonly _tag: 'Done'; readonly state: S }
 
 /**
- * What a step function may return: a {@link StepOutcome} as a value, a Promise, an Observable (first
- * value) or a `TaskEither`.
- *
- * @example
- * import { more, type StepOutput } from 'cano-rx'
- * const o: StepOutput<number, 'Done'> = Promise.resolve(more(2))
- * @category model
- * @since 0.1.0
- */
-export type StepOutput<C, S extends string> =
-  | StepOutcome<C, S>
-  | PromiseLike<StepOutcome<C, S>>
-  | Observable<StepOutcome<C, S>>
-  | TaskEither<unknown, StepOutcome<C, S>>
-
-/**
  * A `stepped` state over cursors of type `C` (stored as `O`).
  *
  * @example
@@ -64,7 +47,7 @@ export interface SteppedHandler<S extends string, R extends ResourceRecord = NoR
   readonly _tag: 'Stepped'
   /** io-ts codec of the cursor; its `name` appears in `DecodeFailed` errors. */
   readonly cursor: t.Type<unknown, unknown>
-  readonly step: (ctx: TaskContext<R>, cursor: unknown) => StepOutput<unknown, S>
+  readonly step: (ctx: TaskContext<R>, cursor: unknown) => TaskOutput<StepOutcome<unknown, S>>
 }
 
 /**
@@ -82,7 +65,7 @@ export interface SteppedHandler<S extends string, R extends ResourceRecord = NoR
  */
 export interface SteppedOptions<S extends string, R extends ResourceRecord, C, O> extends BaseOptions<S> {
   readonly cursor: t.Type<C, O>
-  readonly step: (ctx: TaskContext<R>, cursor: C | undefined) => StepOutput<C, S>
+  readonly step: (ctx: TaskContext<R>, cursor: C | undefined) => TaskOutput<StepOutcome<C, S>>
 }
 
 // -------------------------------------------------------------------------------------
@@ -136,7 +119,7 @@ export const stepped = <S extends string, C, O = C, R extends ResourceRecord = N
     _tag: 'Stepped',
     ...base,
     cursor: rest.cursor as t.Type<unknown, unknown>,
-    step: rest.step as (ctx: TaskContext<R>, cursor: unknown) => StepOutput<unknown, S>,
+    step: rest.step as (ctx: TaskContext<R>, cursor: unknown) => TaskOutput<StepOutcome<unknown, S>>,
   }
 }
 

@@ -18,7 +18,6 @@
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type { Observable } from 'rxjs'
 
 import type { Configuration } from '../codecs/CanoError.js'
@@ -27,7 +26,8 @@ import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
 import { checkConfig, showNumber } from './internal/checkConfig.js'
 import { RetryMode } from './RetryMode.js'
-import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
+import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -70,19 +70,6 @@ export type StreamWindow =
  */
 export type WindowSignal<S extends string> =
   { readonly _tag: 'Continue' } | { readonly _tag: 'Stop'; readonly state: S }
-
-/**
- * What `onWindow` may return: a {@link WindowSignal} as a value, a Promise, an Observable (first
- * value) or a `TaskEither`.
- *
- * @example
- * import { continueStream, type WindowOutput } from 'cano-rx'
- * const later: WindowOutput<'Done'> = Promise.resolve(continueStream())
- * @category model
- * @since 0.1.0
- */
-export type WindowOutput<S extends string> =
-  WindowSignal<S> | PromiseLike<WindowSignal<S>> | Observable<WindowSignal<S>> | TaskEither<unknown, WindowSignal<S>>
 
 /**
  * What `onWindow` receives besides the items.
@@ -161,7 +148,7 @@ export interface StreamHandler<S extends string, R extends ResourceRecord = NoRe
   readonly _tag: 'Stream'
   readonly source: (ctx: TaskContext<R>, from: StreamPosition | undefined) => StreamSource<unknown>
   readonly window: StreamWindow
-  readonly onWindow: (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => WindowOutput<S>
+  readonly onWindow: (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => TaskOutput<WindowSignal<S>>
   readonly onError: StreamErrorPolicy
   readonly onClose: (reason: CloseReason, ctx: TaskContext<R>) => TaskOutput<S>
 }
@@ -192,7 +179,7 @@ export interface StreamOptions<S extends string, R extends ResourceRecord, T> ex
   readonly source: (ctx: TaskContext<R>, from: StreamPosition | undefined) => StreamSource<T>
   readonly window: StreamWindow
   /** Handles one non-empty window. */
-  readonly onWindow: (items: ReadonlyArray<T>, ctx: WindowContext<R>) => WindowOutput<S>
+  readonly onWindow: (items: ReadonlyArray<T>, ctx: WindowContext<R>) => TaskOutput<WindowSignal<S>>
   /** Default `StreamErrorPolicy.failFast()`. */
   readonly onError?: StreamErrorPolicy
   /** The next state once the source is exhausted; on cancellation, a cleanup hook whose result is ignored. */
@@ -278,7 +265,7 @@ export const stream = <S extends string, T, R extends ResourceRecord = NoResourc
     config: { retry: RetryMode.none(), ...base.config },
     source: rest.source,
     window: rest.window,
-    onWindow: rest.onWindow as (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => WindowOutput<S>,
+    onWindow: rest.onWindow as (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => TaskOutput<WindowSignal<S>>,
     onError: rest.onError ?? StreamErrorPolicy.failFast(),
     onClose: rest.onClose,
   }

@@ -1,12 +1,10 @@
 /**
  * `TaskContext`: what every task function receives (typed resources, the abort signal, the attempt
- * number, the run id and state, progress reporting), and `TaskOutput`: what it may return.
+ * number, the run id and state, progress reporting). What it may return is a `TaskOutput`
+ * (src/TaskOutput.ts).
  *
  * @since 0.1.0
  */
-import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import type { Observable } from 'rxjs'
-
 import type { Resources } from './Resources.js'
 import type { SplitResult } from './SplitResult.js'
 
@@ -66,15 +64,3 @@ export interface TaskContext<R extends ResourceRecord = NoResources> {
   /** In the state a split joins into (and only there): what the split's branches did. */
   readonly split: SplitResult | undefined
 }
-
-/**
- * What a task may return: the next state as a value, a Promise, an Observable (first value taken)
- * or an fp-ts `TaskEither` (a `Left` fails the attempt).
- *
- * @example
- * import type { TaskOutput } from 'cano-rx'
- * const later: TaskOutput<'Done'> = Promise.resolve('Done' as const)
- * @category model
- * @since 0.1.0
- */
-export type TaskOutput<S extends string> = S | PromiseLike<S> | Observable<S> | TaskEither<unknown, S>

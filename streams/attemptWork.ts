@@ -2,20 +2,23 @@
  * `attemptWork`: one unit of work of a state (a task call, a step) under the retry loop, reporting
  * through callbacks rather than an Observable so the engine's hot path allocates no operator chain.
  *
- * Fast path (the state has no attempt timeout, breaker or limiter): attempt 1 runs inline, and a
- * value, a Promise, an Observable or a `TaskEither` is unwrapped directly. Any failure, and every
- * configured policy, goes through `runAttempts` (the RxJS retry loop), which picks up a failed
- * first attempt where the fast path left it, so the retry decisions live in one place.
+ * Fast path (no circuit breaker or rate limiter to consult first: {@link runsInline}): attempt 1
+ * runs inline, with its own deadline when the work has an attempt timeout, and its output is read by
+ * `settleTaskOutput` (streams/fromTaskOutput.ts), the interpreter the retry loop uses too: a value
+ * settles at once, a Promise, an Observable or a `TaskEither` when it delivers. Any failure, and every
+ * configured breaker or limiter, goes through `runAttempts` (the RxJS retry loop), which picks up a
+ * failed first attempt where the fast path left it, so the retry decisions live in one place. The
+ * task, router, saga and stepped kinds and every branch of a split run their work through here.
  *
  * @internal
  * @since 0.1.0
  */
-import { type Observable, take, type TeardownLogic, throwIfEmpty } from 'rxjs'
+import type { Observable, Subscription, TeardownLogic } from 'rxjs'
 
 import { taskExecutionError, timeoutError } from '../src/CanoError.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
-import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
+import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
 import { AttemptContext, type AttemptEnv, noProgress, runAttempts } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
@@ -38,11 +41,20 @@ export interface WorkCallbacks<A> {
 export const progressOf = <S extends string, R extends ResourceRecord>(
   env: AttemptEnv<S, R>,
 ): ((data: unknown) => void) => {
-  const { emit, workflowId, state, taskId, now } = env
-  return emit === undefined
-    ? noProgress
-    : (data) => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
+  const emit = env.emit
+  if (emit === undefined) return noProgress
+  // the task id is read when reporting: a split branch's is built on demand
+  return (data) =>
+    emit({ _tag: 'Progress', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId, data })
 }
+
+/**
+ * @internal Whether attempt 1 of work under `config` runs inline (see the module comment): it does
+ * unless a circuit breaker or a rate limiter must be consulted first. The same rule as the `fast`
+ * flag src/WorkflowDefinition.ts computes for a state.
+ */
+export const runsInline = (config: ResolvedTaskConfig): boolean =>
+  config.circuitBreaker === undefined && config.rateLimiter === undefined
 
 /** @internal Runs `call` under `env.config`'s retry loop; see the module comment. */
 export const attemptWork = <S extends string, R extends ResourceRecord, A>(
@@ -55,60 +67,70 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   if (!fast) return retryLoop(env, call, callbacks, undefined)
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
   const timeoutMs = env.config.attemptTimeoutMs
-  const ctx = new AttemptContext<R>(
-    env.res,
-    1,
-    env.workflowId,
-    env.state,
-    progressOf(env),
-    env.split,
-    env,
-    timeoutMs !== undefined,
-  )
-  if (timeoutMs === undefined) {
-    // the hot path: no deadline to race, so nothing to guard against a second settlement
-    let out: unknown
-    try {
-      out = call(ctx)
-    } catch (thrown: unknown) {
-      return retryLoop(env, call, callbacks, { thrown })
-    }
-    return settleOutput(
-      env,
-      callbacks,
-      out,
-      (v) => settleValue(env, call, callbacks, v),
-      (thrown) => retryLoop(env, call, callbacks, { thrown }),
-    )
+  const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
+  if (timeoutMs !== undefined) {
+    const deadline = env.scheduler.schedule(() => {
+      const error = timeoutError(timeoutMs)
+      first.abort(error)
+      first.error(error)
+    }, timeoutMs)
+    first.deadline = deadline
+    callbacks.add(deadline)
+    callbacks.add(() => first.release())
   }
-  let settled = false
-  const finish = (): boolean => {
-    if (settled) return false
-    settled = true
-    deadline.unsubscribe()
-    ctx.release()
-    return true
-  }
-  const failed = (thrown: unknown): void => {
-    if (finish()) retryLoop(env, call, callbacks, { thrown })
-  }
-  const settle = (v: unknown): void => {
-    if (finish()) settleValue(env, call, callbacks, v)
-  }
-  const deadline = env.scheduler.schedule(() => {
-    const error = timeoutError(timeoutMs)
-    ctx.abort(error)
-    failed(error)
-  }, timeoutMs)
-  callbacks.add(deadline)
-  callbacks.add(() => ctx.release())
   let out: unknown
   try {
-    out = call(ctx)
+    out = call(first)
   } catch (thrown: unknown) {
-    return failed(thrown)
+    return first.error(thrown)
   }
-  return settleOutput(env, callbacks, out, settle, failed)
+  settleTaskOutput(out, first)
+}
+
+/**
+ * The inline attempt 1: the context the call receives and the sink of its output, in one object
+ * (the engine's hot path allocates one per state visit). It settles once (the output, or the
+ * deadline of an attempt timeout, whichever comes first); a failure hands over to the retry loop.
+ */
+class InlineAttempt<S extends string, R extends ResourceRecord, A>
+  extends AttemptContext<R, WorkEnv<S, R>>
+  implements OutputSink
+{
+  // declared, not defined: see AttemptContext (streams/runTask.ts)
+  declare private readonly call: (ctx: TaskContext<R>) => unknown
+  declare private readonly callbacks: WorkCallbacks<A>
+  declare private settled: boolean
+  /** The attempt timeout's deadline, if the work has one. */
+  declare deadline: Subscription | undefined
+  constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
+    super(env, 1, progressOf(env), timed)
+    this.call = call
+    this.callbacks = callbacks
+    this.settled = false
+    this.deadline = undefined
+  }
+  value(v: unknown): void {
+    if (this.finish()) this.callbacks.onValue(v as A, 1)
+  }
+  error(thrown: unknown): void {
+    if (this.finish()) retryLoop(this.env, this.call, this.callbacks, { thrown })
+  }
+  empty(): void {
+    this.error(taskExecutionError(`task for state ${JSON.stringify(this.env.state)} completed without a value`))
+  }
+  add(teardown: TeardownLogic): void {
+    this.callbacks.add(teardown)
+  }
+  private finish(): boolean {
+    if (this.settled) return false
+    this.settled = true
+    const deadline = this.deadline
+    if (deadline !== undefined) {
+      deadline.unsubscribe()
+      this.release()
+    }
+    return true
+  }
 }
 
 /** Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry loop. */
@@ -131,41 +153,6 @@ const retryLoop = <S extends string, R extends ResourceRecord, A>(
       },
       firstFailure,
     ).subscribe({ next: (v) => callbacks.onValue(v, attempts), error: (e: unknown) => callbacks.onError(e) }),
-  )
-}
-
-/** A value of attempt 1: an fp-ts `Either` is unwrapped (a `Left` fails the attempt). */
-const settleValue = <S extends string, R extends ResourceRecord, A>(
-  env: WorkEnv<S, R>,
-  call: (ctx: TaskContext<R>) => unknown,
-  callbacks: WorkCallbacks<A>,
-  v: unknown,
-): void => {
-  if (!isEither(v)) callbacks.onValue(v as A, 1)
-  else if (v._tag === 'Right') callbacks.onValue(v.right as A, 1)
-  else retryLoop(env, call, callbacks, { thrown: v.left })
-}
-
-/** Waits for what attempt 1 returned: a Promise, an Observable or `TaskEither`, or a plain value. */
-const settleOutput = <S extends string, R extends ResourceRecord, A>(
-  env: WorkEnv<S, R>,
-  callbacks: WorkCallbacks<A>,
-  out: unknown,
-  settle: (v: unknown) => void,
-  failed: (thrown: unknown) => void,
-): void => {
-  if (isThenable(out)) {
-    out.then(settle, failed)
-    return
-  }
-  if (typeof out !== 'object' && typeof out !== 'function') return settle(out)
-  callbacks.add(
-    fromTaskOutput<unknown>(() => out)
-      .pipe(
-        take(1),
-        throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(env.state)} completed without a value`)),
-      )
-      .subscribe({ next: settle, error: failed }),
   )
 }
 

@@ -1,12 +1,14 @@
 /**
- * `fromTaskOutput`: turns whatever a task function returns (a value, a Promise, an Observable or an
- * fp-ts `TaskEither`) into a cold Observable that calls the function on subscription and emits at
- * most one value. A throw, a rejection or a `Left` becomes the error. Synchronous values are
- * delivered synchronously, with no Promise in between.
+ * The one interpreter of a {@link TaskOutput} (src/TaskOutput.ts states its rules):
+ * `settleTaskOutput` reports what a call returned to an {@link OutputSink}, synchronously whenever
+ * the output is not a Promise or an Observable that has yet to emit; `fromTaskOutput` is the same
+ * interpreter as a cold Observable. The engine's inline first attempts (`attemptWork`, which the
+ * task, router, saga, stepped and split kinds run through) and its retry loop (`runAttempts`, whose
+ * attempts are `fromTaskOutput`s) both go through it, so attempt 1 and attempt n read an output alike.
  *
  * @since 0.1.0
  */
-import { isObservable, Observable, type Subscriber, take } from 'rxjs'
+import { isObservable, Observable, type Subscriber, take, type TeardownLogic } from 'rxjs'
 
 /** @internal */
 export const isThenable = (u: unknown): u is PromiseLike<unknown> =>
@@ -22,8 +24,98 @@ export const isEither = (
     ((u as { _tag?: unknown })._tag === 'Right' && 'right' in u))
 
 /**
- * A cold Observable of the first value `thunk()` produces. A function result is treated as a
- * `TaskEither` (called, and its `Either` unwrapped).
+ * @internal Where {@link settleTaskOutput} reports. It calls `value`, `error` or `empty` once at
+ * most, possibly before it returns; a sink that no longer wants the outcome ignores a late call.
+ */
+export interface OutputSink {
+  /** The output's value, an `Either` already unwrapped. */
+  value(v: unknown): void
+  /** What the call threw, rejected with or errored with, or a `Left`. */
+  error(e: unknown): void
+  /** An Observable output completed without a value. */
+  empty(): void
+  /** The subscription to an Observable output: the sink unsubscribes it when it is released. */
+  add(teardown: TeardownLogic): void
+}
+
+/**
+ * @internal Interprets `out`, what a call returned (its throw is the caller's to report): a function
+ * is a `TaskEither` and is called; a `PromiseLike` settles later; an Observable gives its first
+ * value; anything else is the value, now. A value returned or resolved is unwrapped once if it is an
+ * `Either`; an Observable's first value is taken as it is.
+ */
+export const settleTaskOutput = (out: unknown, sink: OutputSink): void => {
+  if (typeof out === 'function') {
+    try {
+      out = (out as () => unknown)()
+    } catch (thrown: unknown) {
+      return sink.error(thrown)
+    }
+  }
+  // the hot path: a plain value (a state name) settles at once. The closures of the other paths live
+  // in functions of their own, so this one allocates nothing.
+  if (typeof out !== 'object' || out === null) return sink.value(out)
+  if (isThenable(out)) return settleLater(out, sink)
+  if (isObservable(out)) return settleFirst(out, sink)
+  return settleValue(out, sink)
+}
+
+/** A `PromiseLike`: what it resolves to (an `Either` unwrapped), or what it rejects with. */
+const settleLater = (out: PromiseLike<unknown>, sink: OutputSink): void => {
+  out.then(
+    (v) => settleValue(v, sink),
+    (e: unknown) => sink.error(e),
+  )
+}
+
+/** An Observable: its first value as it is, its error, or `empty` when it completes without one. */
+const settleFirst = (out: Observable<unknown>, sink: OutputSink): void => {
+  let emitted = false
+  sink.add(
+    out.pipe(take(1)).subscribe({
+      next: (v) => {
+        emitted = true
+        sink.value(v)
+      },
+      error: (e: unknown) => sink.error(e),
+      complete: () => {
+        if (!emitted) sink.empty()
+      },
+    }),
+  )
+}
+
+/** A value returned or resolved: an fp-ts `Either` is unwrapped (a `Left` is the error). */
+const settleValue = (v: unknown, sink: OutputSink): void => {
+  if (!isEither(v)) sink.value(v)
+  else if (v._tag === 'Right') sink.value(v.right)
+  else sink.error(v.left)
+}
+
+/** The sink of a {@link fromTaskOutput} subscription. */
+class SubscriberSink implements OutputSink {
+  constructor(private readonly subscriber: Subscriber<unknown>) {}
+  value(v: unknown): void {
+    this.subscriber.next(v)
+    this.subscriber.complete()
+  }
+  error(e: unknown): void {
+    this.subscriber.error(e)
+  }
+  empty(): void {
+    this.subscriber.complete()
+  }
+  add(teardown: TeardownLogic): void {
+    this.subscriber.add(teardown)
+  }
+}
+
+/**
+ * A cold Observable of the first value `thunk()` produces, read by the rules of a `TaskOutput`: a
+ * function result is a `TaskEither` (called, its `Either` unwrapped), a Promise gives what it
+ * resolves to, an Observable its first value. A throw, a rejection, an error or a `Left` becomes the
+ * error; an Observable that completes empty completes it without a value. Synchronous values are
+ * delivered synchronously, with no Promise in between.
  *
  * @param thunk - the task call; runs on each subscription
  * @returns a cold Observable of at most one value
@@ -39,28 +131,10 @@ export const fromTaskOutput = <A>(thunk: () => unknown): Observable<A> =>
     let out: unknown
     try {
       out = thunk()
-      if (typeof out === 'function') out = (out as () => unknown)()
     } catch (e: unknown) {
       subscriber.error(e)
       return undefined
     }
-    const settle = (v: unknown): void => {
-      if (isEither(v)) {
-        if (v._tag === 'Left') subscriber.error(v.left)
-        else {
-          subscriber.next(v.right as A)
-          subscriber.complete()
-        }
-        return
-      }
-      subscriber.next(v as A)
-      subscriber.complete()
-    }
-    if (isObservable(out)) return out.pipe(take(1)).subscribe(subscriber as Subscriber<unknown>)
-    if (isThenable(out)) {
-      out.then(settle, (e: unknown) => subscriber.error(e))
-      return undefined
-    }
-    settle(out)
+    settleTaskOutput(out, new SubscriberSink(subscriber))
     return undefined
   })

@@ -14,12 +14,14 @@
  * - Concurrency: without a `bulkhead` (or with one no smaller than the branch count) every branch
  *   starts at once, in index order; otherwise `mergeMap` over the indices with the bulkhead as its
  *   concurrency limit. A branch emits `TaskStarted` when it really starts.
+ * - Each branch runs its function through `attemptWork` (streams/attemptWork.ts), like a task: attempt
+ *   1 runs inline unless a breaker or limiter must be consulted first (with its own deadline under an
+ *   attempt timeout), its output read by the same interpreter; a failure, or a breaker or limiter,
+ *   goes through `runAttempts` with the branch's config. A branch is its own {@link BranchRun}: the
+ *   env and the callbacks of that work, in one object.
  * - Each branch has a signal of its own, linked to the run's signal (through one listener per split,
- *   not one per branch). Attempt 1 of a branch without attempt timeout, breaker or limiter runs
- *   inline (like `attemptWork`'s fast path) with a context whose signal is created only if the branch
- *   reads it: building an `AbortSignal` costs about 3 µs, more than the rest of a branch. A failure,
- *   or any configured policy, goes through `runAttempts` with an env whose `runSignal` is the
- *   branch's own `AbortController`'s.
+ *   not one per branch) and created only if the branch (or its retry loop) reads it: building an
+ *   `AbortSignal` costs about 3 µs, more than the rest of a branch.
  * - As soon as the join is decided, the signals of the branches still running abort (reason
  *   `Cancelled: split join decided`) and their retry loops are unsubscribed; every branch not settled
  *   is reported `Cancelled` (`SplitBranchSettled`), then the split moves to its join state with the
@@ -36,25 +38,24 @@ import {
   Observable,
   queueScheduler,
   range,
+  type SchedulerLike,
   subscribeOn,
   Subscription,
-  take,
   type TeardownLogic,
-  throwIfEmpty,
   timer,
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { cancelledError, taskExecutionError, toCanoError } from '../src/CanoError.js'
+import { cancelledError, toCanoError } from '../src/CanoError.js'
 import { decideJoin, type JoinDecision, joinFailure } from '../src/JoinStrategy.js'
 import type { Resources } from '../src/Resources.js'
 import type { BranchFn, SplitBranch, SplitHandler } from '../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 import { type ResolvedTaskConfig, resolveTaskConfig } from '../src/TaskConfig.js'
-import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import type { ResourceRecord } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
-import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
-import { type AttemptEnv, CircuitRejection, noProgress, runAttempts } from './runTask.js'
+import { attemptWork, runsInline, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
+import { CircuitRejection } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
@@ -65,51 +66,131 @@ import { runStateBody, type StateEnv } from './stateRunner.js'
 interface BranchPlan<R extends ResourceRecord> {
   readonly run: BranchFn<R>
   readonly config: ResolvedTaskConfig
-  /** No attempt timeout, breaker or limiter: attempt 1 may run inline. */
+  /** {@link runsInline}: attempt 1 may run inline. */
   readonly fast: boolean
 }
 
-/** @internal A branch that started and has not settled. */
-interface Running {
-  /** The context of an inline attempt 1. */
-  ctx: BranchContext<ResourceRecord> | undefined
-  /** The branch's signal once its retry loop runs. */
-  controller: AbortController | undefined
-  /** What the branch subscribed to; created on first use. */
-  subs: Subscription | undefined
-  /** Frees the branch's bulkhead slot. */
-  readonly done: (() => void) | undefined
+/** @internal What a split's branches share: the state's env, who is running, how a branch settles. */
+interface SplitVisit<S extends string, R extends ResourceRecord> {
+  readonly env: StateEnv<S, R>
+  /** The branches started and not settled, by index. */
+  readonly running: ReadonlyArray<BranchRun<S, R> | undefined>
+  /** Branch `r` settled with `outcome` (ignored once the join is decided or `r` no longer runs). */
+  settle(r: BranchRun<S, R>, outcome: BranchOutcome): void
 }
 
 /**
- * @internal The context of an inline first attempt. Its `signal` is built on first read; an abort
- * before that is remembered, so a branch that reads its signal only after being cancelled (or after
- * the run was) gets it already aborted.
+ * @internal A branch that started: the env `attemptWork` runs its function in (its task id is
+ * `Split[i]`, its events are dropped once it no longer runs) and the callbacks it reports to. Its
+ * `runSignal` is built on first read; an abort before that is remembered, so a branch that reads its
+ * signal only after being cancelled (or after the run was) gets it already aborted.
  */
-class BranchContext<R extends ResourceRecord> implements TaskContext<R> {
-  readonly attempt = 1
-  private controller: AbortController | undefined
-  private abortedBeforeRead: { readonly reason: unknown } | undefined
-  constructor(
-    readonly res: Resources<R>,
-    readonly workflowId: string,
-    readonly state: string,
-    readonly progress: (data: unknown) => void,
-    readonly split: SplitResult | undefined,
-    private readonly runSignal: AbortSignal,
-  ) {}
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      const controller = new AbortController()
-      this.controller = controller
-      if (this.abortedBeforeRead !== undefined) controller.abort(this.abortedBeforeRead.reason)
-      else if (this.runSignal.aborted) controller.abort(this.runSignal.reason)
-    }
-    return this.controller.signal
+class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S, R>, WorkCallbacks<unknown> {
+  // declared, not defined: see AttemptContext (streams/runTask.ts)
+  declare private readonly visit: SplitVisit<S, R>
+  declare readonly index: number
+  declare private readonly plan: BranchPlan<R>
+  /** Frees the branch's bulkhead slot. */
+  declare readonly done: (() => void) | undefined
+  declare readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  /** What the branch subscribed to; created on first use. */
+  declare private subs: Subscription | undefined
+  /** The branch's signal once read, or the reason it was aborted with before that. */
+  declare private signalState: AbortController | { readonly abortedWith: unknown } | undefined
+  constructor(visit: SplitVisit<S, R>, index: number, plan: BranchPlan<R>, done: (() => void) | undefined) {
+    this.visit = visit
+    this.index = index
+    this.plan = plan
+    this.done = done
+    // built in a function of its own: a closure here would cost every branch a context, events on or off
+    this.emit = branchEmit(visit, this)
+    this.subs = undefined
+    this.signalState = undefined
+  }
+  get workflowId(): string {
+    return this.visit.env.workflowId
+  }
+  get state(): S {
+    return this.visit.env.state
+  }
+  get taskId(): string {
+    return `${this.visit.env.taskId}[${this.index}]`
+  }
+  get res(): Resources<R> {
+    return this.visit.env.res
+  }
+  get scheduler(): SchedulerLike {
+    return this.visit.env.scheduler
+  }
+  get random(): () => number {
+    return this.visit.env.random
+  }
+  get now(): () => number {
+    return this.visit.env.now
+  }
+  /** The split result handed to the split state itself (it is the join state of a previous split). */
+  get split(): SplitResult | undefined {
+    return this.visit.env.split
+  }
+  get config(): ResolvedTaskConfig {
+    return this.plan.config
+  }
+  get fast(): boolean {
+    return this.plan.fast
+  }
+  /** The branch's own signal, linked to the run's (see {@link BranchRun}). */
+  get runSignal(): AbortSignal {
+    const state = this.signalState
+    if (state instanceof AbortController) return state.signal
+    const controller = new AbortController()
+    this.signalState = controller
+    const runSignal = this.visit.env.runSignal
+    if (state !== undefined) controller.abort(state.abortedWith)
+    else if (runSignal.aborted) controller.abort(runSignal.reason)
+    return controller.signal
   }
   abort(reason: unknown): void {
-    if (this.controller === undefined) this.abortedBeforeRead ??= { reason }
-    else this.controller.abort(reason)
+    const state = this.signalState
+    if (state instanceof AbortController) state.abort(reason)
+    else this.signalState = state ?? { abortedWith: reason }
+  }
+  /** `attemptWork`'s value callback: the branch succeeded. */
+  onValue(value: unknown): void {
+    this.visit.settle(this, { _tag: 'Succeeded', index: this.index, value })
+  }
+  /** `attemptWork`'s error callback: the branch failed (a breaker rejection is also reported as such). */
+  onError(thrown: unknown): void {
+    if (thrown instanceof CircuitRejection) {
+      const { workflowId, state, taskId } = this
+      this.emit?.({ _tag: 'CircuitRejected', workflowId, at: this.now(), state, taskId, error: thrown.error })
+      return this.visit.settle(this, { _tag: 'Failed', index: this.index, error: thrown.error })
+    }
+    this.visit.settle(this, { _tag: 'Failed', index: this.index, error: toCanoError(thrown) })
+  }
+  add(teardown: TeardownLogic): void {
+    ;(this.subs ??= new Subscription()).add(teardown)
+  }
+  /** `true` once the branch settled or was cancelled: a late failure starts no retry. */
+  get closed(): boolean {
+    return this.visit.running[this.index] !== this
+  }
+  /** Aborts the branch's signal with `reason`, then unsubscribes what it started. */
+  cancel(reason: unknown): void {
+    this.abort(reason)
+    ;(this.subs ??= new Subscription()).unsubscribe() // a later add() on a closed subscription runs at once
+  }
+}
+
+/** The events of branch `r` while it runs; a branch that settled or was cancelled reports nothing more. */
+const branchEmit = <S extends string, R extends ResourceRecord>(
+  visit: SplitVisit<S, R>,
+  r: BranchRun<S, R>,
+): ((e: WorkflowEvent<S>) => void) | undefined => {
+  const emit = visit.env.emit
+  if (emit === undefined) return undefined
+  const i = r.index
+  return (e) => {
+    if (visit.running[i] === r) emit(e)
   }
 }
 
@@ -127,9 +208,8 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     const { emit, now, workflowId, state, taskId, runSignal } = env
     const plans = plansOf(handler.branches)
     const total = plans.length
-    const incomingSplit = env.split
     const outcomes: Array<BranchOutcome | undefined> = new Array<BranchOutcome | undefined>(total)
-    const running: Array<Running | undefined> = new Array<Running | undefined>(total)
+    const running: Array<BranchRun<S, R> | undefined> = new Array<BranchRun<S, R> | undefined>(total)
     const errors: Array<{ readonly index: number; readonly error: CanoError }> = []
     let succeeded = 0
     let failed = 0
@@ -141,31 +221,18 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     const isDecided = (): boolean => decided
 
     const progress = () => ({ total, succeeded, failed, settled: succeeded + failed, deadlineReached })
-    const branchId = (i: number): string => `${taskId}[${i}]`
     const settledEvent = (i: number, outcome: BranchOutcome): WorkflowEvent<S> => ({
       _tag: 'SplitBranchSettled',
       workflowId,
       at: now(),
       state,
-      taskId: branchId(i),
+      taskId: `${taskId}[${i}]`,
       index: i,
       outcome,
     })
-    /** Events of branch `i` while it runs as `r`; a branch that settled or was cancelled reports nothing more. */
-    const emitFor =
-      emit === undefined
-        ? undefined
-        : (i: number, r: Running) =>
-            (e: WorkflowEvent<S>): void => {
-              if (running[i] === r) emit(e)
-            }
 
-    const abortBranch = (r: Running, reason: unknown): void => {
-      r.ctx?.abort(reason)
-      r.controller?.abort(reason)
-    }
     const onRunAbort = (): void => {
-      for (const r of running) if (r !== undefined) abortBranch(r, runSignal.reason)
+      for (const r of running) r?.abort(runSignal.reason)
     }
 
     /**
@@ -178,8 +245,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
         const r = running[i]
         if (r === undefined) continue
         running[i] = undefined
-        abortBranch(r, reason)
-        ;(r.subs ??= new Subscription()).unsubscribe() // a later add() on a closed subscription runs at once
+        r.cancel(reason)
       }
     }
 
@@ -211,122 +277,33 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
       frame.succeed(handler.join, 1)
     }
 
-    const settle = (i: number, r: Running, outcome: BranchOutcome): void => {
-      if (decided || running[i] !== r) return
-      running[i] = undefined
-      outcomes[i] = outcome
-      if (outcome._tag === 'Succeeded') succeeded += 1
-      else if (outcome._tag === 'Failed') {
-        failed += 1
-        errors.push({ index: i, error: outcome.error })
-      }
-      if (emit !== undefined) emit(settledEvent(i, outcome))
-      const decision = decideJoin(strategy, progress())
-      if (decision !== 'wait') finish(decision)
-      r.done?.()
-    }
-
-    const addTo = (r: Running, t: TeardownLogic): void => (r.subs ??= new Subscription()).add(t)
-
-    /** Runs the branch's retry loop, picking up a failed inline attempt 1 when there was one. */
-    const retryLoop = (
-      i: number,
-      r: Running,
-      plan: BranchPlan<R>,
-      firstFailure?: { readonly thrown: unknown },
-    ): void => {
-      if (running[i] !== r) return
-      const controller = new AbortController()
-      if (runSignal.aborted) controller.abort(runSignal.reason)
-      r.controller = controller
-      const branchEmit = emitFor?.(i, r)
-      const work: AttemptEnv<S, R> = {
-        workflowId,
-        state,
-        taskId: branchId(i),
-        res: env.res,
-        runSignal: controller.signal,
-        scheduler: env.scheduler,
-        random: env.random,
-        now,
-        emit: branchEmit,
-        split: incomingSplit,
-      }
-      addTo(
-        r,
-        runAttempts(
-          work,
-          plan.config,
-          (ctx: TaskContext<R>) => fromTaskOutput<unknown>(() => plan.run(ctx)),
-          firstFailure,
-        ).subscribe({
-          next: (value) => settle(i, r, { _tag: 'Succeeded', index: i, value }),
-          error: (thrown: unknown) => {
-            if (thrown instanceof CircuitRejection) {
-              branchEmit?.({
-                _tag: 'CircuitRejected',
-                workflowId,
-                at: now(),
-                state,
-                taskId: branchId(i),
-                error: thrown.error,
-              })
-              return settle(i, r, { _tag: 'Failed', index: i, error: thrown.error })
-            }
-            settle(i, r, { _tag: 'Failed', index: i, error: toCanoError(thrown) })
-          },
-        }),
-      )
+    const visit: SplitVisit<S, R> = {
+      env,
+      running,
+      settle: (r, outcome) => {
+        const i = r.index
+        if (decided || running[i] !== r) return
+        running[i] = undefined
+        outcomes[i] = outcome
+        if (outcome._tag === 'Succeeded') succeeded += 1
+        else if (outcome._tag === 'Failed') {
+          failed += 1
+          errors.push({ index: i, error: outcome.error })
+        }
+        if (emit !== undefined) emit(settledEvent(i, outcome))
+        const decision = decideJoin(strategy, progress())
+        if (decision !== 'wait') finish(decision)
+        r.done?.()
+      },
     }
 
     const start = (i: number, done: (() => void) | undefined): void => {
       const plan = plans[i]
       if (decided || plan === undefined) return done?.()
-      const r: Running = { ctx: undefined, controller: undefined, subs: undefined, done }
+      const r = new BranchRun<S, R>(visit, i, plan, done)
       running[i] = r
-      if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId: branchId(i) })
-      if (!plan.fast) return retryLoop(i, r, plan)
-
-      // attempt 1 inline
-      const branchEmit = emitFor?.(i, r)
-      const report =
-        branchEmit === undefined
-          ? noProgress
-          : (data: unknown): void =>
-              branchEmit({ _tag: 'Progress', workflowId, at: now(), state, taskId: branchId(i), data })
-      const ctx = new BranchContext<R>(env.res, workflowId, state, report, incomingSplit, runSignal)
-      r.ctx = ctx
-      const retry = (thrown: unknown): void => retryLoop(i, r, plan, { thrown })
-      let out: unknown
-      try {
-        out = plan.run(ctx)
-        if (typeof out === 'function') out = (out as () => unknown)() // a TaskEither
-      } catch (thrown: unknown) {
-        return retry(thrown)
-      }
-      const onValue = (v: unknown): void => {
-        if (!isEither(v)) settle(i, r, { _tag: 'Succeeded', index: i, value: v })
-        else if (v._tag === 'Right') settle(i, r, { _tag: 'Succeeded', index: i, value: v.right })
-        else retry(v.left)
-      }
-      if (isThenable(out)) {
-        out.then(onValue, retry)
-        return undefined
-      }
-      if (typeof out !== 'object' || out === null) return onValue(out)
-      const first = out
-      addTo(
-        r,
-        fromTaskOutput<unknown>(() => first)
-          .pipe(
-            take(1),
-            throwIfEmpty(() =>
-              taskExecutionError(`branch ${i} of split state ${JSON.stringify(state)} completed without a value`),
-            ),
-          )
-          .subscribe({ next: onValue, error: retry }),
-      )
-      return undefined
+      if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId: r.taskId })
+      attemptWork<S, R, unknown>(r, plan.run, r)
     }
 
     // the state is unsubscribed (run cancelled, timed out, torn down) before the join was decided
@@ -385,10 +362,7 @@ const plansOf = <R extends ResourceRecord>(branches: ReadonlyArray<SplitBranch<R
     return {
       run: b.run,
       config,
-      fast:
-        config.attemptTimeoutMs === undefined &&
-        config.circuitBreaker === undefined &&
-        config.rateLimiter === undefined,
+      fast: runsInline(config),
     }
   })
   planCache.set(branches, plans)

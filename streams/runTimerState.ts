@@ -39,9 +39,7 @@ export const runTimerState = <S extends string, R extends ResourceRecord>(
       try {
         wait =
           typeof handler.wait === 'function'
-            ? handler.wait(
-                new AttemptContext<R>(env.res, 1, env.workflowId, env.state, progressOf(env), env.split, env, false),
-              )
+            ? handler.wait(new AttemptContext<R>(env, 1, progressOf(env), false))
             : handler.wait
       } catch (thrown: unknown) {
         return settle.fail(thrown)

@@ -1,8 +1,9 @@
 import { expect } from 'chai'
+import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import { EMPTY, lastValueFrom, type Observable, of, Subject, throwError, toArray } from 'rxjs'
 
-import { fromTaskOutput } from '../../streams/fromTaskOutput.js'
+import { fromTaskOutput, type OutputSink, settleTaskOutput } from '../../streams/fromTaskOutput.js'
 
 /** Everything an Observable delivered, once it has finished. */
 interface Outcome {
@@ -155,5 +156,105 @@ describe('fromTaskOutput', () => {
     reject(new Error('late'))
     await flush()
     expect(seen).to.equal('nothing')
+  })
+
+  it('unwraps an Either returned synchronously, synchronously: a Right is the value, a Left the error', () => {
+    const seen: unknown[] = []
+    const subs = [
+      fromTaskOutput(() => E.right('Done')).subscribe({ next: (v) => seen.push(['value', v]) }),
+      fromTaskOutput(() => E.left('nope')).subscribe({ error: (e: unknown) => seen.push(['error', e]) }),
+    ]
+    // both settled before subscribe() returned
+    expect(subs.map((s) => s.closed)).to.deep.equal([true, true])
+    expect(seen).to.deep.equal([
+      ['value', 'Done'],
+      ['error', 'nope'],
+    ])
+  })
+
+  it('unwraps an Either once, returned or resolved', async () => {
+    expect(await outcome(fromTaskOutput(() => E.right(E.right(1))))).to.deep.equal({
+      values: [E.right(1)],
+      completed: true,
+    })
+    expect(await outcome(fromTaskOutput(() => Promise.resolve(E.right(E.left(2)))))).to.deep.equal({
+      values: [E.left(2)],
+      completed: true,
+    })
+  })
+
+  it("takes an Observable's first value as it is, an Either included", async () => {
+    expect(await outcome(fromTaskOutput(() => of(E.right('Done'), 'second')))).to.deep.equal({
+      values: [E.right('Done')],
+      completed: true,
+    })
+  })
+
+  it('calls a returned function once, as a TaskEither: what it returns is read, what it throws is the error', async () => {
+    let calls = 0
+    const err = new Error('te boom')
+    expect(
+      await outcome(
+        fromTaskOutput(() => () => {
+          calls += 1
+          return of('from an Observable')
+        }),
+      ),
+    ).to.deep.equal({ values: ['from an Observable'], completed: true })
+    expect(calls).to.equal(1)
+    expect(
+      await outcome(
+        fromTaskOutput(() => () => {
+          throw err
+        }),
+      ),
+    ).to.deep.equal({ values: [], completed: false, error: err })
+  })
+})
+
+describe('settleTaskOutput', () => {
+  /** A sink that records what it is told, and the teardowns it is handed. */
+  const recorder = () => {
+    const seen: Array<readonly [string, unknown]> = []
+    const teardowns: unknown[] = []
+    const sink: OutputSink = {
+      value: (v) => seen.push(['value', v]),
+      error: (e) => seen.push(['error', e]),
+      empty: () => seen.push(['empty', undefined]),
+      add: (t) => teardowns.push(t),
+    }
+    return { seen, teardowns, sink }
+  }
+
+  it('settles before it returns for a value, null, an Either, a synchronous TaskEither and a synchronous Observable', () => {
+    const { seen, sink } = recorder()
+    for (const out of ['Next', null, E.right(1), E.left('l'), () => E.right(2), of(3)]) settleTaskOutput(out, sink)
+    expect(seen).to.deep.equal([
+      ['value', 'Next'],
+      ['value', null],
+      ['value', 1],
+      ['error', 'l'],
+      ['value', 2],
+      ['value', 3],
+    ])
+  })
+
+  it('reports an Observable that completes without a value as empty, and hands over its subscription', () => {
+    const { seen, teardowns, sink } = recorder()
+    settleTaskOutput(EMPTY, sink)
+    expect(seen).to.deep.equal([['empty', undefined]])
+    expect(teardowns).to.have.length(1)
+  })
+
+  it('settles a Promise later, with its Right unwrapped or its rejection as the error', async () => {
+    const { seen, sink } = recorder()
+    settleTaskOutput(Promise.resolve(E.right('later')), sink)
+    settleTaskOutput(Promise.reject(new Error('rejected')), sink)
+    expect(seen).to.deep.equal([])
+    await flush()
+    expect(seen).to.deep.equal([
+      ['value', 'later'],
+      ['error', new Error('rejected')],
+    ])
   })
 })

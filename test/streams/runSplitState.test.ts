@@ -1,13 +1,16 @@
 import { expect } from 'chai'
+import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
 import {
   asyncScheduler,
   defer,
+  EMPTY,
   firstValueFrom,
   lastValueFrom,
   map,
   mergeMap,
   type Observable,
+  of,
   Subscription,
   tap,
   throwError,
@@ -16,7 +19,13 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../../codecs/CanoError.js'
-import { cancelledError, retryExhaustedError, timeoutError, workflowError } from '../../src/CanoError.js'
+import {
+  cancelledError,
+  retryExhaustedError,
+  taskExecutionError,
+  timeoutError,
+  workflowError,
+} from '../../src/CanoError.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -584,6 +593,40 @@ describe('runSplitState', () => {
       )
     })
     expect(h.published).to.deep.equal([{ state: 'Split', branches: [], successes: 0, failures: 0, cancelled: [] }])
+  })
+
+  it("reads a branch's output as a task's, joining within the call when every branch is synchronous", () => {
+    const h = harness()
+    const handler = split<St>(
+      [
+        () => E.right(E.right(1)), // an Either is unwrapped once
+        () => of(E.right(2)), // an Observable's first value is taken as it is
+        () => () => E.right(3), // a function is a TaskEither: called, its Either unwrapped
+        branch(() => EMPTY, NO_RETRY), // an Observable that completes empty fails the branch
+        branch(() => E.left(boom(4)), NO_RETRY),
+        branch(() => 'timed', { retry: RetryMode.none(), attemptTimeoutMs: 1_000 }),
+      ],
+      { strategy: JoinStrategy.partialTimeout(), join: 'Join' }, // proceeds once every branch settled
+    )
+    const seen: St[] = []
+    runSplitState(handler, h.env)
+      .subscribe((s) => seen.push(s))
+      .unsubscribe()
+    expect(seen).to.deep.equal(['Join'])
+    expect(h.published.map((r) => r.branches)).to.deep.equal([
+      [
+        { _tag: 'Succeeded', index: 0, value: E.right(1) },
+        { _tag: 'Succeeded', index: 1, value: E.right(2) },
+        { _tag: 'Succeeded', index: 2, value: 3 },
+        {
+          _tag: 'Failed',
+          index: 3,
+          error: taskExecutionError('task for state "Split" completed without a value'),
+        },
+        { _tag: 'Failed', index: 4, error: boom(4) },
+        { _tag: 'Succeeded', index: 5, value: 'timed' },
+      ],
+    ])
   })
 
   describe('with Promises (real time)', () => {

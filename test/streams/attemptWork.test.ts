@@ -1,0 +1,201 @@
+import { expect } from 'chai'
+import * as E from 'fp-ts/lib/Either.js'
+import * as TE from 'fp-ts/lib/TaskEither.js'
+import { asyncScheduler, EMPTY, map, of, type SchedulerLike, type TeardownLogic, timer } from 'rxjs'
+
+import { retryExhaustedError, taskExecutionError, timeoutError, toCanoError } from '../../src/CanoError.js'
+import { Resources } from '../../src/Resources.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { resolveTaskConfig, type TaskConfig } from '../../src/TaskConfig.js'
+import type { NoResources, TaskContext } from '../../src/TaskContext.js'
+import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { attemptWork, runsInline, type WorkCallbacks, type WorkEnv } from '../../streams/attemptWork.js'
+import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
+import { createRateLimiter } from '../../streams/createRateLimiter.js'
+import { testScheduler } from '../helpers/marbles.js'
+
+type St = 'Work' | 'Next'
+
+/** A `WorkEnv` as the engine builds one, recording events. */
+const envOf = (
+  config: TaskConfig,
+  scheduler: SchedulerLike = asyncScheduler,
+): { readonly env: WorkEnv<St, NoResources>; readonly events: WorkflowEvent<St>[] } => {
+  const events: WorkflowEvent<St>[] = []
+  const resolved = resolveTaskConfig(config)
+  const env: WorkEnv<St, NoResources> = {
+    workflowId: 'w',
+    state: 'Work',
+    taskId: 'Work',
+    res: Resources.empty(),
+    runSignal: new AbortController().signal,
+    scheduler,
+    random: () => 0.5,
+    now: () => scheduler.now(),
+    emit: (e) => events.push(e),
+    split: undefined,
+    config: resolved,
+    fast: runsInline(resolved),
+  }
+  return { env, events }
+}
+
+/** Callbacks recording what `attemptWork` reports; `release()` marks the work as no longer wanted. */
+const recorder = () => {
+  const seen: Array<readonly [string, unknown, number?]> = []
+  const teardowns: TeardownLogic[] = []
+  let closed = false
+  const callbacks: WorkCallbacks<unknown> = {
+    onValue: (v, attempts) => seen.push(['value', v, attempts]),
+    onError: (e) => seen.push(['error', e]),
+    add: (t) => teardowns.push(t),
+    get closed() {
+      return closed
+    },
+  }
+  const release = (): void => {
+    closed = true
+    for (const t of teardowns) {
+      if (typeof t === 'function') t()
+      else if (typeof t === 'object') t.unsubscribe()
+    }
+  }
+  return { seen, callbacks, release }
+}
+
+/** What `attemptWork` reports once it has settled (real time). */
+const settled = (env: WorkEnv<St, NoResources>, call: (ctx: TaskContext) => unknown) =>
+  new Promise<readonly [string, unknown, number?]>((resolve) =>
+    attemptWork<St, NoResources, unknown>(env, call, {
+      onValue: (v, attempts) => resolve(['value', v, attempts]),
+      onError: (e) => resolve(['error', e]),
+      add: () => undefined,
+    }),
+  )
+
+describe('attemptWork', () => {
+  it('runs attempt 1 inline unless a breaker or a limiter must be asked first (runsInline)', () => {
+    expect(runsInline(resolveTaskConfig({}))).to.equal(true)
+    expect(runsInline(resolveTaskConfig({ attemptTimeoutMs: 5, retry: RetryMode.fixed(2, 1) }))).to.equal(true)
+    expect(runsInline(resolveTaskConfig({ circuitBreaker: createCircuitBreaker({ failureThreshold: 1 }) }))).to.equal(
+      false,
+    )
+    expect(runsInline(resolveTaskConfig({ rateLimiter: createRateLimiter({ ratePerSec: 1 }) }))).to.equal(false)
+  })
+
+  it('settles attempt 1 before it returns for a value, an Either, a synchronous TaskEither and Observable', () => {
+    const { env } = envOf({})
+    const { seen, callbacks } = recorder()
+    for (const out of ['Next', E.right('Next'), () => E.right('Next'), of('Next')])
+      attemptWork<St, NoResources, unknown>(env, () => out, callbacks)
+    expect(seen).to.deep.equal([
+      ['value', 'Next', 1],
+      ['value', 'Next', 1],
+      ['value', 'Next', 1],
+      ['value', 'Next', 1],
+    ])
+  })
+
+  it('reads an output on attempt 1 exactly as on a retried attempt', async () => {
+    const outputs: ReadonlyArray<() => unknown> = [
+      () => E.right(E.right('Next')),
+      () => of(E.right('Next')),
+      () => Promise.resolve(E.right('Next')),
+      () => TE.right('Next'),
+      () => E.left('refused'),
+    ]
+    for (const output of outputs) {
+      const first = await settled(envOf({ retry: RetryMode.none() }).env, output)
+      let calls = 0
+      const retried = await settled(envOf({ retry: RetryMode.fixed(1, 0) }).env, () => {
+        calls += 1
+        if (calls === 1) throw new Error('first attempt fails')
+        return output()
+      })
+      expect(calls).to.equal(2)
+      expect(retried).to.deep.equal(
+        first[0] === 'value' ? ['value', first[1], 2] : ['error', retryExhaustedError(2, toCanoError(first[1]))],
+      )
+    }
+  })
+
+  it('hands a Left of attempt 1 to the retry loop, which reports it and retries', () => {
+    const events: WorkflowEvent<St>[] = []
+    const seen: unknown[] = []
+    testScheduler().run(({ flush }) => {
+      const { env, events: recorded } = envOf({ retry: RetryMode.fixed(1, 5) }, asyncScheduler)
+      let calls = 0
+      attemptWork<St, NoResources, unknown>(env, () => (++calls === 1 ? E.left(taskExecutionError('no')) : 'Next'), {
+        onValue: (v, attempts) => seen.push([v, attempts, asyncScheduler.now()]),
+        onError: (e) => seen.push(e),
+        add: () => undefined,
+      })
+      flush()
+      events.push(...recorded)
+    })
+    expect(seen).to.deep.equal([['Next', 2, 5]])
+    expect(events).to.deep.equal([
+      {
+        _tag: 'AttemptFailed',
+        workflowId: 'w',
+        at: 0,
+        state: 'Work',
+        taskId: 'Work',
+        attempt: 1,
+        error: taskExecutionError('no'),
+      },
+      { _tag: 'RetryScheduled', workflowId: 'w', at: 0, state: 'Work', taskId: 'Work', attempt: 1, delayMs: 5 },
+    ])
+  })
+
+  it('fails attempt 1 when its Observable completes without a value', () => {
+    const { env } = envOf({ retry: RetryMode.none() })
+    const { seen, callbacks } = recorder()
+    attemptWork<St, NoResources, unknown>(env, () => EMPTY, callbacks)
+    expect(seen).to.deep.equal([['error', taskExecutionError('task for state "Work" completed without a value')]])
+  })
+
+  it('times attempt 1 out inline at the attempt timeout: its signal aborts, and the retry loop takes over', () => {
+    const seen: unknown[] = []
+    const aborted: unknown[] = []
+    testScheduler().run(({ flush }) => {
+      const { env } = envOf({ retry: RetryMode.fixed(1, 0), attemptTimeoutMs: 10 }, asyncScheduler)
+      attemptWork<St, NoResources, unknown>(
+        env,
+        (ctx) => {
+          ctx.signal.addEventListener('abort', () =>
+            aborted.push([ctx.attempt, ctx.signal.reason, asyncScheduler.now()]),
+          )
+          return ctx.attempt === 1 ? timer(50) : timer(3).pipe(map(() => 'Next'))
+        },
+        {
+          onValue: (v, attempts) => seen.push([v, attempts, asyncScheduler.now()]),
+          onError: (e) => seen.push(e),
+          add: () => undefined,
+        },
+      )
+      flush()
+    })
+    expect(aborted).to.deep.equal([[1, timeoutError(10), 10]])
+    expect(seen).to.deep.equal([['Next', 2, 13]])
+  })
+
+  it('starts no retry for a first attempt that fails after the work was released', async () => {
+    const { env, events } = envOf({ retry: RetryMode.fixed(3, 0) })
+    const { seen, callbacks, release } = recorder()
+    let calls = 0
+    let reject: (e: unknown) => void = () => undefined
+    attemptWork<St, NoResources, unknown>(
+      env,
+      () => {
+        calls += 1
+        return new Promise((_, r) => (reject = r))
+      },
+      callbacks,
+    )
+    release()
+    reject(new Error('late'))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect([calls, seen, events]).to.deep.equal([1, [], []])
+  })
+})
