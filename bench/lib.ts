@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the benchmarks under `bench/`: the result shape every `run()` returns, a timer that
  * reports the median ns per call over repeats, medians, and a plain-text table. Benchmarks report ratios
- * against a baseline measured in the same process, in the same run (DESIGN.md section 6), never absolute
+ * against a baseline measured in the same process, in the same run, never absolute
  * timings as pass/fail.
  *
  * @since 0.1.0

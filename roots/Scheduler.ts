@@ -10,7 +10,7 @@
  * virtual-time scheduler) a day of cron ticks runs in milliseconds. `croner` is only asked for the
  * next fire time.
  *
- * Where cano-rx differs from cano 0.12 (reference 2.19 and section 9, items 9-13):
+ * Where cano-rx differs from cano 0.12's scheduler (docs/scheduler.md lists the same differences with their reasons):
  *
  * - Runs go through `workflow.run$` with the workflow's own `totalTimeoutMs`; resources are set up at
  *   `start()` and torn down at `stop()`, never per run (`manageResources: false`).

@@ -12,7 +12,7 @@
  * compensation writes a `CompensationDone` row. A run killed during a rollback resumes the rollback
  * (it does not re-run the failed state) and never runs a finished compensation twice.
  *
- * Outcomes ({@link rollbackOutcome}, cano's reference 2.13): a clean rollback ends with the original
+ * Outcomes ({@link rollbackOutcome}, as cano's saga rollback ends): a clean rollback ends with the original
  * error and clears the checkpoint log; any compensation failure ends with `CompensationFailed`
  * (the original error first, then each compensation error in drain order) and keeps the log; a
  * failure with nothing on the stack ends with the original error and keeps the log (the run stays
@@ -190,7 +190,7 @@ export const saga = <S extends string, O, A = O, R extends ResourceRecord = NoRe
 // -------------------------------------------------------------------------------------
 
 /**
- * How a rollback that compensated something ends (cano's reference 2.13): with no compensation error
+ * How a rollback that compensated something ends (as in cano): with no compensation error
  * the run ends with `original` and its log is cleared; otherwise with `CompensationFailed` listing
  * `original` first, then each compensation error in drain order, and the log is kept for recovery.
  * (A failure with an empty stack rolls nothing back: it ends with `original` and keeps the log.)

@@ -1,5 +1,5 @@
 /**
- * Documentation examples must compile (STYLE 18). Every `@example` block (and every ```ts fence) in the
+ * Documentation examples must compile. Every `@example` block (and every ```ts fence) in the
  * TSDoc of `codecs/`, `src/`, `streams/` and `roots/`, and every ```ts fence of `README.md` and `docs/*.md`, becomes a
  * virtual module `<file>__example_<n>.ts` next to its source. All of them are type-checked in one
  * `ts.createProgram` with the project's compiler options, `'cano-rx'` mapped to `roots/index.ts`.

@@ -1,5 +1,5 @@
 /**
- * Every public export is documented with an example (STYLE 17): each name exported by `roots/index.ts`,
+ * Every public export is documented with an example: each name exported by `roots/index.ts`,
  * followed through its re-exports to the declaration, must carry a TSDoc comment with an `@example` tag.
  * Types and interfaces included: their `@example` goes on the type itself. When a name has several
  * declarations (a codec and its type, overloads), one of them carrying the example is enough.

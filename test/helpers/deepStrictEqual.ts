@@ -1,5 +1,5 @@
 /**
- * fp-ts's typed deep equality (STYLE 19): `actual` and `expected` share one type parameter, so comparing
+ * fp-ts's typed deep equality: `actual` and `expected` share one type parameter, so comparing
  * values of unrelated types is a compile error rather than a runtime diff. Uses chai's `deep.equal`.
  */
 import { expect } from 'chai'

@@ -1,5 +1,5 @@
 /**
- * The one `TestScheduler` factory for marble tests (STYLE 20): values and subscriptions are compared
+ * The one `TestScheduler` factory for marble tests: values and subscriptions are compared
  * with chai's `deep.equal`, so a failure prints a structural diff. Use it as
  * `testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => { … })`.
  */

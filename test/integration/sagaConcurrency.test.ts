@@ -121,7 +121,7 @@ describe('sagas under concurrency', function () {
     expect(account.balance()).to.equal(300 * completed.length)
     expect(account.lowest()).to.be.at.least(0)
     // completed runs and clean rollbacks clear their logs; a run that failed before any charge had nothing to
-    // undo and keeps its log (reference 2.13: an empty stack leaves the run resumable)
+    // undo and keeps its log (an empty stack leaves the run resumable: src/Saga.ts, rollbackOutcome)
     const kept = (await store.listRuns()).map((r) => r.workflowId).sort()
     expect(kept).to.deep.equal(ids.filter((id) => failAt.get(id) === 0).sort())
   })

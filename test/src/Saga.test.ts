@@ -240,7 +240,7 @@ describe('saga', () => {
     })
   })
 
-  describe('rollback outcomes (reference 2.13)', () => {
+  describe('rollback outcomes', () => {
     it('clean rollback: compensates last-in first-out, ends with the original error, clears the log', async () => {
       const log: string[] = []
       const { store, rows } = recording()

@@ -1,5 +1,5 @@
 /**
- * Type-test helpers (STYLE 23). Files in `test/types/` are compiled by `tsc --noEmit`, never run:
+ * Type-test helpers. Files in `test/types/` are compiled by `tsc --noEmit`, never run:
  * `assertType<Equals<typeof run$, Observable<Cursor<number>>>>()` fails to compile when the types differ,
  * and `// @ts-expect-error` marks the negative cases.
  */
