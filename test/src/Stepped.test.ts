@@ -147,34 +147,6 @@ describe('stepped', () => {
     )
   })
 
-  it('runs a million synchronous steps with a flat stack', async function () {
-    this.timeout(120_000)
-    const limit = Error.stackTraceLimit
-    Error.stackTraceLimit = Infinity
-    const depths: number[] = []
-    const flow = workflow<Step>()({
-      exits: ['Report'],
-      states: {
-        Scan: stepped({
-          cursor: t.number,
-          step: (_ctx, c) => {
-            const n = c ?? 0
-            if (n % 200_000 === 1) depths.push((new Error().stack ?? '').split('\n').length)
-            return n >= 1_000_000 ? done('Report' as const) : more(n + 1)
-          },
-        }),
-      },
-    })
-    try {
-      expect(await flow.orchestrate('Scan')).to.equal('Report')
-    } finally {
-      Error.stackTraceLimit = limit
-    }
-    expect(depths.length).to.equal(5)
-    const steady = depths.slice(1)
-    expect(Math.max(...steady) - Math.min(...steady)).to.be.at.most(2)
-  })
-
   it('lets a cancellation and the total timeout through between steps that never wait', async () => {
     const BOUND = 1_000_000 // seconds of steps on any machine: far more than the run is allowed
     let synchronousSteps = 0
