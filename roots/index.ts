@@ -14,9 +14,7 @@ export {
   type BatchProgress,
   isBatchProgress,
   type ItemContext,
-  itemErr,
-  itemOk,
-  type ItemResult,
+  ItemResult,
   validateBatch,
 } from '../src/Batch.js'
 export type { CanoError, CanoErrorTag } from '../src/CanoError.js'
@@ -85,20 +83,18 @@ export {
   toCircuitSnapshot,
 } from '../src/CircuitBreaker.js'
 export type { BaseOptions, HandlerBase } from '../src/HandlerBase.js'
-export type { Degraded, HealthStatus, Healthy, Unhealthy } from '../src/HealthStatus.js'
+export type { Degraded, Healthy, Unhealthy } from '../src/HealthStatus.js'
 export {
-  degraded,
-  healthy,
+  HealthStatus,
   isHealthStatus,
   isHealthy,
   matchHealthStatus,
   severityOf,
-  unhealthy,
   worstHealth,
 } from '../src/HealthStatus.js'
 export { MemoryStore } from '../src/MemoryStore.js'
-export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome, PollOutput } from '../src/Poll.js'
-export { failFast, pending, poll, ready, retryOnError, validatePoll } from '../src/Poll.js'
+export type { PollHandler, PollOptions, PollOutput } from '../src/Poll.js'
+export { poll, PollErrorPolicy, PollOutcome, validatePoll } from '../src/Poll.js'
 export type {
   AcquireOptions,
   LimiterRuntimeOptions,
@@ -140,7 +136,6 @@ export type {
 export { rollbackOutcome, saga, validateSaga } from '../src/Saga.js'
 export type {
   BackoffOptions,
-  BackoffPolicy,
   CronSchedule,
   EverySchedule,
   FlowBackoff,
@@ -153,24 +148,22 @@ export type {
   FlowUpdate,
   IntervalMode,
   ManualSchedule,
-  Schedule,
 } from '../src/Schedule.js'
 export {
   backoffDelayMs,
-  backoffPolicy,
-  cron,
-  every,
+  BackoffPolicy,
   flowInfoReducer,
   initialFlowInfo,
   isTripped,
-  manual,
   nextCronMs,
   nextFixedRateMs,
+  Schedule,
   validateBackoffPolicy,
   validateSchedule,
 } from '../src/Schedule.js'
+export type { SleepHandler, SleepOptions, SleepWait } from '../src/Sleep.js'
+export { sleep, validateSleep, wakeAt } from '../src/Sleep.js'
 export type {
-  Branch,
   BranchFn,
   BranchOutput,
   JoinDecision,
@@ -179,18 +172,16 @@ export type {
   SplitHandler,
   SplitOptions,
 } from '../src/Split.js'
-export { branch, decideJoin, joinFailure, JoinStrategy, requiredSuccesses, split, validateSplit } from '../src/Split.js'
+export { Branch, decideJoin, joinFailure, JoinStrategy, requiredSuccesses, split, validateSplit } from '../src/Split.js'
 export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
 export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'
 export { router, task } from '../src/StateHandler.js'
 export { stateBuilders } from '../src/StateHandler.js'
-export type { StepOutcome, StepOutput, SteppedHandler, SteppedOptions } from '../src/Stepped.js'
-export { done, more, stepped, validateStepped } from '../src/Stepped.js'
+export type { StepOutput, SteppedHandler, SteppedOptions } from '../src/Stepped.js'
+export { StepOutcome, stepped, validateStepped } from '../src/Stepped.js'
 export {
   type CloseReason,
-  continueStream,
-  stopStream,
   stream,
   StreamErrorPolicy,
   type StreamHandler,
@@ -201,13 +192,11 @@ export {
   validateStream,
   type WindowContext,
   type WindowOutput,
-  type WindowSignal,
+  WindowSignal,
 } from '../src/Stream.js'
 export type { ResolvedTaskConfig, TaskConfig } from '../src/TaskConfig.js'
 export { resolveTaskConfig, validateTaskConfig } from '../src/TaskConfig.js'
 export type { NoResources, ResourceRecord, TaskContext, TaskOutput } from '../src/TaskContext.js'
-export type { TimerHandler, TimerOptions, TimerWait } from '../src/Timer.js'
-export { timer, validateTimer, wakeAt } from '../src/Timer.js'
 export type { CompiledState, CompiledWorkflow, WorkflowDefinition } from '../src/WorkflowDefinition.js'
 export type { StateHandlers } from '../src/WorkflowDefinition.js'
 export { compileWorkflow } from '../src/WorkflowDefinition.js'

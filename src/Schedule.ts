@@ -4,10 +4,10 @@
  * ticks, {@link backoffDelayMs} / {@link isTripped} to react to failures, and folds what happens to a
  * flow into a {@link FlowInfo} with the reducer built by {@link flowInfoReducer}.
  *
- * - {@link every}: a fixed interval, fixed-delay (cano's behaviour, the default) or fixed-rate.
- * - {@link cron}: a cron expression (6 fields with seconds first like cano, or 5 fields), in a time zone
+ * - {@link Schedule.every}: a fixed interval, fixed-delay (cano's behaviour, the default) or fixed-rate.
+ * - {@link Schedule.cron}: a cron expression (6 fields with seconds first like cano, or 5 fields), in a time zone
  *   (UTC by default). `croner` parses it and computes the next fire time; nothing else of croner is used.
- * - {@link manual}: runs only when triggered.
+ * - {@link Schedule.manual}: runs only when triggered.
  *
  * Backoff follows cano 0.12 (reference 2.19) with one deliberate difference: jitter is applied
  * **before** the cap, so a delay never exceeds `maxDelayMs`.
@@ -35,10 +35,10 @@ import { MAX_TIMER_MS } from './internal/timers.js'
  *   tick that comes while the flow is still running is skipped (and counted).
  *
  * @example
- * import { every, type IntervalMode } from 'cano-rx'
+ * import { type IntervalMode, Schedule } from 'cano-rx'
  * const mode: IntervalMode = 'fixedRate'
- * const hourly = every(3_600_000, { mode })
- * @see {@link every}
+ * const hourly = Schedule.every(3_600_000, { mode })
+ * @see {@link Schedule.every}
  * @category model
  * @since 0.1.0
  */
@@ -50,7 +50,7 @@ export type IntervalMode = 'fixedDelay' | 'fixedRate'
  * @example
  * import type { EverySchedule } from 'cano-rx'
  * const s: EverySchedule = { _tag: 'Every', intervalMs: 60_000, mode: 'fixedDelay' } // every(60_000)
- * @see {@link every}
+ * @see {@link Schedule.every}
  * @category model
  * @since 0.1.0
  */
@@ -66,7 +66,7 @@ export interface EverySchedule {
  * @example
  * import type { CronSchedule } from 'cano-rx'
  * const s: CronSchedule = { _tag: 'Cron', expr: '0 30 2 * * *', timezone: 'Europe/Berlin' } // cron('0 30 2 * * *', { timezone: 'Europe/Berlin' })
- * @see {@link cron}
+ * @see {@link Schedule.cron}
  * @category model
  * @since 0.1.0
  */
@@ -82,7 +82,7 @@ export interface CronSchedule {
  * @example
  * import type { ManualSchedule } from 'cano-rx'
  * const s: ManualSchedule = { _tag: 'Manual' } // manual()
- * @see {@link manual}
+ * @see {@link Schedule.manual}
  * @category model
  * @since 0.1.0
  */
@@ -91,11 +91,11 @@ export interface ManualSchedule {
 }
 
 /**
- * When a flow runs. Build one with {@link every}, {@link cron} or {@link manual}.
+ * When a flow runs. Build one with {@link Schedule.every}, {@link Schedule.cron} or {@link Schedule.manual}.
  *
  * @example
- * import { cron, every, manual, type Schedule } from 'cano-rx'
- * const schedules: ReadonlyArray<Schedule> = [every(30_000), cron('0 0 6 * * MON-FRI'), manual()]
+ * import { Schedule } from 'cano-rx'
+ * const schedules: ReadonlyArray<Schedule> = [Schedule.every(30_000), Schedule.cron('0 0 6 * * MON-FRI'), Schedule.manual()]
  * @see {@link validateSchedule}
  * @category model
  * @since 0.1.0
@@ -111,7 +111,7 @@ export type Schedule = EverySchedule | CronSchedule | ManualSchedule
  * @example
  * import type { BackoffPolicy } from 'cano-rx'
  * const policy: BackoffPolicy = { initialMs: 1_000, multiplier: 2, maxDelayMs: 300_000, jitter: 0.1, streakLimit: 5 }
- * @see {@link backoffPolicy} to build one from defaults
+ * @see {@link BackoffPolicy.of} to build one from defaults
  * @category model
  * @since 0.1.0
  */
@@ -134,7 +134,7 @@ export interface BackoffPolicy {
  * @example
  * import type { BackoffOptions } from 'cano-rx'
  * const tripAfterThree: BackoffOptions = { streakLimit: 3 }
- * @see {@link backoffPolicy}
+ * @see {@link BackoffPolicy.of}
  * @category model
  * @since 0.1.0
  */
@@ -305,14 +305,14 @@ export type FlowUpdate =
  * @param options - `mode`: `'fixedDelay'` (default) or `'fixedRate'`
  * @returns an {@link EverySchedule}
  * @example
- * import { every } from 'cano-rx'
- * const healthCheck = every(30_000) // fixed delay: 30 s after each run ends
- * const metrics = every(60_000, { mode: 'fixedRate' }) // on the minute grid from start
+ * import { Schedule } from 'cano-rx'
+ * const healthCheck = Schedule.every(30_000) // fixed delay: 30 s after each run ends
+ * const metrics = Schedule.every(60_000, { mode: 'fixedRate' }) // on the minute grid from start
  * @see {@link IntervalMode}
  * @category constructors
  * @since 0.1.0
  */
-export const every = (intervalMs: number, options: { readonly mode?: IntervalMode } = {}): EverySchedule => ({
+const every = (intervalMs: number, options: { readonly mode?: IntervalMode } = {}): EverySchedule => ({
   _tag: 'Every',
   intervalMs,
   mode: options.mode ?? 'fixedDelay',
@@ -329,14 +329,14 @@ export const every = (intervalMs: number, options: { readonly mode?: IntervalMod
  * @param options - `timezone`: an IANA time zone name (default `'UTC'`)
  * @returns a {@link CronSchedule}
  * @example
- * import { cron } from 'cano-rx'
- * const nightly = cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }) // 02:30:00 Berlin time
- * const quarterHourly = cron('*\/15 * * * *') // 5 fields: every 15 minutes, UTC
+ * import { Schedule } from 'cano-rx'
+ * const nightly = Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }) // 02:30:00 Berlin time
+ * const quarterHourly = Schedule.cron('*\/15 * * * *') // 5 fields: every 15 minutes, UTC
  * @see {@link validateSchedule}, {@link nextCronMs}
  * @category constructors
  * @since 0.1.0
  */
-export const cron = (expr: string, options: { readonly timezone?: string } = {}): CronSchedule => ({
+const cron = (expr: string, options: { readonly timezone?: string } = {}): CronSchedule => ({
   _tag: 'Cron',
   expr,
   timezone: options.timezone ?? 'UTC',
@@ -347,12 +347,27 @@ export const cron = (expr: string, options: { readonly timezone?: string } = {})
  *
  * @returns a {@link ManualSchedule}
  * @example
- * import { manual } from 'cano-rx'
- * const onDemand = manual()
+ * import { Schedule } from 'cano-rx'
+ * const onDemand = Schedule.manual()
  * @category constructors
  * @since 0.1.0
  */
-export const manual = (): ManualSchedule => ({ _tag: 'Manual' })
+const manual = (): ManualSchedule => ({ _tag: 'Manual' })
+
+/**
+ * Builds a {@link Schedule}: `Schedule.every(ms, { mode })` (an interval, `'fixedDelay'` by default),
+ * `Schedule.cron(expr, { timezone })` (a 5- or 6-field cron expression) or `Schedule.manual()` (only
+ * `trigger` runs it).
+ *
+ * @example
+ * import { Schedule } from 'cano-rx'
+ * const hourly = Schedule.every(3_600_000, { mode: 'fixedRate' })
+ * const nightly = Schedule.cron('0 3 * * *', { timezone: 'Europe/Paris' })
+ * const onDemand = Schedule.manual()
+ * @category constructors
+ * @since 0.1.0
+ */
+export const Schedule = { every, cron, manual } as const
 
 /** cano's `BackoffPolicy::default()`. */
 const BACKOFF_DEFAULTS: BackoffPolicy = {
@@ -370,20 +385,32 @@ const BACKOFF_DEFAULTS: BackoffPolicy = {
  * @param options - the fields to override
  * @returns the complete policy (checked by {@link validateBackoffPolicy} when the scheduler is created)
  * @example
- * import { backoffPolicy } from 'cano-rx'
- * const policy = backoffPolicy({ streakLimit: 5 })
+ * import { BackoffPolicy } from 'cano-rx'
+ * const policy = BackoffPolicy.of({ streakLimit: 5 })
  * // { initialMs: 1000, multiplier: 2, maxDelayMs: 300000, jitter: 0.1, streakLimit: 5 }
  * @see {@link backoffDelayMs}
  * @category constructors
  * @since 0.1.0
  */
-export const backoffPolicy = (options: BackoffOptions = {}): BackoffPolicy => ({
+const backoffPolicy = (options: BackoffOptions = {}): BackoffPolicy => ({
   initialMs: options.initialMs ?? BACKOFF_DEFAULTS.initialMs,
   multiplier: options.multiplier ?? BACKOFF_DEFAULTS.multiplier,
   maxDelayMs: options.maxDelayMs ?? BACKOFF_DEFAULTS.maxDelayMs,
   jitter: options.jitter ?? BACKOFF_DEFAULTS.jitter,
   streakLimit: options.streakLimit ?? BACKOFF_DEFAULTS.streakLimit,
 })
+
+/**
+ * Builds a {@link BackoffPolicy} from {@link BackoffOptions}: `BackoffPolicy.of(options)`, every option
+ * defaulted.
+ *
+ * @example
+ * import { BackoffPolicy } from 'cano-rx'
+ * const policy = BackoffPolicy.of({ initialMs: 1_000, maxMs: 60_000, tripAfter: 5 })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const BackoffPolicy = { of: backoffPolicy } as const
 
 /**
  * The info of a flow that has never run.
@@ -420,9 +447,9 @@ export const initialFlowInfo = (id: string): FlowInfo => ({
  * @param streak - consecutive failures so far
  * @returns `true` when the flow must trip
  * @example
- * import { backoffPolicy, isTripped } from 'cano-rx'
- * isTripped(backoffPolicy({ streakLimit: 3 }), 3) // true
- * isTripped(backoffPolicy(), 1_000) // false: the default never trips
+ * import { BackoffPolicy, isTripped } from 'cano-rx'
+ * isTripped(BackoffPolicy.of({ streakLimit: 3 }), 3) // true
+ * isTripped(BackoffPolicy.of(), 1_000) // false: the default never trips
  * @see {@link FlowTripped}
  * @category guards
  * @since 0.1.0
@@ -445,8 +472,8 @@ export const isTripped = (policy: BackoffPolicy, streak: number): boolean =>
  * @param random - jitter source in [0, 1); default `Math.random`
  * @returns whole milliseconds to wait
  * @example
- * import { backoffDelayMs, backoffPolicy } from 'cano-rx'
- * const policy = backoffPolicy({ jitter: 0 })
+ * import { backoffDelayMs, BackoffPolicy } from 'cano-rx'
+ * const policy = BackoffPolicy.of({ jitter: 0 })
  * ;[1, 2, 3, 10].map((n) => backoffDelayMs(policy, n)) // [1000, 2000, 4000, 300000]
  * @see {@link isTripped}
  * @category destructors
@@ -476,7 +503,7 @@ export const backoffDelayMs = (policy: BackoffPolicy, streak: number, random: ()
  * nextFixedRateMs(0, 1_000, 0) // 1000
  * nextFixedRateMs(0, 1_000, 2_500) // 3000
  * nextFixedRateMs(500, 1_000, 0) // 500
- * @see {@link every}
+ * @see {@link Schedule.every}
  * @category destructors
  * @since 0.1.0
  */
@@ -503,10 +530,10 @@ const cronOf = (schedule: CronSchedule): Cron => {
  * @param afterMs - epoch ms to look after
  * @returns epoch ms of the next fire time, or `undefined`
  * @example
- * import { cron, nextCronMs } from 'cano-rx'
- * const at = nextCronMs(cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }), Date.UTC(2026, 2, 28, 12))
+ * import { nextCronMs, Schedule } from 'cano-rx'
+ * const at = nextCronMs(Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }), Date.UTC(2026, 2, 28, 12))
  * // Date.UTC(2026, 2, 29, 1): 02:30 does not exist that night in Berlin, so it fires at 03:00 CEST
- * @see {@link cron}
+ * @see {@link Schedule.cron}
  * @category destructors
  * @since 0.1.0
  */
@@ -534,8 +561,8 @@ export const nextCronMs = (schedule: CronSchedule, afterMs: number): number | un
  * @param random - jitter source in [0, 1); default `Math.random`
  * @returns `(info, update) => info`, usable with `scan`
  * @example
- * import { backoffPolicy, flowInfoReducer, initialFlowInfo, taskExecutionError } from 'cano-rx'
- * const reduce = flowInfoReducer(backoffPolicy({ jitter: 0 }))
+ * import { BackoffPolicy, flowInfoReducer, initialFlowInfo, taskExecutionError } from 'cano-rx'
+ * const reduce = flowInfoReducer(BackoffPolicy.of({ jitter: 0 }))
  * const info = [{ _tag: 'Dispatched', at: 0 } as const, { _tag: 'Failed', at: 50, error: taskExecutionError('boom') } as const]
  *   .reduce(reduce, initialFlowInfo('etl'))
  * info.status // { _tag: 'Backoff', until: 1050, streak: 1, lastError: { _tag: 'TaskExecution', message: 'boom' } }
@@ -606,8 +633,8 @@ const isTimeZone = (tz: string): boolean => {
  * @param where - prefixes the message (e.g. `flow "report"`)
  * @returns the `Configuration` error, or `undefined` when the schedule is valid
  * @example
- * import { every, validateSchedule } from 'cano-rx'
- * validateSchedule(every(0), 'flow "health"')?.message
+ * import { Schedule, validateSchedule } from 'cano-rx'
+ * validateSchedule(Schedule.every(0), 'flow "health"')?.message
  * // 'flow "health": schedule.intervalMs must be a finite number in (0, 2147483647], got 0'
  * @see {@link validateBackoffPolicy}
  * @category validation
@@ -660,10 +687,10 @@ export const validateSchedule = (schedule: Schedule, where: string): Configurati
  * @param where - prefixes the message (e.g. `flow "report"`)
  * @returns the `Configuration` error, or `undefined` when the policy is valid
  * @example
- * import { backoffPolicy, validateBackoffPolicy } from 'cano-rx'
- * validateBackoffPolicy(backoffPolicy({ jitter: 2 }), 'flow "etl"')?.message
+ * import { BackoffPolicy, validateBackoffPolicy } from 'cano-rx'
+ * validateBackoffPolicy(BackoffPolicy.of({ jitter: 2 }), 'flow "etl"')?.message
  * // 'flow "etl": backoff.jitter must be a number in [0, 1], got 2'
- * @see {@link backoffPolicy}
+ * @see {@link BackoffPolicy.of}
  * @category validation
  * @since 0.1.0
  */

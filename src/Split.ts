@@ -83,11 +83,11 @@ export type BranchOutput<A> = A | PromiseLike<A> | Observable<A> | TaskEither<un
 export type BranchFn<R extends ResourceRecord = NoResources> = (ctx: TaskContext<R>) => BranchOutput<unknown>
 
 /**
- * A branch with its own retry loop policy, built by {@link branch}.
+ * A branch with its own retry loop policy, built by {@link Branch.of}.
  *
  * @example
- * import { branch, RetryMode, type SplitBranch } from 'cano-rx'
- * const b: SplitBranch<Record<never, never>> = branch(async () => 1, { retry: RetryMode.fixed(2, 50) })
+ * import { Branch, RetryMode, type SplitBranch } from 'cano-rx'
+ * const b: SplitBranch<Record<never, never>> = Branch.of(async () => 1, { retry: RetryMode.fixed(2, 50) })
  * @category model
  * @since 0.1.0
  */
@@ -99,11 +99,11 @@ export interface SplitBranch<R extends ResourceRecord = NoResources> {
 }
 
 /**
- * One entry of a split's branch list: a bare function (default config) or {@link branch}`(fn, config)`.
+ * One entry of a split's branch list: a bare function (default config) or {@link Branch.of}`(fn, config)`.
  *
  * @example
- * import { branch, RetryMode, type Branch } from 'cano-rx'
- * const branches: ReadonlyArray<Branch<Record<never, never>>> = [async () => 'a', branch(async () => 'b', { retry: RetryMode.none() })]
+ * import { Branch, RetryMode } from 'cano-rx'
+ * const branches: ReadonlyArray<Branch<Record<never, never>>> = [async () => 'a', Branch.of(async () => 'b', { retry: RetryMode.none() })]
  * @category model
  * @since 0.1.0
  */
@@ -228,15 +228,27 @@ const DEFAULT_BRANCH_CONFIG: TaskConfig = Object.freeze({})
  * @param config - its retry loop policy; default `{}` (`RetryMode.default()`, no timeout)
  * @returns the branch, to put in a {@link split}'s list
  * @example
- * import { branch, RetryMode } from 'cano-rx'
- * const flaky = branch(async () => 'rows', { retry: RetryMode.fixed(3, 100), attemptTimeoutMs: 2_000 })
+ * import { Branch, RetryMode } from 'cano-rx'
+ * const flaky = Branch.of(async () => 'rows', { retry: RetryMode.fixed(3, 100), attemptTimeoutMs: 2_000 })
  * @category constructors
  * @since 0.1.0
  */
-export const branch = <R extends ResourceRecord = NoResources>(
+const branch = <R extends ResourceRecord = NoResources>(
   run: BranchFn<R>,
   config: TaskConfig = DEFAULT_BRANCH_CONFIG,
 ): SplitBranch<R> => ({ _tag: 'Branch', run, config })
+
+/**
+ * Builds a split {@link Branch} with its own retry and timeout: `Branch.of(run, config)` (a bare function
+ * in a split's list gets the default config).
+ *
+ * @example
+ * import { Branch, RetryMode } from 'cano-rx'
+ * const flaky = Branch.of(async () => 'rows', { retry: RetryMode.fixed(3, 100), attemptTimeoutMs: 2_000 })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const Branch = { of: branch } as const
 
 /**
  * A fan-out state: runs `branches` concurrently and joins them under `options.strategy`, then moves
@@ -253,7 +265,7 @@ export const branch = <R extends ResourceRecord = NoResources>(
  *   timeoutMs: 5_000,
  *   bulkhead: 2,
  * })
- * @see {@link JoinStrategy}, {@link branch}
+ * @see {@link JoinStrategy}, {@link Branch.of}
  * @category constructors
  * @since 0.1.0
  */

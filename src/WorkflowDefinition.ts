@@ -20,13 +20,13 @@ import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
 import { RetryMode } from './RetryMode.js'
 import { validateSaga } from './Saga.js'
+import { validateSleep } from './Sleep.js'
 import { validateSplit } from './Split.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
 import { validateStepped } from './Stepped.js'
 import { validateStream } from './Stream.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
-import { validateTimer } from './Timer.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
 
 // -------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ const checkKind = (
     case 'Stepped':
       return validateStepped(handler, where)
     case 'Timer':
-      return validateTimer(handler, where)
+      return validateSleep(handler, where)
     case 'Batch':
       return validateBatch(handler, where)
     case 'Stream':

@@ -7,7 +7,7 @@ import { expect } from 'chai'
 import * as t from 'io-ts'
 
 import { workflow } from '../../roots/Workflow.js'
-import { done, more, stepped } from '../../src/Stepped.js'
+import { StepOutcome, stepped } from '../../src/Stepped.js'
 
 type Step = 'Scan' | 'Report'
 
@@ -25,7 +25,7 @@ describe('stepped: long runs', () => {
           step: (_ctx, c) => {
             const n = c ?? 0
             if (n % 200_000 === 1) depths.push((new Error().stack ?? '').split('\n').length)
-            return n >= 1_000_000 ? done('Report' as const) : more(n + 1)
+            return n >= 1_000_000 ? StepOutcome.done('Report' as const) : StepOutcome.more(n + 1)
           },
         }),
       },

@@ -5,7 +5,7 @@ import type { CanoError } from '../../codecs/CanoError.js'
 import { configurationError, taskExecutionError, workflowError } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import {
-  branch,
+  Branch,
   decideJoin,
   joinFailure,
   JoinStrategy,
@@ -378,7 +378,7 @@ describe('split', () => {
   it('stores bare functions as branches with the default config and targets only the join state', () => {
     const f = (): number => 1
     const g = (): number => 2
-    const h = split([f, branch(g, { retry: RetryMode.none() })], {
+    const h = split([f, Branch.of(g, { retry: RetryMode.none() })], {
       strategy: JoinStrategy.any(),
       join: 'Join',
       timeoutMs: 50,
@@ -499,7 +499,7 @@ describe('validateSplit', () => {
     ],
     [
       'a branch with a bad config',
-      split([branch(fn, { attemptTimeoutMs: -1 })], { strategy: JoinStrategy.all(), join: 'Join' }),
+      split([Branch.of(fn, { attemptTimeoutMs: -1 })], { strategy: JoinStrategy.all(), join: 'Join' }),
       'branch 0: attemptTimeoutMs must be a finite number in (0, 2147483647], got -1',
     ],
     [
