@@ -15,7 +15,6 @@ export {
   isBatchProgress,
   type ItemContext,
   ItemResult,
-  validateBatch,
 } from '../src/Batch.js'
 export type { CanoError, CanoErrorTag } from '../src/CanoError.js'
 export {
@@ -94,7 +93,7 @@ export {
 } from '../src/HealthStatus.js'
 export { MemoryStore } from '../src/MemoryStore.js'
 export type { PollHandler, PollOptions, PollOutput } from '../src/Poll.js'
-export { poll, PollErrorPolicy, PollOutcome, validatePoll } from '../src/Poll.js'
+export { poll, PollErrorPolicy, PollOutcome } from '../src/Poll.js'
 export type {
   AcquireOptions,
   LimiterRuntimeOptions,
@@ -120,20 +119,12 @@ export type {
 } from '../src/Resources.js'
 export { isResources, Resources } from '../src/Resources.js'
 export type { Migrations, ResumePoint, RollbackPoint } from '../src/Resume.js'
-export { resumePoint } from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
-export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
+export { RetryMode } from '../src/RetryMode.js'
 export type { RunState, RunStatus } from '../src/RunState.js'
 export { initialRunState, reduceRunState } from '../src/RunState.js'
-export type {
-  CompensationEntry,
-  RollbackOutcome,
-  SagaHandler,
-  SagaOptions,
-  SagaOutput,
-  SagaResult,
-} from '../src/Saga.js'
-export { rollbackOutcome, saga, validateSaga } from '../src/Saga.js'
+export type { CompensationEntry, SagaHandler, SagaOptions, SagaOutput, SagaResult } from '../src/Saga.js'
+export { saga } from '../src/Saga.js'
 export type {
   BackoffOptions,
   CronSchedule,
@@ -145,24 +136,12 @@ export type {
   FlowRunning,
   FlowStatus,
   FlowTripped,
-  FlowUpdate,
   IntervalMode,
   ManualSchedule,
 } from '../src/Schedule.js'
-export {
-  backoffDelayMs,
-  BackoffPolicy,
-  flowInfoReducer,
-  initialFlowInfo,
-  isTripped,
-  nextCronMs,
-  nextFixedRateMs,
-  Schedule,
-  validateBackoffPolicy,
-  validateSchedule,
-} from '../src/Schedule.js'
+export { backoffDelayMs, BackoffPolicy, isTripped, Schedule } from '../src/Schedule.js'
 export type { SleepHandler, SleepOptions, SleepWait } from '../src/Sleep.js'
-export { sleep, validateSleep, wakeAt } from '../src/Sleep.js'
+export { sleep, wakeAt } from '../src/Sleep.js'
 export type {
   BranchFn,
   BranchOutput,
@@ -172,14 +151,13 @@ export type {
   SplitHandler,
   SplitOptions,
 } from '../src/Split.js'
-export { Branch, decideJoin, joinFailure, JoinStrategy, requiredSuccesses, split, validateSplit } from '../src/Split.js'
+export { Branch, decideJoin, JoinStrategy, split } from '../src/Split.js'
 export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
 export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'
 export { router, task } from '../src/StateHandler.js'
-export { stateBuilders } from '../src/StateHandler.js'
 export type { StepOutput, SteppedHandler, SteppedOptions } from '../src/Stepped.js'
-export { StepOutcome, stepped, validateStepped } from '../src/Stepped.js'
+export { StepOutcome, stepped } from '../src/Stepped.js'
 export {
   type CloseReason,
   stream,
@@ -189,17 +167,14 @@ export {
   type StreamPosition,
   type StreamSource,
   type StreamWindow,
-  validateStream,
   type WindowContext,
   type WindowOutput,
   WindowSignal,
 } from '../src/Stream.js'
-export type { ResolvedTaskConfig, TaskConfig } from '../src/TaskConfig.js'
-export { resolveTaskConfig, validateTaskConfig } from '../src/TaskConfig.js'
+export type { TaskConfig } from '../src/TaskConfig.js'
 export type { NoResources, ResourceRecord, TaskContext, TaskOutput } from '../src/TaskContext.js'
-export type { CompiledState, CompiledWorkflow, WorkflowDefinition } from '../src/WorkflowDefinition.js'
+export type { WorkflowDefinition } from '../src/WorkflowDefinition.js'
 export type { StateHandlers } from '../src/WorkflowDefinition.js'
-export { compileWorkflow } from '../src/WorkflowDefinition.js'
 export type {
   AttemptFailed,
   CircuitRejected,
@@ -225,8 +200,6 @@ export type { CheckpointAppended, RunResumed, SplitBranchSettled, WindowFlushed 
 export type { Compensated, CompensationFailed, CompensationStarted } from '../src/WorkflowEvent.js'
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
-export { notifyObserver } from '../src/WorkflowObserver.js'
-export { fromTaskOutput } from '../streams/fromTaskOutput.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
 export type { RunOptions } from '../streams/runWorkflow.js'

@@ -239,7 +239,8 @@ export const isBatchProgress = (data: unknown): data is BatchProgress =>
  * `where`. The handler's `TaskConfig` is checked with every other handler's.
  *
  * @example
- * import { batch, validateBatch } from 'cano-rx'
+ * import { batch } from 'cano-rx'
+ * import { validateBatch } from './Batch.js'
  * validateBatch(batch({ load: () => [], processItem: (x: unknown) => x, finish: () => 'Done', concurrency: 0 }), 'state "Fetch"')?.message
  * // 'state "Fetch": concurrency must be a positive integer, got 0'
  * @category validation

@@ -195,7 +195,8 @@ export const poll = <S extends string, R extends ResourceRecord = NoResources>(
  * Checks a poll handler's own options; the error names `where`.
  *
  * @example
- * import { poll, PollOutcome, validatePoll } from 'cano-rx'
+ * import { poll, PollOutcome } from 'cano-rx'
+ * import { validatePoll } from './Poll.js'
  * validatePoll(poll(() => PollOutcome.ready('Done'), { maxPolls: 0 }), 'state "Wait"')?.message
  * // 'state "Wait": maxPolls must be a positive integer, got 0'
  * @category validation

@@ -155,7 +155,7 @@ const rollbackError = (workflowId: string, row: CheckpointRow): CanoError => {
  * that is neither registered nor an exit (`Workflow`).
  *
  * @example
- * import { resumePoint } from 'cano-rx'
+ * import { resumePoint } from './Resume.js'
  * const rows = [{ workflowId: 'w', seq: 0, kind: 'StateEntry' as const, state: 'A', taskId: 'A', payload: null, version: 0, at: 0 }]
  * resumePoint<'A' | 'Done'>('w', rows, { version: 0, isKnown: (s) => s === 'A' || s === 'Done' })
  * // Right({ state: 'A', fromSeq: 0, nextSeq: 1, version: 0, cursor: undefined, wakeAt: undefined, stack: [], rollback: undefined, supersedes: undefined })

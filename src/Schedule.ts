@@ -238,7 +238,8 @@ export type FlowStatus = FlowIdle | FlowRunning | FlowCompleted | FlowBackoff | 
  * A snapshot of one scheduled flow. Times are epoch milliseconds from the scheduler's clock.
  *
  * @example
- * import { initialFlowInfo, type FlowInfo } from 'cano-rx'
+ * import { type FlowInfo } from 'cano-rx'
+ * import { initialFlowInfo } from './Schedule.js'
  * const info: FlowInfo = initialFlowInfo('nightly-report')
  * // { id: 'nightly-report', status: { _tag: 'Idle' }, runCount: 0, lastRun: undefined, failureStreak: 0,
  * //   nextEligible: undefined, lastError: undefined, skippedTicks: 0 }
@@ -274,7 +275,8 @@ export interface FlowInfo {
  * - `Reset`: `reset(id)`.
  *
  * @example
- * import { type FlowUpdate, taskExecutionError } from 'cano-rx'
+ * import { taskExecutionError } from 'cano-rx'
+ * import { type FlowUpdate } from './Schedule.js'
  * const updates: ReadonlyArray<FlowUpdate> = [{ _tag: 'Dispatched', at: 0 }, { _tag: 'Failed', at: 40, error: taskExecutionError('boom') }]
  * @see {@link flowInfoReducer}
  * @category model
@@ -406,7 +408,7 @@ const backoffPolicy = (options: BackoffOptions = {}): BackoffPolicy => ({
  *
  * @example
  * import { BackoffPolicy } from 'cano-rx'
- * const policy = BackoffPolicy.of({ initialMs: 1_000, maxMs: 60_000, tripAfter: 5 })
+ * const policy = BackoffPolicy.of({ initialMs: 1_000, maxDelayMs: 60_000, streakLimit: 5 })
  * @category constructors
  * @since 0.1.0
  */
@@ -418,7 +420,7 @@ export const BackoffPolicy = { of: backoffPolicy } as const
  * @param id - the flow's id
  * @returns an `Idle` {@link FlowInfo} with every counter at 0
  * @example
- * import { initialFlowInfo } from 'cano-rx'
+ * import { initialFlowInfo } from './Schedule.js'
  * initialFlowInfo('health').status // { _tag: 'Idle' }
  * @see {@link flowInfoReducer}
  * @category constructors
@@ -499,7 +501,7 @@ export const backoffDelayMs = (policy: BackoffPolicy, streak: number, random: ()
  * @param afterMs - the time to look after
  * @returns the next grid point
  * @example
- * import { nextFixedRateMs } from 'cano-rx'
+ * import { nextFixedRateMs } from './Schedule.js'
  * nextFixedRateMs(0, 1_000, 0) // 1000
  * nextFixedRateMs(0, 1_000, 2_500) // 3000
  * nextFixedRateMs(500, 1_000, 0) // 500
@@ -530,7 +532,8 @@ const cronOf = (schedule: CronSchedule): Cron => {
  * @param afterMs - epoch ms to look after
  * @returns epoch ms of the next fire time, or `undefined`
  * @example
- * import { nextCronMs, Schedule } from 'cano-rx'
+ * import { Schedule } from 'cano-rx'
+ * import { nextCronMs } from './Schedule.js'
  * const at = nextCronMs(Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }), Date.UTC(2026, 2, 28, 12))
  * // Date.UTC(2026, 2, 29, 1): 02:30 does not exist that night in Berlin, so it fires at 03:00 CEST
  * @see {@link Schedule.cron}
@@ -561,7 +564,8 @@ export const nextCronMs = (schedule: CronSchedule, afterMs: number): number | un
  * @param random - jitter source in [0, 1); default `Math.random`
  * @returns `(info, update) => info`, usable with `scan`
  * @example
- * import { BackoffPolicy, flowInfoReducer, initialFlowInfo, taskExecutionError } from 'cano-rx'
+ * import { BackoffPolicy, taskExecutionError } from 'cano-rx'
+ * import { flowInfoReducer, initialFlowInfo } from './Schedule.js'
  * const reduce = flowInfoReducer(BackoffPolicy.of({ jitter: 0 }))
  * const info = [{ _tag: 'Dispatched', at: 0 } as const, { _tag: 'Failed', at: 50, error: taskExecutionError('boom') } as const]
  *   .reduce(reduce, initialFlowInfo('etl'))
@@ -633,7 +637,8 @@ const isTimeZone = (tz: string): boolean => {
  * @param where - prefixes the message (e.g. `flow "report"`)
  * @returns the `Configuration` error, or `undefined` when the schedule is valid
  * @example
- * import { Schedule, validateSchedule } from 'cano-rx'
+ * import { Schedule } from 'cano-rx'
+ * import { validateSchedule } from './Schedule.js'
  * validateSchedule(Schedule.every(0), 'flow "health"')?.message
  * // 'flow "health": schedule.intervalMs must be a finite number in (0, 2147483647], got 0'
  * @see {@link validateBackoffPolicy}
@@ -687,7 +692,8 @@ export const validateSchedule = (schedule: Schedule, where: string): Configurati
  * @param where - prefixes the message (e.g. `flow "report"`)
  * @returns the `Configuration` error, or `undefined` when the policy is valid
  * @example
- * import { BackoffPolicy, validateBackoffPolicy } from 'cano-rx'
+ * import { BackoffPolicy } from 'cano-rx'
+ * import { validateBackoffPolicy } from './Schedule.js'
  * validateBackoffPolicy(BackoffPolicy.of({ jitter: 2 }), 'flow "etl"')?.message
  * // 'flow "etl": backoff.jitter must be a number in [0, 1], got 2'
  * @see {@link BackoffPolicy.of}

@@ -127,7 +127,8 @@ export const wakeAt = (
  * Checks a timer handler's own options; the error names `where`.
  *
  * @example
- * import { sleep, validateSleep } from 'cano-rx'
+ * import { sleep } from 'cano-rx'
+ * import { validateSleep } from './Sleep.js'
  * validateSleep(sleep({ wait: -1, then: 'Next' }), 'state "Wait"')?.message
  * // 'state "Wait": wait must be a duration in [0, 2147483647] ms, got -1'
  * @category validation

@@ -339,7 +339,8 @@ export const decideJoin = (strategy: JoinStrategy, progress: JoinProgress): Join
  * @param total - branches in the split
  * @returns the number of successes that satisfies the strategy
  * @example
- * import { JoinStrategy, requiredSuccesses } from 'cano-rx'
+ * import { JoinStrategy } from 'cano-rx'
+ * import { requiredSuccesses } from './Split.js'
  * requiredSuccesses(JoinStrategy.percentage(0.3), 10) // 3
  * requiredSuccesses(JoinStrategy.all(), 4) // 4
  * @category destructors
@@ -383,7 +384,8 @@ const ceilShare = (x: number): number => {
  * @param errors - the failed branches, in the order they failed
  * @returns a `Workflow` error naming `state`
  * @example
- * import { joinFailure, JoinStrategy, taskExecutionError } from 'cano-rx'
+ * import { JoinStrategy, taskExecutionError } from 'cano-rx'
+ * import { joinFailure } from './Split.js'
  * joinFailure(JoinStrategy.all(), 'FanOut', { total: 2, succeeded: 0, failed: 1, settled: 1, deadlineReached: false }, [
  *   { index: 1, error: taskExecutionError('boom') },
  * ]).message
@@ -459,7 +461,8 @@ const STRATEGY_TAGS: ReadonlySet<string> = new Set([
  * @param isKnownState - is this a state or an exit of the workflow?
  * @returns the `Configuration` error, or `undefined` when the split is valid
  * @example
- * import { JoinStrategy, split, validateSplit } from 'cano-rx'
+ * import { JoinStrategy, split } from 'cano-rx'
+ * import { validateSplit } from './Split.js'
  * validateSplit(split([async () => 1], { strategy: JoinStrategy.quorum(0), join: 'Merge' }), 'state "FanOut"', () => true)?.message
  * // 'state "FanOut": quorum(n) needs an integer n in [1, 1] (the branch count), got 0'
  * @category validation

@@ -140,7 +140,7 @@ export type UntargetedOptions<S extends string> = TaskOptions<S> & { readonly to
  * The {@link StateBuilders} of a workflow (what the function form of `states` receives).
  *
  * @example
- * import { stateBuilders } from 'cano-rx'
+ * import { stateBuilders } from './StateHandler.js'
  * const { task } = stateBuilders<'A' | 'Done', { limit: number }>()
  * const a = task(({ res }) => (res.get('limit') > 0 ? 'Done' : 'A'))
  * @category constructors

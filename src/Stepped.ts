@@ -161,7 +161,8 @@ export const stepped = <S extends string, C, O = C, R extends ResourceRecord = N
  *
  * @example
  * import * as t from 'io-ts'
- * import { StepOutcome, stepped, validateStepped } from 'cano-rx'
+ * import { StepOutcome, stepped } from 'cano-rx'
+ * import { validateStepped } from './Stepped.js'
  * validateStepped(stepped({ cursor: t.number, step: () => StepOutcome.done('Done') }), 'state "Scan"') // undefined
  * @category validation
  * @since 0.1.0

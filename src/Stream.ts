@@ -305,7 +305,8 @@ export const stream = <S extends string, T, R extends ResourceRecord = NoResourc
  * `where`. The handler's `TaskConfig` is checked with every other handler's.
  *
  * @example
- * import { stream, validateStream, WindowSignal } from 'cano-rx'
+ * import { stream, WindowSignal } from 'cano-rx'
+ * import { validateStream } from './Stream.js'
  * import { EMPTY } from 'rxjs'
  * validateStream(stream({ source: () => EMPTY, window: { count: 0 }, onWindow: () => WindowSignal.continue(), onClose: () => 'Done' }), 'state "Ingest"')?.message
  * // 'state "Ingest": window.count must be a positive integer, got 0'
