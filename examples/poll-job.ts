@@ -1,7 +1,7 @@
 /**
- * Waiting for a background job with `poll`: the poll function answers `pending(delayMs)` with an
+ * Waiting for a background job with `poll`: the poll function answers `PollOutcome.pending(delayMs)` with an
  * adaptive delay while the job runs, tolerates two consecutive errors of the status endpoint, and
- * moves on with `ready(state)` when the job is done.
+ * moves on with `PollOutcome.ready(state)` when the job is done.
  *
  *   npx tsx examples/poll-job.ts
  */

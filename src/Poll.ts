@@ -1,10 +1,10 @@
 /**
- * `poll`: a wait-until state. Its function returns `ready(state)` to move on or `pending(delayMs)` to
+ * `poll`: a wait-until state. Its function returns `PollOutcome.ready(state)` to move on or `PollOutcome.pending(delayMs)` to
  * be called again after a delay. Errors follow a {@link PollErrorPolicy}: `failFast` (default) or
- * `retryOnError({ maxErrors })`, which tolerates up to `maxErrors` consecutive errors (a `pending`
+ * `PollErrorPolicy.retryOnError({ maxErrors })`, which tolerates up to `maxErrors` consecutive errors (a `pending`
  * resets the count) and fails on the next. The default config has no retries (cano's `minimal()`);
  * `attemptTimeoutMs` bounds the whole loop. Beyond cano: `maxPolls` caps the loop, and
- * `retryOnError({ delayMs })` waits between erroring polls so a broken dependency is not hammered.
+ * `PollErrorPolicy.retryOnError({ delayMs })` waits between erroring polls so a broken dependency is not hammered.
  *
  * @since 0.1.0
  */
@@ -170,7 +170,7 @@ const retryOnError = (options: { readonly maxErrors: number; readonly delayMs?: 
 export const PollErrorPolicy = { failFast, retryOnError } as const
 
 /**
- * A wait-until state: `fn` is polled until it answers `ready(state)`.
+ * A wait-until state: `fn` is polled until it answers `PollOutcome.ready(state)`.
  *
  * @example
  * import { poll, PollOutcome } from 'cano-rx'
@@ -208,7 +208,9 @@ export const validatePoll = (h: PollHandler<string, ResourceRecord>, where: stri
     return configurationError(`${where}: maxPolls must be a positive integer, got ${String(h.maxPolls)}`)
   const p = h.onError as { readonly _tag?: unknown } | undefined
   if (p === undefined || (p._tag !== 'FailFast' && p._tag !== 'RetryOnError'))
-    return configurationError(`${where}: onError must be failFast() or retryOnError({ maxErrors })`)
+    return configurationError(
+      `${where}: onError must be PollErrorPolicy.failFast() or PollErrorPolicy.retryOnError({ maxErrors })`,
+    )
   if (h.onError._tag === 'RetryOnError') {
     const r = h.onError
     if (!Number.isSafeInteger(r.maxErrors) || r.maxErrors < 0)

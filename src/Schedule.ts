@@ -382,7 +382,7 @@ const BACKOFF_DEFAULTS: BackoffPolicy = {
 
 /**
  * A {@link BackoffPolicy}: cano's defaults (1 000 ms, x2, 300 000 ms cap, 0.1 jitter, never trips)
- * with `options` merged over them. `backoffPolicy({ streakLimit: n })` is cano's `with_trip(n)`.
+ * with `options` merged over them. `BackoffPolicy.of({ streakLimit: n })` is cano's `with_trip(n)`.
  *
  * @param options - the fields to override
  * @returns the complete policy (checked by {@link validateBackoffPolicy} when the scheduler is created)
@@ -648,7 +648,9 @@ const isTimeZone = (tz: string): boolean => {
 export const validateSchedule = (schedule: Schedule, where: string): Configuration | undefined => {
   const s: unknown = schedule
   if (typeof s !== 'object' || s === null)
-    return configurationError(`${where}: schedule must be built with every(), cron() or manual()`)
+    return configurationError(
+      `${where}: schedule must be built with Schedule.every(), Schedule.cron() or Schedule.manual()`,
+    )
   switch (schedule._tag) {
     case 'Every':
       if (typeof schedule.intervalMs !== 'number' || !(schedule.intervalMs > 0) || schedule.intervalMs > MAX_TIMER_MS)
@@ -679,7 +681,9 @@ export const validateSchedule = (schedule: Schedule, where: string): Configurati
     case 'Manual':
       return undefined
     default:
-      return configurationError(`${where}: schedule must be built with every(), cron() or manual()`)
+      return configurationError(
+        `${where}: schedule must be built with Schedule.every(), Schedule.cron() or Schedule.manual()`,
+      )
   }
 }
 

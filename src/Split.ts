@@ -451,7 +451,7 @@ const STRATEGY_TAGS: ReadonlySet<string> = new Set([
 
 /**
  * Checks a split handler's own options; the error names `where`. Rules: branches are functions or
- * `branch(fn, config)` with a valid config; `quorum(n)` needs an integer `n` in [1, branches];
+ * `Branch.of(fn, config)` with a valid config; `quorum(n)` needs an integer `n` in [1, branches];
  * `percentage(p)` needs `p` in (0, 1]; `partialResults(min)` needs an integer `min` in [0, branches];
  * `partialTimeout()` needs `timeoutMs`; `any()` and `partialTimeout()` need a branch; `timeoutMs` is
  * in (0, 2^31-1]; `bulkhead` is a positive integer; `join` is a known state.
@@ -475,13 +475,13 @@ export const validateSplit = (
 ): Configuration | undefined => {
   const branches: unknown = h.branches
   if (!Array.isArray(branches))
-    return configurationError(`${where}: branches must be a list of functions or branch(fn, config)`)
+    return configurationError(`${where}: branches must be a list of functions or Branch.of(fn, config)`)
   const count = branches.length
   for (let i = 0; i < count; i++) {
     const b = branches[i] as Partial<SplitBranch<ResourceRecord>> | null | undefined
     if (typeof b !== 'object' || b === null || b._tag !== 'Branch' || typeof b.run !== 'function')
       return configurationError(
-        `${where}: branch ${i} must be a function or branch(fn, config), got ${describeValue(b)}`,
+        `${where}: branch ${i} must be a function or Branch.of(fn, config), got ${describeValue(b)}`,
       )
     const configError = validateTaskConfig(b.config, `${where}: branch ${i}`)
     if (configError !== undefined) return configError

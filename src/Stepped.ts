@@ -1,6 +1,6 @@
 /**
  * `stepped`: a resumable loop with a cursor. `step(ctx, cursor)` receives `undefined` on the first
- * call and returns `more(nextCursor)` to be called again or `done(state)` to move on. Each cursor
+ * call and returns `StepOutcome.more(nextCursor)` to be called again or `StepOutcome.done(state)` to move on. Each cursor
  * is encoded with the state's io-ts codec (a cursor that does not encode and decode back is a
  * `DecodeFailed` error naming the state and the step), reported as a `CursorAdvanced` event, and,
  * with a checkpoint store, persisted before the next step so a resumed run continues from it. Each

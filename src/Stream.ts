@@ -10,7 +10,7 @@
  * follows every handled window: it is the window position a checkpoint can persist.
  *
  * Errors thrown by `onWindow` follow a {@link StreamErrorPolicy}: `failFast` (default), `skip` or
- * `retryOnError({ maxErrors })`. Source errors fail the state. The handler's config bounds the whole
+ * `PollErrorPolicy.retryOnError({ maxErrors })`. Source errors fail the state. The handler's config bounds the whole
  * stream (`attemptTimeoutMs`) and its `retry` resubscribes the source from the start; the default is
  * `RetryMode.none()`.
  *
@@ -240,9 +240,9 @@ export const WindowSignal = { continue: continueStream, stop: stopStream } as co
 /**
  * Constructors for {@link StreamErrorPolicy} (named apart from `poll`'s `failFast` / `retryOnError`).
  *
- * - `failFast()`: an error thrown by `onWindow` fails the state (the default).
+ * - `PollErrorPolicy.failFast()`: an error thrown by `onWindow` fails the state (the default).
  * - `skip()`: the window is dropped (it still counts as handled) and the stream goes on.
- * - `retryOnError({ maxErrors, delayMs })`: `onWindow` is called again with the same window after
+ * - `PollErrorPolicy.retryOnError({ maxErrors, delayMs })`: `onWindow` is called again with the same window after
  *   `delayMs` (default 0); consecutive error number `maxErrors + 1` fails the state. A
  *   non-retryable error (`nonRetryable(e)`, `Configuration`, …) fails at once.
  *
@@ -264,7 +264,7 @@ export const StreamErrorPolicy = {
 
 /**
  * A stream state: consumes `source` in windows, calling `onWindow` for each, until it answers
- * `stopStream(state)` or the source is exhausted (then `onClose('Exhausted', ctx)` chooses the state).
+ * `WindowSignal.stop(state)` or the source is exhausted (then `onClose('Exhausted', ctx)` chooses the state).
  * The default config has no retries.
  *
  * @example

@@ -370,7 +370,9 @@ describe('validateSchedule', () => {
 
   it('rejects something that is not a schedule', () => {
     expect(validateSchedule({ _tag: 'Sometimes' } as unknown as Schedule, where)).to.deep.equal(
-      configurationError('flow "f": schedule must be built with every(), cron() or manual()'),
+      configurationError(
+        'flow "f": schedule must be built with Schedule.every(), Schedule.cron() or Schedule.manual()',
+      ),
     )
   })
 })

@@ -495,7 +495,7 @@ describe('validateSplit', () => {
     [
       'a branch that is not a function',
       make({}, [fn, 42 as unknown as () => unknown]),
-      'branch 1 must be a function or branch(fn, config), got 42',
+      'branch 1 must be a function or Branch.of(fn, config), got 42',
     ],
     [
       'a branch with a bad config',
