@@ -4,8 +4,21 @@
  * @since 0.1.0
  */
 export { CanoErrorCodec, Cause } from '../codecs/CanoError.js'
+export type {
+  CheckpointPayloads,
+  CheckpointRowOf,
+  CompensationDonePayload,
+  CursorPayload,
+  EncodedCanoError,
+  StateEntryPayload,
+  StreamPayload,
+  SupersedesPayload,
+  TimerPayload,
+} from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
+export type { BackoffOptions } from '../src/BackoffPolicy.js'
+export { backoffDelayMs, BackoffPolicy, isTripped } from '../src/BackoffPolicy.js'
 export {
   batch,
   type BatchHandler,
@@ -75,12 +88,20 @@ export type {
 } from '../src/CircuitBreaker.js'
 export {
   circuitTransition,
-  createCircuitBreaker,
   defaultCircuitPolicy,
   fromCircuitSnapshot,
   isCircuitRejection,
   toCircuitSnapshot,
 } from '../src/CircuitBreaker.js'
+export type {
+  FlowBackoff,
+  FlowCompleted,
+  FlowIdle,
+  FlowInfo,
+  FlowRunning,
+  FlowStatus,
+  FlowTripped,
+} from '../src/FlowInfo.js'
 export type { BaseOptions, HandlerBase } from '../src/HandlerBase.js'
 export type { Degraded, Healthy, Unhealthy } from '../src/HealthStatus.js'
 export {
@@ -91,13 +112,14 @@ export {
   severityOf,
   worstHealth,
 } from '../src/HealthStatus.js'
+export type { JoinDecision, JoinProgress } from '../src/JoinStrategy.js'
+export { decideJoin, JoinStrategy } from '../src/JoinStrategy.js'
 export { MemoryStore } from '../src/MemoryStore.js'
 export type { PollHandler, PollOptions, PollOutput } from '../src/Poll.js'
 export { poll, PollErrorPolicy, PollOutcome } from '../src/Poll.js'
 export type {
   AcquireOptions,
   LimiterRuntimeOptions,
-  LimiterSleep,
   RateLimiter,
   RateLimiterLike,
   RateLimiterOptions,
@@ -106,7 +128,6 @@ export type {
   TokenBucketRate,
   WindowedRateLimiterOptions,
 } from '../src/RateLimiter.js'
-export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../src/RateLimiter.js'
 export type {
   FreshKey,
   Guard,
@@ -118,40 +139,26 @@ export type {
   WithResource,
 } from '../src/Resources.js'
 export { isResources, Resources } from '../src/Resources.js'
-export type { Migrations, ResumePoint, RollbackPoint } from '../src/Resume.js'
+export type {
+  Continuation,
+  Migrations,
+  ResumePoint,
+  ResumeRollback,
+  ResumeState,
+  RollbackPoint,
+} from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
 export { RetryMode } from '../src/RetryMode.js'
 export type { RunState, RunStatus } from '../src/RunState.js'
 export { initialRunState, reduceRunState } from '../src/RunState.js'
 export type { CompensationEntry, SagaHandler, SagaOptions, SagaOutput, SagaResult } from '../src/Saga.js'
 export { saga } from '../src/Saga.js'
-export type {
-  BackoffOptions,
-  CronSchedule,
-  EverySchedule,
-  FlowBackoff,
-  FlowCompleted,
-  FlowIdle,
-  FlowInfo,
-  FlowRunning,
-  FlowStatus,
-  FlowTripped,
-  IntervalMode,
-  ManualSchedule,
-} from '../src/Schedule.js'
-export { backoffDelayMs, BackoffPolicy, isTripped, Schedule } from '../src/Schedule.js'
+export type { CronSchedule, EverySchedule, IntervalMode, ManualSchedule } from '../src/Schedule.js'
+export { Schedule } from '../src/Schedule.js'
 export type { SleepHandler, SleepOptions, SleepWait } from '../src/Sleep.js'
 export { sleep, wakeAt } from '../src/Sleep.js'
-export type {
-  BranchFn,
-  BranchOutput,
-  JoinDecision,
-  JoinProgress,
-  SplitBranch,
-  SplitHandler,
-  SplitOptions,
-} from '../src/Split.js'
-export { Branch, decideJoin, JoinStrategy, split } from '../src/Split.js'
+export type { BranchFn, BranchOutput, SplitBranch, SplitHandler, SplitOptions } from '../src/Split.js'
+export { Branch, split } from '../src/Split.js'
 export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
 export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'
@@ -200,6 +207,8 @@ export type { CheckpointAppended, RunResumed, SplitBranchSettled, WindowFlushed 
 export type { Compensated, CompensationFailed, CompensationStarted } from '../src/WorkflowEvent.js'
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
+export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
+export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
 export type { RunOptions } from '../streams/runWorkflow.js'

@@ -92,8 +92,11 @@ export interface DrainEnv<S extends string, R extends ResourceRecord> {
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
   /** The compiled state an entry was recorded under (its compensator), if it still exists. */
   readonly lookup: (state: string) => CompiledState<S, R> | undefined
-  /** Writes the `CompensationDone` row of a compensated entry; `undefined` without a store. */
-  readonly markDone: ((entry: CompensationEntry) => Observable<never>) | undefined
+  /**
+   * Writes the `CompensationDone` row of a compensated entry that has a `CompensationCompletion` row (at
+   * `seq`); `undefined` without a store.
+   */
+  readonly markDone: ((entry: CompensationEntry, seq: number) => Observable<never>) | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -180,7 +183,7 @@ const compensateEntry = <S extends string, R extends ResourceRecord>(
         return of(result)
       }
       if (emit !== undefined) emit({ _tag: 'Compensated', workflowId, at: now(), state, taskId, seq, attempts })
-      const done$ = seq === undefined ? undefined : env.markDone?.(entry)
+      const done$ = seq === undefined ? undefined : env.markDone?.(entry, seq)
       return done$ === undefined
         ? of(undefined)
         : concat(done$, of(undefined)).pipe(catchError((e: unknown) => of(toCanoError(e))))

@@ -43,7 +43,7 @@ import {
   type Unsubscribable,
 } from 'rxjs'
 
-import { type CanoError, CanoErrorCodec } from '../codecs/CanoError.js'
+import type { CanoError } from '../codecs/CanoError.js'
 import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import {
   cancelledError,
@@ -57,7 +57,19 @@ import {
 import type { CheckpointStore } from '../src/CheckpointStore.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { Resources } from '../src/Resources.js'
-import type { ResumePoint } from '../src/Resume.js'
+import {
+  checkpointRow,
+  compensationCompletion,
+  compensationDone,
+  type ResumePoint,
+  type ResumeState,
+  rollbackStarted,
+  type RowDraft,
+  stateEntry,
+  stepCursor,
+  streamWindow,
+  timerArmed,
+} from '../src/Resume.js'
 import { rollbackOutcome } from '../src/Saga.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
@@ -290,7 +302,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
   incomingSplit: SplitResult | undefined
   private seq: number
   /** The resume state's first visit continues from the resume point (cursor, wake-up instant). */
-  private resuming: ResumePoint<S> | undefined
+  private resuming: ResumeState<S> | undefined
   /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
   private compensations: StackEntry[] | undefined
   /** Set by cancellation or the total timeout, before the run's signal aborts. */
@@ -323,7 +335,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
     this.emit = live || this.observers.length > 0 ? (e) => this.notify(e) : undefined
     this.flags = (live ? Flag.Live : 0) | ((options.manageResources ?? true) && wf.lifecycle ? Flag.ManageResources : 0)
     this.seq = resume?.nextSeq ?? 0
-    this.resuming = resume
+    this.resuming = resume?._tag === 'State' ? resume : undefined
     this.compensations = resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
     this.startedAt = wf.totalTimeoutMs === undefined ? undefined : this.now()
   }
@@ -421,7 +433,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
       return this.finishEarly(configurationError(message), this.workflowId)
     }
     // a resumed rollback runs no state: the failed one may even be gone from the definition
-    if (resume?.rollback === undefined && !wf.states.has(initial) && !wf.exits.has(initial))
+    if (resume?._tag !== 'Rollback' && !wf.states.has(initial) && !wf.exits.has(initial))
       return this.finishEarly(
         configurationError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`),
         this.workflowId,
@@ -461,11 +473,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
   /** The resources are up: the run proper begins, raced by cancellation and the total timeout. */
   private begin(): void {
     this.set(Flag.Running)
-    const rollback = this.resume?.rollback
-    if (rollback !== undefined) {
+    const resume = this.resume
+    if (resume?._tag === 'Rollback') {
       // the run crashed while rolling back: continue that rollback, run no state
-      this.current = this.resume?.state
-      return this.conclude(failureOf(rollback.error))
+      this.current = resume.state
+      return this.conclude(failureOf(resume.rollback.error))
     }
     const signal = this.options.signal
     if (signal !== undefined) {
@@ -547,10 +559,9 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
     if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router))
       return this.visit(state, compiled)
     const point = this.resuming !== undefined && this.resuming.state === state ? this.resuming : undefined
-    const payload: JsonValue = point === undefined ? null : resumePayload(point)
     // cano's task id: the task name, '' for split, exit and unregistered states
     const taskId = compiled === undefined || compiled.handler._tag === 'Split' ? '' : compiled.taskId
-    void this.write('StateEntry', state, taskId, payload).then((written) => {
+    void this.write(stateEntry(point?.continues), state, taskId).then((written) => {
       if (this.concluded || this.closed) return
       if (typeof written !== 'number') return this.conclude({ _tag: 'Failed', error: written })
       this.appended(written, 'StateEntry', state)
@@ -599,12 +610,14 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
         return runPollState(handler, env)
       case 'Stepped':
         return runSteppedState(handler, env, {
-          resumeCursor: point?.cursor,
+          resumeCursor:
+            point?.continues._tag === 'Cursor'
+              ? { encoded: point.continues.cursor, step: point.continues.step }
+              : undefined,
           persist:
             store === undefined
               ? undefined
-              : (encoded, step) =>
-                  this.append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
+              : (encoded, step) => this.append(stepCursor(encoded as JsonValue, step), env.state, env.taskId),
         })
       case 'Split':
         return runSplitState(handler, env)
@@ -612,17 +625,13 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
         return runBatchState(handler, env)
       case 'Stream':
         return runStreamState(handler, env, {
-          resumeFrom: point?.stream,
-          persist:
-            store === undefined
-              ? undefined
-              : (at) => this.append('StreamWindow', env.state, env.taskId, { windows: at.windows, items: at.items }),
+          resumeFrom: point?.continues._tag === 'Stream' ? point.continues.position : undefined,
+          persist: store === undefined ? undefined : (at) => this.append(streamWindow(at), env.state, env.taskId),
         })
       case 'Timer':
         return runTimerState(handler, env, {
-          resumeWakeAt: point?.wakeAt,
-          persist:
-            store === undefined ? undefined : (at) => this.append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
+          resumeWakeAt: point?.continues._tag === 'Timer' ? point.continues.wakeAt : undefined,
+          persist: store === undefined ? undefined : (at) => this.append(timerArmed(at), env.state, env.taskId),
         })
       case 'Saga':
         return runSagaState(handler, env, this.sagaHooks(env))
@@ -638,23 +647,13 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
 
   /** Hands one row to the store; resolves with its `seq` once it is durable. `onSeq` learns the `seq` first. */
   private write(
-    kind: CheckpointKind,
+    draft: RowDraft,
     state: S,
     taskId: string,
-    payload: JsonValue,
     onSeq?: (rowSeq: number) => void,
   ): Promise<number | CanoError> {
     const store = this.store as CheckpointStore
-    const row = {
-      workflowId: this.workflowId,
-      seq: this.seq++,
-      kind,
-      state,
-      taskId,
-      payload,
-      version: this.wf.version,
-      at: this.now(),
-    }
+    const row = checkpointRow(draft, this.workflowId, this.seq++, state, taskId, this.wf.version, this.now())
     onSeq?.(row.seq)
     const write = store.append(row)
     this.lastWrite = write
@@ -674,18 +673,12 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
   }
 
   /** Appends one row; completes once it is durable, after reporting `CheckpointAppended`. */
-  private append(
-    kind: CheckpointKind,
-    state: S,
-    taskId: string,
-    payload: JsonValue,
-    onSeq?: (rowSeq: number) => void,
-  ): Observable<never> {
+  private append(draft: RowDraft, state: S, taskId: string, onSeq?: (rowSeq: number) => void): Observable<never> {
     if (this.store === undefined) return EMPTY
-    return defer(() => from(this.write(kind, state, taskId, payload, onSeq))).pipe(
+    return defer(() => from(this.write(draft, state, taskId, onSeq))).pipe(
       mergeMap((written) => {
         if (typeof written !== 'number') return throwError(() => written)
-        this.appended(written, kind, state)
+        this.appended(written, draft.kind, state)
         return EMPTY
       }),
     )
@@ -709,7 +702,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
           return undefined
         }
         // on the stack before the write starts: a cancellation during the write still compensates it
-        return this.append('CompensationCompletion', env.state, env.taskId, encoded as JsonValue, (rowSeq) =>
+        return this.append(compensationCompletion(encoded as JsonValue), env.state, env.taskId, (rowSeq) =>
           stack.push(entry(rowSeq)),
         )
       },
@@ -731,18 +724,19 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
       const entries = this.compensations ?? []
       this.compensations = undefined
       const storeErrors: CanoError[] = []
-      const failedState = this.current ?? ('' as S)
+      // a rollback has entries, so some state ran: `current` is set (a resumed rollback writes no marker)
+      const failedState = this.current
       // a write the interruption cut short still lands: let it, so the rollback's rows come after it
       const lastWrite = this.lastWrite
       const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
       const marker$ =
-        this.resume?.rollback !== undefined
+        this.resume?._tag === 'Rollback' || failedState === undefined
           ? EMPTY
           : this.append(
-              'RollbackStarted',
+              rollbackStarted(failure.error),
               failedState,
+              // cano's task id: '' for a state with no task (split, exit, unregistered)
               wf.states.get(failedState)?.taskId ?? '',
-              encodeError(failure.error),
             ).pipe(
               catchError((e: unknown) => {
                 storeErrors.push(toCanoError(e))
@@ -760,7 +754,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
         markDone:
           store === undefined
             ? undefined
-            : (entry) => this.append('CompensationDone', entry.state as S, entry.taskId, { undid: entry.seq ?? -1 }),
+            : (entry, seq) => this.append(compensationDone(seq), entry.state as S, entry.taskId),
       }
       return concat(settled$, marker$, drainCompensations(env, entries)).pipe(
         switchMap((errors) => {
@@ -825,7 +819,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
     // a failure with nothing to undo keeps the log, so the run can be resumed; so does a failed setup
     if (
       !this.running ||
-      (this.resume?.rollback === undefined && (this.compensations === undefined || this.compensations.length === 0))
+      (this.resume?._tag !== 'Rollback' && (this.compensations === undefined || this.compensations.length === 0))
     )
       return this.teardownThenEnd(final)
     // compensation runs before teardown: the compensators still have their resources
@@ -968,27 +962,6 @@ const noop = (): void => undefined
 
 const isTerminal = <S extends string>(e: WorkflowEvent<S>): e is TerminalEvent<S> =>
   e._tag === 'RunCompleted' || e._tag === 'RunFailed' || e._tag === 'RunCancelled' || e._tag === 'RunTimedOut'
-
-/** The row payload of a resumed state's entry: where a stepped, timer or saga state continues from. */
-const resumePayload = <S extends string>(point: ResumePoint<S>): JsonValue =>
-  point.cursor !== undefined
-    ? { cursor: point.cursor.encoded as JsonValue, step: point.cursor.step }
-    : point.wakeAt !== undefined
-      ? { wakeAt: point.wakeAt }
-      : point.stream !== undefined
-        ? { windows: point.stream.windows, items: point.stream.items }
-        : point.supersedes !== undefined
-          ? { supersedes: point.supersedes }
-          : null
-
-/** The payload of a `RollbackStarted` row: the original error, as JSON. */
-const encodeError = (error: CanoError): JsonValue => {
-  try {
-    return JSON.parse(JSON.stringify(CanoErrorCodec.encode(error))) as JsonValue
-  } catch {
-    return { _tag: 'Generic', message: error.message }
-  }
-}
 
 /** The outcome a rollback marker's error stands for. */
 const failureOf = (error: CanoError): Failure =>

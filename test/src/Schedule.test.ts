@@ -2,21 +2,10 @@ import { expect } from 'chai'
 import { Cron } from 'croner'
 import fc from 'fast-check'
 
+import { backoffDelayMs, BackoffPolicy, isTripped, validateBackoffPolicy } from '../../src/BackoffPolicy.js'
 import { configurationError, taskExecutionError } from '../../src/CanoError.js'
-import {
-  backoffDelayMs,
-  BackoffPolicy,
-  type FlowInfo,
-  flowInfoReducer,
-  type FlowUpdate,
-  initialFlowInfo,
-  isTripped,
-  nextCronMs,
-  nextFixedRateMs,
-  Schedule,
-  validateBackoffPolicy,
-  validateSchedule,
-} from '../../src/Schedule.js'
+import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../../src/FlowInfo.js'
+import { nextCronMs, nextFixedRateMs, Schedule, validateSchedule } from '../../src/Schedule.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 
 /** The largest double below 1: `random()` never returns 1 itself. */
