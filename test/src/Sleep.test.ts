@@ -12,7 +12,7 @@ import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.j
 
 type Step = 'Start' | 'Wait' | 'Done'
 
-describe('timer', () => {
+describe('sleep', () => {
   it('waits the duration on the run scheduler, reporting the wake-up instant', () => {
     const events = eventsInVirtualTime(() =>
       workflow<Step>()({
