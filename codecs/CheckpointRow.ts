@@ -10,7 +10,8 @@
  * - `kind` says what the row records (`StateEntry` before a state's task runs, `CompensationCompletion`
  *   with a saga output, `StepCursor` after each `more`, and the cano-rx additions for durable timers,
  *   stream windows and rollback markers).
- * - `payload` is a JSON value (a cursor, a saga output, a timer deadline) or `null`.
+ * - `payload` is typed by `kind` ({@link CheckpointPayloads}): `null` or a JSON object for most kinds
+ *   (a cursor, a timer deadline, a stream position, an encoded error), any JSON value for a saga output.
  * - `version` is the workflow definition's version, `at` the wall-clock time in epoch milliseconds.
  *
  * Strings must be portable across every adapter: no NUL character and no unpaired UTF-16 surrogate

@@ -10,21 +10,14 @@ import * as E from 'fp-ts/lib/Either.js'
 import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { validateBatch } from './Batch.js'
 import { configurationError } from './CanoError.js'
 import type { CheckpointStore } from './CheckpointStore.js'
 import { describeValue } from './internal/describeValue.js'
 import { MAX_TIMER_MS } from './internal/timers.js'
-import { validatePoll } from './Poll.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
-import { RetryMode } from './RetryMode.js'
-import { validateSaga } from './Saga.js'
-import { validateSleep } from './Sleep.js'
-import { validateSplit } from './Split.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
-import { validateStepped } from './Stepped.js'
-import { validateStream } from './Stream.js'
+import { isKindTag, kindOf } from './StateKind.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
@@ -110,6 +103,10 @@ export interface CompiledState<S extends string, R extends ResourceRecord> {
   readonly to: ReadonlySet<string> | undefined
   /** No breaker or limiter: attempt 1 may run on the engine's fast path (inline, with its own deadline when timed). */
   readonly fast: boolean
+  /** Does a visit write a `StateEntry` row when the workflow has a checkpoint store? (`false` for a router.) */
+  readonly writesEntry: boolean
+  /** The task id of the state's checkpoint rows (cano's: `''` for a split). */
+  readonly rowTaskId: string
 }
 
 /**
@@ -142,25 +139,14 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
 // validation
 // -------------------------------------------------------------------------------------
 
-const HANDLER_TAGS: ReadonlySet<string> = new Set<StateHandler<string>['_tag']>([
-  'Task',
-  'Poll',
-  'Stepped',
-  'Timer',
-  'Batch',
-  'Stream',
-  'Split',
-  'Saga',
-])
-
 const label = (s: string): string => JSON.stringify(s)
 
 const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): CanoError | undefined => {
   const where = `state ${label(name)}`
-  if (typeof h !== 'object' || h === null || !HANDLER_TAGS.has((h as { _tag?: unknown })._tag as string))
+  if (typeof h !== 'object' || h === null || !isKindTag((h as { _tag?: unknown })._tag))
     return configurationError(`${where}: handler must be built with task(), router() or another state constructor`)
   const handler = h as StateHandler<string, ResourceRecord>
-  const kindError = checkKind(handler, where, known)
+  const kindError = kindOf(handler._tag).validate(handler, where, known)
   if (kindError !== undefined) return kindError
   const configError = validateTaskConfig(handler.config, where)
   if (configError !== undefined) return configError
@@ -175,35 +161,6 @@ const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): 
     return configurationError(`${where}: name must be a non-empty string`)
   return undefined
 }
-
-const checkKind = (
-  handler: StateHandler<string, ResourceRecord>,
-  where: string,
-  known: (s: string) => boolean,
-): CanoError | undefined => {
-  switch (handler._tag) {
-    case 'Task':
-      return typeof handler.run !== 'function' ? configurationError(`${where}: run must be a function`) : undefined
-    case 'Poll':
-      return validatePoll(handler, where)
-    case 'Stepped':
-      return validateStepped(handler, where)
-    case 'Timer':
-      return validateSleep(handler, where)
-    case 'Batch':
-      return validateBatch(handler, where)
-    case 'Stream':
-      return validateStream(handler, where)
-    case 'Split':
-      return validateSplit(handler, where, known)
-    case 'Saga':
-      return validateSaga(handler, where)
-  }
-}
-
-/** cano's defaults: polls do not retry (`TaskConfig::minimal()`), every other kind retries. */
-const defaultRetry = (handler: { readonly _tag: StateHandler<string>['_tag'] }): RetryMode =>
-  handler._tag === 'Poll' || handler._tag === 'Stream' ? RetryMode.none() : RetryMode.default()
 
 /**
  * Validates a definition and prepares it to run. Rules (all `Configuration` errors naming the state
@@ -254,15 +211,19 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
     const err = checkHandler(name, h, known)
     if (err !== undefined) return E.left(err)
     const handler = h as StateHandler<S, R>
-    const config = resolveTaskConfig(handler.config, defaultRetry(handler))
+    const kind = kindOf(handler._tag)
+    const config = resolveTaskConfig(handler.config, kind.defaultRetry())
+    const taskId = handler.name ?? name
     states.set(name, {
       name: name as S,
       handler,
-      taskId: handler.name ?? name,
+      taskId,
       config,
       to: handler.to === undefined ? undefined : new Set<string>(handler.to),
       // attempt 1 runs inline unless a breaker or a limiter must be consulted first
       fast: config.circuitBreaker === undefined && config.rateLimiter === undefined,
+      writesEntry: kind.writesEntry(h as StateHandler<string, ResourceRecord>),
+      rowTaskId: kind.rowTaskId(taskId),
     })
   }
   const { totalTimeoutMs, version = 0 } = def

@@ -66,9 +66,6 @@ import {
   rollbackStarted,
   type RowDraft,
   stateEntry,
-  stepCursor,
-  streamWindow,
-  timerArmed,
 } from '../src/Resume.js'
 import { rollbackOutcome } from '../src/Saga.js'
 import type { SplitResult } from '../src/SplitResult.js'
@@ -77,15 +74,9 @@ import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
-import { runBatchState } from './runBatchState.js'
-import { runPollState } from './runPollState.js'
-import { drainCompensations, type DrainEnv, runSagaState, type SagaHooks, type StackEntry } from './runSagaState.js'
-import { runSplitState } from './runSplitState.js'
-import { runSteppedState } from './runSteppedState.js'
-import { runStreamState } from './runStreamState.js'
-import { runTaskState } from './runTaskState.js'
-import { runTimerState } from './runTimerState.js'
+import { drainCompensations, type DrainEnv, type SagaHooks, type StackEntry } from './runSagaState.js'
 import { type StateEnv, StateVisit } from './stateRunner.js'
+import { type RunnerHost, runState } from './stateRunners.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -282,7 +273,7 @@ const clockOf = (scheduler: SchedulerLike): (() => number) => {
  * exactly one terminal event is emitted. The run's own `AbortSignal` is created only when something
  * reads it.
  */
-class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubscribable {
+class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubscribable, RunnerHost<S, R> {
   readonly scheduler: SchedulerLike
   readonly now: () => number
   readonly workflowId: string
@@ -556,11 +547,10 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
       this.emit({ _tag: 'StateEntered', workflowId: this.workflowId, at: this.now(), state, transition })
     if (this.closed) return
     const compiled = wf.states.get(state)
-    if (store === undefined || (compiled?.handler._tag === 'Task' && compiled.handler.router))
-      return this.visit(state, compiled)
+    if (store === undefined || compiled?.writesEntry === false) return this.visit(state, compiled)
     const point = this.resuming !== undefined && this.resuming.state === state ? this.resuming : undefined
     // cano's task id: the task name, '' for split, exit and unregistered states
-    const taskId = compiled === undefined || compiled.handler._tag === 'Split' ? '' : compiled.taskId
+    const taskId = compiled === undefined ? '' : compiled.rowTaskId
     void this.write(stateEntry(point?.continues), state, taskId).then((written) => {
       if (this.concluded || this.closed) return
       if (typeof written !== 'number') return this.conclude({ _tag: 'Failed', error: written })
@@ -598,44 +588,19 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
   }
 
   private dispatch(compiled: CompiledState<S, R>): Observable<S> {
-    const handler = compiled.handler
-    const env = new RunEnv<S, R>(this, compiled)
     const point = this.resuming !== undefined && this.resuming.state === compiled.name ? this.resuming : undefined
     this.resuming = undefined
-    const store = this.store
-    switch (handler._tag) {
-      case 'Task':
-        return runTaskState(handler, env)
-      case 'Poll':
-        return runPollState(handler, env)
-      case 'Stepped':
-        return runSteppedState(handler, env, {
-          resumeCursor:
-            point?.continues._tag === 'Cursor'
-              ? { encoded: point.continues.cursor, step: point.continues.step }
-              : undefined,
-          persist:
-            store === undefined
-              ? undefined
-              : (encoded, step) => this.append(stepCursor(encoded as JsonValue, step), env.state, env.taskId),
-        })
-      case 'Split':
-        return runSplitState(handler, env)
-      case 'Batch':
-        return runBatchState(handler, env)
-      case 'Stream':
-        return runStreamState(handler, env, {
-          resumeFrom: point?.continues._tag === 'Stream' ? point.continues.position : undefined,
-          persist: store === undefined ? undefined : (at) => this.append(streamWindow(at), env.state, env.taskId),
-        })
-      case 'Timer':
-        return runTimerState(handler, env, {
-          resumeWakeAt: point?.continues._tag === 'Timer' ? point.continues.wakeAt : undefined,
-          persist: store === undefined ? undefined : (at) => this.append(timerArmed(at), env.state, env.taskId),
-        })
-      case 'Saga':
-        return runSagaState(handler, env, this.sagaHooks(env))
-    }
+    return runState(compiled.handler, new RunEnv<S, R>(this, compiled), this, point?.continues)
+  }
+
+  // -- what a state kind's runner sees of the run (RunnerHost) -----------------------------
+
+  get persisting(): boolean {
+    return this.store !== undefined
+  }
+
+  appendRow(draft: RowDraft, env: StateEnv<S, R>): Observable<never> {
+    return this.append(draft, env.state, env.taskId)
   }
 
   /** A split hands its result to the state it joins into. */
@@ -686,7 +651,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
 
   // -- sagas -------------------------------------------------------------------------------
 
-  private sagaHooks(env: StateEnv<S, R>): SagaHooks {
+  sagaHooks(env: StateEnv<S, R>): SagaHooks {
     return {
       record: (encoded, decoded) => {
         const stack = (this.compensations ??= [])
