@@ -15,7 +15,7 @@
 import { createActor, createMachine } from 'xstate'
 
 import { workflow } from '../roots/Workflow.js'
-import { timer } from '../src/Timer.js'
+import { sleep as sleepState } from '../src/Sleep.js'
 
 const HOUR = 3_600_000
 type Park = (n: number, signals: ReadonlyArray<AbortSignal> | undefined) => unknown[]
@@ -30,7 +30,10 @@ const sleepOrAbort = (ms: number, signal: AbortSignal): Promise<void> =>
     })
   })
 
-const flow = workflow<'Wait' | 'Done'>()({ exits: ['Done'], states: { Wait: timer({ wait: HOUR, then: 'Done' }) } })
+const flow = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: { Wait: sleepState({ wait: HOUR, then: 'Done' }) },
+})
 const machine = createMachine({
   initial: 'wait',
   states: { wait: { after: { [HOUR]: 'done' } }, done: { type: 'final' } },

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import * as t from 'io-ts'
 
 import { workflow } from '../roots/Workflow.js'
-import { done, more, stepped } from '../src/Stepped.js'
+import { StepOutcome, stepped } from '../src/Stepped.js'
 import { type BenchResult, formatTable, isMain, median } from './lib.js'
 
 const PARKED = 10_000
@@ -93,7 +93,7 @@ const millionSteps = async (): Promise<BenchResult[]> => {
             depths.push((new Error().stack ?? '').split('\n').length)
             heaps.push(heap())
           }
-          return n >= STEPS ? done('Done' as const) : more(n + 1)
+          return n >= STEPS ? StepOutcome.done('Done' as const) : StepOutcome.more(n + 1)
         },
       }),
     },

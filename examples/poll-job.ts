@@ -1,11 +1,11 @@
 /**
- * Waiting for a background job with `poll`: the poll function answers `pending(delayMs)` with an
+ * Waiting for a background job with `poll`: the poll function answers `PollOutcome.pending(delayMs)` with an
  * adaptive delay while the job runs, tolerates two consecutive errors of the status endpoint, and
- * moves on with `ready(state)` when the job is done.
+ * moves on with `PollOutcome.ready(state)` when the job is done.
  *
  *   npx tsx examples/poll-job.ts
  */
-import { pending, poll, ready, retryOnError, task, workflow } from '../roots/index.js'
+import { poll, PollErrorPolicy, PollOutcome, task, workflow } from '../roots/index.js'
 
 type Step = 'Submit' | 'WaitForJob' | 'Process' | 'Done'
 
@@ -28,9 +28,9 @@ const flow = workflow<Step>()({
         const pct = await status()
         progress({ pct })
         // poll faster as the job nears the end
-        return pct >= 100 ? ready('Process' as const) : pending(pct < 50 ? 60 : 20)
+        return pct >= 100 ? PollOutcome.ready('Process' as const) : PollOutcome.pending(pct < 50 ? 60 : 20)
       },
-      { onError: retryOnError({ maxErrors: 2, delayMs: 30 }), maxPolls: 50, attemptTimeoutMs: 10_000 },
+      { onError: PollErrorPolicy.retryOnError({ maxErrors: 2, delayMs: 30 }), maxPolls: 50, attemptTimeoutMs: 10_000 },
     ),
     Process: task(() => 'Done' as const),
   },

@@ -16,7 +16,7 @@ import { auditTime, filter, type Subscription } from 'rxjs'
 import { describeCanoError, Resources, RetryMode, task, workflow } from '../roots/index.js'
 import { createScheduler, type StopResult } from '../roots/Scheduler.js'
 import type { FlowInfo } from '../src/FlowInfo.js'
-import { cron, every, manual } from '../src/Schedule.js'
+import { Schedule } from '../src/Schedule.js'
 
 // -------------------------------------------------------------------------------------
 // arguments
@@ -173,15 +173,15 @@ const render = (infos: ReadonlyArray<FlowInfo>): void => {
 const main = async (): Promise<void> => {
   const running = await createScheduler({
     flows: [
-      { id: 'report', workflow: report, initial: 'Gather', schedule: cron('*/2 * * * * *', { timezone }) },
+      { id: 'report', workflow: report, initial: 'Gather', schedule: Schedule.cron('*/2 * * * * *', { timezone }) },
       {
         id: 'health',
         workflow: health,
         initial: 'Ping',
-        schedule: every(700),
+        schedule: Schedule.every(700),
         backoff: { initialMs: 500, maxDelayMs: 5_000, streakLimit: 5 },
       },
-      { id: 'reindex', workflow: reindex, initial: 'Scan', schedule: manual() },
+      { id: 'reindex', workflow: reindex, initial: 'Scan', schedule: Schedule.manual() },
     ],
   }).start()
 

@@ -10,7 +10,7 @@
  * The sources are in-process fakes with fixed latencies, so every run prints the same lines.
  */
 import {
-  branch,
+  Branch,
   describeCanoError,
   JoinStrategy,
   MemoryStore,
@@ -77,7 +77,7 @@ const flow = workflow<Step>()({
         ({ res, signal }) => res.get('sources').crm(signal),
         ({ res, signal }) => res.get('sources').billing(signal),
         // the flaky source has its own policy: one retry after 20 ms, each attempt bounded to 10 s
-        branch(({ res, signal }) => res.get('sources').legacy(signal), {
+        Branch.of(({ res, signal }) => res.get('sources').legacy(signal), {
           retry: RetryMode.fixed(1, 20),
           attemptTimeoutMs: 10_000,
         }),

@@ -8,7 +8,7 @@
  */
 import * as t from 'io-ts'
 
-import { done, memoryCheckpoints, more, Resources, RetryMode, workflow } from '../roots/index.js'
+import { memoryCheckpoints, Resources, RetryMode, StepOutcome, workflow } from '../roots/index.js'
 
 /** A paged API: 7 pages of 25 ids; page 3 fails once. */
 const api = {
@@ -42,9 +42,9 @@ const flow = workflow<Step>()({
         const seen = (cursor?.seen ?? 0) + ids.length
         if (next === null) {
           total = seen
-          return done('Report' as const)
+          return StepOutcome.done('Report' as const)
         }
-        return more({ token: next, seen })
+        return StepOutcome.more({ token: next, seen })
       },
     }),
     Report: task(() => {

@@ -10,11 +10,10 @@
  * 30 ms longer than the window time, so the output is the same on every run.
  */
 import {
-  continueStream,
   describeCanoError,
   MemoryStore,
   Resources,
-  stopStream,
+  WindowSignal,
   workflow,
   type WorkflowEvent,
 } from '../roots/index.js'
@@ -60,7 +59,7 @@ const flow = workflow<Step>()({
           `window ${window}: ${items.length} events (#${first}-#${first + items.length - 1}), ${purchases} purchase(s), closed by ${items.length === 10 ? 'count' : 'time'}`,
         )
         ctx.res.get('store').append('purchases', purchases)
-        return window >= WINDOWS ? stopStream('Report') : continueStream()
+        return window >= WINDOWS ? WindowSignal.stop('Report') : WindowSignal.continue()
       },
       onClose: (reason) => {
         console.log(`feed closed: ${reason}`)

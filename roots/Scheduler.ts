@@ -46,7 +46,7 @@ import {
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { optional, TimerDelay } from '../codecs/Config.js'
-import { type BackoffOptions, type BackoffPolicy, backoffPolicy, validateBackoffPolicy } from '../src/BackoffPolicy.js'
+import { type BackoffOptions, BackoffPolicy, validateBackoffPolicy } from '../src/BackoffPolicy.js'
 import { cancelledError, CanoFailure, configurationError, toCanoError, workflowError } from '../src/CanoError.js'
 import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../src/FlowInfo.js'
 import { checkConfig } from '../src/internal/checkConfig.js'
@@ -107,9 +107,9 @@ export type OverlapPolicy = 'skip' | 'queue'
  * One scheduled flow: a workflow, the state its runs start in, and when they run.
  *
  * @example
- * import { every, type FlowConfig, task, workflow } from 'cano-rx'
+ * import { type FlowConfig, Schedule, task, workflow } from 'cano-rx'
  * const ping = workflow<'Ping' | 'Done'>()({ exits: ['Done'], states: { Ping: task(() => 'Done' as const) } })
- * const flow: FlowConfig<'Ping' | 'Done'> = { id: 'health', workflow: ping, initial: 'Ping', schedule: every(30_000), backoff: { streakLimit: 5 } }
+ * const flow: FlowConfig<'Ping' | 'Done'> = { id: 'health', workflow: ping, initial: 'Ping', schedule: Schedule.every(30_000), backoff: { streakLimit: 5 } }
  * @see {@link createScheduler}
  * @category model
  * @since 0.1.0
@@ -225,12 +225,12 @@ export interface StopResult {
  * - after `stop`: `Scheduler not running — call start() before trigger()` (`reset()`, `cancel()`)
  *
  * @example
- * import { createScheduler, every, manual, task, workflow } from 'cano-rx'
+ * import { createScheduler, Schedule, task, workflow } from 'cano-rx'
  * const ping = workflow<'Ping' | 'Done'>()({ exits: ['Done'], states: { Ping: task(() => 'Done' as const) } })
  * const running = await createScheduler({
  *   flows: [
- *     { id: 'health', workflow: ping, initial: 'Ping', schedule: every(30_000) },
- *     { id: 'adhoc', workflow: ping, initial: 'Ping', schedule: manual() },
+ *     { id: 'health', workflow: ping, initial: 'Ping', schedule: Schedule.every(30_000) },
+ *     { id: 'adhoc', workflow: ping, initial: 'Ping', schedule: Schedule.manual() },
  *   ],
  * }).start()
  * running.status$.subscribe((infos) => console.table(infos.map((i) => ({ id: i.id, status: i.status._tag, runs: i.runCount }))))
@@ -274,9 +274,9 @@ export interface RunningScheduler {
  * A checked set of flows, ready to start.
  *
  * @example
- * import { createScheduler, manual, task, workflow } from 'cano-rx'
+ * import { createScheduler, Schedule, task, workflow } from 'cano-rx'
  * const once = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
- * const scheduler = createScheduler({ flows: [{ id: 'once', workflow: once, initial: 'Go', schedule: manual() }] })
+ * const scheduler = createScheduler({ flows: [{ id: 'once', workflow: once, initial: 'Go', schedule: Schedule.manual() }] })
  * scheduler.ids // ['once']
  * @see {@link createScheduler}
  * @category model
@@ -312,15 +312,15 @@ export interface Scheduler {
  * @returns the scheduler, not started
  * @throws {@link CanoFailure} with a `Configuration` error naming the flow
  * @example
- * import { createScheduler, cron, every, manual, task, workflow } from 'cano-rx'
+ * import { createScheduler, Schedule, task, workflow } from 'cano-rx'
  * type Step = 'Build' | 'Send' | 'Done'
  * const report = workflow<Step>()({ exits: ['Done'], states: { Build: task(() => 'Send' as const), Send: task(() => 'Done' as const) } })
  * const ping = workflow<'Ping' | 'Done'>()({ exits: ['Done'], states: { Ping: task(() => 'Done' as const) } })
  * const scheduler = createScheduler({
  *   flows: [
- *     { id: 'nightly-report', workflow: report, initial: 'Build', schedule: cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }) },
- *     { id: 'health', workflow: ping, initial: 'Ping', schedule: every(30_000), backoff: { streakLimit: 5 } },
- *     { id: 'resend', workflow: report, initial: 'Send', schedule: manual() },
+ *     { id: 'nightly-report', workflow: report, initial: 'Build', schedule: Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }) },
+ *     { id: 'health', workflow: ping, initial: 'Ping', schedule: Schedule.every(30_000), backoff: { streakLimit: 5 } },
+ *     { id: 'resend', workflow: report, initial: 'Send', schedule: Schedule.manual() },
  *   ],
  * })
  * const running = await scheduler.start()
@@ -400,7 +400,7 @@ const checkFlow = (f: FlowConfig, index: number, seen: Set<string>): Flow => {
   const backoff: unknown = f.backoff
   if (backoff !== undefined && (typeof backoff !== 'object' || backoff === null))
     return fail(`${where}: backoff must be an object of BackoffPolicy fields`)
-  const policy = backoffPolicy(f.backoff)
+  const policy = BackoffPolicy.of(f.backoff)
   const policyError = validateBackoffPolicy(policy, where)
   if (policyError !== undefined) return fail(policyError.message)
   const overlap = f.overlap ?? 'skip'

@@ -17,8 +17,8 @@ export type {
 } from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
-export type { BackoffOptions, BackoffPolicy } from '../src/BackoffPolicy.js'
-export { backoffDelayMs, backoffPolicy, isTripped, validateBackoffPolicy } from '../src/BackoffPolicy.js'
+export type { BackoffOptions } from '../src/BackoffPolicy.js'
+export { backoffDelayMs, BackoffPolicy, isTripped } from '../src/BackoffPolicy.js'
 export {
   batch,
   type BatchHandler,
@@ -26,10 +26,7 @@ export {
   type BatchProgress,
   isBatchProgress,
   type ItemContext,
-  itemErr,
-  itemOk,
-  type ItemResult,
-  validateBatch,
+  ItemResult,
 } from '../src/Batch.js'
 export type { CanoError, CanoErrorTag } from '../src/CanoError.js'
 export {
@@ -103,26 +100,22 @@ export type {
   FlowRunning,
   FlowStatus,
   FlowTripped,
-  FlowUpdate,
 } from '../src/FlowInfo.js'
-export { flowInfoReducer, initialFlowInfo } from '../src/FlowInfo.js'
 export type { BaseOptions, HandlerBase } from '../src/HandlerBase.js'
-export type { Degraded, HealthStatus, Healthy, Unhealthy } from '../src/HealthStatus.js'
+export type { Degraded, Healthy, Unhealthy } from '../src/HealthStatus.js'
 export {
-  degraded,
-  healthy,
+  HealthStatus,
   isHealthStatus,
   isHealthy,
   matchHealthStatus,
   severityOf,
-  unhealthy,
   worstHealth,
 } from '../src/HealthStatus.js'
 export type { JoinDecision, JoinProgress } from '../src/JoinStrategy.js'
-export { decideJoin, joinFailure, JoinStrategy, requiredSuccesses } from '../src/JoinStrategy.js'
+export { decideJoin, JoinStrategy } from '../src/JoinStrategy.js'
 export { MemoryStore } from '../src/MemoryStore.js'
-export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome } from '../src/Poll.js'
-export { failFast, pending, poll, ready, retryOnError, validatePoll } from '../src/Poll.js'
+export type { PollHandler, PollOptions } from '../src/Poll.js'
+export { poll, PollErrorPolicy, PollOutcome } from '../src/Poll.js'
 export type {
   AcquireOptions,
   LimiterRuntimeOptions,
@@ -153,28 +146,26 @@ export type {
   ResumeState,
   RollbackPoint,
 } from '../src/Resume.js'
-export { resumePoint } from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
-export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
+export { RetryMode } from '../src/RetryMode.js'
 export type { RunState, RunStatus } from '../src/RunState.js'
 export { initialRunState, reduceRunState } from '../src/RunState.js'
-export type { CompensationEntry, RollbackOutcome, SagaHandler, SagaOptions, SagaResult } from '../src/Saga.js'
-export { rollbackOutcome, saga, validateSaga } from '../src/Saga.js'
-export type { CronSchedule, EverySchedule, IntervalMode, ManualSchedule, Schedule } from '../src/Schedule.js'
-export { cron, every, manual, nextCronMs, nextFixedRateMs, validateSchedule } from '../src/Schedule.js'
-export type { Branch, BranchFn, SplitBranch, SplitHandler, SplitOptions } from '../src/Split.js'
-export { branch, split, validateSplit } from '../src/Split.js'
+export type { CompensationEntry, SagaHandler, SagaOptions, SagaResult } from '../src/Saga.js'
+export { saga } from '../src/Saga.js'
+export type { CronSchedule, EverySchedule, IntervalMode, ManualSchedule } from '../src/Schedule.js'
+export { Schedule } from '../src/Schedule.js'
+export type { SleepHandler, SleepOptions, SleepWait } from '../src/Sleep.js'
+export { sleep, wakeAt } from '../src/Sleep.js'
+export type { BranchFn, SplitBranch, SplitHandler, SplitOptions } from '../src/Split.js'
+export { Branch, split } from '../src/Split.js'
 export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
 export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'
 export { router, task } from '../src/StateHandler.js'
-export { stateBuilders } from '../src/StateHandler.js'
-export type { StepOutcome, SteppedHandler, SteppedOptions } from '../src/Stepped.js'
-export { done, more, stepped, validateStepped } from '../src/Stepped.js'
+export type { SteppedHandler, SteppedOptions } from '../src/Stepped.js'
+export { StepOutcome, stepped } from '../src/Stepped.js'
 export {
   type CloseReason,
-  continueStream,
-  stopStream,
   stream,
   StreamErrorPolicy,
   type StreamHandler,
@@ -182,19 +173,14 @@ export {
   type StreamPosition,
   type StreamSource,
   type StreamWindow,
-  validateStream,
   type WindowContext,
-  type WindowSignal,
+  WindowSignal,
 } from '../src/Stream.js'
-export type { ResolvedTaskConfig, TaskConfig } from '../src/TaskConfig.js'
-export { resolveTaskConfig, validateTaskConfig } from '../src/TaskConfig.js'
+export type { TaskConfig } from '../src/TaskConfig.js'
 export type { NoResources, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 export type { TaskOutput } from '../src/TaskOutput.js'
-export type { TimerHandler, TimerOptions, TimerWait } from '../src/Timer.js'
-export { timer, validateTimer, wakeAt } from '../src/Timer.js'
-export type { CompiledState, CompiledWorkflow, WorkflowDefinition } from '../src/WorkflowDefinition.js'
+export type { WorkflowDefinition } from '../src/WorkflowDefinition.js'
 export type { StateHandlers } from '../src/WorkflowDefinition.js'
-export { compileWorkflow } from '../src/WorkflowDefinition.js'
 export type {
   AttemptFailed,
   CircuitRejected,
@@ -220,10 +206,8 @@ export type { CheckpointAppended, RunResumed, SplitBranchSettled, WindowFlushed 
 export type { Compensated, CompensationFailed, CompensationStarted } from '../src/WorkflowEvent.js'
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
-export { notifyObserver } from '../src/WorkflowObserver.js'
 export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
 export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
-export { fromTaskOutput } from '../streams/fromTaskOutput.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
 export type { RunOptions } from '../streams/runWorkflow.js'

@@ -27,7 +27,7 @@ import { exponentialDelayMs } from './internal/exponentialDelayMs.js'
  * @example
  * import type { BackoffPolicy } from 'cano-rx'
  * const policy: BackoffPolicy = { initialMs: 1_000, multiplier: 2, maxDelayMs: 300_000, jitter: 0.1, streakLimit: 5 }
- * @see {@link backoffPolicy} to build one from defaults
+ * @see {@link BackoffPolicy.of} to build one from defaults
  * @category model
  * @since 0.1.0
  */
@@ -50,7 +50,7 @@ export interface BackoffPolicy {
  * @example
  * import type { BackoffOptions } from 'cano-rx'
  * const tripAfterThree: BackoffOptions = { streakLimit: 3 }
- * @see {@link backoffPolicy}
+ * @see {@link BackoffPolicy.of}
  * @category model
  * @since 0.1.0
  */
@@ -77,25 +77,37 @@ const BACKOFF_DEFAULTS: BackoffPolicy = {
 
 /**
  * A {@link BackoffPolicy}: cano's defaults (1 000 ms, x2, 300 000 ms cap, 0.1 jitter, never trips)
- * with `options` merged over them. `backoffPolicy({ streakLimit: n })` is cano's `with_trip(n)`.
+ * with `options` merged over them. `BackoffPolicy.of({ streakLimit: n })` is cano's `with_trip(n)`.
  *
  * @param options - the fields to override
  * @returns the complete policy (checked by {@link validateBackoffPolicy} when the scheduler is created)
  * @example
- * import { backoffPolicy } from 'cano-rx'
- * const policy = backoffPolicy({ streakLimit: 5 })
+ * import { BackoffPolicy } from 'cano-rx'
+ * const policy = BackoffPolicy.of({ streakLimit: 5 })
  * // { initialMs: 1000, multiplier: 2, maxDelayMs: 300000, jitter: 0.1, streakLimit: 5 }
  * @see {@link backoffDelayMs}
  * @category constructors
  * @since 0.1.0
  */
-export const backoffPolicy = (options: BackoffOptions = {}): BackoffPolicy => ({
+const backoffPolicy = (options: BackoffOptions = {}): BackoffPolicy => ({
   initialMs: options.initialMs ?? BACKOFF_DEFAULTS.initialMs,
   multiplier: options.multiplier ?? BACKOFF_DEFAULTS.multiplier,
   maxDelayMs: options.maxDelayMs ?? BACKOFF_DEFAULTS.maxDelayMs,
   jitter: options.jitter ?? BACKOFF_DEFAULTS.jitter,
   streakLimit: options.streakLimit ?? BACKOFF_DEFAULTS.streakLimit,
 })
+
+/**
+ * Builds a {@link BackoffPolicy} from {@link BackoffOptions}: `BackoffPolicy.of(options)`, every option
+ * defaulted.
+ *
+ * @example
+ * import { BackoffPolicy } from 'cano-rx'
+ * const policy = BackoffPolicy.of({ initialMs: 1_000, maxDelayMs: 60_000, streakLimit: 5 })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const BackoffPolicy = { of: backoffPolicy } as const
 
 // -------------------------------------------------------------------------------------
 // guards
@@ -109,9 +121,9 @@ export const backoffPolicy = (options: BackoffOptions = {}): BackoffPolicy => ({
  * @param streak - consecutive failures so far
  * @returns `true` when the flow must trip
  * @example
- * import { backoffPolicy, isTripped } from 'cano-rx'
- * isTripped(backoffPolicy({ streakLimit: 3 }), 3) // true
- * isTripped(backoffPolicy(), 1_000) // false: the default never trips
+ * import { BackoffPolicy, isTripped } from 'cano-rx'
+ * isTripped(BackoffPolicy.of({ streakLimit: 3 }), 3) // true
+ * isTripped(BackoffPolicy.of(), 1_000) // false: the default never trips
  * @see {@link FlowTripped}
  * @category guards
  * @since 0.1.0
@@ -133,8 +145,8 @@ export const isTripped = (policy: BackoffPolicy, streak: number): boolean =>
  * @param random - jitter source in [0, 1); default `Math.random`
  * @returns whole milliseconds to wait
  * @example
- * import { backoffDelayMs, backoffPolicy } from 'cano-rx'
- * const policy = backoffPolicy({ jitter: 0 })
+ * import { backoffDelayMs, BackoffPolicy } from 'cano-rx'
+ * const policy = BackoffPolicy.of({ jitter: 0 })
  * ;[1, 2, 3, 10].map((n) => backoffDelayMs(policy, n)) // [1000, 2000, 4000, 300000]
  * @see {@link isTripped}
  * @category destructors
@@ -162,10 +174,11 @@ const STREAK_LIMIT = t.union([t.undefined, NonNegativeInteger], 'undefined or a 
  * @param where - prefixes the message (e.g. `flow "report"`)
  * @returns the `Configuration` error, or `undefined` when the policy is valid
  * @example
- * import { backoffPolicy, validateBackoffPolicy } from 'cano-rx'
- * validateBackoffPolicy(backoffPolicy({ jitter: 2 }), 'flow "etl"')?.message
+ * import { BackoffPolicy } from 'cano-rx'
+ * import { validateBackoffPolicy } from './BackoffPolicy.js'
+ * validateBackoffPolicy(BackoffPolicy.of({ jitter: 2 }), 'flow "etl"')?.message
  * // 'flow "etl": backoff.jitter must be a number in [0, 1], got 2'
- * @see {@link backoffPolicy}
+ * @see {@link BackoffPolicy.of}
  * @category validation
  * @since 0.1.0
  */

@@ -32,8 +32,8 @@ import type { TaskOutput } from './TaskOutput.js'
  * in the array `load` returned.
  *
  * @example
- * import { itemErr, itemOk, taskExecutionError, type ItemResult } from 'cano-rx'
- * const results: ReadonlyArray<ItemResult<number>> = [itemOk(0, 200), itemErr(1, taskExecutionError('HTTP 503'))]
+ * import { ItemResult, taskExecutionError } from 'cano-rx'
+ * const results: ReadonlyArray<ItemResult<number>> = [ItemResult.ok(0, 200), ItemResult.err(1, taskExecutionError('HTTP 503'))]
  * @see {@link BatchOptions}'s `finish`, which receives them
  * @category model
  * @since 0.1.0
@@ -139,23 +139,34 @@ export interface BatchOptions<S extends string, R extends ResourceRecord, Item, 
  * A successful item.
  *
  * @example
- * import { itemOk } from 'cano-rx'
- * const r = itemOk(3, { status: 200 }) // { _tag: 'Ok', index: 3, value: { status: 200 } }
+ * import { ItemResult } from 'cano-rx'
+ * const r = ItemResult.ok(3, { status: 200 }) // { _tag: 'Ok', index: 3, value: { status: 200 } }
  * @category constructors
  * @since 0.1.0
  */
-export const itemOk = <Out>(index: number, value: Out): ItemResult<Out> => ({ _tag: 'Ok', index, value })
+const itemOk = <Out>(index: number, value: Out): ItemResult<Out> => ({ _tag: 'Ok', index, value })
 
 /**
  * A failed item.
  *
  * @example
- * import { itemErr, taskExecutionError } from 'cano-rx'
- * const r = itemErr(4, taskExecutionError('connection reset'))
+ * import { ItemResult, taskExecutionError } from 'cano-rx'
+ * const r = ItemResult.err(4, taskExecutionError('connection reset'))
  * @category constructors
  * @since 0.1.0
  */
-export const itemErr = (index: number, error: CanoError): ItemResult<never> => ({ _tag: 'Err', index, error })
+const itemErr = (index: number, error: CanoError): ItemResult<never> => ({ _tag: 'Err', index, error })
+
+/**
+ * Builds an {@link ItemResult}: `ItemResult.ok(index, value)` or `ItemResult.err(index, error)`.
+ *
+ * @example
+ * import { ItemResult, timeoutError } from 'cano-rx'
+ * const results = [ItemResult.ok(0, 'a'), ItemResult.err(1, timeoutError(100))]
+ * @category constructors
+ * @since 0.1.0
+ */
+export const ItemResult = { ok: itemOk, err: itemErr } as const
 
 /**
  * A batch state: `load` the items, process them with at most `concurrency` in flight (each with its
@@ -215,7 +226,8 @@ export const isBatchProgress = (data: unknown): data is BatchProgress =>
  * `where`. The handler's `TaskConfig` is checked with every other handler's.
  *
  * @example
- * import { batch, validateBatch } from 'cano-rx'
+ * import { batch } from 'cano-rx'
+ * import { validateBatch } from './Batch.js'
  * validateBatch(batch({ load: () => [], processItem: (x: unknown) => x, finish: () => 'Done', concurrency: 0 }), 'state "Fetch"')?.message
  * // 'state "Fetch": concurrency must be a positive integer, got 0'
  * @category validation

@@ -103,7 +103,8 @@ export type FlowStatus = FlowIdle | FlowRunning | FlowCompleted | FlowBackoff | 
  * A snapshot of one scheduled flow. Times are epoch milliseconds from the scheduler's clock.
  *
  * @example
- * import { initialFlowInfo, type FlowInfo } from 'cano-rx'
+ * import { type FlowInfo } from 'cano-rx'
+ * import { initialFlowInfo } from './FlowInfo.js'
  * const info: FlowInfo = initialFlowInfo('nightly-report')
  * // { id: 'nightly-report', status: { _tag: 'Idle' }, runCount: 0, lastRun: undefined, failureStreak: 0,
  * //   nextEligible: undefined, lastError: undefined, skippedTicks: 0 }
@@ -139,7 +140,8 @@ export interface FlowInfo {
  * - `Reset`: `reset(id)`.
  *
  * @example
- * import { type FlowUpdate, taskExecutionError } from 'cano-rx'
+ * import { taskExecutionError } from 'cano-rx'
+ * import { type FlowUpdate } from './FlowInfo.js'
  * const updates: ReadonlyArray<FlowUpdate> = [{ _tag: 'Dispatched', at: 0 }, { _tag: 'Failed', at: 40, error: taskExecutionError('boom') }]
  * @see {@link flowInfoReducer}
  * @category model
@@ -163,7 +165,7 @@ export type FlowUpdate =
  * @param id - the flow's id
  * @returns an `Idle` {@link FlowInfo} with every counter at 0
  * @example
- * import { initialFlowInfo } from 'cano-rx'
+ * import { initialFlowInfo } from './FlowInfo.js'
  * initialFlowInfo('health').status // { _tag: 'Idle' }
  * @see {@link flowInfoReducer}
  * @category constructors
@@ -199,8 +201,9 @@ export const initialFlowInfo = (id: string): FlowInfo => ({
  * @param random - jitter source in [0, 1); default `Math.random`
  * @returns `(info, update) => info`, usable with `scan`
  * @example
- * import { backoffPolicy, flowInfoReducer, initialFlowInfo, taskExecutionError } from 'cano-rx'
- * const reduce = flowInfoReducer(backoffPolicy({ jitter: 0 }))
+ * import { BackoffPolicy, taskExecutionError } from 'cano-rx'
+ * import { flowInfoReducer, initialFlowInfo } from './FlowInfo.js'
+ * const reduce = flowInfoReducer(BackoffPolicy.of({ jitter: 0 }))
  * const info = [{ _tag: 'Dispatched', at: 0 } as const, { _tag: 'Failed', at: 50, error: taskExecutionError('boom') } as const]
  *   .reduce(reduce, initialFlowInfo('etl'))
  * info.status // { _tag: 'Backoff', until: 1050, streak: 1, lastError: { _tag: 'TaskExecution', message: 'boom' } }

@@ -56,8 +56,8 @@ export interface Unhealthy {
  * The result of a health check: `Healthy`, `Degraded` or `Unhealthy`, in increasing severity.
  *
  * @example
- * import { degraded, healthy, type HealthStatus } from 'cano-rx'
- * const statusOf = (lagMs: number): HealthStatus => (lagMs < 1_000 ? healthy : degraded(`replication lag ${lagMs} ms`))
+ * import { HealthStatus } from 'cano-rx'
+ * const statusOf = (lagMs: number): HealthStatus => (lagMs < 1_000 ? HealthStatus.healthy : HealthStatus.degraded(`replication lag ${lagMs} ms`))
  * @see {@link severityOf}
  * @category model
  * @since 0.1.0
@@ -72,12 +72,12 @@ export type HealthStatus = Healthy | Degraded | Unhealthy
  * The `Healthy` status (a frozen constant: it carries no data).
  *
  * @example
- * import { healthy } from 'cano-rx'
- * const cache = { health: () => healthy }
+ * import { HealthStatus } from 'cano-rx'
+ * const cache = { health: () => HealthStatus.healthy }
  * @category constructors
  * @since 0.1.0
  */
-export const healthy: Healthy = /*#__PURE__*/ Object.freeze({ _tag: 'Healthy' })
+const healthy: Healthy = /*#__PURE__*/ Object.freeze({ _tag: 'Healthy' })
 
 /**
  * A `Degraded` status with its reason.
@@ -85,12 +85,12 @@ export const healthy: Healthy = /*#__PURE__*/ Object.freeze({ _tag: 'Healthy' })
  * @param reason - how the resource is impaired
  * @returns `{ _tag: 'Degraded', reason }`
  * @example
- * import { degraded } from 'cano-rx'
- * const s = degraded('1 of 3 replicas down')
+ * import { HealthStatus } from 'cano-rx'
+ * const s = HealthStatus.degraded('1 of 3 replicas down')
  * @category constructors
  * @since 0.1.0
  */
-export const degraded = (reason: string): Degraded => ({ _tag: 'Degraded', reason })
+const degraded = (reason: string): Degraded => ({ _tag: 'Degraded', reason })
 
 /**
  * An `Unhealthy` status with its reason.
@@ -98,12 +98,25 @@ export const degraded = (reason: string): Degraded => ({ _tag: 'Degraded', reaso
  * @param reason - why the resource does not work
  * @returns `{ _tag: 'Unhealthy', reason }`
  * @example
- * import { unhealthy } from 'cano-rx'
- * const s = unhealthy('connection refused')
+ * import { HealthStatus } from 'cano-rx'
+ * const s = HealthStatus.unhealthy('connection refused')
  * @category constructors
  * @since 0.1.0
  */
-export const unhealthy = (reason: string): Unhealthy => ({ _tag: 'Unhealthy', reason })
+const unhealthy = (reason: string): Unhealthy => ({ _tag: 'Unhealthy', reason })
+
+/**
+ * Builds a {@link HealthStatus}: `HealthStatus.healthy`, `HealthStatus.degraded(reason)` or
+ * `HealthStatus.unhealthy(reason)`.
+ *
+ * @example
+ * import { HealthStatus } from 'cano-rx'
+ * const status = (lagMs: number) =>
+ *   lagMs < 1_000 ? HealthStatus.healthy : lagMs < 10_000 ? HealthStatus.degraded('lagging') : HealthStatus.unhealthy('stalled')
+ * @category constructors
+ * @since 0.1.0
+ */
+export const HealthStatus = { healthy, degraded, unhealthy } as const
 
 // -------------------------------------------------------------------------------------
 // guards
@@ -135,9 +148,9 @@ export const isHealthStatus = (u: unknown): u is HealthStatus => {
  * @param status - a health status
  * @returns `true` only for `Healthy`
  * @example
- * import { degraded, healthy, isHealthy } from 'cano-rx'
- * isHealthy(healthy) // true
- * isHealthy(degraded('slow')) // false
+ * import { HealthStatus, isHealthy } from 'cano-rx'
+ * isHealthy(HealthStatus.healthy) // true
+ * isHealthy(HealthStatus.degraded('slow')) // false
  * @category guards
  * @since 0.1.0
  */
@@ -181,8 +194,8 @@ export const matchHealthStatus =
  * @param status - a health status
  * @returns 0, 1 or 2
  * @example
- * import { severityOf, unhealthy } from 'cano-rx'
- * severityOf(unhealthy('down')) // 2
+ * import { HealthStatus, severityOf } from 'cano-rx'
+ * severityOf(HealthStatus.unhealthy('down')) // 2
  * @category destructors
  * @since 0.1.0
  */
@@ -203,8 +216,8 @@ export const severityOf: (status: HealthStatus) => 0 | 1 | 2 = matchHealthStatus
  * @param statuses - any iterable of statuses, e.g. `checkAllHealth()`'s `.values()`
  * @returns the first status of the highest severity, or `healthy`
  * @example
- * import { degraded, healthy, worstHealth } from 'cano-rx'
- * worstHealth([healthy, degraded('a'), degraded('b')]) // { _tag: 'Degraded', reason: 'a' }
+ * import { HealthStatus, worstHealth } from 'cano-rx'
+ * worstHealth([HealthStatus.healthy, HealthStatus.degraded('a'), HealthStatus.degraded('b')]) // { _tag: 'Degraded', reason: 'a' }
  * worstHealth([]) // { _tag: 'Healthy' }
  * @see {@link severityOf}
  * @category combinators

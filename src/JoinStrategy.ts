@@ -158,7 +158,8 @@ export const decideJoin = (strategy: JoinStrategy, progress: JoinProgress): Join
  * @param total - branches in the split
  * @returns the number of successes that satisfies the strategy
  * @example
- * import { JoinStrategy, requiredSuccesses } from 'cano-rx'
+ * import { JoinStrategy } from 'cano-rx'
+ * import { requiredSuccesses } from './JoinStrategy.js'
  * requiredSuccesses(JoinStrategy.percentage(0.3), 10) // 3
  * requiredSuccesses(JoinStrategy.all(), 4) // 4
  * @category destructors
@@ -202,7 +203,8 @@ const ceilShare = (x: number): number => {
  * @param errors - the failed branches, in the order they failed
  * @returns a `Workflow` error naming `state`
  * @example
- * import { joinFailure, JoinStrategy, taskExecutionError } from 'cano-rx'
+ * import { JoinStrategy, taskExecutionError } from 'cano-rx'
+ * import { joinFailure } from './JoinStrategy.js'
  * joinFailure(JoinStrategy.all(), 'FanOut', { total: 2, succeeded: 0, failed: 1, settled: 1, deadlineReached: false }, [
  *   { index: 1, error: taskExecutionError('boom') },
  * ]).message

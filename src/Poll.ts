@@ -1,10 +1,10 @@
 /**
- * `poll`: a wait-until state. Its function returns `ready(state)` to move on or `pending(delayMs)` to
+ * `poll`: a wait-until state. Its function returns `PollOutcome.ready(state)` to move on or `PollOutcome.pending(delayMs)` to
  * be called again after a delay. Errors follow a {@link PollErrorPolicy}: `failFast` (default) or
- * `retryOnError({ maxErrors })`, which tolerates up to `maxErrors` consecutive errors (a `pending`
+ * `PollErrorPolicy.retryOnError({ maxErrors })`, which tolerates up to `maxErrors` consecutive errors (a `pending`
  * resets the count) and fails on the next. The default config has no retries (cano's `minimal()`);
  * `attemptTimeoutMs` bounds the whole loop. Beyond cano: `maxPolls` caps the loop, and
- * `retryOnError({ delayMs })` waits between erroring polls so a broken dependency is not hammered.
+ * `PollErrorPolicy.retryOnError({ delayMs })` waits between erroring polls so a broken dependency is not hammered.
  *
  * @since 0.1.0
  */
@@ -24,8 +24,8 @@ import type { TaskOutput } from './TaskOutput.js'
  * What one poll answers: move on to `state`, or poll again in `delayMs`.
  *
  * @example
- * import { pending, ready, type PollOutcome } from 'cano-rx'
- * const check = (done: boolean): PollOutcome<'Process'> => (done ? ready('Process') : pending(500))
+ * import { PollOutcome } from 'cano-rx'
+ * const check = (done: boolean): PollOutcome<'Process'> => (done ? PollOutcome.ready('Process') : PollOutcome.pending(500))
  * @category model
  * @since 0.1.0
  */
@@ -36,8 +36,8 @@ export type PollOutcome<S extends string> =
  * How a poll loop treats errors.
  *
  * @example
- * import { retryOnError, type PollErrorPolicy } from 'cano-rx'
- * const tolerant: PollErrorPolicy = retryOnError({ maxErrors: 3, delayMs: 1_000 })
+ * import { PollErrorPolicy } from 'cano-rx'
+ * const tolerant: PollErrorPolicy = PollErrorPolicy.retryOnError({ maxErrors: 3, delayMs: 1_000 })
  * @category model
  * @since 0.1.0
  */
@@ -49,8 +49,8 @@ export type PollErrorPolicy =
  * A `poll` state.
  *
  * @example
- * import { pending, poll, ready, type PollHandler } from 'cano-rx'
- * const h: PollHandler<'Done'> = poll(() => (Math.random() > 0.9 ? ready('Done') : pending(100)))
+ * import { poll, type PollHandler, PollOutcome } from 'cano-rx'
+ * const h: PollHandler<'Done'> = poll(() => (Math.random() > 0.9 ? PollOutcome.ready('Done') : PollOutcome.pending(100)))
  * @category model
  * @since 0.1.0
  */
@@ -65,13 +65,13 @@ export interface PollHandler<S extends string, R extends ResourceRecord = NoReso
  * Options of {@link poll}.
  *
  * @example
- * import { failFast, type PollOptions } from 'cano-rx'
- * const o: PollOptions<'Done'> = { onError: failFast(), maxPolls: 100, attemptTimeoutMs: 60_000 }
+ * import { PollErrorPolicy, type PollOptions } from 'cano-rx'
+ * const o: PollOptions<'Done'> = { onError: PollErrorPolicy.failFast(), maxPolls: 100, attemptTimeoutMs: 60_000 }
  * @category model
  * @since 0.1.0
  */
 export interface PollOptions<S extends string> extends BaseOptions<S> {
-  /** Default `failFast()`. */
+  /** Default `PollErrorPolicy.failFast()`. */
   readonly onError?: PollErrorPolicy
   /** Give up (a `TaskExecution` error) after this many polls. Default: no cap (as cano). */
   readonly maxPolls?: number
@@ -85,58 +85,83 @@ export interface PollOptions<S extends string> extends BaseOptions<S> {
  * Move on to `state`.
  *
  * @example
- * import { ready } from 'cano-rx'
- * const r = ready('Process')
+ * import { PollOutcome } from 'cano-rx'
+ * const r = PollOutcome.ready('Process')
  * @category constructors
  * @since 0.1.0
  */
-export const ready = <S extends string>(state: S): PollOutcome<S> => ({ _tag: 'Ready', state })
+const ready = <S extends string>(state: S): PollOutcome<S> => ({ _tag: 'Ready', state })
 
 /**
  * Poll again after `delayMs` (0: at once).
  *
  * @example
- * import { pending } from 'cano-rx'
- * const p = pending(250)
+ * import { PollOutcome } from 'cano-rx'
+ * const p = PollOutcome.pending(250)
  * @category constructors
  * @since 0.1.0
  */
-export const pending = (delayMs: number): PollOutcome<never> => ({ _tag: 'Pending', delayMs })
+const pending = (delayMs: number): PollOutcome<never> => ({ _tag: 'Pending', delayMs })
+
+/**
+ * Builds a {@link PollOutcome}: `PollOutcome.ready(state)` (the condition holds: go to `state`) or
+ * `PollOutcome.pending(delayMs)` (poll again after `delayMs`).
+ *
+ * @example
+ * import { PollOutcome } from 'cano-rx'
+ * const check = (status: string) => (status === 'ready' ? PollOutcome.ready('Fetch') : PollOutcome.pending(5_000))
+ * @category constructors
+ * @since 0.1.0
+ */
+export const PollOutcome = { ready, pending } as const
 
 /**
  * Fail the state at the first error (the default).
  *
  * @example
- * import { failFast } from 'cano-rx'
- * const policy = failFast()
+ * import { PollErrorPolicy } from 'cano-rx'
+ * const policy = PollErrorPolicy.failFast()
  * @category constructors
  * @since 0.1.0
  */
-export const failFast = (): PollErrorPolicy => ({ _tag: 'FailFast' })
+const failFast = (): PollErrorPolicy => ({ _tag: 'FailFast' })
 
 /**
  * Tolerate up to `maxErrors` consecutive errors, waiting `delayMs` (default 0, as cano) before
  * polling again; error number `maxErrors + 1` fails the state.
  *
  * @example
- * import { retryOnError } from 'cano-rx'
- * const policy = retryOnError({ maxErrors: 5, delayMs: 200 })
+ * import { PollErrorPolicy } from 'cano-rx'
+ * const policy = PollErrorPolicy.retryOnError({ maxErrors: 5, delayMs: 200 })
  * @category constructors
  * @since 0.1.0
  */
-export const retryOnError = (options: { readonly maxErrors: number; readonly delayMs?: number }): PollErrorPolicy => ({
+const retryOnError = (options: { readonly maxErrors: number; readonly delayMs?: number }): PollErrorPolicy => ({
   _tag: 'RetryOnError',
   maxErrors: options.maxErrors,
   delayMs: options.delayMs ?? 0,
 })
 
 /**
- * A wait-until state: `fn` is polled until it answers `ready(state)`.
+ * Builds a {@link PollErrorPolicy}: `PollErrorPolicy.failFast()` (the first error fails the state) or
+ * `PollErrorPolicy.retryOnError({ maxErrors, delayMs })` (tolerate up to `maxErrors` errors).
  *
  * @example
- * import { pending, poll, ready } from 'cano-rx'
+ * import { PollErrorPolicy } from 'cano-rx'
+ * const tolerant = PollErrorPolicy.retryOnError({ maxErrors: 3, delayMs: 1_000 })
+ * const strict = PollErrorPolicy.failFast()
+ * @category constructors
+ * @since 0.1.0
+ */
+export const PollErrorPolicy = { failFast, retryOnError } as const
+
+/**
+ * A wait-until state: `fn` is polled until it answers `PollOutcome.ready(state)`.
+ *
+ * @example
+ * import { poll, PollOutcome } from 'cano-rx'
  * let progress = 0
- * const waitForJob = poll(async () => (++progress >= 3 ? ready('Process' as const) : pending(100)), { maxPolls: 50 })
+ * const waitForJob = poll(async () => (++progress >= 3 ? PollOutcome.ready('Process' as const) : PollOutcome.pending(100)), { maxPolls: 50 })
  * @category constructors
  * @since 0.1.0
  */
@@ -156,8 +181,9 @@ export const poll = <S extends string, R extends ResourceRecord = NoResources>(
  * Checks a poll handler's own options; the error names `where`.
  *
  * @example
- * import { poll, ready, validatePoll } from 'cano-rx'
- * validatePoll(poll(() => ready('Done'), { maxPolls: 0 }), 'state "Wait"')?.message
+ * import { poll, PollOutcome } from 'cano-rx'
+ * import { validatePoll } from './Poll.js'
+ * validatePoll(poll(() => PollOutcome.ready('Done'), { maxPolls: 0 }), 'state "Wait"')?.message
  * // 'state "Wait": maxPolls must be a positive integer, got 0'
  * @category validation
  * @since 0.1.0
@@ -168,7 +194,9 @@ export const validatePoll = (h: PollHandler<string, ResourceRecord>, where: stri
   if (maxPolls !== undefined) return maxPolls
   const p = h.onError as { readonly _tag?: unknown } | undefined
   if (p === undefined || (p._tag !== 'FailFast' && p._tag !== 'RetryOnError'))
-    return configurationError(`${where}: onError must be failFast() or retryOnError({ maxErrors })`)
+    return configurationError(
+      `${where}: onError must be PollErrorPolicy.failFast() or PollErrorPolicy.retryOnError({ maxErrors })`,
+    )
   if (h.onError._tag === 'RetryOnError') {
     const r = h.onError
     return (

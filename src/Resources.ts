@@ -28,7 +28,7 @@ import {
   resourceTypeMismatchError,
   toCanoError,
 } from './CanoError.js'
-import { type HealthStatus, healthy, isHealthStatus, unhealthy, worstHealth } from './HealthStatus.js'
+import { HealthStatus, isHealthStatus, worstHealth } from './HealthStatus.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -49,12 +49,12 @@ import { type HealthStatus, healthy, isHealthStatus, unhealthy, worstHealth } fr
  * awaited and ignored.
  *
  * @example
- * import { healthy, Resources, unhealthy, type Resource } from 'cano-rx'
+ * import { HealthStatus, type Resource, Resources } from 'cano-rx'
  * class Pool implements Resource {
  *   open = false
  *   async setup(): Promise<void> { this.open = true }
  *   async teardown(): Promise<void> { this.open = false }
- *   health() { return this.open ? healthy : unhealthy('pool closed') }
+ *   health() { return this.open ? HealthStatus.healthy : HealthStatus.unhealthy('pool closed') }
  * }
  * const res = Resources.of({ db: new Pool() })
  * @see {@link Resources}
@@ -481,8 +481,8 @@ export class Resources<R extends Record<string, unknown>> {
    *
    * @returns each key's status, in insertion order
    * @example
-   * import { degraded, Resources } from 'cano-rx'
-   * const res = Resources.of({ cache: { health: () => degraded('cold') }, config: { region: 'eu' } })
+   * import { HealthStatus, Resources } from 'cano-rx'
+   * const res = Resources.of({ cache: { health: () => HealthStatus.degraded('cold') }, config: { region: 'eu' } })
    * const statuses = await res.checkAllHealth() // Map { 'cache' => Degraded('cold'), 'config' => Healthy }
    * @category lifecycle
    * @since 0.1.0
@@ -495,12 +495,12 @@ export class Resources<R extends Record<string, unknown>> {
         const called = await callHook(value, 'health')
         status =
           called === undefined
-            ? healthy
+            ? HealthStatus.healthy
             : isHealthStatus(called.result)
               ? called.result
-              : unhealthy(`health() returned ${showKey(called.result)}, which is not a HealthStatus`)
+              : HealthStatus.unhealthy(`health() returned ${showKey(called.result)}, which is not a HealthStatus`)
       } catch (e: unknown) {
-        status = unhealthy(toCanoError(e).message)
+        status = HealthStatus.unhealthy(toCanoError(e).message)
       }
       statuses.set(key, status)
     }
@@ -513,8 +513,8 @@ export class Resources<R extends Record<string, unknown>> {
    *
    * @returns the aggregate status
    * @example
-   * import { degraded, Resources, unhealthy } from 'cano-rx'
-   * const res = Resources.of({ a: { health: () => degraded('slow') }, b: { health: () => unhealthy('down') } })
+   * import { HealthStatus, Resources } from 'cano-rx'
+   * const res = Resources.of({ a: { health: () => HealthStatus.degraded('slow') }, b: { health: () => HealthStatus.unhealthy('down') } })
    * const overall = await res.aggregateHealth() // { _tag: 'Unhealthy', reason: 'down' }
    * @see {@link worstHealth}
    * @category lifecycle

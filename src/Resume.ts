@@ -292,7 +292,7 @@ const fromCursor = (p: CursorPayload): Continuation => ({ _tag: 'Cursor', cursor
  * a state that is neither registered nor an exit (`Workflow`).
  *
  * @example
- * import { resumePoint } from 'cano-rx'
+ * import { resumePoint } from './Resume.js'
  * const rows = [{ workflowId: 'w', seq: 0, kind: 'StateEntry' as const, state: 'A', taskId: 'A', payload: null, version: 0, at: 0 }]
  * resumePoint<'A' | 'Done'>('w', rows, { version: 0, isKnown: (s) => s === 'A' || s === 'Done' })
  * // Right({ _tag: 'State', state: 'A', fromSeq: 0, nextSeq: 1, version: 0, continues: { _tag: 'Fresh' }, stack: [] })

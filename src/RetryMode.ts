@@ -126,7 +126,8 @@ export const RetryMode = {
  * @param mode - the retry policy
  * @returns the first attempt plus the retries
  * @example
- * import { maxAttempts, RetryMode } from 'cano-rx'
+ * import { RetryMode } from 'cano-rx'
+ * import { maxAttempts } from './RetryMode.js'
  * maxAttempts(RetryMode.default()) // 4
  * @see {@link retryDelayMs}
  * @category destructors
@@ -154,7 +155,8 @@ export const maxAttempts = (mode: RetryMode): number => {
  * @param random - jitter source in [0, 1); default `Math.random`
  * @returns whole milliseconds to wait, or `undefined` when no retry is left
  * @example
- * import { retryDelayMs, RetryMode } from 'cano-rx'
+ * import { RetryMode } from 'cano-rx'
+ * import { retryDelayMs } from './RetryMode.js'
  * const noJitter = RetryMode.exponentialCustom({ maxRetries: 3, baseDelayMs: 100, multiplier: 2, maxDelayMs: 250, jitter: 0 })
  * ;[0, 1, 2, 3].map((i) => retryDelayMs(noJitter, i)) // [100, 200, 250, undefined]
  * @see {@link retryWithBackoff}, which schedules these delays
@@ -191,7 +193,8 @@ export const retryDelayMs = (
  * @param where - prefixes the message (e.g. `state "Fetch"`)
  * @returns the `Configuration` error, or `undefined` when the mode is valid
  * @example
- * import { RetryMode, validateRetryMode } from 'cano-rx'
+ * import { RetryMode } from 'cano-rx'
+ * import { validateRetryMode } from './RetryMode.js'
  * validateRetryMode(RetryMode.fixed(-1, 10), 'state "Fetch"')?.message
  * // 'state "Fetch": retry.retries must be a non-negative integer, got -1'
  * @see {@link validateTaskConfig}, which calls it

@@ -135,7 +135,8 @@ export interface CompensationEntry {
  * How a rollback ended: the error the run ends with, and whether its checkpoint log is cleared.
  *
  * @example
- * import { rollbackOutcome, taskExecutionError, type RollbackOutcome } from 'cano-rx'
+ * import { taskExecutionError } from 'cano-rx'
+ * import { rollbackOutcome, type RollbackOutcome } from './Saga.js'
  * const clean: RollbackOutcome = rollbackOutcome(taskExecutionError('ship failed'), [])
  * @category model
  * @since 0.1.0
@@ -199,7 +200,8 @@ export const saga = <S extends string, O, A = O, R extends ResourceRecord = NoRe
  * @param errors - the compensation errors, in drain (last-in first-out) order
  * @returns the run's final error and whether to clear the log
  * @example
- * import { rollbackOutcome, taskExecutionError, timeoutError } from 'cano-rx'
+ * import { taskExecutionError, timeoutError } from 'cano-rx'
+ * import { rollbackOutcome } from './Saga.js'
  * rollbackOutcome(taskExecutionError('ship failed'), []).clearLog // true
  * rollbackOutcome(taskExecutionError('ship failed'), [timeoutError(50)]).error._tag // 'CompensationFailed'
  * @category destructors
@@ -222,7 +224,8 @@ export const rollbackOutcome = (original: CanoError, errors: ReadonlyArray<CanoE
  * @returns the `Configuration` error, or `undefined` when the handler is valid
  * @example
  * import * as t from 'io-ts'
- * import { saga, validateSaga } from 'cano-rx'
+ * import { saga } from 'cano-rx'
+ * import { validateSaga } from './Saga.js'
  * validateSaga(saga({ output: t.string, run: () => ['Done', 'x'] as const, compensate: () => undefined, compensateTimeoutMs: 0 }), 'state "Charge"')?.message
  * // 'state "Charge": compensateTimeoutMs must be a finite number in (0, 2147483647], got 0'
  * @category validation

@@ -3,10 +3,10 @@
  * (`createScheduler`) reads a {@link Schedule} to plan ticks. How a flow backs off after failures is
  * in `BackoffPolicy.ts`, where it stands in `FlowInfo.ts`.
  *
- * - {@link every}: a fixed interval, fixed-delay (cano's behaviour, the default) or fixed-rate.
- * - {@link cron}: a cron expression (6 fields with seconds first like cano, or 5 fields), in a time zone
+ * - {@link Schedule.every}: a fixed interval, fixed-delay (cano's behaviour, the default) or fixed-rate.
+ * - {@link Schedule.cron}: a cron expression (6 fields with seconds first like cano, or 5 fields), in a time zone
  *   (UTC by default). `croner` parses it and computes the next fire time; nothing else of croner is used.
- * - {@link manual}: runs only when triggered.
+ * - {@link Schedule.manual}: runs only when triggered.
  *
  * @since 0.1.0
  */
@@ -31,10 +31,10 @@ import { describeValue } from './internal/describeValue.js'
  *   tick that comes while the flow is still running is skipped (and counted).
  *
  * @example
- * import { every, type IntervalMode } from 'cano-rx'
+ * import { type IntervalMode, Schedule } from 'cano-rx'
  * const mode: IntervalMode = 'fixedRate'
- * const hourly = every(3_600_000, { mode })
- * @see {@link every}
+ * const hourly = Schedule.every(3_600_000, { mode })
+ * @see {@link Schedule.every}
  * @category model
  * @since 0.1.0
  */
@@ -46,7 +46,7 @@ export type IntervalMode = 'fixedDelay' | 'fixedRate'
  * @example
  * import type { EverySchedule } from 'cano-rx'
  * const s: EverySchedule = { _tag: 'Every', intervalMs: 60_000, mode: 'fixedDelay' } // every(60_000)
- * @see {@link every}
+ * @see {@link Schedule.every}
  * @category model
  * @since 0.1.0
  */
@@ -62,7 +62,7 @@ export interface EverySchedule {
  * @example
  * import type { CronSchedule } from 'cano-rx'
  * const s: CronSchedule = { _tag: 'Cron', expr: '0 30 2 * * *', timezone: 'Europe/Berlin' } // cron('0 30 2 * * *', { timezone: 'Europe/Berlin' })
- * @see {@link cron}
+ * @see {@link Schedule.cron}
  * @category model
  * @since 0.1.0
  */
@@ -78,7 +78,7 @@ export interface CronSchedule {
  * @example
  * import type { ManualSchedule } from 'cano-rx'
  * const s: ManualSchedule = { _tag: 'Manual' } // manual()
- * @see {@link manual}
+ * @see {@link Schedule.manual}
  * @category model
  * @since 0.1.0
  */
@@ -87,11 +87,11 @@ export interface ManualSchedule {
 }
 
 /**
- * When a flow runs. Build one with {@link every}, {@link cron} or {@link manual}.
+ * When a flow runs. Build one with {@link Schedule.every}, {@link Schedule.cron} or {@link Schedule.manual}.
  *
  * @example
- * import { cron, every, manual, type Schedule } from 'cano-rx'
- * const schedules: ReadonlyArray<Schedule> = [every(30_000), cron('0 0 6 * * MON-FRI'), manual()]
+ * import { Schedule } from 'cano-rx'
+ * const schedules: ReadonlyArray<Schedule> = [Schedule.every(30_000), Schedule.cron('0 0 6 * * MON-FRI'), Schedule.manual()]
  * @see {@link validateSchedule}
  * @category model
  * @since 0.1.0
@@ -115,14 +115,14 @@ export type Schedule = EverySchedule | CronSchedule | ManualSchedule
  * @param options - `mode`: `'fixedDelay'` (default) or `'fixedRate'`
  * @returns an {@link EverySchedule}
  * @example
- * import { every } from 'cano-rx'
- * const healthCheck = every(30_000) // fixed delay: 30 s after each run ends
- * const metrics = every(60_000, { mode: 'fixedRate' }) // on the minute grid from start
+ * import { Schedule } from 'cano-rx'
+ * const healthCheck = Schedule.every(30_000) // fixed delay: 30 s after each run ends
+ * const metrics = Schedule.every(60_000, { mode: 'fixedRate' }) // on the minute grid from start
  * @see {@link IntervalMode}
  * @category constructors
  * @since 0.1.0
  */
-export const every = (intervalMs: number, options: { readonly mode?: IntervalMode } = {}): EverySchedule => ({
+const every = (intervalMs: number, options: { readonly mode?: IntervalMode } = {}): EverySchedule => ({
   _tag: 'Every',
   intervalMs,
   mode: options.mode ?? 'fixedDelay',
@@ -139,14 +139,14 @@ export const every = (intervalMs: number, options: { readonly mode?: IntervalMod
  * @param options - `timezone`: an IANA time zone name (default `'UTC'`)
  * @returns a {@link CronSchedule}
  * @example
- * import { cron } from 'cano-rx'
- * const nightly = cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }) // 02:30:00 Berlin time
- * const quarterHourly = cron('*\/15 * * * *') // 5 fields: every 15 minutes, UTC
+ * import { Schedule } from 'cano-rx'
+ * const nightly = Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }) // 02:30:00 Berlin time
+ * const quarterHourly = Schedule.cron('*\/15 * * * *') // 5 fields: every 15 minutes, UTC
  * @see {@link validateSchedule}, {@link nextCronMs}
  * @category constructors
  * @since 0.1.0
  */
-export const cron = (expr: string, options: { readonly timezone?: string } = {}): CronSchedule => ({
+const cron = (expr: string, options: { readonly timezone?: string } = {}): CronSchedule => ({
   _tag: 'Cron',
   expr,
   timezone: options.timezone ?? 'UTC',
@@ -157,12 +157,27 @@ export const cron = (expr: string, options: { readonly timezone?: string } = {})
  *
  * @returns a {@link ManualSchedule}
  * @example
- * import { manual } from 'cano-rx'
- * const onDemand = manual()
+ * import { Schedule } from 'cano-rx'
+ * const onDemand = Schedule.manual()
  * @category constructors
  * @since 0.1.0
  */
-export const manual = (): ManualSchedule => ({ _tag: 'Manual' })
+const manual = (): ManualSchedule => ({ _tag: 'Manual' })
+
+/**
+ * Builds a {@link Schedule}: `Schedule.every(ms, { mode })` (an interval, `'fixedDelay'` by default),
+ * `Schedule.cron(expr, { timezone })` (a 5- or 6-field cron expression) or `Schedule.manual()` (only
+ * `trigger` runs it).
+ *
+ * @example
+ * import { Schedule } from 'cano-rx'
+ * const hourly = Schedule.every(3_600_000, { mode: 'fixedRate' })
+ * const nightly = Schedule.cron('0 3 * * *', { timezone: 'Europe/Paris' })
+ * const onDemand = Schedule.manual()
+ * @category constructors
+ * @since 0.1.0
+ */
+export const Schedule = { every, cron, manual } as const
 
 // -------------------------------------------------------------------------------------
 // destructors
@@ -177,11 +192,11 @@ export const manual = (): ManualSchedule => ({ _tag: 'Manual' })
  * @param afterMs - the time to look after
  * @returns the next grid point
  * @example
- * import { nextFixedRateMs } from 'cano-rx'
+ * import { nextFixedRateMs } from './Schedule.js'
  * nextFixedRateMs(0, 1_000, 0) // 1000
  * nextFixedRateMs(0, 1_000, 2_500) // 3000
  * nextFixedRateMs(500, 1_000, 0) // 500
- * @see {@link every}
+ * @see {@link Schedule.every}
  * @category destructors
  * @since 0.1.0
  */
@@ -208,10 +223,11 @@ const cronOf = (schedule: CronSchedule): Cron => {
  * @param afterMs - epoch ms to look after
  * @returns epoch ms of the next fire time, or `undefined`
  * @example
- * import { cron, nextCronMs } from 'cano-rx'
- * const at = nextCronMs(cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }), Date.UTC(2026, 2, 28, 12))
+ * import { Schedule } from 'cano-rx'
+ * import { nextCronMs } from './Schedule.js'
+ * const at = nextCronMs(Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }), Date.UTC(2026, 2, 28, 12))
  * // Date.UTC(2026, 2, 29, 1): 02:30 does not exist that night in Berlin, so it fires at 03:00 CEST
- * @see {@link cron}
+ * @see {@link Schedule.cron}
  * @category destructors
  * @since 0.1.0
  */
@@ -244,8 +260,9 @@ const isTimeZone = (tz: string): boolean => {
  * @param where - prefixes the message (e.g. `flow "report"`)
  * @returns the `Configuration` error, or `undefined` when the schedule is valid
  * @example
- * import { every, validateSchedule } from 'cano-rx'
- * validateSchedule(every(0), 'flow "health"')?.message
+ * import { Schedule } from 'cano-rx'
+ * import { validateSchedule } from './Schedule.js'
+ * validateSchedule(Schedule.every(0), 'flow "health"')?.message
  * // 'flow "health": schedule.intervalMs must be a finite number in (0, 2147483647], got 0'
  * @see {@link validateBackoffPolicy}
  * @category validation
@@ -254,7 +271,9 @@ const isTimeZone = (tz: string): boolean => {
 export const validateSchedule = (schedule: Schedule, where: string): Configuration | undefined => {
   const s: unknown = schedule
   if (typeof s !== 'object' || s === null)
-    return configurationError(`${where}: schedule must be built with every(), cron() or manual()`)
+    return configurationError(
+      `${where}: schedule must be built with Schedule.every(), Schedule.cron() or Schedule.manual()`,
+    )
   switch (schedule._tag) {
     case 'Every': {
       const interval = checkConfig(TimerDuration, schedule.intervalMs, `${where}: schedule.intervalMs`)
@@ -284,6 +303,8 @@ export const validateSchedule = (schedule: Schedule, where: string): Configurati
     case 'Manual':
       return undefined
     default:
-      return configurationError(`${where}: schedule must be built with every(), cron() or manual()`)
+      return configurationError(
+        `${where}: schedule must be built with Schedule.every(), Schedule.cron() or Schedule.manual()`,
+      )
   }
 }

@@ -42,11 +42,11 @@ import type { TaskOutput } from './TaskOutput.js'
 export type BranchFn<R extends ResourceRecord = NoResources> = (ctx: TaskContext<R>) => TaskOutput<unknown>
 
 /**
- * A branch with its own retry loop policy, built by {@link branch}.
+ * A branch with its own retry loop policy, built by {@link Branch.of}.
  *
  * @example
- * import { branch, RetryMode, type SplitBranch } from 'cano-rx'
- * const b: SplitBranch<Record<never, never>> = branch(async () => 1, { retry: RetryMode.fixed(2, 50) })
+ * import { Branch, RetryMode, type SplitBranch } from 'cano-rx'
+ * const b: SplitBranch<Record<never, never>> = Branch.of(async () => 1, { retry: RetryMode.fixed(2, 50) })
  * @category model
  * @since 0.1.0
  */
@@ -58,11 +58,11 @@ export interface SplitBranch<R extends ResourceRecord = NoResources> {
 }
 
 /**
- * One entry of a split's branch list: a bare function (default config) or {@link branch}`(fn, config)`.
+ * One entry of a split's branch list: a bare function (default config) or {@link Branch.of}`(fn, config)`.
  *
  * @example
- * import { branch, RetryMode, type Branch } from 'cano-rx'
- * const branches: ReadonlyArray<Branch<Record<never, never>>> = [async () => 'a', branch(async () => 'b', { retry: RetryMode.none() })]
+ * import { Branch, RetryMode } from 'cano-rx'
+ * const branches: ReadonlyArray<Branch<Record<never, never>>> = [async () => 'a', Branch.of(async () => 'b', { retry: RetryMode.none() })]
  * @category model
  * @since 0.1.0
  */
@@ -79,7 +79,7 @@ export type Branch<R extends ResourceRecord = NoResources> = BranchFn<R> | Split
  */
 export interface SplitHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
   readonly _tag: 'Split'
-  /** In input order; a bare function is stored as `branch(fn)`. */
+  /** In input order; a bare function is stored as `Branch.of(fn)`. */
   readonly branches: ReadonlyArray<SplitBranch<R>>
   readonly strategy: JoinStrategy
   /** The state the split moves to when the strategy is satisfied. */
@@ -126,15 +126,27 @@ const DEFAULT_BRANCH_CONFIG: TaskConfig = Object.freeze({})
  * @param config - its retry loop policy; default `{}` (`RetryMode.default()`, no timeout)
  * @returns the branch, to put in a {@link split}'s list
  * @example
- * import { branch, RetryMode } from 'cano-rx'
- * const flaky = branch(async () => 'rows', { retry: RetryMode.fixed(3, 100), attemptTimeoutMs: 2_000 })
+ * import { Branch, RetryMode } from 'cano-rx'
+ * const flaky = Branch.of(async () => 'rows', { retry: RetryMode.fixed(3, 100), attemptTimeoutMs: 2_000 })
  * @category constructors
  * @since 0.1.0
  */
-export const branch = <R extends ResourceRecord = NoResources>(
+const branch = <R extends ResourceRecord = NoResources>(
   run: BranchFn<R>,
   config: TaskConfig = DEFAULT_BRANCH_CONFIG,
 ): SplitBranch<R> => ({ _tag: 'Branch', run, config })
+
+/**
+ * Builds a split {@link Branch} with its own retry and timeout: `Branch.of(run, config)` (a bare function
+ * in a split's list gets the default config).
+ *
+ * @example
+ * import { Branch, RetryMode } from 'cano-rx'
+ * const flaky = Branch.of(async () => 'rows', { retry: RetryMode.fixed(3, 100), attemptTimeoutMs: 2_000 })
+ * @category constructors
+ * @since 0.1.0
+ */
+export const Branch = { of: branch } as const
 
 /**
  * A fan-out state: runs `branches` concurrently and joins them under `options.strategy`, then moves
@@ -151,7 +163,7 @@ export const branch = <R extends ResourceRecord = NoResources>(
  *   timeoutMs: 5_000,
  *   bulkhead: 2,
  * })
- * @see {@link JoinStrategy}, {@link branch}
+ * @see {@link JoinStrategy}, {@link Branch.of}
  * @category constructors
  * @since 0.1.0
  */
@@ -187,7 +199,7 @@ const STRATEGY_TAGS: ReadonlySet<string> = new Set([
 
 /**
  * Checks a split handler's own options; the error names `where`. Rules: branches are functions or
- * `branch(fn, config)` with a valid config; `quorum(n)` needs an integer `n` in [1, branches];
+ * `Branch.of(fn, config)` with a valid config; `quorum(n)` needs an integer `n` in [1, branches];
  * `percentage(p)` needs `p` in (0, 1]; `partialResults(min)` needs an integer `min` in [0, branches];
  * `partialTimeout()` needs `timeoutMs`; `any()` and `partialTimeout()` need a branch; `timeoutMs` is
  * in (0, 2^31-1]; `bulkhead` is a positive integer; `join` is a known state.
@@ -197,7 +209,8 @@ const STRATEGY_TAGS: ReadonlySet<string> = new Set([
  * @param isKnownState - is this a state or an exit of the workflow?
  * @returns the `Configuration` error, or `undefined` when the split is valid
  * @example
- * import { JoinStrategy, split, validateSplit } from 'cano-rx'
+ * import { JoinStrategy, split } from 'cano-rx'
+ * import { validateSplit } from './Split.js'
  * validateSplit(split([async () => 1], { strategy: JoinStrategy.quorum(0), join: 'Merge' }), 'state "FanOut"', () => true)?.message
  * // 'state "FanOut": quorum(n) needs an integer n in [1, 1] (the branch count), got 0'
  * @category validation
@@ -210,13 +223,13 @@ export const validateSplit = (
 ): Configuration | undefined => {
   const branches: unknown = h.branches
   if (!Array.isArray(branches))
-    return configurationError(`${where}: branches must be a list of functions or branch(fn, config)`)
+    return configurationError(`${where}: branches must be a list of functions or Branch.of(fn, config)`)
   const count = branches.length
   for (let i = 0; i < count; i++) {
     const b = branches[i] as Partial<SplitBranch<ResourceRecord>> | null | undefined
     if (typeof b !== 'object' || b === null || b._tag !== 'Branch' || typeof b.run !== 'function')
       return configurationError(
-        `${where}: branch ${i} must be a function or branch(fn, config), got ${describeValue(b)}`,
+        `${where}: branch ${i} must be a function or Branch.of(fn, config), got ${describeValue(b)}`,
       )
     const configError = validateTaskConfig(b.config, `${where}: branch ${i}`)
     if (configError !== undefined) return configError

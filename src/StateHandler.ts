@@ -10,13 +10,13 @@
 import { batch, type BatchHandler, type BatchOptions } from './Batch.js'
 import { poll, type PollHandler, type PollOptions, type PollOutcome } from './Poll.js'
 import { saga, type SagaHandler, type SagaOptions } from './Saga.js'
+import { sleep, type SleepHandler, type SleepOptions } from './Sleep.js'
 import { type Branch, split, type SplitHandler, type SplitOptions } from './Split.js'
 import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
 import { stream, type StreamHandler, type StreamOptions } from './Stream.js'
 import type { TaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 import type { TaskOutput } from './TaskOutput.js'
-import { timer, type TimerHandler, type TimerOptions } from './Timer.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -57,7 +57,7 @@ export type StateHandler<S extends string, R extends ResourceRecord = NoResource
   | TaskHandler<S, R>
   | PollHandler<S, R>
   | SteppedHandler<S, R>
-  | TimerHandler<S, R>
+  | SleepHandler<S, R>
   | BatchHandler<S, R>
   | StreamHandler<S, R>
   | SplitHandler<S, R>
@@ -96,8 +96,8 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   ) => PollHandler<S, R>
   /** {@link stepped} bound to `S` and `R`. */
   readonly stepped: <C, O = C>(options: SteppedOptions<S, R, C, O>) => SteppedHandler<S, R>
-  /** {@link timer} bound to `S` and `R`. */
-  readonly timer: (options: TimerOptions<S, R>) => TimerHandler<S, R>
+  /** {@link sleep} bound to `S` and `R`. */
+  readonly sleep: (options: SleepOptions<S, R>) => SleepHandler<S, R>
   /** {@link batch} bound to `S` and `R`. */
   readonly batch: <Item, Out>(options: BatchOptions<S, R, Item, Out>) => BatchHandler<S, R>
   /** {@link stream} bound to `S` and `R`. */
@@ -144,7 +144,7 @@ export type UntargetedOptions<S extends string> = TaskOptions<S> & { readonly to
  * The {@link StateBuilders} of a workflow (what the function form of `states` receives).
  *
  * @example
- * import { stateBuilders } from 'cano-rx'
+ * import { stateBuilders } from './StateHandler.js'
  * const { task } = stateBuilders<'A' | 'Done', { limit: number }>()
  * const a = task(({ res }) => (res.get('limit') > 0 ? 'Done' : 'A'))
  * @category constructors
@@ -155,7 +155,7 @@ export const stateBuilders = <S extends string, R extends ResourceRecord>(): Sta
   router: (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>) => makeTask(true, run, options),
   poll: (fn, options) => poll<S, R>(fn, options),
   stepped: (options) => stepped(options),
-  timer: (options) => timer(options),
+  sleep: (options) => sleep(options),
   batch: (options) => batch(options),
   stream: (options) => stream(options),
   split: (branches, options) => split(branches, options),

@@ -19,12 +19,12 @@ import { validatePoll } from './Poll.js'
 import type { Continuation } from './Resume.js'
 import { RetryMode } from './RetryMode.js'
 import { validateSaga } from './Saga.js'
+import { validateSleep } from './Sleep.js'
 import { validateSplit } from './Split.js'
 import type { StateHandler } from './StateHandler.js'
 import { validateStepped } from './Stepped.js'
 import { type StreamPosition, validateStream } from './Stream.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
-import { validateTimer } from './Timer.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -123,7 +123,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
   },
   Timer: {
     tag: 'Timer',
-    validate: (h, where) => validateTimer(h, where),
+    validate: (h, where) => validateSleep(h, where),
     defaultRetry: retries,
     writesEntry: always,
     rowTaskId: same,

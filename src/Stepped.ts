@@ -1,6 +1,6 @@
 /**
  * `stepped`: a resumable loop with a cursor. `step(ctx, cursor)` receives `undefined` on the first
- * call and returns `more(nextCursor)` to be called again or `done(state)` to move on. Each cursor
+ * call and returns `StepOutcome.more(nextCursor)` to be called again or `StepOutcome.done(state)` to move on. Each cursor
  * is encoded with the state's io-ts codec (a cursor that does not encode and decode back is a
  * `DecodeFailed` error naming the state and the step), reported as a `CursorAdvanced` event, and,
  * with a checkpoint store, persisted before the next step so a resumed run continues from it. Each
@@ -25,8 +25,8 @@ import type { TaskOutput } from './TaskOutput.js'
  * What one step answers: go on from `cursor`, or move to `state`.
  *
  * @example
- * import { done, more, type StepOutcome } from 'cano-rx'
- * const next = (page: number): StepOutcome<number, 'Report'> => (page >= 9 ? done('Report') : more(page + 1))
+ * import { StepOutcome } from 'cano-rx'
+ * const next = (page: number): StepOutcome<number, 'Report'> => (page >= 9 ? StepOutcome.done('Report') : StepOutcome.more(page + 1))
  * @category model
  * @since 0.1.0
  */
@@ -38,8 +38,8 @@ export type StepOutcome<C, S extends string> =
  *
  * @example
  * import * as t from 'io-ts'
- * import { done, more, stepped, type SteppedHandler } from 'cano-rx'
- * const h: SteppedHandler<'Done'> = stepped({ cursor: t.number, step: (_ctx, c: number | undefined) => ((c ?? 0) >= 3 ? done('Done') : more((c ?? 0) + 1)) })
+ * import { StepOutcome, stepped, type SteppedHandler } from 'cano-rx'
+ * const h: SteppedHandler<'Done'> = stepped({ cursor: t.number, step: (_ctx, c: number | undefined) => ((c ?? 0) >= 3 ? StepOutcome.done('Done') : StepOutcome.more((c ?? 0) + 1)) })
  * @category model
  * @since 0.1.0
  */
@@ -55,10 +55,10 @@ export interface SteppedHandler<S extends string, R extends ResourceRecord = NoR
  *
  * @example
  * import * as t from 'io-ts'
- * import { done, more, type SteppedOptions } from 'cano-rx'
+ * import { StepOutcome, type SteppedOptions } from 'cano-rx'
  * const o: SteppedOptions<'Done', Record<never, never>, number, number> = {
  *   cursor: t.number,
- *   step: (_ctx, c) => ((c ?? 0) > 5 ? done('Done') : more((c ?? 0) + 1)),
+ *   step: (_ctx, c) => ((c ?? 0) > 5 ? StepOutcome.done('Done') : StepOutcome.more((c ?? 0) + 1)),
  * }
  * @category model
  * @since 0.1.0
@@ -76,36 +76,48 @@ export interface SteppedOptions<S extends string, R extends ResourceRecord, C, O
  * Go on with `cursor`.
  *
  * @example
- * import { more } from 'cano-rx'
- * const m = more({ page: 2, token: 'abc' })
+ * import { StepOutcome } from 'cano-rx'
+ * const m = StepOutcome.more({ page: 2, token: 'abc' })
  * @category constructors
  * @since 0.1.0
  */
-export const more = <C>(cursor: C): StepOutcome<C, never> => ({ _tag: 'More', cursor })
+const more = <C>(cursor: C): StepOutcome<C, never> => ({ _tag: 'More', cursor })
 
 /**
  * Leave the loop for `state`.
  *
  * @example
- * import { done } from 'cano-rx'
- * const d = done('Report')
+ * import { StepOutcome } from 'cano-rx'
+ * const d = StepOutcome.done('Report')
  * @category constructors
  * @since 0.1.0
  */
-export const done = <S extends string>(state: S): StepOutcome<never, S> => ({ _tag: 'Done', state })
+const done = <S extends string>(state: S): StepOutcome<never, S> => ({ _tag: 'Done', state })
+
+/**
+ * Builds a {@link StepOutcome}: `StepOutcome.more(cursor)` (run another step from `cursor`) or
+ * `StepOutcome.done(state)` (leave the loop for `state`).
+ *
+ * @example
+ * import { StepOutcome } from 'cano-rx'
+ * const next = (page: number) => (page >= 9 ? StepOutcome.done('Report') : StepOutcome.more(page + 1))
+ * @category constructors
+ * @since 0.1.0
+ */
+export const StepOutcome = { more, done } as const
 
 /**
  * A resumable cursor loop. The default config retries each step (cano's `TaskConfig::default()`).
  *
  * @example
  * import * as t from 'io-ts'
- * import { done, more, stepped } from 'cano-rx'
+ * import { StepOutcome, stepped } from 'cano-rx'
  * const Page = t.type({ page: t.number, token: t.union([t.string, t.null]) })
  * const scan = stepped({
  *   cursor: Page,
  *   step: async (_ctx, c) => {
  *     const page = c?.page ?? 0
- *     return page >= 9 ? done('Report' as const) : more({ page: page + 1, token: null })
+ *     return page >= 9 ? StepOutcome.done('Report' as const) : StepOutcome.more({ page: page + 1, token: null })
  *   },
  * })
  * @category constructors
@@ -132,8 +144,9 @@ export const stepped = <S extends string, C, O = C, R extends ResourceRecord = N
  *
  * @example
  * import * as t from 'io-ts'
- * import { done, stepped, validateStepped } from 'cano-rx'
- * validateStepped(stepped({ cursor: t.number, step: () => done('Done') }), 'state "Scan"') // undefined
+ * import { StepOutcome, stepped } from 'cano-rx'
+ * import { validateStepped } from './Stepped.js'
+ * validateStepped(stepped({ cursor: t.number, step: () => StepOutcome.done('Done') }), 'state "Scan"') // undefined
  * @category validation
  * @since 0.1.0
  */

@@ -1,7 +1,7 @@
 /**
  * `stream`: a state that consumes an `Observable` or an `AsyncIterable` in windows of `count` items
  * or `timeMs` milliseconds (or both: whichever fills first) and hands each window to `onWindow`,
- * which answers {@link continueStream} or {@link stopStream}`(state)`. Windows are handled strictly
+ * which answers {@link WindowSignal.continue} or {@link WindowSignal.stop}`(state)`. Windows are handled strictly
  * one at a time. An `AsyncIterable` is pulled only while the current window is not full and no
  * window is being handled, so it is never read faster than windows are handled (an `Observable`
  * pushes: its items wait in the window buffer). When the source completes, the last partial window
@@ -63,8 +63,8 @@ export type StreamWindow =
  * What `onWindow` answers: go on with the next window, or stop the stream and move to `state`.
  *
  * @example
- * import { continueStream, stopStream, type WindowSignal } from 'cano-rx'
- * const decide = (seen: number): WindowSignal<'Report'> => (seen >= 1_000 ? stopStream('Report') : continueStream())
+ * import { WindowSignal } from 'cano-rx'
+ * const decide = (seen: number): WindowSignal<'Report'> => (seen >= 1_000 ? WindowSignal.stop('Report') : WindowSignal.continue())
  * @category model
  * @since 0.1.0
  */
@@ -75,10 +75,10 @@ export type WindowSignal<S extends string> =
  * What `onWindow` receives besides the items.
  *
  * @example
- * import { continueStream, type WindowContext } from 'cano-rx'
+ * import { type WindowContext, WindowSignal } from 'cano-rx'
  * const onWindow = (items: ReadonlyArray<string>, { window, ctx }: WindowContext) => {
  *   ctx.progress({ window, items: items.length })
- *   return continueStream()
+ *   return WindowSignal.continue()
  * }
  * @category model
  * @since 0.1.0
@@ -139,8 +139,8 @@ export interface StreamPosition {
  *
  * @example
  * import { of } from 'rxjs'
- * import { continueStream, stream, type StreamHandler } from 'cano-rx'
- * const h: StreamHandler<'Done'> = stream({ source: () => of(1, 2, 3), window: { count: 2 }, onWindow: () => continueStream(), onClose: () => 'Done' as const })
+ * import { stream, type StreamHandler, WindowSignal } from 'cano-rx'
+ * const h: StreamHandler<'Done'> = stream({ source: () => of(1, 2, 3), window: { count: 2 }, onWindow: () => WindowSignal.continue(), onClose: () => 'Done' as const })
  * @category model
  * @since 0.1.0
  */
@@ -158,11 +158,11 @@ export interface StreamHandler<S extends string, R extends ResourceRecord = NoRe
  *
  * @example
  * import { from } from 'rxjs'
- * import { continueStream, StreamErrorPolicy, type StreamOptions } from 'cano-rx'
+ * import { StreamErrorPolicy, type StreamOptions, WindowSignal } from 'cano-rx'
  * const o: StreamOptions<'Done', Record<never, never>, number> = {
  *   source: () => from([1, 2, 3]),
  *   window: { count: 10, timeMs: 50 },
- *   onWindow: () => continueStream(),
+ *   onWindow: () => WindowSignal.continue(),
  *   onError: StreamErrorPolicy.skip(),
  *   onClose: () => 'Done',
  * }
@@ -194,23 +194,35 @@ export interface StreamOptions<S extends string, R extends ResourceRecord, T> ex
  * Go on with the next window.
  *
  * @example
- * import { continueStream } from 'cano-rx'
- * const c = continueStream()
+ * import { WindowSignal } from 'cano-rx'
+ * const c = WindowSignal.continue()
  * @category constructors
  * @since 0.1.0
  */
-export const continueStream = (): WindowSignal<never> => ({ _tag: 'Continue' })
+const continueStream = (): WindowSignal<never> => ({ _tag: 'Continue' })
 
 /**
  * Stop consuming (the source is unsubscribed or its iterator returned) and move to `state`.
  *
  * @example
- * import { stopStream } from 'cano-rx'
- * const s = stopStream('Report')
+ * import { WindowSignal } from 'cano-rx'
+ * const s = WindowSignal.stop('Report')
  * @category constructors
  * @since 0.1.0
  */
-export const stopStream = <S extends string>(state: S): WindowSignal<S> => ({ _tag: 'Stop', state })
+const stopStream = <S extends string>(state: S): WindowSignal<S> => ({ _tag: 'Stop', state })
+
+/**
+ * Builds a {@link WindowSignal}: `WindowSignal.continue()` (keep reading the stream) or
+ * `WindowSignal.stop(state)` (close it and go to `state`).
+ *
+ * @example
+ * import { WindowSignal } from 'cano-rx'
+ * const signal = (full: boolean) => (full ? WindowSignal.stop('Report') : WindowSignal.continue())
+ * @category constructors
+ * @since 0.1.0
+ */
+export const WindowSignal = { continue: continueStream, stop: stopStream } as const
 
 /**
  * Constructors for {@link StreamErrorPolicy} (named apart from `poll`'s `failFast` / `retryOnError`).
@@ -239,16 +251,16 @@ export const StreamErrorPolicy = {
 
 /**
  * A stream state: consumes `source` in windows, calling `onWindow` for each, until it answers
- * `stopStream(state)` or the source is exhausted (then `onClose('Exhausted', ctx)` chooses the state).
+ * `WindowSignal.stop(state)` or the source is exhausted (then `onClose('Exhausted', ctx)` chooses the state).
  * The default config has no retries.
  *
  * @example
  * import { interval, map, take } from 'rxjs'
- * import { continueStream, stopStream, stream } from 'cano-rx'
+ * import { stream, WindowSignal } from 'cano-rx'
  * const events = stream({
  *   source: () => interval(5).pipe(map((i) => ({ id: i })), take(1_000)),
  *   window: { count: 10, timeMs: 50 },
- *   onWindow: (items, { window }) => (window >= 5 ? stopStream('Report' as const) : continueStream()),
+ *   onWindow: (items, { window }) => (window >= 5 ? WindowSignal.stop('Report' as const) : WindowSignal.continue()),
  *   onClose: () => 'Report' as const,
  * })
  * @see {@link StreamErrorPolicy}, {@link StreamWindow}
@@ -280,9 +292,10 @@ export const stream = <S extends string, T, R extends ResourceRecord = NoResourc
  * `where`. The handler's `TaskConfig` is checked with every other handler's.
  *
  * @example
- * import { continueStream, stream, validateStream } from 'cano-rx'
+ * import { stream, WindowSignal } from 'cano-rx'
+ * import { validateStream } from './Stream.js'
  * import { EMPTY } from 'rxjs'
- * validateStream(stream({ source: () => EMPTY, window: { count: 0 }, onWindow: () => continueStream(), onClose: () => 'Done' }), 'state "Ingest"')?.message
+ * validateStream(stream({ source: () => EMPTY, window: { count: 0 }, onWindow: () => WindowSignal.continue(), onClose: () => 'Done' }), 'state "Ingest"')?.message
  * // 'state "Ingest": window.count must be a positive integer, got 0'
  * @category validation
  * @since 0.1.0

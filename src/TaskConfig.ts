@@ -45,7 +45,7 @@ export interface TaskConfig {
  * retry loop reads.
  *
  * @example
- * import { resolveTaskConfig, type ResolvedTaskConfig } from 'cano-rx'
+ * import { type ResolvedTaskConfig, resolveTaskConfig } from './TaskConfig.js'
  * const resolved: ResolvedTaskConfig = resolveTaskConfig({ attemptTimeoutMs: 500 })
  * resolved.retry // RetryMode.default()
  * @see {@link resolveTaskConfig}
@@ -71,7 +71,8 @@ export interface ResolvedTaskConfig {
  * @param fallbackRetry - the retry mode when `config.retry` is absent; default `RetryMode.default()`
  * @returns the config with every default filled in
  * @example
- * import { resolveTaskConfig, RetryMode } from 'cano-rx'
+ * import { RetryMode } from 'cano-rx'
+ * import { resolveTaskConfig } from './TaskConfig.js'
  * resolveTaskConfig({ attemptTimeoutMs: 500 }).retry // RetryMode.default()
  * resolveTaskConfig({}, RetryMode.none()).retry // { _tag: 'None' }
  * @see {@link ResolvedTaskConfig}
@@ -99,7 +100,7 @@ export const resolveTaskConfig = (
  * @param where - prefixes the message (e.g. `state "Fetch"`)
  * @returns the `Configuration` error, or `undefined` when the config is valid
  * @example
- * import { validateTaskConfig } from 'cano-rx'
+ * import { validateTaskConfig } from './TaskConfig.js'
  * validateTaskConfig({ attemptTimeoutMs: 0 }, 'state "Fetch"')?.message
  * // 'state "Fetch": attemptTimeoutMs must be a finite number in (0, 2147483647], got 0'
  * @see {@link validateRetryMode}

@@ -31,12 +31,12 @@ import type { Observable } from 'rxjs'
  * `TaskOutput` of their value.
  *
  * @example
- * import { more, pending, type PollOutcome, type StepOutcome, type TaskOutput } from 'cano-rx'
+ * import { PollOutcome, StepOutcome, type TaskOutput } from 'cano-rx'
  * import * as TE from 'fp-ts/lib/TaskEither.js'
  * const later: TaskOutput<'Done'> = Promise.resolve('Done' as const)
  * const checked: TaskOutput<number> = TE.right(42)
- * const poll: TaskOutput<PollOutcome<'Done'>> = Promise.resolve(pending(100))
- * const step: TaskOutput<StepOutcome<number, 'Done'>> = more(2)
+ * const poll: TaskOutput<PollOutcome<'Done'>> = Promise.resolve(PollOutcome.pending(100))
+ * const step: TaskOutput<StepOutcome<number, 'Done'>> = StepOutcome.more(2)
  * @category model
  * @since 0.1.0
  */

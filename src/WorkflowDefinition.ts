@@ -88,7 +88,8 @@ export type StateHandlers<S extends string, R extends ResourceRecord, E extends 
  * A state of a validated workflow: its handler with the config resolved and its task id.
  *
  * @example
- * import { compileWorkflow, task, type CompiledState } from 'cano-rx'
+ * import { task } from 'cano-rx'
+ * import { type CompiledState, compileWorkflow } from './WorkflowDefinition.js'
  * const checked = compileWorkflow<'A' | 'Done'>({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
  * const a: CompiledState<'A' | 'Done', Record<never, never>> | undefined = checked._tag === 'Right' ? checked.right.states.get('A') : undefined
  * @category model
@@ -112,7 +113,8 @@ export interface CompiledState<S extends string, R extends ResourceRecord> {
  * A validated workflow definition, ready to run (what {@link compileWorkflow} returns).
  *
  * @example
- * import { compileWorkflow, task, type CompiledWorkflow } from 'cano-rx'
+ * import { task } from 'cano-rx'
+ * import { type CompiledWorkflow, compileWorkflow } from './WorkflowDefinition.js'
  * const checked = compileWorkflow<'A' | 'Done'>({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
  * const wf: CompiledWorkflow<'A' | 'Done', Record<never, never>> | undefined = checked._tag === 'Right' ? checked.right : undefined
  * @category model
@@ -168,7 +170,8 @@ const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): 
  * non-negative integer; `resources` is a `Resources`.
  *
  * @example
- * import { compileWorkflow, task } from 'cano-rx'
+ * import { task } from 'cano-rx'
+ * import { compileWorkflow } from './WorkflowDefinition.js'
  * const checked = compileWorkflow<'A' | 'Done'>({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
  * // checked._tag === 'Right'
  * @category validation

@@ -262,7 +262,7 @@ export interface RunTimedOut<S extends string> extends EventBase {
 }
 
 /**
- * A `stepped` state finished step `step` (1-based) with `more(cursor)`; `cursor` is the encoded
+ * A `stepped` state finished step `step` (1-based) with `StepOutcome.more(cursor)`; `cursor` is the encoded
  * cursor (what a checkpoint stores).
  *
  * @example

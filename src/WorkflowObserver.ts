@@ -62,7 +62,7 @@ export interface WorkflowObserver<S extends string = string> {
  * @param o - the observer
  * @param e - the event to deliver: `onEvent` first, then the matching hook
  * @example
- * import { notifyObserver } from 'cano-rx'
+ * import { notifyObserver } from './WorkflowObserver.js'
  * notifyObserver({ onStateEnter: (s) => console.log(s) }, { _tag: 'StateEntered', workflowId: 'w', at: 0, state: 'A', transition: 0 })
  * @see {@link WorkflowObserver}
  * @category destructors

@@ -120,7 +120,7 @@ class SubscriberSink implements OutputSink {
  * @param thunk - the task call; runs on each subscription
  * @returns a cold Observable of at most one value
  * @example
- * import { fromTaskOutput } from 'cano-rx'
+ * import { fromTaskOutput } from './fromTaskOutput.js'
  * fromTaskOutput(() => Promise.resolve('Done')).subscribe((s) => console.log(s)) // 'Done'
  * @see {@link task}, whose functions return a `TaskOutput`
  * @category constructors

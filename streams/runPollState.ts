@@ -1,9 +1,9 @@
 /**
  * The `poll` state kind: the whole poll loop is one attempt of the retry loop (so `attemptTimeoutMs`
- * bounds the loop and a retry restarts it, as in cano). Inside the loop, `pending(d)` waits `d` ms
+ * bounds the loop and a retry restarts it, as in cano). Inside the loop, `PollOutcome.pending(d)` waits `d` ms
  * on the run's scheduler (0 still yields to the event loop, as cano's zero sleep does) and resets the
  * consecutive-error count; an error fails at once under `failFast` (and a `nonRetryable` one under any
- * policy), or under `retryOnError({ maxErrors, delayMs })` waits `delayMs` and polls again until error
+ * policy), or under `PollErrorPolicy.retryOnError({ maxErrors, delayMs })` waits `delayMs` and polls again until error
  * number `maxErrors + 1`; `maxPolls` caps the number of calls.
  *
  * @internal

@@ -1,7 +1,7 @@
 /**
  * The `stepped` state kind: an RxJS `expand` feeds each cursor back into the next step until a step
- * answers `done(state)`. Each step is one unit of work under the retry loop (a retry repeats that
- * step with the same cursor; `attemptTimeoutMs` bounds each step). Every `more(cursor)` is encoded
+ * answers `StepOutcome.done(state)`. Each step is one unit of work under the retry loop (a retry repeats that
+ * step with the same cursor; `attemptTimeoutMs` bounds each step). Every `StepOutcome.more(cursor)` is encoded
  * with the state's io-ts codec, round-tripped through JSON and decoded back (so the next step sees
  * exactly what a resumed run would see), reported as `CursorAdvanced`, and handed to `persist`
  * (the checkpoint hook) before the next step starts. Steps are subscribed through `queueScheduler`,

@@ -4,7 +4,7 @@
  * are formed by `bufferCount` / `bufferTime` on the run's scheduler for an `Observable` source and by
  * a pull loop for an `AsyncIterable` one, then handled strictly one at a time (`concatMap`): each
  * window goes through `onWindow` under the state's {@link StreamErrorPolicy}, then a `WindowFlushed`
- * event records the position. A `stopStream(state)` answer unsubscribes the source; exhaustion hands
+ * event records the position. A `WindowSignal.stop(state)` answer unsubscribes the source; exhaustion hands
  * the last partial window to `onWindow` and then asks `onClose('Exhausted', ctx)` for the state;
  * unsubscribing before either calls `onClose('Cancelled', ctx)` for cleanup.
  *

@@ -10,8 +10,8 @@
 import { type Observable, type SchedulerAction, type SchedulerLike, type Unsubscribable } from 'rxjs'
 
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
+import { type SleepHandler, wakeAt } from '../src/Sleep.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
-import { type TimerHandler, wakeAt } from '../src/Timer.js'
 import { progressOf } from './attemptWork.js'
 import { AttemptContext } from './runTask.js'
 import { runStateBody, type Settle, type StateEnv } from './stateRunner.js'
@@ -26,7 +26,7 @@ export interface TimerHooks {
 
 /** @internal Runs a `timer` state. */
 export const runTimerState = <S extends string, R extends ResourceRecord>(
-  handler: TimerHandler<S, R>,
+  handler: SleepHandler<S, R>,
   env: StateEnv<S, R>,
   hooks: TimerHooks = {},
 ): Observable<S> =>

@@ -1,7 +1,9 @@
 /**
  * Crash safety with real processes (issue 4): a child process runs a checkpointed workflow on a real
- * SQLite file (and on the real PostgreSQL server) and is killed with SIGKILL at a random moment; a
- * new process resumes it. Side effects are appended to a log file by the tasks themselves.
+ * SQLite file (and on the real PostgreSQL server) and is killed with SIGKILL, either at a random moment
+ * (breadth: any instant must be safe) or at a point the test chose (the child holds there until it is
+ * killed, so that kill always lands mid-run); a new process resumes it. Side effects are appended to a
+ * log file by the tasks themselves.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -21,6 +23,8 @@ const PG_URL = 'postgres://postgres@127.0.0.1:5432/test'
 interface Child {
   readonly proc: ChildProcess
   readonly started: Promise<void>
+  /** Settles when the child printed `HOLD` (it reached its hold point) or exited. */
+  readonly held: Promise<void>
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>
 }
 
@@ -30,19 +34,23 @@ const runChild = (args: ReadonlyArray<string>): Child => {
   let stderr = ''
   let markStarted: () => void = () => undefined
   const started = new Promise<void>((r) => (markStarted = r))
+  let markHeld: () => void = () => undefined
+  const held = new Promise<void>((r) => (markHeld = r))
   proc.stdout.on('data', (d: Buffer) => {
     stdout += d.toString()
     if (stdout.includes('START')) markStarted()
+    if (stdout.includes('HOLD')) markHeld()
   })
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
     (resolve) =>
       proc.on('exit', (code, signal) => {
         markStarted()
+        markHeld()
         resolve({ code, signal, stdout, stderr })
       }),
   )
-  return { proc, started, exited }
+  return { proc, started, held, exited }
 }
 
 const linesOf = (file: string): string[] =>
@@ -52,24 +60,31 @@ const linesOf = (file: string): string[] =>
         .filter((l) => l !== '')
     : []
 
-/** Runs one kill-and-resume cycle; returns the log lines, the pid of the first process and the resume point. */
+/**
+ * Runs one kill-and-resume cycle: `kill` is a delay in ms after `START` (a random instant) or a hold point
+ * (a state or step number: the child holds there until it is killed). Returns the log lines, the pid of
+ * the first process, the resume point and whether the kill landed before the first process exited.
+ */
 const killAndResume = async (
   kind: 'plain' | 'stepped',
   target: string,
   openStore: () => CheckpointStore,
   logFile: string,
   id: string,
-  killAfterMs: number,
+  kill: number | { readonly holdAt: string },
 ): Promise<{
   lines: string[]
   firstPid: number
   lastRow: { state: string; kind: string; payload: unknown } | undefined
+  landed: boolean
 }> => {
-  const first = runChild(['start', kind, target, logFile, id])
+  const first = runChild(['start', kind, target, logFile, id, ...(typeof kill === 'number' ? [] : [kill.holdAt])])
   await first.started
-  await new Promise((r) => setTimeout(r, killAfterMs))
+  if (typeof kill === 'number') await new Promise((r) => setTimeout(r, kill))
+  else await first.held
   first.proc.kill('SIGKILL')
   const firstExit = await first.exited
+  const landed = firstExit.signal === 'SIGKILL'
   const store = openStore()
   const rows = await store.loadRun(id)
   await store.close()
@@ -79,13 +94,13 @@ const killAndResume = async (
   if (rows.length === 0 && linesOf(logFile).includes(finalEffect)) {
     // killed after the run reached its exit and cleared its log (before the process could exit):
     // the run is complete, there is nothing to resume
-    return { lines: linesOf(logFile), firstPid: pid, lastRow: undefined }
+    return { lines: linesOf(logFile), firstPid: pid, lastRow: undefined, landed }
   }
   if (firstExit.signal !== 'SIGKILL') {
     // it finished before the kill: nothing to resume
     expect(firstExit.stdout).to.include('DONE Done')
     expect(rows).to.deep.equal([])
-    return { lines: linesOf(logFile), firstPid: first.proc.pid ?? -1, lastRow: undefined }
+    return { lines: linesOf(logFile), firstPid: first.proc.pid ?? -1, lastRow: undefined, landed }
   }
   const second = runChild(['resume', kind, target, logFile, id])
   const secondExit = await second.exited
@@ -98,6 +113,7 @@ const killAndResume = async (
     lines: linesOf(logFile),
     firstPid: first.proc.pid ?? -1,
     lastRow: last === undefined ? undefined : { state: last.state, kind: last.kind, payload: last.payload },
+    landed,
   }
 }
 
@@ -126,24 +142,31 @@ describe('crash and resume with real processes', function () {
   })
   after(() => rmSync(dir, { recursive: true, force: true }))
 
-  it('SQLite: a run killed with SIGKILL at 30 random points resumes to its exit, re-running at most the resume state', async () => {
+  it('SQLite: a run killed with SIGKILL at 30 points (half chosen, half random) resumes to its exit, re-running at most the resume state', async () => {
     const db = join(dir, 'plain.db')
     const open = () => sqliteCheckpoints(db)
-    let killed = 0
+    let heldKills = 0
     for (let i = 0; i < 30; i++) {
       const log = join(dir, `plain-${i}.log`)
-      const { lines, lastRow } = await killAndResume(
+      // even rounds hold in S1..S5 in turn (after S0 checkpointed), odd rounds kill at a random instant
+      const held = i % 2 === 0
+      const { lines, lastRow, landed } = await killAndResume(
         'plain',
         `sqlite:${db}`,
         open,
         log,
         `plain-${i}`,
-        Math.floor(Math.random() * 160),
+        held ? { holdAt: PLAIN[1 + ((i / 2) % 5)] ?? 'S1' } : Math.floor(Math.random() * 160),
       )
-      if (lastRow !== undefined) killed++
+      if (held) {
+        // a held child cannot finish: the kill landed mid-run, after at least one checkpoint
+        expect(landed, `round ${i}: the held child was killed`).to.equal(true)
+        expect(lastRow, `round ${i}: a checkpoint to resume from`).to.not.equal(undefined)
+        heldKills++
+      }
       checkPlain(lines, lastRow?.state)
     }
-    expect(killed, 'at least some kills landed mid-run').to.be.greaterThan(10)
+    expect(heldKills).to.equal(15)
   })
 
   it('SQLite: a stepped state of 200 steps resumes from its last persisted cursor, never from the beginning', async () => {
@@ -152,14 +175,16 @@ describe('crash and resume with real processes', function () {
     let resumedMidLoop = 0
     for (let i = 0; i < 5; i++) {
       const log = join(dir, `stepped-${i}.log`)
+      // rounds 0-2 hold at steps 40, 100, 160 (chosen points), rounds 3-4 kill at a random instant
       const { lines, firstPid, lastRow } = await killAndResume(
         'stepped',
         `sqlite:${db}`,
         open,
         log,
         `stepped-${i}`,
-        100 + Math.floor(Math.random() * 500),
+        i < 3 ? { holdAt: String(40 + 60 * i) } : 100 + Math.floor(Math.random() * 500),
       )
+      if (i < 3) expect(lastRow?.kind, `round ${i}: killed mid-loop with a persisted cursor`).to.equal('StepCursor')
       const second = lines.filter((l) => !l.startsWith(`${firstPid} `))
       const firstLine = second.find((l) => l.includes(' first '))
       const persisted = lastRow?.kind === 'StepCursor' ? (lastRow.payload as { cursor: number }).cursor : undefined
@@ -176,7 +201,7 @@ describe('crash and resume with real processes', function () {
       for (let n = 0; n < 200; n++)
         expect(steps.filter((s) => s === n).length, `step ${n}`).to.be.within(1, n === persisted ? 2 : 1)
     }
-    expect(resumedMidLoop).to.be.greaterThan(0)
+    expect(resumedMidLoop, 'the three held rounds resumed mid-loop').to.be.at.least(3)
   })
 
   it('PostgreSQL: a run killed with SIGKILL resumes to its exit the same way', async () => {
@@ -185,14 +210,20 @@ describe('crash and resume with real processes', function () {
     try {
       for (let i = 0; i < 8; i++) {
         const log = join(dir, `pg-${i}.log`)
-        const { lines, lastRow } = await killAndResume(
+        // even rounds hold at a chosen state, odd rounds kill at a random instant
+        const held = i % 2 === 0
+        const { lines, lastRow, landed } = await killAndResume(
           'plain',
           `postgres:${table}`,
           open,
           log,
           `pg-${i}`,
-          Math.floor(Math.random() * 200),
+          held ? { holdAt: PLAIN[1 + ((i / 2) % 5)] ?? 'S1' } : Math.floor(Math.random() * 200),
         )
+        if (held) {
+          expect(landed, `round ${i}: the held child was killed`).to.equal(true)
+          expect(lastRow, `round ${i}: a checkpoint to resume from`).to.not.equal(undefined)
+        }
         checkPlain(lines, lastRow?.state)
       }
     } finally {

@@ -42,7 +42,7 @@ import {
 import { type FlowInfo, initialFlowInfo } from '../../src/FlowInfo.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { cron, every, manual, type Schedule } from '../../src/Schedule.js'
+import { Schedule } from '../../src/Schedule.js'
 import { task } from '../../src/StateHandler.js'
 import { isTerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
@@ -212,12 +212,14 @@ describe('createScheduler', () => {
     const ok = succeeding(ts)
 
     it("throws cano's Configuration error for a duplicate id", () => {
-      const e = thrownBy(() => createScheduler({ flows: [flow('a', ok, manual()), flow('a', ok, every(SEC))] }))
+      const e = thrownBy(() =>
+        createScheduler({ flows: [flow('a', ok, Schedule.manual()), flow('a', ok, Schedule.every(SEC))] }),
+      )
       deepStrictEqual(e.error, configurationError("Flow 'a' already exists"))
     })
 
     it('names the flow whose interval is not positive', () => {
-      const e = thrownBy(() => createScheduler({ flows: [flow('health', ok, every(0))] }))
+      const e = thrownBy(() => createScheduler({ flows: [flow('health', ok, Schedule.every(0))] }))
       deepStrictEqual(
         e.error,
         configurationError('flow "health": schedule.intervalMs must be a finite number in (0, 2147483647], got 0'),
@@ -233,13 +235,13 @@ describe('createScheduler', () => {
           return (err as Error).message
         }
       })()
-      const e = thrownBy(() => createScheduler({ flows: [flow('report', ok, cron('0 0 25 * * *'))] }))
+      const e = thrownBy(() => createScheduler({ flows: [flow('report', ok, Schedule.cron('0 0 25 * * *'))] }))
       deepStrictEqual(e.error, configurationError(`flow "report": Invalid cron expression: "0 0 25 * * *" (${reason})`))
     })
 
     it('names the flow whose initial state is neither a state nor an exit', () => {
       const e = thrownBy(() =>
-        createScheduler({ flows: [{ id: 'etl', workflow: ok, initial: 'Nowhere', schedule: manual() }] }),
+        createScheduler({ flows: [{ id: 'etl', workflow: ok, initial: 'Nowhere', schedule: Schedule.manual() }] }),
       )
       deepStrictEqual(
         e.error,
@@ -249,24 +251,28 @@ describe('createScheduler', () => {
 
     it('names the flow whose workflow is not a workflow', () => {
       const notAWorkflow = { states: ['Go'], exits: ['Done'] } as unknown as SchedulableWorkflow
-      const e = thrownBy(() => createScheduler({ flows: [flow('etl', notAWorkflow, manual())] }))
+      const e = thrownBy(() => createScheduler({ flows: [flow('etl', notAWorkflow, Schedule.manual())] }))
       deepStrictEqual(e.error, configurationError('flow "etl": workflow must be built with workflow<S>()(…)'))
     })
 
     it('names the flow whose backoff or overlap policy is invalid', () => {
       deepStrictEqual(
-        thrownBy(() => createScheduler({ flows: [flow('etl', ok, manual(), { backoff: { multiplier: 0 } })] })).error,
+        thrownBy(() => createScheduler({ flows: [flow('etl', ok, Schedule.manual(), { backoff: { multiplier: 0 } })] }))
+          .error,
         configurationError('flow "etl": backoff.multiplier must be a finite number >= 1, got 0'),
       )
       deepStrictEqual(
-        thrownBy(() => createScheduler({ flows: [flow('etl', ok, manual(), { overlap: 'parallel' as 'skip' })] }))
-          .error,
+        thrownBy(() =>
+          createScheduler({ flows: [flow('etl', ok, Schedule.manual(), { overlap: 'parallel' as 'skip' })] }),
+        ).error,
         configurationError(`flow "etl": overlap must be 'skip' or 'queue', got "parallel"`),
       )
     })
 
     it('rejects an id that is not a non-empty string, by position', () => {
-      const e = thrownBy(() => createScheduler({ flows: [flow('a', ok, manual()), flow('', ok, manual())] }))
+      const e = thrownBy(() =>
+        createScheduler({ flows: [flow('a', ok, Schedule.manual()), flow('', ok, Schedule.manual())] }),
+      )
       deepStrictEqual(e.error, configurationError('flows[1]: id must be a non-empty string, got ""'))
     })
 
@@ -277,7 +283,7 @@ describe('createScheduler', () => {
         return EMPTY
       })
       const s = createScheduler({
-        flows: [flow('b', counted, every(SEC)), flow('a', counted, manual())],
+        flows: [flow('b', counted, Schedule.every(SEC)), flow('a', counted, Schedule.manual())],
         scheduler: ts,
       })
       expect(s.ids).to.deep.equal(['b', 'a'])
@@ -305,7 +311,11 @@ describe('createScheduler', () => {
       const a = withResources(lifecycle(log, 'a'))
       const b = withResources(lifecycle(log, 'b'))
       const h = await start({
-        flows: [flow('one', a, manual()), flow('two', b, manual()), flow('three', a, manual())],
+        flows: [
+          flow('one', a, Schedule.manual()),
+          flow('two', b, Schedule.manual()),
+          flow('three', a, Schedule.manual()),
+        ],
         scheduler: ts,
       })
       await h.trigger('one')
@@ -320,10 +330,10 @@ describe('createScheduler', () => {
       const log: string[] = []
       const s = createScheduler({
         flows: [
-          flow('a', withResources(lifecycle(log, 'a')), manual()),
-          flow('b', withResources(lifecycle(log, 'b')), manual()),
-          flow('c', withResources(lifecycle(log, 'c', true)), manual()),
-          flow('d', withResources(lifecycle(log, 'd')), manual()),
+          flow('a', withResources(lifecycle(log, 'a')), Schedule.manual()),
+          flow('b', withResources(lifecycle(log, 'b')), Schedule.manual()),
+          flow('c', withResources(lifecycle(log, 'c', true)), Schedule.manual()),
+          flow('d', withResources(lifecycle(log, 'd')), Schedule.manual()),
         ],
         scheduler: ts,
       })
@@ -344,7 +354,7 @@ describe('createScheduler', () => {
   describe('interval flows', () => {
     it('fixed delay: runs at start, then interval after each run ends (runs of 5 min every 60 min)', async () => {
       const { ts, advanceTo } = virtualTime()
-      const h = await start({ flows: [flow('etl', succeeding(ts, 5 * MIN), every(HOUR))], scheduler: ts })
+      const h = await start({ flows: [flow('etl', succeeding(ts, 5 * MIN), Schedule.every(HOUR))], scheduler: ts })
       const { starts, sub } = recordStarts(h, 'etl')
       advanceTo(BASE + 6 * HOUR)
       expect(starts.map((t) => t / MIN)).to.deep.equal([0, 65, 130, 195, 260, 325])
@@ -359,7 +369,7 @@ describe('createScheduler', () => {
     it('fixed rate: runs on the grid from start whatever the run time (runs of 5 min every 60 min)', async () => {
       const { ts, advanceTo } = virtualTime()
       const h = await start({
-        flows: [flow('etl', succeeding(ts, 5 * MIN), every(HOUR, { mode: 'fixedRate' }))],
+        flows: [flow('etl', succeeding(ts, 5 * MIN), Schedule.every(HOUR, { mode: 'fixedRate' }))],
         scheduler: ts,
       })
       const { starts, sub } = recordStarts(h, 'etl')
@@ -372,7 +382,7 @@ describe('createScheduler', () => {
     it('fixed rate: skips and counts the ticks that come while a run of 90 min is in flight', async () => {
       const { ts, advanceTo } = virtualTime()
       const h = await start({
-        flows: [flow('etl', succeeding(ts, 90 * MIN), every(HOUR, { mode: 'fixedRate' }))],
+        flows: [flow('etl', succeeding(ts, 90 * MIN), Schedule.every(HOUR, { mode: 'fixedRate' }))],
         scheduler: ts,
       })
       const { starts, sub } = recordStarts(h, 'etl')
@@ -391,7 +401,9 @@ describe('createScheduler', () => {
       const vt = virtualTime()
       const { ts, advanceTo } = vt
       const h = await start({
-        flows: [flow('etl', succeeding(ts, 90 * MIN), every(HOUR, { mode: 'fixedRate' }), { overlap: 'queue' })],
+        flows: [
+          flow('etl', succeeding(ts, 90 * MIN), Schedule.every(HOUR, { mode: 'fixedRate' }), { overlap: 'queue' }),
+        ],
         scheduler: ts,
       })
       const { starts, sub } = recordStarts(h, 'etl')
@@ -412,7 +424,7 @@ describe('createScheduler', () => {
       const base = Date.UTC(2026, 2, 27, 12)
       const { ts, advanceTo } = virtualTime(base)
       const h = await start({
-        flows: [flow('report', succeeding(ts), cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }))],
+        flows: [flow('report', succeeding(ts), Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }))],
         scheduler: ts,
       })
       const { starts, sub } = recordStarts(h, 'report', 0)
@@ -432,7 +444,7 @@ describe('createScheduler', () => {
       const base = Date.UTC(2026, 9, 23, 12)
       const { ts, advanceTo } = virtualTime(base)
       const h = await start({
-        flows: [flow('report', succeeding(ts), cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }))],
+        flows: [flow('report', succeeding(ts), Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' }))],
         scheduler: ts,
       })
       const { starts, sub } = recordStarts(h, 'report', 0)
@@ -448,7 +460,7 @@ describe('createScheduler', () => {
 
     it('reads 5-field expressions and does not fire at start', async () => {
       const { ts, advanceTo } = virtualTime()
-      const h = await start({ flows: [flow('q', succeeding(ts), cron('*/15 * * * *'))], scheduler: ts })
+      const h = await start({ flows: [flow('q', succeeding(ts), Schedule.cron('*/15 * * * *'))], scheduler: ts })
       const { starts, sub } = recordStarts(h, 'q')
       advanceTo(BASE + HOUR)
       expect(starts.map((t) => t / MIN)).to.deep.equal([15, 30, 45, 60])
@@ -459,7 +471,10 @@ describe('createScheduler', () => {
     it('skips and counts the ticks that come while the flow is running (runs of 150 s every minute)', async () => {
       const vt = virtualTime()
       const { ts, advanceTo } = vt
-      const h = await start({ flows: [flow('c', succeeding(ts, 150 * SEC), cron('0 * * * * *'))], scheduler: ts })
+      const h = await start({
+        flows: [flow('c', succeeding(ts, 150 * SEC), Schedule.cron('0 * * * * *'))],
+        scheduler: ts,
+      })
       const { starts, sub } = recordStarts(h, 'c')
       advanceTo(BASE + 10 * MIN)
       // runs 1:00-3:30, 4:00-6:30, 7:00-9:30, 10:00-; ticks 2, 3, 5, 6, 8, 9 skipped
@@ -473,7 +488,9 @@ describe('createScheduler', () => {
       const { ts, advanceTo } = virtualTime()
       const h = await start({
         flows: [
-          flow('c', failing(ts), cron('0 * * * * *'), { backoff: { initialMs: 90 * SEC, multiplier: 1, jitter: 0 } }),
+          flow('c', failing(ts), Schedule.cron('0 * * * * *'), {
+            backoff: { initialMs: 90 * SEC, multiplier: 1, jitter: 0 },
+          }),
         ],
         scheduler: ts,
       })
@@ -493,7 +510,10 @@ describe('createScheduler', () => {
 
     it('stretches the wait after each failure, caps it, then trips', async () => {
       const { ts, advanceTo } = virtualTime()
-      const h = await start({ flows: [flow('etl', failing(ts, boom), every(SEC), { backoff: policy })], scheduler: ts })
+      const h = await start({
+        flows: [flow('etl', failing(ts, boom), Schedule.every(SEC), { backoff: policy })],
+        scheduler: ts,
+      })
       const { starts, sub } = recordStarts(h, 'etl')
       advanceTo(BASE + HOUR)
       // waits of 10 s, 20 s, 40 s, then 60 s (capped); the fifth failure trips
@@ -518,7 +538,10 @@ describe('createScheduler', () => {
 
     it('runs again at the next tick after a reset', async () => {
       const { ts, advanceTo } = virtualTime()
-      const h = await start({ flows: [flow('etl', failing(ts, boom), every(SEC), { backoff: policy })], scheduler: ts })
+      const h = await start({
+        flows: [flow('etl', failing(ts, boom), Schedule.every(SEC), { backoff: policy })],
+        scheduler: ts,
+      })
       advanceTo(BASE + HOUR)
       expect(h.status('etl')?.status._tag).to.equal('Tripped')
       await h.reset('etl')
@@ -541,7 +564,7 @@ describe('createScheduler', () => {
     it('lets a manual trigger run during a backoff window', async () => {
       const { ts, advanceTo } = virtualTime()
       const h = await start({
-        flows: [flow('etl', failing(ts, boom), manual(), { backoff: { jitter: 0 } })],
+        flows: [flow('etl', failing(ts, boom), Schedule.manual(), { backoff: { jitter: 0 } })],
         scheduler: ts,
       })
       await h.trigger('etl')
@@ -565,7 +588,7 @@ describe('createScheduler', () => {
     it('draws the jitter from the injected random source', async () => {
       const { ts } = virtualTime()
       const h = await start({
-        flows: [flow('etl', failing(ts, boom), manual(), { backoff: { jitter: 0.5 } })],
+        flows: [flow('etl', failing(ts, boom), Schedule.manual(), { backoff: { jitter: 0.5 } })],
         scheduler: ts,
         random: () => 0,
       })
@@ -589,7 +612,10 @@ describe('createScheduler', () => {
           ),
         },
       })
-      const h = await start({ flows: [flow('etl', flaky, every(SEC), { backoff: { jitter: 0 } })], scheduler: ts })
+      const h = await start({
+        flows: [flow('etl', flaky, Schedule.every(SEC), { backoff: { jitter: 0 } })],
+        scheduler: ts,
+      })
       advanceTo(BASE + SEC)
       deepStrictEqual(
         h.status('etl'),
@@ -610,17 +636,17 @@ describe('createScheduler', () => {
             fake(() => {
               throw kaboom
             }),
-            manual(),
+            Schedule.manual(),
           ),
           flow(
             'errors',
             fake(() => throwError(() => kaboom)),
-            manual(),
+            Schedule.manual(),
           ),
           flow(
             'empty',
             fake(() => EMPTY),
-            manual(),
+            Schedule.manual(),
           ),
         ],
         scheduler: ts,
@@ -641,7 +667,7 @@ describe('createScheduler', () => {
         exits: ['Done'],
         states: { Go: task(() => Promise.reject(taskExecutionError('nope')), { retry: RetryMode.none() }) },
       })
-      const h = await start({ flows: [flow('r', rejecting, manual())], scheduler: ts })
+      const h = await start({ flows: [flow('r', rejecting, Schedule.manual())], scheduler: ts })
       const ended = firstValueFrom(h.events$.pipe(filter((e) => isTerminalEvent(e.event))))
       await h.trigger('r')
       expect((await ended).event._tag).to.equal('RunFailed')
@@ -658,7 +684,10 @@ describe('createScheduler', () => {
         totalTimeoutMs: 30 * SEC,
         scheduler: ts,
       })
-      const h = await start({ flows: [flow('slow', slow, every(HOUR), { backoff: { jitter: 0 } })], scheduler: ts })
+      const h = await start({
+        flows: [flow('slow', slow, Schedule.every(HOUR), { backoff: { jitter: 0 } })],
+        scheduler: ts,
+      })
       advanceTo(BASE + 30 * SEC)
       deepStrictEqual(
         h.status('slow'),
@@ -684,7 +713,7 @@ describe('createScheduler', () => {
     it("refuse with cano's texts: unknown id, already running, not running", async () => {
       const vt = virtualTime()
       const { ts } = vt
-      const h = await start({ flows: [flow('m', succeeding(ts, MIN), manual())], scheduler: ts })
+      const h = await start({ flows: [flow('m', succeeding(ts, MIN), Schedule.manual())], scheduler: ts })
       const errors = [
         (await failureOf(h.trigger('nope'))).error,
         (await failureOf(h.reset('nope'))).error,
@@ -707,7 +736,7 @@ describe('createScheduler', () => {
     it('cancel aborts the run’s signal and returns the flow to Idle without counting a failure', async () => {
       const { ts } = virtualTime()
       const signals: AbortSignal[] = []
-      const h = await start({ flows: [flow('m', hanging(ts, signals), manual())], scheduler: ts })
+      const h = await start({ flows: [flow('m', hanging(ts, signals), Schedule.manual())], scheduler: ts })
       const events: ScheduledEvent[] = []
       const sub = h.events$.subscribe((e) => events.push(e))
       await h.trigger('m')
@@ -727,7 +756,7 @@ describe('createScheduler', () => {
 
     it('refuse everything but status after stop', async () => {
       const { ts } = virtualTime()
-      const h = await start({ flows: [flow('m', succeeding(ts), manual())], scheduler: ts })
+      const h = await start({ flows: [flow('m', succeeding(ts), Schedule.manual())], scheduler: ts })
       await h.stop()
       expect([
         (await failureOf(h.trigger('m'))).error,
@@ -746,7 +775,7 @@ describe('createScheduler', () => {
     it('replays the current infos and completes at stop', async () => {
       const { ts } = virtualTime()
       const h = await start({
-        flows: [flow('a', succeeding(ts), manual()), flow('b', succeeding(ts), manual())],
+        flows: [flow('a', succeeding(ts), Schedule.manual()), flow('b', succeeding(ts), Schedule.manual())],
         scheduler: ts,
       })
       await h.trigger('b')
@@ -759,7 +788,7 @@ describe('createScheduler', () => {
 
     it('tags every event of every run with its flow id', async () => {
       const { ts } = virtualTime()
-      const h = await start({ flows: [flow('m', succeeding(ts), manual())], scheduler: ts })
+      const h = await start({ flows: [flow('m', succeeding(ts), Schedule.manual())], scheduler: ts })
       const all = firstValueFrom(h.events$.pipe(toArray()))
       await h.trigger('m')
       await h.stop()
@@ -781,7 +810,7 @@ describe('createScheduler', () => {
   describe('stop', () => {
     it('lets an in-flight run finish within the grace period', async () => {
       const { ts, advanceTo } = virtualTime()
-      const h = await start({ flows: [flow('etl', succeeding(ts, 5 * MIN), every(HOUR))], scheduler: ts })
+      const h = await start({ flows: [flow('etl', succeeding(ts, 5 * MIN), Schedule.every(HOUR))], scheduler: ts })
       advanceTo(BASE + MIN)
       const stopping = h.stop({ graceMs: 10 * MIN })
       const t = track(stopping)
@@ -799,7 +828,7 @@ describe('createScheduler', () => {
     it('aborts a hung run when the grace period ends and resolves then', async () => {
       const { ts, advanceTo } = virtualTime()
       const signals: AbortSignal[] = []
-      const h = await start({ flows: [flow('hung', hanging(ts, signals), every(HOUR))], scheduler: ts })
+      const h = await start({ flows: [flow('hung', hanging(ts, signals), Schedule.every(HOUR))], scheduler: ts })
       advanceTo(BASE)
       const stopping = h.stop({ graceMs: 5 * SEC, marginMs: 500 })
       const t = track(stopping)
@@ -819,7 +848,7 @@ describe('createScheduler', () => {
           flow(
             'stuck',
             fake(() => NEVER),
-            manual(),
+            Schedule.manual(),
           ),
         ],
         scheduler: ts,
@@ -841,7 +870,10 @@ describe('createScheduler', () => {
       const breaks = Resources.of({ db: { teardown: () => Promise.reject(taskExecutionError('socket hang up')) } })
       const wf = (res: Resources<Record<string, unknown>>): SchedulableWorkflow<Step> =>
         workflow<Step>()({ resources: res, exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
-      const h = await start({ flows: [flow('a', wf(hangs), manual()), flow('b', wf(breaks), manual())], scheduler: ts })
+      const h = await start({
+        flows: [flow('a', wf(hangs), Schedule.manual()), flow('b', wf(breaks), Schedule.manual())],
+        scheduler: ts,
+      })
       const stopping = h.stop({ graceMs: SEC, marginMs: 200 })
       const t = track(stopping)
       advanceTo(BASE + 1_199)
@@ -865,7 +897,7 @@ describe('createScheduler', () => {
 
     it('rejects invalid options without stopping', async () => {
       const { ts } = virtualTime()
-      const h = await start({ flows: [flow('m', succeeding(ts), manual())], scheduler: ts })
+      const h = await start({ flows: [flow('m', succeeding(ts), Schedule.manual())], scheduler: ts })
       deepStrictEqual(
         (await failureOf(h.stop({ graceMs: -1 }))).error,
         configurationError('stop: graceMs must be a finite number in [0, 2147483647], got -1'),
@@ -879,7 +911,7 @@ describe('createScheduler', () => {
     it('runs an interval flow every 20 ms and stops', async function () {
       this.timeout(5_000)
       const ping = workflow<Step>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
-      const h = await start({ flows: [flow('ping', ping, every(20))] })
+      const h = await start({ flows: [flow('ping', ping, Schedule.every(20))] })
       const infos = await firstValueFrom(h.status$.pipe(filter((all) => (all[0]?.runCount ?? 0) >= 3)))
       const result = await h.stop({ graceMs: 100 })
       deepStrictEqual(result, { aborted: [], teardownFailures: [], teardownTimedOut: false })

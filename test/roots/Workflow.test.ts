@@ -32,8 +32,8 @@ import {
 } from '../../src/CanoError.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
+import { sleep } from '../../src/Sleep.js'
 import { router, task } from '../../src/StateHandler.js'
-import { timer } from '../../src/Timer.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
 import type { RunOptions } from '../../streams/runWorkflow.js'
@@ -537,7 +537,7 @@ describe('workflow', () => {
     it('settles a parked run at the wake-up of its timer, and a cancelled one at the abort', async () => {
       const flow = workflow<'Wait' | 'Done'>()({
         exits: ['Done'],
-        states: { Wait: timer({ wait: 5, then: 'Done' }) },
+        states: { Wait: sleep({ wait: 5, then: 'Done' }) },
       })
       const ac = new AbortController()
       setMaxListeners(50, ac.signal) // 25 runs share it: one listener each while they wait, by design

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 
-import { batch, type BatchHandler, isBatchProgress, itemErr, itemOk, validateBatch } from '../../src/Batch.js'
+import { batch, type BatchHandler, isBatchProgress, ItemResult, validateBatch } from '../../src/Batch.js'
 import { configurationError, taskExecutionError } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
@@ -53,7 +53,7 @@ describe('batch', () => {
 
 describe('itemOk / itemErr', () => {
   it('build the two ItemResult variants', () => {
-    expect([itemOk(0, 'a'), itemErr(1, taskExecutionError('x'))]).to.deep.equal([
+    expect([ItemResult.ok(0, 'a'), ItemResult.err(1, taskExecutionError('x'))]).to.deep.equal([
       { _tag: 'Ok', index: 0, value: 'a' },
       { _tag: 'Err', index: 1, error: taskExecutionError('x') },
     ])

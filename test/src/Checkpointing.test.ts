@@ -18,10 +18,10 @@ import {
 } from '../../src/CanoError.js'
 import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { RetryMode } from '../../src/RetryMode.js'
+import { sleep } from '../../src/Sleep.js'
 import { router, task } from '../../src/StateHandler.js'
-import { done, more, stepped } from '../../src/Stepped.js'
-import { continueStream, stream } from '../../src/Stream.js'
-import { timer } from '../../src/Timer.js'
+import { StepOutcome, stepped } from '../../src/Stepped.js'
+import { stream, WindowSignal } from '../../src/Stream.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { eventsOf, lastEvent } from '../helpers/runEvents.js'
 
@@ -65,10 +65,10 @@ describe('checkpointing', () => {
             scanLog.push(c)
             const n = c ?? 0
             if (failAt !== undefined && n === failAt) throw nonRetryable(new Error(`crash at ${n}`))
-            return n >= 3 ? done('Wait' as const) : more(n + 1)
+            return n >= 3 ? StepOutcome.done('Wait' as const) : StepOutcome.more(n + 1)
           },
         }),
-        Wait: timer({ wait: 1, then: 'Done' }),
+        Wait: sleep({ wait: 1, then: 'Done' }),
         Fail: task(() => Promise.reject(new Error('no'))),
       },
     })
@@ -188,7 +188,7 @@ describe('checkpointing', () => {
     const flow = workflow<'Start' | 'Wait' | 'Done'>()({
       checkpoints: store,
       exits: ['Done'],
-      states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: 150, then: 'Done' }) },
+      states: { Start: task(() => 'Wait' as const), Wait: sleep({ wait: 150, then: 'Done' }) },
     })
     const firstRun: WorkflowEvent<'Start' | 'Wait' | 'Done'>[] = []
     const run = flow.run$('Start', {
@@ -228,7 +228,7 @@ describe('checkpointing', () => {
           onWindow: (batch, { window }) => {
             if (window === crashAt) throw nonRetryable(new Error(`crash in window ${window}`))
             seen.push(...(batch as number[]))
-            return continueStream()
+            return WindowSignal.continue()
           },
           onClose: () => 'Done' as const,
         }),

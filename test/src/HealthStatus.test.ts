@@ -1,41 +1,38 @@
 import { expect } from 'chai'
 
 import {
-  degraded,
-  type HealthStatus,
-  healthy,
+  HealthStatus,
   isHealthStatus,
   isHealthy,
   matchHealthStatus,
   severityOf,
-  unhealthy,
   worstHealth,
 } from '../../src/HealthStatus.js'
 
 describe('healthy', () => {
   it('is a frozen Healthy value', () => {
-    expect([healthy, Object.isFrozen(healthy)]).to.deep.equal([{ _tag: 'Healthy' }, true])
+    expect([HealthStatus.healthy, Object.isFrozen(HealthStatus.healthy)]).to.deep.equal([{ _tag: 'Healthy' }, true])
   })
 })
 
 describe('degraded', () => {
   it('builds a Degraded value with its reason', () => {
-    expect(degraded('slow')).to.deep.equal({ _tag: 'Degraded', reason: 'slow' })
+    expect(HealthStatus.degraded('slow')).to.deep.equal({ _tag: 'Degraded', reason: 'slow' })
   })
 })
 
 describe('unhealthy', () => {
   it('builds an Unhealthy value with its reason', () => {
-    expect(unhealthy('down')).to.deep.equal({ _tag: 'Unhealthy', reason: 'down' })
+    expect(HealthStatus.unhealthy('down')).to.deep.equal({ _tag: 'Unhealthy', reason: 'down' })
   })
 })
 
 describe('isHealthStatus', () => {
   it('accepts the three shapes and rejects anything else', () => {
     const candidates: ReadonlyArray<unknown> = [
-      healthy,
-      degraded('x'),
-      unhealthy('y'),
+      HealthStatus.healthy,
+      HealthStatus.degraded('x'),
+      HealthStatus.unhealthy('y'),
       { _tag: 'Degraded' },
       { _tag: 'Unhealthy', reason: 1 },
       { _tag: 'Ok' },
@@ -49,7 +46,9 @@ describe('isHealthStatus', () => {
 
 describe('isHealthy', () => {
   it('is true only for Healthy', () => {
-    expect([healthy, degraded('x'), unhealthy('y')].map(isHealthy)).to.deep.equal([true, false, false])
+    expect(
+      [HealthStatus.healthy, HealthStatus.degraded('x'), HealthStatus.unhealthy('y')].map(isHealthy),
+    ).to.deep.equal([true, false, false])
   })
 })
 
@@ -60,27 +59,35 @@ describe('matchHealthStatus', () => {
       Degraded: (reason) => `degraded: ${reason}`,
       Unhealthy: (reason) => `unhealthy: ${reason}`,
     })
-    expect([healthy, degraded('slow'), unhealthy('down')].map(show)).to.deep.equal([
-      'ok',
-      'degraded: slow',
-      'unhealthy: down',
-    ])
+    expect(
+      [HealthStatus.healthy, HealthStatus.degraded('slow'), HealthStatus.unhealthy('down')].map(show),
+    ).to.deep.equal(['ok', 'degraded: slow', 'unhealthy: down'])
   })
 })
 
 describe('severityOf', () => {
   it('orders Healthy < Degraded < Unhealthy', () => {
-    expect([healthy, degraded('x'), unhealthy('y')].map(severityOf)).to.deep.equal([0, 1, 2])
+    expect(
+      [HealthStatus.healthy, HealthStatus.degraded('x'), HealthStatus.unhealthy('y')].map(severityOf),
+    ).to.deep.equal([0, 1, 2])
   })
 })
 
 describe('worstHealth', () => {
   const cases: ReadonlyArray<readonly [ReadonlyArray<HealthStatus>, HealthStatus]> = [
-    [[], healthy],
-    [[healthy, healthy], healthy],
-    [[healthy, degraded('a'), healthy], degraded('a')],
-    [[degraded('first'), degraded('second')], degraded('first')],
-    [[degraded('a'), unhealthy('first'), degraded('b'), unhealthy('second')], unhealthy('first')],
+    [[], HealthStatus.healthy],
+    [[HealthStatus.healthy, HealthStatus.healthy], HealthStatus.healthy],
+    [[HealthStatus.healthy, HealthStatus.degraded('a'), HealthStatus.healthy], HealthStatus.degraded('a')],
+    [[HealthStatus.degraded('first'), HealthStatus.degraded('second')], HealthStatus.degraded('first')],
+    [
+      [
+        HealthStatus.degraded('a'),
+        HealthStatus.unhealthy('first'),
+        HealthStatus.degraded('b'),
+        HealthStatus.unhealthy('second'),
+      ],
+      HealthStatus.unhealthy('first'),
+    ],
   ]
   cases.forEach(([input, expected]) => {
     it(`is ${JSON.stringify(expected)} for ${JSON.stringify(input)}`, () => {
@@ -90,9 +97,9 @@ describe('worstHealth', () => {
 
   it('accepts any iterable, such as the values of a Map', () => {
     const statuses = new Map<string, HealthStatus>([
-      ['a', degraded('a')],
-      ['b', unhealthy('b')],
+      ['a', HealthStatus.degraded('a')],
+      ['b', HealthStatus.unhealthy('b')],
     ])
-    expect(worstHealth(statuses.values())).to.deep.equal(unhealthy('b'))
+    expect(worstHealth(statuses.values())).to.deep.equal(HealthStatus.unhealthy('b'))
   })
 })

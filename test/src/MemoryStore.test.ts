@@ -9,7 +9,7 @@ import {
   storeError,
   taskExecutionError,
 } from '../../src/CanoError.js'
-import { healthy } from '../../src/HealthStatus.js'
+import { HealthStatus } from '../../src/HealthStatus.js'
 import { MemoryStore } from '../../src/MemoryStore.js'
 import { type Guard, Resources } from '../../src/Resources.js'
 
@@ -251,7 +251,7 @@ describe('MemoryStore', () => {
       const failures = await res.teardownAll()
       expect([failures, [...(await res.checkAllHealth())], store.get('kept')]).to.deep.equal([
         [],
-        [['store', healthy]],
+        [['store', HealthStatus.healthy]],
         1,
       ])
     })

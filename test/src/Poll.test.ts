@@ -10,7 +10,7 @@ import {
   timeoutError,
   workflowError,
 } from '../../src/CanoError.js'
-import { failFast, pending, poll, ready, retryOnError, validatePoll } from '../../src/Poll.js'
+import { poll, PollErrorPolicy, PollOutcome, validatePoll } from '../../src/Poll.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
 
@@ -26,7 +26,7 @@ const scripted = (script: ReadonlyArray<'error' | number | 'ready'>, calls: numb
     calls.push(now())
     const next = script[Math.min(i++, script.length - 1)]
     if (next === 'error') throw new Error(`poll error ${i}`)
-    return next === 'ready' ? ready('Done' as const) : pending(next ?? 0)
+    return next === 'ready' ? PollOutcome.ready('Done' as const) : PollOutcome.pending(next ?? 0)
   }
 }
 
@@ -67,7 +67,9 @@ describe('poll', () => {
       workflow<Step>()({
         exits: ['Done'],
         states: {
-          Wait: poll(scripted(['error', 'error', 'ready'], ok, clock), { onError: retryOnError({ maxErrors: 2 }) }),
+          Wait: poll(scripted(['error', 'error', 'ready'], ok, clock), {
+            onError: PollErrorPolicy.retryOnError({ maxErrors: 2 }),
+          }),
         },
       }).run$('Wait', { workflowId: 'p3' }),
     )
@@ -80,7 +82,7 @@ describe('poll', () => {
         exits: ['Done'],
         states: {
           Wait: poll(scripted(['error', 'error', 'error', 'ready'], bad, clock), {
-            onError: retryOnError({ maxErrors: 2 }),
+            onError: PollErrorPolicy.retryOnError({ maxErrors: 2 }),
           }),
         },
       }).run$('Wait', { workflowId: 'p4' }),
@@ -97,7 +99,7 @@ describe('poll', () => {
         exits: ['Done'],
         states: {
           Wait: poll(scripted(['error', 'error', 10, 'error', 'error', 'ready'], calls, clock), {
-            onError: retryOnError({ maxErrors: 2 }),
+            onError: PollErrorPolicy.retryOnError({ maxErrors: 2 }),
           }),
         },
       }).run$('Wait', { workflowId: 'p5' }),
@@ -113,7 +115,7 @@ describe('poll', () => {
         exits: ['Done'],
         states: {
           Wait: poll(scripted(['error', 'error', 'ready'], calls, clock), {
-            onError: retryOnError({ maxErrors: 5, delayMs: 50 }),
+            onError: PollErrorPolicy.retryOnError({ maxErrors: 5, delayMs: 50 }),
           }),
         },
       }).run$('Wait', { workflowId: 'p6' }),
@@ -132,7 +134,7 @@ describe('poll', () => {
               calls.push(clock())
               throw nonRetryable(new Error('job deleted'))
             },
-            { onError: retryOnError({ maxErrors: 5 }) },
+            { onError: PollErrorPolicy.retryOnError({ maxErrors: 5 }) },
           ),
         },
       }).run$('Wait', { workflowId: 'p6b' }),
@@ -151,7 +153,7 @@ describe('poll', () => {
         Wait: poll(
           () => {
             calls += 1
-            return pending(0)
+            return PollOutcome.pending(0)
           },
           { maxPolls: 1_000_000 },
         ),
@@ -220,7 +222,7 @@ describe('poll', () => {
     const events = eventsInVirtualTime(() =>
       workflow<Step>()({
         exits: ['Done'],
-        states: { Wait: poll(() => (calls++, pending(-5)), { retry: RetryMode.fixed(3, 1) }) },
+        states: { Wait: poll(() => (calls++, PollOutcome.pending(-5)), { retry: RetryMode.fixed(3, 1) }) },
       }).run$('Wait', { workflowId: 'p10' }),
     )
     expect(calls).to.equal(1)
@@ -237,14 +239,14 @@ describe('poll', () => {
     let n = 0
     const flow = workflow<Step>()({
       exits: ['Done'],
-      states: { Wait: poll(async () => (++n < 3 ? pending(0) : ready('Done' as const))) },
+      states: { Wait: poll(async () => (++n < 3 ? PollOutcome.pending(0) : PollOutcome.ready('Done' as const))) },
     })
     expect(await flow.orchestrate('Wait')).to.equal('Done')
     expect(n).to.equal(3)
     const events = eventsInVirtualTime(() =>
       workflow<Step>()({
         exits: ['Done'],
-        states: { Wait: poll(() => timer(30).pipe(map(() => ready('Done' as const)))) },
+        states: { Wait: poll(() => timer(30).pipe(map(() => PollOutcome.ready('Done' as const)))) },
       }).run$('Wait', { workflowId: 'p11' }),
     )
     expect(timeline(events, ['RunCompleted'])).to.deep.equal([['RunCompleted', 30]])
@@ -255,25 +257,27 @@ describe('poll', () => {
       const where = 'state "Wait"'
       expect(
         validatePoll(
-          poll(() => ready('Done'), { maxPolls: 0 }),
+          poll(() => PollOutcome.ready('Done'), { maxPolls: 0 }),
           where,
         ),
       ).to.deep.equal(configurationError('state "Wait": maxPolls must be a positive integer, got 0'))
       expect(
         validatePoll(
-          poll(() => ready('Done'), { onError: retryOnError({ maxErrors: -1 }) }),
+          poll(() => PollOutcome.ready('Done'), { onError: PollErrorPolicy.retryOnError({ maxErrors: -1 }) }),
           where,
         )?.message,
       ).to.equal('state "Wait": onError.maxErrors must be a non-negative integer, got -1')
       expect(
         validatePoll(
-          poll(() => ready('Done'), { onError: retryOnError({ maxErrors: 1, delayMs: Number.NaN }) }),
+          poll(() => PollOutcome.ready('Done'), {
+            onError: PollErrorPolicy.retryOnError({ maxErrors: 1, delayMs: Number.NaN }),
+          }),
           where,
         )?.message,
       ).to.match(/onError.delayMs must be a finite number/)
       expect(
         validatePoll(
-          poll(() => ready('Done'), { onError: failFast() }),
+          poll(() => PollOutcome.ready('Done'), { onError: PollErrorPolicy.failFast() }),
           where,
         ),
       ).to.equal(undefined)

@@ -13,7 +13,7 @@ import {
   taskExecutionError,
   toCanoError,
 } from '../../src/CanoError.js'
-import { degraded, type HealthStatus, healthy, unhealthy } from '../../src/HealthStatus.js'
+import { HealthStatus } from '../../src/HealthStatus.js'
 import { MemoryStore } from '../../src/MemoryStore.js'
 import { type Guard, isResources, Resources } from '../../src/Resources.js'
 
@@ -412,8 +412,8 @@ describe('Resources', () => {
     it('collects every status in insertion order: no hook is Healthy; a throw, a rejection or a non-status is Unhealthy', async () => {
       const res = Resources.of({
         plain: { url: 'x' },
-        slow: { health: () => degraded('p99 2.3 s') },
-        asyncDown: { health: () => Promise.resolve(unhealthy('connection refused')) },
+        slow: { health: () => HealthStatus.degraded('p99 2.3 s') },
+        asyncDown: { health: () => Promise.resolve(HealthStatus.unhealthy('connection refused')) },
         throws: {
           health(): HealthStatus {
             throw new Error('probe crashed')
@@ -424,12 +424,12 @@ describe('Resources', () => {
       })
       const statuses = await res.checkAllHealth()
       expect([...statuses]).to.deep.equal([
-        ['plain', healthy],
-        ['slow', degraded('p99 2.3 s')],
-        ['asyncDown', unhealthy('connection refused')],
-        ['throws', unhealthy('probe crashed')],
-        ['rejects', unhealthy('no probe url')],
-        ['lies', unhealthy('health() returned "ok", which is not a HealthStatus')],
+        ['plain', HealthStatus.healthy],
+        ['slow', HealthStatus.degraded('p99 2.3 s')],
+        ['asyncDown', HealthStatus.unhealthy('connection refused')],
+        ['throws', HealthStatus.unhealthy('probe crashed')],
+        ['rejects', HealthStatus.unhealthy('no probe url')],
+        ['lies', HealthStatus.unhealthy('health() returned "ok", which is not a HealthStatus')],
       ])
     })
 
@@ -440,7 +440,7 @@ describe('Resources', () => {
           calls.push(`${name}:start`)
           await tick()
           calls.push(`${name}:end`)
-          return healthy
+          return HealthStatus.healthy
         },
       })
       await Resources.of({ a: probe('a'), b: probe('b') }).checkAllHealth()
@@ -456,22 +456,37 @@ describe('Resources', () => {
       )
 
     it('is Healthy for empty resources', async () => {
-      expect(await Resources.empty().aggregateHealth()).to.deep.equal(healthy)
+      expect(await Resources.empty().aggregateHealth()).to.deep.equal(HealthStatus.healthy)
     })
 
     it('is the worst status', async () => {
-      expect(await withHealth(healthy, degraded('a'), unhealthy('b'), degraded('c')).aggregateHealth()).to.deep.equal(
-        unhealthy('b'),
+      expect(
+        await withHealth(
+          HealthStatus.healthy,
+          HealthStatus.degraded('a'),
+          HealthStatus.unhealthy('b'),
+          HealthStatus.degraded('c'),
+        ).aggregateHealth(),
+      ).to.deep.equal(HealthStatus.unhealthy('b'))
+      expect(
+        await withHealth(HealthStatus.healthy, HealthStatus.degraded('a'), HealthStatus.healthy).aggregateHealth(),
+      ).to.deep.equal(HealthStatus.degraded('a'))
+      expect(await withHealth(HealthStatus.healthy, HealthStatus.healthy).aggregateHealth()).to.deep.equal(
+        HealthStatus.healthy,
       )
-      expect(await withHealth(healthy, degraded('a'), healthy).aggregateHealth()).to.deep.equal(degraded('a'))
-      expect(await withHealth(healthy, healthy).aggregateHealth()).to.deep.equal(healthy)
     })
 
     it('reports the first of equally bad statuses', async () => {
-      expect(await withHealth(degraded('first'), degraded('second')).aggregateHealth()).to.deep.equal(degraded('first'))
-      expect(await withHealth(degraded('d'), unhealthy('first'), unhealthy('second')).aggregateHealth()).to.deep.equal(
-        unhealthy('first'),
-      )
+      expect(
+        await withHealth(HealthStatus.degraded('first'), HealthStatus.degraded('second')).aggregateHealth(),
+      ).to.deep.equal(HealthStatus.degraded('first'))
+      expect(
+        await withHealth(
+          HealthStatus.degraded('d'),
+          HealthStatus.unhealthy('first'),
+          HealthStatus.unhealthy('second'),
+        ).aggregateHealth(),
+      ).to.deep.equal(HealthStatus.unhealthy('first'))
     })
   })
 })

@@ -2,50 +2,40 @@ import { expect } from 'chai'
 import { Cron } from 'croner'
 import fc from 'fast-check'
 
-import {
-  backoffDelayMs,
-  type BackoffPolicy,
-  backoffPolicy,
-  isTripped,
-  validateBackoffPolicy,
-} from '../../src/BackoffPolicy.js'
+import { backoffDelayMs, BackoffPolicy, isTripped, validateBackoffPolicy } from '../../src/BackoffPolicy.js'
 import { configurationError, taskExecutionError } from '../../src/CanoError.js'
 import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../../src/FlowInfo.js'
-import {
-  cron,
-  every,
-  manual,
-  nextCronMs,
-  nextFixedRateMs,
-  type Schedule,
-  validateSchedule,
-} from '../../src/Schedule.js'
+import { nextCronMs, nextFixedRateMs, Schedule, validateSchedule } from '../../src/Schedule.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 
 /** The largest double below 1: `random()` never returns 1 itself. */
 const almostOne = 1 - 2 ** -53
 
-const noJitter = (options: Partial<BackoffPolicy> = {}): BackoffPolicy => backoffPolicy({ jitter: 0, ...options })
+const noJitter = (options: Partial<BackoffPolicy> = {}): BackoffPolicy => BackoffPolicy.of({ jitter: 0, ...options })
 
 const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString())
 
 describe('every', () => {
   it('builds a fixed-delay interval by default', () => {
-    deepStrictEqual<Schedule>(every(60_000), { _tag: 'Every', intervalMs: 60_000, mode: 'fixedDelay' })
+    deepStrictEqual<Schedule>(Schedule.every(60_000), { _tag: 'Every', intervalMs: 60_000, mode: 'fixedDelay' })
   })
 
   it('builds a fixed-rate interval on request', () => {
-    deepStrictEqual<Schedule>(every(500, { mode: 'fixedRate' }), { _tag: 'Every', intervalMs: 500, mode: 'fixedRate' })
+    deepStrictEqual<Schedule>(Schedule.every(500, { mode: 'fixedRate' }), {
+      _tag: 'Every',
+      intervalMs: 500,
+      mode: 'fixedRate',
+    })
   })
 })
 
 describe('cron', () => {
   it('keeps the expression and defaults the time zone to UTC', () => {
-    deepStrictEqual<Schedule>(cron('0 30 2 * * *'), { _tag: 'Cron', expr: '0 30 2 * * *', timezone: 'UTC' })
+    deepStrictEqual<Schedule>(Schedule.cron('0 30 2 * * *'), { _tag: 'Cron', expr: '0 30 2 * * *', timezone: 'UTC' })
   })
 
   it('keeps a named time zone', () => {
-    deepStrictEqual<Schedule>(cron('0 0 6 * * MON-FRI', { timezone: 'Europe/Berlin' }), {
+    deepStrictEqual<Schedule>(Schedule.cron('0 0 6 * * MON-FRI', { timezone: 'Europe/Berlin' }), {
       _tag: 'Cron',
       expr: '0 0 6 * * MON-FRI',
       timezone: 'Europe/Berlin',
@@ -55,13 +45,13 @@ describe('cron', () => {
 
 describe('manual', () => {
   it('builds the manual schedule', () => {
-    deepStrictEqual<Schedule>(manual(), { _tag: 'Manual' })
+    deepStrictEqual<Schedule>(Schedule.manual(), { _tag: 'Manual' })
   })
 })
 
 describe('backoffPolicy', () => {
   it("has cano's defaults: 1 s, x2, 5 min cap, 10 % jitter, never trips", () => {
-    deepStrictEqual(backoffPolicy(), {
+    deepStrictEqual(BackoffPolicy.of(), {
       initialMs: 1_000,
       multiplier: 2,
       maxDelayMs: 300_000,
@@ -71,7 +61,7 @@ describe('backoffPolicy', () => {
   })
 
   it('merges the given fields over the defaults', () => {
-    deepStrictEqual(backoffPolicy({ streakLimit: 3, initialMs: 50 }), {
+    deepStrictEqual(BackoffPolicy.of({ streakLimit: 3, initialMs: 50 }), {
       initialMs: 50,
       multiplier: 2,
       maxDelayMs: 300_000,
@@ -98,16 +88,16 @@ describe('initialFlowInfo', () => {
 
 describe('isTripped', () => {
   it('trips when the streak reaches the limit', () => {
-    const p = backoffPolicy({ streakLimit: 3 })
+    const p = BackoffPolicy.of({ streakLimit: 3 })
     expect([0, 1, 2, 3, 4].map((n) => isTripped(p, n))).to.deep.equal([false, false, false, true, true])
   })
 
   it('trips on the first failure with a limit of 0', () => {
-    expect(isTripped(backoffPolicy({ streakLimit: 0 }), 1)).to.equal(true)
+    expect(isTripped(BackoffPolicy.of({ streakLimit: 0 }), 1)).to.equal(true)
   })
 
   it('never trips without a limit', () => {
-    expect(isTripped(backoffPolicy(), Number.MAX_SAFE_INTEGER)).to.equal(false)
+    expect(isTripped(BackoffPolicy.of(), Number.MAX_SAFE_INTEGER)).to.equal(false)
   })
 })
 
@@ -123,12 +113,12 @@ describe('backoffDelayMs', () => {
   })
 
   it('scales by 1 + jitter * (2 * random() - 1)', () => {
-    const p = backoffPolicy({ jitter: 0.1 })
+    const p = BackoffPolicy.of({ jitter: 0.1 })
     expect([0, 0.25, 0.5, 0.75].map((r) => backoffDelayMs(p, 1, () => r))).to.deep.equal([900, 950, 1_000, 1_050])
   })
 
   it('applies jitter before the cap, so a delay never exceeds maxDelayMs', () => {
-    const p = backoffPolicy({ jitter: 0.5, maxDelayMs: 10_000 })
+    const p = BackoffPolicy.of({ jitter: 0.5, maxDelayMs: 10_000 })
     // streak 4: 8 000 ms raw; x1.5 is 12 000, capped at 10 000 (cano would cap to 10 000, then jitter up to 15 000, then cap)
     expect(backoffDelayMs(p, 4, () => almostOne)).to.equal(10_000)
     // streak 4 with random 0: 8 000 x 0.5 = 4 000, below the cap (cano: min(8 000, cap) x 0.5 = 4 000 too)
@@ -175,19 +165,19 @@ describe('nextFixedRateMs', () => {
 
 describe('nextCronMs', () => {
   it('reads 6 fields seconds first, strictly after the given time', () => {
-    const s = cron('30 * * * * *')
+    const s = Schedule.cron('30 * * * * *')
     expect(iso(nextCronMs(s, Date.UTC(2026, 0, 1, 0, 0, 0)))).to.equal('2026-01-01T00:00:30.000Z')
     expect(iso(nextCronMs(s, Date.UTC(2026, 0, 1, 0, 0, 30)))).to.equal('2026-01-01T00:01:30.000Z')
   })
 
   it('reads 5 fields minute first', () => {
-    expect(iso(nextCronMs(cron('*/15 * * * *'), Date.UTC(2026, 0, 1, 0, 0, 0, 500)))).to.equal(
+    expect(iso(nextCronMs(Schedule.cron('*/15 * * * *'), Date.UTC(2026, 0, 1, 0, 0, 0, 500)))).to.equal(
       '2026-01-01T00:15:00.000Z',
     )
   })
 
   it('fires at the first valid time after a spring-forward gap in the time zone', () => {
-    const s = cron('0 30 2 * * *', { timezone: 'Europe/Berlin' })
+    const s = Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' })
     const fires: Array<string | undefined> = []
     let t: number | undefined = Date.UTC(2026, 2, 27, 12)
     for (let i = 0; i < 3 && t !== undefined; i++) {
@@ -199,7 +189,7 @@ describe('nextCronMs', () => {
   })
 
   it('fires once on a time that occurs twice when the clocks go back', () => {
-    const s = cron('0 30 2 * * *', { timezone: 'Europe/Berlin' })
+    const s = Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' })
     const fires: Array<string | undefined> = []
     let t: number | undefined = Date.UTC(2026, 9, 23, 12)
     for (let i = 0; i < 3 && t !== undefined; i++) {
@@ -210,7 +200,7 @@ describe('nextCronMs', () => {
   })
 
   it('returns undefined when the expression never fires again', () => {
-    expect(nextCronMs(cron('0 0 0 1 1 * 2020'), Date.UTC(2026, 0, 1))).to.equal(undefined)
+    expect(nextCronMs(Schedule.cron('0 0 0 1 1 * 2020'), Date.UTC(2026, 0, 1))).to.equal(undefined)
   })
 })
 
@@ -250,7 +240,7 @@ describe('flowInfoReducer', () => {
   })
 
   it('uses the injected random source for the jitter', () => {
-    const info = fold(backoffPolicy({ jitter: 0.5 }), [{ _tag: 'Failed', at: 0, error: boom }], () => 0)
+    const info = fold(BackoffPolicy.of({ jitter: 0.5 }), [{ _tag: 'Failed', at: 0, error: boom }], () => 0)
     deepStrictEqual(info.nextEligible, 500)
   })
 
@@ -317,15 +307,21 @@ describe('validateSchedule', () => {
 
   it('accepts every constructor', () => {
     expect(
-      [every(1), every(2_147_483_647, { mode: 'fixedRate' }), cron('0 0 * * * *'), cron('0 * * * *'), manual()].map(
-        (s) => validateSchedule(s, where),
-      ),
+      [
+        Schedule.every(1),
+        Schedule.every(2_147_483_647, { mode: 'fixedRate' }),
+        Schedule.cron('0 0 * * * *'),
+        Schedule.cron('0 * * * *'),
+        Schedule.manual(),
+      ].map((s) => validateSchedule(s, where)),
     ).to.deep.equal([undefined, undefined, undefined, undefined, undefined])
   })
 
   it('rejects a non-positive, non-finite or too large interval', () => {
     expect(
-      [0, -5, Number.NaN, Number.POSITIVE_INFINITY, 2_147_483_648].map((ms) => validateSchedule(every(ms), where)),
+      [0, -5, Number.NaN, Number.POSITIVE_INFINITY, 2_147_483_648].map((ms) =>
+        validateSchedule(Schedule.every(ms), where),
+      ),
     ).to.deep.equal([
       configurationError('flow "f": schedule.intervalMs must be a finite number in (0, 2147483647], got 0'),
       configurationError('flow "f": schedule.intervalMs must be a finite number in (0, 2147483647], got -5'),
@@ -336,7 +332,7 @@ describe('validateSchedule', () => {
   })
 
   it('rejects an unknown interval mode', () => {
-    expect(validateSchedule(every(10, { mode: 'sometimes' as 'fixedRate' }), where)).to.deep.equal(
+    expect(validateSchedule(Schedule.every(10, { mode: 'sometimes' as 'fixedRate' }), where)).to.deep.equal(
       configurationError(`flow "f": schedule.mode must be 'fixedDelay' or 'fixedRate', got "sometimes"`),
     )
   })
@@ -350,20 +346,22 @@ describe('validateSchedule', () => {
         return (e as Error).message
       }
     })()
-    expect(validateSchedule(cron('61 * * * * *'), where)).to.deep.equal(
+    expect(validateSchedule(Schedule.cron('61 * * * * *'), where)).to.deep.equal(
       configurationError(`flow "f": Invalid cron expression: "61 * * * * *" (${reason})`),
     )
   })
 
   it('rejects an unknown time zone', () => {
-    expect(validateSchedule(cron('0 * * * * *', { timezone: 'Mars/Olympus' }), where)).to.deep.equal(
+    expect(validateSchedule(Schedule.cron('0 * * * * *', { timezone: 'Mars/Olympus' }), where)).to.deep.equal(
       configurationError('flow "f": schedule.timezone must be an IANA time zone name, got "Mars/Olympus"'),
     )
   })
 
   it('rejects something that is not a schedule', () => {
     expect(validateSchedule({ _tag: 'Sometimes' } as unknown as Schedule, where)).to.deep.equal(
-      configurationError('flow "f": schedule must be built with every(), cron() or manual()'),
+      configurationError(
+        'flow "f": schedule must be built with Schedule.every(), Schedule.cron() or Schedule.manual()',
+      ),
     )
   })
 })
@@ -373,18 +371,18 @@ describe('validateBackoffPolicy', () => {
 
   it('accepts the defaults and a trip limit of 0', () => {
     expect(
-      [backoffPolicy(), backoffPolicy({ streakLimit: 0 })].map((p) => validateBackoffPolicy(p, where)),
+      [BackoffPolicy.of(), BackoffPolicy.of({ streakLimit: 0 })].map((p) => validateBackoffPolicy(p, where)),
     ).to.deep.equal([undefined, undefined])
   })
 
   it('names the field and the rule of each bad value', () => {
     expect(
       [
-        backoffPolicy({ initialMs: -1 }),
-        backoffPolicy({ multiplier: 0.5 }),
-        backoffPolicy({ maxDelayMs: Number.POSITIVE_INFINITY }),
-        backoffPolicy({ jitter: 2 }),
-        backoffPolicy({ streakLimit: 1.5 }),
+        BackoffPolicy.of({ initialMs: -1 }),
+        BackoffPolicy.of({ multiplier: 0.5 }),
+        BackoffPolicy.of({ maxDelayMs: Number.POSITIVE_INFINITY }),
+        BackoffPolicy.of({ jitter: 2 }),
+        BackoffPolicy.of({ streakLimit: 1.5 }),
       ].map((p) => validateBackoffPolicy(p, where)),
     ).to.deep.equal([
       configurationError('flow "f": backoff.initialMs must be a finite number in [0, 2147483647], got -1'),

@@ -5,7 +5,7 @@ import type { CanoError } from '../../codecs/CanoError.js'
 import { configurationError, taskExecutionError, workflowError } from '../../src/CanoError.js'
 import { decideJoin, joinFailure, JoinStrategy, requiredSuccesses } from '../../src/JoinStrategy.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { branch, split, type SplitHandler, validateSplit } from '../../src/Split.js'
+import { Branch, split, type SplitHandler, validateSplit } from '../../src/Split.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
 
 // -------------------------------------------------------------------------------------
@@ -370,7 +370,7 @@ describe('split', () => {
   it('stores bare functions as branches with the default config and targets only the join state', () => {
     const f = (): number => 1
     const g = (): number => 2
-    const h = split([f, branch(g, { retry: RetryMode.none() })], {
+    const h = split([f, Branch.of(g, { retry: RetryMode.none() })], {
       strategy: JoinStrategy.any(),
       join: 'Join',
       timeoutMs: 50,
@@ -487,11 +487,11 @@ describe('validateSplit', () => {
     [
       'a branch that is not a function',
       make({}, [fn, 42 as unknown as () => unknown]),
-      'branch 1 must be a function or branch(fn, config), got 42',
+      'branch 1 must be a function or Branch.of(fn, config), got 42',
     ],
     [
       'a branch with a bad config',
-      split([branch(fn, { attemptTimeoutMs: -1 })], { strategy: JoinStrategy.all(), join: 'Join' }),
+      split([Branch.of(fn, { attemptTimeoutMs: -1 })], { strategy: JoinStrategy.all(), join: 'Join' }),
       'branch 0: attemptTimeoutMs must be a finite number in (0, 2147483647], got -1',
     ],
     [

@@ -8,12 +8,12 @@ import { poll } from '../../src/Poll.js'
 import type { Continuation } from '../../src/Resume.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { saga } from '../../src/Saga.js'
+import { sleep } from '../../src/Sleep.js'
 import { split } from '../../src/Split.js'
 import { router, type StateHandler, task } from '../../src/StateHandler.js'
 import { kindOf, type KindTag, stateKinds } from '../../src/StateKind.js'
-import { done, stepped } from '../../src/Stepped.js'
-import { continueStream, stream } from '../../src/Stream.js'
-import { timer } from '../../src/Timer.js'
+import { StepOutcome, stepped } from '../../src/Stepped.js'
+import { stream, WindowSignal } from '../../src/Stream.js'
 import { compileWorkflow } from '../../src/WorkflowDefinition.js'
 import { stateRunners } from '../../streams/stateRunners.js'
 
@@ -24,13 +24,13 @@ const handlers: { readonly [K in KindTag]: StateHandler<'Done'> } & { readonly R
   Task: task(() => 'Done' as const),
   Router: router(() => 'Done' as const),
   Poll: poll(() => ({ _tag: 'Ready', state: 'Done' as const })),
-  Stepped: stepped({ cursor: t.number, step: () => done('Done' as const) }),
-  Timer: timer({ wait: 10, then: 'Done' }),
+  Stepped: stepped({ cursor: t.number, step: () => StepOutcome.done('Done' as const) }),
+  Timer: sleep({ wait: 10, then: 'Done' }),
   Batch: batch({ load: () => [1], processItem: (n: number) => n, finish: () => 'Done' as const }),
   Stream: stream({
     source: () => EMPTY,
     window: { count: 1 },
-    onWindow: () => continueStream(),
+    onWindow: () => WindowSignal.continue(),
     onClose: () => 'Done' as const,
   }),
   Split: split([() => 1], { strategy: JoinStrategy.all(), join: 'Done' }),

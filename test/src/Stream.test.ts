@@ -3,23 +3,16 @@ import { EMPTY } from 'rxjs'
 
 import { configurationError } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import {
-  continueStream,
-  stopStream,
-  stream,
-  StreamErrorPolicy,
-  type StreamHandler,
-  validateStream,
-} from '../../src/Stream.js'
+import { stream, StreamErrorPolicy, type StreamHandler, validateStream, WindowSignal } from '../../src/Stream.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
 
 const source = () => EMPTY
-const onWindow = () => continueStream()
+const onWindow = () => WindowSignal.continue()
 const onClose = (): 'Done' => 'Done'
 
 describe('continueStream / stopStream', () => {
   it('build the two WindowSignal variants', () => {
-    expect([continueStream(), stopStream('Report')]).to.deep.equal([
+    expect([WindowSignal.continue(), WindowSignal.stop('Report')]).to.deep.equal([
       { _tag: 'Continue' },
       { _tag: 'Stop', state: 'Report' },
     ])

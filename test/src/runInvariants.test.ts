@@ -16,9 +16,9 @@ import { workflow } from '../../roots/Workflow.js'
 import { CanoFailure } from '../../src/CanoError.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
+import { sleep } from '../../src/Sleep.js'
 import { task } from '../../src/StateHandler.js'
-import { done, more, stepped } from '../../src/Stepped.js'
-import { timer } from '../../src/Timer.js'
+import { StepOutcome, stepped } from '../../src/Stepped.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 
 type Step = 'S0' | 'S1' | 'S2' | 'S3' | 'Done'
@@ -94,11 +94,12 @@ const build = (plan: Plan, seen: WorkflowEvent<Step>[] | undefined) => {
         )
       case 'timer':
         // a timer's target is fixed at definition: it ends the run, so a cycle of timers cannot run forever
-        return timer({ wait: 1, then: 'Done' })
+        return sleep({ wait: 1, then: 'Done' })
       case 'stepped':
         return stepped({
           cursor: t.number,
-          step: (_ctx, c: number | undefined) => ((c ?? 0) >= 3 ? done(target(i)) : more((c ?? 0) + 1)),
+          step: (_ctx, c: number | undefined) =>
+            (c ?? 0) >= 3 ? StepOutcome.done(target(i)) : StepOutcome.more((c ?? 0) + 1),
         })
     }
   }

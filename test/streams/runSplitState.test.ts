@@ -29,7 +29,7 @@ import {
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { type Branch, branch, split } from '../../src/Split.js'
+import { Branch, split } from '../../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../../src/SplitResult.js'
 import { resolveTaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources, TaskContext } from '../../src/TaskContext.js'
@@ -89,7 +89,7 @@ describe('runSplitState', () => {
     const runRow = (row: JoinRow): { actual: JoinExpectation; error: unknown; published: SplitResult[] } => {
       const h = harness()
       const branches = row.scenario.branches.map((b, i) =>
-        branch(b.ok ? okAfter(b.at, `v${i}`) : failAfter(b.at, boom(i)), NO_RETRY),
+        Branch.of(b.ok ? okAfter(b.at, `v${i}`) : failAfter(b.at, boom(i)), NO_RETRY),
       )
       const handler = split(branches, { strategy: row.strategy, join: 'Join', timeoutMs: row.scenario.timeoutMs })
       let actual: JoinExpectation | undefined
@@ -150,7 +150,7 @@ describe('runSplitState', () => {
         }
       const h = harness()
       const handler = split(
-        [0, 1, 2].map((i) => branch(watched(i), NO_RETRY)),
+        [0, 1, 2].map((i) => Branch.of(watched(i), NO_RETRY)),
         { strategy: JoinStrategy.any(), join: 'Join' },
       )
       expectObservable(runSplitState(handler, h.env)).toBe('10ms (J|)', { J: 'Join' })
@@ -168,7 +168,7 @@ describe('runSplitState', () => {
     const h = harness()
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
-        [okAfter(30, 'a'), okAfter(10, 'b'), okAfter(20, 'c')].map((f) => branch(f, NO_RETRY)),
+        [okAfter(30, 'a'), okAfter(10, 'b'), okAfter(20, 'c')].map((f) => Branch.of(f, NO_RETRY)),
         {
           strategy: JoinStrategy.quorum(2),
           join: 'Join',
@@ -199,9 +199,9 @@ describe('runSplitState', () => {
       const slow2 = cold('100ms c|')
       const handler = split(
         [
-          branch(() => slow0, NO_RETRY),
-          branch(() => flaky, { retry: RetryMode.fixed(2, 5) }),
-          branch(() => slow2, NO_RETRY),
+          Branch.of(() => slow0, NO_RETRY),
+          Branch.of(() => flaky, { retry: RetryMode.fixed(2, 5) }),
+          Branch.of(() => slow2, NO_RETRY),
         ],
         { strategy: JoinStrategy.all(), join: 'Join' },
       )
@@ -238,7 +238,7 @@ describe('runSplitState', () => {
     const h = harness()
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
-        [okAfter(10, 'a'), okAfter(20, 'b'), okAfter(500, 'c')].map((f) => branch(f, NO_RETRY)),
+        [okAfter(10, 'a'), okAfter(20, 'b'), okAfter(500, 'c')].map((f) => Branch.of(f, NO_RETRY)),
         {
           strategy: JoinStrategy.quorum(2),
           join: 'Join',
@@ -258,7 +258,7 @@ describe('runSplitState', () => {
     const h = harness()
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
-        [okAfter(10, 'a'), okAfter(200, 'b'), okAfter(500, 'c')].map((f) => branch(f, NO_RETRY)),
+        [okAfter(10, 'a'), okAfter(200, 'b'), okAfter(500, 'c')].map((f) => Branch.of(f, NO_RETRY)),
         {
           strategy: JoinStrategy.quorum(2),
           join: 'Join',
@@ -282,7 +282,7 @@ describe('runSplitState', () => {
     const h = harness()
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
-        [failAfter(10, boom(0)), okAfter(500, 'b'), okAfter(600, 'c')].map((f) => branch(f, NO_RETRY)),
+        [failAfter(10, boom(0)), okAfter(500, 'b'), okAfter(600, 'c')].map((f) => Branch.of(f, NO_RETRY)),
         {
           strategy: JoinStrategy.partialTimeout(),
           join: 'Join',
@@ -318,7 +318,7 @@ describe('runSplitState', () => {
       })
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
-        [30, 10, 20, 10, 10].map((ms) => branch(tracked(ms), NO_RETRY)),
+        [30, 10, 20, 10, 10].map((ms) => Branch.of(tracked(ms), NO_RETRY)),
         {
           strategy: JoinStrategy.all(),
           join: 'Join',
@@ -345,7 +345,7 @@ describe('runSplitState', () => {
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
         [10, 20, 30, 40].map((ms, i) =>
-          branch(() => {
+          Branch.of(() => {
             started.push(i)
             return timer(ms)
           }, NO_RETRY),
@@ -362,10 +362,10 @@ describe('runSplitState', () => {
     const h = harness()
     testScheduler().run(({ cold, expectObservable }) => {
       let calls = 0
-      const flaky: Branch = branch(() => (++calls === 1 ? cold('10ms #', undefined, boom(1)) : cold('10ms b|')), {
+      const flaky: Branch = Branch.of(() => (++calls === 1 ? cold('10ms #', undefined, boom(1)) : cold('10ms b|')), {
         retry: RetryMode.fixed(1, 5),
       })
-      const handler = split([branch(() => cold('5ms a|'), NO_RETRY), flaky], {
+      const handler = split([Branch.of(() => cold('5ms a|'), NO_RETRY), flaky], {
         strategy: JoinStrategy.all(),
         join: 'Join',
       })
@@ -419,9 +419,9 @@ describe('runSplitState', () => {
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
         [
-          branch(watched(0, 50), { retry: RetryMode.none(), attemptTimeoutMs: 5 }), // times out at 5
-          branch(watched(1, 50), { retry: RetryMode.none(), attemptTimeoutMs: 1_000 }), // cancelled at 20
-          branch(watched(2, 20), NO_RETRY),
+          Branch.of(watched(0, 50), { retry: RetryMode.none(), attemptTimeoutMs: 5 }), // times out at 5
+          Branch.of(watched(1, 50), { retry: RetryMode.none(), attemptTimeoutMs: 1_000 }), // cancelled at 20
+          Branch.of(watched(2, 20), NO_RETRY),
         ],
         { strategy: JoinStrategy.quorum(1), join: 'Join' },
       )
@@ -445,7 +445,7 @@ describe('runSplitState', () => {
     const breaker = createCircuitBreaker({ failureThreshold: 1 })
     testScheduler().run(({ expectObservable }) => {
       const guarded = { retry: RetryMode.none(), circuitBreaker: breaker }
-      const handler = split([branch(failAfter(5, boom(0)), guarded), branch(okAfter(5, 'b'), guarded)], {
+      const handler = split([Branch.of(failAfter(5, boom(0)), guarded), Branch.of(okAfter(5, 'b'), guarded)], {
         strategy: JoinStrategy.quorum(1),
         join: 'Join',
         bulkhead: 1,
@@ -475,7 +475,7 @@ describe('runSplitState', () => {
     const h = harness()
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
-        [okAfter(30, 'a'), failAfter(10, boom(1)), okAfter(20, 'c')].map((f) => branch(f, NO_RETRY)),
+        [okAfter(30, 'a'), failAfter(10, boom(1)), okAfter(20, 'c')].map((f) => Branch.of(f, NO_RETRY)),
         {
           strategy: JoinStrategy.partialResults(2),
           join: 'Join',
@@ -495,7 +495,7 @@ describe('runSplitState', () => {
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
         [okAfter(10, { rows: 1 }), failAfter(5, boom(1)), okAfter(20, { rows: 3 }), okAfter(100, { rows: 4 })].map(
-          (f) => branch(f, NO_RETRY),
+          (f) => Branch.of(f, NO_RETRY),
         ),
         { strategy: JoinStrategy.quorum(2), join: 'Join' },
       )
@@ -522,7 +522,7 @@ describe('runSplitState', () => {
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
         [
-          branch(({ progress }: TaskContext) => {
+          Branch.of(({ progress }: TaskContext) => {
             progress({ page: 1 })
             return timer(5)
           }, NO_RETRY),
@@ -542,7 +542,7 @@ describe('runSplitState', () => {
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
         [50, 60].map((ms, i) =>
-          branch(({ signal }: TaskContext) => {
+          Branch.of(({ signal }: TaskContext) => {
             signal.addEventListener('abort', () => aborts.push([i, signal.reason, asyncScheduler.now()]))
             return timer(ms)
           }, NO_RETRY),
@@ -565,7 +565,7 @@ describe('runSplitState', () => {
     testScheduler().run(() => {
       const handler = split(
         [50, 60].map((ms, i) =>
-          branch(({ signal }: TaskContext) => {
+          Branch.of(({ signal }: TaskContext) => {
             signal.addEventListener('abort', () => aborts.push([i, signal.reason, asyncScheduler.now()]))
             return timer(ms)
           }, NO_RETRY),
@@ -602,9 +602,9 @@ describe('runSplitState', () => {
         () => E.right(E.right(1)), // an Either is unwrapped once
         () => of(E.right(2)), // an Observable's first value is taken as it is
         () => () => E.right(3), // a function is a TaskEither: called, its Either unwrapped
-        branch(() => EMPTY, NO_RETRY), // an Observable that completes empty fails the branch
-        branch(() => E.left(boom(4)), NO_RETRY),
-        branch(() => 'timed', { retry: RetryMode.none(), attemptTimeoutMs: 1_000 }),
+        Branch.of(() => EMPTY, NO_RETRY), // an Observable that completes empty fails the branch
+        Branch.of(() => E.left(boom(4)), NO_RETRY),
+        Branch.of(() => 'timed', { retry: RetryMode.none(), attemptTimeoutMs: 1_000 }),
       ],
       { strategy: JoinStrategy.partialTimeout(), join: 'Join' }, // proceeds once every branch settled
     )
@@ -677,7 +677,7 @@ describe('runSplitState', () => {
       const h = harness()
       const n = 20_000
       const branches = Array.from({ length: n }, (_, i) =>
-        i === 0 ? branch(async () => 0, NO_RETRY) : branch(() => i, NO_RETRY),
+        i === 0 ? Branch.of(async () => 0, NO_RETRY) : Branch.of(() => i, NO_RETRY),
       )
       const handler = split<St>(branches, { strategy: JoinStrategy.all(), join: 'Join', bulkhead: 1 })
       expect(await firstValueFrom(runSplitState(handler, h.env))).to.equal('Join')
@@ -713,7 +713,7 @@ describe('runSplitState', () => {
       let calls = 0
       const handler = split<St>(
         [
-          branch(
+          Branch.of(
             async () => {
               calls += 1
               if (calls < 3) throw new Error(`flaky ${calls}`)

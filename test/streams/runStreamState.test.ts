@@ -17,15 +17,7 @@ import {
 } from '../../src/CanoError.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import {
-  type CloseReason,
-  continueStream,
-  stopStream,
-  stream,
-  StreamErrorPolicy,
-  type StreamOptions,
-  type WindowSignal,
-} from '../../src/Stream.js'
+import { type CloseReason, stream, StreamErrorPolicy, type StreamOptions, WindowSignal } from '../../src/Stream.js'
 import { resolveTaskConfig, type TaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources } from '../../src/TaskContext.js'
 import type { WindowFlushed, WorkflowEvent } from '../../src/WorkflowEvent.js'
@@ -84,7 +76,7 @@ const windowEvents = (events: ReadonlyArray<WorkflowEvent<Step>>): WorkflowEvent
 
 /** Recording callbacks: every window as a string, then the close reason. */
 const recorder = (
-  answer: (items: ReadonlyArray<string>, window: number) => WindowSignal<Step> = () => continueStream(),
+  answer: (items: ReadonlyArray<string>, window: number) => WindowSignal<Step> = () => WindowSignal.continue(),
 ) => {
   const log: string[] = []
   return {
@@ -172,7 +164,7 @@ describe('runStreamState', () => {
     })
 
     it('stops with the state onWindow chooses and unsubscribes the source, without onClose', () => {
-      const r = recorder((_items, window) => (window === 2 ? stopStream('Stopped') : continueStream()))
+      const r = recorder((_items, window) => (window === 2 ? WindowSignal.stop('Stopped') : WindowSignal.continue()))
       let events: WorkflowEvent<Step>[] = []
       testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
         const source = cold('-a-b-c-d-e|')
@@ -206,7 +198,7 @@ describe('runStreamState', () => {
           window: { count: 1 },
           onWindow: (items: ReadonlyArray<string>) => {
             log.push(`start ${items.join('')}`)
-            return cold<WindowSignal<Step>>('-----(c|)', { c: continueStream() })
+            return cold<WindowSignal<Step>>('-----(c|)', { c: WindowSignal.continue() })
           },
           onClose: () => 'Done',
         })
@@ -293,7 +285,7 @@ describe('runStreamState', () => {
           if (left !== undefined) failures.set(key, left - 1)
           throw new CanoFailure(taskExecutionError(`window ${key} rejected`))
         }
-        return continueStream()
+        return WindowSignal.continue()
       }
 
     it('failFast (default) fails the state with the error of onWindow', () => {
@@ -445,7 +437,7 @@ describe('runStreamState', () => {
         onWindow: (_items: ReadonlyArray<string>, { window }) => {
           pullsAtWindow.push(stats.pulls)
           return new Promise<WindowSignal<Step>>((resolve) => {
-            releases.push(() => resolve(window === 3 ? stopStream('Stopped') : continueStream()))
+            releases.push(() => resolve(window === 3 ? WindowSignal.stop('Stopped') : WindowSignal.continue()))
           })
         },
         onClose: () => 'Done',
@@ -498,7 +490,7 @@ describe('runStreamState', () => {
       const { state$ } = run({
         source: () => endless(),
         window: { count: 4 },
-        onWindow: async (_items, { window }) => (window === 2 ? stopStream('Stopped') : continueStream()),
+        onWindow: async (_items, { window }) => (window === 2 ? WindowSignal.stop('Stopped') : WindowSignal.continue()),
         onClose: () => 'Done',
       })
       expect(await firstValueFrom(state$)).to.equal('Stopped')
@@ -579,7 +571,7 @@ describe('runStreamState', () => {
         window: { count: 2 },
         onWindow: (items, { window }) => {
           seen.push(items.join(','))
-          return window % 2 === 0 ? Promise.resolve(continueStream()) : TE.right(continueStream())
+          return window % 2 === 0 ? Promise.resolve(WindowSignal.continue()) : TE.right(WindowSignal.continue())
         },
         onClose: async (reason) => (reason === 'Exhausted' ? 'Done' : 'Stopped'),
       })
@@ -591,7 +583,7 @@ describe('runStreamState', () => {
       const { state$ } = run({
         source: () => [1, 2, 3] as unknown as Observable<number>,
         window: { count: 2 },
-        onWindow: () => continueStream(),
+        onWindow: () => WindowSignal.continue(),
         onClose: () => 'Done',
       })
       const error = await firstValueFrom(state$).then(

@@ -5,15 +5,7 @@ import type { Either } from 'fp-ts/lib/Either.js'
 import * as t from 'io-ts'
 
 import type { CanoError } from '../../src/CanoError.js'
-import {
-  type Degraded,
-  degraded,
-  type HealthStatus,
-  type Healthy,
-  healthy,
-  isHealthy,
-  unhealthy,
-} from '../../src/HealthStatus.js'
+import { type Degraded, HealthStatus, type Healthy, isHealthy } from '../../src/HealthStatus.js'
 import { MemoryStore } from '../../src/MemoryStore.js'
 import { type Resource, type ResourceKey, Resources, type TeardownFailure } from '../../src/Resources.js'
 import { assertType, type Equals } from './helpers.js'
@@ -34,7 +26,7 @@ class Pool implements Resource {
     this.open = false
   }
   health(): HealthStatus {
-    return this.open ? healthy : unhealthy('closed')
+    return this.open ? HealthStatus.healthy : HealthStatus.unhealthy('closed')
   }
 }
 
@@ -134,8 +126,8 @@ Resources.of({
   },
 }) // results are ignored
 Resources.of({ config: { setup: 'eager', health: 'n/a' } }) // data fields that happen to share a hook's name
-Resources.of({ optional: { health: (_verbose?: boolean) => degraded('slow') } })
-Resources.of({ asyncHealth: { health: async () => Promise.resolve(healthy) } })
+Resources.of({ optional: { health: (_verbose?: boolean) => HealthStatus.degraded('slow') } })
+Resources.of({ asyncHealth: { health: async () => Promise.resolve(HealthStatus.healthy) } })
 Resources.of({ n: 1, s: 'text', nothing: null, fn: () => 1 })
 
 // @ts-expect-error health must return a HealthStatus
@@ -160,12 +152,12 @@ assertType<Equals<ReturnType<typeof res.aggregateHealth>, Promise<HealthStatus>>
 // HealthStatus
 // -------------------------------------------------------------------------------------
 
-assertType<Equals<typeof healthy, Healthy>>()
-assertType<Equals<ReturnType<typeof degraded>, Degraded>>()
+assertType<Equals<typeof HealthStatus.healthy, Healthy>>()
+assertType<Equals<ReturnType<typeof HealthStatus.degraded>, Degraded>>()
 declare const status: HealthStatus
 if (isHealthy(status)) assertType<Equals<typeof status, Healthy>>()
 // @ts-expect-error a reason is required
-degraded()
+HealthStatus.degraded()
 
 // -------------------------------------------------------------------------------------
 // MemoryStore

@@ -22,40 +22,40 @@ import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
  * it from the context when the state is entered.
  *
  * @example
- * import type { TimerWait } from 'cano-rx'
- * const inAMinute: TimerWait = 60_000
- * const atNoon: TimerWait = new Date('2030-01-01T12:00:00Z')
+ * import type { SleepWait } from 'cano-rx'
+ * const inAMinute: SleepWait = 60_000
+ * const atNoon: SleepWait = new Date('2030-01-01T12:00:00Z')
  * @category model
  * @since 0.1.0
  */
-export type TimerWait = number | Date
+export type SleepWait = number | Date
 
 /**
  * A `timer` state.
  *
  * @example
- * import { timer, type TimerHandler } from 'cano-rx'
- * const h: TimerHandler<'Remind'> = timer({ wait: 5_000, then: 'Remind' })
+ * import { sleep, type SleepHandler } from 'cano-rx'
+ * const h: SleepHandler<'Remind'> = sleep({ wait: 5_000, then: 'Remind' })
  * @category model
  * @since 0.1.0
  */
-export interface TimerHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
+export interface SleepHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
   readonly _tag: 'Timer'
-  readonly wait: TimerWait | ((ctx: TaskContext<R>) => TimerWait)
+  readonly wait: SleepWait | ((ctx: TaskContext<R>) => SleepWait)
   readonly then: S
 }
 
 /**
- * Options of {@link timer}.
+ * Options of {@link sleep}.
  *
  * @example
- * import type { TimerOptions } from 'cano-rx'
- * const o: TimerOptions<'Next'> = { wait: 1_000, then: 'Next' }
+ * import type { SleepOptions } from 'cano-rx'
+ * const o: SleepOptions<'Next'> = { wait: 1_000, then: 'Next' }
  * @category model
  * @since 0.1.0
  */
-export interface TimerOptions<S extends string, R extends ResourceRecord = NoResources> {
-  readonly wait: TimerWait | ((ctx: TaskContext<R>) => TimerWait)
+export interface SleepOptions<S extends string, R extends ResourceRecord = NoResources> {
+  readonly wait: SleepWait | ((ctx: TaskContext<R>) => SleepWait)
   readonly then: S
   readonly name?: string
 }
@@ -68,15 +68,15 @@ export interface TimerOptions<S extends string, R extends ResourceRecord = NoRes
  * Waits, then moves to `then`. The wait survives a resume (only the remainder is waited).
  *
  * @example
- * import { timer } from 'cano-rx'
- * const coolDown = timer({ wait: 30_000, then: 'Retry' as const })
- * const untilMidnight = timer({ wait: () => new Date(new Date().setUTCHours(24, 0, 0, 0)), then: 'Report' as const })
+ * import { sleep } from 'cano-rx'
+ * const coolDown = sleep({ wait: 30_000, then: 'Retry' as const })
+ * const untilMidnight = sleep({ wait: () => new Date(new Date().setUTCHours(24, 0, 0, 0)), then: 'Report' as const })
  * @category constructors
  * @since 0.1.0
  */
-export const timer = <S extends string, R extends ResourceRecord = NoResources>(
-  options: TimerOptions<S, R>,
-): TimerHandler<S, R> => ({
+export const sleep = <S extends string, R extends ResourceRecord = NoResources>(
+  options: SleepOptions<S, R>,
+): SleepHandler<S, R> => ({
   _tag: 'Timer',
   wait: options.wait,
   then: options.then,
@@ -128,13 +128,14 @@ export const wakeAt = (
  * Checks a timer handler's own options; the error names `where`.
  *
  * @example
- * import { timer, validateTimer } from 'cano-rx'
- * validateTimer(timer({ wait: -1, then: 'Next' }), 'state "Wait"')?.message
+ * import { sleep } from 'cano-rx'
+ * import { validateSleep } from './Sleep.js'
+ * validateSleep(sleep({ wait: -1, then: 'Next' }), 'state "Wait"')?.message
  * // 'state "Wait": wait must be a duration in [0, 2147483647] ms, got -1'
  * @category validation
  * @since 0.1.0
  */
-export const validateTimer = (h: TimerHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
+export const validateSleep = (h: SleepHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
   if (typeof h.then !== 'string' || h.then === '') return configurationError(`${where}: then must be a state name`)
   if (typeof h.wait === 'function') return undefined
   const checked = wakeAt(h.wait, 0, where)

@@ -4,20 +4,20 @@ import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscrip
 import { workflow } from '../../roots/Workflow.js'
 import { cancelledError, CanoFailure, configurationError } from '../../src/CanoError.js'
 import { MAX_TIMER_MS } from '../../src/internal/timers.js'
+import { sleep, validateSleep, wakeAt } from '../../src/Sleep.js'
 import { task } from '../../src/StateHandler.js'
-import { timer, validateTimer, wakeAt } from '../../src/Timer.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { testScheduler } from '../helpers/marbles.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
 
 type Step = 'Start' | 'Wait' | 'Done'
 
-describe('timer', () => {
+describe('sleep', () => {
   it('waits the duration on the run scheduler, reporting the wake-up instant', () => {
     const events = eventsInVirtualTime(() =>
       workflow<Step>()({
         exits: ['Done'],
-        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: 500, then: 'Done' }) },
+        states: { Start: task(() => 'Wait' as const), Wait: sleep({ wait: 500, then: 'Done' }) },
       }).run$('Start', { workflowId: 't1' }),
     )
     const armed = events.find((e) => e._tag === 'TimerArmed')
@@ -36,7 +36,7 @@ describe('timer', () => {
     const past = eventsInVirtualTime(() =>
       workflow<Step>()({
         exits: ['Done'],
-        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: new Date(-1_000), then: 'Done' }) },
+        states: { Start: task(() => 'Wait' as const), Wait: sleep({ wait: new Date(-1_000), then: 'Done' }) },
       }).run$('Start', { workflowId: 't2' }),
     )
     expect(timeline(past, ['RunCompleted'])).to.deep.equal([['RunCompleted', 0]])
@@ -45,7 +45,7 @@ describe('timer', () => {
         exits: ['Done'],
         states: {
           Start: task(() => 'Wait' as const),
-          Wait: timer({ wait: (ctx) => (ctx.workflowId === 't3' ? 250 : 1), then: 'Done' }),
+          Wait: sleep({ wait: (ctx) => (ctx.workflowId === 't3' ? 250 : 1), then: 'Done' }),
         },
       }).run$('Start', { workflowId: 't3' }),
     )
@@ -59,7 +59,7 @@ describe('timer', () => {
       abortAt = rxTimer(120).subscribe(() => ac.abort())
       return workflow<Step>()({
         exits: ['Done'],
-        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: 60_000, then: 'Done' }) },
+        states: { Start: task(() => 'Wait' as const), Wait: sleep({ wait: 60_000, then: 'Done' }) },
       }).run$('Start', { workflowId: 't4', signal: ac.signal })
     })
     abortAt?.unsubscribe()
@@ -88,7 +88,7 @@ describe('timer', () => {
       }
       const sub = workflow<Step>()({
         exits: ['Done'],
-        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: new Date(30 * DAY), then: 'Done' }) },
+        states: { Start: task(() => 'Wait' as const), Wait: sleep({ wait: new Date(30 * DAY), then: 'Done' }) },
       })
         .run$('Start', { workflowId: 't6', scheduler: recording })
         .subscribe((e) => events.push(e))
@@ -103,7 +103,7 @@ describe('timer', () => {
     const events = eventsInVirtualTime(() =>
       workflow<Step>()({
         exits: ['Done'],
-        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: () => Number.NaN, then: 'Done' }) },
+        states: { Start: task(() => 'Wait' as const), Wait: sleep({ wait: () => Number.NaN, then: 'Done' }) },
       }).run$('Start', { workflowId: 't5' }),
     )
     const end = lastEvent(events)
@@ -116,10 +116,10 @@ describe('timer', () => {
     expect(() =>
       workflow<Step>()({
         exits: ['Done'],
-        states: { Start: task(() => 'Wait' as const), Wait: timer({ wait: -1, then: 'Done' }) },
+        states: { Start: task(() => 'Wait' as const), Wait: sleep({ wait: -1, then: 'Done' }) },
       }),
     ).to.throw(CanoFailure, 'state "Wait": wait must be a duration')
-    expect(validateTimer(timer({ wait: new Date('nope'), then: 'Done' }), 'state "W"')).to.deep.equal(
+    expect(validateSleep(sleep({ wait: new Date('nope'), then: 'Done' }), 'state "W"')).to.deep.equal(
       configurationError('state "W": wait is an invalid Date'),
     )
   })

@@ -1,0 +1,332 @@
+/**
+ * The public surface of cano-rx is a deliberate list: every runtime export and every type export of the
+ * barrel (roots/index.ts), sorted. Adding, removing or renaming a public name means editing the lists
+ * below in the same change. The type-level lists come from the TypeScript API (a name that is both a value
+ * and a type, like `RetryMode` or `CheckpointRow`, is in the runtime list); the runtime list is also
+ * checked against the module the barrel compiles to. No public name is spelled like an rxjs operator or
+ * creation function (`timer`, `every`, ...), so `import { ... } from 'rxjs'` beside cano-rx never clashes.
+ */
+import path from 'node:path'
+
+import { expect } from 'chai'
+import * as rxjs from 'rxjs'
+import ts from 'typescript'
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+const BARREL = path.join(ROOT, 'roots', 'index.ts')
+
+/** Exports with a runtime value (functions, namespaces, codecs, classes), sorted. */
+const RUNTIME: ReadonlyArray<string> = [
+  'BackoffPolicy',
+  'Branch',
+  'CanoErrorCodec',
+  'CanoFailure',
+  'Cause',
+  'CheckpointKind',
+  'CheckpointRow',
+  'CircuitSnapshot',
+  'HealthStatus',
+  'ItemResult',
+  'JoinStrategy',
+  'JsonValue',
+  'MemoryStore',
+  'NonRetryable',
+  'PollErrorPolicy',
+  'PollOutcome',
+  'Resources',
+  'RetryMode',
+  'RunSummary',
+  'Schedule',
+  'StepOutcome',
+  'StreamErrorPolicy',
+  'WindowSignal',
+  'backoffDelayMs',
+  'batch',
+  'cancelledError',
+  'categoryOf',
+  'checkpointConflictError',
+  'checkpointStoreError',
+  'circuitOpenError',
+  'circuitTransition',
+  'compensationFailedError',
+  'configurationError',
+  'createCircuitBreaker',
+  'createMultiRateLimiter',
+  'createRateLimiter',
+  'createScheduler',
+  'createWindowedRateLimiter',
+  'decideJoin',
+  'decodeCheckpointRow',
+  'decodeFailedError',
+  'defaultCircuitPolicy',
+  'describeCanoError',
+  'fromCircuitSnapshot',
+  'genericError',
+  'hasTag',
+  'initialRunState',
+  'isBatchProgress',
+  'isCanoError',
+  'isCanoFailure',
+  'isCircuitRejection',
+  'isHealthStatus',
+  'isHealthy',
+  'isNonRetryable',
+  'isResources',
+  'isRetryable',
+  'isTerminalEvent',
+  'isTripped',
+  'matchCanoError',
+  'matchHealthStatus',
+  'memoryCheckpoints',
+  'nonRetryable',
+  'orphanedCompensationError',
+  'poll',
+  'postgresCheckpoints',
+  'rateLimitedError',
+  'reduceRunState',
+  'resourceDuplicateKeyError',
+  'resourceNotFoundError',
+  'resourceTypeMismatchError',
+  'retryExhaustedError',
+  'retryWithBackoff',
+  'router',
+  'saga',
+  'severityOf',
+  'sleep',
+  'split',
+  'sqliteCheckpoints',
+  'stepped',
+  'storeError',
+  'stream',
+  'task',
+  'taskExecutionError',
+  'timeoutAttempt',
+  'timeoutError',
+  'toCanoError',
+  'toCircuitSnapshot',
+  'validateCheckpointRow',
+  'wakeAt',
+  'workflow',
+  'workflowError',
+  'workflowTimeoutError',
+  'workflowVersionMismatchError',
+  'worstHealth',
+]
+
+/** Exports that are types only, sorted. */
+const TYPES: ReadonlyArray<string> = [
+  'AcquireOptions',
+  'AttemptFailed',
+  'BackoffOptions',
+  'BaseOptions',
+  'BatchHandler',
+  'BatchOptions',
+  'BatchProgress',
+  'BranchFn',
+  'BranchOutcome',
+  'CanoError',
+  'CanoErrorTag',
+  'CheckpointAppended',
+  'CheckpointPayloads',
+  'CheckpointRowOf',
+  'CheckpointStore',
+  'CircuitBreaker',
+  'CircuitBreakerLike',
+  'CircuitBreakerOptions',
+  'CircuitEvent',
+  'CircuitPermit',
+  'CircuitPolicy',
+  'CircuitRejected',
+  'CircuitState',
+  'CircuitTransition',
+  'CloseReason',
+  'ClosedCircuit',
+  'Compensated',
+  'CompensationDonePayload',
+  'CompensationEntry',
+  'CompensationFailed',
+  'CompensationStarted',
+  'Continuation',
+  'CronSchedule',
+  'CursorAdvanced',
+  'CursorPayload',
+  'Degraded',
+  'EncodedCanoError',
+  'EventBase',
+  'EverySchedule',
+  'FlowBackoff',
+  'FlowCompleted',
+  'FlowConfig',
+  'FlowIdle',
+  'FlowInfo',
+  'FlowRunning',
+  'FlowStatus',
+  'FlowTeardownFailure',
+  'FlowTripped',
+  'FreshKey',
+  'Guard',
+  'HalfOpenCircuit',
+  'HandlerBase',
+  'Healthy',
+  'IntervalMode',
+  'ItemContext',
+  'JoinDecision',
+  'JoinProgress',
+  'LifecycleCheck',
+  'LimiterRuntimeOptions',
+  'ManualSchedule',
+  'Migrations',
+  'NoResources',
+  'ObserverFailed',
+  'OpenCircuit',
+  'OverlapPolicy',
+  'PermitFailed',
+  'PermitRequested',
+  'PermitSucceeded',
+  'PollHandler',
+  'PollOptions',
+  'PostgresCheckpointsOptions',
+  'PostgresPool',
+  'Progress',
+  'RateLimiter',
+  'RateLimiterLike',
+  'RateLimiterOptions',
+  'RateTier',
+  'RateTierStatus',
+  'Resource',
+  'ResourceKey',
+  'ResourceRecord',
+  'ResumePoint',
+  'ResumeRollback',
+  'ResumeState',
+  'RetryExponential',
+  'RetryFixed',
+  'RetryInfo',
+  'RetryNone',
+  'RetryScheduled',
+  'RetryWithBackoffOptions',
+  'RollbackPoint',
+  'RunCancelled',
+  'RunCompleted',
+  'RunFailed',
+  'RunOptions',
+  'RunResumed',
+  'RunStarted',
+  'RunState',
+  'RunStatus',
+  'RunTimedOut',
+  'RunningScheduler',
+  'SagaHandler',
+  'SagaOptions',
+  'SagaResult',
+  'SchedulableWorkflow',
+  'ScheduledEvent',
+  'Scheduler',
+  'SchedulerOptions',
+  'SleepHandler',
+  'SleepOptions',
+  'SleepWait',
+  'SplitBranch',
+  'SplitBranchSettled',
+  'SplitHandler',
+  'SplitOptions',
+  'SplitResult',
+  'SqliteCheckpointsOptions',
+  'StateBuilders',
+  'StateEntered',
+  'StateEntryPayload',
+  'StateHandler',
+  'StateHandlers',
+  'SteppedHandler',
+  'SteppedOptions',
+  'StopOptions',
+  'StopResult',
+  'StreamHandler',
+  'StreamOptions',
+  'StreamPayload',
+  'StreamPosition',
+  'StreamSource',
+  'StreamWindow',
+  'SupersedesPayload',
+  'TaskConfig',
+  'TaskContext',
+  'TaskFailed',
+  'TaskHandler',
+  'TaskOptions',
+  'TaskOutput',
+  'TaskStarted',
+  'TaskSucceeded',
+  'TeardownFailure',
+  'TerminalEvent',
+  'TimeoutAttemptOptions',
+  'TimerArmed',
+  'TimerPayload',
+  'TokenBucketRate',
+  'Unhealthy',
+  'UntargetedOptions',
+  'ValidResources',
+  'WindowContext',
+  'WindowFlushed',
+  'WindowedRateLimiterOptions',
+  'WithResource',
+  'Workflow',
+  'WorkflowDefinition',
+  'WorkflowEvent',
+  'WorkflowObserver',
+]
+
+const sorted = (names: Iterable<string>): string[] => [...names].sort()
+
+/** The barrel's exports as the compiler sees them, split into values and types only. */
+const barrelExports = (): { readonly values: string[]; readonly types: string[] } => {
+  const configPath = path.join(ROOT, 'tsconfig.json')
+  const read = ts.readConfigFile(configPath, (f) => ts.sys.readFile(f))
+  if (read.error !== undefined) throw new Error(ts.flattenDiagnosticMessageText(read.error.messageText, '\n'))
+  const { options } = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT, undefined, configPath)
+  const program = ts.createProgram({ rootNames: [BARREL], options: { ...options, noEmit: true } })
+  const checker = program.getTypeChecker()
+  const barrel = program.getSourceFile(BARREL)
+  const module = barrel === undefined ? undefined : checker.getSymbolAtLocation(barrel)
+  if (module === undefined) throw new Error(`cannot read the exports of ${BARREL}`)
+  const values: string[] = []
+  const types: string[] = []
+  for (const exported of checker.getExportsOfModule(module)) {
+    const target = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported
+    ;(target.flags & ts.SymbolFlags.Value ? values : types).push(exported.name)
+  }
+  return { values: sorted(values), types: sorted(types) }
+}
+
+describe('public names (roots/index.ts)', function () {
+  this.timeout(60_000)
+  const exported = barrelExports()
+
+  it('the lists below are sorted and disjoint', () => {
+    expect(RUNTIME).to.deep.equal(sorted(RUNTIME))
+    expect(TYPES).to.deep.equal(sorted(TYPES))
+    expect(RUNTIME.filter((n) => TYPES.includes(n))).to.deep.equal([])
+  })
+
+  it('exports exactly the listed runtime names (edit RUNTIME to add or remove one)', () => {
+    expect(exported.values).to.deep.equal(RUNTIME)
+  })
+
+  it('exports exactly the listed type-only names (edit TYPES to add or remove one)', () => {
+    expect(exported.types).to.deep.equal(TYPES)
+  })
+
+  it('has at run time exactly the listed runtime names', async () => {
+    const runtime: Record<string, unknown> = await import('../../roots/index.js')
+    expect(sorted(Object.keys(runtime))).to.deep.equal(RUNTIME)
+  })
+
+  it('names nothing like an rxjs operator or creation function', () => {
+    const rxjsFunctions = new Set(
+      Object.entries(rxjs)
+        .filter(([name, value]) => typeof value === 'function' && /^[a-z]/.test(name))
+        .map(([name]) => name),
+    )
+    expect(rxjsFunctions.has('timer'), 'the check sees rxjs').to.equal(true)
+    expect([...RUNTIME, ...TYPES].filter((n) => rxjsFunctions.has(n))).to.deep.equal([])
+  })
+})
