@@ -10,10 +10,11 @@ import * as E from 'fp-ts/lib/Either.js'
 import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import { NonNegativeInteger, optional, TimerDuration } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import type { CheckpointStore } from './CheckpointStore.js'
+import { checkConfig } from './internal/checkConfig.js'
 import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
@@ -227,20 +228,10 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
     })
   }
   const { totalTimeoutMs, version = 0 } = def
-  if (
-    totalTimeoutMs !== undefined &&
-    (typeof totalTimeoutMs !== 'number' ||
-      !Number.isFinite(totalTimeoutMs) ||
-      totalTimeoutMs <= 0 ||
-      totalTimeoutMs > MAX_TIMER_MS)
-  )
-    return E.left(
-      configurationError(
-        `totalTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${String(totalTimeoutMs)}`,
-      ),
-    )
-  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0)
-    return E.left(configurationError(`version must be a non-negative integer, got ${String(version)}`))
+  const badTimeout = checkConfig(optional(TimerDuration), totalTimeoutMs, 'totalTimeoutMs', String)
+  if (badTimeout !== undefined) return E.left(badTimeout)
+  const badVersion = checkConfig(NonNegativeInteger, version, 'version', String)
+  if (badVersion !== undefined) return E.left(badVersion)
   const resources = def.resources ?? (Resources.empty() as unknown as Resources<R>)
   if (!isResources(resources)) return E.left(configurationError('resources must be built with Resources.of(…)'))
   const observers = def.observers ?? []

@@ -87,7 +87,7 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
             return throwError(() =>
               nonRetryable(
                 workflowError(
-                  `poll for state ${JSON.stringify(env.state)} returned ${describeValue(r.outcome)}; expected ready(state) or pending(delayMs) with a delay in [0, ${MAX_TIMER_MS}]`,
+                  `poll for state ${JSON.stringify(env.state)} returned ${describeValue(r.outcome)}; expected PollOutcome.ready(state) or PollOutcome.pending(delayMs) with a delay in [0, ${MAX_TIMER_MS}]`,
                   env.state,
                 ),
               ),

@@ -229,7 +229,7 @@ describe('poll', () => {
     const end = lastEvent(events)
     expect(end._tag === 'RunFailed' ? end.error : undefined).to.deep.equal(
       workflowError(
-        'poll for state "Wait" returned {"_tag":"Pending","delayMs":-5}; expected ready(state) or pending(delayMs) with a delay in [0, 2147483647]',
+        'poll for state "Wait" returned {"_tag":"Pending","delayMs":-5}; expected PollOutcome.ready(state) or PollOutcome.pending(delayMs) with a delay in [0, 2147483647]',
         'Wait',
       ),
     )
