@@ -62,8 +62,6 @@ export interface RunResume<S extends string> {
  * allocation per run); tests pass plain objects.
  */
 export interface RunSetup<S extends string> {
-  /** The state the run starts in (a resumed run: the state it resumes). */
-  readonly initial: S
   /** A checkpoint store records the run: a completed run clears its log, a rollback may too. */
   readonly checkpointed: boolean
   /** The run sets the workflow's resources up and tears them down. */
@@ -100,6 +98,8 @@ export interface Created<S extends string> extends Facts<S> {
 export interface SettingUp<S extends string> extends Facts<S> {
   readonly _tag: 'SettingUp'
   readonly pending: RunFailure | undefined
+  /** The state the run proper begins in. */
+  readonly initial: S
 }
 /** @internal The `StateEntry` row of `current` is being written. */
 export interface Entering<S extends string> extends Facts<S> {
@@ -170,8 +170,8 @@ export type RunPhase = RunMachine<string>['_tag']
 
 /** @internal What happens to a run. */
 export type RunInput<S extends string> =
-  /** Begin the run (options and id were accepted). */
-  | { readonly _tag: 'Start' }
+  /** Begin the run at `initial` (a resumed run: the state it resumes); options and id were accepted. */
+  | { readonly _tag: 'Start'; readonly initial: S }
   /** The run cannot start (bad options, a bad id, a log that would not load). */
   | { readonly _tag: 'Refuse'; readonly error: CanoError }
   | { readonly _tag: 'SetUpDone' }
@@ -256,8 +256,6 @@ export const createRun = <S extends string>(setup: RunSetup<S>): RunMachine<S> =
 })
 
 /** @internal The input constants (inputs without a payload are shared). */
-export const START: RunInput<never> = { _tag: 'Start' }
-/** @internal */
 export const SET_UP_DONE: RunInput<never> = { _tag: 'SetUpDone' }
 /** @internal */
 export const ENTRY_WRITTEN: RunInput<never> = { _tag: 'EntryWritten' }
@@ -427,11 +425,11 @@ export const transition = <S extends string>(
   }
   switch (input._tag) {
     case 'Start':
-      return m._tag === 'Created' ? start(m, out) : m
+      return m._tag === 'Created' ? start(m, input.initial, out) : m
     case 'Refuse':
       return m._tag === 'Created' ? end(m, { _tag: 'Failed', error: input.error }, out) : m
     case 'SetUpDone':
-      return m._tag === 'SettingUp' ? begin(m, m.pending, out) : m
+      return m._tag === 'SettingUp' ? begin(m, m.initial, m.pending, out) : m
     case 'SetUpFailed':
       // a failed setup rolled back what it had set up: nothing to tear down, nothing to roll back
       return m._tag === 'SettingUp'
@@ -482,29 +480,38 @@ export const transition = <S extends string>(
 }
 
 /** `Start`: the first events, then the resources (or the run proper at once). */
-const start = <S extends string>(m: Created<S>, out: CommandBuffer): RunMachine<S> => {
+const start = <S extends string>(m: Created<S>, initial: S, out: CommandBuffer): RunMachine<S> => {
   const { setup } = m
   // a resumed rollback runs no state: the failed one may even be gone from the definition
-  if (setup.resumed?.rollback === undefined && setup.role(setup.initial) === 'Missing')
+  if (setup.resumed?.rollback === undefined && setup.role(initial) === 'Missing')
     return end(
       m,
       {
         _tag: 'Failed',
-        error: workflowError(`Initial state ${JSON.stringify(setup.initial)} is neither registered nor an exit state`),
+        error: workflowError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`),
       },
       out,
     )
   out.push('EmitRunStarted')
   if (setup.resumed !== undefined) out.push('EmitRunResumed')
   if (setup.listens) out.push('Listen')
-  if (!setup.manageResources) return begin(m, m.pending, out)
+  if (!setup.manageResources) return begin(m, initial, m.pending, out)
   out.push('SetUp')
-  return { _tag: 'SettingUp', setup, current: m.current, transitions: m.transitions, undo: m.undo, pending: m.pending }
+  return {
+    _tag: 'SettingUp',
+    setup,
+    current: m.current,
+    transitions: m.transitions,
+    undo: m.undo,
+    pending: m.pending,
+    initial,
+  }
 }
 
 /** The resources are up: a rollback in progress continues, an interruption that waited wins, else the first state. */
 const begin = <S extends string>(
   m: Created<S> | SettingUp<S>,
+  initial: S,
   pending: RunFailure | undefined,
   out: CommandBuffer,
 ): RunMachine<S> => {
@@ -520,7 +527,7 @@ const begin = <S extends string>(
     return conclude(m, pending, true, false, out)
   }
   if (setup.timed) out.push('ArmTimeout')
-  return enter(m, setup.initial, out)
+  return enter(m, initial, out)
 }
 
 /** Enters `state`: `StateEntered`, then its entry row or its visit. */

@@ -28,7 +28,6 @@ import {
   type RunSetup,
   runStatus,
   SET_UP_DONE,
-  START,
   step,
   terminalEvent,
   TORN_DOWN,
@@ -41,7 +40,6 @@ type S = 'A' | 'B' | 'Done' | 'Ghost'
 
 /** A run of states A and B (tasks), Done (an exit) and Ghost (neither). */
 const setupOf = (over: Partial<RunSetup<S>> = {}): RunSetup<S> => ({
-  initial: 'A',
   checkpointed: false,
   manageResources: false,
   listens: false,
@@ -57,6 +55,8 @@ const full = (over: Partial<RunSetup<S>> = {}): RunSetup<S> =>
   setupOf({ checkpointed: true, manageResources: true, listens: true, timed: true, ...over })
 
 const boom = taskExecutionError('boom')
+const begin = (initial: S): RunInput<S> => ({ _tag: 'Start', initial })
+const START = begin('A')
 const cancel: RunInput<S> = { _tag: 'Cancel', error: cancelledError() }
 const timeOut: RunInput<S> = { _tag: 'TimeOut', error: workflowTimeoutError(10, 10) }
 const settled = (next: S): RunInput<S> => ({ _tag: 'VisitSettled', next })
@@ -108,7 +108,7 @@ describe('RunMachine', () => {
     })
 
     it('starts at an exit state: completes after one transition', () => {
-      const t = drive(setupOf({ initial: 'Done' }), [START])
+      const t = drive(setupOf(), [begin('Done')])
       expect(t.commands).to.deep.equal([['EmitRunStarted', 'EmitStateEntered', 'EmitTerminal', 'End']])
       expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Completed', state: 'Done' })
     })
@@ -177,7 +177,7 @@ describe('RunMachine', () => {
     })
 
     it('refuses an initial state that is neither registered nor an exit, before RunStarted', () => {
-      const t = drive(full({ initial: 'Ghost' }), [START])
+      const t = drive(full(), [begin('Ghost')])
       expect(t.commands).to.deep.equal([['EmitTerminal', 'End']])
       expect(outcomeOf(t.machine)).to.deep.equal({
         _tag: 'Failed',
@@ -417,11 +417,11 @@ describe('RunMachine', () => {
 
     it('from SettingUp: a resumed stack rolls back once the setup lands, recorded at the resume state', () => {
       const resumed = { state: 'B' as const, undo: true, rollback: undefined }
-      const t = drive(full({ resumed, initial: 'B' }), [START, cancel, SET_UP_DONE])
+      const t = drive(full({ resumed }), [begin('B'), cancel, SET_UP_DONE])
       expect(t.commands[2]).to.deep.equal(['Abort', 'Unlisten', 'RollBack'])
       expect(t.machine).to.deep.include({ _tag: 'RollingBack', at: 'B', current: undefined, teardown: true })
       // a failed setup does not roll back
-      const failed = drive(full({ resumed, initial: 'B' }), [START, { _tag: 'SetUpFailed', error: boom }])
+      const failed = drive(full({ resumed }), [begin('B'), { _tag: 'SetUpFailed', error: boom }])
       expect(failed.machine._tag).to.equal('Ended')
     })
 
@@ -439,27 +439,24 @@ describe('RunMachine', () => {
 
   describe('resume', () => {
     it('into a task state: RunStarted, RunResumed, then that state runs again', () => {
-      const t = drive(setupOf({ initial: 'B', resumed: { state: 'B', undo: false, rollback: undefined } }), [START])
+      const t = drive(setupOf({ resumed: { state: 'B', undo: false, rollback: undefined } }), [begin('B')])
       expect(t.commands[0]).to.deep.equal(['EmitRunStarted', 'EmitRunResumed', 'EmitStateEntered', 'StartVisit'])
       expect(t.machine).to.deep.include({ _tag: 'Visiting', current: 'B', undo: false })
     })
 
     it('into an exit state: completes (and clears the log)', () => {
-      const t = drive(
-        setupOf({
-          initial: 'Done',
-          checkpointed: true,
-          resumed: { state: 'Done', undo: false, rollback: undefined },
-        }),
-        [START, ENTRY_WRITTEN, LOG_CLEARED],
-      )
+      const t = drive(setupOf({ checkpointed: true, resumed: { state: 'Done', undo: false, rollback: undefined } }), [
+        begin('Done'),
+        ENTRY_WRITTEN,
+        LOG_CLEARED,
+      ])
       expect(t.phases).to.deep.equal(['Entering', 'ClearingLog', 'Ended'])
       expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Completed', state: 'Done' })
     })
 
     it('with a stack: a failure rolls back what the log holds', () => {
-      const t = drive(setupOf({ initial: 'B', resumed: { state: 'B', undo: true, rollback: undefined } }), [
-        START,
+      const t = drive(setupOf({ resumed: { state: 'B', undo: true, rollback: undefined } }), [
+        begin('B'),
         visitFailed(),
       ])
       expect(t.machine).to.deep.include({ _tag: 'RollingBack', at: 'B', marker: true })
@@ -468,7 +465,7 @@ describe('RunMachine', () => {
     it('into a rollback in progress: no state runs, no new marker, the original outcome', () => {
       const original = cancelledError('workflow cancelled: shutdown')
       const resumed = { state: 'Ghost' as const, undo: true, rollback: original }
-      const t = drive(full({ initial: 'Ghost', resumed }), [START, SET_UP_DONE, rolledBack(), LOG_CLEARED, TORN_DOWN])
+      const t = drive(full({ resumed }), [begin('Ghost'), SET_UP_DONE, rolledBack(), LOG_CLEARED, TORN_DOWN])
       expect(t.commands).to.deep.equal([
         ['EmitRunStarted', 'EmitRunResumed', 'Listen', 'SetUp'],
         ['Unlisten', 'RollBack'],
@@ -484,34 +481,28 @@ describe('RunMachine', () => {
 
     it('into a rollback whose stack is already drained: it still concludes the rollback', () => {
       const original = workflowTimeoutError(100, 100)
-      const t = drive(setupOf({ initial: 'A', resumed: { state: 'A', undo: false, rollback: original } }), [
-        START,
-        rolledBack(),
-      ])
+      const t = drive(setupOf({ resumed: { state: 'A', undo: false, rollback: original } }), [START, rolledBack()])
       expect(t.commands[0]).to.deep.equal(['EmitRunStarted', 'EmitRunResumed', 'RollBack'])
       expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'TimedOut', error: original })
     })
 
     it('resumes into every phase a run can be in when it resumes', () => {
-      const resumedAt = (over: Partial<RunSetup<S>>): RunPhase => drive(full(over), [START, SET_UP_DONE]).machine._tag
-      expect(resumedAt({ initial: 'A', resumed: { state: 'A', undo: false, rollback: undefined } })).to.equal(
-        'Entering',
-      )
+      const resumedAt = (over: Partial<RunSetup<S>>): RunPhase =>
+        drive(full(over), [begin(over.resumed?.state ?? 'A'), SET_UP_DONE]).machine._tag
+      expect(resumedAt({ resumed: { state: 'A', undo: false, rollback: undefined } })).to.equal('Entering')
       expect(
         resumedAt({
-          initial: 'A',
           writesEntry: () => false,
           resumed: { state: 'A', undo: false, rollback: undefined },
         }),
       ).to.equal('Visiting')
       expect(
         resumedAt({
-          initial: 'Done',
           writesEntry: () => false,
           resumed: { state: 'Done', undo: false, rollback: undefined },
         }),
       ).to.equal('ClearingLog')
-      expect(resumedAt({ initial: 'A', resumed: { state: 'A', undo: true, rollback: boom } })).to.equal('RollingBack')
+      expect(resumedAt({ resumed: { state: 'A', undo: true, rollback: boom } })).to.equal('RollingBack')
     })
   })
 
@@ -526,7 +517,7 @@ describe('RunMachine', () => {
         m = next
         for (const c of out) {
           at++
-          if (c === 'EmitRunStarted') events.push({ _tag: 'RunStarted', workflowId: 'w', at, initial: setup.initial })
+          if (c === 'EmitRunStarted') events.push({ _tag: 'RunStarted', workflowId: 'w', at, initial: 'A' })
           if (c === 'EmitStateEntered' && m.current !== undefined)
             events.push({ _tag: 'StateEntered', workflowId: 'w', at, state: m.current, transition: m.transitions - 1 })
           if (c === 'EmitTerminal' && m._tag === 'Ended')
