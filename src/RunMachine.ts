@@ -27,7 +27,7 @@
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
-import { cancelledError, toCanoError, workflowError } from './CanoError.js'
+import { cancelledError, configurationError, toCanoError, workflowError } from './CanoError.js'
 import { rollbackOutcome } from './Saga.js'
 import type { TerminalEvent } from './WorkflowEvent.js'
 
@@ -205,7 +205,8 @@ export type RunInput<S extends string> =
  * - `Listen` / `Unlisten`: start / stop listening to the caller's signal (already aborted: a `Cancel`).
  * - `SetUp`: set resources up, then `SetUpDone` or `SetUpFailed`.
  * - `ArmTimeout` / `DisarmTimeout`: the total timeout (fires `TimeOut`).
- * - `EmitStateEntered`: `current` was entered (transition number `transitions - 1`).
+ * - `Enter`: `current` is entered: it sees the split result published for it, `StateEntered` is emitted
+ *   (transition number `transitions - 1`).
  * - `AppendEntry`: write the `StateEntry` row of `current`, then `EntryWritten` or `EntryFailed`.
  * - `StartVisit` / `StopVisit`: visit `current` (`VisitSettled` / `VisitFailed`); release the visit.
  * - `Abort`: abort the run's signal with {@link abortReason} (the first reason is kept).
@@ -223,7 +224,7 @@ export type RunCommand =
   | 'SetUp'
   | 'ArmTimeout'
   | 'DisarmTimeout'
-  | 'EmitStateEntered'
+  | 'Enter'
   | 'AppendEntry'
   | 'StartVisit'
   | 'StopVisit'
@@ -488,7 +489,7 @@ const start = <S extends string>(m: Created<S>, initial: S, out: CommandBuffer):
       m,
       {
         _tag: 'Failed',
-        error: workflowError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`),
+        error: configurationError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`),
       },
       out,
     )
@@ -532,7 +533,7 @@ const begin = <S extends string>(
 
 /** Enters `state`: `StateEntered`, then its entry row or its visit. */
 const enter = <S extends string>(m: Facts<S>, state: S, out: CommandBuffer): RunMachine<S> => {
-  out.push('EmitStateEntered')
+  out.push('Enter')
   const { setup } = m
   const transitions = m.transitions + 1
   if (setup.writesEntry(state)) {

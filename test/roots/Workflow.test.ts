@@ -32,11 +32,11 @@ import {
 } from '../../src/CanoError.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
+import type { RunOptions } from '../../src/RunOptions.js'
 import { router, task } from '../../src/StateHandler.js'
 import { timer } from '../../src/Timer.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
-import type { RunOptions } from '../../streams/runWorkflow.js'
 import { testScheduler } from '../helpers/marbles.js'
 
 type Step = 'A' | 'B' | 'C' | 'Done' | 'Failed'

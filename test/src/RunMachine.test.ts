@@ -98,9 +98,9 @@ describe('RunMachine', () => {
     it('completes at an exit state: RunStarted, the states, the terminal event, the end', () => {
       const t = drive(setupOf(), [START, settled('B'), settled('Done')])
       expect(t.commands).to.deep.equal([
-        ['EmitRunStarted', 'EmitStateEntered', 'StartVisit'],
-        ['StopVisit', 'EmitStateEntered', 'StartVisit'],
-        ['StopVisit', 'EmitStateEntered', 'EmitTerminal', 'End'],
+        ['EmitRunStarted', 'Enter', 'StartVisit'],
+        ['StopVisit', 'Enter', 'StartVisit'],
+        ['StopVisit', 'Enter', 'EmitTerminal', 'End'],
       ])
       expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Completed', state: 'Done' })
       expect(t.machine.transitions).to.equal(3)
@@ -109,7 +109,7 @@ describe('RunMachine', () => {
 
     it('starts at an exit state: completes after one transition', () => {
       const t = drive(setupOf(), [begin('Done')])
-      expect(t.commands).to.deep.equal([['EmitRunStarted', 'EmitStateEntered', 'EmitTerminal', 'End']])
+      expect(t.commands).to.deep.equal([['EmitRunStarted', 'Enter', 'EmitTerminal', 'End']])
       expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Completed', state: 'Done' })
     })
 
@@ -134,9 +134,9 @@ describe('RunMachine', () => {
       ])
       expect(t.commands).to.deep.equal([
         ['EmitRunStarted', 'Listen', 'SetUp'],
-        ['ArmTimeout', 'EmitStateEntered', 'AppendEntry'],
+        ['ArmTimeout', 'Enter', 'AppendEntry'],
         ['StartVisit'],
-        ['StopVisit', 'EmitStateEntered', 'AppendEntry'],
+        ['StopVisit', 'Enter', 'AppendEntry'],
         ['Unlisten', 'DisarmTimeout', 'ClearLog'],
         ['TearDown'],
         ['EmitTerminal', 'End'],
@@ -146,7 +146,7 @@ describe('RunMachine', () => {
 
     it('a router (no entry row) is visited at once even when a store records the run', () => {
       const t = drive(setupOf({ checkpointed: true, writesEntry: (s) => s !== 'A' }), [START])
-      expect(t.commands).to.deep.equal([['EmitRunStarted', 'EmitStateEntered', 'StartVisit']])
+      expect(t.commands).to.deep.equal([['EmitRunStarted', 'Enter', 'StartVisit']])
     })
 
     it('fails on a failed visit and keeps the log (nothing to undo)', () => {
@@ -168,7 +168,7 @@ describe('RunMachine', () => {
 
     it('fails when a state goes to an unregistered state, after entering it', () => {
       const t = drive(setupOf(), [START, settled('Ghost')])
-      expect(t.commands[1]).to.deep.equal(['StopVisit', 'EmitStateEntered', 'EmitTerminal', 'End'])
+      expect(t.commands[1]).to.deep.equal(['StopVisit', 'Enter', 'EmitTerminal', 'End'])
       expect(outcomeOf(t.machine)).to.deep.equal({
         _tag: 'Failed',
         error: workflowError('No task registered for state: "Ghost"', 'Ghost'),
@@ -181,7 +181,7 @@ describe('RunMachine', () => {
       expect(t.commands).to.deep.equal([['EmitTerminal', 'End']])
       expect(outcomeOf(t.machine)).to.deep.equal({
         _tag: 'Failed',
-        error: workflowError('Initial state "Ghost" is neither registered nor an exit state'),
+        error: configurationError('Initial state "Ghost" is neither registered nor an exit state'),
       })
     })
 
@@ -440,7 +440,7 @@ describe('RunMachine', () => {
   describe('resume', () => {
     it('into a task state: RunStarted, RunResumed, then that state runs again', () => {
       const t = drive(setupOf({ resumed: { state: 'B', undo: false, rollback: undefined } }), [begin('B')])
-      expect(t.commands[0]).to.deep.equal(['EmitRunStarted', 'EmitRunResumed', 'EmitStateEntered', 'StartVisit'])
+      expect(t.commands[0]).to.deep.equal(['EmitRunStarted', 'EmitRunResumed', 'Enter', 'StartVisit'])
       expect(t.machine).to.deep.include({ _tag: 'Visiting', current: 'B', undo: false })
     })
 
@@ -518,7 +518,7 @@ describe('RunMachine', () => {
         for (const c of out) {
           at++
           if (c === 'EmitRunStarted') events.push({ _tag: 'RunStarted', workflowId: 'w', at, initial: 'A' })
-          if (c === 'EmitStateEntered' && m.current !== undefined)
+          if (c === 'Enter' && m.current !== undefined)
             events.push({ _tag: 'StateEntered', workflowId: 'w', at, state: m.current, transition: m.transitions - 1 })
           if (c === 'EmitTerminal' && m._tag === 'Ended')
             events.push(terminalEvent(m.outcome, 'w', at, m.current, m.transitions))
