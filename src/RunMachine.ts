@@ -437,14 +437,11 @@ export const transition = <S extends string>(
         ? conclude(m, m.pending ?? { _tag: 'Failed', error: input.error }, false, false, out)
         : m
     case 'EntryWritten':
-      return m._tag === 'Entering' ? visit(m, m.current, out) : m
+      return m._tag === 'Entering' ? visit(m.setup, m.current, m.transitions, m.undo, out) : m
     case 'EntryFailed':
       return m._tag === 'Entering' ? conclude(m, { _tag: 'Failed', error: input.error }, true, true, out) : m
     case 'VisitSettled':
-      if (m._tag !== 'Visiting') return m
-      // release what the finished visit still holds before the next one starts
-      out.push('StopVisit')
-      return enter(m, input.next, out)
+      return settle(m, input.next, out)
     case 'VisitFailed':
       return m._tag === 'Visiting' ? conclude(m, { _tag: 'Failed', error: input.error }, true, true, out) : m
     case 'Recorded':
@@ -478,6 +475,17 @@ export const transition = <S extends string>(
           ? end(m, { _tag: 'Failed', error: toCanoError(input.error) }, out)
           : conclude(m, { _tag: 'Failed', error: toCanoError(input.error) }, m._tag !== 'SettingUp', true, out)
   }
+}
+
+/**
+ * @internal {@link transition} for `VisitSettled` (the input of every transition of a run), without the
+ * input object: the driver's hot path.
+ */
+export const settle = <S extends string>(m: RunMachine<S>, next: S, out: CommandBuffer): RunMachine<S> => {
+  if (m._tag !== 'Visiting') return m
+  // release what the finished visit still holds before the next one starts
+  out.push('StopVisit')
+  return enter(m, next, out)
 }
 
 /** `Start`: the first events, then the resources (or the run proper at once). */
@@ -540,26 +548,32 @@ const enter = <S extends string>(m: Facts<S>, state: S, out: CommandBuffer): Run
     out.push('AppendEntry')
     return { _tag: 'Entering', setup, current: state, transitions, undo: m.undo }
   }
-  return visit({ setup, current: state, transitions, undo: m.undo }, state, out)
+  return visit(setup, state, transitions, m.undo, out)
 }
 
 /** Visits `state` (its entry row, if any, is durable): an exit completes the run, an unknown state fails it. */
-const visit = <S extends string>(m: Facts<S>, state: S, out: CommandBuffer): RunMachine<S> => {
-  switch (m.setup.role(state)) {
-    case 'Exit':
-      return conclude(m, { _tag: 'Completed', state }, true, true, out)
-    case 'Missing':
-      return conclude(
-        m,
+const visit = <S extends string>(
+  setup: RunSetup<S>,
+  state: S,
+  transitions: number,
+  undo: boolean,
+  out: CommandBuffer,
+): RunMachine<S> => {
+  const role = setup.role(state)
+  if (role === 'Visit') {
+    out.push('StartVisit')
+    return { _tag: 'Visiting', setup, current: state, transitions, undo }
+  }
+  const at: Facts<S> = { setup, current: state, transitions, undo }
+  return role === 'Exit'
+    ? conclude(at, { _tag: 'Completed', state }, true, true, out)
+    : conclude(
+        at,
         { _tag: 'Failed', error: workflowError(`No task registered for state: ${JSON.stringify(state)}`, state) },
         true,
         true,
         out,
       )
-    case 'Visit':
-      out.push('StartVisit')
-      return { _tag: 'Visiting', setup: m.setup, current: state, transitions: m.transitions, undo: m.undo }
-  }
 }
 
 /** Cancellation or the total timeout: held before the run proper begins, decisive while it runs, ignored after. */

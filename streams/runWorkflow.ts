@@ -67,6 +67,7 @@ import {
   type RunResume,
   type RunSetup,
   SET_UP_DONE,
+  settle,
   type StateRole,
   terminalEvent,
   TORN_DOWN,
@@ -214,13 +215,38 @@ const clockOf = (scheduler: SchedulerLike): (() => number) => {
 
 /**
  * The commands of one step and the inputs that arrive while they are carried out. A run holds one only
- * while it is busy; idle ones are pooled, so a parked run holds none.
+ * while it is busy; idle ones are pooled, so a parked run holds none. Both lists are reused through
+ * counters, never truncated (setting an array's length to 0 drops its backing store: an allocation per
+ * step).
  */
-interface Batch<S extends string> {
-  readonly commands: RunCommand[]
-  readonly inputs: RunInput<S>[]
+class Batch<S extends string> implements CommandBuffer {
+  readonly commands: RunCommand[] = []
+  /** Commands written by the current step. */
+  size = 0
+  readonly inputs: Array<RunInput<S> | undefined> = []
+  /** Next input to read, and one past the last queued. */
+  head = 0
+  tail = 0
   /** The subscriber left meanwhile: no more work starts on its behalf before that is handled. */
-  leaving: boolean
+  leaving = false
+  push(command: RunCommand): void {
+    this.commands[this.size++] = command
+  }
+  enqueue(input: RunInput<S>): void {
+    this.inputs[this.tail++] = input
+  }
+  /** The next queued input (its slot is cleared: a pooled batch keeps nothing alive). */
+  dequeue(): RunInput<S> | undefined {
+    if (this.head === this.tail) return undefined
+    const input = this.inputs[this.head]
+    this.inputs[this.head++] = undefined
+    return input
+  }
+  reset(): void {
+    while (this.head < this.tail) this.inputs[this.head++] = undefined
+    this.head = this.tail = this.size = 0
+    this.leaving = false
+  }
 }
 const batches: Batch<string>[] = []
 
@@ -263,6 +289,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
   private compensations: StackEntry[] | undefined
   /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
   private lastWrite: Promise<void> | undefined
+  /** The compiled state `role` last found (what `StartVisit` runs). */
+  private compiled: CompiledState<S, R> | undefined
   /** The current state's visit (`Visiting`). */
   private visitSub: Unsubscribable | undefined
   /** The total timeout's scheduled action, while armed. */
@@ -309,7 +337,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     return this.wf.totalTimeoutMs !== undefined
   }
   role(state: S): StateRole {
-    return this.wf.exits.has(state) ? 'Exit' : this.wf.states.has(state) ? 'Visit' : 'Missing'
+    const compiled = this.wf.states.get(state)
+    // kept for the `StartVisit` that follows (one lookup per transition); a state is never both a
+    // handler and an exit (compileWorkflow refuses that)
+    this.compiled = compiled
+    return compiled !== undefined ? 'Visit' : this.wf.exits.has(state) ? 'Exit' : 'Missing'
   }
   writesEntry(state: S): boolean {
     if (this.wf.checkpoints === undefined) return false
@@ -333,43 +365,90 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     const busy = this.batch
     if (busy !== undefined) {
       if (input._tag === 'Unsubscribe') busy.leaving = true
-      busy.inputs.push(input)
+      busy.enqueue(input)
       return
     }
-    const batch = (batches.pop() as Batch<S> | undefined) ?? { commands: [], inputs: [], leaving: false }
-    this.batch = batch
-    const { commands, inputs } = batch
+    const batch = this.begin()
     try {
-      let next: RunInput<S> | undefined = input
-      for (let i = 0; next !== undefined; next = inputs[i++]) {
-        this.machine = transition(this.machine, next, commands as CommandBuffer)
-        for (let c = 0; c < commands.length; c++) {
-          const command = commands[c] as RunCommand
-          if (batch.leaving && STARTS_WORK.has(command)) continue
-          try {
-            this.carryOut(command, next)
-          } catch (e: unknown) {
-            inputs.push({ _tag: 'Threw', error: e })
-            break
-          }
-        }
-        commands.length = 0
-      }
+      this.machine = transition(this.machine, input, batch)
+      this.carryOutAll(batch, input)
+      this.drain(batch)
     } finally {
-      commands.length = 0
-      inputs.length = 0
-      batch.leaving = false
-      this.batch = undefined
-      batches.push(batch)
+      this.done(batch)
     }
   }
 
-  /** Carries out one command of the machine `this.machine`, which `cause` led to. */
-  private carryOut(command: RunCommand, cause: RunInput<S>): void {
+  /** A visit settled on its next state: {@link feed} of `VisitSettled`, without allocating the input when idle. */
+  stateDone(next: S): void {
+    const busy = this.batch
+    if (busy !== undefined) return busy.enqueue({ _tag: 'VisitSettled', next })
+    const batch = this.begin()
+    try {
+      this.machine = settle(this.machine, next, batch)
+      this.carryOutAll(batch, undefined)
+      this.drain(batch)
+    } finally {
+      this.done(batch)
+    }
+  }
+
+  /** The run is busy from here: inputs queue on the batch. */
+  private begin(): Batch<S> {
+    const batch = (batches.pop() as Batch<S> | undefined) ?? new Batch<S>()
+    this.batch = batch
+    return batch
+  }
+
+  /** Steps through the inputs that queued while commands were carried out. */
+  private drain(batch: Batch<S>): void {
+    for (let next = batch.dequeue(); next !== undefined; next = batch.dequeue()) {
+      batch.size = 0
+      this.machine = transition(this.machine, next, batch)
+      this.carryOutAll(batch, next)
+    }
+  }
+
+  private done(batch: Batch<S>): void {
+    batch.reset()
+    this.batch = undefined
+    batches.push(batch)
+  }
+
+  /**
+   * Carries out the commands of the last step, in order; once the subscriber has left, those that would
+   * start work are skipped. A command that throws drops the rest of its step and is fed back as `Threw`.
+   */
+  private carryOutAll(batch: Batch<S>, cause: RunInput<S> | undefined): void {
+    const commands = batch.commands
+    let c = 0
+    try {
+      for (; c < batch.size; c++) {
+        const command = commands[c] as RunCommand
+        if (!batch.leaving || !STARTS_WORK.has(command)) this.carryOut(command, cause)
+      }
+    } catch (e: unknown) {
+      batch.enqueue({ _tag: 'Threw', error: e })
+    }
+  }
+
+  /** Carries out one command of the machine `this.machine`, which `cause` led to (`undefined`: a visit settled). */
+  private carryOut(command: RunCommand, cause: RunInput<S> | undefined): void {
     const m = this.machine
     switch (command) {
+      // the commands of every transition first
+      case 'Enter':
+        return this.enter(m.current as S, m.transitions - 1)
+      case 'AppendEntry':
+        return this.appendEntry(m.current as S)
+      case 'StartVisit':
+        return this.visit(m.current as S)
+      case 'StopVisit': {
+        const visit = this.visitSub
+        this.visitSub = undefined
+        return visit?.unsubscribe()
+      }
       case 'EmitRunStarted':
-        if (this.emit !== undefined && cause._tag === 'Start')
+        if (this.emit !== undefined && cause?._tag === 'Start')
           this.emit({ _tag: 'RunStarted', workflowId: this.workflowId, at: this.now(), initial: cause.initial })
         return
       case 'EmitRunResumed': {
@@ -408,17 +487,6 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
         const deadline = this.deadline
         this.deadline = undefined
         return deadline?.unsubscribe()
-      }
-      case 'Enter':
-        return this.enter(m.current as S, m.transitions - 1)
-      case 'AppendEntry':
-        return this.appendEntry(m.current as S)
-      case 'StartVisit':
-        return this.visit(m.current as S)
-      case 'StopVisit': {
-        const visit = this.visitSub
-        this.visitSub = undefined
-        return visit?.unsubscribe()
       }
       case 'Abort':
         return this.abortRun(abortReason(m))
@@ -534,7 +602,9 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
 
   /** Starts the visit of `state` (a registered state: the machine checked). */
   private visit(state: S): void {
-    const next$ = this.dispatch(this.wf.states.get(state) as CompiledState<S, R>)
+    const looked = this.compiled
+    const compiled = looked !== undefined && looked.name === state ? looked : this.wf.states.get(state)
+    const next$ = this.dispatch(compiled as CompiledState<S, R>)
     // the visit is the run's current one before it starts: one that settles at once is released next step
     if (next$ instanceof StateVisit) {
       const frame = (next$ as StateVisit<S, R>).frame(this)
@@ -547,11 +617,6 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     holder.add(
       next$.subscribe({ next: (s) => this.stateDone(s), error: (e: unknown) => this.stateFailed(toCanoError(e)) }),
     )
-  }
-
-  /** A visit settled on its next state. */
-  stateDone(next: S): void {
-    this.feed({ _tag: 'VisitSettled', next })
   }
 
   /** A visit failed. */
