@@ -49,7 +49,10 @@ const row = (workflowId: string, seq: number): CheckpointRow => ({
   kind: 'StepCursor',
   state: 'Scan',
   taskId: 'scan',
-  payload: { page: seq, token: 'c2VlayB0byBwYWdlIDQyIG9mIHRoZSBvcmRlcnMgdGFibGU', filters: { active: true } },
+  payload: {
+    cursor: { page: seq, token: 'c2VlayB0byBwYWdlIDQyIG9mIHRoZSBvcmRlcnMgdGFibGU', filters: { active: true } },
+    step: seq,
+  },
   version: 1,
   at: 1_700_000_000_000 + seq,
 })

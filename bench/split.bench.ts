@@ -14,8 +14,9 @@ import { pathToFileURL } from 'node:url'
 
 import { asyncScheduler, firstValueFrom } from 'rxjs'
 
+import { JoinStrategy } from '../src/JoinStrategy.js'
 import { Resources } from '../src/Resources.js'
-import { JoinStrategy, split, type SplitHandler } from '../src/Split.js'
+import { split, type SplitHandler } from '../src/Split.js'
 import { resolveTaskConfig } from '../src/TaskConfig.js'
 import type { NoResources } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'

@@ -20,6 +20,8 @@
  */
 import * as t from 'io-ts'
 
+import { CanoErrorCodec } from './CanoError.js'
+
 // -------------------------------------------------------------------------------------
 // internal refinements
 // -------------------------------------------------------------------------------------
@@ -182,20 +184,204 @@ export const CheckpointKind = /*#__PURE__*/ t.keyof(
  */
 export type CheckpointKind = t.TypeOf<typeof CheckpointKind>
 
+// -------------------------------------------------------------------------------------
+// payloads
+// -------------------------------------------------------------------------------------
+
 /**
- * io-ts codec for {@link CheckpointRow}. Decoding never throws and strips unknown fields; a failure
- * names the field (`Invalid value -1 supplied to : CheckpointRow/seq: NonNegativeSafeInteger`).
+ * The payload of a `StepCursor` row (and of the entry row of a resumed `stepped` state): the encoded
+ * cursor and the number of the step that produced it.
  *
  * @example
- * import { CheckpointRow } from 'cano-rx'
- * const decoded = CheckpointRow.decode({
- *   workflowId: 'order-42', seq: 0, kind: 'StateEntry', state: 'Fetch', taskId: 'fetch',
- *   payload: null, version: 1, at: 1_700_000_000_000,
- * })
- * @category codecs
- * @since 0.1.0
+ * import type { CursorPayload } from 'cano-rx'
+ * const p: CursorPayload = { cursor: { page: 4 }, step: 4 }
+ * @category model
+ * @since 0.2.0
  */
-export const CheckpointRow = /*#__PURE__*/ t.readonly(
+export interface CursorPayload {
+  readonly cursor: JsonValue
+  readonly step: number
+}
+
+/**
+ * The payload of a `TimerArmed` row (and of the entry row of a resumed `timer` state): the wake-up
+ * instant in epoch milliseconds of the run's clock.
+ *
+ * @example
+ * import type { TimerPayload } from 'cano-rx'
+ * const p: TimerPayload = { wakeAt: 1_700_000_060_000 }
+ * @category model
+ * @since 0.2.0
+ */
+export interface TimerPayload {
+  readonly wakeAt: number
+}
+
+/**
+ * The payload of a `StreamWindow` row (and of the entry row of a resumed `stream` state): windows
+ * handled and items consumed so far.
+ *
+ * @example
+ * import type { StreamPayload } from 'cano-rx'
+ * const p: StreamPayload = { windows: 3, items: 300 }
+ * @category model
+ * @since 0.2.0
+ */
+export interface StreamPayload {
+  readonly windows: number
+  readonly items: number
+}
+
+/**
+ * The payload of the entry row of a resumed `saga` state whose completion was the log's last row: the
+ * `seq` of that `CompensationCompletion` row, which the state's fresh completion replaces.
+ *
+ * @example
+ * import type { SupersedesPayload } from 'cano-rx'
+ * const p: SupersedesPayload = { supersedes: 5 }
+ * @category model
+ * @since 0.2.0
+ */
+export interface SupersedesPayload {
+  readonly supersedes: number
+}
+
+/**
+ * The payload of a `StateEntry` row: `null` for a state entered afresh; for the resume state of a
+ * resumed run, where it continues from (a cursor, a wake-up instant, a stream position) or which
+ * completion it replaces.
+ *
+ * @example
+ * import type { StateEntryPayload } from 'cano-rx'
+ * const fresh: StateEntryPayload = null
+ * const resumed: StateEntryPayload = { cursor: 'page-4', step: 4 }
+ * @category model
+ * @since 0.2.0
+ */
+export type StateEntryPayload = null | CursorPayload | TimerPayload | StreamPayload | SupersedesPayload
+
+/**
+ * The payload of a `RollbackStarted` row: the error that started the rollback, as `CanoErrorCodec`
+ * encodes it (plain JSON tagged by `_tag`). The row codec checks that it decodes as a `CanoError`.
+ *
+ * @example
+ * import type { EncodedCanoError } from 'cano-rx'
+ * const p: EncodedCanoError = { _tag: 'TaskExecution', message: 'ship failed' }
+ * @category model
+ * @since 0.2.0
+ */
+export interface EncodedCanoError {
+  readonly _tag: string
+  readonly message: string
+  readonly [field: string]: JsonValue
+}
+
+/**
+ * The payload of a `CompensationDone` row: the `seq` of the `CompensationCompletion` row whose
+ * compensation ran.
+ *
+ * @example
+ * import type { CompensationDonePayload } from 'cano-rx'
+ * const p: CompensationDonePayload = { undid: 3 }
+ * @category model
+ * @since 0.2.0
+ */
+export interface CompensationDonePayload {
+  readonly undid: number
+}
+
+/**
+ * The payload each row kind carries. `CompensationCompletion` holds the saga step's encoded output,
+ * any JSON value.
+ *
+ * @example
+ * import type { CheckpointPayloads } from 'cano-rx'
+ * const cursor: CheckpointPayloads['StepCursor'] = { cursor: null, step: 1 }
+ * @category model
+ * @since 0.2.0
+ */
+export interface CheckpointPayloads {
+  readonly StateEntry: StateEntryPayload
+  readonly CompensationCompletion: JsonValue
+  readonly StepCursor: CursorPayload
+  readonly TimerArmed: TimerPayload
+  readonly StreamWindow: StreamPayload
+  readonly RollbackStarted: EncodedCanoError
+  readonly CompensationDone: CompensationDonePayload
+}
+
+/** @internal A strict (unknown fields stripped) readonly object codec over JSON payloads. */
+const payloadOf = <P extends t.Props>(props: P, name: string) => t.readonly(t.strict(props, name), name)
+
+const Cursor = /*#__PURE__*/ payloadOf({ cursor: JsonValue, step: NonNegativeSafeInteger }, 'CursorPayload')
+const Timer = /*#__PURE__*/ payloadOf({ wakeAt: t.number }, 'TimerPayload')
+const StreamPosition = /*#__PURE__*/ payloadOf(
+  { windows: NonNegativeSafeInteger, items: NonNegativeSafeInteger },
+  'StreamPayload',
+)
+const Supersedes = /*#__PURE__*/ payloadOf({ supersedes: NonNegativeSafeInteger }, 'SupersedesPayload')
+const CompensationDonePayload = /*#__PURE__*/ payloadOf({ undid: NonNegativeSafeInteger }, 'CompensationDonePayload')
+
+const isObject = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === 'object' && u !== null && !Array.isArray(u)
+
+/**
+ * `StateEntry` payloads: `null`, or the one shape whose key the object has (`cursor`, `wakeAt`,
+ * `windows`, `supersedes`), so a failure names that shape's field rather than every alternative.
+ */
+const StateEntryPayload: t.Type<StateEntryPayload, StateEntryPayload> = new t.Type<
+  StateEntryPayload,
+  StateEntryPayload,
+  unknown
+>(
+  'StateEntryPayload',
+  (u): u is StateEntryPayload => u === null || Cursor.is(u) || Timer.is(u) || StreamPosition.is(u) || Supersedes.is(u),
+  (u, c) => {
+    if (u === null) return t.success(null)
+    if (isObject(u)) {
+      if ('cursor' in u) return Cursor.validate(u, c)
+      if ('wakeAt' in u) return Timer.validate(u, c)
+      if ('windows' in u) return StreamPosition.validate(u, c)
+      if ('supersedes' in u) return Supersedes.validate(u, c)
+    }
+    return t.failure(u, c)
+  },
+  t.identity,
+)
+
+/** `RollbackStarted` payloads: an object that `CanoErrorCodec` decodes; kept as the JSON it is. */
+const EncodedError: t.Type<EncodedCanoError, EncodedCanoError> = new t.Type<
+  EncodedCanoError,
+  EncodedCanoError,
+  unknown
+>(
+  'EncodedCanoError',
+  (u): u is EncodedCanoError => isObject(u) && CanoErrorCodec.is(u),
+  (u, c) => {
+    if (!isObject(u)) return t.failure(u, c)
+    const decoded = CanoErrorCodec.validate(u, c)
+    return decoded._tag === 'Left' ? decoded : t.success(u as EncodedCanoError)
+  },
+  t.identity,
+)
+
+/** The payload codec of each row kind (payloads are checked as {@link JsonValue} first). */
+const payloadCodecs: { readonly [K in CheckpointKind]: t.Type<CheckpointPayloads[K], CheckpointPayloads[K]> } =
+  {
+    StateEntry: StateEntryPayload,
+    CompensationCompletion: JsonValue,
+    StepCursor: Cursor,
+    TimerArmed: Timer,
+    StreamWindow: StreamPosition,
+    RollbackStarted: EncodedError,
+    CompensationDone: CompensationDonePayload,
+  }
+
+// -------------------------------------------------------------------------------------
+// rows
+// -------------------------------------------------------------------------------------
+
+const Envelope = /*#__PURE__*/ t.readonly(
   t.strict({
     workflowId: NonEmptyString,
     seq: NonNegativeSafeInteger,
@@ -210,18 +396,77 @@ export const CheckpointRow = /*#__PURE__*/ t.readonly(
 )
 
 /**
- * One entry of a run's checkpoint log.
+ * A checkpoint row of one kind: the common fields and that kind's payload.
+ *
+ * @example
+ * import type { CheckpointRowOf } from 'cano-rx'
+ * const row: CheckpointRowOf<'TimerArmed'> = {
+ *   workflowId: 'order-42', seq: 2, kind: 'TimerArmed', state: 'Wait', taskId: 'Wait',
+ *   payload: { wakeAt: 1_700_000_060_000 }, version: 1, at: 1_700_000_000_000,
+ * }
+ * @category model
+ * @since 0.2.0
+ */
+export interface CheckpointRowOf<K extends CheckpointKind> {
+  readonly workflowId: string
+  readonly seq: number
+  readonly kind: K
+  readonly state: string
+  readonly taskId: string
+  readonly payload: CheckpointPayloads[K]
+  readonly version: number
+  readonly at: number
+}
+
+/**
+ * One entry of a run's checkpoint log: a union tagged by `kind`, each kind with its typed payload
+ * ({@link CheckpointPayloads}).
  *
  * @example
  * import type { CheckpointRow } from 'cano-rx'
  * const row: CheckpointRow = {
  *   workflowId: 'order-42', seq: 3, kind: 'StepCursor', state: 'Scan', taskId: 'scan',
- *   payload: { page: 4 }, version: 1, at: Date.now(),
+ *   payload: { cursor: { page: 4 }, step: 4 }, version: 1, at: Date.now(),
  * }
  * @category model
  * @since 0.1.0
  */
-export type CheckpointRow = t.TypeOf<typeof CheckpointRow>
+export type CheckpointRow = { readonly [K in CheckpointKind]: CheckpointRowOf<K> }[CheckpointKind]
+
+/**
+ * io-ts codec for {@link CheckpointRow}. Decoding never throws and strips unknown fields; it checks the
+ * common fields, that the payload is JSON, then the payload against its kind's shape. A failure names
+ * the field (`Invalid value -1 supplied to : CheckpointRow/seq: NonNegativeSafeInteger`,
+ * `… : CheckpointRow/payload: TimerPayload/wakeAt: number`). Encoding is the identity: the wire shape
+ * is the row itself.
+ *
+ * @example
+ * import { CheckpointRow } from 'cano-rx'
+ * const decoded = CheckpointRow.decode({
+ *   workflowId: 'order-42', seq: 0, kind: 'StateEntry', state: 'Fetch', taskId: 'fetch',
+ *   payload: null, version: 1, at: 1_700_000_000_000,
+ * })
+ * @category codecs
+ * @since 0.1.0
+ */
+export const CheckpointRow: t.Type<CheckpointRow, CheckpointRow> = new t.Type<
+  CheckpointRow,
+  CheckpointRow,
+  unknown
+>(
+  'CheckpointRow',
+  (u): u is CheckpointRow => Envelope.is(u) && payloadCodecs[u.kind].is(u.payload),
+  (u, c) => {
+    const envelope = Envelope.validate(u, c)
+    if (envelope._tag === 'Left') return envelope
+    const row = envelope.right
+    const codec: t.Decoder<unknown, unknown> = payloadCodecs[row.kind]
+    const payload = codec.validate(row.payload, [...c, { key: 'payload', type: codec, actual: row.payload }])
+    if (payload._tag === 'Left') return payload
+    return t.success({ ...row, payload: payload.right } as CheckpointRow)
+  },
+  t.identity,
+)
 
 /**
  * io-ts codec for {@link RunSummary}.

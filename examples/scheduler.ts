@@ -15,7 +15,8 @@ import { auditTime, filter, type Subscription } from 'rxjs'
 
 import { describeCanoError, Resources, RetryMode, task, workflow } from '../roots/index.js'
 import { createScheduler, type StopResult } from '../roots/Scheduler.js'
-import { cron, every, type FlowInfo, manual } from '../src/Schedule.js'
+import type { FlowInfo } from '../src/FlowInfo.js'
+import { cron, every, manual } from '../src/Schedule.js'
 
 // -------------------------------------------------------------------------------------
 // arguments

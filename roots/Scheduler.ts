@@ -44,26 +44,16 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import { optional, TimerDelay } from '../codecs/Config.js'
 import { WorkflowId } from '../codecs/WorkflowId.js'
+import { type BackoffOptions, type BackoffPolicy, backoffPolicy, validateBackoffPolicy } from '../src/BackoffPolicy.js'
 import { cancelledError, CanoFailure, configurationError, toCanoError, workflowError } from '../src/CanoError.js'
-import { MAX_TIMER_MS } from '../src/internal/timers.js'
+import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../src/FlowInfo.js'
+import { checkConfig } from '../src/internal/checkConfig.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import type { TeardownFailure } from '../src/Resources.js'
 import type { RunOptions } from '../src/RunOptions.js'
-import {
-  type BackoffOptions,
-  type BackoffPolicy,
-  backoffPolicy,
-  type FlowInfo,
-  flowInfoReducer,
-  type FlowUpdate,
-  initialFlowInfo,
-  nextCronMs,
-  nextFixedRateMs,
-  type Schedule,
-  validateBackoffPolicy,
-  validateSchedule,
-} from '../src/Schedule.js'
+import { nextCronMs, nextFixedRateMs, type Schedule, validateSchedule } from '../src/Schedule.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
 import { fixedDelayTicks, tickTimes, waitUntil } from '../streams/scheduleTicks.js'
 
@@ -442,12 +432,10 @@ const checkOptions = (options: SchedulerOptions): ReadonlyArray<Flow> => {
 const checkStopOptions = (options: StopOptions): CanoError | undefined => {
   const o: unknown = options
   if (typeof o !== 'object' || o === null) return configurationError('stop: options must be an object')
-  for (const field of ['graceMs', 'marginMs'] as const) {
-    const v: unknown = options[field]
-    if (v !== undefined && (typeof v !== 'number' || !(v >= 0) || v > MAX_TIMER_MS))
-      return configurationError(`stop: ${field} must be a finite number in [0, ${MAX_TIMER_MS}], got ${label(v)}`)
-  }
-  return undefined
+  return (
+    checkConfig(optional(TimerDelay), options.graceMs, 'stop: graceMs', label) ??
+    checkConfig(optional(TimerDelay), options.marginMs, 'stop: marginMs', label)
+  )
 }
 
 // -------------------------------------------------------------------------------------

@@ -4,8 +4,21 @@
  * @since 0.1.0
  */
 export { CanoErrorCodec, Cause } from '../codecs/CanoError.js'
+export type {
+  CheckpointPayloads,
+  CheckpointRowOf,
+  CompensationDonePayload,
+  CursorPayload,
+  EncodedCanoError,
+  StateEntryPayload,
+  StreamPayload,
+  SupersedesPayload,
+  TimerPayload,
+} from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
+export type { BackoffOptions, BackoffPolicy } from '../src/BackoffPolicy.js'
+export { backoffDelayMs, backoffPolicy, isTripped, validateBackoffPolicy } from '../src/BackoffPolicy.js'
 export {
   batch,
   type BatchHandler,
@@ -84,6 +97,17 @@ export {
   isCircuitRejection,
   toCircuitSnapshot,
 } from '../src/CircuitBreaker.js'
+export type {
+  FlowBackoff,
+  FlowCompleted,
+  FlowIdle,
+  FlowInfo,
+  FlowRunning,
+  FlowStatus,
+  FlowTripped,
+  FlowUpdate,
+} from '../src/FlowInfo.js'
+export { flowInfoReducer, initialFlowInfo } from '../src/FlowInfo.js'
 export type { BaseOptions, HandlerBase } from '../src/HandlerBase.js'
 export type { Degraded, HealthStatus, Healthy, Unhealthy } from '../src/HealthStatus.js'
 export {
@@ -96,6 +120,8 @@ export {
   unhealthy,
   worstHealth,
 } from '../src/HealthStatus.js'
+export type { JoinDecision, JoinProgress } from '../src/JoinStrategy.js'
+export { decideJoin, joinFailure, JoinStrategy, requiredSuccesses } from '../src/JoinStrategy.js'
 export { MemoryStore } from '../src/MemoryStore.js'
 export type { PollErrorPolicy, PollHandler, PollOptions, PollOutcome, PollOutput } from '../src/Poll.js'
 export { failFast, pending, poll, ready, retryOnError, validatePoll } from '../src/Poll.js'
@@ -123,7 +149,14 @@ export type {
   WithResource,
 } from '../src/Resources.js'
 export { isResources, Resources } from '../src/Resources.js'
-export type { Migrations, ResumePoint, RollbackPoint } from '../src/Resume.js'
+export type {
+  Continuation,
+  Migrations,
+  ResumePoint,
+  ResumeRollback,
+  ResumeState,
+  RollbackPoint,
+} from '../src/Resume.js'
 export { resumePoint } from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
 export { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
@@ -139,48 +172,10 @@ export type {
   SagaResult,
 } from '../src/Saga.js'
 export { rollbackOutcome, saga, validateSaga } from '../src/Saga.js'
-export type {
-  BackoffOptions,
-  BackoffPolicy,
-  CronSchedule,
-  EverySchedule,
-  FlowBackoff,
-  FlowCompleted,
-  FlowIdle,
-  FlowInfo,
-  FlowRunning,
-  FlowStatus,
-  FlowTripped,
-  FlowUpdate,
-  IntervalMode,
-  ManualSchedule,
-  Schedule,
-} from '../src/Schedule.js'
-export {
-  backoffDelayMs,
-  backoffPolicy,
-  cron,
-  every,
-  flowInfoReducer,
-  initialFlowInfo,
-  isTripped,
-  manual,
-  nextCronMs,
-  nextFixedRateMs,
-  validateBackoffPolicy,
-  validateSchedule,
-} from '../src/Schedule.js'
-export type {
-  Branch,
-  BranchFn,
-  BranchOutput,
-  JoinDecision,
-  JoinProgress,
-  SplitBranch,
-  SplitHandler,
-  SplitOptions,
-} from '../src/Split.js'
-export { branch, decideJoin, joinFailure, JoinStrategy, requiredSuccesses, split, validateSplit } from '../src/Split.js'
+export type { CronSchedule, EverySchedule, IntervalMode, ManualSchedule, Schedule } from '../src/Schedule.js'
+export { cron, every, manual, nextCronMs, nextFixedRateMs, validateSchedule } from '../src/Schedule.js'
+export type { Branch, BranchFn, BranchOutput, SplitBranch, SplitHandler, SplitOptions } from '../src/Split.js'
+export { branch, split, validateSplit } from '../src/Split.js'
 export type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 export type { StateHandler, TaskHandler, TaskOptions } from '../src/StateHandler.js'
 export type { StateBuilders, UntargetedOptions } from '../src/StateHandler.js'

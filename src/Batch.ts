@@ -17,9 +17,10 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type { Observable } from 'rxjs'
 
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
+import { PositiveInteger } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
-import { describeValue } from './internal/describeValue.js'
+import { checkConfig, showNumber } from './internal/checkConfig.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
 
@@ -238,11 +239,8 @@ export const validateBatch = (h: BatchHandler<string, ResourceRecord>, where: st
   if (typeof h.load !== 'function') return configurationError(`${where}: load must be a function`)
   if (typeof h.processItem !== 'function') return configurationError(`${where}: processItem must be a function`)
   if (typeof h.finish !== 'function') return configurationError(`${where}: finish must be a function`)
-  const c: unknown = h.concurrency
-  if (typeof c !== 'number' || !Number.isSafeInteger(c) || c <= 0)
-    return configurationError(
-      `${where}: concurrency must be a positive integer, got ${typeof c === 'number' ? String(c) : describeValue(c)}`,
-    )
+  const concurrency = checkConfig(PositiveInteger, h.concurrency, `${where}: concurrency`, showNumber)
+  if (concurrency !== undefined) return concurrency
   const mode: unknown = h.itemRetry
   if (typeof mode !== 'object' || mode === null)
     return configurationError(`${where}: itemRetry must be a RetryMode (use RetryMode.none/fixed/exponential)`)

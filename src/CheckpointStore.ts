@@ -335,8 +335,13 @@ const describeWhere = (u: unknown): string => {
  * @category constructors
  * @since 0.1.0
  */
-export const memoryCheckpoints = (): CheckpointStore => {
-  const runs = new Map<string, Map<number, string>>()
+export const memoryCheckpoints = (): CheckpointStore => memoryCheckpointsOver(new Map())
+
+/**
+ * @internal The in-memory adapter over `runs` (workflow id -> seq -> the row as JSON text), so a test
+ * can reach the raw storage, as it can a SQLite file or a PostgreSQL table.
+ */
+export const memoryCheckpointsOver = (runs: Map<string, Map<number, string>>): CheckpointStore => {
   let closed = false
   const adapter = 'memoryCheckpoints'
 

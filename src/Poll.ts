@@ -12,9 +12,10 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type { Observable } from 'rxjs'
 
 import type { Configuration } from '../codecs/CanoError.js'
+import { NonNegativeInteger, optional, PositiveInteger, TimerDelay } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { checkConfig } from './internal/checkConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 
 // -------------------------------------------------------------------------------------
@@ -178,21 +179,17 @@ export const poll = <S extends string, R extends ResourceRecord = NoResources>(
  */
 export const validatePoll = (h: PollHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
   if (typeof h.poll !== 'function') return configurationError(`${where}: poll must be a function`)
-  if (h.maxPolls !== undefined && (!Number.isSafeInteger(h.maxPolls) || h.maxPolls <= 0))
-    return configurationError(`${where}: maxPolls must be a positive integer, got ${String(h.maxPolls)}`)
+  const maxPolls = checkConfig(optional(PositiveInteger), h.maxPolls, `${where}: maxPolls`, String)
+  if (maxPolls !== undefined) return maxPolls
   const p = h.onError as { readonly _tag?: unknown } | undefined
   if (p === undefined || (p._tag !== 'FailFast' && p._tag !== 'RetryOnError'))
     return configurationError(`${where}: onError must be failFast() or retryOnError({ maxErrors })`)
   if (h.onError._tag === 'RetryOnError') {
     const r = h.onError
-    if (!Number.isSafeInteger(r.maxErrors) || r.maxErrors < 0)
-      return configurationError(
-        `${where}: onError.maxErrors must be a non-negative integer, got ${String(r.maxErrors)}`,
-      )
-    if (!Number.isFinite(r.delayMs) || r.delayMs < 0 || r.delayMs > MAX_TIMER_MS)
-      return configurationError(
-        `${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(r.delayMs)}`,
-      )
+    return (
+      checkConfig(NonNegativeInteger, r.maxErrors, `${where}: onError.maxErrors`, String) ??
+      checkConfig(TimerDelay, r.delayMs, `${where}: onError.delayMs`, String)
+    )
   }
   return undefined
 }

@@ -1,6 +1,6 @@
 /**
  * `resumePoint`: where a crashed run continues, computed purely from its checkpoint log (cano's
- * `resume_from`, reference 2.13, with cano-rx's differences). The run resumes at the state of the
+ * `resume_from`, with cano-rx's differences). The run resumes at the state of the
  * row with the highest `seq` (its task runs again: tasks must be idempotent); `seq` continues at
  * last + 1; a `stepped` state continues from the last cursor persisted since its last entry (never
  * a stale cursor from an earlier visit), a `timer` state waits only for what is left of its
@@ -9,7 +9,7 @@
  *
  * Sagas: the compensation stack is rebuilt from the `CompensationCompletion` rows, oldest first. The
  * resume point's own completion row is left out (that state's forward step runs again and pushes a
- * fresh entry: reference 2.13 step 6), and so is any completion a later resume already replaced
+ * fresh entry), and so is any completion a later resume already replaced
  * (the resumed state's entry row names it in its payload, `{ supersedes: seq }`). When the log holds
  * a `RollbackStarted` row the run crashed while rolling back: it resumes the rollback, not a state,
  * with the original error decoded from that row and only the entries that have no `CompensationDone`
@@ -21,7 +21,15 @@ import * as E from 'fp-ts/lib/Either.js'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
 
 import { type CanoError, CanoErrorCodec } from '../codecs/CanoError.js'
-import type { CheckpointRow } from '../codecs/CheckpointRow.js'
+import type {
+  CheckpointKind,
+  CheckpointPayloads,
+  CheckpointRow,
+  CursorPayload,
+  EncodedCanoError,
+  JsonValue,
+  StateEntryPayload,
+} from '../codecs/CheckpointRow.js'
 import { checkpointStoreError, decodeFailedError, workflowError, workflowVersionMismatchError } from './CanoError.js'
 import type { CompensationEntry } from './Saga.js'
 import type { StreamPosition } from './Stream.js'
@@ -31,18 +39,39 @@ import type { StreamPosition } from './Stream.js'
 // -------------------------------------------------------------------------------------
 
 /**
- * Where and how a run resumes.
+ * What a resumed state continues from: nothing (it starts afresh), the last persisted cursor of a
+ * `stepped` state, the persisted wake-up instant of a `timer` state, the position of a `stream` state,
+ * or, for a `saga` state whose completion was the log's last row, the `seq` of that completion (the
+ * state runs forward again and its fresh completion replaces that row).
  *
  * @example
- * import type { ResumePoint } from 'cano-rx'
- * const p: ResumePoint<'Scan'> = {
- *   state: 'Scan', fromSeq: 7, nextSeq: 8, version: 1, cursor: { encoded: { page: 4 }, step: 4 }, wakeAt: undefined,
- *   stack: [{ state: 'Charge', taskId: 'Charge', encoded: { chargeId: 'ch_1' }, seq: 2 }], rollback: undefined, supersedes: undefined,
+ * import type { Continuation } from 'cano-rx'
+ * const c: Continuation = { _tag: 'Cursor', cursor: { page: 4 }, step: 4 }
+ * @category model
+ * @since 0.2.0
+ */
+export type Continuation =
+  | { readonly _tag: 'Fresh' }
+  | { readonly _tag: 'Cursor'; readonly cursor: JsonValue; readonly step: number }
+  | { readonly _tag: 'Timer'; readonly wakeAt: number }
+  | { readonly _tag: 'Stream'; readonly position: StreamPosition }
+  | { readonly _tag: 'Supersedes'; readonly seq: number }
+
+/**
+ * Resume a state: it runs again, continuing from {@link Continuation}.
+ *
+ * @example
+ * import type { ResumeState } from 'cano-rx'
+ * const p: ResumeState<'Scan'> = {
+ *   _tag: 'State', state: 'Scan', fromSeq: 7, nextSeq: 8, version: 1,
+ *   continues: { _tag: 'Cursor', cursor: { page: 4 }, step: 4 },
+ *   stack: [{ state: 'Charge', taskId: 'Charge', encoded: { chargeId: 'ch_1' }, seq: 2 }],
  * }
  * @category model
- * @since 0.1.0
+ * @since 0.2.0
  */
-export interface ResumePoint<S extends string> {
+export interface ResumeState<S extends string> {
+  readonly _tag: 'State'
   /** The state that runs again. */
   readonly state: S
   /** `seq` of the last row. */
@@ -51,25 +80,54 @@ export interface ResumePoint<S extends string> {
   readonly nextSeq: number
   /** The version the run was recorded under. */
   readonly version: number
-  /** The encoded cursor a `stepped` resume state continues from, and its step number. */
-  readonly cursor: { readonly encoded: unknown; readonly step: number } | undefined
-  /** The persisted wake-up instant of a `timer` resume state. */
-  readonly wakeAt: number | undefined
-  /** Where a `stream` resume state continues: windows handled and items consumed so far. */
-  readonly stream?: StreamPosition | undefined
-  /**
-   * The compensation stack, oldest first: the saga steps to undo if the run fails (or, when
-   * `rollback` is set, those still to undo).
-   */
+  /** Where the state continues from. */
+  readonly continues: Continuation
+  /** The compensation stack, oldest first: the saga steps to undo if the run fails. */
   readonly stack: ReadonlyArray<CompensationEntry>
-  /** Set when the run crashed during a rollback: it resumes the rollback instead of a state. */
-  readonly rollback: RollbackPoint | undefined
-  /**
-   * `seq` of the resume state's own `CompensationCompletion` row: the state runs forward again and
-   * its entry row records that it replaces that completion (`{ supersedes: seq }`).
-   */
-  readonly supersedes: number | undefined
 }
+
+/**
+ * Resume a rollback in progress: the run crashed while rolling back, so it runs no state and undoes
+ * what is left of its stack.
+ *
+ * @example
+ * import { taskExecutionError, type ResumeRollback } from 'cano-rx'
+ * const p: ResumeRollback<'Ship'> = {
+ *   _tag: 'Rollback', state: 'Ship', fromSeq: 10, nextSeq: 11, version: 1,
+ *   rollback: { error: taskExecutionError('ship failed'), seq: 9 }, stack: [],
+ * }
+ * @category model
+ * @since 0.2.0
+ */
+export interface ResumeRollback<S extends string> {
+  readonly _tag: 'Rollback'
+  /** The state that failed, as recorded (it need not exist in this version of the definition). */
+  readonly state: S
+  /** `seq` of the last row. */
+  readonly fromSeq: number
+  /** The next row's `seq`. */
+  readonly nextSeq: number
+  /** The version the run was recorded under. */
+  readonly version: number
+  /** The rollback's marker: the error that started it and the marker row's `seq`. */
+  readonly rollback: RollbackPoint
+  /** The compensations still to undo, oldest first. */
+  readonly stack: ReadonlyArray<CompensationEntry>
+}
+
+/**
+ * Where and how a run resumes: a state ({@link ResumeState}) or a rollback in progress
+ * ({@link ResumeRollback}).
+ *
+ * @example
+ * import type { ResumePoint } from 'cano-rx'
+ * const p: ResumePoint<'Scan'> = {
+ *   _tag: 'State', state: 'Scan', fromSeq: 7, nextSeq: 8, version: 1, continues: { _tag: 'Fresh' }, stack: [],
+ * }
+ * @category model
+ * @since 0.1.0
+ */
+export type ResumePoint<S extends string> = ResumeState<S> | ResumeRollback<S>
 
 /**
  * A rollback in progress, found in a run's log: the error that started it (decoded from its
@@ -98,43 +156,110 @@ export interface RollbackPoint {
 export type Migrations<S extends string> = { readonly [fromVersion: number]: (storedState: string) => S }
 
 // -------------------------------------------------------------------------------------
-// payloads
+// rows the driver writes
 // -------------------------------------------------------------------------------------
 
-/** @internal Payload of a `StepCursor` row, and of a `StateEntry` row that resumed a stepped state. */
-export interface CursorPayload {
-  readonly cursor: unknown
-  readonly step: number
-}
-/** @internal Payload of a `TimerArmed` row, and of a `StateEntry` row that resumed a timer. */
-export interface TimerPayload {
-  readonly wakeAt: number
-}
+/**
+ * @internal What the driver hands the store, before the run fills in the envelope (id, seq, state,
+ * task id, version, time): a row kind and its typed payload.
+ */
+export type RowDraft = { readonly [K in CheckpointKind]: RowDraftOf<K> }[CheckpointKind]
 
-const asCursor = (p: unknown): CursorPayload | undefined =>
-  typeof p === 'object' && p !== null && 'cursor' in p && typeof (p as { step?: unknown }).step === 'number'
-    ? (p as CursorPayload)
-    : undefined
-
-const asStream = (p: unknown): StreamPosition | undefined => {
-  if (typeof p !== 'object' || p === null) return undefined
-  const { windows, items } = p as { windows?: unknown; items?: unknown }
-  return typeof windows === 'number' && typeof items === 'number' ? { windows, items } : undefined
+/** @internal A {@link RowDraft} of one kind. */
+export interface RowDraftOf<K extends CheckpointKind> {
+  readonly kind: K
+  readonly payload: CheckpointPayloads[K]
 }
 
-const asTimer = (p: unknown): TimerPayload | undefined =>
-  typeof p === 'object' && p !== null && typeof (p as { wakeAt?: unknown }).wakeAt === 'number'
-    ? (p as TimerPayload)
-    : undefined
+const FRESH_ENTRY: RowDraftOf<'StateEntry'> = { kind: 'StateEntry', payload: null }
 
-const numberAt = (p: unknown, key: string): number | undefined => {
-  if (typeof p !== 'object' || p === null) return undefined
-  const v = (p as Record<string, unknown>)[key]
-  return typeof v === 'number' ? v : undefined
+/** @internal The payload a resumed state's entry row records: what it continues from. */
+export const entryPayload = (from: Continuation): StateEntryPayload => {
+  switch (from._tag) {
+    case 'Fresh':
+      return null
+    case 'Cursor':
+      return { cursor: from.cursor, step: from.step }
+    case 'Timer':
+      return { wakeAt: from.wakeAt }
+    case 'Stream':
+      return { windows: from.position.windows, items: from.position.items }
+    case 'Supersedes':
+      return { supersedes: from.seq }
+  }
 }
 
-/** @internal The error a `RollbackStarted` row recorded; a payload that does not decode is a `DecodeFailed`. */
-const rollbackError = (workflowId: string, row: CheckpointRow): CanoError => {
+/** @internal A `StateEntry` row: `null` for a fresh visit, what the resume state continues from otherwise. */
+export const stateEntry = (from: Continuation | undefined): RowDraftOf<'StateEntry'> =>
+  from === undefined || from._tag === 'Fresh' ? FRESH_ENTRY : { kind: 'StateEntry', payload: entryPayload(from) }
+
+/** @internal A `StepCursor` row: a `stepped` state's encoded cursor after step `step`. */
+export const stepCursor = (cursor: JsonValue, step: number): RowDraftOf<'StepCursor'> => ({
+  kind: 'StepCursor',
+  payload: { cursor, step },
+})
+
+/** @internal A `TimerArmed` row: a `timer` state's wake-up instant. */
+export const timerArmed = (wakeAt: number): RowDraftOf<'TimerArmed'> => ({ kind: 'TimerArmed', payload: { wakeAt } })
+
+/** @internal A `StreamWindow` row: a `stream` state's position after a window. */
+export const streamWindow = (at: StreamPosition): RowDraftOf<'StreamWindow'> => ({
+  kind: 'StreamWindow',
+  payload: { windows: at.windows, items: at.items },
+})
+
+/** @internal A `CompensationCompletion` row: a saga step's encoded output. */
+export const compensationCompletion = (encoded: JsonValue): RowDraftOf<'CompensationCompletion'> => ({
+  kind: 'CompensationCompletion',
+  payload: encoded,
+})
+
+/** @internal A `RollbackStarted` row: the error that starts the rollback, encoded. */
+export const rollbackStarted = (error: CanoError): RowDraftOf<'RollbackStarted'> => ({
+  kind: 'RollbackStarted',
+  payload: encodeError(error),
+})
+
+/** @internal A `CompensationDone` row: the compensation of the completion at `undid` ran. */
+export const compensationDone = (undid: number): RowDraftOf<'CompensationDone'> => ({
+  kind: 'CompensationDone',
+  payload: { undid },
+})
+
+/** @internal The whole row of `draft`. */
+export const checkpointRow = (
+  draft: RowDraft,
+  workflowId: string,
+  seq: number,
+  state: string,
+  taskId: string,
+  version: number,
+  at: number,
+): CheckpointRow =>
+  // the envelope is kind-independent: pairing `draft.kind` with `draft.payload` keeps the union's tag
+  ({ workflowId, seq, kind: draft.kind, state, taskId, payload: draft.payload, version, at }) as CheckpointRow
+
+/**
+ * @internal The error as `CanoErrorCodec` encodes it, round-tripped through JSON; when that is not a
+ * JSON value that decodes back (a `cause` that does not serialise, a non-finite number), its tag-free
+ * essence: a `Generic` error with the same message.
+ */
+const encodeError = (error: CanoError): EncodedCanoError => {
+  try {
+    const json: unknown = JSON.parse(JSON.stringify(CanoErrorCodec.encode(error)))
+    if (E.isRight(CanoErrorCodec.decode(json))) return json as EncodedCanoError
+  } catch {
+    // falls through to the plain form
+  }
+  return { _tag: 'Generic', message: error.message }
+}
+
+// -------------------------------------------------------------------------------------
+// reading rows
+// -------------------------------------------------------------------------------------
+
+/** The error a `RollbackStarted` row recorded (the row codec checked that it decodes). */
+const rollbackError = (workflowId: string, row: CheckpointRow & { readonly kind: 'RollbackStarted' }): CanoError => {
   const decoded = CanoErrorCodec.decode(row.payload)
   return E.isRight(decoded)
     ? decoded.right
@@ -145,20 +270,32 @@ const rollbackError = (workflowId: string, row: CheckpointRow): CanoError => {
       )
 }
 
+const FRESH: Continuation = { _tag: 'Fresh' }
+
+/** What an entry row's payload says its state continues from (a `supersedes` note is the previous resume's). */
+const fromEntry = (p: StateEntryPayload): Continuation => {
+  if (p === null || 'supersedes' in p) return FRESH
+  if ('cursor' in p) return fromCursor(p)
+  if ('wakeAt' in p) return { _tag: 'Timer', wakeAt: p.wakeAt }
+  return { _tag: 'Stream', position: { windows: p.windows, items: p.items } }
+}
+
+const fromCursor = (p: CursorPayload): Continuation => ({ _tag: 'Cursor', cursor: p.cursor, step: p.step })
+
 // -------------------------------------------------------------------------------------
 // destructors
 // -------------------------------------------------------------------------------------
 
 /**
- * Computes the {@link ResumePoint} of a run from its rows (ascending by `seq`). Errors: no rows
- * (`CheckpointStore`), another version without a migration (`WorkflowVersionMismatch`), a state
- * that is neither registered nor an exit (`Workflow`).
+ * Computes the {@link ResumePoint} of a run from its rows (ascending by `seq`, decoded by the store).
+ * Errors: no rows (`CheckpointStore`), another version without a migration (`WorkflowVersionMismatch`),
+ * a state that is neither registered nor an exit (`Workflow`).
  *
  * @example
  * import { resumePoint } from 'cano-rx'
  * const rows = [{ workflowId: 'w', seq: 0, kind: 'StateEntry' as const, state: 'A', taskId: 'A', payload: null, version: 0, at: 0 }]
  * resumePoint<'A' | 'Done'>('w', rows, { version: 0, isKnown: (s) => s === 'A' || s === 'Done' })
- * // Right({ state: 'A', fromSeq: 0, nextSeq: 1, version: 0, cursor: undefined, wakeAt: undefined, stack: [], rollback: undefined, supersedes: undefined })
+ * // Right({ _tag: 'State', state: 'A', fromSeq: 0, nextSeq: 1, version: 0, continues: { _tag: 'Fresh' }, stack: [] })
  * @category destructors
  * @since 0.1.0
  */
@@ -181,19 +318,26 @@ export const resumePoint = <S extends string>(
     label = migrate(last.state)
   }
   // saga bookkeeping: completions replaced by a resumed re-run, compensations already done, a rollback marker
-  let marker: CheckpointRow | undefined
+  let marker: (CheckpointRow & { readonly kind: 'RollbackStarted' }) | undefined
   let superseded: Set<number> | undefined
   let undone: Set<number> | undefined
   let sagas = false
   for (const r of rows) {
-    if (r.kind === 'CompensationCompletion') sagas = true
-    else if (r.kind === 'RollbackStarted') marker ??= r
-    else if (r.kind === 'CompensationDone') {
-      const undid = numberAt(r.payload, 'undid')
-      if (undid !== undefined) (undone ??= new Set()).add(undid)
-    } else if (r.kind === 'StateEntry') {
-      const replaced = numberAt(r.payload, 'supersedes')
-      if (replaced !== undefined) (superseded ??= new Set()).add(replaced)
+    switch (r.kind) {
+      case 'CompensationCompletion':
+        sagas = true
+        break
+      case 'RollbackStarted':
+        marker ??= r
+        break
+      case 'CompensationDone':
+        ;(undone ??= new Set()).add(r.payload.undid)
+        break
+      case 'StateEntry':
+        if (r.payload !== null && 'supersedes' in r.payload) (superseded ??= new Set()).add(r.payload.supersedes)
+        break
+      default:
+        break
     }
   }
   const supersedes = marker === undefined && last.kind === 'CompensationCompletion' ? last.seq : undefined
@@ -204,19 +348,15 @@ export const resumePoint = <S extends string>(
       if (superseded?.has(r.seq) === true || undone?.has(r.seq) === true) continue
       stack.push({ state: r.state, taskId: r.taskId, encoded: r.payload, seq: r.seq })
     }
+  const common = { fromSeq: last.seq, nextSeq: last.seq + 1, version: last.version, stack }
   if (marker !== undefined) {
     // a rollback in progress resumes as a rollback: the failed state does not run again (it need not exist
     // any more); `state` is the one that failed, as recorded
     return E.right({
+      _tag: 'Rollback',
       state: marker.state as S,
-      fromSeq: last.seq,
-      nextSeq: last.seq + 1,
-      version: last.version,
-      cursor: undefined,
-      wakeAt: undefined,
-      stack,
+      ...common,
       rollback: { error: rollbackError(workflowId, marker), seq: marker.seq },
-      supersedes: undefined,
     })
   }
   if (!options.isKnown(label))
@@ -226,40 +366,42 @@ export const resumePoint = <S extends string>(
         label,
       ),
     )
-  // only what was written since the resume state's last entry counts: never a stale cursor of an earlier visit
-  let entry = -1
-  for (let i = rows.length - 1; i >= 0; i--) {
+  return E.right({ _tag: 'State', state: label as S, ...common, continues: continuation(rows, last, supersedes) })
+}
+
+/**
+ * What the last row's state continues from. Only what was written since that state's last entry counts
+ * (never a stale cursor of an earlier visit); the latest such row wins.
+ */
+const continuation = (
+  rows: ReadonlyArray<CheckpointRow>,
+  last: CheckpointRow,
+  supersedes: number | undefined,
+): Continuation => {
+  if (supersedes !== undefined) return { _tag: 'Supersedes', seq: supersedes }
+  let from: Continuation = FRESH
+  let entered = false
+  for (let i = rows.length - 1; i >= 0 && !entered; i--) {
     const r = rows[i]
-    if (r !== undefined && r.kind === 'StateEntry' && r.state === last.state) {
-      entry = i
-      break
+    if (r === undefined || r.state !== last.state) continue
+    switch (r.kind) {
+      case 'StateEntry':
+        entered = true
+        if (from === FRESH) from = fromEntry(r.payload)
+        break
+      case 'StepCursor':
+        if (from === FRESH) from = fromCursor(r.payload)
+        break
+      case 'TimerArmed':
+        if (from === FRESH) from = { _tag: 'Timer', wakeAt: r.payload.wakeAt }
+        break
+      case 'StreamWindow':
+        if (from === FRESH) from = { _tag: 'Stream', position: { windows: r.payload.windows, items: r.payload.items } }
+        break
+      default:
+        break
     }
   }
-  let cursor: CursorPayload | undefined
-  let wakeAt: number | undefined
-  let stream: StreamPosition | undefined
-  if (entry >= 0) {
-    const entryRow = rows[entry]
-    cursor = asCursor(entryRow?.payload)
-    wakeAt = asTimer(entryRow?.payload)?.wakeAt
-    stream = asStream(entryRow?.payload)
-    for (const r of rows.slice(entry + 1)) {
-      if (r.state !== last.state) continue
-      if (r.kind === 'StepCursor') cursor = asCursor(r.payload) ?? cursor
-      if (r.kind === 'TimerArmed') wakeAt = asTimer(r.payload)?.wakeAt ?? wakeAt
-      if (r.kind === 'StreamWindow') stream = asStream(r.payload) ?? stream
-    }
-  }
-  return E.right({
-    state: label as S,
-    fromSeq: last.seq,
-    nextSeq: last.seq + 1,
-    version: last.version,
-    cursor: cursor === undefined ? undefined : { encoded: cursor.cursor, step: cursor.step },
-    wakeAt,
-    stream,
-    stack,
-    rollback: undefined,
-    supersedes,
-  })
+  // rows without an entry row of their state (a log cut short by hand) give nothing to continue from
+  return entered ? from : FRESH
 }

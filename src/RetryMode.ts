@@ -3,14 +3,19 @@
  * pure maths (no timers): `maxAttempts(mode)` and `retryDelayMs(mode, retryIndex, random)` are what
  * the `retryWithBackoff` operator schedules.
  *
- * Formulas follow cano 0.12 (reference 2.3) with one deliberate difference: jitter is applied
- * **before** the cap, so a delay never exceeds `maxDelayMs`.
+ * Formulas follow cano 0.12 with one deliberate difference: jitter is applied **before** the cap, so a
+ * delay never exceeds `maxDelayMs`. The exponential formula is shared with `backoffDelayMs`
+ * (`src/internal/exponentialDelayMs.ts`).
  *
  * @since 0.1.0
  */
+import type * as t from 'io-ts'
+
 import type { Configuration } from '../codecs/CanoError.js'
+import { Jitter, Multiplier, NonNegativeInteger, TimerDelay } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { checkConfig } from './internal/checkConfig.js'
+import { exponentialDelayMs } from './internal/exponentialDelayMs.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -168,12 +173,7 @@ export const retryDelayMs = (
       return retryIndex < mode.retries ? Math.trunc(mode.delayMs) : undefined
     case 'Exponential': {
       if (retryIndex >= mode.maxRetries) return undefined
-      const raw = mode.baseDelayMs * Math.pow(mode.multiplier, retryIndex)
-      const factor = mode.jitter === 0 ? 1 : 1 + mode.jitter * (2 * random() - 1)
-      // a 0 ms base or a 0 jitter factor waits 0 ms even once multiplier^i overflows (0 * Infinity is NaN)
-      const jittered = mode.baseDelayMs === 0 || factor === 0 ? 0 : raw * factor
-      const capped = Math.min(mode.maxDelayMs, Number.isNaN(jittered) ? mode.maxDelayMs : jittered)
-      return Math.max(0, Math.trunc(capped))
+      return exponentialDelayMs(mode.baseDelayMs, mode.multiplier, retryIndex, mode.maxDelayMs, mode.jitter, random)
     }
   }
 }
@@ -181,9 +181,6 @@ export const retryDelayMs = (
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
-
-const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
-const isDelay = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= MAX_TIMER_MS
 
 /**
  * Checks a {@link RetryMode}: counts are non-negative safe integers, delays finite, non-negative and
@@ -202,26 +199,21 @@ const isDelay = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= MAX
  * @since 0.1.0
  */
 export const validateRetryMode = (mode: RetryMode, where: string): Configuration | undefined => {
-  const bad = (field: string, rule: string, value: unknown): Configuration =>
-    configurationError(`${where}: retry.${field} must be ${rule}, got ${String(value)}`)
+  const field = <A>(codec: t.Type<A, unknown>, name: string, value: unknown): Configuration | undefined =>
+    checkConfig(codec, value, `${where}: retry.${name}`, String)
   switch (mode._tag) {
     case 'None':
       return undefined
     case 'Fixed':
-      if (!isCount(mode.retries)) return bad('retries', 'a non-negative integer', mode.retries)
-      if (!isDelay(mode.delayMs)) return bad('delayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.delayMs)
-      return undefined
+      return field(NonNegativeInteger, 'retries', mode.retries) ?? field(TimerDelay, 'delayMs', mode.delayMs)
     case 'Exponential':
-      if (!isCount(mode.maxRetries)) return bad('maxRetries', 'a non-negative integer', mode.maxRetries)
-      if (!isDelay(mode.baseDelayMs))
-        return bad('baseDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.baseDelayMs)
-      if (!isDelay(mode.maxDelayMs))
-        return bad('maxDelayMs', `a finite number in [0, ${MAX_TIMER_MS}]`, mode.maxDelayMs)
-      if (!Number.isFinite(mode.multiplier) || mode.multiplier < 1)
-        return bad('multiplier', 'a finite number >= 1', mode.multiplier)
-      if (!Number.isFinite(mode.jitter) || mode.jitter < 0 || mode.jitter > 1)
-        return bad('jitter', 'a number in [0, 1]', mode.jitter)
-      return undefined
+      return (
+        field(NonNegativeInteger, 'maxRetries', mode.maxRetries) ??
+        field(TimerDelay, 'baseDelayMs', mode.baseDelayMs) ??
+        field(TimerDelay, 'maxDelayMs', mode.maxDelayMs) ??
+        field(Multiplier, 'multiplier', mode.multiplier) ??
+        field(Jitter, 'jitter', mode.jitter)
+      )
     default:
       return configurationError(`${where}: retry is not a RetryMode (use RetryMode.none/fixed/exponential)`)
   }

@@ -26,9 +26,10 @@ import type * as t from 'io-ts'
 import type { Observable } from 'rxjs'
 
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
+import { optional, TimerDuration } from '../codecs/Config.js'
 import { compensationFailedError, configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { checkConfig, showNumberOrType } from './internal/checkConfig.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 
@@ -250,11 +251,13 @@ export const validateSaga = (h: SagaHandler<string, ResourceRecord>, where: stri
   const c = h.output as Partial<t.Type<unknown, unknown>> | undefined
   if (c === undefined || typeof c.decode !== 'function' || typeof c.encode !== 'function')
     return configurationError(`${where}: output must be an io-ts codec (e.g. t.string, t.type({ … }))`)
-  const ms: unknown = h.compensateTimeoutMs
-  if (ms !== undefined && (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMER_MS))
-    return configurationError(
-      `${where}: compensateTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${typeof ms === 'number' ? String(ms) : typeof ms}`,
-    )
+  const timeout = checkConfig(
+    optional(TimerDuration),
+    h.compensateTimeoutMs,
+    `${where}: compensateTimeoutMs`,
+    showNumberOrType,
+  )
+  if (timeout !== undefined) return timeout
   const retry: unknown = h.compensateRetry
   if (typeof retry !== 'object' || retry === null)
     return configurationError(`${where}: compensateRetry must be a RetryMode (use RetryMode.none/fixed/exponential)`)

@@ -22,10 +22,10 @@ import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
 import type { Observable } from 'rxjs'
 
 import type { Configuration } from '../codecs/CanoError.js'
+import { NonNegativeInteger, optional, PositiveInteger, TimerDelay, TimerDuration } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import { type BaseOptions, type HandlerBase, splitOptions } from './HandlerBase.js'
-import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { checkConfig, showNumber } from './internal/checkConfig.js'
 import { RetryMode } from './RetryMode.js'
 import type { NoResources, ResourceRecord, TaskContext, TaskOutput } from './TaskContext.js'
 
@@ -310,32 +310,20 @@ export const validateStream = (h: StreamHandler<string, ResourceRecord>, where: 
   const { count, timeMs } = w as { readonly count?: unknown; readonly timeMs?: unknown }
   if (count === undefined && timeMs === undefined)
     return configurationError(`${where}: window needs a count, a timeMs or both`)
-  if (count !== undefined && (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1))
-    return configurationError(
-      `${where}: window.count must be a positive integer, got ${typeof count === 'number' ? String(count) : describeValue(count)}`,
-    )
-  if (
-    timeMs !== undefined &&
-    (typeof timeMs !== 'number' || !Number.isFinite(timeMs) || timeMs <= 0 || timeMs > MAX_TIMER_MS)
-  )
-    return configurationError(
-      `${where}: window.timeMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${typeof timeMs === 'number' ? String(timeMs) : describeValue(timeMs)}`,
-    )
+  const windowError =
+    checkConfig(optional(PositiveInteger), count, `${where}: window.count`, showNumber) ??
+    checkConfig(optional(TimerDuration), timeMs, `${where}: window.timeMs`, showNumber)
+  if (windowError !== undefined) return windowError
   const tag = (h.onError as { readonly _tag?: unknown } | undefined)?._tag
   if (tag !== 'FailFast' && tag !== 'Skip' && tag !== 'RetryOnError')
     return configurationError(
       `${where}: onError must be StreamErrorPolicy.failFast(), .skip() or .retryOnError({ maxErrors })`,
     )
   const p = h.onError
-  if (p._tag === 'RetryOnError') {
-    if (!Number.isSafeInteger(p.maxErrors) || p.maxErrors < 0)
-      return configurationError(
-        `${where}: onError.maxErrors must be a non-negative integer, got ${String(p.maxErrors)}`,
-      )
-    if (!Number.isFinite(p.delayMs) || p.delayMs < 0 || p.delayMs > MAX_TIMER_MS)
-      return configurationError(
-        `${where}: onError.delayMs must be a finite number in [0, ${MAX_TIMER_MS}], got ${String(p.delayMs)}`,
-      )
-  }
+  if (p._tag === 'RetryOnError')
+    return (
+      checkConfig(NonNegativeInteger, p.maxErrors, `${where}: onError.maxErrors`, String) ??
+      checkConfig(TimerDelay, p.delayMs, `${where}: onError.delayMs`, String)
+    )
   return undefined
 }

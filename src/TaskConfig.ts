@@ -5,9 +5,10 @@
  * @since 0.1.0
  */
 import type { Configuration } from '../codecs/CanoError.js'
+import { optional, TimerDuration } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import type { CircuitBreakerLike } from './CircuitBreaker.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { checkConfig, showNumberOrType } from './internal/checkConfig.js'
 import type { RateLimiterLike } from './RateLimiter.js'
 import { RetryMode, validateRetryMode } from './RetryMode.js'
 
@@ -115,11 +116,13 @@ export const validateTaskConfig = (config: unknown, where: string): Configuratio
     const e = validateRetryMode(c['retry'] as RetryMode, where)
     if (e !== undefined) return e
   }
-  const t = c['attemptTimeoutMs']
-  if (t !== undefined && (typeof t !== 'number' || !Number.isFinite(t) || t <= 0 || t > MAX_TIMER_MS))
-    return configurationError(
-      `${where}: attemptTimeoutMs must be a finite number in (0, ${MAX_TIMER_MS}], got ${typeof t === 'number' ? String(t) : typeof t}`,
-    )
+  const timeout = checkConfig(
+    optional(TimerDuration),
+    c['attemptTimeoutMs'],
+    `${where}: attemptTimeoutMs`,
+    showNumberOrType,
+  )
+  if (timeout !== undefined) return timeout
   const cb = c['circuitBreaker']
   if (cb !== undefined) {
     const why = breakerProblem(cb)

@@ -7,9 +7,10 @@
  * @since 0.1.0
  */
 import type { Configuration } from '../codecs/CanoError.js'
+import { MAX_TIMER_MS, TimerDelay } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import type { HandlerBase } from './HandlerBase.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { checkConfig } from './internal/checkConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 
 // -------------------------------------------------------------------------------------
@@ -88,6 +89,9 @@ export const timer = <S extends string, R extends ResourceRecord = NoResources>(
 // destructors
 // -------------------------------------------------------------------------------------
 
+/** The rule of a numeric `wait`, as its error message states it. */
+const WAIT_RULE = `a duration in [0, ${MAX_TIMER_MS}] ms`
+
 /**
  * The wake-up instant (epoch ms) for a wait computed at `now`, or a `Configuration` error for a
  * negative, NaN or too long duration and an invalid date. An instant in the past wakes at once.
@@ -104,11 +108,8 @@ export const wakeAt = (
   where: string,
 ): { readonly _tag: 'Right'; readonly right: number } | { readonly _tag: 'Left'; readonly left: Configuration } => {
   if (typeof wait === 'number') {
-    if (!Number.isFinite(wait) || wait < 0 || wait > MAX_TIMER_MS)
-      return {
-        _tag: 'Left',
-        left: configurationError(`${where}: wait must be a duration in [0, ${MAX_TIMER_MS}] ms, got ${String(wait)}`),
-      }
+    const invalid = checkConfig(TimerDelay, wait, `${where}: wait`, String, WAIT_RULE)
+    if (invalid !== undefined) return { _tag: 'Left', left: invalid }
     return { _tag: 'Right', right: now + wait }
   }
   if (wait instanceof Date) {

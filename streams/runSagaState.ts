@@ -92,8 +92,11 @@ export interface DrainEnv<S extends string, R extends ResourceRecord> {
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
   /** The compiled state an entry was recorded under (its compensator), if it still exists. */
   readonly lookup: (state: string) => CompiledState<S, R> | undefined
-  /** Writes the `CompensationDone` row of a compensated entry, recorded at sequence `undid`; `undefined` without a store. */
-  readonly markDone: ((entry: CompensationEntry, undid: number) => Observable<never>) | undefined
+  /**
+   * Writes the `CompensationDone` row of a compensated entry that has a `CompensationCompletion` row (at
+   * `seq`); `undefined` without a store.
+   */
+  readonly markDone: ((entry: CompensationEntry, seq: number) => Observable<never>) | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -180,7 +183,6 @@ const compensateEntry = <S extends string, R extends ResourceRecord>(
         return of(result)
       }
       if (emit !== undefined) emit({ _tag: 'Compensated', workflowId, at: now(), state, taskId, seq, attempts })
-      // an entry this run kept in memory only (no row) has no row to mark done
       const done$ = seq === undefined ? undefined : env.markDone?.(entry, seq)
       return done$ === undefined
         ? of(undefined)

@@ -46,15 +46,9 @@ import {
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, taskExecutionError, toCanoError } from '../src/CanoError.js'
+import { decideJoin, type JoinDecision, joinFailure } from '../src/JoinStrategy.js'
 import type { Resources } from '../src/Resources.js'
-import {
-  type BranchFn,
-  decideJoin,
-  type JoinDecision,
-  joinFailure,
-  type SplitBranch,
-  type SplitHandler,
-} from '../src/Split.js'
+import type { BranchFn, SplitBranch, SplitHandler } from '../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 import { type ResolvedTaskConfig, resolveTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'

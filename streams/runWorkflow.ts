@@ -41,7 +41,7 @@ import {
   type Unsubscribable,
 } from 'rxjs'
 
-import { type CanoError, CanoErrorCodec } from '../codecs/CanoError.js'
+import type { CanoError } from '../codecs/CanoError.js'
 import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import {
   cancelledError,
@@ -52,7 +52,19 @@ import {
 } from '../src/CanoError.js'
 import type { CheckpointStore } from '../src/CheckpointStore.js'
 import type { Resources } from '../src/Resources.js'
-import type { ResumePoint } from '../src/Resume.js'
+import {
+  checkpointRow,
+  compensationCompletion,
+  compensationDone,
+  type ResumePoint,
+  type ResumeState,
+  rollbackStarted,
+  type RowDraft,
+  stateEntry,
+  stepCursor,
+  streamWindow,
+  timerArmed,
+} from '../src/Resume.js'
 import {
   abortReason,
   type CommandBuffer,
@@ -319,7 +331,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     this.resumed =
       resume === undefined
         ? undefined
-        : { state: resume.state, undo: resume.stack.length > 0, rollback: resume.rollback?.error }
+        : {
+            state: resume.state,
+            undo: resume.stack.length > 0,
+            rollback: resume._tag === 'Rollback' ? resume.rollback.error : undefined,
+          }
     this.compensations = resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
     this.startedAt = wf.totalTimeoutMs === undefined ? undefined : this.now()
     this.machine = createRun<S>(this)
@@ -587,17 +603,22 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
   /** Writes the `StateEntry` row of `state` (with where a resumed state continues from). */
   private appendEntry(state: S): void {
     const compiled = this.wf.states.get(state)
-    const point = this.resuming !== undefined && this.resuming.state === state ? this.resuming : undefined
-    const payload: JsonValue = point === undefined ? null : resumePayload(point)
+    const point = this.resumingAt(state)
     // cano's task id: the task name, '' for split, exit and unregistered states
     const taskId = compiled === undefined || compiled.handler._tag === 'Split' ? '' : compiled.taskId
-    void this.write('StateEntry', state, taskId, payload).then((written) => {
+    void this.write(stateEntry(point?.continues), state, taskId).then((written) => {
       if (typeof written !== 'number') return this.feed({ _tag: 'EntryFailed', error: written })
       // only a run still entering that state reports its row
       if (this.machine._tag === 'Entering' && this.machine.current === state)
         this.appended(written, 'StateEntry', state)
       this.feed(ENTRY_WRITTEN)
     })
+  }
+
+  /** Where `state` continues from, when it is the state this run resumes and has not been visited yet. */
+  private resumingAt(state: S): ResumeState<S> | undefined {
+    const point = this.resuming
+    return point !== undefined && point._tag === 'State' && point.state === state ? point : undefined
   }
 
   /** Starts the visit of `state` (a registered state: the machine checked). */
@@ -627,7 +648,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
   private dispatch(compiled: CompiledState<S, R>): Observable<S> {
     const handler = compiled.handler
     const env = new RunEnv<S, R>(this, compiled)
-    const point = this.resuming !== undefined && this.resuming.state === compiled.name ? this.resuming : undefined
+    const point = this.resumingAt(compiled.name)
+    // the resume point serves the first visit only
     this.resuming = undefined
     const store = this.store
     switch (handler._tag) {
@@ -637,12 +659,14 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
         return runPollState(handler, env)
       case 'Stepped':
         return runSteppedState(handler, env, {
-          resumeCursor: point?.cursor,
+          resumeCursor:
+            point?.continues._tag === 'Cursor'
+              ? { encoded: point.continues.cursor, step: point.continues.step }
+              : undefined,
           persist:
             store === undefined
               ? undefined
-              : (encoded, step) =>
-                  this.append('StepCursor', env.state, env.taskId, { cursor: encoded as JsonValue, step }),
+              : (encoded, step) => this.append(stepCursor(encoded as JsonValue, step), env.state, env.taskId),
         })
       case 'Split':
         return runSplitState(handler, env)
@@ -650,17 +674,13 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
         return runBatchState(handler, env)
       case 'Stream':
         return runStreamState(handler, env, {
-          resumeFrom: point?.stream,
-          persist:
-            store === undefined
-              ? undefined
-              : (at) => this.append('StreamWindow', env.state, env.taskId, { windows: at.windows, items: at.items }),
+          resumeFrom: point?.continues._tag === 'Stream' ? point.continues.position : undefined,
+          persist: store === undefined ? undefined : (at) => this.append(streamWindow(at), env.state, env.taskId),
         })
       case 'Timer':
         return runTimerState(handler, env, {
-          resumeWakeAt: point?.wakeAt,
-          persist:
-            store === undefined ? undefined : (at) => this.append('TimerArmed', env.state, env.taskId, { wakeAt: at }),
+          resumeWakeAt: point?.continues._tag === 'Timer' ? point.continues.wakeAt : undefined,
+          persist: store === undefined ? undefined : (at) => this.append(timerArmed(at), env.state, env.taskId),
         })
       case 'Saga':
         return runSagaState(handler, env, this.sagaHooks(env))
@@ -676,23 +696,13 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
 
   /** Hands one row to the store; resolves with its `seq` once it is durable. `onSeq` learns the `seq` first. */
   private write(
-    kind: CheckpointKind,
+    draft: RowDraft,
     state: S,
     taskId: string,
-    payload: JsonValue,
     onSeq?: (rowSeq: number) => void,
   ): Promise<number | CanoError> {
     const store = this.store as CheckpointStore
-    const row = {
-      workflowId: this.workflowId,
-      seq: this.seq++,
-      kind,
-      state,
-      taskId,
-      payload,
-      version: this.wf.version,
-      at: this.now(),
-    }
+    const row = checkpointRow(draft, this.workflowId, this.seq++, state, taskId, this.wf.version, this.now())
     onSeq?.(row.seq)
     const write = store.append(row)
     this.lastWrite = write
@@ -712,18 +722,12 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
   }
 
   /** Appends one row; completes once it is durable, after reporting `CheckpointAppended`. */
-  private append(
-    kind: CheckpointKind,
-    state: S,
-    taskId: string,
-    payload: JsonValue,
-    onSeq?: (rowSeq: number) => void,
-  ): Observable<never> {
+  private append(draft: RowDraft, state: S, taskId: string, onSeq?: (rowSeq: number) => void): Observable<never> {
     if (this.store === undefined) return EMPTY
-    return defer(() => from(this.write(kind, state, taskId, payload, onSeq))).pipe(
+    return defer(() => from(this.write(draft, state, taskId, onSeq))).pipe(
       mergeMap((written) => {
         if (typeof written !== 'number') return throwError(() => written)
-        this.appended(written, kind, state)
+        this.appended(written, draft.kind, state)
         return EMPTY
       }),
     )
@@ -747,7 +751,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
           return undefined
         }
         // on the stack before the write starts: a cancellation during the write still compensates it
-        return this.append('CompensationCompletion', env.state, env.taskId, encoded as JsonValue, (rowSeq) =>
+        return this.append(compensationCompletion(encoded as JsonValue), env.state, env.taskId, (rowSeq) =>
           this.push(stack, entry(rowSeq)),
         )
       },
@@ -779,7 +783,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
     const marker$ = !marker
       ? EMPTY
-      : this.append('RollbackStarted', at, wf.states.get(at)?.taskId ?? '', encodeError(failure.error)).pipe(
+      : // cano's task id: '' for a state with no task (split, exit, unregistered)
+        this.append(rollbackStarted(failure.error), at, wf.states.get(at)?.taskId ?? '').pipe(
           catchError((e: unknown) => {
             storeErrors.push(toCanoError(e))
             return EMPTY
@@ -796,7 +801,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
       markDone:
         store === undefined
           ? undefined
-          : (entry, undid) => this.append('CompensationDone', entry.state as S, entry.taskId, { undid }),
+          : (entry, seq) => this.append(compensationDone(seq), entry.state as S, entry.taskId),
     }
     this.rollbackSub = concat(settled$, marker$, drainCompensations(env, entries)).subscribe({
       next: (errors) => this.feed({ _tag: 'RolledBack', errors: [...storeErrors, ...errors] }),
@@ -889,27 +894,6 @@ const noop = (): void => undefined
 
 const isTerminal = <S extends string>(e: WorkflowEvent<S>): e is TerminalEvent<S> =>
   e._tag === 'RunCompleted' || e._tag === 'RunFailed' || e._tag === 'RunCancelled' || e._tag === 'RunTimedOut'
-
-/** The row payload of a resumed state's entry: where a stepped, timer or saga state continues from. */
-const resumePayload = <S extends string>(point: ResumePoint<S>): JsonValue =>
-  point.cursor !== undefined
-    ? { cursor: point.cursor.encoded as JsonValue, step: point.cursor.step }
-    : point.wakeAt !== undefined
-      ? { wakeAt: point.wakeAt }
-      : point.stream !== undefined
-        ? { windows: point.stream.windows, items: point.stream.items }
-        : point.supersedes !== undefined
-          ? { supersedes: point.supersedes }
-          : null
-
-/** The payload of a `RollbackStarted` row: the original error, as JSON. */
-const encodeError = (error: CanoError): JsonValue => {
-  try {
-    return JSON.parse(JSON.stringify(CanoErrorCodec.encode(error))) as JsonValue
-  } catch {
-    return { _tag: 'Generic', message: error.message }
-  }
-}
 
 const cancelReason = (signal: AbortSignal): CanoError => {
   const reason: unknown = signal.reason

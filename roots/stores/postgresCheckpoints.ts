@@ -23,8 +23,6 @@ import {
   byWorkflowId,
   checkpointConflictError,
   type CheckpointStore,
-  closedError,
-  describeThrown,
   driverError,
   fromStoredRow,
   fromStoredSummary,
@@ -34,6 +32,8 @@ import {
   type StoredSummary,
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
+import { connectionShell, loadPeer } from './internal/connectionShell.js'
+import { groupCommitQueue } from './internal/groupCommitQueue.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -172,11 +172,6 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
 
   let pool: PostgresPool | undefined = options.pool
   let ownPool: pg.Pool | undefined
-  let ready: Promise<PostgresPool> | undefined
-  let closed = false
-  let pending: Array<Pending> = []
-  let scheduled = false
-  let inFlight: Promise<void> | undefined
 
   // --- connection --------------------------------------------------------------------
 
@@ -212,7 +207,10 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
   const open = async (): Promise<PostgresPool> => {
     let p = pool
     if (p === undefined) {
-      const Pool = await loadPool()
+      const Pool = await loadPeer(ADAPTER, 'pg', 'npm install pg', async () => {
+        const mod = await import('pg')
+        return mod.default.Pool
+      })
       const created = new Pool(
         options.connectionString === undefined ? {} : { connectionString: options.connectionString },
       )
@@ -230,14 +228,8 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
     return p
   }
 
-  /** The pool with the schema in place; the first call creates them (and a failed attempt is retried). */
-  const connect = (): Promise<PostgresPool> => {
-    ready ??= open().catch((e: unknown) => {
-      ready = undefined
-      throw e
-    })
-    return ready
-  }
+  /** `shell.connect()` is the pool with the schema in place: the first call creates them, a failed attempt is retried. */
+  const shell = connectionShell(ADAPTER, open)
 
   // --- writes ------------------------------------------------------------------------
 
@@ -296,9 +288,9 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
   const write = async (batch: ReadonlyArray<Pending>): Promise<void> => {
     let p: PostgresPool
     try {
-      p = await connect()
+      p = await shell.connect()
     } catch (e: unknown) {
-      const failure = e instanceof CanoFailure ? e : new CanoFailure(driverError(ADAPTER, 'connect', e))
+      const failure = shell.failure(e, 'connect')
       for (const item of batch) item.reject(failure)
       return
     }
@@ -337,57 +329,31 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
     }
   }
 
-  /** Starts a write of everything queued, unless one is in flight (it flushes again when it ends). */
-  const flush = (): void => {
-    scheduled = false
-    if (inFlight !== undefined || pending.length === 0) return
-    const batch = pending
-    pending = []
-    inFlight = write(batch).finally(() => {
-      inFlight = undefined
-      flush()
-    })
-  }
-
-  /** Resolves once every append queued before the call has been written. */
-  const drain = async (): Promise<void> => {
-    while (inFlight !== undefined || pending.length > 0) {
-      flush()
-      await inFlight
-    }
-  }
+  /** The group commit: appends queued in one tick, or while a write is in flight, are written together. */
+  const queue = groupCommitQueue(write)
 
   // --- operations --------------------------------------------------------------------
 
-  const withPool = async <A>(what: string, op: (p: PostgresPool) => Promise<A>): Promise<A> => {
-    if (closed) return rejectWith(closedError(ADAPTER))
-    await drain()
-    const p = await connect()
-    try {
-      return await op(p)
-    } catch (e: unknown) {
-      if (e instanceof CanoFailure) throw e
-      throw new CanoFailure(driverError(ADAPTER, what, e))
-    }
+  /** Writes what is queued (so operations take effect in call order), then connects. */
+  const ready = async (): Promise<PostgresPool> => {
+    await queue.drain()
+    return shell.connect()
   }
+
+  const withPool = <A>(what: string, op: (p: PostgresPool) => Promise<A>): Promise<A> => shell.use(what, ready, op)
 
   return {
     append: (row) => {
-      if (closed) return rejectWith(closedError(ADAPTER))
+      if (shell.isClosed()) return shell.rejectClosed()
       const checked = validateCheckpointRow(row)
       if (checked._tag === 'Left') return rejectWith(checked.left)
       const snapshot: Snapshot = { row: { ...checked.right }, payload: encodePayload(checked.right) }
       if (!groupCommit)
-        return connect().then(async (p) => {
+        return shell.connect().then(async (p) => {
           const failed = await insertRow(p, snapshot)
           if (failed !== undefined) throw new CanoFailure(failed)
         })
-      return new Promise<void>((resolve, reject) => {
-        pending.push({ ...snapshot, resolve, reject })
-        if (scheduled || inFlight !== undefined) return
-        scheduled = true
-        setImmediate(flush)
-      })
+      return new Promise<void>((resolve, reject) => queue.push({ ...snapshot, resolve, reject }))
     },
 
     loadRun: (workflowId) =>
@@ -414,16 +380,15 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
         return rows.map((u) => fromStoredSummary(u as StoredSummary, toNumber)).sort(byWorkflowId)
       }),
 
-    close: async () => {
-      if (closed) return
-      closed = true
-      // Appends made before close() are still written; later calls reject.
-      if (ready !== undefined) await ready.catch(() => undefined)
-      await drain()
-      const owned = ownPool
-      ownPool = undefined
-      if (owned !== undefined) await owned.end()
-    },
+    // Appends made before close() are still written; later calls reject.
+    close: () =>
+      shell.close(async () => {
+        if (shell.isOpening()) await shell.connect().catch(() => undefined)
+        await queue.drain()
+        const owned = ownPool
+        ownPool = undefined
+        if (owned !== undefined) await owned.end()
+      }),
   }
 }
 
@@ -453,17 +418,3 @@ const sqlState = (e: unknown): string | undefined => {
 
 /** A SQL string literal (for the DDL run inside `DO`, which takes no parameters). */
 const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`
-
-/** @internal Imports `pg` on first use; a missing driver is a `Configuration` error. */
-const loadPool = async (): Promise<typeof pg.Pool> => {
-  try {
-    const mod = await import('pg')
-    return mod.default.Pool
-  } catch (e: unknown) {
-    throw new CanoFailure(
-      configurationError(
-        `postgresCheckpoints needs the optional peer dependency pg: run \`npm install pg\` (${describeThrown(e)})`,
-      ),
-    )
-  }
-}

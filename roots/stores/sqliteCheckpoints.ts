@@ -30,13 +30,12 @@ import * as E from 'fp-ts/lib/Either.js'
 
 import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
+import { NonNegativeInteger } from '../../codecs/Config.js'
 import { CanoFailure, configurationError } from '../../src/CanoError.js'
 import {
   byWorkflowId,
   checkpointConflictError,
   type CheckpointStore,
-  closedError,
-  describeThrown,
   driverError,
   fromStoredRow,
   fromStoredSummary,
@@ -47,6 +46,9 @@ import {
   type StoredSummary,
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
+import { checkConfig } from '../../src/internal/checkConfig.js'
+import { connectionShell, loadPeer } from './internal/connectionShell.js'
+import { groupCommitQueue } from './internal/groupCommitQueue.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -156,25 +158,18 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
         `sqliteCheckpoints: synchronous must be 'FULL', 'NORMAL' or 'OFF', got ${synchronous as string}`,
       ),
     )
-  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
-    throw new CanoFailure(
-      configurationError(
-        `sqliteCheckpoints: busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`,
-      ),
-    )
+  const busyTimeout = checkConfig(NonNegativeInteger, busyTimeoutMs, 'sqliteCheckpoints: busyTimeoutMs', String)
+  if (busyTimeout !== undefined) throw new CanoFailure(busyTimeout)
   if (typeof path !== 'string' || path === '')
     throw new CanoFailure(configurationError('sqliteCheckpoints: path must be a non-empty file path'))
-
-  let connection: Connection | undefined
-  let opening: Promise<Connection> | undefined
-  let closed = false
-  let pending: Array<Pending> = []
-  let scheduled = false
 
   // --- connection --------------------------------------------------------------------
 
   const open = async (): Promise<Connection> => {
-    const Driver = await loadDriver()
+    const Driver = await loadPeer(ADAPTER, 'better-sqlite3', 'npm install better-sqlite3@12', async () => {
+      const mod = await import('better-sqlite3')
+      return mod.default
+    })
     try {
       if (path !== ':memory:') await mkdir(dirname(resolve(path)), { recursive: true })
       const db = new Driver(path, { timeout: busyTimeoutMs })
@@ -237,21 +232,7 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
     }
   }
 
-  /** The open connection; the first call opens it (and retries after a failed open). */
-  const connect = (): Promise<Connection> => {
-    if (connection !== undefined) return Promise.resolve(connection)
-    opening ??= open().then(
-      (c) => {
-        connection = c
-        return c
-      },
-      (e: unknown) => {
-        opening = undefined
-        throw e
-      },
-    )
-    return opening
-  }
+  const shell = connectionShell(ADAPTER, open)
 
   // --- writes ------------------------------------------------------------------------
 
@@ -262,7 +243,7 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
    * fails on its own (duplicate, trigger) fails only its caller; an error that ends the transaction
    * fails the whole batch, and nothing of it is written.
    */
-  const write = (c: Connection, batch: ReadonlyArray<Pending>): void => {
+  const writeOn = (c: Connection, batch: ReadonlyArray<Pending>): void => {
     const outcomes: Array<CheckpointStoreError | undefined> = []
     let written: number
     try {
@@ -279,61 +260,49 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
     })
   }
 
-  /** Writes everything queued so far (the tick's group commit). */
-  const flush = (): void => {
-    scheduled = false
-    const batch = pending
-    pending = []
-    if (batch.length === 0) return
-    if (connection !== undefined) return write(connection, batch)
-    connect().then(
-      (c) => write(c, batch),
+  /**
+   * The tick's group commit: synchronous once the connection is open (so the queue never has a write
+   * in flight); before that, the batch waits for the open on its own.
+   */
+  const queue = groupCommitQueue<Pending>((batch) => {
+    const c = shell.current()
+    if (c !== undefined) return writeOn(c, batch)
+    shell.connect().then(
+      (opened) => writeOn(opened, batch),
       (e: unknown) => {
-        const failure = e instanceof CanoFailure ? e : new CanoFailure(driverError(ADAPTER, 'open', e))
+        const failure = shell.failure(e, 'open')
         for (const p of batch) p.reject(failure)
       },
     )
-  }
-
-  /** Writes what is queued before a read or a clear, so operations take effect in call order. */
-  const drain = (c: Connection): void => {
-    if (pending.length === 0) return
-    const batch = pending
-    pending = []
-    write(c, batch)
-  }
+  })
 
   // --- operations --------------------------------------------------------------------
 
-  const withConnection = async <A>(what: string, op: (c: Connection) => A): Promise<A> => {
-    if (closed) return rejectWith(closedError(ADAPTER))
-    const c = await connect()
-    if (!c.db.open) return rejectWith(closedError(ADAPTER))
-    drain(c)
-    try {
-      return op(c)
-    } catch (e: unknown) {
-      if (e instanceof CanoFailure) throw e
-      throw new CanoFailure(driverError(ADAPTER, what, e))
-    }
+  /** Opens the connection, then writes what is queued (so operations take effect in call order). */
+  const ready = async (): Promise<Connection> => {
+    const c = await shell.connect()
+    if (!c.db.open) return shell.rejectClosed()
+    queue.flush()
+    return c
   }
+
+  const withConnection = <A>(what: string, op: (c: Connection) => A): Promise<A> => shell.use(what, ready, op)
 
   return {
     append: (row) => {
-      if (closed) return rejectWith(closedError(ADAPTER))
+      if (shell.isClosed()) return shell.rejectClosed()
       const checked = validateCheckpointRow(row)
       if (E.isLeft(checked)) return rejectWith(checked.left)
       return new Promise<void>((resolvePromise, rejectPromise) => {
-        pending.push({
-          row: { ...checked.right },
-          payload: encodePayload(checked.right),
-          resolve: resolvePromise,
-          reject: rejectPromise,
-        })
-        if (!groupCommit) return flush()
-        if (scheduled) return
-        scheduled = true
-        setImmediate(flush)
+        queue.push(
+          {
+            row: { ...checked.right },
+            payload: encodePayload(checked.right),
+            resolve: resolvePromise,
+            reject: rejectPromise,
+          },
+          !groupCommit,
+        )
       })
     },
 
@@ -362,21 +331,19 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
           .sort(byWorkflowId)
       }),
 
-    close: async () => {
-      if (closed) return
-      closed = true
-      // Appends made before close() are still written; later calls reject.
-      if (connection === undefined && opening === undefined && pending.length === 0) return
-      const c = await connect().catch((e: unknown) => {
-        const failure = e instanceof CanoFailure ? e : new CanoFailure(driverError(ADAPTER, 'open', e))
-        for (const p of pending.splice(0)) p.reject(failure)
-        return undefined
-      })
-      if (c === undefined) return
-      drain(c)
-      connection = undefined
-      c.db.close()
-    },
+    // Appends made before close() are still written; later calls reject.
+    close: () =>
+      shell.close(async () => {
+        if (!shell.isOpening() && queue.isEmpty()) return
+        const c = await shell.connect().catch((e: unknown) => {
+          const failure = shell.failure(e, 'open')
+          for (const p of queue.take()) p.reject(failure)
+          return undefined
+        })
+        if (c === undefined) return
+        queue.flush()
+        c.db.close()
+      }),
   }
 }
 
@@ -387,17 +354,3 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
 const encodePayload = (row: CheckpointRow): string | null => (row.payload === null ? null : JSON.stringify(row.payload))
 
 const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
-
-/** @internal Imports `better-sqlite3` on first use; a missing driver is a `Configuration` error. */
-const loadDriver = async (): Promise<typeof Sqlite> => {
-  try {
-    const mod = await import('better-sqlite3')
-    return mod.default
-  } catch (e: unknown) {
-    throw new CanoFailure(
-      configurationError(
-        `sqliteCheckpoints needs the optional peer dependency better-sqlite3: run \`npm install better-sqlite3@12\` (${describeThrown(e)})`,
-      ),
-    )
-  }
-}

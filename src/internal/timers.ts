@@ -1,5 +1,5 @@
 /**
- * @internal The largest delay a JS timer can hold (2^31 - 1 ms, about 24.8 days): the upper bound of
- * every duration option (timeouts, delays, intervals, reset timeouts) that becomes a timer.
+ * @internal The largest delay a JS timer can hold (2^31 - 1 ms): defined with the duration codecs in
+ * `codecs/Config.ts`, re-exported here for the modules that arm timers.
  */
-export const MAX_TIMER_MS = 2_147_483_647
+export { MAX_TIMER_MS } from '../../codecs/Config.js'

@@ -16,7 +16,7 @@ import type { CheckpointKind, CheckpointRow, JsonValue } from '../../codecs/Chec
 import { postgresCheckpoints } from '../../roots/stores/postgresCheckpoints.js'
 import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
 import { type CanoFailure, isCanoFailure } from '../../src/CanoError.js'
-import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
+import { type CheckpointStore, memoryCheckpointsOver } from '../../src/CheckpointStore.js'
 
 // -------------------------------------------------------------------------------------
 // harness
@@ -47,12 +47,75 @@ interface Adapter {
   readonly teardown: () => Promise<void>
 }
 
+/**
+ * Rows whose payload is JSON but not what their kind records, each written through `write(id, seq,
+ * kind, payload as JSON text)`: the error names the payload's shape and the offending field.
+ */
+const payloadCorruptions = (
+  write: (workflowId: string, seq: number, kind: CheckpointKind, payload: string) => Promise<void>,
+): ReadonlyArray<Corruption> => [
+  {
+    title: 'a StepCursor payload without its step',
+    seq: 1,
+    field: 'CheckpointRow/payload: CursorPayload/step',
+    write: (id) => write(id, 1, 'StepCursor', '{"cursor": {"page": 3}}'),
+  },
+  {
+    title: 'a TimerArmed payload whose wakeAt is text',
+    seq: 1,
+    field: 'CheckpointRow/payload: TimerPayload/wakeAt',
+    write: (id) => write(id, 1, 'TimerArmed', '{"wakeAt": "soon"}'),
+  },
+  {
+    title: 'a StreamWindow payload with a negative item count',
+    seq: 1,
+    field: 'CheckpointRow/payload: StreamPayload/items',
+    write: (id) => write(id, 1, 'StreamWindow', '{"windows": 1, "items": -5}'),
+  },
+  {
+    title: 'a StateEntry payload of no known shape',
+    seq: 1,
+    field: 'CheckpointRow/payload: StateEntryPayload',
+    write: (id) => write(id, 1, 'StateEntry', '{"page": 3}'),
+  },
+  {
+    title: 'a RollbackStarted payload that is not a CanoError',
+    seq: 1,
+    field: 'CheckpointRow/payload: EncodedCanoError',
+    write: (id) => write(id, 1, 'RollbackStarted', '{"nope": 1}'),
+  },
+  {
+    title: 'a CompensationDone payload without undid',
+    seq: 1,
+    field: 'CheckpointRow/payload: CompensationDonePayload/undid',
+    write: (id) => write(id, 1, 'CompensationDone', '{}'),
+  },
+]
+
 const memory: Adapter = {
   name: 'memoryCheckpoints',
   setup: () => Promise.resolve(),
   open: () => {
-    const store = memoryCheckpoints()
-    return Promise.resolve({ store, corruptions: [], dispose: () => store.close() })
+    const runs = new Map<string, Map<number, string>>()
+    const store = memoryCheckpointsOver(runs)
+    const raw = (id: string, seq: number, kind: string, payload: unknown): Promise<void> => {
+      const row = { workflowId: id, seq, kind, state: 'B', taskId: 'b', payload, version: 1, at: 0 }
+      runs.get(id)?.set(seq, JSON.stringify(row))
+      return Promise.resolve()
+    }
+    return Promise.resolve({
+      store,
+      corruptions: [
+        {
+          title: 'a kind that is not a CheckpointKind',
+          seq: 1,
+          field: 'kind',
+          write: (id) => raw(id, 1, 'Teleported', null),
+        },
+        ...payloadCorruptions((id, seq, kind, payload) => raw(id, seq, kind, JSON.parse(payload))),
+      ],
+      dispose: () => store.close(),
+    })
   },
   teardown: () => Promise.resolve(),
 }
@@ -104,6 +167,7 @@ const sqlite: Adapter = {
           field: 'version',
           write: (id) => raw(insert, id, 1, 'StateEntry', 'B', 'b', null, -4, 0),
         },
+        ...payloadCorruptions((id, seq, kind, payload) => raw(insert, id, seq, kind, 'B', 'b', payload, 1, 0)),
       ],
       dispose: async () => {
         for (const s of opened) await s.close()
@@ -161,6 +225,7 @@ const postgres: Adapter = {
           field: 'payload',
           write: (id) => raw(id, 1, 'StepCursor', 'B', 'b', '{"page": 1e400}', 1, 0),
         },
+        ...payloadCorruptions((id, seq, kind, payload) => raw(id, seq, kind, 'B', 'b', payload, 1, 0)),
       ],
       dispose: async () => {
         for (const s of opened) await s.close()
@@ -177,17 +242,23 @@ const postgres: Adapter = {
 // helpers
 // -------------------------------------------------------------------------------------
 
-const row = (workflowId: string, seq: number, overrides: Partial<CheckpointRow> = {}): CheckpointRow => ({
-  workflowId,
-  seq,
-  kind: 'StateEntry',
-  state: `S${seq}`,
-  taskId: `task-${seq}`,
-  payload: null,
-  version: 1,
-  at: 1_700_000_000_000 + seq,
-  ...overrides,
-})
+/** A row; `overrides` may pair a kind with any payload (rows with arbitrary JSON use `CompensationCompletion`). */
+const row = (
+  workflowId: string,
+  seq: number,
+  overrides: { readonly [K in keyof CheckpointRow]?: unknown } = {},
+): CheckpointRow =>
+  ({
+    workflowId,
+    seq,
+    kind: 'StateEntry',
+    state: `S${seq}`,
+    taskId: `task-${seq}`,
+    payload: null,
+    version: 1,
+    at: 1_700_000_000_000 + seq,
+    ...overrides,
+  }) as CheckpointRow
 
 /** The `CanoFailure` a promise rejects with (fails the test when it resolves or rejects otherwise). */
 const failureOf = async (p: Promise<unknown>): Promise<CanoFailure> => {
@@ -256,8 +327,25 @@ for (const adapter of [memory, sqlite, postgres]) {
           'RollbackStarted',
           'CompensationDone',
         ]
+        // each kind with a payload shaped as the driver writes it
+        const payloads: { readonly [K in CheckpointKind]: JsonValue } = {
+          StateEntry: { cursor: { page: 2 }, step: 2 },
+          CompensationCompletion: { chargeId: 'ch_1' },
+          StepCursor: { cursor: { page: 3 }, step: 3 },
+          TimerArmed: { wakeAt: 1_750_000_060_000 },
+          StreamWindow: { windows: 2, items: 200 },
+          RollbackStarted: { _tag: 'TaskExecution', message: 'ship failed' },
+          CompensationDone: { undid: 1 },
+        }
         const rows = kinds.map((kind, seq) =>
-          row('kinds', seq, { kind, state: `State ${kind}`, taskId: kind, version: 7, at: 1_750_000_000_123 + seq }),
+          row('kinds', seq, {
+            kind,
+            state: `State ${kind}`,
+            taskId: kind,
+            payload: payloads[kind],
+            version: 7,
+            at: 1_750_000_000_123 + seq,
+          }),
         )
         for (const r of rows) await store.append(r)
         expect(await store.loadRun('kinds')).to.deep.equal(rows)
@@ -285,7 +373,7 @@ for (const adapter of [memory, sqlite, postgres]) {
 
       it('stores copies: mutating an appended or a loaded row changes nothing', async () => {
         const payload = { items: [1, 2], meta: { page: 1 } }
-        const appended = row('copies', 0, { payload })
+        const appended = row('copies', 0, { kind: 'CompensationCompletion', payload })
         const pending = store.append(appended)
         payload.items.push(3)
         payload.meta.page = 99
@@ -299,9 +387,13 @@ for (const adapter of [memory, sqlite, postgres]) {
 
     describe('duplicates', () => {
       it('rejects a second row at the same (workflowId, seq) and keeps the original', async () => {
-        const original = row('order-42', 0, { state: 'Fetch', payload: { attempt: 1 } })
+        const original = row('order-42', 0, { kind: 'CompensationCompletion', state: 'Fetch', payload: { attempt: 1 } })
         await store.append(original)
-        const failure = await failureOf(store.append(row('order-42', 0, { state: 'Charge', payload: { attempt: 2 } })))
+        const failure = await failureOf(
+          store.append(
+            row('order-42', 0, { kind: 'CompensationCompletion', state: 'Charge', payload: { attempt: 2 } }),
+          ),
+        )
         expect(failure.error).to.deep.equal({ _tag: 'CheckpointStore', message: conflictMessage('order-42', 0) })
         expect(await store.loadRun('order-42')).to.deep.equal([original])
       })
@@ -360,7 +452,15 @@ for (const adapter of [memory, sqlite, postgres]) {
 
       it('lists runs with rows left, their last row and row count, ordered by id', async () => {
         await store.append(row('b-run', 0))
-        await store.append(row('b-run', 1, { kind: 'StepCursor', state: 'Scan', version: 3, at: 1_760_000_000_000 }))
+        await store.append(
+          row('b-run', 1, {
+            kind: 'StepCursor',
+            state: 'Scan',
+            payload: { cursor: null, step: 1 },
+            version: 3,
+            at: 1_760_000_000_000,
+          }),
+        )
         await store.append(row('a-run', 0, { state: 'Fetch' }))
         await store.append(row('c-run', 0))
         await store.clear('c-run')
@@ -390,7 +490,11 @@ for (const adapter of [memory, sqlite, postgres]) {
     describe('concurrency', () => {
       it('lands 500 concurrent appends across 20 ids, each run complete and ascending', async () => {
         const ids = Array.from({ length: 20 }, (_, i) => `run-${String(i).padStart(2, '0')}`)
-        const rows = ids.flatMap((id) => Array.from({ length: 25 }, (_, seq) => row(id, seq, { payload: { id, seq } })))
+        const rows = ids.flatMap((id) =>
+          Array.from({ length: 25 }, (_, seq) =>
+            row(id, seq, { kind: 'CompensationCompletion', payload: { id, seq } }),
+          ),
+        )
         await Promise.all(shuffled(rows, 42).map((r) => store.append(r)))
         for (const id of ids) expect(await store.loadRun(id)).to.deep.equal(rows.filter((r) => r.workflowId === id))
         const runs = await store.listRuns()
@@ -427,7 +531,9 @@ for (const adapter of [memory, sqlite, postgres]) {
         ['a deep chain', JSON.parse(`${'['.repeat(60)}1${']'.repeat(60)}`) as JsonValue],
       ]
       it('round-trips every kind of JSON payload unchanged', async () => {
-        const rows = payloads.map(([, payload], seq) => row('payloads', seq, { kind: 'StepCursor', payload }))
+        const rows = payloads.map(([, payload], seq) =>
+          row('payloads', seq, { kind: 'CompensationCompletion', payload }),
+        )
         for (const r of rows) await store.append(r)
         const loaded = await store.loadRun('payloads')
         payloads.forEach(([what], i) => expect(loaded[i]!.payload, what).to.deep.equal(rows[i]!.payload))
@@ -456,7 +562,7 @@ for (const adapter of [memory, sqlite, postgres]) {
       ]
       for (const [what, field, patch] of invalid) {
         it(`rejects a row with ${what}, naming ${field}, and writes nothing`, async () => {
-          const bad = { ...row('validated', 0), ...patch } as unknown as CheckpointRow
+          const bad = { ...row('validated', 0), ...patch }
           const failure = await failureOf(store.append(bad))
           expect(failure.error._tag).to.equal('CheckpointStore')
           expect(failure.error.message).to.include('nothing written').and.to.include(`CheckpointRow/${field}`)
@@ -469,7 +575,7 @@ for (const adapter of [memory, sqlite, postgres]) {
       it('rejects a cyclic payload without hanging', async () => {
         const cyclic: Record<string, unknown> = { a: 1 }
         cyclic['self'] = cyclic
-        const failure = await failureOf(store.append(row('cyclic', 0, { payload: cyclic as JsonValue })))
+        const failure = await failureOf(store.append(row('cyclic', 0, { payload: cyclic })))
         expect(failure.error.message).to.include('CheckpointRow/payload')
         expect(await store.listRuns()).to.deep.equal([])
       })
@@ -504,8 +610,7 @@ for (const adapter of [memory, sqlite, postgres]) {
     })
 
     describe('corrupt rows', () => {
-      // Only adapters with storage below them can be corrupted by hand (not the in-memory store).
-      if (adapter === memory) return
+      // every adapter's raw storage is reachable: the in-memory store through memoryCheckpointsOver
       it('rejects loadRun with an error naming the run, the seq and the field, for each corruption', async () => {
         for (const [i, corruption] of backend.corruptions.entries()) {
           const id = `corrupt-${i}`

@@ -19,17 +19,18 @@ import type { CheckpointStore } from '../../src/CheckpointStore.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 
-const row = (workflowId: string, seq: number, overrides: Partial<CheckpointRow> = {}): CheckpointRow => ({
-  workflowId,
-  seq,
-  kind: 'StateEntry',
-  state: `S${seq}`,
-  taskId: `task-${seq}`,
-  payload: { workflowId, seq },
-  version: 1,
-  at: 1_700_000_000_000 + seq,
-  ...overrides,
-})
+const row = (workflowId: string, seq: number, overrides: Partial<CheckpointRow> = {}): CheckpointRow =>
+  ({
+    workflowId,
+    seq,
+    kind: 'CompensationCompletion',
+    state: `S${seq}`,
+    taskId: `task-${seq}`,
+    payload: { workflowId, seq },
+    version: 1,
+    at: 1_700_000_000_000 + seq,
+    ...overrides,
+  }) as CheckpointRow
 
 const sum = (xs: ReadonlyArray<number>): number => xs.reduce((a, b) => a + b, 0)
 
@@ -225,7 +226,7 @@ const store = sqliteCheckpoints(file)
 await store.loadRun('warm-up')
 process.stdout.write('ready\\n')
 await new Promise((go) => process.stdin.once('data', go))
-const row = (workflowId, seq) => ({ workflowId, seq, kind: 'StateEntry', state: 'S', taskId: name, payload: { name, seq }, version: 1, at: Date.now() })
+const row = (workflowId, seq) => ({ workflowId, seq, kind: 'CompensationCompletion', state: 'S', taskId: name, payload: { name, seq }, version: 1, at: Date.now() })
 const won = []
 const lost = []
 const startedAt = Date.now()

@@ -39,9 +39,10 @@ import {
   workflowError,
   workflowTimeoutError,
 } from '../../src/CanoError.js'
+import { type FlowInfo, initialFlowInfo } from '../../src/FlowInfo.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { cron, every, type FlowInfo, initialFlowInfo, manual, type Schedule } from '../../src/Schedule.js'
+import { cron, every, manual, type Schedule } from '../../src/Schedule.js'
 import { task } from '../../src/StateHandler.js'
 import { isTerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'

@@ -2,23 +2,22 @@ import { expect } from 'chai'
 import { Cron } from 'croner'
 import fc from 'fast-check'
 
-import { configurationError, taskExecutionError } from '../../src/CanoError.js'
 import {
   backoffDelayMs,
   type BackoffPolicy,
   backoffPolicy,
+  isTripped,
+  validateBackoffPolicy,
+} from '../../src/BackoffPolicy.js'
+import { configurationError, taskExecutionError } from '../../src/CanoError.js'
+import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../../src/FlowInfo.js'
+import {
   cron,
   every,
-  type FlowInfo,
-  flowInfoReducer,
-  type FlowUpdate,
-  initialFlowInfo,
-  isTripped,
   manual,
   nextCronMs,
   nextFixedRateMs,
   type Schedule,
-  validateBackoffPolicy,
   validateSchedule,
 } from '../../src/Schedule.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'

@@ -3,17 +3,9 @@ import fc from 'fast-check'
 
 import type { CanoError } from '../../codecs/CanoError.js'
 import { configurationError, taskExecutionError, workflowError } from '../../src/CanoError.js'
+import { decideJoin, joinFailure, JoinStrategy, requiredSuccesses } from '../../src/JoinStrategy.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import {
-  branch,
-  decideJoin,
-  joinFailure,
-  JoinStrategy,
-  requiredSuccesses,
-  split,
-  type SplitHandler,
-  validateSplit,
-} from '../../src/Split.js'
+import { branch, split, type SplitHandler, validateSplit } from '../../src/Split.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
 
 // -------------------------------------------------------------------------------------
