@@ -74,7 +74,7 @@ export interface RunSetup<S extends string> {
   readonly resumed: RunResume<S> | undefined
   /** Whether `state` is an exit, an unregistered state or a state with a handler. */
   role(state: S): StateRole
-  /** Whether entering `state` writes a `StateEntry` row first (a store records the run, and `state` is not a router). */
+  /** Whether entering `state` writes a `StateEntry` row first (asked only when `checkpointed`: `state` is not a router). */
   writesEntry(state: S): boolean
 }
 
@@ -209,6 +209,8 @@ export type RunInput<S extends string> =
  *   (transition number `transitions - 1`).
  * - `AppendEntry`: write the `StateEntry` row of `current`, then `EntryWritten` or `EntryFailed`.
  * - `StartVisit` / `StopVisit`: visit `current` (`VisitSettled` / `VisitFailed`); release the visit.
+ * - `Advance`: `StopVisit`, `Enter`, `StartVisit` as one command (a visit settled on a state with a handler
+ *   and no entry row: every transition of most runs).
  * - `Abort`: abort the run's signal with {@link abortReason} (the first reason is kept).
  * - `RollBack` / `StopRollback`: undo the stack (`RolledBack`); stop that.
  * - `ClearLog`: clear the checkpoint log, best effort, then `LogCleared`.
@@ -228,6 +230,7 @@ export type RunCommand =
   | 'AppendEntry'
   | 'StartVisit'
   | 'StopVisit'
+  | 'Advance'
   | 'Abort'
   | 'RollBack'
   | 'StopRollback'
@@ -483,6 +486,12 @@ export const transition = <S extends string>(
  */
 export const settle = <S extends string>(m: RunMachine<S>, next: S, out: CommandBuffer): RunMachine<S> => {
   if (m._tag !== 'Visiting') return m
+  const { setup } = m
+  // the common case, as one command: a state with a handler and no entry row to write first
+  if (!(setup.checkpointed && setup.writesEntry(next)) && setup.role(next) === 'Visit') {
+    out.push('Advance')
+    return { _tag: 'Visiting', setup, current: next, transitions: m.transitions + 1, undo: m.undo }
+  }
   // release what the finished visit still holds before the next one starts
   out.push('StopVisit')
   return enter(m, next, out)
@@ -544,7 +553,7 @@ const enter = <S extends string>(m: Facts<S>, state: S, out: CommandBuffer): Run
   out.push('Enter')
   const { setup } = m
   const transitions = m.transitions + 1
-  if (setup.writesEntry(state)) {
+  if (setup.checkpointed && setup.writesEntry(state)) {
     out.push('AppendEntry')
     return { _tag: 'Entering', setup, current: state, transitions, undo: m.undo }
   }

@@ -226,41 +226,44 @@ const clockOf = (scheduler: SchedulerLike): (() => number) => {
 }
 
 /**
- * The commands of one step and the inputs that arrive while they are carried out. A run holds one only
- * while it is busy; idle ones are pooled, so a parked run holds none. Both lists are reused through
- * counters, never truncated (setting an array's length to 0 drops its backing store: an allocation per
- * step).
+ * The commands of one step. Steps nest only when a command of one run steps another run synchronously
+ * (an observer that starts a run), so one list per nesting depth serves every run: a parked run holds
+ * none. The list is reused through its counter, never truncated (setting an array's length to 0 drops
+ * its backing store: an allocation per step).
  */
-class Batch<S extends string> implements CommandBuffer {
-  readonly commands: RunCommand[] = []
-  /** Commands written by the current step. */
+class CommandList implements CommandBuffer {
+  readonly items: RunCommand[] = []
   size = 0
-  readonly inputs: Array<RunInput<S> | undefined> = []
-  /** Next input to read, and one past the last queued. */
-  head = 0
-  tail = 0
-  /** The subscriber left meanwhile: no more work starts on its behalf before that is handled. */
-  leaving = false
   push(command: RunCommand): void {
-    this.commands[this.size++] = command
-  }
-  enqueue(input: RunInput<S>): void {
-    this.inputs[this.tail++] = input
-  }
-  /** The next queued input (its slot is cleared: a pooled batch keeps nothing alive). */
-  dequeue(): RunInput<S> | undefined {
-    if (this.head === this.tail) return undefined
-    const input = this.inputs[this.head]
-    this.inputs[this.head++] = undefined
-    return input
-  }
-  reset(): void {
-    while (this.head < this.tail) this.inputs[this.head++] = undefined
-    this.head = this.tail = this.size = 0
-    this.leaving = false
+    this.items[this.size++] = command
   }
 }
-const batches: Batch<string>[] = []
+const lists: CommandList[] = []
+let depth = 0
+
+/** The inputs that arrived while a run was carrying out commands, in order (reused, like {@link CommandList}). */
+class InputQueue<S extends string> {
+  readonly items: Array<RunInput<S> | undefined> = []
+  head = 0
+  tail = 0
+  enqueue(input: RunInput<S>): void {
+    this.items[this.tail++] = input
+  }
+  /** The next input; its slot is cleared so the queue keeps nothing alive. */
+  dequeue(): RunInput<S> | undefined {
+    if (this.head === this.tail) return undefined
+    const input = this.items[this.head]
+    this.items[this.head++] = undefined
+    if (this.head === this.tail) this.head = this.tail = 0
+    return input
+  }
+}
+
+/**
+ * Where a run's loop is: `Idle`, `Busy` carrying out commands (inputs queue), `Leaving` when the
+ * subscriber left while it was busy (no more work starts before that is handled).
+ */
+type Loop = 'Idle' | 'Busy' | 'Leaving'
 
 /**
  * Commands that start work for the subscriber: skipped once it has left (it unsubscribed while an event
@@ -280,14 +283,16 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
   readonly signal: AbortSignal | undefined
   readonly manageResources: boolean
+  readonly checkpointed: boolean
   readonly resumed: RunResume<S> | undefined
   private readonly live: boolean
   private readonly observers: ReadonlyArray<WorkflowObserver<S>>
   /** When the run started; kept only when a total timeout needs it for its message. */
   private readonly startedAt: number | undefined
   private machine: RunMachine<S>
-  /** Set while commands are carried out: inputs that arrive meanwhile queue there. */
-  private batch: Batch<S> | undefined
+  private loop: Loop = 'Idle'
+  /** Inputs that arrived while the run was busy; created the first time one does. */
+  private queue: InputQueue<S> | undefined
   private controller: AbortController | undefined
   /** Why the run was aborted, kept until (and unless) its signal is created. */
   private abortReason: CanoError | undefined
@@ -323,6 +328,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     this.workflowId = options.workflowId
     this.signal = options.signal
     this.manageResources = options.manageResources && wf.lifecycle
+    this.checkpointed = wf.checkpoints !== undefined
     this.live = live
     this.observers = options.observers === undefined ? wf.observers : [...wf.observers, ...options.observers]
     this.emit = live || this.observers.length > 0 ? (e) => this.notify(e) : undefined
@@ -343,9 +349,6 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
 
   // -- the setup the machine reads ---------------------------------------------------------
 
-  get checkpointed(): boolean {
-    return this.wf.checkpoints !== undefined
-  }
   get listens(): boolean {
     return this.signal !== undefined
   }
@@ -378,72 +381,65 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
    * A command that throws drops the rest of its step and is fed back as `Threw`.
    */
   feed(input: RunInput<S>): void {
-    const busy = this.batch
-    if (busy !== undefined) {
-      if (input._tag === 'Unsubscribe') busy.leaving = true
-      busy.enqueue(input)
-      return
-    }
-    const batch = this.begin()
+    if (this.loop !== 'Idle') return this.enqueue(input)
+    this.loop = 'Busy'
+    const out = lists[depth] ?? (lists[depth] = new CommandList())
+    depth++
     try {
-      this.machine = transition(this.machine, input, batch)
-      this.carryOutAll(batch, input)
-      this.drain(batch)
+      out.size = 0
+      this.machine = transition(this.machine, input, out)
+      this.carryOutAll(out, input)
+      if (this.queue !== undefined) this.drain(out, this.queue)
     } finally {
-      this.done(batch)
+      depth--
+      this.loop = 'Idle'
     }
   }
 
   /** A visit settled on its next state: {@link feed} of `VisitSettled`, without allocating the input when idle. */
   stateDone(next: S): void {
-    const busy = this.batch
-    if (busy !== undefined) return busy.enqueue({ _tag: 'VisitSettled', next })
-    const batch = this.begin()
+    if (this.loop !== 'Idle') return this.enqueue({ _tag: 'VisitSettled', next })
+    this.loop = 'Busy'
+    const out = lists[depth] ?? (lists[depth] = new CommandList())
+    depth++
     try {
-      this.machine = settle(this.machine, next, batch)
-      this.carryOutAll(batch, undefined)
-      this.drain(batch)
+      out.size = 0
+      this.machine = settle(this.machine, next, out)
+      this.carryOutAll(out, undefined)
+      if (this.queue !== undefined) this.drain(out, this.queue)
     } finally {
-      this.done(batch)
+      depth--
+      this.loop = 'Idle'
     }
   }
 
-  /** The run is busy from here: inputs queue on the batch. */
-  private begin(): Batch<S> {
-    const batch = (batches.pop() as Batch<S> | undefined) ?? new Batch<S>()
-    this.batch = batch
-    return batch
+  private enqueue(input: RunInput<S>): void {
+    if (input._tag === 'Unsubscribe') this.loop = 'Leaving'
+    ;(this.queue ??= new InputQueue<S>()).enqueue(input)
   }
 
   /** Steps through the inputs that queued while commands were carried out. */
-  private drain(batch: Batch<S>): void {
-    for (let next = batch.dequeue(); next !== undefined; next = batch.dequeue()) {
-      batch.size = 0
-      this.machine = transition(this.machine, next, batch)
-      this.carryOutAll(batch, next)
+  private drain(out: CommandList, queue: InputQueue<S>): void {
+    for (let next = queue.dequeue(); next !== undefined; next = queue.dequeue()) {
+      out.size = 0
+      this.machine = transition(this.machine, next, out)
+      this.carryOutAll(out, next)
     }
-  }
-
-  private done(batch: Batch<S>): void {
-    batch.reset()
-    this.batch = undefined
-    batches.push(batch)
   }
 
   /**
    * Carries out the commands of the last step, in order; once the subscriber has left, those that would
    * start work are skipped. A command that throws drops the rest of its step and is fed back as `Threw`.
    */
-  private carryOutAll(batch: Batch<S>, cause: RunInput<S> | undefined): void {
-    const commands = batch.commands
-    let c = 0
+  private carryOutAll(out: CommandList, cause: RunInput<S> | undefined): void {
+    const commands = out.items
     try {
-      for (; c < batch.size; c++) {
+      for (let c = 0; c < out.size; c++) {
         const command = commands[c] as RunCommand
-        if (!batch.leaving || !STARTS_WORK.has(command)) this.carryOut(command, cause)
+        if (this.loop !== 'Leaving' || !STARTS_WORK.has(command)) this.carryOut(command, cause)
       }
     } catch (e: unknown) {
-      batch.enqueue({ _tag: 'Threw', error: e })
+      this.enqueue({ _tag: 'Threw', error: e })
     }
   }
 
@@ -452,6 +448,16 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     const m = this.machine
     switch (command) {
       // the commands of every transition first
+      case 'Advance': {
+        const visit = this.visitSub
+        this.visitSub = undefined
+        visit?.unsubscribe()
+        // once the subscriber has left, nothing more starts (as for `Enter` then `StartVisit`)
+        if (this.loop === 'Leaving') return
+        this.enter(m.current as S, m.transitions - 1)
+        if (this.loop === 'Leaving') return
+        return this.visit(m.current as S)
+      }
       case 'Enter':
         return this.enter(m.current as S, m.transitions - 1)
       case 'AppendEntry':
