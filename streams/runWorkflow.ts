@@ -413,6 +413,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     }
   }
 
+  /** The subscriber left while the run was carrying out commands. */
+  private leaving(): boolean {
+    return this.loop === 'Leaving'
+  }
+
   private enqueue(input: RunInput<S>): void {
     if (input._tag === 'Unsubscribe') this.loop = 'Leaving'
     ;(this.queue ??= new InputQueue<S>()).enqueue(input)
@@ -436,7 +441,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     try {
       for (let c = 0; c < out.size; c++) {
         const command = commands[c] as RunCommand
-        if (this.loop !== 'Leaving' || !STARTS_WORK.has(command)) this.carryOut(command, cause)
+        if (!this.leaving() || !STARTS_WORK.has(command)) this.carryOut(command, cause)
       }
     } catch (e: unknown) {
       this.enqueue({ _tag: 'Threw', error: e })
@@ -453,9 +458,10 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
         this.visitSub = undefined
         visit?.unsubscribe()
         // once the subscriber has left, nothing more starts (as for `Enter` then `StartVisit`)
-        if (this.loop === 'Leaving') return
+        if (this.leaving()) return
         this.enter(m.current as S, m.transitions - 1)
-        if (this.loop === 'Leaving') return
+        // an observer of StateEntered may have unsubscribed
+        if (this.leaving()) return
         return this.visit(m.current as S)
       }
       case 'Enter':
