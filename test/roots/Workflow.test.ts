@@ -493,6 +493,34 @@ describe('workflow', () => {
       expect(log).to.deep.equal(['setup', 'teardown'])
     })
 
+    it('starts no next state once a subscriber unsubscribes while that state is being entered', async () => {
+      const log: string[] = []
+      const flow = workflow<'A' | 'B' | 'Done'>()({
+        resources: Resources.of({
+          r: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') },
+        }),
+        exits: ['Done'],
+        states: {
+          A: task(() => 'B' as const),
+          B: task(() => {
+            log.push('B ran')
+            return 'Done' as const
+          }),
+        },
+      })
+      // take(5) unsubscribes while B's StateEntered is being delivered
+      const events = await lastValueFrom(flow.run$('A').pipe(take(5), toArray()))
+      expect(events.map((e) => e._tag)).to.deep.equal([
+        'RunStarted',
+        'StateEntered',
+        'TaskStarted',
+        'TaskSucceeded',
+        'StateEntered',
+      ])
+      await new Promise((r) => setImmediate(r))
+      expect(log).to.deep.equal(['setup', 'teardown'])
+    })
+
     it('reports nothing after the terminal event: the aborted task failing late is not news', async () => {
       const seen: string[] = []
       const ac = new AbortController()
