@@ -9,7 +9,7 @@
 import { type Draft, produce } from 'immer'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { type TerminalStatus,terminalStatus } from './RunMachine.js'
+import { type TerminalStatus, terminalStatus } from './RunMachine.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 
 // -------------------------------------------------------------------------------------
