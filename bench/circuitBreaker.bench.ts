@@ -7,7 +7,7 @@
 import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel'
 import * as E from 'fp-ts/lib/Either.js'
 
-import { createCircuitBreaker } from '../src/CircuitBreaker.js'
+import { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
 import { type BenchResult, formatTable, isMain, measure, median } from './lib.js'
 
 const ITERATIONS = 200_000

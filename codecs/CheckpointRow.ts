@@ -362,16 +362,15 @@ const EncodedError: t.Type<EncodedCanoError, EncodedCanoError> = new t.Type<
 )
 
 /** The payload codec of each row kind (payloads are checked as {@link JsonValue} first). */
-const payloadCodecs: { readonly [K in CheckpointKind]: t.Type<CheckpointPayloads[K], CheckpointPayloads[K]> } =
-  {
-    StateEntry: StateEntryPayload,
-    CompensationCompletion: JsonValue,
-    StepCursor: Cursor,
-    TimerArmed: Timer,
-    StreamWindow: StreamPosition,
-    RollbackStarted: EncodedError,
-    CompensationDone: CompensationDonePayload,
-  }
+const payloadCodecs: { readonly [K in CheckpointKind]: t.Type<CheckpointPayloads[K], CheckpointPayloads[K]> } = {
+  StateEntry: StateEntryPayload,
+  CompensationCompletion: JsonValue,
+  StepCursor: Cursor,
+  TimerArmed: Timer,
+  StreamWindow: StreamPosition,
+  RollbackStarted: EncodedError,
+  CompensationDone: CompensationDonePayload,
+}
 
 // -------------------------------------------------------------------------------------
 // rows
@@ -445,11 +444,7 @@ export type CheckpointRow = { readonly [K in CheckpointKind]: CheckpointRowOf<K>
  * @category codecs
  * @since 0.1.0
  */
-export const CheckpointRow: t.Type<CheckpointRow, CheckpointRow> = new t.Type<
-  CheckpointRow,
-  CheckpointRow,
-  unknown
->(
+export const CheckpointRow: t.Type<CheckpointRow, CheckpointRow> = new t.Type<CheckpointRow, CheckpointRow, unknown>(
   'CheckpointRow',
   (u): u is CheckpointRow => Envelope.is(u) && payloadCodecs[u.kind].is(u.payload),
   (u, c) => {

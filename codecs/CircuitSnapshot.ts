@@ -19,18 +19,11 @@
  */
 import * as t from 'io-ts'
 
+import { refinedNumber } from './Config.js'
+
 // -------------------------------------------------------------------------------------
 // internal refinements
 // -------------------------------------------------------------------------------------
-
-/** @internal A number codec that accepts only the values passing `ok`. */
-const refinedNumber = (name: string, ok: (n: number) => boolean): t.Type<number, number> =>
-  new t.Type<number, number, unknown>(
-    name,
-    (u): u is number => typeof u === 'number' && ok(u),
-    (u, c) => (typeof u === 'number' && ok(u) ? t.success(u) : t.failure(u, c)),
-    t.identity,
-  )
 
 const NonNegativeSafeInteger = /*#__PURE__*/ refinedNumber(
   'NonNegativeSafeInteger',

@@ -78,6 +78,18 @@ export const Jitter = /*#__PURE__*/ refinedNumber('a number in [0, 1]', (n) => n
 /** @internal A share of a whole that is not empty: a number in (0, 1]. */
 export const Percentage = /*#__PURE__*/ refinedNumber('a number in (0, 1]', (n) => n > 0 && n <= 1)
 
+/** @internal An amount that must be there (limiter tokens, call weights and costs): finite and > 0. */
+export const PositiveFinite = /*#__PURE__*/ refinedNumber(
+  'a positive finite number',
+  (n) => Number.isFinite(n) && n > 0,
+)
+
+/** @internal An amount that may be 0 (a limiter's burst): finite and >= 0. */
+export const NonNegativeFinite = /*#__PURE__*/ refinedNumber(
+  'a non-negative finite number',
+  (n) => Number.isFinite(n) && n >= 0,
+)
+
 /**
  * @internal A bounded count (breaker thresholds, limiter permits): an integer in [1, 2^31-1], named
  * `an integer in [1, 2147483647]`.

@@ -16,7 +16,7 @@
  * Every run's events and every breaker transition (`breaker.state$`) are printed; the output is the same
  * on every run. Exits 0 when the breaker ended closed and the last two runs completed.
  */
-import type { Observable } from 'rxjs'
+import { asyncScheduler, firstValueFrom, type Observable, timer } from 'rxjs'
 
 import {
   type CircuitState,
@@ -27,8 +27,6 @@ import {
   workflow,
   type WorkflowEvent,
 } from '../roots/index.js'
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The fake upstream: 5 ms per call; calls 1-3 fail, the rest succeed. Honours the attempt's signal. */
 const quoteService = {
@@ -45,8 +43,16 @@ const quoteService = {
   },
 }
 
+// One clock: the breaker reads the scheduler the runs use for their timers and retries. This is the
+// default (`asyncScheduler`, whose clock is `Date.now()`), named here to show where a test would put a
+// virtual one (`{ scheduler }` here and in every `run$` options).
+const clock = asyncScheduler
+
 // one breaker for every caller of the quote service
-const breaker = createCircuitBreaker({ failureThreshold: 3, resetTimeoutMs: 300, halfOpenMaxCalls: 1 })
+const breaker = createCircuitBreaker(
+  { failureThreshold: 3, resetTimeoutMs: 300, halfOpenMaxCalls: 1 },
+  { scheduler: clock },
+)
 
 const describeState = (s: CircuitState): string => {
   switch (s._tag) {
@@ -123,7 +129,7 @@ await Promise.all([
 console.log(`quote service calls while open: ${quoteService.calls - before}`)
 
 const open = breaker.state
-if (open._tag === 'Open') await sleep(Math.max(0, open.untilMs - Date.now()) + 20)
+if (open._tag === 'Open') await firstValueFrom(timer(Math.max(0, open.untilMs - clock.now()) + 20, clock))
 
 console.log('-- after the reset timeout: one probe, then closed')
 const probe = await runAndPrint(pricing.run$('Quote', { workflowId: 'quote-3' }))

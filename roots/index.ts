@@ -91,7 +91,6 @@ export type {
 } from '../src/CircuitBreaker.js'
 export {
   circuitTransition,
-  createCircuitBreaker,
   defaultCircuitPolicy,
   fromCircuitSnapshot,
   isCircuitRejection,
@@ -128,7 +127,6 @@ export { failFast, pending, poll, ready, retryOnError, validatePoll } from '../s
 export type {
   AcquireOptions,
   LimiterRuntimeOptions,
-  LimiterSleep,
   RateLimiter,
   RateLimiterLike,
   RateLimiterOptions,
@@ -137,7 +135,6 @@ export type {
   TokenBucketRate,
   WindowedRateLimiterOptions,
 } from '../src/RateLimiter.js'
-export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../src/RateLimiter.js'
 export type {
   FreshKey,
   Guard,
@@ -233,6 +230,8 @@ export type { Compensated, CompensationFailed, CompensationStarted } from '../sr
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
 export { notifyObserver } from '../src/WorkflowObserver.js'
+export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
+export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
 export { fromTaskOutput } from '../streams/fromTaskOutput.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'

@@ -20,34 +20,33 @@
  *   outcome reported under an older epoch is ignored, so a slow Closed-era call cannot close (or reopen)
  *   a later half-open session.
  *
- * The state machine is the pure {@link circuitTransition}; {@link createCircuitBreaker} holds one state,
- * reads the injected clock and publishes transitions on `state$`.
+ * This module is the pure part: the model, the state machine {@link circuitTransition}, the snapshot
+ * conversions and the policy validation. The stateful breaker, `createCircuitBreaker`
+ * (streams/createCircuitBreaker.ts), holds one state, reads time from its injected RxJS scheduler and
+ * publishes transitions on `state$`.
  *
- * JavaScript has no destructors, so a permit cannot settle itself when it goes out of scope the way
- * cano's RAII permit does. Use {@link CircuitBreaker.withPermit}, which settles on return and on throw.
- * With the explicit API, settle every permit with `success()` or `failure()` (in a `finally` if need be);
- * as a safety net, a half-open trial permit that is garbage-collected unsettled is counted as a failure
- * (a `FinalizationRegistry`), so a lost trial cannot hold a slot forever. Closed-state permits are not
- * tracked that way (it would cost more than the call it guards): a lost one is simply not counted.
+ * Settle every permit exactly once ({@link CircuitBreaker.withPermit} does it on return and on throw);
+ * streams/createCircuitBreaker.ts says what happens to a permit that is lost unsettled.
  *
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
+import type * as t from 'io-ts'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
-import { BehaviorSubject, type Observable } from 'rxjs'
+import type { Observable, SchedulerLike } from 'rxjs'
 
 import type { CircuitOpen } from '../codecs/CanoError.js'
 import { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
-import { CanoFailure, circuitOpenError, configurationError, decodeFailedError } from './CanoError.js'
-import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
+import { Count, TimerDuration } from '../codecs/Config.js'
+import { CanoFailure, circuitOpenError, decodeFailedError } from './CanoError.js'
+import { checkConfig } from './internal/checkConfig.js'
 
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
 
 /**
- * When a breaker trips and how it recovers. Every field is validated by {@link createCircuitBreaker}.
+ * When a breaker trips and how it recovers. Every field is validated by `createCircuitBreaker`.
  *
  * @example
  * import { createCircuitBreaker, type CircuitPolicy } from 'cano-rx'
@@ -84,7 +83,7 @@ export interface ClosedCircuit {
 }
 
 /**
- * The breaker rejects every call until `untilMs` (read on the breaker's clock).
+ * The breaker rejects every call until `untilMs` (read on the breaker's scheduler clock).
  *
  * @example
  * import type { OpenCircuit } from 'cano-rx'
@@ -159,8 +158,8 @@ export interface CircuitPermit {
 }
 
 /**
- * One transition of a breaker, as published on `state$`: the new `state`, its `epoch` and the clock
- * reading `at` which it happened (the breaker's creation time for the first value).
+ * One transition of a breaker, as published on `state$`: the new `state`, its `epoch` and the scheduler
+ * clock reading `at` which it happened (the breaker's creation time for the first value).
  *
  * @example
  * import { createCircuitBreaker, type CircuitTransition } from 'cano-rx'
@@ -235,7 +234,7 @@ export type CircuitEvent = PermitRequested | PermitSucceeded | PermitFailed
 
 /**
  * What the engine needs from a breaker (`TaskConfig.circuitBreaker`): a permit before each attempt, or the
- * `CircuitOpen` rejection. Any object with this method can stand in for {@link createCircuitBreaker}.
+ * `CircuitOpen` rejection. Any object with this method can stand in for `createCircuitBreaker()`.
  *
  * @example
  * import { createCircuitBreaker, type CircuitBreakerLike } from 'cano-rx'
@@ -249,7 +248,7 @@ export interface CircuitBreakerLike {
 }
 
 /**
- * A circuit breaker made by {@link createCircuitBreaker}. It is a plain object: share it between tasks,
+ * A circuit breaker made by `createCircuitBreaker`. It is a plain object: share it between tasks,
  * workflows and any other caller of the same dependency.
  *
  * @example
@@ -285,23 +284,25 @@ export interface CircuitBreaker extends CircuitBreakerLike {
 }
 
 /**
- * Options of {@link createCircuitBreaker}.
+ * Options of `createCircuitBreaker`.
  *
  * @example
  * import { createCircuitBreaker, type CircuitBreakerOptions } from 'cano-rx'
- * let t = 0
- * const options: CircuitBreakerOptions = { now: () => t }
+ * import { VirtualTimeScheduler } from 'rxjs'
+ * const scheduler = new VirtualTimeScheduler() // virtual time: the same scheduler can drive a whole run
+ * const options: CircuitBreakerOptions = { scheduler }
  * const breaker = createCircuitBreaker({}, options)
- * t += 1_000 // virtual time
  * @category model
  * @since 0.1.0
  */
 export interface CircuitBreakerOptions {
   /**
-   * The clock, in ms: deadlines and `at` stamps are read from it. Default `Date.now`, so a snapshot's
-   * `untilMs` is wall-clock time and stays meaningful in another process.
+   * The clock: deadlines and `at` stamps are read from `scheduler.now()` (ms). Default `asyncScheduler`,
+   * whose clock is `Date.now()`, so a snapshot's `untilMs` is wall-clock time and stays meaningful in
+   * another process. Pass the scheduler a run uses (a `TestScheduler` or `VirtualTimeScheduler` in tests)
+   * so the breaker, the limiters, timers and retries all read one clock.
    */
-  readonly now?: () => number
+  readonly scheduler?: SchedulerLike
   /**
    * Start from this snapshot (a value from `toJSON()`, for instance parsed back from JSON) instead of a
    * fresh closed breaker. It is decoded with the {@link CircuitSnapshot} codec; an invalid one throws a
@@ -335,45 +336,6 @@ const REJECTED_OPEN: CircuitOpen = /*#__PURE__*/ Object.freeze(circuitOpenError(
 const REJECTED_TRIALS_EXHAUSTED: CircuitOpen = /*#__PURE__*/ Object.freeze(
   circuitOpenError('circuit breaker half-open: trial slot exhausted'),
 )
-
-// -------------------------------------------------------------------------------------
-// constructors
-// -------------------------------------------------------------------------------------
-
-/**
- * Creates a circuit breaker. `policy` fields default to {@link defaultCircuitPolicy} (5 / 30 000 ms / 1).
- *
- * @param policy the policy; missing fields take their defaults
- * @param options the clock (`now`, default `Date.now`) and an optional snapshot to start from
- * @returns a breaker, closed at epoch 0 unless a snapshot says otherwise
- * @throws `CanoFailure` with a `Configuration` error naming the field and value when the policy is invalid
- *   (0, negative, NaN, non-integer counts, values above 2^31-1), or with a `DecodeFailed` error when
- *   `options.snapshot` is not a valid {@link CircuitSnapshot}
- * @example
- * import { createCircuitBreaker, isCanoFailure } from 'cano-rx'
- * declare const charge: (cents: number) => Promise<string>
- * declare const saved: string | undefined // JSON.stringify(breaker) from the last run
- * const breaker = createCircuitBreaker(
- *   { failureThreshold: 3, resetTimeoutMs: 10_000 },
- *   saved === undefined ? {} : { snapshot: JSON.parse(saved) },
- * )
- * try {
- *   const id = await breaker.withPermit(() => charge(1_000))
- * } catch (e) {
- *   if (isCanoFailure(e) && e.error._tag === 'CircuitOpen') console.log('failing fast:', e.error.message)
- * }
- * @category constructors
- * @since 0.1.0
- */
-export const createCircuitBreaker = (
-  policy: Partial<CircuitPolicy> = {},
-  options: CircuitBreakerOptions = {},
-): CircuitBreaker => {
-  const resolved = resolvePolicy(policy)
-  const now = options.now ?? Date.now
-  const initial = options.snapshot === undefined ? closed(0, 0) : decodeSnapshot(options.snapshot)
-  return new Breaker(resolved, now, initial)
-}
 
 // -------------------------------------------------------------------------------------
 // guards
@@ -455,7 +417,7 @@ const fail = (policy: CircuitPolicy, state: CircuitState, atMs: number): Circuit
  * | Open | rejected before `untilMs`; else HalfOpen with this trial in flight (epoch + 1) | ignored | ignored |
  * | HalfOpen | admitted while `inFlight < halfOpenMaxCalls`, else rejected | successes + 1; at `halfOpenMaxCalls`: Closed (epoch + 1) | Open until `atMs + resetTimeoutMs` (epoch + 1) |
  *
- * @param policy a validated policy (see {@link createCircuitBreaker})
+ * @param policy a validated policy (see {@link resolveCircuitPolicy})
  * @param state the current state
  * @param event what happened
  * @returns the next state, or the rejection of a `PermitRequested`
@@ -542,25 +504,30 @@ export const fromCircuitSnapshot = (snapshot: CircuitSnapshot): CircuitState => 
 // internal
 // -------------------------------------------------------------------------------------
 
-const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_TIMER_MS
-const isTimeout = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0 && u <= MAX_TIMER_MS
-
-/** @internal Merges the defaults and validates; throws a `CanoFailure(Configuration)` naming the field and value. */
-const resolvePolicy = (overrides: Partial<CircuitPolicy>): CircuitPolicy => {
+/**
+ * @internal Merges the defaults into `overrides` and validates; throws a `CanoFailure(Configuration)` naming
+ * the field and value. Used by `createCircuitBreaker` (streams/createCircuitBreaker.ts).
+ */
+export const resolveCircuitPolicy = (overrides: Partial<CircuitPolicy>): CircuitPolicy => {
   const merged: Record<keyof CircuitPolicy, unknown> = { ...defaultCircuitPolicy, ...overrides }
-  const bad = (field: keyof CircuitPolicy, rule: string): CanoFailure =>
-    new CanoFailure(
-      configurationError(`circuit breaker: ${field} must be ${rule}, got ${describeValue(merged[field])}`),
-    )
-  const { failureThreshold, resetTimeoutMs, halfOpenMaxCalls } = merged
-  if (!isCount(failureThreshold)) throw bad('failureThreshold', `an integer in [1, ${MAX_TIMER_MS}]`)
-  if (!isTimeout(resetTimeoutMs)) throw bad('resetTimeoutMs', `a finite number in (0, ${MAX_TIMER_MS}]`)
-  if (!isCount(halfOpenMaxCalls)) throw bad('halfOpenMaxCalls', `an integer in [1, ${MAX_TIMER_MS}]`)
+  const check = <A>(codec: t.Type<A, unknown>, field: keyof CircuitPolicy): A => {
+    const value = merged[field]
+    const error = checkConfig(codec, value, `circuit breaker: ${field}`)
+    if (error !== undefined) throw new CanoFailure(error)
+    return value as A
+  }
+  const failureThreshold = check(Count, 'failureThreshold')
+  const resetTimeoutMs = check(TimerDuration, 'resetTimeoutMs')
+  const halfOpenMaxCalls = check(Count, 'halfOpenMaxCalls')
   return Object.freeze({ failureThreshold, resetTimeoutMs, halfOpenMaxCalls })
 }
 
-/** @internal Decodes an `options.snapshot`; throws a `CanoFailure(DecodeFailed)`. */
-const decodeSnapshot = (u: unknown): CircuitState => {
+/**
+ * @internal The state a new breaker starts in: closed at epoch 0, or the decoded `snapshot` (see
+ * {@link CircuitBreakerOptions.snapshot}); throws a `CanoFailure(DecodeFailed)` for an invalid one.
+ */
+export const initialCircuitState = (u: unknown): CircuitState => {
+  if (u === undefined) return closed(0, 0)
   const decoded = CircuitSnapshot.decode(u)
   if (E.isLeft(decoded)) {
     throw new CanoFailure(
@@ -569,155 +536,3 @@ const decodeSnapshot = (u: unknown): CircuitState => {
   }
   return fromCircuitSnapshot(decoded.right)
 }
-
-/** @internal Settles a permit's outcome on its breaker. */
-interface Settle {
-  settle(epoch: number, ok: boolean): void
-}
-
-/** @internal The permit handed out by `tryAcquire`. */
-class Permit implements CircuitPermit {
-  #breaker: Settle | undefined
-  constructor(
-    breaker: Settle,
-    readonly epoch: number,
-    private readonly tracked: boolean,
-  ) {
-    this.#breaker = breaker
-  }
-  success(): void {
-    this.#settle(true)
-  }
-  failure(): void {
-    this.#settle(false)
-  }
-  #settle(ok: boolean): void {
-    const breaker = this.#breaker
-    if (breaker === undefined) return
-    this.#breaker = undefined
-    if (this.tracked) leakedTrials.unregister(this)
-    breaker.settle(this.epoch, ok)
-  }
-}
-
-/** @internal Half-open trial permits collected unsettled count as failures. */
-interface LeakedTrial {
-  readonly breaker: Settle
-  readonly epoch: number
-}
-const leakedTrials = /*#__PURE__*/ new FinalizationRegistry<LeakedTrial>((t) => {
-  t.breaker.settle(t.epoch, false)
-})
-
-/** @internal */
-class Breaker implements CircuitBreaker, Settle {
-  readonly policy: CircuitPolicy
-  readonly state$: Observable<CircuitTransition>
-  readonly #now: () => number
-  readonly #transitions: BehaviorSubject<CircuitTransition>
-  #state: CircuitState
-  /** Promise handlers for `withPermit`, shared by every call of one epoch. */
-  #handlersEpoch = -1
-  #onFulfilled: <T>(value: T) => T = (value) => value
-  #onRejected: (error: unknown) => never = (error) => {
-    throw error
-  }
-
-  constructor(policy: CircuitPolicy, now: () => number, initial: CircuitState) {
-    this.policy = policy
-    this.#now = now
-    this.#state = initial
-    this.#transitions = new BehaviorSubject<CircuitTransition>({ state: initial, epoch: initial.epoch, at: now() })
-    this.state$ = this.#transitions.asObservable()
-  }
-
-  get state(): CircuitState {
-    return this.#state
-  }
-
-  tryAcquire(): E.Either<CircuitOpen, CircuitPermit> {
-    const rejection = this.#admit()
-    if (rejection !== undefined) return E.left(rejection)
-    const state = this.#state
-    const tracked = state._tag === 'HalfOpen'
-    const permit = new Permit(this, state.epoch, tracked)
-    if (tracked) leakedTrials.register(permit, { breaker: this, epoch: state.epoch }, permit)
-    return E.right(permit)
-  }
-
-  withPermit<A>(fn: () => A | PromiseLike<A>): Promise<A> {
-    const rejection = this.#admit()
-    if (rejection !== undefined) return Promise.reject(new CanoFailure(rejection))
-    const epoch = this.#state.epoch
-    let out: A | PromiseLike<A>
-    try {
-      out = fn()
-    } catch (error: unknown) {
-      this.settle(epoch, false)
-      return rejectedWith(error)
-    }
-    if (isPromiseLike(out)) {
-      if (this.#handlersEpoch !== epoch) this.#makeHandlers(epoch)
-      return Promise.resolve(out).then(this.#onFulfilled, this.#onRejected)
-    }
-    this.settle(epoch, true)
-    return Promise.resolve(out)
-  }
-
-  toJSON(): CircuitSnapshot {
-    return toCircuitSnapshot(this.#state)
-  }
-
-  /** @internal */
-  settle(epoch: number, ok: boolean): void {
-    const state = this.#state
-    if (epoch !== state.epoch) return
-    // Fast path of `circuitTransition` for the common case: a closed breaker with no failures to reset.
-    if (ok && state._tag === 'Closed' && state.consecutiveFailures === 0) return
-    const atMs = this.#now()
-    this.#apply(
-      circuitTransition(this.policy, state, { _tag: ok ? 'PermitSucceeded' : 'PermitFailed', epoch, atMs }),
-      atMs,
-    )
-  }
-
-  /** The rejection, or `undefined` when a permit was granted (in the epoch of the new state). */
-  #admit(): CircuitOpen | undefined {
-    const state = this.#state
-    // Fast path of `circuitTransition`: a closed breaker admits without reading the clock.
-    if (state._tag === 'Closed') return undefined
-    const atMs = this.#now()
-    const next = circuitTransition(this.policy, state, { _tag: 'PermitRequested', atMs })
-    if (isCircuitRejection(next)) return next
-    this.#apply(next, atMs)
-    return undefined
-  }
-
-  #apply(next: CircuitState, atMs: number): void {
-    const previous = this.#state
-    if (next === previous) return
-    this.#state = next
-    if (next.epoch !== previous.epoch) this.#transitions.next({ state: next, epoch: next.epoch, at: atMs })
-  }
-
-  #makeHandlers(epoch: number): void {
-    this.#handlersEpoch = epoch
-    this.#onFulfilled = <T>(value: T): T => {
-      this.settle(epoch, true)
-      return value
-    }
-    this.#onRejected = (error: unknown): never => {
-      this.settle(epoch, false)
-      throw error
-    }
-  }
-}
-
-/** @internal A Promise rejected with a caught value as it is (`Promise.reject` wants an `Error`). */
-const rejectedWith = (error: unknown): Promise<never> =>
-  new Promise<never>(() => {
-    throw error
-  })
-
-const isPromiseLike = <A>(u: A | PromiseLike<A>): u is PromiseLike<A> =>
-  typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'

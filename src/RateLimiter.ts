@@ -1,8 +1,10 @@
 /**
- * Rate limiters (cano 0.14 `rate_limit.rs`): a token bucket ({@link createRateLimiter}), a fixed window
- * ({@link createWindowedRateLimiter}) and a multi-tier limiter that enforces several limits at once
- * ({@link createMultiRateLimiter}). All three implement {@link RateLimiterLike}, which is what the engine
- * calls before each attempt of a task whose config has a `rateLimiter`.
+ * Rate limiters (cano 0.14 `rate_limit.rs`), the pure part: the model, the token-bucket and fixed-window
+ * arithmetic and the validation of the options. The limiters themselves, a token bucket
+ * (`createRateLimiter`), a fixed window (`createWindowedRateLimiter`) and a multi-tier limiter that
+ * enforces several limits at once (`createMultiRateLimiter`), live in streams/createRateLimiter.ts. All
+ * three implement {@link RateLimiterLike}, which is what the engine calls before each attempt of a task
+ * whose config has a `rateLimiter`.
  *
  * - Token bucket: holds at most `capacity = tokens + burst` tokens (with `ratePerSec`, `tokens` is
  *   `ratePerSec`), starts full and refills continuously at `tokens / perMs` per ms. Refill is lazy:
@@ -16,17 +18,21 @@
  * served first come, first served (a `tryAcquire` does not overtake waiting callers), and a waiting
  * caller leaves the queue with a `Cancelled` failure when its signal aborts.
  *
- * Time is injected: `now` (default `Date.now`) and `sleep` (default: `setTimeout`, cleared on abort).
- * The limiters have no timers of their own, so a test drives them with a virtual clock.
+ * Time is injected: one RxJS `scheduler` (default `asyncScheduler`, whose clock is `Date.now()`) is both
+ * the clock (`scheduler.now()`) and what `acquire` waits on (a wake-up scheduled on it, cancelled when
+ * the waiter's signal aborts). Given the scheduler of a run, a limiter keeps the same time as the run's
+ * timers and retries, virtual in tests.
  *
  * @since 0.1.0
  */
-import * as E from 'fp-ts/lib/Either.js'
+import type * as E from 'fp-ts/lib/Either.js'
+import type * as t from 'io-ts'
+import type { SchedulerLike } from 'rxjs'
 
 import type { RateLimited } from '../codecs/CanoError.js'
-import { cancelledError, CanoFailure, configurationError, rateLimitedError } from './CanoError.js'
+import { Count, NonNegativeFinite, PositiveFinite, TimerDuration } from '../codecs/Config.js'
+import { CanoFailure, configurationError } from './CanoError.js'
 import { describeValue } from './internal/describeValue.js'
-import { MAX_TIMER_MS } from './internal/timers.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -118,38 +124,23 @@ export interface RateLimiter extends RateLimiterLike {
 }
 
 /**
- * Sleeps `ms` milliseconds. When `signal` aborts first it must settle early (resolve or reject) and
- * drop its timer, so an abandoned wait keeps nothing alive.
- *
- * @example
- * import { createRateLimiter, type LimiterSleep } from 'cano-rx'
- * const sleep: LimiterSleep = (ms, signal) =>
- *   new Promise((resolve) => {
- *     const timer = setTimeout(resolve, ms)
- *     signal?.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
- *   })
- * const limiter = createRateLimiter({ ratePerSec: 10, sleep })
- * @category model
- * @since 0.1.0
- */
-export type LimiterSleep = (ms: number, signal?: AbortSignal) => Promise<void>
-
-/**
  * Time and waiting behaviour, shared by every limiter factory.
  *
  * @example
  * import { createWindowedRateLimiter, type LimiterRuntimeOptions } from 'cano-rx'
- * let t = 0
- * const virtual: LimiterRuntimeOptions = { now: () => t, waits: false }
+ * import { VirtualTimeScheduler } from 'rxjs'
+ * const scheduler = new VirtualTimeScheduler() // virtual time: the same scheduler can drive a whole run
+ * const virtual: LimiterRuntimeOptions = { scheduler, waits: false }
  * const limiter = createWindowedRateLimiter({ limit: 100, windowMs: 60_000, ...virtual })
  * @category model
  * @since 0.1.0
  */
 export interface LimiterRuntimeOptions {
-  /** The clock, in ms. Default `Date.now`. */
-  readonly now?: () => number
-  /** How `acquire` waits. Default: a `setTimeout` that is cleared when the signal aborts. */
-  readonly sleep?: LimiterSleep
+  /**
+   * The clock (`scheduler.now()`, in ms) and what `acquire` waits on. Default `asyncScheduler`: the clock
+   * is `Date.now()` and a wait is a timer, cleared when the waiter's signal aborts.
+   */
+  readonly scheduler?: SchedulerLike
   /** Whether the engine should wait for tokens (see {@link RateLimiterLike.waits}). Default `true`. */
   readonly waits?: boolean
 }
@@ -169,7 +160,7 @@ export type TokenBucketRate =
   | { readonly tokens: number; readonly perMs: number; readonly ratePerSec?: never }
 
 /**
- * Options of {@link createRateLimiter}.
+ * Options of `createRateLimiter`.
  *
  * @example
  * import { createRateLimiter, type RateLimiterOptions } from 'cano-rx'
@@ -190,7 +181,7 @@ export type RateLimiterOptions = TokenBucketRate &
   }
 
 /**
- * Options of {@link createWindowedRateLimiter}.
+ * Options of `createWindowedRateLimiter`.
  *
  * @example
  * import { createWindowedRateLimiter, type WindowedRateLimiterOptions } from 'cano-rx'
@@ -209,7 +200,7 @@ export interface WindowedRateLimiterOptions extends LimiterRuntimeOptions {
 }
 
 /**
- * One tier of {@link createMultiRateLimiter}: `limit` per `perMs`, as a token bucket (default, capacity
+ * One tier of `createMultiRateLimiter`: `limit` per `perMs`, as a token bucket (default, capacity
  * `limit + burst`, continuous refill) or a fixed window (`kind: 'fixedWindow'`, `burst` not allowed).
  * Each call costs `cost * weight` in this tier.
  *
@@ -236,119 +227,11 @@ export interface RateTier {
 }
 
 // -------------------------------------------------------------------------------------
-// constructors
-// -------------------------------------------------------------------------------------
-
-/**
- * A token bucket: `capacity = tokens + burst` tokens (with `ratePerSec`, `tokens = ratePerSec` and
- * `perMs = 1000`), full at creation, refilled lazily at `tokens / perMs` per ms. Over a long run it
- * admits `capacity + rate * elapsed` calls of cost 1.
- *
- * @param options the rate (`ratePerSec`, or `tokens` per `perMs`), `burst` (default 0), the tier `name`
- *   (default `'default'`), the clock `now`, the `sleep` used by `acquire`, and `waits` (default `true`)
- * @returns a limiter
- * @throws `CanoFailure(Configuration)` naming the field and value: a rate that is not a positive finite
- *   number, a period outside (0, 2^31-1], a negative or non-finite burst, both `ratePerSec` and
- *   `tokens`/`perMs`, or a capacity below 1 (for 0.5 calls per second write `{ tokens: 1, perMs: 2_000 }`)
- * @example
- * import { createRateLimiter } from 'cano-rx'
- * declare const callApi: () => Promise<void>
- * const limiter = createRateLimiter({ ratePerSec: 10, burst: 5 }) // 15 at once, then 10 per second
- * for (let i = 0; i < 100; i++) {
- *   await limiter.acquire()
- *   await callApi()
- * }
- * @category constructors
- * @since 0.1.0
- */
-export const createRateLimiter = (options: RateLimiterOptions): RateLimiter => {
-  const where = 'rate limiter'
-  const name = checkName(where, options.name ?? 'default')
-  let spec: TierSpec
-  if (options.ratePerSec !== undefined) {
-    const untyped: { readonly tokens?: unknown; readonly perMs?: unknown } = options // JavaScript callers
-    if (untyped.tokens !== undefined || untyped.perMs !== undefined) {
-      invalid(where, 'ratePerSec', 'given alone (not with tokens / perMs)', options.ratePerSec)
-    }
-    spec = bucketSpec(where, name, options.ratePerSec, 'ratePerSec', 1_000, options.burst, 1)
-  } else {
-    spec = bucketSpec(where, name, options.tokens, 'tokens', options.perMs, options.burst, 1)
-  }
-  return new TieredLimiter(where, [spec], options)
-}
-
-/**
- * A fixed-window limiter: at most `limit` per window of `windowMs`, windows aligned on multiples of
- * `windowMs` of the clock. Simpler than a bucket, but a burst can straddle a boundary (up to `2 * limit`
- * within `windowMs`).
- *
- * @param options `limit`, `windowMs`, the tier `name` (default `'default'`), `now`, `sleep`, `waits`
- * @returns a limiter
- * @throws `CanoFailure(Configuration)` naming the field and value: a `limit` that is not an integer in
- *   [1, 2^31-1], a `windowMs` outside (0, 2^31-1]
- * @example
- * import { createWindowedRateLimiter } from 'cano-rx'
- * const limiter = createWindowedRateLimiter({ limit: 100, windowMs: 60_000, waits: false })
- * const admitted = limiter.tryAcquire()
- * @category constructors
- * @since 0.1.0
- */
-export const createWindowedRateLimiter = (options: WindowedRateLimiterOptions): RateLimiter => {
-  const where = 'windowed rate limiter'
-  const name = checkName(where, options.name ?? 'default')
-  return new TieredLimiter(where, [windowSpec(where, name, options.limit, options.windowMs, 'windowMs', 1)], options)
-}
-
-/**
- * A limiter that enforces several tiers at once (for example 10 per second and 500 per minute): a call
- * is admitted only when every tier can serve it, and then takes `cost * weight` from each (all or none).
- * A `RateLimited` rejection names the tier with the longest wait.
- *
- * @param tiers one or more tiers with unique names
- * @param options `now`, `sleep`, `waits`
- * @returns a limiter
- * @throws `CanoFailure(Configuration)` for an empty list, duplicate names, or an invalid tier (naming the
- *   tier, the field and the value)
- * @example
- * import { createMultiRateLimiter } from 'cano-rx'
- * const limiter = createMultiRateLimiter([
- *   { name: 'per-second', limit: 10, perMs: 1_000 },
- *   { name: 'per-minute', limit: 500, perMs: 60_000 },
- *   { name: 'per-day', limit: 10_000, perMs: 86_400_000, kind: 'fixedWindow' },
- * ])
- * await limiter.acquire({ cost: 2 })
- * @category constructors
- * @since 0.1.0
- */
-export const createMultiRateLimiter = (
-  tiers: ReadonlyArray<RateTier>,
-  options: LimiterRuntimeOptions = {},
-): RateLimiter => {
-  const where = 'multi rate limiter'
-  if (!Array.isArray(tiers) || tiers.length === 0) {
-    return invalid(where, 'tiers', 'a non-empty array of tiers', tiers)
-  }
-  const seen = new Set<string>()
-  const specs = tiers.map((tier: RateTier, i): TierSpec => {
-    const name = checkName(`${where}: tiers[${i}]`, tier.name)
-    if (seen.has(name)) invalid(where, `tiers[${i}].name`, 'unique', name)
-    seen.add(name)
-    const at = `${where}: tier ${JSON.stringify(name)}`
-    const kind: unknown = tier.kind ?? 'tokenBucket'
-    if (kind === 'tokenBucket') return bucketSpec(at, name, tier.limit, 'limit', tier.perMs, tier.burst, tier.weight)
-    if (kind !== 'fixedWindow') return invalid(at, 'kind', "'tokenBucket' or 'fixedWindow'", kind)
-    if (tier.burst !== undefined) invalid(at, 'burst', 'absent for a fixed window', tier.burst)
-    return windowSpec(at, name, tier.limit, tier.perMs, 'perMs', tier.weight)
-  })
-  return new TieredLimiter(where, specs, options)
-}
-
-// -------------------------------------------------------------------------------------
-// internal: tiers (pure)
+// internal: tiers
 // -------------------------------------------------------------------------------------
 
 /** @internal A validated tier. */
-interface TierSpec {
+export interface TierSpec {
   readonly name: string
   readonly kind: 'tokenBucket' | 'fixedWindow'
   readonly capacity: number
@@ -359,30 +242,30 @@ interface TierSpec {
 }
 
 /** @internal `available` tokens at `atMs` (bucket), or left in the window starting at `atMs` (window). */
-interface TierState {
+export interface TierState {
   readonly available: number
   readonly atMs: number
 }
 
 /** @internal Float slack: refill arithmetic may land a hair below a whole token. */
-const EPSILON = 1e-9
+export const EPSILON = 1e-9
 
 /** @internal Slack on a computed wait: 333.00000000000006 ms is 333 ms, not 334. */
 const WAIT_SLACK_MS = 1e-6
 
-/** @internal A wait in whole ms, at least 1 (like `setTimeout`), forgiving float noise. */
-const wholeMs = (ms: number): number => Math.max(1, Math.ceil(ms - WAIT_SLACK_MS))
+/** @internal A wait in whole ms, at least 1 (like a timer), forgiving float noise. */
+export const wholeMs = (ms: number): number => Math.max(1, Math.ceil(ms - WAIT_SLACK_MS))
 
 const windowStart = (spec: TierSpec, nowMs: number): number => Math.floor(nowMs / spec.perMs) * spec.perMs
 
 /** @internal A full tier at `nowMs`. */
-const tierStart = (spec: TierSpec, nowMs: number): TierState => ({
+export const tierStart = (spec: TierSpec, nowMs: number): TierState => ({
   available: spec.capacity,
   atMs: spec.kind === 'tokenBucket' ? nowMs : windowStart(spec, nowMs),
 })
 
 /** @internal The tier brought forward to `nowMs`: refilled, or rolled into the current window. */
-const tierAt = (spec: TierSpec, s: TierState, nowMs: number): TierState => {
+export const tierAt = (spec: TierSpec, s: TierState, nowMs: number): TierState => {
   if (spec.kind === 'fixedWindow') {
     const start = windowStart(spec, nowMs)
     return start === s.atMs ? s : { available: spec.capacity, atMs: start }
@@ -394,7 +277,7 @@ const tierAt = (spec: TierSpec, s: TierState, nowMs: number): TierState => {
 }
 
 /** @internal ms until `amount` can be taken from a tier brought forward to `nowMs` (0: now). */
-const tierWaitMs = (spec: TierSpec, s: TierState, amount: number, nowMs: number): number => {
+export const tierWaitMs = (spec: TierSpec, s: TierState, amount: number, nowMs: number): number => {
   const missing = amount - s.available
   if (missing <= EPSILON) return 0
   if (spec.kind === 'tokenBucket') return missing / spec.refillPerMs
@@ -402,7 +285,7 @@ const tierWaitMs = (spec: TierSpec, s: TierState, amount: number, nowMs: number)
 }
 
 /** @internal `amount` taken (the caller checked that it is available). */
-const tierTake = (s: TierState, amount: number): TierState => ({
+export const tierTake = (s: TierState, amount: number): TierState => ({
   available: Math.max(0, s.available - amount),
   atMs: s.atMs,
 })
@@ -411,19 +294,18 @@ const tierTake = (s: TierState, amount: number): TierState => ({
 // internal: validation
 // -------------------------------------------------------------------------------------
 
-const isPositive = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u > 0
-const isNonNegative = (u: unknown): u is number => typeof u === 'number' && Number.isFinite(u) && u >= 0
-const isPeriod = (u: unknown): u is number => isPositive(u) && u <= MAX_TIMER_MS
-const isCount = (u: unknown): u is number => Number.isInteger(u) && (u as number) >= 1 && (u as number) <= MAX_TIMER_MS
-
 /** @internal `CanoFailure(Configuration)` with `where: field must be rule, got value`. */
-const invalidFailure = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
+export const invalidFailure = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
   new CanoFailure(configurationError(`${where}: ${field} must be ${rule}, got ${describeValue(value)}`))
 
 /** @internal Throws {@link invalidFailure}. */
 const invalid = (where: string, field: string, rule: string, value: unknown): never => {
   throw invalidFailure(where, field, rule, value)
 }
+
+/** @internal `value` when `codec` accepts it; otherwise throws {@link invalidFailure} with the codec's rule. */
+const checked = <A>(codec: t.Type<A, unknown>, where: string, field: string, value: unknown): A =>
+  codec.is(value) ? value : invalid(where, field, codec.name, value)
 
 const checkName = (where: string, name: unknown): string =>
   typeof name === 'string' && name.length > 0 ? name : invalid(where, 'name', 'a non-empty string', name)
@@ -448,18 +330,16 @@ const bucketSpec = (
   burst: unknown,
   weight: unknown,
 ): TierSpec => {
-  if (!isPositive(tokens)) return invalid(where, tokensField, 'a positive finite number', tokens)
-  if (!isPeriod(perMs)) return invalid(where, 'perMs', `a finite number in (0, ${MAX_TIMER_MS}]`, perMs)
-  const b = burst ?? 0
-  if (!isNonNegative(b)) return invalid(where, 'burst', 'a non-negative finite number', burst)
-  const w = weight ?? 1
-  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
+  const perPeriod = checked(PositiveFinite, where, tokensField, tokens)
+  const period = checked(TimerDuration, where, 'perMs', perMs)
+  const b = burst === undefined ? 0 : checked(NonNegativeFinite, where, 'burst', burst)
+  const w = weight === undefined ? 1 : checked(PositiveFinite, where, 'weight', weight)
   return checkCapacity(where, {
     name,
     kind: 'tokenBucket',
-    capacity: tokens + b,
-    perMs,
-    refillPerMs: tokens / perMs,
+    capacity: perPeriod + b,
+    perMs: period,
+    refillPerMs: perPeriod / period,
     weight: w,
   })
 }
@@ -472,216 +352,72 @@ const windowSpec = (
   perMsField: string,
   weight: unknown,
 ): TierSpec => {
-  if (!isCount(limit)) return invalid(where, 'limit', `an integer in [1, ${MAX_TIMER_MS}]`, limit)
-  if (!isPeriod(perMs)) return invalid(where, perMsField, `a finite number in (0, ${MAX_TIMER_MS}]`, perMs)
-  const w = weight ?? 1
-  if (!isPositive(w)) return invalid(where, 'weight', 'a positive finite number', weight)
-  return checkCapacity(where, { name, kind: 'fixedWindow', capacity: limit, perMs, refillPerMs: 0, weight: w })
+  const l = checked(Count, where, 'limit', limit)
+  const period = checked(TimerDuration, where, perMsField, perMs)
+  const w = weight === undefined ? 1 : checked(PositiveFinite, where, 'weight', weight)
+  return checkCapacity(where, { name, kind: 'fixedWindow', capacity: l, perMs: period, refillPerMs: 0, weight: w })
 }
 
-// -------------------------------------------------------------------------------------
-// internal: the limiter
-// -------------------------------------------------------------------------------------
-
-/** @internal A caller waiting in `acquire`. */
-interface Waiter {
-  readonly cost: number
-  readonly signal: AbortSignal | undefined
-  readonly resolve: () => void
-  readonly onAbort: () => void
+/** @internal A limiter's validated tiers, and the name its `Configuration` errors start with. */
+export interface LimiterSpec {
+  readonly where: string
+  readonly specs: ReadonlyArray<TierSpec>
 }
 
-const RIGHT_VOID: E.Either<never, void> = /*#__PURE__*/ Object.freeze(E.right(undefined))
-const RESOLVED: Promise<void> = /*#__PURE__*/ Promise.resolve()
+/** @internal The tier of `createRateLimiter`; throws a `CanoFailure(Configuration)` naming the field and value. */
+export const rateLimiterSpec = (options: RateLimiterOptions): LimiterSpec => {
+  const where = 'rate limiter'
+  const name = checkName(where, options.name ?? 'default')
+  if (options.ratePerSec !== undefined) {
+    const untyped: { readonly tokens?: unknown; readonly perMs?: unknown } = options // JavaScript callers
+    if (untyped.tokens !== undefined || untyped.perMs !== undefined) {
+      invalid(where, 'ratePerSec', 'given alone (not with tokens / perMs)', options.ratePerSec)
+    }
+    return { where, specs: [bucketSpec(where, name, options.ratePerSec, 'ratePerSec', 1_000, options.burst, 1)] }
+  }
+  return { where, specs: [bucketSpec(where, name, options.tokens, 'tokens', options.perMs, options.burst, 1)] }
+}
 
-/** @internal The default {@link LimiterSleep}: a `setTimeout` cleared (and the Promise resolved) on abort. */
-const timeoutSleep: LimiterSleep = (ms, signal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted === true) {
-      resolve()
-      return
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      resolve()
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
+/** @internal The tier of `createWindowedRateLimiter`; throws a `CanoFailure(Configuration)`. */
+export const windowedRateLimiterSpec = (options: WindowedRateLimiterOptions): LimiterSpec => {
+  const where = 'windowed rate limiter'
+  const name = checkName(where, options.name ?? 'default')
+  return { where, specs: [windowSpec(where, name, options.limit, options.windowMs, 'windowMs', 1)] }
+}
+
+/** @internal The tiers of `createMultiRateLimiter`; throws a `CanoFailure(Configuration)` naming the tier. */
+export const multiRateLimiterSpec = (tiers: ReadonlyArray<RateTier>): LimiterSpec => {
+  const where = 'multi rate limiter'
+  if (!Array.isArray(tiers) || tiers.length === 0) {
+    return invalid(where, 'tiers', 'a non-empty array of tiers', tiers)
+  }
+  const seen = new Set<string>()
+  const specs = tiers.map((tier: RateTier, i): TierSpec => {
+    const name = checkName(`${where}: tiers[${i}]`, tier.name)
+    if (seen.has(name)) invalid(where, `tiers[${i}].name`, 'unique', name)
+    seen.add(name)
+    const at = `${where}: tier ${JSON.stringify(name)}`
+    const kind: unknown = tier.kind ?? 'tokenBucket'
+    if (kind === 'tokenBucket') return bucketSpec(at, name, tier.limit, 'limit', tier.perMs, tier.burst, tier.weight)
+    if (kind !== 'fixedWindow') return invalid(at, 'kind', "'tokenBucket' or 'fixedWindow'", kind)
+    if (tier.burst !== undefined) invalid(at, 'burst', 'absent for a fixed window', tier.burst)
+    return windowSpec(at, name, tier.limit, tier.perMs, 'perMs', tier.weight)
   })
+  return { where, specs }
+}
 
-/** @internal One implementation for the three factories: a list of tiers and a FIFO queue of waiters. */
-class TieredLimiter implements RateLimiter {
-  readonly waits: boolean
-  readonly #where: string
-  readonly #specs: ReadonlyArray<TierSpec>
-  readonly #states: TierState[]
-  readonly #now: () => number
-  readonly #sleep: LimiterSleep
-  readonly #queue: Waiter[] = []
-  #queuedCost = 0
-  #pumping = false
-
-  constructor(where: string, specs: ReadonlyArray<TierSpec>, runtime: LimiterRuntimeOptions) {
-    this.#where = where
-    this.#specs = specs
-    this.#now = runtime.now ?? Date.now
-    this.#sleep = runtime.sleep ?? timeoutSleep
-    this.waits = runtime.waits ?? true
-    const now = this.#now()
-    this.#states = specs.map((spec) => tierStart(spec, now))
-  }
-
-  get waiting(): number {
-    return this.#queue.length
-  }
-
-  status(): ReadonlyArray<RateTierStatus> {
-    this.#refresh(this.#now())
-    return this.#specs.map((spec, i) => ({
-      name: spec.name,
-      available: this.#states[i]?.available ?? 0,
-      capacity: spec.capacity,
-    }))
-  }
-
-  tryAcquire(cost: number = 1): E.Either<RateLimited, void> {
-    const bad = this.#costError(cost)
-    if (bad !== undefined) throw bad
-    const now = this.#now()
-    this.#refresh(now)
-    if (this.#queue.length === 0 && this.#waitMs(cost, now) === 0) {
-      this.#take(cost)
-      return RIGHT_VOID
-    }
-    return E.left(this.#limited(this.#queuedCost + cost, now))
-  }
-
-  acquire(options: AcquireOptions = {}): Promise<void> {
-    const { signal, cost = 1 } = options
-    const bad = this.#costError(cost)
-    if (bad !== undefined) return Promise.reject(bad)
-    if (signal?.aborted === true) return Promise.reject(new CanoFailure(cancelledError()))
-    if (this.#queue.length === 0) {
-      const now = this.#now()
-      this.#refresh(now)
-      if (this.#waitMs(cost, now) === 0) {
-        this.#take(cost)
-        return RESOLVED
-      }
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        cost,
-        signal,
-        resolve,
-        onAbort: () => {
-          const i = this.#queue.indexOf(waiter)
-          if (i < 0) return
-          this.#queue.splice(i, 1)
-          this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - cost
-          reject(new CanoFailure(cancelledError()))
-        },
-      }
-      this.#queue.push(waiter)
-      this.#queuedCost += cost
-      signal?.addEventListener('abort', waiter.onAbort, { once: true })
-      if (!this.#pumping) void this.#pump()
-    })
-  }
-
-  /** Serves the queue in order, sleeping until the head's tokens are there. */
-  async #pump(): Promise<void> {
-    this.#pumping = true
-    try {
-      for (;;) {
-        const head = this.#queue[0]
-        if (head === undefined) return
-        const now = this.#now()
-        this.#refresh(now)
-        const wait = this.#waitMs(head.cost, now)
-        if (wait === 0) {
-          this.#take(head.cost)
-          this.#queue.shift()
-          this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - head.cost
-          head.signal?.removeEventListener('abort', head.onAbort)
-          head.resolve()
-          continue
-        }
-        try {
-          // Whole ms, like setTimeout; the refill is continuous, so rounding up loses no throughput.
-          await this.#sleep(Math.min(wholeMs(wait), MAX_TIMER_MS), head.signal)
-        } catch {
-          // A sleep that rejects (on abort, say) only ends the wait early: the loop checks again.
-        }
-      }
-    } finally {
-      this.#pumping = false
+/**
+ * @internal The `Configuration` failure for a cost that is not a positive finite number or exceeds a
+ * tier's capacity (`undefined` for a valid cost).
+ */
+export const costError = (limiter: LimiterSpec, cost: unknown): CanoFailure | undefined => {
+  if (!PositiveFinite.is(cost)) return invalidFailure(limiter.where, 'cost', PositiveFinite.name, cost)
+  for (const spec of limiter.specs) {
+    if (cost * spec.weight > spec.capacity + EPSILON) {
+      const weighted = spec.weight === 1 ? '' : ` divided by its weight ${describeValue(spec.weight)}`
+      const rule = `at most the capacity of tier ${JSON.stringify(spec.name)} (${describeValue(spec.capacity)}${weighted})`
+      return invalidFailure(limiter.where, 'cost', rule, cost)
     }
   }
-
-  /** The `Configuration` failure for a cost that is not positive and finite or exceeds a tier's capacity. */
-  #costError(cost: unknown): CanoFailure | undefined {
-    if (!isPositive(cost)) return invalidFailure(this.#where, 'cost', 'a positive finite number', cost)
-    for (const spec of this.#specs) {
-      if (cost * spec.weight > spec.capacity + EPSILON) {
-        const weighted = spec.weight === 1 ? '' : ` divided by its weight ${describeValue(spec.weight)}`
-        const rule = `at most the capacity of tier ${JSON.stringify(spec.name)} (${describeValue(spec.capacity)}${weighted})`
-        return invalidFailure(this.#where, 'cost', rule, cost)
-      }
-    }
-    return undefined
-  }
-
-  #refresh(now: number): void {
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec !== undefined && state !== undefined) this.#states[i] = tierAt(spec, state, now)
-    }
-  }
-
-  /** The longest wait over the tiers for `cost` (0 when every tier can serve it now). */
-  #waitMs(cost: number, now: number): number {
-    let wait = 0
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec !== undefined && state !== undefined) {
-        wait = Math.max(wait, tierWaitMs(spec, state, cost * spec.weight, now))
-      }
-    }
-    return wait
-  }
-
-  #take(cost: number): void {
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec !== undefined && state !== undefined) this.#states[i] = tierTake(state, cost * spec.weight)
-    }
-  }
-
-  /** The `RateLimited` error for `amount` (queued callers included): the tier with the longest wait. */
-  #limited(amount: number, now: number): RateLimited {
-    let worst = this.#specs[0]
-    let wait = 0
-    const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]
-      const state = this.#states[i]
-      if (spec === undefined || state === undefined) continue
-      const w = tierWaitMs(spec, state, amount * spec.weight, now)
-      if (w > wait) {
-        wait = w
-        worst = spec
-      }
-    }
-    return rateLimitedError(worst?.name ?? 'default', wholeMs(wait))
-  }
+  return undefined
 }

@@ -27,6 +27,7 @@ import {
   timer,
 } from 'rxjs'
 
+import { TimerDelay } from '../codecs/Config.js'
 import { isRetryable, nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
@@ -42,14 +43,7 @@ const POLL = { _tag: 'Poll' } as const
 const isOutcome = (u: unknown): u is PollOutcome<string> => {
   if (typeof u !== 'object' || u === null) return false
   const o = u as { _tag?: unknown; state?: unknown; delayMs?: unknown }
-  return (
-    (o._tag === 'Ready' && typeof o.state === 'string') ||
-    (o._tag === 'Pending' &&
-      typeof o.delayMs === 'number' &&
-      Number.isFinite(o.delayMs) &&
-      o.delayMs >= 0 &&
-      o.delayMs <= MAX_TIMER_MS)
-  )
+  return (o._tag === 'Ready' && typeof o.state === 'string') || (o._tag === 'Pending' && TimerDelay.is(o.delayMs))
 }
 
 /** @internal The poll loop of one attempt. */

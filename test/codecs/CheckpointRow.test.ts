@@ -4,12 +4,7 @@ import * as E from 'fp-ts/lib/Either.js'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
 
 import { CanoErrorCodec } from '../../codecs/CanoError.js'
-import {
-  type CheckpointKind,
-  type CheckpointPayloads,
-  CheckpointRow,
-  JsonValue,
-} from '../../codecs/CheckpointRow.js'
+import { type CheckpointKind, type CheckpointPayloads, CheckpointRow, JsonValue } from '../../codecs/CheckpointRow.js'
 import {
   cancelledError,
   retryExhaustedError,

@@ -1,93 +1,82 @@
 /**
- * A virtual clock for Promise-based code that takes an injected `now` and `sleep` (rate limiters): time
- * only moves when a test calls `advance(ms)` (or `runUntilIdle()`), which fires the due sleeps in order
- * and lets the Promise continuations they trigger run before moving on. No real timer is involved, so a
- * 10-second scenario runs in milliseconds and asserts exact instants.
+ * The one virtual clock of the tests: an RxJS scheduler (a `VirtualTimeScheduler`) whose time only moves
+ * when a test says so. Everything time-based in cano-rx takes a scheduler, so one clock drives them all:
+ * pass it as `scheduler` to `createCircuitBreaker`, to the rate limiters, and as the run option
+ * `scheduler` (timers, retries, attempt and total timeouts, the scheduler's ticks).
+ *
+ * - `advance(ms)` moves time forward, firing every action due on the way in order, one at a time, and
+ *   lets the Promise continuations each one triggers run before the next (a limiter's `acquire` resolves a
+ *   Promise; the engine goes on from there). No real timer is involved, so a 10-second scenario runs in
+ *   milliseconds and asserts exact instants.
+ * - `advanceSync(ms)` does the same without waiting for Promise continuations, for code that has none in
+ *   between (a breaker read synchronously, an RxJS pipeline).
+ * - `runUntilIdle(maxMs)` moves to each next due action until none is left (at most `maxMs` ahead).
+ *
+ * Marble tests keep RxJS's `TestScheduler` (test/helpers/marbles.ts): it is a `VirtualTimeScheduler`
+ * too, so it can be passed as `scheduler` the same way.
  */
-
-export interface VirtualClock {
-  /** The current virtual time in ms. */
-  readonly now: () => number
-  /** A `Sleep`: resolves when virtual time reaches `now + ms`, or at once when `signal` aborts. */
-  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
-  /** Moves time forward by `ms`, firing every sleep due on the way, in order. */
-  readonly advance: (ms: number) => Promise<void>
-  /** Moves time to each next sleep's deadline until no sleep is pending (at most `maxMs` ahead). */
-  readonly runUntilIdle: (maxMs?: number) => Promise<void>
-  /** Sleeps not yet fired nor aborted. */
-  readonly pending: () => number
-}
-
-interface Timer {
-  readonly dueMs: number
-  readonly seq: number
-  readonly fire: () => void
-}
+import { VirtualTimeScheduler } from 'rxjs'
 
 /** Lets every queued Promise continuation run (a macrotask boundary drains the microtask queue). */
 export const flushMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
-export const createVirtualClock = (startMs = 0): VirtualClock => {
-  let nowMs = startMs
-  let seq = 0
-  let timers: Timer[] = []
+export class VirtualClock extends VirtualTimeScheduler {
+  constructor(startMs = 0) {
+    super()
+    this.frame = startMs
+  }
 
-  const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted === true) {
-        resolve()
-        return
-      }
-      const onAbort = (): void => {
-        timers = timers.filter((t) => t !== timer)
-        resolve()
-      }
-      const timer: Timer = {
-        dueMs: nowMs + Math.max(0, ms),
-        seq: seq++,
-        fire: () => {
-          signal?.removeEventListener('abort', onAbort)
-          resolve()
-        },
-      }
-      timers.push(timer)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+  /** Actions scheduled and neither fired nor cancelled. */
+  pending(): number {
+    return this.actions.filter((a) => !a.closed).length
+  }
 
-  const nextDue = (): Timer | undefined =>
-    timers.reduce<Timer | undefined>(
-      (best, t) =>
-        best === undefined || t.dueMs < best.dueMs || (t.dueMs === best.dueMs && t.seq < best.seq) ? t : best,
-      undefined,
-    )
+  /** Moves time forward by `ms`, firing every action due on the way, in order, draining Promises between. */
+  async advance(ms: number): Promise<void> {
+    await this.#advanceTo(this.frame + ms)
+  }
 
-  const advanceTo = async (targetMs: number): Promise<void> => {
+  /** Moves time forward by `ms`, firing every action due on the way, in order (synchronously). */
+  advanceSync(ms: number): void {
+    const target = this.frame + ms
+    while (this.#fireNext(target)) {
+      // fire the actions due by `target`, one by one
+    }
+    this.frame = Math.max(this.frame, target)
+  }
+
+  /** Moves time to each next action's due time until none is pending (at most `maxMs` ahead). */
+  async runUntilIdle(maxMs = Number.POSITIVE_INFINITY): Promise<void> {
+    const limit = this.frame + maxMs
     await flushMicrotasks()
     for (;;) {
-      const t = nextDue()
-      if (t === undefined || t.dueMs > targetMs) break
-      timers = timers.filter((x) => x !== t)
-      nowMs = Math.max(nowMs, t.dueMs)
-      t.fire()
-      await flushMicrotasks()
+      const next = this.actions[0]
+      if (next === undefined || next.delay > limit) return
+      await this.#advanceTo(next.delay)
     }
-    nowMs = Math.max(nowMs, targetMs)
+  }
+
+  async #advanceTo(target: number): Promise<void> {
+    await flushMicrotasks()
+    while (this.#fireNext(target)) await flushMicrotasks()
+    this.frame = Math.max(this.frame, target)
     await flushMicrotasks()
   }
 
-  return {
-    now: () => nowMs,
-    sleep,
-    advance: (ms) => advanceTo(nowMs + ms),
-    runUntilIdle: async (maxMs = Number.POSITIVE_INFINITY) => {
-      const limit = nowMs + maxMs
-      await flushMicrotasks()
-      for (;;) {
-        const t = nextDue()
-        if (t === undefined || t.dueMs > limit) return
-        await advanceTo(t.dueMs)
-      }
-    },
-    pending: () => timers.length,
+  /**
+   * Fires the first action due by `target`, if any. `actions` is kept sorted by due time, then by
+   * scheduling order (rxjs `VirtualAction.sortActions`); a `VirtualAction`'s `delay` is its due time.
+   */
+  #fireNext(target: number): boolean {
+    const action = this.actions[0]
+    if (action === undefined || action.delay > target) return false
+    this.actions.shift()
+    this.frame = Math.max(this.frame, action.delay)
+    const error: unknown = action.execute(action.state, action.delay)
+    if (error !== undefined)
+      throw error instanceof Error ? error : new Error('a scheduled action threw', { cause: error })
+    return true
   }
 }
+
+export const createVirtualClock = (startMs = 0): VirtualClock => new VirtualClock(startMs)

@@ -11,15 +11,15 @@ import {
   type CircuitPolicy,
   type CircuitState,
   circuitTransition,
-  createCircuitBreaker,
   defaultCircuitPolicy,
   fromCircuitSnapshot,
   isCircuitRejection,
   toCircuitSnapshot,
 } from '../../src/CircuitBreaker.js'
+import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 import { testScheduler } from '../helpers/marbles.js'
-import { flushMicrotasks } from '../helpers/virtualClock.js'
+import { createVirtualClock, flushMicrotasks } from '../helpers/virtualClock.js'
 
 // -------------------------------------------------------------------------------------
 // helpers
@@ -28,16 +28,16 @@ import { flushMicrotasks } from '../helpers/virtualClock.js'
 const OPEN_MESSAGE = 'circuit breaker open: rejecting call'
 const EXHAUSTED_MESSAGE = 'circuit breaker half-open: trial slot exhausted'
 
-/** A breaker on a hand-driven clock. */
+/** A breaker on the virtual clock. */
 const manual = (policy: Partial<CircuitPolicy> = {}, startMs = 0) => {
-  let t = startMs
-  const breaker = createCircuitBreaker(policy, { now: () => t })
+  const clock = createVirtualClock(startMs)
+  const breaker = createCircuitBreaker(policy, { scheduler: clock })
   return {
     breaker,
+    clock,
     advance: (ms: number): void => {
-      t += ms
+      clock.advanceSync(ms)
     },
-    now: (): number => t,
   }
 }
 
@@ -142,12 +142,22 @@ describe('createCircuitBreaker', () => {
     expect(() => createCircuitBreaker({ failureThreshold: 0 })).to.throw(CanoFailure, /failureThreshold/)
   })
 
+  it('reads the default scheduler, asyncScheduler, whose clock is Date.now(): a deadline is wall-clock time', () => {
+    const before = Date.now()
+    const b = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 })
+    failTimes(b, 1)
+    const after = Date.now()
+    const state = b.state
+    if (state._tag !== 'Open') throw new Error(`expected Open, got ${state._tag}`)
+    expect(state.untilMs).to.be.within(before + 1_000, after + 1_000)
+  })
+
   it('starts from a snapshot: an open breaker stays open until its deadline', () => {
-    let t = 1_000
-    const b = createCircuitBreaker({}, { now: () => t, snapshot: { _tag: 'Open', epoch: 7, untilMs: 5_000 } })
+    const clock = createVirtualClock(1_000)
+    const b = createCircuitBreaker({}, { scheduler: clock, snapshot: { _tag: 'Open', epoch: 7, untilMs: 5_000 } })
     deepStrictEqual(b.state, { _tag: 'Open', epoch: 7, untilMs: 5_000 })
     expect(rejectionOf(b.tryAcquire()).message).to.equal(OPEN_MESSAGE)
-    t = 5_000
+    clock.advanceSync(4_000)
     expect(permitOf(b.tryAcquire()).epoch).to.equal(8)
     deepStrictEqual(b.state, { _tag: 'HalfOpen', epoch: 8, successes: 0, inFlight: 1 })
   })
@@ -170,12 +180,12 @@ describe('createCircuitBreaker', () => {
   })
 
   it('round-trips through JSON: toJSON, JSON.parse, restore', () => {
-    const { breaker, advance, now } = manual({ failureThreshold: 2, resetTimeoutMs: 100 }, 50)
+    const { breaker, advance, clock } = manual({ failureThreshold: 2, resetTimeoutMs: 100 }, 50)
     failTimes(breaker, 2)
     const saved = JSON.stringify(breaker)
     deepStrictEqual(JSON.parse(saved), { _tag: 'Open', epoch: 1, untilMs: 150 })
     advance(10)
-    const restored = createCircuitBreaker(breaker.policy, { now, snapshot: JSON.parse(saved) })
+    const restored = createCircuitBreaker(breaker.policy, { scheduler: clock, snapshot: JSON.parse(saved) })
     deepStrictEqual(restored.state, breaker.state)
   })
 
@@ -592,7 +602,7 @@ describe('state$', () => {
     scheduler.run(({ expectObservable }) => {
       const breaker = createCircuitBreaker(
         { failureThreshold: 2, resetTimeoutMs: 10, halfOpenMaxCalls: 1 },
-        { now: () => scheduler.now() },
+        { scheduler },
       )
       const at = (frame: number, work: () => void): void => {
         scheduler.schedule(work, frame)
@@ -620,7 +630,7 @@ describe('state$', () => {
   it('replays the current state to a late subscriber, then follows the transitions', () => {
     const scheduler = testScheduler()
     scheduler.run(({ expectObservable }) => {
-      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10 }, { now: () => scheduler.now() })
+      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 10 }, { scheduler })
       scheduler.schedule(() => failTimes(breaker, 1), 2)
       scheduler.schedule(() => void breaker.withPermit(() => 'ok'), 12)
       expectObservable(breaker.state$, '---^ 20ms !').toBe('---o 8ms (hc)', {

@@ -3,13 +3,12 @@ import * as E from 'fp-ts/lib/Either.js'
 
 import type { CanoError, RateLimited } from '../../codecs/CanoError.js'
 import { isCanoFailure } from '../../src/CanoError.js'
+import type { RateLimiter, RateTier } from '../../src/RateLimiter.js'
 import {
   createMultiRateLimiter,
   createRateLimiter,
   createWindowedRateLimiter,
-  type RateLimiter,
-  type RateTier,
-} from '../../src/RateLimiter.js'
+} from '../../streams/createRateLimiter.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 import { createVirtualClock, flushMicrotasks, type VirtualClock } from '../helpers/virtualClock.js'
 
@@ -77,7 +76,7 @@ const cancelled: CanoError = { _tag: 'Cancelled', message: 'workflow cancelled' 
 describe('createRateLimiter', () => {
   it('starts full with capacity = rate + burst and reports the tier and the wait when empty', () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, burst: 5, now: clock.now })
+    const limiter = createRateLimiter({ ratePerSec: 10, burst: 5, scheduler: clock })
     deepStrictEqual(limiter.status(), [{ name: 'default', available: 15, capacity: 15 }])
     expect(drain(limiter)).to.equal(15)
     deepStrictEqual(limitedOf(limiter.tryAcquire()), {
@@ -90,7 +89,7 @@ describe('createRateLimiter', () => {
 
   it('refills lazily and continuously from the clock, never above capacity', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, now: clock.now })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
     drain(limiter)
     await clock.advance(250)
     expect(drain(limiter)).to.equal(2)
@@ -103,7 +102,7 @@ describe('createRateLimiter', () => {
 
   it('takes tokens per perMs with the { tokens, perMs } form', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ tokens: 1, perMs: 2_000, now: clock.now, name: 'slow' })
+    const limiter = createRateLimiter({ tokens: 1, perMs: 2_000, scheduler: clock, name: 'slow' })
     expect(drain(limiter)).to.equal(1)
     deepStrictEqual(limitedOf(limiter.tryAcquire()).tier, 'slow')
     expect(limitedOf(limiter.tryAcquire()).retryAfterMs).to.equal(2_000)
@@ -112,13 +111,13 @@ describe('createRateLimiter', () => {
   })
 
   it('rounds retryAfterMs up to a whole ms', () => {
-    const limiter = createRateLimiter({ ratePerSec: 3, now: () => 0 })
+    const limiter = createRateLimiter({ ratePerSec: 3, scheduler: createVirtualClock() })
     drain(limiter)
     expect(limitedOf(limiter.tryAcquire()).retryAfterMs).to.equal(334)
   })
 
   it('takes `cost` tokens at once, or none', () => {
-    const limiter = createRateLimiter({ ratePerSec: 10, now: () => 0 })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: createVirtualClock() })
     expect(E.isRight(limiter.tryAcquire(7))).to.equal(true)
     expect(limitedOf(limiter.tryAcquire(4)).retryAfterMs).to.equal(100)
     expect(limiter.status()[0]?.available).to.equal(3)
@@ -126,12 +125,12 @@ describe('createRateLimiter', () => {
   })
 
   it('survives a clock that goes backwards: no refill, no error', () => {
-    let t = 1_000
-    const limiter = createRateLimiter({ ratePerSec: 10, now: () => t })
+    const clock = createVirtualClock(1_000)
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
     drain(limiter)
-    t = 500
+    clock.frame = 500 // set back by hand: a scheduler's clock (Date.now()) can jump backwards
     expect(E.isLeft(limiter.tryAcquire())).to.equal(true)
-    t = 600
+    clock.frame = 600
     expect(drain(limiter)).to.equal(1)
   })
 
@@ -174,7 +173,7 @@ describe('createRateLimiter', () => {
   })
 
   it('throws Configuration from tryAcquire and rejects from acquire for an invalid cost', async () => {
-    const limiter = createRateLimiter({ ratePerSec: 10, burst: 2, now: () => 0 })
+    const limiter = createRateLimiter({ ratePerSec: 10, burst: 2, scheduler: createVirtualClock() })
     expect(configurationMessage(() => limiter.tryAcquire(13))).to.equal(
       'rate limiter: cost must be at most the capacity of tier "default" (12), got 13',
     )
@@ -194,14 +193,14 @@ describe('createRateLimiter', () => {
 describe('acquire', () => {
   it('resolves at once when a token is there, without sleeping', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
     expect(await settled(limiter.acquire())).to.equal('resolved')
     expect(clock.pending()).to.equal(0)
   })
 
   it('waits for the refill and serves waiters first come, first served', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
     drain(limiter)
     const log: string[] = []
     track(clock, limiter.acquire(), log, 'a')
@@ -215,7 +214,7 @@ describe('acquire', () => {
 
   it('does not let tryAcquire overtake waiting callers, and counts them in retryAfterMs', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, burst: 5, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ ratePerSec: 10, burst: 5, scheduler: clock })
     drain(limiter)
     const first = limiter.acquire({ cost: 5 }) // needs 500 ms
     await clock.advance(100)
@@ -228,7 +227,7 @@ describe('acquire', () => {
 
   it('rejects with Cancelled when the signal aborts while waiting, and takes nothing', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
     drain(limiter)
     const ac = new AbortController()
     const p = limiter.acquire({ signal: ac.signal })
@@ -242,14 +241,14 @@ describe('acquire', () => {
   })
 
   it('rejects at once with Cancelled for an already-aborted signal, even when a token is there', async () => {
-    const limiter = createRateLimiter({ ratePerSec: 10, now: () => 0 })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: createVirtualClock() })
     deepStrictEqual(await settled(limiter.acquire({ signal: AbortSignal.abort() })), cancelled)
     expect(limiter.status()[0]?.available).to.equal(10)
   })
 
   it('serves the next waiter on time when the head or a middle waiter gives up', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
     drain(limiter)
     const head = new AbortController()
     const middle = new AbortController()
@@ -265,9 +264,9 @@ describe('acquire', () => {
     deepStrictEqual(log, ['middle!Cancelled@20', 'head!Cancelled@30', 'tail@100'])
   })
 
-  it('by default sleeps on setTimeout and clears the timer when the signal aborts', async () => {
+  it('by default waits on asyncScheduler (a real timer) and clears the timer when the signal aborts', async () => {
     const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
-    const limiter = createRateLimiter({ tokens: 1, perMs: 1_000_000, now: () => 0 }) // default sleep
+    const limiter = createRateLimiter({ tokens: 1, perMs: 1_000_000 }) // the default scheduler
     drain(limiter)
     await flushMicrotasks() // mocha arms its own timeout timer once the test has started
     const before = timers()
@@ -282,7 +281,7 @@ describe('acquire', () => {
 
   it('holds the configured rate over 10 s of virtual time with concurrent callers', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 7, burst: 3, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ ratePerSec: 7, burst: 3, scheduler: clock })
     drain(limiter) // the initial 10 tokens
     let served = 0
     const stop = new AbortController()
@@ -307,7 +306,7 @@ describe('acquire', () => {
 describe('createWindowedRateLimiter', () => {
   it('admits `limit` calls per window and reports the time to the next window', async () => {
     const clock = createVirtualClock()
-    const limiter = createWindowedRateLimiter({ limit: 3, windowMs: 1_000, now: clock.now, name: 'per-second' })
+    const limiter = createWindowedRateLimiter({ limit: 3, windowMs: 1_000, scheduler: clock, name: 'per-second' })
     expect(drain(limiter)).to.equal(3)
     await clock.advance(999)
     deepStrictEqual(limitedOf(limiter.tryAcquire()), {
@@ -321,14 +320,14 @@ describe('createWindowedRateLimiter', () => {
   })
 
   it('aligns windows on multiples of windowMs of the clock', () => {
-    const limiter = createWindowedRateLimiter({ limit: 1, windowMs: 1_000, now: () => 1_500 })
+    const limiter = createWindowedRateLimiter({ limit: 1, windowMs: 1_000, scheduler: createVirtualClock(1_500) })
     drain(limiter)
     expect(limitedOf(limiter.tryAcquire()).retryAfterMs).to.equal(500)
   })
 
   it('counts waiting callers in the wait: two windows ahead when the next one is spoken for', async () => {
     const clock = createVirtualClock()
-    const limiter = createWindowedRateLimiter({ limit: 2, windowMs: 1_000, now: clock.now, sleep: clock.sleep })
+    const limiter = createWindowedRateLimiter({ limit: 2, windowMs: 1_000, scheduler: clock })
     drain(limiter)
     const log: string[] = []
     track(clock, limiter.acquire({ cost: 2 }), log, 'a')
@@ -367,7 +366,7 @@ describe('createMultiRateLimiter', () => {
 
   it('admits a call only when every tier can serve it, and then takes from all of them', async () => {
     const clock = createVirtualClock()
-    const limiter = createMultiRateLimiter(tiers, { now: clock.now })
+    const limiter = createMultiRateLimiter(tiers, { scheduler: clock })
     expect(drain(limiter)).to.equal(2)
     deepStrictEqual(
       limiter.status().map((s) => s.available),
@@ -393,7 +392,7 @@ describe('createMultiRateLimiter', () => {
         { name: 'calls', limit: 10, perMs: 1_000 },
         { name: 'units', limit: 10, perMs: 1_000, weight: 4 },
       ],
-      { now: () => 0 },
+      { scheduler: createVirtualClock() },
     )
     expect(E.isRight(limiter.tryAcquire())).to.equal(true)
     deepStrictEqual(
@@ -412,7 +411,7 @@ describe('createMultiRateLimiter', () => {
         { name: 'per-second', limit: 10, perMs: 1_000 },
         { name: 'per-minute', limit: 12, perMs: 60_000, kind: 'fixedWindow' },
       ],
-      { now: clock.now, sleep: clock.sleep },
+      { scheduler: clock },
     )
     expect(drain(limiter)).to.equal(10)
     await clock.advance(1_000)
@@ -431,7 +430,7 @@ describe('createMultiRateLimiter', () => {
 
   it('waits for the slowest tier in acquire', async () => {
     const clock = createVirtualClock()
-    const limiter = createMultiRateLimiter(tiers, { now: clock.now, sleep: clock.sleep })
+    const limiter = createMultiRateLimiter(tiers, { scheduler: clock })
     drain(limiter)
     const log: string[] = []
     for (const name of ['a', 'b', 'c']) track(clock, limiter.acquire(), log, name)

@@ -1,8 +1,10 @@
 /**
  * Issue 6, engine side: `TaskConfig.circuitBreaker` and `TaskConfig.rateLimiter` as a workflow sees them
- * (streams/runTask.ts `runAttempts`, streams/stateRunner.ts, src/TaskConfig.ts). Breaker scenarios run in
- * `TestScheduler` virtual time, the breaker reading the virtual clock through `asyncScheduler.now()`.
- * Waiting limiters are Promise-based, so those scenarios use the hand-advanced `createVirtualClock`.
+ * (streams/runTask.ts `runAttempts`, streams/stateRunner.ts, src/TaskConfig.ts). One clock: the breaker,
+ * the limiters and the run all read and wait on one RxJS scheduler. Synchronous scenarios run inside
+ * `TestScheduler.run`, where the default `asyncScheduler` of all three is virtual. A limiter that waits
+ * resolves a Promise, so those scenarios pass one `createVirtualClock()` (test/helpers/virtualClock.ts) as
+ * the `scheduler` of the limiter, the breaker and the run, and advance it with the Promises drained.
  */
 import { expect } from 'chai'
 import * as E from 'fp-ts/lib/Either.js'
@@ -20,12 +22,15 @@ import {
   taskExecutionError,
   timeoutError,
 } from '../../src/CanoError.js'
-import { type CircuitBreakerLike, type CircuitState, createCircuitBreaker } from '../../src/CircuitBreaker.js'
-import { createRateLimiter, type RateLimiterLike } from '../../src/RateLimiter.js'
+import type { CircuitBreakerLike, CircuitState } from '../../src/CircuitBreaker.js'
+import type { RateLimiterLike } from '../../src/RateLimiter.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { task } from '../../src/StateHandler.js'
 import { validateTaskConfig } from '../../src/TaskConfig.js'
+import { timer as timerState } from '../../src/Timer.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
+import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import { testScheduler } from '../helpers/marbles.js'
 import { eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
 import { createVirtualClock, flushMicrotasks } from '../helpers/virtualClock.js'
@@ -36,7 +41,10 @@ import { createVirtualClock, flushMicrotasks } from '../helpers/virtualClock.js'
 
 type Step = 'A' | 'Done'
 
-/** The virtual clock inside `TestScheduler.run` (and the real one outside). */
+/**
+ * The virtual clock inside `TestScheduler.run` (and the real one outside): the clock of the default
+ * `asyncScheduler` that the breaker, the limiters and the run share there.
+ */
 const vnow = (): number => asyncScheduler.now()
 
 const OPEN = circuitOpenError('circuit breaker open: rejecting call')
@@ -93,7 +101,7 @@ const tripOnce = (breaker: CircuitBreakerLike): void => {
 describe('TaskConfig.circuitBreaker in a workflow', () => {
   it('rejects with the raw CircuitOpen before any attempt: no attempt used, no retry, no RetryExhausted', () => {
     testScheduler().run(({ flush }) => {
-      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 }, { now: vnow })
+      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 })
       tripOnce(breaker)
       let calls = 0
       const flow = workflow<Step>()({
@@ -121,10 +129,10 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
   })
 
   it('makes orchestrate reject with a CanoFailure carrying the raw CircuitOpen', async () => {
-    let t = 0
-    const breaker = createCircuitBreaker({ failureThreshold: 1 }, { now: () => t })
+    const clock = createVirtualClock()
+    const breaker = createCircuitBreaker({ failureThreshold: 1 }, { scheduler: clock })
     tripOnce(breaker)
-    t = 10
+    clock.advanceSync(10)
     const flow = workflow<Step>()({
       exits: ['Done'],
       states: { A: task(() => 'Done' as const, { retry: RetryMode.exponential(5), circuitBreaker: breaker }) },
@@ -138,7 +146,7 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
 
   it('ends the retry loop at the next attempt with the raw CircuitOpen when the breaker trips mid-loop', () => {
     testScheduler().run(({ flush }) => {
-      const breaker = createCircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1_000 }, { now: vnow })
+      const breaker = createCircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1_000 })
       let calls = 0
       const flow = workflow<Step>()({
         exits: ['Done'],
@@ -176,7 +184,7 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
 
   it('counts a timed-out attempt as a failure', () => {
     testScheduler().run(({ flush }) => {
-      const breaker = createCircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1_000 }, { now: vnow })
+      const breaker = createCircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 1_000 })
       const signals: AbortSignal[] = []
       const flow = workflow<Step>()({
         exits: ['Done'],
@@ -212,7 +220,7 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
 
   it('is shared by workflows and concurrent runs: trips after failureThreshold failures across them, then rejects all', () => {
     testScheduler().run(({ flush }) => {
-      const breaker = createCircuitBreaker({ failureThreshold: 3, resetTimeoutMs: 1_000 }, { now: vnow })
+      const breaker = createCircuitBreaker({ failureThreshold: 3, resetTimeoutMs: 1_000 })
       const upstream: Array<[string, number]> = []
       const call = (who: string): Observable<never> => {
         upstream.push([who, vnow()])
@@ -258,10 +266,7 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
 
   it('lets one half-open probe through after resetTimeoutMs and closes on its success', () => {
     testScheduler().run(({ flush }) => {
-      const breaker = createCircuitBreaker(
-        { failureThreshold: 1, resetTimeoutMs: 100, halfOpenMaxCalls: 1 },
-        { now: vnow },
-      )
+      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 100, halfOpenMaxCalls: 1 })
       const transitions: Array<[CircuitState['_tag'], number]> = []
       const watching = breaker.state$.subscribe((t) => transitions.push([t.state._tag, t.at]))
       const upstream: number[] = []
@@ -304,7 +309,7 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
 
   it('counts a call abandoned by an unsubscribed run as a failure', () => {
     testScheduler().run(({ flush }) => {
-      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 }, { now: vnow })
+      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 })
       let signal: AbortSignal | undefined
       const flow = workflow<Step>()({
         exits: ['Done'],
@@ -357,8 +362,8 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
 
   it('does not count a RateLimited attempt as a breaker failure (the upstream was never called)', () => {
     testScheduler().run(({ flush }) => {
-      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 }, { now: vnow })
-      const limiter = createRateLimiter({ tokens: 1, perMs: 1_000, waits: false, now: vnow })
+      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 })
+      const limiter = createRateLimiter({ tokens: 1, perMs: 1_000, waits: false })
       let calls = 0
       const flow = workflow<Step>()({
         exits: ['Done'],
@@ -387,9 +392,9 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
     const clock = createVirtualClock()
     const breaker = createCircuitBreaker(
       { failureThreshold: 1, resetTimeoutMs: 100 },
-      { now: clock.now, snapshot: { _tag: 'HalfOpen', epoch: 2, successes: 0 } },
+      { scheduler: clock, snapshot: { _tag: 'HalfOpen', epoch: 2, successes: 0 } },
     )
-    const limiter = createRateLimiter({ tokens: 1, perMs: 1_000, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ tokens: 1, perMs: 1_000, scheduler: clock })
     expect(E.isRight(limiter.tryAcquire())).to.equal(true) // the bucket is now empty
     let calls = 0
     const flow = workflow<Step>()({
@@ -399,7 +404,7 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
       },
     })
     const ac = new AbortController()
-    const run = eventsOf(flow.run$('A', { workflowId: 'waiting', signal: ac.signal }))
+    const run = eventsOf(flow.run$('A', { workflowId: 'waiting', signal: ac.signal, scheduler: clock }))
     await flushMicrotasks()
     expect(limiter.waiting).to.equal(1)
     expect(breaker.state).to.deep.equal({ _tag: 'HalfOpen', epoch: 2, successes: 0, inFlight: 0 })
@@ -418,7 +423,7 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
 describe('TaskConfig.rateLimiter in a workflow', () => {
   it('fails the attempt with RateLimited (tier, retry-after) when the limiter does not wait, and retries exactly that much later', () => {
     testScheduler().run(({ flush }) => {
-      const limiter = createRateLimiter({ tokens: 1, perMs: 1_000, name: 'api', waits: false, now: vnow })
+      const limiter = createRateLimiter({ tokens: 1, perMs: 1_000, name: 'api', waits: false })
       const calls: Array<[string, number, number]> = []
       const flow = workflow<Step>()({
         exits: ['Done'],
@@ -488,7 +493,7 @@ describe('TaskConfig.rateLimiter in a workflow', () => {
 
   it('delays attempts to hold its rate when it waits: 25 runs through a 10/s limiter (virtual time)', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ ratePerSec: 10, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
     const started: Array<[string, number]> = []
     const flow = workflow<Step>()({
       exits: ['Done'],
@@ -499,7 +504,7 @@ describe('TaskConfig.rateLimiter in a workflow', () => {
       },
     })
     const ids = Array.from({ length: 25 }, (_, i) => `run-${i}`)
-    const results = Promise.all(ids.map((workflowId) => flow.orchestrate('A', { workflowId })))
+    const results = Promise.all(ids.map((workflowId) => flow.orchestrate('A', { workflowId, scheduler: clock })))
     await clock.runUntilIdle()
     expect(await results).to.deep.equal(ids.map(() => 'Done'))
     // the bucket starts full (10 at once), then one token every 100 ms, first come first served
@@ -509,14 +514,14 @@ describe('TaskConfig.rateLimiter in a workflow', () => {
 
   it('holds the rate across the states of one run too', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ tokens: 2, perMs: 1_000, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ tokens: 2, perMs: 1_000, scheduler: clock })
     const at: number[] = []
     let left = 6
     const flow = workflow<Step>()({
       exits: ['Done'],
       states: { A: task(() => (at.push(clock.now()), --left === 0 ? 'Done' : 'A'), { rateLimiter: limiter }) },
     })
-    const result = flow.orchestrate('A')
+    const result = flow.orchestrate('A', { scheduler: clock })
     await clock.runUntilIdle()
     expect(await result).to.equal('Done')
     expect(at).to.deep.equal([0, 0, 500, 1_000, 1_500, 2_000])
@@ -524,7 +529,7 @@ describe('TaskConfig.rateLimiter in a workflow', () => {
 
   it('stops waiting when the run is cancelled: RunCancelled, the waiter leaves the queue, the task never runs', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ tokens: 1, perMs: 60_000, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ tokens: 1, perMs: 60_000, scheduler: clock })
     expect(E.isRight(limiter.tryAcquire())).to.equal(true)
     let calls = 0
     const flow = workflow<Step>()({
@@ -532,7 +537,7 @@ describe('TaskConfig.rateLimiter in a workflow', () => {
       states: { A: task(() => (calls++, 'Done' as const), { rateLimiter: limiter }) },
     })
     const ac = new AbortController()
-    const run = eventsOf(flow.run$('A', { workflowId: 'c', signal: ac.signal }))
+    const run = eventsOf(flow.run$('A', { workflowId: 'c', signal: ac.signal, scheduler: clock }))
     await flushMicrotasks()
     expect([limiter.waiting, clock.pending()]).to.deep.equal([1, 1])
     ac.abort()
@@ -547,34 +552,87 @@ describe('TaskConfig.rateLimiter in a workflow', () => {
 
   it('stops waiting when totalTimeoutMs expires: RunTimedOut, the waiter leaves the queue', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ tokens: 1, perMs: 60_000, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ tokens: 1, perMs: 60_000, scheduler: clock })
     expect(E.isRight(limiter.tryAcquire())).to.equal(true)
     let calls = 0
     const flow = workflow<Step>()({
       exits: ['Done'],
-      totalTimeoutMs: 5, // real time; the virtual clock never moves, so only this deadline can end the run
+      totalTimeoutMs: 5, // on the same virtual clock: at 5 ms, long before the token is back (60 s)
       states: { A: task(() => (calls++, 'Done' as const), { rateLimiter: limiter }) },
     })
-    const events = await eventsOf(flow.run$('A', { workflowId: 't' }))
+    const run = eventsOf(flow.run$('A', { workflowId: 't', scheduler: clock }))
+    await clock.advance(5)
+    const events = await run
     expect(lastEvent(events)._tag).to.equal('RunTimedOut')
     expect([limiter.waiting, clock.pending(), calls]).to.deep.equal([0, 0, 0])
   })
 
   it('stops waiting when run$ is unsubscribed', async () => {
     const clock = createVirtualClock()
-    const limiter = createRateLimiter({ tokens: 1, perMs: 60_000, now: clock.now, sleep: clock.sleep })
+    const limiter = createRateLimiter({ tokens: 1, perMs: 60_000, scheduler: clock })
     expect(E.isRight(limiter.tryAcquire())).to.equal(true)
     let calls = 0
     const flow = workflow<Step>()({
       exits: ['Done'],
       states: { A: task(() => (calls++, 'Done' as const), { rateLimiter: limiter }) },
     })
-    const sub = flow.run$('A').subscribe()
+    const sub = flow.run$('A', { scheduler: clock }).subscribe()
     await flushMicrotasks()
     expect(limiter.waiting).to.equal(1)
     sub.unsubscribe()
     await flushMicrotasks()
     expect([limiter.waiting, clock.pending(), calls]).to.deep.equal([0, 0, 0])
+  })
+})
+
+// -------------------------------------------------------------------------------------
+// one clock
+// -------------------------------------------------------------------------------------
+
+describe('one clock: the breaker, a waiting limiter, retries and a timer state on one scheduler', () => {
+  it('keeps every instant exact on one virtual clock', async () => {
+    type Flow = 'Call' | 'CoolDown' | 'Done'
+    const clock = createVirtualClock()
+    const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 50 }, { scheduler: clock })
+    const limiter = createRateLimiter({ tokens: 1, perMs: 1_000, scheduler: clock })
+    const transitions: Array<[CircuitState['_tag'], number]> = []
+    const watching = breaker.state$.subscribe((t) => transitions.push([t.state._tag, t.at]))
+    const calls: number[] = []
+    const flow = workflow<Flow>()({
+      exits: ['Done'],
+      states: {
+        Call: task(
+          () => {
+            calls.push(clock.now())
+            if (calls.length === 1) throw new Error('flaky')
+            return 'CoolDown' as const
+          },
+          { retry: RetryMode.fixed(3, 100), rateLimiter: limiter, circuitBreaker: breaker },
+        ),
+        CoolDown: timerState({ wait: 250, then: 'Done' as const }),
+      },
+    })
+    const run = eventsOf(flow.run$('Call', { workflowId: 'one-clock', scheduler: clock }))
+    await clock.runUntilIdle()
+    const events = await run
+    watching.unsubscribe()
+    // attempt 1 at 0 takes the only token and fails: the breaker opens until 50; the retry is due at 100,
+    // waits for the next token (1 000), and is the half-open trial that closes the breaker
+    expect(calls).to.deep.equal([0, 1_000])
+    expect(timeline(events, ['AttemptFailed', 'RetryScheduled', 'TaskSucceeded', 'RunCompleted'])).to.deep.equal([
+      ['AttemptFailed', 0],
+      ['RetryScheduled', 0],
+      ['TaskSucceeded', 1_000],
+      ['TaskSucceeded', 1_250], // the timer state
+      ['RunCompleted', 1_250],
+    ])
+    expect(transitions).to.deep.equal([
+      ['Closed', 0],
+      ['Open', 0],
+      ['HalfOpen', 1_000],
+      ['Closed', 1_000],
+    ])
+    expect([clock.now(), clock.pending(), limiter.waiting]).to.deep.equal([1_250, 0, 0])
   })
 })
 

@@ -2,7 +2,7 @@
  * Type tests for the circuit breaker and rate limiters: compiled by `tsc --noEmit`, never run.
  */
 import type { Either } from 'fp-ts/lib/Either.js'
-import type { Observable } from 'rxjs'
+import { asyncScheduler, type Observable, queueScheduler } from 'rxjs'
 
 import type { CircuitOpen, RateLimited } from '../../codecs/CanoError.js'
 import type { CircuitSnapshot } from '../../codecs/CircuitSnapshot.js'
@@ -13,16 +13,16 @@ import {
   type CircuitState,
   type CircuitTransition,
   circuitTransition,
-  createCircuitBreaker,
   defaultCircuitPolicy,
   toCircuitSnapshot,
 } from '../../src/CircuitBreaker.js'
+import type { RateLimiterLike } from '../../src/RateLimiter.js'
+import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import {
   createMultiRateLimiter,
   createRateLimiter,
   createWindowedRateLimiter,
-  type RateLimiterLike,
-} from '../../src/RateLimiter.js'
+} from '../../streams/createRateLimiter.js'
 import { assertType, type Equals } from './helpers.js'
 
 declare const breaker: CircuitBreaker
@@ -57,6 +57,8 @@ export const _afterRequest: CircuitState = circuitTransition(defaultCircuitPolic
 })
 
 // policies are partial, options are named
+createCircuitBreaker({ failureThreshold: 3 }, { scheduler: asyncScheduler })
+// @ts-expect-error the clock is a scheduler: the now option is gone
 createCircuitBreaker({ failureThreshold: 3 }, { now: () => 0 })
 // @ts-expect-error unknown policy field
 createCircuitBreaker({ threshold: 3 })
@@ -73,6 +75,11 @@ export const _limiters: ReadonlyArray<RateLimiterLike> = [
 assertType<Equals<ReturnType<RateLimiterLike['tryAcquire']>, Either<RateLimited, void>>>()
 // @ts-expect-error a rate is either ratePerSec or tokens per perMs, not both
 createRateLimiter({ ratePerSec: 10, tokens: 1, perMs: 1 })
+// time is one RxJS scheduler: no separate clock or sleep
+createRateLimiter({ ratePerSec: 10, scheduler: queueScheduler })
+createMultiRateLimiter([{ name: 'a', limit: 1, perMs: 1_000 }], { scheduler: asyncScheduler })
+// @ts-expect-error the sleep option is gone
+createRateLimiter({ ratePerSec: 10, sleep: () => Promise.resolve() })
 // @ts-expect-error tokens needs perMs
 createRateLimiter({ tokens: 10 })
 // @ts-expect-error tier kinds are a closed set
