@@ -9,7 +9,7 @@
 import { type Draft, produce } from 'immer'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { type TerminalStatus, terminalStatus } from './RunMachine.js'
+import { terminalStatus } from './RunMachine.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 
 // -------------------------------------------------------------------------------------
@@ -27,7 +27,7 @@ import type { WorkflowEvent } from './WorkflowEvent.js'
  * @category model
  * @since 0.1.0
  */
-export type RunStatus = 'pending' | 'running' | TerminalStatus
+export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timedOut'
 
 /**
  * A frozen snapshot of a run.

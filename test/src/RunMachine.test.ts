@@ -30,10 +30,11 @@ import {
   SET_UP_DONE,
   step,
   terminalEvent,
+  type TerminalStatus,
   TORN_DOWN,
   UNSUBSCRIBE,
 } from '../../src/RunMachine.js'
-import { initialRunState, reduceRunState, type RunState } from '../../src/RunState.js'
+import { initialRunState, reduceRunState, type RunState, type RunStatus } from '../../src/RunState.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 
 type S = 'A' | 'B' | 'Done' | 'Ghost'
@@ -539,6 +540,12 @@ describe('RunMachine', () => {
       ['running', setupOf(), [START, settled('B')]],
       ['pending', setupOf(), []],
     ]
+    it('the statuses a snapshot ends in are exactly the machine terminal statuses', () => {
+      type Ended = Exclude<RunStatus, 'pending' | 'running'>
+      const agree: [TerminalStatus] extends [Ended] ? ([Ended] extends [TerminalStatus] ? true : false) : false = true
+      expect(agree).to.equal(true)
+    })
+
     for (const [name, setup, inputs] of paths)
       it(`${name}: the snapshot's status is the machine's`, () => {
         const t = drive(setup, inputs)
