@@ -405,12 +405,32 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     try {
       out.size = 0
       this.machine = settle(this.machine, next, out)
-      this.carryOutAll(out, undefined)
+      // the common step is the one command `Advance`: carried out without the loop over the list
+      if (out.size === 1 && out.items[0] === 'Advance') {
+        try {
+          this.advance()
+        } catch (e: unknown) {
+          this.enqueue({ _tag: 'Threw', error: e })
+        }
+      } else this.carryOutAll(out, undefined)
       if (this.queue !== undefined) this.drain(out, this.queue)
     } finally {
       depth--
       this.loop = 'Idle'
     }
+  }
+
+  /** `Advance`: release the finished visit, enter `current` and visit it (unless the subscriber left meanwhile). */
+  private advance(): void {
+    const m = this.machine
+    const visit = this.visitSub
+    this.visitSub = undefined
+    visit?.unsubscribe()
+    if (this.leaving()) return
+    this.enter(m.current as S, m.transitions - 1)
+    // an observer of StateEntered may have unsubscribed
+    if (this.leaving()) return
+    this.visit(m.current as S)
   }
 
   /** The subscriber left while the run was carrying out commands. */
@@ -453,17 +473,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements RunSetu
     const m = this.machine
     switch (command) {
       // the commands of every transition first
-      case 'Advance': {
-        const visit = this.visitSub
-        this.visitSub = undefined
-        visit?.unsubscribe()
-        // once the subscriber has left, nothing more starts (as for `Enter` then `StartVisit`)
-        if (this.leaving()) return
-        this.enter(m.current as S, m.transitions - 1)
-        // an observer of StateEntered may have unsubscribed
-        if (this.leaving()) return
-        return this.visit(m.current as S)
-      }
+      case 'Advance':
+        return this.advance()
       case 'Enter':
         return this.enter(m.current as S, m.transitions - 1)
       case 'AppendEntry':
