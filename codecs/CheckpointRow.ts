@@ -22,15 +22,11 @@
 import * as t from 'io-ts'
 
 import { CanoErrorCodec } from './CanoError.js'
+import { isPortableString } from './internal/isPortableString.js'
 
 // -------------------------------------------------------------------------------------
 // internal refinements
 // -------------------------------------------------------------------------------------
-
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
-
-/** @internal Can every adapter store this string unchanged? */
-const isPortableString = (s: string): boolean => !s.includes('\u0000') && !LONE_SURROGATE.test(s)
 
 /** @internal A primitive codec that accepts only the values passing `ok`. */
 const refined = <A extends string | number>(

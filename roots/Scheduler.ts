@@ -23,7 +23,6 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from 'node:crypto'
 
 import {
   asyncScheduler,
@@ -46,14 +45,16 @@ import {
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { optional, TimerDelay } from '../codecs/Config.js'
+import { WorkflowId } from '../codecs/WorkflowId.js'
 import { type BackoffOptions, BackoffPolicy, validateBackoffPolicy } from '../src/BackoffPolicy.js'
 import { cancelledError, CanoFailure, configurationError, toCanoError, workflowError } from '../src/CanoError.js'
 import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../src/FlowInfo.js'
 import { checkConfig } from '../src/internal/checkConfig.js'
+import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import type { TeardownFailure } from '../src/Resources.js'
+import type { RunOptions } from '../src/RunOptions.js'
 import { nextCronMs, nextFixedRateMs, type Schedule, validateSchedule } from '../src/Schedule.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
-import type { RunOptions } from '../streams/runWorkflow.js'
 import { fixedDelayTicks, tickTimes, waitUntil } from '../streams/scheduleTicks.js'
 
 // -------------------------------------------------------------------------------------
@@ -355,7 +356,8 @@ export const createScheduler = (options: SchedulerOptions): Scheduler => {
 
 /** @internal A checked flow. */
 interface Flow {
-  readonly id: string
+  /** Checked like a run id: it prefixes the id of each of the flow's runs. */
+  readonly id: WorkflowId
   readonly workflow: SchedulableWorkflow
   readonly initial: string
   readonly schedule: Schedule
@@ -386,11 +388,16 @@ const isWorkflow = (u: unknown): u is SchedulableWorkflow => {
 
 const checkFlow = (f: FlowConfig, index: number, seen: Set<string>): Flow => {
   if (typeof f !== 'object' || (f as unknown) === null) return fail(`flows[${index}] must be an object`)
-  if (typeof f.id !== 'string' || f.id === '')
-    return fail(`flows[${index}]: id must be a non-empty string, got ${label(f.id)}`)
-  if (seen.has(f.id)) return fail(`Flow '${f.id}' already exists`)
-  seen.add(f.id)
-  const where = `flow ${JSON.stringify(f.id)}`
+  const id: unknown = f.id
+  if (typeof id !== 'string' || id === '')
+    return fail(`flows[${index}]: id must be a non-empty string, got ${label(id)}`)
+  if (!WorkflowId.is(id))
+    return fail(
+      `flows[${index}]: id ${JSON.stringify(id)} cannot prefix a run id: it contains a NUL character or an unpaired UTF-16 surrogate`,
+    )
+  if (seen.has(id)) return fail(`Flow '${id}' already exists`)
+  seen.add(id)
+  const where = `flow ${JSON.stringify(id)}`
   if (!isWorkflow(f.workflow)) return fail(`${where}: workflow must be built with workflow<S>()(…)`)
   const initial: unknown = f.initial
   if (typeof initial !== 'string' || (!f.workflow.states.includes(initial) && !f.workflow.exits.includes(initial)))
@@ -405,7 +412,7 @@ const checkFlow = (f: FlowConfig, index: number, seen: Set<string>): Flow => {
   if (policyError !== undefined) return fail(policyError.message)
   const overlap = f.overlap ?? 'skip'
   if (!OVERLAP.has(overlap)) return fail(`${where}: overlap must be 'skip' or 'queue', got ${label(overlap)}`)
-  return { id: f.id, workflow: f.workflow, initial, schedule: f.schedule, policy, overlap }
+  return { id, workflow: f.workflow, initial, schedule: f.schedule, policy, overlap }
 }
 
 const checkOptions = (options: SchedulerOptions): ReadonlyArray<Flow> => {
@@ -518,7 +525,7 @@ const startRunning = (flows: ReadonlyArray<Flow>, scheduler: SchedulerLike, rand
     run: undefined,
     queued: false,
   }))
-  const byId = new Map(runtimes.map((rt) => [rt.flow.id, rt]))
+  const byId = new Map<string, FlowRuntime>(runtimes.map((rt) => [rt.flow.id, rt]))
   const status = new BehaviorSubject<ReadonlyArray<FlowInfo>>(runtimes.map((rt) => rt.info))
   const events = new Subject<ScheduledEvent>()
   const loops = new Subscription()
@@ -570,7 +577,7 @@ const startRunning = (flows: ReadonlyArray<Flow>, scheduler: SchedulerLike, rand
     try {
       // every run gets its own id (a checkpointed workflow needs one): `<flow id>:<uuid>`
       source = rt.flow.workflow.run$(rt.flow.initial, {
-        workflowId: `${rt.flow.id}:${randomUUID()}`,
+        workflowId: mintWorkflowId(rt.flow.id),
         signal: run.controller.signal,
         manageResources: false,
         scheduler,

@@ -12,13 +12,15 @@ import { catchError, defer, filter, from, lastValueFrom, map, type Observable, o
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from '../src/CanoError.js'
+import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import type { Resources } from '../src/Resources.js'
 import { resumePoint } from '../src/Resume.js'
+import { decodeRunOptions, decodeWorkflowId, type RunOptions } from '../src/RunOptions.js'
 import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
 import type { NoResources, ResourceRecord } from '../src/TaskContext.js'
 import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from '../src/WorkflowDefinition.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
-import { type RunOptions, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
+import { refusedRun, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -111,10 +113,14 @@ export const workflow =
   }
 
 const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>): Workflow<S, R> => {
-  const run$ = (initial: S, options: RunOptions<S> = {}): Observable<WorkflowEvent<S>> =>
-    runWorkflow(wf, initial, options, true)
+  const checkpointed = wf.checkpoints !== undefined
+  /** The public entry decodes a run's options once: a refusal or the options the run uses (its id minted if need be). */
+  const decode = (options: RunOptions<S> | undefined) => decodeRunOptions<S>(options, checkpointed)
+  // each subscription is its own run, with its own id
+  const run$ = (initial: S, options?: RunOptions<S>): Observable<WorkflowEvent<S>> =>
+    runWorkflow(wf, initial, () => decode(options), true)
   // no Observable in between: a parked run holds its driver and what its state waits on, nothing more
-  const orchestrate = (initial: S, options: RunOptions<S> = {}): Promise<S> => runToEnd(wf, initial, options)
+  const orchestrate = (initial: S, options?: RunOptions<S>): Promise<S> => runToEnd(wf, initial, decode(options))
   const resumeRun = (
     workflowId: string,
     options: Omit<RunOptions<S>, 'workflowId'>,
@@ -122,20 +128,25 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
   ): Observable<WorkflowEvent<S>> =>
     defer(() => {
       const store = wf.checkpoints
-      const opts = { ...options, workflowId }
-      const first = [...wf.states.keys()][0] as S
-      /** A run that fails before it starts: observers and the event stream still see its `RunFailed`. */
+      /** A run refused before it starts: observers and the event stream still see its `RunFailed`. */
       const refused = (error: CanoError): Observable<WorkflowEvent<S>> =>
-        runWorkflow(wf, first, opts, live, undefined, error)
+        refusedRun(
+          wf,
+          { error, workflowId: typeof workflowId === 'string' ? workflowId : mintWorkflowId(), observers: undefined },
+          live,
+        )
       if (store === undefined)
         return refused(
           configurationError('resume requires a checkpoint store: set `checkpoints` in the workflow definition'),
         )
-      if (typeof workflowId !== 'string' || workflowId === '')
-        return refused(configurationError('resume requires a non-empty workflowId'))
-      return from(store.loadRun(workflowId)).pipe(
+      const id = decodeWorkflowId(workflowId, 'resume requires a non-empty workflowId')
+      if (E.isLeft(id)) return refused(id.left)
+      const decoded = decodeRunOptions<S>({ ...options, workflowId: id.right }, true)
+      if (E.isLeft(decoded)) return refusedRun(wf, decoded.left, live)
+      const { observers } = decoded.right
+      return from(store.loadRun(id.right)).pipe(
         map((rows) =>
-          resumePoint<S>(workflowId, rows, {
+          resumePoint<S>(id.right, rows, {
             version: wf.version,
             isKnown: (s) => wf.states.has(s) || wf.exits.has(s),
             migrations: wf.migrations,
@@ -152,7 +163,9 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
           )
         }),
         switchMap((point) =>
-          E.isLeft(point) ? refused(point.left) : runWorkflow(wf, point.right.state, opts, live, point.right),
+          E.isLeft(point)
+            ? refusedRun(wf, { error: point.left, workflowId: id.right, observers }, live)
+            : runWorkflow(wf, point.right.state, () => decoded, live, point.right),
         ),
       )
     })
@@ -162,16 +175,13 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
     resources: wf.resources,
     version: wf.version,
     run$,
-    snapshot$: (initial: S, options: RunOptions<S> = {}) => {
-      const id = options.workflowId
-      return run$(initial, options).pipe(
-        scan(
-          (s: RunState<S>, e: WorkflowEvent<S>) =>
-            reduceRunState(s.workflowId === '' ? { ...s, workflowId: e.workflowId } : s, e),
-          initialRunState<S>(id ?? ''),
-        ),
-      )
-    },
+    // the id is known before the first event (decoded or minted here): the seed carries it
+    snapshot$: (initial: S, options?: RunOptions<S>) =>
+      defer(() => {
+        const decoded = decode(options)
+        const id = E.isLeft(decoded) ? decoded.left.workflowId : decoded.right.workflowId
+        return runWorkflow(wf, initial, () => decoded, true).pipe(scan(reduceRunState<S>, initialRunState<S>(id)))
+      }),
     orchestrate,
     resume$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
       resumeRun(workflowId, options, true),

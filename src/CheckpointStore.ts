@@ -96,7 +96,7 @@ export const checkpointConflictError = (workflowId: string, seq: number): Checkp
  * @example
  * import { validateCheckpointRow } from 'cano-rx'
  * const checked = validateCheckpointRow({ workflowId: 'a', seq: -1, kind: 'StateEntry', state: 'S', taskId: '', payload: null, version: 0, at: 0 })
- * // Left: 'append checkpoint: invalid row for workflow "a" at sequence -1 (nothing written): Invalid value -1 supplied to : CheckpointRow/seq: NonNegativeSafeInteger'
+ * // Left: 'invalid row for workflow "a" at sequence -1 (nothing written): Invalid value -1 supplied to : CheckpointRow/seq: NonNegativeSafeInteger'
  * @category constructors
  * @since 0.1.0
  */
@@ -107,7 +107,7 @@ export const validateCheckpointRow = (u: unknown): E.Either<CheckpointStoreError
   const where = describeWhere(u)
   return E.left(
     checkpointStoreError(
-      `append checkpoint: invalid row${where === '' ? '' : ` ${where}`} (nothing written): ${errors.join('; ')}`,
+      `invalid row${where === '' ? '' : ` ${where}`} (nothing written): ${errors.join('; ')}`,
       decodeFailedError('CheckpointRow', errors, where === '' ? 'checkpoint row to append' : where),
     ),
   )

@@ -9,6 +9,7 @@
 import { type Draft, produce } from 'immer'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import { terminalStatus } from './RunMachine.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 
 // -------------------------------------------------------------------------------------
@@ -16,7 +17,8 @@ import type { WorkflowEvent } from './WorkflowEvent.js'
 // -------------------------------------------------------------------------------------
 
 /**
- * Where a run is.
+ * Where a run is: `pending` before its first event, `running` until its terminal event, then the status
+ * of its outcome (the run machine's own mapping, src/RunMachine.ts `TERMINALS`).
  *
  * @example
  * import type { RunStatus } from 'cano-rx'
@@ -188,16 +190,12 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'RunCompleted':
       draft.current = event.state
-      finish(draft, 'completed', event.at, undefined)
+      finish(draft, terminalStatus[event._tag], event.at, undefined)
       return
     case 'RunFailed':
-      finish(draft, 'failed', event.at, event.error)
-      return
     case 'RunCancelled':
-      finish(draft, 'cancelled', event.at, event.error)
-      return
     case 'RunTimedOut':
-      finish(draft, 'timedOut', event.at, event.error)
+      finish(draft, terminalStatus[event._tag], event.at, event.error)
       return
     default:
       return absurd(event)

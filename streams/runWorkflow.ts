@@ -2,15 +2,17 @@
  * `runWorkflow`: one run of a compiled workflow as a cold `Observable<WorkflowEvent<S>>`
  * (`runToEnd`: the same run settling a Promise, for `orchestrate`).
  *
- * Each state kind is an Observable of the next state (`StateVisit`); the run itself is one driver
- * object, `WorkflowRun`, rather than a chain of operators, because a run spends most of its life
- * parked (in a timer, a poll delay, a slow task) and a parked operator chain holds a subscriber, a
- * closure and a finalizer list per operator: ~21 KB per run, against ~1.1 KB now (bench/processing).
- * The driver sets resources up, visits states in a loop (a visit that settles synchronously hands
- * the next state back to the loop instead of recursing, so the stack stays flat however many
- * transitions a run makes), races the visit against the caller's signal and the total timeout, then
- * tears resources down and emits exactly one terminal event. Unsubscribing aborts the run (the
- * in-flight task's signal fires) and tears resources down.
+ * The run's life is the pure machine of src/RunMachine.ts; `WorkflowRun` is its driver: it feeds the
+ * machine what happens to the run (a setup settled, a row written, a visit settled, the caller's signal,
+ * the total timeout, an unsubscription) and carries out the commands the machine answers with (set
+ * resources up, append a row, start or stop a visit, roll back, clear the log, tear down, emit). Inputs
+ * that arrive while commands are being carried out (a visit that settles synchronously, a signal a task
+ * aborts) wait their turn in the same loop, so the stack stays flat however many transitions a run makes.
+ *
+ * Each state kind is an Observable of the next state (`StateVisit`); the driver is one object rather than
+ * a chain of operators, because a run spends most of its life parked (in a timer, a poll delay, a slow
+ * task) and a parked operator chain holds a subscriber, a closure and a finalizer list per operator:
+ * ~21 KB per run, against ~1.1 KB now (bench/processing).
  *
  * Sagas: finished `saga` steps are pushed on the run's compensation stack. When the run fails, is
  * cancelled or times out with entries on the stack, it rolls back before tearing resources down: a
@@ -22,8 +24,6 @@
  * @internal
  * @since 0.1.0
  */
-import { randomUUID } from 'node:crypto'
-
 import {
   asyncScheduler,
   catchError,
@@ -34,11 +34,9 @@ import {
   ignoreElements,
   mergeMap,
   Observable,
-  of,
   type SchedulerAction,
   type SchedulerLike,
   Subscription,
-  switchMap,
   throwError,
   type Unsubscribable,
 } from 'rxjs'
@@ -49,13 +47,10 @@ import {
   cancelledError,
   CanoFailure,
   checkpointStoreError,
-  configurationError,
   toCanoError,
-  workflowError,
   workflowTimeoutError,
 } from '../src/CanoError.js'
 import type { CheckpointStore } from '../src/CheckpointStore.js'
-import { describeValue } from '../src/internal/describeValue.js'
 import type { Resources } from '../src/Resources.js'
 import {
   checkpointRow,
@@ -67,7 +62,28 @@ import {
   type RowDraft,
   stateEntry,
 } from '../src/Resume.js'
-import { rollbackOutcome } from '../src/Saga.js'
+import {
+  abortReason,
+  type CommandBuffer,
+  createRun,
+  ENTRY_WRITTEN,
+  LOG_CLEARED,
+  RECORDED,
+  type RunCommand,
+  type RunFailure,
+  type RunInput,
+  type RunMachine,
+  type RunResume,
+  type RunSetup,
+  SET_UP_DONE,
+  settle,
+  type StateRole,
+  terminalEvent,
+  TORN_DOWN,
+  transition,
+  UNSUBSCRIBE,
+} from '../src/RunMachine.js'
+import type { DecodedRunOptions, RefusedRun } from '../src/RunOptions.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
@@ -75,50 +91,8 @@ import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
 import { drainCompensations, type DrainEnv, type SagaHooks, type StackEntry } from './runSagaState.js'
-import { type StateEnv, StateVisit } from './stateRunner.js'
+import { type StateEnv, type StateSink, StateVisit } from './stateRunner.js'
 import { type RunnerHost, runState } from './stateRunners.js'
-
-// -------------------------------------------------------------------------------------
-// model
-// -------------------------------------------------------------------------------------
-
-/**
- * Options of one run.
- *
- * @example
- * import type { RunOptions } from 'cano-rx'
- * const ac = new AbortController()
- * const opts: RunOptions<'A' | 'Done'> = { workflowId: 'order-42', signal: ac.signal }
- * @category model
- * @since 0.1.0
- */
-export interface RunOptions<S extends string> {
-  /** The run's id (checkpoint key, event field). Default: a random UUID. */
-  readonly workflowId?: string
-  /** Aborting it cancels the run: the in-flight task's signal fires and the run ends `Cancelled`. */
-  readonly signal?: AbortSignal
-  /** Observers of this run only, after the workflow's own. */
-  readonly observers?: ReadonlyArray<WorkflowObserver<S>>
-  /**
-   * Set up and tear down the workflow's resources around this run. Default `true`. The scheduler
-   * passes `false`: it sets resources up once at start and tears them down once at stop.
-   */
-  readonly manageResources?: boolean
-  /**
-   * Scheduler of this run's timers and timestamps, overriding the workflow's own (the scheduler
-   * passes its clock so scheduled runs and flow statuses share one time base).
-   */
-  readonly scheduler?: SchedulerLike
-}
-
-/** @internal How a run ended, before teardown. */
-type Outcome<S extends string> = { readonly _tag: 'Completed'; readonly state: S } | Failure
-
-/** @internal How a run that did not complete ended. */
-type Failure =
-  | { readonly _tag: 'Failed'; readonly error: CanoError }
-  | { readonly _tag: 'Cancelled'; readonly error: CanoError }
-  | { readonly _tag: 'TimedOut'; readonly error: CanoError }
 
 // -------------------------------------------------------------------------------------
 // run
@@ -131,20 +105,24 @@ export interface RunSink<S extends string> {
   complete(): void
 }
 
+/** @internal A run's decoded options, or why it is refused (src/RunOptions.ts `decodeRunOptions`). */
+export type RunStart<S extends string> =
+  | { readonly _tag: 'Left'; readonly left: RefusedRun<S> }
+  | { readonly _tag: 'Right'; readonly right: DecodedRunOptions<S> }
+
 /**
- * @internal Runs `wf` from `initial`. With `live` false and no observers, only the terminal event
- * is built and emitted (the fast path of `orchestrate`).
+ * @internal Runs `wf` from `initial` with options decoded at the public entry. With `live` false and no
+ * observers, only the terminal event is built and emitted (the fast path of `orchestrate`).
  */
 export const runWorkflow = <S extends string, R extends ResourceRecord>(
   wf: CompiledWorkflow<S, R>,
   initial: S,
-  options: RunOptions<S>,
+  /** Decodes the options when the run starts (each subscription is its own run, with its own id). */
+  options: () => RunStart<S>,
   live: boolean,
   resume?: ResumePoint<S>,
-  /** An error found before the run could start (e.g. while loading its checkpoint log). */
-  preflight?: CanoError,
 ): Observable<WorkflowEvent<S>> =>
-  new Observable<WorkflowEvent<S>>((subscriber) => startRun(wf, initial, options, live, subscriber, resume, preflight))
+  new Observable<WorkflowEvent<S>>((subscriber) => startRun(wf, initial, options(), live, subscriber, resume))
 
 /**
  * @internal Runs `wf` from `initial` to its exit state, without an Observable in between (what
@@ -154,73 +132,60 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
 export const runToEnd = <S extends string, R extends ResourceRecord>(
   wf: CompiledWorkflow<S, R>,
   initial: S,
-  options: RunOptions<S>,
+  options: RunStart<S>,
 ): Promise<S> =>
   new Promise<S>((resolve, reject) => {
     startRun(wf, initial, options, false, new TerminalSink<S>(resolve, reject))
   })
 
-/** Checks the options, then starts one run reporting to `sink`; options of the wrong shape end it at once. */
+/**
+ * @internal A run refused before it could start (bad options or id, a log that would not load): its
+ * observers and its event stream see one `RunFailed` with no state, then it completes.
+ */
+export const refusedRun = <S extends string, R extends ResourceRecord>(
+  wf: CompiledWorkflow<S, R>,
+  refusal: RefusedRun<S>,
+  live: boolean,
+): Observable<WorkflowEvent<S>> =>
+  new Observable<WorkflowEvent<S>>((subscriber) => {
+    const run = new WorkflowRun(wf, refused(refusal), live, subscriber, undefined)
+    run.feed({ _tag: 'Refuse', error: refusal.error })
+    return run
+  })
+
+/** Starts one run reporting to `sink`; refused options end it at once. */
 const startRun = <S extends string, R extends ResourceRecord>(
   wf: CompiledWorkflow<S, R>,
   initial: S,
-  options: RunOptions<S>,
+  options: RunStart<S>,
   live: boolean,
   sink: RunSink<S>,
   resume?: ResumePoint<S>,
-  preflight?: CanoError,
 ): WorkflowRun<S, R> => {
-  const invalid = checkRunOptions(options)
-  const run = new WorkflowRun(wf, initial, invalid === undefined ? options : safeOptions(options), live, sink, resume)
-  run.start(preflight ?? invalid)
+  if (options._tag === 'Left') {
+    const run = new WorkflowRun(wf, refused(options.left), live, sink, undefined)
+    run.feed({ _tag: 'Refuse', error: options.left.error })
+    return run
+  }
+  const run = new WorkflowRun(wf, options.right, live, sink, resume)
+  const signal = run.signal
+  // a signal aborted before the start is held by the machine: RunStarted, then Cancelled, no state entered
+  if (signal?.aborted === true) run.feed({ _tag: 'Cancel', error: cancelReason(signal) })
+  run.feed({ _tag: 'Start', initial })
   return run
 }
 
-/**
- * @internal What is wrong with a run's options (JavaScript callers, `as` casts), as the `Configuration`
- * error its `RunFailed` carries; `undefined` when they are fine.
- */
-export const checkRunOptions = (options: unknown): CanoError | undefined => {
-  if (options === undefined) return undefined
-  if (typeof options !== 'object' || options === null)
-    return configurationError(`run options must be an object, got ${describeValue(options)}`)
-  const o = options as Record<string, unknown>
-  const signal = o['signal']
-  if (
-    signal !== undefined &&
-    (typeof signal !== 'object' ||
-      signal === null ||
-      typeof (signal as Partial<AbortSignal>).aborted !== 'boolean' ||
-      typeof (signal as Partial<AbortSignal>).addEventListener !== 'function' ||
-      typeof (signal as Partial<AbortSignal>).removeEventListener !== 'function')
-  )
-    return configurationError(`run option signal must be an AbortSignal, got ${describeValue(signal)}`)
-  const observers = o['observers']
-  if (
-    observers !== undefined &&
-    (!Array.isArray(observers) || observers.some((x: unknown) => typeof x !== 'object' || x === null))
-  )
-    return configurationError(`run option observers must be a list of WorkflowObserver objects`)
-  const scheduler = o['scheduler']
-  if (
-    scheduler !== undefined &&
-    (typeof scheduler !== 'object' ||
-      scheduler === null ||
-      typeof (scheduler as Partial<SchedulerLike>).now !== 'function' ||
-      typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function')
-  )
-    return configurationError(`run option scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`)
-  const manage = o['manageResources']
-  if (manage !== undefined && typeof manage !== 'boolean')
-    return configurationError(`run option manageResources must be a boolean, got ${describeValue(manage)}`)
-  return undefined
-}
+/** The options a refused run still uses: its id and observers. */
+const refused = <S extends string>(refusal: RefusedRun<S>): Identity<S> => ({
+  workflowId: refusal.workflowId,
+  signal: undefined,
+  observers: refusal.observers,
+  manageResources: false,
+  scheduler: undefined,
+})
 
-/** The options a refused run still uses: its id, when it is one. */
-const safeOptions = <S extends string>(options: unknown): RunOptions<S> => {
-  const id: unknown = typeof options === 'object' && options !== null ? Reflect.get(options, 'workflowId') : undefined
-  return typeof id === 'string' ? { workflowId: id } : {}
-}
+/** What a run needs of its options. */
+type Identity<S extends string> = Omit<DecodedRunOptions<S>, 'workflowId'> & { readonly workflowId: string }
 
 /** Settles a Promise with a run's outcome. */
 class TerminalSink<S extends string> implements RunSink<S> {
@@ -240,19 +205,6 @@ class TerminalSink<S extends string> implements RunSink<S> {
   }
 }
 
-/** The booleans of a run, one bit each. */
-const enum Flag {
-  Live = 1,
-  ManageResources = 2,
-  Running = 4,
-  TornDown = 8,
-  Finished = 16,
-  Closed = 32,
-  Concluded = 64,
-  Looping = 128,
-  Listening = 256,
-}
-
 /** `now` of a scheduler, one function per scheduler rather than one per run. */
 const clocks = new WeakMap<SchedulerLike, () => number>()
 const clockOf = (scheduler: SchedulerLike): (() => number) => {
@@ -265,109 +217,335 @@ const clockOf = (scheduler: SchedulerLike): (() => number) => {
 }
 
 /**
- * One run: a hand-written driver rather than an operator chain, so that a run parked in a state holds
- * this object, its visit's frame and what the state itself waits on, and nothing per operator. States
- * are visited in a loop (a visit that settles synchronously hands the next state back to the loop: the
- * stack stays flat however many transitions a run makes); the visit races the cancellation signal and
- * the total timeout; then the compensation stack is rolled back if needed, resources are torn down and
- * exactly one terminal event is emitted. The run's own `AbortSignal` is created only when something
- * reads it.
+ * The commands of one step. Steps nest only when a command of one run steps another run synchronously
+ * (an observer that starts a run), so one list per nesting depth serves every run: a parked run holds
+ * none. The list is reused through its counter, never truncated (setting an array's length to 0 drops
+ * its backing store: an allocation per step).
  */
-class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubscribable, RunnerHost<S, R> {
+class CommandList implements CommandBuffer {
+  readonly items: RunCommand[] = []
+  size = 0
+  push(command: RunCommand): void {
+    this.items[this.size++] = command
+  }
+}
+const lists: CommandList[] = []
+let depth = 0
+
+/** The inputs that arrived while a run was carrying out commands, in order (reused, like {@link CommandList}). */
+class InputQueue<S extends string> {
+  readonly items: Array<RunInput<S> | undefined> = []
+  head = 0
+  tail = 0
+  enqueue(input: RunInput<S>): void {
+    this.items[this.tail++] = input
+  }
+  /** The next input; its slot is cleared so the queue keeps nothing alive. */
+  dequeue(): RunInput<S> | undefined {
+    if (this.head === this.tail) return undefined
+    const input = this.items[this.head]
+    this.items[this.head++] = undefined
+    if (this.head === this.tail) this.head = this.tail = 0
+    return input
+  }
+}
+
+/**
+ * Where a run's loop is: `Idle`, `Busy` carrying out commands (inputs queue), `Leaving` when the
+ * subscriber left while it was busy (no more work starts before that is handled).
+ */
+type Loop = 'Idle' | 'Busy' | 'Leaving'
+
+/**
+ * Commands that start work for the subscriber: skipped once it has left (it unsubscribed while an event
+ * was delivered), since the `Unsubscribe` waiting its turn releases what they would start.
+ */
+const STARTS_WORK: ReadonlySet<RunCommand> = new Set<RunCommand>(['SetUp', 'AppendEntry', 'StartVisit', 'RollBack'])
+
+/**
+ * One run: the driver of its machine, a hand-written object rather than an operator chain, so that a
+ * run parked in a state holds this object, its machine, its visit's frame and what the state itself
+ * waits on, and nothing per operator. The run's own `AbortSignal` is created only when something reads it.
+ */
+class WorkflowRun<S extends string, R extends ResourceRecord>
+  implements RunSetup<S>, StateSink<S>, Unsubscribable, RunnerHost<S, R>
+{
   readonly scheduler: SchedulerLike
   readonly now: () => number
   readonly workflowId: string
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  readonly signal: AbortSignal | undefined
+  readonly manageResources: boolean
+  readonly checkpointed: boolean
+  readonly resumed: RunResume<S> | undefined
+  private readonly live: boolean
   private readonly observers: ReadonlyArray<WorkflowObserver<S>>
   /** When the run started; kept only when a total timeout needs it for its message. */
   private readonly startedAt: number | undefined
-  /** The run's booleans, packed: see {@link Flag} (a parked run is a few hundred bytes; each field counts). */
-  private flags: number
+  private machine: RunMachine<S>
+  private loop: Loop = 'Idle'
+  /** Inputs that arrived while the run was busy; created the first time one does. */
+  private queue: InputQueue<S> | undefined
   private controller: AbortController | undefined
   /** Why the run was aborted, kept until (and unless) its signal is created. */
   private abortReason: CanoError | undefined
-  private current: S | undefined
-  private transitions = 0
   private pendingSplit: SplitResult | undefined
   /** The split result the current state joins (visible to that one state only). */
   incomingSplit: SplitResult | undefined
   private seq: number
-  /** The resume state's first visit continues from the resume point (cursor, wake-up instant). */
-  private resuming: ResumeState<S> | undefined
+  /** The resume point, until the resume state's first visit has read where it continues from. */
+  private resuming: ResumePoint<S> | undefined
   /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
   private compensations: StackEntry[] | undefined
-  /** Set by cancellation or the total timeout, before the run's signal aborts. */
-  private interruption: Failure | undefined
   /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
   private lastWrite: Promise<void> | undefined
-  /** The current state's visit. */
+  /** The compiled state `role` last found (what `StartVisit` runs). */
+  private compiled: CompiledState<S, R> | undefined
+  /** The current state's visit (`Visiting`). */
   private visitSub: Unsubscribable | undefined
-  /** The next state to enter, handed back by a visit that settled inside the loop. */
-  private queued: S | undefined
-  /** The total timeout's action while the run runs; the rollback once it has concluded. */
-  private aside: Subscription | undefined
+  /** The total timeout's scheduled action, while armed. */
+  private deadline: Subscription | undefined
+  /** The rollback (`RollingBack`). */
+  private rollbackSub: Subscription | undefined
 
   constructor(
     readonly wf: CompiledWorkflow<S, R>,
-    private readonly initial: S,
-    private readonly options: RunOptions<S>,
+    options: Identity<S>,
     live: boolean,
     private readonly sink: RunSink<S>,
-    private readonly resume?: ResumePoint<S>,
+    resume: ResumePoint<S> | undefined,
   ) {
     const scheduler = options.scheduler ?? wf.scheduler ?? asyncScheduler
     this.scheduler = scheduler
     this.now = clockOf(scheduler)
-    this.workflowId = options.workflowId ?? (wf.checkpoints === undefined ? randomUUID() : '')
-    this.observers =
-      options.observers === undefined || options.observers.length === 0
-        ? wf.observers
-        : [...wf.observers, ...options.observers]
+    this.workflowId = options.workflowId
+    this.signal = options.signal
+    this.manageResources = options.manageResources && wf.lifecycle
+    this.checkpointed = wf.checkpoints !== undefined
+    this.live = live
+    this.observers = options.observers === undefined ? wf.observers : [...wf.observers, ...options.observers]
     this.emit = live || this.observers.length > 0 ? (e) => this.notify(e) : undefined
-    this.flags = (live ? Flag.Live : 0) | ((options.manageResources ?? true) && wf.lifecycle ? Flag.ManageResources : 0)
     this.seq = resume?.nextSeq ?? 0
-    this.resuming = resume?._tag === 'State' ? resume : undefined
+    this.resuming = resume
+    this.resumed =
+      resume === undefined
+        ? undefined
+        : {
+            state: resume.state,
+            undo: resume.stack.length > 0,
+            rollback: resume._tag === 'Rollback' ? resume.rollback.error : undefined,
+          }
     this.compensations = resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
     this.startedAt = wf.totalTimeoutMs === undefined ? undefined : this.now()
+    this.machine = createRun<S>(this)
   }
 
-  private has(flag: Flag): boolean {
-    return (this.flags & flag) !== 0
+  // -- the setup the machine reads ---------------------------------------------------------
+
+  get listens(): boolean {
+    return this.signal !== undefined
   }
-  private set(flag: Flag): void {
-    this.flags |= flag
+  get timed(): boolean {
+    return this.wf.totalTimeoutMs !== undefined
   }
+  role(state: S): StateRole {
+    const compiled = this.wf.states.get(state)
+    // kept for the `StartVisit` that follows (one lookup per transition); a state is never both a
+    // handler and an exit (compileWorkflow refuses that)
+    this.compiled = compiled
+    return compiled !== undefined ? 'Visit' : this.wf.exits.has(state) ? 'Exit' : 'Missing'
+  }
+  writesEntry(state: S): boolean {
+    if (this.wf.checkpoints === undefined) return false
+    // the state's kind says whether a visit is recorded (a router decides and records nothing)
+    return this.wf.states.get(state)?.writesEntry ?? true
+  }
+
   private get store(): CheckpointStore | undefined {
     return this.wf.checkpoints
   }
-  private get live(): boolean {
-    return this.has(Flag.Live)
+
+  // -- the loop ----------------------------------------------------------------------------
+
+  /**
+   * Feeds `input` to the machine and carries out its commands. An input that arrives while commands are
+   * being carried out waits until they are done (no recursion: a run of synchronous states stays flat).
+   * A command that throws drops the rest of its step and is fed back as `Threw`.
+   */
+  feed(input: RunInput<S>): void {
+    if (this.loop !== 'Idle') return this.enqueue(input)
+    this.loop = 'Busy'
+    const out = lists[depth] ?? (lists[depth] = new CommandList())
+    depth++
+    try {
+      out.size = 0
+      this.machine = transition(this.machine, input, out)
+      this.carryOutAll(out, input)
+      if (this.queue !== undefined) this.drain(out, this.queue)
+    } finally {
+      depth--
+      this.loop = 'Idle'
+    }
   }
-  private get manageResources(): boolean {
-    return this.has(Flag.ManageResources)
+
+  /** A visit settled on its next state: {@link feed} of `VisitSettled`, without allocating the input when idle. */
+  stateDone(next: S): void {
+    if (this.loop !== 'Idle') return this.enqueue({ _tag: 'VisitSettled', next })
+    this.loop = 'Busy'
+    const out = lists[depth] ?? (lists[depth] = new CommandList())
+    depth++
+    try {
+      out.size = 0
+      this.machine = settle(this.machine, next, out)
+      // the common step is the one command `Advance`: carried out without the loop over the list
+      if (out.size === 1 && out.items[0] === 'Advance') {
+        try {
+          this.advance()
+        } catch (e: unknown) {
+          this.enqueue({ _tag: 'Threw', error: e })
+        }
+      } else this.carryOutAll(out, undefined)
+      if (this.queue !== undefined) this.drain(out, this.queue)
+    } finally {
+      depth--
+      this.loop = 'Idle'
+    }
   }
-  /** The resources this run set up (it manages them and the run proper has begun). */
-  private get resourcesUp(): boolean {
-    return this.has(Flag.Running) && this.has(Flag.ManageResources)
+
+  /** `Advance`: release the finished visit, enter `current` and visit it (unless the subscriber left meanwhile). */
+  private advance(): void {
+    const m = this.machine
+    const visit = this.visitSub
+    this.visitSub = undefined
+    visit?.unsubscribe()
+    if (this.leaving()) return
+    this.enter(m.current as S, m.transitions - 1)
+    // an observer of StateEntered may have unsubscribed
+    if (this.leaving()) return
+    this.visit(m.current as S)
   }
-  private get tornDown(): boolean {
-    return this.has(Flag.TornDown)
+
+  /** The subscriber left while the run was carrying out commands. */
+  private leaving(): boolean {
+    return this.loop === 'Leaving'
   }
-  /** `true` once the resources are set up and the run proper has begun. */
-  private get running(): boolean {
-    return this.has(Flag.Running)
+
+  private enqueue(input: RunInput<S>): void {
+    if (input._tag === 'Unsubscribe') this.loop = 'Leaving'
+    ;(this.queue ??= new InputQueue<S>()).enqueue(input)
   }
-  /** The terminal event was emitted. */
-  private get finished(): boolean {
-    return this.has(Flag.Finished)
+
+  /** Steps through the inputs that queued while commands were carried out. */
+  private drain(out: CommandList, queue: InputQueue<S>): void {
+    for (let next = queue.dequeue(); next !== undefined; next = queue.dequeue()) {
+      out.size = 0
+      this.machine = transition(this.machine, next, out)
+      this.carryOutAll(out, next)
+    }
   }
-  /** The subscriber unsubscribed (or the run finished): nothing more is started. */
-  private get closed(): boolean {
-    return this.has(Flag.Closed)
+
+  /**
+   * Carries out the commands of the last step, in order; once the subscriber has left, those that would
+   * start work are skipped. A command that throws drops the rest of its step and is fed back as `Threw`.
+   */
+  private carryOutAll(out: CommandList, cause: RunInput<S> | undefined): void {
+    const commands = out.items
+    try {
+      for (let c = 0; c < out.size; c++) {
+        const command = commands[c] as RunCommand
+        if (!this.leaving() || !STARTS_WORK.has(command)) this.carryOut(command, cause)
+      }
+    } catch (e: unknown) {
+      this.enqueue({ _tag: 'Threw', error: e })
+    }
   }
-  /** The outcome is decided: the visit is released, the ending runs. */
-  private get concluded(): boolean {
-    return this.has(Flag.Concluded)
+
+  /** Carries out one command of the machine `this.machine`, which `cause` led to (`undefined`: a visit settled). */
+  private carryOut(command: RunCommand, cause: RunInput<S> | undefined): void {
+    const m = this.machine
+    switch (command) {
+      // the commands of every transition first
+      case 'Advance':
+        return this.advance()
+      case 'Enter':
+        return this.enter(m.current as S, m.transitions - 1)
+      case 'AppendEntry':
+        return this.appendEntry(m.current as S)
+      case 'StartVisit':
+        return this.visit(m.current as S)
+      case 'StopVisit': {
+        const visit = this.visitSub
+        this.visitSub = undefined
+        return visit?.unsubscribe()
+      }
+      case 'EmitRunStarted':
+        if (this.emit !== undefined && cause?._tag === 'Start')
+          this.emit({ _tag: 'RunStarted', workflowId: this.workflowId, at: this.now(), initial: cause.initial })
+        return
+      case 'EmitRunResumed': {
+        const point = this.resuming
+        if (this.emit !== undefined && point !== undefined)
+          this.emit({
+            _tag: 'RunResumed',
+            workflowId: this.workflowId,
+            at: this.now(),
+            state: point.state,
+            fromSeq: point.fromSeq,
+            version: point.version,
+          })
+        return
+      }
+      case 'Listen': {
+        const signal = this.signal
+        if (signal === undefined) return
+        // aborted meanwhile (an observer of RunStarted did it): the machine hears it next
+        if (signal.aborted) return this.feed({ _tag: 'Cancel', error: cancelReason(signal) })
+        // the run itself is the listener (`handleEvent`): no closure per run
+        return signal.addEventListener('abort', this)
+      }
+      case 'Unlisten':
+        return this.signal?.removeEventListener('abort', this)
+      case 'SetUp':
+        return void this.wf.resources.setupAll().then(
+          () => this.feed(SET_UP_DONE),
+          // a failed setup rolled back what it had set up: nothing to tear down
+          (e: unknown) => this.feed({ _tag: 'SetUpFailed', error: toCanoError(e) }),
+        )
+      case 'ArmTimeout':
+        this.deadline = this.scheduler.schedule<TimedRun>(totalTimeout, this.wf.totalTimeoutMs, this)
+        return
+      case 'DisarmTimeout': {
+        const deadline = this.deadline
+        this.deadline = undefined
+        return deadline?.unsubscribe()
+      }
+      case 'Abort':
+        return this.abortRun(abortReason(m))
+      case 'RollBack':
+        if (m._tag === 'RollingBack') this.rollBack(m.failure, m.at, m.marker)
+        return
+      case 'StopRollback': {
+        const rollback = this.rollbackSub
+        this.rollbackSub = undefined
+        return rollback?.unsubscribe()
+      }
+      case 'ClearLog':
+        return void this.clearLog().then(() => this.feed(LOG_CLEARED))
+      case 'TearDown':
+        return void this.wf.resources.teardownAll().then(
+          () => this.feed(TORN_DOWN),
+          (e: unknown) => this.feed({ _tag: 'TeardownFailed', error: e }),
+        )
+      case 'EmitTerminal':
+        if (m._tag === 'Ended')
+          this.notify(terminalEvent(m.outcome, this.workflowId, this.now(), m.current, m.transitions))
+        return
+      case 'End':
+        return this.sink.complete()
+      case 'Fail':
+        if (m._tag === 'Broken') this.sink.error(m.error)
+        return
+    }
   }
 
   // -- events ----------------------------------------------------------------------------
@@ -404,176 +582,66 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
     return c.signal
   }
 
+  /** Aborts the run's signal; the first reason is kept. */
   private abortRun(reason: CanoError): void {
     if (this.abortReason !== undefined) return
     this.abortReason = reason
     this.controller?.abort(reason)
   }
 
-  // -- start -------------------------------------------------------------------------------
-
-  start(preflight: CanoError | undefined): void {
-    const { options, store, wf, initial, resume } = this
-    if (preflight !== undefined)
-      return this.finishEarly(preflight, this.workflowId === '' ? String(options.workflowId) : this.workflowId)
-    if (typeof this.workflowId !== 'string' || this.workflowId === '') {
-      const message =
-        store !== undefined && options.workflowId === undefined
-          ? 'checkpointing requires a workflowId: pass { workflowId } to orchestrate / run$'
-          : 'workflowId must be a non-empty string'
-      return this.finishEarly(configurationError(message), this.workflowId)
-    }
-    // a resumed rollback runs no state: the failed one may even be gone from the definition
-    if (resume?._tag !== 'Rollback' && !wf.states.has(initial) && !wf.exits.has(initial))
-      return this.finishEarly(
-        configurationError(`Initial state ${JSON.stringify(initial)} is neither registered nor an exit state`),
-        this.workflowId,
-      )
-    const emit = this.emit
-    if (emit !== undefined) {
-      emit({ _tag: 'RunStarted', workflowId: this.workflowId, at: this.now(), initial })
-      if (resume !== undefined)
-        emit({
-          _tag: 'RunResumed',
-          workflowId: this.workflowId,
-          at: this.now(),
-          state: resume.state,
-          fromSeq: resume.fromSeq,
-          version: resume.version,
-        })
-    }
-    if (this.closed) return
-    if (!this.manageResources) return this.begin()
-    wf.resources.setupAll().then(
-      () => {
-        if (!this.closed) this.begin()
-      },
-      // a failed setup rolled back what it had set up: nothing to tear down
-      (e: unknown) => {
-        if (!this.closed) this.conclude({ _tag: 'Failed', error: toCanoError(e) })
-      },
-    )
-  }
-
-  private finishEarly(error: CanoError, workflowId: string): void {
-    this.set(Flag.Finished | Flag.Closed)
-    this.notify({ _tag: 'RunFailed', workflowId, at: this.now(), state: undefined, error })
-    this.sink.complete()
-  }
-
-  /** The resources are up: the run proper begins, raced by cancellation and the total timeout. */
-  private begin(): void {
-    this.set(Flag.Running)
-    const resume = this.resume
-    if (resume?._tag === 'Rollback') {
-      // the run crashed while rolling back: continue that rollback, run no state
-      this.current = resume.state
-      return this.conclude(failureOf(resume.rollback.error))
-    }
-    const signal = this.options.signal
-    if (signal !== undefined) {
-      if (signal.aborted) return this.interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })
-      // the run itself is the listener (`handleEvent`): no closure per run
-      signal.addEventListener('abort', this)
-      this.set(Flag.Listening)
-    }
-    const limit = this.wf.totalTimeoutMs
-    if (limit !== undefined) this.aside = this.scheduler.schedule<TimedRun>(totalTimeout, limit, this)
-    this.advance(this.initial)
-  }
-
   /** The caller's signal fired. */
   handleEvent(): void {
-    const signal = this.options.signal
-    if (signal !== undefined) this.interrupt({ _tag: 'Cancelled', error: cancelReason(signal) })
-  }
-
-  /** Records the interruption and aborts the run's signal, then stops the visit. */
-  interrupt(failure: Failure): void {
-    if (this.concluded) return
-    this.interruption ??= failure
-    this.abortRun(failure.error)
-    this.conclude(failure)
+    const signal = this.signal
+    if (signal !== undefined) this.feed({ _tag: 'Cancel', error: cancelReason(signal) })
   }
 
   /** The total timeout fired. */
   timedOut(limit: number): void {
-    this.interrupt({ _tag: 'TimedOut', error: workflowTimeoutError(this.now() - (this.startedAt ?? 0), limit) })
+    this.feed({ _tag: 'TimeOut', error: workflowTimeoutError(this.now() - (this.startedAt ?? 0), limit) })
   }
 
-  // -- the loop ----------------------------------------------------------------------------
-
-  /** Enters `next`; called from inside the loop, it queues `next` and lets the loop enter it (no recursion). */
-  private advance(next: S): void {
-    this.queued = next
-    if (this.has(Flag.Looping)) return
-    this.set(Flag.Looping)
-    try {
-      while (this.queued !== undefined && !this.concluded && !this.closed) {
-        const state: S = this.queued
-        this.queued = undefined
-        this.enter(state)
-      }
-    } catch (e: unknown) {
-      this.conclude({ _tag: 'Failed', error: toCanoError(e) })
-    } finally {
-      this.flags &= ~Flag.Looping
-    }
+  /** The subscriber unsubscribed: abort the run, stop what runs, tear resources down. */
+  unsubscribe(): void {
+    this.feed(UNSUBSCRIBE)
   }
 
-  /** A visit settled on its next state. */
-  stateDone(next: S): void {
-    if (this.concluded || this.closed) return
-    // release what the finished visit still holds before the next one starts
-    const done = this.visitSub
-    this.visitSub = undefined
-    done?.unsubscribe()
-    this.advance(next)
-  }
+  // -- states ------------------------------------------------------------------------------
 
-  /** A visit failed. */
-  stateFailed(error: CanoError): void {
-    this.conclude({ _tag: 'Failed', error })
-  }
-
-  private enter(state: S): void {
-    const { wf, store } = this
-    this.current = state
-    // a split's result is visible to the one state it joins into, and only there
+  /** `state` is entered: it sees the split result published for it, and only it; `StateEntered`. */
+  private enter(state: S, transition: number): void {
     this.incomingSplit = this.pendingSplit
     this.pendingSplit = undefined
-    const transition = this.transitions++
     if (this.emit !== undefined)
       this.emit({ _tag: 'StateEntered', workflowId: this.workflowId, at: this.now(), state, transition })
-    if (this.closed) return
-    const compiled = wf.states.get(state)
-    if (store === undefined || compiled?.writesEntry === false) return this.visit(state, compiled)
-    const point = this.resuming !== undefined && this.resuming.state === state ? this.resuming : undefined
-    // cano's task id: the task name, '' for split, exit and unregistered states
+  }
+
+  /** Writes the `StateEntry` row of `state` (with where a resumed state continues from). */
+  private appendEntry(state: S): void {
+    const compiled = this.wf.states.get(state)
+    const point = this.resumingAt(state)
+    // cano's task id, as the state's kind records it ('' for split); '' for exit and unregistered states
     const taskId = compiled === undefined ? '' : compiled.rowTaskId
     void this.write(stateEntry(point?.continues), state, taskId).then((written) => {
-      if (this.concluded || this.closed) return
-      if (typeof written !== 'number') return this.conclude({ _tag: 'Failed', error: written })
-      this.appended(written, 'StateEntry', state)
-      try {
-        this.visit(state, compiled)
-      } catch (e: unknown) {
-        this.conclude({ _tag: 'Failed', error: toCanoError(e) })
-      }
+      if (typeof written !== 'number') return this.feed({ _tag: 'EntryFailed', error: written })
+      // only a run still entering that state reports its row
+      if (this.machine._tag === 'Entering' && this.machine.current === state)
+        this.appended(written, 'StateEntry', state)
+      this.feed(ENTRY_WRITTEN)
     })
   }
 
-  private visit(state: S, compiled: CompiledState<S, R> | undefined): void {
-    if (this.wf.exits.has(state)) {
-      return this.conclude({ _tag: 'Completed', state })
-    }
-    if (compiled === undefined)
-      return this.conclude({
-        _tag: 'Failed',
-        error: workflowError(`No task registered for state: ${JSON.stringify(state)}`, state),
-      })
-    const next$ = this.dispatch(compiled)
-    // the visit is the run's current one before it starts: one that settles at once releases itself
+  /** Where `state` continues from, when it is the state this run resumes and has not been visited yet. */
+  private resumingAt(state: S): ResumeState<S> | undefined {
+    const point = this.resuming
+    return point !== undefined && point._tag === 'State' && point.state === state ? point : undefined
+  }
+
+  /** Starts the visit of `state` (a registered state: the machine checked). */
+  private visit(state: S): void {
+    const looked = this.compiled
+    const compiled = looked !== undefined && looked.name === state ? looked : this.wf.states.get(state)
+    const next$ = this.dispatch(compiled as CompiledState<S, R>)
+    // the visit is the run's current one before it starts: one that settles at once is released next step
     if (next$ instanceof StateVisit) {
       const frame = (next$ as StateVisit<S, R>).frame(this)
       this.visitSub = frame
@@ -587,8 +655,14 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
     )
   }
 
+  /** A visit failed. */
+  stateFailed(error: CanoError): void {
+    this.feed({ _tag: 'VisitFailed', error })
+  }
+
   private dispatch(compiled: CompiledState<S, R>): Observable<S> {
-    const point = this.resuming !== undefined && this.resuming.state === compiled.name ? this.resuming : undefined
+    const point = this.resumingAt(compiled.name)
+    // the resume point serves the first visit only
     this.resuming = undefined
     return runState(compiled.handler, new RunEnv<S, R>(this, compiled), this, point?.continues)
   }
@@ -663,16 +737,16 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
           value: { decoded },
         })
         if (this.store === undefined) {
-          stack.push(entry(undefined))
+          this.push(stack, entry(undefined))
           return undefined
         }
         // on the stack before the write starts: a cancellation during the write still compensates it
         return this.append(compensationCompletion(encoded as JsonValue), env.state, env.taskId, (rowSeq) =>
-          stack.push(entry(rowSeq)),
+          this.push(stack, entry(rowSeq)),
         )
       },
       keep: (output) =>
-        (this.compensations ??= []).push({
+        this.push((this.compensations ??= []), {
           state: env.state,
           taskId: env.taskId,
           encoded: undefined,
@@ -682,55 +756,46 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
     }
   }
 
-  /** Undoes the stack after `failure`; emits the run's final outcome once. */
-  private rollback$(failure: Failure): Observable<Failure> {
-    return defer(() => {
-      const { wf, store } = this
-      const entries = this.compensations ?? []
-      this.compensations = undefined
-      const storeErrors: CanoError[] = []
-      // a rollback has entries, so some state ran: `current` is set (a resumed rollback writes no marker)
-      const failedState = this.current
-      // a write the interruption cut short still lands: let it, so the rollback's rows come after it
-      const lastWrite = this.lastWrite
-      const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
-      const marker$ =
-        this.resume?._tag === 'Rollback' || failedState === undefined
-          ? EMPTY
-          : this.append(
-              rollbackStarted(failure.error),
-              failedState,
-              // cano's task id: '' for a state with no task (split, exit, unregistered)
-              wf.states.get(failedState)?.taskId ?? '',
-            ).pipe(
-              catchError((e: unknown) => {
-                storeErrors.push(toCanoError(e))
-                return EMPTY
-              }),
-            )
-      const env: DrainEnv<S, R> = {
-        workflowId: this.workflowId,
-        res: wf.resources,
-        scheduler: this.scheduler,
-        random: wf.random,
-        now: this.now,
-        emit: this.emit,
-        lookup: (state) => wf.states.get(state),
-        markDone:
-          store === undefined
-            ? undefined
-            : (entry, seq) => this.append(compensationDone(seq), entry.state as S, entry.taskId),
-      }
-      return concat(settled$, marker$, drainCompensations(env, entries)).pipe(
-        switchMap((errors) => {
-          const { error, clearLog } = rollbackOutcome(failure.error, [...storeErrors, ...errors])
-          const final: Failure = { _tag: failure._tag, error }
-          // without a store there is nothing to clear: the ending stays synchronous (virtual time sees it)
-          return clearLog && this.store !== undefined
-            ? concat(from(this.clearLog()).pipe(ignoreElements()), of(final))
-            : of(final)
-        }),
-      )
+  /** Pushes a finished saga step on the stack: from now on a failure rolls back. */
+  private push(stack: StackEntry[], entry: StackEntry): void {
+    stack.push(entry)
+    this.feed(RECORDED)
+  }
+
+  /** Undoes the stack after `failure`, recorded at state `at`; reports the errors it met (`RolledBack`). */
+  private rollBack(failure: RunFailure, at: S, marker: boolean): void {
+    const { wf, store } = this
+    const entries = this.compensations ?? []
+    this.compensations = undefined
+    const storeErrors: CanoError[] = []
+    // a write the interruption cut short still lands: let it, so the rollback's rows come after it
+    const lastWrite = this.lastWrite
+    const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
+    const marker$ = !marker
+      ? EMPTY
+      : // cano's task id: '' for a state with no task (split, exit, unregistered)
+        this.append(rollbackStarted(failure.error), at, wf.states.get(at)?.taskId ?? '').pipe(
+          catchError((e: unknown) => {
+            storeErrors.push(toCanoError(e))
+            return EMPTY
+          }),
+        )
+    const env: DrainEnv<S, R> = {
+      workflowId: this.workflowId,
+      res: wf.resources,
+      scheduler: this.scheduler,
+      random: wf.random,
+      now: this.now,
+      emit: this.emit,
+      lookup: (state) => wf.states.get(state),
+      markDone:
+        store === undefined
+          ? undefined
+          : (entry, seq) => this.append(compensationDone(seq), entry.state as S, entry.taskId),
+    }
+    this.rollbackSub = concat(settled$, marker$, drainCompensations(env, entries)).subscribe({
+      next: (errors) => this.feed({ _tag: 'RolledBack', errors: [...storeErrors, ...errors] }),
+      error: (e: unknown) => this.feed({ _tag: 'Threw', error: e }),
     })
   }
 
@@ -742,114 +807,6 @@ class WorkflowRun<S extends string, R extends ResourceRecord> implements Unsubsc
       return store.clear(this.workflowId).then(noop, noop)
     } catch {
       return Promise.resolve()
-    }
-  }
-
-  // -- the ending --------------------------------------------------------------------------
-
-  /** The outcome is decided (the interruption, if any, wins): release the visit, then end. */
-  private conclude(outcome: Outcome<S>): void {
-    if (this.concluded || this.closed) return
-    this.set(Flag.Concluded)
-    try {
-      this.release()
-      this.finish(this.interruption ?? outcome)
-    } catch (e: unknown) {
-      this.fatal(e)
-    }
-  }
-
-  /** Something broke in the run's own ending (a store or a scheduler that throws): the stream errors. */
-  private fatal(e: unknown): void {
-    if (this.closed) return
-    this.set(Flag.Closed)
-    this.sink.error(e)
-  }
-
-  /** Clears the log of a completed run, rolls back a failed one, then tears down and ends. */
-  private finish(final: Outcome<S>): void {
-    if (final._tag === 'Completed') {
-      // an exit state clears the log (best effort)
-      if (this.store === undefined) return this.teardownThenEnd(final)
-      void this.clearLog().then(() => {
-        if (this.closed) return
-        try {
-          this.teardownThenEnd(final)
-        } catch (e: unknown) {
-          this.fatal(e)
-        }
-      })
-      return
-    }
-    // a failure with nothing to undo keeps the log, so the run can be resumed; so does a failed setup
-    if (
-      !this.running ||
-      (this.resume?._tag !== 'Rollback' && (this.compensations === undefined || this.compensations.length === 0))
-    )
-      return this.teardownThenEnd(final)
-    // compensation runs before teardown: the compensators still have their resources
-    this.aside = this.rollback$(final).subscribe({
-      next: (rolledBack) => {
-        try {
-          this.teardownThenEnd(rolledBack)
-        } catch (e: unknown) {
-          this.fatal(e)
-        }
-      },
-      error: (e: unknown) => this.fatal(e),
-    })
-  }
-
-  /** Stops the visit and the interruptions. */
-  private release(): void {
-    const visit = this.visitSub
-    this.visitSub = undefined
-    visit?.unsubscribe()
-    if (this.has(Flag.Listening)) {
-      this.flags &= ~Flag.Listening
-      this.options.signal?.removeEventListener('abort', this)
-    }
-    const deadline = this.aside
-    this.aside = undefined
-    deadline?.unsubscribe()
-  }
-
-  private teardownThenEnd(outcome: Outcome<S>): void {
-    if (!this.resourcesUp || this.tornDown) return this.end(outcome)
-    this.set(Flag.TornDown)
-    this.wf.resources.teardownAll().then(
-      () => {
-        if (!this.closed) this.end(outcome)
-      },
-      (e: unknown) => this.fatal(e),
-    )
-  }
-
-  private end(outcome: Outcome<S>): void {
-    let terminal: TerminalEvent<S>
-    try {
-      terminal = terminalEvent(outcome, this.workflowId, this.now(), this.current, this.transitions)
-    } catch (e: unknown) {
-      return this.fatal(e)
-    }
-    this.set(Flag.Finished)
-    this.notify(terminal)
-    this.set(Flag.Closed)
-    this.sink.complete()
-  }
-
-  /** The subscriber unsubscribed: abort the run, stop what runs, tear resources down. */
-  unsubscribe(): void {
-    if (this.closed) return
-    this.set(Flag.Closed)
-    if (this.finished) return
-    // abort before releasing: attempt signals unlink from the run signal when they are released
-    this.abortRun(cancelledError('run unsubscribed'))
-    this.release()
-    this.aside?.unsubscribe()
-    if (this.resourcesUp && !this.tornDown) {
-      this.set(Flag.TornDown)
-      void this.wf.resources.teardownAll()
     }
   }
 }
@@ -928,36 +885,9 @@ const noop = (): void => undefined
 const isTerminal = <S extends string>(e: WorkflowEvent<S>): e is TerminalEvent<S> =>
   e._tag === 'RunCompleted' || e._tag === 'RunFailed' || e._tag === 'RunCancelled' || e._tag === 'RunTimedOut'
 
-/** The outcome a rollback marker's error stands for. */
-const failureOf = (error: CanoError): Failure =>
-  error._tag === 'Cancelled'
-    ? { _tag: 'Cancelled', error }
-    : error._tag === 'WorkflowTimeout'
-      ? { _tag: 'TimedOut', error }
-      : { _tag: 'Failed', error }
-
 const cancelReason = (signal: AbortSignal): CanoError => {
   const reason: unknown = signal.reason
   if (reason === undefined || (reason instanceof Error && reason.name === 'AbortError')) return cancelledError()
   const e = toCanoError(reason)
   return e._tag === 'Cancelled' ? e : cancelledError(`workflow cancelled: ${e.message}`)
-}
-
-const terminalEvent = <S extends string>(
-  outcome: Outcome<S>,
-  workflowId: string,
-  at: number,
-  state: S | undefined,
-  transitions: number,
-): TerminalEvent<S> => {
-  switch (outcome._tag) {
-    case 'Completed':
-      return { _tag: 'RunCompleted', workflowId, at, state: outcome.state, transitions }
-    case 'Failed':
-      return { _tag: 'RunFailed', workflowId, at, state, error: outcome.error }
-    case 'Cancelled':
-      return { _tag: 'RunCancelled', workflowId, at, state, error: outcome.error }
-    case 'TimedOut':
-      return { _tag: 'RunTimedOut', workflowId, at, state, error: outcome.error }
-  }
 }

@@ -276,6 +276,16 @@ describe('createScheduler', () => {
       deepStrictEqual(e.error, configurationError('flows[1]: id must be a non-empty string, got ""'))
     })
 
+    it('rejects an id that cannot prefix a run id (a NUL character), naming it', () => {
+      const e = thrownBy(() => createScheduler({ flows: [flow('a\u0000b', ok, Schedule.manual())] }))
+      deepStrictEqual(
+        e.error,
+        configurationError(
+          'flows[0]: id "a\\u0000b" cannot prefix a run id: it contains a NUL character or an unpaired UTF-16 surrogate',
+        ),
+      )
+    })
+
     it('lists the ids in registration order and runs nothing before start', () => {
       let runs = 0
       const counted = fake(() => {

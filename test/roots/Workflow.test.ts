@@ -32,11 +32,11 @@ import {
 } from '../../src/CanoError.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
+import type { RunOptions } from '../../src/RunOptions.js'
 import { sleep } from '../../src/Sleep.js'
 import { router, task } from '../../src/StateHandler.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
-import type { RunOptions } from '../../streams/runWorkflow.js'
 import { testScheduler } from '../helpers/marbles.js'
 
 type Step = 'A' | 'B' | 'C' | 'Done' | 'Failed'
@@ -493,6 +493,34 @@ describe('workflow', () => {
       expect(log).to.deep.equal(['setup', 'teardown'])
     })
 
+    it('starts no next state once a subscriber unsubscribes while that state is being entered', async () => {
+      const log: string[] = []
+      const flow = workflow<'A' | 'B' | 'Done'>()({
+        resources: Resources.of({
+          r: { setup: () => void log.push('setup'), teardown: () => void log.push('teardown') },
+        }),
+        exits: ['Done'],
+        states: {
+          A: task(() => 'B' as const),
+          B: task(() => {
+            log.push('B ran')
+            return 'Done' as const
+          }),
+        },
+      })
+      // take(5) unsubscribes while B's StateEntered is being delivered
+      const events = await lastValueFrom(flow.run$('A').pipe(take(5), toArray()))
+      expect(events.map((e) => e._tag)).to.deep.equal([
+        'RunStarted',
+        'StateEntered',
+        'TaskStarted',
+        'TaskSucceeded',
+        'StateEntered',
+      ])
+      await new Promise((r) => setImmediate(r))
+      expect(log).to.deep.equal(['setup', 'teardown'])
+    })
+
     it('reports nothing after the terminal event: the aborted task failing late is not news', async () => {
       const seen: string[] = []
       const ac = new AbortController()
@@ -691,6 +719,26 @@ describe('workflow', () => {
       expect(Object.isFrozen(last)).to.equal(true)
       expect(snaps[0]?.status).to.equal('running')
     })
+
+    it('carries the minted id from the first snapshot on, the one the events carry; each subscription is its own run', async () => {
+      const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+      const snapshots$ = flow.snapshot$('A')
+      const first = await lastValueFrom(snapshots$.pipe(toArray()))
+      const second = await lastValueFrom(snapshots$.pipe(toArray()))
+      const id = first[0]?.workflowId ?? ''
+      expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+      expect(first.every((s) => s.workflowId === id)).to.equal(true)
+      expect(second[0]?.workflowId).to.not.equal(id)
+      const events = await collect(flow.run$('A', { workflowId: 'given' }))
+      expect(events.every((e) => e.workflowId === 'given')).to.equal(true)
+    })
+
+    it('a refused run still folds to one failed snapshot carrying the id as given', async () => {
+      const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+      const snaps = await lastValueFrom(flow.snapshot$('A', { workflowId: '' }).pipe(toArray()))
+      expect(snaps.map((s) => [s.workflowId, s.status])).to.deep.equal([['', 'failed']])
+      expect(snaps[0]?.lastError).to.deep.equal(configurationError('workflowId must be a non-empty string'))
+    })
   })
 
   describe('orchestrateTE', () => {
@@ -758,6 +806,33 @@ describe('workflow', () => {
         /^version must be a non-negative integer/,
       )
       expect(bad({ exits: [''], states: { A: ok } })).to.match(/must be a non-empty string/)
+    })
+
+    it('refuses an id no store could keep (NUL, a lone surrogate) up front, naming it, running nothing', async () => {
+      let ran = false
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          A: task(() => {
+            ran = true
+            return 'Done' as const
+          }),
+        },
+      })
+      for (const [id, shown] of [
+        ['a\u0000b', '"a\\u0000b"'],
+        ['x\ud800', '"x\\ud800"'],
+      ] as const) {
+        const f = await rejectionOf(flow.orchestrate('A', { workflowId: id }))
+        expect(f.error).to.deep.equal(
+          configurationError(
+            `workflowId ${shown} cannot be stored: it contains a NUL character or an unpaired UTF-16 surrogate`,
+          ),
+        )
+        const events = await collect(flow.run$('A', { workflowId: id }))
+        expect(events.map((e) => [e._tag, e.workflowId])).to.deep.equal([['RunFailed', id]])
+      }
+      expect(ran).to.equal(false)
     })
 
     it('rejects an empty workflowId at run time', async () => {

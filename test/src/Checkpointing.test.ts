@@ -246,6 +246,57 @@ describe('checkpointing', () => {
     expect(seen).to.deep.equal(items) // no item before the persisted position was handled twice
   })
 
+  it('refuses an id containing NUL before anything is written: a Configuration error naming it, not a store error', async () => {
+    const store = memoryCheckpoints()
+    const flow = make(store, undefined)
+    const error = configurationError(
+      'workflowId "run\\u0000x" cannot be stored: it contains a NUL character or an unpaired UTF-16 surrogate',
+    )
+    expect(await errorOf(flow.orchestrate('A', { workflowId: 'run\u0000x' }))).to.deep.equal(error)
+    expect(await errorOf(flow.resume('run\u0000x'))).to.deep.equal(error)
+    expect(await store.listRuns()).to.deep.equal([])
+  })
+
+  it("names a row the store refuses with one prefix per layer (the run's, then the store's)", async () => {
+    const store = memoryCheckpoints()
+    const flow = workflow<'Scan' | 'Done'>()({
+      exits: ['Done'],
+      checkpoints: store,
+      states: {
+        // a cursor no store can keep: the store refuses its row
+        Scan: stepped({
+          cursor: t.string,
+          step: (_ctx, n: string | undefined) =>
+            n === undefined ? StepOutcome.more('a\u0000b') : StepOutcome.done('Done' as const),
+        }),
+      },
+    })
+    const error = await errorOf(flow.orchestrate('Scan', { workflowId: 'bad-row' }))
+    expect(error._tag).to.equal('CheckpointStore')
+    expect(error.message).to.match(
+      /^append checkpoint: invalid row for workflow "bad-row" at sequence 1 \(nothing written\): /,
+    )
+    expect(error.message.match(/append checkpoint/g)).to.have.length(1)
+  })
+
+  it('refuses a resume without starting a run: one RunFailed with no state, for the observers too', async () => {
+    const seen: WorkflowEvent<'A' | 'Done'>[] = []
+    const flow = workflow<'A' | 'Done'>()({
+      exits: ['Done'],
+      checkpoints: memoryCheckpoints(),
+      observers: [{ onEvent: (e) => seen.push(e) }],
+      states: { A: task(() => 'Done' as const) },
+    })
+    const events = await eventsOf(flow.resume$('nowhere'))
+    expect(events.map((e) => e._tag)).to.deep.equal(['RunFailed'])
+    expect(events[0]).to.deep.include({
+      workflowId: 'nowhere',
+      state: undefined,
+      error: checkpointStoreError('no checkpoint rows for workflow id "nowhere"'),
+    })
+    expect(seen).to.deep.equal(events)
+  })
+
   it('requires a workflowId when checkpointing, and a store to resume', async () => {
     const flow = make(memoryCheckpoints(), undefined)
     expect(await errorOf(flow.orchestrate('A'))).to.deep.equal(

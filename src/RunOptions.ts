@@ -1,0 +1,174 @@
+/**
+ * `RunOptions`: what a caller may pass to one run (`run$`, `orchestrate`, `snapshot$`, `resume`), and
+ * their decoding. Options are decoded once, at the public entry: a wrong shape (JavaScript callers, `as`
+ * casts) or an id no store could keep is a `Configuration` error naming the option, reported as the
+ * run's `RunFailed` before anything runs; a run without an id gets one minted (src/mintWorkflowId.ts).
+ *
+ * @since 0.1.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import type { SchedulerLike } from 'rxjs'
+
+import type { CanoError, Configuration } from '../codecs/CanoError.js'
+import { WorkflowId } from '../codecs/WorkflowId.js'
+import { configurationError } from './CanoError.js'
+import { describeValue } from './internal/describeValue.js'
+import { mintWorkflowId } from './mintWorkflowId.js'
+import type { WorkflowObserver } from './WorkflowObserver.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * Options of one run.
+ *
+ * @example
+ * import type { RunOptions } from 'cano-rx'
+ * const ac = new AbortController()
+ * const opts: RunOptions<'A' | 'Done'> = { workflowId: 'order-42', signal: ac.signal }
+ * @category model
+ * @since 0.1.0
+ */
+export interface RunOptions<S extends string> {
+  /**
+   * The run's id (checkpoint key, event field): a non-empty string with no NUL character and no unpaired
+   * UTF-16 surrogate. Default: a random UUID (a workflow with a checkpoint store requires one).
+   */
+  readonly workflowId?: string
+  /** Aborting it cancels the run: the in-flight task's signal fires and the run ends `Cancelled`. */
+  readonly signal?: AbortSignal
+  /** Observers of this run only, after the workflow's own. */
+  readonly observers?: ReadonlyArray<WorkflowObserver<S>>
+  /**
+   * Set up and tear down the workflow's resources around this run. Default `true`. The scheduler
+   * passes `false`: it sets resources up once at start and tears them down once at stop.
+   */
+  readonly manageResources?: boolean
+  /**
+   * Scheduler of this run's timers and timestamps, overriding the workflow's own (the scheduler
+   * passes its clock so scheduled runs and flow statuses share one time base).
+   */
+  readonly scheduler?: SchedulerLike
+}
+
+/** @internal Run options once decoded: every default applied, the id checked or minted. */
+export interface DecodedRunOptions<S extends string> {
+  readonly workflowId: WorkflowId
+  readonly signal: AbortSignal | undefined
+  readonly observers: ReadonlyArray<WorkflowObserver<S>> | undefined
+  readonly manageResources: boolean
+  readonly scheduler: SchedulerLike | undefined
+}
+
+/**
+ * @internal A run refused before it starts: its `RunFailed` carries `error` and `workflowId` (the id as
+ * given when it is a string, else a minted one) and reaches the workflow's observers and `observers`
+ * (the caller's, when the options had the right shape).
+ */
+export interface RefusedRun<S extends string> {
+  readonly error: CanoError
+  readonly workflowId: string
+  readonly observers: ReadonlyArray<WorkflowObserver<S>> | undefined
+}
+
+// -------------------------------------------------------------------------------------
+// destructors
+// -------------------------------------------------------------------------------------
+
+/**
+ * @internal Decodes a run's id. Not a string, or empty: `Configuration(empty)`; a string no store could
+ * keep: a `Configuration` error naming it.
+ */
+export const decodeWorkflowId = (u: unknown, empty: string): E.Either<Configuration, WorkflowId> => {
+  if (WorkflowId.is(u)) return E.right(u)
+  if (typeof u !== 'string' || u === '') return E.left(configurationError(empty))
+  return E.left(
+    configurationError(
+      `workflowId ${JSON.stringify(u)} cannot be stored: it contains a NUL character or an unpaired UTF-16 surrogate`,
+    ),
+  )
+}
+
+/**
+ * @internal Decodes what a caller passed as a run's options. `checkpointed`: the workflow has a
+ * checkpoint store, so the run needs an id of its own (none is minted).
+ */
+export const decodeRunOptions = <S extends string>(
+  options: unknown,
+  checkpointed: boolean,
+): E.Either<RefusedRun<S>, DecodedRunOptions<S>> => {
+  const shapeError = checkShape(options)
+  if (shapeError !== undefined) {
+    const given: unknown =
+      typeof options === 'object' && options !== null ? Reflect.get(options, 'workflowId') : undefined
+    return E.left({
+      error: shapeError,
+      workflowId: typeof given === 'string' ? given : mintWorkflowId(),
+      observers: undefined,
+    })
+  }
+  const o: RunOptions<S> = options ?? {}
+  const observers = o.observers === undefined || o.observers.length === 0 ? undefined : o.observers
+  let workflowId: WorkflowId
+  if (o.workflowId === undefined && !checkpointed) workflowId = mintWorkflowId()
+  else {
+    const id = decodeWorkflowId(
+      o.workflowId,
+      o.workflowId === undefined
+        ? 'checkpointing requires a workflowId: pass { workflowId } to orchestrate / run$'
+        : 'workflowId must be a non-empty string',
+    )
+    if (E.isLeft(id))
+      return E.left({
+        error: id.left,
+        workflowId: typeof o.workflowId === 'string' ? o.workflowId : mintWorkflowId(),
+        observers,
+      })
+    workflowId = id.right
+  }
+  return E.right({
+    workflowId,
+    signal: o.signal,
+    observers,
+    manageResources: o.manageResources ?? true,
+    scheduler: o.scheduler,
+  })
+}
+
+/** What is wrong with the shape of a run's options; `undefined` when they are fine (or absent). */
+const checkShape = (options: unknown): Configuration | undefined => {
+  if (options === undefined) return undefined
+  if (typeof options !== 'object' || options === null)
+    return configurationError(`run options must be an object, got ${describeValue(options)}`)
+  const o = options as Record<string, unknown>
+  const signal = o['signal']
+  if (
+    signal !== undefined &&
+    (typeof signal !== 'object' ||
+      signal === null ||
+      typeof (signal as Partial<AbortSignal>).aborted !== 'boolean' ||
+      typeof (signal as Partial<AbortSignal>).addEventListener !== 'function' ||
+      typeof (signal as Partial<AbortSignal>).removeEventListener !== 'function')
+  )
+    return configurationError(`run option signal must be an AbortSignal, got ${describeValue(signal)}`)
+  const observers = o['observers']
+  if (
+    observers !== undefined &&
+    (!Array.isArray(observers) || observers.some((x: unknown) => typeof x !== 'object' || x === null))
+  )
+    return configurationError(`run option observers must be a list of WorkflowObserver objects`)
+  const scheduler = o['scheduler']
+  if (
+    scheduler !== undefined &&
+    (typeof scheduler !== 'object' ||
+      scheduler === null ||
+      typeof (scheduler as Partial<SchedulerLike>).now !== 'function' ||
+      typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function')
+  )
+    return configurationError(`run option scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`)
+  const manage = o['manageResources']
+  if (manage !== undefined && typeof manage !== 'boolean')
+    return configurationError(`run option manageResources must be a boolean, got ${describeValue(manage)}`)
+  return undefined
+}
