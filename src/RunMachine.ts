@@ -481,16 +481,27 @@ export const transition = <S extends string>(
 }
 
 /**
+ * @internal The common transition of a run: a visit settled on `next`, a state with a handler whose entry
+ * writes no row first. Its one command is `Advance` (release the visit, enter `next`, visit it), so it is
+ * given as the next `Visiting` machine alone; `undefined` when the step is any other (use {@link settle}).
+ */
+export const advanced = <S extends string>(m: RunMachine<S>, next: S): Visiting<S> | undefined => {
+  if (m._tag !== 'Visiting') return undefined
+  const { setup } = m
+  if ((setup.checkpointed && setup.writesEntry(next)) || setup.role(next) !== 'Visit') return undefined
+  return { _tag: 'Visiting', setup, current: next, transitions: m.transitions + 1, undo: m.undo }
+}
+
+/**
  * @internal {@link transition} for `VisitSettled` (the input of every transition of a run), without the
- * input object: the driver's hot path.
+ * input object.
  */
 export const settle = <S extends string>(m: RunMachine<S>, next: S, out: CommandBuffer): RunMachine<S> => {
   if (m._tag !== 'Visiting') return m
-  const { setup } = m
-  // the common case, as one command: a state with a handler and no entry row to write first
-  if (!(setup.checkpointed && setup.writesEntry(next)) && setup.role(next) === 'Visit') {
+  const common = advanced(m, next)
+  if (common !== undefined) {
     out.push('Advance')
-    return { _tag: 'Visiting', setup, current: next, transitions: m.transitions + 1, undo: m.undo }
+    return common
   }
   // release what the finished visit still holds before the next one starts
   out.push('StopVisit')

@@ -64,6 +64,7 @@ import {
 } from '../src/Resume.js'
 import {
   abortReason,
+  advanced,
   type CommandBuffer,
   createRun,
   ENTRY_WRITTEN,
@@ -76,7 +77,6 @@ import {
   type RunResume,
   type RunSetup,
   SET_UP_DONE,
-  settle,
   type StateRole,
   terminalEvent,
   TORN_DOWN,
@@ -391,21 +391,29 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   /** A visit settled on its next state: {@link feed} of `VisitSettled`, without allocating the input when idle. */
   stateDone(next: S): void {
     if (this.loop !== 'Idle') return this.enqueue({ _tag: 'VisitSettled', next })
+    // the common step (the one command `Advance`) is carried out without a command list
+    const common = advanced(this.machine, next)
+    if (common === undefined) return this.feed({ _tag: 'VisitSettled', next })
+    this.machine = common
+    this.loop = 'Busy'
+    try {
+      this.advance()
+    } catch (e: unknown) {
+      this.enqueue({ _tag: 'Threw', error: e })
+    } finally {
+      this.loop = 'Idle'
+    }
+    const queue = this.queue
+    if (queue !== undefined && queue.head !== queue.tail) this.feedQueued(queue)
+  }
+
+  /** Steps through inputs that queued during a step carried out outside {@link feed}. */
+  private feedQueued(queue: InputQueue<S>): void {
     this.loop = 'Busy'
     const out = lists[depth] ?? (lists[depth] = new CommandList())
     depth++
     try {
-      out.size = 0
-      this.machine = settle(this.machine, next, out)
-      // the common step is the one command `Advance`: carried out without the loop over the list
-      if (out.size === 1 && out.items[0] === 'Advance') {
-        try {
-          this.advance()
-        } catch (e: unknown) {
-          this.enqueue({ _tag: 'Threw', error: e })
-        }
-      } else this.carryOutAll(out, undefined)
-      if (this.queue !== undefined) this.drain(out, this.queue)
+      this.drain(out, queue)
     } finally {
       depth--
       this.loop = 'Idle'
