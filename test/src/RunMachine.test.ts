@@ -17,6 +17,7 @@ import {
   workflowTimeoutError,
 } from '../../src/CanoError.js'
 import {
+  advanced,
   createRun,
   ENTRY_WRITTEN,
   LOG_CLEARED,
@@ -565,3 +566,26 @@ const reachedRollback = (t: Trace): RunMachine<S> | undefined => {
   const i = t.commands.findIndex((c) => c.includes('RollBack'))
   return i < 0 ? undefined : t.machines[i]
 }
+
+describe('advanced (the driver fast path)', () => {
+  it('is the VisitSettled step whose one command is Advance, and undefined for every other step', () => {
+    const cases: ReadonlyArray<readonly [string, RunSetup<S>, ReadonlyArray<RunInput<S>>, S]> = [
+      ['a task after a task', setupOf(), [START], 'B'],
+      ['an exit', setupOf(), [START], 'Done'],
+      ['an unknown state', setupOf(), [START], 'Ghost'],
+      ['a task whose entry writes a row', full(), [START, SET_UP_DONE, ENTRY_WRITTEN], 'B'],
+      ['a run that is not visiting', setupOf(), [], 'B'],
+      ['a cancelled run', setupOf(), [START, cancel], 'B'],
+    ]
+    for (const [name, setup, before, next] of cases) {
+      const at = drive(setup, before).machine
+      const [viaStep, commands] = step(at, settled(next))
+      const fast = advanced(at, next)
+      if (commands.length === 1 && commands[0] === 'Advance') expect(fast, name).to.deep.equal(viaStep)
+      else expect(fast, name).to.equal(undefined)
+    }
+    // the first case is the one that takes the fast path
+    const first = advanced(drive(setupOf(), [START]).machine, 'B')
+    expect(first).to.include({ _tag: 'Visiting', current: 'B', transitions: 2 })
+  })
+})
