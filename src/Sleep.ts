@@ -1,5 +1,5 @@
 /**
- * `timer`: a durable wait. The state waits for a duration or until an instant, then moves to
+ * `sleep`: a durable wait (a durable timer). The state waits for a duration or until an instant, then moves to
  * `then`. The wake-up instant is computed once, when the state is entered, and reported as a
  * `TimerArmed` event (with a checkpoint store it is persisted), so a resumed run waits only for
  * what is left; cancellation interrupts the wait at once. Beyond cano 0.12.
@@ -31,7 +31,7 @@ import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 export type SleepWait = number | Date
 
 /**
- * A `timer` state.
+ * A `sleep` state.
  *
  * @example
  * import { sleep, type SleepHandler } from 'cano-rx'

@@ -18,11 +18,11 @@ import type { ResourceRecord } from '../src/TaskContext.js'
 import { runBatchState } from './runBatchState.js'
 import { runPollState } from './runPollState.js'
 import { runSagaState, type SagaHooks } from './runSagaState.js'
+import { runSleepState } from './runSleepState.js'
 import { runSplitState } from './runSplitState.js'
 import { runSteppedState } from './runSteppedState.js'
 import { runStreamState } from './runStreamState.js'
 import { runTaskState } from './runTaskState.js'
-import { runTimerState } from './runTimerState.js'
 import type { StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ export const stateRunners: { readonly [K in KindTag]: StateRunner<K> } = {
         : undefined,
     }),
   Timer: (handler, env, host, resume) =>
-    runTimerState(handler, env, {
+    runSleepState(handler, env, {
       resumeWakeAt: resume,
       persist: host.persisting ? (at) => host.appendRow(timerArmed(at), env) : undefined,
     }),

@@ -1,5 +1,5 @@
 /**
- * The `timer` state kind: computes the wake-up instant once (or takes the one a resumed run
+ * The `sleep` state kind (a durable timer): computes the wake-up instant once (or takes the one a resumed run
  * persisted), reports it as `TimerArmed`, and waits on the run's scheduler for what is left. A
  * cancelled run stops waiting at once (the wait is one action on the run's scheduler, released with the
  * visit). A parked run holds that action, its alarm and its visit frame: nothing else.
@@ -24,8 +24,8 @@ export interface TimerHooks {
   readonly persist?: ((wakeAt: number) => Observable<never>) | undefined
 }
 
-/** @internal Runs a `timer` state. */
-export const runTimerState = <S extends string, R extends ResourceRecord>(
+/** @internal Runs a `sleep` state. */
+export const runSleepState = <S extends string, R extends ResourceRecord>(
   handler: SleepHandler<S, R>,
   env: StateEnv<S, R>,
   hooks: TimerHooks = {},
