@@ -59,7 +59,7 @@ export interface Workflow<S extends string, R extends ResourceRecord = NoResourc
   /**
    * Continues a crashed run from its checkpoint log (the workflow needs `checkpoints`): the state of
    * the last row runs again, `seq` continues, a `stepped` state resumes from its last cursor and a
-   * `timer` waits only for what is left; finished `saga` steps are back on the compensation stack. A
+   * `sleep` state waits only for what is left; finished `saga` steps are back on the compensation stack. A
    * run that crashed while rolling back continues its rollback instead (no state runs, no finished
    * compensation runs twice) and ends with the original error. Emits `RunResumed` after `RunStarted`.
    */

@@ -3,7 +3,7 @@
  * `resume_from`, with cano-rx's differences). The run resumes at the state of the
  * row with the highest `seq` (its task runs again: tasks must be idempotent); `seq` continues at
  * last + 1; a `stepped` state continues from the last cursor persisted since its last entry (never
- * a stale cursor from an earlier visit), a `timer` state waits only for what is left of its
+ * a stale cursor from an earlier visit), a `sleep` state waits only for what is left of its
  * persisted wake-up instant. A run recorded under another workflow version is refused unless a
  * migration maps its state.
  *
@@ -40,7 +40,7 @@ import type { StreamPosition } from './Stream.js'
 
 /**
  * What a resumed state continues from: nothing (it starts afresh), the last persisted cursor of a
- * `stepped` state, the persisted wake-up instant of a `timer` state, the position of a `stream` state,
+ * `stepped` state, the persisted wake-up instant of a `sleep` state, the position of a `stream` state,
  * or, for a `saga` state whose completion was the log's last row, the `seq` of that completion (the
  * state runs forward again and its fresh completion replaces that row).
  *
@@ -199,7 +199,7 @@ export const stepCursor = (cursor: JsonValue, step: number): RowDraftOf<'StepCur
   payload: { cursor, step },
 })
 
-/** @internal A `TimerArmed` row: a `timer` state's wake-up instant. */
+/** @internal A `TimerArmed` row: a `sleep` state's wake-up instant. */
 export const timerArmed = (wakeAt: number): RowDraftOf<'TimerArmed'> => ({ kind: 'TimerArmed', payload: { wakeAt } })
 
 /** @internal A `StreamWindow` row: a `stream` state's position after a window. */

@@ -58,7 +58,7 @@ export interface RunState<S extends string = string> {
   readonly progress: unknown
   /** Steps finished by the current `stepped` state (0 elsewhere). */
   readonly step: number
-  /** Wake-up instant of the current `timer` state, if any. */
+  /** Wake-up instant of the current `sleep` state, if any. */
   readonly wakeAt: number | undefined
   /** `seq` of the last checkpoint row appended by this run. */
   readonly lastSeq: number | undefined

@@ -280,7 +280,7 @@ export interface CursorAdvanced<S extends string> extends EventBase {
 }
 
 /**
- * A `timer` state armed its wake-up at `wakeAt` (epoch ms from the run's clock).
+ * A `sleep` state armed its wake-up at `wakeAt` (epoch ms from the run's clock).
  *
  * @example
  * import type { TimerArmed } from 'cano-rx'
