@@ -220,6 +220,18 @@ export const fromStoredRow = (
   return decoded.right
 }
 
+/**
+ * @internal A row's values in the SQL tables' column order (`workflow_id, seq, kind, state, task_id,
+ * payload, version, at`), with its payload as stored JSON text: what the SQL adapters insert and
+ * {@link fromStoredRow} reads back.
+ */
+export const toStoredColumns = (row: CheckpointRow, payload: string | null) =>
+  [row.workflowId, row.seq, row.kind, row.state, row.taskId, payload, row.version, row.at] as const
+
+/** @internal A row's payload as the JSON text the SQL adapters store (`null` stays SQL `NULL`). */
+export const encodeStoredPayload = (row: CheckpointRow): string | null =>
+  row.payload === null ? null : JSON.stringify(row.payload)
+
 /** @internal Decodes a selected run summary, as {@link fromStoredRow} does a row. */
 export const fromStoredSummary = (r: StoredSummary, int: (u: unknown) => unknown = same): RunSummary => {
   const lastSeq = int(r.seq)

@@ -24,12 +24,14 @@ import {
   checkpointConflictError,
   type CheckpointStore,
   driverError,
+  encodeStoredPayload,
   fromStoredRow,
   fromStoredSummary,
   rejectWith,
   reportCommit,
   type StoredRow,
   type StoredSummary,
+  toStoredColumns,
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
 import { connectionShell, loadPeer } from './internal/connectionShell.js'
@@ -237,16 +239,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
 
   const insertRow = async (p: PostgresPool, { row, payload }: Snapshot): Promise<CheckpointStoreError | undefined> => {
     try {
-      const result = await p.query(insertOne, [
-        row.workflowId,
-        row.seq,
-        row.kind,
-        row.state,
-        row.taskId,
-        payload,
-        row.version,
-        row.at,
-      ])
+      const result = await p.query(insertOne, [...toStoredColumns(row, payload)])
       if (result.rowCount === 0) return checkpointConflictError(row.workflowId, row.seq)
       notifyCommit(1)
       return undefined
@@ -347,7 +340,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
       if (shell.isClosed()) return shell.rejectClosed()
       const checked = validateCheckpointRow(row)
       if (checked._tag === 'Left') return rejectWith(checked.left)
-      const snapshot: Snapshot = { row: { ...checked.right }, payload: encodePayload(checked.right) }
+      const snapshot: Snapshot = { row: { ...checked.right }, payload: encodeStoredPayload(checked.right) }
       if (!groupCommit)
         return shell.connect().then(async (p) => {
           const failed = await insertRow(p, snapshot)
@@ -395,8 +388,6 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
-
-const encodePayload = (row: CheckpointRow): string | null => (row.payload === null ? null : JSON.stringify(row.payload))
 
 const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
 

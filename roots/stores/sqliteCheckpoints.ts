@@ -37,6 +37,7 @@ import {
   checkpointConflictError,
   type CheckpointStore,
   driverError,
+  encodeStoredPayload,
   fromStoredRow,
   fromStoredSummary,
   parseStoredPayload,
@@ -44,6 +45,7 @@ import {
   reportCommit,
   type StoredRow,
   type StoredSummary,
+  toStoredColumns,
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
 import { checkConfig } from '../../src/internal/checkConfig.js'
@@ -186,17 +188,8 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
           let written = 0
           for (const { row, payload } of batch) {
             try {
-              const args = [
-                row.workflowId,
-                row.seq,
-                row.kind,
-                row.state,
-                row.taskId,
-                payload,
-                row.version,
-                row.at,
-              ] as const
-              if (insert.run(...args).changes === 0) outcomes.push(checkpointConflictError(row.workflowId, row.seq))
+              if (insert.run(...toStoredColumns(row, payload)).changes === 0)
+                outcomes.push(checkpointConflictError(row.workflowId, row.seq))
               else {
                 outcomes.push(undefined)
                 written++
@@ -297,7 +290,7 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
         queue.push(
           {
             row: { ...checked.right },
-            payload: encodePayload(checked.right),
+            payload: encodeStoredPayload(checked.right),
             resolve: resolvePromise,
             reject: rejectPromise,
           },
@@ -350,7 +343,5 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
-
-const encodePayload = (row: CheckpointRow): string | null => (row.payload === null ? null : JSON.stringify(row.payload))
 
 const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
