@@ -2,7 +2,7 @@
  * Rate limiter costs and accuracy: `tryAcquire` per call (the default `asyncScheduler` clock and an injected
  * virtual one, admitted and refused, one tier and three), and `acquire` throughput against the configured
  * rate over 10 s of virtual time (issue 6: within 2 %). Virtual time: the tests' virtual clock
- * (test/helpers/virtualClock.ts, a `VirtualTimeScheduler`) whose wake-ups fire in order, so the 10 s take a
+ * (test/helpers/virtualTime.ts, a `VirtualTimeScheduler`) whose wake-ups fire in order, so the 10 s take a
  * few milliseconds. Counting starts once the initial burst (the full bucket,
  * or the first window) is drained; calls served in (0, 10 s] are compared with `rate * 10 s`.
  * Run alone with `npx tsx bench/rateLimiter.bench.ts`.
@@ -12,7 +12,7 @@ import { asyncScheduler } from 'rxjs'
 
 import type { LimiterRuntimeOptions, RateLimiter } from '../src/RateLimiter.js'
 import { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
-import { createVirtualClock } from '../test/helpers/virtualClock.js'
+import { createVirtualClock } from '../test/helpers/virtualTime.js'
 import { type BenchResult, formatTable, isMain, measure } from './lib.js'
 
 const VIRTUAL_MS = 10_000

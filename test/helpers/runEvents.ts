@@ -4,7 +4,7 @@
 import { lastValueFrom, type Observable, toArray } from 'rxjs'
 
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
-import { testScheduler } from './marbles.js'
+import { testScheduler } from './virtualTime.js'
 
 /** Runs `make()` inside `TestScheduler.run`, flushes virtual time, and returns every event emitted. */
 export const eventsInVirtualTime = <S extends string>(make: () => Observable<WorkflowEvent<S>>): WorkflowEvent<S>[] => {

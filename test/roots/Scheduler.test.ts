@@ -46,8 +46,8 @@ import { Schedule } from '../../src/Schedule.js'
 import { task } from '../../src/StateHandler.js'
 import { isTerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
-import { testScheduler } from '../helpers/marbles.js'
-import { flushMicrotasks } from '../helpers/virtualClock.js'
+import { testScheduler } from '../helpers/virtualTime.js'
+import { flushMicrotasks } from '../helpers/virtualTime.js'
 
 // -------------------------------------------------------------------------------------
 // helpers

@@ -37,7 +37,7 @@ import { sleep } from '../../src/Sleep.js'
 import { router, task } from '../../src/StateHandler.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
-import { testScheduler } from '../helpers/marbles.js'
+import { testScheduler } from '../helpers/virtualTime.js'
 
 type Step = 'A' | 'B' | 'C' | 'Done' | 'Failed'
 

@@ -18,8 +18,8 @@ import {
 } from '../../src/CircuitBreaker.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
-import { testScheduler } from '../helpers/marbles.js'
-import { createVirtualClock, flushMicrotasks } from '../helpers/virtualClock.js'
+import { testScheduler } from '../helpers/virtualTime.js'
+import { createVirtualClock, flushMicrotasks } from '../helpers/virtualTime.js'
 
 // -------------------------------------------------------------------------------------
 // helpers

@@ -10,7 +10,7 @@ import {
   createWindowedRateLimiter,
 } from '../../streams/createRateLimiter.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
-import { createVirtualClock, flushMicrotasks, type VirtualClock } from '../helpers/virtualClock.js'
+import { createVirtualClock, flushMicrotasks, type VirtualClock } from '../helpers/virtualTime.js'
 
 // -------------------------------------------------------------------------------------
 // helpers

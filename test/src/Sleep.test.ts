@@ -7,8 +7,8 @@ import { MAX_TIMER_MS } from '../../src/internal/timers.js'
 import { sleep, validateSleep, wakeAt } from '../../src/Sleep.js'
 import { task } from '../../src/StateHandler.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
-import { testScheduler } from '../helpers/marbles.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
+import { testScheduler } from '../helpers/virtualTime.js'
 
 type Step = 'Start' | 'Wait' | 'Done'
 

@@ -3,7 +3,7 @@
  * (streams/runTask.ts `runAttempts`, streams/stateRunner.ts, src/TaskConfig.ts). One clock: the breaker,
  * the limiters and the run all read and wait on one RxJS scheduler. Synchronous scenarios run inside
  * `TestScheduler.run`, where the default `asyncScheduler` of all three is virtual. A limiter that waits
- * resolves a Promise, so those scenarios pass one `createVirtualClock()` (test/helpers/virtualClock.ts) as
+ * resolves a Promise, so those scenarios pass one `createVirtualClock()` (test/helpers/virtualTime.ts) as
  * the `scheduler` of the limiter, the breaker and the run, and advance it with the Promises drained.
  */
 import { expect } from 'chai'
@@ -31,9 +31,9 @@ import { validateTaskConfig } from '../../src/TaskConfig.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
-import { testScheduler } from '../helpers/marbles.js'
 import { eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
-import { createVirtualClock, flushMicrotasks } from '../helpers/virtualClock.js'
+import { testScheduler } from '../helpers/virtualTime.js'
+import { createVirtualClock, flushMicrotasks } from '../helpers/virtualTime.js'
 
 // -------------------------------------------------------------------------------------
 // helpers

@@ -12,7 +12,7 @@ import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { attemptWork, runsInline, type WorkCallbacks, type WorkEnv } from '../../streams/attemptWork.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
-import { testScheduler } from '../helpers/marbles.js'
+import { testScheduler } from '../helpers/virtualTime.js'
 
 type St = 'Work' | 'Next'
 

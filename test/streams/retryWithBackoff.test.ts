@@ -12,7 +12,7 @@ import {
 } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { type RetryInfo, retryWithBackoff } from '../../streams/retryWithBackoff.js'
-import { testScheduler } from '../helpers/marbles.js'
+import { testScheduler } from '../helpers/virtualTime.js'
 
 /** Exponential 10 ms, x2, no jitter: waits 10, 20, 40 ms. */
 const exp10 = RetryMode.exponentialCustom({

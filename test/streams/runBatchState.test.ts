@@ -33,7 +33,7 @@ import type { NoResources } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { runBatchState } from '../../streams/runBatchState.js'
 import type { StateEnv } from '../../streams/stateRunner.js'
-import { testScheduler } from '../helpers/marbles.js'
+import { testScheduler } from '../helpers/virtualTime.js'
 
 type Step = 'Fetch' | 'Done' | 'Failed'
 

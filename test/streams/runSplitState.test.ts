@@ -37,7 +37,7 @@ import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { runSplitState } from '../../streams/runSplitState.js'
 import type { StateEnv } from '../../streams/stateRunner.js'
-import { testScheduler } from '../helpers/marbles.js'
+import { testScheduler } from '../helpers/virtualTime.js'
 import { boom, JOIN_TABLE, type JoinExpectation, type JoinRow, rowTitle } from '../src/Split.test.js'
 
 type St = 'Split' | 'Join'

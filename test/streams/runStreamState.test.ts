@@ -23,8 +23,8 @@ import type { NoResources } from '../../src/TaskContext.js'
 import type { WindowFlushed, WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { runStreamState } from '../../streams/runStreamState.js'
 import type { StateEnv } from '../../streams/stateRunner.js'
-import { testScheduler } from '../helpers/marbles.js'
-import { flushMicrotasks } from '../helpers/virtualClock.js'
+import { testScheduler } from '../helpers/virtualTime.js'
+import { flushMicrotasks } from '../helpers/virtualTime.js'
 
 type Step = 'Ingest' | 'Done' | 'Stopped'
 

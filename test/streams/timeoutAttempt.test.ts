@@ -4,7 +4,7 @@ import { asyncScheduler, tap } from 'rxjs'
 import type { Timeout } from '../../codecs/CanoError.js'
 import { timeoutError } from '../../src/CanoError.js'
 import { timeoutAttempt } from '../../streams/timeoutAttempt.js'
-import { testScheduler } from '../helpers/marbles.js'
+import { testScheduler } from '../helpers/virtualTime.js'
 
 describe('timeoutAttempt', () => {
   it('passes a value that arrives before the deadline through', () => {

@@ -12,10 +12,12 @@
  *   between (a breaker read synchronously, an RxJS pipeline).
  * - `runUntilIdle(maxMs)` moves to each next due action until none is left (at most `maxMs` ahead).
  *
- * Marble tests keep RxJS's `TestScheduler` (test/helpers/marbles.ts): it is a `VirtualTimeScheduler`
+ * Marble tests use {@link testScheduler} (below), RxJS's `TestScheduler`: it is a `VirtualTimeScheduler`
  * too, so it can be passed as `scheduler` the same way.
  */
+import { expect } from 'chai'
 import { VirtualTimeScheduler } from 'rxjs'
+import { TestScheduler } from 'rxjs/testing'
 
 /** Lets every queued Promise continuation run (a macrotask boundary drains the microtask queue). */
 export const flushMicrotasks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -80,3 +82,14 @@ export class VirtualClock extends VirtualTimeScheduler {
 }
 
 export const createVirtualClock = (startMs = 0): VirtualClock => new VirtualClock(startMs)
+
+/**
+ * The `TestScheduler` for marble tests, from the same module as {@link createVirtualClock}: values and
+ * subscriptions are compared with chai's `deep.equal`, so a failure prints a structural diff. Use it as
+ * `testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => { … })`. It is a
+ * `VirtualTimeScheduler` too: pass it as the `scheduler` of a breaker, a limiter or a run.
+ */
+export const testScheduler = (): TestScheduler =>
+  new TestScheduler((actual, expected) => {
+    expect(actual).to.deep.equal(expected)
+  })
