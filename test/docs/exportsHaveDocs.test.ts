@@ -10,8 +10,7 @@ import path from 'node:path'
 import { expect } from 'chai'
 import ts from 'typescript'
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BARREL = path.join(ROOT, 'roots', 'index.ts')
+import { barrelExports, ROOT } from '../helpers/barrelExports.js'
 
 /**
  * Exports that had no `@example` when this test was written. The list only shrinks: once one of them gains
@@ -28,21 +27,11 @@ interface Export {
 }
 
 const publicExports = (): Export[] => {
-  const configPath = path.join(ROOT, 'tsconfig.json')
-  const read = ts.readConfigFile(configPath, (f) => ts.sys.readFile(f))
-  if (read.error !== undefined) throw new Error(ts.flattenDiagnosticMessageText(read.error.messageText, '\n'))
-  const { options } = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT, undefined, configPath)
-  const program = ts.createProgram({ rootNames: [BARREL], options: { ...options, noEmit: true } })
-  const checker = program.getTypeChecker()
-  const barrel = program.getSourceFile(BARREL)
-  const module = barrel === undefined ? undefined : checker.getSymbolAtLocation(barrel)
-  if (module === undefined) throw new Error(`cannot read the exports of ${BARREL}`)
-  return checker.getExportsOfModule(module).map((exported) => {
-    const target = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported
+  return barrelExports().map(({ name, target }) => {
     const declarations = target.declarations ?? []
     const docs = declarations.flatMap((d) => ts.getJSDocCommentsAndTags(d).filter(ts.isJSDoc))
     return {
-      name: exported.name,
+      name,
       where: declarations.map((d) => {
         const sf = d.getSourceFile()
         return `${path.relative(ROOT, sf.fileName)}:${sf.getLineAndCharacterOfPosition(d.getStart(sf)).line + 1}`

@@ -6,14 +6,12 @@
  * checked against the module the barrel compiles to. No public name is spelled like an rxjs operator or
  * creation function (`timer`, `every`, ...), so `import { ... } from 'rxjs'` beside cano-rx never clashes.
  */
-import path from 'node:path'
 
 import { expect } from 'chai'
 import * as rxjs from 'rxjs'
 import ts from 'typescript'
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
-const BARREL = path.join(ROOT, 'roots', 'index.ts')
+import { barrelExports } from '../helpers/barrelExports.js'
 
 /** Exports with a runtime value (functions, namespaces, codecs, classes), sorted. */
 const RUNTIME: ReadonlyArray<string> = [
@@ -278,28 +276,16 @@ const TYPES: ReadonlyArray<string> = [
 const sorted = (names: Iterable<string>): string[] => [...names].sort()
 
 /** The barrel's exports as the compiler sees them, split into values and types only. */
-const barrelExports = (): { readonly values: string[]; readonly types: string[] } => {
-  const configPath = path.join(ROOT, 'tsconfig.json')
-  const read = ts.readConfigFile(configPath, (f) => ts.sys.readFile(f))
-  if (read.error !== undefined) throw new Error(ts.flattenDiagnosticMessageText(read.error.messageText, '\n'))
-  const { options } = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT, undefined, configPath)
-  const program = ts.createProgram({ rootNames: [BARREL], options: { ...options, noEmit: true } })
-  const checker = program.getTypeChecker()
-  const barrel = program.getSourceFile(BARREL)
-  const module = barrel === undefined ? undefined : checker.getSymbolAtLocation(barrel)
-  if (module === undefined) throw new Error(`cannot read the exports of ${BARREL}`)
+const splitExports = (): { readonly values: string[]; readonly types: string[] } => {
   const values: string[] = []
   const types: string[] = []
-  for (const exported of checker.getExportsOfModule(module)) {
-    const target = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported
-    ;(target.flags & ts.SymbolFlags.Value ? values : types).push(exported.name)
-  }
+  for (const { name, target } of barrelExports()) (target.flags & ts.SymbolFlags.Value ? values : types).push(name)
   return { values: sorted(values), types: sorted(types) }
 }
 
 describe('public names (roots/index.ts)', function () {
   this.timeout(60_000)
-  const exported = barrelExports()
+  const exported = splitExports()
 
   it('the lists below are sorted and disjoint', () => {
     expect(RUNTIME).to.deep.equal(sorted(RUNTIME))
