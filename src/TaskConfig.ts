@@ -158,3 +158,11 @@ const limiterProblem = (u: unknown): string | undefined => {
   if (typeof l['waits'] !== 'boolean') return ': waits is not a boolean'
   return undefined
 }
+
+/**
+ * @internal Whether attempt 1 of work under `config` runs inline, on the engine's fast path
+ * (streams/attemptWork.ts): it does unless a circuit breaker or a rate limiter must be consulted first.
+ * The `fast` flag of a compiled state and of a split branch.
+ */
+export const runsInline = (config: ResolvedTaskConfig): boolean =>
+  config.circuitBreaker === undefined && config.rateLimiter === undefined

@@ -19,7 +19,7 @@ import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
 import { isKindTag, kindOf } from './StateKind.js'
-import { type ResolvedTaskConfig, resolveTaskConfig, validateTaskConfig } from './TaskConfig.js'
+import { type ResolvedTaskConfig, resolveTaskConfig, runsInline, validateTaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
 
@@ -222,7 +222,7 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
       config,
       to: handler.to === undefined ? undefined : new Set<string>(handler.to),
       // attempt 1 runs inline unless a breaker or a limiter must be consulted first
-      fast: config.circuitBreaker === undefined && config.rateLimiter === undefined,
+      fast: runsInline(config),
       writesEntry: kind.writesEntry(h as StateHandler<string, ResourceRecord>),
       rowTaskId: kind.rowTaskId(taskId),
     })

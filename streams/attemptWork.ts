@@ -2,7 +2,7 @@
  * `attemptWork`: one unit of work of a state (a task call, a step) under the retry loop, reporting
  * through callbacks rather than an Observable so the engine's hot path allocates no operator chain.
  *
- * Fast path (no circuit breaker or rate limiter to consult first: {@link runsInline}): attempt 1
+ * Fast path (no circuit breaker or rate limiter to consult first: `runsInline` in src/TaskConfig.ts): attempt 1
  * runs inline, with its own deadline when the work has an attempt timeout, and its output is read by
  * `settleTaskOutput` (streams/fromTaskOutput.ts), the interpreter the retry loop uses too: a value
  * settles at once, a Promise, an Observable or a `TaskEither` when it delivers. Any failure, and every
@@ -47,14 +47,6 @@ export const progressOf = <S extends string, R extends ResourceRecord>(
   return (data) =>
     emit({ _tag: 'Progress', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId, data })
 }
-
-/**
- * @internal Whether attempt 1 of work under `config` runs inline (see the module comment): it does
- * unless a circuit breaker or a rate limiter must be consulted first. The same rule as the `fast`
- * flag src/WorkflowDefinition.ts computes for a state.
- */
-export const runsInline = (config: ResolvedTaskConfig): boolean =>
-  config.circuitBreaker === undefined && config.rateLimiter === undefined
 
 /** @internal Runs `call` under `env.config`'s retry loop; see the module comment. */
 export const attemptWork = <S extends string, R extends ResourceRecord, A>(

@@ -51,10 +51,10 @@ import { decideJoin, type JoinDecision, joinFailure } from '../src/JoinStrategy.
 import type { Resources } from '../src/Resources.js'
 import type { BranchFn, SplitBranch, SplitHandler } from '../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
-import { type ResolvedTaskConfig, resolveTaskConfig } from '../src/TaskConfig.js'
+import { type ResolvedTaskConfig, resolveTaskConfig, runsInline } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
-import { attemptWork, runsInline, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
+import { attemptWork, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
 import { CircuitRejection } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
