@@ -486,10 +486,38 @@ export const transition = <S extends string>(
  * given as the next `Visiting` machine alone; `undefined` when the step is any other (use {@link settle}).
  */
 export const advanced = <S extends string>(m: RunMachine<S>, next: S): Visiting<S> | undefined => {
-  if (m._tag !== 'Visiting') return undefined
+  if (!advances(m, next)) return undefined
+  return { _tag: 'Visiting', setup: m.setup, current: next, transitions: m.transitions + 1, undo: m.undo }
+}
+
+/** Whether settling `m` on `next` is the common transition of {@link advanced}. */
+const advances = <S extends string>(m: RunMachine<S>, next: S): m is Visiting<S> => {
+  if (m._tag !== 'Visiting') return false
   const { setup } = m
-  if ((setup.checkpointed && setup.writesEntry(next)) || setup.role(next) !== 'Visit') return undefined
-  return { _tag: 'Visiting', setup, current: next, transitions: m.transitions + 1, undo: m.undo }
+  return !(setup.checkpointed && setup.writesEntry(next)) && setup.role(next) === 'Visit'
+}
+
+/** @internal A `Visiting` machine whose owner may update it in place (see {@link advanceOwned}). */
+interface OwnedVisiting<S extends string> {
+  current: S
+  transitions: number
+}
+
+/**
+ * @internal {@link advanced} written into `m` itself: `true` when the step was the common transition and
+ * `m` now is the machine `advanced` would have returned; `false` (and `m` untouched) otherwise.
+ *
+ * The rule it relies on: only a driver that holds the sole reference to `m` may call it (the run driver
+ * in streams/runWorkflow.ts keeps its machine in one private field and hands it to nobody). A run
+ * changes state hundreds of thousands of times a second; this keeps its common transition free of
+ * allocation. test/src/RunMachine.test.ts checks it against {@link step}.
+ */
+export const advanceOwned = <S extends string>(m: RunMachine<S>, next: S): boolean => {
+  if (!advances(m, next)) return false
+  const owned: OwnedVisiting<S> = m
+  owned.current = next
+  owned.transitions = m.transitions + 1
+  return true
 }
 
 /**

@@ -211,16 +211,14 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     const outcomes: Array<BranchOutcome | undefined> = new Array<BranchOutcome | undefined>(total)
     const running: Array<BranchRun<S, R> | undefined> = new Array<BranchRun<S, R> | undefined>(total)
     const errors: Array<{ readonly index: number; readonly error: CanoError }> = []
-    let succeeded = 0
-    let failed = 0
+    /** Where the split stands, updated in place as branches settle (no object per settlement); a failure gets a copy. */
+    const counts = { total, succeeded: 0, failed: 0, settled: 0, deadlineReached: false }
     let decided = false
-    let deadlineReached = false
     /** The spawner and the deadline: closed when the join is decided (a later `add` then runs at once). */
     const control = new Subscription()
     // closures change `decided`: read it through a call so control-flow narrowing does not pin it
     const isDecided = (): boolean => decided
 
-    const progress = () => ({ total, succeeded, failed, settled: succeeded + failed, deadlineReached })
     const settledEvent = (i: number, outcome: BranchOutcome): WorkflowEvent<S> => ({
       _tag: 'SplitBranchSettled',
       workflowId,
@@ -266,12 +264,12 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
         cancelled.push(i)
         if (emit !== undefined) emit(settledEvent(i, outcome))
       }
-      if (decision === 'fail') return frame.fail(joinFailure(strategy, state, progress(), errors))
+      if (decision === 'fail') return frame.fail(joinFailure(strategy, state, { ...counts }, errors))
       env.publishSplit({
         state,
         branches: outcomes as ReadonlyArray<BranchOutcome>,
-        successes: succeeded,
-        failures: failed,
+        successes: counts.succeeded,
+        failures: counts.failed,
         cancelled,
       })
       frame.succeed(handler.join, 1)
@@ -285,13 +283,16 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
         if (decided || running[i] !== r) return
         running[i] = undefined
         outcomes[i] = outcome
-        if (outcome._tag === 'Succeeded') succeeded += 1
-        else if (outcome._tag === 'Failed') {
-          failed += 1
+        if (outcome._tag === 'Succeeded') {
+          counts.succeeded += 1
+          counts.settled += 1
+        } else if (outcome._tag === 'Failed') {
+          counts.failed += 1
+          counts.settled += 1
           errors.push({ index: i, error: outcome.error })
         }
         if (emit !== undefined) emit(settledEvent(i, outcome))
-        const decision = decideJoin(strategy, progress())
+        const decision = decideJoin(strategy, counts)
         if (decision !== 'wait') finish(decision)
         r.done?.()
       },
@@ -313,7 +314,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
       cancelRunning(runSignal.aborted ? runSignal.reason : cancelledError('split cancelled'))
     })
 
-    const initial = decideJoin(strategy, progress())
+    const initial = decideJoin(strategy, counts)
     if (initial !== 'wait') return finish(initial)
     runSignal.addEventListener('abort', onRunAbort)
 
@@ -339,8 +340,8 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     if (isDecided() || handler.timeoutMs === undefined) return undefined
     control.add(
       timer(handler.timeoutMs, env.scheduler).subscribe(() => {
-        deadlineReached = true
-        const decision = decideJoin(strategy, progress())
+        counts.deadlineReached = true
+        const decision = decideJoin(strategy, counts)
         finish(decision === 'wait' ? 'fail' : decision)
       }),
     )

@@ -64,7 +64,7 @@ import {
 } from '../src/Resume.js'
 import {
   abortReason,
-  advanced,
+  advanceOwned,
   type CommandBuffer,
   createRun,
   ENTRY_WRITTEN,
@@ -391,10 +391,9 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   /** A visit settled on its next state: {@link feed} of `VisitSettled`, without allocating the input when idle. */
   stateDone(next: S): void {
     if (this.loop !== 'Idle') return this.enqueue({ _tag: 'VisitSettled', next })
-    // the common step (the one command `Advance`) is carried out without a command list
-    const common = advanced(this.machine, next)
-    if (common === undefined) return this.feed({ _tag: 'VisitSettled', next })
-    this.machine = common
+    // the common step (the one command `Advance`) is carried out without a command list, and updates
+    // the machine in place: this field holds its only reference
+    if (!advanceOwned(this.machine, next)) return this.feed({ _tag: 'VisitSettled', next })
     this.loop = 'Busy'
     try {
       this.advance()

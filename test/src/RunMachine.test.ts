@@ -18,6 +18,7 @@ import {
 } from '../../src/CanoError.js'
 import {
   advanced,
+  advanceOwned,
   createRun,
   ENTRY_WRITTEN,
   LOG_CLEARED,
@@ -581,8 +582,18 @@ describe('advanced (the driver fast path)', () => {
       const at = drive(setup, before).machine
       const [viaStep, commands] = step(at, settled(next))
       const fast = advanced(at, next)
-      if (commands.length === 1 && commands[0] === 'Advance') expect(fast, name).to.deep.equal(viaStep)
-      else expect(fast, name).to.equal(undefined)
+      // the driver's in-place form: the same machine, written into a copy the test owns
+      const owned = { ...at }
+      const inPlace = advanceOwned(owned, next)
+      if (commands.length === 1 && commands[0] === 'Advance') {
+        expect(fast, name).to.deep.equal(viaStep)
+        expect(inPlace, name).to.equal(true)
+        expect(owned, name).to.deep.equal(viaStep)
+      } else {
+        expect(fast, name).to.equal(undefined)
+        expect(inPlace, name).to.equal(false)
+        expect(owned, name).to.deep.equal(at)
+      }
     }
     // the first case is the one that takes the fast path
     const first = advanced(drive(setupOf(), [START]).machine, 'B')
