@@ -8,19 +8,34 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
-import { catchError, defer, filter, from, lastValueFrom, map, type Observable, of, scan, switchMap } from 'rxjs'
+import {
+  asyncScheduler,
+  catchError,
+  defer,
+  filter,
+  from,
+  lastValueFrom,
+  map,
+  type Observable,
+  of,
+  scan,
+  switchMap,
+} from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from '../src/CanoError.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import type { Resources } from '../src/Resources.js'
 import { resumePoint } from '../src/Resume.js'
+import type { CheckpointStore, RunStore } from '../src/CheckpointStore.js'
 import { decodeRunOptions, decodeWorkflowId, type RunOptions } from '../src/RunOptions.js'
 import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
 import type { NoResources, ResourceRecord } from '../src/TaskContext.js'
 import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from '../src/WorkflowDefinition.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
-import { refusedRun, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
+import { refusedRun, type RunStart, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
+import { ownedRun$, type Ownership } from './internal/ownedRun.js'
+import { thisProcess } from './internal/processOwner.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -112,15 +127,46 @@ export const workflow =
     return fromCompiled(compiled.right)
   }
 
+/** The compiled form of each workflow built here, for the runtime (roots/Runtime.ts). */
+const compiled = new WeakMap<object, CompiledWorkflow<string, ResourceRecord>>()
+
+/** @internal The compiled form of `flow`; `undefined` for an object not built by {@link workflow}. */
+export const compiledOf = (flow: unknown): CompiledWorkflow<string, ResourceRecord> | undefined =>
+  typeof flow === 'object' && flow !== null ? compiled.get(flow) : undefined
+
+/** The lease of a run started or resumed outside a runtime on a store with a run table. */
+const LEASE_MS = 30_000
+
 const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>): Workflow<S, R> => {
   const checkpointed = wf.checkpoints !== undefined
+  /** A store with a run table: every run is owned (roots/internal/ownedRun.ts). */
+  const owned = hasRunTable(wf.checkpoints) ? wf.checkpoints : undefined
+  const ownership = (): Ownership => ({
+    owner: thisProcess(),
+    leaseMs: LEASE_MS,
+    renewMs: LEASE_MS / 3,
+    scheduler: asyncScheduler,
+  })
   /** The public entry decodes a run's options once: a refusal or the options the run uses (its id minted if need be). */
   const decode = (options: RunOptions<S> | undefined) => decodeRunOptions<S>(options, checkpointed)
+  /** A new run of `initial` with decoded options: owned when the store keeps a run table. */
+  const fresh = (initial: S, decoded: RunStart<S>, live: boolean): Observable<WorkflowEvent<S>> =>
+    owned === undefined || E.isLeft(decoded)
+      ? runWorkflow(wf, initial, () => decoded, live)
+      : ownedRun$(wf, owned, {
+          workflowId: decoded.right.workflowId,
+          acquire: { _tag: 'Start', initial, workflow: '', input: null },
+          run: decoded.right,
+          ownership: ownership(),
+        })
   // each subscription is its own run, with its own id
   const run$ = (initial: S, options?: RunOptions<S>): Observable<WorkflowEvent<S>> =>
-    runWorkflow(wf, initial, () => decode(options), true)
+    defer(() => fresh(initial, decode(options), true))
   // no Observable in between: a parked run holds its driver and what its state waits on, nothing more
-  const orchestrate = (initial: S, options?: RunOptions<S>): Promise<S> => runToEnd(wf, initial, decode(options))
+  const orchestrate = (initial: S, options?: RunOptions<S>): Promise<S> =>
+    owned === undefined
+      ? runToEnd(wf, initial, decode(options))
+      : lastValueFrom(fresh(initial, decode(options), false).pipe(filter(isTerminalEvent))).then(settle)
   const resumeRun = (
     workflowId: string,
     options: Omit<RunOptions<S>, 'workflowId'>,
@@ -144,6 +190,13 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
       const decoded = decodeRunOptions<S>({ ...options, workflowId: id.right }, true)
       if (E.isLeft(decoded)) return refusedRun(wf, decoded.left, live)
       const { observers } = decoded.right
+      if (owned !== undefined)
+        return ownedRun$(wf, owned, {
+          workflowId: id.right,
+          acquire: { _tag: 'Resume' },
+          run: decoded.right,
+          ownership: ownership(),
+        })
       return from(store.loadRun(id.right)).pipe(
         map((rows) =>
           resumePoint<S>(id.right, rows, {
@@ -169,7 +222,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
         ),
       )
     })
-  return Object.freeze({
+  const flow: Workflow<S, R> = Object.freeze({
     states: Object.freeze([...wf.states.keys()] as S[]),
     exits: Object.freeze([...wf.exits] as S[]),
     resources: wf.resources,
@@ -180,7 +233,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
       defer(() => {
         const decoded = decode(options)
         const id = E.isLeft(decoded) ? decoded.left.workflowId : decoded.right.workflowId
-        return runWorkflow(wf, initial, () => decoded, true).pipe(scan(reduceRunState<S>, initialRunState<S>(id)))
+        return fresh(initial, decoded, true).pipe(scan(reduceRunState<S>, initialRunState<S>(id)))
       }),
     orchestrate,
     resume$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
@@ -196,7 +249,11 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
         ),
     toMermaid: () => toMermaid(wf),
   })
+  compiled.set(flow, wf as unknown as CompiledWorkflow<string, ResourceRecord>)
+  return flow
 }
+
+const hasRunTable = (store: CheckpointStore | undefined): store is RunStore => store?.runs !== undefined
 
 const settle = <S extends string>(end: TerminalEvent<S>): S => {
   if (end._tag === 'RunCompleted') return end.state

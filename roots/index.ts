@@ -178,6 +178,7 @@ export {
   WindowSignal,
 } from '../src/Stream.js'
 export type { TaskConfig } from '../src/TaskConfig.js'
+export type { NewRun, RunEnding, RunFilter, RunRecord, RunRecordStatus, RunTable } from '../src/RunTable.js'
 export type { NoResources, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 export type { TaskOutput } from '../src/TaskOutput.js'
 export type { WorkflowDefinition } from '../src/WorkflowDefinition.js'
@@ -225,6 +226,8 @@ export type {
   StopOptions,
   StopResult,
 } from './Scheduler.js'
+export type { Runtime, RuntimeEvent, RuntimeOptions, RuntimeResult, RuntimeWorkflow } from './Runtime.js'
+export { createRuntime } from './Runtime.js'
 export { createScheduler } from './Scheduler.js'
 export {
   postgresCheckpoints,

@@ -244,7 +244,7 @@ export const checkpointRow = (
  * JSON value that decodes back (a `cause` that does not serialise, a non-finite number), its tag-free
  * essence: a `Generic` error with the same message.
  */
-const encodeError = (error: CanoError): EncodedCanoError => {
+export const encodeError = (error: CanoError): EncodedCanoError => {
   try {
     const json: unknown = JSON.parse(JSON.stringify(CanoErrorCodec.encode(error)))
     if (E.isRight(CanoErrorCodec.decode(json))) return json as EncodedCanoError

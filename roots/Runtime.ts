@@ -1,0 +1,529 @@
+/**
+ * `createRuntime`: the durable runtime. It runs named workflows for you over a store with a run table
+ * (memory, SQLite or PostgreSQL): `start` records a run (idempotent by id), workers claim runnable runs
+ * up to `concurrency`, execute them under a renewed lease with fenced checkpoint appends, recover the
+ * runs whose owner died (their lease expired), park long sleeps out of memory and pick them up at
+ * wake-up, and record every run's outcome in its run table. Many runtimes on one PostgreSQL database
+ * form a fleet; exactly one of them executes a run at a time.
+ *
+ * What is exactly-once and what is at-least-once (docs/runtime.md): a run's outcome is recorded once; a
+ * state whose checkpoint row was written runs again after a crash only if it had not finished (the
+ * state in flight at the crash runs again: tasks must be idempotent or guarded by the checkpoint rows
+ * they write).
+ *
+ * @since 0.2.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import { pipe } from 'fp-ts/lib/function.js'
+import {
+  asyncScheduler,
+  distinctUntilChanged,
+  filter,
+  from,
+  merge,
+  type Observable,
+  type SchedulerLike,
+  share,
+  startWith,
+  Subject,
+  type Subscription,
+  switchMap,
+  takeWhile,
+  timer,
+} from 'rxjs'
+
+import type { CanoError } from '../codecs/CanoError.js'
+import type { JsonValue } from '../codecs/CheckpointRow.js'
+import { CanoFailure, configurationError } from '../src/CanoError.js'
+import type { RunStore } from '../src/CheckpointStore.js'
+import { mintWorkflowId } from '../src/mintWorkflowId.js'
+import { decodeWorkflowId } from '../src/RunOptions.js'
+import type { RunFilter, RunRecord, RunRecordStatus } from '../src/RunTable.js'
+import type { ResourceRecord } from '../src/TaskContext.js'
+import type { CompiledWorkflow } from '../src/WorkflowDefinition.js'
+import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import { ownedRun$, type Ownership } from './internal/ownedRun.js'
+import { processOwner } from './internal/processOwner.js'
+import { compiledOf, type Workflow } from './Workflow.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/**
+ * A workflow the runtime can run: the workflow and the state its runs start in.
+ *
+ * @example
+ * import { task, workflow, type RuntimeWorkflow } from 'cano-rx'
+ * const flow = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
+ * const entry: RuntimeWorkflow = { workflow: flow, initial: 'Go' }
+ * @category model
+ * @since 0.2.0
+ */
+export interface RuntimeWorkflow<S extends string = string> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds workflows of any resources
+  readonly workflow: Workflow<S, any>
+  readonly initial: S
+}
+
+/**
+ * Options of {@link createRuntime}.
+ *
+ * @example
+ * import { createRuntime, memoryCheckpoints, task, workflow, type RuntimeOptions } from 'cano-rx'
+ * const flow = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
+ * const options: RuntimeOptions = { store: memoryCheckpoints(), workflows: { hello: { workflow: flow, initial: 'Go' } }, concurrency: 4 }
+ * @category model
+ * @since 0.2.0
+ */
+export interface RuntimeOptions {
+  /** A store with a run table: `memoryCheckpoints()`, `sqliteCheckpoints(path)`, `postgresCheckpoints(…)`. */
+  readonly store: RunStore
+  /** The workflows this runtime runs, by name (the name is recorded with each run). */
+  readonly workflows: Readonly<Record<string, RuntimeWorkflow>>
+  /** Runs executed at once by this runtime. Default 10. */
+  readonly concurrency?: number
+  /** How long a claim holds without renewal, in ms. Default 30 000; renewed every third of it. */
+  readonly leaseMs?: number
+  /** How often to look for runnable runs when no notification came, in ms. Default 1 000. */
+  readonly pollMs?: number
+  /** A `sleep` longer than this (ms) parks its run out of memory. Default 60 000. */
+  readonly parkAfterMs?: number
+  /** Terminal records older than this (ms) are pruned. Default 7 days. */
+  readonly retentionMs?: number
+  /** This runtime's owner name in the run table. Default: host-independent `pid:random`. */
+  readonly owner?: string
+  /** Clock of leases, polls and wake-ups. Default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike
+}
+
+/**
+ * What the runtime reports: every event of the runs it executes, each with the run's workflow name,
+ * and the runtime's own notices.
+ *
+ * @example
+ * import type { RuntimeEvent } from 'cano-rx'
+ * const line = (e: RuntimeEvent): string => (e._tag === 'Run' ? `${e.workflow}: ${e.event._tag}` : e._tag)
+ * @category model
+ * @since 0.2.0
+ */
+export type RuntimeEvent =
+  | { readonly _tag: 'Run'; readonly workflow: string; readonly event: WorkflowEvent<string> }
+  | { readonly _tag: 'Claimed'; readonly workflowId: string; readonly workflow: string; readonly fence: number }
+  | { readonly _tag: 'Parked'; readonly workflowId: string; readonly wakeAt: number }
+  | { readonly _tag: 'Released'; readonly workflowId: string }
+
+/**
+ * A run's outcome as {@link Runtime.result} reports it.
+ *
+ * @example
+ * import type { RuntimeResult } from 'cano-rx'
+ * const show = (r: RuntimeResult) => (r.status === 'completed' ? r.output : r.error)
+ * @category model
+ * @since 0.2.0
+ */
+export interface RuntimeResult {
+  readonly workflowId: string
+  readonly status: Extract<RunRecordStatus, 'completed' | 'failed' | 'cancelled' | 'timedOut'>
+  /** The encoded output (`null` without an output codec or when the run did not complete). */
+  readonly output: JsonValue
+  /** The encoded `CanoError` of a run that did not complete; `null` otherwise. */
+  readonly error: JsonValue
+  readonly record: RunRecord
+}
+
+/**
+ * A running runtime. See {@link createRuntime}.
+ *
+ * @example
+ * import type { Runtime } from 'cano-rx'
+ * const drain = (rt: Runtime) => rt.stop({ graceMs: 5_000 })
+ * @category model
+ * @since 0.2.0
+ */
+export interface Runtime {
+  /** This runtime's owner name. */
+  readonly owner: string
+  /**
+   * Records a run of workflow `name` with `input`; durable and idempotent by `id` (default: a new id).
+   * A second start with the same id returns the existing run (`created: false`) and never executes it
+   * twice. Some worker of the fleet (this one, if it has room) executes it.
+   */
+  readonly start: (
+    name: string,
+    input?: JsonValue,
+    options?: { readonly id?: string },
+  ) => Promise<{ readonly workflowId: string; readonly created: boolean }>
+  /** Waits until run `id` ends and resolves with its outcome (read from the run table). */
+  readonly result: (id: string) => Promise<RuntimeResult>
+  /** The run's record; `undefined` for an unknown id. */
+  readonly get: (id: string) => Promise<RunRecord | undefined>
+  /** Records matching `filter`, newest first. */
+  readonly list: (filter?: RunFilter) => Promise<ReadonlyArray<RunRecord>>
+  /** Events of the runs this runtime executes, and its notices. Hot. */
+  readonly events$: Observable<RuntimeEvent>
+  /** The run's record each time it changes, until it is terminal (then completes). */
+  readonly watch: (id: string) => Observable<RunRecord>
+  /**
+   * Asks run `id` to stop, from any process: its owner aborts it (sagas roll back) and it ends
+   * `cancelled`; a pending or parked run is claimed and cancelled here. Resolves `false` for a run
+   * that is unknown or ended already.
+   */
+  readonly cancel: (id: string) => Promise<boolean>
+  /**
+   * Stops claiming, lets the runs in flight finish within `graceMs` (default 10 000), then abandons the
+   * rest (no rollback) and releases their leases so another worker takes them at once.
+   */
+  readonly stop: (options?: { readonly graceMs?: number }) => Promise<void>
+}
+
+// -------------------------------------------------------------------------------------
+// constructors
+// -------------------------------------------------------------------------------------
+
+const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', 'cancelled', 'timedOut'])
+
+/**
+ * Starts a runtime over `options.store` running `options.workflows`. See the module comment.
+ *
+ * @param options - see {@link RuntimeOptions}
+ * @returns the running {@link Runtime}
+ * @throws {@link CanoFailure} with a `Configuration` error for a store without a run table, an empty
+ *   registry, a workflow with another checkpoint store, or a bad number
+ * @example
+ * import { createRuntime, memoryCheckpoints, task, workflow } from 'cano-rx'
+ * const hello = workflow<'Greet' | 'Done'>()({ exits: ['Done'], states: { Greet: task(() => 'Done' as const) } })
+ * const runtime = createRuntime({ store: memoryCheckpoints(), workflows: { hello: { workflow: hello, initial: 'Greet' } } })
+ * const { workflowId } = await runtime.start('hello', null, { id: 'greet-1' })
+ * const outcome = await runtime.result(workflowId) // { status: 'completed', … }
+ * await runtime.stop()
+ * @category constructors
+ * @since 0.2.0
+ */
+export const createRuntime = (options: RuntimeOptions): Runtime => {
+  const checked = checkOptions(options)
+  if (E.isLeft(checked)) throw new CanoFailure(checked.left)
+  return new RuntimeImpl(checked.right).api()
+}
+
+// -------------------------------------------------------------------------------------
+// internals
+// -------------------------------------------------------------------------------------
+
+interface Registered {
+  readonly name: string
+  readonly initial: string
+  readonly wf: CompiledWorkflow<string, ResourceRecord>
+}
+
+interface Checked {
+  readonly store: RunStore
+  readonly workflows: ReadonlyMap<string, Registered>
+  readonly concurrency: number
+  readonly leaseMs: number
+  readonly pollMs: number
+  readonly parkAfterMs: number
+  readonly retentionMs: number
+  readonly owner: string
+  readonly scheduler: SchedulerLike
+}
+
+const positive = (name: string, value: unknown, fallback: number, integer = false): E.Either<CanoError, number> => {
+  if (value === undefined) return E.right(fallback)
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value)))
+    return E.left(
+      configurationError(
+        `createRuntime: ${name} must be a positive ${integer ? 'integer' : 'finite number'}, got ${String(value)}`,
+      ),
+    )
+  return E.right(value)
+}
+
+const checkOptions = (o: RuntimeOptions): E.Either<CanoError, Checked> => {
+  if (typeof o !== 'object' || o === null) return E.left(configurationError('createRuntime: options must be an object'))
+  const store = o.store as RunStore | undefined
+  if (store === undefined || typeof store !== 'object' || store === null || store.runs === undefined)
+    return E.left(
+      configurationError(
+        'createRuntime: store must keep a run table (memoryCheckpoints(), sqliteCheckpoints(path) or postgresCheckpoints(…))',
+      ),
+    )
+  if (typeof o.workflows !== 'object' || o.workflows === null || Object.keys(o.workflows).length === 0)
+    return E.left(configurationError('createRuntime: workflows must name at least one workflow'))
+  const workflows = new Map<string, Registered>()
+  for (const [name, entry] of Object.entries(o.workflows)) {
+    const where = `createRuntime: workflow ${JSON.stringify(name)}`
+    if (name.length === 0) return E.left(configurationError('createRuntime: a workflow name must not be empty'))
+    const wf = typeof entry === 'object' && entry !== null ? compiledOf(entry.workflow) : undefined
+    if (wf === undefined) return E.left(configurationError(`${where}: workflow must be built with workflow()`))
+    if (wf.checkpoints !== undefined && wf.checkpoints !== store)
+      return E.left(configurationError(`${where} has a checkpoint store of its own: use the runtime's store or none`))
+    if (typeof entry.initial !== 'string' || !(wf.states.has(entry.initial) || wf.exits.has(entry.initial)))
+      return E.left(configurationError(`${where}: initial ${JSON.stringify(entry.initial)} is not one of its states`))
+    workflows.set(name, { name, initial: entry.initial, wf: { ...wf, checkpoints: store } })
+  }
+  return pipe(
+    E.Do,
+    E.bind('concurrency', () => positive('concurrency', o.concurrency, 10, true)),
+    E.bind('leaseMs', () => positive('leaseMs', o.leaseMs, 30_000)),
+    E.bind('pollMs', () => positive('pollMs', o.pollMs, 1_000)),
+    E.bind('parkAfterMs', () => positive('parkAfterMs', o.parkAfterMs, 60_000)),
+    E.bind('retentionMs', () => positive('retentionMs', o.retentionMs, 7 * 24 * 3_600_000)),
+    E.bind('owner', () =>
+      o.owner === undefined
+        ? E.right(processOwner())
+        : typeof o.owner === 'string' && o.owner.length > 0
+          ? E.right(o.owner)
+          : E.left(configurationError('createRuntime: owner must be a non-empty string')),
+    ),
+    E.map((n) => ({ ...n, store, workflows, scheduler: o.scheduler ?? asyncScheduler })),
+  )
+}
+
+class RuntimeImpl {
+  private readonly events = new Subject<RuntimeEvent>()
+  /** Runs executing here, by id: leaving one abandons it and releases its lease. */
+  private readonly active = new Map<string, Subscription>()
+  /** A record changed here (a run started, ended, parked): watchers look again. */
+  private readonly changed = new Subject<string>()
+  private readonly timers: Subscription[] = []
+  private stopping = false
+  private claiming = false
+  private again = false
+  private readonly ownership: Ownership
+  private readonly unlisten: (() => void) | undefined
+
+  constructor(private readonly o: Checked) {
+    this.ownership = {
+      owner: o.owner,
+      leaseMs: o.leaseMs,
+      renewMs: Math.max(1, Math.floor(o.leaseMs / 3)),
+      scheduler: o.scheduler,
+    }
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the scheduled action's `this` is the action
+    const rt = this
+    this.timers.push(
+      o.scheduler.schedule(function () {
+        if (rt.stopping) return
+        rt.pump()
+        this.schedule(undefined, o.pollMs)
+      }, 0),
+    )
+    this.timers.push(
+      o.scheduler.schedule(
+        function () {
+          if (rt.stopping) return
+          void o.store.runs.prune(o.scheduler.now() - o.retentionMs).catch(() => undefined)
+          this.schedule(undefined, Math.min(o.retentionMs, 3_600_000))
+        },
+        Math.min(o.retentionMs, 60_000),
+      ),
+    )
+    this.unlisten = o.store.runs.subscribe?.((id) => {
+      this.changed.next(id)
+      this.onNotice(id)
+    })
+  }
+
+  api(): Runtime {
+    return Object.freeze({
+      owner: this.o.owner,
+      start: (name: string, input?: JsonValue, options?: { readonly id?: string }) => this.start(name, input, options),
+      result: (id: string) => this.result(id),
+      get: (id: string) => this.o.store.runs.get(id),
+      list: (filter?: RunFilter) => this.o.store.runs.list(filter),
+      events$: this.events.asObservable(),
+      watch: (id: string) => this.watch(id),
+      cancel: (id: string) => this.cancel(id),
+      stop: (options?: { readonly graceMs?: number }) => this.stop(options?.graceMs ?? 10_000),
+    })
+  }
+
+  private async start(
+    name: string,
+    input: JsonValue | undefined,
+    options: { readonly id?: string } | undefined,
+  ): Promise<{ readonly workflowId: string; readonly created: boolean }> {
+    if (this.stopping) throw new CanoFailure(configurationError('runtime.start: the runtime is stopped'))
+    const entry = this.o.workflows.get(name)
+    if (entry === undefined)
+      throw new CanoFailure(
+        configurationError(
+          `runtime.start: no workflow named ${JSON.stringify(name)} (known: ${[...this.o.workflows.keys()].join(', ')})`,
+        ),
+      )
+    const id = options?.id === undefined ? E.right(mintWorkflowId()) : decodeWorkflowId(options.id, 'runtime.start: id must be a non-empty string')
+    if (E.isLeft(id)) throw new CanoFailure(id.left)
+    const { record, created } = await this.o.store.runs.create({
+      workflowId: id.right,
+      workflow: name,
+      version: entry.wf.version,
+      initial: entry.initial,
+      input: input ?? null,
+    })
+    if (created) {
+      this.changed.next(record.workflowId)
+      this.pump()
+    }
+    return { workflowId: record.workflowId, created }
+  }
+
+  private watch(id: string): Observable<RunRecord> {
+    const o = this.o
+    return merge(this.changed.pipe(filter((changed) => changed === id)), timer(0, o.pollMs, o.scheduler)).pipe(
+      startWith(undefined),
+      switchMap(() => from(o.store.runs.get(id))),
+      filter((r): r is RunRecord => r !== undefined),
+      distinctUntilChanged((a, b) => a.updatedAt === b.updatedAt && a.status === b.status && a.fence === b.fence),
+      takeWhile((r) => !TERMINAL.has(r.status), true),
+      share(),
+    )
+  }
+
+  private async result(id: string): Promise<RuntimeResult> {
+    const known = await this.o.store.runs.get(id)
+    if (known === undefined)
+      throw new CanoFailure(configurationError(`runtime.result: no run with id ${JSON.stringify(id)}`))
+    const record = await new Promise<RunRecord>((resolve, reject) => {
+      let last: RunRecord = known
+      this.watch(id).subscribe({ next: (r) => (last = r), error: reject, complete: () => resolve(last) })
+    })
+    return {
+      workflowId: id,
+      status: record.status as RuntimeResult['status'],
+      output: record.output,
+      error: record.error,
+      record,
+    }
+  }
+
+  private async cancel(id: string): Promise<boolean> {
+    const asked = await this.o.store.runs.requestCancel(id)
+    if (!asked) return false
+    this.changed.next(id)
+    // a pending or parked run has no owner to see the request: a worker (this one) claims and cancels it
+    this.pump()
+    return true
+  }
+
+  /** A run of the table changed (PostgreSQL notifies every process): claim, or wait for its wake-up. */
+  private onNotice(id: string): void {
+    this.pump()
+    this.o.store.runs.get(id).then(
+      (r) => {
+        if (r?.status === 'parked' && r.wakeAt !== null) this.wakeAt(r.wakeAt)
+      },
+      () => undefined,
+    )
+  }
+
+  /** The earliest wake-up this runtime knows of: a claim is tried then (polls find the others). */
+  private nextWake: { readonly at: number; readonly timer: Subscription } | undefined
+
+  private wakeAt(at: number): void {
+    if (this.stopping || (this.nextWake !== undefined && this.nextWake.at <= at)) return
+    this.nextWake?.timer.unsubscribe()
+    const delay = Math.max(0, at - this.o.scheduler.now())
+    this.nextWake = {
+      at,
+      timer: this.o.scheduler.schedule(() => {
+        this.nextWake = undefined
+        this.pump()
+      }, delay),
+    }
+  }
+
+  /** Claims what this runtime has room for and executes it; asked again while claiming, it claims again after. */
+  private pump(): void {
+    if (this.stopping) return
+    if (this.claiming) {
+      this.again = true
+      return
+    }
+    const room = this.o.concurrency - this.active.size
+    if (room <= 0) return
+    this.claiming = true
+    this.again = false
+    this.o.store.runs
+      .claim(this.o.owner, { limit: room, leaseMs: this.o.leaseMs, workflows: [...this.o.workflows.keys()] })
+      .then(
+        (records) => {
+          for (const record of records) this.execute(record)
+        },
+        () => undefined, // the store is unreachable: the next poll tries again
+      )
+      .finally(() => {
+        this.claiming = false
+        if (this.again) this.pump()
+      })
+  }
+
+  private execute(record: RunRecord): void {
+    const id = record.workflowId
+    const entry = this.o.workflows.get(record.workflow)
+    if (this.stopping || entry === undefined) {
+      void this.o.store.runs.release(id, record.fence).catch(() => undefined)
+      return
+    }
+    this.events.next({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
+    const sub = ownedRun$(entry.wf, this.o.store, {
+      workflowId: id as never,
+      acquire: { _tag: 'Claimed', record },
+      run: {
+        workflowId: id as never,
+        signal: undefined,
+        observers: undefined,
+        manageResources: true,
+        scheduler: undefined,
+      },
+      ownership: this.ownership,
+      park: {
+        afterMs: this.o.parkAfterMs,
+        parked: (wakeAt) => {
+          this.events.next({ _tag: 'Parked', workflowId: id, wakeAt })
+          this.wakeAt(wakeAt)
+        },
+      },
+      cancelled: record.cancelRequested,
+    }).subscribe({
+      next: (event) => this.events.next({ _tag: 'Run', workflow: entry.name, event }),
+      error: () => this.finished(id),
+      complete: () => this.finished(id),
+    })
+    if (!sub.closed) this.active.set(id, sub)
+  }
+
+  private finished(id: string): void {
+    this.active.delete(id)
+    this.changed.next(id)
+    this.pump()
+  }
+
+  private async stop(graceMs: number): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    for (const t of this.timers) t.unsubscribe()
+    this.nextWake?.timer.unsubscribe()
+    this.unlisten?.()
+    if (this.active.size > 0)
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          deadline.unsubscribe()
+          check.unsubscribe()
+          resolve()
+        }
+        const deadline = this.o.scheduler.schedule(done, graceMs)
+        const check = this.changed.subscribe(() => {
+          if (this.active.size === 0) done()
+        })
+      })
+    // the rest is abandoned: unsubscribing releases each lease
+    for (const [id, sub] of [...this.active]) {
+      sub.unsubscribe()
+      this.active.delete(id)
+      this.events.next({ _tag: 'Released', workflowId: id })
+    }
+    this.events.complete()
+    this.changed.complete()
+  }
+}

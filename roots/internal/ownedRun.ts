@@ -1,0 +1,400 @@
+/**
+ * Owned runs: a run of a workflow whose checkpoint store keeps a run table (src/RunTable.ts) executes
+ * only while its process holds the run's lease.
+ *
+ * - **Acquire.** A new run is created already claimed by its starter (`Start`); a resume by hand claims
+ *   the run by id (`Resume`: refused with `RunOwned` while another owner holds a live lease); a runtime
+ *   worker hands over a run it claimed (`Claimed`). The claim's fencing token is the run's from then on.
+ * - **Fencing.** Every checkpoint append carries the token; the store checks it in the same transaction
+ *   as the write. A refused append (`LeaseLost`: another owner claimed the run) abandons the run at once,
+ *   before the run sees the error: no rollback, no teardown row, nothing more written. The run ends with
+ *   a `RunFailed` carrying the `LeaseLost` error.
+ * - **Lease.** It is renewed every `renewMs` while the run executes; a renewal that finds the fence
+ *   moved on abandons the run the same way, and one that finds a cancel request aborts the run's signal
+ *   (the run ends `Cancelled`, rolling its sagas back).
+ * - **Outcome first, log second.** The run's terminal record is written before its checkpoint log is
+ *   cleared: the driver's clear is deferred until the record says how the run ended. A crash between the
+ *   two leaves a terminal record (never claimed again) beside a log nobody resumes, never a run that
+ *   looks unstarted and would execute twice.
+ * - **Parking.** With `park`, a `sleep` whose wake-up is further than `afterMs` away releases the run once
+ *   its wake-up instant is durable: the lease goes, the record says `parked` until the wake-up, and the
+ *   Observable completes without a terminal event. Whoever claims it at wake-up resumes it.
+ * - **Leaving.** Unsubscribing abandons the run (no rollback) and releases its lease so that another
+ *   process can take it at once.
+ *
+ * @internal
+ * @since 0.2.0
+ */
+import * as E from 'fp-ts/lib/Either.js'
+import { Observable, type SchedulerLike, type Subscriber, type Subscription, type Unsubscribable } from 'rxjs'
+
+import type { CanoError } from '../../codecs/CanoError.js'
+import type { CheckpointRow, JsonValue } from '../../codecs/CheckpointRow.js'
+import type { WorkflowId } from '../../codecs/WorkflowId.js'
+import { cancelledError, checkpointStoreError, toCanoError } from '../../src/CanoError.js'
+import type { CheckpointStore, RunStore } from '../../src/CheckpointStore.js'
+import { encodeError, resumePoint, type ResumePoint } from '../../src/Resume.js'
+import type { DecodedRunOptions } from '../../src/RunOptions.js'
+import type { RunEnding, RunRecord } from '../../src/RunTable.js'
+import type { ResourceRecord } from '../../src/TaskContext.js'
+import type { CompiledWorkflow } from '../../src/WorkflowDefinition.js'
+import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { refusedRun, runWorkflow } from '../../streams/runWorkflow.js'
+
+// -------------------------------------------------------------------------------------
+// model
+// -------------------------------------------------------------------------------------
+
+/** @internal Who owns the runs of this process, and for how long a claim holds. */
+export interface Ownership {
+  readonly owner: string
+  readonly leaseMs: number
+  /** The lease is renewed this often while a run executes. */
+  readonly renewMs: number
+  /** The clock of the renewals (wall-clock time: leases are compared across processes). */
+  readonly scheduler: SchedulerLike
+}
+
+/** @internal How an owned run gets its lease. */
+export type Acquire<S extends string> =
+  | {
+      readonly _tag: 'Start'
+      readonly initial: S
+      readonly workflow: string
+      readonly input: JsonValue
+    }
+  | { readonly _tag: 'Resume' }
+  | { readonly _tag: 'Claimed'; readonly record: RunRecord }
+
+/** @internal Parking a run whose sleep is long: the runtime passes it. */
+export interface Parking {
+  readonly afterMs: number
+  /** The run was released until `wakeAt`. */
+  readonly parked: (wakeAt: number) => void
+}
+
+/** @internal The options of an owned run, besides the run's own. */
+export interface OwnedRunOptions<S extends string> {
+  readonly workflowId: WorkflowId
+  readonly acquire: Acquire<S>
+  readonly run: DecodedRunOptions<S>
+  readonly ownership: Ownership
+  readonly park?: Parking | undefined
+  /** The run was asked to stop before it started (a cancel request found on the claimed record). */
+  readonly cancelled?: boolean
+}
+
+// -------------------------------------------------------------------------------------
+// run
+// -------------------------------------------------------------------------------------
+
+/** @internal The run of `options`, owned; see the module comment. */
+export const ownedRun$ = <S extends string, R extends ResourceRecord>(
+  wf: CompiledWorkflow<S, R>,
+  store: RunStore,
+  options: OwnedRunOptions<S>,
+): Observable<WorkflowEvent<S>> =>
+  new Observable<WorkflowEvent<S>>((subscriber) => {
+    const run = new OwnedRun<S, R>(wf, store, options, subscriber)
+    run.begin()
+    return run
+  })
+
+/** Whether `e` says the writer no longer holds the run. */
+const isLeaseLost = (e: unknown): e is CanoError => toCanoError(e)._tag === 'LeaseLost'
+
+/** The terminal record of a run that ended with `end`. */
+export const endingOf = <S extends string>(end: TerminalEvent<S>): RunEnding => {
+  switch (end._tag) {
+    case 'RunCompleted':
+      return { status: 'completed', output: end.output ?? null, error: null }
+    case 'RunFailed':
+      return { status: 'failed', output: null, error: encodeError(end.error) as JsonValue }
+    case 'RunCancelled':
+      return { status: 'cancelled', output: null, error: encodeError(end.error) as JsonValue }
+    case 'RunTimedOut':
+      return { status: 'timedOut', output: null, error: encodeError(end.error) as JsonValue }
+  }
+}
+
+class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscribable {
+  /** The claim's fencing token, once acquired. */
+  private fence: number | undefined
+  private inner: Subscription | undefined
+  private renewal: Subscription | undefined
+  /** The run reached its end (terminal, abandoned, parked, refused): nothing more is reported. */
+  private done = false
+  /** The downstream left. */
+  private left = false
+  /** The driver asked to clear the log: done once the outcome is recorded. */
+  private clearWanted = false
+  /** A long sleep's wake-up instant, waiting for its row to be durable. */
+  private parkAt: number | undefined
+  private readonly cancel = new AbortController()
+
+  constructor(
+    private readonly wf: CompiledWorkflow<S, R>,
+    private readonly store: RunStore,
+    private readonly options: OwnedRunOptions<S>,
+    private readonly subscriber: Subscriber<WorkflowEvent<S>>,
+  ) {}
+
+  begin(): void {
+    this.acquire().then(
+      (record) => {
+        if (this.left) return this.releaseLease()
+        this.fence = record.fence
+        return this.store.loadRun(this.options.workflowId).then(
+          (rows) => this.start(record, rows),
+          (e: unknown) => this.refuse(loadError(this.options.workflowId, e)),
+        )
+      },
+      (e: unknown) => this.refuse(toCanoError(e)),
+    )
+  }
+
+  private acquire(): Promise<RunRecord> {
+    const { acquire, workflowId, ownership } = this.options
+    const { owner, leaseMs } = ownership
+    switch (acquire._tag) {
+      case 'Claimed':
+        return Promise.resolve(acquire.record)
+      case 'Resume':
+        return this.store.runs.claimRun(workflowId, owner, leaseMs)
+      case 'Start':
+        return this.store.runs
+          .create({
+            workflowId,
+            workflow: acquire.workflow,
+            version: this.wf.version,
+            initial: acquire.initial,
+            input: acquire.input,
+            owner,
+            leaseMs,
+          })
+          .then(({ record, created }) => (created ? record : Promise.reject(existingRun(record, owner))))
+    }
+  }
+
+  private start(record: RunRecord, rows: ReadonlyArray<CheckpointRow>): void {
+    if (this.left) return this.releaseLease()
+    const { wf, options } = this
+    let point: ResumePoint<S> | undefined
+    if (rows.length > 0 || options.acquire._tag === 'Resume') {
+      const resumed = resumePoint<S>(options.workflowId, rows, {
+        version: wf.version,
+        isKnown: (s) => wf.states.has(s) || wf.exits.has(s),
+        migrations: wf.migrations,
+      })
+      if (E.isLeft(resumed)) {
+        this.releaseLease()
+        return this.refuse(resumed.left)
+      }
+      point = resumed.right
+    }
+    const fenced = this.fencedStore()
+    const run: DecodedRunOptions<S> = {
+      ...options.run,
+      signal:
+        options.run.signal === undefined ? this.cancel.signal : AbortSignal.any([options.run.signal, this.cancel.signal]),
+    }
+    if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
+    const initial = point === undefined ? (record.initial as S) : point.state
+    const events$ = runWorkflow({ ...wf, checkpoints: fenced }, initial, () => E.right(run), true, point)
+    this.armRenewal()
+    this.inner = events$.subscribe({
+      next: (e) => this.onEvent(e, point),
+      error: (e: unknown) => this.fail(toCanoError(e)),
+    })
+  }
+
+  /** The store as this run writes to it: appends fenced, the log's clearing deferred (see the module comment). */
+  private fencedStore(): CheckpointStore {
+    const { store } = this
+    return {
+      ...store,
+      append: (row: CheckpointRow) =>
+        store.append(row, this.fence).catch((e: unknown) => {
+          // abandon first: the run must not react to the refusal (no rollback, nothing more written)
+          if (isLeaseLost(e)) this.abandon(toCanoError(e))
+          throw e
+        }),
+      clear: () => {
+        this.clearWanted = true
+        return Promise.resolve()
+      },
+    }
+  }
+
+  private onEvent(e: WorkflowEvent<S>, point: ResumePoint<S> | undefined): void {
+    if (this.done) return
+    if (isTerminalEvent(e)) return this.end(e)
+    this.subscriber.next(e)
+    const park = this.options.park
+    if (park === undefined) return
+    if (e._tag === 'TimerArmed' && e.wakeAt - e.at > park.afterMs) {
+      // a resumed sleep's wake-up is durable already; a new one once its row is appended
+      const resumedSleep = point?._tag === 'State' && point.state === e.state && point.continues._tag === 'Timer'
+      if (resumedSleep) return this.park(e.wakeAt)
+      this.parkAt = e.wakeAt
+    } else if (e._tag === 'CheckpointAppended' && e.kind === 'TimerArmed' && this.parkAt !== undefined) {
+      this.park(this.parkAt)
+    }
+  }
+
+  /** Records the outcome, then clears the log if the run asked for it, then reports the terminal event. */
+  private end(terminal: TerminalEvent<S>): void {
+    this.done = true
+    this.stopRenewal()
+    const { store, options } = this
+    const id = options.workflowId
+    store.runs
+      .finish(id, this.fence, endingOf(terminal))
+      .then(() => (this.clearWanted ? store.clear(id, this.fence).catch(() => undefined) : undefined))
+      .then(
+        () => this.report(terminal),
+        (e: unknown) =>
+          this.report({
+            _tag: 'RunFailed',
+            workflowId: id,
+            at: terminal.at,
+            state: terminal.state,
+            error: isLeaseLost(e)
+              ? toCanoError(e)
+              : checkpointStoreError(`record the outcome of run ${JSON.stringify(id)}: ${toCanoError(e).message}`, e),
+          }),
+      )
+  }
+
+  private report(terminal: TerminalEvent<S>): void {
+    if (this.left) return
+    this.subscriber.next(terminal)
+    this.subscriber.complete()
+  }
+
+  /** The run lost its lease: it stops where it is and reports `RunFailed` with `error`. */
+  private abandon(error: CanoError): void {
+    if (this.done) return
+    this.done = true
+    this.stopRenewal()
+    this.inner?.unsubscribe()
+    this.report({
+      _tag: 'RunFailed',
+      workflowId: this.options.workflowId,
+      at: this.options.ownership.scheduler.now(),
+      state: undefined,
+      error,
+    })
+  }
+
+  /** A fault of the run's own stream (not a failed run: those end with a terminal event). */
+  private fail(error: CanoError): void {
+    if (this.done) return
+    this.done = true
+    this.stopRenewal()
+    this.releaseLease()
+    if (!this.left) this.subscriber.error(error)
+  }
+
+  private park(wakeAt: number): void {
+    const park = this.options.park
+    if (this.done || park === undefined) return
+    this.done = true
+    this.stopRenewal()
+    this.inner?.unsubscribe()
+    const fence = this.fence
+    if (fence === undefined) return
+    this.store.runs.release(this.options.workflowId, fence, wakeAt).then(
+      () => {
+        park.parked(wakeAt)
+        if (!this.left) this.subscriber.complete()
+      },
+      (e: unknown) => this.report(this.lostOr(e)),
+    )
+  }
+
+  private lostOr(e: unknown): TerminalEvent<S> {
+    return {
+      _tag: 'RunFailed',
+      workflowId: this.options.workflowId,
+      at: this.options.ownership.scheduler.now(),
+      state: undefined,
+      error: toCanoError(e),
+    }
+  }
+
+  /** A run refused before it started: one `RunFailed`, as an unowned run reports it. */
+  private refuse(error: CanoError): void {
+    if (this.done || this.left) return
+    this.done = true
+    const { workflowId, run } = this.options
+    this.inner = refusedRun(this.wf, { error, workflowId, observers: run.observers }, true).subscribe(this.subscriber)
+  }
+
+  private armRenewal(): void {
+    const { scheduler, renewMs, leaseMs } = this.options.ownership
+    const { store } = this
+    const id = this.options.workflowId
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the scheduled action's `this` is the action
+    const run = this
+    this.renewal = scheduler.schedule(function () {
+      const fence = run.fence
+      if (run.done || fence === undefined) return
+      store.runs.renew(id, fence, leaseMs).then(
+        (record) => {
+          if (record.cancelRequested && !run.cancel.signal.aborted) run.cancel.abort(cancelRequested())
+        },
+        (e: unknown) => {
+          if (isLeaseLost(e)) run.abandon(toCanoError(e))
+          // any other failure (the store is unreachable): the next renewal tries again; the lease may lapse
+        },
+      )
+      if (!run.done) this.schedule(undefined, renewMs)
+    }, renewMs)
+  }
+
+  private stopRenewal(): void {
+    this.renewal?.unsubscribe()
+    this.renewal = undefined
+  }
+
+  /** Gives the lease up (best effort): another process may claim the run at once. */
+  private releaseLease(): void {
+    const fence = this.fence
+    if (fence === undefined) return
+    this.fence = undefined
+    this.store.runs.release(this.options.workflowId, fence).catch(() => undefined)
+  }
+
+  /** The downstream left: the run is abandoned (no rollback) and its lease released. */
+  unsubscribe(): void {
+    if (this.left) return
+    this.left = true
+    this.stopRenewal()
+    const running = !this.done
+    this.done = true
+    this.inner?.unsubscribe()
+    if (running) this.releaseLease()
+  }
+}
+
+/** A start whose id the run table holds already. */
+const existingRun = (record: RunRecord, owner: string): CanoError => {
+  const id = JSON.stringify(record.workflowId)
+  if (record.owner !== null && record.owner !== owner && record.leaseUntil !== null)
+    return checkpointStoreError(
+      `run ${id} exists and is owned by ${JSON.stringify(record.owner)}: resume it or choose another workflowId`,
+    )
+  return checkpointStoreError(
+    `checkpoint conflict: workflow ${id} already has a run (status ${record.status}); resume the existing run or clear it before starting a new one`,
+  )
+}
+
+const loadError = (workflowId: string, e: unknown): CanoError => {
+  const cause = toCanoError(e)
+  return cause._tag === 'CheckpointStore'
+    ? cause
+    : checkpointStoreError(`load checkpoint run ${JSON.stringify(workflowId)}: ${cause.message}`, cause)
+}
+
+const cancelRequested = (): CanoError => cancelledError('a cancel was requested')

@@ -1,0 +1,283 @@
+/**
+ * `createRuntime` on the in-memory store: starting (idempotent by id), results, the run table's view,
+ * claims and recovery of runs whose lease ended, cancellation, parking and stopping. The fleet
+ * behaviour with real processes is in test/integration/runtimeFleet.test.ts.
+ */
+import { expect } from 'chai'
+import { filter, firstValueFrom, toArray } from 'rxjs'
+
+import {
+  CanoFailure,
+  createRuntime,
+  memoryCheckpoints,
+  nonRetryable,
+  type RunStore,
+  type Runtime,
+  type RuntimeEvent,
+  task,
+  workflow,
+} from '../../roots/index.js'
+
+type Step = 'A' | 'B' | 'Done'
+
+const quick = workflow<Step>()({
+  exits: ['Done'],
+  states: { A: task(() => 'B' as const), B: task(() => 'Done' as const) },
+})
+
+/** Resolves when `signal` aborts (a task that runs until it is cancelled). */
+const aborted = (signal: AbortSignal): Promise<never> =>
+  new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))
+
+const runtimes: Runtime[] = []
+const make = (store: RunStore, extra: Partial<Parameters<typeof createRuntime>[0]> = {}): Runtime => {
+  const rt = createRuntime({
+    store,
+    workflows: { quick: { workflow: quick, initial: 'A' } },
+    pollMs: 20,
+    leaseMs: 300,
+    ...extra,
+  })
+  runtimes.push(rt)
+  return rt
+}
+afterEach(async () => {
+  await Promise.all(runtimes.map((r) => r.stop({ graceMs: 0 })))
+  runtimes.length = 0
+})
+
+describe('createRuntime', () => {
+  it('starts a run, executes it and records its outcome', async () => {
+    const store = memoryCheckpoints()
+    const rt = make(store)
+    const { workflowId, created } = await rt.start('quick', null, { id: 'q-1' })
+    expect(workflowId).to.equal('q-1')
+    expect(created).to.equal(true)
+    const outcome = await rt.result('q-1')
+    expect(outcome.status).to.equal('completed')
+    expect(outcome.record.owner).to.equal(rt.owner)
+    expect(await store.loadRun('q-1')).to.deep.equal([])
+    expect((await rt.list({ status: ['completed'] })).map((r) => r.workflowId)).to.deep.equal(['q-1'])
+  })
+
+  it('a second start with the same id returns the existing run and never executes it twice', async () => {
+    let runs = 0
+    const counted = workflow<Step>()({
+      exits: ['Done'],
+      states: { A: task(() => (runs++, 'B' as const)), B: task(() => 'Done' as const) },
+    })
+    const rt = make(memoryCheckpoints(), { workflows: { counted: { workflow: counted, initial: 'A' } } })
+    const first = await rt.start('counted', null, { id: 'once' })
+    const second = await rt.start('counted', null, { id: 'once' })
+    expect([first.created, second.created]).to.deep.equal([true, false])
+    await rt.result('once')
+    const third = await rt.start('counted', null, { id: 'once' })
+    expect(third.created).to.equal(false)
+    expect(runs).to.equal(1)
+  })
+
+  it('records a failed run with its error', async () => {
+    const failing = workflow<Step>()({
+      exits: ['Done'],
+      states: { A: task(() => Promise.reject(nonRetryable(new Error('boom')))), B: task(() => 'Done' as const) },
+    })
+    const rt = make(memoryCheckpoints(), { workflows: { failing: { workflow: failing, initial: 'A' } } })
+    await rt.start('failing', null, { id: 'f-1' })
+    const outcome = await rt.result('f-1')
+    expect(outcome.status).to.equal('failed')
+    expect(outcome.error).to.deep.include({ _tag: 'TaskExecution' })
+  })
+
+  it('recovers a run whose owner died (its lease ended) exactly once', async () => {
+    const store = memoryCheckpoints()
+    // a run claimed by a process that is gone: its lease runs out after 50 ms
+    await store.runs.create({
+      workflowId: 'orphan',
+      workflow: 'quick',
+      version: 0,
+      initial: 'A',
+      input: null,
+      owner: 'dead-process',
+      leaseMs: 50,
+    })
+    const a = make(store)
+    const b = make(store)
+    const outcome = await a.result('orphan')
+    expect(outcome.status).to.equal('completed')
+    expect([a.owner, b.owner]).to.include(outcome.record.owner)
+    expect(outcome.record.fence).to.equal(2)
+  })
+
+  it('cancels a running run from another runtime: the owner aborts it and it ends cancelled', async () => {
+    const store = memoryCheckpoints()
+    const blocking = workflow<Step>()({
+      exits: ['Done'],
+      states: { A: task(({ signal }) => aborted(signal)), B: task(() => 'Done' as const) },
+    })
+    const owner = make(store, { workflows: { blocking: { workflow: blocking, initial: 'A' } } })
+    const other = make(store, { workflows: { blocking: { workflow: blocking, initial: 'A' } }, concurrency: 1 })
+    const entered = firstValueFrom(
+      owner.events$.pipe(filter((e) => e._tag === 'Run' && e.event._tag === 'TaskStarted')),
+    )
+    await owner.start('blocking', null, { id: 'c-1' })
+    await entered
+    expect(await other.cancel('c-1')).to.equal(true)
+    const outcome = await other.result('c-1')
+    expect(outcome.status).to.equal('cancelled')
+    expect(await other.cancel('c-1')).to.equal(false)
+  })
+
+  it('cancels a pending run that nobody executes', async () => {
+    const store = memoryCheckpoints()
+    await store.runs.create({ workflowId: 'p-1', workflow: 'quick', version: 0, initial: 'A', input: null })
+    const rt = make(store)
+    expect(await rt.cancel('p-1')).to.equal(true)
+    expect((await rt.result('p-1')).status).to.be.oneOf(['cancelled', 'completed'])
+  })
+
+  it('parks a long sleep out of memory and resumes it at its wake-up', async () => {
+    type Nap = 'Before' | 'Wait' | 'After' | 'Done'
+    const visits: string[] = []
+    const napping = workflow<Nap>()({
+      exits: ['Done'],
+      states: ({ sleep }) => ({
+        Before: task(() => (visits.push('Before'), 'Wait' as const)),
+        Wait: sleep({ wait: 250, then: 'After' }),
+        After: task(() => (visits.push('After'), 'Done' as const)),
+      }),
+    })
+    const store = memoryCheckpoints()
+    const rt = make(store, { workflows: { napping: { workflow: napping, initial: 'Before' } }, parkAfterMs: 100 })
+    const parked = firstValueFrom(rt.events$.pipe(filter((e) => e._tag === 'Parked')))
+    await rt.start('napping', null, { id: 'nap-1' })
+    const notice = await parked
+    const record = await rt.get('nap-1')
+    expect(record?.status).to.equal('parked')
+    expect(record?.owner).to.equal(null)
+    expect(notice._tag === 'Parked' && record?.wakeAt).to.equal(notice._tag === 'Parked' ? notice.wakeAt : -1)
+    const outcome = await rt.result('nap-1')
+    expect(outcome.status).to.equal('completed')
+    expect(visits).to.deep.equal(['Before', 'After'])
+  })
+
+  it('stop() lets runs in flight finish within the grace, then releases the rest for another worker', async () => {
+    const store = memoryCheckpoints()
+    const slow = workflow<Step>()({
+      exits: ['Done'],
+      states: { A: task(({ signal }) => aborted(signal)), B: task(() => 'Done' as const) },
+    })
+    const first = make(store, { workflows: { slow: { workflow: slow, initial: 'A' } } })
+    const events: RuntimeEvent[] = []
+    first.events$.subscribe((e) => events.push(e))
+    const started = firstValueFrom(first.events$.pipe(filter((e) => e._tag === 'Run' && e.event._tag === 'TaskStarted')))
+    await first.start('slow', null, { id: 's-1' })
+    await started
+    await first.stop({ graceMs: 30 })
+    const record = await store.runs.get('s-1')
+    expect(record?.status).to.equal('pending')
+    expect(record?.owner).to.equal(null)
+    expect(events.map((e) => e._tag)).to.include('Released')
+    // the state in flight had written its entry row: the next worker resumes it
+    expect((await store.loadRun('s-1')).length).to.be.greaterThan(0)
+  })
+
+  it('events$ carries the events of the runs it executes, tagged with the workflow name', async () => {
+    const rt = make(memoryCheckpoints())
+    const collected = firstValueFrom(
+      rt.events$.pipe(
+        filter((e) => e._tag === 'Run'),
+        filter((e) => e._tag === 'Run' && e.event._tag === 'RunCompleted'),
+        toArray(),
+      ),
+    )
+    await rt.start('quick', null, { id: 'ev-1' })
+    await rt.result('ev-1')
+    await rt.stop()
+    const done = await collected
+    expect(done).to.have.length(1)
+    expect(done[0]).to.deep.include({ workflow: 'quick' })
+  })
+
+  it('refuses bad options with a Configuration error naming them', () => {
+    const store = memoryCheckpoints()
+    const bad = (o: unknown): string => {
+      try {
+        createRuntime(o as Parameters<typeof createRuntime>[0])
+      } catch (e: unknown) {
+        expect(e).to.be.instanceOf(CanoFailure)
+        return (e as CanoFailure).error.message
+      }
+      throw new Error('accepted')
+    }
+    const workflows = { quick: { workflow: quick, initial: 'A' } }
+    expect(bad(undefined)).to.match(/options must be an object/)
+    expect(bad({ workflows })).to.match(/run table/)
+    expect(bad({ store, workflows: {} })).to.match(/at least one workflow/)
+    expect(bad({ store, workflows: { x: { workflow: {}, initial: 'A' } } })).to.match(/built with workflow\(\)/)
+    expect(bad({ store, workflows: { x: { workflow: quick, initial: 'Nope' } } })).to.match(/initial "Nope"/)
+    for (const concurrency of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '3'])
+      expect(bad({ store, workflows, concurrency })).to.match(/concurrency must be a positive integer/)
+    for (const leaseMs of [0, -5, Number.NaN]) expect(bad({ store, workflows, leaseMs })).to.match(/leaseMs/)
+    expect(bad({ store, workflows, owner: '' })).to.match(/owner must be a non-empty string/)
+    const other = workflow<Step>()({
+      exits: ['Done'],
+      checkpoints: memoryCheckpoints(),
+      states: { A: task(() => 'B' as const), B: task(() => 'Done' as const) },
+    })
+    expect(bad({ store, workflows: { other: { workflow: other, initial: 'A' } } })).to.match(/checkpoint store of its own/)
+  })
+
+  it('start refuses an unknown workflow name and a bad id, writing nothing', async () => {
+    const store = memoryCheckpoints()
+    const rt = make(store)
+    await rt.start('nope').then(
+      () => expect.fail('accepted'),
+      (e: unknown) => expect((e as CanoFailure).error.message).to.match(/no workflow named "nope" \(known: quick\)/),
+    )
+    await rt.start('quick', null, { id: '' }).then(
+      () => expect.fail('accepted'),
+      (e: unknown) => expect((e as CanoFailure).error._tag).to.equal('Configuration'),
+    )
+    expect(await store.runs.list()).to.deep.equal([])
+  })
+})
+
+describe('runs outside a runtime, on a store with a run table', () => {
+  it('resume is refused with RunOwned while another owner holds a live lease', async () => {
+    const store = memoryCheckpoints()
+    const flow = workflow<Step>()({
+      exits: ['Done'],
+      checkpoints: store,
+      states: { A: task(() => 'B' as const), B: task(() => 'Done' as const) },
+    })
+    await store.runs.create({
+      workflowId: 'held',
+      workflow: '',
+      version: 0,
+      initial: 'A',
+      input: null,
+      owner: 'someone-else',
+      leaseMs: 60_000,
+    })
+    await store.append({ workflowId: 'held', seq: 0, kind: 'StateEntry', state: 'A', taskId: 'A', payload: null, version: 0, at: 0 }, 1)
+    const refused = await flow.resume('held').then(
+      () => undefined,
+      (e: unknown) => (e as CanoFailure).error,
+    )
+    expect(refused?._tag).to.equal('RunOwned')
+    expect(refused?.message).to.include('someone-else')
+  })
+
+  it('orchestrate records the run and its outcome', async () => {
+    const store = memoryCheckpoints()
+    const flow = workflow<Step>()({
+      exits: ['Done'],
+      checkpoints: store,
+      states: { A: task(() => 'B' as const), B: task(() => 'Done' as const) },
+    })
+    expect(await flow.orchestrate('A', { workflowId: 'o-1' })).to.equal('Done')
+    const record = await store.runs.get('o-1')
+    expect(record?.status).to.equal('completed')
+    expect(await store.loadRun('o-1')).to.deep.equal([])
+  })
+})
