@@ -323,6 +323,48 @@ export interface DecodeFailed {
 }
 
 /**
+ * A fenced write (a checkpoint append or clear, a lease renewal, a release, a finish) was refused: the
+ * run's fencing token is no longer `fence` (another owner claimed the run) or the run is no longer held
+ * under it. Nothing was written; the writer must abandon the run. `owner` is who holds it now (`null`:
+ * nobody).
+ *
+ * @example
+ * import { type CanoError, leaseLostError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'LeaseLost' }> = leaseLostError('order-42', 3, 'worker-b')
+ * @see {@link leaseLostError}
+ * @category model
+ * @since 0.2.0
+ */
+export interface LeaseLost {
+  readonly _tag: 'LeaseLost'
+  readonly workflowId: string
+  /** The writer's (stale) fencing token. */
+  readonly fence: number
+  /** Who holds the run now; `null` when nobody does. */
+  readonly owner: string | null
+  readonly message: string
+}
+
+/**
+ * A run could not be claimed (resumed) because another owner holds it under a live lease until
+ * `leaseUntil` (epoch milliseconds).
+ *
+ * @example
+ * import { type CanoError, runOwnedError } from 'cano-rx'
+ * const e: Extract<CanoError, { _tag: 'RunOwned' }> = runOwnedError('order-42', 'worker-a', Date.now() + 30_000)
+ * @see {@link runOwnedError}
+ * @category model
+ * @since 0.2.0
+ */
+export interface RunOwned {
+  readonly _tag: 'RunOwned'
+  readonly workflowId: string
+  readonly owner: string
+  readonly leaseUntil: number
+  readonly message: string
+}
+
+/**
  * Every failure cano-rx reports, as plain data.
  *
  * @example
@@ -352,6 +394,8 @@ export type CanoError =
   | RateLimited
   | OrphanedCompensation
   | DecodeFailed
+  | LeaseLost
+  | RunOwned
 
 // -------------------------------------------------------------------------------------
 // codecs
@@ -463,6 +507,20 @@ export const CanoErrorCodec: t.Type<CanoError, unknown> = t.recursion<CanoError,
     t.strict(
       { _tag: t.literal('DecodeFailed'), codec: t.string, errors: t.readonlyArray(t.string), message: t.string },
       'DecodeFailed',
+    ),
+    t.strict(
+      {
+        _tag: t.literal('LeaseLost'),
+        workflowId: t.string,
+        fence: t.number,
+        owner: t.union([t.string, t.null]),
+        message: t.string,
+      },
+      'LeaseLost',
+    ),
+    t.strict(
+      { _tag: t.literal('RunOwned'), workflowId: t.string, owner: t.string, leaseUntil: t.number, message: t.string },
+      'RunOwned',
     ),
   ]),
 )

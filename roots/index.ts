@@ -45,6 +45,7 @@ export {
   isCanoFailure,
   isNonRetryable,
   isRetryable,
+  leaseLostError,
   matchCanoError,
   NonRetryable,
   nonRetryable,
@@ -54,6 +55,7 @@ export {
   resourceNotFoundError,
   resourceTypeMismatchError,
   retryExhaustedError,
+  runOwnedError,
   storeError,
   taskExecutionError,
   timeoutError,
@@ -67,6 +69,8 @@ export {
   type CheckpointStore,
   decodeCheckpointRow,
   memoryCheckpoints,
+  type MemoryCheckpointsOptions,
+  type RunStore,
   validateCheckpointRow,
 } from '../src/CheckpointStore.js'
 export type {
@@ -151,6 +155,7 @@ export { RetryMode } from '../src/RetryMode.js'
 export type { RunOptions } from '../src/RunOptions.js'
 export type { RunState, RunStatus } from '../src/RunState.js'
 export { initialRunState, reduceRunState } from '../src/RunState.js'
+export type { NewRun, RunEnding, RunFilter, RunRecord, RunRecordStatus, RunTable } from '../src/RunTable.js'
 export type { CompensationEntry, SagaHandler, SagaOptions, SagaResult } from '../src/Saga.js'
 export { saga } from '../src/Saga.js'
 export type { CronSchedule, EverySchedule, IntervalMode, ManualSchedule } from '../src/Schedule.js'

@@ -1,7 +1,7 @@
 /**
  * `CanoError`: every failure of cano-rx as a value. One `_tag` per cano error category plus the
  * categories cano-rx adds (`Cancelled`, `WorkflowTimeout`, `WorkflowVersionMismatch`, `RateLimited`,
- * `OrphanedCompensation`, `DecodeFailed`). Errors are plain readonly data so they persist in
+ * `OrphanedCompensation`, `DecodeFailed`, `LeaseLost`, `RunOwned`). Errors are plain readonly data so they persist in
  * checkpoint rows, compare with `deep.equal` and freeze inside immer snapshots. Promise APIs reject
  * with the single boundary class {@link CanoFailure}, which carries the `CanoError`.
  *
@@ -16,12 +16,14 @@ import type {
   Configuration,
   DecodeFailed,
   Generic,
+  LeaseLost,
   OrphanedCompensation,
   RateLimited,
   ResourceDuplicateKey,
   ResourceNotFound,
   ResourceTypeMismatch,
   RetryExhausted,
+  RunOwned,
   Store,
   TaskExecution,
   Timeout,
@@ -384,6 +386,62 @@ export const decodeFailedError = (codec: string, errors: ReadonlyArray<string>, 
   message: `${where === undefined ? '' : `${where}: `}${codec} rejected the value: ${errors.join('; ')}`,
 })
 
+/**
+ * A fenced write was refused because the run's fencing token moved on from `fence` (another owner
+ * claimed it) or the run is no longer held under it; nothing was written.
+ *
+ * @param workflowId - the run
+ * @param fence - the writer's stale token
+ * @param owner - who holds the run now (`null`: nobody)
+ * @returns a `LeaseLost` error (never retried: the writer abandons the run)
+ * @example
+ * import { leaseLostError } from 'cano-rx'
+ * leaseLostError('order-42', 3, 'worker-b').message
+ * // 'run "order-42" is no longer held under fence 3 (now held by "worker-b"); nothing was written, abandon the run'
+ * @see {@link isRetryable}
+ * @category constructors
+ * @since 0.2.0
+ */
+export const leaseLostError = (workflowId: string, fence: number, owner: string | null): LeaseLost => ({
+  _tag: 'LeaseLost',
+  workflowId,
+  fence,
+  owner,
+  message: `run ${JSON.stringify(workflowId)} is no longer held under fence ${fence} (${
+    owner === null ? 'nobody holds it now' : `now held by ${JSON.stringify(owner)}`
+  }); nothing was written, abandon the run`,
+})
+
+/**
+ * A run could not be claimed because `owner` holds it under a live lease until `leaseUntil`.
+ *
+ * @param workflowId - the run
+ * @param owner - who holds it
+ * @param leaseUntil - when that lease ends (epoch milliseconds)
+ * @returns a `RunOwned` error (never retried)
+ * @example
+ * import { runOwnedError } from 'cano-rx'
+ * runOwnedError('order-42', 'worker-a', 0).message
+ * // 'run "order-42" is owned by "worker-a" until 1970-01-01T00:00:00.000Z (its lease); it cannot be resumed or claimed before the lease ends'
+ * @see {@link isRetryable}
+ * @category constructors
+ * @since 0.2.0
+ */
+export const runOwnedError = (workflowId: string, owner: string, leaseUntil: number): RunOwned => ({
+  _tag: 'RunOwned',
+  workflowId,
+  owner,
+  leaseUntil,
+  message: `run ${JSON.stringify(workflowId)} is owned by ${JSON.stringify(owner)} until ${showInstant(
+    leaseUntil,
+  )} (its lease); it cannot be resumed or claimed before the lease ends`,
+})
+
+const showInstant = (ms: number): string => {
+  const d = new Date(ms)
+  return Number.isNaN(d.getTime()) ? `${ms} ms` : d.toISOString()
+}
+
 // -------------------------------------------------------------------------------------
 // guards
 // -------------------------------------------------------------------------------------
@@ -408,6 +466,8 @@ const TAGS: ReadonlySet<string> = new Set<CanoErrorTag>([
   'RateLimited',
   'OrphanedCompensation',
   'DecodeFailed',
+  'LeaseLost',
+  'RunOwned',
 ])
 
 /**
@@ -462,7 +522,7 @@ export const hasTag = <K extends CanoErrorTag>(e: CanoError, tag: K): e is Extra
  *   CompensationFailed: () => false, Generic: () => true, ResourceNotFound: () => false,
  *   ResourceTypeMismatch: () => false, ResourceDuplicateKey: () => false, Cancelled: () => false,
  *   WorkflowTimeout: () => false, WorkflowVersionMismatch: () => false, RateLimited: () => true,
- *   OrphanedCompensation: () => false, DecodeFailed: () => false,
+ *   OrphanedCompensation: () => false, DecodeFailed: () => false, LeaseLost: () => false, RunOwned: () => false,
  * })
  * @see {@link hasTag} to test a single variant
  * @category destructors
@@ -505,6 +565,8 @@ export const categoryOf: (e: CanoError) => string = matchCanoError({
   RateLimited: () => 'rate_limited',
   OrphanedCompensation: () => 'orphaned_compensation',
   DecodeFailed: () => 'decode_failed',
+  LeaseLost: () => 'lease_lost',
+  RunOwned: () => 'run_owned',
 })
 
 const DISPLAY_PREFIX: { readonly [K in CanoErrorTag]: string } = {
@@ -527,6 +589,8 @@ const DISPLAY_PREFIX: { readonly [K in CanoErrorTag]: string } = {
   RateLimited: 'Rate limited: ',
   OrphanedCompensation: 'Orphaned compensation: ',
   DecodeFailed: 'Decode failed: ',
+  LeaseLost: 'Lease lost: ',
+  RunOwned: 'Run owned: ',
 }
 
 /**
@@ -669,7 +733,8 @@ export const toCanoError = (u: unknown): CanoError => {
 /**
  * May the retry loop try again after this failure? `false` for {@link nonRetryable} values and for
  * `Configuration`, `ResourceNotFound`, `ResourceTypeMismatch`, `ResourceDuplicateKey`, `Cancelled`,
- * `WorkflowTimeout`, `WorkflowVersionMismatch` and `DecodeFailed` errors (cano retries them all).
+ * `WorkflowTimeout`, `WorkflowVersionMismatch`, `DecodeFailed`, `LeaseLost` and `RunOwned` errors (cano
+ * retries the ones cano has).
  *
  * @param thrown - what the failed attempt threw
  * @returns `false` when retrying cannot help
@@ -692,6 +757,8 @@ export const isRetryable = (thrown: unknown): boolean => {
     case 'WorkflowTimeout':
     case 'WorkflowVersionMismatch':
     case 'DecodeFailed':
+    case 'LeaseLost':
+    case 'RunOwned':
       return false
     default:
       return true

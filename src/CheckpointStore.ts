@@ -13,11 +13,16 @@
  *   and the sequence, whose `cause` is the `DecodeFailed` error.
  * - `clear(id)` removes that run's rows only (an unknown id is fine); `listRuns()` lists the runs that
  *   still have rows; `close()` releases the adapter's resources.
+ * - `append(row, fence)` and `clear(id, fence)` with a fencing token commit only while the store's run
+ *   table ({@link CheckpointStore.runs}, see src/RunTable.ts) holds that token for the run, checked in
+ *   the same transaction as the write; otherwise nothing is written and the call rejects with a
+ *   `LeaseLost` error. Without a token they write as before, for runs with or without a run record.
  * - Every method may be called concurrently, for the same id or for different ids. Promise methods
  *   reject with a {@link CanoFailure}.
  *
- * Adapters: {@link memoryCheckpoints} here, `sqliteCheckpoints` and `postgresCheckpoints` in
- * `roots/stores/`, each loading its driver only on first use.
+ * Adapters: {@link memoryCheckpoints} here (its run table in src/memoryRunTable.ts), `sqliteCheckpoints`
+ * and `postgresCheckpoints` in `roots/stores/`, each loading its driver only on first use. All three
+ * return a {@link RunStore}: the log and its run table.
  *
  * @since 0.1.0
  */
@@ -25,10 +30,14 @@ import * as E from 'fp-ts/lib/Either.js'
 import type * as t from 'io-ts'
 import { failure as pathReport } from 'io-ts/lib/PathReporter.js'
 
-import type { CheckpointStore as CheckpointStoreError } from '../codecs/CanoError.js'
+import type { CanoError, CheckpointStore as CheckpointStoreError } from '../codecs/CanoError.js'
 import { CheckpointRow, RunSummary } from '../codecs/CheckpointRow.js'
-import { CanoFailure, checkpointStoreError, decodeFailedError } from './CanoError.js'
+import { refinedNumber } from '../codecs/Config.js'
+import { CanoFailure, checkpointStoreError, configurationError, decodeFailedError } from './CanoError.js'
+import { checkConfig } from './internal/checkConfig.js'
 import { describeValue } from './internal/describeValue.js'
+import { memoryRunTableOver, type StoredRun } from './memoryRunTable.js'
+import type { RunTable } from './RunTable.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -52,17 +61,60 @@ import { describeValue } from './internal/describeValue.js'
 export interface CheckpointStore {
   /**
    * Writes `row`; resolves once it is durable. Rejects, writing nothing, when the row does not pass the
-   * codec or when the run already has a row at `row.seq`.
+   * codec or when the run already has a row at `row.seq`. With `fence`, the row is written only while
+   * the run table holds that fencing token for the run (checked in the same transaction); otherwise it
+   * rejects with `LeaseLost`, writing nothing. A store without a run table rejects a fenced append.
    */
-  readonly append: (row: CheckpointRow) => Promise<void>
+  readonly append: (row: CheckpointRow, fence?: number) => Promise<void>
   /** The run's rows ascending by `seq`, each decoded; empty for an unknown id. */
   readonly loadRun: (workflowId: string) => Promise<ReadonlyArray<CheckpointRow>>
-  /** Removes every row of this run and no other; clearing an unknown id resolves. */
-  readonly clear: (workflowId: string) => Promise<void>
+  /**
+   * Removes every row of this run and no other; clearing an unknown id resolves. With `fence`, only
+   * while the run table holds that token for the run (else `LeaseLost`, nothing removed).
+   */
+  readonly clear: (workflowId: string, fence?: number) => Promise<void>
   /** The runs that still have rows, ordered by workflow id. */
   readonly listRuns: () => Promise<ReadonlyArray<RunSummary>>
   /** Releases connections and files; later calls reject. Calling it twice is fine. */
   readonly close: () => Promise<void>
+  /**
+   * The table of runs beside the log (see {@link RunTable}): ownership, leases, fencing tokens and
+   * outcomes. Optional so that an adapter written for 0.1 still compiles; the built-in stores have one.
+   */
+  readonly runs?: RunTable
+}
+
+/**
+ * A {@link CheckpointStore} with its run table: what `memoryCheckpoints`, `sqliteCheckpoints` and
+ * `postgresCheckpoints` return, and what a runtime needs.
+ *
+ * @example
+ * import { memoryCheckpoints, type RunStore } from 'cano-rx'
+ * const store: RunStore = memoryCheckpoints()
+ * const { record } = await store.runs.create({ workflowId: 'order-42', workflow: 'orders', version: 1, initial: 'Charge', input: null })
+ * const [mine] = await store.runs.claim('worker-a', { limit: 1, leaseMs: 30_000 })
+ * if (mine !== undefined)
+ *   await store.append({ workflowId: 'order-42', seq: 0, kind: 'StateEntry', state: 'Charge', taskId: 'charge', payload: null, version: 1, at: Date.now() }, mine.fence)
+ * @category model
+ * @since 0.2.0
+ */
+export type RunStore = CheckpointStore & { readonly runs: RunTable }
+
+/**
+ * Options of {@link memoryCheckpoints}.
+ *
+ * @example
+ * import { memoryCheckpoints, type MemoryCheckpointsOptions } from 'cano-rx'
+ * let clock = 0
+ * const options: MemoryCheckpointsOptions = { now: () => clock }
+ * const store = memoryCheckpoints(options)
+ * clock += 30_000 // leases granted before now end 30 s earlier
+ * @category model
+ * @since 0.2.0
+ */
+export interface MemoryCheckpointsOptions {
+  /** The run table's clock, in epoch milliseconds (leases, wake-ups, timestamps). Default `Date.now`. */
+  readonly now?: () => number
 }
 
 // -------------------------------------------------------------------------------------
@@ -309,6 +361,12 @@ export const reportCommit = (onCommit: ((rows: number) => void) | undefined, row
   }
 }
 
+const Fence = /*#__PURE__*/ refinedNumber('a non-negative safe integer', (n) => Number.isSafeInteger(n) && n >= 0)
+
+/** @internal The `Configuration` error for an invalid fencing token given to `method` (`append`, `clear`), if any. */
+export const checkFenceArgument = (adapter: string, method: string, fence: unknown): CanoError | undefined =>
+  fence === undefined ? undefined : checkConfig(Fence, fence, `${adapter}.${method}: fence`)
+
 /** @internal The error for a call after `close()`. */
 export const closedError = (adapter: string): CheckpointStoreError =>
   checkpointStoreError(`${adapter}: the checkpoint store is closed`)
@@ -335,10 +393,12 @@ const describeWhere = (u: unknown): string => {
 
 /**
  * A checkpoint store in process memory: for tests, and the default when a workflow configures none.
- * Rows are kept as encoded JSON copies, so mutating a row after appending it, or a row returned by
- * `loadRun`, never changes what is stored. Nothing survives the process.
+ * Rows and run records are kept as encoded JSON copies, so mutating a row after appending it, or a row
+ * returned by `loadRun`, never changes what is stored. Nothing survives the process. Its run table
+ * (`runs`) follows src/RunTable.ts; its `subscribe` calls listeners of this process.
  *
- * @returns an empty store
+ * @param options - the run table's clock, see {@link MemoryCheckpointsOptions}
+ * @returns an empty store with its run table
  * @example
  * import { memoryCheckpoints } from 'cano-rx'
  * const store = memoryCheckpoints()
@@ -347,15 +407,29 @@ const describeWhere = (u: unknown): string => {
  * @category constructors
  * @since 0.1.0
  */
-export const memoryCheckpoints = (): CheckpointStore => memoryCheckpointsOver(new Map())
+export const memoryCheckpoints = (options: MemoryCheckpointsOptions = {}): RunStore =>
+  memoryCheckpointsOver(new Map(), options)
 
 /**
- * @internal The in-memory adapter over `runs` (workflow id -> seq -> the row as JSON text), so a test
- * can reach the raw storage, as it can a SQLite file or a PostgreSQL table.
+ * @internal The in-memory adapter over `runs` (workflow id -> seq -> the row as JSON text) and `records`
+ * (its run table: workflow id -> stored record), so a test can reach the raw storage, as it can a SQLite
+ * file or a PostgreSQL table.
  */
-export const memoryCheckpointsOver = (runs: Map<string, Map<number, string>>): CheckpointStore => {
+export const memoryCheckpointsOver = (
+  runs: Map<string, Map<number, string>>,
+  options: MemoryCheckpointsOptions = {},
+  records: Map<string, StoredRun> = new Map(),
+): RunStore => {
   let closed = false
   const adapter = 'memoryCheckpoints'
+  const now = options.now ?? Date.now
+  if (typeof now !== 'function')
+    throw new CanoFailure(configurationError(`memoryCheckpoints: now must be a function, got ${describeValue(now)}`))
+  const table = memoryRunTableOver(records, {
+    now,
+    whenClosed: () => (closed ? rejectWith(closedError(adapter)) : undefined),
+    dropLog: (workflowId) => runs.delete(workflowId),
+  })
 
   const load = (workflowId: string): E.Either<CheckpointStoreError, ReadonlyArray<CheckpointRow>> => {
     const run = runs.get(workflowId)
@@ -369,12 +443,21 @@ export const memoryCheckpointsOver = (runs: Map<string, Map<number, string>>): C
     return E.right(out)
   }
 
+  /** `undefined` when the write may go ahead: no fence, or `fence` is the run's current token. */
+  const fenced = (method: string, workflowId: string, fence: number | undefined): CanoError | undefined => {
+    const invalid = checkFenceArgument(adapter, method, fence)
+    if (invalid !== undefined || fence === undefined) return invalid
+    return table.checkFence(workflowId, fence)
+  }
+
   return {
-    append: (row) => {
+    append: (row, fence) => {
       if (closed) return rejectWith(closedError(adapter))
       const checked = validateCheckpointRow(row)
       if (E.isLeft(checked)) return rejectWith(checked.left)
       const { workflowId, seq } = checked.right
+      const lost = fenced('append', workflowId, fence)
+      if (lost !== undefined) return Promise.reject(new CanoFailure(lost))
       const run = runs.get(workflowId) ?? new Map<number, string>()
       if (run.has(seq)) return rejectWith(checkpointConflictError(workflowId, seq))
       run.set(seq, JSON.stringify(CheckpointRow.encode(checked.right)))
@@ -386,8 +469,10 @@ export const memoryCheckpointsOver = (runs: Map<string, Map<number, string>>): C
       const loaded = load(workflowId)
       return E.isLeft(loaded) ? rejectWith(loaded.left) : Promise.resolve(loaded.right)
     },
-    clear: (workflowId) => {
+    clear: (workflowId, fence) => {
       if (closed) return rejectWith(closedError(adapter))
+      const lost = fenced('clear', workflowId, fence)
+      if (lost !== undefined) return Promise.reject(new CanoFailure(lost))
       runs.delete(workflowId)
       return Promise.resolve()
     },
@@ -414,7 +499,9 @@ export const memoryCheckpointsOver = (runs: Map<string, Map<number, string>>): C
     close: () => {
       closed = true
       runs.clear()
+      records.clear()
       return Promise.resolve()
     },
+    runs: table.runs,
   }
 }

@@ -11,16 +11,40 @@
  * - A run is **held** by `owner` while `owner` is set and `leaseUntil > now`. Claiming a run that is not
  *   held (pending, parked and due, or running under an expired lease) sets the owner, the lease, the
  *   status `running`, and increments `fence`: the new token.
- * - A **fenced** write (a checkpoint append, a renewal, a release, a finish) commits only while the run's
- *   `fence` still equals the writer's token, checked in the same transaction as the write; otherwise it
- *   writes nothing and rejects with a `LeaseLost` error. Time alone never fences: a writer whose lease
- *   expired may still write until another owner claims the run (which increments `fence`).
+ * - A **fenced** write (a checkpoint append or clear, a renewal, a release, a finish) commits only while
+ *   the run's `fence` still equals the writer's token, checked in the same transaction as the write;
+ *   otherwise it writes nothing and rejects with a `LeaseLost` error. A renewal, a release and a fenced
+ *   finish also need the run to be `running` (after a release or a finish the token holds no lease any
+ *   more); a fenced append or clear needs only the token, so the holder may clear its log after
+ *   finishing. A fenced write to a run the table does not hold is `LeaseLost` too. Time alone never
+ *   fences: a writer whose lease expired may still write until another owner claims the run (which
+ *   increments `fence`).
  * - A terminal record (`completed`, `failed`, `cancelled`, `timedOut`) is never claimed again and is
- *   kept until {@link RunTable.prune} removes it.
+ *   kept until {@link RunTable.prune} removes it; it keeps the owner that finished it.
+ * - A run is **due** (claimable) from a time each status defines: `pending` from when it became pending,
+ *   `parked` from `wakeAt` (at once when a cancel was requested), `running` from `leaseUntil`. Claims
+ *   take the oldest due first, ties by workflow id.
+ * - Bad arguments (an empty id or owner, a `leaseMs` that is not an integer in [1, 2^31-1], a `limit`
+ *   that is not an integer in [1, 10000], a time that is not a non-negative safe integer) reject with a
+ *   `Configuration` error naming the method and the field, before anything is read or written. A stored
+ *   record that does not decode rejects with a `DecodeFailed` error naming the run.
+ *
+ * Times are epoch milliseconds from the store's clock (its `now` option, `Date.now` by default).
  *
  * @since 0.2.0
  */
-import type { JsonValue } from '../codecs/CheckpointRow.js'
+import * as E from 'fp-ts/lib/Either.js'
+import type * as t from 'io-ts'
+import { failure as pathReport } from 'io-ts/lib/PathReporter.js'
+
+import type { CheckpointStore as CheckpointStoreError, Configuration, DecodeFailed } from '../codecs/CanoError.js'
+import { JsonValue } from '../codecs/CheckpointRow.js'
+import { integerIn, MAX_TIMER_MS, refinedNumber } from '../codecs/Config.js'
+import { RunRecordCodec, RunRecordStatusCodec } from '../codecs/RunRecord.js'
+import { WorkflowId } from '../codecs/WorkflowId.js'
+import { CanoFailure, checkpointStoreError, configurationError, decodeFailedError } from './CanoError.js'
+import { checkConfig } from './internal/checkConfig.js'
+import { describeValue } from './internal/describeValue.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -188,6 +212,291 @@ export interface RunTable {
   readonly finish: (workflowId: string, fence: number | undefined, ending: RunEnding) => Promise<RunRecord>
   /** Asks the run's owner to stop it; a terminal or unknown run is left alone (resolves `false`). */
   readonly requestCancel: (workflowId: string) => Promise<boolean>
-  /** Removes terminal records that ended before `endedBefore`; resolves with how many. */
+  /**
+   * Removes terminal records whose `endedAt` is before `endedBefore`, with any checkpoint rows those
+   * runs still have, in one transaction; resolves with how many records. Open runs are never removed.
+   */
   readonly prune: (endedBefore: number) => Promise<number>
+  /**
+   * Calls `listener` with a run's id when the run becomes runnable (created `pending` or `parked`,
+   * released, parked with a `wakeAt`) or gets a cancel request, from this process or (PostgreSQL,
+   * through `LISTEN/NOTIFY`) any other; `''` means "some runs may have changed" (after the store
+   * reconnected its listener, or for an id too long for a notification). A hint for prompt wake-ups,
+   * never the only way to find work: a worker still claims on a timer. Returns the unsubscribe
+   * function. Absent on stores that cannot push (SQLite).
+   */
+  readonly subscribe?: (listener: (workflowId: string) => void) => () => void
 }
+
+// -------------------------------------------------------------------------------------
+// adapter plumbing
+// -------------------------------------------------------------------------------------
+
+/** @internal The most runs one `claim` or `list` call takes. */
+export const MAX_RUN_LIMIT = 10_000
+
+/** @internal The statuses a run ends in. */
+export const TERMINAL_STATUSES: ReadonlyArray<RunRecordStatus> = ['completed', 'failed', 'cancelled', 'timedOut']
+
+/** @internal Is `status` terminal? */
+export const isTerminal = (status: RunRecordStatus): boolean => TERMINAL_STATUSES.includes(status)
+
+/** @internal Who holds `r` now (its owner while it is `running`), for `LeaseLost` errors. */
+export const holderOf = (r: RunRecord): string | null => (r.status === 'running' ? r.owner : null)
+
+/** @internal Is `r` held under a live lease at `now`? */
+export const isHeld = (r: RunRecord, now: number): boolean =>
+  r.status === 'running' && r.owner !== null && r.leaseUntil !== null && r.leaseUntil > now
+
+/**
+ * @internal When `r` becomes claimable (see the module comment): `null` for a terminal run. `becamePending`
+ * is when a `pending` run became pending (its creation or release).
+ */
+export const dueAtOf = (
+  status: RunRecordStatus,
+  fields: { readonly leaseUntil: number | null; readonly wakeAt: number | null; readonly cancelRequested: boolean },
+  now: number,
+): number | null => {
+  switch (status) {
+    case 'pending':
+      return now
+    case 'parked':
+      return fields.wakeAt === null ? now : fields.cancelRequested ? Math.min(fields.wakeAt, now) : fields.wakeAt
+    case 'running':
+      return fields.leaseUntil ?? now
+    default:
+      return null
+  }
+}
+
+const LeaseMs = /*#__PURE__*/ integerIn(1, MAX_TIMER_MS)
+const Limit = /*#__PURE__*/ integerIn(1, MAX_RUN_LIMIT)
+const Instant = /*#__PURE__*/ refinedNumber(
+  'a non-negative safe integer (epoch milliseconds)',
+  (n) => Number.isSafeInteger(n) && n >= 0,
+)
+const FiniteInstant = /*#__PURE__*/ refinedNumber('a finite number (epoch milliseconds)', (n) => Number.isFinite(n))
+const Fence = /*#__PURE__*/ refinedNumber('a non-negative safe integer', (n) => Number.isSafeInteger(n) && n >= 0)
+const Version = Fence
+
+type Check = Configuration | undefined
+
+const isNonEmptyPortable = (u: unknown): boolean => typeof u === 'string' && WorkflowId.is(u)
+
+const checkId = (method: string, field: string, u: unknown): Check =>
+  isNonEmptyPortable(u)
+    ? undefined
+    : configurationError(
+        `runs.${method}: ${field} must be a non-empty string without NUL or unpaired surrogates, got ${describeValue(u)}`,
+      )
+
+const checkJson = (method: string, field: string, u: unknown): Check => {
+  const decoded = JsonValue.decode(u)
+  return E.isRight(decoded)
+    ? undefined
+    : configurationError(`runs.${method}: ${field} must be a JSON value: ${reportLines(decoded.left).join('; ')}`)
+}
+
+const first = (...checks: ReadonlyArray<() => Check>): Check => {
+  for (const check of checks) {
+    const failed = check()
+    if (failed !== undefined) return failed
+  }
+  return undefined
+}
+
+/** @internal Checks the arguments of `create`. */
+export const checkNewRun = (run: NewRun): Check => {
+  if (typeof run !== 'object' || (run as unknown) === null)
+    return configurationError(`runs.create: the run must be an object, got ${describeValue(run)}`)
+  return first(
+    () => checkId('create', 'workflowId', run.workflowId),
+    () =>
+      typeof run.workflow === 'string' && (run.workflow === '' || isNonEmptyPortable(run.workflow))
+        ? undefined
+        : configurationError(
+            `runs.create: workflow must be a string without NUL or unpaired surrogates, got ${describeValue(run.workflow)}`,
+          ),
+    () => checkConfig(Version, run.version, 'runs.create: version'),
+    () => checkId('create', 'initial', run.initial),
+    () => checkJson('create', 'input', run.input),
+    () => (run.owner === undefined ? undefined : checkId('create', 'owner', run.owner)),
+    () =>
+      run.owner === undefined
+        ? run.leaseMs === undefined
+          ? undefined
+          : configurationError('runs.create: leaseMs is given without owner')
+        : checkConfig(LeaseMs, run.leaseMs, 'runs.create: leaseMs (required with owner)'),
+    () =>
+      run.wakeAt === undefined
+        ? undefined
+        : run.owner !== undefined
+          ? configurationError('runs.create: give owner (claim at once) or wakeAt (park), not both')
+          : checkConfig(Instant, run.wakeAt, 'runs.create: wakeAt'),
+  )
+}
+
+/** @internal Checks the arguments of `claim`. */
+export const checkClaim = (
+  owner: string,
+  options: { readonly limit: number; readonly leaseMs: number; readonly workflows?: ReadonlyArray<string> },
+): Check =>
+  first(
+    () => checkId('claim', 'owner', owner),
+    () =>
+      typeof options === 'object' && (options as unknown) !== null
+        ? undefined
+        : configurationError(`runs.claim: options must be an object, got ${describeValue(options)}`),
+    () => checkConfig(Limit, options.limit, 'runs.claim: limit'),
+    () => checkConfig(LeaseMs, options.leaseMs, 'runs.claim: leaseMs'),
+    () =>
+      options.workflows === undefined ||
+      (Array.isArray(options.workflows) &&
+        options.workflows.length <= MAX_RUN_LIMIT &&
+        options.workflows.every((w) => typeof w === 'string' && (w === '' || isNonEmptyPortable(w))))
+        ? undefined
+        : configurationError(
+            `runs.claim: workflows must be an array of at most ${MAX_RUN_LIMIT} workflow names, got ${describeValue(options.workflows)}`,
+          ),
+  )
+
+/** @internal Checks the arguments of `claimRun`. */
+export const checkClaimRun = (workflowId: string, owner: string, leaseMs: number): Check =>
+  first(
+    () => checkId('claimRun', 'workflowId', workflowId),
+    () => checkId('claimRun', 'owner', owner),
+    () => checkConfig(LeaseMs, leaseMs, 'runs.claimRun: leaseMs'),
+  )
+
+/** @internal Checks a run id and a fence (`fence` `undefined` allowed when `optionalFence`). */
+export const checkFenced = (
+  method: string,
+  workflowId: string,
+  fence: number | undefined,
+  optionalFence = false,
+): Check =>
+  first(
+    () => checkId(method, 'workflowId', workflowId),
+    () => (fence === undefined && optionalFence ? undefined : checkConfig(Fence, fence, `runs.${method}: fence`)),
+  )
+
+/** @internal Checks the arguments of `renew`. */
+export const checkRenew = (workflowId: string, fence: number, leaseMs: number): Check =>
+  first(
+    () => checkFenced('renew', workflowId, fence),
+    () => checkConfig(LeaseMs, leaseMs, 'runs.renew: leaseMs'),
+  )
+
+/** @internal Checks the arguments of `release`. */
+export const checkRelease = (workflowId: string, fence: number, wakeAt: number | undefined): Check =>
+  first(
+    () => checkFenced('release', workflowId, fence),
+    () => (wakeAt === undefined ? undefined : checkConfig(Instant, wakeAt, 'runs.release: wakeAt')),
+  )
+
+/** @internal Checks the arguments of `finish`. */
+export const checkFinish = (workflowId: string, fence: number | undefined, ending: RunEnding): Check =>
+  first(
+    () => checkFenced('finish', workflowId, fence, true),
+    () =>
+      typeof ending === 'object' && (ending as unknown) !== null
+        ? undefined
+        : configurationError(`runs.finish: ending must be an object, got ${describeValue(ending)}`),
+    () =>
+      (TERMINAL_STATUSES as ReadonlyArray<unknown>).includes(ending.status)
+        ? undefined
+        : configurationError(
+            `runs.finish: ending.status must be 'completed', 'failed', 'cancelled' or 'timedOut', got ${describeValue(ending.status)}`,
+          ),
+    () => checkJson('finish', 'ending.output', ending.output),
+    () => checkJson('finish', 'ending.error', ending.error),
+  )
+
+/** @internal Checks the argument of `get` and `requestCancel`. */
+export const checkRunId = (method: string, workflowId: string): Check => checkId(method, 'workflowId', workflowId)
+
+/** @internal Checks the argument of `prune`. */
+export const checkPrune = (endedBefore: number): Check =>
+  checkConfig(FiniteInstant, endedBefore, 'runs.prune: endedBefore')
+
+/** @internal Checks the argument of `list`. */
+export const checkFilter = (filter: RunFilter | undefined): Check => {
+  if (filter === undefined) return undefined
+  if (typeof filter !== 'object' || (filter as unknown) === null)
+    return configurationError(`runs.list: the filter must be an object, got ${describeValue(filter)}`)
+  return first(
+    () =>
+      filter.status === undefined ||
+      (Array.isArray(filter.status) && filter.status.every((s) => RunRecordStatusCodec.is(s)))
+        ? undefined
+        : configurationError(
+            `runs.list: status must be an array of 'pending', 'running', 'parked', 'completed', 'failed', 'cancelled' or 'timedOut', got ${describeValue(filter.status)}`,
+          ),
+    () =>
+      filter.workflow === undefined || typeof filter.workflow === 'string'
+        ? undefined
+        : configurationError(`runs.list: workflow must be a string, got ${describeValue(filter.workflow)}`),
+    () => (filter.limit === undefined ? undefined : checkConfig(Limit, filter.limit, 'runs.list: limit')),
+  )
+}
+
+/** @internal A `CanoFailure` rejection for a failed check, or `undefined` when it passed. */
+export const rejectInvalid = (check: Check): Promise<never> | undefined =>
+  check === undefined ? undefined : Promise.reject(new CanoFailure(check))
+
+/** @internal The `DecodeFailed` error for a stored record of `workflowId` that does not decode. */
+export const undecodableRun = (workflowId: string, errors: ReadonlyArray<string>, table?: string): DecodeFailed =>
+  decodeFailedError(
+    'RunRecord',
+    errors,
+    `run record of workflow ${JSON.stringify(workflowId)}${table === undefined ? '' : ` in ${table}`}`,
+  )
+
+/**
+ * @internal Decodes a stored record of `workflowId` (the id as stored, named in the error even when it
+ * is not valid). Throws a `CanoFailure` with a `DecodeFailed` error naming the run.
+ */
+export const decodeRunRecord = (workflowId: unknown, raw: unknown, table?: string): RunRecord => {
+  const decoded = RunRecordCodec.decode(raw)
+  if (E.isRight(decoded)) return decoded.right
+  throw new CanoFailure(
+    undecodableRun(
+      typeof workflowId === 'string' ? workflowId : describeValue(workflowId),
+      reportLines(decoded.left),
+      table,
+    ),
+  )
+}
+
+/** @internal The order of `list`: newest `createdAt` first, ties by workflow id. */
+export const newestFirst = (a: RunRecord, b: RunRecord): number =>
+  b.createdAt - a.createdAt || (a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0)
+
+const reportLines = (errors: t.Errors): Array<string> =>
+  pathReport(errors.map((e) => ({ ...e, value: printable(e.value) })))
+
+/** `JSON.stringify` as it behaves: `undefined` for a value JSON cannot hold. */
+const stringify = (u: unknown): string | undefined => JSON.stringify(u)
+
+/** io-ts's reporter prints values with `JSON.stringify`, which throws on bigints and cycles: describe those first. */
+const printable = (u: unknown): unknown => {
+  if (typeof u === 'number' || typeof u === 'function' || u === undefined) return u
+  let json: string | undefined
+  try {
+    json = stringify(u)
+  } catch {
+    return describeValue(u)
+  }
+  if (json === undefined) return describeValue(u)
+  return json.length <= 200 ? u : `${json.slice(0, 200)}… (${json.length} characters)`
+}
+
+/** @internal The error for a by-id operation on a run the table does not hold. */
+export const unknownRunError = (method: string, workflowId: string): CheckpointStoreError =>
+  checkpointStoreError(`runs.${method}: the run table holds no run ${JSON.stringify(workflowId)}`)
+
+/** @internal The error for claiming or finishing a run that has ended. */
+export const endedRunError = (r: RunRecord): CheckpointStoreError =>
+  checkpointStoreError(
+    `run ${JSON.stringify(r.workflowId)} has ended (${r.status}); a terminal run is never claimed or finished again`,
+  )

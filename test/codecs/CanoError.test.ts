@@ -31,6 +31,8 @@ const TAG_SET: { readonly [K in CanoErrorTag]: null } = {
   RateLimited: null,
   OrphanedCompensation: null,
   DecodeFailed: null,
+  LeaseLost: null,
+  RunOwned: null,
 }
 const ALL_TAGS = Object.keys(TAG_SET).sort()
 
@@ -85,6 +87,20 @@ const leaves: ReadonlyArray<fc.Arbitrary<CanoError>> = [
     errors: fc.array(fc.string(), { maxLength: 4 }),
     message,
   }),
+  fc.record({
+    _tag: fc.constant('LeaseLost' as const),
+    workflowId: fc.string(),
+    fence: count,
+    owner: fc.option(fc.string(), { nil: null }),
+    message,
+  }),
+  fc.record({
+    _tag: fc.constant('RunOwned' as const),
+    workflowId: fc.string(),
+    owner: fc.string(),
+    leaseUntil: count,
+    message,
+  }),
 ]
 
 /** Any `CanoError`, nesting at most 3 levels through `RetryExhausted.last` and `CompensationFailed.errors`. */
@@ -124,10 +140,10 @@ describe('CanoErrorCodec', () => {
     )
   })
 
-  it('is tested with an arbitrary that generates all 19 tags', () => {
+  it('is tested with an arbitrary that generates all 21 tags', () => {
     const seen = new Set(fc.sample(arbCanoError, { numRuns: 2_000, seed: 42 }).flatMap(tagsOf))
     expect([...seen].sort()).to.deep.equal(ALL_TAGS)
-    expect(ALL_TAGS).to.have.length(19)
+    expect(ALL_TAGS).to.have.length(21)
   })
 
   it('encodes an Error cause as { name, message }', () => {

@@ -17,6 +17,7 @@ import {
   isCanoFailure,
   isNonRetryable,
   isRetryable,
+  leaseLostError,
   matchCanoError,
   NonRetryable,
   nonRetryable,
@@ -26,6 +27,7 @@ import {
   resourceNotFoundError,
   resourceTypeMismatchError,
   retryExhaustedError,
+  runOwnedError,
   storeError,
   taskExecutionError,
   timeoutError,
@@ -56,6 +58,8 @@ const oneOfEach: ReadonlyArray<CanoError> = [
   rateLimitedError('per-second', 120),
   orphanedCompensationError('Charge', { chargeId: 'ch_1' }),
   decodeFailedError('PageCursor', ['bad page']),
+  leaseLostError('order-42', 3, 'worker-b'),
+  runOwnedError('order-42', 'worker-a', 0),
 ]
 
 describe('constructors', () => {
@@ -174,6 +178,22 @@ describe('constructors', () => {
       errors: ['a'],
       message: 'state "Scan", step 3: PageCursor rejected the value: a',
     })
+    expect(leaseLostError('order-42', 3, null)).to.deep.equal({
+      _tag: 'LeaseLost',
+      workflowId: 'order-42',
+      fence: 3,
+      owner: null,
+      message:
+        'run "order-42" is no longer held under fence 3 (nobody holds it now); nothing was written, abandon the run',
+    })
+    expect(runOwnedError('order-42', 'worker-a', Date.UTC(2030, 0, 1))).to.deep.equal({
+      _tag: 'RunOwned',
+      workflowId: 'order-42',
+      owner: 'worker-a',
+      leaseUntil: Date.UTC(2030, 0, 1),
+      message:
+        'run "order-42" is owned by "worker-a" until 2030-01-01T00:00:00.000Z (its lease); it cannot be resumed or claimed before the lease ends',
+    })
   })
 })
 
@@ -207,6 +227,8 @@ describe('categoryOf', () => {
       'rate_limited',
       'orphaned_compensation',
       'decode_failed',
+      'lease_lost',
+      'run_owned',
     ])
   })
 })
@@ -233,6 +255,8 @@ describe('describeCanoError', () => {
       'Rate limited: rate limited by tier "per-second": retry after 120 ms',
       'Orphaned compensation: no compensator registered for state "Charge": cannot roll it back (output kept)',
       'Decode failed: PageCursor rejected the value: bad page',
+      'Lease lost: run "order-42" is no longer held under fence 3 (now held by "worker-b"); nothing was written, abandon the run',
+      'Run owned: run "order-42" is owned by "worker-a" until 1970-01-01T00:00:00.000Z (its lease); it cannot be resumed or claimed before the lease ends',
     ])
   })
 
@@ -294,6 +318,8 @@ describe('matchCanoError', () => {
       RateLimited: (e) => `rate ${e.tier}`,
       OrphanedCompensation: (e) => `orphan ${e.state}`,
       DecodeFailed: (e) => `decode ${e.codec}`,
+      LeaseLost: (e) => `lease ${e.workflowId} ${e.fence} ${e.owner ?? '-'}`,
+      RunOwned: (e) => `owned ${e.workflowId} ${e.owner}`,
     })
     expect(oneOfEach.map(summary)).to.deep.equal([
       'task boom',
@@ -315,6 +341,8 @@ describe('matchCanoError', () => {
       'rate per-second',
       'orphan Charge',
       'decode PageCursor',
+      'lease order-42 3 worker-b',
+      'owned order-42 worker-a',
     ])
   })
 })
@@ -441,6 +469,8 @@ describe('isRetryable', () => {
       workflowTimeoutError(2, 1),
       workflowVersionMismatchError(1, 2),
       decodeFailedError('C', []),
+      leaseLostError('r', 1, null),
+      runOwnedError('r', 'w', 1),
       new CanoFailure(configurationError('bad')),
     ]
     for (const u of never) expect(isRetryable(u), String(u)).to.equal(false)
