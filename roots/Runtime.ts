@@ -20,6 +20,7 @@ import {
   distinctUntilChanged,
   filter,
   from,
+  lastValueFrom,
   merge,
   type Observable,
   type SchedulerLike,
@@ -36,6 +37,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { CanoFailure, configurationError } from '../src/CanoError.js'
 import type { RunStore } from '../src/CheckpointStore.js'
+import { describeValue } from '../src/internal/describeValue.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import { decodeWorkflowId } from '../src/RunOptions.js'
 import type { RunFilter, RunRecord, RunRecordStatus } from '../src/RunTable.js'
@@ -44,7 +46,8 @@ import type { CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import { ownedRun$, type Ownership } from './internal/ownedRun.js'
 import { processOwner } from './internal/processOwner.js'
-import { compiledOf, type Workflow } from './Workflow.js'
+import type { SchedulableWorkflow } from './Scheduler.js'
+import { compiledOf } from './Workflow.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -61,8 +64,8 @@ import { compiledOf, type Workflow } from './Workflow.js'
  * @since 0.2.0
  */
 export interface RuntimeWorkflow<S extends string = string> {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a registry holds workflows of any resources
-  readonly workflow: Workflow<S, any>
+  /** A workflow built with `workflow()` (any state union and resources fit). */
+  readonly workflow: SchedulableWorkflow<S>
   readonly initial: S
 }
 
@@ -108,7 +111,7 @@ export interface RuntimeOptions {
  * @since 0.2.0
  */
 export type RuntimeEvent =
-  | { readonly _tag: 'Run'; readonly workflow: string; readonly event: WorkflowEvent<string> }
+  | { readonly _tag: 'Run'; readonly workflow: string; readonly event: WorkflowEvent }
   | { readonly _tag: 'Claimed'; readonly workflowId: string; readonly workflow: string; readonly fence: number }
   | { readonly _tag: 'Parked'; readonly workflowId: string; readonly wakeAt: number }
   | { readonly _tag: 'Released'; readonly workflowId: string }
@@ -233,16 +236,19 @@ const positive = (name: string, value: unknown, fallback: number, integer = fals
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value)))
     return E.left(
       configurationError(
-        `createRuntime: ${name} must be a positive ${integer ? 'integer' : 'finite number'}, got ${String(value)}`,
+        `createRuntime: ${name} must be a positive ${integer ? 'integer' : 'finite number'}, got ${describeValue(value)}`,
       ),
     )
   return E.right(value)
 }
 
-const checkOptions = (o: RuntimeOptions): E.Either<CanoError, Checked> => {
-  if (typeof o !== 'object' || o === null) return E.left(configurationError('createRuntime: options must be an object'))
-  const store = o.store as RunStore | undefined
-  if (store === undefined || typeof store !== 'object' || store === null || store.runs === undefined)
+const checkOptions = (options: unknown): E.Either<CanoError, Checked> => {
+  if (typeof options !== 'object' || options === null)
+    return E.left(configurationError('createRuntime: options must be an object'))
+  // read as unknowns: a caller without types may pass anything
+  const o = options as { readonly [K in keyof RuntimeOptions]?: unknown }
+  const store = o.store
+  if (!isRunStore(store))
     return E.left(
       configurationError(
         'createRuntime: store must keep a run table (memoryCheckpoints(), sqliteCheckpoints(path) or postgresCheckpoints(…))',
@@ -251,16 +257,19 @@ const checkOptions = (o: RuntimeOptions): E.Either<CanoError, Checked> => {
   if (typeof o.workflows !== 'object' || o.workflows === null || Object.keys(o.workflows).length === 0)
     return E.left(configurationError('createRuntime: workflows must name at least one workflow'))
   const workflows = new Map<string, Registered>()
-  for (const [name, entry] of Object.entries(o.workflows)) {
+  for (const [name, value] of Object.entries(o.workflows as Readonly<Record<string, unknown>>)) {
     const where = `createRuntime: workflow ${JSON.stringify(name)}`
     if (name.length === 0) return E.left(configurationError('createRuntime: a workflow name must not be empty'))
-    const wf = typeof entry === 'object' && entry !== null ? compiledOf(entry.workflow) : undefined
+    const entry: { readonly workflow?: unknown; readonly initial?: unknown } =
+      typeof value === 'object' && value !== null ? value : {}
+    const wf = compiledOf(entry.workflow)
     if (wf === undefined) return E.left(configurationError(`${where}: workflow must be built with workflow()`))
     if (wf.checkpoints !== undefined && wf.checkpoints !== store)
       return E.left(configurationError(`${where} has a checkpoint store of its own: use the runtime's store or none`))
-    if (typeof entry.initial !== 'string' || !(wf.states.has(entry.initial) || wf.exits.has(entry.initial)))
-      return E.left(configurationError(`${where}: initial ${JSON.stringify(entry.initial)} is not one of its states`))
-    workflows.set(name, { name, initial: entry.initial, wf: { ...wf, checkpoints: store } })
+    const initial = entry.initial
+    if (typeof initial !== 'string' || !(wf.states.has(initial) || wf.exits.has(initial)))
+      return E.left(configurationError(`${where}: initial ${describeValue(initial)} is not one of its states`))
+    workflows.set(name, { name, initial, wf: { ...wf, checkpoints: store } })
   }
   return pipe(
     E.Do,
@@ -276,9 +285,25 @@ const checkOptions = (o: RuntimeOptions): E.Either<CanoError, Checked> => {
           ? E.right(o.owner)
           : E.left(configurationError('createRuntime: owner must be a non-empty string')),
     ),
-    E.map((n) => ({ ...n, store, workflows, scheduler: o.scheduler ?? asyncScheduler })),
+    E.bind('scheduler', () =>
+      o.scheduler === undefined
+        ? E.right<CanoError, SchedulerLike>(asyncScheduler)
+        : isScheduler(o.scheduler)
+          ? E.right(o.scheduler)
+          : E.left(configurationError('createRuntime: scheduler must be an RxJS SchedulerLike')),
+    ),
+    E.map((n) => ({ ...n, store, workflows })),
   )
 }
+
+const isRunStore = (u: unknown): u is RunStore =>
+  typeof u === 'object' && u !== null && typeof (u as { readonly runs?: unknown }).runs === 'object'
+
+const isScheduler = (u: unknown): u is SchedulerLike =>
+  typeof u === 'object' &&
+  u !== null &&
+  typeof (u as { readonly schedule?: unknown }).schedule === 'function' &&
+  typeof (u as { readonly now?: unknown }).now === 'function'
 
 class RuntimeImpl {
   private readonly events = new Subject<RuntimeEvent>()
@@ -352,7 +377,10 @@ class RuntimeImpl {
           `runtime.start: no workflow named ${JSON.stringify(name)} (known: ${[...this.o.workflows.keys()].join(', ')})`,
         ),
       )
-    const id = options?.id === undefined ? E.right(mintWorkflowId()) : decodeWorkflowId(options.id, 'runtime.start: id must be a non-empty string')
+    const id =
+      options?.id === undefined
+        ? E.right(mintWorkflowId())
+        : decodeWorkflowId(options.id, 'runtime.start: id must be a non-empty string')
     if (E.isLeft(id)) throw new CanoFailure(id.left)
     const { record, created } = await this.o.store.runs.create({
       workflowId: id.right,
@@ -384,10 +412,7 @@ class RuntimeImpl {
     const known = await this.o.store.runs.get(id)
     if (known === undefined)
       throw new CanoFailure(configurationError(`runtime.result: no run with id ${JSON.stringify(id)}`))
-    const record = await new Promise<RunRecord>((resolve, reject) => {
-      let last: RunRecord = known
-      this.watch(id).subscribe({ next: (r) => (last = r), error: reject, complete: () => resolve(last) })
-    })
+    const record = await lastValueFrom(this.watch(id), { defaultValue: known })
     return {
       workflowId: id,
       status: record.status as RuntimeResult['status'],

@@ -24,10 +24,10 @@ import {
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from '../src/CanoError.js'
+import type { CheckpointStore, RunStore } from '../src/CheckpointStore.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import type { Resources } from '../src/Resources.js'
 import { resumePoint } from '../src/Resume.js'
-import type { CheckpointStore, RunStore } from '../src/CheckpointStore.js'
 import { decodeRunOptions, decodeWorkflowId, type RunOptions } from '../src/RunOptions.js'
 import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
 import type { NoResources, ResourceRecord } from '../src/TaskContext.js'

@@ -183,7 +183,6 @@ export {
   WindowSignal,
 } from '../src/Stream.js'
 export type { TaskConfig } from '../src/TaskConfig.js'
-export type { NewRun, RunEnding, RunFilter, RunRecord, RunRecordStatus, RunTable } from '../src/RunTable.js'
 export type { NoResources, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 export type { TaskOutput } from '../src/TaskOutput.js'
 export type { WorkflowDefinition } from '../src/WorkflowDefinition.js'
@@ -219,6 +218,8 @@ export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBac
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
 export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
 export { timeoutAttempt } from '../streams/timeoutAttempt.js'
+export type { Runtime, RuntimeEvent, RuntimeOptions, RuntimeResult, RuntimeWorkflow } from './Runtime.js'
+export { createRuntime } from './Runtime.js'
 export type {
   FlowConfig,
   FlowTeardownFailure,
@@ -231,8 +232,6 @@ export type {
   StopOptions,
   StopResult,
 } from './Scheduler.js'
-export type { Runtime, RuntimeEvent, RuntimeOptions, RuntimeResult, RuntimeWorkflow } from './Runtime.js'
-export { createRuntime } from './Runtime.js'
 export { createScheduler } from './Scheduler.js'
 export {
   postgresCheckpoints,

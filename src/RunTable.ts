@@ -192,9 +192,12 @@ export interface RunTable {
   ) => Promise<ReadonlyArray<RunRecord>>
   /**
    * Claims one run by id (a resume by hand, a start that executes at once). Refused with `RunOwned`
-   * while another owner holds it; a `CheckpointStore` error for an unknown id or a terminal run.
+   * while another owner holds it; a `CheckpointStore` error for an unknown id or a terminal run, except
+   * that with `reopen` a `failed` run is claimed again (a resume by hand of a run whose log was kept: a
+   * dirty rollback to retry, a version mismatch resumed with a migration). A runtime's `claim` never
+   * reopens a run.
    */
-  readonly claimRun: (workflowId: string, owner: string, leaseMs: number) => Promise<RunRecord>
+  readonly claimRun: (workflowId: string, owner: string, leaseMs: number, reopen?: boolean) => Promise<RunRecord>
   /**
    * Extends the lease of the holder of `fence` to now + `leaseMs`. Resolves with the record (its
    * `cancelRequested` tells the owner to stop); rejects with `LeaseLost` when the fence moved on.

@@ -194,11 +194,11 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
         return out
       }),
 
-    claimRun: (workflowId, owner, leaseMs) =>
+    claimRun: (workflowId, owner, leaseMs, reopen = false) =>
       run(checkClaimRun(workflowId, owner, leaseMs), (now) => {
         const r = read(workflowId)
         if (r === undefined) throw new CanoFailure(unknownRunError('claimRun', workflowId))
-        if (isTerminal(r.status)) throw new CanoFailure(endedRunError(r))
+        if (isTerminal(r.status) && !(reopen && r.status === 'failed')) throw new CanoFailure(endedRunError(r))
         if (isHeld(r, now) && r.owner !== null && r.leaseUntil !== null)
           throw new CanoFailure(runOwnedError(workflowId, r.owner, r.leaseUntil))
         return claimed(r, owner, leaseMs, now)
@@ -293,6 +293,10 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
         leaseUntil: now + leaseMs,
         fence: r.fence + 1,
         wakeAt: null,
+        // a reopened failed run is running again: its old outcome goes
+        output: null,
+        error: null,
+        endedAt: null,
         updatedAt: now,
       },
       now,

@@ -31,9 +31,9 @@ import { Observable, type SchedulerLike, type Subscriber, type Subscription, typ
 import type { CanoError } from '../../codecs/CanoError.js'
 import type { CheckpointRow, JsonValue } from '../../codecs/CheckpointRow.js'
 import type { WorkflowId } from '../../codecs/WorkflowId.js'
-import { cancelledError, checkpointStoreError, toCanoError } from '../../src/CanoError.js'
+import { cancelledError, CanoFailure, checkpointStoreError, toCanoError } from '../../src/CanoError.js'
 import type { CheckpointStore, RunStore } from '../../src/CheckpointStore.js'
-import { encodeError, resumePoint, type ResumePoint } from '../../src/Resume.js'
+import { encodeError, type ResumePoint, resumePoint } from '../../src/Resume.js'
 import type { DecodedRunOptions } from '../../src/RunOptions.js'
 import type { RunEnding, RunRecord } from '../../src/RunTable.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
@@ -107,13 +107,13 @@ const isLeaseLost = (e: unknown): e is CanoError => toCanoError(e)._tag === 'Lea
 export const endingOf = <S extends string>(end: TerminalEvent<S>): RunEnding => {
   switch (end._tag) {
     case 'RunCompleted':
-      return { status: 'completed', output: end.output ?? null, error: null }
+      return { status: 'completed', output: (end as { readonly output?: JsonValue }).output ?? null, error: null }
     case 'RunFailed':
-      return { status: 'failed', output: null, error: encodeError(end.error) as JsonValue }
+      return { status: 'failed', output: null, error: encodeError(end.error) }
     case 'RunCancelled':
-      return { status: 'cancelled', output: null, error: encodeError(end.error) as JsonValue }
+      return { status: 'cancelled', output: null, error: encodeError(end.error) }
     case 'RunTimedOut':
-      return { status: 'timedOut', output: null, error: encodeError(end.error) as JsonValue }
+      return { status: 'timedOut', output: null, error: encodeError(end.error) }
   }
 }
 
@@ -160,7 +160,18 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       case 'Claimed':
         return Promise.resolve(acquire.record)
       case 'Resume':
-        return this.store.runs.claimRun(workflowId, owner, leaseMs)
+        return this.store.runs.get(workflowId).then((record) => {
+          if (record === undefined) return this.adopt()
+          if (record.status !== 'failed') return this.store.runs.claimRun(workflowId, owner, leaseMs)
+          // a failed run is resumed by hand only if its log was kept (a dirty rollback, a refused resume)
+          return this.store
+            .loadRun(workflowId)
+            .then((rows) =>
+              rows.length === 0
+                ? Promise.reject(new CanoFailure(noRows(workflowId)))
+                : this.store.runs.claimRun(workflowId, owner, leaseMs, true),
+            )
+        })
       case 'Start':
         return this.store.runs
           .create({
@@ -172,8 +183,33 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
             owner,
             leaseMs,
           })
-          .then(({ record, created }) => (created ? record : Promise.reject(existingRun(record, owner))))
+          .then(({ record, created }) =>
+            created ? record : Promise.reject(new CanoFailure(existingRun(record, owner))),
+          )
     }
+  }
+
+  /** A log without a run record (rows written by hand, or by a release without run tables): its record is made claimed. */
+  private adopt(): Promise<RunRecord> {
+    const { store, options } = this
+    const { workflowId, ownership } = options
+    return store.loadRun(workflowId).then((rows) => {
+      const first = rows[0]
+      if (first === undefined) return Promise.reject(new CanoFailure(noRows(workflowId)))
+      return store.runs
+        .create({
+          workflowId,
+          workflow: '',
+          version: first.version,
+          initial: first.state,
+          input: null,
+          owner: ownership.owner,
+          leaseMs: ownership.leaseMs,
+        })
+        .then(({ record, created }) =>
+          created ? record : store.runs.claimRun(workflowId, ownership.owner, ownership.leaseMs),
+        )
+    })
   }
 
   private start(record: RunRecord, rows: ReadonlyArray<CheckpointRow>): void {
@@ -187,8 +223,17 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
         migrations: wf.migrations,
       })
       if (E.isLeft(resumed)) {
-        this.releaseLease()
-        return this.refuse(resumed.left)
+        // recorded as failed, not released: a worker would claim it again and be refused again; a resume
+        // by hand (with a migration, say) reopens it
+        const fence = this.fence
+        this.fence = undefined
+        const error = resumed.left
+        return void this.store.runs
+          .finish(options.workflowId, fence, { status: 'failed', output: null, error: encodeError(error) })
+          .then(
+            () => this.refuse(error),
+            () => this.refuse(error),
+          )
       }
       point = resumed.right
     }
@@ -196,7 +241,9 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     const run: DecodedRunOptions<S> = {
       ...options.run,
       signal:
-        options.run.signal === undefined ? this.cancel.signal : AbortSignal.any([options.run.signal, this.cancel.signal]),
+        options.run.signal === undefined
+          ? this.cancel.signal
+          : AbortSignal.any([options.run.signal, this.cancel.signal]),
     }
     if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
     const initial = point === undefined ? (record.initial as S) : point.state
@@ -349,7 +396,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
           // any other failure (the store is unreachable): the next renewal tries again; the lease may lapse
         },
       )
-      if (!run.done) this.schedule(undefined, renewMs)
+      this.schedule(undefined, renewMs)
     }, renewMs)
   }
 
@@ -389,6 +436,9 @@ const existingRun = (record: RunRecord, owner: string): CanoError => {
     `checkpoint conflict: workflow ${id} already has a run (status ${record.status}); resume the existing run or clear it before starting a new one`,
   )
 }
+
+const noRows = (workflowId: string): CanoError =>
+  checkpointStoreError(`no checkpoint rows for workflow id ${JSON.stringify(workflowId)}`)
 
 const loadError = (workflowId: string, e: unknown): CanoError => {
   const cause = toCanoError(e)

@@ -47,12 +47,12 @@ const spawnWorker = (args: ReadonlyArray<string>, name: string): Worker => {
     exited: new Promise<void>((r) => proc.on('exit', () => r())),
     killedAt: undefined,
   }
-  proc.stdout?.on('data', (d: Buffer) => {
+  proc.stdout.on('data', (d: Buffer) => {
     out += d.toString()
     if (out.includes('READY')) ready()
     if (out.includes('HOLD')) held()
   })
-  proc.stderr?.on('data', (d: Buffer) => {
+  proc.stderr.on('data', (d: Buffer) => {
     err += d.toString()
     if (err.length > 20_000) err = err.slice(-10_000)
   })
@@ -89,7 +89,9 @@ const journalFaults = (entries: ReadonlyArray<Entry>, killedAt: ReadonlyMap<stri
     // a piece finished before a later piece started (so its checkpoint moved on) never starts again
     for (const a of sorted) {
       if (a.ended === null) continue
-      const later = sorted.find((b) => b.key !== a.key && b.started >= (a.ended as number) && !b.key.startsWith('undo:'))
+      const later = sorted.find(
+        (b) => b.key !== a.key && b.started >= (a.ended as number) && !b.key.startsWith('undo:'),
+      )
       if (later === undefined) continue
       const again = sorted.find((b) => b.key === a.key && b.started > later.started)
       if (again !== undefined) faults.push(`${run}: ${a.key} ran again (by ${again.worker}) after ${later.key} started`)
@@ -98,7 +100,8 @@ const journalFaults = (entries: ReadonlyArray<Entry>, killedAt: ReadonlyMap<stri
   return faults
 }
 
-const rollsBack = (id: string): boolean => [...id].reduce((h, c) => h + c.charCodeAt(0), 0) % 5 === 0
+const rollsBack = (id: string): boolean =>
+  Array.from({ length: id.length }, (_, i) => id.charCodeAt(i)).reduce((h, c) => h + c, 0) % 5 === 0
 
 const waitAllEnded = async (store: RunStore, total: number, limitMs: number): Promise<void> => {
   const until = Date.now() + limitMs
@@ -234,7 +237,10 @@ describe('runtime fleet (real processes)', function () {
         const killedAt = new Map<string, number>()
         let generation = 0
         const start = (slot: number): Worker => {
-          const w = spawnWorker(['sqlite', file, `s${String(slot)}.${String(generation++)}`, '1500'], `s${String(slot)}`)
+          const w = spawnWorker(
+            ['sqlite', file, `s${String(slot)}.${String(generation++)}`, '1500'],
+            `s${String(slot)}`,
+          )
           workers[slot] = w
           return w
         }

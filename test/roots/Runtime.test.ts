@@ -127,12 +127,20 @@ describe('createRuntime', () => {
     expect(await other.cancel('c-1')).to.equal(false)
   })
 
-  it('cancels a pending run that nobody executes', async () => {
+  it('cancels a pending run: the worker that claims it ends it cancelled without running a state', async () => {
     const store = memoryCheckpoints()
-    await store.runs.create({ workflowId: 'p-1', workflow: 'quick', version: 0, initial: 'A', input: null })
-    const rt = make(store)
-    expect(await rt.cancel('p-1')).to.equal(true)
-    expect((await rt.result('p-1')).status).to.be.oneOf(['cancelled', 'completed'])
+    let ran = false
+    const watched = workflow<Step>()({
+      exits: ['Done'],
+      states: { A: task(() => ((ran = true), 'B' as const)), B: task(() => 'Done' as const) },
+    })
+    await store.runs.create({ workflowId: 'p-1', workflow: 'watched', version: 0, initial: 'A', input: null })
+    // this runtime does not run `watched`: the run stays pending until a worker that does comes up
+    const bystander = make(store)
+    expect(await bystander.cancel('p-1')).to.equal(true)
+    const worker = make(store, { workflows: { watched: { workflow: watched, initial: 'A' } } })
+    expect((await worker.result('p-1')).status).to.equal('cancelled')
+    expect(ran).to.equal(false)
   })
 
   it('parks a long sleep out of memory and resumes it at its wake-up', async () => {
@@ -148,13 +156,15 @@ describe('createRuntime', () => {
     })
     const store = memoryCheckpoints()
     const rt = make(store, { workflows: { napping: { workflow: napping, initial: 'Before' } }, parkAfterMs: 100 })
-    const parked = firstValueFrom(rt.events$.pipe(filter((e) => e._tag === 'Parked')))
+    const parked = firstValueFrom(
+      rt.events$.pipe(filter((e): e is Extract<RuntimeEvent, { readonly _tag: 'Parked' }> => e._tag === 'Parked')),
+    )
     await rt.start('napping', null, { id: 'nap-1' })
     const notice = await parked
     const record = await rt.get('nap-1')
     expect(record?.status).to.equal('parked')
     expect(record?.owner).to.equal(null)
-    expect(notice._tag === 'Parked' && record?.wakeAt).to.equal(notice._tag === 'Parked' ? notice.wakeAt : -1)
+    expect(record?.wakeAt).to.equal(notice.wakeAt)
     const outcome = await rt.result('nap-1')
     expect(outcome.status).to.equal('completed')
     expect(visits).to.deep.equal(['Before', 'After'])
@@ -168,8 +178,10 @@ describe('createRuntime', () => {
     })
     const first = make(store, { workflows: { slow: { workflow: slow, initial: 'A' } } })
     const events: RuntimeEvent[] = []
-    first.events$.subscribe((e) => events.push(e))
-    const started = firstValueFrom(first.events$.pipe(filter((e) => e._tag === 'Run' && e.event._tag === 'TaskStarted')))
+    const collecting = first.events$.subscribe((e) => events.push(e))
+    const started = firstValueFrom(
+      first.events$.pipe(filter((e) => e._tag === 'Run' && e.event._tag === 'TaskStarted')),
+    )
     await first.start('slow', null, { id: 's-1' })
     await started
     await first.stop({ graceMs: 30 })
@@ -179,13 +191,13 @@ describe('createRuntime', () => {
     expect(events.map((e) => e._tag)).to.include('Released')
     // the state in flight had written its entry row: the next worker resumes it
     expect((await store.loadRun('s-1')).length).to.be.greaterThan(0)
+    collecting.unsubscribe()
   })
 
   it('events$ carries the events of the runs it executes, tagged with the workflow name', async () => {
     const rt = make(memoryCheckpoints())
     const collected = firstValueFrom(
       rt.events$.pipe(
-        filter((e) => e._tag === 'Run'),
         filter((e) => e._tag === 'Run' && e.event._tag === 'RunCompleted'),
         toArray(),
       ),
@@ -224,7 +236,9 @@ describe('createRuntime', () => {
       checkpoints: memoryCheckpoints(),
       states: { A: task(() => 'B' as const), B: task(() => 'Done' as const) },
     })
-    expect(bad({ store, workflows: { other: { workflow: other, initial: 'A' } } })).to.match(/checkpoint store of its own/)
+    expect(bad({ store, workflows: { other: { workflow: other, initial: 'A' } } })).to.match(
+      /checkpoint store of its own/,
+    )
   })
 
   it('start refuses an unknown workflow name and a bad id, writing nothing', async () => {
@@ -259,7 +273,10 @@ describe('runs outside a runtime, on a store with a run table', () => {
       owner: 'someone-else',
       leaseMs: 60_000,
     })
-    await store.append({ workflowId: 'held', seq: 0, kind: 'StateEntry', state: 'A', taskId: 'A', payload: null, version: 0, at: 0 }, 1)
+    await store.append(
+      { workflowId: 'held', seq: 0, kind: 'StateEntry', state: 'A', taskId: 'A', payload: null, version: 0, at: 0 },
+      1,
+    )
     const refused = await flow.resume('held').then(
       () => undefined,
       (e: unknown) => (e as CanoFailure).error,
