@@ -1,7 +1,10 @@
 /**
- * Quick start: an order workflow with a flaky payment gateway, checkpointed to SQLite.
+ * Quick start: an order workflow with a flaky payment gateway, run by the durable runtime on SQLite.
  *
  *   npm start            run it (Ctrl-C mid-run, then `npm start` again: it resumes where it stopped)
+ *
+ * There is no recovery code here: the runtime (createRuntime) finds the unfinished run in its run table
+ * and resumes it.
  *
  * FetchOrder -> Reserve -> Charge (fails twice, retried with exponential backoff) -> Notify -> Done.
  * Every event is printed the moment it happens, then the final state. Every state entry is
@@ -10,6 +13,7 @@
  * before it do not (tasks must be idempotent).
  */
 import {
+  createRuntime,
   describeCanoError,
   isCanoFailure,
   Resources,
@@ -117,34 +121,50 @@ const show = (e: WorkflowEvent<Step>): string => {
   }
 }
 
+/**
+ * The runtime does the recovery: it claims the unfinished run (released by a Ctrl-C at once, or after
+ * its lease of LEASE_MS when the process was killed) and resumes it from its checkpoint log.
+ */
+const LEASE_MS = 3_000
+const runtime = createRuntime({
+  store: checkpoints,
+  workflows: { orders: { workflow: flow, initial: 'FetchOrder' } },
+  leaseMs: LEASE_MS,
+  pollMs: 200,
+})
+
 const main = async (): Promise<void> => {
-  const stop = new AbortController()
-  process.once('SIGINT', () => stop.abort())
-  const pending = (await checkpoints.listRuns()).find((r) => r.workflowId === RUN_ID)
-  if (pending !== undefined)
-    console.log(`resuming run ${RUN_ID} at state ${pending.lastState} (checkpoint row ${pending.lastSeq})`)
-  else console.log(`starting run ${RUN_ID}; press Ctrl-C to interrupt it, then run \`npm start\` again to resume`)
-  const run$ =
-    pending === undefined
-      ? flow.run$('FetchOrder', { workflowId: RUN_ID, signal: stop.signal })
-      : flow.resume$(RUN_ID, { signal: stop.signal })
-  await new Promise<void>((resolve) => {
-    const sub = run$.subscribe({
-      next: (e) => {
-        console.log(show(e))
-        if (e._tag === 'RunCancelled') console.log(`interrupted: run \`npm start\` again to resume ${RUN_ID}`)
-      },
-      complete: () => {
-        sub.unsubscribe()
-        resolve()
-      },
-    })
+  process.once('SIGINT', () => {
+    console.log('interrupted: run `npm start` again to resume')
+    // abandons the run in flight (no rollback) and releases it: the next `npm start` resumes it at once
+    void runtime.stop({ graceMs: 0 }).then(() => checkpoints.close())
   })
+  const unfinished = await runtime.list({ workflow: 'orders', status: ['pending', 'running', 'parked'] })
+  const ended = await runtime.list({ workflow: 'orders' })
+  const resumed = unfinished[0]
+  if (resumed !== undefined) {
+    const waits = resumed.leaseUntil !== null && resumed.leaseUntil > Date.now()
+    console.log(
+      `resuming run ${resumed.workflowId}${waits ? ` once the lease of the killed process ends (${LEASE_MS} ms at most)` : ''}`,
+    )
+  }
+  const id = resumed?.workflowId ?? `order-${String(42 + ended.length)}`
+  if (resumed === undefined)
+    console.log(`starting run ${id}; press Ctrl-C to interrupt it, then run \`npm start\` again to resume`)
+  const sub = runtime.events$.subscribe((e) => {
+    if (e._tag === 'Run' && e.event.workflowId === id) console.log(show(e.event as WorkflowEvent<Step>))
+  })
+  await runtime.start('orders', null, { id })
+  const outcome = await runtime.result(id)
+  sub.unsubscribe()
+  console.log(`run ${id} ${outcome.status}`)
+  await runtime.stop()
   await checkpoints.close()
 }
 
 main().catch(async (e: unknown) => {
   console.error(isCanoFailure(e) ? describeCanoError(e.error) : e)
+  await runtime.stop({ graceMs: 0 })
   await checkpoints.close()
   process.exitCode = 1
 })
