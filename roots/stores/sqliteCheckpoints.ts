@@ -20,6 +20,18 @@
  *                            BEGIN; INSERT c0; INSERT b0; INSERT a0; COMMIT   (one fsync)
  * ```
  *
+ * **Run table.** Beside the log, the table `cano_checkpoints_runs` holds one record per run (see
+ * src/RunTable.ts and roots/stores/internal/runRows.ts for its columns). Every run-table operation, and
+ * every fenced append or clear, is one `BEGIN IMMEDIATE` transaction that reads the record, checks the
+ * fence and writes, so two processes on one file never both claim a run: the second waits for the
+ * first's write lock (`busy_timeout`) and then sees its claim. A fenced append inside a group commit
+ * checks its run's fence in the group's transaction; only that append fails when the fence moved on.
+ * The SQLite store has no `subscribe`: nothing pushes across processes, workers poll.
+ *
+ * **Upgrade.** A file written by 0.1 (the log only) gets its run table on first open, in the same
+ * transaction as one `pending` record per run that has log rows (workflow `''`, the version and state of
+ * its first row, input `null`, created at its first row's time).
+ *
  * @since 0.1.0
  */
 import { mkdir } from 'node:fs/promises'
@@ -28,14 +40,14 @@ import { dirname, resolve } from 'node:path'
 import type Sqlite from 'better-sqlite3'
 import * as E from 'fp-ts/lib/Either.js'
 
-import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
+import type { CanoError } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { NonNegativeInteger } from '../../codecs/Config.js'
 import { CanoFailure, configurationError } from '../../src/CanoError.js'
 import {
   byWorkflowId,
+  checkFenceArgument,
   checkpointConflictError,
-  type CheckpointStore,
   driverError,
   encodeStoredPayload,
   fromStoredRow,
@@ -43,14 +55,25 @@ import {
   parseStoredPayload,
   rejectWith,
   reportCommit,
+  type RunStore,
   type StoredRow,
   type StoredSummary,
   toStoredColumns,
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
 import { checkConfig } from '../../src/internal/checkConfig.js'
+import { describeValue } from '../../src/internal/describeValue.js'
+import {
+  type RecordStorage,
+  type RunTableExec,
+  type RunTableLogic,
+  runTableLogic,
+  runTableOver,
+} from '../../src/internal/runTableLogic.js'
+import { rejectInvalid, type RunRecord, TERMINAL_STATUSES } from '../../src/RunTable.js'
 import { connectionShell, loadPeer } from './internal/connectionShell.js'
 import { groupCommitQueue } from './internal/groupCommitQueue.js'
+import { fromRunRow, RUN_COLUMNS, type StoredRunRow } from './internal/runRows.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -85,19 +108,26 @@ export interface SqliteCheckpointsOptions {
    * metrics and tests. A throwing callback is ignored.
    */
   readonly onCommit?: (rows: number) => void
+  /**
+   * The run table's clock, in epoch milliseconds (leases, wake-ups, timestamps). Default `Date.now`.
+   * Processes sharing a file should share a clock (one machine does).
+   */
+  readonly now?: () => number
 }
 
 type Database = Sqlite.Database
 
 interface Pending {
   readonly row: CheckpointRow
+  /** The writer's fencing token, checked in the group's transaction; `undefined` for an unfenced append. */
+  readonly fence: number | undefined
   /** The payload as JSON text, taken when `append` was called: later mutations of the row do not leak in. */
   readonly payload: string | null
   readonly resolve: () => void
   readonly reject: (e: CanoFailure) => void
 }
 
-type Outcomes = Array<CheckpointStoreError | undefined>
+type Outcomes = Array<CanoError | undefined>
 
 interface Connection {
   readonly db: Database
@@ -106,6 +136,10 @@ interface Connection {
   readonly select: Sqlite.Statement<[string], StoredRow>
   readonly remove: Sqlite.Statement<[string]>
   readonly summaries: Sqlite.Statement<[], StoredSummary>
+  /** The run table's rules over this connection, each operation one immediate transaction. */
+  readonly logic: RunTableLogic
+  /** A fenced clear: checks the fence and removes the rows in one immediate transaction. */
+  readonly fencedClear: Sqlite.Transaction<(workflowId: string, fence: number) => void>
 }
 
 // -------------------------------------------------------------------------------------
@@ -126,6 +160,52 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS cano_checkpoints (
   PRIMARY KEY (workflow_id, seq)
 )`
 
+const RUNS = 'cano_checkpoints_runs'
+
+const TERMINAL_SQL = TERMINAL_STATUSES.map((status) => `'${status}'`).join(', ')
+
+/** The run table and its indexes (columns: roots/stores/internal/runRows.ts). */
+const RUNS_SCHEMA = `CREATE TABLE ${RUNS} (
+  workflow_id TEXT NOT NULL PRIMARY KEY,
+  workflow TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  initial TEXT NOT NULL,
+  status TEXT NOT NULL,
+  owner TEXT,
+  lease_until INTEGER,
+  fence INTEGER NOT NULL,
+  wake_at INTEGER,
+  input TEXT NOT NULL,
+  output TEXT NOT NULL,
+  error TEXT NOT NULL,
+  cancel_requested INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  ended_at INTEGER,
+  due_at INTEGER
+);
+CREATE INDEX ${RUNS}_due ON ${RUNS} (due_at, workflow_id) WHERE due_at IS NOT NULL;
+CREATE INDEX ${RUNS}_created ON ${RUNS} (created_at);
+CREATE INDEX ${RUNS}_ended ON ${RUNS} (ended_at) WHERE ended_at IS NOT NULL`
+
+/**
+ * One `pending` record per run of a 0.1 log: workflow '', the version and state of its first row,
+ * input null, created (and due) at its first row's time, updated at its last row's.
+ */
+const BACKFILL = `INSERT INTO ${RUNS} (${RUN_COLUMNS}, due_at)
+  SELECT c.workflow_id, '', c.version, c.state, 'pending', NULL, NULL, 0, NULL, 'null', 'null', 'null', 0,
+    g.first_at, g.last_at, NULL, g.first_at
+  FROM (SELECT workflow_id, min(seq) AS first, min(at) AS first_at, max(at) AS last_at
+        FROM cano_checkpoints GROUP BY workflow_id) g
+  JOIN cano_checkpoints c ON c.workflow_id = g.workflow_id AND c.seq = g.first`
+
+const DIALECT = {
+  table: RUNS,
+  json: true,
+  int: (u: unknown) => u,
+  bool: (u: unknown) => (u === 0 ? false : u === 1 ? true : u),
+}
+
 const defaults = { synchronous: 'FULL', busyTimeoutMs: 5000, groupCommit: true } as const
 
 // -------------------------------------------------------------------------------------
@@ -140,7 +220,7 @@ const defaults = { synchronous: 'FULL', busyTimeoutMs: 5000, groupCommit: true }
  *
  * @param path - the database file; its parent directory is created if missing
  * @param options - durability pragmas, lock wait and group commit, see {@link SqliteCheckpointsOptions}
- * @returns a {@link CheckpointStore}; call `close()` when done
+ * @returns a {@link RunStore} (the log and its run table); call `close()` when done
  * @throws CanoFailure with a `Configuration` error for an invalid option
  * @example
  * import { sqliteCheckpoints } from 'cano-rx'
@@ -151,9 +231,12 @@ const defaults = { synchronous: 'FULL', busyTimeoutMs: 5000, groupCommit: true }
  * @category constructors
  * @since 0.1.0
  */
-export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOptions = {}): CheckpointStore => {
+export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOptions = {}): RunStore => {
   const { synchronous, busyTimeoutMs, groupCommit } = { ...defaults, ...options }
   const onCommit = options.onCommit
+  const now = options.now ?? Date.now
+  if (typeof now !== 'function')
+    throw new CanoFailure(configurationError(`sqliteCheckpoints: now must be a function, got ${describeValue(now)}`))
   if (!['FULL', 'NORMAL', 'OFF'].includes(synchronous))
     throw new CanoFailure(
       configurationError(
@@ -180,14 +263,28 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
         db.pragma('journal_mode = WAL')
         db.pragma(`synchronous = ${synchronous}`)
         db.exec(SCHEMA)
+        // Create the run table, and backfill it from a 0.1 log, once: the first opener does both in one
+        // transaction; a concurrent opener waits for the write lock and then finds the table.
+        db.transaction(() => {
+          const present = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(RUNS)
+          if (present !== undefined) return
+          db.exec(RUNS_SCHEMA)
+          db.exec(BACKFILL)
+        }).immediate()
+        const logic = runTableLogic(recordStorage(db))
         const insert = db.prepare<[string, number, string, string, string, string | null, number, number]>(
           `INSERT INTO cano_checkpoints (workflow_id, seq, kind, state, task_id, payload, version, at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id, seq) DO NOTHING`,
         )
         const writeBatch = db.transaction((batch: ReadonlyArray<Pending>, outcomes: Outcomes): number => {
           let written = 0
-          for (const { row, payload } of batch) {
+          for (const { row, payload, fence } of batch) {
             try {
+              const lost = fence === undefined ? undefined : logic.fenceError(row.workflowId, fence)
+              if (lost !== undefined) {
+                outcomes.push(lost)
+                continue
+              }
               if (insert.run(...toStoredColumns(row, payload)).changes === 0)
                 outcomes.push(checkpointConflictError(row.workflowId, row.seq))
               else {
@@ -202,14 +299,21 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
           }
           return written
         })
+        const remove = db.prepare<[string]>('DELETE FROM cano_checkpoints WHERE workflow_id = ?')
         return {
           db,
+          logic,
+          fencedClear: db.transaction((workflowId: string, fence: number) => {
+            const lost = logic.fenceError(workflowId, fence)
+            if (lost !== undefined) throw new CanoFailure(lost)
+            remove.run(workflowId)
+          }),
           writeBatch,
           select: db.prepare(
             `SELECT workflow_id, seq, kind, state, task_id, payload, version, at
              FROM cano_checkpoints WHERE workflow_id = ? ORDER BY seq`,
           ),
-          remove: db.prepare('DELETE FROM cano_checkpoints WHERE workflow_id = ?'),
+          remove,
           summaries: db.prepare(
             `SELECT c.workflow_id, c.seq, c.kind, c.state, c.version, c.at, g.rows
              FROM (SELECT workflow_id, max(seq) AS last, count(*) AS rows FROM cano_checkpoints GROUP BY workflow_id) g
@@ -237,7 +341,7 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
    * fails the whole batch, and nothing of it is written.
    */
   const writeOn = (c: Connection, batch: ReadonlyArray<Pending>): void => {
-    const outcomes: Array<CheckpointStoreError | undefined> = []
+    const outcomes: Outcomes = []
     let written: number
     try {
       written = c.writeBatch.immediate(batch, outcomes)
@@ -281,15 +385,24 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
 
   const withConnection = <A>(what: string, op: (c: Connection) => A): Promise<A> => shell.use(what, ready, op)
 
+  const exec: RunTableExec = (what, check, op) => {
+    const invalid = rejectInvalid(check)
+    if (invalid !== undefined && !shell.isClosed()) return invalid
+    return withConnection(what, (c) => op(c.logic, now()))
+  }
+
   return {
-    append: (row) => {
+    append: (row, fence) => {
       if (shell.isClosed()) return shell.rejectClosed()
       const checked = validateCheckpointRow(row)
       if (E.isLeft(checked)) return rejectWith(checked.left)
+      const badFence = checkFenceArgument(ADAPTER, 'append', fence)
+      if (badFence !== undefined) return Promise.reject(new CanoFailure(badFence))
       return new Promise<void>((resolvePromise, rejectPromise) => {
         queue.push(
           {
             row: { ...checked.right },
+            fence,
             payload: encodeStoredPayload(checked.right),
             resolve: resolvePromise,
             reject: rejectPromise,
@@ -311,10 +424,14 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
         return out
       }),
 
-    clear: (workflowId) =>
-      withConnection(`clear run ${JSON.stringify(workflowId)}`, (c) => {
-        c.remove.run(workflowId)
-      }),
+    clear: (workflowId, fence) => {
+      const badFence = checkFenceArgument(ADAPTER, 'clear', fence)
+      if (badFence !== undefined && !shell.isClosed()) return Promise.reject(new CanoFailure(badFence))
+      return withConnection(`clear run ${JSON.stringify(workflowId)}`, (c) => {
+        if (fence === undefined) c.remove.run(workflowId)
+        else c.fencedClear.immediate(workflowId, fence)
+      })
+    },
 
     listRuns: () =>
       withConnection('list runs', (c) => {
@@ -337,6 +454,98 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
         queue.flush()
         c.db.close()
       }),
+
+    runs: runTableOver(exec),
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// run table
+// -------------------------------------------------------------------------------------
+
+/** The run table's records in `db`; every operation of the logic runs in one immediate transaction. */
+const recordStorage = (db: Database): RecordStorage => {
+  const select = db.prepare<[string], StoredRunRow>(`SELECT ${RUN_COLUMNS} FROM ${RUNS} WHERE workflow_id = ?`)
+  const upsert = db.prepare<
+    [
+      string,
+      string,
+      number,
+      string,
+      string,
+      string | null,
+      number | null,
+      number,
+      number | null,
+      string,
+      string,
+      string,
+      number,
+      number,
+      number,
+      number | null,
+      number | null,
+    ]
+  >(
+    `INSERT OR REPLACE INTO ${RUNS} (${RUN_COLUMNS}, due_at) VALUES (${Array.from({ length: 17 }, () => '?').join(', ')})`,
+  )
+  const due = db.prepare<[number, string | null, string | null, number], { readonly workflow_id: string }>(
+    `SELECT workflow_id FROM ${RUNS}
+     WHERE due_at <= ? AND (? IS NULL OR workflow IN (SELECT value FROM json_each(?)))
+     ORDER BY due_at, workflow_id LIMIT ?`,
+  )
+  const list = db.prepare<[string | null, string | null, string | null, string | null, number], StoredRunRow>(
+    `SELECT ${RUN_COLUMNS} FROM ${RUNS}
+     WHERE (? IS NULL OR status IN (SELECT value FROM json_each(?))) AND (? IS NULL OR workflow = ?)
+     ORDER BY created_at DESC, workflow_id LIMIT ?`,
+  )
+  const pruneLog = db.prepare<[number]>(
+    `DELETE FROM cano_checkpoints WHERE workflow_id IN
+       (SELECT workflow_id FROM ${RUNS} WHERE status IN (${TERMINAL_SQL}) AND ended_at < ?)`,
+  )
+  const pruneRuns = db.prepare<[number]>(`DELETE FROM ${RUNS} WHERE status IN (${TERMINAL_SQL}) AND ended_at < ?`)
+  const transaction = db.transaction(<A>(op: () => A): A => op())
+  const decode = (r: StoredRunRow): RunRecord => fromRunRow(r, DIALECT)
+  return {
+    read: (workflowId) => {
+      const r = select.get(workflowId)
+      return r === undefined ? undefined : decode(r)
+    },
+    write: (r, dueAt) => {
+      upsert.run(
+        r.workflowId,
+        r.workflow,
+        r.version,
+        r.initial,
+        r.status,
+        r.owner,
+        r.leaseUntil,
+        r.fence,
+        r.wakeAt,
+        JSON.stringify(r.input),
+        JSON.stringify(r.output),
+        JSON.stringify(r.error),
+        r.cancelRequested ? 1 : 0,
+        r.createdAt,
+        r.updatedAt,
+        r.endedAt,
+        dueAt,
+      )
+    },
+    due: (at, limit, workflows) => {
+      const names = workflows === undefined ? null : JSON.stringify(workflows)
+      return due.all(at, names, names, limit).map((r) => r.workflow_id)
+    },
+    list: (filter) => {
+      const status = filter?.status === undefined ? null : JSON.stringify(filter.status)
+      const workflow = filter?.workflow ?? null
+      return list.all(status, status, workflow, workflow, filter?.limit ?? -1).map(decode)
+    },
+    prune: (endedBefore) => {
+      pruneLog.run(endedBefore)
+      return pruneRuns.run(endedBefore).changes
+    },
+    atomically: (op) => transaction.immediate(op) as ReturnType<typeof op>,
   }
 }
 
