@@ -134,11 +134,7 @@ const runtime = createRuntime({
 })
 
 const main = async (): Promise<void> => {
-  process.once('SIGINT', () => {
-    console.log('interrupted: run `npm start` again to resume')
-    // abandons the run in flight (no rollback) and releases it: the next `npm start` resumes it at once
-    void runtime.stop({ graceMs: 0 }).then(() => checkpoints.close())
-  })
+  const interrupted = new Promise<'interrupted'>((resolve) => process.once('SIGINT', () => resolve('interrupted')))
   const unfinished = await runtime.list({ workflow: 'orders', status: ['pending', 'running', 'parked'] })
   const ended = await runtime.list({ workflow: 'orders' })
   const resumed = unfinished[0]
@@ -155,10 +151,16 @@ const main = async (): Promise<void> => {
     if (e._tag === 'Run' && e.event.workflowId === id) console.log(show(e.event as WorkflowEvent<Step>))
   })
   await runtime.start('orders', null, { id })
-  const outcome = await runtime.result(id)
+  const outcome = await Promise.race([runtime.result(id), interrupted])
   sub.unsubscribe()
-  console.log(`run ${id} ${outcome.status}`)
-  await runtime.stop()
+  if (outcome === 'interrupted') {
+    // abandons the run in flight (no rollback) and releases it: the next `npm start` resumes it at once
+    await runtime.stop({ graceMs: 0 })
+    console.log('interrupted: run `npm start` again to resume')
+  } else {
+    console.log(`run ${id} ${outcome.status}`)
+    await runtime.stop()
+  }
   await checkpoints.close()
 }
 
