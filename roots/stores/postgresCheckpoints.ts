@@ -629,6 +629,8 @@ const notificationListener = (
   let retry: ReturnType<typeof setTimeout> | undefined
   let delay: number = RECONNECT_MS.first
   let stopped = false
+  /** Read through a function: the flag changes while a connection is being opened. */
+  const active = (): boolean => !stopped && listeners.size > 0
 
   const tell = (workflowId: string): void => {
     for (const l of [...listeners]) {
@@ -677,7 +679,7 @@ const notificationListener = (
       opened.client.on('end', failed)
       await opened.client.query(`LISTEN "${channel}"`)
       delay = RECONNECT_MS.first
-      if (stopped || listeners.size === 0) drop()
+      if (!active()) drop()
       else if (reconnected) tell('')
     })().then(
       () => {

@@ -228,12 +228,12 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
         const t = now()
         const { rows } = await query(claim, [t, options.limit, owner, options.workflows ?? null, options.leaseMs])
         const claimed: Array<{ readonly due: number; readonly record: RunRecord }> = []
-        let corrupt: unknown
+        let corrupt: Error | undefined
         for (const u of rows) {
           try {
             claimed.push({ due: Number(int((u as { claimed_due: unknown }).claimed_due)), record: decode(u) })
           } catch (e: unknown) {
-            corrupt ??= e
+            corrupt ??= e instanceof Error ? e : new Error(String(e))
           }
         }
         if (corrupt !== undefined) {
