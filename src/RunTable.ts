@@ -21,9 +21,9 @@
  *   increments `fence`).
  * - A terminal record (`completed`, `failed`, `cancelled`, `timedOut`) is never claimed again and is
  *   kept until {@link RunTable.prune} removes it; it keeps the owner that finished it.
- * - A run is **due** (claimable) from a time each status defines: `pending` from when it became pending,
- *   `parked` from `wakeAt` (at once when a cancel was requested), `running` from `leaseUntil`. Claims
- *   take the oldest due first, ties by workflow id.
+ * - A run is **due** (claimable) from a time each status defines: `pending` from its `createdAt` (a
+ *   released run keeps its place), `parked` from `wakeAt` (from the cancel request when one comes
+ *   earlier), `running` from `leaseUntil`. Claims take the oldest due first, ties by workflow id.
  * - Bad arguments (an empty id or owner, a `leaseMs` that is not an integer in [1, 2^31-1], a `limit`
  *   that is not an integer in [1, 10000], a time that is not a non-negative safe integer) reject with a
  *   `Configuration` error naming the method and the field, before anything is read or written. A stored
@@ -252,17 +252,22 @@ export const isHeld = (r: RunRecord, now: number): boolean =>
   r.status === 'running' && r.owner !== null && r.leaseUntil !== null && r.leaseUntil > now
 
 /**
- * @internal When `r` becomes claimable (see the module comment): `null` for a terminal run. `becamePending`
- * is when a `pending` run became pending (its creation or release).
+ * @internal When a run becomes claimable (see the module comment), `now` being the time of the write:
+ * `null` for a terminal run.
  */
 export const dueAtOf = (
   status: RunRecordStatus,
-  fields: { readonly leaseUntil: number | null; readonly wakeAt: number | null; readonly cancelRequested: boolean },
+  fields: {
+    readonly createdAt: number
+    readonly leaseUntil: number | null
+    readonly wakeAt: number | null
+    readonly cancelRequested: boolean
+  },
   now: number,
 ): number | null => {
   switch (status) {
     case 'pending':
-      return now
+      return fields.createdAt
     case 'parked':
       return fields.wakeAt === null ? now : fields.cancelRequested ? Math.min(fields.wakeAt, now) : fields.wakeAt
     case 'running':

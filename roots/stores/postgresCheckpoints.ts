@@ -12,30 +12,48 @@
  * fails the whole statement on its own (a data error such as a value PostgreSQL cannot store, or a
  * trigger), the batch is retried row by row so that only that row's caller fails.
  *
+ * **Run table.** Beside the log, `<table>_runs` holds one record per run (columns in
+ * roots/stores/internal/runRows.ts; statements in roots/stores/internal/postgresRunTable.ts). A batch
+ * holding fenced appends is one statement that locks the run rows it writes for (`FOR SHARE`) and
+ * inserts only the rows whose fence is still current: a claim that increments a fence concurrently
+ * either waits for that statement to commit (and then sees its rows) or commits first (and the stale
+ * append writes nothing and fails with `LeaseLost`). Unfenced appends are written as before, with or
+ * without a run record. `subscribe` listens on a channel derived from the table name through one
+ * dedicated connection, reconnected after an error.
+ *
+ * **Upgrade.** A 0.1 table (the log only) gets its run table on first use, in the same guarded
+ * transaction as one `pending` record per run that has log rows (workflow `''`, the version and state
+ * of its first row, input `null`).
+ *
  * @since 0.1.0
  */
 import type pg from 'pg'
 
-import type { CheckpointStore as CheckpointStoreError } from '../../codecs/CanoError.js'
+import type { CanoError } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { CanoFailure, configurationError } from '../../src/CanoError.js'
 import {
   byWorkflowId,
+  checkFenceArgument,
   checkpointConflictError,
-  type CheckpointStore,
   driverError,
   encodeStoredPayload,
   fromStoredRow,
   fromStoredSummary,
   rejectWith,
   reportCommit,
+  type RunStore,
   type StoredRow,
   type StoredSummary,
   toStoredColumns,
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
+import { describeValue } from '../../src/internal/describeValue.js'
+import type { RunTable } from '../../src/RunTable.js'
 import { connectionShell, loadPeer } from './internal/connectionShell.js'
 import { groupCommitQueue } from './internal/groupCommitQueue.js'
+import { fencedWriteLost, postgresRunTable } from './internal/postgresRunTable.js'
+import { RUN_COLUMNS } from './internal/runRows.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -91,6 +109,12 @@ export interface PostgresCheckpointsOptions {
    * tests. A throwing callback is ignored.
    */
   readonly onCommit?: (rows: number) => void
+  /**
+   * The run table's clock, in epoch milliseconds (leases, wake-ups, timestamps). Default `Date.now`.
+   * Workers on several machines compare leases written by each other: keep their clocks in sync (NTP)
+   * and leases much longer than the skew.
+   */
+  readonly now?: () => number
 }
 
 /** A row as it was when `append` was called (later mutations of the caller's object do not leak in). */
@@ -98,6 +122,16 @@ interface Snapshot {
   readonly row: CheckpointRow
   /** The payload as JSON text. */
   readonly payload: string | null
+  /** The writer's fencing token; `undefined` for an unfenced append. */
+  readonly fence: number | undefined
+}
+
+/** A client that can `LISTEN`: `pg.Client`, or a client checked out of a `pg.Pool`. */
+type ListenClient = pg.ClientBase
+
+/** A pool that hands out dedicated clients (`pg.Pool`). */
+interface ConnectingPool extends PostgresPool {
+  connect(): Promise<pg.PoolClient>
 }
 
 interface Pending extends Snapshot {
@@ -114,6 +148,12 @@ const ADAPTER = 'postgresCheckpoints'
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 
 const COLUMNS = 'workflow_id, seq, kind, state, task_id, payload, version, at'
+
+/** The longest table name: `<table>_runs` must stay within PostgreSQL's 63-byte identifiers. */
+const MAX_TABLE = 58
+
+/** How long the listener waits before reconnecting after an error: doubling from the first, capped. */
+const RECONNECT_MS = { first: 100, max: 5000 } as const
 
 /** SQLSTATE classes a single bad row can raise (data exception, integrity violation, PL/pgSQL raise). */
 const ROW_LEVEL_CLASSES: ReadonlyArray<string> = ['22', '23', 'P0']
@@ -138,7 +178,7 @@ const ROW_LEVEL_CLASSES: ReadonlyArray<string> = ['22', '23', 'P0']
  * ```
  *
  * @param options - the connection (`connectionString` or `pool`), `table` and group commit, see {@link PostgresCheckpointsOptions}
- * @returns a {@link CheckpointStore}; call `close()` when done
+ * @returns a {@link RunStore} (the log and its run table `<table>_runs`); call `close()` when done
  * @throws CanoFailure with a `Configuration` error for an invalid table name, or when both `pool` and `connectionString` are given
  * @example
  * import { postgresCheckpoints } from 'cano-rx'
@@ -149,8 +189,9 @@ const ROW_LEVEL_CLASSES: ReadonlyArray<string> = ['22', '23', 'P0']
  * @category constructors
  * @since 0.1.0
  */
-export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): CheckpointStore => {
+export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): RunStore => {
   const { table = 'cano_checkpoints', groupCommit = true, onCommit } = options
+  const now = options.now ?? Date.now
   const parts = typeof table === 'string' ? table.split('.') : []
   if (parts.length < 1 || parts.length > 2 || !parts.every((p) => IDENTIFIER.test(p)))
     throw new CanoFailure(
@@ -158,9 +199,21 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
         `postgresCheckpoints: table must be an identifier or schema.identifier of letters, digits and _, got ${JSON.stringify(table)}`,
       ),
     )
+  const name = parts[parts.length - 1] ?? ''
+  if (name.length > MAX_TABLE)
+    throw new CanoFailure(
+      configurationError(
+        `postgresCheckpoints: table name must be at most ${MAX_TABLE} characters (its run table is <table>_runs), got ${JSON.stringify(name)} (${name.length})`,
+      ),
+    )
+  if (typeof now !== 'function')
+    throw new CanoFailure(configurationError(`postgresCheckpoints: now must be a function, got ${describeValue(now)}`))
   if (options.pool !== undefined && options.connectionString !== undefined)
     throw new CanoFailure(configurationError('postgresCheckpoints: give either pool or connectionString, not both'))
   const qualified = parts.map((p) => `"${p}"`).join('.')
+  const runsTable = [...parts.slice(0, -1), `${name}_runs`].map((p) => `"${p}"`).join('.')
+  const tag = fnv1a(table)
+  const channel = `cano_runs_${tag}`
   const lockKey = `cano-rx:${table}`
 
   const insertOne = `INSERT INTO ${qualified} (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)
@@ -171,6 +224,30 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
       AS u(w, s, k, st, ti, p, v, a)
     ON CONFLICT (workflow_id, seq) DO NOTHING
     RETURNING workflow_id, seq`
+  // Fenced rows go in only while their run row (locked FOR SHARE until the commit) holds their fence;
+  // the statement also returns each locked run row, so a refused row can name who holds the run.
+  const insertFenced = `WITH u AS (
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+        $8::bigint[], $9::bigint[]) AS u(w, s, k, st, ti, p, v, a, f)),
+    held AS (
+      SELECT r.workflow_id, r.fence, r.status, r.owner FROM ${runsTable} r
+      WHERE r.workflow_id IN (SELECT w FROM u WHERE f IS NOT NULL)
+      ORDER BY r.workflow_id
+      FOR SHARE),
+    ins AS (
+      INSERT INTO ${qualified} (${COLUMNS})
+      SELECT u.w, u.s, u.k, u.st, u.ti, u.p::jsonb, u.v, u.a FROM u LEFT JOIN held h ON h.workflow_id = u.w
+      WHERE u.f IS NULL OR h.fence = u.f
+      ON CONFLICT (workflow_id, seq) DO NOTHING
+      RETURNING workflow_id, seq)
+    SELECT 'written' AS what, workflow_id, seq, NULL::bigint AS fence, NULL::text AS status, NULL::text AS owner FROM ins
+    UNION ALL
+    SELECT 'held', workflow_id, NULL, fence, status, owner FROM held`
+  const clearFenced = `WITH held AS (
+      SELECT fence, status, owner FROM ${runsTable} WHERE workflow_id = $1 FOR SHARE),
+    gone AS (
+      DELETE FROM ${qualified} WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM held WHERE fence = $2::bigint))
+    SELECT fence, status, owner FROM held`
 
   let pool: PostgresPool | undefined = options.pool
   let ownPool: pg.Pool | undefined
@@ -189,14 +266,52 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
       at BIGINT NOT NULL,
       PRIMARY KEY (workflow_id, seq)
     )`
+    const runsDdl = [
+      `CREATE TABLE ${runsTable} (
+        workflow_id TEXT NOT NULL PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        initial TEXT NOT NULL,
+        status TEXT NOT NULL,
+        owner TEXT,
+        lease_until BIGINT,
+        fence BIGINT NOT NULL,
+        wake_at BIGINT,
+        input JSONB NOT NULL,
+        output JSONB NOT NULL,
+        error JSONB NOT NULL,
+        cancel_requested BOOLEAN NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        due_at BIGINT
+      )`,
+      `CREATE INDEX "cano_runs_${tag}_due" ON ${runsTable} (due_at, workflow_id) WHERE due_at IS NOT NULL`,
+      `CREATE INDEX "cano_runs_${tag}_created" ON ${runsTable} (created_at)`,
+      `CREATE INDEX "cano_runs_${tag}_ended" ON ${runsTable} (ended_at) WHERE ended_at IS NOT NULL`,
+      // A 0.1 log: one pending record per run, from its first row (workflow '', input null).
+      `INSERT INTO ${runsTable} (${RUN_COLUMNS}, due_at)
+        SELECT DISTINCT ON (workflow_id) workflow_id, '', version, state, 'pending', NULL, NULL, 0, NULL,
+          'null'::jsonb, 'null'::jsonb, 'null'::jsonb, false,
+          min(at) OVER (PARTITION BY workflow_id), max(at) OVER (PARTITION BY workflow_id), NULL,
+          min(at) OVER (PARTITION BY workflow_id)
+        FROM ${qualified} ORDER BY workflow_id, seq`,
+    ]
     // One statement: the advisory lock serialises concurrent first uses from several processes, which
-    // would otherwise race inside CREATE TABLE IF NOT EXISTS.
+    // would otherwise race inside CREATE TABLE IF NOT EXISTS; the run table and its backfill are made
+    // once, by the first user, in the same transaction.
     const guarded = `DO $cano$ BEGIN
       PERFORM pg_advisory_xact_lock(hashtext(${literal(lockKey)}));
       EXECUTE ${literal(ddl)};
+      IF to_regclass(${literal(runsTable)}) IS NULL THEN
+        ${runsDdl.map((statement) => `EXECUTE ${literal(statement)};`).join('\n        ')}
+      END IF;
     END $cano$`
-    // A role without CREATE on the schema can still use a table that already exists.
-    const { rows } = await p.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualified])
+    // A role without CREATE on the schema can still use tables that already exist.
+    const { rows } = await p.query('SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS present', [
+      qualified,
+      runsTable,
+    ])
     if ((rows[0] as { readonly present?: unknown } | undefined)?.present === true) return
     try {
       await p.query(guarded)
@@ -237,8 +352,13 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
 
   const notifyCommit = (rows: number): void => reportCommit(onCommit, rows)
 
-  const insertRow = async (p: PostgresPool, { row, payload }: Snapshot): Promise<CheckpointStoreError | undefined> => {
+  const insertRow = async (p: PostgresPool, snapshot: Snapshot): Promise<CanoError | undefined> => {
+    const { row, payload, fence } = snapshot
     try {
+      if (fence !== undefined) {
+        const [outcome] = await insertWithFences(p, [snapshot])
+        return outcome
+      }
       const result = await p.query(insertOne, [...toStoredColumns(row, payload)])
       if (result.rowCount === 0) return checkpointConflictError(row.workflowId, row.seq)
       notifyCommit(1)
@@ -249,11 +369,55 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
     }
   }
 
+  /**
+   * The fenced statement for `batch` (unfenced rows in it are written as usual): each row's outcome, or
+   * throws when the statement failed.
+   */
+  const insertWithFences = async (
+    p: PostgresPool,
+    batch: ReadonlyArray<Snapshot>,
+  ): Promise<ReadonlyArray<CanoError | undefined>> => {
+    const rows = batch.map((b) => b.row)
+    const result = await p.query(insertFenced, [
+      rows.map((r) => r.workflowId),
+      rows.map((r) => r.seq),
+      rows.map((r) => r.kind),
+      rows.map((r) => r.state),
+      rows.map((r) => r.taskId),
+      batch.map((b) => b.payload),
+      rows.map((r) => r.version),
+      rows.map((r) => r.at),
+      batch.map((b) => b.fence ?? null),
+    ])
+    const written = new Set<string>()
+    const held = new Map<string, { readonly fence: unknown; readonly status: unknown; readonly owner: unknown }>()
+    for (const u of result.rows) {
+      const r = u as {
+        readonly what: unknown
+        readonly workflow_id: unknown
+        readonly seq: unknown
+        readonly fence: unknown
+        readonly status: unknown
+        readonly owner: unknown
+      }
+      if (r.what === 'written') written.add(key(String(r.workflow_id), String(r.seq)))
+      else held.set(String(r.workflow_id), r)
+    }
+    notifyCommit(written.size)
+    return batch.map(({ row, fence }) => {
+      if (written.has(key(row.workflowId, String(row.seq)))) return undefined
+      const lost =
+        fence === undefined ? undefined : fencedWriteLost(row.workflowId, fence, held.get(row.workflowId), toNumber)
+      return lost ?? checkpointConflictError(row.workflowId, row.seq)
+    })
+  }
+
   /** One multi-row statement; returns each row's outcome, or throws when the statement failed. */
   const insertBatch = async (
     p: PostgresPool,
     batch: ReadonlyArray<Pending>,
-  ): Promise<ReadonlyArray<CheckpointStoreError | undefined>> => {
+  ): Promise<ReadonlyArray<CanoError | undefined>> => {
+    if (batch.some((b) => b.fence !== undefined)) return insertWithFences(p, batch)
     const rows = batch.map((b) => b.row)
     const result = await p.query(insertMany, [
       rows.map((r) => r.workflowId),
@@ -290,7 +454,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
     // The first of several appends for one (workflowId, seq) in a batch goes in; the others conflict.
     const seen = new Set<string>()
     const unique: Array<Pending> = []
-    const outcomes = new Map<Pending, CheckpointStoreError | undefined>()
+    const outcomes = new Map<Pending, CanoError | undefined>()
     for (const item of batch) {
       const k = key(item.row.workflowId, String(item.row.seq))
       if (seen.has(k)) outcomes.set(item, checkpointConflictError(item.row.workflowId, item.row.seq))
@@ -335,12 +499,54 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
 
   const withPool = <A>(what: string, op: (p: PostgresPool) => Promise<A>): Promise<A> => shell.use(what, ready, op)
 
+  // --- run table and notifications -------------------------------------------------
+
+  /** A dedicated connection for LISTEN: from the user's pool when it hands out clients, else our own client. */
+  const connectListener = async (): Promise<{ readonly client: ListenClient; readonly end: () => Promise<void> }> => {
+    const given = options.pool
+    if (given !== undefined) {
+      const client = await (given as ConnectingPool).connect()
+      return {
+        client,
+        end: () => {
+          client.release(true)
+          return Promise.resolve()
+        },
+      }
+    }
+    const Client = await loadPeer(ADAPTER, 'pg', 'npm install pg', async () => {
+      const mod = await import('pg')
+      return mod.default.Client
+    })
+    const client = new Client(
+      options.connectionString === undefined ? {} : { connectionString: options.connectionString },
+    )
+    await client.connect()
+    return { client, end: () => client.end() }
+  }
+  const listener = notificationListener(channel, connectListener)
+  const canListen =
+    options.pool === undefined || typeof (options.pool as Partial<ConnectingPool>).connect === 'function'
+
+  const runTable = postgresRunTable({
+    runs: runsTable,
+    log: qualified,
+    channel,
+    now,
+    isClosed: () => shell.isClosed(),
+    withQuery: (what, op) => withPool(what, (p) => op((text, values) => p.query(text, values))),
+    int: toNumber,
+  })
+  const runs: RunTable = canListen ? { ...runTable, subscribe: listener.subscribe } : runTable
+
   return {
-    append: (row) => {
+    append: (row, fence) => {
       if (shell.isClosed()) return shell.rejectClosed()
       const checked = validateCheckpointRow(row)
       if (checked._tag === 'Left') return rejectWith(checked.left)
-      const snapshot: Snapshot = { row: { ...checked.right }, payload: encodeStoredPayload(checked.right) }
+      const badFence = checkFenceArgument(ADAPTER, 'append', fence)
+      if (badFence !== undefined) return Promise.reject(new CanoFailure(badFence))
+      const snapshot: Snapshot = { row: { ...checked.right }, payload: encodeStoredPayload(checked.right), fence }
       if (!groupCommit)
         return shell.connect().then(async (p) => {
           const failed = await insertRow(p, snapshot)
@@ -358,10 +564,21 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
         return rows.map((u) => fromStoredRow(workflowId, u as StoredRow, (u as StoredRow).payload, toNumber))
       }),
 
-    clear: (workflowId) =>
-      withPool(`clear run ${JSON.stringify(workflowId)}`, async (p) => {
-        await p.query(`DELETE FROM ${qualified} WHERE workflow_id = $1`, [workflowId])
-      }),
+    clear: (workflowId, fence) => {
+      const badFence = checkFenceArgument(ADAPTER, 'clear', fence)
+      if (badFence !== undefined && !shell.isClosed()) return Promise.reject(new CanoFailure(badFence))
+      return withPool(`clear run ${JSON.stringify(workflowId)}`, async (p) => {
+        if (fence === undefined) {
+          await p.query(`DELETE FROM ${qualified} WHERE workflow_id = $1`, [workflowId])
+          return
+        }
+        const { rows } = await p.query(clearFenced, [workflowId, fence])
+        const held = rows[0] as
+          { readonly fence: unknown; readonly status: unknown; readonly owner: unknown } | undefined
+        const lost = fencedWriteLost(workflowId, fence, held, toNumber)
+        if (lost !== undefined) throw new CanoFailure(lost)
+      })
+    },
 
     listRuns: () =>
       withPool('list runs', async (p) => {
@@ -378,10 +595,124 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): C
       shell.close(async () => {
         if (shell.isOpening()) await shell.connect().catch(() => undefined)
         await queue.drain()
+        await listener.stop()
         const owned = ownPool
         ownPool = undefined
         if (owned !== undefined) await owned.end()
       }),
+
+    runs,
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// notifications
+// -------------------------------------------------------------------------------------
+
+interface Listener {
+  readonly subscribe: (listener: (workflowId: string) => void) => () => void
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * The `LISTEN` side of `subscribe`: one dedicated connection, opened with the first listener and closed
+ * with the last (or the store); after an error it reconnects, waiting 100 ms doubling up to 5 s, and then
+ * tells every listener `''` (notifications sent while it was away are lost).
+ */
+const notificationListener = (
+  channel: string,
+  connect: () => Promise<{ readonly client: ListenClient; readonly end: () => Promise<void> }>,
+): Listener => {
+  const listeners = new Set<(workflowId: string) => void>()
+  let current: { readonly client: ListenClient; readonly end: () => Promise<void> } | undefined
+  let starting: Promise<void> | undefined
+  let retry: ReturnType<typeof setTimeout> | undefined
+  let delay: number = RECONNECT_MS.first
+  let stopped = false
+  /** Read through a function: the flag changes while a connection is being opened. */
+  const active = (): boolean => !stopped && listeners.size > 0
+
+  const tell = (workflowId: string): void => {
+    for (const l of [...listeners]) {
+      try {
+        l(workflowId)
+      } catch {
+        // a listener never breaks the others
+      }
+    }
+  }
+
+  const drop = (): void => {
+    const c = current
+    current = undefined
+    if (c !== undefined) {
+      c.client.removeAllListeners()
+      c.client.on('error', () => undefined)
+      c.end().catch(() => undefined)
+    }
+  }
+
+  const schedule = (): void => {
+    if (stopped || listeners.size === 0 || retry !== undefined) return
+    retry = setTimeout(() => {
+      retry = undefined
+      start(true)
+    }, delay)
+    retry.unref()
+    delay = Math.min(delay * 2, RECONNECT_MS.max)
+  }
+
+  const start = (reconnected: boolean): void => {
+    if (stopped || current !== undefined || starting !== undefined || listeners.size === 0) return
+    starting = (async () => {
+      const opened = await connect()
+      current = opened
+      const failed = (): void => {
+        if (current !== opened) return
+        drop()
+        schedule()
+      }
+      opened.client.on('notification', (m) => {
+        if (m.channel === channel) tell(m.payload ?? '')
+      })
+      opened.client.on('error', failed)
+      opened.client.on('end', failed)
+      await opened.client.query(`LISTEN "${channel}"`)
+      delay = RECONNECT_MS.first
+      if (!active()) drop()
+      else if (reconnected) tell('')
+    })().then(
+      () => {
+        starting = undefined
+      },
+      () => {
+        starting = undefined
+        drop()
+        schedule()
+      },
+    )
+  }
+
+  return {
+    subscribe: (listener) => {
+      listeners.add(listener)
+      start(false)
+      return () => {
+        listeners.delete(listener)
+        if (listeners.size > 0) return
+        if (retry !== undefined) clearTimeout(retry)
+        retry = undefined
+        drop()
+      }
+    },
+    stop: async () => {
+      stopped = true
+      listeners.clear()
+      if (retry !== undefined) clearTimeout(retry)
+      retry = undefined
+      await starting
+      drop()
+    },
   }
 }
 
@@ -409,3 +740,13 @@ const sqlState = (e: unknown): string | undefined => {
 
 /** A SQL string literal (for the DDL run inside `DO`, which takes no parameters). */
 const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`
+
+/** 32-bit FNV-1a of `s` as 8 hex digits: a short, stable tag for the channel and index names of a table. */
+const fnv1a = (s: string): string => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h.toString(16).padStart(8, '0')
+}

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import Database from 'better-sqlite3'
+import pg from 'pg'
 
+import { postgresCheckpoints } from '../../roots/stores/postgresCheckpoints.js'
 import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
 import { memoryCheckpointsOver, type RunStore } from '../../src/CheckpointStore.js'
 import type { StoredRun } from '../../src/memoryRunTable.js'
@@ -79,6 +81,45 @@ runTableSuite({
       dispose: async () => {
         await store.close()
         for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true })
+      },
+    })
+  },
+})
+
+const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** An admin pool for raw SQL and dropping tables; ended after the file. */
+const admin = new pg.Pool({ connectionString: PG_URL, max: 4 })
+after(async () => {
+  await admin.end()
+})
+
+/** A table name unique to this test. */
+const pgTable = (): string => `cano_rt_${process.pid}_${randomUUID().replace(/-/g, '').slice(0, 16)}`
+
+const dropTables = async (table: string): Promise<void> => {
+  await admin.query(`DROP TABLE IF EXISTS "${table}", "${table}_runs"`)
+}
+
+const PG_BAD: { readonly [K in RunCorruption]: string } = {
+  status: `status = 'finished'`,
+  fence: 'fence = -1',
+  input: `input = '1e400'::jsonb`, // a number JSON.parse turns into Infinity
+}
+
+runTableSuite({
+  name: 'postgresCheckpoints',
+  open: (clock: Clock) => {
+    const table = pgTable()
+    const store: RunStore = postgresCheckpoints({ connectionString: PG_URL, table, now: () => clock.now })
+    return Promise.resolve({
+      store,
+      corrupt: async (workflowId, field) => {
+        await admin.query(`UPDATE "${table}_runs" SET ${PG_BAD[field]} WHERE workflow_id = $1`, [workflowId])
+      },
+      dispose: async () => {
+        await store.close()
+        await dropTables(table)
       },
     })
   },
