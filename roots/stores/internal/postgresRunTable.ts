@@ -139,9 +139,10 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
   const claimOne = `WITH cur AS (
       SELECT workflow_id, status, owner, lease_until FROM ${runs} WHERE workflow_id = $1 FOR UPDATE)
     UPDATE ${runs} r SET status = 'running', owner = $2, lease_until = $3::bigint + $4::bigint, fence = r.fence + 1,
-      wake_at = NULL, updated_at = $3::bigint, due_at = $3::bigint + $4::bigint
+      wake_at = NULL, updated_at = $3::bigint, due_at = $3::bigint + $4::bigint,
+      output = NULL, error = NULL, ended_at = NULL
     FROM cur
-    WHERE r.workflow_id = cur.workflow_id AND cur.status IN (${OPEN_SQL})
+    WHERE r.workflow_id = cur.workflow_id AND (cur.status IN (${OPEN_SQL}) OR ($5::boolean AND cur.status = 'failed'))
       AND NOT (cur.status = 'running' AND cur.owner IS NOT NULL AND cur.lease_until > $3::bigint)
     RETURNING ${RUN_COLUMNS.split(', ')
       .map((col) => `r.${col}`)
@@ -249,12 +250,12 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
         return claimed.map((c) => c.record)
       }),
 
-    claimRun: (workflowId, owner, leaseMs) =>
+    claimRun: (workflowId, owner, leaseMs, reopen = false) =>
       exec(`claim run ${JSON.stringify(workflowId)}`, checkClaimRun(workflowId, owner, leaseMs), async (query) => {
         const before = await read(query, workflowId) // a corrupt record is reported, never claimed
         if (before === undefined) throw new CanoFailure(unknownRunError('claimRun', workflowId))
         const t = now()
-        const { rows } = await query(claimOne, [workflowId, owner, t, leaseMs])
+        const { rows } = await query(claimOne, [workflowId, owner, t, leaseMs, reopen])
         if (rows[0] !== undefined) return decode(rows[0])
         const r = await read(query, workflowId)
         if (r === undefined) throw new CanoFailure(unknownRunError('claimRun', workflowId))
