@@ -307,6 +307,26 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
         expect(ended._tag).to.equal('CheckpointStore')
         expect(ended.message).to.contain('"a" has ended (cancelled)')
       })
+
+      it('with reopen claims a failed run again (its outcome cleared), never another terminal one', async () => {
+        await store.runs.create(newRun('f', { owner: 'w1', leaseMs: 1000 }))
+        await store.runs.finish('f', 1, { status: 'failed', output: null, error: { _tag: 'Generic', message: 'x' } })
+        expect((await rejection(store.runs.claimRun('f', 'w2', 1000)))._tag).to.equal('CheckpointStore')
+        expect(await store.runs.claimRun('f', 'w2', 1000, true)).to.include({
+          status: 'running',
+          owner: 'w2',
+          fence: 2,
+          error: null,
+          endedAt: null,
+        })
+        await store.runs.create(newRun('c'))
+        await store.runs.finish('c', undefined, { status: 'completed', output: null, error: null })
+        expect((await rejection(store.runs.claimRun('c', 'w2', 1000, true)))._tag).to.equal('CheckpointStore')
+        // a runtime's claim never reopens
+        await store.runs.create(newRun('g', { owner: 'w1', leaseMs: 1000 }))
+        await store.runs.finish('g', 1, { status: 'failed', output: null, error: null })
+        expect((await store.runs.claim('w3', { limit: 10, leaseMs: 1000 })).map((r) => r.workflowId)).to.not.include('g')
+      })
     })
 
     describe('renew, release, finish', () => {

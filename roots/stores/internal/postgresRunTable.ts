@@ -140,7 +140,7 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
       SELECT workflow_id, status, owner, lease_until FROM ${runs} WHERE workflow_id = $1 FOR UPDATE)
     UPDATE ${runs} r SET status = 'running', owner = $2, lease_until = $3::bigint + $4::bigint, fence = r.fence + 1,
       wake_at = NULL, updated_at = $3::bigint, due_at = $3::bigint + $4::bigint,
-      output = NULL, error = NULL, ended_at = NULL
+      output = 'null'::jsonb, error = 'null'::jsonb, ended_at = NULL
     FROM cur
     WHERE r.workflow_id = cur.workflow_id AND (cur.status IN (${OPEN_SQL}) OR ($5::boolean AND cur.status = 'failed'))
       AND NOT (cur.status = 'running' AND cur.owner IS NOT NULL AND cur.lease_until > $3::bigint)
