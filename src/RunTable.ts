@@ -212,7 +212,13 @@ export interface RunTable {
    * Records the run's terminal outcome. `fence` `undefined`: a run that was never claimed (an in-process
    * run of a store without owners). Rejects with `LeaseLost` when the fence moved on.
    */
-  readonly finish: (workflowId: string, fence: number | undefined, ending: RunEnding) => Promise<RunRecord>
+  readonly finish: (
+    workflowId: string,
+    fence: number | undefined,
+    ending: RunEnding,
+    /** Also remove the run's checkpoint rows, in the same transaction (a run whose log is no longer needed). */
+    clearLog?: boolean,
+  ) => Promise<RunRecord>
   /** Asks the run's owner to stop it; a terminal or unknown run is left alone (resolves `false`). */
   readonly requestCancel: (workflowId: string) => Promise<boolean>
   /**

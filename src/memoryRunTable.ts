@@ -99,6 +99,7 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
       }
       return removed
     },
+    clearLog: (workflowId) => deps.dropLog(workflowId),
     atomically: (op) => op(),
   }
   const logic = runTableLogic(storage)

@@ -12,10 +12,10 @@
  * - **Lease.** It is renewed every `renewMs` while the run executes; a renewal that finds the fence
  *   moved on abandons the run the same way, and one that finds a cancel request aborts the run's signal
  *   (the run ends `Cancelled`, rolling its sagas back).
- * - **Outcome first, log second.** The run's terminal record is written before its checkpoint log is
- *   cleared: the driver's clear is deferred until the record says how the run ended. A crash between the
- *   two leaves a terminal record (never claimed again) beside a log nobody resumes, never a run that
- *   looks unstarted and would execute twice.
+ * - **Outcome and log in one transaction.** The driver's clear of the log is deferred to the run's
+ *   terminal record: `finish` writes the outcome and removes the rows together. A crash never leaves a
+ *   cleared log beside a record that looks unfinished (a run that would start again from scratch), nor
+ *   a terminal record beside a log nobody resumes.
  * - **Parking.** With `park`, a `sleep` whose wake-up is further than `afterMs` away releases the run once
  *   its wake-up instant is durable: the lease goes, the record says `parked` until the wake-up, and the
  *   Observable completes without a terminal event. Whoever claims it at wake-up resumes it.
@@ -295,22 +295,20 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     this.stopRenewal()
     const { store, options } = this
     const id = options.workflowId
-    store.runs
-      .finish(id, this.fence, endingOf(terminal))
-      .then(() => (this.clearWanted ? store.clear(id, this.fence).catch(() => undefined) : undefined))
-      .then(
-        () => this.report(terminal),
-        (e: unknown) =>
-          this.report({
-            _tag: 'RunFailed',
-            workflowId: id,
-            at: terminal.at,
-            state: terminal.state,
-            error: isLeaseLost(e)
-              ? toCanoError(e)
-              : checkpointStoreError(`record the outcome of run ${JSON.stringify(id)}: ${toCanoError(e).message}`, e),
-          }),
-      )
+    // the log goes in the same transaction as the outcome, if the run asked to clear it
+    store.runs.finish(id, this.fence, endingOf(terminal), this.clearWanted).then(
+      () => this.report(terminal),
+      (e: unknown) =>
+        this.report({
+          _tag: 'RunFailed',
+          workflowId: id,
+          at: terminal.at,
+          state: terminal.state,
+          error: isLeaseLost(e)
+            ? toCanoError(e)
+            : checkpointStoreError(`record the outcome of run ${JSON.stringify(id)}: ${toCanoError(e).message}`, e),
+        }),
+    )
   }
 
   private report(terminal: TerminalEvent<S>): void {

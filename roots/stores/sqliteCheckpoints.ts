@@ -503,6 +503,7 @@ const recordStorage = (db: Database): RecordStorage => {
     `DELETE FROM cano_checkpoints WHERE workflow_id IN
        (SELECT workflow_id FROM ${RUNS} WHERE status IN (${TERMINAL_SQL}) AND ended_at < ?)`,
   )
+  const clearLog = db.prepare<[string]>('DELETE FROM cano_checkpoints WHERE workflow_id = ?')
   const pruneRuns = db.prepare<[number]>(`DELETE FROM ${RUNS} WHERE status IN (${TERMINAL_SQL}) AND ended_at < ?`)
   const transaction = db.transaction(<A>(op: () => A): A => op())
   const decode = (r: StoredRunRow): RunRecord => fromRunRow(r, DIALECT)
@@ -544,6 +545,9 @@ const recordStorage = (db: Database): RecordStorage => {
     prune: (endedBefore) => {
       pruneLog.run(endedBefore)
       return pruneRuns.run(endedBefore).changes
+    },
+    clearLog: (workflowId) => {
+      clearLog.run(workflowId)
     },
     atomically: (op) => transaction.immediate(op) as ReturnType<typeof op>,
   }

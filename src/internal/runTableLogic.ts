@@ -48,6 +48,8 @@ export interface RecordStorage {
   readonly list: (filter: RunFilter | undefined) => ReadonlyArray<RunRecord>
   /** Removes terminal records that ended before `endedBefore` and their log rows; returns how many records. */
   readonly prune: (endedBefore: number) => number
+  /** Removes the run's checkpoint rows (inside the caller's transaction). */
+  readonly clearLog: (workflowId: string) => void
   /** Runs `op` as one transaction. */
   readonly atomically: <A>(op: () => A) => A
 }
@@ -65,7 +67,13 @@ export interface RunTableLogic {
   readonly claimRun: (workflowId: string, owner: string, leaseMs: number, now: number, reopen: boolean) => RunRecord
   readonly renew: (workflowId: string, fence: number, leaseMs: number, now: number) => RunRecord
   readonly release: (workflowId: string, fence: number, wakeAt: number | undefined, now: number) => void
-  readonly finish: (workflowId: string, fence: number | undefined, ending: RunEnding, now: number) => RunRecord
+  readonly finish: (
+    workflowId: string,
+    fence: number | undefined,
+    ending: RunEnding,
+    now: number,
+    clearLog: boolean,
+  ) => RunRecord
   readonly requestCancel: (workflowId: string, now: number) => boolean
   readonly prune: (endedBefore: number) => number
   /**
@@ -202,7 +210,7 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
       })
     },
 
-    finish: (workflowId, fence, ending, now) =>
+    finish: (workflowId, fence, ending, now, clearLog) =>
       atomically(() => {
         let r: RunRecord
         if (fence !== undefined) r = held(workflowId, fence)
@@ -214,6 +222,7 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
             throw new CanoFailure(runOwnedError(workflowId, found.owner, found.leaseUntil))
           r = found
         }
+        if (clearLog) storage.clearLog(workflowId)
         return put(
           {
             ...r,
@@ -293,9 +302,9 @@ export const runTableOver = (
       )
       tell(workflowId)
     },
-    finish: (workflowId, fence, ending) =>
+    finish: (workflowId, fence, ending, clearLog = false) =>
       exec(`finish run ${JSON.stringify(workflowId)}`, checkFinish(workflowId, fence, ending), (l, now) =>
-        l.finish(workflowId, fence, ending, now),
+        l.finish(workflowId, fence, ending, now, clearLog),
       ),
     requestCancel: async (workflowId) => {
       const flagged = await exec(

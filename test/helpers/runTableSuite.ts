@@ -308,6 +308,35 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
         expect(ended.message).to.contain('"a" has ended (cancelled)')
       })
 
+      it("finish with clearLog removes the run's checkpoint rows in the same write, and only its own", async () => {
+        await store.runs.create(newRun('a', { owner: 'w1', leaseMs: 1000 }))
+        await store.runs.create(newRun('b', { owner: 'w1', leaseMs: 1000 }))
+        const row = (id: string) =>
+          ({
+            workflowId: id,
+            seq: 0,
+            kind: 'StateEntry',
+            state: 'S',
+            taskId: 'S',
+            payload: null,
+            version: 0,
+            at: T0,
+          }) as const
+        await store.append(row('a'), 1)
+        await store.append(row('b'), 1)
+        await store.runs.finish('a', 1, { status: 'completed', output: null, error: null }, true)
+        await store.runs.finish('b', 1, { status: 'failed', output: null, error: null })
+        expect(await store.loadRun('a')).to.deep.equal([])
+        expect(await store.loadRun('b')).to.have.length(1)
+        // a refused finish removes nothing
+        await store.runs.create(newRun('c', { owner: 'w1', leaseMs: 1000 }))
+        await store.append(row('c'), 1)
+        expect(
+          (await rejection(store.runs.finish('c', 7, { status: 'completed', output: null, error: null }, true)))._tag,
+        ).to.equal('LeaseLost')
+        expect(await store.loadRun('c')).to.have.length(1)
+      })
+
       it('with reopen claims a failed run again (its outcome cleared), never another terminal one', async () => {
         await store.runs.create(newRun('f', { owner: 'w1', leaseMs: 1000 }))
         await store.runs.finish('f', 1, { status: 'failed', output: null, error: { _tag: 'Generic', message: 'x' } })
@@ -325,7 +354,9 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
         // a runtime's claim never reopens
         await store.runs.create(newRun('g', { owner: 'w1', leaseMs: 1000 }))
         await store.runs.finish('g', 1, { status: 'failed', output: null, error: null })
-        expect((await store.runs.claim('w3', { limit: 10, leaseMs: 1000 })).map((r) => r.workflowId)).to.not.include('g')
+        expect((await store.runs.claim('w3', { limit: 10, leaseMs: 1000 })).map((r) => r.workflowId)).to.not.include(
+          'g',
+        )
       })
     })
 

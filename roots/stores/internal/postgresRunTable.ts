@@ -162,13 +162,16 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
 
   const ending = `status = $3, lease_until = NULL, wake_at = NULL, output = $4::jsonb, error = $5::jsonb,
       updated_at = $6::bigint, ended_at = $6::bigint, due_at = NULL`
-  const finishFenced = `UPDATE ${runs} SET ${ending}
-    WHERE workflow_id = $1 AND fence = $2::bigint AND status = 'running'
-    RETURNING ${RUN_COLUMNS}`
-  const finishFree = `UPDATE ${runs} SET ${ending}
-    WHERE workflow_id = $1 AND $2::bigint IS NULL AND status IN (${OPEN_SQL})
-      AND NOT (status = 'running' AND owner IS NOT NULL AND lease_until > $6::bigint)
-    RETURNING ${RUN_COLUMNS}`
+  // the log rows go in the same statement as the outcome (when asked): never a terminal record beside a
+  // log nobody resumes, never a cleared log beside a run that looks unfinished
+  const finishing = (where: string): string => `WITH f AS (UPDATE ${runs} SET ${ending}
+    WHERE ${where}
+    RETURNING ${RUN_COLUMNS}),
+    d AS (DELETE FROM ${log} WHERE $7::boolean AND workflow_id IN (SELECT workflow_id FROM f))
+    SELECT * FROM f`
+  const finishFenced = finishing(`workflow_id = $1 AND fence = $2::bigint AND status = 'running'`)
+  const finishFree = finishing(`workflow_id = $1 AND $2::bigint IS NULL AND status IN (${OPEN_SQL})
+      AND NOT (status = 'running' AND owner IS NOT NULL AND lease_until > $6::bigint)`)
 
   const cancel = `UPDATE ${runs} SET cancel_requested = true, updated_at = $2::bigint,
       due_at = CASE WHEN status = 'parked' THEN LEAST(due_at, $2::bigint) ELSE due_at END
@@ -278,10 +281,18 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
         if (rows[0] === undefined) throw await lost(query, workflowId, fence)
       }),
 
-    finish: (workflowId, fence, end) =>
+    finish: (workflowId, fence, end, clearLog = false) =>
       exec(`finish run ${JSON.stringify(workflowId)}`, checkFinish(workflowId, fence, end), async (query) => {
         const t = now()
-        const values = [workflowId, fence ?? null, end.status, JSON.stringify(end.output), JSON.stringify(end.error), t]
+        const values = [
+          workflowId,
+          fence ?? null,
+          end.status,
+          JSON.stringify(end.output),
+          JSON.stringify(end.error),
+          t,
+          clearLog,
+        ]
         if (fence !== undefined) {
           const { rows } = await query(finishFenced, values)
           if (rows[0] === undefined) throw await lost(query, workflowId, fence)
