@@ -54,6 +54,7 @@ import { connectionShell, loadPeer } from './internal/connectionShell.js'
 import { groupCommitQueue } from './internal/groupCommitQueue.js'
 import { fencedWriteLost, postgresRunTable } from './internal/postgresRunTable.js'
 import { RUN_COLUMNS } from './internal/runRows.js'
+import { endPool, poolSettings, trackClients, wireTimeouts, withDeadline } from './internal/postgresTimeouts.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -115,6 +116,26 @@ export interface PostgresCheckpointsOptions {
    * and leases much longer than the skew.
    */
   readonly now?: () => number
+  /**
+   * How long, in milliseconds, to wait for a connection: its start-up on a pool the store creates
+   * (`pg`'s `connectionTimeoutMillis`, which also bounds the wait for a free pooled connection), and
+   * the connection part of each call's deadline (see `statementTimeoutMs`). An integer in
+   * [1, 2147483647]. Default `10_000`.
+   *
+   * @since 0.2.0
+   */
+  readonly connectTimeoutMs?: number
+  /**
+   * How long, in milliseconds, one statement may run. On a pool the store creates, PostgreSQL cancels
+   * it after that long (`statement_timeout`) and `pg` drops a connection that has not answered
+   * 1000 ms later (`query_timeout`). Whatever the pool, one passed in `pool` too, a call of the store
+   * that has not settled within `connectTimeoutMs + statementTimeoutMs + 1000` rejects with a
+   * `CheckpointStore` error ("PostgreSQL did not answer within N ms"). An integer in [1, 2147483647].
+   * Default `30_000`.
+   *
+   * @since 0.2.0
+   */
+  readonly statementTimeoutMs?: number
 }
 
 /** A row as it was when `append` was called (later mutations of the caller's object do not leak in). */
@@ -177,9 +198,14 @@ const ROW_LEVEL_CLASSES: ReadonlyArray<string> = ['22', '23', 'P0']
  *   PRIMARY KEY (workflow_id, seq))
  * ```
  *
- * @param options - the connection (`connectionString` or `pool`), `table` and group commit, see {@link PostgresCheckpointsOptions}
+ * **Timeouts.** A server that accepts the connection and never answers, or stops answering, ends each
+ * call in a `CheckpointStore` error that names the timeout (`connectTimeoutMs`, `statementTimeoutMs`),
+ * and `close()` still returns: it ends a pool it created, destroying after `connectTimeoutMs` the
+ * sockets the server does not close.
+ *
+ * @param options - the connection (`connectionString` or `pool`), `table`, group commit and timeouts, see {@link PostgresCheckpointsOptions}
  * @returns a {@link RunStore} (the log and its run table `<table>_runs`); call `close()` when done
- * @throws CanoFailure with a `Configuration` error for an invalid table name, or when both `pool` and `connectionString` are given
+ * @throws CanoFailure with a `Configuration` error for an invalid table name or timeout, or when both `pool` and `connectionString` are given
  * @example
  * import { postgresCheckpoints } from 'cano-rx'
  * const store = postgresCheckpoints({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' })
@@ -210,6 +236,8 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
     throw new CanoFailure(configurationError(`postgresCheckpoints: now must be a function, got ${describeValue(now)}`))
   if (options.pool !== undefined && options.connectionString !== undefined)
     throw new CanoFailure(configurationError('postgresCheckpoints: give either pool or connectionString, not both'))
+  const timeouts = wireTimeouts(ADAPTER, options)
+  if ('_tag' in timeouts) throw new CanoFailure(timeouts)
   const qualified = parts.map((p) => `"${p}"`).join('.')
   const runsTable = [...parts.slice(0, -1), `${name}_runs`].map((p) => `"${p}"`).join('.')
   const tag = fnv1a(table)
@@ -328,21 +356,28 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
         const mod = await import('pg')
         return mod.default.Pool
       })
-      const created = new Pool(
-        options.connectionString === undefined ? {} : { connectionString: options.connectionString },
-      )
+      const created = new Pool({
+        ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
+        ...poolSettings(timeouts),
+      })
       // An idle client that loses its connection emits 'error' on the pool; the next query reports it.
       created.on('error', () => undefined)
+      trackClients(created)
       ownPool = created
       pool = created
       p = created
     }
+    // Every query of the store goes through this deadline (see internal/postgresTimeouts.ts).
+    const raw = p
+    const timed: PostgresPool = {
+      query: withDeadline((text, values) => raw.query(text, values), timeouts, raw === ownPool),
+    }
     try {
-      await createSchema(p)
+      await createSchema(timed)
     } catch (e: unknown) {
       throw new CanoFailure(driverError(ADAPTER, `create table ${qualified}`, e))
     }
-    return p
+    return timed
   }
 
   /** `shell.connect()` is the pool with the schema in place: the first call creates them, a failed attempt is retried. */
@@ -598,7 +633,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
         await listener.stop()
         const owned = ownPool
         ownPool = undefined
-        if (owned !== undefined) await owned.end()
+        if (owned !== undefined) await endPool(owned, timeouts.connectTimeoutMs)
       }),
 
     runs,
