@@ -25,6 +25,7 @@ export const EXAMPLES: ReadonlyArray<Example> = [
   { file: 'scheduler.ts', args: ['--duration-ms', '2500'], expect: 'stopped' },
   { file: 'circuit-breaker.ts', expect: 'closed' },
   { file: 'saga-payment.ts', expect: 'rolled back: carrier refused the parcel' },
+  { file: 'fleet.ts', expect: '12 of 12 runs completed' },
 ]
 
 /** Runs one example in its own process (quick-start database under `tmp`). */
