@@ -4,7 +4,9 @@
  * up to `concurrency`, execute them under a renewed lease with fenced checkpoint appends, recover the
  * runs whose owner died (their lease expired), park long sleeps out of memory and pick them up at
  * wake-up, and record every run's outcome in its run table. Many runtimes on one PostgreSQL database
- * form a fleet; exactly one of them executes a run at a time.
+ * form a fleet; exactly one of them executes a run at a time. With `schedules`, each tick of a cron or
+ * interval schedule becomes one run for the whole fleet, its id derived from the schedule and the tick
+ * (src/RuntimeSchedule.ts).
  *
  * What is exactly-once and what is at-least-once (docs/runtime.md): a run's outcome is recorded once; a
  * state whose checkpoint row was written runs again after a crash only if it had not finished (the
@@ -41,9 +43,16 @@ import { describeValue } from '../src/internal/describeValue.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import { decodeWorkflowId } from '../src/RunOptions.js'
 import type { RunFilter, RunRecord, RunRecordStatus } from '../src/RunTable.js'
+import {
+  type CheckedRuntimeSchedule,
+  checkRuntimeSchedules,
+  type RuntimeSchedule,
+  type ScheduledRunEvent,
+} from '../src/RuntimeSchedule.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import { scheduledRuns } from '../streams/scheduledRuns.js'
 import { ownedRun$, type Ownership } from './internal/ownedRun.js'
 import { processOwner } from './internal/processOwner.js'
 import type { SchedulableWorkflow } from './Scheduler.js'
@@ -96,13 +105,19 @@ export interface RuntimeOptions {
   readonly retentionMs?: number
   /** This runtime's owner name in the run table. Default: host-independent `pid:random`. */
   readonly owner?: string
-  /** Clock of leases, polls and wake-ups. Default `asyncScheduler`. */
+  /** Clock of leases, polls, wake-ups and schedule ticks. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike
+  /**
+   * Schedules whose ticks become runs of registered workflows, one run per tick in the whole fleet: each
+   * tick's run id derives from the schedule id and the tick instant (`scheduledRunId`). Default none.
+   * See {@link RuntimeSchedule}.
+   */
+  readonly schedules?: ReadonlyArray<RuntimeSchedule>
 }
 
 /**
  * What the runtime reports: every event of the runs it executes, each with the run's workflow name,
- * and the runtime's own notices.
+ * the runtime's own notices, and its schedules' ticks ({@link ScheduledRunEvent}).
  *
  * @example
  * import type { RuntimeEvent } from 'cano-rx'
@@ -115,6 +130,7 @@ export type RuntimeEvent =
   | { readonly _tag: 'Claimed'; readonly workflowId: string; readonly workflow: string; readonly fence: number }
   | { readonly _tag: 'Parked'; readonly workflowId: string; readonly wakeAt: number }
   | { readonly _tag: 'Released'; readonly workflowId: string }
+  | ScheduledRunEvent
 
 /**
  * A run's outcome as {@link Runtime.result} reports it.
@@ -192,7 +208,7 @@ const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', '
  * @param options - see {@link RuntimeOptions}
  * @returns the running {@link Runtime}
  * @throws {@link CanoFailure} with a `Configuration` error for a store without a run table, an empty
- *   registry, a workflow with another checkpoint store, or a bad number
+ *   registry, a workflow with another checkpoint store, a bad number, or a bad schedule (named)
  * @example
  * import { createRuntime, memoryCheckpoints, task, workflow } from 'cano-rx'
  * const hello = workflow<'Greet' | 'Done'>()({ exits: ['Done'], states: { Greet: task(() => 'Done' as const) } })
@@ -200,6 +216,16 @@ const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', '
  * const { workflowId } = await runtime.start('hello', null, { id: 'greet-1' })
  * const outcome = await runtime.result(workflowId) // { status: 'completed', … }
  * await runtime.stop()
+ * @example With a schedule: every process running this records each 5-minute tick's run once
+ * import { createRuntime, postgresCheckpoints, Schedule, scheduledRunId, task, workflow } from 'cano-rx'
+ * const sync = workflow<'Pull' | 'Done'>()({ exits: ['Done'], states: { Pull: task(() => 'Done' as const) } })
+ * const runtime = createRuntime({
+ *   store: postgresCheckpoints({ connectionString: 'postgres://localhost/app' }),
+ *   workflows: { sync: { workflow: sync, initial: 'Pull' } },
+ *   schedules: [{ id: 'sync', workflow: 'sync', schedule: Schedule.every(300_000), missed: 'latest' }],
+ * })
+ * const lastTick = Math.floor(Date.now() / 300_000) * 300_000
+ * const record = await runtime.get(scheduledRunId('sync', lastTick))
  * @category constructors
  * @since 0.2.0
  */
@@ -229,6 +255,7 @@ interface Checked {
   readonly retentionMs: number
   readonly owner: string
   readonly scheduler: SchedulerLike
+  readonly schedules: ReadonlyArray<CheckedRuntimeSchedule>
 }
 
 const positive = (name: string, value: unknown, fallback: number, integer = false): E.Either<CanoError, number> => {
@@ -292,6 +319,7 @@ const checkOptions = (options: unknown): E.Either<CanoError, Checked> => {
           ? E.right(o.scheduler)
           : E.left(configurationError('createRuntime: scheduler must be an RxJS SchedulerLike')),
     ),
+    E.bindW('schedules', () => checkRuntimeSchedules(o.schedules, [...workflows.keys()])),
     E.map((n) => ({ ...n, store, workflows })),
   )
 }
@@ -348,6 +376,17 @@ class RuntimeImpl {
       this.changed.next(id)
       this.onNotice(id)
     })
+    // each tick's run is recorded through start(): idempotent by its id, so a fleet records it once
+    for (const s of o.schedules)
+      this.timers.push(
+        scheduledRuns(s, {
+          scheduler: o.scheduler,
+          catchUpMs: o.leaseMs,
+          lookBackMs: o.retentionMs,
+          retryMs: o.pollMs,
+          record: (id) => this.start(s.workflow, s.input, { id }),
+        }).subscribe((e) => this.events.next(e)),
+      )
   }
 
   api(): Runtime {

@@ -236,6 +236,28 @@ export const nextCronMs = (schedule: CronSchedule, afterMs: number): number | un
   return next === null ? undefined : next.getTime()
 }
 
+/**
+ * The last fire time of a cron schedule strictly before `beforeMs` (croner's `previousRuns`, whole
+ * seconds), or `undefined` when the expression never fired before then. Throws croner's error for an
+ * expression {@link validateSchedule} would reject.
+ *
+ * @param schedule - a cron schedule
+ * @param beforeMs - epoch ms to look before
+ * @returns epoch ms of the previous fire time, or `undefined`
+ * @example
+ * import { Schedule } from 'cano-rx'
+ * import { previousCronMs } from './Schedule.js'
+ * previousCronMs(Schedule.cron('0 0 * * * *'), Date.UTC(2026, 0, 1, 10, 30)) // Date.UTC(2026, 0, 1, 10)
+ * previousCronMs(Schedule.cron('0 0 * * * *'), Date.UTC(2026, 0, 1, 10)) // Date.UTC(2026, 0, 1, 9): strictly before
+ * @see {@link nextCronMs}
+ * @category destructors
+ * @since 0.2.0
+ */
+export const previousCronMs = (schedule: CronSchedule, beforeMs: number): number | undefined => {
+  const previous = cronOf(schedule).previousRuns(1, new Date(beforeMs))[0]
+  return previous === undefined ? undefined : previous.getTime()
+}
+
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import { backoffDelayMs, BackoffPolicy, isTripped, validateBackoffPolicy } from '../../src/BackoffPolicy.js'
 import { configurationError, taskExecutionError } from '../../src/CanoError.js'
 import { type FlowInfo, flowInfoReducer, type FlowUpdate, initialFlowInfo } from '../../src/FlowInfo.js'
-import { nextCronMs, nextFixedRateMs, Schedule, validateSchedule } from '../../src/Schedule.js'
+import { nextCronMs, nextFixedRateMs, previousCronMs, Schedule, validateSchedule } from '../../src/Schedule.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 
 /** The largest double below 1: `random()` never returns 1 itself. */
@@ -201,6 +201,26 @@ describe('nextCronMs', () => {
 
   it('returns undefined when the expression never fires again', () => {
     expect(nextCronMs(Schedule.cron('0 0 0 1 1 * 2020'), Date.UTC(2026, 0, 1))).to.equal(undefined)
+  })
+})
+
+describe('previousCronMs', () => {
+  it('returns the last fire time strictly before the given time', () => {
+    const hourly = Schedule.cron('0 0 * * * *')
+    expect(iso(previousCronMs(hourly, Date.UTC(2026, 0, 1, 10, 30)))).to.equal('2026-01-01T10:00:00.000Z')
+    expect(iso(previousCronMs(hourly, Date.UTC(2026, 0, 1, 10)))).to.equal('2026-01-01T09:00:00.000Z')
+    expect(iso(previousCronMs(hourly, Date.UTC(2026, 0, 1, 10, 0, 0, 1)))).to.equal('2026-01-01T10:00:00.000Z')
+  })
+
+  it('reads the expression in its time zone, as nextCronMs does', () => {
+    const s = Schedule.cron('0 30 2 * * *', { timezone: 'Europe/Berlin' })
+    // 02:30 does not exist on 2026-03-29 in Berlin: the fire time is 03:00 CEST (01:00Z), as nextCronMs says
+    expect(iso(previousCronMs(s, Date.UTC(2026, 2, 29, 12)))).to.equal('2026-03-29T01:00:00.000Z')
+    expect(nextCronMs(s, Date.UTC(2026, 2, 28, 12))).to.equal(previousCronMs(s, Date.UTC(2026, 2, 29, 12)))
+  })
+
+  it('returns undefined when the expression never fired before', () => {
+    expect(previousCronMs(Schedule.cron('0 0 0 1 1 * 2030'), Date.UTC(2026, 0, 1))).to.equal(undefined)
   })
 })
 
