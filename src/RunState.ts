@@ -9,6 +9,7 @@
 import { type Draft, produce } from 'immer'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { terminalStatus } from './RunMachine.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 
@@ -30,7 +31,7 @@ import type { WorkflowEvent } from './WorkflowEvent.js'
 export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timedOut'
 
 /**
- * A frozen snapshot of a run.
+ * A frozen snapshot of a run. `O` is the type of its output (the workflow's output declaration).
  *
  * @example
  * import { initialRunState, type RunState } from 'cano-rx'
@@ -39,7 +40,7 @@ export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancel
  * @category model
  * @since 0.1.0
  */
-export interface RunState<S extends string = string> {
+export interface RunState<S extends string = string, O = unknown> {
   readonly workflowId: string
   readonly status: RunStatus
   /** The state being run, or the final state. */
@@ -73,6 +74,12 @@ export interface RunState<S extends string = string> {
   readonly startedAt: number | undefined
   readonly updatedAt: number | undefined
   readonly finishedAt: number | undefined
+  /**
+   * The output of a completed run of a workflow with an output declaration; `undefined` otherwise.
+   * `flow.snapshot$` holds it decoded (typed `O`); {@link reduceRunState} alone keeps what
+   * `RunCompleted` carries, the encoded JSON value. @since 0.2.0
+   */
+  readonly output: O | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -91,7 +98,7 @@ export interface RunState<S extends string = string> {
  * @category constructors
  * @since 0.1.0
  */
-export const initialRunState = <S extends string = string>(workflowId: string): RunState<S> =>
+export const initialRunState = <S extends string = string, O = unknown>(workflowId: string): RunState<S, O> =>
   Object.freeze({
     workflowId,
     status: 'pending',
@@ -112,6 +119,7 @@ export const initialRunState = <S extends string = string>(workflowId: string): 
     startedAt: undefined,
     updatedAt: undefined,
     finishedAt: undefined,
+    output: undefined,
   })
 
 // -------------------------------------------------------------------------------------
@@ -126,7 +134,7 @@ const finish = (draft: Draft<RunState>, status: RunStatus, at: number, error: Ca
   if (error !== undefined) draft.lastError = error as Draft<CanoError>
 }
 
-const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
+const recipe = (draft: Draft<RunState>, event: WorkflowEvent, decodeOutput?: (encoded: JsonValue) => unknown): void => {
   if (isFinished(draft.status)) return // terminal statuses absorb every event
   draft.updatedAt = event.at
   switch (event._tag) {
@@ -190,6 +198,8 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'RunCompleted':
       draft.current = event.state
+      if (event.output !== undefined)
+        draft.output = decodeOutput === undefined ? event.output : decodeOutput(event.output)
       finish(draft, terminalStatus[event._tag], event.at, undefined)
       return
     case 'RunFailed':
@@ -224,3 +234,19 @@ const absurd = (x: never): never => {
  */
 export const reduceRunState: <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S> =
   /*#__PURE__*/ produce(recipe) as <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S>
+
+/** {@link reduceRunState} with the output decoding (the extra argument immer's curried producer passes on). */
+const reduceDecoding = reduceRunState as <S extends string, O>(
+  state: RunState<S, O>,
+  event: WorkflowEvent<S>,
+  decodeOutput: (encoded: JsonValue) => O,
+) => RunState<S, O>
+
+/**
+ * @internal {@link reduceRunState} for a workflow with an output declaration: the snapshot of a completed
+ * run holds its output decoded with `decodeOutput` (what `flow.snapshot$` folds with).
+ */
+export const reduceRunStateDecoding =
+  <S extends string, O>(decodeOutput: (encoded: JsonValue) => O) =>
+  (state: RunState<S, O>, event: WorkflowEvent<S>): RunState<S, O> =>
+    reduceDecoding(state, event, decodeOutput)
