@@ -118,15 +118,26 @@ export type RunResult<S extends string, O> = [O] extends [never] ? S : RunOutput
  *
  * - `input`: a resumed run's encoded input, as the run table kept it (decoded like a fresh run's input;
  *   `resume` takes no `input` option of its own);
- * - `recordOutput`: called with the encoded output once it is produced at the exit `exit`, before the log
- *   is cleared and resources are torn down; a rejection fails the run.
+ * - `recordOutput`: called (for a workflow with an output declaration) with the encoded output once it is
+ *   produced at the exit `exit`, before the log is cleared and resources are torn down; the run completes
+ *   once it resolves, and a rejection fails the run (a `CanoError` as it is, anything else a
+ *   `CheckpointStore` error).
  */
 export interface RunTableSeam {
   readonly input?: JsonValue
   readonly recordOutput?: (encoded: JsonValue, exit: string) => Promise<void>
 }
 
-/** @internal A workflow's output declaration, its types erased (what a compiled workflow keeps). */
+/**
+ * A workflow's output declaration with its types erased: what a compiled workflow keeps.
+ *
+ * @example
+ * import * as t from 'io-ts'
+ * import type { CompiledOutput } from './RunBoundary.js'
+ * const erased: CompiledOutput = { codec: t.number as t.Type<unknown, unknown, unknown>, at: () => 1 }
+ * @category model
+ * @since 0.2.0
+ */
 export interface CompiledOutput {
   readonly codec: t.Type<unknown, unknown>
   readonly at: (ctx: OutputContext<string, ResourceRecord>) => unknown

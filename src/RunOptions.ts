@@ -164,6 +164,7 @@ export const decodeRunOptions = <S extends string>(
   }
   // the input: decoded with the workflow's codec (a resume takes it from the run-table seam)
   const resumed = entry.resumed === true
+  if (resumed && o.input !== undefined) return E.left({ error: resumeInput(), workflowId, observers })
   const given: unknown = resumed ? o.runTable?.input : o.input
   let input: unknown
   if (entry.input !== undefined) {
@@ -181,6 +182,10 @@ export const decodeRunOptions = <S extends string>(
     recordOutput: o.runTable?.recordOutput,
   })
 }
+
+/** `input` given to `resume`: a resumed run's input is the one its run table kept. */
+const resumeInput = (): Configuration =>
+  configurationError('resume takes no input option: a resumed run decodes the input its run table kept')
 
 /** What is wrong with the shape of a run's options; `undefined` when they are fine (or absent). */
 const checkShape = (options: unknown): Configuration | undefined => {

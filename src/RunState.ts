@@ -134,7 +134,7 @@ const finish = (draft: Draft<RunState>, status: RunStatus, at: number, error: Ca
   if (error !== undefined) draft.lastError = error as Draft<CanoError>
 }
 
-const recipe = (draft: Draft<RunState>, event: WorkflowEvent, decodeOutput?: (encoded: JsonValue) => unknown): void => {
+const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
   if (isFinished(draft.status)) return // terminal statuses absorb every event
   draft.updatedAt = event.at
   switch (event._tag) {
@@ -198,8 +198,7 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent, decodeOutput?: (en
       return
     case 'RunCompleted':
       draft.current = event.state
-      if (event.output !== undefined)
-        draft.output = decodeOutput === undefined ? event.output : decodeOutput(event.output)
+      if (event.output !== undefined) draft.output = event.output
       finish(draft, terminalStatus[event._tag], event.at, undefined)
       return
     case 'RunFailed':
@@ -235,18 +234,19 @@ const absurd = (x: never): never => {
 export const reduceRunState: <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S> =
   /*#__PURE__*/ produce(recipe) as <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S>
 
-/** {@link reduceRunState} with the output decoding (the extra argument immer's curried producer passes on). */
-const reduceDecoding = reduceRunState as <S extends string, O>(
-  state: RunState<S, O>,
-  event: WorkflowEvent<S>,
-  decodeOutput: (encoded: JsonValue) => O,
-) => RunState<S, O>
-
 /**
  * @internal {@link reduceRunState} for a workflow with an output declaration: the snapshot of a completed
- * run holds its output decoded with `decodeOutput` (what `flow.snapshot$` folds with).
+ * run holds its output decoded with `decodeOutput` (what `flow.snapshot$` folds with). The decoding is a
+ * step of its own, not an extra argument of the producer: `scan` and `Array.prototype.reduce` pass an
+ * index there.
  */
 export const reduceRunStateDecoding =
   <S extends string, O>(decodeOutput: (encoded: JsonValue) => O) =>
-  (state: RunState<S, O>, event: WorkflowEvent<S>): RunState<S, O> =>
-    reduceDecoding(state, event, decodeOutput)
+  (state: RunState<S, O>, event: WorkflowEvent<S>): RunState<S, O> => {
+    const next = reduceRunState<S>(state, event) as RunState<S, O>
+    if (next === state || event._tag !== 'RunCompleted' || event.output === undefined) return next
+    const decoded: unknown = decodeOutput(event.output)
+    return produce(next as RunState, (draft: Draft<RunState>) => {
+      draft.output = decoded
+    }) as RunState<S, O>
+  }

@@ -206,13 +206,13 @@ class TerminalSink<S extends string, T> implements RunSink<S> {
   constructor(
     private readonly resolve: (result: T) => void,
     private readonly reject: (e: unknown) => void,
-    private readonly complete_: (e: RunCompleted<S>) => T,
+    private readonly completion: (e: RunCompleted<S>) => T,
   ) {}
   next(e: WorkflowEvent<S>): void {
     if (e._tag === 'RunCompleted') {
       let result: T
       try {
-        result = this.complete_(e)
+        result = this.completion(e)
       } catch (thrown: unknown) {
         return this.error(thrown)
       }

@@ -20,6 +20,7 @@ import { PollOutcome } from '../../src/Poll.js'
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import type { RunOptions } from '../../src/RunOptions.js'
+import { initialRunState, reduceRunState, type RunState } from '../../src/RunState.js'
 import { task } from '../../src/StateHandler.js'
 import { StepOutcome } from '../../src/Stepped.js'
 import { WindowSignal } from '../../src/Stream.js'
@@ -294,6 +295,11 @@ describe('run boundary (issue 12)', () => {
       )
       const badSeam = await rejectionOf(flow.resume('r-1', { runTable: { input: { orderId: 7 } } }))
       expect(badSeam._tag).to.equal('DecodeFailed')
+      const given = { input: ORDER_JSON } as Omit<RunOptions<'A' | 'B' | 'Done'>, 'workflowId'>
+      expect(await rejectionOf(flow.resume('r-1', given))).to.deep.equal(
+        configurationError('resume takes no input option: a resumed run decodes the input its run table kept'),
+      )
+      expect((await store.loadRun('r-1')).length).to.be.greaterThan(0)
       expect(await flow.resume('r-1', { runTable: { input: ORDER_JSON } })).to.deep.equal({
         state: 'Done',
         output: 'o-1',
@@ -343,6 +349,12 @@ describe('run boundary (issue 12)', () => {
       const snapshots = await lastValueFrom(flow.snapshot$('Charge', { input: ORDER_JSON }).pipe(toArray()))
       expect(snapshots.slice(0, -1).every((s) => s.output === undefined)).to.equal(true)
       expect(snapshots.at(-1)).to.deep.include({ status: 'completed', current: 'Done', output: RECEIPT })
+    })
+
+    it('reduceRunState alone keeps the encoded output RunCompleted carries', async () => {
+      const events = await collect(receiptFlow().run$('Charge', { workflowId: 'r', input: ORDER_JSON }))
+      const last = events.reduce<RunState<Step>>(reduceRunState, initialRunState<Step>('r'))
+      expect(last).to.deep.include({ status: 'completed', output: RECEIPT_JSON })
     })
 
     it('is produced after the exit is reached, before the log is cleared and resources are torn down', async () => {
