@@ -45,6 +45,7 @@ const envWith = (emit: ((e: WorkflowEvent<St>) => void) | undefined): StateEnv<S
   now: () => asyncScheduler.now(),
   emit,
   split: undefined,
+  input: undefined,
   config: resolveTaskConfig({}),
   to: new Set(['Join']),
   fast: true,

@@ -37,11 +37,13 @@ import {
 
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
+import type { WorkflowId } from '../codecs/WorkflowId.js'
 import { CanoFailure, configurationError } from '../src/CanoError.js'
 import type { RunStore } from '../src/CheckpointStore.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
-import { decodeWorkflowId } from '../src/RunOptions.js'
+import { decodeInput, unexpectedInput } from '../src/RunBoundary.js'
+import { decodeRunOptions, decodeWorkflowId } from '../src/RunOptions.js'
 import type { RunFilter, RunRecord, RunRecordStatus } from '../src/RunTable.js'
 import {
   type CheckedRuntimeSchedule,
@@ -56,7 +58,7 @@ import { scheduledRuns } from '../streams/scheduledRuns.js'
 import { ownedRun$, type Ownership } from './internal/ownedRun.js'
 import { processOwner } from './internal/processOwner.js'
 import type { SchedulableWorkflow } from './Scheduler.js'
-import { compiledOf } from './Workflow.js'
+import { compiledOf, storedInput } from './Workflow.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -421,12 +423,20 @@ class RuntimeImpl {
         ? E.right(mintWorkflowId())
         : decodeWorkflowId(options.id, 'runtime.start: id must be a non-empty string')
     if (E.isLeft(id)) throw new CanoFailure(id.left)
+    // the input is decoded before anything is written, and recorded in its canonical encoding
+    const codec = entry.wf.input
+    let encoded: JsonValue = null
+    if (codec !== undefined) {
+      const decoded = decodeInput(codec, input, id.right, false)
+      if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
+      encoded = decoded.right.encoded
+    } else if (input !== undefined && input !== null) throw new CanoFailure(unexpectedInput())
     const { record, created } = await this.o.store.runs.create({
       workflowId: id.right,
       workflow: name,
       version: entry.wf.version,
       initial: entry.initial,
-      input: input ?? null,
+      input: encoded,
     })
     if (created) {
       this.changed.next(record.workflowId)
@@ -531,15 +541,15 @@ class RuntimeImpl {
     }
     this.events.next({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
     const sub = ownedRun$(entry.wf, this.o.store, {
-      workflowId: id as never,
+      workflowId: record.workflowId as WorkflowId,
       acquire: { _tag: 'Claimed', record },
-      run: {
-        workflowId: id as never,
-        signal: undefined,
-        observers: undefined,
-        manageResources: true,
-        scheduler: undefined,
-      },
+      // the input is the one start() recorded (decoded like a resumed run's)
+      run: (claimed) =>
+        decodeRunOptions<string>(
+          { workflowId: id, runTable: { input: storedInput(claimed) } },
+          { checkpointed: true, input: entry.wf.input, resumed: true },
+        ),
+      observers: undefined,
       ownership: this.ownership,
       park: {
         afterMs: this.o.parkAfterMs,

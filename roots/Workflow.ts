@@ -8,6 +8,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import type { TaskEither } from 'fp-ts/lib/TaskEither.js'
+import type * as t from 'io-ts'
 import {
   asyncScheduler,
   catchError,
@@ -23,16 +24,19 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from '../src/CanoError.js'
 import type { CheckpointStore, RunStore } from '../src/CheckpointStore.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import type { Resources } from '../src/Resources.js'
 import { resumePoint } from '../src/Resume.js'
-import { decodeRunOptions, decodeWorkflowId, type RunOptions } from '../src/RunOptions.js'
-import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
+import { decodeOutput, type RunOutput, type RunResult } from '../src/RunBoundary.js'
+import { decodeRunOptions, decodeWorkflowId, type RunArgs, type RunEntry, type RunOptions } from '../src/RunOptions.js'
+import { initialRunState, reduceRunState, reduceRunStateDecoding, type RunState } from '../src/RunState.js'
+import type { RunRecord } from '../src/RunTable.js'
 import type { NoResources, ResourceRecord } from '../src/TaskContext.js'
 import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from '../src/WorkflowDefinition.js'
-import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
+import { isTerminalEvent, type RunCompleted, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
 import { refusedRun, type RunStart, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
 import { ownedRun$, type Ownership } from './internal/ownedRun.js'
 import { thisProcess } from './internal/processOwner.js'
@@ -42,7 +46,9 @@ import { thisProcess } from './internal/processOwner.js'
 // -------------------------------------------------------------------------------------
 
 /**
- * A validated workflow, ready to run.
+ * A validated workflow, ready to run. `I`, `IE` and `O` type its run boundary (src/RunBoundary.ts): the
+ * decoded input (`ctx.input`), the encoded input a run is given (`never`: the workflow takes none) and
+ * the decoded output (`never`: it declares none, and runs resolve with the exit state alone).
  *
  * @example
  * import { task, workflow } from 'cano-rx'
@@ -51,7 +57,15 @@ import { thisProcess } from './internal/processOwner.js'
  * @category model
  * @since 0.1.0
  */
-export interface Workflow<S extends string, R extends ResourceRecord = NoResources> {
+export interface Workflow<
+  S extends string,
+  R extends ResourceRecord = NoResources,
+  I = undefined,
+  IE = never,
+  O = never,
+> {
+  /** The registered name the definition gave (`undefined` without one). @since 0.2.0 */
+  readonly name: string | undefined
   /** States with a handler, in definition order. */
   readonly states: ReadonlyArray<S>
   /** Exit states. */
@@ -60,29 +74,38 @@ export interface Workflow<S extends string, R extends ResourceRecord = NoResourc
   readonly resources: Resources<R>
   /** Recorded version (default 0). */
   readonly version: number
+  /** The input codec (`undefined` without one): what a run's `input` is decoded with. @since 0.2.0 */
+  readonly input: t.Type<I, IE> | undefined
+  /** The output codec (`undefined` without an output declaration). @since 0.2.0 */
+  readonly output: t.Type<O, unknown> | undefined
   /**
    * A cold Observable of the run's events: subscribing starts a run, unsubscribing aborts it (the
    * in-flight task's signal fires, resources are torn down). It always ends with exactly one terminal
    * event (`RunCompleted`, `RunFailed`, `RunCancelled`, `RunTimedOut`) and then completes; it never
-   * errors for a failed run.
+   * errors for a failed run. With an input codec, the options are required and hold `input`.
    */
-  readonly run$: (initial: S, options?: RunOptions<S>) => Observable<WorkflowEvent<S>>
-  /** `run$` folded into frozen {@link RunState} snapshots, one per event. */
-  readonly snapshot$: (initial: S, options?: RunOptions<S>) => Observable<RunState<S>>
-  /** Runs to the end; resolves with the exit state or rejects with a {@link CanoFailure}. */
-  readonly orchestrate: (initial: S, options?: RunOptions<S>) => Promise<S>
+  readonly run$: (initial: S, ...options: RunArgs<S, IE>) => Observable<WorkflowEvent<S>>
+  /** `run$` folded into frozen {@link RunState} snapshots, one per event (a completed run's holds its decoded output). */
+  readonly snapshot$: (initial: S, ...options: RunArgs<S, IE>) => Observable<RunState<S, O>>
+  /**
+   * Runs to the end; resolves with the exit state (with an output declaration: `{ state, output }`, the
+   * output decoded) or rejects with a {@link CanoFailure}.
+   */
+  readonly orchestrate: (initial: S, ...options: RunArgs<S, IE>) => Promise<RunResult<S, O>>
   /**
    * Continues a crashed run from its checkpoint log (the workflow needs `checkpoints`): the state of
    * the last row runs again, `seq` continues, a `stepped` state resumes from its last cursor and a
    * `sleep` state waits only for what is left; finished `saga` steps are back on the compensation stack. A
    * run that crashed while rolling back continues its rollback instead (no state runs, no finished
    * compensation runs twice) and ends with the original error. Emits `RunResumed` after `RunStarted`.
+   * A workflow with an input codec decodes the input the run table kept for the run (the run-table
+   * seam of src/RunBoundary.ts; `resume` takes no `input` option).
    */
   readonly resume$: (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>) => Observable<WorkflowEvent<S>>
-  /** `resume$` to the end; resolves with the exit state or rejects with a {@link CanoFailure}. */
-  readonly resume: (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>) => Promise<S>
+  /** `resume$` to the end; resolves like `orchestrate` or rejects with a {@link CanoFailure}. */
+  readonly resume: (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>) => Promise<RunResult<S, O>>
   /** `orchestrate` as an fp-ts `TaskEither`: `Left` is the {@link CanoError}. */
-  readonly orchestrateTE: (initial: S, options?: RunOptions<S>) => TaskEither<CanoError, S>
+  readonly orchestrateTE: (initial: S, ...options: RunArgs<S, IE>) => TaskEither<CanoError, RunResult<S, O>>
   /** A Mermaid `stateDiagram-v2` of the declared transitions. */
   readonly toMermaid: () => string
 }
@@ -119,12 +142,13 @@ export interface Workflow<S extends string, R extends ResourceRecord = NoResourc
  */
 export const workflow =
   <S extends string>() =>
-  <R extends ResourceRecord = NoResources, const X extends S = never>(
-    definition: WorkflowDefinition<S, R, X>,
-  ): Workflow<S, R> => {
-    const compiled = compileWorkflow<S, R, X>(definition)
+  <R extends ResourceRecord = NoResources, const X extends S = never, I = undefined, IE = never, O = never>(
+    definition: WorkflowDefinition<S, R, X, I, IE, O>,
+  ): Workflow<S, R, I, IE, O> => {
+    const compiled = compileWorkflow<S, R, X, I, IE, O>(definition)
     if (E.isLeft(compiled)) throw new CanoFailure(compiled.left)
-    return fromCompiled(compiled.right)
+    // the compiled workflow erased the boundary's types; the definition's codecs carry them
+    return fromCompiled(compiled.right) as unknown as Workflow<S, R, I, IE, O>
   }
 
 /** The compiled form of each workflow built here, for the runtime (roots/Runtime.ts). */
@@ -137,8 +161,17 @@ export const compiledOf = (flow: unknown): CompiledWorkflow<string, ResourceReco
 /** The lease of a run started or resumed outside a runtime on a store with a run table. */
 const LEASE_MS = 30_000
 
-const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>): Workflow<S, R> => {
-  const checkpointed = wf.checkpoints !== undefined
+/**
+ * The workflow object of a compiled workflow. The compiled workflow erased the boundary's types (the
+ * run's result is the exit state or a `RunOutput`, the output `unknown`); {@link workflow} restores them.
+ */
+const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>) => {
+  const entry: RunEntry = { checkpointed: wf.checkpoints !== undefined, input: wf.input }
+  /** The public entry decodes a run's options (and its input) once: a refusal or the options the run uses. */
+  const decode = (options: RunOptions<S> | undefined) => decodeRunOptions<S>(options, entry)
+  /** What a completed run resolves with: its exit state, or the state and the decoded output. */
+  const complete = completion<S>(wf.output?.codec)
+  type Result = S | RunOutput<S, unknown>
   /** A store with a run table: every run is owned (roots/internal/ownedRun.ts). */
   const owned = hasRunTable(wf.checkpoints) ? wf.checkpoints : undefined
   const ownership = (): Ownership => ({
@@ -147,26 +180,32 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
     renewMs: LEASE_MS / 3,
     scheduler: asyncScheduler,
   })
-  /** The public entry decodes a run's options once: a refusal or the options the run uses (its id minted if need be). */
-  const decode = (options: RunOptions<S> | undefined) => decodeRunOptions<S>(options, checkpointed)
   /** A new run of `initial` with decoded options: owned when the store keeps a run table. */
   const fresh = (initial: S, decoded: RunStart<S>, live: boolean): Observable<WorkflowEvent<S>> =>
     owned === undefined || E.isLeft(decoded)
       ? runWorkflow(wf, initial, () => decoded, live)
       : ownedRun$(wf, owned, {
           workflowId: decoded.right.workflowId,
-          acquire: { _tag: 'Start', initial, workflow: '', input: null },
-          run: decoded.right,
+          acquire: {
+            _tag: 'Start',
+            initial,
+            workflow: wf.name ?? '',
+            input: encodeInput(wf.input, decoded.right.input),
+          },
+          run: () => decoded,
+          observers: decoded.right.observers,
           ownership: ownership(),
         })
   // each subscription is its own run, with its own id
   const run$ = (initial: S, options?: RunOptions<S>): Observable<WorkflowEvent<S>> =>
     defer(() => fresh(initial, decode(options), true))
   // no Observable in between: a parked run holds its driver and what its state waits on, nothing more
-  const orchestrate = (initial: S, options?: RunOptions<S>): Promise<S> =>
+  const orchestrate = (initial: S, options?: RunOptions<S>): Promise<Result> =>
     owned === undefined
-      ? runToEnd(wf, initial, decode(options))
-      : lastValueFrom(fresh(initial, decode(options), false).pipe(filter(isTerminalEvent))).then(settle)
+      ? runToEnd(wf, initial, decode(options), complete)
+      : lastValueFrom(fresh(initial, decode(options), false).pipe(filter(isTerminalEvent))).then((end) =>
+          settle(end, complete),
+        )
   const resumeRun = (
     workflowId: string,
     options: Omit<RunOptions<S>, 'workflowId'>,
@@ -187,16 +226,29 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
         )
       const id = decodeWorkflowId(workflowId, 'resume requires a non-empty workflowId')
       if (E.isLeft(id)) return refused(id.left)
-      const decoded = decodeRunOptions<S>({ ...options, workflowId: id.right }, true)
-      if (E.isLeft(decoded)) return refusedRun(wf, decoded.left, live)
-      const { observers } = decoded.right
-      if (owned !== undefined)
+      if (owned !== undefined) {
+        // the options are checked now; the input comes back from the run's record once the run is claimed
+        const checked = decodeRunOptions<S>(
+          { ...options, workflowId: id.right },
+          { ...entry, input: undefined, resumed: true },
+        )
+        if (E.isLeft(checked)) return refusedRun(wf, checked.left, live)
         return ownedRun$(wf, owned, {
           workflowId: id.right,
           acquire: { _tag: 'Resume' },
-          run: decoded.right,
+          run: (record) =>
+            decodeRunOptions<S>(
+              { ...options, workflowId: id.right, runTable: { ...options.runTable, input: storedInput(record) } },
+              { ...entry, resumed: true },
+            ),
+          observers: checked.right.observers,
           ownership: ownership(),
         })
+      }
+      // the input comes back from the run table (the seam of src/RunBoundary.ts), decoded before the log is read
+      const decoded = decodeRunOptions<S>({ ...options, workflowId: id.right }, { ...entry, resumed: true })
+      if (E.isLeft(decoded)) return refusedRun(wf, decoded.left, live)
+      const { observers } = decoded.right
       return from(store.loadRun(id.right)).pipe(
         map((rows) =>
           resumePoint<S>(id.right, rows, {
@@ -222,26 +274,34 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
         ),
       )
     })
-  const flow: Workflow<S, R> = Object.freeze({
+  const outputCodec = wf.output?.codec
+  const reduce =
+    outputCodec === undefined
+      ? reduceRunState<S>
+      : reduceRunStateDecoding<S, unknown>((encoded) => decodedOrThrow(outputCodec, encoded))
+  const flow = Object.freeze({
+    name: wf.name,
     states: Object.freeze([...wf.states.keys()] as S[]),
     exits: Object.freeze([...wf.exits] as S[]),
     resources: wf.resources,
     version: wf.version,
+    input: wf.input,
+    output: outputCodec,
     run$,
     // the id is known before the first event (decoded or minted here): the seed carries it
     snapshot$: (initial: S, options?: RunOptions<S>) =>
       defer(() => {
         const decoded = decode(options)
         const id = E.isLeft(decoded) ? decoded.left.workflowId : decoded.right.workflowId
-        return fresh(initial, decoded, true).pipe(scan(reduceRunState<S>, initialRunState<S>(id)))
+        return fresh(initial, decoded, true).pipe(scan(reduce, initialRunState<S>(id)))
       }),
     orchestrate,
     resume$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
       resumeRun(workflowId, options, true),
     resume: async (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
-      settle(await lastValueFrom(resumeRun(workflowId, options, false).pipe(filter(isTerminalEvent)))),
+      settle(await lastValueFrom(resumeRun(workflowId, options, false).pipe(filter(isTerminalEvent))), complete),
     orchestrateTE:
-      (initial: S, options?: RunOptions<S>): TaskEither<CanoError, S> =>
+      (initial: S, options?: RunOptions<S>): TaskEither<CanoError, Result> =>
       () =>
         orchestrate(initial, options).then(
           (s) => E.right(s),
@@ -255,9 +315,33 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
 
 const hasRunTable = (store: CheckpointStore | undefined): store is RunStore => store?.runs !== undefined
 
-const settle = <S extends string>(end: TerminalEvent<S>): S => {
-  if (end._tag === 'RunCompleted') return end.state
+/** The input a run's record kept, as the run-table seam hands it to the decoder (`undefined`: none kept). */
+export const storedInput = (record: RunRecord): JsonValue | undefined =>
+  record.input === null ? undefined : record.input
+
+/** The encoded input a run table keeps: the codec's encoding of the decoded input (`null` without a codec). */
+const encodeInput = (codec: t.Type<unknown, unknown> | undefined, input: unknown): JsonValue =>
+  codec === undefined ? null : (JSON.parse(JSON.stringify(codec.encode(input))) as JsonValue)
+
+const settle = <S extends string, T>(end: TerminalEvent<S>, complete: (e: RunCompleted<S>) => T): T => {
+  if (end._tag === 'RunCompleted') return complete(end)
   throw new CanoFailure(end.error)
+}
+
+/**
+ * What a completed run resolves with: the exit state without an output codec; with one, the state and
+ * the output decoded from what `RunCompleted` carries.
+ */
+const completion =
+  <S extends string>(codec: t.Type<unknown, unknown> | undefined) =>
+  (e: RunCompleted<S>): S | RunOutput<S, unknown> =>
+    codec === undefined ? e.state : { state: e.state, output: decodedOrThrow(codec, e.output) }
+
+/** The decoded output; a `CanoFailure` when it does not decode (an event the run did not build). */
+const decodedOrThrow = (codec: t.Type<unknown, unknown>, encoded: unknown): unknown => {
+  const decoded = decodeOutput(codec, encoded)
+  if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
+  return decoded.right
 }
 
 // -------------------------------------------------------------------------------------

@@ -152,7 +152,8 @@ export type {
 } from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
 export { RetryMode } from '../src/RetryMode.js'
-export type { RunOptions } from '../src/RunOptions.js'
+export type { OutputContext, OutputDeclaration, RunOutput, RunResult } from '../src/RunBoundary.js'
+export type { RunArgs, RunOptions } from '../src/RunOptions.js'
 export type { RunState, RunStatus } from '../src/RunState.js'
 export { initialRunState, reduceRunState } from '../src/RunState.js'
 export type { NewRun, RunEnding, RunFilter, RunRecord, RunRecordStatus, RunTable } from '../src/RunTable.js'
@@ -185,7 +186,7 @@ export {
   WindowSignal,
 } from '../src/Stream.js'
 export type { TaskConfig } from '../src/TaskConfig.js'
-export type { NoResources, ResourceRecord, TaskContext } from '../src/TaskContext.js'
+export type { InputOf, NoResources, ResourceRecord, TaskContext, WithInput } from '../src/TaskContext.js'
 export type { TaskOutput } from '../src/TaskOutput.js'
 export type { WorkflowDefinition } from '../src/WorkflowDefinition.js'
 export type { StateHandlers } from '../src/WorkflowDefinition.js'

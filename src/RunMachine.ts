@@ -12,6 +12,9 @@
  * - `SettingUp`: the workflow's resources are being set up. An interruption here is held (`pending`)
  *   and wins as soon as the setup has settled.
  * - `Entering`: the `StateEntry` row of `current` is being written; `Visiting`: its visit runs.
+ * - `Producing`: the run reached the exit `current` and the workflow's output is being produced
+ *   (src/RunBoundary.ts); only for a workflow with an output declaration. It ends like a visit: the
+ *   output produced completes the run, a failure fails it (and rolls back a saga stack).
  * - `RollingBack`: the compensation stack is being undone after a failure; `ClearingLog`: the log of a
  *   completed run (or of a cleanly rolled back one) is being cleared; `TearingDown`: resources are
  *   being torn down. The outcome is decided in these three: interruptions no longer change it.
@@ -27,6 +30,7 @@
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
+import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { cancelledError, configurationError, toCanoError, workflowError } from './CanoError.js'
 import { rollbackOutcome } from './Saga.js'
 import type { TerminalEvent } from './WorkflowEvent.js'
@@ -76,6 +80,8 @@ export interface RunSetup<S extends string> {
   role(state: S): StateRole
   /** Whether entering `state` writes a `StateEntry` row first (asked only when `checkpointed`: `state` is not a router). */
   writesEntry(state: S): boolean
+  /** The workflow declares an output: reaching an exit produces it before the run completes. */
+  readonly produces: boolean
 }
 
 /** @internal What every phase knows. */
@@ -109,6 +115,11 @@ export interface Entering<S extends string> extends Facts<S> {
 /** @internal The visit of `current` runs. */
 export interface Visiting<S extends string> extends Facts<S> {
   readonly _tag: 'Visiting'
+  readonly current: S
+}
+/** @internal The run reached the exit `current`; its output is being produced. */
+export interface Producing<S extends string> extends Facts<S> {
+  readonly _tag: 'Producing'
   readonly current: S
 }
 /** @internal The compensation stack is being undone after `failure`, recorded at state `at`. */
@@ -158,6 +169,7 @@ export type RunMachine<S extends string> =
   | SettingUp<S>
   | Entering<S>
   | Visiting<S>
+  | Producing<S>
   | RollingBack<S>
   | ClearingLog<S>
   | TearingDown<S>
@@ -182,6 +194,9 @@ export type RunInput<S extends string> =
   /** The visit of `current` chose `next`. */
   | { readonly _tag: 'VisitSettled'; readonly next: S }
   | { readonly _tag: 'VisitFailed'; readonly error: CanoError }
+  /** The output of the exit `current` is produced (and recorded). */
+  | { readonly _tag: 'OutputProduced' }
+  | { readonly _tag: 'OutputFailed'; readonly error: CanoError }
   /** A saga step went on the compensation stack. */
   | { readonly _tag: 'Recorded' }
   /** The caller's signal fired. */
@@ -209,6 +224,7 @@ export type RunInput<S extends string> =
  *   (transition number `transitions - 1`).
  * - `AppendEntry`: write the `StateEntry` row of `current`, then `EntryWritten` or `EntryFailed`.
  * - `StartVisit` / `StopVisit`: visit `current` (`VisitSettled` / `VisitFailed`); release the visit.
+ * - `ProduceOutput`: produce the output at the exit `current`, then `OutputProduced` or `OutputFailed`.
  * - `Advance`: `StopVisit`, `Enter`, `StartVisit` as one command (a visit settled on a state with a handler
  *   and no entry row: every transition of most runs).
  * - `Abort`: abort the run's signal with {@link abortReason} (the first reason is kept).
@@ -230,6 +246,7 @@ export type RunCommand =
   | 'AppendEntry'
   | 'StartVisit'
   | 'StopVisit'
+  | 'ProduceOutput'
   | 'Advance'
   | 'Abort'
   | 'RollBack'
@@ -271,6 +288,8 @@ export const UNSUBSCRIBE: RunInput<never> = { _tag: 'Unsubscribe' }
 export const LOG_CLEARED: RunInput<never> = { _tag: 'LogCleared' }
 /** @internal */
 export const TORN_DOWN: RunInput<never> = { _tag: 'TornDown' }
+/** @internal */
+export const OUTPUT_PRODUCED: RunInput<never> = { _tag: 'OutputProduced' }
 
 /** @internal The outcome a rollback found in a log stands for (by the error that started it). */
 export const failureOf = (error: CanoError): RunFailure =>
@@ -307,17 +326,20 @@ export const terminalStatus: { readonly [K in TerminalEvent['_tag']]: TerminalSt
   RunTimedOut: TERMINALS.TimedOut.status,
 }
 
-/** @internal The terminal event of `outcome`. */
+/** @internal The terminal event of `outcome`; a completed run carries `output` when there is one (encoded). */
 export const terminalEvent = <S extends string>(
   outcome: RunOutcome<S>,
   workflowId: string,
   at: number,
   state: S | undefined,
   transitions: number,
+  output?: JsonValue,
 ): TerminalEvent<S> => {
   switch (outcome._tag) {
     case 'Completed':
-      return { _tag: TERMINALS.Completed.event, workflowId, at, state: outcome.state, transitions }
+      return output === undefined
+        ? { _tag: TERMINALS.Completed.event, workflowId, at, state: outcome.state, transitions }
+        : { _tag: TERMINALS.Completed.event, workflowId, at, state: outcome.state, transitions, output }
     case 'Failed':
       return { _tag: TERMINALS.Failed.event, workflowId, at, state, error: outcome.error }
     case 'Cancelled':
@@ -338,6 +360,7 @@ export const isConcluded = (m: RunMachine<string>): boolean => {
     case 'SettingUp':
     case 'Entering':
     case 'Visiting':
+    case 'Producing':
       return false
     default:
       return true
@@ -447,6 +470,10 @@ export const transition = <S extends string>(
       return settle(m, input.next, out)
     case 'VisitFailed':
       return m._tag === 'Visiting' ? conclude(m, { _tag: 'Failed', error: input.error }, true, true, out) : m
+    case 'OutputProduced':
+      return m._tag === 'Producing' ? conclude(m, { _tag: 'Completed', state: m.current }, true, true, out) : m
+    case 'OutputFailed':
+      return m._tag === 'Producing' ? conclude(m, { _tag: 'Failed', error: input.error }, true, true, out) : m
     case 'Recorded':
       return m.undo || isConcluded(m) ? m : withUndo(m)
     case 'Cancel':
@@ -612,6 +639,10 @@ const visit = <S extends string>(
     out.push('StartVisit')
     return { _tag: 'Visiting', setup, current: state, transitions, undo }
   }
+  if (role === 'Exit' && setup.produces) {
+    out.push('ProduceOutput')
+    return { _tag: 'Producing', setup, current: state, transitions, undo }
+  }
   const at: Facts<S> = { setup, current: state, transitions, undo }
   return role === 'Exit'
     ? conclude(at, { _tag: 'Completed', state }, true, true, out)
@@ -633,6 +664,7 @@ const interrupt = <S extends string>(m: RunMachine<S>, failure: RunFailure, out:
       return m.pending === undefined ? { ...m, pending: failure } : m
     case 'Entering':
     case 'Visiting':
+    case 'Producing':
       // abort before releasing: attempt signals unlink from the run signal when they are released
       out.push('Abort')
       return conclude(m, failure, true, true, out)
@@ -734,6 +766,7 @@ const abandon = <S extends string>(m: RunMachine<S>, out: CommandBuffer): RunMac
       break
     case 'Entering':
     case 'Visiting':
+    case 'Producing':
       out.push('Abort')
       if (m._tag === 'Visiting') out.push('StopVisit')
       if (setup.listens) out.push('Unlisten')

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
+import type * as t from 'io-ts'
 import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
@@ -14,6 +15,7 @@ import { WorkflowId } from '../codecs/WorkflowId.js'
 import { configurationError } from './CanoError.js'
 import { describeValue } from './internal/describeValue.js'
 import { mintWorkflowId } from './mintWorkflowId.js'
+import { decodeInput, type RunTableSeam, unexpectedInput } from './RunBoundary.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
 
 // -------------------------------------------------------------------------------------
@@ -50,15 +52,48 @@ export interface RunOptions<S extends string> {
    * passes its clock so scheduled runs and flow statuses share one time base).
    */
   readonly scheduler?: SchedulerLike
+  /** @internal The run-table seam (src/RunBoundary.ts `RunTableSeam`): filled by a runtime, never by hand. */
+  readonly runTable?: RunTableSeam
 }
 
-/** @internal Run options once decoded: every default applied, the id checked or minted. */
+/**
+ * The run options a run takes after its initial state: optional for a workflow without an input codec
+ * (`IE` is `never`), required and holding `input` (the codec's encoded form) for one with.
+ *
+ * @example
+ * import type { RunArgs } from 'cano-rx'
+ * const none: RunArgs<'A' | 'Done', never> = []
+ * const some: RunArgs<'A' | 'Done', { orderId: string }> = [{ input: { orderId: 'o-1' } }]
+ * @see {@link RunOptions}
+ * @category model
+ * @since 0.2.0
+ */
+export type RunArgs<S extends string, IE> = [IE] extends [never]
+  ? [options?: RunOptions<S>]
+  : [options: RunOptions<S> & { readonly input: IE }]
+
+/** @internal Run options once decoded: every default applied, the id checked or minted, the input decoded. */
 export interface DecodedRunOptions<S extends string> {
   readonly workflowId: WorkflowId
   readonly signal: AbortSignal | undefined
   readonly observers: ReadonlyArray<WorkflowObserver<S>> | undefined
   readonly manageResources: boolean
   readonly scheduler: SchedulerLike | undefined
+  /** The decoded input (`undefined` without an input codec). */
+  readonly input: unknown
+  /** The run table's hook for the encoded output, if a runtime passed one. */
+  readonly recordOutput: RunTableSeam['recordOutput']
+}
+
+/**
+ * @internal What {@link decodeRunOptions} needs to know of the workflow: whether it has a checkpoint store
+ * (then a run needs an id of its own; none is minted) and its input codec.
+ */
+export interface RunEntry {
+  readonly checkpointed: boolean
+  readonly input: t.Type<unknown, unknown> | undefined
+  /** `true` for a resume: the input comes from the run-table seam, not from the `input` option. */
+  readonly resumed?: boolean
 }
 
 /**
@@ -91,12 +126,12 @@ export const decodeWorkflowId = (u: unknown, empty: string): E.Either<Configurat
 }
 
 /**
- * @internal Decodes what a caller passed as a run's options. `checkpointed`: the workflow has a
- * checkpoint store, so the run needs an id of its own (none is minted).
+ * @internal Decodes what a caller passed as a run's options, and the run's input with the workflow's
+ * codec (`entry`): bad input is refused with a `DecodeFailed` error naming the field, before anything runs.
  */
 export const decodeRunOptions = <S extends string>(
   options: unknown,
-  checkpointed: boolean,
+  entry: RunEntry,
 ): E.Either<RefusedRun<S>, DecodedRunOptions<S>> => {
   const shapeError = checkShape(options)
   if (shapeError !== undefined) {
@@ -108,10 +143,10 @@ export const decodeRunOptions = <S extends string>(
       observers: undefined,
     })
   }
-  const o: RunOptions<S> = options ?? {}
+  const o: RunOptions<S> & { readonly input?: unknown } = options ?? {}
   const observers = o.observers === undefined || o.observers.length === 0 ? undefined : o.observers
   let workflowId: WorkflowId
-  if (o.workflowId === undefined && !checkpointed) workflowId = mintWorkflowId()
+  if (o.workflowId === undefined && !entry.checkpointed) workflowId = mintWorkflowId()
   else {
     const id = decodeWorkflowId(
       o.workflowId,
@@ -127,14 +162,30 @@ export const decodeRunOptions = <S extends string>(
       })
     workflowId = id.right
   }
+  // the input: decoded with the workflow's codec (a resume takes it from the run-table seam)
+  const resumed = entry.resumed === true
+  if (resumed && o.input !== undefined) return E.left({ error: resumeInput(), workflowId, observers })
+  const given: unknown = resumed ? o.runTable?.input : o.input
+  let input: unknown
+  if (entry.input !== undefined) {
+    const decoded = decodeInput(entry.input, given, workflowId, resumed)
+    if (E.isLeft(decoded)) return E.left({ error: decoded.left, workflowId, observers })
+    input = decoded.right.decoded
+  } else if (o.input !== undefined) return E.left({ error: unexpectedInput(), workflowId, observers })
   return E.right({
     workflowId,
     signal: o.signal,
     observers,
     manageResources: o.manageResources ?? true,
     scheduler: o.scheduler,
+    input,
+    recordOutput: o.runTable?.recordOutput,
   })
 }
+
+/** `input` given to `resume`: a resumed run's input is the one its run table kept. */
+const resumeInput = (): Configuration =>
+  configurationError('resume takes no input option: a resumed run decodes the input its run table kept')
 
 /** What is wrong with the shape of a run's options; `undefined` when they are fine (or absent). */
 const checkShape = (options: unknown): Configuration | undefined => {
@@ -170,5 +221,13 @@ const checkShape = (options: unknown): Configuration | undefined => {
   const manage = o['manageResources']
   if (manage !== undefined && typeof manage !== 'boolean')
     return configurationError(`run option manageResources must be a boolean, got ${describeValue(manage)}`)
+  const seam = o['runTable']
+  if (seam !== undefined) {
+    if (typeof seam !== 'object' || seam === null)
+      return configurationError(`run option runTable must be an object, got ${describeValue(seam)}`)
+    const record: unknown = (seam as { readonly recordOutput?: unknown }).recordOutput
+    if (record !== undefined && typeof record !== 'function')
+      return configurationError(`run option runTable.recordOutput must be a function, got ${describeValue(record)}`)
+  }
   return undefined
 }

@@ -9,6 +9,7 @@
 import { type Draft, produce } from 'immer'
 
 import type { CanoError } from '../codecs/CanoError.js'
+import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { terminalStatus } from './RunMachine.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 
@@ -30,7 +31,7 @@ import type { WorkflowEvent } from './WorkflowEvent.js'
 export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timedOut'
 
 /**
- * A frozen snapshot of a run.
+ * A frozen snapshot of a run. `O` is the type of its output (the workflow's output declaration).
  *
  * @example
  * import { initialRunState, type RunState } from 'cano-rx'
@@ -39,7 +40,7 @@ export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancel
  * @category model
  * @since 0.1.0
  */
-export interface RunState<S extends string = string> {
+export interface RunState<S extends string = string, O = unknown> {
   readonly workflowId: string
   readonly status: RunStatus
   /** The state being run, or the final state. */
@@ -73,6 +74,12 @@ export interface RunState<S extends string = string> {
   readonly startedAt: number | undefined
   readonly updatedAt: number | undefined
   readonly finishedAt: number | undefined
+  /**
+   * The output of a completed run of a workflow with an output declaration; `undefined` otherwise.
+   * `flow.snapshot$` holds it decoded (typed `O`); {@link reduceRunState} alone keeps what
+   * `RunCompleted` carries, the encoded JSON value. @since 0.2.0
+   */
+  readonly output: O | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -91,7 +98,7 @@ export interface RunState<S extends string = string> {
  * @category constructors
  * @since 0.1.0
  */
-export const initialRunState = <S extends string = string>(workflowId: string): RunState<S> =>
+export const initialRunState = <S extends string = string, O = unknown>(workflowId: string): RunState<S, O> =>
   Object.freeze({
     workflowId,
     status: 'pending',
@@ -112,6 +119,7 @@ export const initialRunState = <S extends string = string>(workflowId: string): 
     startedAt: undefined,
     updatedAt: undefined,
     finishedAt: undefined,
+    output: undefined,
   })
 
 // -------------------------------------------------------------------------------------
@@ -190,6 +198,7 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'RunCompleted':
       draft.current = event.state
+      if (event.output !== undefined) draft.output = event.output
       finish(draft, terminalStatus[event._tag], event.at, undefined)
       return
     case 'RunFailed':
@@ -224,3 +233,20 @@ const absurd = (x: never): never => {
  */
 export const reduceRunState: <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S> =
   /*#__PURE__*/ produce(recipe) as <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S>
+
+/**
+ * @internal {@link reduceRunState} for a workflow with an output declaration: the snapshot of a completed
+ * run holds its output decoded with `decodeOutput` (what `flow.snapshot$` folds with). The decoding is a
+ * step of its own, not an extra argument of the producer: `scan` and `Array.prototype.reduce` pass an
+ * index there.
+ */
+export const reduceRunStateDecoding =
+  <S extends string, O>(decodeOutput: (encoded: JsonValue) => O) =>
+  (state: RunState<S, O>, event: WorkflowEvent<S>): RunState<S, O> => {
+    const next = reduceRunState<S>(state, event) as RunState<S, O>
+    if (next === state || event._tag !== 'RunCompleted' || event.output === undefined) return next
+    const decoded: unknown = decodeOutput(event.output)
+    return produce(next as RunState, (draft: Draft<RunState>) => {
+      draft.output = decoded
+    }) as RunState<S, O>
+  }

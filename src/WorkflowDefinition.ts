@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as E from 'fp-ts/lib/Either.js'
+import type * as t from 'io-ts'
 import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
@@ -17,10 +18,11 @@ import { checkConfig } from './internal/checkConfig.js'
 import { describeValue } from './internal/describeValue.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
+import { checkInputCodec, checkName, checkOutput, type CompiledOutput, type OutputDeclaration } from './RunBoundary.js'
 import { type StateBuilders, stateBuilders, type StateHandler } from './StateHandler.js'
 import { isKindTag, kindOf } from './StateKind.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, runsInline, validateTaskConfig } from './TaskConfig.js'
-import type { NoResources, ResourceRecord } from './TaskContext.js'
+import type { NoResources, ResourceRecord, WithInput } from './TaskContext.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
 
 // -------------------------------------------------------------------------------------
@@ -30,6 +32,11 @@ import type { WorkflowObserver } from './WorkflowObserver.js'
 /**
  * What `workflow<S>()(…)` takes. `states` must have a handler for every state of `S` that is not in
  * `exits` (and none for exits).
+ *
+ * The run boundary (src/RunBoundary.ts) is typed by the last three parameters, all inferred by
+ * `workflow<S>()(…)`: `I` is the decoded input (`ctx.input`; `undefined` without an `input` codec), `IE`
+ * its encoded form (what a run is given; `never` without a codec), `O` the decoded output (`never`
+ * without an `output` declaration).
  *
  * @example
  * import { task, type WorkflowDefinition } from 'cano-rx'
@@ -41,16 +48,41 @@ import type { WorkflowObserver } from './WorkflowObserver.js'
  * @category model
  * @since 0.1.0
  */
-export interface WorkflowDefinition<S extends string, R extends ResourceRecord = NoResources, E extends S = S> {
+export interface WorkflowDefinition<
+  S extends string,
+  R extends ResourceRecord = NoResources,
+  E extends S = S,
+  I = undefined,
+  IE = never,
+  O = never,
+> {
+  /**
+   * The workflow's registered name (a non-empty string): what a runtime's registry and run table know
+   * it by. Optional for a workflow run by hand.
+   */
+  readonly name?: string
+  /**
+   * The input codec (io-ts; its encoded form is JSON). Each run is then given `{ input }` (the encoded
+   * form), decoded before anything runs (bad input: `RunFailed` with `DecodeFailed` naming the field,
+   * nothing written) and typed as `ctx.input` in every handler of the function form of `states`.
+   */
+  readonly input?: t.Type<I, IE>
+  /**
+   * The output: its codec and the function producing it at the exit (before resources are torn down).
+   * `orchestrate` then resolves with `{ state, output }` and `RunCompleted` carries the encoded output.
+   */
+  readonly output?: OutputDeclaration<O, E, R & WithInput<NoInfer<I>>>
   /** Typed resources handed to every task; set up before the first state, torn down after the last. */
   readonly resources?: Resources<R>
   /** States that end the run. At least one. */
   readonly exits: ReadonlyArray<E>
   /**
    * A handler per non-exit state: a record, or a function of the {@link StateBuilders} (use the
-   * function form when tasks read typed resources: `states: ({ task }) => ({ … })`).
+   * function form when tasks read typed resources or the typed input: `states: ({ task }) => ({ … })`).
    */
-  readonly states: StateHandlers<S, R, E> | ((builders: StateBuilders<S, R>) => StateHandlers<S, R, E>)
+  readonly states:
+    | StateHandlers<S, R & WithInput<NoInfer<I>>, E>
+    | ((builders: StateBuilders<S, R & WithInput<NoInfer<I>>>) => StateHandlers<S, R & WithInput<NoInfer<I>>, E>)
   /** Wall-clock bound of a run (setup excluded); on expiry the run ends `WorkflowTimeout`. */
   readonly totalTimeoutMs?: number
   /** Recorded with checkpoints; resuming under another version is refused. Default 0. */
@@ -122,6 +154,12 @@ export interface CompiledState<S extends string, R extends ResourceRecord> {
  * @since 0.1.0
  */
 export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
+  /** The registered name, if the definition gave one. */
+  readonly name: string | undefined
+  /** The input codec, its types erased. */
+  readonly input: t.Type<unknown, unknown> | undefined
+  /** The output declaration, its types erased. */
+  readonly output: CompiledOutput | undefined
   readonly states: ReadonlyMap<string, CompiledState<S, R>>
   readonly exits: ReadonlySet<string>
   readonly resources: Resources<R>
@@ -168,7 +206,8 @@ const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): 
  * or option): at least one state handler and one exit; state and exit names are non-empty strings;
  * an exit has no handler; every handler was built by a state constructor with a valid `TaskConfig`;
  * declared targets are known states; `totalTimeoutMs` is finite and in (0, 2^31-1]; `version` is a
- * non-negative integer; `resources` is a `Resources`.
+ * non-negative integer; `resources` is a `Resources`; `name` is a non-empty string; `input` is an io-ts
+ * codec; `output` is `{ codec, at }` with an io-ts codec and a function.
  *
  * @example
  * import { task } from 'cano-rx'
@@ -178,8 +217,15 @@ const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): 
  * @category validation
  * @since 0.1.0
  */
-export const compileWorkflow = <S extends string, R extends ResourceRecord = NoResources, X extends S = S>(
-  def: WorkflowDefinition<S, R, X>,
+export const compileWorkflow = <
+  S extends string,
+  R extends ResourceRecord = NoResources,
+  X extends S = S,
+  I = undefined,
+  IE = never,
+  O = never,
+>(
+  def: WorkflowDefinition<S, R, X, I, IE, O>,
 ): E.Either<CanoError, CompiledWorkflow<S, R>> => {
   if (typeof def !== 'object' || (def as unknown) === null)
     return E.left(configurationError('workflow definition must be an object'))
@@ -192,7 +238,7 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
   const exits = new Set<string>(exitsIn as ReadonlyArray<string>)
   let statesIn: unknown
   try {
-    statesIn = typeof def.states === 'function' ? def.states(stateBuilders<S, R>()) : def.states
+    statesIn = typeof def.states === 'function' ? def.states(stateBuilders<S, R & WithInput<I>>()) : def.states
   } catch (e: unknown) {
     return E.left(configurationError(`states(builders) threw: ${e instanceof Error ? e.message : String(e)}`))
   }
@@ -211,6 +257,7 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
       )
     const err = checkHandler(name, h, known)
     if (err !== undefined) return E.left(err)
+    // the input brand of the handlers' record type is a type-level phantom (src/TaskContext.ts `WithInput`)
     const handler = h as StateHandler<S, R>
     const kind = kindOf(handler._tag)
     const config = resolveTaskConfig(handler.config, kind.defaultRetry())
@@ -232,6 +279,8 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
   if (badTimeout !== undefined) return E.left(badTimeout)
   const badVersion = checkConfig(NonNegativeInteger, version, 'version', String)
   if (badVersion !== undefined) return E.left(badVersion)
+  const badBoundary = checkName(def.name) ?? checkInputCodec(def.input) ?? checkOutput(def.output)
+  if (badBoundary !== undefined) return E.left(badBoundary)
   const resources = def.resources ?? (Resources.empty() as unknown as Resources<R>)
   if (!isResources(resources)) return E.left(configurationError('resources must be built with Resources.of(…)'))
   const observers = def.observers ?? []
@@ -249,6 +298,9 @@ export const compileWorkflow = <S extends string, R extends ResourceRecord = NoR
     )
   })
   return E.right({
+    name: def.name,
+    input: def.input as t.Type<unknown, unknown> | undefined,
+    output: def.output as CompiledOutput | undefined,
     states,
     exits,
     resources,

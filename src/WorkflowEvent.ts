@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
-import type { CheckpointKind } from '../codecs/CheckpointRow.js'
+import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import type { BranchOutcome } from './SplitResult.js'
 
 // -------------------------------------------------------------------------------------
@@ -198,11 +198,13 @@ export interface ObserverFailed extends EventBase {
 }
 
 /**
- * The run reached the exit state `state`.
+ * The run reached the exit state `state` (and, for a workflow with an output declaration, produced its
+ * output: `output` is its encoded JSON value).
  *
  * @example
  * import type { RunCompleted } from 'cano-rx'
  * const e: RunCompleted<'Fetch' | 'Done'> = { _tag: 'RunCompleted', workflowId: 'order-42', at: 2_200, state: 'Done', transitions: 2 }
+ * const typed: RunCompleted<'Done'> = { ...e, state: 'Done', output: { receipt: 'r-1' } }
  * @see {@link TerminalEvent}
  * @category model
  * @since 0.1.0
@@ -211,6 +213,8 @@ export interface RunCompleted<S extends string> extends EventBase {
   readonly _tag: 'RunCompleted'
   readonly state: S
   readonly transitions: number
+  /** The encoded output (the workflow's output codec); absent for a workflow without an output declaration. @since 0.2.0 */
+  readonly output?: JsonValue
 }
 
 /**

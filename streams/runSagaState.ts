@@ -53,7 +53,7 @@ import { describeValue } from '../src/internal/describeValue.js'
 import { decodeJson, roundTripJson } from '../src/internal/jsonRoundTrip.js'
 import type { Resources } from '../src/Resources.js'
 import type { CompensationEntry, SagaHandler } from '../src/Saga.js'
-import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { CompiledState } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import { attemptWork } from './attemptWork.js'
@@ -86,6 +86,8 @@ export interface SagaHooks {
 export interface DrainEnv<S extends string, R extends ResourceRecord> {
   readonly workflowId: string
   readonly res: Resources<R>
+  /** The run's decoded input (`ctx.input` of a compensation). */
+  readonly input: unknown
   readonly scheduler: SchedulerLike
   readonly random: () => number
   readonly now: () => number
@@ -208,7 +210,7 @@ const compensation = <S extends string, R extends ResourceRecord>(
     output = back.right.decoded
   }
   const timeoutMs = handler.compensateTimeoutMs ?? stateTimeoutMs
-  const { res, workflowId, scheduler } = env
+  const { res, workflowId, scheduler, input } = env
   const one$ = new Observable<unknown>((subscriber) => {
     const controller = new AbortController()
     const ctx: TaskContext<R> = {
@@ -219,6 +221,7 @@ const compensation = <S extends string, R extends ResourceRecord>(
       state: entry.state,
       progress: noProgress,
       split: undefined,
+      input: input as InputOf<R>,
     }
     let call$ = fromTaskOutput<unknown>(() => handler.compensate(ctx, output)).pipe(take(1), defaultIfEmpty(undefined))
     if (timeoutMs !== undefined)

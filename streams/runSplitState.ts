@@ -119,6 +119,9 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   get res(): Resources<R> {
     return this.visit.env.res
   }
+  get input(): unknown {
+    return this.visit.env.input
+  }
   get scheduler(): SchedulerLike {
     return this.visit.env.scheduler
   }

@@ -27,7 +27,7 @@ import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { Resources } from '../src/Resources.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
-import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import { retryWithBackoff } from './retryWithBackoff.js'
 import { timeoutAttempt } from './timeoutAttempt.js'
@@ -46,6 +46,8 @@ export interface AttemptEnv<S extends string, R extends ResourceRecord> {
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
   /** The split result handed to this state (it is the join state of the previous split). */
   readonly split: SplitResult | undefined
+  /** The run's decoded input (`undefined` without an input codec). */
+  readonly input: unknown
 }
 
 /** @internal A breaker rejection travels wrapped so the retry loop neither retries nor wraps it. */
@@ -64,10 +66,11 @@ export interface ContextSource<R extends ResourceRecord> extends RunSignalSource
   readonly workflowId: string
   readonly state: string
   readonly split: SplitResult | undefined
+  readonly input: unknown
 }
 
 /**
- * @internal The attempt context. It reads `res`, `workflowId` and `state` from its env (they do not
+ * @internal The attempt context. It reads `res`, `workflowId`, `state` and `input` from its env (they do not
  * change during a visit) and keeps `split` as it was at the start (the engine's env moves on to the
  * next visit's); `signal` is created lazily (most tasks never read it).
  */
@@ -103,6 +106,10 @@ export class AttemptContext<
   }
   get state(): string {
     return this.env.state
+  }
+  get input(): InputOf<R> {
+    // the env holds the value its workflow's codec decoded: the type the brand of R names
+    return this.env.input as InputOf<R>
   }
   get signal(): AbortSignal {
     if (!this.ownSignal) return this.env.runSignal

@@ -63,12 +63,21 @@ import {
   stateEntry,
 } from '../src/Resume.js'
 import {
+  type CompiledOutput,
+  encodeOutput,
+  type OutputContext,
+  outputFailed,
+  type ProducedOutput,
+  type RunTableSeam,
+} from '../src/RunBoundary.js'
+import {
   abortReason,
   advanceOwned,
   type CommandBuffer,
   createRun,
   ENTRY_WRITTEN,
   LOG_CLEARED,
+  OUTPUT_PRODUCED,
   RECORDED,
   type RunCommand,
   type RunFailure,
@@ -88,8 +97,9 @@ import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
-import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
+import type { RunCompleted, TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
+import { isThenable } from './fromTaskOutput.js'
 import { drainCompensations, type DrainEnv, type SagaHooks, type StackEntry } from './runSagaState.js'
 import { type StateEnv, type StateSink, StateVisit } from './stateRunner.js'
 import { type RunnerHost, runState } from './stateRunners.js'
@@ -126,16 +136,18 @@ export const runWorkflow = <S extends string, R extends ResourceRecord>(
 
 /**
  * @internal Runs `wf` from `initial` to its exit state, without an Observable in between (what
- * `orchestrate` awaits): resolves with the exit state, rejects with a `CanoFailure` carrying the
- * run's error. Observers still see every event.
+ * `orchestrate` awaits): resolves with what `complete` makes of the `RunCompleted` event (the exit
+ * state, or the state and the decoded output), rejects with a `CanoFailure` carrying the run's error
+ * (or what `complete` threw). Observers still see every event.
  */
-export const runToEnd = <S extends string, R extends ResourceRecord>(
+export const runToEnd = <S extends string, R extends ResourceRecord, T>(
   wf: CompiledWorkflow<S, R>,
   initial: S,
   options: RunStart<S>,
-): Promise<S> =>
-  new Promise<S>((resolve, reject) => {
-    startRun(wf, initial, options, false, new TerminalSink<S>(resolve, reject))
+  complete: (e: RunCompleted<S>) => T,
+): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    startRun(wf, initial, options, false, new TerminalSink<S, T>(resolve, reject, complete))
   })
 
 /**
@@ -182,20 +194,30 @@ const refused = <S extends string>(refusal: RefusedRun<S>): Identity<S> => ({
   observers: refusal.observers,
   manageResources: false,
   scheduler: undefined,
+  input: undefined,
+  recordOutput: undefined,
 })
 
 /** What a run needs of its options. */
 type Identity<S extends string> = Omit<DecodedRunOptions<S>, 'workflowId'> & { readonly workflowId: string }
 
 /** Settles a Promise with a run's outcome. */
-class TerminalSink<S extends string> implements RunSink<S> {
+class TerminalSink<S extends string, T> implements RunSink<S> {
   constructor(
-    private readonly resolve: (state: S) => void,
+    private readonly resolve: (result: T) => void,
     private readonly reject: (e: unknown) => void,
+    private readonly completion: (e: RunCompleted<S>) => T,
   ) {}
   next(e: WorkflowEvent<S>): void {
-    if (e._tag === 'RunCompleted') this.resolve(e.state)
-    else if (isTerminal(e)) this.reject(new CanoFailure(e.error))
+    if (e._tag === 'RunCompleted') {
+      let result: T
+      try {
+        result = this.completion(e)
+      } catch (thrown: unknown) {
+        return this.error(thrown)
+      }
+      this.resolve(result)
+    } else if (isTerminal(e)) this.reject(new CanoFailure(e.error))
   }
   error(e: unknown): void {
     this.reject(e instanceof CanoFailure ? e : new CanoFailure(toCanoError(e)))
@@ -263,6 +285,20 @@ type Loop = 'Idle' | 'Busy' | 'Leaving'
 const STARTS_WORK: ReadonlySet<RunCommand> = new Set<RunCommand>(['SetUp', 'AppendEntry', 'StartVisit', 'RollBack'])
 
 /**
+ * The boundary of a run whose workflow declares an input codec or an output (src/RunBoundary.ts): the
+ * decoded input its tasks read as `ctx.input`, the run table's output hook and, once produced at the
+ * exit, the output. A workflow without either gives its runs none (one field, `undefined`).
+ */
+class RunIo {
+  /** The output produced at the exit (encoded for `RunCompleted`). */
+  produced: ProducedOutput | undefined = undefined
+  constructor(
+    readonly input: unknown,
+    readonly recordOutput: RunTableSeam['recordOutput'],
+  ) {}
+}
+
+/**
  * One run: the driver of its machine, a hand-written object rather than an operator chain, so that a
  * run parked in a state holds this object, its machine, its visit's frame and what the state itself
  * waits on, and nothing per operator. The run's own `AbortSignal` is created only when something reads it.
@@ -307,6 +343,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   private deadline: Subscription | undefined
   /** The rollback (`RollingBack`). */
   private rollbackSub: Subscription | undefined
+  /** The run's input and output, when its workflow declares either (see {@link RunIo}). */
+  private readonly io: RunIo | undefined
 
   constructor(
     readonly wf: CompiledWorkflow<S, R>,
@@ -337,6 +375,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
           }
     this.compensations = resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
     this.startedAt = wf.totalTimeoutMs === undefined ? undefined : this.now()
+    this.io =
+      wf.input === undefined && wf.output === undefined ? undefined : new RunIo(options.input, options.recordOutput)
     this.machine = createRun<S>(this)
   }
 
@@ -347,6 +387,13 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   }
   get timed(): boolean {
     return this.wf.totalTimeoutMs !== undefined
+  }
+  get produces(): boolean {
+    return this.wf.output !== undefined
+  }
+  /** The run's decoded input (`undefined` without an input codec). */
+  get input(): unknown {
+    return this.io?.input
   }
   role(state: S): StateRole {
     const compiled = this.wf.states.get(state)
@@ -485,6 +532,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         this.visitSub = undefined
         return visit?.unsubscribe()
       }
+      case 'ProduceOutput':
+        return this.produceOutput(m.current as S)
       case 'EmitRunStarted':
         if (this.emit !== undefined && cause?._tag === 'Start')
           this.emit({ _tag: 'RunStarted', workflowId: this.workflowId, at: this.now(), initial: cause.initial })
@@ -545,13 +594,61 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         )
       case 'EmitTerminal':
         if (m._tag === 'Ended')
-          this.notify(terminalEvent(m.outcome, this.workflowId, this.now(), m.current, m.transitions))
+          this.notify(
+            terminalEvent(m.outcome, this.workflowId, this.now(), m.current, m.transitions, this.io?.produced?.encoded),
+          )
         return
       case 'End':
         return this.sink.complete()
       case 'Fail':
         if (m._tag === 'Broken') this.sink.error(m.error)
         return
+    }
+  }
+
+  // -- the output --------------------------------------------------------------------------
+
+  /** `ProduceOutput`: runs the output function at `exit`, then encodes (and records) what it produced. */
+  private produceOutput(exit: S): void {
+    const output = this.wf.output as CompiledOutput
+    let value: unknown
+    try {
+      value = output.at(new ExitContext(this, exit))
+    } catch (thrown: unknown) {
+      return this.feed({ _tag: 'OutputFailed', error: outputFailed(exit, thrown) })
+    }
+    if (!isThenable(value)) return this.outputReady(output, exit, value)
+    value.then(
+      (v) => this.outputReady(output, exit, v),
+      (e: unknown) => this.feed({ _tag: 'OutputFailed', error: outputFailed(exit, e) }),
+    )
+  }
+
+  /** The output function produced `value`: encode it with the codec, hand it to the run table's hook. */
+  private outputReady(output: CompiledOutput, exit: S, value: unknown): void {
+    const encoded = encodeOutput(output.codec, value, exit)
+    if (encoded._tag === 'Left') return this.feed({ _tag: 'OutputFailed', error: encoded.left })
+    const io = this.io as RunIo
+    io.produced = encoded.right
+    const record = io.recordOutput
+    if (record === undefined) return this.feed(OUTPUT_PRODUCED)
+    const failed = (e: unknown): void => {
+      const cause = toCanoError(e)
+      this.feed({
+        _tag: 'OutputFailed',
+        error:
+          cause._tag === 'TaskExecution'
+            ? checkpointStoreError(
+                `record the output of run ${JSON.stringify(this.workflowId)}: ${cause.message}`,
+                cause,
+              )
+            : cause,
+      })
+    }
+    try {
+      record(encoded.right.encoded, exit).then(() => this.feed(OUTPUT_PRODUCED), failed)
+    } catch (e: unknown) {
+      failed(e)
     }
   }
 
@@ -790,6 +887,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     const env: DrainEnv<S, R> = {
       workflowId: this.workflowId,
       res: wf.resources,
+      input: this.input,
       scheduler: this.scheduler,
       random: wf.random,
       now: this.now,
@@ -851,6 +949,9 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   get res(): Resources<R> {
     return this.run.wf.resources
   }
+  get input(): unknown {
+    return this.run.input
+  }
   get runSignal(): AbortSignal {
     return this.run.runSignal
   }
@@ -880,6 +981,27 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   }
   publishSplit(result: SplitResult): void {
     this.run.publishSplit(result)
+  }
+}
+
+/** What a workflow's output function sees at the exit (src/RunBoundary.ts `OutputContext`). */
+class ExitContext<S extends string, R extends ResourceRecord> implements OutputContext<string, ResourceRecord> {
+  constructor(
+    private readonly run: WorkflowRun<S, R>,
+    readonly exit: S,
+  ) {}
+  get input(): unknown {
+    return this.run.input
+  }
+  get res(): Resources<ResourceRecord> {
+    return this.run.wf.resources
+  }
+  get workflowId(): string {
+    return this.run.workflowId
+  }
+  /** The run's signal, created when read. */
+  get signal(): AbortSignal {
+    return this.run.runSignal
   }
 }
 

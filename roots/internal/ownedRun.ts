@@ -34,11 +34,12 @@ import type { WorkflowId } from '../../codecs/WorkflowId.js'
 import { cancelledError, CanoFailure, checkpointStoreError, toCanoError } from '../../src/CanoError.js'
 import type { CheckpointStore, RunStore } from '../../src/CheckpointStore.js'
 import { encodeError, type ResumePoint, resumePoint } from '../../src/Resume.js'
-import type { DecodedRunOptions } from '../../src/RunOptions.js'
+import type { DecodedRunOptions, RefusedRun } from '../../src/RunOptions.js'
 import type { RunEnding, RunRecord } from '../../src/RunTable.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
 import type { CompiledWorkflow } from '../../src/WorkflowDefinition.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
+import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
 import { refusedRun, runWorkflow } from '../../streams/runWorkflow.js'
 
 // -------------------------------------------------------------------------------------
@@ -77,7 +78,10 @@ export interface Parking {
 export interface OwnedRunOptions<S extends string> {
   readonly workflowId: WorkflowId
   readonly acquire: Acquire<S>
-  readonly run: DecodedRunOptions<S>
+  /** The run's options, decoded once its record is known (a resumed run's input is the record's). */
+  readonly run: (record: RunRecord) => E.Either<RefusedRun<S>, DecodedRunOptions<S>>
+  /** The caller's observers: a refused run reports to them too. */
+  readonly observers: ReadonlyArray<WorkflowObserver<S>> | undefined
   readonly ownership: Ownership
   readonly park?: Parking | undefined
   /** The run was asked to stop before it started (a cancel request found on the claimed record). */
@@ -107,7 +111,7 @@ const isLeaseLost = (e: unknown): e is CanoError => toCanoError(e)._tag === 'Lea
 export const endingOf = <S extends string>(end: TerminalEvent<S>): RunEnding => {
   switch (end._tag) {
     case 'RunCompleted':
-      return { status: 'completed', output: (end as { readonly output?: JsonValue }).output ?? null, error: null }
+      return { status: 'completed', output: end.output ?? null, error: null }
     case 'RunFailed':
       return { status: 'failed', output: null, error: encodeError(end.error) }
     case 'RunCancelled':
@@ -222,28 +226,16 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
         isKnown: (s) => wf.states.has(s) || wf.exits.has(s),
         migrations: wf.migrations,
       })
-      if (E.isLeft(resumed)) {
-        // recorded as failed, not released: a worker would claim it again and be refused again; a resume
-        // by hand (with a migration, say) reopens it
-        const fence = this.fence
-        this.fence = undefined
-        const error = resumed.left
-        return void this.store.runs
-          .finish(options.workflowId, fence, { status: 'failed', output: null, error: encodeError(error) })
-          .then(
-            () => this.refuse(error),
-            () => this.refuse(error),
-          )
-      }
+      if (E.isLeft(resumed)) return this.failAtStart(resumed.left)
       point = resumed.right
     }
+    const decoded = options.run(record)
+    if (E.isLeft(decoded)) return this.failAtStart(decoded.left.error)
+    const given = decoded.right
     const fenced = this.fencedStore()
     const run: DecodedRunOptions<S> = {
-      ...options.run,
-      signal:
-        options.run.signal === undefined
-          ? this.cancel.signal
-          : AbortSignal.any([options.run.signal, this.cancel.signal]),
+      ...given,
+      signal: given.signal === undefined ? this.cancel.signal : AbortSignal.any([given.signal, this.cancel.signal]),
     }
     if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
     const initial = point === undefined ? (record.initial as S) : point.state
@@ -253,6 +245,21 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       next: (e) => this.onEvent(e, point),
       error: (e: unknown) => this.fail(toCanoError(e)),
     })
+  }
+
+  /**
+   * The claimed run cannot start (a log that does not resume, an input that does not decode): recorded as
+   * failed, not released (a worker would claim it again and be refused again); a resume by hand (with a
+   * migration, say) reopens it.
+   */
+  private failAtStart(error: CanoError): void {
+    const fence = this.fence
+    this.fence = undefined
+    const ending: RunEnding = { status: 'failed', output: null, error: encodeError(error) as JsonValue }
+    this.store.runs.finish(this.options.workflowId, fence, ending).then(
+      () => this.refuse(error),
+      () => this.refuse(error),
+    )
   }
 
   /** The store as this run writes to it: appends fenced, the log's clearing deferred (see the module comment). */
@@ -372,8 +379,8 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   private refuse(error: CanoError): void {
     if (this.done || this.left) return
     this.done = true
-    const { workflowId, run } = this.options
-    this.inner = refusedRun(this.wf, { error, workflowId, observers: run.observers }, true).subscribe(this.subscriber)
+    const { workflowId, observers } = this.options
+    this.inner = refusedRun(this.wf, { error, workflowId, observers }, true).subscribe(this.subscriber)
   }
 
   private armRenewal(): void {

@@ -8,6 +8,7 @@ import type * as t from 'io-ts'
 import { PathReporter } from 'io-ts/lib/PathReporter.js'
 
 import type { CanoError } from '../../codecs/CanoError.js'
+import type { JsonValue } from '../../codecs/CheckpointRow.js'
 import { decodeFailedError } from '../CanoError.js'
 import { describeValue } from './describeValue.js'
 
@@ -28,24 +29,57 @@ export const roundTripJson = (
   what: string,
 ): E.Either<CanoError, RoundTrip> => {
   let encoded: unknown
-  let json: unknown
   try {
     encoded = codec.encode(value)
+  } catch (e: unknown) {
+    return E.left(notJson(codec, what, where, e))
+  }
+  const json = toJson(codec, encoded, where, what)
+  return E.isLeft(json) ? json : decodeJson(codec, json.right, where, encoded)
+}
+
+/**
+ * @internal Encodes `value` with `codec` and round-trips the encoding through JSON: the JSON value a
+ * store keeps. `what` and `where` as in {@link roundTripJson}.
+ */
+export const encodeJson = (
+  codec: t.Type<unknown, unknown>,
+  value: unknown,
+  where: string,
+  what: string,
+): E.Either<CanoError, JsonValue> => {
+  let encoded: unknown
+  try {
+    encoded = codec.encode(value)
+  } catch (e: unknown) {
+    return E.left(notJson(codec, what, where, e))
+  }
+  return toJson(codec, encoded, where, what)
+}
+
+/** An encoding through `JSON.stringify` and back. */
+const toJson = (
+  codec: t.Type<unknown, unknown>,
+  encoded: unknown,
+  where: string,
+  what: string,
+): E.Either<CanoError, JsonValue> => {
+  try {
     const text = JSON.stringify(encoded) as string | undefined
     if (text === undefined)
       return E.left(decodeFailedError(codec.name, [`the encoded ${what} is not JSON (undefined or a function)`], where))
-    json = JSON.parse(text)
+    return E.right(JSON.parse(text) as JsonValue)
   } catch (e: unknown) {
-    return E.left(
-      decodeFailedError(
-        codec.name,
-        [`the ${what} does not encode to JSON: ${e instanceof Error ? e.message : describeValue(e)}`],
-        where,
-      ),
-    )
+    return E.left(notJson(codec, what, where, e))
   }
-  return decodeJson(codec, json, where, encoded)
 }
+
+const notJson = (codec: t.Type<unknown, unknown>, what: string, where: string, e: unknown): CanoError =>
+  decodeFailedError(
+    codec.name,
+    [`the ${what} does not encode to JSON: ${e instanceof Error ? e.message : describeValue(e)}`],
+    where,
+  )
 
 /** @internal Decodes an encoded (JSON) value; `DecodeFailed` names the codec and `where`. */
 export const decodeJson = (

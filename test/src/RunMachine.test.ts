@@ -22,6 +22,7 @@ import {
   createRun,
   ENTRY_WRITTEN,
   LOG_CLEARED,
+  OUTPUT_PRODUCED,
   RECORDED,
   type RunCommand,
   type RunInput,
@@ -50,6 +51,7 @@ const setupOf = (over: Partial<RunSetup<S>> = {}): RunSetup<S> => ({
   resumed: undefined,
   role: (s) => (s === 'Done' ? 'Exit' : s === 'Ghost' ? 'Missing' : 'Visit'),
   writesEntry: () => over.checkpointed ?? false,
+  produces: false,
   ...over,
 })
 
@@ -243,6 +245,87 @@ describe('RunMachine', () => {
     })
   })
 
+  describe('the output at the exit (issue 12)', () => {
+    const produces = (over: Partial<RunSetup<S>> = {}): RunSetup<S> => setupOf({ produces: true, ...over })
+    const outputFailed: RunInput<S> = { _tag: 'OutputFailed', error: boom }
+
+    it('reaching an exit produces the output before the run completes', () => {
+      const t = drive(produces(), [START, settled('Done'), OUTPUT_PRODUCED])
+      expect(t.commands).to.deep.equal([
+        ['EmitRunStarted', 'Enter', 'StartVisit'],
+        ['StopVisit', 'Enter', 'ProduceOutput'],
+        ['EmitTerminal', 'End'],
+      ])
+      expect(t.phases[1]).to.equal('Producing')
+      expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Completed', state: 'Done' })
+    })
+
+    it('with everything on: after the exit row, before the log is cleared and resources are torn down', () => {
+      const t = drive(full({ produces: true }), [
+        START,
+        SET_UP_DONE,
+        ENTRY_WRITTEN,
+        settled('Done'),
+        ENTRY_WRITTEN,
+        OUTPUT_PRODUCED,
+        LOG_CLEARED,
+        TORN_DOWN,
+      ])
+      expect(t.commands.slice(3)).to.deep.equal([
+        ['StopVisit', 'Enter', 'AppendEntry'],
+        ['ProduceOutput'],
+        ['Unlisten', 'DisarmTimeout', 'ClearLog'],
+        ['TearDown'],
+        ['EmitTerminal', 'End'],
+      ])
+      expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Completed', state: 'Done' })
+    })
+
+    it('a run started at an exit produces the output too', () => {
+      const t = drive(produces(), [begin('Done'), OUTPUT_PRODUCED])
+      expect(t.commands).to.deep.equal([
+        ['EmitRunStarted', 'Enter', 'ProduceOutput'],
+        ['EmitTerminal', 'End'],
+      ])
+    })
+
+    it('a failed output fails the run at the exit and keeps the log (nothing to undo)', () => {
+      const t = drive(full({ produces: true }), [
+        START,
+        SET_UP_DONE,
+        ENTRY_WRITTEN,
+        settled('Done'),
+        ENTRY_WRITTEN,
+        outputFailed,
+        TORN_DOWN,
+      ])
+      expect(t.commands.slice(5)).to.deep.equal([
+        ['Unlisten', 'DisarmTimeout', 'TearDown'],
+        ['EmitTerminal', 'End'],
+      ])
+      expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Failed', error: boom })
+      expect(t.machine.current).to.equal('Done')
+    })
+
+    it('a failed output rolls a saga stack back, recorded at the exit', () => {
+      const t = drive(produces(), [START, RECORDED, settled('Done'), outputFailed])
+      expect(t.commands[3]).to.deep.equal(['RollBack'])
+      expect(reachedRollback(t)).to.deep.include({ at: 'Done', marker: true })
+    })
+
+    it('without an output declaration an exit completes at once; output inputs are ignored elsewhere', () => {
+      const t = drive(setupOf(), [START, OUTPUT_PRODUCED, outputFailed, settled('Done'), OUTPUT_PRODUCED])
+      expect(t.commands.slice(1)).to.deep.equal([[], [], ['StopVisit', 'Enter', 'EmitTerminal', 'End'], []])
+      expect(outcomeOf(t.machine)).to.deep.equal({ _tag: 'Completed', state: 'Done' })
+    })
+
+    it('an output that lands after a cancellation changes nothing', () => {
+      const t = drive(produces({ listens: true }), [START, settled('Done'), cancel, OUTPUT_PRODUCED])
+      expect(t.commands.slice(2)).to.deep.equal([['Abort', 'Unlisten', 'EmitTerminal', 'End'], []])
+      expect(outcomeOf(t.machine)._tag).to.equal('Cancelled')
+    })
+  })
+
   describe('interruptions in every phase', () => {
     /** How to reach each phase, from a run with a signal, a total timeout, resources and a store. */
     const reach: Record<RunPhase, () => Trace> = {
@@ -250,6 +333,8 @@ describe('RunMachine', () => {
       SettingUp: () => drive(full(), [START]),
       Entering: () => drive(full(), [START, SET_UP_DONE]),
       Visiting: () => drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN]),
+      Producing: () =>
+        drive(full({ produces: true }), [START, SET_UP_DONE, ENTRY_WRITTEN, settled('Done'), ENTRY_WRITTEN]),
       RollingBack: () => drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, RECORDED, visitFailed()]),
       ClearingLog: () => drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, settled('Done'), ENTRY_WRITTEN]),
       TearingDown: () =>
@@ -273,6 +358,8 @@ describe('RunMachine', () => {
       // decisive while a state runs: abort, release, keep the log (nothing to undo), tear down
       Entering: ['TearingDown', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       Visiting: ['TearingDown', ['Abort', 'StopVisit', 'Unlisten', 'DisarmTimeout', 'TearDown']],
+      // the output is being produced at the exit: as decisive as a state
+      Producing: ['TearingDown', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       // the outcome is decided: nothing changes
       RollingBack: ['RollingBack', []],
       ClearingLog: ['ClearingLog', []],
@@ -295,6 +382,7 @@ describe('RunMachine', () => {
           const failure = { _tag: tag, error: input.error }
           if (before._tag === 'Entering' || before._tag === 'Visiting')
             expect(next).to.deep.include({ outcome: failure, current: 'A' })
+          else if (before._tag === 'Producing') expect(next).to.deep.include({ outcome: failure, current: 'Done' })
           else if (before._tag === 'Created' || before._tag === 'SettingUp')
             expect(next).to.deep.equal({ ...before, pending: failure })
           else expect(next).to.equal(before)
@@ -330,6 +418,7 @@ describe('RunMachine', () => {
       SettingUp: ['Abandoned', ['Abort', 'Unlisten']],
       Entering: ['Abandoned', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       Visiting: ['Abandoned', ['Abort', 'StopVisit', 'Unlisten', 'DisarmTimeout', 'TearDown']],
+      Producing: ['Abandoned', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       RollingBack: ['Abandoned', ['Abort', 'StopRollback', 'TearDown']],
       ClearingLog: ['Abandoned', ['Abort', 'TearDown']],
       // the teardown in flight finishes on its own

@@ -34,6 +34,7 @@ const envOf = (
     now: () => scheduler.now(),
     emit: (e) => events.push(e),
     split: undefined,
+    input: undefined,
     config: resolved,
     fast: runsInline(resolved),
   }

@@ -55,6 +55,7 @@ const makeEnv = (
     now: () => scheduler.now(),
     emit: (e) => events.push(e),
     split: undefined,
+    input: undefined,
     config: resolveTaskConfig(config),
     to: undefined,
     fast: false,

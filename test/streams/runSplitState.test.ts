@@ -65,6 +65,7 @@ const harness = (): Harness => {
     now: () => asyncScheduler.now(),
     emit: (e) => events.push(e),
     split: undefined,
+    input: undefined,
     config: resolveTaskConfig({}),
     to: new Set(['Join']),
     fast: true,

@@ -44,6 +44,7 @@ const makeEnv = (
     now: () => scheduler.now(),
     emit: (e) => events.push(e),
     split: undefined,
+    input: undefined,
     config: resolveTaskConfig(config, RetryMode.none()),
     to: undefined,
     fast: false,
