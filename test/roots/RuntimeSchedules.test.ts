@@ -5,6 +5,7 @@
  * test/integration/runtimeSchedules.test.ts.
  */
 import { expect } from 'chai'
+import * as t from 'io-ts'
 import type { Subscription } from 'rxjs'
 
 import {
@@ -31,6 +32,18 @@ const id = (ms: number): string => scheduledRunId('beat', T0 + ms)
 /** Executions of each run, by run id (a task of `beat` counts them). */
 let executions = new Map<string, number>()
 const beat = workflow<'Beat' | 'Done'>()({
+  exits: ['Done'],
+  states: {
+    Beat: task(({ workflowId }) => {
+      executions.set(workflowId, (executions.get(workflowId) ?? 0) + 1)
+      return 'Done' as const
+    }),
+  },
+})
+
+/** `beat` with an input codec: a schedule's input is decoded with it. */
+const regional = workflow<'Beat' | 'Done'>()({
+  input: t.type({ region: t.string }),
   exits: ['Done'],
   states: {
     Beat: task(({ workflowId }) => {
@@ -94,7 +107,10 @@ describe('createRuntime schedules', () => {
   it('records one run per tick on the epoch grid, with the id of its schedule and instant, and executes it', async () => {
     const clock = createVirtualClock(T0 + 50)
     const store = storeOn(clock)
-    const { events } = make(store, clock, { schedules: [{ ...every200, input: { region: 'eu' } }] })
+    const { events } = make(store, clock, {
+      workflows: { beat: { workflow: regional, initial: 'Beat' } },
+      schedules: [{ ...every200, input: { region: 'eu' } }],
+    })
     await clock.advance(1_000)
     const expected = [200, 400, 600, 800, 1_000].map(id)
     expect(await runIds(store)).to.deep.equal(expected)
