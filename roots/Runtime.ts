@@ -57,7 +57,6 @@ import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import { scheduledRuns } from '../streams/scheduledRuns.js'
 import { ownedRun$, type Ownership } from './internal/ownedRun.js'
 import { processOwner } from './internal/processOwner.js'
-import type { SchedulableWorkflow } from './Scheduler.js'
 import { compiledOf, storedInput } from './Workflow.js'
 
 // -------------------------------------------------------------------------------------
@@ -75,8 +74,11 @@ import { compiledOf, storedInput } from './Workflow.js'
  * @since 0.2.0
  */
 export interface RuntimeWorkflow<S extends string = string> {
-  /** A workflow built with `workflow()` (any state union and resources fit). */
-  readonly workflow: SchedulableWorkflow<S>
+  /**
+   * A workflow built with `workflow()`: any state union, resources, input and output fit (what the
+   * runtime reads of it is checked when the runtime is created).
+   */
+  readonly workflow: { readonly states: ReadonlyArray<S>; readonly exits: ReadonlyArray<S>; toMermaid(): string }
   readonly initial: S
 }
 

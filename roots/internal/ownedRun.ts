@@ -255,7 +255,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   private failAtStart(error: CanoError): void {
     const fence = this.fence
     this.fence = undefined
-    const ending: RunEnding = { status: 'failed', output: null, error: encodeError(error) as JsonValue }
+    const ending: RunEnding = { status: 'failed', output: null, error: encodeError(error) }
     this.store.runs.finish(this.options.workflowId, fence, ending).then(
       () => this.refuse(error),
       () => this.refuse(error),

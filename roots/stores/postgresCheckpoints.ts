@@ -53,8 +53,8 @@ import type { RunTable } from '../../src/RunTable.js'
 import { connectionShell, loadPeer } from './internal/connectionShell.js'
 import { groupCommitQueue } from './internal/groupCommitQueue.js'
 import { fencedWriteLost, postgresRunTable } from './internal/postgresRunTable.js'
-import { RUN_COLUMNS } from './internal/runRows.js'
 import { endPool, poolSettings, trackClients, wireTimeouts, withDeadline } from './internal/postgresTimeouts.js'
+import { RUN_COLUMNS } from './internal/runRows.js'
 
 // -------------------------------------------------------------------------------------
 // model
