@@ -174,10 +174,10 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
   type Result = S | RunOutput<S, unknown>
   /** A store with a run table: every run is owned (roots/internal/ownedRun.ts). */
   const owned = hasRunTable(wf.checkpoints) ? wf.checkpoints : undefined
-  const ownership = (): Ownership => ({
+  const ownership = (leaseMs = LEASE_MS): Ownership => ({
     owner: thisProcess(),
-    leaseMs: LEASE_MS,
-    renewMs: LEASE_MS / 3,
+    leaseMs,
+    renewMs: Math.max(1, Math.floor(leaseMs / 3)),
     scheduler: asyncScheduler,
   })
   /** A new run of `initial` with decoded options: owned when the store keeps a run table. */
@@ -194,7 +194,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
           },
           run: () => decoded,
           observers: decoded.right.observers,
-          ownership: ownership(),
+          ownership: ownership(decoded.right.leaseMs),
         })
   // each subscription is its own run, with its own id
   const run$ = (initial: S, options?: RunOptions<S>): Observable<WorkflowEvent<S>> =>
@@ -242,7 +242,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
               { ...entry, resumed: true },
             ),
           observers: checked.right.observers,
-          ownership: ownership(),
+          ownership: ownership(checked.right.leaseMs),
         })
       }
       // the input comes back from the run table (the seam of src/RunBoundary.ts), decoded before the log is read

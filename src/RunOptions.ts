@@ -52,6 +52,12 @@ export interface RunOptions<S extends string> {
    * passes its clock so scheduled runs and flow statuses share one time base).
    */
   readonly scheduler?: SchedulerLike
+  /**
+   * On a store with a run table, how long this process's claim on the run holds without renewal, in
+   * milliseconds (renewed every third of it while the run executes). After a crash, the run can be
+   * resumed elsewhere once it ends. An integer in [1, 2147483647]. Default `30_000`.
+   */
+  readonly leaseMs?: number
   /** @internal The run-table seam (src/RunBoundary.ts `RunTableSeam`): filled by a runtime, never by hand. */
   readonly runTable?: RunTableSeam
 }
@@ -79,6 +85,8 @@ export interface DecodedRunOptions<S extends string> {
   readonly observers: ReadonlyArray<WorkflowObserver<S>> | undefined
   readonly manageResources: boolean
   readonly scheduler: SchedulerLike | undefined
+  /** The lease of an owned run (`undefined`: the default). */
+  readonly leaseMs: number | undefined
   /** The decoded input (`undefined` without an input codec). */
   readonly input: unknown
   /** The run table's hook for the encoded output, if a runtime passed one. */
@@ -178,6 +186,7 @@ export const decodeRunOptions = <S extends string>(
     observers,
     manageResources: o.manageResources ?? true,
     scheduler: o.scheduler,
+    leaseMs: o.leaseMs,
     input,
     recordOutput: o.runTable?.recordOutput,
   })
@@ -218,6 +227,12 @@ const checkShape = (options: unknown): Configuration | undefined => {
       typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function')
   )
     return configurationError(`run option scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`)
+  const lease = o['leaseMs']
+  if (
+    lease !== undefined &&
+    !(typeof lease === 'number' && Number.isInteger(lease) && lease >= 1 && lease <= 2_147_483_647)
+  )
+    return configurationError(`run option leaseMs must be an integer in [1, 2147483647], got ${describeValue(lease)}`)
   const manage = o['manageResources']
   if (manage !== undefined && typeof manage !== 'boolean')
     return configurationError(`run option manageResources must be a boolean, got ${describeValue(manage)}`)

@@ -193,9 +193,10 @@ export interface RunTable {
   /**
    * Claims one run by id (a resume by hand, a start that executes at once). Refused with `RunOwned`
    * while another owner holds it; a `CheckpointStore` error for an unknown id or a terminal run, except
-   * that with `reopen` a `failed` run is claimed again (a resume by hand of a run whose log was kept: a
-   * dirty rollback to retry, a version mismatch resumed with a migration). A runtime's `claim` never
-   * reopens a run.
+   * that with `reopen` a run that ended `failed`, `cancelled` or `timedOut` is claimed again (a resume by
+   * hand of a run whose log was kept: a dirty rollback to retry, a cancelled run to continue, a version
+   * mismatch resumed with a migration); a `completed` run never is. A runtime's `claim` never reopens a
+   * run.
    */
   readonly claimRun: (workflowId: string, owner: string, leaseMs: number, reopen?: boolean) => Promise<RunRecord>
   /**

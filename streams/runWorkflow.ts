@@ -194,6 +194,7 @@ const refused = <S extends string>(refusal: RefusedRun<S>): Identity<S> => ({
   observers: refusal.observers,
   manageResources: false,
   scheduler: undefined,
+  leaseMs: undefined,
   input: undefined,
   recordOutput: undefined,
 })

@@ -31,11 +31,11 @@ import { Observable, type SchedulerLike, type Subscriber, type Subscription, typ
 import type { CanoError } from '../../codecs/CanoError.js'
 import type { CheckpointRow, JsonValue } from '../../codecs/CheckpointRow.js'
 import type { WorkflowId } from '../../codecs/WorkflowId.js'
-import { cancelledError, CanoFailure, checkpointStoreError, toCanoError } from '../../src/CanoError.js'
-import type { CheckpointStore, RunStore } from '../../src/CheckpointStore.js'
+import { cancelledError, CanoFailure, checkpointStoreError, runOwnedError, toCanoError } from '../../src/CanoError.js'
+import { checkpointConflictError, type CheckpointStore, type RunStore } from '../../src/CheckpointStore.js'
 import { encodeError, type ResumePoint, resumePoint } from '../../src/Resume.js'
 import type { DecodedRunOptions, RefusedRun } from '../../src/RunOptions.js'
-import type { RunEnding, RunRecord } from '../../src/RunTable.js'
+import type { RunEnding, RunRecord, RunRecordStatus } from '../../src/RunTable.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
 import type { CompiledWorkflow } from '../../src/WorkflowDefinition.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
@@ -104,6 +104,9 @@ export const ownedRun$ = <S extends string, R extends ResourceRecord>(
     return run
   })
 
+/** The terminal statuses a resume by hand may reopen (when the run's log was kept). */
+const REOPENABLE: ReadonlySet<RunRecordStatus> = new Set(['failed', 'cancelled', 'timedOut'])
+
 /** Whether `e` says the writer no longer holds the run. */
 const isLeaseLost = (e: unknown): e is CanoError => toCanoError(e)._tag === 'LeaseLost'
 
@@ -166,8 +169,9 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       case 'Resume':
         return this.store.runs.get(workflowId).then((record) => {
           if (record === undefined) return this.adopt()
-          if (record.status !== 'failed') return this.store.runs.claimRun(workflowId, owner, leaseMs)
-          // a failed run is resumed by hand only if its log was kept (a dirty rollback, a refused resume)
+          if (!REOPENABLE.has(record.status)) return this.store.runs.claimRun(workflowId, owner, leaseMs)
+          // a run that ended without completing is resumed by hand only if its log was kept (a dirty
+          // rollback, a cancelled run, a refused resume)
           return this.store
             .loadRun(workflowId)
             .then((rows) =>
@@ -220,7 +224,8 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     if (this.left) return this.releaseLease()
     const { wf, options } = this
     let point: ResumePoint<S> | undefined
-    if (rows.length > 0 || options.acquire._tag === 'Resume') {
+    // a claimed run whose log is empty never wrote its first row: it starts from its initial state
+    if (rows.length > 0) {
       const resumed = resumePoint<S>(options.workflowId, rows, {
         version: wf.version,
         isKnown: (s) => wf.states.has(s) || wf.exits.has(s),
@@ -432,14 +437,14 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
 
 /** A start whose id the run table holds already. */
 const existingRun = (record: RunRecord, owner: string): CanoError => {
-  const id = JSON.stringify(record.workflowId)
-  if (record.owner !== null && record.owner !== owner && record.leaseUntil !== null)
+  if (record.status === 'running' && record.owner !== null && record.owner !== owner && record.leaseUntil !== null)
+    return runOwnedError(record.workflowId, record.owner, record.leaseUntil)
+  if (record.status === 'completed')
     return checkpointStoreError(
-      `run ${id} exists and is owned by ${JSON.stringify(record.owner)}: resume it or choose another workflowId`,
+      `run ${JSON.stringify(record.workflowId)} has ended (completed): a workflowId runs once; choose another one`,
     )
-  return checkpointStoreError(
-    `checkpoint conflict: workflow ${id} already has a run (status ${record.status}); resume the existing run or clear it before starting a new one`,
-  )
+  // the run exists and is not running here: its log (or its record) is what a new start would overwrite
+  return checkpointStoreError(`append checkpoint: ${checkpointConflictError(record.workflowId, 0).message}`)
 }
 
 const noRows = (workflowId: string): CanoError =>

@@ -184,7 +184,7 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
       atomically(() => {
         const r = read(workflowId)
         if (r === undefined) throw new CanoFailure(unknownRunError('claimRun', workflowId))
-        if (isTerminal(r.status) && !(reopen && r.status === 'failed')) throw new CanoFailure(endedRunError(r))
+        if (isTerminal(r.status) && !(reopen && r.status !== 'completed')) throw new CanoFailure(endedRunError(r))
         if (isHeld(r, now) && r.owner !== null && r.leaseUntil !== null)
           throw new CanoFailure(runOwnedError(workflowId, r.owner, r.leaseUntil))
         return claimed(r, owner, leaseMs, now)

@@ -351,6 +351,9 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
         await store.runs.create(newRun('c'))
         await store.runs.finish('c', undefined, { status: 'completed', output: null, error: null })
         expect((await rejection(store.runs.claimRun('c', 'w2', 1000, true)))._tag).to.equal('CheckpointStore')
+        await store.runs.create(newRun('x'))
+        await store.runs.finish('x', undefined, { status: 'cancelled', output: null, error: null })
+        expect(await store.runs.claimRun('x', 'w2', 1000, true)).to.include({ status: 'running', owner: 'w2' })
         // a runtime's claim never reopens
         await store.runs.create(newRun('g', { owner: 'w1', leaseMs: 1000 }))
         await store.runs.finish('g', 1, { status: 'failed', output: null, error: null })

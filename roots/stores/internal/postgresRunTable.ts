@@ -142,7 +142,7 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
       wake_at = NULL, updated_at = $3::bigint, due_at = $3::bigint + $4::bigint,
       output = 'null'::jsonb, error = 'null'::jsonb, ended_at = NULL
     FROM cur
-    WHERE r.workflow_id = cur.workflow_id AND (cur.status IN (${OPEN_SQL}) OR ($5::boolean AND cur.status = 'failed'))
+    WHERE r.workflow_id = cur.workflow_id AND (cur.status IN (${OPEN_SQL}) OR ($5::boolean AND cur.status IN ('failed', 'cancelled', 'timedOut')))
       AND NOT (cur.status = 'running' AND cur.owner IS NOT NULL AND cur.lease_until > $3::bigint)
     RETURNING ${RUN_COLUMNS.split(', ')
       .map((col) => `r.${col}`)
