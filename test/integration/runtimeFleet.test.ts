@@ -119,12 +119,33 @@ const checkOutcomes = async (store: RunStore, ids: ReadonlyArray<string>): Promi
     const r = await store.runs.get(id)
     expect(r, id).to.not.equal(undefined)
     expect(r?.status, id).to.equal(rollsBack(id) ? 'failed' : 'completed')
+    if (rollsBack(id)) expect(r?.error, id).to.deep.include({ _tag: 'TaskExecution', message: 'declined' })
+    else expect(r?.output, id).to.deep.equal({ run: id, pages: 3 })
     expect(await store.loadRun(id), `${id} log`).to.deep.equal([])
   }
 }
 
 describe('runtime fleet (real processes)', function () {
   this.timeout(180_000)
+
+  it('(the journal check itself) finds two workers in one run at once, and completed work run again', () => {
+    const e = (key: string, worker: string, started: number, ended: number | null): Entry => ({
+      run: 'r',
+      key,
+      worker,
+      started,
+      ended,
+    })
+    expect(journalFaults([e('A', 'w1', 0, 10), e('B', 'w1', 10, 20)], new Map())).to.deep.equal([])
+    expect(journalFaults([e('A', 'w1', 0, 10), e('A', 'w2', 5, 15)], new Map())).to.have.length(1)
+    // a SIGKILLed execution ends at the kill; before it, another worker's start is an overlap
+    expect(journalFaults([e('A', 'w1', 0, null), e('A', 'w2', 50, 60)], new Map([['w1', 40]]))).to.deep.equal([])
+    expect(journalFaults([e('A', 'w1', 0, null), e('A', 'w2', 30, 60)], new Map([['w1', 40]]))).to.have.length(1)
+    // A finished, B started after it (its checkpoint moved on): A must not start again
+    expect(journalFaults([e('A', 'w1', 0, 10), e('B', 'w1', 12, 20), e('A', 'w2', 30, 40)], new Map())).to.have.length(
+      1,
+    )
+  })
 
   describe('on PostgreSQL', () => {
     let admin: pg.Pool
