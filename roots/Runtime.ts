@@ -339,8 +339,11 @@ const isScheduler = (u: unknown): u is SchedulerLike =>
 
 class RuntimeImpl {
   private readonly events = new Subject<RuntimeEvent>()
-  /** Runs executing here, by id: leaving one abandons it and releases its lease. */
-  private readonly active = new Map<string, Subscription>()
+  /**
+   * Runs executing here, by id: leaving one abandons it and releases its lease; aborting its `cancel`
+   * cancels it (a cancel request this runtime heard of).
+   */
+  private readonly active = new Map<string, { readonly sub: Subscription; readonly cancel: AbortController }>()
   /** A record changed here (a run started, ended, parked): watchers look again. */
   private readonly changed = new Subject<string>()
   private readonly timers: Subscription[] = []
@@ -476,6 +479,7 @@ class RuntimeImpl {
   private async cancel(id: string): Promise<boolean> {
     const asked = await this.o.store.runs.requestCancel(id)
     if (!asked) return false
+    this.active.get(id)?.cancel.abort()
     this.changed.next(id)
     // a pending or parked run has no owner to see the request: a worker (this one) claims and cancels it
     this.pump()
@@ -485,9 +489,13 @@ class RuntimeImpl {
   /** A run of the table changed (PostgreSQL notifies every process): claim, or wait for its wake-up. */
   private onNotice(id: string): void {
     this.pump()
+    // '' is "anything may have changed" (a reconnected listener): the claim above covers it
+    if (id === '') return
     this.o.store.runs.get(id).then(
       (r) => {
         if (r?.status === 'parked' && r.wakeAt !== null) this.wakeAt(r.wakeAt)
+        // a cancel request for a run executing here: stop it now rather than at the next renewal
+        if (r?.cancelRequested === true) this.active.get(id)?.cancel.abort()
       },
       () => undefined,
     )
@@ -542,6 +550,7 @@ class RuntimeImpl {
       return
     }
     this.events.next({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
+    const cancel = new AbortController()
     const sub = ownedRun$(entry.wf, this.o.store, {
       workflowId: record.workflowId as WorkflowId,
       acquire: { _tag: 'Claimed', record },
@@ -561,12 +570,13 @@ class RuntimeImpl {
         },
       },
       cancelled: record.cancelRequested,
+      cancelRequests: cancel.signal,
     }).subscribe({
       next: (event) => this.events.next({ _tag: 'Run', workflow: entry.name, event }),
       error: () => this.finished(id),
       complete: () => this.finished(id),
     })
-    if (!sub.closed) this.active.set(id, sub)
+    if (!sub.closed) this.active.set(id, { sub, cancel })
   }
 
   private finished(id: string): void {
@@ -594,7 +604,7 @@ class RuntimeImpl {
         })
       })
     // the rest is abandoned: unsubscribing releases each lease
-    for (const [id, sub] of [...this.active]) {
+    for (const [id, { sub }] of [...this.active]) {
       sub.unsubscribe()
       this.active.delete(id)
       this.events.next({ _tag: 'Released', workflowId: id })

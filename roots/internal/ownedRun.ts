@@ -86,6 +86,8 @@ export interface OwnedRunOptions<S extends string> {
   readonly park?: Parking | undefined
   /** The run was asked to stop before it started (a cancel request found on the claimed record). */
   readonly cancelled?: boolean
+  /** Aborted when a cancel request reaches the owner by another way than a renewal (a notification). */
+  readonly cancelRequests?: AbortSignal
 }
 
 // -------------------------------------------------------------------------------------
@@ -243,6 +245,11 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       signal: given.signal === undefined ? this.cancel.signal : AbortSignal.any([given.signal, this.cancel.signal]),
     }
     if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
+    const requests = options.cancelRequests
+    if (requests !== undefined && !this.cancel.signal.aborted) {
+      if (requests.aborted) this.cancel.abort(cancelRequested())
+      else requests.addEventListener('abort', () => this.cancel.abort(cancelRequested()), { once: true })
+    }
     const initial = point === undefined ? (record.initial as S) : point.state
     const events$ = runWorkflow({ ...wf, checkpoints: fenced }, initial, () => E.right(run), true, point)
     this.armRenewal()
