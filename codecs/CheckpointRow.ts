@@ -23,40 +23,13 @@ import * as t from 'io-ts'
 
 import { CanoErrorCodec } from './CanoError.js'
 import { isPortableString } from './internal/isPortableString.js'
-
-// -------------------------------------------------------------------------------------
-// internal refinements
-// -------------------------------------------------------------------------------------
-
-/** @internal A primitive codec that accepts only the values passing `ok`. */
-const refined = <A extends string | number>(
-  name: string,
-  guard: (u: unknown) => u is A,
-  ok: (a: A) => boolean,
-): t.Type<A> =>
-  new t.Type<A>(
-    name,
-    (u): u is A => guard(u) && ok(u),
-    (u, c) => (guard(u) && ok(u) ? t.success(u) : t.failure(u, c)),
-    t.identity,
-  )
-
-const isNumber = (u: unknown): u is number => typeof u === 'number'
-const isString = (u: unknown): u is string => typeof u === 'string'
-
-const PortableString = /*#__PURE__*/ refined('PortableString', isString, isPortableString)
-const NonEmptyString = /*#__PURE__*/ refined('NonEmptyString', isString, (s) => s.length > 0 && isPortableString(s))
-const NonNegativeSafeInteger = /*#__PURE__*/ refined(
-  'NonNegativeSafeInteger',
-  isNumber,
-  (n) => Number.isSafeInteger(n) && n >= 0,
-)
-const PositiveSafeInteger = /*#__PURE__*/ refined(
-  'PositiveSafeInteger',
-  isNumber,
-  (n) => Number.isSafeInteger(n) && n > 0,
-)
-const EpochMillis = /*#__PURE__*/ refined('EpochMillis', isNumber, (n) => Number.isSafeInteger(n) && n >= 0)
+import {
+  EpochMillis,
+  NonEmptyString,
+  NonNegativeSafeInteger,
+  PortableString,
+  PositiveSafeInteger,
+} from './internal/primitives.js'
 
 // -------------------------------------------------------------------------------------
 // JSON values

@@ -404,16 +404,10 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
     }
   }
 
-  /**
-   * The fenced statement for `batch` (unfenced rows in it are written as usual): each row's outcome, or
-   * throws when the statement failed.
-   */
-  const insertWithFences = async (
-    p: PostgresPool,
-    batch: ReadonlyArray<Snapshot>,
-  ): Promise<ReadonlyArray<CanoError | undefined>> => {
+  /** The column arrays of a multi-row insert (`unnest` of one array per column), in the statements' order. */
+  const columnsOf = (batch: ReadonlyArray<Snapshot>): Array<ReadonlyArray<unknown>> => {
     const rows = batch.map((b) => b.row)
-    const result = await p.query(insertFenced, [
+    return [
       rows.map((r) => r.workflowId),
       rows.map((r) => r.seq),
       rows.map((r) => r.kind),
@@ -422,8 +416,18 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       batch.map((b) => b.payload),
       rows.map((r) => r.version),
       rows.map((r) => r.at),
-      batch.map((b) => b.fence ?? null),
-    ])
+    ]
+  }
+
+  /**
+   * The fenced statement for `batch` (unfenced rows in it are written as usual): each row's outcome, or
+   * throws when the statement failed.
+   */
+  const insertWithFences = async (
+    p: PostgresPool,
+    batch: ReadonlyArray<Snapshot>,
+  ): Promise<ReadonlyArray<CanoError | undefined>> => {
+    const result = await p.query(insertFenced, [...columnsOf(batch), batch.map((b) => b.fence ?? null)])
     const written = new Set<string>()
     const held = new Map<string, { readonly fence: unknown; readonly status: unknown; readonly owner: unknown }>()
     for (const u of result.rows) {
@@ -453,17 +457,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
     batch: ReadonlyArray<Pending>,
   ): Promise<ReadonlyArray<CanoError | undefined>> => {
     if (batch.some((b) => b.fence !== undefined)) return insertWithFences(p, batch)
-    const rows = batch.map((b) => b.row)
-    const result = await p.query(insertMany, [
-      rows.map((r) => r.workflowId),
-      rows.map((r) => r.seq),
-      rows.map((r) => r.kind),
-      rows.map((r) => r.state),
-      rows.map((r) => r.taskId),
-      batch.map((b) => b.payload),
-      rows.map((r) => r.version),
-      rows.map((r) => r.at),
-    ])
+    const result = await p.query(insertMany, columnsOf(batch))
     const written = new Set(
       result.rows.map((r) => {
         const { workflow_id, seq } = r as { readonly workflow_id: unknown; readonly seq: unknown }
@@ -471,7 +465,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       }),
     )
     notifyCommit(written.size)
-    return rows.map((r) =>
+    return batch.map(({ row: r }) =>
       written.has(key(r.workflowId, String(r.seq))) ? undefined : checkpointConflictError(r.workflowId, r.seq),
     )
   }
