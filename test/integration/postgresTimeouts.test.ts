@@ -176,7 +176,8 @@ const proxy = async (): Promise<Proxy> => {
   }
 }
 
-const uniqueTable = (what: string): string => `cano_timeouts_${what}_${process.pid}_${randomUUID().replace(/-/g, '')}`
+const uniqueTable = (what: string): string =>
+  `cano_to_${what}_${process.pid}_${randomUUID().replace(/-/g, '').slice(0, 16)}`
 
 // -------------------------------------------------------------------------------------
 // tests
