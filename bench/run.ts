@@ -12,6 +12,7 @@ import { run as engine } from './engine.bench.js'
 import { type BenchResult, formatTable } from './lib.js'
 import { run as processing } from './processing.bench.js'
 import { run as rateLimiter } from './rateLimiter.bench.js'
+import { run as runtime } from './runtime.bench.js'
 import { run as split } from './split.bench.js'
 
 const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
@@ -22,6 +23,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['rateLimiter', rateLimiter],
   ['checkpoints', checkpoints],
   ['durable', durable],
+  ['runtime', runtime],
 ]
 
 const only = process.argv.slice(2)

@@ -227,6 +227,20 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
         expect((await store.loadRun('a')).map((r) => r.seq)).to.deep.equal([0, 1])
       })
 
+      it('a fenced append at a sequence the log holds is a checkpoint conflict, alone and in a batch', async () => {
+        await store.runs.create(newRun('a'))
+        await store.runs.claim('w1', { limit: 1, leaseMs: 1000 })
+        await store.append(row('a', 0), 1)
+        const alone = await rejection(store.append(row('a', 0), 1))
+        expect(alone).to.include({ _tag: 'CheckpointStore' })
+        expect(alone.message).to.contain('checkpoint conflict').and.contain('sequence 0')
+        // appended in one tick: a group-committing store writes them as one batch
+        const [dup, fresh] = await Promise.allSettled([store.append(row('a', 0), 1), store.append(row('a', 1), 1)])
+        expect(dup.status).to.equal('rejected')
+        expect(fresh.status).to.equal('fulfilled')
+        expect((await store.loadRun('a')).map((r) => r.seq)).to.deep.equal([0, 1])
+      })
+
       it('a stale clear is refused and removes nothing; the holder clears', async () => {
         await stolen()
         isLeaseLost(await rejection(store.clear('a', 1)), 'w2')
