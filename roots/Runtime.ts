@@ -204,6 +204,9 @@ export interface Runtime {
 // constructors
 // -------------------------------------------------------------------------------------
 
+/** At most this many wake-ups are remembered (about 8 bytes each); later ones are found by the poll. */
+const MAX_WAKES = 10_000
+
 const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', 'cancelled', 'timedOut'])
 
 /**
@@ -501,19 +504,49 @@ class RuntimeImpl {
     )
   }
 
-  /** The earliest wake-up this runtime knows of: a claim is tried then (polls find the others). */
-  private nextWake: { readonly at: number; readonly timer: Subscription } | undefined
+  /**
+   * The wake-ups this runtime knows of (its own parked runs, and those other processes parked and
+   * notified), ascending, at most {@link MAX_WAKES} (the latest are dropped: polls find them): a claim is
+   * tried at each. One timer, for the earliest.
+   */
+  private readonly wakes: number[] = []
+  private wakeTimer: { readonly at: number; readonly timer: Subscription } | undefined
 
   private wakeAt(at: number): void {
-    if (this.stopping || (this.nextWake !== undefined && this.nextWake.at <= at)) return
-    this.nextWake?.timer.unsubscribe()
-    const delay = Math.max(0, at - this.o.scheduler.now())
-    this.nextWake = {
-      at,
-      timer: this.o.scheduler.schedule(() => {
-        this.nextWake = undefined
-        this.pump()
-      }, delay),
+    if (this.stopping) return
+    const wakes = this.wakes
+    // binary search for the insertion point; a known instant is kept once
+    let lo = 0
+    let hi = wakes.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if ((wakes[mid] as number) < at) lo = mid + 1
+      else hi = mid
+    }
+    if (wakes[lo] === at) return
+    wakes.splice(lo, 0, at)
+    if (wakes.length > MAX_WAKES) wakes.pop()
+    this.armWake()
+  }
+
+  /** Keeps the one timer on the earliest wake-up; a wake-up that came due tries a claim and arms the next. */
+  private armWake(): void {
+    const next = this.wakes[0]
+    if (next === undefined || this.stopping) return
+    if (this.wakeTimer !== undefined && this.wakeTimer.at <= next) return
+    this.wakeTimer?.timer.unsubscribe()
+    this.wakeTimer = {
+      at: next,
+      timer: this.o.scheduler.schedule(
+        () => {
+          this.wakeTimer = undefined
+          const now = this.o.scheduler.now()
+          while (this.wakes.length > 0 && (this.wakes[0] as number) <= now) this.wakes.shift()
+          this.pump()
+          this.armWake()
+        },
+        Math.max(0, next - this.o.scheduler.now()),
+      ),
     }
   }
 
@@ -589,7 +622,8 @@ class RuntimeImpl {
     if (this.stopping) return
     this.stopping = true
     for (const t of this.timers) t.unsubscribe()
-    this.nextWake?.timer.unsubscribe()
+    this.wakeTimer?.timer.unsubscribe()
+    this.wakes.length = 0
     this.unlisten?.()
     if (this.active.size > 0)
       await new Promise<void>((resolve) => {
