@@ -153,6 +153,9 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       (record) => {
         if (this.left) return this.releaseLease()
         this.fence = record.fence
+        // a run this process just created has no log to read (a row at its first sequence, written by
+        // hand, makes its first append conflict, as without a run table)
+        if (this.options.acquire._tag === 'Start') return this.start(record, [])
         return this.store.loadRun(this.options.workflowId).then(
           (rows) => this.start(record, rows),
           (e: unknown) => this.refuse(loadError(this.options.workflowId, e)),
