@@ -158,7 +158,11 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
         if (this.options.acquire._tag === 'Start') return this.start(record, [])
         return this.store.loadRun(this.options.workflowId).then(
           (rows) => this.start(record, rows),
-          (e: unknown) => this.refuse(loadError(this.options.workflowId, e)),
+          (e: unknown) => {
+            // the log would not load (the store is down): the claim is given back for a later try
+            this.releaseLease()
+            this.refuse(loadError(this.options.workflowId, e))
+          },
         )
       },
       (e: unknown) => this.refuse(toCanoError(e)),
