@@ -14,7 +14,8 @@
  *
  * **Run table.** Beside the log, `<table>_runs` holds one record per run (columns in
  * roots/stores/internal/runRows.ts; statements in roots/stores/internal/postgresRunTable.ts). A batch
- * holding fenced appends is one statement that locks the run rows it writes for (`FOR SHARE`) and
+ * holding fenced appends is one statement that locks the run rows it writes for (`FOR KEY SHARE`, which
+ * a claim's `FOR UPDATE` waits for) and
  * inserts only the rows whose fence is still current: a claim that increments a fence concurrently
  * either waits for that statement to commit (and then sees its rows) or commits first (and the stale
  * append writes nothing and fails with `LeaseLost`). Unfenced appends are written as before, with or
@@ -252,7 +253,9 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       AS u(w, s, k, st, ti, p, v, a)
     ON CONFLICT (workflow_id, seq) DO NOTHING
     RETURNING workflow_id, seq`
-  // Fenced rows go in only while their run row (locked FOR SHARE until the commit) holds their fence;
+  // Fenced rows go in only while their run row (locked FOR KEY SHARE until the commit) holds their fence.
+  // KEY SHARE conflicts with the FOR UPDATE every claim takes (the only writes that move a fence) and not
+  // with the owner's own renewals and finish (plain UPDATEs), so a run never waits on itself;
   // the statement also returns each locked run row, so a refused row can name who holds the run.
   const insertFenced = `WITH u AS (
       SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
@@ -261,7 +264,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       SELECT r.workflow_id, r.fence, r.status, r.owner FROM ${runsTable} r
       WHERE r.workflow_id IN (SELECT w FROM u WHERE f IS NOT NULL)
       ORDER BY r.workflow_id
-      FOR SHARE),
+      FOR KEY SHARE),
     ins AS (
       INSERT INTO ${qualified} (${COLUMNS})
       SELECT u.w, u.s, u.k, u.st, u.ti, u.p::jsonb, u.v, u.a FROM u LEFT JOIN held h ON h.workflow_id = u.w
@@ -275,7 +278,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
   // insertFenced in a plain statement. Its unnest and join made a lone fenced append cost 2.4x a bare
   // INSERT on PostgreSQL, this 1.5x (bench/README.md, "Runtime (issue 12)").
   const insertOneFenced = `WITH held AS (
-      SELECT fence, status, owner FROM ${runsTable} WHERE workflow_id = $1 FOR SHARE),
+      SELECT fence, status, owner FROM ${runsTable} WHERE workflow_id = $1 FOR KEY SHARE),
     ins AS (
       INSERT INTO ${qualified} (${COLUMNS})
       SELECT $1, $2::bigint, $3, $4, $5, $6::jsonb, $7::bigint, $8::bigint FROM held WHERE held.fence = $9::bigint
@@ -283,10 +286,15 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       RETURNING seq)
     SELECT (SELECT count(*)::int FROM ins) AS written, fence, status, owner FROM held`
   const clearFenced = `WITH held AS (
-      SELECT fence, status, owner FROM ${runsTable} WHERE workflow_id = $1 FOR SHARE),
+      SELECT fence, status, owner FROM ${runsTable} WHERE workflow_id = $1 FOR KEY SHARE),
     gone AS (
       DELETE FROM ${qualified} WHERE workflow_id = $1 AND EXISTS (SELECT 1 FROM held WHERE fence = $2::bigint))
     SELECT fence, status, owner FROM held`
+
+  /** The statements sent as named (prepared) statements on the store's own pool, by text. */
+  const prepared = new Map<string, string>(
+    [insertOne, insertOneFenced, insertMany, insertFenced].map((text) => [text, `cano_${statementHash(text)}`]),
+  )
 
   let pool: PostgresPool | undefined = options.pool
   let ownPool: pg.Pool | undefined
@@ -378,11 +386,19 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       pool = created
       p = created
     }
-    // Every query of the store goes through this deadline (see internal/postgresTimeouts.ts).
+    // Every query of the store goes through this deadline (see internal/postgresTimeouts.ts). On a pool
+    // the store made (a `pg.Pool`), the per-row statements of the hot path are named, so each connection
+    // plans them once: a fenced append costs a plain INSERT then (bench/README.md, "the cost of ownership").
     const raw = p
-    const timed: PostgresPool = {
-      query: withDeadline((text, values) => raw.query(text, values), timeouts, raw === ownPool),
-    }
+    const own = raw === ownPool ? ownPool : undefined
+    const send =
+      own === undefined
+        ? (text: string, values?: Array<unknown>) => raw.query(text, values)
+        : (text: string, values?: Array<unknown>) => {
+            const name = prepared.get(text)
+            return name === undefined ? own.query(text, values) : own.query({ name, text, values: values ?? [] })
+          }
+    const timed: PostgresPool = { query: withDeadline(send, timeouts, own !== undefined) }
     try {
       await createSchema(timed)
     } catch (e: unknown) {
@@ -797,5 +813,12 @@ const fnv1a = (s: string): string => {
     h ^= s.charCodeAt(i)
     h = Math.imul(h, 0x01000193) >>> 0
   }
+  return h.toString(16).padStart(8, '0')
+}
+
+/** A short name for a statement's text (FNV-1a, 32 bits): one name per distinct text on a connection. */
+const statementHash = (text: string): string => {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0
   return h.toString(16).padStart(8, '0')
 }

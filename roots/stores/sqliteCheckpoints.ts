@@ -504,6 +504,9 @@ const recordStorage = (db: Database): RecordStorage => {
        (SELECT workflow_id FROM ${RUNS} WHERE status IN (${TERMINAL_SQL}) AND ended_at < ?)`,
   )
   const clearLog = db.prepare<[string]>('DELETE FROM cano_checkpoints WHERE workflow_id = ?')
+  const selectFence = db.prepare<[string], { readonly fence: number }>(
+    `SELECT fence FROM ${RUNS} WHERE workflow_id = ?`,
+  )
   const pruneRuns = db.prepare<[number]>(`DELETE FROM ${RUNS} WHERE status IN (${TERMINAL_SQL}) AND ended_at < ?`)
   const transaction = db.transaction(<A>(op: () => A): A => op())
   const decode = (r: StoredRunRow): RunRecord => fromRunRow(r, DIALECT)
@@ -511,6 +514,10 @@ const recordStorage = (db: Database): RecordStorage => {
     read: (workflowId) => {
       const r = select.get(workflowId)
       return r === undefined ? undefined : decode(r)
+    },
+    fenceOf: (workflowId) => {
+      const fence = selectFence.get(workflowId)?.fence
+      return typeof fence === 'number' ? fence : undefined
     },
     write: (r, dueAt) => {
       upsert.run(

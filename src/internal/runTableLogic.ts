@@ -48,6 +48,11 @@ export interface RecordStorage {
   readonly list: (filter: RunFilter | undefined) => ReadonlyArray<RunRecord>
   /** Removes terminal records that ended before `endedBefore` and their log rows; returns how many records. */
   readonly prune: (endedBefore: number) => number
+  /**
+   * The run's fence alone, without decoding its record (the check of every fenced append; a fence that
+   * differs, or a record that is missing or corrupt, is then read in full for the error). Optional.
+   */
+  readonly fenceOf?: (workflowId: string) => number | undefined
   /** Removes the run's checkpoint rows (inside the caller's transaction). */
   readonly clearLog: (workflowId: string) => void
   /** Runs `op` as one transaction. */
@@ -249,6 +254,7 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
     prune: (endedBefore) => atomically(() => storage.prune(endedBefore)),
 
     fenceError: (workflowId, fence) => {
+      if (storage.fenceOf?.(workflowId) === fence) return undefined
       let r: RunRecord | undefined
       try {
         r = read(workflowId)
