@@ -17,6 +17,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js'
 import { pipe } from 'fp-ts/lib/function.js'
+import type * as t from 'io-ts'
 import {
   asyncScheduler,
   distinctUntilChanged,
@@ -37,14 +38,16 @@ import {
 
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
+import { Count, integerIn, MAX_TIMER_MS, PositiveInteger } from '../codecs/Config.js'
 import type { WorkflowId } from '../codecs/WorkflowId.js'
 import { CanoFailure, configurationError } from '../src/CanoError.js'
 import type { RunStore } from '../src/CheckpointStore.js'
+import { checkConfig } from '../src/internal/checkConfig.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import { decodeInput, unexpectedInput } from '../src/RunBoundary.js'
 import { decodeRunOptions, decodeWorkflowId } from '../src/RunOptions.js'
-import type { RunFilter, RunRecord, RunRecordStatus } from '../src/RunTable.js'
+import { MAX_RUN_LIMIT, type RunFilter, type RunRecord, type RunRecordStatus } from '../src/RunTable.js'
 import {
   type CheckedRuntimeSchedule,
   checkRuntimeSchedules,
@@ -265,16 +268,25 @@ interface Checked {
   readonly schedules: ReadonlyArray<CheckedRuntimeSchedule>
 }
 
-const positive = (name: string, value: unknown, fallback: number, integer = false): E.Either<CanoError, number> => {
+/**
+ * A number option, checked by the codec the run table checks it with too (a value accepted here is never
+ * refused later by a claim): `fallback` when absent.
+ */
+const numberOption = (
+  name: string,
+  codec: t.Type<number, number>,
+  rule: string,
+  value: unknown,
+  fallback: number,
+): E.Either<CanoError, number> => {
   if (value === undefined) return E.right(fallback)
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value)))
-    return E.left(
-      configurationError(
-        `createRuntime: ${name} must be a positive ${integer ? 'integer' : 'finite number'}, got ${describeValue(value)}`,
-      ),
-    )
-  return E.right(value)
+  const error = checkConfig(codec, value, `createRuntime: ${name}`, describeValue, rule)
+  return error === undefined ? E.right(value as number) : E.left(error)
 }
+
+/** Concurrency: a positive integer up to the run table's claim limit. */
+const Concurrency = /*#__PURE__*/ integerIn(1, MAX_RUN_LIMIT)
+const MS_RULE = `a positive integer number of milliseconds up to ${String(MAX_TIMER_MS)}`
 
 const checkOptions = (options: unknown): E.Either<CanoError, Checked> => {
   if (typeof options !== 'object' || options === null)
@@ -307,11 +319,21 @@ const checkOptions = (options: unknown): E.Either<CanoError, Checked> => {
   }
   return pipe(
     E.Do,
-    E.bind('concurrency', () => positive('concurrency', o.concurrency, 10, true)),
-    E.bind('leaseMs', () => positive('leaseMs', o.leaseMs, 30_000)),
-    E.bind('pollMs', () => positive('pollMs', o.pollMs, 1_000)),
-    E.bind('parkAfterMs', () => positive('parkAfterMs', o.parkAfterMs, 60_000)),
-    E.bind('retentionMs', () => positive('retentionMs', o.retentionMs, 7 * 24 * 3_600_000)),
+    E.bind('concurrency', () =>
+      numberOption('concurrency', Concurrency, `a positive integer up to ${String(MAX_RUN_LIMIT)}`, o.concurrency, 10),
+    ),
+    E.bind('leaseMs', () => numberOption('leaseMs', Count, MS_RULE, o.leaseMs, 30_000)),
+    E.bind('pollMs', () => numberOption('pollMs', Count, MS_RULE, o.pollMs, 1_000)),
+    E.bind('parkAfterMs', () => numberOption('parkAfterMs', Count, MS_RULE, o.parkAfterMs, 60_000)),
+    E.bind('retentionMs', () =>
+      numberOption(
+        'retentionMs',
+        PositiveInteger,
+        'a positive integer number of milliseconds',
+        o.retentionMs,
+        7 * 24 * 3_600_000,
+      ),
+    ),
     E.bind('owner', () =>
       o.owner === undefined
         ? E.right(processOwner())

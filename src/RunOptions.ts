@@ -11,8 +11,10 @@ import type * as t from 'io-ts'
 import type { SchedulerLike } from 'rxjs'
 
 import type { CanoError, Configuration } from '../codecs/CanoError.js'
+import { Count } from '../codecs/Config.js'
 import { WorkflowId } from '../codecs/WorkflowId.js'
 import { configurationError } from './CanoError.js'
+import { checkConfig } from './internal/checkConfig.js'
 import { describeValue } from './internal/describeValue.js'
 import { mintWorkflowId } from './mintWorkflowId.js'
 import { decodeInput, type RunTableSeam, unexpectedInput } from './RunBoundary.js'
@@ -227,12 +229,12 @@ const checkShape = (options: unknown): Configuration | undefined => {
       typeof (scheduler as Partial<SchedulerLike>).schedule !== 'function')
   )
     return configurationError(`run option scheduler must be an RxJS SchedulerLike, got ${describeValue(scheduler)}`)
+  // the run table's own lease rule (codecs/Config.ts `Count`): an integer in [1, 2147483647]
   const lease = o['leaseMs']
-  if (
-    lease !== undefined &&
-    !(typeof lease === 'number' && Number.isInteger(lease) && lease >= 1 && lease <= 2_147_483_647)
-  )
-    return configurationError(`run option leaseMs must be an integer in [1, 2147483647], got ${describeValue(lease)}`)
+  if (lease !== undefined) {
+    const badLease = checkConfig(Count, lease, 'run option leaseMs')
+    if (badLease !== undefined) return badLease
+  }
   const manage = o['manageResources']
   if (manage !== undefined && typeof manage !== 'boolean')
     return configurationError(`run option manageResources must be a boolean, got ${describeValue(manage)}`)

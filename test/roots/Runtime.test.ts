@@ -229,7 +229,14 @@ describe('createRuntime', () => {
     expect(bad({ store, workflows: { x: { workflow: quick, initial: 'Nope' } } })).to.match(/initial "Nope"/)
     for (const concurrency of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '3'])
       expect(bad({ store, workflows, concurrency })).to.match(/concurrency must be a positive integer/)
-    for (const leaseMs of [0, -5, Number.NaN]) expect(bad({ store, workflows, leaseMs })).to.match(/leaseMs/)
+    for (const leaseMs of [0, -5, Number.NaN, 1.5, 1e12]) expect(bad({ store, workflows, leaseMs })).to.match(/leaseMs/)
+    // the run table's own bounds: a value accepted here is never refused by a claim later
+    expect(bad({ store, workflows, concurrency: 20_000 })).to.match(
+      /concurrency must be a positive integer up to 10000/,
+    )
+    expect(bad({ store, workflows, pollMs: 2 ** 31 })).to.match(
+      /pollMs must be a positive integer number of milliseconds/,
+    )
     expect(bad({ store, workflows, owner: '' })).to.match(/owner must be a non-empty string/)
     const other = workflow<Step>()({
       exits: ['Done'],
@@ -283,6 +290,25 @@ describe('runs outside a runtime, on a store with a run table', () => {
     )
     expect(refused?._tag).to.equal('RunOwned')
     expect(refused?.message).to.include('someone-else')
+  })
+
+  it('refuses a bad leaseMs run option before anything is written', async () => {
+    const store = memoryCheckpoints()
+    const flow = workflow<Step>()({
+      exits: ['Done'],
+      checkpoints: store,
+      states: { A: task(() => 'B' as const), B: task(() => 'Done' as const) },
+    })
+    for (const leaseMs of [0, -1, 1.5, Number.NaN, 2 ** 31, '100']) {
+      const refused = await flow.orchestrate('A', { workflowId: 'l-1', leaseMs: leaseMs as number }).then(
+        () => undefined,
+        (e: unknown) => (e as CanoFailure).error,
+      )
+      expect(refused?.message, String(leaseMs)).to.match(
+        /^run option leaseMs must be an integer in \[1, 2147483647\], got /,
+      )
+    }
+    expect(await store.runs.list()).to.deep.equal([])
   })
 
   it('orchestrate records the run and its outcome', async () => {
