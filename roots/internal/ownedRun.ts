@@ -349,13 +349,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     this.done = true
     this.stopRenewal()
     this.inner?.unsubscribe()
-    this.report({
-      _tag: 'RunFailed',
-      workflowId: this.options.workflowId,
-      at: this.options.ownership.scheduler.now(),
-      state: undefined,
-      error,
-    })
+    this.report(this.lostOr(error))
   }
 
   /** A fault of the run's own stream (not a failed run: those end with a terminal event). */
@@ -384,6 +378,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     )
   }
 
+  /** The `RunFailed` of a run that stopped without its own ending (its lease lost, its record not written). */
   private lostOr(e: unknown): TerminalEvent<S> {
     return {
       _tag: 'RunFailed',
