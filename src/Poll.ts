@@ -4,7 +4,7 @@
  * `PollErrorPolicy.retryOnError({ maxErrors })`, which tolerates up to `maxErrors` consecutive errors (a `pending`
  * resets the count) and fails on the next. The default config has no retries (cano's `minimal()`);
  * `attemptTimeoutMs` bounds the whole loop. Beyond cano: `maxPolls` caps the loop, and
- * `PollErrorPolicy.retryOnError({ delayMs })` waits between erroring polls so a broken dependency is not hammered.
+ * `PollErrorPolicy.retryOnError({ maxErrors, delayMs })` waits between erroring polls so a broken dependency is not hammered.
  *
  * @since 0.1.0
  */

@@ -10,7 +10,7 @@
  * - Each example is its own ES module (top-level `await` works); import what you use from `'cano-rx'` and
  *   `declare const` anything the example only assumes. Unused locals are allowed.
  * - In Markdown, only ```ts / ```typescript fences are compiled; put `<!-- not-checked -->` on the line
- *   right before a fence to skip it.
+ *   before a fence (blank lines between are fine) to skip it.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -18,69 +18,21 @@ import path from 'node:path'
 import { expect } from 'chai'
 import ts from 'typescript'
 
-const ROOT = path.resolve(import.meta.dirname, '../..')
+import type { Block, CodeLine, Example } from '../helpers/docBlocks.js'
+import {
+  FENCE,
+  fencedBlocks,
+  isClosingFence,
+  markdownExamples,
+  markdownFiles,
+  ROOT,
+  TS_LANGS,
+} from '../helpers/docBlocks.js'
 const TS_ROOTS = ['codecs', 'src', 'streams', 'roots']
 
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
-
-/** One line of example code and where it sits in its source file. */
-interface CodeLine {
-  readonly text: string
-  /** 1-based line in the source file. */
-  readonly line: number
-  /** 0-based column in the source file where `text` starts. */
-  readonly column: number
-}
-
-/** An example as found in a source file; `index` is 1-based within that file. */
-interface Example {
-  readonly source: string
-  readonly index: number
-  readonly lines: ReadonlyArray<CodeLine>
-}
-
-/** An example block before it is numbered. */
-type Block = ReadonlyArray<CodeLine>
-
-// -------------------------------------------------------------------------------------
-// extraction
-// -------------------------------------------------------------------------------------
-
-const FENCE = /^(\s*)(`{3,}|~{3,})\s*([^\s`]*)/
-const TS_LANGS: ReadonlySet<string> = new Set(['ts', 'typescript'])
-
-const isClosingFence = (text: string, marker: string): boolean => {
-  const m = /^\s*(`{3,}|~{3,})\s*$/.exec(text)
-  return m?.[1] !== undefined && m[1][0] === marker[0] && m[1].length >= marker.length
-}
-
-/**
- * Splits `lines` into the code of its fences. `accept` decides by the fence's language (lower-cased, `''`
- * when bare) and the line before the fence. The fence's indentation is removed from its lines.
- */
-const fencedBlocks = (lines: Block, accept: (lang: string, previous: string | undefined) => boolean): Block[] => {
-  const blocks: Block[] = []
-  for (let i = 0; i < lines.length; i++) {
-    const open = FENCE.exec(lines[i]?.text ?? '')
-    if (open === null) continue
-    const indent = open[1]?.length ?? 0
-    const marker = open[2] ?? '```'
-    const lang = (open[3] ?? '').toLowerCase()
-    const body: CodeLine[] = []
-    let j = i + 1
-    for (; j < lines.length; j++) {
-      const l = lines[j]
-      if (l === undefined || isClosingFence(l.text, marker)) break
-      const cut = Math.min(indent, /^\s*/.exec(l.text)?.[0].length ?? 0)
-      body.push({ text: l.text.slice(cut), line: l.line, column: l.column + cut })
-    }
-    if (accept(lang, lines[i - 1]?.text)) blocks.push(body)
-    i = j
-  }
-  return blocks
-}
 
 const hasFence = (lines: Block): boolean => lines.some((l) => FENCE.test(l.text))
 
@@ -175,13 +127,6 @@ const tsDocExamples = (fileName: string, text: string): Block[] => {
   return docComments(sf).flatMap((c) => commentExamples(commentLines(sf, c)))
 }
 
-/** The ```ts / ```typescript fences of a Markdown text, except those right after `<!-- not-checked -->`. */
-const markdownExamples = (text: string): Block[] =>
-  fencedBlocks(
-    text.split(/\r?\n/).map((t, i) => ({ text: t, line: i + 1, column: 0 })),
-    (lang, previous) => TS_LANGS.has(lang) && previous?.trim() !== '<!-- not-checked -->',
-  )
-
 // -------------------------------------------------------------------------------------
 // the project's examples
 // -------------------------------------------------------------------------------------
@@ -197,17 +142,6 @@ const tsFilesUnder = (dir: string): string[] => {
       if (e.isDirectory()) return e.name === 'node_modules' ? [] : tsFilesUnder(full)
       return e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.d.ts') ? [full] : []
     })
-}
-
-const markdownFiles = (): string[] => {
-  const docs = path.join(ROOT, 'docs')
-  const inDocs = existsSync(docs)
-    ? readdirSync(docs)
-        .filter((n) => n.endsWith('.md'))
-        .sort()
-        .map((n) => path.join(docs, n))
-    : []
-  return [path.join(ROOT, 'README.md'), ...inDocs].filter((f) => existsSync(f))
 }
 
 const projectExamples = (): Example[] => {
