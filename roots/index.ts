@@ -154,7 +154,7 @@ export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.j
 export { RetryMode } from '../src/RetryMode.js'
 export type { OutputContext, OutputDeclaration, RunOutput, RunResult } from '../src/RunBoundary.js'
 export type { RunArgs, RunOptions } from '../src/RunOptions.js'
-export type { RunState, RunStatus } from '../src/RunState.js'
+export type { BatchItems, BranchProgress, BranchStatus, RunState, RunStatus } from '../src/RunState.js'
 export { initialRunState, reduceRunState } from '../src/RunState.js'
 export type { NewRun, RunEnding, RunFilter, RunRecord, RunRecordStatus, RunTable } from '../src/RunTable.js'
 export type { MissedTicks, RuntimeSchedule, ScheduledRunEvent } from '../src/RuntimeSchedule.js'

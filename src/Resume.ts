@@ -33,6 +33,7 @@ import type {
 import { checkpointStoreError, decodeFailedError, workflowError, workflowVersionMismatchError } from './CanoError.js'
 import type { CompensationEntry } from './Saga.js'
 import type { StreamPosition } from './Stream.js'
+import type { RunResumed } from './WorkflowEvent.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -404,4 +405,23 @@ const continuation = (
   }
   // rows without an entry row of their state (a log cut short by hand) give nothing to continue from
   return entered ? from : FRESH
+}
+
+/** @internal What a `RunResumed` event says of where the run continues, besides its state and `seq`. */
+export type ResumedDetails = Pick<RunResumed<string>, 'cursor' | 'step' | 'wakeAt' | 'rollingBack'>
+
+const NO_DETAILS: ResumedDetails = {}
+
+/** @internal The {@link ResumedDetails} of a resume point: a stepped cursor, a timer's wake-up, or a rollback. */
+export const resumedDetails = (point: ResumePoint<string>): ResumedDetails => {
+  if (point._tag === 'Rollback') return { rollingBack: true }
+  const from = point.continues
+  switch (from._tag) {
+    case 'Cursor':
+      return { cursor: from.cursor, step: from.step }
+    case 'Timer':
+      return { wakeAt: from.wakeAt }
+    default:
+      return NO_DETAILS
+  }
 }

@@ -4,12 +4,20 @@
  * `flow.run$(…).pipe(scan(reduceRunState, initialRunState(id)))`. Terminal statuses absorb every
  * later event; attempt counters never decrease.
  *
+ * Beyond the state and its attempts, a snapshot shows the progress of the current state: the branches of
+ * a `split` (each one's status, attempts and error, by index), the items of a `batch` (done, failed,
+ * total) and the cursor and step count of a `stepped` state. A resumed run (`flow.resume$(…)`) folds the
+ * same way: its `RunResumed` event names the state it continues and what it continues from (a stepped
+ * cursor, a timer's wake-up, a rollback), so the snapshot starts there; its `history` starts at the
+ * resumed state (the states before the crash are in the checkpoint log, not in the run's events).
+ *
  * @since 0.1.0
  */
 import { type Draft, produce } from 'immer'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
+import { isBatchProgress } from './Batch.js'
 import { terminalStatus } from './RunMachine.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 
@@ -31,6 +39,64 @@ import type { WorkflowEvent } from './WorkflowEvent.js'
 export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timedOut'
 
 /**
+ * Where one branch of a `split` state is: `pending` until it starts (a `bulkhead` holds it back),
+ * `running` from its `TaskStarted` (retries included), then how it settled (`SplitBranchSettled`).
+ *
+ * @example
+ * import type { BranchStatus } from 'cano-rx'
+ * const settled = (s: BranchStatus) => s === 'succeeded' || s === 'failed' || s === 'cancelled'
+ * @see {@link BranchProgress}
+ * @category model
+ * @since 0.2.0
+ */
+export type BranchStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled'
+
+/**
+ * One branch of the current `split` state, as {@link RunState}'s `branches` holds it.
+ *
+ * @example
+ * import type { BranchProgress } from 'cano-rx'
+ * const line = (b: BranchProgress) => `#${b.index} ${b.status} (attempt ${b.attempts})${b.error ? `: ${b.error.message}` : ''}`
+ * @see {@link RunState}
+ * @category model
+ * @since 0.2.0
+ */
+export interface BranchProgress {
+  /** The branch's index in the split's branch list. */
+  readonly index: number
+  readonly status: BranchStatus
+  /** Attempts started (0 while pending); a retry counts when it is scheduled, as for `RunState.attempt`. */
+  readonly attempts: number
+  /**
+   * The last attempt failure, or the error the branch failed with; `undefined` while nothing failed and
+   * once the branch succeeded.
+   */
+  readonly error: CanoError | undefined
+  /** The branch's last `ctx.progress(data)`. */
+  readonly progress: unknown
+}
+
+/**
+ * The items of the current `batch` state, from its latest {@link BatchProgress} report (after each item
+ * settles).
+ *
+ * @example
+ * import type { BatchItems } from 'cano-rx'
+ * const bar = (b: BatchItems) => `${b.done}/${b.total} (${b.failed} failed)`
+ * @see {@link RunState}
+ * @category model
+ * @since 0.2.0
+ */
+export interface BatchItems {
+  /** Items settled so far (succeeded or failed). */
+  readonly done: number
+  /** Items among `done` that failed. */
+  readonly failed: number
+  /** Items `load` returned. */
+  readonly total: number
+}
+
+/**
  * A frozen snapshot of a run. `O` is the type of its output (the workflow's output declaration).
  *
  * @example
@@ -45,7 +111,7 @@ export interface RunState<S extends string = string, O = unknown> {
   readonly status: RunStatus
   /** The state being run, or the final state. */
   readonly current: S | undefined
-  /** Every state entered, in order. */
+  /** Every state entered by this run, in order (a resumed run's starts at the state it resumed). */
   readonly history: ReadonlyArray<S>
   /** Attempt number of the current task (1-based; 0 before any task). */
   readonly attempt: number
@@ -53,12 +119,27 @@ export interface RunState<S extends string = string, O = unknown> {
   readonly totalAttempts: number
   /** Retries scheduled over the whole run. */
   readonly totalRetries: number
-  /** The last error seen (an attempt failure or the run's failure). */
+  /**
+   * The last error seen (an attempt failure, a branch's, or the run's failure); cleared when the run
+   * completes.
+   */
   readonly lastError: CanoError | undefined
-  /** The last `ctx.progress(data)` of the current state. */
+  /** The last `ctx.progress(data)` of the current state (a split branch's included). */
   readonly progress: unknown
   /** Steps finished by the current `stepped` state (0 elsewhere). */
   readonly step: number
+  /**
+   * The encoded cursor of the current `stepped` state after its last finished step (`undefined` before the
+   * first, and elsewhere). A resumed stepped state starts from the cursor its `RunResumed` carries. @since 0.2.0
+   */
+  readonly cursor: unknown
+  /**
+   * The branches of the current `split` state, by index, from its first branch's start (`[]` elsewhere).
+   * Branch attempts count in `totalAttempts` and `totalRetries`, not in `attempt`. @since 0.2.0
+   */
+  readonly branches: ReadonlyArray<BranchProgress>
+  /** The items of the current `batch` state, once its first item settled (`undefined` elsewhere). @since 0.2.0 */
+  readonly batch: BatchItems | undefined
   /** Wake-up instant of the current `sleep` state, if any. */
   readonly wakeAt: number | undefined
   /** `seq` of the last checkpoint row appended by this run. */
@@ -110,6 +191,9 @@ export const initialRunState = <S extends string = string, O = unknown>(workflow
     lastError: undefined,
     progress: undefined,
     step: 0,
+    cursor: undefined,
+    branches: Object.freeze([]),
+    batch: undefined,
     wakeAt: undefined,
     lastSeq: undefined,
     resumedFromSeq: undefined,
@@ -134,6 +218,18 @@ const finish = (draft: Draft<RunState>, status: RunStatus, at: number, error: Ca
   if (error !== undefined) draft.lastError = error as Draft<CanoError>
 }
 
+/** The entry of branch `index`, created (with the pending ones before it, up to `count`) if missing. */
+const branchAt = (draft: Draft<RunState>, index: number, count = 0): Draft<BranchProgress> => {
+  const branches = draft.branches
+  for (let i = branches.length; i < Math.max(count, index + 1); i++)
+    branches.push({ index: i, status: 'pending', attempts: 0, error: undefined, progress: undefined })
+  return branches[index] as Draft<BranchProgress>
+}
+
+/** The first `StateEntered` of a resumed run, into the state its `RunResumed` named. */
+const continuesResumed = (draft: Draft<RunState>, state: string): boolean =>
+  draft.resumedFromSeq !== undefined && draft.history.length === 0 && draft.current === state
+
 const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
   if (isFinished(draft.status)) return // terminal statuses absorb every event
   draft.updatedAt = event.at
@@ -144,39 +240,77 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'StateEntered':
       draft.status = 'running'
+      // a resumed state keeps what its RunResumed said it continues from (a cursor, a wake-up)
+      if (!continuesResumed(draft, event.state)) {
+        draft.step = 0
+        draft.cursor = undefined
+        draft.wakeAt = undefined
+      }
       draft.current = event.state
       draft.history.push(event.state)
       draft.attempt = 0
       draft.progress = undefined
-      draft.step = 0
-      draft.wakeAt = undefined
+      if (draft.branches.length > 0) draft.branches = []
+      draft.batch = undefined
       return
-    case 'TaskStarted':
-      draft.attempt = 1
+    case 'TaskStarted': {
       draft.totalAttempts += 1
+      if (event.branch === undefined) {
+        draft.attempt = 1
+        return
+      }
+      const branch = branchAt(draft, event.branch, event.branches)
+      branch.status = 'running'
+      branch.attempts = 1
       return
+    }
     case 'RetryScheduled':
-      draft.attempt += 1
       draft.totalAttempts += 1
       draft.totalRetries += 1
+      if (event.branch === undefined) draft.attempt += 1
+      else branchAt(draft, event.branch).attempts += 1
       return
     case 'AttemptFailed':
-    case 'TaskFailed':
     case 'CircuitRejected':
+      draft.lastError = event.error as Draft<CanoError>
+      if (event.branch !== undefined) branchAt(draft, event.branch).error = event.error as Draft<CanoError>
+      return
+    case 'TaskFailed':
       draft.lastError = event.error as Draft<CanoError>
       return
     case 'Progress':
       draft.progress = event.data
+      if (event.branch !== undefined) branchAt(draft, event.branch).progress = event.data
+      else if (isBatchProgress(event.data)) {
+        const { done, failed, total } = event.data
+        draft.batch = { done, failed, total }
+      }
       return
+    case 'SplitBranchSettled': {
+      const branch = branchAt(draft, event.index)
+      const { outcome } = event
+      branch.status = outcome._tag === 'Succeeded' ? 'succeeded' : outcome._tag === 'Failed' ? 'failed' : 'cancelled'
+      if (outcome._tag === 'Failed') {
+        branch.error = outcome.error as Draft<CanoError>
+        draft.lastError = outcome.error as Draft<CanoError>
+      } else if (outcome._tag === 'Succeeded') branch.error = undefined
+      return
+    }
     case 'RunResumed':
       draft.status = 'running'
       draft.resumedFromSeq = event.fromSeq
+      draft.current = event.state
+      if (event.step !== undefined) draft.step = event.step
+      if (event.cursor !== undefined) draft.cursor = event.cursor
+      if (event.wakeAt !== undefined) draft.wakeAt = event.wakeAt
+      if (event.rollingBack === true) draft.rollingBack = true
       return
     case 'CheckpointAppended':
       draft.lastSeq = event.seq
       return
     case 'CursorAdvanced':
       draft.step = event.step
+      draft.cursor = event.cursor
       return
     case 'TimerArmed':
       draft.wakeAt = event.wakeAt
@@ -194,11 +328,11 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
     case 'TaskSucceeded':
     case 'ObserverFailed':
     case 'WindowFlushed':
-    case 'SplitBranchSettled':
       return
     case 'RunCompleted':
       draft.current = event.state
       if (event.output !== undefined) draft.output = event.output
+      draft.lastError = undefined
       finish(draft, terminalStatus[event._tag], event.at, undefined)
       return
     case 'RunFailed':

@@ -61,11 +61,13 @@ export interface StateEntered<S extends string> extends EventBase {
 }
 
 /**
- * A state's task started its retry loop.
+ * A state's task started its retry loop. A branch of a `split` state emits one too when it really starts
+ * (after its bulkhead slot), with `branch` (its index) and `branches` (the split's branch count).
  *
  * @example
  * import type { TaskStarted } from 'cano-rx'
  * const e: TaskStarted<'Fetch' | 'Done'> = { _tag: 'TaskStarted', workflowId: 'order-42', at: 1, state: 'Fetch', taskId: 'Fetch' }
+ * const b: TaskStarted<'FanOut'> = { _tag: 'TaskStarted', workflowId: 'etl-1', at: 1, state: 'FanOut', taskId: 'FanOut[2]', branch: 2, branches: 3 }
  * @see {@link WorkflowObserver}'s `onTaskStart`
  * @category model
  * @since 0.1.0
@@ -74,6 +76,10 @@ export interface TaskStarted<S extends string> extends EventBase {
   readonly _tag: 'TaskStarted'
   readonly state: S
   readonly taskId: string
+  /** Set on the events of a `split` branch: the branch's index (its task id is `${splitTaskId}[${branch}]`). @since 0.2.0 */
+  readonly branch?: number
+  /** Set with `branch`: how many branches the split has (started or not). @since 0.2.0 */
+  readonly branches?: number
 }
 
 /**
@@ -92,6 +98,8 @@ export interface AttemptFailed<S extends string> extends EventBase {
   readonly taskId: string
   readonly attempt: number
   readonly error: CanoError
+  /** Set on the events of a `split` branch: the branch's index (its task id is `${splitTaskId}[${branch}]`). @since 0.2.0 */
+  readonly branch?: number
 }
 
 /**
@@ -110,6 +118,8 @@ export interface RetryScheduled<S extends string> extends EventBase {
   readonly taskId: string
   readonly attempt: number
   readonly delayMs: number
+  /** Set on the events of a `split` branch: the branch's index (its task id is `${splitTaskId}[${branch}]`). @since 0.2.0 */
+  readonly branch?: number
 }
 
 /**
@@ -162,6 +172,8 @@ export interface CircuitRejected<S extends string> extends EventBase {
   readonly state: S
   readonly taskId: string
   readonly error: CanoError
+  /** Set on the events of a `split` branch: the branch's index (its task id is `${splitTaskId}[${branch}]`). @since 0.2.0 */
+  readonly branch?: number
 }
 
 /**
@@ -179,6 +191,8 @@ export interface Progress<S extends string> extends EventBase {
   readonly state: S
   readonly taskId: string
   readonly data: unknown
+  /** Set on the events of a `split` branch: the branch's index (its task id is `${splitTaskId}[${branch}]`). @since 0.2.0 */
+  readonly branch?: number
 }
 
 /**
@@ -323,7 +337,8 @@ export interface WindowFlushed<S extends string> extends EventBase {
  * Branch `index` of a `split` state settled: it succeeded, failed for good (after its retries), or
  * was cancelled because the join was decided without it. Emitted the moment it happens; by the time
  * the split state succeeds or fails, every branch has had exactly one. `taskId` is the branch's
- * (`${splitTaskId}[${index}]`).
+ * (`${splitTaskId}[${index}]`); the branch's other events (`TaskStarted`, `AttemptFailed`,
+ * `RetryScheduled`, `CircuitRejected`, `Progress`) carry the same number as `branch`.
  *
  * @example
  * import type { SplitBranchSettled } from 'cano-rx'
@@ -370,6 +385,14 @@ export interface RunResumed<S extends string> extends EventBase {
   readonly state: S
   readonly fromSeq: number
   readonly version: number
+  /** A `stepped` state continues: the encoded cursor it continues from. @since 0.2.0 */
+  readonly cursor?: JsonValue
+  /** A `stepped` state continues: the steps it had finished. @since 0.2.0 */
+  readonly step?: number
+  /** A `sleep` state continues: its persisted wake-up (epoch ms). @since 0.2.0 */
+  readonly wakeAt?: number
+  /** `true` when the run crashed while rolling back: it continues its rollback, no state runs. @since 0.2.0 */
+  readonly rollingBack?: boolean
 }
 
 /**

@@ -8,6 +8,7 @@
  *             1 -------ok
  *             2 ---------------…   cancelled at 8: its signal aborts with Cancelled('split join decided')
  * events:     TaskStarted[0..2] at 0, SplitBranchSettled 0 at 4, 1 at 8, 2 (Cancelled) at 8
+ *             (a branch's events carry its index as `branch`; its TaskStarted also `branches: 3`)
  * state:      -------- Join at 8   (the deadline at 10 is never reached)
  * ```
  *
@@ -184,7 +185,10 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   }
 }
 
-/** The events of branch `r` while it runs; a branch that settled or was cancelled reports nothing more. */
+/**
+ * The events of branch `r` while it runs, each marked with the branch's index (`branch`); a branch that
+ * settled or was cancelled reports nothing more.
+ */
 const branchEmit = <S extends string, R extends ResourceRecord>(
   visit: SplitVisit<S, R>,
   r: BranchRun<S, R>,
@@ -193,7 +197,20 @@ const branchEmit = <S extends string, R extends ResourceRecord>(
   if (emit === undefined) return undefined
   const i = r.index
   return (e) => {
-    if (visit.running[i] === r) emit(e)
+    if (visit.running[i] === r) emit(withBranch(e, i))
+  }
+}
+
+/** `e` marked as an event of branch `branch` (the kinds a branch's retry loop emits). */
+const withBranch = <S extends string>(e: WorkflowEvent<S>, branch: number): WorkflowEvent<S> => {
+  switch (e._tag) {
+    case 'AttemptFailed':
+    case 'RetryScheduled':
+    case 'CircuitRejected':
+    case 'Progress':
+      return { ...e, branch }
+    default:
+      return e
   }
 }
 
@@ -306,7 +323,8 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
       if (decided || plan === undefined) return done?.()
       const r = new BranchRun<S, R>(visit, i, plan, done)
       running[i] = r
-      if (emit !== undefined) emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId: r.taskId })
+      if (emit !== undefined)
+        emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId: r.taskId, branch: i, branches: total })
       attemptWork<S, R, unknown>(r, plan.run, r)
     }
 

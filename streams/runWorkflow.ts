@@ -56,6 +56,7 @@ import {
   checkpointRow,
   compensationCompletion,
   compensationDone,
+  resumedDetails,
   type ResumePoint,
   type ResumeState,
   rollbackStarted,
@@ -549,6 +550,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
             state: point.state,
             fromSeq: point.fromSeq,
             version: point.version,
+            ...resumedDetails(point),
           })
         return
       }

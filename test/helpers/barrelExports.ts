@@ -1,7 +1,7 @@
 /**
- * The public barrel (`roots/index.ts`) as the compiler sees it: its exported symbols, each with the symbol
- * it re-exports, read through the TypeScript API with the project's own compiler options. Shared by the
- * public-names test and the documentation test.
+ * A public barrel (`roots/index.ts` by default, or the `cano-rx/testing` entry) as the compiler sees it: its
+ * exported symbols, each with the symbol it re-exports, read through the TypeScript API with the project's
+ * own compiler options. Shared by the public-names test and the documentation test.
  */
 import path from 'node:path'
 
@@ -9,6 +9,8 @@ import ts from 'typescript'
 
 export const ROOT = path.resolve(import.meta.dirname, '../..')
 export const BARREL = path.join(ROOT, 'roots', 'index.ts')
+/** The entry of the `cano-rx/testing` subpath export. */
+export const TESTING_BARREL = path.join(ROOT, 'roots', 'testing.ts')
 
 /** One export of the barrel: its public name and the declaration it stands for. */
 export interface BarrelExport {
@@ -16,16 +18,16 @@ export interface BarrelExport {
   readonly target: ts.Symbol
 }
 
-export const barrelExports = (): ReadonlyArray<BarrelExport> => {
+export const barrelExports = (barrel: string = BARREL): ReadonlyArray<BarrelExport> => {
   const configPath = path.join(ROOT, 'tsconfig.json')
   const read = ts.readConfigFile(configPath, (f) => ts.sys.readFile(f))
   if (read.error !== undefined) throw new Error(ts.flattenDiagnosticMessageText(read.error.messageText, '\n'))
   const { options } = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT, undefined, configPath)
-  const program = ts.createProgram({ rootNames: [BARREL], options: { ...options, noEmit: true } })
+  const program = ts.createProgram({ rootNames: [barrel], options: { ...options, noEmit: true } })
   const checker = program.getTypeChecker()
-  const barrel = program.getSourceFile(BARREL)
-  const module = barrel === undefined ? undefined : checker.getSymbolAtLocation(barrel)
-  if (module === undefined) throw new Error(`cannot read the exports of ${BARREL}`)
+  const source = program.getSourceFile(barrel)
+  const module = source === undefined ? undefined : checker.getSymbolAtLocation(source)
+  if (module === undefined) throw new Error(`cannot read the exports of ${barrel}`)
   return checker.getExportsOfModule(module).map((exported) => ({
     name: exported.name,
     target: exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported,

@@ -14,6 +14,10 @@
  *
  * Marble tests use {@link testScheduler} (below), RxJS's `TestScheduler`: it is a `VirtualTimeScheduler`
  * too, so it can be passed as `scheduler` the same way.
+ *
+ * The public harness, `virtualTime()` from `cano-rx/testing` (roots/testing/virtualTime.ts), is the sturdier
+ * version of this clock: it settles until the event loop is quiet (chains of `setImmediate`, file-system
+ * calls) rather than for one turn. Whole-run tests with a store or Promise-based resources should use it.
  */
 import { expect } from 'chai'
 import { VirtualTimeScheduler } from 'rxjs'

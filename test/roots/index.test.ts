@@ -11,7 +11,7 @@ import { expect } from 'chai'
 import * as rxjs from 'rxjs'
 import ts from 'typescript'
 
-import { barrelExports } from '../helpers/barrelExports.js'
+import { barrelExports, TESTING_BARREL } from '../helpers/barrelExports.js'
 
 /** Exports with a runtime value (functions, namespaces, codecs, classes), sorted. */
 const RUNTIME: ReadonlyArray<string> = [
@@ -122,10 +122,13 @@ const TYPES: ReadonlyArray<string> = [
   'BackoffOptions',
   'BaseOptions',
   'BatchHandler',
+  'BatchItems',
   'BatchOptions',
   'BatchProgress',
   'BranchFn',
   'BranchOutcome',
+  'BranchProgress',
+  'BranchStatus',
   'CanoError',
   'CanoErrorTag',
   'CheckpointAppended',
@@ -341,5 +344,56 @@ describe('public names (roots/index.ts)', function () {
     )
     expect(rxjsFunctions.has('timer'), 'the check sees rxjs').to.equal(true)
     expect([...RUNTIME, ...TYPES].filter((n) => rxjsFunctions.has(n))).to.deep.equal([])
+  })
+})
+
+/** The `cano-rx/testing` entry (roots/testing.ts): its runtime exports, sorted. */
+const TESTING_RUNTIME: ReadonlyArray<string> = ['Fault', 'createRecorder', 'injectFaults', 'virtualTime']
+
+/** The `cano-rx/testing` entry: its type-only exports, sorted. */
+const TESTING_TYPES: ReadonlyArray<string> = [
+  'CoverageOptions',
+  'DeclaredStates',
+  'FaultPlan',
+  'InjectFaultsOptions',
+  'PathOptions',
+  'Recorder',
+  'RunUntilOptions',
+  'VirtualTime',
+  'VirtualTimeOptions',
+]
+
+describe('public names (roots/testing.ts, the cano-rx/testing entry)', function () {
+  this.timeout(60_000)
+  const values: string[] = []
+  const types: string[] = []
+  for (const { name, target } of barrelExports(TESTING_BARREL))
+    (target.flags & ts.SymbolFlags.Value ? values : types).push(name)
+
+  it('exports exactly the listed runtime and type-only names (edit the lists to change them)', () => {
+    expect(TESTING_RUNTIME).to.deep.equal(sorted(TESTING_RUNTIME))
+    expect(TESTING_TYPES).to.deep.equal(sorted(TESTING_TYPES))
+    expect(sorted(values)).to.deep.equal(TESTING_RUNTIME)
+    expect(sorted(types)).to.deep.equal(TESTING_TYPES)
+  })
+
+  it('has at run time exactly the listed runtime names', async () => {
+    const runtime: Record<string, unknown> = await import('../../roots/testing.js')
+    expect(sorted(Object.keys(runtime))).to.deep.equal(TESTING_RUNTIME)
+  })
+
+  it('is a subpath export of the package, beside the main entry', async () => {
+    const { readFile } = await import('node:fs/promises')
+    const pkg: unknown = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'))
+    expect(pkg).to.have.nested.property('exports.\\./testing').that.deep.equals({
+      types: './dist/roots/testing.d.ts',
+      import: './dist/roots/testing.js',
+    })
+  })
+
+  it('shares no name with the main entry or with rxjs', () => {
+    const rxjsFunctions = Object.keys(rxjs).filter((n) => /^[a-z]/.test(n))
+    const main = new Set([...RUNTIME, ...TYPES, ...rxjsFunctions])
+    expect([...TESTING_RUNTIME, ...TESTING_TYPES].filter((n) => main.has(n))).to.deep.equal([])
   })
 })

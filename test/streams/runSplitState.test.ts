@@ -359,7 +359,7 @@ describe('runSplitState', () => {
     expect(h.published.map((r) => r.cancelled)).to.deep.equal([[1, 2, 3]])
   })
 
-  it('retries a branch on its own: a branch failing once then succeeding', () => {
+  it('retries a branch on its own: a branch failing once then succeeding (its events carry its index)', () => {
     const h = harness()
     testScheduler().run(({ cold, expectObservable }) => {
       let calls = 0
@@ -374,8 +374,8 @@ describe('runSplitState', () => {
     })
     expect(h.events).to.deep.equal([
       { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split' },
-      { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split[0]' },
-      { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split[1]' },
+      { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split[0]', branch: 0, branches: 2 },
+      { _tag: 'TaskStarted', workflowId: 'w', at: 0, state: 'Split', taskId: 'Split[1]', branch: 1, branches: 2 },
       {
         _tag: 'SplitBranchSettled',
         workflowId: 'w',
@@ -393,8 +393,18 @@ describe('runSplitState', () => {
         taskId: 'Split[1]',
         attempt: 1,
         error: boom(1),
+        branch: 1,
       },
-      { _tag: 'RetryScheduled', workflowId: 'w', at: 10, state: 'Split', taskId: 'Split[1]', attempt: 1, delayMs: 5 },
+      {
+        _tag: 'RetryScheduled',
+        workflowId: 'w',
+        at: 10,
+        state: 'Split',
+        taskId: 'Split[1]',
+        attempt: 1,
+        delayMs: 5,
+        branch: 1,
+      },
       {
         _tag: 'SplitBranchSettled',
         workflowId: 'w',
@@ -470,6 +480,14 @@ describe('runSplitState', () => {
         ['TaskFailed', 'Split'],
       ],
     )
+    const branchOf = (e: WorkflowEvent): number | undefined =>
+      e._tag === 'AttemptFailed' || e._tag === 'CircuitRejected' || e._tag === 'TaskStarted' ? e.branch : undefined
+    expect(h.events.filter((e) => e.at === 5 && e._tag !== 'SplitBranchSettled').map(branchOf)).to.deep.equal([
+      0,
+      1,
+      1,
+      undefined,
+    ])
   })
 
   it('emits SplitBranchSettled in real time order, not index order', () => {
@@ -518,7 +536,7 @@ describe('runSplitState', () => {
     ])
   })
 
-  it('gives each branch a progress reporter and a task id of its own', () => {
+  it('gives each branch a progress reporter and a task id of its own, its Progress marked with its index', () => {
     const h = harness()
     testScheduler().run(({ expectObservable }) => {
       const handler = split(
@@ -533,7 +551,7 @@ describe('runSplitState', () => {
       expectObservable(runSplitState(handler, { ...h.env, taskId: 'fan' })).toBe('5ms (J|)', { J: 'Join' })
     })
     expect(h.events.filter((e) => e._tag === 'Progress')).to.deep.equal([
-      { _tag: 'Progress', workflowId: 'w', at: 0, state: 'Split', taskId: 'fan[0]', data: { page: 1 } },
+      { _tag: 'Progress', workflowId: 'w', at: 0, state: 'Split', taskId: 'fan[0]', data: { page: 1 }, branch: 0 },
     ])
   })
 
