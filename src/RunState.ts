@@ -193,6 +193,7 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'TaskSucceeded':
     case 'ObserverFailed':
+    case 'CheckpointClearFailed':
     case 'WindowFlushed':
     case 'SplitBranchSettled':
       return
