@@ -346,10 +346,12 @@ export const rateLimitedError = (tier: string, retryAfterMs: number): RateLimite
 })
 
 /**
- * A saga entry of `state` has no compensator; `output` is kept.
+ * A saga entry of `state` was not rolled back (it has no compensator, or the rollback budget ran out
+ * before it was reached); `output` is kept.
  *
  * @param state - the state whose entry cannot be rolled back
  * @param output - its stored output, kept for a human
+ * @param message - why; default: the state has no compensator
  * @returns an `OrphanedCompensation` error
  * @example
  * import { orphanedCompensationError } from 'cano-rx'
@@ -358,11 +360,15 @@ export const rateLimitedError = (tier: string, retryAfterMs: number): RateLimite
  * @category constructors
  * @since 0.1.0
  */
-export const orphanedCompensationError = (state: string, output: unknown): OrphanedCompensation => ({
+export const orphanedCompensationError = (
+  state: string,
+  output: unknown,
+  message = `no compensator registered for state ${JSON.stringify(state)}: cannot roll it back (output kept)`,
+): OrphanedCompensation => ({
   _tag: 'OrphanedCompensation',
   state,
   output,
-  message: `no compensator registered for state ${JSON.stringify(state)}: cannot roll it back (output kept)`,
+  message,
 })
 
 /**

@@ -12,6 +12,11 @@
  * - `SettingUp`: the workflow's resources are being set up. An interruption here is held (`pending`)
  *   and wins as soon as the setup has settled.
  * - `Entering`: the `StateEntry` row of `current` is being written; `Visiting`: its visit runs.
+ * - `Finishing`: a cancellation or the total timeout arrived while a state whose visit must finish was
+ *   visited (a saga step: its side effect may land after the signal, and only a finished step goes on
+ *   the compensation stack). The run's signal is aborted, but the visit is not released: it settles on
+ *   its own (an attempt in flight finishes, bounded by its attempt timeout; no retry starts), then the
+ *   interruption it waited on concludes the run, rolling back what the step recorded.
  * - `Producing`: the run reached the exit `current` and the workflow's output is being produced
  *   (src/RunBoundary.ts); only for a workflow with an output declaration. It ends like a visit: the
  *   output produced completes the run, a failure fails it (and rolls back a saga stack).
@@ -82,6 +87,11 @@ export interface RunSetup<S extends string> {
   writesEntry(state: S): boolean
   /** The workflow declares an output: reaching an exit produces it before the run completes. */
   readonly produces: boolean
+  /**
+   * Whether a visit of `state` in flight finishes before a cancellation or the total timeout concludes
+   * the run (a saga step); absent: no state's does.
+   */
+  finishesVisit?(state: S): boolean
 }
 
 /** @internal What every phase knows. */
@@ -116,6 +126,15 @@ export interface Entering<S extends string> extends Facts<S> {
 export interface Visiting<S extends string> extends Facts<S> {
   readonly _tag: 'Visiting'
   readonly current: S
+}
+/**
+ * @internal A cancellation or the total timeout (`pending`) arrived during the visit of `current`, whose
+ * visit finishes first (see the module comment); it concludes the run once the visit settles.
+ */
+export interface Finishing<S extends string> extends Facts<S> {
+  readonly _tag: 'Finishing'
+  readonly current: S
+  readonly pending: RunFailure
 }
 /** @internal The run reached the exit `current`; its output is being produced. */
 export interface Producing<S extends string> extends Facts<S> {
@@ -169,6 +188,7 @@ export type RunMachine<S extends string> =
   | SettingUp<S>
   | Entering<S>
   | Visiting<S>
+  | Finishing<S>
   | Producing<S>
   | RollingBack<S>
   | ClearingLog<S>
@@ -360,6 +380,7 @@ export const isConcluded = (m: RunMachine<string>): boolean => {
     case 'SettingUp':
     case 'Entering':
     case 'Visiting':
+    case 'Finishing':
     case 'Producing':
       return false
     default:
@@ -385,6 +406,8 @@ export const abortReason = (m: RunMachine<string>): CanoError => {
     case 'Created':
     case 'SettingUp':
       return m.pending?.error ?? UNSUBSCRIBED
+    case 'Finishing':
+      return m.pending.error
     default:
       return UNSUBSCRIBED
   }
@@ -469,7 +492,12 @@ export const transition = <S extends string>(
     case 'VisitSettled':
       return settle(m, input.next, out)
     case 'VisitFailed':
-      return m._tag === 'Visiting' ? conclude(m, { _tag: 'Failed', error: input.error }, true, true, out) : m
+      // a visit that finishes after an interruption ends the run with that interruption, whatever it did
+      return m._tag === 'Visiting'
+        ? conclude(m, { _tag: 'Failed', error: input.error }, true, true, out)
+        : m._tag === 'Finishing'
+          ? conclude(m, m.pending, true, true, out)
+          : m
     case 'OutputProduced':
       return m._tag === 'Producing' ? conclude(m, { _tag: 'Completed', state: m.current }, true, true, out) : m
     case 'OutputFailed':
@@ -552,6 +580,9 @@ export const advanceOwned = <S extends string>(m: RunMachine<S>, next: S): boole
  * input object.
  */
 export const settle = <S extends string>(m: RunMachine<S>, next: S, out: CommandBuffer): RunMachine<S> => {
+  // the visit an interruption waited on finished: the interruption concludes the run (a saga step that
+  // finished was recorded first, so it is rolled back)
+  if (m._tag === 'Finishing') return conclude(m, m.pending, true, true, out)
   if (m._tag !== 'Visiting') return m
   const common = advanced(m, next)
   if (common !== undefined) {
@@ -662,8 +693,24 @@ const interrupt = <S extends string>(m: RunMachine<S>, failure: RunFailure, out:
       return m.pending === undefined ? { ...m, pending: failure } : m
     case 'SettingUp':
       return m.pending === undefined ? { ...m, pending: failure } : m
-    case 'Entering':
     case 'Visiting':
+      if (m.setup.finishesVisit?.(m.current) === true) {
+        // the visit finishes first: the run's signal aborts (no retry, no wait for a limiter starts), the
+        // attempt in flight goes on
+        const finishing: Finishing<S> = {
+          _tag: 'Finishing',
+          setup: m.setup,
+          current: m.current,
+          transitions: m.transitions,
+          undo: m.undo,
+          pending: failure,
+        }
+        out.push('Abort')
+        return finishing
+      }
+      out.push('Abort')
+      return conclude(m, failure, true, true, out)
+    case 'Entering':
     case 'Producing':
       // abort before releasing: attempt signals unlink from the run signal when they are released
       out.push('Abort')
@@ -685,7 +732,7 @@ const conclude = <S extends string>(
   out: CommandBuffer,
 ): RunMachine<S> => {
   const { setup } = m
-  if (m._tag === 'Visiting') out.push('StopVisit')
+  if (m._tag === 'Visiting' || m._tag === 'Finishing') out.push('StopVisit')
   if (setup.listens) out.push('Unlisten')
   if (begun && setup.timed) out.push('DisarmTimeout')
   const teardown = running && setup.manageResources
@@ -766,9 +813,10 @@ const abandon = <S extends string>(m: RunMachine<S>, out: CommandBuffer): RunMac
       break
     case 'Entering':
     case 'Visiting':
+    case 'Finishing':
     case 'Producing':
       out.push('Abort')
-      if (m._tag === 'Visiting') out.push('StopVisit')
+      if (m._tag === 'Visiting' || m._tag === 'Finishing') out.push('StopVisit')
       if (setup.listens) out.push('Unlisten')
       if (setup.timed) out.push('DisarmTimeout')
       teardown = setup.manageResources

@@ -327,6 +327,7 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       return
     case 'TaskSucceeded':
     case 'ObserverFailed':
+    case 'CheckpointClearFailed':
     case 'WindowFlushed':
       return
     case 'RunCompleted':

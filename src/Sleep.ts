@@ -1,8 +1,10 @@
 /**
  * `sleep`: a durable wait (a durable timer). The state waits for a duration or until an instant, then moves to
- * `then`. The wake-up instant is computed once, when the state is entered, and reported as a
- * `TimerArmed` event (with a checkpoint store it is persisted), so a resumed run waits only for
- * what is left; cancellation interrupts the wait at once. Beyond cano 0.12.
+ * `then`, or to the state `afterWait` chooses once the wait is over (cano 0.15's `TimerTask::after_wait`).
+ * The wake-up instant is computed once, when the state is entered, and reported as a `TimerArmed` event
+ * (with a checkpoint store it is persisted), so a resumed run waits only for what is left, then calls
+ * `afterWait` (again, if a crash interrupted it: the wait itself is never repeated); cancellation
+ * interrupts the wait at once. Beyond cano 0.12.
  *
  * @since 0.1.0
  */
@@ -11,7 +13,9 @@ import { MAX_TIMER_MS, TimerDelay } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import type { HandlerBase } from './HandlerBase.js'
 import { checkConfig } from './internal/checkConfig.js'
+import { describeValue } from './internal/describeValue.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
+import type { TaskOutput } from './TaskOutput.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -31,7 +35,7 @@ import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 export type SleepWait = number | Date
 
 /**
- * A `sleep` state.
+ * A `sleep` state: exactly one of `then` and `afterWait` is set.
  *
  * @example
  * import { sleep, type SleepHandler } from 'cano-rx'
@@ -42,22 +46,72 @@ export type SleepWait = number | Date
 export interface SleepHandler<S extends string, R extends ResourceRecord = NoResources> extends HandlerBase<S> {
   readonly _tag: 'Timer'
   readonly wait: SleepWait | ((ctx: TaskContext<R>) => SleepWait)
-  readonly then: S
+  /** The state after the wait; `undefined` when `afterWait` chooses it. */
+  readonly then: S | undefined
+  /**
+   * Chooses the state after the wait, like a task's function (a value, a Promise, an Observable or a
+   * `TaskEither`; one attempt, as cano's timer); `undefined` with `then`. @since 0.3.0
+   */
+  readonly afterWait: ((ctx: TaskContext<R>) => TaskOutput<S>) | undefined
 }
 
 /**
- * Options of {@link sleep}.
+ * Options of {@link sleep}: a `wait`, then either the fixed next state `then` or an `afterWait`
+ * function that chooses it once the wait is over (its targets declared with `to`, like a task's).
  *
  * @example
  * import type { SleepOptions } from 'cano-rx'
- * const o: SleepOptions<'Next'> = { wait: 1_000, then: 'Next' }
+ * const fixed: SleepOptions<'Next'> = { wait: 1_000, then: 'Next' }
+ * const chosen: SleepOptions<'Next' | 'GiveUp'> = {
+ *   wait: 1_000,
+ *   afterWait: () => (Math.random() > 0.5 ? 'Next' : 'GiveUp'),
+ *   to: ['Next', 'GiveUp'],
+ * }
  * @category model
  * @since 0.1.0
  */
-export interface SleepOptions<S extends string, R extends ResourceRecord = NoResources> {
+export type SleepOptions<S extends string, R extends ResourceRecord = NoResources> =
+  SleepThenOptions<S, R> | SleepAfterWaitOptions<S, R>
+
+/** What both forms of {@link SleepOptions} take. */
+interface SleepCommon<R extends ResourceRecord> {
+  /** How long to wait, or a function of the context computing it when the state is entered. */
   readonly wait: SleepWait | ((ctx: TaskContext<R>) => SleepWait)
-  readonly then: S
+  /** Task id in events and checkpoint rows; defaults to the state's name. */
   readonly name?: string
+}
+
+/** {@link SleepOptions} with a fixed next state. */
+interface SleepThenOptions<S extends string, R extends ResourceRecord> extends SleepCommon<R> {
+  /** The state after the wait (its only target). */
+  readonly then: S
+  readonly afterWait?: undefined
+  readonly to?: undefined
+}
+
+/**
+ * {@link SleepOptions} without declared targets: what the overload of {@link sleep} that does not
+ * narrow takes (options with `to` take the narrowing one, so a return outside `to` is a compile error).
+ *
+ * @example
+ * import type { UntargetedSleepOptions } from 'cano-rx'
+ * const o: UntargetedSleepOptions<'Next' | 'Stop'> = { wait: 500, afterWait: () => 'Next' }
+ * @category model
+ * @since 0.3.0
+ */
+export type UntargetedSleepOptions<S extends string, R extends ResourceRecord = NoResources> =
+  SleepThenOptions<S, R> | (SleepAfterWaitOptions<S, R> & { readonly to?: undefined })
+
+/** {@link SleepOptions} whose next state `afterWait` chooses. */
+interface SleepAfterWaitOptions<S extends string, R extends ResourceRecord> extends SleepCommon<R> {
+  readonly then?: undefined
+  /**
+   * Called once the wait is over (after a resume too: only what was left of the wait is waited first);
+   * returns the next state as a task does. One attempt: a throw or rejection fails the state.
+   */
+  readonly afterWait: (ctx: TaskContext<R>) => TaskOutput<S>
+  /** Declared targets: the return type narrows to them, a return outside them is a `Workflow` error. */
+  readonly to?: ReadonlyArray<S>
 }
 
 // -------------------------------------------------------------------------------------
@@ -65,25 +119,46 @@ export interface SleepOptions<S extends string, R extends ResourceRecord = NoRes
 // -------------------------------------------------------------------------------------
 
 /**
- * Waits, then moves to `then`. The wait survives a resume (only the remainder is waited).
+ * Waits, then moves to `then`, or to the state `afterWait` returns (called once the wait is over).
+ * The wait survives a resume (only the remainder is waited). With `afterWait` and `to`, the return
+ * type narrows to the declared targets, as for {@link task}.
  *
  * @example
  * import { sleep } from 'cano-rx'
  * const coolDown = sleep({ wait: 30_000, then: 'Retry' as const })
  * const untilMidnight = sleep({ wait: () => new Date(new Date().setUTCHours(24, 0, 0, 0)), then: 'Report' as const })
+ * declare const queue: { depth: () => Promise<number> }
+ * const backOff = sleep({
+ *   wait: 60_000,
+ *   afterWait: async () => ((await queue.depth()) > 1_000 ? 'Shed' : 'Drain'),
+ *   to: ['Shed', 'Drain'],
+ * })
  * @category constructors
  * @since 0.1.0
  */
-export const sleep = <S extends string, R extends ResourceRecord = NoResources>(
+export function sleep<T extends string, R extends ResourceRecord = NoResources>(
+  options: SleepCommon<R> & {
+    readonly then?: undefined
+    readonly afterWait: (ctx: TaskContext<R>) => TaskOutput<NoInfer<T>>
+    readonly to: ReadonlyArray<T>
+  },
+): SleepHandler<T, R>
+export function sleep<S extends string, R extends ResourceRecord = NoResources>(
+  options: UntargetedSleepOptions<S, R>,
+): SleepHandler<S, R>
+export function sleep<S extends string, R extends ResourceRecord>(options: SleepOptions<S, R>): SleepHandler<S, R> {
+  return makeSleep(options)
+}
+
+/** @internal {@link sleep} without its overloads (the state builders call it). */
+export const makeSleep = <S extends string, R extends ResourceRecord>(
   options: SleepOptions<S, R>,
-): SleepHandler<S, R> => ({
-  _tag: 'Timer',
-  wait: options.wait,
-  then: options.then,
-  config: {},
-  to: [options.then],
-  name: options.name,
-})
+): SleepHandler<S, R> => {
+  const { wait, name } = options
+  if (options.afterWait !== undefined)
+    return { _tag: 'Timer', wait, then: options.then, afterWait: options.afterWait, config: {}, to: options.to, name }
+  return { _tag: 'Timer', wait, then: options.then, afterWait: undefined, config: {}, to: [options.then], name }
+}
 
 // -------------------------------------------------------------------------------------
 // destructors
@@ -136,7 +211,16 @@ export const wakeAt = (
  * @since 0.1.0
  */
 export const validateSleep = (h: SleepHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
-  if (typeof h.then !== 'string' || h.then === '') return configurationError(`${where}: then must be a state name`)
+  const afterWait: unknown = h.afterWait
+  if (afterWait !== undefined) {
+    if (h.then !== undefined)
+      return configurationError(`${where}: give then or afterWait, not both (afterWait chooses the next state)`)
+    if (typeof afterWait !== 'function')
+      return configurationError(
+        `${where}: afterWait must be a function returning the next state, got ${describeValue(afterWait)}`,
+      )
+  } else if (typeof h.then !== 'string' || h.then === '')
+    return configurationError(`${where}: then must be a state name (or give afterWait to choose it after the wait)`)
   if (typeof h.wait === 'function') return undefined
   const checked = wakeAt(h.wait, 0, where)
   return checked._tag === 'Left' ? checked.left : undefined

@@ -10,7 +10,7 @@
 import { batch, type BatchHandler, type BatchOptions } from './Batch.js'
 import { poll, type PollHandler, type PollOptions, type PollOutcome } from './Poll.js'
 import { saga, type SagaHandler, type SagaOptions } from './Saga.js'
-import { sleep, type SleepHandler, type SleepOptions } from './Sleep.js'
+import { makeSleep, type SleepHandler, type SleepOptions, type UntargetedSleepOptions } from './Sleep.js'
 import { type Branch, split, type SplitHandler, type SplitOptions } from './Split.js'
 import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
 import { stream, type StreamHandler, type StreamOptions } from './Stream.js'
@@ -96,8 +96,16 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   ) => PollHandler<S, R>
   /** {@link stepped} bound to `S` and `R`. */
   readonly stepped: <C, O = C>(options: SteppedOptions<S, R, C, O>) => SteppedHandler<S, R>
-  /** {@link sleep} bound to `S` and `R`. */
-  readonly sleep: (options: SleepOptions<S, R>) => SleepHandler<S, R>
+  /** {@link sleep} bound to `S` and `R` (with `afterWait` and `to`, narrowed to the declared targets). */
+  readonly sleep: {
+    <T extends S>(
+      options: SleepOptions<T, R> & {
+        readonly afterWait: (ctx: TaskContext<R>) => TaskOutput<NoInfer<T>>
+        readonly to: ReadonlyArray<T>
+      },
+    ): SleepHandler<T, R>
+    (options: UntargetedSleepOptions<S, R>): SleepHandler<S, R>
+  }
   /** {@link batch} bound to `S` and `R`. */
   readonly batch: <Item, Out>(options: BatchOptions<S, R, Item, Out>) => BatchHandler<S, R>
   /** {@link stream} bound to `S` and `R`. */
@@ -155,7 +163,7 @@ export const stateBuilders = <S extends string, R extends ResourceRecord>(): Sta
   router: (run: (ctx: TaskContext<R>) => TaskOutput<S>, options?: TaskOptions<S>) => makeTask(true, run, options),
   poll: (fn, options) => poll<S, R>(fn, options),
   stepped: (options) => stepped(options),
-  sleep: (options) => sleep(options),
+  sleep: (options: SleepOptions<S, R>) => makeSleep(options),
   batch: (options) => batch(options),
   stream: (options) => stream(options),
   split: (branches, options) => split(branches, options),

@@ -76,6 +76,12 @@ export interface StateKind<K extends KindTag> {
   readonly persists: ReadonlyArray<CheckpointKind>
   /** What a resumed visit continues from, read off the resume point; `undefined`: it starts afresh. */
   readonly resume: (from: Continuation) => Resumes[K] | undefined
+  /**
+   * Does a visit in flight finish before a cancellation or the total timeout concludes the run? (A saga
+   * step: its side effect may land after the signal and must then be compensated; its attempts' signals
+   * are not linked to the run's, only its attempt timeout aborts them.)
+   */
+  readonly finishesInFlight: boolean
 }
 
 // -------------------------------------------------------------------------------------
@@ -102,6 +108,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: [],
     resume: afresh,
+    finishesInFlight: false,
   },
   Poll: {
     tag: 'Poll',
@@ -111,6 +118,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: [],
     resume: afresh,
+    finishesInFlight: false,
   },
   Stepped: {
     tag: 'Stepped',
@@ -120,6 +128,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: ['StepCursor'],
     resume: (from) => (from._tag === 'Cursor' ? { encoded: from.cursor, step: from.step } : undefined),
+    finishesInFlight: false,
   },
   Timer: {
     tag: 'Timer',
@@ -129,6 +138,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: ['TimerArmed'],
     resume: (from) => (from._tag === 'Timer' ? from.wakeAt : undefined),
+    finishesInFlight: false,
   },
   Batch: {
     tag: 'Batch',
@@ -138,6 +148,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: [],
     resume: afresh,
+    finishesInFlight: false,
   },
   Stream: {
     tag: 'Stream',
@@ -147,6 +158,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: ['StreamWindow'],
     resume: (from) => (from._tag === 'Stream' ? from.position : undefined),
+    finishesInFlight: false,
   },
   Split: {
     tag: 'Split',
@@ -157,6 +169,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: () => '',
     persists: [],
     resume: afresh,
+    finishesInFlight: false,
   },
   Saga: {
     tag: 'Saga',
@@ -167,6 +180,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     // and, while rolling back, `RollbackStarted` (the driver's) and `CompensationDone` per undone step
     persists: ['CompensationCompletion'],
     resume: afresh,
+    finishesInFlight: true,
   },
 }
 
@@ -191,6 +205,7 @@ export interface AnyStateKind {
   readonly rowTaskId: (taskId: string) => string
   readonly persists: ReadonlyArray<CheckpointKind>
   readonly resume: (from: Continuation) => Resumes[KindTag] | undefined
+  readonly finishesInFlight: boolean
 }
 
 /**

@@ -14,7 +14,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import { NonNegativeInteger, optional, TimerDuration } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import type { CheckpointStore } from './CheckpointStore.js'
-import { checkConfig } from './internal/checkConfig.js'
+import { checkConfig, showNumber } from './internal/checkConfig.js'
 import { describeValue } from './internal/describeValue.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
@@ -85,6 +85,16 @@ export interface WorkflowDefinition<
     | ((builders: StateBuilders<S, R & WithInput<NoInfer<I>>>) => StateHandlers<S, R & WithInput<NoInfer<I>>, E>)
   /** Wall-clock bound of a run (setup excluded); on expiry the run ends `WorkflowTimeout`. */
   readonly totalTimeoutMs?: number
+  /**
+   * Wall-clock budget of a saga rollback, in (0, 2^31-1] ms, from the moment it starts (whatever
+   * started it: a failure, a cancellation, the total timeout, a resume). When it runs out, the
+   * compensation in flight is abandoned (its signal aborts with a `Timeout`), the entries not reached
+   * are not compensated, and the run ends with `CompensationFailed` (see `docs/saga.md`); the log is
+   * kept, so a resume finishes the rollback. Default (cano 0.14's): with `totalTimeoutMs`,
+   * `min(totalTimeoutMs / 2, 30_000)`; without it, no budget (each compensation is bounded only by its
+   * own timeout).
+   */
+  readonly compensationTimeoutMs?: number
   /** Recorded with checkpoints; resuming under another version is refused. Default 0. */
   readonly version?: number
   /** Observers of every run of this workflow. */
@@ -140,6 +150,8 @@ export interface CompiledState<S extends string, R extends ResourceRecord> {
   readonly writesEntry: boolean
   /** The task id of the state's checkpoint rows (cano's: `''` for a split). */
   readonly rowTaskId: string
+  /** Does a visit in flight finish before a cancellation or the total timeout concludes the run? (A saga step.) */
+  readonly finishes: boolean
 }
 
 /**
@@ -166,6 +178,11 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
   /** Does any resource have a `setup` or `teardown` hook? When none does, runs skip the lifecycle. */
   readonly lifecycle: boolean
   readonly totalTimeoutMs: number | undefined
+  /**
+   * The budget of a rollback, resolved: the definition's `compensationTimeoutMs`, else
+   * {@link defaultCompensationTimeoutMs} of `totalTimeoutMs`, else `undefined` (none).
+   */
+  readonly compensationTimeoutMs: number | undefined
   readonly version: number
   readonly observers: ReadonlyArray<WorkflowObserver<S>>
   readonly scheduler: SchedulerLike | undefined
@@ -173,6 +190,29 @@ export interface CompiledWorkflow<S extends string, R extends ResourceRecord> {
   readonly checkpoints: CheckpointStore | undefined
   readonly migrations: Migrations<S> | undefined
 }
+
+// -------------------------------------------------------------------------------------
+// defaults
+// -------------------------------------------------------------------------------------
+
+/** The cap of the default rollback budget: 30 s (cano 0.14). */
+const COMPENSATION_CAP_MS = 30_000
+
+/**
+ * The rollback budget of a workflow with a total timeout and no `compensationTimeoutMs`: half the total
+ * timeout, at most 30 s (cano 0.14's `resolve_compensation_deadline`).
+ *
+ * @param totalTimeoutMs - the workflow's `totalTimeoutMs`
+ * @returns `min(totalTimeoutMs / 2, 30_000)`
+ * @example
+ * import { defaultCompensationTimeoutMs } from './WorkflowDefinition.js'
+ * defaultCompensationTimeoutMs(1_000) // 500
+ * defaultCompensationTimeoutMs(600_000) // 30_000
+ * @category defaults
+ * @since 0.3.0
+ */
+export const defaultCompensationTimeoutMs = (totalTimeoutMs: number): number =>
+  Math.min(totalTimeoutMs / 2, COMPENSATION_CAP_MS)
 
 // -------------------------------------------------------------------------------------
 // validation
@@ -205,7 +245,8 @@ const checkHandler = (name: string, h: unknown, known: (s: string) => boolean): 
  * Validates a definition and prepares it to run. Rules (all `Configuration` errors naming the state
  * or option): at least one state handler and one exit; state and exit names are non-empty strings;
  * an exit has no handler; every handler was built by a state constructor with a valid `TaskConfig`;
- * declared targets are known states; `totalTimeoutMs` is finite and in (0, 2^31-1]; `version` is a
+ * declared targets are known states; `totalTimeoutMs` and `compensationTimeoutMs` are finite and in
+ * (0, 2^31-1]; `version` is a
  * non-negative integer; `resources` is a `Resources`; `name` is a non-empty string; `input` is an io-ts
  * codec; `output` is `{ codec, at }` with an io-ts codec and a function.
  *
@@ -272,11 +313,15 @@ export const compileWorkflow = <
       fast: runsInline(config),
       writesEntry: kind.writesEntry(h as StateHandler<string, ResourceRecord>),
       rowTaskId: kind.rowTaskId(taskId),
+      finishes: kind.finishesInFlight,
     })
   }
   const { totalTimeoutMs, version = 0 } = def
   const badTimeout = checkConfig(optional(TimerDuration), totalTimeoutMs, 'totalTimeoutMs', String)
   if (badTimeout !== undefined) return E.left(badTimeout)
+  const { compensationTimeoutMs } = def
+  const badBudget = checkConfig(optional(TimerDuration), compensationTimeoutMs, 'compensationTimeoutMs', showNumber)
+  if (badBudget !== undefined) return E.left(badBudget)
   const badVersion = checkConfig(NonNegativeInteger, version, 'version', String)
   if (badVersion !== undefined) return E.left(badVersion)
   const badBoundary = checkName(def.name) ?? checkInputCodec(def.input) ?? checkOutput(def.output)
@@ -306,6 +351,9 @@ export const compileWorkflow = <
     resources,
     lifecycle,
     totalTimeoutMs,
+    compensationTimeoutMs:
+      compensationTimeoutMs ??
+      (totalTimeoutMs === undefined ? undefined : defaultCompensationTimeoutMs(totalTimeoutMs)),
     version,
     observers,
     scheduler: def.scheduler,

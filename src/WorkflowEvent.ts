@@ -372,6 +372,25 @@ export interface CheckpointAppended<S extends string> extends EventBase {
 }
 
 /**
+ * The checkpoint log of a run that is ending could not be cleared (after its exit state, or after a
+ * clean rollback): the store's `clear` rejected or threw. The run's outcome does not change (a completed
+ * run still completes), but the log is left behind: a new run under the same id then conflicts with it,
+ * and `resume` would replay it. `error` is a `CheckpointStore` error wrapping the store's. Emitted just
+ * before the terminal event. cano 0.14's `on_checkpoint_clear_failed`.
+ *
+ * @example
+ * import { type CheckpointClearFailed, checkpointStoreError } from 'cano-rx'
+ * const e: CheckpointClearFailed = { _tag: 'CheckpointClearFailed', workflowId: 'order-42', at: 2_200, error: checkpointStoreError('clear the checkpoint log of run "order-42": disk I/O error') }
+ * @see {@link WorkflowObserver}'s `onCheckpointClearFailed`
+ * @category model
+ * @since 0.3.0
+ */
+export interface CheckpointClearFailed extends EventBase {
+  readonly _tag: 'CheckpointClearFailed'
+  readonly error: CanoError
+}
+
+/**
  * A crashed run was resumed from its checkpoint log at `state` (its last row was `fromSeq`).
  *
  * @example
@@ -398,7 +417,9 @@ export interface RunResumed<S extends string> extends EventBase {
 /**
  * A rollback began compensating one saga entry: the forward step of `state`, recorded by the
  * `CompensationCompletion` row `seq` (`undefined` without a store). Entries are compensated last-in
- * first-out; each is followed by exactly one {@link Compensated} or {@link CompensationFailed}.
+ * first-out; each is followed by exactly one {@link Compensated} or {@link CompensationFailed}. An
+ * entry the rollback's budget (`compensationTimeoutMs`) never reached has a `CompensationFailed`
+ * (`OrphanedCompensation`) and no start.
  *
  * @example
  * import type { CompensationStarted } from 'cano-rx'
@@ -433,8 +454,9 @@ export interface Compensated<S extends string> extends EventBase {
 }
 
 /**
- * Compensating the saga entry of `state` failed for good (after its retries, on its timeout, or
- * because the state has no compensator any more: `OrphanedCompensation`). The rollback goes on with
+ * Compensating the saga entry of `state` failed for good (after its retries, on its timeout, because
+ * the state has no compensator any more: `OrphanedCompensation`, or because the rollback's budget ran
+ * out: a `Timeout` for the compensation it cut short, `OrphanedCompensation` for each entry not reached). The rollback goes on with
  * the next entry and the run ends with a `CompensationFailed` error.
  *
  * @example
@@ -478,6 +500,7 @@ export type WorkflowEvent<S extends string = string> =
   | WindowFlushed<S>
   | CursorAdvanced<S>
   | CheckpointAppended<S>
+  | CheckpointClearFailed
   | RunResumed<S>
   | TimerArmed<S>
   | CompensationStarted<S>

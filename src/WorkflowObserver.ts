@@ -4,6 +4,11 @@
  * registration order; one that throws is reported as an `ObserverFailed` event and never breaks
  * the run.
  *
+ * Split branches are tasks to the hooks, as in cano: each has the id `name[i]` (the split's task id,
+ * then the branch index), `onTaskStart` when it starts, then `onTaskSuccess` or `onTaskFailure` when
+ * it settles (from its `SplitBranchSettled` event); a branch cancelled because the join was decided
+ * without it reports neither.
+ *
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
@@ -31,14 +36,22 @@ export interface WorkflowObserver<S extends string = string> {
   /** Every event, before the specific hook. */
   readonly onEvent?: (event: WorkflowEvent<S>) => void
   readonly onStateEnter?: (state: S) => void
+  /** A state's task started, or a split branch did (`taskId` `name[i]`). */
   readonly onTaskStart?: (taskId: string, state: S) => void
+  /** A state's task succeeded, or a split branch did (`taskId` `name[i]`). */
   readonly onTaskSuccess?: (taskId: string, state: S) => void
+  /** A state's task failed for good, or a split branch did (`taskId` `name[i]`). */
   readonly onTaskFailure?: (taskId: string, error: CanoError, state: S) => void
   /** `attempt` is the number of failed attempts so far (1 before the first retry). */
   readonly onRetry?: (taskId: string, attempt: number, state: S) => void
   readonly onCircuitOpen?: (taskId: string, state: S) => void
   /** After every durable checkpoint append (entry, cursor, timer, compensation rows). */
   readonly onCheckpoint?: (workflowId: string, seq: number) => void
+  /**
+   * The log of a run that is ending could not be cleared; the run's outcome stands (cano 0.14's
+   * `on_checkpoint_clear_failed`). See {@link CheckpointClearFailed}.
+   */
+  readonly onCheckpointClearFailed?: (workflowId: string, error: CanoError) => void
   /** Once when a run is resumed, before its first state. */
   readonly onResume?: (workflowId: string, lastSeq: number) => void
   /** A rollback starts compensating the saga entry of `state` (not a cano hook). */
@@ -91,6 +104,14 @@ export const notifyObserver = <S extends string>(o: WorkflowObserver<S>, e: Work
       return
     case 'CheckpointAppended':
       o.onCheckpoint?.(e.workflowId, e.seq)
+      return
+    case 'CheckpointClearFailed':
+      o.onCheckpointClearFailed?.(e.workflowId, e.error)
+      return
+    case 'SplitBranchSettled':
+      // a branch is a task to the hooks; one the join cancelled reports neither
+      if (e.outcome._tag === 'Succeeded') o.onTaskSuccess?.(e.taskId, e.state)
+      else if (e.outcome._tag === 'Failed') o.onTaskFailure?.(e.taskId, e.outcome.error, e.state)
       return
     case 'RunResumed':
       o.onResume?.(e.workflowId, e.fromSeq)

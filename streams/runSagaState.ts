@@ -8,13 +8,27 @@
  * output that does not encode is kept in memory (`keep`) and the state fails with `DecodeFailed`, so
  * the rollback that follows compensates it first, with the value itself.
  *
+ * Interrupted (a cancellation or the total timeout, src/RunMachine.ts `Finishing`): the run's signal
+ * aborts but the step's attempts have signals of their own (`shielded`), so an attempt in flight
+ * finishes, bounded by its attempt timeout, and a step that finishes is recorded (then rolled back with
+ * the rest); no retry starts after the signal, and a step with no attempt in flight (waiting to retry,
+ * or for a limiter) fails at once with the interruption.
+ *
  * Backward (`drainCompensations`): the entries are compensated last-in first-out, one at a time,
- * every one attempted whatever happened to the previous ones. Each attempt gets a fresh
+ * every one attempted whatever happened to the previous ones (within the rollback's budget, below). Each attempt gets a fresh
  * `AbortSignal` (the run's own signal has usually fired: that is why it is rolling back), bounded by
  * the compensation timeout and retried per `compensateRetry`. Entries whose state has no saga
  * handler are `OrphanedCompensation` errors carrying the stored output. Inner Observables are
  * subscribed through `queueScheduler`, so a long stack of synchronous compensations keeps the call
  * stack flat.
+ *
+ * The budget (`compensationTimeoutMs`, resolved by src/WorkflowDefinition.ts): one deadline for the
+ * whole rollback, from its start (the wait for a write in flight and the `RollbackStarted` row
+ * included). When it passes, the compensation in flight is abandoned (its signal aborts with a
+ * `Timeout` naming the budget, and it reports `CompensationFailed` with that error), every entry not
+ * reached reports `CompensationFailed` with an `OrphanedCompensation` carrying its stored output, and
+ * a summary `Timeout` says how many were left: cano 0.14's bounded drain. A `CompensationDone` row in
+ * flight at that moment is left to land.
  *
  * @internal
  * @since 0.1.0
@@ -26,13 +40,13 @@ import {
   concatMap,
   defaultIfEmpty,
   defer,
+  EMPTY,
   from,
   map,
   mergeMap,
   Observable,
   of,
   queueScheduler,
-  reduce,
   type SchedulerLike,
   subscribeOn,
   take,
@@ -99,6 +113,8 @@ export interface DrainEnv<S extends string, R extends ResourceRecord> {
    * `seq`); `undefined` without a store.
    */
   readonly markDone: ((entry: CompensationEntry, seq: number) => Observable<never>) | undefined
+  /** The rollback's budget in ms, from the drain's start; `undefined`: none. */
+  readonly budgetMs: number | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -111,8 +127,16 @@ export const runSagaState = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
   hooks: SagaHooks,
 ): Observable<S> =>
-  runStateBody(env, (settle) =>
-    attemptWork<S, R, unknown>(env, handler.run, {
+  runStateBody(env, (settle) => {
+    const flight = new Flight(handler.run)
+    // an interruption with no attempt in flight ends the step; one in flight is let finish
+    const runSignal = env.runSignal
+    const interrupted = (): void => {
+      if (!flight.running) settle.fail(runSignal.reason)
+    }
+    runSignal.addEventListener('abort', interrupted)
+    settle.add(() => runSignal.removeEventListener('abort', interrupted))
+    attemptWork<S, R, unknown>(env, flight.attempt, {
       onValue: (answer, attempts) => {
         const label = JSON.stringify(env.state)
         if (!Array.isArray(answer) || answer.length !== 2)
@@ -140,30 +164,149 @@ export const runSagaState = <S extends string, R extends ResourceRecord>(
       },
       onError: (e) => settle.fail(e),
       add: (t) => settle.add(t),
-    }),
-  )
+    })
+  })
+
+/**
+ * Whether an attempt of a saga's forward step is in flight: from its call until it fails, times out or
+ * is abandoned (an attempt that answered stays in flight: its output is being recorded).
+ */
+class Flight<R extends ResourceRecord> {
+  running = false
+  constructor(private readonly run: (ctx: TaskContext<R>) => unknown) {}
+  readonly attempt = (ctx: TaskContext<R>): Observable<unknown> =>
+    new Observable<unknown>((subscriber) => {
+      this.running = true
+      let answered = false
+      const sub = fromTaskOutput<unknown>(() => this.run(ctx)).subscribe({
+        next: (v) => {
+          answered = true
+          subscriber.next(v)
+          subscriber.complete()
+        },
+        error: (e: unknown) => {
+          this.running = false
+          subscriber.error(e)
+        },
+        complete: () => {
+          if (!answered) this.running = false
+          subscriber.complete()
+        },
+      })
+      return () => {
+        sub.unsubscribe()
+        if (!answered) this.running = false
+      }
+    })
+}
 
 // -------------------------------------------------------------------------------------
 // backward
 // -------------------------------------------------------------------------------------
 
 /**
- * @internal Compensates `entries` (oldest first) last-in first-out; emits the compensation errors in
- * drain order, once, when every entry has been attempted.
+ * Where a drain stands, for its budget: how many entries were started, the one whose compensation
+ * runs, and why an abandoned compensation's signal aborts.
+ */
+class DrainProgress {
+  started = 0
+  compensating: StackEntry | undefined = undefined
+  stopReason: CanoError | undefined = undefined
+}
+
+/**
+ * @internal After `prelude$` (what the rollback waits for and writes first), compensates `entries`
+ * (oldest first) last-in first-out; emits the compensation errors in drain order, once, when every
+ * entry has been attempted or the budget ran out (see the module comment).
  */
 export const drainCompensations = <S extends string, R extends ResourceRecord>(
   env: DrainEnv<S, R>,
   entries: ReadonlyArray<StackEntry>,
+  prelude$: Observable<never> = EMPTY,
 ): Observable<ReadonlyArray<CanoError>> =>
-  defer(() => from([...entries].reverse())).pipe(
-    concatMap((entry) => defer(() => compensateEntry(env, entry)).pipe(subscribeOn(queueScheduler))),
-    reduce<CanoError | undefined, CanoError[]>((errors, e) => (e === undefined ? errors : [...errors, e]), []),
-  )
+  new Observable<ReadonlyArray<CanoError>>((subscriber) => {
+    const order = [...entries].reverse()
+    const progress = new DrainProgress()
+    const errors: CanoError[] = []
+    const done = (): void => {
+      subscriber.next(errors)
+      subscriber.complete()
+    }
+    const drain = concat(
+      prelude$,
+      from(order).pipe(
+        concatMap((entry) =>
+          defer(() => {
+            progress.started += 1
+            return compensateEntry(env, entry, progress)
+          }).pipe(subscribeOn(queueScheduler)),
+        ),
+        mergeMap((e) => {
+          if (e !== undefined) errors.push(e)
+          return EMPTY
+        }),
+      ),
+    ).subscribe({ error: (e: unknown) => subscriber.error(e), complete: done })
+    const budget = env.budgetMs
+    if (budget === undefined) return drain
+    const deadline = env.scheduler.schedule(() => {
+      const { emit, workflowId, now } = env
+      const current = progress.compensating
+      if (current !== undefined) {
+        const late = timeoutError(
+          budget,
+          `compensation of state ${JSON.stringify(current.state)} exceeded the rollback budget (compensationTimeoutMs) of ${budget} ms`,
+        )
+        progress.stopReason = late
+        drain.unsubscribe()
+        errors.push(late)
+        if (emit !== undefined) emit(compensationFailed(current, late, workflowId, now()))
+      } else drain.unsubscribe()
+      const left = order.slice(progress.started)
+      for (const entry of left) {
+        const orphan = orphanedCompensationError(
+          entry.state,
+          entry.encoded,
+          `the rollback budget (compensationTimeoutMs) of ${budget} ms ran out before state ${JSON.stringify(entry.state)} was compensated (output kept)`,
+        )
+        errors.push(orphan)
+        if (emit !== undefined) emit(compensationFailed(entry, orphan, workflowId, now()))
+      }
+      if (left.length > 0)
+        errors.push(
+          timeoutError(
+            budget,
+            `rollback budget (compensationTimeoutMs) of ${budget} ms elapsed; ${left.length} ${left.length === 1 ? 'entry' : 'entries'} left unprocessed`,
+          ),
+        )
+      done()
+    }, budget)
+    return () => {
+      drain.unsubscribe()
+      deadline.unsubscribe()
+    }
+  })
+
+const compensationFailed = <S extends string>(
+  entry: StackEntry,
+  error: CanoError,
+  workflowId: string,
+  at: number,
+): WorkflowEvent<S> => ({
+  _tag: 'CompensationFailed',
+  workflowId,
+  at,
+  state: entry.state as S,
+  taskId: entry.taskId,
+  seq: entry.seq,
+  error,
+})
 
 /** One entry: emits `undefined` once it is compensated (and marked done), or its error. */
 const compensateEntry = <S extends string, R extends ResourceRecord>(
   env: DrainEnv<S, R>,
   entry: StackEntry,
+  progress: DrainProgress,
 ): Observable<CanoError | undefined> => {
   const { emit, workflowId, now } = env
   const state = entry.state as S
@@ -171,17 +314,18 @@ const compensateEntry = <S extends string, R extends ResourceRecord>(
   if (emit !== undefined) emit({ _tag: 'CompensationStarted', workflowId, at: now(), state, taskId, seq })
   let attempts = 0
   const compiled = env.lookup(entry.state)
+  progress.compensating = entry
   const work$: Observable<unknown> =
     compiled === undefined || compiled.handler._tag !== 'Saga'
       ? throwError(() => orphanedCompensationError(entry.state, entry.encoded))
-      : compensation(env, entry, compiled.handler, compiled.config.attemptTimeoutMs, () => ++attempts)
+      : compensation(env, entry, compiled.handler, compiled.config.attemptTimeoutMs, () => ++attempts, progress)
   return work$.pipe(
     map((): true => true),
     catchError((e: unknown) => of(toCanoError(e))),
     mergeMap((result): Observable<CanoError | undefined> => {
+      progress.compensating = undefined
       if (result !== true) {
-        if (emit !== undefined)
-          emit({ _tag: 'CompensationFailed', workflowId, at: now(), state, taskId, seq, error: result })
+        if (emit !== undefined) emit(compensationFailed(entry, result, workflowId, now()))
         return of(result)
       }
       if (emit !== undefined) emit({ _tag: 'Compensated', workflowId, at: now(), state, taskId, seq, attempts })
@@ -200,6 +344,7 @@ const compensation = <S extends string, R extends ResourceRecord>(
   handler: SagaHandler<S, R>,
   stateTimeoutMs: number | undefined,
   nextAttempt: () => number,
+  progress: DrainProgress,
 ): Observable<unknown> => {
   const label = JSON.stringify(entry.state)
   let output: unknown
@@ -253,7 +398,8 @@ const compensation = <S extends string, R extends ResourceRecord>(
     })
     return () => {
       sub.unsubscribe()
-      if (!settled) controller.abort(cancelledError('compensation abandoned: the run was unsubscribed'))
+      if (!settled)
+        controller.abort(progress.stopReason ?? cancelledError('compensation abandoned: the run was unsubscribed'))
     }
   })
   return one$.pipe(retryWithBackoff({ mode: handler.compensateRetry, random: env.random, scheduler }))

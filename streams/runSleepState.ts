@@ -1,18 +1,28 @@
 /**
  * The `sleep` state kind (a durable timer): computes the wake-up instant once (or takes the one a resumed run
- * persisted), reports it as `TimerArmed`, and waits on the run's scheduler for what is left. A
- * cancelled run stops waiting at once (the wait is one action on the run's scheduler, released with the
- * visit). A parked run holds that action, its alarm and its visit frame: nothing else.
+ * persisted), reports it as `TimerArmed`, and waits on the run's scheduler for what is left, then moves
+ * to `then`, or calls `afterWait` once and moves to the state it chooses (its output read like a task's,
+ * by `settleTaskOutput`). A cancelled run stops waiting at once (the wait is one action on the run's
+ * scheduler, released with the visit). A parked run holds that action, its alarm and its visit frame:
+ * nothing else.
  *
  * @internal
  * @since 0.1.0
  */
-import { type Observable, type SchedulerAction, type SchedulerLike, type Unsubscribable } from 'rxjs'
+import {
+  type Observable,
+  type SchedulerAction,
+  type SchedulerLike,
+  type TeardownLogic,
+  type Unsubscribable,
+} from 'rxjs'
 
+import { taskExecutionError } from '../src/CanoError.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import { type SleepHandler, wakeAt } from '../src/Sleep.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import { progressOf } from './attemptWork.js'
+import { type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
 import { AttemptContext } from './runTask.js'
 import { runStateBody, type Settle, type StateEnv } from './stateRunner.js'
 
@@ -59,7 +69,7 @@ export const runSleepState = <S extends string, R extends ResourceRecord>(
         wakeAt: wakeUp,
       })
     // parked: this alarm, its timer and the visit's frame are all a waiting run holds
-    const wait = (): void => settle.add(new Alarm(settle, handler.then, wakeUp, env.scheduler).arm())
+    const wait = (): void => settle.add(new Alarm(settle, handler, env, wakeUp).arm())
     if (resumed !== undefined || hooks.persist === undefined) return wait()
     // the wake-up instant is durable before the wait starts; what is left is measured after the write
     settle.add(hooks.persist(wakeUp).subscribe({ error: (e: unknown) => settle.fail(e), complete: wait }))
@@ -71,29 +81,41 @@ export const runSleepState = <S extends string, R extends ResourceRecord>(
  * than a JS timer can hold (about 24.8 days) is reached in hops. Always the run's scheduler, never a
  * bare `setTimeout`: `TestScheduler.run` swaps the default `asyncScheduler` for virtual time.
  */
-class Alarm implements Unsubscribable {
+class Alarm<S extends string, R extends ResourceRecord> implements Unsubscribable {
   private timer: Unsubscribable | undefined
   /** The timer was capped at {@link MAX_TIMER_MS}: when it fires, the rest is waited. */
   private hop = false
   constructor(
     private readonly settle: Settle,
-    private readonly then: string,
+    private readonly handler: SleepHandler<S, R>,
+    private readonly env: StateEnv<S, R>,
     private readonly wakeAt: number,
-    private readonly scheduler: SchedulerLike,
   ) {}
 
   arm(): this {
-    const left = Math.max(0, this.wakeAt - this.scheduler.now())
+    const scheduler: SchedulerLike = this.env.scheduler
+    const left = Math.max(0, this.wakeAt - scheduler.now())
     this.hop = left > MAX_TIMER_MS
     const delay = this.hop ? MAX_TIMER_MS : left
-    this.timer = this.scheduler.schedule(ring, delay, this)
+    this.timer = scheduler.schedule<Ringing>(ring, delay, this)
     return this
   }
 
   ring(): void {
     this.timer = undefined
-    if (this.hop) this.arm()
-    else this.settle.succeed(this.then, 1)
+    if (this.hop) return void this.arm()
+    const { handler, settle } = this
+    const afterWait = handler.afterWait
+    if (afterWait === undefined) return settle.succeed(handler.then, 1)
+    // the wait is over: afterWait chooses the next state (one attempt, its output read like a task's)
+    const { env } = this
+    let out: unknown
+    try {
+      out = afterWait(new AttemptContext<R>(env, 1, progressOf(env), false))
+    } catch (thrown: unknown) {
+      return settle.fail(thrown)
+    }
+    settleTaskOutput(out, new AfterWaitSink(settle, env.state))
   }
 
   unsubscribe(): void {
@@ -104,6 +126,31 @@ class Alarm implements Unsubscribable {
 }
 
 /** The scheduled work of a wake-up (a plain function: no closure per parked run). */
-function ring(this: SchedulerAction<Alarm>, alarm?: Alarm): void {
+function ring(this: SchedulerAction<Ringing>, alarm?: Ringing): void {
   alarm?.ring()
+}
+
+/** What the scheduled wake-up calls. */
+interface Ringing {
+  ring(): void
+}
+
+/** Where the output of `afterWait` goes: the state it names (checked like a task's), or the state's failure. */
+class AfterWaitSink implements OutputSink {
+  constructor(
+    private readonly settle: Settle,
+    private readonly state: string,
+  ) {}
+  value(next: unknown): void {
+    this.settle.succeed(next, 1)
+  }
+  error(e: unknown): void {
+    this.settle.fail(e)
+  }
+  empty(): void {
+    this.settle.fail(taskExecutionError(`afterWait of state ${JSON.stringify(this.state)} completed without a value`))
+  }
+  add(teardown: TeardownLogic): void {
+    this.settle.add(teardown)
+  }
 }

@@ -58,6 +58,11 @@ export class CircuitRejection {
 /** @internal Where an attempt finds the run's signal (an env; the engine creates the signal on first read). */
 export interface RunSignalSource {
   readonly runSignal: AbortSignal
+  /**
+   * The attempts' signals are their own, not linked to the run's: a cancellation or the total timeout
+   * lets the attempt in flight finish (a saga step); only the attempt timeout aborts them. Absent: linked.
+   */
+  readonly shielded?: boolean
 }
 
 /** @internal What an attempt context reads from the env it runs in (an {@link AttemptEnv} is one). */
@@ -112,13 +117,15 @@ export class AttemptContext<
     return this.env.input as InputOf<R>
   }
   get signal(): AbortSignal {
-    if (!this.ownSignal) return this.env.runSignal
+    if (!this.ownSignal && this.env.shielded !== true) return this.env.runSignal
     return this.ensureController().signal
   }
   private ensureController(): AbortController {
     if (this.controller !== undefined) return this.controller
     const controller = new AbortController()
     this.controller = controller
+    // a shielded attempt (a saga step) is aborted by its own timeout only
+    if (this.env.shielded === true) return controller
     const parent = this.env.runSignal
     if (parent.aborted) controller.abort(parent.reason)
     else {

@@ -19,7 +19,10 @@
  * `RollbackStarted` row (the original error), then the drain (a `CompensationDone` row per finished
  * compensation), then the outcome of `rollbackOutcome`. A run resumed from a log that holds a
  * `RollbackStarted` row runs no state: it continues that rollback. Runs that never reach a saga state
- * allocate nothing for this.
+ * allocate nothing for this. A cancellation or the total timeout that arrives while a saga step is in
+ * flight lets it finish first (the machine's `Finishing` phase, streams/runSagaState.ts), and every
+ * rollback is bounded by the workflow's `compensationTimeoutMs` budget. A log that cannot be cleared
+ * is reported (`CheckpointClearFailed`) without changing the outcome.
  *
  * @internal
  * @since 0.1.0
@@ -403,6 +406,10 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     // handler and an exit (compileWorkflow refuses that)
     this.compiled = compiled
     return compiled !== undefined ? 'Visit' : this.wf.exits.has(state) ? 'Exit' : 'Missing'
+  }
+  finishesVisit(state: S): boolean {
+    // a saga step in flight finishes before a cancellation or the total timeout rolls the run back
+    return this.wf.states.get(state)?.finishes === true
   }
   writesEntry(state: S): boolean {
     if (this.wf.checkpoints === undefined) return false
@@ -888,6 +895,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
           }),
         )
     const env: DrainEnv<S, R> = {
+      budgetMs: wf.compensationTimeoutMs,
       workflowId: this.workflowId,
       res: wf.resources,
       input: this.input,
@@ -901,21 +909,42 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
           ? undefined
           : (entry, seq) => this.append(compensationDone(seq), entry.state as S, entry.taskId),
     }
-    this.rollbackSub = concat(settled$, marker$, drainCompensations(env, entries)).subscribe({
+    // the rollback's budget runs from here: the wait for the last write and the marker count against it
+    this.rollbackSub = drainCompensations(env, entries, concat(settled$, marker$)).subscribe({
       next: (errors) => this.feed({ _tag: 'RolledBack', errors: [...storeErrors, ...errors] }),
       error: (e: unknown) => this.feed({ _tag: 'Threw', error: e }),
     })
   }
 
-  /** Clears the run's log, best effort: never rejects (a store that fails or throws is ignored). */
+  /**
+   * Clears the run's log, best effort: never rejects. A store that fails or throws does not change the
+   * run's outcome; it is reported as `CheckpointClearFailed` (cano 0.14's `on_checkpoint_clear_failed`).
+   */
   private clearLog(): Promise<void> {
     const store = this.store
     if (store === undefined) return Promise.resolve()
+    let cleared: Promise<void>
     try {
-      return store.clear(this.workflowId).then(noop, noop)
-    } catch {
+      cleared = store.clear(this.workflowId)
+    } catch (e: unknown) {
+      this.clearFailed(e)
       return Promise.resolve()
     }
+    return cleared.then(noop, (e: unknown) => this.clearFailed(e))
+  }
+
+  /** The log of a run that is ending could not be cleared: `CheckpointClearFailed`, while the run is still there to say it. */
+  private clearFailed(e: unknown): void {
+    const emit = this.emit
+    if (emit === undefined || this.machine._tag !== 'ClearingLog') return
+    const cause = toCanoError(e)
+    const id = this.workflowId
+    emit({
+      _tag: 'CheckpointClearFailed',
+      workflowId: id,
+      at: this.now(),
+      error: checkpointStoreError(`clear the checkpoint log of run ${JSON.stringify(id)}: ${cause.message}`, cause),
+    })
   }
 }
 
@@ -957,6 +986,10 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   }
   get runSignal(): AbortSignal {
     return this.run.runSignal
+  }
+  /** A saga step's attempts have signals of their own (see `RunSignalSource.shielded`, streams/runTask.ts). */
+  get shielded(): boolean {
+    return this.compiled.finishes
   }
   get scheduler(): SchedulerLike {
     return this.run.scheduler

@@ -4,6 +4,7 @@
  * behaviour with real processes is in test/integration/runtimeFleet.test.ts.
  */
 import { expect } from 'chai'
+import * as t from 'io-ts'
 import { filter, firstValueFrom, toArray } from 'rxjs'
 
 import {
@@ -125,6 +126,39 @@ describe('createRuntime', () => {
     const outcome = await other.result('c-1')
     expect(outcome.status).to.equal('cancelled')
     expect(await other.cancel('c-1')).to.equal(false)
+  })
+
+  it('cancels a run whose saga step is in flight: the step finishes, is recorded, then compensated (issue 14)', async () => {
+    const store = memoryCheckpoints()
+    let release = (): void => undefined
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const log: string[] = []
+    const paying = workflow<'Charge' | 'Ship' | 'Done'>()({
+      exits: ['Done'],
+      states: ({ saga: s, task: tk }) => ({
+        Charge: s({
+          output: t.string,
+          // lands after the cancel request: the charge happens whatever the run's signal says
+          run: async ({ signal }) => {
+            await gate
+            log.push(`charged (signal aborted: ${String(signal.aborted)})`)
+            return ['Ship', 'ch_1'] as const
+          },
+          compensate: (_ctx, id) => void log.push(`refunded ${id}`),
+        }),
+        Ship: tk(() => (log.push('shipped'), 'Done' as const)),
+      }),
+    })
+    const rt = make(store, { workflows: { paying: { workflow: paying, initial: 'Charge' } } })
+    const entered = firstValueFrom(rt.events$.pipe(filter((e) => e._tag === 'Run' && e.event._tag === 'TaskStarted')))
+    await rt.start('paying', null, { id: 'pay-1' })
+    await entered
+    expect(await rt.cancel('pay-1')).to.equal(true)
+    release()
+    const outcome = await rt.result('pay-1')
+    expect(outcome.status).to.equal('cancelled')
+    expect(log).to.deep.equal(['charged (signal aborted: false)', 'refunded ch_1'])
+    expect(await store.loadRun('pay-1')).to.deep.equal([])
   })
 
   it('cancels a pending run: the worker that claims it ends it cancelled without running a state', async () => {

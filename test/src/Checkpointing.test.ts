@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+import Database from 'better-sqlite3'
 import { expect } from 'chai'
 import * as t from 'io-ts'
 import { from as from_ } from 'rxjs'
@@ -295,6 +296,42 @@ describe('checkpointing', () => {
       error: checkpointStoreError('no checkpoint rows for workflow id "nowhere"'),
     })
     expect(seen).to.deep.equal(events)
+  })
+
+  it('reports a log a real SQLite store refuses to clear (CheckpointClearFailed) and still completes the run (issue 14)', async () => {
+    const path = join(dir, 'clear-refused.db')
+    // the log of a SQLite store without its run table: runs are not owned, the driver clears the log itself
+    const { runs: _runs, ...log } = sqliteCheckpoints(path)
+    await log.loadRun('warm-up') // opens the file and creates the schema
+    const raw = new Database(path)
+    // a real refusal: every DELETE from the log fails inside SQLite
+    raw.exec(
+      "CREATE TRIGGER keep_the_log BEFORE DELETE ON cano_checkpoints BEGIN SELECT RAISE(ABORT, 'the log is kept'); END",
+    )
+    raw.close()
+    try {
+      const failures: Array<[string, string, string]> = []
+      const flow = workflow<'A' | 'Done'>()({
+        checkpoints: log,
+        exits: ['Done'],
+        states: { A: task(() => 'Done' as const) },
+      })
+      const events = await eventsOf(
+        flow.run$('A', {
+          workflowId: 'kept-1',
+          observers: [{ onCheckpointClearFailed: (id, e) => failures.push([id, e._tag, e.message]) }],
+        }),
+      )
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunCompleted', state: 'Done' })
+      expect(events.map((e) => e._tag).slice(-2)).to.deep.equal(['CheckpointClearFailed', 'RunCompleted'])
+      expect(failures).to.have.length(1)
+      expect(failures[0]?.slice(0, 2)).to.deep.equal(['kept-1', 'CheckpointStore'])
+      expect(failures[0]?.[2]).to.match(/^clear the checkpoint log of run "kept-1": .*the log is kept/)
+      // the rows stay behind, as the event warns
+      expect((await log.loadRun('kept-1')).map((r) => r.state)).to.deep.equal(['A', 'Done'])
+    } finally {
+      await log.close()
+    }
   })
 
   it('requires a workflowId when checkpointing, and a store to resume', async () => {

@@ -17,6 +17,7 @@ import {
   workflowTimeoutError,
 } from '../../src/CanoError.js'
 import {
+  abortReason,
   advanced,
   advanceOwned,
   createRun,
@@ -333,6 +334,7 @@ describe('RunMachine', () => {
       SettingUp: () => drive(full(), [START]),
       Entering: () => drive(full(), [START, SET_UP_DONE]),
       Visiting: () => drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN]),
+      Finishing: () => drive(full({ finishesVisit: (s) => s === 'A' }), [START, SET_UP_DONE, ENTRY_WRITTEN, cancel]),
       Producing: () =>
         drive(full({ produces: true }), [START, SET_UP_DONE, ENTRY_WRITTEN, settled('Done'), ENTRY_WRITTEN]),
       RollingBack: () => drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, RECORDED, visitFailed()]),
@@ -358,6 +360,8 @@ describe('RunMachine', () => {
       // decisive while a state runs: abort, release, keep the log (nothing to undo), tear down
       Entering: ['TearingDown', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       Visiting: ['TearingDown', ['Abort', 'StopVisit', 'Unlisten', 'DisarmTimeout', 'TearDown']],
+      // a visit that finishes first is already waited on: the first interruption wins
+      Finishing: ['Finishing', []],
       // the output is being produced at the exit: as decisive as a state
       Producing: ['TearingDown', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       // the outcome is decided: nothing changes
@@ -418,6 +422,8 @@ describe('RunMachine', () => {
       SettingUp: ['Abandoned', ['Abort', 'Unlisten']],
       Entering: ['Abandoned', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       Visiting: ['Abandoned', ['Abort', 'StopVisit', 'Unlisten', 'DisarmTimeout', 'TearDown']],
+      // the visit that was let finish is released: the subscriber is gone
+      Finishing: ['Abandoned', ['Abort', 'StopVisit', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       Producing: ['Abandoned', ['Abort', 'Unlisten', 'DisarmTimeout', 'TearDown']],
       RollingBack: ['Abandoned', ['Abort', 'StopRollback', 'TearDown']],
       ClearingLog: ['Abandoned', ['Abort', 'TearDown']],
@@ -436,6 +442,74 @@ describe('RunMachine', () => {
         for (const late of [settled('Done'), visitFailed(), TORN_DOWN, LOG_CLEARED, rolledBack(), cancel])
           expect(step(next, late)[1]).to.deep.equal([])
       })
+
+    describe('a visit that finishes first (a saga step, issue 14)', () => {
+      const saga = (over: Partial<RunSetup<S>> = {}): RunSetup<S> => full({ finishesVisit: (s) => s === 'A', ...over })
+      const visiting = [START, SET_UP_DONE, ENTRY_WRITTEN] as const
+
+      for (const [name, input, tag] of [
+        ['cancellation', cancel, 'Cancelled'],
+        ['the total timeout', timeOut, 'TimedOut'],
+      ] as const) {
+        it(`${name}: the run's signal aborts, the visit goes on; once it finished and was recorded, it is rolled back`, () => {
+          const t = drive(saga(), [...visiting, input, RECORDED, settled('B'), rolledBack(), LOG_CLEARED, TORN_DOWN])
+          expect(t.phases.slice(3)).to.deep.equal([
+            'Finishing',
+            'Finishing',
+            'RollingBack',
+            'ClearingLog',
+            'TearingDown',
+            'Ended',
+          ])
+          expect(t.commands.slice(3)).to.deep.equal([
+            // no StopVisit: the step in flight goes on
+            ['Abort'],
+            [],
+            ['StopVisit', 'Unlisten', 'DisarmTimeout', 'RollBack'],
+            ['ClearLog'],
+            ['TearDown'],
+            ['EmitTerminal', 'End'],
+          ])
+          expect(t.machines[3]).to.deep.include({ pending: { _tag: tag, error: input.error }, current: 'A' })
+          expect(reachedRollback(t)).to.deep.include({
+            at: 'A',
+            marker: true,
+            failure: { _tag: tag, error: input.error },
+          })
+          expect(outcomeOf(t.machine)).to.deep.equal({ _tag: tag, error: input.error })
+          // the state it finished on is not entered
+          expect(t.machine.current).to.equal('A')
+        })
+      }
+
+      it('a step that fails after the signal ends the run with the interruption, and rolls back what was there', () => {
+        const t = drive(saga(), [START, SET_UP_DONE, ENTRY_WRITTEN, RECORDED, cancel, visitFailed()])
+        expect(t.commands[5]).to.deep.equal(['StopVisit', 'Unlisten', 'DisarmTimeout', 'RollBack'])
+        expect(reachedRollback(t)).to.deep.include({ failure: { _tag: 'Cancelled', error: cancelledError() } })
+        const none = drive(saga(), [...visiting, cancel, visitFailed(), TORN_DOWN])
+        expect(none.commands[4]).to.deep.equal(['StopVisit', 'Unlisten', 'DisarmTimeout', 'TearDown'])
+        expect(outcomeOf(none.machine)).to.deep.equal({ _tag: 'Cancelled', error: cancelledError() })
+      })
+
+      it('its abort reason is the interruption it waits on; a fault concludes it as a failure', () => {
+        const [finishing] = step(drive(saga(), [...visiting]).machine, timeOut)
+        expect(abortReason(finishing)).to.deep.equal(timeOut.error)
+        const [faulted, out] = step(finishing, { _tag: 'Threw', error: new Error('x') })
+        expect(out).to.deep.equal(['StopVisit', 'Unlisten', 'DisarmTimeout', 'TearDown'])
+        expect(faulted._tag).to.equal('TearingDown')
+      })
+
+      it('other states, and a setup that says nothing, conclude at once', () => {
+        const other = drive(saga(), [START, SET_UP_DONE, ENTRY_WRITTEN, settled('B'), ENTRY_WRITTEN, cancel])
+        expect(other.phases[5]).to.equal('TearingDown')
+        const silent = drive(full(), [...visiting, cancel])
+        expect(silent.phases[3]).to.equal('TearingDown')
+      })
+
+      it('a snapshot shows the run running while it finishes', () => {
+        expect(runStatus(drive(saga(), [...visiting, cancel]).machine)).to.equal('running')
+      })
+    })
 
     it('a setup that lands after the subscriber left is torn down; a failed one is not', () => {
       const t = drive(full(), [START, UNSUBSCRIBE, SET_UP_DONE, SET_UP_DONE])

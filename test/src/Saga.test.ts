@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import * as t from 'io-ts'
-import { map, timer } from 'rxjs'
+import { asyncScheduler, map, type Observable, type SchedulerLike, Subscription, timer } from 'rxjs'
 
 import { CanoErrorCodec } from '../../codecs/CanoError.js'
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
@@ -23,8 +23,10 @@ import { resumePoint } from '../../src/Resume.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { rollbackOutcome, saga, validateSaga } from '../../src/Saga.js'
 import { task } from '../../src/StateHandler.js'
+import { defaultCompensationTimeoutMs } from '../../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { eventsInVirtualTime, eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
+import { createVirtualClock, type VirtualClock } from '../helpers/virtualTime.js'
 
 type Step = 'A' | 'B' | 'C' | 'Fail' | 'Done'
 
@@ -593,6 +595,8 @@ describe('saga', () => {
       const events = eventsInVirtualTime(() =>
         workflow<'A' | 'Slow' | 'Done'>()({
           totalTimeoutMs: 100,
+          // the default budget would be 50 ms (half the total timeout): this rollback is given 1 s
+          compensationTimeoutMs: 1_000,
           exits: ['Done'],
           states: ({ saga: s, task: tk }) => ({
             A: s({
@@ -679,6 +683,420 @@ describe('saga', () => {
         'Cancelled',
         'TaskExecution',
       ])
+    })
+  })
+
+  describe('a saga step in flight under cancellation and the total timeout (issue 14)', () => {
+    /** Subscribes to `run$` on `clock`, advances `ms` of virtual time, and returns the events (the run must have ended). */
+    const runOn = async <S extends string>(clock: VirtualClock, run$: Observable<WorkflowEvent<S>>, ms: number) => {
+      const events: WorkflowEvent<S>[] = []
+      let ended = false
+      const sub = run$.subscribe({ next: (e) => events.push(e), complete: () => (ended = true) })
+      await clock.advance(ms)
+      sub.unsubscribe()
+      expect(ended, 'the run ended').to.equal(true)
+      return events
+    }
+    type Pay = 'Charge' | 'Ship' | 'Done'
+
+    it('cancellation: the step lands after the signal, is recorded, then compensated; its own signal never fired (virtual time)', async () => {
+      const clock = createVirtualClock()
+      const ac = new AbortController()
+      const { store, inner, rows } = recording()
+      const charged: number[] = []
+      const refunded: number[] = []
+      const stepAborted: boolean[] = []
+      const flow = workflow<Pay>()({
+        checkpoints: store,
+        exits: ['Done'],
+        states: ({ saga: s, task: tk }) => ({
+          Charge: s({
+            output: t.number,
+            // the side effect lands at 30, 20 ms after the cancellation: the step ignores its signal
+            run: ({ signal }) =>
+              timer(30, clock).pipe(
+                map(() => {
+                  charged.push(42)
+                  stepAborted.push(signal.aborted)
+                  return ['Ship', 42] as const
+                }),
+              ),
+            compensate: ({ signal }, n) => {
+              stepAborted.push(signal.aborted)
+              refunded.push(n)
+            },
+          }),
+          Ship: tk(() => 'Done'),
+        }),
+      })
+      clock.schedule(() => ac.abort(), 10)
+      const events = await runOn(
+        clock,
+        flow.run$('Charge', { workflowId: 'pay-1', signal: ac.signal, scheduler: clock }),
+        100,
+      )
+      expect(charged).to.deep.equal([42])
+      expect(refunded).to.deep.equal([42])
+      // neither the step (at 30) nor its compensation saw an aborted signal
+      expect(stepAborted).to.deep.equal([false, false])
+      expect(timeline(events, ['TaskSucceeded', 'CompensationStarted', 'Compensated', 'RunCancelled'])).to.deep.equal([
+        ['TaskSucceeded', 30],
+        ['CompensationStarted', 30],
+        ['Compensated', 30],
+        ['RunCancelled', 30],
+      ])
+      expect(events.filter((e) => e._tag === 'StateEntered').map((e) => (e as { state: string }).state)).to.deep.equal([
+        'Charge',
+      ])
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunCancelled', state: 'Charge', error: cancelledError() })
+      expect(rows()).to.deep.equal([
+        [0, 'StateEntry', 'Charge', null],
+        [1, 'CompensationCompletion', 'Charge', 42],
+        [2, 'RollbackStarted', 'Charge', CanoErrorCodec.encode(cancelledError())],
+        [3, 'CompensationDone', 'Charge', { undid: 1 }],
+      ])
+      expect(await inner.loadRun('pay-1')).to.deep.equal([]) // a clean rollback clears the log
+    })
+
+    it('total timeout: the step lands after the expiry and is compensated; the run ends WorkflowTimeout (virtual time)', () => {
+      const refunded: number[] = []
+      const events = eventsInVirtualTime(() =>
+        workflow<Pay>()({
+          totalTimeoutMs: 10,
+          exits: ['Done'],
+          states: ({ saga: s, task: tk }) => ({
+            Charge: s({
+              output: t.number,
+              run: () => timer(30).pipe(map(() => ['Ship', 7] as const)),
+              compensate: (_c, n) => void refunded.push(n),
+            }),
+            Ship: tk(() => 'Done'),
+          }),
+        }).run$('Charge'),
+      )
+      expect(refunded).to.deep.equal([7])
+      expect(timeline(events, ['TaskSucceeded', 'Compensated', 'RunTimedOut'])).to.deep.equal([
+        ['TaskSucceeded', 30],
+        ['Compensated', 30],
+        ['RunTimedOut', 30],
+      ])
+      const end = lastEvent(events)
+      expect(end).to.deep.include({ _tag: 'RunTimedOut', state: 'Charge' })
+      expect(end._tag === 'RunTimedOut' ? end.error._tag : undefined).to.equal('WorkflowTimeout')
+    })
+
+    it('the step is bounded by its attempt timeout, and no retry starts after the signal (virtual time)', () => {
+      const aborts: string[] = []
+      let attempts = 0
+      const events = eventsInVirtualTime(() =>
+        workflow<Pay>()({
+          totalTimeoutMs: 10,
+          exits: ['Done'],
+          states: ({ saga: s, task: tk }) => ({
+            Charge: s({
+              output: t.number,
+              retry: RetryMode.fixed(3, 5),
+              attemptTimeoutMs: 50,
+              run: ({ signal }) => {
+                attempts += 1
+                signal.addEventListener('abort', () => aborts.push((signal.reason as { _tag: string })._tag))
+                return new Promise<never>(() => undefined)
+              },
+              compensate: () => undefined,
+            }),
+            Ship: tk(() => 'Done'),
+          }),
+        }).run$('Charge'),
+      )
+      // the step's signal aborts with its attempt timeout (at 50: AttemptFailed), not with the total timeout (10)
+      expect(aborts).to.deep.equal(['Timeout'])
+      expect(attempts).to.equal(1)
+      expect(timeline(events, ['AttemptFailed', 'TaskFailed', 'RunTimedOut'])).to.deep.equal([
+        ['AttemptFailed', 50],
+        ['TaskFailed', 50],
+        ['RunTimedOut', 50],
+      ])
+      expect(events.some((e) => e._tag === 'RetryScheduled')).to.equal(false)
+      expect(events.some((e) => e._tag === 'CompensationStarted')).to.equal(false)
+    })
+
+    it('a step waiting to retry when the signal comes ends at once: nothing is in flight (virtual time)', () => {
+      let attempts = 0
+      const aborting = new Subscription()
+      const events = eventsInVirtualTime(() => {
+        const ac = new AbortController()
+        aborting.add(timer(20).subscribe(() => ac.abort()))
+        return workflow<Pay>()({
+          exits: ['Done'],
+          states: ({ saga: s, task: tk }) => ({
+            Charge: s({
+              output: t.number,
+              retry: RetryMode.fixed(3, 100),
+              run: () => {
+                attempts += 1
+                return timer(5).pipe(
+                  map(() => {
+                    throw new Error('card declined')
+                  }),
+                )
+              },
+              compensate: () => undefined,
+            }),
+            Ship: tk(() => 'Done'),
+          }),
+        }).run$('Charge', { signal: ac.signal })
+      })
+      aborting.unsubscribe()
+      expect(attempts).to.equal(1)
+      expect(timeline(events, ['RetryScheduled', 'TaskFailed', 'RunCancelled'])).to.deep.equal([
+        ['RetryScheduled', 5],
+        ['TaskFailed', 20],
+        ['RunCancelled', 20],
+      ])
+    })
+
+    it('a finished step earlier on the stack is compensated with the one that landed late, last-in first-out', () => {
+      const log: string[] = []
+      const aborting = new Subscription()
+      eventsInVirtualTime(() => {
+        const ac = new AbortController()
+        aborting.add(timer(10).subscribe(() => ac.abort()))
+        return workflow<'Hold' | Pay>()({
+          exits: ['Done'],
+          states: ({ saga: s, task: tk }) => ({
+            Hold: s({
+              output: t.string,
+              run: () => ['Charge', 'h-1'],
+              compensate: (_c, h) => void log.push(`release ${h}`),
+            }),
+            Charge: s({
+              output: t.number,
+              run: () => timer(30).pipe(map(() => (log.push('charged'), ['Ship', 9] as const))),
+              compensate: (_c, n) => void log.push(`refund ${n}`),
+            }),
+            Ship: tk(() => 'Done'),
+          }),
+        }).run$('Hold', { signal: ac.signal })
+      })
+      aborting.unsubscribe()
+      expect(log).to.deep.equal(['charged', 'refund 9', 'release h-1'])
+    })
+  })
+
+  describe('the rollback budget: compensationTimeoutMs (issue 14)', () => {
+    type Four = 'A' | 'B' | 'C' | 'D' | 'Done'
+    const original = taskExecutionError('D failed')
+    /** Sagas A, B, C (outputs 1, 2, 3), each compensation taking `undoMs`; D fails at once. */
+    const fourSteps = (
+      budget: { readonly totalTimeoutMs?: number; readonly compensationTimeoutMs?: number },
+      undoMs: number,
+      log: string[] = [],
+      store?: CheckpointStore,
+      scheduler: SchedulerLike = asyncScheduler,
+    ) => {
+      const step = (next: Four, n: number) =>
+        saga({
+          output: t.number,
+          run: () => [next, n] as const,
+          compensate: ({ signal }, out: number) =>
+            timer(undoMs, scheduler).pipe(
+              map(() => {
+                log.push(`undo ${out}`)
+              }),
+              // the budget aborts the compensation it cuts short with its Timeout
+              (undo$) => {
+                signal.addEventListener('abort', () =>
+                  log.push(`aborted ${out}: ${(signal.reason as { message: string }).message}`),
+                )
+                return undo$
+              },
+            ),
+        })
+      return workflow<Four>()({
+        ...budget,
+        ...(store === undefined ? {} : { checkpoints: store }),
+        exits: ['Done'],
+        states: {
+          A: step('B', 1),
+          B: step('C', 2),
+          C: step('D', 3),
+          D: task(
+            () => {
+              throw nonRetryable(original)
+            },
+            { retry: RetryMode.none() },
+          ),
+        },
+      })
+    }
+
+    it('defaults to half the total timeout: the compensation in flight is cut short, the rest is left, CompensationFailed (virtual time)', () => {
+      const log: string[] = []
+      const events = eventsInVirtualTime(() => fourSteps({ totalTimeoutMs: 100 }, 30, log).run$('A'))
+      expect(log).to.deep.equal([
+        'undo 3',
+        'aborted 2: compensation of state "B" exceeded the rollback budget (compensationTimeoutMs) of 50 ms',
+      ])
+      expect(
+        events.flatMap((e) =>
+          e._tag === 'CompensationStarted' || e._tag === 'Compensated' || e._tag === 'CompensationFailed'
+            ? [[e._tag, e.state, e.at, e._tag === 'CompensationFailed' ? e.error._tag : '']]
+            : [],
+        ),
+      ).to.deep.equal([
+        ['CompensationStarted', 'C', 0, ''],
+        ['Compensated', 'C', 30, ''],
+        ['CompensationStarted', 'B', 30, ''],
+        ['CompensationFailed', 'B', 50, 'Timeout'],
+        // never started: the budget ran out first
+        ['CompensationFailed', 'A', 50, 'OrphanedCompensation'],
+      ])
+      const end = lastEvent(events)
+      expect(end).to.deep.include({ _tag: 'RunFailed', at: 50, state: 'D' })
+      const error = end._tag === 'RunFailed' ? end.error : undefined
+      expect(error).to.deep.equal(
+        compensationFailedError([
+          original,
+          timeoutError(50, 'compensation of state "B" exceeded the rollback budget (compensationTimeoutMs) of 50 ms'),
+          orphanedCompensationError(
+            'A',
+            1,
+            'the rollback budget (compensationTimeoutMs) of 50 ms ran out before state "A" was compensated (output kept)',
+          ),
+          timeoutError(50, 'rollback budget (compensationTimeoutMs) of 50 ms elapsed; 1 entry left unprocessed'),
+        ]),
+      )
+      // the outcome is plain data the error codec accepts (it goes in run records and checkpoint rows)
+      const round = CanoErrorCodec.decode(JSON.parse(JSON.stringify(CanoErrorCodec.encode(error as never))))
+      expect(round._tag === 'Right' ? round.right : round).to.deep.equal(error)
+    })
+
+    it('the default is capped at 30 s; an explicit budget wins over it (virtual time)', () => {
+      expect(defaultCompensationTimeoutMs(100)).to.equal(50)
+      expect(defaultCompensationTimeoutMs(3)).to.equal(1.5)
+      expect(defaultCompensationTimeoutMs(60_000)).to.equal(30_000)
+      expect(defaultCompensationTimeoutMs(3_600_000)).to.equal(30_000)
+      const endOf = (budget: Parameters<typeof fourSteps>[0], undoMs: number) => {
+        const end = lastEvent(eventsInVirtualTime(() => fourSteps(budget, undoMs).run$('A')))
+        return [end.at, end._tag === 'RunFailed' ? end.error._tag : end._tag] as const
+      }
+      // a one-hour total timeout: 30 s of rollback, whatever half of it would be
+      expect(endOf({ totalTimeoutMs: 3_600_000 }, 9_000)).to.deep.equal([27_000, 'TaskExecution'])
+      expect(endOf({ totalTimeoutMs: 3_600_000 }, 11_000)).to.deep.equal([30_000, 'CompensationFailed'])
+      expect(endOf({ totalTimeoutMs: 100, compensationTimeoutMs: 1_000 }, 30)).to.deep.equal([90, 'TaskExecution'])
+    })
+
+    it('an explicit budget applies without a total timeout; with neither a rollback is unbounded (virtual time)', () => {
+      const log: string[] = []
+      const bounded = lastEvent(eventsInVirtualTime(() => fourSteps({ compensationTimeoutMs: 45 }, 20, log).run$('A')))
+      expect(bounded.at).to.equal(45)
+      expect(log).to.deep.equal([
+        'undo 3',
+        'undo 2',
+        'aborted 1: compensation of state "A" exceeded the rollback budget (compensationTimeoutMs) of 45 ms',
+      ])
+      // the last entry was in flight: its Timeout, and no summary (nothing was left unprocessed)
+      expect(
+        bounded._tag === 'RunFailed' && bounded.error._tag === 'CompensationFailed'
+          ? bounded.error.errors.map((e) => e._tag)
+          : [],
+      ).to.deep.equal(['TaskExecution', 'Timeout'])
+      const unbounded = lastEvent(eventsInVirtualTime(() => fourSteps({}, 600_000).run$('A')))
+      expect(unbounded).to.deep.include({ _tag: 'RunFailed', at: 1_800_000, error: original })
+    })
+
+    it('bounds the whole rollback: a marker write that never lands leaves every entry (virtual time)', () => {
+      const inner = memoryCheckpoints()
+      const hanging: CheckpointStore = {
+        ...inner,
+        append: (row) => (row.kind === 'RollbackStarted' ? new Promise<void>(() => undefined) : inner.append(row)),
+      }
+      const clock = createVirtualClock()
+      const events: WorkflowEvent<Four>[] = []
+      const sub = fourSteps({ compensationTimeoutMs: 40 }, 1, [], hanging, clock)
+        .run$('A', { workflowId: 'hang-1', scheduler: clock })
+        .subscribe((e) => events.push(e))
+      return clock.advance(100).then(() => {
+        sub.unsubscribe()
+        const end = lastEvent(events)
+        expect(end.at).to.equal(40)
+        const error = end._tag === 'RunFailed' ? end.error : undefined
+        expect(error?._tag === 'CompensationFailed' ? error.errors.map((e) => e._tag) : []).to.deep.equal([
+          'TaskExecution',
+          'OrphanedCompensation',
+          'OrphanedCompensation',
+          'OrphanedCompensation',
+          'Timeout',
+        ])
+        expect(error?._tag === 'CompensationFailed' ? error.errors.at(-1)?.message : '').to.equal(
+          'rollback budget (compensationTimeoutMs) of 40 ms elapsed; 3 entries left unprocessed',
+        )
+      })
+    })
+
+    it('keeps the log when the budget runs out: a resume finishes the rollback, never repeating a finished compensation (virtual time)', async () => {
+      const clock = createVirtualClock()
+      const store = memoryCheckpoints()
+      const log: string[] = []
+      const events: WorkflowEvent<Four>[] = []
+      const first = fourSteps({ compensationTimeoutMs: 50 }, 30, log, store, clock)
+        .run$('A', { workflowId: 'budget-1', scheduler: clock })
+        .subscribe((e) => events.push(e))
+      await clock.advance(100)
+      first.unsubscribe()
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunFailed', at: 50 })
+      expect((await store.loadRun('budget-1')).map((r) => r.kind)).to.deep.equal([
+        'StateEntry',
+        'CompensationCompletion',
+        'StateEntry',
+        'CompensationCompletion',
+        'StateEntry',
+        'CompensationCompletion',
+        'StateEntry',
+        'RollbackStarted',
+        'CompensationDone',
+      ])
+      const resumed: WorkflowEvent<Four>[] = []
+      // the operator gives the rollback more room: a resume runs under the resuming definition's budget
+      const second = fourSteps({ compensationTimeoutMs: 100 }, 30, log, store, clock)
+        .resume$('budget-1', { scheduler: clock })
+        .subscribe((e) => resumed.push(e))
+      await clock.advance(100)
+      second.unsubscribe()
+      // C was undone before the budget ran out; the resume undoes B (cut short: done again) and A
+      expect(log.filter((l) => l.startsWith('undo'))).to.deep.equal(['undo 3', 'undo 2', 'undo 1'])
+      expect(compensationEvents(resumed)).to.deep.equal([
+        ['CompensationStarted', 'B'],
+        ['Compensated', 'B'],
+        ['CompensationStarted', 'A'],
+        ['Compensated', 'A'],
+      ])
+      // a clean rollback at last: it ends with the original error and clears the log
+      expect(lastEvent(resumed)).to.deep.include({ _tag: 'RunFailed', at: 160, error: original })
+      expect(await store.loadRun('budget-1')).to.deep.equal([])
+    })
+
+    it('rejects a bad compensationTimeoutMs with a Configuration error naming it', () => {
+      const at = (value: unknown): string => {
+        try {
+          workflow<'A' | 'Done'>()({
+            exits: ['Done'],
+            states: { A: task(() => 'Done' as const) },
+            compensationTimeoutMs: value as number,
+          })
+        } catch (e: unknown) {
+          if (isCanoFailure(e) && e.error._tag === 'Configuration') return e.error.message
+          throw e
+        }
+        return 'accepted'
+      }
+      for (const value of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, 1e12])
+        expect(at(value)).to.equal(
+          `compensationTimeoutMs must be a finite number in (0, 2147483647], got ${String(value)}`,
+        )
+      expect(at('100')).to.equal('compensationTimeoutMs must be a finite number in (0, 2147483647], got "100"')
+      expect(at(2_147_483_647)).to.equal('accepted')
+      expect(at(0.5)).to.equal('accepted')
     })
   })
 

@@ -1,14 +1,32 @@
 import { expect } from 'chai'
-import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription, timer as rxTimer } from 'rxjs'
+import * as TE from 'fp-ts/lib/TaskEither.js'
+import {
+  asyncScheduler,
+  EMPTY,
+  map,
+  type SchedulerAction,
+  type SchedulerLike,
+  type Subscription,
+  timer as rxTimer,
+} from 'rxjs'
 
 import { workflow } from '../../roots/Workflow.js'
-import { cancelledError, CanoFailure, configurationError } from '../../src/CanoError.js'
+import {
+  cancelledError,
+  CanoFailure,
+  configurationError,
+  isCanoFailure,
+  taskExecutionError,
+} from '../../src/CanoError.js'
+import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { MAX_TIMER_MS } from '../../src/internal/timers.js'
 import { sleep, validateSleep, wakeAt } from '../../src/Sleep.js'
 import { task } from '../../src/StateHandler.js'
+import type { TaskContext } from '../../src/TaskContext.js'
+import type { TaskOutput } from '../../src/TaskOutput.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
-import { testScheduler } from '../helpers/virtualTime.js'
+import { createVirtualClock, testScheduler } from '../helpers/virtualTime.js'
 
 type Step = 'Start' | 'Wait' | 'Done'
 
@@ -122,6 +140,201 @@ describe('sleep', () => {
     expect(validateSleep(sleep({ wait: new Date('nope'), then: 'Done' }), 'state "W"')).to.deep.equal(
       configurationError('state "W": wait is an invalid Date'),
     )
+  })
+
+  describe('afterWait: the state after the wait, chosen when it is over (issue 14)', () => {
+    type Nap = 'Start' | 'Wait' | 'Retry' | 'GiveUp' | 'Done'
+    const napping = (afterWait: (ctx: TaskContext) => TaskOutput<'Retry' | 'GiveUp'>, store?: CheckpointStore) =>
+      workflow<Nap>()({
+        ...(store === undefined ? {} : { checkpoints: store }),
+        exits: ['Done', 'GiveUp'],
+        states: {
+          Start: task(() => 'Wait' as const),
+          Wait: sleep({ wait: 500, afterWait, to: ['Retry', 'GiveUp'] }),
+          Retry: task(() => 'Done' as const),
+        },
+      })
+
+    /** Runs `flow` from Start on a virtual clock, 1 s of it: the exit state, or the run's error. */
+    const outcomeOf = async (flow: ReturnType<typeof napping>): Promise<unknown> => {
+      const clock = createVirtualClock()
+      const end = flow.orchestrate('Start', { scheduler: clock }).then(
+        (exit) => exit,
+        (e: unknown) => (isCanoFailure(e) ? e.error : e),
+      )
+      await clock.advance(1_000)
+      return end
+    }
+
+    it('is called once the wait is over and moves to the state it returns (virtual time)', () => {
+      const calls: number[] = []
+      const events = eventsInVirtualTime(() =>
+        napping(({ attempt }) => {
+          calls.push(attempt)
+          return 'GiveUp'
+        }).run$('Start'),
+      )
+      expect(calls).to.deep.equal([1])
+      expect(
+        events.flatMap((e) => (e._tag === 'TaskSucceeded' && e.state === 'Wait' ? [[e.at, e.next, e.attempts]] : [])),
+      ).to.deep.equal([[500, 'GiveUp', 1]])
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunCompleted', state: 'GiveUp', at: 500 })
+    })
+
+    it('reads its output like a task: a Promise, an Observable, a TaskEither (virtual time)', async () => {
+      const observable = eventsInVirtualTime(() =>
+        napping(() => rxTimer(20).pipe(map(() => 'Retry' as const))).run$('Start'),
+      )
+      expect(timeline(observable, ['RunCompleted'])).to.deep.equal([['RunCompleted', 520]])
+      expect(await outcomeOf(napping(async () => 'Retry' as const))).to.equal('Done')
+      expect(await outcomeOf(napping(() => TE.right('GiveUp' as const)))).to.equal('GiveUp')
+    })
+
+    it('fails the state once, without retries: a throw, a Left, an empty Observable, a state outside `to`', async () => {
+      let calls = 0
+      const thrown = await outcomeOf(
+        napping(() => {
+          calls += 1
+          throw new Error('no decision')
+        }),
+      )
+      expect(calls).to.equal(1)
+      expect(thrown).to.deep.include({ _tag: 'TaskExecution', message: 'no decision' })
+      const left = await outcomeOf(napping(() => TE.left(taskExecutionError('nope'))))
+      expect(left).to.deep.equal(taskExecutionError('nope'))
+      const empty = await outcomeOf(napping(() => EMPTY))
+      expect(empty).to.deep.equal(taskExecutionError('afterWait of state "Wait" completed without a value'))
+      const outside = await outcomeOf(napping(() => 'Start' as never))
+      expect(outside).to.deep.include({ _tag: 'Workflow' })
+      expect((outside as { message: string }).message).to.match(
+        /returned "Start", which is not one of its declared targets/,
+      )
+    })
+
+    it('is not called when the wait is cancelled', () => {
+      let called = false
+      const ac = new AbortController()
+      let abortAt: Subscription | undefined
+      const events = eventsInVirtualTime(() => {
+        abortAt = rxTimer(100).subscribe(() => ac.abort())
+        return napping(() => ((called = true), 'Retry')).run$('Start', { signal: ac.signal })
+      })
+      abortAt?.unsubscribe()
+      expect(called).to.equal(false)
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunCancelled', state: 'Wait', at: 100 })
+    })
+
+    it('a resumed run waits only what was left, then calls it (virtual time, a real store)', async () => {
+      const clock = createVirtualClock()
+      const store = memoryCheckpoints()
+      const calls: number[] = []
+      const flow = napping(() => (calls.push(clock.now()), 'Retry'), store)
+      // the process "dies" at 200, in the middle of the 500 ms wait
+      const first = flow.run$('Start', { workflowId: 'nap-1', scheduler: clock }).subscribe()
+      await clock.advance(200)
+      first.unsubscribe()
+      expect(calls).to.deep.equal([])
+      expect((await store.loadRun('nap-1')).map((r) => r.kind)).to.deep.equal([
+        'StateEntry',
+        'StateEntry',
+        'TimerArmed',
+      ])
+      const resumed: WorkflowEvent<Nap>[] = []
+      const second = flow.resume$('nap-1', { scheduler: clock }).subscribe((e) => resumed.push(e))
+      await clock.advance(1_000)
+      second.unsubscribe()
+      expect(calls).to.deep.equal([500])
+      expect(resumed.find((e) => e._tag === 'TimerArmed')).to.deep.include({ wakeAt: 500 })
+      expect(lastEvent(resumed)).to.deep.include({ _tag: 'RunCompleted', state: 'Done', at: 500 })
+    })
+
+    it('a run that died during afterWait calls it again at once on resume: the wait is never repeated (virtual time)', async () => {
+      const clock = createVirtualClock()
+      const store = memoryCheckpoints()
+      const calls: number[] = []
+      let decide = false
+      const flow = napping(() => {
+        calls.push(clock.now())
+        return decide ? 'GiveUp' : new Promise<never>(() => undefined)
+      }, store)
+      const first = flow.run$('Start', { workflowId: 'nap-2', scheduler: clock }).subscribe()
+      await clock.advance(600)
+      first.unsubscribe()
+      decide = true
+      const resumed: WorkflowEvent<Nap>[] = []
+      const second = flow.resume$('nap-2', { scheduler: clock }).subscribe((e) => resumed.push(e))
+      await clock.advance(10)
+      second.unsubscribe()
+      expect(calls).to.deep.equal([500, 600])
+      expect(lastEvent(resumed)).to.deep.include({ _tag: 'RunCompleted', state: 'GiveUp', at: 600 })
+      // the resumed visit armed nothing new: it read the wake-up instant the first visit persisted
+      expect(resumed.filter((e) => e._tag === 'CheckpointAppended' && e.kind === 'TimerArmed')).to.deep.equal([])
+    })
+
+    it('draws its declared targets in toMermaid', () => {
+      expect(napping(() => 'Retry').toMermaid()).to.include('  Wait --> Retry\n  Wait --> GiveUp')
+    })
+
+    it('is typed like a task: `to` narrows the return, then and afterWait exclude each other', () => {
+      const flow = workflow<Nap>()({
+        exits: ['Done', 'GiveUp'],
+        states: ({ sleep: nap, task: tk }) => ({
+          Start: tk(() => 'Wait'),
+          Wait: nap({
+            wait: 10,
+            afterWait: ({ res }) => (res.keys().length > 0 ? 'Retry' : 'GiveUp'),
+            to: ['Retry', 'GiveUp'],
+          }),
+          Retry: tk(() => 'Done'),
+        }),
+      })
+      expect(typeof flow.orchestrate).to.equal('function')
+      // @ts-expect-error 'Done' is not among the declared targets
+      sleep({ wait: 1, afterWait: () => 'Done' as const, to: ['Retry'] })
+      // @ts-expect-error then and afterWait exclude each other
+      sleep({ wait: 1, then: 'Done', afterWait: () => 'Done' as const })
+      workflow<Nap>()({
+        exits: ['Done'],
+        states: {
+          Start: task(() => 'Wait' as const),
+          // @ts-expect-error a state outside the workflow's union
+          Wait: sleep({ wait: 1, afterWait: () => 'Elsewhere' as const }),
+          Retry: task(() => 'Done' as const),
+          GiveUp: task(() => 'Done' as const),
+        },
+      })
+    })
+
+    it('is validated at definition time: both then and afterWait, afterWait not a function, neither', () => {
+      const where = 'state "W"'
+      const raw = (fields: Record<string, unknown>) =>
+        ({
+          _tag: 'Timer',
+          wait: 1,
+          then: undefined,
+          afterWait: undefined,
+          config: {},
+          to: undefined,
+          name: undefined,
+          ...fields,
+        }) as never
+      expect(validateSleep(raw({ then: 'Done', afterWait: () => 'Done' }), where)).to.deep.equal(
+        configurationError('state "W": give then or afterWait, not both (afterWait chooses the next state)'),
+      )
+      expect(validateSleep(raw({ afterWait: 'Done' }), where)).to.deep.equal(
+        configurationError('state "W": afterWait must be a function returning the next state, got "Done"'),
+      )
+      expect(validateSleep(raw({}), where)).to.deep.equal(
+        configurationError('state "W": then must be a state name (or give afterWait to choose it after the wait)'),
+      )
+      expect(validateSleep(sleep({ wait: 1, afterWait: () => 'Done' }), where)).to.equal(undefined)
+      expect(() =>
+        workflow<Step>()({
+          exits: ['Done'],
+          states: { Start: task(() => 'Wait' as const), Wait: raw({ afterWait: 42 }) },
+        }),
+      ).to.throw(CanoFailure, 'state "Wait": afterWait must be a function')
+    })
   })
 
   describe('wakeAt', () => {
