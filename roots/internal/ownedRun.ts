@@ -88,6 +88,11 @@ export interface OwnedRunOptions<S extends string> {
   readonly cancelled?: boolean
   /** Aborted when a cancel request reaches the owner by another way than a renewal (a notification). */
   readonly cancelRequests?: AbortSignal
+  /**
+   * Deliver every event (default `true`); `false` delivers the terminal event alone, as `orchestrate`
+   * needs (observers still see every event). A run that may park hears its events either way.
+   */
+  readonly live?: boolean
 }
 
 // -------------------------------------------------------------------------------------
@@ -258,7 +263,8 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       else requests.addEventListener('abort', () => this.cancel.abort(cancelRequested()), { once: true })
     }
     const initial = point === undefined ? (record.initial as S) : point.state
-    const events$ = runWorkflow({ ...wf, checkpoints: fenced }, initial, () => E.right(run), true, point)
+    const live = options.live !== false || options.park !== undefined
+    const events$ = runWorkflow({ ...wf, checkpoints: fenced }, initial, () => E.right(run), live, point)
     this.armRenewal()
     this.inner = events$.subscribe({
       next: (e) => this.onEvent(e, point),
@@ -394,7 +400,9 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     if (this.done || this.left) return
     this.done = true
     const { workflowId, observers } = this.options
-    this.inner = refusedRun(this.wf, { error, workflowId, observers }, true).subscribe(this.subscriber)
+    this.inner = refusedRun(this.wf, { error, workflowId, observers }, this.options.live !== false).subscribe(
+      this.subscriber,
+    )
   }
 
   private armRenewal(): void {
