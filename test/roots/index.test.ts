@@ -193,6 +193,7 @@ const TYPES: ReadonlyArray<string> = [
   'PermitSucceeded',
   'PollHandler',
   'PollOptions',
+  'PollPosition',
   'PostgresCheckpointsOptions',
   'PostgresPool',
   'Progress',
