@@ -20,24 +20,30 @@ export interface Acknowledged {
   readonly finished: ReadonlyArray<string>
 }
 
+/** How many runs the writer must have finished before it is killed (then at a random instant within 300 ms). */
+const FINISHED_BEFORE_KILL = 20
+
 /**
- * Starts the writer on `target` (`sqlite:PATH` or `postgres:TABLE`), kills it with SIGKILL `killAfterMs`
- * after it started writing, and returns the writes it acknowledged before dying.
+ * Starts the writer on `target` (`sqlite:PATH` or `postgres:TABLE`), kills it with SIGKILL at a random
+ * instant once it acknowledged 20 finished runs, and returns the writes it acknowledged before dying.
  */
-export const killWriter = async (target: string, killAfterMs: number): Promise<Acknowledged> => {
+export const killWriter = async (target: string): Promise<Acknowledged> => {
   const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE, target], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()))
   const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.on('exit', (_code, signal) => resolve(signal)))
+  let finishedSeen = 0
   await new Promise<void>((resolve, reject) => {
     proc.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-      if (out.includes('START\n')) resolve()
+      const chunk = d.toString()
+      out += chunk
+      finishedSeen += chunk.split('finished ').length - 1
+      if (finishedSeen >= FINISHED_BEFORE_KILL) resolve()
     })
-    proc.on('exit', (code) => reject(new Error(`writer exited with ${String(code)} before it started: ${err}`)))
+    proc.on('exit', (code) => reject(new Error(`writer exited with ${String(code)} before it finished runs: ${err}`)))
   })
-  await new Promise((r) => setTimeout(r, killAfterMs))
+  await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 300)))
   proc.kill('SIGKILL')
   expect(await exited, `the writer died of SIGKILL, not on its own: ${err}`).to.equal('SIGKILL')
   const created: string[] = []
@@ -55,7 +61,7 @@ export const killWriter = async (target: string, killAfterMs: number): Promise<A
 
 /** Every acknowledged write is in `store` (a finish that committed unacknowledged may have cleared rows). */
 export const expectAcknowledgedKept = async (store: RunStore, ack: Acknowledged): Promise<void> => {
-  expect(ack.finished.length, 'the writer finished runs before it was killed').to.be.greaterThan(10)
+  expect(ack.finished.length, 'the writer finished runs before it was killed').to.be.at.least(FINISHED_BEFORE_KILL)
   const finished = new Set(ack.finished)
   for (const id of ack.created) {
     const record = await store.runs.get(id)
