@@ -2,10 +2,12 @@
  * Durable throughput of the engine (issue 4): checkpointed transitions per second of one run on
  * SQLite (`synchronous=FULL`) against the floor (one bare `INSERT` per transaction with the same
  * pragmas and row size, in this process), 100 concurrent runs on one SQLite file (group commit)
- * against the single-run figure, and the same two figures on PostgreSQL against a bare `pg` INSERT
- * loop. Medians of per-repeat ratios.
+ * against the single-run figure, runs/s of 1 000 concurrent short runs (20 transitions) against the
+ * same short runs one at a time (issue 16), and the first two figures on PostgreSQL against a bare `pg`
+ * INSERT loop. Medians of per-repeat ratios.
  *
  *   npx tsc -p tsconfig.bench.json && node --expose-gc .bench-dist/bench/durable.bench.js
+ *   CANO_BENCH_DURABLE_PARTS=sqlite node --expose-gc .bench-dist/bench/run.js durable   (SQLite only)
  */
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -23,6 +25,10 @@ import { pgFloor, settle, sqliteFloor } from './checkpoints.bench.js'
 import { type BenchResult, formatTable, isMain, median } from './lib.js'
 
 const REPEATS = 5
+/** Which halves run: `sqlite`, `postgres` or both (the default), comma-separated. */
+const PARTS = (process.env['CANO_BENCH_DURABLE_PARTS'] ?? 'sqlite,postgres').split(',')
+/** The short runs of the 1 000-runs figure: this many transitions each. */
+const SHORT = 20
 const PG_URL = process.env['CANO_BENCH_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 type Cycle = 'A' | 'B' | 'C' | 'D' | 'E' | 'Done'
@@ -68,6 +74,23 @@ const manyRuns = async (store: CheckpointStore, runs: number, transitions: numbe
   return perSecond(runs * transitions, t0)
 }
 
+/** Runs/s of `runs` short runs one after another (each alone: its create, rows and finish commit on their own). */
+const shortRunsInSequence = async (store: CheckpointStore, runs: number): Promise<number> => {
+  const run = cycle(store)
+  await run(`warm-${randomUUID()}`, SHORT)
+  const t0 = performance.now()
+  for (let i = 0; i < runs; i++) await run(randomUUID(), SHORT)
+  return perSecond(runs, t0)
+}
+
+/** Runs/s of `runs` short runs started together. */
+const shortRunsTogether = async (store: CheckpointStore, runs: number): Promise<number> => {
+  const run = cycle(store)
+  const t0 = performance.now()
+  await Promise.all(Array.from({ length: runs }, () => run(randomUUID(), SHORT)))
+  return perSecond(runs, t0)
+}
+
 const sqlite = async (): Promise<BenchResult[]> => {
   const dir = mkdtempSync(join(tmpdir(), 'cano-rx-durable-'))
   const vsFloor: number[] = []
@@ -75,6 +98,9 @@ const sqlite = async (): Promise<BenchResult[]> => {
   const floor: number[] = []
   const vsSingle: number[] = []
   const many: number[] = []
+  const alone: number[] = []
+  const thousand: number[] = []
+  const vsAlone: number[] = []
   try {
     for (let r = 0; r < REPEATS; r++) {
       settle()
@@ -84,12 +110,19 @@ const sqlite = async (): Promise<BenchResult[]> => {
       const o = await oneRun(store, 1_000)
       settle()
       const m = await manyRuns(store, 100, 40)
+      settle()
+      const a = await shortRunsInSequence(store, 50)
+      settle()
+      const k = await shortRunsTogether(store, 1_000)
       await store.close()
       floor.push(f)
       single.push(o)
       many.push(m)
       vsFloor.push(o / f)
       vsSingle.push(m / o)
+      alone.push(a)
+      thousand.push(k)
+      vsAlone.push(k / a)
     }
   } finally {
     rmSync(dir, { recursive: true, force: true })
@@ -111,6 +144,20 @@ const sqlite = async (): Promise<BenchResult[]> => {
       baseline: 'one run',
       ratio: median(vsSingle),
       note: 'target >= 5x',
+    },
+    {
+      name: `SQLite: short runs (${SHORT} transitions) one at a time`,
+      value: median(alone),
+      unit: 'runs/s',
+      note: '50 runs in sequence',
+    },
+    {
+      name: `SQLite: 1 000 concurrent short runs (${SHORT} transitions)`,
+      value: median(thousand),
+      unit: 'runs/s',
+      baseline: 'one at a time',
+      ratio: median(vsAlone),
+      note: `target >= 12x; ${Math.round(median(thousand) * SHORT)} transitions/s, ${((median(thousand) * SHORT) / median(single)).toFixed(2)}x one long run's`,
     },
   ]
 }
@@ -163,6 +210,9 @@ const postgres = async (): Promise<BenchResult[]> => {
 }
 
 /** Runs the durable-throughput benchmarks. */
-export const run = async (): Promise<BenchResult[]> => [...(await sqlite()), ...(await postgres())]
+export const run = async (): Promise<BenchResult[]> => [
+  ...(PARTS.includes('sqlite') ? await sqlite() : []),
+  ...(PARTS.includes('postgres') ? await postgres() : []),
+]
 
 if (isMain(import.meta.url)) console.log(formatTable(await run()))

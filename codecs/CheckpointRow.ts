@@ -175,16 +175,39 @@ export interface CursorPayload {
 
 /**
  * The payload of a `TimerArmed` row (and of the entry row of a resumed `timer` state): the wake-up
- * instant in epoch milliseconds of the run's clock.
+ * instant in epoch milliseconds of the run's clock. A `poll` state that made a long delay durable (so
+ * that its run could park) writes the same row with `poll`: where its loop stood.
  *
  * @example
  * import type { TimerPayload } from 'cano-rx'
  * const p: TimerPayload = { wakeAt: 1_700_000_060_000 }
+ * const polling: TimerPayload = { wakeAt: 1_700_003_600_000, poll: { polls: 4, errors: 0, attempt: 1, deadlineAt: null } }
  * @category model
  * @since 0.2.0
  */
 export interface TimerPayload {
   readonly wakeAt: number
+  /** The poll loop waiting until `wakeAt` (absent for a `timer` state). */
+  readonly poll?: PollPosition
+}
+
+/**
+ * Where a `poll` state's loop stood when it made a delay durable: the polls made and the consecutive
+ * errors tolerated so far in this attempt, the attempt's number, and when the attempt times out
+ * (`attemptTimeoutMs` after it started; `null` without an attempt timeout). A resumed poll continues from
+ * there: the next poll at the `TimerPayload`'s `wakeAt`, its counts and its attempt's deadline kept.
+ *
+ * @example
+ * import type { PollPosition } from 'cano-rx'
+ * const p: PollPosition = { polls: 12, errors: 1, attempt: 2, deadlineAt: 1_700_086_400_000 }
+ * @category model
+ * @since 0.2.0
+ */
+export interface PollPosition {
+  readonly polls: number
+  readonly errors: number
+  readonly attempt: number
+  readonly deadlineAt: number | null
 }
 
 /**
@@ -284,7 +307,28 @@ export interface CheckpointPayloads {
 const payloadOf = <P extends t.Props>(props: P, name: string) => t.readonly(t.strict(props, name), name)
 
 const Cursor = /*#__PURE__*/ payloadOf({ cursor: JsonValue, step: NonNegativeSafeInteger }, 'CursorPayload')
-const Timer = /*#__PURE__*/ payloadOf({ wakeAt: t.number }, 'TimerPayload')
+const PollPositionCodec = /*#__PURE__*/ payloadOf(
+  {
+    polls: NonNegativeSafeInteger,
+    errors: NonNegativeSafeInteger,
+    attempt: PositiveSafeInteger,
+    deadlineAt: t.union([t.number, t.null]),
+  },
+  'PollPosition',
+)
+const PlainTimer = /*#__PURE__*/ payloadOf({ wakeAt: t.number }, 'TimerPayload')
+const PollTimer = /*#__PURE__*/ payloadOf({ wakeAt: t.number, poll: PollPositionCodec }, 'TimerPayload')
+
+const hasPoll = (u: unknown): boolean =>
+  typeof u === 'object' && u !== null && (u as { readonly poll?: unknown }).poll !== undefined
+
+/** `TimerArmed` payloads: a wake-up instant, with a poll's position when the object has one. */
+const Timer: t.Type<TimerPayload, TimerPayload> = new t.Type<TimerPayload, TimerPayload, unknown>(
+  'TimerPayload',
+  (u): u is TimerPayload => (hasPoll(u) ? PollTimer.is(u) : PlainTimer.is(u)),
+  (u, c) => (hasPoll(u) ? PollTimer.validate(u, c) : PlainTimer.validate(u, c)),
+  t.identity,
+)
 const StreamPosition = /*#__PURE__*/ payloadOf(
   { windows: NonNegativeSafeInteger, items: NonNegativeSafeInteger },
   'StreamPayload',

@@ -195,6 +195,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
           run: () => decoded,
           observers: decoded.right.observers,
           ownership: ownership(decoded.right.leaseMs),
+          live,
         })
   // each subscription is its own run, with its own id
   const run$ = (initial: S, options?: RunOptions<S>): Observable<WorkflowEvent<S>> =>
@@ -243,6 +244,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
             ),
           observers: checked.right.observers,
           ownership: ownership(checked.right.leaseMs),
+          live,
         })
       }
       // the input comes back from the run table (the seam of src/RunBoundary.ts), decoded before the log is read

@@ -10,6 +10,7 @@ export type {
   CompensationDonePayload,
   CursorPayload,
   EncodedCanoError,
+  PollPosition,
   StateEntryPayload,
   StreamPayload,
   SupersedesPayload,

@@ -28,7 +28,9 @@ import type {
   CursorPayload,
   EncodedCanoError,
   JsonValue,
+  PollPosition,
   StateEntryPayload,
+  TimerPayload,
 } from '../codecs/CheckpointRow.js'
 import { checkpointStoreError, decodeFailedError, workflowError, workflowVersionMismatchError } from './CanoError.js'
 import type { CompensationEntry } from './Saga.js'
@@ -41,20 +43,22 @@ import type { RunResumed } from './WorkflowEvent.js'
 
 /**
  * What a resumed state continues from: nothing (it starts afresh), the last persisted cursor of a
- * `stepped` state, the persisted wake-up instant of a `sleep` state, the position of a `stream` state,
- * or, for a `saga` state whose completion was the log's last row, the `seq` of that completion (the
- * state runs forward again and its fresh completion replaces that row).
+ * `stepped` state, the persisted wake-up instant of a `sleep` state (or of a `poll` state's durable
+ * delay, with where its loop stood), the position of a `stream` state, or, for a `saga` state whose
+ * completion was the log's last row, the `seq` of that completion (the state runs forward again and its
+ * fresh completion replaces that row).
  *
  * @example
  * import type { Continuation } from 'cano-rx'
  * const c: Continuation = { _tag: 'Cursor', cursor: { page: 4 }, step: 4 }
+ * const polling: Continuation = { _tag: 'Timer', wakeAt: 1_700_003_600_000, poll: { polls: 4, errors: 0, attempt: 1, deadlineAt: null } }
  * @category model
  * @since 0.2.0
  */
 export type Continuation =
   | { readonly _tag: 'Fresh' }
   | { readonly _tag: 'Cursor'; readonly cursor: JsonValue; readonly step: number }
-  | { readonly _tag: 'Timer'; readonly wakeAt: number }
+  | { readonly _tag: 'Timer'; readonly wakeAt: number; readonly poll?: PollPosition }
   | { readonly _tag: 'Stream'; readonly position: StreamPosition }
   | { readonly _tag: 'Supersedes'; readonly seq: number }
 
@@ -182,7 +186,7 @@ export const entryPayload = (from: Continuation): StateEntryPayload => {
     case 'Cursor':
       return { cursor: from.cursor, step: from.step }
     case 'Timer':
-      return { wakeAt: from.wakeAt }
+      return timerPayload(from.wakeAt, from.poll)
     case 'Stream':
       return { windows: from.position.windows, items: from.position.items }
     case 'Supersedes':
@@ -200,8 +204,18 @@ export const stepCursor = (cursor: JsonValue, step: number): RowDraftOf<'StepCur
   payload: { cursor, step },
 })
 
-/** @internal A `TimerArmed` row: a `sleep` state's wake-up instant. */
-export const timerArmed = (wakeAt: number): RowDraftOf<'TimerArmed'> => ({ kind: 'TimerArmed', payload: { wakeAt } })
+/** A timer payload: the wake-up instant, and a poll's position when there is one. */
+const timerPayload = (wakeAt: number, poll: PollPosition | undefined): TimerPayload =>
+  poll === undefined ? { wakeAt } : { wakeAt, poll }
+
+/**
+ * @internal A `TimerArmed` row: a `sleep` state's wake-up instant, or a `poll` state's durable delay
+ * with where its loop stood.
+ */
+export const timerArmed = (wakeAt: number, poll?: PollPosition): RowDraftOf<'TimerArmed'> => ({
+  kind: 'TimerArmed',
+  payload: timerPayload(wakeAt, poll),
+})
 
 /** @internal A `StreamWindow` row: a `stream` state's position after a window. */
 export const streamWindow = (at: StreamPosition): RowDraftOf<'StreamWindow'> => ({
@@ -277,11 +291,14 @@ const FRESH: Continuation = { _tag: 'Fresh' }
 const fromEntry = (p: StateEntryPayload): Continuation => {
   if (p === null || 'supersedes' in p) return FRESH
   if ('cursor' in p) return fromCursor(p)
-  if ('wakeAt' in p) return { _tag: 'Timer', wakeAt: p.wakeAt }
+  if ('wakeAt' in p) return fromTimer(p)
   return { _tag: 'Stream', position: { windows: p.windows, items: p.items } }
 }
 
 const fromCursor = (p: CursorPayload): Continuation => ({ _tag: 'Cursor', cursor: p.cursor, step: p.step })
+
+const fromTimer = (p: TimerPayload): Continuation =>
+  p.poll === undefined ? { _tag: 'Timer', wakeAt: p.wakeAt } : { _tag: 'Timer', wakeAt: p.wakeAt, poll: p.poll }
 
 // -------------------------------------------------------------------------------------
 // destructors
@@ -394,7 +411,7 @@ const continuation = (
         if (from === FRESH) from = fromCursor(r.payload)
         break
       case 'TimerArmed':
-        if (from === FRESH) from = { _tag: 'Timer', wakeAt: r.payload.wakeAt }
+        if (from === FRESH) from = fromTimer(r.payload)
         break
       case 'StreamWindow':
         if (from === FRESH) from = { _tag: 'Stream', position: { windows: r.payload.windows, items: r.payload.items } }

@@ -93,6 +93,11 @@ export interface DecodedRunOptions<S extends string> {
   readonly input: unknown
   /** The run table's hook for the encoded output, if a runtime passed one. */
   readonly recordOutput: RunTableSeam['recordOutput']
+  /**
+   * The owner's park threshold (a runtime's `parkAfterMs`): a `poll` wait longer than this is made
+   * durable so that the owner can park the run. Absent: a poll persists no wait.
+   */
+  readonly parkAfterMs?: number | undefined
 }
 
 /**

@@ -12,7 +12,7 @@
  * @since 0.2.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
-import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
+import type { CheckpointKind, JsonValue, PollPosition } from '../codecs/CheckpointRow.js'
 import { validateBatch } from './Batch.js'
 import { configurationError } from './CanoError.js'
 import { validatePoll } from './Poll.js'
@@ -45,7 +45,8 @@ export type HandlerOf<K extends KindTag, S extends string = string, R extends Re
  */
 export interface Resumes {
   readonly Task: never
-  readonly Poll: never
+  /** A poll parked in a durable delay: the next poll at `wakeAt`, its loop as it stood. */
+  readonly Poll: { readonly wakeAt: number; readonly position: PollPosition }
   readonly Stepped: { readonly encoded: JsonValue; readonly step: number }
   readonly Timer: number
   readonly Batch: never
@@ -116,8 +117,10 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     defaultRetry: noRetry,
     writesEntry: always,
     rowTaskId: same,
-    persists: [],
-    resume: afresh,
+    // only a delay made durable for parking (a run with a park threshold): `TimerArmed` with the loop's position
+    persists: ['TimerArmed'],
+    resume: (from) =>
+      from._tag === 'Timer' && from.poll !== undefined ? { wakeAt: from.wakeAt, position: from.poll } : undefined,
     finishesInFlight: false,
   },
   Stepped: {

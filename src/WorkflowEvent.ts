@@ -298,7 +298,9 @@ export interface CursorAdvanced<S extends string> extends EventBase {
 }
 
 /**
- * A `sleep` state armed its wake-up at `wakeAt` (epoch ms from the run's clock).
+ * A `sleep` state armed its wake-up at `wakeAt` (epoch ms from the run's clock); or, in a run a runtime
+ * owns, a `poll` state made a delay longer than the runtime's `parkAfterMs` durable (its next poll at
+ * `wakeAt`).
  *
  * @example
  * import type { TimerArmed } from 'cano-rx'

@@ -19,7 +19,7 @@ import { taskExecutionError, timeoutError } from '../src/CanoError.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
-import { AttemptContext, type AttemptEnv, noProgress, runAttempts } from './runTask.js'
+import { AttemptContext, type AttemptEnv, noProgress, type ResumedAttempts, runAttempts } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
 /** @internal What `attemptWork` needs to know about the state. */
@@ -55,8 +55,10 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   callbacks: WorkCallbacks<A>,
   /** `false` sends attempt 1 through the retry loop too (a kind whose attempt is an Observable). */
   fast: boolean = env.fast,
+  /** A retry loop a resumed run continues (never inline): see {@link ResumedAttempts}. */
+  resumed?: ResumedAttempts,
 ): void => {
-  if (!fast) return retryLoop(env, call, callbacks, undefined)
+  if (!fast || resumed !== undefined) return retryLoop(env, call, callbacks, undefined, resumed)
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
   const timeoutMs = env.config.attemptTimeoutMs
   const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
@@ -131,10 +133,11 @@ const retryLoop = <S extends string, R extends ResourceRecord, A>(
   call: (ctx: TaskContext<R>) => unknown,
   callbacks: WorkCallbacks<A>,
   firstFailure: { readonly thrown: unknown } | undefined,
+  resumed?: ResumedAttempts,
 ): void => {
   // a first attempt that failed after its visit was released (a cancelled run): nobody is listening
   if (callbacks.closed === true) return
-  let attempts = 1
+  let attempts = resumed?.attempt ?? 1
   callbacks.add(
     runAttempts(
       env,
@@ -144,6 +147,7 @@ const retryLoop = <S extends string, R extends ResourceRecord, A>(
         return fromTaskOutput<A>(() => call(ctx))
       },
       firstFailure,
+      resumed,
     ).subscribe({ next: (v) => callbacks.onValue(v, attempts), error: (e: unknown) => callbacks.onError(e) }),
   )
 }
@@ -155,4 +159,5 @@ const retryLoop = <S extends string, R extends ResourceRecord, A>(
 export const runAttemptLoop = <S extends string, R extends ResourceRecord>(
   env: StateEnv<S, R>,
   attempt: (ctx: TaskContext<R>) => Observable<unknown>,
-): Observable<S> => runStateBody(env, (frame) => attemptWork<S, R, unknown>(env, attempt, frame, false))
+  resumed?: ResumedAttempts,
+): Observable<S> => runStateBody(env, (frame) => attemptWork<S, R, unknown>(env, attempt, frame, false, resumed))

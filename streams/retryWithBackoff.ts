@@ -57,6 +57,11 @@ export interface RetryWithBackoffOptions {
   readonly delayFor?: ((error: unknown, computedMs: number) => number) | undefined
   /** Called before each wait, with the delay chosen. */
   readonly onRetry?: ((info: RetryInfo) => void) | undefined
+  /**
+   * Attempts already made before the first subscription (a retry loop that continues one a resumed run
+   * had started): they count toward `mode`'s attempts and its backoff. Default 0.
+   */
+  readonly attemptsBefore?: number | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -91,10 +96,12 @@ export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeO
     shouldRetry = isRetryable,
     delayFor,
     onRetry,
+    attemptsBefore = 0,
   } = options
   const allowed = maxAttempts(mode)
   return retry<T>({
-    delay: (error: unknown, failed: number) => {
+    delay: (error: unknown, failedHere: number) => {
+      const failed = failedHere + attemptsBefore
       if (!shouldRetry(error)) return throwError(() => error)
       if (failed >= allowed)
         return throwError(() => (allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))

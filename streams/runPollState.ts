@@ -6,11 +6,20 @@
  * policy), or under `PollErrorPolicy.retryOnError({ maxErrors, delayMs })` waits `delayMs` and polls again until error
  * number `maxErrors + 1`; `maxPolls` caps the number of calls.
  *
+ * Parking (the timer's machinery, streams/runSleepState.ts): with a park threshold (`hooks.park`, given to
+ * runs a runtime owns) a wait of the loop longer than the threshold, and ending before the attempt's
+ * deadline, is made durable first: `TimerArmed` is reported with the wake-up instant and a `TimerArmed` row
+ * with the loop's position ({@link PollPosition}) is appended; the owner parks the run once that row is
+ * durable. A visit resumed from such a row (`hooks.resume`) waits what is left of the delay, reporting
+ * `TimerArmed` again, then polls on with the persisted counts, in the persisted attempt, with what was
+ * left of that attempt's timeout.
+ *
  * @internal
  * @since 0.1.0
  */
 import {
   catchError,
+  concat,
   defer,
   EMPTY,
   expand,
@@ -27,6 +36,7 @@ import {
   timer,
 } from 'rxjs'
 
+import type { PollPosition } from '../codecs/CheckpointRow.js'
 import { TimerDelay } from '../codecs/Config.js'
 import { isRetryable, nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
@@ -46,19 +56,66 @@ const isOutcome = (u: unknown): u is PollOutcome<string> => {
   return (o._tag === 'Ready' && typeof o.state === 'string') || (o._tag === 'Pending' && TimerDelay.is(o.delayMs))
 }
 
-/** @internal The poll loop of one attempt. */
+/** @internal How a poll makes its long waits durable, and where a resumed visit continues. */
+export interface PollHooks {
+  /** A delay made durable before the run parked: the next poll at `wakeAt`, the loop as it stood. */
+  readonly resume?: { readonly wakeAt: number; readonly position: PollPosition } | undefined
+  /** The run's park threshold and how a durable wait is persisted (completes once the row is durable). */
+  readonly park?:
+    | {
+        readonly afterMs: number
+        readonly persist: (wakeAt: number, position: PollPosition) => Observable<never>
+      }
+    | undefined
+}
+
+/** @internal The poll loop of one attempt; `resumed` is the position a resumed visit's first attempt continues from. */
 const pollLoop = <S extends string, R extends ResourceRecord>(
   handler: PollHandler<S, R>,
   env: StateEnv<S, R>,
   ctx: TaskContext<R>,
+  hooks: PollHooks,
+  resumed: PollHooks['resume'],
 ): Observable<S> =>
   defer(() => {
-    let polls = 0
-    let errors = 0
+    let polls = resumed?.position.polls ?? 0
+    let errors = resumed?.position.errors ?? 0
     const policy = handler.onError
+    const timeoutMs = env.config.attemptTimeoutMs
+    // when this attempt times out (a resumed attempt keeps its own deadline)
+    const deadlineAt =
+      resumed !== undefined ? resumed.position.deadlineAt : timeoutMs === undefined ? null : env.now() + timeoutMs
+    const poll$ = map((): LoopStep<S> => POLL)
+    /** Waits until `wakeAt` (reporting it as `TimerArmed`); `persist` first makes it durable. */
+    const until = (wakeAt: number, persist: Observable<never>): Observable<LoopStep<S>> => {
+      const emit = env.emit
+      if (emit !== undefined)
+        emit({
+          _tag: 'TimerArmed',
+          workflowId: env.workflowId,
+          at: env.now(),
+          state: env.state,
+          taskId: env.taskId,
+          wakeAt,
+        })
+      // what is left is measured once the wake-up is durable
+      return concat(
+        persist,
+        defer(() => timer(Math.max(0, wakeAt - env.now()), env.scheduler)),
+      ).pipe(poll$)
+    }
     // every next poll waits on the run's scheduler, a zero delay included: a poll answering pending(0)
     // yields to the event loop (so a cancellation or a timer can run) instead of spinning
-    const again = (delayMs: number): Observable<LoopStep<S>> => timer(delayMs, env.scheduler).pipe(map(() => POLL))
+    const again = (delayMs: number): Observable<LoopStep<S>> => {
+      const park = hooks.park
+      if (park !== undefined && delayMs > park.afterMs) {
+        const wakeAt = env.now() + delayMs
+        // a wait the attempt timeout cuts short is not worth parking: it ends in memory, as it always did
+        if (deadlineAt === null || wakeAt <= deadlineAt)
+          return until(wakeAt, park.persist(wakeAt, { polls, errors, attempt: ctx.attempt, deadlineAt }))
+      }
+      return timer(delayMs, env.scheduler).pipe(poll$)
+    }
     const afterError = (thrown: unknown): Observable<LoopStep<S>> => {
       // nonRetryable(e) (and the errors the retry loop never retries) end the loop under any policy
       if (policy._tag === 'FailFast' || errors + 1 > policy.maxErrors || !isRetryable(thrown))
@@ -98,7 +155,8 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
         }),
       )
     }
-    return of<LoopStep<S>>(POLL).pipe(
+    const first$ = resumed === undefined ? of<LoopStep<S>>(POLL) : until(resumed.wakeAt, EMPTY)
+    return first$.pipe(
       expand((step) => (step._tag === 'Poll' ? defer(pollOnce).pipe(subscribeOn(queueScheduler)) : EMPTY)),
       filter((step): step is { readonly _tag: 'Ready'; readonly state: S } => step._tag === 'Ready'),
       take(1),
@@ -110,4 +168,23 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
 export const runPollState = <S extends string, R extends ResourceRecord>(
   handler: PollHandler<S, R>,
   env: StateEnv<S, R>,
-): Observable<S> => runAttemptLoop(env, (ctx) => pollLoop(handler, env, ctx))
+  hooks: PollHooks = {},
+): Observable<S> => {
+  const resume = hooks.resume
+  if (resume === undefined) return runAttemptLoop(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined))
+  // the resumed position serves the first attempt of the visit; a retry restarts the loop from scratch
+  let first: PollHooks['resume'] = resume
+  const { deadlineAt } = resume.position
+  return runAttemptLoop(
+    env,
+    (ctx) => {
+      const resumed = first
+      first = undefined
+      return pollLoop(handler, env, ctx, hooks, resumed)
+    },
+    {
+      attempt: resume.position.attempt,
+      timeoutMs: deadlineAt === null ? undefined : Math.max(0, deadlineAt - env.now()),
+    },
+  )
+}

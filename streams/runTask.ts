@@ -19,10 +19,18 @@ import {
   take,
   throwError,
   throwIfEmpty,
+  timeout,
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
+import {
+  cancelledError,
+  isNonRetryable,
+  isRetryable,
+  taskExecutionError,
+  timeoutError,
+  toCanoError,
+} from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { Resources } from '../src/Resources.js'
 import type { SplitResult } from '../src/SplitResult.js'
@@ -149,6 +157,16 @@ export class AttemptContext<
 export const noProgress = (): void => undefined
 
 /**
+ * @internal A retry loop that continues one a resumed run had started: its first attempt is number
+ * `attempt` (the earlier ones count toward the retry policy), and it times out after `timeoutMs` (what was
+ * left of its attempt timeout; `undefined`: the configured one).
+ */
+export interface ResumedAttempts {
+  readonly attempt: number
+  readonly timeoutMs: number | undefined
+}
+
+/**
  * @internal Runs `attempt` under `config`'s retry loop, breaker, limiter and timeout. Emits the
  * attempt's single value; errors with a `CanoError` (or a {@link CircuitRejection}).
  */
@@ -157,9 +175,11 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
   config: ResolvedTaskConfig,
   attempt: (ctx: TaskContext<R>) => Observable<A>,
   firstFailure?: { readonly thrown: unknown },
+  resumed?: ResumedAttempts,
 ): Observable<A> =>
   defer(() => {
-    let n = 0
+    const before = resumed === undefined ? 0 : resumed.attempt - 1
+    let n = before
     const { emit, now, workflowId, state, taskId } = env
     const progress =
       emit === undefined
@@ -196,10 +216,23 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
       }
       const ctx = new AttemptContext<R>(env, n, progress, ownSignal)
       let run$ = fromAttempt(attempt, ctx)
-      if (attemptTimeoutMs !== undefined)
+      if (attemptTimeoutMs !== undefined) {
+        // a resumed attempt has what was left of its time; its timeout error names the configured one
+        const left = n === before + 1 ? resumed?.timeoutMs : undefined
         run$ = run$.pipe(
-          timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }),
+          left === undefined
+            ? timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) })
+            : timeout<A, Observable<never>>({
+                first: left,
+                scheduler: env.scheduler,
+                with: () => {
+                  const error = timeoutError(attemptTimeoutMs)
+                  ctx.abort(error)
+                  return throwError(() => error)
+                },
+              }),
         )
+      }
       let permit: CircuitPermit | undefined
       if (circuitBreaker !== undefined) {
         const call$ = run$
@@ -241,6 +274,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
     return one.pipe(
       retryWithBackoff<A>({
         mode: config.retry,
+        attemptsBefore: before,
         random: env.random,
         scheduler: env.scheduler,
         shouldRetry: (e) => !(e instanceof CircuitRejection) && isRetryable(e) && !env.runSignal.aborted,

@@ -319,6 +319,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   readonly manageResources: boolean
   readonly checkpointed: boolean
   readonly resumed: RunResume<S> | undefined
+  /** The owner's park threshold (src/RunOptions.ts `parkAfterMs`). */
+  readonly parkAfterMs: number | undefined
   private readonly live: boolean
   private readonly observers: ReadonlyArray<WorkflowObserver<S>>
   /** When the run started; kept only when a total timeout needs it for its message. */
@@ -365,6 +367,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     this.signal = options.signal
     this.manageResources = options.manageResources && wf.lifecycle
     this.checkpointed = wf.checkpoints !== undefined
+    this.parkAfterMs = options.parkAfterMs
     this.live = live
     this.observers = options.observers === undefined ? wf.observers : [...wf.observers, ...options.observers]
     this.emit = live || this.observers.length > 0 ? (e) => this.notify(e) : undefined

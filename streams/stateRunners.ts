@@ -36,6 +36,8 @@ import type { StateEnv } from './stateRunner.js'
 export interface RunnerHost<S extends string, R extends ResourceRecord> {
   /** Does the run have a checkpoint store? Without one a kind persists nothing. */
   readonly persisting: boolean
+  /** The owner's park threshold, when the run may park (a `poll` then makes its long waits durable). */
+  readonly parkAfterMs: number | undefined
   /** Appends one row of the visited state; completes once it is durable (errors when the write fails). */
   appendRow(draft: RowDraft, env: StateEnv<S, R>): Observable<never>
   /** How a saga state records its completions on the run's compensation stack. */
@@ -57,7 +59,16 @@ export type StateRunner<K extends KindTag> = <S extends string, R extends Resour
 /** @internal The runner of every state kind, by tag. */
 export const stateRunners: { readonly [K in KindTag]: StateRunner<K> } = {
   Task: (handler, env) => runTaskState(handler, env),
-  Poll: (handler, env) => runPollState(handler, env),
+  Poll: (handler, env, host, resume) => {
+    const afterMs = host.parkAfterMs
+    return runPollState(handler, env, {
+      resume,
+      park:
+        host.persisting && afterMs !== undefined
+          ? { afterMs, persist: (wakeAt, position) => host.appendRow(timerArmed(wakeAt, position), env) }
+          : undefined,
+    })
+  },
   Stepped: (handler, env, host, resume) =>
     runSteppedState(handler, env, {
       resumeCursor: resume,

@@ -16,9 +16,10 @@
  *   terminal record: `finish` writes the outcome and removes the rows together. A crash never leaves a
  *   cleared log beside a record that looks unfinished (a run that would start again from scratch), nor
  *   a terminal record beside a log nobody resumes.
- * - **Parking.** With `park`, a `sleep` whose wake-up is further than `afterMs` away releases the run once
- *   its wake-up instant is durable: the lease goes, the record says `parked` until the wake-up, and the
- *   Observable completes without a terminal event. Whoever claims it at wake-up resumes it.
+ * - **Parking.** With `park`, a `sleep` whose wake-up is further than `afterMs` away, or a `poll` delay as
+ *   long (the run's `parkAfterMs` makes the poll persist it, with its loop's position), releases the run
+ *   once its wake-up instant is durable: the lease goes, the record says `parked` until the wake-up, and
+ *   the Observable completes without a terminal event. Whoever claims it at wake-up resumes it.
  * - **Leaving.** Unsubscribing abandons the run (no rollback) and releases its lease so that another
  *   process can take it at once.
  *
@@ -88,6 +89,11 @@ export interface OwnedRunOptions<S extends string> {
   readonly cancelled?: boolean
   /** Aborted when a cancel request reaches the owner by another way than a renewal (a notification). */
   readonly cancelRequests?: AbortSignal
+  /**
+   * Deliver every event (default `true`); `false` delivers the terminal event alone, as `orchestrate`
+   * needs (observers still see every event). A run that may park hears its events either way.
+   */
+  readonly live?: boolean
 }
 
 // -------------------------------------------------------------------------------------
@@ -137,8 +143,10 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   private left = false
   /** The driver asked to clear the log: done once the outcome is recorded. */
   private clearWanted = false
-  /** A long sleep's wake-up instant, waiting for its row to be durable. */
+  /** A long wait's wake-up instant (a sleep's, a poll delay's), waiting for its row to be durable. */
   private parkAt: number | undefined
+  /** The wake-up the run resumed from was reported (later ones are new, not yet durable). */
+  private resumedWakeSeen = false
   private readonly cancel = new AbortController()
 
   constructor(
@@ -250,6 +258,8 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     const run: DecodedRunOptions<S> = {
       ...given,
       signal: given.signal === undefined ? this.cancel.signal : AbortSignal.any([given.signal, this.cancel.signal]),
+      // a poll makes its waits past the park threshold durable, as a sleep always does: both then park
+      parkAfterMs: options.park?.afterMs,
     }
     if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
     const requests = options.cancelRequests
@@ -258,7 +268,8 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       else requests.addEventListener('abort', () => this.cancel.abort(cancelRequested()), { once: true })
     }
     const initial = point === undefined ? (record.initial as S) : point.state
-    const events$ = runWorkflow({ ...wf, checkpoints: fenced }, initial, () => E.right(run), true, point)
+    const live = options.live !== false || options.park !== undefined
+    const events$ = runWorkflow({ ...wf, checkpoints: fenced }, initial, () => E.right(run), live, point)
     this.armRenewal()
     this.inner = events$.subscribe({
       next: (e) => this.onEvent(e, point),
@@ -306,9 +317,18 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     const park = this.options.park
     if (park === undefined) return
     if (e._tag === 'TimerArmed' && e.wakeAt - e.at > park.afterMs) {
-      // a resumed sleep's wake-up is durable already; a new one once its row is appended
-      const resumedSleep = point?._tag === 'State' && point.state === e.state && point.continues._tag === 'Timer'
-      if (resumedSleep) return this.park(e.wakeAt)
+      // the wake-up the run resumed from is durable already (a sleep's, or a poll delay's: a poll reports
+      // each of its later waits too); a new one once its row is appended
+      const resumedWake =
+        !this.resumedWakeSeen &&
+        point?._tag === 'State' &&
+        point.state === e.state &&
+        point.continues._tag === 'Timer' &&
+        point.continues.wakeAt === e.wakeAt
+      if (resumedWake) {
+        this.resumedWakeSeen = true
+        return this.park(e.wakeAt)
+      }
       this.parkAt = e.wakeAt
     } else if (e._tag === 'CheckpointAppended' && e.kind === 'TimerArmed' && this.parkAt !== undefined) {
       this.park(this.parkAt)
@@ -394,7 +414,9 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     if (this.done || this.left) return
     this.done = true
     const { workflowId, observers } = this.options
-    this.inner = refusedRun(this.wf, { error, workflowId, observers }, true).subscribe(this.subscriber)
+    this.inner = refusedRun(this.wf, { error, workflowId, observers }, this.options.live !== false).subscribe(
+      this.subscriber,
+    )
   }
 
   private armRenewal(): void {

@@ -10,7 +10,11 @@
  * written by one multi-row `INSERT … ON CONFLICT DO NOTHING` statement, which PostgreSQL commits as one
  * transaction; each caller settles after that commit. A duplicate fails only its caller. When a row
  * fails the whole statement on its own (a data error such as a value PostgreSQL cannot store, or a
- * trigger), the batch is retried row by row so that only that row's caller fails.
+ * trigger), the batch is retried row by row so that only that row's caller fails. Run creates and fenced
+ * finishes join the same queue: a batch's creates are one multi-row statement and its finishes (outcome
+ * and log removal) another, sent beside the appends' statement (a batch in which one run has writes of
+ * two kinds is cut in segments, written in call order); the same rule isolates an item that breaks its
+ * statement. The other run-table operations are single statements, sent after what is queued.
  *
  * **Run table.** Beside the log, `<table>_runs` holds one record per run (columns in
  * roots/stores/internal/runRows.ts; statements in roots/stores/internal/postgresRunTable.ts). A batch
@@ -50,10 +54,17 @@ import {
   validateCheckpointRow,
 } from '../../src/CheckpointStore.js'
 import { describeValue } from '../../src/internal/describeValue.js'
-import type { RunTable } from '../../src/RunTable.js'
+import type { NewRun, RunEnding, RunRecord, RunTable } from '../../src/RunTable.js'
 import { connectionShell, loadPeer } from './internal/connectionShell.js'
 import { groupCommitQueue } from './internal/groupCommitQueue.js'
-import { fencedWriteLost, postgresRunTable } from './internal/postgresRunTable.js'
+import {
+  type CreateResult,
+  fencedWriteLost,
+  type FinishItem,
+  type ItemOutcome,
+  postgresRunTable,
+  ROW_LEVEL_CLASSES,
+} from './internal/postgresRunTable.js'
 import { endPool, poolSettings, trackClients, wireTimeouts, withDeadline } from './internal/postgresTimeouts.js'
 import { RUN_COLUMNS } from './internal/runRows.js'
 
@@ -157,9 +168,28 @@ interface ConnectingPool extends PostgresPool {
 }
 
 interface Pending extends Snapshot {
+  readonly _tag: 'Append'
   readonly resolve: () => void
   readonly reject: (e: CanoFailure) => void
 }
+
+/** A run created through the group commit. */
+interface PendingCreate {
+  readonly _tag: 'Create'
+  readonly run: NewRun
+  readonly resolve: (result: CreateResult) => void
+  readonly reject: (e: CanoFailure) => void
+}
+
+/** A fenced finish through the group commit. */
+interface PendingFinish extends FinishItem {
+  readonly _tag: 'Finish'
+  readonly resolve: (record: RunRecord) => void
+  readonly reject: (e: CanoFailure) => void
+}
+
+/** What the group commit queues, in call order. */
+type Queued = Pending | PendingCreate | PendingFinish
 
 // -------------------------------------------------------------------------------------
 // constants
@@ -176,9 +206,6 @@ const MAX_TABLE = 58
 
 /** How long the listener waits before reconnecting after an error: doubling from the first, capped. */
 const RECONNECT_MS = { first: 100, max: 5000 } as const
-
-/** SQLSTATE classes a single bad row can raise (data exception, integrity violation, PL/pgSQL raise). */
-const ROW_LEVEL_CLASSES: ReadonlyArray<string> = ['22', '23', 'P0']
 
 // -------------------------------------------------------------------------------------
 // constructors
@@ -506,16 +533,8 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
     )
   }
 
-  /** Writes `batch` and settles every caller after the commit. */
-  const write = async (batch: ReadonlyArray<Pending>): Promise<void> => {
-    let p: PostgresPool
-    try {
-      p = await shell.connect()
-    } catch (e: unknown) {
-      const failure = shell.failure(e, 'connect')
-      for (const item of batch) item.reject(failure)
-      return
-    }
+  /** Writes the appends of a batch and settles each caller after the commit that holds its row. */
+  const writeAppends = async (p: PostgresPool, batch: ReadonlyArray<Pending>): Promise<void> => {
     // The first of several appends for one (workflowId, seq) in a batch goes in; the others conflict.
     const seen = new Set<string>()
     const unique: Array<Pending> = []
@@ -549,6 +568,81 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       if (failed === undefined) item.resolve()
       else item.reject(new CanoFailure(failed))
     }
+  }
+
+  /**
+   * Writes a group of run-table items with `many` (one statement, or one per item when an item broke
+   * it) and settles each caller with its own outcome; a statement that fails as a whole fails each
+   * caller with a driver error naming its run.
+   */
+  const writeRuns = async <I extends { readonly reject: (e: CanoFailure) => void }, A>(
+    items: ReadonlyArray<I>,
+    what: (item: I) => string,
+    many: () => Promise<ReadonlyArray<ItemOutcome<A>>>,
+    settle: (item: I, value: A) => void,
+  ): Promise<void> => {
+    if (items.length === 0) return
+    let outcomes: ReadonlyArray<ItemOutcome<A>>
+    try {
+      outcomes = await many()
+    } catch (e: unknown) {
+      for (const item of items) item.reject(shell.failure(e, what(item)))
+      return
+    }
+    items.forEach((item, i) => {
+      const outcome = outcomes[i]
+      if (outcome === undefined) item.reject(shell.failure(new Error('no outcome'), what(item)))
+      else if (outcome.ok) settle(item, outcome.value)
+      else item.reject(new CanoFailure(outcome.error))
+    })
+  }
+
+  /**
+   * Writes one segment of a batch (see {@link segments}): its appends, its creates and its finishes as
+   * (at most) three statements sent on the pool at once, each its own transaction: writes of different
+   * runs do not depend on each other.
+   */
+  const writeSegment = async (p: PostgresPool, segment: ReadonlyArray<Queued>): Promise<void> => {
+    const appends: Array<Pending> = []
+    const creates: Array<PendingCreate> = []
+    const finishes: Array<PendingFinish> = []
+    for (const item of segment)
+      if (item._tag === 'Append') appends.push(item)
+      else if (item._tag === 'Create') creates.push(item)
+      else finishes.push(item)
+    const query = (text: string, values: Array<unknown>) => p.query(text, values)
+    await Promise.all([
+      appends.length > 0 ? writeAppends(p, appends) : undefined,
+      writeRuns(
+        creates,
+        (c) => `create run ${JSON.stringify(c.run.workflowId)}`,
+        () =>
+          runWrites.createMany(
+            query,
+            creates.map((c) => c.run),
+          ),
+        (c, result) => c.resolve(result),
+      ),
+      writeRuns(
+        finishes,
+        (f) => `finish run ${JSON.stringify(f.workflowId)}`,
+        () => runWrites.finishMany(query, finishes),
+        (f, record) => f.resolve(record),
+      ),
+    ])
+  }
+
+  /** Writes `batch`, segment by segment, and settles every caller after the commit that holds its item. */
+  const write = async (batch: ReadonlyArray<Queued>): Promise<void> => {
+    let p: PostgresPool
+    try {
+      p = await shell.connect()
+    } catch (e: unknown) {
+      const failure = shell.failure(e, 'connect')
+      for (const item of batch) item.reject(failure)
+      return
+    }
+    for (const segment of segments(batch)) await writeSegment(p, segment)
   }
 
   /** The group commit: appends queued in one tick, or while a write is in flight, are written together. */
@@ -593,7 +687,13 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
   const canListen =
     options.pool === undefined || typeof (options.pool as Partial<ConnectingPool>).connect === 'function'
 
-  const runTable = postgresRunTable({
+  /** Queues a run-table write in the group commit (a closed store rejects it at once). */
+  const enqueue = <A>(item: (resolve: (a: A) => void, reject: (e: CanoFailure) => void) => Queued): Promise<A> => {
+    if (shell.isClosed()) return shell.rejectClosed()
+    return new Promise<A>((resolve, reject) => queue.push(item(resolve, reject)))
+  }
+
+  const { table: runTable, writes: runWrites } = postgresRunTable({
     runs: runsTable,
     log: qualified,
     channel,
@@ -601,6 +701,25 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
     isClosed: () => shell.isClosed(),
     withQuery: (what, op) => withPool(what, (p) => op((text, values) => p.query(text, values))),
     int: toNumber,
+    // without group commit, each create and finish is its own statement (as each append is)
+    ...(groupCommit
+      ? {
+          grouped: {
+            create: (run: NewRun) =>
+              enqueue<CreateResult>((resolve, reject) => ({ _tag: 'Create', run, resolve, reject })),
+            finish: (workflowId: string, fence: number, ending: RunEnding, clearLog: boolean) =>
+              enqueue<RunRecord>((resolve, reject) => ({
+                _tag: 'Finish',
+                workflowId,
+                fence,
+                ending,
+                clearLog,
+                resolve,
+                reject,
+              })),
+          },
+        }
+      : {}),
   })
   const runs: RunTable = canListen ? { ...runTable, subscribe: listener.subscribe } : runTable
 
@@ -617,7 +736,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
           const failed = await insertRow(p, snapshot)
           if (failed !== undefined) throw new CanoFailure(failed)
         })
-      return new Promise<void>((resolve, reject) => queue.push({ ...snapshot, resolve, reject }))
+      return new Promise<void>((resolve, reject) => queue.push({ _tag: 'Append', ...snapshot, resolve, reject }))
     },
 
     loadRun: (workflowId) =>
@@ -786,6 +905,34 @@ const notificationListener = (
 // -------------------------------------------------------------------------------------
 
 const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
+
+/** The run a queued item writes for. */
+const runOf = (item: Queued): string =>
+  item._tag === 'Append' ? item.row.workflowId : item._tag === 'Create' ? item.run.workflowId : item.workflowId
+
+/**
+ * Cuts a batch into segments, in order, so that within a segment no run has items of two kinds and no
+ * run is created or finished twice: a segment's statements can then go in parallel, and each run's
+ * writes still take effect in the order they were called.
+ */
+const segments = (batch: ReadonlyArray<Queued>): ReadonlyArray<ReadonlyArray<Queued>> => {
+  const out: Array<ReadonlyArray<Queued>> = []
+  let current: Array<Queued> = []
+  let kinds = new Map<string, Queued['_tag']>()
+  for (const item of batch) {
+    const id = runOf(item)
+    const seen = kinds.get(id)
+    if (seen !== undefined && (seen !== item._tag || item._tag !== 'Append')) {
+      out.push(current)
+      current = []
+      kinds = new Map()
+    }
+    kinds.set(id, item._tag)
+    current.push(item)
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}
 
 /** Workflow ids and sequences never contain NUL (the row codec rejects it), so it separates them safely. */
 const key = (workflowId: string, seq: string): string => `${workflowId}\u0000${seq}`

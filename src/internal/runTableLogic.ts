@@ -90,12 +90,15 @@ export interface RunTableLogic {
 
 /**
  * @internal Runs `op` on the adapter's logic (`what` names it in driver errors), after the adapter's
- * closed and connection checks; rejects with `check` first when it is a failed argument check.
+ * closed and connection checks; rejects with `check` first when it is a failed argument check. `write`
+ * marks an operation that writes one run's record (or claims runs): SQLite commits those in the group
+ * commit of its appends; reads and `prune` run on their own.
  */
 export type RunTableExec = <A>(
   what: string,
   check: ReturnType<typeof checkNewRun>,
   op: (logic: RunTableLogic, now: number) => A,
+  write: boolean,
 ) => Promise<A>
 
 // -------------------------------------------------------------------------------------
@@ -283,45 +286,61 @@ export const runTableOver = (
   }
   const table: RunTable = {
     create: async (run) => {
-      const result = await exec(`create run ${show(run)}`, checkNewRun(run), (l, now) => l.create(run, now))
+      const result = await exec(`create run ${show(run)}`, checkNewRun(run), (l, now) => l.create(run, now), true)
       if (result.created && result.record.status !== 'running') tell(result.record.workflowId)
       return result
     },
     get: (workflowId) =>
-      exec(`get run ${JSON.stringify(workflowId)}`, checkRunId('get', workflowId), (l) => l.get(workflowId)),
-    list: (filter) => exec('list run records', checkFilter(filter), (l) => l.list(filter)),
+      exec(`get run ${JSON.stringify(workflowId)}`, checkRunId('get', workflowId), (l) => l.get(workflowId), false),
+    list: (filter) => exec('list run records', checkFilter(filter), (l) => l.list(filter), false),
     claim: (owner, options) =>
-      exec(`claim runs for ${JSON.stringify(owner)}`, checkClaim(owner, options), (l, now) =>
-        l.claim(owner, options, now),
+      exec(
+        `claim runs for ${JSON.stringify(owner)}`,
+        checkClaim(owner, options),
+        (l, now) => l.claim(owner, options, now),
+        true,
       ),
     claimRun: (workflowId, owner, leaseMs, reopen = false) =>
-      exec(`claim run ${JSON.stringify(workflowId)}`, checkClaimRun(workflowId, owner, leaseMs), (l, now) =>
-        l.claimRun(workflowId, owner, leaseMs, now, reopen),
+      exec(
+        `claim run ${JSON.stringify(workflowId)}`,
+        checkClaimRun(workflowId, owner, leaseMs),
+        (l, now) => l.claimRun(workflowId, owner, leaseMs, now, reopen),
+        true,
       ),
     renew: (workflowId, fence, leaseMs) =>
-      exec(`renew run ${JSON.stringify(workflowId)}`, checkRenew(workflowId, fence, leaseMs), (l, now) =>
-        l.renew(workflowId, fence, leaseMs, now),
+      exec(
+        `renew run ${JSON.stringify(workflowId)}`,
+        checkRenew(workflowId, fence, leaseMs),
+        (l, now) => l.renew(workflowId, fence, leaseMs, now),
+        true,
       ),
     release: async (workflowId, fence, wakeAt) => {
-      await exec(`release run ${JSON.stringify(workflowId)}`, checkRelease(workflowId, fence, wakeAt), (l, now) =>
-        l.release(workflowId, fence, wakeAt, now),
+      await exec(
+        `release run ${JSON.stringify(workflowId)}`,
+        checkRelease(workflowId, fence, wakeAt),
+        (l, now) => l.release(workflowId, fence, wakeAt, now),
+        true,
       )
       tell(workflowId)
     },
     finish: (workflowId, fence, ending, clearLog = false) =>
-      exec(`finish run ${JSON.stringify(workflowId)}`, checkFinish(workflowId, fence, ending), (l, now) =>
-        l.finish(workflowId, fence, ending, now, clearLog),
+      exec(
+        `finish run ${JSON.stringify(workflowId)}`,
+        checkFinish(workflowId, fence, ending),
+        (l, now) => l.finish(workflowId, fence, ending, now, clearLog),
+        true,
       ),
     requestCancel: async (workflowId) => {
       const flagged = await exec(
         `request cancel of run ${JSON.stringify(workflowId)}`,
         checkRunId('requestCancel', workflowId),
         (l, now) => l.requestCancel(workflowId, now),
+        true,
       )
       if (flagged) tell(workflowId)
       return flagged
     },
-    prune: (endedBefore) => exec('prune run records', checkPrune(endedBefore), (l) => l.prune(endedBefore)),
+    prune: (endedBefore) => exec('prune run records', checkPrune(endedBefore), (l) => l.prune(endedBefore), false),
   }
   return subscribe === undefined ? table : { ...table, subscribe }
 }

@@ -1,7 +1,10 @@
 /**
  * Group commit in `sqliteCheckpoints`, on real files: appends of one tick share one transaction, each
  * caller settles only after that transaction committed, a row that fails inside a batch fails only its
- * own caller, and two processes can write one file at once.
+ * own caller, and two processes can write one file at once. Run-table writes (create, claim, renew,
+ * release, finish) and clears share the appends' transactions: one refused write (a lost fence, a
+ * trigger) fails only its caller and leaves nothing behind, the writes of a group take effect in call
+ * order, and nothing acknowledged is lost when the process is killed.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -14,8 +17,12 @@ import { expect } from 'chai'
 
 import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
+import { workflow } from '../../roots/Workflow.js'
 import { isCanoFailure } from '../../src/CanoError.js'
-import type { CheckpointStore } from '../../src/CheckpointStore.js'
+import type { CheckpointStore, RunStore } from '../../src/CheckpointStore.js'
+import type { NewRun, RunRecord } from '../../src/RunTable.js'
+import { task } from '../../src/StateHandler.js'
+import { expectAcknowledgedKept, killWriter } from '../helpers/groupCommitCrash.js'
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..')
 
@@ -269,6 +276,147 @@ process.stdout.write(JSON.stringify({ won, lost, startedAt, endedAt }))
       for (const r of contested) expect(r.taskId, `seq ${r.seq}`).to.equal(leftWon.has(r.seq) ? 'left' : 'right')
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe('sqliteCheckpoints group commit of run-table writes', () => {
+  let dir: string
+  let commits: Array<number>
+  let clock: number
+  let store: RunStore
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cano-group-runs-'))
+    commits = []
+    clock = Date.UTC(2030, 0, 1)
+    store = sqliteCheckpoints(join(dir, 'runs.db'), { onCommit: (rows) => commits.push(rows), now: () => clock })
+  })
+  afterEach(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const claimed = (workflowId: string, owner = 'w1'): NewRun => ({
+    workflowId,
+    workflow: 'orders',
+    version: 1,
+    initial: 'Charge',
+    input: null,
+    owner,
+    leaseMs: 1_000,
+  })
+  const completed = { status: 'completed', output: 'ok', error: null } as const
+  const outcome = (r: PromiseSettledResult<unknown>): string =>
+    r.status === 'fulfilled' ? 'ok' : isCanoFailure(r.reason) ? r.reason.error._tag : String(r.reason)
+
+  it('commits the creates, appends and finishes of 100 concurrent runs in a handful of transactions', async function () {
+    this.timeout(30_000)
+    type Step = 'A' | 'B' | 'C' | 'Done'
+    const flow = workflow<Step>()({
+      checkpoints: store,
+      exits: ['Done'],
+      states: { A: task(() => 'B' as const), B: task(() => 'C' as const), C: task(() => 'Done' as const) },
+    })
+    const ids = Array.from({ length: 100 }, (_, i) => `run-${i}`)
+    expect(await Promise.all(ids.map((workflowId) => flow.orchestrate('A', { workflowId })))).to.deep.equal(
+      ids.map(() => 'Done'),
+    )
+    // 100 creates, 400 rows (3 states and the exit), 100 finishes (an outcome and 4 rows removed each):
+    // about one transaction per round of the runs (create, 4 appends, finish), not 2 more per run
+    expect(sum(commits)).to.equal(100 + 400 + 100 * 5)
+    expect(commits.length).to.be.at.most(12)
+    expect(await store.listRuns()).to.deep.equal([])
+    const records = await store.runs.list({ limit: 1_000 })
+    expect(records.map((r) => r.status)).to.deep.equal(ids.map(() => 'completed'))
+  })
+
+  it('fails only the caller of a run-table write refused inside a group, and commits the rest together', async () => {
+    await store.runs.create(claimed('held'))
+    commits.length = 0
+    const results = await Promise.allSettled([
+      store.runs.create(claimed('fresh')),
+      store.runs.finish('held', 7, completed), // not its fence
+      store.append(row('held', 0), 1),
+      store.runs.create(claimed('fresh', 'w2')), // the same id, in the same group
+      store.runs.finish('ghost', 1, completed), // no such run
+      store.runs.renew('held', 1, 5_000),
+    ])
+    expect(results.map(outcome)).to.deep.equal(['ok', 'LeaseLost', 'ok', 'ok', 'LeaseLost', 'ok'])
+    const [first, , , second] = results as Array<PromiseFulfilledResult<{ record: RunRecord; created: boolean }>>
+    expect([first?.value.created, second?.value.created]).to.deep.equal([true, false])
+    expect(second?.value.record.owner).to.equal('w1')
+    expect(commits).to.deep.equal([3]) // one transaction: the create, the append, the renewal
+    expect((await store.runs.get('held'))?.leaseUntil).to.equal(clock + 5_000)
+    expect(await store.loadRun('held')).to.have.length(1)
+  })
+
+  it('undoes all a refused run-table write did in its group (its savepoint) and commits the others', async () => {
+    for (const id of ['poisoned', 'healthy']) {
+      await store.runs.create(claimed(id))
+      await store.append(row(id, 0), 1)
+      await store.append(row(id, 1), 1)
+    }
+    const admin = new Database(join(dir, 'runs.db'))
+    admin.exec(`CREATE TRIGGER no_poison BEFORE INSERT ON cano_checkpoints_runs
+                WHEN NEW.workflow_id = 'poisoned' AND NEW.status = 'completed'
+                BEGIN SELECT RAISE(ABORT, 'poisoned outcome refused'); END`)
+    admin.close()
+    commits.length = 0
+    // finish removes the log rows first, then writes the outcome: the refused outcome must bring them back
+    const results = await Promise.allSettled([
+      store.runs.finish('poisoned', 1, completed, true),
+      store.runs.finish('healthy', 1, completed, true),
+      store.append(row('other', 0)),
+    ])
+    expect(results.map(outcome)).to.deep.equal(['CheckpointStore', 'ok', 'ok'])
+    expect(String((results[0] as PromiseRejectedResult).reason)).to.include('poisoned outcome refused')
+    expect(commits).to.deep.equal([1 + 2 + 1]) // healthy's outcome and its 2 rows removed, other's row
+    expect((await store.runs.get('poisoned'))?.status).to.equal('running')
+    expect((await store.loadRun('poisoned')).map((r) => r.seq)).to.deep.equal([0, 1])
+    expect((await store.runs.get('healthy'))?.status).to.equal('completed')
+    expect(await store.loadRun('healthy')).to.deep.equal([])
+    expect(await store.loadRun('other')).to.have.length(1)
+  })
+
+  it('applies the writes of one group in call order: an append after a claim that moved the fence is refused', async () => {
+    await store.runs.create(claimed('a'))
+    clock += 2_000 // w1's lease ended
+    commits.length = 0
+    const results = await Promise.allSettled([
+      store.append(row('a', 0), 1), // before the claim: w1 still holds fence 1
+      store.runs.claimRun('a', 'w2', 1_000), // fence 2
+      store.append(row('a', 1), 1), // after it: refused
+      store.append(row('a', 1), 2), // the new owner's
+      store.runs.finish('a', 1, completed), // refused
+    ])
+    expect(results.map(outcome)).to.deep.equal(['ok', 'ok', 'LeaseLost', 'ok', 'LeaseLost'])
+    expect((results[2] as PromiseRejectedResult).reason).to.have.nested.property('error.owner', 'w2')
+    expect(commits).to.deep.equal([3]) // two rows and the claim, in one transaction
+    expect((await store.loadRun('a')).map((r) => r.seq)).to.deep.equal([0, 1])
+    expect(await store.runs.get('a')).to.include({ status: 'running', owner: 'w2', fence: 2 })
+  })
+
+  it('commits each run-table write on its own when groupCommit is false', async () => {
+    const single: Array<number> = []
+    const alone = sqliteCheckpoints(join(dir, 'alone.db'), { groupCommit: false, onCommit: (n) => single.push(n) })
+    try {
+      await Promise.all([alone.runs.create(claimed('x')), alone.runs.create(claimed('y')), alone.append(row('z', 0))])
+      expect(single).to.deep.equal([1, 1, 1])
+    } finally {
+      await alone.close()
+    }
+  })
+
+  it('loses no acknowledged create, append or finish when the process is killed with SIGKILL', async function () {
+    this.timeout(60_000)
+    const file = join(dir, 'killed.db')
+    const ack = await killWriter(`sqlite:${file}`)
+    const after = sqliteCheckpoints(file)
+    try {
+      await expectAcknowledgedKept(after, ack)
+    } finally {
+      await after.close()
     }
   })
 })

@@ -197,6 +197,7 @@ const TYPES: ReadonlyArray<string> = [
   'PermitSucceeded',
   'PollHandler',
   'PollOptions',
+  'PollPosition',
   'PostgresCheckpointsOptions',
   'PostgresPool',
   'Progress',

@@ -84,6 +84,26 @@ describe('resumePoint over typed rows', () => {
       continues: { _tag: 'Timer', wakeAt: 60_000 },
     },
     {
+      what: "a poll parked in a durable delay continues from its wake-up and its loop's position",
+      rows: [
+        entry(0, 'Wait'),
+        row(1, 'TimerArmed', 'Wait', { wakeAt: 60_000, poll: { polls: 3, errors: 1, attempt: 2, deadlineAt: null } }),
+      ],
+      state: 'Wait',
+      continues: { _tag: 'Timer', wakeAt: 60_000, poll: { polls: 3, errors: 1, attempt: 2, deadlineAt: null } },
+    },
+    {
+      what: "a poll's latest durable delay wins, and a resumed poll's entry keeps it",
+      rows: [
+        entry(0, 'Wait'),
+        row(1, 'TimerArmed', 'Wait', { wakeAt: 60_000, poll: { polls: 1, errors: 0, attempt: 1, deadlineAt: 90_000 } }),
+        entry(2, 'Wait', { wakeAt: 60_000, poll: { polls: 1, errors: 0, attempt: 1, deadlineAt: 90_000 } }),
+        row(3, 'TimerArmed', 'Wait', { wakeAt: 80_000, poll: { polls: 2, errors: 0, attempt: 1, deadlineAt: 90_000 } }),
+      ],
+      state: 'Wait',
+      continues: { _tag: 'Timer', wakeAt: 80_000, poll: { polls: 2, errors: 0, attempt: 1, deadlineAt: 90_000 } },
+    },
+    {
       what: 'a stream continues from its last window',
       rows: [
         entry(0, 'Feed'),
@@ -199,6 +219,14 @@ describe('the rows the driver writes', () => {
       [stateEntry({ _tag: 'Supersedes', seq: 3 }), { supersedes: 3 }],
       [stepCursor('c', 2), { cursor: 'c', step: 2 }],
       [timerArmed(7), { wakeAt: 7 }],
+      [
+        timerArmed(8, { polls: 2, errors: 0, attempt: 1, deadlineAt: 20 }),
+        { wakeAt: 8, poll: { polls: 2, errors: 0, attempt: 1, deadlineAt: 20 } },
+      ],
+      [
+        stateEntry({ _tag: 'Timer', wakeAt: 8, poll: { polls: 2, errors: 0, attempt: 1, deadlineAt: null } }),
+        { wakeAt: 8, poll: { polls: 2, errors: 0, attempt: 1, deadlineAt: null } },
+      ],
       [streamWindow({ windows: 1, items: 2 }), { windows: 1, items: 2 }],
       [compensationCompletion({ id: 1 }), { id: 1 }],
       [compensationDone(4), { undid: 4 }],
@@ -224,6 +252,7 @@ describe('the rows the driver writes', () => {
       FRESH,
       { _tag: 'Cursor', cursor: [1, 2], step: 2 },
       { _tag: 'Timer', wakeAt: 9 },
+      { _tag: 'Timer', wakeAt: 9, poll: { polls: 4, errors: 2, attempt: 3, deadlineAt: 12 } },
       { _tag: 'Stream', position: { windows: 3, items: 30 } },
     ]
     for (const c of continuations) {

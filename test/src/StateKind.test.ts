@@ -43,6 +43,7 @@ const continuations: ReadonlyArray<Continuation> = [
   { _tag: 'Timer', wakeAt: 500 },
   { _tag: 'Stream', position: { windows: 1, items: 3 } },
   { _tag: 'Supersedes', seq: 4 },
+  { _tag: 'Timer', wakeAt: 900, poll: { polls: 3, errors: 1, attempt: 2, deadlineAt: null } },
 ]
 
 describe('StateKind descriptors', () => {
@@ -105,7 +106,7 @@ describe('StateKind descriptors', () => {
     ])
     expect(Object.fromEntries(tags.map((tag) => [tag, stateKinds[tag].persists]))).to.deep.equal({
       Task: [],
-      Poll: [],
+      Poll: ['TimerArmed'], // a wait made durable so that its run can park
       Stepped: ['StepCursor'],
       Timer: ['TimerArmed'],
       Batch: [],
@@ -118,14 +119,22 @@ describe('StateKind descriptors', () => {
   it('continues each kind from its own continuation only', () => {
     const table = tags.map((tag) => [tag, continuations.map((c) => kindOf(tag).resume(c) ?? null)])
     expect(Object.fromEntries(table)).to.deep.equal({
-      Task: [null, null, null, null, null],
-      Poll: [null, null, null, null, null],
-      Stepped: [null, { encoded: { page: 2 }, step: 2 }, null, null, null],
-      Timer: [null, null, 500, null, null],
-      Batch: [null, null, null, null, null],
-      Stream: [null, null, null, { windows: 1, items: 3 }, null],
-      Split: [null, null, null, null, null],
-      Saga: [null, null, null, null, null],
+      Task: [null, null, null, null, null, null],
+      // a poll continues from a timer continuation only when it holds a poll's position
+      Poll: [
+        null,
+        null,
+        null,
+        null,
+        null,
+        { wakeAt: 900, position: { polls: 3, errors: 1, attempt: 2, deadlineAt: null } },
+      ],
+      Stepped: [null, { encoded: { page: 2 }, step: 2 }, null, null, null, null],
+      Timer: [null, null, 500, null, null, 900],
+      Batch: [null, null, null, null, null, null],
+      Stream: [null, null, null, { windows: 1, items: 3 }, null, null],
+      Split: [null, null, null, null, null, null],
+      Saga: [null, null, null, null, null, null],
     })
   })
 })

@@ -134,6 +134,18 @@ describe('retryWithBackoff', () => {
     ])
   })
 
+  it('continues a loop that made attemptsBefore attempts already: their budget and backoff are spent', () => {
+    const infos: RetryInfo[] = []
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-#', undefined, 'e')
+      const result = source.pipe(retryWithBackoff({ mode: exp10, attemptsBefore: 2, onRetry: (i) => infos.push(i) }))
+      // attempts 3 and 4 are left: one wait (the third of the schedule, 40 ms), then RetryExhausted(4)
+      expectObservable(result).toBe('42ms #', undefined, retryExhaustedError(4, toCanoError('e')))
+      expectSubscriptions(source.subscriptions).toBe(['^!', '41ms ^!'])
+    })
+    expect(infos).to.deep.equal([{ error: 'e', attempt: 3, delayMs: 40 }])
+  })
+
   it('waits the delay chosen by delayFor (a RateLimited retry-after)', () => {
     const computed: number[] = []
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {

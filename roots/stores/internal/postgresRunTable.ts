@@ -14,11 +14,17 @@
  *   held; it reads and decodes the record first, so a corrupt record is reported, never claimed.
  * - Notifications (`pg_notify` on the store's channel) are sent by the same statement as the write,
  *   so PostgreSQL delivers them at its commit.
+ * - Group commit: a `create` and a fenced `finish` go through the store's group-commit queue
+ *   (`deps.grouped`); the queue writes the creates of one batch as one multi-row statement
+ *   ({@link PostgresRunWrites.createMany}) and the finishes as another ({@link PostgresRunWrites.finishMany}),
+ *   each with the same rules as the single statements. A statement that one item breaks (a data error)
+ *   is retried item by item, so only that item fails.
  *
  * @since 0.2.0
  */
 import type { CanoError } from '../../../codecs/CanoError.js'
-import { CanoFailure, leaseLostError, runOwnedError } from '../../../src/CanoError.js'
+import { CanoFailure, leaseLostError, runOwnedError, toCanoError } from '../../../src/CanoError.js'
+import { driverError } from '../../../src/CheckpointStore.js'
 import {
   checkClaim,
   checkClaimRun,
@@ -32,7 +38,9 @@ import {
   endedRunError,
   isHeld,
   isTerminal,
+  type NewRun,
   rejectInvalid,
+  type RunEnding,
   type RunRecord,
   type RunTable,
   TERMINAL_STATUSES,
@@ -65,6 +73,43 @@ export interface PostgresRunTableDeps {
   readonly isClosed: () => boolean
   /** BIGINT text to number. */
   readonly int: (u: unknown) => unknown
+  /**
+   * The store's group commit of run-table writes: when given, `create` and a fenced `finish` are handed
+   * to it (after their arguments are checked) and it writes them with {@link PostgresRunWrites}.
+   */
+  readonly grouped?: {
+    readonly create: (run: NewRun) => Promise<CreateResult>
+    readonly finish: (workflowId: string, fence: number, ending: RunEnding, clearLog: boolean) => Promise<RunRecord>
+  }
+}
+
+/** @internal What `create` resolves with. */
+export interface CreateResult {
+  readonly record: RunRecord
+  readonly created: boolean
+}
+
+/** @internal A fenced finish of a group commit. */
+export interface FinishItem {
+  readonly workflowId: string
+  readonly fence: number
+  readonly ending: RunEnding
+  readonly clearLog: boolean
+}
+
+/** @internal One item's outcome in a group: its value, or the error that fails only its caller. */
+export type ItemOutcome<A> =
+  { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: CanoError }
+
+/** @internal The multi-row statements of a group commit; each resolves with one outcome per item, in order. */
+export interface PostgresRunWrites {
+  /** Creates the runs (ids unique in the group); an id that exists resolves with its record, `created: false`. */
+  readonly createMany: (query: Query, runs: ReadonlyArray<NewRun>) => Promise<ReadonlyArray<ItemOutcome<CreateResult>>>
+  /** Finishes the runs (ids unique in the group), each only while its fence holds (else `LeaseLost`). */
+  readonly finishMany: (
+    query: Query,
+    items: ReadonlyArray<FinishItem>,
+  ) => Promise<ReadonlyArray<ItemOutcome<RunRecord>>>
 }
 
 // -------------------------------------------------------------------------------------
@@ -81,8 +126,10 @@ const payload = `CASE WHEN octet_length(workflow_id) < 7900 THEN workflow_id ELS
 // constructors
 // -------------------------------------------------------------------------------------
 
-/** @internal The run table of a `postgresCheckpoints` store. */
-export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
+/** @internal The run table of a `postgresCheckpoints` store, and the statements of its group commit. */
+export const postgresRunTable = (
+  deps: PostgresRunTableDeps,
+): { readonly table: RunTable; readonly writes: PostgresRunWrites } => {
   const { runs, log, channel, now, int } = deps
   const dialect: RunRowDialect = { table: runs, json: false, int, bool: (u) => u }
   const decode = (u: unknown): RunRecord => fromRunRow(u as StoredRunRow, dialect)
@@ -173,6 +220,36 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
   const finishFree = finishing(`workflow_id = $1 AND $2::bigint IS NULL AND status IN (${OPEN_SQL})
       AND NOT (status = 'running' AND owner IS NOT NULL AND lease_until > $6::bigint)`)
 
+  // the group commit's forms: one row per run, from arrays; rows are taken in workflow-id order (the
+  // creates sorted, the finishes' rows locked in that order first), so two stores' groups never deadlock
+  const createMany = `WITH u AS (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+        $8::bigint[], $9::bigint[], $10::text[], $11::bigint[]) AS u(w, wf, v, ini, st, own, lu, f, wk, inp, due)),
+    ins AS (
+      INSERT INTO ${runs} (${RUN_COLUMNS}, due_at)
+      SELECT w, wf, v, ini, st, own, lu, f, wk, inp::jsonb, 'null'::jsonb, 'null'::jsonb, false, $12, $12, NULL, due FROM u
+      ON CONFLICT (workflow_id) DO NOTHING
+      RETURNING ${RUN_COLUMNS})
+    SELECT ins.*, CASE WHEN status <> 'running' THEN pg_notify($13, ${payload}) END AS notified FROM ins`
+  const selectMany = `SELECT ${RUN_COLUMNS} FROM ${runs} WHERE workflow_id = ANY($1::text[])`
+  const heldBy = `SELECT workflow_id, status, owner FROM ${runs} WHERE workflow_id = ANY($1::text[])`
+  const finishMany = `WITH u AS (
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::boolean[])
+        AS u(w, f, st, o, e, c)),
+    lk AS (
+      SELECT r.workflow_id FROM ${runs} r WHERE r.workflow_id IN (SELECT w FROM u)
+      ORDER BY r.workflow_id
+      FOR NO KEY UPDATE),
+    f AS (UPDATE ${runs} r SET status = u.st, lease_until = NULL, wake_at = NULL, output = u.o::jsonb,
+        error = u.e::jsonb, updated_at = $7::bigint, ended_at = $7::bigint, due_at = NULL
+      FROM u JOIN lk ON lk.workflow_id = u.w
+      WHERE r.workflow_id = u.w AND r.fence = u.f AND r.status = 'running'
+      RETURNING ${RUN_COLUMNS.split(', ')
+        .map((col) => `r.${col}`)
+        .join(', ')}, u.c AS clear_log),
+    d AS (DELETE FROM ${log} WHERE workflow_id IN (SELECT workflow_id FROM f WHERE clear_log))
+    SELECT * FROM f`
+
   const cancel = `UPDATE ${runs} SET cancel_requested = true, updated_at = $2::bigint,
       due_at = CASE WHEN status = 'parked' THEN LEAST(due_at, $2::bigint) ELSE due_at END
     WHERE workflow_id = $1 AND status IN (${OPEN_SQL})
@@ -188,35 +265,149 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
     ORDER BY created_at DESC, workflow_id COLLATE "C"
     LIMIT $3::bigint`
 
-  return {
+  /** The values of one new run, as `create` binds them ($1…$12 of `create`, the run's own). */
+  const newRunValues = (run: NewRun, t: number) => {
+    const owner = run.owner ?? null
+    const leaseUntil = owner !== null ? t + (run.leaseMs ?? 0) : null
+    const status = owner !== null ? 'running' : run.wakeAt !== undefined ? 'parked' : 'pending'
+    const due = status === 'running' ? leaseUntil : status === 'parked' ? (run.wakeAt ?? t) : t
+    return {
+      workflowId: run.workflowId,
+      workflow: run.workflow,
+      version: run.version,
+      initial: run.initial,
+      status,
+      owner,
+      leaseUntil,
+      fence: owner !== null ? 1 : 0,
+      wakeAt: run.wakeAt ?? null,
+      input: JSON.stringify(run.input),
+      due,
+    }
+  }
+
+  /** One `create`, its own statement. */
+  const createOne = async (query: Query, run: NewRun): Promise<CreateResult> => {
+    const t = now()
+    const v = newRunValues(run, t)
+    const { rows } = await query(create, [
+      v.workflowId,
+      v.workflow,
+      v.version,
+      v.initial,
+      v.status,
+      v.owner,
+      v.leaseUntil,
+      v.fence,
+      v.wakeAt,
+      v.input,
+      t,
+      v.due,
+      channel,
+    ])
+    if (rows[0] !== undefined) return { record: decode(rows[0]), created: true }
+    // It exists (or a concurrent create committed it after this statement's snapshot): read it now.
+    const existing = await read(query, run.workflowId)
+    if (existing === undefined) throw new CanoFailure(unknownRunError('create', run.workflowId))
+    return { record: existing, created: false }
+  }
+
+  /** One fenced `finish`, its own statement. */
+  const finishOne = async (query: Query, item: FinishItem): Promise<RunRecord> => {
+    const { workflowId, fence, ending: end, clearLog } = item
+    const { rows } = await query(finishFenced, [
+      workflowId,
+      fence,
+      end.status,
+      JSON.stringify(end.output),
+      JSON.stringify(end.error),
+      now(),
+      clearLog,
+    ])
+    if (rows[0] === undefined) throw await lost(query, workflowId, fence)
+    return decode(rows[0])
+  }
+
+  const writes: PostgresRunWrites = {
+    createMany: (query, many) =>
+      itemByItemOnRowError(
+        many,
+        async () => {
+          const t = now()
+          const values = many.map((run) => newRunValues(run, t)).sort(byId)
+          const column = <K extends keyof ReturnType<typeof newRunValues>>(k: K) => values.map((v) => v[k])
+          const { rows } = await query(createMany, [
+            column('workflowId'),
+            column('workflow'),
+            column('version'),
+            column('initial'),
+            column('status'),
+            column('owner'),
+            column('leaseUntil'),
+            column('fence'),
+            column('wakeAt'),
+            column('input'),
+            column('due'),
+            t,
+            channel,
+          ])
+          const made = new Map<string, unknown>()
+          for (const u of rows) made.set(String((u as { readonly workflow_id: unknown }).workflow_id), u)
+          const existing = new Map<string, unknown>()
+          const others = many.filter((run) => !made.has(run.workflowId)).map((run) => run.workflowId)
+          if (others.length > 0)
+            for (const u of (await query(selectMany, [others])).rows)
+              existing.set(String((u as { readonly workflow_id: unknown }).workflow_id), u)
+          return many.map((run): ItemOutcome<CreateResult> => {
+            const stored = made.get(run.workflowId) ?? existing.get(run.workflowId)
+            if (stored === undefined) return failed(unknownRunError('create', run.workflowId))
+            return attempt(() => ({ record: decode(stored), created: made.has(run.workflowId) }))
+          })
+        },
+        (run) => settleOne(`create run ${JSON.stringify(run.workflowId)}`, () => createOne(query, run)),
+      ),
+    finishMany: (query, items) =>
+      itemByItemOnRowError(
+        items,
+        async () => {
+          const { rows } = await query(finishMany, [
+            items.map((i) => i.workflowId),
+            items.map((i) => i.fence),
+            items.map((i) => i.ending.status),
+            items.map((i) => JSON.stringify(i.ending.output)),
+            items.map((i) => JSON.stringify(i.ending.error)),
+            items.map((i) => i.clearLog),
+            now(),
+          ])
+          const done = new Map<string, unknown>()
+          for (const u of rows) done.set(String((u as { readonly workflow_id: unknown }).workflow_id), u)
+          // the runs whose fence moved on: who holds them now, for their LeaseLost errors
+          const holders = new Map<string, string | null>()
+          const refused = items.filter((i) => !done.has(i.workflowId)).map((i) => i.workflowId)
+          if (refused.length > 0)
+            for (const u of (await query(heldBy, [refused])).rows) {
+              const r = u as { readonly workflow_id: unknown; readonly status: unknown; readonly owner: unknown }
+              holders.set(String(r.workflow_id), holderOfRow(r.status, r.owner))
+            }
+          return items.map((i): ItemOutcome<RunRecord> => {
+            const stored = done.get(i.workflowId)
+            if (stored === undefined)
+              return failed(leaseLostError(i.workflowId, i.fence, holders.get(i.workflowId) ?? null))
+            return attempt(() => decode(stored))
+          })
+        },
+        (item) => settleOne(`finish run ${JSON.stringify(item.workflowId)}`, () => finishOne(query, item)),
+      ),
+  }
+
+  const grouped = <A>(check: ReturnType<typeof checkNewRun>, write: () => Promise<A>): Promise<A> =>
+    groupedWrite(deps.isClosed(), check, write)
+
+  const table: RunTable = {
     create: (run) =>
-      exec(`create run ${JSON.stringify(run.workflowId)}`, checkNewRun(run), async (query) => {
-        const t = now()
-        const owner = run.owner ?? null
-        const leaseUntil = owner !== null ? t + (run.leaseMs ?? 0) : null
-        const status = owner !== null ? 'running' : run.wakeAt !== undefined ? 'parked' : 'pending'
-        const due = status === 'running' ? leaseUntil : status === 'parked' ? (run.wakeAt ?? t) : t
-        const { rows } = await query(create, [
-          run.workflowId,
-          run.workflow,
-          run.version,
-          run.initial,
-          status,
-          owner,
-          leaseUntil,
-          owner !== null ? 1 : 0,
-          run.wakeAt ?? null,
-          JSON.stringify(run.input),
-          t,
-          due,
-          channel,
-        ])
-        if (rows[0] !== undefined) return { record: decode(rows[0]), created: true }
-        // It exists (or a concurrent create committed it after this statement's snapshot): read it now.
-        const existing = await read(query, run.workflowId)
-        if (existing === undefined) throw new CanoFailure(unknownRunError('create', run.workflowId))
-        return { record: existing, created: false }
-      }),
+      deps.grouped === undefined
+        ? exec(`create run ${JSON.stringify(run.workflowId)}`, checkNewRun(run), (query) => createOne(query, run))
+        : grouped(checkNewRun(run), () => (deps.grouped as NonNullable<typeof deps.grouped>).create(run)),
 
     get: (workflowId) =>
       exec(`get run ${JSON.stringify(workflowId)}`, checkRunId('get', workflowId), (query) => read(query, workflowId)),
@@ -281,24 +472,26 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
         if (rows[0] === undefined) throw await lost(query, workflowId, fence)
       }),
 
-    finish: (workflowId, fence, end, clearLog = false) =>
-      exec(`finish run ${JSON.stringify(workflowId)}`, checkFinish(workflowId, fence, end), async (query) => {
+    finish: (workflowId, fence, end, clearLog = false) => {
+      const check = checkFinish(workflowId, fence, end)
+      const grouping = deps.grouped
+      if (fence !== undefined) {
+        if (grouping !== undefined) return grouped(check, () => grouping.finish(workflowId, fence, end, clearLog))
+        return exec(`finish run ${JSON.stringify(workflowId)}`, check, (query) =>
+          finishOne(query, { workflowId, fence, ending: end, clearLog }),
+        )
+      }
+      return exec(`finish run ${JSON.stringify(workflowId)}`, check, async (query) => {
         const t = now()
-        const values = [
+        const { rows } = await query(finishFree, [
           workflowId,
-          fence ?? null,
+          null,
           end.status,
           JSON.stringify(end.output),
           JSON.stringify(end.error),
           t,
           clearLog,
-        ]
-        if (fence !== undefined) {
-          const { rows } = await query(finishFenced, values)
-          if (rows[0] === undefined) throw await lost(query, workflowId, fence)
-          return decode(rows[0])
-        }
-        const { rows } = await query(finishFree, values)
+        ])
         if (rows[0] !== undefined) return decode(rows[0])
         const r = await read(query, workflowId)
         if (r === undefined) throw new CanoFailure(unknownRunError('finish', workflowId))
@@ -306,7 +499,8 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
         if (r.owner !== null && r.leaseUntil !== null)
           throw new CanoFailure(runOwnedError(workflowId, r.owner, r.leaseUntil))
         throw new CanoFailure(unknownRunError('finish', workflowId))
-      }),
+      })
+    },
 
     requestCancel: (workflowId) =>
       exec(
@@ -323,6 +517,66 @@ export const postgresRunTable = (deps: PostgresRunTableDeps): RunTable => {
         const { rows } = await query(prune, [endedBefore])
         return Number((rows[0] as { readonly removed?: unknown } | undefined)?.removed ?? 0)
       }),
+  }
+  return { table, writes }
+}
+
+/** A grouped write: its arguments checked first, unless the store is closed (the queue then rejects it as closed). */
+const groupedWrite = <A>(
+  closed: boolean,
+  check: ReturnType<typeof checkNewRun>,
+  write: () => Promise<A>,
+): Promise<A> => {
+  if (check !== undefined && !closed) return Promise.reject(new CanoFailure(check))
+  return write()
+}
+
+const failed = (error: CanoError): ItemOutcome<never> => ({ ok: false, error })
+
+const byId = (a: { readonly workflowId: string }, b: { readonly workflowId: string }): number =>
+  a.workflowId < b.workflowId ? -1 : a.workflowId > b.workflowId ? 1 : 0
+
+/** `make()` as an outcome: a value, or what it threw (a corrupt record's `DecodeFailed`). */
+const attempt = <A>(make: () => A): ItemOutcome<A> => {
+  try {
+    return { ok: true, value: make() }
+  } catch (e: unknown) {
+    return failed(toCanoError(e))
+  }
+}
+
+/** One item's own statement as an outcome; a driver error names the operation (`what`). */
+const settleOne = <A>(what: string, write: () => Promise<A>): Promise<ItemOutcome<A>> =>
+  write().then(
+    (value): ItemOutcome<A> => ({ ok: true, value }),
+    (e: unknown) => failed(e instanceof CanoFailure ? e.error : driverError('postgresCheckpoints', what, e)),
+  )
+
+/** @internal SQLSTATE classes a single bad row can raise (data exception, integrity violation, PL/pgSQL raise). */
+export const ROW_LEVEL_CLASSES: ReadonlyArray<string> = ['22', '23', 'P0']
+
+/** SQLSTATE `deadlock_detected`. */
+const DEADLOCK = '40P01'
+
+/**
+ * @internal Runs `together` (one statement for every item); when one item broke that statement (a
+ * row-level SQLSTATE: nothing was written) or it was chosen as a deadlock victim, runs each item alone
+ * with `alone`, so only that item fails. Any other error fails every item (the caller names it).
+ */
+export const itemByItemOnRowError = async <I, A>(
+  items: ReadonlyArray<I>,
+  together: () => Promise<ReadonlyArray<ItemOutcome<A>>>,
+  alone: (item: I) => Promise<ItemOutcome<A>>,
+): Promise<ReadonlyArray<ItemOutcome<A>>> => {
+  if (items.length === 1 && items[0] !== undefined) return [await alone(items[0])]
+  try {
+    return await together()
+  } catch (e: unknown) {
+    const code = typeof e === 'object' && e !== null ? (e as { readonly code?: unknown }).code : undefined
+    if (typeof code !== 'string' || !(ROW_LEVEL_CLASSES.includes(code.slice(0, 2)) || code === DEADLOCK)) throw e
+    const out: Array<ItemOutcome<A>> = []
+    for (const item of items) out.push(await alone(item))
+    return out
   }
 }
 
