@@ -21,7 +21,7 @@ import { RetryMode } from '../../src/RetryMode.js'
 import { createCircuitBreaker, createSamplingCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import type { RetryInfo } from '../../streams/retryWithBackoff.js'
-import { resilient, type RunnerContext,runResilient } from '../../streams/runResilient.js'
+import { resilient, type RunnerContext, runResilient } from '../../streams/runResilient.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 import { createVirtualClock, flushMicrotasks, testScheduler, type VirtualClock } from '../helpers/virtualTime.js'
 
