@@ -364,6 +364,10 @@ class SampleWindow {
   readonly #failed: Float64Array
   /** The counts of `stats`, reused (the window is read on each failure). */
   readonly #stats = { calls: 0, failures: 0 }
+  /** The slot of the last reading, and the clock readings its bucket covers: `[start, end)`. */
+  #lastSlot = 0
+  #lastStart = Number.NaN
+  #lastEnd = Number.NaN
 
   constructor(policy: SamplingCircuitPolicy) {
     this.#policy = policy
@@ -373,7 +377,15 @@ class SampleWindow {
   }
 
   record(atMs: number, ok: boolean): void {
-    const slot = this.#slotFor(sampleBucketOf(this.#policy, atMs))
+    // the hot path: most readings fall in the bucket of the previous one
+    let slot = this.#lastSlot
+    if (!(atMs >= this.#lastStart && atMs < this.#lastEnd)) {
+      const bucket = sampleBucketOf(this.#policy, atMs)
+      slot = this.#slotFor(bucket)
+      this.#lastSlot = slot
+      this.#lastStart = sampleBucketStart(this.#policy, bucket)
+      this.#lastEnd = sampleBucketStart(this.#policy, bucket + 1)
+    }
     if (ok) this.#ok[slot] = (this.#ok[slot] ?? 0) + 1
     else this.#failed[slot] = (this.#failed[slot] ?? 0) + 1
   }
@@ -428,6 +440,8 @@ class SampleWindow {
   }
 
   clear(): void {
+    this.#lastStart = Number.NaN
+    this.#lastEnd = Number.NaN
     this.#bucket.fill(Number.NaN)
     this.#ok.fill(0)
     this.#failed.fill(0)

@@ -136,6 +136,7 @@ interface Waiter {
 const RIGHT_VOID: E.Either<never, void> = /*#__PURE__*/ Object.freeze(E.right(undefined))
 const RESOLVED: Promise<void> = /*#__PURE__*/ Promise.resolve()
 const noop = (): void => undefined
+const NO_WINDOWS: ReadonlyArray<number> = []
 
 /** @internal A Promise rejected with a caught value as it is (`Promise.reject` wants an `Error`). */
 const rejectedWith = (error: unknown): Promise<never> =>
@@ -160,17 +161,20 @@ const settledTwice = (action: string, status: RateReservationStatus): CanoFailur
 /** @internal The reservation handed out by `tryReserve` / `reserve`. */
 class Reservation implements RateReservation {
   #status: RateReservationStatus = 'Reserved'
-  readonly tiers: ReadonlyArray<string>
   constructor(
     private readonly limiter: TieredLimiter,
     private readonly request: ResolvedRequest,
-    /** Each used tier's `atMs` when the tokens were taken (a window refunds only into the same window). */
+    /**
+     * Each used tier's `atMs` when the tokens were taken (a window refunds only into the same window);
+     * empty when the limiter has no window.
+     */
     private readonly takenAt: ReadonlyArray<number>,
-  ) {
-    this.tiers = limiter.tierNames(request.tiers)
-  }
+  ) {}
   get cost(): number {
     return this.request.cost
+  }
+  get tiers(): ReadonlyArray<string> {
+    return this.limiter.tierNames(this.request.tiers)
   }
   get status(): RateReservationStatus {
     return this.#status
@@ -205,6 +209,8 @@ class TieredLimiter {
   readonly #blocked: boolean[]
   /** The wake-up scheduled for the earliest waiter that can be served, if any. */
   #wake: Subscription | undefined
+  /** Has a fixed-window tier (whose refunds depend on the window a reservation was taken in). */
+  readonly #windowed: boolean
 
   /** The scheduled work of a wake-up (one function for every limiter: the limiter is the action's state). */
   static #wakeUp(this: SchedulerAction<TieredLimiter>, limiter: TieredLimiter | undefined): void {
@@ -221,6 +227,7 @@ class TieredLimiter {
     this.#queuedCount = limiter.specs.map(() => 0)
     this.#queuedAmount = limiter.specs.map(() => 0)
     this.#blocked = limiter.specs.map(() => false)
+    this.#windowed = limiter.specs.some((spec) => spec.kind === 'fixedWindow')
   }
 
   get waiting(): number {
@@ -263,18 +270,39 @@ class TieredLimiter {
     return this.#statusOf(spec, i)
   }
 
-  /** `true` when the tokens were taken. */
+  /**
+   * `true` when the tokens were taken: no waiter uses any of the request's tiers, and each can serve it
+   * now (each tier brought forward to the clock on the way). One pass to check, one to take: the hot path.
+   */
   take(request: ResolvedRequest): boolean {
     const now = this.#scheduler.now()
-    this.#refresh(now, request.tiers)
-    if (!this.#free(request.tiers) || this.#waitMs(request, now) > 0) return false
-    this.#take(request)
+    const { tiers, cost } = request
+    const specs = this.#specs
+    const states = this.#states
+    const queued = this.#queuedCount
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
+      const spec = specs[i]
+      const state = states[i]
+      if (spec === undefined || state === undefined) continue
+      if (queued[i] !== 0) return false
+      const current = tierAt(spec, state, now)
+      if (current !== state) states[i] = current
+      if (tierWaitMs(spec, current, cost * spec.weight, now) > 0) return false
+    }
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
+      const spec = specs[i]
+      const state = states[i]
+      if (spec !== undefined && state !== undefined) states[i] = tierTake(state, cost * spec.weight)
+    }
     return true
   }
 
   /** The `RateLimited` error of a call that could not take its tokens now. */
   limited(request: ResolvedRequest): RateLimited {
     const now = this.#scheduler.now()
+    this.#refresh(now, request.tiers)
     const { tier, waitMs } = this.#longestWait(request, now)
     return rateLimitedError(tier, wholeMs(waitMs))
   }
@@ -288,11 +316,8 @@ class TieredLimiter {
 
   /** A reservation of tokens just taken for `request`. */
   reservation(request: ResolvedRequest): RateReservation {
-    return new Reservation(
-      this,
-      request,
-      request.tiers.map((i) => this.#states[i]?.atMs ?? 0),
-    )
+    const takenAt = this.#windowed ? request.tiers.map((i) => this.#states[i]?.atMs ?? 0) : NO_WINDOWS
+    return new Reservation(this, request, takenAt)
   }
 
   /** Gives a reservation's tokens back, then serves whoever they let through. */
@@ -396,7 +421,7 @@ class TieredLimiter {
 
   /** No waiter uses any of `tiers`. */
   #free(tiers: ReadonlyArray<number>): boolean {
-    for (const t of tiers) if (this.#queuedCount[t] !== 0) return false
+    for (let k = 0; k < tiers.length; k++) if (this.#queuedCount[tiers[k] ?? 0] !== 0) return false
     return true
   }
 
@@ -416,7 +441,8 @@ class TieredLimiter {
 
   #refresh(now: number, tiers: ReadonlyArray<number>): void {
     const specs = this.#specs
-    for (const i of tiers) {
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
       const spec = specs[i]
       const state = this.#states[i]
       if (spec !== undefined && state !== undefined) this.#states[i] = tierAt(spec, state, now)
@@ -427,7 +453,9 @@ class TieredLimiter {
   #waitMs(request: ResolvedRequest, now: number): number {
     let wait = 0
     const specs = this.#specs
-    for (const i of request.tiers) {
+    const { tiers } = request
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
       const spec = specs[i]
       const state = this.#states[i]
       if (spec !== undefined && state !== undefined) {
@@ -439,7 +467,9 @@ class TieredLimiter {
 
   #take(request: ResolvedRequest): void {
     const specs = this.#specs
-    for (const i of request.tiers) {
+    const { tiers } = request
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
       const spec = specs[i]
       const state = this.#states[i]
       if (spec !== undefined && state !== undefined) this.#states[i] = tierTake(state, request.cost * spec.weight)
