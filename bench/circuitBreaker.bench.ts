@@ -2,12 +2,15 @@
  * Circuit breaker overhead on the success path, against calling the function directly (the floor) and
  * against cockatiel's `circuitBreaker(handleAll, { halfOpenAfter: 30_000, breaker: new ConsecutiveBreaker(5) })`,
  * all measured in this run. Target (issue 6): our overhead over the direct call is at most half of
- * cockatiel's. Run alone with `npx tsx bench/circuitBreaker.bench.ts`.
+ * cockatiel's. Issue 14: the sampling breaker (a failure rate over a 10 s window of 10 buckets) on the same
+ * paths, as ratios against the consecutive breaker measured in the same rounds, and against cockatiel's
+ * `SamplingBreaker`. Run alone with `npx tsx bench/circuitBreaker.bench.ts`.
  */
-import { circuitBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel'
+import { circuitBreaker, ConsecutiveBreaker, handleAll, SamplingBreaker } from 'cockatiel'
 import * as E from 'fp-ts/lib/Either.js'
+import { asyncScheduler } from 'rxjs'
 
-import { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
+import { createCircuitBreaker, createSamplingCircuitBreaker } from '../streams/createCircuitBreaker.js'
 import { type BenchResult, formatTable, isMain, measure, median } from './lib.js'
 
 const ITERATIONS = 200_000
@@ -51,6 +54,47 @@ export async function run(): Promise<BenchResult[]> {
   if (E.isRight(trip)) trip.right.failure()
   const rejected = await measure(() => open.tryAcquire(), { iterations: 1_000_000 })
 
+  // --- issue 14: the sampling breaker ----------------------------------------------
+  // failureRate 0.5 over 10 s in 10 buckets; the success path never trips it, and the failure path is
+  // measured with a minimum it never reaches (each failure sums the window)
+  const sampling = createSamplingCircuitBreaker({ failureRate: 0.5, windowMs: 10_000, buckets: 10 })
+  const theirsSampling = circuitBreaker(handleAll, {
+    halfOpenAfter: 30_000,
+    breaker: new SamplingBreaker({ threshold: 0.5, duration: 10_000 }),
+  })
+  const samplingRounds: number[] = []
+  const samplingVsConsecutive: number[] = []
+  const cockatielSampling: number[] = []
+  const samplingOverheadRatios: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    const d = await measure(() => call(), options)
+    const c = await measure(() => ours.withPermit(call), options)
+    const s = await measure(() => sampling.withPermit(call), options)
+    const t = await measure(() => theirsSampling.execute(call), options)
+    samplingRounds.push(s)
+    cockatielSampling.push(t)
+    samplingVsConsecutive.push(s / c)
+    samplingOverheadRatios.push((s - d) / (t - d))
+  }
+  const samplingNs = median(samplingRounds)
+  const clockNs = await measure(() => asyncScheduler.now(), { iterations: 1_000_000 })
+  const explicitSampling = await measure(
+    () => {
+      const r = sampling.tryAcquire()
+      if (E.isRight(r)) r.right.success()
+    },
+    { iterations: 1_000_000 },
+  )
+  const neverTrips = { failureThreshold: 2 ** 31 - 1 }
+  const consecutiveFailing = createCircuitBreaker(neverTrips)
+  const samplingFailing = createSamplingCircuitBreaker({ minimumCalls: 2 ** 31 - 1, buckets: 10 })
+  const failurePath = (b: typeof consecutiveFailing | typeof samplingFailing) => (): void => {
+    const r = b.tryAcquire()
+    if (E.isRight(r)) r.right.failure()
+  }
+  const consecutiveFailureNs = await measure(failurePath(consecutiveFailing), { iterations: 1_000_000 })
+  const samplingFailureNs = await measure(failurePath(samplingFailing), { iterations: 1_000_000 })
+
   return [
     { name: 'direct await fn()', value: floor, unit: 'ns/op', note: 'the floor' },
     {
@@ -79,6 +123,46 @@ export async function run(): Promise<BenchResult[]> {
     },
     { name: 'tryAcquire() + success() (closed)', value: explicit, unit: 'ns/op' },
     { name: 'tryAcquire() rejected (open)', value: rejected, unit: 'ns/op' },
+    {
+      name: 'sampling breaker.withPermit(fn)',
+      value: samplingNs,
+      unit: 'ns/op',
+      baseline: 'breaker.withPermit(fn)',
+      ratio: median(samplingVsConsecutive),
+      note: `overhead ${(samplingNs - floor).toFixed(0)} ns over the direct call; median of per-round ratios`,
+    },
+    {
+      name: 'cockatiel SamplingBreaker execute(fn)',
+      value: median(cockatielSampling),
+      unit: 'ns/op',
+      baseline: 'direct await fn()',
+      ratio: median(cockatielSampling) / floor,
+    },
+    {
+      name: 'overhead ratio: sampling withPermit / cockatiel sampling',
+      value: median(samplingOverheadRatios),
+      unit: 'x',
+      baseline: 'cockatiel SamplingBreaker',
+      ratio: median(samplingOverheadRatios),
+    },
+    { name: 'asyncScheduler.now()', value: clockNs, unit: 'ns/op', note: 'the clock a sampling success reads' },
+    {
+      name: 'sampling tryAcquire() + success() (closed)',
+      value: explicitSampling,
+      unit: 'ns/op',
+      baseline: 'tryAcquire() + success()',
+      ratio: explicitSampling / explicit,
+      note: `a success reads the clock and counts in its bucket; ${(explicitSampling - clockNs).toFixed(0)} ns beside the clock`,
+    },
+    { name: 'tryAcquire() + failure() (closed, never trips)', value: consecutiveFailureNs, unit: 'ns/op' },
+    {
+      name: 'sampling tryAcquire() + failure() (closed, never trips)',
+      value: samplingFailureNs,
+      unit: 'ns/op',
+      baseline: 'tryAcquire() + failure()',
+      ratio: samplingFailureNs / consecutiveFailureNs,
+      note: 'each failure sums the 10 buckets',
+    },
   ]
 }
 

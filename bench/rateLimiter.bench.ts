@@ -1,7 +1,10 @@
 /**
  * Rate limiter costs and accuracy: `tryAcquire` per call (the default `asyncScheduler` clock and an injected
  * virtual one, admitted and refused, one tier and three), and `acquire` throughput against the configured
- * rate over 10 s of virtual time (issue 6: within 2 %). Virtual time: the tests' virtual clock
+ * rate over 10 s of virtual time (issue 6: within 2 %). Issue 14: reservations (`tryReserve` + `commit` /
+ * `refund`, `reserve` awaited), a weighted cost, a scoped view, a tier subset and `timeUntil`, each as a
+ * ratio against the plain call measured in the same run (`tryAcquire()` on the same limiter, `acquire()`
+ * awaited). Virtual time: the tests' virtual clock
  * (test/helpers/virtualTime.ts, a `VirtualTimeScheduler`) whose wake-ups fire in order, so the 10 s take a
  * few milliseconds. Counting starts once the initial burst (the full bucket,
  * or the first window) is drained; calls served in (0, 10 s] are compared with `rate * 10 s`.
@@ -61,6 +64,7 @@ export async function run(): Promise<BenchResult[]> {
     ],
     { scheduler: createVirtualClock() },
   )
+  const perSecond = tiers.scoped({ tiers: ['per-second'] })
   const nowCost = await measure(() => Date.now(), { iterations })
   const schedulerNowCost = await measure(() => asyncScheduler.now(), { iterations })
   results.push(
@@ -86,6 +90,89 @@ export async function run(): Promise<BenchResult[]> {
       value: await measure(() => tiers.tryAcquire(), { iterations: 500_000 }),
       unit: 'ns/op',
     },
+  )
+
+  // --- issue 14: reservations, weighted cost, views, subsets, timeUntil --------------
+  const plain = fixedClock
+  const tryAcquireNs =
+    results.find((r) => r.name === 'tryAcquire admitted (injected virtual clock)')?.value ?? Number.NaN
+  const tiersNs = results.find((r) => r.name === 'tryAcquire admitted, 3 tiers')?.value ?? Number.NaN
+  const versus = (name: string, value: number, baseline: string, baselineNs: number, note?: string): BenchResult => ({
+    name,
+    value,
+    unit: 'ns/op',
+    baseline,
+    ratio: value / baselineNs,
+    ...(note === undefined ? {} : { note }),
+  })
+  const view = plain.scoped({ cost: 2 })
+  const acquireNs = await measure(() => plain.acquire(), { iterations: 200_000 })
+  results.push(
+    versus(
+      'tryReserve() + commit()',
+      await measure(
+        () => {
+          const r = plain.tryReserve()
+          if (E.isRight(r)) r.right.commit()
+        },
+        { iterations },
+      ),
+      'tryAcquire admitted (injected)',
+      tryAcquireNs,
+    ),
+    versus(
+      'tryReserve() + refund()',
+      await measure(
+        () => {
+          const r = plain.tryReserve()
+          if (E.isRight(r)) r.right.refund()
+        },
+        { iterations },
+      ),
+      'tryAcquire admitted (injected)',
+      tryAcquireNs,
+      'the tokens go back: the bucket never runs dry',
+    ),
+    { name: 'acquire() awaited, admitted at once', value: acquireNs, unit: 'ns/op' },
+    versus(
+      'reserve() awaited + commit(), admitted at once',
+      await measure(async () => (await plain.reserve()).commit(), { iterations: 200_000 }),
+      'acquire() awaited',
+      acquireNs,
+    ),
+    versus(
+      'tryAcquire(2): a weighted cost',
+      await measure(() => plain.tryAcquire(2), { iterations }),
+      'tryAcquire admitted (injected)',
+      tryAcquireNs,
+    ),
+    versus(
+      'scoped({ cost: 2 }).tryAcquire()',
+      await measure(() => view.tryAcquire(), { iterations }),
+      'tryAcquire admitted (injected)',
+      tryAcquireNs,
+      'the view a task gets for a weighted cost',
+    ),
+    versus(
+      'timeUntil() (admissible)',
+      await measure(() => plain.timeUntil(), { iterations }),
+      'tryAcquire admitted (injected)',
+      tryAcquireNs,
+    ),
+    versus(
+      "tryAcquire({ tiers: ['per-second'] }), 3 tiers",
+      await measure(() => tiers.tryAcquire({ tiers: ['per-second'] }), { iterations: 500_000 }),
+      'tryAcquire, 3 tiers',
+      tiersNs,
+      'a subset named per call (checked each time)',
+    ),
+    versus(
+      "scoped({ tiers: ['per-second'] }).tryAcquire(), 3 tiers",
+      await measure(() => perSecond.tryAcquire(), { iterations: 500_000 }),
+      'tryAcquire, 3 tiers',
+      tiersNs,
+      'the subset checked once, when the view is made',
+    ),
   )
 
   // --- acquire throughput over 10 s of virtual time ---------------------------------

@@ -6,7 +6,12 @@
  *
  * A snapshot is one of:
  *
- * - `{ _tag: 'Closed', epoch, consecutiveFailures }`
+ * - `{ _tag: 'Closed', epoch, consecutiveFailures, samples? }`: `samples`, written by a sampling breaker
+ *   (`createSamplingCircuitBreaker`), are the non-empty buckets of its sliding window, each
+ *   `{ startMs, successes, failures }` with `startMs` on the breaker's clock. A snapshot without them (every
+ *   snapshot written before the sampling breaker existed, and every consecutive breaker's) decodes as
+ *   before: a sampling breaker restored from it starts with an empty window, and a consecutive breaker
+ *   ignores samples.
  * - `{ _tag: 'Open', epoch, untilMs }`: `untilMs` is read on the breaker's clock (`Date.now()` by default,
  *   so epoch milliseconds)
  * - `{ _tag: 'HalfOpen', epoch, successes }`: trials in flight are not persisted (their permits die
@@ -36,13 +41,45 @@ const FiniteNumber = /*#__PURE__*/ refinedNumber('FiniteNumber', (n) => Number.i
 // -------------------------------------------------------------------------------------
 
 /**
+ * One bucket of a sampling breaker's window: the calls that succeeded and failed from `startMs` on (for
+ * the bucket's length, the policy's `windowMs / buckets`).
+ *
+ * @example
+ * import { CircuitSample } from 'cano-rx'
+ * import { isRight } from 'fp-ts/lib/Either.js'
+ * isRight(CircuitSample.decode({ startMs: 1_700_000_000_000, successes: 40, failures: 3 })) // true
+ * @category codecs
+ * @since 0.1.0
+ */
+export const CircuitSample = /*#__PURE__*/ t.readonly(
+  t.strict({ startMs: FiniteNumber, successes: NonNegativeSafeInteger, failures: NonNegativeSafeInteger }),
+  'CircuitSample',
+)
+
+/**
+ * A bucket of a sampling breaker's window (see {@link CircuitSample}).
+ *
+ * @example
+ * import type { CircuitSample } from 'cano-rx'
+ * const s: CircuitSample = { startMs: 0, successes: 9, failures: 1 }
+ * @category model
+ * @since 0.1.0
+ */
+export type CircuitSample = t.TypeOf<typeof CircuitSample>
+
+/**
  * A closed breaker: calls pass; `consecutiveFailures` failures in a row have been recorded since the last
- * success.
+ * success; a sampling breaker adds the buckets of its window (`samples`).
  *
  * @internal
  */
 const ClosedCircuitSnapshot = /*#__PURE__*/ t.readonly(
-  t.strict({ _tag: t.literal('Closed'), epoch: NonNegativeSafeInteger, consecutiveFailures: NonNegativeSafeInteger }),
+  t.exact(
+    t.intersection([
+      t.type({ _tag: t.literal('Closed'), epoch: NonNegativeSafeInteger, consecutiveFailures: NonNegativeSafeInteger }),
+      t.partial({ samples: t.readonlyArray(CircuitSample) }),
+    ]),
+  ),
   'ClosedCircuitSnapshot',
 )
 

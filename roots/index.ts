@@ -18,6 +18,7 @@ export type {
 } from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
+export { CircuitSample } from '../codecs/CircuitSnapshot.js'
 export type { BackoffOptions } from '../src/BackoffPolicy.js'
 export { backoffDelayMs, BackoffPolicy, isTripped } from '../src/BackoffPolicy.js'
 export {
@@ -90,6 +91,7 @@ export type {
   PermitRequested,
   PermitSucceeded,
 } from '../src/CircuitBreaker.js'
+export type { CircuitWindowStats, SamplingCircuitBreaker, SamplingCircuitPolicy } from '../src/CircuitBreaker.js'
 export {
   circuitTransition,
   defaultCircuitPolicy,
@@ -97,6 +99,7 @@ export {
   isCircuitRejection,
   toCircuitSnapshot,
 } from '../src/CircuitBreaker.js'
+export { defaultSamplingCircuitPolicy, samplingTrips } from '../src/CircuitBreaker.js'
 export type {
   FlowBackoff,
   FlowCompleted,
@@ -132,6 +135,7 @@ export type {
   TokenBucketRate,
   WindowedRateLimiterOptions,
 } from '../src/RateLimiter.js'
+export type { RateRequest, RateReservation, RateReservationStatus, ScopedLimiterOptions } from '../src/RateLimiter.js'
 export type {
   FreshKey,
   Guard,
@@ -218,9 +222,21 @@ export type { CheckpointClearFailed } from '../src/WorkflowEvent.js'
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
 export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
+export { createSamplingCircuitBreaker } from '../streams/createCircuitBreaker.js'
 export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
+export { processBatch, runBatch, type RunBatchOptions } from '../streams/runBatch.js'
+export { pollUntilReady, runPoll, type RunPollOptions } from '../streams/runPoll.js'
+export { type ResilienceOptions, resilient, type RunnerContext, runResilient } from '../streams/runResilient.js'
+export {
+  runStepped,
+  type RunSteppedOptions,
+  type SteppedResumePoint,
+  type SteppedRunOptions,
+  stepUntilDone,
+  type StepUntilDoneOptions,
+} from '../streams/runStepped.js'
 export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
 export { timeoutAttempt } from '../streams/timeoutAttempt.js'
 export type { Runtime, RuntimeEvent, RuntimeOptions, RuntimeResult, RuntimeWorkflow } from './Runtime.js'

@@ -233,7 +233,14 @@ export const isBatchProgress = (data: unknown): data is BatchProgress =>
  * @category validation
  * @since 0.1.0
  */
-export const validateBatch = (h: BatchHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
+export const validateBatch = (
+  h: Pick<BatchHandler<string, ResourceRecord>, 'concurrency' | 'itemRetry'> & {
+    readonly load: unknown
+    readonly processItem: unknown
+    readonly finish: unknown
+  },
+  where: string,
+): Configuration | undefined => {
   if (typeof h.load !== 'function') return configurationError(`${where}: load must be a function`)
   if (typeof h.processItem !== 'function') return configurationError(`${where}: processItem must be a function`)
   if (typeof h.finish !== 'function') return configurationError(`${where}: finish must be a function`)

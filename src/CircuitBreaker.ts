@@ -20,8 +20,16 @@
  *   outcome reported under an older epoch is ignored, so a slow Closed-era call cannot close (or reopen)
  *   a later half-open session.
  *
- * This module is the pure part: the model, the state machine {@link circuitTransition}, the snapshot
- * conversions and the policy validation. The stateful breaker, `createCircuitBreaker`
+ * Two policies decide when a closed breaker opens. The consecutive one above (cano's) counts failures in
+ * a row. The sampling one (`createSamplingCircuitBreaker`, like cockatiel's `SamplingBreaker`) opens when
+ * at least `failureRate` of the calls in a sliding window of `windowMs` failed, once the window holds at
+ * least `minimumCalls` calls; the window is `buckets` slices of `windowMs / buckets`, aligned on the clock,
+ * and the oldest slice drops out as a new one starts. Open and half-open behave the same under both
+ * policies, with the same epochs, `state$` and snapshots; a sampling breaker starts every closed period
+ * with an empty window.
+ *
+ * This module is the pure part: the model, the state machine {@link circuitTransition}, the sampling rule
+ * {@link samplingTrips}, the snapshot conversions and the policy validation. The stateful breaker, `createCircuitBreaker`
  * (streams/createCircuitBreaker.ts), holds one state, reads time from its injected RxJS scheduler and
  * publishes transitions on `state$`.
  *
@@ -37,7 +45,7 @@ import type { Observable, SchedulerLike } from 'rxjs'
 
 import type { CircuitOpen } from '../codecs/CanoError.js'
 import { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
-import { Count, TimerDuration } from '../codecs/Config.js'
+import { Count, integerIn, Percentage, TimerDuration } from '../codecs/Config.js'
 import { CanoFailure, circuitOpenError, decodeFailedError } from './CanoError.js'
 import { checkConfig } from './internal/checkConfig.js'
 
@@ -311,6 +319,91 @@ export interface CircuitBreakerOptions {
   readonly snapshot?: unknown
 }
 
+/**
+ * When a sampling breaker trips and how it recovers (see {@link defaultSamplingCircuitPolicy} for the
+ * defaults). Every field is validated by `createSamplingCircuitBreaker`.
+ *
+ * cockatiel's `SamplingBreaker({ threshold, duration, minimumRps })` is `{ failureRate: threshold,
+ * windowMs: duration, minimumCalls: minimumRps * duration / 1000 }`, except that cockatiel opens at a
+ * rate strictly above its threshold and this breaker at a rate of at least `failureRate` (so that
+ * `failureRate: 1`, every call failing, can be said).
+ *
+ * @example
+ * import { createSamplingCircuitBreaker, type SamplingCircuitPolicy } from 'cano-rx'
+ * // open when at least 20 % of the calls of the last 30 s failed, once there were at least 50
+ * const policy: SamplingCircuitPolicy = {
+ *   failureRate: 0.2,
+ *   windowMs: 30_000,
+ *   minimumCalls: 50,
+ *   buckets: 10,
+ *   resetTimeoutMs: 10_000,
+ *   halfOpenMaxCalls: 1,
+ * }
+ * const breaker = createSamplingCircuitBreaker(policy)
+ * @category model
+ * @since 0.1.0
+ */
+export interface SamplingCircuitPolicy {
+  /** The share of failed calls in the window that opens the breaker: a number in (0, 1]. Default 0.5. */
+  readonly failureRate: number
+  /** The length of the sliding window in ms: a finite number in (0, 2^31-1]. Default 10 000. */
+  readonly windowMs: number
+  /**
+   * Calls (successes and failures) the window must hold before its rate can open the breaker, so that one
+   * failure out of one call does not: an integer in [1, 2^31-1]. Default 20.
+   */
+  readonly minimumCalls: number
+  /**
+   * Slices of the window: the window slides by `windowMs / buckets`. An integer in [1, 1000]. Default 10.
+   */
+  readonly buckets: number
+  /** How long the breaker stays open, in ms: a finite number in (0, 2^31-1]. Default 30 000. */
+  readonly resetTimeoutMs: number
+  /**
+   * Concurrent trials admitted while half-open, and the trial successes that close the breaker: an integer
+   * in [1, 2^31-1]. Default 1.
+   */
+  readonly halfOpenMaxCalls: number
+}
+
+/**
+ * What a sampling breaker's window holds now: `calls` recorded in it, of which `failures` failed, and
+ * their `failureRate` (0 for an empty window). Always empty while the breaker is open or half-open.
+ *
+ * @example
+ * import { createSamplingCircuitBreaker, type CircuitWindowStats } from 'cano-rx'
+ * const stats: CircuitWindowStats = createSamplingCircuitBreaker().windowStats()
+ * // { calls: 0, failures: 0, failureRate: 0 }
+ * @category model
+ * @since 0.1.0
+ */
+export interface CircuitWindowStats {
+  readonly calls: number
+  readonly failures: number
+  readonly failureRate: number
+}
+
+/**
+ * A circuit breaker made by `createSamplingCircuitBreaker`: the same object as a {@link CircuitBreaker}
+ * (`tryAcquire`, `withPermit`, `state`, `state$`, `toJSON`, epochs), with a {@link SamplingCircuitPolicy}
+ * and a view of its window.
+ *
+ * @example
+ * import { createSamplingCircuitBreaker, type SamplingCircuitBreaker } from 'cano-rx'
+ * declare const fetchQuote: (symbol: string) => Promise<number>
+ * const breaker: SamplingCircuitBreaker = createSamplingCircuitBreaker({ failureRate: 0.5, windowMs: 10_000 })
+ * const price = await breaker.withPermit(() => fetchQuote('ACME'))
+ * console.log(breaker.windowStats().failureRate)
+ * @category model
+ * @since 0.1.0
+ */
+export interface SamplingCircuitBreaker extends Omit<CircuitBreaker, 'policy'> {
+  /** The validated policy, defaults merged. */
+  readonly policy: SamplingCircuitPolicy
+  /** The window at the current clock reading (the closed state's calls; empty otherwise). */
+  windowStats(): CircuitWindowStats
+}
+
 // -------------------------------------------------------------------------------------
 // constants
 // -------------------------------------------------------------------------------------
@@ -326,6 +419,27 @@ export interface CircuitBreakerOptions {
  */
 export const defaultCircuitPolicy: CircuitPolicy = /*#__PURE__*/ Object.freeze({
   failureThreshold: 5,
+  resetTimeoutMs: 30_000,
+  halfOpenMaxCalls: 1,
+})
+
+/**
+ * The defaults of a sampling breaker: open when at least half of the calls of the last 10 s failed, once
+ * there were at least 20 of them (10 buckets of 1 s), then 30 s open and 1 half-open trial, as the
+ * consecutive breaker. cockatiel has no defaults for its rate and window; these are the common choice of
+ * failure-rate breakers (a rate of one half, a window of seconds, a minimum of tens of calls).
+ *
+ * @example
+ * import { createSamplingCircuitBreaker, defaultSamplingCircuitPolicy } from 'cano-rx'
+ * const strict = createSamplingCircuitBreaker({ ...defaultSamplingCircuitPolicy, failureRate: 0.1 })
+ * @category constants
+ * @since 0.1.0
+ */
+export const defaultSamplingCircuitPolicy: SamplingCircuitPolicy = /*#__PURE__*/ Object.freeze({
+  failureRate: 0.5,
+  windowMs: 10_000,
+  minimumCalls: 20,
+  buckets: 10,
   resetTimeoutMs: 30_000,
   halfOpenMaxCalls: 1,
 })
@@ -456,6 +570,58 @@ export function circuitTransition(
 }
 
 // -------------------------------------------------------------------------------------
+// sampling
+// -------------------------------------------------------------------------------------
+
+/**
+ * The sampling rule: does a window of `calls` calls, `failures` of them failed, open a closed breaker?
+ * Yes once `calls >= minimumCalls` and `failures / calls >= failureRate`.
+ *
+ * @param policy a validated sampling policy
+ * @param stats the window's counts
+ * @returns `true` when the breaker opens
+ * @example
+ * import { defaultSamplingCircuitPolicy, samplingTrips } from 'cano-rx'
+ * samplingTrips(defaultSamplingCircuitPolicy, { calls: 20, failures: 10 }) // true: 50 % of 20 calls
+ * samplingTrips(defaultSamplingCircuitPolicy, { calls: 19, failures: 19 }) // false: fewer than 20 calls
+ * @category sampling
+ * @since 0.1.0
+ */
+export const samplingTrips = (
+  policy: Pick<SamplingCircuitPolicy, 'failureRate' | 'minimumCalls'>,
+  stats: Pick<CircuitWindowStats, 'calls' | 'failures'>,
+): boolean => stats.calls >= policy.minimumCalls && stats.failures / stats.calls >= policy.failureRate
+
+/**
+ * @internal The bucket (a whole number of `windowMs / buckets` since the clock's 0) that `atMs` falls in.
+ * A bucket's start, `bucket * windowMs / buckets`, lands back in the same bucket (float slack forgiven).
+ */
+export const sampleBucketOf = (policy: SamplingCircuitPolicy, atMs: number): number =>
+  Math.floor((atMs * policy.buckets) / policy.windowMs + 1e-9)
+
+/** @internal The clock reading at which `bucket` starts. */
+export const sampleBucketStart = (policy: SamplingCircuitPolicy, bucket: number): number =>
+  (bucket * policy.windowMs) / policy.buckets
+
+/**
+ * @internal The consecutive-breaker policy the shared transitions of a sampling breaker run under: the
+ * same open and half-open behaviour, and a failure count that never trips by itself.
+ */
+export const samplingTransitionPolicy = (policy: SamplingCircuitPolicy): CircuitPolicy =>
+  Object.freeze({
+    failureThreshold: Number.POSITIVE_INFINITY,
+    resetTimeoutMs: policy.resetTimeoutMs,
+    halfOpenMaxCalls: policy.halfOpenMaxCalls,
+  })
+
+/** @internal A closed state opened by the sampling rule: Open until `atMs + resetTimeoutMs`, epoch + 1. */
+export const tripped = (
+  policy: Pick<CircuitPolicy, 'resetTimeoutMs'>,
+  state: CircuitState,
+  atMs: number,
+): CircuitState => open(state.epoch + 1, atMs + policy.resetTimeoutMs)
+
+// -------------------------------------------------------------------------------------
 // snapshots
 // -------------------------------------------------------------------------------------
 
@@ -522,17 +688,51 @@ export const resolveCircuitPolicy = (overrides: Partial<CircuitPolicy>): Circuit
   return Object.freeze({ failureThreshold, resetTimeoutMs, halfOpenMaxCalls })
 }
 
+/** @internal The number of buckets of a sampling window: an integer in [1, 1000]. */
+const SampleBuckets = /*#__PURE__*/ integerIn(1, 1_000)
+
 /**
- * @internal The state a new breaker starts in: closed at epoch 0, or the decoded `snapshot` (see
- * {@link CircuitBreakerOptions.snapshot}); throws a `CanoFailure(DecodeFailed)` for an invalid one.
+ * @internal Merges the defaults into `overrides` and validates; throws a `CanoFailure(Configuration)` naming
+ * the field and value. Used by `createSamplingCircuitBreaker` (streams/createCircuitBreaker.ts).
  */
-export const initialCircuitState = (u: unknown): CircuitState => {
-  if (u === undefined) return closed(0, 0)
+export const resolveSamplingCircuitPolicy = (overrides: Partial<SamplingCircuitPolicy>): SamplingCircuitPolicy => {
+  const merged: Record<keyof SamplingCircuitPolicy, unknown> = { ...defaultSamplingCircuitPolicy, ...overrides }
+  const check = <A>(codec: t.Type<A, unknown>, field: keyof SamplingCircuitPolicy): A => {
+    const value = merged[field]
+    const error = checkConfig(codec, value, `sampling circuit breaker: ${field}`)
+    if (error !== undefined) throw new CanoFailure(error)
+    return value as A
+  }
+  return Object.freeze({
+    failureRate: check(Percentage, 'failureRate'),
+    windowMs: check(TimerDuration, 'windowMs'),
+    minimumCalls: check(Count, 'minimumCalls'),
+    buckets: check(SampleBuckets, 'buckets'),
+    resetTimeoutMs: check(TimerDuration, 'resetTimeoutMs'),
+    halfOpenMaxCalls: check(Count, 'halfOpenMaxCalls'),
+  })
+}
+
+/**
+ * @internal The snapshot a new breaker starts from (see {@link CircuitBreakerOptions.snapshot}): `undefined`
+ * for a fresh one; throws a `CanoFailure(DecodeFailed)` for an invalid one.
+ */
+export const decodeCircuitSnapshot = (u: unknown): CircuitSnapshot | undefined => {
+  if (u === undefined) return undefined
   const decoded = CircuitSnapshot.decode(u)
   if (E.isLeft(decoded)) {
     throw new CanoFailure(
       decodeFailedError('CircuitSnapshot', PathReporter.report(decoded), 'circuit breaker snapshot'),
     )
   }
-  return fromCircuitSnapshot(decoded.right)
+  return decoded.right
+}
+
+/**
+ * @internal The state a new breaker starts in: closed at epoch 0, or the decoded `snapshot` (see
+ * {@link CircuitBreakerOptions.snapshot}); throws a `CanoFailure(DecodeFailed)` for an invalid one.
+ */
+export const initialCircuitState = (u: unknown): CircuitState => {
+  const snapshot = decodeCircuitSnapshot(u)
+  return snapshot === undefined ? closed(0, 0) : fromCircuitSnapshot(snapshot)
 }

@@ -21,7 +21,8 @@ import type { TaskOutput } from './TaskOutput.js'
 // -------------------------------------------------------------------------------------
 
 /**
- * What one poll answers: move on to `state`, or poll again in `delayMs`.
+ * What one poll answers: move on to `state`, or poll again in `delayMs`. In a workflow `S` is a state
+ * name; the standalone `runPoll` / `pollUntilReady` take any value as the result (`state` holds it).
  *
  * @example
  * import { PollOutcome } from 'cano-rx'
@@ -29,7 +30,7 @@ import type { TaskOutput } from './TaskOutput.js'
  * @category model
  * @since 0.1.0
  */
-export type PollOutcome<S extends string> =
+export type PollOutcome<S> =
   { readonly _tag: 'Ready'; readonly state: S } | { readonly _tag: 'Pending'; readonly delayMs: number }
 
 /**
@@ -82,15 +83,19 @@ export interface PollOptions<S extends string> extends BaseOptions<S> {
 // -------------------------------------------------------------------------------------
 
 /**
- * Move on to `state`.
+ * Move on to `state` (in a workflow), or finish with `value` (a standalone `runPoll`). A string keeps its
+ * literal type, so `PollOutcome.ready('Process')` is a `PollOutcome<'Process'>`.
  *
  * @example
  * import { PollOutcome } from 'cano-rx'
  * const r = PollOutcome.ready('Process')
+ * const v = PollOutcome.ready({ jobId: 'j-7', rows: 120 }) // for runPoll: the loop's result
  * @category constructors
  * @since 0.1.0
  */
-const ready = <S extends string>(state: S): PollOutcome<S> => ({ _tag: 'Ready', state })
+const ready: { <S extends string>(state: S): PollOutcome<S>; <A>(value: A): PollOutcome<A> } = <A>(
+  state: A,
+): PollOutcome<A> => ({ _tag: 'Ready', state })
 
 /**
  * Poll again after `delayMs` (0: at once).
@@ -188,7 +193,10 @@ export const poll = <S extends string, R extends ResourceRecord = NoResources>(
  * @category validation
  * @since 0.1.0
  */
-export const validatePoll = (h: PollHandler<string, ResourceRecord>, where: string): Configuration | undefined => {
+export const validatePoll = (
+  h: Pick<PollHandler<string, ResourceRecord>, 'onError' | 'maxPolls'> & { readonly poll: unknown },
+  where: string,
+): Configuration | undefined => {
   if (typeof h.poll !== 'function') return configurationError(`${where}: poll must be a function`)
   const maxPolls = checkConfig(optional(PositiveInteger), h.maxPolls, `${where}: maxPolls`, String)
   if (maxPolls !== undefined) return maxPolls

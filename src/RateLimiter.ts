@@ -11,12 +11,27 @@
  *   computed from the clock on each call, never by a timer.
  * - Fixed window: at most `limit` per window; windows are aligned on multiples of `windowMs` of the
  *   clock (`[k * windowMs, (k + 1) * windowMs)`), and the count resets when a new window starts.
- * - Tiers: every call costs `cost * weight` in each tier, and is taken from all tiers or from none.
+ * - Tiers: every call costs `cost * weight` in each tier it uses, and is taken from all of them or from
+ *   none. A call uses every tier unless it names a subset (`{ tiers: ['per-model'] }`, cano's
+ *   `try_acquire_for`); a tier it does not name is neither checked nor charged.
  *
  * `tryAcquire` answers at once: `Right` when the tokens were taken, `Left(RateLimited)` naming the tier
  * that is short and the ms until it can serve the call. `acquire` waits for the tokens: callers are
- * served first come, first served (a `tryAcquire` does not overtake waiting callers), and a waiting
- * caller leaves the queue with a `Cancelled` failure when its signal aborts.
+ * served first come, first served among the callers that share a tier (a `tryAcquire` does not overtake
+ * a waiting caller on one of its tiers, and a caller waiting on one tier does not hold up a caller that
+ * uses only other tiers), and a waiting caller leaves the queue with a `Cancelled` failure when its
+ * signal aborts.
+ *
+ * Reservations (cano 0.15 `try_reserve_n`): `reserve` / `tryReserve` take the tokens like `acquire` /
+ * `tryAcquire` and hand back a {@link RateReservation}: `commit()` keeps the debit, `refund()` gives the
+ * tokens back (a bucket takes them back up to its capacity; a fixed window only while the window they
+ * were taken from is still the current one). Settle a reservation once: a second `commit` or `refund`
+ * throws a `CanoFailure(Configuration)`.
+ *
+ * Inspection: `timeUntil(request)` is the ms until a call could be admitted (0: now), `status()` and
+ * `tier(name)` give each tier's `used`, `remaining` and, for a fixed window, `resetsAt` (the clock reading
+ * at which the current window ends). Every cost is weighted and checked: a cost that is not a positive
+ * finite number, exceeds a used tier's capacity, or names an unknown tier is a `CanoFailure(Configuration)`.
  *
  * Time is injected: one RxJS `scheduler` (default `asyncScheduler`, whose clock is `Date.now()`) is both
  * the clock (`scheduler.now()`) and what `acquire` waits on (a wake-up scheduled on it, cancelled when
@@ -49,11 +64,80 @@ import { describeValue } from './internal/describeValue.js'
  * @category model
  * @since 0.1.0
  */
-export interface AcquireOptions {
+export interface AcquireOptions extends RateRequest {
   /** Aborting it while waiting rejects with a `CanoFailure(Cancelled)`; nothing is taken. */
   readonly signal?: AbortSignal | undefined
-  /** Tokens (or window slots) the call takes from each tier, times the tier's weight. Default 1. */
+}
+
+/**
+ * What one call asks of a limiter: its `cost` and the `tiers` it uses. `tryAcquire`, `tryReserve` and
+ * `timeUntil` take one (or a bare cost); `acquire` and `reserve` take it inside {@link AcquireOptions}.
+ *
+ * @example
+ * import { createMultiRateLimiter, type RateRequest } from 'cano-rx'
+ * const limiter = createMultiRateLimiter([
+ *   { name: 'requests', limit: 50, perMs: 1_000 },
+ *   { name: 'llm-tokens', limit: 40_000, perMs: 60_000 },
+ * ])
+ * const summarise: RateRequest = { cost: 1_200, tiers: ['llm-tokens'] } // 1 200 tokens, not a request slot
+ * limiter.tryAcquire(summarise)
+ * @category model
+ * @since 0.1.0
+ */
+export interface RateRequest {
+  /**
+   * Tokens (or window slots) the call takes from each tier it uses, times the tier's weight: a positive
+   * finite number, at most the capacity (divided by the weight) of every tier it uses. Default 1.
+   */
   readonly cost?: number | undefined
+  /**
+   * The names of the tiers the call uses (cano's `acquire_for`); the other tiers are neither checked nor
+   * charged. A non-empty array of the limiter's tier names, without duplicates. Default: every tier.
+   */
+  readonly tiers?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Where a {@link RateReservation} stands: `'Reserved'` (tokens taken, not settled), `'Committed'` or
+ * `'Refunded'`.
+ *
+ * @example
+ * import type { RateReservationStatus } from 'cano-rx'
+ * const open: RateReservationStatus = 'Reserved'
+ * @category model
+ * @since 0.1.0
+ */
+export type RateReservationStatus = 'Reserved' | 'Committed' | 'Refunded'
+
+/**
+ * Tokens taken by `reserve` / `tryReserve`, pending a decision: `commit()` keeps them spent, `refund()`
+ * gives them back to every tier the call used (a bucket up to its capacity; a fixed window only while the
+ * window they were taken from is still the current one, as cano does), and serves any caller waiting for
+ * them. Settle it exactly once: a second `commit()` or `refund()` throws a `CanoFailure(Configuration)`.
+ * An unsettled reservation keeps its tokens spent (JavaScript has no destructor to refund it).
+ *
+ * @example
+ * import { createRateLimiter } from 'cano-rx'
+ * declare const callApi: () => Promise<Response>
+ * const limiter = createRateLimiter({ ratePerSec: 10 })
+ * const reservation = await limiter.reserve({ cost: 2 })
+ * const response = await callApi()
+ * if (response.status === 429) reservation.refund() // the upstream refused: the call did not count
+ * else reservation.commit()
+ * @category model
+ * @since 0.1.0
+ */
+export interface RateReservation {
+  /** The cost taken (before each tier's weight). */
+  readonly cost: number
+  /** The names of the tiers the tokens were taken from. */
+  readonly tiers: ReadonlyArray<string>
+  /** `'Reserved'` until `commit()` or `refund()`. */
+  readonly status: RateReservationStatus
+  /** Keeps the tokens spent. Throws a `CanoFailure(Configuration)` when already committed or refunded. */
+  commit(): void
+  /** Gives the tokens back. Throws a `CanoFailure(Configuration)` when already committed or refunded. */
+  refund(): void
 }
 
 /**
@@ -89,21 +173,53 @@ export interface RateLimiterLike {
 }
 
 /**
- * One tier of a limiter, as seen now.
+ * One tier of a limiter, as seen now. Amounts are in the tier's own units (a call takes `cost * weight`)
+ * and may be fractional for a bucket, which refills continuously.
  *
  * @example
  * import { createRateLimiter, type RateTierStatus } from 'cano-rx'
  * const [tier]: ReadonlyArray<RateTierStatus> = createRateLimiter({ ratePerSec: 10, burst: 5 }).status()
- * // tier: { name: 'default', available: 15, capacity: 15 }
+ * // tier: { name: 'default', kind: 'tokenBucket', available: 15, capacity: 15, used: 0, remaining: 15, resetsAt: undefined }
  * @category model
  * @since 0.1.0
  */
 export interface RateTierStatus {
   readonly name: string
-  /** Tokens (or window slots) that can be taken now. */
+  readonly kind: 'tokenBucket' | 'fixedWindow'
+  /** Tokens (or window slots) that can be taken now (the same as `remaining`). */
   readonly available: number
   /** The most the tier can hold: `tokens + burst` for a bucket, `limit` for a window. */
   readonly capacity: number
+  /** `capacity - remaining`: taken and not yet refilled (a bucket) or taken in the current window. */
+  readonly used: number
+  /** What can be taken now. */
+  readonly remaining: number
+  /**
+   * A fixed window: the clock reading (ms) at which the current window ends and the tier is full again.
+   * A bucket has no reset boundary, only a continuous refill: `undefined` (as cano's `resets_at: None`).
+   */
+  readonly resetsAt: number | undefined
+}
+
+/**
+ * Options of {@link RateLimiter.scoped}: the request every call through the view makes by default, and
+ * whether the engine waits on it.
+ *
+ * @example
+ * import { createMultiRateLimiter, type ScopedLimiterOptions } from 'cano-rx'
+ * const limiter = createMultiRateLimiter([
+ *   { name: 'shared', limit: 100, perMs: 1_000 },
+ *   { name: 'model-a', limit: 10, perMs: 1_000 },
+ *   { name: 'model-b', limit: 20, perMs: 1_000 },
+ * ])
+ * const forModelA: ScopedLimiterOptions = { tiers: ['shared', 'model-a'], cost: 2 }
+ * const modelA = limiter.scoped(forModelA)
+ * @category model
+ * @since 0.1.0
+ */
+export interface ScopedLimiterOptions extends RateRequest {
+  /** The view's {@link RateLimiterLike.waits}. Default: the limiter's. */
+  readonly waits?: boolean
 }
 
 /**
@@ -117,9 +233,45 @@ export interface RateTierStatus {
  * @since 0.1.0
  */
 export interface RateLimiter extends RateLimiterLike {
+  /**
+   * Immediate: `Right(undefined)` when the call's weighted cost was taken from every tier it uses,
+   * `Left(RateLimited { tier, retryAfterMs })` otherwise (nothing taken). `request` is a cost or a
+   * {@link RateRequest}. Throws a `CanoFailure(Configuration)` for an invalid request.
+   */
+  tryAcquire(request?: number | RateRequest): E.Either<RateLimited, void>
+  /**
+   * Immediate, like `tryAcquire`, but the tokens come as a {@link RateReservation} to commit or refund.
+   * Throws a `CanoFailure(Configuration)` for an invalid request.
+   */
+  tryReserve(request?: number | RateRequest): E.Either<RateLimited, RateReservation>
+  /**
+   * Waits like `acquire`, in the same queue, and resolves with a {@link RateReservation} to commit or
+   * refund. Rejects with `CanoFailure(Cancelled)` when `signal` aborts, `CanoFailure(Configuration)` for
+   * an invalid request.
+   */
+  reserve(options?: AcquireOptions): Promise<RateReservation>
+  /**
+   * The ms until a call of `request` could be admitted, counting the callers already waiting on the
+   * tiers it uses: 0 when `tryAcquire(request)` would succeed now, otherwise the `retryAfterMs` its
+   * `RateLimited` would carry (whole ms, at least 1). Throws a `CanoFailure(Configuration)` for an
+   * invalid request.
+   */
+  timeUntil(request?: number | RateRequest): number
   /** Each tier's availability at the current clock reading. */
   status(): ReadonlyArray<RateTierStatus>
-  /** Callers waiting in `acquire()`. */
+  /**
+   * One tier's availability at the current clock reading. `name` may be left out when the limiter has
+   * one tier; an unknown name (or none, with several tiers) throws a `CanoFailure(Configuration)`.
+   */
+  tier(name?: string): RateTierStatus
+  /**
+   * A view of this limiter (the same tokens and queue) whose calls default to `options`' cost and tiers:
+   * give it to a task (`TaskConfig.rateLimiter`) to charge a weighted cost or a subset of the tiers on
+   * each attempt. A request passed to the view's methods overrides the defaults field by field. Throws a
+   * `CanoFailure(Configuration)` for invalid options.
+   */
+  scoped(options: ScopedLimiterOptions): RateLimiter
+  /** Callers waiting in `acquire()` or `reserve()`. */
   readonly waiting: number
 }
 
@@ -284,6 +436,17 @@ export const tierWaitMs = (spec: TierSpec, s: TierState, amount: number, nowMs: 
   return s.atMs + Math.ceil(missing / spec.capacity - EPSILON) * spec.perMs - nowMs
 }
 
+/**
+ * @internal `amount` given back to a tier brought forward to now (a refunded reservation): a bucket takes
+ * it back up to its capacity; a window only when it is still the window the amount was taken from
+ * (`takenAtMs`, the tier's `atMs` then), since a new window starts full.
+ */
+export const tierGiveBack = (spec: TierSpec, s: TierState, amount: number, takenAtMs: number): TierState => {
+  if (spec.kind === 'fixedWindow' && s.atMs !== takenAtMs) return s
+  const available = Math.min(spec.capacity, s.available + amount)
+  return available === s.available ? s : { available, atMs: s.atMs }
+}
+
 /** @internal `amount` taken (the caller checked that it is available). */
 export const tierTake = (s: TierState, amount: number): TierState => ({
   available: Math.max(0, s.available - amount),
@@ -362,7 +525,19 @@ const windowSpec = (
 export interface LimiterSpec {
   readonly where: string
   readonly specs: ReadonlyArray<TierSpec>
+  /** Tier name to its position in `specs`. */
+  readonly index: ReadonlyMap<string, number>
+  /** Every position (the tiers of a call that names none). */
+  readonly all: ReadonlyArray<number>
 }
+
+const limiterSpec = (where: string, specs: ReadonlyArray<TierSpec>): LimiterSpec => ({
+  where,
+  specs,
+  index: new Map(specs.map((spec, i) => [spec.name, i])),
+  // not frozen: a frozen array's elements kind slows the loops of the hot path
+  all: specs.map((_, i) => i),
+})
 
 /** @internal The tier of `createRateLimiter`; throws a `CanoFailure(Configuration)` naming the field and value. */
 export const rateLimiterSpec = (options: RateLimiterOptions): LimiterSpec => {
@@ -373,16 +548,16 @@ export const rateLimiterSpec = (options: RateLimiterOptions): LimiterSpec => {
     if (untyped.tokens !== undefined || untyped.perMs !== undefined) {
       invalid(where, 'ratePerSec', 'given alone (not with tokens / perMs)', options.ratePerSec)
     }
-    return { where, specs: [bucketSpec(where, name, options.ratePerSec, 'ratePerSec', 1_000, options.burst, 1)] }
+    return limiterSpec(where, [bucketSpec(where, name, options.ratePerSec, 'ratePerSec', 1_000, options.burst, 1)])
   }
-  return { where, specs: [bucketSpec(where, name, options.tokens, 'tokens', options.perMs, options.burst, 1)] }
+  return limiterSpec(where, [bucketSpec(where, name, options.tokens, 'tokens', options.perMs, options.burst, 1)])
 }
 
 /** @internal The tier of `createWindowedRateLimiter`; throws a `CanoFailure(Configuration)`. */
 export const windowedRateLimiterSpec = (options: WindowedRateLimiterOptions): LimiterSpec => {
   const where = 'windowed rate limiter'
   const name = checkName(where, options.name ?? 'default')
-  return { where, specs: [windowSpec(where, name, options.limit, options.windowMs, 'windowMs', 1)] }
+  return limiterSpec(where, [windowSpec(where, name, options.limit, options.windowMs, 'windowMs', 1)])
 }
 
 /** @internal The tiers of `createMultiRateLimiter`; throws a `CanoFailure(Configuration)` naming the tier. */
@@ -403,21 +578,79 @@ export const multiRateLimiterSpec = (tiers: ReadonlyArray<RateTier>): LimiterSpe
     if (tier.burst !== undefined) invalid(at, 'burst', 'absent for a fixed window', tier.burst)
     return windowSpec(at, name, tier.limit, tier.perMs, 'perMs', tier.weight)
   })
-  return { where, specs }
+  return limiterSpec(where, specs)
+}
+
+// -------------------------------------------------------------------------------------
+// internal: requests
+// -------------------------------------------------------------------------------------
+
+/** @internal A checked request: the cost and the positions of the tiers it uses. */
+export interface ResolvedRequest {
+  readonly cost: number
+  readonly tiers: ReadonlyArray<number>
 }
 
 /**
- * @internal The `Configuration` failure for a cost that is not a positive finite number or exceeds a
- * tier's capacity (`undefined` for a valid cost).
+ * @internal The `Configuration` failure for a cost that is not a positive finite number or exceeds the
+ * capacity of one of `tiers` (default: every tier), `undefined` for a valid cost.
  */
-export const costError = (limiter: LimiterSpec, cost: unknown): CanoFailure | undefined => {
+export const costError = (
+  limiter: LimiterSpec,
+  cost: unknown,
+  tiers: ReadonlyArray<number> = limiter.all,
+): CanoFailure | undefined => {
   if (!PositiveFinite.is(cost)) return invalidFailure(limiter.where, 'cost', PositiveFinite.name, cost)
-  for (const spec of limiter.specs) {
-    if (cost * spec.weight > spec.capacity + EPSILON) {
+  for (const i of tiers) {
+    const spec = limiter.specs[i]
+    if (spec !== undefined && cost * spec.weight > spec.capacity + EPSILON) {
       const weighted = spec.weight === 1 ? '' : ` divided by its weight ${describeValue(spec.weight)}`
       const rule = `at most the capacity of tier ${JSON.stringify(spec.name)} (${describeValue(spec.capacity)}${weighted})`
       return invalidFailure(limiter.where, 'cost', rule, cost)
     }
   }
   return undefined
+}
+
+/** @internal The positions of the tiers `names` (checked: a non-empty array of known, distinct names). */
+const tierPositions = (limiter: LimiterSpec, names: unknown): ReadonlyArray<number> | CanoFailure => {
+  const known = (): string => [...limiter.index.keys()].map((n) => JSON.stringify(n)).join(', ')
+  if (!Array.isArray(names) || names.length === 0)
+    return invalidFailure(limiter.where, 'tiers', `a non-empty array of tier names (${known()})`, names)
+  const positions: number[] = []
+  for (const name of names as ReadonlyArray<unknown>) {
+    const i = typeof name === 'string' ? limiter.index.get(name) : undefined
+    if (i === undefined)
+      return invalidFailure(limiter.where, 'tiers', `names of the limiter's tiers (${known()})`, names)
+    if (positions.includes(i)) return invalidFailure(limiter.where, 'tiers', 'distinct tier names', names)
+    positions.push(i)
+  }
+  return positions.length === limiter.all.length ? limiter.all : positions.sort((a, b) => a - b)
+}
+
+/**
+ * @internal Checks `request` (a cost, a {@link RateRequest} or `undefined`) against the limiter, filling
+ * what it leaves out from `defaults`; the `Configuration` failure when it is invalid.
+ */
+export const resolveRequest = (
+  limiter: LimiterSpec,
+  request: unknown,
+  defaults: ResolvedRequest,
+): ResolvedRequest | CanoFailure => {
+  if (request === undefined) return defaults
+  let cost: unknown = defaults.cost
+  let tiers = defaults.tiers
+  if (typeof request === 'object' && request !== null) {
+    const r = request as { readonly cost?: unknown; readonly tiers?: unknown }
+    if (r.cost === undefined && r.tiers === undefined) return defaults
+    if (r.cost !== undefined) cost = r.cost
+    if (r.tiers !== undefined) {
+      const positions = tierPositions(limiter, r.tiers)
+      if (positions instanceof CanoFailure) return positions
+      tiers = positions
+    }
+  } else cost = request
+  const bad = costError(limiter, cost, tiers)
+  if (bad !== undefined) return bad
+  return cost === defaults.cost && tiers === defaults.tiers ? defaults : { cost: cost as number, tiers }
 }

@@ -22,7 +22,8 @@ import type { TaskOutput } from './TaskOutput.js'
 // -------------------------------------------------------------------------------------
 
 /**
- * What one step answers: go on from `cursor`, or move to `state`.
+ * What one step answers: go on from `cursor`, or move to `state`. In a workflow `S` is a state name; the
+ * standalone `runStepped` / `stepUntilDone` take any value as the result (`state` holds it).
  *
  * @example
  * import { StepOutcome } from 'cano-rx'
@@ -30,7 +31,7 @@ import type { TaskOutput } from './TaskOutput.js'
  * @category model
  * @since 0.1.0
  */
-export type StepOutcome<C, S extends string> =
+export type StepOutcome<C, S> =
   { readonly _tag: 'More'; readonly cursor: C } | { readonly _tag: 'Done'; readonly state: S }
 
 /**
@@ -84,15 +85,19 @@ export interface SteppedOptions<S extends string, R extends ResourceRecord, C, O
 const more = <C>(cursor: C): StepOutcome<C, never> => ({ _tag: 'More', cursor })
 
 /**
- * Leave the loop for `state`.
+ * Leave the loop for `state` (in a workflow), or finish with `value` (a standalone `runStepped`). A
+ * string keeps its literal type, so `StepOutcome.done('Report')` is a `StepOutcome<never, 'Report'>`.
  *
  * @example
  * import { StepOutcome } from 'cano-rx'
  * const d = StepOutcome.done('Report')
+ * const total = StepOutcome.done({ pages: 12, rows: 1_180 }) // for runStepped: the loop's result
  * @category constructors
  * @since 0.1.0
  */
-const done = <S extends string>(state: S): StepOutcome<never, S> => ({ _tag: 'Done', state })
+const done: { <S extends string>(state: S): StepOutcome<never, S>; <A>(value: A): StepOutcome<never, A> } = <A>(
+  state: A,
+): StepOutcome<never, A> => ({ _tag: 'Done', state })
 
 /**
  * Builds a {@link StepOutcome}: `StepOutcome.more(cursor)` (run another step from `cursor`) or
@@ -151,7 +156,7 @@ export const stepped = <S extends string, C, O = C, R extends ResourceRecord = N
  * @since 0.1.0
  */
 export const validateStepped = (
-  h: SteppedHandler<string, ResourceRecord>,
+  h: { readonly cursor: unknown; readonly step: unknown },
   where: string,
 ): Configuration | undefined => {
   if (typeof h.step !== 'function') return configurationError(`${where}: step must be a function`)

@@ -14,20 +14,28 @@ import * as E from 'fp-ts/lib/Either.js'
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs'
 
 import type { RateLimited } from '../codecs/CanoError.js'
-import { cancelledError, CanoFailure, rateLimitedError } from '../src/CanoError.js'
+import { cancelledError, CanoFailure, configurationError, rateLimitedError } from '../src/CanoError.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import {
   type AcquireOptions,
-  costError,
+  invalidFailure,
   type LimiterRuntimeOptions,
   type LimiterSpec,
   multiRateLimiterSpec,
   type RateLimiter,
   type RateLimiterOptions,
   rateLimiterSpec,
+  type RateRequest,
+  type RateReservation,
+  type RateReservationStatus,
   type RateTier,
   type RateTierStatus,
+  type ResolvedRequest,
+  resolveRequest,
+  type ScopedLimiterOptions,
   tierAt,
+  tierGiveBack,
+  type TierSpec,
   tierStart,
   type TierState,
   tierTake,
@@ -65,7 +73,7 @@ import {
  * @since 0.1.0
  */
 export const createRateLimiter = (options: RateLimiterOptions): RateLimiter =>
-  new TieredLimiter(rateLimiterSpec(options), options)
+  limiterOf(rateLimiterSpec(options), options)
 
 /**
  * A fixed-window limiter: at most `limit` per window of `windowMs`, windows aligned on multiples of
@@ -84,7 +92,7 @@ export const createRateLimiter = (options: RateLimiterOptions): RateLimiter =>
  * @since 0.1.0
  */
 export const createWindowedRateLimiter = (options: WindowedRateLimiterOptions): RateLimiter =>
-  new TieredLimiter(windowedRateLimiterSpec(options), options)
+  limiterOf(windowedRateLimiterSpec(options), options)
 
 /**
  * A limiter that enforces several tiers at once (for example 10 per second and 500 per minute): a call
@@ -110,34 +118,99 @@ export const createWindowedRateLimiter = (options: WindowedRateLimiterOptions): 
 export const createMultiRateLimiter = (
   tiers: ReadonlyArray<RateTier>,
   options: LimiterRuntimeOptions = {},
-): RateLimiter => new TieredLimiter(multiRateLimiterSpec(tiers), options)
+): RateLimiter => limiterOf(multiRateLimiterSpec(tiers), options)
 
 // -------------------------------------------------------------------------------------
 // internal
 // -------------------------------------------------------------------------------------
 
-/** @internal A caller waiting in `acquire`. */
+/** @internal A caller waiting in `acquire` or `reserve`. */
 interface Waiter {
-  readonly cost: number
+  readonly request: ResolvedRequest
   readonly signal: AbortSignal | undefined
-  readonly resolve: () => void
+  /** Called once the tokens were taken for it. */
+  readonly grant: () => void
   readonly onAbort: () => void
 }
 
 const RIGHT_VOID: E.Either<never, void> = /*#__PURE__*/ Object.freeze(E.right(undefined))
 const RESOLVED: Promise<void> = /*#__PURE__*/ Promise.resolve()
+const noop = (): void => undefined
+const NO_WINDOWS: ReadonlyArray<number> = []
 
-/** @internal One implementation for the three factories: a list of tiers and a FIFO queue of waiters. */
-class TieredLimiter implements RateLimiter {
-  readonly waits: boolean
+/** @internal A Promise rejected with a caught value as it is (`Promise.reject` wants an `Error`). */
+const rejectedWith = (error: unknown): Promise<never> =>
+  new Promise<never>(() => {
+    throw error
+  })
+
+/** @internal A limiter over `spec`: its calls default to cost 1 on every tier. */
+const limiterOf = (spec: LimiterSpec, runtime: LimiterRuntimeOptions): RateLimiter => {
+  const core = new TieredLimiter(spec, runtime)
+  return new Limiter(core, core.defaults, runtime.waits ?? true)
+}
+
+/** @internal `CanoFailure(Configuration)` for a reservation settled twice. */
+const settledTwice = (action: string, status: RateReservationStatus): CanoFailure =>
+  new CanoFailure(
+    configurationError(
+      `rate limiter reservation: ${action} called on a reservation already ${status === 'Committed' ? 'committed' : 'refunded'} (settle a reservation once)`,
+    ),
+  )
+
+/** @internal The reservation handed out by `tryReserve` / `reserve`. */
+class Reservation implements RateReservation {
+  #status: RateReservationStatus = 'Reserved'
+  constructor(
+    private readonly limiter: TieredLimiter,
+    private readonly request: ResolvedRequest,
+    /**
+     * Each used tier's `atMs` when the tokens were taken (a window refunds only into the same window);
+     * empty when the limiter has no window.
+     */
+    private readonly takenAt: ReadonlyArray<number>,
+  ) {}
+  get cost(): number {
+    return this.request.cost
+  }
+  get tiers(): ReadonlyArray<string> {
+    return this.limiter.tierNames(this.request.tiers)
+  }
+  get status(): RateReservationStatus {
+    return this.#status
+  }
+  commit(): void {
+    if (this.#status !== 'Reserved') throw settledTwice('commit()', this.#status)
+    this.#status = 'Committed'
+  }
+  refund(): void {
+    if (this.#status !== 'Reserved') throw settledTwice('refund()', this.#status)
+    this.#status = 'Refunded'
+    this.limiter.refund(this.request, this.takenAt)
+  }
+}
+
+/**
+ * @internal One implementation for the three factories: a list of tiers and a queue of waiters, served
+ * in order among the waiters that share a tier.
+ */
+class TieredLimiter {
   readonly #limiter: LimiterSpec
   readonly #specs: LimiterSpec['specs']
   readonly #states: TierState[]
   readonly #scheduler: SchedulerLike
+  /** A call of cost 1 on every tier (valid by construction: a tier's capacity is at least its weight). */
+  readonly defaults: ResolvedRequest
   readonly #queue: Waiter[] = []
-  #queuedCost = 0
-  /** The wake-up scheduled for the queue head, if any. */
+  /** Per tier: waiters that use it, and the weighted amount they wait for. */
+  readonly #queuedCount: number[]
+  readonly #queuedAmount: number[]
+  /** Per tier: scratch flags of `#pump` (a tier held by an earlier waiter). */
+  readonly #blocked: boolean[]
+  /** The wake-up scheduled for the earliest waiter that can be served, if any. */
   #wake: Subscription | undefined
+  /** Has a fixed-window tier (whose refunds depend on the window a reservation was taken in). */
+  readonly #windowed: boolean
 
   /** The scheduled work of a wake-up (one function for every limiter: the limiter is the action's state). */
   static #wakeUp(this: SchedulerAction<TieredLimiter>, limiter: TieredLimiter | undefined): void {
@@ -148,144 +221,351 @@ class TieredLimiter implements RateLimiter {
     this.#limiter = limiter
     this.#specs = limiter.specs
     this.#scheduler = runtime.scheduler ?? asyncScheduler
-    this.waits = runtime.waits ?? true
+    this.defaults = { cost: 1, tiers: limiter.all }
     const now = this.#scheduler.now()
     this.#states = limiter.specs.map((spec) => tierStart(spec, now))
+    this.#queuedCount = limiter.specs.map(() => 0)
+    this.#queuedAmount = limiter.specs.map(() => 0)
+    this.#blocked = limiter.specs.map(() => false)
+    this.#windowed = limiter.specs.some((spec) => spec.kind === 'fixedWindow')
   }
 
   get waiting(): number {
     return this.#queue.length
   }
 
+  /** `CanoFailure(Configuration)` naming this limiter, the field, the rule and the value. */
+  invalid(field: string, rule: string, value: unknown): CanoFailure {
+    return invalidFailure(this.#limiter.where, field, rule, value)
+  }
+
+  /** `request` checked and completed from `defaults`; throws the `Configuration` failure. */
+  resolve(request: unknown, defaults: ResolvedRequest): ResolvedRequest {
+    const r = resolveRequest(this.#limiter, request, defaults)
+    if (r instanceof CanoFailure) throw r
+    return r
+  }
+
+  tierNames(tiers: ReadonlyArray<number>): ReadonlyArray<string> {
+    return Object.freeze(tiers.map((i) => this.#specs[i]?.name ?? ''))
+  }
+
   status(): ReadonlyArray<RateTierStatus> {
-    this.#refresh(this.#scheduler.now())
-    return this.#specs.map((spec, i) => ({
-      name: spec.name,
-      available: this.#states[i]?.available ?? 0,
-      capacity: spec.capacity,
-    }))
+    this.#refresh(this.#scheduler.now(), this.#limiter.all)
+    return this.#specs.map((spec, i) => this.#statusOf(spec, i))
   }
 
-  tryAcquire(cost: number = 1): E.Either<RateLimited, void> {
-    const bad = costError(this.#limiter, cost)
-    if (bad !== undefined) throw bad
+  tier(name: unknown): RateTierStatus {
+    const names = (): string => this.#specs.map((s) => JSON.stringify(s.name)).join(', ')
+    let i: number | undefined
+    if (name === undefined) {
+      if (this.#specs.length !== 1)
+        throw invalidFailure(this.#limiter.where, 'tier', `one of the tier names (${names()})`, name)
+      i = 0
+    } else i = typeof name === 'string' ? this.#limiter.index.get(name) : undefined
+    const spec = i === undefined ? undefined : this.#specs[i]
+    if (i === undefined || spec === undefined)
+      throw invalidFailure(this.#limiter.where, 'tier', `one of the tier names (${names()})`, name)
+    this.#refresh(this.#scheduler.now(), [i])
+    return this.#statusOf(spec, i)
+  }
+
+  /**
+   * `true` when the tokens were taken: no waiter uses any of the request's tiers, and each can serve it
+   * now (each tier brought forward to the clock on the way). One pass to check, one to take: the hot path.
+   */
+  take(request: ResolvedRequest): boolean {
     const now = this.#scheduler.now()
-    this.#refresh(now)
-    if (this.#queue.length === 0 && this.#waitMs(cost, now) === 0) {
-      this.#take(cost)
-      return RIGHT_VOID
+    const { tiers, cost } = request
+    const specs = this.#specs
+    const states = this.#states
+    const queued = this.#queuedCount
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
+      const spec = specs[i]
+      const state = states[i]
+      if (spec === undefined || state === undefined) continue
+      if (queued[i] !== 0) return false
+      const current = tierAt(spec, state, now)
+      if (current !== state) states[i] = current
+      if (tierWaitMs(spec, current, cost * spec.weight, now) > 0) return false
     }
-    return E.left(this.#limited(this.#queuedCost + cost, now))
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
+      const spec = specs[i]
+      const state = states[i]
+      if (spec !== undefined && state !== undefined) states[i] = tierTake(state, cost * spec.weight)
+    }
+    return true
   }
 
-  acquire(options: AcquireOptions = {}): Promise<void> {
-    const { signal, cost = 1 } = options
-    const bad = costError(this.#limiter, cost)
-    if (bad !== undefined) return Promise.reject(bad)
-    if (signal?.aborted === true) return Promise.reject(new CanoFailure(cancelledError()))
-    if (this.#queue.length === 0) {
-      const now = this.#scheduler.now()
-      this.#refresh(now)
-      if (this.#waitMs(cost, now) === 0) {
-        this.#take(cost)
-        return RESOLVED
+  /** The `RateLimited` error of a call that could not take its tokens now. */
+  limited(request: ResolvedRequest): RateLimited {
+    const now = this.#scheduler.now()
+    this.#refresh(now, request.tiers)
+    const { tier, waitMs } = this.#longestWait(request, now)
+    return rateLimitedError(tier, wholeMs(waitMs))
+  }
+
+  timeUntil(request: ResolvedRequest): number {
+    const now = this.#scheduler.now()
+    this.#refresh(now, request.tiers)
+    if (this.#free(request.tiers) && this.#waitMs(request, now) === 0) return 0
+    return wholeMs(this.#longestWait(request, now).waitMs)
+  }
+
+  /** A reservation of tokens just taken for `request`. */
+  reservation(request: ResolvedRequest): RateReservation {
+    const takenAt = this.#windowed ? request.tiers.map((i) => this.#states[i]?.atMs ?? 0) : NO_WINDOWS
+    return new Reservation(this, request, takenAt)
+  }
+
+  /** Gives a reservation's tokens back, then serves whoever they let through. */
+  refund(request: ResolvedRequest, takenAt: ReadonlyArray<number>): void {
+    const now = this.#scheduler.now()
+    this.#refresh(now, request.tiers)
+    request.tiers.forEach((i, k) => {
+      const spec = this.#specs[i]
+      const state = this.#states[i]
+      if (spec !== undefined && state !== undefined) {
+        const back = tierGiveBack(spec, state, request.cost * spec.weight, takenAt[k] ?? Number.NaN)
+        if (back !== state) this.#states[i] = back
       }
+    })
+    if (this.#queue.length > 0) {
+      this.#wake?.unsubscribe()
+      this.#pump()
     }
-    return new Promise<void>((resolve, reject) => {
+  }
+
+  /** Queues a caller (the tokens were not there, or earlier callers wait on its tiers). */
+  enqueue<A>(request: ResolvedRequest, signal: AbortSignal | undefined, granted: () => A): Promise<A> {
+    return new Promise<A>((resolve, reject) => {
       const waiter: Waiter = {
-        cost,
+        request,
         signal,
-        resolve,
+        grant: () => resolve(granted()),
         onAbort: () => {
           const i = this.#queue.indexOf(waiter)
           if (i < 0) return
           this.#queue.splice(i, 1)
-          this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - cost
+          this.#unqueue(request)
           reject(new CanoFailure(cancelledError()))
-          if (i === 0) {
-            // the wake-up was the head's: the new head may be served now, or needs its own
-            this.#wake?.unsubscribe()
-            this.#wake = undefined
-            this.#pump()
-          }
+          // the wake-up may have been this waiter's: whoever it held up may be served now, or needs its own
+          this.#wake?.unsubscribe()
+          this.#pump()
         },
       }
+      // at the head of each of its tiers, it may need a wake-up sooner than the one scheduled
+      const head = this.#free(request.tiers)
       this.#queue.push(waiter)
-      this.#queuedCost += cost
+      for (const t of request.tiers) {
+        const spec = this.#specs[t]
+        this.#queuedCount[t] = (this.#queuedCount[t] ?? 0) + 1
+        this.#queuedAmount[t] = (this.#queuedAmount[t] ?? 0) + request.cost * (spec?.weight ?? 1)
+      }
       signal?.addEventListener('abort', waiter.onAbort, { once: true })
-      if (this.#wake === undefined) this.#pump()
+      if (head || this.#wake === undefined) {
+        this.#wake?.unsubscribe()
+        this.#pump()
+      }
     })
   }
 
-  /** Serves the queue in order while the head's tokens are there, then schedules one wake-up for the head. */
+  /**
+   * Serves every waiter whose tokens are there and that no earlier waiter on one of its tiers holds up,
+   * then schedules one wake-up for the soonest of the waiters left at the head of their tiers.
+   */
   #pump(): void {
     this.#wake = undefined
-    for (;;) {
-      const head = this.#queue[0]
-      if (head === undefined) return
-      const now = this.#scheduler.now()
-      this.#refresh(now)
-      const wait = this.#waitMs(head.cost, now)
-      if (wait > 0) {
-        // Whole ms, like a timer; the refill is continuous, so rounding up loses no throughput.
-        this.#wake = this.#scheduler.schedule(TieredLimiter.#wakeUp, Math.min(wholeMs(wait), MAX_TIMER_MS), this)
-        return
+    const queue = this.#queue
+    if (queue.length === 0) return
+    const blocked = this.#blocked
+    blocked.fill(false)
+    const now = this.#scheduler.now()
+    this.#refresh(now, this.#limiter.all)
+    let soonest = Number.POSITIVE_INFINITY
+    for (let k = 0; k < queue.length;) {
+      const waiter = queue[k]
+      if (waiter === undefined) break
+      const { request } = waiter
+      let held = false
+      for (const t of request.tiers) if (blocked[t] === true) held = true
+      const wait = held ? 0 : this.#waitMs(request, now)
+      if (held || wait > 0) {
+        if (!held) soonest = Math.min(soonest, wait)
+        for (const t of request.tiers) blocked[t] = true
+        k++
+        continue
       }
-      this.#take(head.cost)
-      this.#queue.shift()
-      this.#queuedCost = this.#queue.length === 0 ? 0 : this.#queuedCost - head.cost
-      head.signal?.removeEventListener('abort', head.onAbort)
-      head.resolve()
+      this.#take(request)
+      queue.splice(k, 1)
+      this.#unqueue(request)
+      waiter.signal?.removeEventListener('abort', waiter.onAbort)
+      waiter.grant()
+    }
+    // Whole ms, like a timer; the refill is continuous, so rounding up loses no throughput.
+    if (soonest !== Number.POSITIVE_INFINITY)
+      this.#wake = this.#scheduler.schedule(TieredLimiter.#wakeUp, Math.min(wholeMs(soonest), MAX_TIMER_MS), this)
+  }
+
+  #unqueue(request: ResolvedRequest): void {
+    for (const t of request.tiers) {
+      const count = (this.#queuedCount[t] ?? 1) - 1
+      this.#queuedCount[t] = count
+      // back to exactly 0 when nobody waits on the tier (no float residue)
+      const spec = this.#specs[t]
+      this.#queuedAmount[t] = count === 0 ? 0 : (this.#queuedAmount[t] ?? 0) - request.cost * (spec?.weight ?? 1)
     }
   }
 
-  #refresh(now: number): void {
+  /** No waiter uses any of `tiers`. */
+  #free(tiers: ReadonlyArray<number>): boolean {
+    for (let k = 0; k < tiers.length; k++) if (this.#queuedCount[tiers[k] ?? 0] !== 0) return false
+    return true
+  }
+
+  #statusOf(spec: TierSpec, i: number): RateTierStatus {
+    const state = this.#states[i]
+    const remaining = state?.available ?? 0
+    return {
+      name: spec.name,
+      kind: spec.kind,
+      available: remaining,
+      capacity: spec.capacity,
+      used: Math.max(0, spec.capacity - remaining),
+      remaining,
+      resetsAt: spec.kind === 'fixedWindow' && state !== undefined ? state.atMs + spec.perMs : undefined,
+    }
+  }
+
+  #refresh(now: number, tiers: ReadonlyArray<number>): void {
     const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
       const spec = specs[i]
       const state = this.#states[i]
       if (spec !== undefined && state !== undefined) this.#states[i] = tierAt(spec, state, now)
     }
   }
 
-  /** The longest wait over the tiers for `cost` (0 when every tier can serve it now). */
-  #waitMs(cost: number, now: number): number {
+  /** The longest wait over the request's tiers (0 when every one can serve it now). */
+  #waitMs(request: ResolvedRequest, now: number): number {
     let wait = 0
     const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
+    const { tiers } = request
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
       const spec = specs[i]
       const state = this.#states[i]
       if (spec !== undefined && state !== undefined) {
-        wait = Math.max(wait, tierWaitMs(spec, state, cost * spec.weight, now))
+        wait = Math.max(wait, tierWaitMs(spec, state, request.cost * spec.weight, now))
       }
     }
     return wait
   }
 
-  #take(cost: number): void {
+  #take(request: ResolvedRequest): void {
     const specs = this.#specs
-    for (let i = 0; i < specs.length; i++) {
+    const { tiers } = request
+    for (let k = 0; k < tiers.length; k++) {
+      const i = tiers[k] ?? 0
       const spec = specs[i]
       const state = this.#states[i]
-      if (spec !== undefined && state !== undefined) this.#states[i] = tierTake(state, cost * spec.weight)
+      if (spec !== undefined && state !== undefined) this.#states[i] = tierTake(state, request.cost * spec.weight)
     }
   }
 
-  /** The `RateLimited` error for `amount` (queued callers included): the tier with the longest wait. */
-  #limited(amount: number, now: number): RateLimited {
+  /** The tier with the longest wait for the request behind the callers already waiting on it. */
+  #longestWait(request: ResolvedRequest, now: number): { readonly tier: string; readonly waitMs: number } {
     const specs = this.#specs
-    let worst = specs[0]
+    let worst = specs[request.tiers[0] ?? 0]
     let wait = 0
-    for (let i = 0; i < specs.length; i++) {
+    for (const i of request.tiers) {
       const spec = specs[i]
       const state = this.#states[i]
       if (spec === undefined || state === undefined) continue
-      const w = tierWaitMs(spec, state, amount * spec.weight, now)
+      const w = tierWaitMs(spec, state, (this.#queuedAmount[i] ?? 0) + request.cost * spec.weight, now)
       if (w > wait) {
         wait = w
         worst = spec
       }
     }
-    return rateLimitedError(worst?.name ?? 'default', wholeMs(wait))
+    return { tier: worst?.name ?? 'default', waitMs: wait }
+  }
+}
+
+/**
+ * @internal What every limiter of this module is: a {@link TieredLimiter} and the request its calls
+ * default to (cost 1 on every tier, or a scoped view's).
+ */
+class Limiter implements RateLimiter {
+  readonly waits: boolean
+  constructor(
+    private readonly core: TieredLimiter,
+    private readonly defaults: ResolvedRequest,
+    waits: boolean,
+  ) {
+    this.waits = waits
+  }
+
+  get waiting(): number {
+    return this.core.waiting
+  }
+
+  status(): ReadonlyArray<RateTierStatus> {
+    return this.core.status()
+  }
+
+  tier(name?: string): RateTierStatus {
+    return this.core.tier(name)
+  }
+
+  tryAcquire(request?: number | RateRequest): E.Either<RateLimited, void> {
+    const r = this.core.resolve(request, this.defaults)
+    return this.core.take(r) ? RIGHT_VOID : E.left(this.core.limited(r))
+  }
+
+  tryReserve(request?: number | RateRequest): E.Either<RateLimited, RateReservation> {
+    const r = this.core.resolve(request, this.defaults)
+    return this.core.take(r) ? E.right(this.core.reservation(r)) : E.left(this.core.limited(r))
+  }
+
+  acquire(options: AcquireOptions = {}): Promise<void> {
+    const r = this.#check(options)
+    if (r instanceof Promise) return r
+    if (this.core.take(r)) return RESOLVED
+    return this.core.enqueue(r, options.signal, noop)
+  }
+
+  reserve(options: AcquireOptions = {}): Promise<RateReservation> {
+    const r = this.#check(options)
+    if (r instanceof Promise) return r
+    if (this.core.take(r)) return Promise.resolve(this.core.reservation(r))
+    return this.core.enqueue(r, options.signal, () => this.core.reservation(r))
+  }
+
+  timeUntil(request?: number | RateRequest): number {
+    return this.core.timeUntil(this.core.resolve(request, this.defaults))
+  }
+
+  scoped(options: ScopedLimiterOptions): RateLimiter {
+    if (typeof options !== 'object' || (options as unknown) === null)
+      throw this.core.invalid('scoped options', 'an object { cost?, tiers?, waits? }', options)
+    const waits: unknown = options.waits ?? this.waits
+    if (typeof waits !== 'boolean') throw this.core.invalid('scoped waits', 'a boolean', waits)
+    return new Limiter(this.core, this.core.resolve({ cost: options.cost, tiers: options.tiers }, this.defaults), waits)
+  }
+
+  /** The request of `acquire` / `reserve`, or the Promise it rejects with (invalid, or already aborted). */
+  #check(options: AcquireOptions): ResolvedRequest | Promise<never> {
+    let r: ResolvedRequest
+    try {
+      r = this.core.resolve(options, this.defaults)
+    } catch (e: unknown) {
+      return rejectedWith(e)
+    }
+    if (options.signal?.aborted === true) return Promise.reject(new CanoFailure(cancelledError()))
+    return r
   }
 }

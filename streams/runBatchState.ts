@@ -83,9 +83,15 @@ const cycle = <S extends string, R extends ResourceRecord>(
   )
 }
 
-/** Every item through `mergeMap(…, concurrency)`; emits the slots in input order once all settled. */
-const processAll = <S extends string, R extends ResourceRecord>(
-  handler: BatchHandler<S, R>,
+/** @internal What the item loop reads of its handler (a `BatchHandler`, or a standalone `runBatch`'s options). */
+export type ItemsPlan<S extends string, R extends ResourceRecord> = Pick<
+  BatchHandler<S, R>,
+  'processItem' | 'concurrency' | 'itemRetry'
+>
+
+/** @internal Every item through `mergeMap(…, concurrency)`; emits the slots in input order once all settled. */
+export const processAll = <S extends string, R extends ResourceRecord>(
+  handler: ItemsPlan<S, R>,
   env: StateEnv<S, R>,
   ctx: TaskContext<R>,
   items: ReadonlyArray<unknown>,
@@ -115,7 +121,7 @@ const processAll = <S extends string, R extends ResourceRecord>(
 
 /** One item through its own retry loop; always settles as an `Ok` or `Err` slot. */
 const runItem = <S extends string, R extends ResourceRecord>(
-  handler: BatchHandler<S, R>,
+  handler: ItemsPlan<S, R>,
   env: StateEnv<S, R>,
   ctx: TaskContext<R>,
   item: unknown,

@@ -47,13 +47,17 @@ import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
 import type { StateEnv } from './stateRunner.js'
 
-type LoopStep<S extends string> = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: S }
+type LoopStep = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: unknown }
 const POLL = { _tag: 'Poll' } as const
 
-const isOutcome = (u: unknown): u is PollOutcome<string> => {
+/** A `PollOutcome`; `anyValue: false` (a workflow) wants a state name in `ready`. */
+const isOutcome = (u: unknown, anyValue: boolean): u is PollOutcome<unknown> => {
   if (typeof u !== 'object' || u === null) return false
   const o = u as { _tag?: unknown; state?: unknown; delayMs?: unknown }
-  return (o._tag === 'Ready' && typeof o.state === 'string') || (o._tag === 'Pending' && TimerDelay.is(o.delayMs))
+  return (
+    (o._tag === 'Ready' && (anyValue ? 'state' in o : typeof o.state === 'string')) ||
+    (o._tag === 'Pending' && TimerDelay.is(o.delayMs))
+  )
 }
 
 /** @internal How a poll makes its long waits durable, and where a resumed visit continues. */
@@ -69,14 +73,26 @@ export interface PollHooks {
     | undefined
 }
 
-/** @internal The poll loop of one attempt; `resumed` is the position a resumed visit's first attempt continues from. */
-const pollLoop = <S extends string, R extends ResourceRecord>(
-  handler: PollHandler<S, R>,
+/** @internal What the poll loop reads of its handler (a `PollHandler`, or a standalone `runPoll`'s options). */
+export interface PollPlan<R extends ResourceRecord> {
+  readonly poll: (ctx: TaskContext<R>) => unknown
+  readonly onError: PollHandler<string, R>['onError']
+  readonly maxPolls: number | undefined
+}
+
+/**
+ * @internal The poll loop of one attempt: the `ready` value. `resumed` is the position a resumed visit's
+ * first attempt continues from. `anyValue` (the standalone runners) takes any value as the result;
+ * otherwise (a workflow) it must be a state name.
+ */
+export const pollLoop = <S extends string, R extends ResourceRecord>(
+  handler: PollPlan<R>,
   env: StateEnv<S, R>,
   ctx: TaskContext<R>,
-  hooks: PollHooks,
-  resumed: PollHooks['resume'],
-): Observable<S> =>
+  hooks: PollHooks = {},
+  resumed?: PollHooks['resume'],
+  anyValue = false,
+): Observable<unknown> =>
   defer(() => {
     let polls = resumed?.position.polls ?? 0
     let errors = resumed?.position.errors ?? 0
@@ -85,9 +101,9 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
     // when this attempt times out (a resumed attempt keeps its own deadline)
     const deadlineAt =
       resumed !== undefined ? resumed.position.deadlineAt : timeoutMs === undefined ? null : env.now() + timeoutMs
-    const poll$ = map((): LoopStep<S> => POLL)
+    const poll$ = map((): LoopStep => POLL)
     /** Waits until `wakeAt` (reporting it as `TimerArmed`); `persist` first makes it durable. */
-    const until = (wakeAt: number, persist: Observable<never>): Observable<LoopStep<S>> => {
+    const until = (wakeAt: number, persist: Observable<never>): Observable<LoopStep> => {
       const emit = env.emit
       if (emit !== undefined)
         emit({
@@ -106,7 +122,7 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
     }
     // every next poll waits on the run's scheduler, a zero delay included: a poll answering pending(0)
     // yields to the event loop (so a cancellation or a timer can run) instead of spinning
-    const again = (delayMs: number): Observable<LoopStep<S>> => {
+    const again = (delayMs: number): Observable<LoopStep> => {
       const park = hooks.park
       if (park !== undefined && delayMs > park.afterMs) {
         const wakeAt = env.now() + delayMs
@@ -116,14 +132,14 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
       }
       return timer(delayMs, env.scheduler).pipe(poll$)
     }
-    const afterError = (thrown: unknown): Observable<LoopStep<S>> => {
+    const afterError = (thrown: unknown): Observable<LoopStep> => {
       // nonRetryable(e) (and the errors the retry loop never retries) end the loop under any policy
       if (policy._tag === 'FailFast' || errors + 1 > policy.maxErrors || !isRetryable(thrown))
         return throwError(() => thrown)
       errors += 1
       return again(policy.delayMs)
     }
-    const pollOnce = (): Observable<LoopStep<S>> => {
+    const pollOnce = (): Observable<LoopStep> => {
       polls += 1
       if (handler.maxPolls !== undefined && polls > handler.maxPolls)
         return throwError(() =>
@@ -138,27 +154,27 @@ const pollLoop = <S extends string, R extends ResourceRecord>(
         ),
         map((outcome) => ({ ok: true as const, outcome })),
         catchError((thrown: unknown) => of({ ok: false as const, thrown })),
-        mergeMap((r): Observable<LoopStep<S>> => {
+        mergeMap((r): Observable<LoopStep> => {
           if (!r.ok) return afterError(r.thrown)
-          if (!isOutcome(r.outcome))
+          if (!isOutcome(r.outcome, anyValue))
             return throwError(() =>
               nonRetryable(
                 workflowError(
-                  `poll for state ${JSON.stringify(env.state)} returned ${describeValue(r.outcome)}; expected PollOutcome.ready(state) or PollOutcome.pending(delayMs) with a delay in [0, ${MAX_TIMER_MS}]`,
+                  `poll for state ${JSON.stringify(env.state)} returned ${describeValue(r.outcome)}; expected PollOutcome.ready(${anyValue ? 'value' : 'state'}) or PollOutcome.pending(delayMs) with a delay in [0, ${MAX_TIMER_MS}]`,
                   env.state,
                 ),
               ),
             )
-          if (r.outcome._tag === 'Ready') return of({ _tag: 'Ready', state: r.outcome.state as S })
+          if (r.outcome._tag === 'Ready') return of({ _tag: 'Ready', state: r.outcome.state })
           errors = 0
           return again(r.outcome.delayMs)
         }),
       )
     }
-    const first$ = resumed === undefined ? of<LoopStep<S>>(POLL) : until(resumed.wakeAt, EMPTY)
+    const first$ = resumed === undefined ? of<LoopStep>(POLL) : until(resumed.wakeAt, EMPTY)
     return first$.pipe(
       expand((step) => (step._tag === 'Poll' ? defer(pollOnce).pipe(subscribeOn(queueScheduler)) : EMPTY)),
-      filter((step): step is { readonly _tag: 'Ready'; readonly state: S } => step._tag === 'Ready'),
+      filter((step): step is { readonly _tag: 'Ready'; readonly state: unknown } => step._tag === 'Ready'),
       take(1),
       map((step) => step.state),
     )

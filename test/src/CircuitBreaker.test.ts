@@ -11,12 +11,16 @@ import {
   type CircuitPolicy,
   type CircuitState,
   circuitTransition,
+  type CircuitWindowStats,
   defaultCircuitPolicy,
+  defaultSamplingCircuitPolicy,
   fromCircuitSnapshot,
   isCircuitRejection,
+  type SamplingCircuitPolicy,
+  samplingTrips,
   toCircuitSnapshot,
 } from '../../src/CircuitBreaker.js'
-import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
+import { createCircuitBreaker, createSamplingCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { deepStrictEqual } from '../helpers/deepStrictEqual.js'
 import { testScheduler } from '../helpers/virtualTime.js'
 import { createVirtualClock, flushMicrotasks } from '../helpers/virtualTime.js'
@@ -681,5 +685,312 @@ describe('leaked permits', () => {
       await flushMicrotasks()
     }
     deepStrictEqual(breaker.state, { _tag: 'HalfOpen', epoch: 2, successes: 1, inFlight: 0 })
+  })
+})
+
+// -------------------------------------------------------------------------------------
+// issue 14: the sampling policy
+// -------------------------------------------------------------------------------------
+
+/** A sampling breaker on the virtual clock. */
+const sampling = (policy: Partial<SamplingCircuitPolicy> = {}, startMs = 0) => {
+  const clock = createVirtualClock(startMs)
+  const breaker = createSamplingCircuitBreaker(policy, { scheduler: clock })
+  return { breaker, clock }
+}
+
+/** Settles one call through an explicit permit: `true` a success, `false` a failure. */
+const call = (b: { tryAcquire: () => E.Either<CircuitOpen, CircuitPermit> }, ok: boolean): void => {
+  const permit = permitOf(b.tryAcquire())
+  if (ok) permit.success()
+  else permit.failure()
+}
+
+describe('samplingTrips', () => {
+  const policy = { failureRate: 0.3, minimumCalls: 10 }
+  const table: ReadonlyArray<readonly [number, number, boolean]> = [
+    [10, 3, true], // exactly the rate: 3 / 10 === 0.3
+    [10, 2, false],
+    [9, 9, false], // below the minimum, whatever the rate
+    [100, 30, true],
+    [100, 29, false],
+    [0, 0, false],
+  ]
+  for (const [calls, failures, trips] of table) {
+    it(`${trips ? 'opens' : 'stays closed'} at ${failures} failures of ${calls} calls (rate 0.3, minimum 10)`, () => {
+      expect(samplingTrips(policy, { calls, failures })).to.equal(trips)
+    })
+  }
+  it('opens at failureRate 1 only when every call failed', () => {
+    expect(samplingTrips({ failureRate: 1, minimumCalls: 2 }, { calls: 2, failures: 2 })).to.equal(true)
+    expect(samplingTrips({ failureRate: 1, minimumCalls: 2 }, { calls: 3, failures: 2 })).to.equal(false)
+  })
+})
+
+describe('createSamplingCircuitBreaker', () => {
+  it('defaults to a rate of 0.5 over 10 s in 10 buckets, 20 calls at least, 30 s open, 1 trial', () => {
+    const b = createSamplingCircuitBreaker()
+    deepStrictEqual(b.policy, {
+      failureRate: 0.5,
+      windowMs: 10_000,
+      minimumCalls: 20,
+      buckets: 10,
+      resetTimeoutMs: 30_000,
+      halfOpenMaxCalls: 1,
+    })
+    deepStrictEqual(b.policy, defaultSamplingCircuitPolicy)
+    deepStrictEqual(b.state, { _tag: 'Closed', epoch: 0, consecutiveFailures: 0 })
+    deepStrictEqual(b.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+  })
+
+  const invalid: ReadonlyArray<readonly [keyof SamplingCircuitPolicy, unknown, string]> = [
+    ['failureRate', 0, 'a number in (0, 1], got 0'],
+    ['failureRate', 1.5, 'a number in (0, 1], got 1.5'],
+    ['failureRate', Number.NaN, 'a number in (0, 1], got NaN'],
+    ['failureRate', '0.5', 'a number in (0, 1], got "0.5"'],
+    ['windowMs', 0, 'a finite number in (0, 2147483647], got 0'],
+    ['windowMs', Infinity, 'a finite number in (0, 2147483647], got Infinity'],
+    ['minimumCalls', 0, 'an integer in [1, 2147483647], got 0'],
+    ['minimumCalls', 2.5, 'an integer in [1, 2147483647], got 2.5'],
+    ['buckets', 0, 'an integer in [1, 1000], got 0'],
+    ['buckets', 1_001, 'an integer in [1, 1000], got 1001'],
+    ['buckets', 1.5, 'an integer in [1, 1000], got 1.5'],
+    ['resetTimeoutMs', -1, 'a finite number in (0, 2147483647], got -1'],
+    ['halfOpenMaxCalls', 0, 'an integer in [1, 2147483647], got 0'],
+  ]
+  for (const [field, value, rule] of invalid) {
+    it(`rejects ${field} ${typeof value === 'string' ? JSON.stringify(value) : String(value)} naming the field and value`, () => {
+      expect(configurationMessage(() => createSamplingCircuitBreaker({ [field]: value }))).to.equal(
+        `sampling circuit breaker: ${field} must be ${rule}`,
+      )
+    })
+  }
+
+  it('stays closed below minimumCalls even when every call fails, then opens at the minimum', () => {
+    const { breaker } = sampling({ minimumCalls: 5, failureRate: 0.5 })
+    for (let i = 0; i < 4; i++) call(breaker, false)
+    deepStrictEqual(breaker.state, { _tag: 'Closed', epoch: 0, consecutiveFailures: 4 })
+    deepStrictEqual(breaker.windowStats(), { calls: 4, failures: 4, failureRate: 1 })
+    call(breaker, false)
+    deepStrictEqual(breaker.state, { _tag: 'Open', epoch: 1, untilMs: 30_000 })
+  })
+
+  it('opens on the failure that brings the rate to failureRate, not on a success', () => {
+    const { breaker } = sampling({ minimumCalls: 4, failureRate: 0.5 })
+    call(breaker, true)
+    call(breaker, false)
+    call(breaker, true)
+    call(breaker, true) // 4 calls, 1 failure
+    call(breaker, false) // 5 calls, 2 failures: 40 %
+    expect(breaker.state._tag).to.equal('Closed')
+    call(breaker, false) // 6 calls, 3 failures: 50 %
+    deepStrictEqual(breaker.state, { _tag: 'Open', epoch: 1, untilMs: 30_000 })
+  })
+
+  it('slides: the calls of a bucket leave the window once it is windowMs old', () => {
+    // window 1 000 ms in 4 buckets of 250 ms, rate 0.5, minimum 4 (the marble of the constructor's doc)
+    const { breaker, clock } = sampling({ windowMs: 1_000, buckets: 4, failureRate: 0.5, minimumCalls: 4 })
+    const at = (ms: number, ok: boolean): CircuitWindowStats => {
+      clock.advanceSync(ms - clock.now())
+      call(breaker, ok)
+      return breaker.windowStats()
+    }
+    const seen = [at(0, true), at(0, true), at(0, true), at(300, false), at(600, false)]
+    deepStrictEqual(
+      seen.map((s) => [s.calls, s.failures]),
+      [
+        [1, 0],
+        [2, 0],
+        [3, 0],
+        [4, 1],
+        [5, 2],
+      ],
+    )
+    // at 1 000 the bucket [0, 250) leaves: 3 failures of 3 calls, below the minimum (with it: 3 of 6, open)
+    deepStrictEqual(at(1_000, false), { calls: 3, failures: 3, failureRate: 1 })
+    expect(breaker.state._tag).to.equal('Closed')
+    deepStrictEqual(at(1_100, true), { calls: 4, failures: 3, failureRate: 0.75 })
+    at(1_200, false) // 4 failures of 5 calls
+    deepStrictEqual(breaker.state, { _tag: 'Open', epoch: 1, untilMs: 31_200 })
+    deepStrictEqual(breaker.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+  })
+
+  it('forgets every call once the whole window has passed', () => {
+    const { breaker, clock } = sampling({ windowMs: 1_000, buckets: 10, minimumCalls: 2, failureRate: 0.5 })
+    call(breaker, false)
+    clock.advanceSync(1_000)
+    deepStrictEqual(breaker.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+    call(breaker, false)
+    expect(breaker.state._tag).to.equal('Closed')
+  })
+
+  it('runs open and half-open like the consecutive breaker, with epochs, and restarts with an empty window', () => {
+    const { breaker, clock } = sampling({ minimumCalls: 2, failureRate: 1, resetTimeoutMs: 100, halfOpenMaxCalls: 2 })
+    call(breaker, false)
+    call(breaker, false)
+    expect(rejectionOf(breaker.tryAcquire()).message).to.equal(OPEN_MESSAGE)
+    clock.advanceSync(100)
+    const a = permitOf(breaker.tryAcquire())
+    const b = permitOf(breaker.tryAcquire())
+    expect(rejectionOf(breaker.tryAcquire()).message).to.equal(EXHAUSTED_MESSAGE)
+    deepStrictEqual([a.epoch, b.epoch], [2, 2])
+    a.failure() // reopens at once
+    deepStrictEqual(breaker.state, { _tag: 'Open', epoch: 3, untilMs: 200 })
+    b.success() // a stale trial: ignored
+    deepStrictEqual(breaker.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+    clock.advanceSync(100)
+    call(breaker, true)
+    call(breaker, true)
+    deepStrictEqual(breaker.state, { _tag: 'Closed', epoch: 5, consecutiveFailures: 0 })
+    deepStrictEqual(breaker.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+    call(breaker, false) // one failure in a fresh window: below the minimum
+    expect(breaker.state._tag).to.equal('Closed')
+  })
+
+  it('ignores a slow closed-era outcome that settles after the breaker opened', () => {
+    const { breaker, clock } = sampling({ minimumCalls: 1, failureRate: 1, resetTimeoutMs: 10 })
+    const slow = permitOf(breaker.tryAcquire())
+    call(breaker, false) // Open (epoch 1)
+    clock.advanceSync(10)
+    call(breaker, true) // trial: Closed (epoch 3)
+    slow.failure() // epoch 0: not counted, does not reopen
+    deepStrictEqual(breaker.state, { _tag: 'Closed', epoch: 3, consecutiveFailures: 0 })
+    deepStrictEqual(breaker.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+  })
+
+  it('publishes the same state$ as the consecutive breaker', () => {
+    const scheduler = testScheduler()
+    scheduler.run(({ expectObservable }) => {
+      const breaker = createSamplingCircuitBreaker(
+        { minimumCalls: 2, failureRate: 0.5, resetTimeoutMs: 10, windowMs: 100 },
+        { scheduler },
+      )
+      scheduler.schedule(() => call(breaker, true), 1)
+      scheduler.schedule(() => call(breaker, false), 3) // 1 of 2: Open until 13
+      scheduler.schedule(() => void breaker.withPermit(() => 'ok'), 13) // HalfOpen, then Closed
+      expectObservable(breaker.state$, '^ 20ms !').toBe('c 2ms o 9ms (hz)', {
+        c: { state: { _tag: 'Closed', epoch: 0, consecutiveFailures: 0 }, epoch: 0, at: 0 },
+        o: { state: { _tag: 'Open', epoch: 1, untilMs: 13 }, epoch: 1, at: 3 },
+        h: { state: { _tag: 'HalfOpen', epoch: 2, successes: 0, inFlight: 1 }, epoch: 2, at: 13 },
+        z: { state: { _tag: 'Closed', epoch: 3, consecutiveFailures: 0 }, epoch: 3, at: 13 },
+      })
+    })
+  })
+
+  it('counts withPermit outcomes, a rejection and a synchronous throw as failures', async () => {
+    const { breaker } = sampling({ minimumCalls: 3, failureRate: 0.6 })
+    await breaker.withPermit(() => 1)
+    await breaker.withPermit(() => Promise.reject(new Error('503'))).catch(() => undefined)
+    deepStrictEqual(breaker.windowStats(), { calls: 2, failures: 1, failureRate: 0.5 })
+    const thrown = await breaker.withPermit(() => JSON.parse('{') as unknown).catch((e: unknown) => e)
+    expect(thrown).to.be.instanceOf(SyntaxError)
+    deepStrictEqual(breaker.state, { _tag: 'Open', epoch: 1, untilMs: 30_000 }) // 2 of 3 failed
+  })
+
+  it('survives a clock that goes backwards: the readings ahead of the clock are dropped', () => {
+    const { breaker, clock } = sampling({ windowMs: 1_000, buckets: 4, minimumCalls: 3 }, 5_000)
+    call(breaker, false)
+    clock.frame = 4_000
+    deepStrictEqual(breaker.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+    call(breaker, false)
+    call(breaker, true)
+    deepStrictEqual(breaker.windowStats(), { calls: 2, failures: 1, failureRate: 0.5 })
+  })
+})
+
+describe('sampling breaker snapshots', () => {
+  it('writes the non-empty buckets of its window, oldest first, and restores them', () => {
+    const { breaker, clock } = sampling({ windowMs: 1_000, buckets: 4, minimumCalls: 4, failureRate: 0.5 }, 10_000)
+    call(breaker, true)
+    clock.advanceSync(600)
+    call(breaker, false)
+    call(breaker, true)
+    const saved: unknown = JSON.parse(JSON.stringify(breaker))
+    deepStrictEqual(saved, {
+      _tag: 'Closed',
+      epoch: 0,
+      consecutiveFailures: 0,
+      samples: [
+        { startMs: 10_000, successes: 1, failures: 0 },
+        { startMs: 10_500, successes: 1, failures: 1 },
+      ],
+    })
+    const restored = createSamplingCircuitBreaker(breaker.policy, { scheduler: clock, snapshot: saved })
+    deepStrictEqual(restored.windowStats(), breaker.windowStats())
+    call(restored, false) // 2 failures of 4
+    deepStrictEqual(restored.state, { _tag: 'Open', epoch: 1, untilMs: 40_600 })
+  })
+
+  it('drops restored samples outside the window at the restoring clock', () => {
+    const clock = createVirtualClock(20_000)
+    const snapshot = {
+      _tag: 'Closed',
+      epoch: 3,
+      consecutiveFailures: 1,
+      samples: [
+        { startMs: 18_000, successes: 0, failures: 9 }, // 2 s old: out of a 1 s window
+        { startMs: 19_500, successes: 2, failures: 1 },
+        { startMs: 25_000, successes: 0, failures: 9 }, // ahead of the clock
+      ],
+    }
+    const b = createSamplingCircuitBreaker({ windowMs: 1_000, buckets: 4 }, { scheduler: clock, snapshot })
+    deepStrictEqual(b.state, { _tag: 'Closed', epoch: 3, consecutiveFailures: 1 })
+    deepStrictEqual(b.windowStats(), { calls: 3, failures: 1, failureRate: 1 / 3 })
+  })
+
+  it('starts with an empty window from a snapshot written before samples existed, and keeps open ones open', () => {
+    const clock = createVirtualClock(1_000)
+    const closed = createSamplingCircuitBreaker(
+      {},
+      { scheduler: clock, snapshot: { _tag: 'Closed', epoch: 2, consecutiveFailures: 4 } },
+    )
+    deepStrictEqual(closed.state, { _tag: 'Closed', epoch: 2, consecutiveFailures: 4 })
+    deepStrictEqual(closed.windowStats(), { calls: 0, failures: 0, failureRate: 0 })
+    const open = createSamplingCircuitBreaker(
+      {},
+      { scheduler: clock, snapshot: { _tag: 'Open', epoch: 5, untilMs: 3_000 } },
+    )
+    expect(rejectionOf(open.tryAcquire()).message).to.equal(OPEN_MESSAGE)
+    deepStrictEqual(open.toJSON(), { _tag: 'Open', epoch: 5, untilMs: 3_000 })
+  })
+
+  it('is read by a consecutive breaker as a closed snapshot (samples ignored), and the other way round', () => {
+    const { breaker } = sampling({ minimumCalls: 10 })
+    call(breaker, false)
+    call(breaker, false)
+    const consecutive = createCircuitBreaker({ failureThreshold: 3 }, { snapshot: breaker.toJSON() })
+    deepStrictEqual(consecutive.toJSON(), { _tag: 'Closed', epoch: 0, consecutiveFailures: 2 })
+    failTimes(consecutive, 1)
+    expect(consecutive.state._tag).to.equal('Open')
+    const back = createSamplingCircuitBreaker({}, { snapshot: consecutive.toJSON() })
+    deepStrictEqual(back.state, consecutive.state)
+  })
+
+  it('rejects invalid samples with a DecodeFailed error', () => {
+    const bad = [
+      { _tag: 'Closed', epoch: 0, consecutiveFailures: 0, samples: [{ startMs: 0, successes: -1, failures: 0 }] },
+      {
+        _tag: 'Closed',
+        epoch: 0,
+        consecutiveFailures: 0,
+        samples: [{ startMs: Number.NaN, successes: 0, failures: 0 }],
+      },
+      { _tag: 'Closed', epoch: 0, consecutiveFailures: 0, samples: {} },
+    ]
+    for (const snapshot of bad) {
+      let caught: unknown
+      try {
+        createSamplingCircuitBreaker({}, { snapshot })
+      } catch (e: unknown) {
+        caught = e
+      }
+      expect(isCanoFailure(caught) && caught.error._tag, JSON.stringify(snapshot)).to.equal('DecodeFailed')
+    }
+  })
+
+  it('validates the policy before the snapshot', () => {
+    expect(configurationMessage(() => createSamplingCircuitBreaker({ buckets: 0 }, { snapshot: null }))).to.match(
+      /buckets/,
+    )
   })
 })

@@ -2,8 +2,18 @@ import { expect } from 'chai'
 import * as E from 'fp-ts/lib/Either.js'
 
 import type { CanoError, RateLimited } from '../../codecs/CanoError.js'
+import { workflow } from '../../roots/Workflow.js'
 import { isCanoFailure } from '../../src/CanoError.js'
-import type { RateLimiter, RateTier } from '../../src/RateLimiter.js'
+import type {
+  AcquireOptions,
+  RateLimiter,
+  RateRequest,
+  RateReservation,
+  RateTier,
+  ScopedLimiterOptions,
+} from '../../src/RateLimiter.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { task } from '../../src/StateHandler.js'
 import {
   createMultiRateLimiter,
   createRateLimiter,
@@ -77,7 +87,17 @@ describe('createRateLimiter', () => {
   it('starts full with capacity = rate + burst and reports the tier and the wait when empty', () => {
     const clock = createVirtualClock()
     const limiter = createRateLimiter({ ratePerSec: 10, burst: 5, scheduler: clock })
-    deepStrictEqual(limiter.status(), [{ name: 'default', available: 15, capacity: 15 }])
+    deepStrictEqual(limiter.status(), [
+      {
+        name: 'default',
+        kind: 'tokenBucket',
+        available: 15,
+        capacity: 15,
+        used: 0,
+        remaining: 15,
+        resetsAt: undefined,
+      },
+    ])
     expect(drain(limiter)).to.equal(15)
     deepStrictEqual(limitedOf(limiter.tryAcquire()), {
       _tag: 'RateLimited',
@@ -490,4 +510,412 @@ describe('createMultiRateLimiter', () => {
       expect(configurationMessage(() => createMultiRateLimiter(value as never))).to.equal(message)
     })
   }
+})
+
+// -------------------------------------------------------------------------------------
+// issue 14: reservations, tier subsets, timeUntil, used / remaining / resetsAt, weighted cost
+// -------------------------------------------------------------------------------------
+
+/** The reservation of a `tryReserve` that must succeed. */
+const reservationOf = (r: E.Either<RateLimited, RateReservation>): RateReservation => {
+  if (E.isLeft(r)) throw new Error(`expected a reservation, got RateLimited by ${r.left.tier}`)
+  return r.right
+}
+
+const remainingOf = (limiter: RateLimiter): number[] => limiter.status().map((s) => s.remaining)
+
+describe('tryReserve / reserve (issue 14)', () => {
+  it('takes the tokens at once; commit keeps them spent, refund gives them back', () => {
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: createVirtualClock() })
+    const kept = reservationOf(limiter.tryReserve(4))
+    deepStrictEqual([kept.cost, kept.tiers, kept.status], [4, ['default'], 'Reserved'])
+    expect(limiter.tier().remaining).to.equal(6)
+    kept.commit()
+    expect(kept.status).to.equal('Committed')
+    expect(limiter.tier().remaining).to.equal(6)
+    const back = reservationOf(limiter.tryReserve({ cost: 5 }))
+    expect(limiter.tier().remaining).to.equal(1)
+    back.refund()
+    expect(back.status).to.equal('Refunded')
+    expect(limiter.tier().remaining).to.equal(6)
+  })
+
+  it('refunds a bucket up to its capacity, never above', async () => {
+    const clock = createVirtualClock()
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
+    const r = reservationOf(limiter.tryReserve(8))
+    await clock.advance(1_000) // the bucket refilled meanwhile
+    expect(limiter.tier().remaining).to.equal(10)
+    r.refund()
+    expect(limiter.tier().remaining).to.equal(10)
+  })
+
+  it('refunds a fixed window only while the window the tokens came from is still current', async () => {
+    const clock = createVirtualClock()
+    const limiter = createWindowedRateLimiter({ limit: 5, windowMs: 1_000, scheduler: clock })
+    const same = reservationOf(limiter.tryReserve(3))
+    await clock.advance(400)
+    same.refund()
+    expect(limiter.tier().used).to.equal(0)
+    const stale = reservationOf(limiter.tryReserve(3))
+    await clock.advance(700) // t = 1100: a new window
+    expect(E.isRight(limiter.tryAcquire(2))).to.equal(true)
+    stale.refund() // its window is gone: the new window's usage stays
+    deepStrictEqual([limiter.tier().used, limiter.tier().remaining], [2, 3])
+  })
+
+  it('rejects a second commit or refund with a Configuration error, and keeps the first decision', () => {
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: createVirtualClock() })
+    const committed = reservationOf(limiter.tryReserve())
+    committed.commit()
+    expect(configurationMessage(() => committed.commit())).to.equal(
+      'rate limiter reservation: commit() called on a reservation already committed (settle a reservation once)',
+    )
+    expect(configurationMessage(() => committed.refund())).to.equal(
+      'rate limiter reservation: refund() called on a reservation already committed (settle a reservation once)',
+    )
+    const refunded = reservationOf(limiter.tryReserve())
+    refunded.refund()
+    expect(configurationMessage(() => refunded.refund())).to.equal(
+      'rate limiter reservation: refund() called on a reservation already refunded (settle a reservation once)',
+    )
+    expect(configurationMessage(() => refunded.commit())).to.match(
+      /commit\(\) called on a reservation already refunded/,
+    )
+    deepStrictEqual([committed.status, refunded.status], ['Committed', 'Refunded'])
+    expect(limiter.tier().remaining).to.equal(9) // the refund gave its token back exactly once
+  })
+
+  it('reserve waits in the same queue as acquire, and a refund serves the next waiter at once', async () => {
+    const clock = createVirtualClock()
+    const limiter = createRateLimiter({ ratePerSec: 1, burst: 1, scheduler: clock }) // capacity 2
+    const first = await limiter.reserve({ cost: 2 })
+    const log: string[] = []
+    let second: RateReservation | undefined
+    limiter.reserve({ cost: 2 }).then(
+      (r) => {
+        second = r
+        log.push(`reserve@${clock.now()}`)
+      },
+      () => log.push('reserve failed'),
+    )
+    track(clock, limiter.acquire(), log, 'acquire')
+    await clock.advance(500)
+    deepStrictEqual(log, [])
+    expect(limiter.waiting).to.equal(2)
+    first.refund() // 2.5 tokens back at t = 500 (capped at 2): the reserve waiter is served now
+    await flushMicrotasks()
+    deepStrictEqual(log, ['reserve@500'])
+    expect(second?.status).to.equal('Reserved')
+    await clock.runUntilIdle()
+    deepStrictEqual(log, ['reserve@500', 'acquire@1500'])
+  })
+
+  it('rejects reserve with Cancelled when the signal aborts, and takes nothing', async () => {
+    const clock = createVirtualClock()
+    const limiter = createRateLimiter({ ratePerSec: 1, scheduler: clock })
+    drain(limiter)
+    const abort = new AbortController()
+    const p = limiter.reserve({ signal: abort.signal })
+    await clock.advance(300)
+    abort.abort()
+    deepStrictEqual(await settled(p), cancelled)
+    expect(limiter.waiting).to.equal(0)
+    expect(clock.pending()).to.equal(0)
+  })
+
+  it('reports an invalid cost from reserve and tryReserve as a Configuration error', async () => {
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: createVirtualClock() })
+    expect(configurationMessage(() => limiter.tryReserve(11))).to.equal(
+      'rate limiter: cost must be at most the capacity of tier "default" (10), got 11',
+    )
+    deepStrictEqual(await settled(limiter.reserve({ cost: Number.NaN })), {
+      _tag: 'Configuration',
+      message: 'rate limiter: cost must be a positive finite number, got NaN',
+    })
+    expect(limiter.tier().remaining).to.equal(10)
+  })
+})
+
+describe('tier subsets (issue 14)', () => {
+  const tiers: ReadonlyArray<RateTier> = [
+    { name: 'shared', limit: 10, perMs: 1_000 },
+    { name: 'model-a', limit: 2, perMs: 1_000 },
+    { name: 'model-b', limit: 3, perMs: 1_000, weight: 2, burst: 3 },
+  ]
+
+  it('checks and charges only the named tiers', () => {
+    const limiter = createMultiRateLimiter(tiers, { scheduler: createVirtualClock() })
+    expect(E.isRight(limiter.tryAcquire({ tiers: ['shared', 'model-a'] }))).to.equal(true)
+    deepStrictEqual(remainingOf(limiter), [9, 1, 6])
+    expect(E.isRight(limiter.tryAcquire({ tiers: ['model-b'], cost: 3 }))).to.equal(true)
+    deepStrictEqual(remainingOf(limiter), [9, 1, 0])
+    // model-b is empty, but a call that does not use it does not see it
+    expect(E.isRight(limiter.tryAcquire({ tiers: ['model-a'] }))).to.equal(true)
+    deepStrictEqual(limitedOf(limiter.tryAcquire({ tiers: ['model-a', 'shared'] })).tier, 'model-a')
+    deepStrictEqual(remainingOf(limiter), [9, 0, 0])
+  })
+
+  it('checks the cost against the capacity of the named tiers only', () => {
+    const limiter = createMultiRateLimiter(tiers, { scheduler: createVirtualClock() })
+    expect(E.isRight(limiter.tryAcquire({ tiers: ['shared'], cost: 8 }))).to.equal(true)
+    expect(configurationMessage(() => limiter.tryAcquire({ tiers: ['shared', 'model-b'], cost: 4 }))).to.equal(
+      'multi rate limiter: cost must be at most the capacity of tier "model-b" (6 divided by its weight 2), got 4',
+    )
+  })
+
+  it('does not hold up a caller on other tiers behind a waiter, but keeps the order on a shared tier', async () => {
+    const clock = createVirtualClock()
+    const limiter = createMultiRateLimiter(
+      [
+        { name: 'a', limit: 1, perMs: 1_000 },
+        { name: 'b', limit: 1, perMs: 100 },
+      ],
+      { scheduler: clock },
+    )
+    expect(E.isRight(limiter.tryAcquire())).to.equal(true) // both empty
+    const log: string[] = []
+    track(clock, limiter.acquire({ tiers: ['a', 'b'] }), log, 'ab') // a refills at 1000
+    track(clock, limiter.acquire({ tiers: ['b'] }), log, 'b1') // behind ab on b
+    await clock.advance(0)
+    // a caller on b only cannot overtake ab, who waits on b too
+    expect(limitedOf(limiter.tryAcquire({ tiers: ['b'] })).tier).to.equal('b')
+    await clock.runUntilIdle()
+    deepStrictEqual(log, ['ab@1000', 'b1@1100'])
+
+    await clock.advance(900) // t = 2000: both full
+    const log2: string[] = []
+    expect(E.isRight(limiter.tryAcquire({ tiers: ['a'] }))).to.equal(true) // a empty until 3000
+    track(clock, limiter.acquire({ tiers: ['a'] }), log2, 'a1')
+    track(clock, limiter.acquire({ tiers: ['b'] }), log2, 'b2') // nobody waits on b: served now
+    await clock.runUntilIdle()
+    deepStrictEqual(log2, ['b2@2000', 'a1@3000'])
+  })
+
+  it('schedules a wake-up for a new head on another tier even when one is already scheduled', async () => {
+    const clock = createVirtualClock()
+    const limiter = createMultiRateLimiter(
+      [
+        { name: 'slow', limit: 1, perMs: 10_000 },
+        { name: 'fast', limit: 1, perMs: 10 },
+      ],
+      { scheduler: clock },
+    )
+    expect(E.isRight(limiter.tryAcquire())).to.equal(true)
+    const log: string[] = []
+    track(clock, limiter.acquire({ tiers: ['slow'] }), log, 'slow')
+    track(clock, limiter.acquire({ tiers: ['fast'] }), log, 'fast')
+    await clock.advance(10)
+    deepStrictEqual(log, ['fast@10'])
+    await clock.runUntilIdle()
+    deepStrictEqual(log, ['fast@10', 'slow@10000'])
+  })
+
+  const names = '"shared", "model-a", "model-b"'
+  const invalid: ReadonlyArray<readonly [string, unknown, string]> = [
+    [
+      'an unknown tier',
+      { tiers: ['shared', 'model-c'] },
+      `names of the limiter's tiers (${names}), got ["shared","model-c"]`,
+    ],
+    ['an empty list', { tiers: [] }, `a non-empty array of tier names (${names}), got []`],
+    ['a duplicate name', { tiers: ['shared', 'shared'] }, 'distinct tier names, got ["shared","shared"]'],
+    ['a string instead of a list', { tiers: 'shared' }, `a non-empty array of tier names (${names}), got "shared"`],
+  ]
+  for (const [title, request, rule] of invalid) {
+    it(`rejects ${title} with a Configuration error naming the tiers`, async () => {
+      const limiter = createMultiRateLimiter(tiers, { scheduler: createVirtualClock() })
+      const message = configurationMessage(() => limiter.tryAcquire(request as RateRequest))
+      expect(message).to.equal(`multi rate limiter: tiers must be ${rule}`)
+      expect(configurationMessage(() => limiter.timeUntil(request as RateRequest))).to.equal(message)
+      expect(configurationMessage(() => limiter.tryReserve(request as RateRequest))).to.equal(message)
+      const r = await settled(limiter.acquire(request as AcquireOptions))
+      deepStrictEqual(r, { _tag: 'Configuration', message })
+      deepStrictEqual(remainingOf(limiter), [10, 2, 6])
+    })
+  }
+})
+
+describe('timeUntil (issue 14)', () => {
+  it('is 0 when the call would be admitted now, else the whole ms until it would', async () => {
+    const clock = createVirtualClock()
+    const limiter = createRateLimiter({ ratePerSec: 4, scheduler: clock })
+    expect(limiter.timeUntil(4)).to.equal(0)
+    limiter.tryAcquire(3)
+    expect(limiter.timeUntil()).to.equal(0)
+    expect(limiter.timeUntil(2)).to.equal(250)
+    expect(limiter.timeUntil({ cost: 4 })).to.equal(750)
+    await clock.advance(250)
+    expect(limiter.timeUntil(2)).to.equal(0)
+  })
+
+  it('counts the callers waiting on the same tiers, like the retryAfterMs of a refusal', async () => {
+    const clock = createVirtualClock()
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
+    drain(limiter)
+    void limiter.acquire({ cost: 5 }).catch(() => undefined)
+    expect(limiter.timeUntil()).to.equal(600)
+    expect(limitedOf(limiter.tryAcquire()).retryAfterMs).to.equal(600)
+    await clock.runUntilIdle()
+  })
+
+  it('waits for the next window of a fixed window, and the slowest named tier of several', () => {
+    const clock = createVirtualClock(250)
+    const limiter = createMultiRateLimiter(
+      [
+        { name: 'window', limit: 2, perMs: 1_000, kind: 'fixedWindow' },
+        { name: 'bucket', limit: 1, perMs: 100 },
+      ],
+      { scheduler: clock },
+    )
+    limiter.tryAcquire({ tiers: ['window'], cost: 2 })
+    expect(limiter.timeUntil({ tiers: ['bucket'] })).to.equal(0)
+    expect(limiter.timeUntil()).to.equal(750)
+  })
+
+  it('rejects an invalid cost with a Configuration error', () => {
+    const limiter = createRateLimiter({ ratePerSec: 4, scheduler: createVirtualClock() })
+    expect(configurationMessage(() => limiter.timeUntil(0))).to.equal(
+      'rate limiter: cost must be a positive finite number, got 0',
+    )
+    expect(configurationMessage(() => limiter.timeUntil(5))).to.equal(
+      'rate limiter: cost must be at most the capacity of tier "default" (4), got 5',
+    )
+  })
+})
+
+describe('status and tier: used, remaining, resetsAt (issue 14)', () => {
+  it('reports a fixed window: used and remaining in the current window, and when it ends', async () => {
+    const clock = createVirtualClock(1_200)
+    const limiter = createWindowedRateLimiter({ limit: 10, windowMs: 1_000, scheduler: clock, name: 'per-second' })
+    limiter.tryAcquire(4)
+    deepStrictEqual(limiter.tier('per-second'), {
+      name: 'per-second',
+      kind: 'fixedWindow',
+      available: 6,
+      capacity: 10,
+      used: 4,
+      remaining: 6,
+      resetsAt: 2_000,
+    })
+    await clock.advance(800)
+    deepStrictEqual([limiter.tier().used, limiter.tier().resetsAt], [0, 3_000])
+  })
+
+  it('reports a bucket: what is taken and not refilled yet, and no reset boundary', async () => {
+    const clock = createVirtualClock()
+    const limiter = createRateLimiter({ ratePerSec: 10, scheduler: clock })
+    limiter.tryAcquire(6)
+    await clock.advance(200)
+    const s = limiter.tier()
+    deepStrictEqual([s.used, s.remaining, s.resetsAt], [4, 6, undefined])
+  })
+
+  it('gives every tier of a multi-tier limiter in status(), and one by name in tier(name)', () => {
+    const limiter = createMultiRateLimiter(
+      [
+        { name: 'calls', limit: 10, perMs: 1_000 },
+        { name: 'units', limit: 100, perMs: 60_000, kind: 'fixedWindow', weight: 10 },
+      ],
+      { scheduler: createVirtualClock() },
+    )
+    limiter.tryAcquire(2)
+    deepStrictEqual(
+      limiter.status().map((s) => [s.name, s.used, s.remaining, s.resetsAt]),
+      [
+        ['calls', 2, 8, undefined],
+        ['units', 20, 80, 60_000],
+      ],
+    )
+    expect(limiter.tier('units').used).to.equal(20)
+  })
+
+  it('rejects an unknown tier name, or no name with several tiers, with a Configuration error', () => {
+    const multi = createMultiRateLimiter([
+      { name: 'a', limit: 1, perMs: 1_000 },
+      { name: 'b', limit: 1, perMs: 1_000 },
+    ])
+    expect(configurationMessage(() => multi.tier())).to.equal(
+      'multi rate limiter: tier must be one of the tier names ("a", "b"), got undefined',
+    )
+    expect(configurationMessage(() => multi.tier('c'))).to.equal(
+      'multi rate limiter: tier must be one of the tier names ("a", "b"), got "c"',
+    )
+    expect(configurationMessage(() => createRateLimiter({ ratePerSec: 1 }).tier('api'))).to.equal(
+      'rate limiter: tier must be one of the tier names ("default"), got "api"',
+    )
+  })
+})
+
+describe('scoped (issue 14)', () => {
+  it('charges its cost and tiers by default, shares the tokens, and lets a call override them', () => {
+    const limiter = createMultiRateLimiter(
+      [
+        { name: 'shared', limit: 10, perMs: 1_000 },
+        { name: 'model-a', limit: 4, perMs: 1_000 },
+      ],
+      { scheduler: createVirtualClock() },
+    )
+    const modelA = limiter.scoped({ tiers: ['model-a'], cost: 2 })
+    expect(E.isRight(modelA.tryAcquire())).to.equal(true)
+    deepStrictEqual(remainingOf(limiter), [10, 2])
+    expect(E.isRight(modelA.tryAcquire(1))).to.equal(true) // cost overridden, tiers kept
+    deepStrictEqual(remainingOf(modelA), [10, 1])
+    expect(E.isRight(modelA.tryAcquire({ tiers: ['shared'] }))).to.equal(true) // tiers overridden, cost kept
+    deepStrictEqual(remainingOf(limiter), [8, 1])
+    expect(limitedOf(modelA.tryAcquire()).tier).to.equal('model-a')
+    expect(modelA.timeUntil()).to.equal(250)
+  })
+
+  it('keeps the limiter waits unless told otherwise', () => {
+    const limiter = createRateLimiter({ ratePerSec: 10, waits: false })
+    expect(limiter.scoped({ cost: 2 }).waits).to.equal(false)
+    expect(limiter.scoped({ cost: 2, waits: true }).waits).to.equal(true)
+  })
+
+  it('rejects invalid options with a Configuration error at once', () => {
+    const limiter = createRateLimiter({ ratePerSec: 10 })
+    expect(configurationMessage(() => limiter.scoped({ cost: 0 }))).to.equal(
+      'rate limiter: cost must be a positive finite number, got 0',
+    )
+    expect(configurationMessage(() => limiter.scoped({ tiers: ['nope'] }))).to.equal(
+      `rate limiter: tiers must be names of the limiter's tiers ("default"), got ["nope"]`,
+    )
+    expect(configurationMessage(() => limiter.scoped(null as unknown as ScopedLimiterOptions))).to.equal(
+      'rate limiter: scoped options must be an object { cost?, tiers?, waits? }, got null',
+    )
+    expect(configurationMessage(() => limiter.scoped({ waits: 'yes' as unknown as boolean }))).to.equal(
+      'rate limiter: scoped waits must be a boolean, got "yes"',
+    )
+  })
+
+  it('charges a weighted cost on a tier subset for every attempt of a task', async () => {
+    const clock = createVirtualClock()
+    const limiter = createMultiRateLimiter(
+      [
+        { name: 'requests', limit: 10, perMs: 1_000 },
+        { name: 'tokens', limit: 1_000, perMs: 1_000 },
+      ],
+      { scheduler: clock },
+    )
+    let calls = 0
+    const flow = workflow<'A' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        A: task(
+          () => {
+            calls++
+            if (calls < 3) throw new Error('upstream 503')
+            return 'Done' as const
+          },
+          { retry: RetryMode.fixed(3, 10), rateLimiter: limiter.scoped({ tiers: ['tokens'], cost: 300 }) },
+        ),
+      },
+    })
+    const done = flow.orchestrate('A', { workflowId: 'w', scheduler: clock })
+    await clock.runUntilIdle()
+    expect(await done).to.equal('Done')
+    expect(calls).to.equal(3)
+    deepStrictEqual(remainingOf(limiter), [10, 120]) // 3 attempts x 300 on tokens, + 20 refilled during the two 10 ms waits
+  })
 })

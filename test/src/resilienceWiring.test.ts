@@ -29,7 +29,7 @@ import { sleep as timerState } from '../../src/Sleep.js'
 import { task } from '../../src/StateHandler.js'
 import { validateTaskConfig } from '../../src/TaskConfig.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
-import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
+import { createCircuitBreaker, createSamplingCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import { eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
 import { testScheduler } from '../helpers/virtualTime.js'
@@ -413,6 +413,42 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
     expect(endError(events)).to.deep.equal(cancelledError())
     expect(calls).to.equal(0)
     expect(breaker.state).to.deep.equal({ _tag: 'HalfOpen', epoch: 2, successes: 0, inFlight: 0 })
+  })
+})
+
+describe('a sampling breaker as TaskConfig.circuitBreaker (issue 14)', () => {
+  it('counts the attempts of every run in its window, opens on the rate, then rejects raw', async () => {
+    const clock = createVirtualClock()
+    const breaker = createSamplingCircuitBreaker(
+      { failureRate: 0.5, minimumCalls: 4, windowMs: 10_000, resetTimeoutMs: 5_000 },
+      { scheduler: clock },
+    )
+    let calls = 0
+    const flow = workflow<Step>()({
+      exits: ['Done'],
+      states: {
+        A: task(
+          ({ workflowId }) => {
+            calls++
+            if (workflowId.startsWith('bad')) throw new Error('upstream 503')
+            return 'Done' as const
+          },
+          { retry: RetryMode.none(), circuitBreaker: breaker },
+        ),
+      },
+    })
+    const run = (id: string): Promise<unknown> =>
+      flow.orchestrate('A', { workflowId: id, scheduler: clock }).catch((e: unknown) => (e as CanoFailure).error)
+    expect(await run('good-1')).to.equal('Done')
+    expect(await run('good-2')).to.equal('Done')
+    await run('bad-1') // 1 of 3
+    expect(breaker.state._tag).to.equal('Closed')
+    await run('bad-2') // 2 of 4: open
+    expect(breaker.state).to.deep.equal({ _tag: 'Open', epoch: 1, untilMs: 5_000 })
+    const events = await eventsOf(flow.run$('A', { workflowId: 'good-3', scheduler: clock }))
+    expect(endError(events)).to.deep.equal(OPEN)
+    expect(events.some((e) => e._tag === 'CircuitRejected')).to.equal(true)
+    expect(calls).to.equal(4)
   })
 })
 
