@@ -15,6 +15,7 @@ export type {
   SupersedesPayload,
   TimerPayload,
 } from '../codecs/CheckpointRow.js'
+export type { RunNotesPayload } from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 export type { BackoffOptions } from '../src/BackoffPolicy.js'
@@ -117,6 +118,8 @@ export {
 } from '../src/HealthStatus.js'
 export type { JoinDecision, JoinProgress } from '../src/JoinStrategy.js'
 export { decideJoin, JoinStrategy } from '../src/JoinStrategy.js'
+export type { LogFields, LogLevel, LogMethod, LogObserverOptions, LogSink, TraceIds } from '../src/LogObserver.js'
+export { logObserver } from '../src/LogObserver.js'
 export { MemoryStore } from '../src/MemoryStore.js'
 export type { PollHandler, PollOptions } from '../src/Poll.js'
 export { poll, PollErrorPolicy, PollOutcome } from '../src/Poll.js'
@@ -150,6 +153,7 @@ export type {
   ResumeState,
   RollbackPoint,
 } from '../src/Resume.js'
+export type { RunNotes } from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
 export { RetryMode } from '../src/RetryMode.js'
 export type { OutputContext, OutputDeclaration, RunOutput, RunResult } from '../src/RunBoundary.js'
@@ -215,6 +219,7 @@ export type { CheckpointAppended, RunResumed, SplitBranchSettled, WindowFlushed 
 export type { Compensated, CompensationFailed, CompensationStarted } from '../src/WorkflowEvent.js'
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
+export type { AttemptScope, RunInfo } from '../src/WorkflowObserver.js'
 export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
 export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'

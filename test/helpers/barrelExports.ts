@@ -16,16 +16,19 @@ export interface BarrelExport {
   readonly target: ts.Symbol
 }
 
-export const barrelExports = (): ReadonlyArray<BarrelExport> => {
+/** The `cano-rx/otel` entry (roots/otel.ts), a barrel of its own. */
+export const OTEL_ENTRY = path.join(ROOT, 'roots', 'otel.ts')
+
+export const barrelExports = (barrel: string = BARREL): ReadonlyArray<BarrelExport> => {
   const configPath = path.join(ROOT, 'tsconfig.json')
   const read = ts.readConfigFile(configPath, (f) => ts.sys.readFile(f))
   if (read.error !== undefined) throw new Error(ts.flattenDiagnosticMessageText(read.error.messageText, '\n'))
   const { options } = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT, undefined, configPath)
-  const program = ts.createProgram({ rootNames: [BARREL], options: { ...options, noEmit: true } })
+  const program = ts.createProgram({ rootNames: [barrel], options: { ...options, noEmit: true } })
   const checker = program.getTypeChecker()
-  const barrel = program.getSourceFile(BARREL)
-  const module = barrel === undefined ? undefined : checker.getSymbolAtLocation(barrel)
-  if (module === undefined) throw new Error(`cannot read the exports of ${BARREL}`)
+  const source = program.getSourceFile(barrel)
+  const module = source === undefined ? undefined : checker.getSymbolAtLocation(source)
+  if (module === undefined) throw new Error(`cannot read the exports of ${barrel}`)
   return checker.getExportsOfModule(module).map((exported) => ({
     name: exported.name,
     target: exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported,
