@@ -504,7 +504,10 @@ class RunTelemetry {
       }
       case 'AttemptFailed': {
         const holder = this.holderOf(e.taskId)
-        this.endAttempt(holder, e.at, e.error)
+        if (holder?.attempt === undefined) {
+          // an attempt that never started (its rate limiter refused it) still counts as a failed attempt
+          m?.attempts.add(1, m.attrs('outcome', 'failed'))
+        } else this.endAttempt(holder, e.at, e.error)
         if (e.error._tag === 'RateLimited') m?.throttled.add(1, m.attrs('result', 'rejected'))
         return
       }
@@ -687,8 +690,8 @@ class RunTelemetry {
       case 'Branch': {
         const holder = scope.kind === 'Task' ? this.visit : this.branches?.get(scope.taskId)
         if (holder === undefined) return start()
-        // an attempt still open (a poll's or batch's cycle that a retry replaced without a failure event) ends here
-        this.endAttempt(holder, scope.at, undefined)
+        // every attempt ends with an event before the next starts; one still open (it should not be) is closed uncounted
+        this.endAttempt(holder, scope.at, 'cancelled')
         if (scope.kind === 'Task') this.closeItems()
         span = this.child(`attempt ${scope.taskId}`, holder.span, {
           'cano.task.id': scope.taskId,
@@ -725,12 +728,7 @@ class RunTelemetry {
   /** Ends `holder`'s attempt in flight, if any: completed (`undefined`), failed (an error) or `cancelled`. */
   private endAttempt(holder: Holder | undefined, at: number, error: CanoError | 'cancelled' | undefined): void {
     const attempt = holder?.attempt
-    if (holder === undefined || attempt === undefined) {
-      // an attempt that never started (a limiter refused it) still counts as a failed attempt
-      if (error !== undefined && error !== 'cancelled' && this.m !== undefined)
-        this.m.attempts.add(1, this.m.attrs('outcome', 'failed'))
-      return
-    }
+    if (holder === undefined || attempt === undefined) return
     holder.attempt = undefined
     const span = attempt.span
     if (error === 'cancelled') span?.setAttribute('cano.cancelled', true)
