@@ -179,26 +179,13 @@ export const otelObserver = (options: OtelOptions = {}): OtelObserver => {
     const { traceId, spanId } = span.spanContext()
     return { traceId, spanId }
   }
-  const breakers = new Map<string, CircuitState['_tag']>()
-  let gauge: Meter | undefined
   const watchBreaker = (
     name: string,
     breaker: { readonly state$: Subscribable<CircuitTransition> },
   ): Unsubscribable => {
     const meter = meterOf()
     if (meter === NOOP_METER) return { unsubscribe: () => undefined }
-    const { circuitTransitions } = instrumentsOf(meter)
-    if (gauge !== meter) {
-      gauge = meter
-      meter
-        .createObservableGauge('cano_circuit_state', {
-          description: 'The state of each watched circuit breaker: 0 closed, 1 half-open, 2 open',
-          unit: '{state}',
-        })
-        .addCallback((result) => {
-          for (const [breakerName, tag] of breakers) result.observe(CIRCUIT_LEVEL[tag], { breaker: breakerName })
-        })
-    }
+    const { circuitTransitions, breakers } = instrumentsOf(meter)
     let previous: CircuitState['_tag'] | undefined
     const subscription = breaker.state$.subscribe({
       next: (t) => {
@@ -291,6 +278,8 @@ interface Instruments {
   readonly compensations: Counter
   readonly drains: Counter
   readonly parked: Counter
+  /** The state of each breaker watched on this meter, read by the gauge `cano_circuit_state`. */
+  readonly breakers: Map<string, CircuitState['_tag']>
   /** One attribute object per value of a label (bounded: states, task ids, kinds are the workflow's). */
   readonly attrs: (label: string, value: string) => Attributes
   readonly stateOutcome: (state: string, outcome: string) => Attributes
@@ -305,6 +294,15 @@ const instrumentsOf = (meter: Meter): Instruments => {
     meter.createCounter(name, { description, unit })
   const seconds = (name: string, description: string): Histogram =>
     meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS } })
+  const breakers = new Map<string, CircuitState['_tag']>()
+  meter
+    .createObservableGauge('cano_circuit_state', {
+      description: 'The state of each watched circuit breaker: 0 closed, 1 half-open, 2 open',
+      unit: '{state}',
+    })
+    .addCallback((result) => {
+      for (const [name, tag] of breakers) result.observe(CIRCUIT_LEVEL[tag], { breaker: name })
+    })
   const cache = new Map<string, Attributes>()
   const attrs = (label: string, value: string): Attributes => {
     const key = `${label}\u0000${value}`
@@ -374,6 +372,7 @@ const instrumentsOf = (meter: Meter): Instruments => {
       'Rollbacks finished: clean (every compensation ran) or partial',
       '{rollback}',
     ),
+    breakers,
     parked: counter('cano_runs_parked_total', 'Runs a runtime parked until their timer (watchRuntime)', '{run}'),
     attrs,
     stateOutcome,
