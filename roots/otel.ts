@@ -303,23 +303,21 @@ const instrumentsOf = (meter: Meter): Instruments => {
     .addCallback((result) => {
       for (const [name, tag] of breakers) result.observe(CIRCUIT_LEVEL[tag], { breaker: name })
     })
-  const cache = new Map<string, Attributes>()
+  // label -> value -> attributes: a metric is recorded with a shared frozen object, no key built per call
+  const byLabel = new Map<string, Map<string, Attributes>>()
   const attrs = (label: string, value: string): Attributes => {
-    const key = `${label}\u0000${value}`
-    let a = cache.get(key)
-    if (a === undefined) {
-      a = Object.freeze({ [label]: value })
-      cache.set(key, a)
-    }
+    let values = byLabel.get(label)
+    if (values === undefined) byLabel.set(label, (values = new Map<string, Attributes>()))
+    let a = values.get(value)
+    if (a === undefined) values.set(value, (a = Object.freeze({ [label]: value })))
     return a
   }
+  const byOutcome = new Map<string, Map<string, Attributes>>()
   const stateOutcome = (state: string, outcome: string): Attributes => {
-    const key = `state+outcome\u0000${state}\u0000${outcome}`
-    let a = cache.get(key)
-    if (a === undefined) {
-      a = Object.freeze({ state, outcome })
-      cache.set(key, a)
-    }
+    let states = byOutcome.get(outcome)
+    if (states === undefined) byOutcome.set(outcome, (states = new Map<string, Attributes>()))
+    let a = states.get(state)
+    if (a === undefined) states.set(state, (a = Object.freeze({ state, outcome })))
     return a
   }
   const made: Instruments = {
@@ -692,11 +690,9 @@ class RunTelemetry {
         // every attempt ends with an event before the next starts; one still open (it should not be) is closed uncounted
         this.endAttempt(holder, scope.at, 'cancelled')
         if (scope.kind === 'Task') this.closeItems()
-        span = this.child(`attempt ${scope.taskId}`, holder.span, {
-          'cano.task.id': scope.taskId,
-          'cano.attempt': scope.attempt,
-          ...(scope.waitedMs === undefined ? {} : { 'cano.rate_limiter.wait_ms': scope.waitedMs }),
-        })
+        const attributes: Attributes = { 'cano.task.id': scope.taskId, 'cano.attempt': scope.attempt }
+        if (scope.waitedMs !== undefined) attributes['cano.rate_limiter.wait_ms'] = scope.waitedMs
+        span = this.child(`attempt ${scope.taskId}`, holder.span, attributes)
         holder.attempt = { span, at: scope.at, n: scope.attempt }
         break
       }
