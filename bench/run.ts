@@ -10,6 +10,7 @@ import { run as circuitBreaker } from './circuitBreaker.bench.js'
 import { run as durable } from './durable.bench.js'
 import { run as engine } from './engine.bench.js'
 import { type BenchResult, formatTable } from './lib.js'
+import { run as otel } from './otel.bench.js'
 import { run as processing } from './processing.bench.js'
 import { run as rateLimiter } from './rateLimiter.bench.js'
 import { run as runtime } from './runtime.bench.js'
@@ -24,6 +25,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['checkpoints', checkpoints],
   ['durable', durable],
   ['runtime', runtime],
+  ['otel', otel],
 ]
 
 const only = process.argv.slice(2)

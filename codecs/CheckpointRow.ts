@@ -240,9 +240,24 @@ export interface SupersedesPayload {
 }
 
 /**
+ * The payload of the first row of a run (`seq` 0, the entry of its initial state) when its observers
+ * keep notes with the run (`WorkflowObserver.note`): the notes by key, handed back to the observers
+ * of a resumed run (`RunInfo.notes`). A run whose observers keep none writes `null` there, as before.
+ *
+ * @example
+ * import type { RunNotesPayload } from 'cano-rx'
+ * const p: RunNotesPayload = { notes: { otel: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } } }
+ * @category model
+ * @since 0.3.0
+ */
+export interface RunNotesPayload {
+  readonly notes: { readonly [key: string]: JsonValue }
+}
+
+/**
  * The payload of a `StateEntry` row: `null` for a state entered afresh; for the resume state of a
  * resumed run, where it continues from (a cursor, a wake-up instant, a stream position) or which
- * completion it replaces.
+ * completion it replaces; for the first row of a run whose observers keep notes, those notes.
  *
  * @example
  * import type { StateEntryPayload } from 'cano-rx'
@@ -251,7 +266,8 @@ export interface SupersedesPayload {
  * @category model
  * @since 0.2.0
  */
-export type StateEntryPayload = null | CursorPayload | TimerPayload | StreamPayload | SupersedesPayload
+export type StateEntryPayload =
+  null | CursorPayload | TimerPayload | StreamPayload | SupersedesPayload | RunNotesPayload
 
 /**
  * The payload of a `RollbackStarted` row: the error that started the rollback, as `CanoErrorCodec`
@@ -335,13 +351,17 @@ const StreamPosition = /*#__PURE__*/ payloadOf(
 )
 const Supersedes = /*#__PURE__*/ payloadOf({ supersedes: NonNegativeSafeInteger }, 'SupersedesPayload')
 const CompensationDonePayload = /*#__PURE__*/ payloadOf({ undid: NonNegativeSafeInteger }, 'CompensationDonePayload')
+const RunNotes = /*#__PURE__*/ payloadOf(
+  { notes: t.readonly(t.record(t.string, JsonValue), 'RunNotes') },
+  'RunNotesPayload',
+)
 
 const isObject = (u: unknown): u is Readonly<Record<string, unknown>> =>
   typeof u === 'object' && u !== null && !Array.isArray(u)
 
 /**
  * `StateEntry` payloads: `null`, or the one shape whose key the object has (`cursor`, `wakeAt`,
- * `windows`, `supersedes`), so a failure names that shape's field rather than every alternative.
+ * `windows`, `supersedes`, `notes`), so a failure names that shape's field rather than every alternative.
  */
 const StateEntryPayload: t.Type<StateEntryPayload, StateEntryPayload> = new t.Type<
   StateEntryPayload,
@@ -349,7 +369,8 @@ const StateEntryPayload: t.Type<StateEntryPayload, StateEntryPayload> = new t.Ty
   unknown
 >(
   'StateEntryPayload',
-  (u): u is StateEntryPayload => u === null || Cursor.is(u) || Timer.is(u) || StreamPosition.is(u) || Supersedes.is(u),
+  (u): u is StateEntryPayload =>
+    u === null || Cursor.is(u) || Timer.is(u) || StreamPosition.is(u) || Supersedes.is(u) || RunNotes.is(u),
   (u, c) => {
     if (u === null) return t.success(null)
     if (isObject(u)) {
@@ -357,6 +378,7 @@ const StateEntryPayload: t.Type<StateEntryPayload, StateEntryPayload> = new t.Ty
       if ('wakeAt' in u) return Timer.validate(u, c)
       if ('windows' in u) return StreamPosition.validate(u, c)
       if ('supersedes' in u) return Supersedes.validate(u, c)
+      if ('notes' in u) return RunNotes.validate(u, c)
     }
     return t.failure(u, c)
   },

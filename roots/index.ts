@@ -16,6 +16,7 @@ export type {
   SupersedesPayload,
   TimerPayload,
 } from '../codecs/CheckpointRow.js'
+export type { RunNotesPayload } from '../codecs/CheckpointRow.js'
 export { CheckpointKind, CheckpointRow, JsonValue, RunSummary } from '../codecs/CheckpointRow.js'
 export { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 export { CircuitSample } from '../codecs/CircuitSnapshot.js'
@@ -121,6 +122,8 @@ export {
 } from '../src/HealthStatus.js'
 export type { JoinDecision, JoinProgress } from '../src/JoinStrategy.js'
 export { decideJoin, JoinStrategy } from '../src/JoinStrategy.js'
+export type { LogFields, LogLevel, LogMethod, LogObserverOptions, LogSink, TraceIds } from '../src/LogObserver.js'
+export { logObserver } from '../src/LogObserver.js'
 export { MemoryStore } from '../src/MemoryStore.js'
 export type { PollHandler, PollOptions } from '../src/Poll.js'
 export { poll, PollErrorPolicy, PollOutcome } from '../src/Poll.js'
@@ -155,6 +158,7 @@ export type {
   ResumeState,
   RollbackPoint,
 } from '../src/Resume.js'
+export type { RunNotes } from '../src/Resume.js'
 export type { RetryExponential, RetryFixed, RetryNone } from '../src/RetryMode.js'
 export { RetryMode } from '../src/RetryMode.js'
 export type { OutputContext, OutputDeclaration, RunOutput, RunResult } from '../src/RunBoundary.js'
@@ -221,6 +225,7 @@ export type { Compensated, CompensationFailed, CompensationStarted } from '../sr
 export type { CheckpointClearFailed } from '../src/WorkflowEvent.js'
 export { isTerminalEvent } from '../src/WorkflowEvent.js'
 export type { WorkflowObserver } from '../src/WorkflowObserver.js'
+export type { AttemptScope, RunInfo } from '../src/WorkflowObserver.js'
 export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
 export { createSamplingCircuitBreaker } from '../streams/createCircuitBreaker.js'
 export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'

@@ -29,6 +29,7 @@ import type {
   EncodedCanoError,
   JsonValue,
   PollPosition,
+  RunNotesPayload,
   StateEntryPayload,
   TimerPayload,
 } from '../codecs/CheckpointRow.js'
@@ -89,6 +90,8 @@ export interface ResumeState<S extends string> {
   readonly continues: Continuation
   /** The compensation stack, oldest first: the saga steps to undo if the run fails. */
   readonly stack: ReadonlyArray<CompensationEntry>
+  /** What the run's observers noted in its first row (`RunNotesPayload`); absent when they noted nothing. @since 0.3.0 */
+  readonly notes?: RunNotes
 }
 
 /**
@@ -118,7 +121,21 @@ export interface ResumeRollback<S extends string> {
   readonly rollback: RollbackPoint
   /** The compensations still to undo, oldest first. */
   readonly stack: ReadonlyArray<CompensationEntry>
+  /** What the run's observers noted in its first row (`RunNotesPayload`); absent when they noted nothing. @since 0.3.0 */
+  readonly notes?: RunNotes
 }
+
+/**
+ * The notes a run's observers kept with it (`WorkflowObserver.note`), by key: written in the run's first
+ * checkpoint row, read back when the run is resumed.
+ *
+ * @example
+ * import type { RunNotes } from 'cano-rx'
+ * const notes: RunNotes = { otel: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } }
+ * @category model
+ * @since 0.3.0
+ */
+export type RunNotes = RunNotesPayload['notes']
 
 /**
  * Where and how a run resumes: a state ({@link ResumeState}) or a rollback in progress
@@ -197,6 +214,9 @@ export const entryPayload = (from: Continuation): StateEntryPayload => {
 /** @internal A `StateEntry` row: `null` for a fresh visit, what the resume state continues from otherwise. */
 export const stateEntry = (from: Continuation | undefined): RowDraftOf<'StateEntry'> =>
   from === undefined || from._tag === 'Fresh' ? FRESH_ENTRY : { kind: 'StateEntry', payload: entryPayload(from) }
+
+/** @internal The first row of a run whose observers keep notes: its initial state's entry, carrying them. */
+export const notedEntry = (notes: RunNotes): RowDraftOf<'StateEntry'> => ({ kind: 'StateEntry', payload: { notes } })
 
 /** @internal A `StepCursor` row: a `stepped` state's encoded cursor after step `step`. */
 export const stepCursor = (cursor: JsonValue, step: number): RowDraftOf<'StepCursor'> => ({
@@ -289,11 +309,14 @@ const FRESH: Continuation = { _tag: 'Fresh' }
 
 /** What an entry row's payload says its state continues from (a `supersedes` note is the previous resume's). */
 const fromEntry = (p: StateEntryPayload): Continuation => {
-  if (p === null || 'supersedes' in p) return FRESH
+  if (p === null || 'supersedes' in p || 'notes' in p) return FRESH
   if ('cursor' in p) return fromCursor(p)
   if ('wakeAt' in p) return fromTimer(p)
   return { _tag: 'Stream', position: { windows: p.windows, items: p.items } }
 }
+
+/** The notes of a run's first row, if it has any. */
+const notesOf = (p: StateEntryPayload): RunNotes | undefined => (p !== null && 'notes' in p ? p.notes : undefined)
 
 const fromCursor = (p: CursorPayload): Continuation => ({ _tag: 'Cursor', cursor: p.cursor, step: p.step })
 
@@ -366,7 +389,15 @@ export const resumePoint = <S extends string>(
       if (superseded?.has(r.seq) === true || undone?.has(r.seq) === true) continue
       stack.push({ state: r.state, taskId: r.taskId, encoded: r.payload, seq: r.seq })
     }
-  const common = { fromSeq: last.seq, nextSeq: last.seq + 1, version: last.version, stack }
+  const first = rows[0]
+  const notes = first?.kind === 'StateEntry' && first.seq === 0 ? notesOf(first.payload) : undefined
+  const common = {
+    fromSeq: last.seq,
+    nextSeq: last.seq + 1,
+    version: last.version,
+    stack,
+    ...(notes === undefined ? {} : { notes }),
+  }
   if (marker !== undefined) {
     // a rollback in progress resumes as a rollback: the failed state does not run again (it need not exist
     // any more); `state` is the one that failed, as recorded

@@ -371,6 +371,8 @@ export interface CheckpointAppended<S extends string> extends EventBase {
   readonly seq: number
   readonly kind: CheckpointKind
   readonly state: S
+  /** How long the store took to make the row durable, in ms of the run's clock (the engine always sets it). @since 0.3.0 */
+  readonly latencyMs?: number
 }
 
 /**

@@ -9,9 +9,21 @@
  * it settles (from its `SplitBranchSettled` event); a branch cancelled because the join was decided
  * without it reports neither.
  *
+ * Beyond the events, an observer may (all optional, and free when no observer uses them):
+ *
+ * - make an observer per run (`forRun`): its state lives with the run, and a run it declines
+ *   (`undefined`) is not observed by it at all (when no observer is left, the run builds no events);
+ * - run each attempt of user code inside a context of its own (`aroundAttempt`): a tracing adapter
+ *   makes the attempt's span the active one, so the task's own spans nest under it;
+ * - keep a note with a durable run (`note`): written in the run's first checkpoint row, handed back
+ *   to `forRun` when the run is resumed (a tracing adapter links the resumed run to its first trace);
+ * - hear that a run was abandoned (`onAbandon`): its subscriber left before its end (a runtime parked
+ *   it, another owner took it), so no terminal event will come.
+ *
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
+import type { JsonValue } from '../codecs/CheckpointRow.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 
 // -------------------------------------------------------------------------------------
@@ -63,6 +75,89 @@ export interface WorkflowObserver<S extends string = string> {
   readonly onRunEnd?: (
     event: Extract<WorkflowEvent<S>, { _tag: 'RunCompleted' | 'RunFailed' | 'RunCancelled' | 'RunTimedOut' }>,
   ) => void
+  /**
+   * Called once as a run starts (before `RunStarted`): the observer of that run (which may keep the run's
+   * state in itself), or `undefined` to leave the run unobserved by this observer. The observer it returns
+   * is used as it is (its own `forRun` is not called). Throwing counts as `undefined` (reported as
+   * `ObserverFailed` right after `RunStarted`). @since 0.3.0
+   */
+  readonly forRun?: ((run: RunInfo) => WorkflowObserver<S> | undefined) | undefined
+  /**
+   * Wraps the start of each attempt of user code (a state's task, a split branch, a batch item, a
+   * compensation): it must call `start` once, synchronously (the engine calls it itself, after reporting
+   * `ObserverFailed`, if the hook throws or forgets to). What `start` runs (the user's function) runs inside
+   * whatever the hook set up around it, such as an OpenTelemetry `context.with`. Nested in registration
+   * order (the first observer's hook outermost). @since 0.3.0
+   */
+  readonly aroundAttempt?: ((scope: AttemptScope<S>, start: () => void) => void) | undefined
+  /**
+   * A note kept with a durable run under `key`: `value()` is asked once, when the run writes its first
+   * checkpoint row, and a JSON value it answers is stored in that row; a resumed run hands the notes back
+   * in `RunInfo.notes`. A value that is not JSON is dropped (reported as `ObserverFailed`). @since 0.3.0
+   */
+  readonly note?: { readonly key: string; readonly value: () => JsonValue | undefined } | undefined
+  /**
+   * The run was abandoned: its subscriber left before its end (an unsubscribed `run$`, a run a runtime
+   * parked or released, a run whose lease another owner took). No terminal event follows. @since 0.3.0
+   */
+  readonly onAbandon?: ((workflowId: string) => void) | undefined
+}
+
+/**
+ * What {@link WorkflowObserver}'s `forRun` learns of a run as it starts.
+ *
+ * @example
+ * import type { RunInfo } from 'cano-rx'
+ * const info: RunInfo = { workflowId: 'order-42', workflow: 'orders', version: 1, resumed: false, notes: {} }
+ * @category model
+ * @since 0.3.0
+ */
+export interface RunInfo {
+  readonly workflowId: string
+  /** The workflow's registered name (`undefined` without one). */
+  readonly workflow: string | undefined
+  /** The workflow's version. */
+  readonly version: number
+  /** `true` when the run continues from its checkpoint log (`resume`, a runtime's claim of a started run). */
+  readonly resumed: boolean
+  /** The notes the run's observers kept when it first ran (`WorkflowObserver.note`), by key; empty for a new run. */
+  readonly notes: { readonly [key: string]: JsonValue }
+}
+
+/**
+ * One attempt of user code about to start, as {@link WorkflowObserver}'s `aroundAttempt` sees it.
+ *
+ * - `Task`: an attempt of a state's task (`taskId` is the state's; a `stepped` state has one per step,
+ *   a `poll`, `batch` or `stream` state one per cycle of its retry loop);
+ * - `Branch`: an attempt of a split branch (`taskId` is the branch's, `Split[i]`; `index` is `i`);
+ * - `Item`: an attempt of a batch item (`index` is the item's position; it runs inside the state's
+ *   current `Task` attempt);
+ * - `Compensation`: an attempt of a saga step's compensation, during a rollback.
+ *
+ * @example
+ * import type { AttemptScope } from 'cano-rx'
+ * const scope: AttemptScope<'Fetch'> = {
+ *   workflowId: 'order-42', state: 'Fetch', taskId: 'Fetch', kind: 'Task', attempt: 2, index: undefined, at: 1_700_000_000_000, waitedMs: undefined,
+ * }
+ * @category model
+ * @since 0.3.0
+ */
+export interface AttemptScope<S extends string = string> {
+  readonly workflowId: string
+  readonly state: S
+  readonly taskId: string
+  readonly kind: 'Task' | 'Branch' | 'Item' | 'Compensation'
+  /** 1-based, within its own retry loop (the state's, the branch's, the item's or the compensation's). */
+  readonly attempt: number
+  /** The branch's index (`Branch`) or the item's (`Item`); `undefined` otherwise. */
+  readonly index: number | undefined
+  /** When the attempt starts, from the run's clock (ms). */
+  readonly at: number
+  /**
+   * How long this attempt waited for a token of its rate limiter (one that waits: `waits: true`), in ms;
+   * `undefined` when it has no such limiter.
+   */
+  readonly waitedMs: number | undefined
 }
 
 // -------------------------------------------------------------------------------------
@@ -134,4 +229,99 @@ export const notifyObserver = <S extends string>(o: WorkflowObserver<S>, e: Work
     default:
       return
   }
+}
+
+// -------------------------------------------------------------------------------------
+// the engine's side (internal)
+// -------------------------------------------------------------------------------------
+
+/** @internal The `aroundAttempt` of a run: every observer's, nested; `undefined` when none has one. */
+export type AroundAttempt<S extends string = string> = (scope: AttemptScope<S>, start: () => void) => void
+
+/** @internal An observer hook threw: the observer's index in the workflow's list, and what it threw. */
+export type ObserverFault = (observer: number, thrown: unknown) => void
+
+/** @internal The observers of one run, once each `forRun` answered. */
+export interface RunObservers<S extends string> {
+  readonly observers: ReadonlyArray<WorkflowObserver<S>>
+  /** The index each of `observers` had in the list given (`undefined`: the same positions). */
+  readonly origin: ReadonlyArray<number> | undefined
+  /** The `forRun` hooks that threw (reported once the run has started). */
+  readonly faults: ReadonlyArray<{ readonly observer: number; readonly thrown: unknown }>
+}
+
+/**
+ * @internal Asks each observer with a `forRun` for the observer of the run `info` describes; an observer
+ * without one observes the run itself. With no `forRun` among them the list is returned as it is.
+ */
+export const observersForRun = <S extends string>(
+  observers: ReadonlyArray<WorkflowObserver<S>>,
+  info: () => RunInfo,
+): RunObservers<S> => {
+  if (!observers.some((o) => o.forRun !== undefined)) return { observers, origin: undefined, faults: [] }
+  const run = info()
+  const kept: WorkflowObserver<S>[] = []
+  const origin: number[] = []
+  const faults: { readonly observer: number; readonly thrown: unknown }[] = []
+  observers.forEach((o, i) => {
+    const forRun = o.forRun
+    let chosen: WorkflowObserver<S> | undefined = o
+    if (forRun !== undefined) {
+      try {
+        chosen = forRun(run)
+      } catch (thrown: unknown) {
+        chosen = undefined
+        faults.push({ observer: i, thrown })
+      }
+    }
+    if (chosen === undefined) return
+    kept.push(chosen)
+    origin.push(i)
+  })
+  return { observers: kept, origin, faults }
+}
+
+/**
+ * @internal The nested `aroundAttempt` of `observers` (`undefined` when none has one). A hook that throws
+ * is reported to `fault`; `start` runs exactly once whatever the hooks do.
+ */
+export const composeAround = <S extends string>(
+  observers: ReadonlyArray<WorkflowObserver<S>>,
+  origin: ReadonlyArray<number> | undefined,
+  fault: ObserverFault,
+): AroundAttempt<S> | undefined => {
+  let around: AroundAttempt<S> | undefined
+  for (let i = observers.length - 1; i >= 0; i--) {
+    const hook = (observers[i] as WorkflowObserver<S>).aroundAttempt
+    if (hook === undefined) continue
+    const index = origin?.[i] ?? i
+    const inner = around
+    around =
+      inner === undefined
+        ? (scope, start) => guardedAround(hook, scope, start, index, fault)
+        : (scope, start) => guardedAround(hook, scope, () => inner(scope, start), index, fault)
+  }
+  return around
+}
+
+/** Runs `hook` around `start`, making sure `start` runs once and a throwing hook is only reported. */
+const guardedAround = <S extends string>(
+  hook: AroundAttempt<S>,
+  scope: AttemptScope<S>,
+  start: () => void,
+  index: number,
+  fault: ObserverFault,
+): void => {
+  let started = false
+  const once = (): void => {
+    if (started) return
+    started = true
+    start()
+  }
+  try {
+    hook(scope, once)
+  } catch (thrown: unknown) {
+    fault(index, thrown)
+  }
+  once()
 }

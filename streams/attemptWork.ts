@@ -19,7 +19,14 @@ import { taskExecutionError, timeoutError } from '../src/CanoError.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
-import { AttemptContext, type AttemptEnv, noProgress, type ResumedAttempts, runAttempts } from './runTask.js'
+import {
+  AttemptContext,
+  type AttemptEnv,
+  attemptScope,
+  noProgress,
+  type ResumedAttempts,
+  runAttempts,
+} from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
 /** @internal What `attemptWork` needs to know about the state. */
@@ -72,6 +79,16 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
     callbacks.add(deadline)
     callbacks.add(() => first.release())
   }
+  const around = env.around
+  if (around === undefined) return startInline(call, first)
+  around(attemptScope(env, 1, undefined), () => startInline(call, first))
+}
+
+/** Calls the work for the inline attempt 1 and reads its output. */
+const startInline = <S extends string, R extends ResourceRecord, A>(
+  call: (ctx: TaskContext<R>) => unknown,
+  first: InlineAttempt<S, R, A>,
+): void => {
   let out: unknown
   try {
     out = call(first)

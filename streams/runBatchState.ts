@@ -29,10 +29,12 @@ import {
   map,
   mergeMap,
   Observable,
+  type Observer,
   of,
   queueScheduler,
   reduce,
   subscribeOn,
+  type Subscription,
   tap,
   throwIfEmpty,
 } from 'rxjs'
@@ -134,7 +136,8 @@ const runItem = <S extends string, R extends ResourceRecord>(
       attempt += 1
       const ictx = new ItemAttempt(index, attempt, parent)
       let settled = false
-      const sub = fromTaskOutput<unknown>(() => handler.processItem(item, ictx)).subscribe({
+      const item$ = fromTaskOutput<unknown>(() => handler.processItem(item, ictx))
+      const observer: Observer<unknown> = {
         next: (value) => {
           settled = true
           subscriber.next(value)
@@ -153,9 +156,26 @@ const runItem = <S extends string, R extends ResourceRecord>(
             ),
           )
         },
-      })
+      }
+      const around = env.around
+      let sub: Subscription | undefined
+      if (around === undefined) sub = item$.subscribe(observer)
+      else {
+        const { workflowId, state, taskId } = env
+        const scope = {
+          workflowId,
+          state,
+          taskId,
+          kind: 'Item',
+          attempt,
+          index,
+          at: env.now(),
+          waitedMs: undefined,
+        } as const
+        around(scope, () => (sub = item$.subscribe(observer)))
+      }
       return () => {
-        sub.unsubscribe()
+        sub?.unsubscribe()
         if (!settled) ictx.abort()
         ictx.release()
       }

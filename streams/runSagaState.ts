@@ -49,6 +49,7 @@ import {
   queueScheduler,
   type SchedulerLike,
   subscribeOn,
+  type Subscription,
   take,
   throwError,
   timeout,
@@ -70,6 +71,7 @@ import type { CompensationEntry, SagaHandler } from '../src/Saga.js'
 import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { CompiledState } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import type { AroundAttempt } from '../src/WorkflowObserver.js'
 import { attemptWork } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
 import { retryWithBackoff } from './retryWithBackoff.js'
@@ -106,6 +108,8 @@ export interface DrainEnv<S extends string, R extends ResourceRecord> {
   readonly random: () => number
   readonly now: () => number
   readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  /** The observers' `aroundAttempt` (src/WorkflowObserver.ts): each compensation attempt starts inside it. */
+  readonly around?: AroundAttempt<S> | undefined
   /** The compiled state an entry was recorded under (its compensator), if it still exists. */
   readonly lookup: (state: string) => CompiledState<S, R> | undefined
   /**
@@ -385,8 +389,8 @@ const compensation = <S extends string, R extends ResourceRecord>(
         }),
       )
     let settled = false
-    const sub = call$.subscribe({
-      next: (v) => {
+    const observer = {
+      next: (v: unknown) => {
         settled = true
         subscriber.next(v)
         subscriber.complete()
@@ -395,9 +399,26 @@ const compensation = <S extends string, R extends ResourceRecord>(
         settled = true
         subscriber.error(isNonRetryable(e) ? e : toCanoError(e))
       },
-    })
+    }
+    const around = env.around
+    let sub: Subscription | undefined
+    if (around === undefined) sub = call$.subscribe(observer)
+    else
+      around(
+        {
+          workflowId,
+          state: entry.state as S,
+          taskId: entry.taskId,
+          kind: 'Compensation',
+          attempt: ctx.attempt,
+          index: undefined,
+          at: env.now(),
+          waitedMs: undefined,
+        },
+        () => (sub = call$.subscribe(observer)),
+      )
     return () => {
-      sub.unsubscribe()
+      sub?.unsubscribe()
       if (!settled)
         controller.abort(progress.stopReason ?? cancelledError('compensation abandoned: the run was unsubscribed'))
     }

@@ -55,6 +55,7 @@ import type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, runsInline } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import type { AroundAttempt } from '../src/WorkflowObserver.js'
 import { attemptWork, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
 import { CircuitRejection } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
@@ -116,6 +117,12 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   }
   get taskId(): string {
     return `${this.visit.env.taskId}[${this.index}]`
+  }
+  get branch(): number {
+    return this.index
+  }
+  get around(): AroundAttempt<S> | undefined {
+    return this.visit.env.around
   }
   get res(): Resources<R> {
     return this.visit.env.res

@@ -37,6 +37,7 @@ import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import type { AroundAttempt, AttemptScope } from '../src/WorkflowObserver.js'
 import { retryWithBackoff } from './retryWithBackoff.js'
 import { timeoutAttempt } from './timeoutAttempt.js'
 
@@ -56,6 +57,29 @@ export interface AttemptEnv<S extends string, R extends ResourceRecord> {
   readonly split: SplitResult | undefined
   /** The run's decoded input (`undefined` without an input codec). */
   readonly input: unknown
+  /** The observers' `aroundAttempt` (src/WorkflowObserver.ts): each attempt starts inside it; `undefined`: none. */
+  readonly around?: AroundAttempt<S> | undefined
+  /** The branch's index when the work is a split branch. */
+  readonly branch?: number | undefined
+}
+
+/** @internal The scope `aroundAttempt` sees for attempt `attempt` of `env`'s work (a state's task or a branch). */
+export const attemptScope = <S extends string, R extends ResourceRecord>(
+  env: AttemptEnv<S, R>,
+  attempt: number,
+  waitedMs: number | undefined,
+): AttemptScope<S> => {
+  const branch = env.branch
+  return {
+    workflowId: env.workflowId,
+    state: env.state,
+    taskId: env.taskId,
+    kind: branch === undefined ? 'Task' : 'Branch',
+    attempt,
+    index: branch,
+    at: env.now(),
+    waitedMs,
+  }
 }
 
 /** @internal A breaker rejection travels wrapped so the retry loop neither retries nor wraps it. */
@@ -187,6 +211,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         : (data: unknown): void => emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
     const { circuitBreaker, rateLimiter, attemptTimeoutMs } = config
     const ownSignal = attemptTimeoutMs !== undefined
+    const around = env.around
     const one = new Observable<A>((subscriber) => {
       n += 1
       if (n === 1 && firstFailure !== undefined) {
@@ -206,8 +231,11 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
       // start, so it covers the call alone: a RateLimited attempt, or a wait for a token (cancelled or not),
       // neither counts on the breaker nor holds a half-open trial slot.
       let gate: Observable<never> = EMPTY
+      /** When the wait for a token began (kept only for an `aroundAttempt` to report it). */
+      let waitFrom: number | undefined
       if (rateLimiter !== undefined) {
         if (rateLimiter.waits) {
+          if (around !== undefined) waitFrom = now()
           gate = defer(() => from(rateLimiter.acquire({ signal: env.runSignal }))).pipe(ignoreElements())
         } else {
           const token = rateLimiter.tryAcquire()
@@ -215,7 +243,12 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         }
       }
       const ctx = new AttemptContext<R>(env, n, progress, ownSignal)
-      let run$ = fromAttempt(attempt, ctx)
+      let run$ =
+        around === undefined
+          ? fromAttempt(attempt, ctx, undefined)
+          : fromAttempt(attempt, ctx, (start) =>
+              around(attemptScope(env, ctx.attempt, waitFrom === undefined ? undefined : now() - waitFrom), start),
+            )
       if (attemptTimeoutMs !== undefined) {
         // a resumed attempt has what was left of its time; its timeout error names the configured one
         const left = n === before + 1 ? resumed?.timeoutMs : undefined
@@ -291,11 +324,19 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
     )
   })
 
+/**
+ * The attempt's Observable: `attempt(ctx)` subscribed when the attempt starts, inside `enter` (the
+ * observers' `aroundAttempt`) when there is one.
+ */
 const fromAttempt = <R extends ResourceRecord, A>(
   attempt: (ctx: TaskContext<R>) => Observable<A>,
   ctx: TaskContext<R>,
+  enter: ((start: () => void) => void) | undefined,
 ): Observable<A> =>
-  defer(() => attempt(ctx)).pipe(
+  (enter === undefined
+    ? defer(() => attempt(ctx))
+    : new Observable<A>((subscriber) => enter(() => defer(() => attempt(ctx)).subscribe(subscriber)))
+  ).pipe(
     take(1),
     throwIfEmpty(() => taskExecutionError(`task for state ${JSON.stringify(ctx.state)} completed without a value`)),
   )

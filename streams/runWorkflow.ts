@@ -45,7 +45,7 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
+import { type CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import {
   cancelledError,
   CanoFailure,
@@ -60,10 +60,12 @@ import {
   compensationCompletion,
   compensationDone,
   resumedDetails,
+  notedEntry,
   type ResumePoint,
   type ResumeState,
   rollbackStarted,
   type RowDraft,
+  type RunNotes,
   stateEntry,
 } from '../src/Resume.js'
 import {
@@ -102,7 +104,14 @@ import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledState, CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { RunCompleted, TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
-import { notifyObserver, type WorkflowObserver } from '../src/WorkflowObserver.js'
+import {
+  type AroundAttempt,
+  composeAround,
+  notifyObserver,
+  observersForRun,
+  type RunObservers,
+  type WorkflowObserver,
+} from '../src/WorkflowObserver.js'
 import { isThenable } from './fromTaskOutput.js'
 import { drainCompensations, type DrainEnv, type SagaHooks, type StackEntry } from './runSagaState.js'
 import { type StateEnv, type StateSink, StateVisit } from './stateRunner.js'
@@ -323,6 +332,12 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   readonly parkAfterMs: number | undefined
   private readonly live: boolean
   private readonly observers: ReadonlyArray<WorkflowObserver<S>>
+  /** The index each observer had in the workflow's list, when `forRun` left some out (src/WorkflowObserver.ts). */
+  private readonly origin: ReadonlyArray<number> | undefined
+  /** `forRun` hooks that threw, reported right after `RunStarted`. */
+  private faults: RunObservers<S>['faults'] | undefined
+  /** The observers' `aroundAttempt`, nested; `undefined` when none has one. */
+  readonly around: AroundAttempt<S> | undefined
   /** When the run started; kept only when a total timeout needs it for its message. */
   private readonly startedAt: number | undefined
   private machine: RunMachine<S>
@@ -369,8 +384,25 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     this.checkpointed = wf.checkpoints !== undefined
     this.parkAfterMs = options.parkAfterMs
     this.live = live
-    this.observers = options.observers === undefined ? wf.observers : [...wf.observers, ...options.observers]
+    const listed = options.observers === undefined ? wf.observers : [...wf.observers, ...options.observers]
+    const observed =
+      listed.length === 0
+        ? undefined
+        : observersForRun(listed, () => ({
+            workflowId: options.workflowId,
+            workflow: wf.name,
+            version: wf.version,
+            resumed: resume !== undefined,
+            notes: resume?.notes ?? NO_NOTES,
+          }))
+    this.observers = observed === undefined ? listed : observed.observers
+    this.origin = observed?.origin
+    this.faults = observed === undefined || observed.faults.length === 0 ? undefined : observed.faults
     this.emit = live || this.observers.length > 0 ? (e) => this.notify(e) : undefined
+    this.around =
+      this.observers.length === 0
+        ? undefined
+        : composeAround(this.observers, this.origin, (i, thrown) => this.observerFailed(i, thrown))
     this.seq = resume?.nextSeq ?? 0
     this.resuming = resume
     this.resumed =
@@ -549,6 +581,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       case 'EmitRunStarted':
         if (this.emit !== undefined && cause?._tag === 'Start')
           this.emit({ _tag: 'RunStarted', workflowId: this.workflowId, at: this.now(), initial: cause.initial })
+        if (this.faults !== undefined) this.reportFaults(this.faults)
         return
       case 'EmitRunResumed': {
         const point = this.resuming
@@ -589,6 +622,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         return deadline?.unsubscribe()
       }
       case 'Abort':
+        // the subscriber left a run that had started: observers hear no terminal event, tell them why
+        if (m._tag === 'Abandoned') this.abandoned()
         return this.abortRun(abortReason(m))
       case 'RollBack':
         if (m._tag === 'RollingBack') this.rollBack(m.failure, m.at, m.marker)
@@ -673,17 +708,64 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       try {
         notifyObserver(observers[i] as WorkflowObserver<S>, e)
       } catch (thrown: unknown) {
-        if (this.live)
-          this.sink.next({
-            _tag: 'ObserverFailed',
-            workflowId: this.workflowId,
-            at: this.now(),
-            observer: i,
-            error: toCanoError(thrown),
-          })
+        this.observerFailed(this.origin?.[i] ?? i, thrown)
       }
     }
     if (this.live || isTerminal(e)) this.sink.next(e)
+  }
+
+  /** Observer `observer` (its index in the workflow's list) threw: an `ObserverFailed` event on a live run. */
+  private observerFailed(observer: number, thrown: unknown): void {
+    if (this.live)
+      this.sink.next({
+        _tag: 'ObserverFailed',
+        workflowId: this.workflowId,
+        at: this.now(),
+        observer,
+        error: toCanoError(thrown),
+      })
+  }
+
+  private reportFaults(faults: RunObservers<S>['faults']): void {
+    this.faults = undefined
+    for (const f of faults) this.observerFailed(f.observer, f.thrown)
+  }
+
+  /** The run was abandoned: the observers with an `onAbandon` hear it (what they throw goes nowhere: nobody listens). */
+  private abandoned(): void {
+    const observers = this.observers
+    for (let i = 0; i < observers.length; i++) {
+      const hook = (observers[i] as WorkflowObserver<S>).onAbandon
+      if (hook === undefined) continue
+      try {
+        hook(this.workflowId)
+      } catch {
+        // the run's subscriber has left: there is no stream to report to
+      }
+    }
+  }
+
+  /**
+   * The notes the observers keep with the run (its first row); `undefined` when none keeps one. A note
+   * that is not JSON (or a hook that throws) is left out and reported.
+   */
+  private notes(): RunNotes | undefined {
+    let notes: Record<string, JsonValue> | undefined
+    const observers = this.observers
+    for (let i = 0; i < observers.length; i++) {
+      const note = (observers[i] as WorkflowObserver<S>).note
+      if (note === undefined) continue
+      try {
+        const value = note.value()
+        if (value === undefined) continue
+        if (typeof note.key !== 'string' || !JsonValue.is(value) || !JsonValue.is({ [note.key]: value }))
+          throw new TypeError(`note ${JSON.stringify(note.key)} is not a JSON value under a portable key`)
+        ;(notes ??= {})[note.key] = value
+      } catch (thrown: unknown) {
+        this.observerFailed(this.origin?.[i] ?? i, thrown)
+      }
+    }
+    return notes
   }
 
   // -- the run's signal --------------------------------------------------------------------
@@ -738,11 +820,15 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     const point = this.resumingAt(state)
     // cano's task id, as the state's kind records it ('' for split); '' for exit and unregistered states
     const taskId = compiled === undefined ? '' : compiled.rowTaskId
-    void this.write(stateEntry(point?.continues), state, taskId).then((written) => {
+    // a new run's first row carries what its observers keep with it (a resumed run's first row is further on)
+    const notes = this.seq === 0 && this.observers.length > 0 ? this.notes() : undefined
+    const at = this.now()
+    const draft = notes === undefined ? stateEntry(point?.continues) : notedEntry(notes)
+    void this.write(draft, state, taskId, at).then((written) => {
       if (typeof written !== 'number') return this.feed({ _tag: 'EntryFailed', error: written })
       // only a run still entering that state reports its row
       if (this.machine._tag === 'Entering' && this.machine.current === state)
-        this.appended(written, 'StateEntry', state)
+        this.appended(written, 'StateEntry', state, at)
       this.feed(ENTRY_WRITTEN)
     })
   }
@@ -806,10 +892,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     draft: RowDraft,
     state: S,
     taskId: string,
+    at: number,
     onSeq?: (rowSeq: number) => void,
   ): Promise<number | CanoError> {
     const store = this.store as CheckpointStore
-    const row = checkpointRow(draft, this.workflowId, this.seq++, state, taskId, this.wf.version, this.now())
+    const row = checkpointRow(draft, this.workflowId, this.seq++, state, taskId, this.wf.version, at)
     onSeq?.(row.seq)
     const write = store.append(row)
     this.lastWrite = write
@@ -823,21 +910,34 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     )
   }
 
-  private appended(rowSeq: number, kind: CheckpointKind, state: S): void {
-    if (this.emit !== undefined)
-      this.emit({ _tag: 'CheckpointAppended', workflowId: this.workflowId, at: this.now(), seq: rowSeq, kind, state })
+  /** `CheckpointAppended` of the row `rowSeq`, handed to the store at `startedAt`. */
+  private appended(rowSeq: number, kind: CheckpointKind, state: S, startedAt: number): void {
+    if (this.emit === undefined) return
+    const at = this.now()
+    this.emit({
+      _tag: 'CheckpointAppended',
+      workflowId: this.workflowId,
+      at,
+      seq: rowSeq,
+      kind,
+      state,
+      latencyMs: at - startedAt,
+    })
   }
 
   /** Appends one row; completes once it is durable, after reporting `CheckpointAppended`. */
   private append(draft: RowDraft, state: S, taskId: string, onSeq?: (rowSeq: number) => void): Observable<never> {
     if (this.store === undefined) return EMPTY
-    return defer(() => from(this.write(draft, state, taskId, onSeq))).pipe(
-      mergeMap((written) => {
-        if (typeof written !== 'number') return throwError(() => written)
-        this.appended(written, draft.kind, state)
-        return EMPTY
-      }),
-    )
+    return defer(() => {
+      const at = this.now()
+      return from(this.write(draft, state, taskId, at, onSeq)).pipe(
+        mergeMap((written) => {
+          if (typeof written !== 'number') return throwError(() => written)
+          this.appended(written, draft.kind, state, at)
+          return EMPTY
+        }),
+      )
+    })
   }
 
   // -- sagas -------------------------------------------------------------------------------
@@ -906,6 +1006,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       random: wf.random,
       now: this.now,
       emit: this.emit,
+      around: this.around,
       lookup: (state) => wf.states.get(state),
       markDone:
         store === undefined
@@ -1006,6 +1107,9 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   get emit(): ((e: WorkflowEvent<S>) => void) | undefined {
     return this.run.emit
   }
+  get around(): AroundAttempt<S> | undefined {
+    return this.run.around
+  }
   get config(): ResolvedTaskConfig {
     return this.compiled.config
   }
@@ -1049,6 +1153,9 @@ class ExitContext<S extends string, R extends ResourceRecord> implements OutputC
 // -------------------------------------------------------------------------------------
 
 const noop = (): void => undefined
+
+/** The notes of a run that has none. */
+const NO_NOTES: RunNotes = Object.freeze({})
 
 const isTerminal = <S extends string>(e: WorkflowEvent<S>): e is TerminalEvent<S> =>
   e._tag === 'RunCompleted' || e._tag === 'RunFailed' || e._tag === 'RunCancelled' || e._tag === 'RunTimedOut'

@@ -18,6 +18,9 @@ export interface BarrelExport {
   readonly target: ts.Symbol
 }
 
+/** The `cano-rx/otel` entry (roots/otel.ts), a barrel of its own. */
+export const OTEL_ENTRY = path.join(ROOT, 'roots', 'otel.ts')
+
 export const barrelExports = (barrel: string = BARREL): ReadonlyArray<BarrelExport> => {
   const configPath = path.join(ROOT, 'tsconfig.json')
   const read = ts.readConfigFile(configPath, (f) => ts.sys.readFile(f))

@@ -11,7 +11,7 @@ import { expect } from 'chai'
 import * as rxjs from 'rxjs'
 import ts from 'typescript'
 
-import { barrelExports, TESTING_BARREL } from '../helpers/barrelExports.js'
+import { barrelExports, OTEL_ENTRY, TESTING_BARREL } from '../helpers/barrelExports.js'
 
 /** Exports with a runtime value (functions, namespaces, codecs, classes), sorted. */
 const RUNTIME: ReadonlyArray<string> = [
@@ -78,6 +78,7 @@ const RUNTIME: ReadonlyArray<string> = [
   'isTerminalEvent',
   'isTripped',
   'leaseLostError',
+  'logObserver',
   'matchCanoError',
   'matchHealthStatus',
   'memoryCheckpoints',
@@ -131,6 +132,7 @@ const RUNTIME: ReadonlyArray<string> = [
 const TYPES: ReadonlyArray<string> = [
   'AcquireOptions',
   'AttemptFailed',
+  'AttemptScope',
   'BackoffOptions',
   'BaseOptions',
   'BatchHandler',
@@ -194,6 +196,11 @@ const TYPES: ReadonlyArray<string> = [
   'JoinProgress',
   'LifecycleCheck',
   'LimiterRuntimeOptions',
+  'LogFields',
+  'LogLevel',
+  'LogMethod',
+  'LogObserverOptions',
+  'LogSink',
   'ManualSchedule',
   'MemoryCheckpointsOptions',
   'Migrations',
@@ -243,6 +250,9 @@ const TYPES: ReadonlyArray<string> = [
   'RunEnding',
   'RunFailed',
   'RunFilter',
+  'RunInfo',
+  'RunNotes',
+  'RunNotesPayload',
   'RunOptions',
   'RunOutput',
   'RunPollOptions',
@@ -318,6 +328,7 @@ const TYPES: ReadonlyArray<string> = [
   'TimerArmed',
   'TimerPayload',
   'TokenBucketRate',
+  'TraceIds',
   'Unhealthy',
   'UntargetedOptions',
   'UntargetedSleepOptions',
@@ -425,5 +436,27 @@ describe('public names (roots/testing.ts, the cano-rx/testing entry)', function 
     const rxjsFunctions = Object.keys(rxjs).filter((n) => /^[a-z]/.test(n))
     const main = new Set([...RUNTIME, ...TYPES, ...rxjsFunctions])
     expect([...TESTING_RUNTIME, ...TESTING_TYPES].filter((n) => main.has(n))).to.deep.equal([])
+  })
+})
+
+/** The `cano-rx/otel` entry (roots/otel.ts): its names, runtime and type-only, sorted. */
+const OTEL_RUNTIME: ReadonlyArray<string> = ['otelObserver']
+const OTEL_TYPES: ReadonlyArray<string> = ['OtelObserver', 'OtelOptions']
+
+describe('public names (roots/otel.ts, the cano-rx/otel entry)', function () {
+  this.timeout(60_000)
+
+  it('exports exactly the listed names (edit OTEL_RUNTIME / OTEL_TYPES to add or remove one)', () => {
+    const values: string[] = []
+    const types: string[] = []
+    for (const { name, target } of barrelExports(OTEL_ENTRY))
+      (target.flags & ts.SymbolFlags.Value ? values : types).push(name)
+    expect(sorted(values)).to.deep.equal(OTEL_RUNTIME)
+    expect(sorted(types)).to.deep.equal(OTEL_TYPES)
+  })
+
+  it('has at run time exactly the listed runtime names', async () => {
+    const runtime: Record<string, unknown> = await import('../../roots/otel.js')
+    expect(sorted(Object.keys(runtime))).to.deep.equal(OTEL_RUNTIME)
   })
 })

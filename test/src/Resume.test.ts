@@ -9,6 +9,7 @@ import {
   compensationCompletion,
   compensationDone,
   type Continuation,
+  notedEntry,
   type ResumePoint,
   resumePoint,
   rollbackStarted,
@@ -260,5 +261,32 @@ describe('the rows the driver writes', () => {
       const p = resume(rows)
       expect(E.isRight(p) && p.right._tag === 'State' ? p.right.continues : undefined, c._tag).to.deep.equal(c)
     }
+  })
+})
+
+describe('run notes (the first row of a run whose observers keep them)', () => {
+  const notes = { otel: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' }, other: [1] }
+
+  it('are handed back with the resume point; the noted entry continues afresh', () => {
+    const p = resume([checkpointRow(notedEntry(notes), 'w', 0, 'A', 'A', 1, 0)])
+    expect(p).to.deep.equal(
+      E.right({ _tag: 'State', state: 'A', fromSeq: 0, nextSeq: 1, version: 1, stack: [], notes, continues: FRESH }),
+    )
+  })
+
+  it('come from the first row only, and a rollback keeps them too', () => {
+    const rows = [
+      checkpointRow(notedEntry(notes), 'w', 0, 'A', 'A', 1, 0),
+      row(1, 'CompensationCompletion', 'A', 'out'),
+      entry(2, 'B'),
+      row(3, 'RollbackStarted', 'B', { _tag: 'TaskExecution', message: 'b failed' }),
+    ]
+    const p = resume(rows)
+    expect(E.isRight(p) && p.right._tag === 'Rollback' ? p.right.notes : 'not a rollback').to.deep.equal(notes)
+  })
+
+  it('are absent from the resume point of a log without them (an older log: null in its first row)', () => {
+    const p = resume([entry(0, 'A'), entry(1, 'B')])
+    expect(E.isRight(p) && 'notes' in p.right).to.equal(false)
   })
 })

@@ -1,0 +1,190 @@
+import { Console } from 'node:console'
+import { PassThrough } from 'node:stream'
+
+import { expect } from 'chai'
+import { Subject } from 'rxjs'
+
+import { workflow } from '../../roots/Workflow.js'
+import { JoinStrategy } from '../../src/JoinStrategy.js'
+import { type LogFields, logObserver, type LogSink } from '../../src/LogObserver.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { Branch, split } from '../../src/Split.js'
+import { task } from '../../src/StateHandler.js'
+
+/** A logger that records each call as `[level, fields without at, message]`. */
+const recordingLogger = (withDebug = true) => {
+  const lines: Array<[string, Record<string, unknown>, string]> = []
+  const at = (level: string) => (fields: LogFields, message: string) => {
+    const { at: _at, ...rest } = fields
+    lines.push([level, rest, message])
+  }
+  const sink: LogSink = withDebug
+    ? { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+    : { info: at('info'), warn: at('warn'), error: at('error') }
+  return { sink, lines }
+}
+
+describe('logObserver', () => {
+  it('writes one structured line per event, at cano’s levels, with the run id', async () => {
+    const { sink, lines } = recordingLogger()
+    let calls = 0
+    const flow = workflow<'Fetch' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Fetch: task(
+          () => {
+            if (++calls < 2) throw new Error('503')
+            return 'Done' as const
+          },
+          { retry: RetryMode.fixed(1, 1) },
+        ),
+      },
+      observers: [logObserver(sink)],
+    })
+    await flow.orchestrate('Fetch', { workflowId: 'log-1' })
+    expect(lines).to.deep.equal([
+      ['info', { event: 'RunStarted', workflowId: 'log-1', initial: 'Fetch' }, 'run started'],
+      [
+        'debug',
+        { event: 'StateEntered', workflowId: 'log-1', state: 'Fetch', transition: 0 },
+        'workflow entered state',
+      ],
+      ['debug', { event: 'TaskStarted', workflowId: 'log-1', state: 'Fetch', taskId: 'Fetch' }, 'task started'],
+      [
+        'warn',
+        {
+          event: 'AttemptFailed',
+          workflowId: 'log-1',
+          state: 'Fetch',
+          taskId: 'Fetch',
+          attempt: 1,
+          error: { tag: 'TaskExecution', message: '503' },
+        },
+        'task attempt failed',
+      ],
+      [
+        'warn',
+        { event: 'RetryScheduled', workflowId: 'log-1', state: 'Fetch', taskId: 'Fetch', attempt: 1, delayMs: 1 },
+        'task retry',
+      ],
+      [
+        'info',
+        { event: 'TaskSucceeded', workflowId: 'log-1', state: 'Fetch', taskId: 'Fetch', attempts: 2, next: 'Done' },
+        'task succeeded',
+      ],
+      ['debug', { event: 'StateEntered', workflowId: 'log-1', state: 'Done', transition: 1 }, 'workflow entered state'],
+      ['info', { event: 'RunCompleted', workflowId: 'log-1', state: 'Done', transitions: 2 }, 'run completed'],
+    ])
+  })
+
+  it('adds the trace ids traceOf gives, takes levels over the defaults, drops debug without a debug method', async () => {
+    const { sink, lines } = recordingLogger(false)
+    let release: (n: number) => void = () => undefined
+    const later = new Promise<number>((resolve) => (release = resolve))
+    const flow = workflow<'FanOut' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        // branch 1 fails at once, branch 0 answers once that is settled: the any-join waits for it
+        FanOut: split(
+          [() => later, Branch.of(() => Promise.reject(new Error('branch down')), { retry: RetryMode.none() })],
+          {
+            strategy: JoinStrategy.any(),
+            join: 'Done',
+          },
+        ),
+      },
+      observers: [
+        { onEvent: (e) => (e._tag === 'SplitBranchSettled' && e.index === 1 ? release(1) : undefined) },
+        logObserver(sink, {
+          levels: { SplitBranchSettled: 'info', RunStarted: 'off' },
+          traceOf: (id) => (id === 'log-2' ? { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) } : undefined),
+        }),
+      ],
+    })
+    await flow.orchestrate('FanOut', { workflowId: 'log-2' })
+    const ids = { trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) }
+    expect(lines.map(([level, f]) => [level, f['event']])).to.deep.equal([
+      ['warn', 'AttemptFailed'],
+      ['info', 'SplitBranchSettled'],
+      ['info', 'SplitBranchSettled'],
+      ['info', 'TaskSucceeded'],
+      ['info', 'RunCompleted'],
+    ])
+    expect(lines.every(([, f]) => f['trace_id'] === ids.trace_id && f['span_id'] === ids.span_id)).to.equal(true)
+    const settled = lines.filter(([, f]) => f['event'] === 'SplitBranchSettled').map(([, f]) => f)
+    expect(settled).to.deep.equal([
+      {
+        event: 'SplitBranchSettled',
+        workflowId: 'log-2',
+        state: 'FanOut',
+        taskId: 'FanOut[1]',
+        index: 1,
+        outcome: 'Failed',
+        error: { tag: 'TaskExecution', message: 'branch down' },
+        ...ids,
+      },
+      {
+        event: 'SplitBranchSettled',
+        workflowId: 'log-2',
+        state: 'FanOut',
+        taskId: 'FanOut[0]',
+        index: 0,
+        outcome: 'Succeeded',
+        ...ids,
+      },
+    ])
+  })
+
+  it('writes a line for a run abandoned before its end', () => {
+    const { sink, lines } = recordingLogger()
+    const flow = workflow<'Wait' | 'Done'>()({
+      exits: ['Done'],
+      states: { Wait: task(() => new Subject<'Done'>()) },
+      observers: [logObserver(sink, { levels: { StateEntered: 'off', TaskStarted: 'off', RunStarted: 'off' } })],
+    })
+    flow.run$('Wait', { workflowId: 'log-3' }).subscribe().unsubscribe()
+    expect(lines).to.deep.equal([['info', { event: 'RunAbandoned', workflowId: 'log-3' }, 'run abandoned']])
+  })
+
+  it('fits console: one line per event on its streams, errors and warnings on stderr', async () => {
+    const stdout = new PassThrough()
+    const stderr = new PassThrough()
+    let out = ''
+    let err = ''
+    stdout.on('data', (d: Buffer) => (out += d.toString()))
+    stderr.on('data', (d: Buffer) => (err += d.toString()))
+    const konsole = new Console({ stdout, stderr, colorMode: false, inspectOptions: { breakLength: Infinity } })
+    const flow = workflow<'Go' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Go: task(
+          () => {
+            throw new Error('nope')
+          },
+          { retry: RetryMode.none() },
+        ),
+      },
+      observers: [logObserver(konsole)],
+    })
+    await flow.orchestrate('Go', { workflowId: 'log-4' }).catch(() => undefined)
+    await new Promise((r) => setImmediate(r))
+    expect(out.trim().split('\n')).to.deep.equal([
+      `{ event: 'RunStarted', workflowId: 'log-4', at: ${atOf(out, 0)}, initial: 'Go' } run started`,
+      `{ event: 'StateEntered', workflowId: 'log-4', at: ${atOf(out, 1)}, state: 'Go', transition: 0 } workflow entered state`,
+      `{ event: 'TaskStarted', workflowId: 'log-4', at: ${atOf(out, 2)}, state: 'Go', taskId: 'Go' } task started`,
+    ])
+    expect(
+      err
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/at: \d+/, 'at: T')),
+    ).to.deep.equal([
+      "{ event: 'AttemptFailed', workflowId: 'log-4', at: T, state: 'Go', taskId: 'Go', attempt: 1, error: { tag: 'TaskExecution', message: 'nope' } } task attempt failed",
+      "{ event: 'TaskFailed', workflowId: 'log-4', at: T, state: 'Go', taskId: 'Go', error: { tag: 'TaskExecution', message: 'nope' } } task failed",
+      "{ event: 'RunFailed', workflowId: 'log-4', at: T, state: 'Go', error: { tag: 'TaskExecution', message: 'nope' } } run failed",
+    ])
+  })
+})
+
+/** The `at` printed on line `n` of `out`. */
+const atOf = (out: string, n: number): string => /at: (\d+)/.exec(out.trim().split('\n')[n] ?? '')?.[1] ?? '?'
