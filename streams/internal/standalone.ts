@@ -58,6 +58,8 @@ export interface StandaloneSpec {
   readonly onRetry: ((info: RetryInfo) => void) | undefined
   /** `Progress` data of the run (a batch's `BatchProgress`). */
   readonly onProgress: ((data: unknown) => void) | undefined
+  /** The scheduler's clock, as the env's `now` (one function for every run of the runner). */
+  readonly now: () => number
 }
 
 // -------------------------------------------------------------------------------------
@@ -116,11 +118,13 @@ export const standaloneSpec = (
   if (bad !== undefined) throw bad
   const typed = options as StandaloneOptions
   const resolved = resolveTaskConfig(typed, fallbackRetry)
+  const scheduler = typed.scheduler ?? asyncScheduler
   return {
     name: typed.name ?? where,
     config: resolved,
     fast: runsInline(resolved),
-    scheduler: typed.scheduler ?? asyncScheduler,
+    scheduler,
+    now: () => scheduler.now(),
     random: typed.random ?? Math.random,
     signal: typed.signal,
     onRetry: typed.onRetry,
@@ -151,8 +155,7 @@ export class StandaloneEnv implements StateEnv<string, NoResources>, WorkEnv<str
   #lastError: unknown
 
   constructor(readonly spec: StandaloneSpec) {
-    const scheduler = spec.scheduler
-    this.now = () => scheduler.now()
+    this.now = spec.now
     const { onRetry, onProgress } = spec
     this.emit =
       onRetry === undefined && onProgress === undefined
@@ -228,7 +231,8 @@ const reasonOf = (signal: AbortSignal, name: string): CanoError => {
  */
 export class StandaloneRun<A> implements WorkCallbacks<A>, Settle {
   #settled = false
-  readonly #teardown = new Subscription()
+  /** What the work started, released when the run settles (created on the first `add`). */
+  #teardown: Subscription | undefined
   readonly #onAbort: (() => void) | undefined
 
   constructor(
@@ -269,8 +273,10 @@ export class StandaloneRun<A> implements WorkCallbacks<A>, Settle {
   }
 
   add(teardown: TeardownLogic): void {
-    // once the run settled, `#teardown` is closed: what is added to it is torn down at once
-    this.#teardown.add(teardown)
+    const held = (this.#teardown ??= new Subscription())
+    held.add(teardown)
+    // after the run settled, what is added is torn down at once
+    if (this.#settled) held.unsubscribe()
   }
 
   /** The run is no longer wanted (its Observable was unsubscribed): stop the work, settle nothing. */
@@ -283,7 +289,7 @@ export class StandaloneRun<A> implements WorkCallbacks<A>, Settle {
     this.#settled = true
     if (this.#onAbort !== undefined) this.env.spec.signal?.removeEventListener('abort', this.#onAbort)
     if (abortWith !== undefined) this.env.abort(abortWith)
-    this.#teardown.unsubscribe()
+    this.#teardown?.unsubscribe()
     this.env.release()
     report()
   }
