@@ -368,7 +368,10 @@ class RuntimeImpl {
    * Runs executing here, by id: leaving one abandons it and releases its lease; aborting its `cancel`
    * cancels it (a cancel request this runtime heard of).
    */
-  private readonly active = new Map<string, { readonly sub: Subscription; readonly cancel: AbortController }>()
+  private readonly active = new Map<
+    string,
+    { readonly sub: Subscription; readonly cancel: AbortController; readonly release: AbortController }
+  >()
   /** A record changed here (a run started, ended, parked): watchers look again. */
   private readonly changed = new Subject<string>()
   private readonly timers: Subscription[] = []
@@ -606,6 +609,7 @@ class RuntimeImpl {
     }
     this.events.next({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
     const cancel = new AbortController()
+    const release = new AbortController()
     const sub = ownedRun$(entry.wf, this.o.store, {
       workflowId: record.workflowId as WorkflowId,
       acquire: { _tag: 'Claimed', record },
@@ -626,12 +630,13 @@ class RuntimeImpl {
       },
       cancelled: record.cancelRequested,
       cancelRequests: cancel.signal,
+      releases: release.signal,
     }).subscribe({
       next: (event) => this.events.next({ _tag: 'Run', workflow: entry.name, event }),
       error: () => this.finished(id),
       complete: () => this.finished(id),
     })
-    if (!sub.closed) this.active.set(id, { sub, cancel })
+    if (!sub.closed) this.active.set(id, { sub, cancel, release })
   }
 
   private finished(id: string): void {
@@ -659,8 +664,9 @@ class RuntimeImpl {
           if (this.active.size === 0) done()
         })
       })
-    // the rest is abandoned: unsubscribing releases each lease
-    for (const [id, { sub }] of [...this.active]) {
+    // the rest is handed over (not cancelled): abandoned here, each lease released for another process
+    for (const [id, { sub, release }] of [...this.active]) {
+      release.abort()
       sub.unsubscribe()
       this.active.delete(id)
       this.events.next({ _tag: 'Released', workflowId: id })

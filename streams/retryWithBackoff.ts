@@ -6,9 +6,17 @@
  *
  * @since 0.1.0
  */
-import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs'
+import {
+  asyncScheduler,
+  catchError,
+  type MonoTypeOperatorFunction,
+  retry,
+  type SchedulerLike,
+  throwError,
+  timer,
+} from 'rxjs'
 
-import { isRetryable, retryExhaustedError, toCanoError } from '../src/CanoError.js'
+import { isRetryable, retryExhaustedError, toCanoError, toCanoFailure } from '../src/CanoError.js'
 import { maxAttempts, retryDelayMs, type RetryMode } from '../src/RetryMode.js'
 
 // -------------------------------------------------------------------------------------
@@ -51,7 +59,7 @@ export interface RetryWithBackoffOptions {
   readonly random?: (() => number) | undefined
   /** Where the waits are scheduled. Default `asyncScheduler` (virtual inside `TestScheduler.run`). */
   readonly scheduler?: SchedulerLike | undefined
-  /** May this error be retried? Default {@link isRetryable}. A `false` rethrows the error unchanged. */
+  /** May this error be retried? Default {@link isRetryable}. A `false` ends the loop with this error. */
   readonly shouldRetry?: ((error: unknown) => boolean) | undefined
   /** Overrides the computed delay (e.g. a rate limiter's retry-after). Default: the computed delay. */
   readonly delayFor?: ((error: unknown, computedMs: number) => number) | undefined
@@ -64,9 +72,11 @@ export interface RetryWithBackoffOptions {
 // -------------------------------------------------------------------------------------
 
 /**
- * Retries the source per `mode`. When the attempts run out the error is `RetryExhausted` (carrying
- * the attempt count and the last error as a `CanoError`) if more than one attempt was allowed, and
- * the original error otherwise; a non-retryable error is rethrown unchanged at once.
+ * Retries the source per `mode`. It errors with a {@link CanoFailure}: when the attempts run out its
+ * `error` is `RetryExhausted` (carrying the attempt count and the last error as a `CanoError`) if more
+ * than one attempt was allowed, and the last error (through {@link toCanoError}) otherwise; a
+ * non-retryable error ends the loop at once the same way. `shouldRetry`, `delayFor` and `onRetry` see
+ * the source's errors as they are.
  *
  * ```text
  * source:  -#
@@ -84,6 +94,16 @@ export interface RetryWithBackoffOptions {
  * @since 0.1.0
  */
 export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
+  const loop = retryWithBackoffRaw<T>(options)
+  return (source) => loop(source).pipe(catchError((e: unknown) => throwError(() => toCanoFailure(e))))
+}
+
+/**
+ * @internal {@link retryWithBackoff} for the engine: the error is delivered as it is (a non-retryable
+ * error unchanged, `RetryExhausted` as a `CanoError`), so the engine's own wrappers (a breaker
+ * rejection, a `nonRetryable` value) pass through.
+ */
+export const retryWithBackoffRaw = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
   const {
     mode,
     random = Math.random,

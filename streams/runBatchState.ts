@@ -50,7 +50,7 @@ import { describeValue } from '../src/internal/describeValue.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
-import { retryWithBackoff } from './retryWithBackoff.js'
+import { retryWithBackoffRaw } from './retryWithBackoff.js'
 import type { StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ const runItem = <S extends string, R extends ResourceRecord>(
       handler.itemRetry._tag === 'None'
         ? one
         : one.pipe(
-            retryWithBackoff<unknown>({
+            retryWithBackoffRaw<unknown>({
               mode: handler.itemRetry,
               random: env.random,
               scheduler: env.scheduler,

@@ -95,6 +95,8 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
       seed = { _tag: 'Step', cursor: back.right.decoded, step }
     }
 
+    // the attempts of the step that failed the state, for the run's failure context
+    let failedAttempts: number | undefined
     const stepOnce = (cursor: unknown, step: number): Observable<Loop<S>> =>
       new Observable<unknown>((sub) =>
         attemptWork<S, R, unknown>(env, (ctx) => handler.step(ctx, cursor), {
@@ -102,7 +104,10 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
             sub.next(v)
             sub.complete()
           },
-          onError: (e) => sub.error(e),
+          onError: (e, attempts) => {
+            failedAttempts = attempts
+            sub.error(e)
+          },
           add: (t) => sub.add(t),
         }),
       ).pipe(
@@ -152,7 +157,10 @@ export const runSteppedState = <S extends string, R extends ResourceRecord>(
           filter((l): l is Extract<Loop<S>, { _tag: 'Done' }> => l._tag === 'Done'),
           take(1),
         )
-        .subscribe({ next: (d) => settle.succeed(d.state, d.steps), error: (e: unknown) => settle.fail(e) }),
+        .subscribe({
+          next: (d) => settle.succeed(d.state, d.steps),
+          error: (e: unknown) => settle.fail(e, failedAttempts),
+        }),
     )
     return undefined
   })

@@ -29,8 +29,8 @@ import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
-import { retryWithBackoff } from './retryWithBackoff.js'
-import { timeoutAttempt } from './timeoutAttempt.js'
+import { retryWithBackoffRaw } from './retryWithBackoff.js'
+import { timeoutAttemptRaw } from './timeoutAttempt.js'
 
 /** @internal Where a task runs and how it reports. */
 export interface AttemptEnv<S extends string, R extends ResourceRecord> {
@@ -191,7 +191,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
       let run$ = fromAttempt(attempt, ctx)
       if (attemptTimeoutMs !== undefined)
         run$ = run$.pipe(
-          timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }),
+          timeoutAttemptRaw({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) }),
         )
       let permit: CircuitPermit | undefined
       if (circuitBreaker !== undefined) {
@@ -232,7 +232,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
       }
     })
     return one.pipe(
-      retryWithBackoff<A>({
+      retryWithBackoffRaw<A>({
         mode: config.retry,
         random: env.random,
         scheduler: env.scheduler,

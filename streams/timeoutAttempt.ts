@@ -1,12 +1,13 @@
 /**
  * `timeoutAttempt`: bounds one attempt. If the source has not emitted within `timeoutMs`, it is
  * unsubscribed, `onTimeout` runs (the engine aborts the attempt's `AbortSignal` there) and the result
- * errors with a `Timeout` `CanoError`.
+ * errors with a {@link CanoFailure} carrying a `Timeout` `CanoError`.
  *
  * @since 0.1.0
  */
 import {
   asyncScheduler,
+  catchError,
   type MonoTypeOperatorFunction,
   type Observable,
   type SchedulerLike,
@@ -15,7 +16,7 @@ import {
 } from 'rxjs'
 
 import type { Timeout } from '../codecs/CanoError.js'
-import { timeoutError } from '../src/CanoError.js'
+import { timeoutError, toCanoFailure } from '../src/CanoError.js'
 
 /**
  * Options of {@link timeoutAttempt}.
@@ -37,7 +38,9 @@ export interface TimeoutAttemptOptions {
 }
 
 /**
- * Fails the source with `Timeout` if its first value takes longer than `timeoutMs`.
+ * Fails the source with `Timeout` if its first value takes longer than `timeoutMs`. Every error it
+ * delivers is a {@link CanoFailure}: `Timeout` at the deadline, the source's own error through
+ * {@link toCanoError} otherwise.
  *
  * ```text
  * source:  ------a|
@@ -45,7 +48,7 @@ export interface TimeoutAttemptOptions {
  * ```
  *
  * @param options - the deadline in ms, the optional scheduler and `onTimeout` hook
- * @returns an operator that errors with `timeoutError(timeoutMs)` when the first value is late
+ * @returns an operator that errors with a `CanoFailure` of `timeoutError(timeoutMs)` when the first value is late
  * @example
  * import { defer, from } from 'rxjs'
  * import { timeoutAttempt } from 'cano-rx'
@@ -58,6 +61,15 @@ export interface TimeoutAttemptOptions {
  * @since 0.1.0
  */
 export const timeoutAttempt = <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> => {
+  const bounded = timeoutAttemptRaw<T>(options)
+  return (source) => bounded(source).pipe(catchError((e: unknown) => throwError(() => toCanoFailure(e))))
+}
+
+/**
+ * @internal {@link timeoutAttempt} for the engine: the `Timeout` error as a `CanoError`, the source's own
+ * errors as they are (a `nonRetryable` value must reach the retry loop unchanged).
+ */
+export const timeoutAttemptRaw = <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> => {
   const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
   return timeout<T, Observable<never>>({
     first: timeoutMs,
