@@ -20,6 +20,7 @@ import { pipe } from 'fp-ts/lib/function.js'
 import type * as t from 'io-ts'
 import {
   asyncScheduler,
+  catchError,
   distinctUntilChanged,
   filter,
   from,
@@ -33,6 +34,7 @@ import {
   type Subscription,
   switchMap,
   takeWhile,
+  throwError,
   timer,
 } from 'rxjs'
 
@@ -40,7 +42,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { Count, integerIn, MAX_TIMER_MS, PositiveInteger } from '../codecs/Config.js'
 import type { WorkflowId } from '../codecs/WorkflowId.js'
-import { CanoFailure, configurationError } from '../src/CanoError.js'
+import { CanoFailure, configurationError, toCanoFailure } from '../src/CanoError.js'
 import type { RunStore } from '../src/CheckpointStore.js'
 import { checkConfig } from '../src/internal/checkConfig.js'
 import { describeValue } from '../src/internal/describeValue.js'
@@ -486,6 +488,8 @@ class RuntimeImpl {
       filter((r): r is RunRecord => r !== undefined),
       distinctUntilChanged((a, b) => a.updatedAt === b.updatedAt && a.status === b.status && a.fence === b.fence),
       takeWhile((r) => !TERMINAL.has(r.status), true),
+      // a store that fails: the stream errors with a CanoFailure, as every stream of the library does
+      catchError((e: unknown) => throwError(() => toCanoFailure(e))),
       share(),
     )
   }

@@ -205,6 +205,7 @@ export interface RunUpdate<S extends string, O = never> {
  *   }),
  *   totalTimeoutMs: 60_000,
  * })
+ * @see {@link workflowEither}, which returns the error as an fp-ts `Left` instead of throwing
  * @category constructors
  * @since 0.1.0
  */

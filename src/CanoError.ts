@@ -2,8 +2,9 @@
  * `CanoError`: every failure of cano-rx as a value. One `_tag` per cano error category plus the
  * categories cano-rx adds (`Cancelled`, `WorkflowTimeout`, `WorkflowVersionMismatch`, `RateLimited`,
  * `OrphanedCompensation`, `DecodeFailed`, `LeaseLost`, `RunOwned`). Errors are plain readonly data so they persist in
- * checkpoint rows, compare with `deep.equal` and freeze inside immer snapshots. Promise APIs reject
- * with the single boundary class {@link CanoFailure}, which carries the `CanoError`.
+ * checkpoint rows, compare with `deep.equal` and freeze inside immer snapshots. Promise APIs reject,
+ * and Observables and iterables error, with the single boundary class {@link CanoFailure}, an `Error`
+ * that carries the `CanoError` (and, for a run, where it failed).
  *
  * @since 0.1.0
  */
@@ -535,7 +536,7 @@ export function hasTag(
  *   WorkflowTimeout: () => false, WorkflowVersionMismatch: () => false, RateLimited: () => true,
  *   OrphanedCompensation: () => false, DecodeFailed: () => false, LeaseLost: () => false, RunOwned: () => false,
  * })
- * @see {@link hasTag} to test a single variant
+ * @see {@link hasTag} to test a single variant, {@link matchCanoErrorOrElse} to handle a few, {@link matchCanoErrorW} for cases of different result types
  * @category destructors
  * @since 0.1.0
  */

@@ -6,15 +6,7 @@
  *
  * @since 0.1.0
  */
-import {
-  asyncScheduler,
-  catchError,
-  type MonoTypeOperatorFunction,
-  retry,
-  type SchedulerLike,
-  throwError,
-  timer,
-} from 'rxjs'
+import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs'
 
 import { isRetryable, retryExhaustedError, toCanoError, toCanoFailure } from '../src/CanoError.js'
 import { maxAttempts, retryDelayMs, type RetryMode } from '../src/RetryMode.js'
@@ -93,17 +85,27 @@ export interface RetryWithBackoffOptions {
  * @category operators
  * @since 0.1.0
  */
-export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
-  const loop = retryWithBackoffRaw<T>(options)
-  return (source) => loop(source).pipe(catchError((e: unknown) => throwError(() => toCanoFailure(e))))
-}
+export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> =>
+  retryLoop<T>(options, toCanoFailure)
 
 /**
  * @internal {@link retryWithBackoff} for the engine: the error is delivered as it is (a non-retryable
  * error unchanged, `RetryExhausted` as a `CanoError`), so the engine's own wrappers (a breaker
  * rejection, a `nonRetryable` value) pass through.
  */
-export const retryWithBackoffRaw = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
+export const retryWithBackoffRaw = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> =>
+  retryLoop<T>(options, asIs)
+
+const asIs = (e: unknown): unknown => e
+
+/**
+ * The loop; its only errors are the ones its `delay` notifier throws, so `deliver` shapes every error
+ * the operator emits without an operator of its own.
+ */
+const retryLoop = <T>(
+  options: RetryWithBackoffOptions,
+  deliver: (e: unknown) => unknown,
+): MonoTypeOperatorFunction<T> => {
   const {
     mode,
     random = Math.random,
@@ -115,9 +117,9 @@ export const retryWithBackoffRaw = <T>(options: RetryWithBackoffOptions): MonoTy
   const allowed = maxAttempts(mode)
   return retry<T>({
     delay: (error: unknown, failed: number) => {
-      if (!shouldRetry(error)) return throwError(() => error)
+      if (!shouldRetry(error)) return throwError(() => deliver(error))
       if (failed >= allowed)
-        return throwError(() => (allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
+        return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
       const computed = retryDelayMs(mode, failed - 1, random) ?? 0
       const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
       onRetry?.({ error, attempt: failed, delayMs })

@@ -7,16 +7,16 @@
  */
 import {
   asyncScheduler,
-  catchError,
   type MonoTypeOperatorFunction,
-  type Observable,
+  Observable,
   type SchedulerLike,
+  type Subscription,
   throwError,
   timeout,
 } from 'rxjs'
 
 import type { Timeout } from '../codecs/CanoError.js'
-import { timeoutError, toCanoFailure } from '../src/CanoError.js'
+import { CanoFailure, timeoutError, toCanoFailure } from '../src/CanoError.js'
 
 /**
  * Options of {@link timeoutAttempt}.
@@ -60,10 +60,45 @@ export interface TimeoutAttemptOptions {
  * @category operators
  * @since 0.1.0
  */
-export const timeoutAttempt = <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> => {
-  const bounded = timeoutAttemptRaw<T>(options)
-  return (source) => bounded(source).pipe(catchError((e: unknown) => throwError(() => toCanoFailure(e))))
-}
+export const timeoutAttempt =
+  <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> =>
+  (source) =>
+    new Observable<T>((subscriber) => {
+      const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
+      // one subscriber, no operator chain: the deadline ends with the first value (or the end), the
+      // source's errors become CanoFailures on the way
+      const state = { seen: false, deadline: undefined as Subscription | undefined }
+      const stop = (): void => {
+        state.seen = true
+        state.deadline?.unsubscribe()
+      }
+      const sub = source.subscribe({
+        next: (v) => {
+          stop()
+          subscriber.next(v)
+        },
+        error: (e: unknown) => {
+          stop()
+          subscriber.error(toCanoFailure(e))
+        },
+        complete: () => {
+          stop()
+          subscriber.complete()
+        },
+      })
+      // as rxjs `timeout`: the deadline starts once the source is subscribed, unless it already delivered
+      if (!state.seen)
+        state.deadline = scheduler.schedule(() => {
+          sub.unsubscribe()
+          const error = timeoutError(timeoutMs)
+          onTimeout?.(error)
+          subscriber.error(new CanoFailure(error))
+        }, timeoutMs)
+      return () => {
+        state.deadline?.unsubscribe()
+        sub.unsubscribe()
+      }
+    })
 
 /**
  * @internal {@link timeoutAttempt} for the engine: the `Timeout` error as a `CanoError`, the source's own

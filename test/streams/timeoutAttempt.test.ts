@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { asyncScheduler, tap } from 'rxjs'
+import { asyncScheduler, Observable, queueScheduler, tap } from 'rxjs'
 
 import type { Timeout } from '../../codecs/CanoError.js'
 import { isCanoFailure, timeoutError, toCanoError } from '../../src/CanoError.js'
@@ -94,5 +94,21 @@ describe('timeoutAttempt', () => {
         failure(toCanoError(new Error('refused'))),
       )
     })
+  })
+
+  it('a deadline of 0 on a synchronous scheduler ends a silent source at once', () => {
+    let subscribed = 0
+    let unsubscribed = 0
+    const never$ = new Observable<number>(() => {
+      subscribed += 1
+      return () => (unsubscribed += 1)
+    })
+    let error: unknown
+    const sub = never$
+      .pipe(timeoutAttempt({ timeoutMs: 0, scheduler: queueScheduler }))
+      .subscribe({ error: (e: unknown) => (error = e) })
+    sub.unsubscribe()
+    expect([subscribed, unsubscribed]).to.deep.equal([1, 1])
+    expect(isCanoFailure(error) && error.error).to.deep.equal(timeoutError(0))
   })
 })
