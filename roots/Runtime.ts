@@ -20,6 +20,7 @@ import { pipe } from 'fp-ts/lib/function.js'
 import type * as t from 'io-ts'
 import {
   asyncScheduler,
+  catchError,
   distinctUntilChanged,
   filter,
   from,
@@ -33,6 +34,7 @@ import {
   type Subscription,
   switchMap,
   takeWhile,
+  throwError,
   timer,
 } from 'rxjs'
 
@@ -40,7 +42,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { Count, integerIn, MAX_TIMER_MS, PositiveInteger } from '../codecs/Config.js'
 import type { WorkflowId } from '../codecs/WorkflowId.js'
-import { CanoFailure, configurationError } from '../src/CanoError.js'
+import { CanoFailure, configurationError, toCanoFailure } from '../src/CanoError.js'
 import type { RunStore } from '../src/CheckpointStore.js'
 import { checkConfig } from '../src/internal/checkConfig.js'
 import { describeValue } from '../src/internal/describeValue.js'
@@ -368,7 +370,10 @@ class RuntimeImpl {
    * Runs executing here, by id: leaving one abandons it and releases its lease; aborting its `cancel`
    * cancels it (a cancel request this runtime heard of).
    */
-  private readonly active = new Map<string, { readonly sub: Subscription; readonly cancel: AbortController }>()
+  private readonly active = new Map<
+    string,
+    { readonly sub: Subscription; readonly cancel: AbortController; readonly release: AbortController }
+  >()
   /** A record changed here (a run started, ended, parked): watchers look again. */
   private readonly changed = new Subject<string>()
   private readonly timers: Subscription[] = []
@@ -483,6 +488,8 @@ class RuntimeImpl {
       filter((r): r is RunRecord => r !== undefined),
       distinctUntilChanged((a, b) => a.updatedAt === b.updatedAt && a.status === b.status && a.fence === b.fence),
       takeWhile((r) => !TERMINAL.has(r.status), true),
+      // a store that fails: the stream errors with a CanoFailure, as every stream of the library does
+      catchError((e: unknown) => throwError(() => toCanoFailure(e))),
       share(),
     )
   }
@@ -606,6 +613,7 @@ class RuntimeImpl {
     }
     this.events.next({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
     const cancel = new AbortController()
+    const release = new AbortController()
     const sub = ownedRun$(entry.wf, this.o.store, {
       workflowId: record.workflowId as WorkflowId,
       acquire: { _tag: 'Claimed', record },
@@ -626,12 +634,13 @@ class RuntimeImpl {
       },
       cancelled: record.cancelRequested,
       cancelRequests: cancel.signal,
+      releases: release.signal,
     }).subscribe({
       next: (event) => this.events.next({ _tag: 'Run', workflow: entry.name, event }),
       error: () => this.finished(id),
       complete: () => this.finished(id),
     })
-    if (!sub.closed) this.active.set(id, { sub, cancel })
+    if (!sub.closed) this.active.set(id, { sub, cancel, release })
   }
 
   private finished(id: string): void {
@@ -659,8 +668,9 @@ class RuntimeImpl {
           if (this.active.size === 0) done()
         })
       })
-    // the rest is abandoned: unsubscribing releases each lease
-    for (const [id, { sub }] of [...this.active]) {
+    // the rest is handed over (not cancelled): abandoned here, each lease released for another process
+    for (const [id, { sub, release }] of [...this.active]) {
+      release.abort()
       sub.unsubscribe()
       this.active.delete(id)
       this.events.next({ _tag: 'Released', workflowId: id })

@@ -1,8 +1,17 @@
 /**
  * `workflow`: the composition root. `workflow<S>()(definition)` validates a definition and returns a
- * {@link Workflow}: an immutable object whose runs are cold Observables (`run$`), Promises
- * (`orchestrate`) or fp-ts `TaskEither`s (`orchestrateTE`). The same `Workflow` can run any number of
- * times concurrently; runs share no mutable state.
+ * {@link Workflow} (`workflowEither` returns it as an fp-ts `Either` instead of throwing): an immutable
+ * object whose runs are cold Observables of events (`run$`), of one result (`result$`) or of events with
+ * snapshots (`watch$`), `for await` iterables (`events`), Promises (`orchestrate`) or fp-ts `TaskEither`s
+ * (`orchestrateTE`); each has a `resume…` counterpart that continues a crashed run. The same `Workflow`
+ * can run any number of times concurrently; runs share no mutable state.
+ *
+ * A run's life, whatever surface it runs through: it ends with exactly one terminal event (`RunCompleted`,
+ * `RunFailed`, `RunCancelled`, `RunTimedOut`), which its observers always see. Leaving early
+ * (unsubscribing, `take`, `takeUntil`, `switchMap`, `timeout()`, `firstValueFrom` on `run$`, a `break`
+ * out of `for await`) is a cancellation, the same as aborting the run's `signal`: the in-flight task's
+ * signal aborts, sagas roll back, resources are torn down, and the run ends `RunCancelled` with
+ * `Cancelled: run unsubscribed (the subscriber left)`; only the subscriber that left sees none of it.
  *
  * @since 0.1.0
  */
@@ -37,7 +46,8 @@ import type { RunRecord } from '../src/RunTable.js'
 import type { NoResources, ResourceRecord } from '../src/TaskContext.js'
 import { type CompiledWorkflow, compileWorkflow, type WorkflowDefinition } from '../src/WorkflowDefinition.js'
 import { isTerminalEvent, type RunCompleted, type TerminalEvent, type WorkflowEvent } from '../src/WorkflowEvent.js'
-import { refusedRun, type RunStart, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
+import { failureOf, refusedRun, type RunStart, runToEnd, runWorkflow } from '../streams/runWorkflow.js'
+import { toAsyncIterable } from '../streams/toAsyncIterable.js'
 import { ownedRun$, type Ownership } from './internal/ownedRun.js'
 import { thisProcess } from './internal/processOwner.js'
 
@@ -79,12 +89,34 @@ export interface Workflow<
   /** The output codec (`undefined` without an output declaration). @since 0.2.0 */
   readonly output: t.Type<O, unknown> | undefined
   /**
-   * A cold Observable of the run's events: subscribing starts a run, unsubscribing aborts it (the
-   * in-flight task's signal fires, resources are torn down). It always ends with exactly one terminal
-   * event (`RunCompleted`, `RunFailed`, `RunCancelled`, `RunTimedOut`) and then completes; it never
-   * errors for a failed run. With an input codec, the options are required and hold `input`.
+   * A cold Observable of the run's events: subscribing starts a run. It always ends with exactly one
+   * terminal event (`RunCompleted`, `RunFailed`, `RunCancelled`, `RunTimedOut`) and then completes; it
+   * never errors for a failed run. Unsubscribing cancels the run (its observers see `RunCancelled`, its
+   * sagas roll back: see the module comment). So `firstValueFrom(flow.run$(…))` resolves with `RunStarted`
+   * and cancels the run at once, and `lastValueFrom` gives the terminal event, untyped as such: for the
+   * exit state and output as one value use {@link Workflow.result$} (or `orchestrate`), for the last event
+   * `run$(…).pipe(terminal())`. With an input codec, the options are required and hold `input`.
    */
   readonly run$: (initial: S, ...options: RunArgs<S, IE>) => Observable<WorkflowEvent<S>>
+  /**
+   * The run's result as a cold Observable of one value: the exit state (with an output declaration,
+   * `{ state, output }`), then completion; a run that does not complete errors with a {@link CanoFailure}
+   * (its `context` says where). `firstValueFrom(flow.result$(…))` is `orchestrate` as an Observable.
+   * Unsubscribing before the value cancels the run, as for `run$`. @since 0.3.0
+   */
+  readonly result$: (initial: S, ...options: RunArgs<S, IE>) => Observable<RunResult<S, O>>
+  /**
+   * The run's events as an `AsyncIterable`: `for await (const e of flow.events('A')) …`. Each loop is its
+   * own run, started at its first pull; events that arrive while the loop body runs are buffered in order
+   * (the run does not wait for the loop). Leaving the loop early (`break`, `return`, a throw) cancels the
+   * run, like unsubscribing from `run$`. @since 0.3.0
+   */
+  readonly events: (initial: S, ...options: RunArgs<S, IE>) => AsyncIterable<WorkflowEvent<S>>
+  /**
+   * One run's events each paired with the {@link RunState} snapshot after it (`{ event, snapshot }`):
+   * events and progress of the same run from one subscription. @since 0.3.0
+   */
+  readonly watch$: (initial: S, ...options: RunArgs<S, IE>) => Observable<RunUpdate<S, O>>
   /** `run$` folded into frozen {@link RunState} snapshots, one per event (a completed run's holds its decoded output). */
   readonly snapshot$: (initial: S, ...options: RunArgs<S, IE>) => Observable<RunState<S, O>>
   /**
@@ -104,10 +136,46 @@ export interface Workflow<
   readonly resume$: (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>) => Observable<WorkflowEvent<S>>
   /** `resume$` to the end; resolves like `orchestrate` or rejects with a {@link CanoFailure}. */
   readonly resume: (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>) => Promise<RunResult<S, O>>
+  /** `result$` of a resumed run (see `resume$`). @since 0.3.0 */
+  readonly resumeResult$: (
+    workflowId: string,
+    options?: Omit<RunOptions<S>, 'workflowId'>,
+  ) => Observable<RunResult<S, O>>
+  /** `events` of a resumed run (see `resume$`). @since 0.3.0 */
+  readonly resumeEvents: (
+    workflowId: string,
+    options?: Omit<RunOptions<S>, 'workflowId'>,
+  ) => AsyncIterable<WorkflowEvent<S>>
+  /** `watch$` of a resumed run (see `resume$`): its snapshots start from the resume. @since 0.3.0 */
+  readonly resumeWatch$: (
+    workflowId: string,
+    options?: Omit<RunOptions<S>, 'workflowId'>,
+  ) => Observable<RunUpdate<S, O>>
   /** `orchestrate` as an fp-ts `TaskEither`: `Left` is the {@link CanoError}. */
   readonly orchestrateTE: (initial: S, ...options: RunArgs<S, IE>) => TaskEither<CanoError, RunResult<S, O>>
+  /** `resume` as an fp-ts `TaskEither`: `Left` is the {@link CanoError}. @since 0.3.0 */
+  readonly resumeTE: (
+    workflowId: string,
+    options?: Omit<RunOptions<S>, 'workflowId'>,
+  ) => TaskEither<CanoError, RunResult<S, O>>
   /** A Mermaid `stateDiagram-v2` of the declared transitions. */
   readonly toMermaid: () => string
+}
+
+/**
+ * One event of a run and the {@link RunState} snapshot after it: what {@link Workflow.watch$} emits.
+ *
+ * @example
+ * import { task, workflow, type RunUpdate } from 'cano-rx'
+ * const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+ * flow.watch$('A').subscribe(({ event, snapshot }: RunUpdate<'A' | 'Done'>) => console.log(event._tag, snapshot.status))
+ * @category model
+ * @since 0.3.0
+ */
+export interface RunUpdate<S extends string, O = never> {
+  readonly event: WorkflowEvent<S>
+  /** The snapshot once `event` is folded in. */
+  readonly snapshot: RunState<S, O>
 }
 
 // -------------------------------------------------------------------------------------
@@ -137,6 +205,7 @@ export interface Workflow<
  *   }),
  *   totalTimeoutMs: 60_000,
  * })
+ * @see {@link workflowEither}, which returns the error as an fp-ts `Left` instead of throwing
  * @category constructors
  * @since 0.1.0
  */
@@ -145,10 +214,33 @@ export const workflow =
   <R extends ResourceRecord = NoResources, const X extends S = never, I = undefined, IE = never, O = never>(
     definition: WorkflowDefinition<S, R, X, I, IE, O>,
   ): Workflow<S, R, I, IE, O> => {
+    const defined = workflowEither<S>()<R, X, I, IE, O>(definition)
+    if (E.isLeft(defined)) throw new CanoFailure(defined.left)
+    return defined.right
+  }
+
+/**
+ * {@link workflow} for fp-ts code: the same checks, the same {@link Workflow}, but a definition the
+ * types cannot check (a bad option, an exit that has a handler, a `states` function that throws) is a
+ * `Left` carrying the `Configuration` error that names the state, rather than a throw.
+ *
+ * @example
+ * import * as E from 'fp-ts/lib/Either.js'
+ * import { describeCanoError, task, workflowEither } from 'cano-rx'
+ * const defined = workflowEither<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => 'Done' as const) } })
+ * if (E.isLeft(defined)) console.error(describeCanoError(defined.left))
+ * else await defined.right.orchestrate('A')
+ * @category constructors
+ * @since 0.3.0
+ */
+export const workflowEither =
+  <S extends string>() =>
+  <R extends ResourceRecord = NoResources, const X extends S = never, I = undefined, IE = never, O = never>(
+    definition: WorkflowDefinition<S, R, X, I, IE, O>,
+  ): E.Either<CanoError, Workflow<S, R, I, IE, O>> => {
     const compiled = compileWorkflow<S, R, X, I, IE, O>(definition)
-    if (E.isLeft(compiled)) throw new CanoFailure(compiled.left)
     // the compiled workflow erased the boundary's types; the definition's codecs carry them
-    return fromCompiled(compiled.right) as unknown as Workflow<S, R, I, IE, O>
+    return E.isLeft(compiled) ? compiled : E.right(fromCompiled(compiled.right) as unknown as Workflow<S, R, I, IE, O>)
   }
 
 /** The compiled form of each workflow built here, for the runtime (roots/Runtime.ts). */
@@ -281,6 +373,25 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
     outputCodec === undefined
       ? reduceRunState<S>
       : reduceRunStateDecoding<S, unknown>((encoded) => decodedOrThrow(outputCodec, encoded))
+  /** A run's events (only its terminal one is needed) as its one result, or its `CanoFailure`. */
+  const toResult = (events$: Observable<WorkflowEvent<S>>): Observable<Result> =>
+    events$.pipe(
+      filter(isTerminalEvent),
+      map((end) => settle(end, complete)),
+    )
+  /** Each event of a run with the snapshot after it, folded from `seed` (one fold per subscription). */
+  const withSnapshots = (events$: Observable<WorkflowEvent<S>>, workflowId: string) =>
+    defer(() => {
+      let snapshot = initialRunState<S>(workflowId)
+      return events$.pipe(
+        map((event) => {
+          snapshot = reduce(snapshot, event)
+          return { event, snapshot }
+        }),
+      )
+    })
+  const resumeOrchestrate = async (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
+    settle(await lastValueFrom(resumeRun(workflowId, options, false).pipe(filter(isTerminalEvent))), complete)
   const flow = Object.freeze({
     name: wf.name,
     states: Object.freeze([...wf.states.keys()] as S[]),
@@ -290,6 +401,15 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
     input: wf.input,
     output: outputCodec,
     run$,
+    // the terminal event alone is built when nobody else listens (`live` false)
+    result$: (initial: S, options?: RunOptions<S>) => defer(() => toResult(fresh(initial, decode(options), false))),
+    events: (initial: S, options?: RunOptions<S>) => toAsyncIterable(() => run$(initial, options)),
+    watch$: (initial: S, options?: RunOptions<S>) =>
+      defer(() => {
+        const decoded = decode(options)
+        const id = E.isLeft(decoded) ? decoded.left.workflowId : decoded.right.workflowId
+        return withSnapshots(fresh(initial, decoded, true), id)
+      }),
     // the id is known before the first event (decoded or minted here): the seed carries it
     snapshot$: (initial: S, options?: RunOptions<S>) =>
       defer(() => {
@@ -300,12 +420,24 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
     orchestrate,
     resume$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
       resumeRun(workflowId, options, true),
-    resume: async (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
-      settle(await lastValueFrom(resumeRun(workflowId, options, false).pipe(filter(isTerminalEvent))), complete),
+    resume: resumeOrchestrate,
+    resumeResult$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
+      defer(() => toResult(resumeRun(workflowId, options, false))),
+    resumeEvents: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
+      toAsyncIterable(() => resumeRun(workflowId, options, true)),
+    resumeWatch$: (workflowId: string, options: Omit<RunOptions<S>, 'workflowId'> = {}) =>
+      withSnapshots(resumeRun(workflowId, options, true), typeof workflowId === 'string' ? workflowId : ''),
     orchestrateTE:
       (initial: S, options?: RunOptions<S>): TaskEither<CanoError, Result> =>
       () =>
         orchestrate(initial, options).then(
+          (s) => E.right(s),
+          (e: unknown) => E.left(toCanoError(e)),
+        ),
+    resumeTE:
+      (workflowId: string, options?: Omit<RunOptions<S>, 'workflowId'>): TaskEither<CanoError, Result> =>
+      () =>
+        resumeOrchestrate(workflowId, options).then(
           (s) => E.right(s),
           (e: unknown) => E.left(toCanoError(e)),
         ),
@@ -325,9 +457,10 @@ export const storedInput = (record: RunRecord): JsonValue | undefined =>
 const encodeInput = (codec: t.Type<unknown, unknown> | undefined, input: unknown): JsonValue =>
   codec === undefined ? null : (JSON.parse(JSON.stringify(codec.encode(input))) as JsonValue)
 
+/** What a run that ended with `end` resolves with; a run that did not complete throws its {@link failureOf}. */
 const settle = <S extends string, T>(end: TerminalEvent<S>, complete: (e: RunCompleted<S>) => T): T => {
   if (end._tag === 'RunCompleted') return complete(end)
-  throw new CanoFailure(end.error)
+  throw failureOf(end)
 }
 
 /**

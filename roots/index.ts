@@ -31,7 +31,7 @@ export {
   type ItemContext,
   ItemResult,
 } from '../src/Batch.js'
-export type { CanoError, CanoErrorTag } from '../src/CanoError.js'
+export type { CanoError, CanoErrorCases, CanoErrorTag, CanoFailureContext } from '../src/CanoError.js'
 export {
   cancelledError,
   CanoFailure,
@@ -50,6 +50,8 @@ export {
   isRetryable,
   leaseLostError,
   matchCanoError,
+  matchCanoErrorOrElse,
+  matchCanoErrorW,
   NonRetryable,
   nonRetryable,
   orphanedCompensationError,
@@ -63,6 +65,7 @@ export {
   taskExecutionError,
   timeoutError,
   toCanoError,
+  toCanoFailure,
   workflowError,
   workflowTimeoutError,
   workflowVersionMismatchError,
@@ -196,7 +199,7 @@ export {
 } from '../src/Stream.js'
 export type { TaskConfig } from '../src/TaskConfig.js'
 export type { InputOf, NoResources, ResourceRecord, TaskContext, WithInput } from '../src/TaskContext.js'
-export type { TaskOutput } from '../src/TaskOutput.js'
+export type { SettledOutput, TaskOutput } from '../src/TaskOutput.js'
 export type { WorkflowDefinition } from '../src/WorkflowDefinition.js'
 export type { StateHandlers } from '../src/WorkflowDefinition.js'
 export type {
@@ -229,6 +232,7 @@ export type { AttemptScope, RunInfo } from '../src/WorkflowObserver.js'
 export { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
 export { createSamplingCircuitBreaker } from '../streams/createCircuitBreaker.js'
 export { createMultiRateLimiter, createRateLimiter, createWindowedRateLimiter } from '../streams/createRateLimiter.js'
+export { ofTag } from '../streams/ofTag.js'
 export type { RetryInfo, RetryWithBackoffOptions } from '../streams/retryWithBackoff.js'
 export { retryWithBackoff } from '../streams/retryWithBackoff.js'
 export { processBatch, runBatch, type RunBatchOptions } from '../streams/runBatch.js'
@@ -242,6 +246,7 @@ export {
   stepUntilDone,
   type StepUntilDoneOptions,
 } from '../streams/runStepped.js'
+export { terminal } from '../streams/terminal.js'
 export type { TimeoutAttemptOptions } from '../streams/timeoutAttempt.js'
 export { timeoutAttempt } from '../streams/timeoutAttempt.js'
 export type { Runtime, RuntimeEvent, RuntimeOptions, RuntimeResult, RuntimeWorkflow } from './Runtime.js'
@@ -265,5 +270,5 @@ export {
   type PostgresPool,
 } from './stores/postgresCheckpoints.js'
 export { sqliteCheckpoints, type SqliteCheckpointsOptions } from './stores/sqliteCheckpoints.js'
-export type { Workflow } from './Workflow.js'
-export { workflow } from './Workflow.js'
+export type { RunUpdate, Workflow } from './Workflow.js'
+export { workflow, workflowEither } from './Workflow.js'

@@ -2,8 +2,9 @@
  * `CanoError`: every failure of cano-rx as a value. One `_tag` per cano error category plus the
  * categories cano-rx adds (`Cancelled`, `WorkflowTimeout`, `WorkflowVersionMismatch`, `RateLimited`,
  * `OrphanedCompensation`, `DecodeFailed`, `LeaseLost`, `RunOwned`). Errors are plain readonly data so they persist in
- * checkpoint rows, compare with `deep.equal` and freeze inside immer snapshots. Promise APIs reject
- * with the single boundary class {@link CanoFailure}, which carries the `CanoError`.
+ * checkpoint rows, compare with `deep.equal` and freeze inside immer snapshots. Promise APIs reject,
+ * and Observables and iterables error, with the single boundary class {@link CanoFailure}, an `Error`
+ * that carries the `CanoError` (and, for a run, where it failed).
  *
  * @since 0.1.0
  */
@@ -496,20 +497,31 @@ export const isCanoError = (u: unknown): u is CanoError =>
   typeof (u as { message?: unknown }).message === 'string'
 
 /**
- * Narrows a {@link CanoError} to one variant.
+ * Narrows a {@link CanoError} to one variant: data-first `hasTag(e, 'Timeout')`, or data-last
+ * `hasTag('Timeout')` (a guard for `filter`, `Array.prototype.filter` or `pipe`, with one or more tags).
  *
- * @param e - the error
- * @param tag - the variant to test for
- * @returns `true` when `e._tag === tag`, narrowing `e`
+ * @param args - `(e, tag)`: the error and the variant to test for; or `(...tags)`: the variants a guard accepts
+ * @returns data-first: `true` when `e._tag === tag`, narrowing `e`; data-last: that guard
  * @example
  * import { hasTag, type CanoError } from 'cano-rx'
  * const retryAfter = (e: CanoError) => (hasTag(e, 'RateLimited') ? e.retryAfterMs : 0)
+ * const timeouts = (errors: ReadonlyArray<CanoError>) => errors.filter(hasTag('Timeout', 'WorkflowTimeout'))
  * @see {@link matchCanoError} to handle every variant
  * @category guards
  * @since 0.1.0
  */
-export const hasTag = <K extends CanoErrorTag>(e: CanoError, tag: K): e is Extract<CanoError, { _tag: K }> =>
-  e._tag === tag
+export function hasTag<K extends CanoErrorTag>(
+  ...tags: readonly [K, ...K[]]
+): (e: CanoError) => e is Extract<CanoError, { _tag: K }>
+export function hasTag<K extends CanoErrorTag>(e: CanoError, tag: K): e is Extract<CanoError, { _tag: K }>
+export function hasTag(
+  ...args: readonly [CanoError, CanoErrorTag] | readonly CanoErrorTag[]
+): boolean | ((e: CanoError) => boolean) {
+  const [first, second] = args
+  if (typeof first !== 'string') return first._tag === second
+  const tags: ReadonlyArray<string> = args as readonly CanoErrorTag[]
+  return tags.length === 1 ? (e: CanoError) => e._tag === first : (e: CanoError) => tags.includes(e._tag)
+}
 
 // -------------------------------------------------------------------------------------
 // destructors
@@ -530,7 +542,7 @@ export const hasTag = <K extends CanoErrorTag>(e: CanoError, tag: K): e is Extra
  *   WorkflowTimeout: () => false, WorkflowVersionMismatch: () => false, RateLimited: () => true,
  *   OrphanedCompensation: () => false, DecodeFailed: () => false, LeaseLost: () => false, RunOwned: () => false,
  * })
- * @see {@link hasTag} to test a single variant
+ * @see {@link hasTag} to test a single variant, {@link matchCanoErrorOrElse} to handle a few, {@link matchCanoErrorW} for cases of different result types
  * @category destructors
  * @since 0.1.0
  */
@@ -538,6 +550,76 @@ export const matchCanoError =
   <R>(cases: { readonly [K in CanoErrorTag]: (e: Extract<CanoError, { _tag: K }>) => R }) =>
   (e: CanoError): R =>
     (cases[e._tag] as (e: CanoError) => R)(e)
+
+/**
+ * The cases of a {@link CanoError} match: a function per `_tag`, each given its variant.
+ *
+ * @example
+ * import type { CanoErrorCases } from 'cano-rx'
+ * const some: Partial<CanoErrorCases<string>> = { Timeout: (e) => `after ${e.timeoutMs} ms` }
+ * @see {@link matchCanoError}, {@link matchCanoErrorOrElse}
+ * @category model
+ * @since 0.3.0
+ */
+export type CanoErrorCases<R> = { readonly [K in CanoErrorTag]: (e: Extract<CanoError, { _tag: K }>) => R }
+
+/** What the cases of a match return, as one union. */
+type CasesResult<C> = { [K in keyof C]: C[K] extends (e: never) => infer R ? R : never }[keyof C]
+
+/**
+ * {@link matchCanoError} whose cases may return different types (fp-ts's `W`, "widen"): the result is
+ * the union of what the cases return. Still exhaustive: a missing tag is a compile error.
+ *
+ * @param cases - one function per `_tag`; a missing tag is a compile error
+ * @returns a function from a `CanoError` to the union of what its cases return
+ * @example
+ * import { matchCanoErrorW } from 'cano-rx'
+ * const retryIn = matchCanoErrorW({
+ *   TaskExecution: () => 100, Store: () => 100, Workflow: () => null, Configuration: () => null,
+ *   RetryExhausted: () => null, Timeout: (e) => e.timeoutMs, CircuitOpen: () => 'later', CheckpointStore: () => 100,
+ *   CompensationFailed: () => null, Generic: () => 100, ResourceNotFound: () => null,
+ *   ResourceTypeMismatch: () => null, ResourceDuplicateKey: () => null, Cancelled: () => null,
+ *   WorkflowTimeout: () => null, WorkflowVersionMismatch: () => null, RateLimited: (e) => e.retryAfterMs,
+ *   OrphanedCompensation: () => null, DecodeFailed: () => null, LeaseLost: () => null, RunOwned: (e) => e.leaseUntil,
+ * }) // (e: CanoError) => number | string | null
+ * @see {@link matchCanoErrorOrElse} to handle some variants and the rest at once
+ * @category destructors
+ * @since 0.3.0
+ */
+export const matchCanoErrorW =
+  <C extends CanoErrorCases<unknown>>(cases: C) =>
+  (e: CanoError): CasesResult<C> =>
+    (cases[e._tag] as (e: CanoError) => CasesResult<C>)(e)
+
+/**
+ * A partial match with a fallback: the cases given handle their variants, `orElse` every other one
+ * (typed as the variants left). The result is the union of what the cases and `orElse` return.
+ *
+ * @param cases - a function for some `_tag`s (a key that is not a tag is a compile error)
+ * @param orElse - the fallback, given the variants without a case
+ * @returns a function from a `CanoError` to what its case (or `orElse`) returns
+ * @example
+ * import { describeCanoError, matchCanoErrorOrElse } from 'cano-rx'
+ * const advice = matchCanoErrorOrElse(
+ *   {
+ *     RateLimited: (e) => `slow down: retry in ${e.retryAfterMs} ms`,
+ *     Timeout: (e) => `took longer than ${e.timeoutMs} ms`,
+ *   },
+ *   (other) => describeCanoError(other),
+ * )
+ * @see {@link matchCanoError} for an exhaustive match
+ * @category destructors
+ * @since 0.3.0
+ */
+export const matchCanoErrorOrElse =
+  <C extends Partial<CanoErrorCases<unknown>>, B>(
+    cases: C & { readonly [K in Exclude<keyof C, CanoErrorTag>]: never },
+    orElse: (e: Exclude<CanoError, { _tag: keyof C }>) => B,
+  ) =>
+  (e: CanoError): CasesResult<Required<C>> | B => {
+    const handle = (cases as Partial<Record<CanoErrorTag, (e: CanoError) => CasesResult<Required<C>>>>)[e._tag]
+    return handle === undefined ? orElse(e as Exclude<CanoError, { _tag: keyof C }>) : handle(e)
+  }
 
 /**
  * cano's `category()` string for an error (`task_execution`, `retry_exhausted`, …).
@@ -626,23 +708,81 @@ export const describeCanoError = (e: CanoError): string => {
 // -------------------------------------------------------------------------------------
 
 /**
- * The one `Error` subclass of cano-rx: Promise APIs (`orchestrate`, `resume`, scheduler calls) reject
- * with it. `error` is the {@link CanoError}; `cause` is set to it as well.
+ * Where a run failed, as a {@link CanoFailure} carries it (cano 0.14's state context).
+ *
+ * @example
+ * import type { CanoFailureContext } from 'cano-rx'
+ * const where = (c: CanoFailureContext) => `${c.workflowId} in ${c.state ?? 'no state'} (attempt ${c.attempt ?? '-'})`
+ * @see {@link CanoFailure}
+ * @category model
+ * @since 0.3.0
+ */
+export interface CanoFailureContext {
+  /** The run. */
+  readonly workflowId: string
+  /** The state the run ended in (`undefined`: it ended before its first state). */
+  readonly state: string | undefined
+  /** The attempt (1-based) the failed state's task failed at (`undefined` when no task failed: a cancellation, a time-out, a join). */
+  readonly attempt: number | undefined
+  /** States entered before the run ended, the last one included (`undefined` when unknown). */
+  readonly transitions: number | undefined
+}
+
+/**
+ * The one `Error` subclass of cano-rx: everything the library's Promises reject with (`orchestrate`,
+ * `resume`, scheduler and runtime calls) and everything its Observables and iterables error with
+ * (`result$`, `retryWithBackoff`, `timeoutAttempt`, …). `error` is the {@link CanoError} (`cause` too);
+ * `context` says where a run failed (run, state, attempt, transitions so far) and is appended to the
+ * message: `Task execution error: boom (run "order-42", state "Charge", attempt 3, 2 transitions)`.
  *
  * @example
  * import { CanoFailure, cancelledError, isCanoFailure } from 'cano-rx'
- * const failure: unknown = new CanoFailure(cancelledError())
- * if (isCanoFailure(failure)) console.log(failure.error._tag) // 'Cancelled'
+ * const failure: unknown = new CanoFailure(cancelledError(), { workflowId: 'order-42', state: 'Charge', attempt: undefined, transitions: 2 })
+ * if (isCanoFailure(failure)) console.log(failure.error._tag, failure.context?.state) // 'Cancelled' 'Charge'
  * @see {@link isCanoFailure} to recognise one, {@link toCanoError} to unwrap one
  * @category boundary
  * @since 0.1.0
  */
 export class CanoFailure extends Error {
   override readonly name = 'CanoFailure'
-  constructor(readonly error: CanoError) {
-    super(describeCanoError(error), { cause: error })
+  /** Where the run failed; `undefined` for a failure outside a run (a bad definition, a store call). @since 0.3.0 */
+  readonly context: CanoFailureContext | undefined
+  constructor(
+    readonly error: CanoError,
+    context?: CanoFailureContext,
+  ) {
+    super(
+      context === undefined ? describeCanoError(error) : `${describeCanoError(error)} (${describeContext(context)})`,
+      {
+        cause: error,
+      },
+    )
+    this.context = context
   }
 }
+
+const describeContext = (c: CanoFailureContext): string => {
+  const parts = [`run ${JSON.stringify(c.workflowId)}`]
+  if (c.state !== undefined) parts.push(`state ${JSON.stringify(c.state)}`)
+  if (c.attempt !== undefined) parts.push(`attempt ${c.attempt}`)
+  if (c.transitions !== undefined) parts.push(`${c.transitions} transition${c.transitions === 1 ? '' : 's'}`)
+  return parts.join(', ')
+}
+
+/**
+ * `u` as a {@link CanoFailure}: a `CanoFailure` as it is, anything else through {@link toCanoError}.
+ * What the library's streams error with.
+ *
+ * @param u - anything thrown, rejected or errored with
+ * @returns a `CanoFailure` (an `Error` with a stack) carrying the `CanoError`
+ * @example
+ * import { toCanoFailure } from 'cano-rx'
+ * toCanoFailure(new Error('boom')).error._tag // 'TaskExecution'
+ * @see {@link toCanoError}
+ * @category boundary
+ * @since 0.3.0
+ */
+export const toCanoFailure = (u: unknown): CanoFailure => (isCanoFailure(u) ? u : new CanoFailure(toCanoError(u)))
 
 /**
  * Is `u` a {@link CanoFailure}? Checks `name`, not `instanceof`, so it works across duplicated package copies.

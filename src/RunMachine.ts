@@ -23,9 +23,15 @@
  * - `RollingBack`: the compensation stack is being undone after a failure; `ClearingLog`: the log of a
  *   completed run (or of a cleanly rolled back one) is being cleared; `TearingDown`: resources are
  *   being torn down. The outcome is decided in these three: interruptions no longer change it.
- * - `Ended`: the terminal event was emitted and the stream completed; `Abandoned`: the subscriber left
- *   (nothing more is emitted); `Broken`: the run's own ending broke (a store or clock that throws) and
- *   the stream errors. These absorb every input.
+ * - `Ended`: the terminal event was emitted and the stream completed; `Abandoned`: the run was handed
+ *   over (an owned run parked, its lease lost, its runtime stopping: another process or a later claim
+ *   continues it, so nothing more is emitted here); `Broken`: the run's own ending broke (a store or
+ *   clock that throws) and the stream errors. These absorb every input.
+ *
+ * The subscriber leaving (`Unsubscribe`: `take`, `takeUntil`, `switchMap`, `timeout()`, a `break` out of
+ * `for await`) is a cancellation like the caller's signal: the run ends `RunCancelled` with
+ * {@link UNSUBSCRIBED} (its sagas roll back, its resources are torn down) and its observers see that
+ * terminal event; only the subscriber that left sees nothing more.
  *
  * Commands carry no payload: what they act on is read from the machine they come with (the state to
  * enter is `current`, the failure to roll back is the `RollingBack` phase's `failure`, and so on), so
@@ -168,7 +174,7 @@ export interface Ended<S extends string> extends Facts<S> {
   readonly _tag: 'Ended'
   readonly outcome: RunOutcome<S>
 }
-/** @internal The subscriber left; `settingUp`: a setup is still in flight (torn down once it lands). */
+/** @internal The run was handed over; `settingUp`: a setup is still in flight (torn down once it lands). */
 export interface Abandoned<S extends string> extends Facts<S> {
   readonly _tag: 'Abandoned'
   readonly reason: CanoError
@@ -223,8 +229,10 @@ export type RunInput<S extends string> =
   | { readonly _tag: 'Cancel'; readonly error: CanoError }
   /** The total timeout fired. */
   | { readonly _tag: 'TimeOut'; readonly error: CanoError }
-  /** The subscriber unsubscribed. */
+  /** The subscriber unsubscribed: a cancellation with {@link UNSUBSCRIBED}. */
   | { readonly _tag: 'Unsubscribe' }
+  /** The run is handed over (parked, its lease lost, its runtime stopping): it stops here, emitting nothing more. */
+  | { readonly _tag: 'Abandon' }
   /** The rollback ran; `errors`: the store and compensation errors it met, in order. */
   | { readonly _tag: 'RolledBack'; readonly errors: ReadonlyArray<CanoError> }
   | { readonly _tag: 'LogCleared' }
@@ -305,6 +313,8 @@ export const RECORDED: RunInput<never> = { _tag: 'Recorded' }
 /** @internal */
 export const UNSUBSCRIBE: RunInput<never> = { _tag: 'Unsubscribe' }
 /** @internal */
+export const ABANDON: RunInput<never> = { _tag: 'Abandon' }
+/** @internal */
 export const LOG_CLEARED: RunInput<never> = { _tag: 'LogCleared' }
 /** @internal */
 export const TORN_DOWN: RunInput<never> = { _tag: 'TornDown' }
@@ -346,7 +356,10 @@ export const terminalStatus: { readonly [K in TerminalEvent['_tag']]: TerminalSt
   RunTimedOut: TERMINALS.TimedOut.status,
 }
 
-/** @internal The terminal event of `outcome`; a completed run carries `output` when there is one (encoded). */
+/**
+ * @internal The terminal event of `outcome`; a completed run carries `output` when there is one (encoded),
+ * a failed one the attempts its failed task made (`attempt`, when a task failed).
+ */
 export const terminalEvent = <S extends string>(
   outcome: RunOutcome<S>,
   workflowId: string,
@@ -354,6 +367,7 @@ export const terminalEvent = <S extends string>(
   state: S | undefined,
   transitions: number,
   output?: JsonValue,
+  attempt?: number,
 ): TerminalEvent<S> => {
   switch (outcome._tag) {
     case 'Completed':
@@ -361,11 +375,13 @@ export const terminalEvent = <S extends string>(
         ? { _tag: TERMINALS.Completed.event, workflowId, at, state: outcome.state, transitions }
         : { _tag: TERMINALS.Completed.event, workflowId, at, state: outcome.state, transitions, output }
     case 'Failed':
-      return { _tag: TERMINALS.Failed.event, workflowId, at, state, error: outcome.error }
+      return attempt === undefined
+        ? { _tag: TERMINALS.Failed.event, workflowId, at, state, error: outcome.error, transitions }
+        : { _tag: TERMINALS.Failed.event, workflowId, at, state, error: outcome.error, transitions, attempt }
     case 'Cancelled':
-      return { _tag: TERMINALS.Cancelled.event, workflowId, at, state, error: outcome.error }
+      return { _tag: TERMINALS.Cancelled.event, workflowId, at, state, error: outcome.error, transitions }
     case 'TimedOut':
-      return { _tag: TERMINALS.TimedOut.event, workflowId, at, state, error: outcome.error }
+      return { _tag: TERMINALS.TimedOut.event, workflowId, at, state, error: outcome.error, transitions }
   }
 }
 
@@ -402,23 +418,30 @@ export const abortReason = (m: RunMachine<string>): CanoError => {
     case 'ClearingLog':
     case 'TearingDown':
     case 'Ended':
-      return m.outcome._tag === 'Completed' ? UNSUBSCRIBED : m.outcome.error
+      return m.outcome._tag === 'Completed' ? ABANDONED : m.outcome.error
     case 'Created':
     case 'SettingUp':
-      return m.pending?.error ?? UNSUBSCRIBED
+      return m.pending?.error ?? ABANDONED
     case 'Finishing':
       return m.pending.error
     default:
-      return UNSUBSCRIBED
+      return ABANDONED
   }
 }
 
-const UNSUBSCRIBED: CanoError = cancelledError('run unsubscribed')
+/**
+ * @internal The error of a run whose subscriber left: `RunCancelled` carries it, and the in-flight task's
+ * signal aborts with it.
+ */
+export const UNSUBSCRIBED: CanoError = cancelledError('run unsubscribed (the subscriber left)')
+
+/** Why the signal of a run handed over (parked, its lease lost, its runtime stopping) aborts. */
+const ABANDONED: CanoError = cancelledError('run handed over: it continues in another process or a later claim')
 
 /**
  * @internal The status a run's snapshot shows in phase `m`: `pending` before it starts, `running` until
- * its terminal event, then the status of its outcome ({@link TERMINALS}). A run whose subscriber left is
- * `cancelled`; one whose ending broke, `failed`.
+ * its terminal event, then the status of its outcome ({@link TERMINALS}). A run handed over is
+ * `cancelled` here; one whose ending broke, `failed`.
  */
 export const runStatus = (m: RunMachine<string>): 'pending' | 'running' | TerminalStatus => {
   switch (m._tag) {
@@ -465,7 +488,7 @@ export const transition = <S extends string>(
   // a fault while the terminal event is built: the stream errors instead of completing
   if (m._tag === 'Ended' && input._tag === 'Threw') return broken(m, input.error, out)
   if (isClosed(m)) {
-    // a setup that lands after the subscriber left: what it set up is torn down
+    // a setup that lands after the run was handed over: what it set up is torn down
     if (m._tag === 'Abandoned' && m.settingUp && input._tag === 'SetUpDone') {
       out.push('TearDown')
       return { ...m, settingUp: false }
@@ -509,6 +532,8 @@ export const transition = <S extends string>(
     case 'TimeOut':
       return interrupt(m, { _tag: 'TimedOut', error: input.error }, out)
     case 'Unsubscribe':
+      return interrupt(m, { _tag: 'Cancelled', error: UNSUBSCRIBED }, out)
+    case 'Abandon':
       return abandon(m, out)
     case 'RolledBack': {
       if (m._tag !== 'RollingBack') return m
@@ -798,7 +823,7 @@ const broken = <S extends string>(m: Facts<S>, error: unknown, out: CommandBuffe
   return { _tag: 'Broken', setup: m.setup, current: m.current, transitions: m.transitions, undo: m.undo, error }
 }
 
-/** The subscriber left: abort the run, stop what runs, tear resources down (nothing more is emitted). */
+/** The run is handed over: abort it, stop what runs, tear resources down (nothing more is emitted, nothing rolls back). */
 const abandon = <S extends string>(m: RunMachine<S>, out: CommandBuffer): RunMachine<S> => {
   const { setup } = m
   let settingUp = false
@@ -844,7 +869,7 @@ const abandon = <S extends string>(m: RunMachine<S>, out: CommandBuffer): RunMac
     current: m.current,
     transitions: m.transitions,
     undo: m.undo,
-    reason: UNSUBSCRIBED,
+    reason: ABANDONED,
     settingUp,
   }
 }

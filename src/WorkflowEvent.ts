@@ -245,10 +245,15 @@ export interface RunFailed<S extends string> extends EventBase {
   readonly _tag: 'RunFailed'
   readonly state: S | undefined
   readonly error: CanoError
+  /** States entered before the run ended, the failed one included (absent on a run refused before it began). @since 0.3.0 */
+  readonly transitions?: number
+  /** The attempt (1-based) the failed state's task failed at, when a task failed (absent otherwise). @since 0.3.0 */
+  readonly attempt?: number
 }
 
 /**
- * The run was cancelled through its signal.
+ * The run was cancelled: through its signal, or because its subscriber left (`error` is then
+ * `Cancelled: run unsubscribed (the subscriber left)`).
  *
  * @example
  * import { type RunCancelled, cancelledError } from 'cano-rx'
@@ -261,6 +266,8 @@ export interface RunCancelled<S extends string> extends EventBase {
   readonly _tag: 'RunCancelled'
   readonly state: S | undefined
   readonly error: CanoError
+  /** States entered before the run ended. @since 0.3.0 */
+  readonly transitions?: number
 }
 
 /**
@@ -277,6 +284,8 @@ export interface RunTimedOut<S extends string> extends EventBase {
   readonly _tag: 'RunTimedOut'
   readonly state: S | undefined
   readonly error: CanoError
+  /** States entered before the run ended. @since 0.3.0 */
+  readonly transitions?: number
 }
 
 /**

@@ -38,7 +38,8 @@ export interface WorkEnv<S extends string, R extends ResourceRecord> extends Att
 /** @internal Callbacks of {@link attemptWork}. `onValue` gets the unwrapped value and the attempts it took. */
 export interface WorkCallbacks<A> {
   onValue(value: A, attempts: number): void
-  onError(thrown: unknown): void
+  /** The work failed for good after `attempts` attempts. */
+  onError(thrown: unknown, attempts: number): void
   add(teardown: TeardownLogic): void
   /** `true` once the work is no longer wanted (the visit was released): a late failure starts no retry. */
   readonly closed?: boolean
@@ -165,7 +166,10 @@ const retryLoop = <S extends string, R extends ResourceRecord, A>(
       },
       firstFailure,
       resumed,
-    ).subscribe({ next: (v) => callbacks.onValue(v, attempts), error: (e: unknown) => callbacks.onError(e) }),
+    ).subscribe({
+      next: (v) => callbacks.onValue(v, attempts),
+      error: (e: unknown) => callbacks.onError(e, attempts),
+    }),
   )
 }
 

@@ -8,7 +8,7 @@
  */
 import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs'
 
-import { isRetryable, retryExhaustedError, toCanoError } from '../src/CanoError.js'
+import { isRetryable, retryExhaustedError, toCanoError, toCanoFailure } from '../src/CanoError.js'
 import { maxAttempts, retryDelayMs, type RetryMode } from '../src/RetryMode.js'
 
 // -------------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ export interface RetryWithBackoffOptions {
   readonly random?: (() => number) | undefined
   /** Where the waits are scheduled. Default `asyncScheduler` (virtual inside `TestScheduler.run`). */
   readonly scheduler?: SchedulerLike | undefined
-  /** May this error be retried? Default {@link isRetryable}. A `false` rethrows the error unchanged. */
+  /** May this error be retried? Default {@link isRetryable}. A `false` ends the loop with this error. */
   readonly shouldRetry?: ((error: unknown) => boolean) | undefined
   /** Overrides the computed delay (e.g. a rate limiter's retry-after). Default: the computed delay. */
   readonly delayFor?: ((error: unknown, computedMs: number) => number) | undefined
@@ -69,9 +69,11 @@ export interface RetryWithBackoffOptions {
 // -------------------------------------------------------------------------------------
 
 /**
- * Retries the source per `mode`. When the attempts run out the error is `RetryExhausted` (carrying
- * the attempt count and the last error as a `CanoError`) if more than one attempt was allowed, and
- * the original error otherwise; a non-retryable error is rethrown unchanged at once.
+ * Retries the source per `mode`. It errors with a {@link CanoFailure}: when the attempts run out its
+ * `error` is `RetryExhausted` (carrying the attempt count and the last error as a `CanoError`) if more
+ * than one attempt was allowed, and the last error (through {@link toCanoError}) otherwise; a
+ * non-retryable error ends the loop at once the same way. `shouldRetry`, `delayFor` and `onRetry` see
+ * the source's errors as they are.
  *
  * ```text
  * source:  -#
@@ -88,7 +90,27 @@ export interface RetryWithBackoffOptions {
  * @category operators
  * @since 0.1.0
  */
-export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
+export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> =>
+  retryLoop<T>(options, toCanoFailure)
+
+/**
+ * @internal {@link retryWithBackoff} for the engine: the error is delivered as it is (a non-retryable
+ * error unchanged, `RetryExhausted` as a `CanoError`), so the engine's own wrappers (a breaker
+ * rejection, a `nonRetryable` value) pass through.
+ */
+export const retryWithBackoffRaw = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> =>
+  retryLoop<T>(options, asIs)
+
+const asIs = (e: unknown): unknown => e
+
+/**
+ * The loop; its only errors are the ones its `delay` notifier throws, so `deliver` shapes every error
+ * the operator emits without an operator of its own.
+ */
+const retryLoop = <T>(
+  options: RetryWithBackoffOptions,
+  deliver: (e: unknown) => unknown,
+): MonoTypeOperatorFunction<T> => {
   const {
     mode,
     random = Math.random,
@@ -102,9 +124,9 @@ export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeO
   return retry<T>({
     delay: (error: unknown, failedHere: number) => {
       const failed = failedHere + attemptsBefore
-      if (!shouldRetry(error)) return throwError(() => error)
+      if (!shouldRetry(error)) return throwError(() => deliver(error))
       if (failed >= allowed)
-        return throwError(() => (allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
+        return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
       const computed = retryDelayMs(mode, failed - 1, random) ?? 0
       const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
       onRetry?.({ error, attempt: failed, delayMs })

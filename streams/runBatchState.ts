@@ -52,7 +52,7 @@ import { describeValue } from '../src/internal/describeValue.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
-import { retryWithBackoff } from './retryWithBackoff.js'
+import { retryWithBackoffRaw } from './retryWithBackoff.js'
 import type { StateEnv } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ const runItem = <S extends string, R extends ResourceRecord>(
       handler.itemRetry._tag === 'None'
         ? one
         : one.pipe(
-            retryWithBackoff<unknown>({
+            retryWithBackoffRaw<unknown>({
               mode: handler.itemRetry,
               random: env.random,
               scheduler: env.scheduler,

@@ -74,7 +74,7 @@ import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AroundAttempt } from '../src/WorkflowObserver.js'
 import { attemptWork } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
-import { retryWithBackoff } from './retryWithBackoff.js'
+import { retryWithBackoffRaw } from './retryWithBackoff.js'
 import { noProgress } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
@@ -166,7 +166,7 @@ export const runSagaState = <S extends string, R extends ResourceRecord>(
         )
         return undefined
       },
-      onError: (e) => settle.fail(e),
+      onError: (e, attempts) => settle.fail(e, attempts),
       add: (t) => settle.add(t),
     })
   })
@@ -423,5 +423,5 @@ const compensation = <S extends string, R extends ResourceRecord>(
         controller.abort(progress.stopReason ?? cancelledError('compensation abandoned: the run was unsubscribed'))
     }
   })
-  return one$.pipe(retryWithBackoff({ mode: handler.compensateRetry, random: env.random, scheduler }))
+  return one$.pipe(retryWithBackoffRaw({ mode: handler.compensateRetry, random: env.random, scheduler }))
 }

@@ -116,6 +116,8 @@ export const steppedLoop = <S extends string, R extends ResourceRecord>(
     seed = { _tag: 'Step', cursor: back.right.decoded, step }
   }
 
+  // the attempts of the step that failed the state, for the run's failure context
+  let failedAttempts: number | undefined
   const stepOnce = (cursor: unknown, step: number): Observable<Loop> =>
     new Observable<unknown>((sub) =>
       attemptWork<S, R, unknown>(env, (ctx) => handler.step(ctx, cursor), {
@@ -123,7 +125,10 @@ export const steppedLoop = <S extends string, R extends ResourceRecord>(
           sub.next(v)
           sub.complete()
         },
-        onError: (e) => sub.error(e),
+        onError: (e, attempts) => {
+          failedAttempts = attempts
+          sub.error(e)
+        },
         add: (t) => sub.add(t),
       }),
     ).pipe(
@@ -173,6 +178,9 @@ export const steppedLoop = <S extends string, R extends ResourceRecord>(
         filter((l): l is Extract<Loop, { _tag: 'Done' }> => l._tag === 'Done'),
         take(1),
       )
-      .subscribe({ next: (d) => settle.succeed(d.state, d.steps), error: (e: unknown) => settle.fail(e) }),
+      .subscribe({
+        next: (d) => settle.succeed(d.state, d.steps),
+        error: (e: unknown) => settle.fail(e, failedAttempts),
+      }),
   )
 }

@@ -38,8 +38,8 @@ import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AroundAttempt, AttemptScope } from '../src/WorkflowObserver.js'
-import { retryWithBackoff } from './retryWithBackoff.js'
-import { timeoutAttempt } from './timeoutAttempt.js'
+import { retryWithBackoffRaw } from './retryWithBackoff.js'
+import { timeoutAttemptRaw } from './timeoutAttempt.js'
 
 /** @internal Where a task runs and how it reports. */
 export interface AttemptEnv<S extends string, R extends ResourceRecord> {
@@ -254,7 +254,11 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         const left = n === before + 1 ? resumed?.timeoutMs : undefined
         run$ = run$.pipe(
           left === undefined
-            ? timeoutAttempt({ timeoutMs: attemptTimeoutMs, scheduler: env.scheduler, onTimeout: (e) => ctx.abort(e) })
+            ? timeoutAttemptRaw({
+                timeoutMs: attemptTimeoutMs,
+                scheduler: env.scheduler,
+                onTimeout: (e) => ctx.abort(e),
+              })
             : timeout<A, Observable<never>>({
                 first: left,
                 scheduler: env.scheduler,
@@ -305,7 +309,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
       }
     })
     return one.pipe(
-      retryWithBackoff<A>({
+      retryWithBackoffRaw<A>({
         mode: config.retry,
         attemptsBefore: before,
         random: env.random,

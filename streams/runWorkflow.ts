@@ -50,6 +50,7 @@ import {
   cancelledError,
   CanoFailure,
   checkpointStoreError,
+  isCanoFailure,
   toCanoError,
   workflowTimeoutError,
 } from '../src/CanoError.js'
@@ -77,6 +78,7 @@ import {
   type RunTableSeam,
 } from '../src/RunBoundary.js'
 import {
+  ABANDON,
   abortReason,
   advanceOwned,
   type CommandBuffer,
@@ -126,6 +128,12 @@ export interface RunSink<S extends string> {
   next(e: WorkflowEvent<S>): void
   error(e: unknown): void
   complete(): void
+  /**
+   * An RxJS subscriber's: `true` once it unsubscribed. Read after each event, so a subscriber that leaves
+   * while the run delivers synchronously from inside `subscribe` (before RxJS holds the run's teardown)
+   * is heard at once.
+   */
+  readonly closed?: boolean
 }
 
 /** @internal A run's decoded options, or why it is refused (src/RunOptions.ts `decodeRunOptions`). */
@@ -176,6 +184,37 @@ export const refusedRun = <S extends string, R extends ResourceRecord>(
     const run = new WorkflowRun(wf, refused(refusal), live, subscriber, undefined)
     run.feed({ _tag: 'Refuse', error: refusal.error })
     return run
+  })
+
+/**
+ * @internal A run started by {@link startRunTo}: `unsubscribe()` is its subscriber leaving (a cancellation:
+ * the run still ends, and reports its terminal event to the sink and its observers); `abandon()` hands
+ * it over (parked, its lease lost, its runtime stopping): it stops where it is, rolls nothing back and
+ * reports nothing more.
+ */
+export interface RunHandle extends Unsubscribable {
+  abandon(): void
+}
+
+/** @internal Starts one live run of `wf` reporting every event to `sink` (what an owned run drives). */
+export const startRunTo = <S extends string, R extends ResourceRecord>(
+  wf: CompiledWorkflow<S, R>,
+  initial: S,
+  options: RunStart<S>,
+  sink: RunSink<S>,
+  resume?: ResumePoint<S>,
+): RunHandle => startRun(wf, initial, options, true, sink, resume)
+
+/**
+ * @internal The {@link CanoFailure} a run that did not complete rejects (or errors) with: its error, with
+ * where it happened (the run, the state, the failed task's attempts, the transitions so far).
+ */
+export const failureOf = <S extends string>(end: Exclude<TerminalEvent<S>, RunCompleted<S>>): CanoFailure =>
+  new CanoFailure(end.error, {
+    workflowId: end.workflowId,
+    state: end.state,
+    attempt: end._tag === 'RunFailed' ? end.attempt : undefined,
+    transitions: end.transitions,
   })
 
 /** Starts one run reporting to `sink`; refused options end it at once. */
@@ -231,7 +270,7 @@ class TerminalSink<S extends string, T> implements RunSink<S> {
         return this.error(thrown)
       }
       this.resolve(result)
-    } else if (isTerminal(e)) this.reject(new CanoFailure(e.error))
+    } else if (isTerminal(e)) this.reject(failureOf(e))
   }
   error(e: unknown): void {
     this.reject(e instanceof CanoFailure ? e : new CanoFailure(toCanoError(e)))
@@ -293,10 +332,11 @@ class InputQueue<S extends string> {
 type Loop = 'Idle' | 'Busy' | 'Leaving'
 
 /**
- * Commands that start work for the subscriber: skipped once it has left (it unsubscribed while an event
- * was delivered), since the `Unsubscribe` waiting its turn releases what they would start.
+ * Commands that start a state's work: skipped once the subscriber has left (it unsubscribed while an event
+ * was delivered), since the `Unsubscribe` waiting its turn cancels the run there. What a cancellation
+ * still needs (the setup it waits for, a rollback) is carried out.
  */
-const STARTS_WORK: ReadonlySet<RunCommand> = new Set<RunCommand>(['SetUp', 'AppendEntry', 'StartVisit', 'RollBack'])
+const STARTS_WORK: ReadonlySet<RunCommand> = new Set<RunCommand>(['AppendEntry', 'StartVisit'])
 
 /**
  * The boundary of a run whose workflow declares an input codec or an output (src/RunBoundary.ts): the
@@ -367,6 +407,10 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   private rollbackSub: Subscription | undefined
   /** The run's input and output, when its workflow declares either (see {@link RunIo}). */
   private readonly io: RunIo | undefined
+  /** The attempt the last failed visit's work failed at, for the failure's context. */
+  private failedAttempts: number | undefined
+  /** The subscriber left (its `Unsubscribe` was fed). */
+  private left = false
 
   constructor(
     readonly wf: CompiledWorkflow<S, R>,
@@ -529,13 +573,15 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   }
 
   private enqueue(input: RunInput<S>): void {
-    if (input._tag === 'Unsubscribe') this.loop = 'Leaving'
+    if (input._tag === 'Unsubscribe' || input._tag === 'Abandon') this.loop = 'Leaving'
     ;(this.queue ??= new InputQueue<S>()).enqueue(input)
   }
 
   /** Steps through the inputs that queued while commands were carried out. */
   private drain(out: CommandList, queue: InputQueue<S>): void {
     for (let next = queue.dequeue(); next !== undefined; next = queue.dequeue()) {
+      // the subscriber's leaving is handled now: what it leads to (a rollback, a teardown) is carried out
+      if (next._tag === 'Unsubscribe' || next._tag === 'Abandon') this.loop = 'Busy'
       out.size = 0
       this.machine = transition(this.machine, next, out)
       this.carryOutAll(out, next)
@@ -643,13 +689,31 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       case 'EmitTerminal':
         if (m._tag === 'Ended')
           this.notify(
-            terminalEvent(m.outcome, this.workflowId, this.now(), m.current, m.transitions, this.io?.produced?.encoded),
+            terminalEvent(
+              m.outcome,
+              this.workflowId,
+              this.now(),
+              m.current,
+              m.transitions,
+              this.io?.produced?.encoded,
+              this.failedAttempts,
+            ),
           )
         return
       case 'End':
         return this.sink.complete()
       case 'Fail':
-        if (m._tag === 'Broken') this.sink.error(m.error)
+        if (m._tag === 'Broken')
+          this.sink.error(
+            isCanoFailure(m.error)
+              ? m.error
+              : new CanoFailure(toCanoError(m.error), {
+                  workflowId: this.workflowId,
+                  state: m.current,
+                  attempt: undefined,
+                  transitions: m.transitions,
+                }),
+          )
         return
     }
   }
@@ -711,7 +775,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         this.observerFailed(this.origin?.[i] ?? i, thrown)
       }
     }
-    if (this.live || isTerminal(e)) this.sink.next(e)
+    if (this.live || isTerminal(e)) {
+      const sink = this.sink
+      sink.next(e)
+      if (sink.closed === true && !this.left) this.unsubscribe()
+    }
   }
 
   /** Observer `observer` (its index in the workflow's list) threw: an `ObserverFailed` event on a live run. */
@@ -799,9 +867,19 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     this.feed({ _tag: 'TimeOut', error: workflowTimeoutError(this.now() - (this.startedAt ?? 0), limit) })
   }
 
-  /** The subscriber unsubscribed: abort the run, stop what runs, tear resources down. */
+  /**
+   * The subscriber unsubscribed: a cancellation (the run's signal aborts with `run unsubscribed`, its sagas
+   * roll back, its resources are torn down, its observers see `RunCancelled`).
+   */
   unsubscribe(): void {
+    if (this.left) return
+    this.left = true
     this.feed(UNSUBSCRIBE)
+  }
+
+  /** The run is handed over: it stops where it is, rolls nothing back and reports nothing more. */
+  abandon(): void {
+    this.feed(ABANDON)
   }
 
   // -- states ------------------------------------------------------------------------------
@@ -858,8 +936,9 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     )
   }
 
-  /** A visit failed. */
-  stateFailed(error: CanoError): void {
+  /** A visit failed (after `attempts` attempts of its work, when known). */
+  stateFailed(error: CanoError, attempts?: number): void {
+    this.failedAttempts = attempts
     this.feed({ _tag: 'VisitFailed', error })
   }
 

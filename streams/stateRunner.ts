@@ -37,8 +37,11 @@ export interface StateEnv<S extends string, R extends ResourceRecord> extends At
 export interface Settle {
   /** The state chose `next` after `attempts` attempts. Safe to call synchronously. */
   succeed(next: unknown, attempts: number): void
-  /** The state failed with `thrown` (converted with `toCanoError`; a `CircuitRejection` is unwrapped). */
-  fail(thrown: unknown): void
+  /**
+   * The state failed with `thrown` (converted with `toCanoError`; a `CircuitRejection` is unwrapped);
+   * `attempts`: how many attempts its work made, when it ran under the retry loop.
+   */
+  fail(thrown: unknown, attempts?: number): void
   /** Subscriptions the body starts are added here and released with the state (at once if it is released). */
   add(teardown: TeardownLogic): void
 }
@@ -46,7 +49,8 @@ export interface Settle {
 /** @internal Where a visit reports: exactly one of the two, once. */
 export interface StateSink<S extends string> {
   stateDone(next: S): void
-  stateFailed(error: CanoError): void
+  /** `attempts`: how many attempts the state's work made, when known. */
+  stateFailed(error: CanoError, attempts?: number): void
 }
 
 /** The outcome of a body that settled inside its own call, delivered once the call has returned. */
@@ -95,7 +99,7 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
     } else this.deliver(next, attempts)
   }
 
-  fail(thrown: unknown): void {
+  fail(thrown: unknown, attempts?: number): void {
     if (this.settled) return
     this.settled = true
     // a failure after the visit was released (the run was cancelled or timed out) is not news
@@ -109,7 +113,7 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
       if (rejected) emit({ _tag: 'CircuitRejected', workflowId, at: env.now(), state, taskId, error })
       emit({ _tag: 'TaskFailed', workflowId, at: env.now(), state, taskId, error })
     }
-    this.sink.stateFailed(error)
+    this.sink.stateFailed(error, attempts)
   }
 
   add(teardown: TeardownLogic): void {
@@ -133,8 +137,8 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
   }
 
   /** `attemptWork`'s error callback: the same as {@link fail}. */
-  onError(thrown: unknown): void {
-    this.fail(thrown)
+  onError(thrown: unknown, attempts: number): void {
+    this.fail(thrown, attempts)
   }
 
   /** `true` once the visit is released: what the body still reports is dropped. */

@@ -1,21 +1,22 @@
 /**
  * `timeoutAttempt`: bounds one attempt. If the source has not emitted within `timeoutMs`, it is
  * unsubscribed, `onTimeout` runs (the engine aborts the attempt's `AbortSignal` there) and the result
- * errors with a `Timeout` `CanoError`.
+ * errors with a {@link CanoFailure} carrying a `Timeout` `CanoError`.
  *
  * @since 0.1.0
  */
 import {
   asyncScheduler,
   type MonoTypeOperatorFunction,
-  type Observable,
+  Observable,
   type SchedulerLike,
+  type Subscription,
   throwError,
   timeout,
 } from 'rxjs'
 
 import type { Timeout } from '../codecs/CanoError.js'
-import { timeoutError } from '../src/CanoError.js'
+import { CanoFailure, timeoutError, toCanoFailure } from '../src/CanoError.js'
 
 /**
  * Options of {@link timeoutAttempt}.
@@ -37,7 +38,9 @@ export interface TimeoutAttemptOptions {
 }
 
 /**
- * Fails the source with `Timeout` if its first value takes longer than `timeoutMs`.
+ * Fails the source with `Timeout` if its first value takes longer than `timeoutMs`. Every error it
+ * delivers is a {@link CanoFailure}: `Timeout` at the deadline, the source's own error through
+ * {@link toCanoError} otherwise.
  *
  * ```text
  * source:  ------a|
@@ -45,7 +48,7 @@ export interface TimeoutAttemptOptions {
  * ```
  *
  * @param options - the deadline in ms, the optional scheduler and `onTimeout` hook
- * @returns an operator that errors with `timeoutError(timeoutMs)` when the first value is late
+ * @returns an operator that errors with a `CanoFailure` of `timeoutError(timeoutMs)` when the first value is late
  * @example
  * import { defer, from } from 'rxjs'
  * import { timeoutAttempt } from 'cano-rx'
@@ -57,7 +60,51 @@ export interface TimeoutAttemptOptions {
  * @category operators
  * @since 0.1.0
  */
-export const timeoutAttempt = <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> => {
+export const timeoutAttempt =
+  <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> =>
+  (source) =>
+    new Observable<T>((subscriber) => {
+      const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
+      // one subscriber, no operator chain: the deadline ends with the first value (or the end), the
+      // source's errors become CanoFailures on the way
+      const state = { seen: false, deadline: undefined as Subscription | undefined }
+      const stop = (): void => {
+        state.seen = true
+        state.deadline?.unsubscribe()
+      }
+      const sub = source.subscribe({
+        next: (v) => {
+          stop()
+          subscriber.next(v)
+        },
+        error: (e: unknown) => {
+          stop()
+          subscriber.error(toCanoFailure(e))
+        },
+        complete: () => {
+          stop()
+          subscriber.complete()
+        },
+      })
+      // as rxjs `timeout`: the deadline starts once the source is subscribed, unless it already delivered
+      if (!state.seen)
+        state.deadline = scheduler.schedule(() => {
+          sub.unsubscribe()
+          const error = timeoutError(timeoutMs)
+          onTimeout?.(error)
+          subscriber.error(new CanoFailure(error))
+        }, timeoutMs)
+      return () => {
+        state.deadline?.unsubscribe()
+        sub.unsubscribe()
+      }
+    })
+
+/**
+ * @internal {@link timeoutAttempt} for the engine: the `Timeout` error as a `CanoError`, the source's own
+ * errors as they are (a `nonRetryable` value must reach the retry loop unchanged).
+ */
+export const timeoutAttemptRaw = <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> => {
   const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
   return timeout<T, Observable<never>>({
     first: timeoutMs,

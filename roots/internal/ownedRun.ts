@@ -20,8 +20,11 @@
  *   long (the run's `parkAfterMs` makes the poll persist it, with its loop's position), releases the run
  *   once its wake-up instant is durable: the lease goes, the record says `parked` until the wake-up, and
  *   the Observable completes without a terminal event. Whoever claims it at wake-up resumes it.
- * - **Leaving.** Unsubscribing abandons the run (no rollback) and releases its lease so that another
- *   process can take it at once.
+ * - **Leaving.** Unsubscribing is a cancellation, as for any run: the run ends `RunCancelled` (`run
+ *   unsubscribed`), rolling its sagas back, its outcome is recorded and its observers see it; a run
+ *   still being claimed starts cancelled. Handing a run over is another thing: `releases` (a runtime
+ *   stopping) abandons it where it is (no rollback, nothing more reported here) and releases its lease
+ *   so that another process can take it at once; so does a lost lease or a parked sleep.
  *
  * @internal
  * @since 0.2.0
@@ -32,16 +35,24 @@ import { Observable, type SchedulerLike, type Subscriber, type Subscription, typ
 import type { CanoError } from '../../codecs/CanoError.js'
 import type { CheckpointRow, JsonValue } from '../../codecs/CheckpointRow.js'
 import type { WorkflowId } from '../../codecs/WorkflowId.js'
-import { cancelledError, CanoFailure, checkpointStoreError, runOwnedError, toCanoError } from '../../src/CanoError.js'
+import {
+  cancelledError,
+  CanoFailure,
+  checkpointStoreError,
+  runOwnedError,
+  toCanoError,
+  toCanoFailure,
+} from '../../src/CanoError.js'
 import { checkpointConflictError, type CheckpointStore, type RunStore } from '../../src/CheckpointStore.js'
 import { encodeError, type ResumePoint, resumePoint } from '../../src/Resume.js'
+import { UNSUBSCRIBED } from '../../src/RunMachine.js'
 import type { DecodedRunOptions, RefusedRun } from '../../src/RunOptions.js'
 import type { RunEnding, RunRecord, RunRecordStatus } from '../../src/RunTable.js'
 import type { ResourceRecord } from '../../src/TaskContext.js'
 import type { CompiledWorkflow } from '../../src/WorkflowDefinition.js'
 import { isTerminalEvent, type TerminalEvent, type WorkflowEvent } from '../../src/WorkflowEvent.js'
-import type { WorkflowObserver } from '../../src/WorkflowObserver.js'
-import { refusedRun, runWorkflow } from '../../streams/runWorkflow.js'
+import { notifyObserver, type WorkflowObserver } from '../../src/WorkflowObserver.js'
+import { refusedRun, type RunHandle, type RunSink, startRunTo } from '../../streams/runWorkflow.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -94,6 +105,8 @@ export interface OwnedRunOptions<S extends string> {
    * needs (observers still see every event). A run that may park hears its events either way.
    */
   readonly live?: boolean
+  /** Aborted to hand the run over (a runtime stopping): abandoned here, its lease released. */
+  readonly releases?: AbortSignal
 }
 
 // -------------------------------------------------------------------------------------
@@ -132,10 +145,15 @@ export const endingOf = <S extends string>(end: TerminalEvent<S>): RunEnding => 
   }
 }
 
-class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscribable {
+class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscribable, RunSink<S> {
   /** The claim's fencing token, once acquired. */
   private fence: number | undefined
-  private inner: Subscription | undefined
+  /** The run's driver, once it started. */
+  private driver: RunHandle | undefined
+  /** The observers of the run (the workflow's and the caller's), once it started. */
+  private observers: ReadonlyArray<WorkflowObserver<S>> = []
+  /** The resume point the run started from (its sleep may park at once). */
+  private point: ResumePoint<S> | undefined
   private renewal: Subscription | undefined
   /** The run reached its end (terminal, abandoned, parked, refused): nothing more is reported. */
   private done = false
@@ -157,9 +175,15 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   ) {}
 
   begin(): void {
+    const releases = this.options.releases
+    if (releases !== undefined) {
+      if (releases.aborted) return this.handOver()
+      releases.addEventListener('abort', () => this.handOver(), { once: true })
+    }
     this.acquire().then(
       (record) => {
-        if (this.left) return this.releaseLease()
+        // handed over while it was being claimed: the claim goes back
+        if (this.done) return this.giveBack(record.fence)
         this.fence = record.fence
         // a run this process just created has no log to read (a row at its first sequence, written by
         // hand, makes its first append conflict, as without a run table)
@@ -238,7 +262,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   }
 
   private start(record: RunRecord, rows: ReadonlyArray<CheckpointRow>): void {
-    if (this.left) return this.releaseLease()
+    if (this.done) return this.releaseLease()
     const { wf, options } = this
     let point: ResumePoint<S> | undefined
     // a claimed run whose log is empty never wrote its first row: it starts from its initial state
@@ -261,20 +285,39 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       // a poll makes its waits past the park threshold durable, as a sleep always does: both then park
       parkAfterMs: options.park?.afterMs,
     }
-    if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
+    // the subscriber left while the run was being claimed: it starts cancelled, as if it had left now
+    if (this.left) this.cancel.abort(UNSUBSCRIBED)
+    else if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
     const requests = options.cancelRequests
     if (requests !== undefined && !this.cancel.signal.aborted) {
       if (requests.aborted) this.cancel.abort(cancelRequested())
       else requests.addEventListener('abort', () => this.cancel.abort(cancelRequested()), { once: true })
     }
     const initial = point === undefined ? (record.initial as S) : point.state
-    const live = options.live !== false || options.park !== undefined
-    const events$ = runWorkflow({ ...wf, checkpoints: fenced }, initial, () => E.right(run), live, point)
+    this.observers = run.observers === undefined ? wf.observers : [...wf.observers, ...run.observers]
+    this.point = point
     this.armRenewal()
-    this.inner = events$.subscribe({
-      next: (e) => this.onEvent(e, point),
-      error: (e: unknown) => this.fail(toCanoError(e)),
-    })
+    const driver = startRunTo({ ...wf, checkpoints: fenced }, initial, E.right(run), this, point)
+    this.driver = driver
+    // parked or abandoned while it started (synchronously): the driver stops now (an ended run ignores it)
+    if (this.ended()) driver.abandon()
+  }
+
+  /** Read through a method: the driver's callbacks change `done` behind the compiler's narrowing. */
+  private ended(): boolean {
+    return this.done
+  }
+
+  // -- the driver's sink (RunSink) ---------------------------------------------------------
+
+  next(e: WorkflowEvent<S>): void {
+    this.onEvent(e, this.point)
+  }
+  error(e: unknown): void {
+    this.fail(e)
+  }
+  complete(): void {
+    // the terminal event came first
   }
 
   /**
@@ -313,7 +356,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   private onEvent(e: WorkflowEvent<S>, point: ResumePoint<S> | undefined): void {
     if (this.done) return
     if (isTerminalEvent(e)) return this.end(e)
-    this.subscriber.next(e)
+    if (!this.left) this.subscriber.next(e)
     const park = this.options.park
     if (park === undefined) return
     if (e._tag === 'TimerArmed' && e.wakeAt - e.at > park.afterMs) {
@@ -363,22 +406,47 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     this.subscriber.complete()
   }
 
-  /** The run lost its lease: it stops where it is and reports `RunFailed` with `error`. */
+  /**
+   * The run lost its lease: it stops where it is and reports `RunFailed` with `error` (to its observers
+   * too: the run is over here; the owner that claimed it reports its own run).
+   */
   private abandon(error: CanoError): void {
     if (this.done) return
     this.done = true
     this.stopRenewal()
-    this.inner?.unsubscribe()
-    this.report(this.lostOr(error))
+    this.driver?.abandon()
+    const lost = this.lostOr(error)
+    for (const o of this.observers)
+      try {
+        notifyObserver(o, lost)
+      } catch {
+        // an observer that throws never breaks a run
+      }
+    this.report(lost)
+  }
+
+  /** Hands the run over (`releases`): abandoned where it is, nothing more reported, its lease released. */
+  private handOver(): void {
+    if (this.done) return
+    this.done = true
+    this.left = true
+    this.stopRenewal()
+    this.driver?.abandon()
+    this.releaseLease()
+  }
+
+  /** A claim that landed after the run was handed over goes back at once. */
+  private giveBack(fence: number): void {
+    this.store.runs.release(this.options.workflowId, fence).catch(() => undefined)
   }
 
   /** A fault of the run's own stream (not a failed run: those end with a terminal event). */
-  private fail(error: CanoError): void {
+  private fail(e: unknown): void {
     if (this.done) return
     this.done = true
     this.stopRenewal()
     this.releaseLease()
-    if (!this.left) this.subscriber.error(error)
+    if (!this.left) this.subscriber.error(toCanoFailure(e))
   }
 
   private park(wakeAt: number): void {
@@ -386,7 +454,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     if (this.done || park === undefined) return
     this.done = true
     this.stopRenewal()
-    this.inner?.unsubscribe()
+    this.driver?.abandon()
     const fence = this.fence
     if (fence === undefined) return
     this.store.runs.release(this.options.workflowId, fence, wakeAt).then(
@@ -409,14 +477,16 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     }
   }
 
-  /** A run refused before it started: one `RunFailed`, as an unowned run reports it. */
+  /**
+   * A run refused before it started: one `RunFailed`, as an unowned run reports it (to its observers even
+   * when the subscriber has left).
+   */
   private refuse(error: CanoError): void {
-    if (this.done || this.left) return
+    if (this.done) return
     this.done = true
     const { workflowId, observers } = this.options
-    this.inner = refusedRun(this.wf, { error, workflowId, observers }, this.options.live !== false).subscribe(
-      this.subscriber,
-    )
+    // a refused run reports synchronously and completes: its subscription holds nothing
+    refusedRun(this.wf, { error, workflowId, observers }, this.options.live !== false).subscribe(this.subscriber)
   }
 
   private armRenewal(): void {
@@ -454,15 +524,14 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     this.store.runs.release(this.options.workflowId, fence).catch(() => undefined)
   }
 
-  /** The downstream left: the run is abandoned (no rollback) and its lease released. */
+  /**
+   * The downstream left: a cancellation. A running run ends `RunCancelled` (its sagas roll back) and its
+   * outcome is recorded; one still being claimed starts cancelled (see {@link start}).
+   */
   unsubscribe(): void {
     if (this.left) return
     this.left = true
-    this.stopRenewal()
-    const running = !this.done
-    this.done = true
-    this.inner?.unsubscribe()
-    if (running) this.releaseLease()
+    this.driver?.unsubscribe()
   }
 }
 

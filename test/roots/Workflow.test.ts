@@ -368,6 +368,8 @@ describe('workflow', () => {
           at: 110,
           state: 'A',
           error: retryExhaustedError(2, timeoutError(50)),
+          transitions: 1,
+          attempt: 2,
         })
       })
     })
@@ -396,6 +398,7 @@ describe('workflow', () => {
           at: 1_000,
           state: 'B',
           error: workflowTimeoutError(1_000, 1_000),
+          transitions: 2,
         })
         expect(signal?.aborted).to.equal(true)
         expect(signal?.reason).to.deep.equal(workflowTimeoutError(1_000, 1_000))
@@ -466,7 +469,7 @@ describe('workflow', () => {
         const poll = (): void => (signal?.aborted === true && log.length === 2 ? resolve() : void setImmediate(poll))
         poll()
       })
-      expect(signal?.reason).to.deep.equal(cancelledError('run unsubscribed'))
+      expect(signal?.reason).to.deep.equal(cancelledError('run unsubscribed (the subscriber left)'))
       expect(log).to.deep.equal(['setup', 'teardown'])
     })
 

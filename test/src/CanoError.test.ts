@@ -19,6 +19,8 @@ import {
   isRetryable,
   leaseLostError,
   matchCanoError,
+  matchCanoErrorOrElse,
+  matchCanoErrorW,
   NonRetryable,
   nonRetryable,
   orphanedCompensationError,
@@ -32,6 +34,7 @@ import {
   taskExecutionError,
   timeoutError,
   toCanoError,
+  toCanoFailure,
   workflowError,
   workflowTimeoutError,
   workflowVersionMismatchError,
@@ -294,6 +297,68 @@ describe('hasTag', () => {
     expect(hasTag(e, 'RateLimited') ? e.retryAfterMs : -1).to.equal(7)
     expect(hasTag(e, 'Timeout')).to.equal(false)
   })
+
+  it('data-last: hasTag(tag) is a guard, with one or more tags (issue 13)', () => {
+    expect(oneOfEach.filter(hasTag('Timeout'))).to.deep.equal([timeoutError(10)])
+    expect(oneOfEach.filter(hasTag('Cancelled', 'WorkflowTimeout')).map((e) => e._tag)).to.deep.equal([
+      'Cancelled',
+      'WorkflowTimeout',
+    ])
+    expect(hasTag('Timeout')(rateLimitedError('t', 7))).to.equal(false)
+  })
+})
+
+describe('matchCanoErrorW', () => {
+  it('dispatches to the case of the tag; the cases may return different types', () => {
+    const retryIn = matchCanoErrorW({
+      TaskExecution: () => 100,
+      Store: () => 100,
+      Workflow: () => null,
+      Configuration: () => null,
+      RetryExhausted: () => null,
+      Timeout: (e) => e.timeoutMs,
+      CircuitOpen: () => 'later',
+      CheckpointStore: () => 100,
+      CompensationFailed: () => null,
+      Generic: () => 100,
+      ResourceNotFound: () => null,
+      ResourceTypeMismatch: () => null,
+      ResourceDuplicateKey: () => null,
+      Cancelled: () => null,
+      WorkflowTimeout: () => null,
+      WorkflowVersionMismatch: () => null,
+      RateLimited: (e) => e.retryAfterMs,
+      OrphanedCompensation: () => null,
+      DecodeFailed: () => null,
+      LeaseLost: () => null,
+      RunOwned: (e) => e.owner,
+    })
+    expect(
+      [timeoutError(10), circuitOpenError('x'), rateLimitedError('t', 7), cancelledError()].map(retryIn),
+    ).to.deep.equal([10, 'later', 7, null])
+  })
+})
+
+describe('matchCanoErrorOrElse', () => {
+  it('dispatches to the cases given, and every other variant to the fallback', () => {
+    const seen: string[] = []
+    const advice = matchCanoErrorOrElse(
+      {
+        RateLimited: (e) => `slow down ${e.retryAfterMs}`,
+        Timeout: (e) => e.timeoutMs,
+      },
+      (other) => {
+        seen.push(other._tag)
+        return false
+      },
+    )
+    expect(oneOfEach.map(advice).filter((r) => r !== false)).to.deep.equal([10, 'slow down 120'])
+    expect(seen).to.deep.equal(oneOfEach.map((e) => e._tag).filter((t) => t !== 'Timeout' && t !== 'RateLimited'))
+  })
+
+  it('with no case at all, is the fallback', () => {
+    expect(matchCanoErrorOrElse({}, describeCanoError)(timeoutError(10))).to.equal(describeCanoError(timeoutError(10)))
+  })
 })
 
 describe('matchCanoError', () => {
@@ -356,6 +421,36 @@ describe('CanoFailure', () => {
     expect(failure.error).to.equal(error)
     expect(failure.cause).to.equal(error)
     expect(failure.message).to.equal('Timeout error: task attempt exceeded attempt_timeout')
+    expect(failure.context).to.equal(undefined)
+  })
+
+  it('carries where a run failed, and says it in its message (issue 13)', () => {
+    const context = { workflowId: 'order-42', state: 'Charge', attempt: 3, transitions: 2 }
+    const failure = new CanoFailure(taskExecutionError('boom'), context)
+    expect(failure.context).to.deep.equal(context)
+    expect(failure.message).to.equal(
+      'Task execution error: boom (run "order-42", state "Charge", attempt 3, 2 transitions)',
+    )
+    expect(failure.stack).to.be.a('string')
+    const early = new CanoFailure(cancelledError(), {
+      workflowId: 'w',
+      state: undefined,
+      attempt: undefined,
+      transitions: 1,
+    })
+    expect(early.message).to.equal('Cancelled: workflow cancelled (run "w", 1 transition)')
+  })
+})
+
+describe('toCanoFailure', () => {
+  it('keeps a CanoFailure, wraps anything else through toCanoError', () => {
+    const failure = new CanoFailure(timeoutError(1))
+    expect(toCanoFailure(failure)).to.equal(failure)
+    const wrapped = toCanoFailure(new Error('boom'))
+    expect(wrapped).to.be.instanceOf(CanoFailure)
+    expect(wrapped.error).to.deep.equal(toCanoError(new Error('boom')))
+    expect(toCanoFailure(configurationError('bad')).error).to.deep.equal(configurationError('bad'))
+    expect(toCanoFailure(nonRetryable(timeoutError(3))).error).to.deep.equal(timeoutError(3))
   })
 })
 

@@ -202,6 +202,8 @@ describe('poll', () => {
       at: 250,
       state: 'Wait',
       error: timeoutError(250),
+      transitions: 1,
+      attempt: 1,
     })
   })
 

@@ -1,6 +1,6 @@
 /**
  * Table tests of the pure run machine (src/RunMachine.ts), without the engine: every terminal path;
- * cancellation, the total timeout and unsubscription in every phase; rollback from every phase;
+ * cancellation, the total timeout, unsubscription and hand-over in every phase; rollback from every phase;
  * resume into every phase. A last block replays the events each path emits through `reduceRunState`
  * and checks the snapshot's status is the machine's own (`runStatus`).
  */
@@ -18,6 +18,7 @@ import {
 } from '../../src/CanoError.js'
 import {
   abortReason,
+  ABANDON,
   advanced,
   advanceOwned,
   createRun,
@@ -37,6 +38,7 @@ import {
   type TerminalStatus,
   TORN_DOWN,
   UNSUBSCRIBE,
+  UNSUBSCRIBED,
 } from '../../src/RunMachine.js'
 import { initialRunState, reduceRunState, type RunState, type RunStatus } from '../../src/RunState.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
@@ -343,7 +345,7 @@ describe('RunMachine', () => {
         drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, settled('Done'), ENTRY_WRITTEN, LOG_CLEARED]),
       Ended: () =>
         drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, settled('Done'), ENTRY_WRITTEN, LOG_CLEARED, TORN_DOWN]),
-      Abandoned: () => drive(full(), [START, SET_UP_DONE, UNSUBSCRIBE]),
+      Abandoned: () => drive(full(), [START, SET_UP_DONE, ABANDON]),
       Broken: () =>
         drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, settled('Done'), ENTRY_WRITTEN, { _tag: 'Threw', error: 1 }]),
     }
@@ -373,9 +375,12 @@ describe('RunMachine', () => {
       Broken: ['Broken', []],
     }
 
+    // the subscriber leaving (issue 13) is a cancellation: the same in every phase, with its own error
+    const unsubscribed = { _tag: 'Cancel', error: UNSUBSCRIBED } as const
     for (const [name, input, tag] of [
       ['cancellation', cancel, 'Cancelled'],
       ['the total timeout', timeOut, 'TimedOut'],
+      ['unsubscription', UNSUBSCRIBE, 'Cancelled'],
     ] as const)
       for (const [phase, [after, commands]] of Object.entries(interrupted))
         it(`${name} in ${phase}`, () => {
@@ -383,7 +388,7 @@ describe('RunMachine', () => {
           const [next, out] = step(before, input)
           expect(next._tag).to.equal(after)
           expect(out).to.deep.equal(commands)
-          const failure = { _tag: tag, error: input.error }
+          const failure = { _tag: tag, error: 'error' in input ? input.error : UNSUBSCRIBED }
           if (before._tag === 'Entering' || before._tag === 'Visiting')
             expect(next).to.deep.include({ outcome: failure, current: 'A' })
           else if (before._tag === 'Producing') expect(next).to.deep.include({ outcome: failure, current: 'Done' })
@@ -415,8 +420,23 @@ describe('RunMachine', () => {
       expect(t.commands[2]).to.deep.equal([])
     })
 
-    /** [phase after, commands] for unsubscription, per phase. */
-    const unsubscribed: Record<RunPhase, readonly [RunPhase, ReadonlyArray<RunCommand>]> = {
+    it('an unsubscription is the cancellation it stands for: the same commands, RunCancelled with its error', () => {
+      const left = drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, UNSUBSCRIBE, TORN_DOWN])
+      const cancelled = drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, unsubscribed, TORN_DOWN])
+      expect(left.commands).to.deep.equal(cancelled.commands)
+      expect(outcomeOf(left.machine)).to.deep.equal({ _tag: 'Cancelled', error: UNSUBSCRIBED })
+      expect(UNSUBSCRIBED).to.deep.equal(cancelledError('run unsubscribed (the subscriber left)'))
+      // with a saga step on the stack it rolls back, as a cancellation does
+      const saga = drive(full(), [START, SET_UP_DONE, ENTRY_WRITTEN, RECORDED, UNSUBSCRIBE])
+      expect(saga.machine._tag).to.equal('RollingBack')
+      expect(saga.commands.at(-1)).to.deep.equal(['Abort', 'StopVisit', 'Unlisten', 'DisarmTimeout', 'RollBack'])
+      // held during setup, like any interruption, and it wins once the setup lands
+      const early = drive(full(), [START, UNSUBSCRIBE, SET_UP_DONE, TORN_DOWN])
+      expect(outcomeOf(early.machine)).to.deep.equal({ _tag: 'Cancelled', error: UNSUBSCRIBED })
+    })
+
+    /** [phase after, commands] for a hand-over (`Abandon`: parked, lease lost, runtime stopping), per phase. */
+    const handedOver: Record<RunPhase, readonly [RunPhase, ReadonlyArray<RunCommand>]> = {
       Created: ['Abandoned', []],
       // the setup in flight is torn down once it lands (next test)
       SettingUp: ['Abandoned', ['Abort', 'Unlisten']],
@@ -433,13 +453,13 @@ describe('RunMachine', () => {
       Abandoned: ['Abandoned', []],
       Broken: ['Broken', []],
     }
-    for (const [phase, [after, commands]] of Object.entries(unsubscribed))
-      it(`unsubscription in ${phase}`, () => {
-        const [next, out] = step(reach[phase as RunPhase]().machine, UNSUBSCRIBE)
+    for (const [phase, [after, commands]] of Object.entries(handedOver))
+      it(`hand-over in ${phase}`, () => {
+        const [next, out] = step(reach[phase as RunPhase]().machine, ABANDON)
         expect(next._tag).to.equal(after)
         expect(out).to.deep.equal(commands)
-        // nothing is emitted after the subscriber left, whatever arrives
-        for (const late of [settled('Done'), visitFailed(), TORN_DOWN, LOG_CLEARED, rolledBack(), cancel])
+        // nothing is emitted after the run was handed over, whatever arrives
+        for (const late of [settled('Done'), visitFailed(), TORN_DOWN, LOG_CLEARED, rolledBack(), cancel, UNSUBSCRIBE])
           expect(step(next, late)[1]).to.deep.equal([])
       })
 
@@ -511,10 +531,10 @@ describe('RunMachine', () => {
       })
     })
 
-    it('a setup that lands after the subscriber left is torn down; a failed one is not', () => {
-      const t = drive(full(), [START, UNSUBSCRIBE, SET_UP_DONE, SET_UP_DONE])
+    it('a setup that lands after the run was handed over is torn down; a failed one is not', () => {
+      const t = drive(full(), [START, ABANDON, SET_UP_DONE, SET_UP_DONE])
       expect(t.commands.slice(2)).to.deep.equal([['TearDown'], []])
-      const failed = drive(full(), [START, UNSUBSCRIBE, { _tag: 'SetUpFailed', error: boom }, SET_UP_DONE])
+      const failed = drive(full(), [START, ABANDON, { _tag: 'SetUpFailed', error: boom }, SET_UP_DONE])
       expect(failed.commands.slice(2)).to.deep.equal([[], []])
     })
   })

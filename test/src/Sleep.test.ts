@@ -87,6 +87,7 @@ describe('sleep', () => {
       at: 120,
       state: 'Wait',
       error: cancelledError(),
+      transitions: 2,
     })
   })
 

@@ -120,7 +120,8 @@ describe('TaskConfig.circuitBreaker in a workflow', () => {
         { _tag: 'TaskStarted', workflowId: 'r', state: 'A', taskId: 'A' },
         { _tag: 'CircuitRejected', workflowId: 'r', state: 'A', taskId: 'A', error: OPEN },
         { _tag: 'TaskFailed', workflowId: 'r', state: 'A', taskId: 'A', error: OPEN },
-        { _tag: 'RunFailed', workflowId: 'r', state: 'A', error: OPEN },
+        // rejected at attempt 1: the attempt it failed at, none was made
+        { _tag: 'RunFailed', workflowId: 'r', state: 'A', error: OPEN, transitions: 1, attempt: 1 },
       ])
       expect(r.events.map((e) => e.at)).to.deep.equal([5, 5, 5, 5, 5, 5]) // failed fast: no retry delay
       expect(calls).to.equal(0)

@@ -1,7 +1,8 @@
 import { expect } from 'chai'
-import { defer, type Observable } from 'rxjs'
+import { defer, lastValueFrom, type Observable, throwError } from 'rxjs'
 
 import {
+  CanoFailure,
   configurationError,
   hasTag,
   isCanoError,
@@ -12,6 +13,7 @@ import {
 } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { type RetryInfo, retryWithBackoff } from '../../streams/retryWithBackoff.js'
+import { failure, failures } from '../helpers/failures.js'
 import { testScheduler } from '../helpers/virtualTime.js'
 
 /** Exponential 10 ms, x2, no jitter: waits 10, 20, 40 ms. */
@@ -28,8 +30,8 @@ describe('retryWithBackoff', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const err = new Error('boom')
       const source = cold('-#', undefined, err)
-      const result = source.pipe(retryWithBackoff({ mode: exp10 }))
-      expectObservable(result).toBe('74ms #', undefined, retryExhaustedError(4, toCanoError(err)))
+      const result = failures(source.pipe(retryWithBackoff({ mode: exp10 })))
+      expectObservable(result).toBe('74ms #', undefined, failure(retryExhaustedError(4, toCanoError(err))))
       expectSubscriptions(source.subscriptions).toBe([
         '^!', //        attempt 1: 0-1
         '11ms ^!', //   error at 1 + 10 ms
@@ -42,10 +44,10 @@ describe('retryWithBackoff', () => {
   it('keeps the last error as a CanoError inside RetryExhausted', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const source = cold('-#', undefined, 'plain string')
-      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 1) }))).toBe(
+      expectObservable(failures(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 1) })))).toBe(
         '3ms #',
         undefined,
-        retryExhaustedError(2, { _tag: 'TaskExecution', message: 'plain string', cause: 'plain string' }),
+        failure(retryExhaustedError(2, { _tag: 'TaskExecution', message: 'plain string', cause: 'plain string' })),
       )
     })
   })
@@ -53,8 +55,8 @@ describe('retryWithBackoff', () => {
   it('uses the default exponential schedule (100, 200, 400 ms) when random gives factor 1', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold('-#')
-      const result = source.pipe(retryWithBackoff({ mode: RetryMode.default(), random: () => 0.5 }))
-      expectObservable(result).toBe('704ms #', undefined, retryExhaustedError(4, toCanoError('error')))
+      const result = failures(source.pipe(retryWithBackoff({ mode: RetryMode.default(), random: () => 0.5 })))
+      expectObservable(result).toBe('704ms #', undefined, failure(retryExhaustedError(4, toCanoError('error'))))
       expectSubscriptions(source.subscriptions).toBe(['^!', '101ms ^!', '302ms ^!', '703ms ^!'])
     })
   })
@@ -62,27 +64,39 @@ describe('retryWithBackoff', () => {
   it('waits the fixed delay between attempts', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold('-a#')
-      const result = source.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 5) }))
+      const result = failures(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 5) })))
       // a at 1, error at 2; +5 -> resubscribe at 7, a at 8, error at 9; +5 -> 14, a at 15, error at 16
-      expectObservable(result).toBe('-a 5ms -a 5ms -a#', undefined, retryExhaustedError(3, toCanoError('error')))
+      expectObservable(result).toBe(
+        '-a 5ms -a 5ms -a#',
+        undefined,
+        failure(retryExhaustedError(3, toCanoError('error'))),
+      )
       expectSubscriptions(source.subscriptions).toBe(['^-!', '7ms ^-!', '14ms ^-!'])
     })
   })
 
-  it('rethrows the original error unchanged after one attempt with RetryMode.none()', () => {
+  it('errors with the original error as a CanoFailure after one attempt with RetryMode.none()', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const err = new Error('boom')
       const source = cold('-#', undefined, err)
-      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.none() }))).toBe('-#', undefined, err)
+      expectObservable(failures(source.pipe(retryWithBackoff({ mode: RetryMode.none() })))).toBe(
+        '-#',
+        undefined,
+        failure(toCanoError(err)),
+      )
       expectSubscriptions(source.subscriptions).toBe(['^!'])
     })
   })
 
-  it('stops at once on a nonRetryable error, rethrowing it unchanged', () => {
+  it('stops at once on a nonRetryable error, erroring with the inner error as a CanoFailure', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const err = nonRetryable(new Error('bad input'))
-      const source = cold('-#', undefined, err)
-      expectObservable(source.pipe(retryWithBackoff({ mode: exp10 }))).toBe('-#', undefined, err)
+      const inner = new Error('bad input')
+      const source = cold('-#', undefined, nonRetryable(inner))
+      expectObservable(failures(source.pipe(retryWithBackoff({ mode: exp10 })))).toBe(
+        '-#',
+        undefined,
+        failure(toCanoError(inner)),
+      )
       expectSubscriptions(source.subscriptions).toBe(['^!'])
     })
   })
@@ -91,7 +105,7 @@ describe('retryWithBackoff', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const err = configurationError('bad')
       const source = cold('-#', undefined, err)
-      expectObservable(source.pipe(retryWithBackoff({ mode: exp10 }))).toBe('-#', undefined, err)
+      expectObservable(failures(source.pipe(retryWithBackoff({ mode: exp10 })))).toBe('-#', undefined, failure(err))
       expectSubscriptions(source.subscriptions).toBe(['^!'])
     })
   })
@@ -99,8 +113,8 @@ describe('retryWithBackoff', () => {
   it('honours a custom shouldRetry', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const source = cold('-#', undefined, 'fatal')
-      const result = source.pipe(retryWithBackoff({ mode: exp10, shouldRetry: (e) => e !== 'fatal' }))
-      expectObservable(result).toBe('-#', undefined, 'fatal')
+      const result = failures(source.pipe(retryWithBackoff({ mode: exp10, shouldRetry: (e) => e !== 'fatal' })))
+      expectObservable(result).toBe('-#', undefined, failure(toCanoError('fatal')))
       expectSubscriptions(source.subscriptions).toBe(['^!'])
     })
   })
@@ -121,10 +135,10 @@ describe('retryWithBackoff', () => {
     const infos: RetryInfo[] = []
     testScheduler().run(({ cold, expectObservable }) => {
       const source = cold('-#', undefined, 'e')
-      expectObservable(source.pipe(retryWithBackoff({ mode: exp10, onRetry: (i) => infos.push(i) }))).toBe(
+      expectObservable(failures(source.pipe(retryWithBackoff({ mode: exp10, onRetry: (i) => infos.push(i) })))).toBe(
         '74ms #',
         undefined,
-        retryExhaustedError(4, toCanoError('e')),
+        failure(retryExhaustedError(4, toCanoError('e'))),
       )
     })
     expect(infos).to.deep.equal([
@@ -155,10 +169,10 @@ describe('retryWithBackoff', () => {
         computed.push(computedMs)
         return isCanoError(e) && hasTag(e, 'RateLimited') ? e.retryAfterMs : computedMs
       }
-      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 100), delayFor }))).toBe(
+      expectObservable(failures(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 100), delayFor })))).toBe(
         '9ms #',
         undefined,
-        retryExhaustedError(2, limited),
+        failure(retryExhaustedError(2, limited)),
       )
       expectSubscriptions(source.subscriptions).toBe(['^!', '8ms ^!']) // error at 1 + 7 ms, not + 100 ms
     })
@@ -170,10 +184,22 @@ describe('retryWithBackoff', () => {
     // default asyncScheduler the 20 ms wait would be real and flush() would not see the retry.
     const scheduler = testScheduler()
     const source = scheduler.createColdObservable('-#', undefined, 'e')
-    const result = source.pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 20), scheduler }))
+    const result = failures(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 20), scheduler })))
     // error at 10; resubscribe at 10 + 20 = 30; error at 40
-    scheduler.expectObservable(result).toBe('----#', undefined, retryExhaustedError(2, toCanoError('e')))
+    scheduler.expectObservable(result).toBe('----#', undefined, failure(retryExhaustedError(2, toCanoError('e'))))
     scheduler.expectSubscriptions(source.subscriptions).toBe(['^!', '---^!'])
     scheduler.flush()
+  })
+
+  it('errors with a CanoFailure: an Error with a stack that carries the CanoError (issue 13)', async () => {
+    const error = await lastValueFrom(
+      throwError(() => new Error('down')).pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 0) })),
+    ).catch((e: unknown) => e)
+    expect(error).to.be.instanceOf(CanoFailure)
+    expect(error).to.be.instanceOf(Error)
+    const failed = error as CanoFailure
+    expect(failed.stack).to.be.a('string')
+    expect(failed.error).to.deep.include({ _tag: 'RetryExhausted', attempts: 2 })
+    expect(failed.cause).to.equal(failed.error)
   })
 })
