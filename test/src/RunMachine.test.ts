@@ -17,8 +17,8 @@ import {
   workflowTimeoutError,
 } from '../../src/CanoError.js'
 import {
-  abortReason,
   ABANDON,
+  abortReason,
   advanced,
   advanceOwned,
   createRun,
