@@ -420,9 +420,10 @@ describe('otelObserver (cano-rx/otel)', () => {
             : void setImmediate(poll)
         poll()
       })
+      // leaving the run cancels it; its log is kept, and a later resume continues it
       sub.unsubscribe()
       const firstRun = sdk.spans().find((s) => s.name === 'run')
-      expect(firstRun?.attributes['cano.run.abandoned']).to.equal(true)
+      expect(firstRun?.attributes['cano.run.outcome']).to.equal('cancelled')
       // the first row kept the run's trace context
       const rows = await store.loadRun('res-1')
       const first = firstRun?.spanContext()
@@ -438,11 +439,11 @@ describe('otelObserver (cano-rx/otel)', () => {
         [first?.traceId, first?.spanId, { 'cano.link': 'resumed_from' }],
       ])
       expect(render(sdk.spans())).to.deep.equal([
-        'run [run.resumed=false run.abandoned=true]',
+        'run [run.resumed=false run.outcome=cancelled error.tag=Cancelled] (exception) !ERROR',
         '  state A [task.id=A state.next=B task.attempts=1]',
         '    attempt A [task.id=A attempt=1]',
-        '  state B [task.id=B]',
-        '    attempt B [task.id=B attempt=1 cancelled=true]',
+        '  state B [task.id=B error.tag=Cancelled] (exception) !ERROR',
+        '    attempt B [task.id=B attempt=1 cancelled=true error.tag=Cancelled] (exception) !ERROR',
         'run [run.resumed=true run.outcome=completed] (resumed)',
         '  state B [task.id=B state.next=Done task.attempts=1]',
         '    attempt B [task.id=B attempt=1]',
@@ -709,7 +710,11 @@ describe('otelObserver (cano-rx/otel)', () => {
         'resumed=true': 1,
       })
       expect(pointsOf(found, 'cano_resumes_total')).to.deep.equal({ '': 1 })
-      expect(pointsOf(found, 'cano_workflow_runs_total')).to.deep.equal({ 'outcome=completed': 1 })
+      // the first execution ended cancelled when its subscriber left, the resumed one completed
+      expect(pointsOf(found, 'cano_workflow_runs_total')).to.deep.equal({
+        'outcome=cancelled': 1,
+        'outcome=completed': 1,
+      })
       expect(pointsOf(found, 'cano_workflow_active')).to.deep.equal({ '': 0 })
       await m.provider.shutdown()
     })

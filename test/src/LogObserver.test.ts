@@ -135,7 +135,7 @@ describe('logObserver', () => {
     ])
   })
 
-  it('writes a line for a run abandoned before its end', () => {
+  it('writes one terminal line for a run whose subscriber left (a cancellation), and no abandon line', () => {
     const { sink, lines } = recordingLogger()
     const flow = workflow<'Wait' | 'Done'>()({
       exits: ['Done'],
@@ -143,7 +143,7 @@ describe('logObserver', () => {
       observers: [logObserver(sink, { levels: { StateEntered: 'off', TaskStarted: 'off', RunStarted: 'off' } })],
     })
     flow.run$('Wait', { workflowId: 'log-3' }).subscribe().unsubscribe()
-    expect(lines).to.deep.equal([['info', { event: 'RunAbandoned', workflowId: 'log-3' }, 'run abandoned']])
+    expect(lines.map(([level, fields]) => [level, fields['event']])).to.deep.equal([['warn', 'RunCancelled']])
   })
 
   it('fits console: one line per event on its streams, errors and warnings on stderr', async () => {
@@ -181,7 +181,7 @@ describe('logObserver', () => {
     ).to.deep.equal([
       "{ event: 'AttemptFailed', workflowId: 'log-4', at: T, state: 'Go', taskId: 'Go', attempt: 1, error: { tag: 'TaskExecution', message: 'nope' } } task attempt failed",
       "{ event: 'TaskFailed', workflowId: 'log-4', at: T, state: 'Go', taskId: 'Go', error: { tag: 'TaskExecution', message: 'nope' } } task failed",
-      "{ event: 'RunFailed', workflowId: 'log-4', at: T, state: 'Go', error: { tag: 'TaskExecution', message: 'nope' } } run failed",
+      "{ event: 'RunFailed', workflowId: 'log-4', at: T, state: 'Go', error: { tag: 'TaskExecution', message: 'nope' }, transitions: 1, attempt: 1 } run failed",
     ])
   })
 })

@@ -8,6 +8,7 @@ import { expect } from 'chai'
 import * as t from 'io-ts'
 import { lastValueFrom, map, Subject, timer, toArray } from 'rxjs'
 
+import { createRuntime } from '../../roots/Runtime.js'
 import { workflow } from '../../roots/Workflow.js'
 import { batch } from '../../src/Batch.js'
 import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
@@ -321,21 +322,37 @@ describe('WorkflowObserver hooks', () => {
   })
 
   describe('onAbandon', () => {
-    it('hears a run whose subscriber left before its end, and not a run that ended', async () => {
+    it('hears a run handed over before its end (a runtime stopping), not one that ended nor one whose subscriber left', async () => {
       const abandoned: string[] = []
+      const started: string[] = []
       const gate = new Subject<'Done'>()
       const flow = workflow<'A' | 'Done'>()({
         exits: ['Done'],
-        states: { A: task((ctx) => (ctx.workflowId === 'left' ? gate : ('Done' as const))) },
+        states: {
+          A: task((ctx) => {
+            started.push(ctx.workflowId)
+            return ctx.workflowId === 'ended' ? ('Done' as const) : gate
+          }),
+        },
         observers: [{ onAbandon: (id) => void abandoned.push(id) }],
       })
       await flow.orchestrate('A', { workflowId: 'ended' })
+      // leaving a run is a cancellation: it ends RunCancelled, nothing is abandoned
       const seen: WorkflowEvent[] = []
       const sub = flow.run$('A', { workflowId: 'left' }).subscribe((e) => seen.push(e))
+      sub.unsubscribe()
       expect(seen.map((e) => e._tag)).to.include('TaskStarted')
-      sub.unsubscribe()
-      sub.unsubscribe()
-      expect(abandoned).to.deep.equal(['left'])
+      expect(abandoned).to.deep.equal([])
+      // a runtime that stops hands its runs over: they are abandoned here, to be continued elsewhere
+      const runtime = createRuntime({
+        store: memoryCheckpoints(),
+        workflows: { flow: { workflow: flow, initial: 'A' } },
+      })
+      await runtime.start('flow', null, { id: 'handed' })
+      for (let i = 0; i < 200 && !started.includes('handed'); i++) await new Promise((r) => setTimeout(r, 10))
+      expect(started).to.include('handed')
+      await runtime.stop({ graceMs: 0 })
+      expect(abandoned).to.deep.equal(['handed'])
     })
   })
 

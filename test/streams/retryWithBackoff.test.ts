@@ -154,7 +154,7 @@ describe('retryWithBackoff', () => {
       const source = cold('-#', undefined, 'e')
       const result = source.pipe(retryWithBackoff({ mode: exp10, attemptsBefore: 2, onRetry: (i) => infos.push(i) }))
       // attempts 3 and 4 are left: one wait (the third of the schedule, 40 ms), then RetryExhausted(4)
-      expectObservable(result).toBe('42ms #', undefined, retryExhaustedError(4, toCanoError('e')))
+      expectObservable(failures(result)).toBe('42ms #', undefined, failure(retryExhaustedError(4, toCanoError('e'))))
       expectSubscriptions(source.subscriptions).toBe(['^!', '41ms ^!'])
     })
     expect(infos).to.deep.equal([{ error: 'e', attempt: 3, delayMs: 40 }])
