@@ -1,5 +1,6 @@
 /**
- * Every public export is documented with an example: each name exported by `roots/index.ts`,
+ * Every public export is documented with an example: each name exported by `roots/index.ts` (and by
+ * every other entry of package.json's `exports`),
  * followed through its re-exports to the declaration, must carry a TSDoc comment with an `@example` tag.
  * Types and interfaces included: their `@example` goes on the type itself. When a name has several
  * declarations (a codec and its type, overloads), one of them carrying the example is enough.
@@ -10,7 +11,7 @@ import path from 'node:path'
 import { expect } from 'chai'
 import ts from 'typescript'
 
-import { barrelExports, ROOT } from '../helpers/barrelExports.js'
+import { type BarrelExport, barrelExports, packageEntries, ROOT } from '../helpers/barrelExports.js'
 
 /**
  * Exports that had no `@example` when this test was written. The list only shrinks: once one of them gains
@@ -26,8 +27,11 @@ interface Export {
   readonly hasExample: boolean
 }
 
+/** The exports of every entry of the package (package.json `exports`: cano-rx, cano-rx/sqlite, …). */
+const entryExports = (): ReadonlyArray<BarrelExport> => packageEntries().flatMap((e) => barrelExports(e.source))
+
 const publicExports = (): Export[] => {
-  return barrelExports().map(({ name, target }) => {
+  return entryExports().map(({ name, target }) => {
     const declarations = target.declarations ?? []
     const docs = declarations.flatMap((d) => ts.getJSDocCommentsAndTags(d).filter(ts.isJSDoc))
     return {
