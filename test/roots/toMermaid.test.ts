@@ -259,7 +259,8 @@ describe('toMermaid', () => {
     })
   })
 
-  it('draws any workflow over any names so that Mermaid parses it as declared (property)', async () => {
+  it('draws any workflow over any names so that Mermaid parses it as declared (property)', async function () {
+    this.timeout(60_000) // 60 diagrams through Mermaid: a few seconds
     const name = fc.oneof(
       fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }),
       fc.constantFrom(...HOSTILE.filter((h) => h.length < 100)),
