@@ -113,6 +113,10 @@ export default tseslint.config(
           patterns: [
             fpTsPaths,
             { group: ['**/index.js', '**/roots/index.js'], message: 'the barrel is never imported from inside.' },
+            {
+              group: ['./sqlite.js', './postgres.js', '**/roots/sqlite.js', '**/roots/postgres.js'],
+              message: 'the package entries (cano-rx/sqlite, cano-rx/postgres) are never imported from inside.',
+            },
           ],
         },
       ],

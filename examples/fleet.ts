@@ -9,7 +9,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 
-import { createRuntime, postgresCheckpoints, RetryMode, type RunRecord, task, workflow } from '../roots/index.js'
+import { createRuntime, RetryMode, type RunRecord, task, workflow } from '../roots/index.js'
+import { postgresCheckpoints } from '../roots/postgres.js'
 
 const PG_URL = process.env['CANO_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 const TABLE = process.env['CANO_FLEET_TABLE'] ?? `cano_fleet_example_${String(process.pid)}`

@@ -18,10 +18,10 @@ import {
   isCanoFailure,
   Resources,
   RetryMode,
-  sqliteCheckpoints,
   workflow,
   type WorkflowEvent,
 } from '../roots/index.js'
+import { sqliteCheckpoints } from '../roots/sqlite.js'
 
 type Step = 'FetchOrder' | 'Reserve' | 'Charge' | 'Notify' | 'Done' | 'Rejected'
 

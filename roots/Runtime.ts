@@ -229,7 +229,8 @@ const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', '
  * const outcome = await runtime.result(workflowId) // { status: 'completed', … }
  * await runtime.stop()
  * @example With a schedule: every process running this records each 5-minute tick's run once
- * import { createRuntime, postgresCheckpoints, Schedule, scheduledRunId, task, workflow } from 'cano-rx'
+ * import { createRuntime, Schedule, scheduledRunId, task, workflow } from 'cano-rx'
+ * import { postgresCheckpoints } from 'cano-rx/postgres'
  * const sync = workflow<'Pull' | 'Done'>()({ exits: ['Done'], states: { Pull: task(() => 'Done' as const) } })
  * const runtime = createRuntime({
  *   store: postgresCheckpoints({ connectionString: 'postgres://localhost/app' }),

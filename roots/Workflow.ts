@@ -36,6 +36,8 @@ import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { CanoFailure, checkpointStoreError, configurationError, toCanoError } from '../src/CanoError.js'
 import type { CheckpointStore, RunStore } from '../src/CheckpointStore.js'
+import { describeValue } from '../src/internal/describeValue.js'
+import { stateDiagram } from '../src/internal/stateDiagram.js'
 import { mintWorkflowId } from '../src/mintWorkflowId.js'
 import type { Resources } from '../src/Resources.js'
 import { resumePoint } from '../src/Resume.js'
@@ -158,8 +160,14 @@ export interface Workflow<
     workflowId: string,
     options?: Omit<RunOptions<S>, 'workflowId'>,
   ) => TaskEither<CanoError, RunResult<S, O>>
-  /** A Mermaid `stateDiagram-v2` of the declared transitions. */
-  readonly toMermaid: () => string
+  /**
+   * A Mermaid `stateDiagram-v2` of the declared transitions: `[*]` points at `initial` (default: the
+   * first state of the definition), each exit points at `[*]`, every state is drawn under an alias
+   * (`s0`, `s1`, … in definition order) labelled with its name, and a state whose handler declares no
+   * targets (no `to`) carries the note `targets not declared` instead of edges. An `initial` that is
+   * neither a state nor an exit throws a {@link CanoFailure} carrying a `Configuration` error.
+   */
+  readonly toMermaid: (options?: { readonly initial?: S }) => string
 }
 
 /**
@@ -441,7 +449,7 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
           (s) => E.right(s),
           (e: unknown) => E.left(toCanoError(e)),
         ),
-    toMermaid: () => toMermaid(wf),
+    toMermaid: (options?: { readonly initial?: S }) => toMermaid(wf, options?.initial),
   })
   compiled.set(flow, wf as unknown as CompiledWorkflow<string, ResourceRecord>)
   return flow
@@ -483,15 +491,12 @@ const decodedOrThrow = (codec: t.Type<unknown, unknown>, encoded: unknown): unkn
 // utils
 // -------------------------------------------------------------------------------------
 
-const mermaidId = (s: string): string => s.replace(/[^A-Za-z0-9_]/g, '_')
-
-const toMermaid = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>): string => {
-  const lines = ['stateDiagram-v2']
-  for (const [name, st] of wf.states) {
-    if (mermaidId(name) !== name) lines.push(`  state "${name.replace(/"/g, "'")}" as ${mermaidId(name)}`)
-    if (st.to === undefined) lines.push(`  ${mermaidId(name)} --> ${mermaidId(name)}: (targets not declared)`)
-    else for (const t of st.to) lines.push(`  ${mermaidId(name)} --> ${mermaidId(t)}`)
-  }
-  for (const x of wf.exits) lines.push(`  ${mermaidId(x)} --> [*]`)
-  return lines.join('\n')
+const toMermaid = <S extends string, R extends ResourceRecord>(wf: CompiledWorkflow<S, R>, initial?: S): string => {
+  const from: unknown = initial ?? wf.states.keys().next().value
+  if (typeof from !== 'string' || !(wf.states.has(from) || wf.exits.has(from)))
+    throw new CanoFailure(
+      configurationError(`toMermaid: initial ${describeValue(from)} is neither a state nor an exit`),
+    )
+  const states = [...wf.states.values()].map((st) => ({ name: st.name, to: st.to }))
+  return stateDiagram({ states, exits: wf.exits, initial: from })
 }

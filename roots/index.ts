@@ -1,5 +1,8 @@
 /**
- * cano-rx: the public surface, every symbol listed by name.
+ * cano-rx: the public surface, every symbol listed by name. It runs wherever JavaScript does (Node,
+ * browsers, workers): nothing here imports a Node built-in, and run ids come from Web Crypto. The
+ * Node-only checkpoint stores are their own entries: `cano-rx/sqlite` (roots/sqlite.ts) and
+ * `cano-rx/postgres` (roots/postgres.ts).
  *
  * @since 0.1.0
  */
@@ -264,11 +267,5 @@ export type {
   StopResult,
 } from './Scheduler.js'
 export { createScheduler } from './Scheduler.js'
-export {
-  postgresCheckpoints,
-  type PostgresCheckpointsOptions,
-  type PostgresPool,
-} from './stores/postgresCheckpoints.js'
-export { sqliteCheckpoints, type SqliteCheckpointsOptions } from './stores/sqliteCheckpoints.js'
 export type { RunUpdate, Workflow } from './Workflow.js'
 export { workflow, workflowEither } from './Workflow.js'

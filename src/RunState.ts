@@ -13,13 +13,20 @@
  *
  * @since 0.1.0
  */
-import { type Draft, produce } from 'immer'
+import { type Draft, Immer } from 'immer'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { isBatchProgress } from './Batch.js'
 import { terminalStatus } from './RunMachine.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
+
+/**
+ * Our own immer instance, freezing what it produces: immer's `setAutoFreeze` and `setUseStrictShallowCopy`
+ * configure its shared default instance, so an application calling `setAutoFreeze(false)` for its own
+ * state must not unfreeze our snapshots.
+ */
+const immer = /*#__PURE__*/ new Immer({ autoFreeze: true })
 
 // -------------------------------------------------------------------------------------
 // model
@@ -367,7 +374,7 @@ const absurd = (x: never): never => {
  * @since 0.1.0
  */
 export const reduceRunState: <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S> =
-  /*#__PURE__*/ produce(recipe) as <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S>
+  /*#__PURE__*/ immer.produce(recipe) as <S extends string>(state: RunState<S>, event: WorkflowEvent<S>) => RunState<S>
 
 /**
  * @internal {@link reduceRunState} for a workflow with an output declaration: the snapshot of a completed
@@ -381,7 +388,7 @@ export const reduceRunStateDecoding =
     const next = reduceRunState<S>(state, event) as RunState<S, O>
     if (next === state || event._tag !== 'RunCompleted' || event.output === undefined) return next
     const decoded: unknown = decodeOutput(event.output)
-    return produce(next as RunState, (draft: Draft<RunState>) => {
+    return immer.produce(next as RunState, (draft: Draft<RunState>) => {
       draft.output = decoded
     }) as RunState<S, O>
   }

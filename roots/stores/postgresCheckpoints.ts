@@ -76,7 +76,7 @@ import { RUN_COLUMNS } from './internal/runRows.js'
  * The part of a `pg` `Pool` (or `Client`) the store uses: `query(text, values)`. A `pg.Pool` fits.
  *
  * @example
- * import type { PostgresPool } from 'cano-rx'
+ * import type { PostgresPool } from 'cano-rx/postgres'
  * const logging = (inner: PostgresPool): PostgresPool => ({
  *   query: (text, values) => {
  *     console.log(text)
@@ -99,7 +99,7 @@ export interface PostgresPool {
  * reads the `PG*` environment variables).
  *
  * @example
- * import { postgresCheckpoints, type PostgresCheckpointsOptions } from 'cano-rx'
+ * import { postgresCheckpoints, type PostgresCheckpointsOptions } from 'cano-rx/postgres'
  * const options: PostgresCheckpointsOptions = { connectionString: 'postgres://postgres@127.0.0.1:5432/test', table: 'app.checkpoints' }
  * const store = postgresCheckpoints(options)
  * @category model
@@ -235,7 +235,7 @@ const RECONNECT_MS = { first: 100, max: 5000 } as const
  * @returns a {@link RunStore} (the log and its run table `<table>_runs`); call `close()` when done
  * @throws CanoFailure with a `Configuration` error for an invalid table name or timeout, or when both `pool` and `connectionString` are given
  * @example
- * import { postgresCheckpoints } from 'cano-rx'
+ * import { postgresCheckpoints } from 'cano-rx/postgres'
  * const store = postgresCheckpoints({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' })
  * await store.append({ workflowId: 'order-42', seq: 0, kind: 'StateEntry', state: 'Fetch', taskId: 'fetch', payload: null, version: 1, at: Date.now() })
  * const rows = await store.loadRun('order-42')

@@ -88,7 +88,7 @@ import { fromRunRow, RUN_COLUMNS, type StoredRunRow } from './internal/runRows.j
  * Options of {@link sqliteCheckpoints}.
  *
  * @example
- * import { sqliteCheckpoints, type SqliteCheckpointsOptions } from 'cano-rx'
+ * import { sqliteCheckpoints, type SqliteCheckpointsOptions } from 'cano-rx/sqlite'
  * const options: SqliteCheckpointsOptions = { synchronous: 'NORMAL', busyTimeoutMs: 10_000 }
  * const store = sqliteCheckpoints('.cano/checkpoints.db', options)
  * @category model
@@ -254,7 +254,7 @@ const defaults = { synchronous: 'FULL', busyTimeoutMs: 5000, groupCommit: true }
  * @returns a {@link RunStore} (the log and its run table); call `close()` when done
  * @throws CanoFailure with a `Configuration` error for an invalid option
  * @example
- * import { sqliteCheckpoints } from 'cano-rx'
+ * import { sqliteCheckpoints } from 'cano-rx/sqlite'
  * const store = sqliteCheckpoints('.cano/checkpoints.db')
  * await store.append({ workflowId: 'order-42', seq: 0, kind: 'StateEntry', state: 'Fetch', taskId: 'fetch', payload: null, version: 1, at: Date.now() })
  * const unfinished = await store.listRuns()

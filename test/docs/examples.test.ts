@@ -2,8 +2,8 @@
  * Documentation examples must compile. Every `@example` block (and every ```ts fence) in the
  * TSDoc of `codecs/`, `src/`, `streams/` and `roots/`, and every ```ts fence of `README.md` and `docs/*.md`, becomes a
  * virtual module `<file>__example_<n>.ts` next to its source. All of them are type-checked in one
- * `ts.createProgram` with the project's compiler options, `'cano-rx'` mapped to `roots/index.ts`,
- * `'cano-rx/testing'` to `roots/testing.ts` and `'cano-rx/otel'` to `roots/otel.ts`, as the package's `exports` map them.
+ * `ts.createProgram` with the project's compiler options, `'cano-rx'` mapped to `roots/index.ts` and
+ * `'cano-rx/<entry>'` to `roots/<entry>.ts`.
  *
  * Writing examples:
  * - An `@example` body is compiled as it is, unless it contains fences: then only its ```ts, ```typescript
@@ -179,11 +179,8 @@ const compilerOptions = (): ts.CompilerOptions => {
     noUnusedLocals: false,
     noUnusedParameters: false,
     baseUrl: ROOT,
-    paths: {
-      'cano-rx': ['./roots/index.ts'],
-      'cano-rx/testing': ['./roots/testing.ts'],
-      'cano-rx/otel': ['./roots/otel.ts'],
-    },
+    // the package's entries: 'cano-rx' and each subpath (cano-rx/sqlite -> roots/sqlite.ts)
+    paths: { 'cano-rx': ['./roots/index.ts'], 'cano-rx/*': ['./roots/*.ts'] },
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Every public export is documented with an example: each name exported by `roots/index.ts` (and by
- * `roots/testing.ts`, the `cano-rx/testing` entry, and `roots/otel.ts`, the `cano-rx/otel` entry),
+ * every other entry of package.json's `exports`),
  * followed through its re-exports to the declaration, must carry a TSDoc comment with an `@example` tag.
  * Types and interfaces included: their `@example` goes on the type itself. When a name has several
  * declarations (a codec and its type, overloads), one of them carrying the example is enough.
@@ -11,7 +11,7 @@ import path from 'node:path'
 import { expect } from 'chai'
 import ts from 'typescript'
 
-import { barrelExports, OTEL_ENTRY, ROOT, TESTING_BARREL } from '../helpers/barrelExports.js'
+import { type BarrelExport, barrelExports, packageEntries, ROOT } from '../helpers/barrelExports.js'
 
 /**
  * Exports that had no `@example` when this test was written. The list only shrinks: once one of them gains
@@ -27,22 +27,23 @@ interface Export {
   readonly hasExample: boolean
 }
 
+/** The exports of every entry of the package (package.json `exports`: cano-rx, cano-rx/sqlite, …). */
+const entryExports = (): ReadonlyArray<BarrelExport> => packageEntries().flatMap((e) => barrelExports(e.source))
+
 const publicExports = (): Export[] => {
-  return [...barrelExports(), ...barrelExports(TESTING_BARREL), ...barrelExports(OTEL_ENTRY)].map(
-    ({ name, target }) => {
-      const declarations = target.declarations ?? []
-      const docs = declarations.flatMap((d) => ts.getJSDocCommentsAndTags(d).filter(ts.isJSDoc))
-      return {
-        name,
-        where: declarations.map((d) => {
-          const sf = d.getSourceFile()
-          return `${path.relative(ROOT, sf.fileName)}:${sf.getLineAndCharacterOfPosition(d.getStart(sf)).line + 1}`
-        }),
-        hasDoc: docs.length > 0,
-        hasExample: docs.some((doc) => (doc.tags ?? []).some((tag) => tag.tagName.text === 'example')),
-      }
-    },
-  )
+  return entryExports().map(({ name, target }) => {
+    const declarations = target.declarations ?? []
+    const docs = declarations.flatMap((d) => ts.getJSDocCommentsAndTags(d).filter(ts.isJSDoc))
+    return {
+      name,
+      where: declarations.map((d) => {
+        const sf = d.getSourceFile()
+        return `${path.relative(ROOT, sf.fileName)}:${sf.getLineAndCharacterOfPosition(d.getStart(sf)).line + 1}`
+      }),
+      hasDoc: docs.length > 0,
+      hasExample: docs.some((doc) => (doc.tags ?? []).some((tag) => tag.tagName.text === 'example')),
+    }
+  })
 }
 
 describe('public exports', () => {

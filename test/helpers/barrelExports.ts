@@ -1,8 +1,9 @@
 /**
- * A public barrel (`roots/index.ts` by default, or the `cano-rx/testing` entry) as the compiler sees it: its
+ * The public barrel (`roots/index.ts`), or another entry of the package, as the compiler sees it: its
  * exported symbols, each with the symbol it re-exports, read through the TypeScript API with the project's
- * own compiler options. Shared by the public-names test and the documentation test.
+ * own compiler options. Shared by the public-names tests and the documentation test.
  */
+import { readFileSync } from 'node:fs'
 import path from 'node:path'
 
 import ts from 'typescript'
@@ -35,4 +36,27 @@ export const barrelExports = (barrel: string = BARREL): ReadonlyArray<BarrelExpo
     name: exported.name,
     target: exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported,
   }))
+}
+
+/** One entry of the package's `exports` map: its subpath (`.`, `./sqlite`) and the source file it is built from. */
+export interface PackageEntry {
+  readonly subpath: string
+  readonly source: string
+}
+
+/**
+ * The entries of package.json's `exports` (all but `./package.json`), each with its source: the file
+ * its `types` declaration is emitted from (`./dist/roots/sqlite.d.ts` -> `roots/sqlite.ts`).
+ */
+export const packageEntries = (): ReadonlyArray<PackageEntry> => {
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    readonly exports: Record<string, string | { readonly types?: string }>
+  }
+  return Object.entries(pkg.exports).flatMap(([subpath, target]) => {
+    if (subpath === './package.json') return []
+    const types = typeof target === 'string' ? undefined : target.types
+    if (types === undefined || !/^\.\/dist\/.*\.d\.ts$/.test(types))
+      throw new Error(`package.json exports ${subpath}: expected a "types" condition under ./dist/`)
+    return [{ subpath, source: path.join(ROOT, types.replace(/^\.\/dist\//, '').replace(/\.d\.ts$/, '.ts')) }]
+  })
 }

@@ -17,14 +17,14 @@ import { filter, firstValueFrom } from 'rxjs'
 import {
   createRuntime,
   PollOutcome,
-  postgresCheckpoints,
   type RunStore,
   type Runtime,
   type RuntimeEvent,
-  sqliteCheckpoints,
   task,
   workflow,
 } from '../../roots/index.js'
+import { postgresCheckpoints } from '../../roots/postgres.js'
+import { sqliteCheckpoints } from '../../roots/sqlite.js'
 
 const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 const DELAY_MS = 1_500

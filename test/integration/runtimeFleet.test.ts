@@ -18,7 +18,9 @@ import { join } from 'node:path'
 import { expect } from 'chai'
 import pg from 'pg'
 
-import { postgresCheckpoints, type RunStore, sqliteCheckpoints } from '../../roots/index.js'
+import { type RunStore } from '../../roots/index.js'
+import { postgresCheckpoints } from '../../roots/postgres.js'
+import { sqliteCheckpoints } from '../../roots/sqlite.js'
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'fleetWorker.ts')
 const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'

@@ -17,7 +17,8 @@ import { join } from 'node:path'
 import { expect } from 'chai'
 import pg from 'pg'
 
-import { postgresCheckpoints, type RunStore } from '../../roots/index.js'
+import { type RunStore } from '../../roots/index.js'
+import { postgresCheckpoints } from '../../roots/postgres.js'
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'scheduleWorker.ts')
 const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'

@@ -89,7 +89,6 @@ const RUNTIME: ReadonlyArray<string> = [
   'orphanedCompensationError',
   'poll',
   'pollUntilReady',
-  'postgresCheckpoints',
   'processBatch',
   'rateLimitedError',
   'reduceRunState',
@@ -111,7 +110,6 @@ const RUNTIME: ReadonlyArray<string> = [
   'severityOf',
   'sleep',
   'split',
-  'sqliteCheckpoints',
   'stepUntilDone',
   'stepped',
   'storeError',
@@ -226,8 +224,6 @@ const TYPES: ReadonlyArray<string> = [
   'PollHandler',
   'PollOptions',
   'PollPosition',
-  'PostgresCheckpointsOptions',
-  'PostgresPool',
   'Progress',
   'RateLimiter',
   'RateLimiterLike',
@@ -304,7 +300,6 @@ const TYPES: ReadonlyArray<string> = [
   'SplitHandler',
   'SplitOptions',
   'SplitResult',
-  'SqliteCheckpointsOptions',
   'StateBuilders',
   'StateEntered',
   'StateEntryPayload',
@@ -438,7 +433,7 @@ describe('public names (roots/testing.ts, the cano-rx/testing entry)', function 
     const pkg: unknown = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'))
     expect(pkg).to.have.nested.property('exports.\\./testing').that.deep.equals({
       types: './dist/roots/testing.d.ts',
-      import: './dist/roots/testing.js',
+      default: './dist/roots/testing.js',
     })
   })
 
