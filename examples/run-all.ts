@@ -33,6 +33,10 @@ export const EXAMPLES: ReadonlyArray<Example> = [
   { file: 'join-strategies.ts', expect: 'partialTimeout()   proceeds: 2 succeeded, 1 failed, 1 cancelled' },
   { file: 'bulkhead.ts', expect: '6 branches, at most 2 at once' },
   { file: 'partial-results.ts', expect: 'cheapest initech at 990 cents' },
+  { file: 'observers-metrics.ts', expect: 'observer failures 5' },
+  { file: 'custom-store.ts', expect: 'resumed run: Done; ran Load' },
+  { file: 'testing-helpers.ts', expect: 'all assertions passed' },
+  { file: 'tour.ts', expect: 'total 342' },
 ]
 
 /** Runs one example in its own process (quick-start database under `tmp`). */
