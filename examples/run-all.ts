@@ -26,6 +26,17 @@ export const EXAMPLES: ReadonlyArray<Example> = [
   { file: 'circuit-breaker.ts', expect: 'closed' },
   { file: 'saga-payment.ts', expect: 'rolled back: carrier refused the parcel' },
   { file: 'fleet.ts', expect: '12 of 12 runs completed' },
+  { file: 'router.ts', expect: 'o-3: Route -> Review -> Done' },
+  { file: 'timer.ts', expect: 'trial-idle: Signup -> Grace -> Expire -> Done after at least 300 ms' },
+  { file: 'rate-limiter.ts', expect: 'a second later, call 5 refused by per-10s' },
+  { file: 'saga-cancel.ts', expect: 'released res-timed-out' },
+  { file: 'join-strategies.ts', expect: 'partialTimeout()   proceeds: 2 succeeded, 1 failed, 1 cancelled' },
+  { file: 'bulkhead.ts', expect: '6 branches, at most 2 at once' },
+  { file: 'partial-results.ts', expect: 'cheapest initech at 990 cents' },
+  { file: 'observers-metrics.ts', expect: 'observer failures 5' },
+  { file: 'custom-store.ts', expect: 'resumed run: Done; ran Load' },
+  { file: 'testing-helpers.ts', expect: 'all assertions passed' },
+  { file: 'tour.ts', expect: 'total 342' },
 ]
 
 /** Runs one example in its own process (quick-start database under `tmp`). */
