@@ -2,7 +2,8 @@
  * Documentation examples must compile. Every `@example` block (and every ```ts fence) in the
  * TSDoc of `codecs/`, `src/`, `streams/` and `roots/`, and every ```ts fence of `README.md` and `docs/*.md`, becomes a
  * virtual module `<file>__example_<n>.ts` next to its source. All of them are type-checked in one
- * `ts.createProgram` with the project's compiler options, `'cano-rx'` mapped to `roots/index.ts`.
+ * `ts.createProgram` with the project's compiler options, `'cano-rx'` mapped to `roots/index.ts` (`'cano-rx/inspector'` to
+ * `roots/inspector.ts`).
  *
  * Writing examples:
  * - An `@example` body is compiled as it is, unless it contains fences: then only its ```ts, ```typescript
@@ -244,7 +245,7 @@ const compilerOptions = (): ts.CompilerOptions => {
     noUnusedLocals: false,
     noUnusedParameters: false,
     baseUrl: ROOT,
-    paths: { 'cano-rx': ['./roots/index.ts'] },
+    paths: { 'cano-rx': ['./roots/index.ts'], 'cano-rx/inspector': ['./roots/inspector.ts'] },
   }
 }
 
