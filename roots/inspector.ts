@@ -147,7 +147,8 @@ export const serveInspector = async (options: InspectorOptions): Promise<Inspect
     })
   } catch (e: unknown) {
     inspector.close()
-    const code = typeof e === 'object' && e !== null && 'code' in e ? describeValue(e.code) : describeValue(e)
+    const code =
+      typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : describeValue(e)
     throw fail(`cannot listen on ${host}:${String(port)} (${code})`)
   }
   const address = server.address()

@@ -210,7 +210,7 @@ export class InspectorServer {
     }
     try {
       const claimed = await runtime.resume(id)
-      return json(res, 200, { ok: true, record: toWire(claimed) })
+      return json(res, 200, { ok: true, record: wireRecord(claimed) })
     } catch (e: unknown) {
       return json(res, 409, { error: toCanoError(e).message })
     }
@@ -261,7 +261,7 @@ export class InspectorServer {
       return json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
     const workflow = record?.workflow ?? live?.workflow ?? ''
     json(res, 200, {
-      record: record === undefined ? null : toWire(record),
+      record: record === undefined ? null : wireRecord(record),
       status: record === undefined ? (live?.status ?? null) : statusOf(record, live),
       graph: this.graph(workflow, record?.initial) as unknown as JsonValue,
       view: live === undefined ? null : this.view(live),
@@ -322,7 +322,7 @@ export class InspectorServer {
       stepped: kind === 'Stepped' ? { step: snap.step } : null,
       windows: run.windows === undefined ? null : { ...run.windows },
       progress: batch === undefined && snap.progress !== undefined ? toWire(snap.progress) : null,
-      history: snap.history.slice(-200).map((s) => cutString(s, 2_000)),
+      history: snap.history.slice(-200),
       rollingBack: snap.rollingBack,
       compensated: snap.compensated,
       compensationFailures: snap.compensationFailures,
@@ -421,11 +421,7 @@ export class InspectorServer {
   private flush(): void {
     const ready = [...this.listClients].filter((c) => !c.blocked)
     if (this.listPending.size > 0 && ready.length > 0) {
-      const batch = [...this.listPending.values()].map((r) => ({
-        ...r,
-        workflowId: cutString(r.workflowId, 2_000),
-        state: r.state === null ? null : cutString(r.state, 2_000),
-      }))
+      const batch = [...this.listPending.values()]
       this.listPending = new Map()
       const message = `event: runs\ndata: ${JSON.stringify(batch)}\n\n`
       for (const c of ready) if (!c.res.write(message)) c.blocked = true
@@ -464,6 +460,17 @@ const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
 /** A run's status: the record's when it has ended (it is written before the ending event), else the live one. */
 const statusOf = (r: RunRecord, live: Tracked | undefined): RunRecordStatus =>
   live === undefined || TERMINAL.has(r.status) ? r.status : live.status
+
+/**
+ * A record as the page gets it: its identifiers whole (a page links and acts by them), what user code
+ * produced (input, output, error) bounded.
+ */
+const wireRecord = (r: RunRecord): JsonValue => ({
+  ...r,
+  input: toWire(r.input),
+  output: toWire(r.output),
+  error: toWire(r.error),
+})
 
 /** An event as the page gets it: bounded JSON, with its number in the run's timeline. */
 const wireEvent = (e: WorkflowEvent, n: number): JsonValue => {
