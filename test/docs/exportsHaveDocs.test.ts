@@ -1,5 +1,6 @@
 /**
- * Every public export is documented with an example: each name exported by `roots/index.ts`,
+ * Every public export is documented with an example: each name exported by `roots/index.ts` (and by the
+ * subpath entries, `roots/inspector.ts`),
  * followed through its re-exports to the declaration, must carry a TSDoc comment with an `@example` tag.
  * Types and interfaces included: their `@example` goes on the type itself. When a name has several
  * declarations (a codec and its type, overloads), one of them carrying the example is enough.
@@ -10,7 +11,7 @@ import path from 'node:path'
 import { expect } from 'chai'
 import ts from 'typescript'
 
-import { barrelExports, ROOT } from '../helpers/barrelExports.js'
+import { barrelExports, ROOT, SUBPATH_BARRELS } from '../helpers/barrelExports.js'
 
 /**
  * Exports that had no `@example` when this test was written. The list only shrinks: once one of them gains
@@ -27,19 +28,21 @@ interface Export {
 }
 
 const publicExports = (): Export[] => {
-  return barrelExports().map(({ name, target }) => {
-    const declarations = target.declarations ?? []
-    const docs = declarations.flatMap((d) => ts.getJSDocCommentsAndTags(d).filter(ts.isJSDoc))
-    return {
-      name,
-      where: declarations.map((d) => {
-        const sf = d.getSourceFile()
-        return `${path.relative(ROOT, sf.fileName)}:${sf.getLineAndCharacterOfPosition(d.getStart(sf)).line + 1}`
-      }),
-      hasDoc: docs.length > 0,
-      hasExample: docs.some((doc) => (doc.tags ?? []).some((tag) => tag.tagName.text === 'example')),
-    }
-  })
+  return [undefined, ...Object.values(SUBPATH_BARRELS)]
+    .flatMap((barrel) => barrelExports(barrel))
+    .map(({ name, target }) => {
+      const declarations = target.declarations ?? []
+      const docs = declarations.flatMap((d) => ts.getJSDocCommentsAndTags(d).filter(ts.isJSDoc))
+      return {
+        name,
+        where: declarations.map((d) => {
+          const sf = d.getSourceFile()
+          return `${path.relative(ROOT, sf.fileName)}:${sf.getLineAndCharacterOfPosition(d.getStart(sf)).line + 1}`
+        }),
+        hasDoc: docs.length > 0,
+        hasExample: docs.some((doc) => (doc.tags ?? []).some((tag) => tag.tagName.text === 'example')),
+      }
+    })
 }
 
 describe('public exports', () => {
