@@ -9,6 +9,7 @@ import { run as checkpoints } from './checkpoints.bench.js'
 import { run as circuitBreaker } from './circuitBreaker.bench.js'
 import { run as durable } from './durable.bench.js'
 import { run as engine } from './engine.bench.js'
+import { run as inspector } from './inspector.bench.js'
 import { type BenchResult, formatTable } from './lib.js'
 import { run as processing } from './processing.bench.js'
 import { run as rateLimiter } from './rateLimiter.bench.js'
@@ -24,6 +25,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['checkpoints', checkpoints],
   ['durable', durable],
   ['runtime', runtime],
+  ['inspector', inspector],
 ]
 
 const only = process.argv.slice(2)

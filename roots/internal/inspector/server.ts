@@ -107,7 +107,7 @@ export class InspectorServer {
   private readonly tracker: RunTracker
   private readonly listClients = new Set<ListClient>()
   private readonly runClients = new Map<string, Set<RunClient>>()
-  private listPending = new Map<string, LiveRun>()
+  private listPending = new Map<string, { readonly run: Tracked; readonly firstAt: number }>()
   private flushTimer: NodeJS.Timeout | undefined
   private readonly keepalive: NodeJS.Timeout
   private readonly tokenDigest: Buffer
@@ -387,15 +387,8 @@ export class InspectorServer {
   /** Called by the tracker for every change: cheap unless a page watches. */
   private onChange(run: Tracked, event: WorkflowEvent | undefined): void {
     if (this.listClients.size > 0) {
-      const previous = this.listPending.get(run.workflowId)
-      this.listPending.set(run.workflowId, {
-        workflowId: run.workflowId,
-        workflow: run.workflow,
-        status: run.status,
-        state: run.state,
-        at: run.at,
-        firstAt: previous?.firstAt ?? run.at,
-      })
+      // one entry per run until the next write: its fields are read then
+      if (!this.listPending.has(run.workflowId)) this.listPending.set(run.workflowId, { run, firstAt: run.at })
       this.schedule()
     }
     const watchers = this.runClients.get(run.workflowId)
@@ -421,7 +414,16 @@ export class InspectorServer {
   private flush(): void {
     const ready = [...this.listClients].filter((c) => !c.blocked)
     if (this.listPending.size > 0 && ready.length > 0) {
-      const batch = [...this.listPending.values()]
+      const batch: LiveRun[] = []
+      for (const { run, firstAt } of this.listPending.values())
+        batch.push({
+          workflowId: run.workflowId,
+          workflow: run.workflow,
+          status: run.status,
+          state: run.state,
+          at: run.at,
+          firstAt,
+        })
       this.listPending = new Map()
       const message = `event: runs\ndata: ${JSON.stringify(batch)}\n\n`
       for (const c of ready) if (!c.res.write(message)) c.blocked = true
