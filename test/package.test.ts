@@ -1,6 +1,6 @@
 /**
  * The published package works from the outside: `npm run build` emits `dist/` with declarations, and
- * a strict consumer project importing `cano-rx` through the `exports` map type-checks against those
+ * a strict consumer project importing `cano-rx` and `cano-rx/inspector` through the `exports` map type-checks against those
  * declarations with `skipLibCheck: false` (so no declaration refers to something `stripInternal` removed)
  * and runs a workflow from the built JavaScript.
  */
@@ -50,6 +50,8 @@ describe('the built package', function () {
       join(dir, 'main.ts'),
       [
         "import { JoinStrategy, Resources, RetryMode, workflow } from 'cano-rx'",
+        "import { serveInspector } from 'cano-rx/inspector'",
+        "if (typeof serveInspector !== 'function') throw new Error('cano-rx/inspector has no serveInspector')",
         "type S = 'A' | 'B' | 'Done'",
         'const flow = workflow<S>()({',
         '  resources: Resources.of({ n: 1 }),',
