@@ -9,6 +9,7 @@ import { run as checkpoints } from './checkpoints.bench.js'
 import { run as circuitBreaker } from './circuitBreaker.bench.js'
 import { run as durable } from './durable.bench.js'
 import { run as engine } from './engine.bench.js'
+import { run as inspector } from './inspector.bench.js'
 import { type BenchResult, formatTable } from './lib.js'
 import { run as otel } from './otel.bench.js'
 import { run as processing } from './processing.bench.js'
@@ -26,6 +27,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['durable', durable],
   ['runtime', runtime],
   ['otel', otel],
+  ['inspector', inspector],
 ]
 
 const only = process.argv.slice(2)

@@ -42,7 +42,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { Count, integerIn, MAX_TIMER_MS, PositiveInteger } from '../codecs/Config.js'
 import type { WorkflowId } from '../codecs/WorkflowId.js'
-import { CanoFailure, configurationError, toCanoFailure } from '../src/CanoError.js'
+import { CanoFailure, checkpointStoreError, configurationError, toCanoFailure } from '../src/CanoError.js'
 import type { RunStore } from '../src/CheckpointStore.js'
 import { checkConfig } from '../src/internal/checkConfig.js'
 import { describeValue } from '../src/internal/describeValue.js'
@@ -199,6 +199,27 @@ export interface Runtime {
    */
   readonly cancel: (id: string) => Promise<boolean>
   /**
+   * Runs again, here, a run that ended `failed` or `timedOut` with its checkpoint log kept (see
+   * docs/checkpoints.md: a failure with no saga step to undo, a dirty rollback): it is claimed again
+   * (`running`, a new fence) and continues from its log like a crashed run, the failed state running
+   * again. A run that is `pending`, `parked`, or `running` under an expired lease is claimed and
+   * executed here at once. Executed beside the runs this runtime claimed itself (a resume by hand is not
+   * counted against `concurrency`). Resolves with the claimed record once the claim is made;
+   * `result(id)` waits for the new outcome.
+   *
+   * Rejects with a {@link CanoFailure}: a `Configuration` error for an unknown id, a run of a workflow
+   * this runtime does not run, a run executing here already, a `cancelled` run (its cancel request
+   * stands: start a new run instead) or a stopped runtime; a `CheckpointStore` error for a `completed`
+   * run or one whose log was cleared (a clean rollback: nothing is left to resume); `RunOwned` while
+   * another process holds the run. @since 0.3.0
+   */
+  readonly resume: (id: string) => Promise<RunRecord>
+  /**
+   * The workflows this runtime runs, by name, as given to {@link createRuntime} (read-only): what a tool
+   * reads the workflow's declared graph from (`toMermaid()`, the inspector's diagram). @since 0.3.0
+   */
+  readonly workflows: Readonly<Record<string, RuntimeWorkflow>>
+  /**
    * Stops claiming, lets the runs in flight finish within `graceMs` (default 10 000), then abandons the
    * rest (no rollback) and releases their leases so another worker takes them at once.
    */
@@ -245,7 +266,10 @@ const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', '
 export const createRuntime = (options: RuntimeOptions): Runtime => {
   const checked = checkOptions(options)
   if (E.isLeft(checked)) throw new CanoFailure(checked.left)
-  return new RuntimeImpl(checked.right).api()
+  const registry: Record<string, RuntimeWorkflow> = {}
+  for (const [name, entry] of Object.entries(options.workflows))
+    registry[name] = Object.freeze({ workflow: entry.workflow, initial: entry.initial })
+  return new RuntimeImpl(checked.right, Object.freeze(registry)).api()
 }
 
 // -------------------------------------------------------------------------------------
@@ -384,7 +408,10 @@ class RuntimeImpl {
   private readonly ownership: Ownership
   private readonly unlisten: (() => void) | undefined
 
-  constructor(private readonly o: Checked) {
+  constructor(
+    private readonly o: Checked,
+    private readonly registry: Readonly<Record<string, RuntimeWorkflow>>,
+  ) {
     this.ownership = {
       owner: o.owner,
       leaseMs: o.leaseMs,
@@ -437,6 +464,8 @@ class RuntimeImpl {
       events$: this.events.asObservable(),
       watch: (id: string) => this.watch(id),
       cancel: (id: string) => this.cancel(id),
+      resume: (id: string) => this.resume(id),
+      workflows: this.registry,
       stop: (options?: { readonly graceMs?: number }) => this.stop(options?.graceMs ?? 10_000),
     })
   }
@@ -517,6 +546,41 @@ class RuntimeImpl {
     // a pending or parked run has no owner to see the request: a worker (this one) claims and cancels it
     this.pump()
     return true
+  }
+
+  private async resume(id: string): Promise<RunRecord> {
+    const fail = (message: string): never => {
+      throw new CanoFailure(configurationError(`runtime.resume: ${message}`))
+    }
+    if (this.stopping) fail('the runtime is stopped')
+    const checked = decodeWorkflowId(id, 'runtime.resume: id must be a non-empty string')
+    if (E.isLeft(checked)) throw new CanoFailure(checked.left)
+    const { store, owner, leaseMs } = this.o
+    const record = await store.runs.get(id)
+    if (record === undefined) return fail(`no run with id ${JSON.stringify(id)}`)
+    if (!this.o.workflows.has(record.workflow))
+      fail(
+        `run ${JSON.stringify(id)} is of workflow ${JSON.stringify(record.workflow)}, which this runtime does not run (known: ${[...this.o.workflows.keys()].join(', ')})`,
+      )
+    if (this.active.has(id)) fail(`run ${JSON.stringify(id)} is executing here already`)
+    if (record.status === 'cancelled')
+      fail(`run ${JSON.stringify(id)} was cancelled: its cancel request stands (start a new run instead)`)
+    const reopen = record.status === 'failed' || record.status === 'timedOut'
+    // a run that ended with its log cleared (a clean rollback) has nothing left to resume
+    if (reopen && (await store.loadRun(id)).length === 0)
+      throw new CanoFailure(
+        checkpointStoreError(
+          `runtime.resume: run ${JSON.stringify(id)} ended ${record.status} and its checkpoint log was cleared: nothing to resume`,
+        ),
+      )
+    const claimed = await store.runs.claimRun(id, owner, leaseMs, reopen)
+    if (this.stopping) {
+      void store.runs.release(id, claimed.fence).catch(() => undefined)
+      return fail('the runtime is stopped')
+    }
+    this.changed.next(id)
+    this.execute(claimed)
+    return claimed
   }
 
   /** A run of the table changed (PostgreSQL notifies every process): claim, or wait for its wake-up. */

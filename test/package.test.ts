@@ -159,6 +159,8 @@ describe('the packed package', function () {
           "import { JoinStrategy, Resources, RetryMode, workflow } from 'cano-rx'",
           "import { sqliteCheckpoints } from 'cano-rx/sqlite'",
           "import { postgresCheckpoints, type PostgresPool } from 'cano-rx/postgres'",
+          "import { serveInspector } from 'cano-rx/inspector'",
+          "if (typeof serveInspector !== 'function') throw new Error('cano-rx/inspector has no serveInspector')",
           "import { lastValueFrom, toArray } from 'rxjs'",
           "type S = 'A' | 'B' | 'Done'",
           'const flow = workflow<S>()({',

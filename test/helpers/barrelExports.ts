@@ -12,6 +12,10 @@ export const ROOT = path.resolve(import.meta.dirname, '../..')
 export const BARREL = path.join(ROOT, 'roots', 'index.ts')
 /** The entry of the `cano-rx/testing` subpath export. */
 export const TESTING_BARREL = path.join(ROOT, 'roots', 'testing.ts')
+/** The Node-only subpath entries (`cano-rx/inspector`, …), each a barrel of its own. */
+export const SUBPATH_BARRELS: Readonly<Record<string, string>> = {
+  'cano-rx/inspector': path.join(ROOT, 'roots', 'inspector.ts'),
+}
 
 /** One export of the barrel: its public name and the declaration it stands for. */
 export interface BarrelExport {

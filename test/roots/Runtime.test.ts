@@ -177,6 +177,83 @@ describe('createRuntime', () => {
     expect(ran).to.equal(false)
   })
 
+  it('resume() runs a failed run again from its log: the failed state runs again, the finished ones do not', async () => {
+    const visits: string[] = []
+    let broken = true
+    const flaky = workflow<Step>()({
+      exits: ['Done'],
+      states: {
+        A: task(() => (visits.push('A'), 'B' as const)),
+        B: task(() => {
+          visits.push('B')
+          return broken ? Promise.reject(nonRetryable(new Error('upstream down'))) : ('Done' as const)
+        }),
+      },
+    })
+    const store = memoryCheckpoints()
+    const rt = make(store, { workflows: { flaky: { workflow: flaky, initial: 'A' } } })
+    await rt.start('flaky', null, { id: 'r-1' })
+    expect((await rt.result('r-1')).status).to.equal('failed')
+    broken = false
+    const claimed = await rt.resume('r-1')
+    expect(claimed).to.deep.include({ workflowId: 'r-1', status: 'running', owner: rt.owner, fence: 2, error: null })
+    const outcome = await rt.result('r-1')
+    expect(outcome.status).to.equal('completed')
+    expect(visits).to.deep.equal(['A', 'B', 'B'])
+    expect(await store.loadRun('r-1')).to.deep.equal([])
+  })
+
+  it('resume() refuses an unknown id, a completed run, a cancelled run and a run whose log was cleared', async () => {
+    const store = memoryCheckpoints()
+    const rt = make(store)
+    const refusal = (p: Promise<unknown>): Promise<{ readonly tag: string; readonly message: string }> =>
+      p.then(
+        () => expect.fail('resume resolved'),
+        (e: unknown) => {
+          expect(e).to.be.instanceOf(CanoFailure)
+          const error = (e as CanoFailure).error
+          return { tag: error._tag, message: error.message }
+        },
+      )
+    expect(await refusal(rt.resume('nobody'))).to.deep.equal({
+      tag: 'Configuration',
+      message: 'runtime.resume: no run with id "nobody"',
+    })
+    await rt.start('quick', null, { id: 'done-1' })
+    await rt.result('done-1')
+    expect((await refusal(rt.resume('done-1'))).tag).to.equal('CheckpointStore')
+    await store.runs.create({ workflowId: 'x-1', workflow: 'quick', version: 0, initial: 'A', input: null })
+    await rt.cancel('x-1')
+    expect((await rt.result('x-1')).status).to.equal('cancelled')
+    expect(await refusal(rt.resume('x-1'))).to.deep.equal({
+      tag: 'Configuration',
+      message: 'runtime.resume: run "x-1" was cancelled: its cancel request stands (start a new run instead)',
+    })
+    // a failed run whose log is gone (a clean rollback clears it)
+    const { record } = await store.runs.create({
+      workflowId: 'f-2',
+      workflow: 'quick',
+      version: 0,
+      initial: 'A',
+      input: null,
+      owner: 'someone',
+      leaseMs: 60_000,
+    })
+    await store.runs.finish('f-2', record.fence, { status: 'failed', output: null, error: null })
+    expect(await refusal(rt.resume('f-2'))).to.deep.equal({
+      tag: 'CheckpointStore',
+      message: 'runtime.resume: run "f-2" ended failed and its checkpoint log was cleared: nothing to resume',
+    })
+  })
+
+  it('workflows is the registry it was given, read-only', () => {
+    const rt = make(memoryCheckpoints())
+    expect(Object.keys(rt.workflows)).to.deep.equal(['quick'])
+    expect(rt.workflows['quick']?.workflow).to.equal(quick)
+    expect(rt.workflows['quick']?.initial).to.equal('A')
+    expect(Object.isFrozen(rt.workflows)).to.equal(true)
+  })
+
   it('parks a long sleep out of memory and resumes it at its wake-up', async () => {
     type Nap = 'Before' | 'Wait' | 'After' | 'Done'
     const visits: string[] = []

@@ -11,7 +11,7 @@ import { expect } from 'chai'
 import * as rxjs from 'rxjs'
 import ts from 'typescript'
 
-import { barrelExports, OTEL_ENTRY, TESTING_BARREL } from '../helpers/barrelExports.js'
+import { barrelExports, OTEL_ENTRY, SUBPATH_BARRELS, TESTING_BARREL } from '../helpers/barrelExports.js'
 
 /** Exports with a runtime value (functions, namespaces, codecs, classes), sorted. */
 const RUNTIME: ReadonlyArray<string> = [
@@ -464,4 +464,40 @@ describe('public names (roots/otel.ts, the cano-rx/otel entry)', function () {
     const runtime: Record<string, unknown> = await import('../../roots/otel.js')
     expect(sorted(Object.keys(runtime))).to.deep.equal(OTEL_RUNTIME)
   })
+})
+
+/** The public names of each Node-only subpath entry: runtime names, then type-only names, sorted. */
+const SUBPATHS: Readonly<
+  Record<string, { readonly runtime: ReadonlyArray<string>; readonly types: ReadonlyArray<string> }>
+> = {
+  'cano-rx/inspector': { runtime: ['serveInspector'], types: ['Inspector', 'InspectorOptions'] },
+}
+
+describe('public names of the subpath entries', function () {
+  this.timeout(60_000)
+
+  it('every subpath entry has its list, and package.json exports it', async () => {
+    expect(Object.keys(SUBPATHS)).to.deep.equal(Object.keys(SUBPATH_BARRELS))
+    const { readFile } = await import('node:fs/promises')
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      exports: Record<string, unknown>
+    }
+    for (const name of Object.keys(SUBPATHS))
+      expect(pkg.exports, name).to.have.property(`.${name.slice('cano-rx'.length)}`)
+  })
+
+  for (const [name, expected] of Object.entries(SUBPATHS)) {
+    it(`${name} exports exactly its listed names`, async () => {
+      const file = SUBPATH_BARRELS[name]
+      if (file === undefined) return expect.fail(`no barrel for ${name}`)
+      const values: string[] = []
+      const types: string[] = []
+      for (const { name: n, target } of barrelExports(file))
+        (target.flags & ts.SymbolFlags.Value ? values : types).push(n)
+      expect(sorted(values)).to.deep.equal(expected.runtime)
+      expect(sorted(types)).to.deep.equal(expected.types)
+      const runtime = (await import(file)) as Record<string, unknown>
+      expect(sorted(Object.keys(runtime))).to.deep.equal(expected.runtime)
+    })
+  }
 })

@@ -1,0 +1,526 @@
+/**
+ * @internal The inspector's HTTP server (node:http, no dependency): the page and its two assets, a JSON
+ * API, two Server-Sent Events feeds and two mutations. See docs/observability.md ("Web inspector") for
+ * the routes and the security model; in short:
+ *
+ * - every request must name this server in its `Host` header (`127.0.0.1:PORT`, `localhost:PORT`,
+ *   `[::1]:PORT`, the bound host, or one of `allowedHosts`): a DNS-rebinding page gets 403;
+ * - a mutation (`POST`) needs `Authorization: Bearer <token>` (401 without, 403 with a wrong one), and
+ *   its `Origin`, when sent, must be this server's own (403 otherwise: a cross-site form or fetch);
+ * - every response carries a strict Content-Security-Policy (scripts and styles from this server only,
+ *   no inline code), `nosniff`, no framing, no referrer; the page renders data with DOM text nodes.
+ *
+ * The feeds: `/api/feed` sends, every {@link FLUSH_MS} at most, the latest status and state of each run
+ * that changed (coalesced per run: a list shows one row per run); `/api/runs/:id/feed` sends every event
+ * of one run (its timeline), with its progress. A client that does not keep up is not buffered without
+ * bound: the list feed only ever holds one entry per run, a run feed past {@link MAX_PENDING} events
+ * tells its page to reload instead.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+
+import type { JsonValue } from '../../../codecs/CheckpointRow.js'
+import { isBatchProgress } from '../../../src/Batch.js'
+import { toCanoError } from '../../../src/CanoError.js'
+import type { RunRecord, RunRecordStatus } from '../../../src/RunTable.js'
+import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
+import type { Runtime } from '../../Runtime.js'
+import { compiledOf } from '../../Workflow.js'
+import { INSPECTOR_CSS, INSPECTOR_HTML, INSPECTOR_ICON, INSPECTOR_JS } from './assets.js'
+import { type GraphLayout, graphOf } from './graph.js'
+import { RunTracker, type Tracked } from './tracker.js'
+import { cutString, toWire } from './wire.js'
+
+/** @internal How often the feeds write, at most (ms). */
+export const FLUSH_MS = 50
+/** @internal A run feed holding more unsent events than this tells its page to reload. */
+export const MAX_PENDING = 5_000
+/** @internal Runs listed by default, and at most. */
+const DEFAULT_LIMIT = 200
+const MAX_LIMIT = 1_000
+const KEEPALIVE_MS = 15_000
+
+const STATUSES: ReadonlyArray<RunRecordStatus> = [
+  'pending',
+  'running',
+  'parked',
+  'completed',
+  'failed',
+  'cancelled',
+  'timedOut',
+]
+const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', 'cancelled', 'timedOut'])
+
+/**
+ * Content-Security-Policy of every response: nothing but this server's own script, stylesheet, icon and
+ * fetches; no inline script or style, no plugins, no base, no forms posting anywhere, no framing.
+ */
+export const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'Content-Security-Policy': CSP,
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cache-Control': 'no-store',
+}
+
+/** @internal A run's status and state as the list shows them, with when its oldest unsent change came. */
+interface LiveRun {
+  readonly workflowId: string
+  readonly workflow: string
+  readonly status: RunRecordStatus
+  readonly state: string | null
+  readonly at: number
+  /** The time of the oldest change folded into this entry since the last write (for latency checks). */
+  readonly firstAt: number
+}
+
+interface ListClient {
+  readonly res: ServerResponse
+  blocked: boolean
+}
+
+interface RunClient {
+  readonly res: ServerResponse
+  readonly workflowId: string
+  pending: Array<WorkflowEvent>
+  /** The number of the first pending event. */
+  pendingFrom: number
+  blocked: boolean
+}
+
+/** @internal The server's configuration once checked. */
+export interface InspectorConfig {
+  readonly runtime: Runtime
+  readonly token: string
+  /** Host header values (lower case, with the port) this server answers. */
+  readonly hosts: () => ReadonlySet<string>
+}
+
+/** @internal The request handler and feeds of one inspector. */
+export class InspectorServer {
+  private readonly tracker: RunTracker
+  private readonly listClients = new Set<ListClient>()
+  private readonly runClients = new Map<string, Set<RunClient>>()
+  private listPending = new Map<string, { readonly run: Tracked; readonly firstAt: number }>()
+  private flushTimer: NodeJS.Timeout | undefined
+  private readonly keepalive: NodeJS.Timeout
+  private readonly tokenDigest: Buffer
+  private closed = false
+
+  constructor(private readonly config: InspectorConfig) {
+    this.tokenDigest = digest(config.token)
+    this.tracker = new RunTracker(config.runtime.events$, Date.now, (run, event) => this.onChange(run, event))
+    this.keepalive = setInterval(() => this.ping(), KEEPALIVE_MS)
+    this.keepalive.unref()
+  }
+
+  /** Wires the handler into `server`. */
+  attach(server: Server): void {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.handle(req, res).catch((e: unknown) => {
+        if (!res.headersSent) json(res, 500, { error: cutString(toCanoError(e).message, 2_000) })
+        else res.destroy()
+      })
+    })
+  }
+
+  /** Stops tracking and ends every feed. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.tracker.close()
+    clearInterval(this.keepalive)
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+    for (const c of this.listClients) c.res.end()
+    for (const set of this.runClients.values()) for (const c of set) c.res.end()
+    this.listClients.clear()
+    this.runClients.clear()
+  }
+
+  // -------------------------------------------------------------------------------------
+  // routing
+  // -------------------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const host = (req.headers.host ?? '').toLowerCase()
+    if (!this.config.hosts().has(host)) return text(res, 403, 'Forbidden: unexpected Host header')
+    const url = new URL(req.url ?? '/', 'http://inspector.invalid')
+    const parts = url.pathname.split('/').slice(1)
+    const method = req.method ?? 'GET'
+    if (method === 'POST') return this.mutate(req, res, parts, host)
+    if (method !== 'GET') return json(res, 405, { error: 'method not allowed' }, { Allow: 'GET, POST' })
+    const [a, b, c, d, ...rest] = parts
+    if (url.pathname === '/' || (a === 'runs' && b !== undefined && b !== '' && c === undefined))
+      return asset(res, 'text/html; charset=utf-8', INSPECTOR_HTML)
+    if (a === 'assets' && c === undefined) {
+      if (b === 'inspector.js') return asset(res, 'text/javascript; charset=utf-8', INSPECTOR_JS)
+      if (b === 'inspector.css') return asset(res, 'text/css; charset=utf-8', INSPECTOR_CSS)
+      if (b === 'icon.svg') return asset(res, 'image/svg+xml', INSPECTOR_ICON)
+    }
+    if (url.pathname === '/favicon.ico') return asset(res, 'image/svg+xml', INSPECTOR_ICON)
+    if (a === 'api' && b === 'feed' && c === undefined) return this.listFeed(res)
+    if (a === 'api' && b === 'runs' && c === undefined) return this.listRuns(res, url.searchParams)
+    if (a === 'api' && b === 'runs' && c !== undefined && rest.length === 0) {
+      const id = decodeSegment(c)
+      if (id === undefined || id === '') return json(res, 400, { error: 'malformed run id in the path' })
+      if (d === undefined) return this.showRun(res, id)
+      if (d === 'feed') return this.runFeed(res, id)
+    }
+    return json(res, 404, { error: 'not found' })
+  }
+
+  private async mutate(req: IncomingMessage, res: ServerResponse, parts: ReadonlyArray<string>, host: string) {
+    const origin = req.headers.origin
+    if (origin !== undefined && origin !== `http://${host}`)
+      return json(res, 403, { error: 'Forbidden: cross-origin request' })
+    const site = req.headers['sec-fetch-site']
+    if (site !== undefined && site !== 'same-origin' && site !== 'none')
+      return json(res, 403, { error: 'Forbidden: cross-site request' })
+    const auth = req.headers.authorization
+    if (auth === undefined || !auth.startsWith('Bearer '))
+      return json(
+        res,
+        401,
+        { error: 'a token is required (Authorization: Bearer <token>)' },
+        {
+          'WWW-Authenticate': 'Bearer realm="cano-rx inspector"',
+        },
+      )
+    if (!timingSafeEqual(digest(auth.slice('Bearer '.length)), this.tokenDigest))
+      return json(res, 403, { error: 'wrong token' })
+    const [a, b, c, d, ...rest] = parts
+    if (a !== 'api' || b !== 'runs' || c === undefined || rest.length > 0 || (d !== 'cancel' && d !== 'resume'))
+      return json(res, 404, { error: 'not found' })
+    const id = decodeSegment(c)
+    if (id === undefined || id === '') return json(res, 400, { error: 'malformed run id in the path' })
+    const { runtime } = this.config
+    const record = await runtime.get(id)
+    if (record === undefined) return json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
+    if (d === 'cancel') {
+      const asked = await runtime.cancel(id)
+      return asked
+        ? json(res, 200, { ok: true })
+        : json(res, 409, { error: `run ${JSON.stringify(id)} has ended already (${record.status})` })
+    }
+    try {
+      const claimed = await runtime.resume(id)
+      return json(res, 200, { ok: true, record: wireRecord(claimed) })
+    } catch (e: unknown) {
+      return json(res, 409, { error: toCanoError(e).message })
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // reads
+  // -------------------------------------------------------------------------------------
+
+  private async listRuns(res: ServerResponse, query: URLSearchParams): Promise<void> {
+    const status = query.getAll('status').filter((s) => s !== '')
+    const bad = status.find((s) => !(STATUSES as ReadonlyArray<string>).includes(s))
+    if (bad !== undefined)
+      return json(res, 400, { error: `unknown status ${JSON.stringify(bad)}; one of ${STATUSES.join(', ')}` })
+    const workflow = query.get('workflow') ?? ''
+    const limitText = query.get('limit')
+    const limit = limitText === null || limitText === '' ? DEFAULT_LIMIT : Number(limitText)
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
+      return json(res, 400, { error: `limit must be an integer in [1, ${String(MAX_LIMIT)}]` })
+    const records = await this.config.runtime.list({
+      ...(status.length > 0 ? { status: status as RunRecordStatus[] } : {}),
+      ...(workflow !== '' ? { workflow } : {}),
+      limit,
+    })
+    json(res, 200, {
+      runs: records.map((r) => this.row(r)),
+      workflows: Object.keys(this.config.runtime.workflows),
+      statuses: STATUSES,
+    })
+  }
+
+  private row(r: RunRecord): JsonValue {
+    const live = this.tracker.get(r.workflowId)
+    return {
+      workflowId: r.workflowId,
+      workflow: r.workflow,
+      status: statusOf(r, live),
+      state: live?.state ?? null,
+      createdAt: r.createdAt,
+      updatedAt: Math.max(r.updatedAt, live?.at ?? 0),
+    }
+  }
+
+  private async showRun(res: ServerResponse, id: string): Promise<void> {
+    const record = await this.config.runtime.get(id)
+    const live = this.tracker.get(id)
+    if (record === undefined && live === undefined)
+      return json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
+    const workflow = record?.workflow ?? live?.workflow ?? ''
+    json(res, 200, {
+      record: record === undefined ? null : wireRecord(record),
+      status: record === undefined ? (live?.status ?? null) : statusOf(record, live),
+      graph: this.graph(workflow, record?.initial) as unknown as JsonValue,
+      view: live === undefined ? null : this.view(live),
+      timeline:
+        live === undefined
+          ? null
+          : { first: live.first, events: live.events.map((e, i) => wireEvent(e, live.first + i)) },
+    })
+  }
+
+  private readonly graphs = new Map<string, GraphLayout | null>()
+
+  private graph(workflow: string, initial: string | undefined): GraphLayout | null {
+    const entry = this.config.runtime.workflows[workflow]
+    if (entry === undefined) return null
+    const start = initial ?? entry.initial
+    const key = `${workflow}\u0000${start}`
+    let layout = this.graphs.get(key)
+    if (layout === undefined) {
+      layout = graphOf(workflow, entry.workflow, start) ?? null
+      this.graphs.set(key, layout)
+    }
+    return layout
+  }
+
+  /** What the run page's progress bars show. */
+  private view(run: Tracked): JsonValue {
+    const snap = this.tracker.snapshot(run)
+    const entry = this.config.runtime.workflows[run.workflow]
+    const compiled = entry === undefined ? undefined : compiledOf(entry.workflow)
+    const state = run.state === null ? undefined : compiled?.states.get(run.state)
+    const kind =
+      state === undefined ? (run.state !== null && compiled?.exits.has(run.state) ? 'Exit' : null) : state.handler._tag
+    const retry = state?.config.retry
+    const maxRetries =
+      retry === undefined ? null : retry._tag === 'None' ? 0 : retry._tag === 'Fixed' ? retry.retries : retry.maxRetries
+    const batch = isBatchProgress(snap.progress) ? snap.progress : undefined
+    const branches = state?.handler._tag === 'Split' ? state.handler.branches.length : undefined
+    return {
+      status: run.status,
+      state: run.state,
+      kind,
+      attempt: snap.attempt,
+      totalAttempts: snap.totalAttempts,
+      totalRetries: snap.totalRetries,
+      maxRetries,
+      batch: batch === undefined ? null : { done: batch.done, total: batch.total, failed: batch.failed },
+      split:
+        branches === undefined
+          ? null
+          : {
+              total: branches,
+              settled: run.split?.settled ?? 0,
+              succeeded: run.split?.succeeded ?? 0,
+              failed: run.split?.failed ?? 0,
+              cancelled: run.split?.cancelled ?? 0,
+            },
+      stepped: kind === 'Stepped' ? { step: snap.step } : null,
+      windows: run.windows === undefined ? null : { ...run.windows },
+      progress: batch === undefined && snap.progress !== undefined ? toWire(snap.progress) : null,
+      history: snap.history.slice(-200),
+      rollingBack: snap.rollingBack,
+      compensated: snap.compensated,
+      compensationFailures: snap.compensationFailures,
+      lastError: snap.lastError === undefined ? null : toWire(snap.lastError),
+      wakeAt: snap.wakeAt ?? null,
+      startedAt: snap.startedAt ?? null,
+      finishedAt: snap.finishedAt ?? null,
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // feeds
+  // -------------------------------------------------------------------------------------
+
+  private openStream(res: ServerResponse): void {
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    })
+    res.socket?.setNoDelay(true)
+    res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ now: Date.now() })}\n\n`)
+  }
+
+  private listFeed(res: ServerResponse): void {
+    if (this.closed) return json(res, 503, { error: 'the inspector is closing' })
+    this.openStream(res)
+    const client: ListClient = { res, blocked: false }
+    this.listClients.add(client)
+    res.on('drain', () => {
+      client.blocked = false
+      this.schedule()
+    })
+    res.on('close', () => this.listClients.delete(client))
+  }
+
+  private runFeed(res: ServerResponse, workflowId: string): void {
+    if (this.closed) return json(res, 503, { error: 'the inspector is closing' })
+    this.openStream(res)
+    const run = this.tracker.get(workflowId)
+    const client: RunClient = {
+      res,
+      workflowId,
+      pending: [],
+      pendingFrom: run === undefined ? 0 : run.first + run.events.length,
+      blocked: false,
+    }
+    let set = this.runClients.get(workflowId)
+    if (set === undefined) this.runClients.set(workflowId, (set = new Set()))
+    set.add(client)
+    res.on('drain', () => {
+      client.blocked = false
+      this.schedule()
+    })
+    res.on('close', () => {
+      set.delete(client)
+      if (set.size === 0 && this.runClients.get(workflowId) === set) this.runClients.delete(workflowId)
+    })
+  }
+
+  /** Called by the tracker for every change: cheap unless a page watches. */
+  private onChange(run: Tracked, event: WorkflowEvent | undefined): void {
+    if (this.listClients.size > 0) {
+      // one entry per run until the next write: its fields are read then
+      if (!this.listPending.has(run.workflowId)) this.listPending.set(run.workflowId, { run, firstAt: run.at })
+      this.schedule()
+    }
+    const watchers = this.runClients.get(run.workflowId)
+    if (watchers !== undefined) {
+      for (const c of watchers) {
+        if (event !== undefined) {
+          if (c.pending.length === 0) c.pendingFrom = run.first + run.events.length - 1
+          c.pending.push(event)
+        }
+      }
+      this.schedule()
+    }
+  }
+
+  private schedule(): void {
+    if (this.flushTimer !== undefined || this.closed) return
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      this.flush()
+    }, FLUSH_MS)
+  }
+
+  private flush(): void {
+    const ready = [...this.listClients].filter((c) => !c.blocked)
+    if (this.listPending.size > 0 && ready.length > 0) {
+      const batch: LiveRun[] = []
+      for (const { run, firstAt } of this.listPending.values())
+        batch.push({
+          workflowId: run.workflowId,
+          workflow: run.workflow,
+          status: run.status,
+          state: run.state,
+          at: run.at,
+          firstAt,
+        })
+      this.listPending = new Map()
+      const message = `event: runs\ndata: ${JSON.stringify(batch)}\n\n`
+      for (const c of ready) if (!c.res.write(message)) c.blocked = true
+    }
+    for (const [id, set] of this.runClients) {
+      const run = this.tracker.get(id)
+      let message: string | undefined
+      for (const c of set) {
+        if (c.blocked || c.pending.length === 0) continue
+        if (c.pending.length > MAX_PENDING) {
+          c.pending = []
+          if (!c.res.write('event: reset\ndata: {}\n\n')) c.blocked = true
+          continue
+        }
+        const events = c.pending.map((e, i) => wireEvent(e, c.pendingFrom + i))
+        c.pending = []
+        message ??= run === undefined ? undefined : JSON.stringify(this.view(run))
+        const data = `{"events":${JSON.stringify(events)},"view":${message ?? 'null'}}`
+        if (!c.res.write(`event: run\ndata: ${data}\n\n`)) c.blocked = true
+      }
+    }
+  }
+
+  private ping(): void {
+    for (const c of this.listClients) c.res.write(': keep-alive\n\n')
+    for (const set of this.runClients.values()) for (const c of set) c.res.write(': keep-alive\n\n')
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// utils
+// -------------------------------------------------------------------------------------
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
+
+/** A run's status: the record's when it has ended (it is written before the ending event), else the live one. */
+const statusOf = (r: RunRecord, live: Tracked | undefined): RunRecordStatus =>
+  live === undefined || TERMINAL.has(r.status) ? r.status : live.status
+
+/**
+ * A record as the page gets it: its identifiers whole (a page links and acts by them), what user code
+ * produced (input, output, error) bounded.
+ */
+const wireRecord = (r: RunRecord): JsonValue => ({
+  ...r,
+  input: toWire(r.input),
+  output: toWire(r.output),
+  error: toWire(r.error),
+})
+
+/** An event as the page gets it: bounded JSON, with its number in the run's timeline. */
+const wireEvent = (e: WorkflowEvent, n: number): JsonValue => {
+  const wire = toWire(e)
+  return isRecord(wire) ? { ...wire, n } : { n }
+}
+
+const isRecord = (u: JsonValue): u is { readonly [key: string]: JsonValue } =>
+  typeof u === 'object' && u !== null && !Array.isArray(u)
+
+const decodeSegment = (s: string): string | undefined => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return undefined
+  }
+}
+
+const json = (
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void => {
+  const payload = JSON.stringify(body)
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(payload)),
+  })
+  res.end(payload)
+}
+
+const text = (res: ServerResponse, status: number, body: string): void => {
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+  })
+  res.end(body)
+}
+
+const asset = (res: ServerResponse, type: string, body: string): void => {
+  res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    'Content-Type': type,
+    'Content-Length': String(Buffer.byteLength(body)),
+  })
+  res.end(body)
+}

@@ -1,0 +1,212 @@
+/**
+ * @internal What the inspector remembers of the runs its runtime executes: for each run seen in
+ * `runtime.events$`, its live status and state, its recent events (the timeline) and what the progress
+ * bars need. The work done per event is small and constant (an array push, a few field writes): it runs
+ * on the engine's thread, for every event of every run, whether a page is open or not. What costs more
+ * (folding events into a {@link RunState} with `reduceRunState`) is done when a page asks, or when a
+ * long run's timeline is trimmed (each event is folded once).
+ *
+ * Bounds: a run keeps its last {@link TIMELINE} to 2 x {@link TIMELINE} events (older ones are folded
+ * into its snapshot and dropped); at most {@link MAX_IDLE} runs that are not executing (ended, parked,
+ * released) are kept, the least recently active dropped first. A run executing here is always kept.
+ */
+import type { Observable, Subscription } from 'rxjs'
+
+import { initialRunState, reduceRunState, type RunState } from '../../../src/RunState.js'
+import type { RunRecordStatus } from '../../../src/RunTable.js'
+import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
+import type { RuntimeEvent } from '../../Runtime.js'
+
+/** @internal Events a run's timeline keeps at least. */
+export const TIMELINE = 500
+/** @internal Runs not executing here that are kept. */
+export const MAX_IDLE = 1_000
+
+/** @internal The branches of the split state being run, settled so far. */
+export interface SplitCount {
+  settled: number
+  succeeded: number
+  failed: number
+  cancelled: number
+}
+
+/** @internal One run as the inspector tracks it. Mutable: owned by the {@link RunTracker}. */
+export interface Tracked {
+  readonly workflowId: string
+  workflow: string
+  status: RunRecordStatus
+  /** The state being run (or the exit reached); `null` before the first `StateEntered` seen. */
+  state: string | null
+  /** When the last event came (the event's `at`, or the tracker's clock for a runtime notice). */
+  at: number
+  /** The recent events, oldest first; `events[0]` is the run's event number `first` (0-based, as seen here). */
+  events: WorkflowEvent[]
+  first: number
+  /** The number of the `RunStarted` the snapshot folds from (a resumed run starts a new one). */
+  segment: number
+  /** The snapshot of the events before `folded`, from `segment` on. */
+  snap: RunState
+  folded: number
+  split: SplitCount | undefined
+  /** The last `WindowFlushed` of the current `stream` state. */
+  windows: { readonly window: number; readonly items: number } | undefined
+}
+
+/** @internal Called after each change of a run: `event` is the workflow event, if the change was one. */
+export type TrackerListener = (run: Tracked, event: WorkflowEvent | undefined) => void
+
+/** @internal See the module comment. */
+export class RunTracker {
+  private readonly runs = new Map<string, Tracked>()
+  /** Runs not executing here, least recently active first (a Map keeps insertion order). */
+  private readonly idle = new Map<string, true>()
+  private readonly sub: Subscription
+
+  constructor(
+    events$: Observable<RuntimeEvent>,
+    private readonly now: () => number,
+    private readonly listener: TrackerListener,
+  ) {
+    this.sub = events$.subscribe({ next: (e) => this.onRuntimeEvent(e) })
+  }
+
+  get(workflowId: string): Tracked | undefined {
+    return this.runs.get(workflowId)
+  }
+
+  /** The run's snapshot, folded up to its last event. */
+  snapshot(run: Tracked): RunState {
+    this.fold(run, run.first + run.events.length)
+    return run.snap
+  }
+
+  close(): void {
+    this.sub.unsubscribe()
+  }
+
+  private onRuntimeEvent(e: RuntimeEvent): void {
+    switch (e._tag) {
+      case 'Run':
+        return this.onEvent(e.workflow, e.event)
+      case 'Claimed':
+        return this.notice(e.workflowId, e.workflow, 'running')
+      case 'Parked':
+        return this.notice(e.workflowId, undefined, 'parked')
+      case 'Released':
+        return this.notice(e.workflowId, undefined, 'pending')
+      default:
+        return // schedule ticks: their runs show up when they are claimed
+    }
+  }
+
+  private notice(workflowId: string, workflow: string | undefined, status: RunRecordStatus): void {
+    const run = this.runs.get(workflowId) ?? (workflow === undefined ? undefined : this.track(workflowId, workflow))
+    if (run === undefined) return
+    run.status = status
+    run.at = this.now()
+    if (status === 'running') this.idle.delete(workflowId)
+    else this.rest(workflowId)
+    this.listener(run, undefined)
+  }
+
+  private track(workflowId: string, workflow: string): Tracked {
+    const run: Tracked = {
+      workflowId,
+      workflow,
+      status: 'running',
+      state: null,
+      at: this.now(),
+      events: [],
+      first: 0,
+      segment: 0,
+      snap: initialRunState(workflowId),
+      folded: 0,
+      split: undefined,
+      windows: undefined,
+    }
+    this.runs.set(workflowId, run)
+    return run
+  }
+
+  private onEvent(workflow: string, e: WorkflowEvent): void {
+    const id = e.workflowId
+    const run = this.runs.get(id) ?? this.track(id, workflow)
+    if (run.events.length >= 2 * TIMELINE) {
+      this.fold(run, run.first + TIMELINE)
+      run.events.splice(0, TIMELINE)
+      run.first += TIMELINE
+    }
+    run.events.push(e)
+    run.at = e.at
+    switch (e._tag) {
+      case 'RunStarted':
+        // a new execution (a resumed run starts again): its snapshot folds from here
+        run.segment = run.first + run.events.length - 1
+        run.snap = initialRunState(id)
+        run.folded = run.segment
+        run.status = 'running'
+        run.split = undefined
+        run.windows = undefined
+        this.idle.delete(id)
+        break
+      case 'StateEntered':
+        run.status = 'running'
+        run.state = e.state
+        run.split = undefined
+        run.windows = undefined
+        break
+      case 'SplitBranchSettled': {
+        const split = (run.split ??= { settled: 0, succeeded: 0, failed: 0, cancelled: 0 })
+        split.settled += 1
+        if (e.outcome._tag === 'Succeeded') split.succeeded += 1
+        else if (e.outcome._tag === 'Failed') split.failed += 1
+        else split.cancelled += 1
+        break
+      }
+      case 'WindowFlushed':
+        run.windows = { window: e.window, items: e.items }
+        break
+      case 'RunCompleted':
+        run.state = e.state
+        run.status = 'completed'
+        this.rest(id)
+        break
+      case 'RunFailed':
+        run.status = 'failed'
+        this.rest(id)
+        break
+      case 'RunCancelled':
+        run.status = 'cancelled'
+        this.rest(id)
+        break
+      case 'RunTimedOut':
+        run.status = 'timedOut'
+        this.rest(id)
+        break
+      default:
+        break
+    }
+    this.listener(run, e)
+  }
+
+  /** The run is not executing here any more: it is kept among the idle runs, the oldest of which go. */
+  private rest(workflowId: string): void {
+    this.idle.delete(workflowId)
+    this.idle.set(workflowId, true)
+    while (this.idle.size > MAX_IDLE) {
+      const oldest = this.idle.keys().next().value
+      if (oldest === undefined) break
+      this.idle.delete(oldest)
+      this.runs.delete(oldest)
+    }
+  }
+
+  /** Folds the run's events numbered below `upTo` (from its segment on) into its snapshot. */
+  private fold(run: Tracked, upTo: number): void {
+    for (let n = Math.max(run.folded, run.segment); n < upTo; n++) {
+      const e = run.events[n - run.first]
+      if (e !== undefined) run.snap = reduceRunState(run.snap, e)
+    }
+    run.folded = Math.max(run.folded, upTo)
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * @internal What the inspector sends to a browser: any value (progress data, errors with causes, run
+ * outputs) as a bounded JSON value. Progress data and error causes are whatever user code put there:
+ * they may be circular, hold bigints, functions, `Error` objects, getters that throw, megabyte strings.
+ * {@link toWire} never throws and bounds the size of what it returns; the browser renders the result
+ * with `textContent` only (escaping is the DOM's), so nothing here escapes HTML.
+ */
+import type { JsonValue } from '../../../codecs/CheckpointRow.js'
+
+/** @internal Bounds of {@link toWire}. */
+export interface WireLimits {
+  /** Longer strings are cut to this many characters, with a note of their length. */
+  readonly maxString: number
+  /** Arrays keep this many items and objects this many keys, with a note of how many were left out. */
+  readonly maxItems: number
+  /** Deeper values become `'[…]'`. */
+  readonly maxDepth: number
+  /** At most this many values in all (a shared object is counted each time it is reached); the rest become `'[…]'`. */
+  readonly maxNodes: number
+}
+
+/** @internal The limits the inspector uses. */
+export const WIRE_LIMITS: WireLimits = { maxString: 2_000, maxItems: 50, maxDepth: 6, maxNodes: 2_000 }
+
+/** @internal A string cut to `max` characters (never inside a surrogate pair), with its length noted. */
+export const cutString = (s: string, max: number): string => {
+  if (s.length <= max) return s
+  let end = max
+  const code = s.charCodeAt(end - 1)
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1
+  return `${s.slice(0, end)}… (${String(s.length)} characters)`
+}
+
+/**
+ * @internal `value` as a JSON value within `limits`: strings cut, arrays and objects shortened, depth
+ * and total size bounded, bigints as `'12n'`, `Error`s as `{ name, message }`, functions and symbols described, cycles
+ * as `'[circular]'`, a getter or proxy that throws as `'[unreadable]'`. Never throws.
+ */
+export const toWire = (value: unknown, limits: WireLimits = WIRE_LIMITS): JsonValue => {
+  const seen = new Set<object>()
+  let nodes = 0
+  const go = (v: unknown, depth: number): JsonValue => {
+    if (++nodes > limits.maxNodes) return '[…]'
+    switch (typeof v) {
+      case 'string':
+        return cutString(v, limits.maxString)
+      case 'number':
+        return Number.isFinite(v) ? v : String(v)
+      case 'boolean':
+        return v
+      case 'bigint':
+        return `${v.toString()}n`
+      case 'undefined':
+        return null
+      case 'function':
+        return '[function]'
+      case 'symbol':
+        return cutString(v.toString(), limits.maxString)
+      case 'object':
+        break
+    }
+    if (v === null) return null
+    const obj: object = v
+    if (seen.has(obj)) return '[circular]'
+    if (depth >= limits.maxDepth) return '[…]'
+    seen.add(obj)
+    try {
+      if (obj instanceof Error) {
+        const out: Record<string, JsonValue> = {
+          name: go(obj.name, depth + 1),
+          message: go(obj.message, depth + 1),
+        }
+        if (obj.cause !== undefined) out['cause'] = go(obj.cause, depth + 1)
+        return out
+      }
+      if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString()
+      if (Array.isArray(obj)) {
+        const items: JsonValue[] = obj.slice(0, limits.maxItems).map((x: unknown) => go(x, depth + 1))
+        if (obj.length > limits.maxItems) items.push(`… ${String(obj.length - limits.maxItems)} more items`)
+        return items
+      }
+      if (obj instanceof Map || obj instanceof Set) return `[${obj.constructor.name} of ${String(obj.size)}]`
+      const out: Record<string, JsonValue> = {}
+      const keys = Object.keys(obj)
+      for (const key of keys.slice(0, limits.maxItems)) {
+        let field: unknown
+        try {
+          field = (obj as Record<string, unknown>)[key]
+        } catch {
+          out[cutString(key, limits.maxString)] = '[unreadable]'
+          continue
+        }
+        out[cutString(key, limits.maxString)] = go(field, depth + 1)
+      }
+      if (keys.length > limits.maxItems) out['…'] = `${String(keys.length - limits.maxItems)} more keys`
+      return out
+    } catch {
+      return '[unreadable]'
+    } finally {
+      seen.delete(obj)
+    }
+  }
+  return go(value, 0)
+}

@@ -1,0 +1,549 @@
+/**
+ * `serveInspector` over HTTP, with Node's own `node:http` client (so the tests choose every header,
+ * `Host` and `Origin` included): what it binds to, the token, the Host and Origin checks, the security
+ * headers, the JSON API with hostile run data, the two Server-Sent Events feeds, cancel and resume.
+ * The page itself, in a real browser, is test/integration/inspectorBrowser.test.ts.
+ */
+import { request as httpRequest } from 'node:http'
+import { Script } from 'node:vm'
+
+import { expect } from 'chai'
+
+import {
+  CanoFailure,
+  createRuntime,
+  JoinStrategy,
+  memoryCheckpoints,
+  nonRetryable,
+  type Runtime,
+  task,
+  workflow,
+} from '../../roots/index.js'
+import { type Inspector, serveInspector } from '../../roots/inspector.js'
+import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
+import { layoutGraph } from '../../roots/internal/inspector/graph.js'
+import { CSP } from '../../roots/internal/inspector/server.js'
+import { toWire } from '../../roots/internal/inspector/wire.js'
+import { compiledOf } from '../../roots/Workflow.js'
+
+// -------------------------------------------------------------------------------------
+// an HTTP client that sends exactly the headers it is given
+// -------------------------------------------------------------------------------------
+
+interface Answer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  readonly body: string
+}
+
+const send = (
+  url: string,
+  options: { readonly method?: string; readonly headers?: Readonly<Record<string, string>> } = {},
+): Promise<Answer> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+      )
+    })
+    req.on('error', reject)
+    req.end()
+  })
+
+const getJson = async (url: string): Promise<{ readonly status: number; readonly json: unknown }> => {
+  const a = await send(url)
+  return { status: a.status, json: JSON.parse(a.body) as unknown }
+}
+
+/** One Server-Sent Event. */
+interface SseEvent {
+  readonly event: string
+  readonly data: string
+  /** When it was read, Date.now(). */
+  readonly at: number
+}
+
+/** A live SSE connection: its events so far, and a way to wait for one. */
+interface Sse {
+  readonly events: SseEvent[]
+  readonly next: (match: (e: SseEvent) => boolean, timeoutMs?: number) => Promise<SseEvent>
+  readonly close: () => void
+}
+
+const openSse = (url: string, headers: Readonly<Record<string, string>> = {}): Promise<Sse> =>
+  new Promise((resolve, reject) => {
+    const events: SseEvent[] = []
+    const waiters = new Set<() => void>()
+    const req = httpRequest(url, { headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`SSE answered ${String(res.statusCode)}`))
+      expect(res.headers['content-type']).to.equal('text/event-stream; charset=utf-8')
+      let buffer = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        buffer += chunk
+        let cut: number
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, cut)
+          buffer = buffer.slice(cut + 2)
+          let event = 'message'
+          const data: string[] = []
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) event = line.slice(7)
+            else if (line.startsWith('data: ')) data.push(line.slice(6))
+          }
+          if (data.length > 0) events.push({ event, data: data.join('\n'), at: Date.now() })
+          for (const w of [...waiters]) w()
+        }
+      })
+      resolve({
+        events,
+        next: (match, timeoutMs = 2_000) =>
+          new Promise<SseEvent>((ok, fail) => {
+            let seen = 0
+            const check = (): void => {
+              for (; seen < events.length; seen++) {
+                const e = events[seen]
+                if (e !== undefined && match(e)) {
+                  waiters.delete(check)
+                  clearTimeout(timer)
+                  return ok(e)
+                }
+              }
+            }
+            const timer = setTimeout(() => {
+              waiters.delete(check)
+              fail(new Error(`no matching SSE event within ${String(timeoutMs)} ms; got ${JSON.stringify(events)}`))
+            }, timeoutMs)
+            waiters.add(check)
+            check()
+          }),
+        close: () => req.destroy(),
+      })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+
+// -------------------------------------------------------------------------------------
+// fixtures
+// -------------------------------------------------------------------------------------
+
+/** Resolves when `signal` aborts (a task that runs until it is cancelled). */
+const aborted = (signal: AbortSignal): Promise<never> =>
+  new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))
+
+const HOSTILE = `"><script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'`
+
+type Step = 'Fetch' | 'Hold' | 'Done'
+const holding = workflow<Step>()({
+  exits: ['Done'],
+  states: {
+    Fetch: task(() => 'Hold' as const, { to: ['Hold'] }),
+    Hold: task(({ signal }) => aborted(signal), { to: ['Done'] }),
+  },
+})
+const quick = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
+
+const runtimes: Runtime[] = []
+const inspectors: Inspector[] = []
+const setup = async (
+  extra: { readonly token?: string; readonly allowedHosts?: ReadonlyArray<string> } = {},
+  workflows: Parameters<typeof createRuntime>[0]['workflows'] = {
+    holding: { workflow: holding, initial: 'Fetch' },
+    quick: { workflow: quick, initial: 'Go' },
+  },
+): Promise<{ readonly runtime: Runtime; readonly inspector: Inspector }> => {
+  const runtime = createRuntime({ store: memoryCheckpoints(), workflows, pollMs: 20 })
+  runtimes.push(runtime)
+  const inspector = await serveInspector({ runtime, port: 0, ...extra })
+  inspectors.push(inspector)
+  return { runtime, inspector }
+}
+afterEach(async () => {
+  await Promise.all(inspectors.map((i) => i.close()))
+  await Promise.all(runtimes.map((r) => r.stop({ graceMs: 0 })))
+  inspectors.length = 0
+  runtimes.length = 0
+})
+
+const refusal = async (p: Promise<unknown>): Promise<string> => {
+  try {
+    await p
+  } catch (e: unknown) {
+    expect(e).to.be.instanceOf(CanoFailure)
+    const error = (e as CanoFailure).error
+    expect(error._tag).to.equal('Configuration')
+    return error.message
+  }
+  return expect.fail('resolved')
+}
+
+const until = async (check: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> => {
+  const end = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > end) expect.fail(`not true within ${String(timeoutMs)} ms`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+// -------------------------------------------------------------------------------------
+// tests
+// -------------------------------------------------------------------------------------
+
+describe('serveInspector', () => {
+  it('listens on 127.0.0.1 by default, on the port picked, with a new random token per server', async () => {
+    const { inspector } = await setup()
+    const other = await setup()
+    expect(inspector.host).to.equal('127.0.0.1')
+    expect(inspector.port).to.be.greaterThan(0)
+    expect(inspector.url).to.equal(`http://127.0.0.1:${String(inspector.port)}/`)
+    expect(inspector.token).to.match(/^[A-Za-z0-9_-]{43}$/)
+    expect(other.inspector.token).to.not.equal(inspector.token)
+    expect(inspector.url).to.not.include(inspector.token)
+    const given = await setup({ token: 'a-token-of-my-own-choosing' })
+    expect(given.inspector.token).to.equal('a-token-of-my-own-choosing')
+  })
+
+  it('refuses bad options with a Configuration error naming them', async () => {
+    const { runtime } = await setup()
+    expect(await refusal(serveInspector({ runtime: {} as Runtime, port: 0 }))).to.equal(
+      'serveInspector: runtime must be a runtime made by createRuntime (a cano-rx 0.3 or later)',
+    )
+    expect(await refusal(serveInspector({ runtime, port: 70_000 }))).to.equal(
+      'serveInspector: port must be an integer in [0, 65535] (0: any free port), got 70000',
+    )
+    expect(await refusal(serveInspector({ runtime, port: 0, token: 'short' }))).to.equal(
+      'serveInspector: token must be 16 to 512 visible ASCII characters (no spaces)',
+    )
+    expect(await refusal(serveInspector({ runtime, port: 0, host: '' }))).to.equal(
+      'serveInspector: host must be a non-empty string, got ""',
+    )
+    expect(await refusal(serveInspector({ runtime, port: 0, allowedHosts: ['a b'] }))).to.equal(
+      'serveInspector: allowedHosts must be a list of host names (optionally with :port)',
+    )
+    const { inspector } = await setup()
+    expect(await refusal(serveInspector({ runtime, port: inspector.port }))).to.equal(
+      `serveInspector: cannot listen on 127.0.0.1:${String(inspector.port)} (EADDRINUSE)`,
+    )
+  })
+
+  it('serves the page and its assets with a strict CSP, and the page has no inline script or style', async () => {
+    const { inspector } = await setup()
+    for (const [path, type] of [
+      ['', 'text/html; charset=utf-8'],
+      ['runs/some-id', 'text/html; charset=utf-8'],
+      ['assets/inspector.js', 'text/javascript; charset=utf-8'],
+      ['assets/inspector.css', 'text/css; charset=utf-8'],
+      ['assets/icon.svg', 'image/svg+xml'],
+      ['favicon.ico', 'image/svg+xml'],
+    ] as const) {
+      const a = await send(inspector.url + path)
+      expect(a.status, path).to.equal(200)
+      expect(a.headers['content-type'], path).to.equal(type)
+      expect(a.headers['content-security-policy'], path).to.equal(CSP)
+      expect(a.headers['x-content-type-options'], path).to.equal('nosniff')
+      expect(a.headers['x-frame-options'], path).to.equal('DENY')
+      expect(a.headers['access-control-allow-origin'], path).to.equal(undefined)
+    }
+    expect(CSP).to.include("script-src 'self'").and.include("default-src 'none'").and.not.include('unsafe')
+    expect(INSPECTOR_HTML).to.not.match(/<script(?![^>]*\bsrc=)/)
+    expect(INSPECTOR_HTML).to.not.match(/\sstyle=|<style|\son[a-z]+=/i)
+  })
+
+  it('the page script parses and writes data with no HTML sink', () => {
+    expect(() => new Script(INSPECTOR_JS)).to.not.throw()
+    for (const sink of ['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'document.write', 'eval(', 'new Function'])
+      expect(INSPECTOR_JS, sink).to.not.include(sink)
+    expect(INSPECTOR_JS).to.not.match(/setTimeout\(\s*['"]/)
+  })
+
+  it('refuses a request whose Host header names another server (DNS rebinding), unless allowed', async () => {
+    const { inspector } = await setup({ allowedHosts: ['inspector.internal'] })
+    const url = inspector.url + 'api/runs'
+    expect((await send(url, { headers: { Host: `evil.example:${String(inspector.port)}` } })).status).to.equal(403)
+    expect((await send(url, { headers: { Host: 'localhost:1' } })).status).to.equal(403)
+    expect((await send(url, { headers: { Host: `localhost:${String(inspector.port)}` } })).status).to.equal(200)
+    expect((await send(url, { headers: { Host: `inspector.internal:${String(inspector.port)}` } })).status).to.equal(
+      200,
+    )
+  })
+
+  it('lists runs with their live state, filtered by status and workflow; bad filters are 400', async () => {
+    const { runtime, inspector } = await setup()
+    await runtime.start('quick', null, { id: 'q-1' })
+    await runtime.result('q-1')
+    await runtime.start('holding', null, { id: 'h-1' })
+    await until(async () => (await runtime.get('h-1'))?.status === 'running')
+    const all = await getJson(inspector.url + 'api/runs')
+    expect(all.status).to.equal(200)
+    const body = all.json as { runs: Array<{ workflowId: string; status: string; state: string | null }> }
+    expect(body.runs.map((r) => r.workflowId).sort()).to.deep.equal(['h-1', 'q-1'])
+    expect((await getJson(inspector.url + 'api/runs?status=completed')).json).to.deep.include({
+      workflows: ['holding', 'quick'],
+    })
+    const completed = (await getJson(inspector.url + 'api/runs?status=completed')).json as typeof body
+    expect(completed.runs.map((r) => [r.workflowId, r.status, r.state])).to.deep.equal([['q-1', 'completed', 'Done']])
+    const holdingRuns = (await getJson(inspector.url + 'api/runs?workflow=holding')).json as typeof body
+    expect(holdingRuns.runs.map((r) => r.workflowId)).to.deep.equal(['h-1'])
+    const bad = await getJson(inspector.url + 'api/runs?status=%3Cscript%3E')
+    expect(bad.status).to.equal(400)
+    expect(bad.json).to.deep.equal({
+      error: 'unknown status "<script>"; one of pending, running, parked, completed, failed, cancelled, timedOut',
+    })
+    expect((await send(inspector.url + 'api/runs?limit=0')).status).to.equal(400)
+    expect((await send(inspector.url + 'api/nothing')).status).to.equal(404)
+    expect((await send(inspector.url + 'api/runs/nobody')).status).to.equal(404)
+    expect((await send(inspector.url + 'api/runs/%E0%A4%A')).status).to.equal(400)
+  })
+
+  it('returns hostile ids, state names, progress and errors as JSON data, bounded, never as markup', async () => {
+    type H = typeof HOSTILE | 'Done'
+    const circular: Record<string, unknown> = { label: HOSTILE, big: 10n, long: 'x'.repeat(100_000) }
+    circular['self'] = circular
+    const hostile = workflow<H>()({
+      exits: ['Done'],
+      states: {
+        [HOSTILE]: task(
+          (ctx) => {
+            ctx.progress(circular)
+            return Promise.reject(nonRetryable(new Error(HOSTILE)))
+          },
+          { to: ['Done'] },
+        ),
+      },
+    })
+    const { runtime, inspector } = await setup({}, { [HOSTILE]: { workflow: hostile, initial: HOSTILE } })
+    const id = `${HOSTILE}${'y'.repeat(3_000)}`
+    await runtime.start(HOSTILE, null, { id })
+    expect((await runtime.result(id)).status).to.equal('failed')
+    const a = await send(inspector.url + 'api/runs/' + encodeURIComponent(id))
+    expect(a.status).to.equal(200)
+    expect(a.headers['content-type']).to.equal('application/json; charset=utf-8')
+    expect(a.headers['x-content-type-options']).to.equal('nosniff')
+    const body = JSON.parse(a.body) as {
+      record: { workflowId: string; workflow: string; error: { message: string } }
+      graph: { nodes: Array<{ id: string; label: string }> }
+      view: { state: string; progress: Record<string, unknown>; lastError: { message: string } }
+    }
+    expect(body.record.workflowId).to.equal(id)
+    expect(body.record.workflow).to.equal(HOSTILE)
+    expect(body.record.error.message).to.include(HOSTILE)
+    expect(body.graph.nodes.map((n) => n.id)).to.deep.equal([HOSTILE, 'Done'])
+    expect(body.graph.nodes[0]?.label).to.equal(`${HOSTILE.slice(0, 27)}…`)
+    expect(body.view.state).to.equal(HOSTILE)
+    expect(body.view.lastError.message).to.include(HOSTILE)
+    expect(body.view.progress).to.deep.equal({
+      label: HOSTILE,
+      big: '10n',
+      long: `${'x'.repeat(2_000)}… (100000 characters)`,
+      self: '[circular]',
+    })
+    // JSON's escaping is the only one the API needs: the page renders it as text
+    expect(a.body).to.include('<script>')
+  })
+
+  it('needs the token for a mutation: 401 without it, 403 with a wrong one, never taken from the URL', async () => {
+    const { runtime, inspector } = await setup()
+    await runtime.start('holding', null, { id: 'h-2' })
+    await until(async () => (await runtime.get('h-2'))?.status === 'running')
+    const cancel = inspector.url + 'api/runs/h-2/cancel'
+    const none = await send(cancel, { method: 'POST' })
+    expect(none.status).to.equal(401)
+    expect(none.headers['www-authenticate']).to.equal('Bearer realm="cano-rx inspector"')
+    expect(
+      (await send(cancel, { method: 'POST', headers: { Authorization: 'Bearer wrong-token-wrong-token' } })).status,
+    ).to.equal(403)
+    expect((await send(cancel, { method: 'POST', headers: { Authorization: inspector.token } })).status).to.equal(401)
+    expect((await send(`${cancel}?token=${inspector.token}`, { method: 'POST' })).status).to.equal(401)
+    expect((await send(cancel)).status).to.equal(404)
+    expect((await runtime.get('h-2'))?.status).to.equal('running')
+  })
+
+  it('refuses a cross-origin or cross-site mutation even with the token', async () => {
+    const { runtime, inspector } = await setup()
+    await runtime.start('holding', null, { id: 'h-3' })
+    await until(async () => (await runtime.get('h-3'))?.status === 'running')
+    const cancel = inspector.url + 'api/runs/h-3/cancel'
+    const auth = { Authorization: `Bearer ${inspector.token}` }
+    expect(
+      (await send(cancel, { method: 'POST', headers: { ...auth, Origin: 'http://evil.example' } })).status,
+    ).to.equal(403)
+    expect(
+      (await send(cancel, { method: 'POST', headers: { ...auth, 'Sec-Fetch-Site': 'cross-site' } })).status,
+    ).to.equal(403)
+    expect((await runtime.get('h-3'))?.status).to.equal('running')
+    const same = await send(cancel, {
+      method: 'POST',
+      headers: { ...auth, Origin: `http://127.0.0.1:${String(inspector.port)}`, 'Sec-Fetch-Site': 'same-origin' },
+    })
+    expect(same.status).to.equal(200)
+    expect((await runtime.result('h-3')).status).to.equal('cancelled')
+    const again = await send(cancel, { method: 'POST', headers: auth })
+    expect(again.status).to.equal(409)
+    expect(JSON.parse(again.body)).to.deep.equal({ error: 'run "h-3" has ended already (cancelled)' })
+  })
+
+  it('resumes a failed run from the API; refusals are 409 with the reason', async () => {
+    let broken = true
+    const flaky = workflow<'A' | 'Done'>()({
+      exits: ['Done'],
+      states: { A: task(() => (broken ? Promise.reject(nonRetryable(new Error('down'))) : ('Done' as const))) },
+    })
+    const { runtime, inspector } = await setup({}, { flaky: { workflow: flaky, initial: 'A' } })
+    await runtime.start('flaky', null, { id: 'f-1' })
+    expect((await runtime.result('f-1')).status).to.equal('failed')
+    broken = false
+    const auth = { Authorization: `Bearer ${inspector.token}` }
+    const resumed = await send(inspector.url + 'api/runs/f-1/resume', { method: 'POST', headers: auth })
+    expect(resumed.status).to.equal(200)
+    expect(JSON.parse(resumed.body)).to.deep.include({ ok: true })
+    expect((await runtime.result('f-1')).status).to.equal('completed')
+    const refused = await send(inspector.url + 'api/runs/f-1/resume', { method: 'POST', headers: auth })
+    expect(refused.status).to.equal(409)
+    expect((JSON.parse(refused.body) as { error: string }).error).to.match(/has ended \(completed\)/)
+    expect((await send(inspector.url + 'api/runs/nobody/resume', { method: 'POST', headers: auth })).status).to.equal(
+      404,
+    )
+  })
+
+  it('the list feed brings a run started after the client connected, and its end', async () => {
+    const { runtime, inspector } = await setup()
+    const feed = await openSse(inspector.url + 'api/feed')
+    await feed.next((e) => e.event === 'hello')
+    const started = Date.now()
+    await runtime.start('quick', null, { id: 'late-1' })
+    const ended = await feed.next(
+      (e) =>
+        e.event === 'runs' &&
+        (JSON.parse(e.data) as Array<{ workflowId: string; status: string }>).some(
+          (r) => r.workflowId === 'late-1' && r.status === 'completed',
+        ),
+    )
+    expect(ended.at - started).to.be.below(1_000)
+    const entry = (JSON.parse(ended.data) as Array<Record<string, unknown>>).find((r) => r['workflowId'] === 'late-1')
+    expect(entry).to.deep.include({ workflowId: 'late-1', workflow: 'quick', status: 'completed', state: 'Done' })
+    expect(entry?.['firstAt']).to.be.a('number')
+    feed.close()
+  })
+
+  it('a run feed brings every event of its run, numbered, with the progress view', async () => {
+    const { runtime, inspector } = await setup()
+    const feed = await openSse(inspector.url + 'api/runs/h-4/feed')
+    await feed.next((e) => e.event === 'hello')
+    await runtime.start('holding', null, { id: 'h-4' })
+    await feed.next(
+      (e) => e.event === 'run' && (JSON.parse(e.data) as { view: { state: string } | null }).view?.state === 'Hold',
+    )
+    await runtime.cancel('h-4')
+    await feed.next(
+      (e) =>
+        e.event === 'run' &&
+        (JSON.parse(e.data) as { events: Array<{ _tag: string }> }).events.some((x) => x._tag === 'RunCancelled'),
+    )
+    const events = feed.events
+      .filter((e) => e.event === 'run')
+      .flatMap((e) => (JSON.parse(e.data) as { events: Array<{ n: number; _tag: string }> }).events)
+    expect(events.map((e) => e.n)).to.deep.equal(events.map((_, i) => i))
+    expect(events[0]?._tag).to.equal('RunStarted')
+    expect(events.at(-1)?._tag).to.equal('RunCancelled')
+    const details = (await getJson(inspector.url + 'api/runs/h-4')).json as {
+      timeline: { first: number; events: Array<{ n: number }> }
+      status: string
+    }
+    expect(details.status).to.equal('cancelled')
+    expect(details.timeline.events.map((e) => e.n)).to.deep.equal(events.map((e) => e.n))
+    feed.close()
+  })
+
+  it('close() ends the feeds and stops listening; it can be called twice', async () => {
+    const { inspector } = await setup()
+    const feed = await openSse(inspector.url + 'api/feed')
+    await inspector.close()
+    await inspector.close()
+    let error: unknown
+    try {
+      await send(inspector.url)
+    } catch (e: unknown) {
+      error = e
+    }
+    expect(error).to.be.instanceOf(Error)
+    feed.close()
+  })
+})
+
+describe('inspector internals', () => {
+  it('toWire bounds and describes what JSON cannot hold, and never throws', () => {
+    const throwing = {
+      get bad(): string {
+        throw new Error('no')
+      },
+    }
+    expect(toWire({ a: undefined, f: () => 1, e: new Error('boom'), n: Number.NaN, throwing })).to.deep.equal({
+      a: null,
+      f: '[function]',
+      e: { name: 'Error', message: 'boom' },
+      n: 'NaN',
+      throwing: { bad: '[unreadable]' },
+    })
+    expect(toWire(Array.from({ length: 60 }, (_, i) => i))).to.have.length(51)
+    const deep = { a: { b: { c: { d: { e: { f: { g: 1 } } } } } } }
+    expect(JSON.stringify(toWire(deep))).to.equal('{"a":{"b":{"c":{"d":{"e":{"f":"[…]"}}}}}}')
+    const shared: Record<string, unknown> = {}
+    for (let i = 0; i < 50; i++) shared[`k${String(i)}`] = { x: 1 }
+    const wide = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`w${String(i)}`, shared]))
+    expect(JSON.stringify(toWire(wide)).length).to.be.below(200_000)
+    expect(
+      toWire(
+        new Proxy(
+          {},
+          {
+            ownKeys: () => {
+              throw new Error('trap')
+            },
+          },
+        ),
+      ),
+    ).to.equal('[unreadable]')
+  })
+
+  it('lays the declared graph out in columns from the initial state, unreachable states after', () => {
+    type S = 'A' | 'B' | 'C' | 'D' | 'Done' | 'Failed'
+    const flow = workflow<S>()({
+      exits: ['Done', 'Failed'],
+      states: ({ task, split }) => ({
+        A: task(() => 'B' as const, { to: ['B', 'Failed'] }),
+        B: split([async () => 1, async () => 2, async () => 3], { strategy: JoinStrategy.all(), join: 'A' }),
+        C: task(() => 'D' as const),
+        D: task(() => 'Done' as const, { to: ['Done'] }),
+      }),
+    })
+    const wf = compiledOf(flow)
+    if (wf === undefined) return expect.fail('not compiled')
+    const g = layoutGraph('w', wf, 'A')
+    const at = (id: string): (typeof g.nodes)[number] => {
+      const n = g.nodes.find((x) => x.id === id)
+      if (n === undefined) return expect.fail(`no node ${id}`)
+      return n
+    }
+    expect(at('A').x).to.be.below(at('B').x)
+    // B and Failed share the second column, centred
+    expect(at('B').x + at('B').w / 2).to.be.closeTo(at('Failed').x + at('Failed').w / 2, 1)
+    expect(at('B').kind).to.equal('Split')
+    expect(at('B').branches).to.equal(3)
+    expect(at('C').undeclared).to.equal(true)
+    expect(at('C').x).to.be.above(at('B').x)
+    expect(at('D').x).to.be.above(at('C').x)
+    expect(at('Done').kind).to.equal('Exit')
+    expect(g.edges.map((e) => [e.from, e.to, e.undeclared])).to.deep.equal([
+      ['A', 'B', false],
+      ['A', 'Failed', false],
+      ['B', 'A', false],
+      ['C', 'C', true],
+      ['D', 'Done', false],
+    ])
+    for (const e of g.edges) expect(e.d).to.match(/^[MC0-9 .,-]+$/)
+    expect(g.width).to.be.above(at('Done').x)
+  })
+})
