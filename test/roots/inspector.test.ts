@@ -8,6 +8,7 @@ import { request as httpRequest } from 'node:http'
 import { Script } from 'node:vm'
 
 import { expect } from 'chai'
+import { Subject } from 'rxjs'
 
 import {
   CanoFailure,
@@ -16,13 +17,16 @@ import {
   memoryCheckpoints,
   nonRetryable,
   type Runtime,
+  type RuntimeEvent,
   task,
   workflow,
+  type WorkflowEvent,
 } from '../../roots/index.js'
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
 import { CSP } from '../../roots/internal/inspector/server.js'
+import { MAX_IDLE, RunTracker, TIMELINE } from '../../roots/internal/inspector/tracker.js'
 import { toWire } from '../../roots/internal/inspector/wire.js'
 import { compiledOf } from '../../roots/Workflow.js'
 
@@ -474,6 +478,38 @@ describe('serveInspector', () => {
 })
 
 describe('inspector internals', () => {
+  it('the tracker trims a long timeline but keeps its snapshot whole, and keeps a bounded number of idle runs', () => {
+    const events = new Subject<RuntimeEvent>()
+    const tracker = new RunTracker(
+      events,
+      () => 0,
+      () => undefined,
+    )
+    const run = (event: WorkflowEvent): void => events.next({ _tag: 'Run', workflow: 'w', event })
+    run({ _tag: 'RunStarted', workflowId: 'long', at: 0, initial: 'A' })
+    run({ _tag: 'StateEntered', workflowId: 'long', at: 0, state: 'A', transition: 0 })
+    run({ _tag: 'TaskStarted', workflowId: 'long', at: 0, state: 'A', taskId: 'A' })
+    for (let i = 0; i < 3 * TIMELINE; i++)
+      run({ _tag: 'RetryScheduled', workflowId: 'long', at: i, state: 'A', taskId: 'A', attempt: i + 1, delayMs: 1 })
+    const long = tracker.get('long')
+    if (long === undefined) return expect.fail('not tracked')
+    expect(long.events.length).to.be.within(TIMELINE, 2 * TIMELINE)
+    expect(long.first + long.events.length).to.equal(3 + 3 * TIMELINE)
+    expect(tracker.snapshot(long)).to.deep.include({
+      totalRetries: 3 * TIMELINE,
+      attempt: 1 + 3 * TIMELINE,
+      current: 'A',
+    })
+    for (let i = 0; i <= MAX_IDLE; i++) {
+      run({ _tag: 'RunStarted', workflowId: `r${String(i)}`, at: 0, initial: 'A' })
+      run({ _tag: 'RunCompleted', workflowId: `r${String(i)}`, at: 1, state: 'A', transitions: 0 })
+    }
+    expect(tracker.get('r0')).to.equal(undefined)
+    expect(tracker.get(`r${String(MAX_IDLE)}`)?.status).to.equal('completed')
+    expect(tracker.get('long')?.status).to.equal('running')
+    tracker.close()
+  })
+
   it('toWire bounds and describes what JSON cannot hold, and never throws', () => {
     const throwing = {
       get bad(): string {
