@@ -45,7 +45,7 @@ describe('README links', () => {
     const broken = links.flatMap((link) => {
       if (link.startsWith('#')) return own.has(link.slice(1)) ? [] : [link]
       if (!link.startsWith(REPO)) return []
-      const m = /^(blob|tree)\/main\/([^#]+)(?:#(.*))?$/.exec(link.slice(REPO.length))
+      const m = /^(blob|tree|raw)\/main\/([^#]+)(?:#(.*))?$/.exec(link.slice(REPO.length))
       const file = path.join(ROOT, m?.[2] ?? '')
       if (m === null || !existsSync(file) || statSync(file).isDirectory() !== (m[1] === 'tree')) return [link]
       const anchor = m[3]
