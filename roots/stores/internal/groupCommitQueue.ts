@@ -37,18 +37,25 @@ export const groupCommitQueue = <P>(write: (batch: ReadonlyArray<P>) => void | P
   let pending: Array<P> = []
   let scheduled = false
   let inFlight: Promise<void> | undefined
-
-  const ended = (): void => {
-    inFlight = undefined
-    flush()
-  }
+  /** Items ever queued, and items whose write ended: `drain` waits for a count, not for an empty queue. */
+  let queued = 0
+  let done = 0
 
   const flush = (): void => {
     if (inFlight !== undefined || pending.length === 0) return
     const batch = pending
     pending = []
     const writing = write(batch)
-    if (writing !== undefined) inFlight = writing.then(ended, ended)
+    if (writing === undefined) {
+      done += batch.length
+      return
+    }
+    const ended = (): void => {
+      done += batch.length
+      inFlight = undefined
+      flush()
+    }
+    inFlight = writing.then(ended, ended)
   }
 
   const onTick = (): void => {
@@ -59,19 +66,27 @@ export const groupCommitQueue = <P>(write: (batch: ReadonlyArray<P>) => void | P
   return {
     push: (item, immediately = false) => {
       pending.push(item)
+      queued++
       if (immediately) return flush()
       if (scheduled || inFlight !== undefined) return
       scheduled = true
       setImmediate(onTick)
     },
     flush,
+    // only what was queued before the call: writes queued meanwhile (a busy store never empties its
+    // queue) must not hold a read or a lease renewal back
     drain: async () => {
-      while (inFlight !== undefined || pending.length > 0) {
+      const target = queued
+      while (done < target) {
         flush()
         await inFlight
       }
     },
-    take: () => pending.splice(0),
+    take: () => {
+      const taken = pending.splice(0)
+      done += taken.length
+      return taken
+    },
     isEmpty: () => pending.length === 0,
   }
 }
