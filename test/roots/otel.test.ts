@@ -471,6 +471,39 @@ describe('otelObserver (cano-rx/otel)', () => {
       ])
     })
 
+    it('a run handed over by a stopping runtime: its open spans end, the run span marked abandoned', async () => {
+      const sdk = tracing()
+      const started = new Subject<void>()
+      const flow = workflow<'Slow' | 'Done'>()({
+        name: 'slow',
+        exits: ['Done'],
+        states: {
+          Slow: task(async () => {
+            started.next()
+            await new Promise<never>(() => undefined)
+            return 'Done' as const
+          }),
+        },
+        observers: [otelObserver({ tracer: sdk.tracer })],
+      })
+      const runtime = createRuntime({
+        store: memoryCheckpoints(),
+        workflows: { slow: { workflow: flow, initial: 'Slow' } },
+        pollMs: 10,
+      })
+      const inFlight = lastValueFrom(started.pipe(take(1)))
+      await runtime.start('slow', null, { id: 'slow-1' })
+      await inFlight
+      await runtime.stop({ graceMs: 0 })
+      expect(render(sdk.spans())).to.deep.equal([
+        'run slow [run.resumed=false run.abandoned=true]',
+        '  state Slow [task.id=Slow]',
+        '    attempt Slow [task.id=Slow attempt=1 cancelled=true]',
+      ])
+      // handed back to the fleet, not ended
+      expect((await runtime.get('slow-1'))?.status).to.equal('pending')
+    })
+
     it('traceOf gives the run’s trace and span ids while it runs', async () => {
       const sdk = tracing()
       const telemetry = otelObserver({ tracer: sdk.tracer })
