@@ -2,27 +2,34 @@
  * `attemptWork`: one unit of work of a state (a task call, a step) under the retry loop, reporting
  * through callbacks rather than an Observable so the engine's hot path allocates no operator chain.
  *
- * Fast path (no circuit breaker or rate limiter to consult first: `runsInline` in src/TaskConfig.ts): attempt 1
- * runs inline, with its own deadline when the work has an attempt timeout, and its output is read by
- * `settleTaskOutput` (streams/fromTaskOutput.ts), the interpreter the retry loop uses too: a value
- * settles at once, a Promise, an Observable or a `TaskEither` when it delivers. Any failure, and every
- * configured breaker or limiter, goes through `runAttempts` (the RxJS retry loop), which picks up a
- * failed first attempt where the fast path left it, so the retry decisions live in one place. The
+ * Fast path: attempt 1 runs inline. It takes its policies inline first, in the retry loop's order: a
+ * rate limiter's token when one is there now (`tryAcquire`), then a circuit breaker's permit (a
+ * rejection fails the work at once, as the retry loop would). With an attempt timeout it gets its own
+ * signal and a deadline in the scheduler's deadline queue (streams/internal/deadlineQueue.ts: one
+ * scheduled wake-up for many deadlines). Its output is read by `settleTaskOutput`
+ * (streams/fromTaskOutput.ts), the interpreter the retry loop uses too: a value settles at once, a
+ * Promise, an Observable or a `TaskEither` when it delivers. Only a failure, or a token that is not there
+ * (a waiting limiter waits on the retry loop's path), goes through `runAttempts` (the RxJS retry loop),
+ * which picks up a failed first attempt where the fast path left it, so the retry decisions live in one
+ * place. The
  * task, router, saga and stepped kinds and every branch of a split run their work through here.
  *
  * @internal
  * @since 0.1.0
  */
-import type { Observable, Subscription, TeardownLogic } from 'rxjs'
+import type { Observable, TeardownLogic, Unsubscribable } from 'rxjs'
 
 import { taskExecutionError, timeoutError } from '../src/CanoError.js'
+import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
+import { type Deadline, type DeadlineQueue, deadlineQueueOf } from './internal/deadlineQueue.js'
 import {
   AttemptContext,
   type AttemptEnv,
   attemptScope,
+  CircuitRejection,
   noProgress,
   type ResumedAttempts,
   runAttempts,
@@ -67,22 +74,44 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   resumed?: ResumedAttempts,
 ): void => {
   if (!fast || resumed !== undefined) return retryLoop(env, call, callbacks, undefined, resumed)
-  // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
-  const timeoutMs = env.config.attemptTimeoutMs
-  const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
-  if (timeoutMs !== undefined) {
-    const deadline = env.scheduler.schedule(() => {
-      const error = timeoutError(timeoutMs)
-      first.abort(error)
-      first.error(error)
-    }, timeoutMs)
-    first.deadline = deadline
-    callbacks.add(deadline)
-    callbacks.add(() => first.release())
+  const config = env.config
+  // the policies, in the retry loop's order: the limiter's token, then the breaker's permit (so that the
+  // permit covers the call alone)
+  const limiter = config.rateLimiter
+  /** How long attempt 1 waited for its token, when an `aroundAttempt` wants to know (it did not wait). */
+  let waitedMs: number | undefined
+  if (limiter !== undefined) {
+    const token = limiter.tryAcquire()
+    if (token._tag === 'Left') {
+      // a waiting limiter: attempt 1 waits for its token on the retry loop's path (`acquire`); a
+      // non-waiting one failed attempt 1 with `RateLimited`, which the retry loop reports and retries
+      return limiter.waits
+        ? retryLoop(env, call, callbacks, undefined)
+        : retryLoop(env, call, callbacks, { thrown: token.left })
+    }
+    if (limiter.waits) waitedMs = 0
   }
+  let permit: CircuitPermit | undefined
+  const breaker = config.circuitBreaker
+  if (breaker !== undefined) {
+    const acquired = breaker.tryAcquire()
+    // no attempt was made: no AttemptFailed, no retry (the retry loop would rethrow it unchanged)
+    if (acquired._tag === 'Left') return callbacks.onError(new CircuitRejection(acquired.left), 1)
+    permit = acquired.right
+  }
+  // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
+  const timeoutMs = config.attemptTimeoutMs
+  const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined, permit)
+  if (timeoutMs !== undefined) {
+    const queue = deadlineQueueOf(env.scheduler)
+    first.queue = queue
+    queue.add(first, timeoutMs)
+  }
+  // released unsettled (the run was cancelled): the deadline goes, the permit counts as a failure
+  if (timeoutMs !== undefined || permit !== undefined) callbacks.add(first)
   const around = env.around
   if (around === undefined) return startInline(call, first)
-  around(attemptScope(env, 1, undefined), () => startInline(call, first))
+  around(attemptScope(env, 1, waitedMs), () => startInline(call, first))
 }
 
 /** Calls the work for the inline attempt 1 and reads its output. */
@@ -100,32 +129,51 @@ const startInline = <S extends string, R extends ResourceRecord, A>(
 }
 
 /**
- * The inline attempt 1: the context the call receives and the sink of its output, in one object
- * (the engine's hot path allocates one per state visit). It settles once (the output, or the
- * deadline of an attempt timeout, whichever comes first); a failure hands over to the retry loop.
+ * The inline attempt 1: the context the call receives, the sink of its output and its deadline, in one
+ * object (the engine's hot path allocates one per state visit). It settles once (the output, or the
+ * deadline of an attempt timeout, whichever comes first), settling the breaker's permit when it holds
+ * one; a failure hands over to the retry loop.
  */
 class InlineAttempt<S extends string, R extends ResourceRecord, A>
   extends AttemptContext<R, WorkEnv<S, R>>
-  implements OutputSink
+  implements OutputSink, Deadline, Unsubscribable
 {
   // declared, not defined: see AttemptContext (streams/runTask.ts)
   declare private readonly call: (ctx: TaskContext<R>) => unknown
   declare private readonly callbacks: WorkCallbacks<A>
+  declare private readonly permit: CircuitPermit | undefined
   declare private settled: boolean
-  /** The attempt timeout's deadline, if the work has one. */
-  declare deadline: Subscription | undefined
-  constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
+  /** The deadline queue the attempt timeout's deadline is in, if the work has one. */
+  declare queue: DeadlineQueue | undefined
+  declare deadlineAt: number
+  declare deadlineSeq: number
+  declare deadlineQueued: boolean
+  constructor(
+    env: WorkEnv<S, R>,
+    call: (ctx: TaskContext<R>) => unknown,
+    callbacks: WorkCallbacks<A>,
+    timed: boolean,
+    permit: CircuitPermit | undefined,
+  ) {
     super(env, 1, progressOf(env), timed)
     this.call = call
     this.callbacks = callbacks
+    this.permit = permit
     this.settled = false
-    this.deadline = undefined
+    this.queue = undefined
+    this.deadlineAt = 0
+    this.deadlineSeq = 0
+    this.deadlineQueued = false
   }
   value(v: unknown): void {
-    if (this.finish()) this.callbacks.onValue(v as A, 1)
+    if (!this.finish()) return
+    this.permit?.success()
+    this.callbacks.onValue(v as A, 1)
   }
   error(thrown: unknown): void {
-    if (this.finish()) retryLoop(this.env, this.call, this.callbacks, { thrown })
+    if (!this.finish()) return
+    this.permit?.failure()
+    retryLoop(this.env, this.call, this.callbacks, { thrown })
   }
   empty(): void {
     this.error(taskExecutionError(`task for state ${JSON.stringify(this.env.state)} completed without a value`))
@@ -133,12 +181,23 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   add(teardown: TeardownLogic): void {
     this.callbacks.add(teardown)
   }
+  /** The attempt timeout's deadline passed: the attempt's signal aborts and the attempt fails. */
+  expire(): void {
+    const error = timeoutError(this.env.config.attemptTimeoutMs ?? 0)
+    this.abort(error)
+    this.error(error)
+  }
+  /** The visit was released: an unsettled attempt drops its deadline, and its permit counts as a failure. */
+  unsubscribe(): void {
+    if (!this.finish()) return
+    this.permit?.failure()
+  }
   private finish(): boolean {
     if (this.settled) return false
     this.settled = true
-    const deadline = this.deadline
-    if (deadline !== undefined) {
-      deadline.unsubscribe()
+    const queue = this.queue
+    if (queue !== undefined) {
+      queue.cancel(this)
       this.release()
     }
     return true
