@@ -6,9 +6,10 @@
  * hand-written `await` loop; and the bytes allocated per transition (V8's `GCProfiler`: what the heap
  * grew by plus what each collection during the run freed).
  *
- * Each case gets an untimed warm-up and a gc before its timed run; the cases rotate their order from
- * round to round, so no case is always measured right after another's garbage. Each figure is the
- * median over rounds of a ratio (or difference) taken within one round.
+ * Each case gets a gc and an untimed warm-up before its timed runs (see `timed` for why the gc comes
+ * first); the cases rotate their order from round to round, so no case is always measured right after
+ * another's garbage. Each figure is the median over rounds of a ratio (or difference) taken within one
+ * round.
  *
  *   npm run bench -- policies      (compiled, with --expose-gc)
  */
@@ -28,7 +29,8 @@ const NEXT: Readonly<Record<Exclude<Cycle, 'Done'>, Cycle>> = { A: 'B', B: 'C', 
 
 const ROUNDS = 7
 const TRANSITIONS = 20_000
-const WARMUP = 5_000
+const WARMUP = 20_000
+const REPEATS = 3
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
 
@@ -95,19 +97,28 @@ const calls = (name: string, call: () => Promise<unknown>): Case => ({
   },
 })
 
-/** ns per transition (or call) of one timed run, after an untimed warm-up and a gc. */
+/**
+ * ns per transition (or call): a gc, an untimed warm-up, then the median of `REPEATS` timed runs. The gc
+ * comes before the warm-up: a full gc drops the optimized code of the engine's hot path (its embedded maps
+ * die with the last run's objects: "weak objects" deopts), so a run timed right after one measures the
+ * re-optimization (2-8x slower, erratic) rather than the engine.
+ */
 const timed = async (c: Case): Promise<number> => {
-  await c.run(WARMUP)
   gc()
-  const t0 = process.hrtime.bigint()
-  await c.run(TRANSITIONS)
-  return Number(process.hrtime.bigint() - t0) / TRANSITIONS
+  await c.run(WARMUP)
+  const samples: number[] = []
+  for (let i = 0; i < REPEATS; i++) {
+    const t0 = process.hrtime.bigint()
+    await c.run(TRANSITIONS)
+    samples.push(Number(process.hrtime.bigint() - t0) / TRANSITIONS)
+  }
+  return median(samples)
 }
 
 /** Bytes allocated per transition of one run (heap growth plus what every collection during it freed). */
 const allocated = async (c: Case): Promise<number> => {
-  await c.run(WARMUP)
   gc()
+  await c.run(WARMUP)
   const profiler = new GCProfiler()
   const before = process.memoryUsage().heapUsed
   profiler.start()

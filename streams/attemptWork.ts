@@ -23,7 +23,8 @@ import { taskExecutionError, timeoutError } from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
-import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
+import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import { fromTaskOutput, type OutputSink, settleTaskOutput, type ThenSlot } from './fromTaskOutput.js'
 import { type Deadline, type DeadlineQueue, deadlineQueueOf } from './internal/deadlineQueue.js'
 import {
   AttemptContext,
@@ -40,6 +41,8 @@ import { runStateBody, type StateEnv } from './stateRunner.js'
 export interface WorkEnv<S extends string, R extends ResourceRecord> extends AttemptEnv<S, R> {
   readonly config: ResolvedTaskConfig
   readonly fast: boolean
+  /** Promise callbacks bound once per run, lent to one pending output at a time (see `ThenSlot`). */
+  readonly thenSlot?: ThenSlot | undefined
 }
 
 /** @internal Callbacks of {@link attemptWork}. `onValue` gets the unwrapped value and the attempts it took. */
@@ -57,11 +60,15 @@ export const progressOf = <S extends string, R extends ResourceRecord>(
   env: AttemptEnv<S, R>,
 ): ((data: unknown) => void) => {
   const emit = env.emit
-  if (emit === undefined) return noProgress
-  // the task id is read when reporting: a split branch's is built on demand
-  return (data) =>
-    emit({ _tag: 'Progress', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId, data })
+  // the reporter is built in a function of its own: a closure here would make every call allocate its context
+  return emit === undefined ? noProgress : progressTo(env, emit)
 }
+
+const progressTo =
+  <S extends string, R extends ResourceRecord>(env: AttemptEnv<S, R>, emit: (e: WorkflowEvent<S>) => void) =>
+  (data: unknown): void =>
+    // the task id is read when reporting: a split branch's is built on demand
+    emit({ _tag: 'Progress', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId, data })
 
 /** @internal Runs `call` under `env.config`'s retry loop; see the module comment. */
 export const attemptWork = <S extends string, R extends ResourceRecord, A>(
@@ -101,14 +108,14 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   }
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
   const timeoutMs = config.attemptTimeoutMs
-  const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined, permit)
-  if (timeoutMs !== undefined) {
-    const queue = deadlineQueueOf(env.scheduler)
-    first.queue = queue
-    queue.add(first, timeoutMs)
+  const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
+  if (timeoutMs !== undefined || permit !== undefined) {
+    const guard = new AttemptGuard(first, permit, timeoutMs === undefined ? undefined : deadlineQueueOf(env.scheduler))
+    first.guard = guard
+    if (timeoutMs !== undefined) guard.queue?.add(guard, timeoutMs)
+    // released unsettled (the run was cancelled): the deadline goes, the permit counts as a failure
+    callbacks.add(guard)
   }
-  // released unsettled (the run was cancelled): the deadline goes, the permit counts as a failure
-  if (timeoutMs !== undefined || permit !== undefined) callbacks.add(first)
   const around = env.around
   if (around === undefined) return startInline(call, first)
   around(attemptScope(env, 1, waitedMs), () => startInline(call, first))
@@ -125,54 +132,44 @@ const startInline = <S extends string, R extends ResourceRecord, A>(
   } catch (thrown: unknown) {
     return first.error(thrown)
   }
-  settleTaskOutput(out, first)
+  settleTaskOutput(out, first, first.thenSlot)
 }
 
 /**
- * The inline attempt 1: the context the call receives, the sink of its output and its deadline, in one
- * object (the engine's hot path allocates one per state visit). It settles once (the output, or the
- * deadline of an attempt timeout, whichever comes first), settling the breaker's permit when it holds
- * one; a failure hands over to the retry loop.
+ * The inline attempt 1: the context the call receives and the sink of its output, in one object (the
+ * engine's hot path allocates one per state visit). It settles once (the output, or the deadline of an
+ * attempt timeout, whichever comes first); a failure hands over to the retry loop. An attempt with a
+ * breaker's permit or a deadline has an {@link AttemptGuard} as well.
  */
 class InlineAttempt<S extends string, R extends ResourceRecord, A>
   extends AttemptContext<R, WorkEnv<S, R>>
-  implements OutputSink, Deadline, Unsubscribable
+  implements OutputSink
 {
   // declared, not defined: see AttemptContext (streams/runTask.ts)
   declare private readonly call: (ctx: TaskContext<R>) => unknown
   declare private readonly callbacks: WorkCallbacks<A>
-  declare private readonly permit: CircuitPermit | undefined
   declare private settled: boolean
-  /** The deadline queue the attempt timeout's deadline is in, if the work has one. */
-  declare queue: DeadlineQueue | undefined
-  declare deadlineAt: number
-  declare deadlineSeq: number
-  declare deadlineQueued: boolean
-  constructor(
-    env: WorkEnv<S, R>,
-    call: (ctx: TaskContext<R>) => unknown,
-    callbacks: WorkCallbacks<A>,
-    timed: boolean,
-    permit: CircuitPermit | undefined,
-  ) {
+  /** The permit and the deadline, when the attempt has either. */
+  declare guard: AttemptGuard | undefined
+  constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
     super(env, 1, progressOf(env), timed)
     this.call = call
     this.callbacks = callbacks
-    this.permit = permit
     this.settled = false
-    this.queue = undefined
-    this.deadlineAt = 0
-    this.deadlineSeq = 0
-    this.deadlineQueued = false
+    this.guard = undefined
+  }
+  /** The run's Promise callbacks, lent to this attempt's output if they are free (see `ThenSlot`). */
+  get thenSlot(): ThenSlot | undefined {
+    return this.env.thenSlot
   }
   value(v: unknown): void {
     if (!this.finish()) return
-    this.permit?.success()
+    this.guard?.permit?.success()
     this.callbacks.onValue(v as A, 1)
   }
   error(thrown: unknown): void {
     if (!this.finish()) return
-    this.permit?.failure()
+    this.guard?.permit?.failure()
     retryLoop(this.env, this.call, this.callbacks, { thrown })
   }
   empty(): void {
@@ -190,17 +187,39 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   /** The visit was released: an unsettled attempt drops its deadline, and its permit counts as a failure. */
   unsubscribe(): void {
     if (!this.finish()) return
-    this.permit?.failure()
+    this.guard?.permit?.failure()
   }
   private finish(): boolean {
     if (this.settled) return false
     this.settled = true
-    const queue = this.queue
+    const queue = this.guard?.queue
     if (queue !== undefined) {
-      queue.cancel(this)
+      queue.cancel(this.guard as AttemptGuard)
       this.release()
     }
     return true
+  }
+}
+
+/**
+ * The policies an inline attempt holds: the breaker's permit it settles, and its deadline in the
+ * scheduler's deadline queue. In the visit's teardown: released unsettled, the attempt settles nothing
+ * more and the permit counts as a failure.
+ */
+class AttemptGuard implements Deadline, Unsubscribable {
+  deadlineAt = 0
+  deadlineSeq = 0
+  deadlineQueued = false
+  constructor(
+    private readonly attempt: { expire(): void; unsubscribe(): void },
+    readonly permit: CircuitPermit | undefined,
+    readonly queue: DeadlineQueue | undefined,
+  ) {}
+  expire(): void {
+    this.attempt.expire()
+  }
+  unsubscribe(): void {
+    this.attempt.unsubscribe()
   }
 }
 

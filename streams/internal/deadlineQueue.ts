@@ -50,6 +50,11 @@ const isNodeTimer = (u: unknown): u is NodeTimer =>
   typeof (u as { unref?: unknown }).unref === 'function' &&
   typeof (u as { ref?: unknown }).ref === 'function'
 
+/** Empties `heap`, keeping its backing store (`length = 0` drops it: the next push would allocate one). */
+const clear = (heap: Deadline[]): void => {
+  while (heap.length > 0) heap.pop()
+}
+
 /** `a` expires before `b`. */
 const before = (a: Deadline, b: Deadline): boolean =>
   a.deadlineAt < b.deadlineAt || (a.deadlineAt === b.deadlineAt && a.deadlineSeq < b.deadlineSeq)
@@ -105,7 +110,7 @@ export class DeadlineQueue {
     d.deadlineQueued = false
     const heap = this.#heap
     if (--this.#live === 0) {
-      heap.length = 0
+      clear(heap)
       if (!this.#firing) this.#idle()
     } else if (heap.length > 64 && heap.length > 4 * this.#live) this.#compact()
   }
@@ -166,7 +171,7 @@ export class DeadlineQueue {
   #rearm(now: number): void {
     const heap = this.#heap
     if (this.#live === 0) {
-      heap.length = 0
+      clear(heap)
       return this.#idle()
     }
     let top = heap[0]
