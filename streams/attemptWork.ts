@@ -24,6 +24,7 @@ import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import { type InlinePermits, inlinePermitsOf } from './createCircuitBreaker.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput, type ThenSlot } from './fromTaskOutput.js'
 import { type Deadline, type DeadlineQueue, deadlineQueueOf } from './internal/deadlineQueue.js'
 import {
@@ -99,18 +100,33 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
     if (limiter.waits) waitedMs = 0
   }
   let permit: CircuitPermit | undefined
+  let inline: InlinePermits | undefined
+  let epoch = 0
   const breaker = config.circuitBreaker
   if (breaker !== undefined) {
-    const acquired = breaker.tryAcquire()
-    // no attempt was made: no AttemptFailed, no retry (the retry loop would rethrow it unchanged)
-    if (acquired._tag === 'Left') return callbacks.onError(new CircuitRejection(acquired.left), 1)
-    permit = acquired.right
+    // a closed breaker of this library admits by its epoch (no permit object); anything else takes a permit
+    inline = inlinePermitsOf(breaker)
+    const closed = inline?.admitClosed()
+    if (closed !== undefined) epoch = closed
+    else {
+      inline = undefined
+      const acquired = breaker.tryAcquire()
+      // no attempt was made: no AttemptFailed, no retry (the retry loop would rethrow it unchanged)
+      if (acquired._tag === 'Left') return callbacks.onError(new CircuitRejection(acquired.left), 1)
+      permit = acquired.right
+    }
   }
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
   const timeoutMs = config.attemptTimeoutMs
   const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
-  if (timeoutMs !== undefined || permit !== undefined) {
-    const guard = new AttemptGuard(first, permit, timeoutMs === undefined ? undefined : deadlineQueueOf(env.scheduler))
+  if (timeoutMs !== undefined || breaker !== undefined) {
+    const guard = new AttemptGuard(
+      first,
+      permit,
+      inline,
+      epoch,
+      timeoutMs === undefined ? undefined : deadlineQueueOf(env.scheduler),
+    )
     first.guard = guard
     if (timeoutMs !== undefined) guard.queue?.add(guard, timeoutMs)
     // released unsettled (the run was cancelled): the deadline goes, the permit counts as a failure
@@ -164,12 +180,12 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   }
   value(v: unknown): void {
     if (!this.finish()) return
-    this.guard?.permit?.success()
+    this.guard?.settle(true)
     this.callbacks.onValue(v as A, 1)
   }
   error(thrown: unknown): void {
     if (!this.finish()) return
-    this.guard?.permit?.failure()
+    this.guard?.settle(false)
     retryLoop(this.env, this.call, this.callbacks, { thrown })
   }
   empty(): void {
@@ -187,7 +203,7 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   /** The visit was released: an unsettled attempt drops its deadline, and its permit counts as a failure. */
   unsubscribe(): void {
     if (!this.finish()) return
-    this.guard?.permit?.failure()
+    this.guard?.settle(false)
   }
   private finish(): boolean {
     if (this.settled) return false
@@ -212,9 +228,21 @@ class AttemptGuard implements Deadline, Unsubscribable {
   deadlineQueued = false
   constructor(
     private readonly attempt: { expire(): void; unsubscribe(): void },
-    readonly permit: CircuitPermit | undefined,
+    /** The breaker's permit (a half-open trial, or a breaker made elsewhere)... */
+    private readonly permit: CircuitPermit | undefined,
+    /** ...or a breaker of this library, closed when it admitted the attempt in `epoch`. */
+    private readonly breaker: InlinePermits | undefined,
+    private readonly epoch: number,
     readonly queue: DeadlineQueue | undefined,
   ) {}
+  /** Settles the attempt's outcome on the breaker, if it has one. */
+  settle(ok: boolean): void {
+    const permit = this.permit
+    if (permit !== undefined) {
+      if (ok) permit.success()
+      else permit.failure()
+    } else this.breaker?.settle(this.epoch, ok)
+  }
   expire(): void {
     this.attempt.expire()
   }
