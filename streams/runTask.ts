@@ -19,7 +19,6 @@ import {
   take,
   throwError,
   throwIfEmpty,
-  timeout,
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
@@ -28,7 +27,6 @@ import {
   isNonRetryable,
   isRetryable,
   taskExecutionError,
-  timeoutError,
   toCanoError,
 } from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
@@ -253,21 +251,12 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         // a resumed attempt has what was left of its time; its timeout error names the configured one
         const left = n === before + 1 ? resumed?.timeoutMs : undefined
         run$ = run$.pipe(
-          left === undefined
-            ? timeoutAttemptRaw({
-                timeoutMs: attemptTimeoutMs,
-                scheduler: env.scheduler,
-                onTimeout: (e) => ctx.abort(e),
-              })
-            : timeout<A, Observable<never>>({
-                first: left,
-                scheduler: env.scheduler,
-                with: () => {
-                  const error = timeoutError(attemptTimeoutMs)
-                  ctx.abort(error)
-                  return throwError(() => error)
-                },
-              }),
+          timeoutAttemptRaw({
+            timeoutMs: attemptTimeoutMs,
+            deadlineMs: left,
+            scheduler: env.scheduler,
+            onTimeout: (e) => ctx.abort(e),
+          }),
         )
       }
       let permit: CircuitPermit | undefined
