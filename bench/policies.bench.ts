@@ -13,8 +13,9 @@
  *
  *   npm run bench -- policies      (compiled, with --expose-gc)
  */
-import { circuitBreaker as cockatielBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel'
 import { GCProfiler } from 'node:v8'
+
+import { circuitBreaker as cockatielBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel'
 
 import { workflow } from '../roots/Workflow.js'
 import { RetryMode } from '../src/RetryMode.js'
@@ -124,7 +125,7 @@ const allocated = async (c: Case): Promise<number> => {
   profiler.start()
   await c.run(TRANSITIONS)
   const after = process.memoryUsage().heapUsed
-  const stats = profiler.stop()?.statistics ?? []
+  const stats = profiler.stop().statistics
   let freed = 0
   for (const s of stats) freed += s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize
   return (after - before + freed) / TRANSITIONS
@@ -148,9 +149,10 @@ export async function run(): Promise<BenchResult[]> {
     calls('direct await fn()', fn),
     calls(
       'cockatiel breaker execute(fn)',
-      ((p) => () => p.execute(fn))(
-        cockatielBreaker(handleAll, { halfOpenAfter: 30_000, breaker: new ConsecutiveBreaker(5) }),
-      ),
+      (
+        (p) => () =>
+          p.execute(fn)
+      )(cockatielBreaker(handleAll, { halfOpenAfter: 30_000, breaker: new ConsecutiveBreaker(5) })),
     ),
   ]
   const ns = new Map<string, number[]>(cases.map((c) => [c.name, []]))
@@ -179,14 +181,12 @@ export async function run(): Promise<BenchResult[]> {
   const b = (k: string): number => median(bytes.get(k) ?? [])
   const cockatielNs = med('cockatiel breaker execute(fn)') - med('direct await fn()')
   return [
-    ...cases.map(
-      (c): BenchResult => ({
-        name: `${c.name}, per ${c.name.includes('fn') ? 'call' : 'transition'}`,
-        value: med(c.name),
-        unit: 'ns',
-        note: `${b(c.name).toFixed(0)} B allocated`,
-      }),
-    ),
+    ...cases.map((c): BenchResult => ({
+      name: `${c.name}, per ${c.name.includes('fn') ? 'call' : 'transition'}`,
+      value: med(c.name),
+      unit: 'ns',
+      note: `${b(c.name).toFixed(0)} B allocated`,
+    })),
     { name: 'cockatiel breaker overhead (standalone)', value: cockatielNs, unit: 'ns' },
     {
       name: 'engine: breaker overhead per transition',

@@ -55,7 +55,8 @@ export const settleTaskOutput = (out: unknown, sink: OutputSink, slot?: ThenSlot
   // the hot path: a plain value (a state name) settles at once. The closures of the other paths live
   // in functions of their own, so this one allocates nothing.
   if (typeof out !== 'object' || out === null) return sink.value(out)
-  if (isThenable(out)) return slot === undefined || slot.sink !== undefined ? settleLater(out, sink) : slot.await(out, sink)
+  if (isThenable(out))
+    return slot === undefined || slot.sink !== undefined ? settleLater(out, sink) : slot.await(out, sink)
   if (isObservable(out)) return settleFirst(out, sink)
   return settleValue(out, sink)
 }

@@ -22,13 +22,7 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import {
-  cancelledError,
-  isNonRetryable,
-  isRetryable,
-  taskExecutionError,
-  toCanoError,
-} from '../src/CanoError.js'
+import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { Resources } from '../src/Resources.js'
 import type { SplitResult } from '../src/SplitResult.js'

@@ -116,9 +116,9 @@ import {
 } from '../src/WorkflowObserver.js'
 import { isThenable, ThenSlot } from './fromTaskOutput.js'
 import { drainCompensations, type DrainEnv, type SagaHooks, type StackEntry } from './runSagaState.js'
-import { runState, type RunnerHost } from './stateRunners.js'
-import { type StateEnv, StateFrame, type StateSink, StateVisit } from './stateRunner.js'
 import { taskBody } from './runTaskState.js'
+import { type StateEnv, StateFrame, type StateSink, StateVisit } from './stateRunner.js'
+import { type RunnerHost,runState } from './stateRunners.js'
 
 // -------------------------------------------------------------------------------------
 // run
@@ -925,10 +925,9 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   /** Starts the visit of `state` (a registered state: the machine checked). */
   private visit(state: S): void {
     const looked = this.compiled
-    const compiled = (looked !== undefined && looked.name === state ? looked : this.wf.states.get(state)) as CompiledState<
-      S,
-      R
-    >
+    const compiled = (
+      looked !== undefined && looked.name === state ? looked : this.wf.states.get(state)
+    ) as CompiledState<S, R>
     const handler = compiled.handler
     if (handler._tag === 'Task') {
       // the hot path: a task's visit is its frame, started on the task's function (no Observable, no closure;

@@ -19,7 +19,6 @@
  * @since 0.12.0
  */
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs'
-import { dateTimestampProvider } from 'rxjs/internal/scheduler/dateTimestampProvider'
 
 import { MAX_TIMER_MS } from '../../src/internal/timers.js'
 
@@ -234,20 +233,24 @@ export class DeadlineQueue {
   }
 }
 
-const queues = new WeakMap<object, DeadlineQueue>()
+const queues = new WeakMap<SchedulerLike, DeadlineQueue>()
 
 /**
  * @internal The deadline queue of `scheduler` (one per scheduler, created on first use). Inside RxJS's
- * `TestScheduler.run`, `asyncScheduler` runs on that test scheduler's virtual clock (RxJS sets its time
- * providers' delegates): each such session gets a queue of its own, keyed by the session's scheduler, so
- * that no deadline or wake-up outlives the session's clock.
+ * `TestScheduler.run`, `asyncScheduler` runs on that session's virtual clock (RxJS points its time
+ * providers at the test scheduler), which is no longer `Date.now()`: such a call gets a queue of its own,
+ * so that nothing armed on one clock stands in for a deadline on another.
  */
 export const deadlineQueueOf = (scheduler: SchedulerLike): DeadlineQueue => {
-  const key: object = scheduler === asyncScheduler ? (dateTimestampProvider.delegate ?? scheduler) : scheduler
-  let q = queues.get(key)
+  if (scheduler === asyncScheduler && Math.abs(scheduler.now() - Date.now()) > VIRTUALIZED_MS)
+    return new DeadlineQueue(scheduler)
+  let q = queues.get(scheduler)
   if (q === undefined) {
     q = new DeadlineQueue(scheduler)
-    queues.set(key, q)
+    queues.set(scheduler, q)
   }
   return q
 }
+
+/** How far `asyncScheduler`'s clock must be from `Date.now()` to be a virtual one (frames start at 0). */
+const VIRTUALIZED_MS = 60_000
