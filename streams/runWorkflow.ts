@@ -118,7 +118,7 @@ import { isThenable, ThenSlot } from './fromTaskOutput.js'
 import { drainCompensations, type DrainEnv, type SagaHooks, type StackEntry } from './runSagaState.js'
 import { taskBody } from './runTaskState.js'
 import { type StateEnv, StateFrame, type StateSink, StateVisit } from './stateRunner.js'
-import { type RunnerHost,runState } from './stateRunners.js'
+import { type RunnerHost, runState } from './stateRunners.js'
 
 // -------------------------------------------------------------------------------------
 // run
