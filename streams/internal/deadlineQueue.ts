@@ -10,8 +10,8 @@
  * due by then and arms itself for the next.
  *
  * When no deadline is left, the wake-up is released: on a Node timer (`asyncScheduler`: the action's
- * handle has `unref`) it stays armed but unreferenced, so it costs the next attempt nothing and keeps no
- * process alive; on any other scheduler (virtual time: `TestScheduler`, `VirtualTimeScheduler`) it is
+ * handle has `unref`) it stays armed, and is unreferenced if the queue is still idle after the current
+ * turn of the event loop, so it costs the next attempt nothing and keeps no process alive; on any other scheduler (virtual time: `TestScheduler`, `VirtualTimeScheduler`) it is
  * cancelled, so nothing is left pending once every attempt has settled. Everything reads the scheduler's
  * clock, so the queue runs in virtual time like the actions it replaces.
  *
@@ -41,6 +41,7 @@ export interface Deadline {
 interface NodeTimer {
   ref(): unknown
   unref(): unknown
+  hasRef?: () => boolean
 }
 
 const isNodeTimer = (u: unknown): u is NodeTimer =>
@@ -87,6 +88,13 @@ export class DeadlineQueue {
     return this.#live
   }
 
+  /** Whether the armed wake-up is a Node timer that keeps the process alive (`undefined`: none armed or not a Node timer). */
+  get holdsProcess(): boolean | undefined {
+    const id: unknown = (this.#action as { id?: unknown } | undefined)?.id
+    if (!isNodeTimer(id)) return undefined
+    return typeof id.hasRef === 'function' ? id.hasRef() : this.#idleTimer === undefined
+  }
+
   /** Queues `d` to expire `delayMs` from now on the scheduler's clock. */
   add(d: Deadline, delayMs: number): void {
     const now = this.#scheduler.now()
@@ -114,21 +122,39 @@ export class DeadlineQueue {
     } else if (heap.length > 64 && heap.length > 4 * this.#live) this.#compact()
   }
 
-  /** No deadline left: an armed Node timer stays armed, unreferenced; any other action is cancelled. */
+  /**
+   * No deadline left: an armed Node timer stays armed, and is unreferenced once the queue is still idle
+   * after the current turn of the event loop (a check in `setImmediate`: a run whose attempts follow each
+   * other in microtasks toggles nothing per attempt); any other action is cancelled at once.
+   */
   #idle(): void {
     const action = this.#action
     if (action === undefined) return
     const id: unknown = (action as { id?: unknown }).id
     if (isNodeTimer(id)) {
-      if (this.#idleTimer === undefined) {
-        id.unref()
-        this.#idleTimer = id
+      if (this.#idleTimer === undefined && !this.#idleCheck) {
+        this.#idleCheck = true
+        setImmediate(DeadlineQueue.#checkIdle, this)
       }
       return
     }
     action.unsubscribe()
     this.#action = undefined
     this.#wakeAt = Number.POSITIVE_INFINITY
+  }
+
+  /** A `setImmediate` check is pending (see {@link #idle}). */
+  #idleCheck = false
+
+  /** The idle check: still no deadline, and the armed action a Node timer, referenced: unreference it. */
+  static #checkIdle(queue: DeadlineQueue): void {
+    queue.#idleCheck = false
+    if (queue.#live !== 0 || queue.#idleTimer !== undefined || queue.#action === undefined) return
+    const id: unknown = (queue.#action as { id?: unknown }).id
+    if (isNodeTimer(id)) {
+      id.unref()
+      queue.#idleTimer = id
+    }
   }
 
   /** Arms the wake-up for `at` (the earliest deadline), replacing the armed one. */

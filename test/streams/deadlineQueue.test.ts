@@ -182,21 +182,26 @@ describe('deadlineQueue (issue 16)', () => {
     subs.unsubscribe()
   })
 
-  it('on a Node timer (asyncScheduler): an idle wake-up stays armed unreferenced, and is referenced again by the next deadline', () => {
+  it('on a Node timer (asyncScheduler): an idle wake-up stays armed, unreferenced after the turn, and is referenced again by the next deadline', async () => {
     const q = deadlineQueueOf(asyncScheduler)
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
-    const before = timers()
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
     const fired: string[] = []
     const d: Deadline = { deadlineAt: 0, deadlineSeq: 0, deadlineQueued: false, expire: () => void fired.push('d') }
     q.add(d, 60_000)
-    expect(timers()).to.equal(before + 1)
+    expect(q.holdsProcess).to.equal(true)
     q.cancel(d)
-    // nothing keeps the process alive for the idle wake-up
-    expect(timers()).to.equal(before)
+    // deadlines that follow each other within a turn toggle nothing
     q.add(d, 60_000)
-    expect(timers()).to.equal(before + 1)
     q.cancel(d)
-    expect(timers()).to.equal(before)
+    expect(q.holdsProcess).to.equal(true)
+    await turn()
+    // still armed, but nothing keeps the process alive for it
+    expect(q.holdsProcess).to.equal(false)
+    q.add(d, 60_000)
+    expect(q.holdsProcess).to.equal(true)
+    q.cancel(d)
+    await turn()
+    expect(q.holdsProcess).to.equal(false)
     expect(fired).to.deep.equal([])
   })
 })
