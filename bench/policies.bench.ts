@@ -9,7 +9,8 @@
  * Each case gets a gc and an untimed warm-up before its timed runs (see `timed` for why the gc comes
  * first); the cases rotate their order from round to round, so no case is always measured right after
  * another's garbage. Each figure is the median over rounds of a ratio (or difference) taken within one
- * round.
+ * round. The "warm pairs" figures compare two cases warmed and timed back to back with no gc between
+ * (a gc drops the engine's optimized code: see `run`).
  *
  *   npm run bench -- policies      (compiled, with --expose-gc)
  */
@@ -177,22 +178,37 @@ export async function run(): Promise<BenchResult[]> {
     engineVsLoop.push(at('engine') / at('await loop'))
   }
   for (let r = 0; r < 3; r++) for (const c of rotate(cases, r)) bytes.get(c.name)?.push(await allocated(c))
-  // the same pair without a gc between the cases: each gc above costs the engine its optimized code (the
-  // maps embedded in it die with the last run's objects) and the warm-up does not always earn it back
-  const [loopCase, engineCase] = cases as [Case, Case]
-  const steady: number[] = []
-  for (let r = 0; r < ROUNDS; r++) {
-    await loopCase.run(WARMUP)
-    await engineCase.run(WARMUP)
-    const pair = r % 2 === 0 ? [loopCase, engineCase] : [engineCase, loopCase]
-    const t = new Map<Case, number>()
-    for (const c of pair) {
-      const t0 = process.hrtime.bigint()
-      await c.run(TRANSITIONS)
-      t.set(c, Number(process.hrtime.bigint() - t0) / TRANSITIONS)
+  // The same comparisons as warm pairs, without a gc between the two cases of a pair: each gc above
+  // costs the engine its optimized code (the maps embedded in it die with the last run's objects) and a
+  // warm-up does not always earn it back on a loaded machine. Each pair: both warmed, then timed back to
+  // back, in alternating order.
+  const byName = new Map(cases.map((c) => [c.name, c]))
+  const pairOf = (name: string): Case => byName.get(name) as Case
+  const warmPairs = async (base: Case, other: Case): Promise<{ diff: number; ratio: number }> => {
+    const diffs: number[] = []
+    const ratios: number[] = []
+    for (let r = 0; r < ROUNDS; r++) {
+      await base.run(WARMUP)
+      await other.run(WARMUP)
+      const t = new Map<Case, number>()
+      for (const c of r % 2 === 0 ? [base, other] : [other, base]) {
+        const t0 = process.hrtime.bigint()
+        await c.run(TRANSITIONS)
+        t.set(c, Number(process.hrtime.bigint() - t0) / TRANSITIONS)
+      }
+      const b = t.get(base) ?? Number.NaN
+      const o = t.get(other) ?? Number.NaN
+      diffs.push(o - b)
+      ratios.push(o / b)
     }
-    steady.push((t.get(engineCase) ?? Number.NaN) / (t.get(loopCase) ?? Number.NaN))
+    return { diff: median(diffs), ratio: median(ratios) }
   }
+  const engine = pairOf('engine')
+  const warmLoop = await warmPairs(pairOf('await loop'), engine)
+  const warmBreaker = await warmPairs(engine, pairOf('engine + breaker'))
+  const warmLimiter = await warmPairs(engine, pairOf('engine + limiter'))
+  const warmTimeout = await warmPairs(engine, pairOf('engine + attempt timeout'))
+  const warmCockatiel = await warmPairs(pairOf('direct await fn()'), pairOf('cockatiel breaker execute(fn)'))
   const med = (k: string): number => median(ns.get(k) ?? [])
   const b = (k: string): number => median(bytes.get(k) ?? [])
   const cockatielNs = med('cockatiel breaker execute(fn)') - med('direct await fn()')
@@ -233,13 +249,35 @@ export async function run(): Promise<BenchResult[]> {
       ratio: median(engineVsLoop),
       note: 'target <= 2x',
     },
+    { name: 'warm pairs: cockatiel breaker overhead', value: warmCockatiel.diff, unit: 'ns' },
     {
-      name: 'engine per transition vs await loop, no gc between',
-      value: median(steady),
+      name: 'warm pairs: engine breaker overhead',
+      value: warmBreaker.diff,
+      unit: 'ns',
+      baseline: 'cockatiel breaker overhead',
+      ratio: warmBreaker.diff / warmCockatiel.diff,
+      note: 'target <= 0.5x',
+    },
+    {
+      name: 'warm pairs: engine limiter (no wait) overhead',
+      value: warmLimiter.diff,
+      unit: 'ns',
+      baseline: 'cockatiel breaker overhead',
+      ratio: warmLimiter.diff / warmCockatiel.diff,
+    },
+    {
+      name: 'warm pairs: engine attempt timeout overhead',
+      value: warmTimeout.diff,
+      unit: 'ns',
+      note: 'target <= 400 ns',
+    },
+    {
+      name: 'warm pairs: engine vs await loop',
+      value: warmLoop.ratio,
       unit: 'x',
       baseline: 'await loop',
-      ratio: median(steady),
-      note: 'warm, back to back, alternating order',
+      ratio: warmLoop.ratio,
+      note: 'target <= 2x',
     },
     {
       name: 'engine: allocated per transition',

@@ -1,7 +1,8 @@
 /**
  * `timeoutAttempt`: bounds one attempt. If the source has not emitted within `timeoutMs`, it is
  * unsubscribed, `onTimeout` runs (the engine aborts the attempt's `AbortSignal` there) and the result
- * errors with a {@link CanoFailure} carrying a `Timeout` `CanoError`.
+ * errors with a {@link CanoFailure} carrying a `Timeout` `CanoError`. The deadlines of every subscription on
+ * one scheduler share a single scheduled wake-up (streams/internal/deadlineQueue.ts), not one action each.
  *
  * @since 0.1.0
  */
