@@ -26,7 +26,7 @@ import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import { type InlinePermits, inlinePermitsOf } from './createCircuitBreaker.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput, type ThenSlot } from './fromTaskOutput.js'
-import { type Deadline, type DeadlineQueue, deadlineQueueOf } from './internal/deadlineQueue.js'
+import { type Deadline, type DeadlineQueue, queueDeadline } from './internal/deadlineQueue.js'
 import {
   AttemptContext,
   type AttemptEnv,
@@ -120,15 +120,9 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   const timeoutMs = config.attemptTimeoutMs
   const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
   if (timeoutMs !== undefined || breaker !== undefined) {
-    const guard = new AttemptGuard(
-      first,
-      permit,
-      inline,
-      epoch,
-      timeoutMs === undefined ? undefined : deadlineQueueOf(env.scheduler),
-    )
+    const guard = new AttemptGuard(first, permit, inline, epoch)
     first.guard = guard
-    if (timeoutMs !== undefined) guard.queue?.add(guard, timeoutMs)
+    if (timeoutMs !== undefined) guard.queue = queueDeadline(env.scheduler, guard, timeoutMs)
     // released unsettled (the run was cancelled): the deadline goes, the permit counts as a failure
     callbacks.add(guard)
   }
@@ -233,8 +227,9 @@ class AttemptGuard implements Deadline, Unsubscribable {
     /** ...or a breaker of this library, closed when it admitted the attempt in `epoch`. */
     private readonly breaker: InlinePermits | undefined,
     private readonly epoch: number,
-    readonly queue: DeadlineQueue | undefined,
   ) {}
+  /** The deadline queue the attempt timeout's deadline is in, if the attempt has one. */
+  queue: DeadlineQueue | undefined = undefined
   /** Settles the attempt's outcome on the breaker, if it has one. */
   settle(ok: boolean): void {
     const permit = this.permit

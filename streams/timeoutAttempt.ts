@@ -10,7 +10,7 @@ import { asyncScheduler, type MonoTypeOperatorFunction, Observable, type Schedul
 
 import type { Timeout } from '../codecs/CanoError.js'
 import { CanoFailure, timeoutError, toCanoFailure } from '../src/CanoError.js'
-import { type Deadline, type DeadlineQueue, deadlineQueueOf } from './internal/deadlineQueue.js'
+import { type Deadline, type DeadlineQueue, queueDeadline } from './internal/deadlineQueue.js'
 
 /**
  * Options of {@link timeoutAttempt}.
@@ -61,7 +61,7 @@ export const timeoutAttempt =
       const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
       // one subscriber, no operator chain: the deadline ends with the first value (or the end), the
       // source's errors become CanoFailures on the way
-      const deadline = new AttemptDeadline(deadlineQueueOf(scheduler), () => {
+      const deadline = new AttemptDeadline(scheduler, () => {
         sub.unsubscribe()
         const error = timeoutError(timeoutMs)
         onTimeout?.(error)
@@ -99,7 +99,7 @@ export const timeoutAttemptRaw =
   (source) =>
     new Observable<T>((subscriber) => {
       const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
-      const deadline = new AttemptDeadline(deadlineQueueOf(scheduler), () => {
+      const deadline = new AttemptDeadline(scheduler, () => {
         sub.unsubscribe()
         const error = timeoutError(timeoutMs)
         onTimeout?.(error)
@@ -136,16 +136,17 @@ class AttemptDeadline implements Deadline {
   deadlineQueued = false
   /** The source delivered (or the subscription ended): the deadline no longer applies. */
   #done = false
+  #queue: DeadlineQueue | undefined = undefined
   constructor(
-    private readonly queue: DeadlineQueue,
+    private readonly scheduler: SchedulerLike,
     readonly expire: () => void,
   ) {}
   /** Queues the deadline `ms` from now, unless the source already delivered. */
   start(ms: number): void {
-    if (!this.#done) this.queue.add(this, ms)
+    if (!this.#done) this.#queue = queueDeadline(this.scheduler, this, ms)
   }
   stop(): void {
     this.#done = true
-    this.queue.cancel(this)
+    this.#queue?.cancel(this)
   }
 }

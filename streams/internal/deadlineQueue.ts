@@ -95,9 +95,8 @@ export class DeadlineQueue {
     return typeof id.hasRef === 'function' ? id.hasRef() : this.#idleTimer === undefined
   }
 
-  /** Queues `d` to expire `delayMs` from now on the scheduler's clock. */
-  add(d: Deadline, delayMs: number): void {
-    const now = this.#scheduler.now()
+  /** Queues `d` to expire `delayMs` from `now` (default: the scheduler's clock now). */
+  add(d: Deadline, delayMs: number, now: number = this.#scheduler.now()): void {
     d.deadlineAt = now + delayMs
     d.deadlineSeq = this.#seq++
     d.deadlineQueued = true
@@ -260,6 +259,8 @@ export class DeadlineQueue {
 }
 
 const queues = new WeakMap<SchedulerLike, DeadlineQueue>()
+/** The queue of `asyncScheduler` on its own clock (`Date.now()`), the common case, without a map lookup. */
+let realQueue: DeadlineQueue | undefined
 
 /**
  * @internal The deadline queue of `scheduler` (one per scheduler, created on first use). Inside RxJS's
@@ -267,9 +268,25 @@ const queues = new WeakMap<SchedulerLike, DeadlineQueue>()
  * providers at the test scheduler), which is no longer `Date.now()`: such a call gets a queue of its own,
  * so that nothing armed on one clock stands in for a deadline on another.
  */
-export const deadlineQueueOf = (scheduler: SchedulerLike): DeadlineQueue => {
-  if (scheduler === asyncScheduler && Math.abs(scheduler.now() - Date.now()) > VIRTUALIZED_MS)
-    return new DeadlineQueue(scheduler)
+export const deadlineQueueOf = (scheduler: SchedulerLike): DeadlineQueue => queueAt(scheduler, scheduler.now())
+
+/**
+ * @internal Queues `d` to expire `delayMs` from now in the deadline queue of `scheduler` (see
+ * {@link deadlineQueueOf}), reading the clock once; returns the queue, where `d` is cancelled.
+ */
+export const queueDeadline = (scheduler: SchedulerLike, d: Deadline, delayMs: number): DeadlineQueue => {
+  const now = scheduler.now()
+  const q = queueAt(scheduler, now)
+  q.add(d, delayMs, now)
+  return q
+}
+
+/** The queue of `scheduler` whose clock reads `now`. */
+const queueAt = (scheduler: SchedulerLike, now: number): DeadlineQueue => {
+  if (scheduler === asyncScheduler) {
+    if (Math.abs(now - Date.now()) > VIRTUALIZED_MS) return new DeadlineQueue(scheduler)
+    return (realQueue ??= new DeadlineQueue(scheduler))
+  }
   let q = queues.get(scheduler)
   if (q === undefined) {
     q = new DeadlineQueue(scheduler)
