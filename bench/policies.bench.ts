@@ -29,7 +29,7 @@ import { type BenchResult, formatTable, isMain, median } from './lib.js'
 type Cycle = 'A' | 'B' | 'C' | 'D' | 'E' | 'Done'
 const NEXT: Readonly<Record<Exclude<Cycle, 'Done'>, Cycle>> = { A: 'B', B: 'C', C: 'D', D: 'E', E: 'A' }
 
-const ROUNDS = 7
+const ROUNDS = 11
 const TRANSITIONS = 20_000
 const WARMUP = 20_000
 const REPEATS = 3
