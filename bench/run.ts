@@ -28,6 +28,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['runtime', runtime],
   ['otel', otel],
   ['inspector', inspector],
+  ['policies', async () => (await import('./policies.bench.js')).run()],
 ]
 
 const only = process.argv.slice(2)

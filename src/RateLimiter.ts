@@ -166,7 +166,8 @@ export interface RateLimiterLike {
    */
   acquire(options?: AcquireOptions): Promise<void>
   /**
-   * `true`: the engine awaits `acquire()` before each attempt; `false`: it calls `tryAcquire()` and fails
+   * `true`: the engine awaits `acquire()` before each attempt (a first attempt whose token is there now
+   * takes it with `tryAcquire()` instead, without waiting); `false`: it calls `tryAcquire()` and fails
    * the attempt with `RateLimited`, whose `retryAfterMs` the retry loop uses as the next delay.
    */
   readonly waits: boolean

@@ -161,8 +161,8 @@ const limiterProblem = (u: unknown): string | undefined => {
 
 /**
  * @internal Whether attempt 1 of work under `config` runs inline, on the engine's fast path
- * (streams/attemptWork.ts): it does unless a circuit breaker or a rate limiter must be consulted first.
- * The `fast` flag of a compiled state and of a split branch.
+ * (streams/attemptWork.ts). Since issue 16 it always does: a circuit breaker's permit and a rate
+ * limiter's token that is there now are taken inline too (only a wait for a token takes the retry
+ * loop's path). The `fast` flag of a compiled state and of a split branch.
  */
-export const runsInline = (config: ResolvedTaskConfig): boolean =>
-  config.circuitBreaker === undefined && config.rateLimiter === undefined
+export const runsInline = (_config: ResolvedTaskConfig): boolean => true

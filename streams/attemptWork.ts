@@ -2,27 +2,36 @@
  * `attemptWork`: one unit of work of a state (a task call, a step) under the retry loop, reporting
  * through callbacks rather than an Observable so the engine's hot path allocates no operator chain.
  *
- * Fast path (no circuit breaker or rate limiter to consult first: `runsInline` in src/TaskConfig.ts): attempt 1
- * runs inline, with its own deadline when the work has an attempt timeout, and its output is read by
- * `settleTaskOutput` (streams/fromTaskOutput.ts), the interpreter the retry loop uses too: a value
- * settles at once, a Promise, an Observable or a `TaskEither` when it delivers. Any failure, and every
- * configured breaker or limiter, goes through `runAttempts` (the RxJS retry loop), which picks up a
- * failed first attempt where the fast path left it, so the retry decisions live in one place. The
+ * Fast path: attempt 1 runs inline. It takes its policies inline first, in the retry loop's order: a
+ * rate limiter's token when one is there now (`tryAcquire`), then a circuit breaker's permit (a
+ * rejection fails the work at once, as the retry loop would). With an attempt timeout it gets its own
+ * signal and a deadline in the scheduler's deadline queue (streams/internal/deadlineQueue.ts: one
+ * scheduled wake-up for many deadlines). Its output is read by `settleTaskOutput`
+ * (streams/fromTaskOutput.ts), the interpreter the retry loop uses too: a value settles at once, a
+ * Promise, an Observable or a `TaskEither` when it delivers. Only a failure, or a token that is not there
+ * (a waiting limiter waits on the retry loop's path), goes through `runAttempts` (the RxJS retry loop),
+ * which picks up a failed first attempt where the fast path left it, so the retry decisions live in one
+ * place. The
  * task, router, saga and stepped kinds and every branch of a split run their work through here.
  *
  * @internal
  * @since 0.1.0
  */
-import type { Observable, Subscription, TeardownLogic } from 'rxjs'
+import type { Observable, TeardownLogic, Unsubscribable } from 'rxjs'
 
 import { taskExecutionError, timeoutError } from '../src/CanoError.js'
+import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
-import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
+import type { WorkflowEvent } from '../src/WorkflowEvent.js'
+import { type InlinePermits, inlinePermitsOf } from './createCircuitBreaker.js'
+import { fromTaskOutput, type OutputSink, settleTaskOutput, type ThenSlot } from './fromTaskOutput.js'
+import { type Deadline, type DeadlineQueue, queueDeadline } from './internal/deadlineQueue.js'
 import {
   AttemptContext,
   type AttemptEnv,
   attemptScope,
+  CircuitRejection,
   noProgress,
   type ResumedAttempts,
   runAttempts,
@@ -33,6 +42,8 @@ import { runStateBody, type StateEnv } from './stateRunner.js'
 export interface WorkEnv<S extends string, R extends ResourceRecord> extends AttemptEnv<S, R> {
   readonly config: ResolvedTaskConfig
   readonly fast: boolean
+  /** Promise callbacks bound once per run, lent to one pending output at a time (see `ThenSlot`). */
+  readonly thenSlot?: ThenSlot | undefined
 }
 
 /** @internal Callbacks of {@link attemptWork}. `onValue` gets the unwrapped value and the attempts it took. */
@@ -50,11 +61,15 @@ export const progressOf = <S extends string, R extends ResourceRecord>(
   env: AttemptEnv<S, R>,
 ): ((data: unknown) => void) => {
   const emit = env.emit
-  if (emit === undefined) return noProgress
-  // the task id is read when reporting: a split branch's is built on demand
-  return (data) =>
-    emit({ _tag: 'Progress', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId, data })
+  // the reporter is built in a function of its own: a closure here would make every call allocate its context
+  return emit === undefined ? noProgress : progressTo(env, emit)
 }
+
+const progressTo =
+  <S extends string, R extends ResourceRecord>(env: AttemptEnv<S, R>, emit: (e: WorkflowEvent<S>) => void) =>
+  (data: unknown): void =>
+    // the task id is read when reporting: a split branch's is built on demand
+    emit({ _tag: 'Progress', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId, data })
 
 /** @internal Runs `call` under `env.config`'s retry loop; see the module comment. */
 export const attemptWork = <S extends string, R extends ResourceRecord, A>(
@@ -67,22 +82,53 @@ export const attemptWork = <S extends string, R extends ResourceRecord, A>(
   resumed?: ResumedAttempts,
 ): void => {
   if (!fast || resumed !== undefined) return retryLoop(env, call, callbacks, undefined, resumed)
+  const config = env.config
+  // the policies, in the retry loop's order: the limiter's token, then the breaker's permit (so that the
+  // permit covers the call alone)
+  const limiter = config.rateLimiter
+  /** How long attempt 1 waited for its token, when an `aroundAttempt` wants to know (it did not wait). */
+  let waitedMs: number | undefined
+  if (limiter !== undefined) {
+    const token = limiter.tryAcquire()
+    if (token._tag === 'Left') {
+      // a waiting limiter: attempt 1 waits for its token on the retry loop's path (`acquire`); a
+      // non-waiting one failed attempt 1 with `RateLimited`, which the retry loop reports and retries
+      return limiter.waits
+        ? retryLoop(env, call, callbacks, undefined)
+        : retryLoop(env, call, callbacks, { thrown: token.left })
+    }
+    if (limiter.waits) waitedMs = 0
+  }
+  let permit: CircuitPermit | undefined
+  let inline: InlinePermits | undefined
+  let epoch = 0
+  const breaker = config.circuitBreaker
+  if (breaker !== undefined) {
+    // a closed breaker of this library admits by its epoch (no permit object); anything else takes a permit
+    inline = inlinePermitsOf(breaker)
+    const closed = inline?.admitClosed()
+    if (closed !== undefined) epoch = closed
+    else {
+      inline = undefined
+      const acquired = breaker.tryAcquire()
+      // no attempt was made: no AttemptFailed, no retry (the retry loop would rethrow it unchanged)
+      if (acquired._tag === 'Left') return callbacks.onError(new CircuitRejection(acquired.left), 1)
+      permit = acquired.right
+    }
+  }
   // attempt 1 inline; with an attempt timeout it gets its own (lazily created) signal and a deadline
-  const timeoutMs = env.config.attemptTimeoutMs
+  const timeoutMs = config.attemptTimeoutMs
   const first = new InlineAttempt<S, R, A>(env, call, callbacks, timeoutMs !== undefined)
-  if (timeoutMs !== undefined) {
-    const deadline = env.scheduler.schedule(() => {
-      const error = timeoutError(timeoutMs)
-      first.abort(error)
-      first.error(error)
-    }, timeoutMs)
-    first.deadline = deadline
-    callbacks.add(deadline)
-    callbacks.add(() => first.release())
+  if (timeoutMs !== undefined || breaker !== undefined) {
+    const guard = new AttemptGuard(first, permit, inline, epoch)
+    first.guard = guard
+    if (timeoutMs !== undefined) guard.queue = queueDeadline(env.scheduler, guard, timeoutMs)
+    // released unsettled (the run was cancelled): the deadline goes, the permit counts as a failure
+    callbacks.add(guard)
   }
   const around = env.around
   if (around === undefined) return startInline(call, first)
-  around(attemptScope(env, 1, undefined), () => startInline(call, first))
+  around(attemptScope(env, 1, waitedMs), () => startInline(call, first))
 }
 
 /** Calls the work for the inline attempt 1 and reads its output. */
@@ -96,13 +142,14 @@ const startInline = <S extends string, R extends ResourceRecord, A>(
   } catch (thrown: unknown) {
     return first.error(thrown)
   }
-  settleTaskOutput(out, first)
+  settleTaskOutput(out, first, first.thenSlot)
 }
 
 /**
- * The inline attempt 1: the context the call receives and the sink of its output, in one object
- * (the engine's hot path allocates one per state visit). It settles once (the output, or the
- * deadline of an attempt timeout, whichever comes first); a failure hands over to the retry loop.
+ * The inline attempt 1: the context the call receives and the sink of its output, in one object (the
+ * engine's hot path allocates one per state visit). It settles once (the output, or the deadline of an
+ * attempt timeout, whichever comes first); a failure hands over to the retry loop. An attempt with a
+ * breaker's permit or a deadline has an {@link AttemptGuard} as well.
  */
 class InlineAttempt<S extends string, R extends ResourceRecord, A>
   extends AttemptContext<R, WorkEnv<S, R>>
@@ -112,20 +159,28 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   declare private readonly call: (ctx: TaskContext<R>) => unknown
   declare private readonly callbacks: WorkCallbacks<A>
   declare private settled: boolean
-  /** The attempt timeout's deadline, if the work has one. */
-  declare deadline: Subscription | undefined
+  /** The permit and the deadline, when the attempt has either. */
+  declare guard: AttemptGuard | undefined
   constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
     super(env, 1, progressOf(env), timed)
     this.call = call
     this.callbacks = callbacks
     this.settled = false
-    this.deadline = undefined
+    this.guard = undefined
+  }
+  /** The run's Promise callbacks, lent to this attempt's output if they are free (see `ThenSlot`). */
+  get thenSlot(): ThenSlot | undefined {
+    return this.env.thenSlot
   }
   value(v: unknown): void {
-    if (this.finish()) this.callbacks.onValue(v as A, 1)
+    if (!this.finish()) return
+    this.guard?.settle(true)
+    this.callbacks.onValue(v as A, 1)
   }
   error(thrown: unknown): void {
-    if (this.finish()) retryLoop(this.env, this.call, this.callbacks, { thrown })
+    if (!this.finish()) return
+    this.guard?.settle(false)
+    retryLoop(this.env, this.call, this.callbacks, { thrown })
   }
   empty(): void {
     this.error(taskExecutionError(`task for state ${JSON.stringify(this.env.state)} completed without a value`))
@@ -133,15 +188,61 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   add(teardown: TeardownLogic): void {
     this.callbacks.add(teardown)
   }
+  /** The attempt timeout's deadline passed: the attempt's signal aborts and the attempt fails. */
+  expire(): void {
+    const error = timeoutError(this.env.config.attemptTimeoutMs ?? 0)
+    this.abort(error)
+    this.error(error)
+  }
+  /** The visit was released: an unsettled attempt drops its deadline, and its permit counts as a failure. */
+  unsubscribe(): void {
+    if (!this.finish()) return
+    this.guard?.settle(false)
+  }
   private finish(): boolean {
     if (this.settled) return false
     this.settled = true
-    const deadline = this.deadline
-    if (deadline !== undefined) {
-      deadline.unsubscribe()
+    const queue = this.guard?.queue
+    if (queue !== undefined) {
+      queue.cancel(this.guard as AttemptGuard)
       this.release()
     }
     return true
+  }
+}
+
+/**
+ * The policies an inline attempt holds: the breaker's permit it settles, and its deadline in the
+ * scheduler's deadline queue. In the visit's teardown: released unsettled, the attempt settles nothing
+ * more and the permit counts as a failure.
+ */
+class AttemptGuard implements Deadline, Unsubscribable {
+  deadlineAt = 0
+  deadlineSeq = 0
+  deadlineQueued = false
+  constructor(
+    private readonly attempt: { expire(): void; unsubscribe(): void },
+    /** The breaker's permit (a half-open trial, or a breaker made elsewhere)... */
+    private readonly permit: CircuitPermit | undefined,
+    /** ...or a breaker of this library, closed when it admitted the attempt in `epoch`. */
+    private readonly breaker: InlinePermits | undefined,
+    private readonly epoch: number,
+  ) {}
+  /** The deadline queue the attempt timeout's deadline is in, if the attempt has one. */
+  queue: DeadlineQueue | undefined = undefined
+  /** Settles the attempt's outcome on the breaker, if it has one. */
+  settle(ok: boolean): void {
+    const permit = this.permit
+    if (permit !== undefined) {
+      if (ok) permit.success()
+      else permit.failure()
+    } else this.breaker?.settle(this.epoch, ok)
+  }
+  expire(): void {
+    this.attempt.expire()
+  }
+  unsubscribe(): void {
+    this.attempt.unsubscribe()
   }
 }
 

@@ -144,6 +144,23 @@ export const createSamplingCircuitBreaker = (
 // internal
 // -------------------------------------------------------------------------------------
 
+/**
+ * @internal The engine's permit-free path through a breaker made by this module (issue 16): a closed
+ * breaker admits an attempt by its epoch, and the attempt's outcome is settled on that epoch, as a
+ * permit would settle it, without allocating the permit and its `Either`. Any other state (a half-open
+ * trial, a rejection) goes through `tryAcquire`.
+ */
+export interface InlinePermits {
+  /** The epoch of the admitted attempt when the breaker is closed; `undefined`: ask `tryAcquire`. */
+  admitClosed(): number | undefined
+  /** Settles an attempt admitted in `epoch`, like `success()` / `failure()` of its permit. */
+  settle(epoch: number, ok: boolean): void
+}
+
+/** @internal The permit-free path of `breaker`, when it was made by this module. */
+export const inlinePermitsOf = (breaker: unknown): InlinePermits | undefined =>
+  breaker instanceof Breaker ? breaker : undefined
+
 /** @internal Settles a permit's outcome on its breaker. */
 interface Settle {
   settle(epoch: number, ok: boolean): void
@@ -187,7 +204,7 @@ const leakedTrials = /*#__PURE__*/ new FinalizationRegistry<LeakedTrial>((t) => 
  * @internal The breaker. `policy` is what it reports; `rules` is the consecutive policy its transitions run
  * under (the same object for a consecutive breaker; see `samplingTransitionPolicy` for a sampling one).
  */
-class Breaker<P> implements Settle {
+class Breaker<P> implements Settle, InlinePermits {
   readonly policy: P
   readonly state$: Observable<CircuitTransition>
   protected readonly rules: CircuitPolicy
@@ -216,6 +233,12 @@ class Breaker<P> implements Settle {
 
   get state(): CircuitState {
     return this.#state
+  }
+
+  /** @internal */
+  admitClosed(): number | undefined {
+    const state = this.#state
+    return state._tag === 'Closed' ? state.epoch : undefined
   }
 
   tryAcquire(): E.Either<CircuitOpen, CircuitPermit> {

@@ -44,7 +44,7 @@ export interface OutputSink {
  * value; anything else is the value, now. A value returned or resolved is unwrapped once if it is an
  * `Either`; an Observable's first value is taken as it is.
  */
-export const settleTaskOutput = (out: unknown, sink: OutputSink): void => {
+export const settleTaskOutput = (out: unknown, sink: OutputSink, slot?: ThenSlot): void => {
   if (typeof out === 'function') {
     try {
       out = (out as () => unknown)()
@@ -55,7 +55,8 @@ export const settleTaskOutput = (out: unknown, sink: OutputSink): void => {
   // the hot path: a plain value (a state name) settles at once. The closures of the other paths live
   // in functions of their own, so this one allocates nothing.
   if (typeof out !== 'object' || out === null) return sink.value(out)
-  if (isThenable(out)) return settleLater(out, sink)
+  if (isThenable(out))
+    return slot === undefined || slot.sink !== undefined ? settleLater(out, sink) : slot.await(out, sink)
   if (isObservable(out)) return settleFirst(out, sink)
   return settleValue(out, sink)
 }
@@ -66,6 +67,36 @@ const settleLater = (out: PromiseLike<unknown>, sink: OutputSink): void => {
     (v) => settleValue(v, sink),
     (e: unknown) => sink.error(e),
   )
+}
+
+/**
+ * @internal A pair of Promise callbacks bound once (per run) and lent to one pending output at a time, so
+ * that awaiting a task's Promise allocates no closures. While one output holds it, {@link settleTaskOutput}
+ * falls back to closures of its own for another: a callback always reaches the sink that lent it.
+ */
+export class ThenSlot {
+  /** The sink of the output the callbacks are lent to; `undefined`: free. */
+  sink: OutputSink | undefined = undefined
+  readonly #onFulfilled = (v: unknown): void => {
+    const sink = this.sink
+    this.sink = undefined
+    if (sink !== undefined) settleValue(v, sink)
+  }
+  readonly #onRejected = (e: unknown): void => {
+    const sink = this.sink
+    this.sink = undefined
+    sink?.error(e)
+  }
+  /** Lends the callbacks to `out` for `sink` (the slot must be free). */
+  await(out: PromiseLike<unknown>, sink: OutputSink): void {
+    this.sink = sink
+    try {
+      out.then(this.#onFulfilled, this.#onRejected)
+    } catch (e: unknown) {
+      this.sink = undefined
+      throw e
+    }
+  }
 }
 
 /** An Observable: its first value as it is, its error, or `empty` when it completes without one. */

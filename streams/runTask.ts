@@ -19,18 +19,10 @@ import {
   take,
   throwError,
   throwIfEmpty,
-  timeout,
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import {
-  cancelledError,
-  isNonRetryable,
-  isRetryable,
-  taskExecutionError,
-  timeoutError,
-  toCanoError,
-} from '../src/CanoError.js'
+import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import type { Resources } from '../src/Resources.js'
 import type { SplitResult } from '../src/SplitResult.js'
@@ -253,21 +245,12 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         // a resumed attempt has what was left of its time; its timeout error names the configured one
         const left = n === before + 1 ? resumed?.timeoutMs : undefined
         run$ = run$.pipe(
-          left === undefined
-            ? timeoutAttemptRaw({
-                timeoutMs: attemptTimeoutMs,
-                scheduler: env.scheduler,
-                onTimeout: (e) => ctx.abort(e),
-              })
-            : timeout<A, Observable<never>>({
-                first: left,
-                scheduler: env.scheduler,
-                with: () => {
-                  const error = timeoutError(attemptTimeoutMs)
-                  ctx.abort(error)
-                  return throwError(() => error)
-                },
-              }),
+          timeoutAttemptRaw({
+            timeoutMs: attemptTimeoutMs,
+            deadlineMs: left,
+            scheduler: env.scheduler,
+            onTimeout: (e) => ctx.abort(e),
+          }),
         )
       }
       let permit: CircuitPermit | undefined

@@ -114,9 +114,10 @@ import {
   type RunObservers,
   type WorkflowObserver,
 } from '../src/WorkflowObserver.js'
-import { isThenable } from './fromTaskOutput.js'
+import { isThenable, ThenSlot } from './fromTaskOutput.js'
 import { drainCompensations, type DrainEnv, type SagaHooks, type StackEntry } from './runSagaState.js'
-import { type StateEnv, type StateSink, StateVisit } from './stateRunner.js'
+import { taskBody } from './runTaskState.js'
+import { type StateEnv, StateFrame, type StateSink, StateVisit } from './stateRunner.js'
 import { type RunnerHost, runState } from './stateRunners.js'
 
 // -------------------------------------------------------------------------------------
@@ -409,6 +410,10 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   private readonly io: RunIo | undefined
   /** The attempt the last failed visit's work failed at, for the failure's context. */
   private failedAttempts: number | undefined
+  /** The env of each state visited (see {@link envOf}); created by the first visit. */
+  private envs: Map<CompiledState<S, R>, RunEnv<S, R>> | undefined
+  /** The run's Promise callbacks for its tasks' outputs (streams/fromTaskOutput.ts); created on first use. */
+  private slot: ThenSlot | undefined
   /** The subscriber left (its `Unsubscribe` was fed). */
   private left = false
 
@@ -920,8 +925,20 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   /** Starts the visit of `state` (a registered state: the machine checked). */
   private visit(state: S): void {
     const looked = this.compiled
-    const compiled = looked !== undefined && looked.name === state ? looked : this.wf.states.get(state)
-    const next$ = this.dispatch(compiled as CompiledState<S, R>)
+    const compiled = (
+      looked !== undefined && looked.name === state ? looked : this.wf.states.get(state)
+    ) as CompiledState<S, R>
+    const handler = compiled.handler
+    if (handler._tag === 'Task') {
+      // the hot path: a task's visit is its frame, started on the task's function (no Observable, no closure;
+      // a task continues from nothing on a resume, so the resume point only has to be used up)
+      this.resuming = undefined
+      const frame = new StateFrame<S, R>(this.envOf(compiled), this)
+      this.visitSub = frame
+      frame.startWith(taskBody, handler.run)
+      return
+    }
+    const next$ = this.dispatch(compiled)
     // the visit is the run's current one before it starts: one that settles at once is released next step
     if (next$ instanceof StateVisit) {
       const frame = (next$ as StateVisit<S, R>).frame(this)
@@ -946,7 +963,23 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     const point = this.resumingAt(compiled.name)
     // the resume point serves the first visit only
     this.resuming = undefined
-    return runState(compiled.handler, new RunEnv<S, R>(this, compiled), this, point?.continues)
+    return runState(compiled.handler, this.envOf(compiled), this, point?.continues)
+  }
+
+  /** The run's Promise callbacks, lent to one task output at a time. */
+  get thenSlot(): ThenSlot {
+    return (this.slot ??= new ThenSlot())
+  }
+
+  /** The env of `compiled`'s visits in this run: built once per state (it holds no per-visit data). */
+  private envOf(compiled: CompiledState<S, R>): RunEnv<S, R> {
+    const envs = (this.envs ??= new Map<CompiledState<S, R>, RunEnv<S, R>>())
+    let env = envs.get(compiled)
+    if (env === undefined) {
+      env = new RunEnv<S, R>(this, compiled)
+      envs.set(compiled, env)
+    }
+    return env
   }
 
   // -- what a state kind's runner sees of the run (RunnerHost) -----------------------------
@@ -1200,6 +1233,9 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   }
   get split(): SplitResult | undefined {
     return this.run.incomingSplit
+  }
+  get thenSlot(): ThenSlot {
+    return this.run.thenSlot
   }
   publishSplit(result: SplitResult): void {
     this.run.publishSplit(result)

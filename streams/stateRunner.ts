@@ -76,18 +76,31 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
 
   /** Runs `body`; a success inside the call is delivered after it returns (a flat stack). */
   start(body: (settle: StateFrame<S, R>) => void): this {
+    return this.startWith(callBody, body)
+  }
+
+  /**
+   * {@link start} of a body that takes an argument: `body(frame, arg)`, so that a kind whose body needs one
+   * value (a task's function) passes it without a closure per visit.
+   */
+  startWith<X>(body: (settle: StateFrame<S, R>, arg: X) => void, arg: X): this {
     const { env } = this
     const emit = env.emit
     if (emit !== undefined)
       emit({ _tag: 'TaskStarted', workflowId: env.workflowId, at: env.now(), state: env.state, taskId: env.taskId })
     try {
-      body(this)
+      body(this, arg)
     } catch (thrown: unknown) {
       this.fail(thrown)
     }
     this.synchronous = false
     if (this.early !== NOTHING && !this.released) this.deliver(this.early, this.attempts)
     return this
+  }
+
+  /** The env of the visit (a kind's body started with {@link startWith} reads it here). */
+  get visitEnv(): StateEnv<S, R> {
+    return this.env
   }
 
   succeed(next: unknown, attempts: number): void {
@@ -177,6 +190,11 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
     this.sink.stateDone(next as S)
   }
 }
+
+const callBody = <S extends string, R extends ResourceRecord>(
+  frame: StateFrame<S, R>,
+  body: (settle: StateFrame<S, R>) => void,
+): void => body(frame)
 
 const execute = (t: TeardownLogic): void => {
   if (typeof t === 'function') t()

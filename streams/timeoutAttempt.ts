@@ -1,22 +1,16 @@
 /**
  * `timeoutAttempt`: bounds one attempt. If the source has not emitted within `timeoutMs`, it is
  * unsubscribed, `onTimeout` runs (the engine aborts the attempt's `AbortSignal` there) and the result
- * errors with a {@link CanoFailure} carrying a `Timeout` `CanoError`.
+ * errors with a {@link CanoFailure} carrying a `Timeout` `CanoError`. The deadlines of every subscription on
+ * one scheduler share a single scheduled wake-up (streams/internal/deadlineQueue.ts), not one action each.
  *
  * @since 0.1.0
  */
-import {
-  asyncScheduler,
-  type MonoTypeOperatorFunction,
-  Observable,
-  type SchedulerLike,
-  type Subscription,
-  throwError,
-  timeout,
-} from 'rxjs'
+import { asyncScheduler, type MonoTypeOperatorFunction, Observable, type SchedulerLike, type Subscription } from 'rxjs'
 
 import type { Timeout } from '../codecs/CanoError.js'
 import { CanoFailure, timeoutError, toCanoFailure } from '../src/CanoError.js'
+import { type Deadline, type DeadlineQueue, queueDeadline } from './internal/deadlineQueue.js'
 
 /**
  * Options of {@link timeoutAttempt}.
@@ -67,52 +61,92 @@ export const timeoutAttempt =
       const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
       // one subscriber, no operator chain: the deadline ends with the first value (or the end), the
       // source's errors become CanoFailures on the way
-      const state = { seen: false, deadline: undefined as Subscription | undefined }
-      const stop = (): void => {
-        state.seen = true
-        state.deadline?.unsubscribe()
-      }
-      const sub = source.subscribe({
+      const deadline = new AttemptDeadline(scheduler, () => {
+        sub.unsubscribe()
+        const error = timeoutError(timeoutMs)
+        onTimeout?.(error)
+        subscriber.error(new CanoFailure(error))
+      })
+      const sub: Subscription = source.subscribe({
         next: (v) => {
-          stop()
+          deadline.stop()
           subscriber.next(v)
         },
         error: (e: unknown) => {
-          stop()
+          deadline.stop()
           subscriber.error(toCanoFailure(e))
         },
         complete: () => {
-          stop()
+          deadline.stop()
           subscriber.complete()
         },
       })
       // as rxjs `timeout`: the deadline starts once the source is subscribed, unless it already delivered
-      if (!state.seen)
-        state.deadline = scheduler.schedule(() => {
-          sub.unsubscribe()
-          const error = timeoutError(timeoutMs)
-          onTimeout?.(error)
-          subscriber.error(new CanoFailure(error))
-        }, timeoutMs)
+      deadline.start(timeoutMs)
       return () => {
-        state.deadline?.unsubscribe()
+        deadline.stop()
         sub.unsubscribe()
       }
     })
 
 /**
  * @internal {@link timeoutAttempt} for the engine: the `Timeout` error as a `CanoError`, the source's own
- * errors as they are (a `nonRetryable` value must reach the retry loop unchanged).
+ * errors as they are (a `nonRetryable` value must reach the retry loop unchanged). `deadlineMs` (default
+ * `timeoutMs`) is when it fires: what a resumed attempt had left; the error names `timeoutMs`.
  */
-export const timeoutAttemptRaw = <T>(options: TimeoutAttemptOptions): MonoTypeOperatorFunction<T> => {
-  const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
-  return timeout<T, Observable<never>>({
-    first: timeoutMs,
-    scheduler,
-    with: () => {
-      const error = timeoutError(timeoutMs)
-      onTimeout?.(error)
-      return throwError(() => error)
-    },
-  })
+export const timeoutAttemptRaw =
+  <T>(options: TimeoutAttemptOptions & { readonly deadlineMs?: number | undefined }): MonoTypeOperatorFunction<T> =>
+  (source) =>
+    new Observable<T>((subscriber) => {
+      const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
+      const deadline = new AttemptDeadline(scheduler, () => {
+        sub.unsubscribe()
+        const error = timeoutError(timeoutMs)
+        onTimeout?.(error)
+        subscriber.error(error)
+      })
+      const sub: Subscription = source.subscribe({
+        next: (v) => {
+          deadline.stop()
+          subscriber.next(v)
+        },
+        error: (e: unknown) => {
+          deadline.stop()
+          subscriber.error(e)
+        },
+        complete: () => {
+          deadline.stop()
+          subscriber.complete()
+        },
+      })
+      deadline.start(options.deadlineMs ?? timeoutMs)
+      return () => {
+        deadline.stop()
+        sub.unsubscribe()
+      }
+    })
+
+/**
+ * The deadline of one subscription, in its scheduler's deadline queue (streams/internal/deadlineQueue.ts:
+ * one scheduled wake-up for every deadline of the scheduler, not one action per attempt).
+ */
+class AttemptDeadline implements Deadline {
+  deadlineAt = 0
+  deadlineSeq = 0
+  deadlineQueued = false
+  /** The source delivered (or the subscription ended): the deadline no longer applies. */
+  #done = false
+  #queue: DeadlineQueue | undefined = undefined
+  constructor(
+    private readonly scheduler: SchedulerLike,
+    readonly expire: () => void,
+  ) {}
+  /** Queues the deadline `ms` from now, unless the source already delivered. */
+  start(ms: number): void {
+    if (!this.#done) this.#queue = queueDeadline(this.scheduler, this, ms)
+  }
+  stop(): void {
+    this.#done = true
+    this.#queue?.cancel(this)
+  }
 }

@@ -75,13 +75,13 @@ const settled = (env: WorkEnv<St, NoResources>, call: (ctx: TaskContext) => unkn
   )
 
 describe('attemptWork', () => {
-  it('runs attempt 1 inline unless a breaker or a limiter must be asked first (runsInline)', () => {
+  it('runs attempt 1 inline whatever the policies (runsInline, issue 16)', () => {
     expect(runsInline(resolveTaskConfig({}))).to.equal(true)
     expect(runsInline(resolveTaskConfig({ attemptTimeoutMs: 5, retry: RetryMode.fixed(2, 1) }))).to.equal(true)
     expect(runsInline(resolveTaskConfig({ circuitBreaker: createCircuitBreaker({ failureThreshold: 1 }) }))).to.equal(
-      false,
+      true,
     )
-    expect(runsInline(resolveTaskConfig({ rateLimiter: createRateLimiter({ ratePerSec: 1 }) }))).to.equal(false)
+    expect(runsInline(resolveTaskConfig({ rateLimiter: createRateLimiter({ ratePerSec: 1 }) }))).to.equal(true)
   })
 
   it('settles attempt 1 before it returns for a value, an Either, a synchronous TaskEither and Observable', () => {
