@@ -28,6 +28,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['runtime', runtime],
   ['otel', otel],
   ['inspector', inspector],
+  ['stepped', async () => (await import('./stepped.bench.js')).run()],
 ]
 
 const only = process.argv.slice(2)

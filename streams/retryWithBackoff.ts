@@ -6,7 +6,19 @@
  *
  * @since 0.1.0
  */
-import { asyncScheduler, type MonoTypeOperatorFunction, retry, type SchedulerLike, throwError, timer } from 'rxjs'
+import {
+  asyncScheduler,
+  concatMap,
+  type MonoTypeOperatorFunction,
+  Observable,
+  type Observer,
+  retry,
+  type SchedulerLike,
+  type Subscriber,
+  Subscription,
+  throwError,
+  timer,
+} from 'rxjs'
 
 import { isRetryable, retryExhaustedError, toCanoError, toCanoFailure } from '../src/CanoError.js'
 import { maxAttempts, retryDelayMs, type RetryMode } from '../src/RetryMode.js'
@@ -104,8 +116,10 @@ export const retryWithBackoffRaw = <T>(options: RetryWithBackoffOptions): MonoTy
 const asIs = (e: unknown): unknown => e
 
 /**
- * The loop; its only errors are the ones its `delay` notifier throws, so `deliver` shapes every error
- * the operator emits without an operator of its own.
+ * The loop. Until the source's first error, a subscription costs one small observer between the source
+ * and the subscriber; the first error builds the rest of the loop (the wait, then the source under RxJS
+ * `retry({ delay })` counting on from there). Its only errors are the ones its decision throws, so
+ * `deliver` shapes every error the operator emits without an operator of its own.
  */
 const retryLoop = <T>(
   options: RetryWithBackoffOptions,
@@ -121,16 +135,63 @@ const retryLoop = <T>(
     attemptsBefore = 0,
   } = options
   const allowed = maxAttempts(mode)
-  return retry<T>({
-    delay: (error: unknown, failedHere: number) => {
-      const failed = failedHere + attemptsBefore
-      if (!shouldRetry(error)) return throwError(() => deliver(error))
-      if (failed >= allowed)
-        return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
-      const computed = retryDelayMs(mode, failed - 1, random) ?? 0
-      const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
-      onRetry?.({ error, attempt: failed, delayMs })
-      return timer(delayMs, scheduler)
-    },
-  })
+  /** After `failed` failed attempts in all, the last one with `error`: the wait, or the error to end with. */
+  const decide = (error: unknown, failed: number): Observable<0> => {
+    if (!shouldRetry(error)) return throwError(() => deliver(error))
+    if (failed >= allowed)
+      return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
+    const computed = retryDelayMs(mode, failed - 1, random) ?? 0
+    const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
+    onRetry?.({ error, attempt: failed, delayMs })
+    return timer(delayMs, scheduler)
+  }
+  return (source) => {
+    /** Attempts 2..: the first wait, then the source, resubscribed after each further error. */
+    const rest = (error: unknown): Observable<T> => {
+      const failedBefore = attemptsBefore + 1
+      return decide(error, failedBefore).pipe(
+        concatMap(() =>
+          source.pipe(retry({ delay: (e: unknown, failedHere: number) => decide(e, failedHere + failedBefore) })),
+        ),
+      )
+    }
+    return new Observable<T>((subscriber) => {
+      // RxJS takes `first` as the subscriber itself, and returns it
+      return source.subscribe(new FirstAttempt(subscriber, rest))
+    })
+  }
+}
+
+/**
+ * Attempt 1's subscriber: passes the source through, and hands its error over to the rest of the loop.
+ * It is a `Subscription` with `next`, `error` and `complete`, which RxJS takes as a subscriber as it is
+ * (no wrapper of its own per subscription); what the source adds to it is released when it ends.
+ */
+class FirstAttempt<T> extends Subscription implements Observer<T> {
+  constructor(
+    private readonly subscriber: Subscriber<T>,
+    private readonly rest: (error: unknown) => Observable<T>,
+  ) {
+    super()
+  }
+  next(value: T): void {
+    if (!this.closed) this.subscriber.next(value)
+  }
+  error(error: unknown): void {
+    if (this.closed) return
+    this.unsubscribe()
+    const subscriber = this.subscriber
+    let rest$: Observable<T>
+    try {
+      rest$ = this.rest(error)
+    } catch (thrown: unknown) {
+      return subscriber.error(thrown)
+    }
+    subscriber.add(rest$.subscribe(subscriber))
+  }
+  complete(): void {
+    if (this.closed) return
+    this.unsubscribe()
+    this.subscriber.complete()
+  }
 }

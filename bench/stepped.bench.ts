@@ -1,0 +1,268 @@
+/**
+ * Issue 16 items 2 and 4: the `stepped` loop per synchronous step against a bare RxJS `expand` loop
+ * (1 000 000 steps, heap before and after), `retryAsync` on its success path against a direct call, and
+ * the `retryWithBackoff` operator against the same source without it.
+ *
+ * Every case gets an untimed warm-up and a gc before each timed repetition, and the cases of a group
+ * run in a rotating order, so that no case is measured right after another's garbage. Ratios are the
+ * medians of the per-round ratios (a slow moment of the machine hits both sides of a round).
+ *
+ *   npm run bench -- stepped
+ */
+import * as t from 'io-ts'
+import { defer, EMPTY, expand, firstValueFrom, last, type Observable, of, queueScheduler, subscribeOn } from 'rxjs'
+
+import { workflow } from '../roots/Workflow.js'
+import { RetryMode } from '../src/RetryMode.js'
+import { StepOutcome, stepped } from '../src/Stepped.js'
+import { retryAsync } from '../streams/retryAsync.js'
+import { retryWithBackoff } from '../streams/retryWithBackoff.js'
+import { runStepped } from '../streams/runStepped.js'
+import { type BenchResult, formatTable, isMain, median } from './lib.js'
+
+const gcNow = (): void => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error('run node with --expose-gc')
+  gc()
+  gc()
+}
+
+/** A benchmark case: runs `n` units (steps, calls) and resolves when they are done. */
+interface Case {
+  readonly name: string
+  readonly run: (n: number) => Promise<void>
+}
+
+/**
+ * Median ns per unit of each case over `rounds` rounds; round `r` starts at case `r % cases.length`.
+ * Each case: an untimed warm-up of `warmup` units (first round only), then a gc, then the timed run.
+ */
+const rotate = async (
+  cases: ReadonlyArray<Case>,
+  units: number,
+  warmup: number,
+  rounds: number,
+): Promise<{ readonly ns: number[][] }> => {
+  const ns: number[][] = cases.map(() => [])
+  for (const c of cases) await c.run(warmup)
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < cases.length; k++) {
+      const i = (r + k) % cases.length
+      const c = cases[i]!
+      await c.run(Math.min(warmup, units))
+      gcNow()
+      const start = process.hrtime.bigint()
+      await c.run(units)
+      ns[i]!.push(Number(process.hrtime.bigint() - start) / units)
+    }
+  return { ns }
+}
+
+/** The median over rounds of `a[r] / b[r]`. */
+const ratioOf = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => median(a.map((x, r) => x / b[r]!))
+
+// -------------------------------------------------------------------------------------
+// stepped
+// -------------------------------------------------------------------------------------
+
+const STEPS = 1_000_000
+
+/** A bare RxJS `expand` loop of `n` steps, flat through `queueScheduler` as the stepped loop is. */
+const bareExpand = (n: number): Promise<void> =>
+  new Promise((resolve, reject) => {
+    of(0)
+      .pipe(
+        expand((i: number): Observable<number> => (i < n ? of(i + 1).pipe(subscribeOn(queueScheduler)) : EMPTY)),
+        last(),
+      )
+      .subscribe({ complete: resolve, error: reject })
+  })
+
+const countTo = (n: number) =>
+  workflow<'Scan' | 'Done'>()({
+    exits: ['Done'],
+    states: {
+      Scan: stepped({
+        cursor: t.number,
+        step: (_ctx, c) => ((c ?? 0) >= n ? StepOutcome.done('Done' as const) : StepOutcome.more((c ?? 0) + 1)),
+      }),
+    },
+  })
+
+const Cursor = t.type({ n: t.number })
+const countObjects = (n: number) =>
+  workflow<'Scan' | 'Done'>()({
+    exits: ['Done'],
+    states: {
+      Scan: stepped({
+        cursor: Cursor,
+        step: (_ctx, c) => {
+          const i = c?.n ?? 0
+          return i >= n ? StepOutcome.done('Done' as const) : StepOutcome.more({ n: i + 1 })
+        },
+      }),
+    },
+  })
+
+const flows = new Map<number, { readonly orchestrate: (s: 'Scan') => Promise<unknown> }>()
+const objectFlows = new Map<number, { readonly orchestrate: (s: 'Scan') => Promise<unknown> }>()
+const cached = <F>(m: Map<number, F>, n: number, make: (n: number) => F): F => {
+  const f = m.get(n) ?? make(n)
+  m.set(n, f)
+  return f
+}
+
+const workflowSteps = async (n: number): Promise<void> => {
+  await cached(flows, n, countTo).orchestrate('Scan')
+}
+const workflowObjectSteps = async (n: number): Promise<void> => {
+  await cached(objectFlows, n, countObjects).orchestrate('Scan')
+}
+const standaloneSteps = async (n: number): Promise<void> => {
+  await runStepped({
+    cursor: t.number,
+    step: (_ctx, c) => ((c ?? 0) >= n ? StepOutcome.done(c) : StepOutcome.more((c ?? 0) + 1)),
+  })
+}
+
+/** Heap after gc at step 1 and at the last step of a workflow's stepped loop of `n` steps. */
+const heapOver = async (n: number): Promise<readonly [number, number]> => {
+  const at: number[] = []
+  const flow = workflow<'Scan' | 'Done'>()({
+    exits: ['Done'],
+    states: {
+      Scan: stepped({
+        cursor: t.number,
+        step: (_ctx, c) => {
+          const i = c ?? 0
+          if (i === 1 || i === n) {
+            gcNow()
+            at.push(process.memoryUsage().heapUsed)
+          }
+          return i >= n ? StepOutcome.done('Done' as const) : StepOutcome.more(i + 1)
+        },
+      }),
+    },
+  })
+  await flow.orchestrate('Scan')
+  return [at[0] ?? Number.NaN, at[1] ?? Number.NaN]
+}
+
+const steppedCases = async (rounds: number): Promise<BenchResult[]> => {
+  const cases: Case[] = [
+    { name: 'expand', run: bareExpand },
+    { name: 'workflow', run: workflowSteps },
+    { name: 'standalone', run: standaloneSteps },
+    { name: 'object cursor', run: workflowObjectSteps },
+  ]
+  const { ns } = await rotate(cases, STEPS, 100_000, rounds)
+  const [expandNs, wfNs, soloNs, objNs] = ns.map((xs) => median(xs)) as [number, number, number, number]
+  const [before, after] = await heapOver(STEPS)
+  return [
+    { name: 'bare RxJS expand loop (queueScheduler), 1 000 000 steps', value: expandNs, unit: 'ns/step' },
+    {
+      name: 'stepped state in a workflow, t.number cursor',
+      value: wfNs,
+      unit: 'ns/step',
+      baseline: 'expand loop',
+      ratio: ratioOf(ns[1]!, ns[0]!),
+      note: 'target <= 1.5x',
+    },
+    {
+      name: 'runStepped (standalone), t.number cursor',
+      value: soloNs,
+      unit: 'ns/step',
+      baseline: 'expand loop',
+      ratio: ratioOf(ns[2]!, ns[0]!),
+      note: 'target <= 1.5x',
+    },
+    {
+      name: 'stepped state, t.type({ n }) cursor (JSON round trip kept)',
+      value: objNs,
+      unit: 'ns/step',
+      baseline: 'expand loop',
+      ratio: ratioOf(ns[3]!, ns[0]!),
+    },
+    {
+      name: 'stepped: heap after gc, step 1 -> step 1 000 000',
+      value: (after - before) / STEPS,
+      unit: 'B/step',
+      note: `${(before / 1e6).toFixed(1)} MB -> ${(after / 1e6).toFixed(1)} MB`,
+    },
+  ]
+}
+
+// -------------------------------------------------------------------------------------
+// retry
+// -------------------------------------------------------------------------------------
+
+const CALLS = 200_000
+
+const retryCases = async (rounds: number): Promise<BenchResult[]> => {
+  const call = async (): Promise<number> => Promise.resolve(1)
+  const mode = RetryMode.default()
+  const times =
+    (f: () => Promise<unknown>) =>
+    async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) await f()
+    }
+  const plain$ = defer(() => call())
+  const retried$ = plain$.pipe(retryWithBackoff({ mode }))
+  const sync$ = of(1)
+  const syncRetried$ = sync$.pipe(retryWithBackoff({ mode }))
+  const options = { mode }
+  const cases: Case[] = [
+    { name: 'direct', run: times(() => call()) },
+    { name: 'retryAsync', run: times(() => retryAsync(call, options)) },
+    { name: 'source', run: times(() => firstValueFrom(plain$)) },
+    { name: 'operator', run: times(() => firstValueFrom(retried$)) },
+    { name: 'sync source', run: times(() => firstValueFrom(sync$)) },
+    { name: 'sync operator', run: times(() => firstValueFrom(syncRetried$)) },
+  ]
+  const { ns } = await rotate(cases, CALLS, 50_000, rounds)
+  const m = ns.map((xs) => median(xs))
+  return [
+    { name: 'direct call of an async function', value: m[0]!, unit: 'ns/call' },
+    {
+      name: 'retryAsync(fn, { mode: RetryMode.default() }), success',
+      value: m[1]!,
+      unit: 'ns/call',
+      baseline: 'direct call',
+      ratio: ratioOf(ns[1]!, ns[0]!),
+      note: 'target <= 2.5x',
+    },
+    {
+      name: 'firstValueFrom(defer(() => fn()))',
+      value: m[2]!,
+      unit: 'ns/call',
+      baseline: 'direct call',
+      ratio: ratioOf(ns[2]!, ns[0]!),
+    },
+    {
+      name: 'the same .pipe(retryWithBackoff), success',
+      value: m[3]!,
+      unit: 'ns/call',
+      baseline: 'same source',
+      ratio: ratioOf(ns[3]!, ns[2]!),
+      note: 'target <= 1.3x',
+    },
+    { name: 'firstValueFrom(of(1))', value: m[4]!, unit: 'ns/call' },
+    {
+      name: 'firstValueFrom(of(1).pipe(retryWithBackoff))',
+      value: m[5]!,
+      unit: 'ns/call',
+      baseline: 'same source',
+      ratio: ratioOf(ns[5]!, ns[4]!),
+      note: 'a synchronous source: the operator alone',
+    },
+  ]
+}
+
+/** Runs the stepped and retry benchmarks. */
+export const run = async (): Promise<BenchResult[]> => {
+  // BENCH_ONLY=stepped|retry runs one group (while developing)
+  const only = process.env.BENCH_ONLY
+  return [...(only === 'retry' ? [] : await steppedCases(5)), ...(only === 'stepped' ? [] : await retryCases(7))]
+}
+
+if (isMain(import.meta.url)) console.log(formatTable(await run()))
