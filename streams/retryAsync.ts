@@ -256,9 +256,9 @@ const checkOptions = (fn: unknown, options: unknown): CanoFailure | undefined =>
     return invalid('signal', 'an AbortSignal', signal)
   const mode = o.mode
   if (mode === undefined || isValidMode(mode)) return undefined
-  if (typeof mode !== 'object' || mode === null) return invalid('options.mode', 'a RetryMode', mode)
-  const error = validateRetryMode(mode as RetryMode, `${WHERE}: options.mode`)
-  return new CanoFailure(error ?? configurationError(`${WHERE}: options.mode is not a RetryMode`))
+  if (typeof mode !== 'object' || mode === null) return invalid('mode', 'a RetryMode', mode)
+  const error = validateRetryMode(mode as RetryMode, `${WHERE} (mode)`)
+  return new CanoFailure(error ?? configurationError(`${WHERE}: mode is not a RetryMode`))
 }
 
 /** `validateRetryMode`'s rules through the same codecs, without building its messages. */
