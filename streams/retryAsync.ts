@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
-import { Jitter, Multiplier, NonNegativeInteger, TimerDelay } from '../codecs/Config.js'
+import { MAX_TIMER_MS, TimerDelay } from '../codecs/Config.js'
 import {
   cancelledError,
   CanoFailure,
@@ -103,21 +103,15 @@ const DEFAULT_MODE: RetryMode = RetryMode.default()
  * @category combinators
  * @since 0.1.0
  */
-export const retryAsync = <A>(
+export const retryAsync = async <A>(
   fn: (attempt: number, signal: AbortSignal | undefined) => A | PromiseLike<A>,
   options: RetryAsyncOptions = NO_OPTIONS,
 ): Promise<A> => {
   const bad = checkOptions(fn, options)
-  if (bad !== undefined) return Promise.reject(bad)
+  if (bad !== undefined) throw bad
   const signal = options.signal
-  return signal === undefined ? firstAttempt(fn, options) : withSignal(fn, options, signal)
-}
-
-/** The success path: one `await`; the loop is built on the first failure. */
-const firstAttempt = async <A>(
-  fn: (attempt: number, signal: AbortSignal | undefined) => A | PromiseLike<A>,
-  options: RetryAsyncOptions,
-): Promise<A> => {
+  if (signal !== undefined) return withSignal(fn, options, signal)
+  // the success path: one `await`; the loop is built on the first failure
   try {
     return await fn(1, undefined)
   } catch (error: unknown) {
@@ -234,17 +228,18 @@ const reasonOf = (signal: AbortSignal): CanoError => {
 const invalid = (field: string, rule: string, value: unknown): CanoFailure =>
   new CanoFailure(configurationError(`${WHERE}: ${field} must be ${rule}, got ${describeValue(value)}`))
 
-const CALLBACKS = ['random', 'shouldRetry', 'delayFor', 'onRetry', 'sleep'] as const
-
 /** The `CanoFailure(Configuration)` of the first invalid argument, if any (cheap when all are valid). */
 const checkOptions = (fn: unknown, options: unknown): CanoFailure | undefined => {
   if (typeof fn !== 'function') return invalid('fn', 'a function', fn)
   if (typeof options !== 'object' || options === null) return invalid('options', 'an object', options)
   const o = options as Record<keyof RetryAsyncOptions, unknown>
-  for (const name of CALLBACKS) {
-    const v = o[name]
-    if (v !== undefined && typeof v !== 'function') return invalid(name, 'a function', v)
-  }
+  const { random, shouldRetry, delayFor, onRetry, sleep } = o
+  if (random !== undefined && typeof random !== 'function') return invalid('random', 'a function', random)
+  if (shouldRetry !== undefined && typeof shouldRetry !== 'function')
+    return invalid('shouldRetry', 'a function', shouldRetry)
+  if (delayFor !== undefined && typeof delayFor !== 'function') return invalid('delayFor', 'a function', delayFor)
+  if (onRetry !== undefined && typeof onRetry !== 'function') return invalid('onRetry', 'a function', onRetry)
+  if (sleep !== undefined && typeof sleep !== 'function') return invalid('sleep', 'a function', sleep)
   const signal = o.signal
   if (
     signal !== undefined &&
@@ -261,7 +256,11 @@ const checkOptions = (fn: unknown, options: unknown): CanoFailure | undefined =>
   return new CanoFailure(error ?? configurationError(`${WHERE}: mode is not a RetryMode`))
 }
 
-/** `validateRetryMode`'s rules through the same codecs, without building its messages. */
+/**
+ * `validateRetryMode`'s rules (the codecs of codecs/Config.ts), written out so the success path pays no
+ * call per field: `true` only for a valid mode. A `false` goes to `validateRetryMode`, which has the last
+ * word (and the message).
+ */
 const isValidMode = (u: unknown): boolean => {
   if (typeof u !== 'object' || u === null) return false
   const m = u as Partial<Record<string, unknown>>
@@ -269,16 +268,24 @@ const isValidMode = (u: unknown): boolean => {
     case 'None':
       return true
     case 'Fixed':
-      return NonNegativeInteger.is(m.retries) && TimerDelay.is(m.delayMs)
-    case 'Exponential':
+      return isCount(m.retries) && isDelay(m.delayMs)
+    case 'Exponential': {
+      const { multiplier, jitter } = m
       return (
-        NonNegativeInteger.is(m.maxRetries) &&
-        TimerDelay.is(m.baseDelayMs) &&
-        TimerDelay.is(m.maxDelayMs) &&
-        Multiplier.is(m.multiplier) &&
-        Jitter.is(m.jitter)
+        isCount(m.maxRetries) &&
+        isDelay(m.baseDelayMs) &&
+        isDelay(m.maxDelayMs) &&
+        typeof multiplier === 'number' &&
+        Number.isFinite(multiplier) &&
+        multiplier >= 1 &&
+        typeof jitter === 'number' &&
+        jitter >= 0 &&
+        jitter <= 1
       )
+    }
     default:
       return false
   }
 }
+const isCount = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
+const isDelay = (u: unknown): boolean => typeof u === 'number' && u >= 0 && u <= MAX_TIMER_MS

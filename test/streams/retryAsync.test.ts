@@ -314,6 +314,40 @@ describe('retryAsync', () => {
       )
     })
 
+    it('agrees with validateRetryMode at the edges of every field', async () => {
+      const exp = (p: Partial<Parameters<typeof RetryMode.exponentialCustom>[0]>): RetryMode =>
+        RetryMode.exponentialCustom({ maxRetries: 1, baseDelayMs: 1, multiplier: 1, maxDelayMs: 1, jitter: 0, ...p })
+      const valid = [
+        RetryMode.none(),
+        RetryMode.fixed(0, 0),
+        RetryMode.fixed(1, 2_147_483_647),
+        exp({ maxRetries: 0, baseDelayMs: 0, maxDelayMs: 0 }),
+        exp({ multiplier: 1, jitter: 1 }),
+        exp({ multiplier: 1e9, maxDelayMs: 2_147_483_647 }),
+      ]
+      for (const mode of valid) expect(await retryAsync(() => 'ok', { mode })).to.equal('ok')
+      const invalid = [
+        RetryMode.fixed(1.5, 10),
+        RetryMode.fixed(Number.MAX_SAFE_INTEGER + 1, 10),
+        RetryMode.fixed(1, 2_147_483_648),
+        RetryMode.fixed(1, -0.5),
+        RetryMode.fixed(1, Number.POSITIVE_INFINITY),
+        exp({ maxRetries: -1 }),
+        exp({ baseDelayMs: Number.NaN }),
+        exp({ maxDelayMs: -1 }),
+        exp({ multiplier: 0.5 }),
+        exp({ multiplier: Number.POSITIVE_INFINITY }),
+        exp({ jitter: 1.01 }),
+        exp({ jitter: -0.1 }),
+        exp({ jitter: Number.NaN }),
+        { _tag: 'Fixed', retries: '3', delayMs: 10 } as unknown as RetryMode,
+      ]
+      for (const mode of invalid) {
+        const message = await configuration(retryAsync(ok, { mode }))
+        expect(message).to.match(/^retryAsync \(mode\): retry\.\w+ must be /)
+      }
+    })
+
     it('rejects a delayFor that returns NaN or a negative delay, before waiting', async () => {
       for (const bad of [Number.NaN, -5]) {
         const { sleep, waits } = recordingSleep()
