@@ -33,33 +33,57 @@ interface Case {
   readonly run: (n: number) => Promise<void>
 }
 
+/** Per case, per round: wall-clock ns per unit, and the process's CPU ns (user + system) per unit. */
+interface Samples {
+  readonly wall: number[][]
+  readonly cpu: number[][]
+}
+
 /**
- * Median ns per unit of each case over `rounds` rounds; round `r` starts at case `r % cases.length`.
- * Each case: an untimed warm-up of `warmup` units (first round only), then a gc, then the timed run.
+ * Times each case over `rounds` rounds; round `r` starts at case `r % cases.length`. Each case gets an
+ * untimed warm-up of `warmup` units before every timed run, then a gc, then the timed run of `units`.
+ * CPU time is kept beside wall time: on a shared machine another process's load stretches wall time
+ * more than this process's own CPU time.
  */
-const rotate = async (
-  cases: ReadonlyArray<Case>,
-  units: number,
-  warmup: number,
-  rounds: number,
-): Promise<{ readonly ns: number[][] }> => {
-  const ns: number[][] = cases.map(() => [])
-  for (const c of cases) await c.run(warmup)
+const rotate = async (cases: ReadonlyArray<Case>, units: number, warmup: number, rounds: number): Promise<Samples> => {
+  const wall: number[][] = cases.map(() => [])
+  const cpu: number[][] = cases.map(() => [])
   for (let r = 0; r < rounds; r++)
     for (let k = 0; k < cases.length; k++) {
       const i = (r + k) % cases.length
       const c = cases[i]!
-      await c.run(Math.min(warmup, units))
+      await c.run(warmup)
       gcNow()
+      const cpu0 = process.cpuUsage()
       const start = process.hrtime.bigint()
       await c.run(units)
-      ns[i]!.push(Number(process.hrtime.bigint() - start) / units)
+      wall[i]!.push(Number(process.hrtime.bigint() - start) / units)
+      const used = process.cpuUsage(cpu0)
+      cpu[i]!.push(((used.user + used.system) * 1000) / units)
     }
-  return { ns }
+  return { wall, cpu }
 }
 
 /** The median over rounds of `a[r] / b[r]`. */
 const ratioOf = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => median(a.map((x, r) => x / b[r]!))
+
+/** `<i> vs <j>` as a result row: wall-clock median and ratio, the CPU-time ratio in the note. */
+const versus = (
+  s: Samples,
+  i: number,
+  j: number,
+  name: string,
+  unit: string,
+  baseline: string,
+  note?: string,
+): BenchResult => ({
+  name,
+  value: median(s.wall[i]!),
+  unit,
+  baseline,
+  ratio: ratioOf(s.wall[i]!, s.wall[j]!),
+  note: [`CPU time ${ratioOf(s.cpu[i]!, s.cpu[j]!).toFixed(2)}x`, note].filter((x) => x !== undefined).join('; '),
+})
 
 // -------------------------------------------------------------------------------------
 // stepped
@@ -155,34 +179,17 @@ const steppedCases = async (rounds: number): Promise<BenchResult[]> => {
     { name: 'standalone', run: standaloneSteps },
     { name: 'object cursor', run: workflowObjectSteps },
   ]
-  const { ns } = await rotate(cases, STEPS, 100_000, rounds)
-  const [expandNs, wfNs, soloNs, objNs] = ns.map((xs) => median(xs)) as [number, number, number, number]
+  const samples = await rotate(cases, STEPS, 100_000, rounds)
   const [before, after] = await heapOver(STEPS)
   return [
-    { name: 'bare RxJS expand loop (queueScheduler), 1 000 000 steps', value: expandNs, unit: 'ns/step' },
     {
-      name: 'stepped state in a workflow, t.number cursor',
-      value: wfNs,
+      name: 'bare RxJS expand loop (queueScheduler), 1 000 000 steps',
+      value: median(samples.wall[0]!),
       unit: 'ns/step',
-      baseline: 'expand loop',
-      ratio: ratioOf(ns[1]!, ns[0]!),
-      note: 'target <= 1.5x',
     },
-    {
-      name: 'runStepped (standalone), t.number cursor',
-      value: soloNs,
-      unit: 'ns/step',
-      baseline: 'expand loop',
-      ratio: ratioOf(ns[2]!, ns[0]!),
-      note: 'target <= 1.5x',
-    },
-    {
-      name: 'stepped state, t.type({ n }) cursor (JSON round trip kept)',
-      value: objNs,
-      unit: 'ns/step',
-      baseline: 'expand loop',
-      ratio: ratioOf(ns[3]!, ns[0]!),
-    },
+    versus(samples, 1, 0, 'stepped state in a workflow, t.number cursor', 'ns/step', 'expand loop', 'target <= 1.5x'),
+    versus(samples, 2, 0, 'runStepped (standalone), t.number cursor', 'ns/step', 'expand loop', 'target <= 1.5x'),
+    versus(samples, 3, 0, 'stepped state, t.type({ n }) cursor (JSON round trip kept)', 'ns/step', 'expand loop'),
     {
       name: 'stepped: heap after gc, step 1 -> step 1 000 000',
       value: (after - before) / STEPS,
@@ -219,42 +226,30 @@ const retryCases = async (rounds: number): Promise<BenchResult[]> => {
     { name: 'sync source', run: times(() => firstValueFrom(sync$)) },
     { name: 'sync operator', run: times(() => firstValueFrom(syncRetried$)) },
   ]
-  const { ns } = await rotate(cases, CALLS, 50_000, rounds)
-  const m = ns.map((xs) => median(xs))
+  const samples = await rotate(cases, CALLS, 50_000, rounds)
   return [
-    { name: 'direct call of an async function', value: m[0]!, unit: 'ns/call' },
-    {
-      name: 'retryAsync(fn, { mode: RetryMode.default() }), success',
-      value: m[1]!,
-      unit: 'ns/call',
-      baseline: 'direct call',
-      ratio: ratioOf(ns[1]!, ns[0]!),
-      note: 'target <= 2.5x',
-    },
-    {
-      name: 'firstValueFrom(defer(() => fn()))',
-      value: m[2]!,
-      unit: 'ns/call',
-      baseline: 'direct call',
-      ratio: ratioOf(ns[2]!, ns[0]!),
-    },
-    {
-      name: 'the same .pipe(retryWithBackoff), success',
-      value: m[3]!,
-      unit: 'ns/call',
-      baseline: 'same source',
-      ratio: ratioOf(ns[3]!, ns[2]!),
-      note: 'target <= 1.3x',
-    },
-    { name: 'firstValueFrom(of(1))', value: m[4]!, unit: 'ns/call' },
-    {
-      name: 'firstValueFrom(of(1).pipe(retryWithBackoff))',
-      value: m[5]!,
-      unit: 'ns/call',
-      baseline: 'same source',
-      ratio: ratioOf(ns[5]!, ns[4]!),
-      note: 'a synchronous source: the operator alone',
-    },
+    { name: 'direct call of an async function', value: median(samples.wall[0]!), unit: 'ns/call' },
+    versus(
+      samples,
+      1,
+      0,
+      'retryAsync(fn, { mode: RetryMode.default() }), success',
+      'ns/call',
+      'direct call',
+      'target <= 2.5x',
+    ),
+    versus(samples, 2, 0, 'firstValueFrom(defer(() => fn()))', 'ns/call', 'direct call'),
+    versus(samples, 3, 2, 'the same .pipe(retryWithBackoff), success', 'ns/call', 'same source', 'target <= 1.3x'),
+    { name: 'firstValueFrom(of(1))', value: median(samples.wall[4]!), unit: 'ns/call' },
+    versus(
+      samples,
+      5,
+      4,
+      'firstValueFrom(of(1).pipe(retryWithBackoff))',
+      'ns/call',
+      'same source',
+      'a synchronous source: the operator alone',
+    ),
   ]
 }
 

@@ -15,9 +15,10 @@ import {
   retry,
   type SchedulerLike,
   type Subscriber,
-  Subscription,
+  type TeardownLogic,
   throwError,
   timer,
+  type Unsubscribable,
 } from 'rxjs'
 
 import { isRetryable, retryExhaustedError, toCanoError, toCanoFailure } from '../src/CanoError.js'
@@ -164,16 +165,19 @@ const retryLoop = <T>(
 
 /**
  * Attempt 1's subscriber: passes the source through, and hands its error over to the rest of the loop.
- * It is a `Subscription` with `next`, `error` and `complete`, which RxJS takes as a subscriber as it is
- * (no wrapper of its own per subscription); what the source adds to it is released when it ends.
+ * It has `next`, `error` and `complete` and the members of a subscription (`closed`, `add`, `remove`,
+ * `unsubscribe`), so RxJS takes it as the subscriber as it is (no wrapper of its own); what the source
+ * adds to it is released when it ends or when the consumer unsubscribes. Were RxJS to wrap it, it
+ * would still be a correct observer.
  */
-class FirstAttempt<T> extends Subscription implements Observer<T> {
+class FirstAttempt<T> implements Observer<T>, Unsubscribable {
+  closed = false
+  /** What the source added: none, one, or several. */
+  private held: Exclude<TeardownLogic, void> | Array<Exclude<TeardownLogic, void>> | undefined = undefined
   constructor(
     private readonly subscriber: Subscriber<T>,
     private readonly rest: (error: unknown) => Observable<T>,
-  ) {
-    super()
-  }
+  ) {}
   next(value: T): void {
     if (!this.closed) this.subscriber.next(value)
   }
@@ -194,4 +198,34 @@ class FirstAttempt<T> extends Subscription implements Observer<T> {
     this.unsubscribe()
     this.subscriber.complete()
   }
+  add(teardown: TeardownLogic): void {
+    if (teardown === undefined || teardown === this) return
+    if (this.closed) return release(teardown)
+    const held = this.held
+    if (held === undefined) this.held = teardown
+    else if (Array.isArray(held)) held.push(teardown)
+    else this.held = [held, teardown]
+  }
+  remove(teardown: Exclude<TeardownLogic, void>): void {
+    const held = this.held
+    if (held === teardown) this.held = undefined
+    else if (Array.isArray(held)) {
+      const i = held.indexOf(teardown)
+      if (i >= 0) held.splice(i, 1)
+    }
+  }
+  unsubscribe(): void {
+    if (this.closed) return
+    this.closed = true
+    const held = this.held
+    this.held = undefined
+    if (held === undefined) return
+    if (Array.isArray(held)) for (const t of held) release(t)
+    else release(held)
+  }
+}
+
+const release = (teardown: Exclude<TeardownLogic, void>): void => {
+  if (typeof teardown === 'function') teardown()
+  else teardown.unsubscribe()
 }

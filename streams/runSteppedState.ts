@@ -3,12 +3,19 @@
  * answers `StepOutcome.done(state)`. Each step is one unit of work under the retry loop (a retry repeats that
  * step with the same cursor; `attemptTimeoutMs` bounds each step). Every `StepOutcome.more(cursor)` is encoded
  * with the state's io-ts codec, round-tripped through JSON and decoded back (so the next step sees
- * exactly what a resumed run would see), reported as `CursorAdvanced`, and handed to `persist`
- * (the checkpoint hook) before the next step starts. Steps are subscribed through `queueScheduler`,
- * so a million synchronous steps run with a flat stack; and at least every {@link YIELD_EVERY_MS} of
- * steps that never wait (synchronous, or resolving at once), the next step is subscribed on the run's
- * scheduler instead, so the event loop gets a turn: a cancellation or the total timeout interrupts
- * the loop at the next step boundary rather than after the last step.
+ * exactly what a resumed run would see; for the primitive codecs, whose trip gives a JSON-safe value back
+ * as it is, the trip is skipped), reported as `CursorAdvanced`, and handed to `persist` (the checkpoint
+ * hook) before the next step starts.
+ *
+ * Each `expand` projection runs steps back to back for as long as they settle synchronously (a plain
+ * outcome or an `Either`, read by `attemptWork` without an Observable; a `persist` that completes at
+ * once), so a synchronous step costs no Observable, operator or closure of its own. A step or a `persist`
+ * that settles later ends the projection, which emits where the loop stands, and `expand` starts the
+ * next projection (through `queueScheduler`, so the stack stays flat). At least every
+ * {@link YIELD_EVERY_MS} of steps that never wait (synchronous, or resolving at once), the projection
+ * ends too and the next one is subscribed on the run's scheduler, so the event loop gets a turn: a
+ * cancellation or the total timeout interrupts the loop at the next step boundary rather than after the
+ * last step.
  *
  * @internal
  * @since 0.1.0
