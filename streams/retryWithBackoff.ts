@@ -157,8 +157,11 @@ const retryLoop = <T>(
       )
     }
     return new Observable<T>((subscriber) => {
-      // RxJS takes `first` as the subscriber itself, and returns it
-      return source.subscribe(new FirstAttempt(subscriber, rest))
+      const first = new FirstAttempt(subscriber, rest)
+      // RxJS takes `first` as the subscriber itself and returns it: what the source adds reaches the
+      // subscriber through it. Were RxJS to wrap it, the wrapper is what the subscriber must release.
+      const subscription = source.subscribe(first)
+      return (subscription as unknown) === first ? undefined : subscription
     })
   }
 }
@@ -166,18 +169,22 @@ const retryLoop = <T>(
 /**
  * Attempt 1's subscriber: passes the source through, and hands its error over to the rest of the loop.
  * It has `next`, `error` and `complete` and the members of a subscription (`closed`, `add`, `remove`,
- * `unsubscribe`), so RxJS takes it as the subscriber as it is (no wrapper of its own); what the source
- * adds to it is released when it ends or when the consumer unsubscribes. Were RxJS to wrap it, it
- * would still be a correct observer.
+ * `unsubscribe`), so RxJS takes it as the subscriber as it is (no wrapper of its own). What the source
+ * adds to it goes to the consumer's subscriber too (released with it, when it completes or is
+ * unsubscribed), and is kept here to be released at once if the source errors, before the wait.
+ * Were RxJS to wrap it, it would still be a correct observer.
  */
 class FirstAttempt<T> implements Observer<T>, Unsubscribable {
-  closed = false
-  /** What the source added: none, one, or several. */
+  private ended = false
+  /** What the source added (and the subscriber holds too): none, one, or several. */
   private held: Exclude<TeardownLogic, void> | Array<Exclude<TeardownLogic, void>> | undefined = undefined
   constructor(
     private readonly subscriber: Subscriber<T>,
     private readonly rest: (error: unknown) => Observable<T>,
   ) {}
+  get closed(): boolean {
+    return this.ended || this.subscriber.closed
+  }
   next(value: T): void {
     if (!this.closed) this.subscriber.next(value)
   }
@@ -195,7 +202,8 @@ class FirstAttempt<T> implements Observer<T>, Unsubscribable {
   }
   complete(): void {
     if (this.closed) return
-    this.unsubscribe()
+    this.ended = true
+    // the subscriber releases what the source added when it completes
     this.subscriber.complete()
   }
   add(teardown: TeardownLogic): void {
@@ -205,6 +213,7 @@ class FirstAttempt<T> implements Observer<T>, Unsubscribable {
     if (held === undefined) this.held = teardown
     else if (Array.isArray(held)) held.push(teardown)
     else this.held = [held, teardown]
+    this.subscriber.add(teardown)
   }
   remove(teardown: Exclude<TeardownLogic, void>): void {
     const held = this.held
@@ -213,15 +222,19 @@ class FirstAttempt<T> implements Observer<T>, Unsubscribable {
       const i = held.indexOf(teardown)
       if (i >= 0) held.splice(i, 1)
     }
+    this.subscriber.remove(teardown)
   }
+  /** Releases what the source added, and takes it back from the subscriber. */
   unsubscribe(): void {
-    if (this.closed) return
-    this.closed = true
+    if (this.ended) return
+    this.ended = true
     const held = this.held
     this.held = undefined
     if (held === undefined) return
-    if (Array.isArray(held)) for (const t of held) release(t)
-    else release(held)
+    for (const t of Array.isArray(held) ? held : [held]) {
+      this.subscriber.remove(t)
+      release(t)
+    }
   }
 }
 
