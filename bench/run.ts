@@ -29,6 +29,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['otel', otel],
   ['inspector', inspector],
   ['policies', async () => (await import('./policies.bench.js')).run()],
+  ['stepped', async () => (await import('./stepped.bench.js')).run()],
 ]
 
 const only = process.argv.slice(2)

@@ -5,9 +5,10 @@
  * `RetryMode.default()` as a stepped task; `attemptTimeoutMs` bounds each step; a breaker or limiter
  * guards each step), `StepOutcome.more(cursor)` feeds the next step, `StepOutcome.done(value)` ends the
  * loop with `value`. Every cursor is encoded with the `cursor` codec, round-tripped through JSON and
- * decoded back, so each step sees what a resumed loop would see; `persist(encoded, step)` is awaited
- * before the next step starts, and `resumeFrom` starts the loop from a persisted cursor: a standalone
- * loop can be made durable with whatever store the caller has.
+ * decoded back (skipped for the primitive codecs where the trip is the identity), so each step sees what
+ * a resumed loop would see; `persist(encoded, step)` is awaited before the next step starts, and
+ * `resumeFrom` starts the loop from a persisted cursor: a standalone loop can be made durable with
+ * whatever store the caller has.
  *
  * @since 0.1.0
  */

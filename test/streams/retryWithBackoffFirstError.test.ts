@@ -1,0 +1,99 @@
+/**
+ * Issue 16 item 4: `retryWithBackoff` builds its loop on the source's first error (before it, one small
+ * subscriber passes the source through). What the first attempt must still do as before: pass values
+ * and completion through, release the source when it ends or is unsubscribed, hand its error to the loop
+ * (synchronous errors included), and let a hook's throw through as it is.
+ */
+import { expect } from 'chai'
+import { defer, finalize, type Observable, of, throwError } from 'rxjs'
+
+import { retryExhaustedError, toCanoError } from '../../src/CanoError.js'
+import { RetryMode } from '../../src/RetryMode.js'
+import { retryWithBackoff } from '../../streams/retryWithBackoff.js'
+import { failure, failures } from '../helpers/failures.js'
+import { testScheduler } from '../helpers/virtualTime.js'
+
+describe('retryWithBackoff: the first attempt (issue 16)', () => {
+  it('passes values and completion through, and releases the source once', () => {
+    let released = 0
+    const values: number[] = []
+    let completed = false
+    const sub = of(1, 2, 3)
+      .pipe(
+        finalize(() => released++),
+        retryWithBackoff({ mode: RetryMode.fixed(3, 10) }),
+      )
+      .subscribe({ next: (v) => values.push(v), complete: () => (completed = true) })
+    sub.unsubscribe()
+    expect(values).to.deep.equal([1, 2, 3])
+    expect(completed).to.equal(true)
+    expect(released).to.equal(1)
+  })
+
+  it('unsubscribed during the first attempt: the source is released and nothing retries', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('---a--#')
+      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(3, 1) })), '^-!').toBe('---')
+      expectSubscriptions(source.subscriptions).toBe('^-!')
+    })
+  })
+
+  it('unsubscribed during the first wait: no second attempt', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-#')
+      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(3, 10) })), '^----!').toBe('-----')
+      expectSubscriptions(source.subscriptions).toBe('^!')
+    })
+  })
+
+  it('hands a synchronous error over to the loop, and passes values emitted before an error', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const sync = cold('#')
+      expectObservable(failures(sync.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 5) })))).toBe(
+        '10ms #',
+        undefined,
+        failure(retryExhaustedError(3, toCanoError('error'))),
+      )
+      expectSubscriptions(sync.subscriptions).toBe(['(^!)', '5ms (^!)', '10ms (^!)'])
+
+      const attempts = [cold('-a#'), cold('-b|')]
+      let n = 0
+      const flaky: Observable<string> = defer(() => attempts[n++] ?? cold('#'))
+      expectObservable(flaky.pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 3) }))).toBe('-a 4ms b|')
+    })
+  })
+
+  it('lets a throwing onRetry or shouldRetry through as it is, on the first error and on later ones', () => {
+    const hook = new Error('hook broke')
+    testScheduler().run(({ cold, expectObservable }) => {
+      const source = cold('-#')
+      const onRetry = (): void => {
+        throw hook
+      }
+      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 1), onRetry }))).toBe(
+        '-#',
+        undefined,
+        hook,
+      )
+      let calls = 0
+      const shouldRetry = (): boolean => {
+        if (++calls === 2) throw hook
+        return true
+      }
+      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 1), shouldRetry }))).toBe(
+        '-- -#',
+        undefined,
+        hook,
+      )
+    })
+  })
+
+  it('errors at once with RetryMode.none() on a source that throws synchronously', () => {
+    let error: unknown
+    const sub = throwError(() => 'nope')
+      .pipe(retryWithBackoff({ mode: RetryMode.none() }))
+      .subscribe({ error: (e: unknown) => (error = e) })
+    sub.unsubscribe()
+    expect(error).to.have.property('error').that.deep.equals(toCanoError('nope'))
+  })
+})
