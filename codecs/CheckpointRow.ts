@@ -223,6 +223,8 @@ export interface PollPosition {
 export interface StreamPayload {
   readonly windows: number
   readonly items: number
+  /** A per-item stream's (`streamItems`) committed application cursor, as its codec encodes it. @since 0.4.0 */
+  readonly itemCursor?: JsonValue
 }
 
 /**
@@ -345,8 +347,13 @@ const Timer: t.Type<TimerPayload, TimerPayload> = new t.Type<TimerPayload, Timer
   (u, c) => (hasPoll(u) ? PollTimer.validate(u, c) : PlainTimer.validate(u, c)),
   t.identity,
 )
-const StreamPosition = /*#__PURE__*/ payloadOf(
-  { windows: NonNegativeSafeInteger, items: NonNegativeSafeInteger },
+const StreamPosition: t.Type<StreamPayload, StreamPayload> = /*#__PURE__*/ t.readonly(
+  t.exact(
+    t.intersection([
+      t.type({ windows: NonNegativeSafeInteger, items: NonNegativeSafeInteger }),
+      t.partial({ itemCursor: JsonValue }),
+    ]),
+  ),
   'StreamPayload',
 )
 const Supersedes = /*#__PURE__*/ payloadOf({ supersedes: NonNegativeSafeInteger }, 'SupersedesPayload')
