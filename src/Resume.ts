@@ -246,7 +246,9 @@ export const streamWindow = (at: StreamPosition, itemCursor?: JsonValue): RowDra
 
 /** A stream payload: the position, and a per-item stream's committed cursor when there is one. */
 const streamPayload = (at: StreamPosition, itemCursor: JsonValue | undefined): StreamPayload =>
-  itemCursor === undefined ? { windows: at.windows, items: at.items } : { windows: at.windows, items: at.items, itemCursor }
+  itemCursor === undefined
+    ? { windows: at.windows, items: at.items }
+    : { windows: at.windows, items: at.items, itemCursor }
 
 /** The continuation a stream payload stands for. */
 const fromStream = (p: StreamPayload): Continuation =>

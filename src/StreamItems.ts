@@ -140,8 +140,7 @@ export interface StreamItemsHandler<S extends string, R extends ResourceRecord =
   readonly onItem: (item: unknown, ictx: ItemContext<R>) => TaskOutput<ItemDone<unknown, unknown>>
   readonly window: StreamWindow
   readonly onWindow:
-    | ((outputs: ReadonlyArray<unknown>, wctx: ItemWindowContext<R>) => TaskOutput<WindowSignal<S>>)
-    | undefined
+    ((outputs: ReadonlyArray<unknown>, wctx: ItemWindowContext<R>) => TaskOutput<WindowSignal<S>>) | undefined
   readonly onItemError: ItemErrorPolicy
   readonly itemTimeoutMs: number | undefined
   readonly drainTimeoutMs: number
@@ -290,8 +289,9 @@ export const streamItems = <S extends string, T, O, C, E = C, R extends Resource
  * @category guards
  * @since 0.4.0
  */
-export const isStreamItems = <H extends { readonly _tag: 'Stream' }>(h: H): h is Extract<H, { readonly model: 'Items' }> =>
-  (h as { readonly model?: unknown }).model === 'Items'
+export const isStreamItems = <H extends { readonly _tag: 'Stream' }>(
+  h: H,
+): h is Extract<H, { readonly model: 'Items' }> => (h as { readonly model?: unknown }).model === 'Items'
 
 // -------------------------------------------------------------------------------------
 // validation
@@ -363,7 +363,9 @@ export const validateItemErrorPolicy = (p: unknown, where: string): Configuratio
       )
     case 'Retry':
       if (typeof policy.retry !== 'object' || policy.retry === null)
-        return configurationError(`${where}: onItemError.retry must be a RetryMode (RetryMode.fixed(…), .exponential(…))`)
+        return configurationError(
+          `${where}: onItemError.retry must be a RetryMode (RetryMode.fixed(…), .exponential(…))`,
+        )
       if (policy.exhausted !== 'Fail' && policy.exhausted !== 'Skip')
         return configurationError(`${where}: onItemError.exhausted must be 'Fail' or 'Skip'`)
       return validateRetryMode(policy.retry, `${where}: onItemError`)

@@ -96,7 +96,9 @@ export const runStreamItemsState = <S extends string, R extends ResourceRecord>(
     attemptWork<S, R, unknown>(
       env,
       (ctx) =>
-        new Observable<unknown>((subscriber) => new ItemLoop(handler, env, ctx, committed, hooks.persist, frame, subscriber).start()),
+        new Observable<unknown>((subscriber) =>
+          new ItemLoop(handler, env, ctx, committed, hooks.persist, frame, subscriber).start(),
+        ),
       frame,
       false,
     )
@@ -412,13 +414,22 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
         // a stop moves on: the next state's entry row follows, nothing to commit
         if (answer._tag === 'Stop') return this.succeed(answer.state)
       }
-      this.commit(window, outputs.length, last === undefined ? undefined : { encoded: encoded as JsonValue, decoded: last.cursor })
+      this.commit(
+        window,
+        outputs.length,
+        last === undefined ? undefined : { encoded: encoded as JsonValue, decoded: last.cursor },
+      )
     })
     if (onWindow === undefined) return sink.value(CONTINUE)
     this.work = sink
     let out: unknown
     try {
-      out = onWindow(outputs, { window, cursor: last?.cursor ?? this.committed.cursor?.decoded, draining, ctx: this.ctx })
+      out = onWindow(outputs, {
+        window,
+        cursor: last?.cursor ?? this.committed.cursor?.decoded,
+        draining,
+        ctx: this.ctx,
+      })
     } catch (e: unknown) {
       return sink.error(e)
     }
@@ -595,7 +606,8 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
 // calls
 // -------------------------------------------------------------------------------------
 
-type ItemOutcome = { readonly _tag: 'Value'; readonly value: unknown } | { readonly _tag: 'Error'; readonly error: unknown }
+type ItemOutcome =
+  { readonly _tag: 'Value'; readonly value: unknown } | { readonly _tag: 'Error'; readonly error: unknown }
 
 /** The sink of one call (`onWindow`, `onClose`): reports once; unsubscribing drops what comes later. */
 class Once implements OutputSink, Unsubscribable {

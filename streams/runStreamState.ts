@@ -141,7 +141,10 @@ const consume = <S extends string, R extends ResourceRecord>(
     const drained = (): void => {
       settled = true
       unlisten()
-      void firstValueFrom(fromTaskOutput<unknown>(() => handler.onClose('Cancelled', ctx)), { defaultValue: undefined })
+      void firstValueFrom(
+        fromTaskOutput<unknown>(() => handler.onClose('Cancelled', ctx)),
+        { defaultValue: undefined },
+      )
         .catch(() => undefined)
         .then(() => frame.interrupted(env.runSignal.reason))
     }
@@ -245,9 +248,12 @@ const consume = <S extends string, R extends ResourceRecord>(
           unlisten()
           if (!draining) return subscriber.error(e)
           // a drain that fails: onClose still cleans up; the window is not committed
-          void firstValueFrom(fromTaskOutput<unknown>(() => handler.onClose('Cancelled', ctx)), {
-            defaultValue: undefined,
-          }).catch(() => undefined)
+          void firstValueFrom(
+            fromTaskOutput<unknown>(() => handler.onClose('Cancelled', ctx)),
+            {
+              defaultValue: undefined,
+            },
+          ).catch(() => undefined)
           frame.fail(e)
         },
         complete: () => {
