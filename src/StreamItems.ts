@@ -332,8 +332,13 @@ export const validateStreamItems = (
   if (h.onWindow !== undefined && typeof h.onWindow !== 'function')
     return configurationError(`${where}: onWindow must be a function when given`)
   if (typeof h.onClose !== 'function') return configurationError(`${where}: onClose must be a function`)
-  const c = h.cursor as Partial<t.Type<unknown, unknown>> | undefined
-  if (c === undefined || c === null || typeof c.decode !== 'function' || typeof c.encode !== 'function')
+  const c: unknown = h.cursor
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    typeof (c as Partial<t.Type<unknown, unknown>>).decode !== 'function' ||
+    typeof (c as Partial<t.Type<unknown, unknown>>).encode !== 'function'
+  )
     return configurationError(`${where}: cursor must be an io-ts codec (e.g. t.number, t.type({ … }))`)
   const bad =
     validateWindow(h.window, where) ??
@@ -361,13 +366,16 @@ export const validateItemErrorPolicy = (p: unknown, where: string): Configuratio
         `${where}: onItemError.maxConsecutive`,
         showNumber,
       )
-    case 'Retry':
-      if (typeof policy.retry !== 'object' || policy.retry === null)
+    case 'Retry': {
+      const retry: unknown = policy.retry
+      const exhausted: unknown = policy.exhausted
+      if (typeof retry !== 'object' || retry === null)
         return configurationError(
           `${where}: onItemError.retry must be a RetryMode (RetryMode.fixed(…), .exponential(…))`,
         )
-      if (policy.exhausted !== 'Fail' && policy.exhausted !== 'Skip')
+      if (exhausted !== 'Fail' && exhausted !== 'Skip')
         return configurationError(`${where}: onItemError.exhausted must be 'Fail' or 'Skip'`)
       return validateRetryMode(policy.retry, `${where}: onItemError`)
+    }
   }
 }

@@ -222,10 +222,15 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
       do {
         this.again = false
         this.decide()
-      } while (this.again)
+      } while (this.rerun())
     } finally {
       this.stepping = false
     }
+  }
+
+  /** Whether what {@link decide} started settled within it (the trampoline goes round again). */
+  private rerun(): boolean {
+    return this.again
   }
 
   private decide(): void {
@@ -701,7 +706,7 @@ const IGNORE: OutputSink = {
 
 const execute = (t: TeardownLogic): void => {
   if (typeof t === 'function') t()
-  else if (typeof t === 'object' && t !== null) t.unsubscribe()
+  else if (typeof t === 'object') t.unsubscribe()
 }
 
 const isAsyncIterable = (u: unknown): u is AsyncIterable<unknown> =>

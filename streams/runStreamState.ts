@@ -125,7 +125,7 @@ const consume = <S extends string, R extends ResourceRecord>(
         drainTimer = env.scheduler.schedule(() => {
           if (settled) return
           settled = true
-          sub?.unsubscribe()
+          held.sub?.unsubscribe()
           frame.fail(timeoutError(budget, `stream drain of state ${label} exceeded drainTimeoutMs`))
         }, budget)
         drain$.next()
@@ -148,7 +148,8 @@ const consume = <S extends string, R extends ResourceRecord>(
         .catch(() => undefined)
         .then(() => frame.interrupted(env.runSignal.reason))
     }
-    let sub: Subscription | undefined
+    /** The consumption, once subscribed (the drain budget's timer may cut it short). */
+    const held: { sub?: Subscription } = {}
     let windows = from?.windows ?? 0
     let consumed = from?.items ?? 0
     let consecutiveErrors = 0
@@ -203,6 +204,8 @@ const consume = <S extends string, R extends ResourceRecord>(
     const timeMs = handler.window.timeMs === undefined ? undefined : Math.max(1, handler.window.timeMs)
     let handled$: Observable<Handled>
     if (isObservable(source)) {
+      // takeUntil first on purpose: a drain completes the source, so the buffers hand over the partial window
+      // eslint-disable-next-line rxjs-x/no-unsafe-takeuntil -- see above
       handled$ = source.pipe(takeUntil(drain$), windowsOf(count, timeMs, env.scheduler), concatMap(handle))
     } else if (isAsyncIterable(source)) {
       handled$ = pullWindows(source, count, timeMs, env.scheduler, handle, drain$)
@@ -219,7 +222,7 @@ const consume = <S extends string, R extends ResourceRecord>(
       return undefined
     }
 
-    sub = handled$
+    const sub = handled$
       .pipe(
         filter((h) => h._tag === 'Stop'),
         take(1),
@@ -262,8 +265,9 @@ const consume = <S extends string, R extends ResourceRecord>(
           subscriber.error(taskExecutionError(`onClose for state ${label} completed without a value`))
         },
       })
+    held.sub = sub
     return () => {
-      sub?.unsubscribe()
+      sub.unsubscribe()
       unlisten()
       if (settled) return
       settled = true

@@ -18,8 +18,8 @@ import { type CloseReason, stream, WindowSignal } from '../../src/Stream.js'
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   ItemErrorPolicy,
-  type StreamItemsOptions,
   streamItems,
+  type StreamItemsOptions,
   validateStreamItems,
 } from '../../src/StreamItems.js'
 import type { NoResources, ResourceRecord } from '../../src/TaskContext.js'
@@ -209,7 +209,7 @@ describe('streamItems', () => {
           }),
         },
       })
-      const events: WorkflowEvent<string>[] = []
+      const events: WorkflowEvent[] = []
       const sub = flow.run$('Ingest', { workflowId: 's-3', scheduler: clock }).subscribe((e) => events.push(e))
       await clock.advance(100)
       sub.unsubscribe()
@@ -589,8 +589,7 @@ describe('streamItems', () => {
       onClose: () => 'Done' as const,
     }
     const where = 'state "Ingest"'
-    const check = (over: Record<string, unknown>) =>
-      validateStreamItems({ ...streamItems(base), ...over } as Parameters<typeof validateStreamItems>[0], where)
+    const check = (over: Record<string, unknown>) => validateStreamItems({ ...streamItems(base), ...over }, where)
 
     it('rejects itemTimeoutMs 0, negative, NaN and Infinity, and a bad drainTimeoutMs, naming the state and the field', () => {
       for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY])
