@@ -347,14 +347,27 @@ const Timer: t.Type<TimerPayload, TimerPayload> = new t.Type<TimerPayload, Timer
   (u, c) => (hasPoll(u) ? PollTimer.validate(u, c) : PlainTimer.validate(u, c)),
   t.identity,
 )
-const StreamPosition: t.Type<StreamPayload, StreamPayload> = /*#__PURE__*/ t.readonly(
-  t.exact(
-    t.intersection([
-      t.type({ windows: NonNegativeSafeInteger, items: NonNegativeSafeInteger }),
-      t.partial({ itemCursor: JsonValue }),
-    ]),
-  ),
+const StreamBase = /*#__PURE__*/ payloadOf(
+  { windows: NonNegativeSafeInteger, items: NonNegativeSafeInteger },
   'StreamPayload',
+)
+const hasItemCursor = (u: unknown): u is { readonly itemCursor: unknown } =>
+  typeof u === 'object' && u !== null && (u as { readonly itemCursor?: unknown }).itemCursor !== undefined
+
+/** `StreamWindow` payloads: the position, and a per-item stream's committed cursor when the object has one. */
+const StreamPosition: t.Type<StreamPayload, StreamPayload> = new t.Type<StreamPayload, StreamPayload, unknown>(
+  'StreamPayload',
+  (u): u is StreamPayload => StreamBase.is(u) && (!hasItemCursor(u) || JsonValue.is(u.itemCursor)),
+  (u, c) => {
+    const base = StreamBase.validate(u, c)
+    if (base._tag === 'Left' || !hasItemCursor(u)) return base
+    const cursor = JsonValue.validate(u.itemCursor, [
+      ...c,
+      { key: 'itemCursor', type: JsonValue, actual: u.itemCursor },
+    ])
+    return cursor._tag === 'Left' ? cursor : t.success({ ...base.right, itemCursor: cursor.right })
+  },
+  t.identity,
 )
 const Supersedes = /*#__PURE__*/ payloadOf({ supersedes: NonNegativeSafeInteger }, 'SupersedesPayload')
 const CompensationDonePayload = /*#__PURE__*/ payloadOf({ undid: NonNegativeSafeInteger }, 'CompensationDonePayload')
