@@ -55,15 +55,15 @@ export interface ItemDone<O, C> {
  * What `onItem` receives besides the item.
  *
  * @example
- * import type { ItemContext } from 'cano-rx'
- * const onItem = async (line: string, { signal, attempt }: ItemContext) => {
+ * import type { StreamItemContext } from 'cano-rx'
+ * const onItem = async (line: string, { signal, attempt }: StreamItemContext) => {
  *   if (signal.aborted) throw new Error(`gave up after ${attempt} tries`)
  *   return { output: line.length, cursor: 0 }
  * }
  * @category model
  * @since 0.4.0
  */
-export interface ItemContext<R extends ResourceRecord = NoResources> {
+export interface StreamItemContext<R extends ResourceRecord = NoResources> {
   /** The state's task context (resources, the stream's signal, progress). */
   readonly ctx: TaskContext<R>
   /** Aborts when this call times out (`itemTimeoutMs`) or the stream's signal aborts. */
@@ -137,7 +137,7 @@ export interface StreamItemsHandler<S extends string, R extends ResourceRecord =
   readonly model: 'Items'
   readonly cursor: t.Type<unknown, unknown>
   readonly source: (ctx: TaskContext<R>, cursor: unknown) => StreamSource<unknown>
-  readonly onItem: (item: unknown, ictx: ItemContext<R>) => TaskOutput<ItemDone<unknown, unknown>>
+  readonly onItem: (item: unknown, ictx: StreamItemContext<R>) => TaskOutput<ItemDone<unknown, unknown>>
   readonly window: StreamWindow
   readonly onWindow:
     ((outputs: ReadonlyArray<unknown>, wctx: ItemWindowContext<R>) => TaskOutput<WindowSignal<S>>) | undefined
@@ -176,7 +176,7 @@ export interface StreamItemsOptions<S extends string, R extends ResourceRecord, 
    */
   readonly source: (ctx: TaskContext<R>, cursor: C | undefined) => StreamSource<T>
   /** Processes one item: its output and the cursor reached by consuming it. */
-  readonly onItem: (item: T, ictx: ItemContext<R>) => TaskOutput<ItemDone<O, C>>
+  readonly onItem: (item: T, ictx: StreamItemContext<R>) => TaskOutput<ItemDone<O, C>>
   /** Default `{ count: 1 }` (cano's: one window, and one committed cursor, per item). */
   readonly window?: StreamWindow
   /** Flushes one non-empty window of outputs; default: `WindowSignal.continue()`. */
@@ -264,7 +264,7 @@ export const streamItems = <S extends string, T, O, C, E = C, R extends Resource
     config: { retry: RetryMode.none(), ...base.config },
     cursor: rest.cursor as t.Type<unknown, unknown>,
     source: rest.source as (ctx: TaskContext<R>, cursor: unknown) => StreamSource<unknown>,
-    onItem: rest.onItem as (item: unknown, ictx: ItemContext<R>) => TaskOutput<ItemDone<unknown, unknown>>,
+    onItem: rest.onItem as (item: unknown, ictx: StreamItemContext<R>) => TaskOutput<ItemDone<unknown, unknown>>,
     window: rest.window ?? { count: 1 },
     onWindow: rest.onWindow as StreamItemsHandler<S, R>['onWindow'],
     onItemError: rest.onItemError ?? ItemErrorPolicy.failFast(),

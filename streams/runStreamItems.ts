@@ -49,7 +49,7 @@ import { describeValue } from '../src/internal/describeValue.js'
 import { decodeJson, encodeJson } from '../src/internal/jsonRoundTrip.js'
 import { retryDelayMs } from '../src/RetryMode.js'
 import type { StreamPosition, WindowSignal } from '../src/Stream.js'
-import type { ItemContext, StreamItemsHandler } from '../src/StreamItems.js'
+import type { StreamItemContext, StreamItemsHandler } from '../src/StreamItems.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { attemptWork } from './attemptWork.js'
 import { type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
@@ -646,7 +646,7 @@ class Once implements OutputSink, Unsubscribable {
 }
 
 /** One `onItem` call: its context (a lazy signal) and its sink. */
-class ItemCall<R extends ResourceRecord> extends Once implements ItemContext<R> {
+class ItemCall<R extends ResourceRecord> extends Once implements StreamItemContext<R> {
   private controller: AbortController | undefined
   private abortedWith: unknown
   private unlink: (() => void) | undefined
