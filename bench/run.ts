@@ -28,6 +28,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['runtime', runtime],
   ['otel', otel],
   ['inspector', inspector],
+  ['stream', () => import('./stream.bench.js').then((m) => m.run())],
 ]
 
 const only = process.argv.slice(2)
