@@ -112,6 +112,15 @@ type Phase = 'Idle' | 'Processing' | 'Flushing' | 'Closing' | 'Done'
 
 const CONTINUE: WindowSignal<never> = { _tag: 'Continue' }
 
+/**
+ * How long the loop processes items back to back (a synchronous source and handler never wait) before it
+ * lets the event loop take a turn (real time, as a stepped loop does): a cancellation or the total timeout
+ * is heard within about this long.
+ */
+const YIELD_EVERY_MS = 50
+/** Items between two looks at the clock for {@link YIELD_EVERY_MS}. */
+const YIELD_CHECK_EVERY = 256
+
 /** One attempt of a per-item stream. */
 class ItemLoop<S extends string, R extends ResourceRecord> {
   private phase: Phase = 'Idle'
@@ -139,6 +148,8 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
   private closeCalled = false
   private stepping = false
   private again = false
+  private sinceCheck = 0
+  private lastYield = performance.now()
   private readonly count: number
   private readonly timeMs: number | undefined
   private readonly onAbort = (): void => {
@@ -241,6 +252,19 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
     }
     if (this.outputs.length >= this.count || (this.timerDue && this.outputs.length > 0)) return this.flush()
     if (this.head < this.queue.length) {
+      if (++this.sinceCheck >= YIELD_CHECK_EVERY) {
+        this.sinceCheck = 0
+        const now = performance.now()
+        if (now - this.lastYield >= YIELD_EVERY_MS) {
+          this.lastYield = now
+          // the next item waits for the run's scheduler: the event loop gets a turn
+          this.work = this.env.scheduler.schedule(() => {
+            this.work = undefined
+            this.step()
+          }, 0)
+          return
+        }
+      }
       const item = this.queue[this.head]
       this.queue[this.head++] = undefined
       if (this.head > 1024 && this.head * 2 > this.queue.length) {

@@ -9,7 +9,7 @@ import { expect } from 'chai'
 import * as t from 'io-ts'
 import { interval, map, NEVER, type Observable, take, timer } from 'rxjs'
 
-import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
+import { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { workflow } from '../../roots/Workflow.js'
 import { configurationError, nonRetryable, taskExecutionError } from '../../src/CanoError.js'
 import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
@@ -578,6 +578,33 @@ describe('streamItems', () => {
       )
       expect(windows()).to.deep.equal([])
       expect(last(events)).to.deep.include({ _tag: 'RunCancelled', at: 35 })
+    })
+  })
+
+  describe('the StreamWindow row', () => {
+    const row = (payload: unknown) => ({
+      workflowId: 'w',
+      seq: 1,
+      kind: 'StreamWindow',
+      state: 'Ingest',
+      taskId: 'Ingest',
+      payload,
+      version: 0,
+      at: 1,
+    })
+    it('keeps the committed cursor (any JSON value) and reads rows without one as before', () => {
+      const withCursor = CheckpointRow.decode(row({ windows: 2, items: 9, itemCursor: { partition: 0, offset: 41 } }))
+      expect(withCursor._tag === 'Right' ? withCursor.right.payload : undefined).to.deep.equal({
+        windows: 2,
+        items: 9,
+        itemCursor: { partition: 0, offset: 41 },
+      })
+      const plain = CheckpointRow.decode(row({ windows: 1, items: 3 }))
+      expect(plain._tag === 'Right' ? plain.right.payload : undefined).to.deep.equal({ windows: 1, items: 3 })
+    })
+    it('refuses a cursor that is not JSON and a bad position', () => {
+      expect(CheckpointRow.decode(row({ windows: 1, items: 3, itemCursor: Number.NaN }))._tag).to.equal('Left')
+      expect(CheckpointRow.decode(row({ windows: -1, items: 3, itemCursor: 1 }))._tag).to.equal('Left')
     })
   })
 
