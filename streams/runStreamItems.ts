@@ -145,6 +145,8 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
   /** The work in flight (an item call, a flush, a write, a retry delay), released with the loop. */
   private work: Unsubscribable | undefined
   private item: ItemCall<R> | undefined
+  /** The wait before an item's next try (`ItemErrorPolicy.retry`). */
+  private retrying: Subscription | undefined
   private closeCalled = false
   private stepping = false
   private again = false
@@ -370,8 +372,8 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
         const delay =
           isRetryable(e) && !isNonRetryable(e) ? retryDelayMs(policy.retry, attempt - 1, this.env.random) : undefined
         if (delay === undefined) return policy.exhausted === 'Skip' ? this.skip() : this.fail(e)
-        this.work = this.env.scheduler.schedule(() => {
-          this.work = undefined
+        this.retrying = this.env.scheduler.schedule(() => {
+          this.retrying = undefined
           if (this.phase === 'Done') return
           if (this.draining) return this.skip()
           this.process(item, attempt + 1)
@@ -549,6 +551,13 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
       this.finish()
       frame.fail(e)
     }, budget)
+    // an item waiting for its next try is not tried again: it is not committed (a resume replays it)
+    const retrying = this.retrying
+    if (retrying !== undefined) {
+      this.retrying = undefined
+      retrying.unsubscribe()
+      return this.skip()
+    }
     // an item in flight or a flush finishes first; the loop goes on from there
     if (this.phase === 'Idle') this.step()
   }
@@ -587,6 +596,7 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
     this.stopSource()
     this.windowTimer?.unsubscribe()
     this.drainTimer?.unsubscribe()
+    this.retrying?.unsubscribe()
     this.item?.release()
     this.item = undefined
     const work = this.work

@@ -502,6 +502,33 @@ describe('streamItems', () => {
       expect(last(events)).to.deep.include({ _tag: 'RunCancelled', at: 65 })
     })
 
+    it('an item waiting for its next try is not tried again: the drain flushes without it at once', async () => {
+      const clock = createVirtualClock()
+      const { store, windows } = recording()
+      const log: string[] = []
+      const ac = new AbortController()
+      clock.schedule(() => ac.abort(), 35)
+      const flow = flowOf(
+        {
+          ...draining(clock, log),
+          onItem: (n) => {
+            if (n === 2) throw new Error('flaky')
+            return { output: n, cursor: n }
+          },
+          onItemError: ItemErrorPolicy.retry(RetryMode.fixed(3, 100)),
+        },
+        store,
+      )
+      const { events } = await runOn(
+        clock,
+        flow.run$('Ingest', { workflowId: 'd-6', signal: ac.signal, scheduler: clock }),
+        300,
+      )
+      expect(log).to.deep.equal(['open undefined', 'flush [0,1] at 35 (drain)', 'close Cancelled at 35'])
+      expect(windows()).to.deep.equal([{ windows: 1, items: 2, itemCursor: 1 }])
+      expect(last(events)).to.deep.include({ _tag: 'RunCancelled', at: 35 })
+    })
+
     it('an empty partial window: nothing to flush, onClose still cleans up', async () => {
       const clock = createVirtualClock()
       const log: string[] = []
