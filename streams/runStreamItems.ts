@@ -150,6 +150,8 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
   private closeCalled = false
   private stepping = false
   private again = false
+  /** The source is being subscribed: what it pushes synchronously waits in the queue until it returns. */
+  private starting = true
   private sinceCheck = 0
   private lastYield = performance.now()
   private readonly count: number
@@ -174,38 +176,41 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
   }
 
   start(): TeardownLogic {
+    const signal = this.env.runSignal
+    if (signal.aborted) this.onAbort()
+    else signal.addEventListener('abort', this.onAbort, { once: true })
     let source: unknown
     try {
       source = this.handler.source(this.ctx, this.committed.cursor?.decoded)
     } catch (e: unknown) {
-      this.subscriber.error(e)
+      this.fail(e)
       return undefined
     }
     if (isObservable(source)) {
       this.sourceSub = source.subscribe({
         next: (item) => {
           this.queue.push(item)
-          if (this.phase === 'Idle') this.step()
+          if (this.phase === 'Idle' && !this.starting) this.step()
         },
         error: (e: unknown) => {
           this.sourceFailed = { error: e }
           this.ended = true
-          if (this.phase === 'Idle') this.step()
+          if (this.phase === 'Idle' && !this.starting) this.step()
         },
         complete: () => {
           this.ended = true
-          if (this.phase === 'Idle') this.step()
+          if (this.phase === 'Idle' && !this.starting) this.step()
         },
       })
     } else if (isAsyncIterable(source)) {
       try {
         this.iterator = source[Symbol.asyncIterator]()
       } catch (e: unknown) {
-        this.subscriber.error(e)
+        this.fail(e)
         return undefined
       }
     } else {
-      this.subscriber.error(
+      this.fail(
         nonRetryable(
           workflowError(
             `source for state ${this.label} returned ${describeValue(source)}, not an Observable or an AsyncIterable`,
@@ -215,9 +220,8 @@ class ItemLoop<S extends string, R extends ResourceRecord> {
       )
       return undefined
     }
-    const signal = this.env.runSignal
-    if (signal.aborted) this.onAbort()
-    else signal.addEventListener('abort', this.onAbort, { once: true })
+    this.starting = false
+    if (this.phase === 'Done') return undefined
     this.openWindow()
     this.step()
     return () => this.teardown()

@@ -3,9 +3,11 @@
  * `StateEnv`: the per-item timeout bounds each item (not the stream), skipped items and their count in
  * `WindowFlushed`, time windows counted in processed items, and the cursor carried by each window.
  */
+import { getEventListeners } from 'node:events'
+
 import { expect } from 'chai'
 import * as t from 'io-ts'
-import type { SchedulerLike } from 'rxjs'
+import { firstValueFrom, from, type SchedulerLike } from 'rxjs'
 
 import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -99,5 +101,23 @@ describe('runStreamItemsState (marbles)', () => {
         [30, 2, 1, 3, undefined],
       ])
     })
+  })
+
+  it('leaves no listener on the run signal, also when a synchronous source runs the whole stream while subscribed', async () => {
+    const ts = testScheduler()
+    const { env } = makeEnv(ts)
+    for (let i = 0; i < 20; i++)
+      await firstValueFrom(
+        runStreamItemsState(
+          streamItems<Step, number, number, number>({
+            cursor: t.number,
+            source: () => from([1, 2, 3]),
+            onItem: (n) => ({ output: n, cursor: n }),
+            onClose: () => 'Done',
+          }),
+          env,
+        ),
+      )
+    expect(getEventListeners(env.runSignal, 'abort')).to.have.length(0)
   })
 })
