@@ -13,6 +13,7 @@ import { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { workflow } from '../../roots/Workflow.js'
 import { configurationError, nonRetryable, taskExecutionError } from '../../src/CanoError.js'
 import { type CheckpointStore, memoryCheckpoints } from '../../src/CheckpointStore.js'
+import { resumePoint, stateEntry } from '../../src/Resume.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { type CloseReason, stream, WindowSignal } from '../../src/Stream.js'
 import {
@@ -629,6 +630,22 @@ describe('streamItems', () => {
       const plain = CheckpointRow.decode(row({ windows: 1, items: 3 }))
       expect(plain._tag === 'Right' ? plain.right.payload : undefined).to.deep.equal({ windows: 1, items: 3 })
     })
+    it('a resumed entry row carries the cursor: a second crash before the next window still resumes from it', () => {
+      const entry = stateEntry({ _tag: 'Stream', position: { windows: 1, items: 5 }, itemCursor: 4 })
+      expect(entry.payload).to.deep.equal({ windows: 1, items: 5, itemCursor: 4 })
+      const rows = [
+        { ...row(null), seq: 0, kind: 'StateEntry' as const, payload: null },
+        { ...row(null), seq: 1, kind: 'StreamWindow' as const, payload: { windows: 1, items: 5, itemCursor: 4 } },
+        { ...row(null), seq: 2, kind: 'StateEntry' as const, payload: entry.payload },
+      ]
+      const point = resumePoint<Step>('w', rows, { version: 0, isKnown: () => true })
+      expect(point._tag === 'Right' && point.right._tag === 'State' ? point.right.continues : undefined).to.deep.equal({
+        _tag: 'Stream',
+        position: { windows: 1, items: 5 },
+        itemCursor: 4,
+      })
+    })
+
     it('refuses a cursor that is not JSON and a bad position', () => {
       expect(CheckpointRow.decode(row({ windows: 1, items: 3, itemCursor: Number.NaN }))._tag).to.equal('Left')
       expect(CheckpointRow.decode(row({ windows: -1, items: 3, itemCursor: 1 }))._tag).to.equal('Left')
