@@ -30,6 +30,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['inspector', inspector],
   ['policies', async () => (await import('./policies.bench.js')).run()],
   ['stepped', async () => (await import('./stepped.bench.js')).run()],
+  ['stream', () => import('./stream.bench.js').then((m) => m.run())],
 ]
 
 const only = process.argv.slice(2)

@@ -223,6 +223,8 @@ export interface PollPosition {
 export interface StreamPayload {
   readonly windows: number
   readonly items: number
+  /** A per-item stream's (`streamItems`) committed application cursor, as its codec encodes it. @since 0.4.0 */
+  readonly itemCursor?: JsonValue
 }
 
 /**
@@ -345,9 +347,27 @@ const Timer: t.Type<TimerPayload, TimerPayload> = new t.Type<TimerPayload, Timer
   (u, c) => (hasPoll(u) ? PollTimer.validate(u, c) : PlainTimer.validate(u, c)),
   t.identity,
 )
-const StreamPosition = /*#__PURE__*/ payloadOf(
+const StreamBase = /*#__PURE__*/ payloadOf(
   { windows: NonNegativeSafeInteger, items: NonNegativeSafeInteger },
   'StreamPayload',
+)
+const hasItemCursor = (u: unknown): u is { readonly itemCursor: unknown } =>
+  typeof u === 'object' && u !== null && (u as { readonly itemCursor?: unknown }).itemCursor !== undefined
+
+/** `StreamWindow` payloads: the position, and a per-item stream's committed cursor when the object has one. */
+const StreamPosition: t.Type<StreamPayload, StreamPayload> = new t.Type<StreamPayload, StreamPayload, unknown>(
+  'StreamPayload',
+  (u): u is StreamPayload => StreamBase.is(u) && (!hasItemCursor(u) || JsonValue.is(u.itemCursor)),
+  (u, c) => {
+    const base = StreamBase.validate(u, c)
+    if (base._tag === 'Left' || !hasItemCursor(u)) return base
+    const cursor = JsonValue.validate(u.itemCursor, [
+      ...c,
+      { key: 'itemCursor', type: JsonValue, actual: u.itemCursor },
+    ])
+    return cursor._tag === 'Left' ? cursor : t.success({ ...base.right, itemCursor: cursor.right })
+  },
+  t.identity,
 )
 const Supersedes = /*#__PURE__*/ payloadOf({ supersedes: NonNegativeSafeInteger }, 'SupersedesPayload')
 const CompensationDonePayload = /*#__PURE__*/ payloadOf({ undid: NonNegativeSafeInteger }, 'CompensationDonePayload')

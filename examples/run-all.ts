@@ -37,6 +37,7 @@ export const EXAMPLES: ReadonlyArray<Example> = [
   { file: 'custom-store.ts', expect: 'resumed run: Done; ran Load' },
   { file: 'testing-helpers.ts', expect: 'all assertions passed' },
   { file: 'tour.ts', expect: 'total 342' },
+  { file: 'stream-cursor.ts', expect: 'run 2 resumed at offset 9, finished: Done' },
 ]
 
 /** Runs one example in its own process (quick-start database under `tmp`). */

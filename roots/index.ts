@@ -200,6 +200,15 @@ export {
   type WindowContext,
   WindowSignal,
 } from '../src/Stream.js'
+export {
+  type ItemDone,
+  ItemErrorPolicy,
+  type ItemWindowContext,
+  type StreamItemContext,
+  streamItems,
+  type StreamItemsHandler,
+  type StreamItemsOptions,
+} from '../src/StreamItems.js'
 export type { TaskConfig } from '../src/TaskConfig.js'
 export type { InputOf, NoResources, ResourceRecord, TaskContext, WithInput } from '../src/TaskContext.js'
 export type { SettledOutput, TaskOutput } from '../src/TaskOutput.js'

@@ -31,6 +31,7 @@ import type {
   PollPosition,
   RunNotesPayload,
   StateEntryPayload,
+  StreamPayload,
   TimerPayload,
 } from '../codecs/CheckpointRow.js'
 import { checkpointStoreError, decodeFailedError, workflowError, workflowVersionMismatchError } from './CanoError.js'
@@ -60,7 +61,7 @@ export type Continuation =
   | { readonly _tag: 'Fresh' }
   | { readonly _tag: 'Cursor'; readonly cursor: JsonValue; readonly step: number }
   | { readonly _tag: 'Timer'; readonly wakeAt: number; readonly poll?: PollPosition }
-  | { readonly _tag: 'Stream'; readonly position: StreamPosition }
+  | { readonly _tag: 'Stream'; readonly position: StreamPosition; readonly itemCursor?: JsonValue }
   | { readonly _tag: 'Supersedes'; readonly seq: number }
 
 /**
@@ -205,7 +206,7 @@ export const entryPayload = (from: Continuation): StateEntryPayload => {
     case 'Timer':
       return timerPayload(from.wakeAt, from.poll)
     case 'Stream':
-      return { windows: from.position.windows, items: from.position.items }
+      return streamPayload(from.position, from.itemCursor)
     case 'Supersedes':
       return { supersedes: from.seq }
   }
@@ -238,10 +239,22 @@ export const timerArmed = (wakeAt: number, poll?: PollPosition): RowDraftOf<'Tim
 })
 
 /** @internal A `StreamWindow` row: a `stream` state's position after a window. */
-export const streamWindow = (at: StreamPosition): RowDraftOf<'StreamWindow'> => ({
+export const streamWindow = (at: StreamPosition, itemCursor?: JsonValue): RowDraftOf<'StreamWindow'> => ({
   kind: 'StreamWindow',
-  payload: { windows: at.windows, items: at.items },
+  payload: streamPayload(at, itemCursor),
 })
+
+/** A stream payload: the position, and a per-item stream's committed cursor when there is one. */
+const streamPayload = (at: StreamPosition, itemCursor: JsonValue | undefined): StreamPayload =>
+  itemCursor === undefined
+    ? { windows: at.windows, items: at.items }
+    : { windows: at.windows, items: at.items, itemCursor }
+
+/** The continuation a stream payload stands for. */
+const fromStream = (p: StreamPayload): Continuation =>
+  p.itemCursor === undefined
+    ? { _tag: 'Stream', position: { windows: p.windows, items: p.items } }
+    : { _tag: 'Stream', position: { windows: p.windows, items: p.items }, itemCursor: p.itemCursor }
 
 /** @internal A `CompensationCompletion` row: a saga step's encoded output. */
 export const compensationCompletion = (encoded: JsonValue): RowDraftOf<'CompensationCompletion'> => ({
@@ -312,7 +325,7 @@ const fromEntry = (p: StateEntryPayload): Continuation => {
   if (p === null || 'supersedes' in p || 'notes' in p) return FRESH
   if ('cursor' in p) return fromCursor(p)
   if ('wakeAt' in p) return fromTimer(p)
-  return { _tag: 'Stream', position: { windows: p.windows, items: p.items } }
+  return fromStream(p)
 }
 
 /** The notes of a run's first row, if it has any. */
@@ -445,7 +458,7 @@ const continuation = (
         if (from === FRESH) from = fromTimer(r.payload)
         break
       case 'StreamWindow':
-        if (from === FRESH) from = { _tag: 'Stream', position: { windows: r.payload.windows, items: r.payload.items } }
+        if (from === FRESH) from = fromStream(r.payload)
         break
       default:
         break

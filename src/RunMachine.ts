@@ -16,7 +16,9 @@
  *   visited (a saga step: its side effect may land after the signal, and only a finished step goes on
  *   the compensation stack). The run's signal is aborted, but the visit is not released: it settles on
  *   its own (an attempt in flight finishes, bounded by its attempt timeout; no retry starts), then the
- *   interruption it waited on concludes the run, rolling back what the step recorded.
+ *   interruption it waited on concludes the run, rolling back what the step recorded. A draining
+ *   `stream` state (a per-item stream, or a window stream with `flushOnCancel`) finishes the same way:
+ *   it flushes and commits its partial window, bounded by its drain budget.
  * - `Producing`: the run reached the exit `current` and the workflow's output is being produced
  *   (src/RunBoundary.ts); only for a workflow with an output declaration. It ends like a visit: the
  *   output produced completes the run, a failure fails it (and rolls back a saga stack).

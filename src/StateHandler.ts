@@ -14,6 +14,7 @@ import { makeSleep, type SleepHandler, type SleepOptions, type UntargetedSleepOp
 import { type Branch, split, type SplitHandler, type SplitOptions } from './Split.js'
 import { stepped, type SteppedHandler, type SteppedOptions } from './Stepped.js'
 import { stream, type StreamHandler, type StreamOptions } from './Stream.js'
+import { streamItems, type StreamItemsHandler, type StreamItemsOptions } from './StreamItems.js'
 import type { TaskConfig } from './TaskConfig.js'
 import type { NoResources, ResourceRecord, TaskContext } from './TaskContext.js'
 import type { TaskOutput } from './TaskOutput.js'
@@ -60,6 +61,7 @@ export type StateHandler<S extends string, R extends ResourceRecord = NoResource
   | SleepHandler<S, R>
   | BatchHandler<S, R>
   | StreamHandler<S, R>
+  | StreamItemsHandler<S, R>
   | SplitHandler<S, R>
   | SagaHandler<S, R>
 
@@ -110,6 +112,8 @@ export interface StateBuilders<S extends string, R extends ResourceRecord> {
   readonly batch: <Item, Out>(options: BatchOptions<S, R, Item, Out>) => BatchHandler<S, R>
   /** {@link stream} bound to `S` and `R`. */
   readonly stream: <T>(options: StreamOptions<S, R, T>) => StreamHandler<S, R>
+  /** {@link streamItems} bound to `S` and `R`. @since 0.4.0 */
+  readonly streamItems: <T, O, C, E = C>(options: StreamItemsOptions<S, R, T, O, C, E>) => StreamItemsHandler<S, R>
   /** {@link split} bound to `S` and `R`. */
   readonly split: (branches: ReadonlyArray<Branch<R>>, options: SplitOptions<S>) => SplitHandler<S, R>
   /** {@link saga} bound to `S` and `R`. */
@@ -166,6 +170,7 @@ export const stateBuilders = <S extends string, R extends ResourceRecord>(): Sta
   sleep: (options: SleepOptions<S, R>) => makeSleep(options),
   batch: (options) => batch(options),
   stream: (options) => stream(options),
+  streamItems: (options) => streamItems(options),
   split: (branches, options) => split(branches, options),
   saga: (options) => saga(options),
 })

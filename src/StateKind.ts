@@ -24,6 +24,7 @@ import { validateSplit } from './Split.js'
 import type { StateHandler } from './StateHandler.js'
 import { validateStepped } from './Stepped.js'
 import { type StreamPosition, validateStream } from './Stream.js'
+import { isStreamItems, validateStreamItems } from './StreamItems.js'
 import type { NoResources, ResourceRecord } from './TaskContext.js'
 
 // -------------------------------------------------------------------------------------
@@ -50,7 +51,8 @@ export interface Resumes {
   readonly Stepped: { readonly encoded: JsonValue; readonly step: number }
   readonly Timer: number
   readonly Batch: never
-  readonly Stream: StreamPosition
+  /** The committed position; a per-item stream's committed application cursor (encoded) too. */
+  readonly Stream: StreamPosition & { readonly itemCursor?: JsonValue }
   readonly Split: never
   readonly Saga: never
 }
@@ -80,9 +82,10 @@ export interface StateKind<K extends KindTag> {
   /**
    * Does a visit in flight finish before a cancellation or the total timeout concludes the run? (A saga
    * step: its side effect may land after the signal and must then be compensated; its attempts' signals
-   * are not linked to the run's, only its attempt timeout aborts them.)
+   * are not linked to the run's, only its attempt timeout aborts them.) A stream that drains (a per-item
+   * stream, or a window stream with `flushOnCancel`) too: it flushes and commits its partial window.
    */
-  readonly finishesInFlight: boolean
+  readonly finishesInFlight: (handler: HandlerOf<K, string, ResourceRecord>) => boolean
 }
 
 // -------------------------------------------------------------------------------------
@@ -91,6 +94,7 @@ export interface StateKind<K extends KindTag> {
 
 const afresh = (): undefined => undefined
 const always = (): boolean => true
+const never = (): boolean => false
 const same = (taskId: string): string => taskId
 
 /** cano's defaults: polls do not retry (`TaskConfig::minimal()`), and neither do streams. */
@@ -109,7 +113,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: [],
     resume: afresh,
-    finishesInFlight: false,
+    finishesInFlight: never,
   },
   Poll: {
     tag: 'Poll',
@@ -121,7 +125,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     persists: ['TimerArmed'],
     resume: (from) =>
       from._tag === 'Timer' && from.poll !== undefined ? { wakeAt: from.wakeAt, position: from.poll } : undefined,
-    finishesInFlight: false,
+    finishesInFlight: never,
   },
   Stepped: {
     tag: 'Stepped',
@@ -131,7 +135,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: ['StepCursor'],
     resume: (from) => (from._tag === 'Cursor' ? { encoded: from.cursor, step: from.step } : undefined),
-    finishesInFlight: false,
+    finishesInFlight: never,
   },
   Timer: {
     tag: 'Timer',
@@ -141,7 +145,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: ['TimerArmed'],
     resume: (from) => (from._tag === 'Timer' ? from.wakeAt : undefined),
-    finishesInFlight: false,
+    finishesInFlight: never,
   },
   Batch: {
     tag: 'Batch',
@@ -151,17 +155,22 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: same,
     persists: [],
     resume: afresh,
-    finishesInFlight: false,
+    finishesInFlight: never,
   },
   Stream: {
     tag: 'Stream',
-    validate: (h, where) => validateStream(h, where),
+    validate: (h, where) => (isStreamItems(h) ? validateStreamItems(h, where) : validateStream(h, where)),
     defaultRetry: noRetry,
     writesEntry: always,
     rowTaskId: same,
     persists: ['StreamWindow'],
-    resume: (from) => (from._tag === 'Stream' ? from.position : undefined),
-    finishesInFlight: false,
+    resume: (from) =>
+      from._tag !== 'Stream'
+        ? undefined
+        : from.itemCursor === undefined
+          ? from.position
+          : { ...from.position, itemCursor: from.itemCursor },
+    finishesInFlight: (h) => isStreamItems(h) || h.flushOnCancel === true,
   },
   Split: {
     tag: 'Split',
@@ -172,7 +181,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     rowTaskId: () => '',
     persists: [],
     resume: afresh,
-    finishesInFlight: false,
+    finishesInFlight: never,
   },
   Saga: {
     tag: 'Saga',
@@ -183,7 +192,7 @@ export const stateKinds: { readonly [K in KindTag]: StateKind<K> } = {
     // and, while rolling back, `RollbackStarted` (the driver's) and `CompensationDone` per undone step
     persists: ['CompensationCompletion'],
     resume: afresh,
-    finishesInFlight: true,
+    finishesInFlight: always,
   },
 }
 
@@ -208,7 +217,7 @@ export interface AnyStateKind {
   readonly rowTaskId: (taskId: string) => string
   readonly persists: ReadonlyArray<CheckpointKind>
   readonly resume: (from: Continuation) => Resumes[KindTag] | undefined
-  readonly finishesInFlight: boolean
+  readonly finishesInFlight: (handler: StateHandler<string, ResourceRecord>) => boolean
 }
 
 /**

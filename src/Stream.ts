@@ -151,6 +151,10 @@ export interface StreamHandler<S extends string, R extends ResourceRecord = NoRe
   readonly onWindow: (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => TaskOutput<WindowSignal<S>>
   readonly onError: StreamErrorPolicy
   readonly onClose: (reason: CloseReason, ctx: TaskContext<R>) => TaskOutput<S>
+  /** Drain on cancellation and total timeout: the partial window is handled and its position committed. @since 0.4.0 */
+  readonly flushOnCancel?: boolean
+  /** The drain's budget (ms) when `flushOnCancel` is set. @since 0.4.0 */
+  readonly drainTimeoutMs?: number
 }
 
 /**
@@ -184,6 +188,15 @@ export interface StreamOptions<S extends string, R extends ResourceRecord, T> ex
   readonly onError?: StreamErrorPolicy
   /** The next state once the source is exhausted; on cancellation, a cleanup hook whose result is ignored. */
   readonly onClose: (reason: CloseReason, ctx: TaskContext<R>) => TaskOutput<S>
+  /**
+   * Opt-in drain (default `false`): on cancellation, the total timeout or the subscriber leaving, stop
+   * reading, hand the partial window to `onWindow` (its answer is ignored), commit the position, call
+   * `onClose('Cancelled', ctx)`, then end the run; all within `drainTimeoutMs`.
+   * @since 0.4.0
+   */
+  readonly flushOnCancel?: boolean
+  /** The drain's budget in ms (default 5 000). @since 0.4.0 */
+  readonly drainTimeoutMs?: number
 }
 
 // -------------------------------------------------------------------------------------
@@ -280,6 +293,8 @@ export const stream = <S extends string, T, R extends ResourceRecord = NoResourc
     onWindow: rest.onWindow as (items: ReadonlyArray<unknown>, ctx: WindowContext<R>) => TaskOutput<WindowSignal<S>>,
     onError: rest.onError ?? StreamErrorPolicy.failFast(),
     onClose: rest.onClose,
+    ...(rest.flushOnCancel === undefined ? {} : { flushOnCancel: rest.flushOnCancel }),
+    ...(rest.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: rest.drainTimeoutMs }),
   }
 }
 
@@ -319,6 +334,10 @@ export const validateStream = (h: StreamHandler<string, ResourceRecord>, where: 
     return configurationError(
       `${where}: onError must be StreamErrorPolicy.failFast(), .skip() or .retryOnError({ maxErrors })`,
     )
+  if (h.flushOnCancel !== undefined && typeof h.flushOnCancel !== 'boolean')
+    return configurationError(`${where}: flushOnCancel must be a boolean, got ${showNumber(h.flushOnCancel)}`)
+  const drainError = checkConfig(optional(TimerDuration), h.drainTimeoutMs, `${where}: drainTimeoutMs`, showNumber)
+  if (drainError !== undefined) return drainError
   const p = h.onError
   if (p._tag === 'RetryOnError')
     return (

@@ -313,7 +313,7 @@ export const compileWorkflow = <
       fast: runsInline(config),
       writesEntry: kind.writesEntry(h as StateHandler<string, ResourceRecord>),
       rowTaskId: kind.rowTaskId(taskId),
-      finishes: kind.finishesInFlight,
+      finishes: kind.finishesInFlight(h as StateHandler<string, ResourceRecord>),
     })
   }
   const { totalTimeoutMs, version = 0 } = def

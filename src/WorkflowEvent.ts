@@ -342,6 +342,10 @@ export interface WindowFlushed<S extends string> extends EventBase {
   readonly taskId: string
   readonly window: number
   readonly items: number
+  /** A per-item stream's (`streamItems`) committed cursor after this window, as its codec encodes it. @since 0.4.0 */
+  readonly cursor?: JsonValue
+  /** Items of a per-item stream dropped under `ItemErrorPolicy.skip` since the previous window. @since 0.4.0 */
+  readonly skipped?: number
 }
 
 /**

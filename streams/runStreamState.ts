@@ -39,20 +39,25 @@ import {
   pipe,
   retry,
   type SchedulerLike,
+  Subject,
   Subscription,
   take,
+  takeUntil,
   throwError,
   throwIfEmpty,
   timer,
 } from 'rxjs'
 
-import { isRetryable, nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
+import { isRetryable, nonRetryable, taskExecutionError, timeoutError, workflowError } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { StreamErrorPolicy, StreamHandler, StreamPosition, WindowSignal } from '../src/Stream.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
-import { runAttemptLoop } from './attemptWork.js'
+import { attemptWork } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
-import type { StateEnv } from './stateRunner.js'
+import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
+
+/** The drain budget of a window stream with `flushOnCancel` and no `drainTimeoutMs`. */
+const DEFAULT_DRAIN_MS = 5_000
 
 // -------------------------------------------------------------------------------------
 // run
@@ -74,13 +79,22 @@ export const runStreamState = <S extends string, R extends ResourceRecord>(
 ): Observable<S> => {
   // shared by the attempts of this visit: a retry continues after the windows already handled
   const position: { current: StreamPosition | undefined } = { current: hooks.resumeFrom }
-  return runAttemptLoop(env, (ctx: TaskContext<R>) => consume(handler, env, ctx, position, hooks.persist))
+  return runStateBody(env, (frame) =>
+    attemptWork<S, R, unknown>(
+      env,
+      (ctx: TaskContext<R>) => consume(handler, env, ctx, position, hooks.persist, frame),
+      frame,
+      false,
+    ),
+  )
 }
 
 /** Marks a window dropped under `StreamErrorPolicy.skip()`. */
 const SKIPPED: unique symbol = Symbol('skipped')
 /** Marks a source that completed without a `stopStream`. */
 const EXHAUSTED: unique symbol = Symbol('exhausted')
+/** Marks a drain that flushed (the source was cut short by `flushOnCancel`). */
+const DRAINED: unique symbol = Symbol('drained')
 
 type Handled = WindowSignal<string>
 
@@ -91,12 +105,51 @@ const consume = <S extends string, R extends ResourceRecord>(
   ctx: TaskContext<R>,
   position: { current: StreamPosition | undefined },
   persist: ((position: StreamPosition) => Observable<never>) | undefined,
+  frame: StateFrame<S, R>,
 ): Observable<unknown> =>
   new Observable<unknown>((subscriber) => {
     const label = JSON.stringify(env.state)
     const { emit, now, workflowId, state, taskId } = env
     const from = position.current
     let settled = false
+    // flushOnCancel: the run's interruption drains the stream (see `drain` below)
+    const drain$ = new Subject<void>()
+    let draining = false
+    let drainTimer: Subscription | undefined
+    const onAbort = (): void => {
+      // a run handed over releases the visit in this same turn: only a visit still held drains
+      env.scheduler.schedule(() => {
+        if (settled || draining) return
+        draining = true
+        const budget = handler.drainTimeoutMs ?? DEFAULT_DRAIN_MS
+        drainTimer = env.scheduler.schedule(() => {
+          if (settled) return
+          settled = true
+          held.sub?.unsubscribe()
+          frame.fail(timeoutError(budget, `stream drain of state ${label} exceeded drainTimeoutMs`))
+        }, budget)
+        drain$.next()
+      }, 0)
+    }
+    const drains = handler.flushOnCancel === true
+    if (drains) env.runSignal.addEventListener('abort', onAbort, { once: true })
+    const unlisten = (): void => {
+      if (drains) env.runSignal.removeEventListener('abort', onAbort)
+      drainTimer?.unsubscribe()
+    }
+    /** The drain ended: `onClose('Cancelled')` cleans up, then the interruption concludes the run. */
+    const drained = (): void => {
+      settled = true
+      unlisten()
+      void firstValueFrom(
+        fromTaskOutput<unknown>(() => handler.onClose('Cancelled', ctx)),
+        { defaultValue: undefined },
+      )
+        .catch(() => undefined)
+        .then(() => frame.interrupted(env.runSignal.reason))
+    }
+    /** The consumption, once subscribed (the drain budget's timer may cut it short). */
+    const held: { sub?: Subscription } = {}
     let windows = from?.windows ?? 0
     let consumed = from?.items ?? 0
     let consecutiveErrors = 0
@@ -111,7 +164,9 @@ const consume = <S extends string, R extends ResourceRecord>(
         )
         return call$.pipe(
           policy,
-          map((answer): Handled => {
+          map((answered): Handled => {
+            // a drain's window: its answer is ignored, its position committed
+            const answer: unknown = draining && answered !== SKIPPED ? CONTINUE : answered
             if (answer !== SKIPPED) {
               if (!isWindowSignal(answer))
                 throw nonRetryable(
@@ -124,7 +179,7 @@ const consume = <S extends string, R extends ResourceRecord>(
             }
             if (emit !== undefined)
               emit({ _tag: 'WindowFlushed', workflowId, at: now(), state, taskId, window, items: items.length })
-            return answer === SKIPPED ? CONTINUE : answer
+            return isWindowSignal(answer) ? answer : CONTINUE
           }),
           // a handled window is durable before the next one is handled (a stop moves on: nothing to keep)
           concatMap((handled) => {
@@ -149,9 +204,11 @@ const consume = <S extends string, R extends ResourceRecord>(
     const timeMs = handler.window.timeMs === undefined ? undefined : Math.max(1, handler.window.timeMs)
     let handled$: Observable<Handled>
     if (isObservable(source)) {
-      handled$ = source.pipe(windowsOf(count, timeMs, env.scheduler), concatMap(handle))
+      // takeUntil first on purpose: a drain completes the source, so the buffers hand over the partial window
+      // eslint-disable-next-line rxjs-x/no-unsafe-takeuntil -- see above
+      handled$ = source.pipe(takeUntil(drain$), windowsOf(count, timeMs, env.scheduler), concatMap(handle))
     } else if (isAsyncIterable(source)) {
-      handled$ = pullWindows(source, count, timeMs, env.scheduler, handle)
+      handled$ = pullWindows(source, count, timeMs, env.scheduler, handle, drain$)
     } else {
       settled = true
       subscriber.error(
@@ -172,18 +229,35 @@ const consume = <S extends string, R extends ResourceRecord>(
         map((h) => h.state),
         defaultIfEmpty(EXHAUSTED),
         concatMap((next) =>
-          next === EXHAUSTED ? fromTaskOutput<unknown>(() => handler.onClose('Exhausted', ctx)) : of(next),
+          next === EXHAUSTED
+            ? draining
+              ? of(DRAINED)
+              : fromTaskOutput<unknown>(() => handler.onClose('Exhausted', ctx))
+            : of(next),
         ),
       )
       .subscribe({
         next: (next) => {
+          if (settled) return
+          if (next === DRAINED) return drained()
           settled = true
+          unlisten()
           subscriber.next(next)
           subscriber.complete()
         },
         error: (e: unknown) => {
+          if (settled) return
           settled = true
-          subscriber.error(e)
+          unlisten()
+          if (!draining) return subscriber.error(e)
+          // a drain that fails: onClose still cleans up; the window is not committed
+          void firstValueFrom(
+            fromTaskOutput<unknown>(() => handler.onClose('Cancelled', ctx)),
+            {
+              defaultValue: undefined,
+            },
+          ).catch(() => undefined)
+          frame.fail(e)
         },
         complete: () => {
           if (settled) return
@@ -191,8 +265,10 @@ const consume = <S extends string, R extends ResourceRecord>(
           subscriber.error(taskExecutionError(`onClose for state ${label} completed without a value`))
         },
       })
+    held.sub = sub
     return () => {
       sub.unsubscribe()
+      unlisten()
       if (settled) return
       settled = true
       // cancelled (run cancelled, total or attempt timeout): onClose cleans up, its answer is ignored
@@ -261,6 +337,7 @@ const pullWindows = <T, H>(
   timeMs: number | undefined,
   scheduler: SchedulerLike,
   handle: (items: ReadonlyArray<T>) => Observable<H>,
+  drain$?: Observable<void>,
 ): Observable<H> =>
   new Observable<H>((subscriber) => {
     let iterator: AsyncIterator<T>
@@ -311,6 +388,11 @@ const pullWindows = <T, H>(
     const onResult = (r: IteratorResult<T>): void => {
       pulling = false
       if (closed) return
+      if (drained) {
+        // read after the drain began: not handled, not committed (a resume reads it again)
+        if (!handling) flush()
+        return
+      }
       if (r.done === true) {
         exhausted = true
         if (!handling) flush()
@@ -346,8 +428,24 @@ const pullWindows = <T, H>(
       )
     }
 
+    let drained = false
+    const drainSub = drain$?.subscribe(() => {
+      if (closed || exhausted) return
+      drained = true
+      exhausted = true
+      windowTimer?.unsubscribe()
+      windowTimer = undefined
+      try {
+        const returned = iterator.return?.()
+        if (returned !== undefined) Promise.resolve(returned).catch(() => undefined)
+      } catch {
+        // a throwing return() is the source's problem, not the run's
+      }
+      if (!handling && !pulling) flush()
+    })
     openWindow()
     return () => {
+      drainSub?.unsubscribe()
       closed = true
       windowTimer?.unsubscribe()
       handling$.unsubscribe()

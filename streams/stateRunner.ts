@@ -144,6 +144,17 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
     }
   }
 
+  /**
+   * The visit drained after the run was interrupted (a stream that flushed and committed its partial
+   * window): it settles with no `TaskSucceeded` or `TaskFailed`, and the interruption concludes the run.
+   */
+  interrupted(reason: unknown): void {
+    if (this.settled) return
+    this.settled = true
+    if (this.released) return
+    this.sink.stateFailed(toCanoError(reason))
+  }
+
   /** `attemptWork`'s value callback: the same as {@link succeed}. */
   onValue(next: unknown, attempts: number): void {
     this.succeed(next, attempts)

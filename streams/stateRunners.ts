@@ -14,6 +14,7 @@ import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { type Continuation, type RowDraft, stepCursor, streamWindow, timerArmed } from '../src/Resume.js'
 import type { StateHandler } from '../src/StateHandler.js'
 import { type HandlerOf, kindOf, type KindTag, type Resumes } from '../src/StateKind.js'
+import { isStreamItems } from '../src/StreamItems.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
 import { runBatchState } from './runBatchState.js'
 import { runPollState } from './runPollState.js'
@@ -21,6 +22,7 @@ import { runSagaState, type SagaHooks } from './runSagaState.js'
 import { runSleepState } from './runSleepState.js'
 import { runSplitState } from './runSplitState.js'
 import { runSteppedState } from './runSteppedState.js'
+import { runStreamItemsState } from './runStreamItems.js'
 import { runStreamState } from './runStreamState.js'
 import { runTaskState } from './runTaskState.js'
 import type { StateEnv } from './stateRunner.js'
@@ -83,10 +85,15 @@ export const stateRunners: { readonly [K in KindTag]: StateRunner<K> } = {
     }),
   Batch: (handler, env) => runBatchState(handler, env),
   Stream: (handler, env, host, resume) =>
-    runStreamState(handler, env, {
-      resumeFrom: resume,
-      persist: host.persisting ? (at) => host.appendRow(streamWindow(at), env) : undefined,
-    }),
+    isStreamItems(handler)
+      ? runStreamItemsState(handler, env, {
+          resumeFrom: resume,
+          persist: host.persisting ? (at, cursor) => host.appendRow(streamWindow(at, cursor), env) : undefined,
+        })
+      : runStreamState(handler, env, {
+          resumeFrom: resume,
+          persist: host.persisting ? (at) => host.appendRow(streamWindow(at), env) : undefined,
+        }),
   Split: (handler, env) => runSplitState(handler, env),
   Saga: (handler, env, host) => runSagaState(handler, env, host.sagaHooks(env)),
 }
