@@ -2,8 +2,9 @@
  * Engine benchmarks (issue 2): per-transition overhead against a hand-written `await` loop and
  * XState v5, the retry wrapper and the attempt timeout on the success path against direct calls and
  * cockatiel, and heap/stack behaviour over 100 000 transitions. Every figure is a median over
- * repeats of a ratio measured against its baseline in the same repeat (interleaved), so machine
- * noise hits both sides alike.
+ * repeats of a ratio measured against its baseline in the same repeat, so machine noise hits both
+ * sides alike; since issue 16 through `compareCases`: each case is warmed up and the heap collected
+ * before each of its timed samples, in rotating order, so no case is timed on another's garbage.
  *
  *   npm run bench            (all benchmarks, compiled; run with --expose-gc)
  */
@@ -24,7 +25,17 @@ import type { TaskConfig } from '../src/TaskConfig.js'
 import { fromTaskOutput } from '../streams/fromTaskOutput.js'
 import { retryWithBackoff } from '../streams/retryWithBackoff.js'
 import { timeoutAttempt } from '../streams/timeoutAttempt.js'
-import { type BenchResult, formatTable, median } from './lib.js'
+import {
+  baselineRow,
+  type BenchResult,
+  type CaseFigures,
+  caseRow,
+  compareCases,
+  formatTable,
+  isMain,
+  median,
+  perRepeat,
+} from './lib.js'
 
 type Cycle = 'A' | 'B' | 'C' | 'D' | 'E' | 'Done'
 const NEXT: Readonly<Record<Exclude<Cycle, 'Done'>, Cycle>> = { A: 'B', B: 'C', C: 'D', D: 'E', E: 'A' }
@@ -94,41 +105,41 @@ const transitionOverhead = async (): Promise<BenchResult[]> => {
     actor.stop()
     return Promise.resolve()
   }
-  const loopNs: number[] = []
-  const oursNs: number[] = []
-  const xNs: number[] = []
-  const vsLoop: number[] = []
-  const vsX: number[] = []
-  for (let r = 0; r < REPEATS + 1; r++) {
-    left = TRANSITIONS
-    const base = nsPer(await time(floor), TRANSITIONS)
-    left = TRANSITIONS
-    const ours = nsPer(await time(() => flow.orchestrate('A')), TRANSITIONS)
-    const x = nsPer(await time(xstate), TRANSITIONS)
-    if (r === 0) continue // warm-up
-    loopNs.push(base)
-    oursNs.push(ours)
-    xNs.push(x)
-    vsLoop.push(ours / base)
-    vsX.push(x / ours)
-  }
-  return [
-    { name: 'await loop (floor), per transition', value: median(loopNs), unit: 'ns' },
-    { name: 'XState v5 send, per event', value: median(xNs), unit: 'ns' },
-    {
-      name: 'engine, per transition (5-state cycle)',
-      value: median(oursNs),
-      unit: 'ns',
-      baseline: 'await loop',
-      ratio: median(vsLoop),
-      note: 'target <= 8x',
+  const c = await compareCases({
+    baseline: {
+      name: 'await loop',
+      run: () => {
+        left = TRANSITIONS
+        return floor()
+      },
+      ops: TRANSITIONS,
     },
+    cases: [
+      {
+        name: 'engine',
+        run: () => {
+          left = TRANSITIONS
+          return flow.orchestrate('A')
+        },
+        ops: TRANSITIONS,
+      },
+      { name: 'xstate', run: xstate, ops: TRANSITIONS },
+    ],
+    repeats: REPEATS,
+  })
+  const [engineF, xF] = c.cases as [CaseFigures, CaseFigures]
+  const vsX = perRepeat(xF, engineF)
+  return [
+    baselineRow(c.baseline, { name: 'await loop (floor), per transition' }),
+    baselineRow(xF, { name: 'XState v5 send, per event' }),
+    caseRow(engineF, 'await loop', { name: 'engine, per transition (5-state cycle)', note: 'target <= 8x' }),
     {
       name: 'XState v5 / engine',
       value: median(vsX),
       unit: 'x faster',
       baseline: 'XState v5',
       ratio: median(vsX),
+      samples: vsX,
       note: 'target >= 5x faster',
     },
   ]
@@ -164,63 +175,41 @@ const successPath = async (): Promise<BenchResult[]> => {
   const cockatielT = async (): Promise<void> => {
     for (let i = 0; i < CALLS; i++) await timeoutPolicy.execute(fn)
   }
-  const rRetry: number[] = []
-  const rRetryVsObservable: number[] = []
-  const rCockatiel: number[] = []
-  const rTimeoutVsCockatiel: number[] = []
-  const nsRetry: number[] = []
-  const nsDirect: number[] = []
-  const nsTimeout: number[] = []
-  const nsCockTimeout: number[] = []
-  for (let r = 0; r < REPEATS + 1; r++) {
-    const d = nsPer(await time(direct), CALLS)
-    const o = nsPer(await time(ours), CALLS)
-    const obs = nsPer(await time(asObservable), CALLS)
-    const c = nsPer(await time(cockatiel), CALLS)
-    const t = nsPer(await time(oursTimeout), CALLS)
-    const ct = nsPer(await time(cockatielT), CALLS)
-    if (r === 0) continue
-    nsDirect.push(d)
-    nsRetry.push(o)
-    nsTimeout.push(t)
-    nsCockTimeout.push(ct)
-    rRetry.push(o / d)
-    rRetryVsObservable.push(o / obs)
-    rCockatiel.push(c / d)
-    rTimeoutVsCockatiel.push(ct / t)
-  }
+  const sp = await compareCases({
+    baseline: { name: 'direct', run: direct, ops: CALLS },
+    cases: [
+      { name: 'retryWithBackoff', run: ours, ops: CALLS },
+      { name: 'observable', run: asObservable, ops: CALLS },
+      { name: 'cockatiel retry', run: cockatiel, ops: CALLS },
+      { name: 'timeoutAttempt', run: oursTimeout, ops: CALLS },
+      { name: 'cockatiel timeout', run: cockatielT, ops: CALLS },
+    ],
+    repeats: REPEATS,
+  })
+  const [oF, obsF, cF, tF, ctF] = sp.cases as [CaseFigures, CaseFigures, CaseFigures, CaseFigures, CaseFigures]
+  const rRetryVsObservable = perRepeat(oF, obsF)
+  const rTimeoutVsCockatiel = perRepeat(ctF, tF)
   return [
-    { name: 'direct await fn(), per call', value: median(nsDirect), unit: 'ns' },
-    {
-      name: 'retryWithBackoff success path, per call',
-      value: median(nsRetry),
-      unit: 'ns',
-      baseline: 'direct call',
-      ratio: median(rRetry),
-      note: 'target <= 3x',
-    },
+    baselineRow(sp.baseline, { name: 'direct await fn(), per call' }),
+    caseRow(oF, 'direct call', { name: 'retryWithBackoff success path, per call', note: 'target <= 3x' }),
     {
       name: 'retryWithBackoff vs the same call as a bare Observable',
       value: median(rRetryVsObservable),
       unit: 'x',
       baseline: 'lastValueFrom(defer(fn))',
       ratio: median(rRetryVsObservable),
+      samples: rRetryVsObservable,
       note: 'the operator itself; the rest is Promise <-> Observable conversion',
     },
-    {
-      name: 'cockatiel retry success path',
-      value: median(rCockatiel),
-      unit: 'x direct',
-      baseline: 'direct call',
-      ratio: median(rCockatiel),
-    },
-    { name: 'cockatiel timeout (Cooperative), per call', value: median(nsCockTimeout), unit: 'ns' },
+    { ...caseRow(cF, 'direct call', { name: 'cockatiel retry success path' }), value: cF.ratio, unit: 'x direct' },
+    baselineRow(ctF, { name: 'cockatiel timeout (Cooperative), per call' }),
     {
       name: 'timeoutAttempt success path, per call',
-      value: median(nsTimeout),
+      value: tF.ns,
       unit: 'ns',
       baseline: 'cockatiel timeout',
       ratio: median(rTimeoutVsCockatiel),
+      samples: rTimeoutVsCockatiel,
       note: 'ratio = times cheaper; target >= 10x',
     },
   ]
@@ -259,19 +248,19 @@ const inEngine = async (): Promise<BenchResult[]> => {
   const cockatielT = async (): Promise<void> => {
     for (let i = 0; i < CALLS; i++) await timeoutPolicy.execute(fn)
   }
-  const retryRatio: number[] = []
-  const timeoutOverhead: number[] = []
-  const vsCockatiel: number[] = []
-  for (let r = 0; r < REPEATS + 1; r++) {
-    const n = await none(TRANSITIONS)
-    const rt = await retrying(TRANSITIONS)
-    const t = await timed(TRANSITIONS)
-    const c = nsPer(await time(cockatielT), CALLS)
-    if (r === 0) continue
-    retryRatio.push(rt / n)
-    timeoutOverhead.push(t - n)
-    vsCockatiel.push(c / Math.max(1, t - n))
-  }
+  const ie = await compareCases({
+    baseline: { name: 'none', run: () => none(TRANSITIONS), ops: TRANSITIONS },
+    cases: [
+      { name: 'retrying', run: () => retrying(TRANSITIONS), ops: TRANSITIONS },
+      { name: 'timed', run: () => timed(TRANSITIONS), ops: TRANSITIONS },
+      { name: 'cockatiel timeout', run: cockatielT, ops: CALLS },
+    ],
+    repeats: REPEATS,
+  })
+  const [rtF, tF, cF] = ie.cases as [CaseFigures, CaseFigures, CaseFigures]
+  const retryRatio = perRepeat(rtF, ie.baseline)
+  const timeoutOverhead = perRepeat(tF, ie.baseline, (t, n) => t - n)
+  const vsCockatiel = cF.samples.map((c, r) => c / Math.max(1, timeoutOverhead[r]!))
   return [
     {
       name: 'engine: task with RetryMode.exponential(3) vs RetryMode.none(), success path',
@@ -279,6 +268,7 @@ const inEngine = async (): Promise<BenchResult[]> => {
       unit: 'x',
       baseline: 'no retry policy',
       ratio: median(retryRatio),
+      samples: retryRatio,
       note: 'the engine runs attempt 1 inline; the retry operator only joins after a failure',
     },
     {
@@ -287,6 +277,7 @@ const inEngine = async (): Promise<BenchResult[]> => {
       unit: 'ns',
       baseline: 'cockatiel timeout',
       ratio: median(vsCockatiel),
+      samples: vsCockatiel,
       note: 'ratio = times cheaper than cockatiel; target >= 10x',
     },
   ]
@@ -359,6 +350,6 @@ export const run = async (): Promise<BenchResult[]> => [
   ...(await heapAndStack()),
 ]
 
-if (import.meta.url === `file://${process.argv[1] ?? ''}`) {
+if (isMain(import.meta.url)) {
   console.log(formatTable(await run()))
 }

@@ -9,13 +9,21 @@
  * Variants: `bare` (an async function awaiting a sleep), `bare-signal` (the same, also listening to an
  * AbortSignal), `xstate` (an XState v5 actor on an `after` delay), `timer` (a cano-rx run parked in a
  * `timer` state through `orchestrate`), `timer-run$` (the same through a `run$` subscription, every event
- * delivered), `timer-signal` (`orchestrate` with a `signal`). Callers' AbortControllers are created
+ * delivered), `timer-signal` (`orchestrate` with a `signal`); issue 16: `poll` (a run in a `poll` state's
+ * delay after a `pending` answer), `slow-task` (a task awaiting a sleep), `split` (a split of two
+ * branches, each awaiting a sleep), `saga` (a saga's forward step awaiting a sleep). Callers' AbortControllers are created
  * before the baseline: they are the caller's memory, not the waiter's; listening to them is counted.
  */
+import * as t from 'io-ts'
 import { createActor, createMachine } from 'xstate'
 
 import { workflow } from '../roots/Workflow.js'
+import { JoinStrategy } from '../src/JoinStrategy.js'
+import { poll, PollOutcome } from '../src/Poll.js'
+import { saga } from '../src/Saga.js'
 import { sleep as sleepState } from '../src/Sleep.js'
+import { split } from '../src/Split.js'
+import { task } from '../src/StateHandler.js'
 
 const HOUR = 3_600_000
 type Park = (n: number, signals: ReadonlyArray<AbortSignal> | undefined) => unknown[]
@@ -33,6 +41,40 @@ const sleepOrAbort = (ms: number, signal: AbortSignal): Promise<void> =>
 const flow = workflow<'Wait' | 'Done'>()({
   exits: ['Done'],
   states: { Wait: sleepState({ wait: HOUR, then: 'Done' }) },
+})
+const polling = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: { Wait: poll(() => PollOutcome.pending(HOUR)) },
+})
+const slowTask = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: {
+    Wait: task(async () => {
+      await sleep(HOUR)
+      return 'Done' as const
+    }),
+  },
+})
+const slowBranch = async (): Promise<number> => {
+  await sleep(HOUR)
+  return 1
+}
+const splitting = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: { Wait: split([slowBranch, slowBranch], { strategy: JoinStrategy.all(), join: 'Done' }) },
+})
+const sagaStep = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: {
+    Wait: saga({
+      output: t.number,
+      run: async () => {
+        await sleep(HOUR)
+        return ['Done' as const, 1]
+      },
+      compensate: () => undefined,
+    }),
+  },
 })
 const machine = createMachine({
   initial: 'wait',
@@ -70,6 +112,22 @@ const variants: Record<string, { readonly signal: boolean; readonly park: Park }
       Array.from({ length: n }, (_, i) =>
         flow.orchestrate('Wait', { workflowId: `w${id++}`, signal: signals?.[i] as AbortSignal }),
       ),
+  },
+  poll: {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => polling.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  'slow-task': {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => slowTask.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  split: {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => splitting.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  saga: {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => sagaStep.orchestrate('Wait', { workflowId: `w${id++}` })),
   },
 }
 

@@ -37,7 +37,18 @@ const parkedBytes = (variant: string): number => {
   return bytesPerWaiter
 }
 
-const VARIANTS = ['bare', 'xstate', 'timer', 'timer-run$', 'bare-signal', 'timer-signal'] as const
+const VARIANTS = [
+  'bare',
+  'xstate',
+  'timer',
+  'timer-run$',
+  'bare-signal',
+  'timer-signal',
+  'poll',
+  'slow-task',
+  'split',
+  'saga',
+] as const
 
 const parked = (): BenchResult[] => {
   const samples = new Map<string, number[]>(VARIANTS.map((v) => [v, []]))
@@ -72,6 +83,22 @@ const parked = (): BenchResult[] => {
       ratio: m('timer-signal') / m('bare-signal'),
       note: "the caller's AbortControllers are not counted; listening to them is",
     },
+    ...(
+      [
+        ['poll', 'run parked in a poll delay (pending 1 h)', 1],
+        ['slow-task', 'run parked in a slow task (awaiting a 1 h sleep)', 1],
+        ['split', 'run parked in a split, 2 branches awaiting 1 h sleeps', 2],
+        ['saga', "run parked in a saga's forward step (awaiting a 1 h sleep)", 1],
+      ] as const
+    ).map(([v, name, sleeps]): BenchResult => ({
+      name,
+      value: m(v),
+      unit: 'B/run',
+      baseline: 'XState actor',
+      ratio: m(v) / m('xstate'),
+      samples: (samples.get(v) ?? []).map((x) => x / m('xstate')),
+      note: `target <= 1536 B/run; ${(m(v) - sleeps * m('bare')).toFixed(0)} B beside ${String(sleeps)} bare sleeping function(s)`,
+    })),
   ]
 }
 

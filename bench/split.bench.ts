@@ -1,9 +1,9 @@
 /**
  * Split benchmark (issue 3): a split of 1 000 branches, each an immediately resolving async function,
  * run through `runSplitState` (strategy `all`, default branch config, nobody listening to events)
- * against `Promise.all` over the same functions. Each repeat times both sides back to back over the
- * same number of splits and records their ratio; the figure is the median ratio over the repeats,
- * after a warm-up. Target: at most 5x `Promise.all`. Two variants are reported beside it: events on
+ * against `Promise.all` over the same functions. Each repeat times both sides over the same number of
+ * splits (`compareCases`: a warm-up and a gc before each sample, rotating order) and records their
+ * ratio; the figure is the median ratio over the repeats. Target: at most 5x `Promise.all`. Two variants are reported beside it: events on
  * (every event built and collected), and a bulkhead of 64.
  *
  *   npx tsc -p tsconfig.bench.json && node .bench-dist/bench/split.bench.js
@@ -22,14 +22,14 @@ import type { NoResources } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import { runSplitState } from '../streams/runSplitState.js'
 import type { StateEnv } from '../streams/stateRunner.js'
-import { type BenchResult, formatTable, median } from './lib.js'
+import { type BenchCase, type BenchResult, compareCases, formatTable } from './lib.js'
 
 type St = 'FanOut' | 'Join'
 
 const BRANCHES = 1_000
 const SPLITS_PER_SAMPLE = 20
 const REPEATS = 9
-const WARMUP_SPLITS = 300
+const WARMUP_SPLITS = 100
 const TARGET_RATIO = 5
 
 const fns: ReadonlyArray<() => Promise<number>> = Array.from({ length: BRANCHES }, (_, i) => async () => i)
@@ -52,40 +52,31 @@ const envWith = (emit: ((e: WorkflowEvent<St>) => void) | undefined): StateEnv<S
   publishSplit: () => undefined,
 })
 
-const timeMs = async (f: () => Promise<unknown>, n: number): Promise<number> => {
-  const start = process.hrtime.bigint()
-  for (let i = 0; i < n; i++) await f()
-  return Number(process.hrtime.bigint() - start) / 1e6
-}
-
 interface Side {
   readonly name: string
   readonly once: () => Promise<unknown>
 }
 
-/** Median over repeats of `split / Promise.all`, plus each side's median µs per split. */
+/** Median over repeats of `split / Promise.all` (each warmed up and collected before its sample, rotating), plus each side's median µs per split. */
 const compare = async (
   subject: Side,
   baseline: Side,
-): Promise<{ ratio: number; subjectUs: number; baselineUs: number }> => {
-  for (let i = 0; i < WARMUP_SPLITS; i++) {
-    await subject.once()
-    await baseline.once()
-  }
-  const ratios: number[] = []
-  const subjectUs: number[] = []
-  const baselineUs: number[] = []
-  for (let r = 0; r < REPEATS; r++) {
-    // alternate which side goes first so neither always runs on a freshly collected heap
-    const first = r % 2 === 0
-    const a = first ? await timeMs(subject.once, SPLITS_PER_SAMPLE) : 0
-    const b = await timeMs(baseline.once, SPLITS_PER_SAMPLE)
-    const s = first ? a : await timeMs(subject.once, SPLITS_PER_SAMPLE)
-    ratios.push(s / b)
-    subjectUs.push((s * 1_000) / SPLITS_PER_SAMPLE)
-    baselineUs.push((b * 1_000) / SPLITS_PER_SAMPLE)
-  }
-  return { ratio: median(ratios), subjectUs: median(subjectUs), baselineUs: median(baselineUs) }
+): Promise<{ ratio: number; subjectUs: number; baselineUs: number; ratios: number[] }> => {
+  const asCase = (side: Side): BenchCase => ({
+    name: side.name,
+    run: async () => {
+      for (let i = 0; i < SPLITS_PER_SAMPLE; i++) await side.once()
+    },
+    ops: SPLITS_PER_SAMPLE,
+  })
+  const c = await compareCases({
+    baseline: asCase(baseline),
+    cases: [asCase(subject)],
+    repeats: REPEATS,
+    warmup: WARMUP_SPLITS / SPLITS_PER_SAMPLE,
+  })
+  const s = c.cases[0]!
+  return { ratio: s.ratio, subjectUs: s.ns / 1_000, baselineUs: c.baseline.ns / 1_000, ratios: [...s.ratios] }
 }
 
 const splitSide = (name: string, handler: SplitHandler<St>, env: StateEnv<St, NoResources>): Side => ({
@@ -116,7 +107,7 @@ export async function run(): Promise<BenchResult[]> {
   ]
   const results: BenchResult[] = []
   for (const [side, note] of variants) {
-    const { ratio, subjectUs, baselineUs } = await compare(side, promiseAll)
+    const { ratio, subjectUs, baselineUs, ratios } = await compare(side, promiseAll)
     results.push(
       { name: `${promiseAll.name} over the same ${BRANCHES} functions`, value: baselineUs, unit: 'µs/split' },
       {
@@ -125,6 +116,7 @@ export async function run(): Promise<BenchResult[]> {
         unit: 'µs/split',
         baseline: promiseAll.name,
         ratio,
+        samples: ratios,
         note: `median of ${REPEATS} per-repeat ratios; ${note}`,
       },
     )
