@@ -42,6 +42,8 @@ import { checkGuard, checkKey, type Guard, passesGuard } from './Resources.js'
  */
 export class MemoryStore {
   readonly #map = new Map<string, unknown>()
+  /** Arrays built by `append` that no caller has seen yet: safe to grow in place (amortised O(1)). */
+  readonly #unseen = new WeakSet<unknown[]>()
 
   // -----------------------------------------------------------------------------------
   // destructors
@@ -205,8 +207,9 @@ export class MemoryStore {
 
   /**
    * Appends `item` to the array under `key`. A missing key gets `[item]`. An existing array is
-   * **not mutated**: a new array `[...existing, item]` replaces it (copy-on-write, O(n) per call), so
-   * an array you stored or read earlier keeps its contents. Any other existing value is an error and
+   * **not mutated**: a new array `[...existing, item]` replaces it (copy-on-write), so
+   * an array you stored or read earlier keeps its contents. An array that only `append` has built and
+   * no caller has read yet grows in place, so a run of appends costs amortised O(1) each. Any other existing value is an error and
    * stays in place, untouched.
    *
    * @param key - a non-empty string
@@ -226,7 +229,9 @@ export class MemoryStore {
   append(key: string, item: unknown): void {
     const k = this.#key('MemoryStore.append', key)
     if (!this.#map.has(k)) {
-      this.#map.set(k, [item])
+      const fresh = [item]
+      this.#unseen.add(fresh)
+      this.#map.set(k, fresh)
       return
     }
     const existing: unknown = this.#map.get(k)
@@ -235,7 +240,13 @@ export class MemoryStore {
         storeError('AppendTypeMismatch', `Cannot append to key '${k}': existing value is not an array`),
       )
     }
-    this.#map.set(k, [...(existing as ReadonlyArray<unknown>), item])
+    if (this.#unseen.has(existing)) {
+      existing.push(item)
+      return
+    }
+    const copy = [...(existing as ReadonlyArray<unknown>), item]
+    this.#unseen.add(copy)
+    this.#map.set(k, copy)
   }
 
   /**
@@ -270,6 +281,8 @@ export class MemoryStore {
     const k = key as string
     if (!this.#map.has(k)) return E.left(storeError('KeyNotFound', `Key '${k}' not found in store`))
     const value: unknown = this.#map.get(k)
+    // handed out (or shown to a guard): the next append copies it, so the caller's array never changes
+    if (Array.isArray(value)) this.#unseen.delete(value)
     if (guard !== undefined && !passesGuard(guard as Guard<unknown>, value)) {
       return E.left(storeError('TypeMismatch', `Cannot downcast value for key '${k}' to requested type`))
     }

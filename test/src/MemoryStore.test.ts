@@ -159,6 +159,23 @@ describe('MemoryStore', () => {
       ])
     })
 
+    it('grows an unread array in place but never changes an array already handed out', () => {
+      const store = new MemoryStore()
+      for (let i = 0; i < 1000; i++) store.append('ids', i)
+      const first = store.get('ids') as ReadonlyArray<number>
+      store.append('ids', 1000)
+      const seenByGuard: unknown[] = []
+      const guard = (u: unknown): u is unknown[] => (seenByGuard.push(u), Array.isArray(u))
+      const second = store.get('ids', guard)
+      store.append('ids', 1001)
+      const third = E.getOrElseW(() => [])(store.getEither('ids', t.array(t.number)))
+      store.append('ids', 1002)
+      expect([first.length, second.length, (seenByGuard[0] as unknown[]).length, third.length]).to.deep.equal([
+        1000, 1001, 1001, 1002,
+      ])
+      expect(store.get('ids')).to.deep.equal(Array.from({ length: 1003 }, (_, i) => i))
+    })
+
     it('appends to a frozen array', () => {
       const store = new MemoryStore()
       store.put('ids', Object.freeze([1]))
