@@ -246,7 +246,7 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
 }
 
 const short = (u: unknown, max = 60): string => {
-  const s = u === null || u === undefined ? '' : JSON.stringify(u)
+  const s = u === null || u === undefined ? '-' : JSON.stringify(u)
   return s.length > max ? s.slice(0, max - 1) + '…' : s
 }
 
@@ -463,21 +463,27 @@ const watch = async (source: Source, id: string): Promise<number> => {
     if (first === undefined) throw new CliError(EXIT.notFound, `no run with id ${id}`)
     let state = initialRunState(id)
     let record: RunRecord = first
-    draw(fromRunState(state, record))
+    // events before this subscription are gone: until one arrives, the state comes from the log
+    const seed = source.store === undefined ? undefined : fromLog(first, await source.store.loadRun(id))
+    const progress = (): Progress =>
+      state.current === undefined && seed !== undefined
+        ? { ...seed, status: record.status }
+        : fromRunState(state, record)
+    draw(progress())
     const subs: Array<Subscription> = []
     const ended = new Promise<RunRecord>((done, fail) => {
       subs.push(
         runtime.events$.subscribe((e) => {
           if (e._tag !== 'Run' || e.event.workflowId !== id) return
           state = reduceRunState(state, e.event)
-          draw(fromRunState(state, record))
+          draw(progress())
         }),
       )
       subs.push(
         runtime.watch(id).subscribe({
           next: (r) => {
             record = r
-            draw(fromRunState(state, record))
+            draw(progress())
           },
           complete: () => done(record),
           error: fail,
