@@ -307,6 +307,34 @@ describe('cano-rx CLI (spawned)', function () {
       )
     })
   })
+  describe('inspect', () => {
+    it("serves the inspector over the config's store and workflows until SIGTERM (exit 0)", async () => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'roots/cli.ts', 'inspect', '--port', '0', '--config', CONFIG],
+        { env: { ...process.env, ...env } },
+      )
+      let stdout = ''
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+      const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)))
+      try {
+        const url = await until('the inspector URL', 30_000, () => /^inspector: (\S+)$/m.exec(stdout)?.[1])
+        expect(stdout).to.match(/^token: +\S{16,}$/m)
+        const answer = await fetch(new URL('/api/runs', url), { headers: { Accept: 'application/json' } })
+        expect(answer.status).to.equal(200)
+        expect(JSON.stringify(await answer.json())).to.contain('hello-1')
+        child.kill('SIGTERM')
+        expect(await exited).to.equal(0)
+      } finally {
+        child.kill()
+      }
+    })
+
+    it('rejects a bad --port (exit 2)', async () => {
+      const r = await cli(['inspect', '--port', 'http', '--config', CONFIG], env)
+      expect([r.code, r.stderr]).to.deep.equal([2, 'cano-rx: bad --port http (an integer 0–65535)\n'])
+    })
+  })
 })
 
 describe('cano-rx CLI on PostgreSQL (spawned)', function () {
