@@ -65,7 +65,7 @@ describe('cano-rx CLI (spawned)', function () {
     gate = join(dir, 'gate')
     env = { CANO_CLI_DB: db, CANO_CLI_GATE: gate }
     store = sqliteCheckpoints(db)
-    runtime = createRuntime({ store, workflows: cliWorkflows(gate), pollMs: 50 })
+    runtime = createRuntime({ store, workflows: cliWorkflows(gate), pollMs: 50, leaseMs: 3_000 })
     await runtime.start('hello', null, { id: 'hello-1' })
     await runtime.start('flaky', null, { id: 'flaky-1' })
     expect((await runtime.result('hello-1')).status).to.equal('completed')
