@@ -15,6 +15,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -130,6 +131,24 @@ describe('the packed package', function () {
       })
       expect(meta['keywords']).to.include.members(['workflow', 'rxjs', 'fp-ts'])
       expect(readFileSync(join(pkg, 'README.md'), 'utf8')).to.equal(readFileSync(join(ROOT, 'README.md'), 'utf8'))
+    })
+  })
+
+  describe('the cano-rx bin', () => {
+    it('is declared, starts with a shebang, and `npx cano-rx --help` runs it', () => {
+      const meta = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as Record<string, unknown>
+      expect(meta['bin']).to.deep.equal({ 'cano-rx': './dist/roots/cli.js' })
+      const bin = join(pkg, 'dist', 'roots', 'cli.js')
+      expect(readFileSync(bin, 'utf8')).to.match(/^#!\/usr\/bin\/env node\n/)
+      // what `npm install` does for a bin: a link in node_modules/.bin and the executable bit
+      mkdirSync(join(dir, 'node_modules', '.bin'), { recursive: true })
+      symlinkSync('../cano-rx/dist/roots/cli.js', join(dir, 'node_modules', '.bin', 'cano-rx'))
+      chmodSync(bin, 0o755)
+      const r = spawnSync('npx', ['--no-install', 'cano-rx', '--help'], { cwd: dir, encoding: 'utf8' })
+      expect([r.status, r.stderr]).to.deep.equal([0, ''])
+      expect(r.stdout).to.match(/^Usage: cano-rx <command> \[options\]/)
+      const missing = spawnSync('npx', ['--no-install', 'cano-rx', 'runs', 'ls'], { cwd: dir, encoding: 'utf8' })
+      expect([missing.status, missing.stderr]).to.deep.equal([2, 'cano-rx: missing --store or --config\n'])
     })
   })
 

@@ -1,0 +1,619 @@
+#!/usr/bin/env node
+/**
+ * The `cano-rx` command line: list, show, cancel, clear and resume runs, print a workflow's diagram,
+ * watch a run's progress, and serve the web inspector. See docs/observability.md ("CLI") for the
+ * commands, the `--config` module's shape and the exit codes.
+ *
+ * Exit codes: 0 ok; 1 the run failed or was cancelled (`watch`, `runs resume`) or the action did not
+ * happen (`runs cancel` of an ended run, `runs clear` of a live run); 2 usage; 3 unknown run id or
+ * workflow; 4 store unreachable, bad URL or not a SQLite database.
+ *
+ * @since 0.3.0
+ */
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+
+import type { Subscription } from 'rxjs'
+
+import type { CheckpointRow } from '../codecs/CheckpointRow.js'
+import type { RunStore } from '../src/CheckpointStore.js'
+import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
+import { isTerminal, type RunRecord, type RunRecordStatus } from '../src/RunTable.js'
+import { createRuntime, type Runtime, type RuntimeWorkflow } from './Runtime.js'
+
+// -------------------------------------------------------------------------------------
+// errors and output
+// -------------------------------------------------------------------------------------
+
+/** Exit codes, as documented. */
+const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, store: 4 } as const
+
+class CliError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+const out = (line: string): void => {
+  process.stdout.write(line + '\n')
+}
+
+const USAGE = `Usage: cano-rx <command> [options]
+
+Commands:
+  runs ls [--status S] [--workflow W] [--json]   list runs, newest first
+  runs show <id> [--json]                       a run's record and its checkpoint log as a timeline
+  runs cancel <id>                              ask a run to stop (from any process)
+  runs clear <id>                               clear an ended run's checkpoint log
+  runs resume <id>                              run a failed/timed-out run again here (needs --config)
+  graph [--workflow W]                          a workflow's Mermaid diagram (needs --config)
+  watch <id>                                    live progress of a run until it ends
+  inspect [--port P] [--host H]                 serve the web inspector (needs a runtime: --config)
+
+Store (one of):
+  --store sqlite:PATH | postgres://USER@HOST:PORT/DB[?table=NAME]
+  --config FILE   an ES module whose default export is a Runtime or { store, workflows }
+
+Exit codes: 0 ok, 1 run failed/cancelled or action refused, 2 usage, 3 not found, 4 store error.
+`
+
+const STATUSES: ReadonlyArray<RunRecordStatus> = [
+  'pending',
+  'running',
+  'parked',
+  'completed',
+  'failed',
+  'cancelled',
+  'timedOut',
+]
+
+// -------------------------------------------------------------------------------------
+// the store and the runtime
+// -------------------------------------------------------------------------------------
+
+interface Source {
+  readonly store: RunStore | undefined
+  readonly workflows: Readonly<Record<string, RuntimeWorkflow>> | undefined
+  /** A runtime running in this process (the config's own). */
+  readonly runtime: Runtime | undefined
+  readonly close: () => Promise<void>
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === 'object' && u !== null
+
+const isRuntime = (u: unknown): u is Runtime =>
+  isRecord(u) && typeof u['start'] === 'function' && typeof u['resume'] === 'function' && 'events$' in u
+
+const isRunStore = (u: unknown): u is RunStore =>
+  isRecord(u) && typeof u['loadRun'] === 'function' && isRecord(u['runs']) && typeof u['clear'] === 'function'
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+const SQLITE_MAGIC = 'SQLite format 3\0'
+
+const openSqlite = async (path: string): Promise<RunStore> => {
+  if (!existsSync(path)) throw new CliError(EXIT.store, `no SQLite database at ${path} (the CLI does not create one)`)
+  if (!statSync(path).isFile()) throw new CliError(EXIT.store, `${path} is not a file`)
+  const fd = openSync(path, 'r')
+  const head = Buffer.alloc(16)
+  const read = readSync(fd, head, 0, 16, 0)
+  closeSync(fd)
+  if (read < 16 || head.toString('latin1') !== SQLITE_MAGIC)
+    throw new CliError(EXIT.store, `${path} is not a SQLite database`)
+  const { sqliteCheckpoints } = await import('./stores/sqliteCheckpoints.js')
+  return sqliteCheckpoints(path)
+}
+
+const openPostgres = async (spec: string): Promise<RunStore> => {
+  let url: URL
+  try {
+    url = new URL(spec)
+  } catch {
+    throw new CliError(EXIT.store, `bad PostgreSQL URL: ${spec}`)
+  }
+  if (url.hostname === '') throw new CliError(EXIT.store, `bad PostgreSQL URL (no host): ${spec}`)
+  const table = url.searchParams.get('table') ?? undefined
+  url.searchParams.delete('table')
+  const { postgresCheckpoints } = await import('./stores/postgresCheckpoints.js')
+  return postgresCheckpoints({ connectionString: url.toString(), ...(table === undefined ? {} : { table }) })
+}
+
+const openStore = async (spec: string): Promise<RunStore> => {
+  if (spec.startsWith('sqlite:')) {
+    const path = spec.slice('sqlite:'.length)
+    if (path === '') throw new CliError(EXIT.store, 'bad store: sqlite: needs a path (sqlite:PATH)')
+    return openSqlite(path)
+  }
+  if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) return openPostgres(spec)
+  throw new CliError(EXIT.store, `bad store: ${spec} (expected sqlite:PATH or postgres://…)`)
+}
+
+/** A cheap read that fails when the store cannot be reached or is not a cano-rx store. */
+const probe = async (store: RunStore): Promise<void> => {
+  try {
+    await store.runs.list({ limit: 1 })
+  } catch (e) {
+    await store.close().catch(() => undefined)
+    throw new CliError(EXIT.store, `store unreachable: ${message(e)}`)
+  }
+}
+
+const loadConfig = async (file: string): Promise<Source> => {
+  const path = resolve(file)
+  if (!existsSync(path)) throw new CliError(EXIT.usage, `config file not found: ${file}`)
+  let mod: Record<string, unknown>
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>
+  } catch (e) {
+    throw new CliError(EXIT.usage, `cannot load config ${file}: ${message(e)}`)
+  }
+  const def = mod['default']
+  if (isRuntime(def)) {
+    const store = isRunStore(mod['store']) ? mod['store'] : undefined
+    return {
+      store,
+      workflows: def.workflows,
+      runtime: def,
+      close: async () => {
+        await def.stop({ graceMs: 0 })
+        if (store !== undefined) await store.close()
+      },
+    }
+  }
+  if (isRecord(def) && isRunStore(def['store'])) {
+    const store = def['store']
+    const workflows = isRecord(def['workflows'])
+      ? (def['workflows'] as Readonly<Record<string, RuntimeWorkflow>>)
+      : undefined
+    return { store, workflows, runtime: undefined, close: () => store.close() }
+  }
+  throw new CliError(EXIT.usage, `config ${file}: the default export must be a Runtime or { store, workflows }`)
+}
+
+interface Flags {
+  readonly store: string | undefined
+  readonly config: string | undefined
+}
+
+const openSource = async (flags: Flags): Promise<Source> => {
+  if (flags.config !== undefined) {
+    const source = await loadConfig(flags.config)
+    if (flags.store !== undefined) {
+      const store = await openStore(flags.store)
+      await probe(store)
+      return {
+        ...source,
+        store,
+        close: async () => {
+          await source.close()
+          await store.close()
+        },
+      }
+    }
+    if (source.store !== undefined) await probe(source.store)
+    return source
+  }
+  if (flags.store === undefined) throw new CliError(EXIT.usage, 'missing --store or --config')
+  const store = await openStore(flags.store)
+  await probe(store)
+  return { store, workflows: undefined, runtime: undefined, close: () => store.close() }
+}
+
+const needStore = (source: Source): RunStore => {
+  if (source.store === undefined)
+    throw new CliError(EXIT.usage, 'this command reads the store: give --store, or export `store` from the config')
+  return source.store
+}
+
+const needWorkflows = (source: Source): Readonly<Record<string, RuntimeWorkflow>> => {
+  if (source.workflows === undefined || Object.keys(source.workflows).length === 0)
+    throw new CliError(EXIT.usage, 'this command needs workflow definitions: give --config')
+  return source.workflows
+}
+
+/** The config's runtime, or one built over the store with the config's workflows. */
+const needRuntime = (source: Source): { readonly runtime: Runtime; readonly owned: boolean } => {
+  if (source.runtime !== undefined) return { runtime: source.runtime, owned: false }
+  const workflows = needWorkflows(source)
+  return { runtime: createRuntime({ store: needStore(source), workflows }), owned: true }
+}
+
+const getRecord = async (store: RunStore, id: string): Promise<RunRecord> => {
+  const record = await store.runs.get(id)
+  if (record === undefined) throw new CliError(EXIT.notFound, `no run with id ${id}`)
+  return record
+}
+
+// -------------------------------------------------------------------------------------
+// formatting
+// -------------------------------------------------------------------------------------
+
+const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString())
+
+const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd()
+  return [line(header), ...rows.map(line)].join('\n')
+}
+
+const short = (u: unknown, max = 60): string => {
+  const s = u === null || u === undefined ? '-' : JSON.stringify(u)
+  return s.length > max ? s.slice(0, max - 1) + '…' : s
+}
+
+const timeline = (rows: ReadonlyArray<CheckpointRow>): string =>
+  table(
+    ['SEQ', 'AT', 'KIND', 'STATE', 'PAYLOAD'],
+    rows.map((r) => [String(r.seq), iso(r.at), r.kind, r.state, short(r.payload)]),
+  )
+
+// -------------------------------------------------------------------------------------
+// commands
+// -------------------------------------------------------------------------------------
+
+interface Options extends Flags {
+  readonly status: string | undefined
+  readonly workflow: string | undefined
+  readonly json: boolean
+  readonly port: string | undefined
+  readonly host: string | undefined
+}
+
+const idArg = (positionals: ReadonlyArray<string>, index: number, command: string): string => {
+  const id = positionals[index]
+  if (id === undefined || id === '') throw new CliError(EXIT.usage, `${command} needs a run id`)
+  if (positionals.length > index + 1)
+    throw new CliError(EXIT.usage, `unexpected argument: ${positionals[index + 1] ?? ''}`)
+  return id
+}
+
+const runsLs = async (source: Source, o: Options): Promise<number> => {
+  const store = needStore(source)
+  if (o.status !== undefined && !STATUSES.includes(o.status as RunRecordStatus))
+    throw new CliError(EXIT.usage, `unknown --status ${o.status} (one of ${STATUSES.join(', ')})`)
+  const records = await store.runs.list({
+    ...(o.status === undefined ? {} : { status: [o.status as RunRecordStatus] }),
+    ...(o.workflow === undefined ? {} : { workflow: o.workflow }),
+  })
+  if (o.json) {
+    out(JSON.stringify(records))
+    return EXIT.ok
+  }
+  out(
+    table(
+      ['ID', 'WORKFLOW', 'STATUS', 'CREATED', 'UPDATED', 'OWNER'],
+      records.map((r) => [r.workflowId, r.workflow, r.status, iso(r.createdAt), iso(r.updatedAt), r.owner ?? '-']),
+    ),
+  )
+  return EXIT.ok
+}
+
+const runsShow = async (source: Source, id: string, o: Options): Promise<number> => {
+  const store = needStore(source)
+  const record = await getRecord(store, id)
+  const log = await store.loadRun(id)
+  if (o.json) {
+    out(JSON.stringify({ record, log }))
+    return EXIT.ok
+  }
+  const fields: ReadonlyArray<readonly [string, string]> = [
+    ['id', record.workflowId],
+    ['workflow', `${record.workflow} (version ${record.version})`],
+    ['status', record.status + (record.cancelRequested && !isTerminal(record.status) ? ' (cancel requested)' : '')],
+    ['initial', record.initial],
+    ['owner', record.owner ?? '-'],
+    ['created', iso(record.createdAt)],
+    ['updated', iso(record.updatedAt)],
+    ['ended', iso(record.endedAt)],
+    ['input', short(record.input, 200)],
+    ['output', short(record.output, 200)],
+    ['error', short(record.error, 200)],
+  ]
+  for (const [k, v] of fields) out(`${(k + ':').padEnd(10)}${v}`)
+  out('')
+  out(log.length === 0 ? 'log: (empty)' : `log (${log.length} rows):\n${timeline(log)}`)
+  return EXIT.ok
+}
+
+const runsCancel = async (source: Source, id: string): Promise<number> => {
+  const store = needStore(source)
+  const record = await getRecord(store, id)
+  const requested = source.runtime !== undefined ? await source.runtime.cancel(id) : await store.runs.requestCancel(id)
+  if (!requested) {
+    process.stderr.write(`cano-rx: run ${id} already ended (${record.status})\n`)
+    return EXIT.failed
+  }
+  out(`cancel requested for ${id}`)
+  return EXIT.ok
+}
+
+const runsClear = async (source: Source, id: string): Promise<number> => {
+  const store = needStore(source)
+  const record = await getRecord(store, id)
+  if (!isTerminal(record.status)) {
+    process.stderr.write(`cano-rx: run ${id} is ${record.status}: only an ended run's log can be cleared\n`)
+    return EXIT.failed
+  }
+  await store.clear(id)
+  out(`cleared the checkpoint log of ${id}`)
+  return EXIT.ok
+}
+
+const runsResume = async (source: Source, id: string): Promise<number> => {
+  const store = needStore(source)
+  await getRecord(store, id)
+  const { runtime, owned } = needRuntime(source)
+  try {
+    try {
+      await runtime.resume(id)
+    } catch (e) {
+      process.stderr.write(`cano-rx: cannot resume ${id}: ${message(e)}\n`)
+      return EXIT.failed
+    }
+    out(`resumed ${id}`)
+    const result = await runtime.result(id)
+    out(`${id}: ${result.status}`)
+    return result.status === 'completed' ? EXIT.ok : EXIT.failed
+  } finally {
+    if (owned) await runtime.stop({ graceMs: 0 })
+  }
+}
+
+const graph = (source: Source, o: Options): number => {
+  const workflows = needWorkflows(source)
+  const names = Object.keys(workflows)
+  const name = o.workflow ?? (names.length === 1 ? names[0] : undefined)
+  if (name === undefined)
+    throw new CliError(EXIT.usage, `several workflows: choose one with --workflow (${names.join(', ')})`)
+  const entry = workflows[name]
+  if (entry === undefined) throw new CliError(EXIT.notFound, `no workflow named ${name} (${names.join(', ')})`)
+  out(entry.workflow.toMermaid())
+  return EXIT.ok
+}
+
+// --- watch ---------------------------------------------------------------------------
+
+interface Progress {
+  readonly status: string
+  readonly state: string
+  readonly attempt: string
+  readonly batch: string
+  readonly branches: string
+  readonly cursor: string
+  readonly rows: number
+}
+
+const bar = (done: number, total: number, width = 20): string => {
+  const filled = total <= 0 ? 0 : Math.round((Math.min(done, total) / total) * width)
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`
+}
+
+const fromRunState = (s: RunState, record: RunRecord | undefined): Progress => ({
+  status: record?.status ?? s.status,
+  state: s.current ?? '-',
+  attempt: `attempt ${s.attempt}, retries ${s.totalRetries}`,
+  batch: s.batch === undefined ? '-' : bar(s.batch.done + s.batch.failed, s.batch.total),
+  branches:
+    s.branches.length === 0
+      ? '-'
+      : bar(s.branches.filter((b) => b.status !== 'pending' && b.status !== 'running').length, s.branches.length),
+  cursor: s.cursor === undefined ? '-' : `step ${s.step} cursor ${short(s.cursor, 40)}`,
+  rows: s.lastSeq ?? 0,
+})
+
+const fromLog = (record: RunRecord, log: ReadonlyArray<CheckpointRow>): Progress => {
+  const entries = log.filter((r) => r.kind === 'StateEntry')
+  const last = entries[entries.length - 1]
+  const sameState = last === undefined ? 0 : entries.filter((r) => r.state === last.state).length
+  const cursors = log.filter((r) => r.kind === 'StepCursor')
+  const lastCursor = cursors[cursors.length - 1]
+  return {
+    status: record.status,
+    state: last?.state ?? record.initial,
+    attempt: `visits ${sameState}`,
+    batch: '-',
+    branches: '-',
+    cursor: lastCursor === undefined ? '-' : `step ${cursors.length} cursor ${short(lastCursor.payload, 40)}`,
+    rows: log.length,
+  }
+}
+
+const renderProgress = (id: string, p: Progress): ReadonlyArray<string> => [
+  `run ${id}  status ${p.status}`,
+  `  state    ${p.state} (${p.attempt})`,
+  `  batch    ${p.batch}`,
+  `  branches ${p.branches}`,
+  `  stepped  ${p.cursor}`,
+  `  log rows ${p.rows}`,
+]
+
+const watch = async (source: Source, id: string): Promise<number> => {
+  const tty = process.stdout.isTTY
+  let drawn = 0
+  let lastPlain = ''
+  const draw = (p: Progress): void => {
+    const lines = renderProgress(id, p)
+    if (tty) {
+      if (drawn > 0) process.stdout.write(`\x1b[${drawn}A`)
+      process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join('\n') + '\n')
+      drawn = lines.length
+    } else {
+      const plain = `${p.status} ${p.state} ${p.attempt} batch ${p.batch} branches ${p.branches} stepped ${p.cursor}`
+      if (plain !== lastPlain) out(plain)
+      lastPlain = plain
+    }
+  }
+  const finish = (record: RunRecord): number => {
+    out(`run ${id} ${record.status}`)
+    return record.status === 'completed' ? EXIT.ok : EXIT.failed
+  }
+
+  const runtime = source.runtime
+  if (runtime !== undefined) {
+    const first = await runtime.get(id)
+    if (first === undefined) throw new CliError(EXIT.notFound, `no run with id ${id}`)
+    let state = initialRunState(id)
+    let record: RunRecord = first
+    // events before this subscription are gone: until one arrives, the state comes from the log
+    const seed = source.store === undefined ? undefined : fromLog(first, await source.store.loadRun(id))
+    const progress = (): Progress =>
+      state.current === undefined && seed !== undefined
+        ? { ...seed, status: record.status }
+        : fromRunState(state, record)
+    draw(progress())
+    const subs: Array<Subscription> = []
+    const ended = new Promise<RunRecord>((done, fail) => {
+      subs.push(
+        runtime.events$.subscribe((e) => {
+          if (e._tag !== 'Run' || e.event.workflowId !== id) return
+          state = reduceRunState(state, e.event)
+          draw(progress())
+        }),
+      )
+      subs.push(
+        runtime.watch(id).subscribe({
+          next: (r) => {
+            record = r
+            draw(progress())
+          },
+          complete: () => done(record),
+          error: fail,
+        }),
+      )
+    })
+    try {
+      const last = isTerminal(first.status) ? first : await ended
+      return finish(last)
+    } finally {
+      subs.forEach((s) => s.unsubscribe())
+    }
+  }
+
+  const store = needStore(source)
+  for (;;) {
+    const record = await getRecord(store, id)
+    const log = await store.loadRun(id)
+    draw(fromLog(record, log))
+    if (isTerminal(record.status)) return finish(record)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+// --- inspect -------------------------------------------------------------------------
+
+const inspect = async (source: Source, o: Options): Promise<number> => {
+  const port = o.port === undefined ? 0 : Number(o.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new CliError(EXIT.usage, `bad --port ${o.port ?? ''} (an integer 0–65535)`)
+  const { runtime, owned } = needRuntime(source)
+  const { serveInspector } = await import('./inspector.js')
+  const inspector = await serveInspector({ runtime, port, ...(o.host === undefined ? {} : { host: o.host }) })
+  out(`inspector: ${inspector.url}`)
+  out(`token:     ${inspector.token}`)
+  await new Promise<void>((done) => {
+    process.once('SIGINT', done)
+    process.once('SIGTERM', done)
+  })
+  await inspector.close()
+  if (owned) await runtime.stop({ graceMs: 0 })
+  return EXIT.ok
+}
+
+// -------------------------------------------------------------------------------------
+// main
+// -------------------------------------------------------------------------------------
+
+const parse = (argv: ReadonlyArray<string>) => {
+  try {
+    return parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        store: { type: 'string' },
+        config: { type: 'string' },
+        status: { type: 'string' },
+        workflow: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    })
+  } catch (e) {
+    throw new CliError(EXIT.usage, message(e))
+  }
+}
+
+const run = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const { values, positionals } = parse(argv)
+  const [command, sub] = positionals
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(USAGE)
+    return command === undefined && !values.help ? EXIT.usage : EXIT.ok
+  }
+  const known =
+    (command === 'runs' && ['ls', 'show', 'cancel', 'clear', 'resume'].includes(sub ?? '')) ||
+    ['graph', 'watch', 'inspect'].includes(command)
+  if (!known) {
+    const what = command === 'runs' ? `runs ${sub ?? ''}`.trim() : command
+    throw new CliError(EXIT.usage, `unknown command: ${what} (see cano-rx --help)`)
+  }
+  const o: Options = {
+    store: values.store,
+    config: values.config,
+    status: values.status,
+    workflow: values.workflow,
+    json: values.json,
+    port: values.port,
+    host: values.host,
+  }
+  if (command === 'runs' && sub === 'ls' && positionals.length > 2)
+    throw new CliError(EXIT.usage, `unexpected argument: ${positionals[2] ?? ''}`)
+  if (command === 'graph' && positionals.length > 1)
+    throw new CliError(EXIT.usage, `unexpected argument: ${positionals[1] ?? ''}`)
+  const id =
+    command === 'runs' && sub !== 'ls'
+      ? idArg(positionals, 2, `runs ${sub ?? ''}`)
+      : command === 'watch'
+        ? idArg(positionals, 1, 'watch')
+        : undefined
+  const source = await openSource(o)
+  try {
+    if (command === 'graph') return graph(source, o)
+    if (command === 'inspect') return await inspect(source, o)
+    if (id === undefined) return await runsLs(source, o)
+    if (command === 'watch') return await watch(source, id)
+    switch (sub) {
+      case 'show':
+        return await runsShow(source, id, o)
+      case 'cancel':
+        return await runsCancel(source, id)
+      case 'clear':
+        return await runsClear(source, id)
+      default:
+        return await runsResume(source, id)
+    }
+  } finally {
+    await source.close().catch(() => undefined)
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (e: unknown) => {
+    process.stderr.write(`cano-rx: ${message(e)}\n`)
+    process.exitCode = e instanceof CliError ? e.code : EXIT.store
+  },
+)

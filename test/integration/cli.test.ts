@@ -1,0 +1,379 @@
+/**
+ * The `cano-rx` CLI (roots/cli.ts), spawned as a real child process against a real SQLite file and the
+ * real PostgreSQL server, with runs made by a real runtime; `watch` also under a pseudo-terminal (tmux)
+ * with the screen read back.
+ */
+import { execFile, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { expect } from 'chai'
+import pg from 'pg'
+
+import { createRuntime, type Runtime } from '../../roots/Runtime.js'
+import { postgresCheckpoints } from '../../roots/stores/postgresCheckpoints.js'
+import { sqliteCheckpoints } from '../../roots/stores/sqliteCheckpoints.js'
+import type { RunStore } from '../../src/CheckpointStore.js'
+import { cliWorkflows } from './fixtures/cliWorkflows.js'
+
+const CONFIG = 'test/integration/fixtures/cliConfig.ts'
+const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+interface Ran {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Ran> =>
+  new Promise((done) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'roots/cli.ts', ...args],
+      { env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null
+        done({ code, stdout, stderr })
+      },
+    )
+  })
+
+/** Polls `check` every 50 ms until it returns a value, failing after `ms`. */
+const until = async <A>(what: string, ms: number, check: () => A | undefined): Promise<A> => {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const a = check()
+    if (a !== undefined) return a
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('cano-rx CLI (spawned)', function () {
+  this.timeout(120_000)
+  let dir: string
+  let db: string
+  let gate: string
+  let store: RunStore
+  let runtime: Runtime
+  let env: Record<string, string>
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cano-cli-'))
+    db = join(dir, 'runs.db')
+    gate = join(dir, 'gate')
+    env = { CANO_CLI_DB: db, CANO_CLI_GATE: gate }
+    store = sqliteCheckpoints(db)
+    runtime = createRuntime({ store, workflows: cliWorkflows(gate), pollMs: 50, leaseMs: 3_000 })
+    await runtime.start('hello', null, { id: 'hello-1' })
+    await runtime.start('flaky', null, { id: 'flaky-1' })
+    expect((await runtime.result('hello-1')).status).to.equal('completed')
+    expect((await runtime.result('flaky-1')).status).to.equal('failed')
+  })
+
+  after(async () => {
+    await runtime.stop({ graceMs: 0 })
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  describe('runs', () => {
+    it('ls prints an aligned table, filtered by --status and --workflow, or JSON', async () => {
+      const all = await cli(['runs', 'ls', '--store', `sqlite:${db}`])
+      expect(all.code).to.equal(0)
+      const lines = all.stdout.trim().split('\n')
+      expect(lines[0]).to.match(/^ID\s+WORKFLOW\s+STATUS\s+CREATED\s+UPDATED\s+OWNER$/)
+      expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).to.have.deep.members([
+        ['hello-1', 'hello', 'completed'],
+        ['flaky-1', 'flaky', 'failed'],
+      ])
+      const header = lines[0] ?? ''
+      for (const col of ['WORKFLOW', 'STATUS', 'CREATED']) {
+        const at = header.indexOf(col)
+        for (const line of lines.slice(1)) expect(line.charAt(at - 1), `${col} in ${line}`).to.equal(' ')
+        for (const line of lines.slice(1)) expect(line.charAt(at), `${col} in ${line}`).not.to.equal(' ')
+      }
+      const failed = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--status', 'failed'])
+      expect(failed.stdout.trim().split('\n').slice(1))
+        .to.have.length(1)
+        .and.to.match(/^flaky-1\s+flaky\s+failed/)
+      const hello = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--workflow', 'hello', '--json'])
+      const records = JSON.parse(hello.stdout) as ReadonlyArray<{ workflowId: string; status: string }>
+      expect(records.map((r) => [r.workflowId, r.status])).to.deep.equal([['hello-1', 'completed']])
+    })
+
+    it('show prints the record and its checkpoint log as a timeline', async () => {
+      const shown = await cli(['runs', 'show', 'flaky-1', '--store', `sqlite:${db}`])
+      expect(shown.code).to.equal(0)
+      expect(shown.stdout).to.match(/^id:\s+flaky-1$/m)
+      expect(shown.stdout).to.match(/^status:\s+failed$/m)
+      expect(shown.stdout).to.match(/^error:\s+\{.*gate closed/m)
+      expect(shown.stdout).to.match(/^SEQ\s+AT\s+KIND\s+STATE\s+PAYLOAD$/m)
+      expect(shown.stdout).to.match(/^0\s+\S+Z\s+StateEntry\s+Try/m)
+      const json = await cli(['runs', 'show', 'flaky-1', '--store', `sqlite:${db}`, '--json'])
+      const parsed = JSON.parse(json.stdout) as { record: { status: string }; log: ReadonlyArray<{ kind: string }> }
+      expect(parsed.record.status).to.equal('failed')
+      expect(parsed.log[0]?.kind).to.equal('StateEntry')
+      const completed = await cli(['runs', 'show', 'hello-1', '--store', `sqlite:${db}`])
+      expect(completed.stdout).to.match(/^status:\s+completed$/m)
+    })
+
+    it('show, cancel, clear and resume of an unknown id exit 3', async () => {
+      for (const sub of ['show', 'cancel', 'clear', 'resume']) {
+        const r = await cli(['runs', sub, 'no-such-run', '--config', CONFIG], env)
+        expect([sub, r.code, r.stderr]).to.deep.equal([sub, 3, 'cano-rx: no run with id no-such-run\n'])
+      }
+    })
+
+    it('cancel requests a live run to stop and refuses an ended one (exit 1)', async () => {
+      const ended = await cli(['runs', 'cancel', 'hello-1', '--store', `sqlite:${db}`])
+      expect([ended.code, ended.stderr]).to.deep.equal([1, 'cano-rx: run hello-1 already ended (completed)\n'])
+      await runtime.start('gated', null, { id: 'cancel-me' })
+      const r = await cli(['runs', 'cancel', 'cancel-me', '--store', `sqlite:${db}`])
+      expect([r.code, r.stdout]).to.deep.equal([0, 'cancel requested for cancel-me\n'])
+      expect((await runtime.result('cancel-me')).status).to.equal('cancelled')
+    })
+
+    it("clear empties an ended run's log", async () => {
+      await runtime.start('flaky', null, { id: 'hello-clear' })
+      await runtime.result('hello-clear')
+      expect(await store.loadRun('hello-clear')).to.have.length.above(0)
+      const r = await cli(['runs', 'clear', 'hello-clear', '--store', `sqlite:${db}`])
+      expect([r.code, r.stdout]).to.deep.equal([0, 'cleared the checkpoint log of hello-clear\n'])
+      expect(await store.loadRun('hello-clear')).to.deep.equal([])
+      const shown = await cli(['runs', 'show', 'hello-clear', '--store', `sqlite:${db}`])
+      expect(shown.stdout).to.contain('log: (empty)')
+    })
+
+    it("resume runs a failed run again with the config's workflows (exit 0 once it completes)", async () => {
+      const noConfig = await cli(['runs', 'resume', 'flaky-1', '--store', `sqlite:${db}`])
+      expect([noConfig.code, noConfig.stderr]).to.deep.equal([
+        2,
+        'cano-rx: this command needs workflow definitions: give --config\n',
+      ])
+      writeFileSync(gate, '')
+      try {
+        const r = await cli(['runs', 'resume', 'flaky-1', '--config', CONFIG], env)
+        expect([r.code, r.stdout]).to.deep.equal([0, 'resumed flaky-1\nflaky-1: completed\n'])
+      } finally {
+        rmSync(gate, { force: true })
+      }
+      expect((await store.runs.get('flaky-1'))?.status).to.equal('completed')
+    })
+  })
+
+  describe('graph', () => {
+    it('prints the Mermaid diagram of the named workflow', async () => {
+      const r = await cli(['graph', '--workflow', 'gated', '--config', CONFIG], env)
+      expect(r.code).to.equal(0)
+      expect(r.stdout).to.equal(`${cliWorkflows(gate)['gated']?.workflow.toMermaid() ?? 'none'}\n`)
+      expect(r.stdout).to.match(/^stateDiagram/)
+      const several = await cli(['graph', '--config', CONFIG], env)
+      expect(several.code).to.equal(2)
+      expect(several.stderr).to.equal('cano-rx: several workflows: choose one with --workflow (hello, flaky, gated)\n')
+      const unknown = await cli(['graph', '--workflow', 'nope', '--config', CONFIG], env)
+      expect([unknown.code, unknown.stderr]).to.deep.equal([
+        3,
+        'cano-rx: no workflow named nope (hello, flaky, gated)\n',
+      ])
+    })
+  })
+
+  describe('errors', () => {
+    it('usage errors exit 2', async () => {
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [['runs', 'ls'], 'cano-rx: missing --store or --config\n'],
+        [['frobnicate'], 'cano-rx: unknown command: frobnicate (see cano-rx --help)\n'],
+        [['runs', 'rm', 'x'], 'cano-rx: unknown command: runs rm (see cano-rx --help)\n'],
+        [['runs', 'show', '--store', `sqlite:${db}`], 'cano-rx: runs show needs a run id\n'],
+        [['runs', 'ls', '--status', 'done', '--store', `sqlite:${db}`], ''],
+      ]
+      for (const [args, stderr] of cases) {
+        const r = await cli(args)
+        expect(r.code, args.join(' ')).to.equal(2)
+        if (stderr !== '') expect(r.stderr).to.equal(stderr)
+        else expect(r.stderr).to.match(/^cano-rx: unknown --status done/)
+      }
+      const unknownOption = await cli(['runs', 'ls', '--stroe', 'x'])
+      expect(unknownOption.code).to.equal(2)
+      expect(unknownOption.stderr).to.match(/^cano-rx: Unknown option '--stroe'/)
+      expect(unknownOption.stderr).not.to.contain('    at ')
+    })
+
+    it('a missing or foreign SQLite file, a bad URL and an unreachable server exit 4', async () => {
+      const missing = join(dir, 'missing.db')
+      const r1 = await cli(['runs', 'ls', '--store', `sqlite:${missing}`])
+      expect([r1.code, r1.stderr]).to.deep.equal([
+        4,
+        `cano-rx: no SQLite database at ${missing} (the CLI does not create one)\n`,
+      ])
+      expect(existsSync(missing)).to.equal(false)
+      const text = join(dir, 'notes.txt')
+      writeFileSync(text, 'not a database, just some text')
+      const r2 = await cli(['runs', 'ls', '--store', `sqlite:${text}`])
+      expect([r2.code, r2.stderr]).to.deep.equal([4, `cano-rx: ${text} is not a SQLite database\n`])
+      const r3 = await cli(['runs', 'ls', '--store', 'postgres://'])
+      expect([r3.code, r3.stderr]).to.deep.equal([4, 'cano-rx: bad PostgreSQL URL (no host): postgres://\n'])
+      const r4 = await cli(['runs', 'ls', '--store', 'mysql://localhost/x'])
+      expect([r4.code, r4.stderr]).to.deep.equal([
+        4,
+        'cano-rx: bad store: mysql://localhost/x (expected sqlite:PATH or postgres://…)\n',
+      ])
+      const r5 = await cli(['runs', 'ls', '--store', 'postgres://postgres@127.0.0.1:1/test'])
+      expect(r5.code).to.equal(4)
+      expect(r5.stderr).to.match(/^cano-rx: store unreachable: .*ECONNREFUSED/)
+    })
+  })
+
+  describe('watch', () => {
+    it('prints plain progress lines when stdout is not a terminal, and exits 0 on completion', async () => {
+      await runtime.start('gated', null, { id: 'watch-plain' })
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'roots/cli.ts', 'watch', 'watch-plain', '--store', `sqlite:${db}`],
+        { env: { ...process.env, ...env } },
+      )
+      let stdout = ''
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+      const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)))
+      try {
+        await until('the Gate state', 30_000, () => (stdout.includes('running Gate') ? true : undefined))
+        expect(stdout).not.to.contain('\x1b[')
+        writeFileSync(gate, '')
+        expect(await exited).to.equal(0)
+        expect(stdout.trim().split('\n').at(-1)).to.equal('run watch-plain completed')
+      } finally {
+        rmSync(gate, { force: true })
+        child.kill()
+      }
+    })
+
+    it('exits 1 for a run that ends cancelled', async () => {
+      await runtime.start('gated', null, { id: 'watch-cancel' })
+      const watching = cli(['watch', 'watch-cancel', '--store', `sqlite:${db}`])
+      await runtime.cancel('watch-cancel')
+      const r = await watching
+      expect([r.code, r.stdout.trim().split('\n').at(-1)]).to.deep.equal([1, 'run watch-cancel cancelled'])
+    })
+
+    const tmux = (args: ReadonlyArray<string>): string => {
+      const r = spawnSync('tmux', args, { encoding: 'utf8' })
+      return r.stdout
+    }
+
+    const underTmux = async (name: string, command: string, id: string): Promise<void> => {
+      const envs = Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+      tmux(['new-session', '-d', '-s', name, '-x', '120', '-y', '30', `${envs} ${command}; echo "exit=$?"; sleep 30`])
+      try {
+        const screen = (): string => tmux(['capture-pane', '-p', '-t', name])
+        const progress = await until('the progress screen', 30_000, () => {
+          const s = screen()
+          return /state +Gate/.test(s) ? s : undefined
+        })
+        expect(progress).to.match(new RegExp(`run ${id} +status running`))
+        expect(progress).to.match(/^ {2}batch +-$/m)
+        writeFileSync(gate, '')
+        const final = await until('the outcome', 30_000, () => {
+          const s = screen()
+          return s.includes('exit=') ? s : undefined
+        })
+        expect(final).to.match(new RegExp(`run ${id} +status completed`))
+        expect(final).to.contain(`run ${id} completed\nexit=0`)
+        // redrawn in place: the status block appears once on the screen
+        expect(final.match(/ {2}state +/g)).to.have.length(1)
+      } finally {
+        rmSync(gate, { force: true })
+        tmux(['kill-session', '-t', name])
+      }
+    }
+
+    it('redraws in place under a terminal (tmux), polling the store', async () => {
+      await runtime.start('gated', null, { id: 'watch-tty' })
+      await underTmux(
+        `cano-cli-${process.pid}-a`,
+        `node --import tsx roots/cli.ts watch watch-tty --store sqlite:${db}`,
+        'watch-tty',
+      )
+    })
+
+    it("redraws in place under a terminal (tmux), from the events of the config's runtime", async () => {
+      await underTmux(
+        `cano-cli-${process.pid}-b`,
+        `CANO_CLI_RUNTIME=1 CANO_CLI_START=watch-events node --import tsx roots/cli.ts watch watch-events --config ${CONFIG}`,
+        'watch-events',
+      )
+    })
+  })
+  describe('inspect', () => {
+    it("serves the inspector over the config's store and workflows until SIGTERM (exit 0)", async () => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'roots/cli.ts', 'inspect', '--port', '0', '--config', CONFIG],
+        { env: { ...process.env, ...env } },
+      )
+      let stdout = ''
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+      const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)))
+      try {
+        const url = await until('the inspector URL', 30_000, () => /^inspector: (\S+)$/m.exec(stdout)?.[1])
+        expect(stdout).to.match(/^token: +\S{16,}$/m)
+        const answer = await fetch(new URL('/api/runs', url), { headers: { Accept: 'application/json' } })
+        expect(answer.status).to.equal(200)
+        expect(JSON.stringify(await answer.json())).to.contain('hello-1')
+        child.kill('SIGTERM')
+        expect(await exited).to.equal(0)
+      } finally {
+        child.kill()
+      }
+    })
+
+    it('rejects a bad --port (exit 2)', async () => {
+      const r = await cli(['inspect', '--port', 'http', '--config', CONFIG], env)
+      expect([r.code, r.stderr]).to.deep.equal([2, 'cano-rx: bad --port http (an integer 0–65535)\n'])
+    })
+  })
+})
+
+describe('cano-rx CLI on PostgreSQL (spawned)', function () {
+  this.timeout(60_000)
+  const table = `cano_cli_${process.pid}_${Date.now()}`
+  const url = `${PG_URL}?table=${table}`
+  let store: RunStore
+  let runtime: Runtime
+
+  before(async () => {
+    store = postgresCheckpoints({ connectionString: PG_URL, table })
+    runtime = createRuntime({ store, workflows: cliWorkflows(''), pollMs: 50 })
+    await runtime.start('flaky', null, { id: 'pg-hello' })
+    await runtime.result('pg-hello')
+  })
+
+  after(async () => {
+    await runtime.stop({ graceMs: 0 })
+    await store.close()
+    const admin = new pg.Client({ connectionString: PG_URL })
+    await admin.connect()
+    const { rows } = await admin.query<{ tablename: string }>(
+      `select tablename from pg_tables where tablename like $1`,
+      [`${table}%`],
+    )
+    for (const r of rows) await admin.query(`drop table if exists "${r.tablename}" cascade`)
+    await admin.end()
+  })
+
+  it('runs ls, runs show and an unknown id', async () => {
+    const ls = await cli(['runs', 'ls', '--store', url])
+    expect(ls.code).to.equal(0)
+    expect(ls.stdout.trim().split('\n').slice(1))
+      .to.have.length(1)
+      .and.to.match(/^pg-hello\s+flaky\s+failed/)
+    const shown = await cli(['runs', 'show', 'pg-hello', '--store', url])
+    expect(shown.code).to.equal(0)
+    expect(shown.stdout).to.match(/^0\s+\S+Z\s+StateEntry\s+Try/m)
+    const unknown = await cli(['runs', 'show', 'nope', '--store', url])
+    expect([unknown.code, unknown.stderr]).to.deep.equal([3, 'cano-rx: no run with id nope\n'])
+  })
+})
