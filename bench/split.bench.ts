@@ -103,7 +103,10 @@ export async function run(): Promise<BenchResult[]> {
       },
       `${2 * BRANCHES + 2} events per split`,
     ],
-    [splitSide(`split of ${BRANCHES} branches, bulkhead 64`, bulkheaded, envWith(undefined)), 'mergeMap, 64 in flight'],
+    [
+      splitSide(`split of ${BRANCHES} branches, bulkhead 64`, bulkheaded, envWith(undefined)),
+      'slot counter, 64 in flight',
+    ],
   ]
   const results: BenchResult[] = []
   for (const [side, note] of variants) {

@@ -13,8 +13,8 @@
  * ```
  *
  * - Concurrency: without a `bulkhead` (or with one no smaller than the branch count) every branch
- *   starts at once, in index order; otherwise `mergeMap` over the indices with the bulkhead as its
- *   concurrency limit. A branch emits `TaskStarted` when it really starts.
+ *   starts at once, in index order; otherwise a slot counter with the bulkhead as its limit starts
+ *   them in index order as slots free (no operator chain per branch). A branch emits `TaskStarted` when it really starts.
  * - Each branch runs its function through `attemptWork` (streams/attemptWork.ts), like a task: attempt
  *   1 runs inline unless a breaker or limiter must be consulted first (with its own deadline under an
  *   attempt timeout), its output read by the same interpreter; a failure, or a breaker or limiter,
@@ -34,17 +34,7 @@
  * @internal
  * @since 0.1.0
  */
-import {
-  mergeMap,
-  Observable,
-  queueScheduler,
-  range,
-  type SchedulerLike,
-  subscribeOn,
-  Subscription,
-  type TeardownLogic,
-  timer,
-} from 'rxjs'
+import { type Observable, type SchedulerLike, Subscription, type TeardownLogic, timer } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, toCanoError } from '../src/CanoError.js'
@@ -350,20 +340,26 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     if (limit === undefined || limit >= total) {
       for (let i = 0; i < total && !isDecided(); i++) start(i, undefined)
     } else {
-      control.add(
-        range(0, total)
-          .pipe(
-            mergeMap(
-              (i) =>
-                // subscribed through queueScheduler: a slot freed by a branch that settles synchronously starts
-                // the next branch after the current one unwinds, instead of inside it (mergeMap would recurse
-                // once per consecutive synchronous branch and overflow the stack after a few hundred)
-                new Observable<never>((slot) => start(i, () => slot.complete())).pipe(subscribeOn(queueScheduler)),
-              limit,
-            ),
-          )
-          .subscribe(),
-      )
+      // a slot counter instead of an operator chain per branch; `pumping` makes a slot freed by a branch
+      // that settles synchronously start the next branch from the loop below, once the current one unwound,
+      // instead of inside it (one level of recursion per consecutive synchronous branch would overflow the stack)
+      let next = 0
+      let active = 0
+      let pumping = false
+      const pump = (): void => {
+        if (pumping) return
+        pumping = true
+        while (active < limit && next < total && !isDecided()) {
+          active += 1
+          start(next++, release)
+        }
+        pumping = false
+      }
+      const release = (): void => {
+        active -= 1
+        pump()
+      }
+      pump()
     }
     if (isDecided() || handler.timeoutMs === undefined) return undefined
     control.add(
