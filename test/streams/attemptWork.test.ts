@@ -1,45 +1,22 @@
 import { expect } from 'chai'
 import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
-import { asyncScheduler, EMPTY, map, of, type SchedulerLike, type TeardownLogic, timer } from 'rxjs'
+import { asyncScheduler, EMPTY, map, of, type TeardownLogic, timer } from 'rxjs'
 
 import { retryExhaustedError, taskExecutionError, timeoutError, toCanoError } from '../../src/CanoError.js'
-import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { resolveTaskConfig, runsInline, type TaskConfig } from '../../src/TaskConfig.js'
+import { resolveTaskConfig, runsInline } from '../../src/TaskConfig.js'
 import type { NoResources, TaskContext } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { attemptWork, type WorkCallbacks, type WorkEnv } from '../../streams/attemptWork.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import { testScheduler } from '../helpers/virtualTime.js'
+import { workEnvOf } from '../helpers/workEnv.js'
 
 type St = 'Work' | 'Next'
 
-/** A `WorkEnv` as the engine builds one, recording events. */
-const envOf = (
-  config: TaskConfig,
-  scheduler: SchedulerLike = asyncScheduler,
-): { readonly env: WorkEnv<St, NoResources>; readonly events: WorkflowEvent<St>[] } => {
-  const events: WorkflowEvent<St>[] = []
-  const resolved = resolveTaskConfig(config)
-  const env: WorkEnv<St, NoResources> = {
-    workflowId: 'w',
-    state: 'Work',
-    taskId: 'Work',
-    res: Resources.empty(),
-    runSignal: new AbortController().signal,
-    scheduler,
-    random: () => 0.5,
-    now: () => scheduler.now(),
-    emit: (e) => events.push(e),
-    split: undefined,
-    input: undefined,
-    config: resolved,
-    fast: runsInline(resolved),
-  }
-  return { env, events }
-}
+const envOf = workEnvOf
 
 /** Callbacks recording what `attemptWork` reports; `release()` marks the work as no longer wanted. */
 const recorder = () => {

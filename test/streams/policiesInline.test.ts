@@ -1,45 +1,21 @@
 import { setMaxListeners } from 'node:events'
 
 import { expect } from 'chai'
-import { type SchedulerLike } from 'rxjs'
+import type { SchedulerLike } from 'rxjs'
 
-import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { resolveTaskConfig, runsInline, type TaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources, TaskContext } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
-import { attemptWork, type WorkCallbacks, type WorkEnv } from '../../streams/attemptWork.js'
+import { attemptWork, type WorkCallbacks } from '../../streams/attemptWork.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import { CircuitRejection } from '../../streams/runTask.js'
 import { createVirtualClock, flushMicrotasks } from '../helpers/virtualTime.js'
+import { workEnvOf } from '../helpers/workEnv.js'
 
 type St = 'Work' | 'Next'
 
-/** A `WorkEnv` as the engine builds one, recording events. */
-const envOf = (
-  config: TaskConfig,
-  scheduler: SchedulerLike,
-): { readonly env: WorkEnv<St, NoResources>; readonly events: WorkflowEvent<St>[] } => {
-  const events: WorkflowEvent<St>[] = []
-  const resolved = resolveTaskConfig(config)
-  const env: WorkEnv<St, NoResources> = {
-    workflowId: 'w',
-    state: 'Work',
-    taskId: 'Work',
-    res: Resources.empty(),
-    runSignal: new AbortController().signal,
-    scheduler,
-    random: () => 0.5,
-    now: () => scheduler.now(),
-    emit: (e) => events.push(e),
-    split: undefined,
-    input: undefined,
-    config: resolved,
-    fast: runsInline(resolved),
-  }
-  return { env, events }
-}
+const envOf = workEnvOf
 
 type Seen = readonly [string, unknown, number, number]
 
