@@ -20,7 +20,7 @@ import type { Subscription } from 'rxjs'
 import type { CheckpointRow } from '../codecs/CheckpointRow.js'
 import type { RunStore } from '../src/CheckpointStore.js'
 import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
-import { isTerminal, type RunRecord, type RunRecordStatus } from '../src/RunTable.js'
+import { isTerminal, RUN_STATUSES, type RunRecord, type RunRecordStatus } from '../src/RunTable.js'
 import { createRuntime, type Runtime, type RuntimeWorkflow } from './Runtime.js'
 
 // -------------------------------------------------------------------------------------
@@ -62,15 +62,7 @@ Store (one of):
 Exit codes: 0 ok, 1 run failed/cancelled or action refused, 2 usage, 3 not found, 4 store error.
 `
 
-const STATUSES: ReadonlyArray<RunRecordStatus> = [
-  'pending',
-  'running',
-  'parked',
-  'completed',
-  'failed',
-  'cancelled',
-  'timedOut',
-]
+const STATUSES = RUN_STATUSES
 
 // -------------------------------------------------------------------------------------
 // the store and the runtime

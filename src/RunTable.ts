@@ -245,6 +245,17 @@ export interface RunTable {
 /** @internal The most runs one `claim` or `list` call takes. */
 export const MAX_RUN_LIMIT = 10_000
 
+/** @internal Every status a run record can have, in the order of a run's life. */
+export const RUN_STATUSES: ReadonlyArray<RunRecordStatus> = [
+  'pending',
+  'running',
+  'parked',
+  'completed',
+  'failed',
+  'cancelled',
+  'timedOut',
+]
+
 /** @internal The statuses a run ends in. */
 export const TERMINAL_STATUSES: ReadonlyArray<RunRecordStatus> = ['completed', 'failed', 'cancelled', 'timedOut']
 

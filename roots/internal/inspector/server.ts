@@ -22,7 +22,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { JsonValue } from '../../../codecs/CheckpointRow.js'
 import { isBatchProgress } from '../../../src/Batch.js'
 import { toCanoError } from '../../../src/CanoError.js'
-import type { RunRecord, RunRecordStatus } from '../../../src/RunTable.js'
+import { RUN_STATUSES, type RunRecord, type RunRecordStatus } from '../../../src/RunTable.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
 import type { Runtime } from '../../Runtime.js'
 import { compiledOf } from '../../Workflow.js'
@@ -40,15 +40,7 @@ const DEFAULT_LIMIT = 200
 const MAX_LIMIT = 1_000
 const KEEPALIVE_MS = 15_000
 
-const STATUSES: ReadonlyArray<RunRecordStatus> = [
-  'pending',
-  'running',
-  'parked',
-  'completed',
-  'failed',
-  'cancelled',
-  'timedOut',
-]
+const STATUSES = RUN_STATUSES
 const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', 'cancelled', 'timedOut'])
 
 /**
