@@ -270,8 +270,6 @@ const idArg = (positionals: ReadonlyArray<string>, index: number, command: strin
 
 const runsLs = async (source: Source, o: Options): Promise<number> => {
   const store = needStore(source)
-  if (o.status !== undefined && !STATUSES.includes(o.status as RunRecordStatus))
-    throw new CliError(EXIT.usage, `unknown --status ${o.status} (one of ${STATUSES.join(', ')})`)
   const records = await store.runs.list({
     ...(o.status === undefined ? {} : { status: [o.status as RunRecordStatus] }),
     ...(o.workflow === undefined ? {} : { workflow: o.workflow }),
@@ -504,8 +502,6 @@ const watch = async (source: Source, id: string): Promise<number> => {
 
 const inspect = async (source: Source, o: Options): Promise<number> => {
   const port = o.port === undefined ? 0 : Number(o.port)
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new CliError(EXIT.usage, `bad --port ${o.port ?? ''} (an integer 0–65535)`)
   const { runtime, owned } = needRuntime(source)
   const { serveInspector } = await import('./inspector.js')
   const inspector = await serveInspector({ runtime, port, ...(o.host === undefined ? {} : { host: o.host }) })
@@ -568,6 +564,14 @@ const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     json: values.json,
     port: values.port,
     host: values.host,
+  }
+  // every usage error is answered before the store is opened: a bad flag is exit 2 whatever the store
+  if (o.status !== undefined && !STATUSES.includes(o.status as RunRecordStatus))
+    throw new CliError(EXIT.usage, `unknown --status ${o.status} (one of ${STATUSES.join(', ')})`)
+  if (o.port !== undefined) {
+    const port = Number(o.port)
+    if (o.port.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65_535)
+      throw new CliError(EXIT.usage, `bad --port ${o.port} (an integer 0–65535)`)
   }
   if (command === 'runs' && sub === 'ls' && positionals.length > 2)
     throw new CliError(EXIT.usage, `unexpected argument: ${positionals[2] ?? ''}`)

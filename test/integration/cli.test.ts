@@ -195,6 +195,12 @@ describe('cano-rx CLI (spawned)', function () {
         if (stderr !== '') expect(r.stderr).to.equal(stderr)
         else expect(r.stderr).to.match(/^cano-rx: unknown --status done/)
       }
+      // a usage error is reported before the store is opened, even when the store is bad too
+      const both = await cli(['runs', 'ls', '--status', 'done', '--store', `sqlite:${join(dir, 'absent.db')}`])
+      expect(both.code).to.equal(2)
+      expect(both.stderr).to.match(/^cano-rx: unknown --status done/)
+      const badPort = await cli(['inspect', '--port', '70000', '--store', 'postgres://127.0.0.1:1/nowhere'])
+      expect([badPort.code, badPort.stderr]).to.deep.equal([2, 'cano-rx: bad --port 70000 (an integer 0–65535)\n'])
       const unknownOption = await cli(['runs', 'ls', '--stroe', 'x'])
       expect(unknownOption.code).to.equal(2)
       expect(unknownOption.stderr).to.match(/^cano-rx: Unknown option '--stroe'/)
