@@ -199,18 +199,18 @@ export interface Runtime {
    */
   readonly cancel: (id: string) => Promise<boolean>
   /**
-   * Runs again, here, a run that ended `failed` or `timedOut` with its checkpoint log kept (see
-   * docs/checkpoints.md: a failure with no saga step to undo, a dirty rollback): it is claimed again
-   * (`running`, a new fence) and continues from its log like a crashed run, the failed state running
-   * again. A run that is `pending`, `parked`, or `running` under an expired lease is claimed and
+   * Runs again, here, a run that ended `failed`, `timedOut` or `cancelled` with its checkpoint log kept
+   * (see docs/checkpoints.md: a failure or cancellation with no saga step to undo, a dirty rollback): it
+   * is claimed again (`running`, a new fence, its old cancel request dropped) and continues from its log
+   * like a crashed run, the state that ended it running again. A run that is `pending`, `parked`, or `running` under an expired lease is claimed and
    * executed here at once. Executed beside the runs this runtime claimed itself (a resume by hand is not
    * counted against `concurrency`). Resolves with the claimed record once the claim is made;
    * `result(id)` waits for the new outcome.
    *
    * Rejects with a {@link CanoFailure}: a `Configuration` error for an unknown id, a run of a workflow
-   * this runtime does not run, a run executing here already, a `cancelled` run (its cancel request
-   * stands: start a new run instead) or a stopped runtime; a `CheckpointStore` error for a `completed`
-   * run or one whose log was cleared (a clean rollback: nothing is left to resume); `RunOwned` while
+   * this runtime does not run, a run executing here already or a stopped runtime; a `CheckpointStore`
+   * error for a `completed` run or one whose log was cleared (a clean rollback: nothing is left to
+   * resume) or never written (cancelled before it started); `RunOwned` while
    * another process holds the run. @since 0.3.0
    */
   readonly resume: (id: string) => Promise<RunRecord>
@@ -563,14 +563,12 @@ class RuntimeImpl {
         `run ${JSON.stringify(id)} is of workflow ${JSON.stringify(record.workflow)}, which this runtime does not run (known: ${[...this.o.workflows.keys()].join(', ')})`,
       )
     if (this.active.has(id)) fail(`run ${JSON.stringify(id)} is executing here already`)
-    if (record.status === 'cancelled')
-      fail(`run ${JSON.stringify(id)} was cancelled: its cancel request stands (start a new run instead)`)
-    const reopen = record.status === 'failed' || record.status === 'timedOut'
+    const reopen = record.status === 'failed' || record.status === 'timedOut' || record.status === 'cancelled'
     // a run that ended with its log cleared (a clean rollback) has nothing left to resume
     if (reopen && (await store.loadRun(id)).length === 0)
       throw new CanoFailure(
         checkpointStoreError(
-          `runtime.resume: run ${JSON.stringify(id)} ended ${record.status} and its checkpoint log was cleared: nothing to resume`,
+          `runtime.resume: run ${JSON.stringify(id)} ended ${record.status} with no checkpoint log (cleared by a clean rollback, or never written): nothing to resume`,
         ),
       )
     const claimed = await store.runs.claimRun(id, owner, leaseMs, reopen)

@@ -50,7 +50,7 @@ Commands:
   runs show <id> [--json]                       a run's record and its checkpoint log as a timeline
   runs cancel <id>                              ask a run to stop (from any process)
   runs clear <id>                               clear an ended run's checkpoint log
-  runs resume <id>                              run a failed/timed-out run again here (needs --config)
+  runs resume <id>                              run a failed/timed-out/cancelled run again here (needs --config)
   graph [--workflow W]                          a workflow's Mermaid diagram (needs --config)
   watch <id>                                    live progress of a run until it ends
   inspect [--port P] [--host H]                 serve the web inspector (needs a runtime: --config)

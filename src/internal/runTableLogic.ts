@@ -124,9 +124,11 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
 
   const claimed = (r: RunRecord, owner: string, leaseMs: number, now: number): RunRecord =>
     put(
-      // a reopened failed run is running again: its old outcome goes
+      // a reopened ended run is running again: its old outcome goes, and so does a cancel request (the
+      // cancelled run ended on it; reopening it is a new request to run)
       {
         ...r,
+        cancelRequested: isTerminal(r.status) ? false : r.cancelRequested,
         status: 'running',
         owner,
         leaseUntil: now + leaseMs,

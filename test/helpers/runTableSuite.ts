@@ -365,9 +365,20 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
         await store.runs.create(newRun('c'))
         await store.runs.finish('c', undefined, { status: 'completed', output: null, error: null })
         expect((await rejection(store.runs.claimRun('c', 'w2', 1000, true)))._tag).to.equal('CheckpointStore')
-        await store.runs.create(newRun('x'))
-        await store.runs.finish('x', undefined, { status: 'cancelled', output: null, error: null })
-        expect(await store.runs.claimRun('x', 'w2', 1000, true)).to.include({ status: 'running', owner: 'w2' })
+        // a run that ended cancelled on a request: reopening it drops the request (it was answered)
+        await store.runs.create(newRun('x', { owner: 'w1', leaseMs: 1000 }))
+        expect(await store.runs.requestCancel('x')).to.equal(true)
+        await store.runs.finish('x', 1, { status: 'cancelled', output: null, error: null })
+        expect(await store.runs.get('x')).to.include({ status: 'cancelled', cancelRequested: true })
+        expect(await store.runs.claimRun('x', 'w2', 1000, true)).to.include({
+          status: 'running',
+          owner: 'w2',
+          cancelRequested: false,
+        })
+        // a live run's request stands when another process claims it
+        await store.runs.create(newRun('p'))
+        expect(await store.runs.requestCancel('p')).to.equal(true)
+        expect(await store.runs.claimRun('p', 'w2', 1000)).to.include({ status: 'running', cancelRequested: true })
         // a runtime's claim never reopens
         await store.runs.create(newRun('g', { owner: 'w1', leaseMs: 1000 }))
         await store.runs.finish('g', 1, { status: 'failed', output: null, error: null })

@@ -203,7 +203,7 @@ describe('createRuntime', () => {
     expect(await store.loadRun('r-1')).to.deep.equal([])
   })
 
-  it('resume() refuses an unknown id, a completed run, a cancelled run and a run whose log was cleared', async () => {
+  it('resume() refuses an unknown id, a completed run, a run cancelled before it started and a run whose log was cleared', async () => {
     const store = memoryCheckpoints()
     const rt = make(store)
     const refusal = (p: Promise<unknown>): Promise<{ readonly tag: string; readonly message: string }> =>
@@ -225,9 +225,11 @@ describe('createRuntime', () => {
     await store.runs.create({ workflowId: 'x-1', workflow: 'quick', version: 0, initial: 'A', input: null })
     await rt.cancel('x-1')
     expect((await rt.result('x-1')).status).to.equal('cancelled')
+    // cancelled while pending: it never ran, so it has no log to continue from
     expect(await refusal(rt.resume('x-1'))).to.deep.equal({
-      tag: 'Configuration',
-      message: 'runtime.resume: run "x-1" was cancelled: its cancel request stands (start a new run instead)',
+      tag: 'CheckpointStore',
+      message:
+        'runtime.resume: run "x-1" ended cancelled with no checkpoint log (cleared by a clean rollback, or never written): nothing to resume',
     })
     // a failed run whose log is gone (a clean rollback clears it)
     const { record } = await store.runs.create({
@@ -242,8 +244,44 @@ describe('createRuntime', () => {
     await store.runs.finish('f-2', record.fence, { status: 'failed', output: null, error: null })
     expect(await refusal(rt.resume('f-2'))).to.deep.equal({
       tag: 'CheckpointStore',
-      message: 'runtime.resume: run "f-2" ended failed and its checkpoint log was cleared: nothing to resume',
+      message:
+        'runtime.resume: run "f-2" ended failed with no checkpoint log (cleared by a clean rollback, or never written): nothing to resume',
     })
+  })
+
+  it('resume() runs a cancelled run again from its log, its old cancel request dropped', async () => {
+    let attempts = 0
+    let waiting: () => void = () => undefined
+    const inB = new Promise<void>((resolve) => (waiting = resolve))
+    const visits: string[] = []
+    const blocking = workflow<Step>()({
+      exits: ['Done'],
+      states: {
+        A: task(() => (visits.push('A'), 'B' as const)),
+        // the first execution waits until it is cancelled; the resumed one goes on
+        B: task(async ({ signal }) => {
+          visits.push('B')
+          if (++attempts === 1) {
+            waiting()
+            await aborted(signal)
+          }
+          return 'Done' as const
+        }),
+      },
+    })
+    const store = memoryCheckpoints()
+    const rt = make(store, { workflows: { blocking: { workflow: blocking, initial: 'A' } } })
+    await rt.start('blocking', null, { id: 'c-1' })
+    await inB
+    expect(await rt.cancel('c-1')).to.equal(true)
+    expect((await rt.result('c-1')).status).to.equal('cancelled')
+    expect(await store.runs.get('c-1')).to.include({ status: 'cancelled', cancelRequested: true })
+    const claimed = await rt.resume('c-1')
+    expect(claimed).to.include({ status: 'running', owner: rt.owner, cancelRequested: false })
+    const outcome = await rt.result('c-1')
+    expect(outcome.status).to.equal('completed')
+    // A is not run again: the resumed run continues from its log, at B
+    expect(visits).to.deep.equal(['A', 'B', 'B'])
   })
 
   it('workflows is the registry it was given, read-only', () => {

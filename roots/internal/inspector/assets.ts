@@ -404,7 +404,7 @@ export const INSPECTOR_JS = String.raw`(function () {
       clear(statusSlot);
       append(statusSlot, statusBadge(s));
       cancelButton.disabled = !(s === 'pending' || s === 'running' || s === 'parked');
-      resumeButton.disabled = !(s === 'failed' || s === 'timedOut');
+      resumeButton.disabled = !(s === 'failed' || s === 'timedOut' || s === 'cancelled');
     }
     function renderGraph(graph) {
       clear(diagram);

@@ -187,7 +187,8 @@ export const postgresRunTable = (
       SELECT workflow_id, status, owner, lease_until FROM ${runs} WHERE workflow_id = $1 FOR UPDATE)
     UPDATE ${runs} r SET status = 'running', owner = $2, lease_until = $3::bigint + $4::bigint, fence = r.fence + 1,
       wake_at = NULL, updated_at = $3::bigint, due_at = $3::bigint + $4::bigint,
-      output = 'null'::jsonb, error = 'null'::jsonb, ended_at = NULL
+      output = 'null'::jsonb, error = 'null'::jsonb, ended_at = NULL,
+      cancel_requested = CASE WHEN cur.status IN ('failed', 'cancelled', 'timedOut') THEN false ELSE r.cancel_requested END
     FROM cur
     WHERE r.workflow_id = cur.workflow_id AND (cur.status IN (${OPEN_SQL}) OR ($5::boolean AND cur.status IN ('failed', 'cancelled', 'timedOut')))
       AND NOT (cur.status = 'running' AND cur.owner IS NOT NULL AND cur.lease_until > $3::bigint)
