@@ -469,7 +469,7 @@ const continuation = (
 }
 
 /** @internal What a `RunResumed` event says of where the run continues, besides its state and `seq`. */
-export type ResumedDetails = Pick<RunResumed<string>, 'cursor' | 'step' | 'wakeAt' | 'rollingBack'>
+export type ResumedDetails = Pick<RunResumed<string>, 'cursor' | 'step' | 'wakeAt' | 'rollingBack' | 'stream'>
 
 const NO_DETAILS: ResumedDetails = {}
 
@@ -482,6 +482,10 @@ export const resumedDetails = (point: ResumePoint<string>): ResumedDetails => {
       return { cursor: from.cursor, step: from.step }
     case 'Timer':
       return { wakeAt: from.wakeAt }
+    case 'Stream':
+      return from.itemCursor === undefined
+        ? { stream: from.position }
+        : { stream: from.position, cursor: from.itemCursor }
     default:
       return NO_DETAILS
   }

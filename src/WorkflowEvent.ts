@@ -8,6 +8,7 @@
 import type { CanoError } from '../codecs/CanoError.js'
 import type { CheckpointKind, JsonValue } from '../codecs/CheckpointRow.js'
 import type { BranchOutcome } from './SplitResult.js'
+import type { StreamPosition } from './Stream.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -421,12 +422,21 @@ export interface RunResumed<S extends string> extends EventBase {
   readonly state: S
   readonly fromSeq: number
   readonly version: number
-  /** A `stepped` state continues: the encoded cursor it continues from. @since 0.2.0 */
+  /**
+   * A `stepped` state continues: the encoded cursor it continues from; a per-item `stream` state: the
+   * encoded application cursor of its last committed window. @since 0.2.0
+   */
   readonly cursor?: JsonValue
   /** A `stepped` state continues: the steps it had finished. @since 0.2.0 */
   readonly step?: number
   /** A `sleep` state continues: its persisted wake-up (epoch ms). @since 0.2.0 */
   readonly wakeAt?: number
+  /**
+   * A `stream` state continues after its last committed window: the windows and items committed, and
+   * for per-item streams (`streamItems`) the encoded application cursor (also in `cursor`).
+   * @since 0.3.0
+   */
+  readonly stream?: StreamPosition
   /** `true` when the run crashed while rolling back: it continues its rollback, no state runs. @since 0.2.0 */
   readonly rollingBack?: boolean
 }

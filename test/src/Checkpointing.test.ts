@@ -242,7 +242,12 @@ describe('checkpointing', () => {
       ['StreamWindow', { windows: 2, items: 4 }],
     ])
     crashAt = undefined
-    expect(await flow.resume('st')).to.equal('Done')
+    const resumed = await eventsOf(flow.resume$('st'))
+    expect(lastEvent(resumed)).to.deep.include({ _tag: 'RunCompleted', state: 'Done' })
+    // the resume says where the stream continues (a window-model stream has no item cursor)
+    const notice = resumed.find((e) => e._tag === 'RunResumed')
+    expect(notice).to.deep.include({ state: 'Ingest', stream: { windows: 2, items: 4 } })
+    expect(notice).not.to.have.property('cursor')
     expect(froms).to.deep.equal([undefined, { windows: 2, items: 4 }])
     expect(seen).to.deep.equal(items) // no item before the persisted position was handled twice
   })

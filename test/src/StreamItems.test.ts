@@ -440,6 +440,12 @@ describe('streamItems', () => {
         2_000,
       )
       expect(resumedLog[0]).to.equal('open 6')
+      // the resume says where the stream continues: after window 2, 7 items, at the committed cursor
+      expect(resumed.events.find((e) => e._tag === 'RunResumed')).to.deep.include({
+        state: 'Ingest',
+        stream: { windows: 2, items: 7 },
+        cursor: 6,
+      })
       expect(resumedLog[1]).to.equal(`flush [7,8,9,10,11] at ${200 + 50}`)
       expect(last(resumed.events)).to.deep.include({ _tag: 'RunCompleted' })
     })
