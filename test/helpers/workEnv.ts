@@ -1,14 +1,17 @@
 /**
- * A `WorkEnv` for the one state `Work` (next: `Next`), as the engine builds one, recording the events it
- * emits: shared by the attempt tests (test/streams/attemptWork.test.ts, policiesInline.test.ts).
+ * Environments as the engine builds them, recording the events they emit: a `WorkEnv` for the one state
+ * `Work` (next: `Next`), shared by the attempt tests (test/streams/attemptWork.test.ts,
+ * policiesInline.test.ts), and a `StateEnv` for one state of a state runner's test (batch, stream).
  */
 import { asyncScheduler, type SchedulerLike } from 'rxjs'
 
 import { Resources } from '../../src/Resources.js'
+import type { RetryMode } from '../../src/RetryMode.js'
 import { resolveTaskConfig, runsInline, type TaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkEnv } from '../../streams/attemptWork.js'
+import type { StateEnv } from '../../streams/stateRunner.js'
 
 /** The states of the attempt tests. */
 export type WorkState = 'Work' | 'Next'
@@ -34,6 +37,46 @@ export const workEnvOf = (
     input: undefined,
     config: resolved,
     fast: runsInline(resolved),
+  }
+  return { env, events }
+}
+
+/** What {@link stateEnvOf} builds a `StateEnv` of. */
+export interface StateEnvSpec<S extends string> {
+  /** The state run (also its task id). */
+  readonly state: S
+  readonly config?: TaskConfig
+  /** The retry mode the config defaults to (the engine's default when absent). */
+  readonly defaultRetry?: RetryMode
+  readonly scheduler?: SchedulerLike
+  readonly runSignal?: AbortSignal
+}
+
+/** A `StateEnv` for `spec.state` of run `wf`, as `runWorkflow` builds one (no split, no declared targets), with its events. */
+export const stateEnvOf = <S extends string>(
+  spec: StateEnvSpec<S>,
+): { readonly env: StateEnv<S, NoResources>; readonly events: WorkflowEvent<S>[] } => {
+  const events: WorkflowEvent<S>[] = []
+  const scheduler = spec.scheduler ?? asyncScheduler
+  const env: StateEnv<S, NoResources> = {
+    workflowId: 'wf',
+    state: spec.state,
+    taskId: spec.state,
+    res: Resources.empty(),
+    runSignal: spec.runSignal ?? new AbortController().signal,
+    scheduler,
+    random: () => 0.5,
+    now: () => scheduler.now(),
+    emit: (e) => events.push(e),
+    split: undefined,
+    input: undefined,
+    config:
+      spec.defaultRetry === undefined
+        ? resolveTaskConfig(spec.config ?? {})
+        : resolveTaskConfig(spec.config ?? {}, spec.defaultRetry),
+    to: undefined,
+    fast: false,
+    publishSplit: () => undefined,
   }
   return { env, events }
 }

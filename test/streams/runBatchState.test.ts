@@ -26,14 +26,12 @@ import {
   timeoutError,
   workflowError,
 } from '../../src/CanoError.js'
-import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { resolveTaskConfig, type TaskConfig } from '../../src/TaskConfig.js'
+import type { TaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources } from '../../src/TaskContext.js'
-import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { runBatchState } from '../../streams/runBatchState.js'
-import type { StateEnv } from '../../streams/stateRunner.js'
 import { testScheduler } from '../helpers/virtualTime.js'
+import { stateEnvOf } from '../helpers/workEnv.js'
 
 type Step = 'Fetch' | 'Done' | 'Failed'
 
@@ -42,27 +40,7 @@ const makeEnv = (
   config: TaskConfig = { retry: RetryMode.none() },
   scheduler: SchedulerLike = asyncScheduler,
   runSignal: AbortSignal = new AbortController().signal,
-): { readonly env: StateEnv<Step, NoResources>; readonly events: WorkflowEvent<Step>[] } => {
-  const events: WorkflowEvent<Step>[] = []
-  const env: StateEnv<Step, NoResources> = {
-    workflowId: 'wf',
-    state: 'Fetch',
-    taskId: 'Fetch',
-    res: Resources.empty(),
-    runSignal,
-    scheduler,
-    random: () => 0.5,
-    now: () => scheduler.now(),
-    emit: (e) => events.push(e),
-    split: undefined,
-    input: undefined,
-    config: resolveTaskConfig(config),
-    to: undefined,
-    fast: false,
-    publishSplit: () => undefined,
-  }
-  return { env, events }
-}
+) => stateEnvOf<Step>({ state: 'Fetch', config, scheduler, runSignal })
 
 const run = <Item, Out>(options: BatchOptions<Step, NoResources, Item, Out>, config?: TaskConfig) => {
   const { env, events } = makeEnv(config)

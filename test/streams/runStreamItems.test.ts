@@ -9,40 +9,18 @@ import { expect } from 'chai'
 import * as t from 'io-ts'
 import { firstValueFrom, from, type SchedulerLike } from 'rxjs'
 
-import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { WindowSignal } from '../../src/Stream.js'
 import { ItemErrorPolicy, streamItems } from '../../src/StreamItems.js'
-import { resolveTaskConfig } from '../../src/TaskConfig.js'
-import type { NoResources } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { runStreamItemsState } from '../../streams/runStreamItems.js'
-import type { StateEnv } from '../../streams/stateRunner.js'
 import { testScheduler } from '../helpers/virtualTime.js'
+import { stateEnvOf } from '../helpers/workEnv.js'
 
 type Step = 'Ingest' | 'Done'
 
-const makeEnv = (scheduler: SchedulerLike) => {
-  const events: WorkflowEvent<Step>[] = []
-  const env: StateEnv<Step, NoResources> = {
-    workflowId: 'wf',
-    state: 'Ingest',
-    taskId: 'Ingest',
-    res: Resources.empty(),
-    runSignal: new AbortController().signal,
-    scheduler,
-    random: () => 0.5,
-    now: () => scheduler.now(),
-    emit: (e) => events.push(e),
-    split: undefined,
-    input: undefined,
-    config: resolveTaskConfig({}, RetryMode.none()),
-    to: undefined,
-    fast: false,
-    publishSplit: () => undefined,
-  }
-  return { env, events }
-}
+const makeEnv = (scheduler: SchedulerLike) =>
+  stateEnvOf<Step>({ state: 'Ingest', scheduler, defaultRetry: RetryMode.none() })
 
 const flushes = (events: ReadonlyArray<WorkflowEvent<Step>>) =>
   events.flatMap((e) => (e._tag === 'WindowFlushed' ? [[e.at, e.window, e.items, e.cursor, e.skipped]] : []))

@@ -15,43 +15,20 @@ import {
   toCanoError,
   workflowError,
 } from '../../src/CanoError.js'
-import { Resources } from '../../src/Resources.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { type CloseReason, stream, StreamErrorPolicy, type StreamOptions, WindowSignal } from '../../src/Stream.js'
-import { resolveTaskConfig, type TaskConfig } from '../../src/TaskConfig.js'
+import type { TaskConfig } from '../../src/TaskConfig.js'
 import type { NoResources } from '../../src/TaskContext.js'
 import type { WindowFlushed, WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { runStreamState } from '../../streams/runStreamState.js'
-import type { StateEnv } from '../../streams/stateRunner.js'
 import { testScheduler } from '../helpers/virtualTime.js'
 import { flushMicrotasks } from '../helpers/virtualTime.js'
+import { stateEnvOf } from '../helpers/workEnv.js'
 
 type Step = 'Ingest' | 'Done' | 'Stopped'
 
-const makeEnv = (
-  config: TaskConfig = {},
-  scheduler: SchedulerLike = asyncScheduler,
-): { readonly env: StateEnv<Step, NoResources>; readonly events: WorkflowEvent<Step>[] } => {
-  const events: WorkflowEvent<Step>[] = []
-  const env: StateEnv<Step, NoResources> = {
-    workflowId: 'wf',
-    state: 'Ingest',
-    taskId: 'Ingest',
-    res: Resources.empty(),
-    runSignal: new AbortController().signal,
-    scheduler,
-    random: () => 0.5,
-    now: () => scheduler.now(),
-    emit: (e) => events.push(e),
-    split: undefined,
-    input: undefined,
-    config: resolveTaskConfig(config, RetryMode.none()),
-    to: undefined,
-    fast: false,
-    publishSplit: () => undefined,
-  }
-  return { env, events }
-}
+const makeEnv = (config: TaskConfig = {}, scheduler: SchedulerLike = asyncScheduler) =>
+  stateEnvOf<Step>({ state: 'Ingest', config, scheduler, defaultRetry: RetryMode.none() })
 
 /** Runs a stream state; `log` records every onWindow / onClose call. */
 const run = <T>(
