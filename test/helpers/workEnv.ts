@@ -11,7 +11,29 @@ import { resolveTaskConfig, runsInline, type TaskConfig } from '../../src/TaskCo
 import type { NoResources } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkEnv } from '../../streams/attemptWork.js'
+import type { AttemptEnv } from '../../streams/runTask.js'
 import type { StateEnv } from '../../streams/stateRunner.js'
+
+/** The fields every state's environment has, for run `workflowId`, recording its events into `events`. */
+const attemptEnvOf = <S extends string>(
+  workflowId: string,
+  state: S,
+  scheduler: SchedulerLike,
+  runSignal: AbortSignal,
+  events: WorkflowEvent<S>[],
+): AttemptEnv<S, NoResources> => ({
+  workflowId,
+  state,
+  taskId: state,
+  res: Resources.empty(),
+  runSignal,
+  scheduler,
+  random: () => 0.5,
+  now: () => scheduler.now(),
+  emit: (e) => events.push(e),
+  split: undefined,
+  input: undefined,
+})
 
 /** The states of the attempt tests. */
 export type WorkState = 'Work' | 'Next'
@@ -24,17 +46,7 @@ export const workEnvOf = (
   const events: WorkflowEvent<WorkState>[] = []
   const resolved = resolveTaskConfig(config)
   const env: WorkEnv<WorkState, NoResources> = {
-    workflowId: 'w',
-    state: 'Work',
-    taskId: 'Work',
-    res: Resources.empty(),
-    runSignal: new AbortController().signal,
-    scheduler,
-    random: () => 0.5,
-    now: () => scheduler.now(),
-    emit: (e) => events.push(e),
-    split: undefined,
-    input: undefined,
+    ...attemptEnvOf<WorkState>('w', 'Work', scheduler, new AbortController().signal, events),
     config: resolved,
     fast: runsInline(resolved),
   }
@@ -57,19 +69,14 @@ export const stateEnvOf = <S extends string>(
   spec: StateEnvSpec<S>,
 ): { readonly env: StateEnv<S, NoResources>; readonly events: WorkflowEvent<S>[] } => {
   const events: WorkflowEvent<S>[] = []
-  const scheduler = spec.scheduler ?? asyncScheduler
   const env: StateEnv<S, NoResources> = {
-    workflowId: 'wf',
-    state: spec.state,
-    taskId: spec.state,
-    res: Resources.empty(),
-    runSignal: spec.runSignal ?? new AbortController().signal,
-    scheduler,
-    random: () => 0.5,
-    now: () => scheduler.now(),
-    emit: (e) => events.push(e),
-    split: undefined,
-    input: undefined,
+    ...attemptEnvOf(
+      'wf',
+      spec.state,
+      spec.scheduler ?? asyncScheduler,
+      spec.runSignal ?? new AbortController().signal,
+      events,
+    ),
     config:
       spec.defaultRetry === undefined
         ? resolveTaskConfig(spec.config ?? {})
