@@ -250,6 +250,18 @@ class AttemptGuard implements Deadline, Unsubscribable {
   }
 }
 
+/**
+ * @internal Attempt 1 of `call`, run inline by a caller of its own (a split branch that is its own attempt
+ * context, streams/runSplitState.ts), failed with `thrown`: the retry loop reports it and decides, as after
+ * {@link attemptWork}'s inline attempt.
+ */
+export const retryAfterFirstFailure = <S extends string, R extends ResourceRecord, A>(
+  env: WorkEnv<S, R>,
+  call: (ctx: TaskContext<R>) => unknown,
+  callbacks: WorkCallbacks<A>,
+  thrown: unknown,
+): void => retryLoop(env, call, callbacks, { thrown })
+
 /** Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry loop. */
 const retryLoop = <S extends string, R extends ResourceRecord, A>(
   env: WorkEnv<S, R>,

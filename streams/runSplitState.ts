@@ -37,17 +37,17 @@
 import { type Observable, type SchedulerLike, Subscription, type TeardownLogic, timer } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { cancelledError, toCanoError } from '../src/CanoError.js'
+import { cancelledError, taskExecutionError, toCanoError } from '../src/CanoError.js'
 import { decideJoin, type JoinDecision, joinFailure } from '../src/JoinStrategy.js'
 import type { Resources } from '../src/Resources.js'
 import type { BranchFn, SplitBranch, SplitHandler } from '../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, runsInline } from '../src/TaskConfig.js'
-import type { ResourceRecord } from '../src/TaskContext.js'
+import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AroundAttempt } from '../src/WorkflowObserver.js'
-import { attemptWork, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
-import { settlingInReaction } from './fromTaskOutput.js'
+import { attemptWork, progressOf, retryAfterFirstFailure, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
+import { type OutputSink, settleTaskOutput, settlingInReaction } from './fromTaskOutput.js'
 import { CircuitRejection } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
@@ -61,6 +61,11 @@ interface BranchPlan<R extends ResourceRecord> {
   readonly config: ResolvedTaskConfig
   /** {@link runsInline}: attempt 1 may run inline. */
   readonly fast: boolean
+  /**
+   * No breaker, limiter or attempt timeout: attempt 1 runs with the branch itself as its context and the
+   * sink of its output (no attempt object), unless an `aroundAttempt` wraps it.
+   */
+  readonly bare: boolean
 }
 
 /** @internal What a split's branches share: the state's env, who is running, how a branch settles. */
@@ -80,7 +85,9 @@ interface SplitVisit<S extends string, R extends ResourceRecord> {
  * `runSignal` is built on first read; an abort before that is remembered, so a branch that reads its
  * signal only after being cancelled (or after the run was) gets it already aborted.
  */
-class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S, R>, WorkCallbacks<unknown> {
+class BranchRun<S extends string, R extends ResourceRecord>
+  implements WorkEnv<S, R>, WorkCallbacks<unknown>, TaskContext<R>, OutputSink
+{
   // declared, not defined: see AttemptContext (streams/runTask.ts)
   declare private readonly visit: SplitVisit<S, R>
   declare readonly index: number
@@ -93,6 +100,12 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   declare private subs: Subscription | undefined
   /** The branch's signal once read, or the reason it was aborted with before that. */
   declare private signalState: AbortController | { readonly abortedWith: unknown } | undefined
+  /** The split result handed to the split state itself (it is the join state of a previous split). */
+  declare readonly split: SplitResult | undefined
+  /** A bare attempt 1 (see {@link BranchPlan.bare}) settled. */
+  declare private firstSettled: boolean
+  /** The progress reporter of a bare attempt 1, built on first read. */
+  declare private progressFn: ((data: unknown) => void) | undefined
   constructor(visit: SplitVisit<S, R>, index: number, plan: BranchPlan<R>, done: (() => void) | undefined) {
     this.visit = visit
     this.index = index
@@ -101,6 +114,9 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
     this.emitFn = undefined
     this.subs = undefined
     this.signalState = undefined
+    this.split = visit.env.split
+    this.firstSettled = false
+    this.progressFn = undefined
   }
   get workflowId(): string {
     return this.visit.env.workflowId
@@ -126,8 +142,9 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   get res(): Resources<R> {
     return this.visit.env.res
   }
-  get input(): unknown {
-    return this.visit.env.input
+  get input(): InputOf<R> {
+    // the env holds the value its workflow's codec decoded: the type the brand of R names
+    return this.visit.env.input as InputOf<R>
   }
   get scheduler(): SchedulerLike {
     return this.visit.env.scheduler
@@ -137,10 +154,6 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   }
   get now(): () => number {
     return this.visit.env.now
-  }
-  /** The split result handed to the split state itself (it is the join state of a previous split). */
-  get split(): SplitResult | undefined {
-    return this.visit.env.split
   }
   get config(): ResolvedTaskConfig {
     return this.plan.config
@@ -159,6 +172,40 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
     else if (runSignal.aborted) controller.abort(runSignal.reason)
     return controller.signal
   }
+  // ----- a bare attempt 1: the branch is the context its function gets and the sink of its output -----
+  /** Runs attempt 1 of the branch's function; see {@link BranchPlan.bare}. */
+  runBare(): void {
+    let out: unknown
+    try {
+      out = this.plan.run(this)
+    } catch (thrown: unknown) {
+      return this.error(thrown)
+    }
+    settleTaskOutput(out, this)
+  }
+  get attempt(): number {
+    return 1
+  }
+  get signal(): AbortSignal {
+    return this.runSignal
+  }
+  get progress(): (data: unknown) => void {
+    return (this.progressFn ??= progressOf(this))
+  }
+  value(v: unknown): void {
+    if (this.firstSettled) return
+    this.firstSettled = true
+    this.onValue(v)
+  }
+  error(thrown: unknown): void {
+    if (this.firstSettled) return
+    this.firstSettled = true
+    retryAfterFirstFailure(this, this.plan.run, this, thrown)
+  }
+  empty(): void {
+    this.error(taskExecutionError(`task for state ${JSON.stringify(this.state)} completed without a value`))
+  }
+  // -----
   abort(reason: unknown): void {
     const state = this.signalState
     if (state instanceof AbortController) state.abort(reason)
@@ -378,7 +425,8 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
       running[i] = r
       if (emit !== undefined)
         emit({ _tag: 'TaskStarted', workflowId, at: stamp(), state, taskId: r.taskId, branch: i, branches: total })
-      attemptWork<S, R, unknown>(r, plan.run, r)
+      if (plan.bare && env.around === undefined) r.runBare()
+      else attemptWork<S, R, unknown>(r, plan.run, r)
     }
 
     // the state is unsubscribed (run cancelled, timed out, torn down) before the join was decided
@@ -470,6 +518,10 @@ const plansOf = <R extends ResourceRecord>(branches: ReadonlyArray<SplitBranch<R
       run: b.run,
       config,
       fast: runsInline(config),
+      bare:
+        config.circuitBreaker === undefined &&
+        config.rateLimiter === undefined &&
+        config.attemptTimeoutMs === undefined,
     }
   })
   const entry: SplitPlans<R> = { plans, idsOf: undefined, taskIds: [] }
