@@ -30,6 +30,17 @@
  *   afterwards is reported.
  * - The deadline (`timeoutMs`, on the run's scheduler) starts once every branch has been handed to the
  *   bulkhead. Unsubscribing the state aborts every running branch.
+ * - A branch with no breaker, limiter or attempt timeout (and no `aroundAttempt` to wrap it) is its own
+ *   attempt-1 context and the sink of its output; a failure hands over to the retry loop as `attemptWork`'s
+ *   inline attempt does.
+ * - Timestamps: a clock reading costs about as much as the rest of an event (~0.1 µs), so the branch
+ *   events (`TaskStarted`, `SplitBranchSettled`) share readings. The branches started at once share the
+ *   instant the split started them (with the events of those that settle synchronously); a settlement
+ *   shares its reading with the cancellations a decided join reports and with the branch its freed slot
+ *   starts; and the settlements that Promise reactions deliver in one microtask turn share the first one's
+ *   reading: each of them was queued, so its Promise settled, before that reading was taken (the reading
+ *   queues the microtask that ends the turn). Settlements delivered otherwise (an Observable, a timer of
+ *   the scheduler, a virtual clock's flush) read the clock each, so virtual instants stay exact.
  *
  * @internal
  * @since 0.1.0
