@@ -730,7 +730,7 @@ describe('runSplitState', () => {
           Branch.of(
             () => {
               calls += 1
-              if (calls === 1) throw boom(0)
+              if (calls === 1) throw new Error('first call fails')
               return 'ok'
             },
             { retry: RetryMode.fixed(1, 1) },
