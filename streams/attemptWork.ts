@@ -162,11 +162,15 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   /** The permit and the deadline, when the attempt has either. */
   declare guard: AttemptGuard | undefined
   constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
-    super(env, 1, progressOf(env), timed)
+    // the progress reporter is built only if the task reads it (see makeProgress): a closure per visit otherwise
+    super(env, 1, undefined, timed)
     this.call = call
     this.callbacks = callbacks
     this.settled = false
     this.guard = undefined
+  }
+  protected override makeProgress(): (data: unknown) => void {
+    return progressOf(this.env)
   }
   /** The run's Promise callbacks, lent to this attempt's output if they are free (see `ThenSlot`). */
   get thenSlot(): ThenSlot | undefined {
@@ -245,6 +249,18 @@ class AttemptGuard implements Deadline, Unsubscribable {
     this.attempt.unsubscribe()
   }
 }
+
+/**
+ * @internal Attempt 1 of `call`, run inline by a caller of its own (a split branch that is its own attempt
+ * context, streams/runSplitState.ts), failed with `thrown`: the retry loop reports it and decides, as after
+ * {@link attemptWork}'s inline attempt.
+ */
+export const retryAfterFirstFailure = <S extends string, R extends ResourceRecord, A>(
+  env: WorkEnv<S, R>,
+  call: (ctx: TaskContext<R>) => unknown,
+  callbacks: WorkCallbacks<A>,
+  thrown: unknown,
+): void => retryLoop(env, call, callbacks, { thrown })
 
 /** Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry loop. */
 const retryLoop = <S extends string, R extends ResourceRecord, A>(

@@ -63,11 +63,36 @@ export const settleTaskOutput = (out: unknown, sink: OutputSink, slot?: ThenSlot
 
 /** A `PromiseLike`: what it resolves to (an `Either` unwrapped), or what it rejects with. */
 const settleLater = (out: PromiseLike<unknown>, sink: OutputSink): void => {
-  out.then(
-    (v) => settleValue(v, sink),
-    (e: unknown) => sink.error(e),
-  )
+  if (out instanceof Promise)
+    out.then(
+      (v: unknown) => inReaction(settleValue, v, sink),
+      (e: unknown) => inReaction(settleError, e, sink),
+    )
+  else
+    out.then(
+      (v) => settleValue(v, sink),
+      (e: unknown) => sink.error(e),
+    )
 }
+
+/**
+ * @internal `true` while a native Promise's reaction (a job of the microtask queue, never a synchronous
+ * call) settles a sink through `settleTaskOutput`. A split reads it to share one clock reading among the
+ * branch settlements of one microtask turn (streams/runSplitState.ts).
+ */
+export let settlingInReaction = false
+
+const inReaction = (settle: (x: unknown, sink: OutputSink) => void, x: unknown, sink: OutputSink): void => {
+  const outer = settlingInReaction
+  settlingInReaction = true
+  try {
+    settle(x, sink)
+  } finally {
+    settlingInReaction = outer
+  }
+}
+
+const settleError = (e: unknown, sink: OutputSink): void => sink.error(e)
 
 /**
  * @internal A pair of Promise callbacks bound once (per run) and lent to one pending output at a time, so

@@ -30,6 +30,17 @@
  *   afterwards is reported.
  * - The deadline (`timeoutMs`, on the run's scheduler) starts once every branch has been handed to the
  *   bulkhead. Unsubscribing the state aborts every running branch.
+ * - A branch with no breaker, limiter or attempt timeout (and no `aroundAttempt` to wrap it) is its own
+ *   attempt-1 context and the sink of its output; a failure hands over to the retry loop as `attemptWork`'s
+ *   inline attempt does.
+ * - Timestamps: a clock reading costs about as much as the rest of an event (~0.1 µs), so the branch
+ *   events (`TaskStarted`, `SplitBranchSettled`) share readings. The branches started at once share the
+ *   instant the split started them (with the events of those that settle synchronously); a settlement
+ *   shares its reading with the cancellations a decided join reports and with the branch its freed slot
+ *   starts; and the settlements that Promise reactions deliver in one microtask turn share the first one's
+ *   reading: each of them was queued, so its Promise settled, before that reading was taken (the reading
+ *   queues the microtask that ends the turn). Settlements delivered otherwise (an Observable, a timer of
+ *   the scheduler, a virtual clock's flush) read the clock each, so virtual instants stay exact.
  *
  * @internal
  * @since 0.1.0
@@ -37,16 +48,17 @@
 import { type Observable, type SchedulerLike, Subscription, type TeardownLogic, timer } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
-import { cancelledError, toCanoError } from '../src/CanoError.js'
+import { cancelledError, taskExecutionError, toCanoError } from '../src/CanoError.js'
 import { decideJoin, type JoinDecision, joinFailure } from '../src/JoinStrategy.js'
 import type { Resources } from '../src/Resources.js'
 import type { BranchFn, SplitBranch, SplitHandler } from '../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
 import { type ResolvedTaskConfig, resolveTaskConfig, runsInline } from '../src/TaskConfig.js'
-import type { ResourceRecord } from '../src/TaskContext.js'
+import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AroundAttempt } from '../src/WorkflowObserver.js'
-import { attemptWork, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
+import { attemptWork, progressOf, retryAfterFirstFailure, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
+import { type OutputSink, settleTaskOutput, settlingInReaction } from './fromTaskOutput.js'
 import { CircuitRejection } from './runTask.js'
 import { runStateBody, type StateEnv } from './stateRunner.js'
 
@@ -60,6 +72,11 @@ interface BranchPlan<R extends ResourceRecord> {
   readonly config: ResolvedTaskConfig
   /** {@link runsInline}: attempt 1 may run inline. */
   readonly fast: boolean
+  /**
+   * No breaker, limiter or attempt timeout: attempt 1 runs with the branch itself as its context and the
+   * sink of its output (no attempt object), unless an `aroundAttempt` wraps it.
+   */
+  readonly bare: boolean
 }
 
 /** @internal What a split's branches share: the state's env, who is running, how a branch settles. */
@@ -67,6 +84,8 @@ interface SplitVisit<S extends string, R extends ResourceRecord> {
   readonly env: StateEnv<S, R>
   /** The branches started and not settled, by index. */
   readonly running: ReadonlyArray<BranchRun<S, R> | undefined>
+  /** The branches' task ids (`FanOut[2]`), built once per branch list and state (see {@link taskIdsOf}). */
+  readonly taskIds: Array<string | undefined>
   /** Branch `r` settled with `outcome` (ignored once the join is decided or `r` no longer runs). */
   settle(r: BranchRun<S, R>, outcome: BranchOutcome): void
 }
@@ -77,27 +96,38 @@ interface SplitVisit<S extends string, R extends ResourceRecord> {
  * `runSignal` is built on first read; an abort before that is remembered, so a branch that reads its
  * signal only after being cancelled (or after the run was) gets it already aborted.
  */
-class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S, R>, WorkCallbacks<unknown> {
+class BranchRun<S extends string, R extends ResourceRecord>
+  implements WorkEnv<S, R>, WorkCallbacks<unknown>, TaskContext<R>, OutputSink
+{
   // declared, not defined: see AttemptContext (streams/runTask.ts)
   declare private readonly visit: SplitVisit<S, R>
   declare readonly index: number
   declare private readonly plan: BranchPlan<R>
   /** Frees the branch's bulkhead slot. */
   declare readonly done: (() => void) | undefined
-  declare readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  /** The branch's emitter, built on first read (a branch that only starts and settles never reads it). */
+  declare private emitFn: ((e: WorkflowEvent<S>) => void) | undefined
   /** What the branch subscribed to; created on first use. */
   declare private subs: Subscription | undefined
   /** The branch's signal once read, or the reason it was aborted with before that. */
   declare private signalState: AbortController | { readonly abortedWith: unknown } | undefined
+  /** The split result handed to the split state itself (it is the join state of a previous split). */
+  declare readonly split: SplitResult | undefined
+  /** A bare attempt 1 (see {@link BranchPlan.bare}) settled. */
+  declare private firstSettled: boolean
+  /** The progress reporter of a bare attempt 1, built on first read. */
+  declare private progressFn: ((data: unknown) => void) | undefined
   constructor(visit: SplitVisit<S, R>, index: number, plan: BranchPlan<R>, done: (() => void) | undefined) {
     this.visit = visit
     this.index = index
     this.plan = plan
     this.done = done
-    // built in a function of its own: a closure here would cost every branch a context, events on or off
-    this.emit = branchEmit(visit, this)
+    this.emitFn = undefined
     this.subs = undefined
     this.signalState = undefined
+    this.split = visit.env.split
+    this.firstSettled = false
+    this.progressFn = undefined
   }
   get workflowId(): string {
     return this.visit.env.workflowId
@@ -106,7 +136,13 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
     return this.visit.env.state
   }
   get taskId(): string {
-    return `${this.visit.env.taskId}[${this.index}]`
+    return taskIdOf(this.visit, this.index)
+  }
+  /** What the branch's retry loop reports, marked with its index; `undefined` when nobody listens. */
+  get emit(): ((e: WorkflowEvent<S>) => void) | undefined {
+    if (this.visit.env.emit === undefined) return undefined
+    // built in a function of its own: a closure here would cost every branch a context, read or not
+    return (this.emitFn ??= branchEmit(this.visit, this))
   }
   get branch(): number {
     return this.index
@@ -117,8 +153,9 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   get res(): Resources<R> {
     return this.visit.env.res
   }
-  get input(): unknown {
-    return this.visit.env.input
+  get input(): InputOf<R> {
+    // the env holds the value its workflow's codec decoded: the type the brand of R names
+    return this.visit.env.input as InputOf<R>
   }
   get scheduler(): SchedulerLike {
     return this.visit.env.scheduler
@@ -128,10 +165,6 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
   }
   get now(): () => number {
     return this.visit.env.now
-  }
-  /** The split result handed to the split state itself (it is the join state of a previous split). */
-  get split(): SplitResult | undefined {
-    return this.visit.env.split
   }
   get config(): ResolvedTaskConfig {
     return this.plan.config
@@ -150,6 +183,40 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
     else if (runSignal.aborted) controller.abort(runSignal.reason)
     return controller.signal
   }
+  // ----- a bare attempt 1: the branch is the context its function gets and the sink of its output -----
+  /** Runs attempt 1 of the branch's function; see {@link BranchPlan.bare}. */
+  runBare(): void {
+    let out: unknown
+    try {
+      out = this.plan.run(this)
+    } catch (thrown: unknown) {
+      return this.error(thrown)
+    }
+    settleTaskOutput(out, this)
+  }
+  get attempt(): number {
+    return 1
+  }
+  get signal(): AbortSignal {
+    return this.runSignal
+  }
+  get progress(): (data: unknown) => void {
+    return (this.progressFn ??= progressOf(this))
+  }
+  value(v: unknown): void {
+    if (this.firstSettled) return
+    this.firstSettled = true
+    this.onValue(v)
+  }
+  error(thrown: unknown): void {
+    if (this.firstSettled) return
+    this.firstSettled = true
+    retryAfterFirstFailure(this, this.plan.run, this, thrown)
+  }
+  empty(): void {
+    this.error(taskExecutionError(`task for state ${JSON.stringify(this.state)} completed without a value`))
+  }
+  // -----
   abort(reason: unknown): void {
     const state = this.signalState
     if (state instanceof AbortController) state.abort(reason)
@@ -189,14 +256,17 @@ class BranchRun<S extends string, R extends ResourceRecord> implements WorkEnv<S
 const branchEmit = <S extends string, R extends ResourceRecord>(
   visit: SplitVisit<S, R>,
   r: BranchRun<S, R>,
-): ((e: WorkflowEvent<S>) => void) | undefined => {
+): ((e: WorkflowEvent<S>) => void) => {
   const emit = visit.env.emit
-  if (emit === undefined) return undefined
   const i = r.index
   return (e) => {
-    if (visit.running[i] === r) emit(withBranch(e, i))
+    if (emit !== undefined && visit.running[i] === r) emit(withBranch(e, i))
   }
 }
+
+/** The task id of branch `i` of `visit`'s split (`FanOut[2]`), built once. */
+const taskIdOf = <S extends string, R extends ResourceRecord>(visit: SplitVisit<S, R>, i: number): string =>
+  (visit.taskIds[i] ??= `${visit.env.taskId}[${i}]`)
 
 /** `e` marked as an event of branch `branch` (the kinds a branch's retry loop emits). */
 const withBranch = <S extends string>(e: WorkflowEvent<S>, branch: number): WorkflowEvent<S> => {
@@ -223,7 +293,9 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
   runStateBody(env, (frame) => {
     const { strategy } = handler
     const { emit, now, workflowId, state, taskId, runSignal } = env
-    const plans = plansOf(handler.branches)
+    const cached = plansOf(handler.branches)
+    const plans = cached.plans
+    const taskIds = taskIdsOf(cached, taskId)
     const total = plans.length
     const outcomes: Array<BranchOutcome | undefined> = new Array<BranchOutcome | undefined>(total)
     const running: Array<BranchRun<S, R> | undefined> = new Array<BranchRun<S, R> | undefined>(total)
@@ -236,12 +308,40 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     // closures change `decided`: read it through a call so control-flow narrowing does not pin it
     const isDecided = (): boolean => decided
 
+    // the clock of the branch events (see "Timestamps" in the module comment)
+    /** The reading the branch events of the current synchronous stretch share; `undefined`: none. */
+    let shared: number | undefined
+    /** The reading the settlements of the current microtask turn share, until `endTurn` runs. */
+    let turnStamp: number | undefined
+    const endTurn = (): void => {
+      turnStamp = undefined
+    }
+    const stamp = (): number => {
+      if (shared !== undefined) return shared
+      if (!settlingInReaction) return now()
+      if (turnStamp === undefined) {
+        turnStamp = now()
+        queueMicrotask(endTurn)
+      }
+      return turnStamp
+    }
+    /** Runs `f` with one reading shared by the branch events it emits (none taken without a listener). */
+    const atOnce = (f: () => void): void => {
+      if (emit === undefined || shared !== undefined) return f()
+      shared = stamp()
+      try {
+        f()
+      } finally {
+        shared = undefined
+      }
+    }
+
     const settledEvent = (i: number, outcome: BranchOutcome): WorkflowEvent<S> => ({
       _tag: 'SplitBranchSettled',
       workflowId,
-      at: now(),
+      at: stamp(),
       state,
-      taskId: `${taskId}[${i}]`,
+      taskId: taskIdOf(visit, i),
       index: i,
       outcome,
     })
@@ -295,24 +395,38 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     const visit: SplitVisit<S, R> = {
       env,
       running,
+      taskIds,
       settle: (r, outcome) => {
-        const i = r.index
-        if (decided || running[i] !== r) return
-        running[i] = undefined
-        outcomes[i] = outcome
-        if (outcome._tag === 'Succeeded') {
-          counts.succeeded += 1
-          counts.settled += 1
-        } else if (outcome._tag === 'Failed') {
-          counts.failed += 1
-          counts.settled += 1
-          errors.push({ index: i, error: outcome.error })
+        if (decided || running[r.index] !== r) return
+        // the settled event, the cancelled ones a decided join reports and the branch the freed slot starts
+        // share one reading (inlined `atOnce`: no closure per settlement)
+        if (emit === undefined || shared !== undefined) return settleBranch(r, outcome)
+        shared = stamp()
+        try {
+          settleBranch(r, outcome)
+        } finally {
+          shared = undefined
         }
-        if (emit !== undefined) emit(settledEvent(i, outcome))
-        const decision = decideJoin(strategy, counts)
-        if (decision !== 'wait') finish(decision)
-        r.done?.()
       },
+    }
+
+    /** Branch `r`, still running, settled with `outcome`: the join is asked, the branch's slot freed. */
+    const settleBranch = (r: BranchRun<S, R>, outcome: BranchOutcome): void => {
+      const i = r.index
+      running[i] = undefined
+      outcomes[i] = outcome
+      if (outcome._tag === 'Succeeded') {
+        counts.succeeded += 1
+        counts.settled += 1
+      } else if (outcome._tag === 'Failed') {
+        counts.failed += 1
+        counts.settled += 1
+        errors.push({ index: i, error: outcome.error })
+      }
+      if (emit !== undefined) emit(settledEvent(i, outcome))
+      const decision = decideJoin(strategy, counts)
+      if (decision !== 'wait') finish(decision)
+      r.done?.()
     }
 
     const start = (i: number, done: (() => void) | undefined): void => {
@@ -321,8 +435,9 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
       const r = new BranchRun<S, R>(visit, i, plan, done)
       running[i] = r
       if (emit !== undefined)
-        emit({ _tag: 'TaskStarted', workflowId, at: now(), state, taskId: r.taskId, branch: i, branches: total })
-      attemptWork<S, R, unknown>(r, plan.run, r)
+        emit({ _tag: 'TaskStarted', workflowId, at: stamp(), state, taskId: r.taskId, branch: i, branches: total })
+      if (plan.bare && env.around === undefined) r.runBare()
+      else attemptWork<S, R, unknown>(r, plan.run, r)
     }
 
     // the state is unsubscribed (run cancelled, timed out, torn down) before the join was decided
@@ -333,12 +448,16 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     })
 
     const initial = decideJoin(strategy, counts)
-    if (initial !== 'wait') return finish(initial)
+    if (initial !== 'wait') return atOnce(() => finish(initial))
     runSignal.addEventListener('abort', onRunAbort)
 
     const limit = handler.bulkhead
     if (limit === undefined || limit >= total) {
-      for (let i = 0; i < total && !isDecided(); i++) start(i, undefined)
+      // the branches start at once: their TaskStarted (and the events of those that settle synchronously)
+      // share the instant the split started them
+      atOnce(() => {
+        for (let i = 0; i < total && !isDecided(); i++) start(i, undefined)
+      })
     } else {
       // a slot counter instead of an operator chain per branch; `pumping` makes a slot freed by a branch
       // that settles synchronously start the next branch from the loop below, once the current one unwound,
@@ -359,14 +478,14 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
         active -= 1
         pump()
       }
-      pump()
+      atOnce(pump)
     }
     if (isDecided() || handler.timeoutMs === undefined) return undefined
     control.add(
       timer(handler.timeoutMs, env.scheduler).subscribe(() => {
         counts.deadlineReached = true
         const decision = decideJoin(strategy, counts)
-        finish(decision === 'wait' ? 'fail' : decision)
+        atOnce(() => finish(decision === 'wait' ? 'fail' : decision))
       }),
     )
     return undefined
@@ -376,20 +495,47 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 // utils
 // -------------------------------------------------------------------------------------
 
+/** A branch list's resolved plans, and its branches' task ids under the state that ran it last. */
+interface SplitPlans<R extends ResourceRecord> {
+  readonly plans: ReadonlyArray<BranchPlan<R>>
+  /** The state's task id `taskIds` were built under. */
+  idsOf: string | undefined
+  /** `${idsOf}[i]` by index, filled as read. */
+  taskIds: Array<string | undefined>
+}
+
 /** Resolved plans, computed once per branch list. */
 const planCache = new WeakMap<object, unknown>()
 
-const plansOf = <R extends ResourceRecord>(branches: ReadonlyArray<SplitBranch<R>>): ReadonlyArray<BranchPlan<R>> => {
+/**
+ * The task ids of `cached`'s branches under `taskId`: the same array for every split of this branch list in
+ * that state, so a task id is built once rather than once per event (another state's split gets an array of
+ * its own; a split keeps the array it got).
+ */
+const taskIdsOf = <R extends ResourceRecord>(cached: SplitPlans<R>, taskId: string): Array<string | undefined> => {
+  if (cached.idsOf !== taskId) {
+    cached.idsOf = taskId
+    cached.taskIds = new Array<string | undefined>(cached.plans.length)
+  }
+  return cached.taskIds
+}
+
+const plansOf = <R extends ResourceRecord>(branches: ReadonlyArray<SplitBranch<R>>): SplitPlans<R> => {
   const cached = planCache.get(branches)
-  if (cached !== undefined) return cached as ReadonlyArray<BranchPlan<R>>
+  if (cached !== undefined) return cached as SplitPlans<R>
   const plans = branches.map((b): BranchPlan<R> => {
     const config = resolveTaskConfig(b.config)
     return {
       run: b.run,
       config,
       fast: runsInline(config),
+      bare:
+        config.circuitBreaker === undefined &&
+        config.rateLimiter === undefined &&
+        config.attemptTimeoutMs === undefined,
     }
   })
-  planCache.set(branches, plans)
-  return plans
+  const entry: SplitPlans<R> = { plans, idsOf: undefined, taskIds: [] }
+  planCache.set(branches, entry)
+  return entry
 }

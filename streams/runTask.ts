@@ -113,19 +113,28 @@ export class AttemptContext<
   /** The env; the run's signal is read from it only when needed (the engine creates it lazily). */
   declare protected readonly env: E
   declare readonly attempt: number
-  declare readonly progress: (data: unknown) => void
+  /** The progress reporter given, or the one {@link makeProgress} built on first read. */
+  declare private progressFn: ((data: unknown) => void) | undefined
   declare readonly split: SplitResult | undefined
   declare private readonly ownSignal: boolean
   declare private controller: AbortController | undefined
   declare private unlink: (() => void) | undefined
-  constructor(env: E, attempt: number, progress: (data: unknown) => void, ownSignal: boolean) {
+  /** `progress`: the reporter, or `undefined` to build it with {@link makeProgress} when a task first reads it. */
+  constructor(env: E, attempt: number, progress: ((data: unknown) => void) | undefined, ownSignal: boolean) {
     this.env = env
     this.attempt = attempt
-    this.progress = progress
+    this.progressFn = progress
     this.split = env.split
     this.ownSignal = ownSignal
     this.controller = undefined
     this.unlink = undefined
+  }
+  get progress(): (data: unknown) => void {
+    return (this.progressFn ??= this.makeProgress())
+  }
+  /** The reporter of a context given none: most tasks never report progress, so it is built on first read. */
+  protected makeProgress(): (data: unknown) => void {
+    return noProgress
   }
   get res(): Resources<R> {
     return this.env.res

@@ -37,7 +37,7 @@ import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { runSplitState } from '../../streams/runSplitState.js'
 import type { StateEnv } from '../../streams/stateRunner.js'
-import { testScheduler } from '../helpers/virtualTime.js'
+import { createVirtualClock, testScheduler } from '../helpers/virtualTime.js'
 import { boom, JOIN_TABLE, type JoinExpectation, type JoinRow, rowTitle } from '../src/Split.test.js'
 
 type St = 'Split' | 'Join'
@@ -646,6 +646,105 @@ describe('runSplitState', () => {
         { _tag: 'Succeeded', index: 5, value: 'timed' },
       ],
     ])
+  })
+
+  describe('timestamps of branch events', () => {
+    /** A clock that tells how often it was read: its n-th reading is n. */
+    const countingClock = (h: Harness): { env: StateEnv<St, NoResources>; reads: () => number } => {
+      let n = 0
+      return { env: { ...h.env, now: () => ++n }, reads: () => n }
+    }
+    const stamps = (events: ReadonlyArray<WorkflowEvent<St>>): Array<readonly [string, string, number]> =>
+      events.map((e) => [e._tag, 'taskId' in e ? e.taskId : '', e.at] as const)
+
+    it('reads the clock once for the branches started at once and once per microtask turn of Promise settlements', async () => {
+      const h = harness()
+      const clock = countingClock(h)
+      const handler = split<St>(
+        [
+          async () => 'a',
+          () => 'b', // settles synchronously, while the branches start
+          () => Promise.resolve('c'),
+          () => new Promise((resolve) => setImmediate(() => resolve('d'))), // a later turn
+        ],
+        { strategy: JoinStrategy.all(), join: 'Join' },
+      )
+      expect(await firstValueFrom(runSplitState(handler, clock.env))).to.equal('Join')
+      expect(stamps(h.events)).to.deep.equal([
+        ['TaskStarted', 'Split', 1], // the state's own (stateRunner)
+        ['TaskStarted', 'Split[0]', 2],
+        ['TaskStarted', 'Split[1]', 2],
+        ['SplitBranchSettled', 'Split[1]', 2],
+        ['TaskStarted', 'Split[2]', 2],
+        ['TaskStarted', 'Split[3]', 2],
+        ['SplitBranchSettled', 'Split[0]', 3], // both resolved before the turn's reading
+        ['SplitBranchSettled', 'Split[2]', 3],
+        ['SplitBranchSettled', 'Split[3]', 4],
+        ['TaskSucceeded', 'Split', 5],
+      ])
+      expect(clock.reads()).to.equal(5)
+    })
+
+    it('gives the branch started by a freed bulkhead slot the instant of the settlement that freed it', async () => {
+      const h = harness()
+      const clock = countingClock(h)
+      const later = (v: string) => (): Promise<string> => new Promise((resolve) => setImmediate(() => resolve(v)))
+      const handler = split<St>([later('a'), later('b')], { strategy: JoinStrategy.all(), join: 'Join', bulkhead: 1 })
+      expect(await firstValueFrom(runSplitState(handler, clock.env))).to.equal('Join')
+      expect(stamps(h.events)).to.deep.equal([
+        ['TaskStarted', 'Split', 1],
+        ['TaskStarted', 'Split[0]', 2],
+        ['SplitBranchSettled', 'Split[0]', 3],
+        ['TaskStarted', 'Split[1]', 3],
+        ['SplitBranchSettled', 'Split[1]', 4],
+        ['TaskSucceeded', 'Split', 5],
+      ])
+    })
+
+    it('stamps Promise settlements at the virtual instant they happen on a virtual clock', async () => {
+      const h = harness()
+      const clock = createVirtualClock()
+      const at = (ms: number, v: string) => (): Promise<string> =>
+        new Promise((resolve) => clock.schedule(() => resolve(v), ms))
+      const handler = split<St>([at(20, 'a'), at(10, 'b'), at(10, 'c'), at(30, 'd')], {
+        strategy: JoinStrategy.all(),
+        join: 'Join',
+      })
+      const env: StateEnv<St, NoResources> = { ...h.env, scheduler: clock, now: () => clock.now() }
+      const done = firstValueFrom(runSplitState(handler, env))
+      await clock.advance(30)
+      expect(await done).to.equal('Join')
+      expect(settledOf(h.events)).to.deep.equal([
+        [10, 1, 'Succeeded'],
+        [10, 2, 'Succeeded'],
+        [20, 0, 'Succeeded'],
+        [30, 3, 'Succeeded'],
+      ])
+    })
+
+    it('retries a branch whose function throws synchronously, its AttemptFailed marked with its index', async () => {
+      const h = harness()
+      let calls = 0
+      const handler = split<St>(
+        [
+          Branch.of(
+            () => {
+              calls += 1
+              if (calls === 1) throw new Error('first call fails')
+              return 'ok'
+            },
+            { retry: RetryMode.fixed(1, 1) },
+          ),
+        ],
+        { strategy: JoinStrategy.all(), join: 'Join' },
+      )
+      expect(await firstValueFrom(runSplitState(handler, h.env))).to.equal('Join')
+      expect(calls).to.equal(2)
+      expect(
+        h.events.filter((e) => e._tag === 'AttemptFailed').map((e) => [e.taskId, e.attempt, e.branch]),
+      ).to.deep.equal([['Split[0]', 1, 0]])
+      expect(h.published.map((r) => r.branches)).to.deep.equal([[{ _tag: 'Succeeded', index: 0, value: 'ok' }]])
+    })
   })
 
   describe('with Promises (real time)', () => {
