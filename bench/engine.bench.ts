@@ -125,7 +125,10 @@ const transitionOverhead = async (): Promise<BenchResult[]> => {
       },
       { name: 'xstate', run: xstate, ops: TRANSITIONS },
     ],
-    repeats: REPEATS,
+    // two warm-ups (one left the engine's first repeat cold: 8.7x the floor against 1.9-2.6x after it,
+    // measured 2026-12-04) and 9 repeats, so one disturbed repeat moves the median less
+    repeats: 9,
+    warmup: 2,
   })
   const [engineF, xF] = c.cases as [CaseFigures, CaseFigures]
   const vsX = perRepeat(xF, engineF)

@@ -221,19 +221,34 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
  * more and the permit counts as a failure.
  */
 class AttemptGuard implements Deadline, Unsubscribable {
-  deadlineAt = 0
-  deadlineSeq = 0
-  deadlineQueued = false
-  constructor(
-    private readonly attempt: { expire(): void; unsubscribe(): void },
-    /** The breaker's permit (a half-open trial, or a breaker made elsewhere)... */
-    private readonly permit: CircuitPermit | undefined,
-    /** ...or a breaker of this library, closed when it admitted the attempt in `epoch`. */
-    private readonly breaker: InlinePermits | undefined,
-    private readonly epoch: number,
-  ) {}
+  // declared, not defined, and assigned once in the constructor (one guard per guarded attempt): see
+  // AttemptContext (streams/runTask.ts)
+  declare deadlineAt: number
+  declare deadlineSeq: number
+  declare deadlineQueued: boolean
+  declare private readonly attempt: { expire(): void; unsubscribe(): void }
+  /** The breaker's permit (a half-open trial, or a breaker made elsewhere)... */
+  declare private readonly permit: CircuitPermit | undefined
+  /** ...or a breaker of this library, closed when it admitted the attempt in `epoch`. */
+  declare private readonly breaker: InlinePermits | undefined
+  declare private readonly epoch: number
   /** The deadline queue the attempt timeout's deadline is in, if the attempt has one. */
-  queue: DeadlineQueue | undefined = undefined
+  declare queue: DeadlineQueue | undefined
+  constructor(
+    attempt: { expire(): void; unsubscribe(): void },
+    permit: CircuitPermit | undefined,
+    breaker: InlinePermits | undefined,
+    epoch: number,
+  ) {
+    this.deadlineAt = 0
+    this.deadlineSeq = 0
+    this.deadlineQueued = false
+    this.attempt = attempt
+    this.permit = permit
+    this.breaker = breaker
+    this.epoch = epoch
+    this.queue = undefined
+  }
   /** Settles the attempt's outcome on the breaker, if it has one. */
   settle(ok: boolean): void {
     const permit = this.permit

@@ -412,6 +412,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   private failedAttempts: number | undefined
   /** The env of each state visited (see {@link envOf}); created by the first visit. */
   private envs: Map<CompiledState<S, R>, RunEnv<S, R>> | undefined
+  /** The env of the last state visited: its `successor` spares a cycle's lookups (see {@link envOf}). */
+  private lastEnv: RunEnv<S, R> | undefined = undefined
   /** The run's Promise callbacks for its tasks' outputs (streams/fromTaskOutput.ts); created on first use. */
   private slot: ThenSlot | undefined
   /** The subscriber left (its `Unsubscribe` was fed). */
@@ -485,6 +487,12 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     return this.io?.input
   }
   role(state: S): StateRole {
+    // the state visited after the last one the previous time, if this is it again (a cycle): no lookup
+    const hint = this.lastEnv?.successor
+    if (hint !== undefined && hint.compiled.name === state) {
+      this.compiled = hint.compiled
+      return 'Visit'
+    }
     const compiled = this.wf.states.get(state)
     // kept for the `StartVisit` that follows (one lookup per transition); a state is never both a
     // handler and an exit (compileWorkflow refuses that)
@@ -973,12 +981,20 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   /** The env of `compiled`'s visits in this run: built once per state (it holds no per-visit data). */
   private envOf(compiled: CompiledState<S, R>): RunEnv<S, R> {
+    const last = this.lastEnv
+    const hint = last?.successor
+    if (hint !== undefined && hint.compiled === compiled) {
+      this.lastEnv = hint
+      return hint
+    }
     const envs = (this.envs ??= new Map<CompiledState<S, R>, RunEnv<S, R>>())
     let env = envs.get(compiled)
     if (env === undefined) {
       env = new RunEnv<S, R>(this, compiled)
       envs.set(compiled, env)
     }
+    if (last !== undefined) last.successor = env
+    this.lastEnv = env
     return env
   }
 
@@ -1181,9 +1197,11 @@ interface TimedRun {
  * its settings per state.
  */
 class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, R> {
+  /** The env of the state visited right after this one, the last time (a hint for `role` and `envOf`). */
+  successor: RunEnv<S, R> | undefined = undefined
   constructor(
     private readonly run: WorkflowRun<S, R>,
-    private readonly compiled: CompiledState<S, R>,
+    readonly compiled: CompiledState<S, R>,
   ) {}
   get workflowId(): string {
     return this.run.workflowId

@@ -61,18 +61,29 @@ const NOTHING: unique symbol = Symbol('nothing')
  * {@link Settle} and the `attemptWork` callbacks, so a task state allocates no callback objects.
  */
 export class StateFrame<S extends string, R extends ResourceRecord> implements Settle, Unsubscribable {
-  private settled = false
-  private released = false
-  private synchronous = true
-  private early: unknown = NOTHING
-  private attempts = 0
-  private teardown: TeardownLogic = undefined
+  // declared, not defined, and assigned once in the constructor (one frame per transition): see
+  // AttemptContext (streams/runTask.ts)
+  declare private readonly env: StateEnv<S, R>
+  declare private readonly sink: StateSink<S>
+  declare private settled: boolean
+  declare private released: boolean
+  declare private synchronous: boolean
+  declare private early: unknown
+  declare private attempts: number
+  declare private teardown: TeardownLogic
   /** `teardown` is one teardown as given (even a Subscription), not the frame's own collection. */
-  private single = true
-  constructor(
-    private readonly env: StateEnv<S, R>,
-    private readonly sink: StateSink<S>,
-  ) {}
+  declare private single: boolean
+  constructor(env: StateEnv<S, R>, sink: StateSink<S>) {
+    this.env = env
+    this.sink = sink
+    this.settled = false
+    this.released = false
+    this.synchronous = true
+    this.early = NOTHING
+    this.attempts = 0
+    this.teardown = undefined
+    this.single = true
+  }
 
   /** Runs `body`; a success inside the call is delivered after it returns (a flat stack). */
   start(body: (settle: StateFrame<S, R>) => void): this {
