@@ -602,7 +602,13 @@ const recordStorage = (db: Database): { readonly storage: RecordStorage; readonl
       number | null,
     ]
   >(
-    `INSERT OR REPLACE INTO ${RUNS} (${RUN_COLUMNS}, due_at) VALUES (${Array.from({ length: 17 }, () => '?').join(', ')})`,
+    // an existing record is updated in place (REPLACE would delete and re-insert it, in every index)
+    `INSERT INTO ${RUNS} (${RUN_COLUMNS}, due_at) VALUES (${Array.from({ length: 17 }, () => '?').join(', ')})
+     ON CONFLICT (workflow_id) DO UPDATE SET ${`${RUN_COLUMNS}, due_at`
+       .split(', ')
+       .filter((column) => column !== 'workflow_id')
+       .map((column) => `${column} = excluded.${column}`)
+       .join(', ')}`,
   )
   const due = db.prepare<[number, string | null, string | null, number], { readonly workflow_id: string }>(
     `SELECT workflow_id FROM ${RUNS}
