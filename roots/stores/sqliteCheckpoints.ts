@@ -30,7 +30,9 @@
  * IMMEDIATE` transaction (its group's), so two processes on one file never both claim a run: the second
  * waits for the first's write lock (`busy_timeout`) and then sees its claim. A fenced append checks its
  * run's fence in the group's transaction, after the writes queued before it; only that append fails when
- * the fence moved on. Reads (`get`, `list`) and `prune` run on their own, after what is queued.
+ * the fence moved on (the fence comes from a per-connection cache while `PRAGMA data_version` shows no
+ * other connection committed since this one's last batch). Reads (`get`, `list`) and `prune` run on
+ * their own, after what is queued.
  * The SQLite store has no `subscribe`: nothing pushes across processes, workers poll.
  *
  * **Upgrade.** A file written by 0.1 (the log only) gets its run table on first open, in the same
