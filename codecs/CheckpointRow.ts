@@ -436,6 +436,23 @@ const payloadCodecs: { readonly [K in CheckpointKind]: t.Type<CheckpointPayloads
 // rows
 // -------------------------------------------------------------------------------------
 
+const isCount = (u: unknown): u is number => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0
+const isPortable = (u: unknown): u is string => typeof u === 'string' && isPortableString(u)
+
+/**
+ * The row of the commonest write, checked without io-ts contexts: a plain object whose envelope is valid
+ * and whose payload is `null` under a kind that takes `null` (a fresh `StateEntry`). The same fields and
+ * the same outcome as the codec's own path, which `undefined` defers to (any other row, or an invalid one).
+ */
+const plainNullRow = (u: unknown): CheckpointRow | undefined => {
+  if (typeof u !== 'object' || u === null || Object.prototype.toString.call(u) !== '[object Object]') return undefined
+  const { workflowId, seq, kind, state, taskId, payload, version, at } = u as Readonly<Record<string, unknown>>
+  if (payload !== null || (kind !== 'StateEntry' && kind !== 'CompensationCompletion')) return undefined
+  if (!isPortable(workflowId) || workflowId.length === 0 || !isPortable(state) || !isPortable(taskId)) return undefined
+  if (!isCount(seq) || !isCount(version) || !isCount(at)) return undefined
+  return { workflowId, seq, kind, state, taskId, payload, version, at }
+}
+
 const Envelope = /*#__PURE__*/ t.readonly(
   t.strict({
     workflowId: NonEmptyString,
@@ -508,6 +525,8 @@ export const CheckpointRow: t.Type<CheckpointRow, CheckpointRow> = new t.Type<Ch
   'CheckpointRow',
   (u): u is CheckpointRow => Envelope.is(u) && payloadCodecs[u.kind].is(u.payload),
   (u, c) => {
+    const plain = plainNullRow(u)
+    if (plain !== undefined) return t.success(plain)
     const envelope = Envelope.validate(u, c)
     if (envelope._tag === 'Left') return envelope
     const row = envelope.right

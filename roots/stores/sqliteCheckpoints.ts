@@ -30,7 +30,9 @@
  * IMMEDIATE` transaction (its group's), so two processes on one file never both claim a run: the second
  * waits for the first's write lock (`busy_timeout`) and then sees its claim. A fenced append checks its
  * run's fence in the group's transaction, after the writes queued before it; only that append fails when
- * the fence moved on. Reads (`get`, `list`) and `prune` run on their own, after what is queued.
+ * the fence moved on (the fence comes from a per-connection cache while `PRAGMA data_version` shows no
+ * other connection committed since this one's last batch). Reads (`get`, `list`) and `prune` run on
+ * their own, after what is queued.
  * The SQLite store has no `subscribe`: nothing pushes across processes, workers poll.
  *
  * **Upgrade.** A file written by 0.1 (the log only) gets its run table on first open, in the same
@@ -169,6 +171,8 @@ interface Connection {
   readonly summaries: Sqlite.Statement<[], StoredSummary>
   /** The run table's rules over this connection, each operation one immediate transaction (a savepoint inside a batch). */
   readonly logic: RunTableLogic
+  /** The fences of fenced appends, known inside a batch without a `SELECT`. */
+  readonly fences: FenceCache
   /** A fenced clear: checks the fence and removes the rows in one transaction (a savepoint inside a batch). */
   readonly fencedClear: Sqlite.Transaction<(workflowId: string, fence: number) => void>
 }
@@ -305,7 +309,8 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
           db.exec(RUNS_SCHEMA)
           db.exec(BACKFILL)
         }).immediate()
-        const logic = runTableLogic(recordStorage(db))
+        const { storage, fences } = recordStorage(db)
+        const logic = runTableLogic(storage)
         const insert = db.prepare<[string, number, string, string, string, string | null, number, number]>(
           `INSERT INTO cano_checkpoints (workflow_id, seq, kind, state, task_id, payload, version, at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workflow_id, seq) DO NOTHING`,
@@ -319,48 +324,55 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
             values: Array<unknown>,
             count: boolean,
           ): number => {
-            let written = 0
-            for (let i = 0; i < batch.length; i++) {
-              const item = batch[i] as Queued
-              if (item._tag === 'Operation') {
-                const before = count ? (changes.get() ?? 0) : 0
-                try {
-                  values[i] = item.run(c, now())
-                  outcomes.push(undefined)
-                  if (count) written += (changes.get() ?? 0) - before
-                } catch (e: unknown) {
-                  // the operation's savepoint was rolled back; if SQLite rolled the transaction back, the batch fails
-                  if (!db.inTransaction) throw e
-                  outcomes.push(e instanceof CanoFailure ? e.error : driverError(ADAPTER, item.what, e))
-                }
-                continue
-              }
-              const { row, payload, fence } = item
-              try {
-                const lost = fence === undefined ? undefined : logic.fenceError(row.workflowId, fence)
-                if (lost !== undefined) {
-                  outcomes.push(lost)
+            fences.begin()
+            try {
+              let written = 0
+              for (let i = 0; i < batch.length; i++) {
+                const item = batch[i] as Queued
+                if (item._tag === 'Operation') {
+                  const before = count ? (changes.get() ?? 0) : 0
+                  try {
+                    values[i] = item.run(c, now())
+                    outcomes.push(undefined)
+                    if (count) written += (changes.get() ?? 0) - before
+                  } catch (e: unknown) {
+                    // the operation's savepoint was rolled back; if SQLite rolled the transaction back, the batch fails
+                    fences.forget()
+                    if (!db.inTransaction) throw e
+                    outcomes.push(e instanceof CanoFailure ? e.error : driverError(ADAPTER, item.what, e))
+                  }
                   continue
                 }
-                if (insert.run(...toStoredColumns(row, payload)).changes === 0)
-                  outcomes.push(checkpointConflictError(row.workflowId, row.seq))
-                else {
-                  outcomes.push(undefined)
-                  written++
+                const { row, payload, fence } = item
+                try {
+                  const lost = fence === undefined ? undefined : logic.fenceError(row.workflowId, fence)
+                  if (lost !== undefined) {
+                    outcomes.push(lost)
+                    continue
+                  }
+                  if (insert.run(...toStoredColumns(row, payload)).changes === 0)
+                    outcomes.push(checkpointConflictError(row.workflowId, row.seq))
+                  else {
+                    outcomes.push(undefined)
+                    written++
+                  }
+                } catch (e: unknown) {
+                  // SQLite undid this statement only; if it rolled the transaction back, the batch fails.
+                  if (!db.inTransaction) throw e
+                  outcomes.push(driverError(ADAPTER, `append ${where(row)}`, e))
                 }
-              } catch (e: unknown) {
-                // SQLite undid this statement only; if it rolled the transaction back, the batch fails.
-                if (!db.inTransaction) throw e
-                outcomes.push(driverError(ADAPTER, `append ${where(row)}`, e))
               }
+              return written
+            } finally {
+              fences.end()
             }
-            return written
           },
         )
         const remove = db.prepare<[string]>('DELETE FROM cano_checkpoints WHERE workflow_id = ?')
         return {
           db,
           logic,
+          fences,
           fencedClear: db.transaction((workflowId: string, fence: number) => {
             const lost = logic.fenceError(workflowId, fence)
             if (lost !== undefined) throw new CanoFailure(lost)
@@ -409,6 +421,7 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
     try {
       written = c.writeBatch.immediate(c, batch, outcomes, values, onCommit !== undefined)
     } catch (e: unknown) {
+      c.fences.forget()
       for (const p of batch) p.reject(batchFailure(p, e))
       return
     }
@@ -548,8 +561,27 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
 // run table
 // -------------------------------------------------------------------------------------
 
+/**
+ * The fences of the runs this connection appended for, so that a fenced append inside a group commit
+ * costs no `SELECT`: valid only inside a write transaction (which holds the file's write lock) after
+ * {@link FenceCache.begin} found that no other connection committed since the last one
+ * (`PRAGMA data_version`). A record this connection writes drops its entry; a failed operation or batch,
+ * and `prune`, drop them all.
+ */
+interface FenceCache {
+  /** At the start of a write transaction: forgets every fence when another connection committed meanwhile. */
+  readonly begin: () => void
+  /** At the end of a write transaction's statements (before its commit). */
+  readonly end: () => void
+  /** Forgets every fence: after a rollback (of an operation's savepoint, or of a batch), which may undo what it saw. */
+  readonly forget: () => void
+}
+
+/** How many fences the cache keeps at most (it starts over beyond that). */
+const MAX_CACHED_FENCES = 100_000
+
 /** The run table's records in `db`; every operation of the logic runs in one immediate transaction. */
-const recordStorage = (db: Database): RecordStorage => {
+const recordStorage = (db: Database): { readonly storage: RecordStorage; readonly fences: FenceCache } => {
   const select = db.prepare<[string], StoredRunRow>(`SELECT ${RUN_COLUMNS} FROM ${RUNS} WHERE workflow_id = ?`)
   const upsert = db.prepare<
     [
@@ -572,7 +604,13 @@ const recordStorage = (db: Database): RecordStorage => {
       number | null,
     ]
   >(
-    `INSERT OR REPLACE INTO ${RUNS} (${RUN_COLUMNS}, due_at) VALUES (${Array.from({ length: 17 }, () => '?').join(', ')})`,
+    // an existing record is updated in place (REPLACE would delete and re-insert it, in every index)
+    `INSERT INTO ${RUNS} (${RUN_COLUMNS}, due_at) VALUES (${Array.from({ length: 17 }, () => '?').join(', ')})
+     ON CONFLICT (workflow_id) DO UPDATE SET ${`${RUN_COLUMNS}, due_at`
+       .split(', ')
+       .filter((column) => column !== 'workflow_id')
+       .map((column) => `${column} = excluded.${column}`)
+       .join(', ')}`,
   )
   const due = db.prepare<[number, string | null, string | null, number], { readonly workflow_id: string }>(
     `SELECT workflow_id FROM ${RUNS}
@@ -595,16 +633,39 @@ const recordStorage = (db: Database): RecordStorage => {
   const pruneRuns = db.prepare<[number]>(`DELETE FROM ${RUNS} WHERE status IN (${TERMINAL_SQL}) AND ended_at < ?`)
   const transaction = db.transaction(<A>(op: () => A): A => op())
   const decode = (r: StoredRunRow): RunRecord => fromRunRow(r, DIALECT)
-  return {
+  const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck()
+  const cached = new Map<string, number>()
+  let seen: number | undefined
+  let inBatch = false
+  const fences: FenceCache = {
+    begin: () => {
+      const version = dataVersion.get()
+      if (version !== seen || cached.size > MAX_CACHED_FENCES) cached.clear()
+      seen = version
+      inBatch = true
+    },
+    end: () => {
+      inBatch = false
+    },
+    forget: () => cached.clear(),
+  }
+  const storage: RecordStorage = {
     read: (workflowId) => {
       const r = select.get(workflowId)
       return r === undefined ? undefined : decode(r)
     },
     fenceOf: (workflowId) => {
+      if (inBatch) {
+        const known = cached.get(workflowId)
+        if (known !== undefined) return known
+      }
       const fence = selectFence.get(workflowId)?.fence
-      return typeof fence === 'number' ? fence : undefined
+      if (typeof fence !== 'number') return undefined
+      if (inBatch) cached.set(workflowId, fence)
+      return fence
     },
     write: (r, dueAt) => {
+      cached.delete(r.workflowId)
       upsert.run(
         r.workflowId,
         r.workflow,
@@ -635,6 +696,7 @@ const recordStorage = (db: Database): RecordStorage => {
       return list.all(status, status, workflow, workflow, filter?.limit ?? -1).map(decode)
     },
     prune: (endedBefore) => {
+      cached.clear()
       pruneLog.run(endedBefore)
       return pruneRuns.run(endedBefore).changes
     },
@@ -643,6 +705,7 @@ const recordStorage = (db: Database): RecordStorage => {
     },
     atomically: (op) => transaction.immediate(op) as ReturnType<typeof op>,
   }
+  return { storage, fences }
 }
 
 // -------------------------------------------------------------------------------------

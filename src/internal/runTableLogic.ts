@@ -148,31 +148,31 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
         const existing = read(run.workflowId)
         if (existing !== undefined) return { record: existing, created: false }
         const owner = run.owner ?? null
-        put(
-          {
-            workflowId: run.workflowId,
-            workflow: run.workflow,
-            version: run.version,
-            initial: run.initial,
-            status: owner !== null ? 'running' : run.wakeAt !== undefined ? 'parked' : 'pending',
-            owner,
-            leaseUntil: owner !== null ? now + (run.leaseMs ?? 0) : null,
-            fence: owner !== null ? 1 : 0,
-            wakeAt: run.wakeAt ?? null,
-            input: run.input,
-            output: null,
-            error: null,
-            cancelRequested: false,
-            createdAt: now,
-            updatedAt: now,
-            endedAt: null,
-          },
-          now,
-        )
-        // read back: the caller gets the stored copy, never its own input object
-        const record = read(run.workflowId)
-        if (record === undefined) throw new CanoFailure(unknownRunError('create', run.workflowId))
-        return { record, created: true }
+        const record: RunRecord = {
+          workflowId: run.workflowId,
+          workflow: run.workflow,
+          version: run.version,
+          initial: run.initial,
+          status: owner !== null ? 'running' : run.wakeAt !== undefined ? 'parked' : 'pending',
+          owner,
+          leaseUntil: owner !== null ? now + (run.leaseMs ?? 0) : null,
+          fence: owner !== null ? 1 : 0,
+          wakeAt: run.wakeAt ?? null,
+          input: run.input,
+          output: null,
+          error: null,
+          cancelRequested: false,
+          createdAt: now,
+          updatedAt: now,
+          endedAt: null,
+        }
+        put(record, now)
+        // the caller gets a copy, never its own input object (the input is JSON: checkNewRun checked it),
+        // without reading the record back
+        return {
+          record: { ...record, input: JSON.parse(JSON.stringify(run.input)) as RunRecord['input'] },
+          created: true,
+        }
       }),
 
     get: (workflowId) => atomically(() => read(workflowId)),

@@ -87,9 +87,9 @@ export const withDeadline =
   <R>(query: Query<R>, timeouts: WireTimeouts, ownPool: boolean): Query<R> =>
   (text, values) => {
     const deadline = callDeadlineMs(timeouts)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
+    // one promise and one timer per query (this runs on every statement of the hot path)
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(
         () =>
           reject(
             new Error(
@@ -98,15 +98,20 @@ export const withDeadline =
           ),
         deadline,
       )
-    })
-    const sent = (async (): Promise<R> => {
-      try {
-        return await query(text, values)
-      } catch (e: unknown) {
-        throw ownPool ? restated(e, timeouts) : e
+      const failed = (e: unknown): void => {
+        clearTimeout(timer)
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the driver's rejection, as it came
+        reject(ownPool ? restated(e, timeouts) : e)
       }
-    })()
-    return Promise.race([sent, late]).finally(() => clearTimeout(timer))
+      try {
+        query(text, values).then((r) => {
+          clearTimeout(timer)
+          resolve(r)
+        }, failed)
+      } catch (e: unknown) {
+        failed(e)
+      }
+    })
   }
 
 /** @internal Remembers the connected clients of `pool` until their connection ends, for {@link endPool}. */
