@@ -107,10 +107,8 @@ export class InspectorServer {
 
   constructor(private readonly config: InspectorConfig) {
     this.tokenDigest = digest(config.token)
-    this.tracker = new RunTracker(
-      tapperOf(config.runtime) ?? config.runtime.events$,
-      Date.now,
-      (run, event) => this.onChange(run, event),
+    this.tracker = new RunTracker(tapperOf(config.runtime) ?? config.runtime.events$, Date.now, (run, event) =>
+      this.onChange(run, event),
     )
     this.keepalive = setInterval(() => this.ping(), KEEPALIVE_MS)
     this.keepalive.unref()
