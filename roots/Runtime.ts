@@ -263,6 +263,30 @@ const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', '
  * @category constructors
  * @since 0.2.0
  */
+/**
+ * @internal A direct listener on a runtime's events, for the package's own followers (the web inspector's
+ * tracker): it is called synchronously for every event, before `events$` emits it, with no Subject
+ * fan-out and no {@link RuntimeEvent} wrapper for the runs' events (`run`); the runtime's other notices
+ * come whole (`notice`, never a `'Run'`). It must not throw. Not public: `events$` is the public stream,
+ * unchanged by taps (it emits the same events, in the same order; the `'Run'` wrapper is only built when
+ * `events$` has a subscriber, since nothing can see it otherwise).
+ */
+export interface RuntimeEventTap {
+  run(workflow: string, event: WorkflowEvent): void
+  notice(event: Exclude<RuntimeEvent, { readonly _tag: 'Run' }>): void
+}
+
+/** @internal Adds a tap to a runtime made by {@link createRuntime}; returns its removal. */
+export type RuntimeTapper = (tap: RuntimeEventTap) => () => void
+
+const tappers = new WeakMap<Runtime, RuntimeTapper>()
+
+/**
+ * @internal The tapper of a runtime made by {@link createRuntime}, `undefined` for any other object that
+ * implements {@link Runtime} (a follower then subscribes to its `events$`).
+ */
+export const tapperOf = (runtime: Runtime): RuntimeTapper | undefined => tappers.get(runtime)
+
 export const createRuntime = (options: RuntimeOptions): Runtime => {
   const checked = checkOptions(options)
   if (E.isLeft(checked)) throw new CanoFailure(checked.left)
@@ -391,6 +415,8 @@ const isScheduler = (u: unknown): u is SchedulerLike =>
 
 class RuntimeImpl {
   private readonly events = new Subject<RuntimeEvent>()
+  /** Internal followers ({@link RuntimeEventTap}), called before `events` emits. */
+  private taps: ReadonlyArray<RuntimeEventTap> = []
   /**
    * Runs executing here, by id: leaving one abandons it and releases its lease; aborting its `cancel`
    * cancels it (a cancel request this runtime heard of).
@@ -450,12 +476,12 @@ class RuntimeImpl {
           lookBackMs: o.retentionMs,
           retryMs: o.pollMs,
           record: (id) => this.start(s.workflow, s.input, { id }),
-        }).subscribe((e) => this.events.next(e)),
+        }).subscribe((e) => this.notice(e)),
       )
   }
 
   api(): Runtime {
-    return Object.freeze({
+    const api: Runtime = Object.freeze({
       owner: this.o.owner,
       start: (name: string, input?: JsonValue, options?: { readonly id?: string }) => this.start(name, input, options),
       result: (id: string) => this.result(id),
@@ -468,6 +494,13 @@ class RuntimeImpl {
       workflows: this.registry,
       stop: (options?: { readonly graceMs?: number }) => this.stop(options?.graceMs ?? 10_000),
     })
+    tappers.set(api, (tap) => {
+      this.taps = [...this.taps, tap]
+      return () => {
+        this.taps = this.taps.filter((t) => t !== tap)
+      }
+    })
+    return api
   }
 
   private async start(
@@ -674,7 +707,7 @@ class RuntimeImpl {
       void this.o.store.runs.release(id, record.fence).catch(() => undefined)
       return
     }
-    this.events.next({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
+    this.notice({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
     const cancel = new AbortController()
     const release = new AbortController()
     const sub = ownedRun$(entry.wf, this.o.store, {
@@ -691,7 +724,7 @@ class RuntimeImpl {
       park: {
         afterMs: this.o.parkAfterMs,
         parked: (wakeAt) => {
-          this.events.next({ _tag: 'Parked', workflowId: id, wakeAt })
+          this.notice({ _tag: 'Parked', workflowId: id, wakeAt })
           this.wakeAt(wakeAt)
         },
       },
@@ -699,11 +732,22 @@ class RuntimeImpl {
       cancelRequests: cancel.signal,
       releases: release.signal,
     }).subscribe({
-      next: (event) => this.events.next({ _tag: 'Run', workflow: entry.name, event }),
+      next: (event) => {
+        const taps = this.taps
+        for (let i = 0; i < taps.length; i++) taps[i]?.run(entry.name, event)
+        // the wrapper is built only for a subscriber (nothing could see it otherwise)
+        if (this.events.observed) this.events.next({ _tag: 'Run', workflow: entry.name, event })
+      },
       error: () => this.finished(id),
       complete: () => this.finished(id),
     })
     if (!sub.closed) this.active.set(id, { sub, cancel, release })
+  }
+
+  /** A notice of the runtime (not a run's event): to the taps, then `events$`. */
+  private notice(e: Exclude<RuntimeEvent, { readonly _tag: 'Run' }>): void {
+    for (const t of this.taps) t.notice(e)
+    this.events.next(e)
   }
 
   private finished(id: string): void {
@@ -736,7 +780,7 @@ class RuntimeImpl {
       release.abort()
       sub.unsubscribe()
       this.active.delete(id)
-      this.events.next({ _tag: 'Released', workflowId: id })
+      this.notice({ _tag: 'Released', workflowId: id })
     }
     this.events.complete()
     this.changed.complete()

@@ -24,7 +24,7 @@ import { isBatchProgress } from '../../../src/Batch.js'
 import { toCanoError } from '../../../src/CanoError.js'
 import { RUN_STATUSES, type RunRecord, type RunRecordStatus } from '../../../src/RunTable.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
-import type { Runtime } from '../../Runtime.js'
+import { type Runtime, tapperOf } from '../../Runtime.js'
 import { compiledOf } from '../../Workflow.js'
 import { INSPECTOR_CSS, INSPECTOR_HTML, INSPECTOR_ICON, INSPECTOR_JS } from './assets.js'
 import { type GraphLayout, graphOf } from './graph.js'
@@ -107,7 +107,9 @@ export class InspectorServer {
 
   constructor(private readonly config: InspectorConfig) {
     this.tokenDigest = digest(config.token)
-    this.tracker = new RunTracker(config.runtime.events$, Date.now, (run, event) => this.onChange(run, event))
+    this.tracker = new RunTracker(tapperOf(config.runtime) ?? config.runtime.events$, Date.now, (run, event) =>
+      this.onChange(run, event),
+    )
     this.keepalive = setInterval(() => this.ping(), KEEPALIVE_MS)
     this.keepalive.unref()
   }

@@ -10,12 +10,12 @@
  * into its snapshot and dropped); at most {@link MAX_IDLE} runs that are not executing (ended, parked,
  * released) are kept, the least recently active dropped first. A run executing here is always kept.
  */
-import type { Observable, Subscription } from 'rxjs'
+import type { Observable } from 'rxjs'
 
 import { initialRunState, reduceRunState, type RunState } from '../../../src/RunState.js'
 import type { RunRecordStatus } from '../../../src/RunTable.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
-import type { RuntimeEvent } from '../../Runtime.js'
+import type { RuntimeEvent, RuntimeTapper } from '../../Runtime.js'
 
 /** @internal Events a run's timeline keeps at least. */
 export const TIMELINE = 500
@@ -60,14 +60,26 @@ export class RunTracker {
   private readonly runs = new Map<string, Tracked>()
   /** Runs not executing here, least recently active first (a Map keeps insertion order). */
   private readonly idle = new Map<string, true>()
-  private readonly sub: Subscription
+  private readonly stop: () => void
 
+  /**
+   * `source`: the runtime's direct tap when it has one (no Subject fan-out, no wrapper per event: this
+   * runs for every event of every run), else its `events$`.
+   */
   constructor(
-    events$: Observable<RuntimeEvent>,
+    source: Observable<RuntimeEvent> | RuntimeTapper,
     private readonly now: () => number,
     private readonly listener: TrackerListener,
   ) {
-    this.sub = events$.subscribe({ next: (e) => this.onRuntimeEvent(e) })
+    if (typeof source === 'function')
+      this.stop = source({
+        run: (workflow, event) => this.onEvent(workflow, event),
+        notice: (e) => this.onRuntimeEvent(e),
+      })
+    else {
+      const sub = source.subscribe({ next: (e) => this.onRuntimeEvent(e) })
+      this.stop = () => sub.unsubscribe()
+    }
   }
 
   get(workflowId: string): Tracked | undefined {
@@ -81,7 +93,7 @@ export class RunTracker {
   }
 
   close(): void {
-    this.sub.unsubscribe()
+    this.stop()
   }
 
   private onRuntimeEvent(e: RuntimeEvent): void {
