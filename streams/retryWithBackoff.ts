@@ -147,18 +147,7 @@ const retryLoop = <T>(
     onRetry?.({ error, attempt: failed, delayMs })
     return timer(delayMs, scheduler)
   }
-  return (source) => {
-    /** Attempts 2..: the first wait, then the source, resubscribed after each further error. */
-    const rest = (error: unknown): Observable<T> => {
-      const failedBefore = attemptsBefore + 1
-      return decide(error, failedBefore).pipe(
-        concatMap(() =>
-          source.pipe(retry({ delay: (e: unknown, failedHere: number) => decide(e, failedHere + failedBefore) })),
-        ),
-      )
-    }
-    return new Retrying<T>(source, rest)
-  }
+  return (source) => new Retrying<T>(source, decide, attemptsBefore)
 }
 
 /**
@@ -166,27 +155,40 @@ const retryLoop = <T>(
  * `first` as the subscriber itself and returns it: what the source adds reaches the subscriber through
  * it. Were RxJS to wrap it, the wrapper is what the subscriber must release.
  */
-const subscribeFirst = <T>(
-  subscriber: Subscriber<T>,
-  source: Observable<T>,
-  rest: (error: unknown) => Observable<T>,
-): TeardownLogic => {
-  const first = new FirstAttempt(subscriber, rest)
-  const subscription = source.subscribe(first)
+const subscribeFirst = <T>(subscriber: Subscriber<T>, loop: Retrying<T>): TeardownLogic => {
+  const first = new FirstAttempt(subscriber, loop)
+  const subscription = loop.source1.subscribe(first)
   return (subscription as unknown) === first ? undefined : subscription
 }
 
 /**
- * The operator's Observable. Given a `Subscriber` (what `firstValueFrom`, `lastValueFrom` and every
- * RxJS operator pass), `subscribe` goes straight to attempt 1, without the generic path's wrapping
- * (its error context, its `try`, its `add` of nothing); anything else takes the generic path.
+ * The operator's Observable: built per `pipe` with no closure of its own. Given a `Subscriber` (what
+ * `firstValueFrom`, `lastValueFrom` and every RxJS operator pass), `subscribe` goes straight to attempt
+ * 1, without the generic path's wrapping (its error context, its `try`, its `add` of nothing); anything
+ * else takes the generic path, which ends in `_subscribe`.
  */
 class Retrying<T> extends Observable<T> {
   constructor(
-    private readonly attempt1: Observable<T>,
-    private readonly rest: (error: unknown) => Observable<T>,
+    /** The source: attempt 1, and each later attempt. */
+    readonly source1: Observable<T>,
+    private readonly decide: (error: unknown, failed: number) => Observable<0>,
+    private readonly attemptsBefore: number,
   ) {
-    super((subscriber) => subscribeFirst(subscriber, attempt1, rest))
+    super()
+  }
+  /** Attempts 2..: the first wait, then the source, resubscribed after each further error. */
+  rest(error: unknown): Observable<T> {
+    const failedBefore = this.attemptsBefore + 1
+    const decide = this.decide
+    return decide(error, failedBefore).pipe(
+      concatMap(() =>
+        this.source1.pipe(retry({ delay: (e: unknown, failedHere: number) => decide(e, failedHere + failedBefore) })),
+      ),
+    )
+  }
+  /** RxJS's generic subscribe path ends here (a subscriber RxJS made from an observer or callbacks). */
+  protected _subscribe(subscriber: Subscriber<T>): TeardownLogic {
+    return subscribeFirst(subscriber, this)
   }
   override subscribe(
     observerOrNext?: Partial<Observer<T>> | ((value: T) => void) | null,
@@ -202,7 +204,7 @@ class Retrying<T> extends Observable<T> {
       return super.subscribe(observerOrNext as (value: T) => void, error, complete)
     const subscriber = observerOrNext as Subscriber<T>
     try {
-      const teardown = subscribeFirst(subscriber, this.attempt1, this.rest)
+      const teardown = subscribeFirst(subscriber, this)
       if (teardown !== undefined) subscriber.add(teardown)
     } catch (thrown: unknown) {
       subscriber.error(thrown)
@@ -238,7 +240,7 @@ class FirstAttempt<T> extends Subscriber<T> {
   private held: Exclude<TeardownLogic, void> | Array<Exclude<TeardownLogic, void>> | undefined = undefined
   constructor(
     private readonly consumer: Subscriber<T>,
-    private readonly rest: (error: unknown) => Observable<T>,
+    private readonly loop: Retrying<T>,
   ) {
     // eslint-disable-next-line @typescript-eslint/no-deprecated -- no destination: no link to the consumer's subscriber
     super()
@@ -252,7 +254,7 @@ class FirstAttempt<T> extends Subscriber<T> {
     const consumer = this.consumer
     let rest$: Observable<T>
     try {
-      rest$ = this.rest(error)
+      rest$ = this.loop.rest(error)
     } catch (thrown: unknown) {
       return consumer.error(thrown)
     }
