@@ -127,6 +127,19 @@ const retryLoop = <T>(
   options: RetryWithBackoffOptions,
   deliver: (e: unknown) => unknown,
 ): MonoTypeOperatorFunction<T> => {
+  // a missing `options` or `mode` fails here, when the operator is built; the rest waits for an error
+  maxAttempts(options.mode)
+  return (source) => new Retrying<T>(source, options, deliver)
+}
+
+/**
+ * The decision of the loop, built by the first error: after `failed` failed attempts in all, the last
+ * one with `error`, the wait, or the error to end with.
+ */
+const decider = (
+  options: RetryWithBackoffOptions,
+  deliver: (e: unknown) => unknown,
+): ((error: unknown, failed: number) => Observable<0>) => {
   const {
     mode,
     random = Math.random,
@@ -134,11 +147,9 @@ const retryLoop = <T>(
     shouldRetry = isRetryable,
     delayFor,
     onRetry,
-    attemptsBefore = 0,
   } = options
   const allowed = maxAttempts(mode)
-  /** After `failed` failed attempts in all, the last one with `error`: the wait, or the error to end with. */
-  const decide = (error: unknown, failed: number): Observable<0> => {
+  return (error: unknown, failed: number): Observable<0> => {
     if (!shouldRetry(error)) return throwError(() => deliver(error))
     if (failed >= allowed)
       return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
@@ -147,7 +158,6 @@ const retryLoop = <T>(
     onRetry?.({ error, attempt: failed, delayMs })
     return timer(delayMs, scheduler)
   }
-  return (source) => new Retrying<T>(source, decide, attemptsBefore)
 }
 
 /**
@@ -171,15 +181,15 @@ class Retrying<T> extends Observable<T> {
   constructor(
     /** The source: attempt 1, and each later attempt. */
     readonly source1: Observable<T>,
-    private readonly decide: (error: unknown, failed: number) => Observable<0>,
-    private readonly attemptsBefore: number,
+    private readonly options: RetryWithBackoffOptions,
+    private readonly deliver: (e: unknown) => unknown,
   ) {
     super()
   }
   /** Attempts 2..: the first wait, then the source, resubscribed after each further error. */
   rest(error: unknown): Observable<T> {
-    const failedBefore = this.attemptsBefore + 1
-    const decide = this.decide
+    const failedBefore = (this.options.attemptsBefore ?? 0) + 1
+    const decide = decider(this.options, this.deliver)
     return decide(error, failedBefore).pipe(
       concatMap(() =>
         this.source1.pipe(retry({ delay: (e: unknown, failedHere: number) => decide(e, failedHere + failedBefore) })),
