@@ -19,6 +19,7 @@ import { run as perRun } from './perRun.bench.js'
 import { run as policies } from './policies.bench.js'
 import { run as processing } from './processing.bench.js'
 import { run as rateLimiter } from './rateLimiter.bench.js'
+import { run as retry } from './retry.bench.js'
 import { main } from './runner.js'
 import { run as runtime } from './runtime.bench.js'
 import { run as split } from './split.bench.js'
@@ -41,6 +42,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['stream', stream],
   ['perRun', perRun],
   ['counterparts', counterparts],
+  ['retry', retry],
 ]
 
 await main(ALL)

@@ -3,8 +3,9 @@
  * same {@link RetryMode} decides how many attempts and how long each wait is, `shouldRetry` (default
  * {@link isRetryable}) which errors are worth another attempt, and the failure is the same
  * `CanoFailure` (`RetryExhausted` when more than one attempt was allowed). An `AbortSignal` ends the
- * wait and the loop at once. The success path is one `await` of the call: nothing of the retry loop
- * (closures, counters, timers) is built before the first failure.
+ * wait and the loop at once. The success path is the call's own Promise and one `then` (no `async`
+ * frame): nothing of the retry loop (counters, timers) is built before the first failure, and a signal
+ * gets one `abort` listener for all its calls, not one added and removed per call.
  *
  * @since 0.1.0
  */
@@ -103,20 +104,94 @@ const DEFAULT_MODE: RetryMode = RetryMode.default()
  * @category combinators
  * @since 0.1.0
  */
-export const retryAsync = async <A>(
+export const retryAsync = <A>(
   fn: (attempt: number, signal: AbortSignal | undefined) => A | PromiseLike<A>,
   options: RetryAsyncOptions = NO_OPTIONS,
 ): Promise<A> => {
-  const bad = checkOptions(fn, options)
-  if (bad !== undefined) throw bad
-  const signal = options.signal
-  if (signal !== undefined) return withSignal(fn, options, signal)
-  // the success path: one `await`; the loop is built on the first failure
   try {
-    return await fn(1, undefined)
+    const bad = checkOptions(fn, options)
+    if (bad !== undefined) return Promise.reject(bad)
+    const signal = options.signal
+    if (signal !== undefined) return withSignal(fn, options, signal)
+  } catch (error: unknown) {
+    // an options object whose getter throws, a signal that refuses a listener: a rejection, never a throw
+    return rejectWith(error)
+  }
+  // the success path: the call's own Promise and one `then`; the loop is built on the first failure
+  let first: A | PromiseLike<A>
+  try {
+    first = fn(1, undefined)
   } catch (error: unknown) {
     return retryLoop(fn, options, error, undefined)
   }
+  return first instanceof Promise
+    ? (first as Promise<A>).then(undefined, (error: unknown) => retryLoop(fn, options, error, undefined))
+    : firstAttempt(first, fn, options, undefined)
+}
+
+/** A Promise rejected with `error` as it is (what the `async` function this was used to reject with). */
+const rejectWith = async (error: unknown): Promise<never> => {
+  throw error
+}
+
+/** Attempt 1 when `fn` returned a plain value or a thenable that is not a native Promise. */
+const firstAttempt = async <A>(
+  first: A | PromiseLike<A>,
+  fn: (attempt: number, signal: AbortSignal | undefined) => A | PromiseLike<A>,
+  options: RetryAsyncOptions,
+  signal: AbortSignal | undefined,
+): Promise<A> => {
+  try {
+    return await first
+  } catch (error: unknown) {
+    return retryLoop(fn, options, error, signal)
+  }
+}
+
+/**
+ * A call in flight with a signal: a link of its signal's list, rejected if the signal aborts. A list of
+ * links rather than a `Set` of functions: adding and unlinking costs no hashing.
+ */
+interface InFlight {
+  reject: ((error: CanoFailure) => void) | undefined
+  prev: InFlight | undefined
+  next: InFlight | undefined
+}
+
+/**
+ * The calls in flight of each signal: one `abort` listener per signal (added by its first call, never
+ * removed: a signal aborts once), not one added and removed per call. The value is the list's head.
+ */
+const inFlight = new WeakMap<AbortSignal, InFlight>()
+
+const inFlightOf = (signal: AbortSignal): InFlight => {
+  let head = inFlight.get(signal)
+  if (head === undefined) {
+    const list: InFlight = { reject: undefined, prev: undefined, next: undefined }
+    head = list
+    inFlight.set(signal, list)
+    signal.addEventListener(
+      'abort',
+      () => {
+        const rejects: Array<(error: CanoFailure) => void> = []
+        for (let call = list.next; call !== undefined; call = call.next) if (call.reject) rejects.push(call.reject)
+        list.next = undefined
+        for (const reject of rejects) reject(new CanoFailure(reasonOf(signal)))
+      },
+      { once: true },
+    )
+  }
+  return head
+}
+
+/** Takes `call` out of its signal's list (a no-op once the list was emptied by an abort). */
+const unlink = (call: InFlight): void => {
+  const { prev, next } = call
+  if (prev !== undefined && prev.next === call) prev.next = next
+  if (next !== undefined && next.prev === call) next.prev = prev
+  call.prev = undefined
+  call.next = undefined
+  call.reject = undefined
 }
 
 /** With a signal: the loop, or the signal's reason as soon as it aborts. */
@@ -126,23 +201,28 @@ const withSignal = <A>(
   signal: AbortSignal,
 ): Promise<A> => {
   if (signal.aborted) return Promise.reject(new CanoFailure(reasonOf(signal)))
+  const head = inFlightOf(signal)
   return new Promise<A>((resolve, reject) => {
-    const onAbort = (): void => reject(new CanoFailure(reasonOf(signal)))
-    signal.addEventListener('abort', onAbort, { once: true })
-    const loop = async (): Promise<A> => {
-      try {
-        return await fn(1, signal)
-      } catch (error: unknown) {
-        return retryLoop(fn, options, error, signal)
-      }
+    const call: InFlight = { reject, prev: head, next: head.next }
+    if (head.next !== undefined) head.next.prev = call
+    head.next = call
+    let settled: Promise<A>
+    try {
+      const first = fn(1, signal)
+      settled =
+        first instanceof Promise
+          ? (first as Promise<A>).then(undefined, (error: unknown) => retryLoop(fn, options, error, signal))
+          : firstAttempt(first, fn, options, signal)
+    } catch (error: unknown) {
+      settled = retryLoop(fn, options, error, signal)
     }
-    loop().then(
+    settled.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort)
+        unlink(call)
         resolve(value)
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort)
+        unlink(call)
         reject(toCanoFailure(error))
       },
     )

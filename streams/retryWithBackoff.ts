@@ -9,16 +9,17 @@
 import {
   asyncScheduler,
   concatMap,
+  config,
   type MonoTypeOperatorFunction,
   Observable,
   type Observer,
   retry,
   type SchedulerLike,
-  type Subscriber,
+  Subscriber,
+  type Subscription,
   type TeardownLogic,
   throwError,
   timer,
-  type Unsubscribable,
 } from 'rxjs'
 
 import { isRetryable, retryExhaustedError, toCanoError, toCanoFailure } from '../src/CanoError.js'
@@ -126,6 +127,19 @@ const retryLoop = <T>(
   options: RetryWithBackoffOptions,
   deliver: (e: unknown) => unknown,
 ): MonoTypeOperatorFunction<T> => {
+  // a missing `options` or `mode` fails here, when the operator is built; the rest waits for an error
+  maxAttempts(options.mode)
+  return (source) => new Retrying<T>(source, options, deliver)
+}
+
+/**
+ * The decision of the loop, built by the first error: after `failed` failed attempts in all, the last
+ * one with `error`, the wait, or the error to end with.
+ */
+const decider = (
+  options: RetryWithBackoffOptions,
+  deliver: (e: unknown) => unknown,
+): ((error: unknown, failed: number) => Observable<0>) => {
   const {
     mode,
     random = Math.random,
@@ -133,11 +147,9 @@ const retryLoop = <T>(
     shouldRetry = isRetryable,
     delayFor,
     onRetry,
-    attemptsBefore = 0,
   } = options
   const allowed = maxAttempts(mode)
-  /** After `failed` failed attempts in all, the last one with `error`: the wait, or the error to end with. */
-  const decide = (error: unknown, failed: number): Observable<0> => {
+  return (error: unknown, failed: number): Observable<0> => {
     if (!shouldRetry(error)) return throwError(() => deliver(error))
     if (failed >= allowed)
       return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
@@ -146,93 +158,151 @@ const retryLoop = <T>(
     onRetry?.({ error, attempt: failed, delayMs })
     return timer(delayMs, scheduler)
   }
-  return (source) => {
-    /** Attempts 2..: the first wait, then the source, resubscribed after each further error. */
-    const rest = (error: unknown): Observable<T> => {
-      const failedBefore = attemptsBefore + 1
-      return decide(error, failedBefore).pipe(
-        concatMap(() =>
-          source.pipe(retry({ delay: (e: unknown, failedHere: number) => decide(e, failedHere + failedBefore) })),
-        ),
-      )
+}
+
+/**
+ * Attempt 1, then the rest of the loop on its first error: `first` passes the source through. RxJS takes
+ * `first` as the subscriber itself and returns it: what the source adds reaches the subscriber through
+ * it. Were RxJS to wrap it, the wrapper is what the subscriber must release.
+ */
+const subscribeFirst = <T>(subscriber: Subscriber<T>, loop: Retrying<T>): TeardownLogic => {
+  const first = new FirstAttempt(subscriber, loop)
+  const subscription = loop.source1.subscribe(first)
+  return (subscription as unknown) === first ? undefined : subscription
+}
+
+/**
+ * The operator's Observable: built per `pipe` with no closure of its own. Given a `Subscriber` (what
+ * `firstValueFrom`, `lastValueFrom` and every RxJS operator pass), `subscribe` goes straight to attempt
+ * 1, without the generic path's wrapping (its error context, its `try`, its `add` of nothing); anything
+ * else takes the generic path, which ends in `_subscribe`.
+ */
+class Retrying<T> extends Observable<T> {
+  constructor(
+    /** The source: attempt 1, and each later attempt. */
+    readonly source1: Observable<T>,
+    private readonly options: RetryWithBackoffOptions,
+    private readonly deliver: (e: unknown) => unknown,
+  ) {
+    super()
+  }
+  /** Attempts 2..: the first wait, then the source, resubscribed after each further error. */
+  rest(error: unknown): Observable<T> {
+    const failedBefore = (this.options.attemptsBefore ?? 0) + 1
+    const decide = decider(this.options, this.deliver)
+    return decide(error, failedBefore).pipe(
+      concatMap(() =>
+        this.source1.pipe(retry({ delay: (e: unknown, failedHere: number) => decide(e, failedHere + failedBefore) })),
+      ),
+    )
+  }
+  /** RxJS's generic subscribe path ends here (a subscriber RxJS made from an observer or callbacks). */
+  protected _subscribe(subscriber: Subscriber<T>): TeardownLogic {
+    return subscribeFirst(subscriber, this)
+  }
+  override subscribe(
+    observerOrNext?: Partial<Observer<T>> | ((value: T) => void) | null,
+    error?: ((error: unknown) => void) | null,
+    complete?: (() => void) | null,
+  ): Subscription {
+    if (
+      !(observerOrNext instanceof Subscriber) ||
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- whoever still sets it gets RxJS's own path
+      config.useDeprecatedSynchronousErrorHandling
+    )
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- the signatures the operator's Observable must keep
+      return super.subscribe(observerOrNext as (value: T) => void, error, complete)
+    const subscriber = observerOrNext as Subscriber<T>
+    try {
+      const teardown = subscribeFirst(subscriber, this)
+      if (teardown !== undefined) subscriber.add(teardown)
+    } catch (thrown: unknown) {
+      subscriber.error(thrown)
     }
-    return new Observable<T>((subscriber) => {
-      const first = new FirstAttempt(subscriber, rest)
-      // RxJS takes `first` as the subscriber itself and returns it: what the source adds reaches the
-      // subscriber through it. Were RxJS to wrap it, the wrapper is what the subscriber must release.
-      const subscription = source.subscribe(first)
-      return (subscription as unknown) === first ? undefined : subscription
-    })
+    return subscriber
   }
 }
 
 /**
  * Attempt 1's subscriber: passes the source through, and hands its error over to the rest of the loop.
- * It has `next`, `error` and `complete` and the members of a subscription (`closed`, `add`, `remove`,
- * `unsubscribe`), so RxJS takes it as the subscriber as it is (no wrapper of its own). What the source
- * adds to it goes to the consumer's subscriber too (released with it, when it completes or is
- * unsubscribed), and is kept here to be released at once if the source errors, before the wait.
- * Were RxJS to wrap it, it would still be a correct observer.
+ * A `Subscriber`, so RxJS takes it as the subscriber at once (an `instanceof`, no duck-typing check, at
+ * each subscribe it passes through), built without a destination of its own (no link to the consumer's
+ * subscriber); `closed` reads the consumer's subscriber. What the source adds to it goes to the
+ * consumer's subscriber too (released with it, when it completes or is unsubscribed), and is kept here
+ * to be released at once if the source errors, before the wait.
  */
-class FirstAttempt<T> implements Observer<T>, Unsubscribable {
+class FirstAttempt<T> extends Subscriber<T> {
+  static {
+    // `closed` follows the consumer (a source looping `while (!subscriber.closed)` stops when it
+    // unsubscribes); Subscription's own `this.closed = ...` writes end this attempt
+    Object.defineProperty(FirstAttempt.prototype, 'closed', {
+      get(this: FirstAttempt<unknown>): boolean {
+        return this.ended || this.consumer.closed
+      },
+      set(this: FirstAttempt<unknown>, closed: boolean): void {
+        if (closed) this.ended = true
+      },
+      configurable: true,
+    })
+  }
   private ended = false
   /** What the source added (and the subscriber holds too): none, one, or several. */
   private held: Exclude<TeardownLogic, void> | Array<Exclude<TeardownLogic, void>> | undefined = undefined
   constructor(
-    private readonly subscriber: Subscriber<T>,
-    private readonly rest: (error: unknown) => Observable<T>,
-  ) {}
-  get closed(): boolean {
-    return this.ended || this.subscriber.closed
+    private readonly consumer: Subscriber<T>,
+    private readonly loop: Retrying<T>,
+  ) {
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- no destination: no link to the consumer's subscriber
+    super()
   }
-  next(value: T): void {
-    if (!this.closed) this.subscriber.next(value)
+  override next(value: T): void {
+    if (!this.ended && !this.consumer.closed) this.consumer.next(value)
   }
-  error(error: unknown): void {
-    if (this.closed) return
+  override error(error: unknown): void {
+    if (this.ended || this.consumer.closed) return
     this.unsubscribe()
-    const subscriber = this.subscriber
+    const consumer = this.consumer
     let rest$: Observable<T>
     try {
-      rest$ = this.rest(error)
+      rest$ = this.loop.rest(error)
     } catch (thrown: unknown) {
-      return subscriber.error(thrown)
+      return consumer.error(thrown)
     }
-    subscriber.add(rest$.subscribe(subscriber))
+    consumer.add(rest$.subscribe(consumer))
   }
-  complete(): void {
-    if (this.closed) return
+  override complete(): void {
+    if (this.ended || this.consumer.closed) return
     this.ended = true
-    // the subscriber releases what the source added when it completes
-    this.subscriber.complete()
+    // the consumer releases what the source added when it completes
+    this.consumer.complete()
   }
-  add(teardown: TeardownLogic): void {
+  override add(teardown: TeardownLogic): void {
     if (teardown === undefined || teardown === this) return
-    if (this.closed) return release(teardown)
+    if (this.ended || this.consumer.closed) return release(teardown)
     const held = this.held
     if (held === undefined) this.held = teardown
     else if (Array.isArray(held)) held.push(teardown)
     else this.held = [held, teardown]
-    this.subscriber.add(teardown)
+    this.consumer.add(teardown)
   }
-  remove(teardown: Exclude<TeardownLogic, void>): void {
+  override remove(teardown: Exclude<TeardownLogic, void>): void {
     const held = this.held
     if (held === teardown) this.held = undefined
     else if (Array.isArray(held)) {
       const i = held.indexOf(teardown)
       if (i >= 0) held.splice(i, 1)
     }
-    this.subscriber.remove(teardown)
+    this.consumer.remove(teardown)
   }
-  /** Releases what the source added, and takes it back from the subscriber. */
-  unsubscribe(): void {
+  /** Releases what the source added, and takes it back from the consumer's subscriber. */
+  override unsubscribe(): void {
     if (this.ended) return
     this.ended = true
     const held = this.held
     this.held = undefined
     if (held === undefined) return
     for (const t of Array.isArray(held) ? held : [held]) {
-      this.subscriber.remove(t)
+      this.consumer.remove(t)
       release(t)
     }
   }

@@ -269,6 +269,41 @@ describe('retryAsync', () => {
       expect(calls).to.equal(0)
     })
 
+    it('one signal shared by calls in flight: an abort rejects those still running, not those settled', async () => {
+      const controller = new AbortController()
+      const signal = controller.signal
+      const settled = await retryAsync(() => 'early', { signal })
+      const pending = [1, 2, 3].map((n) =>
+        retryAsync(() => new Promise<number>(() => undefined), { signal, mode: RetryMode.fixed(1, 0) }).then(
+          () => `resolved ${n}`,
+          (e: unknown) => (isCanoFailure(e) ? e.error._tag : 'not a CanoFailure'),
+        ),
+      )
+      const done = await retryAsync(() => Promise.resolve('done'), { signal })
+      controller.abort()
+      expect([settled, done]).to.deep.equal(['early', 'done'])
+      expect(await Promise.all(pending)).to.deep.equal(['Cancelled', 'Cancelled', 'Cancelled'])
+      expect(await failureOf(retryAsync(() => 'late', { signal }))).to.deep.include({ _tag: 'Cancelled' })
+    })
+
+    it('retries a synchronous throw and a plain value or a thenable like a Promise, with a signal too', async () => {
+      const signal = new AbortController().signal
+      for (const options of [{ sleep: () => Promise.resolve() }, { sleep: () => Promise.resolve(), signal }]) {
+        let n = 0
+        const syncThrow = (): string => {
+          if (++n === 1) throw new Error('down')
+          return 'plain'
+        }
+        expect(await retryAsync(syncThrow, options)).to.equal('plain')
+        let m = 0
+        const thenable = (): PromiseLike<string> => ({
+          then: (ok, ko) => Promise.resolve(++m === 1 ? Promise.reject(new Error('down')) : 'thenable').then(ok, ko),
+        })
+        expect(await retryAsync(thenable, options)).to.equal('thenable')
+        expect([n, m]).to.deep.equal([2, 2])
+      }
+    })
+
     it('resolves as without a signal when nothing aborts', async () => {
       const controller = new AbortController()
       const { sleep, waits } = recordingSleep()

@@ -5,7 +5,7 @@
  * (synchronous errors included), and let a hook's throw through as it is.
  */
 import { expect } from 'chai'
-import { defer, finalize, type Observable, of, throwError } from 'rxjs'
+import { defer, finalize, map, Observable, of, take, throwError } from 'rxjs'
 
 import { retryExhaustedError, toCanoError } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -95,5 +95,35 @@ describe('retryWithBackoff: the first attempt (issue 16)', () => {
       .subscribe({ error: (e: unknown) => (error = e) })
     sub.unsubscribe()
     expect(error).to.have.property('error').that.deep.equals(toCanoError('nope'))
+  })
+
+  it('a synchronous endless source stops when the consumer unsubscribes (take(1) downstream)', () => {
+    let emitted = 0
+    const endless = new Observable<number>((subscriber) => {
+      while (!subscriber.closed) subscriber.next(++emitted)
+    })
+    const values: number[] = []
+    endless.pipe(retryWithBackoff({ mode: RetryMode.fixed(3, 10) }), take(1)).subscribe((v) => values.push(v))
+    expect(values).to.deep.equal([1])
+    expect(emitted).to.equal(1)
+  })
+
+  it('takes a partial observer, callbacks, or a Subscriber, and retries for each', () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const retried = cold('-#').pipe(retryWithBackoff({ mode: RetryMode.fixed(1, 2) }))
+      // a Subscriber (what operators and the marble harness pass)
+      expectObservable(failures(retried.pipe(map((x) => x)))).toBe(
+        '----#',
+        undefined,
+        failure(retryExhaustedError(2, toCanoError('error'))),
+      )
+    })
+    const seen: string[] = []
+    const sync = of(1).pipe(retryWithBackoff({ mode: RetryMode.none() }))
+    const a = sync.subscribe({ next: (v) => seen.push(`observer ${v}`), complete: () => seen.push('observer done') })
+    const b = sync.subscribe((v) => seen.push(`next ${v}`))
+    a.unsubscribe()
+    b.unsubscribe()
+    expect(seen).to.deep.equal(['observer 1', 'observer done', 'next 1'])
   })
 })
