@@ -263,6 +263,15 @@ const TERMINAL: ReadonlySet<RunRecordStatus> = new Set(['completed', 'failed', '
  * @category constructors
  * @since 0.2.0
  */
+export const createRuntime = (options: RuntimeOptions): Runtime => {
+  const checked = checkOptions(options)
+  if (E.isLeft(checked)) throw new CanoFailure(checked.left)
+  const registry: Record<string, RuntimeWorkflow> = {}
+  for (const [name, entry] of Object.entries(options.workflows))
+    registry[name] = Object.freeze({ workflow: entry.workflow, initial: entry.initial })
+  return new RuntimeImpl(checked.right, Object.freeze(registry)).api()
+}
+
 /**
  * @internal A direct listener on a runtime's events, for the package's own followers (the web inspector's
  * tracker): it is called synchronously for every event, before `events$` emits it, with no Subject
@@ -286,15 +295,6 @@ const tappers = new WeakMap<Runtime, RuntimeTapper>()
  * implements {@link Runtime} (a follower then subscribes to its `events$`).
  */
 export const tapperOf = (runtime: Runtime): RuntimeTapper | undefined => tappers.get(runtime)
-
-export const createRuntime = (options: RuntimeOptions): Runtime => {
-  const checked = checkOptions(options)
-  if (E.isLeft(checked)) throw new CanoFailure(checked.left)
-  const registry: Record<string, RuntimeWorkflow> = {}
-  for (const [name, entry] of Object.entries(options.workflows))
-    registry[name] = Object.freeze({ workflow: entry.workflow, initial: entry.initial })
-  return new RuntimeImpl(checked.right, Object.freeze(registry)).api()
-}
 
 // -------------------------------------------------------------------------------------
 // internals
