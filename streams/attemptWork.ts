@@ -246,8 +246,11 @@ class AttemptGuard implements Deadline, Unsubscribable {
   }
 }
 
-/** Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry loop. */
-const retryLoop = <S extends string, R extends ResourceRecord, A>(
+/**
+ * @internal Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry
+ * loop. `firstFailure`: attempt 1 ran on a fast path of its own (an inline task attempt, a poll loop) and failed.
+ */
+export const retryLoop = <S extends string, R extends ResourceRecord, A>(
   env: WorkEnv<S, R>,
   call: (ctx: TaskContext<R>) => unknown,
   callbacks: WorkCallbacks<A>,
