@@ -152,20 +152,28 @@ class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallba
 
   start(): void {
     // an interruption with no attempt in flight ends the step; one in flight is let finish
-    const signal = this.env.runSignal
-    this.signal = signal
-    signal.addEventListener('abort', this)
+    const { env } = this
+    if (env.watchRunAbort !== undefined) env.watchRunAbort(this)
+    else {
+      const signal = env.runSignal
+      this.signal = signal
+      signal.addEventListener('abort', this)
+    }
     this.settle.add(this)
-    attemptWork<S, R, unknown>(this.env, this.attempt, this)
+    attemptWork<S, R, unknown>(env, this.attempt, this)
   }
 
-  /** The run's signal aborted. */
+  /** The run aborted. */
   handleEvent(): void {
-    if (!this.running) this.settle.fail(this.signal?.reason)
+    if (this.running) return
+    const signal = this.signal
+    this.settle.fail(signal === undefined ? this.env.runAbortReason : signal.reason)
   }
 
   unsubscribe(): void {
-    this.signal?.removeEventListener('abort', this)
+    const signal = this.signal
+    if (signal !== undefined) signal.removeEventListener('abort', this)
+    else this.env.watchRunAbort?.(undefined)
   }
 
   get closed(): boolean {
