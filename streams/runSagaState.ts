@@ -153,7 +153,7 @@ class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallba
   start(): void {
     // an interruption with no attempt in flight ends the step; one in flight is let finish
     const { env } = this
-    if (env.watchRunAbort !== undefined) env.watchRunAbort(this)
+    if (env.watchRunAbort !== undefined) env.watchRunAbort(this, true)
     else {
       const signal = env.runSignal
       this.signal = signal
@@ -173,7 +173,7 @@ class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallba
   unsubscribe(): void {
     const signal = this.signal
     if (signal !== undefined) signal.removeEventListener('abort', this)
-    else this.env.watchRunAbort?.(undefined)
+    else this.env.watchRunAbort?.(this, false)
   }
 
   get closed(): boolean {

@@ -222,7 +222,10 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 ): Observable<S> =>
   runStateBody(env, (frame) => {
     const { strategy } = handler
-    const { emit, now, workflowId, state, taskId, runSignal } = env
+    const { emit, now, workflowId, state, taskId } = env
+    // the run's abort is watched without creating the run's signal when the env allows it
+    const watch = env.watchRunAbort !== undefined
+    const abortReason = (): unknown => (watch ? env.runAbortReason : env.runSignal.reason)
     const plans = plansOf(handler.branches)
     const total = plans.length
     const outcomes: Array<BranchOutcome | undefined> = new Array<BranchOutcome | undefined>(total)
@@ -247,8 +250,10 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     })
 
     const onRunAbort = (): void => {
-      for (const r of running) r?.abort(runSignal.reason)
+      const reason = abortReason()
+      for (const r of running) r?.abort(reason)
     }
+    const watcher = { handleEvent: onRunAbort }
 
     /**
      * Aborts every running branch's signal with `reason`, then unsubscribes it. Abort first: an attempt
@@ -266,7 +271,8 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 
     const stop = (): void => {
       decided = true
-      runSignal.removeEventListener('abort', onRunAbort)
+      if (watch) env.watchRunAbort?.(watcher, false)
+      else env.runSignal.removeEventListener('abort', onRunAbort)
       control.unsubscribe()
     }
 
@@ -329,12 +335,14 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     frame.add(() => {
       if (decided) return
       stop()
-      cancelRunning(runSignal.aborted ? runSignal.reason : cancelledError('split cancelled'))
+      const reason = abortReason()
+      cancelRunning(reason !== undefined ? reason : cancelledError('split cancelled'))
     })
 
     const initial = decideJoin(strategy, counts)
     if (initial !== 'wait') return finish(initial)
-    runSignal.addEventListener('abort', onRunAbort)
+    if (watch) env.watchRunAbort?.(watcher, true)
+    else env.runSignal.addEventListener('abort', onRunAbort)
 
     const limit = handler.bulkhead
     if (limit === undefined || limit >= total) {

@@ -92,10 +92,11 @@ export interface RunSignalSource {
    */
   readonly shielded?: boolean
   /**
-   * Watches the run's abort without creating its signal: one watcher at a time (a saga step's visit sets
-   * it and clears it with `undefined`); it is called after the run's signal aborts. Absent: listen to `runSignal`.
+   * Watches the run's abort without creating its signal: one watcher at a time (a saga step's or a split's
+   * visit sets it with `on`, clears it with `!on`); it is called after the run's signal aborts. Absent:
+   * listen to `runSignal`.
    */
-  readonly watchRunAbort?: ((watcher: { handleEvent(): void } | undefined) => void) | undefined
+  readonly watchRunAbort?: ((watcher: { handleEvent(): void }, on: boolean) => void) | undefined
   /** Why the run was aborted (with `watchRunAbort`), read without creating its signal. */
   readonly runAbortReason?: unknown
 }

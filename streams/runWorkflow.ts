@@ -864,9 +864,10 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     this.abortWatcher?.handleEvent()
   }
 
-  /** Sets (or clears, `undefined`) the run's abort watcher; it is called after the run's signal aborts. */
-  watchRunAbort(watcher: { handleEvent(): void } | undefined): void {
-    this.abortWatcher = watcher
+  /** Sets (`on`) or clears the run's abort watcher (cleared only if it is still `watcher`); it is called after the run's signal aborts. */
+  watchRunAbort(watcher: { handleEvent(): void }, on: boolean): void {
+    if (on) this.abortWatcher = watcher
+    else if (this.abortWatcher === watcher) this.abortWatcher = undefined
   }
 
   /** Why the run was aborted, if it was (read without creating the run's signal). */
@@ -1217,8 +1218,8 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
     return this.run.runSignal
   }
   /** See `RunSignalSource.watchRunAbort` (streams/runTask.ts). */
-  watchRunAbort(watcher: { handleEvent(): void } | undefined): void {
-    this.run.watchRunAbort(watcher)
+  watchRunAbort(watcher: { handleEvent(): void }, on: boolean): void {
+    this.run.watchRunAbort(watcher, on)
   }
   /** See `RunSignalSource.runAbortReason` (streams/runTask.ts). */
   get runAbortReason(): unknown {
