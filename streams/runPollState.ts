@@ -30,10 +30,10 @@ import {
   of,
   queueScheduler,
   type SchedulerAction,
-  type Subscription,
-  type TeardownLogic,
   subscribeOn,
+  type Subscription,
   take,
+  type TeardownLogic,
   throwError,
   throwIfEmpty,
   timer,
@@ -386,5 +386,5 @@ function ringPoll<S extends string, R extends ResourceRecord>(
 
 const execute = (t: TeardownLogic): void => {
   if (typeof t === 'function') t()
-  else if (typeof t === 'object' && t !== null) t.unsubscribe()
+  else if (typeof t === 'object') t.unsubscribe()
 }

@@ -271,7 +271,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 
     const stop = (): void => {
       decided = true
-      if (watch) env.watchRunAbort?.(watcher, false)
+      if (watch) env.watchRunAbort(watcher, false)
       else env.runSignal.removeEventListener('abort', onRunAbort)
       control.unsubscribe()
     }
@@ -341,7 +341,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 
     const initial = decideJoin(strategy, counts)
     if (initial !== 'wait') return finish(initial)
-    if (watch) env.watchRunAbort?.(watcher, true)
+    if (watch) env.watchRunAbort(watcher, true)
     else env.runSignal.addEventListener('abort', onRunAbort)
 
     const limit = handler.bulkhead
