@@ -277,8 +277,11 @@ export const retryAfterFirstFailure = <S extends string, R extends ResourceRecor
   thrown: unknown,
 ): void => retryLoop(env, call, callbacks, { thrown })
 
-/** Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry loop. */
-const retryLoop = <S extends string, R extends ResourceRecord, A>(
+/**
+ * @internal Attempts 2.. (and attempt 1 of a state that must consult a breaker or limiter): the RxJS retry
+ * loop. `firstFailure`: attempt 1 ran on a fast path of its own (an inline task attempt, a poll loop) and failed.
+ */
+export const retryLoop = <S extends string, R extends ResourceRecord, A>(
   env: WorkEnv<S, R>,
   call: (ctx: TaskContext<R>) => unknown,
   callbacks: WorkCallbacks<A>,

@@ -29,11 +29,15 @@ import {
   type Observable,
   of,
   queueScheduler,
+  type SchedulerAction,
   subscribeOn,
+  type Subscription,
   take,
+  type TeardownLogic,
   throwError,
   throwIfEmpty,
   timer,
+  type Unsubscribable,
 } from 'rxjs'
 
 import type { PollPosition } from '../codecs/CheckpointRow.js'
@@ -43,9 +47,10 @@ import { describeValue } from '../src/internal/describeValue.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import type { PollHandler, PollOutcome } from '../src/Poll.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
-import { runAttemptLoop } from './attemptWork.js'
-import { fromTaskOutput } from './fromTaskOutput.js'
-import type { StateEnv } from './stateRunner.js'
+import { progressOf, retryLoop, runAttemptLoop } from './attemptWork.js'
+import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
+import { AttemptContext } from './runTask.js'
+import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
 
 type LoopStep = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: unknown }
 const POLL = { _tag: 'Poll' } as const
@@ -187,6 +192,9 @@ export const runPollState = <S extends string, R extends ResourceRecord>(
   hooks: PollHooks = {},
 ): Observable<S> => {
   const resume = hooks.resume
+  // attempt 1 with nothing to consult: the loop as plain callbacks (a parked run holds one scheduled action)
+  if (resume === undefined && env.fast && env.config.attemptTimeoutMs === undefined && env.around === undefined)
+    return runStateBody(env, (frame) => new PollRun(handler, env, frame, hooks).start())
   if (resume === undefined) return runAttemptLoop(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined))
   // the resumed position serves the first attempt of the visit; a retry restarts the loop from scratch
   let first: PollHooks['resume'] = resume
@@ -203,4 +211,180 @@ export const runPollState = <S extends string, R extends ResourceRecord>(
       timeoutMs: deadlineAt === null ? undefined : Math.max(0, deadlineAt - env.now()),
     },
   )
+}
+
+/**
+ * Attempt 1 of a poll state with nothing to consult (no breaker, rate limiter, attempt timeout or
+ * `aroundAttempt`) and no resumed position: {@link pollLoop}'s rules as plain callbacks. One object is the
+ * attempt's context, the sink of each poll's output and the alarm of the wait in between; a run parked in
+ * a poll delay holds it, one action on the run's scheduler (virtual time in tests, as a `sleep`'s
+ * alarm) and its visit frame. A failed loop hands over to the retry loop (attempts 2.. run
+ * {@link pollLoop}), exactly as a failed inline task attempt does.
+ */
+class PollRun<S extends string, R extends ResourceRecord>
+  extends AttemptContext<R, StateEnv<S, R>>
+  implements OutputSink, Unsubscribable
+{
+  // declared, not defined: see AttemptContext (streams/runTask.ts)
+  declare private readonly handler: PollHandler<S, R>
+  declare private readonly frame: StateFrame<S, R>
+  declare private readonly hooks: PollHooks
+  declare private polls: number
+  declare private errors: number
+  /** The loop settled or was released: nothing more is reported. */
+  declare private done: boolean
+  /** The wait for the next poll (an action on the scheduler), or the write that makes it durable. */
+  declare private wait: Unsubscribable | undefined
+  /** The subscription to a poll's Observable output. */
+  declare private output: TeardownLogic
+  constructor(handler: PollHandler<S, R>, env: StateEnv<S, R>, frame: StateFrame<S, R>, hooks: PollHooks) {
+    super(env, 1, progressOf(env), false)
+    this.handler = handler
+    this.frame = frame
+    this.hooks = hooks
+    this.polls = 0
+    this.errors = 0
+    this.done = false
+    this.wait = undefined
+    this.output = undefined
+  }
+
+  start(): void {
+    this.frame.add(this)
+    this.pollOnce()
+  }
+
+  /** One poll: its output comes back to {@link value}, {@link error} or {@link empty}. */
+  pollOnce(): void {
+    this.wait = undefined
+    const { handler } = this
+    this.polls += 1
+    if (handler.maxPolls !== undefined && this.polls > handler.maxPolls)
+      return this.fail(
+        taskExecutionError(
+          `poll for state ${JSON.stringify(this.env.state)} was not ready after ${handler.maxPolls} polls`,
+        ),
+      )
+    let out: unknown
+    try {
+      out = handler.poll(this)
+    } catch (thrown: unknown) {
+      return this.error(thrown)
+    }
+    settleTaskOutput(out, this)
+  }
+
+  value(outcome: unknown): void {
+    if (this.done) return
+    const { env } = this
+    if (!isOutcome(outcome, false))
+      return this.fail(
+        nonRetryable(
+          workflowError(
+            `poll for state ${JSON.stringify(env.state)} returned ${describeValue(outcome)}; expected PollOutcome.ready(state) or PollOutcome.pending(delayMs) with a delay in [0, ${MAX_TIMER_MS}]`,
+            env.state,
+          ),
+        ),
+      )
+    if (outcome._tag === 'Ready') {
+      this.done = true
+      return this.frame.onValue(outcome.state, 1)
+    }
+    this.errors = 0
+    this.again(outcome.delayMs)
+  }
+
+  /** A poll failed: the error policy decides whether the loop polls again. */
+  error(thrown: unknown): void {
+    if (this.done) return
+    const policy = this.handler.onError
+    // nonRetryable(e) (and the errors the retry loop never retries) end the loop under any policy
+    if (policy._tag === 'FailFast' || this.errors + 1 > policy.maxErrors || !isRetryable(thrown))
+      return this.fail(thrown)
+    this.errors += 1
+    this.again(policy.delayMs)
+  }
+
+  empty(): void {
+    this.error(taskExecutionError(`poll for state ${JSON.stringify(this.env.state)} completed without an outcome`))
+  }
+
+  add(teardown: TeardownLogic): void {
+    if (this.done) return execute(teardown)
+    this.output = teardown
+  }
+
+  /** The next poll after `delayMs` on the run's scheduler (a zero delay still yields to the event loop). */
+  private again(delayMs: number): void {
+    const park = this.hooks.park
+    if (park !== undefined && delayMs > park.afterMs) {
+      const { env } = this
+      const wakeAt = env.now() + delayMs
+      const emit = env.emit
+      if (emit !== undefined)
+        emit({
+          _tag: 'TimerArmed',
+          workflowId: env.workflowId,
+          at: env.now(),
+          state: env.state,
+          taskId: env.taskId,
+          wakeAt,
+        })
+      // the wake-up instant is durable before the wait starts; what is left is measured after the write
+      const sub: Subscription = park
+        .persist(wakeAt, { polls: this.polls, errors: this.errors, attempt: 1, deadlineAt: null })
+        .subscribe({
+          error: (e: unknown) => {
+            if (!this.done) this.fail(e)
+          },
+          complete: () => {
+            if (!this.done) this.arm(Math.max(0, wakeAt - env.now()))
+          },
+        })
+      if (!sub.closed) this.wait = sub
+      return
+    }
+    this.arm(delayMs)
+  }
+
+  private arm(delayMs: number): void {
+    this.wait = this.env.scheduler.schedule<PollRun<S, R>>(ringPoll, delayMs, this)
+  }
+
+  /** The loop failed: attempt 1 failed, and the retry loop decides (it reports `AttemptFailed`). */
+  private fail(thrown: unknown): void {
+    this.done = true
+    this.releaseWaits()
+    const { handler, env, hooks } = this
+    retryLoop<S, R, unknown>(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined), this.frame, { thrown })
+  }
+
+  /** The visit was released (the run was cancelled or timed out): the wait goes. */
+  unsubscribe(): void {
+    if (this.done) return
+    this.done = true
+    this.releaseWaits()
+  }
+
+  private releaseWaits(): void {
+    const wait = this.wait
+    const output = this.output
+    this.wait = undefined
+    this.output = undefined
+    wait?.unsubscribe()
+    execute(output)
+  }
+}
+
+/** The scheduled work of a poll's wait (a plain function: no closure per parked run). */
+function ringPoll<S extends string, R extends ResourceRecord>(
+  this: SchedulerAction<PollRun<S, R>>,
+  run?: PollRun<S, R>,
+): void {
+  run?.pollOnce()
+}
+
+const execute = (t: TeardownLogic): void => {
+  if (typeof t === 'function') t()
+  else if (typeof t === 'object') t.unsubscribe()
 }

@@ -42,6 +42,7 @@ import {
   defer,
   EMPTY,
   from,
+  isObservable,
   map,
   mergeMap,
   Observable,
@@ -51,8 +52,10 @@ import {
   subscribeOn,
   type Subscription,
   take,
+  type TeardownLogic,
   throwError,
   timeout,
+  type Unsubscribable,
 } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
@@ -72,11 +75,11 @@ import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js
 import type { CompiledState } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AroundAttempt } from '../src/WorkflowObserver.js'
-import { attemptWork } from './attemptWork.js'
-import { fromTaskOutput } from './fromTaskOutput.js'
+import { attemptWork, type WorkCallbacks } from './attemptWork.js'
+import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
 import { retryWithBackoffRaw } from './retryWithBackoff.js'
 import { noProgress } from './runTask.js'
-import { runStateBody, type StateEnv } from './stateRunner.js'
+import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -130,59 +133,117 @@ export const runSagaState = <S extends string, R extends ResourceRecord>(
   handler: SagaHandler<S, R>,
   env: StateEnv<S, R>,
   hooks: SagaHooks,
-): Observable<S> =>
-  runStateBody(env, (settle) => {
-    const flight = new Flight(handler.run)
-    // an interruption with no attempt in flight ends the step; one in flight is let finish
-    const runSignal = env.runSignal
-    const interrupted = (): void => {
-      if (!flight.running) settle.fail(runSignal.reason)
-    }
-    runSignal.addEventListener('abort', interrupted)
-    settle.add(() => runSignal.removeEventListener('abort', interrupted))
-    attemptWork<S, R, unknown>(env, flight.attempt, {
-      onValue: (answer, attempts) => {
-        const label = JSON.stringify(env.state)
-        if (!Array.isArray(answer) || answer.length !== 2)
-          return settle.fail(
-            workflowError(
-              `saga for state ${label} returned ${describeValue(answer)}; expected [nextState, output]`,
-              env.state,
-            ),
-          )
-        const pair: ReadonlyArray<unknown> = answer
-        const next = pair[0]
-        const output = pair[1]
-        const trip = roundTripJson(handler.output, output, `state ${label}, saga output`, 'output')
-        if (E.isLeft(trip)) {
-          // the step happened but its output cannot be stored: undo it at once, from the value in memory
-          hooks.keep(output)
-          return settle.fail(trip.left)
-        }
-        const persist$ = hooks.record(trip.right.encoded, trip.right.decoded)
-        if (persist$ === undefined) return settle.succeed(next, attempts)
-        settle.add(
-          persist$.subscribe({ complete: () => settle.succeed(next, attempts), error: (e: unknown) => settle.fail(e) }),
-        )
-        return undefined
-      },
-      onError: (e, attempts) => settle.fail(e, attempts),
-      add: (t) => settle.add(t),
-    })
-  })
+): Observable<S> => runStateBody(env, (settle) => new SagaStep(handler, env, hooks, settle).start())
 
 /**
- * Whether an attempt of a saga's forward step is in flight: from its call until it fails, times out or
- * is abandoned (an attempt that answered stays in flight: its output is being recorded).
+ * One visit of a saga's forward step: the work's callbacks, the listener of the run's signal and the
+ * tracker of the attempt in flight in one object (no closures per visit).
  */
-class Flight<R extends ResourceRecord> {
+class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallbacks<unknown>, Unsubscribable {
+  /** Whether an attempt is in flight: from its call until it fails, times out or is abandoned (an attempt that answered stays in flight: its output is being recorded). */
   running = false
-  constructor(private readonly run: (ctx: TaskContext<R>) => unknown) {}
-  readonly attempt = (ctx: TaskContext<R>): Observable<unknown> =>
-    new Observable<unknown>((subscriber) => {
+  private signal: AbortSignal | undefined = undefined
+  constructor(
+    private readonly handler: SagaHandler<S, R>,
+    private readonly env: StateEnv<S, R>,
+    private readonly hooks: SagaHooks,
+    private readonly settle: StateFrame<S, R>,
+  ) {}
+
+  start(): void {
+    // an interruption with no attempt in flight ends the step; one in flight is let finish
+    const { env } = this
+    if (env.watchRunAbort !== undefined) env.watchRunAbort(this, true)
+    else {
+      const signal = env.runSignal
+      this.signal = signal
+      signal.addEventListener('abort', this)
+    }
+    this.settle.add(this)
+    attemptWork<S, R, unknown>(env, this.attempt, this)
+  }
+
+  /** The run aborted. */
+  handleEvent(): void {
+    if (this.running) return
+    const signal = this.signal
+    this.settle.fail(signal === undefined ? this.env.runAbortReason : signal.reason)
+  }
+
+  unsubscribe(): void {
+    const signal = this.signal
+    if (signal !== undefined) signal.removeEventListener('abort', this)
+    else this.env.watchRunAbort?.(this, false)
+  }
+
+  get closed(): boolean {
+    return this.settle.closed
+  }
+
+  add(teardown: TeardownLogic): void {
+    this.settle.add(teardown)
+  }
+
+  onError(e: unknown, attempts: number): void {
+    this.settle.fail(e, attempts)
+  }
+
+  onValue(answer: unknown, attempts: number): void {
+    const { env, settle, handler, hooks } = this
+    const label = JSON.stringify(env.state)
+    if (!Array.isArray(answer) || answer.length !== 2)
+      return settle.fail(
+        workflowError(
+          `saga for state ${label} returned ${describeValue(answer)}; expected [nextState, output]`,
+          env.state,
+        ),
+      )
+    const pair: ReadonlyArray<unknown> = answer
+    const next = pair[0]
+    const output = pair[1]
+    const trip = roundTripJson(handler.output, output, `state ${label}, saga output`, 'output')
+    if (E.isLeft(trip)) {
+      // the step happened but its output cannot be stored: undo it at once, from the value in memory
+      hooks.keep(output)
+      return settle.fail(trip.left)
+    }
+    const persist$ = hooks.record(trip.right.encoded, trip.right.decoded)
+    if (persist$ === undefined) return settle.succeed(next, attempts)
+    settle.add(
+      persist$.subscribe({ complete: () => settle.succeed(next, attempts), error: (e: unknown) => settle.fail(e) }),
+    )
+    return undefined
+  }
+
+  /**
+   * One attempt. Attempt 1 without an attempt timeout (never abandoned but with its visit) hands its
+   * output on as it is, a Promise tracked for its failure; other attempts go through an Observable that
+   * also sees their abandonment.
+   */
+  readonly attempt = (ctx: TaskContext<R>): unknown => {
+    if (ctx.attempt !== 1 || this.env.config.attemptTimeoutMs !== undefined) return this.tracked(ctx)
+    this.running = true
+    let out: unknown
+    try {
+      out = this.handler.run(ctx)
+      if (typeof out === 'function') out = (out as () => unknown)()
+    } catch (thrown: unknown) {
+      this.running = false
+      throw thrown
+    }
+    if (typeof out !== 'object' || out === null) return out
+    if (isThenable(out)) return new TrackedOutput(this, out)
+    if (isObservable(out)) return this.tracked(ctx, out)
+    if (isEither(out) && out._tag === 'Left') this.running = false
+    return out
+  }
+
+  /** An attempt as an Observable: in flight from its subscription until it fails or is abandoned. */
+  private tracked(ctx: TaskContext<R>, out?: Observable<unknown>): Observable<unknown> {
+    return new Observable<unknown>((subscriber) => {
       this.running = true
       let answered = false
-      const sub = fromTaskOutput<unknown>(() => this.run(ctx)).subscribe({
+      const sub = fromTaskOutput<unknown>(out === undefined ? () => this.handler.run(ctx) : () => out).subscribe({
         next: (v) => {
           answered = true
           subscriber.next(v)
@@ -202,6 +263,31 @@ class Flight<R extends ResourceRecord> {
         if (!answered) this.running = false
       }
     })
+  }
+}
+
+/** A Promise output of a saga step's attempt 1: the attempt is no longer in flight once it fails. */
+class TrackedOutput implements PromiseLike<unknown> {
+  constructor(
+    private readonly step: { running: boolean },
+    private readonly out: PromiseLike<unknown>,
+  ) {}
+  then<A = unknown, B = never>(
+    onFulfilled?: ((value: unknown) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): PromiseLike<A | B> {
+    const step = this.step
+    return this.out.then(
+      (v) => {
+        if (isEither(v) && v._tag === 'Left') step.running = false
+        return (onFulfilled as (value: unknown) => A)(v)
+      },
+      (e: unknown) => {
+        step.running = false
+        return (onRejected as (reason: unknown) => B)(e)
+      },
+    )
+  }
 }
 
 // -------------------------------------------------------------------------------------

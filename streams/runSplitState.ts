@@ -293,6 +293,8 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
   runStateBody(env, (frame) => {
     const { strategy } = handler
     const { emit, now, workflowId, state, taskId, runSignal } = env
+    const watch = env.watchRunAbort !== undefined
+    const abortReason = (): unknown => (watch ? env.runAbortReason : runSignal.reason)
     const cached = plansOf(handler.branches)
     const plans = cached.plans
     const taskIds = taskIdsOf(cached, taskId)
@@ -347,8 +349,10 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     })
 
     const onRunAbort = (): void => {
-      for (const r of running) r?.abort(runSignal.reason)
+      const reason = abortReason()
+      for (const r of running) r?.abort(reason)
     }
+    const watcher = { handleEvent: onRunAbort }
 
     /**
      * Aborts every running branch's signal with `reason`, then unsubscribes it. Abort first: an attempt
@@ -366,7 +370,8 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 
     const stop = (): void => {
       decided = true
-      runSignal.removeEventListener('abort', onRunAbort)
+      if (watch) env.watchRunAbort(watcher, false)
+      else env.runSignal.removeEventListener('abort', onRunAbort)
       control.unsubscribe()
     }
 
@@ -444,12 +449,14 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     frame.add(() => {
       if (decided) return
       stop()
-      cancelRunning(runSignal.aborted ? runSignal.reason : cancelledError('split cancelled'))
+      const reason = abortReason()
+      cancelRunning(reason !== undefined ? reason : cancelledError('split cancelled'))
     })
 
     const initial = decideJoin(strategy, counts)
     if (initial !== 'wait') return atOnce(() => finish(initial))
-    runSignal.addEventListener('abort', onRunAbort)
+    if (watch) env.watchRunAbort(watcher, true)
+    else runSignal.addEventListener('abort', onRunAbort)
 
     const limit = handler.bulkhead
     if (limit === undefined || limit >= total) {

@@ -40,6 +40,10 @@ export interface AttemptEnv<S extends string, R extends ResourceRecord> {
   readonly taskId: string
   readonly res: Resources<R>
   readonly runSignal: AbortSignal
+  /** See {@link RunSignalSource.watchRunAbort}. */
+  readonly watchRunAbort?: RunSignalSource['watchRunAbort']
+  /** See {@link RunSignalSource.runAbortReason}. */
+  readonly runAbortReason?: unknown
   readonly scheduler: SchedulerLike
   readonly random: () => number
   readonly now: () => number
@@ -87,6 +91,14 @@ export interface RunSignalSource {
    * lets the attempt in flight finish (a saga step); only the attempt timeout aborts them. Absent: linked.
    */
   readonly shielded?: boolean
+  /**
+   * Watches the run's abort without creating its signal: one watcher at a time (a saga step's or a split's
+   * visit sets it with `on`, clears it with `!on`); it is called after the run's signal aborts. Absent:
+   * listen to `runSignal`.
+   */
+  readonly watchRunAbort?: ((watcher: { handleEvent(): void }, on: boolean) => void) | undefined
+  /** Why the run was aborted (with `watchRunAbort`), read without creating its signal. */
+  readonly runAbortReason?: unknown
 }
 
 /** @internal What an attempt context reads from the env it runs in (an {@link AttemptEnv} is one). */

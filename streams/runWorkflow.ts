@@ -388,6 +388,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   private controller: AbortController | undefined
   /** Why the run was aborted, kept until (and unless) its signal is created. */
   private abortReason: CanoError | undefined
+  /** The one listener of the run's abort that needs no signal (a saga step's visit): see `watchRunAbort`. */
+  private abortWatcher: { handleEvent(): void } | undefined
   private pendingSplit: SplitResult | undefined
   /** The split result the current state joins (visible to that one state only). */
   incomingSplit: SplitResult | undefined
@@ -867,6 +869,18 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     if (this.abortReason !== undefined) return
     this.abortReason = reason
     this.controller?.abort(reason)
+    this.abortWatcher?.handleEvent()
+  }
+
+  /** Sets (`on`) or clears the run's abort watcher (cleared only if it is still `watcher`); it is called after the run's signal aborts. */
+  watchRunAbort(watcher: { handleEvent(): void }, on: boolean): void {
+    if (on) this.abortWatcher = watcher
+    else if (this.abortWatcher === watcher) this.abortWatcher = undefined
+  }
+
+  /** Why the run was aborted, if it was (read without creating the run's signal). */
+  get runAbortReason(): CanoError | undefined {
+    return this.abortReason
   }
 
   /** The caller's signal fired. */
@@ -1220,6 +1234,14 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   }
   get runSignal(): AbortSignal {
     return this.run.runSignal
+  }
+  /** See `RunSignalSource.watchRunAbort` (streams/runTask.ts). */
+  watchRunAbort(watcher: { handleEvent(): void }, on: boolean): void {
+    this.run.watchRunAbort(watcher, on)
+  }
+  /** See `RunSignalSource.runAbortReason` (streams/runTask.ts). */
+  get runAbortReason(): unknown {
+    return this.run.runAbortReason
   }
   /** A saga step's attempts have signals of their own (see `RunSignalSource.shielded`, streams/runTask.ts). */
   get shielded(): boolean {
