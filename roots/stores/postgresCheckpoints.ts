@@ -206,6 +206,8 @@ const MAX_TABLE = 58
 
 /** How long the listener waits before reconnecting after an error: doubling from the first, capped. */
 const RECONNECT_MS = { first: 100, max: 5000 } as const
+/** The store's kept connection goes back to its pool after this long without a statement (ms). */
+const WRITER_IDLE_MS = 100
 
 // -------------------------------------------------------------------------------------
 // constructors
@@ -443,13 +445,33 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
   }
 
   /**
-   * The store's own connection (on a pool it created): checked out on first use and kept, released on
-   * close or after a connection error. Statements sent while it is busy go through the pool.
+   * The store's own connection (on a pool it created): checked out on first use and kept while it is
+   * used, given back to the pool after {@link WRITER_IDLE_MS} without a statement (a checked-out
+   * connection would keep the process alive: a program that never closes the store must still exit, as
+   * with the pool alone), on close, or after a connection error. Statements sent while it is busy go
+   * through the pool.
    */
-  const writer: { client: pg.PoolClient | undefined; busy: boolean; closing: boolean } = {
-    client: undefined,
-    busy: false,
-    closing: false,
+  const writer: {
+    client: pg.PoolClient | undefined
+    busy: boolean
+    closing: boolean
+    /** A statement ran on it since the last idle check. */
+    used: boolean
+    idle: NodeJS.Timeout | undefined
+  } = { client: undefined, busy: false, closing: false, used: false, idle: undefined }
+  /** One unref'd check per {@link WRITER_IDLE_MS} while a connection is kept, not a timer per statement. */
+  const checkIdle = (): void => {
+    writer.idle = undefined
+    if (writer.client === undefined) return
+    if (writer.busy || writer.used) {
+      writer.used = false
+      armIdle()
+    } else releaseWriter()
+  }
+  const armIdle = (): void => {
+    if (writer.idle !== undefined) return
+    writer.idle = setTimeout(checkIdle, WRITER_IDLE_MS)
+    writer.idle.unref()
   }
   const dropWriter = (e: unknown): void => {
     const c = writer.client
@@ -467,7 +489,9 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
           if (writer.client === c && !writer.busy) dropWriter(e)
         })
         writer.client = c
+        armIdle()
       }
+      writer.used = true
       try {
         return await c.query(config)
       } catch (e: unknown) {
@@ -483,6 +507,8 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
   const releaseWriter = (): void => {
     const c = writer.client
     writer.client = undefined
+    if (writer.idle !== undefined) clearTimeout(writer.idle)
+    writer.idle = undefined
     if (c !== undefined) c.release()
   }
 
