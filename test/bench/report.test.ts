@@ -150,20 +150,35 @@ describe('bench harness', () => {
   })
 
   describe('command line', () => {
-    it('parses words, --compare, --to, --readme and --no-save', () => {
-      expect(parseArgs(['engine', 'split'])).to.deep.equal({ words: ['engine', 'split'], save: true })
+    it('parses words, --compare, --to, --readme, --no-save, --in-process and --child', () => {
+      expect(parseArgs(['engine', 'split'])).to.deep.equal({ words: ['engine', 'split'], save: true, inProcess: false })
       expect(parseArgs(['engine', '--compare', 'a.json', '--no-save'])).to.deep.equal({
         words: ['engine'],
         compare: 'a.json',
         save: false,
+        inProcess: false,
       })
       expect(parseArgs(['--compare', 'a.json', '--to', 'b.json'])).to.deep.equal({
         words: [],
         save: true,
+        inProcess: false,
         compare: 'a.json',
         to: 'b.json',
       })
-      expect(parseArgs(['--readme', 'x.json'])).to.deep.equal({ words: [], save: true, readme: ['x.json'] })
+      expect(parseArgs(['--readme', 'x.json'])).to.deep.equal({
+        words: [],
+        save: true,
+        inProcess: false,
+        readme: ['x.json'],
+      })
+      expect(parseArgs(['--in-process', 'engine'])).to.deep.equal({ words: ['engine'], save: true, inProcess: true })
+      expect(parseArgs(['--child', 'engine', '/tmp/rows.json'])).to.deep.equal({
+        words: [],
+        save: true,
+        inProcess: false,
+        child: { name: 'engine', file: '/tmp/rows.json' },
+      })
+      expect(() => parseArgs(['--child', 'engine'])).to.throw('--child needs a benchmark and a file')
       expect(() => parseArgs(['--compare'])).to.throw('--compare needs a file')
       expect(() => parseArgs(['--bogus'])).to.throw('unknown option --bogus')
     })
