@@ -49,7 +49,7 @@ import type { PollHandler, PollOutcome } from '../src/Poll.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { progressOf, retryLoop, runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
-import { AttemptContext } from './runTask.js'
+import { AttemptContext,type AttemptEnv } from './runTask.js'
 import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
 
 type LoopStep = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: unknown }
@@ -66,6 +66,18 @@ const isOutcome = (u: unknown, anyValue: boolean): u is PollOutcome<unknown> => 
 }
 
 /** @internal How a poll makes its long waits durable, and where a resumed visit continues. */
+
+/** Reports a wait until `wakeAt` that parks the run (`TimerArmed`), when someone listens. */
+const timerArmed = <S extends string>(env: AttemptEnv<S, ResourceRecord>, wakeAt: number): void =>
+  env.emit?.({
+    _tag: 'TimerArmed',
+    workflowId: env.workflowId,
+    at: env.now(),
+    state: env.state,
+    taskId: env.taskId,
+    wakeAt,
+  })
+
 export interface PollHooks {
   /** A delay made durable before the run parked: the next poll at `wakeAt`, the loop as it stood. */
   readonly resume?: { readonly wakeAt: number; readonly position: PollPosition } | undefined
@@ -109,16 +121,7 @@ export const pollLoop = <S extends string, R extends ResourceRecord>(
     const poll$ = map((): LoopStep => POLL)
     /** Waits until `wakeAt` (reporting it as `TimerArmed`); `persist` first makes it durable. */
     const until = (wakeAt: number, persist: Observable<never>): Observable<LoopStep> => {
-      const emit = env.emit
-      if (emit !== undefined)
-        emit({
-          _tag: 'TimerArmed',
-          workflowId: env.workflowId,
-          at: env.now(),
-          state: env.state,
-          taskId: env.taskId,
-          wakeAt,
-        })
+      timerArmed(env, wakeAt)
       // what is left is measured once the wake-up is durable
       return concat(
         persist,
@@ -320,16 +323,7 @@ class PollRun<S extends string, R extends ResourceRecord>
     if (park !== undefined && delayMs > park.afterMs) {
       const { env } = this
       const wakeAt = env.now() + delayMs
-      const emit = env.emit
-      if (emit !== undefined)
-        emit({
-          _tag: 'TimerArmed',
-          workflowId: env.workflowId,
-          at: env.now(),
-          state: env.state,
-          taskId: env.taskId,
-          wakeAt,
-        })
+      timerArmed(env, wakeAt)
       // the wake-up instant is durable before the wait starts; what is left is measured after the write
       const sub: Subscription = park
         .persist(wakeAt, { polls: this.polls, errors: this.errors, attempt: 1, deadlineAt: null })
