@@ -49,7 +49,7 @@ import type { PollHandler, PollOutcome } from '../src/Poll.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { progressOf, retryLoop, runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
-import { AttemptContext,type AttemptEnv } from './runTask.js'
+import { AttemptContext, type AttemptEnv } from './runTask.js'
 import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
 
 type LoopStep = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: unknown }
