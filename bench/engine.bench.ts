@@ -31,14 +31,14 @@ import {
   type CaseFigures,
   caseRow,
   compareCases,
+  type Cycle,
   formatTable,
   isMain,
   median,
+  NEXT,
   perRepeat,
+  taskCycle,
 } from './lib.js'
-
-type Cycle = 'A' | 'B' | 'C' | 'D' | 'E' | 'Done'
-const NEXT: Readonly<Record<Exclude<Cycle, 'Done'>, Cycle>> = { A: 'B', B: 'C', C: 'D', D: 'E', E: 'A' }
 
 const REPEATS = 7
 const TRANSITIONS = 50_000
@@ -227,22 +227,8 @@ const successPath = async (): Promise<BenchResult[]> => {
 
 /** ns per transition of a 5-state cycle whose tasks all carry `config`. */
 const cycleWith = (config: TaskConfig): ((n: number) => Promise<number>) => {
-  let left = 0
-  const step = (s: Exclude<Cycle, 'Done'>) => async (): Promise<Cycle> => (--left <= 0 ? 'Done' : NEXT[s])
-  const flow = workflow<Cycle>()({
-    exits: ['Done'],
-    states: {
-      A: task(step('A'), config),
-      B: task(step('B'), config),
-      C: task(step('C'), config),
-      D: task(step('D'), config),
-      E: task(step('E'), config),
-    },
-  })
-  return async (n) => {
-    left = n
-    return nsPer(await time(() => flow.orchestrate('A')), n)
-  }
+  const run = taskCycle(config)
+  return async (n) => nsPer(await time(() => run(n)), n)
 }
 
 const inEngine = async (): Promise<BenchResult[]> => {

@@ -8,6 +8,10 @@
  */
 import { pathToFileURL } from 'node:url'
 
+import { workflow } from '../roots/Workflow.js'
+import { task } from '../src/StateHandler.js'
+import type { TaskConfig } from '../src/TaskConfig.js'
+
 // -------------------------------------------------------------------------------------
 // model
 // -------------------------------------------------------------------------------------
@@ -259,3 +263,31 @@ export const perRepeat = (
   b: CaseFigures,
   f: (x: number, y: number) => number = (x, y) => x / y,
 ): number[] => a.samples.map((x, r) => f(x, b.samples[r]!))
+
+/** The states of the 5-state cycle the engine benches run (`A` → `B` → … → `E` → `A`, until `Done`). */
+export type Cycle = 'A' | 'B' | 'C' | 'D' | 'E' | 'Done'
+/** The state after each state of the cycle. */
+export const NEXT: Readonly<Record<Exclude<Cycle, 'Done'>, Cycle>> = { A: 'B', B: 'C', C: 'D', D: 'E', E: 'A' }
+
+/**
+ * A 5-state cycle of async tasks, all under `config`: `run(n)` makes `n` transitions through
+ * `orchestrate` and resolves when the run reaches `Done`.
+ */
+export const taskCycle = (config: TaskConfig | undefined): ((n: number) => Promise<Cycle>) => {
+  let left = 0
+  const step = (s: Exclude<Cycle, 'Done'>) => async (): Promise<Cycle> => (--left <= 0 ? 'Done' : NEXT[s])
+  const flow = workflow<Cycle>()({
+    exits: ['Done'],
+    states: {
+      A: task(step('A'), config),
+      B: task(step('B'), config),
+      C: task(step('C'), config),
+      D: task(step('D'), config),
+      E: task(step('E'), config),
+    },
+  })
+  return (n) => {
+    left = n
+    return flow.orchestrate('A')
+  }
+}

@@ -18,16 +18,21 @@ import { GCProfiler } from 'node:v8'
 
 import { circuitBreaker as cockatielBreaker, ConsecutiveBreaker, handleAll } from 'cockatiel'
 
-import { workflow } from '../roots/Workflow.js'
 import { RetryMode } from '../src/RetryMode.js'
-import { task } from '../src/StateHandler.js'
 import type { TaskConfig } from '../src/TaskConfig.js'
 import { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../streams/createRateLimiter.js'
-import { type BenchResult, formatTable, gcYoung, isMain, median, quartiles } from './lib.js'
-
-type Cycle = 'A' | 'B' | 'C' | 'D' | 'E' | 'Done'
-const NEXT: Readonly<Record<Exclude<Cycle, 'Done'>, Cycle>> = { A: 'B', B: 'C', C: 'D', D: 'E', E: 'A' }
+import {
+  type BenchResult,
+  type Cycle,
+  formatTable,
+  gcYoung,
+  isMain,
+  median,
+  NEXT,
+  quartiles,
+  taskCycle,
+} from './lib.js'
 
 // 21 rounds (11 until 2026-12-04): the overheads are differences of two ~0.3-0.5 µs figures, and with
 // other benchmarks sharing the 2 cores one round in four or five was off by more than the target's margin
@@ -45,27 +50,7 @@ interface Case {
 }
 
 /** A 5-state cycle of async tasks, all under `config`. */
-const cycle = (name: string, config: TaskConfig | undefined): Case => {
-  let left = 0
-  const step = (s: Exclude<Cycle, 'Done'>) => async (): Promise<Cycle> => (--left <= 0 ? 'Done' : NEXT[s])
-  const flow = workflow<Cycle>()({
-    exits: ['Done'],
-    states: {
-      A: task(step('A'), config),
-      B: task(step('B'), config),
-      C: task(step('C'), config),
-      D: task(step('D'), config),
-      E: task(step('E'), config),
-    },
-  })
-  return {
-    name,
-    run: (n) => {
-      left = n
-      return flow.orchestrate('A')
-    },
-  }
-}
+const cycle = (name: string, config: TaskConfig | undefined): Case => ({ name, run: taskCycle(config) })
 
 /** The floor: the same 5-state cycle as a hand-written `await` loop. */
 const awaitLoop = (): Case => {
