@@ -130,7 +130,9 @@ describe('runtime schedules (real processes, PostgreSQL)', function () {
       ticks.filter((t) => t.outcome.startsWith('failed')),
       'failed ticks',
     ).to.deep.equal([])
-    for (const t of inWindow) {
+    // a tick whose run was being recorded when SIGTERM came is recorded, but a stopping runtime no longer
+    // reports it (stop unsubscribes its schedules first): the last second of the window is not checked here
+    for (const t of inWindow.filter((tick) => tick <= windowEnd - 1_000)) {
       const seen = ticks.filter((row) => row.tick === t)
       expect(seen.map((row) => row.worker).sort(), `workers of tick ${String(t)}`).to.deep.equal(['s1', 's2', 's3'])
       expect(
