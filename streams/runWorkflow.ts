@@ -340,86 +340,120 @@ type Loop = 'Idle' | 'Busy' | 'Leaving'
 const STARTS_WORK: ReadonlySet<RunCommand> = new Set<RunCommand>(['AppendEntry', 'StartVisit'])
 
 /**
- * The boundary of a run whose workflow declares an input codec or an output (src/RunBoundary.ts): the
- * decoded input its tasks read as `ctx.input`, the run table's output hook and, once produced at the
- * exit, the output. A workflow without either gives its runs none (one field, `undefined`).
+ * What a run was started with beyond its workflow and id, when it has any of it (a caller's signal, a resume
+ * point, a park threshold, a total timeout, an input codec or an output): most runs have none, and hold
+ * one `undefined` field instead of these.
  */
-class RunIo {
+class RunExtras<S extends string> {
+  /** The total timeout's scheduled action, while armed. */
+  deadline: Subscription | undefined = undefined
   /** The output produced at the exit (encoded for `RunCompleted`). */
   produced: ProducedOutput | undefined = undefined
   constructor(
+    /** The caller's signal. */
+    readonly signal: AbortSignal | undefined,
+    readonly resumed: RunResume<S> | undefined,
+    /** The resume point, until the resume state's first visit has read where it continues from. */
+    public resuming: ResumePoint<S> | undefined,
+    /** The owner's park threshold (src/RunOptions.ts `parkAfterMs`). */
+    readonly parkAfterMs: number | undefined,
+    /** When the run started; kept only when a total timeout needs it for its message. */
+    readonly startedAt: number | undefined,
+    /** The decoded input its tasks read as `ctx.input` (src/RunBoundary.ts). */
     readonly input: unknown,
+    /** The run table's output hook. */
     readonly recordOutput: RunTableSeam['recordOutput'],
   ) {}
 }
 
 /**
+ * What only some runs come to hold (the run's own signal and why it aborted, a split's result, the saga
+ * stack, the last checkpoint write, a rollback, a failure's attempts): created the first time one is set.
+ */
+class RunRare {
+  controller: AbortController | undefined = undefined
+  /** Why the run was aborted, kept until (and unless) its signal is created. */
+  abortReason: CanoError | undefined = undefined
+  /** The one listener of the run's abort that needs no signal (a saga step's visit): see `watchRunAbort`. */
+  abortWatcher: { handleEvent(): void } | undefined = undefined
+  pendingSplit: SplitResult | undefined = undefined
+  /** The split result the current state joins (visible to that one state only). */
+  incomingSplit: SplitResult | undefined = undefined
+  /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
+  compensations: StackEntry[] | undefined = undefined
+  /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
+  lastWrite: Promise<void> | undefined = undefined
+  /** The rollback (`RollingBack`). */
+  rollbackSub: Subscription | undefined = undefined
+  /** The attempt the last failed visit's work failed at, for the failure's context. */
+  failedAttempts: number | undefined = undefined
+}
+
+/** A run's observers, when it has any (src/WorkflowObserver.ts `observersForRun`). */
+class Observed<S extends string> {
+  constructor(
+    readonly observers: ReadonlyArray<WorkflowObserver<S>>,
+    /** The index each observer had in the workflow's list, when `forRun` left some out. */
+    readonly origin: ReadonlyArray<number> | undefined,
+    /** `forRun` hooks that threw, reported right after `RunStarted`. */
+    public faults: RunObservers<S>['faults'] | undefined,
+    /** The observers' `aroundAttempt`, nested; `undefined` when none has one. */
+    public around: AroundAttempt<S> | undefined,
+  ) {}
+}
+
+/** The run's flags (`WorkflowRun.flags`). */
+const LIVE = 1
+/** The subscriber left (its `Unsubscribe` was fed). */
+const LEFT = 2
+const MANAGES_RESOURCES = 4
+
+/** The observers of a run that has none. */
+const NO_OBSERVERS: ReadonlyArray<never> = Object.freeze([])
+
+/** How many states' envs a run keeps in a chain before it indexes them in a Map (see `envOf`). */
+const ENV_CHAIN = 8
+
+/**
  * One run: the driver of its machine, a hand-written object rather than an operator chain, so that a
  * run parked in a state holds this object, its machine, its visit's frame and what the state itself
- * waits on, and nothing per operator. The run's own `AbortSignal` is created only when something reads it.
+ * waits on, and nothing per operator. The run's own `AbortSignal` is created only when something reads it;
+ * what few runs use lives in side objects created when there is something to put in them ({@link RunExtras},
+ * {@link RunRare}, {@link Observed}), so a parked run without options holds ~19 fields.
  */
 class WorkflowRun<S extends string, R extends ResourceRecord>
   implements RunSetup<S>, StateSink<S>, Unsubscribable, RunnerHost<S, R>
 {
-  readonly scheduler: SchedulerLike
-  readonly now: () => number
-  readonly workflowId: string
-  readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
-  readonly signal: AbortSignal | undefined
-  readonly manageResources: boolean
-  readonly checkpointed: boolean
-  readonly resumed: RunResume<S> | undefined
-  /** The owner's park threshold (src/RunOptions.ts `parkAfterMs`). */
-  readonly parkAfterMs: number | undefined
-  private readonly live: boolean
-  private readonly observers: ReadonlyArray<WorkflowObserver<S>>
-  /** The index each observer had in the workflow's list, when `forRun` left some out (src/WorkflowObserver.ts). */
-  private readonly origin: ReadonlyArray<number> | undefined
-  /** `forRun` hooks that threw, reported right after `RunStarted`. */
-  private faults: RunObservers<S>['faults'] | undefined
-  /** The observers' `aroundAttempt`, nested; `undefined` when none has one. */
-  readonly around: AroundAttempt<S> | undefined
-  /** When the run started; kept only when a total timeout needs it for its message. */
-  private readonly startedAt: number | undefined
-  private machine: RunMachine<S>
-  private loop: Loop = 'Idle'
+  // declared, not defined, and assigned once in the constructor: see AttemptContext (streams/runTask.ts)
+  declare readonly scheduler: SchedulerLike
+  declare readonly now: () => number
+  declare readonly workflowId: string
+  declare readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
+  /** {@link LIVE}, {@link LEFT}, {@link MANAGES_RESOURCES}. */
+  declare private flags: number
+  declare private readonly observed: Observed<S> | undefined
+  /** The options beyond the id, when there are any. */
+  declare private readonly extras: RunExtras<S> | undefined
+  /** What only some runs come to hold; created on first use. */
+  declare private rare: RunRare | undefined
+  declare private machine: RunMachine<S>
+  declare private loop: Loop
   /** Inputs that arrived while the run was busy; created the first time one does. */
-  private queue: InputQueue<S> | undefined
-  private controller: AbortController | undefined
-  /** Why the run was aborted, kept until (and unless) its signal is created. */
-  private abortReason: CanoError | undefined
-  /** The one listener of the run's abort that needs no signal (a saga step's visit): see `watchRunAbort`. */
-  private abortWatcher: { handleEvent(): void } | undefined
-  private pendingSplit: SplitResult | undefined
-  /** The split result the current state joins (visible to that one state only). */
-  incomingSplit: SplitResult | undefined
-  private seq: number
-  /** The resume point, until the resume state's first visit has read where it continues from. */
-  private resuming: ResumePoint<S> | undefined
-  /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
-  private compensations: StackEntry[] | undefined
-  /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
-  private lastWrite: Promise<void> | undefined
+  declare private queue: InputQueue<S> | undefined
+  declare private seq: number
   /** The compiled state `role` last found (what `StartVisit` runs). */
-  private compiled: CompiledState<S, R> | undefined
+  declare private compiled: CompiledState<S, R> | undefined
   /** The current state's visit (`Visiting`). */
-  private visitSub: Unsubscribable | undefined
-  /** The total timeout's scheduled action, while armed. */
-  private deadline: Subscription | undefined
-  /** The rollback (`RollingBack`). */
-  private rollbackSub: Subscription | undefined
-  /** The run's input and output, when its workflow declares either (see {@link RunIo}). */
-  private readonly io: RunIo | undefined
-  /** The attempt the last failed visit's work failed at, for the failure's context. */
-  private failedAttempts: number | undefined
-  /** The env of each state visited (see {@link envOf}); created by the first visit. */
-  private envs: Map<CompiledState<S, R>, RunEnv<S, R>> | undefined
+  declare private visitSub: Unsubscribable | undefined
+  /**
+   * The env of each state visited (see {@link envOf}), created by the first visit: the last one created,
+   * chained to the earlier ones, or once there are more than {@link ENV_CHAIN}, a Map of them all.
+   */
+  declare private envs: RunEnv<S, R> | Map<CompiledState<S, R>, RunEnv<S, R>> | undefined
   /** The env of the last state visited: its `successor` spares a cycle's lookups (see {@link envOf}). */
-  private lastEnv: RunEnv<S, R> | undefined = undefined
+  declare private lastEnv: RunEnv<S, R> | undefined
   /** The run's Promise callbacks for its tasks' outputs (streams/fromTaskOutput.ts); created on first use. */
-  private slot: ThenSlot | undefined
-  /** The subscriber left (its `Unsubscribe` was fed). */
-  private left = false
+  declare private slot: ThenSlot | undefined
 
   constructor(
     readonly wf: CompiledWorkflow<S, R>,
@@ -432,11 +466,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     this.scheduler = scheduler
     this.now = clockOf(scheduler)
     this.workflowId = options.workflowId
-    this.signal = options.signal
-    this.manageResources = options.manageResources && wf.lifecycle
-    this.checkpointed = wf.checkpoints !== undefined
-    this.parkAfterMs = options.parkAfterMs
-    this.live = live
+    this.flags = (live ? LIVE : 0) | (options.manageResources && wf.lifecycle ? MANAGES_RESOURCES : 0)
     const listed = options.observers === undefined ? wf.observers : [...wf.observers, ...options.observers]
     const observed =
       listed.length === 0
@@ -448,35 +478,106 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
             resumed: resume !== undefined,
             notes: resume?.notes ?? NO_NOTES,
           }))
-    this.observers = observed === undefined ? listed : observed.observers
-    this.origin = observed?.origin
-    this.faults = observed === undefined || observed.faults.length === 0 ? undefined : observed.faults
-    this.emit = live || this.observers.length > 0 ? (e) => this.notify(e) : undefined
-    this.around =
-      this.observers.length === 0
+    this.observed =
+      observed === undefined
         ? undefined
-        : composeAround(this.observers, this.origin, (i, thrown) => this.observerFailed(i, thrown))
+        : new Observed(
+            observed.observers,
+            observed.origin,
+            observed.faults.length === 0 ? undefined : observed.faults,
+            undefined,
+          )
+    const observers = this.observers
+    // the run's notify, bound: no closure (and its context) per run
+    this.emit = live || observers.length > 0 ? this.notify.bind(this) : undefined
+    if (this.observed !== undefined && observers.length > 0)
+      this.observed.around = composeAround(observers, this.observed.origin, (i, thrown) =>
+        this.observerFailed(i, thrown),
+      )
+    this.loop = 'Idle'
+    this.queue = undefined
     this.seq = resume?.nextSeq ?? 0
-    this.resuming = resume
-    this.resumed =
-      resume === undefined
+    this.compiled = undefined
+    this.visitSub = undefined
+    this.envs = undefined
+    this.lastEnv = undefined
+    this.slot = undefined
+    const signal = options.signal
+    const parkAfterMs = options.parkAfterMs
+    const timed = wf.totalTimeoutMs !== undefined
+    const io = wf.input !== undefined || wf.output !== undefined
+    this.extras =
+      signal === undefined && resume === undefined && parkAfterMs === undefined && !timed && !io
         ? undefined
-        : {
-            state: resume.state,
-            undo: resume.stack.length > 0,
-            rollback: resume._tag === 'Rollback' ? resume.rollback.error : undefined,
-          }
-    this.compensations = resume === undefined || resume.stack.length === 0 ? undefined : [...resume.stack]
-    this.startedAt = wf.totalTimeoutMs === undefined ? undefined : this.now()
-    this.io =
-      wf.input === undefined && wf.output === undefined ? undefined : new RunIo(options.input, options.recordOutput)
+        : new RunExtras<S>(
+            signal,
+            resume === undefined
+              ? undefined
+              : {
+                  state: resume.state,
+                  undo: resume.stack.length > 0,
+                  rollback: resume._tag === 'Rollback' ? resume.rollback.error : undefined,
+                },
+            resume,
+            parkAfterMs,
+            timed ? this.now() : undefined,
+            io ? options.input : undefined,
+            io ? options.recordOutput : undefined,
+          )
+    this.rare = undefined
+    if (resume !== undefined && resume.stack.length > 0) this.side().compensations = [...resume.stack]
     this.machine = createRun<S>(this)
+  }
+
+  /** The caller's signal, if it passed one. */
+  get signal(): AbortSignal | undefined {
+    return this.extras?.signal
+  }
+  get manageResources(): boolean {
+    return (this.flags & MANAGES_RESOURCES) !== 0
+  }
+  get checkpointed(): boolean {
+    return this.wf.checkpoints !== undefined
+  }
+  get resumed(): RunResume<S> | undefined {
+    return this.extras?.resumed
+  }
+  /** The owner's park threshold (src/RunOptions.ts `parkAfterMs`). */
+  get parkAfterMs(): number | undefined {
+    return this.extras?.parkAfterMs
+  }
+  /** The observers' `aroundAttempt`, nested; `undefined` when none has one. */
+  get around(): AroundAttempt<S> | undefined {
+    return this.observed?.around
+  }
+  /** The split result the current state joins (visible to that one state only). */
+  get incomingSplit(): SplitResult | undefined {
+    return this.rare?.incomingSplit
+  }
+  private get observers(): ReadonlyArray<WorkflowObserver<S>> {
+    return this.observed?.observers ?? NO_OBSERVERS
+  }
+  private get live(): boolean {
+    return (this.flags & LIVE) !== 0
+  }
+  /** The resume point, until the resume state's first visit has read where it continues from. */
+  private get resuming(): ResumePoint<S> | undefined {
+    return this.extras?.resuming
+  }
+  /** The resume point is used up. */
+  private resumeUsed(): void {
+    const extras = this.extras
+    if (extras !== undefined) extras.resuming = undefined
+  }
+  /** What only some runs hold, created now if it was not. */
+  private side(): RunRare {
+    return (this.rare ??= new RunRare())
   }
 
   // -- the setup the machine reads ---------------------------------------------------------
 
   get listens(): boolean {
-    return this.signal !== undefined
+    return this.extras?.signal !== undefined
   }
   get timed(): boolean {
     return this.wf.totalTimeoutMs !== undefined
@@ -486,7 +587,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   }
   /** The run's decoded input (`undefined` without an input codec). */
   get input(): unknown {
-    return this.io?.input
+    return this.extras?.input
   }
   role(state: S): StateRole {
     // the state visited after the last one the previous time, if this is it again (a cycle): no lookup
@@ -642,7 +743,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       case 'EmitRunStarted':
         if (this.emit !== undefined && cause?._tag === 'Start')
           this.emit({ _tag: 'RunStarted', workflowId: this.workflowId, at: this.now(), initial: cause.initial })
-        if (this.faults !== undefined) this.reportFaults(this.faults)
+        if (this.observed?.faults !== undefined) this.reportFaults(this.observed)
         return
       case 'EmitRunResumed': {
         const point = this.resuming
@@ -659,7 +760,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         return
       }
       case 'Listen': {
-        const signal = this.signal
+        const signal = this.extras?.signal
         if (signal === undefined) return
         // aborted meanwhile (an observer of RunStarted did it): the machine hears it next
         if (signal.aborted) return this.feed({ _tag: 'Cancel', error: cancelReason(signal) })
@@ -667,7 +768,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         return signal.addEventListener('abort', this)
       }
       case 'Unlisten':
-        return this.signal?.removeEventListener('abort', this)
+        return this.extras?.signal?.removeEventListener('abort', this)
       case 'SetUp':
         return void this.wf.resources.setupAll().then(
           () => this.feed(SET_UP_DONE),
@@ -675,12 +776,19 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
           (e: unknown) => this.feed({ _tag: 'SetUpFailed', error: toCanoError(e) }),
         )
       case 'ArmTimeout':
-        this.deadline = this.scheduler.schedule<TimedRun>(totalTimeout, this.wf.totalTimeoutMs, this)
+        // a timed run has its extras (they hold when it started)
+        ;(this.extras as RunExtras<S>).deadline = this.scheduler.schedule<TimedRun>(
+          totalTimeout,
+          this.wf.totalTimeoutMs,
+          this,
+        )
         return
       case 'DisarmTimeout': {
-        const deadline = this.deadline
-        this.deadline = undefined
-        return deadline?.unsubscribe()
+        const extras = this.extras
+        const deadline = extras?.deadline
+        if (extras === undefined || deadline === undefined) return
+        extras.deadline = undefined
+        return deadline.unsubscribe()
       }
       case 'Abort':
         // the subscriber left a run that had started: observers hear no terminal event, tell them why
@@ -690,9 +798,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         if (m._tag === 'RollingBack') this.rollBack(m.failure, m.at, m.marker)
         return
       case 'StopRollback': {
-        const rollback = this.rollbackSub
-        this.rollbackSub = undefined
-        return rollback?.unsubscribe()
+        const rare = this.rare
+        const rollback = rare?.rollbackSub
+        if (rare === undefined || rollback === undefined) return
+        rare.rollbackSub = undefined
+        return rollback.unsubscribe()
       }
       case 'ClearLog':
         return void this.clearLog().then(() => this.feed(LOG_CLEARED))
@@ -710,8 +820,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
               this.now(),
               m.current,
               m.transitions,
-              this.io?.produced?.encoded,
-              this.failedAttempts,
+              this.extras?.produced?.encoded,
+              this.rare?.failedAttempts,
             ),
           )
         return
@@ -755,7 +865,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   private outputReady(output: CompiledOutput, exit: S, value: unknown): void {
     const encoded = encodeOutput(output.codec, value, exit)
     if (encoded._tag === 'Left') return this.feed({ _tag: 'OutputFailed', error: encoded.left })
-    const io = this.io as RunIo
+    // a workflow with an output gives its runs extras
+    const io = this.extras as RunExtras<S>
     io.produced = encoded.right
     const record = io.recordOutput
     if (record === undefined) return this.feed(OUTPUT_PRODUCED)
@@ -787,13 +898,13 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       try {
         notifyObserver(observers[i] as WorkflowObserver<S>, e)
       } catch (thrown: unknown) {
-        this.observerFailed(this.origin?.[i] ?? i, thrown)
+        this.observerFailed(this.observed?.origin?.[i] ?? i, thrown)
       }
     }
-    if (this.live || isTerminal(e)) {
+    if ((this.flags & LIVE) !== 0 || isTerminal(e)) {
       const sink = this.sink
       sink.next(e)
-      if (sink.closed === true && !this.left) this.unsubscribe()
+      if (sink.closed === true && (this.flags & LEFT) === 0) this.unsubscribe()
     }
   }
 
@@ -809,8 +920,9 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       })
   }
 
-  private reportFaults(faults: RunObservers<S>['faults']): void {
-    this.faults = undefined
+  private reportFaults(observed: Observed<S>): void {
+    const faults = observed.faults ?? []
+    observed.faults = undefined
     for (const f of faults) this.observerFailed(f.observer, f.thrown)
   }
 
@@ -845,7 +957,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
           throw new TypeError(`note ${JSON.stringify(note.key)} is not a JSON value under a portable key`)
         ;(notes ??= {})[note.key] = value
       } catch (thrown: unknown) {
-        this.observerFailed(this.origin?.[i] ?? i, thrown)
+        this.observerFailed(this.observed?.origin?.[i] ?? i, thrown)
       }
     }
     return notes
@@ -855,43 +967,48 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   /** The run's signal, created on first read (most runs never need one). */
   get runSignal(): AbortSignal {
-    let c = this.controller
+    const rare = this.side()
+    let c = rare.controller
     if (c === undefined) {
       c = new AbortController()
-      this.controller = c
-      if (this.abortReason !== undefined) c.abort(this.abortReason)
+      rare.controller = c
+      if (rare.abortReason !== undefined) c.abort(rare.abortReason)
     }
     return c.signal
   }
 
   /** Aborts the run's signal; the first reason is kept. */
   private abortRun(reason: CanoError): void {
-    if (this.abortReason !== undefined) return
-    this.abortReason = reason
-    this.controller?.abort(reason)
-    this.abortWatcher?.handleEvent()
+    const rare = this.side()
+    if (rare.abortReason !== undefined) return
+    rare.abortReason = reason
+    rare.controller?.abort(reason)
+    rare.abortWatcher?.handleEvent()
   }
 
   /** Sets (`on`) or clears the run's abort watcher (cleared only if it is still `watcher`); it is called after the run's signal aborts. */
   watchRunAbort(watcher: { handleEvent(): void }, on: boolean): void {
-    if (on) this.abortWatcher = watcher
-    else if (this.abortWatcher === watcher) this.abortWatcher = undefined
+    if (on) this.side().abortWatcher = watcher
+    else {
+      const rare = this.rare
+      if (rare !== undefined && rare.abortWatcher === watcher) rare.abortWatcher = undefined
+    }
   }
 
   /** Why the run was aborted, if it was (read without creating the run's signal). */
   get runAbortReason(): CanoError | undefined {
-    return this.abortReason
+    return this.rare?.abortReason
   }
 
   /** The caller's signal fired. */
   handleEvent(): void {
-    const signal = this.signal
+    const signal = this.extras?.signal
     if (signal !== undefined) this.feed({ _tag: 'Cancel', error: cancelReason(signal) })
   }
 
   /** The total timeout fired. */
   timedOut(limit: number): void {
-    this.feed({ _tag: 'TimeOut', error: workflowTimeoutError(this.now() - (this.startedAt ?? 0), limit) })
+    this.feed({ _tag: 'TimeOut', error: workflowTimeoutError(this.now() - (this.extras?.startedAt ?? 0), limit) })
   }
 
   /**
@@ -899,8 +1016,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
    * roll back, its resources are torn down, its observers see `RunCancelled`).
    */
   unsubscribe(): void {
-    if (this.left) return
-    this.left = true
+    if ((this.flags & LEFT) !== 0) return
+    this.flags |= LEFT
     this.feed(UNSUBSCRIBE)
   }
 
@@ -913,8 +1030,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   /** `state` is entered: it sees the split result published for it, and only it; `StateEntered`. */
   private enter(state: S, transition: number): void {
-    this.incomingSplit = this.pendingSplit
-    this.pendingSplit = undefined
+    const rare = this.rare
+    if (rare !== undefined) {
+      rare.incomingSplit = rare.pendingSplit
+      rare.pendingSplit = undefined
+    }
     if (this.emit !== undefined)
       this.emit({ _tag: 'StateEntered', workflowId: this.workflowId, at: this.now(), state, transition })
   }
@@ -954,7 +1074,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     if (handler._tag === 'Task') {
       // the hot path: a task's visit is its frame, started on the task's function (no Observable, no closure;
       // a task continues from nothing on a resume, so the resume point only has to be used up)
-      this.resuming = undefined
+      this.resumeUsed()
       const frame = new StateFrame<S, R>(this.envOf(compiled), this)
       this.visitSub = frame
       frame.startWith(taskBody, handler.run)
@@ -977,14 +1097,14 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   /** A visit failed (after `attempts` attempts of its work, when known). */
   stateFailed(error: CanoError, attempts?: number): void {
-    this.failedAttempts = attempts
+    if (attempts !== undefined || this.rare !== undefined) this.side().failedAttempts = attempts
     this.feed({ _tag: 'VisitFailed', error })
   }
 
   private dispatch(compiled: CompiledState<S, R>): Observable<S> {
     const point = this.resumingAt(compiled.name)
     // the resume point serves the first visit only
-    this.resuming = undefined
+    this.resumeUsed()
     return runState(compiled.handler, this.envOf(compiled), this, point?.continues)
   }
 
@@ -1001,14 +1121,35 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       this.lastEnv = hint
       return hint
     }
-    const envs = (this.envs ??= new Map<CompiledState<S, R>, RunEnv<S, R>>())
-    let env = envs.get(compiled)
-    if (env === undefined) {
-      env = new RunEnv<S, R>(this, compiled)
-      envs.set(compiled, env)
-    }
+    const env = this.findEnv(compiled)
     if (last !== undefined) last.successor = env
     this.lastEnv = env
+    return env
+  }
+
+  /**
+   * The env of `compiled`, created if this run has none yet: the first {@link ENV_CHAIN} are a chain (most runs
+   * visit a few states; a parked run holds no Map), more are indexed in a Map.
+   */
+  private findEnv(compiled: CompiledState<S, R>): RunEnv<S, R> {
+    const envs = this.envs
+    if (envs instanceof Map) {
+      let env = envs.get(compiled)
+      if (env === undefined) {
+        env = new RunEnv<S, R>(this, compiled, undefined)
+        envs.set(compiled, env)
+      }
+      return env
+    }
+    let n = 0
+    for (let e = envs; e !== undefined; e = e.earlier, n++) if (e.compiled === compiled) return e
+    const env = new RunEnv<S, R>(this, compiled, envs)
+    if (n < ENV_CHAIN) this.envs = env
+    else {
+      const all = new Map<CompiledState<S, R>, RunEnv<S, R>>()
+      for (let e: RunEnv<S, R> | undefined = env; e !== undefined; e = e.earlier) all.set(e.compiled, e)
+      this.envs = all
+    }
     return env
   }
 
@@ -1024,7 +1165,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   /** A split hands its result to the state it joins into. */
   publishSplit(result: SplitResult): void {
-    this.pendingSplit = result
+    this.side().pendingSplit = result
   }
 
   // -- checkpoints -------------------------------------------------------------------------
@@ -1041,7 +1182,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     const row = checkpointRow(draft, this.workflowId, this.seq++, state, taskId, this.wf.version, at)
     onSeq?.(row.seq)
     const write = store.append(row)
-    this.lastWrite = write
+    this.side().lastWrite = write
     // never rejects: a failed write resolves with the error to report
     return write.then(
       () => row.seq,
@@ -1087,7 +1228,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   sagaHooks(env: StateEnv<S, R>): SagaHooks {
     return {
       record: (encoded, decoded) => {
-        const stack = (this.compensations ??= [])
+        const stack = (this.side().compensations ??= [])
         const entry = (rowSeq: number | undefined): StackEntry => ({
           state: env.state,
           taskId: env.taskId,
@@ -1105,7 +1246,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         )
       },
       keep: (output) =>
-        this.push((this.compensations ??= []), {
+        this.push((this.side().compensations ??= []), {
           state: env.state,
           taskId: env.taskId,
           encoded: undefined,
@@ -1124,11 +1265,12 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   /** Undoes the stack after `failure`, recorded at state `at`; reports the errors it met (`RolledBack`). */
   private rollBack(failure: RunFailure, at: S, marker: boolean): void {
     const { wf, store } = this
-    const entries = this.compensations ?? []
-    this.compensations = undefined
+    const rare = this.side()
+    const entries = rare.compensations ?? []
+    rare.compensations = undefined
     const storeErrors: CanoError[] = []
     // a write the interruption cut short still lands: let it, so the rollback's rows come after it
-    const lastWrite = this.lastWrite
+    const lastWrite = rare.lastWrite
     const settled$ = lastWrite === undefined ? EMPTY : from(lastWrite.then(noop, noop)).pipe(ignoreElements())
     const marker$ = !marker
       ? EMPTY
@@ -1156,7 +1298,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
           : (entry, seq) => this.append(compensationDone(seq), entry.state as S, entry.taskId),
     }
     // the rollback's budget runs from here: the wait for the last write and the marker count against it
-    this.rollbackSub = drainCompensations(env, entries, concat(settled$, marker$)).subscribe({
+    rare.rollbackSub = drainCompensations(env, entries, concat(settled$, marker$)).subscribe({
       next: (errors) => this.feed({ _tag: 'RolledBack', errors: [...storeErrors, ...errors] }),
       error: (e: unknown) => this.feed({ _tag: 'Threw', error: e }),
     })
@@ -1216,6 +1358,8 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   constructor(
     private readonly run: WorkflowRun<S, R>,
     readonly compiled: CompiledState<S, R>,
+    /** The env this run created before this one, while the run keeps its envs in a chain (see `findEnv`). */
+    readonly earlier: RunEnv<S, R> | undefined,
   ) {}
   get workflowId(): string {
     return this.run.workflowId
