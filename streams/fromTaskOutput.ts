@@ -102,16 +102,9 @@ const settleError = (e: unknown, sink: OutputSink): void => sink.error(e)
 export class ThenSlot {
   /** The sink of the output the callbacks are lent to; `undefined`: free. */
   sink: OutputSink | undefined = undefined
-  readonly #onFulfilled = (v: unknown): void => {
-    const sink = this.sink
-    this.sink = undefined
-    if (sink !== undefined) settleValue(v, sink)
-  }
-  readonly #onRejected = (e: unknown): void => {
-    const sink = this.sink
-    this.sink = undefined
-    sink?.error(e)
-  }
+  // bound functions rather than arrow functions: no closure context per slot (a parked run holds its slot)
+  readonly #onFulfilled: (v: unknown) => void = slotFulfilled.bind(this)
+  readonly #onRejected: (e: unknown) => void = slotRejected.bind(this)
   /** Lends the callbacks to `out` for `sink` (the slot must be free). */
   await(out: PromiseLike<unknown>, sink: OutputSink): void {
     this.sink = sink
@@ -122,6 +115,20 @@ export class ThenSlot {
       throw e
     }
   }
+}
+
+/** The fulfilment callback of a {@link ThenSlot} (bound to it). */
+function slotFulfilled(this: ThenSlot, v: unknown): void {
+  const sink = this.sink
+  this.sink = undefined
+  if (sink !== undefined) settleValue(v, sink)
+}
+
+/** The rejection callback of a {@link ThenSlot} (bound to it). */
+function slotRejected(this: ThenSlot, e: unknown): void {
+  const sink = this.sink
+  this.sink = undefined
+  sink?.error(e)
 }
 
 /** An Observable: its first value as it is, its error, or `empty` when it completes without one. */

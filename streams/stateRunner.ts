@@ -56,6 +56,15 @@ export interface StateSink<S extends string> {
 /** The outcome of a body that settled inside its own call, delivered once the call has returned. */
 const NOTHING: unique symbol = Symbol('nothing')
 
+/** `StateFrame.flags`: the body reported its outcome (settling twice is ignored). */
+const SETTLED = 1
+/** The visit was released: what the body still reports is dropped. */
+const RELEASED = 2
+/** The body's own call is running: a success is kept until it returns. */
+const SYNCHRONOUS = 4
+/** `teardown` is the frame's own Subscription collecting several teardowns (not one teardown as given). */
+const SHARED = 8
+
 /**
  * @internal One visit of a state: the frame its kind's body settles through. Implements both
  * {@link Settle} and the `attemptWork` callbacks, so a task state allocates no callback objects.
@@ -65,24 +74,18 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
   // AttemptContext (streams/runTask.ts)
   declare private readonly env: StateEnv<S, R>
   declare private readonly sink: StateSink<S>
-  declare private settled: boolean
-  declare private released: boolean
-  declare private synchronous: boolean
+  /** {@link SETTLED}, {@link RELEASED}, {@link SYNCHRONOUS}, {@link SHARED}: one field, not four (a parked run holds its frame). */
+  declare private flags: number
   declare private early: unknown
   declare private attempts: number
   declare private teardown: TeardownLogic
-  /** `teardown` is one teardown as given (even a Subscription), not the frame's own collection. */
-  declare private single: boolean
   constructor(env: StateEnv<S, R>, sink: StateSink<S>) {
     this.env = env
     this.sink = sink
-    this.settled = false
-    this.released = false
-    this.synchronous = true
+    this.flags = SYNCHRONOUS
     this.early = NOTHING
     this.attempts = 0
     this.teardown = undefined
-    this.single = true
   }
 
   /** Runs `body`; a success inside the call is delivered after it returns (a flat stack). */
@@ -104,8 +107,8 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
     } catch (thrown: unknown) {
       this.fail(thrown)
     }
-    this.synchronous = false
-    if (this.early !== NOTHING && !this.released) this.deliver(this.early, this.attempts)
+    const flags = (this.flags &= ~SYNCHRONOUS)
+    if (this.early !== NOTHING && (flags & RELEASED) === 0) this.deliver(this.early, this.attempts)
     return this
   }
 
@@ -115,19 +118,21 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
   }
 
   succeed(next: unknown, attempts: number): void {
-    if (this.settled) return
-    this.settled = true
-    if (this.synchronous) {
+    const flags = this.flags
+    if ((flags & SETTLED) !== 0) return
+    this.flags = flags | SETTLED
+    if ((flags & SYNCHRONOUS) !== 0) {
       this.early = next
       this.attempts = attempts
     } else this.deliver(next, attempts)
   }
 
   fail(thrown: unknown, attempts?: number): void {
-    if (this.settled) return
-    this.settled = true
+    const flags = this.flags
+    if ((flags & SETTLED) !== 0) return
+    this.flags = flags | SETTLED
     // a failure after the visit was released (the run was cancelled or timed out) is not news
-    if (this.released) return
+    if ((flags & RELEASED) !== 0) return
     const { env } = this
     const rejected = thrown instanceof CircuitRejection
     const error = rejected ? thrown.error : toCanoError(thrown)
@@ -141,17 +146,18 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
   }
 
   add(teardown: TeardownLogic): void {
-    if (this.released) return execute(teardown)
+    const flags = this.flags
+    if ((flags & RELEASED) !== 0) return execute(teardown)
     const held = this.teardown
     // one teardown (the common case: a timer, a subscription) is held as is; more share a Subscription
     if (held === undefined) this.teardown = teardown
-    else if (held instanceof Subscription && !this.single) held.add(teardown)
+    else if ((flags & SHARED) !== 0) (held as Subscription).add(teardown)
     else {
       const all = new Subscription()
       all.add(held)
       all.add(teardown)
       this.teardown = all
-      this.single = false
+      this.flags = flags | SHARED
     }
   }
 
@@ -160,9 +166,10 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
    * window): it settles with no `TaskSucceeded` or `TaskFailed`, and the interruption concludes the run.
    */
   interrupted(reason: unknown): void {
-    if (this.settled) return
-    this.settled = true
-    if (this.released) return
+    const flags = this.flags
+    if ((flags & SETTLED) !== 0) return
+    this.flags = flags | SETTLED
+    if ((flags & RELEASED) !== 0) return
     this.sink.stateFailed(toCanoError(reason))
   }
 
@@ -178,24 +185,25 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
 
   /** `true` once the visit is released: what the body still reports is dropped. */
   get closed(): boolean {
-    return this.released
+    return (this.flags & RELEASED) !== 0
   }
 
   /** Releases what the body started; a later `add` runs its teardown at once. */
   unsubscribe(): void {
-    if (this.released) return
-    this.released = true
+    const flags = this.flags
+    if ((flags & RELEASED) !== 0) return
+    this.flags = flags | RELEASED
     const t = this.teardown
     this.teardown = undefined
     execute(t)
   }
 
   private deliver(next: unknown, attempts: number): void {
-    if (this.released) return
+    if ((this.flags & RELEASED) !== 0) return
     const { env } = this
     const invalid = checkTarget(env.state, env.to, next)
     if (invalid !== undefined) {
-      this.settled = false
+      this.flags &= ~SETTLED
       return this.fail(invalid)
     }
     const emit = env.emit
