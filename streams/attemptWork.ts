@@ -54,6 +54,11 @@ export interface WorkCallbacks<A> {
   add(teardown: TeardownLogic): void
   /** `true` once the work is no longer wanted (the visit was released): a late failure starts no retry. */
   readonly closed?: boolean
+  /**
+   * Attempt 1, run inline, failed (its output rejected, was a `Left`, or its call threw), before the retry
+   * loop decides; called even once the work is no longer wanted. A saga step tracks its attempt in flight.
+   */
+  attemptFailed?(): void
 }
 
 /** @internal The progress reporter of one state visit. */
@@ -182,9 +187,11 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
     this.callbacks.onValue(v as A, 1)
   }
   error(thrown: unknown): void {
+    const callbacks = this.callbacks
+    if (callbacks.attemptFailed !== undefined) callbacks.attemptFailed()
     if (!this.finish()) return
     this.guard?.settle(false)
-    retryLoop(this.env, this.call, this.callbacks, { thrown })
+    retryLoop(this.env, this.call, callbacks, { thrown })
   }
   empty(): void {
     this.error(taskExecutionError(`task for state ${JSON.stringify(this.env.state)} completed without a value`))
@@ -214,6 +221,9 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
     return true
   }
 }
+
+/** @internal `true` when `ctx` is the context of an inline attempt 1 of {@link attemptWork} (see `attemptFailed`). */
+export const isInlineAttempt = (ctx: TaskContext<ResourceRecord>): boolean => ctx instanceof InlineAttempt
 
 /**
  * The policies an inline attempt holds: the breaker's permit it settles, and its deadline in the

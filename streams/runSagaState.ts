@@ -75,7 +75,7 @@ import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js
 import type { CompiledState } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AroundAttempt } from '../src/WorkflowObserver.js'
-import { attemptWork, type WorkCallbacks } from './attemptWork.js'
+import { attemptWork, isInlineAttempt, type WorkCallbacks } from './attemptWork.js'
 import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
 import { retryWithBackoffRaw } from './retryWithBackoff.js'
 import { noProgress } from './runTask.js'
@@ -96,9 +96,9 @@ export interface SagaHooks {
    * Pushes the step on the run's stack and returns the Observable that persists it (it completes once
    * the `CompensationCompletion` row is durable), or `undefined` when there is nothing to wait for.
    */
-  readonly record: (encoded: unknown, decoded: unknown) => Observable<never> | undefined
+  record(encoded: unknown, decoded: unknown): Observable<never> | undefined
   /** Pushes an output that could not be encoded: it lives in memory only. */
-  readonly keep: (output: unknown) => void
+  keep(output: unknown): void
 }
 
 /** @internal What a rollback needs. */
@@ -137,15 +137,24 @@ export const runSagaState = <S extends string, R extends ResourceRecord>(
 
 /**
  * One visit of a saga's forward step: the work's callbacks, the listener of the run's signal and the
- * tracker of the attempt in flight in one object (no closures per visit).
+ * tracker of the attempt in flight in one object (no closure per visit but its bound `attempt`).
  */
 class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallbacks<unknown>, Unsubscribable {
   /** Whether an attempt is in flight: from its call until it fails, times out or is abandoned (an attempt that answered stays in flight: its output is being recorded). */
   running = false
+  /**
+   * Attempt 1 handed its Promise output on as it is: the attempt is no longer in flight once it fails
+   * (`attemptFailed`, called by `attemptWork` before its retry loop decides).
+   */
+  private tracking = false
   private signal: AbortSignal | undefined = undefined
+  /** One attempt (see {@link sagaAttempt}), bound to this step. */
+  readonly attempt: (ctx: TaskContext<R>) => unknown = (
+    sagaAttempt as (this: SagaStep<S, R>, ctx: TaskContext<R>) => unknown
+  ).bind(this)
   constructor(
-    private readonly handler: SagaHandler<S, R>,
-    private readonly env: StateEnv<S, R>,
+    readonly handler: SagaHandler<S, R>,
+    readonly env: StateEnv<S, R>,
     private readonly hooks: SagaHooks,
     private readonly settle: StateFrame<S, R>,
   ) {}
@@ -188,7 +197,20 @@ class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallba
     this.settle.fail(e, attempts)
   }
 
+  /** Attempt 1's output failed (a rejection, a `Left`): it is no longer in flight. */
+  attemptFailed(): void {
+    if (!this.tracking) return
+    this.tracking = false
+    this.running = false
+  }
+
+  /** Attempt 1's Promise output is handed on as it is, tracked for its failure (see {@link attemptFailed}). */
+  track(): void {
+    this.tracking = true
+  }
+
   onValue(answer: unknown, attempts: number): void {
+    this.tracking = false
     const { env, settle, handler, hooks } = this
     const label = JSON.stringify(env.state)
     if (!Array.isArray(answer) || answer.length !== 2)
@@ -215,31 +237,8 @@ class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallba
     return undefined
   }
 
-  /**
-   * One attempt. Attempt 1 without an attempt timeout (never abandoned but with its visit) hands its
-   * output on as it is, a Promise tracked for its failure; other attempts go through an Observable that
-   * also sees their abandonment.
-   */
-  readonly attempt = (ctx: TaskContext<R>): unknown => {
-    if (ctx.attempt !== 1 || this.env.config.attemptTimeoutMs !== undefined) return this.tracked(ctx)
-    this.running = true
-    let out: unknown
-    try {
-      out = this.handler.run(ctx)
-      if (typeof out === 'function') out = (out as () => unknown)()
-    } catch (thrown: unknown) {
-      this.running = false
-      throw thrown
-    }
-    if (typeof out !== 'object' || out === null) return out
-    if (isThenable(out)) return new TrackedOutput(this, out)
-    if (isObservable(out)) return this.tracked(ctx, out)
-    if (isEither(out) && out._tag === 'Left') this.running = false
-    return out
-  }
-
   /** An attempt as an Observable: in flight from its subscription until it fails or is abandoned. */
-  private tracked(ctx: TaskContext<R>, out?: Observable<unknown>): Observable<unknown> {
+  tracked(ctx: TaskContext<R>, out?: Observable<unknown>): Observable<unknown> {
     return new Observable<unknown>((subscriber) => {
       this.running = true
       let answered = false
@@ -266,7 +265,10 @@ class SagaStep<S extends string, R extends ResourceRecord> implements WorkCallba
   }
 }
 
-/** A Promise output of a saga step's attempt 1: the attempt is no longer in flight once it fails. */
+/**
+ * A Promise output of a saga step's attempt 1 run by the retry loop (a limiter made it wait): the attempt
+ * is no longer in flight once it fails.
+ */
 class TrackedOutput implements PromiseLike<unknown> {
   constructor(
     private readonly step: { running: boolean },
@@ -288,6 +290,36 @@ class TrackedOutput implements PromiseLike<unknown> {
       },
     )
   }
+}
+
+/**
+ * One attempt of `step` (bound to it: its `attempt`). Attempt 1 without an attempt timeout (never abandoned
+ * but with its visit) hands its output on as it is, a Promise tracked for its failure (`track`: the work's
+ * `attemptFailed` ends it); other attempts go through an Observable that also sees their abandonment.
+ */
+function sagaAttempt<S extends string, R extends ResourceRecord>(this: SagaStep<S, R>, ctx: TaskContext<R>): unknown {
+  if (ctx.attempt !== 1 || this.env.config.attemptTimeoutMs !== undefined) return this.tracked(ctx)
+  this.running = true
+  let out: unknown
+  try {
+    out = this.handler.run(ctx)
+    if (typeof out === 'function') out = (out as () => unknown)()
+  } catch (thrown: unknown) {
+    this.running = false
+    throw thrown
+  }
+  if (typeof out !== 'object' || out === null) return out
+  if (isThenable(out)) {
+    // run inline by attemptWork, whose `attemptFailed` ends it: as it is (no wrapper, no closures)
+    if (isInlineAttempt(ctx)) {
+      this.track()
+      return out
+    }
+    return new TrackedOutput(this, out)
+  }
+  if (isObservable(out)) return this.tracked(ctx, out)
+  if (isEither(out) && out._tag === 'Left') this.running = false
+  return out
 }
 
 // -------------------------------------------------------------------------------------

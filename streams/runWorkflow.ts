@@ -1226,34 +1226,40 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   // -- sagas -------------------------------------------------------------------------------
 
   sagaHooks(env: StateEnv<S, R>): SagaHooks {
-    return {
-      record: (encoded, decoded) => {
-        const stack = (this.side().compensations ??= [])
-        const entry = (rowSeq: number | undefined): StackEntry => ({
-          state: env.state,
-          taskId: env.taskId,
-          encoded,
-          seq: rowSeq,
-          value: { decoded },
-        })
-        if (this.store === undefined) {
-          this.push(stack, entry(undefined))
-          return undefined
-        }
-        // on the stack before the write starts: a cancellation during the write still compensates it
-        return this.append(compensationCompletion(encoded as JsonValue), env.state, env.taskId, (rowSeq) =>
-          this.push(stack, entry(rowSeq)),
-        )
-      },
-      keep: (output) =>
-        this.push((this.side().compensations ??= []), {
-          state: env.state,
-          taskId: env.taskId,
-          encoded: undefined,
-          seq: undefined,
-          value: { decoded: output },
-        }),
+    // the run's env of the state is its saga hooks: no object and no closures per visit
+    if (env instanceof RunEnv) return env
+    return { record: (encoded, decoded) => this.recordStep(env, encoded, decoded), keep: (o) => this.keepStep(env, o) }
+  }
+
+  /** A saga step of `env`'s state finished: see `SagaHooks.record` (streams/runSagaState.ts). */
+  recordStep(env: StateEnv<S, R>, encoded: unknown, decoded: unknown): Observable<never> | undefined {
+    const stack = (this.side().compensations ??= [])
+    const entry = (rowSeq: number | undefined): StackEntry => ({
+      state: env.state,
+      taskId: env.taskId,
+      encoded,
+      seq: rowSeq,
+      value: { decoded },
+    })
+    if (this.store === undefined) {
+      this.push(stack, entry(undefined))
+      return undefined
     }
+    // on the stack before the write starts: a cancellation during the write still compensates it
+    return this.append(compensationCompletion(encoded as JsonValue), env.state, env.taskId, (rowSeq) =>
+      this.push(stack, entry(rowSeq)),
+    )
+  }
+
+  /** A saga step of `env`'s state finished with an output that could not be encoded: see `SagaHooks.keep`. */
+  keepStep(env: StateEnv<S, R>, output: unknown): void {
+    this.push((this.side().compensations ??= []), {
+      state: env.state,
+      taskId: env.taskId,
+      encoded: undefined,
+      seq: undefined,
+      value: { decoded: output },
+    })
   }
 
   /** Pushes a finished saga step on the stack: from now on a failure rolls back. */
@@ -1352,7 +1358,7 @@ interface TimedRun {
  * What a state kind sees of the run: two references and getters, so a parked run holds no copy of
  * its settings per state.
  */
-class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, R> {
+class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, R>, SagaHooks {
   /** The env of the state visited right after this one, the last time (a hint for `role` and `envOf`). */
   successor: RunEnv<S, R> | undefined = undefined
   constructor(
@@ -1423,6 +1429,13 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
   }
   publishSplit(result: SplitResult): void {
     this.run.publishSplit(result)
+  }
+  /** A saga state's hooks (see `WorkflowRun.sagaHooks`). */
+  record(encoded: unknown, decoded: unknown): Observable<never> | undefined {
+    return this.run.recordStep(this, encoded, decoded)
+  }
+  keep(output: unknown): void {
+    this.run.keepStep(this, output)
   }
 }
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai'
+import * as E from 'fp-ts/lib/Either.js'
 import * as t from 'io-ts'
 import { asyncScheduler, map, type Observable, type SchedulerLike, Subscription, timer } from 'rxjs'
 
@@ -25,6 +26,7 @@ import { rollbackOutcome, saga, validateSaga } from '../../src/Saga.js'
 import { task } from '../../src/StateHandler.js'
 import { defaultCompensationTimeoutMs } from '../../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import { eventsInVirtualTime, eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
 import { createVirtualClock, type VirtualClock } from '../helpers/virtualTime.js'
 
@@ -853,6 +855,66 @@ describe('saga', () => {
         ['TaskFailed', 20],
         ['RunCancelled', 20],
       ])
+    })
+
+    /** A saga step whose attempt 1 fails with `fail` and retries only after a minute; the run is cancelled at 40 ms. */
+    const cancelledWhileWaitingToRetry = async (
+      fail: () => Promise<unknown>,
+      limiter?: ReturnType<typeof createRateLimiter>,
+    ): Promise<{ attempts: number; ms: number; events: ReadonlyArray<WorkflowEvent<Pay>> }> => {
+      let attempts = 0
+      const ac = new AbortController()
+      setTimeout(() => ac.abort(), 40)
+      const started = Date.now()
+      const events = await eventsOf(
+        workflow<Pay>()({
+          exits: ['Done'],
+          states: ({ saga: s, task: tk }) => ({
+            Charge: s({
+              output: t.number,
+              retry: RetryMode.fixed(3, 60_000),
+              ...(limiter === undefined ? {} : { rateLimiter: limiter }),
+              run: () => {
+                attempts += 1
+                return fail() as Promise<readonly ['Ship', number]>
+              },
+              compensate: () => undefined,
+            }),
+            Ship: tk(() => 'Done'),
+          }),
+        }).run$('Charge', { signal: ac.signal }),
+      )
+      return { attempts, ms: Date.now() - started, events }
+    }
+
+    it('a step whose Promise attempt rejected, waiting to retry when the signal comes, ends at once', async () => {
+      const { attempts, ms, events } = await cancelledWhileWaitingToRetry(() => Promise.reject(new Error('declined')))
+      expect(attempts).to.equal(1)
+      expect(ms).to.be.below(5_000)
+      expect(events.map((e) => e._tag)).to.include.members(['RetryScheduled', 'TaskFailed'])
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunCancelled', state: 'Charge' })
+    })
+
+    it('a step whose Promise attempt resolved to a Left, waiting to retry when the signal comes, ends at once', async () => {
+      const { attempts, ms, events } = await cancelledWhileWaitingToRetry(() =>
+        Promise.resolve(E.left(new Error('declined'))),
+      )
+      expect(attempts).to.equal(1)
+      expect(ms).to.be.below(5_000)
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunCancelled', state: 'Charge' })
+    })
+
+    it('a step whose attempt 1 waited for a token (the retry loop runs it) and rejected ends at once too', async () => {
+      const limiter = createRateLimiter({ tokens: 1, perMs: 10 })
+      // the token is taken: attempt 1 waits for the next one, on the retry loop's path
+      expect(limiter.tryAcquire()._tag).to.equal('Right')
+      const { attempts, ms, events } = await cancelledWhileWaitingToRetry(
+        () => Promise.reject(new Error('declined')),
+        limiter,
+      )
+      expect(attempts).to.equal(1)
+      expect(ms).to.be.below(5_000)
+      expect(lastEvent(events)).to.deep.include({ _tag: 'RunCancelled', state: 'Charge' })
     })
 
     it('a finished step earlier on the stack is compensated with the one that landed late, last-in first-out', () => {
