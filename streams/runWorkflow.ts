@@ -327,10 +327,13 @@ class InputQueue<S extends string> {
 }
 
 /**
- * Where a run's loop is: `Idle`, `Busy` carrying out commands (inputs queue), `Leaving` when the
- * subscriber left while it was busy (no more work starts before that is handled).
+ * Where a run's loop is (two bits of `WorkflowRun.flags`): idle (neither), {@link BUSY} carrying out commands
+ * (inputs queue), {@link LEAVING} when the subscriber left while it was busy (no more work starts before
+ * that is handled).
  */
-type Loop = 'Idle' | 'Busy' | 'Leaving'
+const BUSY = 8
+const LEAVING = 16
+const LOOP = BUSY | LEAVING
 
 /**
  * Commands that start a state's work: skipped once the subscriber has left (it unsubscribed while an event
@@ -374,8 +377,6 @@ class RunRare {
   controller: AbortController | undefined = undefined
   /** Why the run was aborted, kept until (and unless) its signal is created. */
   abortReason: CanoError | undefined = undefined
-  /** The one listener of the run's abort that needs no signal (a saga step's visit): see `watchRunAbort`. */
-  abortWatcher: { handleEvent(): void } | undefined = undefined
   pendingSplit: SplitResult | undefined = undefined
   /** The split result the current state joins (visible to that one state only). */
   incomingSplit: SplitResult | undefined = undefined
@@ -429,7 +430,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   declare readonly now: () => number
   declare readonly workflowId: string
   declare readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
-  /** {@link LIVE}, {@link LEFT}, {@link MANAGES_RESOURCES}. */
+  /** {@link LIVE}, {@link LEFT}, {@link MANAGES_RESOURCES}, and where the loop is ({@link BUSY}, {@link LEAVING}). */
   declare private flags: number
   declare private readonly observed: Observed<S> | undefined
   /** The options beyond the id, when there are any. */
@@ -437,7 +438,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   /** What only some runs come to hold; created on first use. */
   declare private rare: RunRare | undefined
   declare private machine: RunMachine<S>
-  declare private loop: Loop
+  /** The one listener of the run's abort that needs no signal (a saga step's or a split's visit): see `watchRunAbort`. */
+  declare private abortWatcher: { handleEvent(): void } | undefined
   /** Inputs that arrived while the run was busy; created the first time one does. */
   declare private queue: InputQueue<S> | undefined
   declare private seq: number
@@ -494,7 +496,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       this.observed.around = composeAround(observers, this.observed.origin, (i, thrown) =>
         this.observerFailed(i, thrown),
       )
-    this.loop = 'Idle'
+    this.abortWatcher = undefined
     this.queue = undefined
     this.seq = resume?.nextSeq ?? 0
     this.compiled = undefined
@@ -624,8 +626,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
    * A command that throws drops the rest of its step and is fed back as `Threw`.
    */
   feed(input: RunInput<S>): void {
-    if (this.loop !== 'Idle') return this.enqueue(input)
-    this.loop = 'Busy'
+    if ((this.flags & LOOP) !== 0) return this.enqueue(input)
+    this.flags |= BUSY
     const out = lists[depth] ?? (lists[depth] = new CommandList())
     depth++
     try {
@@ -635,23 +637,23 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
       if (this.queue !== undefined) this.drain(out, this.queue)
     } finally {
       depth--
-      this.loop = 'Idle'
+      this.flags &= ~LOOP
     }
   }
 
   /** A visit settled on its next state: {@link feed} of `VisitSettled`, without allocating the input when idle. */
   stateDone(next: S): void {
-    if (this.loop !== 'Idle') return this.enqueue({ _tag: 'VisitSettled', next })
+    if ((this.flags & LOOP) !== 0) return this.enqueue({ _tag: 'VisitSettled', next })
     // the common step (the one command `Advance`) is carried out without a command list, and updates
     // the machine in place: this field holds its only reference
     if (!advanceOwned(this.machine, next)) return this.feed({ _tag: 'VisitSettled', next })
-    this.loop = 'Busy'
+    this.flags |= BUSY
     try {
       this.advance()
     } catch (e: unknown) {
       this.enqueue({ _tag: 'Threw', error: e })
     } finally {
-      this.loop = 'Idle'
+      this.flags &= ~LOOP
     }
     const queue = this.queue
     if (queue !== undefined && queue.head !== queue.tail) this.feedQueued(queue)
@@ -659,14 +661,14 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   /** Steps through inputs that queued during a step carried out outside {@link feed}. */
   private feedQueued(queue: InputQueue<S>): void {
-    this.loop = 'Busy'
+    this.flags |= BUSY
     const out = lists[depth] ?? (lists[depth] = new CommandList())
     depth++
     try {
       this.drain(out, queue)
     } finally {
       depth--
-      this.loop = 'Idle'
+      this.flags &= ~LOOP
     }
   }
 
@@ -685,11 +687,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   /** The subscriber left while the run was carrying out commands. */
   private leaving(): boolean {
-    return this.loop === 'Leaving'
+    return (this.flags & LEAVING) !== 0
   }
 
   private enqueue(input: RunInput<S>): void {
-    if (input._tag === 'Unsubscribe' || input._tag === 'Abandon') this.loop = 'Leaving'
+    if (input._tag === 'Unsubscribe' || input._tag === 'Abandon') this.flags = (this.flags & ~LOOP) | LEAVING
     ;(this.queue ??= new InputQueue<S>()).enqueue(input)
   }
 
@@ -697,7 +699,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   private drain(out: CommandList, queue: InputQueue<S>): void {
     for (let next = queue.dequeue(); next !== undefined; next = queue.dequeue()) {
       // the subscriber's leaving is handled now: what it leads to (a rollback, a teardown) is carried out
-      if (next._tag === 'Unsubscribe' || next._tag === 'Abandon') this.loop = 'Busy'
+      if (next._tag === 'Unsubscribe' || next._tag === 'Abandon') this.flags = (this.flags & ~LOOP) | BUSY
       out.size = 0
       this.machine = transition(this.machine, next, out)
       this.carryOutAll(out, next)
@@ -983,16 +985,13 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     if (rare.abortReason !== undefined) return
     rare.abortReason = reason
     rare.controller?.abort(reason)
-    rare.abortWatcher?.handleEvent()
+    this.abortWatcher?.handleEvent()
   }
 
   /** Sets (`on`) or clears the run's abort watcher (cleared only if it is still `watcher`); it is called after the run's signal aborts. */
   watchRunAbort(watcher: { handleEvent(): void }, on: boolean): void {
-    if (on) this.side().abortWatcher = watcher
-    else {
-      const rare = this.rare
-      if (rare !== undefined && rare.abortWatcher === watcher) rare.abortWatcher = undefined
-    }
+    if (on) this.abortWatcher = watcher
+    else if (this.abortWatcher === watcher) this.abortWatcher = undefined
   }
 
   /** Why the run was aborted, if it was (read without creating the run's signal). */
