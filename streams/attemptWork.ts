@@ -163,7 +163,6 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   // declared, not defined: see AttemptContext (streams/runTask.ts)
   declare private readonly call: (ctx: TaskContext<R>) => unknown
   declare private readonly callbacks: WorkCallbacks<A>
-  declare private settled: boolean
   /** The permit and the deadline, when the attempt has either. */
   declare guard: AttemptGuard | undefined
   constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
@@ -171,7 +170,6 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
     super(env, 1, undefined, timed)
     this.call = call
     this.callbacks = callbacks
-    this.settled = false
     this.guard = undefined
   }
   protected override makeProgress(): (data: unknown) => void {
@@ -211,8 +209,9 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
     this.guard?.settle(false)
   }
   private finish(): boolean {
-    if (this.settled) return false
-    this.settled = true
+    const bits = this.bits
+    if ((bits & SETTLED) !== 0) return false
+    this.bits = bits | SETTLED
     const queue = this.guard?.queue
     if (queue !== undefined) {
       queue.cancel(this.guard as AttemptGuard)
@@ -224,6 +223,9 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
 
 /** @internal `true` when `ctx` is the context of an inline attempt 1 of {@link attemptWork} (see `attemptFailed`). */
 export const isInlineAttempt = (ctx: TaskContext<ResourceRecord>): boolean => ctx instanceof InlineAttempt
+
+/** `InlineAttempt.bits` (above `AttemptContext`'s own): the attempt settled. */
+const SETTLED = 2
 
 /**
  * The policies an inline attempt holds: the breaker's permit it settles, and its deadline in the

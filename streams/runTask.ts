@@ -128,18 +128,21 @@ export class AttemptContext<
   /** The progress reporter given, or the one {@link makeProgress} built on first read. */
   declare private progressFn: ((data: unknown) => void) | undefined
   declare readonly split: SplitResult | undefined
-  declare private readonly ownSignal: boolean
+  /**
+   * {@link OWN_SIGNAL}; the higher bits are a subclass's (one field for its booleans and this one: a parked run
+   * holds its attempt context).
+   */
+  declare protected bits: number
+  /** The attempt's own controller, once created; linked to the run's signal, it is its own listener. */
   declare private controller: AbortController | undefined
-  declare private unlink: (() => void) | undefined
   /** `progress`: the reporter, or `undefined` to build it with {@link makeProgress} when a task first reads it. */
   constructor(env: E, attempt: number, progress: ((data: unknown) => void) | undefined, ownSignal: boolean) {
     this.env = env
     this.attempt = attempt
     this.progressFn = progress
     this.split = env.split
-    this.ownSignal = ownSignal
+    this.bits = ownSignal ? OWN_SIGNAL : 0
     this.controller = undefined
-    this.unlink = undefined
   }
   get progress(): (data: unknown) => void {
     return (this.progressFn ??= this.makeProgress())
@@ -162,22 +165,23 @@ export class AttemptContext<
     return this.env.input as InputOf<R>
   }
   get signal(): AbortSignal {
-    if (!this.ownSignal && this.env.shielded !== true) return this.env.runSignal
+    if ((this.bits & OWN_SIGNAL) === 0 && this.env.shielded !== true) return this.env.runSignal
     return this.ensureController().signal
   }
   private ensureController(): AbortController {
     if (this.controller !== undefined) return this.controller
-    const controller = new AbortController()
-    this.controller = controller
     // a shielded attempt (a saga step) is aborted by its own timeout only
-    if (this.env.shielded === true) return controller
+    if (this.env.shielded === true) return (this.controller = new AbortController())
     const parent = this.env.runSignal
-    if (parent.aborted) controller.abort(parent.reason)
-    else {
-      const onAbort = (): void => controller.abort(parent.reason)
-      parent.addEventListener('abort', onAbort, { once: true })
-      this.unlink = () => parent.removeEventListener('abort', onAbort)
+    if (parent.aborted) {
+      const controller = new AbortController()
+      this.controller = controller
+      controller.abort(parent.reason)
+      return controller
     }
+    const controller = new LinkedController(parent)
+    this.controller = controller
+    parent.addEventListener('abort', controller, { once: true })
     return controller
   }
   abort(reason: CanoError): void {
@@ -185,8 +189,31 @@ export class AttemptContext<
     if (!c.signal.aborted) c.abort(reason)
   }
   release(): void {
-    this.unlink?.()
-    this.unlink = undefined
+    const c = this.controller
+    if (c instanceof LinkedController) c.unlink()
+  }
+}
+
+/** `AttemptContext.bits`: the attempt has a signal of its own (an attempt timeout aborts it). */
+const OWN_SIGNAL = 1
+
+/** An attempt's controller that follows the run's signal: it listens to it itself (no closures). */
+class LinkedController extends AbortController {
+  #parent: AbortSignal | undefined
+  constructor(parent: AbortSignal) {
+    super()
+    this.#parent = parent
+  }
+  /** The run's signal aborted. */
+  handleEvent(): void {
+    const parent = this.#parent
+    if (parent !== undefined) this.abort(parent.reason)
+  }
+  /** Stops following the run's signal. */
+  unlink(): void {
+    const parent = this.#parent
+    this.#parent = undefined
+    parent?.removeEventListener('abort', this)
   }
 }
 
