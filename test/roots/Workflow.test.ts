@@ -225,6 +225,38 @@ describe('workflow', () => {
       ])
     })
 
+    it('visits more states than a run keeps in its env chain, in and out of order, each with its own env', async () => {
+      // 12 states (a run chains the envs of its first 8, then indexes them): a cycle through all of them,
+      // then a walk that jumps back and forth, so that states are found in the chain, in the index and by
+      // the successor hint
+      type N = 'S0' | 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'S7' | 'S8' | 'S9' | 'S10' | 'S11' | 'Done'
+      const names = Array.from({ length: 12 }, (_, i) => `S${i}` as Exclude<N, 'Done'>)
+      const walk: N[] = [...names, ...names, 'S3', 'S10', 'S1', 'S11', 'S0', 'S7', 'Done']
+      let step = 0
+      const seen: string[] = []
+      const states = Object.fromEntries(
+        names.map((name) => [
+          name,
+          task(({ state }) => {
+            seen.push(`${name}:${state}`)
+            return walk[++step] as N
+          }),
+        ]),
+      ) as Record<Exclude<N, 'Done'>, ReturnType<typeof task<N>>>
+      const flow = workflow<N>()({ exits: ['Done'], states })
+      for (let run = 0; run < 2; run++) {
+        step = 0
+        seen.length = 0
+        const events = await collect(flow.run$('S0', { workflowId: `many-${run}` }))
+        const entered = events.flatMap((e) => (e._tag === 'StateEntered' ? [e.state] : []))
+        expect(entered).to.deep.equal(walk)
+        expect(seen).to.deep.equal(walk.slice(0, -1).map((s) => `${s}:${s}`))
+        const started = events.flatMap((e) => (e._tag === 'TaskStarted' ? [`${e.state}/${e.taskId}`] : []))
+        expect(started).to.deep.equal(walk.slice(0, -1).map((s) => `${s}/${s}`))
+        expect(events.at(-1)).to.deep.include({ _tag: 'RunCompleted', state: 'Done', transitions: walk.length })
+      }
+    })
+
     it('is cold: nothing runs until subscription, and each subscription is a new run', async () => {
       let runs = 0
       const flow = workflow<'A' | 'Done'>()({ exits: ['Done'], states: { A: task(() => (runs++, 'Done' as const)) } })
