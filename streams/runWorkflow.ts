@@ -281,15 +281,21 @@ class TerminalSink<S extends string, T> implements RunSink<S> {
   }
 }
 
-/** `now` of a scheduler, one function per scheduler rather than one per run. */
-const clocks = new WeakMap<SchedulerLike, () => number>()
-const clockOf = (scheduler: SchedulerLike): (() => number) => {
-  let now = clocks.get(scheduler)
-  if (now === undefined) {
-    now = () => scheduler.now()
-    clocks.set(scheduler, now)
+/** A scheduler and its `now`: one per scheduler rather than one per run (a run holds one field for both). */
+class Clock {
+  readonly now: () => number
+  constructor(readonly scheduler: SchedulerLike) {
+    this.now = () => scheduler.now()
   }
-  return now
+}
+const clocks = new WeakMap<SchedulerLike, Clock>()
+const clockOf = (scheduler: SchedulerLike): Clock => {
+  let clock = clocks.get(scheduler)
+  if (clock === undefined) {
+    clock = new Clock(scheduler)
+    clocks.set(scheduler, clock)
+  }
+  return clock
 }
 
 /**
@@ -426,8 +432,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   implements RunSetup<S>, StateSink<S>, Unsubscribable, RunnerHost<S, R>
 {
   // declared, not defined, and assigned once in the constructor: see AttemptContext (streams/runTask.ts)
-  declare readonly scheduler: SchedulerLike
-  declare readonly now: () => number
+  /** The run's scheduler and its `now`. */
+  declare readonly clock: Clock
   declare readonly workflowId: string
   declare readonly emit: ((e: WorkflowEvent<S>) => void) | undefined
   /** {@link LIVE}, {@link LEFT}, {@link MANAGES_RESOURCES}, and where the loop is ({@link BUSY}, {@link LEAVING}). */
@@ -465,8 +471,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     resume: ResumePoint<S> | undefined,
   ) {
     const scheduler = options.scheduler ?? wf.scheduler ?? asyncScheduler
-    this.scheduler = scheduler
-    this.now = clockOf(scheduler)
+    this.clock = clockOf(scheduler)
     this.workflowId = options.workflowId
     this.flags = (live ? LIVE : 0) | (options.manageResources && wf.lifecycle ? MANAGES_RESOURCES : 0)
     const listed = options.observers === undefined ? wf.observers : [...wf.observers, ...options.observers]
@@ -531,6 +536,12 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     this.machine = createRun<S>(this)
   }
 
+  get scheduler(): SchedulerLike {
+    return this.clock.scheduler
+  }
+  get now(): () => number {
+    return this.clock.now
+  }
   /** The caller's signal, if it passed one. */
   get signal(): AbortSignal | undefined {
     return this.extras?.signal
@@ -1397,13 +1408,13 @@ class RunEnv<S extends string, R extends ResourceRecord> implements StateEnv<S, 
     return this.compiled.finishes
   }
   get scheduler(): SchedulerLike {
-    return this.run.scheduler
+    return this.run.clock.scheduler
   }
   get random(): () => number {
     return this.run.wf.random
   }
   get now(): () => number {
-    return this.run.now
+    return this.run.clock.now
   }
   get emit(): ((e: WorkflowEvent<S>) => void) | undefined {
     return this.run.emit
