@@ -24,7 +24,7 @@ import type { ResourceRecord } from '../src/TaskContext.js'
 import { progressOf } from './attemptWork.js'
 import { type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
 import { AttemptContext } from './runTask.js'
-import { runStateBody, type Settle, type StateEnv } from './stateRunner.js'
+import { runStateBody, type Settle, type StateEnv, type StateFrame } from './stateRunner.js'
 
 /** @internal Where a timer starts and how it persists its wake-up instant. */
 export interface TimerHooks {
@@ -69,7 +69,7 @@ export const runSleepState = <S extends string, R extends ResourceRecord>(
         wakeAt: wakeUp,
       })
     // parked: this alarm, its timer and the visit's frame are all a waiting run holds
-    const wait = (): void => settle.add(new Alarm(settle, handler, env, wakeUp).arm())
+    const wait = (): void => settle.add(new Alarm(settle, handler, wakeUp).arm())
     if (resumed !== undefined || hooks.persist === undefined) return wait()
     // the wake-up instant is durable before the wait starts; what is left is measured after the write
     settle.add(hooks.persist(wakeUp).subscribe({ error: (e: unknown) => settle.fail(e), complete: wait }))
@@ -86,11 +86,15 @@ class Alarm<S extends string, R extends ResourceRecord> implements Unsubscribabl
   /** The timer was capped at {@link MAX_TIMER_MS}: when it fires, the rest is waited. */
   private hop = false
   constructor(
-    private readonly settle: Settle,
+    /** The visit's frame (its env is the alarm's: no field of its own). */
+    private readonly settle: StateFrame<S, R>,
     private readonly handler: SleepHandler<S, R>,
-    private readonly env: StateEnv<S, R>,
     private readonly wakeAt: number,
   ) {}
+
+  private get env(): StateEnv<S, R> {
+    return this.settle.visitEnv
+  }
 
   arm(): this {
     const scheduler: SchedulerLike = this.env.scheduler
