@@ -16,7 +16,7 @@ import type { Observable } from 'rxjs'
 import { initialRunState, reduceRunState, type RunState } from '../../../src/RunState.js'
 import type { RunRecordStatus } from '../../../src/RunTable.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
-import type { RuntimeEvent, RuntimeTapper } from '../../Runtime.js'
+import type { RuntimeEvent, RuntimeEventTap, RuntimeTapper } from '../../Runtime.js'
 import { StringTable, Timeline } from './timeline.js'
 
 /** @internal Events a run's timeline keeps at least. */
@@ -60,7 +60,7 @@ export interface Tracked {
 export type TrackerListener = (run: Tracked, event: WorkflowEvent | undefined) => void
 
 /** @internal See the module comment. */
-export class RunTracker {
+export class RunTracker implements RuntimeEventTap {
   private readonly runs = new Map<string, Tracked>()
   /** Runs not executing here, least recently active first (a Map keeps insertion order). */
   private readonly idle = new Map<string, true>()
@@ -80,12 +80,10 @@ export class RunTracker {
     private readonly listener: TrackerListener,
   ) {
     if (typeof source === 'function')
-      this.stop = source({
-        run: (workflow, event) => this.onEvent(workflow, event),
-        notice: (e) => this.onRuntimeEvent(e),
-      })
+      // the tracker is the tap: its `run` is called per event, with no arrow in between
+      this.stop = source(this)
     else {
-      const sub = source.subscribe({ next: (e) => this.onRuntimeEvent(e) })
+      const sub = source.subscribe({ next: (e) => this.notice(e) })
       this.stop = () => sub.unsubscribe()
     }
   }
@@ -104,22 +102,23 @@ export class RunTracker {
     this.stop()
   }
 
-  private onRuntimeEvent(e: RuntimeEvent): void {
+  /** A notice of the runtime, or (from `events$`) a run's event wrapped. */
+  notice(e: RuntimeEvent): void {
     switch (e._tag) {
       case 'Run':
-        return this.onEvent(e.workflow, e.event)
+        return this.run(e.workflow, e.event)
       case 'Claimed':
-        return this.notice(e.workflowId, e.workflow, 'running')
+        return this.noticed(e.workflowId, e.workflow, 'running')
       case 'Parked':
-        return this.notice(e.workflowId, undefined, 'parked')
+        return this.noticed(e.workflowId, undefined, 'parked')
       case 'Released':
-        return this.notice(e.workflowId, undefined, 'pending')
+        return this.noticed(e.workflowId, undefined, 'pending')
       default:
         return // schedule ticks: their runs show up when they are claimed
     }
   }
 
-  private notice(workflowId: string, workflow: string | undefined, status: RunRecordStatus): void {
+  private noticed(workflowId: string, workflow: string | undefined, status: RunRecordStatus): void {
     const run = this.runs.get(workflowId) ?? (workflow === undefined ? undefined : this.track(workflowId, workflow))
     if (run === undefined) return
     run.status = status
@@ -149,7 +148,8 @@ export class RunTracker {
     return run
   }
 
-  private onEvent(workflow: string, e: WorkflowEvent): void {
+  /** A run's event: called for every event of every run the runtime executes (see the module comment). */
+  run(workflow: string, e: WorkflowEvent): void {
     const id = e.workflowId
     const last = this.last
     const run = last !== undefined && last.workflowId === id ? last : (this.runs.get(id) ?? this.track(id, workflow))
