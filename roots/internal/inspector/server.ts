@@ -392,8 +392,8 @@ export class InspectorServer {
         run.listed = this.listGen
         run.listedAt = run.at
         this.listDirty.push(run)
+        this.schedule()
       }
-      this.schedule()
     }
     const watchers = this.runClients.size === 0 ? undefined : this.runClients.get(run.workflowId)
     if (watchers !== undefined) {
