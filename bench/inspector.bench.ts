@@ -1,7 +1,7 @@
 /**
  * The web inspector's live feed (issue 15): 1 000 runs in flight at once on one runtime (in-memory store,
  * concurrency 1 000, ten states each, every task yielding to the event loop so that the runs interleave),
- * measured three ways, interleaved in each repeat:
+ * measured three ways, interleaved in each repeat (in rotating order, each after a young-generation gc):
  *
  * - `none`: no inspector;
  * - `served`: `serveInspector` running, no page connected (it follows the runtime's events);
@@ -19,15 +19,16 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-import { filter, firstValueFrom, scan } from 'rxjs'
-
 import { createRuntime, memoryCheckpoints, type Runtime, task, workflow } from '../roots/index.js'
 import { serveInspector } from '../roots/inspector.js'
+import { tapperOf } from '../roots/Runtime.js'
 import type { ClientMessage, ClientRequest } from './inspector.client.js'
-import { type BenchResult, formatTable, isMain, median } from './lib.js'
+import { type BenchResult, formatTable, gcYoung, isMain, median, quartiles, rotation } from './lib.js'
 
 const RUNS = 1_000
-const REPEATS = 5
+/** Runs per burst: `RUNS` in flight at once, a new one started as each completes. */
+const TOTAL = 4_000
+const REPEATS = 12
 const CLIENT = fileURLToPath(new URL('./inspector.client.js', import.meta.url))
 
 type S = 'S0' | 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'S7' | 'S8' | 'S9' | 'Done'
@@ -63,23 +64,37 @@ const makeRuntime = (): Runtime =>
     pollMs: 1_000,
   })
 
-/** Starts `RUNS` runs at once and resolves with the transitions/s from the first start to the last end. */
-const burst = async (runtime: Runtime, prefix: string): Promise<number> => {
-  const ended = firstValueFrom(
-    runtime.events$.pipe(
-      filter((e) => e._tag === 'Run' && e.event._tag === 'RunCompleted'),
-      scan((n) => n + 1, 0),
-      filter((n) => n === RUNS),
-    ),
-  )
-  const t0 = process.hrtime.bigint()
-  await Promise.all(
-    Array.from({ length: RUNS }, (_, i) => runtime.start('bench', null, { id: `${prefix}-${String(i)}` })),
-  )
-  await ended
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9
-  return (RUNS * TRANSITIONS) / seconds
-}
+/**
+ * Starts `RUNS` runs at once, then a new one each time one completes, until `TOTAL` have run (so `RUNS`
+ * stay in flight), and resolves with the transitions/s from the first start to the last end. Completions
+ * are counted through the runtime's internal tap (what the inspector itself uses), not `events$`: a
+ * subscriber to `events$` would make every case pay for a wrapper per event and flatter the ratios.
+ */
+const burst = (runtime: Runtime, prefix: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const tapper = tapperOf(runtime)
+    if (tapper === undefined) return reject(new Error('the bench needs a runtime made by createRuntime'))
+    let started = 0
+    let completed = 0
+    const t0 = process.hrtime.bigint()
+    const startOne = (): void => {
+      const id = `${prefix}-${String(started++)}`
+      runtime.start('bench', null, { id }).catch(reject)
+    }
+    const untap = tapper({
+      run: (_, e) => {
+        if (e._tag !== 'RunCompleted') return
+        completed += 1
+        if (started < TOTAL) startOne()
+        else if (completed === TOTAL) {
+          untap()
+          resolve((TOTAL * TRANSITIONS) / (Number(process.hrtime.bigint() - t0) / 1e9))
+        }
+      },
+      notice: () => undefined,
+    })
+    for (let i = 0; i < RUNS; i++) startOne()
+  })
 
 const startClient = (
   url: string,
@@ -103,10 +118,55 @@ const startClient = (
       })
   })
 
+/** The quartiles and extremes of per-repeat ratios. */
+const spreadOf = (xs: ReadonlyArray<number>): string => {
+  const q = quartiles(xs)
+  return `per-repeat ratios q1..q3 ${q.q1.toFixed(2)}..${q.q3.toFixed(2)}, min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)}`
+}
+
 const percentile = (xs: ReadonlyArray<number>, p: number): number => {
   if (xs.length === 0) return Number.NaN
   const sorted = [...xs].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
+}
+
+type Case = 'none' | 'served' | 'page'
+const CASES: ReadonlyArray<Case> = ['none', 'served', 'page']
+
+interface Sample {
+  readonly throughput: number
+  readonly stats?: ClientMessage
+}
+
+/** One burst of `which`, on a runtime of its own (and its inspector, and its page). */
+const measureCase = async (which: Case, r: number): Promise<Sample> => {
+  const prefix = `${which}-${String(r)}`
+  const runtime = makeRuntime()
+  if (which === 'none') {
+    gcYoung()
+    const throughput = await burst(runtime, prefix)
+    await runtime.stop({ graceMs: 0 })
+    return { throughput }
+  }
+  const inspector = await serveInspector({ runtime, port: 0 })
+  if (which === 'served') {
+    gcYoung()
+    const throughput = await burst(runtime, prefix)
+    await inspector.close()
+    await runtime.stop({ graceMs: 0 })
+    return { throughput }
+  }
+  const client = await startClient(inspector.url, `${prefix}-0`)
+  await client.ask({ type: 'reset' })
+  gcYoung()
+  const throughput = await burst(runtime, prefix)
+  // the last writes are at most one flush away
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const stats = await client.ask({ type: 'stats' })
+  client.child.disconnect()
+  await inspector.close()
+  await runtime.stop({ graceMs: 0 })
+  return { throughput, stats }
 }
 
 export const run = async (): Promise<BenchResult[]> => {
@@ -117,42 +177,28 @@ export const run = async (): Promise<BenchResult[]> => {
   const runLatency: number[] = []
   let bytes = 0
   for (let r = -1; r < REPEATS; r++) {
-    // repeat -1 warms the JIT up and is not counted
-    const baseline = makeRuntime()
-    const a = await burst(baseline, `none-${String(r)}`)
-    await baseline.stop({ graceMs: 0 })
-
-    const quiet = makeRuntime()
-    const quietInspector = await serveInspector({ runtime: quiet, port: 0 })
-    const b = await burst(quiet, `served-${String(r)}`)
-    await quietInspector.close()
-    await quiet.stop({ graceMs: 0 })
-
-    const watchedRuntime = makeRuntime()
-    const inspector = await serveInspector({ runtime: watchedRuntime, port: 0 })
-    const prefix = `page-${String(r)}`
-    const client = await startClient(inspector.url, `${prefix}-0`)
-    await client.ask({ type: 'reset' })
-    const c = await burst(watchedRuntime, prefix)
-    // the last writes are at most one flush away
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    const stats = await client.ask({ type: 'stats' })
-    client.child.disconnect()
-    await inspector.close()
-    await watchedRuntime.stop({ graceMs: 0 })
+    // repeat -1 warms every case up and is not counted; the order of the cases rotates, so that no case
+    // always comes right after another's garbage
+    const samples = new Map<Case, Sample>()
+    for (const i of rotation(CASES.length, r + 1)) {
+      const which = CASES[i] as Case
+      samples.set(which, await measureCase(which, r))
+    }
     if (r < 0) continue
+    const a = samples.get('none')?.throughput ?? Number.NaN
     none.push(a)
-    served.push(b / a)
-    page.push(c / a)
-    if (stats.type === 'stats') {
-      listLatency.push(...stats.list)
-      runLatency.push(...stats.run)
+    served.push((samples.get('served')?.throughput ?? Number.NaN) / a)
+    page.push((samples.get('page')?.throughput ?? Number.NaN) / a)
+    const stats = samples.get('page')?.stats
+    if (stats?.type === 'stats') {
+      for (const x of stats.list) listLatency.push(x)
+      for (const x of stats.run) runLatency.push(x)
       bytes += stats.bytes
     }
   }
-  const note = `${String(RUNS)} runs in flight x ${String(TRANSITIONS)} transitions; median of ${String(REPEATS)} per-repeat ratios`
+  const note = `${String(RUNS)} runs in flight (${String(TOTAL)} per burst) x ${String(TRANSITIONS)} transitions; median of ${String(REPEATS)} per-repeat ratios`
   const lat = (xs: ReadonlyArray<number>): string =>
-    `p50 ${String(percentile(xs, 50))} ms, p99 ${String(percentile(xs, 99))} ms, max ${String(Math.max(...xs))} ms over ${String(xs.length)} messages`
+    `p50 ${String(percentile(xs, 50))} ms, p99 ${String(percentile(xs, 99))} ms, max ${String(xs.reduce((m, x) => Math.max(m, x), -Infinity))} ms over ${String(xs.length)} messages`
   return [
     { name: 'engine throughput, no inspector', value: median(none), unit: 'transitions/s', note },
     {
@@ -161,7 +207,7 @@ export const run = async (): Promise<BenchResult[]> => {
       unit: 'transitions/s',
       baseline: 'none',
       ratio: median(served),
-      note,
+      note: `${note}; ${spreadOf(served)}`,
     },
     {
       name: 'engine throughput, page connected (list + run feed)',
@@ -169,7 +215,7 @@ export const run = async (): Promise<BenchResult[]> => {
       unit: 'transitions/s',
       baseline: 'none',
       ratio: median(page),
-      note: `target >= 0.90x; per-repeat ratios ${page.map((x) => x.toFixed(2)).join(', ')}`,
+      note: `target >= 0.90x; ${spreadOf(page)}`,
     },
     {
       name: 'list feed delivery to the page, p99',

@@ -493,8 +493,18 @@ describe('inspector internals', () => {
       run({ _tag: 'RetryScheduled', workflowId: 'long', at: i, state: 'A', taskId: 'A', attempt: i + 1, delayMs: 1 })
     const long = tracker.get('long')
     if (long === undefined) return expect.fail('not tracked')
-    expect(long.events.length).to.be.within(TIMELINE, 2 * TIMELINE)
-    expect(long.first + long.events.length).to.equal(3 + 3 * TIMELINE)
+    expect(long.timeline.length).to.be.within(TIMELINE, 2 * TIMELINE)
+    expect(long.timeline.end).to.equal(3 + 3 * TIMELINE)
+    // the oldest event kept is the one of its number
+    expect(long.timeline.get(long.timeline.first)).to.deep.equal({
+      _tag: 'RetryScheduled',
+      workflowId: 'long',
+      at: long.timeline.first - 3,
+      state: 'A',
+      taskId: 'A',
+      attempt: long.timeline.first - 2,
+      delayMs: 1,
+    })
     expect(tracker.snapshot(long)).to.deep.include({
       totalRetries: 3 * TIMELINE,
       attempt: 1 + 3 * TIMELINE,

@@ -99,7 +99,10 @@ export class InspectorServer {
   private readonly tracker: RunTracker
   private readonly listClients = new Set<ListClient>()
   private readonly runClients = new Map<string, Set<RunClient>>()
-  private listPending = new Map<string, { readonly run: Tracked; readonly firstAt: number }>()
+  /** The runs changed since the list feed's last write (each once: see `Tracked.listed`). */
+  private listDirty: Tracked[] = []
+  /** The number of the list feed's next write. */
+  private listGen = 0
   private flushTimer: NodeJS.Timeout | undefined
   private readonly keepalive: NodeJS.Timeout
   private readonly tokenDigest: Buffer
@@ -262,7 +265,10 @@ export class InspectorServer {
       timeline:
         live === undefined
           ? null
-          : { first: live.first, events: live.events.map((e, i) => wireEvent(e, live.first + i)) },
+          : {
+              first: live.timeline.first,
+              events: live.timeline.slice().map((e, i) => wireEvent(e, live.timeline.first + i)),
+            },
     })
   }
 
@@ -362,7 +368,7 @@ export class InspectorServer {
       res,
       workflowId,
       pending: [],
-      pendingFrom: run === undefined ? 0 : run.first + run.events.length,
+      pendingFrom: run === undefined ? 0 : run.timeline.end,
       blocked: false,
     }
     let set = this.runClients.get(workflowId)
@@ -382,14 +388,18 @@ export class InspectorServer {
   private onChange(run: Tracked, event: WorkflowEvent | undefined): void {
     if (this.listClients.size > 0) {
       // one entry per run until the next write: its fields are read then
-      if (!this.listPending.has(run.workflowId)) this.listPending.set(run.workflowId, { run, firstAt: run.at })
-      this.schedule()
+      if (run.listed !== this.listGen) {
+        run.listed = this.listGen
+        run.listedAt = run.at
+        this.listDirty.push(run)
+        this.schedule()
+      }
     }
-    const watchers = this.runClients.get(run.workflowId)
+    const watchers = this.runClients.size === 0 ? undefined : this.runClients.get(run.workflowId)
     if (watchers !== undefined) {
       for (const c of watchers) {
         if (event !== undefined) {
-          if (c.pending.length === 0) c.pendingFrom = run.first + run.events.length - 1
+          if (c.pending.length === 0) c.pendingFrom = run.timeline.end - 1
           c.pending.push(event)
         }
       }
@@ -407,18 +417,19 @@ export class InspectorServer {
 
   private flush(): void {
     const ready = [...this.listClients].filter((c) => !c.blocked)
-    if (this.listPending.size > 0 && ready.length > 0) {
+    if (this.listDirty.length > 0 && ready.length > 0) {
       const batch: LiveRun[] = []
-      for (const { run, firstAt } of this.listPending.values())
+      for (const run of this.listDirty)
         batch.push({
           workflowId: run.workflowId,
           workflow: run.workflow,
           status: run.status,
           state: run.state,
           at: run.at,
-          firstAt,
+          firstAt: run.listedAt,
         })
-      this.listPending = new Map()
+      this.listDirty = []
+      this.listGen += 1
       const message = `event: runs\ndata: ${JSON.stringify(batch)}\n\n`
       for (const c of ready) if (!c.res.write(message)) c.blocked = true
     }

@@ -2,7 +2,8 @@
  * @internal What the inspector remembers of the runs its runtime executes: for each run seen in
  * `runtime.events$`, its live status and state, its recent events (the timeline) and what the progress
  * bars need. The work done per event is small and constant (an array push, a few field writes): it runs
- * on the engine's thread, for every event of every run, whether a page is open or not. What costs more
+ * on the engine's thread, for every event of every run, whether a page is open or not. Events are kept in a
+ * compact {@link Timeline} per run (numbers, not objects: see its module comment). What costs more
  * (folding events into a {@link RunState} with `reduceRunState`) is done when a page asks, or when a
  * long run's timeline is trimmed (each event is folded once).
  *
@@ -15,7 +16,8 @@ import type { Observable } from 'rxjs'
 import { initialRunState, reduceRunState, type RunState } from '../../../src/RunState.js'
 import type { RunRecordStatus } from '../../../src/RunTable.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
-import type { RuntimeEvent, RuntimeTapper } from '../../Runtime.js'
+import type { RuntimeEvent, RuntimeEventTap, RuntimeTapper } from '../../Runtime.js'
+import { StringTable, Timeline } from './timeline.js'
 
 /** @internal Events a run's timeline keeps at least. */
 export const TIMELINE = 500
@@ -39,28 +41,34 @@ export interface Tracked {
   state: string | null
   /** When the last event came (the event's `at`, or the tracker's clock for a runtime notice). */
   at: number
-  /** The recent events, oldest first; `events[0]` is the run's event number `first` (0-based, as seen here). */
-  events: WorkflowEvent[]
-  first: number
+  /** The recent events, numbered from 0 (the run's first event seen here); `timeline.first` is the oldest kept. */
+  readonly timeline: Timeline
   /** The number of the `RunStarted` the snapshot folds from (a resumed run starts a new one). */
   segment: number
-  /** The snapshot of the events before `folded`, from `segment` on. */
-  snap: RunState
+  /** The snapshot of the events before `folded`, from `segment` on; made when first folded into. */
+  snap: RunState | undefined
   folded: number
   split: SplitCount | undefined
   /** The last `WindowFlushed` of the current `stream` state. */
   windows: { readonly window: number; readonly items: number } | undefined
+  /** The server's list feed: the number of the write this run is queued for (-1: none yet), and when its oldest unsent change came. */
+  listed: number
+  listedAt: number
 }
 
 /** @internal Called after each change of a run: `event` is the workflow event, if the change was one. */
 export type TrackerListener = (run: Tracked, event: WorkflowEvent | undefined) => void
 
 /** @internal See the module comment. */
-export class RunTracker {
+export class RunTracker implements RuntimeEventTap {
   private readonly runs = new Map<string, Tracked>()
   /** Runs not executing here, least recently active first (a Map keeps insertion order). */
   private readonly idle = new Map<string, true>()
   private readonly stop: () => void
+  /** The names the timelines refer to, shared by all of them. */
+  private readonly strings = new StringTable()
+  /** The run of the last event (a run's events come in short bursts): saves a lookup per event. */
+  private last: Tracked | undefined
 
   /**
    * `source`: the runtime's direct tap when it has one (no Subject fan-out, no wrapper per event: this
@@ -72,12 +80,10 @@ export class RunTracker {
     private readonly listener: TrackerListener,
   ) {
     if (typeof source === 'function')
-      this.stop = source({
-        run: (workflow, event) => this.onEvent(workflow, event),
-        notice: (e) => this.onRuntimeEvent(e),
-      })
+      // the tracker is the tap: its `run` is called per event, with no arrow in between
+      this.stop = source(this)
     else {
-      const sub = source.subscribe({ next: (e) => this.onRuntimeEvent(e) })
+      const sub = source.subscribe({ next: (e) => this.notice(e) })
       this.stop = () => sub.unsubscribe()
     }
   }
@@ -88,30 +94,31 @@ export class RunTracker {
 
   /** The run's snapshot, folded up to its last event. */
   snapshot(run: Tracked): RunState {
-    this.fold(run, run.first + run.events.length)
-    return run.snap
+    this.fold(run, run.timeline.end)
+    return run.snap ?? initialRunState(run.workflowId)
   }
 
   close(): void {
     this.stop()
   }
 
-  private onRuntimeEvent(e: RuntimeEvent): void {
+  /** A notice of the runtime, or (from `events$`) a run's event wrapped. */
+  notice(e: RuntimeEvent): void {
     switch (e._tag) {
       case 'Run':
-        return this.onEvent(e.workflow, e.event)
+        return this.run(e.workflow, e.event)
       case 'Claimed':
-        return this.notice(e.workflowId, e.workflow, 'running')
+        return this.noticed(e.workflowId, e.workflow, 'running')
       case 'Parked':
-        return this.notice(e.workflowId, undefined, 'parked')
+        return this.noticed(e.workflowId, undefined, 'parked')
       case 'Released':
-        return this.notice(e.workflowId, undefined, 'pending')
+        return this.noticed(e.workflowId, undefined, 'pending')
       default:
         return // schedule ticks: their runs show up when they are claimed
     }
   }
 
-  private notice(workflowId: string, workflow: string | undefined, status: RunRecordStatus): void {
+  private noticed(workflowId: string, workflow: string | undefined, status: RunRecordStatus): void {
     const run = this.runs.get(workflowId) ?? (workflow === undefined ? undefined : this.track(workflowId, workflow))
     if (run === undefined) return
     run.status = status
@@ -128,33 +135,37 @@ export class RunTracker {
       status: 'running',
       state: null,
       at: this.now(),
-      events: [],
-      first: 0,
+      timeline: new Timeline(workflowId, this.strings),
       segment: 0,
-      snap: initialRunState(workflowId),
+      snap: undefined,
       folded: 0,
       split: undefined,
       windows: undefined,
+      listed: -1,
+      listedAt: 0,
     }
     this.runs.set(workflowId, run)
     return run
   }
 
-  private onEvent(workflow: string, e: WorkflowEvent): void {
+  /** A run's event: called for every event of every run the runtime executes (see the module comment). */
+  run(workflow: string, e: WorkflowEvent): void {
     const id = e.workflowId
-    const run = this.runs.get(id) ?? this.track(id, workflow)
-    if (run.events.length >= 2 * TIMELINE) {
-      this.fold(run, run.first + TIMELINE)
-      run.events.splice(0, TIMELINE)
-      run.first += TIMELINE
+    const last = this.last
+    const run = last !== undefined && last.workflowId === id ? last : (this.runs.get(id) ?? this.track(id, workflow))
+    this.last = run
+    const timeline = run.timeline
+    if (timeline.length >= 2 * TIMELINE) {
+      this.fold(run, timeline.first + TIMELINE)
+      timeline.drop(TIMELINE)
     }
-    run.events.push(e)
+    timeline.push(e)
     run.at = e.at
     switch (e._tag) {
       case 'RunStarted':
         // a new execution (a resumed run starts again): its snapshot folds from here
-        run.segment = run.first + run.events.length - 1
-        run.snap = initialRunState(id)
+        run.segment = timeline.end - 1
+        run.snap = undefined
         run.folded = run.segment
         run.status = 'running'
         run.split = undefined
@@ -210,14 +221,15 @@ export class RunTracker {
       if (oldest === undefined) break
       this.idle.delete(oldest)
       this.runs.delete(oldest)
+      if (this.last?.workflowId === oldest) this.last = undefined
     }
   }
 
   /** Folds the run's events numbered below `upTo` (from its segment on) into its snapshot. */
   private fold(run: Tracked, upTo: number): void {
     for (let n = Math.max(run.folded, run.segment); n < upTo; n++) {
-      const e = run.events[n - run.first]
-      if (e !== undefined) run.snap = reduceRunState(run.snap, e)
+      const e = run.timeline.get(n)
+      if (e !== undefined) run.snap = reduceRunState(run.snap ?? initialRunState(run.workflowId), e)
     }
     run.folded = Math.max(run.folded, upTo)
   }

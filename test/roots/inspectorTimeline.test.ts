@@ -1,0 +1,148 @@
+/**
+ * The inspector's compact timeline (roots/internal/inspector/timeline.ts): every event it is given comes
+ * back equal, keys in the same order (what JSON and the page see), whether it was stored as numbers or
+ * kept as it was; and, run end to end through a runtime, the timeline of every kind of state equals the
+ * events the runtime emitted.
+ */
+import { expect } from 'chai'
+import * as t from 'io-ts'
+import { of } from 'rxjs'
+
+import {
+  createRuntime,
+  JoinStrategy,
+  memoryCheckpoints,
+  PollOutcome,
+  RetryMode,
+  StepOutcome,
+  WindowSignal,
+  workflow,
+} from '../../roots/index.js'
+import { StringTable, Timeline } from '../../roots/internal/inspector/timeline.js'
+import { RunTracker } from '../../roots/internal/inspector/tracker.js'
+import { tapperOf } from '../../roots/Runtime.js'
+import { taskExecutionError } from '../../src/CanoError.js'
+import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+
+const W = 'run-1'
+const SAMPLES: ReadonlyArray<WorkflowEvent> = [
+  { _tag: 'RunStarted', workflowId: W, at: 1_796_425_681_456, initial: 'A' },
+  { _tag: 'StateEntered', workflowId: W, at: 1_796_425_681_456.5, state: 'A', transition: 0 },
+  { _tag: 'CheckpointAppended', workflowId: W, at: 2, seq: 0, kind: 'StateEntry', state: 'A', latencyMs: 1.25 },
+  { _tag: 'TaskStarted', workflowId: W, at: 3, state: 'A', taskId: 'A' },
+  { _tag: 'TaskStarted', workflowId: W, at: 3, state: 'Fan', taskId: 'Fan[2]', branch: 2, branches: 3 },
+  { _tag: 'RetryScheduled', workflowId: W, at: 4, state: 'A', taskId: 'A', attempt: 1, delayMs: 100 },
+  { _tag: 'TimerArmed', workflowId: W, at: 5, state: 'Nap', taskId: 'Nap', wakeAt: 1_796_425_781_456 },
+  { _tag: 'TaskSucceeded', workflowId: W, at: 6, state: 'A', taskId: 'A', attempts: 2, next: 'Done' },
+  { _tag: 'RunCompleted', workflowId: W, at: 7, state: 'Done', transitions: 2 },
+  // kept as they are: optional fields set, payloads, errors, another run's id, odd numbers
+  { _tag: 'RunCompleted', workflowId: W, at: 7, state: 'Done', transitions: 2, output: { receipt: 'r-1' } },
+  { _tag: 'CheckpointAppended', workflowId: W, at: 2, seq: 1, kind: 'StateEntry', state: 'A' },
+  { _tag: 'RetryScheduled', workflowId: W, at: 4, state: 'Fan', taskId: 'Fan[0]', attempt: 1, delayMs: 1, branch: 0 },
+  { _tag: 'TaskStarted', workflowId: 'another', at: 3, state: 'A', taskId: 'A' },
+  { _tag: 'Progress', workflowId: W, at: 8, state: 'A', taskId: 'A', data: { done: 1, note: '<script>' } },
+  {
+    _tag: 'AttemptFailed',
+    workflowId: W,
+    at: 9,
+    state: 'A',
+    taskId: 'A',
+    attempt: 1,
+    error: taskExecutionError('boom'),
+  },
+  { _tag: 'StateEntered', workflowId: W, at: Number.NaN, state: '"quoted" <b>', transition: -0 },
+]
+
+describe('inspector timeline', () => {
+  it('gives back every event equal and with its keys in the same order, numbered from 0', () => {
+    const timeline = new Timeline(W, new StringTable())
+    for (const e of SAMPLES) timeline.push(e)
+    expect(timeline.length).to.equal(SAMPLES.length)
+    expect(timeline.end).to.equal(SAMPLES.length)
+    SAMPLES.forEach((e, n) => {
+      const back = timeline.get(n)
+      expect(back, `event ${String(n)} (${e._tag})`).to.deep.equal(e)
+      expect(JSON.stringify(back)).to.equal(JSON.stringify(e))
+      expect(Object.keys(back ?? {})).to.deep.equal(Object.keys(e))
+    })
+    expect(timeline.get(-1)).to.equal(undefined)
+    expect(timeline.get(SAMPLES.length)).to.equal(undefined)
+    expect(JSON.stringify(timeline.slice())).to.equal(JSON.stringify(SAMPLES))
+  })
+
+  it('drops its oldest events and keeps the numbers of the others', () => {
+    const strings = new StringTable()
+    const timeline = new Timeline(W, strings)
+    for (let round = 0; round < 3; round++) for (const e of SAMPLES) timeline.push(e)
+    timeline.drop(SAMPLES.length + 3)
+    expect(timeline.first).to.equal(SAMPLES.length + 3)
+    expect(timeline.length).to.equal(2 * SAMPLES.length - 3)
+    expect(timeline.get(SAMPLES.length + 2)).to.equal(undefined)
+    expect(JSON.stringify(timeline.slice())).to.equal(JSON.stringify([...SAMPLES.slice(3), ...SAMPLES]))
+    expect(JSON.stringify(timeline.slice(2 * SAMPLES.length))).to.equal(JSON.stringify(SAMPLES))
+    timeline.drop(10 * SAMPLES.length)
+    expect(timeline.length).to.equal(0)
+    expect(timeline.first).to.equal(3 * SAMPLES.length)
+    expect(timeline.slice()).to.deep.equal([])
+    // names are shared, not repeated per event
+    expect(strings.size).to.be.below(20)
+    timeline.drop(0)
+    timeline.drop(-1)
+    expect(timeline.first).to.equal(3 * SAMPLES.length)
+  })
+
+  it('holds exactly what the runtime emitted, for every kind of state', async () => {
+    type K = 'Task' | 'Route' | 'Poll' | 'Fan' | 'Scan' | 'Batch' | 'Nap' | 'Listen' | 'Pay' | 'Done'
+    let polls = 0
+    let failures = 0
+    const flow = workflow<K>()({
+      exits: ['Done'],
+      states: ({ task, router, poll, split, stepped, batch, sleep, stream, saga }) => ({
+        Task: task(() => (failures++ < 1 ? Promise.reject(new Error('once')) : 'Route'), {
+          retry: RetryMode.fixed(2, 1),
+        }),
+        Route: router(() => 'Poll'),
+        Poll: poll(() => (++polls >= 2 ? PollOutcome.ready('Fan') : PollOutcome.pending(1))),
+        Fan: split([() => 1, () => Promise.resolve(2), () => 3], { strategy: JoinStrategy.all(), join: 'Scan' }),
+        Scan: stepped({
+          cursor: t.number,
+          step: (_ctx, c) => (c === 2 ? StepOutcome.done('Batch') : StepOutcome.more((c ?? 0) + 1)),
+        }),
+        Batch: batch({ load: () => [1, 2, 3], processItem: (n: number) => n * 2, finish: () => 'Nap' }),
+        Nap: sleep({ wait: 1, then: 'Listen' }),
+        Listen: stream({
+          source: () => of(1, 2),
+          window: { count: 1 },
+          onWindow: () => WindowSignal.continue(),
+          onClose: () => 'Pay',
+        }),
+        Pay: saga({ output: t.string, run: () => ['Done', 'receipt-1'] as const, compensate: () => undefined }),
+      }),
+    })
+    const runtime = createRuntime({
+      store: memoryCheckpoints(),
+      workflows: { all: { workflow: flow, initial: 'Task' } },
+    })
+    const tapper = tapperOf(runtime)
+    if (tapper === undefined) return expect.fail('createRuntime gives a tapper')
+    const emitted: WorkflowEvent[] = []
+    const untap = tapper({ run: (_, e) => emitted.push(e), notice: () => undefined })
+    const tracker = new RunTracker(tapper, Date.now, () => undefined)
+    try {
+      await runtime.start('all', null, { id: 'everything' })
+      const result = await runtime.result('everything')
+      expect(result.status).to.equal('completed')
+      const tracked = tracker.get('everything')
+      if (tracked === undefined) return expect.fail('not tracked')
+      const tags = new Set(emitted.map((e) => e._tag))
+      for (const tag of ['RetryScheduled', 'TimerArmed', 'SplitBranchSettled', 'CursorAdvanced', 'WindowFlushed'])
+        expect(tags.has(tag as WorkflowEvent['_tag']), tag).to.equal(true)
+      expect(tracked.timeline.first).to.equal(0)
+      expect(JSON.stringify(tracked.timeline.slice())).to.equal(JSON.stringify(emitted))
+    } finally {
+      untap()
+      tracker.close()
+      await runtime.stop()
+    }
+  })
+})
