@@ -63,11 +63,8 @@ export const settleTaskOutput = (out: unknown, sink: OutputSink, slot?: ThenSlot
 
 /** A `PromiseLike`: what it resolves to (an `Either` unwrapped), or what it rejects with. */
 const settleLater = (out: PromiseLike<unknown>, sink: OutputSink): void => {
-  if (out instanceof Promise)
-    out.then(
-      (v: unknown) => inReaction(settleValue, v, sink),
-      (e: unknown) => inReaction(settleError, e, sink),
-    )
+  // bound functions, not closures: no context to hold `sink`, about a third less memory while it waits
+  if (out instanceof Promise) out.then(fulfilledIn.bind(sink), rejectedIn.bind(sink))
   else
     out.then(
       (v) => settleValue(v, sink),
@@ -93,6 +90,14 @@ const inReaction = (settle: (x: unknown, sink: OutputSink) => void, x: unknown, 
 }
 
 const settleError = (e: unknown, sink: OutputSink): void => sink.error(e)
+
+/** A native Promise's reactions, bound to the sink (see {@link settleLater}). */
+function fulfilledIn(this: OutputSink, v: unknown): void {
+  inReaction(settleValue, v, this)
+}
+function rejectedIn(this: OutputSink, e: unknown): void {
+  inReaction(settleError, e, this)
+}
 
 /**
  * @internal A pair of Promise callbacks bound once (per run) and lent to one pending output at a time, so

@@ -292,9 +292,10 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
 ): Observable<S> =>
   runStateBody(env, (frame) => {
     const { strategy } = handler
-    const { emit, now, workflowId, state, taskId, runSignal } = env
+    // `env.runSignal` is read only without `watchRunAbort`: reading it builds the run's AbortController
+    const { emit, now, workflowId, state, taskId } = env
     const watch = env.watchRunAbort !== undefined
-    const abortReason = (): unknown => (watch ? env.runAbortReason : runSignal.reason)
+    const abortReason = (): unknown => (watch ? env.runAbortReason : env.runSignal.reason)
     const cached = plansOf(handler.branches)
     const plans = cached.plans
     const taskIds = taskIdsOf(cached, taskId)
@@ -456,7 +457,7 @@ export const runSplitState = <S extends string, R extends ResourceRecord>(
     const initial = decideJoin(strategy, counts)
     if (initial !== 'wait') return atOnce(() => finish(initial))
     if (watch) env.watchRunAbort(watcher, true)
-    else runSignal.addEventListener('abort', onRunAbort)
+    else env.runSignal.addEventListener('abort', onRunAbort)
 
     const limit = handler.bulkhead
     if (limit === undefined || limit >= total) {
