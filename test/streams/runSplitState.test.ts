@@ -19,8 +19,10 @@ import {
 } from 'rxjs'
 
 import type { CanoError } from '../../codecs/CanoError.js'
+import { workflow } from '../../roots/Workflow.js'
 import {
   cancelledError,
+  CanoFailure,
   retryExhaustedError,
   taskExecutionError,
   timeoutError,
@@ -824,6 +826,38 @@ describe('runSplitState', () => {
       release()
       await new Promise((resolve) => setImmediate(resolve))
       expect(seen).to.deep.equal([true, cancelledError('split join decided')])
+    })
+
+    it("hands the run's abort reason to the branches of a parked split in a workflow, read only after the abort", async () => {
+      const ac = new AbortController()
+      let release: () => void = () => undefined
+      const gate = new Promise<void>((resolve) => (release = resolve))
+      const seen: Array<readonly [boolean, string | undefined]> = []
+      const branch = async (ctx: TaskContext): Promise<number> => {
+        await gate
+        seen.push([ctx.signal.aborted, (ctx.signal.reason as CanoError | undefined)?._tag])
+        return 1
+      }
+      const flow = workflow<'Split' | 'Join'>()({
+        exits: ['Join'],
+        states: {
+          Split: split([branch, branch], { strategy: JoinStrategy.all(), join: 'Join', timeoutMs: 3_600_000 }),
+        },
+      })
+      const run = flow.orchestrate('Split', { workflowId: 'parked-split', signal: ac.signal })
+      await new Promise((resolve) => setImmediate(resolve))
+      ac.abort()
+      const error = await run.then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      release()
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(error instanceof CanoFailure ? error.error._tag : error).to.equal('Cancelled')
+      expect(seen).to.deep.equal([
+        [true, 'Cancelled'],
+        [true, 'Cancelled'],
+      ])
     })
 
     it('retries a rejected Promise branch with its own retry mode', async () => {
