@@ -24,7 +24,6 @@ import type { SchedulerLike } from 'rxjs'
 import {
   catchError,
   concatMap,
-  defaultIfEmpty,
   defer,
   EMPTY,
   expand,
@@ -33,6 +32,8 @@ import {
   mergeMap,
   type Observable,
   of,
+  race,
+  take,
   takeUntil,
   timer,
 } from 'rxjs'
@@ -112,10 +113,8 @@ export const scheduledRuns = (s: CheckedRuntimeSchedule, host: ScheduledRunsHost
             })
             return isRetryable(e) && scheduler.now() + host.retryMs <= deadline
               ? // a stop cuts the wait for the retry short: the tick is reported failed, not recorded
-                timer(host.retryMs, scheduler).pipe(
-                  map(() => true),
-                  takeUntil(host.stopped),
-                  defaultIfEmpty(false),
+                race(timer(host.retryMs, scheduler).pipe(map(() => true)), host.stopped.pipe(map(() => false))).pipe(
+                  take(1),
                   concatMap((retry) => (retry ? attempt() : failed)),
                 )
               : failed
@@ -124,15 +123,15 @@ export const scheduledRuns = (s: CheckedRuntimeSchedule, host: ScheduledRunsHost
       return attempt()
     }
 
-    return of(plan(Number.NEGATIVE_INFINITY, scheduler.now(), 0)).pipe(
+    // planning stops with the runtime; the records already in flight (below) finish
+    const plans = of(plan(Number.NEGATIVE_INFINITY, scheduler.now(), 0)).pipe(
       expand((previous) => {
         const next = nextTickMs(s.schedule, previous.lastMs)
         return next === undefined
           ? EMPTY
           : waitUntil(next, scheduler).pipe(map(() => plan(previous.lastMs, scheduler.now(), host.catchUpMs)))
       }),
-      // planning stops with the runtime; the records already in flight (below) finish
       takeUntil(host.stopped),
-      mergeMap(({ ticks }) => from(ticks).pipe(mergeMap(recordTick))),
     )
+    return plans.pipe(mergeMap(({ ticks }) => from(ticks).pipe(mergeMap(recordTick))))
   })
