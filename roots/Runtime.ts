@@ -27,6 +27,7 @@ import {
   lastValueFrom,
   merge,
   type Observable,
+  ReplaySubject,
   type SchedulerLike,
   share,
   startWith,
@@ -428,6 +429,14 @@ class RuntimeImpl {
   /** A record changed here (a run started, ended, parked): watchers look again. */
   private readonly changed = new Subject<string>()
   private readonly timers: Subscription[] = []
+  /** The schedules' tick streams: at stop they plan no tick more, and end once their records in flight have. */
+  private readonly schedules: Subscription[] = []
+  /** Emits once at stop (and to later subscribers): the schedules stop planning ticks. */
+  private readonly stopped = new ReplaySubject<void>(1)
+  /** Tick streams not ended yet (at stop: with records in flight). */
+  private schedulesOpen = 0
+  /** A schedule's tick stream ended. */
+  private readonly scheduleEnded = new Subject<void>()
   private stopping = false
   private claiming = false
   private again = false
@@ -468,15 +477,21 @@ class RuntimeImpl {
       this.onNotice(id)
     })
     // each tick's run is recorded through start(): idempotent by its id, so a fleet records it once
+    const ended = (): void => {
+      this.schedulesOpen--
+      this.scheduleEnded.next()
+    }
+    this.schedulesOpen = o.schedules.length
     for (const s of o.schedules)
-      this.timers.push(
+      this.schedules.push(
         scheduledRuns(s, {
           scheduler: o.scheduler,
           catchUpMs: o.leaseMs,
           lookBackMs: o.retentionMs,
           retryMs: o.pollMs,
           record: (id) => this.start(s.workflow, s.input, { id }),
-        }).subscribe((e) => this.notice(e)),
+          stopped: this.stopped,
+        }).subscribe({ next: (e) => this.notice(e), complete: ended, error: ended }),
       )
   }
 
@@ -763,7 +778,10 @@ class RuntimeImpl {
     this.wakeTimer?.timer.unsubscribe()
     this.wakes.length = 0
     this.unlisten?.()
-    if (this.active.size > 0)
+    // the schedules plan no tick more; a tick whose record is in flight is reported when it is done
+    this.stopped.next()
+    const settled = (): boolean => this.active.size === 0 && this.schedulesOpen === 0
+    if (!settled())
       await new Promise<void>((resolve) => {
         const done = (): void => {
           deadline.unsubscribe()
@@ -771,10 +789,12 @@ class RuntimeImpl {
           resolve()
         }
         const deadline = this.o.scheduler.schedule(done, graceMs)
-        const check = this.changed.subscribe(() => {
-          if (this.active.size === 0) done()
+        const check = merge(this.changed, this.scheduleEnded).subscribe(() => {
+          if (settled()) done()
         })
       })
+    // a record still in flight after the grace is not reported (its run may be written all the same)
+    for (const s of this.schedules) s.unsubscribe()
     // the rest is handed over (not cancelled): abandoned here, each lease released for another process
     for (const [id, { sub, release }] of [...this.active]) {
       release.abort()
@@ -784,5 +804,6 @@ class RuntimeImpl {
     }
     this.events.complete()
     this.changed.complete()
+    this.scheduleEnded.complete()
   }
 }

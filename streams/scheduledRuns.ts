@@ -9,6 +9,9 @@
  * - Recording a tick calls `record(id)` (idempotent by id in the run table). A failure that
  *   `isRetryable` (src/CanoError.ts) accepts is retried every `retryMs` while the tick is at most
  *   `catchUpMs` old; then a `ScheduleFailed` event reports it.
+ * - Once `stopped` emits, no tick is planned or recorded any more, but a record in flight finishes and
+ *   its event is emitted; a retry still waiting is not made (its tick is reported `ScheduleFailed` with
+ *   the last error). The stream completes when the records in flight have.
  *
  * ```text
  * every(200), started at 50:   200 -- 400 -- 600 …    each emits Scheduled { tickAt, workflowId, created }
@@ -18,7 +21,22 @@
  * @since 0.2.0
  */
 import type { SchedulerLike } from 'rxjs'
-import { catchError, concatMap, defer, EMPTY, expand, from, map, mergeMap, type Observable, of, timer } from 'rxjs'
+import {
+  catchError,
+  concatMap,
+  defer,
+  EMPTY,
+  expand,
+  from,
+  map,
+  mergeMap,
+  type Observable,
+  of,
+  race,
+  take,
+  takeUntil,
+  timer,
+} from 'rxjs'
 
 import { isRetryable, toCanoError } from '../src/CanoError.js'
 import {
@@ -46,6 +64,11 @@ export interface ScheduledRunsHost {
   readonly retryMs: number
   /** Records the run `workflowId` of a tick; idempotent by id. */
   readonly record: (workflowId: string) => Promise<{ readonly created: boolean }>
+  /**
+   * Emits once the runtime stops, and at once to a later subscriber (a `ReplaySubject`): no tick is
+   * planned and no retry is made after it; records in flight finish.
+   */
+  readonly stopped: Observable<unknown>
 }
 
 /** The ticks to record, and the instant up to which ticks are handled once they are. */
@@ -80,28 +103,35 @@ export const scheduledRuns = (s: CheckedRuntimeSchedule, host: ScheduledRunsHost
             workflowId,
             created,
           })),
-          catchError((e: unknown) =>
-            isRetryable(e) && scheduler.now() + host.retryMs <= deadline
-              ? timer(host.retryMs, scheduler).pipe(concatMap(attempt))
-              : of<ScheduledRunEvent>({
-                  _tag: 'ScheduleFailed',
-                  scheduleId: s.id,
-                  tickAt: tickMs,
-                  workflowId,
-                  error: toCanoError(e),
-                }),
-          ),
+          catchError((e: unknown) => {
+            const failed = of<ScheduledRunEvent>({
+              _tag: 'ScheduleFailed',
+              scheduleId: s.id,
+              tickAt: tickMs,
+              workflowId,
+              error: toCanoError(e),
+            })
+            return isRetryable(e) && scheduler.now() + host.retryMs <= deadline
+              ? // a stop cuts the wait for the retry short: the tick is reported failed, not recorded
+                race(timer(host.retryMs, scheduler).pipe(map(() => true)), host.stopped.pipe(map(() => false))).pipe(
+                  take(1),
+                  concatMap((retry) => (retry ? attempt() : failed)),
+                )
+              : failed
+          }),
         )
       return attempt()
     }
 
-    return of(plan(Number.NEGATIVE_INFINITY, scheduler.now(), 0)).pipe(
+    // planning stops with the runtime; the records already in flight (below) finish
+    const plans = of(plan(Number.NEGATIVE_INFINITY, scheduler.now(), 0)).pipe(
       expand((previous) => {
         const next = nextTickMs(s.schedule, previous.lastMs)
         return next === undefined
           ? EMPTY
           : waitUntil(next, scheduler).pipe(map(() => plan(previous.lastMs, scheduler.now(), host.catchUpMs)))
       }),
-      mergeMap(({ ticks }) => from(ticks).pipe(mergeMap(recordTick))),
+      takeUntil(host.stopped),
     )
+    return plans.pipe(mergeMap(({ ticks }) => from(ticks).pipe(mergeMap(recordTick))))
   })

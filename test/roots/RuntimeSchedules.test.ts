@@ -24,7 +24,7 @@ import {
   task,
   workflow,
 } from '../../roots/index.js'
-import { createVirtualClock, type VirtualClock } from '../helpers/virtualTime.js'
+import { createVirtualClock, flushMicrotasks, type VirtualClock } from '../helpers/virtualTime.js'
 
 const T0 = Date.UTC(2026, 0, 1)
 const id = (ms: number): string => scheduledRunId('beat', T0 + ms)
@@ -306,6 +306,115 @@ describe('createRuntime schedules', () => {
     expect(clock.pending()).to.equal(0)
     await clock.advance(2_000)
     expect(await runIds(store)).to.deep.equal([200, 400].map(id))
+  })
+
+  describe('stop() with a tick being recorded', () => {
+    /** `store`, whose `create` of run `held` waits until the test calls `release` (a slow insert). */
+    const holding = (store: RunStore, held: string): { readonly store: RunStore; readonly release: () => void } => {
+      let release = (): void => undefined
+      const gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      return {
+        store: {
+          ...store,
+          runs: {
+            ...store.runs,
+            create: async (run) => {
+              if (run.workflowId === held) await gate
+              return store.runs.create(run)
+            },
+          },
+        },
+        release: () => release(),
+      }
+    }
+    /** `runtime.stop(options)`, and whether it has resolved. */
+    const stopping = (
+      runtime: Runtime,
+      graceMs: number,
+    ): { readonly done: () => boolean; readonly p: Promise<void> } => {
+      let done = false
+      const p = runtime.stop({ graceMs }).then(() => {
+        done = true
+      })
+      return { done: () => done, p }
+    }
+
+    it('reports the tick once its record is done, before events$ completes, and records no tick after', async () => {
+      const clock = createVirtualClock(T0 + 50)
+      const store = storeOn(clock)
+      const { store: slow, release } = holding(store, id(400))
+      const s = make(slow, clock)
+      started.splice(0)
+      await clock.advance(400) // tick 200 recorded (and executed); tick 400's record is held
+      expect(ticks(s.events).map((e) => e.tickAt)).to.deep.equal([T0 + 200])
+      const stop = stopping(s.runtime, 10_000)
+      await clock.advance(300) // the tick instant 600 passes: no tick is planned after stop()
+      expect(stop.done()).to.equal(false)
+      expect(s.collecting.closed).to.equal(false) // events$ has not completed
+      release()
+      await flushMicrotasks()
+      await stop.p
+      expect(ticks(s.events)).to.deep.equal([
+        { _tag: 'Scheduled', scheduleId: 'beat', tickAt: T0 + 200, workflowId: id(200), created: true },
+        { _tag: 'Scheduled', scheduleId: 'beat', tickAt: T0 + 400, workflowId: id(400), created: true },
+      ])
+      // reported before events$ completed (it ends the collecting subscription)
+      expect(s.collecting.closed).to.equal(true)
+      expect(clock.pending()).to.equal(0)
+      await clock.advance(2_000)
+      // the run of tick 400 is written and left pending for another process; no tick after stop() has one
+      expect(await runIds(store)).to.deep.equal([200, 400].map(id))
+      expect((await store.runs.get(id(400)))?.status).to.equal('pending')
+    })
+
+    it('does not wait for a record that never ends beyond graceMs', async () => {
+      const clock = createVirtualClock(T0 + 50)
+      const store = storeOn(clock)
+      const { store: slow } = holding(store, id(400))
+      const s = make(slow, clock)
+      started.splice(0)
+      await clock.advance(400)
+      const stop = stopping(s.runtime, 500)
+      await clock.advance(499)
+      expect(stop.done()).to.equal(false)
+      await clock.advance(1)
+      await stop.p
+      expect(s.collecting.closed).to.equal(true)
+      expect(ticks(s.events).map((e) => e.tickAt)).to.deep.equal([T0 + 200])
+      expect(clock.pending()).to.equal(0)
+    })
+
+    it('makes no retry of a failed record after stop(): the tick is reported failed at once', async () => {
+      const clock = createVirtualClock(T0 + 50)
+      const store = storeOn(clock)
+      let tries = 0
+      const flaky: RunStore = {
+        ...store,
+        runs: {
+          ...store.runs,
+          create: () => {
+            tries++
+            return Promise.reject(new CanoFailure(checkpointStoreError('connection refused')))
+          },
+        },
+      }
+      const s = make(flaky, clock)
+      started.splice(0)
+      await clock.advance(150) // tick 200's record failed; its retry waits for 300
+      expect(tries).to.equal(1)
+      const stop = stopping(s.runtime, 10_000)
+      await flushMicrotasks()
+      expect(stop.done()).to.equal(true) // nothing was in flight: stop() did not use its grace
+      await stop.p
+      const failed = ticks(s.events)
+      expect(failed.map((e) => [e._tag, e.tickAt])).to.deep.equal([['ScheduleFailed', T0 + 200]])
+      expect(failed[0]?._tag === 'ScheduleFailed' && failed[0].error.message).to.equal('connection refused')
+      await clock.advance(2_000)
+      expect(tries).to.equal(1)
+      expect(clock.pending()).to.equal(0)
+    })
   })
 
   it('refuses bad schedules with a Configuration error naming the schedule', () => {
