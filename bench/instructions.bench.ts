@@ -126,8 +126,8 @@ export async function run(): Promise<BenchResult[]> {
     return [
       {
         name: 'instructions per transition: skipped',
-        value: Number.NaN,
-        unit: '',
+        value: 0,
+        unit: 'skipped',
         note: 'valgrind is not installed: no instruction counts (apt-get install valgrind)',
       },
       ...allocations,
