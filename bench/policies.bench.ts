@@ -122,6 +122,78 @@ const allocated = async (c: Case): Promise<number> => {
   return (after - before + freed) / TRANSITIONS
 }
 
+/**
+ * The breaker target's figure from short interleaved blocks (issue 16): after one warm-up of each case,
+ * `BLOCK_ROUNDS` rounds, each a young gc then the four cases in rotating order, each case warmed with
+ * `BLOCK_WARMUP` untimed transitions and timed over `BLOCK`. Per round: the engine's breaker overhead
+ * (engine + breaker minus engine) and cockatiel's (`execute(fn)` minus `await fn()`), each a difference of
+ * two blocks timed within a few milliseconds of each other. The figure is the ratio of the two medians
+ * over rounds (not the median of per-round ratios: a round whose cockatiel difference comes out near zero
+ * makes its ratio explode), with a 90% interval from resampling the rounds (a seeded bootstrap, paired by
+ * round). The instruction counts of `instructions.bench.ts` are the load-independent figure.
+ */
+const BLOCK_ROUNDS = 101
+const BLOCK = 4_000
+const BLOCK_WARMUP = 1_000
+const RESAMPLES = 2_000
+
+interface Blocks {
+  /** Per round, ns per transition: engine + breaker minus engine. */
+  readonly breaker: number[]
+  /** Per round, ns per call: cockatiel `execute(fn)` minus `await fn()`. */
+  readonly cockatiel: number[]
+  /** median(breaker) / median(cockatiel). */
+  readonly ratio: number
+  /** The 5th and 95th percentiles of the ratio over round resamples. */
+  readonly low: number
+  readonly high: number
+}
+
+const interleavedBlocks = async (engine: Case, breaker: Case, direct: Case, cockatiel: Case): Promise<Blocks> => {
+  const quad = [engine, breaker, direct, cockatiel]
+  for (const c of quad) await c.run(WARMUP)
+  const breakerOver: number[] = []
+  const cockatielOver: number[] = []
+  for (let r = 0; r < BLOCK_ROUNDS; r++) {
+    gcYoung()
+    const t = new Map<Case, number>()
+    for (const c of rotate(quad, r)) {
+      await c.run(BLOCK_WARMUP)
+      const t0 = process.hrtime.bigint()
+      await c.run(BLOCK)
+      t.set(c, Number(process.hrtime.bigint() - t0) / BLOCK)
+    }
+    const at = (c: Case): number => t.get(c) ?? Number.NaN
+    breakerOver.push(at(breaker) - at(engine))
+    cockatielOver.push(at(cockatiel) - at(direct))
+  }
+  // a seeded linear congruential generator: the same resamples on every run
+  let seed = 0x2545f491
+  const next = (): number => {
+    seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0
+    return seed / 2 ** 32
+  }
+  const ratios: number[] = []
+  for (let k = 0; k < RESAMPLES; k++) {
+    const b: number[] = []
+    const c: number[] = []
+    for (let i = 0; i < BLOCK_ROUNDS; i++) {
+      const r = Math.floor(next() * BLOCK_ROUNDS)
+      b.push(breakerOver[r] ?? Number.NaN)
+      c.push(cockatielOver[r] ?? Number.NaN)
+    }
+    ratios.push(median(b) / median(c))
+  }
+  ratios.sort((x, y) => x - y)
+  return {
+    breaker: breakerOver,
+    cockatiel: cockatielOver,
+    ratio: median(breakerOver) / median(cockatielOver),
+    low: ratios[Math.floor(RESAMPLES * 0.05)] ?? Number.NaN,
+    high: ratios[Math.floor(RESAMPLES * 0.95)] ?? Number.NaN,
+  }
+}
+
 const rotate = <A>(xs: ReadonlyArray<A>, by: number): A[] => xs.map((_, i) => xs[(i + by) % xs.length] as A)
 
 export async function run(): Promise<BenchResult[]> {
@@ -199,6 +271,12 @@ export async function run(): Promise<BenchResult[]> {
   const warmLimiter = await warmPairs(engine, pairOf('engine + limiter'))
   const warmTimeout = await warmPairs(engine, pairOf('engine + attempt timeout'))
   const warmCockatiel = await warmPairs(pairOf('direct await fn()'), pairOf('cockatiel breaker execute(fn)'))
+  const blocks = await interleavedBlocks(
+    engine,
+    pairOf('engine + breaker'),
+    pairOf('direct await fn()'),
+    pairOf('cockatiel breaker execute(fn)'),
+  )
   /** The spread over rounds of a per-round figure, for its note: `q1..q3 (min..max)`. */
   const spread = (xs: ReadonlyArray<number>, digits: number): string => {
     const q = quartiles(xs)
@@ -236,6 +314,14 @@ export async function run(): Promise<BenchResult[]> {
       baseline: 'cockatiel breaker overhead',
       ratio: median(breakerOver) / median(cockatielRounds),
       note: `target <= 0.5x; breaker ${spread(breakerOver, 0)} ns; cockatiel ${spread(cockatielRounds, 0)} ns`,
+    },
+    {
+      name: 'engine: breaker overhead vs cockatiel, interleaved blocks (ratio of medians)',
+      value: blocks.ratio,
+      unit: 'x',
+      baseline: 'cockatiel breaker overhead',
+      ratio: blocks.ratio,
+      note: `target <= 0.5x; 90% interval ${blocks.low.toFixed(2)}..${blocks.high.toFixed(2)} over ${BLOCK_ROUNDS} rounds; breaker ${median(blocks.breaker).toFixed(0)} ns, ${spread(blocks.breaker, 0)}; cockatiel ${median(blocks.cockatiel).toFixed(0)} ns, ${spread(blocks.cockatiel, 0)}; instruction counts: instructions.bench.ts`,
     },
     {
       name: 'engine: limiter (no wait) overhead per transition',

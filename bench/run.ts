@@ -13,6 +13,7 @@ import { run as counterparts } from './counterparts.bench.js'
 import { run as durable } from './durable.bench.js'
 import { run as engine } from './engine.bench.js'
 import { run as inspector } from './inspector.bench.js'
+import { run as instructions } from './instructions.bench.js'
 import type { BenchResult } from './lib.js'
 import { run as otel } from './otel.bench.js'
 import { run as perRun } from './perRun.bench.js'
@@ -38,6 +39,7 @@ const ALL: ReadonlyArray<readonly [string, () => Promise<BenchResult[]>]> = [
   ['otel', otel],
   ['inspector', inspector],
   ['policies', policies],
+  ['instructions', instructions],
   ['stepped', stepped],
   ['stream', stream],
   ['perRun', perRun],
