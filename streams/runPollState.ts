@@ -195,8 +195,18 @@ export const runPollState = <S extends string, R extends ResourceRecord>(
   hooks: PollHooks = {},
 ): Observable<S> => {
   const resume = hooks.resume
-  // attempt 1 with nothing to consult: the loop as plain callbacks (a parked run holds one scheduled action)
-  if (resume === undefined && env.fast && env.config.attemptTimeoutMs === undefined && env.around === undefined)
+  // attempt 1 with nothing to consult: the loop as plain callbacks (a parked run holds one scheduled action).
+  // `env.fast` is true whatever the policies (runsInline): PollRun takes no token or permit, so a breaker
+  // or a limiter sends the loop through the retry loop, which consults them
+  const { config } = env
+  if (
+    resume === undefined &&
+    env.fast &&
+    config.attemptTimeoutMs === undefined &&
+    config.circuitBreaker === undefined &&
+    config.rateLimiter === undefined &&
+    env.around === undefined
+  )
     return runStateBody(env, (frame) => new PollRun(handler, env, frame, hooks).start())
   if (resume === undefined) return runAttemptLoop(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined))
   // the resumed position serves the first attempt of the visit; a retry restarts the loop from scratch
