@@ -10,7 +10,8 @@
  * AbortSignal), `xstate` (an XState v5 actor on an `after` delay), `timer` (a cano-rx run parked in a
  * `timer` state through `orchestrate`), `timer-run$` (the same through a `run$` subscription, every event
  * delivered), `timer-signal` (`orchestrate` with a `signal`); issue 16: `poll` (a run in a `poll` state's
- * delay after a `pending` answer), `slow-task` (a task awaiting a sleep), `split` (a split of two
+ * delay after a `pending` answer), `poll-breaker`, `poll-limiter`, `poll-timeout` (2 h), `poll-around` (the
+ * same poll with a circuit breaker, a rate limiter, an attempt timeout or an observer's `aroundAttempt`), `slow-task` (a task awaiting a sleep), `split` (a split of two
  * branches, each awaiting a sleep), `saga` (a saga's forward step awaiting a sleep). Callers' AbortControllers are created
  * before the baseline: they are the caller's memory, not the waiter's; listening to them is counted.
  */
@@ -24,6 +25,8 @@ import { saga } from '../src/Saga.js'
 import { sleep as sleepState } from '../src/Sleep.js'
 import { split } from '../src/Split.js'
 import { task } from '../src/StateHandler.js'
+import { createCircuitBreaker } from '../streams/createCircuitBreaker.js'
+import { createRateLimiter } from '../streams/createRateLimiter.js'
 
 const HOUR = 3_600_000
 type Park = (n: number, signals: ReadonlyArray<AbortSignal> | undefined) => unknown[]
@@ -45,6 +48,21 @@ const flow = workflow<'Wait' | 'Done'>()({
 const polling = workflow<'Wait' | 'Done'>()({
   exits: ['Done'],
   states: { Wait: poll(() => PollOutcome.pending(HOUR)) },
+})
+/** A poll state with `options` (a breaker, a limiter, an attempt timeout) parked in its 1 h delay. */
+const pollingWith = (options: Parameters<typeof poll<'Done'>>[1]) =>
+  workflow<'Wait' | 'Done'>()({
+    exits: ['Done'],
+    states: { Wait: poll(() => PollOutcome.pending(HOUR), options) },
+  })
+// one breaker and one limiter shared by every run, as a service's would be; the limiter never runs dry here
+const pollingBreaker = pollingWith({ circuitBreaker: createCircuitBreaker() })
+const pollingLimiter = pollingWith({ rateLimiter: createRateLimiter({ ratePerSec: 1_000_000, burst: 1_000_000 }) })
+const pollingTimeout = pollingWith({ attemptTimeoutMs: 2 * HOUR })
+const pollingAround = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: { Wait: poll(() => PollOutcome.pending(HOUR)) },
+  observers: [{ aroundAttempt: (_scope, start) => start() }],
 })
 const slowTask = workflow<'Wait' | 'Done'>()({
   exits: ['Done'],
@@ -116,6 +134,22 @@ const variants: Record<string, { readonly signal: boolean; readonly park: Park }
   poll: {
     signal: false,
     park: (n) => Array.from({ length: n }, () => polling.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  'poll-breaker': {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => pollingBreaker.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  'poll-limiter': {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => pollingLimiter.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  'poll-timeout': {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => pollingTimeout.orchestrate('Wait', { workflowId: `w${id++}` })),
+  },
+  'poll-around': {
+    signal: false,
+    park: (n) => Array.from({ length: n }, () => pollingAround.orchestrate('Wait', { workflowId: `w${id++}` })),
   },
   'slow-task': {
     signal: false,

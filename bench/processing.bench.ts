@@ -45,6 +45,10 @@ const VARIANTS = [
   'bare-signal',
   'timer-signal',
   'poll',
+  'poll-breaker',
+  'poll-limiter',
+  'poll-timeout',
+  'poll-around',
   'slow-task',
   'split',
   'saga',
@@ -86,6 +90,10 @@ const parked = (): BenchResult[] => {
     ...(
       [
         ['poll', 'run parked in a poll delay (pending 1 h)', 1],
+        ['poll-breaker', 'run parked in a poll delay, with a circuit breaker', 1],
+        ['poll-limiter', 'run parked in a poll delay, with a rate limiter', 1],
+        ['poll-timeout', 'run parked in a poll delay, with an attempt timeout', 1],
+        ['poll-around', "run parked in a poll delay, under an observer's aroundAttempt", 1],
         ['slow-task', 'run parked in a slow task (awaiting a 1 h sleep)', 1],
         ['split', 'run parked in a split, 2 branches awaiting 1 h sleeps', 2],
         ['saga', "run parked in a saga's forward step (awaiting a 1 h sleep)", 1],

@@ -195,8 +195,18 @@ export const runPollState = <S extends string, R extends ResourceRecord>(
   hooks: PollHooks = {},
 ): Observable<S> => {
   const resume = hooks.resume
-  // attempt 1 with nothing to consult: the loop as plain callbacks (a parked run holds one scheduled action)
-  if (resume === undefined && env.fast && env.config.attemptTimeoutMs === undefined && env.around === undefined)
+  // attempt 1 with nothing to consult: the loop as plain callbacks (a parked run holds one scheduled action).
+  // `env.fast` is true whatever the policies (runsInline): PollRun takes no token or permit, so a breaker
+  // or a limiter sends the loop through the retry loop, which consults them
+  const { config } = env
+  if (
+    resume === undefined &&
+    env.fast &&
+    config.attemptTimeoutMs === undefined &&
+    config.circuitBreaker === undefined &&
+    config.rateLimiter === undefined &&
+    env.around === undefined
+  )
     return runStateBody(env, (frame) => new PollRun(handler, env, frame, hooks).start())
   if (resume === undefined) return runAttemptLoop(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined))
   // the resumed position serves the first attempt of the visit; a retry restarts the loop from scratch
@@ -234,9 +244,11 @@ class PollRun<S extends string, R extends ResourceRecord>
   declare private readonly hooks: PollHooks
   declare private polls: number
   declare private errors: number
-  /** The loop settled or was released: nothing more is reported. */
-  declare private done: boolean
-  /** The wait for the next poll (an action on the scheduler), or the write that makes it durable. */
+  /**
+   * The wait for the next poll (an action on the scheduler), or the write that makes it durable; `SETTLED`
+   * once the loop settled or was released (nothing more is reported). One field for both keeps a parked
+   * run within its byte budget.
+   */
   declare private wait: Unsubscribable | undefined
   /** The subscription to a poll's Observable output. */
   declare private output: TeardownLogic
@@ -247,7 +259,6 @@ class PollRun<S extends string, R extends ResourceRecord>
     this.hooks = hooks
     this.polls = 0
     this.errors = 0
-    this.done = false
     this.wait = undefined
     this.output = undefined
   }
@@ -290,7 +301,7 @@ class PollRun<S extends string, R extends ResourceRecord>
         ),
       )
     if (outcome._tag === 'Ready') {
-      this.done = true
+      this.wait = SETTLED
       return this.frame.onValue(outcome.state, 1)
     }
     this.errors = 0
@@ -315,6 +326,11 @@ class PollRun<S extends string, R extends ResourceRecord>
   add(teardown: TeardownLogic): void {
     if (this.done) return execute(teardown)
     this.output = teardown
+  }
+
+  /** The loop settled or was released. */
+  private get done(): boolean {
+    return this.wait === SETTLED
   }
 
   /** The next poll after `delayMs` on the run's scheduler (a zero delay still yields to the event loop). */
@@ -347,7 +363,6 @@ class PollRun<S extends string, R extends ResourceRecord>
 
   /** The loop failed: attempt 1 failed, and the retry loop decides (it reports `AttemptFailed`). */
   private fail(thrown: unknown): void {
-    this.done = true
     this.releaseWaits()
     const { handler, env, hooks } = this
     retryLoop<S, R, unknown>(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined), this.frame, { thrown })
@@ -356,19 +371,21 @@ class PollRun<S extends string, R extends ResourceRecord>
   /** The visit was released (the run was cancelled or timed out): the wait goes. */
   unsubscribe(): void {
     if (this.done) return
-    this.done = true
     this.releaseWaits()
   }
 
   private releaseWaits(): void {
     const wait = this.wait
     const output = this.output
-    this.wait = undefined
+    this.wait = SETTLED
     this.output = undefined
     wait?.unsubscribe()
     execute(output)
   }
 }
+
+/** The `wait` of a {@link PollRun} that settled or was released. */
+const SETTLED: Unsubscribable = { unsubscribe: () => undefined }
 
 /** The scheduled work of a poll's wait (a plain function: no closure per parked run). */
 function ringPoll<S extends string, R extends ResourceRecord>(

@@ -12,6 +12,8 @@ import {
 } from '../../src/CanoError.js'
 import { poll, PollErrorPolicy, PollOutcome, validatePoll } from '../../src/Poll.js'
 import { RetryMode } from '../../src/RetryMode.js'
+import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
+import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import { eventsInVirtualTime, lastEvent, timeline } from '../helpers/runEvents.js'
 
 type Step = 'Wait' | 'Done'
@@ -205,6 +207,40 @@ describe('poll', () => {
       transitions: 1,
       attempt: 1,
     })
+  })
+
+  it('consults its circuit breaker: an open breaker rejects the loop before the first poll', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() => {
+      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 60_000 })
+      const trial = breaker.tryAcquire()
+      if (trial._tag === 'Right') trial.right.failure()
+      return workflow<Step>()({
+        exits: ['Done'],
+        states: { Wait: poll(scripted([10, 'ready'], calls, clock), { circuitBreaker: breaker }) },
+      }).run$('Wait', { workflowId: 'p8b' })
+    })
+    expect(calls).to.deep.equal([])
+    expect(timeline(events, ['CircuitRejected', 'TaskFailed', 'RunFailed'])).to.deep.equal([
+      ['CircuitRejected', 0],
+      ['TaskFailed', 0],
+      ['RunFailed', 0],
+    ])
+  })
+
+  it('takes a token from its rate limiter per attempt: a limiter that ran dry fails the loop with RateLimited', () => {
+    const calls: number[] = []
+    const events = eventsInVirtualTime(() => {
+      const limiter = createRateLimiter({ tokens: 1, perMs: 60_000, waits: false })
+      limiter.tryAcquire()
+      return workflow<Step>()({
+        exits: ['Done'],
+        states: { Wait: poll(scripted([10, 'ready'], calls, clock), { rateLimiter: limiter }) },
+      }).run$('Wait', { workflowId: 'p8c' })
+    })
+    expect(calls).to.deep.equal([])
+    const end = lastEvent(events)
+    expect(end._tag === 'RunFailed' ? end.error._tag : end._tag).to.equal('RateLimited')
   })
 
   it('restarts the loop from scratch on each retry when retries are configured', () => {
