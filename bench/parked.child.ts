@@ -100,6 +100,13 @@ const machine = createMachine({
 })
 
 let id = 0
+/** Runs of `flow` parked in its `Wait` state, each under a new id. */
+const parkedIn = (flow: {
+  readonly orchestrate: (initial: 'Wait', options: { readonly workflowId: string }) => Promise<unknown>
+}): { readonly signal: boolean; readonly park: Park } => ({
+  signal: false,
+  park: (n) => Array.from({ length: n }, () => flow.orchestrate('Wait', { workflowId: `w${id++}` })),
+})
 const variants: Record<string, { readonly signal: boolean; readonly park: Park }> = {
   bare: {
     signal: false,
@@ -131,38 +138,14 @@ const variants: Record<string, { readonly signal: boolean; readonly park: Park }
         flow.orchestrate('Wait', { workflowId: `w${id++}`, signal: signals?.[i] as AbortSignal }),
       ),
   },
-  poll: {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => polling.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
-  'poll-breaker': {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => pollingBreaker.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
-  'poll-limiter': {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => pollingLimiter.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
-  'poll-timeout': {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => pollingTimeout.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
-  'poll-around': {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => pollingAround.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
-  'slow-task': {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => slowTask.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
-  split: {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => splitting.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
-  saga: {
-    signal: false,
-    park: (n) => Array.from({ length: n }, () => sagaStep.orchestrate('Wait', { workflowId: `w${id++}` })),
-  },
+  poll: parkedIn(polling),
+  'poll-breaker': parkedIn(pollingBreaker),
+  'poll-limiter': parkedIn(pollingLimiter),
+  'poll-timeout': parkedIn(pollingTimeout),
+  'poll-around': parkedIn(pollingAround),
+  'slow-task': parkedIn(slowTask),
+  split: parkedIn(splitting),
+  saga: parkedIn(sagaStep),
 }
 
 const gc = (globalThis as { gc?: () => void }).gc
