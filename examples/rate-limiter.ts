@@ -7,7 +7,8 @@
  * 1. Call (task with `rateLimiter`, 6 runs through a bucket of 2 + 10/s): the first two go at once,
  *    the others wait about 100 ms each.
  * 2. A multi-tier limiter, 3 per second and 4 per 10 seconds: `tryAcquire` is refused by the first tier
- *    that is out of tokens, with the wait it advises.
+ *    that is out of tokens, with the wait it advises. The 10 s tier is a fixed window aligned to the
+ *    clock, so this part starts early enough in a window for its two rounds to share it.
  */
 import * as E from 'fp-ts/lib/Either.js'
 
@@ -31,7 +32,11 @@ console.log(
   `single: 6 calls, ${6 - late} at once, ${late} paced (last after ${Math.max(...finished) >= 350 ? '~400' : 'too few'} ms)`,
 )
 
-// 2. several tiers at once
+// 2. several tiers at once. A fixed window is aligned to the clock (windows start at multiples of
+// `perMs`), so part 2 starts with at least 1.5 s left in the current 10 s window: its second round,
+// a second later, then still falls inside the window the first round filled
+const intoWindow = Date.now() % 10_000
+if (intoWindow > 8_500) await new Promise((resolve) => setTimeout(resolve, 10_000 - intoWindow))
 const api = createMultiRateLimiter([
   { name: 'per-second', limit: 3, perMs: 1_000 },
   { name: 'per-10s', limit: 4, perMs: 10_000, kind: 'fixedWindow' },
