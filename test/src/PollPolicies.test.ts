@@ -4,8 +4,9 @@
  * retry loop does; the events, their order and times, and the effects on the breaker and the limiter are
  * those of the retry loop's path (the expected values were recorded on it).
  */
-import { expect } from 'chai'
 import { readFileSync, writeFileSync } from 'node:fs'
+
+import { expect } from 'chai'
 import { asyncScheduler, concat, defer, ignoreElements, type Observable, takeUntil, timer } from 'rxjs'
 
 import { workflow } from '../../roots/Workflow.js'
