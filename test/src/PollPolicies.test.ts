@@ -17,7 +17,7 @@ import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { AttemptScope } from '../../src/WorkflowObserver.js'
 import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
-import { testScheduler } from '../helpers/virtualTime.js'
+import { createVirtualClock, testScheduler } from '../helpers/virtualTime.js'
 
 type Step = 'Wait' | 'Done'
 
@@ -214,4 +214,37 @@ describe('poll with policies (attempt 1 as the retry loop runs it)', () => {
       else expect(got).to.deep.equal(expected[name])
     })
   if (record) after(() => writeFileSync(FIXTURE, `${JSON.stringify(recorded, null, 2)}\n`))
+})
+
+describe('poll with a waiting rate limiter', () => {
+  it('takes a token there now at once (waited 0 ms), and waits on the retry loop for one that is not', async () => {
+    const clock = createVirtualClock(0)
+    const limiter = createRateLimiter({ tokens: 1, perMs: 40, scheduler: clock })
+    const scopes: AttemptScope[] = []
+    const calls: string[] = []
+    let a = 0
+    const flow = workflow<'A' | 'B' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        A: poll(
+          () => {
+            calls.push(`A@${clock.now()}`)
+            return a++ === 0 ? PollOutcome.pending(10) : PollOutcome.ready('B' as const)
+          },
+          { rateLimiter: limiter },
+        ),
+        B: poll(() => (calls.push(`B@${clock.now()}`), PollOutcome.ready('Done' as const)), { rateLimiter: limiter }),
+      },
+      observers: [{ aroundAttempt: (scope, start) => (scopes.push(scope), start()) }],
+    })
+    const done = { settled: false }
+    const result = flow.orchestrate('A', { scheduler: clock }).finally(() => (done.settled = true))
+    while (!done.settled) await clock.runUntilIdle(60_000)
+    expect(await result).to.equal('Done')
+    expect(calls).to.deep.equal(['A@0', 'A@10', 'B@40'])
+    expect(scopes.map((s) => [s.state, s.attempt, s.waitedMs, s.at])).to.deep.equal([
+      ['A', 1, 0, 0],
+      ['B', 1, 30, 40],
+    ])
+  })
 })
