@@ -137,6 +137,7 @@ export const pollLoop = <S extends string, R extends ResourceRecord>(
       const park = hooks.park
       if (park !== undefined && delayMs > park.afterMs) {
         const wakeAt = env.now() + delayMs
+        // a wait the attempt timeout cuts short is not worth parking: it ends in memory, as it always did
         if (deadlineAt === null || wakeAt <= deadlineAt)
           return until(wakeAt, park.persist(wakeAt, { polls, errors, attempt: ctx.attempt, deadlineAt }))
       }
