@@ -230,9 +230,11 @@ const SETTLED = 2
 /**
  * The policies an inline attempt holds: the breaker's permit it settles, and its deadline in the
  * scheduler's deadline queue. In the visit's teardown: released unsettled, the attempt settles nothing
- * more and the permit counts as a failure.
+ * more and the permit counts as a failure. A poll's attempt 1 holds one too (streams/runPollState.ts).
+ *
+ * @internal
  */
-class AttemptGuard implements Deadline, Unsubscribable {
+export class AttemptGuard implements Deadline, Unsubscribable {
   // declared, not defined, and assigned once in the constructor (one guard per guarded attempt): see
   // AttemptContext (streams/runTask.ts)
   declare deadlineAt: number

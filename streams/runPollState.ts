@@ -42,14 +42,17 @@ import {
 
 import type { PollPosition } from '../codecs/CheckpointRow.js'
 import { TimerDelay } from '../codecs/Config.js'
-import { isRetryable, nonRetryable, taskExecutionError, workflowError } from '../src/CanoError.js'
+import { isRetryable, nonRetryable, taskExecutionError, timeoutError, workflowError } from '../src/CanoError.js'
+import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import type { PollHandler, PollOutcome } from '../src/Poll.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
-import { progressOf, retryLoop, runAttemptLoop } from './attemptWork.js'
+import { AttemptGuard, progressOf, retryLoop, runAttemptLoop } from './attemptWork.js'
+import { type InlinePermits, inlinePermitsOf } from './createCircuitBreaker.js'
 import { fromTaskOutput, type OutputSink, settleTaskOutput } from './fromTaskOutput.js'
-import { AttemptContext, type AttemptEnv } from './runTask.js'
+import { queueDeadline } from './internal/deadlineQueue.js'
+import { AttemptContext, type AttemptEnv, attemptScope, CircuitRejection } from './runTask.js'
 import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
 
 type LoopStep = { readonly _tag: 'Poll' } | { readonly _tag: 'Ready'; readonly state: unknown }
@@ -195,18 +198,9 @@ export const runPollState = <S extends string, R extends ResourceRecord>(
   hooks: PollHooks = {},
 ): Observable<S> => {
   const resume = hooks.resume
-  // attempt 1 with nothing to consult: the loop as plain callbacks (a parked run holds one scheduled action).
-  // `env.fast` is true whatever the policies (runsInline): PollRun takes no token or permit, so a breaker
-  // or a limiter sends the loop through the retry loop, which consults them
-  const { config } = env
-  if (
-    resume === undefined &&
-    env.fast &&
-    config.attemptTimeoutMs === undefined &&
-    config.circuitBreaker === undefined &&
-    config.rateLimiter === undefined &&
-    env.around === undefined
-  )
+  // attempt 1: the loop as plain callbacks (a parked run holds one scheduled action); it takes its token,
+  // its permit and its deadline, and enters `aroundAttempt`, as attemptWork's inline attempt 1 does
+  if (resume === undefined && env.fast)
     return runStateBody(env, (frame) => new PollRun(handler, env, frame, hooks).start())
   if (resume === undefined) return runAttemptLoop(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined))
   // the resumed position serves the first attempt of the visit; a retry restarts the loop from scratch
@@ -227,8 +221,12 @@ export const runPollState = <S extends string, R extends ResourceRecord>(
 }
 
 /**
- * Attempt 1 of a poll state with nothing to consult (no breaker, rate limiter, attempt timeout or
- * `aroundAttempt`) and no resumed position: {@link pollLoop}'s rules as plain callbacks. One object is the
+ * Attempt 1 of a poll state with no resumed position: {@link pollLoop}'s rules as plain callbacks. Its
+ * policies are taken as attemptWork's inline attempt 1 takes them (streams/attemptWork.ts), in the retry
+ * loop's order: the rate limiter's token when one is there now (a waiting limiter without one, or a
+ * refused token, sends attempt 1 to the retry loop), the breaker's permit (a rejection fails the state at
+ * once), the attempt timeout's deadline (it covers the whole loop, the waits included) and `aroundAttempt`
+ * (it wraps the start of the loop); the permit is settled on the loop's outcome. One object is the
  * attempt's context, the sink of each poll's output and the alarm of the wait in between; a run parked in
  * a poll delay holds it, one action on the run's scheduler (virtual time in tests, as a `sleep`'s
  * alarm) and its visit frame. A failed loop hands over to the retry loop (attempts 2.. run
@@ -252,8 +250,10 @@ class PollRun<S extends string, R extends ResourceRecord>
   declare private wait: Unsubscribable | undefined
   /** The subscription to a poll's Observable output. */
   declare private output: TeardownLogic
+  /** The breaker's permit and the attempt timeout's deadline, when the state has either (absent otherwise). */
+  declare private guard: AttemptGuard | undefined
   constructor(handler: PollHandler<S, R>, env: StateEnv<S, R>, frame: StateFrame<S, R>, hooks: PollHooks) {
-    super(env, 1, progressOf(env), false)
+    super(env, 1, progressOf(env), env.config.attemptTimeoutMs !== undefined)
     this.handler = handler
     this.frame = frame
     this.hooks = hooks
@@ -261,11 +261,56 @@ class PollRun<S extends string, R extends ResourceRecord>
     this.errors = 0
     this.wait = undefined
     this.output = undefined
+    // `guard` is assigned only when there is one: a plain poll's parked run keeps its byte budget
   }
 
   start(): void {
-    this.frame.add(this)
-    this.pollOnce()
+    const { env, frame } = this
+    const config = env.config
+    // the policies, in the retry loop's order: the limiter's token, then the breaker's permit
+    const limiter = config.rateLimiter
+    /** How long attempt 1 waited for its token, when an `aroundAttempt` wants to know (it did not wait). */
+    let waitedMs: number | undefined
+    if (limiter !== undefined) {
+      const token = limiter.tryAcquire()
+      if (token._tag === 'Left') {
+        // a waiting limiter: attempt 1 waits for its token on the retry loop's path (`acquire`); a
+        // non-waiting one failed attempt 1 with `RateLimited`, which the retry loop reports and retries
+        this.wait = SETTLED
+        return this.retry(limiter.waits ? undefined : { thrown: token.left })
+      }
+      if (limiter.waits) waitedMs = 0
+    }
+    const breaker = config.circuitBreaker
+    const timeoutMs = config.attemptTimeoutMs
+    if (breaker !== undefined || timeoutMs !== undefined) {
+      let permit: CircuitPermit | undefined
+      let inline: InlinePermits | undefined
+      let epoch = 0
+      if (breaker !== undefined) {
+        // a closed breaker of this library admits by its epoch (no permit object); anything else takes a permit
+        inline = inlinePermitsOf(breaker)
+        const closed = inline?.admitClosed()
+        if (closed !== undefined) epoch = closed
+        else {
+          inline = undefined
+          const acquired = breaker.tryAcquire()
+          // no attempt was made: no AttemptFailed, no retry (the retry loop would rethrow it unchanged)
+          if (acquired._tag === 'Left') {
+            this.wait = SETTLED
+            return frame.onError(new CircuitRejection(acquired.left), 1)
+          }
+          permit = acquired.right
+        }
+      }
+      const guard = new AttemptGuard(this, permit, inline, epoch)
+      this.guard = guard
+      if (timeoutMs !== undefined) guard.queue = queueDeadline(env.scheduler, guard, timeoutMs)
+    }
+    frame.add(this)
+    const around = env.around
+    if (around === undefined) return this.pollOnce()
+    around(attemptScope(env, 1, waitedMs), () => this.pollOnce())
   }
 
   /** One poll: its output comes back to {@link value}, {@link error} or {@link empty}. */
@@ -302,6 +347,7 @@ class PollRun<S extends string, R extends ResourceRecord>
       )
     if (outcome._tag === 'Ready') {
       this.wait = SETTLED
+      this.settle(true)
       return this.frame.onValue(outcome.state, 1)
     }
     this.errors = 0
@@ -336,13 +382,19 @@ class PollRun<S extends string, R extends ResourceRecord>
   /** The next poll after `delayMs` on the run's scheduler (a zero delay still yields to the event loop). */
   private again(delayMs: number): void {
     const park = this.hooks.park
-    if (park !== undefined && delayMs > park.afterMs) {
+    const deadlineAt = this.guard?.queue === undefined ? null : this.guard.deadlineAt
+    // a wait the attempt timeout cuts short is not worth parking: it ends in memory (as in pollLoop)
+    if (
+      park !== undefined &&
+      delayMs > park.afterMs &&
+      (deadlineAt === null || this.env.now() + delayMs <= deadlineAt)
+    ) {
       const { env } = this
       const wakeAt = env.now() + delayMs
       timerArmed(env, wakeAt)
       // the wake-up instant is durable before the wait starts; what is left is measured after the write
       const sub: Subscription = park
-        .persist(wakeAt, { polls: this.polls, errors: this.errors, attempt: 1, deadlineAt: null })
+        .persist(wakeAt, { polls: this.polls, errors: this.errors, attempt: 1, deadlineAt })
         .subscribe({
           error: (e: unknown) => {
             if (!this.done) this.fail(e)
@@ -364,8 +416,34 @@ class PollRun<S extends string, R extends ResourceRecord>
   /** The loop failed: attempt 1 failed, and the retry loop decides (it reports `AttemptFailed`). */
   private fail(thrown: unknown): void {
     this.releaseWaits()
+    this.retry({ thrown })
+  }
+
+  /** The retry loop runs attempts 2.. after `firstFailure` (attempt 1 too, without one: a waiting limiter). */
+  private retry(firstFailure: { readonly thrown: unknown } | undefined): void {
     const { handler, env, hooks } = this
-    retryLoop<S, R, unknown>(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined), this.frame, { thrown })
+    retryLoop<S, R, unknown>(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined), this.frame, firstFailure)
+  }
+
+  /** The attempt timeout's deadline passed (the guard's `expire`): the attempt's signal aborts and the loop fails. */
+  expire(): void {
+    if (this.done) return
+    const error = timeoutError(this.env.config.attemptTimeoutMs ?? 0)
+    this.abort(error)
+    this.fail(error)
+  }
+
+  /** Settles the breaker's permit on the loop's outcome, and drops the deadline (once). */
+  private settle(ok: boolean): void {
+    const guard = this.guard
+    if (guard === undefined) return
+    this.guard = undefined
+    const queue = guard.queue
+    if (queue !== undefined) {
+      queue.cancel(guard)
+      this.release()
+    }
+    guard.settle(ok)
   }
 
   /** The visit was released (the run was cancelled or timed out): the wait goes. */
@@ -381,6 +459,8 @@ class PollRun<S extends string, R extends ResourceRecord>
     this.output = undefined
     wait?.unsubscribe()
     execute(output)
+    // released unsettled (the run was cancelled) or failed: the permit counts as a failure
+    this.settle(false)
   }
 }
 

@@ -197,6 +197,32 @@ describe('createRuntime parks long poll delays (virtual time)', () => {
     expect(JSON.stringify(outcome.error)).to.include('"timeoutMs":10000')
   })
 
+  it('parks attempt 1 with its attempt deadline, and resumes it with what was left of its timeout', async () => {
+    const h = harness()
+    // attempt 1 parks for 5 s with its timeout ending at 10 s, then keeps answering pending(4 000)
+    const flow = polling(h, [5_000, 4_000], { attemptTimeoutMs: 10_000 })
+    const events: RuntimeEvent[] = []
+    const rt = runtime(h, flow, events)
+    await rt.start('watcher', null, { id: 'w-3b' })
+    await h.clock.advance(100)
+    expect(timerRows(await h.store.loadRun('w-3b'))).to.deep.equal([
+      {
+        state: 'Wait',
+        payload: { wakeAt: T0 + 5_000, poll: { polls: 1, errors: 0, attempt: 1, deadlineAt: T0 + 10_000 } },
+      },
+    ])
+    await h.clock.advance(12_000)
+    // after the park: polls at 5 000 and 9 000 (the next one, at 13 000, is past the deadline)
+    expect(h.calls).to.deep.equal([
+      [0, 1],
+      [5_000, 1],
+      [9_000, 1],
+    ])
+    const outcome = await rt.result('w-3b')
+    expect(outcome.status).to.equal('failed')
+    expect(outcome.error).to.deep.include({ _tag: 'Timeout', timeoutMs: 10_000 })
+  })
+
   it('waits in memory for a delay within parkAfterMs, and for one the attempt timeout cuts short', async () => {
     const h = harness()
     const flow = polling(h, [1_000, 3_000, 'ready'], { attemptTimeoutMs: 2_500 })
