@@ -520,6 +520,55 @@ describe('inspector internals', () => {
     tracker.close()
   })
 
+  it('the tracker drops the least recently active idle run first, never one executing, and its idle queue stays bounded', () => {
+    const tracker = new RunTracker(
+      new Subject<RuntimeEvent>(),
+      () => 0,
+      () => undefined,
+    )
+    const started = (id: string): void => tracker.run('w', { _tag: 'RunStarted', workflowId: id, at: 0, initial: 'A' })
+    const ended = (id: string): void =>
+      tracker.run('w', { _tag: 'RunCompleted', workflowId: id, at: 1, state: 'A', transitions: 0 })
+    const parked = (id: string): void => tracker.notice({ _tag: 'Parked', workflowId: id, wakeAt: 10 })
+    const claimed = (id: string): void => tracker.notice({ _tag: 'Claimed', workflowId: id, workflow: 'w', fence: 1 })
+    // 'busy' executes throughout; 'old' ends first, then comes back (parked, claimed, parked again): it is
+    // then the most recently active of the idle runs
+    started('busy')
+    started('old')
+    ended('old')
+    for (let i = 0; i < MAX_IDLE - 1; i++) {
+      started(`r${String(i)}`)
+      ended(`r${String(i)}`)
+    }
+    claimed('old')
+    parked('old')
+    // many rests and wakes of the same few runs: their stale queue entries do not pile up
+    for (let i = 0; i < 50 * MAX_IDLE; i++) {
+      claimed(`r${String(MAX_IDLE - 2)}`)
+      parked(`r${String(MAX_IDLE - 2)}`)
+    }
+    expect(tracker.get('old')?.status).to.equal('parked')
+    expect(tracker.get('r0')?.status).to.equal('completed')
+    started('new')
+    ended('new')
+    // one run too many: the least recently active idle one goes (r0), not 'old', not 'busy'
+    expect(tracker.get('r0')).to.equal(undefined)
+    expect(tracker.get('r1')?.status).to.equal('completed')
+    expect(tracker.get('old')?.status).to.equal('parked')
+    expect(tracker.get('busy')?.status).to.equal('running')
+    for (let i = 0; i < 2 * MAX_IDLE; i++) {
+      started(`s${String(i)}`)
+      ended(`s${String(i)}`)
+    }
+    expect(tracker.get('busy')?.status).to.equal('running')
+    expect(tracker.get('old')).to.equal(undefined)
+    expect(tracker.get(`s${String(2 * MAX_IDLE - 1)}`)?.status).to.equal('completed')
+    expect(tracker.get(`s${String(MAX_IDLE - 1)}`)).to.equal(undefined)
+    const queue = (tracker as unknown as { readonly idleRuns: ReadonlyArray<unknown> }).idleRuns
+    expect(queue.length).to.be.at.most(3 * MAX_IDLE + 1_024)
+    tracker.close()
+  })
+
   it('toWire bounds and describes what JSON cannot hold, and never throws', () => {
     const throwing = {
       get bad(): string {

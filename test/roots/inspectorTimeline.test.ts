@@ -91,6 +91,22 @@ describe('inspector timeline', () => {
     expect(timeline.first).to.equal(3 * SAMPLES.length)
   })
 
+  it('keeps an event as it is when a name it holds has an id too large to pack, and still gives it back', () => {
+    const strings = new StringTable()
+    // a million distinct names (ids 0 .. 2^20 - 1) fill the range a head packs for its first id
+    for (let i = 0; i < 2 ** 20; i++) strings.id(`n${String(i)}`)
+    const timeline = new Timeline(W, strings)
+    const late: WorkflowEvent = { _tag: 'StateEntered', workflowId: W, at: 1, state: 'late', transition: 3 }
+    const known: WorkflowEvent = { _tag: 'StateEntered', workflowId: W, at: 2, state: 'n7', transition: 4 }
+    const task: WorkflowEvent = { _tag: 'TaskStarted', workflowId: W, at: 3, state: 'n8', taskId: 'late-task' }
+    for (const e of [late, known, task]) timeline.push(e)
+    expect(timeline.slice()).to.deep.equal([late, known, task])
+    // the late names were kept as the events themselves: the same objects come back
+    expect(timeline.get(0)).to.equal(late)
+    expect(timeline.get(1)).to.not.equal(known)
+    expect(timeline.get(2)).to.deep.equal(task)
+  })
+
   it('holds exactly what the runtime emitted, for every kind of state', async () => {
     type K = 'Task' | 'Route' | 'Poll' | 'Fan' | 'Scan' | 'Batch' | 'Nap' | 'Listen' | 'Pay' | 'Done'
     let polls = 0

@@ -7,10 +7,11 @@
  * Measured on the inspector bench (1 000 runs in flight), keeping the event objects cost about 10 % of the
  * engine's CPU. So the frequent events whose fields are all numbers and known strings (a run's start,
  * state entries, task starts and successes, retries, timers, checkpoint appends, completion without an
- * output) are stored as numbers in one array per run: {@link STRIDE} slots per event, strings as indices
- * into a {@link StringTable} shared by the tracker. An array that holds only numbers has unboxed doubles
- * and no pointers: the collector does not trace it. Any other event (one with an error, a payload, an
- * optional field set, another run's id) is kept as it is, beside the numbers.
+ * output) are stored as numbers in one `Float64Array` per run: {@link STRIDE} slots per event (a head
+ * packing the event's code and two string ids, its `at`, two more fields), strings as indices into a
+ * {@link StringTable} shared by the tracker. A typed array's numbers live outside the JavaScript heap: the
+ * collector neither traces nor copies them. Any other event (one with an error, a payload, an optional
+ * field set, another run's id) is kept as it is, beside the numbers.
  *
  * {@link Timeline.get} rebuilds an event equal to the one pushed, with its keys in the same order as the
  * engine writes them (what `JSON.stringify` and the inspector's wire format see).
@@ -19,8 +20,8 @@ import type { CheckpointKind } from '../../../codecs/CheckpointRow.js'
 import { CheckpointKind as CheckpointKindCodec } from '../../../codecs/CheckpointRow.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
 
-/** @internal Numbers per event: its code, `at`, and up to four fields. */
-export const STRIDE = 6
+/** @internal Numbers per event: a head (the event's code and two string ids, packed), `at`, and two fields. */
+export const STRIDE = 4
 
 /** Codes of the events kept as numbers; `Kept` marks an event kept as it is. */
 const Code = {
@@ -35,6 +36,21 @@ const Code = {
   CheckpointAppended: 8,
   RunCompleted: 9,
 } as const
+
+/**
+ * A head packs the code (4 bits) and two string ids, `a` (20 bits) and `b` (28 bits): 52 bits, exact in
+ * a double. An event naming a string whose id does not fit (over a million distinct names) is kept as it is.
+ */
+const A_LIMIT = 2 ** 20
+const B_LIMIT = 2 ** 28
+const A_SHIFT = 16
+const B_SHIFT = 2 ** 24
+/**
+ * Events a new timeline has room for; when full, it grows to room for {@link GROWN_EVENTS} (a run of ten
+ * task states makes about 40 events), then doubles.
+ */
+const INITIAL_EVENTS = 16
+const GROWN_EVENTS = 64
 
 /** The checkpoint kinds, by id. */
 const KINDS: ReadonlyArray<CheckpointKind> = Object.keys(CheckpointKindCodec.keys) as CheckpointKind[]
@@ -69,8 +85,13 @@ export class StringTable {
 
 /** @internal See the module comment. Events are numbered from 0 (the first pushed); old ones can be dropped. */
 export class Timeline {
-  /** {@link STRIDE} numbers per event held, oldest first. */
-  private nums: number[] = []
+  /**
+   * {@link STRIDE} numbers per event held, oldest first, in the first `size` slots. A `Float64Array`: its
+   * numbers live outside the JavaScript heap, so the collector neither traces nor copies them.
+   */
+  private nums = new Float64Array(INITIAL_EVENTS * STRIDE)
+  /** Slots in use. */
+  private size = 0
   /** The events kept as they are, by number. */
   private kept: Map<number, WorkflowEvent> | undefined
   /** The number of the oldest event held. */
@@ -86,12 +107,12 @@ export class Timeline {
 
   /** How many events are held. */
   get length(): number {
-    return this.nums.length / STRIDE
+    return this.size / STRIDE
   }
 
   /** The number the next event pushed gets. */
   get end(): number {
-    return this.first + this.nums.length / STRIDE
+    return this.first + this.size / STRIDE
   }
 
   /** The id of `state` (a cache of one name: most events of a run name the state it is in). */
@@ -106,79 +127,102 @@ export class Timeline {
     return taskId === state ? stateId : this.strings.id(taskId)
   }
 
-  push(e: WorkflowEvent): void {
-    const nums = this.nums
-    if (e.workflowId === this.workflowId) {
-      switch (e._tag) {
-        case 'RunStarted':
-          nums.push(Code.RunStarted, e.at, this.idOf(e.initial), 0, 0, 0)
-          return
-        case 'StateEntered':
-          nums.push(Code.StateEntered, e.at, this.idOf(e.state), e.transition, 0, 0)
-          return
-        case 'TaskStarted': {
-          const state = this.idOf(e.state)
-          if (e.branch === undefined) {
-            if (e.branches !== undefined) break
-            nums.push(Code.TaskStarted, e.at, state, this.taskIdOf(e.taskId, e.state, state), 0, 0)
-          } else {
-            if (e.branches === undefined) break
-            nums.push(Code.BranchStarted, e.at, state, this.strings.id(e.taskId), e.branch, e.branches)
-          }
-          return
-        }
-        case 'TaskSucceeded': {
-          const state = this.idOf(e.state)
-          const task = this.taskIdOf(e.taskId, e.state, state)
-          nums.push(Code.TaskSucceeded, e.at, state, task, e.attempts, this.strings.id(e.next))
-          return
-        }
-        case 'RetryScheduled': {
-          if (e.branch !== undefined) break
-          const state = this.idOf(e.state)
-          nums.push(Code.RetryScheduled, e.at, state, this.taskIdOf(e.taskId, e.state, state), e.attempt, e.delayMs)
-          return
-        }
-        case 'TimerArmed': {
-          const state = this.idOf(e.state)
-          nums.push(Code.TimerArmed, e.at, state, this.taskIdOf(e.taskId, e.state, state), e.wakeAt, 0)
-          return
-        }
-        case 'CheckpointAppended':
-          if (e.latencyMs === undefined) break
-          nums.push(Code.CheckpointAppended, e.at, e.seq, kindId(e.kind), this.idOf(e.state), e.latencyMs)
-          return
-        case 'RunCompleted':
-          if (e.output !== undefined) break
-          nums.push(Code.RunCompleted, e.at, this.idOf(e.state), e.transitions, 0, 0)
-          return
-        default:
-          break
-      }
+  /** Appends one event's numbers; `false` (nothing written) when an id does not fit in its head. */
+  private put(code: number, at: number, a: number, b: number, c: number, d: number): boolean {
+    if (a >= A_LIMIT || b >= B_LIMIT) return false
+    let nums = this.nums
+    const i = this.size
+    if (i === nums.length) {
+      const grown = new Float64Array(Math.max(nums.length * 2, GROWN_EVENTS * STRIDE))
+      grown.set(nums)
+      this.nums = nums = grown
     }
+    nums[i] = code + a * A_SHIFT + b * B_SHIFT
+    nums[i + 1] = at
+    nums[i + 2] = c
+    nums[i + 3] = d
+    this.size = i + STRIDE
+    return true
+  }
+
+  /** Appends `e`. */
+  push(e: WorkflowEvent): void {
+    if (e.workflowId !== this.workflowId || !this.encode(e)) this.keep(e)
+  }
+
+  /** Appends `e`, an event of this run (the tracker found the run by the event's id). */
+  add(e: WorkflowEvent): void {
+    if (!this.encode(e)) this.keep(e)
+  }
+
+  /** Appends `e` as numbers if it is of a frequent kind with nothing else set; `false` (nothing written) otherwise. */
+  private encode(e: WorkflowEvent): boolean {
+    switch (e._tag) {
+      case 'RunStarted':
+        return this.put(Code.RunStarted, e.at, this.idOf(e.initial), 0, 0, 0)
+      case 'StateEntered':
+        return this.put(Code.StateEntered, e.at, this.idOf(e.state), 0, e.transition, 0)
+      case 'TaskStarted': {
+        const state = this.idOf(e.state)
+        if (e.branch === undefined) {
+          if (e.branches !== undefined) return false
+          return this.put(Code.TaskStarted, e.at, state, this.taskIdOf(e.taskId, e.state, state), 0, 0)
+        }
+        if (e.branches === undefined) return false
+        return this.put(Code.BranchStarted, e.at, state, this.strings.id(e.taskId), e.branch, e.branches)
+      }
+      case 'TaskSucceeded': {
+        const state = this.idOf(e.state)
+        const task = this.taskIdOf(e.taskId, e.state, state)
+        return this.put(Code.TaskSucceeded, e.at, state, task, e.attempts, this.strings.id(e.next))
+      }
+      case 'RetryScheduled': {
+        if (e.branch !== undefined) return false
+        const state = this.idOf(e.state)
+        return this.put(Code.RetryScheduled, e.at, state, this.taskIdOf(e.taskId, e.state, state), e.attempt, e.delayMs)
+      }
+      case 'TimerArmed': {
+        const state = this.idOf(e.state)
+        return this.put(Code.TimerArmed, e.at, state, this.taskIdOf(e.taskId, e.state, state), e.wakeAt, 0)
+      }
+      case 'CheckpointAppended':
+        if (e.latencyMs === undefined) return false
+        return this.put(Code.CheckpointAppended, e.at, this.idOf(e.state), kindId(e.kind), e.seq, e.latencyMs)
+      case 'RunCompleted':
+        if (e.output !== undefined) return false
+        return this.put(Code.RunCompleted, e.at, this.idOf(e.state), 0, e.transitions, 0)
+      default:
+        return false
+    }
+  }
+
+  /** Appends `e` as it is. */
+  private keep(e: WorkflowEvent): void {
     ;(this.kept ??= new Map()).set(this.end, e)
-    nums.push(Code.Kept, 0, 0, 0, 0, 0)
+    this.put(Code.Kept, 0, 0, 0, 0, 0)
   }
 
   /** Event number `n` (from {@link first} to {@link end} excluded), rebuilt; `undefined` outside. */
   get(n: number): WorkflowEvent | undefined {
     const i = (n - this.first) * STRIDE
-    if (n < this.first || i >= this.nums.length) return undefined
+    if (n < this.first || i >= this.size) return undefined
     const v = this.nums
     const s = this.strings
     const workflowId = this.workflowId
+    const head = v[i] as number
     const at = v[i + 1] as number
-    const a = v[i + 2] as number
-    const b = v[i + 3] as number
-    const c = v[i + 4] as number
-    const d = v[i + 5] as number
-    switch (v[i]) {
+    const c = v[i + 2] as number
+    const d = v[i + 3] as number
+    const code = head % A_SHIFT
+    const a = Math.floor(head / A_SHIFT) % A_LIMIT
+    const b = Math.floor(head / B_SHIFT)
+    switch (code) {
       case Code.Kept:
         return this.kept?.get(n)
       case Code.RunStarted:
         return { _tag: 'RunStarted', workflowId, at, initial: s.string(a) }
       case Code.StateEntered:
-        return { _tag: 'StateEntered', workflowId, at, state: s.string(a), transition: b }
+        return { _tag: 'StateEntered', workflowId, at, state: s.string(a), transition: c }
       case Code.TaskStarted:
         return { _tag: 'TaskStarted', workflowId, at, state: s.string(a), taskId: s.string(b) }
       case Code.BranchStarted:
@@ -210,13 +254,13 @@ export class Timeline {
           _tag: 'CheckpointAppended',
           workflowId,
           at,
-          seq: a,
+          seq: c,
           kind: KINDS[b] as CheckpointKind,
-          state: s.string(c),
+          state: s.string(a),
           latencyMs: d,
         }
       case Code.RunCompleted:
-        return { _tag: 'RunCompleted', workflowId, at, state: s.string(a), transitions: b }
+        return { _tag: 'RunCompleted', workflowId, at, state: s.string(a), transitions: c }
       default:
         return undefined
     }
@@ -236,7 +280,8 @@ export class Timeline {
   drop(k: number): void {
     const count = Math.min(k, this.length)
     if (count <= 0) return
-    this.nums.splice(0, count * STRIDE)
+    this.nums.copyWithin(0, count * STRIDE, this.size)
+    this.size -= count * STRIDE
     const kept = this.kept
     if (kept !== undefined) {
       for (let n = this.first; n < this.first + count; n++) kept.delete(n)

@@ -54,6 +54,8 @@ export interface Tracked {
   /** The server's list feed: the number of the write this run is queued for (-1: none yet), and when its oldest unsent change came. */
   listed: number
   listedAt: number
+  /** The tracker's idle queue: this run's mark in it (its latest entry), 0 while it executes here. */
+  idleMark: number
 }
 
 /** @internal Called after each change of a run: `event` is the workflow event, if the change was one. */
@@ -62,8 +64,17 @@ export type TrackerListener = (run: Tracked, event: WorkflowEvent | undefined) =
 /** @internal See the module comment. */
 export class RunTracker implements RuntimeEventTap {
   private readonly runs = new Map<string, Tracked>()
-  /** Runs not executing here, least recently active first (a Map keeps insertion order). */
-  private readonly idle = new Map<string, true>()
+  /**
+   * Runs not executing here, least recently active first: a queue of runs and the mark each had when
+   * queued (from `idleHead` on). A run queued again (active, then idle again) gets a new mark; its older
+   * entries are stale and skipped. No Map work per ended run: this runs on the engine's thread.
+   */
+  private idleRuns: Tracked[] = []
+  private idleMarks: number[] = []
+  private idleHead = 0
+  /** Runs idle now (entries that are not stale), and the last mark given. */
+  private idleCount = 0
+  private idleSeq = 0
   private readonly stop: () => void
   /** The names the timelines refer to, shared by all of them. */
   private readonly strings = new StringTable()
@@ -123,8 +134,8 @@ export class RunTracker implements RuntimeEventTap {
     if (run === undefined) return
     run.status = status
     run.at = this.now()
-    if (status === 'running') this.idle.delete(workflowId)
-    else this.rest(workflowId)
+    if (status === 'running') this.wake(run)
+    else this.rest(run)
     this.listener(run, undefined)
   }
 
@@ -143,6 +154,7 @@ export class RunTracker implements RuntimeEventTap {
       windows: undefined,
       listed: -1,
       listedAt: 0,
+      idleMark: 0,
     }
     this.runs.set(workflowId, run)
     return run
@@ -159,7 +171,8 @@ export class RunTracker implements RuntimeEventTap {
       this.fold(run, timeline.first + TIMELINE)
       timeline.drop(TIMELINE)
     }
-    timeline.push(e)
+    // the run was found by the event's id: the timeline need not check it
+    timeline.add(e)
     run.at = e.at
     switch (e._tag) {
       case 'RunStarted':
@@ -170,7 +183,7 @@ export class RunTracker implements RuntimeEventTap {
         run.status = 'running'
         run.split = undefined
         run.windows = undefined
-        this.idle.delete(id)
+        this.wake(run)
         break
       case 'StateEntered':
         run.status = 'running'
@@ -192,19 +205,19 @@ export class RunTracker implements RuntimeEventTap {
       case 'RunCompleted':
         run.state = e.state
         run.status = 'completed'
-        this.rest(id)
+        this.rest(run)
         break
       case 'RunFailed':
         run.status = 'failed'
-        this.rest(id)
+        this.rest(run)
         break
       case 'RunCancelled':
         run.status = 'cancelled'
-        this.rest(id)
+        this.rest(run)
         break
       case 'RunTimedOut':
         run.status = 'timedOut'
-        this.rest(id)
+        this.rest(run)
         break
       default:
         break
@@ -213,16 +226,54 @@ export class RunTracker implements RuntimeEventTap {
   }
 
   /** The run is not executing here any more: it is kept among the idle runs, the oldest of which go. */
-  private rest(workflowId: string): void {
-    this.idle.delete(workflowId)
-    this.idle.set(workflowId, true)
-    while (this.idle.size > MAX_IDLE) {
-      const oldest = this.idle.keys().next().value
-      if (oldest === undefined) break
-      this.idle.delete(oldest)
-      this.runs.delete(oldest)
-      if (this.last?.workflowId === oldest) this.last = undefined
+  private rest(run: Tracked): void {
+    if (run.idleMark === 0) this.idleCount += 1
+    run.idleMark = ++this.idleSeq
+    this.idleRuns.push(run)
+    this.idleMarks.push(run.idleMark)
+    while (this.idleCount > MAX_IDLE) {
+      const oldest = this.idleRuns[this.idleHead] as Tracked
+      const mark = this.idleMarks[this.idleHead] as number
+      this.idleHead += 1
+      if (oldest.idleMark !== mark) continue // stale: queued again since, or executing
+      oldest.idleMark = 0
+      this.idleCount -= 1
+      this.runs.delete(oldest.workflowId)
+      if (this.last === oldest) this.last = undefined
     }
+    // the queue is compacted now and then, not on every removal: the consumed head is cut off, stale
+    // entries (runs that rest and wake again and again) dropped when they outnumber the live ones
+    const held = this.idleRuns.length - this.idleHead
+    if (held > 2 * this.idleCount + 1_024) this.compactIdle()
+    else if (this.idleHead > 1_024 && this.idleHead * 2 > this.idleRuns.length) {
+      this.idleRuns = this.idleRuns.slice(this.idleHead)
+      this.idleMarks = this.idleMarks.slice(this.idleHead)
+      this.idleHead = 0
+    }
+  }
+
+  /** Keeps the live entries of the idle queue only, in order. */
+  private compactIdle(): void {
+    const runs: Tracked[] = []
+    const marks: number[] = []
+    for (let i = this.idleHead; i < this.idleRuns.length; i++) {
+      const run = this.idleRuns[i] as Tracked
+      const mark = this.idleMarks[i] as number
+      if (run.idleMark === mark) {
+        runs.push(run)
+        marks.push(mark)
+      }
+    }
+    this.idleRuns = runs
+    this.idleMarks = marks
+    this.idleHead = 0
+  }
+
+  /** The run executes here (again): it is no longer among the idle runs (its queue entries go stale). */
+  private wake(run: Tracked): void {
+    if (run.idleMark === 0) return
+    run.idleMark = 0
+    this.idleCount -= 1
   }
 
   /** Folds the run's events numbered below `upTo` (from its segment on) into its snapshot. */
