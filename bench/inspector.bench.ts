@@ -5,14 +5,16 @@
  *
  * - `none`: no inspector;
  * - `served`: `serveInspector` running, no page connected (it follows the runtime's events);
- * - `page`: a page connected, in another process (`inspector.client.ts`, forked: a browser is one), with
- *   the runs list's feed and one run's feed open.
+ * - `page`: a page connected, in another process (`inspector.client.ts`: a browser is one, forked once and
+ *   kept open across repeats, as a page stays open), with the runs list's feed and one run's feed open.
  *
  * Reported: the engine's throughput (state transitions/s) of each, as ratios to `none` of the same repeat
  * (target: `page` within 10 %), and the delivery latency of the feeds to the page, p50 / p99 / max over
  * every message of every repeat (target: p99 <= 250 ms). The list feed coalesces per run (one entry per
  * run per write); its latency is taken from the oldest change folded into each entry, so it is the worst
- * case of the changes that entry carries.
+ * case of the changes that entry carries. Also reported, less noisy than the throughput ratios: the
+ * tracker's own work per event (what `serveInspector` does on the engine's thread for every event), timed
+ * on recorded bursts replayed through it, and what that is per transition as a share of the engine's time.
  *
  *   npm run bench -- inspector
  */
@@ -21,7 +23,9 @@ import { fileURLToPath } from 'node:url'
 
 import { createRuntime, memoryCheckpoints, type Runtime, task, workflow } from '../roots/index.js'
 import { serveInspector } from '../roots/inspector.js'
-import { tapperOf } from '../roots/Runtime.js'
+import { RunTracker } from '../roots/internal/inspector/tracker.js'
+import { type RuntimeEvent, tapperOf } from '../roots/Runtime.js'
+import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { ClientMessage, ClientRequest } from './inspector.client.js'
 import { type BenchResult, formatTable, gcYoung, isMain, median, quartiles, rotation } from './lib.js'
 
@@ -96,25 +100,25 @@ const burst = (runtime: Runtime, prefix: string): Promise<number> =>
     for (let i = 0; i < RUNS; i++) startOne()
   })
 
-const startClient = (
-  url: string,
-  watched: string,
-): Promise<{ child: ChildProcess; ask: (m: ClientRequest) => Promise<ClientMessage> }> =>
+/** The page's process: forked once, kept open for every repeat; `ask` sends a request and resolves with its answer. */
+interface Page {
+  readonly child: ChildProcess
+  readonly ask: (m: ClientRequest) => Promise<ClientMessage>
+}
+
+const startPage = (): Promise<Page> =>
   new Promise((resolve, reject) => {
-    const child = fork(CLIENT, [url, watched], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    const waiting: Array<(m: ClientMessage) => void> = []
-    child.on('message', (m: ClientMessage) => {
-      if (m.type === 'ready') return resolve({ child, ask })
-      waiting.shift()?.(m)
-    })
+    const child = fork(CLIENT, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // every request gets one answer, in order; the first message is the process's own `ready`
+    const waiting: Array<(m: ClientMessage) => void> = [() => resolve({ child, ask })]
+    child.on('message', (m: ClientMessage) => waiting.shift()?.(m))
     child.once('exit', (code) => {
       if (code !== 0) reject(new Error(`inspector client exited with ${String(code)}`))
     })
     const ask = (m: ClientRequest): Promise<ClientMessage> =>
       new Promise((done) => {
-        if (m.type === 'stats') waiting.push(done)
+        waiting.push(done)
         child.send(m)
-        if (m.type !== 'stats') done({ type: 'ready' })
       })
   })
 
@@ -138,8 +142,8 @@ interface Sample {
   readonly stats?: ClientMessage
 }
 
-/** One burst of `which`, on a runtime of its own (and its inspector, and its page). */
-const measureCase = async (which: Case, r: number): Promise<Sample> => {
+/** One burst of `which`, on a runtime of its own (and its inspector; for `page`, the page connected to it). */
+const measureCase = async (which: Case, r: number, page: Page): Promise<Sample> => {
   const prefix = `${which}-${String(r)}`
   const runtime = makeRuntime()
   if (which === 'none') {
@@ -156,17 +160,64 @@ const measureCase = async (which: Case, r: number): Promise<Sample> => {
     await runtime.stop({ graceMs: 0 })
     return { throughput }
   }
-  const client = await startClient(inspector.url, `${prefix}-0`)
-  await client.ask({ type: 'reset' })
+  await page.ask({ type: 'open', url: inspector.url, watched: `${prefix}-0` })
   gcYoung()
   const throughput = await burst(runtime, prefix)
   // the last writes are at most one flush away
   await new Promise((resolve) => setTimeout(resolve, 200))
-  const stats = await client.ask({ type: 'stats' })
-  client.child.disconnect()
+  const stats = await page.ask({ type: 'stats' })
+  await page.ask({ type: 'close' })
   await inspector.close()
   await runtime.stop({ graceMs: 0 })
   return { throughput, stats }
+}
+
+/** What a runtime's tap saw, in order: each run's events (with its workflow's name) and the runtime's notices. */
+type Seen = { readonly workflow: string; readonly event: WorkflowEvent } | Exclude<RuntimeEvent, { _tag: 'Run' }>
+
+/** Every event and notice of one burst, as the inspector's tracker is given them. */
+const recordBurst = async (prefix: string): Promise<{ seen: Seen[]; transitions: number }> => {
+  const runtime = makeRuntime()
+  const tapper = tapperOf(runtime)
+  if (tapper === undefined) throw new Error('the bench needs a runtime made by createRuntime')
+  const seen: Seen[] = []
+  const untap = tapper({
+    run: (workflow, event) => seen.push({ workflow, event }),
+    notice: (e) => seen.push(e),
+  })
+  await burst(runtime, prefix)
+  untap()
+  await runtime.stop({ graceMs: 0 })
+  return { seen, transitions: TOTAL * TRANSITIONS }
+}
+
+/**
+ * The tracker's own cost, without the engine's noise around it: the events and notices of recorded
+ * bursts replayed through a new `RunTracker` (what `serveInspector` runs per event), in ns per event,
+ * median of `REPEATS` replays, each after a young gc.
+ */
+const trackerPerEvent = async (): Promise<{ ns: number; perTransition: number }> => {
+  const bursts = [await recordBurst('rec-0'), await recordBurst('rec-1'), await recordBurst('rec-2')]
+  const events = bursts.reduce((n, b) => n + b.seen.length, 0)
+  const transitions = bursts.reduce((n, b) => n + b.transitions, 0)
+  const samples: number[] = []
+  for (let r = -1; r < REPEATS; r++) {
+    gcYoung()
+    const t0 = process.hrtime.bigint()
+    const tracker = new RunTracker(
+      () => () => undefined,
+      Date.now,
+      () => undefined,
+    )
+    for (const b of bursts)
+      for (const x of b.seen) {
+        if ('event' in x) tracker.run(x.workflow, x.event)
+        else tracker.notice(x)
+      }
+    tracker.close()
+    if (r >= 0) samples.push(Number(process.hrtime.bigint() - t0) / events)
+  }
+  return { ns: median(samples), perTransition: events / transitions }
 }
 
 export const run = async (): Promise<BenchResult[]> => {
@@ -176,13 +227,14 @@ export const run = async (): Promise<BenchResult[]> => {
   const listLatency: number[] = []
   const runLatency: number[] = []
   let bytes = 0
+  const client = await startPage()
   for (let r = -1; r < REPEATS; r++) {
     // repeat -1 warms every case up and is not counted; the order of the cases rotates, so that no case
     // always comes right after another's garbage
     const samples = new Map<Case, Sample>()
     for (const i of rotation(CASES.length, r + 1)) {
       const which = CASES[i] as Case
-      samples.set(which, await measureCase(which, r))
+      samples.set(which, await measureCase(which, r, client))
     }
     if (r < 0) continue
     const a = samples.get('none')?.throughput ?? Number.NaN
@@ -197,6 +249,10 @@ export const run = async (): Promise<BenchResult[]> => {
     }
   }
   const note = `${String(RUNS)} runs in flight (${String(TOTAL)} per burst) x ${String(TRANSITIONS)} transitions; median of ${String(REPEATS)} per-repeat ratios`
+  client.child.disconnect()
+  const tracker = await trackerPerEvent()
+  // the engine's time per transition with no inspector, and the share of it the tracker's work adds
+  const share = (tracker.ns * tracker.perTransition) / (1e9 / median(none))
   const lat = (xs: ReadonlyArray<number>): string =>
     `p50 ${String(percentile(xs, 50))} ms, p99 ${String(percentile(xs, 99))} ms, max ${String(xs.reduce((m, x) => Math.max(m, x), -Infinity))} ms over ${String(xs.length)} messages`
   return [
@@ -216,6 +272,12 @@ export const run = async (): Promise<BenchResult[]> => {
       baseline: 'none',
       ratio: median(page),
       note: `target >= 0.90x; ${spreadOf(page)}`,
+    },
+    {
+      name: 'tracker work per event (recorded bursts replayed)',
+      value: tracker.ns,
+      unit: 'ns/event',
+      note: `${tracker.perTransition.toFixed(1)} events per transition: ${(100 * share).toFixed(1)} % of the engine's time per transition with no inspector; median of ${String(REPEATS)} replays of 3 bursts`,
     },
     {
       name: 'list feed delivery to the page, p99',

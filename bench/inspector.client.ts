@@ -1,13 +1,17 @@
 /**
- * The page of `inspector.bench.ts`, as a separate process (a browser is one): it holds the inspector's
- * list feed and one run's feed open, and records, for every message, how long after the change it
- * carries the message arrived (`Date.now()` here minus the time the server put in it: one machine, one
- * clock). Forked with the inspector's URL and the watched run's id; answers `{ type: 'stats' }` with
- * what it measured since the last `{ type: 'reset' }`.
+ * The page of `inspector.bench.ts`, as a separate process (a browser is one), forked once and kept for
+ * every repeat, as a page stays open (a process forked right before each timed burst would time its own
+ * start-up and the fork's copy-on-write faults in the engine's process, not a page). Asked to `open` an
+ * inspector, it holds its list feed and one run's feed open and records, for every message, how long
+ * after the change it carries the message arrived (`Date.now()` here minus the time the server put in it:
+ * one machine, one clock); `stats` answers with what it measured since that `open`; `close` ends the feeds.
  */
-import { request } from 'node:http'
+import { type ClientRequest as HttpRequest, request } from 'node:http'
 
-export type ClientRequest = { readonly type: 'reset' } | { readonly type: 'stats' }
+export type ClientRequest =
+  | { readonly type: 'open'; readonly url: string; readonly watched: string }
+  | { readonly type: 'stats' }
+  | { readonly type: 'close' }
 export type ClientMessage =
   | { readonly type: 'ready' }
   | {
@@ -18,14 +22,15 @@ export type ClientMessage =
       readonly run: ReadonlyArray<number>
       readonly bytes: number
     }
+  | { readonly type: 'closed' }
 
-const [base, watched] = process.argv.slice(2) as [string, string]
 let list: number[] = []
 let run: number[] = []
 let bytes = 0
 let hellos = 0
+let open: HttpRequest[] = []
 
-const open = (path: string, onMessage: (event: string, data: string) => void): void => {
+const feed = (base: string, path: string, onMessage: (event: string, data: string) => void): HttpRequest => {
   const req = request(base + path, { headers: { Accept: 'text/event-stream' } }, (res) => {
     let buffer = ''
     res.setEncoding('utf8')
@@ -46,32 +51,47 @@ const open = (path: string, onMessage: (event: string, data: string) => void): v
       }
     })
   })
+  // the server closing the feed at the end of a repeat is expected
+  req.on('error', () => undefined)
   req.end()
+  return req
 }
 
 const hello = (): void => {
   if (++hellos === 2) process.send?.({ type: 'ready' } satisfies ClientMessage)
 }
 
-open('api/feed', (event, data) => {
-  if (event === 'hello') return hello()
-  if (event !== 'runs') return
-  const now = Date.now()
-  for (const entry of JSON.parse(data) as ReadonlyArray<{ readonly firstAt: number }>) list.push(now - entry.firstAt)
-})
-open(`api/runs/${encodeURIComponent(watched)}/feed`, (event, data) => {
-  if (event === 'hello') return hello()
-  if (event !== 'run') return
-  const now = Date.now()
-  for (const e of (JSON.parse(data) as { readonly events: ReadonlyArray<{ readonly at: number }> }).events)
-    run.push(now - e.at)
-})
+const openFeeds = (base: string, watched: string): void => {
+  list = []
+  run = []
+  bytes = 0
+  hellos = 0
+  open = [
+    feed(base, 'api/feed', (event, data) => {
+      if (event === 'hello') return hello()
+      if (event !== 'runs') return
+      const now = Date.now()
+      for (const entry of JSON.parse(data) as ReadonlyArray<{ readonly firstAt: number }>)
+        list.push(now - entry.firstAt)
+    }),
+    feed(base, `api/runs/${encodeURIComponent(watched)}/feed`, (event, data) => {
+      if (event === 'hello') return hello()
+      if (event !== 'run') return
+      const now = Date.now()
+      for (const e of (JSON.parse(data) as { readonly events: ReadonlyArray<{ readonly at: number }> }).events)
+        run.push(now - e.at)
+    }),
+  ]
+}
 
 process.on('message', (m: ClientRequest) => {
-  if (m.type === 'reset') {
-    list = []
-    run = []
-    bytes = 0
-  } else process.send?.({ type: 'stats', list, run, bytes } satisfies ClientMessage)
+  if (m.type === 'open') openFeeds(m.url, m.watched)
+  else if (m.type === 'stats') process.send?.({ type: 'stats', list, run, bytes } satisfies ClientMessage)
+  else {
+    for (const req of open) req.destroy()
+    open = []
+    process.send?.({ type: 'closed' } satisfies ClientMessage)
+  }
 })
 process.on('disconnect', () => process.exit(0))
+process.send?.({ type: 'ready' } satisfies ClientMessage)
