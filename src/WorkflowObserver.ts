@@ -238,9 +238,6 @@ export const notifyObserver = <S extends string>(o: WorkflowObserver<S>, e: Work
 /** @internal The `aroundAttempt` of a run: every observer's, nested; `undefined` when none has one. */
 export type AroundAttempt<S extends string = string> = (scope: AttemptScope<S>, start: () => void) => void
 
-/** @internal An observer hook threw: the observer's index in the workflow's list, and what it threw. */
-export type ObserverFault = (observer: number, thrown: unknown) => void
-
 /** @internal The observers of one run, once each `forRun` answered. */
 export interface RunObservers<S extends string> {
   readonly observers: ReadonlyArray<WorkflowObserver<S>>
@@ -281,47 +278,69 @@ export const observersForRun = <S extends string>(
   return { observers: kept, origin, faults }
 }
 
+/** @internal Where a run's nested `aroundAttempt` reports a hook that threw (the run itself). */
+export interface ObserverFaultSink {
+  /** Observer `observer` (its index in the workflow's list) threw `thrown`. */
+  observerFailed(observer: number, thrown: unknown): void
+}
+
 /**
- * @internal The nested `aroundAttempt` of `observers` (`undefined` when none has one). A hook that throws
- * is reported to `fault`; `start` runs exactly once whatever the hooks do.
+ * @internal The nested `aroundAttempt` of `observers` (`undefined` when none has one), the first observer's
+ * hook outermost. A hook that throws is reported to `sink`; `start` runs exactly once whatever the hooks do.
+ * One small object and one bound method per run (a run keeps it while it is parked): the hooks are looked
+ * up in `observers` on each attempt, not captured in a closure per hook per run.
  */
 export const composeAround = <S extends string>(
   observers: ReadonlyArray<WorkflowObserver<S>>,
   origin: ReadonlyArray<number> | undefined,
-  fault: ObserverFault,
+  sink: ObserverFaultSink,
 ): AroundAttempt<S> | undefined => {
-  let around: AroundAttempt<S> | undefined
-  for (let i = observers.length - 1; i >= 0; i--) {
-    const hook = (observers[i] as WorkflowObserver<S>).aroundAttempt
-    if (hook === undefined) continue
-    const index = origin?.[i] ?? i
-    const inner = around
-    around =
-      inner === undefined
-        ? (scope, start) => guardedAround(hook, scope, start, index, fault)
-        : (scope, start) => guardedAround(hook, scope, () => inner(scope, start), index, fault)
-  }
-  return around
+  let last = -1
+  for (let i = 0; i < observers.length; i++)
+    if ((observers[i] as WorkflowObserver<S>).aroundAttempt !== undefined) last = i
+  if (last < 0) return undefined
+  const nested = new NestedAround(observers, origin, sink, last)
+  return nested.around.bind(nested)
 }
 
-/** Runs `hook` around `start`, making sure `start` runs once and a throwing hook is only reported. */
-const guardedAround = <S extends string>(
-  hook: AroundAttempt<S>,
-  scope: AttemptScope<S>,
-  start: () => void,
-  index: number,
-  fault: ObserverFault,
-): void => {
-  let started = false
-  const once = (): void => {
-    if (started) return
-    started = true
+/** See {@link composeAround}. */
+class NestedAround<S extends string> {
+  constructor(
+    private readonly observers: ReadonlyArray<WorkflowObserver<S>>,
+    private readonly origin: ReadonlyArray<number> | undefined,
+    private readonly sink: ObserverFaultSink,
+    /** The index of the last observer with an `aroundAttempt`: its hook gets `start` itself. */
+    private readonly last: number,
+  ) {}
+
+  around(scope: AttemptScope<S>, start: () => void): void {
+    this.from(0, scope, start)
+  }
+
+  /** Runs `start` inside the hooks of the observers from index `first` on. */
+  private from(first: number, scope: AttemptScope<S>, start: () => void): void {
+    for (let i = first; i <= this.last; i++) {
+      const hook = (this.observers[i] as WorkflowObserver<S>).aroundAttempt
+      if (hook === undefined) continue
+      const inner = i === this.last ? start : () => this.from(i + 1, scope, start)
+      return this.guarded(hook, scope, inner, this.origin?.[i] ?? i)
+    }
     start()
   }
-  try {
-    hook(scope, once)
-  } catch (thrown: unknown) {
-    fault(index, thrown)
+
+  /** Runs `hook` around `start`, making sure `start` runs once and a throwing hook is only reported. */
+  private guarded(hook: AroundAttempt<S>, scope: AttemptScope<S>, start: () => void, index: number): void {
+    let started = false
+    const once = (): void => {
+      if (started) return
+      started = true
+      start()
+    }
+    try {
+      hook(scope, once)
+    } catch (thrown: unknown) {
+      this.sink.observerFailed(index, thrown)
+    }
+    once()
   }
-  once()
 }

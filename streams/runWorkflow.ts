@@ -498,9 +498,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     // the run's notify, bound: no closure (and its context) per run
     this.emit = live || observers.length > 0 ? this.notify.bind(this) : undefined
     if (this.observed !== undefined && observers.length > 0)
-      this.observed.around = composeAround(observers, this.observed.origin, (i, thrown) =>
-        this.observerFailed(i, thrown),
-      )
+      this.observed.around = composeAround(observers, this.observed.origin, this)
     this.abortWatcher = undefined
     this.queue = undefined
     this.seq = resume?.nextSeq ?? 0
@@ -921,8 +919,11 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     }
   }
 
-  /** Observer `observer` (its index in the workflow's list) threw: an `ObserverFailed` event on a live run. */
-  private observerFailed(observer: number, thrown: unknown): void {
+  /**
+   * Observer `observer` (its index in the workflow's list) threw: an `ObserverFailed` event on a live run.
+   * Public for `composeAround` (the run is its fault sink); not part of any API.
+   */
+  observerFailed(observer: number, thrown: unknown): void {
     if (this.live)
       this.sink.next({
         _tag: 'ObserverFailed',

@@ -208,6 +208,35 @@ describe('WorkflowObserver hooks', () => {
       expect(order).to.deep.equal(['first in', 'second in', 'task', 'second out', 'first out'])
     })
 
+    it('skips observers without a hook, and reports a throwing inner hook by its index in the list', async () => {
+      const order: string[] = []
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: { A: task(() => (order.push('task'), 'Done' as const)) },
+        observers: [
+          {
+            aroundAttempt: (_scope, start) => {
+              order.push('first in')
+              start()
+              order.push('first out')
+            },
+          },
+          { onEvent: () => undefined },
+          {
+            aroundAttempt: () => {
+              order.push('third')
+              throw new Error('third broke')
+            },
+          },
+        ],
+      })
+      const events = await lastValueFrom(flow.run$('A').pipe(toArray()))
+      expect(order).to.deep.equal(['first in', 'third', 'task', 'first out'])
+      const failed = events.filter((e) => e._tag === 'ObserverFailed')
+      expect(failed.map((e) => [e.observer, e.error.message])).to.deep.equal([[2, 'third broke']])
+      expect(events.at(-1)?._tag).to.equal('RunCompleted')
+    })
+
     it('starts the attempt once whatever the hook does: throws (reported), forgets, or calls twice', async () => {
       let runs = 0
       const flow = workflow<'A' | 'B' | 'C' | 'Done'>()({
