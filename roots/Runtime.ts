@@ -222,7 +222,9 @@ export interface Runtime {
   readonly workflows: Readonly<Record<string, RuntimeWorkflow>>
   /**
    * Stops claiming, lets the runs in flight finish within `graceMs` (default 10 000), then abandons the
-   * rest (no rollback) and releases their leases so another worker takes them at once.
+   * rest (no rollback) and releases their leases so another worker takes them at once. A claim in flight
+   * is waited for and its runs released unexecuted; the promise resolves once the releases are written
+   * (after another `graceMs` at most, should the store not answer), so the store can be closed then.
    */
   readonly stop: (options?: { readonly graceMs?: number }) => Promise<void>
 }
@@ -438,6 +440,11 @@ class RuntimeImpl {
   /** A schedule's tick stream ended. */
   private readonly scheduleEnded = new Subject<void>()
   private stopping = false
+  /**
+   * Store calls whose outcome a stop waits for: a claim in flight (the runs it brings back are released)
+   * and the lease releases of runs handed over. A store closed after `stop()` has them all.
+   */
+  private readonly inFlight = new Set<Promise<void>>()
   private claiming = false
   private again = false
   private readonly ownership: Ownership
@@ -452,6 +459,7 @@ class RuntimeImpl {
       leaseMs: o.leaseMs,
       renewMs: Math.max(1, Math.floor(o.leaseMs / 3)),
       scheduler: o.scheduler,
+      releasing: (write) => this.track(write),
     }
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the scheduled action's `this` is the action
     const rt = this
@@ -621,7 +629,7 @@ class RuntimeImpl {
       )
     const claimed = await store.runs.claimRun(id, owner, leaseMs, reopen)
     if (this.stopping) {
-      void store.runs.release(id, claimed.fence).catch(() => undefined)
+      this.track(store.runs.release(id, claimed.fence))
       return fail('the runtime is stopped')
     }
     this.changed.next(id)
@@ -701,7 +709,7 @@ class RuntimeImpl {
     if (room <= 0) return
     this.claiming = true
     this.again = false
-    this.o.store.runs
+    const claim = this.o.store.runs
       .claim(this.o.owner, { limit: room, leaseMs: this.o.leaseMs, workflows: [...this.o.workflows.keys()] })
       .then(
         (records) => {
@@ -713,13 +721,23 @@ class RuntimeImpl {
         this.claiming = false
         if (this.again) this.pump()
       })
+    this.track(claim)
+  }
+
+  /** Keeps `call` in {@link inFlight} until it settles (a rejection is the caller's to handle, or ignored). */
+  private track(call: Promise<unknown>): void {
+    const settled: Promise<void> = call.then(
+      () => void this.inFlight.delete(settled),
+      () => void this.inFlight.delete(settled),
+    )
+    this.inFlight.add(settled)
   }
 
   private execute(record: RunRecord): void {
     const id = record.workflowId
     const entry = this.o.workflows.get(record.workflow)
     if (this.stopping || entry === undefined) {
-      void this.o.store.runs.release(id, record.fence).catch(() => undefined)
+      this.track(this.o.store.runs.release(id, record.fence))
       return
     }
     this.notice({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
@@ -771,6 +789,11 @@ class RuntimeImpl {
     this.pump()
   }
 
+  /** Resolves once no tracked store call is in flight (a settling call may start another: a release). */
+  private async drained(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight)
+  }
+
   private async stop(graceMs: number): Promise<void> {
     if (this.stopping) return
     this.stopping = true
@@ -801,6 +824,15 @@ class RuntimeImpl {
       sub.unsubscribe()
       this.active.delete(id)
       this.notice({ _tag: 'Released', workflowId: id })
+    }
+    // a claim in flight brings its runs back to be released; the releases are written before stop resolves
+    // (for as long again as the grace, should the store not answer)
+    if (this.inFlight.size > 0) {
+      const giveUp = new Promise<void>((resolve) => {
+        const timer = this.o.scheduler.schedule(resolve, graceMs)
+        void this.drained().then(() => timer.unsubscribe())
+      })
+      await Promise.race([this.drained(), giveUp])
     }
     this.events.complete()
     this.changed.complete()

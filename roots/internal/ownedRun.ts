@@ -66,6 +66,11 @@ export interface Ownership {
   readonly renewMs: number
   /** The clock of the renewals (wall-clock time: leases are compared across processes). */
   readonly scheduler: SchedulerLike
+  /**
+   * Each lease this run gives up (handed over, given back, or after a fault), as the store's write: a
+   * stopping runtime waits for them so that a store closed right after `stop()` has them all.
+   */
+  readonly releasing?: (write: Promise<void>) => void
 }
 
 /** @internal How an owned run gets its lease. */
@@ -182,8 +187,8 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     }
     this.acquire().then(
       (record) => {
-        // handed over while it was being claimed: the claim goes back
-        if (this.done) return this.giveBack(record.fence)
+        // handed over while it was being claimed: the claim goes back at once
+        if (this.done) return this.release(record.fence)
         this.fence = record.fence
         // a run this process just created has no log to read (a row at its first sequence, written by
         // hand, makes its first append conflict, as without a run table)
@@ -435,9 +440,10 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     this.releaseLease()
   }
 
-  /** A claim that landed after the run was handed over goes back at once. */
-  private giveBack(fence: number): void {
-    this.store.runs.release(this.options.workflowId, fence).catch(() => undefined)
+  /** Releases the lease of `fence` (best effort: a failed write leaves the lease to lapse). */
+  private release(fence: number): void {
+    const write = this.store.runs.release(this.options.workflowId, fence).catch(() => undefined)
+    this.options.ownership.releasing?.(write)
   }
 
   /** A fault of the run's own stream (not a failed run: those end with a terminal event). */
@@ -521,7 +527,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     const fence = this.fence
     if (fence === undefined) return
     this.fence = undefined
-    this.store.runs.release(this.options.workflowId, fence).catch(() => undefined)
+    this.release(fence)
   }
 
   /**

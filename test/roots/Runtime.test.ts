@@ -343,6 +343,45 @@ describe('createRuntime', () => {
     collecting.unsubscribe()
   })
 
+  it('stop() waits for a claim in flight and releases the runs it brings back before it resolves', async () => {
+    const store = memoryCheckpoints()
+    // the claim is written at once but answers only when let go: the run is claimed while stop() is asked
+    let letGo: () => void = () => undefined
+    const held = new Promise<void>((resolve) => (letGo = resolve))
+    let claims = 0
+    const slowClaims: RunStore = {
+      ...store,
+      runs: {
+        ...store.runs,
+        claim: async (owner, options) => {
+          const records = await store.runs.claim(owner, options)
+          if (records.length > 0) {
+            claims++
+            await held
+          }
+          return records
+        },
+      },
+    }
+    const rt = make(slowClaims)
+    await rt.start('quick', null, { id: 'c-1' })
+    while (claims === 0) await new Promise((r) => setTimeout(r, 1))
+    expect((await store.runs.get('c-1'))?.status).to.equal('running')
+    const stopping = rt.stop({ graceMs: 5_000 })
+    let stopped = false
+    void stopping.then(() => (stopped = true))
+    // stop() has not resolved while the claim is in flight
+    await new Promise((r) => setTimeout(r, 20))
+    expect(stopped).to.equal(false)
+    letGo()
+    await stopping
+    // the claimed run went back: pending, no owner, never executed (a store closed now loses nothing)
+    const record = await store.runs.get('c-1')
+    expect(record?.status).to.equal('pending')
+    expect(record?.owner).to.equal(null)
+    expect(await store.loadRun('c-1')).to.deep.equal([])
+  })
+
   it('events$ carries the events of the runs it executes, tagged with the workflow name', async () => {
     const rt = make(memoryCheckpoints())
     const collected = firstValueFrom(
