@@ -828,11 +828,12 @@ class RuntimeImpl {
     // a claim in flight brings its runs back to be released; the releases are written before stop resolves
     // (for as long again as the grace, should the store not answer)
     if (this.inFlight.size > 0) {
+      const drained = this.drained()
       const giveUp = new Promise<void>((resolve) => {
         const timer = this.o.scheduler.schedule(resolve, graceMs)
-        void this.drained().then(() => timer.unsubscribe())
+        void drained.then(() => timer.unsubscribe())
       })
-      await Promise.race([this.drained(), giveUp])
+      await Promise.race([drained, giveUp])
     }
     this.events.complete()
     this.changed.complete()
