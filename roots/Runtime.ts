@@ -61,7 +61,7 @@ import type { ResourceRecord } from '../src/TaskContext.js'
 import type { CompiledWorkflow } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import { scheduledRuns } from '../streams/scheduledRuns.js'
-import { ownedRun$, type Ownership } from './internal/ownedRun.js'
+import { ownedRun$, type Ownership, RunControl } from './internal/ownedRun.js'
 import { processOwner } from './internal/processOwner.js'
 import { compiledOf, storedInput } from './Workflow.js'
 
@@ -421,13 +421,10 @@ class RuntimeImpl {
   /** Internal followers ({@link RuntimeEventTap}), called before `events` emits. */
   private taps: ReadonlyArray<RuntimeEventTap> = []
   /**
-   * Runs executing here, by id: leaving one abandons it and releases its lease; aborting its `cancel`
-   * cancels it (a cancel request this runtime heard of).
+   * Runs executing here, by id: its `control` cancels it (a cancel request this runtime heard of) or hands
+   * it over (abandoned where it is, its lease released).
    */
-  private readonly active = new Map<
-    string,
-    { readonly sub: Subscription; readonly cancel: AbortController; readonly release: AbortController }
-  >()
+  private readonly active = new Map<string, { readonly sub: Subscription; readonly control: RunControl }>()
   /** A record changed here (a run started, ended, parked): watchers look again. */
   private readonly changed = new Subject<string>()
   private readonly timers: Subscription[] = []
@@ -597,7 +594,7 @@ class RuntimeImpl {
   private async cancel(id: string): Promise<boolean> {
     const asked = await this.o.store.runs.requestCancel(id)
     if (!asked) return false
-    this.active.get(id)?.cancel.abort()
+    this.active.get(id)?.control.cancel()
     this.changed.next(id)
     // a pending or parked run has no owner to see the request: a worker (this one) claims and cancels it
     this.pump()
@@ -646,7 +643,7 @@ class RuntimeImpl {
       (r) => {
         if (r?.status === 'parked' && r.wakeAt !== null) this.wakeAt(r.wakeAt)
         // a cancel request for a run executing here: stop it now rather than at the next renewal
-        if (r?.cancelRequested === true) this.active.get(id)?.cancel.abort()
+        if (r?.cancelRequested === true) this.active.get(id)?.control.cancel()
       },
       () => undefined,
     )
@@ -741,8 +738,7 @@ class RuntimeImpl {
       return
     }
     this.notice({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
-    const cancel = new AbortController()
-    const release = new AbortController()
+    const control = new RunControl()
     const sub = ownedRun$(entry.wf, this.o.store, {
       workflowId: record.workflowId as WorkflowId,
       acquire: { _tag: 'Claimed', record },
@@ -762,8 +758,7 @@ class RuntimeImpl {
         },
       },
       cancelled: record.cancelRequested,
-      cancelRequests: cancel.signal,
-      releases: release.signal,
+      control,
     }).subscribe({
       next: (event) => {
         const taps = this.taps
@@ -774,7 +769,7 @@ class RuntimeImpl {
       error: () => this.finished(id),
       complete: () => this.finished(id),
     })
-    if (!sub.closed) this.active.set(id, { sub, cancel, release })
+    if (!sub.closed) this.active.set(id, { sub, control })
   }
 
   /** A notice of the runtime (not a run's event): to the taps, then `events$`. */
@@ -819,8 +814,8 @@ class RuntimeImpl {
     // a record still in flight after the grace is not reported (its run may be written all the same)
     for (const s of this.schedules) s.unsubscribe()
     // the rest is handed over (not cancelled): abandoned here, each lease released for another process
-    for (const [id, { sub, release }] of [...this.active]) {
-      release.abort()
+    for (const [id, { sub, control }] of [...this.active]) {
+      control.handOver()
       sub.unsubscribe()
       this.active.delete(id)
       this.notice({ _tag: 'Released', workflowId: id })

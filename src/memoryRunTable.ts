@@ -3,13 +3,20 @@
  * src/CheckpointStore.ts). The rules are src/internal/runTableLogic.ts's over a `Map`; every operation
  * runs synchronously inside one call, which is what makes it atomic in a single JavaScript thread (a
  * fenced append checks the fence and writes in the same synchronous step). Records are kept as JSON text
- * and decoded on every read, so a caller mutating what it passed or got back never changes what is
- * stored, and a corrupt record is a `DecodeFailed` error as on the SQL stores. `subscribe` calls the
- * listeners of this process, in a microtask after the write.
+ * (a record set by hand, as a test does to corrupt one, is decoded like any other: a corrupt record is a
+ * `DecodeFailed` error as on the SQL stores). A record written here is kept decoded too (one set by hand is
+ * decoded on its first read), and every read hands out a copy (its JSON fields copied too), so a caller mutating what it passed or got
+ * back never changes what is stored. The runnable records are indexed by when they are due (a binary
+ * heap), so a claim costs O(log n) per run it looks at rather than a scan and sort of every record: the
+ * runtime claims on every write it hears of, and a table of thousands of ended runs stalled the event
+ * loop for a tenth of a second per burst before. `subscribe` calls the listeners of this process, in a
+ * microtask after the write.
  *
  * @since 0.2.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
+import type { JsonValue } from '../codecs/CheckpointRow.js'
+import { dueHeap } from './internal/dueHeap.js'
 import { type RecordStorage, type RunTableExec, runTableLogic, runTableOver } from './internal/runTableLogic.js'
 import { rejectInvalid } from './RunTable.js'
 import { decodeRunRecord, isTerminal, newestFirst, type RunRecord, type RunTable } from './RunTable.js'
@@ -40,40 +47,84 @@ export interface MemoryRunTable {
   readonly checkFence: (workflowId: string, fence: number) => CanoError | undefined
 }
 
+/** A copy of a JSON value that shares nothing with it (a primitive is its own copy). */
+const copyJson = (v: JsonValue): JsonValue =>
+  v === null || typeof v !== 'object' ? v : (JSON.parse(JSON.stringify(v)) as JsonValue)
+
 // -------------------------------------------------------------------------------------
 // constructors
 // -------------------------------------------------------------------------------------
 
 /** @internal The in-memory run table over `records` (workflow id -> stored record). */
 export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: MemoryRunTableDeps): MemoryRunTable => {
-  const read = (workflowId: string): RunRecord | undefined => {
-    const stored = records.get(workflowId)
-    if (stored === undefined) return undefined
+  /** Each stored record decoded (on its first read); never handed out, only copies of it. */
+  const decoded = new WeakMap<StoredRun, RunRecord>()
+  const decodedOf = (workflowId: string, stored: StoredRun): RunRecord => {
+    const hit = decoded.get(stored)
+    if (hit !== undefined) return hit
     let raw: unknown
     try {
       raw = JSON.parse(stored.json)
     } catch {
       raw = stored.json
     }
-    return decodeRunRecord(workflowId, raw)
+    const record = decodeRunRecord(workflowId, raw)
+    decoded.set(stored, record)
+    return record
   }
+  const read = (workflowId: string): RunRecord | undefined => {
+    const stored = records.get(workflowId)
+    if (stored === undefined) return undefined
+    const r = decodedOf(workflowId, stored)
+    return { ...r, input: copyJson(r.input), output: copyJson(r.output), error: copyJson(r.error) }
+  }
+
+  const heap = dueHeap()
+  /** Pushes the stored record of `workflowId` into the heap when it is runnable; the heap is rebuilt once mostly stale. */
+  const index = (workflowId: string, dueAt: number | null): void => {
+    if (dueAt === null) return
+    if (heap.size() > 4 * records.size + 1024) {
+      heap.clear()
+      for (const [id, stored] of records) if (stored.dueAt !== null) heap.push(stored.dueAt, id)
+      return
+    }
+    heap.push(dueAt, workflowId)
+  }
+  // a table handed in with records (a test's) starts indexed
+  for (const [id, stored] of records) index(id, stored.dueAt)
 
   const storage: RecordStorage = {
     read,
     write: (r, dueAt) => {
-      records.set(r.workflowId, { json: JSON.stringify(r), dueAt })
+      const stored: StoredRun = { json: JSON.stringify(r), dueAt }
+      records.set(r.workflowId, stored)
+      // what was written needs no decoding to be read back: a copy sharing nothing with the caller's
+      decoded.set(stored, { ...r, input: copyJson(r.input), output: copyJson(r.output), error: copyJson(r.error) })
+      index(r.workflowId, dueAt)
+    },
+    fenceOf: (workflowId) => {
+      const stored = records.get(workflowId)
+      return stored === undefined ? undefined : decoded.get(stored)?.fence
     },
     due: (now, limit, workflows) => {
-      const due: Array<{ readonly workflowId: string; readonly dueAt: number }> = []
-      for (const [workflowId, stored] of records)
-        if (stored.dueAt !== null && stored.dueAt <= now) due.push({ workflowId, dueAt: stored.dueAt })
-      due.sort((a, b) => a.dueAt - b.dueAt || (a.workflowId < b.workflowId ? -1 : 1))
       const out: Array<string> = []
-      for (const { workflowId } of due) {
-        if (out.length >= limit) break
-        if (workflows !== undefined && !workflows.includes(read(workflowId)?.workflow ?? '\u0000')) continue
-        out.push(workflowId)
+      // entries taken off the heap that still stand (returned or passed over) go back on it: a claim may
+      // fail or not take them all, and the next write of a claimed run makes its entry stale anyway
+      const back: Array<{ readonly dueAt: number; readonly workflowId: string }> = []
+      const seen = new Set<string>()
+      while (out.length < limit) {
+        const top = heap.peek()
+        if (top === undefined || top.dueAt > now) break
+        heap.pop()
+        const stored = records.get(top.workflowId)
+        // stale: the record was written again since (or removed), or this entry was pushed twice
+        if (stored === undefined || stored.dueAt !== top.dueAt || seen.has(top.workflowId)) continue
+        seen.add(top.workflowId)
+        back.push(top)
+        if (workflows !== undefined && !workflows.includes(decodedOf(top.workflowId, stored).workflow)) continue
+        out.push(top.workflowId)
       }
+      for (const entry of back) heap.push(entry.dueAt, entry.workflowId)
       return out
     },
     list: (filter) => {
@@ -90,9 +141,9 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
     },
     prune: (endedBefore) => {
       let removed = 0
-      for (const workflowId of [...records.keys()]) {
-        const r = read(workflowId)
-        if (r === undefined || !isTerminal(r.status) || r.endedAt === null || r.endedAt >= endedBefore) continue
+      for (const [workflowId, stored] of [...records]) {
+        const r = decodedOf(workflowId, stored)
+        if (!isTerminal(r.status) || r.endedAt === null || r.endedAt >= endedBefore) continue
         records.delete(workflowId)
         deps.dropLog(workflowId)
         removed++

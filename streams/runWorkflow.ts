@@ -195,6 +195,8 @@ export const refusedRun = <S extends string, R extends ResourceRecord>(
  */
 export interface RunHandle extends Unsubscribable {
   abandon(): void
+  /** Cancels the run with `error` (a `Cancelled` error), as its signal aborting would: what an owned run's cancel request does without a signal of its own. */
+  cancel(error: CanoError): void
 }
 
 /** @internal Starts one live run of `wf` reporting every event to `sink` (what an owned run drives). */
@@ -204,7 +206,8 @@ export const startRunTo = <S extends string, R extends ResourceRecord>(
   options: RunStart<S>,
   sink: RunSink<S>,
   resume?: ResumePoint<S>,
-): RunHandle => startRun(wf, initial, options, true, sink, resume)
+  cancelled?: CanoError,
+): RunHandle => startRun(wf, initial, options, true, sink, resume, cancelled)
 
 /**
  * @internal The {@link CanoFailure} a run that did not complete rejects (or errors) with: its error, with
@@ -226,6 +229,7 @@ const startRun = <S extends string, R extends ResourceRecord>(
   live: boolean,
   sink: RunSink<S>,
   resume?: ResumePoint<S>,
+  cancelled?: CanoError,
 ): WorkflowRun<S, R> => {
   if (options._tag === 'Left') {
     const run = new WorkflowRun(wf, refused(options.left), live, sink, undefined)
@@ -236,6 +240,7 @@ const startRun = <S extends string, R extends ResourceRecord>(
   const signal = run.signal
   // a signal aborted before the start is held by the machine: RunStarted, then Cancelled, no state entered
   if (signal?.aborted === true) run.feed({ _tag: 'Cancel', error: cancelReason(signal) })
+  else if (cancelled !== undefined) run.feed({ _tag: 'Cancel', error: cancelled })
   run.feed({ _tag: 'Start', initial })
   return run
 }
@@ -1035,6 +1040,10 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   /** The run is handed over: it stops where it is, rolls nothing back and reports nothing more. */
   abandon(): void {
     this.feed(ABANDON)
+  }
+
+  cancel(error: CanoError): void {
+    this.feed({ _tag: 'Cancel', error })
   }
 
   // -- states ------------------------------------------------------------------------------

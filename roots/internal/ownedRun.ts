@@ -10,8 +10,8 @@
  *   before the run sees the error: no rollback, no teardown row, nothing more written. The run ends with
  *   a `RunFailed` carrying the `LeaseLost` error.
  * - **Lease.** It is renewed every `renewMs` while the run executes; a renewal that finds the fence
- *   moved on abandons the run the same way, and one that finds a cancel request aborts the run's signal
- *   (the run ends `Cancelled`, rolling its sagas back).
+ *   moved on abandons the run the same way, and one that finds a cancel request cancels the run
+ *   (it ends `Cancelled`, rolling its sagas back).
  * - **Outcome and log in one transaction.** The driver's clear of the log is deferred to the run's
  *   terminal record: `finish` writes the outcome and removes the rows together. A crash never leaves a
  *   cleared log beside a record that looks unfinished (a run that would start again from scratch), nor
@@ -103,15 +103,49 @@ export interface OwnedRunOptions<S extends string> {
   readonly park?: Parking | undefined
   /** The run was asked to stop before it started (a cancel request found on the claimed record). */
   readonly cancelled?: boolean
-  /** Aborted when a cancel request reaches the owner by another way than a renewal (a notification). */
-  readonly cancelRequests?: AbortSignal
+  /** How the runtime reaches the run: a cancel request that came by another way than a renewal (a notification), a hand-over. */
+  readonly control?: RunControl
   /**
    * Deliver every event (default `true`); `false` delivers the terminal event alone, as `orchestrate`
    * needs (observers still see every event). A run that may park hears its events either way.
    */
   readonly live?: boolean
-  /** Aborted to hand the run over (a runtime stopping): abandoned here, its lease released. */
-  readonly releases?: AbortSignal
+}
+
+/** @internal What a {@link RunControl} reaches: the owned run it was given to. */
+interface Controlled {
+  requestCancel(): void
+  handOver(): void
+}
+
+/**
+ * @internal How a runtime reaches a run it executes (lighter than the two `AbortController`s it replaces,
+ * which cost an `EventTarget` each per run): `cancel()` is a cancel request that came by a notification
+ * (the run is cancelled, its sagas roll back); `handOver()` abandons the run where it is (nothing rolled
+ * back, nothing more reported) and releases its lease (a runtime stopping). Either may come before the
+ * run has started: it is then applied as the run starts.
+ */
+export class RunControl {
+  private run: Controlled | undefined
+  private cancelled = false
+  private handedOver = false
+
+  cancel(): void {
+    if (this.run !== undefined) this.run.requestCancel()
+    else this.cancelled = true
+  }
+
+  handOver(): void {
+    if (this.run !== undefined) this.run.handOver()
+    else this.handedOver = true
+  }
+
+  /** The run starts: what was asked before reaches it now. */
+  attach(run: Controlled): void {
+    this.run = run
+    if (this.handedOver) run.handOver()
+    else if (this.cancelled) run.requestCancel()
+  }
 }
 
 // -------------------------------------------------------------------------------------
@@ -170,7 +204,8 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   private parkAt: number | undefined
   /** The wake-up the run resumed from was reported (later ones are new, not yet durable). */
   private resumedWakeSeen = false
-  private readonly cancel = new AbortController()
+  /** Why the run was cancelled by its owner (a cancel request, its subscriber leaving), once it was. */
+  private cancelReason: CanoError | undefined
 
   constructor(
     private readonly wf: CompiledWorkflow<S, R>,
@@ -180,11 +215,9 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
   ) {}
 
   begin(): void {
-    const releases = this.options.releases
-    if (releases !== undefined) {
-      if (releases.aborted) return this.handOver()
-      releases.addEventListener('abort', () => this.handOver(), { once: true })
-    }
+    this.options.control?.attach(this)
+    // handed over before it began
+    if (this.done) return
     this.acquire().then(
       (record) => {
         // handed over while it was being claimed: the claim goes back at once
@@ -286,23 +319,18 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     const fenced = this.fencedStore()
     const run: DecodedRunOptions<S> = {
       ...given,
-      signal: given.signal === undefined ? this.cancel.signal : AbortSignal.any([given.signal, this.cancel.signal]),
       // a poll makes its waits past the park threshold durable, as a sleep always does: both then park
       parkAfterMs: options.park?.afterMs,
     }
     // the subscriber left while the run was being claimed: it starts cancelled, as if it had left now
-    if (this.left) this.cancel.abort(UNSUBSCRIBED)
-    else if (options.cancelled === true || record.cancelRequested) this.cancel.abort(cancelRequested())
-    const requests = options.cancelRequests
-    if (requests !== undefined && !this.cancel.signal.aborted) {
-      if (requests.aborted) this.cancel.abort(cancelRequested())
-      else requests.addEventListener('abort', () => this.cancel.abort(cancelRequested()), { once: true })
-    }
+    if (this.left) this.cancelWith(UNSUBSCRIBED)
+    else if (options.cancelled === true || record.cancelRequested) this.cancelWith(cancelRequested())
     const initial = point === undefined ? (record.initial as S) : point.state
     this.observers = run.observers === undefined ? wf.observers : [...wf.observers, ...run.observers]
     this.point = point
     this.armRenewal()
-    const driver = startRunTo({ ...wf, checkpoints: fenced }, initial, E.right(run), this, point)
+    // a cancel asked before the start is held by the machine, as a signal aborted before it would be
+    const driver = startRunTo({ ...wf, checkpoints: fenced }, initial, E.right(run), this, point, this.cancelReason)
     this.driver = driver
     // parked or abandoned while it started (synchronously): the driver stops now (an ended run ignores it)
     if (this.ended()) driver.abandon()
@@ -430,8 +458,20 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
     this.report(lost)
   }
 
-  /** Hands the run over (`releases`): abandoned where it is, nothing more reported, its lease released. */
-  private handOver(): void {
+  /** A cancel request reached the owner (a renewal saw it, or {@link RunControl.cancel}). */
+  requestCancel(): void {
+    this.cancelWith(cancelRequested())
+  }
+
+  /** Cancels the run with `reason` (the first reason stays): now if it has started, else as it starts. */
+  private cancelWith(reason: CanoError): void {
+    if (this.cancelReason !== undefined) return
+    this.cancelReason = reason
+    this.driver?.cancel(reason)
+  }
+
+  /** Hands the run over ({@link RunControl.handOver}): abandoned where it is, nothing more reported, its lease released. */
+  handOver(): void {
     if (this.done) return
     this.done = true
     this.left = true
@@ -506,7 +546,7 @@ class OwnedRun<S extends string, R extends ResourceRecord> implements Unsubscrib
       if (run.done || fence === undefined) return
       store.runs.renew(id, fence, leaseMs).then(
         (record) => {
-          if (record.cancelRequested && !run.cancel.signal.aborted) run.cancel.abort(cancelRequested())
+          if (record.cancelRequested) run.requestCancel()
         },
         (e: unknown) => {
           if (isLeaseLost(e)) run.abandon(toCanoError(e))

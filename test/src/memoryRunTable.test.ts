@@ -3,11 +3,14 @@
  * plus what only the memory store has (in-process `subscribe`, its `now` option).
  */
 import { expect } from 'chai'
+import fc from 'fast-check'
 
 import type { CanoError } from '../../codecs/CanoError.js'
 import { isCanoFailure } from '../../src/CanoError.js'
 import { memoryCheckpoints, memoryCheckpointsOver } from '../../src/CheckpointStore.js'
+import { dueHeap } from '../../src/internal/dueHeap.js'
 import type { StoredRun } from '../../src/memoryRunTable.js'
+import { dueAtOf, isTerminal, type RunRecord } from '../../src/RunTable.js'
 import { type Clock, newRun, rejection, row, runTableSuite, T0 } from '../helpers/runTableSuite.js'
 
 const BAD: { readonly [K in 'status' | 'fence' | 'input']: unknown } = {
@@ -109,5 +112,154 @@ describe('memoryCheckpoints run table', () => {
     await store.close()
     expect(records.size).to.equal(0)
     expect((await rejection(store.runs.create(newRun('b'))))._tag).to.equal('CheckpointStore')
+  })
+
+  // -- the due index ----------------------------------------------------------------------
+
+  /** What a claim must take, from every record: the runnable ones due by `now`, by due time then id. */
+  const expectedClaim = (all: ReadonlyArray<RunRecord>, now: number, limit: number, workflow?: string): string[] =>
+    all
+      .filter((r) => !isTerminal(r.status) && (workflow === undefined || r.workflow === workflow))
+      // the record's due time as it was written (`updatedAt` is the time of that write)
+      .map((r) => ({ id: r.workflowId, dueAt: dueAtOf(r.status, r, r.updatedAt) }))
+      .filter((x): x is { id: string; dueAt: number } => x.dueAt !== null && x.dueAt <= now)
+      .sort((a, b) => a.dueAt - b.dueAt || (a.id < b.id ? -1 : 1))
+      .slice(0, limit)
+      .map((x) => x.id)
+
+  type Op =
+    | { readonly _tag: 'create'; readonly id: number; readonly wakeIn: number | null; readonly workflow: 'a' | 'b' }
+    | { readonly _tag: 'advance'; readonly ms: number }
+    | { readonly _tag: 'claim'; readonly limit: number; readonly leaseMs: number; readonly only: boolean }
+    | { readonly _tag: 'release'; readonly pick: number; readonly wakeIn: number | null }
+    | { readonly _tag: 'finish'; readonly pick: number }
+    | { readonly _tag: 'cancel'; readonly id: number }
+    | { readonly _tag: 'renew'; readonly pick: number }
+
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      _tag: fc.constant('create' as const),
+      id: fc.nat({ max: 40 }),
+      wakeIn: fc.option(fc.integer({ min: -20, max: 60 })),
+      workflow: fc.constantFrom('a' as const, 'b' as const),
+    }),
+    fc.record({ _tag: fc.constant('advance' as const), ms: fc.nat({ max: 30 }) }),
+    fc.record({
+      _tag: fc.constant('claim' as const),
+      limit: fc.integer({ min: 1, max: 6 }),
+      leaseMs: fc.integer({ min: 1, max: 80 }),
+      only: fc.boolean(),
+    }),
+    fc.record({ _tag: fc.constant('release' as const), pick: fc.nat(), wakeIn: fc.option(fc.nat({ max: 40 })) }),
+    fc.record({ _tag: fc.constant('finish' as const), pick: fc.nat() }),
+    fc.record({ _tag: fc.constant('cancel' as const), id: fc.nat({ max: 40 }) }),
+    fc.record({ _tag: fc.constant('renew' as const), pick: fc.nat() }),
+  )
+
+  it('claims exactly what a scan and sort of every record would, through any history of writes', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 120 }), async (ops) => {
+        const clock = { now: T0 }
+        const store = memoryCheckpoints({ now: () => clock.now })
+        const held: RunRecord[] = []
+        const pickHeld = (pick: number): RunRecord | undefined => held.splice(pick % Math.max(1, held.length), 1)[0]
+        for (const o of ops) {
+          switch (o._tag) {
+            case 'create':
+              await store.runs.create(
+                newRun(`r${String(o.id)}`, {
+                  workflow: o.workflow,
+                  ...(o.wakeIn === null ? {} : { wakeAt: clock.now + o.wakeIn }),
+                }),
+              )
+              break
+            case 'advance':
+              clock.now += o.ms
+              break
+            case 'claim': {
+              const workflow = o.only ? 'a' : undefined
+              const expected = expectedClaim(await store.runs.list(), clock.now, o.limit, workflow)
+              const got = await store.runs.claim('w', {
+                limit: o.limit,
+                leaseMs: o.leaseMs,
+                ...(workflow === undefined ? {} : { workflows: [workflow] }),
+              })
+              expect(got.map((r) => r.workflowId)).to.deep.equal(expected)
+              for (const r of got) {
+                const i = held.findIndex((h) => h.workflowId === r.workflowId)
+                if (i >= 0) held.splice(i, 1)
+                held.push(r)
+              }
+              break
+            }
+            case 'release': {
+              const r = pickHeld(o.pick)
+              if (r !== undefined)
+                await store.runs
+                  .release(r.workflowId, r.fence, o.wakeIn === null ? undefined : clock.now + o.wakeIn)
+                  .catch(() => undefined)
+              break
+            }
+            case 'finish': {
+              const r = pickHeld(o.pick)
+              if (r !== undefined)
+                await store.runs
+                  .finish(r.workflowId, r.fence, { status: 'completed', output: null, error: null })
+                  .catch(() => undefined)
+              break
+            }
+            case 'cancel':
+              await store.runs.requestCancel(`r${String(o.id)}`)
+              break
+            case 'renew': {
+              const r = held[o.pick % Math.max(1, held.length)]
+              if (r !== undefined) await store.runs.renew(r.workflowId, r.fence, 50).catch(() => undefined)
+              break
+            }
+          }
+        }
+        // at the end, far in the future: every run not ended is due, in order
+        clock.now += 1_000
+        const expected = expectedClaim(await store.runs.list(), clock.now, 1_000)
+        expect((await store.runs.claim('w', { limit: 1_000, leaseMs: 10 })).map((r) => r.workflowId)).to.deep.equal(
+          expected,
+        )
+        await store.close()
+      }),
+      { numRuns: 150 },
+    )
+  })
+
+  it('hands out copies: mutating a record got back changes nothing stored', async () => {
+    const store = memoryCheckpoints()
+    await store.runs.create(newRun('a'))
+    const got = (await store.runs.get('a')) as unknown as { input: { sku: string }; status: string }
+    got.input.sku = 'changed'
+    got.status = 'completed'
+    const [claimed] = await store.runs.claim('w', { limit: 1, leaseMs: 100 })
+    ;(claimed?.input as { sku: string }).sku = 'changed again'
+    const again = await store.runs.get('a')
+    expect(again).to.include({ status: 'running' })
+    expect(again?.input).to.deep.equal({ sku: 'A1', qty: 2 })
+    await store.close()
+  })
+})
+
+describe('dueHeap', () => {
+  it('pops entries by due time then id, whatever the order of the pushes', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: -5, max: 5 }), fc.constantFrom('a', 'b', 'c', 'd'))), (xs) => {
+        const heap = dueHeap()
+        for (const [dueAt, id] of xs) heap.push(dueAt, id)
+        expect(heap.size()).to.equal(xs.length)
+        const out: Array<[number, string]> = []
+        for (let top = heap.peek(); top !== undefined; top = heap.peek()) {
+          out.push([top.dueAt, top.workflowId])
+          heap.pop()
+        }
+        const sorted = [...xs].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+        expect(out).to.deep.equal(sorted)
+      }),
+    )
   })
 })
