@@ -12,7 +12,8 @@
  * delivered), `timer-signal` (`orchestrate` with a `signal`); issue 16: `poll` (a run in a `poll` state's
  * delay after a `pending` answer), `poll-breaker`, `poll-limiter`, `poll-timeout` (2 h), `poll-around` (the
  * same poll with a circuit breaker, a rate limiter, an attempt timeout or an observer's `aroundAttempt`), `slow-task` (a task awaiting a sleep), `split` (a split of two
- * branches, each awaiting a sleep), `saga` (a saga's forward step awaiting a sleep). Callers' AbortControllers are created
+ * branches, each awaiting a sleep), `saga` (a saga's forward step awaiting a sleep); `slow-task-gate`, `split-gate`, `saga-gate` (the same, the user's code
+ * returning one never-settling Promise shared by every run: the engine's memory alone). Callers' AbortControllers are created
  * before the baseline: they are the caller's memory, not the waiter's; listening to them is counted.
  */
 import * as t from 'io-ts'
@@ -94,6 +95,27 @@ const sagaStep = workflow<'Wait' | 'Done'>()({
     }),
   },
 })
+/**
+ * The `-gate` variants: the user's code returns one Promise shared by every run, which never settles, so
+ * the user's code holds no memory of its own per run and the figure is the engine's alone (a sleeping
+ * async function is ~700 B of the user's: its generator, its Promise, the sleep's Promise and timer).
+ */
+const gate = new Promise<never>(() => undefined)
+const gateTask = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: { Wait: task((): Promise<'Done'> => gate) },
+})
+const gateBranch = (): Promise<number> => gate
+const gateSplit = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: { Wait: split([gateBranch, gateBranch], { strategy: JoinStrategy.all(), join: 'Done' }) },
+})
+const gateSaga = workflow<'Wait' | 'Done'>()({
+  exits: ['Done'],
+  states: {
+    Wait: saga({ output: t.number, run: (): Promise<['Done', number]> => gate, compensate: () => undefined }),
+  },
+})
 const machine = createMachine({
   initial: 'wait',
   states: { wait: { after: { [HOUR]: 'done' } }, done: { type: 'final' } },
@@ -146,6 +168,9 @@ const variants: Record<string, { readonly signal: boolean; readonly park: Park }
   'slow-task': parkedIn(slowTask),
   split: parkedIn(splitting),
   saga: parkedIn(sagaStep),
+  'slow-task-gate': parkedIn(gateTask),
+  'split-gate': parkedIn(gateSplit),
+  'saga-gate': parkedIn(gateSaga),
 }
 
 const gc = (globalThis as { gc?: () => void }).gc

@@ -50,6 +50,9 @@ const envWith = (emit: ((e: WorkflowEvent<St>) => void) | undefined): StateEnv<S
   to: new Set(['Join']),
   fast: true,
   publishSplit: () => undefined,
+  // as the engine's envs (RunEnv) do: the run's abort is watched without building the run's signal
+  watchRunAbort: () => undefined,
+  runAbortReason: undefined,
 })
 
 interface Side {

@@ -45,11 +45,11 @@
  * @internal
  * @since 0.1.0
  */
-import { type Observable, type SchedulerLike, Subscription, type TeardownLogic, timer } from 'rxjs'
+import { type Observable, type SchedulerLike, Subscription, type TeardownLogic, timer, type Unsubscribable } from 'rxjs'
 
 import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, taskExecutionError, toCanoError } from '../src/CanoError.js'
-import { decideJoin, type JoinDecision, joinFailure } from '../src/JoinStrategy.js'
+import { decideJoin, type JoinDecision, joinFailure, type JoinProgress } from '../src/JoinStrategy.js'
 import type { Resources } from '../src/Resources.js'
 import type { BranchFn, SplitBranch, SplitHandler } from '../src/Split.js'
 import type { BranchOutcome, SplitResult } from '../src/SplitResult.js'
@@ -60,7 +60,7 @@ import type { AroundAttempt } from '../src/WorkflowObserver.js'
 import { attemptWork, progressOf, retryAfterFirstFailure, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
 import { type OutputSink, settleTaskOutput, settlingInReaction } from './fromTaskOutput.js'
 import { CircuitRejection } from './runTask.js'
-import { runStateBody, type StateEnv } from './stateRunner.js'
+import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -103,29 +103,23 @@ class BranchRun<S extends string, R extends ResourceRecord>
   declare private readonly visit: SplitVisit<S, R>
   declare readonly index: number
   declare private readonly plan: BranchPlan<R>
-  /** Frees the branch's bulkhead slot. */
-  declare readonly done: (() => void) | undefined
   /** The branch's emitter, built on first read (a branch that only starts and settles never reads it). */
   declare private emitFn: ((e: WorkflowEvent<S>) => void) | undefined
   /** What the branch subscribed to; created on first use. */
   declare private subs: Subscription | undefined
   /** The branch's signal once read, or the reason it was aborted with before that. */
   declare private signalState: AbortController | { readonly abortedWith: unknown } | undefined
-  /** The split result handed to the split state itself (it is the join state of a previous split). */
-  declare readonly split: SplitResult | undefined
   /** A bare attempt 1 (see {@link BranchPlan.bare}) settled. */
   declare private firstSettled: boolean
   /** The progress reporter of a bare attempt 1, built on first read. */
   declare private progressFn: ((data: unknown) => void) | undefined
-  constructor(visit: SplitVisit<S, R>, index: number, plan: BranchPlan<R>, done: (() => void) | undefined) {
+  constructor(visit: SplitVisit<S, R>, index: number, plan: BranchPlan<R>) {
     this.visit = visit
     this.index = index
     this.plan = plan
-    this.done = done
     this.emitFn = undefined
     this.subs = undefined
     this.signalState = undefined
-    this.split = visit.env.split
     this.firstSettled = false
     this.progressFn = undefined
   }
@@ -137,6 +131,10 @@ class BranchRun<S extends string, R extends ResourceRecord>
   }
   get taskId(): string {
     return taskIdOf(this.visit, this.index)
+  }
+  /** The split result handed to the split state itself (it is the join state of a previous split). */
+  get split(): SplitResult | undefined {
+    return this.visit.env.split
   }
   /** What the branch's retry loop reports, marked with its index; `undefined` when nobody listens. */
   get emit(): ((e: WorkflowEvent<S>) => void) | undefined {
@@ -289,215 +287,297 @@ const withBranch = <S extends string>(e: WorkflowEvent<S>, branch: number): Work
 export const runSplitState = <S extends string, R extends ResourceRecord>(
   handler: SplitHandler<S, R>,
   env: StateEnv<S, R>,
-): Observable<S> =>
-  runStateBody(env, (frame) => {
-    const { strategy } = handler
-    // `env.runSignal` is read only without `watchRunAbort`: reading it builds the run's AbortController
-    const { emit, now, workflowId, state, taskId } = env
-    const watch = env.watchRunAbort !== undefined
-    const abortReason = (): unknown => (watch ? env.runAbortReason : env.runSignal.reason)
+): Observable<S> => runStateBody(env, (frame) => new SplitRun(handler, env, frame).begin())
+
+/** {@link SplitRun}'s flags: the join is decided; the deadline was reached; `pump` is starting branches. */
+const DECIDED = 1
+const DEADLINE_REACHED = 2
+const PUMPING = 4
+
+/**
+ * One visit of a split: the branches' shared state, its own join counts (`decideJoin` reads them) and the
+ * listener of the run's abort (`handleEvent`) and of the state's release (`unsubscribe`). An object with
+ * methods rather than closures over a scope: a split waiting on its branches holds one object, not a
+ * closure per step of its logic (each with a slot in a shared context).
+ */
+class SplitRun<S extends string, R extends ResourceRecord> implements SplitVisit<S, R>, JoinProgress, Unsubscribable {
+  // declared, not defined: see AttemptContext (streams/runTask.ts)
+  declare readonly env: StateEnv<S, R>
+  declare private readonly handler: SplitHandler<S, R>
+  declare private readonly frame: StateFrame<S, R>
+  declare private readonly plans: ReadonlyArray<BranchPlan<R>>
+  declare readonly taskIds: Array<string | undefined>
+  declare readonly running: Array<BranchRun<S, R> | undefined>
+  /** Each branch's outcome by index; created at the first settlement (a waiting split has none). */
+  declare private outcomes: Array<BranchOutcome | undefined> | undefined
+  /** The failed branches' errors, in the order they failed; created at the first failure. */
+  declare private errors: Array<{ readonly index: number; readonly error: CanoError }> | undefined
+  // where the split stands (its JoinProgress), updated in place as branches settle; a failure gets a copy
+  declare readonly total: number
+  declare succeeded: number
+  declare failed: number
+  declare settled: number
+  /** {@link DECIDED}, {@link DEADLINE_REACHED}, {@link PUMPING}: one field, not three (a waiting split holds it). */
+  declare private flags: number
+  /** The deadline, while it is armed. */
+  declare private deadline: Subscription | undefined
+  // the clock of the branch events (see "Timestamps" in the module comment)
+  /** The reading the branch events of the current synchronous stretch share; `undefined`: none. */
+  declare private shared: number | undefined
+  /** The reading the settlements of the current microtask turn share, until the turn ends. */
+  declare private turnStamp: number | undefined
+  // the bulkhead's slot counter (no operator chain per branch); `pumping` makes a slot freed by a branch
+  // that settles synchronously start the next branch from the loop of `pump`, once the current one
+  // unwound, instead of inside it (one level of recursion per consecutive synchronous branch would
+  // overflow the stack)
+  declare private next: number
+  declare private active: number
+  /**
+   * The listener of the run's signal, for an env without `watchRunAbort` (the engine's envs have it): a
+   * function, as an object listener (`handleEvent`) costs `EventTarget` about twice the time per split.
+   */
+  declare private onAbort: (() => void) | undefined
+
+  constructor(handler: SplitHandler<S, R>, env: StateEnv<S, R>, frame: StateFrame<S, R>) {
+    this.env = env
+    this.handler = handler
+    this.frame = frame
     const cached = plansOf(handler.branches)
-    const plans = cached.plans
-    const taskIds = taskIdsOf(cached, taskId)
-    const total = plans.length
-    const outcomes: Array<BranchOutcome | undefined> = new Array<BranchOutcome | undefined>(total)
-    const running: Array<BranchRun<S, R> | undefined> = new Array<BranchRun<S, R> | undefined>(total)
-    const errors: Array<{ readonly index: number; readonly error: CanoError }> = []
-    /** Where the split stands, updated in place as branches settle (no object per settlement); a failure gets a copy. */
-    const counts = { total, succeeded: 0, failed: 0, settled: 0, deadlineReached: false }
-    let decided = false
-    /** The spawner and the deadline: closed when the join is decided (a later `add` then runs at once). */
-    const control = new Subscription()
-    // closures change `decided`: read it through a call so control-flow narrowing does not pin it
-    const isDecided = (): boolean => decided
+    this.plans = cached.plans
+    this.taskIds = taskIdsOf(cached, env.taskId)
+    const total = cached.plans.length
+    this.running = new Array<BranchRun<S, R> | undefined>(total)
+    this.outcomes = undefined
+    this.errors = undefined
+    this.total = total
+    this.succeeded = 0
+    this.failed = 0
+    this.settled = 0
+    this.flags = 0
+    this.deadline = undefined
+    this.shared = undefined
+    this.turnStamp = undefined
+    this.next = 0
+    this.active = 0
+    this.onAbort = undefined
+  }
 
-    // the clock of the branch events (see "Timestamps" in the module comment)
-    /** The reading the branch events of the current synchronous stretch share; `undefined`: none. */
-    let shared: number | undefined
-    /** The reading the settlements of the current microtask turn share, until `endTurn` runs. */
-    let turnStamp: number | undefined
-    const endTurn = (): void => {
-      turnStamp = undefined
-    }
-    const stamp = (): number => {
-      if (shared !== undefined) return shared
-      if (!settlingInReaction) return now()
-      if (turnStamp === undefined) {
-        turnStamp = now()
-        queueMicrotask(endTurn)
-      }
-      return turnStamp
-    }
-    /** Runs `f` with one reading shared by the branch events it emits (none taken without a listener). */
-    const atOnce = (f: () => void): void => {
-      if (emit === undefined || shared !== undefined) return f()
-      shared = stamp()
-      try {
-        f()
-      } finally {
-        shared = undefined
-      }
-    }
+  get deadlineReached(): boolean {
+    return (this.flags & DEADLINE_REACHED) !== 0
+  }
 
-    const settledEvent = (i: number, outcome: BranchOutcome): WorkflowEvent<S> => ({
+  begin(): void {
+    const { env, handler } = this
+    // the state is unsubscribed (run cancelled, timed out, torn down) before the join was decided: see unsubscribe
+    this.frame.add(this)
+    const initial = decideJoin(handler.strategy, this)
+    if (initial !== 'wait') return this.atOnce(() => this.finish(initial))
+    // `env.runSignal` is read only without `watchRunAbort`: reading it builds the run's AbortController
+    if (env.watchRunAbort !== undefined) env.watchRunAbort(this, true)
+    else env.runSignal.addEventListener('abort', (this.onAbort = () => this.handleEvent()))
+    // without a bulkhead the branches start at once: their TaskStarted (and the events of those that
+    // settle synchronously) share the instant the split started them
+    this.atOnce(() => this.pump())
+    if (this.ended() || handler.timeoutMs === undefined) return
+    this.deadline = timer(handler.timeoutMs, env.scheduler).subscribe(() => {
+      this.flags |= DEADLINE_REACHED
+      const decision = decideJoin(handler.strategy, this)
+      this.atOnce(() => this.finish(decision === 'wait' ? 'fail' : decision))
+    })
+  }
+
+  /** Read through a method: the branches' callbacks change `decided` behind the compiler's narrowing. */
+  private ended(): boolean {
+    return (this.flags & DECIDED) !== 0
+  }
+
+  /** Starts the branches the bulkhead has slots for (all of them without one), in index order. */
+  private pump(): void {
+    if ((this.flags & PUMPING) !== 0) return
+    this.flags |= PUMPING
+    const limit = this.handler.bulkhead ?? this.total
+    while (this.active < limit && this.next < this.total && !this.ended()) {
+      this.active += 1
+      this.start(this.next++)
+    }
+    this.flags &= ~PUMPING
+  }
+
+  /** A branch's slot is free. */
+  private release(): void {
+    this.active -= 1
+    this.pump()
+  }
+
+  private start(i: number): void {
+    const plan = this.plans[i]
+    if (this.ended() || plan === undefined) return this.release()
+    const { env } = this
+    const r = new BranchRun<S, R>(this, i, plan)
+    this.running[i] = r
+    const emit = env.emit
+    if (emit !== undefined)
+      emit({
+        _tag: 'TaskStarted',
+        workflowId: env.workflowId,
+        at: this.stamp(),
+        state: env.state,
+        taskId: r.taskId,
+        branch: i,
+        branches: this.total,
+      })
+    if (plan.bare && env.around === undefined) r.runBare()
+    else attemptWork<S, R, unknown>(r, plan.run, r)
+  }
+
+  private stamp(): number {
+    const shared = this.shared
+    if (shared !== undefined) return shared
+    if (!settlingInReaction) return this.env.now()
+    if (this.turnStamp === undefined) {
+      this.turnStamp = this.env.now()
+      queueMicrotask(() => {
+        this.turnStamp = undefined
+      })
+    }
+    return this.turnStamp
+  }
+
+  /** Runs `f` with one reading shared by the branch events it emits (none taken without a listener). */
+  private atOnce(f: () => void): void {
+    if (this.env.emit === undefined || this.shared !== undefined) return f()
+    this.shared = this.stamp()
+    try {
+      f()
+    } finally {
+      this.shared = undefined
+    }
+  }
+
+  private settledEvent(i: number, outcome: BranchOutcome): WorkflowEvent<S> {
+    const { env } = this
+    return {
       _tag: 'SplitBranchSettled',
-      workflowId,
-      at: stamp(),
-      state,
-      taskId: taskIdOf(visit, i),
+      workflowId: env.workflowId,
+      at: this.stamp(),
+      state: env.state,
+      taskId: taskIdOf(this, i),
       index: i,
       outcome,
-    })
-
-    const onRunAbort = (): void => {
-      const reason = abortReason()
-      for (const r of running) r?.abort(reason)
     }
-    const watcher = { handleEvent: onRunAbort }
+  }
 
-    /**
-     * Aborts every running branch's signal with `reason`, then unsubscribes it. Abort first: an attempt
-     * context unlinks its signal from the branch's when unsubscribed. Whatever the abort triggers
-     * synchronously is ignored, as the branch is no longer `running`.
-     */
-    const cancelRunning = (reason: unknown): void => {
-      for (let i = 0; i < total; i++) {
-        const r = running[i]
-        if (r === undefined) continue
-        running[i] = undefined
-        r.cancel(reason)
-      }
-    }
+  /** Why the run was aborted (read without building the run's signal when the env can watch it). */
+  private abortReason(): unknown {
+    const { env } = this
+    return env.watchRunAbort !== undefined ? env.runAbortReason : env.runSignal.reason
+  }
 
-    const stop = (): void => {
-      decided = true
-      if (watch) env.watchRunAbort(watcher, false)
-      else env.runSignal.removeEventListener('abort', onRunAbort)
-      control.unsubscribe()
-    }
+  /** The run's signal aborted: every running branch's signal aborts with its reason. */
+  handleEvent(): void {
+    const reason = this.abortReason()
+    for (const r of this.running) r?.abort(reason)
+  }
 
-    const finish = (decision: Exclude<JoinDecision, 'wait'>): void => {
-      stop()
-      cancelRunning(cancelledError('split join decided'))
-      const cancelled: number[] = []
-      for (let i = 0; i < total; i++) {
-        if (outcomes[i] !== undefined) continue
-        const outcome: BranchOutcome = { _tag: 'Cancelled', index: i }
-        outcomes[i] = outcome
-        cancelled.push(i)
-        if (emit !== undefined) emit(settledEvent(i, outcome))
-      }
-      if (decision === 'fail') return frame.fail(joinFailure(strategy, state, { ...counts }, errors))
-      env.publishSplit({
-        state,
-        branches: outcomes as ReadonlyArray<BranchOutcome>,
-        successes: counts.succeeded,
-        failures: counts.failed,
-        cancelled,
-      })
-      frame.succeed(handler.join, 1)
-    }
+  /** The state is released before the join was decided: every running branch is cancelled. */
+  unsubscribe(): void {
+    if (this.ended()) return
+    this.stop()
+    const reason = this.abortReason()
+    this.cancelRunning(reason !== undefined ? reason : cancelledError('split cancelled'))
+  }
 
-    const visit: SplitVisit<S, R> = {
-      env,
-      running,
-      taskIds,
-      settle: (r, outcome) => {
-        if (decided || running[r.index] !== r) return
-        // the settled event, the cancelled ones a decided join reports and the branch the freed slot starts
-        // share one reading (inlined `atOnce`: no closure per settlement)
-        if (emit === undefined || shared !== undefined) return settleBranch(r, outcome)
-        shared = stamp()
-        try {
-          settleBranch(r, outcome)
-        } finally {
-          shared = undefined
-        }
-      },
-    }
-
-    /** Branch `r`, still running, settled with `outcome`: the join is asked, the branch's slot freed. */
-    const settleBranch = (r: BranchRun<S, R>, outcome: BranchOutcome): void => {
-      const i = r.index
+  /**
+   * Aborts every running branch's signal with `reason`, then unsubscribes it. Abort first: an attempt
+   * context unlinks its signal from the branch's when unsubscribed. Whatever the abort triggers
+   * synchronously is ignored, as the branch is no longer `running`.
+   */
+  private cancelRunning(reason: unknown): void {
+    const { running } = this
+    for (let i = 0; i < this.total; i++) {
+      const r = running[i]
+      if (r === undefined) continue
       running[i] = undefined
+      r.cancel(reason)
+    }
+  }
+
+  private stop(): void {
+    this.flags |= DECIDED
+    const { env } = this
+    if (env.watchRunAbort !== undefined) env.watchRunAbort(this, false)
+    else if (this.onAbort !== undefined) env.runSignal.removeEventListener('abort', this.onAbort)
+    this.deadline?.unsubscribe()
+    this.deadline = undefined
+  }
+
+  private finish(decision: Exclude<JoinDecision, 'wait'>): void {
+    this.stop()
+    this.cancelRunning(cancelledError('split join decided'))
+    const { env, handler, total } = this
+    const outcomes = (this.outcomes ??= new Array<BranchOutcome | undefined>(total))
+    const emit = env.emit
+    const cancelled: number[] = []
+    for (let i = 0; i < total; i++) {
+      if (outcomes[i] !== undefined) continue
+      const outcome: BranchOutcome = { _tag: 'Cancelled', index: i }
       outcomes[i] = outcome
-      if (outcome._tag === 'Succeeded') {
-        counts.succeeded += 1
-        counts.settled += 1
-      } else if (outcome._tag === 'Failed') {
-        counts.failed += 1
-        counts.settled += 1
-        errors.push({ index: i, error: outcome.error })
+      cancelled.push(i)
+      if (emit !== undefined) emit(this.settledEvent(i, outcome))
+    }
+    if (decision === 'fail') {
+      const progress: JoinProgress = {
+        total,
+        succeeded: this.succeeded,
+        failed: this.failed,
+        settled: this.settled,
+        deadlineReached: this.deadlineReached,
       }
-      if (emit !== undefined) emit(settledEvent(i, outcome))
-      const decision = decideJoin(strategy, counts)
-      if (decision !== 'wait') finish(decision)
-      r.done?.()
+      return this.frame.fail(joinFailure(handler.strategy, env.state, progress, this.errors ?? []))
     }
-
-    const start = (i: number, done: (() => void) | undefined): void => {
-      const plan = plans[i]
-      if (decided || plan === undefined) return done?.()
-      const r = new BranchRun<S, R>(visit, i, plan, done)
-      running[i] = r
-      if (emit !== undefined)
-        emit({ _tag: 'TaskStarted', workflowId, at: stamp(), state, taskId: r.taskId, branch: i, branches: total })
-      if (plan.bare && env.around === undefined) r.runBare()
-      else attemptWork<S, R, unknown>(r, plan.run, r)
-    }
-
-    // the state is unsubscribed (run cancelled, timed out, torn down) before the join was decided
-    frame.add(() => {
-      if (decided) return
-      stop()
-      const reason = abortReason()
-      cancelRunning(reason !== undefined ? reason : cancelledError('split cancelled'))
+    env.publishSplit({
+      state: env.state,
+      branches: outcomes as ReadonlyArray<BranchOutcome>,
+      successes: this.succeeded,
+      failures: this.failed,
+      cancelled,
     })
+    this.frame.succeed(handler.join, 1)
+  }
 
-    const initial = decideJoin(strategy, counts)
-    if (initial !== 'wait') return atOnce(() => finish(initial))
-    if (watch) env.watchRunAbort(watcher, true)
-    else env.runSignal.addEventListener('abort', onRunAbort)
-
-    const limit = handler.bulkhead
-    if (limit === undefined || limit >= total) {
-      // the branches start at once: their TaskStarted (and the events of those that settle synchronously)
-      // share the instant the split started them
-      atOnce(() => {
-        for (let i = 0; i < total && !isDecided(); i++) start(i, undefined)
-      })
-    } else {
-      // a slot counter instead of an operator chain per branch; `pumping` makes a slot freed by a branch
-      // that settles synchronously start the next branch from the loop below, once the current one unwound,
-      // instead of inside it (one level of recursion per consecutive synchronous branch would overflow the stack)
-      let next = 0
-      let active = 0
-      let pumping = false
-      const pump = (): void => {
-        if (pumping) return
-        pumping = true
-        while (active < limit && next < total && !isDecided()) {
-          active += 1
-          start(next++, release)
-        }
-        pumping = false
-      }
-      const release = (): void => {
-        active -= 1
-        pump()
-      }
-      atOnce(pump)
+  settle(r: BranchRun<S, R>, outcome: BranchOutcome): void {
+    if (this.ended() || this.running[r.index] !== r) return
+    // the settled event, the cancelled ones a decided join reports and the branch the freed slot starts
+    // share one reading (inlined `atOnce`: no closure per settlement)
+    if (this.env.emit === undefined || this.shared !== undefined) return this.settleBranch(r, outcome)
+    this.shared = this.stamp()
+    try {
+      this.settleBranch(r, outcome)
+    } finally {
+      this.shared = undefined
     }
-    if (isDecided() || handler.timeoutMs === undefined) return undefined
-    control.add(
-      timer(handler.timeoutMs, env.scheduler).subscribe(() => {
-        counts.deadlineReached = true
-        const decision = decideJoin(strategy, counts)
-        atOnce(() => finish(decision === 'wait' ? 'fail' : decision))
-      }),
-    )
-    return undefined
-  })
+  }
+
+  /** Branch `r`, still running, settled with `outcome`: the join is asked, the branch's slot freed. */
+  private settleBranch(r: BranchRun<S, R>, outcome: BranchOutcome): void {
+    const i = r.index
+    this.running[i] = undefined
+    ;(this.outcomes ??= new Array<BranchOutcome | undefined>(this.total))[i] = outcome
+    if (outcome._tag === 'Succeeded') {
+      this.succeeded += 1
+      this.settled += 1
+    } else if (outcome._tag === 'Failed') {
+      this.failed += 1
+      this.settled += 1
+      ;(this.errors ??= []).push({ index: i, error: outcome.error })
+    }
+    const emit = this.env.emit
+    if (emit !== undefined) emit(this.settledEvent(i, outcome))
+    const decision = decideJoin(this.handler.strategy, this)
+    if (decision !== 'wait') this.finish(decision)
+    this.release()
+  }
+}
 
 // -------------------------------------------------------------------------------------
 // utils
