@@ -100,6 +100,11 @@ const parked = (): BenchResult[] => {
         ['slow-task', 'run parked in a slow task (awaiting a 1 h sleep)', 1],
         ['split', 'run parked in a split, 2 branches awaiting 1 h sleeps', 2],
         ['saga', "run parked in a saga's forward step (awaiting a 1 h sleep)", 1],
+        // the same runs with the user's code holding no memory of its own (one never-settling Promise
+        // shared by every run): what the engine holds per parked run, which is what the target is about
+        ['slow-task-gate', "run parked in a slow task, the engine's own (the task awaits a shared Promise)", 0],
+        ['split-gate', "run parked in a split of 2 branches, the engine's own (each awaits a shared Promise)", 0],
+        ['saga-gate', "run parked in a saga's forward step, the engine's own (it awaits a shared Promise)", 0],
       ] as const
     ).map(([v, name, sleeps]): BenchResult => ({
       name,
@@ -108,24 +113,10 @@ const parked = (): BenchResult[] => {
       baseline: 'XState actor',
       ratio: m(v) / m('xstate'),
       samples: (samples.get(v) ?? []).map((x) => x / m('xstate')),
-      note: `${(m(v) - sleeps * m('bare')).toFixed(0)} B beside ${String(sleeps)} bare sleeping function(s); the engine's own: the -gate row`,
-    })),
-    // the same runs with the user's code holding no memory of its own (one never-settling Promise shared by
-    // every run): what the engine holds per parked run, which is what the target is about
-    ...(
-      [
-        ['slow-task-gate', "run parked in a slow task, the engine's own (the task awaits a shared Promise)"],
-        ['split-gate', "run parked in a split of 2 branches, the engine's own (each awaits a shared Promise)"],
-        ['saga-gate', "run parked in a saga's forward step, the engine's own (it awaits a shared Promise)"],
-      ] as const
-    ).map(([v, name]): BenchResult => ({
-      name,
-      value: m(v),
-      unit: 'B/run',
-      baseline: 'XState actor',
-      ratio: m(v) / m('xstate'),
-      samples: (samples.get(v) ?? []).map((x) => x / m('xstate')),
-      note: 'target <= 1536 B/run',
+      note:
+        sleeps === 0
+          ? 'target <= 1536 B/run'
+          : `target <= 1536 B/run; ${(m(v) - sleeps * m('bare')).toFixed(0)} B beside ${String(sleeps)} bare sleeping function(s)`,
     })),
   ]
 }
