@@ -16,7 +16,7 @@
  */
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
-import { dueHeap } from './internal/dueHeap.js'
+import { type DueEntry, dueHeap } from './internal/dueHeap.js'
 import { type RecordStorage, type RunTableExec, runTableLogic, runTableOver } from './internal/runTableLogic.js'
 import { rejectInvalid } from './RunTable.js'
 import { decodeRunRecord, isTerminal, newestFirst, type RunRecord, type RunTable } from './RunTable.js'
@@ -51,13 +51,21 @@ export interface MemoryRunTable {
 const copyJson = (v: JsonValue): JsonValue =>
   v === null || typeof v !== 'object' ? v : (JSON.parse(JSON.stringify(v)) as JsonValue)
 
+/** A copy of `r` that shares nothing with it (its JSON fields copied too). */
+const copyRecord = (r: RunRecord): RunRecord => ({
+  ...r,
+  input: copyJson(r.input),
+  output: copyJson(r.output),
+  error: copyJson(r.error),
+})
+
 // -------------------------------------------------------------------------------------
 // constructors
 // -------------------------------------------------------------------------------------
 
 /** @internal The in-memory run table over `records` (workflow id -> stored record). */
 export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: MemoryRunTableDeps): MemoryRunTable => {
-  /** Each stored record decoded (on its first read); never handed out, only copies of it. */
+  /** Each stored record decoded (at its write here, or at its first read if it was set by hand); never handed out, only copies of it. */
   const decoded = new WeakMap<StoredRun, RunRecord>()
   const decodedOf = (workflowId: string, stored: StoredRun): RunRecord => {
     const hit = decoded.get(stored)
@@ -75,8 +83,7 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
   const read = (workflowId: string): RunRecord | undefined => {
     const stored = records.get(workflowId)
     if (stored === undefined) return undefined
-    const r = decodedOf(workflowId, stored)
-    return { ...r, input: copyJson(r.input), output: copyJson(r.output), error: copyJson(r.error) }
+    return copyRecord(decodedOf(workflowId, stored))
   }
 
   const heap = dueHeap()
@@ -99,7 +106,7 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
       const stored: StoredRun = { json: JSON.stringify(r), dueAt }
       records.set(r.workflowId, stored)
       // what was written needs no decoding to be read back: a copy sharing nothing with the caller's
-      decoded.set(stored, { ...r, input: copyJson(r.input), output: copyJson(r.output), error: copyJson(r.error) })
+      decoded.set(stored, copyRecord(r))
       index(r.workflowId, dueAt)
     },
     fenceOf: (workflowId) => {
@@ -110,7 +117,7 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
       const out: Array<string> = []
       // entries taken off the heap that still stand (returned or passed over) go back on it: a claim may
       // fail or not take them all, and the next write of a claimed run makes its entry stale anyway
-      const back: Array<{ readonly dueAt: number; readonly workflowId: string }> = []
+      const back: Array<DueEntry> = []
       const seen = new Set<string>()
       while (out.length < limit) {
         const top = heap.peek()

@@ -332,11 +332,6 @@ class SplitRun<S extends string, R extends ResourceRecord> implements SplitVisit
   // overflow the stack)
   declare private next: number
   declare private active: number
-  /**
-   * The listener of the run's signal, for an env without `watchRunAbort` (the engine's envs have it): a
-   * function, as an object listener (`handleEvent`) costs `EventTarget` about twice the time per split.
-   */
-  declare private onAbort: (() => void) | undefined
 
   constructor(handler: SplitHandler<S, R>, env: StateEnv<S, R>, frame: StateFrame<S, R>) {
     this.env = env
@@ -359,7 +354,6 @@ class SplitRun<S extends string, R extends ResourceRecord> implements SplitVisit
     this.turnStamp = undefined
     this.next = 0
     this.active = 0
-    this.onAbort = undefined
   }
 
   get deadlineReached(): boolean {
@@ -374,7 +368,7 @@ class SplitRun<S extends string, R extends ResourceRecord> implements SplitVisit
     if (initial !== 'wait') return this.atOnce(() => this.finish(initial))
     // `env.runSignal` is read only without `watchRunAbort`: reading it builds the run's AbortController
     if (env.watchRunAbort !== undefined) env.watchRunAbort(this, true)
-    else env.runSignal.addEventListener('abort', (this.onAbort = () => this.handleEvent()))
+    else env.runSignal.addEventListener('abort', this)
     // without a bulkhead the branches start at once: their TaskStarted (and the events of those that
     // settle synchronously) share the instant the split started them
     this.atOnce(() => this.pump())
@@ -506,7 +500,7 @@ class SplitRun<S extends string, R extends ResourceRecord> implements SplitVisit
     this.flags |= DECIDED
     const { env } = this
     if (env.watchRunAbort !== undefined) env.watchRunAbort(this, false)
-    else if (this.onAbort !== undefined) env.runSignal.removeEventListener('abort', this.onAbort)
+    else env.runSignal.removeEventListener('abort', this)
     this.deadline?.unsubscribe()
     this.deadline = undefined
   }
