@@ -26,6 +26,7 @@ import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
 import { CSP } from '../../roots/internal/inspector/server.js'
+import { BLOCK_EVENTS, type TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, RunTracker, TIMELINE } from '../../roots/internal/inspector/tracker.js'
 import { toWire } from '../../roots/internal/inspector/wire.js'
 import { compiledOf } from '../../roots/Workflow.js'
@@ -517,6 +518,15 @@ describe('inspector internals', () => {
     expect(tracker.get('r0')).to.equal(undefined)
     expect(tracker.get(`r${String(MAX_IDLE)}`)?.status).to.equal('completed')
     expect(tracker.get('long')?.status).to.equal('running')
+    for (let i = 0; i < 2 * MAX_IDLE; i++) {
+      run({ _tag: 'RunStarted', workflowId: `q${String(i)}`, at: 0, initial: 'A' })
+      run({ _tag: 'RunCompleted', workflowId: `q${String(i)}`, at: 1, state: 'A', transitions: 0 })
+    }
+    // the blocks of forgotten runs and of the long run's dropped events went back to the arena: each idle
+    // run holds one block, the long run those of at most 2 x TIMELINE events
+    const arena = (tracker as unknown as { readonly arena: TimelineArena }).arena
+    expect(arena.inUse).to.be.at.most(MAX_IDLE + Math.ceil((2 * TIMELINE) / BLOCK_EVENTS) + 1)
+    expect(tracker.get('long')?.timeline.get(long.timeline.first)?._tag).to.equal('RetryScheduled')
     tracker.close()
   })
 

@@ -5,6 +5,7 @@
  * events the runtime emitted.
  */
 import { expect } from 'chai'
+import fc from 'fast-check'
 import * as t from 'io-ts'
 import { of } from 'rxjs'
 
@@ -18,7 +19,7 @@ import {
   WindowSignal,
   workflow,
 } from '../../roots/index.js'
-import { StringTable, Timeline } from '../../roots/internal/inspector/timeline.js'
+import { BLOCK_EVENTS, Timeline, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { RunTracker } from '../../roots/internal/inspector/tracker.js'
 import { tapperOf } from '../../roots/Runtime.js'
 import { taskExecutionError } from '../../src/CanoError.js'
@@ -55,7 +56,7 @@ const SAMPLES: ReadonlyArray<WorkflowEvent> = [
 
 describe('inspector timeline', () => {
   it('gives back every event equal and with its keys in the same order, numbered from 0', () => {
-    const timeline = new Timeline(W, new StringTable())
+    const timeline = new Timeline(W, new TimelineArena())
     for (const e of SAMPLES) timeline.push(e)
     expect(timeline.length).to.equal(SAMPLES.length)
     expect(timeline.end).to.equal(SAMPLES.length)
@@ -71,8 +72,8 @@ describe('inspector timeline', () => {
   })
 
   it('drops its oldest events and keeps the numbers of the others', () => {
-    const strings = new StringTable()
-    const timeline = new Timeline(W, strings)
+    const arena = new TimelineArena()
+    const timeline = new Timeline(W, arena)
     for (let round = 0; round < 3; round++) for (const e of SAMPLES) timeline.push(e)
     timeline.drop(SAMPLES.length + 3)
     expect(timeline.first).to.equal(SAMPLES.length + 3)
@@ -85,17 +86,18 @@ describe('inspector timeline', () => {
     expect(timeline.first).to.equal(3 * SAMPLES.length)
     expect(timeline.slice()).to.deep.equal([])
     // names are shared, not repeated per event
-    expect(strings.size).to.be.below(20)
+    expect(arena.strings.size).to.be.below(20)
     timeline.drop(0)
     timeline.drop(-1)
     expect(timeline.first).to.equal(3 * SAMPLES.length)
   })
 
   it('keeps an event as it is when a name it holds has an id too large to pack, and still gives it back', () => {
-    const strings = new StringTable()
+    const arena = new TimelineArena()
+    const strings = arena.strings
     // a million distinct names (ids 0 .. 2^20 - 1) fill the range a head packs for its first id
     for (let i = 0; i < 2 ** 20; i++) strings.id(`n${String(i)}`)
-    const timeline = new Timeline(W, strings)
+    const timeline = new Timeline(W, arena)
     const late: WorkflowEvent = { _tag: 'StateEntered', workflowId: W, at: 1, state: 'late', transition: 3 }
     const known: WorkflowEvent = { _tag: 'StateEntered', workflowId: W, at: 2, state: 'n7', transition: 4 }
     const task: WorkflowEvent = { _tag: 'TaskStarted', workflowId: W, at: 3, state: 'n8', taskId: 'late-task' }
@@ -105,6 +107,93 @@ describe('inspector timeline', () => {
     expect(timeline.get(0)).to.equal(late)
     expect(timeline.get(1)).to.not.equal(known)
     expect(timeline.get(2)).to.deep.equal(task)
+  })
+
+  it('shares one arena between timelines: pushes, drops and releases in any order lose or mix no event', () => {
+    type Op =
+      | { readonly _tag: 'push'; readonly t: number; readonly e: number; readonly times: number }
+      | { readonly _tag: 'drop'; readonly t: number; readonly k: number }
+      | { readonly _tag: 'release'; readonly t: number }
+    const T = 4
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record({
+          _tag: fc.constant('push' as const),
+          t: fc.nat({ max: T - 1 }),
+          e: fc.nat({ max: SAMPLES.length - 1 }),
+          times: fc.integer({ min: 1, max: 3 * BLOCK_EVENTS }),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          _tag: fc.constant('drop' as const),
+          t: fc.nat({ max: T - 1 }),
+          k: fc.integer({ min: -1, max: 4 * BLOCK_EVENTS }),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ _tag: fc.constant('release' as const), t: fc.nat({ max: T - 1 }) }) },
+    )
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const arena = new TimelineArena()
+        const timelines = Array.from({ length: T }, () => new Timeline(W, arena))
+        // the model: each timeline's events held, and the number of its oldest
+        const model = Array.from({ length: T }, () => ({ first: 0, events: [] as WorkflowEvent[] }))
+        for (const o of ops) {
+          const timeline = timelines[o.t] as Timeline
+          const m = model[o.t] as { first: number; events: WorkflowEvent[] }
+          if (o._tag === 'push') {
+            for (let i = 0; i < o.times; i++) {
+              const e = SAMPLES[(o.e + i) % SAMPLES.length] as WorkflowEvent
+              timeline.push(e)
+              m.events.push(e)
+            }
+          } else if (o._tag === 'drop') {
+            timeline.drop(o.k)
+            const k = Math.max(0, Math.min(o.k, m.events.length))
+            m.events.splice(0, k)
+            m.first += k
+          } else {
+            timeline.release()
+            m.first += m.events.length
+            m.events = []
+          }
+          timelines.forEach((tl, i) => {
+            const mi = model[i] as { first: number; events: WorkflowEvent[] }
+            expect(tl.first).to.equal(mi.first)
+            expect(tl.end).to.equal(mi.first + mi.events.length)
+            expect(JSON.stringify(tl.slice())).to.equal(JSON.stringify(mi.events))
+          })
+          // a timeline holds at most one block more than its events fill
+          const bound = model.reduce((n, mi) => n + Math.ceil(mi.events.length / BLOCK_EVENTS) + 1, 0)
+          expect(arena.inUse).to.be.at.most(bound)
+        }
+        for (const tl of timelines) tl.release()
+        expect(arena.inUse).to.equal(0)
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it("gives a forgotten run's blocks back to the arena, which hands them out again", () => {
+    const arena = new TimelineArena()
+    const a = new Timeline('a', arena)
+    for (let i = 0; i < 3 * BLOCK_EVENTS; i++)
+      a.push({ _tag: 'StateEntered', workflowId: 'a', at: i, state: 'S', transition: i })
+    expect(arena.inUse).to.equal(3)
+    a.release()
+    expect(arena.inUse).to.equal(0)
+    const b = new Timeline('b', arena)
+    for (let i = 0; i < 3 * BLOCK_EVENTS; i++)
+      b.push({ _tag: 'StateEntered', workflowId: 'b', at: i, state: 'T', transition: i })
+    // the same blocks were handed out again, and a's numbers did not leak into b
+    expect(arena.pageCount).to.equal(1)
+    expect(b.get(0)).to.deep.equal({ _tag: 'StateEntered', workflowId: 'b', at: 0, state: 'T', transition: 0 })
+    expect(a.length).to.equal(0)
+    expect(a.end).to.equal(3 * BLOCK_EVENTS)
+    expect(a.get(0)).to.equal(undefined)
   })
 
   it('holds exactly what the runtime emitted, for every kind of state', async () => {

@@ -7,11 +7,15 @@
  * Measured on the inspector bench (1 000 runs in flight), keeping the event objects cost about 10 % of the
  * engine's CPU. So the frequent events whose fields are all numbers and known strings (a run's start,
  * state entries, task starts and successes, retries, timers, checkpoint appends, completion without an
- * output) are stored as numbers in one `Float64Array` per run: {@link STRIDE} slots per event (a head
- * packing the event's code and two string ids, its `at`, two more fields), strings as indices into a
- * {@link StringTable} shared by the tracker. A typed array's numbers live outside the JavaScript heap: the
- * collector neither traces nor copies them. Any other event (one with an error, a payload, an optional
- * field set, another run's id) is kept as it is, beside the numbers.
+ * output) are stored as numbers: {@link STRIDE} slots per event (a head packing the event's code and two
+ * string ids, its `at`, two more fields), strings as indices into a {@link StringTable} shared by the
+ * tracker. The numbers live in blocks of {@link BLOCK_EVENTS} events cut from large `Float64Array` pages
+ * that every timeline of a tracker shares (a {@link TimelineArena}): a typed array's numbers live outside
+ * the JavaScript heap, so the collector neither traces nor copies them, and a run costs no typed array of
+ * its own (allocating one, an `ArrayBuffer` with its backing store, then growing it, was a quarter of the
+ * tracker's work per event). A run's blocks go back to the arena when its oldest events are dropped or
+ * the run is forgotten ({@link Timeline.release}). Any other event (one with an error, a payload, an
+ * optional field set, another run's id) is kept as it is, beside the numbers.
  *
  * {@link Timeline.get} rebuilds an event equal to the one pushed, with its keys in the same order as the
  * engine writes them (what `JSON.stringify` and the inspector's wire format see).
@@ -45,12 +49,17 @@ const A_LIMIT = 2 ** 20
 const B_LIMIT = 2 ** 28
 const A_SHIFT = 16
 const B_SHIFT = 2 ** 24
-/**
- * Events a new timeline has room for; when full, it grows to room for {@link GROWN_EVENTS} (a run of ten
- * task states makes about 40 events), then doubles.
- */
-const INITIAL_EVENTS = 16
-const GROWN_EVENTS = 64
+/** @internal Events per block: a timeline holds its numbers in blocks of this many events. */
+export const BLOCK_EVENTS = 32
+const BLOCK_SHIFT = 5
+const BLOCK_MASK = BLOCK_EVENTS - 1
+const BLOCK_SLOTS = BLOCK_EVENTS * STRIDE
+/** Blocks per page of an arena (one `Float64Array` of 64 KiB). */
+const PAGE_BLOCKS = 64
+const PAGE_SHIFT = 6
+const PAGE_MASK = PAGE_BLOCKS - 1
+/** The page of a timeline that holds no block yet. */
+const NO_PAGE = new Float64Array(0)
 
 /** The checkpoint kinds, by id. */
 const KINDS: ReadonlyArray<CheckpointKind> = Object.keys(CheckpointKindCodec.keys) as CheckpointKind[]
@@ -83,36 +92,86 @@ export class StringTable {
   }
 }
 
+/**
+ * @internal The numbers of a tracker's timelines: pages of {@link PAGE_BLOCKS} blocks, each block room
+ * for {@link BLOCK_EVENTS} events, handed to timelines and taken back. Pages are made as needed and kept
+ * (the tracker bounds how many runs it holds, so how many blocks are in use at once is bounded too);
+ * blocks given back are handed out again first.
+ */
+export class TimelineArena {
+  private readonly pages: Array<Float64Array<ArrayBuffer>> = []
+  /** Blocks given back, handed out again last-in first-out. */
+  private readonly free: number[] = []
+  /** Blocks ever made (their ids are 0 to `made` - 1). */
+  private made = 0
+
+  constructor(readonly strings: StringTable = new StringTable()) {}
+
+  /** A block to write to (its id). */
+  take(): number {
+    const reused = this.free.pop()
+    if (reused !== undefined) return reused
+    const block = this.made++
+    if ((block & PAGE_MASK) === 0) this.pages.push(new Float64Array(PAGE_BLOCKS * BLOCK_SLOTS))
+    return block
+  }
+
+  /** Takes `block` back: its numbers may be overwritten by any timeline from now on. */
+  give(block: number): void {
+    this.free.push(block)
+  }
+
+  /** The page that holds `block`. */
+  page(block: number): Float64Array<ArrayBuffer> {
+    return this.pages[block >>> PAGE_SHIFT] as Float64Array<ArrayBuffer>
+  }
+
+  /** Where `block` starts in its page. */
+  static offset(block: number): number {
+    return (block & PAGE_MASK) * BLOCK_SLOTS
+  }
+
+  /** Blocks handed out and not given back. */
+  get inUse(): number {
+    return this.made - this.free.length
+  }
+
+  /** Pages made (each of {@link PAGE_BLOCKS} blocks). */
+  get pageCount(): number {
+    return this.pages.length
+  }
+}
+
 /** @internal See the module comment. Events are numbered from 0 (the first pushed); old ones can be dropped. */
 export class Timeline {
-  /**
-   * {@link STRIDE} numbers per event held, oldest first, in the first `size` slots. A `Float64Array`: its
-   * numbers live outside the JavaScript heap, so the collector neither traces nor copies them.
-   */
-  private nums = new Float64Array(INITIAL_EVENTS * STRIDE)
-  /** Slots in use. */
-  private size = 0
+  /** The arena's blocks holding this run's numbers, oldest first; event `base` is the first of `blocks[0]`. */
+  private blocks: number[] = []
+  private base = 0
+  /** The page of the block being written, where the next event goes in it, and where that block ends. */
+  private page = NO_PAGE
+  private at = 0
+  private limit = 0
   /** The events kept as they are, by number. */
   private kept: Map<number, WorkflowEvent> | undefined
   /** The number of the oldest event held. */
   first = 0
+  /** The number the next event pushed gets. */
+  end = 0
   /** The last state name looked up, and its id: most events of a run name the state it is in. */
   private state = ''
   private stateId = -1
+  private readonly strings: StringTable
 
   constructor(
     private readonly workflowId: string,
-    private readonly strings: StringTable,
-  ) {}
+    private readonly arena: TimelineArena,
+  ) {
+    this.strings = arena.strings
+  }
 
   /** How many events are held. */
   get length(): number {
-    return this.size / STRIDE
-  }
-
-  /** The number the next event pushed gets. */
-  get end(): number {
-    return this.first + this.size / STRIDE
+    return this.end - this.first
   }
 
   /** The id of `state` (a cache of one name: most events of a run name the state it is in). */
@@ -130,18 +189,21 @@ export class Timeline {
   /** Appends one event's numbers; `false` (nothing written) when an id does not fit in its head. */
   private put(code: number, at: number, a: number, b: number, c: number, d: number): boolean {
     if (a >= A_LIMIT || b >= B_LIMIT) return false
-    let nums = this.nums
-    const i = this.size
-    if (i === nums.length) {
-      const grown = new Float64Array(Math.max(nums.length * 2, GROWN_EVENTS * STRIDE))
-      grown.set(nums)
-      this.nums = nums = grown
+    let i = this.at
+    let page = this.page
+    if (i === this.limit) {
+      const block = this.arena.take()
+      this.blocks.push(block)
+      this.page = page = this.arena.page(block)
+      i = TimelineArena.offset(block)
+      this.limit = i + BLOCK_SLOTS
     }
-    nums[i] = code + a * A_SHIFT + b * B_SHIFT
-    nums[i + 1] = at
-    nums[i + 2] = c
-    nums[i + 3] = d
-    this.size = i + STRIDE
+    page[i] = code + a * A_SHIFT + b * B_SHIFT
+    page[i + 1] = at
+    page[i + 2] = c
+    page[i + 3] = d
+    this.at = i + STRIDE
+    this.end += 1
     return true
   }
 
@@ -204,9 +266,11 @@ export class Timeline {
 
   /** Event number `n` (from {@link first} to {@link end} excluded), rebuilt; `undefined` outside. */
   get(n: number): WorkflowEvent | undefined {
-    const i = (n - this.first) * STRIDE
-    if (n < this.first || i >= this.size) return undefined
-    const v = this.nums
+    if (n < this.first || n >= this.end) return undefined
+    const k = n - this.base
+    const block = this.blocks[k >>> BLOCK_SHIFT] as number
+    const v = this.arena.page(block)
+    const i = TimelineArena.offset(block) + (k & BLOCK_MASK) * STRIDE
     const s = this.strings
     const workflowId = this.workflowId
     const head = v[i] as number
@@ -276,17 +340,35 @@ export class Timeline {
     return out
   }
 
-  /** Drops the `k` oldest events. */
+  /** Drops the `k` oldest events; the blocks that held only dropped events go back to the arena. */
   drop(k: number): void {
     const count = Math.min(k, this.length)
     if (count <= 0) return
-    this.nums.copyWithin(0, count * STRIDE, this.size)
-    this.size -= count * STRIDE
     const kept = this.kept
     if (kept !== undefined) {
       for (let n = this.first; n < this.first + count; n++) kept.delete(n)
       if (kept.size === 0) this.kept = undefined
     }
     this.first += count
+    // a block wholly before `first` is free; the block being written never is (it holds `end` - 1, or
+    // is full and the next event takes a new one)
+    const done = Math.min((this.first - this.base) >>> BLOCK_SHIFT, this.blocks.length)
+    if (done === 0) return
+    for (const block of this.blocks.splice(0, done)) this.arena.give(block)
+    this.base += done * BLOCK_EVENTS
+    if (this.blocks.length === 0) this.at = this.limit = 0
+  }
+
+  /**
+   * Gives every block back to the arena and holds no event from now on (numbers keep counting from
+   * `end`): the tracker calls this when it forgets the run.
+   */
+  release(): void {
+    for (const block of this.blocks) this.arena.give(block)
+    this.blocks = []
+    this.kept = undefined
+    this.first = this.base = this.end
+    this.page = NO_PAGE
+    this.at = this.limit = 0
   }
 }

@@ -17,7 +17,7 @@ import { initialRunState, reduceRunState, type RunState } from '../../../src/Run
 import type { RunRecordStatus } from '../../../src/RunTable.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
 import type { RuntimeEvent, RuntimeEventTap, RuntimeTapper } from '../../Runtime.js'
-import { StringTable, Timeline } from './timeline.js'
+import { Timeline, TimelineArena } from './timeline.js'
 
 /** @internal Events a run's timeline keeps at least. */
 export const TIMELINE = 500
@@ -76,8 +76,8 @@ export class RunTracker implements RuntimeEventTap {
   private idleCount = 0
   private idleSeq = 0
   private readonly stop: () => void
-  /** The names the timelines refer to, shared by all of them. */
-  private readonly strings = new StringTable()
+  /** The names the timelines refer to and the numbers they hold, shared by all of them. */
+  private readonly arena = new TimelineArena()
   /** The run of the last event (a run's events come in short bursts): saves a lookup per event. */
   private last: Tracked | undefined
 
@@ -146,7 +146,7 @@ export class RunTracker implements RuntimeEventTap {
       status: 'running',
       state: null,
       at: this.now(),
-      timeline: new Timeline(workflowId, this.strings),
+      timeline: new Timeline(workflowId, this.arena),
       segment: 0,
       snap: undefined,
       folded: 0,
@@ -239,6 +239,7 @@ export class RunTracker implements RuntimeEventTap {
       oldest.idleMark = 0
       this.idleCount -= 1
       this.runs.delete(oldest.workflowId)
+      oldest.timeline.release()
       if (this.last === oldest) this.last = undefined
     }
     // the queue is compacted now and then, not on every removal: the consumed head is cut off, stale
