@@ -453,12 +453,14 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
    */
   const writer: {
     client: pg.PoolClient | undefined
+    /** Its listener for a lost connection, removed when the client goes back to the pool. */
+    onError: ((e: unknown) => void) | undefined
     busy: boolean
     closing: boolean
     /** A statement ran on it since the last idle check. */
     used: boolean
     idle: NodeJS.Timeout | undefined
-  } = { client: undefined, busy: false, closing: false, used: false, idle: undefined }
+  } = { client: undefined, onError: undefined, busy: false, closing: false, used: false, idle: undefined }
   /** One unref'd check per {@link WRITER_IDLE_MS} while a connection is kept, not a timer per statement. */
   const checkIdle = (): void => {
     writer.idle = undefined
@@ -473,10 +475,23 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
     writer.idle = setTimeout(checkIdle, WRITER_IDLE_MS)
     writer.idle.unref()
   }
+  /**
+   * Gives the writer's client back to the pool (`broken`: to be destroyed). A healthy client loses the
+   * writer's 'error' listener first: the pool hands the same client out again and again, and a listener
+   * added per check-out and never removed piled up on it (a leak, and Node's MaxListenersExceededWarning
+   * after ten idle periods). A broken one keeps it, so a late 'error' of its socket finds a listener.
+   */
+  const giveBack = (c: pg.PoolClient, broken: Error | undefined): void => {
+    const onError = writer.onError
+    writer.onError = undefined
+    if (broken !== undefined) return c.release(broken)
+    if (onError !== undefined) c.removeListener('error', onError)
+    c.release()
+  }
   const dropWriter = (e: unknown): void => {
     const c = writer.client
     writer.client = undefined
-    if (c !== undefined) c.release(e instanceof Error ? e : true)
+    if (c !== undefined) giveBack(c, e instanceof Error ? e : new Error(String(e)))
   }
   const onWriter = async (own: pg.Pool, config: pg.QueryConfig): Promise<pg.QueryResult> => {
     writer.busy = true
@@ -485,9 +500,12 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
       if (c === undefined) {
         c = await own.connect()
         // a checked-out client that loses its connection emits 'error' on itself: drop it
-        c.on('error', (e: unknown) => {
-          if (writer.client === c && !writer.busy) dropWriter(e)
-        })
+        const client = c
+        const onError = (e: unknown): void => {
+          if (writer.client === client && !writer.busy) dropWriter(e)
+        }
+        c.on('error', onError)
+        writer.onError = onError
         writer.client = c
         armIdle()
       }
@@ -509,7 +527,7 @@ export const postgresCheckpoints = (options: PostgresCheckpointsOptions = {}): R
     writer.client = undefined
     if (writer.idle !== undefined) clearTimeout(writer.idle)
     writer.idle = undefined
-    if (c !== undefined) c.release()
+    if (c !== undefined) giveBack(c, undefined)
   }
 
   /** `shell.connect()` is the pool with the schema in place: the first call creates them, a failed attempt is retried. */
