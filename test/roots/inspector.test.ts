@@ -462,6 +462,27 @@ describe('serveInspector', () => {
     feed.close()
   })
 
+  it('a run feed opened on a run already followed (while another run feed was open) brings its next events', async () => {
+    const { runtime, inspector } = await setup()
+    // a feed on another run is open: every event of h-6 is checked against the open feeds
+    const other = await openSse(inspector.url + 'api/runs/elsewhere/feed')
+    await other.next((e) => e.event === 'hello')
+    const list = await openSse(inspector.url + 'api/feed')
+    await list.next((e) => e.event === 'hello')
+    await runtime.start('holding', null, { id: 'h-6' })
+    await list.next((e) => e.event === 'runs' && e.data.includes('"state":"Hold"'))
+    const feed = await openSse(inspector.url + 'api/runs/h-6/feed')
+    await feed.next((e) => e.event === 'hello')
+    await runtime.cancel('h-6')
+    await feed.next(
+      (e) =>
+        e.event === 'run' &&
+        (JSON.parse(e.data) as { events: Array<{ _tag: string }> }).events.some((x) => x._tag === 'RunCancelled'),
+    )
+    expect(other.events.filter((e) => e.event === 'run')).to.deep.equal([])
+    for (const f of [other, list, feed]) f.close()
+  })
+
   it('close() ends the feeds and stops listening; it can be called twice', async () => {
     const { inspector } = await setup()
     const feed = await openSse(inspector.url + 'api/feed')

@@ -99,6 +99,8 @@ export class InspectorServer {
   private readonly tracker: RunTracker
   private readonly listClients = new Set<ListClient>()
   private readonly runClients = new Map<string, Set<RunClient>>()
+  /** Changes each time a run feed opens or closes: a run's `feedsSeen` older than this is looked up again. */
+  private feedsGen = 0
   /** The runs changed since the list feed's last write (each once: see `Tracked.listed`). */
   private listDirty: Tracked[] = []
   /** The number of the list feed's next write. */
@@ -373,6 +375,7 @@ export class InspectorServer {
     }
     let set = this.runClients.get(workflowId)
     if (set === undefined) this.runClients.set(workflowId, (set = new Set()))
+    this.feedsGen += 1
     set.add(client)
     res.on('drain', () => {
       client.blocked = false
@@ -381,6 +384,7 @@ export class InspectorServer {
     res.on('close', () => {
       set.delete(client)
       if (set.size === 0 && this.runClients.get(workflowId) === set) this.runClients.delete(workflowId)
+      this.feedsGen += 1
     })
   }
 
@@ -395,7 +399,13 @@ export class InspectorServer {
         this.schedule()
       }
     }
-    const watchers = this.runClients.size === 0 ? undefined : this.runClients.get(run.workflowId)
+    if (this.runClients.size === 0) return
+    // whether the run has a feed open is looked up once per change of the feeds, not per event
+    if (run.feedsSeen !== this.feedsGen) {
+      run.feedsSeen = this.feedsGen
+      run.hasFeed = this.runClients.has(run.workflowId)
+    }
+    const watchers = run.hasFeed ? this.runClients.get(run.workflowId) : undefined
     if (watchers !== undefined) {
       for (const c of watchers) {
         if (event !== undefined) {

@@ -100,6 +100,8 @@ export class StringTable {
  */
 export class TimelineArena {
   private readonly pages: Array<Float64Array<ArrayBuffer>> = []
+  /** Each block's successor in its timeline (-1: none), so a timeline holds two block ids, not an array. */
+  private next = new Int32Array(PAGE_BLOCKS)
   /** Blocks given back, handed out again last-in first-out. */
   private readonly free: number[] = []
   /** Blocks ever made (their ids are 0 to `made` - 1). */
@@ -107,18 +109,37 @@ export class TimelineArena {
 
   constructor(readonly strings: StringTable = new StringTable()) {}
 
-  /** A block to write to (its id). */
+  /** A block to write to (its id), with no successor. */
   take(): number {
-    const reused = this.free.pop()
-    if (reused !== undefined) return reused
-    const block = this.made++
-    if ((block & PAGE_MASK) === 0) this.pages.push(new Float64Array(PAGE_BLOCKS * BLOCK_SLOTS))
+    let block = this.free.pop()
+    if (block === undefined) {
+      block = this.made++
+      if ((block & PAGE_MASK) === 0) {
+        this.pages.push(new Float64Array(PAGE_BLOCKS * BLOCK_SLOTS))
+        if (this.made + PAGE_BLOCKS > this.next.length) {
+          const grown = new Int32Array(2 * this.next.length)
+          grown.set(this.next)
+          this.next = grown
+        }
+      }
+    }
+    this.next[block] = -1
     return block
   }
 
   /** Takes `block` back: its numbers may be overwritten by any timeline from now on. */
   give(block: number): void {
     this.free.push(block)
+  }
+
+  /** Makes `block` the successor of `before`. */
+  link(before: number, block: number): void {
+    this.next[before] = block
+  }
+
+  /** The successor of `block` (-1: none). */
+  after(block: number): number {
+    return this.next[block] as number
   }
 
   /** The page that holds `block`. */
@@ -144,30 +165,31 @@ export class TimelineArena {
 
 /** @internal See the module comment. Events are numbered from 0 (the first pushed); old ones can be dropped. */
 export class Timeline {
-  /** The arena's blocks holding this run's numbers, oldest first; event `base` is the first of `blocks[0]`. */
-  private blocks: number[] = []
+  /**
+   * The arena's blocks holding this run's numbers: the oldest (`head`, whose first event is number `base`)
+   * to the one being written (`tail`), linked in the arena; -1 when none.
+   */
+  private head = -1
+  private tail = -1
   private base = 0
   /** The page of the block being written, where the next event goes in it, and where that block ends. */
   private page = NO_PAGE
-  private at = 0
+  private cursor = 0
   private limit = 0
   /** The events kept as they are, by number. */
-  private kept: Map<number, WorkflowEvent> | undefined
+  private kept: Map<number, WorkflowEvent> | undefined = undefined
   /** The number of the oldest event held. */
   first = 0
   /** The number the next event pushed gets. */
   end = 0
   /** The last state name looked up, and its id: most events of a run name the state it is in. */
-  private state = ''
-  private stateId = -1
-  private readonly strings: StringTable
+  private lastState = ''
+  private lastStateId = -1
 
   constructor(
-    private readonly workflowId: string,
+    readonly workflowId: string,
     private readonly arena: TimelineArena,
-  ) {
-    this.strings = arena.strings
-  }
+  ) {}
 
   /** How many events are held. */
   get length(): number {
@@ -176,25 +198,28 @@ export class Timeline {
 
   /** The id of `state` (a cache of one name: most events of a run name the state it is in). */
   private idOf(state: string): number {
-    if (state === this.state) return this.stateId
-    this.state = state
-    return (this.stateId = this.strings.id(state))
+    if (state === this.lastState) return this.lastStateId
+    this.lastState = state
+    return (this.lastStateId = this.arena.strings.id(state))
   }
 
   /** The id of `taskId`, which is most often its state's name. */
   private taskIdOf(taskId: string, state: string, stateId: number): number {
-    return taskId === state ? stateId : this.strings.id(taskId)
+    return taskId === state ? stateId : this.arena.strings.id(taskId)
   }
 
   /** Appends one event's numbers; `false` (nothing written) when an id does not fit in its head. */
   private put(code: number, at: number, a: number, b: number, c: number, d: number): boolean {
     if (a >= A_LIMIT || b >= B_LIMIT) return false
-    let i = this.at
+    let i = this.cursor
     let page = this.page
     if (i === this.limit) {
-      const block = this.arena.take()
-      this.blocks.push(block)
-      this.page = page = this.arena.page(block)
+      const arena = this.arena
+      const block = arena.take()
+      if (this.tail < 0) this.head = block
+      else arena.link(this.tail, block)
+      this.tail = block
+      this.page = page = arena.page(block)
       i = TimelineArena.offset(block)
       this.limit = i + BLOCK_SLOTS
     }
@@ -202,7 +227,7 @@ export class Timeline {
     page[i + 1] = at
     page[i + 2] = c
     page[i + 3] = d
-    this.at = i + STRIDE
+    this.cursor = i + STRIDE
     this.end += 1
     return true
   }
@@ -231,12 +256,12 @@ export class Timeline {
           return this.put(Code.TaskStarted, e.at, state, this.taskIdOf(e.taskId, e.state, state), 0, 0)
         }
         if (e.branches === undefined) return false
-        return this.put(Code.BranchStarted, e.at, state, this.strings.id(e.taskId), e.branch, e.branches)
+        return this.put(Code.BranchStarted, e.at, state, this.arena.strings.id(e.taskId), e.branch, e.branches)
       }
       case 'TaskSucceeded': {
         const state = this.idOf(e.state)
         const task = this.taskIdOf(e.taskId, e.state, state)
-        return this.put(Code.TaskSucceeded, e.at, state, task, e.attempts, this.strings.id(e.next))
+        return this.put(Code.TaskSucceeded, e.at, state, task, e.attempts, this.arena.strings.id(e.next))
       }
       case 'RetryScheduled': {
         if (e.branch !== undefined) return false
@@ -268,10 +293,11 @@ export class Timeline {
   get(n: number): WorkflowEvent | undefined {
     if (n < this.first || n >= this.end) return undefined
     const k = n - this.base
-    const block = this.blocks[k >>> BLOCK_SHIFT] as number
+    let block = this.head
+    for (let hops = k >>> BLOCK_SHIFT; hops > 0; hops--) block = this.arena.after(block)
     const v = this.arena.page(block)
     const i = TimelineArena.offset(block) + (k & BLOCK_MASK) * STRIDE
-    const s = this.strings
+    const s = this.arena.strings
     const workflowId = this.workflowId
     const head = v[i] as number
     const at = v[i + 1] as number
@@ -352,11 +378,14 @@ export class Timeline {
     this.first += count
     // a block wholly before `first` is free; the block being written never is (it holds `end` - 1, or
     // is full and the next event takes a new one)
-    const done = Math.min((this.first - this.base) >>> BLOCK_SHIFT, this.blocks.length)
-    if (done === 0) return
-    for (const block of this.blocks.splice(0, done)) this.arena.give(block)
-    this.base += done * BLOCK_EVENTS
-    if (this.blocks.length === 0) this.at = this.limit = 0
+    const arena = this.arena
+    for (let done = (this.first - this.base) >>> BLOCK_SHIFT; done > 0 && this.head >= 0; done--) {
+      const block = this.head
+      this.head = block === this.tail ? -1 : arena.after(block)
+      arena.give(block)
+      this.base += BLOCK_EVENTS
+    }
+    if (this.head < 0) this.forget()
   }
 
   /**
@@ -364,11 +393,18 @@ export class Timeline {
    * `end`): the tracker calls this when it forgets the run.
    */
   release(): void {
-    for (const block of this.blocks) this.arena.give(block)
-    this.blocks = []
+    const arena = this.arena
+    for (let block = this.head; block >= 0; block = block === this.tail ? -1 : arena.after(block)) arena.give(block)
     this.kept = undefined
-    this.first = this.base = this.end
+    this.first = this.end
+    this.forget()
+  }
+
+  /** Holds no block: the next event takes a new one, numbered from `end`. */
+  private forget(): void {
+    this.head = this.tail = -1
+    this.base = this.end
     this.page = NO_PAGE
-    this.at = this.limit = 0
+    this.cursor = this.limit = 0
   }
 }

@@ -32,30 +32,46 @@ export interface SplitCount {
   cancelled: number
 }
 
-/** @internal One run as the inspector tracks it. Mutable: owned by the {@link RunTracker}. */
-export interface Tracked {
-  readonly workflowId: string
-  workflow: string
-  status: RunRecordStatus
+/**
+ * @internal One run as the inspector tracks it. Mutable: owned by the {@link RunTracker}. It is its own
+ * {@link Timeline} (the run's recent events, numbered from 0, the run's first event seen here;
+ * `timeline.first` is the oldest kept): one object per run rather than two, as the tracker holds thousands.
+ */
+export class Tracked extends Timeline {
+  status: RunRecordStatus = 'running'
   /** The state being run (or the exit reached); `null` before the first `StateEntered` seen. */
-  state: string | null
-  /** When the last event came (the event's `at`, or the tracker's clock for a runtime notice). */
-  at: number
-  /** The recent events, numbered from 0 (the run's first event seen here); `timeline.first` is the oldest kept. */
-  readonly timeline: Timeline
+  state: string | null = null
   /** The number of the `RunStarted` the snapshot folds from (a resumed run starts a new one). */
-  segment: number
+  segment = 0
   /** The snapshot of the events before `folded`, from `segment` on; made when first folded into. */
-  snap: RunState | undefined
-  folded: number
-  split: SplitCount | undefined
+  snap: RunState | undefined = undefined
+  folded = 0
+  split: SplitCount | undefined = undefined
   /** The last `WindowFlushed` of the current `stream` state. */
-  windows: { readonly window: number; readonly items: number } | undefined
+  windows: { readonly window: number; readonly items: number } | undefined = undefined
   /** The server's list feed: the number of the write this run is queued for (-1: none yet), and when its oldest unsent change came. */
-  listed: number
-  listedAt: number
+  listed = -1
+  listedAt = 0
+  /** The server's run feeds: whether one is open on this run, as of the server's feed generation `feedsSeen`. */
+  feedsSeen = -1
+  hasFeed = false
   /** The tracker's idle queue: this run's mark in it (its latest entry), 0 while it executes here. */
-  idleMark: number
+  idleMark = 0
+
+  constructor(
+    workflowId: string,
+    public workflow: string,
+    arena: TimelineArena,
+    /** When the last event came (the event's `at`, or the tracker's clock for a runtime notice). */
+    public at: number,
+  ) {
+    super(workflowId, arena)
+  }
+
+  /** The run's recent events: the run itself. */
+  get timeline(): Timeline {
+    return this
+  }
 }
 
 /** @internal Called after each change of a run: `event` is the workflow event, if the change was one. */
@@ -105,7 +121,7 @@ export class RunTracker implements RuntimeEventTap {
 
   /** The run's snapshot, folded up to its last event. */
   snapshot(run: Tracked): RunState {
-    this.fold(run, run.timeline.end)
+    this.fold(run, run.end)
     return run.snap ?? initialRunState(run.workflowId)
   }
 
@@ -140,22 +156,7 @@ export class RunTracker implements RuntimeEventTap {
   }
 
   private track(workflowId: string, workflow: string): Tracked {
-    const run: Tracked = {
-      workflowId,
-      workflow,
-      status: 'running',
-      state: null,
-      at: this.now(),
-      timeline: new Timeline(workflowId, this.arena),
-      segment: 0,
-      snap: undefined,
-      folded: 0,
-      split: undefined,
-      windows: undefined,
-      listed: -1,
-      listedAt: 0,
-      idleMark: 0,
-    }
+    const run = new Tracked(workflowId, workflow, this.arena, this.now())
     this.runs.set(workflowId, run)
     return run
   }
@@ -166,18 +167,17 @@ export class RunTracker implements RuntimeEventTap {
     const last = this.last
     const run = last !== undefined && last.workflowId === id ? last : (this.runs.get(id) ?? this.track(id, workflow))
     this.last = run
-    const timeline = run.timeline
-    if (timeline.length >= 2 * TIMELINE) {
-      this.fold(run, timeline.first + TIMELINE)
-      timeline.drop(TIMELINE)
+    if (run.length >= 2 * TIMELINE) {
+      this.fold(run, run.first + TIMELINE)
+      run.drop(TIMELINE)
     }
-    // the run was found by the event's id: the timeline need not check it
-    timeline.add(e)
+    // the run was found by the event's id: its timeline need not check it
+    run.add(e)
     run.at = e.at
     switch (e._tag) {
       case 'RunStarted':
         // a new execution (a resumed run starts again): its snapshot folds from here
-        run.segment = timeline.end - 1
+        run.segment = run.end - 1
         run.snap = undefined
         run.folded = run.segment
         run.status = 'running'
@@ -239,7 +239,7 @@ export class RunTracker implements RuntimeEventTap {
       oldest.idleMark = 0
       this.idleCount -= 1
       this.runs.delete(oldest.workflowId)
-      oldest.timeline.release()
+      oldest.release()
       if (this.last === oldest) this.last = undefined
     }
     // the queue is compacted now and then, not on every removal: the consumed head is cut off, stale
@@ -280,7 +280,7 @@ export class RunTracker implements RuntimeEventTap {
   /** Folds the run's events numbered below `upTo` (from its segment on) into its snapshot. */
   private fold(run: Tracked, upTo: number): void {
     for (let n = Math.max(run.folded, run.segment); n < upTo; n++) {
-      const e = run.timeline.get(n)
+      const e = run.get(n)
       if (e !== undefined) run.snap = reduceRunState(run.snap ?? initialRunState(run.workflowId), e)
     }
     run.folded = Math.max(run.folded, upTo)
