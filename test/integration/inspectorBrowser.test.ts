@@ -20,6 +20,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core'
 
 import { createRuntime, nonRetryable, type RunStore, type Runtime, task, workflow } from '../../roots/index.js'
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
+import { LIST_LIMIT } from '../../roots/internal/inspector/assets.js'
 import { sqliteCheckpoints } from '../../roots/sqlite.js'
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium'
@@ -244,6 +245,23 @@ describe('web inspector in Chromium', function () {
     const seen = Date.now() - started
     expect(seen).to.be.below(1_000)
     await page.waitForSelector('#runs-body tr[data-run-id="late-run"][data-status="completed"]', { timeout: 2_000 })
+  })
+
+  it('keeps the runs list at its limit while runs pour in', async () => {
+    await page.goto(url())
+    await live()
+    const total = LIST_LIMIT + 60
+    for (let i = 0; i < total; i++) await rt().start('quick', null, { id: `flood-${String(i)}` })
+    const newest = `flood-${String(total - 1)}`
+    await until(`document.querySelector('#runs-body tr[data-run-id="${newest}"]') !== null`, 5_000)
+    const ids = await js<string[]>(
+      "[...document.querySelectorAll('#runs-body tr')].map((tr) => tr.getAttribute('data-run-id'))",
+    )
+    // without the bound the page would hold every run it was told of (here more than the limit)
+    expect(ids.length).to.equal(LIST_LIMIT)
+    expect(new Set(ids).size).to.equal(ids.length)
+    expect(ids).to.include(newest)
+    expect(await page.textContent('#run-count')).to.equal(`${String(LIST_LIMIT)} runs (the most recent)`)
   })
 
   it('follows the run with the highlighted state, and Cancel ends it cancelled with its saga rolled back', async () => {

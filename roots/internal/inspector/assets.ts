@@ -111,6 +111,9 @@ pre.json { margin: 0; font-size: 12px; white-space: pre-wrap; overflow-wrap: any
 `
 
 /** @internal The page script. */
+/** @internal Runs the list shows: what `GET /api/runs` answers without a `limit`, and the most the page keeps. */
+export const LIST_LIMIT = 200
+
 export const INSPECTOR_JS = String.raw`(function () {
   'use strict';
   var TOKEN_KEY = 'cano-rx-inspector-token';
@@ -235,6 +238,10 @@ export const INSPECTOR_JS = String.raw`(function () {
     var statusFilter = params.getAll('status').filter(isStatus);
     var workflowFilter = params.get('workflow') || '';
     var rows = new Map();
+    // the list holds at most the runs /api/runs answers by default: the feed adds new runs on top and the
+    // oldest rows go, so a busy runtime (thousands of runs a second) does not grow the page without bound
+    var MAX_ROWS = ${String(LIST_LIMIT)};
+    var capped = false;
     var knownWorkflows = [];
     var tbody = el('tbody', { id: 'runs-body' });
     var count = el('span', { id: 'run-count', class: 'muted' });
@@ -296,7 +303,7 @@ export const INSPECTOR_JS = String.raw`(function () {
       row.tr.setAttribute('data-status', isStatus(run.status) ? run.status : 'unknown');
     }
     function updateCount() {
-      count.textContent = rows.size + (rows.size === 1 ? ' run' : ' runs');
+      count.textContent = rows.size + (rows.size === 1 ? ' run' : ' runs') + (capped ? ' (the most recent)' : '');
     }
     function fillWorkflows(names) {
       if (names.join('\u0000') === knownWorkflows.join('\u0000')) return;
@@ -320,6 +327,7 @@ export const INSPECTOR_JS = String.raw`(function () {
           fresh.set(run.workflowId, row);
         });
         rows = fresh;
+        capped = body.runs.length >= MAX_ROWS;
         clear(tbody);
         rows.forEach(function (row) { tbody.appendChild(row.tr); });
         updateCount();
@@ -336,6 +344,12 @@ export const INSPECTOR_JS = String.raw`(function () {
         row = makeRow(run);
         rows.set(run.workflowId, row);
         tbody.insertBefore(row.tr, tbody.firstChild);
+        while (rows.size > MAX_ROWS && tbody.lastChild) {
+          var oldest = tbody.lastChild;
+          rows.delete(oldest.getAttribute('data-run-id'));
+          tbody.removeChild(oldest);
+          capped = true;
+        }
       }
     }
     reload().then(function () {

@@ -26,7 +26,7 @@ import { RUN_STATUSES, type RunRecord, type RunRecordStatus } from '../../../src
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
 import { type Runtime, tapperOf } from '../../Runtime.js'
 import { compiledOf } from '../../Workflow.js'
-import { INSPECTOR_CSS, INSPECTOR_HTML, INSPECTOR_ICON, INSPECTOR_JS } from './assets.js'
+import { INSPECTOR_CSS, INSPECTOR_HTML, INSPECTOR_ICON, INSPECTOR_JS, LIST_LIMIT } from './assets.js'
 import { type GraphLayout, graphOf } from './graph.js'
 import { RunTracker, type Tracked } from './tracker.js'
 import { cutString, toWire } from './wire.js'
@@ -36,7 +36,7 @@ export const FLUSH_MS = 50
 /** @internal A run feed holding more unsent events than this tells its page to reload. */
 export const MAX_PENDING = 5_000
 /** @internal Runs listed by default, and at most. */
-const DEFAULT_LIMIT = 200
+const DEFAULT_LIMIT = LIST_LIMIT
 const MAX_LIMIT = 1_000
 const KEEPALIVE_MS = 15_000
 
