@@ -15,6 +15,7 @@ import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscrip
 
 import type { RateLimited } from '../codecs/CanoError.js'
 import { cancelledError, CanoFailure, configurationError, rateLimitedError } from '../src/CanoError.js'
+import { follow, unfollow } from '../src/internal/abortFollowers.js'
 import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import {
   type AcquireOptions,
@@ -130,7 +131,8 @@ interface Waiter {
   readonly signal: AbortSignal | undefined
   /** Called once the tokens were taken for it. */
   readonly grant: () => void
-  readonly onAbort: () => void
+  /** Its signal aborted (it follows the signal: one listener however many callers share it). */
+  readonly handleEvent: () => void
 }
 
 const RIGHT_VOID: E.Either<never, void> = /*#__PURE__*/ Object.freeze(E.right(undefined))
@@ -345,7 +347,7 @@ class TieredLimiter {
         request,
         signal,
         grant: () => resolve(granted()),
-        onAbort: () => {
+        handleEvent: () => {
           const i = this.#queue.indexOf(waiter)
           if (i < 0) return
           this.#queue.splice(i, 1)
@@ -364,7 +366,7 @@ class TieredLimiter {
         this.#queuedCount[t] = (this.#queuedCount[t] ?? 0) + 1
         this.#queuedAmount[t] = (this.#queuedAmount[t] ?? 0) + request.cost * (spec?.weight ?? 1)
       }
-      signal?.addEventListener('abort', waiter.onAbort, { once: true })
+      if (signal !== undefined) follow(signal, waiter)
       if (head || this.#wake === undefined) {
         this.#wake?.unsubscribe()
         this.#pump()
@@ -401,7 +403,7 @@ class TieredLimiter {
       this.#take(request)
       queue.splice(k, 1)
       this.#unqueue(request)
-      waiter.signal?.removeEventListener('abort', waiter.onAbort)
+      if (waiter.signal !== undefined) unfollow(waiter.signal, waiter)
       waiter.grant()
     }
     // Whole ms, like a timer; the refill is continuous, so rounding up loses no throughput.

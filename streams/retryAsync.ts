@@ -21,6 +21,7 @@ import {
   toCanoError,
   toCanoFailure,
 } from '../src/CanoError.js'
+import { follow, unfollow } from '../src/internal/abortFollowers.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
 import type { RetryInfo } from './retryWithBackoff.js'
@@ -275,22 +276,25 @@ const wait = (
 ): Promise<void> =>
   new Promise<void>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const onAbort = (): void => {
-      if (timer !== undefined) clearTimeout(timer)
-      reject(new CanoFailure(reasonOf(signal as AbortSignal)))
+    // it follows the signal: one listener on it however many calls wait at once
+    const delay = {
+      handleEvent: (): void => {
+        if (timer !== undefined) clearTimeout(timer)
+        reject(new CanoFailure(reasonOf(signal as AbortSignal)))
+      },
     }
     const done = (): void => {
-      signal?.removeEventListener('abort', onAbort)
+      if (signal !== undefined) unfollow(signal, delay)
       resolve()
     }
     if (signal !== undefined) {
-      if (signal.aborted) return onAbort()
-      signal.addEventListener('abort', onAbort, { once: true })
+      if (signal.aborted) return delay.handleEvent()
+      follow(signal, delay)
     }
     if (sleep === undefined) timer = setTimeout(done, ms)
     else
       Promise.resolve(sleep(ms, signal)).then(done, (e: unknown) => {
-        signal?.removeEventListener('abort', onAbort)
+        if (signal !== undefined) unfollow(signal, delay)
         reject(toCanoFailure(e))
       })
   })

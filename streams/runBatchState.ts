@@ -48,6 +48,7 @@ import {
   toCanoError,
   workflowError,
 } from '../src/CanoError.js'
+import { LinkedController } from '../src/internal/abortFollowers.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import { runAttemptLoop } from './attemptWork.js'
@@ -203,25 +204,15 @@ const runItem = <S extends string, R extends ResourceRecord>(
 
 /** The context of one item attempt; its `signal` is created on first read, linked to the batch's. */
 class ItemAttempt implements ItemContext {
-  private controller: AbortController | undefined
-  private unlink: (() => void) | undefined
+  private controller: LinkedController | undefined
   constructor(
     readonly index: number,
     readonly attempt: number,
     private readonly parent: AbortSignal,
   ) {}
   get signal(): AbortSignal {
-    if (this.controller !== undefined) return this.controller.signal
-    const controller = new AbortController()
-    this.controller = controller
-    const parent = this.parent
-    if (parent.aborted) controller.abort(parent.reason)
-    else {
-      const onAbort = (): void => controller.abort(parent.reason)
-      parent.addEventListener('abort', onAbort, { once: true })
-      this.unlink = () => parent.removeEventListener('abort', onAbort)
-    }
-    return controller.signal
+    // it follows the batch's signal: one listener on that however many items run at once
+    return (this.controller ??= new LinkedController(this.parent)).signal
   }
   /** Aborts the attempt (it was unsubscribed before it settled); a no-op if nobody read the signal. */
   abort(): void {
@@ -229,7 +220,6 @@ class ItemAttempt implements ItemContext {
     if (c !== undefined && !c.signal.aborted) c.abort(cancelledError('batch item cancelled'))
   }
   release(): void {
-    this.unlink?.()
-    this.unlink = undefined
+    this.controller?.unlink()
   }
 }

@@ -45,6 +45,7 @@ import {
   timeoutError,
   workflowError,
 } from '../src/CanoError.js'
+import { LinkedController } from '../src/internal/abortFollowers.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import { decodeJson, encodeJson } from '../src/internal/jsonRoundTrip.js'
 import { retryDelayMs } from '../src/RetryMode.js'
@@ -687,7 +688,6 @@ class Once implements OutputSink, Unsubscribable {
 class ItemCall<R extends ResourceRecord> extends Once implements StreamItemContext<R> {
   private controller: AbortController | undefined
   private abortedWith: unknown
-  private unlink: (() => void) | undefined
   constructor(
     readonly ctx: TaskContext<R>,
     readonly attempt: number,
@@ -697,19 +697,21 @@ class ItemCall<R extends ResourceRecord> extends Once implements StreamItemConte
   }
   get signal(): AbortSignal {
     if (this.controller !== undefined) return this.controller.signal
-    const c = new AbortController()
-    this.controller = c
-    if (this.abortedWith !== undefined) c.abort(this.abortedWith)
-    else {
-      const parent = this.ctx.signal
-      if (parent.aborted) c.abort(parent.reason)
-      else {
-        const onAbort = (): void => c.abort(parent.reason)
-        parent.addEventListener('abort', onAbort, { once: true })
-        this.unlink = () => parent.removeEventListener('abort', onAbort)
-      }
+    if (this.abortedWith !== undefined) {
+      const c = new AbortController()
+      c.abort(this.abortedWith)
+      this.controller = c
+      return c.signal
     }
+    // it follows the state's signal: one listener on that however many calls run at once
+    const c = new LinkedController(this.ctx.signal)
+    this.controller = c
     return c.signal
+  }
+  /** Stops following the state's signal. */
+  private unlink(): void {
+    const c = this.controller
+    if (c instanceof LinkedController) c.unlink()
   }
   abort(reason: unknown): void {
     this.abortedWith ??= reason
@@ -717,16 +719,15 @@ class ItemCall<R extends ResourceRecord> extends Once implements StreamItemConte
     if (c !== undefined && !c.signal.aborted) c.abort(reason)
   }
   release(): void {
-    this.unlink?.()
-    this.unlink = undefined
+    this.unlink()
     this.unsubscribe()
   }
   override value(v: unknown): void {
-    this.unlink?.()
+    this.unlink()
     super.value(v)
   }
   override error(e: unknown): void {
-    this.unlink?.()
+    this.unlink()
     super.error(e)
   }
 }

@@ -24,6 +24,7 @@ import {
 import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
+import { LinkedController } from '../src/internal/abortFollowers.js'
 import type { Resources } from '../src/Resources.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
@@ -172,17 +173,8 @@ export class AttemptContext<
     if (this.controller !== undefined) return this.controller
     // a shielded attempt (a saga step) is aborted by its own timeout only
     if (this.env.shielded === true) return (this.controller = new AbortController())
-    const parent = this.env.runSignal
-    if (parent.aborted) {
-      const controller = new AbortController()
-      this.controller = controller
-      controller.abort(parent.reason)
-      return controller
-    }
-    const controller = new LinkedController(parent)
-    this.controller = controller
-    parent.addEventListener('abort', controller, { once: true })
-    return controller
+    // it follows the run's signal (aborted at once if that has aborted)
+    return (this.controller = new LinkedController(this.env.runSignal))
   }
   abort(reason: CanoError): void {
     const c = this.ensureController()
@@ -196,26 +188,6 @@ export class AttemptContext<
 
 /** `AttemptContext.bits`: the attempt has a signal of its own (an attempt timeout aborts it). */
 const OWN_SIGNAL = 1
-
-/** An attempt's controller that follows the run's signal: it listens to it itself (no closures). */
-class LinkedController extends AbortController {
-  #parent: AbortSignal | undefined
-  constructor(parent: AbortSignal) {
-    super()
-    this.#parent = parent
-  }
-  /** The run's signal aborted. */
-  handleEvent(): void {
-    const parent = this.#parent
-    if (parent !== undefined) this.abort(parent.reason)
-  }
-  /** Stops following the run's signal. */
-  unlink(): void {
-    const parent = this.#parent
-    this.#parent = undefined
-    parent?.removeEventListener('abort', this)
-  }
-}
 
 /** @internal */
 export const noProgress = (): void => undefined

@@ -55,6 +55,7 @@ import {
   workflowTimeoutError,
 } from '../src/CanoError.js'
 import type { CheckpointStore } from '../src/CheckpointStore.js'
+import { follow, unfollow } from '../src/internal/abortFollowers.js'
 import type { Resources } from '../src/Resources.js'
 import {
   checkpointRow,
@@ -780,11 +781,14 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
         if (signal === undefined) return
         // aborted meanwhile (an observer of RunStarted did it): the machine hears it next
         if (signal.aborted) return this.feed({ _tag: 'Cancel', error: cancelReason(signal) })
-        // the run itself is the listener (`handleEvent`): no closure per run
-        return signal.addEventListener('abort', this)
+        // the run itself follows it (`handleEvent`): no closure per run, one listener per signal however
+        // many runs share it (a service's shutdown signal)
+        return follow(signal, this)
       }
-      case 'Unlisten':
-        return this.extras?.signal?.removeEventListener('abort', this)
+      case 'Unlisten': {
+        const signal = this.extras?.signal
+        return signal === undefined ? undefined : unfollow(signal, this)
+      }
       case 'SetUp':
         return void this.wf.resources.setupAll().then(
           () => this.feed(SET_UP_DONE),
