@@ -11,9 +11,9 @@ import net from 'node:net'
 import { expect } from 'chai'
 import pg from 'pg'
 
-import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { postgresCheckpoints } from '../../roots/stores/postgresCheckpoints.js'
 import { type CanoFailure, isCanoFailure } from '../../src/CanoError.js'
+import { stateEntryRow } from '../helpers/stateEntryRow.js'
 
 // -------------------------------------------------------------------------------------
 // harness
@@ -24,16 +24,7 @@ const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1
 /** The generous bound within which every rejection and every `close()` below must happen. */
 const BOUND_MS = 5000
 
-const row = (workflowId: string, seq: number): CheckpointRow => ({
-  workflowId,
-  seq,
-  kind: 'StateEntry',
-  state: 'A',
-  taskId: 'a',
-  payload: null,
-  version: 1,
-  at: 0,
-})
+const row = stateEntryRow
 
 /** `p` or a rejection naming `what` when it has not settled within `ms` (a real timer, cleared on settle). */
 const within = <A>(p: Promise<A>, ms: number, what: string): Promise<A> => {

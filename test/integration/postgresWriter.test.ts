@@ -9,21 +9,12 @@ import { randomUUID } from 'node:crypto'
 import { expect } from 'chai'
 import pg from 'pg'
 
-import type { CheckpointRow } from '../../codecs/CheckpointRow.js'
 import { postgresCheckpoints } from '../../roots/stores/postgresCheckpoints.js'
+import { stateEntryRow } from '../helpers/stateEntryRow.js'
 
 const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-const row = (workflowId: string, seq: number): CheckpointRow => ({
-  workflowId,
-  seq,
-  kind: 'StateEntry',
-  state: 'A',
-  taskId: 'a',
-  payload: null,
-  version: 1,
-  at: 0,
-})
+const row = stateEntryRow
 
 /** Resolves after `ms` of real time: the writer is given back on a real timer of the store's. */
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
