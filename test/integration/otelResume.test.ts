@@ -82,18 +82,23 @@ describe('cano-rx/otel: a run resumed from a real SQLite file links to its first
     const first = sqliteCheckpoints(file)
     stores.push(first)
     const hang = new Subject<'Done'>()
-    const reached = { store: false }
+    // the Store task is reached once the real file is open, its schema made and Fetch's rows written:
+    // awaited as an event, not counted in turns of the event loop (how long the open takes varies)
+    let storeReached = (): void => undefined
+    const reached = new Promise<void>((resolve) => {
+      storeReached = resolve
+    })
     const flow1 = define(first, () => {
-      reached.store = true
+      storeReached()
       return hang
     })
     const sub = flow1.run$('Fetch', { workflowId: 'ingest-7' }).subscribe()
-    for (let i = 0; i < 2_000 && !reached.store; i++) await new Promise((r) => setImmediate(r))
-    expect(reached.store).to.equal(true)
+    await reached
     // leaving the run cancels it (its log is kept, the cancellation recorded): wait for its span to end
     sub.unsubscribe()
     const runSpan = () => exporter.getFinishedSpans().find((s) => s.name === 'run ingest')
-    for (let i = 0; i < 2_000 && runSpan() === undefined; i++) await new Promise((r) => setImmediate(r))
+    // the run span ends once the cancellation is recorded in the file: polled on the span itself
+    while (runSpan() === undefined) await new Promise((r) => setTimeout(r, 5))
     const firstRun = runSpan()
     expect(firstRun?.attributes['cano.run.outcome']).to.equal('cancelled')
     const original = firstRun?.spanContext()
