@@ -21,7 +21,7 @@ export interface AbortFollower {
 }
 
 /** The followers of one signal, and its one listener. */
-class Followers implements EventListenerObject {
+class Followers implements AbortFollower {
   readonly set = new Set<AbortFollower>()
   constructor(private readonly signal: AbortSignal) {}
 
