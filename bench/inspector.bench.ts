@@ -1,9 +1,10 @@
 /**
  * The web inspector's live feed (issue 15): 1 000 runs in flight at once on one runtime (in-memory store,
  * concurrency 1 000, ten states each, every task yielding to the event loop so that the runs interleave),
- * measured three ways, interleaved in each repeat (in rotating order, each after a young-generation gc):
+ * measured four ways, interleaved in each repeat (in rotating order, each after a young-generation gc):
  *
  * - `none`: no inspector;
+ * - `again`: no inspector either, a control: its ratio to `none` is the noise of the run;
  * - `served`: `serveInspector` running, no page connected (it follows the runtime's events);
  * - `page`: a page connected, in another process (`inspector.client.ts`: a browser is one, forked once and
  *   kept open across repeats, as a page stays open), with the runs list's feed and one run's feed open.
@@ -17,6 +18,9 @@
  * on recorded bursts replayed through it, and what that is per transition as a share of the engine's time.
  *
  *   npm run bench -- inspector
+ *
+ * To look into one case (not for reported figures): `CASES=none,page` runs those only, `REPEATS=4` fewer
+ * repeats, and `FEEDS=list` or `FEEDS=run` has the page open that feed only (`inspector.client.ts`).
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -31,8 +35,17 @@ import { type BenchResult, formatTable, gcYoung, isMain, median, quartiles, rota
 
 const RUNS = 1_000
 /** Runs per burst: `RUNS` in flight at once, a new one started as each completes. */
-const TOTAL = 4_000
-const REPEATS = 12
+/**
+ * Long bursts and 16 repeats: with bursts of 4 000 runs (~0.5 s), two identical no-inspector cases read
+ * 0.67x to 1.65x of each other repeat to repeat on the 2-core bench machine (scavenges are a quarter of
+ * the engine's time here, and vary with what is alive when they hit), so the median of 12 ratios moved by
+ * several percent from run to run; 12 000 runs per burst (~1.5 s) narrow that. The `again` case (a second
+ * `none`) shows the noise of each run.
+ */
+const TOTAL = 12_000
+const REPEATS = Number(process.env['REPEATS'] ?? 16)
+if (!Number.isInteger(REPEATS) || REPEATS < 1)
+  throw new Error(`REPEATS must be a positive integer, got ${String(process.env['REPEATS'])}`)
 const CLIENT = fileURLToPath(new URL('./inspector.client.js', import.meta.url))
 
 type S = 'S0' | 'S1' | 'S2' | 'S3' | 'S4' | 'S5' | 'S6' | 'S7' | 'S8' | 'S9' | 'Done'
@@ -134,8 +147,15 @@ const percentile = (xs: ReadonlyArray<number>, p: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
 }
 
-type Case = 'none' | 'served' | 'page'
-const CASES: ReadonlyArray<Case> = ['none', 'served', 'page']
+type Case = 'none' | 'again' | 'served' | 'page'
+const ALL_CASES: ReadonlyArray<Case> = ['none', 'again', 'served', 'page']
+const isCase = (c: string): c is Case => (ALL_CASES as ReadonlyArray<string>).includes(c)
+/** The cases to run: all, or (to look into one) `CASES=none,page`; `none` is every ratio's baseline. */
+const CASES: ReadonlyArray<Case> = (process.env['CASES'] ?? ALL_CASES.join(',')).split(',').filter(isCase)
+if (!CASES.includes('none') || CASES.length !== (process.env['CASES'] ?? ALL_CASES.join(',')).split(',').length)
+  throw new Error(
+    `CASES must list cases of ${ALL_CASES.join(', ')}, none among them, got ${String(process.env['CASES'])}`,
+  )
 
 interface Sample {
   readonly throughput: number
@@ -146,7 +166,7 @@ interface Sample {
 const measureCase = async (which: Case, r: number, page: Page): Promise<Sample> => {
   const prefix = `${which}-${String(r)}`
   const runtime = makeRuntime()
-  if (which === 'none') {
+  if (which === 'none' || which === 'again') {
     gcYoung()
     const throughput = await burst(runtime, prefix)
     await runtime.stop({ graceMs: 0 })
@@ -224,6 +244,7 @@ export const run = async (): Promise<BenchResult[]> => {
   const served: number[] = []
   const page: number[] = []
   const none: number[] = []
+  const again: number[] = []
   const listLatency: number[] = []
   const runLatency: number[] = []
   let bytes = 0
@@ -239,6 +260,7 @@ export const run = async (): Promise<BenchResult[]> => {
     if (r < 0) continue
     const a = samples.get('none')?.throughput ?? Number.NaN
     none.push(a)
+    again.push((samples.get('again')?.throughput ?? Number.NaN) / a)
     served.push((samples.get('served')?.throughput ?? Number.NaN) / a)
     page.push((samples.get('page')?.throughput ?? Number.NaN) / a)
     const stats = samples.get('page')?.stats
@@ -257,6 +279,14 @@ export const run = async (): Promise<BenchResult[]> => {
     `p50 ${String(percentile(xs, 50))} ms, p99 ${String(percentile(xs, 99))} ms, max ${String(xs.reduce((m, x) => Math.max(m, x), -Infinity))} ms over ${String(xs.length)} messages`
   return [
     { name: 'engine throughput, no inspector', value: median(none), unit: 'transitions/s', note },
+    {
+      name: 'engine throughput, no inspector again (control)',
+      value: median(again) * median(none),
+      unit: 'transitions/s',
+      baseline: 'none',
+      ratio: median(again),
+      note: `the same case as none, measured as the others are: how far from 1.00x this run's noise goes; ${spreadOf(again)}`,
+    },
     {
       name: 'engine throughput, inspector served, no page',
       value: median(served) * median(none),

@@ -4,7 +4,8 @@
  * start-up and the fork's copy-on-write faults in the engine's process, not a page). Asked to `open` an
  * inspector, it holds its list feed and one run's feed open and records, for every message, how long
  * after the change it carries the message arrived (`Date.now()` here minus the time the server put in it:
- * one machine, one clock); `stats` answers with what it measured since that `open`; `close` ends the feeds.
+ * one machine, one clock; `FEEDS=list` or `FEEDS=run` in its environment opens that feed only); `stats`
+ * answers with what it measured since that `open`; `close` ends the feeds.
  */
 import { type ClientRequest as HttpRequest, request } from 'node:http'
 
@@ -66,21 +67,32 @@ const openFeeds = (base: string, watched: string): void => {
   run = []
   bytes = 0
   hellos = 0
+  const which = process.env['FEEDS'] ?? 'list,run'
+  if (!which.includes('list')) hello()
+  if (!which.includes('run')) hello()
   open = [
-    feed(base, 'api/feed', (event, data) => {
-      if (event === 'hello') return hello()
-      if (event !== 'runs') return
-      const now = Date.now()
-      for (const entry of JSON.parse(data) as ReadonlyArray<{ readonly firstAt: number }>)
-        list.push(now - entry.firstAt)
-    }),
-    feed(base, `api/runs/${encodeURIComponent(watched)}/feed`, (event, data) => {
-      if (event === 'hello') return hello()
-      if (event !== 'run') return
-      const now = Date.now()
-      for (const e of (JSON.parse(data) as { readonly events: ReadonlyArray<{ readonly at: number }> }).events)
-        run.push(now - e.at)
-    }),
+    ...(!which.includes('list')
+      ? []
+      : [
+          feed(base, 'api/feed', (event, data) => {
+            if (event === 'hello') return hello()
+            if (event !== 'runs') return
+            const now = Date.now()
+            for (const entry of JSON.parse(data) as ReadonlyArray<{ readonly firstAt: number }>)
+              list.push(now - entry.firstAt)
+          }),
+        ]),
+    ...(!which.includes('run')
+      ? []
+      : [
+          feed(base, `api/runs/${encodeURIComponent(watched)}/feed`, (event, data) => {
+            if (event === 'hello') return hello()
+            if (event !== 'run') return
+            const now = Date.now()
+            for (const e of (JSON.parse(data) as { readonly events: ReadonlyArray<{ readonly at: number }> }).events)
+              run.push(now - e.at)
+          }),
+        ]),
   ]
 }
 
