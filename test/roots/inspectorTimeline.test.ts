@@ -71,6 +71,35 @@ describe('inspector timeline', () => {
     expect(JSON.stringify(timeline.slice())).to.equal(JSON.stringify(SAMPLES))
   })
 
+  it('gives back numbers of every size exactly: small integers, large ones, fractions, negative zero', () => {
+    // a rebuilt event's whole numbers in the small-integer range are made small integers again (what the
+    // engine's events hold); everything else must come back unchanged
+    const events: WorkflowEvent[] = [
+      { _tag: 'StateEntered', workflowId: W, at: 1, state: 'A', transition: 2 ** 30 - 1 },
+      { _tag: 'StateEntered', workflowId: W, at: 2, state: 'A', transition: 2 ** 30 },
+      { _tag: 'StateEntered', workflowId: W, at: 3, state: 'A', transition: -(2 ** 30) },
+      { _tag: 'StateEntered', workflowId: W, at: 4, state: 'A', transition: -(2 ** 30) - 1 },
+      {
+        _tag: 'CheckpointAppended',
+        workflowId: W,
+        at: 5,
+        seq: 2 ** 40,
+        kind: 'StateEntry',
+        state: 'A',
+        latencyMs: 0.25,
+      },
+      { _tag: 'CheckpointAppended', workflowId: W, at: 6, seq: 0, kind: 'StateEntry', state: 'A', latencyMs: -0 },
+      { _tag: 'RetryScheduled', workflowId: W, at: 7, state: 'A', taskId: 'A', attempt: 3, delayMs: 1.5e300 },
+      { _tag: 'RunCompleted', workflowId: W, at: 8, state: 'A', transitions: Number.MAX_SAFE_INTEGER },
+    ]
+    const timeline = new Timeline(W, new TimelineArena())
+    for (const e of events) timeline.push(e)
+    const back = timeline.slice()
+    expect(back).to.deep.equal(events)
+    const latency = back[5]
+    expect(latency?._tag === 'CheckpointAppended' && Object.is(latency.latencyMs, -0)).to.equal(true)
+  })
+
   it('drops its oldest events and keeps the numbers of the others', () => {
     const arena = new TimelineArena()
     const timeline = new Timeline(W, arena)
