@@ -58,8 +58,14 @@ const feed = (base: string, path: string, onMessage: (event: string, data: strin
   return req
 }
 
+/** The feeds to open: both, or (to look into one) `FEEDS=list` or `FEEDS=run`. */
+const FEEDS = (process.env['FEEDS'] ?? 'list,run').split(',')
+if (FEEDS.length === 0 || !FEEDS.every((f) => f === 'list' || f === 'run'))
+  throw new Error(`FEEDS must list list and/or run, got ${String(process.env['FEEDS'])}`)
+
+/** Ready once every feed opened has said hello. */
 const hello = (): void => {
-  if (++hellos === 2) process.send?.({ type: 'ready' } satisfies ClientMessage)
+  if (++hellos === open.length) process.send?.({ type: 'ready' } satisfies ClientMessage)
 }
 
 const openFeeds = (base: string, watched: string): void => {
@@ -67,33 +73,27 @@ const openFeeds = (base: string, watched: string): void => {
   run = []
   bytes = 0
   hellos = 0
-  const which = process.env['FEEDS'] ?? 'list,run'
-  if (!which.includes('list')) hello()
-  if (!which.includes('run')) hello()
-  open = [
-    ...(!which.includes('list')
-      ? []
-      : [
-          feed(base, 'api/feed', (event, data) => {
-            if (event === 'hello') return hello()
-            if (event !== 'runs') return
-            const now = Date.now()
-            for (const entry of JSON.parse(data) as ReadonlyArray<{ readonly firstAt: number }>)
-              list.push(now - entry.firstAt)
-          }),
-        ]),
-    ...(!which.includes('run')
-      ? []
-      : [
-          feed(base, `api/runs/${encodeURIComponent(watched)}/feed`, (event, data) => {
-            if (event === 'hello') return hello()
-            if (event !== 'run') return
-            const now = Date.now()
-            for (const e of (JSON.parse(data) as { readonly events: ReadonlyArray<{ readonly at: number }> }).events)
-              run.push(now - e.at)
-          }),
-        ]),
-  ]
+  open = []
+  if (FEEDS.includes('list'))
+    open.push(
+      feed(base, 'api/feed', (event, data) => {
+        if (event === 'hello') return hello()
+        if (event !== 'runs') return
+        const now = Date.now()
+        for (const entry of JSON.parse(data) as ReadonlyArray<{ readonly firstAt: number }>)
+          list.push(now - entry.firstAt)
+      }),
+    )
+  if (FEEDS.includes('run'))
+    open.push(
+      feed(base, `api/runs/${encodeURIComponent(watched)}/feed`, (event, data) => {
+        if (event === 'hello') return hello()
+        if (event !== 'run') return
+        const now = Date.now()
+        for (const e of (JSON.parse(data) as { readonly events: ReadonlyArray<{ readonly at: number }> }).events)
+          run.push(now - e.at)
+      }),
+    )
 }
 
 process.on('message', (m: ClientRequest) => {
