@@ -80,7 +80,7 @@ const openFeeds = (base: string, watched: string): void => {
         if (event === 'hello') return hello()
         if (event !== 'runs') return
         const now = Date.now()
-        for (const entry of JSON.parse(data) as ReadonlyArray<{ readonly firstAt: number }>)
+        for (const entry of (JSON.parse(data) as { readonly runs: ReadonlyArray<{ readonly firstAt: number }> }).runs)
           list.push(now - entry.firstAt)
       }),
     )

@@ -103,6 +103,10 @@ const hostile = workflow<Hostile>()({
 })
 
 const quick = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
+const held = workflow<'Hold' | 'Done'>()({
+  exits: ['Done'],
+  states: { Hold: task(({ signal }) => aborted(signal), { to: ['Done'] }) },
+})
 
 describe('web inspector in Chromium', function () {
   this.timeout(60_000)
@@ -130,6 +134,7 @@ describe('web inspector in Chromium', function () {
         order: { workflow: order, initial: 'Reserve' },
         [XSS]: { workflow: hostile, initial: XSS },
         quick: { workflow: quick, initial: 'Go' },
+        held: { workflow: held, initial: 'Hold' },
       },
       pollMs: 50,
     })
@@ -245,6 +250,26 @@ describe('web inspector in Chromium', function () {
     const seen = Date.now() - started
     expect(seen).to.be.below(1_000)
     await page.waitForSelector('#runs-body tr[data-run-id="late-run"][data-status="completed"]', { timeout: 2_000 })
+  })
+
+  it('a status filter picked on the page opens its feed again with it: rows come and go live', async () => {
+    await page.goto(url())
+    await live()
+    const reopened = page.waitForResponse((r) =>
+      r.url().endsWith('/api/feed?status=running&limit=' + String(LIST_LIMIT)),
+    )
+    await page.check('input[data-status-filter="running"]')
+    expect((await reopened).status()).to.equal(200)
+    expect(await js<string>('location.search')).to.equal('?status=running')
+    await rt().start('held', null, { id: 'held-1' })
+    await until(`${rowOf('held-1')}?.getAttribute('data-status') === 'running'`, 1_000)
+    await rt().start('quick', null, { id: 'quick-filtered' })
+    expect((await rt().result('quick-filtered')).status).to.equal('completed')
+    await rt().cancel('held-1')
+    // its end is sent on the running feed: the page drops the row
+    await until(`${rowOf('held-1')} === undefined`, 1_000)
+    expect(await js<boolean>(`${rowOf('quick-filtered')} === undefined`)).to.equal(true)
+    expect(await page.textContent('#run-count')).to.match(/^\d+ runs?$/)
   })
 
   it('keeps the runs list at its limit while runs pour in', async () => {

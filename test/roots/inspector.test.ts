@@ -16,6 +16,7 @@ import {
   JoinStrategy,
   memoryCheckpoints,
   nonRetryable,
+  type RunRecordStatus,
   type Runtime,
   type RuntimeEvent,
   task,
@@ -25,9 +26,9 @@ import {
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
-import { CSP } from '../../roots/internal/inspector/server.js'
-import { BLOCK_EVENTS, type TimelineArena } from '../../roots/internal/inspector/timeline.js'
-import { MAX_IDLE, RunTracker, TIMELINE } from '../../roots/internal/inspector/tracker.js'
+import { CSP, FLUSH_MS, listMessage, type ListView } from '../../roots/internal/inspector/server.js'
+import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
+import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { toWire } from '../../roots/internal/inspector/wire.js'
 import { compiledOf } from '../../roots/Workflow.js'
 
@@ -150,6 +151,13 @@ const holding = workflow<Step>()({
   },
 })
 const quick = workflow<'Go' | 'Done'>()({ exits: ['Done'], states: { Go: task(() => 'Done' as const) } })
+
+/** The entries of a list feed's `runs` message. */
+const listed = (
+  e: SseEvent,
+): ReadonlyArray<{ workflowId: string; status: string; state: string | null; firstAt: number }> =>
+  (JSON.parse(e.data) as { runs: Array<{ workflowId: string; status: string; state: string | null; firstAt: number }> })
+    .runs
 
 const runtimes: Runtime[] = []
 const inspectors: Inspector[] = []
@@ -420,17 +428,56 @@ describe('serveInspector', () => {
     const started = Date.now()
     await runtime.start('quick', null, { id: 'late-1' })
     const ended = await feed.next(
-      (e) =>
-        e.event === 'runs' &&
-        (JSON.parse(e.data) as Array<{ workflowId: string; status: string }>).some(
-          (r) => r.workflowId === 'late-1' && r.status === 'completed',
-        ),
+      (e) => e.event === 'runs' && listed(e).some((r) => r.workflowId === 'late-1' && r.status === 'completed'),
     )
     expect(ended.at - started).to.be.below(1_000)
-    const entry = (JSON.parse(ended.data) as Array<Record<string, unknown>>).find((r) => r['workflowId'] === 'late-1')
+    expect((JSON.parse(ended.data) as { replace: boolean }).replace).to.equal(false)
+    const entry = listed(ended).find((r) => r.workflowId === 'late-1')
     expect(entry).to.deep.include({ workflowId: 'late-1', workflow: 'quick', status: 'completed', state: 'Done' })
-    expect(entry?.['firstAt']).to.be.a('number')
+    expect(entry?.firstAt).to.be.a('number')
     feed.close()
+  })
+
+  it('the list feed sends only what its filter shows, and the runs that leave it', async () => {
+    const { runtime, inspector } = await setup()
+    const running = await openSse(inspector.url + 'api/feed?status=running&workflow=holding')
+    const done = await openSse(inspector.url + 'api/feed?status=completed')
+    await Promise.all([running, done].map((f) => f.next((e) => e.event === 'hello')))
+    await runtime.start('holding', null, { id: 'h-f' })
+    await running.next((e) => e.event === 'runs' && listed(e).some((r) => r.workflowId === 'h-f' && r.state === 'Hold'))
+    await runtime.start('quick', null, { id: 'q-f' })
+    await done.next((e) => e.event === 'runs' && listed(e).some((r) => r.workflowId === 'q-f'))
+    await runtime.cancel('h-f')
+    // h-f was on the running list: its end is sent there (the page drops the row)
+    await running.next(
+      (e) => e.event === 'runs' && listed(e).some((r) => r.workflowId === 'h-f' && r.status === 'cancelled'),
+    )
+    await new Promise((r) => setTimeout(r, 3 * FLUSH_MS))
+    const sent = (f: Sse): string[] =>
+      f.events.filter((e) => e.event === 'runs').flatMap((e) => listed(e).map((r) => r.workflowId))
+    // the quick run is not of the holding workflow; the holding run never completed
+    expect(sent(running)).to.not.include('q-f')
+    expect(sent(done)).to.deep.equal(['q-f'])
+    for (const f of [running, done]) f.close()
+  })
+
+  it('the list feed refuses a bad query before it opens', async () => {
+    const { inspector } = await setup()
+    for (const [query, error] of [
+      [
+        'status=sleeping',
+        'unknown status "sleeping"; one of pending, running, parked, completed, failed, cancelled, timedOut',
+      ],
+      ['limit=0', 'limit must be an integer in [1, 1000]'],
+      ['limit=1e9', 'limit must be an integer in [1, 1000]'],
+      ['limit=2.5', 'limit must be an integer in [1, 1000]'],
+      ['limit=NaN', 'limit must be an integer in [1, 1000]'],
+    ] as const) {
+      const answer = await send(inspector.url + 'api/feed?' + query)
+      expect(answer.status, query).to.equal(400)
+      expect(answer.headers['content-type']).to.equal('application/json; charset=utf-8')
+      expect(JSON.parse(answer.body)).to.deep.equal({ error })
+    }
   })
 
   it('a run feed brings every event of its run, numbered, with the progress view', async () => {
@@ -500,6 +547,71 @@ describe('serveInspector', () => {
 })
 
 describe('inspector internals', () => {
+  it('a list write sends a client the runs its view shows: filtered, the ones that left it, at most its limit', () => {
+    const arena = new TimelineArena()
+    const track = (id: string, wf: string, status: RunRecordStatus, shown?: RunRecordStatus): Tracked => {
+      const t = new Tracked(id, wf, arena, 0)
+      t.status = status
+      if (shown !== undefined) {
+        t.shown = shown
+        t.shownGen = 7
+      }
+      return t
+    }
+    // tracked before the client connected, never written: a page may show it from GET /api/runs
+    const old = track('old', 'w', 'completed')
+    const a = track('a', 'w', 'running')
+    const b = track('b', 'w', 'completed', 'running') // written as running: it leaves a running list
+    const c = track('c', 'w', 'failed', 'parked') // written as parked: not on a running list
+    const d = track('d', 'v', 'running')
+    const after = nextBirth()
+    const e = track('e', 'w', 'completed') // new since the client connected, never written: not on its page
+    const dirty = [old, a, b, c, d, e]
+    const ids = (message: string | undefined): { replace: boolean; runs: string[] } | undefined => {
+      if (message === undefined) return undefined
+      expect(message.startsWith('event: runs\ndata: ')).to.equal(true)
+      const body = JSON.parse(message.slice('event: runs\ndata: '.length)) as {
+        replace: boolean
+        runs: Array<{ workflowId: string }>
+      }
+      return { replace: body.replace, runs: body.runs.map((r) => r.workflowId) }
+    }
+    const entry = (run: Tracked): string => JSON.stringify({ workflowId: run.workflowId })
+    const view = (v: Partial<ListView>): ListView => ({
+      statuses: undefined,
+      workflow: undefined,
+      limit: 200,
+      bornBefore: after,
+      fromGen: 0,
+      ...v,
+    })
+    expect(ids(listMessage(dirty, view({}), entry))).to.deep.equal({
+      replace: false,
+      runs: ['old', 'a', 'b', 'c', 'd', 'e'],
+    })
+    expect(ids(listMessage(dirty, view({ statuses: new Set(['running']), workflow: 'w' }), entry))).to.deep.equal({
+      replace: false,
+      runs: ['old', 'a', 'b'],
+    })
+    // a client that connected after b's write (fromGen 8) cannot know it was shown: b was tracked before it, so it is sent
+    expect(
+      ids(listMessage(dirty, view({ statuses: new Set(['running']), workflow: 'w', fromGen: 8 }), entry)),
+    ).to.deep.equal({ replace: false, runs: ['old', 'a', 'b', 'c'] })
+    expect(ids(listMessage(dirty, view({ statuses: new Set(['timedOut']), workflow: 'none' }), entry))).to.equal(
+      undefined,
+    )
+    expect(ids(listMessage([e], view({ statuses: new Set(['running']) }), entry))).to.equal(undefined)
+    // more matching runs than the list shows: the last two to change, as the whole list
+    expect(ids(listMessage(dirty, view({ limit: 2 }), entry))).to.deep.equal({ replace: true, runs: ['d', 'e'] })
+    expect(
+      ids(listMessage(dirty, view({ limit: 2, statuses: new Set(['completed', 'failed']) }), entry)),
+    ).to.deep.equal({ replace: true, runs: ['c', 'e'] })
+    // within the limit: the matching runs and every run the page may show (a and d were tracked before it connected)
+    expect(
+      ids(listMessage(dirty, view({ limit: 4, statuses: new Set(['completed', 'failed']) }), entry)),
+    ).to.deep.equal({ replace: false, runs: ['old', 'a', 'b', 'c', 'd', 'e'] })
+  })
+
   it('the tracker trims a long timeline but keeps its snapshot whole, and keeps a bounded number of idle runs', () => {
     const events = new Subject<RuntimeEvent>()
     const tracker = new RunTracker(

@@ -276,7 +276,7 @@ export const INSPECTOR_JS = String.raw`(function () {
       workflowFilter = wfSelect.value;
       var q = query();
       history.replaceState(null, '', '/' + (q ? '?' + q : ''));
-      reload();
+      reload().then(openFeed);
     }
     function matches(run) {
       return (statusFilter.length === 0 || statusFilter.indexOf(run.status) >= 0) && (!workflowFilter || run.workflow === workflowFilter);
@@ -352,16 +352,38 @@ export const INSPECTOR_JS = String.raw`(function () {
         }
       }
     }
-    reload().then(function () {
-      var feed = new EventSource('/api/feed');
+    // more runs changed than the list shows: the feed sends the last to change (oldest first) as the list
+    function replaceAll(list) {
+      var fresh = new Map();
+      list.forEach(function (run) {
+        var row = rows.get(run.workflowId);
+        if (row) updateRow(row, run); else row = makeRow(run);
+        fresh.set(run.workflowId, row);
+      });
+      rows = fresh;
+      capped = true;
+      clear(tbody);
+      Array.from(rows.values()).reverse().forEach(function (row) { tbody.appendChild(row.tr); });
+    }
+    // the feed sends only what this list shows (its filter, its rows): it is opened again when they change
+    var feed = null;
+    function openFeed() {
+      if (feed) feed.close();
+      var q = new URLSearchParams(query());
+      q.set('limit', String(MAX_ROWS));
+      feed = new EventSource('/api/feed?' + q.toString());
       feed.addEventListener('open', function () { setConn('live', 'live'); });
       feed.addEventListener('error', function () { setConn('reconnecting…', 'down'); });
       feed.addEventListener('runs', function (m) {
-        var list;
-        try { list = JSON.parse(m.data); } catch (e) { return; }
-        list.forEach(apply);
+        var body;
+        try { body = JSON.parse(m.data); } catch (e) { return; }
+        if (!body || !Array.isArray(body.runs)) return;
+        if (body.replace) replaceAll(body.runs); else body.runs.forEach(apply);
         updateCount();
       });
+    }
+    reload().then(function () {
+      openFeed();
       // runs of other processes are not in this feed: the list is read again now and then
       setInterval(reload, 10000);
     });

@@ -11,10 +11,11 @@
  *   no inline code), `nosniff`, no framing, no referrer; the page renders data with DOM text nodes.
  *
  * The feeds: `/api/feed` sends, every {@link FLUSH_MS} at most, the latest status and state of each run
- * that changed (coalesced per run: a list shows one row per run); `/api/runs/:id/feed` sends every event
- * of one run (its timeline), with its progress. A client that does not keep up is not buffered without
- * bound: the list feed only ever holds one entry per run, a run feed past {@link MAX_PENDING} events
- * tells its page to reload instead.
+ * that changed (coalesced per run: a list shows one row per run), only the runs its client's filter and
+ * row count can show (a page of 200 rows gets at most 200 entries a write, however many runs change);
+ * `/api/runs/:id/feed` sends every event of one run (its timeline), with its progress. A client that does
+ * not keep up is not buffered without bound: the list feed only ever holds one entry per run, a run feed
+ * past {@link MAX_PENDING} events tells its page to reload instead.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
@@ -28,7 +29,7 @@ import { type Runtime, tapperOf } from '../../Runtime.js'
 import { compiledOf } from '../../Workflow.js'
 import { INSPECTOR_CSS, INSPECTOR_HTML, INSPECTOR_ICON, INSPECTOR_JS, LIST_LIMIT } from './assets.js'
 import { type GraphLayout, graphOf } from './graph.js'
-import { RunTracker, type Tracked } from './tracker.js'
+import { nextBirth, RunTracker, type Tracked } from './tracker.js'
 import { cutString, toWire } from './wire.js'
 
 /** @internal How often the feeds write, at most (ms). */
@@ -72,7 +73,33 @@ interface LiveRun {
   readonly firstAt: number
 }
 
-interface ListClient {
+/** @internal Which runs a list shows: `GET /api/runs` and `GET /api/feed` take the same query. */
+interface ListQuery {
+  /** Empty: every status. */
+  readonly status: ReadonlyArray<RunRecordStatus>
+  /** Empty: every workflow. */
+  readonly workflow: string
+  readonly limit: number
+}
+
+/** @internal What a list feed's page shows, as the feed was opened. */
+export interface ListView {
+  /** `undefined`: every status. */
+  readonly statuses: ReadonlySet<RunRecordStatus> | undefined
+  /** `undefined`: every workflow. */
+  readonly workflow: string | undefined
+  /** The rows its list shows at most: a write with more runs than that sends the last `limit` of them, as the whole list. */
+  readonly limit: number
+  /**
+   * What its page may show without this feed having said so (rows read from `GET /api/runs`): runs
+   * tracked before it connected ({@link Tracked.born} below `bornBefore`) whose last list write
+   * ({@link Tracked.shownGen}) came before its first (`fromGen`).
+   */
+  readonly bornBefore: number
+  readonly fromGen: number
+}
+
+interface ListClient extends ListView {
   readonly res: ServerResponse
   blocked: boolean
 }
@@ -163,7 +190,7 @@ export class InspectorServer {
       if (b === 'icon.svg') return asset(res, 'image/svg+xml', INSPECTOR_ICON)
     }
     if (url.pathname === '/favicon.ico') return asset(res, 'image/svg+xml', INSPECTOR_ICON)
-    if (a === 'api' && b === 'feed' && c === undefined) return this.listFeed(res)
+    if (a === 'api' && b === 'feed' && c === undefined) return this.listFeed(res, url.searchParams)
     if (a === 'api' && b === 'runs' && c === undefined) return this.listRuns(res, url.searchParams)
     if (a === 'api' && b === 'runs' && c !== undefined && rest.length === 0) {
       const id = decodeSegment(c)
@@ -219,18 +246,12 @@ export class InspectorServer {
   // reads
   // -------------------------------------------------------------------------------------
 
-  private async listRuns(res: ServerResponse, query: URLSearchParams): Promise<void> {
-    const status = query.getAll('status').filter((s) => s !== '')
-    const bad = status.find((s) => !(STATUSES as ReadonlyArray<string>).includes(s))
-    if (bad !== undefined)
-      return json(res, 400, { error: `unknown status ${JSON.stringify(bad)}; one of ${STATUSES.join(', ')}` })
-    const workflow = query.get('workflow') ?? ''
-    const limitText = query.get('limit')
-    const limit = limitText === null || limitText === '' ? DEFAULT_LIMIT : Number(limitText)
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
-      return json(res, 400, { error: `limit must be an integer in [1, ${String(MAX_LIMIT)}]` })
+  private async listRuns(res: ServerResponse, params: URLSearchParams): Promise<void> {
+    const query = listQuery(params)
+    if (typeof query === 'string') return json(res, 400, { error: query })
+    const { status, workflow, limit } = query
     const records = await this.config.runtime.list({
-      ...(status.length > 0 ? { status: status as RunRecordStatus[] } : {}),
+      ...(status.length > 0 ? { status: [...status] } : {}),
       ...(workflow !== '' ? { workflow } : {}),
       limit,
     })
@@ -350,10 +371,20 @@ export class InspectorServer {
     res.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ now: Date.now() })}\n\n`)
   }
 
-  private listFeed(res: ServerResponse): void {
+  private listFeed(res: ServerResponse, params: URLSearchParams): void {
     if (this.closed) return json(res, 503, { error: 'the inspector is closing' })
+    const query = listQuery(params)
+    if (typeof query === 'string') return json(res, 400, { error: query })
     this.openStream(res)
-    const client: ListClient = { res, blocked: false }
+    const client: ListClient = {
+      res,
+      blocked: false,
+      statuses: query.status.length === 0 ? undefined : new Set(query.status),
+      workflow: query.workflow === '' ? undefined : query.workflow,
+      limit: query.limit,
+      bornBefore: nextBirth(),
+      fromGen: this.listGen,
+    }
     this.listClients.add(client)
     res.on('drain', () => {
       client.blocked = false
@@ -427,21 +458,29 @@ export class InspectorServer {
 
   private flush(): void {
     const ready = [...this.listClients].filter((c) => !c.blocked)
-    if (this.listDirty.length > 0 && ready.length > 0) {
-      const batch: LiveRun[] = []
-      for (const run of this.listDirty)
-        batch.push({
-          workflowId: run.workflowId,
-          workflow: run.workflow,
-          status: run.status,
-          state: run.state,
-          at: run.at,
-          firstAt: run.listedAt,
-        })
+    const dirty = this.listDirty
+    if (dirty.length > 0 && ready.length > 0) {
       this.listDirty = []
-      this.listGen += 1
-      const message = `event: runs\ndata: ${JSON.stringify(batch)}\n\n`
-      for (const c of ready) if (!c.res.write(message)) c.blocked = true
+      const gen = this.listGen++
+      // each run's entry is written out once per write, whichever clients get it
+      const entries = new Map<Tracked, string>()
+      const entry = (run: Tracked): string => {
+        let text = entries.get(run)
+        if (text === undefined) entries.set(run, (text = JSON.stringify(liveRun(run))))
+        return text
+      }
+      let unfiltered: string | undefined
+      for (const c of ready) {
+        const message =
+          c.statuses === undefined && c.workflow === undefined && dirty.length <= c.limit
+            ? (unfiltered ??= runsMessage(dirty, false, entry))
+            : listMessage(dirty, c, entry)
+        if (message !== undefined && !c.res.write(message)) c.blocked = true
+      }
+      for (const run of dirty) {
+        run.shown = run.status
+        run.shownGen = gen
+      }
     }
     for (const [id, set] of this.runClients) {
       const run = this.tracker.get(id)
@@ -471,6 +510,59 @@ export class InspectorServer {
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
+
+/** The query of a list (`status` repeated, `workflow`, `limit`), or what is wrong with it. */
+const listQuery = (params: URLSearchParams): ListQuery | string => {
+  const status = params.getAll('status').filter((s) => s !== '')
+  const bad = status.find((s) => !(STATUSES as ReadonlyArray<string>).includes(s))
+  if (bad !== undefined) return `unknown status ${JSON.stringify(bad)}; one of ${STATUSES.join(', ')}`
+  const limitText = params.get('limit')
+  const limit = limitText === null || limitText === '' ? DEFAULT_LIMIT : Number(limitText)
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
+    return `limit must be an integer in [1, ${String(MAX_LIMIT)}]`
+  return { status: status as RunRecordStatus[], workflow: params.get('workflow') ?? '', limit }
+}
+
+const liveRun = (run: Tracked): LiveRun => ({
+  workflowId: run.workflowId,
+  workflow: run.workflow,
+  status: run.status,
+  state: run.state,
+  at: run.at,
+  firstAt: run.listedAt,
+})
+
+/** A `runs` message of the entries of `chosen` (oldest change first). */
+const runsMessage = (chosen: ReadonlyArray<Tracked>, replace: boolean, entry: (run: Tracked) => string): string =>
+  `event: runs\ndata: {"replace":${String(replace)},"runs":[${chosen.map(entry).join(',')}]}\n\n`
+
+/**
+ * @internal What list client `c` gets of the runs `dirty` changed since the last write (`undefined`: nothing):
+ * the runs its filter shows, and those it may be showing that left its filter (its page drops them).
+ * When more runs match than its list shows, only the last `c.limit` to change are sent, as its whole
+ * list (`replace`): a page of 200 rows is not sent 1 000 entries 20 times a second.
+ */
+export const listMessage = (
+  dirty: ReadonlyArray<Tracked>,
+  c: ListView,
+  entry: (run: Tracked) => string,
+): string | undefined => {
+  const chosen: Tracked[] = []
+  const matching: Tracked[] = []
+  for (const run of dirty) {
+    if (c.workflow !== undefined && run.workflow !== c.workflow) continue
+    if (c.statuses === undefined || c.statuses.has(run.status)) {
+      matching.push(run)
+      chosen.push(run)
+    } else if (
+      run.shown === undefined || run.shownGen < c.fromGen ? run.born < c.bornBefore : c.statuses.has(run.shown)
+    )
+      // it may be on the page: the page drops it
+      chosen.push(run)
+  }
+  if (matching.length > c.limit) return runsMessage(matching.slice(-c.limit), true, entry)
+  return chosen.length === 0 ? undefined : runsMessage(chosen, false, entry)
+}
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
 

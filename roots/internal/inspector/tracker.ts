@@ -24,6 +24,12 @@ export const TIMELINE = 500
 /** @internal Runs not executing here that are kept. */
 export const MAX_IDLE = 1_000
 
+/** Runs tracked so far in this process: each {@link Tracked} gets the next number. */
+let births = 0
+
+/** @internal The number the next run tracked gets: a run numbered below it was tracked before now. */
+export const nextBirth = (): number => births
+
 /** @internal The branches of the split state being run, settled so far. */
 export interface SplitCount {
   settled: number
@@ -52,6 +58,11 @@ export class Tracked extends Timeline {
   /** The server's list feed: the number of the write this run is queued for (-1: none yet), and when its oldest unsent change came. */
   listed = -1
   listedAt = 0
+  /** The status the list feed last wrote for this run (`undefined`: never written), and the number of that write. */
+  shown: RunRecordStatus | undefined = undefined
+  shownGen = -1
+  /** Its number in the order runs were first tracked (see {@link nextBirth}). */
+  readonly born = births++
   /** The server's run feeds: whether one is open on this run, as of the server's feed generation `feedsSeen`. */
   feedsSeen = -1
   hasFeed = false
