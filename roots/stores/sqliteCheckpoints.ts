@@ -294,21 +294,24 @@ export const sqliteCheckpoints = (path: string, options: SqliteCheckpointsOption
       if (path !== ':memory:') await mkdir(dirname(resolve(path)), { recursive: true })
       const db = new Driver(path, { timeout: busyTimeoutMs })
       try {
-        db.pragma(`busy_timeout = ${busyTimeoutMs}`)
-        db.pragma('journal_mode = WAL')
-        db.pragma(`synchronous = ${synchronous}`)
-        // the savepoint of each run-table write inside a group commit keeps its undo pages here: in a
-        // file (SQLite's default) a finish that clears a 21-row log cost ~100 µs of temp-file writes
-        db.pragma('temp_store = MEMORY')
-        db.exec(SCHEMA)
-        // Create the run table, and backfill it from a 0.1 log, once: the first opener does both in one
-        // transaction; a concurrent opener waits for the write lock and then finds the table.
-        db.transaction(() => {
-          const present = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(RUNS)
-          if (present !== undefined) return
-          db.exec(RUNS_SCHEMA)
-          db.exec(BACKFILL)
-        }).immediate()
+        // every step is idempotent: the whole of it is done again when SQLite refuses one without waiting
+        await whileBusy(busyTimeoutMs, () => {
+          db.pragma(`busy_timeout = ${busyTimeoutMs}`)
+          db.pragma('journal_mode = WAL')
+          db.pragma(`synchronous = ${synchronous}`)
+          // the savepoint of each run-table write inside a group commit keeps its undo pages here: in a
+          // file (SQLite's default) a finish that clears a 21-row log cost ~100 µs of temp-file writes
+          db.pragma('temp_store = MEMORY')
+          db.exec(SCHEMA)
+          // Create the run table, and backfill it from a 0.1 log, once: the first opener does both in one
+          // transaction; a concurrent opener waits for the write lock and then finds the table.
+          db.transaction(() => {
+            const present = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(RUNS)
+            if (present !== undefined) return
+            db.exec(RUNS_SCHEMA)
+            db.exec(BACKFILL)
+          }).immediate()
+        })
         const { storage, fences } = recordStorage(db)
         const logic = runTableLogic(storage)
         const insert = db.prepare<[string, number, string, string, string, string | null, number, number]>(
@@ -711,5 +714,29 @@ const recordStorage = (db: Database): { readonly storage: RecordStorage; readonl
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
+
+/** Whether `e` is SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes). */
+const isBusy = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' && e.code.startsWith('SQLITE_BUSY')
+
+/**
+ * @internal Runs `step`, and runs it again while it fails with `SQLITE_BUSY`, for `ms` at most (then its
+ * error is thrown), waiting 1, 2, 4 … 64 ms between tries (each a random part of that, so that openers do
+ * not meet again). SQLite answers `SQLITE_BUSY` at once, without waiting out its busy timeout, where
+ * waiting could deadlock: two connections switching one new file to WAL together each hold a read lock
+ * and want the other's gone, and one of them is told to give up. Seen with three processes opening new
+ * files at the same instants (`busyTimeoutMs` 10 000): 43 of 300 opens failed "database is locked".
+ */
+export const whileBusy = async (ms: number, step: () => void): Promise<void> => {
+  const end = Date.now() + ms
+  for (let wait = 1; ; wait = Math.min(wait * 2, 64)) {
+    try {
+      return step()
+    } catch (e: unknown) {
+      if (!isBusy(e) || Date.now() >= end) throw e
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1 + Math.random() * wait))
+  }
+}
 
 const where = (row: CheckpointRow): string => `workflow ${JSON.stringify(row.workflowId)} at sequence ${row.seq}`
