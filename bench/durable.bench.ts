@@ -202,6 +202,7 @@ const postgres = async (): Promise<BenchResult[]> => {
       unit: 'transitions/s',
       baseline: 'floor',
       ratio: median(vsFloor),
+      note: `target >= 0.9x; per-repeat ratios ${vsFloor.map((x) => x.toFixed(2)).join(' ')}`,
     },
     {
       name: 'PostgreSQL: 100 concurrent runs',

@@ -4,7 +4,6 @@
  * run; the other is refused with a clear error (`RunOwned` naming the owner, or the existing run's
  * conflict, or the ended run); no state runs twice. The tasks log each execution to a file.
  */
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,26 +14,13 @@ import pg from 'pg'
 import { type RunStore } from '../../roots/index.js'
 import { postgresCheckpoints } from '../../roots/postgres.js'
 import { sqliteCheckpoints } from '../../roots/sqlite.js'
+import { type FixtureOutcome, runFixture } from '../helpers/fixtureProcess.js'
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'raceWorkflow.ts')
 const PG_URL = process.env['CANO_TEST_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-interface Outcome {
-  readonly pid: number
-  readonly out: string
-}
-
-const child = (args: ReadonlyArray<string>): Promise<Outcome> =>
-  new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    proc.on('exit', (code) =>
-      code === 0 ? resolve({ pid: proc.pid ?? -1, out }) : reject(new Error(`child exited ${String(code)}: ${err}`)),
-    )
-  })
+type Outcome = FixtureOutcome
+const child = (args: ReadonlyArray<string>): Promise<Outcome> => runFixture(FIXTURE, args)
 
 /** The two processes' outcomes and the log of executed states. */
 const race = async (

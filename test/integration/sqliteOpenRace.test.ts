@@ -4,7 +4,6 @@
  * `SQLITE_BUSY` by SQLite at once, without its busy timeout being waited out; `sqliteCheckpoints` opens
  * again instead of failing. Before it did, 43 of 300 such opens failed "database is locked".
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,20 +12,11 @@ import { expect } from 'chai'
 
 import { sqliteCheckpoints } from '../../roots/sqlite.js'
 import { whileBusy } from '../../roots/stores/sqliteCheckpoints.js'
+import { runFixture } from '../helpers/fixtureProcess.js'
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'sqliteOpener.ts')
 
-const opener = (args: ReadonlyArray<string>): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    let err = ''
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString()))
-    proc.stderr.on('data', (d: Buffer) => (err += d.toString()))
-    proc.on('exit', (code) =>
-      code === 0 ? resolve(out.trim()) : reject(new Error(`opener exited ${String(code)}: ${err}`)),
-    )
-  })
+const opener = async (args: ReadonlyArray<string>): Promise<string> => (await runFixture(FIXTURE, args)).out.trim()
 
 describe('sqliteCheckpoints opened by processes at the same instant', () => {
   let dir = ''
