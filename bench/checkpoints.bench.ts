@@ -202,14 +202,14 @@ const benchSqlite = async (): Promise<Array<BenchResult>> => {
 // PostgreSQL
 // -------------------------------------------------------------------------------------
 
-export const pgFloor = async (pool: pg.Pool, table: string, count: number): Promise<number> => {
+export const pgFloor = async (pool: pg.Pool, table: string, count: number, workflowId = 'floor'): Promise<number> => {
   await pool.query(pgSchema(table))
   const client = await pool.connect()
   try {
     const text = `INSERT INTO ${table} (workflow_id, seq, kind, state, task_id, payload, version, at) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)`
     const start = process.hrtime.bigint()
     for (let seq = 0; seq < count; seq++) {
-      const r = row('floor', seq)
+      const r = row(workflowId, seq)
       await client.query(text, [
         r.workflowId,
         r.seq,
