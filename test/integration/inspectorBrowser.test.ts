@@ -289,6 +289,25 @@ describe('web inspector in Chromium', function () {
     expect(await page.textContent('#run-count')).to.equal(`${String(LIST_LIMIT)} runs (the most recent)`)
   })
 
+  it('a burst of more runs than the list holds: the list shows the latest, none of them stale', async () => {
+    await page.goto(url())
+    await live()
+    const total = LIST_LIMIT + 100
+    const ids = Array.from({ length: total }, (_, i) => `burst-${String(i)}`)
+    await Promise.all(ids.map((id) => rt().start('quick', null, { id })))
+    await Promise.all(ids.map((id) => rt().result(id)))
+    // every row the page keeps ends completed: a row the feed stopped sending is dropped, not left running
+    await until(
+      `(() => { const rows = [...document.querySelectorAll('#runs-body tr')]; return rows.length === ${String(LIST_LIMIT)} && rows.every((tr) => tr.getAttribute('data-status') === 'completed') })()`,
+      5_000,
+    )
+    const shown = await js<string[]>(
+      "[...document.querySelectorAll('#runs-body tr')].map((tr) => tr.getAttribute('data-run-id'))",
+    )
+    expect(new Set(shown).size).to.equal(LIST_LIMIT)
+    expect(await page.textContent('#run-count')).to.equal(`${String(LIST_LIMIT)} runs (the most recent)`)
+  })
+
   it('follows the run with the highlighted state, and Cancel ends it cancelled with its saga rolled back', async () => {
     chargeGate = gate()
     packGate = gate()

@@ -461,6 +461,21 @@ describe('serveInspector', () => {
     for (const f of [running, done]) f.close()
   })
 
+  it('past its limit, a list write sends the last runs to change, as the whole list', async () => {
+    const { runtime, inspector } = await setup()
+    const feed = await openSse(inspector.url + 'api/feed?limit=2')
+    await feed.next((e) => e.event === 'hello')
+    await Promise.all(Array.from({ length: 30 }, (_, i) => runtime.start('quick', null, { id: `burst-${String(i)}` })))
+    const replaced = await feed.next((e) => e.event === 'runs' && (JSON.parse(e.data) as { replace: boolean }).replace)
+    expect(listed(replaced)).to.have.length(2)
+    expect(listed(replaced).map((r) => r.workflowId.slice(0, 6))).to.deep.equal(['burst-', 'burst-'])
+    await Promise.all(Array.from({ length: 30 }, (_, i) => runtime.result(`burst-${String(i)}`)))
+    await new Promise((r) => setTimeout(r, 3 * FLUSH_MS))
+    // no write holds more runs than the list shows
+    for (const e of feed.events.filter((x) => x.event === 'runs')) expect(listed(e).length).to.be.at.most(2)
+    feed.close()
+  })
+
   it('the list feed refuses a bad query before it opens', async () => {
     const { inspector } = await setup()
     for (const [query, error] of [
@@ -606,6 +621,10 @@ describe('inspector internals', () => {
     expect(
       ids(listMessage(dirty, view({ limit: 2, statuses: new Set(['completed', 'failed']) }), entry)),
     ).to.deep.equal({ replace: true, runs: ['c', 'e'] })
+    // past the limit, the runs that changed last (by their last event's time), oldest first
+    a.at = 10
+    expect(ids(listMessage(dirty, view({ limit: 2 }), entry))).to.deep.equal({ replace: true, runs: ['e', 'a'] })
+    a.at = 0
     // within the limit: the matching runs and every run the page may show (a and d were tracked before it connected)
     expect(
       ids(listMessage(dirty, view({ limit: 4, statuses: new Set(['completed', 'failed']) }), entry)),

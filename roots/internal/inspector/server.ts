@@ -539,8 +539,9 @@ const runsMessage = (chosen: ReadonlyArray<Tracked>, replace: boolean, entry: (r
 /**
  * @internal What list client `c` gets of the runs `dirty` changed since the last write (`undefined`: nothing):
  * the runs its filter shows, and those it may be showing that left its filter (its page drops them).
- * When more runs match than its list shows, only the last `c.limit` to change are sent, as its whole
- * list (`replace`): a page of 200 rows is not sent 1 000 entries 20 times a second.
+ * When more runs match than its list shows, only the `c.limit` that changed last (by their last event's
+ * time) are sent, oldest first, as its whole list (`replace`): a page of 200 rows is not sent 1 000
+ * entries 20 times a second.
  */
 export const listMessage = (
   dirty: ReadonlyArray<Tracked>,
@@ -560,7 +561,8 @@ export const listMessage = (
       // it may be on the page: the page drops it
       chosen.push(run)
   }
-  if (matching.length > c.limit) return runsMessage(matching.slice(-c.limit), true, entry)
+  // the runs that changed last (the sort is stable: runs of one instant keep the order they came in)
+  if (matching.length > c.limit) return runsMessage(matching.sort((x, y) => x.at - y.at).slice(-c.limit), true, entry)
   return chosen.length === 0 ? undefined : runsMessage(chosen, false, entry)
 }
 
