@@ -352,7 +352,7 @@ export const INSPECTOR_JS = String.raw`(function () {
         }
       }
     }
-    // more runs changed than the list shows: the feed sends the last to change (oldest first) as the list
+    // more runs changed than the list shows: the feed sends the ones that changed last (oldest first) as the list
     function replaceAll(list) {
       var fresh = new Map();
       list.forEach(function (run) {

@@ -88,7 +88,7 @@ export interface ListView {
   readonly statuses: ReadonlySet<RunRecordStatus> | undefined
   /** `undefined`: every workflow. */
   readonly workflow: string | undefined
-  /** The rows its list shows at most: a write with more runs than that sends the last `limit` of them, as the whole list. */
+  /** The rows its list shows at most: a write with more runs than that sends the `limit` that changed last, as the whole list. */
   readonly limit: number
   /**
    * What its page may show without this feed having said so (rows read from `GET /api/runs`): runs
