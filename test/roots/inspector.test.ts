@@ -26,7 +26,7 @@ import {
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
-import { CSP, FLUSH_MS, listMessage, type ListView } from '../../roots/internal/inspector/server.js'
+import { CSP, listMessage, type ListView } from '../../roots/internal/inspector/server.js'
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { toWire } from '../../roots/internal/inspector/wire.js'
@@ -452,12 +452,14 @@ describe('serveInspector', () => {
     await running.next(
       (e) => e.event === 'runs' && listed(e).some((r) => r.workflowId === 'h-f' && r.status === 'cancelled'),
     )
-    await new Promise((r) => setTimeout(r, 3 * FLUSH_MS))
+    // a run completed after that: once the completed list has it, it has every earlier write too
+    await runtime.start('quick', null, { id: 'q-end' })
+    await done.next((e) => e.event === 'runs' && listed(e).some((r) => r.workflowId === 'q-end'))
     const sent = (f: Sse): string[] =>
       f.events.filter((e) => e.event === 'runs').flatMap((e) => listed(e).map((r) => r.workflowId))
-    // the quick run is not of the holding workflow; the holding run never completed
+    // the quick runs are not of the holding workflow; the holding run never completed
     expect(sent(running)).to.not.include('q-f')
-    expect(sent(done)).to.deep.equal(['q-f'])
+    expect(sent(done)).to.deep.equal(['q-f', 'q-end'])
     for (const f of [running, done]) f.close()
   })
 
@@ -470,7 +472,11 @@ describe('serveInspector', () => {
     expect(listed(replaced)).to.have.length(2)
     expect(listed(replaced).map((r) => r.workflowId.slice(0, 6))).to.deep.equal(['burst-', 'burst-'])
     await Promise.all(Array.from({ length: 30 }, (_, i) => runtime.result(`burst-${String(i)}`)))
-    await new Promise((r) => setTimeout(r, 3 * FLUSH_MS))
+    // a run started after the burst ended: the write that brings its end comes after every write of the burst
+    await runtime.start('quick', null, { id: 'after' })
+    await feed.next(
+      (e) => e.event === 'runs' && listed(e).some((r) => r.workflowId === 'after' && r.status === 'completed'),
+    )
     // no write holds more runs than the list shows
     for (const e of feed.events.filter((x) => x.event === 'runs')) expect(listed(e).length).to.be.at.most(2)
     feed.close()

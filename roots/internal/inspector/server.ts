@@ -469,12 +469,8 @@ export class InspectorServer {
         if (text === undefined) entries.set(run, (text = JSON.stringify(liveRun(run))))
         return text
       }
-      let unfiltered: string | undefined
       for (const c of ready) {
-        const message =
-          c.statuses === undefined && c.workflow === undefined && dirty.length <= c.limit
-            ? (unfiltered ??= runsMessage(dirty, false, entry))
-            : listMessage(dirty, c, entry)
+        const message = listMessage(dirty, c, entry)
         if (message !== undefined && !c.res.write(message)) c.blocked = true
       }
       for (const run of dirty) {
