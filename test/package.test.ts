@@ -1,8 +1,9 @@
 /**
  * The published package works from the outside, tested on the tarball `npm pack` makes (what the
- * registry would serve). `npm run build` emits `dist/`; the tarball is unpacked into a fresh project's
- * `node_modules/cano-rx`, exactly as npm lays a package out, beside this repository's copies of the
- * peer dependencies (linked, so the test needs no network). Then:
+ * registry would serve). `npm pack` builds `dist/` itself (the `prepack` script, which empties it
+ * first), as on a fresh clone; the tarball is unpacked into a fresh project's `node_modules/cano-rx`,
+ * exactly as npm lays a package out, beside this repository's copies of the peer dependencies
+ * (linked, so the test needs no network). Then:
  * - the tarball holds the build, its sources (every source map's sources resolve inside it), both
  *   licences, the README and the metadata a registry page shows;
  * - a strict ESM TypeScript consumer type-checks against the emitted declarations with
@@ -65,11 +66,18 @@ describe('the packed package', function () {
   let files: string[] = []
 
   before(() => {
+    // no build beforehand: `npm pack` on a fresh clone must build (the `prepack` script), and a stale
+    // file left in `dist/` must not be shipped
     rmSync(join(ROOT, 'dist'), { recursive: true, force: true })
-    execFileSync(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT, stdio: 'pipe' })
+    mkdirSync(join(ROOT, 'dist', 'roots'), { recursive: true })
+    writeFileSync(join(ROOT, 'dist', 'roots', 'stale.js'), 'throw new Error("a file of an older build")\n')
     dir = mkdtempSync(join(tmpdir(), 'cano-rx-consumer-'))
     const packed = JSON.parse(
-      execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' }),
+      execFileSync('npm', ['pack', '--json', '--pack-destination', dir], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
     ) as ReadonlyArray<{ readonly filename: string }>
     const tarball = join(dir, packed[0]?.filename ?? '')
     pkg = join(dir, 'node_modules', 'cano-rx')
@@ -93,6 +101,9 @@ describe('the packed package', function () {
           !['package.json', 'README.md', 'LICENSE-MIT', 'LICENSE-APACHE'].includes(f),
       )
       expect(outside).to.deep.equal([])
+      // what an older build left in dist/ is gone: prepack empties it before it builds
+      expect(files).to.not.include('dist/roots/stale.js')
+      expect(files).to.include('dist/roots/cli.js')
       for (const entry of ['index', 'sqlite', 'postgres'])
         expect(files).to.include.members([`dist/roots/${entry}.js`, `dist/roots/${entry}.d.ts`, `roots/${entry}.ts`])
       expect(files.some((f) => f.startsWith('test/') || f.startsWith('bench/') || f.startsWith('docs/'))).to.equal(
