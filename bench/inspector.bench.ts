@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url'
 import { createRuntime, memoryCheckpoints, type Runtime, task, workflow } from '../roots/index.js'
 import { serveInspector } from '../roots/inspector.js'
 import { RunTracker } from '../roots/internal/inspector/tracker.js'
-import { type RuntimeEvent, tapperOf } from '../roots/Runtime.js'
+import { type RuntimeEvent, tapperOf, type TapSlot } from '../roots/Runtime.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { ClientMessage, ClientRequest } from './inspector.client.js'
 import { type BenchResult, formatTable, gcYoung, isMain, median, quartiles, rotation } from './lib.js'
@@ -194,7 +194,9 @@ const measureCase = async (which: Case, r: number, page: Page): Promise<Sample> 
 }
 
 /** What a runtime's tap saw, in order: each run's events (with its workflow's name) and the runtime's notices. */
-type Seen = { readonly workflow: string; readonly event: WorkflowEvent } | Exclude<RuntimeEvent, { _tag: 'Run' }>
+type Seen =
+  | { readonly workflow: string; readonly event: WorkflowEvent; readonly slot: TapSlot }
+  | Exclude<RuntimeEvent, { _tag: 'Run' }>
 
 /** Every event and notice of one burst, as the inspector's tracker is given them. */
 const recordBurst = async (prefix: string): Promise<{ seen: Seen[]; transitions: number }> => {
@@ -203,7 +205,8 @@ const recordBurst = async (prefix: string): Promise<{ seen: Seen[]; transitions:
   if (tapper === undefined) throw new Error('the bench needs a runtime made by createRuntime')
   const seen: Seen[] = []
   const untap = tapper({
-    run: (workflow, event) => seen.push({ workflow, event }),
+    // each event with the slot the runtime gave it (one per execution), emptied before each replay
+    run: (workflow, event, slot) => seen.push({ workflow, event, slot }),
     notice: (e) => seen.push(e),
   })
   await burst(runtime, prefix)
@@ -223,6 +226,7 @@ const trackerPerEvent = async (): Promise<{ ns: number; perTransition: number }>
   const transitions = bursts.reduce((n, b) => n + b.transitions, 0)
   const samples: number[] = []
   for (let r = -1; r < REPEATS; r++) {
+    for (const b of bursts) for (const x of b.seen) if ('event' in x) x.slot.held = undefined
     gcYoung()
     const t0 = process.hrtime.bigint()
     const tracker = new RunTracker(
@@ -232,7 +236,7 @@ const trackerPerEvent = async (): Promise<{ ns: number; perTransition: number }>
     )
     for (const b of bursts)
       for (const x of b.seen) {
-        if ('event' in x) tracker.run(x.workflow, x.event)
+        if ('event' in x) tracker.run(x.workflow, x.event, x.slot)
         else tracker.notice(x)
       }
     tracker.close()

@@ -284,9 +284,24 @@ export const createRuntime = (options: RuntimeOptions): Runtime => {
  * `events$` has a subscriber, since nothing can see it otherwise).
  */
 export interface RuntimeEventTap {
-  run(workflow: string, event: WorkflowEvent): void
+  /**
+   * `slot` is this tap's own for this execution of the run (one per execution and tap, empty at the
+   * run's first event here, and again after the runtime's taps change): a tap keeps there what it
+   * would otherwise look up by the event's run id on every event.
+   */
+  run(workflow: string, event: WorkflowEvent, slot: TapSlot): void
   notice(event: Exclude<RuntimeEvent, { readonly _tag: 'Run' }>): void
 }
+
+/** @internal What a {@link RuntimeEventTap} keeps for one execution of one run (see its `run`). */
+export interface TapSlot {
+  held: unknown
+}
+
+/** A new, empty {@link TapSlot} for each of `taps` (no allocation when there is none). */
+const slotsFor = (taps: ReadonlyArray<RuntimeEventTap>): ReadonlyArray<TapSlot> =>
+  taps.length === 0 ? NO_SLOTS : taps.map(() => ({ held: undefined }))
+const NO_SLOTS: ReadonlyArray<TapSlot> = []
 
 /** @internal Adds a tap to a runtime made by {@link createRuntime}; returns its removal. */
 export type RuntimeTapper = (tap: RuntimeEventTap) => () => void
@@ -739,6 +754,9 @@ class RuntimeImpl {
     }
     this.notice({ _tag: 'Claimed', workflowId: id, workflow: entry.name, fence: record.fence })
     const control = new RunControl()
+    // each tap's slot for this execution; new ones (empty) when the taps change
+    let tapsSeen = this.taps
+    let slots = slotsFor(tapsSeen)
     const sub = ownedRun$(entry.wf, this.o.store, {
       workflowId: record.workflowId as WorkflowId,
       acquire: { _tag: 'Claimed', record },
@@ -762,7 +780,11 @@ class RuntimeImpl {
     }).subscribe({
       next: (event) => {
         const taps = this.taps
-        for (let i = 0; i < taps.length; i++) taps[i]?.run(entry.name, event)
+        if (taps !== tapsSeen) {
+          tapsSeen = taps
+          slots = slotsFor(taps)
+        }
+        for (let i = 0; i < taps.length; i++) taps[i]?.run(entry.name, event, slots[i] as TapSlot)
         // the wrapper is built only for a subscriber (nothing could see it otherwise)
         if (this.events.observed) this.events.next({ _tag: 'Run', workflow: entry.name, event })
       },

@@ -17,7 +17,9 @@ import {
   type RuntimeEvent,
   task,
   workflow,
+  type WorkflowEvent,
 } from '../../roots/index.js'
+import { type RuntimeEventTap, tapperOf, type TapSlot } from '../../roots/Runtime.js'
 
 type Step = 'A' | 'B' | 'Done'
 
@@ -75,6 +77,69 @@ describe('createRuntime', () => {
     const third = await rt.start('counted', null, { id: 'once' })
     expect(third.created).to.equal(false)
     expect(runs).to.equal(1)
+  })
+
+  it('gives an internal tap one slot per run execution, the same for every event of it, and new ones when the taps change', async () => {
+    let open = (): void => undefined
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    const gated = workflow<Step>()({
+      exits: ['Done'],
+      states: { A: task(() => 'B' as const), B: task(() => gate.then(() => 'Done' as const)) },
+    })
+    const rt = make(memoryCheckpoints(), { workflows: { gated: { workflow: gated, initial: 'A' } } })
+    const tapper = tapperOf(rt)
+    if (tapper === undefined) throw new Error('createRuntime made a runtime with no tapper')
+    /** Each event a tap saw: its run, what its slot held when it came, and the slot. */
+    type Seen = { readonly id: string; readonly held: unknown; readonly slot: TapSlot }
+    const recorder = (into: Seen[], onEvent: (e: WorkflowEvent) => void = () => undefined): RuntimeEventTap => ({
+      run: (_, e, slot) => {
+        into.push({ id: e.workflowId, held: slot.held, slot })
+        slot.held = e.workflowId
+        onEvent(e)
+      },
+      notice: () => undefined,
+    })
+    const first: Seen[] = []
+    // both runs wait in B (its task started) before the second tap comes
+    const inB = new Set<string>()
+    let bothWaiting = (): void => undefined
+    const waiting = new Promise<void>((resolve) => (bothWaiting = resolve))
+    const untapFirst = tapper(
+      recorder(first, (e) => {
+        if (e._tag === 'TaskStarted' && e.state === 'B') inB.add(e.workflowId)
+        if (inB.size === 2) bothWaiting()
+      }),
+    )
+    await rt.start('gated', null, { id: 'g-1' })
+    await rt.start('gated', null, { id: 'g-2' })
+    await waiting
+    const beforeChange = first.length
+    const second: Seen[] = []
+    const untapSecond = tapper(recorder(second))
+    open()
+    await Promise.all([rt.result('g-1'), rt.result('g-2')])
+    untapFirst()
+    untapSecond()
+    for (const id of ['g-1', 'g-2']) {
+      const before = first.slice(0, beforeChange).filter((s) => s.id === id)
+      const after = first.slice(beforeChange).filter((s) => s.id === id)
+      expect(before.length, id).to.be.greaterThan(1)
+      expect(after.length, id).to.be.greaterThan(1)
+      // one slot for the events before the second tap came, empty at the run's first event only
+      expect(new Set(before.map((s) => s.slot)).size).to.equal(1)
+      expect(before.map((s) => s.held)).to.deep.equal([undefined, ...before.slice(1).map(() => id)])
+      // the taps changed: a new, empty slot, kept for the rest of the run
+      expect(new Set(after.map((s) => s.slot)).size).to.equal(1)
+      expect(after[0]?.slot).to.not.equal(before[0]?.slot)
+      expect(after.map((s) => s.held)).to.deep.equal([undefined, ...after.slice(1).map(() => id)])
+      // the second tap's slot is its own
+      const theirs = second.filter((s) => s.id === id)
+      expect(theirs.length).to.equal(after.length)
+      expect(new Set(theirs.map((s) => s.slot)).size).to.equal(1)
+      expect(theirs[0]?.slot).to.not.equal(after[0]?.slot)
+    }
+    // two runs, two slots
+    expect(first.find((s) => s.id === 'g-1')?.slot).to.not.equal(first.find((s) => s.id === 'g-2')?.slot)
   })
 
   it('records a failed run with its error', async () => {

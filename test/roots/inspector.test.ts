@@ -30,6 +30,7 @@ import { CSP, listMessage, type ListView } from '../../roots/internal/inspector/
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { toWire } from '../../roots/internal/inspector/wire.js'
+import type { TapSlot } from '../../roots/Runtime.js'
 import { compiledOf } from '../../roots/Workflow.js'
 
 // -------------------------------------------------------------------------------------
@@ -694,9 +695,17 @@ describe('inspector internals', () => {
       () => 0,
       () => undefined,
     )
-    const started = (id: string): void => tracker.run('w', { _tag: 'RunStarted', workflowId: id, at: 0, initial: 'A' })
+    // each run's events come with its slot, as the runtime gives them (one per execution)
+    const slots = new Map<string, TapSlot>()
+    const slotOf = (id: string): TapSlot => {
+      const slot = slots.get(id) ?? { held: undefined }
+      slots.set(id, slot)
+      return slot
+    }
+    const started = (id: string): void =>
+      tracker.run('w', { _tag: 'RunStarted', workflowId: id, at: 0, initial: 'A' }, slotOf(id))
     const ended = (id: string): void =>
-      tracker.run('w', { _tag: 'RunCompleted', workflowId: id, at: 1, state: 'A', transitions: 0 })
+      tracker.run('w', { _tag: 'RunCompleted', workflowId: id, at: 1, state: 'A', transitions: 0 }, slotOf(id))
     const parked = (id: string): void => tracker.notice({ _tag: 'Parked', workflowId: id, wakeAt: 10 })
     const claimed = (id: string): void => tracker.notice({ _tag: 'Claimed', workflowId: id, workflow: 'w', fence: 1 })
     // 'busy' executes throughout; 'old' ends first, then comes back (parked, claimed, parked again): it is
@@ -732,6 +741,15 @@ describe('inspector internals', () => {
     expect(tracker.get('old')).to.equal(undefined)
     expect(tracker.get(`s${String(2 * MAX_IDLE - 1)}`)?.status).to.equal('completed')
     expect(tracker.get(`s${String(MAX_IDLE - 1)}`)).to.equal(undefined)
+    // a slot still holding a run the tracker dropped is not trusted: the run is tracked anew, and kept
+    const dropped = slotOf('r1').held
+    expect(dropped).to.not.equal(undefined)
+    expect(tracker.get('r1')).to.equal(undefined)
+    started('r1')
+    expect(tracker.get('r1')).to.not.equal(dropped)
+    expect(tracker.get('r1')?.status).to.equal('running')
+    expect(tracker.get('r1')?.timeline.length).to.equal(1)
+    expect(slotOf('r1').held).to.equal(tracker.get('r1'))
     const queue = (tracker as unknown as { readonly idleRuns: ReadonlyArray<unknown> }).idleRuns
     expect(queue.length).to.be.at.most(3 * MAX_IDLE + 1_024)
     tracker.close()
