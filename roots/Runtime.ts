@@ -224,7 +224,7 @@ export interface Runtime {
    * Stops claiming, lets the runs in flight finish within `graceMs` (default 10 000), then abandons the
    * rest (no rollback) and releases their leases so another worker takes them at once. A claim in flight
    * is waited for and its runs released unexecuted; the promise resolves once the releases are written
-   * (after another `graceMs` at most, should the store not answer), so the store can be closed then.
+   * (after another `graceMs`, at least 1 s, should the store not answer), so the store can be closed then.
    */
   readonly stop: (options?: { readonly graceMs?: number }) => Promise<void>
 }
@@ -307,6 +307,9 @@ const NO_SLOTS: ReadonlyArray<TapSlot> = []
 export type RuntimeTapper = (tap: RuntimeEventTap) => () => void
 
 const tappers = new WeakMap<Runtime, RuntimeTapper>()
+
+/** How long `stop()` waits for the releases to be written at least, whatever its grace. */
+const RELEASE_WAIT_MS = 1_000
 
 /**
  * @internal The tapper of a runtime made by {@link createRuntime}, `undefined` for any other object that
@@ -843,11 +846,13 @@ class RuntimeImpl {
       this.notice({ _tag: 'Released', workflowId: id })
     }
     // a claim in flight brings its runs back to be released; the releases are written before stop resolves
-    // (for as long again as the grace, should the store not answer)
+    // (for as long again as the grace, and at least RELEASE_WAIT_MS, should the store not answer: with
+    // no grace, a release that takes a millisecond must still be written, or the run stays owned by a
+    // process that is gone until its lease runs out)
     if (this.inFlight.size > 0) {
       const drained = this.drained()
       const giveUp = new Promise<void>((resolve) => {
-        const timer = this.o.scheduler.schedule(resolve, graceMs)
+        const timer = this.o.scheduler.schedule(resolve, Math.max(graceMs, RELEASE_WAIT_MS))
         void drained.then(() => timer.unsubscribe())
       })
       await Promise.race([drained, giveUp])

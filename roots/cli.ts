@@ -22,6 +22,7 @@ import type { RunStore } from '../src/CheckpointStore.js'
 import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
 import { isTerminal, RUN_STATUSES, type RunRecord, type RunRecordStatus } from '../src/RunTable.js'
 import { createRuntime, type Runtime, type RuntimeWorkflow } from './Runtime.js'
+import { loadPeer } from './stores/internal/connectionShell.js'
 
 // -------------------------------------------------------------------------------------
 // errors and output
@@ -43,10 +44,30 @@ const out = (line: string): void => {
   process.stdout.write(line + '\n')
 }
 
+/**
+ * `s` safe to print on a terminal: control characters (C0, DEL, C1: escape sequences, newlines, bells)
+ * and bidirectional overrides shown as `\u….` escapes, so that a run id or an error message can neither
+ * move the cursor, retitle the terminal nor break a line or a table row.
+ */
+const clean = (s: string): string =>
+  // eslint-disable-next-line no-control-regex -- control characters are what this removes
+  s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+
+/** `s` cleaned and cut to `max` characters (a trailing `…` when cut). */
+const cut = (s: string, max: number): string => {
+  const c = clean(s)
+  return c.length > max ? c.slice(0, max - 1) + '…' : c
+}
+
+/** A run id or name in a message: cleaned, and cut when very long. */
+const shown = (s: string): string => cut(s, 200)
+
 const USAGE = `Usage: cano-rx <command> [options]
 
 Commands:
-  runs ls [--status S] [--workflow W] [--json]   list runs, newest first
+  runs ls [--status S]… [--workflow W] [--json]  list runs, newest first (--status again for several)
   runs show <id> [--json]                       a run's record and its checkpoint log as a timeline
   runs cancel <id>                              ask a run to stop (from any process)
   runs clear <id>                               clear an ended run's checkpoint log
@@ -89,14 +110,38 @@ const message = (e: unknown): string => (e instanceof Error ? e.message : String
 const SQLITE_MAGIC = 'SQLite format 3\0'
 
 const openSqlite = async (path: string): Promise<RunStore> => {
-  if (!existsSync(path)) throw new CliError(EXIT.store, `no SQLite database at ${path} (the CLI does not create one)`)
-  if (!statSync(path).isFile()) throw new CliError(EXIT.store, `${path} is not a file`)
+  if (!existsSync(path))
+    throw new CliError(EXIT.store, `no SQLite database at ${shown(path)} (the CLI does not create one)`)
+  if (!statSync(path).isFile()) throw new CliError(EXIT.store, `${shown(path)} is not a file`)
   const fd = openSync(path, 'r')
   const head = Buffer.alloc(16)
   const read = readSync(fd, head, 0, 16, 0)
   closeSync(fd)
   if (read < 16 || head.toString('latin1') !== SQLITE_MAGIC)
-    throw new CliError(EXIT.store, `${path} is not a SQLite database`)
+    throw new CliError(EXIT.store, `${shown(path)} is not a SQLite database`)
+  // the store creates its tables on first use: look for them first, read-only, so that the CLI never
+  // turns some other database into a cano-rx store
+  const Driver = await loadPeer('cano-rx', 'better-sqlite3', 'npm install better-sqlite3@12', async () => {
+    const mod = await import('better-sqlite3')
+    return mod.default
+  })
+  let present: boolean
+  try {
+    const db = new Driver(path, { readonly: true, fileMustExist: true })
+    try {
+      present =
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cano_checkpoints'").get() !== undefined
+    } finally {
+      db.close()
+    }
+  } catch (e) {
+    throw new CliError(EXIT.store, `cannot read ${shown(path)}: ${message(e)}`)
+  }
+  if (!present)
+    throw new CliError(
+      EXIT.store,
+      `${shown(path)} holds no cano-rx store (no cano_checkpoints table; the CLI does not create one)`,
+    )
   const { sqliteCheckpoints } = await import('./stores/sqliteCheckpoints.js')
   return sqliteCheckpoints(path)
 }
@@ -106,13 +151,49 @@ const openPostgres = async (spec: string): Promise<RunStore> => {
   try {
     url = new URL(spec)
   } catch {
-    throw new CliError(EXIT.store, `bad PostgreSQL URL: ${spec}`)
+    throw new CliError(EXIT.store, `bad PostgreSQL URL: ${shown(spec)}`)
   }
-  if (url.hostname === '') throw new CliError(EXIT.store, `bad PostgreSQL URL (no host): ${spec}`)
+  if (url.hostname === '') throw new CliError(EXIT.store, `bad PostgreSQL URL (no host): ${shown(spec)}`)
   const table = url.searchParams.get('table') ?? undefined
   url.searchParams.delete('table')
   const { postgresCheckpoints } = await import('./stores/postgresCheckpoints.js')
-  return postgresCheckpoints({ connectionString: url.toString(), ...(table === undefined ? {} : { table }) })
+  const connectionString = url.toString()
+  let store: RunStore
+  try {
+    store = postgresCheckpoints({ connectionString, ...(table === undefined ? {} : { table }) })
+  } catch (e) {
+    // a table name the store refuses
+    throw new CliError(EXIT.store, message(e))
+  }
+  // the store creates its tables on first use: look for the table first, so that a mistyped name is an
+  // error rather than a new, empty store
+  const name = table ?? 'cano_checkpoints'
+  const Client = await loadPeer('cano-rx', 'pg', 'npm install pg', async () => {
+    const mod = await import('pg')
+    return mod.default.Client
+  })
+  const client = new Client({ connectionString })
+  try {
+    await client.connect()
+    const found = await client.query<{ readonly present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
+      name
+        .split('.')
+        .map((part) => `"${part}"`)
+        .join('.'),
+    ])
+    if (found.rows[0]?.present !== true)
+      throw new CliError(
+        EXIT.store,
+        `no cano-rx store in table ${shown(name)} of that database (the CLI does not create one; ?table=NAME names another)`,
+      )
+  } catch (e) {
+    await store.close().catch(() => undefined)
+    if (e instanceof CliError) throw e
+    throw new CliError(EXIT.store, `store unreachable: ${message(e)}`)
+  } finally {
+    await client.end().catch(() => undefined)
+  }
+  return store
 }
 
 const openStore = async (spec: string): Promise<RunStore> => {
@@ -122,7 +203,7 @@ const openStore = async (spec: string): Promise<RunStore> => {
     return openSqlite(path)
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) return openPostgres(spec)
-  throw new CliError(EXIT.store, `bad store: ${spec} (expected sqlite:PATH or postgres://…)`)
+  throw new CliError(EXIT.store, `bad store: ${shown(spec)} (expected sqlite:PATH or postgres://…)`)
 }
 
 /** A cheap read that fails when the store cannot be reached or is not a cano-rx store. */
@@ -217,7 +298,7 @@ const needRuntime = (source: Source): { readonly runtime: Runtime; readonly owne
 
 const getRecord = async (store: RunStore, id: string): Promise<RunRecord> => {
   const record = await store.runs.get(id)
-  if (record === undefined) throw new CliError(EXIT.notFound, `no run with id ${id}`)
+  if (record === undefined) throw new CliError(EXIT.notFound, `no run with id ${shown(id)}`)
   return record
 }
 
@@ -227,7 +308,11 @@ const getRecord = async (store: RunStore, id: string): Promise<RunRecord> => {
 
 const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString())
 
-const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+/** The widest a table cell is printed (longer ones are cut with `…`; `--json` has them whole). */
+const CELL = 64
+
+const table = (header: ReadonlyArray<string>, given: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const rows = given.map((r) => r.map((c) => cut(c, CELL)))
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: ReadonlyArray<string>) =>
     cells
@@ -237,10 +322,7 @@ const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<
   return [line(header), ...rows.map(line)].join('\n')
 }
 
-const short = (u: unknown, max = 60): string => {
-  const s = u === null || u === undefined ? '-' : JSON.stringify(u)
-  return s.length > max ? s.slice(0, max - 1) + '…' : s
-}
+const short = (u: unknown, max = 60): string => cut(u === null || u === undefined ? '-' : JSON.stringify(u), max)
 
 const timeline = (rows: ReadonlyArray<CheckpointRow>): string =>
   table(
@@ -253,7 +335,8 @@ const timeline = (rows: ReadonlyArray<CheckpointRow>): string =>
 // -------------------------------------------------------------------------------------
 
 interface Options extends Flags {
-  readonly status: string | undefined
+  /** `--status`, repeated for several. */
+  readonly status: ReadonlyArray<RunRecordStatus> | undefined
   readonly workflow: string | undefined
   readonly json: boolean
   readonly port: string | undefined
@@ -264,14 +347,14 @@ const idArg = (positionals: ReadonlyArray<string>, index: number, command: strin
   const id = positionals[index]
   if (id === undefined || id === '') throw new CliError(EXIT.usage, `${command} needs a run id`)
   if (positionals.length > index + 1)
-    throw new CliError(EXIT.usage, `unexpected argument: ${positionals[index + 1] ?? ''}`)
+    throw new CliError(EXIT.usage, `unexpected argument: ${shown(positionals[index + 1] ?? '')}`)
   return id
 }
 
 const runsLs = async (source: Source, o: Options): Promise<number> => {
   const store = needStore(source)
   const records = await store.runs.list({
-    ...(o.status === undefined ? {} : { status: [o.status as RunRecordStatus] }),
+    ...(o.status === undefined ? {} : { status: o.status }),
     ...(o.workflow === undefined ? {} : { workflow: o.workflow }),
   })
   if (o.json) {
@@ -308,7 +391,7 @@ const runsShow = async (source: Source, id: string, o: Options): Promise<number>
     ['output', short(record.output, 200)],
     ['error', short(record.error, 200)],
   ]
-  for (const [k, v] of fields) out(`${(k + ':').padEnd(10)}${v}`)
+  for (const [k, v] of fields) out(`${(k + ':').padEnd(10)}${cut(v, 1_000)}`)
   out('')
   out(log.length === 0 ? 'log: (empty)' : `log (${log.length} rows):\n${timeline(log)}`)
   return EXIT.ok
@@ -319,10 +402,10 @@ const runsCancel = async (source: Source, id: string): Promise<number> => {
   const record = await getRecord(store, id)
   const requested = source.runtime !== undefined ? await source.runtime.cancel(id) : await store.runs.requestCancel(id)
   if (!requested) {
-    process.stderr.write(`cano-rx: run ${id} already ended (${record.status})\n`)
+    process.stderr.write(`cano-rx: run ${shown(id)} already ended (${record.status})\n`)
     return EXIT.failed
   }
-  out(`cancel requested for ${id}`)
+  out(`cancel requested for ${shown(id)}`)
   return EXIT.ok
 }
 
@@ -330,11 +413,11 @@ const runsClear = async (source: Source, id: string): Promise<number> => {
   const store = needStore(source)
   const record = await getRecord(store, id)
   if (!isTerminal(record.status)) {
-    process.stderr.write(`cano-rx: run ${id} is ${record.status}: only an ended run's log can be cleared\n`)
+    process.stderr.write(`cano-rx: run ${shown(id)} is ${record.status}: only an ended run's log can be cleared\n`)
     return EXIT.failed
   }
   await store.clear(id)
-  out(`cleared the checkpoint log of ${id}`)
+  out(`cleared the checkpoint log of ${shown(id)}`)
   return EXIT.ok
 }
 
@@ -342,16 +425,29 @@ const runsResume = async (source: Source, id: string): Promise<number> => {
   const store = needStore(source)
   await getRecord(store, id)
   const { runtime, owned } = needRuntime(source)
+  // Ctrl-C (or a TERM) while the run executes here: stop the runtime, which hands the run back (its
+  // lease released, so another worker, or a later resume, takes it at once) rather than leaving it
+  // owned by a dead process until its lease runs out
+  const interrupt = new Promise<void>((done) => {
+    process.once('SIGINT', done)
+    process.once('SIGTERM', done)
+  })
   try {
     try {
       await runtime.resume(id)
     } catch (e) {
-      process.stderr.write(`cano-rx: cannot resume ${id}: ${message(e)}\n`)
+      process.stderr.write(`cano-rx: cannot resume ${shown(id)}: ${cut(message(e), 2_000)}\n`)
       return EXIT.failed
     }
-    out(`resumed ${id}`)
-    const result = await runtime.result(id)
-    out(`${id}: ${result.status}`)
+    out(`resumed ${shown(id)}`)
+    const result = await Promise.race([runtime.result(id), interrupt.then(() => undefined)])
+    if (result === undefined) {
+      await runtime.stop({ graceMs: 0 })
+      const now = await runtime.get(id)
+      process.stderr.write(`cano-rx: interrupted: run ${shown(id)} handed back (${now?.status ?? 'gone'})\n`)
+      return EXIT.failed
+    }
+    out(`${shown(id)}: ${result.status}`)
     return result.status === 'completed' ? EXIT.ok : EXIT.failed
   } finally {
     if (owned) await runtime.stop({ graceMs: 0 })
@@ -408,7 +504,8 @@ const fromLog = (record: RunRecord, log: ReadonlyArray<CheckpointRow>): Progress
   const lastCursor = cursors[cursors.length - 1]
   return {
     status: record.status,
-    state: last?.state ?? record.initial,
+    // with no entry row: not started yet (the initial state comes next), or ended and its log cleared
+    state: last?.state ?? (isTerminal(record.status) ? '-' : record.initial),
     attempt: `visits ${sameState}`,
     batch: '-',
     branches: '-',
@@ -450,7 +547,7 @@ const watch = async (source: Source, id: string): Promise<number> => {
   const runtime = source.runtime
   if (runtime !== undefined) {
     const first = await runtime.get(id)
-    if (first === undefined) throw new CliError(EXIT.notFound, `no run with id ${id}`)
+    if (first === undefined) throw new CliError(EXIT.notFound, `no run with id ${shown(id)}`)
     let state = initialRunState(id)
     let record: RunRecord = first
     // events before this subscription are gone: until one arrives, the state comes from the log
@@ -503,17 +600,27 @@ const watch = async (source: Source, id: string): Promise<number> => {
 const inspect = async (source: Source, o: Options): Promise<number> => {
   const port = o.port === undefined ? 0 : Number(o.port)
   const { runtime, owned } = needRuntime(source)
-  const { serveInspector } = await import('./inspector.js')
-  const inspector = await serveInspector({ runtime, port, ...(o.host === undefined ? {} : { host: o.host }) })
-  out(`inspector: ${inspector.url}`)
-  out(`token:     ${inspector.token}`)
-  await new Promise<void>((done) => {
-    process.once('SIGINT', done)
-    process.once('SIGTERM', done)
-  })
-  await inspector.close()
-  if (owned) await runtime.stop({ graceMs: 0 })
-  return EXIT.ok
+  try {
+    const { serveInspector } = await import('./inspector.js')
+    let inspector: Awaited<ReturnType<typeof serveInspector>>
+    try {
+      inspector = await serveInspector({ runtime, port, ...(o.host === undefined ? {} : { host: o.host }) })
+    } catch (e) {
+      // a port in use, a host that does not resolve: the options given, not the store
+      throw new CliError(EXIT.usage, message(e))
+    }
+    out(`inspector: ${inspector.url}`)
+    out(`token:     ${inspector.token}`)
+    await new Promise<void>((done) => {
+      process.once('SIGINT', done)
+      process.once('SIGTERM', done)
+    })
+    await inspector.close()
+    return EXIT.ok
+  } finally {
+    // a runtime built here polls its store until it is stopped: stop it whatever happened
+    if (owned) await runtime.stop({ graceMs: 0 })
+  }
 }
 
 // -------------------------------------------------------------------------------------
@@ -526,20 +633,40 @@ const parse = (argv: ReadonlyArray<string>) => {
       args: [...argv],
       allowPositionals: true,
       strict: true,
+      // every string option may come several times here: `--status` is a list, the others are refused twice
       options: {
-        store: { type: 'string' },
-        config: { type: 'string' },
-        status: { type: 'string' },
-        workflow: { type: 'string' },
+        store: { type: 'string', multiple: true },
+        config: { type: 'string', multiple: true },
+        status: { type: 'string', multiple: true },
+        workflow: { type: 'string', multiple: true },
         json: { type: 'boolean', default: false },
-        port: { type: 'string' },
-        host: { type: 'string' },
+        port: { type: 'string', multiple: true },
+        host: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
     })
   } catch (e) {
-    throw new CliError(EXIT.usage, message(e))
+    // Node's own message may run over several lines: the first says what is wrong
+    throw new CliError(EXIT.usage, message(e).split('\n')[0] ?? 'bad arguments')
   }
+}
+
+/** The options each command takes, beside `--store`, `--config` and `--help`. */
+const TAKES: Readonly<Record<string, ReadonlyArray<'status' | 'workflow' | 'json' | 'port' | 'host'>>> = {
+  'runs ls': ['status', 'workflow', 'json'],
+  'runs show': ['json'],
+  'runs cancel': [],
+  'runs clear': [],
+  'runs resume': [],
+  graph: ['workflow'],
+  watch: [],
+  inspect: ['port', 'host'],
+}
+
+/** The one value of an option given at most once. */
+const once = (values: ReadonlyArray<string> | undefined, name: string): string | undefined => {
+  if (values !== undefined && values.length > 1) throw new CliError(EXIT.usage, `--${name} given more than once`)
+  return values?.[0]
 }
 
 const run = async (argv: ReadonlyArray<string>): Promise<number> => {
@@ -554,29 +681,37 @@ const run = async (argv: ReadonlyArray<string>): Promise<number> => {
     ['graph', 'watch', 'inspect'].includes(command)
   if (!known) {
     const what = command === 'runs' ? `runs ${sub ?? ''}`.trim() : command
-    throw new CliError(EXIT.usage, `unknown command: ${what} (see cano-rx --help)`)
-  }
-  const o: Options = {
-    store: values.store,
-    config: values.config,
-    status: values.status,
-    workflow: values.workflow,
-    json: values.json,
-    port: values.port,
-    host: values.host,
+    throw new CliError(EXIT.usage, `unknown command: ${shown(what)} (see cano-rx --help)`)
   }
   // every usage error is answered before the store is opened: a bad flag is exit 2 whatever the store
-  if (o.status !== undefined && !STATUSES.includes(o.status as RunRecordStatus))
-    throw new CliError(EXIT.usage, `unknown --status ${o.status} (one of ${STATUSES.join(', ')})`)
+  const name = command === 'runs' ? `runs ${sub ?? ''}` : command
+  const takes = TAKES[name] ?? []
+  for (const flag of ['status', 'workflow', 'json', 'port', 'host'] as const) {
+    const given = flag === 'json' ? values.json : values[flag] !== undefined
+    if (given && !takes.includes(flag))
+      throw new CliError(EXIT.usage, `${name} takes no --${flag} (see cano-rx --help)`)
+  }
+  const bad = values.status?.find((s) => !STATUSES.includes(s as RunRecordStatus))
+  if (bad !== undefined)
+    throw new CliError(EXIT.usage, `unknown --status ${shown(bad)} (one of ${STATUSES.join(', ')})`)
+  const o: Options = {
+    store: once(values.store, 'store'),
+    config: once(values.config, 'config'),
+    status: values.status as ReadonlyArray<RunRecordStatus> | undefined,
+    workflow: once(values.workflow, 'workflow'),
+    json: values.json,
+    port: once(values.port, 'port'),
+    host: once(values.host, 'host'),
+  }
   if (o.port !== undefined) {
     const port = Number(o.port)
     if (o.port.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65_535)
-      throw new CliError(EXIT.usage, `bad --port ${o.port} (an integer 0–65535)`)
+      throw new CliError(EXIT.usage, `bad --port ${shown(o.port)} (an integer 0–65535)`)
   }
   if (command === 'runs' && sub === 'ls' && positionals.length > 2)
-    throw new CliError(EXIT.usage, `unexpected argument: ${positionals[2] ?? ''}`)
+    throw new CliError(EXIT.usage, `unexpected argument: ${shown(positionals[2] ?? '')}`)
   if (command === 'graph' && positionals.length > 1)
-    throw new CliError(EXIT.usage, `unexpected argument: ${positionals[1] ?? ''}`)
+    throw new CliError(EXIT.usage, `unexpected argument: ${shown(positionals[1] ?? '')}`)
   const id =
     command === 'runs' && sub !== 'ls'
       ? idArg(positionals, 2, `runs ${sub ?? ''}`)
@@ -604,12 +739,20 @@ const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
 }
 
+// a reader that stops early (`cano-rx runs ls … | head -1`) closes the pipe: stop quietly, as other
+// command-line tools do, rather than with an unhandled EPIPE and its stack trace
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok)
+  throw e
+})
+
 run(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
   },
   (e: unknown) => {
-    process.stderr.write(`cano-rx: ${message(e)}\n`)
+    // one line, whatever the message holds (a driver's error, an id with a newline)
+    process.stderr.write(`cano-rx: ${cut(message(e), 2_000)}\n`)
     process.exitCode = e instanceof CliError ? e.code : EXIT.store
   },
 )

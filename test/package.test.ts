@@ -35,7 +35,7 @@ import { BROWSER_APP, bundleForBrowser, runLikeABrowser } from './helpers/browse
 
 const ROOT = resolve(import.meta.dirname, '..')
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-const PEERS = ['rxjs', 'fp-ts', 'io-ts', 'immer', 'croner', 'tslib', 'better-sqlite3', 'pg']
+const PEERS = ['rxjs', 'fp-ts', 'io-ts', 'immer', 'croner', 'tslib', 'better-sqlite3', 'pg', '@opentelemetry/api']
 
 /** Runs `tsc -p <dir>`; fails the test with the compiler's output when it reports anything. */
 const typeCheck = (dir: string): void => {
@@ -86,8 +86,10 @@ describe('the packed package', function () {
     execFileSync('tar', ['xzf', tarball, '-C', pkg, '--strip-components=1'])
     files = filesUnder(pkg).sort()
     for (const dep of PEERS)
-      if (existsSync(join(ROOT, 'node_modules', dep)))
+      if (existsSync(join(ROOT, 'node_modules', dep))) {
+        mkdirSync(dirname(join(dir, 'node_modules', dep)), { recursive: true })
         symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir')
+      }
     symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(dir, 'node_modules', '@types', 'node'), 'dir')
   })
   after(() => rmSync(dir, { recursive: true, force: true }))
@@ -245,6 +247,29 @@ describe('the packed package', function () {
         ].join('\n'),
       )
       expect(runNode(join(cjs, 'main.js'))).to.equal('Done function')
+    })
+
+    it('requires every entry point the package exports, and imports each of them as ESM', () => {
+      const meta = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }
+      const entries = Object.keys(meta.exports)
+        .filter((k) => k !== './package.json')
+        .map((k) => (k === '.' ? 'cano-rx' : `cano-rx/${k.slice(2)}`))
+      expect(entries).to.include.members(['cano-rx', 'cano-rx/sqlite', 'cano-rx/inspector', 'cano-rx/otel'])
+      const each = join(dir, 'each')
+      mkdirSync(each)
+      writeJson(join(each, 'package.json'), { name: 'each-entry', private: true })
+      const list = JSON.stringify(entries)
+      writeFileSync(
+        join(each, 'required.cjs'),
+        `for (const e of ${list}) console.log(e, Object.keys(require(e)).length > 0)\n`,
+      )
+      writeFileSync(
+        join(each, 'imported.mjs'),
+        `for (const e of ${list}) console.log(e, Object.keys(await import(e)).length > 0)\n`,
+      )
+      const expected = entries.map((e) => `${e} true`)
+      expect(runNode(join(each, 'required.cjs')).split('\n')).to.deep.equal(expected)
+      expect(runNode(join(each, 'imported.mjs')).split('\n')).to.deep.equal(expected)
     })
 
     for (const module of ['nodenext', 'node20']) {

@@ -4,10 +4,12 @@
  * with the screen read back.
  */
 import { execFile, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+import Database from 'better-sqlite3'
 import { expect } from 'chai'
 import pg from 'pg'
 
@@ -103,6 +105,44 @@ describe('cano-rx CLI (spawned)', function () {
       expect(records.map((r) => [r.workflowId, r.status])).to.deep.equal([['hello-1', 'completed']])
     })
 
+    it('ls takes --status several times (any of them)', async () => {
+      const r = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--status', 'failed', '--status', 'completed'])
+      expect(r.code).to.equal(0)
+      const ids = r.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0])
+      expect(ids).to.include.members(['hello-1', 'flaky-1'])
+      const none = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--status', 'parked', '--json'])
+      expect(JSON.parse(none.stdout)).to.deep.equal([])
+    })
+
+    it('prints a hostile or very long run id cleaned and cut on a terminal, whole in --json', async () => {
+      const hostile = `evil\u001b]0;pwned\u0007\u001b[31mred\nrow\u202e${'x'.repeat(5_000)}`
+      await runtime.start('hello', null, { id: hostile })
+      await runtime.result(hostile)
+      const ls = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--workflow', 'hello'])
+      expect(ls.code).to.equal(0)
+      // eslint-disable-next-line no-control-regex -- the point: no control character reaches the terminal
+      expect(ls.stdout).not.to.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+      const row = ls.stdout.split('\n').find((l) => l.startsWith('evil'))
+      expect(row).to.match(/^evil\\u001b\]0;pwned\\u0007\\u001b\[31mred\\nrow\\u202ex+…\s+hello\s+completed/)
+      expect(Math.max(...ls.stdout.split('\n').map((l) => l.length))).to.be.below(250)
+      const json = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--workflow', 'hello', '--json'])
+      const ids = (JSON.parse(json.stdout) as ReadonlyArray<{ workflowId: string }>).map((r) => r.workflowId)
+      expect(ids).to.include(hostile)
+      const shown = await cli(['runs', 'show', hostile, '--store', `sqlite:${db}`])
+      expect(shown.code).to.equal(0)
+      // eslint-disable-next-line no-control-regex -- as above
+      expect(shown.stdout).not.to.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+      const unknown = await cli(['runs', 'show', `${hostile}-nope`, '--store', `sqlite:${db}`])
+      expect(unknown.code).to.equal(3)
+      expect(unknown.stderr.split('\n')).to.have.length(2) // one line, then the final newline
+      expect(unknown.stderr).to.match(/^cano-rx: no run with id evil\\u001b\]0;pwned\\u0007/)
+      expect(unknown.stderr.length).to.be.below(300)
+    })
+
     it('show prints the record and its checkpoint log as a timeline', async () => {
       const shown = await cli(['runs', 'show', 'flaky-1', '--store', `sqlite:${db}`])
       expect(shown.code).to.equal(0)
@@ -163,6 +203,44 @@ describe('cano-rx CLI (spawned)', function () {
     })
   })
 
+  describe('runs resume, interrupted', () => {
+    it('Ctrl-C hands the run back at once (its lease released) and exits 1', async () => {
+      await runtime.start('gated', null, { id: 'resume-int' })
+      await cli(['runs', 'cancel', 'resume-int', '--store', `sqlite:${db}`])
+      expect((await runtime.result('resume-int')).status).to.equal('cancelled')
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'roots/cli.ts', 'runs', 'resume', 'resume-int', '--config', CONFIG],
+        {
+          env: { ...process.env, ...env },
+        },
+      )
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+      const exited = new Promise<number | null>((done) => child.on('exit', (c) => done(c)))
+      try {
+        await until('the resume to start', 30_000, () => (stdout.includes('resumed resume-int') ? true : undefined))
+        const held = await store.runs.get('resume-int')
+        expect(held?.status).to.equal('running')
+        expect(held?.owner).to.not.equal(null)
+        child.kill('SIGINT')
+        expect(await exited).to.equal(1)
+        expect(stderr).to.match(/^cano-rx: interrupted: run resume-int handed back \(\w+\)\n$/)
+        // not left owned by the dead process until its lease ends: released at once, and this test's own
+        // runtime (a worker on the same file) may take it straight away
+        const after = await store.runs.get('resume-int')
+        expect(held?.owner).to.match(new RegExp(`^pid-${String(child.pid)}-`))
+        expect(after?.owner ?? 'none').to.not.match(new RegExp(`^pid-${String(child.pid)}-`))
+        expect(after?.leaseUntil === null || after?.owner === runtime.owner).to.equal(true)
+      } finally {
+        child.kill()
+        await runtime.cancel('resume-int')
+      }
+    })
+  })
+
   describe('graph', () => {
     it('prints the Mermaid diagram of the named workflow', async () => {
       const r = await cli(['graph', '--workflow', 'gated', '--config', CONFIG], env)
@@ -205,6 +283,37 @@ describe('cano-rx CLI (spawned)', function () {
       expect(unknownOption.code).to.equal(2)
       expect(unknownOption.stderr).to.match(/^cano-rx: Unknown option '--stroe'/)
       expect(unknownOption.stderr).not.to.contain('    at ')
+      const flagCases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [
+          ['runs', 'ls', '--store', `sqlite:${db}`, '--store', `sqlite:${db}`],
+          'cano-rx: --store given more than once\n',
+        ],
+        [
+          ['runs', 'ls', '--workflow', 'a', '--workflow', 'b', '--store', `sqlite:${db}`],
+          'cano-rx: --workflow given more than once\n',
+        ],
+        [
+          ['runs', 'ls', '--port', '5', '--store', `sqlite:${db}`],
+          'cano-rx: runs ls takes no --port (see cano-rx --help)\n',
+        ],
+        [
+          ['graph', '--status', 'failed', '--config', CONFIG],
+          'cano-rx: graph takes no --status (see cano-rx --help)\n',
+        ],
+        [['watch', 'x', '--json', '--store', `sqlite:${db}`], 'cano-rx: watch takes no --json (see cano-rx --help)\n'],
+        [
+          ['runs', 'cancel', 'x', '--workflow', 'w', '--store', `sqlite:${db}`],
+          'cano-rx: runs cancel takes no --workflow (see cano-rx --help)\n',
+        ],
+      ]
+      for (const [args, stderr] of flagCases) {
+        const r = await cli(args, env)
+        expect([args.join(' '), r.code, r.stderr]).to.deep.equal([args.join(' '), 2, stderr])
+      }
+      // an option missing its value: Node's parser says so over several lines; one is printed
+      const noValue = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--status'])
+      expect(noValue.code).to.equal(2)
+      expect(noValue.stderr).to.match(/^cano-rx: Option '--status <value>' argument missing\n$/)
     })
 
     it('a missing or foreign SQLite file, a bad URL and an unreachable server exit 4', async () => {
@@ -229,6 +338,66 @@ describe('cano-rx CLI (spawned)', function () {
       const r5 = await cli(['runs', 'ls', '--store', 'postgres://postgres@127.0.0.1:1/test'])
       expect(r5.code).to.equal(4)
       expect(r5.stderr).to.match(/^cano-rx: store unreachable: .*ECONNREFUSED/)
+    })
+
+    it('never turns another SQLite database or a missing PostgreSQL table into a store (exit 4, nothing created)', async () => {
+      const other = join(dir, 'other.db')
+      const made = new Database(other)
+      made.exec('CREATE TABLE notes (body TEXT)')
+      made.close()
+      const before = readFileSync(other)
+      for (const args of [
+        ['runs', 'ls'],
+        ['runs', 'show', 'x'],
+        ['watch', 'x'],
+      ]) {
+        const r = await cli([...args, '--store', `sqlite:${other}`])
+        expect([r.code, r.stderr]).to.deep.equal([
+          4,
+          `cano-rx: ${other} holds no cano-rx store (no cano_checkpoints table; the CLI does not create one)\n`,
+        ])
+      }
+      expect(readFileSync(other).equals(before)).to.equal(true)
+      const check = new Database(other, { readonly: true })
+      const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all()
+      check.close()
+      expect(tables).to.deep.equal(['notes'])
+      const table = `cano_cli_absent_${process.pid}`
+      const r = await cli(['runs', 'ls', '--store', `${PG_URL}?table=${table}`])
+      expect([r.code, r.stderr]).to.deep.equal([
+        4,
+        `cano-rx: no cano-rx store in table ${table} of that database (the CLI does not create one; ?table=NAME names another)\n`,
+      ])
+      const admin = new pg.Client({ connectionString: PG_URL })
+      await admin.connect()
+      try {
+        const { rows } = await admin.query('SELECT tablename FROM pg_tables WHERE tablename LIKE $1', [`${table}%`])
+        expect(rows).to.deep.equal([])
+      } finally {
+        await admin.end()
+      }
+      const badName = await cli(['runs', 'ls', '--store', `${PG_URL}?table=a;drop`])
+      expect(badName.code).to.equal(4)
+      expect(badName.stderr).to.match(/^cano-rx: .*table must be an identifier/)
+    })
+
+    it('stops quietly when the reader of its output goes away (no EPIPE stack trace)', async () => {
+      const child = spawn(process.execPath, [
+        '--import',
+        'tsx',
+        'roots/cli.ts',
+        'runs',
+        'show',
+        'flaky-1',
+        '--store',
+        `sqlite:${db}`,
+      ])
+      // the reader is gone before the CLI writes a byte
+      child.stdout.destroy()
+      let stderr = ''
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+      const code = await new Promise<number | null>((done) => child.on('exit', (c) => done(c)))
+      expect([code, stderr]).to.deep.equal([0, ''])
     })
   })
 
@@ -333,6 +502,23 @@ describe('cano-rx CLI (spawned)', function () {
         expect(await exited).to.equal(0)
       } finally {
         child.kill()
+      }
+    })
+
+    it('exits 2 at once when it cannot listen (the runtime it built is stopped, nothing left running)', async () => {
+      const taken = createServer()
+      await new Promise<void>((done) => taken.listen(0, '127.0.0.1', done))
+      const address = taken.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      try {
+        const t0 = Date.now()
+        const r = await cli(['inspect', '--port', String(port), '--config', CONFIG], env)
+        expect(r.code).to.equal(2)
+        expect(r.stderr).to.match(/^cano-rx: .*cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/)
+        expect(r.stderr.split('\n')).to.have.length(2)
+        expect(Date.now() - t0).to.be.below(30_000)
+      } finally {
+        await new Promise((done) => taken.close(done))
       }
     })
 

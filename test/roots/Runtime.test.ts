@@ -142,6 +142,32 @@ describe('createRuntime', () => {
     expect(first.find((s) => s.id === 'g-1')?.slot).to.not.equal(first.find((s) => s.id === 'g-2')?.slot)
   })
 
+  it('stop({ graceMs: 0 }) abandons its runs at once and still writes their releases before it resolves', async () => {
+    const store = memoryCheckpoints()
+    // a store whose releases take a while (a network round trip)
+    const slow: RunStore = {
+      ...store,
+      runs: {
+        ...store.runs,
+        release: async (...args) => {
+          await new Promise((resolve) => setTimeout(resolve, 30))
+          return store.runs.release(...args)
+        },
+      },
+    }
+    const waiting = workflow<Step>()({
+      exits: ['Done'],
+      states: { A: task(({ signal }) => aborted(signal)), B: task(() => 'Done' as const) },
+    })
+    const rt = make(slow, { workflows: { waiting: { workflow: waiting, initial: 'A' } } })
+    await rt.start('waiting', null, { id: 'held' })
+    await firstValueFrom(rt.events$.pipe(filter((e) => e._tag === 'Run' && e.event._tag === 'TaskStarted')))
+    expect((await store.runs.get('held'))?.owner).to.equal(rt.owner)
+    await rt.stop({ graceMs: 0 })
+    const after = await store.runs.get('held')
+    expect([after?.status, after?.owner]).to.deep.equal(['pending', null])
+  })
+
   it('records a failed run with its error', async () => {
     const failing = workflow<Step>()({
       exits: ['Done'],
