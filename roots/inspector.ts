@@ -92,6 +92,9 @@ export interface Inspector {
 
 const TOKEN = /^[\x21-\x7e]{16,512}$/
 
+/** The largest request head the inspector reads (its request line holds a run id, percent-encoded). */
+const MAX_HEAD = 4 * 1024 * 1024
+
 /**
  * Serves the web inspector of `options.runtime` on `options.host` (default 127.0.0.1) and
  * `options.port`. Resolves once it listens. The runtime is not stopped by `close()`, nor the server by
@@ -133,7 +136,9 @@ export const serveInspector = async (options: InspectorOptions): Promise<Inspect
     throw fail('allowedHosts must be a list of host names (optionally with :port)')
   const extra = given as ReadonlyArray<string>
 
-  const server = createServer()
+  // a run id reaches the page whole, in its path (`/runs/<id>`, `/api/runs/<id>`): Node's default 16 KiB
+  // for a request's head refused ids of a few thousand characters with 431
+  const server = createServer({ maxHeaderSize: MAX_HEAD })
   let hosts: ReadonlySet<string> = new Set()
   const inspector = new InspectorServer({ runtime, token, hosts: () => hosts })
   inspector.attach(server)

@@ -307,6 +307,17 @@ describe('serveInspector', () => {
       error: 'unknown status "<script>"; one of pending, running, parked, completed, failed, cancelled, timedOut',
     })
     expect((await send(inspector.url + 'api/runs?limit=0')).status).to.equal(400)
+    // the list's query, checked as the feed's: a misspelt filter is refused, not ignored
+    expect((await send(inspector.url + 'api/runs?stauts=failed')).status).to.equal(400)
+    expect((await send(inspector.url + 'api/runs?limit=1&limit=2')).status).to.equal(400)
+    // a very long id travels whole in the path (Node's default head limit, 16 KiB, answered 431)
+    const longId = 'L'.repeat(100_000)
+    await runtime.start('quick', null, { id: longId })
+    await runtime.result(longId)
+    const long = await getJson(inspector.url + 'api/runs/' + encodeURIComponent(longId))
+    expect(long.status).to.equal(200)
+    expect((long.json as { record: { workflowId: string } }).record.workflowId).to.equal(longId)
+    expect((await send(inspector.url + 'runs/' + encodeURIComponent(longId))).status).to.equal(200)
     expect((await send(inspector.url + 'api/nothing')).status).to.equal(404)
     expect((await send(inspector.url + 'api/runs/nobody')).status).to.equal(404)
     expect((await send(inspector.url + 'api/runs/%E0%A4%A')).status).to.equal(400)
@@ -494,6 +505,11 @@ describe('serveInspector', () => {
       ['limit=1e9', 'limit must be an integer in [1, 1000]'],
       ['limit=2.5', 'limit must be an integer in [1, 1000]'],
       ['limit=NaN', 'limit must be an integer in [1, 1000]'],
+      ['limit=1&limit=2', 'limit given more than once'],
+      ['workflow=a&workflow=b', 'workflow given more than once'],
+      ['status=', 'unknown status ""; one of pending, running, parked, completed, failed, cancelled, timedOut'],
+      ['bogus=1', 'unknown parameter "bogus"; one of status, workflow, limit'],
+      ['statuses=failed', 'unknown parameter "statuses"; one of status, workflow, limit'],
     ] as const) {
       const answer = await send(inspector.url + 'api/feed?' + query)
       expect(answer.status, query).to.equal(400)

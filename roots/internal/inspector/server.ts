@@ -32,6 +32,9 @@ import { type GraphLayout, graphOf } from './graph.js'
 import { nextBirth, RunTracker, type Tracked } from './tracker.js'
 import { cutString, toWire } from './wire.js'
 
+/** The parameters of a list's query (`GET /api/runs`, `GET /api/feed`). */
+const LIST_PARAMS: ReadonlyArray<string> = ['status', 'workflow', 'limit']
+
 /** @internal How often the feeds write, at most (ms). */
 export const FLUSH_MS = 50
 /** @internal A run feed holding more unsent events than this tells its page to reload. */
@@ -196,6 +199,8 @@ export class InspectorServer {
       const id = decodeSegment(c)
       if (id === undefined || id === '') return json(res, 400, { error: 'malformed run id in the path' })
       if (d === undefined) return this.showRun(res, id)
+      // a feed may be opened before its run starts (a page that starts a run and watches it from its first
+      // event): an id not known yet is not an error here
       if (d === 'feed') return this.runFeed(res, id)
     }
     return json(res, 404, { error: 'not found' })
@@ -509,9 +514,15 @@ export class InspectorServer {
 
 /** The query of a list (`status` repeated, `workflow`, `limit`), or what is wrong with it. */
 const listQuery = (params: URLSearchParams): ListQuery | string => {
-  const status = params.getAll('status').filter((s) => s !== '')
+  // a parameter the list does not take is a mistake to report, not to ignore (a misspelt filter would
+  // otherwise list every run)
+  for (const key of params.keys())
+    if (!LIST_PARAMS.includes(key))
+      return `unknown parameter ${JSON.stringify(cutString(key, 100))}; one of ${LIST_PARAMS.join(', ')}`
+  for (const key of ['workflow', 'limit']) if (params.getAll(key).length > 1) return `${key} given more than once`
+  const status = params.getAll('status')
   const bad = status.find((s) => !(STATUSES as ReadonlyArray<string>).includes(s))
-  if (bad !== undefined) return `unknown status ${JSON.stringify(bad)}; one of ${STATUSES.join(', ')}`
+  if (bad !== undefined) return `unknown status ${JSON.stringify(cutString(bad, 100))}; one of ${STATUSES.join(', ')}`
   const limitText = params.get('limit')
   const limit = limitText === null || limitText === '' ? DEFAULT_LIMIT : Number(limitText)
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
