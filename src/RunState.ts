@@ -122,9 +122,13 @@ export interface RunState<S extends string = string, O = unknown> {
   readonly history: ReadonlyArray<S>
   /** Attempt number of the current task (1-based; 0 before any task). */
   readonly attempt: number
-  /** Attempts started over the whole run; never decreases. */
+  /**
+   * Attempts over the whole run. A retry counts from its `RetryScheduled` (the wait before it included);
+   * one that a circuit breaker then rejects never ran and is taken back, here, in `attempt` and in
+   * `totalRetries`, as the engine's `TaskFailed` and `RunFailed` count it.
+   */
   readonly totalAttempts: number
-  /** Retries scheduled over the whole run. */
+  /** Retries over the whole run (scheduled, and not rejected by a circuit breaker). */
   readonly totalRetries: number
   /**
    * The last error seen (an attempt failure, a branch's, or the run's failure); cleared when the run
@@ -277,8 +281,27 @@ const recipe = (draft: Draft<RunState>, event: WorkflowEvent): void => {
       if (event.branch === undefined) draft.attempt += 1
       else branchAt(draft, event.branch).attempts += 1
       return
-    case 'AttemptFailed':
     case 'CircuitRejected':
+      // a retry the breaker rejects never ran: the attempt its `RetryScheduled` counted is taken back
+      // (as the engine's `TaskFailed` / `RunFailed` count it); a rejected first attempt stays attempt 1
+      if (event.branch === undefined) {
+        if (draft.attempt > 1) {
+          draft.attempt -= 1
+          draft.totalAttempts -= 1
+          draft.totalRetries -= 1
+        }
+      } else {
+        const branch = branchAt(draft, event.branch)
+        if (branch.attempts > 1) {
+          branch.attempts -= 1
+          draft.totalAttempts -= 1
+          draft.totalRetries -= 1
+        }
+      }
+      draft.lastError = event.error as Draft<CanoError>
+      if (event.branch !== undefined) branchAt(draft, event.branch).error = event.error as Draft<CanoError>
+      return
+    case 'AttemptFailed':
       draft.lastError = event.error as Draft<CanoError>
       if (event.branch !== undefined) branchAt(draft, event.branch).error = event.error as Draft<CanoError>
       return

@@ -22,8 +22,18 @@ import {
   timer,
 } from 'rxjs'
 
-import { isRetryable, retryExhaustedError, toCanoError, toCanoFailure } from '../src/CanoError.js'
-import { maxAttempts, retryDelayMs, type RetryMode } from '../src/RetryMode.js'
+import type { Configuration } from '../codecs/CanoError.js'
+import { TimerDelay } from '../codecs/Config.js'
+import {
+  CanoFailure,
+  configurationError,
+  isRetryable,
+  retryExhaustedError,
+  toCanoError,
+  toCanoFailure,
+} from '../src/CanoError.js'
+import { describeValue } from '../src/internal/describeValue.js'
+import { maxAttempts, retryDelayMs, type RetryMode, validateRetryMode } from '../src/RetryMode.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -87,7 +97,8 @@ export interface RetryWithBackoffOptions {
  * `error` is `RetryExhausted` (carrying the attempt count and the last error as a `CanoError`) if more
  * than one attempt was allowed, and the last error (through {@link toCanoError}) otherwise; a
  * non-retryable error ends the loop at once the same way. `shouldRetry`, `delayFor` and `onRetry` see
- * the source's errors as they are.
+ * the source's errors as they are; one of them throwing ends the loop with that error as a `CanoFailure`
+ * (`TaskExecution`), and a `delayFor` returning no valid delay with a `Configuration` one.
  *
  * ```text
  * source:  -#
@@ -96,6 +107,8 @@ export interface RetryWithBackoffOptions {
  *
  * @param options - the retry mode and the optional scheduler, jitter source, retry filter, delay override and `onRetry` hook
  * @returns an operator that resubscribes to its source per `options.mode`
+ * @throws CanoFailure with a `Configuration` error naming the option, when it is built with invalid
+ *   options (no mode, an invalid mode, a callback that is not a function, a bad `attemptsBefore`)
  * @example
  * import { defer, from } from 'rxjs'
  * import { RetryMode, retryWithBackoff } from 'cano-rx'
@@ -104,8 +117,43 @@ export interface RetryWithBackoffOptions {
  * @category operators
  * @since 0.1.0
  */
-export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> =>
-  retryLoop<T>(options, toCanoFailure)
+export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
+  const bad = checkOptions(options)
+  if (bad !== undefined) throw new CanoFailure(bad)
+  return retryLoop<T>(options, toCanoFailure)
+}
+
+const WHERE = 'retryWithBackoff'
+
+const invalid = (field: string, rule: string, value: unknown): Configuration =>
+  configurationError(`${WHERE}: ${field} must be ${rule}, got ${describeValue(value)}`)
+
+/** The `Configuration` error of the first invalid option of the public operator, if any. */
+const checkOptions = (options: unknown): Configuration | undefined => {
+  if (typeof options !== 'object' || options === null) return invalid('options', 'an object', options)
+  const o = options as Record<keyof RetryWithBackoffOptions, unknown>
+  const mode = o.mode
+  if (typeof mode !== 'object' || mode === null) return invalid('mode', 'a RetryMode', mode)
+  const badMode = validateRetryMode(mode as RetryMode, `${WHERE} (mode)`)
+  if (badMode !== undefined) return badMode
+  for (const name of ['random', 'shouldRetry', 'delayFor', 'onRetry'] as const) {
+    const f = o[name]
+    if (f !== undefined && typeof f !== 'function') return invalid(name, 'a function', f)
+  }
+  const scheduler = o.scheduler
+  if (
+    scheduler !== undefined &&
+    (typeof scheduler !== 'object' ||
+      scheduler === null ||
+      typeof (scheduler as { schedule?: unknown }).schedule !== 'function' ||
+      typeof (scheduler as { now?: unknown }).now !== 'function')
+  )
+    return invalid('scheduler', 'a SchedulerLike', scheduler)
+  const before = o.attemptsBefore
+  if (before !== undefined && !(typeof before === 'number' && Number.isSafeInteger(before) && before >= 0))
+    return invalid('attemptsBefore', 'a non-negative integer', before)
+  return undefined
+}
 
 /**
  * @internal {@link retryWithBackoff} for the engine: the error is delivered as it is (a non-retryable
@@ -150,13 +198,25 @@ const decider = (
   } = options
   const allowed = maxAttempts(mode)
   return (error: unknown, failed: number): Observable<0> => {
-    if (!shouldRetry(error)) return throwError(() => deliver(error))
-    if (failed >= allowed)
-      return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
-    const computed = retryDelayMs(mode, failed - 1, random) ?? 0
-    const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
-    onRetry?.({ error, attempt: failed, delayMs })
-    return timer(delayMs, scheduler)
+    // the caller's callbacks may throw: the loop then errors with a CanoFailure, as `retryAsync` rejects
+    try {
+      if (!shouldRetry(error)) return throwError(() => deliver(error))
+      if (failed >= allowed)
+        return throwError(() => deliver(allowed > 1 ? retryExhaustedError(failed, toCanoError(error)) : error))
+      const computed = retryDelayMs(mode, failed - 1, random) ?? 0
+      const delayMs = delayFor === undefined ? computed : delayFor(error, computed)
+      if (delayFor !== undefined && !TimerDelay.is(delayMs))
+        throw new CanoFailure(
+          configurationError(
+            `retryWithBackoff: delayFor must return ${TimerDelay.name}, got ${describeValue(delayMs)} (attempt ${String(failed)})`,
+          ),
+        )
+      onRetry?.({ error, attempt: failed, delayMs })
+      return timer(delayMs, scheduler)
+    } catch (e: unknown) {
+      const failure = toCanoFailure(e)
+      return throwError(() => failure)
+    }
   }
 }
 

@@ -4,7 +4,7 @@ import { lastValueFrom, map, mergeMap, of, throwError, timer, toArray } from 'rx
 
 import { workflow } from '../../roots/Workflow.js'
 import { batch } from '../../src/Batch.js'
-import { taskExecutionError, timeoutError } from '../../src/CanoError.js'
+import { circuitOpenError, taskExecutionError, timeoutError } from '../../src/CanoError.js'
 import { memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { resumedDetails } from '../../src/Resume.js'
@@ -14,6 +14,7 @@ import { Branch, split } from '../../src/Split.js'
 import { task } from '../../src/StateHandler.js'
 import { StepOutcome, stepped } from '../../src/Stepped.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
+import { createCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { eventsInVirtualTime } from '../helpers/runEvents.js'
 
 type S = 'Fan' | 'Join' | 'Done'
@@ -77,6 +78,25 @@ describe('reduceRunState: split branches', () => {
       branch(2, 'pending', 0),
     ])
     expect([s.attempt, s.totalAttempts, s.totalRetries, s.lastError]).to.deep.equal([1, 4, 1, boom])
+  })
+
+  it('takes back a branch retry its circuit breaker rejected (it never ran), not a rejected first attempt', () => {
+    const open = circuitOpenError('circuit breaker open: rejecting call')
+    const s = reduceAll<S>([
+      ...entered,
+      started(0),
+      started(1),
+      { ...base, _tag: 'AttemptFailed', state: 'Fan', taskId: 'Fan[1]', attempt: 1, error: boom, branch: 1 },
+      { ...base, _tag: 'RetryScheduled', state: 'Fan', taskId: 'Fan[1]', attempt: 1, delayMs: 5, branch: 1 },
+      { ...base, _tag: 'CircuitRejected', state: 'Fan', taskId: 'Fan[1]', error: open, branch: 1 },
+      { ...base, _tag: 'CircuitRejected', state: 'Fan', taskId: 'Fan[0]', error: open, branch: 0 },
+    ])
+    expect(s.branches.map((b) => [b.index, b.attempts, b.error])).to.deep.equal([
+      [0, 1, open],
+      [1, 1, open],
+      [2, 0, undefined],
+    ])
+    expect([s.attempt, s.totalAttempts, s.totalRetries]).to.deep.equal([1, 3, 0])
   })
 
   it('records how each branch settled; a branch that succeeds after a failure keeps no error', () => {
@@ -190,6 +210,32 @@ describe('reduceRunState: batch items, stepped cursor, lastError', () => {
     expect([completed.status, completed.lastError]).to.deep.equal(['completed', undefined])
     const failed = reduceAll([...before, { ...base, _tag: 'RunFailed', state: 'A', error: timeoutError(1) }])
     expect([failed.status, failed.lastError]).to.deep.equal(['failed', timeoutError(1)])
+  })
+})
+
+describe('reduceRunState: a circuit breaker rejecting a retry', () => {
+  it('counts the attempts that ran, as the engine does: the rejected retry is taken back', async () => {
+    const breaker = createCircuitBreaker({ failureThreshold: 2, resetTimeoutMs: 60_000 })
+    let calls = 0
+    const flow = workflow<'A' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        A: task(
+          () => {
+            calls += 1
+            return Promise.reject(new Error('503'))
+          },
+          { retry: RetryMode.fixed(5, 5), circuitBreaker: breaker },
+        ),
+      },
+    })
+    const events = await lastValueFrom(flow.run$('A').pipe(toArray()))
+    const last = reduceAll(events)
+    const failed = events.find((e) => e._tag === 'RunFailed')
+    expect(calls).to.equal(2)
+    expect(failed?._tag === 'RunFailed' ? failed.attempt : undefined).to.equal(2)
+    expect([last.status, last.attempt, last.totalAttempts, last.totalRetries]).to.deep.equal(['failed', 2, 2, 1])
+    expect(last.lastError?._tag).to.equal('CircuitOpen')
   })
 })
 

@@ -237,4 +237,16 @@ describe('abort followers', () => {
     })
     expect(warnings).to.deep.equal([])
   })
+
+  it('retryAsync calls on one long-lived signal keep one listener on it, however many have run (as the README says)', async () => {
+    const ac = new AbortController()
+    expect(listeners(ac.signal)).to.equal(0)
+    for (let i = 0; i < 2_000; i++) await retryAsync(() => i, { mode: RetryMode.fixed(1, 1), signal: ac.signal })
+    expect(listeners(ac.signal)).to.equal(1)
+    const concurrent = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => retryAsync(() => i, { mode: RetryMode.none(), signal: ac.signal })),
+    )
+    expect(concurrent).to.have.length(200)
+    expect(listeners(ac.signal)).to.equal(1)
+  })
 })

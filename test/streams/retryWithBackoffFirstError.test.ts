@@ -7,9 +7,9 @@
 import { expect } from 'chai'
 import { defer, finalize, map, Observable, of, take, throwError } from 'rxjs'
 
-import { retryExhaustedError, toCanoError } from '../../src/CanoError.js'
+import { CanoFailure, retryExhaustedError, toCanoError, toCanoFailure } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
-import { retryWithBackoff } from '../../streams/retryWithBackoff.js'
+import { retryWithBackoff, type RetryWithBackoffOptions } from '../../streams/retryWithBackoff.js'
 import { failure, failures } from '../helpers/failures.js'
 import { testScheduler } from '../helpers/virtualTime.js'
 
@@ -63,8 +63,10 @@ describe('retryWithBackoff: the first attempt (issue 16)', () => {
     })
   })
 
-  it('lets a throwing onRetry or shouldRetry through as it is, on the first error and on later ones', () => {
+  it('errors with a CanoFailure when onRetry, shouldRetry or delayFor throws, on the first error and on later ones', () => {
     const hook = new Error('hook broke')
+    const wrapped = toCanoFailure(hook)
+    expect(wrapped.error).to.deep.include({ _tag: 'TaskExecution' })
     testScheduler().run(({ cold, expectObservable }) => {
       const source = cold('-#')
       const onRetry = (): void => {
@@ -73,7 +75,7 @@ describe('retryWithBackoff: the first attempt (issue 16)', () => {
       expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 1), onRetry }))).toBe(
         '-#',
         undefined,
-        hook,
+        wrapped,
       )
       let calls = 0
       const shouldRetry = (): boolean => {
@@ -83,9 +85,59 @@ describe('retryWithBackoff: the first attempt (issue 16)', () => {
       expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 1), shouldRetry }))).toBe(
         '-- -#',
         undefined,
-        hook,
+        wrapped,
+      )
+      const delayFor = (): number => {
+        throw hook
+      }
+      expectObservable(source.pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 1), delayFor }))).toBe(
+        '-#',
+        undefined,
+        wrapped,
       )
     })
+  })
+
+  it('errors with a Configuration CanoFailure when delayFor returns no valid delay', () => {
+    for (const bad of [Number.NaN, -5, 1e12, Infinity]) {
+      let error: unknown
+      const sub = throwError(() => new Error('503'))
+        .pipe(retryWithBackoff({ mode: RetryMode.fixed(2, 1), delayFor: () => bad }))
+        .subscribe({ error: (e: unknown) => (error = e) })
+      sub.unsubscribe()
+      expect(error, String(bad)).to.be.instanceOf(CanoFailure)
+      expect((error as CanoFailure).error._tag).to.equal('Configuration')
+      expect((error as CanoFailure).error.message).to.match(/^retryWithBackoff: delayFor must return/)
+    }
+  })
+
+  it('checks its options when it is built: a Configuration CanoFailure naming the option', () => {
+    const cases: ReadonlyArray<readonly [unknown, RegExp]> = [
+      [undefined, /^retryWithBackoff: options must be an object, got undefined/],
+      [{}, /^retryWithBackoff: mode must be a RetryMode, got undefined/],
+      [{ mode: { _tag: 'Linear' } }, /retry is not a RetryMode/],
+      [{ mode: RetryMode.fixed(1.5, 1) }, /retry\.retries must be a non-negative integer, got 1\.5/],
+      [{ mode: RetryMode.fixed(-1, 1) }, /retry\.retries must be a non-negative integer, got -1/],
+      [{ mode: RetryMode.fixed(3, Number.NaN) }, /retry\.delayMs/],
+      [{ mode: RetryMode.fixed(1, 1e12) }, /retry\.delayMs/],
+      [{ mode: RetryMode.exponential(Infinity) }, /retry\.maxRetries/],
+      [{ mode: RetryMode.fixed(1, 1), shouldRetry: 'x' }, /^retryWithBackoff: shouldRetry must be a function, got "x"/],
+      [{ mode: RetryMode.fixed(1, 1), onRetry: 1 }, /^retryWithBackoff: onRetry must be a function/],
+      [{ mode: RetryMode.fixed(1, 1), scheduler: {} }, /^retryWithBackoff: scheduler must be a SchedulerLike/],
+      [{ mode: RetryMode.fixed(1, 1), attemptsBefore: Number.NaN }, /attemptsBefore must be a non-negative integer/],
+      [{ mode: RetryMode.fixed(1, 1), attemptsBefore: -3 }, /attemptsBefore must be a non-negative integer/],
+    ]
+    for (const [options, message] of cases) {
+      let thrown: unknown
+      try {
+        retryWithBackoff(options as RetryWithBackoffOptions)
+      } catch (e: unknown) {
+        thrown = e
+      }
+      expect(thrown, JSON.stringify(options)).to.be.instanceOf(CanoFailure)
+      expect((thrown as CanoFailure).error._tag).to.equal('Configuration')
+      expect((thrown as CanoFailure).error.message, JSON.stringify(options)).to.match(message)
+    }
   })
 
   it('errors at once with RetryMode.none() on a source that throws synchronously', () => {
