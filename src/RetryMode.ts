@@ -12,7 +12,7 @@
 import type * as t from 'io-ts'
 
 import type { Configuration } from '../codecs/CanoError.js'
-import { Jitter, Multiplier, NonNegativeInteger, TimerDelay } from '../codecs/Config.js'
+import { Jitter, MAX_TIMER_MS, Multiplier, NonNegativeInteger, TimerDelay } from '../codecs/Config.js'
 import { configurationError } from './CanoError.js'
 import { checkConfig } from './internal/checkConfig.js'
 import { exponentialDelayMs } from './internal/exponentialDelayMs.js'
@@ -221,3 +221,37 @@ export const validateRetryMode = (mode: RetryMode, where: string): Configuration
       return configurationError(`${where}: retry is not a RetryMode (use RetryMode.none/fixed/exponential)`)
   }
 }
+
+/**
+ * @internal `validateRetryMode`'s rules (the codecs of codecs/Config.ts), written out so the success path pays no
+ * call per field: `true` only for a valid mode. A `false` goes to `validateRetryMode`, which has the last
+ * word (and the message).
+ */
+export const isValidRetryMode = (u: unknown): boolean => {
+  if (typeof u !== 'object' || u === null) return false
+  const m = u as Partial<Record<string, unknown>>
+  switch (m._tag) {
+    case 'None':
+      return true
+    case 'Fixed':
+      return isCount(m.retries) && isDelay(m.delayMs)
+    case 'Exponential': {
+      const { multiplier, jitter } = m
+      return (
+        isCount(m.maxRetries) &&
+        isDelay(m.baseDelayMs) &&
+        isDelay(m.maxDelayMs) &&
+        typeof multiplier === 'number' &&
+        Number.isFinite(multiplier) &&
+        multiplier >= 1 &&
+        typeof jitter === 'number' &&
+        jitter >= 0 &&
+        jitter <= 1
+      )
+    }
+    default:
+      return false
+  }
+}
+const isCount = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
+const isDelay = (u: unknown): boolean => typeof u === 'number' && u >= 0 && u <= MAX_TIMER_MS

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
-import { MAX_TIMER_MS, TimerDelay } from '../codecs/Config.js'
+import { TimerDelay } from '../codecs/Config.js'
 import {
   cancelledError,
   CanoFailure,
@@ -23,7 +23,7 @@ import {
 } from '../src/CanoError.js'
 import { follow, unfollow } from '../src/internal/abortFollowers.js'
 import { describeValue } from '../src/internal/describeValue.js'
-import { maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
+import { isValidRetryMode, maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
 import type { RetryInfo } from './retryWithBackoff.js'
 
 // -------------------------------------------------------------------------------------
@@ -334,42 +334,8 @@ const checkOptions = (fn: unknown, options: unknown): CanoFailure | undefined =>
   )
     return invalid('signal', 'an AbortSignal', signal)
   const mode = o.mode
-  if (mode === undefined || isValidMode(mode)) return undefined
+  if (mode === undefined || isValidRetryMode(mode)) return undefined
   if (typeof mode !== 'object' || mode === null) return invalid('mode', 'a RetryMode', mode)
   const error = validateRetryMode(mode as RetryMode, `${WHERE} (mode)`)
   return new CanoFailure(error ?? configurationError(`${WHERE}: mode is not a RetryMode`))
 }
-
-/**
- * `validateRetryMode`'s rules (the codecs of codecs/Config.ts), written out so the success path pays no
- * call per field: `true` only for a valid mode. A `false` goes to `validateRetryMode`, which has the last
- * word (and the message).
- */
-const isValidMode = (u: unknown): boolean => {
-  if (typeof u !== 'object' || u === null) return false
-  const m = u as Partial<Record<string, unknown>>
-  switch (m._tag) {
-    case 'None':
-      return true
-    case 'Fixed':
-      return isCount(m.retries) && isDelay(m.delayMs)
-    case 'Exponential': {
-      const { multiplier, jitter } = m
-      return (
-        isCount(m.maxRetries) &&
-        isDelay(m.baseDelayMs) &&
-        isDelay(m.maxDelayMs) &&
-        typeof multiplier === 'number' &&
-        Number.isFinite(multiplier) &&
-        multiplier >= 1 &&
-        typeof jitter === 'number' &&
-        jitter >= 0 &&
-        jitter <= 1
-      )
-    }
-    default:
-      return false
-  }
-}
-const isCount = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
-const isDelay = (u: unknown): boolean => typeof u === 'number' && u >= 0 && u <= MAX_TIMER_MS

@@ -33,7 +33,7 @@ import {
   toCanoFailure,
 } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
-import { maxAttempts, retryDelayMs, type RetryMode, validateRetryMode } from '../src/RetryMode.js'
+import { isValidRetryMode, maxAttempts, retryDelayMs, type RetryMode, validateRetryMode } from '../src/RetryMode.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -134,12 +134,17 @@ const checkOptions = (options: unknown): Configuration | undefined => {
   const o = options as Record<keyof RetryWithBackoffOptions, unknown>
   const mode = o.mode
   if (typeof mode !== 'object' || mode === null) return invalid('mode', 'a RetryMode', mode)
-  const badMode = validateRetryMode(mode as RetryMode, `${WHERE} (mode)`)
-  if (badMode !== undefined) return badMode
-  for (const name of ['random', 'shouldRetry', 'delayFor', 'onRetry'] as const) {
-    const f = o[name]
-    if (f !== undefined && typeof f !== 'function') return invalid(name, 'a function', f)
+  if (!isValidRetryMode(mode)) {
+    const badMode = validateRetryMode(mode as RetryMode, `${WHERE} (mode)`)
+    return badMode ?? configurationError(`${WHERE}: mode is not a RetryMode`)
   }
+  // written out (no list to walk): operators are often built per call, inside a `mergeMap`
+  const { random, shouldRetry, delayFor, onRetry } = o
+  if (random !== undefined && typeof random !== 'function') return invalid('random', 'a function', random)
+  if (shouldRetry !== undefined && typeof shouldRetry !== 'function')
+    return invalid('shouldRetry', 'a function', shouldRetry)
+  if (delayFor !== undefined && typeof delayFor !== 'function') return invalid('delayFor', 'a function', delayFor)
+  if (onRetry !== undefined && typeof onRetry !== 'function') return invalid('onRetry', 'a function', onRetry)
   const scheduler = o.scheduler
   if (
     scheduler !== undefined &&
