@@ -170,7 +170,8 @@ export const otelObserver = (options: OtelOptions = {}): OtelObserver => {
       if (instruments === undefined) return undefined
       return new RunTelemetry(run, tracer, undefined, parent, instruments, running).observer()
     }
-    running.set(run.workflowId, span)
+    // `traceOf` answers for the run once it starts (see RunTelemetry): a second run under the same id that
+    // is refused (its resume answered `RunOwned`) must not take the live run's ids away
     return new RunTelemetry(run, tracer, span, parent, instruments, running).observer()
   }
   const traceOf = (workflowId: string): TraceIds | undefined => {
@@ -461,7 +462,10 @@ class RunTelemetry {
     switch (e._tag) {
       case 'RunStarted':
         this.started = e.at
-        this.runSpan?.setAttribute('cano.run.initial', e.initial)
+        if (this.runSpan !== undefined) {
+          this.runSpan.setAttribute('cano.run.initial', e.initial)
+          this.running.set(this.run.workflowId, this.runSpan)
+        }
         if (m !== undefined) {
           m.runsStarted.add(1, m.attrs('resumed', String(this.run.resumed)))
           m.active.add(1)
@@ -633,19 +637,20 @@ class RunTelemetry {
     const span = this.runSpan
     if (span !== undefined) {
       span.setAttribute('cano.run.outcome', outcome)
+      // a run that never started (a resume refused, options rejected): its span says so, and it is not
+      // counted among the runs that ended (they stay the runs started)
+      if (this.started === undefined) span.setAttribute('cano.run.started', false)
       if (e._tag === 'RunCompleted')
         span.setAttributes({ 'cano.run.exit': e.state, 'cano.run.transitions': e.transitions })
       else fail(span, e.error)
       span.end()
     }
     const m = this.m
-    if (m !== undefined) {
+    if (m !== undefined && this.started !== undefined) {
       const byOutcome = m.attrs('outcome', outcome)
       m.runs.add(1, byOutcome)
-      if (this.started !== undefined) {
-        m.runDuration.record((e.at - this.started) / 1000, byOutcome)
-        m.active.add(-1)
-      }
+      m.runDuration.record((e.at - this.started) / 1000, byOutcome)
+      m.active.add(-1)
       if (this.compensationsRun > 0)
         m.drains.add(1, m.attrs('outcome', this.compensationsFailed > 0 ? 'partial' : 'clean'))
     }

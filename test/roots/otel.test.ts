@@ -752,6 +752,57 @@ describe('otelObserver (cano-rx/otel)', () => {
       await m.provider.shutdown()
     })
 
+    it('a resume refused while the run executes: traceOf still answers for the live run, the refused one counts as no run', async () => {
+      const sdk = tracing()
+      const m = metering()
+      const store = memoryCheckpoints()
+      const telemetry = otelObserver({ tracer: sdk.tracer, meter: m.provider.getMeter('test') })
+      const gate = new Subject<'Done'>()
+      let running = (): void => undefined
+      const started = new Promise<void>((resolve) => (running = resolve))
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          A: task(() => {
+            running()
+            return gate
+          }),
+        },
+        checkpoints: store,
+        observers: [telemetry],
+      })
+      const live = flow.orchestrate('A', { workflowId: 'held-1' })
+      await started
+      const before = telemetry.traceOf('held-1')
+      expect(before).to.not.equal(undefined)
+      let refused: unknown
+      let after: unknown
+      try {
+        await flow.resume('held-1').catch((e: unknown) => (refused = e))
+        await Promise.resolve()
+        // the live run still waits at its gate: its ids must still be there
+        after = telemetry.traceOf('held-1')
+      } finally {
+        gate.next('Done')
+        gate.complete()
+      }
+      expect(refused).to.have.nested.property('error._tag', 'RunOwned')
+      expect(after).to.deep.equal(before)
+      expect(await live).to.equal('Done')
+      const runs = sdk.spans().filter((x) => x.name === 'run')
+      expect(
+        runs.map((x) => [x.attributes['cano.run.outcome'], x.attributes['cano.run.started']]),
+      ).to.have.deep.members([
+        ['failed', false],
+        ['completed', undefined],
+      ])
+      const found = await m.collect()
+      expect(pointsOf(found, 'cano_workflow_runs_started_total')).to.deep.equal({ 'resumed=false': 1 })
+      expect(pointsOf(found, 'cano_workflow_runs_total')).to.deep.equal({ 'outcome=completed': 1 })
+      expect(pointsOf(found, 'cano_workflow_active')).to.deep.equal({ '': 0 })
+      await m.provider.shutdown()
+    })
+
     it('counts the runs a runtime parks (they end no run here)', async () => {
       const m = metering()
       const telemetry = otelObserver({ meter: m.provider.getMeter('test') })
