@@ -59,11 +59,39 @@ import type { Subscribable, Unsubscribable } from 'rxjs'
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { isBatchProgress } from '../src/Batch.js'
+import { CanoFailure, configurationError } from '../src/CanoError.js'
 import type { CircuitState, CircuitTransition } from '../src/CircuitBreaker.js'
+import { describeValue } from '../src/internal/describeValue.js'
 import type { TraceIds } from '../src/LogObserver.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AttemptScope, RunInfo, WorkflowObserver } from '../src/WorkflowObserver.js'
 import type { RuntimeEvent } from './Runtime.js'
+
+/** `u` can be subscribed to (an Observable, a Subject, any `Subscribable`). */
+const isSubscribable = (u: unknown): boolean =>
+  typeof u === 'object' && u !== null && typeof (u as { readonly subscribe?: unknown }).subscribe === 'function'
+
+/** What is wrong with `otelObserver`'s options, if anything. */
+const checkOtelOptions = (options: unknown): string | undefined => {
+  if (typeof options !== 'object' || options === null) return `options must be an object, got ${describeValue(options)}`
+  const { tracer, meter } = options as Record<string, unknown>
+  if (
+    tracer !== undefined &&
+    (typeof tracer !== 'object' ||
+      tracer === null ||
+      typeof (tracer as { readonly startSpan?: unknown }).startSpan !== 'function')
+  )
+    return `tracer must be an OpenTelemetry Tracer (with startSpan), got ${describeValue(tracer)}`
+  if (
+    meter !== undefined &&
+    (typeof meter !== 'object' ||
+      meter === null ||
+      typeof (meter as { readonly createCounter?: unknown }).createCounter !== 'function' ||
+      typeof (meter as { readonly createHistogram?: unknown }).createHistogram !== 'function')
+  )
+    return `meter must be an OpenTelemetry Meter (with createCounter and createHistogram), got ${describeValue(meter)}`
+  return undefined
+}
 
 // -------------------------------------------------------------------------------------
 // model
@@ -143,6 +171,8 @@ export interface OtelObserver extends WorkflowObserver {
  * @since 0.3.0
  */
 export const otelObserver = (options: OtelOptions = {}): OtelObserver => {
+  const bad = checkOtelOptions(options)
+  if (bad !== undefined) throw new CanoFailure(configurationError(`otelObserver: ${bad}`))
   const tracer = options.tracer ?? trace.getTracer(SCOPE)
   const meterOf = (): Meter => options.meter ?? metrics.getMeter(SCOPE)
   /** The span of each run executing here with a recording tracer (for `traceOf`). */
@@ -184,6 +214,16 @@ export const otelObserver = (options: OtelOptions = {}): OtelObserver => {
     name: string,
     breaker: { readonly state$: Subscribable<CircuitTransition> },
   ): Unsubscribable => {
+    if (typeof name !== 'string' || name === '')
+      throw new CanoFailure(
+        configurationError(`otelObserver.watchBreaker: name must be a non-empty string, got ${describeValue(name)}`),
+      )
+    if (!isSubscribable((breaker as { readonly state$?: unknown } | null | undefined)?.state$))
+      throw new CanoFailure(
+        configurationError(
+          `otelObserver.watchBreaker: breaker must be a circuit breaker (with state$), got ${describeValue(breaker)}`,
+        ),
+      )
     const meter = meterOf()
     if (meter === NOOP_METER) return { unsubscribe: () => undefined }
     const { circuitTransitions, breakers } = instrumentsOf(meter)
@@ -205,6 +245,12 @@ export const otelObserver = (options: OtelOptions = {}): OtelObserver => {
     }
   }
   const watchRuntime = (events: Subscribable<RuntimeEvent>): Unsubscribable => {
+    if (!isSubscribable(events))
+      throw new CanoFailure(
+        configurationError(
+          `otelObserver.watchRuntime: events must be a runtime's events$ (subscribable), got ${describeValue(events)}`,
+        ),
+      )
     const meter = meterOf()
     if (meter === NOOP_METER) return { unsubscribe: () => undefined }
     const { parked } = instrumentsOf(meter)

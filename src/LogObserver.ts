@@ -12,6 +12,8 @@
  * @since 0.3.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
+import { CanoFailure, configurationError } from './CanoError.js'
+import { describeValue } from './internal/describeValue.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
 
@@ -114,6 +116,8 @@ export interface LogObserverOptions {
  * @param logger - a pino logger, `console`, or any {@link LogSink}
  * @param options - levels by event, and where the trace ids come from
  * @returns the observer, for a workflow's or a run's `observers`
+ * @throws CanoFailure with a `Configuration` error naming the argument: a logger without `info`, `warn`
+ *   and `error` methods, an unknown event or level in `levels`, a `traceOf` that is not a function
  * @example
  * import { logObserver, task, workflow } from 'cano-rx'
  * const flow = workflow<'Go' | 'Done'>()({
@@ -131,6 +135,8 @@ export interface LogObserverOptions {
  * @since 0.3.0
  */
 export const logObserver = (logger: LogSink, options: LogObserverOptions = {}): WorkflowObserver => {
+  const bad = checkLogOptions(logger, options)
+  if (bad !== undefined) throw new CanoFailure(configurationError(`logObserver: ${bad}`))
   const levels = { ...DEFAULT_LEVELS, ...options.levels }
   const traceOf = options.traceOf
   const write = (level: LogLevel, fields: Record<string, unknown>, message: string, workflowId: string): void => {
@@ -154,13 +160,39 @@ export const logObserver = (logger: LogSink, options: LogObserverOptions = {}): 
       write(level, fieldsOf(e), MESSAGES[e._tag], e.workflowId)
     },
     onAbandon: (workflowId) =>
-      write(levels.RunAbandoned, { event: 'RunAbandoned', workflowId }, 'run abandoned', workflowId),
+      write(levels.RunAbandoned, { event: 'RunAbandoned', workflowId, at: Date.now() }, 'run abandoned', workflowId),
   }
 }
 
 // -------------------------------------------------------------------------------------
 // internals
 // -------------------------------------------------------------------------------------
+
+const LEVELS: ReadonlyArray<unknown> = ['debug', 'info', 'warn', 'error', 'off']
+
+/** What is wrong with `logObserver`'s arguments, if anything. */
+const checkLogOptions = (logger: unknown, options: unknown): string | undefined => {
+  if ((typeof logger !== 'object' && typeof logger !== 'function') || logger === null)
+    return `logger must be a logger (pino, console, or a LogSink), got ${describeValue(logger)}`
+  const sink = logger as Record<string, unknown>
+  for (const method of ['info', 'warn', 'error'])
+    if (typeof sink[method] !== 'function')
+      return `logger must have ${method}(fields, message), got ${describeValue(sink[method])} for ${method}`
+  if (sink['debug'] !== undefined && typeof sink['debug'] !== 'function')
+    return `logger.debug must be a function when present, got ${describeValue(sink['debug'])}`
+  if (typeof options !== 'object' || options === null) return `options must be an object, got ${describeValue(options)}`
+  const { levels, traceOf } = options as Record<string, unknown>
+  if (traceOf !== undefined && typeof traceOf !== 'function')
+    return `traceOf must be a function, got ${describeValue(traceOf)}`
+  if (levels === undefined) return undefined
+  if (typeof levels !== 'object' || levels === null) return `levels must be an object, got ${describeValue(levels)}`
+  for (const [tag, level] of Object.entries(levels)) {
+    if (!Object.hasOwn(DEFAULT_LEVELS, tag)) return `levels: no event is called ${JSON.stringify(tag)}`
+    if (!LEVELS.includes(level))
+      return `levels.${tag} must be one of debug, info, warn, error, off, got ${describeValue(level)}`
+  }
+  return undefined
+}
 
 const DEFAULT_LEVELS: { readonly [K in WorkflowEvent['_tag'] | 'RunAbandoned']: LogLevel } = {
   RunStarted: 'info',

@@ -97,8 +97,9 @@ export interface WorkflowObserver<S extends string = string> {
    */
   readonly note?: { readonly key: string; readonly value: () => JsonValue | undefined } | undefined
   /**
-   * The run was abandoned: its subscriber left before its end (an unsubscribed `run$`, a run a runtime
-   * parked or released, a run whose lease another owner took). No terminal event follows. @since 0.3.0
+   * The run was abandoned: it stopped here before its end without being cancelled (a run a runtime
+   * parked or released, a run whose lease another owner took). No terminal event follows. A subscriber
+   * that leaves `run$` cancels the run instead (it ends with `RunCancelled`). @since 0.3.0
    */
   readonly onAbandon?: ((workflowId: string) => void) | undefined
 }

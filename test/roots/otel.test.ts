@@ -28,6 +28,7 @@ import { otelObserver } from '../../roots/otel.js'
 import { createRuntime } from '../../roots/Runtime.js'
 import { workflow } from '../../roots/Workflow.js'
 import { batch } from '../../src/Batch.js'
+import { CanoFailure } from '../../src/CanoError.js'
 import { memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { type LogFields, logObserver } from '../../src/LogObserver.js'
@@ -550,6 +551,36 @@ describe('otelObserver (cano-rx/otel)', () => {
         ['TaskSucceeded', run?.traceId, run?.spanId],
         ['RunCompleted', run?.traceId, run?.spanId],
       ])
+    })
+  })
+
+  describe('arguments', () => {
+    it('a Configuration CanoFailure naming what is wrong, for the observer and its watchers', () => {
+      const fails = (f: () => unknown, message: RegExp): void => {
+        let thrown: unknown
+        try {
+          f()
+        } catch (e: unknown) {
+          thrown = e
+        }
+        expect(thrown, String(message)).to.be.instanceOf(CanoFailure)
+        expect((thrown as CanoFailure).error._tag).to.equal('Configuration')
+        expect((thrown as CanoFailure).error.message).to.match(message)
+      }
+      const bad = otelObserver as (options: unknown) => unknown
+      fails(() => bad(null), /^otelObserver: options must be an object, got null/)
+      fails(() => bad({ tracer: {} }), /^otelObserver: tracer must be an OpenTelemetry Tracer \(with startSpan\)/)
+      fails(() => bad({ meter: 'm' }), /^otelObserver: meter must be an OpenTelemetry Meter/)
+      const telemetry = otelObserver({ meter: metering().provider.getMeter('test') })
+      const watchBreaker = telemetry.watchBreaker as (name: unknown, breaker: unknown) => unknown
+      const breaker = createCircuitBreaker({ failureThreshold: 1, resetTimeoutMs: 1_000 })
+      fails(() => watchBreaker(42, breaker), /^otelObserver\.watchBreaker: name must be a non-empty string, got 42/)
+      fails(() => watchBreaker('', breaker), /name must be a non-empty string/)
+      fails(() => watchBreaker('b', {}), /^otelObserver\.watchBreaker: breaker must be a circuit breaker/)
+      const watchRuntime = telemetry.watchRuntime as (events: unknown) => unknown
+      fails(() => watchRuntime(null), /^otelObserver\.watchRuntime: events must be a runtime's events\$/)
+      const watched = telemetry.watchBreaker('b', breaker)
+      watched.unsubscribe()
     })
   })
 

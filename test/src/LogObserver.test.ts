@@ -5,6 +5,7 @@ import { expect } from 'chai'
 import { Subject } from 'rxjs'
 
 import { workflow } from '../../roots/Workflow.js'
+import { CanoFailure } from '../../src/CanoError.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { type LogFields, logObserver, type LogSink } from '../../src/LogObserver.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -25,6 +26,48 @@ const recordingLogger = (withDebug = true) => {
 }
 
 describe('logObserver', () => {
+  it('checks its arguments: a Configuration CanoFailure naming what is wrong', () => {
+    const sink: LogSink = { info: () => undefined, warn: () => undefined, error: () => undefined }
+    const cases: ReadonlyArray<readonly [unknown, unknown, RegExp]> = [
+      [null, undefined, /^logObserver: logger must be a logger \(pino, console, or a LogSink\), got null/],
+      [{}, undefined, /^logObserver: logger must have info\(fields, message\)/],
+      [{ info: () => undefined, warn: () => undefined }, undefined, /^logObserver: logger must have error/],
+      [{ ...sink, debug: 1 }, undefined, /^logObserver: logger\.debug must be a function when present/],
+      [sink, null, /^logObserver: options must be an object, got null/],
+      [sink, { traceOf: 5 }, /^logObserver: traceOf must be a function, got 5/],
+      [sink, { levels: 'loud' }, /^logObserver: levels must be an object/],
+      [
+        sink,
+        { levels: { RunStarted: 'loud' } },
+        /^logObserver: levels\.RunStarted must be one of debug, info, warn, error, off, got "loud"/,
+      ],
+      [sink, { levels: { Nope: 'info' } }, /^logObserver: levels: no event is called "Nope"/],
+      [sink, { levels: { toString: 'info' } }, /^logObserver: levels: no event is called "toString"/],
+    ]
+    for (const [logger, options, message] of cases) {
+      let thrown: unknown
+      try {
+        logObserver(logger as LogSink, options as undefined)
+      } catch (e: unknown) {
+        thrown = e
+      }
+      expect(thrown, String(message)).to.be.instanceOf(CanoFailure)
+      expect((thrown as CanoFailure).error._tag).to.equal('Configuration')
+      expect((thrown as CanoFailure).error.message).to.match(message)
+    }
+    expect(() => logObserver(console, { levels: { RunAbandoned: 'off' } })).to.not.throw()
+  })
+
+  it('writes a RunAbandoned line with its at, like every other line', () => {
+    const lines: LogFields[] = []
+    const sink: LogSink = { info: (f) => void lines.push(f), warn: () => undefined, error: () => undefined }
+    const before = Date.now()
+    logObserver(sink).onAbandon?.('left-1')
+    expect(lines).to.have.length(1)
+    expect(lines[0]).to.include({ event: 'RunAbandoned', workflowId: 'left-1' })
+    expect(lines[0]?.['at']).to.be.a('number').within(before, Date.now())
+  })
+
   it('writes one structured line per event, at cano’s levels, with the run id', async () => {
     const { sink, lines } = recordingLogger()
     let calls = 0
