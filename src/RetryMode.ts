@@ -255,3 +255,21 @@ export const isValidRetryMode = (u: unknown): boolean => {
 }
 const isCount = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
 const isDelay = (u: unknown): boolean => typeof u === 'number' && u >= 0 && u <= MAX_TIMER_MS
+
+/**
+ * @internal The first of a retry loop's optional callbacks (`random`, `shouldRetry`, `delayFor`,
+ * `onRetry`) given and not a function, by name; `undefined` when they are all fine. Written out: a
+ * retry operator is often built per call.
+ */
+export const badRetryCallback = (o: {
+  readonly random?: unknown
+  readonly shouldRetry?: unknown
+  readonly delayFor?: unknown
+  readonly onRetry?: unknown
+}): 'random' | 'shouldRetry' | 'delayFor' | 'onRetry' | undefined => {
+  if (o.random !== undefined && typeof o.random !== 'function') return 'random'
+  if (o.shouldRetry !== undefined && typeof o.shouldRetry !== 'function') return 'shouldRetry'
+  if (o.delayFor !== undefined && typeof o.delayFor !== 'function') return 'delayFor'
+  if (o.onRetry !== undefined && typeof o.onRetry !== 'function') return 'onRetry'
+  return undefined
+}

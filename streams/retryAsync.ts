@@ -23,7 +23,14 @@ import {
 } from '../src/CanoError.js'
 import { follow, unfollow } from '../src/internal/abortFollowers.js'
 import { describeValue } from '../src/internal/describeValue.js'
-import { isValidRetryMode, maxAttempts, retryDelayMs, RetryMode, validateRetryMode } from '../src/RetryMode.js'
+import {
+  badRetryCallback,
+  isValidRetryMode,
+  maxAttempts,
+  retryDelayMs,
+  RetryMode,
+  validateRetryMode,
+} from '../src/RetryMode.js'
 import type { RetryInfo } from './retryWithBackoff.js'
 
 // -------------------------------------------------------------------------------------
@@ -317,12 +324,9 @@ const checkOptions = (fn: unknown, options: unknown): CanoFailure | undefined =>
   if (typeof fn !== 'function') return invalid('fn', 'a function', fn)
   if (typeof options !== 'object' || options === null) return invalid('options', 'an object', options)
   const o = options as Record<keyof RetryAsyncOptions, unknown>
-  const { random, shouldRetry, delayFor, onRetry, sleep } = o
-  if (random !== undefined && typeof random !== 'function') return invalid('random', 'a function', random)
-  if (shouldRetry !== undefined && typeof shouldRetry !== 'function')
-    return invalid('shouldRetry', 'a function', shouldRetry)
-  if (delayFor !== undefined && typeof delayFor !== 'function') return invalid('delayFor', 'a function', delayFor)
-  if (onRetry !== undefined && typeof onRetry !== 'function') return invalid('onRetry', 'a function', onRetry)
+  const callback = badRetryCallback(o)
+  if (callback !== undefined) return invalid(callback, 'a function', o[callback])
+  const sleep = o.sleep
   if (sleep !== undefined && typeof sleep !== 'function') return invalid('sleep', 'a function', sleep)
   const signal = o.signal
   if (

@@ -33,7 +33,14 @@ import {
   toCanoFailure,
 } from '../src/CanoError.js'
 import { describeValue } from '../src/internal/describeValue.js'
-import { isValidRetryMode, maxAttempts, retryDelayMs, type RetryMode, validateRetryMode } from '../src/RetryMode.js'
+import {
+  badRetryCallback,
+  isValidRetryMode,
+  maxAttempts,
+  retryDelayMs,
+  type RetryMode,
+  validateRetryMode,
+} from '../src/RetryMode.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -138,13 +145,8 @@ const checkOptions = (options: unknown): Configuration | undefined => {
     const badMode = validateRetryMode(mode as RetryMode, `${WHERE} (mode)`)
     return badMode ?? configurationError(`${WHERE}: mode is not a RetryMode`)
   }
-  // written out (no list to walk): operators are often built per call, inside a `mergeMap`
-  const { random, shouldRetry, delayFor, onRetry } = o
-  if (random !== undefined && typeof random !== 'function') return invalid('random', 'a function', random)
-  if (shouldRetry !== undefined && typeof shouldRetry !== 'function')
-    return invalid('shouldRetry', 'a function', shouldRetry)
-  if (delayFor !== undefined && typeof delayFor !== 'function') return invalid('delayFor', 'a function', delayFor)
-  if (onRetry !== undefined && typeof onRetry !== 'function') return invalid('onRetry', 'a function', onRetry)
+  const callback = badRetryCallback(o)
+  if (callback !== undefined) return invalid(callback, 'a function', o[callback])
   const scheduler = o.scheduler
   if (
     scheduler !== undefined &&
