@@ -822,6 +822,9 @@ class RunTelemetry {
     this.branches = undefined
     for (const b of branches.values()) {
       if (b.attempt !== undefined) this.endAttempt(b, b.attempt.at, 'cancelled')
+      // a branch still open when its split ends (the run stopped, cancelled or timed out) did not settle:
+      // it was cut off, as a branch settled `Cancelled` is
+      b.span?.setAttribute('cano.split.outcome', 'Cancelled')
       if (error !== undefined) fail(b.span, error)
       b.span?.end()
     }

@@ -291,6 +291,36 @@ describe('otelObserver (cano-rx/otel)', () => {
       ])
     })
 
+    it('a split cut off by cancelling the run: a branch still running ends Cancelled, like one settled Cancelled', async () => {
+      const sdk = tracing()
+      const ac = new AbortController()
+      let running = (): void => undefined
+      const bothStarted = new Promise<void>((resolve) => (running = resolve))
+      let started = 0
+      const waitForAbort = (signal: AbortSignal): Promise<never> =>
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error)))
+      const flow = workflow<'FanOut' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          FanOut: split(
+            [0, 1].map(() => ({ signal }: { readonly signal: AbortSignal }) => {
+              if (++started === 2) running()
+              return waitForAbort(signal)
+            }),
+            { strategy: JoinStrategy.all(), join: 'Done' },
+          ),
+        },
+        observers: [otelObserver({ tracer: sdk.tracer })],
+      })
+      const ended = flow.orchestrate('FanOut', { signal: ac.signal }).catch((e: unknown) => e)
+      await bothStarted
+      ac.abort()
+      await ended
+      const branches = sdk.spans().filter((x) => x.name.startsWith('branch '))
+      expect(branches).to.have.length(2)
+      for (const b of branches) expect(b.attributes['cano.split.outcome'], b.name).to.equal('Cancelled')
+    })
+
     it('a saga rollback: the failed state an error, each compensation a span with the compensator’s own spans', async () => {
       const sdk = tracing()
       const flow = workflow<'Reserve' | 'Charge' | 'Ship' | 'Done'>()({
