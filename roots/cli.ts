@@ -609,8 +609,8 @@ const inspect = async (source: Source, o: Options): Promise<number> => {
       // a port in use, a host that does not resolve: the options given, not the store
       throw new CliError(EXIT.usage, message(e))
     }
-    out(`inspector: ${inspector.url}`)
-    out(`token:     ${inspector.token}`)
+    // one write: a reader waiting for the URL finds the token with it
+    out(`inspector: ${inspector.url}\ntoken:     ${inspector.token}`)
     await new Promise<void>((done) => {
       process.once('SIGINT', done)
       process.once('SIGTERM', done)

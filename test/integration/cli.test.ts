@@ -493,8 +493,10 @@ describe('cano-rx CLI (spawned)', function () {
       child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
       const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)))
       try {
-        const url = await until('the inspector URL', 30_000, () => /^inspector: (\S+)$/m.exec(stdout)?.[1])
-        expect(stdout).to.match(/^token: +\S{16,}$/m)
+        // wait for both lines (a pipe may deliver them in two chunks)
+        const url = await until('the inspector URL and token', 30_000, () =>
+          /^token: +\S{16,}$/m.test(stdout) ? /^inspector: (\S+)$/m.exec(stdout)?.[1] : undefined,
+        )
         const answer = await fetch(new URL('/api/runs', url), { headers: { Accept: 'application/json' } })
         expect(answer.status).to.equal(200)
         expect(JSON.stringify(await answer.json())).to.contain('hello-1')
