@@ -22,7 +22,6 @@ import {
   timer,
 } from 'rxjs'
 
-import type { Configuration } from '../codecs/CanoError.js'
 import { TimerDelay } from '../codecs/Config.js'
 import {
   CanoFailure,
@@ -41,6 +40,7 @@ import {
   type RetryMode,
   validateRetryMode,
 } from '../src/RetryMode.js'
+import { invalidOption, isScheduler } from './internal/standalone.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -126,39 +126,30 @@ export interface RetryWithBackoffOptions {
  */
 export const retryWithBackoff = <T>(options: RetryWithBackoffOptions): MonoTypeOperatorFunction<T> => {
   const bad = checkOptions(options)
-  if (bad !== undefined) throw new CanoFailure(bad)
+  if (bad !== undefined) throw bad
   return retryLoop<T>(options, toCanoFailure)
 }
 
 const WHERE = 'retryWithBackoff'
 
-const invalid = (field: string, rule: string, value: unknown): Configuration =>
-  configurationError(`${WHERE}: ${field} must be ${rule}, got ${describeValue(value)}`)
-
-/** The `Configuration` error of the first invalid option of the public operator, if any. */
-const checkOptions = (options: unknown): Configuration | undefined => {
-  if (typeof options !== 'object' || options === null) return invalid('options', 'an object', options)
+/** The `CanoFailure(Configuration)` of the first invalid option of the public operator, if any. */
+const checkOptions = (options: unknown): CanoFailure | undefined => {
+  if (typeof options !== 'object' || options === null) return invalidOption(WHERE, 'options', 'an object', options)
   const o = options as Record<keyof RetryWithBackoffOptions, unknown>
   const mode = o.mode
-  if (typeof mode !== 'object' || mode === null) return invalid('mode', 'a RetryMode', mode)
-  if (!isValidRetryMode(mode)) {
-    const badMode = validateRetryMode(mode as RetryMode, `${WHERE} (mode)`)
-    return badMode ?? configurationError(`${WHERE}: mode is not a RetryMode`)
-  }
+  if (typeof mode !== 'object' || mode === null) return invalidOption(WHERE, 'mode', 'a RetryMode', mode)
+  if (!isValidRetryMode(mode))
+    return new CanoFailure(
+      validateRetryMode(mode as RetryMode, `${WHERE} (mode)`) ??
+        configurationError(`${WHERE}: mode is not a RetryMode`),
+    )
   const callback = badRetryCallback(o)
-  if (callback !== undefined) return invalid(callback, 'a function', o[callback])
-  const scheduler = o.scheduler
-  if (
-    scheduler !== undefined &&
-    (typeof scheduler !== 'object' ||
-      scheduler === null ||
-      typeof (scheduler as { schedule?: unknown }).schedule !== 'function' ||
-      typeof (scheduler as { now?: unknown }).now !== 'function')
-  )
-    return invalid('scheduler', 'a SchedulerLike', scheduler)
+  if (callback !== undefined) return invalidOption(WHERE, callback, 'a function', o[callback])
+  if (o.scheduler !== undefined && !isScheduler(o.scheduler))
+    return invalidOption(WHERE, 'scheduler', 'a SchedulerLike', o.scheduler)
   const before = o.attemptsBefore
   if (before !== undefined && !(typeof before === 'number' && Number.isSafeInteger(before) && before >= 0))
-    return invalid('attemptsBefore', 'a non-negative integer', before)
+    return invalidOption(WHERE, 'attemptsBefore', 'a non-negative integer', before)
   return undefined
 }
 

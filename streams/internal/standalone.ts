@@ -82,7 +82,8 @@ const isSignal = (u: unknown): u is AbortSignal =>
   typeof (u as { aborted?: unknown }).aborted === 'boolean' &&
   isFunction((u as { addEventListener?: unknown }).addEventListener)
 
-const isScheduler = (u: unknown): u is SchedulerLike =>
+/** @internal `u` is a scheduler (`now` and `schedule`). */
+export const isScheduler = (u: unknown): u is SchedulerLike =>
   typeof u === 'object' &&
   u !== null &&
   isFunction((u as { now?: unknown }).now) &&
