@@ -64,6 +64,13 @@ const cut = (s: string, max: number): string => {
 /** A run id or name in a message: cleaned, and cut when very long. */
 const shown = (s: string): string => cut(s, 200)
 
+/** Resolves at the first Ctrl-C or `TERM`. */
+const interrupted = (): Promise<void> =>
+  new Promise<void>((done) => {
+    process.once('SIGINT', done)
+    process.once('SIGTERM', done)
+  })
+
 const USAGE = `Usage: cano-rx <command> [options]
 
 Commands:
@@ -428,10 +435,7 @@ const runsResume = async (source: Source, id: string): Promise<number> => {
   // Ctrl-C (or a TERM) while the run executes here: stop the runtime, which hands the run back (its
   // lease released, so another worker, or a later resume, takes it at once) rather than leaving it
   // owned by a dead process until its lease runs out
-  const interrupt = new Promise<void>((done) => {
-    process.once('SIGINT', done)
-    process.once('SIGTERM', done)
-  })
+  const interrupt = interrupted()
   try {
     try {
       await runtime.resume(id)
@@ -515,8 +519,8 @@ const fromLog = (record: RunRecord, log: ReadonlyArray<CheckpointRow>): Progress
 }
 
 const renderProgress = (id: string, p: Progress): ReadonlyArray<string> => [
-  `run ${id}  status ${p.status}`,
-  `  state    ${p.state} (${p.attempt})`,
+  `run ${shown(id)}  status ${p.status}`,
+  `  state    ${shown(p.state)} (${p.attempt})`,
   `  batch    ${p.batch}`,
   `  branches ${p.branches}`,
   `  stepped  ${p.cursor}`,
@@ -534,13 +538,13 @@ const watch = async (source: Source, id: string): Promise<number> => {
       process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join('\n') + '\n')
       drawn = lines.length
     } else {
-      const plain = `${p.status} ${p.state} ${p.attempt} batch ${p.batch} branches ${p.branches} stepped ${p.cursor}`
+      const plain = `${p.status} ${shown(p.state)} ${p.attempt} batch ${p.batch} branches ${p.branches} stepped ${p.cursor}`
       if (plain !== lastPlain) out(plain)
       lastPlain = plain
     }
   }
   const finish = (record: RunRecord): number => {
-    out(`run ${id} ${record.status}`)
+    out(`run ${shown(id)} ${record.status}`)
     return record.status === 'completed' ? EXIT.ok : EXIT.failed
   }
 
@@ -611,10 +615,7 @@ const inspect = async (source: Source, o: Options): Promise<number> => {
     }
     // one write: a reader waiting for the URL finds the token with it
     out(`inspector: ${inspector.url}\ntoken:     ${inspector.token}`)
-    await new Promise<void>((done) => {
-      process.once('SIGINT', done)
-      process.once('SIGTERM', done)
-    })
+    await interrupted()
     await inspector.close()
     return EXIT.ok
   } finally {

@@ -136,6 +136,12 @@ describe('cano-rx CLI (spawned)', function () {
       expect(shown.code).to.equal(0)
       // eslint-disable-next-line no-control-regex -- as above
       expect(shown.stdout).not.to.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+      // watch (plain lines, the run has ended): the id cleaned too
+      const watched = await cli(['watch', hostile, '--store', `sqlite:${db}`])
+      expect(watched.code).to.equal(0)
+      // eslint-disable-next-line no-control-regex -- as above
+      expect(watched.stdout).not.to.match(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+      expect(watched.stdout).to.match(/^run evil\\u001b\]0;pwned\\u0007\S* completed$/m)
       const unknown = await cli(['runs', 'show', `${hostile}-nope`, '--store', `sqlite:${db}`])
       expect(unknown.code).to.equal(3)
       expect(unknown.stderr.split('\n')).to.have.length(2) // one line, then the final newline
