@@ -21,8 +21,13 @@
  * │     ├─ item Load                 each batch item (cano.batch.item)
  * │     └─ item Load …
  * ├─ state Done                      the exit state
- * └─ compensate Charge               each compensation of a rollback
+ * └─ compensate Charge               each compensation of a rollback (cano.compensation.attempts)
  * ```
+ *
+ * An item's and a compensation's retries are `retry` events on their span (cano.attempt, the attempt
+ * that failed, as on a state's retry events; cano.retry.delay_ms; cano.error.message, its error). A failed item,
+ * like every failed span, has status ERROR with its error's message, `cano.error.tag` and an `exception`
+ * event.
  *
  * The run's trace context is kept with a durable run (a note in its first checkpoint row, see
  * `WorkflowObserver.note`): a resumed run (by hand, or by a runtime after a crash or a parked sleep)
@@ -59,7 +64,7 @@ import type { Subscribable, Unsubscribable } from 'rxjs'
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { isBatchProgress } from '../src/Batch.js'
-import { CanoFailure, configurationError } from '../src/CanoError.js'
+import { CanoFailure, configurationError, isCanoError } from '../src/CanoError.js'
 import type { CircuitState, CircuitTransition } from '../src/CircuitBreaker.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { TraceIds } from '../src/LogObserver.js'
@@ -609,7 +614,12 @@ class RunTelemetry {
         const item = this.items?.get(data.index)
         if (item !== undefined) {
           this.items?.delete(data.index)
-          if (failed) item.span?.setStatus({ code: SpanStatusCode.ERROR, message: 'item failed' })
+          if (failed) {
+            // the error of the item (since 0.3.0); progress data without one still marks the span failed
+            const error = data.error
+            if (isCanoError(error)) fail(item.span, error)
+            else item.span?.setStatus({ code: SpanStatusCode.ERROR, message: 'item failed' })
+          }
           item.span?.end()
         }
         m?.items.add(1, m.attrs('result', failed ? 'err' : 'ok'))
@@ -659,6 +669,7 @@ class RunTelemetry {
       case 'CompensationFailed':
         this.compensationsRun += 1
         this.compensationsFailed += 1
+        if (e.attempts !== undefined) this.compensation?.span?.setAttribute('cano.compensation.attempts', e.attempts)
         fail(this.compensation?.span, e.error)
         this.compensation?.span?.end()
         this.compensation = undefined
@@ -752,7 +763,7 @@ class RunTelemetry {
         const items = (this.items ??= new Map<number, Opened>())
         const known = items.get(index)
         if (known !== undefined) {
-          known.span?.addEvent('retry', { 'cano.attempt': scope.attempt })
+          known.span?.addEvent('retry', retryAttributes(scope))
           span = known.span
         } else {
           const parent = this.visit?.attempt?.span ?? this.visit?.span
@@ -763,7 +774,7 @@ class RunTelemetry {
       }
       case 'Compensation': {
         span = this.compensation?.span
-        if (scope.attempt > 1) span?.addEvent('retry', { 'cano.attempt': scope.attempt })
+        if (scope.attempt > 1) span?.addEvent('retry', retryAttributes(scope))
         break
       }
     }
@@ -856,6 +867,22 @@ class RunTelemetry {
     compensation?.span?.setAttribute('cano.cancelled', true)
     compensation?.span?.end()
   }
+}
+
+/**
+ * The attributes of the `retry` event of an item's or a compensation's span: the attempt that failed (as
+ * on a state's `retry` events: 1 before the first retry) and, from the scope's `retry`, the delay waited
+ * and that attempt's error.
+ */
+const retryAttributes = (scope: AttemptScope): Attributes => {
+  const retry = scope.retry
+  return retry === undefined
+    ? { 'cano.attempt': scope.attempt - 1 }
+    : {
+        'cano.attempt': scope.attempt - 1,
+        'cano.retry.delay_ms': retry.delayMs,
+        'cano.error.message': retry.error.message,
+      }
 }
 
 /** Marks `span` failed with `error` (status and an exception event). */

@@ -81,6 +81,13 @@ export interface BatchProgress {
   readonly failed: number
   /** Input position of the item that just settled. */
   readonly index: number
+  /**
+   * The error of the item that just settled, when it failed (what its `Err` slot holds: a
+   * `RetryExhausted` when `itemRetry` allowed more than one attempt); absent when it succeeded.
+   *
+   * @since 0.3.0
+   */
+  readonly error?: CanoError
 }
 
 /**

@@ -5,6 +5,12 @@
  * (such as `otelObserver().traceOf` from `cano-rx/otel`), the run's OpenTelemetry trace and span ids too,
  * as `trace_id` and `span_id` (the names OpenTelemetry's log instrumentations use).
  *
+ * The values user code chose (a `Progress` event's `data`, a `CursorAdvanced` event's `cursor`) go
+ * through a projection that never throws, so a logger's serializer never sees what it cannot write: a
+ * value whose JSON is at most 4096 characters is passed as it is; a longer one becomes its JSON cut to
+ * 4096 characters with `…` appended; one that does not serialise (a cycle, a bigint) becomes a short
+ * description (`10n`, `[object Object]`). A failed batch item's error in its progress is `{ tag, message }`.
+ *
  * Levels follow cano's `TracingObserver` where cano has the event: state entries, task starts and
  * checkpoints at `debug`; successes and resumes at `info`; retries and breaker rejections at `warn`; task
  * failures at `error`. A logger without `debug` drops the debug lines.
@@ -12,7 +18,8 @@
  * @since 0.3.0
  */
 import type { CanoError } from '../codecs/CanoError.js'
-import { CanoFailure, configurationError } from './CanoError.js'
+import { isBatchProgress } from './Batch.js'
+import { CanoFailure, configurationError, isCanoError } from './CanoError.js'
 import { describeValue } from './internal/describeValue.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
@@ -63,6 +70,11 @@ export interface LogSink {
   readonly info: LogMethod
   readonly warn: LogMethod
   readonly error: LogMethod
+  /**
+   * Whether lines of `level` are written (pino's `isLevelEnabled`): when it answers `false`, the line is
+   * not built at all. Absent: every level is. @since 0.3.0
+   */
+  readonly isLevelEnabled?: (level: 'debug' | 'info' | 'warn' | 'error') => boolean
 }
 
 /**
@@ -111,7 +123,10 @@ export interface LogObserverOptions {
 // -------------------------------------------------------------------------------------
 
 /**
- * An observer that writes one structured line per event to `logger`; see the module comment.
+ * An observer that writes one structured line per event to `logger`; see the module comment. `Progress`
+ * data and stepped cursors are logged as they are when their JSON is at most 4096 characters, else as a
+ * string (the JSON cut to 4096 characters with `…`, or a description of a value that does not serialise,
+ * such as a cyclic object or a bigint), so that neither can make a line fail or grow without bound.
  *
  * @param logger - a pino logger, `console`, or any {@link LogSink}
  * @param options - levels by event, and where the trace ids come from
@@ -139,10 +154,18 @@ export const logObserver = (logger: LogSink, options: LogObserverOptions = {}): 
   if (bad !== undefined) throw new CanoFailure(configurationError(`logObserver: ${bad}`))
   const levels = { ...DEFAULT_LEVELS, ...options.levels }
   const traceOf = options.traceOf
-  const write = (level: LogLevel, fields: Record<string, unknown>, message: string, workflowId: string): void => {
+  // the line is built only when it is written: a level that is off, a missing `debug`, or a level the
+  // logger says it drops (pino's `isLevelEnabled`) cost no fields
+  const write = (
+    level: LogLevel,
+    fieldsOf: () => Record<string, unknown>,
+    message: string,
+    workflowId: string,
+  ): void => {
     if (level === 'off') return
     const method = level === 'debug' ? logger.debug : logger[level]
-    if (method === undefined) return
+    if (method === undefined || logger.isLevelEnabled?.(level) === false) return
+    const fields = fieldsOf()
     if (traceOf !== undefined) {
       const ids = traceOf(workflowId)
       if (ids !== undefined) {
@@ -157,10 +180,15 @@ export const logObserver = (logger: LogSink, options: LogObserverOptions = {}): 
     onEvent: (e) => {
       const level = levels[e._tag]
       if (level === 'off') return
-      write(level, fieldsOf(e), MESSAGES[e._tag], e.workflowId)
+      write(level, () => fieldsOf(e), MESSAGES[e._tag], e.workflowId)
     },
     onAbandon: (workflowId) =>
-      write(levels.RunAbandoned, { event: 'RunAbandoned', workflowId, at: Date.now() }, 'run abandoned', workflowId),
+      write(
+        levels.RunAbandoned,
+        () => ({ event: 'RunAbandoned', workflowId, at: Date.now() }),
+        'run abandoned',
+        workflowId,
+      ),
   }
 }
 
@@ -180,6 +208,8 @@ const checkLogOptions = (logger: unknown, options: unknown): string | undefined 
       return `logger must have ${method}(fields, message), got ${describeValue(sink[method])} for ${method}`
   if (sink['debug'] !== undefined && typeof sink['debug'] !== 'function')
     return `logger.debug must be a function when present, got ${describeValue(sink['debug'])}`
+  if (sink['isLevelEnabled'] !== undefined && typeof sink['isLevelEnabled'] !== 'function')
+    return `logger.isLevelEnabled must be a function when present, got ${describeValue(sink['isLevelEnabled'])}`
   if (typeof options !== 'object' || options === null) return `options must be an object, got ${describeValue(options)}`
   const { levels, traceOf } = options as Record<string, unknown>
   if (traceOf !== undefined && typeof traceOf !== 'function')
@@ -254,15 +284,67 @@ const errorFields = (error: CanoError): { readonly tag: string; readonly message
   message: error.message,
 })
 
-/** The line of `e`: its tag as `event`, its fields as they are, an error as `{ tag, message }`. */
+/** The longest JSON of a user value (`Progress` data, a stepped cursor) that a line carries as it is. */
+const MAX_VALUE_JSON = 4096
+
+/**
+ * A user value as a line carries it, never throwing: as it is when it serialises to JSON of at most
+ * {@link MAX_VALUE_JSON} characters; otherwise a string: its JSON cut to that length with `…` appended, or
+ * {@link describeValue}'s rendering when it does not serialise (a cycle, a bigint, a throwing `toJSON`).
+ */
+const loggable = (u: unknown): unknown => {
+  if (u === undefined || u === null || typeof u === 'boolean' || typeof u === 'number') return u
+  let json: string | undefined
+  try {
+    json = JSON.stringify(u)
+  } catch {
+    json = undefined
+  }
+  if (json === undefined) {
+    try {
+      return describeValue(u)
+    } catch {
+      // a value even `Object.prototype.toString` throws on (a revoked Proxy)
+      return '[unserialisable value]'
+    }
+  }
+  if (json.length <= MAX_VALUE_JSON) return u
+  // not between the halves of a surrogate pair
+  const end = isHighSurrogate(json.charCodeAt(MAX_VALUE_JSON - 1)) ? MAX_VALUE_JSON - 1 : MAX_VALUE_JSON
+  return `${json.slice(0, end)}…`
+}
+
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff
+
+/** A `Progress` event's data: a failed batch item's error as `{ tag, message }`, then {@link loggable}. */
+const progressData = (data: unknown): unknown =>
+  isBatchProgress(data) && isCanoError(data.error)
+    ? loggable({ ...data, error: errorFields(data.error) })
+    : loggable(data)
+
+/**
+ * The line of `e`: its tag as `event`, its fields as they are, an error as `{ tag, message }`, a
+ * `Progress` event's `data` and a `CursorAdvanced` event's `cursor` through {@link loggable}.
+ */
 const fieldsOf = (e: WorkflowEvent): Record<string, unknown> => {
   const { _tag, ...rest } = e
   const fields: Record<string, unknown> = { event: _tag, ...rest }
   if ('error' in e) fields['error'] = errorFields(e.error)
-  if (e._tag === 'SplitBranchSettled') {
-    const outcome = e.outcome
-    fields['outcome'] = outcome._tag
-    if (outcome._tag === 'Failed') fields['error'] = errorFields(outcome.error)
+  switch (e._tag) {
+    case 'SplitBranchSettled': {
+      const outcome = e.outcome
+      fields['outcome'] = outcome._tag
+      if (outcome._tag === 'Failed') fields['error'] = errorFields(outcome.error)
+      break
+    }
+    case 'Progress':
+      fields['data'] = progressData(e.data)
+      break
+    case 'CursorAdvanced':
+      fields['cursor'] = loggable(e.cursor)
+      break
+    default:
+      break
   }
   return fields
 }

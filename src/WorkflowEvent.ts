@@ -488,7 +488,7 @@ export interface Compensated<S extends string> extends EventBase {
  *
  * @example
  * import { type CompensationFailed, timeoutError } from 'cano-rx'
- * const e: CompensationFailed<'Charge' | 'Ship'> = { _tag: 'CompensationFailed', workflowId: 'order-42', at: 9_050, state: 'Charge', taskId: 'Charge', seq: 3, error: timeoutError(50) }
+ * const e: CompensationFailed<'Charge' | 'Ship'> = { _tag: 'CompensationFailed', workflowId: 'order-42', at: 9_050, state: 'Charge', taskId: 'Charge', seq: 3, error: timeoutError(50), attempts: 1 }
  * @see {@link CompensationStarted}
  * @category model
  * @since 0.1.0
@@ -499,6 +499,15 @@ export interface CompensationFailed<S extends string> extends EventBase {
   readonly taskId: string
   readonly seq: number | undefined
   readonly error: CanoError
+  /**
+   * The attempts made at the compensation (the one the rollback's budget cut short included); 0 when it
+   * never started (the state has no compensator any more, its stored output did not decode, or the budget
+   * ran out before the entry was reached). The engine always sets it; it is optional so that events built
+   * by hand before 0.3.0 still type-check.
+   *
+   * @since 0.3.0
+   */
+  readonly attempts?: number
 }
 
 /**

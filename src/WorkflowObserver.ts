@@ -135,10 +135,14 @@ export interface RunInfo {
  *   current `Task` attempt);
  * - `Compensation`: an attempt of a saga step's compensation, during a rollback.
  *
+ * From the second attempt on, `retry` says why and after how long it runs: the error the previous
+ * attempt failed with and the backoff delay waited since.
+ *
  * @example
- * import type { AttemptScope } from 'cano-rx'
+ * import { taskExecutionError, type AttemptScope } from 'cano-rx'
  * const scope: AttemptScope<'Fetch'> = {
  *   workflowId: 'order-42', state: 'Fetch', taskId: 'Fetch', kind: 'Task', attempt: 2, index: undefined, at: 1_700_000_000_000, waitedMs: undefined,
+ *   retry: { delayMs: 200, error: taskExecutionError('HTTP 503') },
  * }
  * @category model
  * @since 0.3.0
@@ -159,6 +163,15 @@ export interface AttemptScope<S extends string = string> {
    * `undefined` when it has no such limiter.
    */
   readonly waitedMs: number | undefined
+  /**
+   * Set on every attempt after the first, of every kind: the error the previous attempt failed with and
+   * the backoff delay waited before this one, in ms (0 when there was none). `undefined` on attempt 1, and
+   * on the first attempt a resumed run makes in a retry loop it continues (the previous attempt ran before
+   * the crash). `waitedMs`, the wait for a rate limiter's token, comes on top of `delayMs`.
+   *
+   * @since 0.3.0
+   */
+  readonly retry?: { readonly delayMs: number; readonly error: CanoError } | undefined
 }
 
 // -------------------------------------------------------------------------------------

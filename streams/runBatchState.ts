@@ -51,6 +51,7 @@ import {
 import { LinkedController } from '../src/internal/abortFollowers.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { ResourceRecord, TaskContext } from '../src/TaskContext.js'
+import type { AttemptScope } from '../src/WorkflowObserver.js'
 import { runAttemptLoop } from './attemptWork.js'
 import { fromTaskOutput } from './fromTaskOutput.js'
 import { retryWithBackoffRaw } from './retryWithBackoff.js'
@@ -111,7 +112,10 @@ export const processAll = <S extends string, R extends ResourceRecord>(
         done += 1
         if (result._tag === 'Err') failed += 1
         if (emit !== undefined) {
-          const data: BatchProgress = { kind: 'batch', done, total, failed, index: result.index }
+          const data: BatchProgress =
+            result._tag === 'Err'
+              ? { kind: 'batch', done, total, failed, index: result.index, error: result.error }
+              : { kind: 'batch', done, total, failed, index: result.index }
           emit({ _tag: 'Progress', workflowId, at: now(), state, taskId, data })
         }
       }),
@@ -132,7 +136,10 @@ const runItem = <S extends string, R extends ResourceRecord>(
 ): Observable<ItemResult<unknown>> =>
   defer(() => {
     const parent = ctx.signal
+    const around = env.around
     let attempt = 0
+    /** The previous attempt's error and the delay before this one (kept only for an `aroundAttempt`). */
+    let retry: AttemptScope['retry']
     const one = new Observable<unknown>((subscriber) => {
       attempt += 1
       const ictx = new ItemAttempt(index, attempt, parent)
@@ -158,7 +165,6 @@ const runItem = <S extends string, R extends ResourceRecord>(
           )
         },
       }
-      const around = env.around
       let sub: Subscription | undefined
       if (around === undefined) sub = item$.subscribe(observer)
       else {
@@ -172,6 +178,7 @@ const runItem = <S extends string, R extends ResourceRecord>(
           index,
           at: env.now(),
           waitedMs: undefined,
+          retry,
         } as const
         around(scope, () => (sub = item$.subscribe(observer)))
       }
@@ -190,6 +197,12 @@ const runItem = <S extends string, R extends ResourceRecord>(
               random: env.random,
               scheduler: env.scheduler,
               shouldRetry: (e) => isRetryable(e) && !parent.aborted,
+              onRetry:
+                around === undefined
+                  ? undefined
+                  : ({ error, delayMs }) => {
+                      retry = { delayMs, error: toCanoError(error) }
+                    },
             }),
           )
     return retried$.pipe(

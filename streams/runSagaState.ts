@@ -74,7 +74,7 @@ import type { CompensationEntry, SagaHandler } from '../src/Saga.js'
 import type { InputOf, ResourceRecord, TaskContext } from '../src/TaskContext.js'
 import type { CompiledState } from '../src/WorkflowDefinition.js'
 import type { WorkflowEvent } from '../src/WorkflowEvent.js'
-import type { AroundAttempt } from '../src/WorkflowObserver.js'
+import type { AroundAttempt, AttemptScope } from '../src/WorkflowObserver.js'
 import { attemptWork, isInlineAttempt, type WorkCallbacks } from './attemptWork.js'
 import { fromTaskOutput, isEither, isThenable } from './fromTaskOutput.js'
 import { retryWithBackoffRaw } from './retryWithBackoff.js'
@@ -328,11 +328,13 @@ function sagaAttempt<S extends string, R extends ResourceRecord>(this: SagaStep<
 
 /**
  * Where a drain stands, for its budget: how many entries were started, the one whose compensation
- * runs, and why an abandoned compensation's signal aborts.
+ * runs and the attempts made at it so far, and why an abandoned compensation's signal aborts.
  */
 class DrainProgress {
   started = 0
   compensating: StackEntry | undefined = undefined
+  /** The attempts made at the compensation of `compensating` (its `CompensationFailed` reports them). */
+  attempts = 0
   stopReason: CanoError | undefined = undefined
 }
 
@@ -382,7 +384,7 @@ export const drainCompensations = <S extends string, R extends ResourceRecord>(
         progress.stopReason = late
         drain.unsubscribe()
         errors.push(late)
-        if (emit !== undefined) emit(compensationFailed(current, late, workflowId, now()))
+        if (emit !== undefined) emit(compensationFailed(current, late, workflowId, now(), progress.attempts))
       } else drain.unsubscribe()
       const left = order.slice(progress.started)
       for (const entry of left) {
@@ -392,7 +394,7 @@ export const drainCompensations = <S extends string, R extends ResourceRecord>(
           `the rollback budget (compensationTimeoutMs) of ${budget} ms ran out before state ${JSON.stringify(entry.state)} was compensated (output kept)`,
         )
         errors.push(orphan)
-        if (emit !== undefined) emit(compensationFailed(entry, orphan, workflowId, now()))
+        if (emit !== undefined) emit(compensationFailed(entry, orphan, workflowId, now(), 0))
       }
       if (left.length > 0)
         errors.push(
@@ -414,6 +416,7 @@ const compensationFailed = <S extends string>(
   error: CanoError,
   workflowId: string,
   at: number,
+  attempts: number,
 ): WorkflowEvent<S> => ({
   _tag: 'CompensationFailed',
   workflowId,
@@ -422,6 +425,7 @@ const compensationFailed = <S extends string>(
   taskId: entry.taskId,
   seq: entry.seq,
   error,
+  attempts,
 })
 
 /** One entry: emits `undefined` once it is compensated (and marked done), or its error. */
@@ -434,20 +438,21 @@ const compensateEntry = <S extends string, R extends ResourceRecord>(
   const state = entry.state as S
   const { taskId, seq } = entry
   if (emit !== undefined) emit({ _tag: 'CompensationStarted', workflowId, at: now(), state, taskId, seq })
-  let attempts = 0
   const compiled = env.lookup(entry.state)
   progress.compensating = entry
+  progress.attempts = 0
   const work$: Observable<unknown> =
     compiled === undefined || compiled.handler._tag !== 'Saga'
       ? throwError(() => orphanedCompensationError(entry.state, entry.encoded))
-      : compensation(env, entry, compiled.handler, compiled.config.attemptTimeoutMs, () => ++attempts, progress)
+      : compensation(env, entry, compiled.handler, compiled.config.attemptTimeoutMs, progress)
   return work$.pipe(
     map((): true => true),
     catchError((e: unknown) => of(toCanoError(e))),
     mergeMap((result): Observable<CanoError | undefined> => {
       progress.compensating = undefined
+      const attempts = progress.attempts
       if (result !== true) {
-        if (emit !== undefined) emit(compensationFailed(entry, result, workflowId, now()))
+        if (emit !== undefined) emit(compensationFailed(entry, result, workflowId, now(), attempts))
         return of(result)
       }
       if (emit !== undefined) emit({ _tag: 'Compensated', workflowId, at: now(), state, taskId, seq, attempts })
@@ -465,7 +470,6 @@ const compensation = <S extends string, R extends ResourceRecord>(
   entry: StackEntry,
   handler: SagaHandler<S, R>,
   stateTimeoutMs: number | undefined,
-  nextAttempt: () => number,
   progress: DrainProgress,
 ): Observable<unknown> => {
   const label = JSON.stringify(entry.state)
@@ -478,12 +482,15 @@ const compensation = <S extends string, R extends ResourceRecord>(
   }
   const timeoutMs = handler.compensateTimeoutMs ?? stateTimeoutMs
   const { res, workflowId, scheduler, input } = env
+  const around = env.around
+  /** The previous attempt's error and the delay before this one (kept only for an `aroundAttempt`). */
+  let retry: AttemptScope['retry']
   const one$ = new Observable<unknown>((subscriber) => {
     const controller = new AbortController()
     const ctx: TaskContext<R> = {
       res,
       signal: controller.signal,
-      attempt: nextAttempt(),
+      attempt: ++progress.attempts,
       workflowId,
       state: entry.state,
       progress: noProgress,
@@ -518,7 +525,6 @@ const compensation = <S extends string, R extends ResourceRecord>(
         subscriber.error(isNonRetryable(e) ? e : toCanoError(e))
       },
     }
-    const around = env.around
     let sub: Subscription | undefined
     if (around === undefined) sub = call$.subscribe(observer)
     else
@@ -532,6 +538,7 @@ const compensation = <S extends string, R extends ResourceRecord>(
           index: undefined,
           at: env.now(),
           waitedMs: undefined,
+          retry,
         },
         () => (sub = call$.subscribe(observer)),
       )
@@ -541,5 +548,17 @@ const compensation = <S extends string, R extends ResourceRecord>(
         controller.abort(progress.stopReason ?? cancelledError('compensation abandoned: the run was unsubscribed'))
     }
   })
-  return one$.pipe(retryWithBackoffRaw({ mode: handler.compensateRetry, random: env.random, scheduler }))
+  return one$.pipe(
+    retryWithBackoffRaw({
+      mode: handler.compensateRetry,
+      random: env.random,
+      scheduler,
+      onRetry:
+        around === undefined
+          ? undefined
+          : ({ error, delayMs }) => {
+              retry = { delayMs, error: toCanoError(error) }
+            },
+    }),
+  )
 }

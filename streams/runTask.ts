@@ -60,11 +60,15 @@ export interface AttemptEnv<S extends string, R extends ResourceRecord> {
   readonly branch?: number | undefined
 }
 
-/** @internal The scope `aroundAttempt` sees for attempt `attempt` of `env`'s work (a state's task or a branch). */
+/**
+ * @internal The scope `aroundAttempt` sees for attempt `attempt` of `env`'s work (a state's task or a branch);
+ * `retry`: why and after how long it runs, from attempt 2 on.
+ */
 export const attemptScope = <S extends string, R extends ResourceRecord>(
   env: AttemptEnv<S, R>,
   attempt: number,
   waitedMs: number | undefined,
+  retry?: AttemptScope['retry'],
 ): AttemptScope<S> => {
   const branch = env.branch
   return {
@@ -76,6 +80,7 @@ export const attemptScope = <S extends string, R extends ResourceRecord>(
     index: branch,
     at: env.now(),
     waitedMs,
+    retry,
   }
 }
 
@@ -224,6 +229,8 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
     const { circuitBreaker, rateLimiter, attemptTimeoutMs } = config
     const ownSignal = attemptTimeoutMs !== undefined
     const around = env.around
+    /** The previous attempt's error and the delay before the next one (kept only for an `aroundAttempt`). */
+    let retry: AttemptScope['retry']
     const one = new Observable<A>((subscriber) => {
       n += 1
       if (n === 1 && firstFailure !== undefined) {
@@ -259,7 +266,10 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         around === undefined
           ? fromAttempt(attempt, ctx, undefined)
           : fromAttempt(attempt, ctx, (start) =>
-              around(attemptScope(env, ctx.attempt, waitFrom === undefined ? undefined : now() - waitFrom), start),
+              around(
+                attemptScope(env, ctx.attempt, waitFrom === undefined ? undefined : now() - waitFrom, retry),
+                start,
+              ),
             )
       if (attemptTimeoutMs !== undefined) {
         // a resumed attempt has what was left of its time; its timeout error names the configured one
@@ -323,10 +333,13 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
           return err._tag === 'RateLimited' ? Math.max(0, err.retryAfterMs) : computed
         },
         onRetry:
-          emit === undefined
+          emit === undefined && around === undefined
             ? undefined
-            : ({ attempt: failed, delayMs }) =>
-                emit({ _tag: 'RetryScheduled', workflowId, at: now(), state, taskId, attempt: failed, delayMs }),
+            : ({ error, attempt: failed, delayMs }) => {
+                if (around !== undefined) retry = { delayMs, error: toCanoError(error) }
+                if (emit !== undefined)
+                  emit({ _tag: 'RetryScheduled', workflowId, at: now(), state, taskId, attempt: failed, delayMs })
+              },
       }),
     )
   })

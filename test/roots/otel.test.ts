@@ -28,7 +28,7 @@ import { otelObserver } from '../../roots/otel.js'
 import { createRuntime } from '../../roots/Runtime.js'
 import { workflow } from '../../roots/Workflow.js'
 import { batch } from '../../src/Batch.js'
-import { CanoFailure } from '../../src/CanoError.js'
+import { CanoFailure, retryExhaustedError, taskExecutionError } from '../../src/CanoError.js'
 import { memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { type LogFields, logObserver } from '../../src/LogObserver.js'
@@ -365,6 +365,87 @@ describe('otelObserver (cano-rx/otel)', () => {
       ])
     })
 
+    it('a failed compensation: its attempts, its error, and its retries as events with the delay and the error before', async () => {
+      const sdk = tracing()
+      let refunds = 0
+      const flow = workflow<'Reserve' | 'Charge' | 'Ship' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          Reserve: saga({
+            output: t.string,
+            run: () => ['Charge' as const, 'r-1'],
+            compensate: () => {
+              throw new Error('stock service down')
+            },
+            compensateRetry: RetryMode.fixed(2, 4),
+          }),
+          Charge: saga({
+            output: t.string,
+            run: () => ['Ship' as const, 'c-1'],
+            compensate: () => {
+              if (++refunds === 1) throw new Error('refund timed out')
+            },
+            compensateRetry: RetryMode.fixed(1, 2),
+          }),
+          Ship: task(
+            () => {
+              throw new Error('no courier')
+            },
+            { retry: RetryMode.none() },
+          ),
+        },
+        observers: [otelObserver({ tracer: sdk.tracer })],
+      })
+      await flow.orchestrate('Reserve').catch(() => undefined)
+      const compensations = sdk
+        .spans()
+        .filter((s) => s.name.startsWith('compensate '))
+        .map((s) => ({
+          name: s.name,
+          attributes: s.attributes,
+          status: s.status,
+          events: s.events.map((e) => ({ name: e.name, attributes: e.attributes })),
+        }))
+      const exhausted = retryExhaustedError(3, taskExecutionError('stock service down'))
+      expect(compensations).to.deep.equal([
+        {
+          name: 'compensate Charge',
+          attributes: { 'cano.state': 'Charge', 'cano.task.id': 'Charge', 'cano.compensation.attempts': 2 },
+          status: { code: SpanStatusCode.UNSET },
+          events: [
+            {
+              name: 'retry',
+              attributes: { 'cano.attempt': 1, 'cano.retry.delay_ms': 2, 'cano.error.message': 'refund timed out' },
+            },
+          ],
+        },
+        {
+          name: 'compensate Reserve',
+          attributes: {
+            'cano.state': 'Reserve',
+            'cano.task.id': 'Reserve',
+            'cano.compensation.attempts': 3,
+            'cano.error.tag': 'RetryExhausted',
+          },
+          status: { code: SpanStatusCode.ERROR, message: exhausted.message },
+          events: [
+            {
+              name: 'retry',
+              attributes: { 'cano.attempt': 1, 'cano.retry.delay_ms': 4, 'cano.error.message': 'stock service down' },
+            },
+            {
+              name: 'retry',
+              attributes: { 'cano.attempt': 2, 'cano.retry.delay_ms': 4, 'cano.error.message': 'stock service down' },
+            },
+            {
+              name: 'exception',
+              attributes: { 'exception.type': 'RetryExhausted', 'exception.message': exhausted.message },
+            },
+          ],
+        },
+      ])
+    })
+
     it('a batch: each item a span under the attempt of its cycle, its retries as events', async () => {
       const sdk = tracing()
       const tries = new Map<number, number>()
@@ -393,10 +474,68 @@ describe('otelObserver (cano-rx/otel)', () => {
         '    attempt Load [task.id=Load attempt=1]',
         '      item Load [batch.item=0]',
         '        process 10 #1',
-        '      item Load [batch.item=1] (retry attempt=2)',
+        '      item Load [batch.item=1] (retry attempt=1 retry.delay_ms=1)',
         '        process 20 #1',
         '        process 20 #2',
         '  state Done',
+      ])
+    })
+
+    it('a batch: a failed item’s span has its error as every failed span; a retry event the delay and the error before', async () => {
+      const sdk = tracing()
+      const flow = workflow<'Load' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          Load: batch({
+            load: () => [10, 20, 30],
+            processItem: async (n: number, ictx) => {
+              if (n === 20 && ictx.attempt === 1) throw new Error('again')
+              if (n === 30) throw new Error(`gone #${ictx.attempt}`)
+              return n * 2
+            },
+            itemRetry: RetryMode.fixed(1, 3),
+            finish: () => 'Done' as const,
+          }),
+        },
+        observers: [otelObserver({ tracer: sdk.tracer })],
+      })
+      await flow.orchestrate('Load')
+      const items = sdk
+        .spans()
+        .filter((s) => s.name === 'item Load')
+        .sort((a, b) => Number(a.attributes['cano.batch.item']) - Number(b.attributes['cano.batch.item']))
+      const seen = items.map((s) => ({
+        attributes: s.attributes,
+        status: s.status,
+        events: s.events.map((e) => ({ name: e.name, attributes: e.attributes })),
+      }))
+      const exhausted = retryExhaustedError(2, taskExecutionError('gone #2'))
+      expect(seen).to.deep.equal([
+        { attributes: { 'cano.batch.item': 0 }, status: { code: SpanStatusCode.UNSET }, events: [] },
+        {
+          attributes: { 'cano.batch.item': 1 },
+          status: { code: SpanStatusCode.UNSET },
+          events: [
+            {
+              name: 'retry',
+              attributes: { 'cano.attempt': 1, 'cano.retry.delay_ms': 3, 'cano.error.message': 'again' },
+            },
+          ],
+        },
+        {
+          attributes: { 'cano.batch.item': 2, 'cano.error.tag': 'RetryExhausted' },
+          status: { code: SpanStatusCode.ERROR, message: exhausted.message },
+          events: [
+            {
+              name: 'retry',
+              attributes: { 'cano.attempt': 1, 'cano.retry.delay_ms': 3, 'cano.error.message': 'gone #1' },
+            },
+            {
+              name: 'exception',
+              attributes: { 'exception.type': 'RetryExhausted', 'exception.message': exhausted.message },
+            },
+          ],
+        },
       ])
     })
 

@@ -5,6 +5,7 @@ import { expect } from 'chai'
 import { Subject } from 'rxjs'
 
 import { workflow } from '../../roots/Workflow.js'
+import { batch } from '../../src/Batch.js'
 import { CanoFailure } from '../../src/CanoError.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { type LogFields, logObserver, type LogSink } from '../../src/LogObserver.js'
@@ -33,6 +34,11 @@ describe('logObserver', () => {
       [{}, undefined, /^logObserver: logger must have info\(fields, message\)/],
       [{ info: () => undefined, warn: () => undefined }, undefined, /^logObserver: logger must have error/],
       [{ ...sink, debug: 1 }, undefined, /^logObserver: logger\.debug must be a function when present/],
+      [
+        { ...sink, isLevelEnabled: 'yes' },
+        undefined,
+        /^logObserver: logger\.isLevelEnabled must be a function when present, got "yes"/,
+      ],
       [sink, null, /^logObserver: options must be an object, got null/],
       [sink, { traceOf: 5 }, /^logObserver: traceOf must be a function, got 5/],
       [sink, { levels: 'loud' }, /^logObserver: levels must be an object/],
@@ -187,6 +193,115 @@ describe('logObserver', () => {
     })
     flow.run$('Wait', { workflowId: 'log-3' }).subscribe().unsubscribe()
     expect(lines.map(([level, fields]) => [level, fields['event']])).to.deep.equal([['warn', 'RunCancelled']])
+  })
+
+  it('builds no line for a level the logger says it drops (pino’s isLevelEnabled)', () => {
+    const written: Array<[string, LogFields]> = []
+    const asked: string[] = []
+    const sink: LogSink = {
+      debug: (f) => void written.push(['debug', f]),
+      info: (f) => void written.push(['info', f]),
+      warn: (f) => void written.push(['warn', f]),
+      error: (f) => void written.push(['error', f]),
+      isLevelEnabled: (level) => {
+        asked.push(level)
+        return level !== 'debug'
+      },
+    }
+    // a Progress payload whose serialisation would be seen: a toJSON that counts its calls
+    let serialised = 0
+    const data = { toJSON: () => ((serialised += 1), { n: 1 }) }
+    const observer = logObserver(sink)
+    observer.onEvent?.({ _tag: 'Progress', workflowId: 'lvl-1', at: 0, state: 'S', taskId: 'S', data })
+    expect(written).to.deep.equal([])
+    expect(serialised, 'the debug line was not built').to.equal(0)
+    observer.onEvent?.({ _tag: 'RunStarted', workflowId: 'lvl-1', at: 1, initial: 'S' })
+    expect(written.map(([level, f]) => [level, f.event])).to.deep.equal([['info', 'RunStarted']])
+    expect(asked).to.deep.equal(['debug', 'info'])
+    logObserver(sink, { levels: { Progress: 'warn' } }).onEvent?.({
+      _tag: 'Progress',
+      workflowId: 'lvl-1',
+      at: 2,
+      state: 'S',
+      taskId: 'S',
+      data,
+    })
+    expect(serialised).to.equal(1)
+    expect(written.at(-1)?.[1]['data']).to.equal(data)
+  })
+
+  it('passes Progress data and stepped cursors through a never-throwing projection: small JSON as is, else a bounded string', async () => {
+    const { sink, lines } = recordingLogger()
+    const small = { done: 3, total: 10 }
+    const cyclic: { name: string; self?: unknown } = { name: 'loop' }
+    cyclic.self = cyclic
+    const huge = 'x'.repeat(100_000)
+    const flow = workflow<'Fetch' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Fetch: task(({ progress }) => {
+          progress(small)
+          progress(cyclic)
+          progress(10n)
+          progress({ rows: 10n })
+          progress(huge)
+          return 'Done' as const
+        }),
+      },
+      observers: [logObserver(sink, { levels: { Progress: 'info' } })],
+    })
+    await flow.orchestrate('Fetch', { workflowId: 'log-5' })
+    const data = lines.filter(([, f]) => f['event'] === 'Progress').map(([, f]) => f['data'])
+    expect(data).to.have.length(5)
+    expect(data[0]).to.equal(small)
+    expect(data.slice(1, 4)).to.deep.equal(['[object Object]', '10n', '[object Object]'])
+    const cut = data[4] as string
+    expect(cut).to.equal(`"${'x'.repeat(4095)}…`)
+    expect(cut).to.have.length(4097)
+    // what pino's serializer does with a line: it never throws now
+    for (const [, fields] of lines) expect(() => JSON.stringify(fields)).to.not.throw()
+    // a stepped state's cursor, the same way
+    const observer = logObserver(sink)
+    const advanced = (cursor: unknown): unknown => {
+      observer.onEvent?.({
+        _tag: 'CursorAdvanced',
+        workflowId: 'log-5',
+        at: 0,
+        state: 'Scan',
+        taskId: 'Scan',
+        step: 1,
+        cursor,
+      })
+      return lines.at(-1)?.[1]['cursor']
+    }
+    const page = { page: 2 }
+    expect(advanced(page)).to.equal(page)
+    expect(advanced(10n)).to.equal('10n')
+    expect(advanced(cyclic)).to.equal('[object Object]')
+    expect(advanced(['y'.repeat(5_000)])).to.equal(`["${'y'.repeat(4094)}…`)
+  })
+
+  it('writes a failed batch item’s error in its Progress data as { tag, message }', async () => {
+    const { sink, lines } = recordingLogger()
+    const flow = workflow<'Load' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Load: batch({
+          load: () => [1, 2],
+          processItem: (n: number) => {
+            if (n === 2) throw new Error('bad item')
+            return n
+          },
+          finish: () => 'Done' as const,
+        }),
+      },
+      observers: [logObserver(sink)],
+    })
+    await flow.orchestrate('Load', { workflowId: 'log-6' })
+    expect(lines.filter(([, f]) => f['event'] === 'Progress').map(([, f]) => f['data'])).to.deep.equal([
+      { kind: 'batch', done: 1, total: 2, failed: 0, index: 0 },
+      { kind: 'batch', done: 2, total: 2, failed: 1, index: 1, error: { tag: 'TaskExecution', message: 'bad item' } },
+    ])
   })
 
   it('fits console: one line per event on its streams, errors and warnings on stderr', async () => {

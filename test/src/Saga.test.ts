@@ -1002,16 +1002,25 @@ describe('saga', () => {
       expect(
         events.flatMap((e) =>
           e._tag === 'CompensationStarted' || e._tag === 'Compensated' || e._tag === 'CompensationFailed'
-            ? [[e._tag, e.state, e.at, e._tag === 'CompensationFailed' ? e.error._tag : '']]
+            ? [
+                [
+                  e._tag,
+                  e.state,
+                  e.at,
+                  e._tag === 'CompensationFailed' ? e.error._tag : '',
+                  e._tag === 'CompensationStarted' ? '' : e.attempts,
+                ],
+              ]
             : [],
         ),
       ).to.deep.equal([
-        ['CompensationStarted', 'C', 0, ''],
-        ['Compensated', 'C', 30, ''],
-        ['CompensationStarted', 'B', 30, ''],
-        ['CompensationFailed', 'B', 50, 'Timeout'],
+        ['CompensationStarted', 'C', 0, '', ''],
+        ['Compensated', 'C', 30, '', 1],
+        ['CompensationStarted', 'B', 30, '', ''],
+        // the attempt the budget cut short counts
+        ['CompensationFailed', 'B', 50, 'Timeout', 1],
         // never started: the budget ran out first
-        ['CompensationFailed', 'A', 50, 'OrphanedCompensation'],
+        ['CompensationFailed', 'A', 50, 'OrphanedCompensation', 0],
       ])
       const end = lastEvent(events)
       expect(end).to.deep.include({ _tag: 'RunFailed', at: 50, state: 'D' })

@@ -190,6 +190,67 @@ describe('WorkflowObserver hooks', () => {
       ])
     })
 
+    it('tells each attempt after the first the previous attempt’s error and the delay waited (retry), of every kind', async () => {
+      const { observer, scopes } = scoping()
+      const tries = new Map<string, number>()
+      /** Fails the first call of `name` with `name once`. */
+      const onceFailing = (name: string): void => {
+        const n = (tries.get(name) ?? 0) + 1
+        tries.set(name, n)
+        if (n === 1) throw new Error(`${name} once`)
+      }
+      const flow = workflow<'Pay' | 'Flaky' | 'FanOut' | 'Items' | 'Ship' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          Pay: saga({
+            output: t.string,
+            run: () => ['Flaky' as const, 'p-1'] as const,
+            compensate: async () => onceFailing('undo'),
+            compensateRetry: RetryMode.fixed(1, 4),
+          }),
+          Flaky: task(async () => (onceFailing('task'), 'FanOut' as const), { retry: RetryMode.fixed(1, 3) }),
+          FanOut: split([Branch.of(async () => onceFailing('branch'), { retry: RetryMode.fixed(1, 2) })], {
+            strategy: JoinStrategy.all(),
+            join: 'Items',
+          }),
+          Items: batch({
+            load: () => ['a'],
+            processItem: async () => onceFailing('item'),
+            itemRetry: RetryMode.fixed(1, 1),
+            finish: () => 'Ship' as const,
+          }),
+          Ship: task(
+            () => {
+              throw new Error('no courier')
+            },
+            { retry: RetryMode.none() },
+          ),
+        },
+        observers: [observer],
+      })
+      await flow.orchestrate('Pay', { workflowId: 'w-r' }).catch(() => undefined)
+      expect(
+        scopes.map((s) => [
+          s.kind,
+          s.taskId,
+          s.attempt,
+          s.retry === undefined ? 'none' : [s.retry.delayMs, s.retry.error._tag, s.retry.error.message],
+        ]),
+      ).to.deep.equal([
+        ['Task', 'Pay', 1, 'none'],
+        ['Task', 'Flaky', 1, 'none'],
+        ['Task', 'Flaky', 2, [3, 'TaskExecution', 'task once']],
+        ['Branch', 'FanOut[0]', 1, 'none'],
+        ['Branch', 'FanOut[0]', 2, [2, 'TaskExecution', 'branch once']],
+        ['Task', 'Items', 1, 'none'],
+        ['Item', 'Items', 1, 'none'],
+        ['Item', 'Items', 2, [1, 'TaskExecution', 'item once']],
+        ['Task', 'Ship', 1, 'none'],
+        ['Compensation', 'Pay', 1, 'none'],
+        ['Compensation', 'Pay', 2, [4, 'TaskExecution', 'undo once']],
+      ])
+    })
+
     it('nests the hooks of several observers, the first outermost', async () => {
       const order: string[] = []
       const hook =

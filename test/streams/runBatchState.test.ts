@@ -24,6 +24,7 @@ import {
   retryExhaustedError,
   taskExecutionError,
   timeoutError,
+  toCanoError,
   workflowError,
 } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -190,7 +191,7 @@ describe('runBatchState', () => {
     expect(events.map((e) => e._tag)).to.deep.equal(['TaskStarted', 'AttemptFailed', 'TaskFailed'])
   })
 
-  it('emits one Progress event per settled item, done 1..N, counting failures', async () => {
+  it('emits one Progress event per settled item, done 1..N, counting failures, a failed item’s with its error', async () => {
     const { state$, events } = run({
       load: () => ['a', 'b', 'c'],
       processItem: (s: string) => (s === 'b' ? TE.left('no b') : TE.right(s.toUpperCase())),
@@ -199,7 +200,7 @@ describe('runBatchState', () => {
     expect(await firstValueFrom(state$)).to.equal('Done')
     expect(events.flatMap((e) => (e._tag === 'Progress' ? [e.data] : []))).to.deep.equal([
       { kind: 'batch', done: 1, total: 3, failed: 0, index: 0 },
-      { kind: 'batch', done: 2, total: 3, failed: 1, index: 1 },
+      { kind: 'batch', done: 2, total: 3, failed: 1, index: 1, error: toCanoError('no b') },
       { kind: 'batch', done: 3, total: 3, failed: 1, index: 2 },
     ])
   })
