@@ -7,10 +7,13 @@
  * persisted wake-up instant. A run recorded under another workflow version is refused unless a
  * migration maps its state.
  *
- * Sagas: the compensation stack is rebuilt from the `CompensationCompletion` rows, oldest first. The
- * resume point's own completion row is left out (that state's forward step runs again and pushes a
- * fresh entry), and so is any completion a later resume already replaced
- * (the resumed state's entry row names it in its payload, `{ supersedes: seq }`). When the log holds
+ * Sagas: the compensation stack is rebuilt from the `CompensationCompletion` rows, oldest first. When
+ * the last row is a completion, that state's forward step runs again (`Supersedes`): its entry row names
+ * the completion it replaces (`{ supersedes: seq }`), and the old completion stays on the stack until the
+ * re-run's own completion is recorded (the driver then swaps the two). So a re-run that fails, or a run
+ * cancelled before the re-run finished, still compensates the step that had committed, once. A
+ * completion leaves the stack only when replaced: a later completion of the visit whose entry row
+ * superseded it. When the log holds
  * a `RollbackStarted` row the run crashed while rolling back: it resumes the rollback, not a state,
  * with the original error decoded from that row and only the entries that have no `CompensationDone`
  * row yet.
@@ -320,9 +323,33 @@ const rollbackError = (workflowId: string, row: CheckpointRow & { readonly kind:
 
 const FRESH: Continuation = { _tag: 'Fresh' }
 
-/** What an entry row's payload says its state continues from (a `supersedes` note is the previous resume's). */
+/**
+ * What is wrong with a run's log as a whole, if anything: its rows must be numbered 0, 1, 2, … (a store
+ * hands them ascending; every log starts at 0 and grows by one, and only a clear removes rows, all of them).
+ */
+const brokenLog = (workflowId: string, rows: ReadonlyArray<CheckpointRow>): CanoError | undefined => {
+  for (let i = 0; i < rows.length; i++) {
+    const seq = (rows[i] as CheckpointRow).seq
+    if (seq !== i)
+      return checkpointStoreError(
+        `the checkpoint log of workflow id ${JSON.stringify(workflowId)} is not whole: ${
+          seq > i
+            ? `sequence ${i === seq - 1 ? String(i) : `${String(i)} to ${String(seq - 1)}`} missing before ${String(seq)}`
+            : `sequence ${String(seq)} out of order at position ${String(i)}`
+        } (a log is dense from 0; rows were removed or the store returned them out of order)`,
+      )
+  }
+  return undefined
+}
+
+/**
+ * What an entry row's payload says its state continues from: a `supersedes` note is an earlier resume's
+ * re-run that did not finish (its completion would be a later row), so this visit replaces the same
+ * completion.
+ */
 const fromEntry = (p: StateEntryPayload): Continuation => {
-  if (p === null || 'supersedes' in p || 'notes' in p) return FRESH
+  if (p !== null && 'supersedes' in p) return { _tag: 'Supersedes', seq: p.supersedes }
+  if (p === null || 'notes' in p) return FRESH
   if ('cursor' in p) return fromCursor(p)
   if ('wakeAt' in p) return fromTimer(p)
   return fromStream(p)
@@ -371,24 +398,38 @@ export const resumePoint = <S extends string>(
     if (migrate === undefined) return E.left(workflowVersionMismatchError(last.version, options.version))
     label = migrate(last.state)
   }
+  // the log must be whole: dense from 0 (a missing row would resume a run from the wrong place, or drop
+  // a saga step from its stack)
+  const broken = brokenLog(workflowId, rows)
+  if (broken !== undefined) return E.left(broken)
   // saga bookkeeping: completions replaced by a resumed re-run, compensations already done, a rollback marker
   let marker: (CheckpointRow & { readonly kind: 'RollbackStarted' }) | undefined
-  let superseded: Set<number> | undefined
+  let replaced: Set<number> | undefined
   let undone: Set<number> | undefined
   let sagas = false
+  /** The completion the visit being read supersedes (its entry row says so), until its own completion. */
+  let superseding: number | undefined
   for (const r of rows) {
     switch (r.kind) {
       case 'CompensationCompletion':
         sagas = true
+        if (superseding !== undefined) (replaced ??= new Set()).add(superseding)
+        superseding = undefined
         break
       case 'RollbackStarted':
         marker ??= r
         break
       case 'CompensationDone':
+        if (marker === undefined)
+          return E.left(
+            checkpointStoreError(
+              `the checkpoint log of workflow id ${JSON.stringify(workflowId)} is inconsistent: a CompensationDone row (sequence ${String(r.seq)}) comes before any RollbackStarted row`,
+            ),
+          )
         ;(undone ??= new Set()).add(r.payload.undid)
         break
       case 'StateEntry':
-        if (r.payload !== null && 'supersedes' in r.payload) (superseded ??= new Set()).add(r.payload.supersedes)
+        superseding = r.payload !== null && 'supersedes' in r.payload ? r.payload.supersedes : undefined
         break
       default:
         break
@@ -398,8 +439,8 @@ export const resumePoint = <S extends string>(
   const stack: CompensationEntry[] = []
   if (sagas)
     for (const r of rows) {
-      if (r.kind !== 'CompensationCompletion' || r.seq === supersedes) continue
-      if (superseded?.has(r.seq) === true || undone?.has(r.seq) === true) continue
+      if (r.kind !== 'CompensationCompletion') continue
+      if (replaced?.has(r.seq) === true || undone?.has(r.seq) === true) continue
       stack.push({ state: r.state, taskId: r.taskId, encoded: r.payload, seq: r.seq })
     }
   const first = rows[0]

@@ -394,6 +394,12 @@ class RunRare {
   incomingSplit: SplitResult | undefined = undefined
   /** The compensation stack (oldest first); created by the first saga step or a resume that has one. */
   compensations: StackEntry[] | undefined = undefined
+  /**
+   * A resumed saga state runs forward again (src/Resume.ts, `Supersedes`): the completion its step
+   * replaces, which stays on the stack until the step is recorded again (a re-run that fails, or a run
+   * cancelled first, compensates the step that had committed).
+   */
+  replaces: { readonly state: string; readonly seq: number } | undefined = undefined
   /** The last checkpoint write handed to the store (one may still be in flight when a run is interrupted). */
   lastWrite: Promise<void> | undefined = undefined
   /** The rollback (`RollingBack`). */
@@ -537,6 +543,8 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
           )
     this.rare = undefined
     if (resume !== undefined && resume.stack.length > 0) this.side().compensations = [...resume.stack]
+    if (resume?._tag === 'State' && resume.continues._tag === 'Supersedes')
+      this.side().replaces = { state: resume.state, seq: resume.continues.seq }
     this.machine = createRun<S>(this)
   }
 
@@ -1286,8 +1294,17 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
     })
   }
 
-  /** Pushes a finished saga step on the stack: from now on a failure rolls back. */
+  /**
+   * Pushes a finished saga step on the stack: from now on a failure rolls back. The step of a resumed
+   * saga state takes the place of the completion it replaces (see `RunRare.replaces`).
+   */
   private push(stack: StackEntry[], entry: StackEntry): void {
+    const replaces = this.rare?.replaces
+    if (replaces !== undefined && replaces.state === entry.state) {
+      ;(this.rare as RunRare).replaces = undefined
+      const at = stack.findIndex((e) => e.seq === replaces.seq)
+      if (at >= 0) stack.splice(at, 1)
+    }
     stack.push(entry)
     this.feed(RECORDED)
   }

@@ -115,7 +115,7 @@ describe('resumePoint over typed rows', () => {
       continues: { _tag: 'Stream', position: { windows: 2, items: 20 } },
     },
     {
-      what: 'a saga state whose completion was the last row replaces it, and it leaves the stack',
+      what: 'a saga state whose completion was the last row replaces it; it stays on the stack until replaced',
       rows: [
         entry(0, 'A'),
         row(1, 'CompensationCompletion', 'A', 1),
@@ -124,10 +124,10 @@ describe('resumePoint over typed rows', () => {
       ],
       state: 'B',
       continues: { _tag: 'Supersedes', seq: 3 },
-      stack: [1],
+      stack: [1, 3],
     },
     {
-      what: 'a completion a resumed entry superseded leaves the stack; the note itself continues nothing',
+      what: 'a re-run that crashed before its completion: the same completion, still on the stack, replaced again',
       rows: [
         entry(0, 'A'),
         row(1, 'CompensationCompletion', 'A', 1),
@@ -136,8 +136,23 @@ describe('resumePoint over typed rows', () => {
         entry(4, 'B', { supersedes: 3 }),
       ],
       state: 'B',
+      continues: { _tag: 'Supersedes', seq: 3 },
+      stack: [1, 3],
+    },
+    {
+      what: 'a completion replaced by its re-run’s completion leaves the stack',
+      rows: [
+        entry(0, 'A'),
+        row(1, 'CompensationCompletion', 'A', 1),
+        entry(2, 'B'),
+        row(3, 'CompensationCompletion', 'B', 'b'),
+        entry(4, 'B', { supersedes: 3 }),
+        row(5, 'CompensationCompletion', 'B', 'b2'),
+        entry(6, 'C'),
+      ],
+      state: 'C',
       continues: FRESH,
-      stack: [1],
+      stack: [1, 5],
     },
     {
       what: 'a cursor of another state is not a continuation',

@@ -74,6 +74,7 @@ const threeSteps = (
     readonly store?: CheckpointStore
     readonly log?: string[]
     readonly failC?: boolean
+    readonly failB?: boolean
     readonly failCompensationOf?: ReadonlyArray<'A' | 'B'>
   } = {},
 ) => {
@@ -93,7 +94,11 @@ const threeSteps = (
       }),
       B: s({
         output: t.string,
-        run: async () => (log.push('run B'), ['C', 'b-out']),
+        run: async () => {
+          log.push('run B')
+          if (options.failB === true) throw nonRetryable(new Error('B failed'))
+          return ['C', 'b-out']
+        },
         compensate: async (_ctx, out) => {
           log.push(`undo B ${out}`)
           if (failing.has('B')) throw new Error('undo B failed')
@@ -1226,6 +1231,92 @@ describe('saga', () => {
       expect(log).to.deep.equal(['run C', 'undo B b-new', 'undo A 1'])
     })
 
+    it('after a CompensationCompletion row: a re-run that fails compensates the step that had committed, once', async () => {
+      const store = memoryCheckpoints()
+      for (const r of [
+        row(0, 'StateEntry', 'A'),
+        row(1, 'CompensationCompletion', 'A', 1),
+        row(2, 'StateEntry', 'B'),
+        row(3, 'CompensationCompletion', 'B', 'b-old'),
+      ])
+        await store.append(r)
+      const log: string[] = []
+      const e = await errorOf(threeSteps({ store, log, failB: true }).resume('w'))
+      expect(e.message).to.equal('B failed')
+      expect(log).to.deep.equal(['run B', 'undo B b-old', 'undo A 1'])
+      expect(await store.loadRun('w')).to.deep.equal([])
+    })
+
+    it('after a CompensationCompletion row: a run cancelled before the re-run compensates the committed step', async () => {
+      const store = memoryCheckpoints()
+      for (const r of [
+        row(0, 'StateEntry', 'A'),
+        row(1, 'CompensationCompletion', 'A', 1),
+        row(2, 'StateEntry', 'B'),
+        row(3, 'CompensationCompletion', 'B', 'b-old'),
+      ])
+        await store.append(r)
+      const log: string[] = []
+      const ac = new AbortController()
+      ac.abort()
+      const events = await eventsOf(threeSteps({ store, log }).resume$('w', { signal: ac.signal }))
+      expect(lastEvent(events)._tag).to.equal('RunCancelled')
+      expect(log).to.deep.equal(['undo B b-old', 'undo A 1'])
+      expect(await store.loadRun('w')).to.deep.equal([])
+    })
+
+    it('a crash during the re-run (its entry row written, no completion): the step is compensated once, with its latest output', async () => {
+      const rows = [
+        row(0, 'StateEntry', 'A'),
+        row(1, 'CompensationCompletion', 'A', 1),
+        row(2, 'StateEntry', 'B'),
+        row(3, 'CompensationCompletion', 'B', 'b-old'),
+        row(4, 'StateEntry', 'B', { supersedes: 3 }),
+      ]
+      // the re-run succeeds, then C fails: B's new output is compensated, not the old one too
+      const store = memoryCheckpoints()
+      for (const r of rows) await store.append(r)
+      const log: string[] = []
+      const { store: rec, rows: written } = recording(store)
+      await errorOf(threeSteps({ store: rec, log }).resume('w'))
+      expect(log).to.deep.equal(['run B', 'run C', 'undo B b-out', 'undo A 1'])
+      // the new entry row replaces the same completion again
+      expect(written()[0]).to.deep.equal([5, 'StateEntry', 'B', { supersedes: 3 }])
+      // the re-run fails: the old output is compensated
+      const again = memoryCheckpoints()
+      for (const r of rows) await again.append(r)
+      const log2: string[] = []
+      await errorOf(threeSteps({ store: again, log: log2, failB: true }).resume('w'))
+      expect(log2).to.deep.equal(['run B', 'undo B b-old', 'undo A 1'])
+    })
+
+    it('refuses a log that is not whole, or whose rollback rows contradict it, naming the run and the rows', async () => {
+      const at = async (rows: ReadonlyArray<CheckpointRow>): Promise<string> => {
+        const store = memoryCheckpoints()
+        for (const r of rows) await store.append(r)
+        const log: string[] = []
+        const e = await errorOf(threeSteps({ store, log }).resume('w'))
+        expect(log, 'nothing ran').to.deep.equal([])
+        expect(await store.loadRun('w'), 'the log is kept').to.deep.equal(rows)
+        return `${e._tag}: ${e.message}`
+      }
+      expect(await at([row(1, 'CompensationCompletion', 'A', 1), row(2, 'StateEntry', 'B')])).to.equal(
+        'CheckpointStore: the checkpoint log of workflow id "w" is not whole: sequence 0 missing before 1 (a log is dense from 0; rows were removed or the store returned them out of order)',
+      )
+      expect(await at([row(0, 'StateEntry', 'A'), row(4, 'StateEntry', 'C')])).to.match(
+        /^CheckpointStore: the checkpoint log of workflow id "w" is not whole: sequence 1 to 3 missing before 4 /,
+      )
+      expect(
+        await at([
+          row(0, 'StateEntry', 'A'),
+          row(1, 'CompensationCompletion', 'A', 1),
+          row(2, 'CompensationDone', 'A', { undid: 1 }),
+        ]),
+      ).to.equal(
+        'CheckpointStore: the checkpoint log of workflow id "w" is inconsistent: a CompensationDone row (sequence 2) comes before any RollbackStarted row',
+      )
+    })
+
     it('during a rollback: continues it, never re-runs the failed state, never repeats a finished compensation', async () => {
       const original = taskExecutionError('C failed', new Error('C failed'))
       const store = memoryCheckpoints()
@@ -1372,7 +1463,15 @@ describe('saga', () => {
               forward.right.continues._tag === 'Supersedes' ? forward.right.continues.seq : undefined,
             ]
           : [],
-      ).to.deep.equal(['B', [{ state: 'A', taskId: 'A', encoded: 1, seq: 1 }], 3])
+      ).to.deep.equal([
+        'B',
+        [
+          { state: 'A', taskId: 'A', encoded: 1, seq: 1 },
+          // B's completion stays until B's re-run records its own
+          { state: 'B', taskId: 'B', encoded: 'x', seq: 3 },
+        ],
+        3,
+      ])
       const back = resumePoint<Step>(
         'w',
         [...rows, row(5, 'RollbackStarted', 'C', CanoErrorCodec.encode(original) as CheckpointRow['payload'])],
