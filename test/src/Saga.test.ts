@@ -1195,15 +1195,22 @@ describe('saga', () => {
         at: 1,
       }) as CheckpointRow
 
-    it('after a CompensationCompletion row: re-runs that forward step once, never compensates it twice', async () => {
+    /** A memory store holding `rows`. */
+    const storeWith = async (rows: ReadonlyArray<CheckpointRow>) => {
       const store = memoryCheckpoints()
-      for (const r of [
-        row(0, 'StateEntry', 'A'),
-        row(1, 'CompensationCompletion', 'A', 1),
-        row(2, 'StateEntry', 'B'),
-        row(3, 'CompensationCompletion', 'B', 'b-out'),
-      ])
-        await store.append(r)
+      for (const r of rows) await store.append(r)
+      return store
+    }
+    /** A log that crashed right after B's saga step (its completion the last row). */
+    const afterB = (out: string): CheckpointRow[] => [
+      row(0, 'StateEntry', 'A'),
+      row(1, 'CompensationCompletion', 'A', 1),
+      row(2, 'StateEntry', 'B'),
+      row(3, 'CompensationCompletion', 'B', out),
+    ]
+
+    it('after a CompensationCompletion row: re-runs that forward step once, never compensates it twice', async () => {
+      const store = await storeWith(afterB('b-out'))
       const log: string[] = []
       const { store: rec, rows } = recording(store)
       const e = await errorOf(threeSteps({ store: rec, log }).resume('w'))
@@ -1215,31 +1222,19 @@ describe('saga', () => {
     })
 
     it('a second crash after such a resume still compensates the re-run step once', async () => {
-      const store = memoryCheckpoints()
-      for (const r of [
-        row(0, 'StateEntry', 'A'),
-        row(1, 'CompensationCompletion', 'A', 1),
-        row(2, 'StateEntry', 'B'),
-        row(3, 'CompensationCompletion', 'B', 'b-old'),
+      const store = await storeWith([
+        ...afterB('b-old'),
         row(4, 'StateEntry', 'B', { supersedes: 3 }),
         row(5, 'CompensationCompletion', 'B', 'b-new'),
         row(6, 'StateEntry', 'C'),
       ])
-        await store.append(r)
       const log: string[] = []
       await errorOf(threeSteps({ store, log }).resume('w'))
       expect(log).to.deep.equal(['run C', 'undo B b-new', 'undo A 1'])
     })
 
     it('after a CompensationCompletion row: a re-run that fails compensates the step that had committed, once', async () => {
-      const store = memoryCheckpoints()
-      for (const r of [
-        row(0, 'StateEntry', 'A'),
-        row(1, 'CompensationCompletion', 'A', 1),
-        row(2, 'StateEntry', 'B'),
-        row(3, 'CompensationCompletion', 'B', 'b-old'),
-      ])
-        await store.append(r)
+      const store = await storeWith(afterB('b-old'))
       const log: string[] = []
       const e = await errorOf(threeSteps({ store, log, failB: true }).resume('w'))
       expect(e.message).to.equal('B failed')
@@ -1248,14 +1243,7 @@ describe('saga', () => {
     })
 
     it('after a CompensationCompletion row: a run cancelled before the re-run compensates the committed step', async () => {
-      const store = memoryCheckpoints()
-      for (const r of [
-        row(0, 'StateEntry', 'A'),
-        row(1, 'CompensationCompletion', 'A', 1),
-        row(2, 'StateEntry', 'B'),
-        row(3, 'CompensationCompletion', 'B', 'b-old'),
-      ])
-        await store.append(r)
+      const store = await storeWith(afterB('b-old'))
       const log: string[] = []
       const ac = new AbortController()
       ac.abort()
@@ -1266,16 +1254,9 @@ describe('saga', () => {
     })
 
     it('a crash during the re-run (its entry row written, no completion): the step is compensated once, with its latest output', async () => {
-      const rows = [
-        row(0, 'StateEntry', 'A'),
-        row(1, 'CompensationCompletion', 'A', 1),
-        row(2, 'StateEntry', 'B'),
-        row(3, 'CompensationCompletion', 'B', 'b-old'),
-        row(4, 'StateEntry', 'B', { supersedes: 3 }),
-      ]
+      const rows = [...afterB('b-old'), row(4, 'StateEntry', 'B', { supersedes: 3 })]
       // the re-run succeeds, then C fails: B's new output is compensated, not the old one too
-      const store = memoryCheckpoints()
-      for (const r of rows) await store.append(r)
+      const store = await storeWith(rows)
       const log: string[] = []
       const { store: rec, rows: written } = recording(store)
       await errorOf(threeSteps({ store: rec, log }).resume('w'))
@@ -1283,8 +1264,7 @@ describe('saga', () => {
       // the new entry row replaces the same completion again
       expect(written()[0]).to.deep.equal([5, 'StateEntry', 'B', { supersedes: 3 }])
       // the re-run fails: the old output is compensated
-      const again = memoryCheckpoints()
-      for (const r of rows) await again.append(r)
+      const again = await storeWith(rows)
       const log2: string[] = []
       await errorOf(threeSteps({ store: again, log: log2, failB: true }).resume('w'))
       expect(log2).to.deep.equal(['run B', 'undo B b-old', 'undo A 1'])
@@ -1292,8 +1272,7 @@ describe('saga', () => {
 
     it('refuses a log that is not whole, or whose rollback rows contradict it, naming the run and the rows', async () => {
       const at = async (rows: ReadonlyArray<CheckpointRow>): Promise<string> => {
-        const store = memoryCheckpoints()
-        for (const r of rows) await store.append(r)
+        const store = await storeWith(rows)
         const log: string[] = []
         const e = await errorOf(threeSteps({ store, log }).resume('w'))
         expect(log, 'nothing ran').to.deep.equal([])
