@@ -380,10 +380,19 @@ const runsLs = async (source: Source, o: Options): Promise<number> => {
 const runsShow = async (source: Source, id: string, o: Options): Promise<number> => {
   const store = needStore(source)
   const record = await getRecord(store, id)
-  const log = await store.loadRun(id)
+  // a log that does not load (a corrupt row) does not hide the record: it is shown, the log's error said
+  let log: ReadonlyArray<CheckpointRow> | undefined
+  let logError: string | undefined
+  try {
+    log = await store.loadRun(id)
+  } catch (e) {
+    logError = message(e)
+  }
   if (o.json) {
-    out(JSON.stringify({ record, log }))
-    return EXIT.ok
+    out(JSON.stringify(log === undefined ? { record, logError } : { record, log }))
+    if (logError !== undefined)
+      process.stderr.write(`cano-rx: the log of run ${shown(id)} cannot be read: ${cut(logError, 1_000)}\n`)
+    return logError === undefined ? EXIT.ok : EXIT.store
   }
   const fields: ReadonlyArray<readonly [string, string]> = [
     ['id', record.workflowId],
@@ -400,6 +409,11 @@ const runsShow = async (source: Source, id: string, o: Options): Promise<number>
   ]
   for (const [k, v] of fields) out(`${(k + ':').padEnd(10)}${cut(v, 1_000)}`)
   out('')
+  if (log === undefined) {
+    out('log: (unreadable)')
+    process.stderr.write(`cano-rx: the log of run ${shown(id)} cannot be read: ${cut(logError ?? '', 1_000)}\n`)
+    return EXIT.store
+  }
   out(log.length === 0 ? 'log: (empty)' : `log (${log.length} rows):\n${timeline(log)}`)
   return EXIT.ok
 }

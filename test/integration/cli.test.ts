@@ -165,6 +165,25 @@ describe('cano-rx CLI (spawned)', function () {
       expect(completed.stdout).to.match(/^status:\s+completed$/m)
     })
 
+    it('show prints the record of a run whose log has a corrupt row, and the log’s error (exit 4)', async () => {
+      await runtime.start('flaky', null, { id: 'corrupt-1' })
+      expect((await runtime.result('corrupt-1')).status).to.equal('failed')
+      const raw = new Database(db)
+      raw.prepare(`UPDATE cano_checkpoints SET payload = '{"trunc' WHERE workflow_id = 'corrupt-1' AND seq = 0`).run()
+      raw.close()
+      const shown = await cli(['runs', 'show', 'corrupt-1', '--store', `sqlite:${db}`])
+      expect(shown.code).to.equal(4)
+      expect(shown.stdout).to.match(/^id:\s+corrupt-1$/m)
+      expect(shown.stdout).to.match(/^status:\s+failed$/m)
+      expect(shown.stdout).to.match(/^log: \(unreadable\)$/m)
+      expect(shown.stderr).to.match(/^cano-rx: the log of run corrupt-1 cannot be read: .*sequence 0/)
+      const json = await cli(['runs', 'show', 'corrupt-1', '--store', `sqlite:${db}`, '--json'])
+      expect(json.code).to.equal(4)
+      const parsed = JSON.parse(json.stdout) as { record: { status: string }; logError: string }
+      expect(parsed.record.status).to.equal('failed')
+      expect(parsed.logError).to.match(/sequence 0/)
+    })
+
     it('show, cancel, clear and resume of an unknown id exit 3', async () => {
       for (const sub of ['show', 'cancel', 'clear', 'resume']) {
         const r = await cli(['runs', sub, 'no-such-run', '--config', CONFIG], env)
