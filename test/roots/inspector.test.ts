@@ -547,6 +547,45 @@ describe('serveInspector', () => {
     feed.close()
   })
 
+  it('batch-shaped progress with values JSON cannot hold: the run feed and the run page carry on (numbers only)', async () => {
+    const cyclic: { self?: unknown } = {}
+    cyclic.self = cyclic
+    const hostile = workflow<'Go' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Go: task(
+          ({ progress, signal }) => {
+            progress({ kind: 'batch', done: 1n, total: cyclic, failed: 0, index: 0 })
+            return aborted(signal)
+          },
+          { to: ['Done'] },
+        ),
+      },
+    })
+    const { runtime, inspector } = await setup({}, { hostile: { workflow: hostile, initial: 'Go' } })
+    const feed = await openSse(inspector.url + 'api/runs/b-1/feed')
+    await feed.next((e) => e.event === 'hello')
+    await runtime.start('hostile', null, { id: 'b-1' })
+    // before the fix the feed's write threw in its timer (the process died) and the page was a 500
+    const shown = await feed.next(
+      (e) => e.event === 'run' && (JSON.parse(e.data) as { view: { batch: unknown } | null }).view?.batch != null,
+    )
+    expect((JSON.parse(shown.data) as { view: { batch: unknown } }).view.batch).to.deep.equal({
+      done: null,
+      total: null,
+      failed: 0,
+    })
+    const page = await getJson(inspector.url + 'api/runs/b-1')
+    expect(page.status).to.equal(200)
+    await runtime.cancel('b-1')
+    await feed.next(
+      (e) =>
+        e.event === 'run' &&
+        (JSON.parse(e.data) as { events: Array<{ _tag: string }> }).events.some((x) => x._tag === 'RunCancelled'),
+    )
+    feed.close()
+  })
+
   it('a run feed opened on a run already followed (while another run feed was open) brings its next events', async () => {
     const { runtime, inspector } = await setup()
     // a feed on another run is open: every event of h-6 is checked against the open feeds

@@ -39,6 +39,8 @@ const LIST_PARAMS: ReadonlyArray<string> = ['status', 'workflow', 'limit']
 export const FLUSH_MS = 50
 /** @internal A run feed holding more unsent events than this tells its page to reload. */
 export const MAX_PENDING = 5_000
+/** @internal The largest run feed write (characters); a larger one is replaced by a reset (the page reloads). */
+export const MAX_WRITE = 8 * 1024 * 1024
 /** @internal Runs listed by default, and at most. */
 const DEFAULT_LIMIT = LIST_LIMIT
 const MAX_LIMIT = 1_000
@@ -336,7 +338,11 @@ export class InspectorServer {
       totalAttempts: snap.totalAttempts,
       totalRetries: snap.totalRetries,
       maxRetries,
-      batch: batch === undefined ? null : { done: batch.done, total: batch.total, failed: batch.failed },
+      // batch-shaped progress is user data too: only finite numbers are taken from it
+      batch:
+        batch === undefined
+          ? null
+          : { done: finite(batch.done), total: finite(batch.total), failed: finite(batch.failed) },
       split:
         branches === undefined
           ? null
@@ -446,7 +452,8 @@ export class InspectorServer {
       for (const c of watchers) {
         if (event !== undefined) {
           if (c.pending.length === 0) c.pendingFrom = run.timeline.end - 1
-          c.pending.push(event)
+          // bounded while the client is blocked too: past MAX_PENDING the next write is a reset
+          if (c.pending.length <= MAX_PENDING) c.pending.push(event)
         }
       }
       this.schedule()
@@ -493,11 +500,21 @@ export class InspectorServer {
           if (!c.res.write('event: reset\ndata: {}\n\n')) c.blocked = true
           continue
         }
-        const events = c.pending.map((e, i) => wireEvent(e, c.pendingFrom + i))
+        const pending = c.pending
         c.pending = []
-        message ??= run === undefined ? undefined : JSON.stringify(this.view(run))
-        const data = `{"events":${JSON.stringify(events)},"view":${message ?? 'null'}}`
-        if (!c.res.write(`event: run\ndata: ${data}\n\n`)) c.blocked = true
+        // this runs in a timer: nothing here may throw (a write too large to build, a value that does not
+        // serialise), and no write may be unbounded; the page is told to reload instead
+        let data: string | undefined
+        try {
+          const events = pending.map((e, i) => wireEvent(e, c.pendingFrom + i))
+          message ??= run === undefined ? undefined : JSON.stringify(this.view(run))
+          data = `{"events":${JSON.stringify(events)},"view":${message ?? 'null'}}`
+        } catch {
+          data = undefined
+        }
+        const text =
+          data === undefined || data.length > MAX_WRITE ? 'event: reset\ndata: {}\n\n' : `event: run\ndata: ${data}\n\n`
+        if (!c.res.write(text)) c.blocked = true
       }
     }
   }
@@ -640,3 +657,6 @@ const asset = (res: ServerResponse, type: string, body: string): void => {
   })
   res.end(body)
 }
+
+/** `x` when it is a finite number, else `null` (batch-shaped progress comes from user code). */
+const finite = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null)
