@@ -93,7 +93,14 @@ export interface Inspector {
 const TOKEN = /^[\x21-\x7e]{16,512}$/
 
 /** The largest request head the inspector reads (its request line holds a run id, percent-encoded). */
-const MAX_HEAD = 4 * 1024 * 1024
+const MAX_HEAD = 1024 * 1024
+/**
+ * At most this many connections at once (a browser opens at most 6 to one server): with {@link MAX_HEAD}
+ * and {@link HEAD_TIMEOUT_MS} they bound what unfinished request heads can hold.
+ */
+const MAX_CONNECTIONS = 64
+/** A request head not received whole within this is answered 408 and its connection closed. */
+const HEAD_TIMEOUT_MS = 10_000
 
 /**
  * Serves the web inspector of `options.runtime` on `options.host` (default 127.0.0.1) and
@@ -137,8 +144,16 @@ export const serveInspector = async (options: InspectorOptions): Promise<Inspect
   const extra = given as ReadonlyArray<string>
 
   // a run id reaches the page whole, in its path (`/runs/<id>`, `/api/runs/<id>`): Node's default 16 KiB
-  // for a request's head refused ids of a few thousand characters with 431
-  const server = createServer({ maxHeaderSize: MAX_HEAD })
+  // for a request's head refused ids of a few thousand characters with 431. Heads that large are held
+  // only by a bounded number of connections, for a bounded time (200 sockets sending unfinished 4 MiB
+  // heads held 1.8 GB)
+  const server = createServer({
+    maxHeaderSize: MAX_HEAD,
+    headersTimeout: HEAD_TIMEOUT_MS,
+    requestTimeout: 3 * HEAD_TIMEOUT_MS,
+    connectionsCheckingInterval: 1_000,
+  })
+  server.maxConnections = MAX_CONNECTIONS
   let hosts: ReadonlySet<string> = new Set()
   const inspector = new InspectorServer({ runtime, token, hosts: () => hosts })
   inspector.attach(server)

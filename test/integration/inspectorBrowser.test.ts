@@ -308,6 +308,21 @@ describe('web inspector in Chromium', function () {
     expect(await page.textContent('#run-count')).to.equal(`${String(LIST_LIMIT)} runs (the most recent)`)
   })
 
+  it('a run page opened before its run starts shows the run once it starts', async () => {
+    await page.goto(url('runs/early-1'))
+    await live()
+    await until(`(document.querySelector('#page-message')?.textContent ?? '').includes('no run with id')`)
+    // the feed was open before the run started: its first event makes the page read the run
+    await rt().start('held', null, { id: 'early-1' })
+    await until(`${CURRENT} === 'Hold'`, 2_000)
+    expect(await page.textContent('#page-message')).to.equal('')
+    expect(await page.textContent('#run-workflow')).to.equal('held')
+    await rt().cancel('early-1')
+    await page.waitForSelector('#run-status [data-status="cancelled"]', { timeout: 5_000 })
+    // the browser logs the first read's 404 (no such run yet), as it should
+    problems = problems.filter((p) => !p.includes('404'))
+  })
+
   it('follows the run with the highlighted state, and Cancel ends it cancelled with its saga rolled back', async () => {
     chargeGate = gate()
     packGate = gate()

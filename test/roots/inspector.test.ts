@@ -5,6 +5,7 @@
  * The page itself, in a real browser, is test/integration/inspectorBrowser.test.ts.
  */
 import { request as httpRequest } from 'node:http'
+import { connect, type Socket } from 'node:net'
 import { Script } from 'node:vm'
 
 import { expect } from 'chai'
@@ -26,7 +27,13 @@ import {
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
-import { CSP, listMessage, type ListView } from '../../roots/internal/inspector/server.js'
+import {
+  CSP,
+  listMessage,
+  type ListView,
+  MAX_TIMELINE_CHARS,
+  timelineJson,
+} from '../../roots/internal/inspector/server.js'
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { toWire } from '../../roots/internal/inspector/wire.js'
@@ -77,6 +84,9 @@ interface Sse {
   readonly events: SseEvent[]
   readonly next: (match: (e: SseEvent) => boolean, timeoutMs?: number) => Promise<SseEvent>
   readonly close: () => void
+  /** Stops reading (the server's writes back up), and starts again. */
+  readonly pause: () => void
+  readonly resume: () => void
 }
 
 const openSse = (url: string, headers: Readonly<Record<string, string>> = {}): Promise<Sse> =>
@@ -86,23 +96,37 @@ const openSse = (url: string, headers: Readonly<Record<string, string>> = {}): P
     const req = httpRequest(url, { headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       if (res.statusCode !== 200) return reject(new Error(`SSE answered ${String(res.statusCode)}`))
       expect(res.headers['content-type']).to.equal('text/event-stream; charset=utf-8')
-      let buffer = ''
       res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        buffer += chunk
-        let cut: number
-        while ((cut = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, cut)
-          buffer = buffer.slice(cut + 2)
-          let event = 'message'
-          const data: string[] = []
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) event = line.slice(7)
-            else if (line.startsWith('data: ')) data.push(line.slice(6))
-          }
-          if (data.length > 0) events.push({ event, data: data.join('\n'), at: Date.now() })
-          for (const w of [...waiters]) w()
+      const emit = (block: string): void => {
+        let event = 'message'
+        const data: string[] = []
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event: ')) event = line.slice(7)
+          else if (line.startsWith('data: ')) data.push(line.slice(6))
         }
+        if (data.length > 0) events.push({ event, data: data.join('\n'), at: Date.now() })
+        for (const w of [...waiters]) w()
+      }
+      // the parts of the block being read: a message of megabytes comes in many chunks, each searched once
+      // (appending them to one string and searching it again made reading a 30 MB write take seconds)
+      let pending: string[] = []
+      let endsWithNewline = false
+      res.on('data', (chunk: string) => {
+        let i = 0
+        if (endsWithNewline && chunk.startsWith('\n')) {
+          emit(pending.join('').slice(0, -1))
+          pending = []
+          i = 1
+        }
+        let cut: number
+        while ((cut = chunk.indexOf('\n\n', i)) >= 0) {
+          pending.push(chunk.slice(i, cut))
+          emit(pending.join(''))
+          pending = []
+          i = cut + 2
+        }
+        if (i < chunk.length) pending.push(chunk.slice(i))
+        endsWithNewline = i < chunk.length && chunk.endsWith('\n')
       })
       resolve({
         events,
@@ -121,12 +145,15 @@ const openSse = (url: string, headers: Readonly<Record<string, string>> = {}): P
             }
             const timer = setTimeout(() => {
               waiters.delete(check)
-              fail(new Error(`no matching SSE event within ${String(timeoutMs)} ms; got ${JSON.stringify(events)}`))
+              const got = events.map((e) => ({ ...e, data: e.data.slice(0, 300) }))
+              fail(new Error(`no matching SSE event within ${String(timeoutMs)} ms; got ${JSON.stringify(got)}`))
             }, timeoutMs)
             waiters.add(check)
             check()
           }),
         close: () => req.destroy(),
+        pause: () => res.pause(),
+        resume: () => res.resume(),
       })
     })
     req.on('error', reject)
@@ -607,6 +634,107 @@ describe('serveInspector', () => {
     for (const f of [other, list, feed]) f.close()
   })
 
+  it("a run's page gets the latest events of its timeline that fit, not every event at its largest", async () => {
+    // each event is bounded by toWire (about 4 MB at most); six of them made a response of 24 MB, a
+    // thousand of them aborted the process
+    const huge = Array.from({ length: 50 }, () =>
+      Object.fromEntries(Array.from({ length: 40 }, (_, k) => [`k${String(k)}`, 'x'.repeat(3_000)])),
+    )
+    const heavy = workflow<'Go' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Go: task(
+          ({ progress, signal }) => {
+            for (let i = 0; i < 6; i++) progress({ i, huge })
+            return aborted(signal)
+          },
+          { to: ['Done'] },
+        ),
+      },
+    })
+    const { runtime, inspector } = await setup({}, { heavy: { workflow: heavy, initial: 'Go' } })
+    await runtime.start('heavy', null, { id: 'big-1' })
+    let page = await send(inspector.url + 'api/runs/big-1')
+    await until(async () => {
+      page = await send(inspector.url + 'api/runs/big-1')
+      return page.body.includes('"i":5')
+    })
+    expect(page.status).to.equal(200)
+    const body = JSON.parse(page.body) as {
+      timeline: { first: number; events: Array<{ n: number; _tag: string; data?: { i: number } }> }
+      view: { progress: unknown }
+    }
+    const { first, events } = body.timeline
+    expect(first).to.be.greaterThan(0)
+    expect(events.map((e) => e.n)).to.deep.equal(events.map((_, i) => first + i))
+    expect(events.at(-1)?.data?.i).to.equal(5)
+    const timelineChars = JSON.stringify(body.timeline).length
+    expect(timelineChars).to.be.at.most(MAX_TIMELINE_CHARS + 100)
+    expect(page.body.length).to.be.below(2 * MAX_TIMELINE_CHARS)
+    await runtime.cancel('big-1')
+  })
+
+  it('a list client blocked while runs changed gets those changes once it reads again', async () => {
+    const { runtime, inspector } = await setup()
+    await runtime.start('holding', null, { id: 'x-1' })
+    const reader = await openSse(inspector.url + 'api/feed')
+    await reader.next((e) => e.event === 'hello')
+    // a client that stops reading: writes of ~30 MB (8 runs with ids of 4 million characters; a runtime
+    // runs 10 at once) block it
+    const stalled = await openSse(inspector.url + 'api/feed')
+    await stalled.next((e) => e.event === 'hello')
+    stalled.pause()
+    const longIds = Array.from({ length: 8 }, (_, i) => `${String(i)}-${'L'.repeat(4_000_000)}`)
+    for (const id of longIds) await runtime.start('holding', null, { id })
+    await until(async () => reader.events.reduce((n, e) => n + e.data.length, 0) > 32_000_000, 10_000)
+    await runtime.cancel('x-1')
+    await reader.next(
+      (e) => e.event === 'runs' && e.data.includes('"workflowId":"x-1","workflow":"holding","status":"cancelled"'),
+    )
+    stalled.resume()
+    // before the fix the change went to the reading client only: the blocked one kept x-1 running
+    await stalled.next(
+      (e) => e.event === 'runs' && e.data.includes('"workflowId":"x-1","workflow":"holding","status":"cancelled"'),
+      10_000,
+    )
+    for (const id of longIds) await runtime.cancel(id)
+    reader.close()
+    stalled.close()
+  })
+
+  it('holds at most 64 connections, and reads request heads of at most 1 MiB', async () => {
+    const { inspector } = await setup()
+    const open: Socket[] = []
+    const connected = (): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(inspector.port, '127.0.0.1', () => resolve(socket))
+        socket.on('error', reject)
+      })
+    // 64 connections sending heads they never finish
+    for (let i = 0; i < 64; i++) {
+      const socket = await connected()
+      socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${String(inspector.port)}\r\nX-Slow: ${'s'.repeat(10_000)}`)
+      open.push(socket)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+    // the 65th is closed at once, unanswered
+    const extra = await connected()
+    const closed = await new Promise<string>((resolve) => {
+      let got = ''
+      extra.on('data', (c: Buffer) => (got += c.toString('latin1')))
+      extra.on('close', () => resolve(got))
+      extra.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${String(inspector.port)}\r\n\r\n`)
+    })
+    expect(closed).to.equal('')
+    for (const socket of open) socket.destroy()
+    await until(async () => (await send(inspector.url).catch(() => ({ status: 0 }))).status === 200)
+    // a head over 1 MiB is refused with 431; one just under it is read
+    const over = await send(inspector.url + 'api/runs/' + 'a'.repeat(1_100_000))
+    expect(over.status).to.equal(431)
+    const under = await send(inspector.url + 'api/runs/' + 'a'.repeat(1_000_000))
+    expect(under.status).to.equal(404)
+  })
+
   it('close() ends the feeds and stops listening; it can be called twice', async () => {
     const { inspector } = await setup()
     const feed = await openSse(inspector.url + 'api/feed')
@@ -808,6 +936,26 @@ describe('inspector internals', () => {
     const queue = (tracker as unknown as { readonly idleRuns: ReadonlyArray<unknown> }).idleRuns
     expect(queue.length).to.be.at.most(3 * MAX_IDLE + 1_024)
     tracker.close()
+  })
+
+  it('timelineJson keeps the latest events that fit its budget (always the last one), numbered from first', () => {
+    const event = (i: number): WorkflowEvent =>
+      ({ _tag: 'Progress', workflowId: 'r', state: 'S', at: i, data: 'p'.repeat(90) }) as unknown as WorkflowEvent
+    const events = Array.from({ length: 10 }, (_, i) => event(i))
+    const all = JSON.parse(timelineJson(events, 100)) as { first: number; events: Array<{ n: number; at: number }> }
+    expect(all.first).to.equal(100)
+    expect(all.events.map((e) => e.n)).to.deep.equal(events.map((_, i) => 100 + i))
+    const one = JSON.stringify((JSON.parse(timelineJson([event(0)], 0)) as { events: unknown[] }).events[0]).length
+    const some = JSON.parse(timelineJson(events, 100, 2 * (one + 10))) as {
+      first: number
+      events: Array<{ n: number; at: number }>
+    }
+    expect(some.events.map((e) => e.at)).to.deep.equal([8, 9])
+    expect(some.first).to.equal(108)
+    const last = JSON.parse(timelineJson(events, 0, 1)) as { first: number; events: Array<{ n: number }> }
+    expect(last).to.deep.include({ first: 9 })
+    expect(last.events.map((e) => e.n)).to.deep.equal([9])
+    expect(JSON.parse(timelineJson([], 7))).to.deep.equal({ first: 7, events: [] })
   })
 
   it('toWire bounds and describes what JSON cannot hold, and never throws', () => {

@@ -121,6 +121,7 @@ export const INSPECTOR_JS = String.raw`(function () {
   var TERMINAL_EVENTS = ['RunCompleted', 'RunFailed', 'RunCancelled', 'RunTimedOut'];
   var SVG_NS = 'http://www.w3.org/2000/svg';
   var MAX_TIMELINE_ROWS = 2000;
+  var MAX_EARLY = 1000;
 
   // ---------------------------------------------------------------- DOM helpers (text only)
 
@@ -381,6 +382,8 @@ export const INSPECTOR_JS = String.raw`(function () {
         if (body.replace) replaceAll(body.runs); else body.runs.forEach(apply);
         updateCount();
       });
+      // this page fell too far behind the feed: the list is read again
+      feed.addEventListener('reset', function () { reload(); });
     }
     reload().then(function () {
       openFeed();
@@ -554,8 +557,16 @@ export const INSPECTOR_JS = String.raw`(function () {
       while (timelineBody.childNodes.length > MAX_TIMELINE_ROWS) timelineBody.removeChild(timelineBody.firstChild);
       return ended;
     }
+    // one read of the run at a time: a read asked for while one is on its way follows it
+    var loading = false;
+    var loadAgain = false;
     function load() {
-      return getJSON(base).then(function (body) {
+      if (loading) {
+        loadAgain = true;
+        return;
+      }
+      loading = true;
+      getJSON(base).then(function (body) {
         clear(pageMessage);
         loaded = true;
         workflowSlot.textContent = body.record ? body.record.workflow : '';
@@ -565,7 +576,7 @@ export const INSPECTOR_JS = String.raw`(function () {
         clear(timelineBody);
         lastN = -1;
         if (body.timeline) {
-          timelineNote.textContent = body.timeline.first > 0 ? body.timeline.first + ' older events are not kept.' : '';
+          timelineNote.textContent = body.timeline.first > 0 ? body.timeline.first + ' older events are not shown.' : '';
           addEvents(body.timeline.events);
         } else {
           timelineNote.textContent = 'No events of this run were seen by this inspector.';
@@ -580,11 +591,24 @@ export const INSPECTOR_JS = String.raw`(function () {
         var buffered = early;
         early = [];
         buffered.forEach(onRun);
-      }).catch(function (e) { showError(pageMessage, e); });
+      }).catch(function (e) {
+        // a run that has not started yet is read again on its first event (onRun)
+        loaded = false;
+        showError(pageMessage, e);
+      }).then(function () {
+        loading = false;
+        if (loadAgain) {
+          loadAgain = false;
+          load();
+        }
+      });
     }
     function onRun(data) {
       if (!loaded) {
-        early.push(data);
+        // kept for the read on its way (bounded: past it, the gap is seen and the run read again)
+        if (early.length < MAX_EARLY) early.push(data);
+        // the page was opened before its run started (the read said there was no such run): read it now
+        if (!loading) load();
         return;
       }
       var first = data.events.length > 0 ? data.events[0].n : undefined;

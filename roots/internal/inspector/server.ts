@@ -14,8 +14,11 @@
  * that changed (coalesced per run: a list shows one row per run), only the runs its client's filter and
  * row count can show (a page of 200 rows gets at most 200 entries a write, however many runs change);
  * `/api/runs/:id/feed` sends every event of one run (its timeline), with its progress. A client that does
- * not keep up is not buffered without bound: the list feed only ever holds one entry per run, a run feed
- * past {@link MAX_PENDING} events tells its page to reload instead.
+ * not keep up is not buffered without bound: the list feed only ever holds one entry per run (the runs
+ * that changed while its client was blocked are sent once it drains; past {@link MAX_MISSED} its page is
+ * told to read the list again), a run feed past {@link MAX_PENDING} events tells its page to reload
+ * instead. A run's page (`GET /api/runs/:id`) gets the latest events of its timeline that fit in
+ * {@link MAX_TIMELINE_CHARS}.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
@@ -41,6 +44,13 @@ export const FLUSH_MS = 50
 export const MAX_PENDING = 5_000
 /** @internal The largest run feed write (characters); a larger one is replaced by a reset (the page reloads). */
 export const MAX_WRITE = 8 * 1024 * 1024
+/**
+ * @internal The most characters of timeline a run's page gets (`GET /api/runs/:id`): the latest events
+ * that fit. Each event is bounded by `toWire`; a few hundred events holding its largest values were not.
+ */
+export const MAX_TIMELINE_CHARS = 8 * 1024 * 1024
+/** @internal A list client blocked while more runs than this changed gets a reset (its page reads the list again). */
+export const MAX_MISSED = 10_000
 /** @internal Runs listed by default, and at most. */
 const DEFAULT_LIMIT = LIST_LIMIT
 const MAX_LIMIT = 1_000
@@ -107,6 +117,10 @@ export interface ListView {
 interface ListClient extends ListView {
   readonly res: ServerResponse
   blocked: boolean
+  /** The runs that changed while it was blocked: its next write has them (`undefined`: none). */
+  missed: Set<Tracked> | undefined
+  /** More than {@link MAX_MISSED} runs changed while it was blocked: its next write is a reset. */
+  overflow: boolean
 }
 
 interface RunClient {
@@ -287,19 +301,14 @@ export class InspectorServer {
     if (record === undefined && live === undefined)
       return json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
     const workflow = record?.workflow ?? live?.workflow ?? ''
-    json(res, 200, {
+    const head = JSON.stringify({
       record: record === undefined ? null : wireRecord(record),
       status: record === undefined ? (live?.status ?? null) : statusOf(record, live),
       graph: this.graph(workflow, record?.initial) as unknown as JsonValue,
       view: live === undefined ? null : this.view(live),
-      timeline:
-        live === undefined
-          ? null
-          : {
-              first: live.timeline.first,
-              events: live.timeline.slice().map((e, i) => wireEvent(e, live.timeline.first + i)),
-            },
     })
+    const timeline = live === undefined ? 'null' : timelineJson(live.timeline.slice(), live.timeline.first)
+    rawJson(res, 200, `${head.slice(0, -1)},"timeline":${timeline}}`)
   }
 
   private readonly graphs = new Map<string, GraphLayout | null>()
@@ -390,6 +399,8 @@ export class InspectorServer {
     const client: ListClient = {
       res,
       blocked: false,
+      missed: undefined,
+      overflow: false,
       statuses: query.status.length === 0 ? undefined : new Set(query.status),
       workflow: query.workflow === '' ? undefined : query.workflow,
       limit: query.limit,
@@ -469,11 +480,10 @@ export class InspectorServer {
   }
 
   private flush(): void {
-    const ready = [...this.listClients].filter((c) => !c.blocked)
     const dirty = this.listDirty
-    if (dirty.length > 0 && ready.length > 0) {
+    if (this.listClients.size > 0) {
       this.listDirty = []
-      const gen = this.listGen++
+      const gen = dirty.length > 0 ? this.listGen++ : this.listGen
       // each run's entry is written out once per write, whichever clients get it
       const entries = new Map<Tracked, string>()
       const entry = (run: Tracked): string => {
@@ -481,8 +491,27 @@ export class InspectorServer {
         if (text === undefined) entries.set(run, (text = JSON.stringify(liveRun(run))))
         return text
       }
-      for (const c of ready) {
-        const message = listMessage(dirty, c, entry)
+      for (const c of this.listClients) {
+        if (c.blocked) {
+          // what it misses is sent once it drains, however many writes it missed (one entry per run)
+          if (c.overflow || dirty.length === 0) continue
+          const missed = (c.missed ??= new Set())
+          for (const run of dirty) missed.add(run)
+          if (missed.size > MAX_MISSED) {
+            c.missed = undefined
+            c.overflow = true
+          }
+          continue
+        }
+        let message: string | undefined
+        if (c.overflow) {
+          c.overflow = false
+          message = 'event: reset\ndata: {}\n\n'
+        } else if (c.missed !== undefined) {
+          const missed = c.missed
+          c.missed = undefined
+          message = listMessage([...missed, ...dirty.filter((run) => !missed.has(run))], c, entry, missed)
+        } else if (dirty.length > 0) message = listMessage(dirty, c, entry)
         if (message !== undefined && !c.res.write(message)) c.blocked = true
       }
       for (const run of dirty) {
@@ -562,7 +591,8 @@ const runsMessage = (chosen: ReadonlyArray<Tracked>, replace: boolean, entry: (r
 
 /**
  * @internal What list client `c` gets of the runs `dirty` changed since the last write (`undefined`: nothing):
- * the runs its filter shows, and those it may be showing that left its filter (its page drops them).
+ * the runs its filter shows, and those it may be showing that left its filter (its page drops them); a
+ * run in `missed` (changed while the client was blocked) is sent whether or not it left the filter.
  * When more runs match than its list shows, only the `c.limit` that changed last (by their last event's
  * time) are sent, oldest first, as its whole list (`replace`): a page of 200 rows is not sent 1 000
  * entries 20 times a second.
@@ -571,6 +601,7 @@ export const listMessage = (
   dirty: ReadonlyArray<Tracked>,
   c: ListView,
   entry: (run: Tracked) => string,
+  missed?: ReadonlySet<Tracked>,
 ): string | undefined => {
   const chosen: Tracked[] = []
   const matching: Tracked[] = []
@@ -580,7 +611,10 @@ export const listMessage = (
       matching.push(run)
       chosen.push(run)
     } else if (
-      run.shown === undefined || run.shownGen < c.fromGen ? run.born < c.bornBefore : c.statuses.has(run.shown)
+      // a run changed while the client was blocked may be on its page in any status: the writes that said
+      // which went to the other clients
+      missed?.has(run) === true ||
+      (run.shown === undefined || run.shownGen < c.fromGen ? run.born < c.bornBefore : c.statuses.has(run.shown))
     )
       // it may be on the page: the page drops it
       chosen.push(run)
@@ -613,6 +647,31 @@ const wireEvent = (e: WorkflowEvent, n: number): JsonValue => {
   return isRecord(wire) ? { ...wire, n } : { n }
 }
 
+/**
+ * @internal A run's timeline as its page gets it: `{ first, events }` with the latest of `events` (the first
+ * numbered `first`) whose JSON fits in `budget` characters (at least the last one; `first` moves on past
+ * those left out).
+ */
+export const timelineJson = (
+  events: ReadonlyArray<WorkflowEvent>,
+  first: number,
+  budget: number = MAX_TIMELINE_CHARS,
+): string => {
+  const parts: string[] = []
+  let size = 0
+  let i = events.length - 1
+  for (; i >= 0; i--) {
+    const e = events[i]
+    if (e === undefined) break
+    const text = JSON.stringify(wireEvent(e, first + i))
+    if (parts.length > 0 && size + text.length + 1 > budget) break
+    size += text.length + 1
+    parts.push(text)
+  }
+  parts.reverse()
+  return `{"first":${String(first + i + 1)},"events":[${parts.join(',')}]}`
+}
+
 const isRecord = (u: JsonValue): u is { readonly [key: string]: JsonValue } =>
   typeof u === 'object' && u !== null && !Array.isArray(u)
 
@@ -629,8 +688,14 @@ const json = (
   status: number,
   body: unknown,
   headers: Readonly<Record<string, string>> = {},
+): void => rawJson(res, status, JSON.stringify(body), headers)
+
+const rawJson = (
+  res: ServerResponse,
+  status: number,
+  payload: string,
+  headers: Readonly<Record<string, string>> = {},
 ): void => {
-  const payload = JSON.stringify(body)
   res.writeHead(status, {
     ...SECURITY_HEADERS,
     ...headers,
