@@ -16,7 +16,7 @@
  * clock, so the queue runs in virtual time like the actions it replaces.
  *
  * @internal
- * @since 0.12.0
+ * @since 0.4.0
  */
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs'
 
