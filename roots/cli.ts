@@ -10,9 +10,9 @@
  *
  * @since 0.3.0
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs'
-import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 
 import type { Subscription } from 'rxjs'
@@ -87,8 +87,27 @@ Store (one of):
   --store sqlite:PATH | postgres://USER@HOST:PORT/DB[?table=NAME]
   --config FILE   an ES module whose default export is a Runtime or { store, workflows }
 
+Other options:
+  --help, -h      this text
+  --version, -V   the version of cano-rx
+
 Exit codes: 0 ok, 1 run failed/cancelled or action refused, 2 usage, 3 not found, 4 store error.
 `
+
+/** This package's version: from its package.json, the first one above this module (its sources or its build). */
+const packageVersion = (): string => {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown }
+      if (pkg.name === 'cano-rx' && typeof pkg.version === 'string') return pkg.version
+    } catch {
+      // none here: look further up
+    }
+    dir = dirname(dir)
+  }
+  return 'unknown'
+}
 
 const STATUSES = RUN_STATUSES
 
@@ -658,6 +677,7 @@ const parse = (argv: ReadonlyArray<string>) => {
         port: { type: 'string', multiple: true },
         host: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'V', default: false },
       },
     })
   } catch (e) {
@@ -687,6 +707,10 @@ const once = (values: ReadonlyArray<string> | undefined, name: string): string |
 const run = async (argv: ReadonlyArray<string>): Promise<number> => {
   const { values, positionals } = parse(argv)
   const [command, sub] = positionals
+  if (values.version) {
+    process.stdout.write(`cano-rx ${packageVersion()}\n`)
+    return EXIT.ok
+  }
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(USAGE)
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok

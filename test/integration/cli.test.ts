@@ -284,6 +284,16 @@ describe('cano-rx CLI (spawned)', function () {
   })
 
   describe('errors', () => {
+    it('--version (-V) prints the package version, exit 0', async () => {
+      const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+        version: string
+      }
+      for (const flag of ['--version', '-V']) {
+        const r = await cli([flag])
+        expect([r.code, r.stdout, r.stderr]).to.deep.equal([0, `cano-rx ${version}\n`, ''])
+      }
+    })
+
     it('usage errors exit 2', async () => {
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [['runs', 'ls'], 'cano-rx: missing --store or --config\n'],
