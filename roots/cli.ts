@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import type { Subscription } from 'rxjs'
 
 import type { CheckpointRow } from '../codecs/CheckpointRow.js'
+import { CanoFailure } from '../src/CanoError.js'
 import type { RunStore } from '../src/CheckpointStore.js'
 import { initialRunState, reduceRunState, type RunState } from '../src/RunState.js'
 import { isTerminal, RUN_STATUSES, type RunRecord, type RunRecordStatus } from '../src/RunTable.js'
@@ -177,9 +178,9 @@ const openPostgres = async (spec: string): Promise<RunStore> => {
   try {
     url = new URL(spec)
   } catch {
-    throw new CliError(EXIT.store, `bad PostgreSQL URL: ${shown(spec)}`)
+    throw new CliError(EXIT.store, `bad PostgreSQL URL: ${shown(redacted(spec))}`)
   }
-  if (url.hostname === '') throw new CliError(EXIT.store, `bad PostgreSQL URL (no host): ${shown(spec)}`)
+  if (url.hostname === '') throw new CliError(EXIT.store, `bad PostgreSQL URL (no host): ${shown(redacted(spec))}`)
   const table = url.searchParams.get('table') ?? undefined
   url.searchParams.delete('table')
   const { postgresCheckpoints } = await import('./stores/postgresCheckpoints.js')
@@ -198,7 +199,12 @@ const openPostgres = async (spec: string): Promise<RunStore> => {
     const mod = await import('pg')
     return mod.default.Client
   })
-  const client = new Client({ connectionString })
+  // a server that accepts the connection and never answers: an error after PROBE_TIMEOUT_MS, not a hang
+  const client = new Client({
+    connectionString,
+    connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+    query_timeout: PROBE_TIMEOUT_MS,
+  })
   try {
     await client.connect()
     const found = await client.query<{ readonly present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
@@ -222,6 +228,12 @@ const openPostgres = async (spec: string): Promise<RunStore> => {
   return store
 }
 
+/** How long the CLI waits for a PostgreSQL server to answer its first query. */
+const PROBE_TIMEOUT_MS = 10_000
+
+/** A store URL as it may be printed: a password in it replaced by `***`. */
+const redacted = (spec: string): string => spec.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*:)[^/@]*@/i, '$1***@')
+
 const openStore = async (spec: string): Promise<RunStore> => {
   if (spec.startsWith('sqlite:')) {
     const path = spec.slice('sqlite:'.length)
@@ -229,7 +241,7 @@ const openStore = async (spec: string): Promise<RunStore> => {
     return openSqlite(path)
   }
   if (spec.startsWith('postgres://') || spec.startsWith('postgresql://')) return openPostgres(spec)
-  throw new CliError(EXIT.store, `bad store: ${shown(spec)} (expected sqlite:PATH or postgres://…)`)
+  throw new CliError(EXIT.store, `bad store: ${shown(redacted(spec))} (expected sqlite:PATH or postgres://…)`)
 }
 
 /** A cheap read that fails when the store cannot be reached or is not a cano-rx store. */
@@ -339,7 +351,10 @@ const CELL = 64
 
 const table = (header: ReadonlyArray<string>, given: ReadonlyArray<ReadonlyArray<string>>): string => {
   const rows = given.map((r) => r.map((c) => cut(c, CELL)))
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  // a loop, not Math.max(...cells): spreading the cells of 125 000 rows overflowed the stack
+  const widths = header.map((h) => h.length)
+  for (const r of rows)
+    for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i] ?? 0, (r[i] ?? '').length)
   const line = (cells: ReadonlyArray<string>) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
@@ -456,7 +471,17 @@ const runsClear = async (source: Source, id: string): Promise<number> => {
     process.stderr.write(`cano-rx: run ${shown(id)} is ${record.status}: only an ended run's log can be cleared\n`)
     return EXIT.failed
   }
-  await store.clear(id)
+  // fenced with the record's token: a resume that claims the run after the read above moves the token on,
+  // and the clear is refused rather than removing the log of a run executing again
+  try {
+    await store.clear(id, record.fence)
+  } catch (e) {
+    if (e instanceof CanoFailure && e.error._tag === 'LeaseLost') {
+      process.stderr.write(`cano-rx: run ${shown(id)} was claimed again meanwhile: its log is kept\n`)
+      return EXIT.failed
+    }
+    throw e
+  }
   out(`cleared the checkpoint log of ${shown(id)}`)
   return EXIT.ok
 }
@@ -560,16 +585,54 @@ const renderProgress = (id: string, p: Progress): ReadonlyArray<string> => [
   `  log rows ${p.rows}`,
 ]
 
+/** The cells a code point takes in a terminal: 2 for the East Asian wide and fullwidth ranges, else 1. */
+const cells = (code: number): number =>
+  (code >= 0x1100 && code <= 0x115f) ||
+  (code >= 0x2e80 && code <= 0xa4cf) ||
+  (code >= 0xac00 && code <= 0xd7a3) ||
+  (code >= 0xf900 && code <= 0xfaff) ||
+  (code >= 0xfe30 && code <= 0xfe4f) ||
+  (code >= 0xff00 && code <= 0xff60) ||
+  (code >= 0xffe0 && code <= 0xffe6) ||
+  (code >= 0x1f300 && code <= 0x1f64f) ||
+  (code >= 0x1f900 && code <= 0x1f9ff) ||
+  (code >= 0x20000 && code <= 0x3fffd)
+    ? 2
+    : 1
+
+/** `line` cut to at most `width` terminal cells (with `…` when cut): a line that wraps breaks the redraw. */
+const fitLine = (line: string, width: number): string => {
+  if (width <= 0) return ''
+  let used = 0
+  let end = 0
+  // the longest start of the line that leaves a column for the `…`, should the line not fit
+  let keep = 0
+  for (const ch of line) {
+    const w = cells(ch.codePointAt(0) ?? 0)
+    if (used + w > width) return `${line.slice(0, keep)}…`
+    used += w
+    end += ch.length
+    if (used <= width - 1) keep = end
+  }
+  return line
+}
+
 const watch = async (source: Source, id: string): Promise<number> => {
   const tty = process.stdout.isTTY
   let drawn = 0
+  let drawnWidth = 0
   let lastPlain = ''
   const draw = (p: Progress): void => {
     const lines = renderProgress(id, p)
     if (tty) {
-      if (drawn > 0) process.stdout.write(`\x1b[${drawn}A`)
-      process.stdout.write(lines.map((l) => `\x1b[2K${l}`).join('\n') + '\n')
+      // each line fits the terminal (a wrapped line takes rows the cursor-up below does not count); when
+      // the terminal's width changed since the last draw, its reflow moved what was drawn: the screen is
+      // cleared and drawn again from the top
+      const width = process.stdout.columns > 1 ? process.stdout.columns : 80
+      const back = drawn === 0 ? '' : width !== drawnWidth ? '\x1b[2J\x1b[H' : `\x1b[${String(drawn)}A`
+      process.stdout.write(back + lines.map((l) => `\x1b[2K${fitLine(l, width - 1)}`).join('\n') + '\n\x1b[J')
       drawn = lines.length
+      drawnWidth = width
     } else {
       const plain = `${p.status} ${shown(p.state)} ${p.attempt} batch ${p.batch} branches ${p.branches} stepped ${p.cursor}`
       if (plain !== lastPlain) out(plain)
@@ -758,6 +821,24 @@ const run = async (argv: ReadonlyArray<string>): Promise<number> => {
         ? idArg(positionals, 1, 'watch')
         : undefined
   const source = await openSource(o)
+  // Ctrl-C or TERM: a runtime of the config is stopped (the runs it executes handed back, not left owned
+  // by a dead process until their lease runs out) and the store closed, then the exit is 130 / 143;
+  // `runs resume` and `inspect` wait for the signal themselves. A second signal exits at once.
+  const waitsForSignal = command === 'inspect' || (command === 'runs' && sub === 'resume')
+  let signalled = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    const code = signal === 'SIGINT' ? 130 : 143
+    if (signalled) process.exit(code)
+    signalled = true
+    void source
+      .close()
+      .catch(() => undefined)
+      .finally(() => process.exit(code))
+  }
+  if (!waitsForSignal) {
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
   try {
     if (command === 'graph') return graph(source, o)
     if (command === 'inspect') return await inspect(source, o)
@@ -774,6 +855,8 @@ const run = async (argv: ReadonlyArray<string>): Promise<number> => {
         return await runsResume(source, id)
     }
   } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     await source.close().catch(() => undefined)
   }
 }

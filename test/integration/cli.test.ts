@@ -33,7 +33,7 @@ const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Pro
     execFile(
       process.execPath,
       ['--import', 'tsx', 'roots/cli.ts', ...args],
-      { env: { ...process.env, ...env }, timeout: 60_000 },
+      { env: { ...process.env, ...env }, timeout: 60_000, maxBuffer: 256 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null
         done({ code, stdout, stderr })
@@ -103,6 +103,33 @@ describe('cano-rx CLI (spawned)', function () {
       const hello = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--workflow', 'hello', '--json'])
       const records = JSON.parse(hello.stdout) as ReadonlyArray<{ workflowId: string; status: string }>
       expect(records.map((r) => [r.workflowId, r.status])).to.deep.equal([['hello-1', 'completed']])
+    })
+
+    it('ls prints a table of 130 000 runs (spreading the cells into Math.max overflowed the stack)', async () => {
+      const big = join(dir, 'big.db')
+      const bigStore = sqliteCheckpoints(big)
+      const bigRuntime = createRuntime({ store: bigStore, workflows: cliWorkflows(gate), pollMs: 50 })
+      await bigRuntime.start('hello', null, { id: 'run-0' })
+      await bigRuntime.result('run-0')
+      await bigRuntime.stop({ graceMs: 0 })
+      await bigStore.close()
+      // the one record copied 129 999 times under other ids, in one transaction
+      const sql = new Database(big)
+      const columns = (sql.prepare('PRAGMA table_info(cano_checkpoints_runs)').all() as Array<{ name: string }>).map(
+        (c) => c.name,
+      )
+      const picked = columns.map((c) => (c === 'workflow_id' ? "'run-' || n.i" : `r.${c}`)).join(', ')
+      sql.exec(
+        `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 129999)
+         INSERT INTO cano_checkpoints_runs (${columns.join(', ')})
+         SELECT ${picked} FROM n, cano_checkpoints_runs r WHERE r.workflow_id = 'run-0'`,
+      )
+      sql.close()
+      const r = await cli(['runs', 'ls', '--store', `sqlite:${big}`])
+      expect([r.code, r.stderr]).to.deep.equal([0, ''])
+      const lines = r.stdout.trim().split('\n')
+      expect(lines).to.have.length(130_001)
+      expect(lines[1]).to.match(/^run-\d+\s+hello\s+completed/)
     })
 
     it('ls takes --status several times (any of them)', async () => {
@@ -209,6 +236,24 @@ describe('cano-rx CLI (spawned)', function () {
       expect(await store.loadRun('hello-clear')).to.deep.equal([])
       const shown = await cli(['runs', 'show', 'hello-clear', '--store', `sqlite:${db}`])
       expect(shown.stdout).to.contain('log: (empty)')
+    })
+
+    it('clear keeps the log of a run claimed again between its read and the clear (fenced), exit 1', async () => {
+      await runtime.start('flaky', null, { id: 'clear-race' })
+      await runtime.result('clear-race')
+      const rows = await store.loadRun('clear-race')
+      expect(rows).to.have.length.above(0)
+      const r = await cli(['runs', 'clear', 'clear-race', '--config', CONFIG], {
+        ...env,
+        CANO_CLI_CLAIM_AFTER_GET: 'clear-race',
+      })
+      expect([r.code, r.stdout, r.stderr]).to.deep.equal([
+        1,
+        '',
+        'cano-rx: run clear-race was claimed again meanwhile: its log is kept\n',
+      ])
+      expect(await store.loadRun('clear-race')).to.deep.equal(rows)
+      expect((await store.runs.get('clear-race'))?.owner).to.equal('another-process')
     })
 
     it("resume runs a failed run again with the config's workflows (exit 0 once it completes)", async () => {
@@ -375,6 +420,31 @@ describe('cano-rx CLI (spawned)', function () {
       expect(r5.stderr).to.match(/^cano-rx: store unreachable: .*ECONNREFUSED/)
     })
 
+    it('a PostgreSQL server that accepts and never answers: exit 4 after the probe timeout, not a hang', async () => {
+      const silent = createServer(() => undefined)
+      await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done))
+      const address = silent.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      try {
+        const t0 = Date.now()
+        const r = await cli(['runs', 'ls', '--store', `postgres://postgres:s3cret@127.0.0.1:${String(port)}/test`])
+        expect(r.code).to.equal(4)
+        expect(r.stderr).to.match(/^cano-rx: store unreachable: .*timeout/i)
+        expect(r.stderr).not.to.contain('s3cret')
+        expect(Date.now() - t0).to.be.below(30_000)
+      } finally {
+        silent.close()
+      }
+    })
+
+    it('a bad store URL is shown without its password', async () => {
+      const r = await cli(['runs', 'ls', '--store', 'mysql://admin:s3cret@localhost/x'])
+      expect([r.code, r.stderr]).to.deep.equal([
+        4,
+        'cano-rx: bad store: mysql://admin:***@localhost/x (expected sqlite:PATH or postgres://…)\n',
+      ])
+    })
+
     it('never turns another SQLite database or a missing PostgreSQL table into a store (exit 4, nothing created)', async () => {
       const other = join(dir, 'other.db')
       const made = new Database(other)
@@ -499,6 +569,65 @@ describe('cano-rx CLI (spawned)', function () {
         tmux(['kill-session', '-t', name])
       }
     }
+
+    it('fits its lines to a narrow terminal, and redraws after the terminal is resized (tmux)', async () => {
+      const id = `watch-narrow-${'x'.repeat(80)}`
+      await runtime.start('gated', null, { id })
+      const name = `cano-cli-${process.pid}-n`
+      const envs = Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')
+      const command = `node --import tsx roots/cli.ts watch ${id} --store sqlite:${db}`
+      tmux(['new-session', '-d', '-s', name, '-x', '60', '-y', '30', `${envs} ${command}; echo "exit=$?"; sleep 30`])
+      try {
+        const screen = (): string => tmux(['capture-pane', '-p', '-t', name])
+        await until('the progress screen', 30_000, () => (/state +Gate/.test(screen()) ? true : undefined))
+        tmux(['resize-window', '-t', name, '-x', '40', '-y', '30'])
+        // a few redraws (every 200 ms) at the new width
+        await new Promise((r) => setTimeout(r, 1_000))
+        const narrow = screen()
+        const lines = narrow.split('\n')
+        for (const line of lines) expect(line.length, line).to.be.at.most(40)
+        // each line of the block once: a line that wrapped left a stale copy above on every redraw
+        expect(narrow.match(/^run watch-narrow-x+…/gm), narrow).to.have.length(1)
+        expect(narrow.match(/ {2}state +/g), narrow).to.have.length(1)
+        writeFileSync(gate, '')
+        const final = await until('the outcome', 30_000, () => {
+          const s = screen()
+          return s.includes('exit=') ? s : undefined
+        })
+        expect(final).to.contain('exit=0')
+      } finally {
+        rmSync(gate, { force: true })
+        tmux(['kill-session', '-t', name])
+      }
+    })
+
+    it("Ctrl-C stops the config's runtime, which hands its run back (not left owned by a dead process), exit 130", async () => {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'roots/cli.ts', 'watch', 'watch-int', '--config', CONFIG],
+        { env: { ...process.env, ...env, CANO_CLI_RUNTIME: '1', CANO_CLI_START: 'watch-int' } },
+      )
+      let stdout = ''
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+      const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)))
+      try {
+        await until('the Gate state', 30_000, () => (stdout.includes('running Gate') ? true : undefined))
+        expect((await store.runs.get('watch-int'))?.status).to.equal('running')
+        const owner = (await store.runs.get('watch-int'))?.owner ?? ''
+        expect(owner).to.match(new RegExp(`^pid-${String(child.pid)}-`))
+        child.kill('SIGINT')
+        expect(await exited).to.equal(130)
+        // handed back: pending, or already claimed by this test's own runtime (a worker on the same store)
+        const record = await store.runs.get('watch-int')
+        expect(record?.owner ?? null).not.to.equal(owner)
+        expect(record?.status).to.be.oneOf(['pending', 'running'])
+      } finally {
+        child.kill()
+        await store.runs.requestCancel('watch-int')
+      }
+    })
 
     it('redraws in place under a terminal (tmux), polling the store', async () => {
       await runtime.start('gated', null, { id: 'watch-tty' })
