@@ -571,7 +571,7 @@ class RunTelemetry {
         m?.retries.add(1, m.attrs('task', e.taskId))
         return
       case 'CircuitRejected':
-        this.holderOf(e.taskId)?.span?.addEvent('circuit_rejected', { 'cano.error.message': e.error.message })
+        this.holderOf(e.taskId)?.span?.addEvent('circuit_rejected', { 'cano.error.message': messageOf(e.error) })
         m?.rejections.add(1, m.attrs('task', e.taskId))
         return
       case 'TaskSucceeded': {
@@ -881,16 +881,32 @@ const retryAttributes = (scope: AttemptScope): Attributes => {
     : {
         'cano.attempt': scope.attempt - 1,
         'cano.retry.delay_ms': retry.delayMs,
-        'cano.error.message': retry.error.message,
+        'cano.error.message': messageOf(retry.error),
       }
+}
+
+/**
+ * The longest error message a span carries whole: an error can hold megabytes, copied onto each failed
+ * attempt's, the state's and the run's span (an exporter then drops the whole batch).
+ */
+const MAX_MESSAGE = 4096
+
+/** `error`'s message, cut to {@link MAX_MESSAGE} characters (not between a surrogate pair) with its length noted. */
+const messageOf = (error: CanoError): string => {
+  const m = error.message
+  if (m.length <= MAX_MESSAGE) return m
+  const code = m.charCodeAt(MAX_MESSAGE - 1)
+  const end = code >= 0xd800 && code <= 0xdbff ? MAX_MESSAGE - 1 : MAX_MESSAGE
+  return `${m.slice(0, end)}… (${String(m.length)} characters)`
 }
 
 /** Marks `span` failed with `error` (status and an exception event). */
 const fail = (span: Span | undefined, error: CanoError): void => {
   if (span === undefined) return
-  span.setStatus({ code: SpanStatusCode.ERROR, message: error.message })
+  const message = messageOf(error)
+  span.setStatus({ code: SpanStatusCode.ERROR, message })
   span.setAttribute('cano.error.tag', error._tag)
-  span.recordException({ name: error._tag, message: error.message })
+  span.recordException({ name: error._tag, message })
 }
 
 /** The index of branch `taskId` of the split whose task id is `splitTaskId` (`Split[3]` → 3). */

@@ -5,7 +5,7 @@
  * (such as `otelObserver().traceOf` from `cano-rx/otel`), the run's OpenTelemetry trace and span ids too,
  * as `trace_id` and `span_id` (the names OpenTelemetry's log instrumentations use).
  *
- * The values user code chose (a `Progress` event's `data`, a `CursorAdvanced` event's `cursor`) go
+ * The values user code chose (a `Progress` event's `data`, a run's `output`, a cursor) go
  * through a projection that never throws, so a logger's serializer never sees what it cannot write: a
  * value whose JSON is at most 4096 characters is passed as it is; a longer one becomes its JSON cut to
  * 4096 characters with `…` appended; one that does not serialise (a cycle, a bigint) becomes a short
@@ -279,10 +279,20 @@ const MESSAGES: { readonly [K in WorkflowEvent['_tag']]: string } = {
   RunTimedOut: 'run timed out',
 }
 
+/** The longest error message a line carries whole; a longer one is cut (an error can hold megabytes). */
+const MAX_MESSAGE = 4096
+
 const errorFields = (error: CanoError): { readonly tag: string; readonly message: string } => ({
   tag: error._tag,
-  message: error.message,
+  message: cutText(error.message, MAX_MESSAGE),
 })
+
+/** `s` cut to `max` characters (never between the halves of a surrogate pair), with its length noted. */
+const cutText = (s: string, max: number): string => {
+  if (s.length <= max) return s
+  const end = isHighSurrogate(s.charCodeAt(max - 1)) ? max - 1 : max
+  return `${s.slice(0, end)}… (${String(s.length)} characters)`
+}
 
 /** The longest JSON of a user value (`Progress` data, a stepped cursor) that a line carries as it is. */
 const MAX_VALUE_JSON = 4096
@@ -323,8 +333,9 @@ const progressData = (data: unknown): unknown =>
     : loggable(data)
 
 /**
- * The line of `e`: its tag as `event`, its fields as they are, an error as `{ tag, message }`, a
- * `Progress` event's `data` and a `CursorAdvanced` event's `cursor` through {@link loggable}.
+ * The line of `e`: its tag as `event`, its fields as they are, an error as `{ tag, message }` (the message
+ * cut at {@link MAX_MESSAGE} characters), what user code produced (a `Progress` event's `data`, a run's
+ * `output`, a cursor) through {@link loggable}.
  */
 const fieldsOf = (e: WorkflowEvent): Record<string, unknown> => {
   const { _tag, ...rest } = e
@@ -342,6 +353,13 @@ const fieldsOf = (e: WorkflowEvent): Record<string, unknown> => {
       break
     case 'CursorAdvanced':
       fields['cursor'] = loggable(e.cursor)
+      break
+    case 'RunCompleted':
+      if (e.output !== undefined) fields['output'] = loggable(e.output)
+      break
+    case 'WindowFlushed':
+    case 'RunResumed':
+      if (e.cursor !== undefined) fields['cursor'] = loggable(e.cursor)
       break
     default:
       break

@@ -425,6 +425,8 @@ class Observed<S extends string> {
 const LIVE = 1
 /** The subscriber left (its `Unsubscribe` was fed). */
 const LEFT = 2
+/** The run's terminal event is being (or was) delivered to its observers. */
+const ENDING = 32
 const MANAGES_RESOURCES = 4
 
 /** The observers of a run that has none. */
@@ -922,6 +924,7 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
 
   private notify(e: WorkflowEvent<S>): void {
     const observers = this.observers
+    if (observers.length > 0 && isTerminal(e)) this.flags |= ENDING
     for (let i = 0; i < observers.length; i++) {
       try {
         notifyObserver(observers[i] as WorkflowObserver<S>, e)
@@ -937,18 +940,36 @@ class WorkflowRun<S extends string, R extends ResourceRecord>
   }
 
   /**
-   * Observer `observer` (its index in the workflow's list) threw: an `ObserverFailed` event on a live run.
+   * Observer `observer` (its index in the workflow's list) threw: an `ObserverFailed` event for the other
+   * observers, and on a live run's stream.
    * Public for `composeAround` (the run is its fault sink); not part of any API.
    */
   observerFailed(observer: number, thrown: unknown): void {
-    if (this.live)
-      this.sink.next({
-        _tag: 'ObserverFailed',
-        workflowId: this.workflowId,
-        at: this.now(),
-        observer,
-        error: toCanoError(thrown),
-      })
+    const live = this.live
+    const observers = this.observers
+    if (!live && observers.length < 2) return
+    const event: WorkflowEvent<S> = {
+      _tag: 'ObserverFailed',
+      workflowId: this.workflowId,
+      at: this.now(),
+      observer,
+      error: toCanoError(thrown),
+    }
+    // the other observers hear it too (a log or a tracer records it), unless the run's terminal event is
+    // being delivered (it stays the last thing they hear); what one throws while hearing it is not
+    // reported again (no loop between two failing observers)
+    if ((this.flags & ENDING) === 0) {
+      const origin = this.observed?.origin
+      for (let i = 0; i < observers.length; i++) {
+        if ((origin?.[i] ?? i) === observer) continue
+        try {
+          notifyObserver(observers[i] as WorkflowObserver<S>, event)
+        } catch {
+          // see above
+        }
+      }
+    }
+    if (live) this.sink.next(event)
   }
 
   private reportFaults(observed: Observed<S>): void {

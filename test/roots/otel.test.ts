@@ -28,7 +28,7 @@ import { otelObserver } from '../../roots/otel.js'
 import { createRuntime } from '../../roots/Runtime.js'
 import { workflow } from '../../roots/Workflow.js'
 import { batch } from '../../src/Batch.js'
-import { CanoFailure, retryExhaustedError, taskExecutionError } from '../../src/CanoError.js'
+import { CanoFailure, nonRetryable, retryExhaustedError, taskExecutionError } from '../../src/CanoError.js'
 import { memoryCheckpoints } from '../../src/CheckpointStore.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { type LogFields, logObserver } from '../../src/LogObserver.js'
@@ -209,6 +209,25 @@ describe('otelObserver (cano-rx/otel)', () => {
       })
       // one trace
       expect(new Set(sdk.spans().map((s) => s.spanContext().traceId)).size).to.equal(1)
+    })
+
+    it('an error of megabytes is cut to 4096 characters on each span it fails (status and exception event)', async () => {
+      const sdk = tracing()
+      const huge = 'e'.repeat(1_000_000)
+      const flow = workflow<'Fetch' | 'Done'>()({
+        exits: ['Done'],
+        states: { Fetch: task(() => Promise.reject(nonRetryable(new Error(huge)))) },
+        observers: [otelObserver({ tracer: sdk.tracer })],
+      })
+      await flow.orchestrate('Fetch', { workflowId: 'big-error' }).catch(() => undefined)
+      const failed = sdk.spans().filter((x) => x.status.code === SpanStatusCode.ERROR)
+      expect(failed.length).to.be.at.least(3)
+      for (const span of failed) {
+        expect(span.status.message?.length ?? 0, span.name).to.be.at.most(4096 + 30)
+        expect(span.status.message).to.match(/… \(\d+ characters\)$/)
+        for (const event of span.events)
+          expect(String(event.attributes?.['exception.message'] ?? '').length).to.be.at.most(4096 + 30)
+      }
     })
 
     it('a retried task: each attempt a span (the failed one an error), the delay an event of the state', async () => {

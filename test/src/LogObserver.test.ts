@@ -6,7 +6,7 @@ import { Subject } from 'rxjs'
 
 import { workflow } from '../../roots/Workflow.js'
 import { batch } from '../../src/Batch.js'
-import { CanoFailure } from '../../src/CanoError.js'
+import { CanoFailure, nonRetryable } from '../../src/CanoError.js'
 import { JoinStrategy } from '../../src/JoinStrategy.js'
 import { type LogFields, logObserver, type LogSink } from '../../src/LogObserver.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -27,6 +27,34 @@ const recordingLogger = (withDebug = true) => {
 }
 
 describe('logObserver', () => {
+  it('logs an ObserverFailed of another observer at warn; cuts error messages and bounds outputs', async () => {
+    const { sink, lines } = recordingLogger()
+    const huge = 'm'.repeat(100_000)
+    const flow = workflow<'Work' | 'Fail' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Work: task(() => 'Fail' as const, { to: ['Fail'] }),
+        Fail: task((): Promise<'Done'> => Promise.reject(nonRetryable(new Error(huge))), { to: ['Done'] }),
+      },
+    })
+    const broken = {
+      onStateEnter: (state: string) => {
+        if (state === 'Work') throw new Error('dashboard unreachable')
+      },
+    }
+    await flow
+      .orchestrate('Work', { workflowId: 'obs-1', observers: [broken, logObserver(sink)] })
+      .catch(() => undefined)
+    const failed = lines.find(([, fields]) => fields['event'] === 'ObserverFailed')
+    expect(failed?.[0]).to.equal('warn')
+    expect(failed?.[1]).to.deep.include({ observer: 0, workflowId: 'obs-1' })
+    expect((failed?.[1]['error'] as { message: string }).message).to.contain('dashboard unreachable')
+    const taskFailed = lines.find(([, fields]) => fields['event'] === 'TaskFailed')
+    const message = (taskFailed?.[1]['error'] as { message: string }).message
+    expect(message.length).to.be.at.most(4096 + 30)
+    expect(message).to.match(/… \(\d+ characters\)$/)
+  })
+
   it('checks its arguments: a Configuration CanoFailure naming what is wrong', () => {
     const sink: LogSink = { info: () => undefined, warn: () => undefined, error: () => undefined }
     const cases: ReadonlyArray<readonly [unknown, unknown, RegExp]> = [

@@ -32,6 +32,64 @@ const logOnly = (): CheckpointStore & { readonly close: () => Promise<void> } =>
 }
 
 describe('WorkflowObserver', () => {
+  it('the other observers hear an ObserverFailed (not the one that threw), never after the terminal event, with no loop', async () => {
+    const flow = workflow<'Work' | 'Done'>()({ exits: ['Done'], states: { Work: task(() => 'Done' as const) } })
+    const heard: Array<Array<string>> = [[], [], []]
+    const observers: ReadonlyArray<WorkflowObserver<'Work' | 'Done'>> = [
+      {
+        onEvent: (e) => heard[0]?.push(e._tag === 'ObserverFailed' ? `failed:${String(e.observer)}` : e._tag),
+        onStateEnter: (state) => {
+          if (state === 'Work') throw new Error('dashboard unreachable')
+        },
+      },
+      {
+        // it throws on every ObserverFailed it hears: that is not reported again (else 1 and 2 would loop)
+        onEvent: (e) => {
+          heard[1]?.push(e._tag === 'ObserverFailed' ? `failed:${String(e.observer)}` : e._tag)
+          if (e._tag === 'ObserverFailed') throw new Error('cannot report')
+        },
+      },
+      {
+        onEvent: (e) => heard[2]?.push(e._tag === 'ObserverFailed' ? `failed:${String(e.observer)}` : e._tag),
+        // a failure while the terminal event is delivered: reported on run$, heard by no observer after it
+        onRunEnd: () => {
+          throw new Error('late')
+        },
+      },
+    ]
+    const events = await eventsOf(flow.run$('Work', { observers }))
+    const tags = events.map((e) => (e._tag === 'ObserverFailed' ? `failed:${String(e.observer)}` : e._tag))
+    // as on run$, where an ObserverFailed comes before the event whose delivery failed
+    expect(tags).to.deep.equal([
+      'RunStarted',
+      'failed:0',
+      'StateEntered',
+      'TaskStarted',
+      'TaskSucceeded',
+      'StateEntered',
+      'failed:2',
+      'RunCompleted',
+    ])
+    expect(heard[0]).to.deep.equal([
+      'RunStarted',
+      'StateEntered',
+      'TaskStarted',
+      'TaskSucceeded',
+      'StateEntered',
+      'RunCompleted',
+    ])
+    for (const h of [heard[1], heard[2]])
+      expect(h).to.deep.equal([
+        'RunStarted',
+        'failed:0',
+        'StateEntered',
+        'TaskStarted',
+        'TaskSucceeded',
+        'StateEntered',
+        'RunCompleted',
+      ])
+  })
+
   describe('split branches are tasks to the hooks, with cano ids name[i] (issue 14)', () => {
     type Fan = 'Fan' | 'Join' | 'Done'
     const fanned = (name?: string) =>
