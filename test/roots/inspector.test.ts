@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net'
 import { Script } from 'node:vm'
 
 import { expect } from 'chai'
+import * as t from 'io-ts'
 import { Subject } from 'rxjs'
 
 import {
@@ -27,13 +28,7 @@ import {
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
-import {
-  CSP,
-  listMessage,
-  type ListView,
-  MAX_TIMELINE_CHARS,
-  timelineJson,
-} from '../../roots/internal/inspector/server.js'
+import { CSP, listMessage, type ListView, timelineJson } from '../../roots/internal/inspector/server.js'
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { toWire } from '../../roots/internal/inspector/wire.js'
@@ -84,6 +79,8 @@ interface Sse {
   readonly events: SseEvent[]
   readonly next: (match: (e: SseEvent) => boolean, timeoutMs?: number) => Promise<SseEvent>
   readonly close: () => void
+  /** Whether the server ended the stream. */
+  readonly ended: () => boolean
   /** Stops reading (the server's writes back up), and starts again. */
   readonly pause: () => void
   readonly resume: () => void
@@ -107,6 +104,8 @@ const openSse = (url: string, headers: Readonly<Record<string, string>> = {}): P
         if (data.length > 0) events.push({ event, data: data.join('\n'), at: Date.now() })
         for (const w of [...waiters]) w()
       }
+      let ended = false
+      res.on('end', () => (ended = true))
       // the parts of the block being read: a message of megabytes comes in many chunks, each searched once
       // (appending them to one string and searching it again made reading a 30 MB write take seconds)
       let pending: string[] = []
@@ -152,6 +151,7 @@ const openSse = (url: string, headers: Readonly<Record<string, string>> = {}): P
             check()
           }),
         close: () => req.destroy(),
+        ended: () => ended,
         pause: () => res.pause(),
         resume: () => res.resume(),
       })
@@ -634,44 +634,95 @@ describe('serveInspector', () => {
     for (const f of [other, list, feed]) f.close()
   })
 
-  it("a run's page gets the latest events of its timeline that fit, not every event at its largest", async () => {
-    // each event is bounded by toWire (about 4 MB at most); six of them made a response of 24 MB, a
-    // thousand of them aborted the process
+  it("a run's page and its feed stay small whatever the run's values: events, progress, error, input", async () => {
+    // values of megabytes (2 000 strings of 3 000 control characters: 6 characters of JSON each): before,
+    // each event, the progress, the error and the input were each bounded only by their node count (about
+    // 48 MB of JSON each), six events made a response of 100 MB, and the feed's write was built whole
+    // (seconds of a blocked event loop) before being found too large
     const huge = Array.from({ length: 50 }, () =>
-      Object.fromEntries(Array.from({ length: 40 }, (_, k) => [`k${String(k)}`, 'x'.repeat(3_000)])),
+      Object.fromEntries(Array.from({ length: 40 }, (_, k) => [`k${String(k)}`, '\u0001'.repeat(3_000)])),
     )
     const heavy = workflow<'Go' | 'Done'>()({
       exits: ['Done'],
+      input: t.unknown,
       states: {
         Go: task(
-          ({ progress, signal }) => {
+          async ({ progress }) => {
             for (let i = 0; i < 6; i++) progress({ i, huge })
-            return aborted(signal)
+            await new Promise((r) => setTimeout(r, 100))
+            for (let i = 6; i < 12; i++) progress({ i, huge })
+            throw nonRetryable(Object.assign(new Error('\u0001'.repeat(3_000)), { cause: huge }))
           },
           { to: ['Done'] },
         ),
       },
     })
     const { runtime, inspector } = await setup({}, { heavy: { workflow: heavy, initial: 'Go' } })
-    await runtime.start('heavy', null, { id: 'big-1' })
-    let page = await send(inspector.url + 'api/runs/big-1')
-    await until(async () => {
-      page = await send(inspector.url + 'api/runs/big-1')
-      return page.body.includes('"i":5')
-    })
-    expect(page.status).to.equal(200)
-    const body = JSON.parse(page.body) as {
-      timeline: { first: number; events: Array<{ n: number; _tag: string; data?: { i: number } }> }
-      view: { progress: unknown }
+    const feed = await openSse(inspector.url + 'api/runs/big-1/feed')
+    await feed.next((e) => e.event === 'hello')
+    await runtime.start('heavy', huge, { id: 'big-1' })
+    await feed.next(
+      (e) =>
+        e.event === 'run' &&
+        (JSON.parse(e.data) as { events: Array<{ _tag: string }> }).events.some((x) => x._tag === 'RunFailed'),
+      5_000,
+    )
+    const writes = feed.events.filter((e) => e.event === 'run')
+    expect(feed.events.filter((e) => e.event === 'reset')).to.deep.equal([])
+    for (const w of writes) {
+      const { events } = JSON.parse(w.data) as { events: unknown[] }
+      for (const e of events) expect(JSON.stringify(e).length).to.be.at.most(6 * 4_000 + 2_000)
     }
-    const { first, events } = body.timeline
-    expect(first).to.be.greaterThan(0)
-    expect(events.map((e) => e.n)).to.deep.equal(events.map((_, i) => first + i))
-    expect(events.at(-1)?.data?.i).to.equal(5)
-    const timelineChars = JSON.stringify(body.timeline).length
-    expect(timelineChars).to.be.at.most(MAX_TIMELINE_CHARS + 100)
-    expect(page.body.length).to.be.below(2 * MAX_TIMELINE_CHARS)
-    await runtime.cancel('big-1')
+    const page = await send(inspector.url + 'api/runs/big-1')
+    expect(page.status).to.equal(200)
+    expect(page.body.length).to.be.below(4 * 1024 * 1024)
+    const body = JSON.parse(page.body) as {
+      timeline: { first: number; events: Array<{ n: number; data?: { i: number } }> }
+      view: { progress: unknown; lastError: unknown }
+      record: { input: unknown; error: unknown }
+    }
+    expect(body.timeline.events.map((e) => e.data?.i).filter((i) => i !== undefined)).to.deep.equal([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+    ])
+    for (const value of [body.view.progress, body.view.lastError, body.record.input, body.record.error])
+      expect(JSON.stringify(value).length).to.be.at.most(6 * 64_000 + 20_000)
+    feed.close()
+  })
+
+  it('holds at most 32 feeds: a new one ends the oldest (its page opens it again)', async () => {
+    const { inspector } = await setup()
+    const feeds: Sse[] = []
+    for (let i = 0; i < 32; i++) {
+      const feed = await openSse(inspector.url + `api/runs/r-${String(i)}/feed`)
+      await feed.next((e) => e.event === 'hello')
+      feeds.push(feed)
+    }
+    const first = feeds[0]
+    if (first === undefined) throw new Error('no feed')
+    expect(first.ended()).to.equal(false)
+    const more = await openSse(inspector.url + 'api/feed')
+    await more.next((e) => e.event === 'hello')
+    await until(async () => first.ended())
+    expect(feeds.slice(1).map((f) => f.ended())).to.deep.equal(feeds.slice(1).map(() => false))
+    // the API still answers
+    expect((await send(inspector.url + 'api/runs')).status).to.equal(200)
+    for (const f of [...feeds, more]) f.close()
+  })
+
+  it('a run feed and the run page carry the same epoch (the page reads the run again when it changes)', async () => {
+    const { runtime, inspector } = await setup()
+    const feed = await openSse(inspector.url + 'api/runs/e-1/feed')
+    await feed.next((e) => e.event === 'hello')
+    const absent = await getJson(inspector.url + 'api/runs/e-1?absent=empty')
+    expect(absent).to.deep.equal({ status: 200, json: { found: false, error: 'no run with id "e-1" yet' } })
+    expect((await send(inspector.url + 'api/runs/e-1')).status).to.equal(404)
+    await runtime.start('holding', null, { id: 'e-1' })
+    const message = await feed.next((e) => e.event === 'run')
+    const page = (await getJson(inspector.url + 'api/runs/e-1')).json as { epoch: number | null }
+    expect(typeof page.epoch).to.equal('number')
+    expect((JSON.parse(message.data) as { epoch: number | null }).epoch).to.equal(page.epoch)
+    await runtime.cancel('e-1')
+    feed.close()
   })
 
   it('a list client blocked while runs changed gets those changes once it reads again', async () => {
@@ -956,6 +1007,21 @@ describe('inspector internals', () => {
     expect(last).to.deep.include({ first: 9 })
     expect(last.events.map((e) => e.n)).to.deep.equal([9])
     expect(JSON.parse(timelineJson([], 7))).to.deep.equal({ first: 7, events: [] })
+  })
+
+  it('toWire spends a budget of characters over the whole value: its JSON is bounded whatever the shape', () => {
+    const wide = Object.fromEntries(
+      Array.from({ length: 50 }, (_, k) => [`key-${'k'.repeat(3_000)}-${String(k)}`, '\u0001'.repeat(5_000)]),
+    )
+    const value = Array.from({ length: 50 }, () => wide)
+    const limits = { maxString: 2_000, maxItems: 50, maxDepth: 6, maxNodes: 2_000, maxChars: 10_000 }
+    const json = JSON.stringify(toWire(value, limits))
+    // at most six characters of JSON per character kept, plus the notes of what was cut
+    expect(json.length).to.be.at.most(6 * 10_000 + 20_000)
+    expect(json).to.contain('[…]')
+    expect(json).to.contain('more keys')
+    // a small value is untouched
+    expect(toWire({ a: 'x', b: [1, 2] }, limits)).to.deep.equal({ a: 'x', b: [1, 2] })
   })
 
   it('toWire bounds and describes what JSON cannot hold, and never throws', () => {

@@ -398,6 +398,7 @@ export const INSPECTOR_JS = String.raw`(function () {
     var base = '/api/runs/' + encodeURIComponent(id);
     var lastN = -1;
     var loaded = false;
+    var epoch = null;
     var early = [];
     var status = null;
     var nodes = new Map();
@@ -566,9 +567,17 @@ export const INSPECTOR_JS = String.raw`(function () {
         return;
       }
       loading = true;
-      getJSON(base).then(function (body) {
+      getJSON(base + '?absent=empty').then(function (body) {
+        if (body.found === false) {
+          // not started yet: its first event on the feed makes the page read it again
+          loaded = false;
+          clear(pageMessage);
+          append(pageMessage, el('p', { class: 'muted' }, String(body.error)));
+          return;
+        }
         clear(pageMessage);
         loaded = true;
+        epoch = body.epoch;
         workflowSlot.textContent = body.record ? body.record.workflow : '';
         if (nodes.size === 0) renderGraph(body.graph);
         setStatus(body.status);
@@ -609,6 +618,11 @@ export const INSPECTOR_JS = String.raw`(function () {
         if (early.length < MAX_EARLY) early.push(data);
         // the page was opened before its run started (the read said there was no such run): read it now
         if (!loading) load();
+        return;
+      }
+      // the inspector forgot the run and follows it again (its events numbered from 0 again): read it again
+      if (data.epoch !== epoch) {
+        load();
         return;
       }
       var first = data.events.length > 0 ? data.events[0].n : undefined;

@@ -33,7 +33,7 @@ import { compiledOf } from '../../Workflow.js'
 import { INSPECTOR_CSS, INSPECTOR_HTML, INSPECTOR_ICON, INSPECTOR_JS, LIST_LIMIT } from './assets.js'
 import { type GraphLayout, graphOf } from './graph.js'
 import { nextBirth, RunTracker, type Tracked } from './tracker.js'
-import { cutString, toWire } from './wire.js'
+import { cutString, EVENT_LIMITS, toWire } from './wire.js'
 
 /** The parameters of a list's query (`GET /api/runs`, `GET /api/feed`). */
 const LIST_PARAMS: ReadonlyArray<string> = ['status', 'workflow', 'limit']
@@ -49,6 +49,8 @@ export const MAX_WRITE = 8 * 1024 * 1024
  * that fit. Each event is bounded by `toWire`; a few hundred events holding its largest values were not.
  */
 export const MAX_TIMELINE_CHARS = 8 * 1024 * 1024
+/** @internal Feeds open at once, at most (the oldest is ended for a new one); the server takes 64 connections. */
+export const MAX_FEEDS = 32
 /** @internal A list client blocked while more runs than this changed gets a reset (its page reads the list again). */
 export const MAX_MISSED = 10_000
 /** @internal Runs listed by default, and at most. */
@@ -144,6 +146,8 @@ export interface InspectorConfig {
 export class InspectorServer {
   private readonly tracker: RunTracker
   private readonly listClients = new Set<ListClient>()
+  /** Every feed open, oldest first. */
+  private readonly feeds = new Set<ServerResponse>()
   private readonly runClients = new Map<string, Set<RunClient>>()
   /** Changes each time a run feed opens or closes: a run's `feedsSeen` older than this is looked up again. */
   private feedsGen = 0
@@ -214,7 +218,7 @@ export class InspectorServer {
     if (a === 'api' && b === 'runs' && c !== undefined && rest.length === 0) {
       const id = decodeSegment(c)
       if (id === undefined || id === '') return json(res, 400, { error: 'malformed run id in the path' })
-      if (d === undefined) return this.showRun(res, id)
+      if (d === undefined) return this.showRun(res, id, url.searchParams.get('absent') === 'empty')
       // a feed may be opened before its run starts (a page that starts a run and watches it from its first
       // event): an id not known yet is not an error here
       if (d === 'feed') return this.runFeed(res, id)
@@ -295,13 +299,19 @@ export class InspectorServer {
     }
   }
 
-  private async showRun(res: ServerResponse, id: string): Promise<void> {
+  /** A run's page: its record, diagram, progress and timeline; an unknown id is 404, or `{ found: false }` with `?absent=empty` (the page's own read: no error logged for a run that has not started yet). */
+  private async showRun(res: ServerResponse, id: string, absentIsEmpty: boolean): Promise<void> {
     const record = await this.config.runtime.get(id)
     const live = this.tracker.get(id)
     if (record === undefined && live === undefined)
-      return json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
+      return absentIsEmpty
+        ? json(res, 200, { found: false, error: `no run with id ${JSON.stringify(id)} yet` })
+        : json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
     const workflow = record?.workflow ?? live?.workflow ?? ''
     const head = JSON.stringify({
+      // the tracker's number of the run it follows: a run forgotten and followed again numbers its events
+      // from 0 again, and a page that sees another epoch on its feed reads the run again
+      epoch: live?.born ?? null,
       record: record === undefined ? null : wireRecord(record),
       status: record === undefined ? (live?.status ?? null) : statusOf(record, live),
       graph: this.graph(workflow, record?.initial) as unknown as JsonValue,
@@ -381,6 +391,15 @@ export class InspectorServer {
   // -------------------------------------------------------------------------------------
 
   private openStream(res: ServerResponse): void {
+    // at most MAX_FEEDS feeds at once, the oldest ended first (a page's EventSource opens it again): feeds
+    // that read nothing cannot hold every connection the server takes
+    const oldest = this.feeds.size >= MAX_FEEDS ? this.feeds.values().next().value : undefined
+    if (oldest !== undefined) {
+      this.feeds.delete(oldest)
+      oldest.end()
+    }
+    this.feeds.add(res)
+    res.on('close', () => this.feeds.delete(res))
     res.writeHead(200, {
       ...SECURITY_HEADERS,
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -531,18 +550,26 @@ export class InspectorServer {
         }
         const pending = c.pending
         c.pending = []
-        // this runs in a timer: nothing here may throw (a write too large to build, a value that does not
-        // serialise), and no write may be unbounded; the page is told to reload instead
+        // this runs in a timer: nothing here may throw (a value that does not serialise), and no write is
+        // built past MAX_WRITE (each event is bounded: the write stops growing there, then is a reset)
         let data: string | undefined
         try {
-          const events = pending.map((e, i) => wireEvent(e, c.pendingFrom + i))
-          message ??= run === undefined ? undefined : JSON.stringify(this.view(run))
-          data = `{"events":${JSON.stringify(events)},"view":${message ?? 'null'}}`
+          message ??= run === undefined ? 'null' : JSON.stringify(this.view(run))
+          const parts: string[] = []
+          let size = message.length + 64
+          for (let i = 0; i < pending.length && size <= MAX_WRITE; i++) {
+            const part = JSON.stringify(wireEvent(pending[i] as WorkflowEvent, c.pendingFrom + i))
+            size += part.length + 1
+            parts.push(part)
+          }
+          data =
+            size > MAX_WRITE
+              ? undefined
+              : `{"epoch":${String(run?.born ?? null)},"events":[${parts.join(',')}],"view":${message}}`
         } catch {
           data = undefined
         }
-        const text =
-          data === undefined || data.length > MAX_WRITE ? 'event: reset\ndata: {}\n\n' : `event: run\ndata: ${data}\n\n`
+        const text = data === undefined ? 'event: reset\ndata: {}\n\n' : `event: run\ndata: ${data}\n\n`
         if (!c.res.write(text)) c.blocked = true
       }
     }
@@ -643,7 +670,7 @@ const wireRecord = (r: RunRecord): JsonValue => ({
 
 /** An event as the page gets it: bounded JSON, with its number in the run's timeline. */
 const wireEvent = (e: WorkflowEvent, n: number): JsonValue => {
-  const wire = toWire(e)
+  const wire = toWire(e, EVENT_LIMITS)
   return isRecord(wire) ? { ...wire, n } : { n }
 }
 

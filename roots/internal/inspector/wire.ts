@@ -17,10 +17,31 @@ export interface WireLimits {
   readonly maxDepth: number
   /** At most this many values in all (a shared object is counted each time it is reached); the rest become `'[…]'`. */
   readonly maxNodes: number
+  /**
+   * At most this many characters of strings (keys and values) in all; past it, strings are cut and then
+   * become `'[…]'`. What bounds the JSON of the result (at most six characters of JSON per character, an
+   * escaped control character), whatever the other limits allow together.
+   */
+  readonly maxChars: number
 }
 
-/** @internal The limits the inspector uses. */
-export const WIRE_LIMITS: WireLimits = { maxString: 2_000, maxItems: 50, maxDepth: 6, maxNodes: 2_000 }
+/** @internal The limits of a value the inspector shows whole (progress, last error, a run's input, output, error). */
+export const WIRE_LIMITS: WireLimits = {
+  maxString: 2_000,
+  maxItems: 50,
+  maxDepth: 6,
+  maxNodes: 2_000,
+  maxChars: 64_000,
+}
+
+/** @internal The limits of an event of a timeline (the page shows at most 4 000 characters of one). */
+export const EVENT_LIMITS: WireLimits = {
+  maxString: 1_000,
+  maxItems: 20,
+  maxDepth: 5,
+  maxNodes: 300,
+  maxChars: 4_000,
+}
 
 /** @internal A string cut to `max` characters (never inside a surrogate pair), with its length noted. */
 export const cutString = (s: string, max: number): string => {
@@ -39,11 +60,20 @@ export const cutString = (s: string, max: number): string => {
 export const toWire = (value: unknown, limits: WireLimits = WIRE_LIMITS): JsonValue => {
   const seen = new Set<object>()
   let nodes = 0
+  let chars = 0
+  /** `s` cut to what is left of the budget of characters, which it spends. */
+  const text = (s: string): string => {
+    const room = Math.min(limits.maxString, limits.maxChars - chars)
+    if (room <= 0) return '[…]'
+    const cut = cutString(s, room)
+    chars += Math.min(s.length, room)
+    return cut
+  }
   const go = (v: unknown, depth: number): JsonValue => {
     if (++nodes > limits.maxNodes) return '[…]'
     switch (typeof v) {
       case 'string':
-        return cutString(v, limits.maxString)
+        return text(v)
       case 'number':
         return Number.isFinite(v) ? v : String(v)
       case 'boolean':
@@ -55,7 +85,7 @@ export const toWire = (value: unknown, limits: WireLimits = WIRE_LIMITS): JsonVa
       case 'function':
         return '[function]'
       case 'symbol':
-        return cutString(v.toString(), limits.maxString)
+        return text(v.toString())
       case 'object':
         break
     }
@@ -82,17 +112,20 @@ export const toWire = (value: unknown, limits: WireLimits = WIRE_LIMITS): JsonVa
       if (obj instanceof Map || obj instanceof Set) return `[${obj.constructor.name} of ${String(obj.size)}]`
       const out: Record<string, JsonValue> = {}
       const keys = Object.keys(obj)
+      let taken = 0
       for (const key of keys.slice(0, limits.maxItems)) {
+        if (chars >= limits.maxChars) break
+        taken += 1
         let field: unknown
         try {
           field = (obj as Record<string, unknown>)[key]
         } catch {
-          out[cutString(key, limits.maxString)] = '[unreadable]'
+          out[text(key)] = '[unreadable]'
           continue
         }
-        out[cutString(key, limits.maxString)] = go(field, depth + 1)
+        out[text(key)] = go(field, depth + 1)
       }
-      if (keys.length > limits.maxItems) out['…'] = `${String(keys.length - limits.maxItems)} more keys`
+      if (keys.length > taken) out['…'] = `${String(keys.length - taken)} more keys`
       return out
     } catch {
       return '[unreadable]'
