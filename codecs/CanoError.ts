@@ -401,8 +401,19 @@ export type CanoError =
 // codecs
 // -------------------------------------------------------------------------------------
 
-/** @internal A JSON-safe image of an arbitrary thrown value. */
+/**
+ * @internal A JSON-safe image of an arbitrary thrown value; a value that cannot be read (a revoked
+ * `Proxy`, a throwing getter) is `'[Uninspectable]'`, so that encoding never throws.
+ */
 const serialiseCause = (u: unknown, seen: ReadonlySet<unknown> = new Set()): unknown => {
+  try {
+    return serialiseReadable(u, seen)
+  } catch {
+    return '[Uninspectable]'
+  }
+}
+
+const serialiseReadable = (u: unknown, seen: ReadonlySet<unknown>): unknown => {
   if (u === null || typeof u === 'string' || typeof u === 'boolean') return u
   if (typeof u === 'number') return Number.isFinite(u) ? u : String(u)
   if (typeof u === 'bigint' || typeof u === 'symbol' || typeof u === 'function') return String(u)

@@ -489,12 +489,19 @@ const TAGS: ReadonlySet<string> = new Set<CanoErrorTag>([
  * @category guards
  * @since 0.1.0
  */
-export const isCanoError = (u: unknown): u is CanoError =>
-  typeof u === 'object' &&
-  u !== null &&
-  !(u instanceof Error) &&
-  TAGS.has((u as { _tag?: unknown })._tag as string) &&
-  typeof (u as { message?: unknown }).message === 'string'
+export const isCanoError = (u: unknown): u is CanoError => {
+  if (typeof u !== 'object' || u === null) return false
+  // a thrown value may be a revoked Proxy or have throwing getters: a guard answers, it never throws
+  try {
+    return (
+      !(u instanceof Error) &&
+      TAGS.has((u as { _tag?: unknown })._tag as string) &&
+      typeof (u as { message?: unknown }).message === 'string'
+    )
+  } catch {
+    return false
+  }
+}
 
 /**
  * Narrows a {@link CanoError} to one variant: data-first `hasTag(e, 'Timeout')`, or data-last
@@ -796,11 +803,27 @@ export const toCanoFailure = (u: unknown): CanoFailure => (isCanoFailure(u) ? u 
  * @category boundary
  * @since 0.1.0
  */
-export const isCanoFailure = (u: unknown): u is CanoFailure =>
-  u instanceof Error && u.name === 'CanoFailure' && isCanoError((u as { error?: unknown }).error)
+export const isCanoFailure = (u: unknown): u is CanoFailure => {
+  if (typeof u !== 'object' || u === null) return false
+  try {
+    return u instanceof Error && u.name === 'CanoFailure' && isCanoError((u as { error?: unknown }).error)
+  } catch {
+    return false
+  }
+}
 
 /** @internal brand of {@link NonRetryable} */
 const NON_RETRYABLE = 'NonRetryableError'
+
+/** The message of a {@link NonRetryable}: the inner value's, never throwing (a revoked Proxy has none). */
+const nonRetryableMessage = (cause: unknown): string => {
+  if (isCanoError(cause)) return cause.message
+  try {
+    return cause instanceof Error ? cause.message : String(cause)
+  } catch {
+    return describeValue(cause)
+  }
+}
 
 /**
  * A thrown value wrapped by {@link nonRetryable}: the retry loop stops at once and reports the inner
@@ -817,7 +840,7 @@ const NON_RETRYABLE = 'NonRetryableError'
 export class NonRetryable extends Error {
   override readonly name = NON_RETRYABLE
   constructor(override readonly cause: unknown) {
-    super(cause instanceof Error ? cause.message : isCanoError(cause) ? cause.message : String(cause), { cause })
+    super(nonRetryableMessage(cause), { cause })
   }
 }
 
@@ -852,7 +875,14 @@ export const nonRetryable = (err: unknown): NonRetryable => new NonRetryable(err
  * @category boundary
  * @since 0.1.0
  */
-export const isNonRetryable = (u: unknown): u is NonRetryable => u instanceof Error && u.name === NON_RETRYABLE
+export const isNonRetryable = (u: unknown): u is NonRetryable => {
+  if (typeof u !== 'object' || u === null) return false
+  try {
+    return u instanceof Error && u.name === NON_RETRYABLE
+  } catch {
+    return false
+  }
+}
 
 /**
  * Turns anything thrown, rejected or returned as a `Left` into a {@link CanoError}: a `CanoError` or a
@@ -869,11 +899,32 @@ export const isNonRetryable = (u: unknown): u is NonRetryable => u instanceof Er
  * @since 0.1.0
  */
 export const toCanoError = (u: unknown): CanoError => {
-  if (isNonRetryable(u)) return toCanoError(u.cause)
+  if (isNonRetryable(u)) return toCanoError(causeOf(u))
   if (isCanoError(u)) return u
   if (isCanoFailure(u)) return u.error
-  if (u instanceof Error) return taskExecutionError(u.message === '' ? u.name : u.message, u)
-  return taskExecutionError(typeof u === 'string' ? u : describeValue(u), u)
+  if (typeof u !== 'object' || u === null) return taskExecutionError(typeof u === 'string' ? u : describeValue(u), u)
+  // an object may be a revoked Proxy, or have throwing getters: nothing here may throw
+  try {
+    if (u instanceof Error) {
+      const message: unknown = u.message
+      const name: unknown = u.name
+      if (typeof message === 'string' && typeof name === 'string')
+        return taskExecutionError(message === '' ? name : message, u)
+    } else return taskExecutionError(describeValue(u), u)
+  } catch {
+    // left to the uninspectable case below
+  }
+  // not kept as the cause: whoever reads it (a logger, a store's codec, the caller) would throw in turn
+  return taskExecutionError(`task failed with a value that cannot be inspected: ${describeValue(u)}`)
+}
+
+/** The inner value of a {@link NonRetryable} (a look-alike's throwing `cause` getter reads as `undefined`). */
+const causeOf = (u: NonRetryable): unknown => {
+  try {
+    return u.cause
+  } catch {
+    return undefined
+  }
 }
 
 /**

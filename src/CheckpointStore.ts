@@ -35,7 +35,7 @@ import { CheckpointRow, RunSummary } from '../codecs/CheckpointRow.js'
 import { refinedNumber } from '../codecs/Config.js'
 import { CanoFailure, checkpointStoreError, configurationError, decodeFailedError } from './CanoError.js'
 import { checkConfig } from './internal/checkConfig.js'
-import { describeValue } from './internal/describeValue.js'
+import { describeThrownValue, describeValue } from './internal/describeValue.js'
 import { memoryRunTableOver, type StoredRun } from './memoryRunTable.js'
 import type { RunTable } from './RunTable.js'
 
@@ -376,7 +376,7 @@ export const driverError = (adapter: string, what: string, thrown: unknown): Che
   checkpointStoreError(`${adapter}: ${what}: ${describeThrown(thrown)}`, thrown)
 
 /** @internal A short readable form of anything thrown. */
-export const describeThrown = (u: unknown): string => (u instanceof Error ? u.message : describeValue(u))
+export const describeThrown = (u: unknown): string => describeThrownValue(u)
 
 const describeWhere = (u: unknown): string => {
   if (typeof u !== 'object' || u === null) return ''

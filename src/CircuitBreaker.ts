@@ -46,8 +46,9 @@ import type { Observable, SchedulerLike } from 'rxjs'
 import type { CircuitOpen } from '../codecs/CanoError.js'
 import { CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
 import { Count, integerIn, Percentage, TimerDuration } from '../codecs/Config.js'
-import { CanoFailure, circuitOpenError, decodeFailedError } from './CanoError.js'
+import { CanoFailure, circuitOpenError, configurationError, decodeFailedError } from './CanoError.js'
 import { checkConfig } from './internal/checkConfig.js'
+import { describeValue } from './internal/describeValue.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -675,6 +676,7 @@ export const fromCircuitSnapshot = (snapshot: CircuitSnapshot): CircuitState => 
  * the field and value. Used by `createCircuitBreaker` (streams/createCircuitBreaker.ts).
  */
 export const resolveCircuitPolicy = (overrides: Partial<CircuitPolicy>): CircuitPolicy => {
+  checkPolicyObject('circuit breaker', overrides)
   const merged: Record<keyof CircuitPolicy, unknown> = { ...defaultCircuitPolicy, ...overrides }
   const check = <A>(codec: t.Type<A, unknown>, field: keyof CircuitPolicy): A => {
     const value = merged[field]
@@ -688,6 +690,19 @@ export const resolveCircuitPolicy = (overrides: Partial<CircuitPolicy>): Circuit
   return Object.freeze({ failureThreshold, resetTimeoutMs, halfOpenMaxCalls })
 }
 
+/**
+ * JavaScript callers: only a missing policy (`undefined`) takes every default; anything else that is not a
+ * policy object (`null`, a number, an array) is a mistake to report, not a request for the defaults.
+ */
+const checkPolicyObject = (where: string, policy: unknown): void => {
+  if (typeof policy !== 'object' || policy === null || Array.isArray(policy))
+    throw new CanoFailure(
+      configurationError(
+        `${where}: policy must be an object of policy fields (missing fields take their defaults), got ${describeValue(policy)}`,
+      ),
+    )
+}
+
 /** @internal The number of buckets of a sampling window: an integer in [1, 1000]. */
 const SampleBuckets = /*#__PURE__*/ integerIn(1, 1_000)
 
@@ -696,6 +711,7 @@ const SampleBuckets = /*#__PURE__*/ integerIn(1, 1_000)
  * the field and value. Used by `createSamplingCircuitBreaker` (streams/createCircuitBreaker.ts).
  */
 export const resolveSamplingCircuitPolicy = (overrides: Partial<SamplingCircuitPolicy>): SamplingCircuitPolicy => {
+  checkPolicyObject('sampling circuit breaker', overrides)
   const merged: Record<keyof SamplingCircuitPolicy, unknown> = { ...defaultSamplingCircuitPolicy, ...overrides }
   const check = <A>(codec: t.Type<A, unknown>, field: keyof SamplingCircuitPolicy): A => {
     const value = merged[field]

@@ -471,6 +471,11 @@ const invalid = (where: string, field: string, rule: string, value: unknown): ne
 const checked = <A>(codec: t.Type<A, unknown>, where: string, field: string, value: unknown): A =>
   codec.is(value) ? value : invalid(where, field, codec.name, value)
 
+/** JavaScript callers: a factory's options that are not an object are refused before any field is read. */
+const checkOptionsObject = (where: string, options: unknown): void => {
+  if (typeof options !== 'object' || options === null) invalid(where, 'options', 'an object', options)
+}
+
 const checkName = (where: string, name: unknown): string =>
   typeof name === 'string' && name.length > 0 ? name : invalid(where, 'name', 'a non-empty string', name)
 
@@ -498,14 +503,19 @@ const bucketSpec = (
   const period = checked(TimerDuration, where, 'perMs', perMs)
   const b = burst === undefined ? 0 : checked(NonNegativeFinite, where, 'burst', burst)
   const w = weight === undefined ? 1 : checked(PositiveFinite, where, 'weight', weight)
-  return checkCapacity(where, {
-    name,
-    kind: 'tokenBucket',
-    capacity: perPeriod + b,
-    perMs: period,
-    refillPerMs: perPeriod / period,
-    weight: w,
-  })
+  // each value finite, their sum or quotient need not be: a bucket of infinite capacity, or one that never
+  // refills, has no meaning (and its waits none either)
+  const capacity = perPeriod + b
+  if (!Number.isFinite(capacity)) invalid(where, `capacity (${tokensField} + burst)`, 'a finite number', capacity)
+  const refillPerMs = perPeriod / period
+  if (!(Number.isFinite(refillPerMs) && refillPerMs > 0))
+    invalid(
+      where,
+      `refill rate (${tokensField === 'ratePerSec' ? 'ratePerSec / 1000' : `${tokensField} / perMs`})`,
+      'a positive finite number of tokens per ms',
+      refillPerMs,
+    )
+  return checkCapacity(where, { name, kind: 'tokenBucket', capacity, perMs: period, refillPerMs, weight: w })
 }
 
 const windowSpec = (
@@ -543,6 +553,7 @@ const limiterSpec = (where: string, specs: ReadonlyArray<TierSpec>): LimiterSpec
 /** @internal The tier of `createRateLimiter`; throws a `CanoFailure(Configuration)` naming the field and value. */
 export const rateLimiterSpec = (options: RateLimiterOptions): LimiterSpec => {
   const where = 'rate limiter'
+  checkOptionsObject(where, options)
   const name = checkName(where, options.name ?? 'default')
   if (options.ratePerSec !== undefined) {
     const untyped: { readonly tokens?: unknown; readonly perMs?: unknown } = options // JavaScript callers
@@ -557,6 +568,7 @@ export const rateLimiterSpec = (options: RateLimiterOptions): LimiterSpec => {
 /** @internal The tier of `createWindowedRateLimiter`; throws a `CanoFailure(Configuration)`. */
 export const windowedRateLimiterSpec = (options: WindowedRateLimiterOptions): LimiterSpec => {
   const where = 'windowed rate limiter'
+  checkOptionsObject(where, options)
   const name = checkName(where, options.name ?? 'default')
   return limiterSpec(where, [windowSpec(where, name, options.limit, options.windowMs, 'windowMs', 1)])
 }

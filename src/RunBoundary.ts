@@ -25,7 +25,7 @@ import { PathReporter } from 'io-ts/lib/PathReporter.js'
 import type { CanoError } from '../codecs/CanoError.js'
 import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { configurationError, decodeFailedError, isCanoError, isCanoFailure, taskExecutionError } from './CanoError.js'
-import { describeValue } from './internal/describeValue.js'
+import { describeThrownValue, describeValue } from './internal/describeValue.js'
 import { decodeJson, encodeJson } from './internal/jsonRoundTrip.js'
 import type { Resources } from './Resources.js'
 import type { InputOf, ResourceRecord } from './TaskContext.js'
@@ -242,8 +242,7 @@ export const outputWhere = (exit: string): string => `output at exit ${JSON.stri
 export const outputFailed = (exit: string, thrown: unknown): CanoError => {
   if (isCanoError(thrown)) return thrown
   if (isCanoFailure(thrown)) return thrown.error
-  const message =
-    thrown instanceof Error ? (thrown.message === '' ? thrown.name : thrown.message) : describeValue(thrown)
+  const message = describeThrownValue(thrown)
   return taskExecutionError(`${outputWhere(exit)}: the output function failed: ${message}`, thrown)
 }
 

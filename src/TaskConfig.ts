@@ -29,7 +29,10 @@ import { RetryMode, validateRetryMode } from './RetryMode.js'
 export interface TaskConfig {
   /** Retry policy. Default: `RetryMode.default()` (exponential, 3 retries, 100 ms base, x2, 30 s cap, 10 % jitter). */
   readonly retry?: RetryMode
-  /** Bounds each attempt separately; on expiry the attempt's `signal` aborts with a `Timeout` error. Default: none. */
+  /**
+   * Bounds each attempt separately, from just before the call: on expiry the attempt fails with a `Timeout`
+   * error (an output delivered at that very instant is late), then its `signal` aborts with it. Default: none.
+   */
   readonly attemptTimeoutMs?: number
   /**
    * Consulted before every attempt, once the `rateLimiter` has admitted it; a rejection is a raw `CircuitOpen`

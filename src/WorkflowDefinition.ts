@@ -15,7 +15,7 @@ import { NonNegativeInteger, optional, TimerDuration } from '../codecs/Config.js
 import { configurationError } from './CanoError.js'
 import type { CheckpointStore } from './CheckpointStore.js'
 import { checkConfig, showNumber } from './internal/checkConfig.js'
-import { describeValue } from './internal/describeValue.js'
+import { describeThrownValue, describeValue } from './internal/describeValue.js'
 import { isResources, Resources } from './Resources.js'
 import type { Migrations } from './Resume.js'
 import { checkInputCodec, checkName, checkOutput, type CompiledOutput, type OutputDeclaration } from './RunBoundary.js'
@@ -281,7 +281,7 @@ export const compileWorkflow = <
   try {
     statesIn = typeof def.states === 'function' ? def.states(stateBuilders<S, R & WithInput<I>>()) : def.states
   } catch (e: unknown) {
-    return E.left(configurationError(`states(builders) threw: ${e instanceof Error ? e.message : String(e)}`))
+    return E.left(configurationError(`states(builders) threw: ${describeThrownValue(e)}`))
   }
   if (typeof statesIn !== 'object' || statesIn === null) return E.left(configurationError('states must be an object'))
   const entries = Object.entries(statesIn as Record<string, unknown>)

@@ -165,12 +165,15 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
   declare private readonly callbacks: WorkCallbacks<A>
   /** The permit and the deadline, when the attempt has either. */
   declare guard: AttemptGuard | undefined
+  /** The subscription to an Observable output of a timed attempt: its timeout unsubscribes it (see `expire`). */
+  declare private output: TeardownLogic
   constructor(env: WorkEnv<S, R>, call: (ctx: TaskContext<R>) => unknown, callbacks: WorkCallbacks<A>, timed: boolean) {
     // the progress reporter is built only if the task reads it (see makeProgress): a closure per visit otherwise
     super(env, 1, undefined, timed)
     this.call = call
     this.callbacks = callbacks
     this.guard = undefined
+    this.output = undefined
   }
   protected override makeProgress(): (data: unknown) => void {
     return progressOf(this.env)
@@ -195,18 +198,40 @@ class InlineAttempt<S extends string, R extends ResourceRecord, A>
     this.error(taskExecutionError(`task for state ${JSON.stringify(this.env.state)} completed without a value`))
   }
   add(teardown: TeardownLogic): void {
-    this.callbacks.add(teardown)
+    // a timed attempt keeps its output's subscription, for its timeout to end it; the others leave it to the visit
+    if (this.guard?.queue === undefined) return this.callbacks.add(teardown)
+    if ((this.bits & SETTLED) !== 0) return execute(teardown)
+    this.output = teardown
   }
-  /** The attempt timeout's deadline passed: the attempt's signal aborts and the attempt fails. */
+  /**
+   * The attempt timeout's deadline passed: the attempt fails with `Timeout`. As on the retry loop's path
+   * (`timeoutAttemptRaw`), it settles and its Observable output is unsubscribed before its signal aborts:
+   * whatever the output does on the abort (completes, errors, rejects) comes too late to change the outcome.
+   */
   expire(): void {
+    const callbacks = this.callbacks
+    if (callbacks.attemptFailed !== undefined) callbacks.attemptFailed()
+    const bits = this.bits
+    if ((bits & SETTLED) !== 0) return
+    this.bits = bits | SETTLED
     const error = timeoutError(this.env.config.attemptTimeoutMs ?? 0)
+    this.dropOutput()
     this.abort(error)
-    this.error(error)
+    // the deadline has left its queue; the signal is unlinked from the run's once it aborted
+    this.release()
+    this.guard?.settle(false)
+    retryLoop(this.env, this.call, callbacks, { thrown: error })
   }
-  /** The visit was released: an unsettled attempt drops its deadline, and its permit counts as a failure. */
+  /** The visit was released: an unsettled attempt drops its deadline and output, and its permit counts as a failure. */
   unsubscribe(): void {
     if (!this.finish()) return
+    this.dropOutput()
     this.guard?.settle(false)
+  }
+  private dropOutput(): void {
+    const output = this.output
+    this.output = undefined
+    execute(output)
   }
   private finish(): boolean {
     const bits = this.bits
@@ -226,6 +251,11 @@ export const isInlineAttempt = (ctx: TaskContext<ResourceRecord>): boolean => ct
 
 /** `InlineAttempt.bits` (above `AttemptContext`'s own): the attempt settled. */
 const SETTLED = 2
+
+const execute = (t: TeardownLogic): void => {
+  if (typeof t === 'function') t()
+  else if (typeof t === 'object') t.unsubscribe()
+}
 
 /**
  * The policies an inline attempt holds: the breaker's permit it settles, and its deadline in the

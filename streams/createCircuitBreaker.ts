@@ -28,7 +28,7 @@ import { asyncScheduler, BehaviorSubject, type Observable, type SchedulerLike } 
 
 import type { CircuitOpen } from '../codecs/CanoError.js'
 import type { CircuitSample, CircuitSnapshot } from '../codecs/CircuitSnapshot.js'
-import { CanoFailure } from '../src/CanoError.js'
+import { CanoFailure, configurationError } from '../src/CanoError.js'
 import {
   type CircuitBreaker,
   type CircuitBreakerOptions,
@@ -53,6 +53,8 @@ import {
   toCircuitSnapshot,
   tripped,
 } from '../src/CircuitBreaker.js'
+import { describeValue } from '../src/internal/describeValue.js'
+import { isScheduler, SCHEDULER_RULE } from './internal/isScheduler.js'
 
 // -------------------------------------------------------------------------------------
 // constructors
@@ -66,8 +68,9 @@ import {
  *   an optional snapshot to start from
  * @returns a breaker, closed at epoch 0 unless a snapshot says otherwise
  * @throws `CanoFailure` with a `Configuration` error naming the field and value when the policy is invalid
- *   (0, negative, NaN, non-integer counts, values above 2^31-1), or with a `DecodeFailed` error when
- *   `options.snapshot` is not a valid {@link CircuitSnapshot}
+ *   (not an object, 0, negative, NaN, non-integer counts, values above 2^31-1) or `options.scheduler` is
+ *   not an RxJS scheduler, or with a `DecodeFailed` error when `options.snapshot` is not a valid
+ *   {@link CircuitSnapshot}
  * @example
  * import { createCircuitBreaker, isCanoFailure } from 'cano-rx'
  * declare const charge: (cents: number) => Promise<string>
@@ -89,8 +92,9 @@ export const createCircuitBreaker = (
   options: CircuitBreakerOptions = {},
 ): CircuitBreaker => {
   const resolved: CircuitPolicy = resolveCircuitPolicy(policy)
+  const scheduler = schedulerOf('circuit breaker', options)
   const initial = initialCircuitState(options.snapshot)
-  return new Breaker(resolved, resolved, options.scheduler ?? asyncScheduler, initial)
+  return new Breaker(resolved, resolved, scheduler, initial)
 }
 
 /**
@@ -132,9 +136,9 @@ export const createSamplingCircuitBreaker = (
   options: CircuitBreakerOptions = {},
 ): SamplingCircuitBreaker => {
   const resolved = resolveSamplingCircuitPolicy(policy)
+  const scheduler = schedulerOf('sampling circuit breaker', options)
   const snapshot = decodeCircuitSnapshot(options.snapshot)
   const initial = snapshot === undefined ? initialCircuitState(undefined) : fromCircuitSnapshot(snapshot)
-  const scheduler = options.scheduler ?? asyncScheduler
   const window = new SampleWindow(resolved)
   if (snapshot?._tag === 'Closed' && snapshot.samples !== undefined) window.load(snapshot.samples, scheduler.now())
   return new SamplingBreaker(resolved, scheduler, initial, window)
@@ -143,6 +147,23 @@ export const createSamplingCircuitBreaker = (
 // -------------------------------------------------------------------------------------
 // internal
 // -------------------------------------------------------------------------------------
+
+/**
+ * @internal The scheduler of a breaker's `options` (default `asyncScheduler`); throws a
+ * `CanoFailure(Configuration)` naming `options` or `scheduler` (JavaScript callers) when they are invalid.
+ */
+const schedulerOf = (where: string, options: CircuitBreakerOptions): SchedulerLike => {
+  const given: unknown = options
+  if (typeof given !== 'object' || given === null)
+    throw invalidBreakerOption(where, 'options', 'an object { scheduler?, snapshot? }', given)
+  const scheduler: unknown = options.scheduler
+  if (scheduler === undefined) return asyncScheduler
+  if (!isScheduler(scheduler)) throw invalidBreakerOption(where, 'scheduler', SCHEDULER_RULE, scheduler)
+  return scheduler
+}
+
+const invalidBreakerOption = (where: string, field: string, rule: string, value: unknown): CanoFailure =>
+  new CanoFailure(configurationError(`${where}: ${field} must be ${rule}, got ${describeValue(value)}`))
 
 /**
  * @internal The engine's permit-free path through a breaker made by this module (issue 16): a closed
@@ -252,6 +273,14 @@ class Breaker<P> implements Settle, InlinePermits {
   }
 
   withPermit<A>(fn: () => A | PromiseLike<A>): Promise<A> {
+    // JavaScript callers: a call that cannot be made is a mistake to report, not a failure of the dependency
+    const given: unknown = fn
+    if (typeof given !== 'function')
+      return rejectedWith(
+        new CanoFailure(
+          configurationError(`circuit breaker: withPermit: fn must be a function, got ${describeValue(given)}`),
+        ),
+      )
     const rejection = this.#admit()
     if (rejection !== undefined) return Promise.reject(new CanoFailure(rejection))
     const epoch = this.#state.epoch

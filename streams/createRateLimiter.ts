@@ -45,6 +45,7 @@ import {
   type WindowedRateLimiterOptions,
   windowedRateLimiterSpec,
 } from '../src/RateLimiter.js'
+import { isScheduler, SCHEDULER_RULE } from './internal/isScheduler.js'
 
 // -------------------------------------------------------------------------------------
 // constructors
@@ -61,7 +62,9 @@ import {
  * @returns a limiter
  * @throws `CanoFailure(Configuration)` naming the field and value: a rate that is not a positive finite
  *   number, a period outside (0, 2^31-1], a negative or non-finite burst, both `ratePerSec` and
- *   `tokens`/`perMs`, or a capacity below 1 (for 0.5 calls per second write `{ tokens: 1, perMs: 2_000 }`)
+ *   `tokens`/`perMs`, a capacity below 1 (for 0.5 calls per second write `{ tokens: 1, perMs: 2_000 }`)
+ *   or not finite, a refill rate per ms that is not a positive finite number, a `scheduler` that is not
+ *   an RxJS scheduler, or a `waits` that is not a boolean
  * @example
  * import { createRateLimiter } from 'cano-rx'
  * declare const callApi: () => Promise<void>
@@ -146,10 +149,22 @@ const rejectedWith = (error: unknown): Promise<never> =>
     throw error
   })
 
-/** @internal A limiter over `spec`: its calls default to cost 1 on every tier. */
+/**
+ * @internal A limiter over `spec`: its calls default to cost 1 on every tier. Throws a
+ * `CanoFailure(Configuration)` naming `options`, `scheduler` or `waits` when the runtime options are invalid.
+ */
 const limiterOf = (spec: LimiterSpec, runtime: LimiterRuntimeOptions): RateLimiter => {
+  // JavaScript callers: checked here rather than failing later (a scheduler without `now`), or in workflow()
+  const given: unknown = runtime
+  if (typeof given !== 'object' || given === null)
+    throw invalidFailure(spec.where, 'options', 'an object { scheduler?, waits? }', given)
+  const scheduler: unknown = runtime.scheduler
+  if (scheduler !== undefined && !isScheduler(scheduler))
+    throw invalidFailure(spec.where, 'scheduler', SCHEDULER_RULE, scheduler)
+  const waits: unknown = runtime.waits ?? true
+  if (typeof waits !== 'boolean') throw invalidFailure(spec.where, 'waits', 'a boolean', waits)
   const core = new TieredLimiter(spec, runtime)
-  return new Limiter(core, core.defaults, runtime.waits ?? true)
+  return new Limiter(core, core.defaults, waits)
 }
 
 /** @internal `CanoFailure(Configuration)` for a reservation settled twice. */

@@ -40,7 +40,8 @@ import {
   type RetryMode,
   validateRetryMode,
 } from '../src/RetryMode.js'
-import { invalidOption, isScheduler } from './internal/standalone.js'
+import { isScheduler } from './internal/isScheduler.js'
+import { invalidOption } from './internal/standalone.js'
 
 // -------------------------------------------------------------------------------------
 // model

@@ -425,12 +425,23 @@ class PollRun<S extends string, R extends ResourceRecord>
     retryLoop<S, R, unknown>(env, (ctx) => pollLoop(handler, env, ctx, hooks, undefined), this.frame, firstFailure)
   }
 
-  /** The attempt timeout's deadline passed (the guard's `expire`): the attempt's signal aborts and the loop fails. */
+  /**
+   * The attempt timeout's deadline passed (the guard's `expire`): the loop fails with `Timeout`. Its wait and
+   * its output are dropped before its signal aborts (as on the retry loop's path), so that whatever a poll's
+   * output does on the abort comes too late to change the outcome.
+   */
   expire(): void {
     if (this.done) return
     const error = timeoutError(this.env.config.attemptTimeoutMs ?? 0)
+    const wait = this.wait
+    const output = this.output
+    this.wait = SETTLED
+    this.output = undefined
+    wait?.unsubscribe()
+    execute(output)
     this.abort(error)
-    this.fail(error)
+    this.settle(false)
+    this.retry({ thrown: error })
   }
 
   /** Settles the breaker's permit on the loop's outcome, and drops the deadline (once). */

@@ -59,7 +59,7 @@ import type { WorkflowEvent } from '../src/WorkflowEvent.js'
 import type { AroundAttempt } from '../src/WorkflowObserver.js'
 import { attemptWork, progressOf, retryAfterFirstFailure, type WorkCallbacks, type WorkEnv } from './attemptWork.js'
 import { type OutputSink, settleTaskOutput, settlingInReaction } from './fromTaskOutput.js'
-import { CircuitRejection } from './runTask.js'
+import { isCircuitRejection } from './runTask.js'
 import { runStateBody, type StateEnv, type StateFrame } from './stateRunner.js'
 
 // -------------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ class BranchRun<S extends string, R extends ResourceRecord>
   }
   /** `attemptWork`'s error callback: the branch failed (a breaker rejection is also reported as such). */
   onError(thrown: unknown): void {
-    if (thrown instanceof CircuitRejection) {
+    if (isCircuitRejection(thrown)) {
       const { workflowId, state, taskId } = this
       this.emit?.({ _tag: 'CircuitRejected', workflowId, at: this.now(), state, taskId, error: thrown.error })
       return this.visit.settle(this, { _tag: 'Failed', index: this.index, error: thrown.error })

@@ -25,6 +25,7 @@ import type { CanoError } from '../codecs/CanoError.js'
 import { cancelledError, isNonRetryable, isRetryable, taskExecutionError, toCanoError } from '../src/CanoError.js'
 import type { CircuitPermit } from '../src/CircuitBreaker.js'
 import { LinkedController } from '../src/internal/abortFollowers.js'
+import { MAX_TIMER_MS } from '../src/internal/timers.js'
 import type { Resources } from '../src/Resources.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
@@ -87,6 +88,19 @@ export const attemptScope = <S extends string, R extends ResourceRecord>(
 /** @internal A breaker rejection travels wrapped so the retry loop neither retries nor wraps it. */
 export class CircuitRejection {
   constructor(readonly error: CanoError) {}
+}
+
+/**
+ * @internal `e` is a {@link CircuitRejection}. Never throws: what an attempt failed with may be anything a task
+ * threw, a revoked `Proxy` included (whose `instanceof` throws).
+ */
+export const isCircuitRejection = (e: unknown): e is CircuitRejection => {
+  if (typeof e !== 'object' || e === null) return false
+  try {
+    return e instanceof CircuitRejection
+  } catch {
+    return false
+  }
 }
 
 /** @internal Where an attempt finds the run's signal (an env; the engine creates the signal on first read). */
@@ -303,7 +317,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         },
         error: (e: unknown) => {
           settled = true
-          if (e instanceof CircuitRejection) {
+          if (isCircuitRejection(e)) {
             // no attempt was made: no AttemptFailed, and the retry loop rethrows it unchanged
             subscriber.error(e)
             return
@@ -327,7 +341,7 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
         attemptsBefore: before,
         random: env.random,
         scheduler: env.scheduler,
-        shouldRetry: (e) => !(e instanceof CircuitRejection) && isRetryable(e) && !env.runSignal.aborted,
+        shouldRetry: (e) => !isCircuitRejection(e) && isRetryable(e) && !env.runSignal.aborted && !waitsBeyondTimers(e),
         delayFor: (e, computed) => {
           const err = toCanoError(e)
           return err._tag === 'RateLimited' ? Math.max(0, err.retryAfterMs) : computed
@@ -343,6 +357,15 @@ export const runAttempts = <S extends string, R extends ResourceRecord, A>(
       }),
     )
   })
+
+/**
+ * A `RateLimited` refusal whose `retryAfterMs` no timer can wait (above 2^31-1 ms, about 24.8 days): the
+ * retry loop ends with it, as with a failure it does not retry, rather than wait less than the limiter asked.
+ */
+const waitsBeyondTimers = (e: unknown): boolean => {
+  const error = toCanoError(e)
+  return error._tag === 'RateLimited' && error.retryAfterMs > MAX_TIMER_MS
+}
 
 /**
  * The attempt's Observable: `attempt(ctx)` subscribed when the attempt starts, inside `enter` (the

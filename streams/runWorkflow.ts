@@ -280,7 +280,7 @@ class TerminalSink<S extends string, T> implements RunSink<S> {
     } else if (isTerminal(e)) this.reject(failureOf(e))
   }
   error(e: unknown): void {
-    this.reject(e instanceof CanoFailure ? e : new CanoFailure(toCanoError(e)))
+    this.reject(isCanoFailure(e) ? e : new CanoFailure(toCanoError(e)))
   }
   complete(): void {
     // the terminal event came first; a Promise settles once

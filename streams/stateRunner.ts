@@ -17,7 +17,7 @@ import { describeValue } from '../src/internal/describeValue.js'
 import type { SplitResult } from '../src/SplitResult.js'
 import type { ResolvedTaskConfig } from '../src/TaskConfig.js'
 import type { ResourceRecord } from '../src/TaskContext.js'
-import { type AttemptEnv, CircuitRejection } from './runTask.js'
+import { type AttemptEnv, isCircuitRejection } from './runTask.js'
 
 /** @internal Everything a state kind needs to run one visit of its state. */
 export interface StateEnv<S extends string, R extends ResourceRecord> extends AttemptEnv<S, R> {
@@ -134,7 +134,7 @@ export class StateFrame<S extends string, R extends ResourceRecord> implements S
     // a failure after the visit was released (the run was cancelled or timed out) is not news
     if ((flags & RELEASED) !== 0) return
     const { env } = this
-    const rejected = thrown instanceof CircuitRejection
+    const rejected = isCircuitRejection(thrown)
     const error = rejected ? thrown.error : toCanoError(thrown)
     const emit = env.emit
     if (emit !== undefined) {

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { asyncScheduler, type MonoTypeOperatorFunction, Observable, type SchedulerLike, type Subscription } from 'rxjs'
+import { asyncScheduler, type MonoTypeOperatorFunction, Observable, type SchedulerLike, Subscription } from 'rxjs'
 
 import type { Timeout } from '../codecs/CanoError.js'
 import { CanoFailure, timeoutError, toCanoFailure } from '../src/CanoError.js'
@@ -93,33 +93,42 @@ export const timeoutAttempt =
  * @internal {@link timeoutAttempt} for the engine: the `Timeout` error as a `CanoError`, the source's own
  * errors as they are (a `nonRetryable` value must reach the retry loop unchanged). `deadlineMs` (default
  * `timeoutMs`) is when it fires: what a resumed attempt had left; the error names `timeoutMs`.
+ *
+ * Unlike {@link timeoutAttempt} (and rxjs `timeout`), the deadline is armed before the source is
+ * subscribed, as the engine's inline attempt 1 arms it before it calls the task (streams/attemptWork.ts):
+ * a value delivered at the deadline's very instant is late on every attempt (`Timeout`).
  */
 export const timeoutAttemptRaw =
   <T>(options: TimeoutAttemptOptions & { readonly deadlineMs?: number | undefined }): MonoTypeOperatorFunction<T> =>
   (source) =>
     new Observable<T>((subscriber) => {
       const { timeoutMs, scheduler = asyncScheduler, onTimeout } = options
+      // the source's subscription, once made (a deadline that fired first closes it at once)
+      const sub = new Subscription()
       const deadline = new AttemptDeadline(scheduler, () => {
         sub.unsubscribe()
         const error = timeoutError(timeoutMs)
         onTimeout?.(error)
         subscriber.error(error)
       })
-      const sub: Subscription = source.subscribe({
-        next: (v) => {
-          deadline.stop()
-          subscriber.next(v)
-        },
-        error: (e: unknown) => {
-          deadline.stop()
-          subscriber.error(e)
-        },
-        complete: () => {
-          deadline.stop()
-          subscriber.complete()
-        },
-      })
+      // armed first: a deadline due at the instant the source delivers fires first (see above)
       deadline.start(options.deadlineMs ?? timeoutMs)
+      sub.add(
+        source.subscribe({
+          next: (v) => {
+            deadline.stop()
+            subscriber.next(v)
+          },
+          error: (e: unknown) => {
+            deadline.stop()
+            subscriber.error(e)
+          },
+          complete: () => {
+            deadline.stop()
+            subscriber.complete()
+          },
+        }),
+      )
       return () => {
         deadline.stop()
         sub.unsubscribe()

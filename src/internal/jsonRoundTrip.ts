@@ -10,7 +10,7 @@ import { PathReporter } from 'io-ts/lib/PathReporter.js'
 import type { CanoError } from '../../codecs/CanoError.js'
 import type { JsonValue } from '../../codecs/CheckpointRow.js'
 import { decodeFailedError } from '../CanoError.js'
-import { describeValue } from './describeValue.js'
+import { describeThrownValue } from './describeValue.js'
 
 /** @internal A value as stored (`encoded`, a JSON value) and as read back (`decoded`). */
 export interface RoundTrip {
@@ -75,11 +75,7 @@ const toJson = (
 }
 
 const notJson = (codec: t.Type<unknown, unknown>, what: string, where: string, e: unknown): CanoError =>
-  decodeFailedError(
-    codec.name,
-    [`the ${what} does not encode to JSON: ${e instanceof Error ? e.message : describeValue(e)}`],
-    where,
-  )
+  decodeFailedError(codec.name, [`the ${what} does not encode to JSON: ${describeThrownValue(e)}`], where)
 
 /** @internal Decodes an encoded (JSON) value; `DecodeFailed` names the codec and `where`. */
 export const decodeJson = (

@@ -5,7 +5,8 @@
  * `clearInterval`). Here each scheduler has one queue: a binary min-heap of deadlines ordered by due time,
  * then by insertion (deadlines due at the same instant expire in the order they were added), and one
  * action scheduled on the scheduler for the earliest one. Adding a deadline arms nothing unless it is due
- * before the armed wake-up; cancelling one only marks it (it leaves the heap when it reaches the top, or
+ * before the armed wake-up (then it arms at once, even while deadlines expire: a deadline's wake-up is
+ * scheduled before any action scheduled after it for the same instant); cancelling one only marks it (it leaves the heap when it reaches the top, or
  * in a compaction once most of the heap is cancelled). When the wake-up fires it expires every deadline
  * due by then and arms itself for the next.
  *
@@ -66,7 +67,7 @@ export class DeadlineQueue {
   /** Deadlines queued and not cancelled. */
   #live = 0
   #seq = 0
-  /** Expiring deadlines: adds and cancels wait for the re-arm at the end. */
+  /** Expiring deadlines: cancels wait for the re-arm at the end (an add arms at once if it must). */
   #firing = false
   /** When the armed wake-up fires (`Infinity`: none armed). */
   #wakeAt = Number.POSITIVE_INFINITY
@@ -102,7 +103,9 @@ export class DeadlineQueue {
     d.deadlineQueued = true
     this.#push(d)
     this.#live++
-    if (this.#firing) return
+    // armed now even while deadlines expire (the re-arm at the end then finds it armed): the wake-up is
+    // scheduled before anything the caller schedules next, so a deadline fires before an action due at
+    // its very instant that was scheduled after it (an attempt's deadline before its task's timer)
     if (d.deadlineAt < this.#wakeAt) this.#arm(d.deadlineAt, now)
     else if (this.#idleTimer !== undefined) {
       this.#idleTimer.ref()

@@ -31,8 +31,9 @@ import type { NoResources } from '../../src/TaskContext.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import type { WorkCallbacks, WorkEnv } from '../attemptWork.js'
 import type { RetryInfo } from '../retryWithBackoff.js'
-import { CircuitRejection } from '../runTask.js'
+import { isCircuitRejection } from '../runTask.js'
 import type { Settle, StateEnv } from '../stateRunner.js'
+import { isScheduler, SCHEDULER_RULE } from './isScheduler.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -82,13 +83,6 @@ const isSignal = (u: unknown): u is AbortSignal =>
   typeof (u as { aborted?: unknown }).aborted === 'boolean' &&
   isFunction((u as { addEventListener?: unknown }).addEventListener)
 
-/** @internal `u` is a scheduler (`now` and `schedule`). */
-export const isScheduler = (u: unknown): u is SchedulerLike =>
-  typeof u === 'object' &&
-  u !== null &&
-  isFunction((u as { now?: unknown }).now) &&
-  isFunction((u as { schedule?: unknown }).schedule)
-
 /**
  * @internal Checks a runner's options (its `TaskConfig` part with the engine's rules) and merges the
  * defaults: `retry` falls back to `fallbackRetry`. Throws a `CanoFailure(Configuration)` naming `where`.
@@ -110,7 +104,7 @@ export const standaloneSpec = (
       : invalidOption(where, 'signal', 'an AbortSignal', o.signal)) ??
     (o.scheduler === undefined || isScheduler(o.scheduler)
       ? undefined
-      : invalidOption(where, 'scheduler', 'an RxJS scheduler (now, schedule)', o.scheduler)) ??
+      : invalidOption(where, 'scheduler', SCHEDULER_RULE, o.scheduler)) ??
     checkCallback(where, 'random', o.random) ??
     checkCallback(where, 'onRetry', o.onRetry) ??
     (o.name === undefined || (typeof o.name === 'string' && o.name.length > 0)
@@ -261,7 +255,7 @@ export class StandaloneRun<A> implements WorkCallbacks<A>, Settle {
   }
 
   onError(thrown: unknown): void {
-    const error = thrown instanceof CircuitRejection ? thrown.error : toCanoError(thrown)
+    const error = isCircuitRejection(thrown) ? thrown.error : toCanoError(thrown)
     this.#finish(() => this.failed(error), undefined)
   }
 

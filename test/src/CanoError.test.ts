@@ -1,5 +1,6 @@
 import { expect } from 'chai'
 
+import { CanoErrorCodec } from '../../codecs/CanoError.js'
 import {
   cancelledError,
   type CanoError,
@@ -39,6 +40,8 @@ import {
   workflowTimeoutError,
   workflowVersionMismatchError,
 } from '../../src/CanoError.js'
+import { describeValue } from '../../src/internal/describeValue.js'
+import { revokedProxy, uninspectables } from '../helpers/uninspectable.js'
 
 /** One error of every variant, in cano's order, then the cano-rx additions. */
 const oneOfEach: ReadonlyArray<CanoError> = [
@@ -589,5 +592,34 @@ describe('isRetryable', () => {
       undefined,
     ]
     for (const u of always) expect(isRetryable(u), String(u)).to.equal(true)
+  })
+})
+
+describe('thrown values that cannot be inspected (adv16c item 5)', () => {
+  for (const [title, make] of uninspectables) {
+    it(`guards, toCanoError, isRetryable, nonRetryable and the Cause codec never throw on ${title}`, () => {
+      const u = make()
+      expect([isCanoError(u), isCanoFailure(u), isNonRetryable(u)]).to.deep.equal([false, false, false])
+      const error = toCanoError(u)
+      expect(error._tag).to.equal('TaskExecution')
+      expect(error.message).to.be.a('string')
+      expect(isRetryable(u)).to.equal(true)
+      expect(toCanoError(nonRetryable(u))._tag).to.equal('TaskExecution')
+      expect(describeValue(u)).to.be.a('string')
+      expect(() => JSON.stringify(CanoErrorCodec.encode(error))).not.to.throw()
+    })
+  }
+
+  it('describes a value it cannot read, and keeps no cause that would throw in turn', () => {
+    expect(toCanoError(revokedProxy())).to.deep.equal({
+      _tag: 'TaskExecution',
+      message: 'task failed with a value that cannot be inspected: [uninspectable object]',
+    })
+    expect(describeValue(revokedProxy())).to.equal('[uninspectable object]')
+    expect(CanoErrorCodec.encode(taskExecutionError('x', revokedProxy()))).to.deep.equal({
+      _tag: 'TaskExecution',
+      message: 'x',
+      cause: '[Uninspectable]',
+    })
   })
 })

@@ -142,6 +142,33 @@ describe('createCircuitBreaker', () => {
     })
   }
 
+  it('takes the defaults for a missing policy only: a policy or options that are not objects are refused (adv16c b4)', () => {
+    expect(createCircuitBreaker(undefined).policy).to.deep.equal({
+      failureThreshold: 5,
+      resetTimeoutMs: 30_000,
+      halfOpenMaxCalls: 1,
+    })
+    for (const policy of [null, 3, [], 'x'] as const)
+      expect(configurationMessage(() => createCircuitBreaker(policy as never))).to.match(
+        /^circuit breaker: policy must be an object of policy fields \(missing fields take their defaults\), got /,
+      )
+    expect(configurationMessage(() => createSamplingCircuitBreaker(null as never))).to.equal(
+      'sampling circuit breaker: policy must be an object of policy fields (missing fields take their defaults), got null',
+    )
+    expect(configurationMessage(() => createCircuitBreaker({}, null as never))).to.equal(
+      'circuit breaker: options must be an object { scheduler?, snapshot? }, got null',
+    )
+  })
+
+  it('refuses a scheduler that is not one, naming scheduler, instead of failing on its clock (adv16c r2)', () => {
+    expect(configurationMessage(() => createCircuitBreaker({}, { scheduler: {} as never }))).to.equal(
+      'circuit breaker: scheduler must be an RxJS scheduler (now, schedule), got {}',
+    )
+    expect(configurationMessage(() => createSamplingCircuitBreaker({}, { scheduler: { now: 1 } as never }))).to.equal(
+      'sampling circuit breaker: scheduler must be an RxJS scheduler (now, schedule), got {"now":1}',
+    )
+  })
+
   it('throws a CanoFailure (an Error) so a bad policy fails at definition time', () => {
     expect(() => createCircuitBreaker({ failureThreshold: 0 })).to.throw(CanoFailure, /failureThreshold/)
   })
@@ -530,6 +557,21 @@ describe('withPermit', () => {
       then: (onFulfilled) => Promise.resolve(7).then(onFulfilled),
     }
     expect(await breaker.withPermit(() => thenable)).to.equal(7)
+  })
+
+  it('rejects a non-function with a Configuration error, in any state, without counting it (adv16c b4)', async () => {
+    const breaker = createCircuitBreaker({ failureThreshold: 1 })
+    const reason = await rejectionReason(breaker.withPermit(42 as never))
+    expect(isCanoFailure(reason) && reason.error).to.deep.equal({
+      _tag: 'Configuration',
+      message: 'circuit breaker: withPermit: fn must be a function, got 42',
+    })
+    // a threshold of 1: a counted failure would have opened it
+    expect(breaker.state).to.deep.equal({ _tag: 'Closed', epoch: 0, consecutiveFailures: 0 })
+    await rejectionReason(breaker.withPermit(() => Promise.reject(new Error('down'))))
+    expect(breaker.state._tag).to.equal('Open')
+    const whileOpen = await rejectionReason(breaker.withPermit(null as never))
+    expect(isCanoFailure(whileOpen) && whileOpen.error._tag).to.equal('Configuration')
   })
 
   it('rejects with CanoFailure(CircuitOpen) without running the function while open', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { asyncScheduler, map, timer } from 'rxjs'
+import { asyncScheduler, map, Observable, timer } from 'rxjs'
 
 import { workflow } from '../../roots/Workflow.js'
 import {
@@ -207,6 +207,27 @@ describe('poll', () => {
       transitions: 1,
       attempt: 1,
     })
+  })
+
+  it('fails a timed-out loop with Timeout even when its poll ends on the abort (adv16c t1b)', () => {
+    const events = eventsInVirtualTime(() =>
+      workflow<Step>()({
+        exits: ['Done'],
+        states: {
+          Wait: poll(
+            (ctx) =>
+              new Observable<never>((subscriber) => {
+                ctx.signal.addEventListener('abort', () => subscriber.error(new Error('aborted')), { once: true })
+              }),
+            { attemptTimeoutMs: 50, retry: RetryMode.fixed(1, 0) },
+          ),
+        },
+      }).run$('Wait', { workflowId: 'p8t' }),
+    )
+    expect(events.flatMap((e) => (e._tag === 'AttemptFailed' ? [[e.attempt, e.at, e.error]] : []))).to.deep.equal([
+      [1, 50, timeoutError(50)],
+      [2, 100, timeoutError(50)],
+    ])
   })
 
   it('consults its circuit breaker: an open breaker rejects the loop before the first poll', () => {

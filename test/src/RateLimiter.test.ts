@@ -181,12 +181,52 @@ describe('createRateLimiter', () => {
       'capacity (tokens + burst) must be at least the cost of one call (1), got 0.5',
     ],
     ['an empty name', { ratePerSec: 1, name: '' }, 'name must be a non-empty string, got ""'],
+    // adv16c r1/r2: values each finite whose sum or quotient is not
+    [
+      'an infinite capacity',
+      { ratePerSec: 1e308, burst: 1e308 },
+      'capacity (ratePerSec + burst) must be a finite number, got Infinity',
+    ],
+    [
+      'an infinite refill rate',
+      { tokens: 1e308, perMs: 1e-10 },
+      'refill rate (tokens / perMs) must be a positive finite number of tokens per ms, got Infinity',
+    ],
+    [
+      'a refill rate that underflows to 0',
+      { tokens: 5e-324, perMs: 2, burst: 1 },
+      'refill rate (tokens / perMs) must be a positive finite number of tokens per ms, got 0',
+    ],
+    // adv16c r2: refused when the limiter is made, not later by workflow() or by a clock read
+    ['waits "yes"', { ratePerSec: 1, waits: 'yes' }, 'waits must be a boolean, got "yes"'],
+    [
+      'a scheduler without now',
+      { ratePerSec: 1, scheduler: {} },
+      'scheduler must be an RxJS scheduler (now, schedule), got {}',
+    ],
   ]
   for (const [title, options, message] of invalid) {
     it(`rejects ${title} with a Configuration error naming the field and value`, () => {
       expect(configurationMessage(() => createRateLimiter(options as never))).to.equal(`rate limiter: ${message}`)
     })
   }
+
+  it('refuses options that are not an object, and runtime options of the other factories alike (adv16c r2)', () => {
+    expect(configurationMessage(() => createRateLimiter(null as never))).to.equal(
+      'rate limiter: options must be an object, got null',
+    )
+    expect(
+      configurationMessage(() => createWindowedRateLimiter({ limit: 1, windowMs: 10, waits: 1 as never })),
+    ).to.equal('windowed rate limiter: waits must be a boolean, got 1')
+    expect(
+      configurationMessage(() => createMultiRateLimiter([{ name: 'a', limit: 1, perMs: 10 }], null as never)),
+    ).to.equal('multi rate limiter: options must be an object { scheduler?, waits? }, got null')
+    expect(
+      configurationMessage(() =>
+        createMultiRateLimiter([{ name: 'a', limit: 1e308, perMs: 10, burst: 1e308 }], { scheduler: {} as never }),
+      ),
+    ).to.equal('multi rate limiter: tier "a": capacity (limit + burst) must be a finite number, got Infinity')
+  })
 
   it('accepts a fractional rate when burst makes room for one call', () => {
     expect(createRateLimiter({ ratePerSec: 0.5, burst: 0.5 }).status()[0]?.capacity).to.equal(1)

@@ -23,15 +23,19 @@ import {
   timeoutError,
 } from '../../src/CanoError.js'
 import type { CircuitBreakerLike, CircuitState } from '../../src/CircuitBreaker.js'
+import { JoinStrategy } from '../../src/JoinStrategy.js'
 import type { RateLimiterLike } from '../../src/RateLimiter.js'
 import { RetryMode } from '../../src/RetryMode.js'
 import { sleep as timerState } from '../../src/Sleep.js'
+import { Branch, split } from '../../src/Split.js'
 import { task } from '../../src/StateHandler.js'
 import { validateTaskConfig } from '../../src/TaskConfig.js'
+import type { TaskOutput } from '../../src/TaskOutput.js'
 import type { WorkflowEvent } from '../../src/WorkflowEvent.js'
 import { createCircuitBreaker, createSamplingCircuitBreaker } from '../../streams/createCircuitBreaker.js'
 import { createRateLimiter } from '../../streams/createRateLimiter.js'
 import { eventsOf, lastEvent, timeline } from '../helpers/runEvents.js'
+import { uninspectables } from '../helpers/uninspectable.js'
 import { testScheduler } from '../helpers/virtualTime.js'
 import { createVirtualClock, flushMicrotasks } from '../helpers/virtualTime.js'
 
@@ -676,6 +680,53 @@ describe('one clock: the breaker, a waiting limiter, retries and a timer state o
 // -------------------------------------------------------------------------------------
 // validation
 // -------------------------------------------------------------------------------------
+
+describe('a task that throws a value that cannot be inspected (adv16c item 5)', () => {
+  const outputs: ReadonlyArray<readonly [string, (u: unknown) => TaskOutput<'Done'>]> = [
+    [
+      'throws',
+      (u) => {
+        throw u
+      },
+    ],
+    ['rejects', (u) => Promise.reject(u)],
+    ['errors', (u) => throwError(() => u)],
+    ['returns a Left', (u) => E.left(u)],
+  ]
+  for (const [title, make] of uninspectables)
+    it(`ends the run with a TaskExecution error describing ${title}, under every policy, and crashes nothing`, async () => {
+      for (const [how, output] of outputs) {
+        const flow = workflow<'A' | 'B' | 'Done'>()({
+          exits: ['Done'],
+          states: {
+            // inline attempt 1 with a breaker and a deadline, then the retry loop
+            A: task(() => output(make()), {
+              retry: RetryMode.fixed(1, 0),
+              attemptTimeoutMs: 60_000,
+              circuitBreaker: createCircuitBreaker(),
+            }),
+            B: split([Branch.of(() => output(make()), { retry: RetryMode.fixed(1, 0) })], {
+              join: 'Done',
+              strategy: JoinStrategy.all(),
+            }),
+          },
+        })
+        for (const start of ['A', 'B'] as const) {
+          const end = lastEvent(await eventsOf(flow.run$(start, { workflowId: `u-${how}-${start}` })))
+          const error = end._tag === 'RunFailed' ? end.error : undefined
+          const inner = error?._tag === 'RetryExhausted' ? error.last : error
+          // the split fails its join: the branch's error is in its message
+          const described = start === 'A' ? inner?._tag : error?.message.includes('Task execution error')
+          expect([how, start, end._tag, described]).to.deep.equal([
+            how,
+            start,
+            'RunFailed',
+            start === 'A' ? 'TaskExecution' : true,
+          ])
+        }
+      }
+    })
+})
 
 describe('validateTaskConfig: circuitBreaker and rateLimiter', () => {
   const definitionError = (config: Record<string, unknown>): string => {

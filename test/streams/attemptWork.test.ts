@@ -1,7 +1,18 @@
 import { expect } from 'chai'
 import * as E from 'fp-ts/lib/Either.js'
 import * as TE from 'fp-ts/lib/TaskEither.js'
-import { asyncScheduler, EMPTY, map, of, type TeardownLogic, timer } from 'rxjs'
+import {
+  asyncScheduler,
+  EMPTY,
+  fromEvent,
+  map,
+  NEVER,
+  Observable,
+  of,
+  takeUntil,
+  type TeardownLogic,
+  timer,
+} from 'rxjs'
 
 import { retryExhaustedError, taskExecutionError, timeoutError, toCanoError } from '../../src/CanoError.js'
 import { RetryMode } from '../../src/RetryMode.js'
@@ -156,6 +167,95 @@ describe('attemptWork', () => {
     })
     expect(aborted).to.deep.equal([[1, timeoutError(10), 10]])
     expect(seen).to.deep.equal([['Next', 2, 13]])
+  })
+
+  it('fails every attempt that times out with Timeout, even when its output ends on the abort (adv16c t1c)', () => {
+    // attempt 1 runs inline, attempt 2 in the retry loop: both settle before their signal aborts
+    const outputs: Record<string, (ctx: TaskContext) => Observable<unknown>> = {
+      completes: (ctx) => NEVER.pipe(takeUntil(fromEvent(ctx.signal, 'abort'))),
+      errors: (ctx) =>
+        new Observable((subscriber) => {
+          const onAbort = (): void => subscriber.error(new Error('aborted'))
+          ctx.signal.addEventListener('abort', onAbort)
+          return () => ctx.signal.removeEventListener('abort', onAbort)
+        }),
+    }
+    for (const [name, output] of Object.entries(outputs)) {
+      const seen: unknown[] = []
+      /** What happened at the timeout, in order: the output's teardown comes before the abort. */
+      const order: string[] = []
+      let failures: unknown[] = []
+      testScheduler().run(({ flush }) => {
+        const { env, events } = envOf({ retry: RetryMode.fixed(1, 0), attemptTimeoutMs: 10 }, asyncScheduler)
+        attemptWork<St, NoResources, unknown>(
+          env,
+          (ctx) => {
+            ctx.signal.addEventListener('abort', () => order.push(`abort ${String(ctx.attempt)}`))
+            return new Observable((subscriber) => {
+              const sub = output(ctx).subscribe(subscriber)
+              return () => {
+                order.push(`teardown ${String(ctx.attempt)}`)
+                sub.unsubscribe()
+              }
+            })
+          },
+          {
+            onValue: (v) => seen.push(['value', v]),
+            onError: (e) => seen.push(['error', toCanoError(e)._tag]),
+            add: () => undefined,
+          },
+        )
+        flush()
+        failures = events.flatMap((e) => (e._tag === 'AttemptFailed' ? [[e.attempt, e.at, e.error]] : []))
+      })
+      expect([name, failures]).to.deep.equal([
+        name,
+        [
+          [1, 10, timeoutError(10)],
+          [2, 20, timeoutError(10)],
+        ],
+      ])
+      expect([name, seen]).to.deep.equal([name, [['error', 'RetryExhausted']]])
+      expect([name, order]).to.deep.equal([name, ['teardown 1', 'abort 1', 'teardown 2', 'abort 2']])
+    }
+  })
+
+  it("times out a value delivered at the attempt timeout's very instant, on every attempt (adv16c t4)", () => {
+    for (const firstFails of [false, true]) {
+      let failures: unknown[] = []
+      const seen: unknown[] = []
+      testScheduler().run(({ flush }) => {
+        const { env, events } = envOf({ retry: RetryMode.fixed(1, 0), attemptTimeoutMs: 10 }, asyncScheduler)
+        attemptWork<St, NoResources, unknown>(
+          env,
+          (ctx) => {
+            if (firstFails && ctx.attempt === 1) throw new Error('first fails')
+            return timer(10).pipe(map(() => 'Next'))
+          },
+          {
+            onValue: (v, attempts) => seen.push(['value', v, attempts]),
+            onError: (e) => seen.push(['error', toCanoError(e)._tag]),
+            add: () => undefined,
+          },
+        )
+        flush()
+        failures = events.flatMap((e) => (e._tag === 'AttemptFailed' ? [[e.attempt, e.at, e.error._tag]] : []))
+      })
+      // the deadline is armed before the task is called, on the inline path and in the retry loop alike
+      expect([firstFails, failures]).to.deep.equal([
+        firstFails,
+        firstFails
+          ? [
+              [1, 0, 'TaskExecution'],
+              [2, 10, 'Timeout'],
+            ]
+          : [
+              [1, 10, 'Timeout'],
+              [2, 20, 'Timeout'],
+            ],
+      ])
+      expect(seen).to.deep.equal([['error', 'RetryExhausted']])
+    }
   })
 
   it('starts no retry for a first attempt that fails after the work was released', async () => {

@@ -94,6 +94,31 @@ describe('deadlineQueue (issue 16)', () => {
     expect(clock.pending()).to.equal(0)
   })
 
+  it('fires a deadline added while expiring before an action scheduled after it for the same instant (adv16c t4)', () => {
+    const clock = createVirtualClock()
+    const q = new DeadlineQueue(clock)
+    const fired: Array<readonly [string, number]> = []
+    q.add(
+      {
+        ...deadline('first', clock, fired),
+        expire: () => {
+          fired.push(['first', clock.now()])
+          // an attempt starting in the expiry: its deadline, then its task's timer, due at the same instant
+          q.add(deadline('deadline', clock, fired), 10)
+          clock.schedule(() => void fired.push(['timer', clock.now()]), 10)
+        },
+      },
+      10,
+    )
+    clock.advanceSync(30)
+    expect(fired).to.deep.equal([
+      ['first', 10],
+      ['deadline', 20],
+      ['timer', 20],
+    ])
+    expect(clock.pending()).to.equal(0)
+  })
+
   it('serves many concurrent deadlines behind one wake-up; cancelling most compacts the heap', () => {
     const clock = createVirtualClock()
     const q = new DeadlineQueue(clock)

@@ -240,6 +240,28 @@ describe('runResilient', () => {
     deepStrictEqual(refused, rateLimitedError('default', 250))
   })
 
+  it('fails with the RateLimited of a non-waiting limiter whose retryAfterMs no timer can wait (adv16c r3)', async () => {
+    const clock = createVirtualClock()
+    // one token per 2e9 ms, the bucket empty and one caller waiting: the next call waits 4e9 ms, beyond 2^31-1
+    const limiter = createRateLimiter({ tokens: 1, perMs: 2_000_000_000, waits: false, scheduler: clock })
+    limiter.tryAcquire()
+    const waiting = new AbortController()
+    const queued = limiter.acquire({ signal: waiting.signal }).catch(() => undefined)
+    let calls = 0
+    const retries: number[] = []
+    const refused = await errorOf(
+      runResilient(() => (calls += 1), {
+        retry: RetryMode.fixed(2, 10),
+        rateLimiter: limiter,
+        scheduler: clock,
+        onRetry: (i) => retries.push(i.delayMs),
+      }),
+    )
+    waiting.abort()
+    await queued
+    deepStrictEqual([refused, calls, retries], [rateLimitedError('default', 4_000_000_000), 0, []])
+  })
+
   it('stops at once when its signal aborts: the attempt signal aborts and the run fails with Cancelled', async () => {
     const clock = createVirtualClock()
     const abort = new AbortController()
