@@ -433,12 +433,7 @@ class PollRun<S extends string, R extends ResourceRecord>
   expire(): void {
     if (this.done) return
     const error = timeoutError(this.env.config.attemptTimeoutMs ?? 0)
-    const wait = this.wait
-    const output = this.output
-    this.wait = SETTLED
-    this.output = undefined
-    wait?.unsubscribe()
-    execute(output)
+    this.dropWaits()
     this.abort(error)
     this.settle(false)
     this.retry({ thrown: error })
@@ -464,14 +459,19 @@ class PollRun<S extends string, R extends ResourceRecord>
   }
 
   private releaseWaits(): void {
+    this.dropWaits()
+    // released unsettled (the run was cancelled) or failed: the permit counts as a failure
+    this.settle(false)
+  }
+
+  /** Ends the wait and the output, once. */
+  private dropWaits(): void {
     const wait = this.wait
     const output = this.output
     this.wait = SETTLED
     this.output = undefined
     wait?.unsubscribe()
     execute(output)
-    // released unsettled (the run was cancelled) or failed: the permit counts as a failure
-    this.settle(false)
   }
 }
 
