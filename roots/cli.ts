@@ -521,9 +521,10 @@ const graph = (source: Source, o: Options): number => {
   const names = Object.keys(workflows)
   const name = o.workflow ?? (names.length === 1 ? names[0] : undefined)
   if (name === undefined)
-    throw new CliError(EXIT.usage, `several workflows: choose one with --workflow (${names.join(', ')})`)
+    throw new CliError(EXIT.usage, `several workflows: choose one with --workflow (${names.map(shown).join(', ')})`)
   const entry = workflows[name]
-  if (entry === undefined) throw new CliError(EXIT.notFound, `no workflow named ${name} (${names.join(', ')})`)
+  if (entry === undefined)
+    throw new CliError(EXIT.notFound, `no workflow named ${shown(name)} (${names.map(shown).join(', ')})`)
   out(entry.workflow.toMermaid())
   return EXIT.ok
 }

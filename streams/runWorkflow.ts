@@ -1534,9 +1534,18 @@ const NO_NOTES: RunNotes = Object.freeze({})
 const isTerminal = <S extends string>(e: WorkflowEvent<S>): e is TerminalEvent<S> =>
   e._tag === 'RunCompleted' || e._tag === 'RunFailed' || e._tag === 'RunCancelled' || e._tag === 'RunTimedOut'
 
+/** The default reason of `abort()`; never throws (a reason may be anything, a revoked Proxy included). */
+const isAbortError = (reason: unknown): boolean => {
+  try {
+    return reason instanceof Error && reason.name === 'AbortError'
+  } catch {
+    return false
+  }
+}
+
 const cancelReason = (signal: AbortSignal): CanoError => {
   const reason: unknown = signal.reason
-  if (reason === undefined || (reason instanceof Error && reason.name === 'AbortError')) return cancelledError()
+  if (reason === undefined || isAbortError(reason)) return cancelledError()
   const e = toCanoError(reason)
   return e._tag === 'Cancelled' ? e : cancelledError(`workflow cancelled: ${e.message}`)
 }

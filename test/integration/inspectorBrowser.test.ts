@@ -308,6 +308,20 @@ describe('web inspector in Chromium', function () {
     expect(await page.textContent('#run-count')).to.equal(`${String(LIST_LIMIT)} runs (the most recent)`)
   })
 
+  it("opens the runs '.' and '..' (their links go through /run?id=)", async () => {
+    await rt().start('held', null, { id: '..' })
+    await page.goto(url())
+    await live()
+    await page.waitForSelector('#runs-body tr[data-run-id=".."]', { timeout: 5_000 })
+    await page.click('#runs-body tr[data-run-id=".."] a')
+    await live()
+    await until(`${CURRENT} === 'Hold'`, 2_000)
+    expect(await page.textContent('#run-id')).to.equal('..')
+    expect(new URL(page.url()).pathname).to.equal('/run')
+    await rt().cancel('..')
+    await page.waitForSelector('#run-status [data-status="cancelled"]', { timeout: 5_000 })
+  })
+
   it('a run page opened before its run starts shows the run once it starts', async () => {
     await page.goto(url('runs/early-1'))
     await live()

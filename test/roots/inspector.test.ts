@@ -689,6 +689,32 @@ describe('serveInspector', () => {
     feed.close()
   })
 
+  it("reaches the runs '.' and '..' through /run?id= and /api/run…?id= (a URL's path cannot hold them)", async () => {
+    const { runtime, inspector } = await setup()
+    const page = await send(inspector.url + 'run?id=..')
+    expect([page.status, page.headers['content-type']]).to.deep.equal([200, 'text/html; charset=utf-8'])
+    const feed = await openSse(inspector.url + 'api/run/feed?id=..')
+    await feed.next((e) => e.event === 'hello')
+    await runtime.start('holding', null, { id: '..' })
+    await runtime.start('holding', null, { id: '.' })
+    await feed.next((e) => e.event === 'run' && e.data.includes('"workflowId":".."'))
+    for (const id of ['.', '..']) {
+      const shown = (await getJson(inspector.url + `api/run?id=${encodeURIComponent(id)}`)).json as {
+        record: { workflowId: string }
+      }
+      expect(shown.record.workflowId).to.equal(id)
+    }
+    const cancel = await send(inspector.url + 'api/run/cancel?id=.', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${inspector.token}` },
+    })
+    expect(cancel.status).to.equal(200)
+    expect((await runtime.result('.')).status).to.equal('cancelled')
+    expect((await runtime.get('..'))?.status).to.equal('running')
+    await runtime.cancel('..')
+    feed.close()
+  })
+
   it('holds at most 32 feeds: a new one ends the oldest (its page opens it again)', async () => {
     const { inspector } = await setup()
     const feeds: Sse[] = []

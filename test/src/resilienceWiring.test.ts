@@ -728,6 +728,27 @@ describe('a task that throws a value that cannot be inspected (adv16c item 5)', 
     })
 })
 
+describe('a run cancelled with a reason that cannot be inspected', () => {
+  for (const [title, make] of uninspectables)
+    it(`ends Cancelled when its signal aborts with ${title}`, async () => {
+      const flow = workflow<'A' | 'Done'>()({
+        exits: ['Done'],
+        states: {
+          A: task(
+            ({ signal }) =>
+              new Promise<'Done'>((_, reject) => signal.addEventListener('abort', () => reject(new Error('stop')))),
+          ),
+        },
+      })
+      const controller = new AbortController()
+      const events = eventsOf(flow.run$('A', { workflowId: 'u-cancel', signal: controller.signal }))
+      await Promise.resolve()
+      controller.abort(make())
+      const end = lastEvent(await events)
+      expect(end._tag).to.equal('RunCancelled')
+    })
+})
+
 describe('validateTaskConfig: circuitBreaker and rateLimiter', () => {
   const definitionError = (config: Record<string, unknown>): string => {
     try {

@@ -229,6 +229,8 @@ export const INSPECTOR_JS = String.raw`(function () {
     return fetch(url, { method: 'POST', headers: { Authorization: 'Bearer ' + t }, credentials: 'omit' }).then(answer);
   }
   function runHref(id) {
+    // a browser resolves the path segments '.' and '..' (even encoded): those ids go in the query
+    if (id === '.' || id === '..') return '/run?id=' + encodeURIComponent(id);
     return '/runs/' + encodeURIComponent(id);
   }
 
@@ -395,7 +397,13 @@ export const INSPECTOR_JS = String.raw`(function () {
   // ---------------------------------------------------------------- run page
 
   function runPage(main, id) {
-    var base = '/api/runs/' + encodeURIComponent(id);
+    // the API of this run: /api/runs/<id>…, or /api/run…?id=<id> for the ids a URL's path cannot hold
+    var dotted = id === '.' || id === '..';
+    function api(rest, query) {
+      return dotted
+        ? '/api/run' + rest + '?id=' + encodeURIComponent(id) + (query ? '&' + query : '')
+        : '/api/runs/' + encodeURIComponent(id) + rest + (query ? '?' + query : '');
+    }
     var lastN = -1;
     var loaded = false;
     var epoch = null;
@@ -567,7 +575,7 @@ export const INSPECTOR_JS = String.raw`(function () {
         return;
       }
       loading = true;
-      getJSON(base + '?absent=empty').then(function (body) {
+      getJSON(api('', 'absent=empty')).then(function (body) {
         if (body.found === false) {
           // not started yet: its first event on the feed makes the page read it again
           loaded = false;
@@ -637,7 +645,7 @@ export const INSPECTOR_JS = String.raw`(function () {
     function act(button, verb, done) {
       actionMessage.textContent = '';
       button.disabled = true;
-      post(base + '/' + verb).then(function () {
+      post(api('/' + verb)).then(function () {
         actionMessage.textContent = done;
         setTimeout(load, 1000);
       }).catch(function (e) {
@@ -650,7 +658,7 @@ export const INSPECTOR_JS = String.raw`(function () {
 
     // the feed is open (and this page registered) before the run is read: no event falls in between;
     // a reconnect says hello again and the run is read again
-    var feed = new EventSource(base + '/feed');
+    var feed = new EventSource(api('/feed'));
     feed.addEventListener('hello', function () {
       setConn('live', 'live');
       load();
@@ -673,6 +681,10 @@ export const INSPECTOR_JS = String.raw`(function () {
     var id = null;
     try { id = decodeURIComponent(path.slice('/runs/'.length)); } catch (e) { id = null; }
     if (id) runPage(main, id);
+    else listPage(main);
+  } else if (path === '/run') {
+    var byQuery = new URLSearchParams(location.search).get('id');
+    if (byQuery) runPage(main, byQuery);
     else listPage(main);
   } else listPage(main);
 })();

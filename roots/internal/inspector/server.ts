@@ -200,12 +200,17 @@ export class InspectorServer {
     const host = (req.headers.host ?? '').toLowerCase()
     if (!this.config.hosts().has(host)) return text(res, 403, 'Forbidden: unexpected Host header')
     const url = new URL(req.url ?? '/', 'http://inspector.invalid')
-    const parts = url.pathname.split('/').slice(1)
+    const parts = routeParts(url)
     const method = req.method ?? 'GET'
     if (method === 'POST') return this.mutate(req, res, parts, host)
     if (method !== 'GET') return json(res, 405, { error: 'method not allowed' }, { Allow: 'GET, POST' })
     const [a, b, c, d, ...rest] = parts
-    if (url.pathname === '/' || (a === 'runs' && b !== undefined && b !== '' && c === undefined))
+    // a run's page: /runs/<id>, or /run?id=<id> (the ids '.' and '..', which a browser resolves in a path)
+    if (
+      url.pathname === '/' ||
+      url.pathname === '/run' ||
+      (a === 'runs' && b !== undefined && b !== '' && c === undefined)
+    )
       return asset(res, 'text/html; charset=utf-8', INSPECTOR_HTML)
     if (a === 'assets' && c === undefined) {
       if (b === 'inspector.js') return asset(res, 'text/javascript; charset=utf-8', INSPECTOR_JS)
@@ -584,6 +589,18 @@ export class InspectorServer {
 // -------------------------------------------------------------------------------------
 // utils
 // -------------------------------------------------------------------------------------
+
+/**
+ * The segments of a request's path; `/api/run[/feed|/cancel|/resume]?id=<id>` is read as
+ * `/api/runs/<id>[/…]` (the page's way to reach the runs `.` and `..`, which a URL's path cannot hold).
+ */
+const routeParts = (url: URL): ReadonlyArray<string> => {
+  const parts = url.pathname.split('/').slice(1)
+  const id = url.searchParams.get('id')
+  if (parts[0] === 'api' && parts[1] === 'run' && id !== null)
+    return ['api', 'runs', encodeURIComponent(id), ...parts.slice(2)]
+  return parts
+}
 
 /** The query of a list (`status` repeated, `workflow`, `limit`), or what is wrong with it. */
 const listQuery = (params: URLSearchParams): ListQuery | string => {
