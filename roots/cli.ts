@@ -457,7 +457,9 @@ const runsCancel = async (source: Source, id: string): Promise<number> => {
   const record = await getRecord(store, id)
   const requested = source.runtime !== undefined ? await source.runtime.cancel(id) : await store.runs.requestCancel(id)
   if (!requested) {
-    process.stderr.write(`cano-rx: run ${shown(id)} already ended (${record.status})\n`)
+    // it may have ended between the read above and the request: its status now
+    const now = (await store.runs.get(id))?.status ?? record.status
+    process.stderr.write(`cano-rx: run ${shown(id)} already ended (${now})\n`)
     return EXIT.failed
   }
   out(`cancel requested for ${shown(id)}`)
