@@ -101,6 +101,8 @@ const MAX_HEAD = 1024 * 1024
 const MAX_CONNECTIONS = 64
 /** A request head not received whole within this is answered 408 and its connection closed. */
 const HEAD_TIMEOUT_MS = 10_000
+/** A connection idle this long (nothing it reads or takes) is closed. */
+const IDLE_TIMEOUT_MS = 30_000
 
 /**
  * Serves the web inspector of `options.runtime` on `options.host` (default 127.0.0.1) and
@@ -154,6 +156,9 @@ export const serveInspector = async (options: InspectorOptions): Promise<Inspect
     connectionsCheckingInterval: 1_000,
   })
   server.maxConnections = MAX_CONNECTIONS
+  // a connection with nothing read or written for this long is closed: a client that takes no response
+  // (the feeds write a keep-alive every 15 s, so a live page is never idle that long)
+  server.timeout = IDLE_TIMEOUT_MS
   let hosts: ReadonlySet<string> = new Set()
   const inspector = new InspectorServer({ runtime, token, hosts: () => hosts })
   inspector.attach(server)

@@ -715,6 +715,45 @@ describe('serveInspector', () => {
     feed.close()
   })
 
+  it('answers a connection one request at a time: 300 pipelined reads never taken hold one page, not 300', async () => {
+    const big = Object.fromEntries(Array.from({ length: 50 }, (_, k) => [`k${String(k)}`, 'x'.repeat(2_000)]))
+    const heavy = workflow<'Go' | 'Done'>()({
+      exits: ['Done'],
+      states: {
+        Go: task(
+          ({ progress, signal }) => {
+            for (let i = 0; i < 400; i++) progress({ i, big })
+            return aborted(signal)
+          },
+          { to: ['Done'] },
+        ),
+      },
+    })
+    const { runtime, inspector } = await setup({}, { heavy: { workflow: heavy, initial: 'Go' } })
+    await runtime.start('heavy', null, { id: 'piped' })
+    await until(async () => (await send(inspector.url + 'api/runs/piped')).body.includes('"i":399'))
+    const one = (await send(inspector.url + 'api/runs/piped')).body.length
+    expect(one).to.be.above(500_000)
+    global.gc?.()
+    const before = process.memoryUsage()
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect(inspector.port, '127.0.0.1', () => resolve(s))
+      s.on('error', reject)
+    })
+    socket.pause()
+    const head = `GET /api/runs/piped HTTP/1.1\r\nHost: 127.0.0.1:${String(inspector.port)}\r\n\r\n`
+    socket.write(head.repeat(300))
+    await new Promise((r) => setTimeout(r, 1_500))
+    const after = process.memoryUsage()
+    const grown = after.heapUsed + after.arrayBuffers - (before.heapUsed + before.arrayBuffers)
+    // before: every response built and buffered at once (300 pages of more than 0.5 MB)
+    expect(grown).to.be.below(30 * one)
+    // the server still answers others at once
+    expect((await send(inspector.url + 'api/runs')).status).to.equal(200)
+    socket.destroy()
+    await runtime.cancel('piped')
+  })
+
   it('holds at most 32 feeds: a new one ends the oldest (its page opens it again)', async () => {
     const { inspector } = await setup()
     const feeds: Sse[] = []
@@ -1042,9 +1081,9 @@ describe('inspector internals', () => {
     const value = Array.from({ length: 50 }, () => wide)
     const limits = { maxString: 2_000, maxItems: 50, maxDepth: 6, maxNodes: 2_000, maxChars: 10_000 }
     const json = JSON.stringify(toWire(value, limits))
-    // at most six characters of JSON per character kept, plus the notes of what was cut
-    expect(json.length).to.be.at.most(6 * 10_000 + 20_000)
-    expect(json).to.contain('[…]')
+    // the budget counts characters as JSON writes them (a control character six): about the budget, plus
+    // one string and the notes of what was cut
+    expect(json.length).to.be.at.most(10_000 + 6 * 2_000 + 5_000)
     expect(json).to.contain('more keys')
     // a small value is untouched
     expect(toWire({ a: 'x', b: [1, 2] }, limits)).to.deep.equal({ a: 'x', b: [1, 2] })

@@ -48,7 +48,9 @@ export const MAX_WRITE = 8 * 1024 * 1024
  * @internal The most characters of timeline a run's page gets (`GET /api/runs/:id`): the latest events
  * that fit. Each event is bounded by `toWire`; a few hundred events holding its largest values were not.
  */
-export const MAX_TIMELINE_CHARS = 8 * 1024 * 1024
+export const MAX_TIMELINE_CHARS = 1024 * 1024
+/** @internal Run pages kept built (the last one of each of this many runs): reads of an unchanged run share it. */
+const PAGE_CACHE = 64
 /** @internal Feeds open at once, at most (the oldest is ended for a new one); the server takes 64 connections. */
 export const MAX_FEEDS = 32
 /** @internal A list client blocked while more runs than this changed gets a reset (its page reads the list again). */
@@ -171,11 +173,19 @@ export class InspectorServer {
 
   /** Wires the handler into `server`. */
   attach(server: Server): void {
+    // one request of a connection at a time, each after the previous response is written out: a client
+    // pipelining hundreds of reads it never takes holds one response, not hundreds
+    const turns = new WeakMap<object, Promise<void>>()
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      this.handle(req, res).catch((e: unknown) => {
-        if (!res.headersSent) json(res, 500, { error: cutString(toCanoError(e).message, 2_000) })
-        else res.destroy()
-      })
+      const socket = req.socket
+      const turn = (turns.get(socket) ?? Promise.resolve())
+        .then(() => this.handle(req, res))
+        .catch((e: unknown) => {
+          if (!res.headersSent) json(res, 500, { error: cutString(toCanoError(e).message, 2_000) })
+          else res.destroy()
+        })
+        .then(() => writtenOut(res))
+      turns.set(socket, turn)
     })
   }
 
@@ -312,6 +322,11 @@ export class InspectorServer {
       return absentIsEmpty
         ? json(res, 200, { found: false, error: `no run with id ${JSON.stringify(id)} yet` })
         : json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
+    // the page of a run that has not changed since it was last built is that page (many reads of a run
+    // with large values build it once)
+    const key = `${String(live?.born ?? -1)}/${String(live?.end ?? -1)}/${record === undefined ? '-' : `${record.status}/${String(record.updatedAt)}/${String(record.fence)}/${String(record.cancelRequested)}`}`
+    const cached = this.pages.get(id)
+    if (cached !== undefined && cached.key === key) return rawJson(res, 200, cached.body)
     const workflow = record?.workflow ?? live?.workflow ?? ''
     const head = JSON.stringify({
       // the tracker's number of the run it follows: a run forgotten and followed again numbers its events
@@ -323,8 +338,18 @@ export class InspectorServer {
       view: live === undefined ? null : this.view(live),
     })
     const timeline = live === undefined ? 'null' : timelineJson(live.timeline.slice(), live.timeline.first)
-    rawJson(res, 200, `${head.slice(0, -1)},"timeline":${timeline}}`)
+    const body = `${head.slice(0, -1)},"timeline":${timeline}}`
+    this.pages.delete(id)
+    this.pages.set(id, { key, body })
+    if (this.pages.size > PAGE_CACHE) {
+      const oldest = this.pages.keys().next().value
+      if (oldest !== undefined) this.pages.delete(oldest)
+    }
+    rawJson(res, 200, body)
   }
+
+  /** The last page built of each of the last {@link PAGE_CACHE} runs read, with what it was built from. */
+  private readonly pages = new Map<string, { readonly key: string; readonly body: string }>()
 
   private readonly graphs = new Map<string, GraphLayout | null>()
 
@@ -546,6 +571,8 @@ export class InspectorServer {
     for (const [id, set] of this.runClients) {
       const run = this.tracker.get(id)
       let message: string | undefined
+      // an event pending for several feeds of the run is written out once (each has the same number)
+      const written = set.size > 1 ? new Map<WorkflowEvent, string>() : undefined
       for (const c of set) {
         if (c.blocked || c.pending.length === 0) continue
         if (c.pending.length > MAX_PENDING) {
@@ -563,7 +590,12 @@ export class InspectorServer {
           const parts: string[] = []
           let size = message.length + 64
           for (let i = 0; i < pending.length && size <= MAX_WRITE; i++) {
-            const part = JSON.stringify(wireEvent(pending[i] as WorkflowEvent, c.pendingFrom + i))
+            const event = pending[i] as WorkflowEvent
+            let part = written?.get(event)
+            if (part === undefined) {
+              part = JSON.stringify(wireEvent(event, c.pendingFrom + i))
+              written?.set(event, part)
+            }
             size += part.length + 1
             parts.push(part)
           }
@@ -766,6 +798,15 @@ const asset = (res: ServerResponse, type: string, body: string): void => {
   })
   res.end(body)
 }
+
+/** Resolves once `res` is written out to the connection (or the connection closed). */
+const writtenOut = (res: ServerResponse): Promise<void> =>
+  res.writableFinished || res.destroyed
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+        res.once('finish', () => resolve())
+        res.once('close', () => resolve())
+      })
 
 /** `x` when it is a finite number, else `null` (batch-shaped progress comes from user code). */
 const finite = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null)

@@ -18,9 +18,9 @@ export interface WireLimits {
   /** At most this many values in all (a shared object is counted each time it is reached); the rest become `'[…]'`. */
   readonly maxNodes: number
   /**
-   * At most this many characters of strings (keys and values) in all; past it, strings are cut and then
-   * become `'[…]'`. What bounds the JSON of the result (at most six characters of JSON per character, an
-   * escaped control character), whatever the other limits allow together.
+   * At most this many characters of JSON of strings (keys and values, counted escaped) in all; past it,
+   * strings are cut and then become `'[…]'`. What bounds the JSON of the result (to about this plus one
+   * string), whatever the other limits allow together.
    */
   readonly maxChars: number
 }
@@ -41,6 +41,17 @@ export const EVENT_LIMITS: WireLimits = {
   maxDepth: 5,
   maxNodes: 300,
   maxChars: 4_000,
+}
+
+/** @internal The characters `s` takes in JSON, at most (a control character counted as its six-character escape). */
+export const jsonLength = (s: string): number => {
+  let n = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20) n += 5
+    else if (c === 0x22 || c === 0x5c) n += 1
+  }
+  return n
 }
 
 /** @internal A string cut to `max` characters (never inside a surrogate pair), with its length noted. */
@@ -66,7 +77,8 @@ export const toWire = (value: unknown, limits: WireLimits = WIRE_LIMITS): JsonVa
     const room = Math.min(limits.maxString, limits.maxChars - chars)
     if (room <= 0) return '[…]'
     const cut = cutString(s, room)
-    chars += Math.min(s.length, room)
+    // spent as JSON writes it: a control character takes up to six characters, a quote two
+    chars += jsonLength(cut)
     return cut
   }
   const go = (v: unknown, depth: number): JsonValue => {
