@@ -50,7 +50,9 @@ export const MAX_WRITE = 8 * 1024 * 1024
  */
 export const MAX_TIMELINE_CHARS = 1024 * 1024
 /** @internal Run pages kept built (the last one of each of this many runs): reads of an unchanged run share it. */
-const PAGE_CACHE = 64
+const PAGE_CACHE = 16
+/** @internal A response (not a feed) not written out within this has its connection closed. */
+export const RESPONSE_DEADLINE_MS = 30_000
 /** @internal Feeds open at once, at most (the oldest is ended for a new one); the server takes 64 connections. */
 export const MAX_FEEDS = 32
 /** @internal A list client blocked while more runs than this changed gets a reset (its page reads the list again). */
@@ -184,7 +186,8 @@ export class InspectorServer {
           if (!res.headersSent) json(res, 500, { error: cutString(toCanoError(e).message, 2_000) })
           else res.destroy()
         })
-        .then(() => writtenOut(res))
+        // a feed is written out only when it ends; any other response has RESPONSE_DEADLINE_MS to be taken
+        .then(() => writtenOut(res, this.feeds.has(res) ? undefined : RESPONSE_DEADLINE_MS))
       turns.set(socket, turn)
     })
   }
@@ -324,7 +327,7 @@ export class InspectorServer {
         : json(res, 404, { error: `no run with id ${JSON.stringify(id)}` })
     // the page of a run that has not changed since it was last built is that page (many reads of a run
     // with large values build it once)
-    const key = `${String(live?.born ?? -1)}/${String(live?.end ?? -1)}/${record === undefined ? '-' : `${record.status}/${String(record.updatedAt)}/${String(record.fence)}/${String(record.cancelRequested)}`}`
+    const key = `${String(live?.born ?? -1)}/${String(live?.end ?? -1)}/${live?.status ?? '-'}/${record === undefined ? '-' : `${record.status}/${String(record.updatedAt)}/${String(record.fence)}/${String(record.cancelRequested)}`}`
     const cached = this.pages.get(id)
     if (cached !== undefined && cached.key === key) return rawJson(res, 200, cached.body)
     const workflow = record?.workflow ?? live?.workflow ?? ''
@@ -799,13 +802,22 @@ const asset = (res: ServerResponse, type: string, body: string): void => {
   res.end(body)
 }
 
-/** Resolves once `res` is written out to the connection (or the connection closed). */
-const writtenOut = (res: ServerResponse): Promise<void> =>
+/**
+ * Resolves once `res` is written out to the connection (or the connection closed); with `deadlineMs`, a
+ * response not written out by then has its connection closed (a client that takes nothing, or a trickle).
+ */
+const writtenOut = (res: ServerResponse, deadlineMs: number | undefined): Promise<void> =>
   res.writableFinished || res.destroyed
     ? Promise.resolve()
     : new Promise((resolve) => {
-        res.once('finish', () => resolve())
-        res.once('close', () => resolve())
+        const timer = deadlineMs === undefined ? undefined : setTimeout(() => res.destroy(), deadlineMs)
+        timer?.unref()
+        const done = (): void => {
+          if (timer !== undefined) clearTimeout(timer)
+          resolve()
+        }
+        res.once('finish', done)
+        res.once('close', done)
       })
 
 /** `x` when it is a finite number, else `null` (batch-shaped progress comes from user code). */
