@@ -66,6 +66,7 @@ import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { isBatchProgress } from '../src/Batch.js'
 import { CanoFailure, configurationError, isCanoError } from '../src/CanoError.js'
 import type { CircuitState, CircuitTransition } from '../src/CircuitBreaker.js'
+import { cutString } from '../src/internal/cutString.js'
 import { describeValue } from '../src/internal/describeValue.js'
 import type { TraceIds } from '../src/LogObserver.js'
 import type { TerminalEvent, WorkflowEvent } from '../src/WorkflowEvent.js'
@@ -891,14 +892,8 @@ const retryAttributes = (scope: AttemptScope): Attributes => {
  */
 const MAX_MESSAGE = 4096
 
-/** `error`'s message, cut to {@link MAX_MESSAGE} characters (not between a surrogate pair) with its length noted. */
-const messageOf = (error: CanoError): string => {
-  const m = error.message
-  if (m.length <= MAX_MESSAGE) return m
-  const code = m.charCodeAt(MAX_MESSAGE - 1)
-  const end = code >= 0xd800 && code <= 0xdbff ? MAX_MESSAGE - 1 : MAX_MESSAGE
-  return `${m.slice(0, end)}… (${String(m.length)} characters)`
-}
+/** `error`'s message, cut to {@link MAX_MESSAGE} characters with its length noted. */
+const messageOf = (error: CanoError): string => cutString(error.message, MAX_MESSAGE)
 
 /** Marks `span` failed with `error` (status and an exception event). */
 const fail = (span: Span | undefined, error: CanoError): void => {

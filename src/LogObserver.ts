@@ -20,6 +20,7 @@
 import type { CanoError } from '../codecs/CanoError.js'
 import { isBatchProgress } from './Batch.js'
 import { CanoFailure, configurationError, isCanoError } from './CanoError.js'
+import { cutString } from './internal/cutString.js'
 import { describeValue } from './internal/describeValue.js'
 import type { WorkflowEvent } from './WorkflowEvent.js'
 import type { WorkflowObserver } from './WorkflowObserver.js'
@@ -284,15 +285,8 @@ const MAX_MESSAGE = 4096
 
 const errorFields = (error: CanoError): { readonly tag: string; readonly message: string } => ({
   tag: error._tag,
-  message: cutText(error.message, MAX_MESSAGE),
+  message: cutString(error.message, MAX_MESSAGE),
 })
-
-/** `s` cut to `max` characters (never between the halves of a surrogate pair), with its length noted. */
-const cutText = (s: string, max: number): string => {
-  if (s.length <= max) return s
-  const end = isHighSurrogate(s.charCodeAt(max - 1)) ? max - 1 : max
-  return `${s.slice(0, end)}… (${String(s.length)} characters)`
-}
 
 /** The longest JSON of a user value (`Progress` data, a stepped cursor) that a line carries as it is. */
 const MAX_VALUE_JSON = 4096

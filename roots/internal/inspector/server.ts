@@ -26,6 +26,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { JsonValue } from '../../../codecs/CheckpointRow.js'
 import { isBatchProgress } from '../../../src/Batch.js'
 import { toCanoError } from '../../../src/CanoError.js'
+import { cutString } from '../../../src/internal/cutString.js'
 import { RUN_STATUSES, type RunRecord, type RunRecordStatus } from '../../../src/RunTable.js'
 import type { WorkflowEvent } from '../../../src/WorkflowEvent.js'
 import { type Runtime, tapperOf } from '../../Runtime.js'
@@ -33,7 +34,7 @@ import { compiledOf } from '../../Workflow.js'
 import { INSPECTOR_CSS, INSPECTOR_HTML, INSPECTOR_ICON, INSPECTOR_JS, LIST_LIMIT } from './assets.js'
 import { type GraphLayout, graphOf } from './graph.js'
 import { nextBirth, RunTracker, type Tracked } from './tracker.js'
-import { cutString, EVENT_LIMITS, toWire } from './wire.js'
+import { EVENT_LIMITS, toWire } from './wire.js'
 
 /** The parameters of a list's query (`GET /api/runs`, `GET /api/feed`). */
 const LIST_PARAMS: ReadonlyArray<string> = ['status', 'workflow', 'limit']

@@ -6,6 +6,7 @@
  * with `textContent` only (escaping is the DOM's), so nothing here escapes HTML.
  */
 import type { JsonValue } from '../../../codecs/CheckpointRow.js'
+import { cutString } from '../../../src/internal/cutString.js'
 
 /** @internal Bounds of {@link toWire}. */
 export interface WireLimits {
@@ -52,15 +53,6 @@ export const jsonLength = (s: string): number => {
     else if (c === 0x22 || c === 0x5c) n += 1
   }
   return n
-}
-
-/** @internal A string cut to `max` characters (never inside a surrogate pair), with its length noted. */
-export const cutString = (s: string, max: number): string => {
-  if (s.length <= max) return s
-  let end = max
-  const code = s.charCodeAt(end - 1)
-  if (code >= 0xd800 && code <= 0xdbff) end -= 1
-  return `${s.slice(0, end)}… (${String(s.length)} characters)`
 }
 
 /**
