@@ -247,7 +247,8 @@ const openStore = async (spec: string): Promise<RunStore> => {
 /** A cheap read that fails when the store cannot be reached or is not a cano-rx store. */
 const probe = async (store: RunStore): Promise<void> => {
   try {
-    await store.runs.list({ limit: 1 })
+    // a corrupt record read here is the commands' to report (`runs ls` names it), not a dead store
+    await store.runs.list({ limit: 1, onUnreadable: () => undefined })
   } catch (e) {
     await store.close().catch(() => undefined)
     throw new CliError(EXIT.store, `store unreachable: ${message(e)}`)
@@ -349,18 +350,47 @@ const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toI
 /** The widest a table cell is printed (longer ones are cut with `…`; `--json` has them whole). */
 const CELL = 64
 
+/** The cells a code point takes in a terminal: 2 for the East Asian wide and fullwidth ranges, else 1. */
+const cells = (code: number): number =>
+  (code >= 0x1100 && code <= 0x115f) ||
+  (code >= 0x2e80 && code <= 0xa4cf) ||
+  (code >= 0xac00 && code <= 0xd7a3) ||
+  (code >= 0xf900 && code <= 0xfaff) ||
+  (code >= 0xfe30 && code <= 0xfe4f) ||
+  (code >= 0xff00 && code <= 0xff60) ||
+  (code >= 0xffe0 && code <= 0xffe6) ||
+  (code >= 0x1f300 && code <= 0x1f64f) ||
+  (code >= 0x1f900 && code <= 0x1f9ff) ||
+  (code >= 0x20000 && code <= 0x3fffd)
+    ? 2
+    : 1
+
+/** The terminal cells `s` takes (a wide character two). */
+const widthOf = (s: string): number => {
+  let w = 0
+  for (const ch of s) w += cells(ch.codePointAt(0) ?? 0)
+  return w
+}
+
 const table = (header: ReadonlyArray<string>, given: ReadonlyArray<ReadonlyArray<string>>): string => {
   const rows = given.map((r) => r.map((c) => cut(c, CELL)))
-  // a loop, not Math.max(...cells): spreading the cells of 125 000 rows overflowed the stack
+  // a loop, not Math.max(...cells): spreading the cells of 125 000 rows overflowed the stack; columns
+  // measured in terminal cells, so that a column after wide characters stays aligned
   const widths = header.map((h) => h.length)
-  for (const r of rows)
-    for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i] ?? 0, (r[i] ?? '').length)
-  const line = (cells: ReadonlyArray<string>) =>
+  const measured = rows.map((r) => r.map(widthOf))
+  for (const r of measured) for (let i = 0; i < widths.length; i++) widths[i] = Math.max(widths[i] ?? 0, r[i] ?? 0)
+  const line = (cells: ReadonlyArray<string>, w: ReadonlyArray<number>) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - (w[i] ?? 0)))))
       .join('  ')
       .trimEnd()
-  return [line(header), ...rows.map(line)].join('\n')
+  return [
+    line(
+      header,
+      header.map((h) => h.length),
+    ),
+    ...rows.map((r, i) => line(r, measured[i] ?? [])),
+  ].join('\n')
 }
 
 const short = (u: unknown, max = 60): string => cut(u === null || u === undefined ? '-' : JSON.stringify(u), max)
@@ -394,22 +424,31 @@ const idArg = (positionals: ReadonlyArray<string>, index: number, command: strin
 
 const runsLs = async (source: Source, o: Options): Promise<number> => {
   const store = needStore(source)
+  // a record that does not decode (a corrupt row) does not hide the others: they are listed, and each
+  // unreadable one is named on stderr, with exit code 4
+  const unreadable: Array<readonly [string, string]> = []
   const records = await store.runs.list({
     ...(o.status === undefined ? {} : { status: o.status }),
     ...(o.workflow === undefined ? {} : { workflow: o.workflow }),
+    onUnreadable: (id, error) => unreadable.push([id, error.message]),
   })
-  if (o.json) {
-    out(JSON.stringify(records))
-    return EXIT.ok
-  }
-  out(
-    table(
-      ['ID', 'WORKFLOW', 'STATUS', 'CREATED', 'UPDATED', 'OWNER'],
-      records.map((r) => [r.workflowId, r.workflow, r.status, iso(r.createdAt), iso(r.updatedAt), r.owner ?? '-']),
-    ),
-  )
-  return EXIT.ok
+  if (o.json) out(JSON.stringify(records))
+  else
+    out(
+      table(
+        ['ID', 'WORKFLOW', 'STATUS', 'CREATED', 'UPDATED', 'OWNER'],
+        records.map((r) => [r.workflowId, r.workflow, r.status, iso(r.createdAt), iso(r.updatedAt), r.owner ?? '-']),
+      ),
+    )
+  for (const [id, why] of unreadable.slice(0, MAX_UNREADABLE_SHOWN))
+    process.stderr.write(`cano-rx: the record of run ${shown(id)} cannot be read: ${cut(why, 1_000)}\n`)
+  if (unreadable.length > MAX_UNREADABLE_SHOWN)
+    process.stderr.write(`cano-rx: … and ${String(unreadable.length - MAX_UNREADABLE_SHOWN)} more unreadable records\n`)
+  return unreadable.length === 0 ? EXIT.ok : EXIT.store
 }
+
+/** The unreadable records `runs ls` names one by one; past them, a count. */
+const MAX_UNREADABLE_SHOWN = 20
 
 const runsShow = async (source: Source, id: string, o: Options): Promise<number> => {
   const store = needStore(source)
@@ -540,7 +579,7 @@ interface Progress {
   readonly batch: string
   readonly branches: string
   readonly cursor: string
-  readonly rows: number
+  readonly rows: string
 }
 
 const bar = (done: number, total: number, width = 20): string => {
@@ -558,7 +597,7 @@ const fromRunState = (s: RunState, record: RunRecord | undefined): Progress => (
       ? '-'
       : bar(s.branches.filter((b) => b.status !== 'pending' && b.status !== 'running').length, s.branches.length),
   cursor: s.cursor === undefined ? '-' : `step ${s.step} cursor ${short(s.cursor, 40)}`,
-  rows: s.lastSeq ?? 0,
+  rows: String(s.lastSeq ?? 0),
 })
 
 const fromLog = (record: RunRecord, log: ReadonlyArray<CheckpointRow>): Progress => {
@@ -575,9 +614,20 @@ const fromLog = (record: RunRecord, log: ReadonlyArray<CheckpointRow>): Progress
     batch: '-',
     branches: '-',
     cursor: lastCursor === undefined ? '-' : `step ${cursors.length} cursor ${short(lastCursor.payload, 40)}`,
-    rows: log.length,
+    rows: String(log.length),
   }
 }
+
+/** What `watch` shows of a run whose log does not load (a corrupt row): its record. */
+const fromRecord = (record: RunRecord): Progress => ({
+  status: record.status,
+  state: '?',
+  attempt: 'log unreadable',
+  batch: '-',
+  branches: '-',
+  cursor: '-',
+  rows: 'unreadable',
+})
 
 const renderProgress = (id: string, p: Progress): ReadonlyArray<string> => [
   `run ${shown(id)}  status ${p.status}`,
@@ -587,21 +637,6 @@ const renderProgress = (id: string, p: Progress): ReadonlyArray<string> => [
   `  stepped  ${p.cursor}`,
   `  log rows ${p.rows}`,
 ]
-
-/** The cells a code point takes in a terminal: 2 for the East Asian wide and fullwidth ranges, else 1. */
-const cells = (code: number): number =>
-  (code >= 0x1100 && code <= 0x115f) ||
-  (code >= 0x2e80 && code <= 0xa4cf) ||
-  (code >= 0xac00 && code <= 0xd7a3) ||
-  (code >= 0xf900 && code <= 0xfaff) ||
-  (code >= 0xfe30 && code <= 0xfe4f) ||
-  (code >= 0xff00 && code <= 0xff60) ||
-  (code >= 0xffe0 && code <= 0xffe6) ||
-  (code >= 0x1f300 && code <= 0x1f64f) ||
-  (code >= 0x1f900 && code <= 0x1f9ff) ||
-  (code >= 0x20000 && code <= 0x3fffd)
-    ? 2
-    : 1
 
 /** `line` cut to at most `width` terminal cells (with `…` when cut): a line that wraps breaks the redraw. */
 const fitLine = (line: string, width: number): string => {
@@ -618,6 +653,27 @@ const fitLine = (line: string, width: number): string => {
     if (used <= width - 1) keep = end
   }
   return line
+}
+
+/** Logs whose rows did not load, named once on stderr each (`watch` reads the log again every 200 ms). */
+const saidUnreadable = new Set<string>()
+
+/**
+ * The progress a run's log shows; a log that does not load (a corrupt row) does not stop `watch`: the
+ * record is drawn, and the log's error said once on stderr.
+ */
+const seedOf = async (store: RunStore, record: RunRecord): Promise<Progress> => {
+  try {
+    return fromLog(record, await store.loadRun(record.workflowId))
+  } catch (e) {
+    if (!saidUnreadable.has(record.workflowId)) {
+      saidUnreadable.add(record.workflowId)
+      process.stderr.write(
+        `cano-rx: the log of run ${shown(record.workflowId)} cannot be read: ${cut(message(e), 1_000)}\n`,
+      )
+    }
+    return fromRecord(record)
+  }
 }
 
 const watch = async (source: Source, id: string): Promise<number> => {
@@ -653,8 +709,9 @@ const watch = async (source: Source, id: string): Promise<number> => {
     if (first === undefined) throw new CliError(EXIT.notFound, `no run with id ${shown(id)}`)
     let state = initialRunState(id)
     let record: RunRecord = first
-    // events before this subscription are gone: until one arrives, the state comes from the log
-    const seed = source.store === undefined ? undefined : fromLog(first, await source.store.loadRun(id))
+    // events before this subscription are gone: until one arrives, the state comes from the log (or the
+    // record alone, when the log does not load)
+    const seed = source.store === undefined ? undefined : await seedOf(source.store, first)
     const progress = (): Progress =>
       state.current === undefined && seed !== undefined
         ? { ...seed, status: record.status }
@@ -691,8 +748,7 @@ const watch = async (source: Source, id: string): Promise<number> => {
   const store = needStore(source)
   for (;;) {
     const record = await getRecord(store, id)
-    const log = await store.loadRun(id)
-    draw(fromLog(record, log))
+    draw(await seedOf(store, record))
     if (isTerminal(record.status)) return finish(record)
     await new Promise((r) => setTimeout(r, 200))
   }

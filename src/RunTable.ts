@@ -37,14 +37,19 @@ import * as E from 'fp-ts/lib/Either.js'
 import type * as t from 'io-ts'
 import { failure as pathReport } from 'io-ts/lib/PathReporter.js'
 
-import type { CheckpointStore as CheckpointStoreError, Configuration, DecodeFailed } from '../codecs/CanoError.js'
+import type {
+  CanoError,
+  CheckpointStore as CheckpointStoreError,
+  Configuration,
+  DecodeFailed,
+} from '../codecs/CanoError.js'
 import { JsonValue } from '../codecs/CheckpointRow.js'
 import { integerIn, MAX_TIMER_MS, refinedNumber } from '../codecs/Config.js'
 import { RunRecordCodec, RunRecordStatusCodec } from '../codecs/RunRecord.js'
 import { WorkflowId } from '../codecs/WorkflowId.js'
-import { CanoFailure, checkpointStoreError, configurationError, decodeFailedError } from './CanoError.js'
+import { CanoFailure, checkpointStoreError, configurationError, decodeFailedError, toCanoError } from './CanoError.js'
 import { checkConfig } from './internal/checkConfig.js'
-import { describeValue } from './internal/describeValue.js'
+import { describeThrownValue, describeValue } from './internal/describeValue.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -158,6 +163,12 @@ export interface RunFilter {
   readonly workflow?: string
   /** At most this many (default: all). */
   readonly limit?: number
+  /**
+   * Called with the id and the `DecodeFailed` error of each stored record that does not decode (a
+   * corrupt row), which is then left out of the list. Without it, such a record rejects the whole list
+   * with that error. A throw from it rejects the list. The in-memory table holds decoded records only.
+   */
+  readonly onUnreadable?: (workflowId: string, error: CanoError) => void
 }
 
 /**
@@ -463,7 +474,48 @@ export const checkFilter = (filter: RunFilter | undefined): Check => {
         ? undefined
         : configurationError(`runs.list: workflow must be a string, got ${describeValue(filter.workflow)}`),
     () => (filter.limit === undefined ? undefined : checkConfig(Limit, filter.limit, 'runs.list: limit')),
+    () =>
+      filter.onUnreadable === undefined || typeof filter.onUnreadable === 'function'
+        ? undefined
+        : configurationError(`runs.list: onUnreadable must be a function, got ${describeValue(filter.onUnreadable)}`),
   )
+}
+
+/**
+ * @internal The records of listed rows: a row that does not decode rejects the list, or, when the filter
+ * has `onUnreadable`, is reported there (with its id as stored, described when it is not a string) and
+ * left out.
+ */
+export const decodeListed = <R>(
+  rows: ReadonlyArray<R>,
+  decode: (row: R) => RunRecord,
+  idOf: (row: R) => unknown,
+  filter: RunFilter | undefined,
+): Array<RunRecord> => {
+  const onUnreadable = filter?.onUnreadable
+  if (onUnreadable === undefined) return rows.map(decode)
+  const out: Array<RunRecord> = []
+  for (const row of rows) {
+    let record: RunRecord
+    try {
+      record = decode(row)
+    } catch (e: unknown) {
+      const id = idOf(row)
+      const named = typeof id === 'string' ? id : describeValue(id)
+      try {
+        onUnreadable(named, toCanoError(e))
+      } catch (thrown: unknown) {
+        throw new CanoFailure(
+          checkpointStoreError(
+            `runs.list: onUnreadable threw for run ${JSON.stringify(named)}: ${describeThrownValue(thrown)}`,
+          ),
+        )
+      }
+      continue
+    }
+    out.push(record)
+  }
+  return out
 }
 
 /** @internal A `CanoFailure` rejection for a failed check, or `undefined` when it passed. */

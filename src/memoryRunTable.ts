@@ -19,7 +19,7 @@ import type { JsonValue } from '../codecs/CheckpointRow.js'
 import { type DueEntry, dueHeap } from './internal/dueHeap.js'
 import { type RecordStorage, type RunTableExec, runTableLogic, runTableOver } from './internal/runTableLogic.js'
 import { rejectInvalid } from './RunTable.js'
-import { decodeRunRecord, isTerminal, newestFirst, type RunRecord, type RunTable } from './RunTable.js'
+import { decodeListed, decodeRunRecord, isTerminal, newestFirst, type RunRecord, type RunTable } from './RunTable.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -86,6 +86,10 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
     return copyRecord(decodedOf(workflowId, stored))
   }
 
+  /** `read` of an id the table holds. */
+  const readKnown = (workflowId: string): RunRecord =>
+    copyRecord(decodedOf(workflowId, records.get(workflowId) as StoredRun))
+
   const heap = dueHeap()
   /** Pushes the stored record of `workflowId` into the heap when it is runnable; the heap is rebuilt once mostly stale. */
   const index = (workflowId: string, dueAt: number | null): void => {
@@ -136,9 +140,8 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
     },
     list: (filter) => {
       const out: Array<RunRecord> = []
-      for (const workflowId of records.keys()) {
-        const r = read(workflowId)
-        if (r === undefined) continue
+      // a record set by hand that does not decode rejects the list, or goes to `onUnreadable`
+      for (const r of decodeListed([...records.keys()], readKnown, String, filter)) {
         if (filter?.status !== undefined && !filter.status.includes(r.status)) continue
         if (filter?.workflow !== undefined && r.workflow !== filter.workflow) continue
         out.push(r)

@@ -77,10 +77,10 @@ import {
   runTableLogic,
   runTableOver,
 } from '../../src/internal/runTableLogic.js'
-import { rejectInvalid, type RunRecord, TERMINAL_STATUSES } from '../../src/RunTable.js'
+import { decodeListed, rejectInvalid, type RunRecord, TERMINAL_STATUSES } from '../../src/RunTable.js'
 import { connectionShell, loadPeer } from './internal/connectionShell.js'
 import { groupCommitQueue } from './internal/groupCommitQueue.js'
-import { fromRunRow, RUN_COLUMNS, type StoredRunRow } from './internal/runRows.js'
+import { fromRunRow, RUN_COLUMNS, runRowId, type StoredRunRow } from './internal/runRows.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -696,7 +696,7 @@ const recordStorage = (db: Database): { readonly storage: RecordStorage; readonl
     list: (filter) => {
       const status = filter?.status === undefined ? null : JSON.stringify(filter.status)
       const workflow = filter?.workflow ?? null
-      return list.all(status, status, workflow, workflow, filter?.limit ?? -1).map(decode)
+      return decodeListed(list.all(status, status, workflow, workflow, filter?.limit ?? -1), decode, runRowId, filter)
     },
     prune: (endedBefore) => {
       cached.clear()

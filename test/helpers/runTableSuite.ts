@@ -576,6 +576,36 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
             expect(e.message).to.contain('"broken-run"').and.contain(`RunRecord/${field}`)
           }
         })
+
+      it('list with onUnreadable lists the readable records and names each one that does not decode', async () => {
+        await store.runs.create(newRun('good-run', { workflow: 'orders' }))
+        await store.runs.create(newRun('broken-run', { workflow: 'orders' }))
+        await store.runs.create(newRun('other-run', { workflow: 'mail' }))
+        await backend.corrupt('broken-run', 'input')
+        const seen: Array<readonly [string, string, string]> = []
+        const listed = await store.runs.list({ onUnreadable: (id, e) => seen.push([id, e._tag, e.message]) })
+        expect(listed.map((r) => r.workflowId).sort()).to.deep.equal(['good-run', 'other-run'])
+        expect(seen.map(([id, tag]) => [id, tag])).to.deep.equal([['broken-run', 'DecodeFailed']])
+        expect(seen[0]?.[2]).to.contain('"broken-run"').and.contain('RunRecord/input')
+        // with a filter: the readable records it matches
+        const orders = await store.runs.list({ workflow: 'orders', onUnreadable: () => undefined })
+        expect(orders.map((r) => r.workflowId)).to.deep.equal(['good-run'])
+        // without it the list still rejects naming the run; a throw from it rejects the list
+        expect((await rejection(store.runs.list()))._tag).to.equal('DecodeFailed')
+        const thrown = await rejection(
+          store.runs.list({
+            onUnreadable: () => {
+              throw new Error('stop listing')
+            },
+          }),
+        )
+        expect(thrown.message).to.contain('stop listing')
+        const bad = await rejection(store.runs.list({ onUnreadable: 42 as unknown as () => void }))
+        expect([bad._tag, bad.message]).to.deep.equal([
+          'Configuration',
+          'runs.list: onUnreadable must be a function, got 42',
+        ])
+      })
     })
 
     describe('after close', () => {

@@ -211,6 +211,55 @@ describe('cano-rx CLI (spawned)', function () {
       expect(parsed.logError).to.match(/sequence 0/)
     })
 
+    it('ls lists the readable runs when one record is corrupt and names it (exit 4); watch draws a run whose log is corrupt', async () => {
+      await runtime.start('hello', null, { id: 'corrupt-record' })
+      await runtime.result('corrupt-record')
+      const raw = new Database(db)
+      const set = raw.prepare(`UPDATE cano_checkpoints_runs SET status = ? WHERE workflow_id = 'corrupt-record'`)
+      set.run('finished')
+      try {
+        const ls = await cli(['runs', 'ls', '--store', `sqlite:${db}`])
+        expect(ls.code).to.equal(4)
+        expect(ls.stdout).to.match(/^hello-1\s+hello\s+completed/m)
+        expect(ls.stdout).not.to.contain('corrupt-record')
+        expect(ls.stderr).to.match(/^cano-rx: the record of run corrupt-record cannot be read: .*RunRecord\/status/)
+        expect(ls.stderr.trim().split('\n')).to.have.length(1)
+        const json = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--json'])
+        expect(json.code).to.equal(4)
+        const ids = (JSON.parse(json.stdout) as ReadonlyArray<{ workflowId: string }>).map((r) => r.workflowId)
+        expect(ids).to.include('hello-1').and.not.include('corrupt-record')
+      } finally {
+        set.run('completed')
+        raw.close()
+      }
+      // corrupt-1's log has a corrupt row (the test above): watch draws its record and ends with its status
+      const watched = await cli(['watch', 'corrupt-1', '--store', `sqlite:${db}`])
+      expect(watched.code).to.equal(1)
+      expect(watched.stdout).to.match(/^failed \? log unreadable/m)
+      expect(watched.stdout).to.match(/^run corrupt-1 failed$/m)
+      expect(watched.stderr).to.match(/^cano-rx: the log of run corrupt-1 cannot be read: .*sequence 0/)
+    })
+
+    it('ls aligns its columns after wide characters', async () => {
+      await runtime.start('hello', null, { id: '注文-1' })
+      await runtime.result('注文-1')
+      const ls = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--workflow', 'hello'])
+      expect(ls.code).to.equal(0)
+      const lines = ls.stdout.split('\n')
+      const wide = lines.find((l) => l.startsWith('注文-1'))
+      const narrow = lines.find((l) => l.startsWith('hello-1 '))
+      // the workflow column starts at the same terminal cell on both lines: each wide character is two
+      const column = (l: string | undefined): number => {
+        const line = l ?? ''
+        const gap = /\s{2,}(?=hello)/.exec(line)
+        if (gap === null) return expect.fail(`no workflow column in ${line}`)
+        let width = 0
+        for (const ch of line.slice(0, gap.index + gap[0].length)) width += (ch.codePointAt(0) ?? 0) >= 0x2e80 ? 2 : 1
+        return width
+      }
+      expect(column(wide)).to.equal(column(narrow))
+    })
+
     it('show, cancel, clear and resume of an unknown id exit 3', async () => {
       for (const sub of ['show', 'cancel', 'clear', 'resume']) {
         const r = await cli(['runs', sub, 'no-such-run', '--config', CONFIG], env)

@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+import Database from 'better-sqlite3'
 import { expect } from 'chai'
 import * as t from 'io-ts'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
@@ -239,6 +240,32 @@ describe('web inspector in Chromium', function () {
     ).to.equal(0)
     expect(await js<unknown>('window.__pwned')).to.equal(undefined)
     await page.screenshot({ path: join(shots, 'inspector-hostile.png'), fullPage: true })
+  })
+
+  it('lists the other runs when a stored record is corrupt, and names the unreadable one as text', async () => {
+    const id = `corrupt-${XSS}`
+    await rt().start('quick', null, { id })
+    await rt().result(id)
+    const raw = new Database(join(dir, 'runs.db'))
+    const set = raw.prepare('UPDATE cano_checkpoints_runs SET status = ? WHERE workflow_id = ?')
+    try {
+      set.run(XSS, id)
+      await page.goto(url())
+      await live()
+      await page.waitForSelector('#list-unreadable')
+      const note = (await page.textContent('#list-unreadable')) ?? ''
+      expect(note).to.match(/^1 run record cannot be read: corrupt-/)
+      expect(note).to.include(id).and.include('RunRecord/status')
+      expect(await js<number>("document.querySelectorAll('#list-message script, #list-message img').length")).to.equal(
+        0,
+      )
+      expect(await js<boolean>(`${rowOf(id)} === undefined`)).to.equal(true)
+      expect(await js<number>("document.querySelectorAll('#runs-body tr').length")).to.be.above(0)
+      expect(await js<unknown>('window.__pwned')).to.equal(undefined)
+    } finally {
+      set.run('completed', id)
+      raw.close()
+    }
   })
 
   it('shows a run started after the page loaded within 1 s', async () => {

@@ -34,6 +34,8 @@ import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/
 import { toWire } from '../../roots/internal/inspector/wire.js'
 import type { TapSlot } from '../../roots/Runtime.js'
 import { compiledOf } from '../../roots/Workflow.js'
+import { memoryCheckpointsOver } from '../../src/CheckpointStore.js'
+import type { StoredRun } from '../../src/memoryRunTable.js'
 
 // -------------------------------------------------------------------------------------
 // an HTTP client that sends exactly the headers it is given
@@ -458,6 +460,39 @@ describe('serveInspector', () => {
     expect((await send(inspector.url + 'api/runs/nobody/resume', { method: 'POST', headers: auth })).status).to.equal(
       404,
     )
+  })
+
+  it('lists the readable runs when a stored record does not decode, and names the unreadable one', async () => {
+    const records = new Map<string, StoredRun>()
+    const runtime = createRuntime({
+      store: memoryCheckpointsOver(new Map(), {}, records),
+      workflows: { quick: { workflow: quick, initial: 'Go' } },
+      pollMs: 20,
+    })
+    runtimes.push(runtime)
+    const inspector = await serveInspector({ runtime, port: 0 })
+    inspectors.push(inspector)
+    for (const id of ['ok-1', 'bad-<b>-1']) {
+      await runtime.start('quick', null, { id })
+      await runtime.result(id)
+    }
+    const stored = records.get('bad-<b>-1')
+    if (stored === undefined) return expect.fail('no record')
+    records.set('bad-<b>-1', { ...stored, json: stored.json.replace('"completed"', '"finished"') })
+    const listed = await getJson(inspector.url + 'api/runs')
+    expect(listed.status).to.equal(200)
+    const body = listed.json as {
+      runs: ReadonlyArray<{ workflowId: string }>
+      unreadableCount: number
+      unreadable: ReadonlyArray<{ workflowId: string; error: string }>
+    }
+    expect(body.runs.map((r) => r.workflowId)).to.deep.equal(['ok-1'])
+    expect(body.unreadableCount).to.equal(1)
+    expect(body.unreadable.map((u) => u.workflowId)).to.deep.equal(['bad-<b>-1'])
+    expect(body.unreadable[0]?.error).to.contain('RunRecord/status')
+    // a list with nothing unreadable says nothing of it
+    records.set('bad-<b>-1', stored)
+    expect((await getJson(inspector.url + 'api/runs')).json).not.to.have.property('unreadableCount')
   })
 
   it('the list feed brings a run started after the client connected, and its end', async () => {

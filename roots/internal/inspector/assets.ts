@@ -322,6 +322,12 @@ export const INSPECTOR_JS = String.raw`(function () {
     function reload() {
       return getJSON('/api/runs' + (query() ? '?' + query() : '')).then(function (body) {
         clear(message);
+        if (body.unreadableCount > 0) {
+          append(message, el('p', { id: 'list-unreadable', class: 'error' },
+            body.unreadableCount + (body.unreadableCount === 1 ? ' run record cannot be read: ' : ' run records cannot be read: ') +
+            body.unreadable.map(function (u) { return u.workflowId + ' (' + u.error + ')'; }).join('; ') +
+            (body.unreadableCount > body.unreadable.length ? '; …' : '')));
+        }
         fillWorkflows(body.workflows || []);
         var fresh = new Map();
         body.runs.forEach(function (run) {

@@ -61,6 +61,8 @@ export const MAX_MISSED = 10_000
 /** @internal Runs listed by default, and at most. */
 const DEFAULT_LIMIT = LIST_LIMIT
 const MAX_LIMIT = 1_000
+/** The unreadable records (corrupt rows) a list names one by one; past them, only their count. */
+const MAX_UNREADABLE_LISTED = 20
 const KEEPALIVE_MS = 15_000
 
 const STATUSES = RUN_STATUSES
@@ -294,15 +296,24 @@ export class InspectorServer {
     const query = listQuery(params)
     if (typeof query === 'string') return json(res, 400, { error: query })
     const { status, workflow, limit } = query
+    // a record that does not decode (a corrupt row) does not hide the others: the list says which
+    const unreadable: Array<{ readonly workflowId: string; readonly error: string }> = []
+    let unreadableCount = 0
     const records = await this.config.runtime.list({
       ...(status.length > 0 ? { status: [...status] } : {}),
       ...(workflow !== '' ? { workflow } : {}),
       limit,
+      onUnreadable: (workflowId, error) => {
+        unreadableCount++
+        if (unreadable.length < MAX_UNREADABLE_LISTED)
+          unreadable.push({ workflowId: cutString(workflowId, 200), error: cutString(error.message, 1_000) })
+      },
     })
     json(res, 200, {
       runs: records.map((r) => this.row(r)),
       workflows: Object.keys(this.config.runtime.workflows),
       statuses: STATUSES,
+      ...(unreadableCount === 0 ? {} : { unreadable, unreadableCount }),
     })
   }
 

@@ -35,6 +35,7 @@ import {
   checkRelease,
   checkRenew,
   checkRunId,
+  decodeListed,
   endedRunError,
   isHeld,
   isTerminal,
@@ -46,7 +47,7 @@ import {
   TERMINAL_STATUSES,
   unknownRunError,
 } from '../../../src/RunTable.js'
-import { fromRunRow, RUN_COLUMNS, type RunRowDialect, type StoredRunRow } from './runRows.js'
+import { fromRunRow, RUN_COLUMNS, type RunRowDialect, runRowId, type StoredRunRow } from './runRows.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -416,7 +417,7 @@ export const postgresRunTable = (
     list: (filter) =>
       exec('list run records', checkFilter(filter), async (query) => {
         const { rows } = await query(list, [filter?.status ?? null, filter?.workflow ?? null, filter?.limit ?? null])
-        return rows.map(decode)
+        return decodeListed(rows, decode, runRowId, filter)
       }),
 
     claim: (owner, options) =>
