@@ -427,10 +427,13 @@ const runsLs = async (source: Source, o: Options): Promise<number> => {
   // a record that does not decode (a corrupt row) does not hide the others: they are listed, and each
   // unreadable one is named on stderr, with exit code 4
   const unreadable: Array<readonly [string, string]> = []
+  let unreadableCount = 0
   const records = await store.runs.list({
     ...(o.status === undefined ? {} : { status: o.status }),
     ...(o.workflow === undefined ? {} : { workflow: o.workflow }),
-    onUnreadable: (id, error) => unreadable.push([id, error.message]),
+    onUnreadable: (id, error) => {
+      if (unreadableCount++ < MAX_UNREADABLE_SHOWN) unreadable.push([id, error.message])
+    },
   })
   if (o.json) out(JSON.stringify(records))
   else
@@ -440,11 +443,11 @@ const runsLs = async (source: Source, o: Options): Promise<number> => {
         records.map((r) => [r.workflowId, r.workflow, r.status, iso(r.createdAt), iso(r.updatedAt), r.owner ?? '-']),
       ),
     )
-  for (const [id, why] of unreadable.slice(0, MAX_UNREADABLE_SHOWN))
+  for (const [id, why] of unreadable)
     process.stderr.write(`cano-rx: the record of run ${shown(id)} cannot be read: ${cut(why, 1_000)}\n`)
-  if (unreadable.length > MAX_UNREADABLE_SHOWN)
-    process.stderr.write(`cano-rx: … and ${String(unreadable.length - MAX_UNREADABLE_SHOWN)} more unreadable records\n`)
-  return unreadable.length === 0 ? EXIT.ok : EXIT.store
+  if (unreadableCount > unreadable.length)
+    process.stderr.write(`cano-rx: … and ${String(unreadableCount - unreadable.length)} more unreadable records\n`)
+  return unreadableCount === 0 ? EXIT.ok : EXIT.store
 }
 
 /** The unreadable records `runs ls` names one by one; past them, a count. */

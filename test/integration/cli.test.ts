@@ -130,6 +130,20 @@ describe('cano-rx CLI (spawned)', function () {
       const lines = r.stdout.trim().split('\n')
       expect(lines).to.have.length(130_001)
       expect(lines[1]).to.match(/^run-\d+\s+hello\s+completed/)
+      // 25 of them corrupt: the others listed, the first 20 named, then a count
+      const corrupt = new Database(big)
+      corrupt.exec(
+        `UPDATE cano_checkpoints_runs SET status = 'finished' WHERE workflow_id IN (${Array.from({ length: 25 }, (_, i) => `'run-${String(i + 1)}'`).join(', ')})`,
+      )
+      corrupt.close()
+      const partly = await cli(['runs', 'ls', '--store', `sqlite:${big}`])
+      expect(partly.code).to.equal(4)
+      expect(partly.stdout.trim().split('\n')).to.have.length(130_001 - 25)
+      const said = partly.stderr.trim().split('\n')
+      expect(said).to.have.length(21)
+      for (const line of said.slice(0, 20))
+        expect(line).to.match(/^cano-rx: the record of run run-\d+ cannot be read: .*RunRecord\/status/)
+      expect(said[20]).to.equal('cano-rx: … and 5 more unreadable records')
     })
 
     it('ls takes --status several times (any of them)', async () => {
