@@ -31,7 +31,7 @@ import { layoutGraph } from '../../roots/internal/inspector/graph.js'
 import { CSP, listMessage, type ListView, timelineJson } from '../../roots/internal/inspector/server.js'
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
-import { toWire } from '../../roots/internal/inspector/wire.js'
+import { jsonBytes, toWire } from '../../roots/internal/inspector/wire.js'
 import type { TapSlot } from '../../roots/Runtime.js'
 import { compiledOf } from '../../roots/Workflow.js'
 import { memoryCheckpointsOver } from '../../src/CheckpointStore.js'
@@ -1107,19 +1107,42 @@ describe('inspector internals', () => {
     expect(last).to.deep.include({ first: 9 })
     expect(last.events.map((e) => e.n)).to.deep.equal([9])
     expect(JSON.parse(timelineJson([], 7))).to.deep.equal({ first: 7, events: [] })
+    // the budget is in bytes: events of `€` text fit a third as many
+    const euro = (i: number): WorkflowEvent => ({
+      _tag: 'Progress',
+      workflowId: 'r',
+      at: i,
+      state: 'S',
+      taskId: 'S',
+      data: '€'.repeat(900),
+    })
+    const euros = Array.from({ length: 100 }, (_, i) => euro(i))
+    const fitted = timelineJson(euros, 0, 30_000)
+    expect(Buffer.byteLength(fitted)).to.be.at.most(30_000 + 100)
+    expect((JSON.parse(fitted) as { events: unknown[] }).events.length).to.be.within(9, 11)
   })
 
-  it('toWire spends a budget of characters over the whole value: its JSON is bounded whatever the shape', () => {
+  it('toWire spends a budget of bytes over the whole value: its UTF-8 JSON is bounded whatever the shape', () => {
     const wide = Object.fromEntries(
       Array.from({ length: 50 }, (_, k) => [`key-${'k'.repeat(3_000)}-${String(k)}`, '\u0001'.repeat(5_000)]),
     )
     const value = Array.from({ length: 50 }, () => wide)
-    const limits = { maxString: 2_000, maxItems: 50, maxDepth: 6, maxNodes: 2_000, maxChars: 10_000 }
+    const limits = { maxString: 2_000, maxItems: 50, maxDepth: 6, maxNodes: 2_000, maxBytes: 10_000 }
     const json = JSON.stringify(toWire(value, limits))
-    // the budget counts characters as JSON writes them (a control character six): about the budget, plus
-    // one string and the notes of what was cut
-    expect(json.length).to.be.at.most(10_000 + 6 * 2_000 + 5_000)
+    // the budget counts bytes as JSON writes them in UTF-8 (a control character six): about the budget,
+    // plus one string and the notes of what was cut
+    expect(Buffer.byteLength(json)).to.be.at.most(10_000 + 6 * 2_000 + 5_000)
     expect(json).to.contain('more keys')
+    // characters past U+007F count their UTF-8 bytes: a `€` three, an emoji (a surrogate pair) four
+    for (const ch of ['€', '😀', 'é']) {
+      const many = Object.fromEntries(Array.from({ length: 20 }, (_, k) => [`k${String(k)}`, [ch.repeat(3_000)]]))
+      const text = JSON.stringify(toWire(many, limits))
+      expect(Buffer.byteLength(text), ch).to.be.at.most(10_000 + 4 * 2_000 + 1_000)
+    }
+    // a lone surrogate counts the six-character escape JSON.stringify writes for it
+    expect(jsonBytes('\ud800')).to.equal(Buffer.byteLength(JSON.stringify('\ud800')) - 2)
+    for (const s of ['plain', 'q"\\', '\u0001', 'é€😀', '\udc00x', 'a\ud83d'])
+      expect(jsonBytes(s), JSON.stringify(s)).to.equal(Buffer.byteLength(JSON.stringify(s)) - 2)
     // a small value is untouched
     expect(toWire({ a: 'x', b: [1, 2] }, limits)).to.deep.equal({ a: 'x', b: [1, 2] })
   })

@@ -18,7 +18,7 @@
  * that changed while its client was blocked are sent once it drains; past {@link MAX_MISSED} its page is
  * told to read the list again), a run feed past {@link MAX_PENDING} events tells its page to reload
  * instead. A run's page (`GET /api/runs/:id`) gets the latest events of its timeline that fit in
- * {@link MAX_TIMELINE_CHARS}.
+ * {@link MAX_TIMELINE_BYTES}.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
@@ -43,13 +43,13 @@ const LIST_PARAMS: ReadonlyArray<string> = ['status', 'workflow', 'limit']
 export const FLUSH_MS = 50
 /** @internal A run feed holding more unsent events than this tells its page to reload. */
 export const MAX_PENDING = 5_000
-/** @internal The largest run feed write (characters); a larger one is replaced by a reset (the page reloads). */
+/** @internal The largest run feed write (bytes of UTF-8); a larger one is replaced by a reset (the page reloads). */
 export const MAX_WRITE = 8 * 1024 * 1024
 /**
- * @internal The most characters of timeline a run's page gets (`GET /api/runs/:id`): the latest events
+ * @internal The most bytes of timeline JSON (UTF-8) a run's page gets (`GET /api/runs/:id`): the latest events
  * that fit. Each event is bounded by `toWire`; a few hundred events holding its largest values were not.
  */
-export const MAX_TIMELINE_CHARS = 1024 * 1024
+export const MAX_TIMELINE_BYTES = 1024 * 1024
 /** @internal Run pages kept built (the last one of each of this many runs): reads of an unchanged run share it. */
 const PAGE_CACHE = 16
 /** @internal A response (not a feed) not written out within this has its connection closed. */
@@ -603,7 +603,8 @@ export class InspectorServer {
         try {
           message ??= run === undefined ? 'null' : JSON.stringify(this.view(run))
           const parts: string[] = []
-          let size = message.length + 64
+          // sizes in bytes, as the socket takes them (a `€` is three)
+          let size = Buffer.byteLength(message) + 64
           for (let i = 0; i < pending.length && size <= MAX_WRITE; i++) {
             const event = pending[i] as WorkflowEvent
             let part = written?.get(event)
@@ -611,7 +612,7 @@ export class InspectorServer {
               part = JSON.stringify(wireEvent(event, c.pendingFrom + i))
               written?.set(event, part)
             }
-            size += part.length + 1
+            size += Buffer.byteLength(part) + 1
             parts.push(part)
           }
           data =
@@ -740,13 +741,13 @@ const wireEvent = (e: WorkflowEvent, n: number): JsonValue => {
 
 /**
  * @internal A run's timeline as its page gets it: `{ first, events }` with the latest of `events` (the first
- * numbered `first`) whose JSON fits in `budget` characters (at least the last one; `first` moves on past
+ * numbered `first`) whose JSON fits in `budget` bytes of UTF-8 (at least the last one; `first` moves on past
  * those left out).
  */
 export const timelineJson = (
   events: ReadonlyArray<WorkflowEvent>,
   first: number,
-  budget: number = MAX_TIMELINE_CHARS,
+  budget: number = MAX_TIMELINE_BYTES,
 ): string => {
   const parts: string[] = []
   let size = 0
@@ -755,8 +756,9 @@ export const timelineJson = (
     const e = events[i]
     if (e === undefined) break
     const text = JSON.stringify(wireEvent(e, first + i))
-    if (parts.length > 0 && size + text.length + 1 > budget) break
-    size += text.length + 1
+    const bytes = Buffer.byteLength(text) + 1
+    if (parts.length > 0 && size + bytes > budget) break
+    size += bytes
     parts.push(text)
   }
   parts.reverse()

@@ -19,11 +19,11 @@ export interface WireLimits {
   /** At most this many values in all (a shared object is counted each time it is reached); the rest become `'[…]'`. */
   readonly maxNodes: number
   /**
-   * At most this many characters of JSON of strings (keys and values, counted escaped) in all; past it,
-   * strings are cut and then become `'[…]'`. What bounds the JSON of the result (to about this plus one
-   * string), whatever the other limits allow together.
+   * At most this many bytes of JSON of strings (keys and values, counted as JSON writes them in UTF-8:
+   * escaped, a `€` three bytes) in all; past it, strings are cut and then become `'[…]'`. What bounds the
+   * JSON of the result (to about this plus one string), whatever the other limits allow together.
    */
-  readonly maxChars: number
+  readonly maxBytes: number
 }
 
 /** @internal The limits of a value the inspector shows whole (progress, last error, a run's input, output, error). */
@@ -32,7 +32,7 @@ export const WIRE_LIMITS: WireLimits = {
   maxItems: 50,
   maxDepth: 6,
   maxNodes: 2_000,
-  maxChars: 64_000,
+  maxBytes: 64_000,
 }
 
 /** @internal The limits of an event of a timeline (the page shows at most 4 000 characters of one). */
@@ -41,16 +41,28 @@ export const EVENT_LIMITS: WireLimits = {
   maxItems: 20,
   maxDepth: 5,
   maxNodes: 300,
-  maxChars: 4_000,
+  maxBytes: 4_000,
 }
 
-/** @internal The characters `s` takes in JSON, at most (a control character counted as its six-character escape). */
-export const jsonLength = (s: string): number => {
+/**
+ * @internal The bytes `s` takes in JSON text encoded in UTF-8, at most, without its quotes: a control
+ * character counted as its six-character escape, a quote or backslash as two, a character past U+007F as
+ * its two to four UTF-8 bytes, a lone surrogate as the six-character escape `JSON.stringify` writes.
+ */
+export const jsonBytes = (s: string): number => {
   let n = s.length
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    if (c < 0x20) n += 5
-    else if (c === 0x22 || c === 0x5c) n += 1
+    if (c < 0x80) {
+      if (c < 0x20) n += 5
+      else if (c === 0x22 || c === 0x5c) n += 1
+    } else if (c < 0x800) n += 1
+    else if (c < 0xd800 || c > 0xdfff) n += 2
+    else if (c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // a surrogate pair: four bytes for its two units
+      n += 2
+      i += 1
+    } else n += 5
   }
   return n
 }
@@ -63,14 +75,14 @@ export const jsonLength = (s: string): number => {
 export const toWire = (value: unknown, limits: WireLimits = WIRE_LIMITS): JsonValue => {
   const seen = new Set<object>()
   let nodes = 0
-  let chars = 0
-  /** `s` cut to what is left of the budget of characters, which it spends. */
+  let bytes = 0
+  /** `s` cut to what is left of the budget of bytes, which it spends. */
   const text = (s: string): string => {
-    const room = Math.min(limits.maxString, limits.maxChars - chars)
+    const room = Math.min(limits.maxString, limits.maxBytes - bytes)
     if (room <= 0) return '[…]'
     const cut = cutString(s, room)
-    // spent as JSON writes it: a control character takes up to six characters, a quote two
-    chars += jsonLength(cut)
+    // spent as JSON writes it in UTF-8: a control character takes up to six bytes, a quote two, a `€` three
+    bytes += jsonBytes(cut)
     return cut
   }
   const go = (v: unknown, depth: number): JsonValue => {
@@ -118,7 +130,7 @@ export const toWire = (value: unknown, limits: WireLimits = WIRE_LIMITS): JsonVa
       const keys = Object.keys(obj)
       let taken = 0
       for (const key of keys.slice(0, limits.maxItems)) {
-        if (chars >= limits.maxChars) break
+        if (bytes >= limits.maxBytes) break
         taken += 1
         let field: unknown
         try {
