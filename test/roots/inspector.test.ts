@@ -4,8 +4,8 @@
  * headers, the JSON API with hostile run data, the two Server-Sent Events feeds, cancel and resume.
  * The page itself, in a real browser, is test/integration/inspectorBrowser.test.ts.
  */
-import { request as httpRequest } from 'node:http'
-import { connect, type Socket } from 'node:net'
+import { createServer, request as httpRequest } from 'node:http'
+import { type AddressInfo, connect, type Socket } from 'node:net'
 import { Script } from 'node:vm'
 
 import { expect } from 'chai'
@@ -28,7 +28,7 @@ import {
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
-import { CSP, listMessage, type ListView, timelineJson } from '../../roots/internal/inspector/server.js'
+import { CSP, listMessage, type ListView, timelineJson, writtenOut } from '../../roots/internal/inspector/server.js'
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { jsonBytes, toWire } from '../../roots/internal/inspector/wire.js'
@@ -1120,6 +1120,58 @@ describe('inspector internals', () => {
     const fitted = timelineJson(euros, 0, 30_000)
     expect(Buffer.byteLength(fitted)).to.be.at.most(30_000 + 100)
     expect((JSON.parse(fitted) as { events: unknown[] }).events.length).to.be.within(9, 11)
+  })
+
+  it('a response not written out by its deadline closes its connection; one the client reads is written whole', async () => {
+    // more than the kernel's socket buffers take (here up to 32 MiB received and 4 MiB sent on loopback)
+    const chunk = Buffer.alloc(1024 * 1024, 'x')
+    const size = 128 * chunk.length
+    const settled: string[] = []
+    // 300 ms for the client that takes nothing; the one that reads gets 10 s to take 128 MiB in this process
+    const server = createServer((req, res) => {
+      res.setHeader('Content-Length', size)
+      for (let i = 0; i < size / chunk.length; i++) res.write(chunk)
+      res.end()
+      void writtenOut(res, req.url === '/stall' ? 300 : 10_000).then(() => settled.push(req.url ?? ''))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    try {
+      // a client that sends its request and then takes nothing: the deadline ends the response (without
+      // it, neither its 'finish' nor its 'close' would come)
+      const stalled = await new Promise<Socket>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => resolve(s))
+      })
+      stalled.write('GET /stall HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+      stalled.pause()
+      await until(() => Promise.resolve(settled.length === 1), 10_000)
+      expect(settled).to.deep.equal(['/stall'])
+      // its connection was closed: reading now, it ends after part of the body only
+      let taken = 0
+      stalled.on('data', (b: Buffer) => (taken += b.length))
+      stalled.on('error', () => undefined) // the server's side was destroyed: a reset is fine
+      const closed = new Promise<void>((resolve) => stalled.once('close', () => resolve()))
+      stalled.resume()
+      await closed
+      expect(taken).to.be.below(size)
+      // a client that reads: the whole body
+      const got = await new Promise<number>((resolve, reject) => {
+        httpRequest({ port, host: '127.0.0.1', path: '/read' }, (res) => {
+          let n = 0
+          res.on('data', (b: Buffer) => (n += b.length))
+          res.on('end', () => resolve(n))
+          res.on('error', reject)
+        })
+          .on('error', reject)
+          .end()
+      })
+      expect(got).to.equal(size)
+      await until(() => Promise.resolve(settled.length === 2))
+      expect(settled).to.deep.equal(['/stall', '/read'])
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 
   it('toWire spends a budget of bytes over the whole value: its UTF-8 JSON is bounded whatever the shape', () => {

@@ -817,10 +817,10 @@ const asset = (res: ServerResponse, type: string, body: string): void => {
 }
 
 /**
- * Resolves once `res` is written out to the connection (or the connection closed); with `deadlineMs`, a
+ * @internal Resolves once `res` is written out to the connection (or the connection closed); with `deadlineMs`, a
  * response not written out by then has its connection closed (a client that takes nothing, or a trickle).
  */
-const writtenOut = (res: ServerResponse, deadlineMs: number | undefined): Promise<void> =>
+export const writtenOut = (res: ServerResponse, deadlineMs: number | undefined): Promise<void> =>
   res.writableFinished || res.destroyed
     ? Promise.resolve()
     : new Promise((resolve) => {
