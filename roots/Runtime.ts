@@ -140,6 +140,12 @@ export type RuntimeEvent =
   | { readonly _tag: 'Claimed'; readonly workflowId: string; readonly workflow: string; readonly fence: number }
   | { readonly _tag: 'Parked'; readonly workflowId: string; readonly wakeAt: number }
   | { readonly _tag: 'Released'; readonly workflowId: string }
+  /**
+   * A due run whose stored record does not decode (a corrupt row): not executed, taken out of the
+   * runnable runs (see `RunTable.claim`) so that it holds no other run back. Repair the row, then resume
+   * it by id.
+   */
+  | { readonly _tag: 'RunUnreadable'; readonly workflowId: string; readonly error: CanoError }
   | ScheduledRunEvent
 
 /**
@@ -724,10 +730,22 @@ class RuntimeImpl {
     if (room <= 0) return
     this.claiming = true
     this.again = false
+    // told once the claim is done (a store may call it inside its transaction)
+    const unreadable: Array<{
+      readonly _tag: 'RunUnreadable'
+      readonly workflowId: string
+      readonly error: CanoError
+    }> = []
     const claim = this.o.store.runs
-      .claim(this.o.owner, { limit: room, leaseMs: this.o.leaseMs, workflows: [...this.o.workflows.keys()] })
+      .claim(this.o.owner, {
+        limit: room,
+        leaseMs: this.o.leaseMs,
+        workflows: [...this.o.workflows.keys()],
+        onUnreadable: (workflowId, error) => void unreadable.push({ _tag: 'RunUnreadable', workflowId, error }),
+      })
       .then(
         (records) => {
+          for (const e of unreadable) this.notice(e)
           for (const record of records) this.execute(record)
         },
         () => undefined, // the store is unreachable: the next poll tries again

@@ -59,7 +59,11 @@ const clean = (s: string): string =>
 /** `s` cleaned and cut to `max` characters (a trailing `…` when cut). */
 const cut = (s: string, max: number): string => {
   const c = clean(s)
-  return c.length > max ? c.slice(0, max - 1) + '…' : c
+  if (c.length <= max) return c
+  // never half a surrogate pair before the `…`
+  const end = max - 1
+  const code = c.charCodeAt(end - 1)
+  return c.slice(0, code >= 0xd800 && code <= 0xdbff ? end - 1 : end) + '…'
 }
 
 /** A run id or name in a message: cleaned, and cut when very long. */
@@ -350,25 +354,36 @@ const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toI
 /** The widest a table cell is printed (longer ones are cut with `…`; `--json` has them whole). */
 const CELL = 64
 
-/** The cells a code point takes in a terminal: 2 for the East Asian wide and fullwidth ranges, else 1. */
-const cells = (code: number): number =>
-  (code >= 0x1100 && code <= 0x115f) ||
-  (code >= 0x2e80 && code <= 0xa4cf) ||
-  (code >= 0xac00 && code <= 0xd7a3) ||
-  (code >= 0xf900 && code <= 0xfaff) ||
-  (code >= 0xfe30 && code <= 0xfe4f) ||
-  (code >= 0xff00 && code <= 0xff60) ||
-  (code >= 0xffe0 && code <= 0xffe6) ||
-  (code >= 0x1f300 && code <= 0x1f64f) ||
-  (code >= 0x1f900 && code <= 0x1f9ff) ||
-  (code >= 0x20000 && code <= 0x3fffd)
+/** Characters a terminal draws in no cell: combining and enclosing marks, format characters (a zero-width joiner, a variation selector). */
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}]$/u
+/** Emoji drawn as emoji by default (☕, ✅, ⭐, 🚀, 🟢, 🫠, 🀄…): two cells. */
+const EMOJI = /^\p{Emoji_Presentation}$/u
+
+/**
+ * The cells a character (one code point) takes in a terminal: 0 for marks and format characters, 2 for
+ * the East Asian wide and fullwidth ranges and emoji, else 1.
+ */
+const cells = (ch: string): number => {
+  const code = ch.codePointAt(0) ?? 0
+  if (code < 0x300) return 1
+  if (ZERO_WIDTH.test(ch)) return 0
+  return (code >= 0x1100 && code <= 0x115f) ||
+    (code >= 0x2e80 && code <= 0xa4cf) ||
+    (code >= 0xac00 && code <= 0xd7a3) ||
+    (code >= 0xf900 && code <= 0xfaff) ||
+    (code >= 0xfe30 && code <= 0xfe4f) ||
+    (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) ||
+    (code >= 0x20000 && code <= 0x3fffd) ||
+    EMOJI.test(ch)
     ? 2
     : 1
+}
 
 /** The terminal cells `s` takes (a wide character two). */
 const widthOf = (s: string): number => {
   let w = 0
-  for (const ch of s) w += cells(ch.codePointAt(0) ?? 0)
+  for (const ch of s) w += cells(ch)
   return w
 }
 
@@ -649,7 +664,7 @@ const fitLine = (line: string, width: number): string => {
   // the longest start of the line that leaves a column for the `…`, should the line not fit
   let keep = 0
   for (const ch of line) {
-    const w = cells(ch.codePointAt(0) ?? 0)
+    const w = cells(ch)
     if (used + w > width) return `${line.slice(0, keep)}…`
     used += w
     end += ch.length

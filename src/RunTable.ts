@@ -161,7 +161,10 @@ export interface RunEnding {
 export interface RunFilter {
   readonly status?: ReadonlyArray<RunRecordStatus>
   readonly workflow?: string
-  /** At most this many (default: all). */
+  /**
+   * At most this many (default: all). The SQLite and PostgreSQL stores count a record that does not
+   * decode (left out with `onUnreadable`) toward it.
+   */
   readonly limit?: number
   /**
    * Called with the id and the `DecodeFailed` error of each stored record that does not decode (a
@@ -196,10 +199,19 @@ export interface RunTable {
    * Claims up to `limit` runnable runs for `owner` (pending; parked with `wakeAt <= now`; running under
    * a lease that ended), oldest due first, optionally only of the named workflows. Each comes back with
    * its new fence. Concurrent claimers never get the same run (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+   * A due record that does not decode (a corrupt row) is not claimed and never holds the others back: it
+   * is taken out of the runnable runs (left `pending`, never due again, its columns otherwise as they
+   * are, for repair; `runs.list({ onUnreadable })` names it, and a `claimRun` by id after a repair runs it)
+   * and reported to `onUnreadable`; the others are claimed.
    */
   readonly claim: (
     owner: string,
-    options: { readonly limit: number; readonly leaseMs: number; readonly workflows?: ReadonlyArray<string> },
+    options: {
+      readonly limit: number
+      readonly leaseMs: number
+      readonly workflows?: ReadonlyArray<string>
+      readonly onUnreadable?: (workflowId: string, error: CanoError) => void
+    },
   ) => Promise<ReadonlyArray<RunRecord>>
   /**
    * Claims one run by id (a resume by hand, a start that executes at once). Refused with `RunOwned`
@@ -376,7 +388,12 @@ export const checkNewRun = (run: NewRun): Check => {
 /** @internal Checks the arguments of `claim`. */
 export const checkClaim = (
   owner: string,
-  options: { readonly limit: number; readonly leaseMs: number; readonly workflows?: ReadonlyArray<string> },
+  options: {
+    readonly limit: number
+    readonly leaseMs: number
+    readonly workflows?: ReadonlyArray<string>
+    readonly onUnreadable?: unknown
+  },
 ): Check =>
   first(
     () => checkId('claim', 'owner', owner),
@@ -395,7 +412,33 @@ export const checkClaim = (
         : configurationError(
             `runs.claim: workflows must be an array of at most ${MAX_RUN_LIMIT} workflow names, got ${describeValue(options.workflows)}`,
           ),
+    () =>
+      options.onUnreadable === undefined || typeof options.onUnreadable === 'function'
+        ? undefined
+        : configurationError(`runs.claim: onUnreadable must be a function, got ${describeValue(options.onUnreadable)}`),
   )
+
+/**
+ * @internal Tells a claim's `onUnreadable` of a due record that does not decode (taken out of the
+ * runnable runs); a throw from it becomes the claim's `CheckpointStore` error.
+ */
+export const reportUnclaimable = (
+  onUnreadable: ((workflowId: string, error: CanoError) => void) | undefined,
+  workflowId: unknown,
+  e: unknown,
+): void => {
+  if (onUnreadable === undefined) return
+  const named = typeof workflowId === 'string' ? workflowId : describeValue(workflowId)
+  try {
+    onUnreadable(named, toCanoError(e))
+  } catch (thrown: unknown) {
+    throw new CanoFailure(
+      checkpointStoreError(
+        `runs.claim: onUnreadable threw for run ${JSON.stringify(named)}: ${describeThrownValue(thrown)}`,
+      ),
+    )
+  }
+}
 
 /** @internal Checks the arguments of `claimRun`. */
 export const checkClaimRun = (workflowId: string, owner: string, leaseMs: number): Check =>
@@ -535,15 +578,16 @@ export const undecodableRun = (workflowId: string, errors: ReadonlyArray<string>
  * is not valid). Throws a `CanoFailure` with a `DecodeFailed` error naming the run.
  */
 export const decodeRunRecord = (workflowId: unknown, raw: unknown, table?: string): RunRecord => {
-  const decoded = RunRecordCodec.decode(raw)
+  const named = typeof workflowId === 'string' ? workflowId : describeValue(workflowId)
+  let decoded: t.Validation<RunRecord>
+  try {
+    decoded = RunRecordCodec.decode(raw)
+  } catch (e: unknown) {
+    // a value nested deeper than the stack can walk (the codec recurses): the run named, not a RangeError
+    throw new CanoFailure(undecodableRun(named, [`RunRecord: ${describeThrownValue(e)}`], table))
+  }
   if (E.isRight(decoded)) return decoded.right
-  throw new CanoFailure(
-    undecodableRun(
-      typeof workflowId === 'string' ? workflowId : describeValue(workflowId),
-      reportLines(decoded.left),
-      table,
-    ),
-  )
+  throw new CanoFailure(undecodableRun(named, reportLines(decoded.left), table))
 }
 
 /** @internal The order of `list`: newest `createdAt` first, ties by workflow id. */

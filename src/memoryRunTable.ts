@@ -86,6 +86,14 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
     return copyRecord(decodedOf(workflowId, stored))
   }
 
+  /** The workflow of a stored record; `undefined` when it does not decode. */
+  const workflowOf = (workflowId: string, stored: StoredRun): string | undefined => {
+    try {
+      return decodedOf(workflowId, stored).workflow
+    } catch {
+      return undefined
+    }
+  }
   /** `read` of an id the table holds. */
   const readKnown = (workflowId: string): RunRecord =>
     copyRecord(decodedOf(workflowId, records.get(workflowId) as StoredRun))
@@ -117,6 +125,11 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
       const stored = records.get(workflowId)
       return stored === undefined ? undefined : decoded.get(stored)?.fence
     },
+    unqueue: (workflowId) => {
+      const stored = records.get(workflowId)
+      // its JSON as it is (it does not decode); no longer due, so its heap entry is stale
+      if (stored !== undefined) records.set(workflowId, { json: stored.json, dueAt: null })
+    },
     due: (now, limit, workflows) => {
       const out: Array<string> = []
       // entries taken off the heap that still stand (returned or passed over) go back on it: a claim may
@@ -132,7 +145,11 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
         if (stored === undefined || stored.dueAt !== top.dueAt || seen.has(top.workflowId)) continue
         seen.add(top.workflowId)
         back.push(top)
-        if (workflows !== undefined && !workflows.includes(decodedOf(top.workflowId, stored).workflow)) continue
+        // a record that does not decode is returned: the claim reading it takes it out of the due runs
+        if (workflows !== undefined) {
+          const workflow = workflowOf(top.workflowId, stored)
+          if (workflow !== undefined && !workflows.includes(workflow)) continue
+        }
         out.push(top.workflowId)
       }
       for (const entry of back) heap.push(entry.dueAt, entry.workflowId)

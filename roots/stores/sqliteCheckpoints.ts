@@ -620,6 +620,15 @@ const recordStorage = (db: Database): { readonly storage: RecordStorage; readonl
      WHERE due_at <= ? AND (? IS NULL OR workflow IN (SELECT value FROM json_each(?)))
      ORDER BY due_at, workflow_id LIMIT ?`,
   )
+  // a record that does not decode, taken out of the runnable runs: an open status becomes `pending` with
+  // no owner; every other column is left as it is
+  const unqueue = db.prepare<[string]>(
+    `UPDATE ${RUNS} SET due_at = NULL,
+       owner = CASE WHEN status IN ('pending', 'running', 'parked') THEN NULL ELSE owner END,
+       lease_until = CASE WHEN status IN ('pending', 'running', 'parked') THEN NULL ELSE lease_until END,
+       status = CASE WHEN status IN ('pending', 'running', 'parked') THEN 'pending' ELSE status END
+     WHERE workflow_id = ?`,
+  )
   const list = db.prepare<[string | null, string | null, string | null, string | null, number], StoredRunRow>(
     `SELECT ${RUN_COLUMNS} FROM ${RUNS}
      WHERE (? IS NULL OR status IN (SELECT value FROM json_each(?))) AND (? IS NULL OR workflow = ?)
@@ -688,6 +697,9 @@ const recordStorage = (db: Database): { readonly storage: RecordStorage; readonl
         r.endedAt,
         dueAt,
       )
+    },
+    unqueue: (workflowId) => {
+      unqueue.run(workflowId)
     },
     due: (at, limit, workflows) => {
       const names = workflows === undefined ? null : JSON.stringify(workflows)

@@ -26,6 +26,7 @@ import {
   isHeld,
   isTerminal,
   type NewRun,
+  reportUnclaimable,
   type RunEnding,
   type RunFilter,
   type RunRecord,
@@ -44,6 +45,11 @@ export interface RecordStorage {
   readonly write: (record: RunRecord, dueAt: number | null) => void
   /** Up to `limit` ids due at `now` (optionally of the named workflows), oldest due first, ties by id. */
   readonly due: (now: number, limit: number, workflows: ReadonlyArray<string> | undefined) => ReadonlyArray<string>
+  /**
+   * Takes a record that does not decode out of the runnable runs: never due again, its status `pending`
+   * where it can be written, its other columns as they are (for repair).
+   */
+  readonly unqueue: (workflowId: string) => void
   /** The records matching `filter`, newest `createdAt` first, ties by id. */
   readonly list: (filter: RunFilter | undefined) => ReadonlyArray<RunRecord>
   /** Removes terminal records that ended before `endedBefore` and their log rows; returns how many records. */
@@ -66,7 +72,12 @@ export interface RunTableLogic {
   readonly list: (filter: RunFilter | undefined) => ReadonlyArray<RunRecord>
   readonly claim: (
     owner: string,
-    options: { readonly limit: number; readonly leaseMs: number; readonly workflows?: ReadonlyArray<string> },
+    options: {
+      readonly limit: number
+      readonly leaseMs: number
+      readonly workflows?: ReadonlyArray<string>
+      readonly onUnreadable?: (workflowId: string, error: CanoError) => void
+    },
     now: number,
   ) => ReadonlyArray<RunRecord>
   readonly claimRun: (workflowId: string, owner: string, leaseMs: number, now: number, reopen: boolean) => RunRecord
@@ -182,12 +193,25 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
     claim: (owner, options, now) =>
       atomically(() => {
         const out: Array<RunRecord> = []
-        for (const workflowId of storage.due(now, options.limit, options.workflows)) {
-          const r = read(workflowId)
-          if (r === undefined || isTerminal(r.status)) continue
-          out.push(claimed(r, owner, options.leaseMs, now))
+        // a due record that does not decode is taken out of the runnable runs and reported, and the
+        // claim goes on with the next ones: one corrupt row never holds every other run back
+        for (;;) {
+          let unqueued = 0
+          for (const workflowId of storage.due(now, options.limit - out.length, options.workflows)) {
+            let r: RunRecord | undefined
+            try {
+              r = read(workflowId)
+            } catch (e: unknown) {
+              storage.unqueue(workflowId)
+              unqueued++
+              reportUnclaimable(options.onUnreadable, workflowId, e)
+              continue
+            }
+            if (r === undefined || isTerminal(r.status)) continue
+            out.push(claimed(r, owner, options.leaseMs, now))
+          }
+          if (unqueued === 0 || out.length >= options.limit) return out
         }
-        return out
       }),
 
     claimRun: (workflowId, owner, leaseMs, now, reopen) =>

@@ -577,6 +577,58 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
           }
         })
 
+      // (not `fence`: PostgreSQL's claim writes the fence it reads, so a claimed record decodes again)
+      for (const field of ['status', 'input'] as const)
+        it(`claim takes a due record with a bad ${field} out of the runnable runs, reports it once, and claims the others`, async () => {
+          await store.runs.create(newRun('broken-run'))
+          await store.runs.create(newRun('next-run'))
+          await store.runs.create(newRun('other-run'))
+          await backend.corrupt('broken-run', field)
+          const seen: Array<readonly [string, string]> = []
+          const onUnreadable = (id: string, e: CanoError): void => void seen.push([id, e._tag])
+          // the corrupt record is the oldest due: it takes no slot of the claim
+          const first = await store.runs.claim('w1', { limit: 1, leaseMs: 1_000, onUnreadable })
+          expect(first.map((r) => r.workflowId)).to.deep.equal(['next-run'])
+          expect(seen).to.deep.equal([['broken-run', 'DecodeFailed']])
+          // never due again: the next claims take the others, and report nothing more
+          const rest = await store.runs.claim('w2', { limit: 5, leaseMs: 1_000, onUnreadable })
+          expect(rest.map((r) => r.workflowId)).to.deep.equal(['other-run'])
+          expect(seen).to.have.length(1)
+          expect(await store.runs.claim('w3', { limit: 5, leaseMs: 1_000 })).to.deep.equal([])
+          // still there, for repair: the list names it, a claim by id fails naming it
+          const named: string[] = []
+          await store.runs.list({ onUnreadable: (id) => void named.push(id) })
+          expect(named).to.deep.equal(['broken-run'])
+          expect((await rejection(store.runs.claimRun('broken-run', 'w', 1_000)))._tag).to.equal('DecodeFailed')
+        })
+
+      it('claim without onUnreadable still claims past a corrupt record; a throwing onUnreadable fails the claim, taking nothing', async () => {
+        await store.runs.create(newRun('broken-run'))
+        await store.runs.create(newRun('next-run'))
+        await backend.corrupt('broken-run', 'input')
+        const thrown = await rejection(
+          store.runs.claim('w1', {
+            limit: 5,
+            leaseMs: 1_000,
+            onUnreadable: () => {
+              throw new Error('stop')
+            },
+          }),
+        )
+        expect(thrown._tag).to.equal('CheckpointStore')
+        expect(thrown.message).to.contain('stop')
+        expect((await store.runs.get('next-run'))?.status).to.equal('pending')
+        const claimed = await store.runs.claim('w2', { limit: 5, leaseMs: 1_000 })
+        expect(claimed.map((r) => r.workflowId)).to.deep.equal(['next-run'])
+        const bad = await rejection(
+          store.runs.claim('w3', { limit: 1, leaseMs: 1_000, onUnreadable: 'no' as unknown as () => void }),
+        )
+        expect([bad._tag, bad.message]).to.deep.equal([
+          'Configuration',
+          'runs.claim: onUnreadable must be a function, got "no"',
+        ])
+      })
+
       it('list with onUnreadable lists the readable records and names each one that does not decode', async () => {
         await store.runs.create(newRun('good-run', { workflow: 'orders' }))
         await store.runs.create(newRun('broken-run', { workflow: 'orders' }))

@@ -254,24 +254,33 @@ describe('cano-rx CLI (spawned)', function () {
       expect(watched.stderr).to.match(/^cano-rx: the log of run corrupt-1 cannot be read: .*sequence 0/)
     })
 
-    it('ls aligns its columns after wide characters', async () => {
-      await runtime.start('hello', null, { id: '注文-1' })
-      await runtime.result('注文-1')
+    it('ls aligns its columns after wide characters, emoji and combining marks', async () => {
+      // each id with the terminal cells it takes (a wide character or an emoji two, a combining mark none)
+      const ids: ReadonlyArray<readonly [string, number]> = [
+        ['hello-1', 7],
+        ['注文-1', 6],
+        ['r🚀🚀', 5],
+        ['c☕⭐✅', 7],
+        ['e\u0301cole', 5],
+        // as wcwidth-based terminals (tmux, xterm) draw a joined sequence: each emoji two cells, the joiners none
+        ['fam👨\u200d👩\u200d👧', 9],
+      ]
+      for (const [id] of ids.slice(1)) {
+        await runtime.start('hello', null, { id })
+        await runtime.result(id)
+      }
       const ls = await cli(['runs', 'ls', '--store', `sqlite:${db}`, '--workflow', 'hello'])
       expect(ls.code).to.equal(0)
       const lines = ls.stdout.split('\n')
-      const wide = lines.find((l) => l.startsWith('注文-1'))
-      const narrow = lines.find((l) => l.startsWith('hello-1 '))
-      // the workflow column starts at the same terminal cell on both lines: each wide character is two
-      const column = (l: string | undefined): number => {
-        const line = l ?? ''
-        const gap = /\s{2,}(?=hello)/.exec(line)
-        if (gap === null) return expect.fail(`no workflow column in ${line}`)
-        let width = 0
-        for (const ch of line.slice(0, gap.index + gap[0].length)) width += (ch.codePointAt(0) ?? 0) >= 0x2e80 ? 2 : 1
-        return width
-      }
-      expect(column(wide)).to.equal(column(narrow))
+      // the workflow column starts at the same terminal cell on every line
+      const starts = ids.map(([id, cells]) => {
+        const line = lines.find((l) => l.startsWith(id + ' '))
+        if (line === undefined) return expect.fail(`no line for ${id}`)
+        const gap = /^ +/.exec(line.slice(id.length))?.[0].length ?? 0
+        expect(line.slice(id.length + gap).startsWith('hello'), line).to.equal(true)
+        return cells + gap
+      })
+      expect(new Set(starts).size, String(starts)).to.equal(1)
     })
 
     it('show, cancel, clear and resume of an unknown id exit 3', async () => {

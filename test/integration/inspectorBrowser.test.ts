@@ -243,7 +243,7 @@ describe('web inspector in Chromium', function () {
   })
 
   it('lists the other runs when a stored record is corrupt, and names the unreadable one as text', async () => {
-    const id = `corrupt-${XSS}`
+    const id = `corrupt-\u202e${XSS}\nFAKE LINE`
     await rt().start('quick', null, { id })
     await rt().result(id)
     const raw = new Database(join(dir, 'runs.db'))
@@ -253,9 +253,16 @@ describe('web inspector in Chromium', function () {
       await page.goto(url())
       await live()
       await page.waitForSelector('#list-unreadable')
-      const note = (await page.textContent('#list-unreadable')) ?? ''
-      expect(note).to.match(/^1 run record cannot be read: corrupt-/)
-      expect(note).to.include(id).and.include('RunRecord/status')
+      expect(await page.textContent('#list-unreadable p')).to.equal('1 run record cannot be read:')
+      // each record its own item, its id whole in a <bdi> (its override and line break stay inside it)
+      const items = await js<Array<{ id: string; error: string }>>(
+        "[...document.querySelectorAll('#list-unreadable li')].map((li) => ({ id: li.querySelectorAll('bdi')[0].textContent, error: li.querySelectorAll('bdi')[1].textContent }))",
+      )
+      expect(items.map((i) => i.id)).to.deep.equal([id])
+      expect(items[0]?.error).to.include('RunRecord/status')
+      expect(await js<string>("getComputedStyle(document.querySelector('#list-unreadable bdi')).whiteSpace")).to.equal(
+        'normal',
+      )
       expect(await js<number>("document.querySelectorAll('#list-message script, #list-message img').length")).to.equal(
         0,
       )

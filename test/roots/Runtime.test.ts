@@ -20,6 +20,8 @@ import {
   type WorkflowEvent,
 } from '../../roots/index.js'
 import { type RuntimeEventTap, tapperOf, type TapSlot } from '../../roots/Runtime.js'
+import { memoryCheckpointsOver } from '../../src/CheckpointStore.js'
+import type { StoredRun } from '../../src/memoryRunTable.js'
 
 type Step = 'A' | 'B' | 'Done'
 
@@ -50,6 +52,31 @@ afterEach(async () => {
 })
 
 describe('createRuntime', () => {
+  it('a due run whose record does not decode holds no other run back: it is reported once as RunUnreadable, never executed', async () => {
+    const records = new Map<string, StoredRun>()
+    const store = memoryCheckpointsOver(new Map(), {}, records)
+    // the corrupt run is the oldest due, with room for one run at a time
+    for (const id of ['broken', 'waiting']) {
+      await store.runs.create({ workflowId: id, workflow: 'quick', version: 0, initial: 'A', input: null })
+    }
+    const stored = records.get('broken')
+    if (stored === undefined) return expect.fail('no record')
+    records.set('broken', { ...stored, json: stored.json.replace('"pending"', '"finished"') })
+    const rt = make(store, { concurrency: 1 })
+    const unreadable: Array<Extract<RuntimeEvent, { _tag: 'RunUnreadable' }>> = []
+    const sub = rt.events$.subscribe((e) => {
+      if (e._tag === 'RunUnreadable') unreadable.push(e)
+    })
+    expect((await rt.result('waiting')).status).to.equal('completed')
+    await rt.start('quick', null, { id: 'later' })
+    expect((await rt.result('later')).status).to.equal('completed')
+    expect(unreadable.map((e) => [e.workflowId, e.error._tag])).to.deep.equal([['broken', 'DecodeFailed']])
+    expect(unreadable[0]?.error.message).to.contain('RunRecord/status')
+    // left for repair: still in the table, and not executed
+    expect(records.get('broken')?.json).to.contain('"finished"')
+    sub.unsubscribe()
+  })
+
   it('starts a run, executes it and records its outcome', async () => {
     const store = memoryCheckpoints()
     const rt = make(store)

@@ -6,11 +6,11 @@ import { expect } from 'chai'
 import fc from 'fast-check'
 
 import type { CanoError } from '../../codecs/CanoError.js'
-import { isCanoFailure } from '../../src/CanoError.js'
+import { CanoFailure, isCanoFailure } from '../../src/CanoError.js'
 import { memoryCheckpoints, memoryCheckpointsOver } from '../../src/CheckpointStore.js'
 import { dueHeap } from '../../src/internal/dueHeap.js'
 import type { StoredRun } from '../../src/memoryRunTable.js'
-import { dueAtOf, isTerminal, type RunRecord } from '../../src/RunTable.js'
+import { decodeRunRecord, dueAtOf, isTerminal, type RunRecord } from '../../src/RunTable.js'
 import { type Clock, newRun, rejection, row, runTableSuite, T0 } from '../helpers/runTableSuite.js'
 
 const BAD: { readonly [K in 'status' | 'fence' | 'input']: unknown } = {
@@ -261,5 +261,40 @@ describe('dueHeap', () => {
         expect(out).to.deep.equal(sorted)
       }),
     )
+  })
+})
+
+describe('decodeRunRecord', () => {
+  it('names the run of a record nested deeper than the codec can walk (a DecodeFailed, not a RangeError)', () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 200_000; i++) deep = [deep]
+    const record = {
+      workflowId: 'deep-1',
+      workflow: 'w',
+      version: 0,
+      initial: 'A',
+      status: 'pending',
+      owner: null,
+      leaseUntil: null,
+      fence: 0,
+      wakeAt: null,
+      input: deep,
+      output: null,
+      error: null,
+      cancelRequested: false,
+      createdAt: 1,
+      updatedAt: 1,
+      endedAt: null,
+    }
+    let thrown: unknown
+    try {
+      decodeRunRecord('deep-1', record, 'runs')
+    } catch (e: unknown) {
+      thrown = e
+    }
+    expect(thrown).to.be.instanceOf(CanoFailure)
+    const error = (thrown as CanoFailure).error
+    expect(error._tag).to.equal('DecodeFailed')
+    expect(error.message).to.contain('"deep-1"').and.contain('in runs')
   })
 })

@@ -65,6 +65,8 @@ h2 { margin: 4px 0 10px; font-size: 18px; }
 h3 { margin: 18px 0 8px; font-size: 14px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 .muted { color: var(--muted); }
 .error { color: #b42318; white-space: pre-wrap; overflow-wrap: anywhere; }
+.unreadable, .unreadable bdi { white-space: normal; }
+.unreadable ul { margin: 0.2em 0 0.6em; padding-left: 1.4em; }
 .filters { display: flex; flex-wrap: wrap; align-items: center; gap: 10px; margin-bottom: 10px; }
 .filters label { display: inline-flex; align-items: center; gap: 4px; }
 .panel { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
@@ -322,11 +324,18 @@ export const INSPECTOR_JS = String.raw`(function () {
     function reload() {
       return getJSON('/api/runs' + (query() ? '?' + query() : '')).then(function (body) {
         clear(message);
-        if (body.unreadableCount > 0) {
-          append(message, el('p', { id: 'list-unreadable', class: 'error' },
-            body.unreadableCount + (body.unreadableCount === 1 ? ' run record cannot be read: ' : ' run records cannot be read: ') +
-            body.unreadable.map(function (u) { return u.workflowId + ' (' + u.error + ')'; }).join('; ') +
-            (body.unreadableCount > body.unreadable.length ? '; …' : '')));
+        var unreadable = body.unreadableCount > 0 ? body.unreadableCount : 0;
+        if (unreadable > 0) {
+          // one item per record, each id in a <bdi>: an id's bidirectional override or line break stays in it
+          var items = body.unreadable.map(function (u) {
+            return el('li', null, [el('bdi', null, u.workflowId), ': ', el('bdi', null, u.error)]);
+          });
+          if (unreadable > body.unreadable.length) items.push(el('li', null, '… and ' + (unreadable - body.unreadable.length) + ' more'));
+          append(message, el('div', { id: 'list-unreadable', class: 'error unreadable' }, [
+            el('p', null, unreadable + (unreadable === 1 ? ' run record' : ' run records') +
+              (body.runs.length + unreadable >= MAX_ROWS ? ' among the most recent' : '') + ' cannot be read:'),
+            el('ul', null, items),
+          ]));
         }
         fillWorkflows(body.workflows || []);
         var fresh = new Map();
@@ -336,7 +345,8 @@ export const INSPECTOR_JS = String.raw`(function () {
           fresh.set(run.workflowId, row);
         });
         rows = fresh;
-        capped = body.runs.length >= MAX_ROWS;
+        // a record that does not decode takes its place in the list's limit too
+        capped = body.runs.length + unreadable >= MAX_ROWS;
         clear(tbody);
         rows.forEach(function (row) { tbody.appendChild(row.tr); });
         updateCount();

@@ -41,6 +41,7 @@ import {
   isTerminal,
   type NewRun,
   rejectInvalid,
+  reportUnclaimable,
   type RunEnding,
   type RunRecord,
   type RunTable,
@@ -167,22 +168,44 @@ export const postgresRunTable = (
       RETURNING ${RUN_COLUMNS})
     SELECT ins.*, CASE WHEN status <> 'running' THEN pg_notify($13, ${payload}) END AS notified FROM ins`
 
-  const claim = `WITH c AS (
-      SELECT workflow_id, due_at FROM ${runs}
+  // a claim: the runs due, oldest first, claimed. A record among the first `limit` due whose status is
+  // not an open one (a corrupt row) is taken out of the runnable runs (`bad`, never due again) and
+  // returned with `unreadable` set, to be reported: it holds no slot of this claim or the next ones
+  const cols = (t: string): string =>
+    RUN_COLUMNS.split(', ')
+      .map((col) => `${t}.${col}`)
+      .join(', ')
+  const claim = `WITH head AS (
+      SELECT workflow_id FROM ${runs}
       WHERE due_at <= $1::bigint AND ($4::text[] IS NULL OR workflow = ANY($4::text[]))
       ORDER BY due_at, workflow_id
+      LIMIT $2::bigint),
+    bad AS (
+      UPDATE ${runs} b SET due_at = NULL FROM head
+      WHERE b.workflow_id = head.workflow_id AND b.status NOT IN (${OPEN_SQL})
+      RETURNING b.workflow_id),
+    c AS (
+      SELECT workflow_id, due_at FROM ${runs}
+      WHERE due_at <= $1::bigint AND ($4::text[] IS NULL OR workflow = ANY($4::text[])) AND status IN (${OPEN_SQL})
+      ORDER BY due_at, workflow_id
       LIMIT $2::bigint
-      FOR UPDATE SKIP LOCKED)
-    UPDATE ${runs} r SET status = 'running', owner = $3, lease_until = $1::bigint + $5::bigint, fence = r.fence + 1,
-      wake_at = NULL, updated_at = $1::bigint, due_at = $1::bigint + $5::bigint
-    FROM c WHERE r.workflow_id = c.workflow_id AND r.status IN (${OPEN_SQL})
-    RETURNING ${RUN_COLUMNS.split(', ')
-      .map((col) => `r.${col}`)
-      .join(', ')}, c.due_at AS claimed_due`
+      FOR UPDATE SKIP LOCKED),
+    u AS (
+      UPDATE ${runs} r SET status = 'running', owner = $3, lease_until = $1::bigint + $5::bigint, fence = r.fence + 1,
+        wake_at = NULL, updated_at = $1::bigint, due_at = $1::bigint + $5::bigint
+      FROM c WHERE r.workflow_id = c.workflow_id AND r.status IN (${OPEN_SQL})
+      RETURNING ${cols('r')}, c.due_at AS claimed_due)
+    SELECT u.*, false AS unreadable FROM u
+    UNION ALL
+    SELECT ${cols('x')}, NULL::bigint AS claimed_due, true AS unreadable FROM ${runs} x JOIN bad ON x.workflow_id = bad.workflow_id`
 
   const unclaim = `UPDATE ${runs} r SET status = 'pending', owner = NULL, lease_until = NULL, due_at = r.created_at
     FROM unnest($1::text[], $2::bigint[]) AS u(w, f)
     WHERE r.workflow_id = u.w AND r.fence = u.f AND r.status = 'running'`
+
+  // claimed records that do not decode, taken out of the runnable runs: pending, no owner, never due
+  const unqueue = `UPDATE ${runs} SET status = 'pending', owner = NULL, lease_until = NULL, due_at = NULL
+    WHERE workflow_id = ANY($1::text[]) AND owner = $2`
 
   const claimOne = `WITH cur AS (
       SELECT workflow_id, status, owner, lease_until FROM ${runs} WHERE workflow_id = $1 FOR UPDATE)
@@ -423,20 +446,37 @@ export const postgresRunTable = (
     claim: (owner, options) =>
       exec(`claim runs for ${JSON.stringify(owner)}`, checkClaim(owner, options), async (query) => {
         const t = now()
-        const { rows } = await query(claim, [t, options.limit, owner, options.workflows ?? null, options.leaseMs])
         const claimed: Array<{ readonly due: number; readonly record: RunRecord }> = []
-        let corrupt: Error | undefined
-        for (const u of rows) {
-          try {
-            claimed.push({ due: Number(int((u as { claimed_due: unknown }).claimed_due)), record: decode(u) })
-          } catch (e: unknown) {
-            corrupt ??= e instanceof Error ? e : new Error(String(e))
+        const corrupt: Array<{ readonly id: unknown; readonly error: unknown }> = []
+        // a record that does not decode is taken out of the runnable runs and reported, and the claim goes
+        // on for the room it left: one corrupt row never holds every other run back
+        for (;;) {
+          const room = options.limit - claimed.length
+          const { rows } = await query(claim, [t, room, owner, options.workflows ?? null, options.leaseMs])
+          const taken: Array<unknown> = []
+          let found = 0
+          for (const u of rows) {
+            const row = u as { readonly claimed_due: unknown; readonly unreadable: boolean }
+            try {
+              const record = decode(u)
+              // a row `bad` took out that decodes (a terminal record left due): nothing to claim or report
+              if (row.unreadable) continue
+              claimed.push({ due: Number(int(row.claimed_due)), record })
+            } catch (e: unknown) {
+              found++
+              corrupt.push({ id: runRowId(u), error: e })
+              if (!row.unreadable) taken.push(runRowId(u))
+            }
           }
+          if (taken.length > 0) await query(unqueue, [taken, owner])
+          if (found === 0 || claimed.length >= options.limit) break
         }
-        if (corrupt !== undefined) {
-          // Give back what this claim took, then report the record that does not decode.
+        try {
+          for (const c of corrupt) reportUnclaimable(options.onUnreadable, c.id, c.error)
+        } catch (e: unknown) {
+          // the caller's callback threw: the claim fails, and gives back what it took
           await query(unclaim, [claimed.map((c) => c.record.workflowId), claimed.map((c) => c.record.fence)])
-          throw corrupt
+          throw e
         }
         claimed.sort(
           (a, b) =>

@@ -56,10 +56,10 @@ export interface RunRowDialect {
   readonly bool: (u: unknown) => unknown
 }
 
-/** @internal Decodes a selected row; throws a `CanoFailure(DecodeFailed)` naming the run. */
 /** @internal The id column of a stored run row, as stored (named by a list's `onUnreadable`). */
 export const runRowId = (r: unknown): unknown => (r as StoredRunRow).workflow_id
 
+/** @internal Decodes a selected row; throws a `CanoFailure(DecodeFailed)` naming the run. */
 export const fromRunRow = (r: StoredRunRow, d: RunRowDialect): RunRecord => {
   const id = r.workflow_id
   const invalid = (field: string, why: string): CanoFailure =>
