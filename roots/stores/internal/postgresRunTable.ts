@@ -168,32 +168,27 @@ export const postgresRunTable = (
       RETURNING ${RUN_COLUMNS})
     SELECT ins.*, CASE WHEN status <> 'running' THEN pg_notify($13, ${payload}) END AS notified FROM ins`
 
-  // a claim: the runs due, oldest first, claimed. A record among the first `limit` due whose status is
-  // not an open one (a corrupt row) is taken out of the runnable runs (`bad`, never due again) and
-  // returned with `unreadable` set, to be reported: it holds no slot of this claim or the next ones
+  // a claim: the runs due, oldest first, claimed. One whose status is not an open one (a corrupt row)
+  // is taken out of the runnable runs (`bad`: never due again) and returned with `unreadable` set, to be
+  // reported; it takes a slot of this claim only (the caller claims again for the room it left)
   const cols = (t: string): string =>
     RUN_COLUMNS.split(', ')
       .map((col) => `${t}.${col}`)
       .join(', ')
-  const claim = `WITH head AS (
-      SELECT workflow_id FROM ${runs}
+  const claim = `WITH c AS (
+      SELECT workflow_id, due_at, status FROM ${runs}
       WHERE due_at <= $1::bigint AND ($4::text[] IS NULL OR workflow = ANY($4::text[]))
-      ORDER BY due_at, workflow_id
-      LIMIT $2::bigint),
-    bad AS (
-      UPDATE ${runs} b SET due_at = NULL FROM head
-      WHERE b.workflow_id = head.workflow_id AND b.status NOT IN (${OPEN_SQL})
-      RETURNING b.workflow_id),
-    c AS (
-      SELECT workflow_id, due_at FROM ${runs}
-      WHERE due_at <= $1::bigint AND ($4::text[] IS NULL OR workflow = ANY($4::text[])) AND status IN (${OPEN_SQL})
       ORDER BY due_at, workflow_id
       LIMIT $2::bigint
       FOR UPDATE SKIP LOCKED),
+    bad AS (
+      UPDATE ${runs} b SET due_at = NULL FROM c
+      WHERE b.workflow_id = c.workflow_id AND c.status NOT IN (${OPEN_SQL})
+      RETURNING b.workflow_id),
     u AS (
       UPDATE ${runs} r SET status = 'running', owner = $3, lease_until = $1::bigint + $5::bigint, fence = r.fence + 1,
         wake_at = NULL, updated_at = $1::bigint, due_at = $1::bigint + $5::bigint
-      FROM c WHERE r.workflow_id = c.workflow_id AND r.status IN (${OPEN_SQL})
+      FROM c WHERE r.workflow_id = c.workflow_id AND c.status IN (${OPEN_SQL})
       RETURNING ${cols('r')}, c.due_at AS claimed_due)
     SELECT u.*, false AS unreadable FROM u
     UNION ALL
@@ -469,7 +464,11 @@ export const postgresRunTable = (
             }
           }
           if (taken.length > 0) await query(unqueue, [taken, owner])
-          if (found === 0 || claimed.length >= options.limit) break
+          if (
+            (found === 0 && !rows.some((u) => (u as { readonly unreadable: boolean }).unreadable)) ||
+            claimed.length >= options.limit
+          )
+            break
         }
         try {
           for (const c of corrupt) reportUnclaimable(options.onUnreadable, c.id, c.error)
