@@ -200,9 +200,9 @@ export interface RunTable {
    * a lease that ended), oldest due first, optionally only of the named workflows. Each comes back with
    * its new fence. Concurrent claimers never get the same run (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
    * A due record that does not decode (a corrupt row) is not claimed and never holds the others back: it
-   * is taken out of the runnable runs (left `pending`, never due again, its columns otherwise as they
-   * are, for repair; `runs.list({ onUnreadable })` names it, and a `claimRun` by id after a repair runs it)
-   * and reported to `onUnreadable`; the others are claimed.
+   * is taken out of the runnable runs (never due again; a run status becomes `pending` with no owner, the
+   * other columns stay as they are, for repair; `runs.list({ onUnreadable })` names it, and a `claimRun`
+   * by id after a repair runs it) and reported to `onUnreadable`; the others are claimed.
    */
   readonly claim: (
     owner: string,
