@@ -419,10 +419,12 @@ export const checkClaim = (
   )
 
 /**
- * @internal Tells a claim's `onUnreadable` of a due record that does not decode (taken out of the
- * runnable runs); a throw from it becomes the claim's `CheckpointStore` error.
+ * @internal Tells `onUnreadable` (of a `list` or a `claim`) of a stored record that does not decode, named
+ * by its id as stored (described when it is not a string); a throw from it becomes the call's
+ * `CheckpointStore` error.
  */
-export const reportUnclaimable = (
+export const reportUnreadable = (
+  method: 'list' | 'claim',
   onUnreadable: ((workflowId: string, error: CanoError) => void) | undefined,
   workflowId: unknown,
   e: unknown,
@@ -434,7 +436,7 @@ export const reportUnclaimable = (
   } catch (thrown: unknown) {
     throw new CanoFailure(
       checkpointStoreError(
-        `runs.claim: onUnreadable threw for run ${JSON.stringify(named)}: ${describeThrownValue(thrown)}`,
+        `runs.${method}: onUnreadable threw for run ${JSON.stringify(named)}: ${describeThrownValue(thrown)}`,
       ),
     )
   }
@@ -543,17 +545,7 @@ export const decodeListed = <R>(
     try {
       record = decode(row)
     } catch (e: unknown) {
-      const id = idOf(row)
-      const named = typeof id === 'string' ? id : describeValue(id)
-      try {
-        onUnreadable(named, toCanoError(e))
-      } catch (thrown: unknown) {
-        throw new CanoFailure(
-          checkpointStoreError(
-            `runs.list: onUnreadable threw for run ${JSON.stringify(named)}: ${describeThrownValue(thrown)}`,
-          ),
-        )
-      }
+      reportUnreadable('list', onUnreadable, idOf(row), e)
       continue
     }
     out.push(record)

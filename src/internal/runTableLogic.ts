@@ -26,7 +26,7 @@ import {
   isHeld,
   isTerminal,
   type NewRun,
-  reportUnclaimable,
+  reportUnreadable,
   type RunEnding,
   type RunFilter,
   type RunRecord,
@@ -204,7 +204,7 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
             } catch (e: unknown) {
               storage.unqueue(workflowId)
               unqueued++
-              reportUnclaimable(options.onUnreadable, workflowId, e)
+              reportUnreadable('claim', options.onUnreadable, workflowId, e)
               continue
             }
             if (r === undefined || isTerminal(r.status)) continue

@@ -41,7 +41,7 @@ import {
   isTerminal,
   type NewRun,
   rejectInvalid,
-  reportUnclaimable,
+  reportUnreadable,
   type RunEnding,
   type RunRecord,
   type RunTable,
@@ -471,7 +471,7 @@ export const postgresRunTable = (
             break
         }
         try {
-          for (const c of corrupt) reportUnclaimable(options.onUnreadable, c.id, c.error)
+          for (const c of corrupt) reportUnreadable('claim', options.onUnreadable, c.id, c.error)
         } catch (e: unknown) {
           // the caller's callback threw: the claim fails, and gives back what it took
           await query(unclaim, [claimed.map((c) => c.record.workflowId), claimed.map((c) => c.record.fence)])
