@@ -457,9 +457,12 @@ const fromCompiled = <S extends string, R extends ResourceRecord>(wf: CompiledWo
 
 const hasRunTable = (store: CheckpointStore | undefined): store is RunStore => store?.runs !== undefined
 
-/** The input a run's record kept, as the run-table seam hands it to the decoder (`undefined`: none kept). */
-export const storedInput = (record: RunRecord): JsonValue | undefined =>
-  record.input === null ? undefined : record.input
+/**
+ * The input a run's record kept, as the run-table seam hands it to the decoder. `null` is an input like
+ * any other (a codec such as `t.null` or `t.unknown` takes it; one that does not says so): a workflow
+ * without an input codec never reads it.
+ */
+export const storedInput = (record: RunRecord): JsonValue | undefined => record.input
 
 /** The encoded input a run table keeps: the codec's encoding of the decoded input (`null` without a codec). */
 const encodeInput = (codec: t.Type<unknown, unknown> | undefined, input: unknown): JsonValue =>

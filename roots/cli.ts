@@ -367,13 +367,23 @@ const cells = (ch: string): number => {
   const code = ch.codePointAt(0) ?? 0
   if (code < 0x300) return 1
   if (ZERO_WIDTH.test(ch)) return 0
+  // the East Asian Wide and Fullwidth blocks (Unicode's EastAsianWidth.txt, which JavaScript's regular
+  // expressions cannot name)
   return (code >= 0x1100 && code <= 0x115f) ||
+    (code >= 0x2329 && code <= 0x232a) ||
     (code >= 0x2e80 && code <= 0xa4cf) ||
+    (code >= 0xa960 && code <= 0xa97f) ||
     (code >= 0xac00 && code <= 0xd7a3) ||
     (code >= 0xf900 && code <= 0xfaff) ||
-    (code >= 0xfe30 && code <= 0xfe4f) ||
+    (code >= 0xfe10 && code <= 0xfe19) ||
+    (code >= 0xfe30 && code <= 0xfe6f) ||
     (code >= 0xff00 && code <= 0xff60) ||
     (code >= 0xffe0 && code <= 0xffe6) ||
+    (code >= 0x16fe0 && code <= 0x16fe4) ||
+    (code >= 0x17000 && code <= 0x18cff) ||
+    (code >= 0x18d00 && code <= 0x18d08) ||
+    (code >= 0x1aff0 && code <= 0x1b2ff) ||
+    (code >= 0x1f200 && code <= 0x1f2ff) ||
     (code >= 0x20000 && code <= 0x3fffd) ||
     EMOJI.test(ch)
     ? 2

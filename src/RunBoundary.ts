@@ -220,7 +220,18 @@ export const decodeInput = (
       ),
     )
   const decoded = codec.decode(given)
-  if (E.isLeft(decoded)) return E.left(decodeFailedError(codec.name, PathReporter.report(decoded), where))
+  if (E.isLeft(decoded))
+    return E.left(
+      decodeFailedError(
+        codec.name,
+        resumed && given === null
+          ? [
+              'no input to resume with: this workflow declares an input codec that does not take null, and the run table holds null for the run (recorded without an input)',
+            ]
+          : PathReporter.report(decoded),
+        where,
+      ),
+    )
   return roundTrip(codec, decoded.right, where, 'input')
 }
 

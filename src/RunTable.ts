@@ -200,9 +200,12 @@ export interface RunTable {
    * a lease that ended), oldest due first, optionally only of the named workflows. Each comes back with
    * its new fence. Concurrent claimers never get the same run (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
    * A due record that does not decode (a corrupt row) is not claimed and never holds the others back: it
-   * is taken out of the runnable runs (never due again; a run status becomes `pending` with no owner, the
-   * other columns stay as they are, for repair; `runs.list({ onUnreadable })` names it, and a `claimRun`
-   * by id after a repair runs it) and reported to `onUnreadable`; the others are claimed.
+   * is taken out of the runnable runs (never due again; a run status becomes `pending` with no owner; its
+   * input, output, error and the rest stay for repair, but on PostgreSQL the claim's own write of the
+   * record comes first: a fence one higher, no wake time; `runs.list({ onUnreadable })` names it, and a
+   * `claimRun` by id after a repair runs it) and reported to `onUnreadable`; the others are claimed. A
+   * terminal record left due (edited by hand) is taken out the same way, not reported. Every one taken
+   * out is reported; the first throw of `onUnreadable` fails the claim, which then claims nothing.
    */
   readonly claim: (
     owner: string,

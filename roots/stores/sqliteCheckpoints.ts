@@ -617,7 +617,7 @@ const recordStorage = (db: Database): { readonly storage: RecordStorage; readonl
   )
   const due = db.prepare<[number, string | null, string | null, number], { readonly workflow_id: string }>(
     `SELECT workflow_id FROM ${RUNS}
-     WHERE due_at <= ? AND (? IS NULL OR workflow IN (SELECT value FROM json_each(?)))
+     WHERE due_at <= ? AND workflow_id IS NOT NULL AND (? IS NULL OR workflow IN (SELECT value FROM json_each(?)))
      ORDER BY due_at, workflow_id LIMIT ?`,
   )
   // a record that does not decode, taken out of the runnable runs: an open status becomes `pending` with

@@ -207,7 +207,13 @@ export const runTableLogic = (storage: RecordStorage): RunTableLogic => {
               reportUnreadable('claim', options.onUnreadable, workflowId, e)
               continue
             }
-            if (r === undefined || isTerminal(r.status)) continue
+            if (r === undefined) continue
+            if (isTerminal(r.status)) {
+              // a terminal record left due (edited by hand): no longer due, so it holds no claim's slot
+              storage.unqueue(workflowId)
+              unqueued++
+              continue
+            }
             out.push(claimed(r, owner, options.leaseMs, now))
           }
           if (unqueued === 0 || out.length >= options.limit) return out

@@ -22,7 +22,8 @@ export interface Clock {
 }
 
 /** A field of a stored record broken by hand, below the adapter. */
-export type RunCorruption = 'status' | 'fence' | 'input'
+/** A column made invalid, or (`terminal`) a record made `completed` by hand while it is still due: it decodes. */
+export type RunCorruption = 'status' | 'fence' | 'input' | 'terminal'
 
 export interface RunTableBackend {
   readonly store: RunStore
@@ -601,6 +602,22 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
           expect(named).to.deep.equal(['broken-run'])
           expect((await rejection(store.runs.claimRun('broken-run', 'w', 1_000)))._tag).to.equal('DecodeFailed')
         })
+
+      it('claim takes a terminal record left due (edited by hand) out of the runnable runs, reporting nothing', async () => {
+        await store.runs.create(newRun('ended-run'))
+        await store.runs.create(newRun('next-run'))
+        await backend.corrupt('ended-run', 'terminal')
+        const seen: string[] = []
+        const claimed = await store.runs.claim('w1', {
+          limit: 1,
+          leaseMs: 1_000,
+          onUnreadable: (id) => void seen.push(id),
+        })
+        expect(claimed.map((r) => r.workflowId)).to.deep.equal(['next-run'])
+        expect(seen).to.deep.equal([])
+        expect(await store.runs.claim('w2', { limit: 5, leaseMs: 1_000 })).to.deep.equal([])
+        expect((await store.runs.get('ended-run'))?.status).to.equal('completed')
+      })
 
       it('claim without onUnreadable still claims past a corrupt record; a throwing onUnreadable fails the claim, taking nothing', async () => {
         await store.runs.create(newRun('broken-run'))

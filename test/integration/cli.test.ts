@@ -262,6 +262,7 @@ describe('cano-rx CLI (spawned)', function () {
         ['r🚀🚀', 5],
         ['c☕⭐✅', 7],
         ['e\u0301cole', 5],
+        ['k\u{1B001}\u{17000}', 5],
         // as wcwidth-based terminals (tmux, xterm) draw a joined sequence: each emoji two cells, the joiners none
         ['fam👨\u200d👩\u200d👧', 9],
       ]

@@ -34,6 +34,7 @@ const SQLITE_BAD: { readonly [K in RunCorruption]: readonly [string, unknown] } 
   status: ['status', 'finished'],
   fence: ['fence', -1],
   input: ['input', '{"sku": '],
+  terminal: ['status', 'completed'],
 }
 
 const sqliteDir = mkdtempSync(join(tmpdir(), 'cano-runtable-'))
@@ -87,6 +88,7 @@ const PG_BAD: { readonly [K in RunCorruption]: string } = {
   status: `status = 'finished'`,
   fence: 'fence = -1',
   input: `input = '1e400'::jsonb`, // a number JSON.parse turns into Infinity
+  terminal: `status = 'completed'`,
 }
 
 runTableSuite({

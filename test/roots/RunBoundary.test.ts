@@ -311,7 +311,7 @@ describe('run boundary (issue 12)', () => {
       })
       const refused = await rejectionOf(flow.resume('r-2'))
       expect(refused.message).to.equal(
-        'input of run "r-2": Order rejected the value: no input to resume with: this workflow declares an input codec, and the run table holds no input for the run',
+        'input of run "r-2": Order rejected the value: no input to resume with: this workflow declares an input codec that does not take null, and the run table holds null for the run (recorded without an input)',
       )
       expect((await store.runs.get('r-2'))?.status).to.equal('failed')
     })

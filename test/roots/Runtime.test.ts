@@ -52,6 +52,26 @@ afterEach(async () => {
 })
 
 describe('createRuntime', () => {
+  it('a run whose input codec takes null runs with null: a null input is an input, not none', async () => {
+    const seen: unknown[] = []
+    const nullable = workflow<'A' | 'Done'>()({
+      input: t.union([t.null, t.type({ n: t.number })]),
+      exits: ['Done'],
+      states: {
+        A: task(({ input }) => {
+          seen.push(input)
+          return 'Done' as const
+        }),
+      },
+    })
+    const rt = make(memoryCheckpoints(), { workflows: { nullable: { workflow: nullable, initial: 'A' } } })
+    await rt.start('nullable', null, { id: 'n-1' })
+    expect((await rt.result('n-1')).status).to.equal('completed')
+    await rt.start('nullable', { n: 2 }, { id: 'n-2' })
+    expect((await rt.result('n-2')).status).to.equal('completed')
+    expect(seen).to.deep.equal([null, { n: 2 }])
+  })
+
   it('a due run whose record does not decode holds no other run back: it is reported once as RunUnreadable, never executed', async () => {
     const records = new Map<string, StoredRun>()
     const store = memoryCheckpointsOver(new Map(), {}, records)

@@ -11,13 +11,16 @@ import { memoryCheckpoints, memoryCheckpointsOver } from '../../src/CheckpointSt
 import { dueHeap } from '../../src/internal/dueHeap.js'
 import type { StoredRun } from '../../src/memoryRunTable.js'
 import { decodeRunRecord, dueAtOf, isTerminal, type RunRecord } from '../../src/RunTable.js'
-import { type Clock, newRun, rejection, row, runTableSuite, T0 } from '../helpers/runTableSuite.js'
+import { type Clock, newRun, rejection, row, type RunCorruption, runTableSuite, T0 } from '../helpers/runTableSuite.js'
 
 const BAD: { readonly [K in 'status' | 'fence' | 'input']: unknown } = {
   status: 'finished',
   fence: -1,
   input: { n: 'x\u0000' },
 }
+/** The record's key a corruption writes, and its value. */
+const badField = (field: RunCorruption): readonly [string, unknown] =>
+  field === 'terminal' ? ['status', 'completed'] : [field, BAD[field]]
 
 runTableSuite({
   name: 'memory',
@@ -30,7 +33,8 @@ runTableSuite({
         const stored = records.get(workflowId)
         if (stored === undefined) throw new Error(`no record ${workflowId}`)
         const raw = JSON.parse(stored.json) as Record<string, unknown>
-        records.set(workflowId, { ...stored, json: JSON.stringify({ ...raw, [field]: BAD[field] }) })
+        const [key, value] = badField(field)
+        records.set(workflowId, { ...stored, json: JSON.stringify({ ...raw, [key]: value }) })
         return Promise.resolve()
       },
       dispose: () => store.close(),

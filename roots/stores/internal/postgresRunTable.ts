@@ -183,7 +183,7 @@ export const postgresRunTable = (
       FOR UPDATE SKIP LOCKED),
     bad AS (
       UPDATE ${runs} b SET due_at = NULL FROM c
-      WHERE b.workflow_id = c.workflow_id AND c.status NOT IN (${OPEN_SQL})
+      WHERE b.workflow_id = c.workflow_id AND (c.status IS NULL OR c.status NOT IN (${OPEN_SQL}))
       RETURNING b.workflow_id),
     u AS (
       UPDATE ${runs} r SET status = 'running', owner = $3, lease_until = $1::bigint + $5::bigint, fence = r.fence + 1,
@@ -470,12 +470,19 @@ export const postgresRunTable = (
           )
             break
         }
-        try {
-          for (const c of corrupt) reportUnreadable('claim', options.onUnreadable, c.id, c.error)
-        } catch (e: unknown) {
-          // the caller's callback threw: the claim fails, and gives back what it took
+        // every record taken out is reported (they are out already: a later claim would not see them),
+        // and the first throw of the caller's callback fails the claim, which gives back what it took
+        let thrown: { readonly e: unknown } | undefined
+        for (const c of corrupt) {
+          try {
+            reportUnreadable('claim', options.onUnreadable, c.id, c.error)
+          } catch (e: unknown) {
+            thrown ??= { e }
+          }
+        }
+        if (thrown !== undefined) {
           await query(unclaim, [claimed.map((c) => c.record.workflowId), claimed.map((c) => c.record.fence)])
-          throw e
+          throw thrown.e
         }
         claimed.sort(
           (a, b) =>
