@@ -219,7 +219,13 @@ export const decodeInput = (
         where,
       ),
     )
-  const decoded = codec.decode(given)
+  let decoded: t.Validation<unknown>
+  try {
+    decoded = codec.decode(given)
+  } catch (e: unknown) {
+    // a value nested deeper than the codec's recursion can walk: a DecodeFailed, not a RangeError
+    return E.left(decodeFailedError(codec.name, [describeThrownValue(e)], where))
+  }
   if (E.isLeft(decoded))
     return E.left(
       decodeFailedError(

@@ -52,6 +52,29 @@ afterEach(async () => {
 })
 
 describe('createRuntime', () => {
+  it('start refuses an input nested deeper than its codec can walk with a DecodeFailed, not a RangeError', async () => {
+    type Tree = number | ReadonlyArray<Tree>
+    const Tree: t.Type<Tree> = t.recursion('Tree', () => t.union([t.number, t.readonlyArray(Tree)]))
+    const deepFlow = workflow<'A' | 'Done'>()({
+      input: Tree,
+      exits: ['Done'],
+      states: { A: task(() => 'Done' as const) },
+    })
+    const rt = make(memoryCheckpoints(), { workflows: { deep: { workflow: deepFlow, initial: 'A' } } })
+    let deep: Tree = 1
+    for (let i = 0; i < 200_000; i++) deep = [deep]
+    let thrown: unknown
+    try {
+      await rt.start('deep', deep, { id: 'deep-1' })
+    } catch (e: unknown) {
+      thrown = e
+    }
+    expect(thrown).to.be.instanceOf(CanoFailure)
+    expect((thrown as CanoFailure).error._tag).to.equal('DecodeFailed')
+    expect((thrown as CanoFailure).error.message).to.contain('input of run "deep-1"')
+    expect(await rt.get('deep-1')).to.equal(undefined)
+  })
+
   it('a run whose input codec takes null runs with null: a null input is an input, not none', async () => {
     const seen: unknown[] = []
     const nullable = workflow<'A' | 'Done'>()({
