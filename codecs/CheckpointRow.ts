@@ -85,6 +85,19 @@ const findInvalid = (u: unknown, path: ReadonlyArray<string>, ancestors: Set<obj
   }
 }
 
+/** What {@link checked} answers for a value nested deeper than the stack lets it walk. */
+const TOO_DEEP = 'too deep'
+
+/** {@link findInvalid} from the root; a value nested past the stack is {@link TOO_DEEP}, never a `RangeError`. */
+const checked = (u: unknown): Invalid | undefined | typeof TOO_DEEP => {
+  try {
+    return findInvalid(u, [], new Set())
+  } catch (e: unknown) {
+    if (e instanceof RangeError) return TOO_DEEP
+    throw e
+  }
+}
+
 /**
  * io-ts codec for {@link JsonValue}. It rejects what `JSON.stringify` would drop or change: `undefined`,
  * functions, symbols, bigints, `NaN` and infinities, class instances (`Date`, `Map`), cycles, NUL
@@ -100,9 +113,10 @@ const findInvalid = (u: unknown, path: ReadonlyArray<string>, ancestors: Set<obj
  */
 export const JsonValue: t.Type<JsonValue> = new t.Type<JsonValue>(
   'JsonValue',
-  (u): u is JsonValue => findInvalid(u, [], new Set()) === undefined,
+  (u): u is JsonValue => checked(u) === undefined,
   (u, c) => {
-    const bad = findInvalid(u, [], new Set())
+    const bad = checked(u)
+    if (bad === TOO_DEEP) return t.failure(u, c, 'a JSON value nested deeper than the stack can check')
     if (bad === undefined) return t.success(u as JsonValue)
     let context: t.Context = c
     let actual: unknown = u

@@ -380,6 +380,7 @@ const cells = (ch: string): number => {
     (code >= 0xff00 && code <= 0xff60) ||
     (code >= 0xffe0 && code <= 0xffe6) ||
     (code >= 0x16fe0 && code <= 0x16fe4) ||
+    (code >= 0x16ff0 && code <= 0x16ff1) ||
     (code >= 0x17000 && code <= 0x18cff) ||
     (code >= 0x18d00 && code <= 0x18d08) ||
     (code >= 0x1aff0 && code <= 0x1b2ff) ||

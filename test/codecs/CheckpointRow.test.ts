@@ -214,3 +214,18 @@ describe('CheckpointRow', () => {
     )
   })
 })
+
+describe('JsonValue', () => {
+  it('answers a value nested deeper than the stack can walk as invalid, never with a RangeError', () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 200_000; i++) deep = { a: deep }
+    expect(JsonValue.is(deep)).to.equal(false)
+    const decoded = JsonValue.decode(deep)
+    expect(E.isLeft(decoded)).to.equal(true)
+    expect(PathReporter.report(decoded).join('\n')).to.contain('nested deeper than the stack can check')
+    // a value nested a hundred levels is JSON as usual
+    let shallow: unknown = 1
+    for (let i = 0; i < 100; i++) shallow = [shallow]
+    expect(JsonValue.is(shallow)).to.equal(true)
+  })
+})
