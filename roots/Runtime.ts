@@ -569,7 +569,7 @@ class RuntimeImpl {
     const codec = entry.wf.input
     let encoded: JsonValue = null
     if (codec !== undefined) {
-      const decoded = decodeInput(codec, input, id.right, false)
+      const decoded = decodeInput(codec, input, id.right, false, 'pass it as runtime.start(name, input)')
       if (E.isLeft(decoded)) throw new CanoFailure(decoded.left)
       encoded = decoded.right.encoded
     } else if (input !== undefined && input !== null) throw new CanoFailure(unexpectedInput())

@@ -205,6 +205,8 @@ export const decodeInput = (
   given: unknown,
   workflowId: string,
   resumed: boolean,
+  /** How the caller passes an input, for the message when none was given. */
+  passIt = 'pass { input } to orchestrate / run$ / snapshot$',
 ): E.Either<CanoError, DecodedInput> => {
   const where = `input of run ${JSON.stringify(workflowId)}`
   if (given === undefined)
@@ -214,7 +216,7 @@ export const decodeInput = (
         [
           resumed
             ? 'no input to resume with: this workflow declares an input codec, and the run table holds no input for the run'
-            : 'no input given: this workflow declares an input codec; pass { input } to orchestrate / run$ / snapshot$',
+            : `no input given: this workflow declares an input codec; ${passIt}`,
         ],
         where,
       ),

@@ -93,6 +93,17 @@ describe('createRuntime', () => {
     await rt.start('nullable', { n: 2 }, { id: 'n-2' })
     expect((await rt.result('n-2')).status).to.equal('completed')
     expect(seen).to.deep.equal([null, { n: 2 }])
+    // no input at all for a codec that needs one: the message says how runtime.start takes it
+    let thrown: unknown
+    try {
+      await rt.start('nullable', undefined, { id: 'n-3' })
+    } catch (e: unknown) {
+      thrown = e
+    }
+    expect((thrown as CanoFailure).error.message)
+      .to.contain('no input given')
+      .and.contain('pass it as runtime.start(name, input)')
+    expect(await rt.get('n-3')).to.equal(undefined)
   })
 
   it('a due run whose record does not decode holds no other run back: it is reported once as RunUnreadable, never executed', async () => {
