@@ -94,9 +94,6 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
       return undefined
     }
   }
-  /** `read` of an id the table holds. */
-  const readKnown = (workflowId: string): RunRecord =>
-    copyRecord(decodedOf(workflowId, records.get(workflowId) as StoredRun))
 
   const heap = dueHeap()
   /** Pushes the stored record of `workflowId` into the heap when it is runnable; the heap is rebuilt once mostly stale. */
@@ -158,7 +155,7 @@ export const memoryRunTableOver = (records: Map<string, StoredRun>, deps: Memory
     list: (filter) => {
       const out: Array<RunRecord> = []
       // a record set by hand that does not decode rejects the list, or goes to `onUnreadable`
-      for (const r of decodeListed([...records.keys()], readKnown, String, filter)) {
+      for (const r of decodeListed([...records.keys()], (id) => read(id) as RunRecord, String, filter)) {
         if (filter?.status !== undefined && !filter.status.includes(r.status)) continue
         if (filter?.workflow !== undefined && r.workflow !== filter.workflow) continue
         out.push(r)

@@ -62,6 +62,26 @@ const settled = (env: WorkEnv<St, NoResources>, call: (ctx: TaskContext) => unkn
     }),
   )
 
+/**
+ * `call` under a 10 ms attempt timeout and one retry, in virtual time: what the callbacks saw (errors by
+ * tag) and the `AttemptFailed` events.
+ */
+const underTimeout = (call: (ctx: TaskContext) => unknown) => {
+  const seen: unknown[] = []
+  let failed: Array<Extract<WorkflowEvent<St>, { _tag: 'AttemptFailed' }>> = []
+  testScheduler().run(({ flush }) => {
+    const { env, events } = envOf({ retry: RetryMode.fixed(1, 0), attemptTimeoutMs: 10 }, asyncScheduler)
+    attemptWork<St, NoResources, unknown>(env, call, {
+      onValue: (v, attempts) => seen.push(['value', v, attempts]),
+      onError: (e) => seen.push(['error', toCanoError(e)._tag]),
+      add: () => undefined,
+    })
+    flush()
+    failed = events.flatMap((e) => (e._tag === 'AttemptFailed' ? [e] : []))
+  })
+  return { seen, failed }
+}
+
 describe('attemptWork', () => {
   it('runs attempt 1 inline whatever the policies (runsInline, issue 16)', () => {
     expect(runsInline(resolveTaskConfig({}))).to.equal(true)
@@ -181,33 +201,19 @@ describe('attemptWork', () => {
         }),
     }
     for (const [name, output] of Object.entries(outputs)) {
-      const seen: unknown[] = []
       /** What happened at the timeout, in order: the output's teardown comes before the abort. */
       const order: string[] = []
-      let failures: unknown[] = []
-      testScheduler().run(({ flush }) => {
-        const { env, events } = envOf({ retry: RetryMode.fixed(1, 0), attemptTimeoutMs: 10 }, asyncScheduler)
-        attemptWork<St, NoResources, unknown>(
-          env,
-          (ctx) => {
-            ctx.signal.addEventListener('abort', () => order.push(`abort ${String(ctx.attempt)}`))
-            return new Observable((subscriber) => {
-              const sub = output(ctx).subscribe(subscriber)
-              return () => {
-                order.push(`teardown ${String(ctx.attempt)}`)
-                sub.unsubscribe()
-              }
-            })
-          },
-          {
-            onValue: (v) => seen.push(['value', v]),
-            onError: (e) => seen.push(['error', toCanoError(e)._tag]),
-            add: () => undefined,
-          },
-        )
-        flush()
-        failures = events.flatMap((e) => (e._tag === 'AttemptFailed' ? [[e.attempt, e.at, e.error]] : []))
+      const { seen, failed } = underTimeout((ctx) => {
+        ctx.signal.addEventListener('abort', () => order.push(`abort ${String(ctx.attempt)}`))
+        return new Observable((subscriber) => {
+          const sub = output(ctx).subscribe(subscriber)
+          return () => {
+            order.push(`teardown ${String(ctx.attempt)}`)
+            sub.unsubscribe()
+          }
+        })
       })
+      const failures = failed.map((e) => [e.attempt, e.at, e.error])
       expect([name, failures]).to.deep.equal([
         name,
         [
@@ -222,25 +228,11 @@ describe('attemptWork', () => {
 
   it("times out a value delivered at the attempt timeout's very instant, on every attempt (adv16c t4)", () => {
     for (const firstFails of [false, true]) {
-      let failures: unknown[] = []
-      const seen: unknown[] = []
-      testScheduler().run(({ flush }) => {
-        const { env, events } = envOf({ retry: RetryMode.fixed(1, 0), attemptTimeoutMs: 10 }, asyncScheduler)
-        attemptWork<St, NoResources, unknown>(
-          env,
-          (ctx) => {
-            if (firstFails && ctx.attempt === 1) throw new Error('first fails')
-            return timer(10).pipe(map(() => 'Next'))
-          },
-          {
-            onValue: (v, attempts) => seen.push(['value', v, attempts]),
-            onError: (e) => seen.push(['error', toCanoError(e)._tag]),
-            add: () => undefined,
-          },
-        )
-        flush()
-        failures = events.flatMap((e) => (e._tag === 'AttemptFailed' ? [[e.attempt, e.at, e.error._tag]] : []))
+      const { seen, failed } = underTimeout((ctx) => {
+        if (firstFails && ctx.attempt === 1) throw new Error('first fails')
+        return timer(10).pipe(map(() => 'Next'))
       })
+      const failures = failed.map((e) => [e.attempt, e.at, e.error._tag])
       // the deadline is armed before the task is called, on the inline path and in the retry loop alike
       expect([firstFails, failures]).to.deep.equal([
         firstFails,
