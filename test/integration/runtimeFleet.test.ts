@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+import Database from 'better-sqlite3'
 import { expect } from 'chai'
 import pg from 'pg'
 
@@ -308,6 +309,47 @@ describe('runtime fleet (real processes)', function () {
           if (seen === undefined || e.ended !== null) entries.set(e.id, e)
         }
         expect(journalFaults([...entries.values()], killedAt)).to.deep.equal([])
+      } finally {
+        await store.close()
+      }
+    })
+
+    it('2 worker processes and corrupt records among the oldest due runs: every readable run ends once, the corrupt ones are left for repair', async () => {
+      const file = join(dir, 'corrupt.db')
+      const store = sqliteCheckpoints(file, { busyTimeoutMs: 10_000 })
+      try {
+        // the corrupt records are the oldest due: before, each claim threw on them and no run ever ran
+        const corrupt = ['bad-status', 'bad-input', 'ended-but-due']
+        for (const id of corrupt)
+          await store.runs.create({ workflowId: id, workflow: 'fleet', version: 0, initial: 'Reserve', input: null })
+        const raw = new Database(file)
+        raw.prepare(`UPDATE cano_checkpoints_runs SET status = 'finished' WHERE workflow_id = 'bad-status'`).run()
+        raw.prepare(`UPDATE cano_checkpoints_runs SET input = '{"trunc' WHERE workflow_id = 'bad-input'`).run()
+        raw.prepare(`UPDATE cano_checkpoints_runs SET status = 'completed' WHERE workflow_id = 'ended-but-due'`).run()
+        raw.close()
+        const ids = Array.from({ length: 40 }, (_, i) => `good-${String(i)}`)
+        for (const id of ids)
+          await store.runs.create({ workflowId: id, workflow: 'fleet', version: 0, initial: 'Reserve', input: null })
+        for (let slot = 0; slot < 2; slot++)
+          workers[slot] = spawnWorker(['sqlite', file, `c${String(slot)}`, '1500'], `c${String(slot)}`)
+        await Promise.all(workers.map((w) => w.ready))
+        const until = Date.now() + 60_000
+        for (;;) {
+          const open = await store.runs.list({
+            status: ['pending', 'running', 'parked'],
+            onUnreadable: () => undefined,
+          })
+          if (open.every((r) => !ids.includes(r.workflowId))) break
+          if (Date.now() > until) expect.fail(`${String(open.length)} runs still open after 60 s`)
+          await new Promise((r) => setTimeout(r, 200))
+        }
+        await checkOutcomes(store, ids)
+        // taken out of the runnable runs, never executed, still there: the list names the two that do not decode
+        const named: string[] = []
+        await store.runs.list({ onUnreadable: (id) => void named.push(id) })
+        expect(named.sort()).to.deep.equal(['bad-input', 'bad-status'])
+        expect((await store.runs.get('ended-but-due'))?.status).to.equal('completed')
+        expect(await store.loadRun('ended-but-due')).to.deep.equal([])
       } finally {
         await store.close()
       }
