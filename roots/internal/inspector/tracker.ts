@@ -76,9 +76,9 @@ export class Tracked extends Timeline {
     public workflow: string,
     arena: TimelineArena,
     /** When the last event came (the event's `at`, or the tracker's clock for a runtime notice). */
-    public at: number,
+    at: number,
   ) {
-    super(workflowId, arena)
+    super(workflowId, arena, at)
   }
 
   /** The run's recent events: the run itself. */
@@ -177,28 +177,33 @@ export class RunTracker implements RuntimeEventTap {
   /**
    * A run's event: called for every event of every run the runtime executes (see the module comment).
    * `slot` (the runtime's tap slot of this execution) holds the run once found, so that an event costs
-   * no lookup by id in a map of a thousand runs (replayed: ~10 % of the tracker's work per event). A run
-   * the tracker dropped is marked, and looked up again.
+   * no lookup by id in a map of a thousand runs (replayed: ~10 % of the tracker's work per event); every
+   * event of an execution is of its run (one slot per execution), so the slot's run is not checked
+   * against the event's id. A run the tracker dropped is marked, and looked up again. The event's
+   * `_tag` is read once, and every other field inside the case of its kind (see {@link Timeline.runStarted}):
+   * a field read here for any kind of event is a megamorphic load.
    */
   run(workflow: string, e: WorkflowEvent, slot: TapSlot | undefined): void {
-    const id = e.workflowId
-    const held = (slot === undefined ? this.last : slot.held) as Tracked | undefined
     let run: Tracked
-    if (held !== undefined && held.workflowId === id && !held.dropped) run = held
-    else {
-      run = this.runs.get(id) ?? this.track(id, workflow)
-      if (slot === undefined) this.last = run
-      else slot.held = run
+    if (slot !== undefined) {
+      const held = slot.held as Tracked | undefined
+      if (held !== undefined && !held.dropped) run = held
+      else slot.held = run = this.find(e.workflowId, workflow)
+    } else {
+      const held = this.last
+      const id = e.workflowId
+      if (held !== undefined && held.workflowId === id && !held.dropped) run = held
+      else this.last = run = this.find(id, workflow)
     }
     if (run.length >= 2 * TIMELINE) {
       this.fold(run, run.first + TIMELINE)
       run.drop(TIMELINE)
     }
     // the run was found by the event's id: its timeline need not check it
-    run.add(e)
-    run.at = e.at
-    switch (e._tag) {
+    const tag = e._tag
+    switch (tag) {
       case 'RunStarted':
+        if (!run.runStarted(e)) run.keep(e)
         // a new execution (a resumed run starts again): its snapshot folds from here
         run.segment = run.end - 1
         run.snap = undefined
@@ -209,12 +214,29 @@ export class RunTracker implements RuntimeEventTap {
         this.wake(run)
         break
       case 'StateEntered':
+        if (!run.stateEntered(e)) run.keep(e)
         run.status = 'running'
         run.state = e.state
         run.split = undefined
         run.windows = undefined
         break
+      case 'TaskStarted':
+        if (!run.taskStarted(e)) run.keep(e)
+        break
+      case 'TaskSucceeded':
+        if (!run.taskSucceeded(e)) run.keep(e)
+        break
+      case 'CheckpointAppended':
+        if (!run.checkpointAppended(e)) run.keep(e)
+        break
+      case 'RetryScheduled':
+        if (!run.retryScheduled(e)) run.keep(e)
+        break
+      case 'TimerArmed':
+        if (!run.timerArmed(e)) run.keep(e)
+        break
       case 'SplitBranchSettled': {
+        run.keep(e)
         const split = (run.split ??= { settled: 0, succeeded: 0, failed: 0, cancelled: 0 })
         split.settled += 1
         if (e.outcome._tag === 'Succeeded') split.succeeded += 1
@@ -223,29 +245,40 @@ export class RunTracker implements RuntimeEventTap {
         break
       }
       case 'WindowFlushed':
+        run.keep(e)
         run.windows = { window: e.window, items: e.items }
         break
       case 'RunCompleted':
+        if (!run.runCompleted(e)) run.keep(e)
         run.state = e.state
         run.status = 'completed'
         this.rest(run)
         break
       case 'RunFailed':
+        run.keep(e)
         run.status = 'failed'
         this.rest(run)
         break
       case 'RunCancelled':
+        run.keep(e)
         run.status = 'cancelled'
         this.rest(run)
         break
       case 'RunTimedOut':
+        run.keep(e)
         run.status = 'timedOut'
         this.rest(run)
         break
       default:
+        run.keep(e)
         break
     }
     this.listener(run, e)
+  }
+
+  /** The run of `workflowId`, tracked from now on if it was not. */
+  private find(workflowId: string, workflow: string): Tracked {
+    return this.runs.get(workflowId) ?? this.track(workflowId, workflow)
   }
 
   /** The run is not executing here any more: it is kept among the idle runs, the oldest of which go. */
