@@ -261,7 +261,13 @@ describe('inspector timeline', () => {
     if (tapper === undefined) return expect.fail('createRuntime gives a tapper')
     const emitted: WorkflowEvent[] = []
     const untap = tapper({ run: (_, e) => emitted.push(e), notice: () => undefined })
-    const tracker = new RunTracker(tapper, Date.now, () => undefined)
+    // what the tracker says changed what a runs list shows (a notice, a start, a state, an end), per kind
+    const listed = new Map<string, boolean>()
+    const tracker = new RunTracker(tapper, Date.now, (_, e, changed) => {
+      const kind = e?._tag ?? 'notice'
+      if (listed.has(kind) && listed.get(kind) !== changed) expect.fail(`${kind} both listed and not`)
+      listed.set(kind, changed)
+    })
     try {
       await runtime.start('all', null, { id: 'everything' })
       const result = await runtime.result('everything')
@@ -273,6 +279,12 @@ describe('inspector timeline', () => {
         expect(tags.has(tag as WorkflowEvent['_tag']), tag).to.equal(true)
       expect(tracked.timeline.first).to.equal(0)
       expect(JSON.stringify(tracked.timeline.slice())).to.equal(JSON.stringify(emitted))
+      const kinds = (changed: boolean): string[] => [...listed].filter(([, c]) => c === changed).map(([k]) => k)
+      expect(kinds(true).sort()).to.deep.equal(['RunCompleted', 'RunStarted', 'StateEntered', 'notice'])
+      // every other kind this run emitted reached the listener, as a change of its timeline only
+      expect(kinds(false).sort()).to.deep.equal(
+        [...tags].filter((tag) => !['RunCompleted', 'RunStarted', 'StateEntered'].includes(tag)).sort(),
+      )
     } finally {
       untap()
       tracker.close()

@@ -185,6 +185,12 @@ export class TimelineArena {
 
 /** @internal See the module comment. Events are numbered from 0 (the first pushed); old ones can be dropped. */
 export class Timeline {
+  /*
+   * The fields are declared cold first, then those written or read for every event (the tracker's
+   * {@link Tracked} declares its own per-event fields first, right after these): an object's fields lie
+   * in the order they are declared, and the engine's thread touches a thousand runs' objects in turn, so
+   * the fewer cache lines an event touches the better.
+   */
   /**
    * The arena's blocks holding this run's numbers: the oldest (`head`, whose first event is number `base`)
    * to the one being written (`tail`), linked in the arena; -1 when none.
@@ -192,12 +198,12 @@ export class Timeline {
   private head = -1
   private tail = -1
   private base = 0
+  /** The events kept as they are, by number. */
+  private kept: Map<number, WorkflowEvent> | undefined = undefined
   /** The page of the block being written, where the next event goes in it, and where that block ends. */
   private page = NO_PAGE
   private cursor = 0
   private limit = 0
-  /** The events kept as they are, by number. */
-  private kept: Map<number, WorkflowEvent> | undefined = undefined
   /** The number of the oldest event held. */
   first = 0
   /** The number the next event pushed gets. */

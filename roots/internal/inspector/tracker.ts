@@ -44,41 +44,44 @@ export interface SplitCount {
  * `timeline.first` is the oldest kept): one object per run rather than two, as the tracker holds thousands.
  */
 export class Tracked extends Timeline {
+  // fields read or written for every event first (see the comment at the top of Timeline's fields)
+  /** Forgotten by its tracker (a runtime's slot may still hold it: it must be looked up again). */
+  dropped = false
+  /** The server's run feeds: whether one is open on this run, as of the server's feed generation `feedsSeen`. */
+  feedsSeen = -1
+  hasFeed = false
+  /** The server's list feed: the number of the write this run is queued for (-1: none yet), and when its oldest unsent change came. */
+  listed = -1
   status: RunRecordStatus = 'running'
   /** The state being run (or the exit reached); `null` before the first `StateEntered` seen. */
   state: string | null = null
+  split: SplitCount | undefined = undefined
+  /** The last `WindowFlushed` of the current `stream` state. */
+  windows: { readonly window: number; readonly items: number } | undefined = undefined
+  readonly workflow: string
+  listedAt = 0
   /** The number of the `RunStarted` the snapshot folds from (a resumed run starts a new one). */
   segment = 0
   /** The snapshot of the events before `folded`, from `segment` on; made when first folded into. */
   snap: RunState | undefined = undefined
   folded = 0
-  split: SplitCount | undefined = undefined
-  /** The last `WindowFlushed` of the current `stream` state. */
-  windows: { readonly window: number; readonly items: number } | undefined = undefined
-  /** The server's list feed: the number of the write this run is queued for (-1: none yet), and when its oldest unsent change came. */
-  listed = -1
-  listedAt = 0
   /** The status the list feed last wrote for this run (`undefined`: never written), and the number of that write. */
   shown: RunRecordStatus | undefined = undefined
   shownGen = -1
-  /** Forgotten by its tracker (a runtime's slot may still hold it: it must be looked up again). */
-  dropped = false
   /** Its number in the order runs were first tracked (see {@link nextBirth}). */
   readonly born = births++
-  /** The server's run feeds: whether one is open on this run, as of the server's feed generation `feedsSeen`. */
-  feedsSeen = -1
-  hasFeed = false
   /** The tracker's idle queue: this run's mark in it (its latest entry), 0 while it executes here. */
   idleMark = 0
 
   constructor(
     workflowId: string,
-    public workflow: string,
+    workflow: string,
     arena: TimelineArena,
     /** When the last event came (the event's `at`, or the tracker's clock for a runtime notice). */
     at: number,
   ) {
     super(workflowId, arena, at)
+    this.workflow = workflow
   }
 
   /** The run's recent events: the run itself. */
@@ -87,8 +90,14 @@ export class Tracked extends Timeline {
   }
 }
 
-/** @internal Called after each change of a run: `event` is the workflow event, if the change was one. */
-export type TrackerListener = (run: Tracked, event: WorkflowEvent | undefined) => void
+/**
+ * @internal Called after each change of a run: `event` is the workflow event, if the change was one;
+ * `listed` says whether what the runs list shows of the run (its status and state) may have changed: a
+ * notice, a run's start, a state entered, its end. The other events (a task started, a checkpoint, a
+ * retry: most of them) change only its timeline and its `at`, which a list entry reads when it is next
+ * written.
+ */
+export type TrackerListener = (run: Tracked, event: WorkflowEvent | undefined, listed: boolean) => void
 
 /** @internal See the module comment. */
 export class RunTracker implements RuntimeEventTap {
@@ -165,7 +174,7 @@ export class RunTracker implements RuntimeEventTap {
     run.at = this.now()
     if (status === 'running') this.wake(run)
     else this.rest(run)
-    this.listener(run, undefined)
+    this.listener(run, undefined, true)
   }
 
   private track(workflowId: string, workflow: string): Tracked {
@@ -201,6 +210,7 @@ export class RunTracker implements RuntimeEventTap {
     }
     // the run was found by the event's id: its timeline need not check it
     const tag = e._tag
+    let listed = true
     switch (tag) {
       case 'RunStarted':
         if (!run.runStarted(e)) run.keep(e)
@@ -222,18 +232,23 @@ export class RunTracker implements RuntimeEventTap {
         break
       case 'TaskStarted':
         if (!run.taskStarted(e)) run.keep(e)
+        listed = false
         break
       case 'TaskSucceeded':
         if (!run.taskSucceeded(e)) run.keep(e)
+        listed = false
         break
       case 'CheckpointAppended':
         if (!run.checkpointAppended(e)) run.keep(e)
+        listed = false
         break
       case 'RetryScheduled':
         if (!run.retryScheduled(e)) run.keep(e)
+        listed = false
         break
       case 'TimerArmed':
         if (!run.timerArmed(e)) run.keep(e)
+        listed = false
         break
       case 'SplitBranchSettled': {
         run.keep(e)
@@ -242,11 +257,13 @@ export class RunTracker implements RuntimeEventTap {
         if (e.outcome._tag === 'Succeeded') split.succeeded += 1
         else if (e.outcome._tag === 'Failed') split.failed += 1
         else split.cancelled += 1
+        listed = false
         break
       }
       case 'WindowFlushed':
         run.keep(e)
         run.windows = { window: e.window, items: e.items }
+        listed = false
         break
       case 'RunCompleted':
         if (!run.runCompleted(e)) run.keep(e)
@@ -271,9 +288,10 @@ export class RunTracker implements RuntimeEventTap {
         break
       default:
         run.keep(e)
+        listed = false
         break
     }
-    this.listener(run, e)
+    this.listener(run, e, listed)
   }
 
   /** The run of `workflowId`, tracked from now on if it was not. */
