@@ -206,6 +206,38 @@ describe('inspector timeline', () => {
     )
   })
 
+  it('gives back the state each task went to when a state goes on to a different one each time, across runs', () => {
+    // the arena remembers, per state, where its task went last: a different next (or another run's) must not reuse it
+    const arena = new TimelineArena()
+    const runs = [new Timeline('a', arena), new Timeline('b', arena)]
+    const pushed: WorkflowEvent[][] = [[], []]
+    const nexts = ['Left', 'Right', 'Right', 'Done', 'Left', 'Mid-' + 'dle', 'Middle']
+    nexts.forEach((next, i) => {
+      const r = i % 2
+      const e: WorkflowEvent = {
+        _tag: 'TaskSucceeded',
+        workflowId: r === 0 ? 'a' : 'b',
+        at: i,
+        state: 'Route',
+        taskId: 'Route',
+        attempts: 1,
+        next,
+      }
+      const entered: WorkflowEvent = {
+        _tag: 'StateEntered',
+        workflowId: r === 0 ? 'a' : 'b',
+        at: i,
+        state: next,
+        transition: i,
+      }
+      runs[r]?.push(e)
+      runs[r]?.push(entered)
+      pushed[r]?.push(e, entered)
+    })
+    expect(runs[0]?.slice()).to.deep.equal(pushed[0])
+    expect(runs[1]?.slice()).to.deep.equal(pushed[1])
+  })
+
   it("gives a forgotten run's blocks back to the arena, which hands them out again", () => {
     const arena = new TimelineArena()
     const a = new Timeline('a', arena)

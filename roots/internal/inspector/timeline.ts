@@ -127,7 +127,28 @@ export class TimelineArena {
   /** Blocks ever made (their ids are 0 to `made` - 1). */
   private made = 0
 
+  /**
+   * By a state's id, the state a task of it went to last (its name and id): a state goes on to the same
+   * one most of the time, and a `TaskSucceeded` found it here rather than in the string table's map.
+   */
+  private readonly nextNames: string[] = []
+  private readonly nextIds: number[] = []
+
   constructor(readonly strings: StringTable = new StringTable()) {}
+
+  /** The id of `next`, which a task of the state numbered `state` went to. */
+  nextOf(state: number, next: string): number {
+    const names = this.nextNames
+    if (state < names.length && names[state] === next) return this.nextIds[state] as number
+    const id = this.strings.id(next)
+    while (names.length <= state) {
+      names.push('')
+      this.nextIds.push(-1)
+    }
+    names[state] = next
+    this.nextIds[state] = id
+    return id
+  }
 
   /** A block to write to (its id), with no successor. */
   take(): number {
@@ -333,7 +354,10 @@ export class Timeline {
     const state = this.idOf(e.state)
     const task = this.taskIdOf(e.taskId, e.state, state)
     // the run's next events name the state it goes to: it becomes the name looked up last
-    return this.put(Code.TaskSucceeded, e.at, state, task, e.attempts, this.idOf(e.next))
+    const next = this.arena.nextOf(state, e.next)
+    this.lastState = e.next
+    this.lastStateId = next
+    return this.put(Code.TaskSucceeded, e.at, state, task, e.attempts, next)
   }
 
   retryScheduled(e: RetryScheduled<string>): boolean {
