@@ -238,6 +238,31 @@ describe('inspector timeline', () => {
     expect(runs[1]?.slice()).to.deep.equal(pushed[1])
   })
 
+  it('says when the last event came, or the time set after it, whichever came last, blocks dropped or not', () => {
+    const arena = new TimelineArena()
+    const run = new Timeline('a', arena, 5)
+    expect(run.at).to.equal(5)
+    run.push({ _tag: 'StateEntered', workflowId: 'a', at: 7, state: 'S', transition: 0 })
+    expect(run.at).to.equal(7)
+    // an event kept as it is
+    run.push({ _tag: 'Progress', workflowId: 'a', at: 8.5, state: 'S', taskId: 'S', data: { done: 1 } })
+    expect(run.at).to.equal(8.5)
+    run.at = 3 // set after the last event (a runtime's notice): it is the last, earlier or not
+    expect(run.at).to.equal(3)
+    for (let i = 0; i < 2 * BLOCK_EVENTS; i++)
+      run.push({ _tag: 'StateEntered', workflowId: 'a', at: 100 + i, state: 'S', transition: i })
+    expect(run.at).to.equal(100 + 2 * BLOCK_EVENTS - 1)
+    run.drop(run.length) // every block given back
+    const other = new Timeline('b', arena)
+    for (let i = 0; i < 3 * BLOCK_EVENTS; i++)
+      other.push({ _tag: 'StateEntered', workflowId: 'b', at: -1, state: 'T', transition: i })
+    expect(run.at).to.equal(100 + 2 * BLOCK_EVENTS - 1)
+    run.release()
+    expect(run.at).to.equal(100 + 2 * BLOCK_EVENTS - 1)
+    run.push({ _tag: 'StateEntered', workflowId: 'a', at: 500, state: 'S', transition: 0 })
+    expect(run.at).to.equal(500)
+  })
+
   it("gives a forgotten run's blocks back to the arena, which hands them out again", () => {
     const arena = new TimelineArena()
     const a = new Timeline('a', arena)

@@ -221,6 +221,15 @@ export class Timeline {
   private base = 0
   /** The events kept as they are, by number. */
   private kept: Map<number, WorkflowEvent> | undefined = undefined
+  /**
+   * What {@link at} says when no event came since (`setAt` is the {@link end} it was set at), and the `at` of
+   * the last event once no block holds it: the `at` of an event is read from its block, not written to a
+   * field of its own for every event (a double field is a box of its own: replayed, that write was 15 % of
+   * the tracker's work per event).
+   */
+  private setAtValue: number
+  private setAtEnd = 0
+  private lastAt = 0
   /** The page of the block being written, where the next event goes in it, and where that block ends. */
   private page = NO_PAGE
   private cursor = 0
@@ -229,8 +238,6 @@ export class Timeline {
   first = 0
   /** The number the next event pushed gets. */
   end = 0
-  /** When the last event pushed came (its `at`); the tracker also sets it when the runtime tells it of the run. */
-  at: number
   /** The last state name looked up, and its id: most events of a run name the state it is in. */
   private lastState = ''
   private lastStateId = -1
@@ -240,7 +247,21 @@ export class Timeline {
     private readonly arena: TimelineArena,
     at = 0,
   ) {
-    this.at = at
+    this.setAtValue = at
+  }
+
+  /**
+   * When the last event pushed came (its `at`), or the time last set (the tracker sets it when the
+   * runtime tells it of the run), whichever came last.
+   */
+  get at(): number {
+    if (this.end === this.setAtEnd) return this.setAtValue
+    return this.page === NO_PAGE ? this.lastAt : (this.page[this.cursor - STRIDE + 1] as number)
+  }
+
+  set at(at: number) {
+    this.setAtValue = at
+    this.setAtEnd = this.end
   }
 
   /** How many events are held. */
@@ -277,7 +298,6 @@ export class Timeline {
     }
     page[i] = code + a * A_SHIFT + b * B_SHIFT
     page[i + 1] = at
-    this.at = at
     page[i + 2] = c
     page[i + 3] = d
     this.cursor = i + STRIDE
@@ -384,8 +404,8 @@ export class Timeline {
   /** Appends `e` as it is (an event no encoder takes). */
   keep(e: WorkflowEvent): void {
     ;(this.kept ??= new Map()).set(this.end, e)
-    this.put(Code.Kept, 0, 0, 0, 0, 0)
-    this.at = e.at
+    // its `at` is held beside it (read back as the run's last `at`; the event itself is what `get` gives)
+    this.put(Code.Kept, e.at, 0, 0, 0, 0)
   }
 
   /** Event number `n` (from {@link first} to {@link end} excluded), rebuilt; `undefined` outside. */
@@ -501,6 +521,8 @@ export class Timeline {
 
   /** Holds no block: the next event takes a new one, numbered from `end`. */
   private forget(): void {
+    // the last event's `at`, read before its block is left (given back, it is another timeline's to write)
+    if (this.page !== NO_PAGE) this.lastAt = this.page[this.cursor - STRIDE + 1] as number
     this.head = this.tail = -1
     this.base = this.end
     this.page = NO_PAGE
