@@ -24,6 +24,9 @@ export const TIMELINE = 500
 /** @internal Runs not executing here that are kept. */
 export const MAX_IDLE = 1_000
 
+/** The status each ending event other than a completion leaves a run in. */
+const ENDED = { RunFailed: 'failed', RunCancelled: 'cancelled', RunTimedOut: 'timedOut' } as const
+
 /** Runs tracked so far in this process: each {@link Tracked} gets the next number. */
 let births = 0
 
@@ -210,7 +213,8 @@ export class RunTracker implements RuntimeEventTap {
     }
     // the run was found by the event's id: its timeline need not check it
     const tag = e._tag
-    let listed = true
+    // whether what a runs list shows of the run (its status, its state) changed
+    let listed = false
     switch (tag) {
       case 'RunStarted':
         if (!run.runStarted(e)) run.keep(e)
@@ -222,6 +226,7 @@ export class RunTracker implements RuntimeEventTap {
         run.split = undefined
         run.windows = undefined
         this.wake(run)
+        listed = true
         break
       case 'StateEntered':
         if (!run.stateEntered(e)) run.keep(e)
@@ -229,26 +234,22 @@ export class RunTracker implements RuntimeEventTap {
         run.state = e.state
         run.split = undefined
         run.windows = undefined
+        listed = true
         break
       case 'TaskStarted':
         if (!run.taskStarted(e)) run.keep(e)
-        listed = false
         break
       case 'TaskSucceeded':
         if (!run.taskSucceeded(e)) run.keep(e)
-        listed = false
         break
       case 'CheckpointAppended':
         if (!run.checkpointAppended(e)) run.keep(e)
-        listed = false
         break
       case 'RetryScheduled':
         if (!run.retryScheduled(e)) run.keep(e)
-        listed = false
         break
       case 'TimerArmed':
         if (!run.timerArmed(e)) run.keep(e)
-        listed = false
         break
       case 'SplitBranchSettled': {
         run.keep(e)
@@ -257,41 +258,36 @@ export class RunTracker implements RuntimeEventTap {
         if (e.outcome._tag === 'Succeeded') split.succeeded += 1
         else if (e.outcome._tag === 'Failed') split.failed += 1
         else split.cancelled += 1
-        listed = false
         break
       }
       case 'WindowFlushed':
         run.keep(e)
         run.windows = { window: e.window, items: e.items }
-        listed = false
         break
       case 'RunCompleted':
         if (!run.runCompleted(e)) run.keep(e)
         run.state = e.state
-        run.status = 'completed'
-        this.rest(run)
+        this.end(run, 'completed')
+        listed = true
         break
       case 'RunFailed':
-        run.keep(e)
-        run.status = 'failed'
-        this.rest(run)
-        break
       case 'RunCancelled':
-        run.keep(e)
-        run.status = 'cancelled'
-        this.rest(run)
-        break
       case 'RunTimedOut':
         run.keep(e)
-        run.status = 'timedOut'
-        this.rest(run)
+        this.end(run, ENDED[tag])
+        listed = true
         break
       default:
         run.keep(e)
-        listed = false
         break
     }
     this.listener(run, e, listed)
+  }
+
+  /** The run has ended here with `status`. */
+  private end(run: Tracked, status: RunRecordStatus): void {
+    run.status = status
+    this.rest(run)
   }
 
   /** The run of `workflowId`, tracked from now on if it was not. */
