@@ -9,6 +9,7 @@ import { type AddressInfo, connect, type Socket } from 'node:net'
 import { Script } from 'node:vm'
 
 import { expect } from 'chai'
+import fc from 'fast-check'
 import * as t from 'io-ts'
 import { Subject } from 'rxjs'
 
@@ -28,7 +29,14 @@ import {
 import { type Inspector, serveInspector } from '../../roots/inspector.js'
 import { INSPECTOR_HTML, INSPECTOR_JS } from '../../roots/internal/inspector/assets.js'
 import { layoutGraph } from '../../roots/internal/inspector/graph.js'
-import { CSP, listMessage, type ListView, timelineJson, writtenOut } from '../../roots/internal/inspector/server.js'
+import {
+  CSP,
+  latest,
+  listMessage,
+  type ListView,
+  timelineJson,
+  writtenOut,
+} from '../../roots/internal/inspector/server.js'
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
 import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { jsonBytes, toWire } from '../../roots/internal/inspector/wire.js'
@@ -970,6 +978,28 @@ describe('inspector internals', () => {
     expect(
       ids(listMessage(dirty, view({ limit: 4, statuses: new Set(['completed', 'failed']) }), entry)),
     ).to.deep.equal({ replace: false, runs: ['old', 'a', 'b', 'c', 'd', 'e'] })
+  })
+
+  it('a list past its limit keeps the runs that changed last, oldest first, as a stable sort by time would', () => {
+    const arena = new TimelineArena()
+    fc.assert(
+      fc.property(
+        // few distinct times, so that many runs share one; the limit below, at or past the list's length
+        fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 2, maxLength: 60 }),
+        fc.nat(),
+        (times, l) => {
+          const runs = times.map((at, i) => new Tracked(`r${String(i)}`, 'w', arena, at))
+          const limit = 1 + (l % (runs.length - 1))
+          const expected = [...runs].sort((x, y) => x.at - y.at).slice(-limit)
+          expect(latest(runs, limit).map((r) => r.workflowId)).to.deep.equal(expected.map((r) => r.workflowId))
+        },
+      ),
+      { numRuns: 500 },
+    )
+    // a time that is not a number counts as the oldest
+    const odd = [new Tracked('nan', 'w', arena, Number.NaN), new Tracked('one', 'w', arena, 1)]
+    expect(latest(odd, 1).map((r) => r.workflowId)).to.deep.equal(['one'])
+    expect(latest([...odd].reverse(), 1).map((r) => r.workflowId)).to.deep.equal(['one'])
   })
 
   it('the tracker trims a long timeline but keeps its snapshot whole, and keeps a bounded number of idle runs', () => {
