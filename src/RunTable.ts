@@ -169,7 +169,8 @@ export interface RunFilter {
   /**
    * Called with the id and the `DecodeFailed` error of each stored record that does not decode (a
    * corrupt row), which is then left out of the list. Without it, such a record rejects the whole list
-   * with that error. A throw from it rejects the list. The in-memory table holds decoded records only.
+   * with that error. A throw from it rejects the list; a promise it returns is not awaited (its rejection
+   * is ignored). The in-memory table holds decoded records only.
    */
   readonly onUnreadable?: (workflowId: string, error: CanoError) => void
 }
@@ -205,7 +206,8 @@ export interface RunTable {
    * record comes first: a fence one higher, no wake time; `runs.list({ onUnreadable })` names it, and a
    * `claimRun` by id after a repair runs it) and reported to `onUnreadable`; the others are claimed. A
    * terminal record left due (edited by hand) is taken out the same way, not reported. Every one taken
-   * out is reported; the first throw of `onUnreadable` fails the claim, which then claims nothing.
+   * out is reported; the first throw of `onUnreadable` fails the claim, which then claims nothing (a
+   * promise it returns is not awaited, and its rejection is ignored).
    */
   readonly claim: (
     owner: string,
@@ -424,7 +426,7 @@ export const checkClaim = (
 /**
  * @internal Tells `onUnreadable` (of a `list` or a `claim`) of a stored record that does not decode, named
  * by its id as stored (described when it is not a string); a throw from it becomes the call's
- * `CheckpointStore` error.
+ * `CheckpointStore` error; a promise it returns is not awaited, and its rejection is ignored.
  */
 export const reportUnreadable = (
   method: 'list' | 'claim',
@@ -435,7 +437,15 @@ export const reportUnreadable = (
   if (onUnreadable === undefined) return
   const named = typeof workflowId === 'string' ? workflowId : describeValue(workflowId)
   try {
-    onUnreadable(named, toCanoError(e))
+    const returned: unknown = onUnreadable(named, toCanoError(e))
+    // an async function fits its type: what it returns is not awaited, and a rejection of it is not left
+    // unhandled (a process ends on one by default): a report is not the call's to fail later
+    if (
+      typeof returned === 'object' &&
+      returned !== null &&
+      typeof (returned as { then?: unknown }).then === 'function'
+    )
+      (returned as PromiseLike<unknown>).then(undefined, () => undefined)
   } catch (thrown: unknown) {
     throw new CanoFailure(
       checkpointStoreError(

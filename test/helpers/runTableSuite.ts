@@ -646,6 +646,37 @@ export const runTableSuite = (adapter: RunTableAdapter): void => {
         ])
       })
 
+      it('an async onUnreadable that rejects leaves no unhandled rejection: the list and the claim go on', async () => {
+        await store.runs.create(newRun('broken-run'))
+        await store.runs.create(newRun('next-run'))
+        await backend.corrupt('broken-run', 'input')
+        const unhandled: unknown[] = []
+        const onUnhandled = (reason: unknown): void => void unhandled.push(reason)
+        process.on('unhandledRejection', onUnhandled)
+        try {
+          const seen: string[] = []
+          const rejecting = async (id: string): Promise<void> => {
+            seen.push(id)
+            await Promise.resolve()
+            throw new Error('async report failed')
+          }
+          // what this test is about: a caller's async callback where one returning nothing is typed
+          // eslint-disable-next-line @typescript-eslint/no-misused-promises
+          const listed = await store.runs.list({ onUnreadable: rejecting })
+          expect(listed.map((r) => r.workflowId)).to.deep.equal(['next-run'])
+          // eslint-disable-next-line @typescript-eslint/no-misused-promises
+          const claimed = await store.runs.claim('w1', { limit: 5, leaseMs: 1_000, onUnreadable: rejecting })
+          expect(claimed.map((r) => r.workflowId)).to.deep.equal(['next-run'])
+          expect(seen).to.deep.equal(['broken-run', 'broken-run'])
+          // an unhandled rejection is reported once the microtasks have run
+          await new Promise((resolve) => setImmediate(resolve))
+          await new Promise((resolve) => setImmediate(resolve))
+          expect(unhandled).to.deep.equal([])
+        } finally {
+          process.off('unhandledRejection', onUnhandled)
+        }
+      })
+
       it('list with onUnreadable lists the readable records and names each one that does not decode', async () => {
         await store.runs.create(newRun('good-run', { workflow: 'orders' }))
         await store.runs.create(newRun('broken-run', { workflow: 'orders' }))
