@@ -50,6 +50,7 @@ import { WorkflowId } from '../codecs/WorkflowId.js'
 import { CanoFailure, checkpointStoreError, configurationError, decodeFailedError, toCanoError } from './CanoError.js'
 import { checkConfig } from './internal/checkConfig.js'
 import { describeThrownValue, describeValue } from './internal/describeValue.js'
+import { isThenable } from './internal/isThenable.js'
 
 // -------------------------------------------------------------------------------------
 // model
@@ -440,12 +441,7 @@ export const reportUnreadable = (
     const returned: unknown = onUnreadable(named, toCanoError(e))
     // an async function fits its type: what it returns is not awaited, and a rejection of it is not left
     // unhandled (a process ends on one by default): a report is not the call's to fail later
-    if (
-      typeof returned === 'object' &&
-      returned !== null &&
-      typeof (returned as { then?: unknown }).then === 'function'
-    )
-      (returned as PromiseLike<unknown>).then(undefined, () => undefined)
+    if (isThenable(returned)) returned.then(undefined, () => undefined)
   } catch (thrown: unknown) {
     throw new CanoFailure(
       checkpointStoreError(

@@ -10,9 +10,9 @@
  */
 import { isObservable, Observable, type Subscriber, take, type TeardownLogic } from 'rxjs'
 
-/** @internal */
-export const isThenable = (u: unknown): u is PromiseLike<unknown> =>
-  typeof u === 'object' && u !== null && typeof (u as { then?: unknown }).then === 'function'
+import { isThenable } from '../src/internal/isThenable.js'
+
+export { isThenable }
 
 /** @internal An fp-ts `Either`, recognised structurally. */
 export const isEither = (

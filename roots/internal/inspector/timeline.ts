@@ -256,7 +256,12 @@ export class Timeline {
    */
   get at(): number {
     if (this.end === this.setAtEnd) return this.setAtValue
-    return this.page === NO_PAGE ? this.lastAt : (this.page[this.cursor - STRIDE + 1] as number)
+    return this.page === NO_PAGE ? this.lastAt : this.lastWrittenAt()
+  }
+
+  /** The `at` of the last event written, in the block being written (there is one). */
+  private lastWrittenAt(): number {
+    return this.page[this.cursor - STRIDE + 1] as number
   }
 
   set at(at: number) {
@@ -308,11 +313,6 @@ export class Timeline {
   /** Appends `e`. */
   push(e: WorkflowEvent): void {
     if (e.workflowId !== this.workflowId || !this.encode(e)) this.keep(e)
-  }
-
-  /** Appends `e`, an event of this run (the tracker found the run by the event's id). */
-  add(e: WorkflowEvent): void {
-    if (!this.encode(e)) this.keep(e)
   }
 
   /**
@@ -522,7 +522,7 @@ export class Timeline {
   /** Holds no block: the next event takes a new one, numbered from `end`. */
   private forget(): void {
     // the last event's `at`, read before its block is left (given back, it is another timeline's to write)
-    if (this.page !== NO_PAGE) this.lastAt = this.page[this.cursor - STRIDE + 1] as number
+    if (this.page !== NO_PAGE) this.lastAt = this.lastWrittenAt()
     this.head = this.tail = -1
     this.base = this.end
     this.page = NO_PAGE

@@ -267,14 +267,14 @@ export class RunTracker implements RuntimeEventTap {
       case 'RunCompleted':
         if (!run.runCompleted(e)) run.keep(e)
         run.state = e.state
-        this.end(run, 'completed')
+        this.ended(run, 'completed')
         listed = true
         break
       case 'RunFailed':
       case 'RunCancelled':
       case 'RunTimedOut':
         run.keep(e)
-        this.end(run, ENDED[tag])
+        this.ended(run, ENDED[tag])
         listed = true
         break
       default:
@@ -285,7 +285,7 @@ export class RunTracker implements RuntimeEventTap {
   }
 
   /** The run has ended here with `status`. */
-  private end(run: Tracked, status: RunRecordStatus): void {
+  private ended(run: Tracked, status: RunRecordStatus): void {
     run.status = status
     this.rest(run)
   }
