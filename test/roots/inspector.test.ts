@@ -38,7 +38,7 @@ import {
   writtenOut,
 } from '../../roots/internal/inspector/server.js'
 import { BLOCK_EVENTS, TimelineArena } from '../../roots/internal/inspector/timeline.js'
-import { MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
+import { BATCH, MAX_IDLE, nextBirth, RunTracker, TIMELINE, Tracked } from '../../roots/internal/inspector/tracker.js'
 import { jsonBytes, toWire } from '../../roots/internal/inspector/wire.js'
 import type { TapSlot } from '../../roots/Runtime.js'
 import { compiledOf } from '../../roots/Workflow.js'
@@ -1051,6 +1051,61 @@ describe('inspector internals', () => {
     expect(arena.inUse).to.be.at.most(MAX_IDLE + Math.ceil((2 * TIMELINE) / BLOCK_EVENTS) + 1)
     expect(tracker.get('long')?.timeline.get(long.timeline.first)?._tag).to.equal('RetryScheduled')
     tracker.close()
+  })
+
+  it('the tracker takes events in by batches: when one is full, at the end of the turn, before a read; in order, each notice with its time', async () => {
+    let clock = 100
+    const seen: string[] = []
+    const tracker = new RunTracker(
+      new Subject<RuntimeEvent>(),
+      () => clock,
+      (run, e) => {
+        seen.push(`${run.workflowId}:${e?._tag ?? 'notice'}`)
+        if (e?._tag === 'TaskStarted' && e.taskId === 'throws') throw new Error('a listener that throws')
+      },
+    )
+    // one slot per execution, as the runtime gives them
+    const slot: TapSlot = { held: undefined }
+    const started = (id: string, at: number): void =>
+      tracker.run(
+        'w',
+        { _tag: 'RunStarted', workflowId: id, at, initial: 'A' },
+        id === 'a' ? slot : { held: undefined },
+      )
+    try {
+      // queued, not taken in: the listener has heard nothing
+      tracker.notice({ _tag: 'Claimed', workflowId: 'a', workflow: 'w', fence: 1 })
+      clock = 200
+      started('a', 201)
+      tracker.run('w', { _tag: 'TaskStarted', workflowId: 'a', at: 202, state: 'A', taskId: 'throws' }, slot)
+      tracker.run('w', { _tag: 'StateEntered', workflowId: 'a', at: 203, state: 'B', transition: 1 }, slot)
+      expect(seen).to.deep.equal([])
+      // a read takes in what came first, in order; the listener's throw stops neither the others nor the caller
+      const a = tracker.get('a')
+      expect(seen).to.deep.equal(['a:notice', 'a:RunStarted', 'a:TaskStarted', 'a:StateEntered'])
+      expect(a?.state).to.equal('B')
+      expect(a?.timeline.slice().map((e) => e._tag)).to.deep.equal(['RunStarted', 'TaskStarted', 'StateEntered'])
+      // a notice keeps the time it came, not the time it was taken in
+      tracker.notice({ _tag: 'Parked', workflowId: 'a', wakeAt: 500 })
+      clock = 300
+      expect(tracker.get('a')?.status).to.equal('parked')
+      expect(tracker.get('a')?.at).to.equal(200)
+      // a full batch is taken in at once, without a read
+      seen.length = 0
+      for (let i = 0; i < BATCH; i++) started(`b${String(i)}`, i)
+      expect(seen).to.have.length(BATCH)
+      // the rest at the end of the event loop's turn
+      started('c', 1)
+      expect(seen).to.have.length(BATCH)
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(seen.at(-1)).to.equal('c:RunStarted')
+      // close takes in what is queued
+      started('d', 1)
+      tracker.close()
+      expect(seen.at(-1)).to.equal('d:RunStarted')
+    } finally {
+      tracker.close()
+    }
   })
 
   it('the tracker drops the least recently active idle run first, never one executing, and its idle queue stays bounded', () => {

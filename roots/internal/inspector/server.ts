@@ -213,6 +213,8 @@ export class InspectorServer {
   // -------------------------------------------------------------------------------------
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // what the runtime told the tracker is taken in before anything is read of it (see RunTracker.run)
+    this.tracker.drain()
     const host = (req.headers.host ?? '').toLowerCase()
     if (!this.config.hosts().has(host)) return text(res, 403, 'Forbidden: unexpected Host header')
     const url = new URL(req.url ?? '/', 'http://inspector.invalid')
@@ -549,6 +551,7 @@ export class InspectorServer {
   }
 
   private flush(): void {
+    this.tracker.drain()
     const dirty = this.listDirty
     if (this.listClients.size > 0) {
       this.listDirty = []

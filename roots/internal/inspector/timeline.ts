@@ -229,7 +229,13 @@ export class Timeline {
    */
   private setAtValue: number
   private setAtEnd = 0
-  private lastAt = 0
+  /*
+   * Set from the constructor's `at` (a time: a double), not from a literal 0: a field that first holds a
+   * small integer and later a double changes representation, and V8 then migrates every object of the
+   * class alive (the first time a tracker dropped a run, ~2 000 runs' objects, each a runtime call, and
+   * the optimised code that assumed the old layout thrown away).
+   */
+  private lastAt: number
   /** The page of the block being written, where the next event goes in it, and where that block ends. */
   private page = NO_PAGE
   private cursor = 0
@@ -248,6 +254,7 @@ export class Timeline {
     at = 0,
   ) {
     this.setAtValue = at
+    this.lastAt = at
   }
 
   /**

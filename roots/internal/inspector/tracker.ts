@@ -2,7 +2,8 @@
  * @internal What the inspector remembers of the runs its runtime executes: for each run seen in
  * `runtime.events$`, its live status and state, its recent events (the timeline) and what the progress
  * bars need. The work done per event is small and constant (an array push, a few field writes): it runs
- * on the engine's thread, for every event of every run, whether a page is open or not. Events are kept in a
+ * on the engine's thread, for every event of every run, whether a page is open or not, in batches (the
+ * runtime's tap only queues each event: see {@link RunTracker.run}). Events are kept in a
  * compact {@link Timeline} per run (numbers, not objects: see its module comment). What costs more
  * (folding events into a {@link RunState} with `reduceRunState`) is done when a page asks, or when a
  * long run's timeline is trimmed (each event is folded once).
@@ -23,6 +24,11 @@ import { Timeline, TimelineArena } from './timeline.js'
 export const TIMELINE = 500
 /** @internal Runs not executing here that are kept. */
 export const MAX_IDLE = 1_000
+/**
+ * @internal Events (and notices) queued at most before the tracker takes them in (see {@link RunTracker.run}):
+ * the queue is taken in when full, at the end of the event loop's turn, and before anything is read.
+ */
+export const BATCH = 256
 
 /** The status each ending event other than a completion leaves a run in. */
 const ENDED = { RunFailed: 'failed', RunCancelled: 'cancelled', RunTimedOut: 'timedOut' } as const
@@ -62,7 +68,8 @@ export class Tracked extends Timeline {
   /** The last `WindowFlushed` of the current `stream` state. */
   windows: { readonly window: number; readonly items: number } | undefined = undefined
   readonly workflow: string
-  listedAt = 0
+  /** When the oldest change not yet written came; a time from the start (see `Timeline.lastAt`: not a literal 0). */
+  listedAt: number
   /** The number of the `RunStarted` the snapshot folds from (a resumed run starts a new one). */
   segment = 0
   /** The snapshot of the events before `folded`, from `segment` on; made when first folded into. */
@@ -85,6 +92,7 @@ export class Tracked extends Timeline {
   ) {
     super(workflowId, arena, at)
     this.workflow = workflow
+    this.listedAt = at
   }
 
   /** The run's recent events: the run itself. */
@@ -121,6 +129,17 @@ export class RunTracker implements RuntimeEventTap {
   private readonly arena = new TimelineArena()
   /** The run of the last event (a run's events come in short bursts): saves a lookup per event. */
   private last: Tracked | undefined
+  /**
+   * What came and is not taken in yet, three entries each: a run's event as its workflow's name, the
+   * event and its tap slot (or `undefined`); a notice as the time it came, the notice and `undefined`.
+   * A new array per batch: a young array holding young events costs the collector nothing to track.
+   */
+  private queue: unknown[] = new Array<unknown>(3 * BATCH)
+  /** Entries used in `queue` (three per event). */
+  private queued = 0
+  /** The end of the loop's turn, when the queue is taken in (set while something is queued). */
+  private turn: NodeJS.Immediate | undefined
+  private closed = false
 
   /**
    * `source`: the runtime's direct tap when it has one (no Subject fan-out, no wrapper per event: this
@@ -141,40 +160,112 @@ export class RunTracker implements RuntimeEventTap {
   }
 
   get(workflowId: string): Tracked | undefined {
+    this.drain()
     return this.runs.get(workflowId)
   }
 
   /** The run's snapshot, folded up to its last event. */
   snapshot(run: Tracked): RunState {
+    this.drain()
     this.fold(run, run.end)
     return run.snap ?? initialRunState(run.workflowId)
   }
 
+  /** Stops following the runtime (what came before is taken in). */
   close(): void {
+    if (this.closed) return
+    this.closed = true
     this.stop()
+    if (this.turn !== undefined) clearImmediate(this.turn)
+    this.turn = undefined
+    this.drain()
   }
 
-  /** A notice of the runtime, or (from `events$`) a run's event wrapped. */
+  /**
+   * A run's event, from the runtime's tap (or `events$`). It is queued, not taken in here: the tracker
+   * takes in a batch of events at a time ({@link BATCH}, or what came by the end of the event loop's turn),
+   * and before anything of it is read. Queued, an event costs three stores; taken in a batch, the
+   * tracker's code and the runs it touches stay in the processor's caches from one event to the next
+   * instead of being evicted by the engine's steps between them (and evicting the engine's). Measured on
+   * the inspector bench, builds alternating: the engine with an inspector read 0.95x-0.98x of none (a
+   * page connected 0.91x-0.96x) with batches, 0.90x-0.95x (0.86x-0.93x) taking each event in at once.
+   */
+  run(workflow: string, e: WorkflowEvent, slot: TapSlot | undefined): void {
+    const queue = this.queue
+    const n = this.queued
+    queue[n] = workflow
+    queue[n + 1] = e
+    queue[n + 2] = slot
+    this.queued = n + 3
+    if (n === 0) this.endOfTurn()
+    else if (n + 3 === queue.length) this.drain()
+  }
+
+  /** A notice of the runtime, or (from `events$`) a run's event wrapped: queued as `run` queues an event. */
   notice(e: RuntimeEvent): void {
-    switch (e._tag) {
-      case 'Run':
-        return this.run(e.workflow, e.event, undefined)
-      case 'Claimed':
-        return this.noticed(e.workflowId, e.workflow, 'running')
-      case 'Parked':
-        return this.noticed(e.workflowId, undefined, 'parked')
-      case 'Released':
-        return this.noticed(e.workflowId, undefined, 'pending')
-      default:
-        return // schedule ticks: their runs show up when they are claimed
+    if (e._tag === 'Run') return this.run(e.workflow, e.event, undefined)
+    // schedule ticks are not kept: their runs show up when they are claimed
+    if (e._tag !== 'Claimed' && e._tag !== 'Parked' && e._tag !== 'Released') return
+    const queue = this.queue
+    const n = this.queued
+    queue[n] = this.now()
+    queue[n + 1] = e
+    queue[n + 2] = undefined
+    this.queued = n + 3
+    if (n === 0) this.endOfTurn()
+    else if (n + 3 === queue.length) this.drain()
+  }
+
+  private endOfTurn(): void {
+    if (this.turn !== undefined || this.closed) return
+    this.turn = setImmediate(() => {
+      this.turn = undefined
+      this.drain()
+    })
+    // a tracker does not keep the process alive
+    this.turn.unref()
+  }
+
+  /**
+   * Takes in what is queued, in order. A failure to take in one event (a listener that throws) does not
+   * stop the others, nor reach the engine or the loop: what follows is taken in.
+   */
+  drain(): void {
+    const n = this.queued
+    if (n === 0) return
+    const queue = this.queue
+    this.queue = new Array<unknown>(3 * BATCH)
+    this.queued = 0
+    for (let i = 0; i < n; i += 3) {
+      const head = queue[i]
+      try {
+        if (typeof head === 'string')
+          this.take(head, queue[i + 1] as WorkflowEvent, queue[i + 2] as TapSlot | undefined)
+        else this.takeNotice(head as number, queue[i + 1] as RuntimeEvent)
+      } catch {
+        // see above
+      }
     }
   }
 
-  private noticed(workflowId: string, workflow: string | undefined, status: RunRecordStatus): void {
+  private takeNotice(at: number, e: RuntimeEvent): void {
+    switch (e._tag) {
+      case 'Claimed':
+        return this.noticed(at, e.workflowId, e.workflow, 'running')
+      case 'Parked':
+        return this.noticed(at, e.workflowId, undefined, 'parked')
+      case 'Released':
+        return this.noticed(at, e.workflowId, undefined, 'pending')
+      default:
+        return
+    }
+  }
+
+  private noticed(at: number, workflowId: string, workflow: string | undefined, status: RunRecordStatus): void {
     const run = this.runs.get(workflowId) ?? (workflow === undefined ? undefined : this.track(workflowId, workflow))
     if (run === undefined) return
     run.status = status
-    run.at = this.now()
+    run.at = at
     if (status === 'running') this.wake(run)
     else this.rest(run)
     this.listener(run, undefined, true)
@@ -187,7 +278,7 @@ export class RunTracker implements RuntimeEventTap {
   }
 
   /**
-   * A run's event: called for every event of every run the runtime executes (see the module comment).
+   * A run's event taken in: called for every event of every run the runtime executes (see the module comment).
    * `slot` (the runtime's tap slot of this execution) holds the run once found, so that an event costs
    * no lookup by id in a map of a thousand runs (replayed: ~10 % of the tracker's work per event); every
    * event of an execution is of its run (one slot per execution), so the slot's run is not checked
@@ -195,7 +286,7 @@ export class RunTracker implements RuntimeEventTap {
    * `_tag` is read once, and every other field inside the case of its kind (see {@link Timeline.runStarted}):
    * a field read here for any kind of event is a megamorphic load.
    */
-  run(workflow: string, e: WorkflowEvent, slot: TapSlot | undefined): void {
+  private take(workflow: string, e: WorkflowEvent, slot: TapSlot | undefined): void {
     let run: Tracked
     if (slot !== undefined) {
       const held = slot.held as Tracked | undefined
