@@ -191,14 +191,7 @@ export class RunTracker implements RuntimeEventTap {
    * page connected 0.91x-0.96x) with batches, 0.90x-0.95x (0.86x-0.93x) taking each event in at once.
    */
   run(workflow: string, e: WorkflowEvent, slot: TapSlot | undefined): void {
-    const queue = this.queue
-    const n = this.queued
-    queue[n] = workflow
-    queue[n + 1] = e
-    queue[n + 2] = slot
-    this.queued = n + 3
-    if (n === 0) this.endOfTurn()
-    else if (n + 3 === queue.length) this.drain()
+    this.enqueue(workflow, e, slot)
   }
 
   /** A notice of the runtime, or (from `events$`) a run's event wrapped: queued as `run` queues an event. */
@@ -206,11 +199,16 @@ export class RunTracker implements RuntimeEventTap {
     if (e._tag === 'Run') return this.run(e.workflow, e.event, undefined)
     // schedule ticks are not kept: their runs show up when they are claimed
     if (e._tag !== 'Claimed' && e._tag !== 'Parked' && e._tag !== 'Released') return
+    this.enqueue(this.now(), e, undefined)
+  }
+
+  /** Queues one entry (see `queue`): the end of the turn is asked for by the first, a full queue taken in. */
+  private enqueue(head: string | number, item: WorkflowEvent | RuntimeEvent, slot: TapSlot | undefined): void {
     const queue = this.queue
     const n = this.queued
-    queue[n] = this.now()
-    queue[n + 1] = e
-    queue[n + 2] = undefined
+    queue[n] = head
+    queue[n + 1] = item
+    queue[n + 2] = slot
     this.queued = n + 3
     if (n === 0) this.endOfTurn()
     else if (n + 3 === queue.length) this.drain()
