@@ -59,7 +59,7 @@ export class Tracked extends Timeline {
   /** The server's run feeds: whether one is open on this run, as of the server's feed generation `feedsSeen`. */
   feedsSeen = -1
   hasFeed = false
-  /** The server's list feed: the number of the write this run is queued for (-1: none yet), and when its oldest unsent change came. */
+  /** The server's list feed: the number of the write this run is queued for (-1: none yet). */
   listed = -1
   status: RunRecordStatus = 'running'
   /** The state being run (or the exit reached); `null` before the first `StateEntered` seen. */
@@ -196,10 +196,8 @@ export class RunTracker implements RuntimeEventTap {
 
   /** A notice of the runtime, or (from `events$`) a run's event wrapped: queued as `run` queues an event. */
   notice(e: RuntimeEvent): void {
-    if (e._tag === 'Run') return this.run(e.workflow, e.event, undefined)
-    // schedule ticks are not kept: their runs show up when they are claimed
-    if (e._tag !== 'Claimed' && e._tag !== 'Parked' && e._tag !== 'Released') return
-    this.enqueue(this.now(), e, undefined)
+    if (e._tag === 'Run') this.run(e.workflow, e.event, undefined)
+    else this.enqueue(this.now(), e, undefined)
   }
 
   /** Queues one entry (see `queue`): the end of the turn is asked for by the first, a full queue taken in. */
@@ -255,7 +253,7 @@ export class RunTracker implements RuntimeEventTap {
       case 'Released':
         return this.noticed(at, e.workflowId, undefined, 'pending')
       default:
-        return
+        return // schedule ticks: their runs show up when they are claimed
     }
   }
 
